@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { Command } from 'commander';
+import { ConfigError, loadConfig } from '../config/config';
+import { RspError } from '../errors';
+import { createLogger } from '../logging/logger';
+import { databaseTarget, describeTarget, openDataSource, runMigrations } from '../persistence/data-source';
+import { startGateway } from '../server/gateway';
+import { RSP_VERSION } from '../version';
+
+/** Exit codes scripts can rely on. */
+export const ExitCode = { OK: 0, FAILURE: 1, BAD_CONFIG: 2, UNAVAILABLE: 3 } as const;
+
+const program = new Command()
+  .name('rsp')
+  .description('RSP — share servers between groups: a GraphQL federation gateway with virtualization drivers')
+  .version(RSP_VERSION, '-V, --version');
+
+program
+  .command('serve')
+  .description('start the gateway (GraphQL over HTTP and WebSocket on one port)')
+  .option('-p, --port <port>', 'port to listen on (env PORT)')
+  .option('--host <host>', 'address to listen on (env RSP_HOST)')
+  .option('--data-dir <dir>', 'where the embedded database and artifacts live (env RSP_DATA_DIR)')
+  .action(async (opts: { port?: string; host?: string; dataDir?: string }) => {
+    const config = loadConfig(process.env, {
+      ...(opts.port !== undefined ? { port: opts.port } : {}),
+      ...(opts.host !== undefined ? { host: opts.host } : {}),
+      ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
+    });
+    const logger = createLogger(config);
+    const gateway = await startGateway(config, { logger });
+    const banner = [
+      '',
+      `  RSP ${RSP_VERSION} — site "${config.siteName}"`,
+      `  GraphQL endpoint:  ${gateway.graphqlUrl}`,
+      `  Subscriptions:     ${gateway.websocketUrl}`,
+      `  GraphQL IDE:       ${gateway.graphqlUrl} (open in a browser)`,
+      `  Dashboard:         ${gateway.url}/`,
+      `  Health:            ${gateway.url}/healthz  ${gateway.url}/readyz`,
+      '',
+    ];
+    process.stdout.write(`${banner.join('\n')}\n`);
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      gateway.close().then(
+        () => process.exit(ExitCode.OK),
+        (e: unknown) => {
+          logger.error({ err: e }, 'error while stopping');
+          process.exit(ExitCode.FAILURE);
+        },
+      );
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+
+program
+  .command('migrate')
+  .description('apply pending database migrations and exit')
+  .action(async () => {
+    const config = loadConfig();
+    const logger = createLogger(config);
+    const target = databaseTarget(config);
+    const dataSource = await openDataSource(target, logger);
+    try {
+      const ran = await runMigrations(dataSource, logger);
+      process.stdout.write(ran.length ? `Applied ${ran.length} migration(s) to ${describeTarget(target)}: ${ran.join(', ')}\n` : `${describeTarget(target)} is up to date\n`);
+    } finally {
+      await dataSource.destroy();
+    }
+  });
+
+program
+  .command('version')
+  .description('print the version')
+  .action(() => {
+    process.stdout.write(`${RSP_VERSION}\n`);
+  });
+
+/** Prints an error the way a person wants to read it, and picks the exit code. */
+function fail(error: unknown): never {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`rsp: ${error.message}\n`);
+    process.exit(ExitCode.BAD_CONFIG);
+  }
+  if (error instanceof RspError) {
+    process.stderr.write(`rsp: ${error.message} [${error.category}]\n`);
+    process.exit(error.category === 'UNAVAILABLE' ? ExitCode.UNAVAILABLE : ExitCode.FAILURE);
+  }
+  process.stderr.write(`rsp: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.exit(ExitCode.FAILURE);
+}
+
+program.parseAsync(process.argv).catch(fail);

@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { RspError } from '../errors';
+
+/**
+ * Every setting of the gateway, with the environment variable that sets it.
+ * A config file (JSON, `RSP_CONFIG=path`) may set the same keys; environment variables win.
+ */
+const settings = {
+  port: { env: 'PORT', schema: z.coerce.number().int().min(0).max(65535).default(4000) },
+  host: { env: 'RSP_HOST', schema: z.string().min(1).default('127.0.0.1') },
+  databaseUrl: {
+    env: 'DATABASE_URL',
+    schema: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+  },
+  dataDir: { env: 'RSP_DATA_DIR', schema: z.string().min(1).default('.rsp/data') },
+  logLevel: {
+    env: 'LOG_LEVEL',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  },
+  logFormat: { env: 'LOG_FORMAT', schema: z.enum(['pretty', 'json']).optional() },
+  redisUrl: {
+    env: 'REDIS_URL',
+    schema: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  },
+  siteName: { env: 'RSP_SITE_NAME', schema: z.string().min(1).default(hostname()) },
+  graphiql: { env: 'RSP_GRAPHIQL', schema: booleanFlag(true) },
+  plugins: {
+    env: 'RSP_PLUGINS',
+    schema: z
+      .union([z.array(z.string().min(1)), z.string().transform(splitList)])
+      .default([]),
+  },
+  drivers: {
+    env: 'RSP_DRIVERS',
+    schema: z
+      .union([z.array(z.string().min(1)), z.string().transform(splitList)])
+      .optional(),
+  },
+} as const;
+
+type Settings = typeof settings;
+
+/** The validated configuration of one gateway. */
+export type GatewayConfig = { [K in keyof Settings]: z.output<Settings[K]['schema']> } & {
+  /** Absolute path of the data directory. */
+  dataDir: string;
+};
+
+/** A configuration value was wrong; the message names each variable and what is wrong with it. */
+export class ConfigError extends RspError {
+  constructor(readonly problems: Array<{ variable: string; problem: string }>) {
+    super(
+      'BAD_USER_INPUT',
+      `Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n')}`,
+      { problems },
+    );
+  }
+}
+
+/**
+ * Loads the configuration from `env` (default `process.env`) and the optional JSON file named by
+ * `RSP_CONFIG`, then validates it. Throws `ConfigError` naming every bad variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof Settings, unknown>> = {}): GatewayConfig {
+  const fromFile = env.RSP_CONFIG ? readConfigFile(env.RSP_CONFIG) : {};
+  const problems: Array<{ variable: string; problem: string }> = [];
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(settings) as Array<[keyof Settings, Settings[keyof Settings]]>) {
+    const fromEnv = env[setting.env];
+    const raw = key in overrides ? overrides[key] : fromEnv !== undefined && fromEnv !== '' ? fromEnv : fromFile[key];
+    const source = key in overrides ? key : fromEnv !== undefined && fromEnv !== '' ? setting.env : `${env.RSP_CONFIG} (${key})`;
+    const parsed = setting.schema.safeParse(raw);
+    if (parsed.success) out[key] = parsed.data;
+    else problems.push({ variable: source, problem: describe(parsed.error, raw) });
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const config = out as GatewayConfig;
+  config.dataDir = resolve(config.dataDir);
+  return config;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError([{ variable: 'RSP_CONFIG', problem: `cannot read ${path}: ${(e as Error).message}` }]);
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('expected a JSON object');
+    const known = new Set(Object.keys(settings));
+    const unknown = Object.keys(value).filter((k) => !known.has(k));
+    if (unknown.length) throw new Error(`unknown keys ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
+    return value as Record<string, unknown>;
+  } catch (e) {
+    throw new ConfigError([{ variable: 'RSP_CONFIG', problem: `${path} is not a valid config file: ${(e as Error).message}` }]);
+  }
+}
+
+function describe(error: z.ZodError, raw: unknown): string {
+  const issue = error.issues[0];
+  const shown = typeof raw === 'string' ? `"${raw}"` : JSON.stringify(raw);
+  return `${issue?.message ?? 'invalid value'} (got ${shown})`;
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function booleanFlag(fallback: boolean) {
+  return z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+    .default(fallback)
+    .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+}

@@ -1,0 +1,9 @@
+import type { Logger } from './logging/logger';
+import type { Services } from './services';
+
+/** What every resolver receives: who asks, the services, and a logger bound to the request. */
+export interface GatewayContext {
+  requestId: string;
+  logger: Logger;
+  services: Services;
+}

@@ -1,0 +1,3 @@
+export * from './rsp-error';
+export { formatGraphQLError } from './format-graphql-error';
+export { fromDatabaseError } from "./database-error";

@@ -1,0 +1,83 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { DataSource } from 'typeorm';
+import { UnavailableError } from '../errors';
+import type { Logger } from '../logging/logger';
+import { entities } from './entities';
+import { migrations } from './migrations';
+import { pgliteDriverModule } from './pglite-pool';
+
+/** Where the data lives: a PostgreSQL server, or an embedded PGlite database in a directory. */
+export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
+
+/** Chooses PostgreSQL when a URL is configured, otherwise PGlite under `<dataDir>/db`. */
+export function databaseTarget(config: { databaseUrl?: string; dataDir: string }): DatabaseTarget {
+  return config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'pglite', dataDir: join(config.dataDir, 'db') };
+}
+
+/** Describes the target for logs without its password. */
+export function describeTarget(target: DatabaseTarget): string {
+  if (target.kind === 'pglite') return `PGlite at ${target.dataDir}`;
+  try {
+    const url = new URL(target.url);
+    if (url.password) url.password = '***';
+    return `PostgreSQL at ${url.toString()}`;
+  } catch {
+    return 'PostgreSQL';
+  }
+}
+
+/**
+ * Opens (initializes) a TypeORM data source over the target. Migrations are not run here:
+ * `runMigrations` does that, so `rsp migrate` and `rsp serve` share one path.
+ */
+export async function openDataSource(target: DatabaseTarget, logger?: Logger): Promise<DataSource> {
+  const common = {
+    type: 'postgres' as const,
+    entities,
+    migrations,
+    migrationsTableName: 'rsp_migrations',
+    synchronize: false,
+    uuidExtension: 'pgcrypto' as const,
+    installExtensions: false,
+    logging: false,
+  };
+  let dataSource: DataSource;
+  if (target.kind === 'pglite') {
+    mkdirSync(target.dataDir, { recursive: true });
+    let db: PGlite;
+    try {
+      db = await PGlite.create(target.dataDir);
+    } catch (e) {
+      throw new UnavailableError(`Cannot open the embedded database at ${target.dataDir}: ${(e as Error).message}`, { dataDir: target.dataDir }, { cause: e });
+    }
+    dataSource = new DataSource({ ...common, driver: pgliteDriverModule(db), poolSize: 1 });
+  } else {
+    dataSource = new DataSource({ ...common, url: target.url, poolSize: 20, connectTimeoutMS: 10_000 });
+  }
+  try {
+    await dataSource.initialize();
+  } catch (e) {
+    throw new UnavailableError(`Cannot connect to ${describeTarget(target)}: ${(e as Error).message}`, {}, { cause: e });
+  }
+  logger?.debug({ database: describeTarget(target) }, 'database opened');
+  return dataSource;
+}
+
+/** Runs pending migrations; returns the names of those it ran. */
+export async function runMigrations(dataSource: DataSource, logger?: Logger): Promise<string[]> {
+  const ran = await dataSource.runMigrations({ transaction: 'each' });
+  for (const m of ran) logger?.info({ migration: m.name }, 'migration applied');
+  return ran.map((m) => m.name);
+}
+
+/** True when the database answers a trivial query. */
+export async function databaseReachable(dataSource: DataSource): Promise<boolean> {
+  try {
+    await dataSource.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,177 @@
+import { DataSource, Repository } from 'typeorm';
+import { ConflictError, NotFoundError, RspError } from '../errors';
+import type { RspPubSub } from '../events/pubsub';
+import { Topic } from '../events/pubsub';
+import type { Logger } from '../logging/logger';
+import { OperationEntity, OperationState, TERMINAL_OPERATION_STATES } from '../persistence/entities';
+
+/** What a running operation's work can do: report progress, see cancellation. */
+export interface OperationControl {
+  readonly operationId: string;
+  /** Aborted when the operation is cancelled. */
+  readonly signal: AbortSignal;
+  /** Reports progress (0–1) and an optional message; cheap to call often. */
+  progress(fraction: number, message?: string): Promise<void>;
+}
+
+/** The work an operation runs; whatever it returns is stored as the result. */
+export type OperationWork = (control: OperationControl) => Promise<Record<string, unknown> | void>;
+
+/** What to record about a new operation. */
+export interface NewOperation {
+  kind: string;
+  targetType?: string;
+  targetId?: string;
+  groupId?: string | null;
+}
+
+/** Filters of `list`. */
+export interface OperationFilter {
+  state?: OperationState;
+  targetType?: string;
+  targetId?: string;
+  groupIds?: string[];
+}
+
+/** Progress updates closer together than this are published but not written. */
+const PROGRESS_WRITE_INTERVAL_MS = 250;
+
+/**
+ * Runs long actions as persisted operations: records them, runs their work in the background,
+ * stores progress, result or error, and publishes every change on `OPERATION_UPDATED`.
+ */
+export class OperationService {
+  private readonly repo: Repository<OperationEntity>;
+  private readonly running = new Map<string, { controller: AbortController; done: Promise<OperationEntity> }>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly pubSub: RspPubSub,
+    private readonly logger: Logger,
+  ) {
+    this.repo = dataSource.getRepository(OperationEntity);
+  }
+
+  /** Records a new operation and starts `work` in the background; returns it while still pending. */
+  async start(spec: NewOperation, work: OperationWork): Promise<OperationEntity> {
+    const op = await this.repo.save(
+      this.repo.create({
+        kind: spec.kind,
+        targetType: spec.targetType ?? null,
+        targetId: spec.targetId ?? null,
+        groupId: spec.groupId ?? null,
+        state: OperationState.PENDING,
+        progress: 0,
+      }),
+    );
+    this.publish(op);
+    const controller = new AbortController();
+    const done = this.execute(op, work, controller.signal);
+    this.running.set(op.id, { controller, done });
+    void done.finally(() => this.running.delete(op.id));
+    return op;
+  }
+
+  /** One operation, or NOT_FOUND. */
+  async get(id: string): Promise<OperationEntity> {
+    const op = await this.repo.findOneBy({ id });
+    if (!op) throw new NotFoundError('Operation', id);
+    return op;
+  }
+
+  /** Operations newest first, filtered. */
+  async list(filter: OperationFilter, limit: number, offset: number): Promise<{ items: OperationEntity[]; total: number }> {
+    const qb = this.repo.createQueryBuilder('op');
+    if (filter.state) qb.andWhere('op.state = :state', { state: filter.state });
+    if (filter.targetType) qb.andWhere('op.targetType = :targetType', { targetType: filter.targetType });
+    if (filter.targetId) qb.andWhere('op.targetId = :targetId', { targetId: filter.targetId });
+    if (filter.groupIds) qb.andWhere('(op.groupId IS NULL OR op.groupId IN (:...groupIds))', { groupIds: filter.groupIds.length ? filter.groupIds : ['00000000-0000-0000-0000-000000000000'] });
+    const [items, total] = await qb.orderBy('op.createdAt', 'DESC').addOrderBy('op.id', 'DESC').take(limit).skip(offset).getManyAndCount();
+    return { items, total };
+  }
+
+  /** Asks a running operation to stop; its work sees the abort signal. CONFLICT when already finished. */
+  async cancel(id: string): Promise<OperationEntity> {
+    const op = await this.get(id);
+    if (TERMINAL_OPERATION_STATES.has(op.state)) {
+      throw new ConflictError(`Operation ${id} already ended as ${op.state}`, { id, state: op.state });
+    }
+    this.running.get(id)?.controller.abort(new RspError('CONFLICT', 'cancelled'));
+    return op;
+  }
+
+  /** Resolves when the operation has ended (or at once if it is not running here). */
+  async settled(id: string): Promise<OperationEntity> {
+    const entry = this.running.get(id);
+    return entry ? entry.done : this.get(id);
+  }
+
+  /**
+   * Waits for every operation still running (used at shutdown); those still running after
+   * `graceMs` are cancelled, and their cancellation is awaited.
+   */
+  async drain(graceMs = 10_000): Promise<void> {
+    const all = () => Promise.allSettled([...this.running.values()].map((r) => r.done));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceMs)));
+    const outcome = await Promise.race([all(), timedOut]);
+    clearTimeout(timer);
+    if (outcome !== 'timeout') return;
+    this.logger.warn({ operations: [...this.running.keys()] }, 'cancelling operations still running at shutdown');
+    for (const r of this.running.values()) r.controller.abort(new RspError('UNAVAILABLE', 'the gateway is shutting down'));
+    await all();
+  }
+
+  private async execute(op: OperationEntity, work: OperationWork, signal: AbortSignal): Promise<OperationEntity> {
+    let lastWrite = 0;
+    const log = this.logger.child({ operation: op.id, kind: op.kind, target: op.targetId ?? undefined });
+    await this.update(op, { state: OperationState.RUNNING, startedAt: new Date() });
+    const control: OperationControl = {
+      operationId: op.id,
+      signal,
+      progress: async (fraction, message) => {
+        const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+        op.progress = Math.max(op.progress, clamped);
+        if (message !== undefined) op.message = message;
+        const now = Date.now();
+        if (now - lastWrite >= PROGRESS_WRITE_INTERVAL_MS) {
+          lastWrite = now;
+          await this.update(op, {});
+        } else {
+          this.publish(op);
+        }
+      },
+    };
+    try {
+      const result = await work(control);
+      if (signal.aborted) throw signal.reason;
+      log.info('operation succeeded');
+      return await this.update(op, { state: OperationState.SUCCEEDED, progress: 1, result: (result ?? null) as never, finishedAt: new Date() });
+    } catch (e) {
+      const cancelled = signal.aborted;
+      const error = e instanceof RspError ? e : null;
+      if (cancelled) log.info('operation cancelled');
+      else if (error && error.category !== 'INTERNAL') log.warn({ code: error.category, err: e }, 'operation failed');
+      else log.error({ err: e }, 'operation failed with an internal error');
+      return await this.update(op, {
+        state: cancelled ? OperationState.CANCELLED : OperationState.FAILED,
+        errorCode: cancelled ? 'CANCELLED' : error ? error.category : 'INTERNAL_SERVER_ERROR',
+        errorMessage: cancelled ? 'Cancelled on request' : error ? error.message : `Internal error: ${(e as Error)?.message ?? String(e)}`,
+        finishedAt: new Date(),
+      });
+    }
+  }
+
+  private async update(op: OperationEntity, changes: Partial<OperationEntity>): Promise<OperationEntity> {
+    Object.assign(op, changes);
+    const { state, progress, message, result, errorCode, errorMessage, startedAt, finishedAt } = op;
+    await this.repo.update({ id: op.id }, { state, progress, message, result: result as never, errorCode, errorMessage, startedAt, finishedAt });
+    op.updatedAt = new Date();
+    this.publish(op);
+    return op;
+  }
+
+  private publish(op: OperationEntity): void {
+    this.pubSub.publish(Topic.OPERATION_UPDATED, { ...op });
+  }
+}

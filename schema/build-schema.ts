@@ -1,0 +1,45 @@
+import 'reflect-metadata';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
+import { printSchemaWithDirectives } from '@graphql-tools/utils';
+import { GraphQLSchema, parse } from 'graphql';
+import { buildSchema, createResolversMap, NonEmptyArray } from 'type-graphql';
+import type { GatewayContext } from '../gateway/context';
+import type { RspPubSub } from '../gateway/events/pubsub';
+import { OperationResolver } from './operations/resolver';
+import { SystemResolver } from './system/resolver';
+
+/** Every resolver class of the schema. A new area adds its resolver here. */
+export const resolverClasses: NonEmptyArray<Function> = [SystemResolver, OperationResolver];
+
+/** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`. */
+export const entityReferenceResolvers: Record<string, (ref: { id: string }, ctx: GatewayContext) => Promise<unknown>> = {
+  Operation: (ref, ctx) => ctx.services.operations.get(ref.id),
+};
+
+const FEDERATION_LINK =
+  'extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])';
+
+/** Builds the type-graphql schema (no federation fields): the source of the printed SDL. */
+export function buildTypeGraphQLSchema(pubSub: RspPubSub): Promise<GraphQLSchema> {
+  return buildSchema({
+    resolvers: resolverClasses,
+    pubSub,
+    validate: { forbidUnknownValues: false },
+    skipCheck: true,
+  });
+}
+
+/**
+ * Builds the gateway's executable schema: the type-graphql schema served as an Apollo
+ * Federation 2 subgraph (`_service`, `_entities`), so several sites compose into one graph.
+ */
+export async function buildGatewaySchema(pubSub: RspPubSub): Promise<GraphQLSchema> {
+  const schema = await buildTypeGraphQLSchema(pubSub);
+  const typeDefs = parse(`${FEDERATION_LINK}\n${printSchemaWithDirectives(schema)}`);
+  const resolvers = createResolversMap(schema) as GraphQLResolverMap<GatewayContext>;
+  for (const [typeName, resolveReference] of Object.entries(entityReferenceResolvers)) {
+    resolvers[typeName] = { ...(resolvers[typeName] as object), __resolveReference: resolveReference } as never;
+  }
+  return buildSubgraphSchema({ typeDefs, resolvers: resolvers as GraphQLResolverMap<unknown> });
+}

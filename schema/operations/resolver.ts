@@ -1,0 +1,53 @@
+import { Arg, Args, ArgsType, Ctx, Field, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import type { GatewayContext } from '../../gateway/context';
+import { Topic } from '../../gateway/events/pubsub';
+import { OperationEntity, OperationState } from '../../gateway/persistence/entities';
+import { offsetFromCursor, PageArgs, toConnection } from '../common/connection';
+import { Operation, OperationConnection } from './types';
+
+/** Filters of the `operations` list. */
+@ArgsType()
+class OperationListArgs extends PageArgs {
+  @Field(() => OperationState, { nullable: true })
+  state?: OperationState;
+
+  @Field({ nullable: true })
+  targetType?: string;
+
+  @Field({ nullable: true })
+  targetId?: string;
+}
+
+/** Queries, mutations and subscriptions of operations. */
+@Resolver(() => Operation)
+export class OperationResolver {
+  @Query(() => Operation, { description: 'One operation by id.' })
+  operation(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.operations.get(id);
+  }
+
+  @Query(() => OperationConnection, { description: 'Operations, newest first.' })
+  async operations(@Args() args: OperationListArgs, @Ctx() ctx: GatewayContext) {
+    const offset = offsetFromCursor(args.after);
+    const page = await ctx.services.operations.list(
+      { state: args.state, targetType: args.targetType, targetId: args.targetId },
+      args.first,
+      offset,
+    );
+    return toConnection(page, offset);
+  }
+
+  @Mutation(() => Operation, { description: 'Asks a running operation to stop.' })
+  cancelOperation(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.operations.cancel(id);
+  }
+
+  @Subscription(() => Operation, {
+    topics: Topic.OPERATION_UPDATED,
+    filter: ({ payload, args }: { payload: OperationEntity; args: { id?: string } }) => !args.id || payload.id === args.id,
+    description: 'Every change of an operation (or of the one named): state, progress, result.',
+  })
+  operationUpdated(@Root() operation: OperationEntity, @Arg('id', () => ID, { nullable: true }) _id?: string): OperationEntity {
+    return operation;
+  }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// `npm start`: installs what is missing, builds, then runs `rsp serve` (which migrates the
+// embedded database and serves). Extra arguments go to `rsp serve`.
+'use strict';
+const { execFileSync, spawn } = require('node:child_process');
+const { join } = require('node:path');
+
+const root = join(__dirname, '..');
+require('./ensure-deps');
+
+process.stderr.write('rsp: building…\n');
+execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], {
+  cwd: root,
+  stdio: 'inherit',
+});
+
+const child = spawn(process.execPath, [join(root, 'dist', 'gateway', 'cli', 'rsp.js'), 'serve', ...process.argv.slice(2)], {
+  cwd: root,
+  stdio: 'inherit',
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,0 +1,76 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..');
+const RSP = join(ROOT, 'dist', 'gateway', 'cli', 'rsp.js');
+
+/** Runs the built `rsp` CLI; resolves with its exit code and output whatever the code. */
+async function rsp(args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [RSP, ...args], { env: { ...process.env, LOG_FORMAT: 'json', LOG_LEVEL: 'warn', ...env }, cwd: ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe('rsp CLI', () => {
+  let dataDir: string;
+  beforeAll(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'rsp-cli-'));
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  test('rsp version prints the package version', async () => {
+    const { code, stdout } = await rsp(['version']);
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe(require('../../package.json').version);
+  });
+
+  test('a bad PORT fails with a message naming the variable, no stack trace, exit code 2', async () => {
+    const { code, stderr } = await rsp(['serve'], { PORT: 'abc', RSP_DATA_DIR: dataDir });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/Invalid configuration:\n\s+PORT: .*"abc"/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('rsp migrate applies the migrations to the embedded database, then reports it up to date', async () => {
+    const first = await rsp(['migrate'], { RSP_DATA_DIR: dataDir, DATABASE_URL: '' });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/Applied \d+ migration\(s\) to PGlite at /);
+    const second = await rsp(['migrate'], { RSP_DATA_DIR: dataDir, DATABASE_URL: '' });
+    expect(second.stdout).toMatch(/is up to date/);
+  });
+
+  test('a database that does not answer is a clear UNAVAILABLE error with exit code 3', async () => {
+    const { code, stderr } = await rsp(['migrate'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/Cannot connect to PostgreSQL at postgres:\/\/nobody@127.0.0.1:1\/none.*\[UNAVAILABLE\]/);
+  });
+
+  test('rsp serve prints the GraphQL URL, answers, and stops cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, [RSP, 'serve', '--port', '0', '--data-dir', dataDir], { env: { ...process.env, LOG_FORMAT: 'json', LOG_LEVEL: 'warn', DATABASE_URL: '' }, cwd: ROOT });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 30_000);
+      child.stdout.on('data', () => {
+        const m = /GraphQL endpoint:\s+(\S+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+    });
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{__typename}"}' });
+    expect(await res.json()).toEqual({ data: { __typename: 'Query' } });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});

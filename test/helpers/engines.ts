@@ -1,0 +1,72 @@
+import { Client } from 'pg';
+
+/**
+ * The engines tests may need, probed once per run (in global setup). A test that needs one uses
+ * `describeWithEngine`: when the engine is missing it skips and says why — unless `CI=true`,
+ * where a missing engine is a failure.
+ */
+export type EngineName = 'postgres';
+
+/** What a probe found. */
+export interface EngineStatus {
+  available: boolean;
+  detail: string;
+}
+
+/** Where tests find PostgreSQL: a server URL to an admin database (it creates one database per test file). */
+export const POSTGRES_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const probes: Record<EngineName, () => Promise<EngineStatus>> = {
+  async postgres() {
+    const client = new Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 3000 });
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+      return { available: true, detail: `PostgreSQL ${rows[0]?.server_version} at ${redact(POSTGRES_ADMIN_URL)}` };
+    } catch (e) {
+      return { available: false, detail: `no PostgreSQL server answers at ${redact(POSTGRES_ADMIN_URL)} (${(e as Error).message}); set TEST_DATABASE_URL` };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  },
+};
+
+const ENV_KEY = 'RSP_TEST_ENGINES';
+
+/** Probes every engine and records the result for the test workers. Returns what it found. */
+export async function probeEngines(): Promise<Record<EngineName, EngineStatus>> {
+  const entries = await Promise.all(Object.entries(probes).map(async ([name, probe]) => [name, await probe()] as const));
+  const found = Object.fromEntries(entries) as Record<EngineName, EngineStatus>;
+  process.env[ENV_KEY] = JSON.stringify(found);
+  return found;
+}
+
+/** The recorded status of one engine. */
+export function engineStatus(name: EngineName): EngineStatus {
+  const recorded = process.env[ENV_KEY];
+  if (!recorded) return { available: false, detail: 'engines were not probed (run the tests through jest with its global setup)' };
+  return (JSON.parse(recorded) as Record<EngineName, EngineStatus>)[name] ?? { available: false, detail: 'unknown engine' };
+}
+
+/** True when missing engines must fail the run instead of skipping. */
+export const MUST_NOT_SKIP = process.env.CI === 'true';
+
+/** `describe` that runs only when `engine` is present; skips saying why, or fails under CI=true. */
+export function describeWithEngine(engine: EngineName, title: string, body: () => void): void {
+  const status = engineStatus(engine);
+  if (status.available) {
+    describe(title, body);
+  } else if (MUST_NOT_SKIP) {
+    describe(title, () => {
+      test(`needs ${engine}`, () => {
+        throw new Error(`CI=true and ${engine} is missing: ${status.detail}`);
+      });
+    });
+  } else {
+    describe.skip(`${title} [skipped: ${engine} missing — ${status.detail}]`, body);
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/:\/\/([^:@/]+):[^@/]+@/, '://$1:***@');
+}

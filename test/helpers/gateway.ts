@@ -1,0 +1,107 @@
+import { createClient, Client as WsClient } from 'graphql-ws';
+import pino from 'pino';
+import WebSocket from 'ws';
+import { loadConfig } from '../../gateway/config/config';
+import { Gateway, startGateway } from '../../gateway/server/gateway';
+import type { TestDatabase } from './databases';
+
+/** The JSON a GraphQL server answers. */
+export interface GraphQLResponse<T = Record<string, any>> {
+  data?: T | null;
+  errors?: Array<{ message: string; path?: string[]; extensions?: { code?: string; details?: any } }>;
+}
+
+/** A gateway started for a test, with a client for it. */
+export interface TestGateway {
+  gateway: Gateway;
+  /** POSTs a query; returns the parsed body (and the HTTP status). */
+  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<GraphQLResponse<T> & { status: number }>;
+  /** Like `gql` but fails the test on any error, returning `data`. */
+  ok<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<T>;
+  /** A graphql-ws client on the gateway (closed with the gateway). */
+  ws(connectionParams?: Record<string, unknown>): WsClient;
+  close(): Promise<void>;
+}
+
+/** Starts a gateway on a free port over `db`, quiet unless LOG_LEVEL is set. */
+export async function startTestGateway(db: TestDatabase, env: Record<string, string> = {}): Promise<TestGateway> {
+  const config = loadConfig({
+    PORT: '0',
+    RSP_DATA_DIR: db.dataDir,
+    RSP_SITE_NAME: 'test-site',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    LOG_FORMAT: 'json',
+    ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
+    ...env,
+  });
+  const gateway = await startGateway(config, { logger: pino({ level: config.logLevel }) });
+  const clients: WsClient[] = [];
+
+  const gql: TestGateway['gql'] = async (query, variables, token) => {
+    const res = await fetch(gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: res.status, ...((await res.json()) as GraphQLResponse<any>) };
+  };
+
+  return {
+    gateway,
+    gql,
+    async ok(query, variables, token) {
+      const res = await gql(query, variables, token);
+      if (res.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(res.errors, null, 2)}`);
+      return res.data as any;
+    },
+    ws(connectionParams) {
+      const client = createClient({ url: gateway.websocketUrl, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: false });
+      clients.push(client);
+      return client;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.dispose()));
+      await gateway.close();
+    },
+  };
+}
+
+/** Subscribes and collects events until `until` returns true for one (or the time runs out). */
+export function collect<T>(client: WsClient, query: string, variables: Record<string, unknown>, until: (event: T) => boolean, timeoutMs = 15_000): { events: T[]; done: Promise<T[]>; ready: Promise<void> } {
+  const events: T[] = [];
+  let readyResolve!: () => void;
+  const ready = new Promise<void>((r) => (readyResolve = r));
+  const done = new Promise<T[]>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`timed out after ${timeoutMs} ms with ${events.length} events: ${JSON.stringify(events).slice(0, 500)}`));
+    }, timeoutMs);
+    const unsubscribe = client.subscribe<T>(
+      { query, variables },
+      {
+        next: (value) => {
+          if (value.errors) {
+            clearTimeout(timer);
+            reject(new Error(JSON.stringify(value.errors)));
+            return;
+          }
+          const event = value.data as T;
+          events.push(event);
+          if (until(event)) {
+            clearTimeout(timer);
+            unsubscribe();
+            resolve(events);
+          }
+        },
+        error: (e) => {
+          clearTimeout(timer);
+          reject(e instanceof Error ? e : new Error(JSON.stringify(e)));
+        },
+        complete: () => undefined,
+      },
+    );
+    client.on('connected', () => readyResolve());
+  });
+  // graphql-ws acknowledges the connection before the subscription is registered; a short tick after is enough.
+  return { events, done, ready: ready.then(() => new Promise((r) => setTimeout(r, 100))) };
+}

@@ -1,0 +1,56 @@
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../../gateway/config/config';
+
+describe('loadConfig', () => {
+  test('defaults give an embedded database under .rsp/data on port 4000', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(4000);
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.dataDir).toBe(join(process.cwd(), '.rsp/data'));
+    expect(config.plugins).toEqual([]);
+    expect(config.graphiql).toBe(true);
+  });
+
+  test('PORT=abc fails naming the variable and the value', () => {
+    expect(() => loadConfig({ PORT: 'abc' })).toThrow(ConfigError);
+    try {
+      loadConfig({ PORT: 'abc' });
+    } catch (e) {
+      expect((e as ConfigError).message).toMatch(/PORT: .*"abc"/);
+      expect((e as ConfigError).problems).toEqual([expect.objectContaining({ variable: 'PORT' })]);
+    }
+  });
+
+  test('every bad variable is reported at once', () => {
+    try {
+      loadConfig({ PORT: '70000', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', REDIS_URL: 'http://x' });
+      throw new Error('should have failed');
+    } catch (e) {
+      expect((e as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['DATABASE_URL', 'LOG_LEVEL', 'PORT', 'REDIS_URL']);
+    }
+  });
+
+  test('a JSON config file is read, and the environment wins over it', () => {
+    const file = join(tmpdir(), `rsp-config-${process.pid}.json`);
+    writeFileSync(file, JSON.stringify({ port: 5000, siteName: 'from-file', plugins: ['a', 'b'] }));
+    const config = loadConfig({ RSP_CONFIG: file, RSP_SITE_NAME: 'from-env' });
+    expect(config.port).toBe(5000);
+    expect(config.siteName).toBe('from-env');
+    expect(config.plugins).toEqual(['a', 'b']);
+  });
+
+  test('a config file with an unknown key or bad JSON is refused with the reason', () => {
+    const file = join(tmpdir(), `rsp-config-bad-${process.pid}.json`);
+    writeFileSync(file, JSON.stringify({ prot: 5000 }));
+    expect(() => loadConfig({ RSP_CONFIG: file })).toThrow(/unknown keys prot/);
+    writeFileSync(file, '{ nope');
+    expect(() => loadConfig({ RSP_CONFIG: file })).toThrow(/RSP_CONFIG: .* is not a valid config file/);
+    expect(() => loadConfig({ RSP_CONFIG: '/nonexistent/rsp.json' })).toThrow(/cannot read/);
+  });
+
+  test('lists are read from comma-separated variables', () => {
+    expect(loadConfig({ RSP_PLUGINS: ' ./a.js, pkg-b ,' }).plugins).toEqual(['./a.js', 'pkg-b']);
+  });
+});

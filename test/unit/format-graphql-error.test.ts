@@ -1,0 +1,62 @@
+import { GraphQLError } from 'graphql';
+import pino from 'pino';
+import { QueryFailedError } from 'typeorm';
+import { ArgumentValidationError } from 'type-graphql';
+import { BadInputError, ConflictError, formatGraphQLError, NotFoundError, UnsupportedOperationError } from '../../gateway/errors';
+
+const logged: unknown[] = [];
+const logger = pino({ level: 'error' }, { write: (line: string) => logged.push(JSON.parse(line)) });
+
+function format(original: unknown) {
+  const error = new GraphQLError('boom', { originalError: original as Error, path: ['x'] });
+  return formatGraphQLError(error.toJSON(), error, logger, 'req-1');
+}
+
+describe('formatGraphQLError', () => {
+  beforeEach(() => (logged.length = 0));
+
+  test.each([
+    [new BadInputError('amount must be positive'), 'BAD_USER_INPUT'],
+    [new NotFoundError('Group', 'g1'), 'NOT_FOUND'],
+    [new ConflictError('lost the race'), 'CONFLICT'],
+    [new UnsupportedOperationError('snapshot', 'driver docker'), 'UNSUPPORTED_OPERATION'],
+  ])('%s maps to %s with its message', (err, code) => {
+    const out = format(err);
+    expect(out.extensions?.code).toBe(code);
+    expect(out.message).toBe(err.message);
+    expect(logged).toHaveLength(0);
+  });
+
+  test('unsupported operations name the driver and the operation', () => {
+    const out = format(new UnsupportedOperationError('snapshot', 'driver docker'));
+    expect(out.message).toBe('driver docker does not support snapshot');
+    expect(out.extensions?.details).toEqual({ operation: 'snapshot', by: 'driver docker' });
+  });
+
+  test('unknown errors are hidden from the caller and logged with the request id', () => {
+    const out = format(new TypeError('cannot read x of undefined'));
+    expect(out.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+    expect(out.message).not.toMatch(/cannot read/);
+    expect(out.message).toMatch(/req-1/);
+    expect(JSON.stringify(out)).not.toMatch(/stack|TypeError/);
+    expect(logged).toEqual([expect.objectContaining({ requestId: 'req-1', msg: 'internal error' })]);
+  });
+
+  test('class-validator failures list each field', () => {
+    const out = format(new ArgumentValidationError([{ property: 'amount', constraints: { min: 'amount must not be less than 0' }, children: [] }]));
+    expect(out.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(out.message).toBe('Invalid input: amount: amount must not be less than 0');
+  });
+
+  test('database errors a caller can cause get a caller code', () => {
+    const bad = new QueryFailedError('SELECT', [], Object.assign(new Error('invalid input syntax for type uuid: "zz"'), { code: '22P02' }));
+    expect(format(bad).extensions?.code).toBe('BAD_USER_INPUT');
+    const dup = new QueryFailedError('INSERT', [], Object.assign(new Error('dup'), { code: '23505', detail: 'Key (slug)=(a) already exists.' }));
+    expect(format(dup)).toMatchObject({ extensions: { code: 'CONFLICT' }, message: 'Already exists: Key (slug)=(a) already exists.' });
+  });
+
+  test('request errors (parse, validation) keep their codes', () => {
+    const parse = new GraphQLError('Syntax Error', { extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
+    expect(formatGraphQLError(parse.toJSON(), parse, logger).extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+  });
+});
