@@ -2,6 +2,7 @@ import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
 import { createTestDatabase, DATABASE_KINDS, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import type { OperationControl } from '../../gateway/services';
+import { ConflictError } from '../../gateway/errors';
 
 /** Runs the gateway suite on one database kind. */
 function gatewaySuite(kind: 'pglite' | 'postgres') {
@@ -101,7 +102,6 @@ function gatewaySuite(kind: 'pglite' | 'postgres') {
 
   test('a failing operation records its error code and message; a cancelled one stops', async () => {
     const failing = await t.gateway.services.operations.start({ kind: 'test.fail' }, async () => {
-      const { ConflictError } = await import('../../gateway/errors');
       throw new ConflictError('the host is busy');
     });
     await t.gateway.services.operations.settled(failing.id);
