@@ -6,15 +6,41 @@ import { GraphQLSchema, parse } from 'graphql';
 import { buildSchema, createResolversMap, NonEmptyArray } from 'type-graphql';
 import type { GatewayContext } from '../gateway/context';
 import type { RspPubSub } from '../gateway/events/pubsub';
+import { AuthResolver } from './auth/resolver';
+import { GroupResolver } from './groups/resolver';
+import { ImageResolver } from './images/resolver';
+import { LayerResolver } from './layers/resolver';
+import { OfferResolver } from './offers/resolver';
 import { OperationResolver } from './operations/resolver';
+import { ResourceClassResolver, ResourceResolver } from './resources/resolver';
+import { ShareResolver } from './shares/resolver';
+import { HostResolver, SiteResolver } from './sites/resolver';
 import { SystemResolver } from './system/resolver';
 
 /** Every resolver class of the schema. A new area adds its resolver here. */
-export const resolverClasses: NonEmptyArray<Function> = [SystemResolver, OperationResolver];
+export const resolverClasses: NonEmptyArray<Function> = [
+  SystemResolver,
+  AuthResolver,
+  OperationResolver,
+  GroupResolver,
+  SiteResolver,
+  HostResolver,
+  ResourceResolver,
+  ResourceClassResolver,
+  OfferResolver,
+  ShareResolver,
+  LayerResolver,
+  ImageResolver,
+];
 
-/** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`. */
+/** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`, as the caller. */
 export const entityReferenceResolvers: Record<string, (ref: { id: string }, ctx: GatewayContext) => Promise<unknown>> = {
-  Operation: (ref, ctx) => ctx.services.operations.get(ref.id),
+  Operation: (ref, ctx) => ctx.services.operations.get(ref.id, ctx.actor),
+  Group: (ref, ctx) => ctx.services.groups.get(ctx.actor, ref.id),
+  Site: (ref, ctx) => ctx.services.sites.getSite(ctx.actor, ref.id),
+  Host: (ref, ctx) => ctx.services.sites.getHost(ctx.actor, ref.id),
+  Resource: (ref, ctx) => ctx.services.resources.get(ctx.actor, ref.id),
+  Image: (ref, ctx) => ctx.services.images.get(ctx.actor, ref.id),
 };
 
 const FEDERATION_LINK =

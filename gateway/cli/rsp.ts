@@ -39,6 +39,14 @@ program
       `  Dashboard:         ${gateway.url}/`,
       `  Health:            ${gateway.url}/healthz  ${gateway.url}/readyz`,
       '',
+      ...(gateway.bootstrapToken
+        ? [
+            '  First start: a site-admin token was created. It is shown ONCE — keep it safe:',
+            `    ${gateway.bootstrapToken}`,
+            '  Use it as "Authorization: Bearer <token>"; make more with the createToken mutation.',
+            '',
+          ]
+        : []),
     ];
     process.stdout.write(`${banner.join('\n')}\n`);
     let stopping = false;

@@ -54,7 +54,8 @@ export function formatGraphQLError(
   }
 
   const code = formatted.extensions?.code;
-  if (typeof code === 'string' && REQUEST_ERROR_CODES.has(code)) {
+  const explicit = error instanceof GraphQLError && !error.originalError && typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR';
+  if (typeof code === 'string' && (REQUEST_ERROR_CODES.has(code) || explicit)) {
     return { ...base, message: formatted.message, extensions: { code } };
   }
 

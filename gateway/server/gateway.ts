@@ -9,6 +9,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { DataSource } from 'typeorm';
 import { WebSocketServer } from 'ws';
 import { buildGatewaySchema } from '../../schema/build-schema';
+import { bearerSecret } from '../auth/bearer';
 import type { GatewayConfig } from '../config/config';
 import type { GatewayContext } from '../context';
 import { formatGraphQLError } from '../errors';
@@ -33,6 +34,8 @@ export interface Gateway {
   dataSource: DataSource;
   services: Services;
   schema: GraphQLSchema;
+  /** The first site-admin token's secret, when this start created it (first start only). */
+  bootstrapToken?: string;
   /** Stops accepting work, waits for running operations and closes the database. */
   close(): Promise<void>;
 }
@@ -63,7 +66,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       info: { site: config.siteName, version: RSP_VERSION, database: target.kind },
     });
     const schema = await buildGatewaySchema(pubSub);
-    return await serve(config, logger, dataSource, services, schema);
+    const bootstrap = await services.tokens.bootstrapSiteAdmin();
+    if (bootstrap) logger.warn('created the first site-admin token; it is printed once, keep it');
+    const gateway = await serve(config, logger, dataSource, services, schema);
+    return { ...gateway, bootstrapToken: bootstrap?.secret };
   } catch (e) {
     await dataSource.destroy().catch(() => undefined);
     throw e;
@@ -75,19 +81,23 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   const httpServer: Server = createServer(app);
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
 
-  const contextFor = (requestId: string): GatewayContext => ({
-    requestId,
-    logger: logger.child({ requestId }),
-    services,
-  });
+  const contextFor = async (requestId: string, authorization: unknown): Promise<GatewayContext> => {
+    const actor = await services.tokens.authenticate(bearerSecret(authorization));
+    if (!actor) {
+      throw new GraphQLError('The token is unknown, revoked or expired', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+    }
+    const who = actor.kind === 'token' ? actor.tokenId : 'anonymous';
+    return { requestId, actor, logger: logger.child({ requestId, actor: who }), services };
+  };
 
   const wsCleanup = useServer<Record<string, unknown>, { requestId: string }>(
     {
       schema,
-      context: (ctx) => contextFor(ctx.extra.requestId ?? 'ws'),
-      onConnect: (ctx) => {
+      context: (ctx) => contextFor(ctx.extra.requestId ?? 'ws', authorizationParam(ctx.connectionParams)),
+      onConnect: async (ctx) => {
         ctx.extra.requestId = requestIdOf(ctx.extra.request);
-        return true;
+        // A token that does not authenticate closes the connection (4403); no token is anonymous.
+        return (await services.tokens.authenticate(bearerSecret(authorizationParam(ctx.connectionParams)))) !== null;
       },
       onNext: (_ctx, _id, _payload, _args, result) => {
         if (!('errors' in result) || !result.errors?.length) return result;
@@ -116,7 +126,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
 
   app.use(
     '/graphql',
-    expressMiddleware(apollo, { context: async ({ res }) => contextFor(res.locals.requestId as string) }),
+    expressMiddleware(apollo, { context: ({ req, res }) => contextFor(res.locals.requestId as string, req.headers.authorization) }),
   );
   app.use(httpErrorHandler(logger));
 
@@ -149,4 +159,9 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
         logger.info('gateway stopped');
       })()),
   };
+}
+
+/** The token in graphql-ws connection params: `{ authorization: "Bearer …" }` or `{ token: "…" }`. */
+function authorizationParam(params: Readonly<Record<string, unknown>> | undefined): unknown {
+  return params?.authorization ?? params?.Authorization ?? params?.token;
 }

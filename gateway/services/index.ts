@@ -1,21 +1,37 @@
 import type { DataSource } from 'typeorm';
+import { TokenService } from '../auth/token-service';
 import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
+import { GroupService } from './group-service';
+import { ImageService } from './image-service';
+import { LayerService } from './layer-service';
+import { OfferService } from './offer-service';
 import { OperationService } from './operation-service';
+import { ResourceService } from './resource-service';
+import { ShareService } from './share-service';
+import { SiteService } from './site-service';
 
 export * from './operation-service';
-
-/** The services of one gateway: where the rules live. Resolvers reach them through the context. */
-export interface Services {
-  info: GatewayFacts;
-  operations: OperationService;
-}
 
 /** What this gateway is. */
 export interface GatewayFacts {
   site: string;
   version: string;
   database: 'postgres' | 'pglite';
+}
+
+/** The services of one gateway: where the rules live. Resolvers reach them through the context. */
+export interface Services {
+  info: GatewayFacts;
+  operations: OperationService;
+  tokens: TokenService;
+  groups: GroupService;
+  sites: SiteService;
+  resources: ResourceService;
+  offers: OfferService;
+  shares: ShareService;
+  layers: LayerService;
+  images: ImageService;
 }
 
 /** What services are built from. */
@@ -28,8 +44,17 @@ export interface ServiceDeps {
 
 /** Builds every service of a gateway. */
 export function createServices(deps: ServiceDeps): Services {
+  const { dataSource } = deps;
   return {
     info: deps.info,
-    operations: new OperationService(deps.dataSource, deps.pubSub, deps.logger),
+    operations: new OperationService(dataSource, deps.pubSub, deps.logger),
+    tokens: new TokenService(dataSource),
+    groups: new GroupService(dataSource),
+    sites: new SiteService(dataSource),
+    resources: new ResourceService(dataSource),
+    offers: new OfferService(dataSource),
+    shares: new ShareService(dataSource),
+    layers: new LayerService(dataSource),
+    images: new ImageService(dataSource),
   };
 }

@@ -3,7 +3,9 @@ import { ConflictError, NotFoundError, RspError } from '../errors';
 import type { RspPubSub } from '../events/pubsub';
 import { Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
-import { OperationEntity, OperationState, TERMINAL_OPERATION_STATES } from '../persistence/entities';
+import { policy } from '../auth/policy';
+import type { Principal } from '../auth/principal';
+import { MemberRole, OperationEntity, OperationState, TERMINAL_OPERATION_STATES } from '../persistence/entities';
 
 /** What a running operation's work can do: report progress, see cancellation. */
 export interface OperationControl {
@@ -72,11 +74,22 @@ export class OperationService {
     return op;
   }
 
-  /** One operation, or NOT_FOUND. */
-  async get(id: string): Promise<OperationEntity> {
+  /** One operation, or NOT_FOUND. With an actor: only if the actor may see it. */
+  async get(id: string, actor?: Principal): Promise<OperationEntity> {
     const op = await this.repo.findOneBy({ id });
-    if (!op) throw new NotFoundError('Operation', id);
+    if (!op || (actor && !this.visibleTo(actor, op))) throw new NotFoundError('Operation', id);
     return op;
+  }
+
+  /** Site admins see every operation; members see their group's. */
+  visibleTo(actor: Principal, op: Pick<OperationEntity, 'groupId'>): boolean {
+    return actor.kind === 'token' && (actor.siteAdmin || (op.groupId !== null && op.groupId === actor.groupId));
+  }
+
+  /** Operations the actor may see, newest first, filtered. */
+  async listFor(actor: Principal, filter: OperationFilter, limit: number, offset: number): Promise<{ items: OperationEntity[]; total: number }> {
+    const p = policy.requireAuthenticated(actor);
+    return this.list(p.siteAdmin ? filter : { ...filter, groupIds: p.groupId ? [p.groupId] : [] }, limit, offset);
   }
 
   /** Operations newest first, filtered. */
@@ -85,14 +98,17 @@ export class OperationService {
     if (filter.state) qb.andWhere('op.state = :state', { state: filter.state });
     if (filter.targetType) qb.andWhere('op.targetType = :targetType', { targetType: filter.targetType });
     if (filter.targetId) qb.andWhere('op.targetId = :targetId', { targetId: filter.targetId });
-    if (filter.groupIds) qb.andWhere('(op.groupId IS NULL OR op.groupId IN (:...groupIds))', { groupIds: filter.groupIds.length ? filter.groupIds : ['00000000-0000-0000-0000-000000000000'] });
+    if (filter.groupIds) qb.andWhere('op.groupId IN (:...groupIds)', { groupIds: filter.groupIds.length ? filter.groupIds : ['00000000-0000-0000-0000-000000000000'] });
     const [items, total] = await qb.orderBy('op.createdAt', 'DESC').addOrderBy('op.id', 'DESC').take(limit).skip(offset).getManyAndCount();
     return { items, total };
   }
 
   /** Asks a running operation to stop; its work sees the abort signal. CONFLICT when already finished. */
-  async cancel(id: string): Promise<OperationEntity> {
-    const op = await this.get(id);
+  async cancel(actor: Principal, id: string): Promise<OperationEntity> {
+    policy.requireAuthenticated(actor);
+    const op = await this.get(id, actor);
+    if (op.groupId) policy.requireRole(actor, op.groupId, MemberRole.MEMBER, 'cancel this operation');
+    else policy.requireSiteAdmin(actor, 'cancel site operations');
     if (TERMINAL_OPERATION_STATES.has(op.state)) {
       throw new ConflictError(`Operation ${id} already ended as ${op.state}`, { id, state: op.state });
     }

@@ -23,13 +23,14 @@ class OperationListArgs extends PageArgs {
 export class OperationResolver {
   @Query(() => Operation, { description: 'One operation by id.' })
   operation(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
-    return ctx.services.operations.get(id);
+    return ctx.services.operations.get(id, ctx.actor);
   }
 
   @Query(() => OperationConnection, { description: 'Operations, newest first.' })
   async operations(@Args() args: OperationListArgs, @Ctx() ctx: GatewayContext) {
     const offset = offsetFromCursor(args.after);
-    const page = await ctx.services.operations.list(
+    const page = await ctx.services.operations.listFor(
+      ctx.actor,
       { state: args.state, targetType: args.targetType, targetId: args.targetId },
       args.first,
       offset,
@@ -39,12 +40,13 @@ export class OperationResolver {
 
   @Mutation(() => Operation, { description: 'Asks a running operation to stop.' })
   cancelOperation(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
-    return ctx.services.operations.cancel(id);
+    return ctx.services.operations.cancel(ctx.actor, id);
   }
 
   @Subscription(() => Operation, {
     topics: Topic.OPERATION_UPDATED,
-    filter: ({ payload, args }: { payload: OperationEntity; args: { id?: string } }) => !args.id || payload.id === args.id,
+    filter: ({ payload, args, context }: { payload: OperationEntity; args: { id?: string }; context: GatewayContext }) =>
+      (!args.id || payload.id === args.id) && context.services.operations.visibleTo(context.actor, payload),
     description: 'Every change of an operation (or of the one named): state, progress, result.',
   })
   operationUpdated(@Root() operation: OperationEntity, @Arg('id', () => ID, { nullable: true }) _id?: string): OperationEntity {

@@ -14,10 +14,12 @@ export interface GraphQLResponse<T = Record<string, any>> {
 /** A gateway started for a test, with a client for it. */
 export interface TestGateway {
   gateway: Gateway;
-  /** POSTs a query; returns the parsed body (and the HTTP status). */
-  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<GraphQLResponse<T> & { status: number }>;
+  /** The bootstrap site-admin token's secret. */
+  adminToken: string;
+  /** POSTs a query as `token` (default: the site admin; `null`: anonymous); returns the body and HTTP status. */
+  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GraphQLResponse<T> & { status: number }>;
   /** Like `gql` but fails the test on any error, returning `data`. */
-  ok<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<T>;
+  ok<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<T>;
   /** A graphql-ws client on the gateway (closed with the gateway). */
   ws(connectionParams?: Record<string, unknown>): WsClient;
   close(): Promise<void>;
@@ -36,8 +38,10 @@ export async function startTestGateway(db: TestDatabase, env: Record<string, str
   });
   const gateway = await startGateway(config, { logger: pino({ level: config.logLevel }) });
   const clients: WsClient[] = [];
+  const adminToken = gateway.bootstrapToken ?? process.env.RSP_TEST_ADMIN_TOKEN ?? '';
 
-  const gql: TestGateway['gql'] = async (query, variables, token) => {
+  const gql: TestGateway['gql'] = async (query, variables, tokenOrNull) => {
+    const token = tokenOrNull === undefined ? adminToken : tokenOrNull;
     const res = await fetch(gateway.graphqlUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -48,13 +52,14 @@ export async function startTestGateway(db: TestDatabase, env: Record<string, str
 
   return {
     gateway,
+    adminToken,
     gql,
     async ok(query, variables, token) {
       const res = await gql(query, variables, token);
       if (res.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(res.errors, null, 2)}`);
       return res.data as any;
     },
-    ws(connectionParams) {
+    ws(connectionParams = { authorization: `Bearer ${adminToken}` }) {
       const client = createClient({ url: gateway.websocketUrl, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: false });
       clients.push(client);
       return client;

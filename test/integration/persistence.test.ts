@@ -48,13 +48,16 @@ describe('embedded database (PGlite) across restarts', () => {
 
   test('data written by one gateway is there after a restart on the same data directory', async () => {
     const first = await startTestGateway(db);
+    expect(first.adminToken).toMatch(/^rsp_/);
     const op = await first.gateway.services.operations.start({ kind: 'test.persist', targetId: 'kept' }, async () => ({ kept: true }));
     await first.gateway.services.operations.settled(op.id);
     await first.close();
 
     const second = await startTestGateway(db);
     try {
-      const data = await second.ok('query ($id: ID!) { operation(id: $id) { kind targetId state result } }', { id: op.id });
+      expect(second.gateway.bootstrapToken).toBeUndefined();
+      // The token made on the first start still works after the restart.
+      const data = await second.ok('query ($id: ID!) { operation(id: $id) { kind targetId state result } }', { id: op.id }, first.adminToken);
       expect(data.operation).toEqual({ kind: 'test.persist', targetId: 'kept', state: 'SUCCEEDED', result: { kept: true } });
     } finally {
       await second.close();

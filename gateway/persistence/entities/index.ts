@@ -1,6 +1,40 @@
+import { ApiTokenEntity } from './api-token.entity';
+import { GroupEntity } from './group.entity';
+import { HostEntity } from './host.entity';
+import { ImageEntity } from './image.entity';
+import { LayerEntity } from './layer.entity';
+import { NeedEntity, OfferEntity } from './offer-need.entity';
 import { OperationEntity } from './operation.entity';
+import { ResourceClassEntity } from './resource-class.entity';
+import { ResourceEntity } from './resource.entity';
+import { ShareEntity, UsagePolicyEntity } from './share.entity';
+import { SiteEntity } from './site.entity';
 
+export * from './api-token.entity';
+export * from './group.entity';
+export * from './host.entity';
+export * from './image.entity';
+export * from './layer.entity';
+export * from './offer-need.entity';
 export * from './operation.entity';
+export * from './resource-class.entity';
+export * from './resource.entity';
+export * from './share.entity';
+export * from './site.entity';
 
 /** Every entity the data source knows. A new entity is added here and nowhere else. */
-export const entities = [OperationEntity];
+export const entities = [
+  OperationEntity,
+  GroupEntity,
+  ApiTokenEntity,
+  SiteEntity,
+  HostEntity,
+  ResourceEntity,
+  ResourceClassEntity,
+  OfferEntity,
+  NeedEntity,
+  ShareEntity,
+  UsagePolicyEntity,
+  LayerEntity,
+  ImageEntity,
+];

@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, UpdateDateColumn, VersionColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, UpdateDateColumn, VersionColumn } from 'typeorm';
 
 /** Where an operation is in its life. Terminal states never change again. */
 export enum OperationState {
@@ -18,7 +18,9 @@ export const TERMINAL_OPERATION_STATES: ReadonlySet<OperationState> = new Set([
 
 /** A long action (create, replicate, migrate, restore…) with its progress, result and error. */
 @Entity('operation')
-@Index(['targetType', 'targetId'])
+@Index('operation_target', ['targetType', 'targetId'])
+@Index('operation_created', ['createdAt'])
+@Check('operation_progress_range', '"progress" >= 0 AND "progress" <= 1')
 export class OperationEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;

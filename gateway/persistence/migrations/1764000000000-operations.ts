@@ -26,7 +26,7 @@ export class Operations1764000000000 implements MigrationInterface {
         CONSTRAINT "operation_progress_range" CHECK ("progress" >= 0 AND "progress" <= 1)
       )`);
     await q.query(`CREATE INDEX "operation_target" ON "operation" ("targetType", "targetId")`);
-    await q.query(`CREATE INDEX "operation_created" ON "operation" ("createdAt" DESC)`);
+    await q.query(`CREATE INDEX "operation_created" ON "operation" ("createdAt")`);
   }
 
   async down(q: QueryRunner): Promise<void> {

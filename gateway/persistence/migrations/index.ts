@@ -1,4 +1,5 @@
 import { Operations1764000000000 } from './1764000000000-operations';
+import { UnifiedSchema1764000100000 } from './1764000100000-unified-schema';
 
 /** Every migration, oldest first. A new migration is added here and nowhere else. */
-export const migrations = [Operations1764000000000];
+export const migrations = [Operations1764000000000, UnifiedSchema1764000100000];

@@ -1,0 +1,84 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { DataSource, IsNull, Repository } from 'typeorm';
+import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import { ApiTokenEntity, GroupEntity, MemberRole } from '../persistence/entities';
+import { policy } from './policy';
+import { ANONYMOUS, Principal } from './principal';
+
+/** A token as created: the secret is in here once and never again. */
+export interface IssuedToken {
+  token: ApiTokenEntity;
+  secret: string;
+}
+
+/** Prefix of every RSP token secret, so leaked tokens are recognisable by scanners. */
+export const TOKEN_PREFIX = 'rsp_';
+
+/** sha256 (hex) of a secret: what is stored. The secret has 256 bits of entropy, so a fast hash is enough. */
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+/** Issues, checks and revokes API tokens. Secrets are random, shown once, stored hashed. */
+export class TokenService {
+  private readonly repo: Repository<ApiTokenEntity>;
+
+  constructor(private readonly dataSource: DataSource) {
+    this.repo = dataSource.getRepository(ApiTokenEntity);
+  }
+
+  /** The principal a bearer secret stands for; anonymous when absent; UNAUTHENTICATED-worthy when unknown. */
+  async authenticate(secret: string | undefined): Promise<Principal | null> {
+    if (!secret) return ANONYMOUS;
+    if (!secret.startsWith(TOKEN_PREFIX)) return null;
+    const token = await this.repo.findOneBy({ secretHash: hashSecret(secret) });
+    if (!token || token.revokedAt || (token.expiresAt && token.expiresAt.getTime() <= Date.now())) return null;
+    void this.repo.update({ id: token.id }, { lastUsedAt: new Date() }).catch(() => undefined);
+    return { kind: 'token', tokenId: token.id, name: token.name, groupId: token.groupId, role: token.role, siteAdmin: token.siteAdmin };
+  }
+
+  /** Creates the first site-admin token when there is none; returns it (with its secret) or null. */
+  async bootstrapSiteAdmin(): Promise<IssuedToken | null> {
+    return this.dataSource.transaction(async (m) => {
+      await m.query('LOCK TABLE "api_token" IN EXCLUSIVE MODE');
+      const existing = await m.getRepository(ApiTokenEntity).countBy({ siteAdmin: true, revokedAt: IsNull() });
+      if (existing > 0) return null;
+      return this.insert(m.getRepository(ApiTokenEntity), { groupId: null, name: 'site-admin', role: MemberRole.ADMIN, siteAdmin: true, expiresAt: null });
+    });
+  }
+
+  /** Issues a token for a group (group admins) or a site-admin token (site admins only). */
+  async create(actor: Principal, input: { groupId?: string | null; name: string; role: MemberRole; siteAdmin?: boolean; expiresAt?: Date | null }): Promise<IssuedToken> {
+    if (input.siteAdmin) policy.requireSiteAdmin(actor, 'create site-admin tokens');
+    else if (!input.groupId) throw new BadInputError('A token needs a groupId (or siteAdmin: true)');
+    else {
+      policy.requireRole(actor, input.groupId, MemberRole.ADMIN, 'create tokens for this group');
+      if (!(await this.dataSource.getRepository(GroupEntity).existsBy({ id: input.groupId }))) throw new NotFoundError('Group', input.groupId);
+    }
+    if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) throw new BadInputError('expiresAt must be in the future', { expiresAt: input.expiresAt.toISOString() });
+    return this.insert(this.repo, { groupId: input.groupId ?? null, name: input.name, role: input.role, siteAdmin: input.siteAdmin ?? false, expiresAt: input.expiresAt ?? null });
+  }
+
+  /** Revokes a token (group admins for their group's, site admins for any). CONFLICT if already revoked. */
+  async revoke(actor: Principal, id: string): Promise<ApiTokenEntity> {
+    const token = await this.repo.findOneBy({ id });
+    if (!token) throw new NotFoundError('Token', id);
+    if (token.groupId && !token.siteAdmin) policy.requireRole(actor, token.groupId, MemberRole.ADMIN, 'revoke this token');
+    else policy.requireSiteAdmin(actor, 'revoke site-admin tokens');
+    if (token.revokedAt) throw new ConflictError(`Token ${id} is already revoked`, { id });
+    token.revokedAt = new Date();
+    return this.repo.save(token);
+  }
+
+  /** Tokens of a group (admins of the group), newest first, without secrets. */
+  async listForGroup(actor: Principal, groupId: string): Promise<ApiTokenEntity[]> {
+    policy.requireRole(actor, groupId, MemberRole.ADMIN, "list this group's tokens");
+    return this.repo.find({ where: { groupId }, order: { createdAt: 'DESC' } });
+  }
+
+  private async insert(repo: Repository<ApiTokenEntity>, fields: Pick<ApiTokenEntity, 'groupId' | 'name' | 'role' | 'siteAdmin' | 'expiresAt'>): Promise<IssuedToken> {
+    const secret = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
+    const token = await repo.save(repo.create({ ...fields, secretHash: hashSecret(secret), prefix: secret.slice(0, 12) }));
+    return { token, secret };
+  }
+}

@@ -1,0 +1,60 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+
+/** Where an image came from. */
+export enum ImageSource {
+  READY = 'READY',
+  USER_SUPPLIED = 'USER_SUPPLIED',
+}
+
+/** Who may see and use an image. */
+export enum ImageVisibility {
+  PRIVATE = 'PRIVATE',
+  SHARED = 'SHARED',
+  PUBLIC = 'PUBLIC',
+}
+
+/** A read-only root filesystem image in the catalog, tradeable between groups. */
+@Entity('image')
+@Index(['vendorGroupId', 'name', 'version', 'technology'], { unique: true })
+export class ImageEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ type: 'varchar', length: 100 })
+  name: string;
+
+  @Column({ type: 'varchar', length: 50 })
+  version: string;
+
+  @Column({ type: 'varchar', length: 30 })
+  technology: string;
+
+  @Column({ type: 'uuid' })
+  vendorGroupId: string;
+
+  /** `sha256:<hex>` of the bits, once imported. */
+  @Column({ type: 'varchar', length: 71, nullable: true })
+  digest: string | null;
+
+  @Column({ type: 'double precision', nullable: true })
+  sizeBytes: number | null;
+
+  @Column({ type: 'boolean', default: true })
+  readOnly: boolean;
+
+  @Column({ type: 'varchar', length: 15 })
+  source: ImageSource;
+
+  @Column({ type: 'varchar', length: 10, default: ImageVisibility.PRIVATE })
+  visibility: ImageVisibility;
+
+  /** Groups it is shared with, when SHARED. */
+  @Column({ type: 'jsonb', default: () => "'[]'" })
+  sharedWith: string[];
+
+  @Column({ type: 'text', default: '' })
+  description: string;
+
+  @CreateDateColumn({ type: 'timestamptz' })
+  createdAt: Date;
+}

@@ -1,0 +1,53 @@
+import { DataSource, Repository } from 'typeorm';
+import { policy } from '../auth/policy';
+import type { Principal } from '../auth/principal';
+import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import { ImageEntity, ImageSource, ImageVisibility, MemberRole } from '../persistence/entities';
+
+/** The image catalog (seeds 001, 002): read-only root filesystems, tradeable between groups. */
+export class ImageService {
+  private readonly repo: Repository<ImageEntity>;
+
+  constructor(dataSource: DataSource) {
+    this.repo = dataSource.getRepository(ImageEntity);
+  }
+
+  /** Registers an image in the catalog (its bits are imported through a driver). */
+  async register(actor: Principal, input: { vendorGroupId: string; name: string; version: string; technology: string; source: ImageSource; visibility?: ImageVisibility; sharedWith?: string[]; description?: string; digest?: string | null; sizeBytes?: number | null }): Promise<ImageEntity> {
+    policy.requireRole(actor, input.vendorGroupId, MemberRole.MEMBER, 'add images for this group');
+    if (input.digest != null && !/^sha256:[0-9a-f]{64}$/.test(input.digest)) throw new BadInputError('digest must be sha256:<64 hex digits>', { digest: input.digest });
+    if (input.sizeBytes != null && !(input.sizeBytes >= 0)) throw new BadInputError('sizeBytes must be ≥ 0');
+    if ((input.sharedWith?.length ?? 0) > 0 && input.visibility !== ImageVisibility.SHARED) throw new BadInputError('sharedWith is only for SHARED images');
+    if (await this.repo.existsBy({ vendorGroupId: input.vendorGroupId, name: input.name, version: input.version, technology: input.technology })) {
+      throw new ConflictError(`Image ${input.name}:${input.version} (${input.technology}) already exists for this group`, { name: input.name, version: input.version });
+    }
+    return this.repo.save(this.repo.create({ ...input, readOnly: true }));
+  }
+
+  /** Changes who may see an image (its vendor group's members). */
+  async setVisibility(actor: Principal, id: string, visibility: ImageVisibility, sharedWith: string[] = []): Promise<ImageEntity> {
+    const image = await this.get(actor, id);
+    policy.requireRole(actor, image.vendorGroupId, MemberRole.MEMBER, 'change this image');
+    if (sharedWith.length && visibility !== ImageVisibility.SHARED) throw new BadInputError('sharedWith is only for SHARED images');
+    return this.repo.save({ ...image, visibility, sharedWith });
+  }
+
+  /** An image the caller may use, else NOT_FOUND (private images are not revealed). */
+  async get(actor: Principal, id: string): Promise<ImageEntity> {
+    policy.requireAuthenticated(actor);
+    const image = await this.repo.findOneBy({ id });
+    if (!image || !policy.canUseImage(actor, image)) throw new NotFoundError('Image', id);
+    return image;
+  }
+
+  /** The images the caller may see, optionally of one technology. */
+  async list(actor: Principal, filter: { technology?: string }): Promise<ImageEntity[]> {
+    const p = policy.requireAuthenticated(actor);
+    const qb = this.repo.createQueryBuilder('i');
+    if (filter.technology) qb.andWhere('i.technology = :t', { t: filter.technology });
+    if (!p.siteAdmin) {
+      qb.andWhere(`(i.visibility = 'PUBLIC' OR i."vendorGroupId" = :g OR (i.visibility = 'SHARED' AND i."sharedWith" @> :gj::jsonb))`, { g: p.groupId ?? '00000000-0000-0000-0000-000000000000', gj: JSON.stringify([p.groupId ?? '']) });
+    }
+    return qb.orderBy('i.name', 'ASC').addOrderBy('i.version', 'ASC').getMany();
+  }
+}

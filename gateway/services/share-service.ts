@@ -1,0 +1,109 @@
+import { DataSource, Repository } from 'typeorm';
+import { policy } from '../auth/policy';
+import type { Principal } from '../auth/principal';
+import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import { capacityOf, GroupEntity, HostEntity, ResourceEntity, ShareEntity, ShareKind, SiteEntity, UsagePolicyEntity } from '../persistence/entities';
+
+/** Resource types a FULL or HALF share is sized on (seed 001: half the RAM, disk and bandwidth). */
+export const SHARED_TYPES = ['RAM', 'DISK', 'NET_BANDWIDTH'] as const;
+
+/** CPU weight of a full share; a half share gets half (the equivalent of nice 10). */
+export const FULL_SHARE_CPU_WEIGHT = 100;
+
+/** Shares: a group's slice of a host, and the quota it sets there. Usage policies of sites. */
+export class ShareService {
+  private readonly repo: Repository<ShareEntity>;
+  private readonly policies: Repository<UsagePolicyEntity>;
+
+  constructor(private readonly dataSource: DataSource) {
+    this.repo = dataSource.getRepository(ShareEntity);
+    this.policies = dataSource.getRepository(UsagePolicyEntity);
+  }
+
+  /**
+   * Site admins grant a share. FULL = the host's capacity divided by its `shareUnits`; HALF = half
+   * of that with half the CPU weight; CUSTOM = the quotas given. The shares of a host may not add
+   * up to more than its capacity (CONFLICT).
+   */
+  async grant(actor: Principal, input: { hostId: string; groupId: string; kind: ShareKind; quotas?: Record<string, number>; cpuWeight?: number }): Promise<ShareEntity> {
+    policy.requireSiteAdmin(actor, 'grant shares');
+    return this.dataSource.transaction(async (m) => {
+      const host = await m.getRepository(HostEntity).findOne({ where: { id: input.hostId }, lock: { mode: 'pessimistic_write' } });
+      if (!host) throw new NotFoundError('Host', input.hostId);
+      if (!(await m.getRepository(GroupEntity).existsBy({ id: input.groupId }))) throw new NotFoundError('Group', input.groupId);
+      if (await m.getRepository(ShareEntity).existsBy({ hostId: host.id, groupId: input.groupId })) {
+        throw new ConflictError('This group already has a share on this host', { hostId: host.id, groupId: input.groupId });
+      }
+      const resources = await m.getRepository(ResourceEntity).findBy({ hostId: host.id });
+      const capacity = new Map(resources.map((r) => [r.type, capacityOf(r)]));
+      const { quotas, cpuWeight } = sizeShare(input, capacity, host.shareUnits);
+      const existing = await m.getRepository(ShareEntity).findBy({ hostId: host.id });
+      for (const [type, amount] of Object.entries(quotas)) {
+        const cap = capacity.get(type);
+        if (cap === undefined) throw new BadInputError(`Host ${host.hostname} has no ${type} resource to share`, { type });
+        const granted = existing.reduce((sum, s) => sum + (s.quotas[type] ?? 0), 0);
+        if (granted + amount > cap + 1e-9) {
+          throw new ConflictError(`The share is larger than what is left of host ${host.hostname}: ${type} ${amount} asked, ${cap - granted} of ${cap} left`, { type, asked: amount, left: cap - granted, capacity: cap });
+        }
+      }
+      const repo = m.getRepository(ShareEntity);
+      return repo.save(repo.create({ hostId: host.id, groupId: input.groupId, kind: input.kind, quotas, cpuWeight }));
+    });
+  }
+
+  /** Site admins revoke a share. */
+  async revoke(actor: Principal, id: string): Promise<boolean> {
+    policy.requireSiteAdmin(actor, 'revoke shares');
+    const result = await this.repo.delete({ id });
+    if (!result.affected) throw new NotFoundError('Share', id);
+    return true;
+  }
+
+  async list(actor: Principal, filter: { hostId?: string; groupId?: string }): Promise<ShareEntity[]> {
+    policy.requireAuthenticated(actor);
+    return this.repo.find({ where: { ...(filter.hostId ? { hostId: filter.hostId } : {}), ...(filter.groupId ? { groupId: filter.groupId } : {}) }, order: { createdAt: 'ASC' } });
+  }
+
+  /** The share of a group on a host, if any: the quota the allocation issue checks. */
+  async shareOf(hostId: string, groupId: string): Promise<ShareEntity | null> {
+    return this.repo.findOneBy({ hostId, groupId });
+  }
+
+  /** Site admins record a usage policy (checked against metrics later). */
+  async setUsagePolicy(actor: Principal, input: { siteId: string; name: string; text?: string; bandwidthBytesPerMonth?: number | null; cpuHoursPerMonth?: number | null; diskBytes?: number | null }): Promise<UsagePolicyEntity> {
+    policy.requireSiteAdmin(actor, 'set usage policies');
+    if (!(await this.dataSource.getRepository(SiteEntity).existsBy({ id: input.siteId }))) throw new NotFoundError('Site', input.siteId);
+    for (const key of ['bandwidthBytesPerMonth', 'cpuHoursPerMonth', 'diskBytes'] as const) {
+      const v = input[key];
+      if (v != null && !(v > 0)) throw new BadInputError(`${key} must be positive`, { [key]: v });
+    }
+    return this.policies.save(this.policies.create(input));
+  }
+
+  async usagePolicies(actor: Principal, siteId: string): Promise<UsagePolicyEntity[]> {
+    policy.requireAuthenticated(actor);
+    return this.policies.find({ where: { siteId }, order: { name: 'ASC' } });
+  }
+}
+
+/** Quotas and CPU weight of a share of `kind` on a host with these capacities. */
+export function sizeShare(input: { kind: ShareKind; quotas?: Record<string, number>; cpuWeight?: number }, capacity: Map<string, number>, shareUnits: number): { quotas: Record<string, number>; cpuWeight: number } {
+  if (input.kind === ShareKind.CUSTOM) {
+    if (!input.quotas || !Object.keys(input.quotas).length) throw new BadInputError('A CUSTOM share needs quotas');
+    for (const [type, amount] of Object.entries(input.quotas)) {
+      if (!(amount > 0)) throw new BadInputError(`Quota ${type} must be positive`, { type, amount });
+    }
+    const cpuWeight = input.cpuWeight ?? FULL_SHARE_CPU_WEIGHT;
+    if (!Number.isInteger(cpuWeight) || cpuWeight < 1 || cpuWeight > 10000) throw new BadInputError('cpuWeight must be a whole number from 1 to 10000', { cpuWeight });
+    return { quotas: input.quotas, cpuWeight };
+  }
+  if (input.quotas) throw new BadInputError(`A ${input.kind} share is sized from the host; give quotas only with CUSTOM`);
+  const fraction = (input.kind === ShareKind.HALF ? 0.5 : 1) / shareUnits;
+  const quotas: Record<string, number> = {};
+  for (const type of SHARED_TYPES) {
+    const cap = capacity.get(type);
+    if (cap !== undefined) quotas[type] = cap * fraction;
+  }
+  if (!Object.keys(quotas).length) throw new BadInputError(`The host describes none of ${SHARED_TYPES.join(', ')}: a ${input.kind} share cannot be sized`);
+  return { quotas, cpuWeight: input.kind === ShareKind.HALF ? FULL_SHARE_CPU_WEIGHT / 2 : FULL_SHARE_CPU_WEIGHT };
+}

@@ -1,0 +1,108 @@
+import { DataSource, Repository } from 'typeorm';
+import { policy } from '../auth/policy';
+import type { Principal } from '../auth/principal';
+import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import { GroupEntity, HostEntity, HostState, LayerEntity, PlacementPolicy, SiteEntity } from '../persistence/entities';
+
+/** Filters of host discovery. */
+export interface HostFilter {
+  siteId?: string;
+  technology?: string;
+  state?: HostState;
+  /** Hosts with at least this much free of a resource type. */
+  minFree?: { type: string; amount: number };
+}
+
+/** Sites and the hosts in them. Site admins manage both. */
+export class SiteService {
+  private readonly sites: Repository<SiteEntity>;
+  private readonly hosts: Repository<HostEntity>;
+
+  constructor(private readonly dataSource: DataSource) {
+    this.sites = dataSource.getRepository(SiteEntity);
+    this.hosts = dataSource.getRepository(HostEntity);
+  }
+
+  async createSite(actor: Principal, input: { name: string; location?: string; ownerGroupId: string; placementPolicy?: PlacementPolicy }): Promise<SiteEntity> {
+    policy.requireSiteAdmin(actor, 'create sites');
+    if (!(await this.dataSource.getRepository(GroupEntity).existsBy({ id: input.ownerGroupId }))) throw new NotFoundError('Group', input.ownerGroupId);
+    if (await this.sites.existsBy({ name: input.name })) throw new ConflictError(`A site named "${input.name}" already exists`, { name: input.name });
+    return this.sites.save(this.sites.create(input));
+  }
+
+  async getSite(actor: Principal, id: string): Promise<SiteEntity> {
+    policy.requireAuthenticated(actor);
+    const site = await this.sites.findOneBy({ id });
+    if (!site) throw new NotFoundError('Site', id);
+    return site;
+  }
+
+  async listSites(actor: Principal, limit: number, offset: number): Promise<{ items: SiteEntity[]; total: number }> {
+    policy.requireAuthenticated(actor);
+    const [items, total] = await this.sites.findAndCount({ order: { name: 'ASC' }, take: limit, skip: offset });
+    return { items, total };
+  }
+
+  /** Registers a host in a site, with its machine layer (arch, site, hostname as properties). */
+  async createHost(actor: Principal, input: { siteId: string; ownerGroupId: string; hostname: string; arch?: string; drivers?: string[]; shareUnits?: number; properties?: LayerEntity['properties'] }): Promise<HostEntity> {
+    policy.requireSiteAdmin(actor, 'register hosts');
+    const site = await this.getSite(actor, input.siteId);
+    if (!(await this.dataSource.getRepository(GroupEntity).existsBy({ id: input.ownerGroupId }))) throw new NotFoundError('Group', input.ownerGroupId);
+    if (input.shareUnits !== undefined && (!Number.isInteger(input.shareUnits) || input.shareUnits < 1)) throw new BadInputError('shareUnits must be a whole number ≥ 1', { shareUnits: input.shareUnits });
+    if (await this.hosts.existsBy({ siteId: site.id, hostname: input.hostname })) {
+      throw new ConflictError(`Site ${site.name} already has a host named ${input.hostname}`, { hostname: input.hostname });
+    }
+    return this.dataSource.transaction(async (m) => {
+      const arch = input.arch ?? 'x86_64';
+      const layer = await m.getRepository(LayerEntity).save(
+        m.getRepository(LayerEntity).create({
+          kind: 'MACHINE',
+          name: input.hostname,
+          groupId: input.ownerGroupId,
+          parentId: null,
+          properties: [
+            { key: 'arch', value: arch, locked: true },
+            { key: 'site', value: site.name, locked: true },
+            { key: 'hostname', value: input.hostname },
+            ...(input.properties ?? []),
+          ],
+          requirements: [],
+        }),
+      );
+      const repo = m.getRepository(HostEntity);
+      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, drivers: input.drivers ?? [], shareUnits: input.shareUnits ?? 1, state: HostState.UP, layerId: layer.id }));
+    });
+  }
+
+  async getHost(actor: Principal, id: string): Promise<HostEntity> {
+    policy.requireAuthenticated(actor);
+    const host = await this.hosts.findOneBy({ id });
+    if (!host) throw new NotFoundError('Host', id);
+    return host;
+  }
+
+  /** Site admins change a host's state (e.g. MAINTENANCE). */
+  async setHostState(actor: Principal, id: string, state: HostState): Promise<HostEntity> {
+    policy.requireSiteAdmin(actor, 'change host state');
+    const host = await this.getHost(actor, id);
+    host.state = state;
+    return this.hosts.save(host);
+  }
+
+  /** Host discovery: by site, technology, state and free capacity of a resource type. */
+  async listHosts(actor: Principal, filter: HostFilter, limit: number, offset: number): Promise<{ items: HostEntity[]; total: number }> {
+    policy.requireAuthenticated(actor);
+    const qb = this.hosts.createQueryBuilder('h');
+    if (filter.siteId) qb.andWhere('h.siteId = :siteId', { siteId: filter.siteId });
+    if (filter.state) qb.andWhere('h.state = :state', { state: filter.state });
+    if (filter.technology) qb.andWhere('h.drivers @> :tech::jsonb', { tech: JSON.stringify([filter.technology]) });
+    if (filter.minFree) {
+      qb.andWhere(
+        `EXISTS (SELECT 1 FROM resource r WHERE r."hostId" = h.id AND r.type = :freeType AND (r.total - r.reserved) * r."allocationRatio" - r.used >= :freeAmount)`,
+        { freeType: filter.minFree.type, freeAmount: filter.minFree.amount },
+      );
+    }
+    const [items, total] = await qb.orderBy('h.hostname', 'ASC').addOrderBy('h.id', 'ASC').take(limit).skip(offset).getManyAndCount();
+    return { items, total };
+  }
+}

@@ -1,0 +1,85 @@
+import { ArrayMaxSize, IsInt, IsOptional, Length, Matches, Min, ValidateNested } from 'class-validator';
+import { Type } from 'class-transformer';
+import { ArgsType, Field, Float, ID, InputType, Int } from 'type-graphql';
+import { HostState, PlacementPolicy } from '../../gateway/persistence/entities';
+import { PageArgs } from '../common/connection';
+import { LayerPropertyInput } from '../layers/inputs';
+
+/** A new site. */
+@InputType()
+export class CreateSiteInput {
+  @Field()
+  @Length(1, 100)
+  name: string;
+
+  @Field({ nullable: true })
+  @IsOptional()
+  @Length(0, 300)
+  location?: string;
+
+  @Field(() => ID)
+  ownerGroupId: string;
+
+  @Field(() => PlacementPolicy, { nullable: true })
+  @IsOptional()
+  placementPolicy?: PlacementPolicy;
+}
+
+/** A new host. */
+@InputType()
+export class CreateHostInput {
+  @Field(() => ID)
+  siteId: string;
+
+  @Field(() => ID)
+  ownerGroupId: string;
+
+  @Field()
+  @Matches(/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/, { message: 'hostname must be a valid DNS name' })
+  @Length(1, 253)
+  hostname: string;
+
+  @Field({ nullable: true })
+  @IsOptional()
+  @Matches(/^[a-z0-9_]{1,30}$/)
+  arch?: string;
+
+  @Field(() => [String], { nullable: true })
+  @IsOptional()
+  @ArrayMaxSize(20)
+  @Matches(/^[a-z][a-z0-9-]{0,29}$/, { each: true, message: 'drivers are technology names like docker, lxc' })
+  drivers?: string[];
+
+  @Field(() => Int, { nullable: true })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  shareUnits?: number;
+
+  @Field(() => [LayerPropertyInput], { nullable: true, description: 'Extra properties of its MACHINE layer, e.g. diskEncryption.' })
+  @IsOptional()
+  @ValidateNested({ each: true })
+  @Type(() => LayerPropertyInput)
+  properties?: LayerPropertyInput[];
+}
+
+/** Host discovery filters. */
+@ArgsType()
+export class HostListArgs extends PageArgs {
+  @Field(() => ID, { nullable: true })
+  siteId?: string;
+
+  @Field({ nullable: true })
+  technology?: string;
+
+  @Field(() => HostState, { nullable: true })
+  state?: HostState;
+
+  @Field({ nullable: true, description: 'With at least minFreeAmount free of this resource type.' })
+  minFreeType?: string;
+
+  @Field(() => Float, { nullable: true })
+  @IsOptional()
+  @Min(0)
+  minFreeAmount?: number;
+}

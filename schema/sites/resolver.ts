@@ -1,0 +1,68 @@
+import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GatewayContext } from '../../gateway/context';
+import { BadInputError } from '../../gateway/errors';
+import { HostEntity, HostState, ResourceEntity, SiteEntity } from '../../gateway/persistence/entities';
+import { Actor } from '../common/actor';
+import type { Principal } from '../common/actor';
+import { offsetFromCursor, PageArgs, toConnection } from '../common/connection';
+import { Resource } from '../resources/types';
+import { CreateHostInput, CreateSiteInput, HostListArgs } from './inputs';
+import { Host, HostConnection, Site, SiteConnection } from './types';
+
+/** Sites. */
+@Resolver(() => Site)
+export class SiteResolver {
+  @Query(() => Site)
+  site(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<SiteEntity> {
+    return ctx.services.sites.getSite(actor, id);
+  }
+
+  @Query(() => SiteConnection)
+  async sites(@Args() page: PageArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext) {
+    const offset = offsetFromCursor(page.after);
+    return toConnection(await ctx.services.sites.listSites(actor, page.first, offset), offset);
+  }
+
+  @Mutation(() => Site, { description: 'Creates a site (site admins).' })
+  createSite(@Arg('input') input: CreateSiteInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<SiteEntity> {
+    return ctx.services.sites.createSite(actor, input);
+  }
+
+  @FieldResolver(() => HostConnection)
+  async hosts(@Root() site: SiteEntity, @Args() page: PageArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext) {
+    const offset = offsetFromCursor(page.after);
+    return toConnection(await ctx.services.sites.listHosts(actor, { siteId: site.id }, page.first, offset), offset);
+  }
+}
+
+/** Hosts and host discovery. */
+@Resolver(() => Host)
+export class HostResolver {
+  @Query(() => Host)
+  host(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<HostEntity> {
+    return ctx.services.sites.getHost(actor, id);
+  }
+
+  @Query(() => HostConnection, { description: 'Host discovery: by site, technology, state, free capacity.' })
+  async hosts(@Args() args: HostListArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext) {
+    if ((args.minFreeType === undefined) !== (args.minFreeAmount === undefined)) throw new BadInputError('minFreeType and minFreeAmount go together');
+    const offset = offsetFromCursor(args.after);
+    const minFree = args.minFreeType !== undefined ? { type: args.minFreeType, amount: args.minFreeAmount! } : undefined;
+    return toConnection(await ctx.services.sites.listHosts(actor, { siteId: args.siteId, technology: args.technology, state: args.state, minFree }, args.first, offset), offset);
+  }
+
+  @Mutation(() => Host, { description: 'Registers a host in a site (site admins).' })
+  createHost(@Arg('input') input: CreateHostInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<HostEntity> {
+    return ctx.services.sites.createHost(actor, input);
+  }
+
+  @Mutation(() => Host, { description: "Changes a host's state (site admins)." })
+  setHostState(@Arg('id', () => ID) id: string, @Arg('state', () => HostState) state: HostState, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<HostEntity> {
+    return ctx.services.sites.setHostState(actor, id, state);
+  }
+
+  @FieldResolver(() => [Resource])
+  resources(@Root() host: HostEntity, @Ctx() ctx: GatewayContext): Promise<ResourceEntity[]> {
+    return ctx.services.resources.ofHost(host.id);
+  }
+}

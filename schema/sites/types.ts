@@ -1,0 +1,73 @@
+import { Directive, Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { GraphQLJSONObject } from 'graphql-scalars';
+import { HostState, PlacementPolicy } from '../../gateway/persistence/entities';
+import { Connection } from '../common/connection';
+
+registerEnumType(HostState, { name: 'HostState' });
+registerEnumType(PlacementPolicy, { name: 'PlacementPolicy', description: 'BINPACK fills hosts up; SPREAD evens the load.' });
+
+/** A physical location. */
+@Directive('@key(fields: "id")')
+@ObjectType({ description: 'A physical location; hosts belong to one.' })
+export class Site {
+  @Field(() => ID)
+  id: string;
+
+  @Field()
+  name: string;
+
+  @Field()
+  location: string;
+
+  @Field(() => ID)
+  ownerGroupId: string;
+
+  @Field(() => PlacementPolicy)
+  placementPolicy: PlacementPolicy;
+}
+
+/** A physical machine. */
+@Directive('@key(fields: "id")')
+@ObjectType({ description: 'A physical machine: the bottom (MACHINE) layer of every stack on it.' })
+export class Host {
+  @Field(() => ID)
+  id: string;
+
+  @Field(() => ID)
+  siteId: string;
+
+  @Field(() => ID)
+  ownerGroupId: string;
+
+  @Field()
+  hostname: string;
+
+  @Field()
+  arch: string;
+
+  @Field(() => HostState)
+  state: HostState;
+
+  @Field(() => [String], { description: 'Driver technologies available on it.' })
+  drivers: string[];
+
+  @Field(() => GraphQLJSONObject)
+  fingerprint: Record<string, unknown>;
+
+  @Field(() => Int, { description: 'How many full shares the host is divided into.' })
+  shareUnits: number;
+
+  @Field(() => ID, { nullable: true, description: 'Its MACHINE layer.' })
+  layerId: string | null;
+
+  @Field(() => Date, { nullable: true })
+  lastHeartbeatAt: Date | null;
+}
+
+/** A page of sites. */
+@ObjectType()
+export class SiteConnection extends Connection(Site) {}
+
+/** A page of hosts. */
+@ObjectType()
+export class HostConnection extends Connection(Host) {}
