@@ -67,6 +67,7 @@ export class LayerService {
   }
 
   async list(actor: Principal, groupId: string): Promise<LayerEntity[]> {
+    policy.requireAuthenticated(actor);
     if (!policy.isMember(actor, groupId)) throw new ForbiddenError("You may not list another group's layers", { groupId });
     return this.repo.find({ where: { groupId }, order: { createdAt: 'ASC' } });
   }

@@ -1,0 +1,40 @@
+import type { TestGateway } from './gateway';
+
+/** Ids and tokens of a small world: two groups, a site with two hosts, tokens of every role. */
+export interface World {
+  groupA: string;
+  groupB: string;
+  site: string;
+  host1: string;
+  host2: string;
+  tokens: { viewerA: string; memberA: string; adminA: string; memberB: string };
+}
+
+/** GiB in bytes. */
+export const GiB = 2 ** 30;
+
+/** Builds the world through GraphQL as the site admin. */
+export async function buildWorld(t: TestGateway): Promise<World> {
+  const group = async (slug: string, name: string) =>
+    (await t.ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug, name, contact: `${slug}@example.org`, techHosts: ['docker'], labor: [{ kind: 'SYSADMIN', people: 2, hoursPerWeek: 4 }], financial: [{ kind: 'budget', description: 'yearly', amount: 300, unit: 'EUR' }] } })).createGroup.id as string;
+  const groupA = await group('alpha', 'Alpha collective');
+  const groupB = await group('beta', 'Beta co-op');
+  const token = async (groupId: string, role: string, name: string) =>
+    (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { secret } }', { i: { groupId, role, name } })).createToken.secret as string;
+  const tokens = { viewerA: await token(groupA, 'VIEWER', 'va'), memberA: await token(groupA, 'MEMBER', 'ma'), adminA: await token(groupA, 'ADMIN', 'aa'), memberB: await token(groupB, 'MEMBER', 'mb') };
+  const site = (await t.ok('mutation ($i: CreateSiteInput!) { createSite(input: $i) { id } }', { i: { name: 'north', location: 'Lisbon', ownerGroupId: groupA } })).createSite.id as string;
+  const host = async (hostname: string, drivers: string[], encrypted: boolean) =>
+    (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: groupA, hostname, drivers, shareUnits: 2, properties: [{ key: 'diskEncryption', value: encrypted }] } })).createHost.id as string;
+  const host1 = await host('zaphod', ['docker', 'lxc'], true);
+  const host2 = await host('trillian', ['lxc'], false);
+  const resource = (hostId: string, type: string, unit: string, total: number, extra: Record<string, unknown> = {}) =>
+    t.ok('mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }', { i: { hostId, type, unit, total, ...extra } });
+  await resource(host1, 'CPU', 'CORES', 8, { allocationRatio: 4, description: 'AMD Opteron' });
+  await resource(host1, 'RAM', 'BYTES', 32 * GiB, { reserved: 2 * GiB, attributes: { ecc: true } });
+  await resource(host1, 'DISK', 'BYTES', 1000 * GiB);
+  await resource(host1, 'NET_BANDWIDTH', 'BITS_PER_SECOND', 1e9);
+  await resource(host2, 'CPU', 'CORES', 4);
+  await resource(host2, 'RAM', 'BYTES', 8 * GiB, { attributes: { ecc: false } });
+  await resource(host2, 'DISK', 'BYTES', 200 * GiB);
+  return { groupA, groupB, site, host1, host2, tokens };
+}
