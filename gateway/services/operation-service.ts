@@ -76,6 +76,7 @@ export class OperationService {
 
   /** One operation, or NOT_FOUND. With an actor: only if the actor may see it. */
   async get(id: string, actor?: Principal): Promise<OperationEntity> {
+    if (actor) policy.requireAuthenticated(actor);
     const op = await this.repo.findOneBy({ id });
     if (!op || (actor && !this.visibleTo(actor, op))) throw new NotFoundError('Operation', id);
     return op;

@@ -1,0 +1,184 @@
+import { GraphQLObjectType } from 'graphql';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
+import { buildWorld, World } from '../helpers/scenario';
+
+/** The callers every field is tried as. */
+const ROLES = ['anonymous', 'viewer', 'member', 'admin', 'otherGroup', 'siteAdmin'] as const;
+type Role = (typeof ROLES)[number];
+
+/** What a caller gets: data ('ok') or an error code. */
+type Outcome = 'ok' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'CONFLICT';
+
+/** A call of one field, with its expected outcome per role. Variables are made per call (fresh targets). */
+interface Case {
+  query: string;
+  vars?: (w: World & { fixtures: Fixtures }, t: TestGateway, n: number) => Promise<Record<string, unknown>> | Record<string, unknown>;
+  expect: Record<Role, Outcome>;
+}
+
+interface Fixtures {
+  layer: string;
+  image: string;
+  operation: string;
+  share: string;
+}
+
+const OPEN: Record<Role, Outcome> = { anonymous: 'ok', viewer: 'ok', member: 'ok', admin: 'ok', otherGroup: 'ok', siteAdmin: 'ok' };
+const AUTHENTICATED: Record<Role, Outcome> = { ...OPEN, anonymous: 'UNAUTHENTICATED' };
+const SITE_ADMIN: Record<Role, Outcome> = { anonymous: 'UNAUTHENTICATED', viewer: 'FORBIDDEN', member: 'FORBIDDEN', admin: 'FORBIDDEN', otherGroup: 'FORBIDDEN', siteAdmin: 'ok' };
+const GROUP_MEMBER: Record<Role, Outcome> = { anonymous: 'UNAUTHENTICATED', viewer: 'FORBIDDEN', member: 'ok', admin: 'ok', otherGroup: 'FORBIDDEN', siteAdmin: 'ok' };
+const GROUP_ADMIN: Record<Role, Outcome> = { ...GROUP_MEMBER, member: 'FORBIDDEN' };
+const GROUP_PRIVATE_READ: Record<Role, Outcome> = { anonymous: 'UNAUTHENTICATED', viewer: 'ok', member: 'ok', admin: 'ok', otherGroup: 'NOT_FOUND', siteAdmin: 'ok' };
+const GROUP_PRIVATE_WRITE: Record<Role, Outcome> = { ...GROUP_PRIVATE_READ, viewer: 'FORBIDDEN' };
+
+let seq = 0;
+const unique = () => `${Date.now().toString(36)}${(seq++).toString(36)}`;
+
+/** Every Query, Mutation and Subscription field, with its rule. A new field without an entry fails the test. */
+const MATRIX: Record<string, Case> = {
+  // queries
+  gateway: { query: '{ gateway { site } }', expect: OPEN },
+  viewer: { query: '{ viewer { authenticated } }', expect: OPEN },
+  operation: { query: 'query ($id: ID!) { operation(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.operation }), expect: GROUP_PRIVATE_READ },
+  operations: { query: '{ operations { totalCount } }', expect: AUTHENTICATED },
+  group: { query: 'query ($id: ID!) { group(id: $id) { id } }', vars: (w) => ({ id: w.groupA }), expect: AUTHENTICATED },
+  groups: { query: '{ groups { totalCount } }', expect: AUTHENTICATED },
+  tokens: { query: 'query ($g: ID!) { tokens(groupId: $g) { id } }', vars: (w) => ({ g: w.groupA }), expect: GROUP_ADMIN },
+  site: { query: 'query ($id: ID!) { site(id: $id) { id } }', vars: (w) => ({ id: w.site }), expect: AUTHENTICATED },
+  sites: { query: '{ sites { totalCount } }', expect: AUTHENTICATED },
+  host: { query: 'query ($id: ID!) { host(id: $id) { id } }', vars: (w) => ({ id: w.host1 }), expect: AUTHENTICATED },
+  hosts: { query: '{ hosts { totalCount } }', expect: AUTHENTICATED },
+  resource: { query: 'query ($id: ID!) { resource(id: $id) { id } }', vars: async (w, t) => ({ id: (await t.ok('{ resources(first: 1) { nodes { id } } }')).resources.nodes[0].id }), expect: AUTHENTICATED },
+  resources: { query: '{ resources { totalCount } }', expect: AUTHENTICATED },
+  resourceClasses: { query: '{ resourceClasses { id } }', expect: AUTHENTICATED },
+  offers: { query: '{ offers { id } }', expect: AUTHENTICATED },
+  needs: { query: '{ needs { id } }', expect: AUTHENTICATED },
+  satisfiableNeeds: { query: '{ satisfiableNeeds { offered } }', expect: AUTHENTICATED },
+  shares: { query: '{ shares { id } }', expect: AUTHENTICATED },
+  usagePolicies: { query: 'query ($s: ID!) { usagePolicies(siteId: $s) { id } }', vars: (w) => ({ s: w.site }), expect: AUTHENTICATED },
+  layer: { query: 'query ($id: ID!) { layer(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.layer }), expect: GROUP_PRIVATE_READ },
+  layers: { query: 'query ($g: ID!) { layers(groupId: $g) { id } }', vars: (w) => ({ g: w.groupA }), expect: { ...GROUP_PRIVATE_READ, otherGroup: 'FORBIDDEN' } },
+  image: { query: 'query ($id: ID!) { image(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.image }), expect: GROUP_PRIVATE_READ },
+  images: { query: '{ images { id } }', expect: AUTHENTICATED },
+  _service: { query: '{ _service { sdl } }', expect: OPEN },
+  _entities: { query: 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on Group { id } } }', vars: (w) => ({ r: [{ __typename: 'Group', id: w.groupA }] }), expect: AUTHENTICATED },
+  // mutations
+  cancelOperation: { query: 'mutation ($id: ID!) { cancelOperation(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.operation }), expect: { ...GROUP_PRIVATE_WRITE, member: 'CONFLICT', admin: 'CONFLICT', siteAdmin: 'CONFLICT' } },
+  createToken: { query: 'mutation ($i: CreateTokenInput!) { createToken(input: $i) { secret } }', vars: (w) => ({ i: { groupId: w.groupA, name: 'm', role: 'VIEWER' } }), expect: GROUP_ADMIN },
+  revokeToken: {
+    query: 'mutation ($id: ID!) { revokeToken(id: $id) { id } }',
+    vars: async (w, t) => ({ id: (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } } }', { i: { groupId: w.groupA, name: 'r', role: 'VIEWER' } })).createToken.token.id }),
+    expect: GROUP_ADMIN,
+  },
+  createGroup: { query: 'mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', vars: () => ({ i: { slug: `g-${unique()}`, name: 'g' } }), expect: SITE_ADMIN },
+  updateGroup: { query: 'mutation ($i: UpdateGroupInput!) { updateGroup(input: $i) { id } }', vars: (w) => ({ i: { id: w.groupA, description: 'updated' } }), expect: GROUP_ADMIN },
+  createSite: { query: 'mutation ($i: CreateSiteInput!) { createSite(input: $i) { id } }', vars: (w) => ({ i: { name: `s-${unique()}`, ownerGroupId: w.groupA } }), expect: SITE_ADMIN },
+  createHost: { query: 'mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', vars: (w) => ({ i: { siteId: w.site, ownerGroupId: w.groupA, hostname: `h-${unique()}` } }), expect: SITE_ADMIN },
+  setHostState: { query: 'mutation ($id: ID!) { setHostState(id: $id, state: UP) { id } }', vars: (w) => ({ id: w.host2 }), expect: SITE_ADMIN },
+  createResource: {
+    query: 'mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }',
+    vars: (w) => ({ i: { hostId: w.host2, type: `X_${unique().toUpperCase()}`, unit: 'COUNT', total: 1 } }),
+    expect: SITE_ADMIN,
+  },
+  updateInventory: {
+    query: 'mutation ($i: UpdateInventoryInput!) { updateInventory(input: $i) { id } }',
+    vars: async (w, t) => ({ i: { id: (await t.ok('query ($h: ID) { resources(hostId: $h, type: "CPU") { nodes { id } } }', { h: w.host2 })).resources.nodes[0].id, reserved: 0 } }),
+    expect: SITE_ADMIN,
+  },
+  createResourceClass: { query: 'mutation ($i: CreateResourceClassInput!) { createResourceClass(input: $i) { id } }', vars: () => ({ i: { name: `c-${unique()}`, requirements: [{ type: 'RAM', unit: 'BYTES', amount: 1 }] } }), expect: SITE_ADMIN },
+  publishOffer: { query: 'mutation ($i: PublishOfferInput!) { publishOffer(input: $i) { id } }', vars: (w) => ({ i: { groupId: w.groupA, resourceType: 'DISK', unit: 'BYTES', amount: 1 } }), expect: GROUP_MEMBER },
+  publishNeed: { query: 'mutation ($i: PublishNeedInput!) { publishNeed(input: $i) { id } }', vars: (w) => ({ i: { groupId: w.groupA, resourceType: 'DISK', unit: 'BYTES', amount: 1 } }), expect: GROUP_MEMBER },
+  withdrawOffer: {
+    query: 'mutation ($id: ID!) { withdrawOffer(id: $id) }',
+    vars: async (w, t) => ({ id: (await t.ok('mutation ($i: PublishOfferInput!) { publishOffer(input: $i) { id } }', { i: { groupId: w.groupA, resourceType: 'DISK', unit: 'BYTES', amount: 1 } })).publishOffer.id }),
+    expect: GROUP_MEMBER,
+  },
+  withdrawNeed: {
+    query: 'mutation ($id: ID!) { withdrawNeed(id: $id) }',
+    vars: async (w, t) => ({ id: (await t.ok('mutation ($i: PublishNeedInput!) { publishNeed(input: $i) { id } }', { i: { groupId: w.groupA, resourceType: 'DISK', unit: 'BYTES', amount: 1 } })).publishNeed.id }),
+    expect: GROUP_MEMBER,
+  },
+  grantShare: {
+    query: 'mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }',
+    vars: async (w, t) => ({ i: { hostId: w.host2, groupId: (await t.ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug: `s-${unique()}`, name: 's' } })).createGroup.id, kind: 'CUSTOM', quotas: { CPU: 0.01 } } }),
+    expect: SITE_ADMIN,
+  },
+  revokeShare: { query: 'mutation ($id: ID!) { revokeShare(id: $id) }', vars: (w) => ({ id: w.fixtures.share }), expect: SITE_ADMIN },
+  setUsagePolicy: { query: 'mutation ($i: UsagePolicyInput!) { setUsagePolicy(input: $i) { id } }', vars: (w) => ({ i: { siteId: w.site, name: 'fair use', diskBytes: 1e9 } }), expect: SITE_ADMIN },
+  createLayer: { query: 'mutation ($i: CreateLayerInput!) { createLayer(input: $i) { id } }', vars: (w) => ({ i: { groupId: w.groupA, kind: 'OS', name: 'os' } }), expect: GROUP_MEMBER },
+  updateLayer: { query: 'mutation ($i: UpdateLayerInput!) { updateLayer(input: $i) { id } }', vars: (w) => ({ i: { id: w.fixtures.layer, properties: [{ key: 'k', value: 1 }] } }), expect: GROUP_PRIVATE_WRITE },
+  registerImage: {
+    query: 'mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }',
+    vars: (w) => ({ i: { vendorGroupId: w.groupA, name: `img-${unique()}`, version: '1', technology: 'docker' } }),
+    expect: GROUP_MEMBER,
+  },
+  setImageVisibility: { query: 'mutation ($id: ID!) { setImageVisibility(id: $id, visibility: PRIVATE) { id } }', vars: (w) => ({ id: w.fixtures.image }), expect: GROUP_PRIVATE_WRITE },
+  // subscriptions: filtered per event, see the dedicated test below
+  operationUpdated: { query: '', expect: AUTHENTICATED },
+};
+
+describe('authorization matrix', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let w: World & { fixtures: Fixtures };
+  const tokenOf = (role: Role): string | null =>
+    ({ anonymous: null, viewer: w.tokens.viewerA, member: w.tokens.memberA, admin: w.tokens.adminA, otherGroup: w.tokens.memberB, siteAdmin: t.adminToken })[role];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    t = await startTestGateway(db);
+    const world = await buildWorld(t);
+    const layer = (await t.ok('mutation ($i: CreateLayerInput!) { createLayer(input: $i) { id } }', { i: { groupId: world.groupA, kind: 'OS', name: 'private' } })).createLayer.id;
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: world.groupA, name: 'private', version: '1', technology: 'docker' } })).registerImage.id;
+    const op = await t.gateway.services.operations.start({ kind: 'test.done', groupId: world.groupA }, async () => undefined);
+    await t.gateway.services.operations.settled(op.id);
+    const share = (await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId: world.host1, groupId: world.groupB, kind: 'HALF' } })).grantShare.id;
+    w = { ...world, fixtures: { layer, image, operation: op.id, share } };
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  test('every Query, Mutation and Subscription field has a rule', () => {
+    const fields = (['Query', 'Mutation', 'Subscription'] as const).flatMap((name) => Object.keys((t.gateway.schema.getType(name) as GraphQLObjectType).getFields()));
+    expect(fields.filter((f) => !(f in MATRIX))).toEqual([]);
+    expect(Object.keys(MATRIX).filter((f) => !fields.includes(f))).toEqual([]);
+  });
+
+  test.each(Object.keys(MATRIX).filter((f) => MATRIX[f]!.query))('%s answers each caller as its rule says', async (field) => {
+    const c = MATRIX[field]!;
+    const got: Record<string, Outcome | string> = {};
+    // The site admin goes last, so its successful writes do not change what the others see.
+    for (const role of [...ROLES].sort((a, b) => (a === 'siteAdmin' ? 1 : b === 'siteAdmin' ? -1 : 0))) {
+      const vars = c.vars ? await c.vars(w, t, seq) : {};
+      const res = await t.gql(c.query, vars, tokenOf(role));
+      got[role] = res.errors?.length ? (res.errors[0]!.extensions?.code ?? 'NO_CODE') : 'ok';
+    }
+    expect(got).toEqual(c.expect);
+  });
+
+  test('operationUpdated delivers only what the subscriber may see', async () => {
+    const other = t.ws({ authorization: `Bearer ${w.tokens.memberB}` });
+    const sub = collect<{ operationUpdated: { kind: string } }>(other, 'subscription { operationUpdated { kind } }', {}, (e) => e.operationUpdated.kind === 'beta.work', 10_000);
+    await sub.ready;
+    // Publish until the subscription is live: group A's work first each round, then B's.
+    for (let i = 0; i < 50 && !sub.events.some((e) => e.operationUpdated.kind === 'beta.work'); i++) {
+      const a = await t.gateway.services.operations.start({ kind: 'alpha.work', groupId: w.groupA }, async () => undefined);
+      await t.gateway.services.operations.settled(a.id);
+      const b = await t.gateway.services.operations.start({ kind: 'beta.work', groupId: w.groupB }, async () => undefined);
+      await t.gateway.services.operations.settled(b.id);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const events = await sub.done;
+    expect(events.map((e) => e.operationUpdated.kind)).not.toContain('alpha.work');
+    expect(events.map((e) => e.operationUpdated.kind)).toContain('beta.work');
+  });
+
+  test('a graphql-ws connection with a bad token is refused', async () => {
+    const bad = t.ws({ authorization: 'Bearer rsp_nope' });
+    const sub = collect(bad, 'subscription { operationUpdated { id } }', {}, () => true, 5000);
+    await expect(sub.done).rejects.toThrow();
+  });
+});
