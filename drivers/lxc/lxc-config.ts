@@ -33,6 +33,7 @@ export function renderConfig({ spec, name, containerDir, cgroup, bridge }: Confi
   set('lxc.log.file', join(containerDir, 'lxc.log'));
   set('lxc.log.level', 'WARN');
   set('lxc.console.logfile', join(containerDir, 'console.log'));
+  set('lxc.pty.max', 4); // without a pty LXC allocates no console, and the console log stays empty
   set('lxc.cap.drop', 'sys_module mac_admin mac_override sys_time sys_rawio');
   const net = spec.iface.network ?? { mode: 'none' as const };
   if (net.mode === 'bridge') {
