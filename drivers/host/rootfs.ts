@@ -52,8 +52,9 @@ export function assertVolumes(volumes: VolumeSpec[] | undefined): void {
 
 /**
  * Writes the seed-002 interface into a root filesystem: /etc/hostname, /etc/hosts,
- * /etc/resolv.conf (DNS), /etc/rsp/config.env (config values), /sbin/rsp-init (the default
- * main process) and /etc/rsp/command (the spec's command, if any).
+ * /etc/resolv.conf (DNS), /etc/rsp/config.env (config values), /etc/rsp/env.sh (the same values
+ * as shell exports), /sbin/rsp-init (the default main process), /sbin/rsp-start (runs its
+ * arguments with env.sh loaded) and /etc/rsp/command (the spec's command, if any).
  */
 export async function writeInterfaceFiles(rootfs: string, iface: InterfaceSpec, command?: string[]): Promise<void> {
   await mkdir(join(rootfs, 'etc', 'rsp'), { recursive: true });
@@ -62,6 +63,9 @@ export async function writeInterfaceFiles(rootfs: string, iface: InterfaceSpec, 
   await writeFile(join(rootfs, 'etc', 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${iface.hostname}\n`);
   if (iface.dns?.length) await writeFile(join(rootfs, 'etc', 'resolv.conf'), iface.dns.map((s) => `nameserver ${s}\n`).join(''));
   await writeFile(join(rootfs, 'etc', 'rsp', 'config.env'), Object.entries(configValues(iface)).map(([k, v]) => `${k}=${v}\n`).join(''));
+  await writeFile(join(rootfs, 'etc', 'rsp', 'env.sh'), Object.entries(configValues(iface)).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join(''));
+  await writeFile(join(rootfs, 'sbin', 'rsp-start'), '#!/bin/sh\n# RSP: run the arguments with the config values in the environment.\n. /etc/rsp/env.sh\nexec "$@"\n');
+  await chmod(join(rootfs, 'sbin', 'rsp-start'), 0o755);
   await writeFile(join(rootfs, 'sbin', 'rsp-init'), RSP_INIT_SCRIPT);
   await chmod(join(rootfs, 'sbin', 'rsp-init'), 0o755);
   if (command?.length) {

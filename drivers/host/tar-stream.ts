@@ -12,8 +12,14 @@ import { lastLines } from './run-tool';
 
 /** A tar stream of `entries` under `dir`; the stream errors if tar fails. */
 export function packTree(dir: string, entries: string[]): Readable {
+  return packTar(dir, ['-C', dir, '--', ...entries]);
+}
+
+/** A tar stream made by `tar -c --numeric-owner <args>` (several -C, --transform…); `what` names it in errors. */
+export function packTar(what: string, args: string[]): Readable {
+  const dir = what;
   const out = new PassThrough();
-  const child = spawn('tar', ['-c', '--numeric-owner', '-C', dir, '--', ...entries], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('tar', ['-c', '--numeric-owner', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
   child.stdout.pipe(out, { end: false });
@@ -34,7 +40,16 @@ export async function unpackStream(source: Readable, dir: string, signal?: Abort
     child.on('error', reject);
     child.on('close', (code) => resolve(code ?? 1));
   });
-  await Promise.all([pipeline(source, child.stdin).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') throw e; }), exited]);
+  try {
+    await pipeline(source, child.stdin);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPIPE') {
+      // The source failed: stop tar and wait for it, so nothing writes into `dir` afterwards.
+      child.kill('SIGKILL');
+      await exited.catch(() => undefined);
+      throw e;
+    }
+  }
   const code = await exited;
   if (code !== 0) throw new UnavailableError(`unpacking into ${dir} failed (tar exited ${code}): ${lastLines(stderr)}`, { dir });
 }

@@ -21,16 +21,17 @@ import type {
   SnapshotInfo,
   StopOptions,
 } from '../contract';
-import { assertEnvironmentId, assertLimitsSupported, EnvironmentExistsError, EnvironmentNotFoundError } from '../errors';
+import { assertEnvironmentId, EnvironmentExistsError, EnvironmentNotFoundError } from '../errors';
 import { Revert } from '../revert';
 import { cgroupUsage, cgroupVersion, networkUsage } from '../host/cgroups';
 import type { CgroupVersion } from '../host/cgroups';
-import { assertConfigValues, assertVolumes, openImage, storeImage, unpackRootfs, writeInterfaceFiles } from '../host/rootfs';
+import { openImage, storeImage, unpackRootfs, writeInterfaceFiles } from '../host/rootfs';
 import { lastLines } from '../host/run-tool';
 import { packTree, unpackStream } from '../host/tar-stream';
 import { LxcCli } from './lxc-cli';
 import { addressFromConfig, limitsFromConfig, parseConfig, renderConfig } from './lxc-config';
-import { assertBridgeName, assertHostname, assertIpv4, assertSnapshotName, CONTAINER_PREFIX, containerName, readOwner, writeOwner } from './names';
+import { validateSpec } from '../host/validate';
+import { assertSnapshotName, CONTAINER_PREFIX, containerName, readOwner, writeOwner } from './names';
 import type { OwnerRecord } from './names';
 import type { LxcDriverOptions, ResolvedLxcOptions } from './options';
 import { resolveLxcOptions } from './options';
@@ -242,20 +243,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   }
 
   private validate(spec: EnvironmentSpec): void {
-    assertEnvironmentId(spec.id);
-    assertHostname(spec.iface.hostname);
-    assertLimitsSupported(this, spec.limits);
-    for (const [k, v] of Object.entries(spec.limits ?? {})) {
-      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) throw new BadInputError(`limit ${k} must be a positive number`, { limit: k });
-    }
-    assertConfigValues(spec.iface.config);
-    assertVolumes(spec.volumes);
-    for (const s of spec.iface.dns ?? []) assertIpv4(s, false);
-    const net = spec.iface.network;
-    if (net?.bridge) assertBridgeName(net.bridge);
-    if (net?.ipv4) assertIpv4(net.ipv4, true);
-    if (net?.gateway) assertIpv4(net.gateway, false);
-    if (spec.iface.log?.target === 'syslog' && /[\s\0]/.test(spec.iface.log.address)) throw new BadInputError('syslog address may not contain whitespace');
+    validateSpec(this, spec);
   }
 
   /** Creates the container directory, fills the root filesystem with `populate`, writes the config; reverts on failure. */
