@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Client } from 'pg';
+import { BUSYBOX } from '../../bench/busybox-rootfs';
 
 /**
  * The engines tests may need, probed once per run (in global setup). A test that needs one uses
@@ -47,8 +48,6 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
   },
 };
 
-/** The static busybox the LXC and vserver tests build their root filesystems from. */
-export const BUSYBOX = '/bin/busybox';
 
 function tryRun(file: string, args: string[]): string | undefined {
   try {
