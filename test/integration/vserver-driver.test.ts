@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { isCategory } from '../../gateway/errors/rsp-error';
 import type { EnvironmentSpec } from '../../drivers/contract';
 import { createVserverDriver, parseVserverStat } from '../../drivers/vserver';
-import type { VserverDriver, VserverDriverOptions } from '../../drivers/vserver';
+import type { VserverDriver } from '../../drivers/vserver';
 import { buildBusyboxRootfs } from '../helpers/busybox-rootfs';
 import { describeWithEngine } from '../helpers/engines';
+import { EMULATOR, emulatedVserverOptions } from '../helpers/vserver-emulation';
 
-const EMULATOR = join(__dirname, '..', 'fixtures', 'vserver-emulator');
 
 async function expectCategory(promise: Promise<unknown>, category: string): Promise<void> {
   const error = await promise.then(() => undefined, (e: unknown) => e);
@@ -22,23 +22,6 @@ test('vserver-stat output is parsed (sizes and times as util-vserver prints them
     { context: 49152, processes: 3, vszBytes: Math.round(7.3 * 1024 ** 2), rssBytes: Math.round(1.5 * 1024 ** 2), userSeconds: 1.5, systemSeconds: 3723, name: 'rsp-a' },
   ]);
 });
-
-/** Options pointing the driver at the emulation, with every path under `work`. */
-export function emulatedVserverOptions(work: string, extra: Partial<VserverDriverOptions> = {}): VserverDriverOptions {
-  const confDir = join(work, 'etc-vservers');
-  const rootDir = join(work, 'vservers');
-  const runDir = join(work, 'run');
-  return {
-    vserverTool: join(EMULATOR, 'vserver'),
-    statTool: join(EMULATOR, 'vserver-stat'),
-    confDir,
-    rootDir,
-    imageDir: join(work, 'images'),
-    toolEnv: { VSERVER_CONFDIR: confDir, VSERVER_ROOTDIR: rootDir, VSERVER_RUNDIR: runDir },
-    diskLimits: false,
-    ...extra,
-  };
-}
 
 describeWithEngine('vserver-emulation', 'vserver driver on the util-vserver emulation', () => {
   let work: string;
