@@ -1,11 +1,14 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { Client } from 'pg';
+import { BUSYBOX } from '../../bench/busybox-rootfs';
 
 /**
  * The engines tests may need, probed once per run (in global setup). A test that needs one uses
  * `describeWithEngine`: when the engine is missing it skips and says why — unless `CI=true`,
  * where a missing engine is a failure.
  */
-export type EngineName = 'postgres';
+export type EngineName = 'postgres' | 'lxc' | 'vserver-emulation';
 
 /** What a probe found. */
 export interface EngineStatus {
@@ -29,7 +32,30 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
       await client.end().catch(() => undefined);
     }
   },
+  async lxc() {
+    const version = tryRun('lxc-start', ['--version']);
+    if (!version) return { available: false, detail: 'lxc-start not found (apt-get install lxc)' };
+    if (process.getuid?.() !== 0) return { available: false, detail: 'LXC system containers need root' };
+    if (!existsSync(BUSYBOX)) return { available: false, detail: `${BUSYBOX} missing (apt-get install busybox-static)` };
+    if (!existsSync('/sys/class/net/lxcbr0/bridge')) return { available: false, detail: 'bridge lxcbr0 missing (ip link add lxcbr0 type bridge)' };
+    return { available: true, detail: `LXC ${version}, bridge lxcbr0` };
+  },
+  async 'vserver-emulation'() {
+    if (process.getuid?.() !== 0) return { available: false, detail: 'the vserver emulation runs guests with unshare/chroot and needs root' };
+    if (!tryRun('unshare', ['--version'])) return { available: false, detail: 'unshare not found (util-linux)' };
+    if (!existsSync(BUSYBOX)) return { available: false, detail: `${BUSYBOX} missing (apt-get install busybox-static)` };
+    return { available: true, detail: 'util-vserver emulation (test/fixtures/vserver-emulator) with unshare + chroot' };
+  },
 };
+
+
+function tryRun(file: string, args: string[]): string | undefined {
+  try {
+    return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[0];
+  } catch {
+    return undefined;
+  }
+}
 
 const ENV_KEY = 'RSP_TEST_ENGINES';
 

@@ -1,0 +1,29 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ImageRef } from '../contract';
+
+/** The file that marks a container directory as RSP's and keeps what LXC's config cannot. */
+export const OWNER_FILE = 'rsp.json';
+
+/** What RSP records next to a container's config. */
+export interface OwnerRecord {
+  environment: string;
+  image: ImageRef;
+  labels: Record<string, string>;
+  hostname: string;
+  createdAt: string;
+  /** Set at the first start: a never-started container is `created`, else `stopped`. */
+  startedAt?: string;
+}
+
+export async function readOwner(containerDir: string): Promise<OwnerRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(join(containerDir, OWNER_FILE), 'utf8')) as OwnerRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeOwner(containerDir: string, record: OwnerRecord): Promise<void> {
+  await writeFile(join(containerDir, OWNER_FILE), `${JSON.stringify(record, null, 2)}\n`);
+}

@@ -1,0 +1,344 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { BadInputError, ConflictError, UnavailableError, UnsupportedOperationError } from '../../gateway/errors/rsp-error';
+import { withDeadline } from '../call';
+import type {
+  CallOptions,
+  DriverCapabilities,
+  DriverCore,
+  DriverOptional,
+  EnvironmentInfo,
+  EnvironmentSpec,
+  EnvironmentState,
+  EnvironmentStats,
+  ExecResult,
+  ImageImportSpec,
+  ImageRef,
+  ImportedImage,
+  ProbeResult,
+  SnapshotInfo,
+  StopOptions,
+} from '../contract';
+import { assertEnvironmentId, EnvironmentExistsError, EnvironmentNotFoundError } from '../errors';
+import { Revert } from '../revert';
+import { cgroupUsage, cgroupVersion, networkUsage } from '../host/cgroups';
+import type { CgroupVersion } from '../host/cgroups';
+import { openImage, storeImage, unpackRootfs, writeInterfaceFiles } from '../host/rootfs';
+import { lastLines } from '../host/run-tool';
+import { packTree, unpackStream } from '../host/tar-stream';
+import { LxcCli } from './lxc-cli';
+import { addressFromConfig, limitsFromConfig, parseConfig, renderConfig } from './lxc-config';
+import { validateSpec } from '../host/validate';
+import { assertSnapshotName, CONTAINER_PREFIX, containerName, readOwner, writeOwner } from './names';
+import type { OwnerRecord } from './names';
+import type { LxcDriverOptions, ResolvedLxcOptions } from './options';
+import { resolveLxcOptions } from './options';
+import { probeLxc } from './probe';
+
+const EXEC_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The LXC driver: system containers on real LXC through the `lxc-*` tools. Each environment is a
+ * container `rsp-<id>` under the driver's lxcPath, with a `dir` root filesystem unpacked from a
+ * rootfs tarball, a config RSP writes itself, and an `rsp.json` owner file (what `list` looks for).
+ */
+export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | 'resize'> {
+  readonly technology = 'lxc';
+  readonly name: string;
+  private readonly options: ResolvedLxcOptions;
+  private readonly cli: LxcCli;
+  private cgroup?: Promise<CgroupVersion>;
+
+  constructor(options: LxcDriverOptions = {}) {
+    this.options = resolveLxcOptions(options);
+    this.name = this.options.name;
+    this.cli = new LxcCli(this.options);
+  }
+
+  probe(options?: CallOptions): Promise<ProbeResult> {
+    return probeLxc(this.options, options?.signal);
+  }
+
+  capabilities(): DriverCapabilities {
+    return {
+      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'exec', 'logs'],
+      limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'pids'],
+    };
+  }
+
+  async create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
+    return withDeadline(`create ${spec.id} on ${this.name}`, options, this.options.timeoutMs, (signal) =>
+      this.provision(spec, signal, (rootfs) => unpackRootfs(spec.image.ref, rootfs, signal)),
+    );
+  }
+
+  async start(id: string, options?: CallOptions): Promise<void> {
+    const name = containerName(id);
+    await withDeadline(`start ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { dir, owner } = await this.owned(id);
+      const info = await this.cli.info(name, signal);
+      if (info?.state === 'RUNNING') return;
+      await this.cli.start(name, signal);
+      const after = await this.cli.info(name, signal);
+      if (after?.state !== 'RUNNING') {
+        const log = await readFile(join(dir, 'lxc.log'), 'utf8').catch(() => '');
+        throw new UnavailableError(`LXC container ${name} did not stay running (state ${after?.state ?? 'unknown'}): ${lastLines(log)}`, { container: name });
+      }
+      await writeOwner(dir, { ...owner, startedAt: new Date().toISOString() });
+    });
+  }
+
+  async stop(id: string, options?: StopOptions): Promise<void> {
+    const name = containerName(id);
+    await withDeadline(`stop ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      await this.owned(id);
+      const info = await this.cli.info(name, signal);
+      if (!info || info.state === 'STOPPED') return;
+      await this.cli.stop(name, options?.graceSeconds ?? 10, signal).catch(async (e) => {
+        // It may have stopped by itself meanwhile; anything else: kill.
+        const now = await this.cli.info(name, signal);
+        if (now?.state === 'STOPPED') return;
+        await this.cli.kill(name, signal).catch(() => { throw e; });
+      });
+    });
+  }
+
+  async destroy(id: string, options?: CallOptions): Promise<void> {
+    const name = containerName(id);
+    await withDeadline(`destroy ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const dir = this.dir(name);
+      if (!(await readOwner(dir))) return;
+      const info = await this.cli.info(name, signal);
+      if (info && info.state !== 'STOPPED') await this.cli.kill(name, signal).catch(() => undefined);
+      await this.cli.destroy(name, signal).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    });
+  }
+
+  async inspect(id: string, options?: CallOptions): Promise<EnvironmentInfo> {
+    assertEnvironmentId(id);
+    return withDeadline(`inspect ${id} on ${this.name}`, options, this.options.timeoutMs, (signal) => this.describe(containerName(id), signal));
+  }
+
+  async list(options?: CallOptions): Promise<EnvironmentInfo[]> {
+    return withDeadline(`list on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const entries = await readdir(this.options.lxcPath).catch(() => [] as string[]);
+      const found: EnvironmentInfo[] = [];
+      for (const entry of entries.filter((e) => e.startsWith(CONTAINER_PREFIX)).sort()) {
+        const info = await this.describe(entry, signal).catch(() => undefined);
+        if (info) found.push(info);
+      }
+      return found;
+    });
+  }
+
+  async stats(id: string, options?: CallOptions): Promise<EnvironmentStats> {
+    const name = containerName(id);
+    return withDeadline(`stats ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      await this.owned(id);
+      const info = await this.cli.info(name, signal);
+      const at = new Date();
+      if (info?.state !== 'RUNNING' || !info.pid) {
+        return { at, cpuSeconds: 0, memoryBytes: 0, diskReadBytes: 0, diskWriteBytes: 0, networkRxBytes: 0, networkTxBytes: 0, pids: 0 };
+      }
+      const usage = await cgroupUsage(info.pid, this.options.cgroupRoot);
+      const net = await networkUsage(info.pid);
+      return { at, ...usage, networkRxBytes: net.rxBytes, networkTxBytes: net.txBytes };
+    });
+  }
+
+  async exec(id: string, command: string[], options?: CallOptions & { stdin?: string }): Promise<ExecResult> {
+    const name = containerName(id);
+    if (!command.length) throw new BadInputError('exec needs a command', { id });
+    return withDeadline(`exec in ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { dir } = await this.owned(id);
+      const info = await this.cli.info(name, signal);
+      if (info?.state !== 'RUNNING') throw new ConflictError(`environment ${id} is not running`, { id, state: info?.state });
+      const env = await this.environmentOf(dir);
+      return this.cli.attach(name, command, { PATH: EXEC_PATH, ...env }, { signal, stdin: options?.stdin });
+    });
+  }
+
+  async logs(id: string, options?: CallOptions & { tail?: number }): Promise<string> {
+    const { dir } = await this.owned(id);
+    const text = await readFile(join(dir, 'console.log'), 'utf8').catch(() => '');
+    if (options?.tail === undefined) return text;
+    const lines = text.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    return lines.slice(-options.tail).join('\n');
+  }
+
+  async importImage(source: Readable, spec: ImageImportSpec, options?: CallOptions): Promise<ImportedImage> {
+    if (spec.format !== 'rootfs-tar') throw new UnsupportedOperationError(`image format ${String(spec.format)}`, `driver ${this.name}`);
+    return withDeadline(`import image ${spec.name} on ${this.name}`, options, this.options.timeoutMs, () => storeImage(source, this.options.imageDir));
+  }
+
+  async exportImage(image: ImageRef): Promise<Readable> {
+    return openImage(image.ref);
+  }
+
+  /** The container's config, owner file and root filesystem as one tar stream. */
+  async exportEnvironment(id: string): Promise<Readable> {
+    const { dir } = await this.owned(id);
+    return packTree(dir, ['rsp.json', 'config', 'rootfs']);
+  }
+
+  /** A new container from an `exportEnvironment` stream: its root filesystem, with `spec`'s identity. */
+  async importEnvironment(source: Readable, spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
+    return withDeadline(`import ${spec.id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      this.validate(spec);
+      await mkdir(this.options.lxcPath, { recursive: true });
+      const staging = join(this.options.lxcPath, `.rsp-import-${randomBytes(6).toString('hex')}`);
+      await mkdir(staging);
+      try {
+        await unpackStream(source, staging, signal);
+        const exists = await stat(join(staging, 'rootfs')).then((s) => s.isDirectory(), () => false);
+        if (!exists) throw new BadInputError('the stream is not an LXC environment export (no rootfs/)', { id: spec.id });
+        return await this.provision(spec, signal, async (rootfs) => {
+          await rm(rootfs, { recursive: true, force: true });
+          await rename(join(staging, 'rootfs'), rootfs);
+        });
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /** `lxc-snapshot` (a copy of the `dir` root filesystem); LXC names it snapN, RSP's name is its comment. */
+  async snapshot(id: string, name: string, options?: CallOptions): Promise<SnapshotInfo> {
+    assertSnapshotName(name);
+    const lxcName = containerName(id);
+    return withDeadline(`snapshot ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { dir } = await this.owned(id);
+      const comment = join(dir, `.snapshot-comment-${randomBytes(4).toString('hex')}`);
+      await writeFile(comment, `rsp.snapshot = ${name}\n`);
+      try {
+        await this.cli.snapshot(lxcName, comment, signal);
+      } finally {
+        await rm(comment, { force: true });
+      }
+      return { name, createdAt: new Date() };
+    });
+  }
+
+  // --- internals -----------------------------------------------------------------------------
+
+  private dir(name: string): string {
+    return join(this.options.lxcPath, name);
+  }
+
+  private cgroupVersion(): Promise<CgroupVersion> {
+    this.cgroup ??= cgroupVersion(this.options.cgroupRoot);
+    return this.cgroup;
+  }
+
+  /** The container directory and owner record of an RSP environment, or NOT_FOUND. */
+  private async owned(id: string): Promise<{ dir: string; owner: OwnerRecord }> {
+    const dir = this.dir(containerName(id));
+    const owner = await readOwner(dir);
+    if (!owner) throw new EnvironmentNotFoundError(this.name, id);
+    return { dir, owner };
+  }
+
+  private validate(spec: EnvironmentSpec): void {
+    validateSpec(this, spec);
+  }
+
+  /** Creates the container directory, fills the root filesystem with `populate`, writes the config; reverts on failure. */
+  private async provision(spec: EnvironmentSpec, signal: AbortSignal, populate: (rootfs: string) => Promise<void>): Promise<EnvironmentInfo> {
+    this.validate(spec);
+    const name = containerName(spec.id);
+    const dir = this.dir(name);
+    let bridge: string | undefined;
+    if (spec.iface.network?.mode === 'bridge') {
+      bridge = spec.iface.network.bridge ?? this.options.defaultBridge;
+      const isBridge = await stat(`/sys/class/net/${bridge}/bridge`).then(() => true, () => false);
+      if (!isBridge) throw new BadInputError(`bridge ${bridge} does not exist on this host (create it, e.g. ip link add ${bridge} type bridge)`, { bridge });
+    }
+    for (const v of spec.volumes ?? []) {
+      const ok = await stat(v.hostPath).then((s) => s.isDirectory(), () => false);
+      if (!ok) throw new BadInputError(`volume ${v.name}: host directory ${v.hostPath} does not exist`, { volume: v.name });
+    }
+    await mkdir(this.options.lxcPath, { recursive: true });
+    const revert = new Revert();
+    try {
+      try {
+        await mkdir(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new EnvironmentExistsError(this.name, spec.id);
+        throw e;
+      }
+      revert.add(() => rm(dir, { recursive: true, force: true }));
+      const rootfs = join(dir, 'rootfs');
+      await mkdir(rootfs, { mode: 0o755 });
+      await populate(rootfs);
+      await writeInterfaceFiles(rootfs, spec.iface, spec.command);
+      const config = renderConfig({ spec, name, containerDir: dir, cgroup: await this.cgroupVersion(), bridge });
+      await writeFile(join(dir, 'config'), config);
+      await writeOwner(dir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, createdAt: new Date().toISOString() });
+      const info = await this.describe(name, signal);
+      revert.success();
+      return info;
+    } finally {
+      await revert.run();
+    }
+  }
+
+  /** Environment variables a container's init gets (from lxc.environment), for exec. */
+  private async environmentOf(dir: string): Promise<Record<string, string>> {
+    const pairs = parseConfig(await readFile(join(dir, 'config'), 'utf8'));
+    const env: Record<string, string> = {};
+    for (const [k, v] of pairs) {
+      if (k !== 'lxc.environment') continue;
+      const eq = v.indexOf('=');
+      if (eq > 0) env[v.slice(0, eq)] = v.slice(eq + 1);
+    }
+    return env;
+  }
+
+  private async describe(name: string, signal: AbortSignal): Promise<EnvironmentInfo> {
+    const dir = this.dir(name);
+    const owner = await readOwner(dir);
+    const id = name.slice(CONTAINER_PREFIX.length);
+    if (!owner) throw new EnvironmentNotFoundError(this.name, id);
+    const pairs = parseConfig(await readFile(join(dir, 'config'), 'utf8').catch(() => ''));
+    const info = await this.cli.info(name, signal);
+    const state = lxcState(info?.state, owner);
+    const address = addressFromConfig(pairs);
+    return {
+      id: owner.environment,
+      handle: name,
+      state,
+      image: owner.image,
+      addresses: state === 'running' && address ? [address] : [],
+      hostname: owner.hostname,
+      limits: limitsFromConfig(pairs),
+      labels: owner.labels,
+      startedAt: state === 'running' && owner.startedAt ? new Date(owner.startedAt) : undefined,
+    };
+  }
+}
+
+function lxcState(state: string | undefined, owner: OwnerRecord): EnvironmentState {
+  switch (state) {
+    case 'RUNNING':
+    case 'STARTING':
+      return 'running';
+    case 'STOPPED':
+    case 'STOPPING':
+      return owner.startedAt ? 'stopped' : 'created';
+    case 'FROZEN':
+    case 'FREEZING':
+      return 'paused';
+    default:
+      return 'unknown';
+  }
+}
+
+/** Creates the LXC driver (what the registry and the conformance suite call). */
+export function createLxcDriver(options: LxcDriverOptions = {}): LxcDriver {
+  return new LxcDriver(options);
+}
+

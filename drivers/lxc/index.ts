@@ -1,0 +1,2 @@
+export { LxcDriver, createLxcDriver } from './driver';
+export type { LxcDriverOptions } from './options';

@@ -1,0 +1,3 @@
+export { VserverDriver, createVserverDriver, guestName } from './driver';
+export type { VserverDriverOptions } from './options';
+export { parseVserverStat } from './vserver-cli';

@@ -1,0 +1,1 @@
+export { buildBusyboxRootfs } from '../../bench/busybox-rootfs';
