@@ -162,7 +162,7 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       await driver.stop(spec.id, { graceSeconds: 5 });
       await expectState(['stopped']);
       await driver.destroy(spec.id);
-      await rejectsWith(driver.inspect(spec.id), 'NOT_FOUND');
+      await rejectsWith(driver.inspect(spec.id), 'NOT_FOUND', `inspect of ${spec.id} after destroy`);
       assert.equal((await driver.list()).some((e) => e.id === spec.id), false, 'a destroyed environment is still listed');
     }, timeout);
 
@@ -193,20 +193,20 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       await driver.start(spec.id);
       await driver.destroy(spec.id);
       await driver.destroy(spec.id);
-      await rejectsWith(driver.inspect(spec.id), 'NOT_FOUND');
+      await rejectsWith(driver.inspect(spec.id), 'NOT_FOUND', `inspect of ${spec.id} after destroy`);
     }, timeout);
 
     api.test('creating an id that exists is CONFLICT, and the first environment survives', async () => {
       const spec = await createEnv();
-      await rejectsWith(driver.create(spec), 'CONFLICT');
+      await rejectsWith(driver.create(spec), 'CONFLICT', `a second create of ${spec.id}`);
       assert.equal((await driver.inspect(spec.id)).id, spec.id);
     }, timeout);
 
     api.test('inspect, start and stats of an unknown id are NOT_FOUND', async () => {
       const id = `${run}-unknown`;
-      await rejectsWith(driver.inspect(id), 'NOT_FOUND');
-      await rejectsWith(driver.start(id), 'NOT_FOUND');
-      await rejectsWith(driver.stats(id), 'NOT_FOUND');
+      await rejectsWith(driver.inspect(id), 'NOT_FOUND', `inspect of unknown ${id}`);
+      await rejectsWith(driver.start(id), 'NOT_FOUND', `start of unknown ${id}`);
+      await rejectsWith(driver.stats(id), 'NOT_FOUND', `stats of unknown ${id}`);
     }, timeout);
 
     api.test('invalid ids are BAD_USER_INPUT, and nothing is created', async () => {
@@ -233,8 +233,8 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       const missing = ALL_LIMITS.find((l) => !driver.capabilities().limits.includes(l));
       if (!missing) return;
       const id = track(driver, newId());
-      await rejectsWith(driver.create(specFor(id, { limits: { [missing]: options.limits?.[missing] ?? DEFAULT_LIMITS[missing] } })), 'UNSUPPORTED_OPERATION');
-      await rejectsWith(driver.inspect(id), 'NOT_FOUND');
+      await rejectsWith(driver.create(specFor(id, { limits: { [missing]: options.limits?.[missing] ?? DEFAULT_LIMITS[missing] } })), 'UNSUPPORTED_OPERATION', `create with unadvertised limit ${missing}`);
+      await rejectsWith(driver.inspect(id), 'NOT_FOUND', `inspect of ${id} after a refused create`);
     }, timeout);
 
     api.test('stats have the documented shape and their counters never decrease', async () => {
@@ -360,7 +360,7 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       track(target.driver, spec.id);
       await driver.start(spec.id);
       await requireCapability(driver, 'migrate')(spec.id, target.uri);
-      await rejectsWith(driver.inspect(spec.id), 'NOT_FOUND');
+      await rejectsWith(driver.inspect(spec.id), 'NOT_FOUND', `inspect of ${spec.id} on the source after migrate`);
       const moved = await target.driver.inspect(spec.id);
       assert.equal(moved.state, 'running');
     }, timeout);
@@ -372,7 +372,7 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       const failingImage = typeof failing.image === 'function' ? await failing.image(failing.driver) : failing.image;
       const id = track(failing.driver, newId());
       await assert.rejects(failing.driver.create({ ...specFor(id, { volumes: [await volume('data')] }), image: failingImage }), 'the failing driver created the environment');
-      await rejectsWith(failing.driver.inspect(id), 'NOT_FOUND');
+      await rejectsWith(failing.driver.inspect(id), 'NOT_FOUND', `inspect of ${id} after its failed create`);
       assert.equal((await failing.driver.list()).some((e) => e.id === id), false, 'a failed create is listed');
       await failing.driver.destroy(id);
     }, timeout);
@@ -385,7 +385,7 @@ async function rejectsWith(promise: Promise<unknown>, category: ErrorCategory, w
     assert.ok(hasCategory(e), `${what} rejected with ${message(e)}, not an RspError of ${category}`);
     assert.equal(e.category, category, `${what} rejected with ${e.category} (${e.message}), expected ${category}`);
     return true;
-  });
+  }, `${what} succeeded, expected ${category}`);
 }
 
 /** An RspError, recognised by shape so that a plugin's own copy of the error classes counts too. */
