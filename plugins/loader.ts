@@ -55,7 +55,8 @@ export async function loadManifest(specifier: string, options: LoadOptions = {})
   try {
     loaded = require(resolved) as unknown;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ERR_REQUIRE_ESM') throw new PluginLoadError(specifier, `failed to load ${resolved}: ${(e as Error).message}`, {}, { cause: e });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_REQUIRE_ESM' && code !== 'ERR_REQUIRE_ASYNC_MODULE') throw new PluginLoadError(specifier, `failed to load ${resolved}: ${(e as Error).message}`, {}, { cause: e });
     loaded = await import(pathToFileURL(resolved).href);
   }
   const exported = (loaded as { default?: unknown } | undefined)?.default ?? loaded;

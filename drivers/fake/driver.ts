@@ -451,6 +451,9 @@ export class FakeDriver implements Driver {
   }
 
   private call<T>(what: string, options: CallOptions | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.options.unavailable && what !== 'probe') {
+      return Promise.reject(new UnavailableError(`${this.name}: ${what} failed: the engine is unavailable (${this.options.unavailable})`, { driver: this.name }));
+    }
     return withDeadline(`${this.name}: ${what}`, options, DEFAULT_TIMEOUT_MS, work);
   }
 }

@@ -270,6 +270,8 @@ describe('FakeDriver deadlines and probe', () => {
 
   test('probe reports the simulated host, or why it is unavailable', async () => {
     expect(await new FakeDriver({ host: { cpus: 4 } }).probe()).toMatchObject({ available: true, version: '1.0.0', host: { cpus: 4 } });
-    expect(await new FakeDriver({ unavailable: 'switched off' }).probe()).toEqual({ available: false, reason: 'switched off' });
+    const off = new FakeDriver({ unavailable: 'switched off' });
+    expect(await off.probe()).toEqual({ available: false, reason: 'switched off' });
+    await expect(off.list()).rejects.toMatchObject({ category: 'UNAVAILABLE', message: 'fake: list failed: the engine is unavailable (switched off)' });
   });
 });

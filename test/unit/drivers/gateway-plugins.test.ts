@@ -93,7 +93,7 @@ describe('example audit-log plugin', () => {
     const dir = await mkdtemp(join(tmpdir(), 'rsp-audit-'));
     const file = join(dir, 'audit.jsonl');
     const audit = createAuditLog(file);
-    const server = await serverWith([audit as GatewayPlugin<Ctx>]);
+    const server = await serverWith([audit]);
     await server.executeOperation({ query: '{ hello }' }, { contextValue: { requestId: 'q' } });
     await server.executeOperation({ query: 'mutation Ok { rename(name: "a") }' }, { contextValue: { requestId: 'm1' } });
     await server.executeOperation({ query: 'mutation Bad { rename(name: "bad") }' }, { contextValue: { requestId: 'm2' } });
