@@ -63,8 +63,17 @@ const INVALID_IDS = ['', 'Upper', '-leading-dash', 'under_score', 'dot.ted', '..
  * engines, and plugins'). Call it at the top level of a test file:
  *
  * ```ts
- * runConformanceSuite('docker', async () => ({ driver: new DockerDriver(), image: { ref: 'alpine:3.20' } }));
+ * // a real engine: skip (or, with CI=true, fail) when it is missing, and allow it time
+ * describeWithEngine('docker', 'docker driver', () => {
+ *   runConformanceSuite('docker', async () => ({ driver: new DockerDriver(), image: { ref: 'alpine:3.20' } }), {
+ *     timeoutMs: 180_000,
+ *     makeFailingDriver: async () => ({ driver: new DockerDriver({ failAfter: 'volume' }), image: { ref: 'alpine:3.20' } }),
+ *   });
+ * });
  * ```
+ *
+ * Environment ids start with `idPrefix` and a random run tag, so runs against a shared engine
+ * never collide. The image needs `hostname`, `cat` and `tee` when the driver advertises `exec`.
  *
  * It checks the required core (lifecycle and states, idempotency, errors and their categories,
  * limits, stats, labels) and each optional capability the driver advertises; a capability not

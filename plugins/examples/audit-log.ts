@@ -40,6 +40,7 @@ export function createAuditLog(file?: string): GatewayPlugin & { entries(): Audi
   return { name: 'audit-log', onResponse: record, entries: () => [...kept] };
 }
 
+/** The plugin manifest; option `file`: the JSON-lines file to append to. */
 export default defineGatewayPlugin({
   name: 'rsp-example-audit-log',
   description: 'Writes every mutation, its outcome and duration to a JSON-lines file',
