@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { BadInputError, ConflictError, NotFoundError, UnavailableError } from '../../gateway/errors/rsp-error';
 import { withDeadline } from '../call';
@@ -216,6 +216,10 @@ export class FakeDriver implements Driver {
       const mounted = new Set((spec.volumes ?? []).map((v) => v.name));
       for (const entry of entries) {
         const volume = /^volume:([^:]+):(.+)$/.exec(entry.name);
+        const path = volume ? volume[2]! : entry.name;
+        if (volume ? isAbsolute(path) || posix.normalize(path).startsWith('..') : !path.startsWith('/') || posix.normalize(path) !== path) {
+          throw new BadInputError(`the archive holds a file with an unsafe path: ${JSON.stringify(entry.name)}`, { entry: entry.name });
+        }
         if (!volume) {
           seed.root.set(entry.name, entry.data);
         } else if (!mounted.has(volume[1]!)) {
@@ -351,9 +355,11 @@ export class FakeDriver implements Driver {
       }
       for (const file of seed.volumeFiles) {
         const volume = spec.volumes!.find((v) => v.name === file.volume)!;
-        const path = `${volume.mountPath}/${file.path}`;
-        await fs.write(path, file.data);
-        revert.add(() => fs.remove(path));
+        const target = join(volume.hostPath, ...file.path.split('/'));
+        const previous = await readFile(target).catch(() => undefined);
+        await mkdir(dirname(target), { recursive: true });
+        await writeFile(target, file.data);
+        revert.add(() => (previous ? writeFile(target, previous) : rm(target, { force: true })));
       }
       this.inject(spec.id, 'after-filesystem');
 

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import type { EnvironmentSpec } from '../../../drivers/contract';
 import { createRootfsTar, FakeDriver, FakeNetwork, readRootfsTar } from '../../../drivers/fake';
 import type { FakeCreateStep } from '../../../drivers/fake';
+import { encodeArchive } from '../../../drivers/fake/archive';
 
 const rootfs = createRootfsTar({ 'etc/os-release': 'NAME=fake\n', 'usr/share/motd': 'hello\n' });
 const dirs: string[] = [];
@@ -213,6 +214,30 @@ describe('FakeDriver fault injection', () => {
     const to = await dir();
     await expect(failing.importEnvironment(archive, await spec(failing, 'dst', { volumes: [{ name: 'data', kind: 'data', hostPath: to, mountPath: '/data' }] }))).rejects.toMatchObject({ category: 'UNAVAILABLE' });
     await expect(readFile(join(to, 'f'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  test('a failed import into a volume that already holds the files keeps them as they were', async () => {
+    const shared = await dir();
+    const source = new FakeDriver();
+    await source.create(await spec(source, 'src', { volumes: [{ name: 'data', kind: 'data', hostPath: shared, mountPath: '/data' }] }));
+    await source.start('src');
+    await source.exec('src', ['tee', '/data/db'], { stdin: 'v1' });
+    const archive = await source.exportEnvironment('src');
+    await source.exec('src', ['tee', '/data/db'], { stdin: 'v2' });
+    const failing = new FakeDriver({ failOn: { create: 'after-filesystem' } });
+    await expect(failing.importEnvironment(archive, await spec(failing, 'src', { volumes: [{ name: 'data', kind: 'data', hostPath: shared, mountPath: '/data' }] }))).rejects.toMatchObject({ category: 'UNAVAILABLE' });
+    expect(await readFile(join(shared, 'db'), 'utf8')).toBe('v2');
+  });
+
+  test('an archive with a path that escapes its volume or the root is BAD_USER_INPUT', async () => {
+    const driver = new FakeDriver();
+    const target = await dir();
+    const volumes = [{ name: 'data', kind: 'data' as const, hostPath: target, mountPath: '/data' }];
+    const header = { id: 'x', hostname: 'x', image: { ref: 'x' }, limits: {}, labels: {} };
+    for (const name of ['volume:data:../../escape', 'volume:data:/etc/passwd', 'relative/root', '/etc/../../x']) {
+      await expect(driver.importEnvironment(encodeArchive(header, [{ name, data: Buffer.from('x') }]), await spec(driver, 'evil', { volumes }))).rejects.toMatchObject({ category: 'BAD_USER_INPUT' });
+    }
+    expect(driver.held().environments).toBe(0);
   });
 
   test('an archive whose volume the spec does not mount is BAD_USER_INPUT; junk is BAD_USER_INPUT', async () => {
