@@ -108,7 +108,9 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
   };
   const createEnv = async (extra: Partial<EnvironmentSpec> = {}, on: Driver = driver): Promise<EnvironmentSpec> => {
     const spec = specFor(track(on, newId()), extra);
-    await on.create(spec);
+    const info = await on.create(spec);
+    assert.equal(info.id, spec.id, `create returned id ${info.id} for ${spec.id}`);
+    assert.ok(['created', 'stopped'].includes(info.state), `create returned state ${info.state}, expected created or stopped`);
     return spec;
   };
   const volume = async (name: string): Promise<VolumeSpec> => {
