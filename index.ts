@@ -5,3 +5,5 @@ export { startGateway } from './gateway/server/gateway';
 export type { Gateway, StartOptions } from './gateway/server/gateway';
 export * from './gateway/errors/rsp-error';
 export { RSP_VERSION } from './gateway/version';
+export * from './drivers';
+export * from './plugins';

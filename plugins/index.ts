@@ -1,0 +1,18 @@
+/** The plugin API and loader, for plugin authors and embedders. */
+export { PLUGIN_API_VERSION, GATEWAY_HOOKS, defineDriverPlugin, defineGatewayPlugin } from './api';
+export type {
+  DriverPluginManifest,
+  GatewayPluginManifest,
+  PluginManifest,
+  PluginContext,
+  GatewayPlugin,
+  RequestInfo,
+  OperationInfo,
+  ResponseInfo,
+  ErrorInfo,
+  OperationType,
+} from './api';
+export { toApolloPlugin } from './apollo-adapter';
+export type { ApolloAdapterOptions } from './apollo-adapter';
+export { loadPlugins, loadManifest, validateManifest, isPathSpecifier, PluginLoadError } from './loader';
+export type { LoadOptions, LoadedPlugins } from './loader';
