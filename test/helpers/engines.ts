@@ -1,11 +1,13 @@
+import Docker from 'dockerode';
 import { Client } from 'pg';
+import { resolveDockerConfig } from '../../drivers/docker/config';
 
 /**
  * The engines tests may need, probed once per run (in global setup). A test that needs one uses
  * `describeWithEngine`: when the engine is missing it skips and says why — unless `CI=true`,
  * where a missing engine is a failure.
  */
-export type EngineName = 'postgres';
+export type EngineName = 'postgres' | 'docker';
 
 /** What a probe found. */
 export interface EngineStatus {
@@ -27,6 +29,17 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
       return { available: false, detail: `no PostgreSQL server answers at ${redact(POSTGRES_ADMIN_URL)} (${(e as Error).message}); set TEST_DATABASE_URL` };
     } finally {
       await client.end().catch(() => undefined);
+    }
+  },
+  /** The Docker engine at DOCKER_HOST or /var/run/docker.sock: socket reachable and `docker version` answered through the API. */
+  async docker() {
+    const config = resolveDockerConfig();
+    const engine = new Docker({ ...config.connection, timeout: 3000 });
+    try {
+      const version = await engine.version();
+      return { available: true, detail: `Docker ${version.Version} (API ${version.ApiVersion}) at ${config.endpoint}` };
+    } catch (e) {
+      return { available: false, detail: `no Docker engine answers at ${config.endpoint} (${(e as Error).message}); start dockerd or set DOCKER_HOST` };
     }
   },
 };
