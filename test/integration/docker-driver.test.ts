@@ -40,6 +40,7 @@ describeWithEngine('docker', 'Docker driver on a real engine', () => {
 
   afterAll(async () => {
     for (const id of created) await driver.destroy(id).catch(() => undefined);
+    if (image) await driver.engine.getImage(image.ref).remove().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   });
 
