@@ -90,7 +90,7 @@ export class DockerDriver implements Driver {
       } finally {
         await revert.run();
       }
-    }, true);
+    }, { image: spec.image.ref });
   }
 
   async start(id: string, options?: CallOptions): Promise<void> {
@@ -174,7 +174,7 @@ export class DockerDriver implements Driver {
       await new Promise<void>((resolve, reject) => {
         stream.once('end', resolve);
         stream.once('close', resolve);
-        stream.once('error', reject);
+        stream.on('error', reject);
       });
       const result = await exec.inspect();
       return { exitCode: result.ExitCode ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
@@ -334,12 +334,13 @@ export class DockerDriver implements Driver {
     return { driver: this.name, endpoint: this.config.endpoint, ...(id ? { id } : {}) };
   }
 
-  private call<T>(what: string, id: string | undefined, options: CallOptions | undefined, work: () => Promise<T>, creating = false): Promise<T> {
+  /** Runs one engine call under the default deadline, translating engine errors (`creating`: 404 means the image). */
+  private call<T>(what: string, id: string | undefined, options: CallOptions | undefined, work: () => Promise<T>, creating?: { image: string }): Promise<T> {
     return withDeadline(`docker ${what}${id ? ` ${id}` : ''}`, options, this.config.timeoutMs, async () => {
       try {
         return await work();
       } catch (e) {
-        throw translateEngineError(e, `${what}${id ? ` ${id}` : ''}`, { ...this.context(id), creating });
+        throw translateEngineError(e, `${what}${id ? ` ${id}` : ''}`, { ...this.context(id), ...(creating ? { creating: true, image: creating.image } : {}) });
       }
     });
   }

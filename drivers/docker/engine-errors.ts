@@ -27,14 +27,14 @@ export function engineMessage(error: unknown): string {
  * environment → NOT_FOUND; 409 on create → CONFLICT; RspErrors pass through; anything else is
  * wrapped with what was being done.
  */
-export function translateEngineError(error: unknown, what: string, context: { driver: string; endpoint: string; id?: string; creating?: boolean }): Error {
+export function translateEngineError(error: unknown, what: string, context: { driver: string; endpoint: string; id?: string; creating?: boolean; image?: string }): Error {
   if (error instanceof RspError) return error;
   if (isConnectionError(error)) {
     return new UnavailableError(`Docker engine at ${context.endpoint} does not answer (${(error as EngineError).code}) during ${what}`, { driver: context.driver, endpoint: context.endpoint }, { cause: error });
   }
   const status = (error as EngineError)?.statusCode;
   if (status === 404 && context.id && !context.creating) return new EnvironmentNotFoundError(context.driver, context.id);
-  if (status === 404 && context.creating) return new NotFoundError('Image', engineMessage(error), { driver: context.driver });
+  if (status === 404 && context.creating) return new NotFoundError('Image', context.image ?? engineMessage(error), { driver: context.driver, engine: engineMessage(error) });
   if (status === 409 && context.id && context.creating) return new EnvironmentExistsError(context.driver, context.id);
   const wrapped = new Error(`Docker engine failed during ${what}: ${engineMessage(error)}`, { cause: error });
   return wrapped;

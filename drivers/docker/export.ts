@@ -52,8 +52,11 @@ function copyEntries(source: Readable, pack: tar.Pack, prefix: string): Promise<
       addEntry(pack, copy, stream, next, reject);
     });
     extract.once('finish', resolve);
-    extract.once('error', reject);
-    source.once('error', reject);
+    extract.on('error', reject);
+    source.on('error', (e) => {
+      extract.destroy();
+      reject(e);
+    });
     source.pipe(extract);
   });
 }
@@ -105,7 +108,9 @@ export function unpackEnvironment<T>(source: Readable, handlers: UnpackHandlers<
     const fail = (e: Error) => {
       if (failed) return;
       failed = true;
-      extract.destroy(e);
+      source.unpipe(extract);
+      source.resume(); // drain: the caller's stream must not stall
+      extract.destroy();
       rootfsPack?.destroy(e);
       volume?.pack?.destroy(e);
       reject(e);
@@ -129,6 +134,7 @@ export function unpackEnvironment<T>(source: Readable, handlers: UnpackHandlers<
             if (parsed.format !== EXPORT_FORMAT) throw new BadInputError(`not an RSP environment export (format ${String(parsed.format)})`, {});
             manifest = parsed;
             rootfsPack = tar.pack();
+            rootfsPack.on('error', () => undefined); // reported through fail()
             rootfsDone = handlers.rootfs(manifest, rootfsPack as unknown as Readable);
             rootfsDone.catch((e: Error) => fail(e));
             next();
@@ -154,6 +160,7 @@ export function unpackEnvironment<T>(source: Readable, handlers: UnpackHandlers<
         volume = { name: volumeName };
         if (dir) {
           const pack = tar.pack();
+          pack.on('error', () => undefined); // reported through fail()
           volume.pack = pack;
           volumeDone.push(
             mkdir(dir, { recursive: true }).then(
@@ -161,7 +168,7 @@ export function unpackEnvironment<T>(source: Readable, handlers: UnpackHandlers<
                 new Promise<void>((res, rej) => {
                   const out = tarFs.extract(dir);
                   out.once('finish', res);
-                  out.once('error', rej);
+                  out.on('error', rej);
                   (pack as unknown as Readable).pipe(out);
                 }),
             ),
@@ -179,8 +186,8 @@ export function unpackEnvironment<T>(source: Readable, handlers: UnpackHandlers<
       const m = manifest;
       Promise.all([rootfsDone, ...volumeDone]).then(([result]) => resolve({ manifest: m, result: result as T }), fail);
     });
-    extract.once('error', fail);
-    source.once('error', fail);
+    extract.on('error', (e: Error) => fail(new BadInputError(`the export stream is not a valid tar archive: ${e.message}`, {})));
+    source.on('error', fail);
     source.pipe(extract);
   });
 }

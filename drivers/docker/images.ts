@@ -29,7 +29,8 @@ export async function importRootfs(docker: Docker, source: Readable, target: { r
     },
   });
   const body = source.pipe(hashing).pipe(new PassThrough());
-  source.once('error', (e) => body.destroy(e));
+  source.on('error', (e) => body.destroy(e));
+  body.on('error', () => undefined); // surfaces through the engine request
   const onAbort = () => body.destroy(signal.reason instanceof Error ? signal.reason : new Error('image import cancelled'));
   signal.addEventListener('abort', onAbort, { once: true });
   try {
@@ -62,7 +63,7 @@ export async function exportRootfs(docker: Docker, imageRef: string): Promise<Re
   try {
     const tar = (await helper.export()) as unknown as Readable;
     const out = new PassThrough();
-    tar.once('error', (e) => out.destroy(e));
+    tar.on('error', (e) => out.destroy(e));
     tar.pipe(out);
     out.once('close', remove);
     out.once('end', remove);

@@ -186,7 +186,16 @@ describeWithEngine('docker', 'Docker driver on a real engine', () => {
 
   test('a failed create (image that does not exist) leaves no container and no config files', async () => {
     const id = newId('noimage');
-    await expect(driver.create(spec(id, { image: { ref: 'rsp-no-such-image:never' } }))).rejects.toMatchObject({ category: 'NOT_FOUND' });
+    await expect(driver.create(spec(id, { image: { ref: 'rsp-no-such-image:never' } }))).rejects.toMatchObject({ category: 'NOT_FOUND', details: { id: 'rsp-no-such-image:never' } });
+    expect(await driver.engine.listContainers({ all: true, filters: { label: [`rsp.environment=${id}`] } })).toHaveLength(0);
+    expect(existsSync(join(dir, 'state', id))).toBe(false);
+  });
+
+  test('an export stream that is not an RSP export fails to import and leaves nothing behind', async () => {
+    const id = newId('badimport');
+    await expect(driver.importEnvironment!(Readable.from([Buffer.alloc(4096, 1)]), spec(id))).rejects.toMatchObject({ category: 'BAD_USER_INPUT' });
+    const rootfs = await driver.exportImage!(image); // a plain rootfs tar: no manifest
+    await expect(driver.importEnvironment!(rootfs, spec(id))).rejects.toMatchObject({ category: 'BAD_USER_INPUT' });
     expect(await driver.engine.listContainers({ all: true, filters: { label: [`rsp.environment=${id}`] } })).toHaveLength(0);
     expect(existsSync(join(dir, 'state', id))).toBe(false);
   });
