@@ -1,14 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import Docker from 'dockerode';
 import { Client } from 'pg';
 import { BUSYBOX } from '../../bench/busybox-rootfs';
+import { resolveDockerConfig } from '../../drivers/docker/config';
 
 /**
  * The engines tests may need, probed once per run (in global setup). A test that needs one uses
  * `describeWithEngine`: when the engine is missing it skips and says why — unless `CI=true`,
  * where a missing engine is a failure.
  */
-export type EngineName = 'postgres' | 'lxc' | 'vserver-emulation';
+export type EngineName = 'postgres' | 'docker' | 'lxc' | 'vserver-emulation';
 
 /** What a probe found. */
 export interface EngineStatus {
@@ -45,6 +47,17 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
     if (!tryRun('unshare', ['--version'])) return { available: false, detail: 'unshare not found (util-linux)' };
     if (!existsSync(BUSYBOX)) return { available: false, detail: `${BUSYBOX} missing (apt-get install busybox-static)` };
     return { available: true, detail: 'util-vserver emulation (test/fixtures/vserver-emulator) with unshare + chroot' };
+  },
+  /** The Docker engine at DOCKER_HOST or /var/run/docker.sock: socket reachable and `docker version` answered through the API. */
+  async docker() {
+    const config = resolveDockerConfig();
+    const engine = new Docker({ ...config.connection, timeout: 3000 });
+    try {
+      const version = await engine.version();
+      return { available: true, detail: `Docker ${version.Version} (API ${version.ApiVersion}) at ${config.endpoint}` };
+    } catch (e) {
+      return { available: false, detail: `no Docker engine answers at ${config.endpoint} (${(e as Error).message}); start dockerd or set DOCKER_HOST` };
+    }
   },
 };
 

@@ -1,0 +1,81 @@
+/**
+ * bench/lifecycle-docker: create + start + stop + destroy of N environments through the Docker
+ * driver, against the same lifecycle through the `docker` CLI (execFile, no shell), same image
+ * (the busybox rootfs of test/fixtures), same command, same run. Iterations alternate between the
+ * two paths so machine noise hits both alike. Prints both totals, per-environment means, and the
+ * ratio driver/CLI (goal ≤ 1.2).
+ *
+ * Through the driver only: the gateway's GraphQL path for environments does not exist yet; when it
+ * does, a third column (gateway → agent → driver) belongs here.
+ *
+ *   npm run bench:docker -- [N]        (default N = 10; DOCKER_HOST honoured)
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createDockerDriver } from '../drivers/docker';
+import { IDLE_COMMAND, importBusyboxImage } from '../test/fixtures/busybox-rootfs';
+
+const run = promisify(execFile);
+
+async function main(): Promise<void> {
+  const n = Number(process.argv[2] ?? process.env.BENCH_N ?? 10);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`N must be a positive integer, got ${process.argv[2]}`);
+  const dir = await mkdtemp(join(tmpdir(), 'rsp-bench-docker-'));
+  const driver = createDockerDriver({ stateDir: join(dir, 'state') });
+  const probe = await driver.probe();
+  if (!probe.available) throw new Error(`no Docker engine: ${probe.reason}`);
+  const cli = (await run('docker', ['version', '--format', '{{.Client.Version}}'])).stdout.trim();
+  const image = await importBusyboxImage(driver, 'bench-busybox');
+  const tag = process.pid.toString(36);
+  const configEnv = join(dir, 'config.env');
+  await writeFile(configEnv, 'A=1\n');
+
+  const viaDriver = async (i: number) => {
+    const id = `bench-${tag}-d${i}`;
+    await driver.create({ id, image, command: IDLE_COMMAND, iface: { hostname: id, network: { mode: 'none' }, config: { A: '1' } }, labels: { 'rsp.group': 'bench' } });
+    await driver.start(id);
+    await driver.stop(id);
+    await driver.destroy(id);
+  };
+  const viaCli = async (i: number) => {
+    const name = `rsp-bench-${tag}-c${i}`;
+    await run('docker', ['create', '--name', name, '--init', '--network', 'none', '--hostname', name, '--label', `rsp.environment=${name}`, '--label', 'rsp.group=bench', '-e', 'A=1', '-v', `${configEnv}:/etc/rsp/config.env:ro`, '--log-driver', 'local', image.ref, ...IDLE_COMMAND]);
+    await run('docker', ['start', name]);
+    await run('docker', ['stop', '-t', '10', name]);
+    await run('docker', ['rm', '-f', name]);
+  };
+
+  await viaDriver(-1); // warm-up, not counted
+  await viaCli(-1);
+  let driverMs = 0;
+  let cliMs = 0;
+  for (let i = 0; i < n; i++) {
+    let t = performance.now();
+    await viaDriver(i);
+    driverMs += performance.now() - t;
+    t = performance.now();
+    await viaCli(i);
+    cliMs += performance.now() - t;
+  }
+  await rm(dir, { recursive: true, force: true });
+  await driver.engine.getImage(image.ref).remove().catch(() => undefined);
+
+  const ratio = driverMs / cliMs;
+  process.stdout.write(
+    [
+      `lifecycle-docker: create+start+stop+destroy × ${n}, ${probe.version}, docker CLI ${cli}, image busybox rootfs (${image.ref.slice(0, 19)}…)`,
+      `  through the driver : ${driverMs.toFixed(0)} ms total, ${(driverMs / n).toFixed(0)} ms per environment  (driver only: no gateway GraphQL path yet)`,
+      `  through docker CLI : ${cliMs.toFixed(0)} ms total, ${(cliMs / n).toFixed(0)} ms per environment  (baseline)`,
+      `  ratio driver/CLI   : ${ratio.toFixed(2)}×  (goal ≤ 1.20× — ${ratio <= 1.2 ? 'met' : 'NOT met'})`,
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`lifecycle-docker failed: ${e.message}\n`);
+  process.exitCode = 1;
+});

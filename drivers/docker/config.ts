@@ -1,0 +1,61 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DockerOptions } from 'dockerode';
+
+/** How the Docker driver reaches its engine and where it keeps its own files. */
+export interface DockerDriverOptions {
+  /** Unix socket of the engine. Default: from `DOCKER_HOST` (`unix://…`), else `/var/run/docker.sock`. */
+  socketPath?: string;
+  /** `DOCKER_HOST`-style address (`unix:///path`, `tcp://host:port`); default: the `DOCKER_HOST` environment variable. */
+  dockerHost?: string;
+  /**
+   * Directory (under the RSP data directory) where the driver writes per-environment files such as
+   * `config.env`. Default: `$RSP_DATA_DIR/docker`, else `<tmpdir>/rsp-docker`.
+   */
+  stateDir?: string;
+  /** Repository name imported images get (`<repo>:<name>-<version>`). Default `rsp`. */
+  imageRepository?: string;
+  /** Default deadline of one engine call, ms. Default 30 s. */
+  timeoutMs?: number;
+  /** Default deadline of image import/export, ms. Default 10 min. */
+  transferTimeoutMs?: number;
+}
+
+/** Options with every default filled in. */
+export interface ResolvedDockerConfig {
+  connection: DockerOptions;
+  /** Where the engine is, for messages. */
+  endpoint: string;
+  stateDir: string;
+  imageRepository: string;
+  timeoutMs: number;
+  transferTimeoutMs: number;
+}
+
+export const DEFAULT_SOCKET_PATH = '/var/run/docker.sock';
+
+/** Fills the defaults, honouring `DOCKER_HOST` unless a socket path or host is given explicitly. */
+export function resolveDockerConfig(options: DockerDriverOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedDockerConfig {
+  const { connection, endpoint } = connectionFor(options, env);
+  return {
+    connection,
+    endpoint,
+    stateDir: options.stateDir ?? (env.RSP_DATA_DIR ? join(env.RSP_DATA_DIR, 'docker') : join(tmpdir(), 'rsp-docker')),
+    imageRepository: options.imageRepository ?? 'rsp',
+    timeoutMs: options.timeoutMs ?? 30_000,
+    transferTimeoutMs: options.transferTimeoutMs ?? 600_000,
+  };
+}
+
+function connectionFor(options: DockerDriverOptions, env: NodeJS.ProcessEnv): { connection: DockerOptions; endpoint: string } {
+  if (options.socketPath) return { connection: { socketPath: options.socketPath }, endpoint: `unix://${options.socketPath}` };
+  const host = options.dockerHost ?? env.DOCKER_HOST;
+  if (!host) return { connection: { socketPath: DEFAULT_SOCKET_PATH }, endpoint: `unix://${DEFAULT_SOCKET_PATH}` };
+  if (host.startsWith('unix://')) {
+    const socketPath = host.slice('unix://'.length);
+    return { connection: { socketPath }, endpoint: host };
+  }
+  const url = new URL(host.replace(/^tcp:/, 'http:'));
+  const protocol = url.protocol === 'https:' ? 'https' : 'http';
+  return { connection: { host: url.hostname, port: Number(url.port || (protocol === 'https' ? 2376 : 2375)), protocol }, endpoint: host };
+}

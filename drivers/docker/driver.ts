@@ -1,0 +1,389 @@
+import { statfs } from 'node:fs/promises';
+import { PassThrough, type Readable } from 'node:stream';
+import Docker from 'dockerode';
+import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
+import { withDeadline } from '../call';
+import type {
+  CallOptions,
+  Driver,
+  DriverCapabilities,
+  EnvironmentInfo,
+  EnvironmentSpec,
+  EnvironmentState,
+  EnvironmentStats,
+  ExecResult,
+  ImageImportSpec,
+  ImageRef,
+  ImportedImage,
+  ProbeResult,
+  ResourceLimits,
+  StopOptions,
+} from '../contract';
+import { assertEnvironmentId, assertLimitsSupported, BadInputError, EnvironmentExistsError } from '../errors';
+import { Revert } from '../revert';
+import { resolveDockerConfig, type DockerDriverOptions, type ResolvedDockerConfig } from './config';
+import { engineMessage, isConnectionError, translateEngineError } from './engine-errors';
+import { exportRootfs, imageTag, importRootfs } from './images';
+import { assertInterface, interfaceToCreateOptions, removeConfigFiles, writeConfigFiles } from './interface';
+import { containerName, LABEL_ENVIRONMENT, LABEL_GROUP, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF, LABEL_OWNED_IMAGE, ownedFilter } from './labels';
+import { ENFORCED_LIMITS, limitsFromHostConfig, limitsToHostConfig } from './limits';
+import { EXPORT_FORMAT, packEnvironment, unpackEnvironment, type EnvironmentManifest } from './export';
+import { normaliseStats, type DockerStatsSample } from './stats';
+
+/**
+ * The Docker driver: RSP environments as Docker containers on one engine, through dockerode.
+ * Every container it creates is named `rsp-<id>` and labelled `rsp.environment=<id>` (and
+ * `rsp.group=<group>` when the spec's labels name one); it lists, reconciles and destroys only
+ * those. Images come from root filesystem tarballs (`importImage`) — no registry needed.
+ */
+export class DockerDriver implements Driver {
+  readonly name: string = 'docker';
+  readonly technology = 'docker' as const;
+  readonly config: ResolvedDockerConfig;
+  /** The dockerode client, for tests and tools that need the raw engine. */
+  readonly engine: Docker;
+
+  constructor(options: DockerDriverOptions = {}) {
+    this.config = resolveDockerConfig(options);
+    this.engine = new Docker(this.config.connection);
+  }
+
+  capabilities(): DriverCapabilities {
+    return {
+      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'exec', 'logs', 'resize'],
+      limits: [...ENFORCED_LIMITS],
+    };
+  }
+
+  async probe(options?: CallOptions): Promise<ProbeResult> {
+    try {
+      return await withDeadline('docker probe', options, Math.min(this.config.timeoutMs, 5_000), async () => {
+        const version = await this.engine.version();
+        const info = (await this.engine.info()) as { NCPU?: number; MemTotal?: number; KernelVersion?: string; Architecture?: string; DockerRootDir?: string };
+        let diskBytes = 0;
+        try {
+          const fs = await statfs(info.DockerRootDir ?? '/var/lib/docker');
+          diskBytes = fs.blocks * fs.bsize;
+        } catch {
+          // A remote engine: its disk is not visible from here.
+        }
+        return {
+          available: true,
+          version: `Docker ${version.Version} (API ${version.ApiVersion})`,
+          host: { cpus: info.NCPU ?? 0, memoryBytes: info.MemTotal ?? 0, diskBytes, kernel: info.KernelVersion ?? version.KernelVersion ?? '', arch: info.Architecture ?? version.Arch ?? '' },
+        };
+      });
+    } catch (e) {
+      const why = isConnectionError(e) ? `no Docker engine answers at ${this.config.endpoint} (${(e as { code?: string }).code})` : `Docker engine at ${this.config.endpoint} is not usable: ${engineMessage(e)}`;
+      return { available: false, reason: why };
+    }
+  }
+
+  async create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
+    this.assertSpec(spec);
+    return this.call('create', spec.id, options, async () => {
+      const revert = new Revert();
+      try {
+        const info = await this.createContainer(spec, revert, {});
+        revert.success();
+        return info;
+      } finally {
+        await revert.run();
+      }
+    }, { image: spec.image.ref });
+  }
+
+  async start(id: string, options?: CallOptions): Promise<void> {
+    assertEnvironmentId(id);
+    await this.call('start', id, options, async () => {
+      const container = await this.owned(id);
+      try {
+        await container.start();
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode !== 304) throw e; // already running
+      }
+    });
+  }
+
+  async stop(id: string, options?: StopOptions): Promise<void> {
+    assertEnvironmentId(id);
+    const grace = options?.graceSeconds ?? 10;
+    await withDeadline(`docker stop ${id}`, options, this.config.timeoutMs + grace * 1000, async () => {
+      try {
+        const container = await this.owned(id);
+        await container.stop({ t: grace });
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode === 304) return; // already stopped
+        throw translateEngineError(e, `stop ${id}`, this.context(id));
+      }
+    });
+  }
+
+  async destroy(id: string, options?: CallOptions): Promise<void> {
+    assertEnvironmentId(id);
+    await this.call('destroy', id, options, async () => {
+      const found = await this.engine.listContainers({ all: true, filters: ownedFilter(id) });
+      for (const summary of found) {
+        const container = this.engine.getContainer(summary.Id);
+        await container.remove({ force: true }).catch((e: { statusCode?: number }) => {
+          if (e.statusCode !== 404) throw e;
+        });
+        if (summary.Labels?.[LABEL_OWNED_IMAGE] === 'true') await this.engine.getImage(summary.ImageID).remove().catch(() => undefined);
+      }
+      await removeConfigFiles(this.config.stateDir, id);
+    });
+  }
+
+  async inspect(id: string, options?: CallOptions): Promise<EnvironmentInfo> {
+    assertEnvironmentId(id);
+    return this.call('inspect', id, options, async () => toInfo(await (await this.owned(id)).inspect()));
+  }
+
+  async list(options?: CallOptions): Promise<EnvironmentInfo[]> {
+    return this.call('list', undefined, options, async () => {
+      const found = await this.engine.listContainers({ all: true, filters: ownedFilter() });
+      const infos = await Promise.all(found.map((s) => this.engine.getContainer(s.Id).inspect().then(toInfo, () => undefined)));
+      return infos.filter((i): i is EnvironmentInfo => i !== undefined);
+    });
+  }
+
+  async stats(id: string, options?: CallOptions): Promise<EnvironmentStats> {
+    assertEnvironmentId(id);
+    return this.call('stats', id, options, async () => {
+      const container = await this.owned(id);
+      const sample = (await container.stats({ stream: false, 'one-shot': true })) as unknown as DockerStatsSample;
+      return normaliseStats(sample);
+    });
+  }
+
+  async exec(id: string, command: string[], options?: CallOptions & { stdin?: string }): Promise<ExecResult> {
+    assertEnvironmentId(id);
+    if (!Array.isArray(command) || command.length === 0) throw new BadInputError('exec needs a command (an argument array)', {});
+    return this.call('exec', id, options, async () => {
+      const container = await this.owned(id);
+      const exec = await container.exec({ Cmd: command, AttachStdout: true, AttachStderr: true, AttachStdin: options?.stdin !== undefined });
+      const stream = await exec.start({ hijack: true, stdin: options?.stdin !== undefined });
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      stdout.on('data', (c: Buffer) => out.push(c));
+      stderr.on('data', (c: Buffer) => err.push(c));
+      this.engine.modem.demuxStream(stream, stdout, stderr);
+      if (options?.stdin !== undefined) stream.end(options.stdin);
+      await new Promise<void>((resolve, reject) => {
+        stream.once('end', resolve);
+        stream.once('close', resolve);
+        stream.on('error', reject);
+      });
+      const result = await exec.inspect();
+      return { exitCode: result.ExitCode ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+    });
+  }
+
+  async logs(id: string, options?: CallOptions & { tail?: number }): Promise<string> {
+    assertEnvironmentId(id);
+    return this.call('logs', id, options, async () => {
+      const container = await this.owned(id);
+      const raw = (await container.logs({ stdout: true, stderr: true, follow: false, ...(options?.tail !== undefined ? { tail: options.tail } : {}) })) as unknown as Buffer;
+      return demuxBuffer(raw);
+    });
+  }
+
+  async resize(id: string, limits: ResourceLimits, options?: CallOptions): Promise<void> {
+    assertEnvironmentId(id);
+    assertLimitsSupported(this, limits);
+    await this.call('resize', id, options, async () => {
+      const host = limitsToHostConfig(limits);
+      if (host.Memory !== undefined) (host as { MemorySwap?: number }).MemorySwap = -1;
+      await (await this.owned(id)).update(host);
+    });
+  }
+
+  async importImage(source: Readable, spec: ImageImportSpec, options?: CallOptions): Promise<ImportedImage> {
+    if (spec.format !== 'rootfs-tar') throw new BadInputError(`image format ${String(spec.format)} is not supported by the Docker driver (rootfs-tar is)`, { format: spec.format });
+    return withDeadline(`docker import ${spec.name}`, options, this.config.transferTimeoutMs, async (signal) => {
+      try {
+        const imported = await importRootfs(this.engine, source, imageTag(this.config.imageRepository, spec), signal);
+        const image = await this.engine.getImage(imported.ref).inspect();
+        return { ...imported, sizeBytes: image.Size || imported.sizeBytes };
+      } catch (e) {
+        throw translateEngineError(e, `import of image ${spec.name}`, this.context());
+      }
+    });
+  }
+
+  async exportImage(image: ImageRef, options?: CallOptions): Promise<Readable> {
+    return withDeadline(`docker export of image ${image.ref}`, options, this.config.timeoutMs, async () => {
+      try {
+        return await exportRootfs(this.engine, image.ref);
+      } catch (e) {
+        throw translateEngineError(e, `export of image ${image.ref}`, { ...this.context(), creating: true });
+      }
+    });
+  }
+
+  async exportEnvironment(id: string, options?: CallOptions): Promise<Readable> {
+    assertEnvironmentId(id);
+    return this.call('exportEnvironment', id, options, async () => {
+      const container = await this.owned(id);
+      const info = await container.inspect();
+      const spec = JSON.parse(info.Config.Labels?.['rsp.spec'] ?? '{}') as Partial<EnvironmentSpec>;
+      const manifest: EnvironmentManifest = {
+        format: EXPORT_FORMAT,
+        technology: 'docker',
+        id,
+        exportedAt: new Date().toISOString(),
+        ...(info.Config.Cmd ? { command: info.Config.Cmd } : {}),
+        ...(info.Config.Entrypoint ? { entrypoint: info.Config.Entrypoint as string[] } : {}),
+        ...(info.Config.WorkingDir ? { workingDir: info.Config.WorkingDir } : {}),
+        limits: limitsFromHostConfig(info.HostConfig),
+        iface: spec.iface ?? { hostname: info.Config.Hostname },
+        labels: spec.labels ?? {},
+        volumes: (spec.volumes ?? []).map(({ name, kind, mountPath, readOnly }) => ({ name, kind, mountPath, ...(readOnly ? { readOnly } : {}) })),
+      };
+      const rootfs = (await container.export()) as unknown as Readable;
+      return packEnvironment(manifest, rootfs, spec.volumes ?? []);
+    });
+  }
+
+  async importEnvironment(source: Readable, spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
+    this.assertSpec({ ...spec, image: spec.image ?? { ref: 'imported' } });
+    return withDeadline(`docker importEnvironment ${spec.id}`, options, this.config.transferTimeoutMs, async (signal) => {
+      const revert = new Revert();
+      try {
+        if ((await this.engine.listContainers({ all: true, filters: ownedFilter(spec.id) })).length) throw new EnvironmentExistsError(this.name, spec.id);
+        const volumes = new Map((spec.volumes ?? []).map((v) => [v.name, v.hostPath]));
+        const { manifest, result: image } = await unpackEnvironment(source, {
+          rootfs: async (_manifest, tarStream) => {
+            const imported = await importRootfs(this.engine, tarStream, { repo: this.config.imageRepository, tag: `env-${spec.id}` }, signal);
+            revert.add(() => this.engine.getImage(imported.ref).remove({ force: true }));
+            return imported;
+          },
+          volumeDir: (name) => volumes.get(name),
+        });
+        const info = await this.createContainer(
+          { ...spec, image: { ref: image.ref, digest: image.digest }, command: spec.command ?? [...(manifest.entrypoint ?? []), ...(manifest.command ?? [])] },
+          revert,
+          { [LABEL_OWNED_IMAGE]: 'true' },
+        );
+        revert.success();
+        return info;
+      } catch (e) {
+        throw translateEngineError(e, `import of environment ${spec.id}`, { ...this.context(spec.id), creating: true });
+      } finally {
+        await revert.run();
+      }
+    });
+  }
+
+  /** Removes every container RSP owns whose environment id is not in `keep`; returns the ids removed. Unlabelled containers are never touched. */
+  async reconcile(keep: Iterable<string>, options?: CallOptions): Promise<string[]> {
+    const known = new Set(keep);
+    const dangling = (await this.list(options)).map((e) => e.id).filter((id) => !known.has(id));
+    for (const id of dangling) await this.destroy(id, options);
+    return dangling;
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  private assertSpec(spec: EnvironmentSpec): void {
+    assertEnvironmentId(spec.id);
+    assertLimitsSupported(this, spec.limits);
+    if (!spec.image?.ref) throw new BadInputError('the spec names no image', { id: spec.id });
+    if (!spec.iface) throw new BadInputError('the spec has no interface (iface)', { id: spec.id });
+    assertInterface(spec.iface, spec.volumes);
+  }
+
+  /** Writes the config files and creates the container, registering each undo on `revert`. */
+  private async createContainer(spec: EnvironmentSpec, revert: Revert, extraLabels: Record<string, string>): Promise<EnvironmentInfo> {
+    const configDir = await writeConfigFiles(this.config.stateDir, spec.id, spec.iface);
+    revert.add(() => removeConfigFiles(this.config.stateDir, spec.id));
+    const iface = interfaceToCreateOptions(spec.iface, spec.volumes ?? [], configDir);
+    const labels: Record<string, string> = {
+      ...(spec.labels ?? {}),
+      ...extraLabels,
+      [LABEL_ENVIRONMENT]: spec.id,
+      [LABEL_IMAGE_REF]: spec.image.ref,
+      ...(spec.image.digest ? { [LABEL_IMAGE_DIGEST]: spec.image.digest } : {}),
+      'rsp.spec': JSON.stringify({ iface: spec.iface, labels: spec.labels ?? {}, volumes: spec.volumes ?? [] }),
+    };
+    if (spec.labels?.[LABEL_GROUP]) labels[LABEL_GROUP] = spec.labels[LABEL_GROUP];
+    const create: ContainerCreateOptions = {
+      ...iface,
+      name: containerName(spec.id),
+      Image: spec.image.ref,
+      Labels: labels,
+      ...(spec.command?.length ? { Cmd: spec.command } : {}),
+      HostConfig: { ...iface.HostConfig, ...limitsToHostConfig(spec.limits), Init: true },
+    };
+    if (spec.limits?.memoryBytes !== undefined) create.HostConfig!.MemorySwap = spec.limits.memoryBytes;
+    const container = await this.engine.createContainer(create);
+    revert.add(() => container.remove({ force: true }));
+    return toInfo(await container.inspect());
+  }
+
+  /** The container of environment `id`, found by its label (never by name alone). NOT_FOUND otherwise. */
+  private async owned(id: string): Promise<Docker.Container> {
+    const found = await this.engine.listContainers({ all: true, filters: ownedFilter(id) });
+    if (!found.length) throw Object.assign(new Error(`no container labelled ${LABEL_ENVIRONMENT}=${id}`), { statusCode: 404 });
+    return this.engine.getContainer(found[0]!.Id);
+  }
+
+  private context(id?: string) {
+    return { driver: this.name, endpoint: this.config.endpoint, ...(id ? { id } : {}) };
+  }
+
+  /** Runs one engine call under the default deadline, translating engine errors (`creating`: 404 means the image). */
+  private call<T>(what: string, id: string | undefined, options: CallOptions | undefined, work: () => Promise<T>, creating?: { image: string }): Promise<T> {
+    return withDeadline(`docker ${what}${id ? ` ${id}` : ''}`, options, this.config.timeoutMs, async () => {
+      try {
+        return await work();
+      } catch (e) {
+        throw translateEngineError(e, `${what}${id ? ` ${id}` : ''}`, { ...this.context(id), ...(creating ? { creating: true, image: creating.image } : {}) });
+      }
+    });
+  }
+}
+
+/** A Docker driver for `options` (socket path, `DOCKER_HOST`, state directory, deadlines). */
+export function createDockerDriver(options: DockerDriverOptions = {}): DockerDriver {
+  return new DockerDriver(options);
+}
+
+const STATES: Record<string, EnvironmentState> = { created: 'created', running: 'running', restarting: 'running', paused: 'paused', exited: 'stopped', dead: 'stopped' };
+
+/** The contract's view of one inspected container. */
+export function toInfo(info: ContainerInspectInfo): EnvironmentInfo {
+  const labels = { ...(info.Config.Labels ?? {}) };
+  delete labels['rsp.spec'];
+  const addresses = Object.values(info.NetworkSettings?.Networks ?? {})
+    .map((n) => n.IPAddress)
+    .filter((a): a is string => !!a);
+  const started = info.State.StartedAt ? new Date(info.State.StartedAt) : undefined;
+  const result: EnvironmentInfo = {
+    id: labels[LABEL_ENVIRONMENT] ?? info.Name.replace(/^\/rsp-/, ''),
+    handle: info.Id,
+    state: STATES[info.State.Status] ?? 'unknown',
+    image: { ref: labels[LABEL_IMAGE_REF] ?? info.Image, ...(labels[LABEL_IMAGE_DIGEST] ? { digest: labels[LABEL_IMAGE_DIGEST] } : {}) },
+    addresses,
+    hostname: info.Config.Hostname,
+    limits: limitsFromHostConfig(info.HostConfig),
+    labels,
+  };
+  if (started && started.getTime() > 0) result.startedAt = started;
+  return result;
+}
+
+/** Docker's multiplexed log frames (8-byte header + payload) → text; plain text passes through. */
+function demuxBuffer(raw: Buffer | string): string {
+  if (typeof raw === 'string') return raw;
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= raw.length && raw[offset]! <= 2 && raw[offset + 1] === 0) {
+    const size = raw.readUInt32BE(offset + 4);
+    parts.push(raw.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  return offset === 0 ? raw.toString('utf8') : Buffer.concat(parts).toString('utf8');
+}

@@ -1,0 +1,74 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ContainerCreateOptions, HostConfig } from 'dockerode';
+import type { InterfaceSpec, VolumeSpec } from '../contract';
+import { BadInputError } from '../errors';
+
+/**
+ * The seed 002 host↔image interface, the Docker way:
+ * - hostname → the container's hostname;
+ * - DNS servers → `/etc/resolv.conf` (Docker's `Dns`);
+ * - network → `none`, the default `bridge`, or a named Docker network (`bridge` field), with a
+ *   static IPv4 address on a user-defined network;
+ * - log destination → the `local` log driver, or `syslog` with its address;
+ * - config values → environment variables, and the file `/etc/rsp/config.env` (KEY=VALUE lines),
+ *   bind-mounted read-only from the driver's state directory;
+ * - volumes → bind mounts of directories outside the image (created by the caller).
+ */
+export const CONFIG_ENV_PATH = '/etc/rsp/config.env';
+
+const CONFIG_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Checks the interface and volumes; BAD_USER_INPUT on the first problem. */
+export function assertInterface(iface: InterfaceSpec, volumes: VolumeSpec[] = []): void {
+  if (!/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(iface.hostname)) throw new BadInputError(`"${iface.hostname}" is not a valid hostname`, { hostname: iface.hostname });
+  for (const [key, value] of Object.entries(iface.config ?? {})) {
+    if (!CONFIG_KEY.test(key)) throw new BadInputError(`config key "${key}" is not a valid environment variable name`, { key });
+    if (/[\n\r\0]/.test(value)) throw new BadInputError(`config value of ${key} contains a line break or NUL`, { key });
+  }
+  for (const volume of volumes) {
+    if (!volume.hostPath.startsWith('/') || !volume.mountPath.startsWith('/')) throw new BadInputError(`volume ${volume.name}: hostPath and mountPath must be absolute`, { volume: volume.name });
+    if (volume.hostPath.includes(':') || volume.mountPath.includes(':')) throw new BadInputError(`volume ${volume.name}: paths may not contain ":"`, { volume: volume.name });
+  }
+  if (iface.network?.ipv4 && !iface.network.bridge) throw new BadInputError('a static IPv4 address needs a named Docker network (network.bridge)', {});
+}
+
+/** The `config.env` text for `config`. */
+export function configEnvText(config: Record<string, string> | undefined): string {
+  return Object.entries(config ?? {}).map(([k, v]) => `${k}=${v}\n`).join('');
+}
+
+/** Writes the environment's `config.env` under `stateDir/<id>/`; returns the directory. */
+export async function writeConfigFiles(stateDir: string, id: string, iface: InterfaceSpec): Promise<string> {
+  const dir = join(stateDir, id);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'config.env'), configEnvText(iface.config), { mode: 0o644 });
+  return dir;
+}
+
+/** Removes what `writeConfigFiles` wrote. */
+export async function removeConfigFiles(stateDir: string, id: string): Promise<void> {
+  await rm(join(stateDir, id), { recursive: true, force: true });
+}
+
+/** The parts of the container's create options that carry the interface and volumes. */
+export function interfaceToCreateOptions(iface: InterfaceSpec, volumes: VolumeSpec[], configDir: string): Partial<ContainerCreateOptions> & { HostConfig: Partial<HostConfig> } {
+  const binds = [`${join(configDir, 'config.env')}:${CONFIG_ENV_PATH}:ro`, ...volumes.map((v) => `${v.hostPath}:${v.mountPath}${v.readOnly ? ':ro' : ''}`)];
+  const network = iface.network ?? { mode: 'bridge' as const };
+  const networkMode = network.mode === 'none' ? 'none' : (network.bridge ?? 'bridge');
+  const host: Partial<HostConfig> = {
+    Binds: binds,
+    NetworkMode: networkMode,
+    LogConfig: iface.log?.target === 'syslog' ? { Type: 'syslog', Config: { 'syslog-address': iface.log.address } } : { Type: 'local', Config: {} },
+  };
+  if (iface.dns?.length) host.Dns = iface.dns;
+  const options: Partial<ContainerCreateOptions> & { HostConfig: Partial<HostConfig> } = {
+    Hostname: iface.hostname,
+    Env: Object.entries(iface.config ?? {}).map(([k, v]) => `${k}=${v}`),
+    HostConfig: host,
+  };
+  if (network.mode === 'bridge' && network.ipv4) {
+    options.NetworkingConfig = { EndpointsConfig: { [networkMode]: { IPAMConfig: { IPv4Address: network.ipv4.split('/')[0] } } } };
+  }
+  return options;
+}
