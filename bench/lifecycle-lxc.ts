@@ -12,14 +12,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createLxcDriver } from '../drivers/lxc';
 import { RSP_INIT_SCRIPT } from '../drivers/host/rootfs';
-import { buildBusyboxRootfs } from './busybox-rootfs';
+import { buildBusyboxRootfs } from '../test/fixtures/busybox-rootfs';
 
 const run = promisify(execFile);
 
 async function main(): Promise<void> {
   const n = Number(process.env.N ?? 5);
   const work = mkdtempSync(join(tmpdir(), 'rsp-bench-lxc-'));
-  const tarball = buildBusyboxRootfs(work, { 'sbin/rsp-init': { text: RSP_INIT_SCRIPT, mode: 0o755 } });
+  const tarball = await buildBusyboxRootfs({ 'sbin/rsp-init': { text: RSP_INIT_SCRIPT, mode: 0o755 } });
   const driverPath = join(work, 'driver');
   const directPath = join(work, 'direct');
   mkdirSync(directPath);

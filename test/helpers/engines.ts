@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import Docker from 'dockerode';
 import { Client } from 'pg';
-import { BUSYBOX } from '../../bench/busybox-rootfs';
+import { BUSYBOX } from '../fixtures/busybox-rootfs';
 import { resolveDockerConfig } from '../../drivers/docker/config';
 
 /**

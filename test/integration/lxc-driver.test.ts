@@ -6,7 +6,7 @@ import { isCategory } from '../../gateway/errors/rsp-error';
 import type { EnvironmentSpec } from '../../drivers/contract';
 import { createLxcDriver } from '../../drivers/lxc';
 import type { LxcDriver } from '../../drivers/lxc';
-import { buildBusyboxRootfs } from '../helpers/busybox-rootfs';
+import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
 import { describeWithEngine } from '../helpers/engines';
 
 async function expectCategory(promise: Promise<unknown>, category: string): Promise<void> {
@@ -32,10 +32,10 @@ describeWithEngine('lxc', 'LXC driver on real LXC', () => {
     ...extra,
   });
 
-  beforeAll(() => {
+  beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'rsp-lxc-test-'));
     lxcPath = join(work, 'lxc');
-    tarball = buildBusyboxRootfs(work);
+    tarball = await buildBusyboxRootfs();
     driver = createLxcDriver({ lxcPath, imageDir: join(work, 'images') });
   });
 

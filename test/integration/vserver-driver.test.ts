@@ -6,7 +6,7 @@ import { isCategory } from '../../gateway/errors/rsp-error';
 import type { EnvironmentSpec } from '../../drivers/contract';
 import { createVserverDriver, parseVserverStat } from '../../drivers/vserver';
 import type { VserverDriver } from '../../drivers/vserver';
-import { buildBusyboxRootfs } from '../helpers/busybox-rootfs';
+import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
 import { describeWithEngine } from '../helpers/engines';
 import { EMULATOR, emulatedVserverOptions } from '../helpers/vserver-emulation';
 
@@ -36,9 +36,9 @@ describeWithEngine('vserver-emulation', 'vserver driver on the util-vserver emul
   const spec = (envId: string, extra: Partial<EnvironmentSpec> = {}): EnvironmentSpec => ({ id: envId, image: { ref: tarball }, iface: { hostname: `h-${envId}` }, ...extra });
   const tool = (...args: string[]) => execFileSync(join(EMULATOR, 'vserver'), args, { encoding: 'utf8', env: { ...process.env, ...emulatedVserverOptions(work).toolEnv } });
 
-  beforeAll(() => {
+  beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'rsp-vserver-test-'));
-    tarball = buildBusyboxRootfs(work);
+    tarball = await buildBusyboxRootfs();
     driver = createVserverDriver(emulatedVserverOptions(work));
   });
 

@@ -1,1 +1,0 @@
-export { buildBusyboxRootfs } from '../../bench/busybox-rootfs';
