@@ -43,17 +43,9 @@ export class GroupNoteInput {
 
 const TECHNOLOGY = /^[a-z][a-z0-9-]{0,29}$/;
 
-/** Fields of a new group. */
+/** What a group says about itself; every field optional. Shared by creation and update. */
 @InputType()
-export class CreateGroupInput {
-  @Field()
-  @Length(1, 200)
-  name: string;
-
-  @Field({ description: 'Lowercase letters, digits and -, 1–63 characters.' })
-  @Matches(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'slug must be 1–63 of a-z, 0-9 and -, starting with a letter or digit' })
-  slug: string;
-
+export class GroupProfileInput {
   @Field({ nullable: true })
   @IsOptional()
   @Length(0, 5000)
@@ -103,9 +95,21 @@ export class CreateGroupInput {
   externalBackups?: boolean;
 }
 
+/** Fields of a new group. */
+@InputType()
+export class CreateGroupInput extends GroupProfileInput {
+  @Field()
+  @Length(1, 200)
+  name: string;
+
+  @Field({ description: 'Lowercase letters, digits and -, 1–63 characters.' })
+  @Matches(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'slug must be 1–63 of a-z, 0-9 and -, starting with a letter or digit' })
+  slug: string;
+}
+
 /** Changes to a group; absent fields stay. */
 @InputType()
-export class UpdateGroupInput {
+export class UpdateGroupInput extends GroupProfileInput {
   @Field(() => ID)
   id: string;
 
@@ -113,39 +117,4 @@ export class UpdateGroupInput {
   @IsOptional()
   @Length(1, 200)
   name?: string;
-
-  @Field({ nullable: true })
-  @IsOptional()
-  @Length(0, 5000)
-  description?: string;
-
-  @Field({ nullable: true })
-  @IsOptional()
-  @IsEmail({}, { message: 'contact must be an email address' })
-  contact?: string;
-
-  @Field(() => [LaborOfferInput], { nullable: true })
-  @IsOptional()
-  @ValidateNested({ each: true })
-  @Type(() => LaborOfferInput)
-  labor?: LaborOfferInput[];
-
-  @Field(() => [String], { nullable: true })
-  @IsOptional()
-  @Matches(TECHNOLOGY, { each: true, message: 'technologies are lowercase names like docker, lxc, libvirt-kvm' })
-  techHosts?: string[];
-
-  @Field(() => [String], { nullable: true })
-  @IsOptional()
-  @Matches(TECHNOLOGY, { each: true, message: 'technologies are lowercase names like docker, lxc, libvirt-kvm' })
-  techNeeds?: string[];
-
-  @Field({ nullable: true })
-  @IsOptional()
-  noTechPreference?: boolean;
-
-  @Field({ nullable: true })
-  @IsOptional()
-  externalBackups?: boolean;
 }
-

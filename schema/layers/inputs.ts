@@ -41,19 +41,9 @@ export class LayerRequirementInput {
   values: Array<string | number | boolean>;
 }
 
-/** A new layer. */
+/** Where a layer sits and what it has and needs; every field optional. Shared by creation and update. */
 @InputType()
-export class CreateLayerInput {
-  @Field(() => ID)
-  groupId: string;
-
-  @Field({ description: 'OS, ZONE, SERVICE or another UPPER_CASE kind.' })
-  kind: string;
-
-  @Field()
-  @Length(1, 200)
-  name: string;
-
+export class LayerContentInput {
   @Field(() => ID, { nullable: true })
   @IsOptional()
   parentId?: string;
@@ -69,25 +59,25 @@ export class CreateLayerInput {
   requirements?: LayerRequirementInput[];
 }
 
+/** A new layer. */
+@InputType()
+export class CreateLayerInput extends LayerContentInput {
+  @Field(() => ID)
+  groupId: string;
+
+  @Field({ description: 'OS, ZONE, SERVICE or another UPPER_CASE kind.' })
+  kind: string;
+
+  @Field()
+  @Length(1, 200)
+  name: string;
+}
+
 /** Changes to a layer. */
 @InputType()
-export class UpdateLayerInput {
+export class UpdateLayerInput extends LayerContentInput {
   @Field(() => ID)
   id: string;
-
-  @Field(() => ID, { nullable: true })
-  @IsOptional()
-  parentId?: string;
-
-  @Field(() => [LayerPropertyInput], { nullable: true })
-  @IsOptional()
-  @ValidateNested({ each: true })
-  @Type(() => LayerPropertyInput)
-  properties?: LayerPropertyInput[];
-
-  @Field(() => [LayerRequirementInput], { nullable: true })
-  @IsOptional()
-  requirements?: LayerRequirementInput[];
 }
 
 /** Validates a property value type (string, number, boolean). */

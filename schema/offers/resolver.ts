@@ -7,15 +7,11 @@ import { Actor } from '../common/actor';
 import type { Principal } from '../common/actor';
 import { Need, Offer, SatisfiableNeed } from './types';
 
-/** A new offer. */
+/** An amount of a resource type on behalf of a group: what offers and needs have in common. */
 @InputType()
-class PublishOfferInput {
+class GroupAmountInput {
   @Field(() => ID)
   groupId: string;
-
-  @Field(() => ID, { nullable: true })
-  @IsOptional()
-  hostId?: string;
 
   @Field()
   @Matches(/^[A-Z][A-Z0-9_]{0,49}$/, { message: 'resourceType must be UPPER_CASE' })
@@ -27,6 +23,14 @@ class PublishOfferInput {
   @Field(() => Float)
   @Min(0)
   amount: number;
+}
+
+/** A new offer. */
+@InputType()
+class PublishOfferInput extends GroupAmountInput {
+  @Field(() => ID, { nullable: true })
+  @IsOptional()
+  hostId?: string;
 
   @Field({ nullable: true })
   @IsOptional()
@@ -36,21 +40,7 @@ class PublishOfferInput {
 
 /** A new need. */
 @InputType()
-class PublishNeedInput {
-  @Field(() => ID)
-  groupId: string;
-
-  @Field()
-  @Matches(/^[A-Z][A-Z0-9_]{0,49}$/, { message: 'resourceType must be UPPER_CASE' })
-  resourceType: string;
-
-  @Field(() => ResourceUnit)
-  unit: ResourceUnit;
-
-  @Field(() => Float)
-  @Min(0)
-  amount: number;
-
+class PublishNeedInput extends GroupAmountInput {
   @Field(() => [String], { nullable: true })
   @IsOptional()
   technologies?: string[];

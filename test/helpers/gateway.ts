@@ -60,7 +60,7 @@ export async function startTestGateway(db: TestDatabase, env: Record<string, str
       return res.data as any;
     },
     ws(connectionParams = { authorization: `Bearer ${adminToken}` }) {
-      const client = createClient({ url: gateway.websocketUrl, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: false });
+      const client = createClient({ url: gateway.websocketUrl, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: false, onNonLazyError: () => undefined });
       clients.push(client);
       return client;
     },
@@ -100,7 +100,8 @@ export function collect<T>(client: WsClient, query: string, variables: Record<st
         },
         error: (e) => {
           clearTimeout(timer);
-          reject(e instanceof Error ? e : new Error(JSON.stringify(e)));
+          const closed = e as { code?: number; reason?: string };
+          reject(e instanceof Error ? e : new Error(closed.code ? `connection closed: ${closed.code} ${closed.reason ?? ''}` : JSON.stringify(e)));
         },
         complete: () => undefined,
       },
