@@ -7,6 +7,7 @@ import { buildSchema, createResolversMap, NonEmptyArray } from 'type-graphql';
 import type { GatewayContext } from '../gateway/context';
 import type { RspPubSub } from '../gateway/events/pubsub';
 import { AuthResolver } from './auth/resolver';
+import { EnvironmentResolver } from './environments/resolver';
 import { GroupResolver } from './groups/resolver';
 import { ImageResolver } from './images/resolver';
 import { LayerResolver } from './layers/resolver';
@@ -31,6 +32,7 @@ export const resolverClasses: NonEmptyArray<Function> = [
   ShareResolver,
   LayerResolver,
   ImageResolver,
+  EnvironmentResolver,
 ];
 
 /** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`, as the caller. */
@@ -41,6 +43,7 @@ export const entityReferenceResolvers: Record<string, (ref: { id: string }, ctx:
   Host: (ref, ctx) => ctx.services.sites.getHost(ctx.actor, ref.id),
   Resource: (ref, ctx) => ctx.services.resources.get(ctx.actor, ref.id),
   Image: (ref, ctx) => ctx.services.images.get(ctx.actor, ref.id),
+  Environment: (ref, ctx) => ctx.services.environments.get(ctx.actor, ref.id),
 };
 
 const FEDERATION_LINK =

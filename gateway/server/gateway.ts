@@ -8,7 +8,17 @@ import { GraphQLError, GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { DataSource } from 'typeorm';
 import { WebSocketServer } from 'ws';
+import { join } from 'node:path';
+import type { GatewayPlugin } from '../../plugins/api';
+import { toApolloPlugin } from '../../plugins/apollo-adapter';
+import { loadPlugins, LoadedPlugins } from '../../plugins/loader';
 import { buildGatewaySchema } from '../../schema/build-schema';
+import { AgentLink } from '../agent/agent-link';
+import { builtinRegistry, DEFAULT_DRIVERS } from '../agent/builtin-drivers';
+import { InProcessAgent } from '../agent/in-process-agent';
+import { ImageStore } from '../artifacts/image-store';
+import { SYSTEM } from '../auth/principal';
+import { imageUploadHandler } from './image-upload';
 import { bearerSecret } from '../auth/bearer';
 import type { GatewayConfig } from '../config/config';
 import type { GatewayContext } from '../context';
@@ -59,16 +69,22 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   try {
     if (options.migrate !== false) await runMigrations(dataSource, logger);
     const pubSub: RspPubSub = createMemoryPubSub();
+    const { agent, plugins } = await startLocalAgent(config, logger);
+    const agents = new AgentLink();
+    agents.add(agent);
     const services = createServices({
       dataSource,
       pubSub,
       logger,
       info: { site: config.siteName, version: RSP_VERSION, database: target.kind },
+      agents,
+      imageStore: new ImageStore(join(config.dataDir, 'images', 'content')),
     });
     const schema = await buildGatewaySchema(pubSub);
     const bootstrap = await services.tokens.bootstrapSiteAdmin();
     if (bootstrap) logger.warn('created the first site-admin token; it is printed once, keep it');
-    const gateway = await serve(config, logger, dataSource, services, schema);
+    await services.environments.reconcile();
+    const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins);
     return { ...gateway, bootstrapToken: bootstrap?.secret };
   } catch (e) {
     await dataSource.destroy().catch(() => undefined);
@@ -76,8 +92,24 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   }
 }
 
-async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema): Promise<Gateway> {
-  const app = createHttpApp({ logger, dataSource, graphiql: config.graphiql });
+/** The in-process host agent with the configured built-in drivers and plugins, probed. */
+async function startLocalAgent(config: GatewayConfig, logger: Logger): Promise<{ agent: InProcessAgent; plugins: LoadedPlugins }> {
+  const registry = builtinRegistry(config.drivers ?? DEFAULT_DRIVERS, config.dataDir);
+  const plugins = await loadPlugins(config.plugins, registry, { dataDir: config.dataDir });
+  for (const m of plugins.manifests) logger.info({ plugin: m.name, kind: m.kind, from: m.specifier }, 'plugin loaded');
+  const agent = new InProcessAgent(registry, config.dataDir, logger);
+  await agent.probe();
+  return { agent, plugins };
+}
+
+async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[]): Promise<Gateway> {
+  const app = createHttpApp({
+    logger,
+    dataSource,
+    graphiql: config.graphiql,
+    readinessChecks: [{ name: 'drivers', check: async () => ({ ok: true, detail: (await services.environments.drivers(SYSTEM)).map((d) => ({ name: d.name, available: d.available })) }) }],
+  });
+  app.put('/images/:id/content', imageUploadHandler(services, logger));
   const httpServer: Server = createServer(app);
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
 
@@ -120,6 +152,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
       ApolloServerPluginInlineTraceDisabled(),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
       requestLoggingPlugin(),
+      toApolloPlugin(gatewayPlugins as GatewayPlugin<GatewayContext>[], { onHookError: (plugin, hook, error) => logger.warn({ plugin, hook, err: error }, 'gateway plugin hook failed') }),
     ],
   });
   await apollo.start();

@@ -1,4 +1,6 @@
+import type { Readable } from 'node:stream';
 import { DataSource, Repository } from 'typeorm';
+import type { ImageStore } from '../artifacts/image-store';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
@@ -8,8 +10,27 @@ import { ImageEntity, ImageSource, ImageVisibility, MemberRole } from '../persis
 export class ImageService {
   private readonly repo: Repository<ImageEntity>;
 
-  constructor(dataSource: DataSource) {
+  constructor(
+    dataSource: DataSource,
+    readonly store: ImageStore,
+  ) {
     this.repo = dataSource.getRepository(ImageEntity);
+  }
+
+  /**
+   * Stores an image's bits (a root filesystem tarball) and records their digest and size. Images
+   * are read-only: bits already stored are a CONFLICT; bits that do not match a declared digest
+   * are refused.
+   */
+  async storeContent(actor: Principal, id: string, content: Readable): Promise<ImageEntity> {
+    const image = await this.get(actor, id);
+    policy.requireRole(actor, image.vendorGroupId, MemberRole.MEMBER, 'upload the content of this image');
+    if (image.digest && this.store.has(image.digest)) throw new ConflictError(`Image ${image.name}:${image.version} already has its content; images are read-only`, { id });
+    const stored = await this.store.put(content);
+    if (image.digest && image.digest !== stored.digest) {
+      throw new BadInputError(`The content's digest ${stored.digest} is not the declared ${image.digest}`, { declared: image.digest, got: stored.digest });
+    }
+    return this.repo.save({ ...image, digest: stored.digest, sizeBytes: stored.sizeBytes });
   }
 
   /** Registers an image in the catalog (its bits are imported through a driver). */

@@ -1,7 +1,10 @@
 import type { DataSource } from 'typeorm';
+import type { AgentLink } from '../agent/agent-link';
+import type { ImageStore } from '../artifacts/image-store';
 import { TokenService } from '../auth/token-service';
 import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
+import { EnvironmentService } from './environment-service';
 import { GroupService } from './group-service';
 import { ImageService } from './image-service';
 import { LayerService } from './layer-service';
@@ -32,6 +35,7 @@ export interface Services {
   shares: ShareService;
   layers: LayerService;
   images: ImageService;
+  environments: EnvironmentService;
 }
 
 /** What services are built from. */
@@ -40,14 +44,18 @@ export interface ServiceDeps {
   pubSub: RspPubSub;
   logger: Logger;
   info: GatewayFacts;
+  agents: AgentLink;
+  imageStore: ImageStore;
 }
 
 /** Builds every service of a gateway. */
 export function createServices(deps: ServiceDeps): Services {
   const { dataSource } = deps;
+  const operations = new OperationService(dataSource, deps.pubSub, deps.logger);
+  const images = new ImageService(dataSource, deps.imageStore);
   return {
     info: deps.info,
-    operations: new OperationService(dataSource, deps.pubSub, deps.logger),
+    operations,
     tokens: new TokenService(dataSource),
     groups: new GroupService(dataSource),
     sites: new SiteService(dataSource),
@@ -55,6 +63,7 @@ export function createServices(deps: ServiceDeps): Services {
     offers: new OfferService(dataSource),
     shares: new ShareService(dataSource),
     layers: new LayerService(dataSource),
-    images: new ImageService(dataSource),
+    images,
+    environments: new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger),
   };
 }

@@ -18,6 +18,8 @@ export interface TestGateway {
   adminToken: string;
   /** POSTs a query as `token` (default: the site admin; `null`: anonymous); returns the body and HTTP status. */
   gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GraphQLResponse<T> & { status: number }>;
+  /** Uploads an image's bits through `PUT /images/:id/content`; returns the HTTP status and body. */
+  upload(imageId: string, bits: Buffer, token?: string | null): Promise<{ status: number; body: any }>;
   /** Like `gql` but fails the test on any error, returning `data`. */
   ok<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<T>;
   /** A graphql-ws client on the gateway (closed with the gateway). */
@@ -33,6 +35,7 @@ export async function startTestGateway(db: TestDatabase, env: Record<string, str
     RSP_SITE_NAME: 'test-site',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     LOG_FORMAT: 'json',
+    RSP_DRIVERS: 'fake',
     ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
     ...env,
   });
@@ -54,6 +57,11 @@ export async function startTestGateway(db: TestDatabase, env: Record<string, str
     gateway,
     adminToken,
     gql,
+    async upload(imageId, bits, tokenOrNull) {
+      const token = tokenOrNull === undefined ? adminToken : tokenOrNull;
+      const res = await fetch(`${gateway.url}/images/${imageId}/content`, { method: 'PUT', headers: { 'content-type': 'application/x-tar', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: new Uint8Array(bits) });
+      return { status: res.status, body: await res.json() };
+    },
     async ok(query, variables, token) {
       const res = await gql(query, variables, token);
       if (res.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(res.errors, null, 2)}`);

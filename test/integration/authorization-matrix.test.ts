@@ -1,4 +1,5 @@
 import { GraphQLObjectType } from 'graphql';
+import { createRootfsTar } from '../../drivers/fake';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
@@ -18,6 +19,8 @@ interface Case {
 }
 
 interface Fixtures {
+  environment: string;
+  fakeImage: string;
   layer: string;
   image: string;
   operation: string;
@@ -114,9 +117,36 @@ const MATRIX: Record<string, Case> = {
     expect: GROUP_MEMBER,
   },
   setImageVisibility: { query: 'mutation ($id: ID!) { setImageVisibility(id: $id, visibility: PRIVATE) { id } }', vars: (w) => ({ id: w.fixtures.image }), expect: GROUP_PRIVATE_WRITE },
+  environment: { query: 'query ($id: ID!) { environment(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_READ },
+  environments: { query: '{ environments { totalCount } }', expect: AUTHENTICATED },
+  environmentStats: { query: 'query ($id: ID!) { environmentStats(id: $id) { cpuSeconds } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_READ },
+  drivers: { query: '{ drivers { name } }', expect: AUTHENTICATED },
+  createEnvironment: {
+    query: 'mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }',
+    vars: (w) => ({ i: { groupId: w.groupA, hostId: w.host1, imageId: w.fixtures.fakeImage, name: `e-${unique()}` } }),
+    expect: GROUP_MEMBER,
+  },
+  startEnvironment: { query: 'mutation ($id: ID!) { startEnvironment(id: $id) { id } }', vars: (w, t) => freshEnvironment(w, t, 'CREATED'), expect: GROUP_PRIVATE_WRITE },
+  stopEnvironment: { query: 'mutation ($id: ID!) { stopEnvironment(id: $id) { id } }', vars: (w, t) => freshEnvironment(w, t, 'RUNNING'), expect: GROUP_PRIVATE_WRITE },
+  restartEnvironment: { query: 'mutation ($id: ID!) { restartEnvironment(id: $id) { id } }', vars: (w, t) => freshEnvironment(w, t, 'RUNNING'), expect: GROUP_PRIVATE_WRITE },
+  destroyEnvironment: { query: 'mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', vars: (w, t) => freshEnvironment(w, t, 'CREATED'), expect: GROUP_PRIVATE_WRITE },
+  rebuildEnvironment: {
+    query: 'mutation ($id: ID!, $img: ID!) { rebuildEnvironment(id: $id, imageId: $img) { id } }',
+    vars: async (w, t) => ({ ...(await freshEnvironment(w, t, 'CREATED')), img: w.fixtures.fakeImage }),
+    expect: GROUP_PRIVATE_WRITE,
+  },
+  execEnvironment: { query: 'mutation ($id: ID!) { execEnvironment(id: $id, command: ["hostname"]) { exitCode } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_WRITE },
   // subscriptions: filtered per event, see the dedicated test below
   operationUpdated: { query: '', expect: AUTHENTICATED },
 };
+
+/** A new environment of group A in `status` (CREATED or RUNNING), made by the site admin. */
+async function freshEnvironment(w: World & { fixtures: Fixtures }, t: TestGateway, status: 'CREATED' | 'RUNNING'): Promise<{ id: string }> {
+  const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: w.fixtures.fakeImage, name: `f-${unique()}` } })).createEnvironment;
+  await t.gateway.services.operations.settled(created.operation.id);
+  if (status === 'RUNNING') await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: created.environment.id })).startEnvironment.id);
+  return { id: created.environment.id };
+}
 
 describe('authorization matrix', () => {
   let db: TestDatabase;
@@ -134,7 +164,10 @@ describe('authorization matrix', () => {
     const op = await t.gateway.services.operations.start({ kind: 'test.done', groupId: world.groupA }, async () => undefined);
     await t.gateway.services.operations.settled(op.id);
     const share = (await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId: world.host1, groupId: world.groupB, kind: 'HALF' } })).grantShare.id;
-    w = { ...world, fixtures: { layer, image, operation: op.id, share } };
+    const fakeImage = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: world.groupA, name: 'fake', version: '1', technology: 'fake' } })).registerImage.id;
+    await t.upload(fakeImage, createRootfsTar({ '/etc/hostname': 'x' }));
+    w = { ...world, fixtures: { layer, image, operation: op.id, share, fakeImage, environment: '' } };
+    w.fixtures.environment = (await freshEnvironment(w, t, 'RUNNING')).id;
   });
   afterAll(async () => {
     await t?.close();

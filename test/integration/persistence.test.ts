@@ -29,6 +29,11 @@ function migrationSuite(kind: 'pglite' | 'postgres') {
     );
   });
 
+  test('the migrations build exactly the schema the entities describe', async () => {
+    const pending = await ds!.driver.createSchemaBuilder().log();
+    expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+  });
+
   test('migrations revert cleanly', async () => {
     for (let i = 0; i < migrations.length; i++) await ds!.undoLastMigration();
     const tables = await ds!.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'operation'`);

@@ -42,6 +42,10 @@ export class HostEntity {
   @Column({ type: 'integer', default: 1 })
   shareUnits: number;
 
+  /** The host agent that runs its drivers: `local` is the gateway's in-process agent. */
+  @Column({ type: 'varchar', length: 200, default: 'local' })
+  agent: string;
+
   /** Its machine layer (properties upper layers inherit). */
   @Column({ type: 'uuid', nullable: true })
   layerId: string | null;

@@ -1,4 +1,5 @@
 import { ApiTokenEntity } from './api-token.entity';
+import { EnvironmentEntity } from './environment.entity';
 import { GroupEntity } from './group.entity';
 import { HostEntity } from './host.entity';
 import { ImageEntity } from './image.entity';
@@ -11,6 +12,7 @@ import { ShareEntity, UsagePolicyEntity } from './share.entity';
 import { SiteEntity } from './site.entity';
 
 export * from './api-token.entity';
+export * from './environment.entity';
 export * from './group.entity';
 export * from './host.entity';
 export * from './image.entity';
@@ -37,4 +39,5 @@ export const entities = [
   UsagePolicyEntity,
   LayerEntity,
   ImageEntity,
+  EnvironmentEntity,
 ];

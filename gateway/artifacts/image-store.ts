@@ -1,0 +1,70 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BadInputError, NotFoundError } from '../errors';
+
+/** What storing an image's bits gave. */
+export interface StoredImage {
+  digest: string;
+  sizeBytes: number;
+}
+
+/**
+ * Image bits (root filesystem tarballs), content-addressed in a directory: each file is named by
+ * its sha256, written to a temporary name first and renamed once complete and hashed.
+ */
+export class ImageStore {
+  constructor(
+    private readonly dir: string,
+    private readonly maxBytes = 8 * 1024 ** 3,
+  ) {}
+
+  /** Stores a stream; BAD_USER_INPUT when it is empty or larger than the limit. */
+  async put(source: Readable): Promise<StoredImage> {
+    await mkdir(this.dir, { recursive: true });
+    const partial = join(this.dir, `.partial-${randomBytes(8).toString('hex')}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const max = this.maxBytes;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > max) return done(new BadInputError(`The image is larger than ${max} bytes`, { maxBytes: max }));
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, meter, createWriteStream(partial));
+      if (size === 0) throw new BadInputError('The image is empty');
+      const digest = `sha256:${hash.digest('hex')}`;
+      await rename(partial, this.pathOf(digest));
+      return { digest, sizeBytes: size };
+    } finally {
+      await rm(partial, { force: true });
+    }
+  }
+
+  /** Streams stored bits; NOT_FOUND when absent. */
+  async open(digest: string): Promise<Readable> {
+    const path = this.pathOf(digest);
+    if (!existsSync(path)) throw new NotFoundError('Image content', digest);
+    await stat(path);
+    return createReadStream(path);
+  }
+
+  /** True when the bits of `digest` are stored. */
+  has(digest: string): boolean {
+    return existsSync(this.pathOf(digest));
+  }
+
+  private pathOf(digest: string): string {
+    const match = /^sha256:([0-9a-f]{64})$/.exec(digest);
+    if (!match) throw new BadInputError(`"${digest}" is not a sha256 digest`, { digest });
+    return join(this.dir, `sha256-${match[1]}.tar`);
+  }
+}

@@ -1,0 +1,100 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, UpdateDateColumn, VersionColumn } from 'typeorm';
+import type { ImageRef, ResourceLimits } from '../../../drivers/contract';
+
+/** Where an environment is in its life. Transitions are checked by the environment service. */
+export enum EnvironmentStatus {
+  CREATING = 'CREATING',
+  CREATED = 'CREATED',
+  STARTING = 'STARTING',
+  RUNNING = 'RUNNING',
+  STOPPING = 'STOPPING',
+  STOPPED = 'STOPPED',
+  REBUILDING = 'REBUILDING',
+  DESTROYING = 'DESTROYING',
+  DESTROYED = 'DESTROYED',
+  FAILED = 'FAILED',
+}
+
+/** A volume of an environment, kept outside its image. */
+export interface EnvironmentVolume {
+  name: string;
+  kind: 'config' | 'data';
+  mountPath: string;
+  readOnly: boolean;
+}
+
+/** The host↔image interface values of an environment (seed 002). */
+export interface EnvironmentInterface {
+  hostname: string;
+  dns: string[];
+  network: 'none' | 'bridge';
+  config: Record<string, string>;
+}
+
+/** A virtual space (sliver) of one technology on one host: a ZONE layer on the host's MACHINE layer. */
+@Entity('environment')
+@Index(['hostId'])
+@Index(['groupId'])
+export class EnvironmentEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ type: 'varchar', length: 63 })
+  name: string;
+
+  @Column({ type: 'uuid' })
+  groupId: string;
+
+  @Column({ type: 'uuid' })
+  hostId: string;
+
+  /** The registry name of the driver that runs it. */
+  @Column({ type: 'varchar', length: 63 })
+  driver: string;
+
+  @Column({ type: 'varchar', length: 30 })
+  technology: string;
+
+  @Column({ type: 'uuid' })
+  imageId: string;
+
+  /** The driver's reference to the imported image. */
+  @Column({ type: 'jsonb', nullable: true })
+  imageRef: ImageRef | null;
+
+  @Column({ type: 'varchar', length: 12 })
+  status: EnvironmentStatus;
+
+  /** What reconciliation found different on the engine, when it differs. */
+  @Column({ type: 'text', nullable: true })
+  drift: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  lastError: string | null;
+
+  @Column({ type: 'jsonb', default: () => "'{}'" })
+  limits: ResourceLimits;
+
+  @Column({ type: 'jsonb', default: () => "'[]'" })
+  volumes: EnvironmentVolume[];
+
+  @Column({ type: 'jsonb' })
+  iface: EnvironmentInterface;
+
+  /** The main process; null: the image's own. */
+  @Column({ type: 'jsonb', nullable: true })
+  command: string[] | null;
+
+  /** Its ZONE layer. */
+  @Column({ type: 'uuid', nullable: true })
+  layerId: string | null;
+
+  @CreateDateColumn({ type: 'timestamptz' })
+  createdAt: Date;
+
+  @UpdateDateColumn({ type: 'timestamptz' })
+  updatedAt: Date;
+
+  @VersionColumn()
+  version: number;
+}

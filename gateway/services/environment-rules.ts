@@ -1,0 +1,74 @@
+import { isIP } from 'node:net';
+import { posix } from 'node:path';
+import { VOLUME_NAME_PATTERN } from '../../drivers/contract';
+import type { LimitName, ResourceLimits } from '../../drivers/contract';
+import { BadInputError, UnsupportedOperationError } from '../errors';
+import { capacityOf, EnvironmentInterface, EnvironmentStatus, EnvironmentVolume, ResourceEntity } from '../persistence/entities';
+
+/** Names of environments: a DNS label. */
+export const ENVIRONMENT_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+const CONFIG_KEY_PATTERN = /^[A-Z_][A-Z0-9_]{0,127}$/;
+const MAX_VOLUMES = 20;
+
+/** The lifecycle actions and the statuses each may start from, with the status held while it runs. */
+export const TRANSITIONS = {
+  start: { from: [EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED], during: EnvironmentStatus.STARTING },
+  stop: { from: [EnvironmentStatus.RUNNING], during: EnvironmentStatus.STOPPING },
+  restart: { from: [EnvironmentStatus.RUNNING], during: EnvironmentStatus.STOPPING },
+  rebuild: { from: [EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, EnvironmentStatus.RUNNING], during: EnvironmentStatus.REBUILDING },
+  destroy: { from: [EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, EnvironmentStatus.RUNNING, EnvironmentStatus.FAILED], during: EnvironmentStatus.DESTROYING },
+} as const;
+
+/** A lifecycle action. */
+export type LifecycleAction = keyof typeof TRANSITIONS;
+
+/** Checks volumes: safe names (no path traversal), absolute normalised mount paths, no duplicates. */
+export function validateVolumes(volumes: EnvironmentVolume[]): void {
+  if (volumes.length > MAX_VOLUMES) throw new BadInputError(`At most ${MAX_VOLUMES} volumes`, { count: volumes.length });
+  const names = new Set<string>();
+  const mounts = new Set<string>();
+  for (const v of volumes) {
+    if (!VOLUME_NAME_PATTERN.test(v.name)) throw new BadInputError(`"${v.name}" is not a volume name: use a-z, 0-9, _ and -, starting with a letter or digit`, { volume: v.name });
+    if (!v.mountPath.startsWith('/') || posix.normalize(v.mountPath) !== v.mountPath || v.mountPath.split('/').includes('..') || v.mountPath === '/' || v.mountPath.length > 255) {
+      throw new BadInputError(`Volume ${v.name}: mount path "${v.mountPath}" must be an absolute, normalised path other than /`, { volume: v.name, mountPath: v.mountPath });
+    }
+    if (names.has(v.name)) throw new BadInputError(`Volume ${v.name} is given twice`, { volume: v.name });
+    if (mounts.has(v.mountPath)) throw new BadInputError(`Two volumes are mounted at ${v.mountPath}`, { mountPath: v.mountPath });
+    names.add(v.name);
+    mounts.add(v.mountPath);
+  }
+}
+
+/** Checks the host↔image interface values. */
+export function validateInterface(iface: EnvironmentInterface): void {
+  if (!HOSTNAME_PATTERN.test(iface.hostname) || iface.hostname.length > 253) throw new BadInputError(`"${iface.hostname}" is not a valid hostname`, { hostname: iface.hostname });
+  for (const server of iface.dns) if (!isIP(server)) throw new BadInputError(`DNS server "${server}" is not an IP address`, { dns: server });
+  for (const [key, value] of Object.entries(iface.config)) {
+    if (!CONFIG_KEY_PATTERN.test(key)) throw new BadInputError(`Config key "${key}" must be UPPER_CASE letters, digits and _`, { key });
+    if (value.length > 4096 || value.includes('\0')) throw new BadInputError(`Config value of ${key} is too long or holds a NUL byte`, { key });
+  }
+}
+
+/** Which host resource (type, and how to compare) bounds each limit. */
+const LIMIT_RESOURCES: Partial<Record<LimitName, string>> = { memoryBytes: 'RAM', diskBytes: 'DISK', networkBitsPerSecond: 'NET_BANDWIDTH', cpuQuota: 'CPU' };
+
+/**
+ * Checks limits: positive, advertised by the driver (else UNSUPPORTED_OPERATION), and not more than
+ * the host has (else BAD_USER_INPUT).
+ */
+export function validateLimits(limits: ResourceLimits, enforced: readonly LimitName[], driver: string, hostResources: ResourceEntity[], hostname: string): void {
+  for (const [name, value] of Object.entries(limits) as Array<[LimitName, number | undefined]>) {
+    if (value === undefined) continue;
+    if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) throw new BadInputError(`Limit ${name} must be a positive number`, { limit: name, value });
+    if (name === 'cpuWeight' && (!Number.isInteger(value) || value > 10000)) throw new BadInputError('cpuWeight must be a whole number from 1 to 10000', { value });
+    if (!enforced.includes(name)) throw new UnsupportedOperationError(`limit ${name}`, `driver ${driver}`, 'the engine cannot enforce it');
+    const type = LIMIT_RESOURCES[name];
+    const resource = type ? hostResources.find((r) => r.type === type && (type !== 'CPU' || r.unit === 'CORES')) : undefined;
+    if (resource) {
+      const bound = type === 'CPU' ? resource.total : capacityOf(resource);
+      if (value > bound) throw new BadInputError(`Limit ${name} (${value}) is more than host ${hostname} has (${bound})`, { limit: name, value, host: bound });
+    }
+  }
+}

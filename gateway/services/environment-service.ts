@@ -1,0 +1,353 @@
+import { DataSource, In, Not, Repository } from 'typeorm';
+import type { EnvironmentSpec, ExecResult, EnvironmentStats, ImageRef, ResourceLimits } from '../../drivers/contract';
+import type { DriverProbeReport } from '../../drivers/registry';
+import type { AgentLink } from '../agent/agent-link';
+import type { HostAgent } from '../agent/host-agent';
+import { policy } from '../auth/policy';
+import type { Principal } from '../auth/principal';
+import { BadInputError, ConflictError, NotFoundError, RspError } from '../errors';
+import type { Logger } from '../logging/logger';
+import {
+  EnvironmentEntity,
+  EnvironmentInterface,
+  EnvironmentStatus,
+  EnvironmentVolume,
+  HostEntity,
+  HostState,
+  ImageEntity,
+  LayerEntity,
+  MemberRole,
+  OperationEntity,
+  ResourceEntity,
+} from '../persistence/entities';
+import type { ImageService } from './image-service';
+import type { OperationService } from './operation-service';
+import { ENVIRONMENT_NAME_PATTERN, LifecycleAction, TRANSITIONS, validateInterface, validateLimits, validateVolumes } from './environment-rules';
+
+/** What a caller gives to create an environment. */
+export interface CreateEnvironment {
+  groupId: string;
+  hostId: string;
+  name: string;
+  imageId: string;
+  /** The registry name of the driver; default: the host's first usable driver of the image's technology. */
+  driver?: string;
+  limits?: ResourceLimits;
+  volumes?: EnvironmentVolume[];
+  hostname?: string;
+  dns?: string[];
+  network?: 'none' | 'bridge';
+  config?: Record<string, string>;
+  command?: string[];
+}
+
+/** What reconciliation found. */
+export interface ReconcileReport {
+  checked: number;
+  drifted: number;
+  /** Environments the engines report as RSP's that the database does not know. */
+  unknown: Array<{ driver: string; id: string }>;
+}
+
+const ACTIVE = Not(In([EnvironmentStatus.DESTROYED]));
+
+/**
+ * Environments: virtual spaces on hosts. Validates requests, records them, and carries out every
+ * lifecycle step as an Operation through the host's agent (never a driver directly).
+ */
+export class EnvironmentService {
+  private readonly repo: Repository<EnvironmentEntity>;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly agents: AgentLink,
+    private readonly operations: OperationService,
+    private readonly images: ImageService,
+    private readonly logger: Logger,
+  ) {
+    this.repo = dataSource.getRepository(EnvironmentEntity);
+  }
+
+  /** Validates and records a new environment, then creates it on its host in an operation. */
+  async create(actor: Principal, input: CreateEnvironment): Promise<{ environment: EnvironmentEntity; operation: OperationEntity }> {
+    policy.requireRole(actor, input.groupId, MemberRole.MEMBER, 'create environments for this group');
+    if (!ENVIRONMENT_NAME_PATTERN.test(input.name)) throw new BadInputError(`"${input.name}" is not an environment name: use a DNS label (a-z, 0-9, -)`, { name: input.name });
+    const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: input.hostId });
+    if (!host) throw new NotFoundError('Host', input.hostId);
+    if (host.state !== HostState.UP) throw new ConflictError(`Host ${host.hostname} is ${host.state}, not UP`, { hostId: host.id, state: host.state });
+    const image = await this.images.get(actor, input.imageId);
+    if (!image.digest || !this.images.store.has(image.digest)) throw new BadInputError(`Image ${image.name}:${image.version} has no content yet: upload it first`, { imageId: image.id });
+    const agent = this.agents.forHost(host);
+    const driver = pickDriver(await agent.drivers(), image, input.driver, host.hostname);
+    const volumes = (input.volumes ?? []).map((v) => ({ name: v.name, kind: v.kind, mountPath: v.mountPath, readOnly: v.readOnly ?? false }));
+    validateVolumes(volumes);
+    const iface: EnvironmentInterface = { hostname: input.hostname ?? input.name, dns: input.dns ?? [], network: input.network ?? 'none', config: input.config ?? {} };
+    validateInterface(iface);
+    const limits = input.limits ?? {};
+    const resources = await this.dataSource.getRepository(ResourceEntity).findBy({ hostId: host.id });
+    validateLimits(limits, driver.capabilities?.limits ?? [], driver.name, resources, host.hostname);
+    if (input.command && (input.command.length === 0 || input.command.some((a) => a.includes('\0')))) throw new BadInputError('command must be a non-empty list of arguments');
+    if (await this.repo.existsBy({ groupId: input.groupId, name: input.name, status: ACTIVE })) {
+      throw new ConflictError(`The group already has an environment named ${input.name}`, { name: input.name });
+    }
+
+    const environment = await this.dataSource.transaction(async (m) => {
+      const env = await m.getRepository(EnvironmentEntity).save(
+        m.getRepository(EnvironmentEntity).create({
+          name: input.name,
+          groupId: input.groupId,
+          hostId: host.id,
+          driver: driver.name,
+          technology: driver.technology,
+          imageId: image.id,
+          imageRef: null,
+          status: EnvironmentStatus.CREATING,
+          limits,
+          volumes,
+          iface,
+          command: input.command ?? null,
+        }),
+      );
+      const layer = await m.getRepository(LayerEntity).save(
+        m.getRepository(LayerEntity).create({
+          kind: 'ZONE',
+          name: input.name,
+          groupId: input.groupId,
+          parentId: host.layerId,
+          properties: [
+            { key: 'technology', value: driver.technology },
+            { key: 'environment', value: env.id },
+          ],
+          requirements: [],
+        }),
+      );
+      env.layerId = layer.id;
+      return m.getRepository(EnvironmentEntity).save(env);
+    });
+
+    const operation = await this.operations.start({ kind: 'environment.create', targetType: 'Environment', targetId: environment.id, groupId: environment.groupId }, async (op) => {
+      try {
+        await op.progress(0.1, 'importing the image');
+        const imageRef = await agent.ensureImage(environment.driver, { name: image.name, version: image.version, digest: image.digest!, open: () => this.images.store.open(image.digest!) }, { signal: op.signal });
+        await op.progress(0.6, 'creating');
+        await agent.create(environment.driver, await this.spec(agent, environment, imageRef), { signal: op.signal });
+        await this.update(environment, { status: EnvironmentStatus.CREATED, imageRef, lastError: null });
+        return { environmentId: environment.id };
+      } catch (e) {
+        await agent.removeVolumes(environment.id).catch(() => undefined);
+        await this.update(environment, { status: EnvironmentStatus.FAILED, lastError: (e as Error).message });
+        throw e;
+      }
+    });
+    return { environment, operation };
+  }
+
+  /** Starts, stops, restarts, destroys or rebuilds (with `imageId`) an environment, as an operation. */
+  async act(actor: Principal, id: string, action: LifecycleAction, options: { imageId?: string } = {}): Promise<OperationEntity> {
+    const env = await this.get(actor, id);
+    policy.requireRole(actor, env.groupId, MemberRole.MEMBER, `${action} this environment`);
+    const host = await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: env.hostId });
+    const agent = this.agents.forHost(host);
+    let newImage: ImageEntity | undefined;
+    if (action === 'rebuild') {
+      if (!options.imageId) throw new BadInputError('rebuild needs the new imageId');
+      newImage = await this.images.get(actor, options.imageId);
+      if (newImage.technology !== env.technology) throw new BadInputError(`Image ${newImage.name}:${newImage.version} is for ${newImage.technology}, the environment runs ${env.technology}`);
+      if (!newImage.digest || !this.images.store.has(newImage.digest)) throw new BadInputError(`Image ${newImage.name}:${newImage.version} has no content yet: upload it first`);
+    }
+    const from = await this.claim(env, action);
+    return this.operations.start({ kind: `environment.${action}`, targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
+      const signal = op.signal;
+      try {
+        switch (action) {
+          case 'start':
+            await agent.start(env.driver, env.id, { signal });
+            await this.update(env, { status: EnvironmentStatus.RUNNING, lastError: null });
+            break;
+          case 'stop':
+            await agent.stop(env.driver, env.id, { signal, graceSeconds: 10 });
+            await this.update(env, { status: EnvironmentStatus.STOPPED, lastError: null });
+            break;
+          case 'restart':
+            await agent.stop(env.driver, env.id, { signal, graceSeconds: 10 });
+            await op.progress(0.5, 'starting');
+            await agent.start(env.driver, env.id, { signal });
+            await this.update(env, { status: EnvironmentStatus.RUNNING, lastError: null });
+            break;
+          case 'destroy':
+            await agent.destroy(env.driver, env.id, { signal });
+            await agent.removeVolumes(env.id);
+            await this.update(env, { status: EnvironmentStatus.DESTROYED, lastError: null });
+            break;
+          case 'rebuild': {
+            const image = newImage!;
+            await op.progress(0.1, 'importing the new image');
+            const imageRef = await agent.ensureImage(env.driver, { name: image.name, version: image.version, digest: image.digest!, open: () => this.images.store.open(image.digest!) }, { signal });
+            await op.progress(0.4, 'replacing the image, keeping the volumes');
+            await agent.destroy(env.driver, env.id, { signal });
+            await agent.create(env.driver, await this.spec(agent, env, imageRef), { signal });
+            if (from === EnvironmentStatus.RUNNING) await agent.start(env.driver, env.id, { signal });
+            await this.update(env, { status: from === EnvironmentStatus.RUNNING ? EnvironmentStatus.RUNNING : EnvironmentStatus.STOPPED, imageId: image.id, imageRef, lastError: null });
+            break;
+          }
+        }
+        return { environmentId: env.id, status: env.status };
+      } catch (e) {
+        // A failed start/stop leaves the environment as it was; a failed destroy or rebuild leaves it FAILED.
+        const back = action === 'destroy' || action === 'rebuild' ? EnvironmentStatus.FAILED : from;
+        await this.update(env, { status: back, lastError: (e as Error).message });
+        throw e;
+      }
+    });
+  }
+
+  /** An environment of the caller's group (site admins: any). */
+  async get(actor: Principal, id: string): Promise<EnvironmentEntity> {
+    policy.requireAuthenticated(actor);
+    const env = await this.repo.findOneBy({ id });
+    if (!env || !policy.isMember(actor, env.groupId)) throw new NotFoundError('Environment', id);
+    return env;
+  }
+
+  /** Environments the caller may see, newest first. */
+  async list(actor: Principal, filter: { hostId?: string; status?: EnvironmentStatus; includeDestroyed?: boolean }, limit: number, offset: number): Promise<{ items: EnvironmentEntity[]; total: number }> {
+    const p = policy.requireAuthenticated(actor);
+    const qb = this.repo.createQueryBuilder('e');
+    if (!p.siteAdmin) qb.andWhere('e."groupId" = :g', { g: p.groupId ?? '00000000-0000-0000-0000-000000000000' });
+    if (filter.hostId) qb.andWhere('e."hostId" = :h', { h: filter.hostId });
+    if (filter.status) qb.andWhere('e.status = :s', { s: filter.status });
+    else if (!filter.includeDestroyed) qb.andWhere('e.status <> :d', { d: EnvironmentStatus.DESTROYED });
+    const [items, total] = await qb.orderBy('e."createdAt"', 'DESC').addOrderBy('e.id', 'DESC').take(limit).skip(offset).getManyAndCount();
+    return { items, total };
+  }
+
+  /** Runs a command inside a running environment (members of its group). */
+  async exec(actor: Principal, id: string, command: string[]): Promise<ExecResult> {
+    const env = await this.get(actor, id);
+    policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'run commands in this environment');
+    if (env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING`, { status: env.status });
+    if (!command.length) throw new BadInputError('command must not be empty');
+    return (await this.agentOf(env)).exec(env.driver, env.id, command);
+  }
+
+  /** Usage counters of an environment, from its driver. */
+  async stats(actor: Principal, id: string): Promise<EnvironmentStats> {
+    const env = await this.get(actor, id);
+    if (env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING`, { status: env.status });
+    return (await this.agentOf(env)).stats(env.driver, env.id);
+  }
+
+  /**
+   * Compares what the local agent's drivers report with the database and records the drift
+   * (missing on the engine, state differs) instead of failing; environments left in a transient
+   * status by a stopped gateway are settled from what the engine says.
+   */
+  async reconcile(): Promise<ReconcileReport> {
+    const agent = this.agents.local;
+    const report: ReconcileReport = { checked: 0, drifted: 0, unknown: [] };
+    if (!agent) return report;
+    const hosts = await this.dataSource.getRepository(HostEntity).findBy({ agent: agent.id });
+    const envs = hosts.length ? await this.repo.findBy({ hostId: In(hosts.map((h) => h.id)), status: ACTIVE }) : [];
+    for (const driver of (await agent.drivers()).filter((d) => d.available)) {
+      const engine = new Map((await agent.list(driver.name).catch(() => [])).map((i) => [i.id, i]));
+      const known = new Set<string>();
+      for (const env of envs.filter((e) => e.driver === driver.name)) {
+        known.add(env.id);
+        report.checked += 1;
+        const seen = engine.get(env.id);
+        const drift = driftOf(env.status, seen?.state);
+        const settled = settle(env.status, seen?.state);
+        if (drift) report.drifted += 1;
+        if (drift !== env.drift || settled !== env.status) {
+          await this.update(env, { drift, status: settled, ...(settled === EnvironmentStatus.FAILED && env.status !== settled ? { lastError: 'interrupted: the gateway stopped during this step' } : {}) });
+        }
+      }
+      for (const id of engine.keys()) if (!known.has(id)) report.unknown.push({ driver: driver.name, id });
+    }
+    if (report.drifted || report.unknown.length) this.logger.warn({ ...report }, 'environments differ from what the engines report');
+    return report;
+  }
+
+  /** The drivers of a host's agent (default: this gateway's own), with what their probes found. */
+  async drivers(actor: Principal, hostId?: string): Promise<DriverProbeReport[]> {
+    policy.requireAuthenticated(actor);
+    if (!hostId) return this.agents.local ? this.agents.local.drivers() : [];
+    const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: hostId });
+    if (!host) throw new NotFoundError('Host', hostId);
+    return this.agents.forHost(host).drivers();
+  }
+
+  private async agentOf(env: EnvironmentEntity): Promise<HostAgent> {
+    return this.agents.forHost(await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: env.hostId }));
+  }
+
+  private async spec(agent: HostAgent, env: EnvironmentEntity, image: ImageRef): Promise<EnvironmentSpec> {
+    return {
+      id: env.id,
+      image,
+      limits: env.limits,
+      volumes: await agent.prepareVolumes(env.id, env.volumes),
+      iface: { hostname: env.iface.hostname, dns: env.iface.dns, network: { mode: env.iface.network }, config: env.iface.config, log: { target: 'local' } },
+      ...(env.command ? { command: env.command } : {}),
+      labels: { 'rsp.group': env.groupId },
+    };
+  }
+
+  /** Moves the environment into the action's transient status if it is in an allowed one; CONFLICT otherwise. */
+  private async claim(env: EnvironmentEntity, action: LifecycleAction): Promise<EnvironmentStatus> {
+    const rule = TRANSITIONS[action];
+    const from = env.status;
+    if (!(rule.from as readonly EnvironmentStatus[]).includes(from)) {
+      throw new ConflictError(`Cannot ${action} environment ${env.name}: it is ${from} (allowed from ${rule.from.join(', ')})`, { status: from, action });
+    }
+    const result = await this.repo
+      .createQueryBuilder()
+      .update(EnvironmentEntity)
+      .set({ status: rule.during })
+      .where('id = :id AND version = :version', { id: env.id, version: env.version })
+      .execute();
+    if (!result.affected) throw new ConflictError(`Environment ${env.name} changed meanwhile; try again`, { id: env.id });
+    env.status = rule.during;
+    env.version += 1;
+    return from;
+  }
+
+  private async update(env: EnvironmentEntity, changes: Partial<EnvironmentEntity>): Promise<void> {
+    Object.assign(env, changes);
+    await this.repo.update({ id: env.id }, changes as never);
+    env.version += 1;
+  }
+}
+
+/** Picks the driver: the one asked for, or the host's first usable one of the image's technology. */
+function pickDriver(reports: DriverProbeReport[], image: ImageEntity, asked: string | undefined, hostname: string): DriverProbeReport {
+  const usable = reports.filter((r) => r.available);
+  const driver = asked ? reports.find((r) => r.name === asked) : usable.find((r) => r.technology === image.technology);
+  if (!driver) {
+    throw new BadInputError(
+      asked ? `Host ${hostname} has no driver ${asked}` : `Host ${hostname} has no usable driver for ${image.technology} (usable: ${usable.map((r) => `${r.name} (${r.technology})`).join(', ') || 'none'})`,
+      { technology: image.technology, driver: asked },
+    );
+  }
+  if (!driver.available) throw new RspError('UNAVAILABLE', `Driver ${driver.name} is not usable on host ${hostname}: ${driver.reason ?? 'unknown reason'}`, { driver: driver.name });
+  if (driver.technology !== image.technology) throw new BadInputError(`Image ${image.name}:${image.version} is for ${image.technology}; driver ${driver.name} runs ${driver.technology}`);
+  return driver;
+}
+
+/** What differs between the recorded status and the engine's state, or null. */
+function driftOf(status: EnvironmentStatus, engine: string | undefined): string | null {
+  if (status === EnvironmentStatus.FAILED || status === EnvironmentStatus.CREATING) return null;
+  if (!engine) return 'missing on the engine';
+  if (status === EnvironmentStatus.RUNNING && engine !== 'running') return `recorded RUNNING, the engine reports ${engine}`;
+  if ((status === EnvironmentStatus.STOPPED || status === EnvironmentStatus.CREATED) && engine === 'running') return `recorded ${status}, the engine reports running`;
+  return null;
+}
+
+/** The status a transient one settles to after a restart, from the engine's state. */
+function settle(status: EnvironmentStatus, engine: string | undefined): EnvironmentStatus {
+  const transient = [EnvironmentStatus.CREATING, EnvironmentStatus.STARTING, EnvironmentStatus.STOPPING, EnvironmentStatus.REBUILDING, EnvironmentStatus.DESTROYING];
+  if (!transient.includes(status)) return status;
+  if (engine === 'running') return EnvironmentStatus.RUNNING;
+  if (engine === 'created' || engine === 'stopped') return status === EnvironmentStatus.DESTROYING ? EnvironmentStatus.FAILED : EnvironmentStatus.STOPPED;
+  return EnvironmentStatus.FAILED;
+}

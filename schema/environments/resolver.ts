@@ -1,0 +1,73 @@
+import { Arg, Args, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
+import type { ExecResult as Exec, EnvironmentStats as Stats } from '../../drivers/contract';
+import type { GatewayContext } from '../../gateway/context';
+import { BadInputError } from '../../gateway/errors';
+import type { EnvironmentEntity, OperationEntity } from '../../gateway/persistence/entities';
+import { Actor } from '../common/actor';
+import type { Principal } from '../common/actor';
+import { offsetFromCursor, toConnection } from '../common/connection';
+import { Operation } from '../operations/types';
+import { CreateEnvironmentInput, EnvironmentListArgs } from './inputs';
+import { DriverStatus, Environment, EnvironmentConnection, EnvironmentCreation, EnvironmentStats, ExecResult } from './types';
+
+/** Environments and their lifecycle; every change is an Operation. */
+@Resolver(() => Environment)
+export class EnvironmentResolver {
+  @Query(() => Environment)
+  environment(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<EnvironmentEntity> {
+    return ctx.services.environments.get(actor, id);
+  }
+
+  @Query(() => EnvironmentConnection, { description: "The caller's group's environments (site admins: all), newest first." })
+  async environments(@Args() args: EnvironmentListArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext) {
+    const offset = offsetFromCursor(args.after);
+    return toConnection(await ctx.services.environments.list(actor, { hostId: args.hostId, status: args.status, includeDestroyed: args.includeDestroyed }, args.first, offset), offset);
+  }
+
+  @Query(() => EnvironmentStats, { description: 'Live usage counters of a running environment.' })
+  environmentStats(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<Stats> {
+    return ctx.services.environments.stats(actor, id);
+  }
+
+  @Query(() => [DriverStatus], { description: "A host's drivers (default: this gateway's own) and what their probes found." })
+  async drivers(@Arg('hostId', () => ID, { nullable: true }) hostId: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<DriverStatus[]> {
+    const reports = await ctx.services.environments.drivers(actor, hostId);
+    return reports.map((r) => ({ name: r.name, technology: r.technology, available: r.available, reason: r.reason, version: r.version, operations: r.capabilities.operations, limits: r.capabilities.limits }));
+  }
+
+  @Mutation(() => EnvironmentCreation, { description: 'Creates an environment on a host; follow the operation.' })
+  createEnvironment(@Arg('input') input: CreateEnvironmentInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext) {
+    if (input.config && Object.values(input.config).some((v) => typeof v !== 'string')) throw new BadInputError('config values must be strings');
+    return ctx.services.environments.create(actor, input);
+  }
+
+  @Mutation(() => Operation)
+  startEnvironment(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.environments.act(actor, id, 'start');
+  }
+
+  @Mutation(() => Operation)
+  stopEnvironment(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.environments.act(actor, id, 'stop');
+  }
+
+  @Mutation(() => Operation)
+  restartEnvironment(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.environments.act(actor, id, 'restart');
+  }
+
+  @Mutation(() => Operation, { description: 'Destroys it and its volumes.' })
+  destroyEnvironment(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.environments.act(actor, id, 'destroy');
+  }
+
+  @Mutation(() => Operation, { description: 'Replaces the image and keeps the config and data volumes (seed 002).' })
+  rebuildEnvironment(@Arg('id', () => ID) id: string, @Arg('imageId', () => ID) imageId: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.environments.act(actor, id, 'rebuild', { imageId });
+  }
+
+  @Mutation(() => ExecResult, { description: 'Runs a command (an argument list, no shell) in a running environment.' })
+  execEnvironment(@Arg('id', () => ID) id: string, @Arg('command', () => [String]) command: string[], @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<Exec> {
+    return ctx.services.environments.exec(actor, id, command);
+  }
+}

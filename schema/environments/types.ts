@@ -1,0 +1,197 @@
+import { GraphQLJSONObject } from 'graphql-scalars';
+import { Directive, Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { EnvironmentStatus } from '../../gateway/persistence/entities';
+import { Connection } from '../common/connection';
+import { Operation } from '../operations/types';
+
+registerEnumType(EnvironmentStatus, { name: 'EnvironmentStatus', description: 'Where an environment is in its life.' });
+
+/** Resource limits, in fixed units. */
+@ObjectType({ description: 'Resource limits: weights relative, CPU quota in CPUs, sizes in bytes, bandwidth in bits/s.' })
+export class Limits {
+  @Field(() => Int, { nullable: true, description: '1–10000; 100 is a full share, 50 a half.' })
+  cpuWeight?: number;
+
+  @Field(() => Float, { nullable: true })
+  cpuQuota?: number;
+
+  @Field(() => Float, { nullable: true })
+  memoryBytes?: number;
+
+  @Field(() => Float, { nullable: true })
+  diskBytes?: number;
+
+  @Field(() => Float, { nullable: true })
+  networkBitsPerSecond?: number;
+
+  @Field(() => Int, { nullable: true })
+  pids?: number;
+}
+
+/** A volume kept outside the image. */
+@ObjectType({ description: 'A config or data volume kept outside the image: it survives rebuilds.' })
+export class Volume {
+  @Field()
+  name: string;
+
+  @Field({ description: 'config or data' })
+  kind: string;
+
+  @Field()
+  mountPath: string;
+
+  @Field()
+  readOnly: boolean;
+}
+
+/** The seed-002 host↔image interface values. */
+@ObjectType({ description: 'What every image can rely on: hostname, DNS, network, config values (env vars and /etc/rsp/config.env).' })
+export class EnvironmentInterface {
+  @Field()
+  hostname: string;
+
+  @Field(() => [String])
+  dns: string[];
+
+  @Field()
+  network: string;
+
+  @Field(() => GraphQLJSONObject)
+  config: Record<string, string>;
+}
+
+/** A virtual space on a host. */
+@Directive('@key(fields: "id")')
+@ObjectType({ description: 'A virtual space (sliver) of one technology on one host: a ZONE layer on the host.' })
+export class Environment {
+  @Field(() => ID)
+  id: string;
+
+  @Field()
+  name: string;
+
+  @Field(() => ID)
+  groupId: string;
+
+  @Field(() => ID)
+  hostId: string;
+
+  @Field()
+  driver: string;
+
+  @Field()
+  technology: string;
+
+  @Field(() => ID)
+  imageId: string;
+
+  @Field(() => EnvironmentStatus)
+  status: EnvironmentStatus;
+
+  @Field(() => String, { nullable: true, description: 'What the engine reports differently, found by reconciliation.' })
+  drift: string | null;
+
+  @Field(() => String, { nullable: true })
+  lastError: string | null;
+
+  @Field(() => Limits)
+  limits: Limits;
+
+  @Field(() => [Volume])
+  volumes: Volume[];
+
+  @Field(() => EnvironmentInterface)
+  iface: EnvironmentInterface;
+
+  @Field(() => [String], { nullable: true })
+  command: string[] | null;
+
+  @Field(() => ID, { nullable: true, description: 'Its ZONE layer.' })
+  layerId: string | null;
+
+  @Field()
+  createdAt: Date;
+}
+
+/** A page of environments. */
+@ObjectType()
+export class EnvironmentConnection extends Connection(Environment) {}
+
+/** A new environment and the operation creating it. */
+@ObjectType()
+export class EnvironmentCreation {
+  @Field(() => Environment)
+  environment: Environment;
+
+  @Field(() => Operation, { description: 'Follow it with operationUpdated(id).' })
+  operation: Operation;
+}
+
+/** Output of a command run in an environment. */
+@ObjectType()
+export class ExecResult {
+  @Field(() => Int)
+  exitCode: number;
+
+  @Field()
+  stdout: string;
+
+  @Field()
+  stderr: string;
+}
+
+/** Usage counters of an environment. */
+@ObjectType({ description: 'Usage counters; cumulative since the environment started.' })
+export class EnvironmentStats {
+  @Field()
+  at: Date;
+
+  @Field(() => Float)
+  cpuSeconds: number;
+
+  @Field(() => Float)
+  memoryBytes: number;
+
+  @Field(() => Float, { nullable: true })
+  memoryLimitBytes?: number;
+
+  @Field(() => Float)
+  diskReadBytes: number;
+
+  @Field(() => Float)
+  diskWriteBytes: number;
+
+  @Field(() => Float)
+  networkRxBytes: number;
+
+  @Field(() => Float)
+  networkTxBytes: number;
+
+  @Field(() => Int, { nullable: true })
+  pids?: number;
+}
+
+/** What a driver's probe found. */
+@ObjectType({ description: "A driver of a host and what its probe found." })
+export class DriverStatus {
+  @Field()
+  name: string;
+
+  @Field()
+  technology: string;
+
+  @Field()
+  available: boolean;
+
+  @Field(() => String, { nullable: true })
+  reason?: string;
+
+  @Field(() => String, { nullable: true })
+  version?: string;
+
+  @Field(() => [String], { description: 'Optional operations it offers.' })
+  operations: string[];
+
+  @Field(() => [String], { description: 'Limits it enforces.' })
+  limits: string[];
+}
