@@ -36,6 +36,12 @@ const settings = {
       .union([z.array(z.string().min(1)), z.string().transform(splitList)])
       .default([]),
   },
+  pluginOptions: {
+    env: 'RSP_PLUGIN_OPTIONS',
+    schema: z
+      .preprocess((v, ctx) => (typeof v === 'string' ? parseJsonObject(v, ctx) : v), z.record(z.string(), z.record(z.string(), z.unknown()), { message: 'must be a JSON object of plugin name → options object' }))
+      .default({}),
+  },
   drivers: {
     env: 'RSP_DRIVERS',
     schema: z
@@ -108,6 +114,15 @@ function describe(error: z.ZodError, raw: unknown): string {
   const issue = error.issues[0];
   const shown = typeof raw === 'string' ? `"${raw}"` : JSON.stringify(raw);
   return `${issue?.message ?? 'invalid value'} (got ${shown})`;
+}
+
+function parseJsonObject(value: string, ctx: z.RefinementCtx): unknown {
+  try {
+    return JSON.parse(value);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: `is not valid JSON: ${(e as Error).message}` });
+    return z.NEVER;
+  }
 }
 
 function splitList(value: string): string[] {

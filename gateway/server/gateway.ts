@@ -95,7 +95,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 /** The in-process host agent with the configured built-in drivers and plugins, probed. */
 async function startLocalAgent(config: GatewayConfig, logger: Logger): Promise<{ agent: InProcessAgent; plugins: LoadedPlugins }> {
   const registry = builtinRegistry(config.drivers ?? DEFAULT_DRIVERS, config.dataDir);
-  const plugins = await loadPlugins(config.plugins, registry, { dataDir: config.dataDir });
+  const plugins = await loadPlugins(config.plugins, registry, { dataDir: config.dataDir, options: config.pluginOptions as Record<string, Record<string, unknown>> });
   for (const m of plugins.manifests) logger.info({ plugin: m.name, kind: m.kind, from: m.specifier }, 'plugin loaded');
   const agent = new InProcessAgent(registry, config.dataDir, logger);
   await agent.probe();

@@ -50,6 +50,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ RSP_CONFIG: '/nonexistent/rsp.json' })).toThrow(/cannot read/);
   });
 
+  test('plugin options are a JSON object of objects, with a clear error otherwise', () => {
+    expect(loadConfig({ RSP_PLUGIN_OPTIONS: '{"audit":{"file":"/tmp/a"}}' }).pluginOptions).toEqual({ audit: { file: '/tmp/a' } });
+    expect(() => loadConfig({ RSP_PLUGIN_OPTIONS: '{nope' })).toThrow(/RSP_PLUGIN_OPTIONS: is not valid JSON/);
+    expect(() => loadConfig({ RSP_PLUGIN_OPTIONS: '{"audit": 3}' })).toThrow(/RSP_PLUGIN_OPTIONS: /);
+  });
+
   test('lists are read from comma-separated variables', () => {
     expect(loadConfig({ RSP_PLUGINS: ' ./a.js, pkg-b ,' }).plugins).toEqual(['./a.js', 'pkg-b']);
   });
