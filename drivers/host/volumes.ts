@@ -11,9 +11,9 @@ import { runToolOk } from './run-tool';
  */
 export const VOLUMES_DIR = 'volumes';
 
-/** Escapes `text` for a `--transform` sed expression delimited by `,`. */
+/** Escapes `text` for a `--transform` (basic regular expression) delimited by `,`: only BRE specials and the delimiter — escaping `+ ? | ( ) { }` would make them operators. */
 function sedEscape(text: string): string {
-  return text.replace(/[\\^$.*[\]{}()+?|,&/]/g, '\\$&');
+  return text.replace(/[\\^$.*[\],]/g, '\\$&');
 }
 
 /**
