@@ -212,7 +212,9 @@ export interface ImageImportSpec {
 /** An imported image. */
 export interface ImportedImage {
   ref: string;
+  /** `sha256:<hex>` of the imported bytes. */
   digest: string;
+  /** Length of the imported bytes (what `digest` covers), not the engine's unpacked size. */
   sizeBytes: number;
 }
 

@@ -20,6 +20,7 @@ import type {
   StopOptions,
 } from '../contract';
 import { assertEnvironmentId, assertLimitsSupported, BadInputError, EnvironmentExistsError } from '../errors';
+import { RSP_INIT_SCRIPT } from '../host/rootfs';
 import { Revert } from '../revert';
 import { resolveDockerConfig, type DockerDriverOptions, type ResolvedDockerConfig } from './config';
 import { engineMessage, isConnectionError, translateEngineError } from './engine-errors';
@@ -204,9 +205,8 @@ export class DockerDriver implements Driver {
     if (spec.format !== 'rootfs-tar') throw new BadInputError(`image format ${String(spec.format)} is not supported by the Docker driver (rootfs-tar is)`, { format: spec.format });
     return withDeadline(`docker import ${spec.name}`, options, this.config.transferTimeoutMs, async (signal) => {
       try {
-        const imported = await importRootfs(this.engine, source, imageTag(this.config.imageRepository, spec), signal);
-        const image = await this.engine.getImage(imported.ref).inspect();
-        return { ...imported, sizeBytes: image.Size || imported.sizeBytes };
+        // digest and sizeBytes both describe the imported tarball (not the engine's unpacked size), as on every driver.
+        return await importRootfs(this.engine, source, imageTag(this.config.imageRepository, spec), signal);
       } catch (e) {
         throw translateEngineError(e, `import of image ${spec.name}`, this.context());
       }
@@ -314,13 +314,25 @@ export class DockerDriver implements Driver {
       name: containerName(spec.id),
       Image: spec.image.ref,
       Labels: labels,
-      ...(spec.command?.length ? { Cmd: spec.command } : {}),
+      ...(await this.commandFor(spec)),
       HostConfig: { ...iface.HostConfig, ...limitsToHostConfig(spec.limits), Init: true },
     };
     if (spec.limits?.memoryBytes !== undefined) create.HostConfig!.MemorySwap = spec.limits.memoryBytes;
     const container = await this.engine.createContainer(create);
     revert.add(() => container.remove({ force: true }));
     return toInfo(await container.inspect());
+  }
+
+  /**
+   * The command of a new container: the spec's; else the image's own; else — an image with neither
+   * CMD nor ENTRYPOINT, as every rootfs-tar import is — RSP's default init (idle until stopped), the
+   * one the LXC and vserver drivers run too. Docker refuses a container with no command at all.
+   */
+  private async commandFor(spec: EnvironmentSpec): Promise<{ Cmd?: string[] }> {
+    if (spec.command?.length) return { Cmd: spec.command };
+    const config = (await this.engine.getImage(spec.image.ref).inspect()).Config as { Cmd?: string[] | null; Entrypoint?: string[] | string | null } | undefined;
+    if (config?.Cmd?.length || config?.Entrypoint?.length) return {};
+    return { Cmd: ['/bin/sh', '-c', RSP_INIT_SCRIPT] };
   }
 
   /** The container of environment `id`, found by its label (never by name alone). NOT_FOUND otherwise. */

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ImageRef } from '../contract';
+import type { ImageRef, VolumeSpec } from '../contract';
 
 /** The file that marks a container directory as RSP's and keeps what LXC's config cannot. */
 export const OWNER_FILE = 'rsp.json';
@@ -12,6 +12,8 @@ export interface OwnerRecord {
   labels: Record<string, string>;
   hostname: string;
   createdAt: string;
+  /** The volumes mounted from outside the root filesystem (an export carries their content). */
+  volumes?: VolumeSpec[];
   /** Set at the first start: a never-started container is `created`, else `stopped`. */
   startedAt?: string;
 }

@@ -27,7 +27,8 @@ import { cgroupUsage, cgroupVersion, networkUsage } from '../host/cgroups';
 import type { CgroupVersion } from '../host/cgroups';
 import { openImage, storeImage, unpackRootfs, writeInterfaceFiles } from '../host/rootfs';
 import { lastLines } from '../host/run-tool';
-import { packTree, unpackStream } from '../host/tar-stream';
+import { packTar, unpackStream } from '../host/tar-stream';
+import { restoreVolumes, volumePackArgs } from '../host/volumes';
 import { LxcCli } from './lxc-cli';
 import { addressFromConfig, limitsFromConfig, parseConfig, renderConfig } from './lxc-config';
 import { validateSpec } from '../host/validate';
@@ -179,10 +180,10 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     return openImage(image.ref);
   }
 
-  /** The container's config, owner file and root filesystem as one tar stream. */
+  /** The container's config, owner file and root filesystem, and its volumes' content (`volumes/<name>/`), as one tar stream. */
   async exportEnvironment(id: string): Promise<Readable> {
-    const { dir } = await this.owned(id);
-    return packTree(dir, ['rsp.json', 'config', 'rootfs']);
+    const { dir, owner } = await this.owned(id);
+    return packTar(dir, [...volumePackArgs(owner.volumes), '-C', dir, '--', 'rsp.json', 'config', 'rootfs']);
   }
 
   /** A new container from an `exportEnvironment` stream: its root filesystem, with `spec`'s identity. */
@@ -199,6 +200,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
         return await this.provision(spec, signal, async (rootfs) => {
           await rm(rootfs, { recursive: true, force: true });
           await rename(join(staging, 'rootfs'), rootfs);
+          await restoreVolumes(staging, spec.volumes, signal);
         });
       } finally {
         await rm(staging, { recursive: true, force: true });
@@ -277,7 +279,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
       await writeInterfaceFiles(rootfs, spec.iface, spec.command);
       const config = renderConfig({ spec, name, containerDir: dir, cgroup: await this.cgroupVersion(), bridge });
       await writeFile(join(dir, 'config'), config);
-      await writeOwner(dir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, createdAt: new Date().toISOString() });
+      await writeOwner(dir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), createdAt: new Date().toISOString() });
       const info = await this.describe(name, signal);
       revert.success();
       return info;

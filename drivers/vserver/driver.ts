@@ -28,6 +28,7 @@ import type { OwnerRecord } from '../host/owner';
 import { openImage, storeImage, writeInterfaceFiles } from '../host/rootfs';
 import { runTool } from '../host/run-tool';
 import { packTar, unpackStream } from '../host/tar-stream';
+import { restoreVolumes, volumePackArgs } from '../host/volumes';
 import { validateSpec } from '../host/validate';
 import { readAddress, readLimits, setKillTimeout, writeConfigTree } from './config-tree';
 import type { ResolvedVserverOptions, VserverDriverOptions } from './options';
@@ -80,7 +81,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
     };
   }
 
-  create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
+  async create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
     return withDeadline(`create ${spec.id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       validateSpec(this, spec);
       const image = spec.image.ref.startsWith('/') ? await stat(spec.image.ref).catch(() => undefined) : undefined;
@@ -118,7 +119,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
     });
   }
 
-  inspect(id: string, options?: CallOptions): Promise<EnvironmentInfo> {
+  async inspect(id: string, options?: CallOptions): Promise<EnvironmentInfo> {
     assertEnvironmentId(id);
     return withDeadline(`inspect ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const name = guestName(id);
@@ -127,7 +128,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
     });
   }
 
-  list(options?: CallOptions): Promise<EnvironmentInfo[]> {
+  async list(options?: CallOptions): Promise<EnvironmentInfo[]> {
     return withDeadline(`list on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const running = new Set((await this.cli.stat(signal)).map((s) => s.name));
       const entries = await readdir(this.options.confDir).catch(() => [] as string[]);
@@ -140,7 +141,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
     });
   }
 
-  stats(id: string, options?: CallOptions): Promise<EnvironmentStats> {
+  async stats(id: string, options?: CallOptions): Promise<EnvironmentStats> {
     return withDeadline(`stats ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { name } = await this.owned(id);
       const at = new Date();
@@ -182,7 +183,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
     });
   }
 
-  exec(id: string, command: string[], options?: CallOptions & { stdin?: string }): Promise<ExecResult> {
+  async exec(id: string, command: string[], options?: CallOptions & { stdin?: string }): Promise<ExecResult> {
     if (!command.length) throw new BadInputError('exec needs a command', { id });
     return withDeadline(`exec in ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { name } = await this.owned(id);
@@ -197,14 +198,14 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
     return withDeadline(`import image ${spec.name} on ${this.name}`, options, this.options.timeoutMs, () => storeImage(source, this.options.imageDir));
   }
 
-  exportImage(image: ImageRef): Promise<Readable> {
+  async exportImage(image: ImageRef): Promise<Readable> {
     return openImage(image.ref);
   }
 
-  /** The guest's root directory (as `rootfs/`) and RSP's record of it, as one tar stream. */
+  /** The guest's root directory (as `rootfs/`), RSP's record of it and its volumes' content (`volumes/<name>/`), as one tar stream. */
   async exportEnvironment(id: string): Promise<Readable> {
-    const { name, confDir } = await this.owned(id);
-    return packTar(name, ['-C', this.options.rootDir, '--transform', `s,^${name},rootfs,`, name, '-C', confDir, 'rsp.json']);
+    const { name, confDir, owner } = await this.owned(id);
+    return packTar(name, [...volumePackArgs(owner.volumes), '-C', this.options.rootDir, '--transform', `s,^${name}\\(/\\|$\\),rootfs\\1,S`, name, '-C', confDir, 'rsp.json']);
   }
 
   async importEnvironment(source: Readable, spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
@@ -223,6 +224,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
           const vdir = join(this.options.rootDir, name);
           await rm(vdir, { recursive: true, force: true });
           await rename(join(staging, 'rootfs'), vdir);
+          await restoreVolumes(staging, spec.volumes, signal);
         });
       } finally {
         await rm(staging, { recursive: true, force: true });
@@ -269,7 +271,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
       await build(name, spec.iface.hostname);
       await writeInterfaceFiles(vdir, spec.iface, spec.command);
       await writeConfigTree(confDir, spec, vdir, bridge);
-      await writeOwner(confDir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, createdAt: new Date().toISOString() });
+      await writeOwner(confDir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), createdAt: new Date().toISOString() });
       const info = await this.describe(name, false);
       revert.success();
       return info;
