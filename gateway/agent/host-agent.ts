@@ -43,4 +43,8 @@ export interface HostAgent {
   list(driver: string, options?: CallOptions): Promise<EnvironmentInfo[]>;
   stats(driver: string, id: string, options?: CallOptions): Promise<EnvironmentStats>;
   exec(driver: string, id: string, command: string[], options?: CallOptions): Promise<ExecResult>;
+  /** The environment's filesystem, config and volumes as one stream. */
+  exportEnvironment(driver: string, id: string, options?: CallOptions): Promise<Readable>;
+  /** Creates an environment from an export stream, with `spec` for its new identity. */
+  importEnvironment(driver: string, source: Readable, spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo>;
 }

@@ -1,5 +1,6 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { CallOptions, EnvironmentSpec, ImageRef, StopOptions, VolumeSpec } from '../../drivers/contract';
 import { requireCapability } from '../../drivers/errors';
 import type { DriverProbeReport, DriverRegistry } from '../../drivers/registry';
@@ -95,6 +96,14 @@ export class InProcessAgent implements HostAgent {
 
   async exec(driver: string, id: string, command: string[], options?: CallOptions) {
     return requireCapability(await this.driver(driver), 'exec')(id, command, options);
+  }
+
+  async exportEnvironment(driver: string, id: string, options?: CallOptions) {
+    return requireCapability(await this.driver(driver), 'exportEnvironment')(id, options);
+  }
+
+  async importEnvironment(driver: string, source: Readable, spec: EnvironmentSpec, options?: CallOptions) {
+    return requireCapability(await this.driver(driver), 'importEnvironment')(source, spec, options);
   }
 
   private async driver(name: string) {

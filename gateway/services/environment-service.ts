@@ -91,39 +91,10 @@ export class EnvironmentService {
       throw new ConflictError(`The group already has an environment named ${input.name}`, { name: input.name });
     }
 
-    const environment = await this.dataSource.transaction(async (m) => {
-      const env = await m.getRepository(EnvironmentEntity).save(
-        m.getRepository(EnvironmentEntity).create({
-          name: input.name,
-          groupId: input.groupId,
-          hostId: host.id,
-          driver: driver.name,
-          technology: driver.technology,
-          imageId: image.id,
-          imageRef: null,
-          status: EnvironmentStatus.CREATING,
-          limits,
-          volumes,
-          iface,
-          command: input.command ?? null,
-        }),
-      );
-      const layer = await m.getRepository(LayerEntity).save(
-        m.getRepository(LayerEntity).create({
-          kind: 'ZONE',
-          name: input.name,
-          groupId: input.groupId,
-          parentId: host.layerId,
-          properties: [
-            { key: 'technology', value: driver.technology },
-            { key: 'environment', value: env.id },
-          ],
-          requirements: [],
-        }),
-      );
-      env.layerId = layer.id;
-      return m.getRepository(EnvironmentEntity).save(env);
-    });
+    const environment = await this.record(
+      { name: input.name, groupId: input.groupId, hostId: host.id, driver: driver.name, technology: driver.technology, imageId: image.id, limits, volumes, iface, command: input.command ?? null },
+      host.layerId,
+    );
 
     const operation = await this.operations.start({ kind: 'environment.create', targetType: 'Environment', targetId: environment.id, groupId: environment.groupId }, async (op) => {
       try {
@@ -199,6 +170,49 @@ export class EnvironmentService {
         throw e;
       }
     });
+  }
+
+  /**
+   * Copies an environment — filesystem, config and volumes — into a new one, on the same host or
+   * another host with the same driver (seed 004: an instance is a portable disk image). The copy
+   * is created stopped; the source keeps running. One operation.
+   */
+  async clone(actor: Principal, id: string, input: { name: string; hostId?: string }): Promise<{ environment: EnvironmentEntity; operation: OperationEntity }> {
+    const source = await this.get(actor, id);
+    policy.requireRole(actor, source.groupId, MemberRole.MEMBER, 'copy this environment');
+    if (![EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, EnvironmentStatus.RUNNING].includes(source.status)) {
+      throw new ConflictError(`Cannot copy environment ${source.name}: it is ${source.status}`, { status: source.status });
+    }
+    if (!ENVIRONMENT_NAME_PATTERN.test(input.name)) throw new BadInputError(`"${input.name}" is not an environment name: use a DNS label (a-z, 0-9, -)`, { name: input.name });
+    const hosts = this.dataSource.getRepository(HostEntity);
+    const sourceHost = await hosts.findOneByOrFail({ id: source.hostId });
+    const targetHost = input.hostId ? await hosts.findOneBy({ id: input.hostId }) : sourceHost;
+    if (!targetHost) throw new NotFoundError('Host', input.hostId!);
+    if (targetHost.state !== HostState.UP) throw new ConflictError(`Host ${targetHost.hostname} is ${targetHost.state}, not UP`, { hostId: targetHost.id });
+    const from = this.agents.forHost(sourceHost);
+    const to = this.agents.forHost(targetHost);
+    const driver = (await to.drivers()).find((d) => d.name === source.driver && d.available);
+    if (!driver) throw new BadInputError(`Host ${targetHost.hostname} has no usable driver ${source.driver}`, { driver: source.driver });
+    if (await this.repo.existsBy({ groupId: source.groupId, name: input.name, status: ACTIVE })) {
+      throw new ConflictError(`The group already has an environment named ${input.name}`, { name: input.name });
+    }
+    const copy = await this.record({ ...source, name: input.name, hostId: targetHost.id, iface: { ...source.iface, hostname: source.iface.hostname === source.name ? input.name : source.iface.hostname } }, targetHost.layerId);
+    const operation = await this.operations.start({ kind: 'environment.copy', targetType: 'Environment', targetId: copy.id, groupId: copy.groupId }, async (op) => {
+      try {
+        await op.progress(0.1, `exporting ${source.name}`);
+        const stream = await from.exportEnvironment(source.driver, source.id, { signal: op.signal });
+        await op.progress(0.3, `importing as ${copy.name}`);
+        const spec = await this.spec(to, copy, source.imageRef ?? { ref: '' });
+        const info = await to.importEnvironment(copy.driver, stream, spec, { signal: op.signal });
+        await this.update(copy, { status: EnvironmentStatus.STOPPED, imageRef: info.image, lastError: null });
+        return { environmentId: copy.id, from: source.id };
+      } catch (e) {
+        await to.removeVolumes(copy.id).catch(() => undefined);
+        await this.update(copy, { status: EnvironmentStatus.FAILED, lastError: (e as Error).message });
+        throw e;
+      }
+    });
+    return { environment: copy, operation };
   }
 
   /** An environment of the caller's group (site admins: any). */
@@ -277,6 +291,30 @@ export class EnvironmentService {
     return this.agents.forHost(host).drivers();
   }
 
+  /** Records a new environment (CREATING) with its ZONE layer on the host's MACHINE layer, in one transaction. */
+  private record(fields: Pick<EnvironmentEntity, 'name' | 'groupId' | 'hostId' | 'driver' | 'technology' | 'imageId' | 'limits' | 'volumes' | 'iface' | 'command'>, hostLayerId: string | null): Promise<EnvironmentEntity> {
+    return this.dataSource.transaction(async (m) => {
+      const envs = m.getRepository(EnvironmentEntity);
+      const env = await envs.save(envs.create({ ...pick(fields), imageRef: null, status: EnvironmentStatus.CREATING }));
+      const layers = m.getRepository(LayerEntity);
+      const layer = await layers.save(
+        layers.create({
+          kind: 'ZONE',
+          name: fields.name,
+          groupId: fields.groupId,
+          parentId: hostLayerId,
+          properties: [
+            { key: 'technology', value: fields.technology },
+            { key: 'environment', value: env.id },
+          ],
+          requirements: [],
+        }),
+      );
+      env.layerId = layer.id;
+      return envs.save(env);
+    });
+  }
+
   private async agentOf(env: EnvironmentEntity): Promise<HostAgent> {
     return this.agents.forHost(await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: env.hostId }));
   }
@@ -317,6 +355,12 @@ export class EnvironmentService {
     await this.repo.update({ id: env.id }, changes as never);
     env.version += 1;
   }
+}
+
+/** The recordable fields of an environment, without identity or bookkeeping. */
+function pick(f: Pick<EnvironmentEntity, 'name' | 'groupId' | 'hostId' | 'driver' | 'technology' | 'imageId' | 'limits' | 'volumes' | 'iface' | 'command'>) {
+  const { name, groupId, hostId, driver, technology, imageId, limits, volumes, iface, command } = f;
+  return { name, groupId, hostId, driver, technology, imageId, limits, volumes, iface, command };
 }
 
 /** Picks the driver: the one asked for, or the host's first usable one of the image's technology. */

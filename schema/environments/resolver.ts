@@ -66,6 +66,11 @@ export class EnvironmentResolver {
     return ctx.services.environments.act(actor, id, 'rebuild', { imageId });
   }
 
+  @Mutation(() => EnvironmentCreation, { description: 'Copies an environment (filesystem, config, volumes) into a new one, here or on another host; the copy starts stopped.' })
+  copyEnvironment(@Arg('id', () => ID) id: string, @Arg('name') name: string, @Arg('hostId', () => ID, { nullable: true }) hostId: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext) {
+    return ctx.services.environments.clone(actor, id, { name, hostId });
+  }
+
   @Mutation(() => ExecResult, { description: 'Runs a command (an argument list, no shell) in a running environment.' })
   execEnvironment(@Arg('id', () => ID) id: string, @Arg('command', () => [String]) command: string[], @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<Exec> {
     return ctx.services.environments.exec(actor, id, command);

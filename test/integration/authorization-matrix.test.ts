@@ -135,6 +135,7 @@ const MATRIX: Record<string, Case> = {
     vars: async (w, t) => ({ ...(await freshEnvironment(w, t, 'CREATED')), img: w.fixtures.fakeImage }),
     expect: GROUP_PRIVATE_WRITE,
   },
+  copyEnvironment: { query: 'mutation ($id: ID!, $n: String!) { copyEnvironment(id: $id, name: $n) { environment { id } } }', vars: (w) => ({ id: w.fixtures.environment, n: `c-${unique()}` }), expect: GROUP_PRIVATE_WRITE },
   execEnvironment: { query: 'mutation ($id: ID!) { execEnvironment(id: $id, command: ["hostname"]) { exitCode } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_WRITE },
   // subscriptions: filtered per event, see the dedicated test below
   operationUpdated: { query: '', expect: AUTHENTICATED },

@@ -92,6 +92,16 @@ function environmentSuite(kind: 'pglite' | 'postgres') {
     expect((await exec(['ls', '/data'])).stdout).toMatch(/kept\.txt/);
     expect((await t.ok('query ($id: ID!) { environment(id: $id) { imageId } }', { id }, token())).environment.imageId).toBe(image2);
 
+    // A copy carries the filesystem and the volumes, under a new identity, stopped.
+    const { copyEnvironment } = await t.ok(`mutation ($id: ID!) { copyEnvironment(id: $id, name: "web-copy") { environment { id name } operation { ${OP} } } }`, { id }, token());
+    expect(await settle(copyEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
+    const copyId = copyEnvironment.environment.id;
+    expect((await t.ok('query ($id: ID!) { environment(id: $id) { status hostId iface { hostname } } }', { id: copyId }, token())).environment).toEqual({ status: 'STOPPED', hostId: w.host1, iface: { hostname: 'web.alpha.example' } });
+    await settle((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: copyId }, token())).startEnvironment.id);
+    const inCopy = await t.ok('mutation ($id: ID!) { execEnvironment(id: $id, command: ["ls", "/data"]) { stdout } }', { id: copyId }, token());
+    expect(inCopy.execEnvironment.stdout).toMatch(/kept\.txt/);
+    await settle((await t.ok('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id: copyId }, token())).destroyEnvironment.id);
+
     expect((await act('destroyEnvironment')).state).toBe('SUCCEEDED');
     expect(await status()).toBe('DESTROYED');
     const startDestroyed = await t.gql('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id }, token());
