@@ -5,8 +5,9 @@
  * two paths so machine noise hits both alike. Prints both totals, per-environment means, and the
  * ratio driver/CLI (goal ≤ 1.2).
  *
- * Through the driver only: the gateway's GraphQL path for environments does not exist yet; when it
- * does, a third column (gateway → agent → driver) belongs here.
+ * A third path goes through the whole gateway: GraphQL mutations over HTTP → service → in-process
+ * agent → driver, each step an operation followed over graphql-ws (ratio gateway/CLI: the issue's
+ * figure).
  *
  *   npm run bench:docker -- [N]        (default N = 10; DOCKER_HOST honoured)
  */
@@ -16,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createDockerDriver } from '../drivers/docker';
-import { IDLE_COMMAND, importBusyboxImage } from '../test/fixtures/busybox-rootfs';
+import { buildBusyboxRootfs, IDLE_COMMAND, importBusyboxImage } from '../test/fixtures/busybox-rootfs';
+import { startGatewayBench } from './gateway-lifecycle';
 
 const run = promisify(execFile);
 
@@ -48,28 +50,40 @@ async function main(): Promise<void> {
     await run('docker', ['rm', '-f', name]);
   };
 
+  const gateway = await startGatewayBench('docker', 'docker', await buildBusyboxRootfs(), IDLE_COMMAND);
+  const viaGateway = (i: number) => gateway.cycle(`bench-${tag}-g${i}`.replace(/[^a-z0-9-]/g, ''));
+
   await viaDriver(-1); // warm-up, not counted
   await viaCli(-1);
+  await viaGateway(99999);
   let driverMs = 0;
   let cliMs = 0;
+  let gatewayMs = 0;
   for (let i = 0; i < n; i++) {
     let t = performance.now();
+    await viaGateway(i);
+    gatewayMs += performance.now() - t;
+    t = performance.now();
     await viaDriver(i);
     driverMs += performance.now() - t;
     t = performance.now();
     await viaCli(i);
     cliMs += performance.now() - t;
   }
+  await gateway.close();
   await rm(dir, { recursive: true, force: true });
   await driver.engine.getImage(image.ref).remove().catch(() => undefined);
 
   const ratio = driverMs / cliMs;
+  const gatewayRatio = gatewayMs / cliMs;
   process.stdout.write(
     [
       `lifecycle-docker: create+start+stop+destroy × ${n}, ${probe.version}, docker CLI ${cli}, image busybox rootfs (${image.ref.slice(0, 19)}…)`,
-      `  through the driver : ${driverMs.toFixed(0)} ms total, ${(driverMs / n).toFixed(0)} ms per environment  (driver only: no gateway GraphQL path yet)`,
+      `  through the gateway: ${gatewayMs.toFixed(0)} ms total, ${(gatewayMs / n).toFixed(0)} ms per environment  (GraphQL → agent → driver, operations followed over graphql-ws)`,
+      `  through the driver : ${driverMs.toFixed(0)} ms total, ${(driverMs / n).toFixed(0)} ms per environment`,
       `  through docker CLI : ${cliMs.toFixed(0)} ms total, ${(cliMs / n).toFixed(0)} ms per environment  (baseline)`,
-      `  ratio driver/CLI   : ${ratio.toFixed(2)}×  (goal ≤ 1.20× — ${ratio <= 1.2 ? 'met' : 'NOT met'})`,
+      `  ratio gateway/CLI  : ${gatewayRatio.toFixed(2)}×  (goal ≤ 1.20× — ${gatewayRatio <= 1.2 ? 'met' : 'NOT met'})`,
+      `  ratio driver/CLI   : ${ratio.toFixed(2)}×`,
       '',
     ].join('\n'),
   );

@@ -1,7 +1,8 @@
 /**
  * bench:lxc — create + start + stop + destroy of N containers, through the LXC driver and
- * through the `lxc-*` tools directly (execFile, same root filesystem, same config), in one run.
- * Prints both and the ratio driver / direct. `N` (default 5) sets the count.
+ * through the `lxc-*` tools directly (execFile, same root filesystem, same config), and through the
+ * whole gateway (GraphQL → agent → driver), in one run. Prints each and the ratios to direct.
+ * `N` (default 5) sets the count.
  *
  *   npm run build && npm run bench:lxc        (root, lxc installed)
  */
@@ -13,6 +14,7 @@ import { promisify } from 'node:util';
 import { createLxcDriver } from '../drivers/lxc';
 import { RSP_INIT_SCRIPT } from '../drivers/host/rootfs';
 import { buildBusyboxRootfs } from '../test/fixtures/busybox-rootfs';
+import { startGatewayBench } from './gateway-lifecycle';
 
 const run = promisify(execFile);
 
@@ -65,12 +67,16 @@ async function main(): Promise<void> {
     return ms;
   }
 
+  const gateway = await startGatewayBench('lxc', 'lxc', tarball);
   try {
     console.log(`LXC lifecycle bench: ${probe.version}, N=${n}`);
+    const g = await time('RSP gateway (GraphQL)', (i) => gateway.cycle(`bench-g${i}`));
     const d = await time('RSP LXC driver', throughDriver);
     const c = await time('lxc-* CLI directly (baseline)', direct);
+    console.log(`ratio gateway / direct: ${(g / c).toFixed(2)}×`);
     console.log(`ratio driver / direct: ${(d / c).toFixed(2)}×`);
   } finally {
+    await gateway.close();
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,81 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from 'graphql-ws';
+import pino from 'pino';
+import WebSocket from 'ws';
+import { loadConfig } from '../gateway/config/config';
+import { startGateway } from '../gateway/server/gateway';
+
+/** A gateway started for a benchmark, driving environments through GraphQL like any client. */
+export interface GatewayBench {
+  /** create + start + stop + destroy of one environment, each step an operation followed to its end. */
+  cycle(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an in-process gateway (PGlite in a temp dir) with one built-in driver, registers a group,
+ * site and host, and uploads `rootfsTar` as an image of `technology`. Operations are followed
+ * through one `operationUpdated` subscription, as a client would.
+ */
+export async function startGatewayBench(driver: string, technology: string, rootfsTar: string, command?: string[]): Promise<GatewayBench> {
+  const dataDir = await mkdtemp(join(tmpdir(), `rsp-bench-gw-${driver}-`));
+  const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: driver, LOG_LEVEL: 'silent', LOG_FORMAT: 'json' });
+  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
+  const token = gateway.bootstrapToken!;
+  const gql = async (query: string, variables: Record<string, unknown> = {}) => {
+    const res = await fetch(gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+    const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] };
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data!;
+  };
+
+  const ended = new Map<string, string>();
+  const waiters = new Map<string, (state: string) => void>();
+  const ws = createClient({ url: gateway.websocketUrl, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` } });
+  ws.subscribe<{ operationUpdated: { id: string; state: string; error: { message: string } | null } }>(
+    { query: 'subscription { operationUpdated { id state error { message } } }' },
+    {
+      next: ({ data }) => {
+        const op = data?.operationUpdated;
+        if (!op || !['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(op.state)) return;
+        const state = op.state === 'SUCCEEDED' ? op.state : `${op.state}: ${op.error?.message}`;
+        const waiter = waiters.get(op.id);
+        if (waiter) waiter(state);
+        else ended.set(op.id, state);
+      },
+      error: () => undefined,
+      complete: () => undefined,
+    },
+  );
+  const follow = async (id: string) => {
+    const state = ended.get(id) ?? (await new Promise<string>((resolve) => waiters.set(id, resolve)));
+    ended.delete(id);
+    waiters.delete(id);
+    if (state !== 'SUCCEEDED') throw new Error(`operation ${id} ${state}`);
+  };
+  // Let the subscription register before any operation starts.
+  await new Promise((r) => setTimeout(r, 200));
+
+  const group = (await gql('mutation { createGroup(input: { slug: "bench", name: "bench" }) { id } }')).createGroup.id;
+  const site = (await gql('mutation ($g: ID!) { createSite(input: { name: "bench", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
+  const host = (await gql('mutation ($s: ID!, $g: ID!) { createHost(input: { siteId: $s, ownerGroupId: $g, hostname: "bench" }) { id } }', { s: site, g: group })).createHost.id;
+  const image = (await gql('mutation ($g: ID!, $t: String!) { registerImage(input: { vendorGroupId: $g, name: "bench", version: "1", technology: $t }) { id } }', { g: group, t: technology })).registerImage.id;
+  const up = await fetch(`${gateway.url}/images/${image}/content`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: new Uint8Array(await readFile(rootfsTar)) });
+  if (!up.ok) throw new Error(`image upload: ${up.status} ${await up.text()}`);
+
+  return {
+    async cycle(name) {
+      const created = (await gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: group, hostId: host, imageId: image, name, network: 'none', config: { A: '1' }, ...(command ? { command } : {}) } })).createEnvironment;
+      await follow(created.operation.id);
+      const id = created.environment.id;
+      for (const step of ['startEnvironment', 'stopEnvironment', 'destroyEnvironment']) await follow((await gql(`mutation ($id: ID!) { ${step}(id: $id) { id } }`, { id }))[step].id);
+    },
+    async close() {
+      await ws.dispose();
+      await gateway.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
