@@ -151,8 +151,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginInlineTraceDisabled(),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
-      requestLoggingPlugin(),
-      toApolloPlugin(gatewayPlugins as GatewayPlugin<GatewayContext>[], { onHookError: (plugin, hook, error) => logger.warn({ plugin, hook, err: error }, 'gateway plugin hook failed') }),
+      toApolloPlugin([requestLoggingPlugin, ...(gatewayPlugins as GatewayPlugin<GatewayContext>[])], { onHookError: (plugin, hook, error) => logger.warn({ plugin, hook, err: error }, 'gateway plugin hook failed') }),
     ],
   });
   await apollo.start();

@@ -1,22 +1,17 @@
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { GatewayPlugin } from '../../plugins/api';
 import type { GatewayContext } from '../context';
 
-/** Logs each GraphQL request once it is answered: operation, duration, error codes. */
-export function requestLoggingPlugin(): ApolloServerPlugin<GatewayContext> {
-  return {
-    async requestDidStart({ contextValue }) {
-      const started = process.hrtime.bigint();
-      return {
-        async willSendResponse({ operationName, response, errors }) {
-          const ms = Number(process.hrtime.bigint() - started) / 1e6;
-          const codes = (errors ?? []).map((e) => e.extensions?.code ?? 'INTERNAL_SERVER_ERROR');
-          const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
-          contextValue.logger[codes.length ? 'info' : 'debug'](
-            { operationName: operationName ?? undefined, ms: Math.round(ms * 10) / 10, errors: codes.length ? codes : undefined, partial: body?.data != null && codes.length > 0 },
-            'graphql request',
-          );
-        },
-      };
-    },
-  };
-}
+/**
+ * The built-in request log, as a gateway plugin like any other: each GraphQL request once it is
+ * answered — operation, type, duration and error codes — on the request's logger.
+ */
+export const requestLoggingPlugin: GatewayPlugin<GatewayContext> = {
+  name: 'rsp-request-log',
+  onResponse({ context, operationName, operationType, errors, durationMs }) {
+    const codes = errors.map((e) => String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
+    context.logger[codes.length ? 'info' : 'debug'](
+      { operationName, operationType, ms: Math.round(durationMs * 10) / 10, errors: codes.length ? codes : undefined },
+      'graphql request',
+    );
+  },
+};
