@@ -2,7 +2,7 @@ import { DataSource, In, Not, Repository } from 'typeorm';
 import type { EnvironmentSpec, ExecResult, EnvironmentStats, ImageRef, ResourceLimits } from '../../drivers/contract';
 import type { DriverProbeReport } from '../../drivers/registry';
 import type { AgentLink } from '../agent/agent-link';
-import type { HostAgent } from '../agent/host-agent';
+import type { HostAgent, ImageSource } from '../agent/host-agent';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError, RspError } from '../errors';
@@ -75,8 +75,7 @@ export class EnvironmentService {
     const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: input.hostId });
     if (!host) throw new NotFoundError('Host', input.hostId);
     if (host.state !== HostState.UP) throw new ConflictError(`Host ${host.hostname} is ${host.state}, not UP`, { hostId: host.id, state: host.state });
-    const image = await this.images.get(actor, input.imageId);
-    if (!image.digest || !this.images.store.has(image.digest)) throw new BadInputError(`Image ${image.name}:${image.version} has no content yet: upload it first`, { imageId: image.id });
+    const image = this.withContent(await this.images.get(actor, input.imageId));
     const agent = this.agents.forHost(host);
     const driver = pickDriver(await agent.drivers(), image, input.driver, host.hostname);
     const volumes = (input.volumes ?? []).map((v) => ({ name: v.name, kind: v.kind, mountPath: v.mountPath, readOnly: v.readOnly ?? false }));
@@ -99,7 +98,7 @@ export class EnvironmentService {
     const operation = await this.operations.start({ kind: 'environment.create', targetType: 'Environment', targetId: environment.id, groupId: environment.groupId }, async (op) => {
       try {
         await op.progress(0.1, 'importing the image');
-        const imageRef = await agent.ensureImage(environment.driver, { name: image.name, version: image.version, digest: image.digest!, open: () => this.images.store.open(image.digest!) }, { signal: op.signal });
+        const imageRef = await agent.ensureImage(environment.driver, this.imageSource(image), { signal: op.signal });
         await op.progress(0.6, 'creating');
         await agent.create(environment.driver, await this.spec(agent, environment, imageRef), { signal: op.signal });
         await this.update(environment, { status: EnvironmentStatus.CREATED, imageRef, lastError: null });
@@ -119,12 +118,11 @@ export class EnvironmentService {
     policy.requireRole(actor, env.groupId, MemberRole.MEMBER, `${action} this environment`);
     const host = await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: env.hostId });
     const agent = this.agents.forHost(host);
-    let newImage: ImageEntity | undefined;
+    let newImage: (ImageEntity & { digest: string }) | undefined;
     if (action === 'rebuild') {
       if (!options.imageId) throw new BadInputError('rebuild needs the new imageId');
-      newImage = await this.images.get(actor, options.imageId);
+      newImage = this.withContent(await this.images.get(actor, options.imageId));
       if (newImage.technology !== env.technology) throw new BadInputError(`Image ${newImage.name}:${newImage.version} is for ${newImage.technology}, the environment runs ${env.technology}`);
-      if (!newImage.digest || !this.images.store.has(newImage.digest)) throw new BadInputError(`Image ${newImage.name}:${newImage.version} has no content yet: upload it first`);
     }
     const from = await this.claim(env, action);
     return this.operations.start({ kind: `environment.${action}`, targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
@@ -153,7 +151,7 @@ export class EnvironmentService {
           case 'rebuild': {
             const image = newImage!;
             await op.progress(0.1, 'importing the new image');
-            const imageRef = await agent.ensureImage(env.driver, { name: image.name, version: image.version, digest: image.digest!, open: () => this.images.store.open(image.digest!) }, { signal });
+            const imageRef = await agent.ensureImage(env.driver, this.imageSource(image), { signal });
             await op.progress(0.4, 'replacing the image, keeping the volumes');
             await agent.destroy(env.driver, env.id, { signal });
             await agent.create(env.driver, await this.spec(agent, env, imageRef), { signal });
@@ -289,6 +287,17 @@ export class EnvironmentService {
     const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: hostId });
     if (!host) throw new NotFoundError('Host', hostId);
     return this.agents.forHost(host).drivers();
+  }
+
+  /** The image, once its bits are stored; BAD_USER_INPUT before the upload. */
+  private withContent(image: ImageEntity): ImageEntity & { digest: string } {
+    if (!image.digest || !this.images.store.has(image.digest)) throw new BadInputError(`Image ${image.name}:${image.version} has no content yet: upload it first`, { imageId: image.id });
+    return image as ImageEntity & { digest: string };
+  }
+
+  /** Where an agent reads an image's bits from: the gateway's image store. */
+  private imageSource(image: ImageEntity & { digest: string }): ImageSource {
+    return { name: image.name, version: image.version, digest: image.digest, open: () => this.images.store.open(image.digest) };
   }
 
   /** Records a new environment (CREATING) with its ZONE layer on the host's MACHINE layer, in one transaction. */
