@@ -30,6 +30,14 @@ function nodeGyp() {
   return candidates.find((c) => existsSync(c));
 }
 
+// Node's headers from the local install (this network cannot download them): npm's nodedir
+// setting, else the headers next to the running node (Debian's nodejs: /usr/include/node).
+function nodeDir() {
+  if (process.env.npm_config_nodedir) return process.env.npm_config_nodedir;
+  const local = join(dirname(process.execPath), '..');
+  return existsSync(join(local, 'include', 'node', 'node_api.h')) ? local : undefined;
+}
+
 if (!existsSync(pkgDir)) process.exit(0);
 if (existsSync(addon)) process.exit(0);
 if (!hasLibvirtHeaders()) {
@@ -43,7 +51,8 @@ if (!gyp) {
 }
 process.stderr.write('rsp: building @unraid/libvirt (node-gyp rebuild)…\n');
 try {
-  execFileSync(process.execPath, [gyp, 'rebuild'], { cwd: pkgDir, stdio: 'inherit' });
+  const dir = nodeDir();
+  execFileSync(process.execPath, [gyp, 'rebuild', ...(dir ? [`--nodedir=${dir}`] : [])], { cwd: pkgDir, stdio: 'inherit' });
 } catch (e) {
   process.stderr.write(`rsp: building @unraid/libvirt failed (${e.message}); the libvirt driver will report itself unavailable\n`);
 }
