@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import Docker from 'dockerode';
 import { Client } from 'pg';
 import { BUSYBOX } from '../fixtures/busybox-rootfs';
 import { resolveDockerConfig } from '../../drivers/docker/config';
 import { loadBinding } from '../../drivers/libvirt/binding';
+import { guestKernel } from './libvirt';
 
 /**
  * The engines tests may need, probed once per run (in global setup). A test that needs one uses
@@ -89,21 +90,6 @@ async function probeLibvirtUri(uri: string): Promise<EngineStatus> {
     return { available: false, detail: `${uri} does not answer: ${(e as Error).message}` };
   }
 }
-
-/** The kernel a test guest boots: RSP_TEST_GUEST_KERNEL, else the newest readable /boot/vmlinuz-*. */
-export function guestKernel(): string | undefined {
-  const asked = process.env.RSP_TEST_GUEST_KERNEL;
-  if (asked) return existsSync(asked) ? asked : undefined;
-  let names: string[] = [];
-  try {
-    names = readdirSync('/boot').filter((n) => /^vmlinuz-/.test(n)).sort();
-  } catch {
-    return undefined;
-  }
-  const newest = names[names.length - 1];
-  return newest ? `/boot/${newest}` : undefined;
-}
-
 
 function tryRun(file: string, args: string[]): string | undefined {
   try {

@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LibvirtDriver } from '../../drivers/libvirt';
-import { BUSYBOX } from '../fixtures/busybox-rootfs';
-import { describeWithEngine, guestKernel } from '../helpers/engines';
-import { hypervisorReadableDir, makeBaseImage } from '../helpers/libvirt';
+import { describeWithEngine } from '../helpers/engines';
+import { buildInitramfs, guestKernel, hypervisorReadableDir, makeBaseImage } from '../helpers/libvirt';
 
 /**
  * A real guest on qemu:///system under software emulation (domain type `qemu`, TCG): Debian's
@@ -13,32 +12,6 @@ import { hypervisorReadableDir, makeBaseImage } from '../helpers/libvirt';
  * banner with the hostname RSP gave it on the kernel command line, report stats, take a
  * snapshot, stop and be undefined with nothing left behind.
  */
-const INIT = `#!/bin/busybox sh
-/bin/busybox mkdir -p /proc /sys /dev /tmp
-/bin/busybox mount -t proc proc /proc
-/bin/busybox mount -t sysfs sys /sys
-/bin/busybox --install -s /bin
-h=$(sed -n 's/.*rsp\\.hostname=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
-hostname "$h"
-echo "RSP-GUEST-UP hostname=$(hostname)"
-i=0
-while true; do i=$((i+1)); dd if=/dev/zero of=/tmp/f bs=64k count=16 2>/dev/null; sleep 1; done
-`;
-
-/** Builds a newc cpio initramfs holding /init and /bin/busybox. */
-async function buildInitramfs(dir: string): Promise<string> {
-  const root = join(dir, 'initramfs');
-  await mkdir(join(root, 'bin'), { recursive: true });
-  await copyFile(BUSYBOX, join(root, 'bin', 'busybox'));
-  await chmod(join(root, 'bin', 'busybox'), 0o755);
-  await writeFile(join(root, 'init'), INIT, { mode: 0o755 });
-  const image = execFileSync('cpio', ['-o', '-H', 'newc', '-R', '0:0', '--quiet'], { cwd: root, input: '.\nbin\nbin/busybox\ninit\n', maxBuffer: 64 * 1024 * 1024 });
-  const out = join(dir, 'initramfs.cpio');
-  await writeFile(out, image, { mode: 0o644 });
-  await rm(root, { recursive: true, force: true });
-  return out;
-}
-
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
