@@ -316,6 +316,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'exportEn
       vcpus: Math.max(1, Math.ceil(limits.cpuQuota ?? 1)),
       cpuShares: limits.cpuWeight === undefined ? undefined : Math.round(limits.cpuWeight * SHARES_PER_WEIGHT),
       cpuQuota: limits.cpuQuota === undefined ? undefined : { periodUs: QUOTA_PERIOD_US, quotaUs: Math.max(1000, Math.round(limits.cpuQuota * QUOTA_PERIOD_US)) },
+      blkioWeight: this.options.blkioWeight && limits.cpuWeight !== undefined ? Math.min(1000, Math.max(100, Math.round(limits.cpuWeight * 5))) : undefined,
       rootDisk: { path: rootDisk, format: 'qcow2' },
       volumes: (spec.volumes ?? []).map((v) => ({ name: v.name, hostPath: v.hostPath, mountPath: v.mountPath, readOnly: v.readOnly === true })),
       network:

@@ -37,6 +37,12 @@ export interface LibvirtDriverOptions {
   qemuImg?: string;
   /** Loads the binding; default the native `@unraid/libvirt` (tests inject a missing one). */
   loadBinding?: () => Promise<BindingLoad>;
+  /**
+   * Also turn `cpuWeight` into a block I/O weight (`<blkiotune><weight>`, weight × 5 within
+   * 100–1000). Off by default: on cgroup v1 hosts whose disks use no CFQ/BFQ scheduler there is no
+   * blkio.weight and libvirt refuses to start such a domain.
+   */
+  blkioWeight?: boolean;
   /** Fault injection for tests: make `create` fail after this step. */
   failAfter?: 'disk' | 'define';
 }
@@ -88,6 +94,7 @@ export function resolveLibvirtOptions(options: LibvirtDriverOptions = {}): Resol
     qemuImg: options.qemuImg ?? 'qemu-img',
     loadBinding: options.loadBinding,
     failAfter: options.failAfter,
+    blkioWeight: options.blkioWeight ?? false,
     isTestUri: uri.startsWith('test:'),
   };
 }

@@ -78,6 +78,18 @@ describeWithEngine('libvirt', 'libvirt driver on test:///default', () => {
       expect((await driver.list()).map((e) => e.id)).not.toEqual(expect.arrayContaining(['no-base', 'rel-base', 'small-disk']));
     });
 
+    test('blkioWeight: cpuWeight also becomes a block I/O weight when asked', async () => {
+      const withBlkio = new LibvirtDriver({ uri: 'test:///default', technology: 'libvirt-kvm', dataDir: join(dir, 'envs'), blkioWeight: true });
+      await withBlkio.create(spec('blkio', { limits: { cpuWeight: 50 } }));
+      const loaded = await loadBinding();
+      if (!loaded.ok) throw new Error(loaded.reason);
+      const other = await loaded.binding.open('test:///default');
+      expect(await other.getXML('rsp-blkio')).toMatch(/<blkiotune>\s*<weight>250<\/weight>/);
+      await other.close();
+      await withBlkio.destroy('blkio');
+      await withBlkio.close();
+    });
+
     test('a command on a VM type is UNSUPPORTED_OPERATION', async () => {
       await expect(driver.create(spec('with-cmd', { command: ['/bin/sh'] }))).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION' });
     });
