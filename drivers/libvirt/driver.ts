@@ -172,9 +172,13 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'exportEn
       const names = (await conn.listDomainNames()).filter((n) => n.startsWith(DOMAIN_PREFIX)).sort();
       const found: EnvironmentInfo[] = [];
       for (const name of names) {
-        const facts = await this.facts(conn, name).catch(() => undefined);
+        // A domain undefined between the listing and the lookup is skipped; any other error is the caller's.
+        const facts = await this.facts(conn, name);
         if (!facts?.metadata || `${DOMAIN_PREFIX}${facts.metadata.environment}` !== name) continue;
-        const info = await this.toInfo(conn, name, facts).catch(() => undefined);
+        const info = await this.toInfo(conn, name, facts).catch((e: unknown) => {
+          if (isNoDomainError(e)) return undefined;
+          throw e;
+        });
         if (info) found.push(info);
       }
       return found;

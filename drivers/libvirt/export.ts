@@ -1,9 +1,12 @@
+import { createWriteStream } from 'node:fs';
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { BadInputError } from '../../gateway/errors/rsp-error';
 import type { VolumeSpec } from '../contract';
-import { packTree, unpackStream } from '../host/tar-stream';
+import { runToolOk } from '../host/run-tool';
+import { packTree } from '../host/tar-stream';
 import { flattenDisk } from './disks';
 
 /**
@@ -51,7 +54,15 @@ export async function packEnvironment(
 /** Unpacks an export into `staging` (created), checks it, and copies its volumes into the new spec's volume directories. */
 export async function unpackEnvironment(source: Readable, staging: string, volumes: VolumeSpec[] | undefined, signal?: AbortSignal): Promise<{ manifest: ExportManifest; rootDisk: string }> {
   await mkdir(staging, { recursive: true });
-  await unpackStream(source, staging, signal);
+  // Received whole into a file first, then unpacked: tar reading a pipe may exit before the
+  // sender's last padding is written, which a stream pipeline reports as a premature close.
+  const archive = `${staging}.tar`;
+  try {
+    await pipeline(source, createWriteStream(archive), { signal });
+    await runToolOk('tar', ['-x', '--numeric-owner', '-f', archive, '-C', staging], { signal, describe: 'unpacking the environment export' });
+  } finally {
+    await rm(archive, { force: true });
+  }
   const manifest = JSON.parse(await readFile(join(staging, 'manifest.json'), 'utf8').catch(() => '{}')) as Partial<ExportManifest>;
   if (manifest.format !== EXPORT_FORMAT) throw new BadInputError(`the stream is not a libvirt environment export (${EXPORT_FORMAT})`, { format: manifest.format });
   const rootDisk = join(staging, 'root.qcow2');
