@@ -23,7 +23,11 @@ describeWithEngine('libvirt', 'libvirt driver on test:///default', () => {
       dataDir ??= await hypervisorReadableDir('rsp-libvirt-conf-');
       const base = await makeBaseImage(dataDir);
       const driver = new LibvirtDriver({ uri: 'test:///default', technology, dataDir: join(dataDir, 'envs'), failAfter });
-      return { driver, image: { ref: base }, cleanup: () => driver.close() };
+      const cleanup = async () => {
+        await driver.close();
+        await rm(dataDir, { recursive: true, force: true });
+      };
+      return { driver, image: { ref: base }, cleanup };
     };
     runConformanceSuite(`${technology} on test:///default`, make(), {
       timeoutMs: 20_000,
