@@ -4,13 +4,15 @@ import Docker from 'dockerode';
 import { Client } from 'pg';
 import { BUSYBOX } from '../fixtures/busybox-rootfs';
 import { resolveDockerConfig } from '../../drivers/docker/config';
+import { loadBinding } from '../../drivers/libvirt/binding';
+import { guestKernel } from './libvirt';
 
 /**
  * The engines tests may need, probed once per run (in global setup). A test that needs one uses
  * `describeWithEngine`: when the engine is missing it skips and says why — unless `CI=true`,
  * where a missing engine is a failure.
  */
-export type EngineName = 'postgres' | 'docker' | 'lxc' | 'vserver-emulation';
+export type EngineName = 'postgres' | 'docker' | 'lxc' | 'vserver-emulation' | 'libvirt' | 'libvirt-qemu';
 
 /** What a probe found. */
 export interface EngineStatus {
@@ -59,8 +61,35 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
       return { available: false, detail: `no Docker engine answers at ${config.endpoint} (${(e as Error).message}); start dockerd or set DOCKER_HOST` };
     }
   },
+  /** The native libvirt binding (@unraid/libvirt) loads and opens libvirt's in-process test driver. */
+  async libvirt() {
+    return probeLibvirtUri('test:///default');
+  },
+  /** qemu:///system answers through the binding, qemu-img runs, and a kernel + busybox can make a guest. */
+  async 'libvirt-qemu'() {
+    const status = await probeLibvirtUri('qemu:///system');
+    if (!status.available) return { ...status, detail: `${status.detail}; start virtlogd -d and libvirtd -d (apt-get install libvirt-daemon-system qemu-system-x86)` };
+    if (!tryRun('qemu-img', ['--version'])) return { available: false, detail: 'qemu-img not found (apt-get install qemu-utils)' };
+    if (!tryRun('qemu-system-x86_64', ['--version'])) return { available: false, detail: 'qemu-system-x86_64 not found (apt-get install qemu-system-x86)' };
+    if (!guestKernel()) return { available: false, detail: 'no guest kernel: /boot/vmlinuz-* missing (apt-get install linux-image-amd64) or set RSP_TEST_GUEST_KERNEL' };
+    if (!existsSync(BUSYBOX)) return { available: false, detail: `${BUSYBOX} missing (apt-get install busybox-static)` };
+    if (!tryRun('cpio', ['--version'])) return { available: false, detail: 'cpio not found (apt-get install cpio)' };
+    return { ...status, detail: `${status.detail}, kernel ${guestKernel()}` };
+  },
 };
 
+/** Opens `uri` through the native binding and closes it again. */
+async function probeLibvirtUri(uri: string): Promise<EngineStatus> {
+  const loaded = await loadBinding();
+  if (!loaded.ok) return { available: false, detail: loaded.reason };
+  try {
+    const conn = await loaded.binding.open(uri);
+    await conn.close().catch(() => undefined);
+    return { available: true, detail: `${uri} through ${loaded.binding.description}` };
+  } catch (e) {
+    return { available: false, detail: `${uri} does not answer: ${(e as Error).message}` };
+  }
+}
 
 function tryRun(file: string, args: string[]): string | undefined {
   try {

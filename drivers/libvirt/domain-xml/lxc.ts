@@ -1,0 +1,46 @@
+import type { DomainModel } from './model';
+import { metadataXml } from './model';
+import { bandwidth, basics, blkiotune, cputune, lifecycle } from './common';
+import { el, parent } from './xml';
+
+/**
+ * Domain XML for `type='lxc'` (libvirt's LXC driver): the root filesystem is the qcow2 overlay
+ * mounted through qemu-nbd, the first process is `init` with the interface values as its
+ * environment, host directories are bind mounts at their mount paths, the NIC (with a static
+ * address when asked) on a bridge.
+ */
+export function lxcDomainXml(model: DomainModel): string {
+  const init = model.init ?? { command: ['/sbin/init'], env: {} };
+  const [command, ...args] = init.command;
+  return parent('domain', { type: 'lxc' }, [
+    ...basics(model),
+    metadataXml(model.metadata),
+    cputune(model),
+    blkiotune(model),
+    parent('os', {}, [
+      el('type', { arch: 'x86_64' }, 'exe'),
+      el('init', {}, command ?? '/sbin/init'),
+      ...args.map((a) => el('initarg', {}, a)),
+      ...Object.entries(init.env).map(([k, v]) => el('initenv', { name: k }, v)),
+    ]),
+    ...lifecycle(),
+    parent('devices', {}, [
+      parent('filesystem', { type: 'file', accessmode: 'passthrough' }, [
+        el('driver', { type: 'nbd', format: model.rootDisk.format }),
+        el('source', { file: model.rootDisk.path }),
+        el('target', { dir: '/' }),
+      ]),
+      ...model.volumes.map((v) =>
+        parent('filesystem', { type: 'mount', accessmode: 'passthrough' }, [el('source', { dir: v.hostPath }), el('target', { dir: v.mountPath }), v.readOnly && el('readonly')]),
+      ),
+      model.network &&
+        parent('interface', { type: 'bridge' }, [
+          el('source', { bridge: model.network.bridge }),
+          model.network.ipv4 && el('ip', { address: model.network.ipv4.address, family: 'ipv4', prefix: model.network.ipv4.prefix }),
+          model.network.gateway && el('route', { family: 'ipv4', address: '0.0.0.0', prefix: 0, gateway: model.network.gateway }),
+          bandwidth(model),
+        ]),
+      parent('console', { type: 'pty' }, [el('target', { type: 'lxc', port: 0 })]),
+    ]),
+  ]);
+}

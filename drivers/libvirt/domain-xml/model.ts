@@ -1,0 +1,72 @@
+import type { EnvironmentSpec, ImageRef } from '../../contract';
+import { esc } from './xml';
+
+/** The domain types RSP builds XML for, one builder each. */
+export type DomainType = 'kvm' | 'qemu' | 'xen' | 'lxc';
+
+/** The XML namespace of RSP's metadata element inside `<metadata>`. */
+export const METADATA_NAMESPACE = 'urn:rsp:libvirt:1';
+
+/** What RSP keeps in the domain's `<metadata>` (libvirt stores it with the definition). */
+export interface DomainMetadata {
+  environment: string;
+  image: ImageRef;
+  hostname: string;
+  labels: Record<string, string>;
+  createdAt: string;
+  /** Limits that libvirt's XML does not keep in a form RSP can read back. */
+  diskBytes?: number;
+  networkBitsPerSecond?: number;
+  /** The environment's directory on the host (disks, console log). */
+  directory: string;
+  /** Volume names by host path (the XML keeps only 9p mount tags or mount paths). */
+  volumes?: Record<string, string>;
+}
+
+/**
+ * A technology-neutral description of one domain, made from an EnvironmentSpec by the driver;
+ * each builder turns it into its domain type's XML.
+ */
+export interface DomainModel {
+  name: string;
+  uuid: string;
+  memoryKiB: number;
+  vcpus: number;
+  /** cgroup cpu shares (`<cputune><shares>`). */
+  cpuShares?: number;
+  /** `<cputune><global_period>/<global_quota>` in microseconds. */
+  cpuQuota?: { periodUs: number; quotaUs: number };
+  /** `<blkiotune><weight>` 100–1000. */
+  blkioWeight?: number;
+  /** The copy-on-write root disk (qcow2 overlay over the read-only base). */
+  rootDisk: { path: string; format: 'qcow2' };
+  /** Host directories passed into the domain. */
+  volumes: Array<{ name: string; hostPath: string; mountPath: string; readOnly: boolean }>;
+  network?: { bridge: string; ipv4?: { address: string; prefix: number }; gateway?: string; averageKiBps?: number };
+  /** Direct kernel boot (VMs); without it the VM boots from its root disk. */
+  kernel?: { path: string; initrd?: string; cmdline?: string };
+  /** The first process (LXC): command and environment. */
+  init?: { command: string[]; env: Record<string, string> };
+  /** Where the serial console is logged (VMs). */
+  consoleLog?: string;
+  metadata: DomainMetadata;
+}
+
+/** The `<metadata>` block: RSP's record as escaped JSON text. */
+export function metadataXml(metadata: DomainMetadata): string {
+  return `<metadata>\n  <rsp:environment xmlns:rsp="${METADATA_NAMESPACE}">${esc(JSON.stringify(metadata))}</rsp:environment>\n</metadata>`;
+}
+
+/** Pulls the fields a spec shares with every domain type into metadata. */
+export function metadataFor(spec: EnvironmentSpec, directory: string): DomainMetadata {
+  return {
+    environment: spec.id,
+    image: spec.image,
+    hostname: spec.iface.hostname,
+    labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id },
+    createdAt: new Date().toISOString(),
+    diskBytes: spec.limits?.diskBytes,
+    networkBitsPerSecond: spec.limits?.networkBitsPerSecond,
+    directory,
+  };
+}

@@ -1,0 +1,47 @@
+import type { DomainModel } from './model';
+import { metadataXml } from './model';
+import { bandwidth, basics, blkiotune, cputune, lifecycle } from './common';
+import { el, parent } from './xml';
+
+/**
+ * What the QEMU-driven domain types (`kvm` and `qemu`) share: an x86 q35/pc machine, a virtio root
+ * disk (the qcow2 overlay), 9p host directories, a virtio NIC on a bridge, a serial console logged
+ * to a file. `cpu` is the only difference between them.
+ */
+export function qemuFamilyXml(type: 'kvm' | 'qemu', model: DomainModel, cpu?: string): string {
+  return parent('domain', { type }, [
+    ...basics(model),
+    metadataXml(model.metadata),
+    cputune(model),
+    blkiotune(model),
+    parent('os', {}, [
+      el('type', { arch: 'x86_64', machine: 'pc' }, 'hvm'),
+      model.kernel && el('kernel', {}, model.kernel.path),
+      model.kernel?.initrd && el('initrd', {}, model.kernel.initrd),
+      model.kernel?.cmdline && el('cmdline', {}, model.kernel.cmdline),
+      !model.kernel && el('boot', { dev: 'hd' }),
+    ]),
+    parent('features', {}, [el('acpi')]),
+    cpu,
+    ...lifecycle(),
+    parent('devices', {}, [
+      parent('disk', { type: 'file', device: 'disk' }, [
+        el('driver', { name: 'qemu', type: model.rootDisk.format, cache: 'none' }),
+        el('source', { file: model.rootDisk.path }),
+        el('target', { dev: 'vda', bus: 'virtio' }),
+      ]),
+      ...model.volumes.map((v) =>
+        parent('filesystem', { type: 'mount', accessmode: 'mapped' }, [
+          el('source', { dir: v.hostPath }),
+          el('target', { dir: v.name }),
+          v.readOnly && el('readonly'),
+        ]),
+      ),
+      model.network &&
+        parent('interface', { type: 'bridge' }, [el('source', { bridge: model.network.bridge }), el('model', { type: 'virtio' }), bandwidth(model)]),
+      parent('serial', { type: 'pty' }, [model.consoleLog && el('log', { file: model.consoleLog, append: 'off' }), el('target', { port: 0 })]),
+      parent('console', { type: 'pty' }, [el('target', { type: 'serial', port: 0 })]),
+      el('memballoon', { model: 'none' }),
+    ]),
+  ]);
+}

@@ -1,0 +1,49 @@
+import type { DomainMetadata } from './model';
+import { attrOf, textOf, unesc } from './xml';
+
+/** What RSP reads back from a domain's XML as libvirt reports it. */
+export interface DomainFacts {
+  type: string;
+  memoryBytes?: number;
+  cpuShares?: number;
+  cpuQuota?: number;
+  /** Interface bandwidth (inbound average), bits/s. */
+  networkBitsPerSecond?: number;
+  rootDisk?: string;
+  consoleLog?: string;
+  /** RSP's metadata; absent: not RSP's domain. */
+  metadata?: DomainMetadata;
+}
+
+/** Parses the few facts RSP needs out of libvirt's (canonical) domain XML. */
+export function readDomain(xml: string): DomainFacts {
+  const memoryKiB = numberOf(textOf(xml, 'memory'));
+  const unit = attrOf(xml, 'memory', 'unit') ?? 'KiB';
+  const period = numberOf(textOf(xml, 'global_period'));
+  const quota = numberOf(textOf(xml, 'global_quota'));
+  const average = numberOf(/<inbound\s[^>]*\baverage=["'](\d+)["']/.exec(xml)?.[1]);
+  const meta = /<rsp:environment\b[^>]*>([\s\S]*?)<\/rsp:environment>/.exec(xml)?.[1];
+  let metadata: DomainMetadata | undefined;
+  if (meta !== undefined) {
+    try {
+      metadata = JSON.parse(unesc(meta)) as DomainMetadata;
+    } catch {
+      metadata = undefined;
+    }
+  }
+  return {
+    type: /<domain\s[^>]*\btype=["']([^"']+)["']/.exec(xml)?.[1] ?? 'unknown',
+    memoryBytes: memoryKiB === undefined ? undefined : memoryKiB * (unit === 'KiB' ? 1024 : unit === 'MiB' ? 1024 * 1024 : 1),
+    cpuShares: numberOf(textOf(xml, 'shares')),
+    cpuQuota: period && quota && quota > 0 ? quota / period : undefined,
+    networkBitsPerSecond: average === undefined ? undefined : average * 1024 * 8,
+    rootDisk: attrOf(xml, 'source', 'file'),
+    consoleLog: attrOf(xml, 'log', 'file'),
+    metadata,
+  };
+}
+
+function numberOf(text: string | undefined): number | undefined {
+  if (text === undefined || !/^-?\d+$/.test(text.trim())) return undefined;
+  return Number(text);
+}

@@ -1,0 +1,448 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, rename, rm, statfs } from 'node:fs/promises';
+import { arch, cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { BadInputError, UnavailableError, UnsupportedOperationError } from '../../gateway/errors/rsp-error';
+import { withDeadline } from '../call';
+import type {
+  CallOptions,
+  DriverCapabilities,
+  DriverCore,
+  DriverOptional,
+  EnvironmentInfo,
+  EnvironmentSpec,
+  EnvironmentState,
+  EnvironmentStats,
+  OptionalCapability,
+  ProbeResult,
+  SnapshotInfo,
+  StopOptions,
+} from '../contract';
+import { assertEnvironmentId, EnvironmentExistsError, EnvironmentNotFoundError } from '../errors';
+import { configValues } from '../host/rootfs';
+import { assertSnapshotName, validateSpec } from '../host/validate';
+import { Revert } from '../revert';
+import type { LibvirtConnection } from './binding';
+import { DOMAIN_STATE, isNoDomainError, isNotRunningError, loadBinding } from './binding';
+import { baseImageInfo, createOverlay } from './disks';
+import type { DomainFacts, DomainModel } from './domain-xml';
+import { domainXml, metadataFor, readDomain } from './domain-xml';
+import { packEnvironment, unpackEnvironment } from './export';
+import type { LibvirtDriverOptions, ResolvedLibvirtOptions } from './options';
+import { resolveLibvirtOptions } from './options';
+import { idleStats, statsFromLibvirt } from './stats';
+import { Virsh } from './virsh';
+
+/** libvirt names RSP's domains `rsp-<environment id>`; the id pattern keeps out anything unsafe. */
+export const DOMAIN_PREFIX = 'rsp-';
+
+export function domainName(id: string): string {
+  assertEnvironmentId(id);
+  return `${DOMAIN_PREFIX}${id}`;
+}
+
+/** cgroup cpu shares per unit of RSP cpuWeight (weight 100 → 1000 shares, near libvirt's default 1024). */
+const SHARES_PER_WEIGHT = 10;
+const QUOTA_PERIOD_US = 100_000;
+
+/**
+ * The libvirt driver: KVM/QEMU, Xen and LXC domains over one libvirt connection URI, through the
+ * native binding (`binding.ts`, loaded lazily) plus `virsh` for what the binding lacks. Each
+ * environment is a persistent domain `rsp-<id>` whose `<metadata>` holds RSP's record, and a
+ * directory `<dataDir>/rsp-<id>/` with its qcow2 overlay root disk and console log.
+ */
+export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'exportEnvironment' | 'importEnvironment' | 'logs' | 'snapshot' | 'migrate'> {
+  readonly name: string;
+  readonly technology: string;
+  private readonly options: ResolvedLibvirtOptions;
+  private readonly virsh: Virsh;
+  private connection?: Promise<LibvirtConnection>;
+
+  constructor(options: LibvirtDriverOptions = {}) {
+    this.options = resolveLibvirtOptions(options);
+    this.name = this.options.name;
+    this.technology = this.options.technology;
+    this.virsh = new Virsh(this.options.virsh, this.options.uri);
+  }
+
+  /** The connection URI. */
+  get uri(): string {
+    return this.options.uri;
+  }
+
+  async probe(options?: CallOptions): Promise<ProbeResult> {
+    const loaded = await (this.options.loadBinding ?? loadBinding)();
+    if (!loaded.ok) return { available: false, reason: loaded.reason };
+    if (this.options.domainType === 'kvm' && !this.options.isTestUri && !existsSync('/dev/kvm')) {
+      return { available: false, reason: 'libvirt-kvm needs /dev/kvm (use libvirt-qemu for software emulation)' };
+    }
+    try {
+      await withDeadline(`connecting to ${this.options.uri}`, options, Math.min(this.options.timeoutMs, 10_000), () => this.connect());
+    } catch (e) {
+      return { available: false, reason: (e as Error).message };
+    }
+    const version = await this.virsh.version(options?.signal).catch(() => ({ library: undefined, hypervisor: undefined }));
+    const fs = await statfs(this.options.dataDir).catch(() => statfs('/'));
+    return {
+      available: true,
+      version: [version.library ?? 'libvirt', version.hypervisor && `hypervisor ${version.hypervisor}`, `via ${loaded.binding.description}`].filter(Boolean).join(', '),
+      host: { cpus: cpus().length, memoryBytes: totalmem(), diskBytes: fs.blocks * fs.bsize, kernel: release(), arch: arch() },
+    };
+  }
+
+  capabilities(): DriverCapabilities {
+    const operations: OptionalCapability[] = ['exportEnvironment', 'importEnvironment', 'logs'];
+    // Snapshots and migration go through virsh, which cannot see a test:// connection's domains.
+    if (!this.options.isTestUri) operations.push('snapshot');
+    if (!this.options.isTestUri && this.options.domainType !== 'lxc') operations.push('migrate');
+    return { operations, limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'diskBytes', 'networkBitsPerSecond'] };
+  }
+
+  async create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
+    return withDeadline(`create ${spec.id} on ${this.name}`, options, this.options.timeoutMs, (signal) =>
+      this.provision(spec, signal, async (rootDisk) => {
+        const base = await baseImageInfo(this.options.qemuImg, spec.image.ref, signal);
+        await createOverlay(this.options.qemuImg, spec.image.ref, base, rootDisk, spec.limits?.diskBytes, signal);
+      }),
+    );
+  }
+
+  async start(id: string, options?: CallOptions): Promise<void> {
+    await withDeadline(`start ${id} on ${this.name}`, options, this.options.timeoutMs, async () => {
+      const { name, conn } = await this.owned(id);
+      if (isActive((await conn.getInfo(name)).state)) return;
+      await this.engine(`start of ${name}`, () => conn.start(name));
+    });
+  }
+
+  async stop(id: string, options?: StopOptions): Promise<void> {
+    await withDeadline(`stop ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { name, conn } = await this.owned(id);
+      if (!isActive((await conn.getInfo(name)).state)) return;
+      const graceMs = (options?.graceSeconds ?? 10) * 1000;
+      if (graceMs > 0) {
+        await conn.shutdown(name).catch((e: unknown) => {
+          if (!isNotRunningError(e)) throw e;
+        });
+        const until = Date.now() + graceMs;
+        while (Date.now() < until && !signal.aborted) {
+          if (!isActive((await conn.getInfo(name)).state)) return;
+          await sleep(100);
+        }
+      }
+      await conn.destroy(name).catch((e: unknown) => {
+        if (!isNotRunningError(e)) throw e;
+      });
+    });
+  }
+
+  async destroy(id: string, options?: CallOptions): Promise<void> {
+    const name = domainName(id);
+    await withDeadline(`destroy ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const conn = await this.connect();
+      const facts = await this.facts(conn, name);
+      if (facts && facts.metadata?.environment !== id) return; // a domain of that name that is not RSP's: leave it
+      if (facts) {
+        if (isActive((await conn.getInfo(name)).state)) await conn.destroy(name).catch(ignoreNotRunning);
+        await conn.undefine(name).catch(async (e: unknown) => {
+          if (isNoDomainError(e)) return;
+          if (/snapshot/i.test((e as Error).message) && !this.options.isTestUri) return this.virsh.undefineWithSnapshots(name, signal);
+          throw e;
+        });
+      }
+      // The directory is RSP's alone (named after the domain, under our data directory): remove it
+      // even when the domain was undefined behind RSP's back.
+      await rm(this.directory(name), { recursive: true, force: true });
+    });
+  }
+
+  async inspect(id: string, options?: CallOptions): Promise<EnvironmentInfo> {
+    const name = domainName(id);
+    return withDeadline(`inspect ${id} on ${this.name}`, options, this.options.timeoutMs, async () => {
+      const { conn, facts } = await this.owned(id);
+      return this.toInfo(conn, name, facts);
+    });
+  }
+
+  async list(options?: CallOptions): Promise<EnvironmentInfo[]> {
+    return withDeadline(`list on ${this.name}`, options, this.options.timeoutMs, async () => {
+      const conn = await this.connect();
+      const names = (await conn.listDomainNames()).filter((n) => n.startsWith(DOMAIN_PREFIX)).sort();
+      const found: EnvironmentInfo[] = [];
+      for (const name of names) {
+        // A domain undefined between the listing and the lookup is skipped; any other error is the caller's.
+        const facts = await this.facts(conn, name);
+        if (!facts?.metadata || `${DOMAIN_PREFIX}${facts.metadata.environment}` !== name) continue;
+        const info = await this.toInfo(conn, name, facts).catch((e: unknown) => {
+          if (isNoDomainError(e)) return undefined;
+          throw e;
+        });
+        if (info) found.push(info);
+      }
+      return found;
+    });
+  }
+
+  async stats(id: string, options?: CallOptions): Promise<EnvironmentStats> {
+    return withDeadline(`stats ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { name, conn } = await this.owned(id);
+      const info = await conn.getInfo(name);
+      if (!isActive(info.state)) return idleStats(info);
+      const counters = this.options.isTestUri ? undefined : await this.virsh.domstats(name, signal);
+      return statsFromLibvirt(info, counters);
+    });
+  }
+
+  /** The serial console log (VMs); LXC domains and never-started VMs have none yet. */
+  async logs(id: string, options?: CallOptions & { tail?: number }): Promise<string> {
+    const { facts } = await this.owned(id);
+    const text = facts.consoleLog ? await readFile(facts.consoleLog, 'utf8').catch(() => '') : '';
+    if (options?.tail === undefined) return text;
+    const lines = text.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    return lines.slice(-options.tail).join('\n');
+  }
+
+  /** A libvirt snapshot (internal qcow2 snapshot of the overlay, plus memory when running). */
+  async snapshot(id: string, snapshotName: string, options?: CallOptions): Promise<SnapshotInfo> {
+    assertSnapshotName(snapshotName);
+    if (this.options.isTestUri) throw new UnsupportedOperationError('snapshot', `driver ${this.name}`, 'not on a test:// connection');
+    return withDeadline(`snapshot ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { name } = await this.owned(id);
+      await this.virsh.snapshot(name, snapshotName, signal);
+      return { name: snapshotName, createdAt: new Date() };
+    });
+  }
+
+  /** Live migration through libvirt (disks copied), to a destination URI that runs the same technology. */
+  async migrate(id: string, destinationUri: string, options?: CallOptions): Promise<void> {
+    if (/[\s\0]/.test(destinationUri) || !/^[a-z0-9+]+:\/\//.test(destinationUri)) throw new BadInputError(`"${destinationUri}" is not a libvirt URI`, { uri: destinationUri });
+    if (this.options.isTestUri || this.options.domainType === 'lxc') throw new UnsupportedOperationError('migrate', `driver ${this.name}`);
+    await withDeadline(`migrate ${id} on ${this.name}`, options, this.options.timeoutMs * 10, async (signal) => {
+      const { name } = await this.owned(id);
+      await this.virsh.migrate(name, destinationUri, signal);
+    });
+  }
+
+  /** The domain XML, the root disk (flattened) and the volumes' contents as one tar stream (see export.ts). */
+  async exportEnvironment(id: string, options?: CallOptions): Promise<Readable> {
+    return withDeadline(`export ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { name, conn, facts } = await this.owned(id);
+      if (!facts.rootDisk) throw new UnavailableError(`domain ${name} has no root disk`, { id });
+      const xml = await conn.getXML(name);
+      const volumes = [...xml.matchAll(/<filesystem\b[\s\S]*?<source dir=["']([^"']+)["'][\s\S]*?<target dir=["']([^"']+)["']/g)]
+        .filter((m) => m[2] !== '/')
+        .map((m) => ({ hostPath: m[1]!, name: facts.metadata!.volumes?.[m[1]!] ?? m[2]! }));
+      const staging = join(this.options.dataDir, `.rsp-export-${randomBytes(6).toString('hex')}`);
+      return packEnvironment(this.options.qemuImg, staging, { environment: id, domainType: facts.type, domainXml: xml, rootDisk: facts.rootDisk, volumes }, signal);
+    });
+  }
+
+  /** A new environment from an `exportEnvironment` stream: its root disk and volume contents, with `spec`'s identity. */
+  async importEnvironment(source: Readable, spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
+    return withDeadline(`import ${spec.id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      validateSpec(this, spec);
+      await mkdir(this.options.dataDir, { recursive: true });
+      const staging = join(this.options.dataDir, `.rsp-import-${randomBytes(6).toString('hex')}`);
+      try {
+        const conn = await this.connect();
+        if ((await conn.listDomainNames()).includes(domainName(spec.id))) throw new EnvironmentExistsError(this.name, spec.id);
+        const { rootDisk } = await unpackEnvironment(source, staging, spec.volumes, signal);
+        return await this.provision(spec, signal, (target) => rename(rootDisk, target));
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /** Closes the connection (tests, shutdown). */
+  async close(): Promise<void> {
+    const conn = this.connection;
+    this.connection = undefined;
+    if (conn) await (await conn.catch(() => undefined))?.close().catch(() => undefined);
+  }
+
+  /** Checks the spec, makes the directory and root disk (`makeRootDisk`), defines the domain; undoes it all on failure. */
+  private async provision(spec: EnvironmentSpec, signal: AbortSignal, makeRootDisk: (path: string) => Promise<void>): Promise<EnvironmentInfo> {
+    this.validate(spec);
+    const name = domainName(spec.id);
+    const conn = await this.connect();
+    if ((await conn.listDomainNames()).includes(name)) throw new EnvironmentExistsError(this.name, spec.id);
+    const dir = this.directory(name);
+    const revert = new Revert();
+    try {
+      await mkdir(this.options.dataDir, { recursive: true });
+      await rm(dir, { recursive: true, force: true }); // a leftover of a domain removed behind RSP's back
+      await mkdir(dir);
+      revert.add(() => rm(dir, { recursive: true, force: true }));
+      await chmod(dir, 0o755); // the hypervisor (e.g. user libvirt-qemu) must reach the disk
+      const rootDisk = join(dir, 'root.qcow2');
+      await makeRootDisk(rootDisk);
+      if (this.options.failAfter === 'disk') throw new UnavailableError('fault injection: failing after the disk');
+      const model = this.model(spec, name, dir, rootDisk);
+      await this.engine(`defining ${name}`, () => conn.defineXML(domainXml(this.options.domainType, model)));
+      revert.add(() => conn.undefine(name));
+      if (this.options.failAfter === 'define') throw new UnavailableError('fault injection: failing after define');
+      const info = await this.toInfo(conn, name, await this.facts(conn, name).then((f) => f!));
+      revert.success();
+      return info;
+    } finally {
+      await revert.run();
+      if (signal.aborted) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  private validate(spec: EnvironmentSpec): void {
+    validateSpec(this, spec);
+    if (spec.command?.length && this.options.domainType !== 'lxc') {
+      throw new UnsupportedOperationError('command', `driver ${this.name}`, 'a VM runs its image\'s own init; only libvirt-lxc takes a command');
+    }
+    for (const arg of spec.command ?? []) if (/\0/.test(arg)) throw new BadInputError('command arguments may not contain NUL');
+    if (spec.iface.network?.mode === 'bridge' && spec.iface.network.ipv4 && this.options.domainType !== 'lxc') {
+      // A VM configures its own address; libvirt cannot set it from outside.
+    }
+  }
+
+  /** The technology-neutral domain model of a spec. */
+  private model(spec: EnvironmentSpec, name: string, dir: string, rootDisk: string): DomainModel {
+    const limits = spec.limits ?? {};
+    const memoryBytes = limits.memoryBytes ?? this.options.defaultMemoryBytes;
+    const net = spec.iface.network;
+    const [address, prefix] = (net?.ipv4 ?? '').split('/');
+    const metadata = { ...metadataFor(spec, dir), volumes: Object.fromEntries((spec.volumes ?? []).map((v) => [v.hostPath, v.name])) };
+    const isVm = this.options.domainType !== 'lxc';
+    return {
+      name,
+      uuid: randomUUID(),
+      memoryKiB: Math.ceil(memoryBytes / 1024),
+      vcpus: Math.max(1, Math.ceil(limits.cpuQuota ?? 1)),
+      cpuShares: limits.cpuWeight === undefined ? undefined : Math.round(limits.cpuWeight * SHARES_PER_WEIGHT),
+      cpuQuota: limits.cpuQuota === undefined ? undefined : { periodUs: QUOTA_PERIOD_US, quotaUs: Math.max(1000, Math.round(limits.cpuQuota * QUOTA_PERIOD_US)) },
+      blkioWeight: this.options.blkioWeight && limits.cpuWeight !== undefined ? Math.min(1000, Math.max(100, Math.round(limits.cpuWeight * 5))) : undefined,
+      rootDisk: { path: rootDisk, format: 'qcow2' },
+      volumes: (spec.volumes ?? []).map((v) => ({ name: v.name, hostPath: v.hostPath, mountPath: v.mountPath, readOnly: v.readOnly === true })),
+      network:
+        net?.mode === 'bridge'
+          ? {
+              bridge: net.bridge ?? this.options.defaultBridge,
+              ipv4: address ? { address, prefix: Number(prefix ?? 24) } : undefined,
+              gateway: net.gateway,
+              averageKiBps: limits.networkBitsPerSecond === undefined ? undefined : Math.max(1, Math.round(limits.networkBitsPerSecond / 8 / 1024)),
+            }
+          : undefined,
+      kernel:
+        isVm && this.options.kernel
+          ? { ...this.options.kernel, cmdline: [this.options.kernel.cmdline, `rsp.hostname=${spec.iface.hostname}`].filter(Boolean).join(' ') }
+          : undefined,
+      init: isVm ? undefined : { command: spec.command?.length ? spec.command : ['/sbin/init'], env: configValues(spec.iface) },
+      consoleLog: isVm ? join(dir, 'console.log') : undefined,
+      metadata,
+    };
+  }
+
+  private async toInfo(conn: LibvirtConnection, name: string, facts: DomainFacts): Promise<EnvironmentInfo> {
+    const meta = facts.metadata!;
+    const info = await conn.getInfo(name);
+    return {
+      id: meta.environment,
+      handle: name,
+      state: stateOf(info.state),
+      image: meta.image,
+      addresses: [],
+      hostname: meta.hostname,
+      limits: {
+        memoryBytes: facts.memoryBytes,
+        cpuWeight: facts.cpuShares === undefined ? undefined : facts.cpuShares / SHARES_PER_WEIGHT,
+        cpuQuota: facts.cpuQuota,
+        diskBytes: meta.diskBytes,
+        networkBitsPerSecond: facts.networkBitsPerSecond ?? meta.networkBitsPerSecond,
+      },
+      labels: meta.labels,
+    };
+  }
+
+  /** The domain's facts, or undefined when no domain has that name. */
+  private async facts(conn: LibvirtConnection, name: string): Promise<DomainFacts | undefined> {
+    try {
+      return readDomain(await conn.getXML(name));
+    } catch (e) {
+      if (isNoDomainError(e)) return undefined;
+      throw e;
+    }
+  }
+
+  /** The environment's domain, checked to be RSP's; NOT_FOUND otherwise. */
+  private async owned(id: string): Promise<{ name: string; conn: LibvirtConnection; facts: DomainFacts }> {
+    const name = domainName(id);
+    const conn = await this.connect();
+    const facts = await this.facts(conn, name);
+    if (!facts || facts.metadata?.environment !== id) throw new EnvironmentNotFoundError(this.name, id);
+    return { name, conn, facts };
+  }
+
+  private directory(name: string): string {
+    return join(this.options.dataDir, name);
+  }
+
+  /** The one connection of this driver, opened on first use; a failed open is retried next time. */
+  private connect(): Promise<LibvirtConnection> {
+    this.connection ??= (async () => {
+      const loaded = await (this.options.loadBinding ?? loadBinding)();
+      if (!loaded.ok) throw new UnavailableError(`the libvirt binding is not usable: ${loaded.reason}`, { driver: this.name });
+      try {
+        return await loaded.binding.open(this.options.uri);
+      } catch (e) {
+        throw new UnavailableError(`libvirt at ${this.options.uri} does not answer: ${(e as Error).message}`, { uri: this.options.uri }, { cause: e });
+      }
+    })();
+    this.connection.catch(() => {
+      this.connection = undefined;
+    });
+    return this.connection;
+  }
+
+  /** Runs a libvirt call, turning its error into UNAVAILABLE with libvirt's message. */
+  private async engine<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (e) {
+      throw new UnavailableError(`${what} on ${this.options.uri} failed: ${(e as Error).message}`, { uri: this.options.uri }, { cause: e });
+    }
+  }
+}
+
+/** A libvirt driver for `options.uri` (default qemu:///system). */
+export function createLibvirtDriver(options: LibvirtDriverOptions = {}): LibvirtDriver {
+  return new LibvirtDriver(options);
+}
+
+function isActive(state: number): boolean {
+  return state === DOMAIN_STATE.RUNNING || state === DOMAIN_STATE.BLOCKED || state === DOMAIN_STATE.PAUSED || state === DOMAIN_STATE.SHUTDOWN || state === DOMAIN_STATE.PMSUSPENDED;
+}
+
+function stateOf(state: number): EnvironmentState {
+  switch (state) {
+    case DOMAIN_STATE.RUNNING:
+    case DOMAIN_STATE.BLOCKED:
+    case DOMAIN_STATE.SHUTDOWN:
+      return 'running';
+    case DOMAIN_STATE.PAUSED:
+    case DOMAIN_STATE.PMSUSPENDED:
+      return 'paused';
+    case DOMAIN_STATE.SHUTOFF:
+    case DOMAIN_STATE.CRASHED:
+      return 'stopped';
+    default:
+      return 'unknown';
+  }
+}
+
+function ignoreNotRunning(e: unknown): void {
+  if (!isNotRunningError(e)) throw e;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,52 @@
+import { UnavailableError } from '../../gateway/errors/rsp-error';
+import { runTool } from '../host/run-tool';
+import { lastLines } from '../host/run-tool';
+
+/**
+ * The operations the native binding does not expose (domain stats, snapshots, migration, version),
+ * through `virsh` with argument arrays. Not usable with `test://` URIs: the test driver's state
+ * lives inside the process that opened it.
+ */
+export class Virsh {
+  constructor(private readonly program: string, private readonly uri: string) {}
+
+  /** Runs `virsh -c <uri> <args…>`; UNAVAILABLE with virsh's message when it fails. */
+  async run(args: string[], what: string, signal?: AbortSignal): Promise<string> {
+    const result = await runTool(this.program, ['-q', '-c', this.uri, ...args], { signal });
+    if (result.exitCode !== 0) throw new UnavailableError(`${what} failed: ${lastLines(result.stderr || result.stdout)}`, { uri: this.uri, args });
+    return result.stdout;
+  }
+
+  /** `virsh domstats` as a flat key → value map (`block.0.rd.bytes` → `1234`). */
+  async domstats(name: string, signal?: AbortSignal): Promise<Record<string, string>> {
+    const out = await this.run(['domstats', '--state', '--cpu-total', '--balloon', '--block', '--interface', '--', name], `domstats of ${name}`, signal);
+    const stats: Record<string, string> = {};
+    for (const line of out.split('\n')) {
+      const m = /^\s+([^=\s]+)=(.*)$/.exec(line);
+      if (m) stats[m[1]!] = m[2]!;
+    }
+    return stats;
+  }
+
+  async snapshot(name: string, snapshot: string, signal?: AbortSignal): Promise<void> {
+    await this.run(['snapshot-create-as', '--domain', name, '--name', snapshot, '--atomic'], `snapshot ${snapshot} of ${name}`, signal);
+  }
+
+  async undefineWithSnapshots(name: string, signal?: AbortSignal): Promise<void> {
+    await this.run(['undefine', '--snapshots-metadata', '--', name], `undefine of ${name}`, signal);
+  }
+
+  async migrate(name: string, destinationUri: string, signal?: AbortSignal): Promise<void> {
+    await this.run(['migrate', '--live', '--persistent', '--undefinesource', '--copy-storage-all', '--', name, destinationUri], `migration of ${name} to ${destinationUri}`, signal);
+  }
+
+  /** `Using library: libvirt X` and `Running hypervisor: Y`, when virsh answers. */
+  async version(signal?: AbortSignal): Promise<{ library?: string; hypervisor?: string }> {
+    const result = await runTool(this.program, ['-c', this.uri, 'version'], { signal });
+    if (result.exitCode !== 0) return {};
+    return {
+      library: /Using library:\s*(.+)/.exec(result.stdout)?.[1]?.trim(),
+      hypervisor: /Running hypervisor:\s*(.+)/.exec(result.stdout)?.[1]?.trim(),
+    };
+  }
+}

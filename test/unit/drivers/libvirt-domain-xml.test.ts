@@ -1,0 +1,113 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadBinding } from '../../../drivers/libvirt/binding';
+import type { DomainModel, DomainType } from '../../../drivers/libvirt/domain-xml';
+import { domainXml, readDomain } from '../../../drivers/libvirt/domain-xml';
+import { describeWithEngine } from '../../helpers/engines';
+
+const run = promisify(execFile);
+
+/**
+ * Every domain type's builder: values XML-escaped, the XML valid against libvirt's own RNG schema
+ * (`virt-xml-validate … domain`), and — for Xen, which this machine cannot run — defined on a
+ * test:// connection as `type='xen'` and read back.
+ */
+const NASTY = `a&b<c>"d'e]]><!--`;
+
+function model(overrides: Partial<DomainModel> = {}): DomainModel {
+  return {
+    name: 'rsp-xml-test',
+    uuid: '2b1c6f2e-3f64-4a4c-9f0a-6a4b1f7d9a10',
+    memoryKiB: 262144,
+    vcpus: 2,
+    cpuShares: 500,
+    cpuQuota: { periodUs: 100000, quotaUs: 150000 },
+    blkioWeight: 250,
+    rootDisk: { path: '/var/lib/rsp/libvirt/rsp-xml-test/root.qcow2', format: 'qcow2' },
+    volumes: [{ name: 'data', hostPath: '/srv/rsp/vol&<data>', mountPath: '/var/lib/data', readOnly: true }],
+    network: { bridge: 'virbr0', ipv4: { address: '10.0.3.15', prefix: 24 }, gateway: '10.0.3.1', averageKiBps: 1221 },
+    init: { command: ['/sbin/rsp-init', NASTY], env: { RSP_HOSTNAME: 'h', NOTE: NASTY } },
+    consoleLog: '/var/lib/rsp/libvirt/rsp-xml-test/console.log',
+    metadata: {
+      environment: 'xml-test',
+      image: { ref: '/images/base.qcow2' },
+      hostname: 'h',
+      labels: { note: NASTY, 'rsp.environment': 'xml-test' },
+      createdAt: '2026-01-01T00:00:00.000Z',
+      directory: '/var/lib/rsp/libvirt/rsp-xml-test',
+    },
+    ...overrides,
+  };
+}
+
+const VARIANTS: Array<[string, DomainType, Partial<DomainModel>]> = [
+  ['kvm, disk boot', 'kvm', {}],
+  ['qemu, direct kernel boot', 'qemu', { kernel: { path: '/boot/vmlinuz', initrd: '/boot/initrd.img', cmdline: `console=ttyS0 rsp.hostname=h x=${NASTY}` } }],
+  ['qemu, no network, no limits', 'qemu', { network: undefined, cpuShares: undefined, cpuQuota: undefined, blkioWeight: undefined, volumes: [] }],
+  ['xen HVM', 'xen', {}],
+  ['xen PV (kernel)', 'xen', { kernel: { path: '/boot/vmlinuz', initrd: '/boot/initrd.img', cmdline: 'console=hvc0' } }],
+  ['xen, no network', 'xen', { network: undefined, volumes: [] }],
+  ['lxc', 'lxc', {}],
+  ['lxc, no network', 'lxc', { network: undefined }],
+];
+
+describe('libvirt domain XML builders', () => {
+  test.each(VARIANTS)('%s: every value escaped, metadata reads back intact', (_, type, overrides) => {
+    const xml = domainXml(type, model(overrides));
+    expect(xml).toMatch(new RegExp(`^<domain type="${type}">`));
+    expect(xml).not.toContain(NASTY);
+    expect(xml).not.toContain('<!--');
+    const facts = readDomain(xml);
+    expect(facts.type).toBe(type);
+    expect(facts.metadata?.labels.note).toBe(NASTY);
+    expect(facts.memoryBytes).toBe(262144 * 1024);
+    if (overrides.cpuQuota === undefined && !('cpuQuota' in overrides)) expect(facts.cpuQuota).toBe(1.5);
+  });
+
+  test('limits map to cputune, blkiotune and interface bandwidth', () => {
+    const xml = domainXml('kvm', model());
+    expect(xml).toContain('<shares>500</shares>');
+    expect(xml).toContain('<global_quota>150000</global_quota>');
+    expect(xml).toContain('<weight>250</weight>');
+    expect(xml).toContain('<inbound average="1221"/>');
+    expect(xml).toContain('<outbound average="1221"/>');
+    expect(readDomain(xml).networkBitsPerSecond).toBe(1221 * 1024 * 8);
+  });
+});
+
+describeWithEngine('libvirt', 'libvirt domain XML against libvirt itself', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rsp-domain-xml-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test.each(VARIANTS)('%s validates against libvirt\'s domain RNG schema (virt-xml-validate)', async (label, type, overrides) => {
+    const file = join(dir, `${label.replace(/\W+/g, '-')}.xml`);
+    await writeFile(file, domainXml(type, model(overrides)));
+    const { stdout, stderr } = await run('virt-xml-validate', [file, 'domain']).catch((e: { stdout: string; stderr: string }) => {
+      throw new Error(`virt-xml-validate rejected the ${label} XML: ${e.stderr || e.stdout}`);
+    });
+    expect(`${stdout}${stderr}`).toMatch(/validates/);
+  });
+
+  test.each(VARIANTS.filter(([, type]) => type === 'xen'))('%s: defined on a test:// connection as type xen and read back', async (_, type, overrides) => {
+    const loaded = await loadBinding();
+    if (!loaded.ok) throw new Error(loaded.reason);
+    const conn = await loaded.binding.open('test:///default');
+    try {
+      await conn.defineXML(domainXml(type, model(overrides)));
+      const back = await conn.getXML('rsp-xml-test');
+      expect(readDomain(back)).toMatchObject({ type: 'xen', metadata: { labels: { note: NASTY } } });
+      expect(back).toMatch(/<target dev=["']xvda["'] bus=["']xen["']/);
+      await conn.undefine('rsp-xml-test');
+    } finally {
+      await conn.close();
+    }
+  });
+});
