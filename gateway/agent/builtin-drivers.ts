@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { createDockerDriver } from '../../drivers/docker';
 import { FakeDriver } from '../../drivers/fake';
+import { createLibvirtDriver } from '../../drivers/libvirt';
 import { createLxcDriver } from '../../drivers/lxc';
 import { DriverRegistry } from '../../drivers/registry';
 import { createVserverDriver } from '../../drivers/vserver';
@@ -10,12 +11,13 @@ import { BadInputError } from '../errors';
 export const BUILTIN_DRIVERS = {
   docker: (dataDir: string) => createDockerDriver({ stateDir: join(dataDir, 'docker') }),
   lxc: (dataDir: string) => createLxcDriver({ dataDir, lxcPath: join(dataDir, 'lxc') }),
+  libvirt: (dataDir: string) => createLibvirtDriver({ name: 'libvirt', uri: 'qemu:///system', dataDir: join(dataDir, 'libvirt') }),
   vserver: (dataDir: string) => createVserverDriver({ imageDir: join(dataDir, 'images', 'vserver') }),
   fake: () => new FakeDriver(),
 } as const;
 
 /** Drivers registered when the configuration names none: every real one (probing says which work). */
-export const DEFAULT_DRIVERS = ['docker', 'lxc', 'vserver'] as const;
+export const DEFAULT_DRIVERS = ['docker', 'lxc', 'libvirt', 'vserver'] as const;
 
 /** A registry with the named built-in drivers; an unknown name is BAD_USER_INPUT. */
 export function builtinRegistry(names: readonly string[], dataDir: string): DriverRegistry {
