@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, rm, statfs } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, chmod, mkdir, readFile, rename, rm, statfs } from 'node:fs/promises';
 import { arch, cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -15,6 +16,9 @@ import type {
   EnvironmentSpec,
   EnvironmentState,
   EnvironmentStats,
+  ImageImportSpec,
+  ImageRef,
+  ImportedImage,
   OptionalCapability,
   ProbeResult,
   SnapshotInfo,
@@ -26,10 +30,13 @@ import { assertSnapshotName, validateSpec } from '../host/validate';
 import { Revert } from '../revert';
 import type { LibvirtConnection } from './binding';
 import { DOMAIN_STATE, isNoDomainError, isNotRunningError, loadBinding } from './binding';
+import type { KernelBoot } from './boot';
+import { kernelCmdline, stageKernel, untraversable } from './boot';
 import { baseImageInfo, createOverlay } from './disks';
 import type { DomainFacts, DomainModel } from './domain-xml';
 import { domainXml, metadataFor, readDomain } from './domain-xml';
 import { packEnvironment, unpackEnvironment } from './export';
+import { importRootfsTar, openImageTar } from './images';
 import type { LibvirtDriverOptions, ResolvedLibvirtOptions } from './options';
 import { resolveLibvirtOptions } from './options';
 import { idleStats, statsFromLibvirt } from './stats';
@@ -53,12 +60,13 @@ const QUOTA_PERIOD_US = 100_000;
  * environment is a persistent domain `rsp-<id>` whose `<metadata>` holds RSP's record, and a
  * directory `<dataDir>/rsp-<id>/` with its qcow2 overlay root disk and console log.
  */
-export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'exportEnvironment' | 'importEnvironment' | 'logs' | 'snapshot' | 'migrate'> {
+export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importImage' | 'exportImage' | 'exportEnvironment' | 'importEnvironment' | 'logs' | 'snapshot' | 'migrate'> {
   readonly name: string;
   readonly technology: string;
   private readonly options: ResolvedLibvirtOptions;
   private readonly virsh: Virsh;
   private connection?: Promise<LibvirtConnection>;
+  private bootFiles?: Promise<KernelBoot>;
 
   constructor(options: LibvirtDriverOptions = {}) {
     this.options = resolveLibvirtOptions(options);
@@ -75,6 +83,10 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'exportEn
   async probe(options?: CallOptions): Promise<ProbeResult> {
     const loaded = await (this.options.loadBinding ?? loadBinding)();
     if (!loaded.ok) return { available: false, reason: loaded.reason };
+    const kernel = this.isVm ? this.options.kernel : undefined;
+    for (const file of [kernel?.path, kernel?.initrd]) {
+      if (file && !(await access(file, fsConstants.R_OK).then(() => true, () => false))) return { available: false, reason: `the kernel boot file ${file} is missing or not readable` };
+    }
     if (this.options.domainType === 'kvm' && !this.options.isTestUri && !existsSync('/dev/kvm')) {
       return { available: false, reason: 'libvirt-kvm needs /dev/kvm (use libvirt-qemu for software emulation)' };
     }
@@ -93,7 +105,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'exportEn
   }
 
   capabilities(): DriverCapabilities {
-    const operations: OptionalCapability[] = ['exportEnvironment', 'importEnvironment', 'logs'];
+    const operations: OptionalCapability[] = ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'logs'];
     // Snapshots and migration go through virsh, which cannot see a test:// connection's domains.
     if (!this.options.isTestUri) operations.push('snapshot');
     if (!this.options.isTestUri && this.options.domainType !== 'lxc') operations.push('migrate');
@@ -103,6 +115,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'exportEn
   async create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
     return withDeadline(`create ${spec.id} on ${this.name}`, options, this.options.timeoutMs, (signal) =>
       this.provision(spec, signal, async (rootDisk) => {
+        if (this.isVm && !this.options.kernel && this.isRootfsImage(spec.image.ref)) throw this.noKernel();
         const base = await baseImageInfo(this.options.qemuImg, spec.image.ref, signal);
         await createOverlay(this.options.qemuImg, spec.image.ref, base, rootDisk, spec.limits?.diskBytes, signal);
       }),
@@ -195,6 +208,24 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'exportEn
     });
   }
 
+  /**
+   * A root filesystem tar (`rootfs-tar`) as a read-only qcow2 base (ext4, built with mkfs.ext4 -d;
+   * see images.ts). VMs boot it with the driver's kernel (`root=/dev/vda`), so a VM driver
+   * without one refuses the import.
+   */
+  async importImage(source: Readable, spec: ImageImportSpec, options?: CallOptions): Promise<ImportedImage> {
+    if (spec.format !== 'rootfs-tar') throw new UnsupportedOperationError(`image format ${String(spec.format)}`, `driver ${this.name}`);
+    if (this.isVm && !this.options.kernel) throw this.noKernel();
+    return withDeadline(`import image ${spec.name} on ${this.name}`, options, this.options.timeoutMs, (signal) =>
+      importRootfsTar({ qemuImg: this.options.qemuImg, mkfsExt4: this.options.mkfsExt4 }, source, this.imageDir, signal),
+    );
+  }
+
+  /** The tar an image was imported from; UNSUPPORTED for base images that are plain disk files. */
+  async exportImage(image: ImageRef): Promise<Readable> {
+    return openImageTar(image.ref, this.imageDir);
+  }
+
   /** The serial console log (VMs); LXC domains and never-started VMs have none yet. */
   async logs(id: string, options?: CallOptions & { tail?: number }): Promise<string> {
     const { facts } = await this.owned(id);
@@ -278,10 +309,13 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'exportEn
       await mkdir(dir);
       revert.add(() => rm(dir, { recursive: true, force: true }));
       await chmod(dir, 0o755); // the hypervisor (e.g. user libvirt-qemu) must reach the disk
+      const unreachable = this.options.isTestUri || !['kvm', 'qemu'].includes(this.options.domainType) ? undefined : await untraversable(dir);
+      if (unreachable) throw new UnavailableError(`the hypervisor's user cannot reach ${dir}: ${unreachable} is not traversable by others (chmod o+x it)`, { path: unreachable });
       const rootDisk = join(dir, 'root.qcow2');
       await makeRootDisk(rootDisk);
+      const kernel = this.isVm && this.options.kernel ? await this.stagedKernel() : undefined;
       if (this.options.failAfter === 'disk') throw new UnavailableError('fault injection: failing after the disk');
-      const model = this.model(spec, name, dir, rootDisk);
+      const model = this.model(spec, name, dir, rootDisk, kernel);
       await this.engine(`defining ${name}`, () => conn.defineXML(domainXml(this.options.domainType, model)));
       revert.add(() => conn.undefine(name));
       if (this.options.failAfter === 'define') throw new UnavailableError('fault injection: failing after define');
@@ -300,13 +334,14 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'exportEn
       throw new UnsupportedOperationError('command', `driver ${this.name}`, 'a VM runs its image\'s own init; only libvirt-lxc takes a command');
     }
     for (const arg of spec.command ?? []) if (/\0/.test(arg)) throw new BadInputError('command arguments may not contain NUL');
+    if (this.isVm && this.options.kernel) kernelCmdline(this.options.kernel.cmdline, spec.iface);
     if (spec.iface.network?.mode === 'bridge' && spec.iface.network.ipv4 && this.options.domainType !== 'lxc') {
       // A VM configures its own address; libvirt cannot set it from outside.
     }
   }
 
   /** The technology-neutral domain model of a spec. */
-  private model(spec: EnvironmentSpec, name: string, dir: string, rootDisk: string): DomainModel {
+  private model(spec: EnvironmentSpec, name: string, dir: string, rootDisk: string, kernel: KernelBoot | undefined): DomainModel {
     const limits = spec.limits ?? {};
     const memoryBytes = limits.memoryBytes ?? this.options.defaultMemoryBytes;
     const net = spec.iface.network;
@@ -332,10 +367,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'exportEn
               averageKiBps: limits.networkBitsPerSecond === undefined ? undefined : Math.max(1, Math.round(limits.networkBitsPerSecond / 8 / 1024)),
             }
           : undefined,
-      kernel:
-        isVm && this.options.kernel
-          ? { ...this.options.kernel, cmdline: [this.options.kernel.cmdline, `rsp.hostname=${spec.iface.hostname}`].filter(Boolean).join(' ') }
-          : undefined,
+      kernel: isVm && kernel ? { ...kernel, cmdline: kernelCmdline(kernel.cmdline, spec.iface) } : undefined,
       init: isVm ? undefined : { command: spec.command?.length ? spec.command : ['/sbin/init'], env: configValues(spec.iface) },
       consoleLog: isVm ? join(dir, 'console.log') : undefined,
       metadata,
@@ -380,6 +412,32 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'exportEn
     const facts = await this.facts(conn, name);
     if (!facts || facts.metadata?.environment !== id) throw new EnvironmentNotFoundError(this.name, id);
     return { name, conn, facts };
+  }
+
+  private get isVm(): boolean {
+    return this.options.domainType !== 'lxc';
+  }
+
+  private get imageDir(): string {
+    return join(this.options.dataDir, 'images');
+  }
+
+  /** Whether a base image is one `importImage` built from a root filesystem (it has no boot loader). */
+  private isRootfsImage(ref: string): boolean {
+    return ref.startsWith(`${this.imageDir}/`) && ref.endsWith('.qcow2');
+  }
+
+  private noKernel(): UnavailableError {
+    return new UnavailableError(`driver ${this.name} has no kernel for direct boot, so its VMs cannot boot a root filesystem image (give it the kernel option; the gateway reads RSP_LIBVIRT_KERNEL)`, { driver: this.name });
+  }
+
+  /** The driver's kernel and initrd, copied once into the data directory where the hypervisor can read them. */
+  private stagedKernel(): Promise<KernelBoot> {
+    this.bootFiles ??= stageKernel(this.options.kernel!, this.options.dataDir);
+    this.bootFiles.catch(() => {
+      this.bootFiles = undefined;
+    });
+    return this.bootFiles;
   }
 
   private directory(name: string): string {

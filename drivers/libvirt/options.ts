@@ -35,6 +35,8 @@ export interface LibvirtDriverOptions {
   virsh?: string;
   /** The `qemu-img` program. Default `qemu-img` on PATH. */
   qemuImg?: string;
+  /** The `mkfs.ext4` program (e2fsprogs), which builds base images from root filesystem tars. Default `mkfs.ext4` on PATH. */
+  mkfsExt4?: string;
   /** Loads the binding; default the native `@unraid/libvirt` (tests inject a missing one). */
   loadBinding?: () => Promise<BindingLoad>;
   /**
@@ -92,6 +94,7 @@ export function resolveLibvirtOptions(options: LibvirtDriverOptions = {}): Resol
     timeoutMs: options.timeoutMs ?? 60_000,
     virsh: options.virsh ?? 'virsh',
     qemuImg: options.qemuImg ?? 'qemu-img',
+    mkfsExt4: options.mkfsExt4 ?? 'mkfs.ext4',
     loadBinding: options.loadBinding,
     failAfter: options.failAfter,
     blkioWeight: options.blkioWeight ?? false,
