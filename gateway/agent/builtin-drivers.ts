@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { createDockerDriver } from '../../drivers/docker';
 import { FakeDriver } from '../../drivers/fake';
-import { createLibvirtDriver } from '../../drivers/libvirt';
+import type { LibvirtDriverOptions, LibvirtTechnology } from '../../drivers/libvirt';
+import { createLibvirtDriver, LIBVIRT_TECHNOLOGIES } from '../../drivers/libvirt';
+import { hostKernel, ROOTFS_CMDLINE } from '../../drivers/libvirt/boot';
 import { createLxcDriver } from '../../drivers/lxc';
 import { DriverRegistry } from '../../drivers/registry';
 import { createVserverDriver } from '../../drivers/vserver';
@@ -11,7 +13,7 @@ import { BadInputError } from '../errors';
 export const BUILTIN_DRIVERS = {
   docker: (dataDir: string) => createDockerDriver({ stateDir: join(dataDir, 'docker') }),
   lxc: (dataDir: string) => createLxcDriver({ dataDir, lxcPath: join(dataDir, 'lxc') }),
-  libvirt: (dataDir: string) => createLibvirtDriver({ name: 'libvirt', uri: 'qemu:///system', dataDir: join(dataDir, 'libvirt') }),
+  libvirt: (dataDir: string) => createLibvirtDriver(libvirtOptions(dataDir)),
   vserver: (dataDir: string) => createVserverDriver({ imageDir: join(dataDir, 'images', 'vserver') }),
   fake: () => new FakeDriver(),
 } as const;
@@ -28,4 +30,32 @@ export function builtinRegistry(names: readonly string[], dataDir: string): Driv
     registry.register(make(dataDir));
   }
   return registry;
+}
+
+/**
+ * The built-in libvirt driver's options, from the environment: RSP_LIBVIRT_URI (default
+ * qemu:///system), RSP_LIBVIRT_TECHNOLOGY (e.g. libvirt-qemu to force software emulation on a KVM
+ * host), and the kernel VMs boot catalog images with — RSP_LIBVIRT_KERNEL, RSP_LIBVIRT_INITRD,
+ * RSP_LIBVIRT_CMDLINE (default `console=ttyS0 root=/dev/vda rw panic=-1 quiet`); without
+ * RSP_LIBVIRT_KERNEL, the host's own readable /boot/vmlinuz-* and its initrd. With no kernel at all
+ * the driver still runs disk images, and says so when asked to import a root filesystem.
+ * RSP_LIBVIRT_MEMORY_MB: memory of an environment that asks for none (default 256: Debian's
+ * initramfs needs room to unpack).
+ */
+export function libvirtOptions(dataDir: string, env: NodeJS.ProcessEnv = process.env): LibvirtDriverOptions {
+  const technology = env.RSP_LIBVIRT_TECHNOLOGY;
+  if (technology !== undefined && !(technology in LIBVIRT_TECHNOLOGIES)) {
+    throw new BadInputError(`RSP_LIBVIRT_TECHNOLOGY: "${technology}" is not one of ${Object.keys(LIBVIRT_TECHNOLOGIES).join(', ')}`, { technology });
+  }
+  const found = env.RSP_LIBVIRT_KERNEL ? { path: env.RSP_LIBVIRT_KERNEL, initrd: env.RSP_LIBVIRT_INITRD || undefined } : hostKernel();
+  const memoryMb = Number(env.RSP_LIBVIRT_MEMORY_MB ?? 256);
+  if (!Number.isInteger(memoryMb) || memoryMb < 16) throw new BadInputError(`RSP_LIBVIRT_MEMORY_MB: "${env.RSP_LIBVIRT_MEMORY_MB}" is not a whole number of MiB ≥ 16`);
+  return {
+    name: 'libvirt',
+    uri: env.RSP_LIBVIRT_URI || 'qemu:///system',
+    technology: technology as LibvirtTechnology | undefined,
+    dataDir: join(dataDir, 'libvirt'),
+    defaultMemoryBytes: memoryMb * 1024 * 1024,
+    kernel: found && { ...found, initrd: env.RSP_LIBVIRT_INITRD || found.initrd, cmdline: env.RSP_LIBVIRT_CMDLINE ?? ROOTFS_CMDLINE },
+  };
 }
