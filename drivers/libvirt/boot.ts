@@ -28,18 +28,23 @@ export const ROOTFS_CMDLINE = 'console=ttyS0 root=/dev/vda rw panic=-1 quiet';
 /**
  * The kernel command line of one environment: the driver's `base` line, `rsp.hostname=<hostname>`
  * and one `rsp.config.<KEY>=<value>` per config value (hostname and syslog address included, as
- * `configValues` gives them), values percent-encoded (`encodeURIComponent`) so no space, quote or
+ * `configValues` gives them), values percent-encoded (`percentEncode`) so no space, quote or
  * newline reaches the kernel's parser. The guest's init decodes them (e.g. into /etc/rsp/config.env).
  * BAD_USER_INPUT when a key is not a variable name or the line would pass the kernel's 2048 bytes.
  */
 export function kernelCmdline(base: string | undefined, iface: InterfaceSpec): string {
   assertConfigValues(iface.config);
-  const words = [base, `rsp.hostname=${iface.hostname}`, ...Object.entries(configValues(iface)).map(([k, v]) => `rsp.config.${k}=${encodeURIComponent(v)}`)];
+  const words = [base, `rsp.hostname=${iface.hostname}`, ...Object.entries(configValues(iface)).map(([k, v]) => `rsp.config.${k}=${percentEncode(v)}`)];
   const line = words.filter(Boolean).join(' ');
   if (Buffer.byteLength(line) >= MAX_CMDLINE_BYTES) {
     throw new BadInputError(`config values do not fit on the kernel command line (${Buffer.byteLength(line)} of ${MAX_CMDLINE_BYTES - 1} bytes once encoded)`, { bytes: Buffer.byteLength(line) });
   }
   return line;
+}
+
+/** `encodeURIComponent`, plus ! ' ( ) * : what is left is letters, digits, - _ . ~ and %XX. */
+export function percentEncode(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /**

@@ -424,7 +424,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
 
   /** Whether a base image is one `importImage` built from a root filesystem (it has no boot loader). */
   private isRootfsImage(ref: string): boolean {
-    return ref.startsWith(`${this.imageDir}/`) && ref.endsWith('.qcow2');
+    return /\/images\/[0-9a-f]{64}\.qcow2$/.test(ref);
   }
 
   private noKernel(): UnavailableError {

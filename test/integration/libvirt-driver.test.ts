@@ -1,12 +1,14 @@
-import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { runConformanceSuite } from '../../drivers/conformance';
 import type { EnvironmentSpec } from '../../drivers/contract';
 import { LibvirtDriver } from '../../drivers/libvirt';
 import type { LibvirtTechnology } from '../../drivers/libvirt';
 import { loadBinding } from '../../drivers/libvirt/binding';
 import { describeWithEngine } from '../helpers/engines';
+import { buildBusyboxRootfs, importBusyboxImage } from '../fixtures/busybox-rootfs';
 import { hypervisorReadableDir, makeBaseImage } from '../helpers/libvirt';
 
 /**
@@ -21,13 +23,16 @@ describeWithEngine('libvirt', 'libvirt driver on test:///default', () => {
     let dataDir: string;
     const make = (failAfter?: 'disk' | 'define') => async () => {
       dataDir ??= await hypervisorReadableDir('rsp-libvirt-conf-');
-      const base = await makeBaseImage(dataDir);
-      const driver = new LibvirtDriver({ uri: 'test:///default', technology, dataDir: join(dataDir, 'envs'), failAfter });
+      // test:///default never boots anything: a placeholder kernel is enough for direct boot.
+      const kernel = join(dataDir, 'vmlinuz');
+      await writeFile(kernel, 'not a kernel\n');
+      const driver = new LibvirtDriver({ uri: 'test:///default', technology, dataDir: join(dataDir, 'envs'), failAfter, kernel: { path: kernel, cmdline: 'console=ttyS0 root=/dev/vda rw' } });
       const cleanup = async () => {
         await driver.close();
         await rm(dataDir, { recursive: true, force: true });
       };
-      return { driver, image: { ref: base }, cleanup };
+      // The conformance image is the busybox root filesystem imported as a qcow2 base (mkfs.ext4 -d).
+      return { driver, image: await importBusyboxImage(driver), cleanup };
     };
     runConformanceSuite(`${technology} on test:///default`, make(), {
       timeoutMs: 20_000,
@@ -63,6 +68,31 @@ describeWithEngine('libvirt', 'libvirt driver on test:///default', () => {
       expect(info.labels[`k<&>"'`]).toBe(nasty);
       expect(info.handle).toBe('rsp-xml-meta');
       await driver.destroy('xml-meta');
+    });
+
+    test('root filesystem images: refused without a kernel, a non-tar stream is BAD_USER_INPUT, a disk base cannot be exported', async () => {
+      const tar = await buildBusyboxRootfs();
+      await expect(driver.importImage(createReadStream(tar), { name: 'bb', format: 'rootfs-tar' })).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringMatching(/no kernel for direct boot/) });
+      const kernel = join(dir, 'vmlinuz');
+      await writeFile(kernel, 'not a kernel\n');
+      const booting = new LibvirtDriver({ uri: 'test:///default', technology: 'libvirt-qemu', dataDir: join(dir, 'boot-envs'), kernel: { path: kernel, cmdline: 'root=/dev/vda' } });
+      try {
+        await expect(booting.importImage(Readable.from([Buffer.from('not a tar at all')]), { name: 'junk', format: 'rootfs-tar' })).rejects.toMatchObject({ category: 'BAD_USER_INPUT' });
+        expect((await readdir(join(dir, 'boot-envs', 'images'))).filter((n) => !n.startsWith('.'))).toEqual([]);
+        await expect(booting.exportImage({ ref: base })).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION' });
+        const image = await booting.importImage(createReadStream(tar), { name: 'bb', format: 'rootfs-tar' });
+        expect(image.ref).toMatch(/\/images\/[0-9a-f]{64}\.qcow2$/);
+        await expect(driver.create(spec('no-kernel', { image }))).rejects.toMatchObject({ category: 'UNAVAILABLE' });
+        const tooLong = { BIG: 'x'.repeat(2100) };
+        await expect(booting.create(spec('long-cmdline', { image, iface: { hostname: 'h', config: tooLong } }))).rejects.toMatchObject({ category: 'BAD_USER_INPUT' });
+        await booting.create(spec('cmdline', { image, iface: { hostname: 'h', config: { NOTE: `a b"c'<&>` } } }));
+        const loaded = await loadBinding();
+        const xml = loaded.ok ? await (await loaded.binding.open('test:///default')).getXML('rsp-cmdline') : '';
+        expect(xml).toContain('root=/dev/vda rsp.hostname=h rsp.config.RSP_HOSTNAME=h rsp.config.NOTE=a%20b%22c%27%3C%26%3E</cmdline>');
+        await booting.destroy('cmdline');
+      } finally {
+        await booting.close();
+      }
     });
 
     test('unsafe names and hostnames are BAD_USER_INPUT before anything is made', async () => {
