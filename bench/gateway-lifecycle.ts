@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'graphql-ws';
@@ -21,6 +21,7 @@ export interface GatewayBench {
  */
 export async function startGatewayBench(driver: string, technology: string, rootfsTar: string, command?: string[]): Promise<GatewayBench> {
   const dataDir = await mkdtemp(join(tmpdir(), `rsp-bench-gw-${driver}-`));
+  await chmod(dataDir, 0o711); // a hypervisor running as its own user (libvirt-qemu) reaches the disks below it
   const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: driver, LOG_LEVEL: 'silent', LOG_FORMAT: 'json' });
   const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
   const token = gateway.bootstrapToken!;
