@@ -1,20 +1,84 @@
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, PubSub } from '@graphql-yoga/subscription';
+import Redis from 'ioredis';
+import type { EnvironmentSample, HostSample, SiteSample } from '../metrics/samples';
 import type { OperationEntity } from '../persistence/entities';
+import type { RspEvent } from './events';
 
-/** Every topic published inside a gateway, with the payload it carries. */
+export type { RspEvent } from './events';
+
+/** Every topic published inside a gateway, with the payload it carries (and the id it is routed by). */
 export type RspTopics = {
   OPERATION_UPDATED: [OperationEntity];
+  HOST_METRICS: [hostId: string, sample: HostSample];
+  ENVIRONMENT_METRICS: [environmentId: string, sample: EnvironmentSample];
+  SITE_METRICS: [siteId: string, sample: SiteSample];
+  EVENT: [RspEvent];
 };
 
-/** Topic names, for `@Subscription({ topics })`. */
+/** Topic names, for `@Subscription({ topics })` and `pubSub.subscribe`. */
 export const Topic = {
   OPERATION_UPDATED: 'OPERATION_UPDATED',
+  HOST_METRICS: 'HOST_METRICS',
+  ENVIRONMENT_METRICS: 'ENVIRONMENT_METRICS',
+  SITE_METRICS: 'SITE_METRICS',
+  EVENT: 'EVENT',
 } as const satisfies Record<keyof RspTopics, keyof RspTopics>;
 
-/** The gateway's publish/subscribe bus. In-memory by default. */
+/** The gateway's publish/subscribe bus. In-memory by default, Redis across replicas. */
 export type RspPubSub = PubSub<RspTopics>;
+
+/** A bus and what closes it. */
+export interface PubSubHandle {
+  pubSub: RspPubSub;
+  /** `memory` or `redis`. */
+  kind: 'memory' | 'redis';
+  close(): Promise<void>;
+}
 
 /** An in-memory PubSub, for one gateway process. */
 export function createMemoryPubSub(): RspPubSub {
   return createPubSub<RspTopics>();
+}
+
+/**
+ * A PubSub over Redis channels, so every replica's subscribers receive what any replica
+ * publishes. Dates survive the trip (tagged in JSON), so payloads read the same as in memory.
+ */
+export function createRedisPubSub(url: string): PubSubHandle {
+  const publishClient = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+  const subscribeClient = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+  const eventTarget = createRedisEventTarget({ publishClient, subscribeClient, serializer: { stringify: stringifyWithDates, parse: parseWithDates } });
+  return {
+    pubSub: createPubSub<RspTopics>({ eventTarget }),
+    kind: 'redis',
+    close: async () => {
+      await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
+    },
+  };
+}
+
+/** The bus a gateway uses: Redis when `redisUrl` is set, else in memory. */
+export function createGatewayPubSub(redisUrl: string | undefined): PubSubHandle {
+  if (redisUrl) return createRedisPubSub(redisUrl);
+  return { pubSub: createMemoryPubSub(), kind: 'memory', close: async () => undefined };
+}
+
+/** JSON with every Date written as `{ "$date": iso }`. */
+export function stringifyWithDates(value: unknown): string {
+  return JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
+    const raw = this[key];
+    return raw instanceof Date ? { $date: raw.toISOString() } : v;
+  });
+}
+
+/** Reads what `stringifyWithDates` wrote, giving Dates back. */
+export function parseWithDates(text: string): unknown {
+  return JSON.parse(text, (_key, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const o = v as Record<string, unknown>;
+      if (typeof o.$date === 'string' && Object.keys(o).length === 1) return new Date(o.$date);
+    }
+    return v;
+  });
 }
