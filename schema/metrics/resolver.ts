@@ -75,7 +75,7 @@ export class MetricsResolver {
   }
 
   @Query(() => [GroupUsage], { description: 'What a group used per site in a month (YYYY-MM, default this month), against the usage policies.' })
-  groupUsage(@Arg('groupId', () => ID) groupId: string, @Arg('month', { nullable: true }) month: string | undefined, @Ctx() ctx: GatewayContext): Promise<SiteUsage[]> {
+  groupUsage(@Arg('groupId', () => ID) groupId: string, @Arg('month', () => String, { nullable: true }) month: string | undefined, @Ctx() ctx: GatewayContext): Promise<SiteUsage[]> {
     return ctx.services.metrics.usageOf(ctx.actor, groupId, month);
   }
 
