@@ -86,6 +86,11 @@ export class MetricsService {
     await this.sampler.stop();
   }
 
+  /** Publishes a host sample to its subscribers (on every replica when the bus is Redis). */
+  publishHost(sample: HostSample): void {
+    this.pubSub.publish(Topic.HOST_METRICS, sample.hostId, sample);
+  }
+
   /** Live samples of a host (any authenticated caller: hosts are public within the site). */
   async hostStream(actor: Principal, hostId: string): Promise<Live<HostSample>> {
     await this.sites.getHost(actor, hostId);
