@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, PubSub } from '@graphql-yoga/subscription';
 import Redis from 'ioredis';
@@ -25,8 +26,39 @@ export const Topic = {
   EVENT: 'EVENT',
 } as const satisfies Record<keyof RspTopics, keyof RspTopics>;
 
-/** The gateway's publish/subscribe bus. In-memory by default, Redis across replicas. */
-export type RspPubSub = PubSub<RspTopics>;
+/** The payload of a topic. */
+export type TopicPayload<K extends keyof RspTopics> = RspTopics[K] extends [infer P] ? P : RspTopics[K] extends [string, infer P] ? P : never;
+
+/** Stops a `listen`. */
+export type Unlisten = () => void;
+
+/**
+ * The gateway's publish/subscribe bus. In-memory by default, Redis across replicas.
+ * `listen` attaches a plain callback to a topic (and id): no async iterator or queue per
+ * listener, so a publish to many subscribers costs one call each.
+ */
+export type RspPubSub = PubSub<RspTopics> & {
+  listen<K extends keyof RspTopics>(topic: K, id: string | undefined, handler: (payload: TopicPayload<K>) => void): Unlisten;
+};
+
+/** Minimal event target the bus runs on (the native one in memory, the Redis one across replicas). */
+interface BusTarget {
+  addEventListener(type: string, listener: (event: Event) => void): void;
+  removeEventListener(type: string, listener: (event: Event) => void): void;
+}
+
+/** A PubSub over `target` with `listen` on the same target. */
+function pubSubOn(target: BusTarget): RspPubSub {
+  const pubSub = createPubSub<RspTopics>({ eventTarget: target as never });
+  return Object.assign(pubSub, {
+    listen<K extends keyof RspTopics>(topic: K, id: string | undefined, handler: (payload: TopicPayload<K>) => void): Unlisten {
+      const type = id === undefined ? topic : `${topic}:${id}`;
+      const listener = (event: Event) => handler((event as CustomEvent).detail as TopicPayload<K>);
+      target.addEventListener(type, listener);
+      return () => target.removeEventListener(type, listener);
+    },
+  });
+}
 
 /** A bus and what closes it. */
 export interface PubSubHandle {
@@ -38,7 +70,10 @@ export interface PubSubHandle {
 
 /** An in-memory PubSub, for one gateway process. */
 export function createMemoryPubSub(): RspPubSub {
-  return createPubSub<RspTopics>();
+  const target = new EventTarget();
+  // Thousands of subscribers of one host are expected, not a leak.
+  setMaxListeners(0, target);
+  return pubSubOn(target);
 }
 
 /**
@@ -50,7 +85,7 @@ export function createRedisPubSub(url: string): PubSubHandle {
   const subscribeClient = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
   const eventTarget = createRedisEventTarget({ publishClient, subscribeClient, serializer: { stringify: stringifyWithDates, parse: parseWithDates } });
   return {
-    pubSub: createPubSub<RspTopics>({ eventTarget }),
+    pubSub: pubSubOn(eventTarget as unknown as BusTarget),
     kind: 'redis',
     close: async () => {
       await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);

@@ -18,12 +18,16 @@ export interface BoundedStreamOptions<T, U> {
   onClose?: () => void;
 }
 
+/** A source of events: called with the function to push each event, returns what stops it. */
+export type EventSource<T> = (push: (event: T) => void) => () => void;
+
 /**
- * Reads `sources` eagerly into a ring buffer of `capacity` events and hands them to one
- * subscriber at its own pace. A slow subscriber never holds up the publisher or the others,
- * and its memory stays bounded: when the buffer is full the oldest event is dropped and counted.
+ * Takes the events of `sources` as they are published into a ring buffer of `capacity` events
+ * and hands them to one subscriber at its own pace. A slow subscriber never holds up the
+ * publisher or the others, and its memory stays bounded: when the buffer is full the oldest
+ * event is dropped and counted.
  */
-export function boundedStream<T, U = T>(sources: Array<AsyncIterable<T>>, options: BoundedStreamOptions<T, U>): AsyncIterableIterator<U> {
+export function boundedStream<T, U = T>(sources: Array<EventSource<T>>, options: BoundedStreamOptions<T, U>): AsyncIterableIterator<U> {
   const capacity = Math.max(1, options.capacity);
   const ring: Array<T | undefined> = new Array(capacity);
   let head = 0;
@@ -31,7 +35,6 @@ export function boundedStream<T, U = T>(sources: Array<AsyncIterable<T>>, option
   let dropped = 0;
   let closed = false;
   let waiting: ((r: IteratorResult<U>) => void) | undefined;
-  const iterators = sources.map((s) => s[Symbol.asyncIterator]());
   const shape = (e: T): U => (options.map ? options.map(e, dropped) : (e as unknown as U));
 
   const offer = (event: T) => {
@@ -60,26 +63,13 @@ export function boundedStream<T, U = T>(sources: Array<AsyncIterable<T>>, option
       size = 0;
       waiting?.({ value: undefined, done: true });
       waiting = undefined;
+      for (const stop of stops) stop();
       options.onClose?.();
-      await Promise.allSettled(iterators.map((it) => it.return?.()));
     }
     return { value: undefined, done: true };
   };
 
-  for (const it of iterators) {
-    void (async () => {
-      try {
-        for (;;) {
-          const r = await it.next();
-          if (r.done || closed) break;
-          offer(r.value);
-        }
-      } catch {
-        // a source that fails ends this subscriber's stream
-      }
-      await close();
-    })();
-  }
+  const stops = sources.map((source) => source(offer));
 
   return {
     next(): Promise<IteratorResult<U>> {

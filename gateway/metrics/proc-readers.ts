@@ -1,4 +1,5 @@
-import { readdir, readFile, statfs } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 
 /** Cumulative CPU time of one CPU line of `/proc/stat`, in clock ticks. */
 export interface CpuTimes {
@@ -178,9 +179,13 @@ export class ProcReader {
     return out;
   }
 
+  /**
+   * Reads a kernel file synchronously: /proc and /sys are generated in memory, so a direct read
+   * (tens of microseconds) is far cheaper than a round trip through the libuv thread pool.
+   */
   private async read(root: keyof ProcRoots, path: string): Promise<string> {
     try {
-      return await readFile(`${this.roots[root]}/${path}`, 'utf8');
+      return readFileSync(`${this.roots[root]}/${path}`, 'utf8');
     } catch {
       return '';
     }
@@ -188,7 +193,7 @@ export class ProcReader {
 
   private async list(root: keyof ProcRoots, path: string): Promise<string[]> {
     try {
-      return await readdir(`${this.roots[root]}/${path}`);
+      return readdirSync(`${this.roots[root]}/${path}`);
     } catch {
       return [];
     }

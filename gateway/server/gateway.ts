@@ -31,6 +31,7 @@ import { RSP_VERSION } from '../version';
 import { createHttpApp, httpErrorHandler, requestIdOf } from './http-app';
 import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint';
 import { requestLoggingPlugin } from './request-logging';
+import { sharedSubscribe } from './shared-execution';
 
 /** A running gateway. */
 export interface Gateway {
@@ -134,6 +135,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   const wsCleanup = useServer<Record<string, unknown>, { requestId: string }>(
     {
       schema,
+      subscribe: sharedSubscribe,
       context: (ctx) => contextFor(ctx.extra.requestId ?? 'ws', authorizationParam(ctx.connectionParams)),
       onConnect: async (ctx) => {
         ctx.extra.requestId = requestIdOf(ctx.extra.request);

@@ -48,7 +48,7 @@ export interface ServiceDeps {
   info: GatewayFacts;
   agents: AgentLink;
   imageStore: ImageStore;
-  /** Events kept per subscriber before the oldest are dropped (default 1000). */
+  /** Events kept per subscriber before the oldest are dropped (default 100). */
   subscriberBuffer?: number;
 }
 

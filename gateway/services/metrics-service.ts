@@ -8,13 +8,13 @@ import type { RspEvent } from '../events/events';
 import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import { AlertEvaluator } from '../metrics/alert-evaluator';
-import { boundedStream } from '../metrics/bounded-stream';
+import { boundedStream, EventSource } from '../metrics/bounded-stream';
 import { HistoryPoint, HistoryStore } from '../metrics/history-store';
 import { MetricsSampler } from '../metrics/metrics-sampler';
 import { GatewayMetrics } from '../metrics/prometheus';
 import { EnvironmentSample, HostSample, METRIC_NAMES, MetricTarget, SiteSample } from '../metrics/samples';
 import { monthOf, SiteUsage, UsageAccountant } from '../metrics/usage-accountant';
-import { AlertComparison, AlertEntity, AlertRuleEntity, AlertState, MemberRole, OperationEntity, TERMINAL_OPERATION_STATES } from '../persistence/entities';
+import { AlertComparison, AlertEntity, AlertRuleEntity, AlertState, MemberRole, TERMINAL_OPERATION_STATES } from '../persistence/entities';
 import type { EnvironmentService } from './environment-service';
 import type { OperationService } from './operation-service';
 import type { SiteService } from './site-service';
@@ -52,7 +52,7 @@ export class MetricsService {
   readonly sampler: MetricsSampler;
   private readonly rules: Repository<AlertRuleEntity>;
   private readonly alertRepo: Repository<AlertEntity>;
-  private readonly operationFeed: AsyncIterator<OperationEntity>;
+  private readonly stopCountingOperations: () => void;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -63,7 +63,7 @@ export class MetricsService {
     private readonly operations: OperationService,
     logger: Logger,
     /** Events kept per subscriber before the oldest are dropped. */
-    private readonly bufferSize = 1000,
+    private readonly bufferSize = 100,
   ) {
     this.rules = dataSource.getRepository(AlertRuleEntity);
     this.alertRepo = dataSource.getRepository(AlertEntity);
@@ -71,8 +71,9 @@ export class MetricsService {
     this.alerts = new AlertEvaluator(dataSource, (e) => pubSub.publish(Topic.EVENT, e), logger);
     this.usage = new UsageAccountant(dataSource, this.alerts);
     this.sampler = new MetricsSampler({ dataSource, agents, pubSub, history: this.history, alerts: this.alerts, usage: this.usage, prometheus: this.prometheus, logger, source: this.source });
-    this.operationFeed = pubSub.subscribe(Topic.OPERATION_UPDATED)[Symbol.asyncIterator]();
-    void this.countOperations();
+    this.stopCountingOperations = pubSub.listen(Topic.OPERATION_UPDATED, undefined, (op) => {
+      if (TERMINAL_OPERATION_STATES.has(op.state)) this.prometheus.operations.inc({ kind: op.kind, state: op.state });
+    });
   }
 
   /** Starts sampling every `intervalMs` (0: no sampling). */
@@ -82,7 +83,7 @@ export class MetricsService {
 
   /** Stops sampling and writes what is pending. */
   async stop(): Promise<void> {
-    await this.operationFeed.return?.();
+    this.stopCountingOperations();
     await this.sampler.stop();
   }
 
@@ -94,26 +95,26 @@ export class MetricsService {
   /** Live samples of a host (any authenticated caller: hosts are public within the site). */
   async hostStream(actor: Principal, hostId: string): Promise<Live<HostSample>> {
     await this.sites.getHost(actor, hostId);
-    return this.stream('hostMetrics', [this.pubSub.subscribe(Topic.HOST_METRICS, hostId)]);
+    return this.stream('hostMetrics', [(push) => this.pubSub.listen(Topic.HOST_METRICS, hostId, push)]);
   }
 
   /** Live samples of an environment (its group's members and site admins). */
   async environmentStream(actor: Principal, environmentId: string): Promise<Live<EnvironmentSample>> {
     await this.environments.get(actor, environmentId);
-    return this.stream('environmentMetrics', [this.pubSub.subscribe(Topic.ENVIRONMENT_METRICS, environmentId)]);
+    return this.stream('environmentMetrics', [(push) => this.pubSub.listen(Topic.ENVIRONMENT_METRICS, environmentId, push)]);
   }
 
   /** Live aggregated samples of a site. */
   async siteStream(actor: Principal, siteId: string): Promise<Live<SiteSample>> {
     await this.sites.getSite(actor, siteId);
-    return this.stream('siteMetrics', [this.pubSub.subscribe(Topic.SITE_METRICS, siteId)]);
+    return this.stream('siteMetrics', [(push) => this.pubSub.listen(Topic.SITE_METRICS, siteId, push)]);
   }
 
   /** Operations, environment changes and alerts the actor may see, as they happen. */
   eventStream(actor: Principal): Live<RspEvent> {
     policy.requireAuthenticated(actor);
-    const operations = mapIterable(this.pubSub.subscribe(Topic.OPERATION_UPDATED), (op): RspEvent => ({ kind: 'OPERATION', at: Date.now(), groupId: op.groupId, siteId: null, operation: op }));
-    return this.stream('events', [operations, this.pubSub.subscribe(Topic.EVENT)], (e) => (e.operation ? this.operations.visibleTo(actor, e.operation) : this.maySee(actor, e.groupId)));
+    const operations: EventSource<RspEvent> = (push) => this.pubSub.listen(Topic.OPERATION_UPDATED, undefined, (op) => push({ kind: 'OPERATION', at: Date.now(), groupId: op.groupId, siteId: null, operation: op }));
+    return this.stream('events', [operations, (push) => this.pubSub.listen(Topic.EVENT, undefined, push)], (e) => (e.operation ? this.operations.visibleTo(actor, e.operation) : this.maySee(actor, e.groupId)));
   }
 
   /** A metric of a host, environment or site over a range, averaged per `stepSeconds`. */
@@ -210,7 +211,7 @@ export class MetricsService {
     else await this.environments.get(actor, targetId);
   }
 
-  private stream<T>(field: string, sources: Array<AsyncIterable<T>>, filter?: (e: T) => boolean): Live<T> {
+  private stream<T>(field: string, sources: Array<EventSource<T>>, filter?: (e: T) => boolean): Live<T> {
     this.prometheus.subscriptions.inc({ field });
     return boundedStream<T, T & { droppedCount?: number }>(sources, {
       capacity: this.bufferSize,
@@ -220,35 +221,4 @@ export class MetricsService {
       onClose: () => this.prometheus.subscriptions.dec({ field }),
     });
   }
-
-  private async countOperations(): Promise<void> {
-    try {
-      for (;;) {
-        const r = await this.operationFeed.next();
-        if (r.done) return;
-        if (TERMINAL_OPERATION_STATES.has(r.value.state)) this.prometheus.operations.inc({ kind: r.value.kind, state: r.value.state });
-      }
-    } catch {
-      // the bus closed
-    }
-  }
-}
-
-/** An async iterable with each value mapped. */
-function mapIterable<T, U>(source: AsyncIterable<T>, f: (t: T) => U): AsyncIterable<U> {
-  return {
-    [Symbol.asyncIterator]() {
-      const it = source[Symbol.asyncIterator]();
-      return {
-        next: async () => {
-          const r = await it.next();
-          return r.done ? { value: undefined, done: true } : { value: f(r.value), done: false };
-        },
-        return: async () => {
-          await it.return?.();
-          return { value: undefined, done: true };
-        },
-      };
-    },
-  };
 }
