@@ -30,22 +30,29 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function connect(url: string, token: string, hostId: string, n: number): Promise<void> {
-  let subscribed = 0;
-  await new Promise<void>((resolve, reject) => {
-    for (let i = 0; i < n; i++) {
-      const client = createClient({ url, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0, lazy: false, onNonLazyError: reject });
-      clients.push(client);
-      client.on('connected', () => {
-        subscribed += 1;
-        if (subscribed === n) resolve();
-      });
-      client.subscribe<{ hostMetrics: { at: string; dropped: number } }>(
-        { query: 'subscription ($h: ID!) { hostMetrics(hostId: $h) { at cpu { usage } memory { usedBytes totalBytes } dropped } }', variables: { h: hostId } },
-        { next: ({ data }) => data && onEvent(data.hostMetrics.at, data.hostMetrics.dropped), error: reject, complete: () => undefined },
-      );
-    }
+/** Opens one connection with its subscription; resolves once the server acknowledged it. */
+function open(url: string, token: string, hostId: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const fail = (e: unknown) => reject(new Error(describe(e)));
+    const client = createClient({ url, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0, lazy: false, onNonLazyError: fail });
+    clients.push(client);
+    client.on('connected', () => resolve());
+    client.subscribe<{ hostMetrics: { at: string; dropped: number } }>(
+      { query: 'subscription ($h: ID!) { hostMetrics(hostId: $h) { at cpu { usage } memory { usedBytes totalBytes } dropped } }', variables: { h: hostId } },
+      { next: ({ data }) => data && onEvent(data.hostMetrics.at, data.hostMetrics.dropped), error: fail, complete: () => undefined },
+    );
   });
+}
+
+/** Connects `n` subscribers, 50 at a time (the server gives each a few seconds to authenticate). */
+async function connect(url: string, token: string, hostId: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i += 50) await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => open(url, token, hostId)));
+}
+
+function describe(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  const closed = e as { code?: number; reason?: string };
+  return closed?.code ? `connection closed: ${closed.code} ${closed.reason ?? ''}` : JSON.stringify(e);
 }
 
 process.on('message', (raw) => {
