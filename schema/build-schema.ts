@@ -11,6 +11,7 @@ import { EnvironmentResolver } from './environments/resolver';
 import { GroupResolver } from './groups/resolver';
 import { ImageResolver } from './images/resolver';
 import { LayerResolver } from './layers/resolver';
+import { MetricsResolver } from './metrics/resolver';
 import { OfferResolver } from './offers/resolver';
 import { OperationResolver } from './operations/resolver';
 import { ResourceClassResolver, ResourceResolver } from './resources/resolver';
@@ -33,6 +34,7 @@ export const resolverClasses: NonEmptyArray<Function> = [
   LayerResolver,
   ImageResolver,
   EnvironmentResolver,
+  MetricsResolver,
 ];
 
 /** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`, as the caller. */

@@ -1,20 +1,119 @@
+import { setMaxListeners } from 'node:events';
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, PubSub } from '@graphql-yoga/subscription';
+import Redis from 'ioredis';
+import type { EnvironmentSample, HostSample, SiteSample } from '../metrics/samples';
 import type { OperationEntity } from '../persistence/entities';
+import type { RspEvent } from './events';
 
-/** Every topic published inside a gateway, with the payload it carries. */
+export type { RspEvent } from './events';
+
+/** Every topic published inside a gateway, with the payload it carries (and the id it is routed by). */
 export type RspTopics = {
   OPERATION_UPDATED: [OperationEntity];
+  HOST_METRICS: [hostId: string, sample: HostSample];
+  ENVIRONMENT_METRICS: [environmentId: string, sample: EnvironmentSample];
+  SITE_METRICS: [siteId: string, sample: SiteSample];
+  EVENT: [RspEvent];
 };
 
-/** Topic names, for `@Subscription({ topics })`. */
+/** Topic names, for `@Subscription({ topics })` and `pubSub.subscribe`. */
 export const Topic = {
   OPERATION_UPDATED: 'OPERATION_UPDATED',
+  HOST_METRICS: 'HOST_METRICS',
+  ENVIRONMENT_METRICS: 'ENVIRONMENT_METRICS',
+  SITE_METRICS: 'SITE_METRICS',
+  EVENT: 'EVENT',
 } as const satisfies Record<keyof RspTopics, keyof RspTopics>;
 
-/** The gateway's publish/subscribe bus. In-memory by default. */
-export type RspPubSub = PubSub<RspTopics>;
+/** The payload of a topic. */
+export type TopicPayload<K extends keyof RspTopics> = RspTopics[K] extends [infer P] ? P : RspTopics[K] extends [string, infer P] ? P : never;
+
+/** Stops a `listen`. */
+export type Unlisten = () => void;
+
+/**
+ * The gateway's publish/subscribe bus. In-memory by default, Redis across replicas.
+ * `listen` attaches a plain callback to a topic (and id): no async iterator or queue per
+ * listener, so a publish to many subscribers costs one call each.
+ */
+export type RspPubSub = PubSub<RspTopics> & {
+  listen<K extends keyof RspTopics>(topic: K, id: string | undefined, handler: (payload: TopicPayload<K>) => void): Unlisten;
+};
+
+/** Minimal event target the bus runs on (the native one in memory, the Redis one across replicas). */
+interface BusTarget {
+  addEventListener(type: string, listener: (event: Event) => void): void;
+  removeEventListener(type: string, listener: (event: Event) => void): void;
+}
+
+/** A PubSub over `target` with `listen` on the same target. */
+function pubSubOn(target: BusTarget): RspPubSub {
+  const pubSub = createPubSub<RspTopics>({ eventTarget: target as never });
+  return Object.assign(pubSub, {
+    listen<K extends keyof RspTopics>(topic: K, id: string | undefined, handler: (payload: TopicPayload<K>) => void): Unlisten {
+      const type = id === undefined ? topic : `${topic}:${id}`;
+      const listener = (event: Event) => handler((event as CustomEvent).detail as TopicPayload<K>);
+      target.addEventListener(type, listener);
+      return () => target.removeEventListener(type, listener);
+    },
+  });
+}
+
+/** A bus and what closes it. */
+export interface PubSubHandle {
+  pubSub: RspPubSub;
+  /** `memory` or `redis`. */
+  kind: 'memory' | 'redis';
+  close(): Promise<void>;
+}
 
 /** An in-memory PubSub, for one gateway process. */
 export function createMemoryPubSub(): RspPubSub {
-  return createPubSub<RspTopics>();
+  const target = new EventTarget();
+  // Thousands of subscribers of one host are expected, not a leak.
+  setMaxListeners(0, target);
+  return pubSubOn(target);
+}
+
+/**
+ * A PubSub over Redis channels, so every replica's subscribers receive what any replica
+ * publishes. Dates survive the trip (tagged in JSON), so payloads read the same as in memory.
+ */
+export function createRedisPubSub(url: string): PubSubHandle {
+  const publishClient = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+  const subscribeClient = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+  const eventTarget = createRedisEventTarget({ publishClient, subscribeClient, serializer: { stringify: stringifyWithDates, parse: parseWithDates } });
+  return {
+    pubSub: pubSubOn(eventTarget as unknown as BusTarget),
+    kind: 'redis',
+    close: async () => {
+      await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
+    },
+  };
+}
+
+/** The bus a gateway uses: Redis when `redisUrl` is set, else in memory. */
+export function createGatewayPubSub(redisUrl: string | undefined): PubSubHandle {
+  if (redisUrl) return createRedisPubSub(redisUrl);
+  return { pubSub: createMemoryPubSub(), kind: 'memory', close: async () => undefined };
+}
+
+/** JSON with every Date written as `{ "$date": iso }`. */
+export function stringifyWithDates(value: unknown): string {
+  return JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
+    const raw = this[key];
+    return raw instanceof Date ? { $date: raw.toISOString() } : v;
+  });
+}
+
+/** Reads what `stringifyWithDates` wrote, giving Dates back. */
+export function parseWithDates(text: string): unknown {
+  return JSON.parse(text, (_key, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const o = v as Record<string, unknown>;
+      if (typeof o.$date === 'string' && Object.keys(o).length === 1) return new Date(o.$date);
+    }
+    return v;
+  });
 }

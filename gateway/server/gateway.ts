@@ -23,13 +23,15 @@ import { bearerSecret } from '../auth/bearer';
 import type { GatewayConfig } from '../config/config';
 import type { GatewayContext } from '../context';
 import { formatGraphQLError } from '../errors';
-import { createMemoryPubSub, RspPubSub } from '../events/pubsub';
+import { createGatewayPubSub } from '../events/pubsub';
 import { createLogger, Logger } from '../logging/logger';
 import { databaseTarget, describeTarget, openDataSource, runMigrations } from '../persistence/data-source';
 import { createServices, Services } from '../services';
 import { RSP_VERSION } from '../version';
 import { createHttpApp, httpErrorHandler, requestIdOf } from './http-app';
+import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint';
 import { requestLoggingPlugin } from './request-logging';
+import { sharedSubscribe } from './shared-execution';
 
 /** A running gateway. */
 export interface Gateway {
@@ -66,9 +68,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const target = databaseTarget(config);
   logger.info({ database: describeTarget(target) }, 'opening database');
   const dataSource = await openDataSource(target, logger);
+  let pubSubClose: (() => Promise<void>) | undefined;
   try {
     if (options.migrate !== false) await runMigrations(dataSource, logger);
-    const pubSub: RspPubSub = createMemoryPubSub();
+    const bus = createGatewayPubSub(config.redisUrl);
+    pubSubClose = bus.close;
+    const pubSub = bus.pubSub;
+    logger.info({ pubSub: bus.kind }, 'event bus ready');
     const { agent, plugins } = await startLocalAgent(config, logger);
     const agents = new AgentLink();
     agents.add(agent);
@@ -79,14 +85,17 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       info: { site: config.siteName, version: RSP_VERSION, database: target.kind },
       agents,
       imageStore: new ImageStore(join(config.dataDir, 'images', 'content')),
+      subscriberBuffer: config.subscriberBuffer,
     });
     const schema = await buildGatewaySchema(pubSub);
     const bootstrap = await services.tokens.bootstrapSiteAdmin();
     if (bootstrap) logger.warn('created the first site-admin token; it is printed once, keep it');
     await services.environments.reconcile();
-    const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins);
+    const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, bus.close);
+    services.metrics.start(config.metricsIntervalMs);
     return { ...gateway, bootstrapToken: bootstrap?.secret };
   } catch (e) {
+    await pubSubClose?.().catch(() => undefined);
     await dataSource.destroy().catch(() => undefined);
     throw e;
   }
@@ -102,7 +111,7 @@ async function startLocalAgent(config: GatewayConfig, logger: Logger): Promise<{
   return { agent, plugins };
 }
 
-async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[]): Promise<Gateway> {
+async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>): Promise<Gateway> {
   const app = createHttpApp({
     logger,
     dataSource,
@@ -110,6 +119,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     readinessChecks: [{ name: 'drivers', check: async () => ({ ok: true, detail: (await services.environments.drivers(SYSTEM)).map((d) => ({ name: d.name, available: d.available })) }) }],
   });
   app.put('/images/:id/content', imageUploadHandler(services, logger));
+  app.get('/metrics', prometheusHandler(services));
   const httpServer: Server = createServer(app);
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
 
@@ -125,6 +135,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   const wsCleanup = useServer<Record<string, unknown>, { requestId: string }>(
     {
       schema,
+      subscribe: sharedSubscribe,
       context: (ctx) => contextFor(ctx.extra.requestId ?? 'ws', authorizationParam(ctx.connectionParams)),
       onConnect: async (ctx) => {
         ctx.extra.requestId = requestIdOf(ctx.extra.request);
@@ -150,6 +161,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginInlineTraceDisabled(),
+      requestCountingPlugin(services.metrics.prometheus),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
       toApolloPlugin([requestLoggingPlugin, ...(gatewayPlugins as GatewayPlugin<GatewayContext>[])], { onHookError: (plugin, hook, error) => logger.warn({ plugin, hook, err: error }, 'gateway plugin hook failed') }),
     ],
@@ -185,8 +197,10 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     schema,
     close: () =>
       (closing ??= (async () => {
+        await services.metrics.stop();
         await apollo.stop();
         await services.operations.drain();
+        await closePubSub();
         await dataSource.destroy();
         logger.info('gateway stopped');
       })()),

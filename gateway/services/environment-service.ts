@@ -6,6 +6,7 @@ import type { HostAgent, ImageSource } from '../agent/host-agent';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError, RspError } from '../errors';
+import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import {
   EnvironmentEntity,
@@ -64,6 +65,8 @@ export class EnvironmentService {
     private readonly operations: OperationService,
     private readonly images: ImageService,
     private readonly logger: Logger,
+    /** Where status changes are published (the `events` stream), when given. */
+    private readonly pubSub?: RspPubSub,
   ) {
     this.repo = dataSource.getRepository(EnvironmentEntity);
   }
@@ -363,6 +366,9 @@ export class EnvironmentService {
     Object.assign(env, changes);
     await this.repo.update({ id: env.id }, changes as never);
     env.version += 1;
+    if (changes.status) {
+      this.pubSub?.publish(Topic.EVENT, { kind: 'ENVIRONMENT', at: Date.now(), groupId: env.groupId, siteId: null, environment: { id: env.id, name: env.name, hostId: env.hostId, status: env.status } });
+    }
   }
 }
 

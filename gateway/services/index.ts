@@ -8,6 +8,7 @@ import { EnvironmentService } from './environment-service';
 import { GroupService } from './group-service';
 import { ImageService } from './image-service';
 import { LayerService } from './layer-service';
+import { MetricsService } from './metrics-service';
 import { OfferService } from './offer-service';
 import { OperationService } from './operation-service';
 import { ResourceService } from './resource-service';
@@ -36,6 +37,7 @@ export interface Services {
   layers: LayerService;
   images: ImageService;
   environments: EnvironmentService;
+  metrics: MetricsService;
 }
 
 /** What services are built from. */
@@ -46,6 +48,8 @@ export interface ServiceDeps {
   info: GatewayFacts;
   agents: AgentLink;
   imageStore: ImageStore;
+  /** Events kept per subscriber before the oldest are dropped (default 100). */
+  subscriberBuffer?: number;
 }
 
 /** Builds every service of a gateway. */
@@ -53,17 +57,20 @@ export function createServices(deps: ServiceDeps): Services {
   const { dataSource } = deps;
   const operations = new OperationService(dataSource, deps.pubSub, deps.logger);
   const images = new ImageService(dataSource, deps.imageStore);
+  const sites = new SiteService(dataSource);
+  const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, deps.pubSub);
   return {
     info: deps.info,
     operations,
     tokens: new TokenService(dataSource),
     groups: new GroupService(dataSource),
-    sites: new SiteService(dataSource),
+    sites,
     resources: new ResourceService(dataSource),
     offers: new OfferService(dataSource),
     shares: new ShareService(dataSource),
     layers: new LayerService(dataSource),
     images,
-    environments: new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger),
+    environments,
+    metrics: new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer),
   };
 }

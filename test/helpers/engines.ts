@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import Docker from 'dockerode';
+import Redis from 'ioredis';
 import { Client } from 'pg';
 import { BUSYBOX } from '../fixtures/busybox-rootfs';
 import { resolveDockerConfig } from '../../drivers/docker/config';
@@ -12,13 +13,16 @@ import { guestKernel } from './libvirt';
  * `describeWithEngine`: when the engine is missing it skips and says why — unless `CI=true`,
  * where a missing engine is a failure.
  */
-export type EngineName = 'postgres' | 'docker' | 'lxc' | 'vserver-emulation' | 'libvirt' | 'libvirt-qemu';
+export type EngineName = 'postgres' | 'docker' | 'lxc' | 'vserver-emulation' | 'libvirt' | 'libvirt-qemu' | 'redis';
 
 /** What a probe found. */
 export interface EngineStatus {
   available: boolean;
   detail: string;
 }
+
+/** Where tests find Redis (for the PubSub across replicas). */
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** Where tests find PostgreSQL: a server URL to an admin database (it creates one database per test file). */
 export const POSTGRES_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -49,6 +53,18 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
     if (!tryRun('unshare', ['--version'])) return { available: false, detail: 'unshare not found (util-linux)' };
     if (!existsSync(BUSYBOX)) return { available: false, detail: `${BUSYBOX} missing (apt-get install busybox-static)` };
     return { available: true, detail: 'util-vserver emulation (test/fixtures/vserver-emulator) with unshare + chroot' };
+  },
+  async redis() {
+    const client = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      await client.connect();
+      const info = await client.info('server');
+      return { available: true, detail: `Redis ${/redis_version:(\S+)/.exec(info)?.[1] ?? '?'} at ${REDIS_URL}` };
+    } catch (e) {
+      return { available: false, detail: `no Redis answers at ${REDIS_URL} (${(e as Error).message}); set TEST_REDIS_URL` };
+    } finally {
+      client.disconnect();
+    }
   },
   /** The Docker engine at DOCKER_HOST or /var/run/docker.sock: socket reachable and `docker version` answered through the API. */
   async docker() {

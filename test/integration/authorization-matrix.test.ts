@@ -137,8 +137,22 @@ const MATRIX: Record<string, Case> = {
   },
   copyEnvironment: { query: 'mutation ($id: ID!, $n: String!) { copyEnvironment(id: $id, name: $n) { environment { id } } }', vars: (w) => ({ id: w.fixtures.environment, n: `c-${unique()}` }), expect: GROUP_PRIVATE_WRITE },
   execEnvironment: { query: 'mutation ($id: ID!) { execEnvironment(id: $id, command: ["hostname"]) { exitCode } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_WRITE },
-  // subscriptions: filtered per event, see the dedicated test below
+  metricHistory: { query: 'query ($h: ID!, $f: DateTimeISO!) { metricHistory(targetType: HOST, targetId: $h, metric: "cpu.usage", from: $f) { points { value } } }', vars: (w) => ({ h: w.host1, f: new Date(Date.now() - 3600_000).toISOString() }), expect: AUTHENTICATED },
+  alertRules: { query: '{ alertRules { id } }', expect: AUTHENTICATED },
+  alerts: { query: '{ alerts { id } }', expect: AUTHENTICATED },
+  groupUsage: { query: 'query ($g: ID!) { groupUsage(groupId: $g) { cpuSeconds } }', vars: (w) => ({ g: w.groupA }), expect: { ...GROUP_PRIVATE_READ, otherGroup: 'FORBIDDEN' } },
+  createAlertRule: { query: 'mutation ($i: CreateAlertRuleInput!) { createAlertRule(input: $i) { id } }', vars: (w) => ({ i: { name: 'hot', groupId: w.groupA, targetType: 'ENVIRONMENT', metric: 'cpu.usage', threshold: 2 } }), expect: GROUP_MEMBER },
+  deleteAlertRule: {
+    query: 'mutation ($id: ID!) { deleteAlertRule(id: $id) }',
+    vars: async (w, t) => ({ id: (await t.ok('mutation ($i: CreateAlertRuleInput!) { createAlertRule(input: $i) { id } }', { i: { name: 'd', groupId: w.groupA, targetType: 'ENVIRONMENT', metric: 'cpu.usage', threshold: 2 } })).createAlertRule.id }),
+    expect: GROUP_PRIVATE_WRITE,
+  },
+  // subscriptions: filtered per event, see the dedicated test below (metrics: test/integration/metrics.test.ts)
   operationUpdated: { query: '', expect: AUTHENTICATED },
+  hostMetrics: { query: '', expect: AUTHENTICATED },
+  siteMetrics: { query: '', expect: AUTHENTICATED },
+  environmentMetrics: { query: '', expect: GROUP_PRIVATE_READ },
+  events: { query: '', expect: AUTHENTICATED },
 };
 
 /** A new environment of group A in `status` (CREATED or RUNNING), made by the site admin. */

@@ -4,6 +4,7 @@ import { GroupEntity } from './group.entity';
 import { HostEntity } from './host.entity';
 import { ImageEntity } from './image.entity';
 import { LayerEntity } from './layer.entity';
+import { AlertEntity, AlertRuleEntity, MetricSampleEntity, UsageRecordEntity } from './metric.entity';
 import { NeedEntity, OfferEntity } from './offer-need.entity';
 import { OperationEntity } from './operation.entity';
 import { ResourceClassEntity } from './resource-class.entity';
@@ -17,6 +18,7 @@ export * from './group.entity';
 export * from './host.entity';
 export * from './image.entity';
 export * from './layer.entity';
+export * from './metric.entity';
 export * from './offer-need.entity';
 export * from './operation.entity';
 export * from './resource-class.entity';
@@ -40,4 +42,8 @@ export const entities = [
   LayerEntity,
   ImageEntity,
   EnvironmentEntity,
+  MetricSampleEntity,
+  AlertRuleEntity,
+  AlertEntity,
+  UsageRecordEntity,
 ];

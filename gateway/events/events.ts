@@ -1,0 +1,38 @@
+import type { AlertState, OperationEntity } from '../persistence/entities';
+
+/** An environment's status changed. */
+export interface EnvironmentEventPayload {
+  id: string;
+  name: string;
+  hostId: string;
+  status: string;
+}
+
+/** An alert fired or resolved. */
+export interface AlertEventPayload {
+  id: string;
+  ruleId: string | null;
+  state: AlertState;
+  targetType: string;
+  targetId: string;
+  metric: string;
+  value: number;
+  threshold: number;
+  message: string;
+}
+
+/**
+ * One entry of the `events` stream. Environment and alert events travel on the EVENT topic;
+ * operations arrive on their own topic and are wrapped as OPERATION events per subscriber.
+ * Who may see one follows from `groupId` (members of that group) or, when null, site admins only.
+ */
+export interface RspEvent {
+  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT';
+  /** Epoch milliseconds. */
+  at: number;
+  groupId: string | null;
+  siteId: string | null;
+  environment?: EnvironmentEventPayload;
+  alert?: AlertEventPayload;
+  operation?: OperationEntity;
+}

@@ -1,0 +1,170 @@
+import { DataSource, In } from 'typeorm';
+import type { AgentLink } from '../agent/agent-link';
+import type { RspPubSub } from '../events/pubsub';
+import { Topic } from '../events/pubsub';
+import type { Logger } from '../logging/logger';
+import { EnvironmentEntity, EnvironmentStatus, HostEntity } from '../persistence/entities';
+import type { AlertEvaluator, Observation } from './alert-evaluator';
+import type { HistoryStore } from './history-store';
+import { HostCollector } from './host-collector';
+import type { GatewayMetrics } from './prometheus';
+import { aggregateSite, EnvironmentSample, flattenEnvironment, flattenHost, flattenSite, HostSample } from './samples';
+import type { UsageAccountant } from './usage-accountant';
+
+/** What the sampler works with. */
+export interface SamplerDeps {
+  dataSource: DataSource;
+  agents: AgentLink;
+  pubSub: RspPubSub;
+  history: HistoryStore;
+  alerts: AlertEvaluator;
+  usage: UsageAccountant;
+  prometheus: GatewayMetrics;
+  logger: Logger;
+  /** The gateway instance stamped on every sample. */
+  source: string;
+  collector?: HostCollector;
+}
+
+/** A driver's `stats` call that takes longer than this is abandoned for the tick. */
+const STATS_TIMEOUT_MS = 10_000;
+/** Usage is written every this many ticks; retention runs about every minute. */
+const USAGE_FLUSH_TICKS = 5;
+const RETENTION_EVERY_MS = 60_000;
+
+/**
+ * The sampling loop of one gateway. Every interval it samples this machine (for every host its
+ * in-process agent serves), asks each running environment's driver for `stats` through the agent
+ * (each environment at its own pace: a slow engine never delays the host samples), publishes
+ * host, environment and site samples, and feeds history, alert rules, usage and Prometheus.
+ */
+export class MetricsSampler {
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private readonly collector: HostCollector;
+  private readonly inFlight = new Set<string>();
+  private readonly latestEnv = new Map<string, EnvironmentSample>();
+  private envObservations: Observation[] = [];
+  private ticks = 0;
+  private lastRetention = 0;
+
+  constructor(private readonly deps: SamplerDeps) {
+    this.collector = deps.collector ?? new HostCollector();
+  }
+
+  /** Starts sampling every `intervalMs` (0 = never). */
+  start(intervalMs: number): void {
+    if (intervalMs <= 0 || this.timer) return;
+    this.timer = setInterval(() => {
+      this.ticking ??= this.tick()
+        .then(() => undefined)
+        .catch((e: unknown) => this.deps.logger.warn({ err: e }, 'metrics sample failed'))
+        .finally(() => (this.ticking = undefined));
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops sampling and writes what is still in memory. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.ticking;
+    await this.deps.history.flush().catch(() => undefined);
+    await this.deps.usage.flush().catch(() => undefined);
+  }
+
+  /** One round: host samples now, environment samples as their drivers answer. */
+  async tick(now = Date.now()): Promise<HostSample[]> {
+    const { dataSource, pubSub, history, prometheus, source } = this.deps;
+    const local = this.deps.agents.local;
+    if (!local) return [];
+    const hosts = await dataSource.getRepository(HostEntity).findBy({ agent: local.id });
+    const started = performance.now();
+    const machine = await this.collector.sample(now);
+    prometheus.collectSeconds.set((performance.now() - started) / 1000);
+    const samples: HostSample[] = hosts.map((h) => ({ ...machine, hostId: h.id, siteId: h.siteId, source }));
+
+    const envs = hosts.length ? await dataSource.getRepository(EnvironmentEntity).findBy({ hostId: In(hosts.map((h) => h.id)), status: EnvironmentStatus.RUNNING }) : [];
+    this.forgetGone(new Set(envs.map((e) => e.id)));
+    const hostOf = new Map(hosts.map((h) => [h.id, h]));
+    for (const env of envs) if (!this.inFlight.has(env.id)) void this.sampleEnvironment(env, hostOf.get(env.hostId)!);
+
+    const observations: Observation[] = [...this.envObservations];
+    this.envObservations = [];
+    for (const s of samples) {
+      pubSub.publish(Topic.HOST_METRICS, s.hostId, s);
+      prometheus.observeHost(s);
+      const metrics = flattenHost(s);
+      history.record('HOST', s.hostId, now, metrics);
+      observations.push({ targetType: 'HOST', targetId: s.hostId, groupId: null, siteId: s.siteId, at: now, metrics });
+    }
+    for (const siteId of new Set(hosts.map((h) => h.siteId))) {
+      const site = aggregateSite(siteId, now, source, samples.filter((s) => s.siteId === siteId), [...this.latestEnv.values()].filter((e) => e.siteId === siteId));
+      pubSub.publish(Topic.SITE_METRICS, siteId, site);
+      const metrics = flattenSite(site);
+      history.record('SITE', siteId, now, metrics);
+      observations.push({ targetType: 'SITE', targetId: siteId, groupId: null, siteId, at: now, metrics });
+    }
+    await history.flush();
+    await this.deps.alerts.evaluate(observations, now);
+    if (++this.ticks % USAGE_FLUSH_TICKS === 0) await this.deps.usage.flush(now);
+    if (now - this.lastRetention >= RETENTION_EVERY_MS) {
+      this.lastRetention = now;
+      await history.enforceRetention(now);
+    }
+    return samples;
+  }
+
+  /** Asks the environment's driver for `stats` through its host's agent, then publishes the sample. */
+  private async sampleEnvironment(env: EnvironmentEntity, host: HostEntity): Promise<void> {
+    this.inFlight.add(env.id);
+    const siteId = host.siteId;
+    try {
+      const stats = await this.deps.agents.forHost(host).stats(env.driver, env.id, { timeoutMs: STATS_TIMEOUT_MS });
+      const at = stats.at instanceof Date ? stats.at.getTime() : Date.now();
+      const prev = this.latestEnv.get(env.id);
+      const seconds = prev ? (at - prev.at) / 1000 : 0;
+      const rate = (now: number, before: number | undefined) => (seconds > 0 && before !== undefined && now >= before ? (now - before) / seconds : 0);
+      const sample: EnvironmentSample = {
+        environmentId: env.id,
+        groupId: env.groupId,
+        hostId: env.hostId,
+        siteId,
+        at,
+        source: this.deps.source,
+        cpuSeconds: stats.cpuSeconds,
+        cpuUsage: rate(stats.cpuSeconds, prev?.cpuSeconds),
+        memoryBytes: stats.memoryBytes,
+        memoryLimitBytes: stats.memoryLimitBytes ?? null,
+        diskReadBytes: stats.diskReadBytes,
+        diskWriteBytes: stats.diskWriteBytes,
+        networkRxBytes: stats.networkRxBytes,
+        networkTxBytes: stats.networkTxBytes,
+        networkRxBytesPerSecond: rate(stats.networkRxBytes, prev?.networkRxBytes),
+        networkTxBytesPerSecond: rate(stats.networkTxBytes, prev?.networkTxBytes),
+        pids: stats.pids ?? null,
+      };
+      this.latestEnv.set(env.id, sample);
+      this.deps.pubSub.publish(Topic.ENVIRONMENT_METRICS, env.id, sample);
+      this.deps.prometheus.observeEnvironment(sample);
+      this.deps.usage.observe(sample);
+      const metrics = flattenEnvironment(sample);
+      this.deps.history.record('ENVIRONMENT', env.id, at, metrics);
+      this.envObservations.push({ targetType: 'ENVIRONMENT', targetId: env.id, groupId: env.groupId, siteId, at, metrics });
+    } catch (e) {
+      this.deps.logger.debug({ err: e, environment: env.id }, 'environment stats failed');
+    } finally {
+      this.inFlight.delete(env.id);
+    }
+  }
+
+  /** Drops what is kept about environments no longer running. */
+  private forgetGone(running: Set<string>): void {
+    for (const [id, s] of this.latestEnv) {
+      if (running.has(id)) continue;
+      this.latestEnv.delete(id);
+      this.deps.usage.forget(id);
+      this.deps.prometheus.forgetEnvironment(id, s.groupId);
+    }
+  }
+}

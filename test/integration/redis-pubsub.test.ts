@@ -1,0 +1,57 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { describeWithEngine, REDIS_URL } from '../helpers/engines';
+import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
+import { buildWorld, World } from '../helpers/scenario';
+
+/** Two gateway replicas on one PostgreSQL and one Redis: what one publishes, the other's subscribers get. */
+describeWithEngine('redis', 'PubSub over Redis across two gateways', () => {
+  let db: TestDatabase;
+  let a: TestGateway;
+  let b: TestGateway;
+  let w: World;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    a = await startTestGateway(db, { REDIS_URL, RSP_METRICS_INTERVAL_MS: '250' });
+    b = await startTestGateway({ ...db, dataDir: mkdtempSync(join(tmpdir(), 'rsp-replica-b-')) }, { REDIS_URL, RSP_METRICS_INTERVAL_MS: '250' });
+    w = await buildWorld(a);
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await db?.drop();
+  });
+
+  test('a subscriber on replica A receives host metrics sampled and published by replica B', async () => {
+    const fromB = b.gateway.services.metrics.source;
+    expect(fromB).not.toBe(a.gateway.services.metrics.source);
+    const sub = collect<{ hostMetrics: { source: string; memory: { totalBytes: number; usedBytes: number } } }>(
+      a.ws(),
+      'subscription ($h: ID!) { hostMetrics(hostId: $h) { source memory { totalBytes usedBytes } } }',
+      { h: w.host1 },
+      (e) => e.hostMetrics.source === fromB,
+    );
+    const events = await sub.done;
+    const last = events[events.length - 1]!.hostMetrics;
+    expect(last.source).toBe(fromB);
+    expect(last.memory.usedBytes).toBeLessThanOrEqual(last.memory.totalBytes);
+  });
+
+  test('an operation run on replica B reaches events on replica A, dates intact', async () => {
+    const sub = collect<{ events: { kind: string; operation: { kind: string; state: string; createdAt: string } | null } }>(
+      a.ws(),
+      'subscription { events { kind operation { kind state createdAt } } }',
+      {},
+      (e) => e.events.operation?.kind === 'replica.b.work' && e.events.operation.state === 'SUCCEEDED',
+    );
+    await sub.ready;
+    const op = await b.gateway.services.operations.start({ kind: 'replica.b.work', groupId: w.groupA }, async () => ({ done: true }));
+    await b.gateway.services.operations.settled(op.id);
+    const events = await sub.done;
+    const last = events[events.length - 1]!.events.operation!;
+    expect(new Date(last.createdAt).getTime()).toBe(op.createdAt.getTime());
+  });
+});
