@@ -13,6 +13,7 @@ import { ImageResolver } from './images/resolver';
 import { LayerResolver } from './layers/resolver';
 import { OfferResolver } from './offers/resolver';
 import { OperationResolver } from './operations/resolver';
+import { AllocationRequestResolver, AllocationResolver, ResourceOwnersResolver } from './placement/resolver';
 import { ResourceClassResolver, ResourceResolver } from './resources/resolver';
 import { ShareResolver } from './shares/resolver';
 import { HostResolver, SiteResolver } from './sites/resolver';
@@ -33,6 +34,9 @@ export const resolverClasses: NonEmptyArray<Function> = [
   LayerResolver,
   ImageResolver,
   EnvironmentResolver,
+  AllocationRequestResolver,
+  AllocationResolver,
+  ResourceOwnersResolver,
 ];
 
 /** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`, as the caller. */

@@ -79,11 +79,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       info: { site: config.siteName, version: RSP_VERSION, database: target.kind },
       agents,
       imageStore: new ImageStore(join(config.dataDir, 'images', 'content')),
+      placement: { snapshotMs: config.placementSnapshotMs },
     });
     const schema = await buildGatewaySchema(pubSub);
     const bootstrap = await services.tokens.bootstrapSiteAdmin();
     if (bootstrap) logger.warn('created the first site-admin token; it is printed once, keep it');
     await services.environments.reconcile();
+    services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins);
     return { ...gateway, bootstrapToken: bootstrap?.secret };
   } catch (e) {
@@ -186,6 +188,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     close: () =>
       (closing ??= (async () => {
         await apollo.stop();
+        services.placement.stopLeaseSweep();
         await services.operations.drain();
         await dataSource.destroy();
         logger.info('gateway stopped');

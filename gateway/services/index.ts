@@ -10,6 +10,7 @@ import { ImageService } from './image-service';
 import { LayerService } from './layer-service';
 import { OfferService } from './offer-service';
 import { OperationService } from './operation-service';
+import { PlacementOptions, PlacementService } from './placement-service';
 import { ResourceService } from './resource-service';
 import { ShareService } from './share-service';
 import { SiteService } from './site-service';
@@ -36,6 +37,7 @@ export interface Services {
   layers: LayerService;
   images: ImageService;
   environments: EnvironmentService;
+  placement: PlacementService;
 }
 
 /** What services are built from. */
@@ -46,6 +48,8 @@ export interface ServiceDeps {
   info: GatewayFacts;
   agents: AgentLink;
   imageStore: ImageStore;
+  /** How placement decides (snapshot age, clock); defaults when absent. */
+  placement?: PlacementOptions;
 }
 
 /** Builds every service of a gateway. */
@@ -65,5 +69,6 @@ export function createServices(deps: ServiceDeps): Services {
     layers: new LayerService(dataSource),
     images,
     environments: new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger),
+    placement: new PlacementService(dataSource, deps.placement),
   };
 }

@@ -1,3 +1,4 @@
+import { AllocationClaimEntity, AllocationEntity, AllocationRequestEntity } from './allocation.entity';
 import { ApiTokenEntity } from './api-token.entity';
 import { EnvironmentEntity } from './environment.entity';
 import { GroupEntity } from './group.entity';
@@ -11,6 +12,7 @@ import { ResourceEntity } from './resource.entity';
 import { ShareEntity, UsagePolicyEntity } from './share.entity';
 import { SiteEntity } from './site.entity';
 
+export * from './allocation.entity';
 export * from './api-token.entity';
 export * from './environment.entity';
 export * from './group.entity';
@@ -40,4 +42,7 @@ export const entities = [
   LayerEntity,
   ImageEntity,
   EnvironmentEntity,
+  AllocationRequestEntity,
+  AllocationEntity,
+  AllocationClaimEntity,
 ];

@@ -1,0 +1,87 @@
+import { FILTERS, FilterContext, PlacementFilter } from './filters';
+import type { Candidate, HostView, PlacementAsk, Rejection } from './model';
+import { scoreHost } from './scoring';
+
+/** The scheduler's answer for one replica: feasible hosts best first, and the rejected ones with the filter that said no. */
+export interface Evaluation {
+  candidates: Candidate[];
+  rejections: Rejection[];
+}
+
+/** A replica placed on a host by `placeReplicas`. */
+export interface PlacedReplica {
+  host: HostView;
+  score: number;
+  technology: string;
+}
+
+/** Runs every filter over every host, scores the feasible ones and ranks them (ties by hostname). */
+export function evaluateHosts(hosts: Iterable<HostView>, ask: PlacementAsk, ctx: FilterContext = { chosenHostIds: new Set(), chosenSiteIds: new Set() }, filters: readonly PlacementFilter[] = FILTERS): Evaluation {
+  const candidates: Candidate[] = [];
+  const rejections: Rejection[] = [];
+  for (const host of hosts) {
+    let rejected = false;
+    for (const filter of filters) {
+      const reason = filter.reject(host, ask, ctx);
+      if (reason !== null) {
+        rejections.push({ host, filter: filter.name, reason });
+        rejected = true;
+        break;
+      }
+    }
+    if (!rejected) candidates.push({ host, ...scoreHost(host, ask) });
+  }
+  candidates.sort((a, b) => b.score - a.score || a.host.hostname.localeCompare(b.host.hostname) || a.host.id.localeCompare(b.host.id));
+  return { candidates, rejections };
+}
+
+/** The best feasible host without building the full ranking: the fast path of `placeReplicas`. */
+function bestHost(hosts: Iterable<HostView>, ask: PlacementAsk, ctx: FilterContext): Candidate | null {
+  let best: Candidate | null = null;
+  for (const host of hosts) {
+    if (FILTERS.some((f) => f.reject(host, ask, ctx) !== null)) continue;
+    const scored = { host, ...scoreHost(host, ask) };
+    if (!best || scored.score > best.score || (scored.score === best.score && host.hostname < best.host.hostname)) best = scored;
+  }
+  return best;
+}
+
+/**
+ * Places every replica of a request, greedily, best host first, honouring anti-affinity between
+ * replicas. Each placed replica is charged to the in-memory views (so later replicas and later
+ * requests of a batch see it); `undo` reverses that. Returns null, with the rejections of the
+ * replica that found no host, when the request cannot be placed whole.
+ */
+export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: PlacementAsk, pinned?: HostView[]): { placed: PlacedReplica[]; undo: () => void } | { placed: null; failedReplica: number; evaluation: Evaluation } {
+  const list = hosts instanceof Map ? [...hosts.values()] : hosts;
+  const ctx: FilterContext = { chosenHostIds: new Set(), chosenSiteIds: new Set() };
+  const placed: PlacedReplica[] = [];
+  const undo = () => {
+    for (const p of placed.splice(0)) charge(p.host, ask, -1);
+  };
+  for (let i = 0; i < ask.spec.replicas; i++) {
+    const pool = pinned ? [pinned[i]!] : list;
+    const best = bestHost(pool, ask, ctx);
+    if (!best) {
+      const evaluation = evaluateHosts(pool, ask, ctx);
+      undo();
+      return { placed: null, failedReplica: i, evaluation };
+    }
+    charge(best.host, ask, 1);
+    placed.push(best);
+    ctx.chosenHostIds.add(best.host.id);
+    ctx.chosenSiteIds.add(best.host.siteId);
+  }
+  return { placed, undo };
+}
+
+/** Adds (sign 1) or removes (sign −1) one replica's wants to the host's in-memory inventory. */
+export function charge(host: HostView, ask: PlacementAsk, sign: 1 | -1): void {
+  for (const want of ask.spec.resources) {
+    const r = host.resources.get(want.type);
+    if (!r) continue;
+    r.used += sign * want.amount;
+    if (ask.guaranteed) r.guaranteedUsed += sign * want.amount;
+    r.usedByGroup.set(ask.groupId, (r.usedByGroup.get(ask.groupId) ?? 0) + sign * want.amount);
+  }
+}
