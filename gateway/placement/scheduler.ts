@@ -46,13 +46,21 @@ function bestHost(hosts: Iterable<HostView>, ask: PlacementAsk, ctx: FilterConte
   return best;
 }
 
+/** One of the `k` best feasible hosts at random: after a lost race, racers stop all aiming at one host. */
+function randomAmongBest(hosts: Iterable<HostView>, ask: PlacementAsk, ctx: FilterContext, k: number): Candidate | null {
+  const { candidates } = evaluateHosts(hosts, ask, ctx);
+  if (!candidates.length) return null;
+  return candidates[Math.floor(Math.random() * Math.min(k, candidates.length))]!;
+}
+
 /**
  * Places every replica of a request, greedily, best host first, honouring anti-affinity between
  * replicas. Each placed replica is charged to the in-memory views (so later replicas and later
- * requests of a batch see it); `undo` reverses that. Returns null, with the rejections of the
+ * requests of a batch see it); `undo` reverses that. With `randomTop` > 1 each replica goes to one
+ * of that many best hosts at random (used on retries after a lost race). Returns null, with the rejections of the
  * replica that found no host, when the request cannot be placed whole.
  */
-export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: PlacementAsk, pinned?: HostView[]): { placed: PlacedReplica[]; undo: () => void } | { placed: null; failedReplica: number; evaluation: Evaluation } {
+export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: PlacementAsk, pinned?: HostView[], randomTop = 1): { placed: PlacedReplica[]; undo: () => void } | { placed: null; failedReplica: number; evaluation: Evaluation } {
   const list = hosts instanceof Map ? [...hosts.values()] : hosts;
   const ctx: FilterContext = { chosenHostIds: new Set(), chosenSiteIds: new Set() };
   const placed: PlacedReplica[] = [];
@@ -61,7 +69,7 @@ export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: Pl
   };
   for (let i = 0; i < ask.spec.replicas; i++) {
     const pool = pinned ? [pinned[i]!] : list;
-    const best = bestHost(pool, ask, ctx);
+    const best = randomTop > 1 ? randomAmongBest(pool, ask, ctx, randomTop) : bestHost(pool, ask, ctx);
     if (!best) {
       const evaluation = evaluateHosts(pool, ask, ctx);
       undo();

@@ -68,6 +68,8 @@ export const MAX_LEASE_SECONDS = 30 * 24 * 3600;
 /** Most items of one allocateMany. */
 export const MAX_BATCH = 1000;
 const MAX_REPLICAS = 100;
+/** After a lost race, each replica goes to one of this many best hosts at random. */
+const RETRY_SPREAD = 4;
 
 interface BatchItem {
   request: AllocationRequestEntity;
@@ -99,7 +101,7 @@ export class PlacementService {
     this.allocations = dataSource.getRepository(AllocationEntity);
     this.snapshot = new InventorySnapshot(dataSource, options.snapshotMs ?? 0);
     this.now = options.now ?? (() => new Date());
-    this.maxAttempts = options.maxAttempts ?? 3;
+    this.maxAttempts = options.maxAttempts ?? 5;
   }
 
   /** Dry run: every host ranked for the request's first replica, with the filter and reason of each rejected one. */
@@ -301,7 +303,7 @@ export class PlacementService {
           results[index] = toRspError(e);
           continue;
         }
-        const outcome = placeReplicas(hosts, ask, pool);
+        const outcome = placeReplicas(hosts, ask, pool, attempt > 1 ? RETRY_SPREAD : 1);
         if (!outcome.placed) {
           results[index] = noHostError(outcome.evaluation, outcome.failedReplica, attempt > 1);
           continue;
