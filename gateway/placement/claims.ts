@@ -81,6 +81,32 @@ export async function applyDeltas(m: EntityManager, deltas: ResourceDelta[]): Pr
   return won;
 }
 
+/**
+ * Checks, after the claims are written and while this transaction holds the claimed resources'
+ * rows, that no group is over its share on a host and no resource holds more guaranteed claims
+ * than its capacity without overbooking. Anyone else claiming those resources waits for this
+ * transaction, so the check sees every claim that can coexist with these. Throws LostRaceError
+ * naming the hosts where the picture the planner used was out of date.
+ */
+export async function checkLimits(m: EntityManager, resourceIds: string[], groupIds: string[], guaranteed: boolean): Promise<void> {
+  if (!resourceIds.length) return;
+  const overQuota: Array<{ hostId: string }> = await m.query(
+    `SELECT DISTINCT u."hostId" FROM (SELECT "hostId", "groupId", type, SUM(amount) AS s FROM allocation_claim WHERE active AND "resourceId" = ANY($1) AND "groupId" = ANY($2) GROUP BY 1, 2, 3) u
+     JOIN host h ON h.id = u."hostId" JOIN share sh ON sh."hostId" = u."hostId" AND sh."groupId" = u."groupId"
+     WHERE h."ownerGroupId" <> u."groupId" AND sh.quotas ? u.type AND u.s > (sh.quotas ->> u.type)::float8 + 1e-6`,
+    [resourceIds, groupIds],
+  );
+  const overGuaranteed: Array<{ hostId: string }> = guaranteed
+    ? await m.query(
+        `SELECT r."hostId" FROM resource r JOIN (SELECT "resourceId", SUM(amount) AS g FROM allocation_claim WHERE active AND guaranteed AND "resourceId" = ANY($1) GROUP BY 1) x ON x."resourceId" = r.id
+         WHERE x.g > r.total - r.reserved + 1e-6`,
+        [resourceIds],
+      )
+    : [];
+  const hosts = [...new Set([...overQuota, ...overGuaranteed].map((r) => r.hostId))];
+  if (hosts.length) throw new LostRaceError(hosts);
+}
+
 /** Writes new requests, their allocations and claims (inside the caller's transaction). */
 export async function insertPlacements(m: EntityManager, requests: AllocationRequestEntity[], allocations: PlannedAllocation[]): Promise<void> {
   await insertRows(

@@ -1,6 +1,9 @@
-import { FILTERS, FilterContext, PlacementFilter } from './filters';
+import { FILTERS, FilterContext, PlacementFilter, passes } from './filters';
 import type { Candidate, HostView, PlacementAsk, Rejection } from './model';
 import { scoreHost } from './scoring';
+
+/** Feasible hosts scored per decision before the best of them is taken (0 = every host). */
+export const DEFAULT_CANDIDATE_LIMIT = 16;
 
 /** The scheduler's answer for one replica: feasible hosts best first, and the rejected ones with the filter that said no. */
 export interface Evaluation {
@@ -35,13 +38,30 @@ export function evaluateHosts(hosts: Iterable<HostView>, ask: PlacementAsk, ctx:
   return { candidates, rejections };
 }
 
-/** The best feasible host without building the full ranking: the fast path of `placeReplicas`. */
-function bestHost(hosts: Iterable<HostView>, ask: PlacementAsk, ctx: FilterContext): Candidate | null {
+/**
+ * The best feasible host without building the full ranking: the fast path of `placeReplicas`.
+ * With `limit` > 0 the scan starts at a random host and stops after `limit` feasible ones (the
+ * way Nomad limits its candidates), so a decision costs O(limit) on a large, mostly free cluster;
+ * below `limit` feasible hosts the answer is exact.
+ */
+function bestHost(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, limit: number): Candidate | null {
   let best: Candidate | null = null;
-  for (const host of hosts) {
-    if (FILTERS.some((f) => f.reject(host, ask, ctx) !== null)) continue;
+  let feasible = 0;
+  const n = hosts.length;
+  const start = limit > 0 && n > limit ? Math.floor(Math.random() * n) : 0;
+  for (let k = 0; k < n; k++) {
+    const host = hosts[(start + k) % n]!;
+    let feasibleHost = true;
+    for (const f of FILTERS) {
+      if (!passes(f, host, ask, ctx)) {
+        feasibleHost = false;
+        break;
+      }
+    }
+    if (!feasibleHost) continue;
     const scored = { host, ...scoreHost(host, ask) };
     if (!best || scored.score > best.score || (scored.score === best.score && host.hostname < best.host.hostname)) best = scored;
+    if (limit > 0 && ++feasible >= limit) break;
   }
   return best;
 }
@@ -57,10 +77,11 @@ function randomAmongBest(hosts: Iterable<HostView>, ask: PlacementAsk, ctx: Filt
  * Places every replica of a request, greedily, best host first, honouring anti-affinity between
  * replicas. Each placed replica is charged to the in-memory views (so later replicas and later
  * requests of a batch see it); `undo` reverses that. With `randomTop` > 1 each replica goes to one
- * of that many best hosts at random (used on retries after a lost race). Returns null, with the rejections of the
+ * of that many best hosts at random (used on retries after a lost race); `limit` bounds the
+ * feasible hosts scored per replica (0 = all). Returns null, with the rejections of the
  * replica that found no host, when the request cannot be placed whole.
  */
-export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: PlacementAsk, pinned?: HostView[], randomTop = 1): { placed: PlacedReplica[]; undo: () => void } | { placed: null; failedReplica: number; evaluation: Evaluation } {
+export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: PlacementAsk, pinned?: HostView[], randomTop = 1, limit = DEFAULT_CANDIDATE_LIMIT): { placed: PlacedReplica[]; undo: () => void } | { placed: null; failedReplica: number; evaluation: Evaluation } {
   const list = hosts instanceof Map ? [...hosts.values()] : hosts;
   const ctx: FilterContext = { chosenHostIds: new Set(), chosenSiteIds: new Set() };
   const placed: PlacedReplica[] = [];
@@ -69,7 +90,7 @@ export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: Pl
   };
   for (let i = 0; i < ask.spec.replicas; i++) {
     const pool = pinned ? [pinned[i]!] : list;
-    const best = randomTop > 1 ? randomAmongBest(pool, ask, ctx, randomTop) : bestHost(pool, ask, ctx);
+    const best = randomTop > 1 ? randomAmongBest(pool, ask, ctx, randomTop) : bestHost(pool, ask, ctx, limit);
     if (!best) {
       const evaluation = evaluateHosts(pool, ask, ctx);
       undo();

@@ -94,16 +94,20 @@ export async function loadHostViews(dataSource: DataSource, hostIds?: string[]):
 /**
  * The scheduler's picture of every host. With `maxAgeMs` 0 every decision reads the database
  * afresh; above 0 one picture is shared by the decisions of this gateway and kept current by
- * them (claims charge it at once, with the generation they expect), re-read whole when older
- * than `maxAgeMs` and host by host after a lost race. Changes made elsewhere (new hosts, host
- * state, shares) are seen within `maxAgeMs`; inventory changes bump the generation and are seen
- * at the next claim on that host.
+ * them (claims charge it at once, with the generation they expect). It is re-read whole in the
+ * background when older than `maxAgeMs` (decisions go on with the old one meanwhile; hosts
+ * claimed during the read are read again before the new picture is used) and host by host after
+ * a lost race. Changes made elsewhere (new hosts, host state, shares) are seen within about
+ * `maxAgeMs`; inventory changes bump the generation and are seen at the next claim on that host.
  */
 export class InventorySnapshot {
   private shared: Map<string, HostView> | null = null;
   private loadedAt = 0;
-  private loading: Promise<Map<string, HostView>> | null = null;
+  private loading: Promise<void> | null = null;
+  private fresh: Map<string, HostView> | null = null;
   private readonly stale = new Set<string>();
+  private readonly touchedDuringLoad = new Set<string>();
+  private loadError: unknown = null;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -118,17 +122,18 @@ export class InventorySnapshot {
   /** The hosts to decide on. */
   async hosts(): Promise<Map<string, HostView>> {
     if (this.maxAgeMs <= 0) return loadHostViews(this.dataSource);
-    if (!this.shared || Date.now() - this.loadedAt > this.maxAgeMs) {
-      this.loading ??= (async () => {
-        const started = Date.now();
-        this.stale.clear();
-        const fresh = await loadHostViews(this.dataSource);
-        this.shared = fresh;
-        this.loadedAt = started;
-        return fresh;
-      })().finally(() => (this.loading = null));
-      if (!this.shared) return this.loading;
+    if (!this.shared) {
+      this.startLoad();
       await this.loading;
+      if (!this.fresh) throw this.loadError;
+    } else if (!this.loading && Date.now() - this.loadedAt > this.maxAgeMs) {
+      this.startLoad();
+    }
+    if (this.fresh) {
+      this.shared = this.fresh;
+      this.fresh = null;
+      for (const id of this.touchedDuringLoad) this.stale.add(id);
+      this.touchedDuringLoad.clear();
     }
     if (this.stale.size) {
       const ids = [...this.stale];
@@ -143,9 +148,36 @@ export class InventorySnapshot {
     return this.shared!;
   }
 
+  /** Records hosts this gateway claimed on or released: a picture being read may miss the change. */
+  touched(hostIds: Iterable<string>): void {
+    if (this.loading || this.fresh) for (const id of hostIds) this.touchedDuringLoad.add(id);
+  }
+
   /** Marks hosts to be re-read before the next decision (after a lost race or a release). */
   invalidate(hostIds: Iterable<string>): void {
     if (this.maxAgeMs <= 0) return;
-    for (const id of hostIds) this.stale.add(id);
+    for (const id of hostIds) {
+      this.stale.add(id);
+      if (this.loading || this.fresh) this.touchedDuringLoad.add(id);
+    }
+  }
+
+  private startLoad(): void {
+    if (this.loading) return;
+    const started = Date.now();
+    this.touchedDuringLoad.clear();
+    this.loading = loadHostViews(this.dataSource)
+      .then(
+        (views) => {
+          this.fresh = views;
+          this.loadedAt = started;
+        },
+        (e: unknown) => {
+          // A failed background read keeps the old picture; the next decision tries again.
+          this.loadError = e;
+          this.loadedAt = 0;
+        },
+      )
+      .finally(() => (this.loading = null));
   }
 }

@@ -17,7 +17,7 @@ import {
   ResourceUnit,
   ResourceWant,
 } from '../persistence/entities';
-import { applyDeltas, endAllocations, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf } from '../placement/claims';
+import { applyDeltas, checkLimits, endAllocations, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf } from '../placement/claims';
 import type { HostView, PlacementAsk } from '../placement/model';
 import { evaluateHosts, Evaluation, placeReplicas } from '../placement/scheduler';
 import { InventorySnapshot } from '../placement/snapshot';
@@ -65,6 +65,8 @@ export interface PlacementOptions {
 export const DEFAULT_LEASE_SECONDS = 3600;
 /** Longest lease one request or renewal may ask. */
 export const MAX_LEASE_SECONDS = 30 * 24 * 3600;
+/** Most items claimed in one group commit. */
+const MAX_GROUP = 2000;
 /** Most items of one allocateMany. */
 export const MAX_BATCH = 1000;
 const MAX_REPLICAS = 100;
@@ -92,6 +94,8 @@ export class PlacementService {
   private readonly now: () => Date;
   private readonly maxAttempts: number;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly queue: Array<{ items: BatchItem[]; resolve: (r: Array<PlacementResult | RspError>) => void; reject: (e: unknown) => void }> = [];
+  private draining = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -141,7 +145,7 @@ export class PlacementService {
       }
     });
     if (pendingRows.length) await this.dataSource.transaction((m) => insertPlacements(m, pendingRows, []));
-    const placed = await this.placeBatch(batch.map((b) => b.item));
+    const placed = await this.place(batch.map((b) => b.item));
     batch.forEach((b, i) => (results[b.index] = placed[i]));
     return results as Array<PlacementResult | RspError>;
   }
@@ -284,12 +288,56 @@ export class PlacementService {
     });
   }
 
+  /**
+   * With a shared picture, one planner per gateway: requests that arrive while a group is being
+   * claimed wait and are claimed together in the next transaction (group commit), so this
+   * gateway's decisions never race each other and a single `allocate` pays for a fraction of a
+   * transaction. Without one, each call plans and claims on its own and races in the database.
+   */
+  private place(items: BatchItem[]): Promise<Array<PlacementResult | RspError>> {
+    if (!items.length) return Promise.resolve([]);
+    if (!this.snapshot.isShared) return this.placeBatch(items);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ items, resolve, reject });
+      void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length) {
+        const jobs = [this.queue.shift()!];
+        let count = jobs[0]!.items.length;
+        while (this.queue.length && count + this.queue[0]!.items.length <= MAX_GROUP) {
+          const job = this.queue.shift()!;
+          count += job.items.length;
+          jobs.push(job);
+        }
+        try {
+          const results = await this.placeBatch(jobs.flatMap((j) => j.items));
+          let at = 0;
+          for (const job of jobs) {
+            job.resolve(results.slice(at, at + job.items.length));
+            at += job.items.length;
+          }
+        } catch (e) {
+          for (const job of jobs) job.reject(e);
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
   /** Plans every item on one picture, claims them all in one transaction, retries lost races. */
   private async placeBatch(items: BatchItem[]): Promise<Array<PlacementResult | RspError>> {
     const results: Array<PlacementResult | RspError | undefined> = new Array(items.length);
     let pending = items.map((_, i) => i);
     for (let attempt = 1; pending.length && attempt <= this.maxAttempts; attempt++) {
-      const hosts = await this.snapshot.hosts();
+      const hostMap = await this.snapshot.hosts();
+      const hosts = [...hostMap.values()];
       const planned: Array<{ index: number; allocations: PlannedAllocation[]; undo: () => void }> = [];
       const deltas = new Map<string, ResourceDelta>();
       const now = this.now();
@@ -298,7 +346,7 @@ export class PlacementService {
         const ask = askOf(request.spec, request.groupId, request.guarantee);
         let pool: HostView[] | undefined;
         try {
-          pool = pinned?.map((id) => requireHost(hosts, id));
+          pool = pinned?.map((id) => requireHost(hostMap, id));
         } catch (e) {
           results[index] = toRspError(e);
           continue;
@@ -338,6 +386,8 @@ export class PlacementService {
           await applyDeltas(m, [...deltas.values()]);
           const fresh = planned.filter((p) => items[p.index]!.insert).map((p) => items[p.index]!.request);
           await insertPlacements(m, fresh, planned.flatMap((p) => p.allocations));
+          const requests = planned.map((p) => items[p.index]!.request);
+          await checkLimits(m, [...deltas.keys()], [...new Set(requests.map((r) => r.groupId))], requests.some((r) => r.guarantee === AllocationGuarantee.GUARANTEED));
           for (const p of planned.filter((q) => !items[q.index]!.insert)) {
             const r = items[p.index]!.request;
             const decided = rowsOf(await m.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [r.id, r.status, r.reason, r.decidedBy, r.decidedAt]));
@@ -355,6 +405,7 @@ export class PlacementService {
         pending = planned.map((p) => p.index);
         continue;
       }
+      this.snapshot.touched(new Set([...deltas.values()].map((d) => d.hostId)));
       for (const p of planned) {
         const { request } = items[p.index]!;
         results[p.index] = { request, allocations: p.allocations.map((a) => this.allocations.create({ ...a, status: AllocationStatus.ACTIVE, endedAt: null, createdAt: now })) };

@@ -185,6 +185,23 @@ function placementSuite(kind: 'pglite' | 'postgres') {
     expect(results.map((x) => x.errors)).toEqual([undefined, undefined]);
     expect(results.map((x) => x.data!.allocate.allocations[0].hostId).sort()).toEqual([...hosts].sort());
   });
+
+  if (kind === 'postgres') {
+    test('two gateways on one database, one with a shared picture and group commits: still exactly one wins the last unit', async () => {
+      const second = await startTestGateway(db, { RSP_PLACEMENT_SNAPSHOT_MS: '60000' });
+      try {
+        await slotHost('last-shared', 1);
+        const r = { groupId: w.groupA, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }], requiredProperties: [{ key: 'hostname', op: 'EQ', values: ['last-shared'] }] };
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? second : t).gql(ALLOCATE, { r }, t.adminToken)));
+        expect(results.filter((x) => !x.errors)).toHaveLength(1);
+        expect(results.filter((x) => x.errors?.[0]?.extensions?.code === 'CONFLICT')).toHaveLength(49);
+        const batch = await second.gql('mutation ($r: [AllocationRequestInput!]!) { allocateMany(requests: $r) { error { code } } }', { r: [{ ...r, requiredProperties: [] }, { groupId: w.groupA, resources: CPU(1) }] }, t.adminToken);
+        expect(batch.data!.allocateMany.map((x: any) => x.error?.code ?? 'PLACED')).toEqual(['PLACED', 'PLACED']);
+      } finally {
+        await second.close();
+      }
+    });
+  }
 }
 
 describe('placement on pglite', () => placementSuite('pglite'));

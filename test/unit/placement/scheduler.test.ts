@@ -1,5 +1,5 @@
 import { AllocationSpec, AntiAffinity, HostState, PlacementPolicy } from '../../../gateway/persistence/entities';
-import { antiAffinityFilter, capacityFilter, hostStateFilter, propertiesFilter, quotaFilter, technologyFilter } from '../../../gateway/placement/filters';
+import { antiAffinityFilter, capacityFilter, FILTERS, passes, hostStateFilter, propertiesFilter, quotaFilter, technologyFilter } from '../../../gateway/placement/filters';
 import { freeFor, HostView, PlacementAsk, ResourceView } from '../../../gateway/placement/model';
 import { evaluateHosts, placeReplicas } from '../../../gateway/placement/scheduler';
 import { fitScore, scoreHost, TECHNOLOGY_WEIGHT } from '../../../gateway/placement/scoring';
@@ -77,6 +77,14 @@ describe('placement filters', () => {
     expect(antiAffinityFilter.reject(host('b'), ask({ antiAffinity: AntiAffinity.SITE }), ctx)).toBe('another replica of this request is in this site');
     expect(antiAffinityFilter.reject(host('a'), ask({ antiAffinity: AntiAffinity.NONE }), ctx)).toBeNull();
   });
+});
+
+test("each filter's fast path agrees with its explanation", () => {
+  const cpu = resource('CPU', 4, { allocationRatio: 2, used: 5, minUnit: 0.5, maxUnit: 4, stepSize: 0.5 });
+  cpu.usedByGroup.set(GUEST, 1);
+  const hosts = [host('a', { quotas: new Map([[GUEST, { CPU: 2 }]]) }, [cpu]), host('b', { drivers: ['kvm'] }), host('c', { state: HostState.DOWN })];
+  const asks = [0.25, 0.5, 0.75, 1, 1.5, 3, 5].flatMap((amount) => [OWNER, GUEST, 'stranger'].flatMap((groupId) => [[], ['docker'], ['kvm']].map((technologies) => ask({ resources: [{ type: 'CPU', amount, unit: 'CORES' }], technologies }, { groupId }))));
+  for (const f of FILTERS) for (const h of hosts) for (const a of asks) expect([f.name, h.hostname, passes(f, h, a, noneChosen)]).toEqual([f.name, h.hostname, f.reject(h, a, noneChosen) === null]);
 });
 
 describe('placement scoring', () => {
