@@ -452,7 +452,9 @@ function visibleGroup(actor: Principal, groupId: string | undefined, what: strin
     if (!policy.isMember(actor, groupId)) throw new ForbiddenError(`You may not list another group's ${what}`, { groupId });
     return groupId;
   }
-  return p.siteAdmin ? undefined : (p.groupId ?? randomUUID());
+  if (p.siteAdmin) return undefined;
+  if (!p.groupId) throw new ForbiddenError(`This token belongs to no group: name the group whose ${what} to list`);
+  return p.groupId;
 }
 
 /** BAD_USER_INPUT unless the request is well-formed; returns the spec the scheduler reads. */
