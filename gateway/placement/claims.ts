@@ -66,6 +66,8 @@ export async function applyDeltas(m: EntityManager, deltas: ResourceDelta[]): Pr
   });
   let rows: Array<{ id: string; generation: number }>;
   try {
+    // Lock in id order first, so two claims on overlapping resources queue instead of deadlocking.
+    await m.query(`SELECT 1 FROM resource WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [sorted.map((d) => d.resource.id)]);
     rows = rowsOf(await m.query(
       `UPDATE resource AS r SET used = r.used + v.amount, generation = r.generation + 1 FROM (VALUES ${values.join(', ')}) AS v(id, amount, gen)
        WHERE r.id = v.id AND r.generation = v.gen AND r.used + v.amount <= (r.total - r.reserved) * r."allocationRatio" + 1e-6 RETURNING r.id, r.generation`,

@@ -2,6 +2,9 @@ import { FILTERS, FilterContext, PlacementFilter, passes } from './filters';
 import type { Candidate, HostView, PlacementAsk, Rejection } from './model';
 import { scoreHost } from './scoring';
 
+/** Hosts whose rejection is explained when a request cannot be placed (the dry run explains all). */
+export const EXPLAINED_HOSTS = 100;
+
 /** Feasible hosts scored per decision before the best of them is taken (0 = every host). */
 export const DEFAULT_CANDIDATE_LIMIT = 16;
 
@@ -66,11 +69,21 @@ function bestHost(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, limi
   return best;
 }
 
-/** One of the `k` best feasible hosts at random: after a lost race, racers stop all aiming at one host. */
-function randomAmongBest(hosts: Iterable<HostView>, ask: PlacementAsk, ctx: FilterContext, k: number): Candidate | null {
-  const { candidates } = evaluateHosts(hosts, ask, ctx);
-  if (!candidates.length) return null;
-  return candidates[Math.floor(Math.random() * Math.min(k, candidates.length))]!;
+/** One of the `k` best feasible hosts (of at most `limit` scored) at random: after a lost race, racers stop all aiming at one host. */
+function randomAmongBest(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, k: number, limit: number): Candidate | null {
+  const top: Candidate[] = [];
+  const n = hosts.length;
+  const start = Math.floor(Math.random() * n);
+  let feasible = 0;
+  for (let i = 0; i < n && (limit <= 0 || feasible < limit); i++) {
+    const host = hosts[(start + i) % n]!;
+    if (!FILTERS.every((f) => passes(f, host, ask, ctx))) continue;
+    feasible++;
+    top.push({ host, ...scoreHost(host, ask) });
+    top.sort((a, b) => b.score - a.score);
+    if (top.length > k) top.pop();
+  }
+  return top.length ? top[Math.floor(Math.random() * top.length)]! : null;
 }
 
 /**
@@ -79,7 +92,8 @@ function randomAmongBest(hosts: Iterable<HostView>, ask: PlacementAsk, ctx: Filt
  * requests of a batch see it); `undo` reverses that. With `randomTop` > 1 each replica goes to one
  * of that many best hosts at random (used on retries after a lost race); `limit` bounds the
  * feasible hosts scored per replica (0 = all). Returns null, with the rejections of the
- * replica that found no host, when the request cannot be placed whole.
+ * replica that found no host (of at most EXPLAINED_HOSTS hosts), when the request cannot be
+ * placed whole.
  */
 export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: PlacementAsk, pinned?: HostView[], randomTop = 1, limit = DEFAULT_CANDIDATE_LIMIT): { placed: PlacedReplica[]; undo: () => void } | { placed: null; failedReplica: number; evaluation: Evaluation } {
   const list = hosts instanceof Map ? [...hosts.values()] : hosts;
@@ -90,9 +104,9 @@ export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: Pl
   };
   for (let i = 0; i < ask.spec.replicas; i++) {
     const pool = pinned ? [pinned[i]!] : list;
-    const best = randomTop > 1 ? randomAmongBest(pool, ask, ctx, randomTop) : bestHost(pool, ask, ctx, limit);
+    const best = randomTop > 1 ? randomAmongBest(pool, ask, ctx, randomTop, limit) : bestHost(pool, ask, ctx, limit);
     if (!best) {
-      const evaluation = evaluateHosts(pool, ask, ctx);
+      const evaluation = evaluateHosts(pool.length > EXPLAINED_HOSTS ? pool.slice(0, EXPLAINED_HOSTS) : pool, ask, ctx);
       undo();
       return { placed: null, failedReplica: i, evaluation };
     }

@@ -125,7 +125,7 @@ export class InventorySnapshot {
     if (!this.shared) {
       this.startLoad();
       await this.loading;
-      if (!this.fresh) throw this.loadError;
+      if (!this.fresh && !this.shared) throw this.loadError;
     } else if (!this.loading && Date.now() - this.loadedAt > this.maxAgeMs) {
       this.startLoad();
     }

@@ -65,6 +65,12 @@ export interface PlacementOptions {
 export const DEFAULT_LEASE_SECONDS = 3600;
 /** Longest lease one request or renewal may ask. */
 export const MAX_LEASE_SECONDS = 30 * 24 * 3600;
+/**
+ * Groups being claimed at once by one gateway. Above 1 the next group is planned while the last
+ * is claimed, but a picture re-read meanwhile lacks the charges in flight and turns them into lost
+ * races; 1 until the picture tracks charges in flight.
+ */
+const PIPELINE_DEPTH = 1;
 /** Most items claimed in one group commit. */
 const MAX_GROUP = 2000;
 /** Most items of one allocateMany. */
@@ -95,7 +101,7 @@ export class PlacementService {
   private readonly maxAttempts: number;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly queue: Array<{ items: BatchItem[]; resolve: (r: Array<PlacementResult | RspError>) => void; reject: (e: unknown) => void }> = [];
-  private draining = false;
+  private inFlight = 0;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -299,35 +305,38 @@ export class PlacementService {
     if (!this.snapshot.isShared) return this.placeBatch(items);
     return new Promise((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
-      void this.drain();
+      this.drain();
     });
   }
 
-  private async drain(): Promise<void> {
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      while (this.queue.length) {
-        const jobs = [this.queue.shift()!];
-        let count = jobs[0]!.items.length;
-        while (this.queue.length && count + this.queue[0]!.items.length <= MAX_GROUP) {
-          const job = this.queue.shift()!;
-          count += job.items.length;
-          jobs.push(job);
-        }
-        try {
-          const results = await this.placeBatch(jobs.flatMap((j) => j.items));
-          let at = 0;
-          for (const job of jobs) {
-            job.resolve(results.slice(at, at + job.items.length));
-            at += job.items.length;
-          }
-        } catch (e) {
-          for (const job of jobs) job.reject(e);
-        }
+  /** Starts the next group of queued requests while fewer than PIPELINE_DEPTH are being claimed. */
+  private drain(): void {
+    while (this.queue.length && this.inFlight < PIPELINE_DEPTH) {
+      const jobs = [this.queue.shift()!];
+      let count = jobs[0]!.items.length;
+      while (this.queue.length && count + this.queue[0]!.items.length <= MAX_GROUP) {
+        const job = this.queue.shift()!;
+        count += job.items.length;
+        jobs.push(job);
       }
-    } finally {
-      this.draining = false;
+      this.inFlight++;
+      void this.placeBatch(jobs.flatMap((j) => j.items))
+        .then(
+          (results) => {
+            let at = 0;
+            for (const job of jobs) {
+              job.resolve(results.slice(at, at + job.items.length));
+              at += job.items.length;
+            }
+          },
+          (e: unknown) => {
+            for (const job of jobs) job.reject(e);
+          },
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.drain();
+        });
     }
   }
 
