@@ -14,6 +14,7 @@ import { LayerResolver } from './layers/resolver';
 import { MetricsResolver } from './metrics/resolver';
 import { OfferResolver } from './offers/resolver';
 import { OperationResolver } from './operations/resolver';
+import { AllocationRequestResolver, AllocationResolver, ResourceOwnersResolver } from './placement/resolver';
 import { ResourceClassResolver, ResourceResolver } from './resources/resolver';
 import { ShareResolver } from './shares/resolver';
 import { HostResolver, SiteResolver } from './sites/resolver';
@@ -35,6 +36,9 @@ export const resolverClasses: NonEmptyArray<Function> = [
   ImageResolver,
   EnvironmentResolver,
   MetricsResolver,
+  AllocationRequestResolver,
+  AllocationResolver,
+  ResourceOwnersResolver,
 ];
 
 /** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`, as the caller. */

@@ -44,6 +44,10 @@ const settings = {
       .preprocess((v, ctx) => (typeof v === 'string' ? parseJsonObject(v, ctx) : v), z.record(z.string(), z.record(z.string(), z.unknown()), { message: 'must be a JSON object of plugin name → options object' }))
       .default({}),
   },
+  /** 0: each placement decision reads the inventory afresh; above 0: one shared picture at most this many ms old. */
+  placementSnapshotMs: { env: 'RSP_PLACEMENT_SNAPSHOT_MS', schema: z.coerce.number().int().min(0).max(600_000).default(0) },
+  /** How often expired leases are swept (ms). */
+  leaseSweepMs: { env: 'RSP_LEASE_SWEEP_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(10_000) },
   drivers: {
     env: 'RSP_DRIVERS',
     schema: z

@@ -86,11 +86,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       agents,
       imageStore: new ImageStore(join(config.dataDir, 'images', 'content')),
       subscriberBuffer: config.subscriberBuffer,
+      placement: { snapshotMs: config.placementSnapshotMs },
     });
     const schema = await buildGatewaySchema(pubSub);
     const bootstrap = await services.tokens.bootstrapSiteAdmin();
     if (bootstrap) logger.warn('created the first site-admin token; it is printed once, keep it');
     await services.environments.reconcile();
+    services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, bus.close);
     services.metrics.start(config.metricsIntervalMs);
     return { ...gateway, bootstrapToken: bootstrap?.secret };
@@ -199,6 +201,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
       (closing ??= (async () => {
         await services.metrics.stop();
         await apollo.stop();
+        services.placement.stopLeaseSweep();
         await services.operations.drain();
         await closePubSub();
         await dataSource.destroy();

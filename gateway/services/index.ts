@@ -11,6 +11,7 @@ import { LayerService } from './layer-service';
 import { MetricsService } from './metrics-service';
 import { OfferService } from './offer-service';
 import { OperationService } from './operation-service';
+import { PlacementOptions, PlacementService } from './placement-service';
 import { ResourceService } from './resource-service';
 import { ShareService } from './share-service';
 import { SiteService } from './site-service';
@@ -38,6 +39,7 @@ export interface Services {
   images: ImageService;
   environments: EnvironmentService;
   metrics: MetricsService;
+  placement: PlacementService;
 }
 
 /** What services are built from. */
@@ -50,6 +52,8 @@ export interface ServiceDeps {
   imageStore: ImageStore;
   /** Events kept per subscriber before the oldest are dropped (default 100). */
   subscriberBuffer?: number;
+  /** How placement decides (snapshot age, clock); defaults when absent. */
+  placement?: PlacementOptions;
 }
 
 /** Builds every service of a gateway. */
@@ -72,5 +76,6 @@ export function createServices(deps: ServiceDeps): Services {
     images,
     environments,
     metrics: new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer),
+    placement: new PlacementService(dataSource, deps.placement),
   };
 }

@@ -25,6 +25,7 @@ interface Fixtures {
   image: string;
   operation: string;
   share: string;
+  allocation: string;
 }
 
 const OPEN: Record<Role, Outcome> = { anonymous: 'ok', viewer: 'ok', member: 'ok', admin: 'ok', otherGroup: 'ok', siteAdmin: 'ok' };
@@ -147,6 +148,17 @@ const MATRIX: Record<string, Case> = {
     vars: async (w, t) => ({ id: (await t.ok('mutation ($i: CreateAlertRuleInput!) { createAlertRule(input: $i) { id } }', { i: { name: 'd', groupId: w.groupA, targetType: 'ENVIRONMENT', metric: 'cpu.usage', threshold: 2 } })).createAlertRule.id }),
     expect: GROUP_PRIVATE_WRITE,
   },
+  placementCandidates: { query: 'query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostId } } }', vars: (w) => ({ r: smallRequest(w, 'AUTOMATIC') }), expect: GROUP_MEMBER },
+  allocate: { query: 'mutation ($r: AllocationRequestInput!) { allocate(request: $r) { id } }', vars: (w) => ({ r: smallRequest(w, 'APPROVAL') }), expect: GROUP_MEMBER },
+  allocateMany: { query: 'mutation ($r: [AllocationRequestInput!]!) { allocateMany(requests: $r) { index } }', vars: (w) => ({ r: [smallRequest(w, 'APPROVAL')] }), expect: AUTHENTICATED },
+  allocationRequest: { query: 'query ($id: ID!) { allocationRequest(id: $id) { id } }', vars: async (w, t) => ({ id: await pendingRequest(w, t) }), expect: GROUP_PRIVATE_READ },
+  allocationRequests: { query: '{ allocationRequests { totalCount } }', expect: AUTHENTICATED },
+  approveAllocation: { query: 'mutation ($id: ID!) { approveAllocation(id: $id, reason: "ok") { id } }', vars: async (w, t) => ({ id: await pendingRequest(w, t) }), expect: SITE_ADMIN },
+  rejectAllocation: { query: 'mutation ($id: ID!) { rejectAllocation(id: $id, reason: "no") { id } }', vars: async (w, t) => ({ id: await pendingRequest(w, t) }), expect: SITE_ADMIN },
+  allocation: { query: 'query ($id: ID!) { allocation(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.allocation }), expect: GROUP_PRIVATE_READ },
+  allocations: { query: '{ allocations { totalCount } }', expect: AUTHENTICATED },
+  renewAllocation: { query: 'mutation ($id: ID!) { renewAllocation(id: $id, leaseSeconds: 600) { id } }', vars: (w) => ({ id: w.fixtures.allocation }), expect: GROUP_PRIVATE_WRITE },
+  releaseAllocation: { query: 'mutation ($id: ID!) { releaseAllocation(id: $id) { id } }', vars: async (w, t) => ({ id: await freshAllocation(w, t) }), expect: GROUP_PRIVATE_WRITE },
   // subscriptions: filtered per event, see the dedicated test below (metrics: test/integration/metrics.test.ts)
   operationUpdated: { query: '', expect: AUTHENTICATED },
   hostMetrics: { query: '', expect: AUTHENTICATED },
@@ -154,6 +166,21 @@ const MATRIX: Record<string, Case> = {
   environmentMetrics: { query: '', expect: GROUP_PRIVATE_READ },
   events: { query: '', expect: AUTHENTICATED },
 };
+
+/** A request of group A for one CPU core on host 1's kind of host. */
+function smallRequest(w: World, mode: 'AUTOMATIC' | 'APPROVAL' | 'DIRECT'): Record<string, unknown> {
+  return { groupId: w.groupA, mode, resources: [{ type: 'CPU', amount: 1, unit: 'CORES' }], ...(mode === 'DIRECT' ? { hostIds: [w.host1] } : {}) };
+}
+
+/** A new PENDING request of group A, made by the site admin. */
+async function pendingRequest(w: World, t: TestGateway): Promise<string> {
+  return (await t.ok('mutation ($r: AllocationRequestInput!) { allocate(request: $r) { id } }', { r: smallRequest(w, 'APPROVAL') })).allocate.id;
+}
+
+/** A new active allocation of group A (one core of host 1), made by the site admin. */
+async function freshAllocation(w: World, t: TestGateway): Promise<string> {
+  return (await t.ok('mutation ($r: AllocationRequestInput!) { allocate(request: $r) { allocations { id } } }', { r: { ...smallRequest(w, 'DIRECT'), guarantee: 'GUARANTEED' } })).allocate.allocations[0].id;
+}
 
 /** A new environment of group A in `status` (CREATED or RUNNING), made by the site admin. */
 async function freshEnvironment(w: World & { fixtures: Fixtures }, t: TestGateway, status: 'CREATED' | 'RUNNING'): Promise<{ id: string }> {
@@ -181,7 +208,8 @@ describe('authorization matrix', () => {
     const share = (await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId: world.host1, groupId: world.groupB, kind: 'HALF' } })).grantShare.id;
     const fakeImage = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: world.groupA, name: 'fake', version: '1', technology: 'fake' } })).registerImage.id;
     await t.upload(fakeImage, createRootfsTar({ '/etc/hostname': 'x' }));
-    w = { ...world, fixtures: { layer, image, operation: op.id, share, fakeImage, environment: '' } };
+    w = { ...world, fixtures: { layer, image, operation: op.id, share, fakeImage, environment: '', allocation: '' } };
+    w.fixtures.allocation = await freshAllocation(w, t);
     w.fixtures.environment = (await freshEnvironment(w, t, 'RUNNING')).id;
   });
   afterAll(async () => {

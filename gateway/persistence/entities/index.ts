@@ -1,3 +1,4 @@
+import { AllocationClaimEntity, AllocationEntity, AllocationRequestEntity } from './allocation.entity';
 import { ApiTokenEntity } from './api-token.entity';
 import { EnvironmentEntity } from './environment.entity';
 import { GroupEntity } from './group.entity';
@@ -12,6 +13,7 @@ import { ResourceEntity } from './resource.entity';
 import { ShareEntity, UsagePolicyEntity } from './share.entity';
 import { SiteEntity } from './site.entity';
 
+export * from './allocation.entity';
 export * from './api-token.entity';
 export * from './environment.entity';
 export * from './group.entity';
@@ -46,4 +48,7 @@ export const entities = [
   AlertRuleEntity,
   AlertEntity,
   UsageRecordEntity,
+  AllocationRequestEntity,
+  AllocationEntity,
+  AllocationClaimEntity,
 ];

@@ -1,0 +1,246 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { Client } from 'pg';
+import pino from 'pino';
+import { loadConfig } from '../gateway/config/config';
+import { AllocationGuarantee, AllocationSpec, AntiAffinity } from '../gateway/persistence/entities';
+import type { PlacementAsk } from '../gateway/placement/model';
+import { placeReplicas } from '../gateway/placement/scheduler';
+import { loadHostViews } from '../gateway/placement/snapshot';
+import { startGateway } from '../gateway/server/gateway';
+
+/**
+ * Placement benchmark (issue 9): simulated hosts in 3 sites with 2 technologies and mixed sizes,
+ * allocation requests persisted in PostgreSQL through GraphQL. Reports placements/s through
+ * `allocateMany` batches, p50/p99 of single `allocate` under concurrent clients, scheduler-only
+ * decisions/s, and checks that no host is over capacity × ratio and no share over its quota.
+ *
+ * Knobs (environment): BENCH_HOSTS (5000), BENCH_REQUESTS (100000, through batches),
+ * BENCH_BATCH (500), BENCH_BATCH_CLIENTS (4), BENCH_SINGLE (2000), BENCH_SINGLE_CLIENTS (20),
+ * BENCH_DECISIONS (20000), RSP_PLACEMENT_SNAPSHOT_MS (2000), DATABASE_URL (else a database made
+ * on 127.0.0.1 and dropped at the end).
+ */
+const HOSTS = num('BENCH_HOSTS', 5000);
+const REQUESTS = num('BENCH_REQUESTS', 100_000);
+const BATCH = num('BENCH_BATCH', 500);
+const BATCH_CLIENTS = num('BENCH_BATCH_CLIENTS', 4);
+const SINGLE = num('BENCH_SINGLE', 2000);
+const SINGLE_CLIENTS = num('BENCH_SINGLE_CLIENTS', 20);
+const DECISIONS = num('BENCH_DECISIONS', 20_000);
+const TENANTS = 8;
+const GiB = 2 ** 30;
+const GOAL_PLACEMENTS = 5000;
+const GOAL_P99_MS = 50;
+
+function num(name: string, fallback: number): number {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+/** A random request of a tenant: 1–2 cores, 1–2 GiB, a technology preference or none, 10% guaranteed. */
+function randomRequest(tenants: string[], i: number): Record<string, unknown> {
+  const techs = [[], ['docker'], ['lxc', 'docker']][i % 3]!;
+  return {
+    groupId: tenants[i % tenants.length],
+    guarantee: i % 10 === 0 ? 'GUARANTEED' : 'BEST_EFFORT',
+    resources: [
+      { type: 'CPU', amount: 1 + (i % 2), unit: 'CORES' },
+      { type: 'RAM', amount: (1 + ((i >> 1) % 2)) * GiB, unit: 'BYTES' },
+    ],
+    technologies: techs,
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+function line(label: string, value: string, goal?: string, ok?: boolean): void {
+  console.log(`${label.padEnd(46)} ${value.padStart(14)}${goal ? `   goal ${goal}${ok === undefined ? '' : ok ? '  ✓' : '  ✗'}` : ''}`);
+}
+
+async function main(): Promise<void> {
+  const adminUrl = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  let databaseUrl = process.env.DATABASE_URL;
+  let dropDatabase: (() => Promise<void>) | undefined;
+  if (!databaseUrl) {
+    const name = `rsp_bench_${randomBytes(4).toString('hex')}`;
+    const admin = new Client({ connectionString: adminUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${name}"`);
+    await admin.end();
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
+    databaseUrl = url.toString();
+    dropDatabase = async () => {
+      const c = new Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    };
+  }
+  const dataDir = await mkdtemp(join(tmpdir(), 'rsp-bench-placement-'));
+  const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', LOG_LEVEL: 'silent', LOG_FORMAT: 'json', DATABASE_URL: databaseUrl, RSP_PLACEMENT_SNAPSHOT_MS: process.env.RSP_PLACEMENT_SNAPSHOT_MS ?? '2000' });
+  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
+  const token = gateway.bootstrapToken!;
+  const gql = async (query: string, variables: Record<string, unknown> = {}) => {
+    const res = await fetch(gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+    const body = (await res.json()) as { data?: Record<string, any>; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+    return body;
+  };
+  const ok = async (query: string, variables: Record<string, unknown> = {}) => {
+    const body = await gql(query, variables);
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data!;
+  };
+  try {
+    console.log(`placement benchmark: ${HOSTS} hosts, ${REQUESTS} batched requests (${BATCH} per allocateMany, ${BATCH_CLIENTS} clients), ${SINGLE} single allocate (${SINGLE_CLIENTS} clients), PostgreSQL`);
+    const t0 = performance.now();
+    const group = async (slug: string) => (await ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug, name: slug } })).createGroup.id as string;
+    const owner = await group('infra');
+    const tenants: string[] = [];
+    for (let i = 0; i < TENANTS; i++) tenants.push(await group(`tenant-${i}`));
+    const sites: string[] = [];
+    for (const [i, policy] of ['BINPACK', 'BINPACK', 'SPREAD'].entries()) sites.push((await ok('mutation ($i: CreateSiteInput!) { createSite(input: $i) { id } }', { i: { name: `site-${i}`, ownerGroupId: owner, placementPolicy: policy } })).createSite.id);
+    const ds = gateway.dataSource;
+    await ds.query(
+      `INSERT INTO host (id, "siteId", "ownerGroupId", hostname, state, drivers)
+       SELECT gen_random_uuid(), ($1::uuid[])[1 + i % 3], $2, 'node-' || i, 'UP', (CASE i % 3 WHEN 0 THEN '["docker"]' WHEN 1 THEN '["lxc"]' ELSE '["docker","lxc"]' END)::jsonb
+       FROM generate_series(1, $3::int) AS i`,
+      [sites, owner, HOSTS],
+    );
+    await ds.query(
+      `INSERT INTO resource ("hostId", type, unit, total, "allocationRatio", generation)
+       SELECT h.id, 'CPU', 'CORES', 8 * power(2, abs(hashtext(h.hostname)) % 4), 4, 1 FROM host h
+       UNION ALL SELECT h.id, 'RAM', 'BYTES', 16 * power(2, abs(hashtext(h.hostname)) % 4) * ${GiB}::float8, 1, 1 FROM host h`,
+    );
+    await ds.query(
+      `INSERT INTO share ("hostId", "groupId", kind, quotas, "cpuWeight")
+       SELECT h.id, g, 'CUSTOM', jsonb_build_object('CPU', c.total * c."allocationRatio" / ${TENANTS}, 'RAM', r.total * r."allocationRatio" / ${TENANTS}), 100
+       FROM host h JOIN resource c ON c."hostId" = h.id AND c.type = 'CPU' JOIN resource r ON r."hostId" = h.id AND r.type = 'RAM', unnest($1::uuid[]) AS g`,
+      [tenants],
+    );
+    line('setup (groups, sites, hosts, resources, shares)', `${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    // Phase 1: batches through GraphQL allocateMany, sent by clients in a worker thread (so the
+    // gateway's event loop is not also the load generator's).
+    const batchRun = await runClients({ kind: 'batch', url: gateway.graphqlUrl, token, tenants, from: 0, count: REQUESTS, clients: BATCH_CLIENTS, batch: BATCH });
+    const placed = batchRun.placed;
+    const rate = placed / batchRun.seconds;
+    line('batched requests placed', `${placed} / ${REQUESTS}`);
+    if (Object.keys(batchRun.refused).length) line('batched requests refused', JSON.stringify(batchRun.refused));
+    line('persisted placements/s (GraphQL allocateMany)', rate.toFixed(0), `≥ ${GOAL_PLACEMENTS}`, rate >= GOAL_PLACEMENTS);
+
+    // Phase 2: single allocate under concurrent clients.
+    const singleRun = await runClients({ kind: 'single', url: gateway.graphqlUrl, token, tenants, from: REQUESTS, count: SINGLE, clients: SINGLE_CLIENTS, batch: 1 });
+    const latencies = singleRun.latencies.sort((a, b) => a - b);
+    const singleRefused = SINGLE - singleRun.placed;
+    line(`single allocate p50 (${SINGLE_CLIENTS} clients)`, `${percentile(latencies, 50).toFixed(1)} ms`);
+    line(`single allocate p99 (${SINGLE_CLIENTS} clients)`, `${percentile(latencies, 99).toFixed(1)} ms`, `≤ ${GOAL_P99_MS} ms`, percentile(latencies, 99) <= GOAL_P99_MS);
+    line('single allocate throughput', `${(singleRun.placed / singleRun.seconds).toFixed(0)} /s`);
+    if (singleRefused) line('single allocate refused', String(singleRefused));
+
+    // Phase 3: the scheduler alone, on the inventory as it now is.
+    const views = await loadHostViews(ds);
+    const startDecisions = performance.now();
+    let decided = 0;
+    for (let i = 0; i < DECISIONS; i++) {
+      const r = randomRequest(tenants, i) as { groupId: string; guarantee: string; resources: AllocationSpec['resources']; technologies: string[] };
+      const ask: PlacementAsk = { groupId: r.groupId, guaranteed: r.guarantee === AllocationGuarantee.GUARANTEED, spec: { resources: r.resources, technologies: r.technologies, requiredProperties: [], antiAffinity: AntiAffinity.NONE, replicas: 1, hostIds: [] } };
+      if (placeReplicas(views, ask).placed) decided++;
+    }
+    const decisionsPerSecond = DECISIONS / ((performance.now() - startDecisions) / 1000);
+    line(`scheduler-only decisions/s (${HOSTS} hosts)`, decisionsPerSecond.toFixed(0), `(${decided} of ${DECISIONS} placeable)`);
+
+    // Self-check, from the database.
+    const [over] = await ds.query(`SELECT count(*)::int AS n FROM resource WHERE used > (total - reserved) * "allocationRatio" + 1e-6`);
+    const [overGuaranteed] = await ds.query(`SELECT count(*)::int AS n FROM resource r JOIN (SELECT "resourceId", SUM(amount) AS s FROM allocation_claim WHERE active AND guaranteed GROUP BY 1) g ON g."resourceId" = r.id WHERE g.s > r.total - r.reserved + 1e-6`);
+    const [drift] = await ds.query(`SELECT count(*)::int AS n FROM resource r LEFT JOIN (SELECT "resourceId", SUM(amount) AS s FROM allocation_claim WHERE active GROUP BY 1) c ON c."resourceId" = r.id WHERE abs(r.used - coalesce(c.s, 0)) > 1e-3`);
+    const [overQuota] = await ds.query(
+      `SELECT count(*)::int AS n FROM (SELECT "hostId", "groupId", type, SUM(amount) AS s FROM allocation_claim WHERE active GROUP BY 1, 2, 3) u
+       JOIN share sh ON sh."hostId" = u."hostId" AND sh."groupId" = u."groupId" WHERE u.s > (sh.quotas ->> u.type)::float8 + 1e-6`,
+    );
+    const [persisted] = await ds.query(`SELECT count(*)::int AS n FROM allocation WHERE status = 'ACTIVE'`);
+    const expected = placed + (SINGLE - singleRefused);
+    line('self-check: resources over capacity × ratio', String(over.n), '0', over.n === 0);
+    line('self-check: guaranteed claims over capacity', String(overGuaranteed.n), '0', overGuaranteed.n === 0);
+    line('self-check: used ≠ sum of active claims', String(drift.n), '0', drift.n === 0);
+    line('self-check: shares over quota', String(overQuota.n), '0', overQuota.n === 0);
+    line('self-check: persisted allocations', String(persisted.n), String(expected), persisted.n === expected);
+    if (over.n || overGuaranteed.n || drift.n || overQuota.n || persisted.n !== expected) process.exitCode = 1;
+  } finally {
+    await gateway.close();
+    await rm(dataDir, { recursive: true, force: true });
+    await dropDatabase?.();
+  }
+}
+
+/** What a client worker is asked to send. */
+interface ClientJob {
+  kind: 'batch' | 'single';
+  url: string;
+  token: string;
+  tenants: string[];
+  from: number;
+  count: number;
+  clients: number;
+  batch: number;
+}
+
+/** What a client worker reports. */
+interface ClientReport {
+  placed: number;
+  refused: Record<string, number>;
+  latencies: number[];
+  seconds: number;
+}
+
+/** Runs a job's clients in a worker thread and waits for its report. */
+function runClients(job: ClientJob): Promise<ClientReport> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(__filename, { workerData: job });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+/** The worker: `clients` concurrent loops sending the job's requests, `batch` per call. */
+async function clientWorker(job: ClientJob): Promise<ClientReport> {
+  const report: ClientReport = { placed: 0, refused: {}, latencies: [], seconds: 0 };
+  const query = job.kind === 'batch' ? 'mutation ($r: [AllocationRequestInput!]!) { allocateMany(requests: $r) { error { code } } }' : 'mutation ($r: AllocationRequestInput!) { allocate(request: $r) { id } }';
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: job.clients }, async () => {
+      while (next < job.count) {
+        const from = next;
+        next = Math.min(job.count, next + job.batch);
+        const requests = Array.from({ length: next - from }, (_, k) => randomRequest(job.tenants, job.from + from + k));
+        const t0 = performance.now();
+        const res = await fetch(job.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${job.token}` }, body: JSON.stringify({ query, variables: { r: job.kind === 'batch' ? requests : requests[0] } }) });
+        const body = (await res.json()) as { data?: { allocateMany?: Array<{ error: { code: string } | null }> }; errors?: Array<{ extensions?: { code?: string } }> };
+        report.latencies.push(performance.now() - t0);
+        const codes = job.kind === 'batch' ? (body.data?.allocateMany ?? requests.map(() => ({ error: { code: body.errors?.[0]?.extensions?.code ?? 'ERROR' } }))).map((i) => i.error?.code) : [body.errors?.[0]?.extensions?.code];
+        for (const code of codes) {
+          if (code) report.refused[code] = (report.refused[code] ?? 0) + 1;
+          else report.placed++;
+        }
+      }
+    }),
+  );
+  report.seconds = (performance.now() - started) / 1000;
+  return report;
+}
+
+if (isMainThread) {
+  void main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+} else {
+  void clientWorker(workerData as ClientJob).then((report) => parentPort!.postMessage(report));
+}

@@ -1,0 +1,67 @@
+import type { AllocationSpec, HostState, PlacementPolicy } from '../persistence/entities';
+import type { EffectiveProperty } from '../services/layer-service';
+
+/** One resource of a host as the scheduler sees it. */
+export interface ResourceView {
+  id: string;
+  type: string;
+  unit: string;
+  total: number;
+  reserved: number;
+  allocationRatio: number;
+  minUnit: number;
+  maxUnit: number | null;
+  stepSize: number;
+  used: number;
+  /** Sum of active GUARANTEED claims: these never overbook. */
+  guaranteedUsed: number;
+  /** Active claims per group. */
+  usedByGroup: Map<string, number>;
+  generation: number;
+}
+
+/** One host as the scheduler sees it: state, technologies, site policy, inventory, effective properties, shares. */
+export interface HostView {
+  id: string;
+  hostname: string;
+  siteId: string;
+  sitePolicy: PlacementPolicy;
+  state: HostState;
+  drivers: string[];
+  ownerGroupId: string;
+  resources: Map<string, ResourceView>;
+  properties: EffectiveProperty[];
+  /** Share quotas per group on this host: type → amount. */
+  quotas: Map<string, Record<string, number>>;
+}
+
+/** What one decision is about: the spec, the group charged and the guarantee. */
+export interface PlacementAsk {
+  spec: AllocationSpec;
+  groupId: string;
+  guaranteed: boolean;
+}
+
+/** Names of the feasibility filters, in the order they run. */
+export type FilterName = 'HOST_STATE' | 'TECHNOLOGY' | 'PROPERTIES' | 'CAPACITY' | 'QUOTA' | 'ANTI_AFFINITY';
+
+/** A host the scheduler may use, with its score and the technology it would use. */
+export interface Candidate {
+  host: HostView;
+  score: number;
+  technology: string;
+}
+
+/** A host a filter rejected, and why. */
+export interface Rejection {
+  host: HostView;
+  filter: FilterName;
+  reason: string;
+}
+
+/** The free capacity of a resource for a claim: guaranteed claims see no overbooking. */
+export function freeFor(r: ResourceView, guaranteed: boolean): number {
+  const base = r.total - r.reserved;
+  const overbooked = base * r.allocationRatio - r.used;
+  return guaranteed ? Math.min(overbooked, base - r.guaranteedUsed) : overbooked;
+}

@@ -1,0 +1,130 @@
+import { FILTERS, FilterContext, PlacementFilter, passes } from './filters';
+import type { Candidate, HostView, PlacementAsk, Rejection } from './model';
+import { scoreHost } from './scoring';
+
+/** Hosts whose rejection is explained when a request cannot be placed (the dry run explains all). */
+export const EXPLAINED_HOSTS = 100;
+
+/** Feasible hosts scored per decision before the best of them is taken (0 = every host). */
+export const DEFAULT_CANDIDATE_LIMIT = 16;
+
+/** The scheduler's answer for one replica: feasible hosts best first, and the rejected ones with the filter that said no. */
+export interface Evaluation {
+  candidates: Candidate[];
+  rejections: Rejection[];
+}
+
+/** A replica placed on a host by `placeReplicas`. */
+export interface PlacedReplica {
+  host: HostView;
+  score: number;
+  technology: string;
+}
+
+/** Runs every filter over every host, scores the feasible ones and ranks them (ties by hostname). */
+export function evaluateHosts(hosts: Iterable<HostView>, ask: PlacementAsk, ctx: FilterContext = { chosenHostIds: new Set(), chosenSiteIds: new Set() }, filters: readonly PlacementFilter[] = FILTERS): Evaluation {
+  const candidates: Candidate[] = [];
+  const rejections: Rejection[] = [];
+  for (const host of hosts) {
+    let rejected = false;
+    for (const filter of filters) {
+      const reason = filter.reject(host, ask, ctx);
+      if (reason !== null) {
+        rejections.push({ host, filter: filter.name, reason });
+        rejected = true;
+        break;
+      }
+    }
+    if (!rejected) candidates.push({ host, ...scoreHost(host, ask) });
+  }
+  candidates.sort((a, b) => b.score - a.score || a.host.hostname.localeCompare(b.host.hostname) || a.host.id.localeCompare(b.host.id));
+  return { candidates, rejections };
+}
+
+/**
+ * The best feasible host without building the full ranking: the fast path of `placeReplicas`.
+ * With `limit` > 0 the scan starts at a random host and stops after `limit` feasible ones (the
+ * way Nomad limits its candidates), so a decision costs O(limit) on a large, mostly free cluster;
+ * below `limit` feasible hosts the answer is exact.
+ */
+function bestHost(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, limit: number): Candidate | null {
+  let best: Candidate | null = null;
+  let feasible = 0;
+  const n = hosts.length;
+  const start = limit > 0 && n > limit ? Math.floor(Math.random() * n) : 0;
+  for (let k = 0; k < n; k++) {
+    const host = hosts[(start + k) % n]!;
+    let feasibleHost = true;
+    for (const f of FILTERS) {
+      if (!passes(f, host, ask, ctx)) {
+        feasibleHost = false;
+        break;
+      }
+    }
+    if (!feasibleHost) continue;
+    const scored = { host, ...scoreHost(host, ask) };
+    if (!best || scored.score > best.score || (scored.score === best.score && host.hostname < best.host.hostname)) best = scored;
+    if (limit > 0 && ++feasible >= limit) break;
+  }
+  return best;
+}
+
+/** One of the `k` best feasible hosts (of at most `limit` scored) at random: after a lost race, racers stop all aiming at one host. */
+function randomAmongBest(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, k: number, limit: number): Candidate | null {
+  const top: Candidate[] = [];
+  const n = hosts.length;
+  const start = Math.floor(Math.random() * n);
+  let feasible = 0;
+  for (let i = 0; i < n && (limit <= 0 || feasible < limit); i++) {
+    const host = hosts[(start + i) % n]!;
+    if (!FILTERS.every((f) => passes(f, host, ask, ctx))) continue;
+    feasible++;
+    top.push({ host, ...scoreHost(host, ask) });
+    top.sort((a, b) => b.score - a.score);
+    if (top.length > k) top.pop();
+  }
+  return top.length ? top[Math.floor(Math.random() * top.length)]! : null;
+}
+
+/**
+ * Places every replica of a request, greedily, best host first, honouring anti-affinity between
+ * replicas. Each placed replica is charged to the in-memory views (so later replicas and later
+ * requests of a batch see it); `undo` reverses that. With `randomTop` > 1 each replica goes to one
+ * of that many best hosts at random (used on retries after a lost race); `limit` bounds the
+ * feasible hosts scored per replica (0 = all). Returns null, with the rejections of the
+ * replica that found no host (of at most EXPLAINED_HOSTS hosts), when the request cannot be
+ * placed whole.
+ */
+export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: PlacementAsk, pinned?: HostView[], randomTop = 1, limit = DEFAULT_CANDIDATE_LIMIT): { placed: PlacedReplica[]; undo: () => void } | { placed: null; failedReplica: number; evaluation: Evaluation } {
+  const list = hosts instanceof Map ? [...hosts.values()] : hosts;
+  const ctx: FilterContext = { chosenHostIds: new Set(), chosenSiteIds: new Set() };
+  const placed: PlacedReplica[] = [];
+  const undo = () => {
+    for (const p of placed.splice(0)) charge(p.host, ask, -1);
+  };
+  for (let i = 0; i < ask.spec.replicas; i++) {
+    const pool = pinned ? [pinned[i]!] : list;
+    const best = randomTop > 1 ? randomAmongBest(pool, ask, ctx, randomTop, limit) : bestHost(pool, ask, ctx, limit);
+    if (!best) {
+      const evaluation = evaluateHosts(pool.length > EXPLAINED_HOSTS ? pool.slice(0, EXPLAINED_HOSTS) : pool, ask, ctx);
+      undo();
+      return { placed: null, failedReplica: i, evaluation };
+    }
+    charge(best.host, ask, 1);
+    placed.push(best);
+    ctx.chosenHostIds.add(best.host.id);
+    ctx.chosenSiteIds.add(best.host.siteId);
+  }
+  return { placed, undo };
+}
+
+/** Adds (sign 1) or removes (sign −1) one replica's wants to the host's in-memory inventory. */
+export function charge(host: HostView, ask: PlacementAsk, sign: 1 | -1): void {
+  for (const want of ask.spec.resources) {
+    const r = host.resources.get(want.type);
+    if (!r) continue;
+    r.used += sign * want.amount;
+    if (ask.guaranteed) r.guaranteedUsed += sign * want.amount;
+    r.usedByGroup.set(ask.groupId, (r.usedByGroup.get(ask.groupId) ?? 0) + sign * want.amount);
+  }
+}

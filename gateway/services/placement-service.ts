@@ -1,0 +1,493 @@
+import { randomUUID } from 'node:crypto';
+import { DataSource, Repository } from 'typeorm';
+import { policy } from '../auth/policy';
+import type { Principal } from '../auth/principal';
+import { BadInputError, ConflictError, ForbiddenError, NotFoundError, RspError } from '../errors';
+import {
+  AllocationEntity,
+  AllocationGuarantee,
+  AllocationRequestEntity,
+  AllocationRequestStatus,
+  AllocationSpec,
+  AllocationStatus,
+  AntiAffinity,
+  MemberRole,
+  PlacementMode,
+  PropertyWant,
+  ResourceUnit,
+  ResourceWant,
+} from '../persistence/entities';
+import { applyDeltas, checkLimits, endAllocations, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf } from '../placement/claims';
+import type { HostView, PlacementAsk } from '../placement/model';
+import { evaluateHosts, Evaluation, placeReplicas } from '../placement/scheduler';
+import { InventorySnapshot } from '../placement/snapshot';
+import { validateTypeAndUnit } from './resource-service';
+
+/** What a requester asks for (the RSpec-like request). */
+export interface AllocationRequestInput {
+  groupId: string;
+  mode: PlacementMode;
+  guarantee: AllocationGuarantee;
+  resources: ResourceWant[];
+  technologies?: string[];
+  requiredProperties?: PropertyWant[];
+  antiAffinity?: AntiAffinity;
+  replicas?: number;
+  /** DIRECT only: one host per replica. */
+  hostIds?: string[];
+  leaseSeconds?: number;
+}
+
+/** A request with the allocations placed for it (none while it waits for approval). */
+export interface PlacementResult {
+  request: AllocationRequestEntity;
+  allocations: AllocationEntity[];
+}
+
+/** Filters of allocation lists. */
+export interface AllocationFilter {
+  groupId?: string;
+  hostId?: string;
+  requestId?: string;
+  status?: AllocationStatus;
+}
+
+/** How the placement service runs: the snapshot age, the clock and the retries on lost races. */
+export interface PlacementOptions {
+  /** 0: every decision reads the inventory afresh; above 0: a shared picture at most this old. */
+  snapshotMs?: number;
+  now?: () => Date;
+  /** Attempts of one batch before the items still racing get CONFLICT. */
+  maxAttempts?: number;
+}
+
+/** Lease of a GUARANTEED allocation when the request names none. */
+export const DEFAULT_LEASE_SECONDS = 3600;
+/** Longest lease one request or renewal may ask. */
+export const MAX_LEASE_SECONDS = 30 * 24 * 3600;
+/**
+ * Groups being claimed at once by one gateway. Above 1 the next group is planned while the last
+ * is claimed, but a picture re-read meanwhile lacks the charges in flight and turns them into lost
+ * races; 1 until the picture tracks charges in flight.
+ */
+const PIPELINE_DEPTH = 1;
+/** Most items claimed in one group commit. */
+const MAX_GROUP = 2000;
+/** Most items of one allocateMany. */
+export const MAX_BATCH = 1000;
+const MAX_REPLICAS = 100;
+/** After a lost race, each replica goes to one of this many best hosts at random. */
+const RETRY_SPREAD = 4;
+
+interface BatchItem {
+  request: AllocationRequestEntity;
+  /** Hosts named for each replica (DIRECT, or an admin's approval choice). */
+  pinned?: string[];
+  /** True when the request row is new (not an approved PENDING one). */
+  insert: boolean;
+}
+
+/**
+ * Allocation and placement (seed 003, SRSM-2). Validates requests, asks the scheduler for hosts,
+ * and claims the capacity in one transaction per batch with a generation check per resource: a
+ * lost race rolls the batch back and places it again on a fresh picture (another host when one
+ * fits), up to `maxAttempts`; what still cannot be placed gets CONFLICT.
+ */
+export class PlacementService {
+  private readonly requests: Repository<AllocationRequestEntity>;
+  private readonly allocations: Repository<AllocationEntity>;
+  private readonly snapshot: InventorySnapshot;
+  private readonly now: () => Date;
+  private readonly maxAttempts: number;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly queue: Array<{ items: BatchItem[]; resolve: (r: Array<PlacementResult | RspError>) => void; reject: (e: unknown) => void }> = [];
+  private inFlight = 0;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    options: PlacementOptions = {},
+  ) {
+    this.requests = dataSource.getRepository(AllocationRequestEntity);
+    this.allocations = dataSource.getRepository(AllocationEntity);
+    this.snapshot = new InventorySnapshot(dataSource, options.snapshotMs ?? 0);
+    this.now = options.now ?? (() => new Date());
+    this.maxAttempts = options.maxAttempts ?? 5;
+  }
+
+  /** Dry run: every host ranked for the request's first replica, with the filter and reason of each rejected one. */
+  async candidates(actor: Principal, input: AllocationRequestInput): Promise<Evaluation> {
+    policy.requireRole(actor, input.groupId, MemberRole.MEMBER, 'ask placements for this group');
+    const spec = validateRequest(input);
+    const hosts = await this.snapshot.hosts();
+    const pool = spec.hostIds.length ? spec.hostIds.map((id) => requireHost(hosts, id)) : [...hosts.values()];
+    return evaluateHosts(pool, askOf(spec, input.groupId, input.guarantee));
+  }
+
+  /** Places one request (DIRECT, AUTOMATIC) or records it for a site admin (APPROVAL). */
+  async allocate(actor: Principal, input: AllocationRequestInput): Promise<PlacementResult> {
+    const [result] = await this.allocateMany(actor, [input]);
+    if (result instanceof RspError) throw result;
+    return result!;
+  }
+
+  /** Places many requests in one transaction where possible; each item gets its result or its own error. */
+  async allocateMany(actor: Principal, inputs: AllocationRequestInput[]): Promise<Array<PlacementResult | RspError>> {
+    const p = policy.requireAuthenticated(actor);
+    if (inputs.length > MAX_BATCH) throw new BadInputError(`At most ${MAX_BATCH} requests per batch`, { count: inputs.length });
+    const results: Array<PlacementResult | RspError | undefined> = new Array(inputs.length);
+    const batch: Array<{ index: number; item: BatchItem }> = [];
+    const pendingRows: AllocationRequestEntity[] = [];
+    inputs.forEach((input, index) => {
+      try {
+        policy.requireRole(actor, input.groupId, MemberRole.MEMBER, 'allocate for this group');
+        const spec = validateRequest(input);
+        const request = this.newRequest(p.name, input, spec);
+        if (input.mode === PlacementMode.APPROVAL) {
+          pendingRows.push(request);
+          results[index] = { request, allocations: [] };
+        } else batch.push({ index, item: { request, pinned: spec.hostIds.length ? spec.hostIds : undefined, insert: true } });
+      } catch (e) {
+        results[index] = toRspError(e);
+      }
+    });
+    if (pendingRows.length) await this.dataSource.transaction((m) => insertPlacements(m, pendingRows, []));
+    const placed = await this.place(batch.map((b) => b.item));
+    batch.forEach((b, i) => (results[b.index] = placed[i]));
+    return results as Array<PlacementResult | RspError>;
+  }
+
+  /** A site admin approves a PENDING request: on the hosts named, or where the scheduler chooses. */
+  async approve(actor: Principal, requestId: string, hostIds?: string[], reason?: string): Promise<PlacementResult> {
+    const p = policy.requireSiteAdmin(actor, 'approve allocation requests');
+    const request = await this.pendingRequest(requestId);
+    if (hostIds?.length && hostIds.length !== request.spec.replicas) throw new BadInputError(`Name ${request.spec.replicas} host(s), one per replica`, { hostIds });
+    Object.assign(request, { status: AllocationRequestStatus.PLACED, decidedBy: p.name, decidedAt: this.now(), reason: reason ?? null });
+    const [result] = await this.placeBatch([{ request, pinned: hostIds?.length ? hostIds : request.spec.hostIds.length ? request.spec.hostIds : undefined, insert: false }]);
+    if (result instanceof RspError) throw result;
+    return result!;
+  }
+
+  /** A site admin rejects a PENDING request, saying why. */
+  async reject(actor: Principal, requestId: string, reason: string): Promise<AllocationRequestEntity> {
+    const p = policy.requireSiteAdmin(actor, 'reject allocation requests');
+    if (!reason.trim()) throw new BadInputError('Say why the request is rejected');
+    const request = await this.pendingRequest(requestId);
+    const updated = rowsOf(await this.dataSource.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [request.id, AllocationRequestStatus.REJECTED, reason, p.name, this.now()]));
+    if (!updated.length) throw new ConflictError('The request was decided meanwhile', { requestId });
+    return this.requests.findOneByOrFail({ id: request.id });
+  }
+
+  /** Extends an active allocation's lease from now. An expired one cannot be renewed (CONFLICT). */
+  async renew(actor: Principal, id: string, leaseSeconds?: number): Promise<AllocationEntity> {
+    const allocation = await this.get(actor, id);
+    policy.requireRole(actor, allocation.groupId, MemberRole.MEMBER, 'renew this allocation');
+    await this.expireLeases();
+    const current = await this.allocations.findOneByOrFail({ id });
+    if (current.status !== AllocationStatus.ACTIVE) throw new ConflictError(`Allocation ${id} is ${current.status}: it can no longer be renewed`, { id, status: current.status });
+    const request = await this.requests.findOneByOrFail({ id: current.requestId });
+    const lease = leaseSeconds ?? request.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
+    validateLease(lease);
+    const expiresAt = new Date(this.now().getTime() + lease * 1000);
+    const updated = rowsOf(await this.dataSource.query(`UPDATE allocation SET "expiresAt" = $2 WHERE id = $1 AND status = 'ACTIVE' RETURNING id`, [id, expiresAt]));
+    if (!updated.length) throw new ConflictError(`Allocation ${id} ended meanwhile`, { id });
+    return this.allocations.findOneByOrFail({ id });
+  }
+
+  /** Releases an active allocation: its claims go back to the resources exactly. */
+  async release(actor: Principal, id: string): Promise<AllocationEntity> {
+    const allocation = await this.get(actor, id);
+    policy.requireRole(actor, allocation.groupId, MemberRole.MEMBER, 'release this allocation');
+    const { ended, hostIds } = await this.dataSource.transaction((m) => endAllocations(m, [id], AllocationStatus.RELEASED, this.now()));
+    if (!ended.length) throw new ConflictError(`Allocation ${id} is ${allocation.status}, not ACTIVE`, { id, status: allocation.status });
+    this.snapshot.invalidate(hostIds);
+    return this.allocations.findOneByOrFail({ id });
+  }
+
+  /** Ends every allocation whose lease ran out, freeing its capacity. Returns how many. */
+  async expireLeases(): Promise<number> {
+    const due: Array<{ id: string }> = await this.dataSource.query(`SELECT id FROM allocation WHERE status = 'ACTIVE' AND "expiresAt" <= $1 ORDER BY "expiresAt" LIMIT 1000`, [this.now()]);
+    if (!due.length) return 0;
+    const { ended, hostIds } = await this.dataSource.transaction((m) => endAllocations(m, due.map((d) => d.id), AllocationStatus.EXPIRED, this.now()));
+    this.snapshot.invalidate(hostIds);
+    return ended.length;
+  }
+
+  /** Runs `expireLeases` every `intervalMs` until `stopLeaseSweep`. */
+  startLeaseSweep(intervalMs: number, onError: (e: unknown) => void): void {
+    this.stopLeaseSweep();
+    this.sweepTimer = setInterval(() => void this.expireLeases().catch(onError), intervalMs);
+    this.sweepTimer.unref();
+  }
+
+  /** Stops the lease sweep. */
+  stopLeaseSweep(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  /** An allocation its group (or a site admin) may see. */
+  async get(actor: Principal, id: string): Promise<AllocationEntity> {
+    policy.requireAuthenticated(actor);
+    const a = await this.allocations.findOneBy({ id });
+    if (!a || !policy.isMember(actor, a.groupId)) throw new NotFoundError('Allocation', id);
+    return a;
+  }
+
+  /** An allocation request its group (or a site admin) may see. */
+  async getRequest(actor: Principal, id: string): Promise<AllocationRequestEntity> {
+    policy.requireAuthenticated(actor);
+    const r = await this.requests.findOneBy({ id });
+    if (!r || !policy.isMember(actor, r.groupId)) throw new NotFoundError('AllocationRequest', id);
+    return r;
+  }
+
+  /** Allocations, newest first: a group's own, or any for site admins. */
+  async list(actor: Principal, filter: AllocationFilter, limit: number, offset: number): Promise<{ items: AllocationEntity[]; total: number }> {
+    const groupId = visibleGroup(actor, filter.groupId, 'allocations');
+    const where = { ...(groupId ? { groupId } : {}), ...(filter.hostId ? { hostId: filter.hostId } : {}), ...(filter.requestId ? { requestId: filter.requestId } : {}), ...(filter.status ? { status: filter.status } : {}) };
+    const [items, total] = await this.allocations.findAndCount({ where, order: { createdAt: 'DESC', id: 'ASC' }, take: limit, skip: offset });
+    return { items, total };
+  }
+
+  /** Allocation requests, newest first: a group's own, or any for site admins (who decide the PENDING ones). */
+  async listRequests(actor: Principal, filter: { groupId?: string; status?: AllocationRequestStatus }, limit: number, offset: number): Promise<{ items: AllocationRequestEntity[]; total: number }> {
+    const groupId = visibleGroup(actor, filter.groupId, 'allocation requests');
+    const where = { ...(groupId ? { groupId } : {}), ...(filter.status ? { status: filter.status } : {}) };
+    const [items, total] = await this.requests.findAndCount({ where, order: { createdAt: 'DESC', id: 'ASC' }, take: limit, skip: offset });
+    return { items, total };
+  }
+
+  /** The allocations placed for a request. */
+  async ofRequest(requestId: string): Promise<AllocationEntity[]> {
+    return this.allocations.find({ where: { requestId }, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  /** SRSM-2 owners of a resource: the allocations holding a portion of it now. */
+  async ownersOf(resourceId: string): Promise<string[]> {
+    const rows: Array<{ allocationId: string }> = await this.dataSource.query(`SELECT DISTINCT "allocationId" FROM allocation_claim WHERE "resourceId" = $1 AND active ORDER BY 1`, [resourceId]);
+    return rows.map((r) => r.allocationId);
+  }
+
+  private async pendingRequest(id: string): Promise<AllocationRequestEntity> {
+    const request = await this.requests.findOneBy({ id });
+    if (!request) throw new NotFoundError('AllocationRequest', id);
+    if (request.status !== AllocationRequestStatus.PENDING) throw new ConflictError(`Request ${id} is ${request.status}, not PENDING`, { id, status: request.status });
+    return request;
+  }
+
+  private newRequest(requestedBy: string, input: AllocationRequestInput, spec: AllocationSpec): AllocationRequestEntity {
+    const lease = input.leaseSeconds ?? (input.guarantee === AllocationGuarantee.GUARANTEED ? DEFAULT_LEASE_SECONDS : null);
+    if (lease !== null) validateLease(lease);
+    return this.requests.create({
+      id: randomUUID(),
+      groupId: input.groupId,
+      requestedBy,
+      mode: input.mode,
+      guarantee: input.guarantee,
+      spec,
+      leaseSeconds: lease,
+      status: input.mode === PlacementMode.APPROVAL ? AllocationRequestStatus.PENDING : AllocationRequestStatus.PLACED,
+      reason: null,
+      decidedBy: null,
+      decidedAt: null,
+      createdAt: this.now(),
+    });
+  }
+
+  /**
+   * With a shared picture, one planner per gateway: requests that arrive while a group is being
+   * claimed wait and are claimed together in the next transaction (group commit), so this
+   * gateway's decisions never race each other and a single `allocate` pays for a fraction of a
+   * transaction. Without one, each call plans and claims on its own and races in the database.
+   */
+  private place(items: BatchItem[]): Promise<Array<PlacementResult | RspError>> {
+    if (!items.length) return Promise.resolve([]);
+    if (!this.snapshot.isShared) return this.placeBatch(items);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ items, resolve, reject });
+      this.drain();
+    });
+  }
+
+  /** Starts the next group of queued requests while fewer than PIPELINE_DEPTH are being claimed. */
+  private drain(): void {
+    while (this.queue.length && this.inFlight < PIPELINE_DEPTH) {
+      const jobs = [this.queue.shift()!];
+      let count = jobs[0]!.items.length;
+      while (this.queue.length && count + this.queue[0]!.items.length <= MAX_GROUP) {
+        const job = this.queue.shift()!;
+        count += job.items.length;
+        jobs.push(job);
+      }
+      this.inFlight++;
+      void this.placeBatch(jobs.flatMap((j) => j.items))
+        .then(
+          (results) => {
+            let at = 0;
+            for (const job of jobs) {
+              job.resolve(results.slice(at, at + job.items.length));
+              at += job.items.length;
+            }
+          },
+          (e: unknown) => {
+            for (const job of jobs) job.reject(e);
+          },
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.drain();
+        });
+    }
+  }
+
+  /** Plans every item on one picture, claims them all in one transaction, retries lost races. */
+  private async placeBatch(items: BatchItem[]): Promise<Array<PlacementResult | RspError>> {
+    const results: Array<PlacementResult | RspError | undefined> = new Array(items.length);
+    let pending = items.map((_, i) => i);
+    for (let attempt = 1; pending.length && attempt <= this.maxAttempts; attempt++) {
+      const hostMap = await this.snapshot.hosts();
+      const hosts = [...hostMap.values()];
+      const planned: Array<{ index: number; allocations: PlannedAllocation[]; undo: () => void }> = [];
+      const deltas = new Map<string, ResourceDelta>();
+      const now = this.now();
+      for (const index of pending) {
+        const { request, pinned } = items[index]!;
+        const ask = askOf(request.spec, request.groupId, request.guarantee);
+        let pool: HostView[] | undefined;
+        try {
+          pool = pinned?.map((id) => requireHost(hostMap, id));
+        } catch (e) {
+          results[index] = toRspError(e);
+          continue;
+        }
+        const outcome = placeReplicas(hosts, ask, pool, attempt > 1 ? RETRY_SPREAD : 1);
+        if (!outcome.placed) {
+          results[index] = noHostError(outcome.evaluation, outcome.failedReplica, attempt > 1);
+          continue;
+        }
+        const expiresAt = request.leaseSeconds ? new Date(now.getTime() + request.leaseSeconds * 1000) : null;
+        const allocations = outcome.placed.map((p): PlannedAllocation => ({
+          id: randomUUID(),
+          requestId: request.id,
+          groupId: request.groupId,
+          hostId: p.host.id,
+          technology: p.technology,
+          guarantee: request.guarantee,
+          score: p.score,
+          expiresAt,
+          claims: request.spec.resources.map((want) => {
+            const resource = p.host.resources.get(want.type)!;
+            let delta = deltas.get(resource.id);
+            if (!delta) {
+              delta = { resource, hostId: p.host.id, amount: 0, expectedGeneration: resource.generation };
+              resource.generation += 1;
+              deltas.set(resource.id, delta);
+            }
+            delta.amount += want.amount;
+            return { resourceId: resource.id, type: want.type, amount: want.amount };
+          }),
+        }));
+        planned.push({ index, allocations, undo: outcome.undo });
+      }
+      if (!planned.length) break;
+      try {
+        await this.dataSource.transaction(async (m) => {
+          await applyDeltas(m, [...deltas.values()]);
+          const fresh = planned.filter((p) => items[p.index]!.insert).map((p) => items[p.index]!.request);
+          await insertPlacements(m, fresh, planned.flatMap((p) => p.allocations));
+          const requests = planned.map((p) => items[p.index]!.request);
+          await checkLimits(m, [...deltas.keys()], [...new Set(requests.map((r) => r.groupId))], requests.some((r) => r.guarantee === AllocationGuarantee.GUARANTEED));
+          for (const p of planned.filter((q) => !items[q.index]!.insert)) {
+            const r = items[p.index]!.request;
+            const decided = rowsOf(await m.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [r.id, r.status, r.reason, r.decidedBy, r.decidedAt]));
+            if (!decided.length) throw new ConflictError('The request was decided meanwhile', { requestId: r.id });
+          }
+        });
+      } catch (e) {
+        for (const p of planned) p.undo();
+        for (const d of deltas.values()) d.resource.generation = d.expectedGeneration;
+        if (!(e instanceof LostRaceError)) {
+          this.snapshot.invalidate(new Set([...deltas.values()].map((d) => d.hostId)));
+          throw e;
+        }
+        this.snapshot.invalidate(e.hostIds);
+        pending = planned.map((p) => p.index);
+        continue;
+      }
+      this.snapshot.touched(new Set([...deltas.values()].map((d) => d.hostId)));
+      for (const p of planned) {
+        const { request } = items[p.index]!;
+        results[p.index] = { request, allocations: p.allocations.map((a) => this.allocations.create({ ...a, status: AllocationStatus.ACTIVE, endedAt: null, createdAt: now })) };
+      }
+      pending = [];
+    }
+    for (const index of pending) results[index] ??= new ConflictError(`Lost the race for capacity ${this.maxAttempts} times; try again`, { attempts: this.maxAttempts });
+    return results as Array<PlacementResult | RspError>;
+  }
+}
+
+/** The scheduler's view of a request. */
+function askOf(spec: AllocationSpec, groupId: string, guarantee: AllocationGuarantee): PlacementAsk {
+  return { spec, groupId, guaranteed: guarantee === AllocationGuarantee.GUARANTEED };
+}
+
+function requireHost(hosts: Map<string, HostView>, id: string): HostView {
+  const host = hosts.get(id);
+  if (!host) throw new NotFoundError('Host', id);
+  return host;
+}
+
+/** CONFLICT naming why no host fits: the rejections of the replica that found none. */
+function noHostError(evaluation: Evaluation, replica: number, afterRace: boolean): ConflictError {
+  const rejections = evaluation.rejections.slice(0, 20).map((r) => ({ hostId: r.host.id, hostname: r.host.hostname, filter: r.filter, reason: r.reason }));
+  const summary = rejections.slice(0, 3).map((r) => `${r.hostname}: ${r.filter} (${r.reason})`).join('; ');
+  const what = afterRace ? 'Another request took the capacity first and no other host fits' : 'No host can take this request';
+  return new ConflictError(`${what}${replica ? ` (replica ${replica + 1})` : ''}${summary ? `: ${summary}` : ''}`, { replica, rejected: evaluation.rejections.length, rejections });
+}
+
+function toRspError(e: unknown): RspError {
+  if (e instanceof RspError) return e;
+  throw e;
+}
+
+function validateLease(seconds: number): void {
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_LEASE_SECONDS) throw new BadInputError(`A lease is a whole number of seconds from 1 to ${MAX_LEASE_SECONDS}`, { leaseSeconds: seconds });
+}
+
+/** The group a list is limited to: the one asked (members only) or, for non site admins, their own. */
+function visibleGroup(actor: Principal, groupId: string | undefined, what: string): string | undefined {
+  const p = policy.requireAuthenticated(actor);
+  if (groupId) {
+    if (!policy.isMember(actor, groupId)) throw new ForbiddenError(`You may not list another group's ${what}`, { groupId });
+    return groupId;
+  }
+  if (p.siteAdmin) return undefined;
+  if (!p.groupId) throw new ForbiddenError(`This token belongs to no group: name the group whose ${what} to list`);
+  return p.groupId;
+}
+
+/** BAD_USER_INPUT unless the request is well-formed; returns the spec the scheduler reads. */
+export function validateRequest(input: AllocationRequestInput): AllocationSpec {
+  const problems: string[] = [];
+  if (!input.resources.length) problems.push('ask for at least one resource');
+  const types = new Set<string>();
+  for (const want of input.resources) {
+    validateTypeAndUnit(want.type, want.unit as ResourceUnit);
+    if (types.has(want.type)) problems.push(`${want.type} is asked twice`);
+    types.add(want.type);
+    if (!(want.amount > 0) || !Number.isFinite(want.amount)) problems.push(`${want.type}: amount must be positive`);
+  }
+  const replicas = input.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) problems.push(`replicas must be a whole number from 1 to ${MAX_REPLICAS}`);
+  const technologies = input.technologies ?? [];
+  if (new Set(technologies).size !== technologies.length) problems.push('a technology is listed twice');
+  const hostIds = input.hostIds ?? [];
+  if (input.mode === PlacementMode.DIRECT && hostIds.length !== replicas) problems.push(`DIRECT placement names one host per replica (${replicas})`);
+  if (input.mode !== PlacementMode.DIRECT && hostIds.length) problems.push(`hostIds are for DIRECT placement, not ${input.mode}`);
+  for (const r of input.requiredProperties ?? []) {
+    if (r.op !== 'EXISTS' && !r.values.length) problems.push(`required property ${r.key} (${r.op}) needs a value`);
+  }
+  if (problems.length) throw new BadInputError(`Invalid allocation request: ${problems.join('; ')}`, { problems });
+  return { resources: input.resources.map((w) => ({ type: w.type, amount: w.amount, unit: w.unit })), technologies, requiredProperties: input.requiredProperties ?? [], antiAffinity: input.antiAffinity ?? (replicas > 1 ? AntiAffinity.HOST : AntiAffinity.NONE), replicas, hostIds };
+}
+

@@ -1,0 +1,101 @@
+import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GatewayContext } from '../../gateway/context';
+import { RspError } from '../../gateway/errors';
+import type { AllocationEntity, AllocationRequestEntity, ResourceEntity } from '../../gateway/persistence/entities';
+import type { PlacementResult } from '../../gateway/services/placement-service';
+import { Actor } from '../common/actor';
+import type { Principal } from '../common/actor';
+import { offsetFromCursor, toConnection } from '../common/connection';
+import { Resource } from '../resources/types';
+import { AllocateManyArgs, AllocationListArgs, AllocationRequestInput, AllocationRequestListArgs } from './inputs';
+import { Allocation, AllocationConnection, AllocationRequest, AllocationRequestConnection, AllocationResult, PlacementExplanation } from './types';
+
+/** Placement: dry runs, allocation, approval, leases and release. */
+@Resolver(() => AllocationRequest)
+export class AllocationRequestResolver {
+  @Query(() => PlacementExplanation, { description: "Dry run: hosts ranked for the request's first replica, and the filter that rejected each other host." })
+  async placementCandidates(@Arg('request') request: AllocationRequestInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<PlacementExplanation> {
+    const { candidates, rejections } = await ctx.services.placement.candidates(actor, request);
+    return {
+      candidates: candidates.map((c) => ({ hostId: c.host.id, hostname: c.host.hostname, siteId: c.host.siteId, score: c.score, technology: c.technology })),
+      rejected: rejections.map((r) => ({ hostId: r.host.id, hostname: r.host.hostname, filter: r.filter, reason: r.reason })),
+    };
+  }
+
+  @Query(() => AllocationRequest)
+  allocationRequest(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationRequestEntity> {
+    return ctx.services.placement.getRequest(actor, id);
+  }
+
+  @Query(() => AllocationRequestConnection, { description: "A group's requests; site admins see all (PENDING ones wait for them)." })
+  async allocationRequests(@Args() args: AllocationRequestListArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext) {
+    const offset = offsetFromCursor(args.after);
+    return toConnection(await ctx.services.placement.listRequests(actor, { groupId: args.groupId, status: args.status }, args.first, offset), offset);
+  }
+
+  @Mutation(() => AllocationRequest, { description: 'Places a request (DIRECT, AUTOMATIC) or records it for a site admin (APPROVAL). CONFLICT when no host can take it.' })
+  async allocate(@Arg('request') request: AllocationRequestInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationRequestEntity> {
+    return withAllocations(await ctx.services.placement.allocate(actor, request));
+  }
+
+  @Mutation(() => [AllocationResult], { description: 'Places many requests at once; each item has its request or its own error.' })
+  async allocateMany(@Args() args: AllocateManyArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationResult[]> {
+    const results = await ctx.services.placement.allocateMany(actor, args.requests);
+    return results.map((r, index) => (r instanceof RspError ? { index, request: null, error: { code: r.category, message: r.message } } : { index, request: withAllocations(r) as AllocationRequest, error: null }));
+  }
+
+  @Mutation(() => AllocationRequest, { description: 'A site admin approves a PENDING request, on the hosts named or where the scheduler chooses.' })
+  async approveAllocation(@Arg('id', () => ID) id: string, @Arg('hostIds', () => [ID], { nullable: true }) hostIds: string[] | undefined, @Arg('reason', () => String, { nullable: true }) reason: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationRequestEntity> {
+    return withAllocations(await ctx.services.placement.approve(actor, id, hostIds ?? undefined, reason ?? undefined));
+  }
+
+  @Mutation(() => AllocationRequest, { description: 'A site admin rejects a PENDING request, saying why.' })
+  rejectAllocation(@Arg('id', () => ID) id: string, @Arg('reason') reason: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationRequestEntity> {
+    return ctx.services.placement.reject(actor, id, reason);
+  }
+
+  @FieldResolver(() => [Allocation])
+  allocations(@Root() request: AllocationRequestEntity & { placed?: AllocationEntity[] }, @Ctx() ctx: GatewayContext): Promise<AllocationEntity[]> | AllocationEntity[] {
+    return request.placed ?? ctx.services.placement.ofRequest(request.id);
+  }
+}
+
+/** Allocations: reads, lease renewal, release. */
+@Resolver(() => Allocation)
+export class AllocationResolver {
+  @Query(() => Allocation)
+  allocation(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationEntity> {
+    return ctx.services.placement.get(actor, id);
+  }
+
+  @Query(() => AllocationConnection, { description: "A group's allocations (site admins: all), newest first." })
+  async allocations(@Args() args: AllocationListArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext) {
+    const offset = offsetFromCursor(args.after);
+    const { first, after: _after, ...filter } = args;
+    return toConnection(await ctx.services.placement.list(actor, filter, first, offset), offset);
+  }
+
+  @Mutation(() => Allocation, { description: 'Extends the lease from now (default: the request lease). CONFLICT once expired.' })
+  renewAllocation(@Arg('id', () => ID) id: string, @Arg('leaseSeconds', () => Int, { nullable: true }) leaseSeconds: number | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationEntity> {
+    return ctx.services.placement.renew(actor, id, leaseSeconds ?? undefined);
+  }
+
+  @Mutation(() => Allocation, { description: 'Releases an allocation: its capacity goes back exactly.' })
+  releaseAllocation(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationEntity> {
+    return ctx.services.placement.release(actor, id);
+  }
+}
+
+/** SRSM-2 owners of a resource. */
+@Resolver(() => Resource)
+export class ResourceOwnersResolver {
+  @FieldResolver(() => [ID], { description: 'SRSM-2 owners: the allocations holding a portion of this resource now.' })
+  owners(@Root() resource: ResourceEntity, @Ctx() ctx: GatewayContext): Promise<string[]> {
+    return ctx.services.placement.ownersOf(resource.id);
+  }
+}
+
+/** The request with the allocations just placed, so the field resolver need not read them back. */
+function withAllocations(result: PlacementResult): AllocationRequestEntity {
+  return Object.assign(result.request, { placed: result.allocations });
+}

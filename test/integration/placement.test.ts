@@ -1,0 +1,208 @@
+import { SYSTEM } from '../../gateway/auth/principal';
+import { AllocationGuarantee, PlacementMode } from '../../gateway/persistence/entities';
+import { PlacementService } from '../../gateway/services/placement-service';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { describeWithEngine } from '../helpers/engines';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { buildWorld, GiB, World } from '../helpers/scenario';
+
+const ALLOCATE = 'mutation ($r: AllocationRequestInput!) { allocate(request: $r) { id status mode reason allocations { id hostId technology guarantee status expiresAt } } }';
+const CPU = (amount: number) => [{ type: 'CPU', amount, unit: 'CORES' }];
+
+/** Placement through GraphQL: dry runs, the three modes, overbooking, quotas, leases, release, owners, batches, races. */
+function placementSuite(kind: 'pglite' | 'postgres') {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let w: World;
+
+  const cpuOf = async (hostId: string) => (await t.ok('query ($h: ID) { resources(hostId: $h, type: "CPU") { nodes { id used owners } } }', { h: hostId })).resources.nodes[0] as { id: string; used: number; owners: string[] };
+  const allocate = (r: Record<string, unknown>, token?: string) => t.gql(ALLOCATE, { r: { groupId: w.groupA, ...r } }, token);
+  const release = (id: string) => t.ok('mutation ($id: ID!) { releaseAllocation(id: $id) { status } }', { id });
+  /** A host with one custom SLOT resource of `slots` units. */
+  const slotHost = async (hostname: string, slots: number) => {
+    const id = (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: w.site, ownerGroupId: w.groupA, hostname, drivers: ['fake'] } })).createHost.id as string;
+    await t.ok('mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }', { i: { hostId: id, type: 'SLOT', unit: 'COUNT', total: slots } });
+    return id;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    t = await startTestGateway(db);
+    w = await buildWorld(t);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  test('the dry run ranks hosts with scores and says which filter rejected the others', async () => {
+    const q = 'query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostname score technology } rejected { hostname filter reason } } }';
+    const byTech = (await t.ok(q, { r: { groupId: w.groupA, resources: CPU(2), technologies: ['docker'] } }, w.tokens.memberA)).placementCandidates;
+    expect(byTech.candidates).toEqual([{ hostname: 'zaphod', score: expect.any(Number), technology: 'docker' }]);
+    expect(byTech.rejected).toEqual([{ hostname: 'trillian', filter: 'TECHNOLOGY', reason: 'host offers lxc, the request wants docker' }]);
+    const byProperty = (await t.ok(q, { r: { groupId: w.groupA, resources: CPU(2), requiredProperties: [{ key: 'diskEncryption', op: 'EQ', values: [true] }] } })).placementCandidates;
+    expect(byProperty.rejected).toEqual([{ hostname: 'trillian', filter: 'PROPERTIES', reason: 'diskEncryption is false, needs true' }]);
+    const tooBig = (await t.ok(q, { r: { groupId: w.groupA, resources: CPU(6) } })).placementCandidates;
+    expect(tooBig.candidates.map((c: any) => c.hostname)).toEqual(['zaphod']);
+    expect(tooBig.rejected).toEqual([{ hostname: 'trillian', filter: 'CAPACITY', reason: 'CPU: 6 wanted, 4 free (allocation ratio 1)' }]);
+    const binpack = (await t.ok(q, { r: { groupId: w.groupA, resources: CPU(2), technologies: ['lxc'] } })).placementCandidates.candidates;
+    expect(binpack.map((c: any) => c.hostname)).toEqual(['trillian', 'zaphod']);
+    expect(binpack[0].score).toBeCloseTo(10 + 2 / 4);
+  });
+
+  test('AUTOMATIC places on the best host, holds the capacity and shows it in Resource.owners; release gives it back exactly', async () => {
+    const before = await cpuOf(w.host2);
+    const res = await allocate({ mode: 'AUTOMATIC', resources: CPU(2), technologies: ['lxc'] }, w.tokens.memberA);
+    const placed = res.data!.allocate;
+    expect(placed).toMatchObject({ status: 'PLACED', mode: 'AUTOMATIC', allocations: [{ hostId: w.host2, technology: 'lxc', guarantee: 'BEST_EFFORT', status: 'ACTIVE', expiresAt: null }] });
+    const after = await cpuOf(w.host2);
+    expect(after.used).toBe(before.used + 2);
+    expect(after.owners).toEqual([placed.allocations[0].id]);
+    expect((await release(placed.allocations[0].id)).releaseAllocation.status).toBe('RELEASED');
+    expect(await cpuOf(w.host2)).toEqual({ ...before, owners: [] });
+    const again = await t.gql('mutation ($id: ID!) { releaseAllocation(id: $id) { id } }', { id: placed.allocations[0].id });
+    expect(again.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+  });
+
+  test('DIRECT uses the hosts named, still validated', async () => {
+    const refused = await allocate({ mode: 'DIRECT', hostIds: [w.host2], resources: CPU(8) });
+    expect(refused.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' }, message: expect.stringContaining('trillian: CAPACITY (CPU: 8 wanted, 4 free') });
+    const ok = await allocate({ mode: 'DIRECT', hostIds: [w.host1], resources: CPU(8) });
+    expect(ok.data!.allocate.allocations[0].hostId).toBe(w.host1);
+    await release(ok.data!.allocate.allocations[0].id);
+    const missing = await allocate({ mode: 'DIRECT', resources: CPU(1) });
+    expect(missing.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  test('APPROVAL waits for a site admin, who approves or rejects with a reason', async () => {
+    const pending = (await allocate({ mode: 'APPROVAL', resources: CPU(1) }, w.tokens.memberA)).data!.allocate;
+    expect(pending).toMatchObject({ status: 'PENDING', allocations: [] });
+    const listed = await t.ok('{ allocationRequests(status: PENDING) { nodes { id } } }');
+    expect(listed.allocationRequests.nodes.map((n: any) => n.id)).toContain(pending.id);
+    const byMember = await t.gql('mutation ($id: ID!) { approveAllocation(id: $id) { id } }', { id: pending.id }, w.tokens.adminA);
+    expect(byMember.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const approved = await t.ok('mutation ($id: ID!, $h: [ID!]) { approveAllocation(id: $id, hostIds: $h, reason: "fits the plan") { status reason decidedBy allocations { hostId } } }', { id: pending.id, h: [w.host2] });
+    expect(approved.approveAllocation).toMatchObject({ status: 'PLACED', reason: 'fits the plan', allocations: [{ hostId: w.host2 }] });
+    const twice = await t.gql('mutation ($id: ID!) { rejectAllocation(id: $id, reason: "late") { id } }', { id: pending.id });
+    expect(twice.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    const other = (await allocate({ mode: 'APPROVAL', resources: CPU(1) }, w.tokens.memberA)).data!.allocate;
+    const rejected = await t.ok('mutation ($id: ID!) { rejectAllocation(id: $id, reason: "site is full this month") { status reason allocations { id } } }', { id: other.id });
+    expect(rejected.rejectAllocation).toEqual({ status: 'REJECTED', reason: 'site is full this month', allocations: [] });
+    await release((await t.ok('query ($id: ID!) { allocationRequest(id: $id) { allocations { id } } }', { id: pending.id })).allocationRequest.allocations[0].id);
+  });
+
+  test('best effort overbooks up to allocationRatio; guaranteed never overbooks', async () => {
+    // zaphod: 8 cores × ratio 4 = 32 best-effort cores, 8 guaranteed.
+    const be = await allocate({ mode: 'DIRECT', hostIds: [w.host1], resources: CPU(20) });
+    expect(be.errors).toBeUndefined();
+    const tooMuch = await allocate({ mode: 'DIRECT', hostIds: [w.host1], resources: CPU(9), guarantee: 'GUARANTEED' });
+    expect(tooMuch.errors?.[0]?.message).toMatch(/CPU: 9 wanted, 8 free for guaranteed use \(no overbooking\)/);
+    const g = await allocate({ mode: 'DIRECT', hostIds: [w.host1], resources: CPU(8), guarantee: 'GUARANTEED' });
+    expect(g.data!.allocate.allocations[0]).toMatchObject({ guarantee: 'GUARANTEED', expiresAt: expect.any(String) });
+    const over = await allocate({ mode: 'DIRECT', hostIds: [w.host1], resources: CPU(5) });
+    expect(over.errors?.[0]?.message).toMatch(/CPU: 5 wanted, 4 free \(allocation ratio 4\)/);
+    expect((await cpuOf(w.host1)).used).toBe(28);
+    await release(be.data!.allocate.allocations[0].id);
+    await release(g.data!.allocate.allocations[0].id);
+    expect((await cpuOf(w.host1)).used).toBe(0);
+  });
+
+  test("quota: a group places only within its share of another group's host", async () => {
+    const noShare = await allocate({ groupId: w.groupB, resources: CPU(1) }, w.tokens.memberB);
+    expect(noShare.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' }, message: expect.stringContaining('QUOTA (the group has no share on this host)') });
+    await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId: w.host1, groupId: w.groupB, kind: 'CUSTOM', quotas: { CPU: 3, RAM: 4 * GiB } } });
+    const first = await allocate({ groupId: w.groupB, resources: CPU(2) }, w.tokens.memberB);
+    expect(first.data!.allocate.allocations[0].hostId).toBe(w.host1);
+    const second = await allocate({ groupId: w.groupB, resources: CPU(2) }, w.tokens.memberB);
+    expect(second.errors?.[0]?.message).toMatch(/zaphod: QUOTA \(CPU: the group's share allows 3, 2 already used, 2 wanted\)/);
+    const notMine = await allocate({ groupId: w.groupB, resources: CPU(1) }, w.tokens.memberA);
+    expect(notMine.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    await release(first.data!.allocate.allocations[0].id);
+  });
+
+  test('anti-affinity spreads replicas over hosts', async () => {
+    const two = (await allocate({ resources: CPU(1), replicas: 2, antiAffinity: 'HOST' })).data!.allocate;
+    expect(two.allocations.map((a: any) => a.hostId).sort()).toEqual([w.host1, w.host2].sort());
+    const bySite = await allocate({ resources: CPU(1), replicas: 2, antiAffinity: 'SITE' });
+    expect(bySite.errors?.[0]?.message).toMatch(/replica 2.*ANTI_AFFINITY/);
+    for (const a of two.allocations) await release(a.id);
+  });
+
+  test('allocateMany keeps a result per item', async () => {
+    const res = await t.ok('mutation ($r: [AllocationRequestInput!]!) { allocateMany(requests: $r) { index error { code message } request { status allocations { hostId } } } }', {
+      r: [
+        { groupId: w.groupA, resources: CPU(1) },
+        { groupId: w.groupA, resources: [{ type: 'CPU', amount: -1, unit: 'CORES' }] },
+        { groupId: w.groupB, resources: CPU(1) },
+        { groupId: w.groupA, resources: CPU(1000) },
+        { groupId: w.groupA, resources: CPU(1), technologies: ['lxc'] },
+      ],
+    }, w.tokens.memberA);
+    expect(res.allocateMany.map((r: any) => r.error?.code ?? r.request.status)).toEqual(['PLACED', 'BAD_USER_INPUT', 'FORBIDDEN', 'CONFLICT', 'PLACED']);
+    const mine = await t.ok('query ($g: ID) { allocations(groupId: $g, status: ACTIVE) { totalCount nodes { id } } }', { g: w.groupA }, w.tokens.viewerA);
+    expect(mine.allocations.totalCount).toBe(2);
+    for (const n of mine.allocations.nodes) await release(n.id);
+    const others = await t.gql('query ($g: ID) { allocations(groupId: $g) { totalCount } }', { g: w.groupA }, w.tokens.memberB);
+    expect(others.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  test('leases: a guaranteed allocation expires unless renewed, and the sweep frees its capacity', async () => {
+    let now = Date.now();
+    const placement = new PlacementService(t.gateway.dataSource, { now: () => new Date(now) });
+    const before = await cpuOf(w.host2);
+    const { allocations } = await placement.allocate(SYSTEM, { groupId: w.groupA, mode: PlacementMode.DIRECT, hostIds: [w.host2], guarantee: AllocationGuarantee.GUARANTEED, resources: CPU(3), leaseSeconds: 60 });
+    const id = allocations[0]!.id;
+    expect(allocations[0]!.expiresAt!.getTime()).toBe(now + 60_000);
+    now += 30_000;
+    expect(await placement.expireLeases()).toBe(0);
+    expect((await placement.renew(SYSTEM, id)).expiresAt!.getTime()).toBe(now + 60_000);
+    now += 59_000;
+    expect(await placement.expireLeases()).toBe(0);
+    expect((await cpuOf(w.host2)).used).toBe(before.used + 3);
+    now += 2_000;
+    expect(await placement.expireLeases()).toBe(1);
+    expect(await cpuOf(w.host2)).toEqual({ ...before, owners: [] });
+    expect((await placement.get(SYSTEM, id)).status).toBe('EXPIRED');
+    await expect(placement.renew(SYSTEM, id)).rejects.toMatchObject({ category: 'CONFLICT' });
+  });
+
+  test('racing for the last unit: exactly one wins, the others get CONFLICT', async () => {
+    const hostId = await slotHost(`last-${kind}`, 1);
+    const r = { groupId: w.groupA, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }] };
+    const results = await Promise.all(Array.from({ length: 50 }, () => t.gql(ALLOCATE, { r })));
+    const won = results.filter((x) => !x.errors);
+    expect(won).toHaveLength(1);
+    expect(results.filter((x) => x.errors?.[0]?.extensions?.code === 'CONFLICT')).toHaveLength(49);
+    const slot = (await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { used owners } } }', { h: hostId })).resources.nodes[0];
+    expect(slot).toEqual({ used: 1, owners: [won[0]!.data!.allocate.allocations[0].id] });
+    await release(won[0]!.data!.allocate.allocations[0].id);
+  });
+
+  test('a lost race is retried on another host when one fits', async () => {
+    const hosts = [await slotHost(`pair-a-${kind}`, 1), await slotHost(`pair-b-${kind}`, 1)];
+    const r = { groupId: w.groupA, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }], requiredProperties: [{ key: 'hostname', op: 'IN', values: [`pair-a-${kind}`, `pair-b-${kind}`] }] };
+    const results = await Promise.all([t.gql(ALLOCATE, { r }), t.gql(ALLOCATE, { r })]);
+    expect(results.map((x) => x.errors)).toEqual([undefined, undefined]);
+    expect(results.map((x) => x.data!.allocate.allocations[0].hostId).sort()).toEqual([...hosts].sort());
+  });
+
+  if (kind === 'postgres') {
+    test('two gateways on one database, one with a shared picture and group commits: still exactly one wins the last unit', async () => {
+      const second = await startTestGateway(db, { RSP_PLACEMENT_SNAPSHOT_MS: '60000' });
+      try {
+        await slotHost('last-shared', 1);
+        const r = { groupId: w.groupA, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }], requiredProperties: [{ key: 'hostname', op: 'EQ', values: ['last-shared'] }] };
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? second : t).gql(ALLOCATE, { r }, t.adminToken)));
+        expect(results.filter((x) => !x.errors)).toHaveLength(1);
+        expect(results.filter((x) => x.errors?.[0]?.extensions?.code === 'CONFLICT')).toHaveLength(49);
+        const batch = await second.gql('mutation ($r: [AllocationRequestInput!]!) { allocateMany(requests: $r) { error { code } } }', { r: [{ ...r, requiredProperties: [] }, { groupId: w.groupA, resources: CPU(1) }] }, t.adminToken);
+        expect(batch.data!.allocateMany.map((x: any) => x.error?.code ?? 'PLACED')).toEqual(['PLACED', 'PLACED']);
+      } finally {
+        await second.close();
+      }
+    });
+  }
+}
+
+describe('placement on pglite', () => placementSuite('pglite'));
+describeWithEngine('postgres', 'placement on postgres', () => placementSuite('postgres'));
