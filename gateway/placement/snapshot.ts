@@ -14,20 +14,8 @@ interface HostRow {
   placementPolicy: PlacementPolicy;
 }
 
-interface ResourceRow {
-  id: string;
-  hostId: string;
-  type: string;
-  unit: string;
-  total: number;
-  reserved: number;
-  allocationRatio: number;
-  minUnit: number;
-  maxUnit: number | null;
-  stepSize: number;
-  used: number;
-  generation: number;
-}
+/** A resource row as read from the database: the scheduler's view without the claim totals. */
+type ResourceRow = Omit<ResourceView, 'guaranteedUsed' | 'usedByGroup'> & { hostId: string };
 
 /**
  * Reads hosts as the scheduler sees them. Resources are read before the claim sums, so a claim
