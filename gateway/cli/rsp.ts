@@ -36,7 +36,6 @@ program
       `  GraphQL endpoint:  ${gateway.graphqlUrl}`,
       `  Subscriptions:     ${gateway.websocketUrl}`,
       `  GraphQL IDE:       ${gateway.graphqlUrl} (open in a browser)`,
-      `  Dashboard:         ${gateway.url}/`,
       `  Health:            ${gateway.url}/healthz  ${gateway.url}/readyz`,
       '',
       ...(gateway.bootstrapToken
