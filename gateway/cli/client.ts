@@ -51,7 +51,8 @@ export class GatewayClient {
     const res = await this.send(`${this.connection.url}/graphql`, {
       method: 'POST',
       headers: this.headers({ 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' }),
-      body: JSON.stringify({ query, variables }),
+      // Unset filters are left out rather than sent as null: an absent argument is "no filter".
+      body: JSON.stringify({ query, variables: Object.fromEntries(Object.entries(variables).filter(([, v]) => v !== null && v !== undefined)) }),
     });
     const body = await readJson<GraphQLBody<T>>(res);
     const first = body.errors?.[0];

@@ -65,7 +65,7 @@ export function registerEnv(program: Command): void {
         `mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { ${ENV_FIELDS} } operation { ${OPERATION_FIELDS} } } }`,
         { i: input },
       );
-      if (!ctx.json) process.stderr.write(`Environment ${createEnvironment.environment.id}\n`);
+      process.stderr.write(`Environment ${createEnvironment.environment.id}\n`);
       await awaitOperation(ctx, createEnvironment.operation, `create ${name}`, opts.wait);
     });
 
