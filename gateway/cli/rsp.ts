@@ -1,20 +1,37 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config/config';
 import { RspError } from '../errors';
 import { createLogger } from '../logging/logger';
 import { databaseTarget, describeTarget, openDataSource, runMigrations } from '../persistence/data-source';
 import { startGateway } from '../server/gateway';
 import { RSP_VERSION } from '../version';
+import { registerCompletion } from './commands/completion';
+import { registerDrivers } from './commands/drivers';
+import { registerEnv } from './commands/env';
+import { registerGroup } from './commands/group';
+import { registerHost } from './commands/host';
+import { registerImage } from './commands/image';
+import { registerLogin } from './commands/login';
+import { registerResource } from './commands/resource';
+import { registerSite } from './commands/site';
+import { registerToken } from './commands/token';
+import { CliError, EXIT_CODES_HELP, ExitCode as CliExitCode } from './exit-codes';
 
-/** Exit codes scripts can rely on. */
-export const ExitCode = { OK: 0, FAILURE: 1, BAD_CONFIG: 2, UNAVAILABLE: 3 } as const;
+/** Exit codes scripts can rely on (the full list, with 4, is in ./exit-codes). */
+export const ExitCode = { OK: 0, FAILURE: 1, BAD_CONFIG: 2, UNAVAILABLE: 3, NOT_FOUND_OR_DENIED: CliExitCode.NOT_FOUND_OR_DENIED } as const;
 
 const program = new Command()
   .name('rsp')
   .description('RSP — share servers between groups: a GraphQL federation gateway with virtualization drivers')
-  .version(RSP_VERSION, '-V, --version');
+  .version(RSP_VERSION, '-V, --version')
+  .option('--url <url>', 'the gateway, e.g. http://localhost:4000 (env RSP_URL)')
+  .option('--token <token>', 'an API token rsp_… (env RSP_TOKEN)')
+  .option('--json', 'print results as JSON, for scripts')
+  .addHelpText('after', EXIT_CODES_HELP)
+  // Usage errors (unknown command or option, missing argument) exit with 2, help with 0.
+  .exitOverride();
 
 program
   .command('serve')
@@ -88,8 +105,27 @@ program
     process.stdout.write(`${RSP_VERSION}\n`);
   });
 
+registerLogin(program);
+registerGroup(program);
+registerToken(program);
+registerSite(program);
+registerHost(program);
+registerResource(program);
+registerImage(program);
+registerEnv(program);
+registerDrivers(program);
+registerCompletion(program);
+
 /** Prints an error the way a person wants to read it, and picks the exit code. */
 function fail(error: unknown): never {
+  if (error instanceof CommanderError) {
+    // Commander already printed the message (or the help).
+    process.exit(error.exitCode === 0 ? ExitCode.OK : ExitCode.BAD_CONFIG);
+  }
+  if (error instanceof CliError) {
+    process.stderr.write(`rsp: ${error.message}${error.code ? ` [${error.code}]` : ''}\n`);
+    process.exit(error.exitCode);
+  }
   if (error instanceof ConfigError) {
     process.stderr.write(`rsp: ${error.message}\n`);
     process.exit(ExitCode.BAD_CONFIG);

@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import { GatewayClient, Operation, OPERATION_FIELDS } from '../client';
+import { Connection, resolveConnection } from '../config';
+import { CliError, ExitCode } from '../exit-codes';
+import { details, emit } from '../output';
+import { ProgressBar } from '../progress';
+
+/** The options every command accepts (declared once on the program). */
+export interface GlobalOptions {
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+/** What a command needs: a client for the resolved connection, and how to print. */
+export interface CommandContext {
+  client: GatewayClient;
+  connection: Connection;
+  json: boolean;
+}
+
+/** Builds the context of the command being run from its (and its parents') options. */
+export function contextOf(cmd: Command): CommandContext {
+  const opts = cmd.optsWithGlobals<GlobalOptions>();
+  const connection = resolveConnection(opts);
+  return { client: new GatewayClient(connection), connection, json: !!opts.json };
+}
+
+/** The group a command acts for: `--group`, else the logged-in token's group. */
+export function groupOf(ctx: CommandContext, given: string | undefined): string {
+  const group = given ?? ctx.connection.groupId;
+  if (!group) throw new CliError('--group ID is required (the token has no group of its own)', 'BAD_USAGE', ExitCode.BAD_USAGE);
+  return group;
+}
+
+/** Parses an integer option, as a usage error when it is not one. */
+export function intOption(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n)) throw new CliError(`${name} must be a number, got "${text}"`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  return n;
+}
+
+/**
+ * Waits for an operation with a progress bar (unless `wait` is false), prints where it
+ * ended, and fails with the operation's error code when it did not succeed.
+ */
+export async function awaitOperation(ctx: CommandContext, started: Operation, label: string, wait: boolean): Promise<Operation> {
+  let op = started;
+  if (wait) {
+    const bar = new ProgressBar(label);
+    bar.update(op);
+    try {
+      op = await ctx.client.followOperation(op.id, (o) => bar.update(o));
+    } finally {
+      bar.finish();
+    }
+  }
+  emit(ctx.json, op, () => details([['operation', op.id], ['kind', op.kind], ['state', op.state], ['progress', `${Math.round(op.progress * 100)}%`], ...(op.error ? ([['error', `${op.error.message} [${op.error.code}]`]] as Array<[string, unknown]>) : [])]));
+  if (op.state === 'FAILED') throw new CliError(`${label} failed: ${op.error?.message ?? 'no reason given'}`, op.error?.code ?? 'FAILURE', ExitCode.FAILURE);
+  if (op.state === 'CANCELLED') throw new CliError(`${label} was cancelled`, 'CANCELLED', ExitCode.FAILURE);
+  return op;
+}
+
+export { OPERATION_FIELDS };

@@ -1,0 +1,33 @@
+import type { Command } from 'commander';
+import { emit, table } from '../output';
+import { contextOf } from './context';
+
+interface DriverStatus {
+  name: string;
+  technology: string;
+  available: boolean;
+  reason: string | null;
+  version: string | null;
+  operations: string[];
+}
+
+/** `rsp drivers`: what a host's (default: the gateway's) driver probes found. */
+export function registerDrivers(program: Command): void {
+  program
+    .command('drivers')
+    .description("virtualization drivers and whether they work (default: the gateway's own host)")
+    .option('--host <id>', 'the host')
+    .action(async (opts: { host?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { drivers } = await ctx.client.request<{ drivers: DriverStatus[] }>('query ($h: ID) { drivers(hostId: $h) { name technology available reason version operations } }', { h: opts.host ?? null });
+      emit(ctx.json, drivers, () =>
+        table(drivers, [
+          { header: 'NAME', value: (d) => d.name },
+          { header: 'TECHNOLOGY', value: (d) => d.technology },
+          { header: 'AVAILABLE', value: (d) => (d.available ? 'yes' : 'no') },
+          { header: 'VERSION', value: (d) => d.version },
+          { header: 'REASON', value: (d) => d.reason },
+        ]),
+      );
+    });
+}

@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import { details, emit, table } from '../output';
+import { contextOf, groupOf, intOption } from './context';
+import { Resource, RESOURCE_FIELDS, resourceTable } from './resource';
+
+interface Host {
+  id: string;
+  siteId: string;
+  ownerGroupId: string;
+  hostname: string;
+  arch: string;
+  state: string;
+  drivers: string[];
+  shareUnits: number;
+  lastHeartbeatAt: string | null;
+}
+const HOST_FIELDS = 'id siteId ownerGroupId hostname arch state drivers shareUnits lastHeartbeatAt';
+
+/** `rsp host list|show|create`. */
+export function registerHost(program: Command): void {
+  const host = program.command('host').description('hosts: servers in a site');
+
+  host
+    .command('list')
+    .description('list hosts')
+    .option('--site <id>', 'only on this site')
+    .option('--technology <tech>', 'only those with a driver for it')
+    .option('--state <state>', 'only in this state')
+    .option('--limit <n>', 'at most this many', '50')
+    .action(async (opts: { site?: string; technology?: string; state?: string; limit: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { hosts } = await ctx.client.request<{ hosts: { nodes: Host[] } }>(
+        `query ($n: Int!, $site: ID, $tech: String, $state: HostState) { hosts(first: $n, siteId: $site, technology: $tech, state: $state) { nodes { ${HOST_FIELDS} } } }`,
+        { n: intOption('--limit', opts.limit), site: opts.site ?? null, tech: opts.technology ?? null, state: opts.state?.toUpperCase() ?? null },
+      );
+      emit(ctx.json, hosts.nodes, () =>
+        table(hosts.nodes, [
+          { header: 'ID', value: (h) => h.id },
+          { header: 'HOSTNAME', value: (h) => h.hostname },
+          { header: 'STATE', value: (h) => h.state },
+          { header: 'SITE', value: (h) => h.siteId },
+          { header: 'DRIVERS', value: (h) => h.drivers },
+          { header: 'ARCH', value: (h) => h.arch },
+        ]),
+      );
+    });
+
+  host
+    .command('show <id>')
+    .description('show a host and its resources')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { host: h } = await ctx.client.request<{ host: Host & { resources: Resource[] } }>(`query ($id: ID!) { host(id: $id) { ${HOST_FIELDS} resources { ${RESOURCE_FIELDS} } } }`, { id });
+      emit(ctx.json, h, () =>
+        `${details([['id', h.id], ['hostname', h.hostname], ['state', h.state], ['site', h.siteId], ['owner', h.ownerGroupId], ['arch', h.arch], ['drivers', h.drivers], ['share units', h.shareUnits], ['last heartbeat', h.lastHeartbeatAt]])}\nResources:\n${resourceTable(h.resources)}`,
+      );
+    });
+
+  host
+    .command('create <hostname>')
+    .description('register a host in a site (site admins)')
+    .requiredOption('--site <id>', 'the site')
+    .option('--owner <group-id>', "the group that owns it (default: your token's group)")
+    .option('--arch <arch>', 'CPU architecture')
+    .option('--driver <name...>', 'drivers it runs (docker, lxc, libvirt…)')
+    .option('--share-units <n>', 'how many shares it is split into')
+    .action(async (hostname: string, opts: { site: string; owner?: string; arch?: string; driver?: string[]; shareUnits?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const input = { hostname, siteId: opts.site, ownerGroupId: groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}) };
+      const { createHost } = await ctx.client.request<{ createHost: Host }>(`mutation ($i: CreateHostInput!) { createHost(input: $i) { ${HOST_FIELDS} } }`, { i: input });
+      emit(ctx.json, createHost, () => `Created host ${createHost.hostname} (${createHost.id})\n`);
+    });
+}

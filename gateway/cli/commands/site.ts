@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { emit, table } from '../output';
+import { contextOf, groupOf, intOption } from './context';
+
+interface Site {
+  id: string;
+  name: string;
+  location: string;
+  ownerGroupId: string;
+  placementPolicy: string;
+}
+const SITE_FIELDS = 'id name location ownerGroupId placementPolicy';
+
+/** `rsp site list|create`. */
+export function registerSite(program: Command): void {
+  const site = program.command('site').description('sites: places with hosts');
+
+  site
+    .command('list')
+    .description('list sites')
+    .option('--limit <n>', 'at most this many', '50')
+    .action(async (opts: { limit: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { sites } = await ctx.client.request<{ sites: { nodes: Site[] } }>(`query ($n: Int!) { sites(first: $n) { nodes { ${SITE_FIELDS} } } }`, { n: intOption('--limit', opts.limit) });
+      emit(ctx.json, sites.nodes, () =>
+        table(sites.nodes, [
+          { header: 'ID', value: (s) => s.id },
+          { header: 'NAME', value: (s) => s.name },
+          { header: 'LOCATION', value: (s) => s.location },
+          { header: 'OWNER', value: (s) => s.ownerGroupId },
+          { header: 'POLICY', value: (s) => s.placementPolicy },
+        ]),
+      );
+    });
+
+  site
+    .command('create <name>')
+    .description('create a site (site admins)')
+    .option('--owner <group-id>', "the group that runs it (default: your token's group)")
+    .option('--location <text>', 'where it is')
+    .option('--policy <policy>', 'placement policy')
+    .action(async (name: string, opts: { owner?: string; location?: string; policy?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const input = { name, ownerGroupId: groupOf(ctx, opts.owner), ...(opts.location ? { location: opts.location } : {}), ...(opts.policy ? { placementPolicy: opts.policy } : {}) };
+      const { createSite } = await ctx.client.request<{ createSite: Site }>(`mutation ($i: CreateSiteInput!) { createSite(input: $i) { ${SITE_FIELDS} } }`, { i: input });
+      emit(ctx.json, createSite, () => `Created site ${createSite.name} (${createSite.id})\n`);
+    });
+}

@@ -1,0 +1,146 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createRootfsTar } from '../../drivers/fake';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { buildWorld, World } from '../helpers/scenario';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..');
+const RSP = join(ROOT, 'dist', 'gateway', 'cli', 'rsp.js');
+
+/** The rsp commands against a real in-process gateway (fake driver), run as the built CLI. */
+describe('rsp commands against a gateway', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let w: World;
+  let dir: string;
+  let configFile: string;
+
+  /** Runs the built CLI with the gateway's URL and `token`; resolves whatever the exit code. */
+  async function rsp(args: string[], token: string | null = t.adminToken, env: Record<string, string> = {}) {
+    const base: Record<string, string> = { ...(process.env as Record<string, string>), RSP_URL: t.gateway.url, RSP_CLI_CONFIG: configFile, ...env };
+    delete base.RSP_TOKEN;
+    if (token) base.RSP_TOKEN = token;
+    try {
+      const { stdout, stderr } = await run(process.execPath, [RSP, ...args], { env: base, cwd: ROOT });
+      return { code: 0, stdout, stderr };
+    } catch (e) {
+      const err = e as { code: number; stdout: string; stderr: string };
+      return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+    }
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rsp-cli-cmds-'));
+    configFile = join(dir, 'config', 'rsp', 'config.json');
+    db = await createTestDatabase('pglite');
+    t = await startTestGateway(db);
+    w = await buildWorld(t);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('rsp login checks the token and writes the config file with mode 0600; later commands use it', async () => {
+    const login = await rsp(['login', '--url', t.gateway.url, '--token', w.tokens.memberA], null, { RSP_URL: '' });
+    expect(login.stderr).toBe('');
+    expect(login.code).toBe(0);
+    expect(login.stdout).toMatch(/Logged in to http:\/\/.* as "ma"/);
+    expect(statSync(configFile).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(configFile, 'utf8'))).toEqual({ url: t.gateway.url, token: w.tokens.memberA, groupId: w.groupA });
+    // No URL nor token in the environment: both come from the file.
+    const images = await rsp(['image', 'list', '--json'], null, { RSP_URL: '' });
+    expect(images.code).toBe(0);
+    expect(JSON.parse(images.stdout)).toEqual([]);
+  });
+
+  test('group create, then list as a table and as JSON, and show', async () => {
+    const created = await rsp(['group', 'create', 'gamma', 'Gamma group', '--contact', 'g@example.org', '--json']);
+    expect(created.code).toBe(0);
+    const group = JSON.parse(created.stdout);
+    expect(group).toMatchObject({ slug: 'gamma', name: 'Gamma group', contact: 'g@example.org' });
+
+    const list = await rsp(['group', 'list']);
+    expect(list.code).toBe(0);
+    const lines = list.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+SLUG\s+NAME\s+HOSTS\s+NEEDS$/);
+    expect(lines.some((l) => l.startsWith(group.id) && /\bgamma\s+Gamma group\b/.test(l))).toBe(true);
+
+    const json = JSON.parse((await rsp(['group', 'list', '--json'])).stdout);
+    expect(json.map((g: { slug: string }) => g.slug).sort()).toEqual(['alpha', 'beta', 'gamma']);
+
+    const shown = await rsp(['group', 'show', group.id]);
+    expect(shown.stdout).toMatch(/slug:\s+gamma/);
+  });
+
+  test('image import, env create → start (waits) → exec hostname → stop → destroy', async () => {
+    const member = w.tokens.memberA;
+    const tar = join(dir, 'rootfs.tar');
+    writeFileSync(tar, createRootfsTar({ '/etc/os-release': 'ID=cli\nVERSION=1\n' }));
+    const imported = await rsp(['image', 'import', 'cli-app', '1', 'fake', tar, '--json'], member);
+    expect(imported.stderr).toBe('');
+    const image = JSON.parse(imported.stdout);
+    expect(image).toMatchObject({ name: 'cli-app', version: '1', technology: 'fake', vendorGroupId: w.groupA, digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+    expect((await rsp(['image', 'list'], member)).stdout).toMatch(/cli-app\s+1\s+fake\s+\d/);
+
+    const created = await rsp(['env', 'create', 'web', '--host', w.host1, '--image', image.id, '--group', w.groupA, '--hostname', 'web.cli.example', '--memory', '1GiB', '--json'], member);
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ kind: 'environment.create', state: 'SUCCEEDED', progress: 1 });
+    const envId = /Environment (\S+)/.exec(created.stderr)?.[1];
+    expect(envId).toBeDefined();
+
+    const started = await rsp(['env', 'start', envId!], member);
+    expect(started.code).toBe(0);
+    expect(started.stdout).toMatch(/state:\s+SUCCEEDED/);
+    expect(started.stderr).toMatch(/start .*100% SUCCEEDED/);
+    expect(JSON.parse((await rsp(['env', 'show', envId!, '--json'], member)).stdout).status).toBe('RUNNING');
+
+    const exec = await rsp(['env', 'exec', envId!, '--', 'hostname'], member);
+    expect(exec).toMatchObject({ code: 0, stdout: 'web.cli.example\n' });
+
+    expect((await rsp(['env', 'stop', envId!], member)).code).toBe(0);
+    expect((await rsp(['env', 'list'], member)).stdout).toMatch(new RegExp(`${envId}\\s+web\\s+STOPPED`));
+    const stopAgain = await rsp(['env', 'stop', envId!], member);
+    expect(stopAgain.code).toBe(1);
+    expect(stopAgain.stderr).toMatch(/\[CONFLICT\]/);
+
+    expect((await rsp(['env', 'destroy', envId!], member)).code).toBe(0);
+    expect(JSON.parse((await rsp(['env', 'list', '--json'], member)).stdout)).toEqual([]);
+  });
+
+  test('a bad token: UNAUTHENTICATED, exit code 4, no stack', async () => {
+    const res = await rsp(['group', 'list'], 'rsp_not-a-real-token');
+    expect(res.code).toBe(4);
+    expect(res.stderr).toMatch(/^rsp: .*\[UNAUTHENTICATED\]\n$/);
+    expect(res.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('an unknown id: NOT_FOUND, exit code 4', async () => {
+    const res = await rsp(['group', 'show', '00000000-0000-4000-8000-000000000000']);
+    expect(res.code).toBe(4);
+    expect(res.stderr).toMatch(/^rsp: .*\[NOT_FOUND\]\n$/);
+  });
+
+  test('usage errors exit with 2; an unreachable gateway with 3', async () => {
+    expect((await rsp(['group', 'frobnicate'])).code).toBe(2);
+    const down = await rsp(['group', 'list'], t.adminToken, { RSP_URL: 'http://127.0.0.1:1' });
+    expect(down.code).toBe(3);
+    expect(down.stderr).toMatch(/cannot reach the gateway .*\[UNAVAILABLE\]/);
+  });
+
+  test('resources, hosts, sites and drivers list with human units', async () => {
+    const res = await rsp(['resource', 'list', '--type', 'RAM', '--site', w.site]);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/30 GiB/);
+    expect((await rsp(['host', 'show', w.host1])).stdout).toMatch(/hostname:\s+zaphod[\s\S]*1 Gbit\/s/);
+    expect((await rsp(['site', 'list'])).stdout).toMatch(/north\s+Lisbon/);
+    expect((await rsp(['drivers'])).stdout).toMatch(/fake\s+fake\s+yes/);
+    expect((await rsp(['completion', 'bash'])).stdout).toMatch(/complete -F _rsp_complete rsp/);
+  });
+});
