@@ -8,6 +8,7 @@ const CALLER_ERRORS: Record<string, (detail: string) => RspError> = {
   '23505': (d) => new ConflictError(`Already exists: ${d}`),
   '23503': (d) => new ConflictError(`Still referenced, or refers to something missing: ${d}`),
   '23514': (d) => new BadInputError(`Rejected by a rule: ${d}`),
+  '23502': (d) => new BadInputError(`A required value is missing: ${d}`),
   '40001': () => new ConflictError('A concurrent change won; try again'),
   '40P01': () => new ConflictError('A concurrent change won; try again'),
 };

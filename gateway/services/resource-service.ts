@@ -85,7 +85,7 @@ export class ResourceService {
     if (filter.hostId) qb.andWhere('r."hostId" = :hostId', { hostId: filter.hostId });
     if (filter.siteId) qb.andWhere('h."siteId" = :siteId', { siteId: filter.siteId });
     if (filter.technology) qb.andWhere('h.drivers @> :tech::jsonb', { tech: JSON.stringify([filter.technology]) });
-    if (filter.minFree !== undefined) qb.andWhere('(r.total - r.reserved) * r."allocationRatio" - r.used >= :minFree', { minFree: filter.minFree });
+    if (filter.minFree != null) qb.andWhere('(r.total - r.reserved) * r."allocationRatio" - r.used >= :minFree', { minFree: filter.minFree });
     if (filter.attributes && Object.keys(filter.attributes).length) qb.andWhere('r.attributes @> :attrs::jsonb', { attrs: JSON.stringify(filter.attributes) });
     return qb;
   }

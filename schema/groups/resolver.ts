@@ -49,7 +49,7 @@ export class GroupResolver {
   }
 }
 
-/** Drops keys whose value is undefined, so partial updates leave them alone. */
+/** Drops keys whose value is absent or null, so partial updates leave those fields alone. */
 export function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null)) as Partial<T>;
 }

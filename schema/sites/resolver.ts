@@ -45,9 +45,9 @@ export class HostResolver {
 
   @Query(() => HostConnection, { description: 'Host discovery: by site, technology, state, free capacity.' })
   async hosts(@Args() args: HostListArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext) {
-    if ((args.minFreeType === undefined) !== (args.minFreeAmount === undefined)) throw new BadInputError('minFreeType and minFreeAmount go together');
+    if ((args.minFreeType == null) !== (args.minFreeAmount == null)) throw new BadInputError('minFreeType and minFreeAmount go together');
     const offset = offsetFromCursor(args.after);
-    const minFree = args.minFreeType !== undefined ? { type: args.minFreeType, amount: args.minFreeAmount! } : undefined;
+    const minFree = args.minFreeType != null ? { type: args.minFreeType, amount: args.minFreeAmount! } : undefined;
     return toConnection(await ctx.services.sites.listHosts(actor, { siteId: args.siteId, technology: args.technology, state: args.state, minFree }, args.first, offset), offset);
   }
 

@@ -61,6 +61,9 @@ function unifiedSchemaSuite(kind: 'pglite' | 'postgres') {
     expect(cls.createResourceClass).toMatchObject({ name: 'mail', uses: ['email', 'lists'], matchingHostIds: [w.host1] });
     const byClass = await t.ok('query ($c: ID) { resources(classId: $c, type: "DISK") { totalCount nodes { type hostId } } }', { c: cls.createResourceClass.id });
     expect(byClass.resources).toEqual({ totalCount: 1, nodes: [{ type: 'DISK', hostId: w.host1 }] });
+    // Explicit nulls are absent filters, not filters on null.
+    expect((await t.ok('{ resources(minFree: null, type: null) { totalCount } }')).resources.totalCount).toBe(7);
+    expect((await t.ok('{ hosts(minFreeType: null, minFreeAmount: null) { totalCount } }')).hosts.totalCount).toBe(2);
     const page = await t.ok('{ resources(first: 2) { totalCount pageInfo { hasNextPage endCursor } nodes { uid } } }');
     expect(page.resources.totalCount).toBe(7);
     const next = await t.ok('query ($a: String) { resources(first: 10, after: $a) { nodes { uid } } }', { a: page.resources.pageInfo.endCursor });
@@ -101,6 +104,11 @@ function unifiedSchemaSuite(kind: 'pglite' | 'postgres') {
     expect((await t.ok('{ images { name } }', {}, w.tokens.memberB)).images).toEqual([]);
     await t.ok('mutation ($id: ID!, $g: [ID!]) { setImageVisibility(id: $id, visibility: SHARED, sharedWith: $g) { id } }', { id, g: [w.groupB] }, w.tokens.memberA);
     expect((await t.ok('{ images(technology: "lxc") { name version } }', {}, w.tokens.memberB)).images).toEqual([{ name: 'debian', version: '12' }]);
+  });
+
+  test('null in a partial update leaves the field alone', async () => {
+    const { updateGroup } = await t.ok('mutation ($i: UpdateGroupInput!) { updateGroup(input: $i) { name description } }', { i: { id: w.groupB, name: null, description: 'still here' } });
+    expect(updateGroup).toEqual({ name: 'Beta co-op', description: 'still here' });
   });
 
   test('bad input gets a clear code and writes nothing', async () => {
