@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm start`: installs what is missing, builds, then runs `rsp serve` (which migrates the
-// embedded database and serves). Extra arguments go to `rsp serve`.
+// `npm start`: installs what is missing, builds (the gateway, and the dashboard when its sources
+// changed), then runs `rsp serve` (which migrates the embedded database and serves). Extra
+// arguments go to `rsp serve`.
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
 const { join } = require('node:path');
@@ -13,6 +14,7 @@ execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 
   cwd: root,
   stdio: 'inherit',
 });
+execFileSync(process.execPath, [join(root, 'scripts', 'build-web.js'), '--if-stale'], { cwd: root, stdio: 'inherit' });
 
 const child = spawn(process.execPath, [join(root, 'dist', 'gateway', 'cli', 'rsp.js'), 'serve', ...process.argv.slice(2)], {
   cwd: root,

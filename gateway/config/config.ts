@@ -48,6 +48,8 @@ const settings = {
   placementSnapshotMs: { env: 'RSP_PLACEMENT_SNAPSHOT_MS', schema: z.coerce.number().int().min(0).max(600_000).default(0) },
   /** How often expired leases are swept (ms). */
   leaseSweepMs: { env: 'RSP_LEASE_SWEEP_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(10_000) },
+  /** The built dashboard's folder (default: dist/web of the package). */
+  webDir: { env: 'RSP_WEB_DIR', schema: z.string().min(1).optional() },
   drivers: {
     env: 'RSP_DRIVERS',
     schema: z

@@ -29,6 +29,7 @@ import { databaseTarget, describeTarget, openDataSource, runMigrations } from '.
 import { createServices, Services } from '../services';
 import { RSP_VERSION } from '../version';
 import { createHttpApp, httpErrorHandler, requestIdOf } from './http-app';
+import { dashboardHandler, defaultWebDir } from './dashboard';
 import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint';
 import { requestLoggingPlugin } from './request-logging';
 import { sharedSubscribe } from './shared-execution';
@@ -174,6 +175,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     '/graphql',
     expressMiddleware(apollo, { context: ({ req, res }) => contextFor(res.locals.requestId as string, req.headers.authorization) }),
   );
+  app.use(dashboardHandler(config.webDir ?? defaultWebDir()));
   app.use(httpErrorHandler(logger));
 
   await new Promise<void>((resolve, reject) => {

@@ -28,7 +28,8 @@ export function requestIdOf(req: Pick<IncomingMessage, 'headers'>): string {
 
 /**
  * The express app of a gateway, without the GraphQL handler (mounted by the caller):
- * request ids, JSON bodies, `/healthz`, `/readyz` and the GraphQL IDE on `GET /graphql`.
+ * request ids, JSON bodies, `/healthz`, `/readyz` and the GraphQL IDE on `GET /graphql`
+ * (the dashboard, at `/`, is mounted by the caller after the API: see dashboard.ts).
  */
 export function createHttpApp(options: HttpAppOptions): express.Express {
   const app = express();
@@ -69,10 +70,6 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
       return;
     }
     next();
-  });
-
-  app.get('/', (_req, res) => {
-    res.redirect('/graphql');
   });
 
   app.use('/graphql', express.json({ limit: '2mb' }));

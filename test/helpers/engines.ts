@@ -13,7 +13,7 @@ import { guestKernel } from './libvirt';
  * `describeWithEngine`: when the engine is missing it skips and says why — unless `CI=true`,
  * where a missing engine is a failure.
  */
-export type EngineName = 'postgres' | 'docker' | 'lxc' | 'vserver-emulation' | 'libvirt' | 'libvirt-qemu' | 'redis';
+export type EngineName = 'postgres' | 'docker' | 'lxc' | 'vserver-emulation' | 'libvirt' | 'libvirt-qemu' | 'redis' | 'chromium';
 
 /** What a probe found. */
 export interface EngineStatus {
@@ -26,6 +26,9 @@ export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** Where tests find PostgreSQL: a server URL to an admin database (it creates one database per test file). */
 export const POSTGRES_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** Where the browser test finds Chromium (Debian's package). */
+export const CHROMIUM = process.env.RSP_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
 const probes: Record<EngineName, () => Promise<EngineStatus>> = {
   async postgres() {
@@ -91,6 +94,13 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
     if (!existsSync(BUSYBOX)) return { available: false, detail: `${BUSYBOX} missing (apt-get install busybox-static)` };
     if (!tryRun('cpio', ['--version'])) return { available: false, detail: 'cpio not found (apt-get install cpio)' };
     return { ...status, detail: `${status.detail}, kernel ${guestKernel()}` };
+  },
+  /** Debian's chromium, driven headless by playwright-core in the dashboard's browser test. */
+  async chromium() {
+    if (!existsSync(CHROMIUM)) return { available: false, detail: `${CHROMIUM} missing (apt-get install chromium)` };
+    const version = tryRun(CHROMIUM, ['--headless', '--no-sandbox', '--version']);
+    if (!version) return { available: false, detail: `${CHROMIUM} --version failed` };
+    return { available: true, detail: `${version} at ${CHROMIUM}` };
   },
 };
 

@@ -1,0 +1,43 @@
+import { request } from '../api/graphql';
+import { subscribe } from '../api/live';
+import { Alert, ALERTS, EVENTS, RspEvent } from '../api/queries';
+import { h, replace } from '../ui/dom';
+import { ago, num, shortId } from '../ui/format';
+import { badge, loading, table } from '../ui/widgets';
+import { loadInto } from './common';
+import type { View } from './context';
+
+/** `/alerts`: the alerts the caller may see, firing first, updated live from the events stream. */
+export const alertsView: View = ({ scope }) => {
+  const body = h('div', null, loading());
+  const byId = new Map<string, Alert>();
+  let loaded = false;
+  const render = () => {
+    const alerts = [...byId.values()].sort((a, b) => (a.state === b.state ? (b.firedAt ?? '').localeCompare(a.firedAt ?? '') : a.state === 'FIRING' ? -1 : 1));
+    replace(
+      body,
+      table(
+        ['State', 'Alert', 'Target', 'Metric', 'Value', 'Threshold', 'Fired', 'Resolved'],
+        alerts.map((a) => [badge(a.state), a.message, h('span', { title: a.targetId }, `${a.targetType.toLowerCase()} ${shortId(a.targetId)}`), a.metric, num(a.value), num(a.threshold), ago(a.firedAt), a.resolvedAt ? ago(a.resolvedAt) : '—']),
+        'No alerts. Rules are added with the createAlertRule mutation.',
+      ),
+    );
+  };
+  loadInto(scope, body, () => request<{ alerts: Alert[] }>(ALERTS), (d) => {
+    for (const a of d.alerts) if (!byId.has(a.id)) byId.set(a.id, a);
+    loaded = true;
+    render();
+    return [...body.childNodes];
+  });
+  const stop = subscribe<{ events: RspEvent }>(
+    EVENTS,
+    {},
+    (d) => {
+      if (d.events.alert) byId.set(d.events.alert.id, d.events.alert);
+      if (loaded && d.events.alert) render();
+    },
+    () => undefined,
+  );
+  scope.add(stop);
+  return h('div', null, h('h1', null, 'Alerts'), body);
+};

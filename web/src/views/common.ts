@@ -1,0 +1,101 @@
+import { GraphQLRequestError, request } from '../api/graphql';
+import { subscribe } from '../api/live';
+import { Environment, ENVIRONMENT_ACTIONS, EVENTS, Operation, RspEvent } from '../api/queries';
+import type { Viewer } from '../api/session';
+import { h, replace, Scope } from '../ui/dom';
+import { followOperation } from '../ui/operation-dock';
+import { errorBox } from '../ui/widgets';
+
+/** Statuses from which an environment can be started. */
+const STARTABLE = new Set(['CREATED', 'STOPPED', 'FAILED']);
+
+/**
+ * Start / Stop / Restart buttons of an environment: each runs the mutation, follows the
+ * operation in the dock, and calls `changed` when it ends. Viewers see them disabled.
+ */
+export function environmentActions(env: Environment, viewer: Viewer, changed: () => void): HTMLElement {
+  const box = h('div', { class: 'actions' });
+  const readOnly = !viewer.siteAdmin && viewer.role === 'VIEWER';
+  const button = (verb: keyof typeof ENVIRONMENT_ACTIONS, label: string, enabled: boolean) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        class: verb === 'stop' ? 'secondary' : 'primary',
+        disabled: !enabled || readOnly,
+        title: readOnly ? 'Your token has the VIEWER role: it may not change environments' : `${label} ${env.name}`,
+        'aria-label': `${label} ${env.name}`,
+        onclick: async (event: Event) => {
+          const target = event.currentTarget as HTMLButtonElement;
+          for (const b of box.querySelectorAll('button')) b.disabled = true;
+          box.querySelector('.error')?.remove();
+          try {
+            const { op } = await request<{ op: Operation }>(ENVIRONMENT_ACTIONS[verb], { id: env.id });
+            followOperation(op, `${label} ${env.name}`, changed);
+            changed();
+          } catch (e) {
+            box.append(errorBox(e));
+            target.disabled = false;
+          }
+        },
+      },
+      label,
+    );
+  box.append(button('start', 'Start', STARTABLE.has(env.status)), button('stop', 'Stop', env.status === 'RUNNING'), button('restart', 'Restart', env.status === 'RUNNING'));
+  return box;
+}
+
+/**
+ * Calls `reload` (at most every 400 ms) when the events stream says something of `kinds`
+ * happened, for as long as `scope` lives.
+ */
+export function reloadOnEvents(scope: Scope, kinds: Array<RspEvent['kind']>, reload: () => void): void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stop = subscribe<{ events: RspEvent }>(
+    EVENTS,
+    {},
+    (d) => {
+      if (!kinds.includes(d.events.kind) || timer) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        if (!scope.ended) reload();
+      }, 400);
+    },
+    () => undefined,
+  );
+  scope.add(() => {
+    stop();
+    clearTimeout(timer);
+  });
+}
+
+/**
+ * Loads with `load` and renders with `render` into `el`; errors are shown in place with their
+ * code. Returns a function that loads again (keeping the current content until the answer).
+ */
+export function loadInto<T>(scope: Scope, el: HTMLElement, load: () => Promise<T>, render: (data: T) => Node | Node[]): () => void {
+  let seq = 0;
+  const run = () => {
+    const mine = ++seq;
+    load().then(
+      (data) => {
+        if (scope.ended || mine !== seq) return;
+        const out = render(data);
+        replace(el, Array.isArray(out) ? out : [out]);
+      },
+      (e: unknown) => {
+        if (scope.ended || mine !== seq) return;
+        if (e instanceof GraphQLRequestError && e.code === 'UNAUTHENTICATED') return;
+        replace(el, errorBox(e));
+      },
+    );
+  };
+  run();
+  return run;
+}
+
+/** A group's name for labels (its id when unknown). */
+export function groupName(names: Map<string, string>, id: string | null | undefined): string {
+  if (!id) return '—';
+  return names.get(id) ?? id.slice(0, 8);
+}

@@ -1,0 +1,62 @@
+import { request } from '../api/graphql';
+import { subscribe } from '../api/live';
+import { ENVIRONMENT, ENVIRONMENT_METRICS, Environment, EnvironmentSample, Operation } from '../api/queries';
+import { h, link, replace } from '../ui/dom';
+import { ago, bitRate, byteRate, bytes, num } from '../ui/format';
+import { LiveChart } from '../ui/live-chart';
+import { badge, errorBox, loading, panel, progressBar, table } from '../ui/widgets';
+import { environmentActions, groupName, loadInto, reloadOnEvents } from './common';
+import type { View } from './context';
+
+/** `/environments/:id`: an environment's status, limits, actions, live metrics and operations. */
+export const environmentView: View = (ctx) => {
+  const [id] = ctx.params;
+  const head = h('div', null, loading());
+  const ops = h('div', null);
+  const live = h('p', { class: 'muted small live-note' }, 'Samples arrive while the environment runs.');
+  const cpu = new LiveChart({ title: 'CPU', series: [{ label: 'cores busy', color: '#2f7de1' }], format: num });
+  const memory = new LiveChart({ title: 'Memory', series: [{ label: 'used', color: '#8e44ad' }], format: bytes });
+  const network = new LiveChart({ title: 'Network', series: [{ label: 'received', color: '#16a085' }, { label: 'sent', color: '#e67e22' }], format: byteRate });
+  ctx.scope.add(() => [cpu, memory, network].forEach((c) => c.destroy()));
+
+  const reload = loadInto(ctx.scope, head, () => request<{ environment: Environment & { volumes: Array<{ name: string; kind: string; mountPath: string; readOnly: boolean }> }; operations: { nodes: Operation[] } }>(ENVIRONMENT, { id }), (d) => {
+    const env = d.environment;
+    document.title = `${env.name} · RSP`;
+    replace(ops, table(['Kind', 'State', 'Progress', 'Message', 'Updated'], d.operations.nodes.map((o) => [o.kind, badge(o.state), progressBar(o.progress, o.state), o.error ? `${o.error.code}: ${o.error.message}` : o.message ?? '', ago(o.updatedAt)]), 'No operations yet.'));
+    const l = env.limits;
+    return [
+      h('h1', null, env.name, ' ', badge(env.status)),
+      h('p', { class: 'muted' }, `${env.driver} (${env.technology}) on `, link(`/hosts/${env.hostId}`, 'its host'), ` · group ${groupName(ctx.groupNames, env.groupId)} · hostname ${env.iface.hostname} · network ${env.iface.network} · created ${ago(env.createdAt)}`),
+      env.lastError ? h('div', { class: 'error' }, h('strong', null, 'Last error'), ' ', env.lastError) : null,
+      env.drift ? h('div', { class: 'warning' }, h('strong', null, 'Drift'), ' ', env.drift) : null,
+      environmentActions(env, ctx.viewer, () => reload()),
+      h('dl', { class: 'facts' },
+        h('dt', null, 'CPU'), h('dd', null, `${l.cpuQuota ? `${num(l.cpuQuota)} CPUs` : 'no quota'}, weight ${l.cpuWeight ?? '—'}`),
+        h('dt', null, 'Memory'), h('dd', null, l.memoryBytes ? bytes(l.memoryBytes) : 'no limit'),
+        h('dt', null, 'Disk'), h('dd', null, l.diskBytes ? bytes(l.diskBytes) : 'no limit'),
+        h('dt', null, 'Network'), h('dd', null, l.networkBitsPerSecond ? bitRate(l.networkBitsPerSecond) : 'no limit'),
+        h('dt', null, 'Volumes'), h('dd', null, env.volumes.length ? env.volumes.map((v) => `${v.name} (${v.kind}) → ${v.mountPath}${v.readOnly ? ' ro' : ''}`).join(', ') : '—'),
+      ),
+    ].filter((n) => n !== null);
+  });
+
+  let samples = 0;
+  const stop = subscribe<{ environmentMetrics: EnvironmentSample }>(
+    ENVIRONMENT_METRICS,
+    { id },
+    (d) => {
+      const s = d.environmentMetrics;
+      const at = Date.parse(s.at);
+      cpu.push(at, [s.cpuUsage]);
+      memory.push(at, [s.memoryBytes]);
+      network.push(at, [s.networkRxBytesPerSecond, s.networkTxBytesPerSecond]);
+      samples++;
+      replace(live, `Live: ${samples} sample${samples === 1 ? '' : 's'}, ${s.pids ?? '?'} processes${s.memoryLimitBytes ? `, memory limit ${bytes(s.memoryLimitBytes)}` : ''}`);
+    },
+    (e) => replace(live, errorBox(e)),
+  );
+  ctx.scope.add(stop);
+  reloadOnEvents(ctx.scope, ['ENVIRONMENT', 'OPERATION'], reload);
+
+  return h('div', null, head, panel('Live metrics', live, h('div', { class: 'charts' }, [cpu, memory, network].map((c) => c.el))), panel('Operations', ops));
+};

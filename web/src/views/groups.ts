@@ -1,0 +1,36 @@
+import { request } from '../api/graphql';
+import { GROUPS, Group, Need, Offer } from '../api/queries';
+import { h } from '../ui/dom';
+import { amount } from '../ui/format';
+import { chip, loading, table } from '../ui/widgets';
+import { loadInto } from './common';
+import type { View } from './context';
+
+/** `/groups`: every group, what it hosts and needs, its labor, offers and needs. */
+export const groupsView: View = ({ scope, viewer }) => {
+  const body = h('div', { class: 'cards' }, loading());
+  loadInto(scope, body, () => request<{ groups: { nodes: Group[] }; offers: Offer[]; needs: Need[] }>(GROUPS), (d) =>
+    d.groups.nodes.map((g) => {
+      const offers = d.offers.filter((o) => o.groupId === g.id);
+      const needs = d.needs.filter((n) => n.groupId === g.id);
+      return h(
+        'article',
+        { class: `card${g.id === viewer.groupId ? ' card-mine' : ''}`, dataset: { group: g.slug } },
+        h('header', { class: 'card-head' }, h('h2', null, g.name), h('span', { class: 'muted' }, g.slug), g.id === viewer.groupId ? chip('your group') : null),
+        g.description ? h('p', null, g.description) : null,
+        h('dl', { class: 'facts' },
+          h('dt', null, 'Hosts with'), h('dd', null, g.techHosts.length ? g.techHosts.map(chip) : '—'),
+          h('dt', null, 'Needs'), h('dd', null, g.noTechPreference ? 'any technology' : g.techNeeds.length ? g.techNeeds.map(chip) : '—'),
+          h('dt', null, 'Labor'), h('dd', null, g.labor.length ? g.labor.map((l) => `${l.people} × ${l.hoursPerWeek} h/week ${l.kind.toLowerCase()}`).join(', ') : '—'),
+          h('dt', null, 'External backups'), h('dd', null, g.externalBackups ? 'yes' : 'no'),
+          g.contact ? [h('dt', null, 'Contact'), h('dd', null, g.contact)] : null,
+        ),
+        h('h3', null, 'Offers'),
+        table(['Resource', 'Amount', 'Terms'], offers.map((o) => [o.resourceType, amount(o.amount, o.unit), o.terms || '—']), 'No offers.'),
+        h('h3', null, 'Needs'),
+        table(['Resource', 'Amount', 'Technologies', 'Why'], needs.map((n) => [n.resourceType, amount(n.amount, n.unit), n.technologies.join(', ') || 'any', n.description || '—']), 'No needs.'),
+      );
+    }),
+  );
+  return h('div', null, h('h1', null, 'Groups'), body);
+};

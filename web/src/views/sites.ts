@@ -1,0 +1,56 @@
+import { request } from '../api/graphql';
+import { Environment, Host, SITES, Site } from '../api/queries';
+import { h, link } from '../ui/dom';
+import { ago, amount } from '../ui/format';
+import { badge, chip, loading, meter, panel, table } from '../ui/widgets';
+import { environmentActions, groupName, loadInto, reloadOnEvents } from './common';
+import type { View, ViewContext } from './context';
+
+/** The environments of a host as a table with their status and actions. */
+export function environmentTable(envs: Environment[], ctx: ViewContext, changed: () => void): HTMLElement {
+  return table(
+    ['Environment', 'Status', 'Driver', 'Group', ''],
+    envs.map((e) => [link(`/environments/${e.id}`, e.name), badge(e.status), e.driver, groupName(ctx.groupNames, e.groupId), environmentActions(e, ctx.viewer, changed)]),
+    'No environments you may see on this host.',
+  );
+}
+
+/** Used of capacity for a host's main resources, as meters. */
+export function resourceMeters(host: Host): HTMLElement {
+  const main = host.resources.filter((r) => ['CPU', 'RAM', 'DISK', 'NET_BANDWIDTH'].includes(r.type));
+  return h('div', { class: 'meters' }, main.map((r) => meter(r.used, r.capacity, `${r.type} ${amount(r.used, r.unit)} of ${amount(r.capacity, r.unit)}`)));
+}
+
+/** `/sites`: sites → hosts → environments, with host state, capacity and environment actions. */
+export const sitesView: View = (ctx) => {
+  const body = h('div', null, loading());
+  const reload = loadInto(ctx.scope, body, () => request<{ sites: { nodes: Site[] }; environments: { nodes: Environment[] } }>(SITES), (d) => {
+    if (!d.sites.nodes.length) return h('p', { class: 'empty' }, 'No sites yet.');
+    return d.sites.nodes.map((site) =>
+      panel(
+        [site.name, h('span', { class: 'muted' }, ` ${site.location || ''} · ${site.placementPolicy.toLowerCase()} · owned by ${groupName(ctx.groupNames, site.ownerGroupId)}`)],
+        site.hosts.nodes.length
+          ? site.hosts.nodes.map((host) =>
+              h(
+                'div',
+                { class: 'host', dataset: { host: host.hostname } },
+                h(
+                  'div',
+                  { class: 'host-head' },
+                  h('h3', null, link(`/hosts/${host.id}`, host.hostname)),
+                  badge(host.state),
+                  h('span', { class: 'muted' }, host.arch),
+                  host.drivers.map(chip),
+                  h('span', { class: 'muted small' }, `heartbeat ${ago(host.lastHeartbeatAt)}`),
+                ),
+                resourceMeters(host),
+                environmentTable(d.environments.nodes.filter((e) => e.hostId === host.id), ctx, () => reload()),
+              ),
+            )
+          : h('p', { class: 'empty' }, 'No hosts in this site.'),
+      ),
+    );
+  });
+  reloadOnEvents(ctx.scope, ['ENVIRONMENT'], reload);
+  return h('div', null, h('h1', null, 'Sites, hosts and environments'), body);
+};
