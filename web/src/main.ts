@@ -1,7 +1,7 @@
 import './styles.css';
 import { GraphQLRequestError, onUnauthenticated, request } from './api/graphql';
 import { closeLive, onLiveState } from './api/live';
-import { VIEWER } from './api/queries';
+import { GROUP_NAMES, VIEWER } from './api/queries';
 import { forgetToken, storedToken, storeToken, Viewer } from './api/session';
 import { match, Route, startRouter } from './router';
 import { h, replace, Scope } from './ui/dom';
@@ -94,7 +94,7 @@ async function showApp(viewer: Viewer, gateway: GatewayInfo): Promise<void> {
   session = { viewer };
   const groupNames = new Map<string, string>();
   try {
-    const d = await request<{ groups: { nodes: Array<{ id: string; name: string }> } }>('{ groups(first: 500) { nodes { id name } } }');
+    const d = await request<{ groups: { nodes: Array<{ id: string; name: string }> } }>(GROUP_NAMES);
     for (const g of d.groups.nodes) groupNames.set(g.id, g.name);
   } catch {
     // Labels fall back to ids.

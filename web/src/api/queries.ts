@@ -167,6 +167,8 @@ export interface RspEvent {
 
 export const VIEWER = 'query Viewer { viewer { authenticated tokenId name groupId role siteAdmin } gateway { site version } }';
 
+export const GROUP_NAMES = 'query GroupNames { groups(first: 500) { nodes { id name } } }';
+
 export const OVERVIEW = `query Overview {
   sites(first: 500) { totalCount nodes { id name hosts(first: 500) { nodes { id state } } } }
   environments(first: 500) { totalCount nodes { id status } }
@@ -190,9 +192,9 @@ export const HOST = `query Host($id: ID!) {
   environments(first: 500, hostId: $id) { nodes { ${ENVIRONMENT_FIELDS} } }
 }`;
 
-export const ENVIRONMENT = `query Environment($id: ID!) {
+export const ENVIRONMENT = `query Environment($id: ID!, $target: String!) {
   environment(id: $id) { ${ENVIRONMENT_FIELDS} volumes { name kind mountPath readOnly } }
-  operations(first: 20, targetId: $id) { nodes { ${OPERATION_FIELDS} } }
+  operations(first: 20, targetId: $target) { nodes { ${OPERATION_FIELDS} } }
 }`;
 
 export const CAPACITY = `query Capacity {

@@ -2,6 +2,9 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { h } from './dom';
 
+/** The narrowest time span a chart shows, in seconds. */
+const MIN_SPAN_SECONDS = 60;
+
 /** One line of a live chart. */
 export interface LiveSeries {
   label: string;
@@ -57,7 +60,9 @@ export class LiveChart {
     this.el.querySelector('.chart-waiting')?.remove();
     const data = [this.times, ...this.values] as uPlot.AlignedData;
     if (this.plot) this.plot.setData(data);
-    else this.create(data);
+    else this.plot = this.create(data);
+    // Unless the pointer is on the chart, the legend shows the latest values.
+    if ((this.plot.cursor.left ?? -1) < 0) this.plot.setLegend({ idx: this.times.length - 1 });
   }
 
   /** How many points it shows. */
@@ -80,19 +85,20 @@ export class LiveChart {
     if (this.plot) this.plot.setSize({ width: this.width(), height: this.options.height ?? 180 });
   }
 
-  private create(data: uPlot.AlignedData): void {
+  private create(data: uPlot.AlignedData): uPlot {
     const { format, range } = this.options;
     const style = getComputedStyle(document.documentElement);
     const axisColor = style.getPropertyValue('--muted').trim() || '#888';
     const gridColor = style.getPropertyValue('--grid').trim() || 'rgba(128,128,128,.15)';
     const axis = { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor, width: 1 } };
-    this.plot = new uPlot(
+    return new uPlot(
       {
         width: this.width(),
         height: this.options.height ?? 180,
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true }, y: range ? { range } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
-        axes: [axis, { ...axis, size: 70, values: (_u, ticks) => ticks.map(format) }],
+        // At least a minute wide, so that the first samples do not stretch over the whole chart.
+        scales: { x: { time: true, range: (_u, min, max) => [Math.min(min, max - MIN_SPAN_SECONDS), max] }, y: range ? { range } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+        axes: [axis, { ...axis, size: 84, values: (_u, ticks) => ticks.map(format) }],
         series: [
           { value: (_u, v) => (v === null ? '—' : new Date(v * 1000).toLocaleTimeString()) },
           ...this.options.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: `${s.color}22`, points: { show: false }, value: (_u: uPlot, v: number | null) => (v === null ? '—' : format(v)) })),

@@ -21,7 +21,7 @@ export function environmentActions(env: Environment, viewer: Viewer, changed: ()
       'button',
       {
         type: 'button',
-        class: verb === 'stop' ? 'secondary' : 'primary',
+        class: verb === 'start' ? 'primary' : 'secondary',
         disabled: !enabled || readOnly,
         title: readOnly ? 'Your token has the VIEWER role: it may not change environments' : `${label} ${env.name}`,
         'aria-label': `${label} ${env.name}`,

@@ -19,7 +19,7 @@ export const environmentView: View = (ctx) => {
   const network = new LiveChart({ title: 'Network', series: [{ label: 'received', color: '#16a085' }, { label: 'sent', color: '#e67e22' }], format: byteRate });
   ctx.scope.add(() => [cpu, memory, network].forEach((c) => c.destroy()));
 
-  const reload = loadInto(ctx.scope, head, () => request<{ environment: Environment & { volumes: Array<{ name: string; kind: string; mountPath: string; readOnly: boolean }> }; operations: { nodes: Operation[] } }>(ENVIRONMENT, { id }), (d) => {
+  const reload = loadInto(ctx.scope, head, () => request<{ environment: Environment & { volumes: Array<{ name: string; kind: string; mountPath: string; readOnly: boolean }> }; operations: { nodes: Operation[] } }>(ENVIRONMENT, { id, target: id }), (d) => {
     const env = d.environment;
     document.title = `${env.name} · RSP`;
     replace(ops, table(['Kind', 'State', 'Progress', 'Message', 'Updated'], d.operations.nodes.map((o) => [o.kind, badge(o.state), progressBar(o.progress, o.state), o.error ? `${o.error.code}: ${o.error.message}` : o.message ?? '', ago(o.updatedAt)]), 'No operations yet.'));

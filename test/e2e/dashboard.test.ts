@@ -1,0 +1,203 @@
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BrowserContext, chromium, Page } from 'playwright-core';
+import { createRootfsTar } from '../../drivers/fake';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { CHROMIUM, describeWithEngine } from '../helpers/engines';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { buildWorld, World } from '../helpers/scenario';
+
+/** Where the screenshot is saved (gitignored). */
+const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
+
+/** Debian's chromium, headless, offline, with a profile of its own. */
+async function launchChromium(userDataDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1360, height: 900 },
+  });
+}
+
+/** Reads a chart's point count and last values (the chart exposes them as data attributes). */
+async function chartState(page: Page, title: string): Promise<{ points: number; last: string }> {
+  const chart = page.locator(`figure.chart[data-chart="${title}"]`);
+  return { points: Number(await chart.getAttribute('data-points')), last: (await chart.getAttribute('data-last')) ?? '' };
+}
+
+/**
+ * The dashboard in a real browser against an in-process gateway (fake driver for environments,
+ * host metrics sampled from this machine's /proc): login, live charts, starting an environment.
+ */
+describeWithEngine('chromium', 'dashboard in Chromium', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let w: World;
+  let profile: string;
+  let browser: BrowserContext;
+  let page: Page;
+  let envId: string;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    t = await startTestGateway(db);
+    w = await buildWorld(t);
+    const member = w.tokens.memberA;
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'app', version: '1', technology: 'fake' } }, member)).registerImage.id as string;
+    expect((await t.upload(image, createRootfsTar({ '/etc/os-release': 'ID=app\nVERSION=1\n' }), member)).status).toBe(200);
+    const created = await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'web', limits: { memoryBytes: 2 ** 30 } } }, member);
+    envId = created.createEnvironment.environment.id;
+    await waitFor(async () => (await t.ok('query ($id: ID!) { environment(id: $id) { status } }', { id: envId }, member)).environment.status === 'CREATED', 'the environment to be created');
+
+    profile = mkdtempSync(join(tmpdir(), 'rsp-chromium-'));
+    browser = await launchChromium(profile);
+    page = browser.pages()[0] ?? (await browser.newPage());
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await t?.close();
+    await db?.drop();
+  });
+
+  test('a wrong token is refused with its code; a member token logs in and shows who it is', async () => {
+    await page.goto(t.gateway.url);
+    await page.getByLabel('API token').fill('rsp_not-a-real-token');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expectText(page.getByRole('alert'), /UNAUTHENTICATED/);
+
+    await page.getByLabel('API token').fill(w.tokens.memberA);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.locator('header .viewer').waitFor();
+    await expectText(page.locator('header .viewer'), /ma · member of Alpha collective/);
+    await expectText(page.locator('.stat').filter({ hasText: 'Hosts up' }), /\d+ \/ 2/);
+    expect(await page.evaluate(() => localStorage.getItem('rsp.token'))).toBe(w.tokens.memberA);
+  });
+
+  test('the host page plots live host metrics from this machine, and the chart grows', async () => {
+    await nav(page, 'Sites & hosts').click();
+    await page.getByRole('link', { name: 'zaphod' }).click();
+    await page.waitForURL(`**/hosts/${w.host1}`);
+    await expectText(page.locator('h1'), /zaphod/);
+
+    await waitFor(async () => (await chartState(page, 'Memory')).points >= 2, 'two memory points', 20_000);
+    const first = await chartState(page, 'Memory');
+    const seen = new Set([first.last]);
+    await waitFor(async () => {
+      const now = await chartState(page, 'Memory');
+      seen.add(now.last);
+      return now.points >= first.points + 3;
+    }, 'three more memory points', 20_000);
+    // Real samples: memory in use moves between samples and stays within this machine's memory.
+    expect(seen.size).toBeGreaterThan(1);
+    for (const value of seen) {
+      expect(Number(value)).toBeGreaterThan(0);
+      expect(Number(value)).toBeLessThanOrEqual(totalmem());
+    }
+    const cpu = await chartState(page, 'CPU');
+    expect(cpu.points).toBeGreaterThanOrEqual(3);
+    expect(Number(cpu.last)).toBeGreaterThanOrEqual(0);
+    expect(Number(cpu.last)).toBeLessThanOrEqual(100);
+    expect(await page.locator('figure.chart[data-chart="CPU"] canvas').count()).toBe(1);
+    await expectText(page.locator('.live-note'), /Live: \d+ samples/);
+  });
+
+  test('Start on an environment runs the operation to SUCCEEDED in the dock and the environment shows RUNNING', async () => {
+    const row = page.locator('tr', { hasText: 'web' });
+    await expectText(row, /CREATED/);
+    await page.getByRole('button', { name: 'Start web', exact: true }).click();
+
+    const item = page.locator('.dock-item').first();
+    await item.waitFor();
+    await expectText(item, /Start web/);
+    await page.locator('.dock-item[data-state="SUCCEEDED"]').waitFor({ timeout: 20_000 });
+    await expectText(item, /SUCCEEDED.*environment\.start.*100 %/);
+    await expectText(page.locator('tr', { hasText: 'web' }).locator('.badge'), /RUNNING/);
+    expect((await t.ok('query ($id: ID!) { environment(id: $id) { status } }', { id: envId }, w.tokens.memberA)).environment.status).toBe('RUNNING');
+    // Once running, Start is disabled and Stop is offered.
+    expect(await page.getByRole('button', { name: 'Start web', exact: true }).isDisabled()).toBe(true);
+    expect(await page.getByRole('button', { name: 'Stop web', exact: true }).isEnabled()).toBe(true);
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const shot = join(ARTIFACTS, 'dashboard.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(statSync(shot).size).toBeGreaterThan(10_000);
+    process.stdout.write(`dashboard screenshot: ${shot}\n`);
+  });
+
+  test("the environment's page plots its live metrics and lists its operations", async () => {
+    await page.getByRole('link', { name: 'web', exact: true }).click();
+    await page.waitForURL(`**/environments/${envId}`);
+    await expectText(page.locator('h1'), /web\s*RUNNING/);
+    await waitFor(async () => (await chartState(page, 'Memory')).points >= 2, 'two environment memory points', 20_000);
+    await expectText(page.locator('.panel', { hasText: 'Operations' }), /environment\.start\s*SUCCEEDED/);
+  });
+
+  test('the other views load without errors: capacity, groups, operations, alerts', async () => {
+    await nav(page, 'Capacity').click();
+    await expectText(page.locator('[data-resource-type="RAM"]'), /used/);
+    await expectText(page.locator('.panel', { hasText: 'RAM' }).first(), /38\.0 GiB free of 38\.0 GiB/);
+    await nav(page, 'Groups').click();
+    await expectText(page.locator('[data-group="alpha"]'), /your group.*2 × 4 h\/week sysadmin/s);
+    await expectText(page.locator('[data-group="beta"]'), /Beta co-op/);
+    await nav(page, 'Operations').click();
+    await expectText(page.locator('table'), /environment\.start.*SUCCEEDED/);
+    await nav(page, 'Alerts').click();
+    await expectText(page.locator('main'), /No alerts/);
+    expect(await page.locator('.error').count()).toBe(0);
+  });
+
+  test('a revoked token ends the session with a notice; log out forgets the token', async () => {
+    const issued = await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } secret } }', { i: { groupId: w.groupA, role: 'VIEWER', name: 'short-lived' } });
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('API token').waitFor();
+    expect(await page.evaluate(() => localStorage.getItem('rsp.token'))).toBeNull();
+
+    await page.getByLabel('API token').fill(issued.createToken.secret);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expectText(page.locator('header .viewer'), /short-lived · viewer/);
+    // A viewer may look but not act.
+    await nav(page, 'Sites & hosts').click();
+    await page.getByRole('button', { name: 'Stop web', exact: true }).waitFor();
+    expect(await page.getByRole('button', { name: 'Stop web', exact: true }).isDisabled()).toBe(true);
+
+    await t.ok('mutation ($id: ID!) { revokeToken(id: $id) { id } }', { id: issued.createToken.token.id });
+    await nav(page, 'Groups').click();
+    await expectText(page.getByRole('alert'), /refused your token/);
+    expect(await page.evaluate(() => localStorage.getItem('rsp.token'))).toBeNull();
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+/** A link of the main navigation. */
+function nav(page: Page, label: string) {
+  return page.locator('nav.nav').getByRole('link', { name: label, exact: true });
+}
+
+/** Polls `check` every 200 ms until it is true; fails saying what it waited for. */
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Waits until the locator's text matches `pattern` (whitespace collapsed), else fails with the text it had. */
+async function expectText(locator: ReturnType<Page['locator']>, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+  let last = '';
+  try {
+    await waitFor(async () => {
+      last = ((await locator.first().textContent({ timeout: timeoutMs })) ?? '').replace(/\s+/g, ' ');
+      return pattern.test(last);
+    }, String(pattern), timeoutMs);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; the text was: ${last}`);
+  }
+}
