@@ -50,6 +50,7 @@ program
     const banner = [
       '',
       `  RSP ${RSP_VERSION} — site "${config.siteName}"`,
+      `  Dashboard:         ${gateway.url}/ (log in with a token)`,
       `  GraphQL endpoint:  ${gateway.graphqlUrl}`,
       `  Subscriptions:     ${gateway.websocketUrl}`,
       `  GraphQL IDE:       ${gateway.graphqlUrl} (open in a browser)`,
