@@ -77,6 +77,9 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await expectText(page.locator('header .viewer'), /ma · member of Alpha collective/);
     await expectText(page.locator('.stat').filter({ hasText: 'Hosts up' }), /\d+ \/ 2/);
     expect(await page.evaluate(() => localStorage.getItem('rsp.token'))).toBe(w.tokens.memberA);
+    // The overview charts the site's hosts added up (siteMetrics).
+    await waitFor(async () => (await chartState(page, 'CPU of north')).points >= 1, 'a sample of site north', 20_000);
+    await expectText(page.locator('.panel', { hasText: 'Site north' }).locator('.live-note'), /Live: 2 hosts/);
   });
 
   test('the host page plots live host metrics from this machine, and the chart grows', async () => {
@@ -150,6 +153,22 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await nav(page, 'Alerts').click();
     await expectText(page.locator('main'), /No alerts/);
     expect(await page.locator('.error').count()).toBe(0);
+  });
+
+  test('on a phone-sized screen nothing overflows sideways', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      for (const path of ['/', '/capacity', '/groups', '/operations', '/sites', `/hosts/${w.host1}`]) {
+        await page.goto(`${t.gateway.url}${path}`);
+        await page.locator('main h1').first().waitFor();
+        await page.waitForLoadState('networkidle');
+        const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
+        expect({ path, scroll }).toEqual({ path, scroll: width });
+      }
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
+    } finally {
+      await page.setViewportSize({ width: 1360, height: 900 });
+    }
   });
 
   test('a revoked token ends the session with a notice; log out forgets the token', async () => {

@@ -156,6 +156,19 @@ export interface EnvironmentSample {
   pids: number | null;
 }
 
+/** A live sample of a site: its hosts and environments added up. */
+export interface SiteSample {
+  siteId: string;
+  at: string;
+  hosts: number;
+  environments: number;
+  cpuUsage: number;
+  memoryTotalBytes: number;
+  memoryUsedBytes: number;
+  networkRxBytesPerSecond: number;
+  networkTxBytesPerSecond: number;
+}
+
 /** An entry of the events stream. */
 export interface RspEvent {
   kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT';
@@ -221,6 +234,12 @@ export const HOST_METRICS = `subscription HostMetrics($id: ID!) {
 export const ENVIRONMENT_METRICS = `subscription EnvironmentMetrics($id: ID!) {
   environmentMetrics(environmentId: $id) { environmentId at cpuUsage memoryBytes memoryLimitBytes networkRxBytesPerSecond networkTxBytesPerSecond pids }
 }`;
+
+export const SITE_METRICS = `subscription SiteMetrics($id: ID!) {
+  siteMetrics(siteId: $id) { siteId at hosts environments cpuUsage memoryTotalBytes memoryUsedBytes networkRxBytesPerSecond networkTxBytesPerSecond }
+}`;
+
+export const SITE_NAMES = 'query SiteNames { sites(first: 20) { nodes { id name location } } }';
 
 export const OPERATION_UPDATED = `subscription OperationUpdated($id: ID) { operationUpdated(id: $id) { ${OPERATION_FIELDS} } }`;
 

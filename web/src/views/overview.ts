@@ -1,8 +1,10 @@
 import { request } from '../api/graphql';
-import { Alert, OVERVIEW, Operation } from '../api/queries';
-import { h, link } from '../ui/dom';
-import { ago } from '../ui/format';
-import { badge, loading, panel, progressBar, stat, table } from '../ui/widgets';
+import { subscribe } from '../api/live';
+import { Alert, OVERVIEW, Operation, SITE_METRICS, SITE_NAMES, SiteSample } from '../api/queries';
+import { h, link, replace, Scope } from '../ui/dom';
+import { ago, byteRate, num } from '../ui/format';
+import { LiveChart } from '../ui/live-chart';
+import { badge, errorBox, loading, panel, progressBar, stat, table } from '../ui/widgets';
 import { loadInto, reloadOnEvents } from './common';
 import type { View } from './context';
 
@@ -42,5 +44,42 @@ export const overviewView: View = ({ scope }) => {
     ].filter((n): n is HTMLElement => n !== null);
   });
   reloadOnEvents(scope, ['OPERATION', 'ENVIRONMENT', 'ALERT'], reload);
-  return h('div', null, h('h1', null, 'Overview'), body);
+  return h('div', null, h('h1', null, 'Overview'), body, siteCharts(scope));
 };
+
+/** A panel per site (up to 20) with live charts of its hosts added up (siteMetrics). */
+function siteCharts(scope: Scope): HTMLElement {
+  const box = h('div', null);
+  request<{ sites: { nodes: Array<{ id: string; name: string; location: string }> } }>(SITE_NAMES).then(
+    (d) => {
+      if (scope.ended) return;
+      replace(
+        box,
+        d.sites.nodes.map((site) => {
+          const note = h('p', { class: 'muted small live-note' }, 'Waiting for the site’s samples…');
+          const cpu = new LiveChart({ title: `CPU of ${site.name}`, series: [{ label: 'busy', color: '#2f7de1' }], format: (v) => `${num(v)} %`, range: [0, 100], height: 150 });
+          const memory = new LiveChart({ title: `Memory of ${site.name}`, series: [{ label: 'used', color: '#8e44ad' }], format: (v) => `${num(v)} %`, range: [0, 100], height: 150 });
+          const network = new LiveChart({ title: `Network of ${site.name}`, series: [{ label: 'received', color: '#16a085' }, { label: 'sent', color: '#e67e22' }], format: byteRate, height: 150 });
+          scope.add(() => [cpu, memory, network].forEach((c) => c.destroy()));
+          scope.add(
+            subscribe<{ siteMetrics: SiteSample }>(
+              SITE_METRICS,
+              { id: site.id },
+              ({ siteMetrics: s }) => {
+                const at = Date.parse(s.at);
+                cpu.push(at, [s.cpuUsage * 100]);
+                memory.push(at, [s.memoryTotalBytes > 0 ? (s.memoryUsedBytes / s.memoryTotalBytes) * 100 : 0]);
+                network.push(at, [s.networkRxBytesPerSecond, s.networkTxBytesPerSecond]);
+                replace(note, `Live: ${s.hosts} host${s.hosts === 1 ? '' : 's'}, ${s.environments} running environment${s.environments === 1 ? '' : 's'}`);
+              },
+              (e) => replace(note, errorBox(e)),
+            ),
+          );
+          return panel([`Site ${site.name}`, h('span', { class: 'muted' }, ` ${site.location}`)], note, h('div', { class: 'charts charts-3' }, cpu.el, memory.el, network.el));
+        }),
+      );
+    },
+    (e: unknown) => replace(box, errorBox(e)),
+  );
+  return box;
+}
