@@ -189,6 +189,12 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await nav(page, 'Groups').click();
     await expectText(page.getByRole('alert'), /refused your token/);
     expect(await page.evaluate(() => localStorage.getItem('rsp.token'))).toBeNull();
+
+    // A stored token that no longer works, on a fresh load: the login form says so.
+    await page.evaluate((secret) => localStorage.setItem('rsp.token', secret), issued.createToken.secret);
+    await page.goto(`${t.gateway.url}/capacity`);
+    await expectText(page.getByRole('alert'), /refused your token/);
+    expect(page.url()).toBe(`${t.gateway.url}/`);
     expect(pageErrors).toEqual([]);
   });
 });

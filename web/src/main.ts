@@ -142,9 +142,6 @@ async function showApp(viewer: Viewer, gateway: GatewayInfo): Promise<void> {
 
 /** Starts: with a stored token that still works, the dashboard; otherwise the login form. */
 async function boot(): Promise<void> {
-  onUnauthenticated(() => {
-    if (session) void logout('The gateway refused your token (revoked or expired). Log in again.');
-  });
   const token = storedToken();
   if (!token) return showLogin();
   try {
@@ -157,4 +154,7 @@ async function boot(): Promise<void> {
   }
 }
 
+onUnauthenticated(() => {
+  if (session) void logout('The gateway refused your token (revoked or expired). Log in again.');
+});
 void boot();
