@@ -2,8 +2,8 @@ import { Client, createClient } from 'graphql-ws';
 import { GraphQLRequestError, reportUnauthenticated } from './graphql';
 import { storedToken } from './session';
 
-/** The state of the live connection, shown in the header. */
-export type LiveState = 'connecting' | 'connected' | 'closed';
+/** The state of the live connection, shown in the header ('idle': closed because no page needs it). */
+export type LiveState = 'connecting' | 'connected' | 'idle' | 'closed';
 
 /** graphql-ws closes with 4403 when the gateway refuses the token in the connection params. */
 const FORBIDDEN_CLOSE = 4403;
@@ -32,7 +32,7 @@ function liveClient(): Client {
       connecting: () => setState('connecting'),
       connected: () => setState('connected'),
       closed: (event) => {
-        setState('closed');
+        setState((event as CloseEvent | undefined)?.code === 1000 ? 'idle' : 'closed');
         if ((event as CloseEvent | undefined)?.code === FORBIDDEN_CLOSE) {
           reportUnauthenticated(new GraphQLRequestError('The gateway refused the token', 'UNAUTHENTICATED'));
         }
