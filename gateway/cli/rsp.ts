@@ -7,16 +7,22 @@ import { createLogger } from '../logging/logger';
 import { databaseTarget, describeTarget, openDataSource, runMigrations } from '../persistence/data-source';
 import { startGateway } from '../server/gateway';
 import { RSP_VERSION } from '../version';
+import { registerAlloc } from './commands/alloc';
 import { registerCompletion } from './commands/completion';
 import { registerDrivers } from './commands/drivers';
 import { registerEnv } from './commands/env';
+import { registerEvents } from './commands/events';
 import { registerGroup } from './commands/group';
 import { registerHost } from './commands/host';
 import { registerImage } from './commands/image';
+import { registerLayer } from './commands/layer';
 import { registerLogin } from './commands/login';
+import { registerOffer } from './commands/offer';
 import { registerResource } from './commands/resource';
+import { registerShare } from './commands/share';
 import { registerSite } from './commands/site';
 import { registerToken } from './commands/token';
+import { registerTop } from './commands/top';
 import { CliError, EXIT_CODES_HELP, ExitCode as CliExitCode } from './exit-codes';
 
 /** Exit codes scripts can rely on (the full list, with 4, is in ./exit-codes). */
@@ -114,6 +120,12 @@ registerResource(program);
 registerImage(program);
 registerEnv(program);
 registerDrivers(program);
+registerShare(program);
+registerLayer(program);
+registerOffer(program);
+registerAlloc(program);
+registerTop(program);
+registerEvents(program);
 registerCompletion(program);
 
 /** Prints an error the way a person wants to read it, and picks the exit code. */

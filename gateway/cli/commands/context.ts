@@ -63,3 +63,19 @@ export async function awaitOperation(ctx: CommandContext, started: Operation, la
 }
 
 export { OPERATION_FIELDS };
+
+/** Parses an option's text with `parse`; what it throws becomes a usage error naming the option. */
+export function parsedOption<T>(name: string, text: string, parse: (text: string) => T): T {
+  try {
+    return parse(text);
+  } catch (e) {
+    throw new CliError(`${name}: ${(e as Error).message}`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  }
+}
+
+/** Splits `KEY=VALUE` into its parts, as a usage error when there is no `=`. */
+export function keyValue(name: string, text: string): [string, string] {
+  const at = text.indexOf('=');
+  if (at <= 0) throw new CliError(`${name}: expected KEY=VALUE, got "${text}"`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  return [text.slice(0, at), text.slice(at + 1)];
+}
