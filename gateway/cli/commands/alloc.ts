@@ -78,7 +78,7 @@ function requestOptions(cmd: Command): Command {
 }
 
 /** The AllocationRequestInput from the command's options. */
-function requestInput(ctx: CommandContext, o: RequestOptions): Record<string, unknown> {
+async function requestInput(ctx: CommandContext, o: RequestOptions): Promise<Record<string, unknown>> {
   const resources: Array<{ type: string; amount: number; unit: string }> = [];
   const want = (name: string, type: string, text: string | undefined, unit = defaultUnitOf(type)) => {
     if (text !== undefined) resources.push({ type, unit, amount: parsedOption(name, text, (t) => parseAmount(t, unit)) });
@@ -95,7 +95,7 @@ function requestInput(ctx: CommandContext, o: RequestOptions): Record<string, un
   if (!resources.length) throw new CliError('say what to allocate: --cpu, --memory, --disk, --bandwidth or --want TYPE=AMOUNT', 'BAD_USAGE', ExitCode.BAD_USAGE);
   const mode = o.mode?.toUpperCase() ?? (o.host ? 'DIRECT' : undefined);
   return {
-    groupId: groupOf(ctx, o.group),
+    groupId: await groupOf(ctx, o.group),
     resources,
     ...(mode ? { mode } : {}),
     ...(o.guarantee ? { guarantee: o.guarantee.toUpperCase() } : {}),
@@ -163,7 +163,7 @@ export function registerAlloc(program: Command): void {
       if (allocateMany.some((r) => r.error)) process.exitCode = ExitCode.FAILURE;
       return;
     }
-    const { allocate } = await ctx.client.request<{ allocate: AllocationRequest }>(`mutation ($r: AllocationRequestInput!) { allocate(request: $r) { ${REQUEST_FIELDS} } }`, { r: requestInput(ctx, opts) });
+    const { allocate } = await ctx.client.request<{ allocate: AllocationRequest }>(`mutation ($r: AllocationRequestInput!) { allocate(request: $r) { ${REQUEST_FIELDS} } }`, { r: await requestInput(ctx, opts) });
     emit(ctx.json, allocate, () => showRequest(allocate));
   });
 
@@ -171,7 +171,7 @@ export function registerAlloc(program: Command): void {
     const ctx = contextOf(cmd);
     const { placementCandidates: p } = await ctx.client.request<{ placementCandidates: Explanation }>(
       'query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostId hostname siteId score technology } rejected { hostId hostname filter reason } } }',
-      { r: requestInput(ctx, opts) },
+      { r: await requestInput(ctx, opts) },
     );
     emit(ctx.json, p, () =>
       [

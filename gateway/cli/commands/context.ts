@@ -26,9 +26,9 @@ export function contextOf(cmd: Command): CommandContext {
   return { client: new GatewayClient(connection), connection, json: !!opts.json };
 }
 
-/** The group a command acts for: `--group`, else the logged-in token's group. */
-export function groupOf(ctx: CommandContext, given: string | undefined): string {
-  const group = given ?? ctx.connection.groupId;
+/** The group a command acts for: `--group`, else the token's group (from `rsp login`, else asked of the gateway). */
+export async function groupOf(ctx: CommandContext, given: string | undefined): Promise<string> {
+  const group = given ?? ctx.connection.groupId ?? (ctx.connection.token ? (await ctx.client.request<{ viewer: { groupId: string | null } }>('{ viewer { groupId } }')).viewer.groupId : undefined);
   if (!group) throw new CliError('--group ID is required (the token has no group of its own)', 'BAD_USAGE', ExitCode.BAD_USAGE);
   return group;
 }

@@ -86,7 +86,7 @@ export function registerLayer(program: Command): void {
     .option('--group <id>', "the group (default: your token's group)")
     .action(async (opts: { group?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { layers } = await ctx.client.request<{ layers: Layer[] }>(`query ($g: ID!) { layers(groupId: $g) { ${LAYER_FIELDS} } }`, { g: groupOf(ctx, opts.group) });
+      const { layers } = await ctx.client.request<{ layers: Layer[] }>(`query ($g: ID!) { layers(groupId: $g) { ${LAYER_FIELDS} } }`, { g: await groupOf(ctx, opts.group) });
       emit(ctx.json, layers, () =>
         table(layers, [
           { header: 'ID', value: (l) => l.id },
@@ -118,7 +118,7 @@ export function registerLayer(program: Command): void {
     .option('--require <req...>', 'requirements on what it inherits: key, key=v, key!=v, key>=v, key<=v, key=a|b')
     .action(async (kind: string, name: string, opts: { group?: string; parent?: string; set?: string[]; lock?: string[]; require?: string[] }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { groupId: groupOf(ctx, opts.group), kind: kind.toUpperCase(), name, ...(opts.parent ? { parentId: opts.parent } : {}), properties: [...properties(opts.set, false), ...properties(opts.lock, true)], requirements: (opts.require ?? []).map(parseRequirement) };
+      const input = { groupId: await groupOf(ctx, opts.group), kind: kind.toUpperCase(), name, ...(opts.parent ? { parentId: opts.parent } : {}), properties: [...properties(opts.set, false), ...properties(opts.lock, true)], requirements: (opts.require ?? []).map(parseRequirement) };
       const { createLayer: l } = await ctx.client.request<{ createLayer: Layer }>(`mutation ($i: CreateLayerInput!) { createLayer(input: $i) { ${LAYER_FIELDS} } }`, { i: input });
       emit(ctx.json, l, () => `Created ${l.kind} layer ${l.name} (${l.id})${l.requirementCheck.satisfied ? '' : `; ${l.requirementCheck.unmet.length} requirement(s) unmet: ${l.requirementCheck.unmet.map((u) => u.reason).join('; ')}`}\n`);
     });

@@ -55,7 +55,7 @@ export function registerOffer(program: Command): void {
     .option('--terms <text>', 'the terms')
     .action(async (type: string, amount: string, opts: { unit?: string; group?: string; host?: string; terms?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { groupId: groupOf(ctx, opts.group), ...amountOf(type, amount, opts.unit), ...(opts.host ? { hostId: opts.host } : {}), ...(opts.terms ? { terms: opts.terms } : {}) };
+      const input = { groupId: await groupOf(ctx, opts.group), ...amountOf(type, amount, opts.unit), ...(opts.host ? { hostId: opts.host } : {}), ...(opts.terms ? { terms: opts.terms } : {}) };
       const { publishOffer: o } = await ctx.client.request<{ publishOffer: Offer }>(`mutation ($i: PublishOfferInput!) { publishOffer(input: $i) { ${OFFER_FIELDS} } }`, { i: input });
       emit(ctx.json, o, () => `Published offer ${o.id}: ${o.resourceType} ${humanAmount(o.amount, o.unit)}\n`);
     });
@@ -99,7 +99,7 @@ export function registerOffer(program: Command): void {
     .option('--description <text>', 'what it is for')
     .action(async (type: string, amount: string, opts: { unit?: string; group?: string; technology?: string; description?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { groupId: groupOf(ctx, opts.group), ...amountOf(type, amount, opts.unit), ...(opts.technology ? { technologies: opts.technology.split(',') } : {}), ...(opts.description ? { description: opts.description } : {}) };
+      const input = { groupId: await groupOf(ctx, opts.group), ...amountOf(type, amount, opts.unit), ...(opts.technology ? { technologies: opts.technology.split(',') } : {}), ...(opts.description ? { description: opts.description } : {}) };
       const { publishNeed: n } = await ctx.client.request<{ publishNeed: Need }>(`mutation ($i: PublishNeedInput!) { publishNeed(input: $i) { ${NEED_FIELDS} } }`, { i: input });
       emit(ctx.json, n, () => `Published need ${n.id}: ${n.resourceType} ${humanAmount(n.amount, n.unit)}\n`);
     });

@@ -100,7 +100,7 @@ export function registerShare(program: Command): void {
     .option('--month <yyyy-mm>', 'the month')
     .action(async (opts: { group?: string; month?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { groupUsage } = await ctx.client.request<{ groupUsage: GroupUsage[] }>('query ($g: ID!, $m: String) { groupUsage(groupId: $g, month: $m) { groupId siteId month cpuHours networkBytes peakMemoryBytes } }', { g: groupOf(ctx, opts.group), m: opts.month ?? null });
+      const { groupUsage } = await ctx.client.request<{ groupUsage: GroupUsage[] }>('query ($g: ID!, $m: String) { groupUsage(groupId: $g, month: $m) { groupId siteId month cpuHours networkBytes peakMemoryBytes } }', { g: await groupOf(ctx, opts.group), m: opts.month ?? null });
       emit(ctx.json, groupUsage, () =>
         table(groupUsage, [
           { header: 'SITE', value: (u) => u.siteId },
