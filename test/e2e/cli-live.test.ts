@@ -7,6 +7,9 @@ import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, GiB, World } from '../helpers/scenario';
 
+/** Each test runs the CLI several times, a few seconds each on a busy machine. */
+const SLOW = 180_000;
+
 /** `rsp top` and `rsp events` against an in-process gateway sampling this machine's real metrics. */
 describe('rsp top and rsp events', () => {
   let db: TestDatabase;
@@ -29,7 +32,7 @@ describe('rsp top and rsp events', () => {
     env = created.environment.id;
     await t.gateway.services.operations.settled(created.operation.id);
     await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id);
-  });
+  }, SLOW);
   afterAll(async () => {
     await t?.close();
     await db?.drop();
@@ -50,7 +53,7 @@ describe('rsp top and rsp events', () => {
     const [, used, total] = /(\d+\.\d)\/(\d+\.\d) GiB/.exec(row)!;
     expect(Number(total)).toBeCloseTo(totalmem() / GiB, 0);
     expect(Number(used)).toBeLessThanOrEqual(Number(total));
-  });
+  }, SLOW);
 
   test('rsp top --once --json: one JSON line per host and running environment, with the real samples', async () => {
     const res = await rsp(['top', '--once', '--json'], w.tokens.viewerA);
@@ -66,14 +69,14 @@ describe('rsp top and rsp events', () => {
       expect(h.networks.some((n: { interface: string }) => n.interface === 'lo')).toBe(true);
     }
     expect(samples.filter((s) => s.kind === 'environment')).toEqual([expect.objectContaining({ kind: 'environment', name: 'watched', environmentId: env, groupId: w.groupA, memoryLimitBytes: GiB })]);
-  });
+  }, SLOW);
 
   test('rsp top --once --env and --site', async () => {
     const res = await rsp(['top', '--once', '--env', env, '--site', w.site], w.tokens.memberA);
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(new RegExp(`ENVIRONMENTS\\nENVIRONMENT\\s+CPU\\s+MEMORY\\s+NET RX\\s+NET TX\\s+PIDS\\s+HOST\\s+ID\\nwatched\\s+\\d+\\.\\d%\\s+[\\d.]+ [KMG]?i?B / 1 GiB\\s+[\\d.]+ [kMG]?bit/s\\s+[\\d.]+ [kMG]?bit/s\\s+\\S+\\s+${w.host1}\\s+${env}\\n`));
     expect(res.stdout).toMatch(new RegExp(`SITES\\nSITE\\s+HOSTS\\s+ENVS\\s+CPU\\s+MEMORY\\s+NET RX\\s+NET TX\\s+ID\\nnorth\\s+2\\s+1\\s+\\d+\\.\\d%\\s+\\d+\\.\\d/\\d+\\.\\d GiB`));
-  });
+  }, SLOW);
 
   test("rsp top on another group's environment or an unknown host: NOT_FOUND, exit 4", async () => {
     const theirs = await rsp(['top', '--once', '--env', env], w.tokens.memberB);
@@ -81,7 +84,7 @@ describe('rsp top and rsp events', () => {
     expect(theirs.stderr).toMatch(/^rsp: .*\[NOT_FOUND\]\n$/);
     const unknown = await rsp(['top', '--once', '--host', '00000000-0000-4000-8000-000000000000']);
     expect(unknown.code).toBe(4);
-  });
+  }, SLOW);
 
   test('rsp events --json receives the operation and environment events of a restart', async () => {
     const events = follow(['events', '--json', '--count', '3'], w.tokens.viewerA);
@@ -94,7 +97,7 @@ describe('rsp top and rsp events', () => {
     expect(lines).toHaveLength(3);
     expect(lines.some((e) => e.kind === 'OPERATION' && e.operation.kind === 'environment.restart' && e.operation.targetId === env)).toBe(true);
     for (const e of lines) expect(e).toMatchObject({ at: expect.any(String), groupId: w.groupA, dropped: 0 });
-  });
+  }, SLOW);
 
   test('rsp events --kind ENVIRONMENT prints one line per environment change', async () => {
     const events = follow(['events', '--kind', 'environment', '--count', '1'], w.tokens.memberA);
@@ -105,7 +108,7 @@ describe('rsp top and rsp events', () => {
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+ ENVIRONMENT +watched (STOPPING|STOPPED) on host ${w.host1} \\(environment ${env}\\)\\n$`));
     await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id);
-  });
+  }, SLOW);
 
   test('rsp events: a bad --kind is a usage error (2); a bad token UNAUTHENTICATED (4); no gateway UNAVAILABLE (3)', async () => {
     const kind = await rsp(['events', '--kind', 'NOPE']);
@@ -117,5 +120,5 @@ describe('rsp top and rsp events', () => {
     const down = await runRsp(['events'], { RSP_URL: 'http://127.0.0.1:1', RSP_TOKEN: t.adminToken, RSP_CLI_CONFIG: join(dir, 'config.json') });
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/cannot reach the gateway .*\[UNAVAILABLE\]/);
-  });
+  }, SLOW);
 });

@@ -6,6 +6,9 @@ import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, GiB, World } from '../helpers/scenario';
 
+/** Each test runs the CLI several times, a few seconds each on a busy machine. */
+const SLOW = 180_000;
+
 /** `rsp share`, `layer`, `offer`, `need` and `alloc` against an in-process gateway. */
 describe('rsp sharing and placement commands', () => {
   let db: TestDatabase;
@@ -25,7 +28,7 @@ describe('rsp sharing and placement commands', () => {
     db = await createTestDatabase('pglite');
     t = await startTestGateway(db);
     w = await buildWorld(t);
-  });
+  }, SLOW);
   afterAll(async () => {
     await t?.close();
     await db?.drop();
@@ -59,7 +62,7 @@ describe('rsp sharing and placement commands', () => {
 
     expect((await rsp(['share', 'revoke', custom.id])).stdout).toBe(`Revoked share ${custom.id}\n`);
     expect((await json(['share', 'list', '--host', w.host2])).map((s: { id: string }) => s.id)).not.toContain(custom.id);
-  });
+  }, SLOW);
 
   test('share policy set and list; share usage reads the group usage', async () => {
     const set = await rsp(['share', 'policy', 'set', w.site, 'fair use', '--text', 'be kind', '--bandwidth', '500GiB', '--cpu-hours', '100', '--disk', '2TiB']);
@@ -72,7 +75,7 @@ describe('rsp sharing and placement commands', () => {
     const bad = await rsp(['share', 'policy', 'set', w.site, 'x', '--cpu-hours', '-1']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/cpuHoursPerMonth must be positive \[BAD_USER_INPUT\]/);
-  });
+  }, SLOW);
 
   test('layer create on a host, inheritance with a lock, set/unset, show, list; bad kinds are refused', async () => {
     const machine = (await t.ok('query ($id: ID!) { host(id: $id) { layerId } }', { id: w.host1 })).host.layerId as string;
@@ -108,7 +111,7 @@ describe('rsp sharing and placement commands', () => {
     expect(machineKind.stderr).toMatch(/MACHINE layers are made by registering hosts \[BAD_USER_INPUT\]/);
     expect((await rsp(['layer', 'show', web], w.tokens.memberB)).code).toBe(4);
     expect((await rsp(['layer', 'unset', web, 'nope'], w.tokens.memberA)).stderr).toMatch(/has no property nope/);
-  });
+  }, SLOW);
 
   test('offer and need publish, list, satisfiable, withdraw', async () => {
     const offer = await rsp(['offer', 'publish', 'RAM', '16GiB', '--terms', 'non-profits only', '--host', w.host1], w.tokens.memberA);
@@ -129,7 +132,7 @@ describe('rsp sharing and placement commands', () => {
     expect((await rsp(['offer', 'withdraw', offerId], w.tokens.memberA)).stdout).toBe(`Withdrew offer ${offerId}\n`);
     expect((await rsp(['need', 'withdraw', need.id], w.tokens.memberB)).code).toBe(0);
     expect(await json(['need', 'list'], w.tokens.memberB)).toEqual([]);
-  });
+  }, SLOW);
 
   test('alloc candidates: ranked hosts and the rejection reasons as tables', async () => {
     const res = await rsp(['alloc', 'candidates', '--cpu', '2', '--technology', 'docker'], w.tokens.memberA);
@@ -141,7 +144,7 @@ describe('rsp sharing and placement commands', () => {
     const nothing = await rsp(['alloc', 'candidates'], w.tokens.memberA);
     expect(nothing.code).toBe(2);
     expect(nothing.stderr).toMatch(/say what to allocate/);
-  });
+  }, SLOW);
 
   test('alloc request (AUTOMATIC, DIRECT guaranteed), list, show, renew, release; releasing twice is a CONFLICT', async () => {
     const auto = await json(['alloc', 'request', '--cpu', '2', '--memory', '1GiB', '--technology', 'lxc'], w.tokens.memberA);
@@ -170,7 +173,7 @@ describe('rsp sharing and placement commands', () => {
     const tooBig = await rsp(['alloc', 'request', '--cpu', '1000'], w.tokens.memberA);
     expect(tooBig.code).toBe(1);
     expect(tooBig.stderr).toMatch(/CAPACITY.*\[CONFLICT\]/);
-  });
+  }, SLOW);
 
   test('alloc APPROVAL: pending, listed for site admins, approved or rejected by them only', async () => {
     const pending = await json(['alloc', 'request', '--cpu', '1', '--mode', 'approval'], w.tokens.memberA);
@@ -186,7 +189,7 @@ describe('rsp sharing and placement commands', () => {
     const rejected = await json(['alloc', 'reject', other.id, '--reason', 'site is full this month']);
     expect(rejected).toMatchObject({ status: 'REJECTED', reason: 'site is full this month', allocations: [] });
     expect((await rsp(['alloc', 'reject', other.id])).code).toBe(2);
-  });
+  }, SLOW);
 
   test('alloc request --file places many, one result per item; an item that does not fit fails the command', async () => {
     const file = join(dir, 'requests.json');
@@ -194,5 +197,5 @@ describe('rsp sharing and placement commands', () => {
     const res = await rsp(['alloc', 'request', '--file', file], w.tokens.memberA);
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(/^#\s+REQUEST\s+STATUS\s+HOSTS\s+ERROR\n0\s+\S+\s+PLACED\s+\S+\s+-\n1\s+-\s+ERROR\s+-\s+.*\[CONFLICT\]\n$/);
-  });
+  }, SLOW);
 });
