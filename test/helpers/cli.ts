@@ -26,9 +26,9 @@ export function rspEnv(env: Record<string, string | undefined>): Record<string, 
 }
 
 /** Runs the built CLI to its end; resolves with its exit code and output whatever the code. */
-export async function runRsp(args: string[], env: Record<string, string | undefined>): Promise<RspResult> {
+export async function runRsp(args: string[], env: Record<string, string | undefined>, cwd = ROOT): Promise<RspResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [RSP, ...args], { env: rspEnv(env), cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout, stderr } = await run(process.execPath, [RSP, ...args], { env: rspEnv(env), cwd, maxBuffer: 64 * 1024 * 1024 });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -46,8 +46,8 @@ export interface RspProcess {
 }
 
 /** Starts the built CLI and keeps it running (for `rsp serve`, `rsp events`, `rsp top`). */
-export function spawnRsp(args: string[], env: Record<string, string | undefined>): RspProcess {
-  const child = spawn(process.execPath, [RSP, ...args], { env: rspEnv(env), cwd: ROOT });
+export function spawnRsp(args: string[], env: Record<string, string | undefined>, cwd = ROOT): RspProcess {
+  const child = spawn(process.execPath, [RSP, ...args], { env: rspEnv(env), cwd });
   let stdout = '';
   let stderr = '';
   const listeners = new Set<() => void>();
