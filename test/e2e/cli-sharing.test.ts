@@ -189,6 +189,11 @@ describe('rsp sharing and placement commands', () => {
     const rejected = await json(['alloc', 'reject', other.id, '--reason', 'site is full this month']);
     expect(rejected).toMatchObject({ status: 'REJECTED', reason: 'site is full this month', allocations: [] });
     expect((await rsp(['alloc', 'reject', other.id])).code).toBe(2);
+    // Shell completion knows the new commands and their subcommands.
+    const completion = (await rsp(['completion', 'bash'])).stdout;
+    expect(completion).toMatch(/"alloc"\) words="request candidates approve reject renew release list requests show /);
+    expect(completion).toMatch(/"share policy"\) words="set list /);
+    expect(completion).toMatch(/"top"\) words="--host --env --site --once --timeout --help"/);
   }, SLOW);
 
   test('alloc request --file places many, one result per item; an item that does not fit fails the command', async () => {

@@ -50,7 +50,7 @@ const SITE_SAMPLE = 'siteId at source hosts environments cpuUsage memoryTotalByt
 type Kind = 'host' | 'environment' | 'site';
 
 /** Something `rsp top` watches, and its latest sample. */
-interface Target {
+export interface Target {
   kind: Kind;
   id: string;
   name: string;
