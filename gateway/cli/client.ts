@@ -1,5 +1,5 @@
 import { openAsBlob } from 'node:fs';
-import { createClient } from 'graphql-ws';
+import { Client as WsClient, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { Connection } from './config';
 import { CliError, ExitCode } from './exit-codes';
@@ -87,14 +87,7 @@ export class GatewayClient {
    * (it may have ended already) and every few seconds (a missed event must not hang the CLI).
    */
   async followOperation(id: string, onUpdate: (op: Operation) => void = () => undefined): Promise<Operation> {
-    const wsUrl = `${this.connection.url.replace(/^http/, 'ws')}/graphql`;
-    const ws = createClient({
-      url: wsUrl,
-      webSocketImpl: WebSocket,
-      connectionParams: this.connection.token ? { authorization: `Bearer ${this.connection.token}` } : {},
-      retryAttempts: 3,
-      lazy: true,
-    });
+    const ws = this.socket(3);
     try {
       return await new Promise<Operation>((resolve, reject) => {
         let done = false;
@@ -139,6 +132,74 @@ export class GatewayClient {
       await ws.dispose();
     }
   }
+
+  /** A graphql-ws client on the gateway, authenticated with the token. */
+  private socket(retryAttempts: number, onConnected?: () => void): WsClient {
+    return createClient({
+      url: `${this.connection.url.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: this.connection.token ? { authorization: `Bearer ${this.connection.token}` } : {},
+      retryAttempts,
+      lazy: true,
+      ...(onConnected ? { on: { connected: onConnected } } : {}),
+    });
+  }
+
+  /**
+   * Follows a subscription, calling `onData` with every result. `ended` resolves when the server
+   * completes it or `stop` is called, and rejects with a CliError (its GraphQL message and code)
+   * when the gateway refuses it or cannot be reached; `onSubscribed` runs once connected.
+   */
+  subscribe<T>(query: string, variables: Record<string, unknown>, onData: (data: T) => void, onSubscribed: () => void = () => undefined): LiveSubscription {
+    const ws = this.socket(0, onSubscribed);
+    let unsubscribe: () => void = () => undefined;
+    let settle: (error?: unknown) => void = () => undefined;
+    const ended = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error === undefined ? resolve() : reject(error));
+      unsubscribe = ws.subscribe<T>(
+        { query, variables: Object.fromEntries(Object.entries(variables).filter(([, v]) => v !== null && v !== undefined)) },
+        {
+          next: (value) => {
+            const first = value.errors?.[0] as { message: string; extensions?: { code?: string } } | undefined;
+            if (first) settle(new CliError(first.message, first.extensions?.code ?? 'FAILURE'));
+            else if (value.data) onData(value.data as T);
+          },
+          error: (e) => settle(subscriptionError(e, this.connection.url)),
+          complete: () => settle(),
+        },
+      );
+    }).finally(() => ws.dispose());
+    return {
+      ended,
+      stop: async () => {
+        unsubscribe();
+        settle();
+        await ended.catch(() => undefined);
+      },
+    };
+  }
+}
+
+/** A subscription being followed: `ended` settles when it ends; `stop` ends it. */
+export interface LiveSubscription {
+  ended: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** What a graphql-ws failure means for a person: GraphQL errors, a refused or a broken connection. */
+function subscriptionError(e: unknown, url: string): CliError {
+  if (Array.isArray(e)) {
+    const first = e[0] as { message?: string; extensions?: { code?: string } } | undefined;
+    return new CliError(first?.message ?? 'the subscription failed', first?.extensions?.code ?? 'FAILURE');
+  }
+  const closed = e as { code?: number; reason?: string; message?: string; error?: { code?: string; message?: string } };
+  if (typeof closed.code === 'number') {
+    // The gateway closes with 4403 when the token does not authenticate (unknown, revoked, expired).
+    if (closed.code === 4401 || closed.code === 4403) return new CliError('the gateway does not accept this token (unknown, revoked or expired)', 'UNAUTHENTICATED');
+    return new CliError(`the gateway closed the subscription: ${closed.code}${closed.reason ? ` ${closed.reason}` : ''}`, 'UNAVAILABLE', ExitCode.UNAVAILABLE);
+  }
+  const cause = closed.error?.code ?? closed.error?.message ?? closed.message ?? 'connection failed';
+  return new CliError(`cannot reach the gateway at ${url}: ${cause}`, 'UNAVAILABLE', ExitCode.UNAVAILABLE);
 }
 
 async function readJson<T>(res: Response): Promise<T> {

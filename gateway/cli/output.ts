@@ -78,3 +78,53 @@ export function parseBytes(text: string): number {
   const base = m[3]!.toLowerCase() === 'b' && m[2] ? 1000 : 1024;
   return Math.round(Number(m[1]) * base ** power);
 }
+
+/** Parses a rate `100Mbit`, `1.5 Gbit/s`, `1e9` into bits per second (decimal units). */
+export function parseBitsPerSecond(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmgt]?)(?:bit|b|bps)?(?:\/s)?\s*$/i.exec(text);
+  if (!m) throw new Error(`not a rate: "${text}" (e.g. 100Mbit, 1Gbit/s)`);
+  return Math.round(Number(m[1]) * 1000 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()));
+}
+
+/** The unit a resource type is usually counted in: RAM and DISK in bytes, CPU in cores… */
+export function defaultUnitOf(type: string): string {
+  switch (type.toUpperCase()) {
+    case 'RAM':
+    case 'DISK':
+      return 'BYTES';
+    case 'CPU':
+      return 'CORES';
+    case 'NET_BANDWIDTH':
+      return 'BITS_PER_SECOND';
+    default:
+      return 'COUNT';
+  }
+}
+
+/** Parses an amount in `unit`: sizes for BYTES (`2GiB`), rates for BITS_PER_SECOND (`100Mbit`), else a number. */
+export function parseAmount(text: string, unit: string): number {
+  if (unit === 'BYTES') return parseBytes(text);
+  if (unit === 'BITS_PER_SECOND') return parseBitsPerSecond(text);
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n)) throw new Error(`not a number: "${text}"`);
+  return n;
+}
+
+/** Used out of total memory in GiB, one decimal: `3.2/15.6 GiB`. */
+export function usedOfTotalGiB(used: number, total: number): string {
+  const gib = (n: number) => (n / 2 ** 30).toFixed(1);
+  return `${gib(used)}/${gib(total)} GiB`;
+}
+
+/** A 0–1 fraction as a percentage: `42.5%`. */
+export function percent(fraction: number): string {
+  return `${(fraction * 100).toFixed(1)}%`;
+}
+
+/** A property or requirement value typed from text: `true`/`false`, numbers, else the string. */
+export function parseValue(text: string): string | number | boolean {
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  return text;
+}

@@ -316,8 +316,8 @@ export class EnvironmentService {
           groupId: fields.groupId,
           parentId: hostLayerId,
           properties: [
-            { key: 'technology', value: fields.technology },
-            { key: 'environment', value: env.id },
+            { key: 'technology', value: fields.technology, locked: false },
+            { key: 'environment', value: env.id, locked: false },
           ],
           requirements: [],
         }),

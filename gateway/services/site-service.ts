@@ -63,7 +63,7 @@ export class SiteService {
           properties: [
             { key: 'arch', value: arch, locked: true },
             { key: 'site', value: site.name, locked: true },
-            { key: 'hostname', value: input.hostname },
+            { key: 'hostname', value: input.hostname, locked: false },
             ...(input.properties ?? []),
           ],
           requirements: [],

@@ -7,7 +7,7 @@ import { Actor } from '../common/actor';
 import type { Principal } from '../common/actor';
 import { stripUndefined } from '../groups/resolver';
 import { CreateLayerInput, isPropertyValue, LayerPropertyInput, LayerRequirementInput, UpdateLayerInput } from './inputs';
-import { EffectiveProperty, Layer, RequirementCheck } from './types';
+import { EffectiveProperty, Layer, LayerProperty, RequirementCheck } from './types';
 
 /** Layers, inheritance and requirement checks. */
 @Resolver(() => Layer)
@@ -33,6 +33,12 @@ export class LayerResolver {
     checkValues(input.properties, input.requirements);
     const { id, ...fields } = input;
     return ctx.services.layers.update(actor, id, stripUndefined(fields));
+  }
+
+  @FieldResolver(() => [LayerProperty], { description: 'Its own properties.' })
+  properties(@Root() layer: LayerEntity): LayerProperty[] {
+    // Rows written before every property carried `locked` read as unlocked.
+    return layer.properties.map((p) => ({ key: p.key, value: p.value, locked: p.locked === true }));
   }
 
   @FieldResolver(() => [EffectiveProperty], { description: 'Properties after inheritance: nearest wins unless locked below.' })

@@ -26,9 +26,9 @@ export function contextOf(cmd: Command): CommandContext {
   return { client: new GatewayClient(connection), connection, json: !!opts.json };
 }
 
-/** The group a command acts for: `--group`, else the logged-in token's group. */
-export function groupOf(ctx: CommandContext, given: string | undefined): string {
-  const group = given ?? ctx.connection.groupId;
+/** The group a command acts for: `--group`, else the token's group (from `rsp login`, else asked of the gateway). */
+export async function groupOf(ctx: CommandContext, given: string | undefined): Promise<string> {
+  const group = given ?? ctx.connection.groupId ?? (ctx.connection.token ? (await ctx.client.request<{ viewer: { groupId: string | null } }>('{ viewer { groupId } }')).viewer.groupId : undefined);
   if (!group) throw new CliError('--group ID is required (the token has no group of its own)', 'BAD_USAGE', ExitCode.BAD_USAGE);
   return group;
 }
@@ -63,3 +63,19 @@ export async function awaitOperation(ctx: CommandContext, started: Operation, la
 }
 
 export { OPERATION_FIELDS };
+
+/** Parses an option's text with `parse`; what it throws becomes a usage error naming the option. */
+export function parsedOption<T>(name: string, text: string, parse: (text: string) => T): T {
+  try {
+    return parse(text);
+  } catch (e) {
+    throw new CliError(`${name}: ${(e as Error).message}`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  }
+}
+
+/** Splits `KEY=VALUE` into its parts, as a usage error when there is no `=`. */
+export function keyValue(name: string, text: string): [string, string] {
+  const at = text.indexOf('=');
+  if (at <= 0) throw new CliError(`${name}: expected KEY=VALUE, got "${text}"`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  return [text.slice(0, at), text.slice(at + 1)];
+}

@@ -53,7 +53,7 @@ export function registerEnv(program: Command): void {
       const limits = { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(opts.cpuWeight ? { cpuWeight: intOption('--cpu-weight', opts.cpuWeight) } : {}) };
       const input = {
         name,
-        groupId: groupOf(ctx, opts.group),
+        groupId: await groupOf(ctx, opts.group),
         hostId: opts.host,
         imageId: opts.image,
         ...(opts.driver ? { driver: opts.driver } : {}),

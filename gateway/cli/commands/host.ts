@@ -66,7 +66,7 @@ export function registerHost(program: Command): void {
     .option('--share-units <n>', 'how many shares it is split into')
     .action(async (hostname: string, opts: { site: string; owner?: string; arch?: string; driver?: string[]; shareUnits?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { hostname, siteId: opts.site, ownerGroupId: groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}) };
+      const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}) };
       const { createHost } = await ctx.client.request<{ createHost: Host }>(`mutation ($i: CreateHostInput!) { createHost(input: $i) { ${HOST_FIELDS} } }`, { i: input });
       emit(ctx.json, createHost, () => `Created host ${createHost.hostname} (${createHost.id})\n`);
     });

@@ -26,7 +26,7 @@ export function registerImage(program: Command): void {
     .option('--description <text>', 'what it is')
     .action(async (name: string, version: string, technology: string, tar: string, opts: { group?: string; visibility?: string; description?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { vendorGroupId: groupOf(ctx, opts.group), name, version, technology, ...(opts.visibility ? { visibility: opts.visibility.toUpperCase() } : {}), ...(opts.description ? { description: opts.description } : {}) };
+      const input = { vendorGroupId: await groupOf(ctx, opts.group), name, version, technology, ...(opts.visibility ? { visibility: opts.visibility.toUpperCase() } : {}), ...(opts.description ? { description: opts.description } : {}) };
       const { registerImage: registered } = await ctx.client.request<{ registerImage: Image }>(`mutation ($i: RegisterImageInput!) { registerImage(input: $i) { ${IMAGE_FIELDS} } }`, { i: input });
       const uploaded = await ctx.client.uploadImage(registered.id, tar);
       const result = { ...registered, digest: uploaded.digest, sizeBytes: uploaded.sizeBytes };

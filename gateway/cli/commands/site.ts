@@ -41,7 +41,7 @@ export function registerSite(program: Command): void {
     .option('--policy <policy>', 'placement policy')
     .action(async (name: string, opts: { owner?: string; location?: string; policy?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { name, ownerGroupId: groupOf(ctx, opts.owner), ...(opts.location ? { location: opts.location } : {}), ...(opts.policy ? { placementPolicy: opts.policy } : {}) };
+      const input = { name, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.location ? { location: opts.location } : {}), ...(opts.policy ? { placementPolicy: opts.policy } : {}) };
       const { createSite } = await ctx.client.request<{ createSite: Site }>(`mutation ($i: CreateSiteInput!) { createSite(input: $i) { ${SITE_FIELDS} } }`, { i: input });
       emit(ctx.json, createSite, () => `Created site ${createSite.name} (${createSite.id})\n`);
     });

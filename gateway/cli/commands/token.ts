@@ -29,7 +29,7 @@ export function registerToken(program: Command): void {
     .option('--expires <iso-date>', 'when it stops working')
     .action(async (name: string, opts: { group?: string; role: string; siteAdmin?: boolean; expires?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { name, role: opts.role.toUpperCase(), siteAdmin: !!opts.siteAdmin, ...(opts.siteAdmin && !opts.group ? {} : { groupId: groupOf(ctx, opts.group) }), ...(opts.expires ? { expiresAt: opts.expires } : {}) };
+      const input = { name, role: opts.role.toUpperCase(), siteAdmin: !!opts.siteAdmin, ...(opts.siteAdmin && !opts.group ? {} : { groupId: await groupOf(ctx, opts.group) }), ...(opts.expires ? { expiresAt: opts.expires } : {}) };
       const { createToken } = await ctx.client.request<{ createToken: { token: ApiToken; secret: string } }>(`mutation ($i: CreateTokenInput!) { createToken(input: $i) { secret token { ${TOKEN_FIELDS} } } }`, { i: input });
       emit(ctx.json, createToken, () => `Created token ${createToken.token.name} (${createToken.token.id}, ${createToken.token.role}). Its secret, shown once:\n${createToken.secret}\n`);
     });
@@ -40,7 +40,7 @@ export function registerToken(program: Command): void {
     .option('--group <id>', "the group (default: your token's group)")
     .action(async (opts: { group?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { tokens } = await ctx.client.request<{ tokens: ApiToken[] }>(`query ($g: ID!) { tokens(groupId: $g) { ${TOKEN_FIELDS} } }`, { g: groupOf(ctx, opts.group) });
+      const { tokens } = await ctx.client.request<{ tokens: ApiToken[] }>(`query ($g: ID!) { tokens(groupId: $g) { ${TOKEN_FIELDS} } }`, { g: await groupOf(ctx, opts.group) });
       emit(ctx.json, tokens, () =>
         table(tokens, [
           { header: 'ID', value: (t) => t.id },

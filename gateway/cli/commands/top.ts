@@ -1,0 +1,216 @@
+import type { Command } from 'commander';
+import type { LiveSubscription } from '../client';
+import { CliError, ExitCode } from '../exit-codes';
+import { humanBitsPerSecond, humanBytes, percent, table, usedOfTotalGiB } from '../output';
+import { CommandContext, contextOf, intOption } from './context';
+
+/** A host sample as `rsp top` reads it. */
+interface HostSample {
+  hostId: string;
+  at: string;
+  cpu: { usage: number; cores: number[] };
+  load: { one: number };
+  memory: { totalBytes: number; usedBytes: number };
+  disks: Array<{ readBytesPerSecond: number; writeBytesPerSecond: number }>;
+  networks: Array<{ interface: string; rxBytesPerSecond: number; txBytesPerSecond: number }>;
+  dropped: number;
+}
+const HOST_SAMPLE = 'hostId siteId at source cpu { usage cores } load { one five fifteen } memory { totalBytes usedBytes availableBytes } swap { totalBytes usedBytes } disks { device readBytesPerSecond writeBytesPerSecond } networks { interface rxBytesPerSecond txBytesPerSecond } dropped';
+
+/** An environment sample as `rsp top` reads it. */
+interface EnvironmentSample {
+  environmentId: string;
+  hostId: string;
+  at: string;
+  cpuUsage: number;
+  memoryBytes: number;
+  memoryLimitBytes: number | null;
+  networkRxBytesPerSecond: number;
+  networkTxBytesPerSecond: number;
+  pids: number | null;
+  dropped: number;
+}
+const ENVIRONMENT_SAMPLE = 'environmentId groupId hostId at source cpuSeconds cpuUsage memoryBytes memoryLimitBytes diskReadBytes diskWriteBytes networkRxBytes networkTxBytes networkRxBytesPerSecond networkTxBytesPerSecond pids dropped';
+
+/** A site sample as `rsp top` reads it. */
+interface SiteSample {
+  siteId: string;
+  at: string;
+  hosts: number;
+  environments: number;
+  cpuUsage: number;
+  memoryTotalBytes: number;
+  memoryUsedBytes: number;
+  networkRxBytesPerSecond: number;
+  networkTxBytesPerSecond: number;
+  dropped: number;
+}
+const SITE_SAMPLE = 'siteId at source hosts environments cpuUsage memoryTotalBytes memoryUsedBytes networkRxBytesPerSecond networkTxBytesPerSecond dropped';
+
+type Kind = 'host' | 'environment' | 'site';
+
+/** Something `rsp top` watches, and its latest sample. */
+export interface Target {
+  kind: Kind;
+  id: string;
+  name: string;
+  sample?: HostSample | EnvironmentSample | SiteSample;
+}
+
+const SUBSCRIPTIONS: Record<Kind, { field: string; arg: string; fields: string }> = {
+  host: { field: 'hostMetrics', arg: 'hostId', fields: HOST_SAMPLE },
+  environment: { field: 'environmentMetrics', arg: 'environmentId', fields: ENVIRONMENT_SAMPLE },
+  site: { field: 'siteMetrics', arg: 'siteId', fields: SITE_SAMPLE },
+};
+
+/** Bits per second from a byte rate. */
+const bits = (bytesPerSecond: number) => humanBitsPerSecond(bytesPerSecond * 8);
+
+/** The screen: a table per kind of target, human units. */
+export function renderTop(targets: Target[]): string {
+  const of = <S>(kind: Kind) => targets.filter((t) => t.kind === kind) as Array<Target & { sample?: S }>;
+  const parts: string[] = [];
+  const hosts = of<HostSample>('host');
+  if (hosts.length) {
+    const net = (s: HostSample, dir: 'rxBytesPerSecond' | 'txBytesPerSecond') => s.networks.filter((n) => n.interface !== 'lo').reduce((sum, n) => sum + n[dir], 0);
+    const disk = (s: HostSample, dir: 'readBytesPerSecond' | 'writeBytesPerSecond') => s.disks.reduce((sum, d) => sum + d[dir], 0);
+    parts.push(
+      `HOSTS\n${table(hosts, [
+        { header: 'HOST', value: (t) => t.name },
+        { header: 'CPU', value: (t) => t.sample && percent(t.sample.cpu.usage) },
+        { header: 'CORES', value: (t) => t.sample?.cpu.cores.length },
+        { header: 'LOAD', value: (t) => t.sample?.load.one.toFixed(2) },
+        { header: 'MEMORY', value: (t) => t.sample && usedOfTotalGiB(t.sample.memory.usedBytes, t.sample.memory.totalBytes) },
+        { header: 'NET RX', value: (t) => t.sample && bits(net(t.sample, 'rxBytesPerSecond')) },
+        { header: 'NET TX', value: (t) => t.sample && bits(net(t.sample, 'txBytesPerSecond')) },
+        { header: 'DISK READ', value: (t) => t.sample && `${humanBytes(disk(t.sample, 'readBytesPerSecond'))}/s` },
+        { header: 'DISK WRITE', value: (t) => t.sample && `${humanBytes(disk(t.sample, 'writeBytesPerSecond'))}/s` },
+        { header: 'ID', value: (t) => t.id },
+      ])}`,
+    );
+  }
+  const envs = of<EnvironmentSample>('environment');
+  if (envs.length) {
+    parts.push(
+      `ENVIRONMENTS\n${table(envs, [
+        { header: 'ENVIRONMENT', value: (t) => t.name },
+        { header: 'CPU', value: (t) => t.sample && percent(t.sample.cpuUsage) },
+        { header: 'MEMORY', value: (t) => t.sample && `${humanBytes(t.sample.memoryBytes)}${t.sample.memoryLimitBytes ? ` / ${humanBytes(t.sample.memoryLimitBytes)}` : ''}` },
+        { header: 'NET RX', value: (t) => t.sample && bits(t.sample.networkRxBytesPerSecond) },
+        { header: 'NET TX', value: (t) => t.sample && bits(t.sample.networkTxBytesPerSecond) },
+        { header: 'PIDS', value: (t) => t.sample?.pids },
+        { header: 'HOST', value: (t) => t.sample?.hostId },
+        { header: 'ID', value: (t) => t.id },
+      ])}`,
+    );
+  }
+  const sites = of<SiteSample>('site');
+  if (sites.length) {
+    parts.push(
+      `SITES\n${table(sites, [
+        { header: 'SITE', value: (t) => t.name },
+        { header: 'HOSTS', value: (t) => t.sample?.hosts },
+        { header: 'ENVS', value: (t) => t.sample?.environments },
+        { header: 'CPU', value: (t) => t.sample && percent(t.sample.cpuUsage) },
+        { header: 'MEMORY', value: (t) => t.sample && usedOfTotalGiB(t.sample.memoryUsedBytes, t.sample.memoryTotalBytes) },
+        { header: 'NET RX', value: (t) => t.sample && bits(t.sample.networkRxBytesPerSecond) },
+        { header: 'NET TX', value: (t) => t.sample && bits(t.sample.networkTxBytesPerSecond) },
+        { header: 'ID', value: (t) => t.id },
+      ])}`,
+    );
+  }
+  return parts.join('\n');
+}
+
+/** The targets named by the options, or every host and running environment the caller can see. */
+async function targetsOf(ctx: CommandContext, opts: TopOptions): Promise<Target[]> {
+  const named = [...(opts.host ?? []), ...(opts.env ?? []), ...(opts.site ?? [])];
+  if (!named.length) {
+    const { hosts, environments } = await ctx.client.request<{ hosts: { nodes: Array<{ id: string; hostname: string }> }; environments: { nodes: Array<{ id: string; name: string }> } }>(
+      '{ hosts(first: 100) { nodes { id hostname } } environments(first: 100, status: RUNNING) { nodes { id name } } }',
+    );
+    return [...hosts.nodes.map((h) => ({ kind: 'host' as const, id: h.id, name: h.hostname })), ...environments.nodes.map((e) => ({ kind: 'environment' as const, id: e.id, name: e.name }))];
+  }
+  const targets: Target[] = [];
+  for (const id of opts.host ?? []) targets.push({ kind: 'host', id, name: (await ctx.client.request<{ host: { hostname: string } }>('query ($id: ID!) { host(id: $id) { hostname } }', { id })).host.hostname });
+  for (const id of opts.env ?? []) targets.push({ kind: 'environment', id, name: (await ctx.client.request<{ environment: { name: string } }>('query ($id: ID!) { environment(id: $id) { name } }', { id })).environment.name });
+  for (const id of opts.site ?? []) targets.push({ kind: 'site', id, name: (await ctx.client.request<{ site: { name: string } }>('query ($id: ID!) { site(id: $id) { name } }', { id })).site.name });
+  return targets;
+}
+
+interface TopOptions {
+  host?: string[];
+  env?: string[];
+  site?: string[];
+  once?: boolean;
+  timeout: string;
+}
+
+/** `rsp top`: live host, environment and site metrics from the subscriptions, refreshed in place. */
+export function registerTop(program: Command): void {
+  program
+    .command('top')
+    .description('live metrics (CPU, memory, network, disk) of hosts, environments and sites; default: every host and running environment you can see')
+    .option('--host <id...>', 'watch these hosts')
+    .option('--env <id...>', 'watch these environments')
+    .option('--site <id...>', 'watch these sites (totals)')
+    .option('--once', 'print one sample of each and exit')
+    .option('--timeout <seconds>', 'with --once: how long to wait for samples', '15')
+    .action(async (opts: TopOptions, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const timeoutMs = (intOption('--timeout', opts.timeout) ?? 15) * 1000;
+      const targets = await targetsOf(ctx, opts);
+      if (!targets.length) throw new CliError('nothing to watch: no host or running environment is visible (name one with --host, --env or --site)', 'NOT_FOUND');
+      const tty = !ctx.json && !opts.once && process.stdout.isTTY;
+      let lastDraw = 0;
+      let pending: NodeJS.Timeout | undefined;
+      const draw = () => {
+        pending = undefined;
+        lastDraw = Date.now();
+        const latest = targets.reduce((max, t) => (t.sample && t.sample.at > max ? t.sample.at : max), '');
+        const screen = `rsp top — ${latest || 'waiting for samples'}${tty ? '  (Ctrl-C to quit)' : ''}\n\n${renderTop(targets)}`;
+        process.stdout.write(tty ? `\x1b[H\x1b[2J${screen}` : `${screen}\n`);
+      };
+      let allArrived: () => void = () => undefined;
+      const arrived = new Promise<void>((r) => (allArrived = r));
+      const onSample = (target: Target, sample: Target['sample']) => {
+        const first = !target.sample;
+        target.sample = sample;
+        if (ctx.json && (!opts.once || first)) process.stdout.write(`${JSON.stringify({ kind: target.kind, name: target.name, ...sample })}\n`);
+        if (targets.every((t) => t.sample)) allArrived();
+        if (ctx.json || opts.once || pending) return;
+        // Redraw at most every 250 ms on a terminal, every second elsewhere.
+        pending = setTimeout(draw, Math.max(0, lastDraw + (tty ? 250 : 1000) - Date.now()));
+      };
+      const subs: LiveSubscription[] = targets.map((t) => {
+        const s = SUBSCRIPTIONS[t.kind];
+        return ctx.client.subscribe<Record<string, Target['sample']>>(`subscription ($id: ID!) { ${s.field}(${s.arg}: $id) { ${s.fields} } }`, { id: t.id }, (data) => onSample(t, data[s.field]));
+      });
+      const failed = Promise.race(subs.map((s) => s.ended));
+      const stopAll = async () => {
+        if (pending) clearTimeout(pending);
+        await Promise.all(subs.map((s) => s.stop()));
+      };
+      try {
+        if (opts.once) {
+          let timer: NodeJS.Timeout | undefined;
+          const timedOut = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
+          await Promise.race([arrived, timedOut, failed]);
+          clearTimeout(timer);
+          const missing = targets.filter((t) => !t.sample);
+          if (missing.length === targets.length) throw new CliError(`no metrics arrived within ${timeoutMs / 1000} s (is sampling off, RSP_METRICS_INTERVAL_MS=0?)`, 'TIMEOUT', ExitCode.UNAVAILABLE);
+          if (missing.length) process.stderr.write(`rsp: no sample yet from ${missing.map((t) => `${t.kind} ${t.name}`).join(', ')}\n`);
+          if (!ctx.json) draw();
+          return;
+        }
+        const interrupted = new Promise<void>((r) => {
+          process.once('SIGINT', r);
+          process.once('SIGTERM', r);
+        });
+        await Promise.race([interrupted, failed]);
+        if (tty) process.stdout.write('\n');
+      } finally {
+        await stopAll();
+      }
+    });
+}

@@ -1,0 +1,54 @@
+import { parseRequirement } from '../../gateway/cli/commands/layer';
+import { renderTop } from '../../gateway/cli/commands/top';
+import { defaultUnitOf, humanBitsPerSecond, parseAmount, parseBitsPerSecond, parseValue, percent, usedOfTotalGiB } from '../../gateway/cli/output';
+
+const GiB = 2 ** 30;
+
+describe('rsp units and parsing', () => {
+  test('rates parse in decimal units and print back', () => {
+    expect(parseBitsPerSecond('100Mbit')).toBe(100e6);
+    expect(parseBitsPerSecond('1.5 Gbit/s')).toBe(1.5e9);
+    expect(parseBitsPerSecond('1e9')).toBe(1e9);
+    expect(() => parseBitsPerSecond('fast')).toThrow(/not a rate/);
+    expect(humanBitsPerSecond(1.5e6)).toBe('1.5 Mbit/s');
+  });
+
+  test('amounts follow the unit of the resource type', () => {
+    expect(defaultUnitOf('ram')).toBe('BYTES');
+    expect(defaultUnitOf('NET_BANDWIDTH')).toBe('BITS_PER_SECOND');
+    expect(defaultUnitOf('GPU')).toBe('COUNT');
+    expect(parseAmount('2GiB', 'BYTES')).toBe(2 * GiB);
+    expect(parseAmount('250Mbit', 'BITS_PER_SECOND')).toBe(250e6);
+    expect(parseAmount('2.5', 'CORES')).toBe(2.5);
+    expect(() => parseAmount('', 'COUNT')).toThrow(/not a number/);
+  });
+
+  test('memory as used/total GiB, fractions as percentages, values typed from text', () => {
+    expect(usedOfTotalGiB(3.25 * GiB, 15.6 * GiB)).toBe('3.3/15.6 GiB');
+    expect(percent(0.425)).toBe('42.5%');
+    expect([parseValue('true'), parseValue('12'), parseValue('-1.5'), parseValue('debian')]).toEqual([true, 12, -1.5, 'debian']);
+  });
+
+  test('requirements: key, =, !=, >=, <=, and | for IN', () => {
+    expect(parseRequirement('gpu')).toEqual({ key: 'gpu', op: 'EXISTS', values: [] });
+    expect(parseRequirement('diskEncryption=true')).toEqual({ key: 'diskEncryption', op: 'EQ', values: [true] });
+    expect(parseRequirement('os!=windows')).toEqual({ key: 'os', op: 'NEQ', values: ['windows'] });
+    expect(parseRequirement('release>=12')).toEqual({ key: 'release', op: 'GTE', values: [12] });
+    expect(parseRequirement('os=debian|alpine')).toEqual({ key: 'os', op: 'IN', values: ['debian', 'alpine'] });
+    expect(() => parseRequirement('=x')).toThrow(/not a requirement/);
+  });
+
+  test('the top screen: a row per target, units, "-" until a sample arrives', () => {
+    const screen = renderTop([
+      { kind: 'host', id: 'h1', name: 'zaphod', sample: { hostId: 'h1', at: 'now', cpu: { usage: 0.5, cores: [0.4, 0.6] }, load: { one: 1.25 }, memory: { totalBytes: 16 * GiB, usedBytes: 4 * GiB }, disks: [{ readBytesPerSecond: 1024, writeBytesPerSecond: 2048 }], networks: [{ interface: 'lo', rxBytesPerSecond: 1e9, txBytesPerSecond: 1e9 }, { interface: 'eth0', rxBytesPerSecond: 125_000, txBytesPerSecond: 250_000 }], dropped: 0 } as never },
+      { kind: 'host', id: 'h2', name: 'trillian' },
+    ]);
+    expect(screen.split('\n')).toEqual([
+      'HOSTS',
+      expect.stringMatching(/^HOST\s+CPU\s+CORES\s+LOAD\s+MEMORY\s+NET RX\s+NET TX\s+DISK READ\s+DISK WRITE\s+ID$/),
+      expect.stringMatching(/^zaphod\s+50\.0%\s+2\s+1\.25\s+4\.0\/16\.0 GiB\s+1 Mbit\/s\s+2 Mbit\/s\s+1 KiB\/s\s+2 KiB\/s\s+h1$/),
+      expect.stringMatching(/^trillian(\s+-){8}\s+h2$/),
+      '',
+    ]);
+  });
+});
