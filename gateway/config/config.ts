@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { RspError } from '../errors';
 
@@ -19,6 +19,8 @@ const settings = {
       .optional(),
   },
   dataDir: { env: 'RSP_DATA_DIR', schema: z.string().min(1).default('.rsp/data') },
+  /** Where the artifact store keeps chunks and manifests; default `<RSP_DATA_DIR>/artifacts`. */
+  artifactDir: { env: 'RSP_ARTIFACT_DIR', schema: z.string().min(1).optional() },
   logLevel: {
     env: 'LOG_LEVEL',
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -62,6 +64,8 @@ type Settings = typeof settings;
 export type GatewayConfig = { [K in keyof Settings]: z.output<Settings[K]['schema']> } & {
   /** Absolute path of the data directory. */
   dataDir: string;
+  /** Absolute path of the artifact store's directory. */
+  artifactDir: string;
 };
 
 /** A configuration value was wrong; the message names each variable and what is wrong with it. */
@@ -94,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (problems.length) throw new ConfigError(problems);
   const config = out as GatewayConfig;
   config.dataDir = resolve(config.dataDir);
+  config.artifactDir = config.artifactDir ? resolve(config.artifactDir) : join(config.dataDir, 'artifacts');
   return config;
 }
 
