@@ -50,6 +50,12 @@ const settings = {
   placementSnapshotMs: { env: 'RSP_PLACEMENT_SNAPSHOT_MS', schema: z.coerce.number().int().min(0).max(600_000).default(0) },
   /** How often expired leases are swept (ms). */
   leaseSweepMs: { env: 'RSP_LEASE_SWEEP_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(10_000) },
+  /** How often the replication scheduler looks for due policies (ms); 0 turns it off. */
+  replicationIntervalMs: { env: 'RSP_REPLICATION_INTERVAL_MS', schema: z.coerce.number().int().min(0, 'must be ≥ 0 (0 turns the scheduler off)').max(3_600_000).default(30_000) },
+  /** The shortest interval a replication schedule may have (minutes). */
+  replicationMinIntervalMinutes: { env: 'RSP_REPLICATION_MIN_INTERVAL_MINUTES', schema: z.coerce.number().int().min(1).max(1440).default(5) },
+  /** Wait before the first retry of a failed replication (ms); it doubles per failure up to one hour. */
+  replicationRetryBaseMs: { env: 'RSP_REPLICATION_RETRY_BASE_MS', schema: z.coerce.number().int().min(1000).max(3_600_000).default(60_000) },
   drivers: {
     env: 'RSP_DRIVERS',
     schema: z
