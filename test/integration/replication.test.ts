@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
+import type { AgentLink } from '../../gateway/agent/agent-link';
 import { ReplicationPolicyEntity } from '../../gateway/persistence/entities';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
@@ -143,6 +144,31 @@ function replicationSuite(kind: 'pglite' | 'postgres') {
     const replica = (await t.ok('query ($id: ID!) { replica(id: $id) { encrypted verifiedAt } }', { id: run.result!.replicaId }, w.tokens.memberA)).replica;
     expect(replica.encrypted).toBe(true);
     expect(replica.verifiedAt).not.toBeNull();
+  });
+
+  test('system-level restore with the same identity moves the environment to another host, data intact (failover and migration)', async () => {
+    const policyId = (await createPolicy({ targetKind: 'HOST', targetId: w.host2, schedule: 'every 1 hour', name: 'identity', autoFailover: true }, w.tokens.memberA)).data!.createReplicationPolicy.id;
+    const svc = t.gateway.services.replication;
+    expect((await svc.autoFailoverPolicies(env.id)).map((p) => p.id)).toContain(policyId);
+    const progress: number[] = [];
+    const replica = await svc.replicateEnvironment(env.id, { policyId, onProgress: (p) => progress.push(p.bytes) });
+    expect(progress.length).toBeGreaterThan(0);
+    expect((await svc.newestReplica(env.id))!.id).toBe(replica.id);
+    expect((await svc.defaultRestoreHost(replica))!.id).toBe(w.host2);
+    // The first host is lost: its copy of the environment is gone from the engine.
+    const agent = (t.gateway.services.environments as unknown as { agents: AgentLink }).agents.local!;
+    await agent.destroy('fake', env.id);
+    const moved = await svc.restoreReplica(replica.id, w.host2, { sameIdentity: true, start: true });
+    expect(moved).toMatchObject({ id: env.id, name: 'db', hostId: w.host2, status: 'RUNNING' });
+    const seen = (await t.ok('query ($id: ID!) { environment(id: $id) { id name status hostId layerId } }', { id: env.id }, w.tokens.memberA)).environment;
+    const host2Layer = (await t.ok('query ($id: ID!) { host(id: $id) { layerId } }', { id: w.host2 })).host.layerId;
+    expect(seen).toEqual({ id: env.id, name: 'db', status: 'RUNNING', hostId: w.host2, layerId: env.layerId });
+    expect((await t.ok('query ($id: ID!) { layer(id: $id) { parentId } }', { id: env.layerId }, w.tokens.memberA)).layer.parentId).toBe(host2Layer);
+    const out = (await t.ok('mutation ($id: ID!) { execEnvironment(id: $id, command: ["cat", "/data/db.txt"]) { stdout } }', { id: env.id }, w.tokens.memberA)).execEnvironment;
+    expect(out.stdout).toBe('rows v1\n');
+    // A second same-identity restore onto a host where it already runs fails and leaves it as it was.
+    await expect(svc.restoreReplica(replica.id, w.host1, { sameIdentity: true, start: true })).rejects.toThrow();
+    expect((await t.ok('query ($id: ID!) { environment(id: $id) { status hostId } }', { id: env.id }, w.tokens.memberA)).environment).toEqual({ status: 'RUNNING', hostId: w.host2 });
   });
 
   test('restore makes a new environment on the named host; a damaged chunk fails the restore before anything is created', async () => {
