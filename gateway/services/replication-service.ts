@@ -518,7 +518,7 @@ export class ReplicationService {
       const replica = await this.replicateEnvironment(pol.environmentId, {
         policyId: pol.id,
         signal: op.signal,
-        onProgress: (p) => void op.progress(estimate ? Math.min(0.95, p.bytes / estimate) : 0.5, `${p.bytes} bytes, ${p.chunks} chunks, ${p.newBytes} new bytes`),
+        onProgress: (p) => void op.progress(estimate ? Math.min(0.95, p.bytes / estimate) : 0.5, `read ${p.bytes} bytes in ${p.chunks} chunks, ${p.newBytes} bytes new`),
       });
       const ended = new Date();
       const schedule = this.parse(pol.schedule);
