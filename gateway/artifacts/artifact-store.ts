@@ -11,6 +11,7 @@ import { CHUNKING_ALGORITHM, Chunker, chunkingOptions } from './chunker';
 import type { ChunkingOptions } from './chunker';
 import { DirectoryBackend } from './directory-backend';
 import type { DirectoryBackendOptions } from './directory-backend';
+import { FilePerChunkBackend } from './file-per-chunk-backend';
 import { openManifest, sealManifest } from './manifest';
 import type { ArtifactManifest, ManifestChunk } from './manifest';
 
@@ -173,6 +174,7 @@ export class ArtifactStore {
       while (inflight.size && !failure) await Promise.race(inflight);
       if (failure) throw failure.error;
       signal?.throwIfAborted();
+      await this.backend.flush?.(writes.keys());
       const { manifest, bytes } = sealManifest({
         version: 1,
         chunks: entries,
@@ -295,7 +297,7 @@ export class ArtifactStore {
     const started = Date.now();
     const end = this.guard.beginCollection();
     try {
-      if (this.backend instanceof DirectoryBackend) await this.backend.sweepTemporary(60 * 60 * 1000);
+      if (this.backend instanceof DirectoryBackend || this.backend instanceof FilePerChunkBackend) await this.backend.sweepTemporary(60 * 60 * 1000);
       const live = new Set<string>();
       for await (const { id } of this.backend.list('manifest')) {
         let bytes: Buffer;
@@ -314,15 +316,21 @@ export class ArtifactStore {
         }
         for (const c of chunks) live.add(c.hash);
       }
-      let removedChunks = 0;
-      let freedBytes = 0;
+      const dead: string[] = [];
       for await (const chunk of this.backend.list('chunk')) {
-        if (live.has(chunk.id) || chunk.modifiedMs > started - this.gcGraceMs) continue;
-        const freed = await this.guard.removeUnlessHeld(chunk.id, () => this.backend.delete('chunk', chunk.id));
-        if (freed === undefined) continue;
-        removedChunks += 1;
-        freedBytes += freed;
+        if (!live.has(chunk.id) && chunk.modifiedMs <= started - this.gcGraceMs) dead.push(chunk.id);
       }
+      const backend = this.backend;
+      const removing = backend.deleteMany
+        ? async (ids: string[]) => backend.deleteMany!('chunk', ids)
+        : async (ids: string[]) => {
+            let n = 0;
+            for (const id of ids) n += await backend.delete('chunk', id);
+            return n;
+          };
+      const { removed, freed } = await this.guard.removeUnlessHeld(dead, removing);
+      const removedChunks = removed.length;
+      const freedBytes = freed;
       this.logger.info({ location: this.backend.location, removedChunks, freedBytes, liveChunks: live.size }, 'artifact gc done');
       return { removedChunks, freedBytes };
     } finally {

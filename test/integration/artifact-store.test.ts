@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { ArtifactStore } from '../../gateway/artifacts/artifact-store';
+import { DirectoryBackend } from '../../gateway/artifacts/directory-backend';
+import { FilePerChunkBackend } from '../../gateway/artifacts/file-per-chunk-backend';
 import { ArtifactKeyError, IntegrityError } from '../../gateway/errors';
 
 const MiB = 1024 * 1024;
@@ -46,9 +48,10 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out;
 }
 
-function chunkPath(dir: string, id: string): string {
-  return join(dir, 'chunks', id.slice(0, 2), id.slice(2, 4), id);
-}
+const backends = [
+  ['packs (DirectoryBackend, the default)', (dir: string) => new DirectoryBackend(dir, { packBytes: MiB })],
+  ['a file per chunk (FilePerChunkBackend)', (dir: string) => new FilePerChunkBackend(dir)],
+] as const;
 
 /** `tar -cf - -C dir .` as a stream (argument array, no shell). */
 function tarOf(dir: string): Readable {
@@ -56,16 +59,33 @@ function tarOf(dir: string): Readable {
   return tar.stdout;
 }
 
-describe('artifact store in a directory', () => {
+describe.each(backends)('artifact store on %s', (_name, makeBackend) => {
   let root: string;
   let dir: string;
+  let backend: DirectoryBackend | FilePerChunkBackend;
   let store: ArtifactStore;
 
   beforeEach(async () => {
     root = await mkdtemp(join(tmpdir(), 'rsp-artifacts-'));
     dir = join(root, 'store');
-    store = ArtifactStore.inDirectory(dir);
+    backend = makeBackend(dir);
+    store = new ArtifactStore({ backend });
   });
+
+  /** Flips bits of the stored byte `at` of chunk `id`, in its file. */
+  async function corrupt(id: string, at: number, mask: number): Promise<void> {
+    const where = await backend.whereIs(id);
+    if (!where) throw new Error(`chunk ${id} is not stored`);
+    const bytes = await readFile(where.path);
+    bytes[where.offset + (at < 0 ? where.length + at : at)] ^= mask;
+    await writeFile(where.path, bytes);
+  }
+
+  async function storedChunks(): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const c of backend.list('chunk')) ids.push(c.id);
+    return ids;
+  }
   afterEach(async () => {
     await rm(root, { recursive: true, force: true });
   });
@@ -122,10 +142,7 @@ describe('artifact store in a directory', () => {
     const data = randomBytes(3 * MiB);
     const { manifest } = await store.put(streamOf(data));
     const bad = manifest.chunks[5]!.hash;
-    const file = chunkPath(dir, bad);
-    const bytes = await readFile(file);
-    bytes[1000] ^= 0x01;
-    await writeFile(file, bytes);
+    await corrupt(bad, 1000, 0x01);
 
     const error = await readAll(await store.open(manifest.id)).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(IntegrityError);
@@ -142,7 +159,7 @@ describe('artifact store in a directory', () => {
 
   test('a missing chunk and a damaged manifest are reported', async () => {
     const { manifest } = await store.put(streamOf(randomBytes(2 * MiB)));
-    await rm(chunkPath(dir, manifest.chunks[0]!.hash));
+    await backend.delete('chunk', manifest.chunks[0]!.hash);
     expect((await store.verify(manifest.id)).problems).toEqual([{ chunk: manifest.chunks[0]!.hash, index: 0, reason: 'it is missing' }]);
 
     const manifestFile = join(dir, 'manifests', `${manifest.id}.json`);
@@ -163,12 +180,15 @@ describe('artifact store in a directory', () => {
 
     expect(await store.gc()).toEqual({ removedChunks: 0, freedBytes: 0 });
     await store.delete(a.manifest.id);
-    const before = (await filesUnder(join(dir, 'chunks'))).length;
+    const before = (await storedChunks()).length;
     const result = await store.gc();
     expect(result.removedChunks).toBe(aOnly.size);
     expect(result.freedBytes).toBe(a.manifest.chunks.filter((c) => aOnly.has(c.hash)).reduce((n, c) => n + c.size, 0));
-    expect((await filesUnder(join(dir, 'chunks'))).length).toBe(before - aOnly.size);
-    for (const id of aOnly) await expect(stat(chunkPath(dir, id))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await storedChunks()).length).toBe(before - aOnly.size);
+    for (const id of aOnly) expect(await backend.whereIs(id)).toBeUndefined();
+    const fresh = makeBackend(dir);
+    for (const id of aOnly) expect(await fresh.has('chunk', id)).toBe(false);
+    expect(await fresh.has('chunk', b.manifest.chunks[0]!.hash)).toBe(true);
     expect((await store.verify(b.manifest.id)).ok).toBe(true);
     await expect(store.delete(a.manifest.id)).rejects.toMatchObject({ category: 'NOT_FOUND' });
   });
@@ -199,7 +219,7 @@ describe('artifact store in a directory', () => {
       expect(r.manifest.chunks.map((c) => c.hash)).toEqual(results[0]!.manifest.chunks.map((c) => c.hash));
       expect((await readAll(await store.open(r.manifest.id))).equals(data)).toBe(true);
     }
-    expect((await filesUnder(join(dir, 'chunks'))).length).toBe(unique.size);
+    expect((await storedChunks()).length).toBe(unique.size);
     expect(await filesUnder(join(dir, 'tmp'))).toEqual([]);
   });
 
@@ -220,7 +240,7 @@ describe('artifact store in a directory', () => {
     expect(source.destroyed).toBe(true);
     expect(await store.list()).toEqual([]);
     expect((await store.gc()).removedChunks).toBeGreaterThan(0);
-    expect(await filesUnder(join(dir, 'chunks'))).toEqual([]);
+    expect(await storedChunks()).toEqual([]);
   });
 
   describe('encrypted at rest', () => {
@@ -234,7 +254,7 @@ describe('artifact store in a directory', () => {
       expect((await readAll(await store.open(manifest.id, { key }))).equals(secret)).toBe(true);
       expect(await store.verify(manifest.id, { key })).toMatchObject({ ok: true, bytes: secret.length });
 
-      for (const file of await filesUnder(join(dir, 'chunks'))) {
+      for (const file of await filesUnder(dir)) {
         const bytes = await readFile(file);
         expect(bytes.includes(marker.subarray(0, 24))).toBe(false);
         expect(bytes.includes(secret.subarray(secret.length - 4096, secret.length - 4000))).toBe(false);
@@ -259,10 +279,7 @@ describe('artifact store in a directory', () => {
       await expect(store.put(streamOf(secret), { key: randomBytes(16) })).rejects.toThrow(/32 bytes/);
 
       const bad = manifest.chunks[1]!.hash;
-      const file = chunkPath(dir, bad);
-      const bytes = await readFile(file);
-      bytes[bytes.length - 1] ^= 0x80;
-      await writeFile(file, bytes);
+      await corrupt(bad, -1, 0x80);
       const report = await store.verify(manifest.id, { key });
       const uses = manifest.chunks.flatMap((c, index) => (c.hash === bad ? [index] : []));
       expect(report.problems).toEqual(uses.map((index) => ({ chunk: bad, index, reason: expect.stringMatching(/does not decrypt/) })));
