@@ -109,7 +109,7 @@ export class ArtifactStore {
     const { signal, onProgress } = options;
     signal?.throwIfAborted();
     const labels = checkLabels(options.labels ?? {});
-    const codec = options.key ? await keyedCodec(options.key) : plainCodec;
+    const codec = options.key ? keyedCodec(options.key) : plainCodec;
     const chunker = new Chunker(this.chunking);
     const whole = createHash('sha256');
     const entries: ManifestChunk[] = [];
@@ -120,7 +120,7 @@ export class ArtifactStore {
     let failure: { error: unknown } | undefined;
 
     const storeChunk = async (entry: ManifestChunk, data: Buffer): Promise<void> => {
-      const id = await codec.id(data);
+      const id = codec.id(data);
       entry.hash = id;
       let write = writes.get(id);
       if (!write) {
@@ -204,7 +204,7 @@ export class ArtifactStore {
    */
   async open(manifestId: string, options: { key?: Buffer } = {}): Promise<Readable> {
     const manifest = await this.manifest(manifestId);
-    const codec = await this.codecFor(manifest, options.key);
+    const codec = this.codecFor(manifest, options.key);
     const store = this;
     async function* chunks(): AsyncGenerator<Buffer> {
       for await (const result of store.readChunks(manifest, codec)) {
@@ -230,7 +230,7 @@ export class ArtifactStore {
       report.problems.push({ chunk: null, index: null, reason: e.reason });
       return report;
     }
-    const codec = await this.codecFor(manifest, options.key);
+    const codec = this.codecFor(manifest, options.key);
     const whole = createHash('sha256');
     for await (const result of this.readChunks(manifest, codec)) {
       if ('problem' in result) {
@@ -343,12 +343,12 @@ export class ArtifactStore {
     held.push(id);
     await this.guard.hold(id);
     if (await this.backend.has('chunk', id)) return false;
-    await this.backend.put('chunk', id, await codec.seal(data));
+    await this.backend.put('chunk', id, codec.seal(data));
     return true;
   }
 
   /** The codec that opens `manifest`'s chunks with `key`; ArtifactKeyError when the key is missing or another. */
-  private async codecFor(manifest: ArtifactManifest, key: Buffer | undefined): Promise<ChunkCodec> {
+  private codecFor(manifest: ArtifactManifest, key: Buffer | undefined): ChunkCodec {
     if (!manifest.encryption) return plainCodec;
     if (!key) throw new ArtifactKeyError(manifest.id, 'it is encrypted: give the group key it was stored with', { keyId: manifest.encryption.keyId });
     const given = keyIdOf(key);
@@ -376,7 +376,7 @@ export class ArtifactStore {
         throw e;
       }
       try {
-        const data = await codec.unseal(stored, hash);
+        const data = codec.unseal(stored, hash);
         if (data.length !== size) return { chunk: hash, index, problem: `it holds ${data.length} bytes, the manifest says ${size}` };
         return { data };
       } catch (reason) {
