@@ -122,6 +122,7 @@ describe.each(backends)('artifact store on %s', (_name, makeBackend) => {
       await writeFile(path, i % 3 ? randomBytes(300_000 + i * 1000) : compressible(400_000));
       files.push(path);
     }
+    store = new ArtifactStore({ backend, chunking: SMALL_CHUNKS });
     const first = await store.put(tarOf(tree), { labels: { run: '1' } });
     let changed = 0;
     for (const path of [files[3]!, files[17]!, files[30]!]) {
