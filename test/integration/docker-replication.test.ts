@@ -1,7 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import Docker from 'dockerode';
 import { resolveDockerConfig } from '../../drivers/docker/config';
+import { corruptChunk } from '../helpers/artifacts';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
@@ -85,7 +85,7 @@ describeWithEngine('docker', 'replication of docker environments', () => {
     const [newest] = (await t.ok('query ($p: ID!) { replicas(policyId: $p) { id manifestId } }', { p: policy }, w.tokens.memberA)).replicas;
     const manifest = await t.gateway.services.replication.store.manifest(newest.manifestId);
     const victim = manifest.chunks[Math.floor(manifest.chunks.length / 2)]!.hash;
-    await writeFile(join(t.gateway.config.artifactDir, 'chunks', victim.slice(0, 2), victim.slice(2, 4), victim), Buffer.alloc(1024, 7));
+    await corruptChunk(t.gateway.services.replication.store, victim);
     const containersBefore = (await rspContainers()).sort();
     const envsBefore = (await t.ok('{ environments(first: 100) { nodes { id } } }')).environments.nodes.length;
 

@@ -1,8 +1,7 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
 import type { AgentLink } from '../../gateway/agent/agent-link';
 import { ReplicationPolicyEntity } from '../../gateway/persistence/entities';
+import { corruptChunk } from '../helpers/artifacts';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
@@ -186,8 +185,7 @@ function replicationSuite(kind: 'pglite' | 'postgres') {
     const manifestId = (await t.ok('query ($id: ID!) { replica(id: $id) { manifestId } }', { id: replicaId })).replica.manifestId;
     const manifest = await t.gateway.services.replication.store.manifest(manifestId);
     const chunk = manifest.chunks[0]!.hash;
-    const chunkFile = join(t.gateway.config.artifactDir, 'chunks', chunk.slice(0, 2), chunk.slice(2, 4), chunk);
-    await writeFile(chunkFile, Buffer.from('not what was stored'));
+    await corruptChunk(t.gateway.services.replication.store, chunk);
     const before = (await t.ok('{ environments(first: 100) { totalCount } }')).environments.totalCount;
     const bad = await restore('db-broken');
     expect(bad.state).toBe('FAILED');
