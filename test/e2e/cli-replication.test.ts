@@ -78,6 +78,13 @@ describe('rsp replication commands', () => {
     expect(theirs.code).not.toBe(0);
     expect(theirs.stderr).toMatch(/NOT_FOUND/);
 
+    const internal = await rsp(['replicate', 'policy', 'create', envId, '--internal', '--schedule', 'every 1 hours', '--backup-command', '["cat","/srv/data.txt"]', '--restore-command', '["tee","/srv/data.txt"]', '--json']);
+    expect(JSON.parse(internal.stdout)).toMatchObject({ kind: 'INTERNAL' });
+    const shellString = await rsp(['replicate', 'policy', 'create', envId, '--internal', '--schedule', 'every 1 hours', '--backup-command', 'cat /srv/data.txt']);
+    expect(shellString.code).toBe(2);
+    expect(shellString.stderr).toMatch(/--backup-command must be a JSON array of arguments/);
+    expect((await rsp(['replicate', 'policy', 'delete', JSON.parse(internal.stdout).id])).code).toBe(0);
+
     expect((await rsp(['replicate', 'policy', 'delete', policy.id])).stdout).toMatch(/Deleted replication policy half-hourly/);
     expect(JSON.parse((await rsp(['replicate', 'policy', 'list', '--json'])).stdout)).toEqual([]);
   });

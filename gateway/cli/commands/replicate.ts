@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Operation } from '../client';
+import { CliError, ExitCode } from '../exit-codes';
 import { details, emit, humanBytes, table } from '../output';
 import { awaitOperation, contextOf, intOption, OPERATION_FIELDS } from './context';
 
@@ -49,12 +50,12 @@ export function registerReplicate(program: Command): void {
     .option('--target-id <id>', 'the host, site or group')
     .option('--keep <n>', 'replicas kept', '3')
     .option('--internal', 'INTERNAL: made by a command inside the environment (needs --backup-command)')
-    .option('--backup-command <arg...>', 'INTERNAL: command whose standard output is the backup')
-    .option('--restore-command <arg...>', 'INTERNAL: command that reads the backup on its standard input')
+    .option('--backup-command <json>', 'INTERNAL: command (a JSON array of arguments) whose standard output is the backup')
+    .option('--restore-command <json>', 'INTERNAL: command (a JSON array of arguments) that reads the backup on its standard input')
     .option('--encrypted', 'encrypt at rest with the group key')
     .option('--auto-failover', 'start the newest replica elsewhere when the host fails')
     .option('--disabled', 'create it disabled')
-    .action(async (environmentId: string, opts: { schedule: string; name?: string; layer?: string; target: string; targetId?: string; keep: string; internal?: boolean; backupCommand?: string[]; restoreCommand?: string[]; encrypted?: boolean; autoFailover?: boolean; disabled?: boolean }, cmd: Command) => {
+    .action(async (environmentId: string, opts: { schedule: string; name?: string; layer?: string; target: string; targetId?: string; keep: string; internal?: boolean; backupCommand?: string; restoreCommand?: string; encrypted?: boolean; autoFailover?: boolean; disabled?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const input = {
         environmentId,
@@ -68,8 +69,8 @@ export function registerReplicate(program: Command): void {
         ...(opts.name ? { name: opts.name } : {}),
         ...(opts.layer ? { layerId: opts.layer } : {}),
         ...(opts.targetId ? { targetId: opts.targetId } : {}),
-        ...(opts.backupCommand ? { backupCommand: opts.backupCommand } : {}),
-        ...(opts.restoreCommand ? { restoreCommand: opts.restoreCommand } : {}),
+        ...(opts.backupCommand ? { backupCommand: commandOption('--backup-command', opts.backupCommand) } : {}),
+        ...(opts.restoreCommand ? { restoreCommand: commandOption('--restore-command', opts.restoreCommand) } : {}),
       };
       const { createReplicationPolicy: p } = await ctx.client.request<{ createReplicationPolicy: Policy }>(`mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { ${POLICY_FIELDS} } }`, { i: input });
       emit(ctx.json, p, () => showPolicy(p));
@@ -171,6 +172,20 @@ export function registerRestore(program: Command): void {
       });
       await awaitOperation(ctx, restoreReplica, `restore ${replicaId}`, opts.wait);
     });
+}
+
+/** A command given as a JSON array of arguments (no shell string), as a usage error otherwise. */
+function commandOption(name: string, text: string): string[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (!Array.isArray(value) || !value.length || value.some((a) => typeof a !== 'string')) {
+    throw new CliError(`${name} must be a JSON array of arguments, e.g. '["sh","-c","tar c /data | base64"]'`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  }
+  return value as string[];
 }
 
 function showPolicy(p: Policy): string {
