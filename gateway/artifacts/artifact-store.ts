@@ -190,6 +190,8 @@ export class ArtifactStore {
       return { manifest, stats };
     } catch (e) {
       await Promise.allSettled([...inflight]);
+      // Seal what was written, so nothing lingers half-packed; gc takes it back.
+      await this.backend.flush?.([]).catch(() => undefined);
       throw signal?.aborted ? signal.reason : e;
     } finally {
       signal?.removeEventListener('abort', onAbort);
