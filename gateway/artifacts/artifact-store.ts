@@ -340,6 +340,87 @@ export class ArtifactStore {
     }
   }
 
+  /**
+   * Copies an artifact into `target` (another store, e.g. on another host): only the chunks the
+   * target lacks are read and written, as stored (an encrypted artifact is copied without its
+   * key), then the same manifest. Plaintext chunks — and encrypted ones when `key` is given — are
+   * checked on the way; a damaged one stops the copy with `IntegrityError` and no manifest is
+   * written. `stats.newBytes` is what moved.
+   */
+  async copyTo(
+    target: ArtifactStore,
+    manifestId: string,
+    options: { key?: Buffer; onProgress?(progress: StoreProgress): void; signal?: AbortSignal } = {},
+  ): Promise<PutResult> {
+    const { signal, onProgress } = options;
+    signal?.throwIfAborted();
+    const manifest = await this.manifest(manifestId);
+    const codec = manifest.encryption ? (options.key ? this.codecFor(manifest, options.key) : undefined) : plainCodec;
+    const stats: StoreProgress = { bytes: 0, chunks: 0, newChunks: 0, newBytes: 0 };
+    const held: string[] = [];
+    const seen = new Set<string>();
+    let next = 0;
+    let failed = false;
+    const copyNext = async (): Promise<void> => {
+      while (next < manifest.chunks.length && !failed) {
+        signal?.throwIfAborted();
+        const index = next;
+        next += 1;
+        const { hash, size } = manifest.chunks[index]!;
+        if (!seen.has(hash)) {
+          seen.add(hash);
+          held.push(hash);
+          await target.guard.hold(hash);
+          if (!(await target.backend.has('chunk', hash))) {
+            let stored: Buffer;
+            try {
+              stored = await this.backend.get('chunk', hash);
+            } catch (e) {
+              if (isCategory(e, 'NOT_FOUND')) throw new IntegrityError(manifest.id, hash, 'it is missing', { index });
+              throw e;
+            }
+            try {
+              codec?.unseal(stored, hash);
+            } catch (reason) {
+              if (typeof reason === 'string') throw new IntegrityError(manifest.id, hash, reason, { index });
+              throw reason;
+            }
+            await target.backend.put('chunk', hash, stored);
+            stats.newChunks += 1;
+            stats.newBytes += size;
+          }
+        }
+        stats.chunks += 1;
+        stats.bytes += size;
+        onProgress?.({ ...stats });
+      }
+    };
+    try {
+      const copies = await Promise.allSettled(
+        Array.from({ length: this.concurrency }, () =>
+          copyNext().catch((e: unknown) => {
+            failed = true;
+            throw e;
+          }),
+        ),
+      );
+      const failure = copies.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+      if (failure) throw failure.reason;
+      await target.backend.flush?.(seen);
+      signal?.throwIfAborted();
+      const { id: _id, ...content } = manifest;
+      const sealed = sealManifest(content);
+      if (sealed.manifest.id !== manifest.id) throw new IntegrityError(manifest.id, undefined, `its manifest re-encodes to ${sealed.manifest.id}`);
+      await target.backend.put('manifest', manifest.id, sealed.bytes);
+      return { manifest, stats };
+    } catch (e) {
+      await target.backend.flush?.([]).catch(() => undefined);
+      throw signal?.aborted ? signal.reason : e;
+    } finally {
+      target.guard.release(held);
+    }
+  }
+
   /** Writes a chunk unless the store has it; resolves to true when it was written. */
   private async writeChunk(id: string, data: Buffer, codec: ChunkCodec, held: string[]): Promise<boolean> {
     held.push(id);
