@@ -244,6 +244,18 @@ describe.each(backends)('artifact store on %s', (_name, makeBackend) => {
     expect(await storedChunks()).toEqual([]);
   });
 
+  test('a source that fails mid-way fails the put with its error and leaves no manifest', async () => {
+    const source = new PassThrough();
+    const put = store.put(source);
+    source.write(randomBytes(MiB));
+    setTimeout(() => source.destroy(new Error('disk read error')), 20);
+    await expect(put).rejects.toThrow('disk read error');
+    expect(await store.list()).toEqual([]);
+    const ended = new PassThrough();
+    ended.destroy();
+    await expect(store.put(ended)).rejects.toThrow(/destroyed before it was read/);
+  });
+
   describe('encrypted at rest', () => {
     const key = randomBytes(32);
     const marker = Buffer.from('PLAINTEXT-MARKER-that-must-never-reach-the-disk;');
