@@ -288,7 +288,9 @@ export class ReplicationService {
     }
     const { manifest, stats } = put;
     const revert = new Revert();
-    revert.add(() => this.store.delete(manifest.id));
+    revert.add(async () => {
+      if (!(await this.replicaRepo.existsBy({ manifestId: manifest.id }))) await this.store.delete(manifest.id);
+    });
     try {
       const replica = await this.replicaRepo.save(
         this.replicaRepo.create({
@@ -409,7 +411,8 @@ export class ReplicationService {
     }
     if (input.name !== undefined && !ENVIRONMENT_NAME_PATTERN.test(input.name)) throw new BadInputError(`"${input.name}" is not an environment name: use a DNS label (a-z, 0-9, -)`, { name: input.name });
     const host = input.hostId ? await this.dataSource.getRepository(HostEntity).findOneBy({ id: input.hostId }) : await this.defaultRestoreHost(replica);
-    if (!host) throw new NotFoundError('Host', input.hostId ?? '(none UP for this replica)');
+    if (!host && input.hostId) throw new NotFoundError('Host', input.hostId);
+    if (!host) throw new ConflictError(`No host of replica ${replica.id}'s target (${replica.targetKind}) nor its original host is UP: name one with hostId`, { replicaId: replica.id });
     return this.operations.start({ kind: 'replica.restore', targetType: 'Replica', targetId: replica.id, groupId: replica.groupId }, async (op) => {
       const env = await this.restoreReplica(replica.id, host.id, { sameIdentity: false, start: input.start ?? false, name: input.name, signal: op.signal, onProgress: (f, m) => void op.progress(f, m) });
       return { environmentId: env.id, replicaId: replica.id, hostId: host.id };
