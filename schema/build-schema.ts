@@ -15,6 +15,7 @@ import { MetricsResolver } from './metrics/resolver';
 import { OfferResolver } from './offers/resolver';
 import { OperationResolver } from './operations/resolver';
 import { AllocationRequestResolver, AllocationResolver, ResourceOwnersResolver } from './placement/resolver';
+import { ReplicaResolver, ReplicationPolicyResolver } from './replication/resolver';
 import { ResourceClassResolver, ResourceResolver } from './resources/resolver';
 import { ShareResolver } from './shares/resolver';
 import { HostResolver, SiteResolver } from './sites/resolver';
@@ -39,6 +40,8 @@ export const resolverClasses: NonEmptyArray<Function> = [
   AllocationRequestResolver,
   AllocationResolver,
   ResourceOwnersResolver,
+  ReplicationPolicyResolver,
+  ReplicaResolver,
 ];
 
 /** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`, as the caller. */

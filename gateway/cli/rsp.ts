@@ -15,6 +15,7 @@ import { registerImage } from './commands/image';
 import { registerLayer } from './commands/layer';
 import { registerLogin } from './commands/login';
 import { registerOffer } from './commands/offer';
+import { registerReplica, registerReplicate, registerRestore } from './commands/replicate';
 import { registerResource } from './commands/resource';
 import { registerShare } from './commands/share';
 import { registerSite } from './commands/site';
@@ -127,6 +128,9 @@ registerOffer(program);
 registerAlloc(program);
 registerTop(program);
 registerEvents(program);
+registerReplicate(program);
+registerReplica(program);
+registerRestore(program);
 registerCompletion(program);
 
 /** Prints an error the way a person wants to read it, and picks the exit code. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { RspError } from '../errors';
 
@@ -19,6 +19,8 @@ const settings = {
       .optional(),
   },
   dataDir: { env: 'RSP_DATA_DIR', schema: z.string().min(1).default('.rsp/data') },
+  /** Where the artifact store keeps chunks and manifests; default `<RSP_DATA_DIR>/artifacts`. */
+  artifactDir: { env: 'RSP_ARTIFACT_DIR', schema: z.string().min(1).optional() },
   logLevel: {
     env: 'LOG_LEVEL',
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -50,6 +52,12 @@ const settings = {
   leaseSweepMs: { env: 'RSP_LEASE_SWEEP_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(10_000) },
   /** The built dashboard's folder (default: dist/web of the package). */
   webDir: { env: 'RSP_WEB_DIR', schema: z.string().min(1).optional() },
+  /** How often the replication scheduler looks for due policies (ms); 0 turns it off. */
+  replicationIntervalMs: { env: 'RSP_REPLICATION_INTERVAL_MS', schema: z.coerce.number().int().min(0, 'must be ≥ 0 (0 turns the scheduler off)').max(3_600_000).default(30_000) },
+  /** The shortest interval a replication schedule may have (minutes). */
+  replicationMinIntervalMinutes: { env: 'RSP_REPLICATION_MIN_INTERVAL_MINUTES', schema: z.coerce.number().int().min(1).max(1440).default(5) },
+  /** Wait before the first retry of a failed replication (ms); it doubles per failure up to one hour. */
+  replicationRetryBaseMs: { env: 'RSP_REPLICATION_RETRY_BASE_MS', schema: z.coerce.number().int().min(1000).max(3_600_000).default(60_000) },
   drivers: {
     env: 'RSP_DRIVERS',
     schema: z
@@ -64,6 +72,8 @@ type Settings = typeof settings;
 export type GatewayConfig = { [K in keyof Settings]: z.output<Settings[K]['schema']> } & {
   /** Absolute path of the data directory. */
   dataDir: string;
+  /** Absolute path of the artifact store's directory. */
+  artifactDir: string;
 };
 
 /** A configuration value was wrong; the message names each variable and what is wrong with it. */
@@ -96,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (problems.length) throw new ConfigError(problems);
   const config = out as GatewayConfig;
   config.dataDir = resolve(config.dataDir);
+  config.artifactDir = config.artifactDir ? resolve(config.artifactDir) : join(config.dataDir, 'artifacts');
   return config;
 }
 

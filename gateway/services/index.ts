@@ -1,9 +1,11 @@
 import type { DataSource } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import type { ImageStore } from '../artifacts/image-store';
+import type { ArtifactStore } from '../artifacts/artifact-store';
 import { TokenService } from '../auth/token-service';
 import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
+import type { GroupKeys } from '../replication/group-keys';
 import { EnvironmentService } from './environment-service';
 import { GroupService } from './group-service';
 import { ImageService } from './image-service';
@@ -14,6 +16,7 @@ import { OperationService } from './operation-service';
 import { PlacementOptions, PlacementService } from './placement-service';
 import { ResourceService } from './resource-service';
 import { ShareService } from './share-service';
+import { DEFAULT_REPLICATION_SETTINGS, ReplicationService, ReplicationSettings } from './replication-service';
 import { SiteService } from './site-service';
 
 export * from './operation-service';
@@ -40,6 +43,7 @@ export interface Services {
   environments: EnvironmentService;
   metrics: MetricsService;
   placement: PlacementService;
+  replication: ReplicationService;
 }
 
 /** What services are built from. */
@@ -54,6 +58,12 @@ export interface ServiceDeps {
   subscriberBuffer?: number;
   /** How placement decides (snapshot age, clock); defaults when absent. */
   placement?: PlacementOptions;
+  /** Where replicas' bits live. */
+  artifactStore: ArtifactStore;
+  /** The group keys replicas are encrypted with. */
+  groupKeys: GroupKeys;
+  /** How replication behaves; defaults when absent. */
+  replication?: ReplicationSettings;
 }
 
 /** Builds every service of a gateway. */
@@ -63,6 +73,7 @@ export function createServices(deps: ServiceDeps): Services {
   const images = new ImageService(dataSource, deps.imageStore);
   const sites = new SiteService(dataSource);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, deps.pubSub);
+  const layers = new LayerService(dataSource);
   return {
     info: deps.info,
     operations,
@@ -72,10 +83,11 @@ export function createServices(deps: ServiceDeps): Services {
     resources: new ResourceService(dataSource),
     offers: new OfferService(dataSource),
     shares: new ShareService(dataSource),
-    layers: new LayerService(dataSource),
+    layers,
     images,
     environments,
     metrics: new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer),
     placement: new PlacementService(dataSource, deps.placement),
+    replication: new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, deps.replication ?? DEFAULT_REPLICATION_SETTINGS),
   };
 }

@@ -19,6 +19,7 @@ export enum EventKind {
   OPERATION = 'OPERATION',
   ENVIRONMENT = 'ENVIRONMENT',
   ALERT = 'ALERT',
+  REPLICATION = 'REPLICATION',
 }
 
 registerEnumType(MetricTargetType, { name: 'MetricTargetType', description: 'What a metric series or alert rule is about.' });
@@ -398,6 +399,37 @@ export class EnvironmentChange {
   status: string;
 }
 
+/** A replication run ended. */
+@ObjectType({ description: 'A replication run ended: succeeded with a replica, or failed with an error.' })
+export class ReplicationRun {
+  @Field(() => ID)
+  policyId: string;
+
+  @Field()
+  policyName: string;
+
+  @Field(() => ID)
+  environmentId: string;
+
+  @Field({ description: 'SUCCEEDED or FAILED.' })
+  state: string;
+
+  @Field(() => ID, { nullable: true })
+  replicaId: string | null;
+
+  @Field(() => Float, { nullable: true })
+  bytes: number | null;
+
+  @Field(() => Float, { nullable: true })
+  newBytes: number | null;
+
+  @Field(() => Int, { nullable: true })
+  chunks: number | null;
+
+  @Field(() => String, { nullable: true })
+  error: string | null;
+}
+
 /** One entry of the `events` stream. */
 @ObjectType({ description: 'An operation update, an environment change or an alert fired/resolved.' })
 export class Event {
@@ -421,6 +453,9 @@ export class Event {
 
   @Field(() => Alert, { nullable: true })
   alert?: Alert;
+
+  @Field(() => ReplicationRun, { nullable: true })
+  replication?: ReplicationRun;
 
   @Field(() => Int, { description: 'Events dropped so far for this subscriber because it read too slowly.' })
   dropped(): number {
