@@ -45,6 +45,8 @@ export interface Gateway {
   logger: Logger;
   dataSource: DataSource;
   services: Services;
+  /** The host agents this gateway reaches (the in-process ones can be disconnected and reconnected). */
+  agents: AgentLink;
   schema: GraphQLSchema;
   /** The first site-admin token's secret, when this start created it (first start only). */
   bootstrapToken?: string;
@@ -78,6 +80,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     const { agent, plugins } = await startLocalAgent(config, logger);
     const agents = new AgentLink();
     agents.add(agent);
+    for (const extra of await startExtraAgents(config, logger)) agents.add(extra);
     const services = createServices({
       dataSource,
       pubSub,
@@ -87,6 +90,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       imageStore: new ImageStore(join(config.dataDir, 'images', 'content')),
       subscriberBuffer: config.subscriberBuffer,
       placement: { snapshotMs: config.placementSnapshotMs },
+      health: { heartbeatMs: config.heartbeatMs, downAfterMs: config.hostDownAfterMs },
     });
     const schema = await buildGatewaySchema(pubSub);
     const bootstrap = await services.tokens.bootstrapSiteAdmin();
@@ -95,7 +99,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, bus.close);
     services.metrics.start(config.metricsIntervalMs);
-    return { ...gateway, bootstrapToken: bootstrap?.secret };
+    await services.health.tick();
+    services.health.start();
+    return { ...gateway, agents, bootstrapToken: bootstrap?.secret };
   } catch (e) {
     await pubSubClose?.().catch(() => undefined);
     await dataSource.destroy().catch(() => undefined);
@@ -113,7 +119,18 @@ async function startLocalAgent(config: GatewayConfig, logger: Logger): Promise<{
   return { agent, plugins };
 }
 
-async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>): Promise<Gateway> {
+/** The extra in-process agents of `RSP_AGENTS`, each with its own built-in driver instances and data directory, probed. */
+async function startExtraAgents(config: GatewayConfig, logger: Logger): Promise<InProcessAgent[]> {
+  const agents: InProcessAgent[] = [];
+  for (const a of config.agents) {
+    const agent = new InProcessAgent(builtinRegistry(config.drivers ?? DEFAULT_DRIVERS, a.dataDir, a.id), a.dataDir, logger.child({ agent: a.id }), a.id);
+    await agent.probe();
+    agents.push(agent);
+  }
+  return agents;
+}
+
+async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>): Promise<Omit<Gateway, 'agents'>> {
   const app = createHttpApp({
     logger,
     dataSource,
@@ -200,6 +217,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     close: () =>
       (closing ??= (async () => {
         await services.metrics.stop();
+        await services.health.stop();
         await apollo.stop();
         services.placement.stopLeaseSweep();
         await services.operations.drain();

@@ -6,6 +6,8 @@ import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import { EnvironmentService } from './environment-service';
 import { GroupService } from './group-service';
+import type { DetectorSettings } from './failure-detector';
+import { HostHealthService } from './host-health-service';
 import { ImageService } from './image-service';
 import { LayerService } from './layer-service';
 import { MetricsService } from './metrics-service';
@@ -40,6 +42,8 @@ export interface Services {
   environments: EnvironmentService;
   metrics: MetricsService;
   placement: PlacementService;
+  /** Heartbeats, failure detection, fencing and the split-brain guard. */
+  health: HostHealthService;
 }
 
 /** What services are built from. */
@@ -54,6 +58,8 @@ export interface ServiceDeps {
   subscriberBuffer?: number;
   /** How placement decides (snapshot age, clock); defaults when absent. */
   placement?: PlacementOptions;
+  /** Heartbeat interval and DOWN threshold; defaults when absent. */
+  health?: DetectorSettings;
 }
 
 /** Builds every service of a gateway. */
@@ -63,6 +69,8 @@ export function createServices(deps: ServiceDeps): Services {
   const images = new ImageService(dataSource, deps.imageStore);
   const sites = new SiteService(dataSource);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, deps.pubSub);
+  const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer);
+  const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, deps.health);
   return {
     info: deps.info,
     operations,
@@ -75,7 +83,8 @@ export function createServices(deps: ServiceDeps): Services {
     layers: new LayerService(dataSource),
     images,
     environments,
-    metrics: new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer),
+    metrics,
     placement: new PlacementService(dataSource, deps.placement),
+    health,
   };
 }
