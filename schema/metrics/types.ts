@@ -19,6 +19,7 @@ export enum EventKind {
   OPERATION = 'OPERATION',
   ENVIRONMENT = 'ENVIRONMENT',
   ALERT = 'ALERT',
+  HOST = 'HOST',
 }
 
 registerEnumType(MetricTargetType, { name: 'MetricTargetType', description: 'What a metric series or alert rule is about.' });
@@ -398,8 +399,24 @@ export class EnvironmentChange {
   status: string;
 }
 
+/** A host's state change. */
+@ObjectType({ description: "A host's state changed: marked DOWN by the failure detector, or back UP after the split-brain guard." })
+export class HostChange {
+  @Field(() => ID)
+  id: string;
+
+  @Field()
+  hostname: string;
+
+  @Field()
+  state: string;
+
+  @Field(() => Date, { nullable: true })
+  lastHeartbeatAt: Date | null;
+}
+
 /** One entry of the `events` stream. */
-@ObjectType({ description: 'An operation update, an environment change or an alert fired/resolved.' })
+@ObjectType({ description: 'An operation update, an environment change, a host state change or an alert fired/resolved.' })
 export class Event {
   @Field(() => EventKind)
   kind: EventKind;
@@ -421,6 +438,9 @@ export class Event {
 
   @Field(() => Alert, { nullable: true })
   alert?: Alert;
+
+  @Field(() => HostChange, { nullable: true })
+  host?: HostChange;
 
   @Field(() => Int, { description: 'Events dropped so far for this subscriber because it read too slowly.' })
   dropped(): number {
