@@ -8,6 +8,7 @@ import type { GatewayContext } from '../gateway/context';
 import type { RspPubSub } from '../gateway/events/pubsub';
 import { AuthResolver } from './auth/resolver';
 import { EnvironmentResolver } from './environments/resolver';
+import { FailoverResolver } from './failover/resolver';
 import { GroupResolver } from './groups/resolver';
 import { ImageResolver } from './images/resolver';
 import { LayerResolver } from './layers/resolver';
@@ -15,6 +16,7 @@ import { MetricsResolver } from './metrics/resolver';
 import { OfferResolver } from './offers/resolver';
 import { OperationResolver } from './operations/resolver';
 import { AllocationRequestResolver, AllocationResolver, ResourceOwnersResolver } from './placement/resolver';
+import { ReplicaResolver, ReplicationPolicyResolver } from './replication/resolver';
 import { ResourceClassResolver, ResourceResolver } from './resources/resolver';
 import { ShareResolver } from './shares/resolver';
 import { HostResolver, SiteResolver } from './sites/resolver';
@@ -39,6 +41,9 @@ export const resolverClasses: NonEmptyArray<Function> = [
   AllocationRequestResolver,
   AllocationResolver,
   ResourceOwnersResolver,
+  ReplicationPolicyResolver,
+  ReplicaResolver,
+  FailoverResolver,
 ];
 
 /** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`, as the caller. */

@@ -42,7 +42,8 @@ export interface HostAgent {
   inspect(driver: string, id: string, options?: CallOptions): Promise<EnvironmentInfo>;
   list(driver: string, options?: CallOptions): Promise<EnvironmentInfo[]>;
   stats(driver: string, id: string, options?: CallOptions): Promise<EnvironmentStats>;
-  exec(driver: string, id: string, command: string[], options?: CallOptions): Promise<ExecResult>;
+  /** Runs a command inside the environment; `stdin` is written to its standard input. */
+  exec(driver: string, id: string, command: string[], options?: CallOptions & { stdin?: string }): Promise<ExecResult>;
   /** The environment's filesystem, config and volumes as one stream. */
   exportEnvironment(driver: string, id: string, options?: CallOptions): Promise<Readable>;
   /** Creates an environment from an export stream, with `spec` for its new identity. */

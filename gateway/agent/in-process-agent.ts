@@ -96,7 +96,7 @@ export class InProcessAgent implements HostAgent {
     return (await this.driver(driver)).stats(id, options);
   }
 
-  async exec(driver: string, id: string, command: string[], options?: CallOptions) {
+  async exec(driver: string, id: string, command: string[], options?: CallOptions & { stdin?: string }) {
     return requireCapability(await this.driver(driver), 'exec')(id, command, options);
   }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { RspError } from '../errors';
 
@@ -19,6 +19,8 @@ const settings = {
       .optional(),
   },
   dataDir: { env: 'RSP_DATA_DIR', schema: z.string().min(1).default('.rsp/data') },
+  /** Where the artifact store keeps chunks and manifests; default `<RSP_DATA_DIR>/artifacts`. */
+  artifactDir: { env: 'RSP_ARTIFACT_DIR', schema: z.string().min(1).optional() },
   logLevel: {
     env: 'LOG_LEVEL',
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -64,6 +66,12 @@ const settings = {
   heartbeatMs: { env: 'RSP_HEARTBEAT_MS', schema: z.coerce.number().int().min(50).max(600_000).default(1000) },
   /** A host silent this long (ms) after its last heartbeat is marked DOWN, fenced and failed over. */
   hostDownAfterMs: { env: 'RSP_HOST_DOWN_AFTER_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(3000) },
+  /** How often the replication scheduler looks for due policies (ms); 0 turns it off. */
+  replicationIntervalMs: { env: 'RSP_REPLICATION_INTERVAL_MS', schema: z.coerce.number().int().min(0, 'must be ≥ 0 (0 turns the scheduler off)').max(3_600_000).default(30_000) },
+  /** The shortest interval a replication schedule may have (minutes). */
+  replicationMinIntervalMinutes: { env: 'RSP_REPLICATION_MIN_INTERVAL_MINUTES', schema: z.coerce.number().int().min(1).max(1440).default(5) },
+  /** Wait before the first retry of a failed replication (ms); it doubles per failure up to one hour. */
+  replicationRetryBaseMs: { env: 'RSP_REPLICATION_RETRY_BASE_MS', schema: z.coerce.number().int().min(1000).max(3_600_000).default(60_000) },
   drivers: {
     env: 'RSP_DRIVERS',
     schema: z
@@ -80,6 +88,8 @@ export type GatewayConfig = { [K in keyof Settings]: z.output<Settings[K]['schem
   dataDir: string;
   /** Extra in-process agents, each with its absolute data directory. */
   agents: Array<Required<AgentSetting>>;
+  /** Absolute path of the artifact store's directory. */
+  artifactDir: string;
 };
 
 /** An extra in-process host agent: its id and (absolute, once loaded) data directory. */
@@ -124,6 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   config.dataDir = resolve(config.dataDir);
   config.agents = config.agents.map((a) => ({ id: a.id, dataDir: resolve(a.dataDir ?? `${config.dataDir}/agents/${a.id}`) }));
   if (config.heartbeatMs >= config.hostDownAfterMs) throw new ConfigError([{ variable: 'RSP_HOST_DOWN_AFTER_MS', problem: `must be longer than RSP_HEARTBEAT_MS (${config.heartbeatMs}), else a healthy host is marked DOWN between two beats (got ${config.hostDownAfterMs})` }]);
+  config.artifactDir = config.artifactDir ? resolve(config.artifactDir) : join(config.dataDir, 'artifacts');
   return config;
 }
 

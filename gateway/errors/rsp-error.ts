@@ -12,6 +12,7 @@ export type ErrorCategory =
   | 'UNSUPPORTED_OPERATION'
   | 'UNAVAILABLE'
   | 'TIMEOUT'
+  | 'INTEGRITY_ERROR'
   | 'INTERNAL';
 
 /** Context attached to an error: what was being done, to what. Shown to callers as `extensions.details`. */

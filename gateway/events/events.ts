@@ -29,13 +29,26 @@ export interface AlertEventPayload {
   message: string;
 }
 
+/** A replication run ended. */
+export interface ReplicationEventPayload {
+  policyId: string;
+  policyName: string;
+  environmentId: string;
+  state: 'SUCCEEDED' | 'FAILED';
+  replicaId: string | null;
+  bytes: number | null;
+  newBytes: number | null;
+  chunks: number | null;
+  error: string | null;
+}
+
 /**
  * One entry of the `events` stream. Environment, host and alert events travel on the EVENT topic;
  * operations arrive on their own topic and are wrapped as OPERATION events per subscriber.
  * Who may see one follows from `groupId` (members of that group) or, when null, site admins only.
  */
 export interface RspEvent {
-  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT' | 'HOST';
+  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT' | 'REPLICATION' | 'HOST';
   /** Epoch milliseconds. */
   at: number;
   groupId: string | null;
@@ -43,5 +56,6 @@ export interface RspEvent {
   environment?: EnvironmentEventPayload;
   alert?: AlertEventPayload;
   host?: HostEventPayload;
+  replication?: ReplicationEventPayload;
   operation?: OperationEntity;
 }

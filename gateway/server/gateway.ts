@@ -17,6 +17,8 @@ import { AgentLink } from '../agent/agent-link';
 import { builtinRegistry, DEFAULT_DRIVERS } from '../agent/builtin-drivers';
 import { InProcessAgent } from '../agent/in-process-agent';
 import { ImageStore } from '../artifacts/image-store';
+import { ArtifactStore } from '../artifacts/artifact-store';
+import { GroupKeys } from '../replication/group-keys';
 import { SYSTEM } from '../auth/principal';
 import { imageUploadHandler } from './image-upload';
 import { bearerSecret } from '../auth/bearer';
@@ -91,6 +93,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       subscriberBuffer: config.subscriberBuffer,
       placement: { snapshotMs: config.placementSnapshotMs },
       health: { heartbeatMs: config.heartbeatMs, downAfterMs: config.hostDownAfterMs },
+      artifactStore: ArtifactStore.inDirectory(config.artifactDir, { logger }),
+      groupKeys: new GroupKeys(join(config.dataDir, 'secrets', 'replica-group-keys.secret')),
+      replication: { minimumIntervalMinutes: config.replicationMinIntervalMinutes, backoff: { baseMs: config.replicationRetryBaseMs, maxMs: 3_600_000 }, maxKeep: 100 },
     });
     const schema = await buildGatewaySchema(pubSub);
     const bootstrap = await services.tokens.bootstrapSiteAdmin();
@@ -99,6 +104,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, bus.close);
     services.metrics.start(config.metricsIntervalMs);
+    services.replication.start(config.replicationIntervalMs);
     await services.health.tick();
     services.health.start();
     return { ...gateway, agents, bootstrapToken: bootstrap?.secret };
@@ -220,6 +226,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
         await services.health.stop();
         await apollo.stop();
         services.placement.stopLeaseSweep();
+        await services.replication.stop();
         await services.operations.drain();
         await closePubSub();
         await dataSource.destroy();

@@ -1,12 +1,16 @@
 import type { DataSource } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import type { ImageStore } from '../artifacts/image-store';
+import type { ArtifactStore } from '../artifacts/artifact-store';
 import { TokenService } from '../auth/token-service';
 import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
+import type { GroupKeys } from '../replication/group-keys';
 import { EnvironmentService } from './environment-service';
 import { GroupService } from './group-service';
 import type { DetectorSettings } from './failure-detector';
+import { FailoverService } from './failover-service';
+import { MigrationService } from './migration-service';
 import { HostHealthService } from './host-health-service';
 import { ImageService } from './image-service';
 import { LayerService } from './layer-service';
@@ -16,6 +20,7 @@ import { OperationService } from './operation-service';
 import { PlacementOptions, PlacementService } from './placement-service';
 import { ResourceService } from './resource-service';
 import { ShareService } from './share-service';
+import { DEFAULT_REPLICATION_SETTINGS, ReplicationService, ReplicationSettings } from './replication-service';
 import { SiteService } from './site-service';
 
 export * from './operation-service';
@@ -44,6 +49,11 @@ export interface Services {
   placement: PlacementService;
   /** Heartbeats, failure detection, fencing and the split-brain guard. */
   health: HostHealthService;
+  replication: ReplicationService;
+  /** Restarts environments of DOWN hosts elsewhere from their newest replica. */
+  failover: FailoverService;
+  /** Moves environments between hosts (shuffle), reporting the downtime. */
+  migration: MigrationService;
 }
 
 /** What services are built from. */
@@ -60,6 +70,12 @@ export interface ServiceDeps {
   placement?: PlacementOptions;
   /** Heartbeat interval and DOWN threshold; defaults when absent. */
   health?: DetectorSettings;
+  /** Where replicas' bits live. */
+  artifactStore: ArtifactStore;
+  /** The group keys replicas are encrypted with. */
+  groupKeys: GroupKeys;
+  /** How replication behaves; defaults when absent. */
+  replication?: ReplicationSettings;
 }
 
 /** Builds every service of a gateway. */
@@ -69,8 +85,12 @@ export function createServices(deps: ServiceDeps): Services {
   const images = new ImageService(dataSource, deps.imageStore);
   const sites = new SiteService(dataSource);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, deps.pubSub);
+  const layers = new LayerService(dataSource);
   const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer);
   const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, deps.health);
+  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
+  const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger);
+  health.useFailover(failover);
   return {
     info: deps.info,
     operations,
@@ -80,11 +100,14 @@ export function createServices(deps: ServiceDeps): Services {
     resources: new ResourceService(dataSource),
     offers: new OfferService(dataSource),
     shares: new ShareService(dataSource),
-    layers: new LayerService(dataSource),
+    layers,
     images,
     environments,
     metrics,
     placement: new PlacementService(dataSource, deps.placement),
     health,
+    replication,
+    failover,
+    migration: new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, deps.pubSub),
   };
 }

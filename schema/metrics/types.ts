@@ -20,6 +20,7 @@ export enum EventKind {
   ENVIRONMENT = 'ENVIRONMENT',
   ALERT = 'ALERT',
   HOST = 'HOST',
+  REPLICATION = 'REPLICATION',
 }
 
 registerEnumType(MetricTargetType, { name: 'MetricTargetType', description: 'What a metric series or alert rule is about.' });
@@ -415,6 +416,37 @@ export class HostChange {
   lastHeartbeatAt: Date | null;
 }
 
+/** A replication run ended. */
+@ObjectType({ description: 'A replication run ended: succeeded with a replica, or failed with an error.' })
+export class ReplicationRun {
+  @Field(() => ID)
+  policyId: string;
+
+  @Field()
+  policyName: string;
+
+  @Field(() => ID)
+  environmentId: string;
+
+  @Field({ description: 'SUCCEEDED or FAILED.' })
+  state: string;
+
+  @Field(() => ID, { nullable: true })
+  replicaId: string | null;
+
+  @Field(() => Float, { nullable: true })
+  bytes: number | null;
+
+  @Field(() => Float, { nullable: true })
+  newBytes: number | null;
+
+  @Field(() => Int, { nullable: true })
+  chunks: number | null;
+
+  @Field(() => String, { nullable: true })
+  error: string | null;
+}
+
 /** One entry of the `events` stream. */
 @ObjectType({ description: 'An operation update, an environment change, a host state change or an alert fired/resolved.' })
 export class Event {
@@ -441,6 +473,8 @@ export class Event {
 
   @Field(() => HostChange, { nullable: true })
   host?: HostChange;
+  @Field(() => ReplicationRun, { nullable: true })
+  replication?: ReplicationRun;
 
   @Field(() => Int, { description: 'Events dropped so far for this subscriber because it read too slowly.' })
   dropped(): number {

@@ -26,6 +26,8 @@ interface Fixtures {
   operation: string;
   share: string;
   allocation: string;
+  policy: string;
+  replica: string;
 }
 
 const OPEN: Record<Role, Outcome> = { anonymous: 'ok', viewer: 'ok', member: 'ok', admin: 'ok', otherGroup: 'ok', siteAdmin: 'ok' };
@@ -159,6 +161,15 @@ const MATRIX: Record<string, Case> = {
   allocations: { query: '{ allocations { totalCount } }', expect: AUTHENTICATED },
   renewAllocation: { query: 'mutation ($id: ID!) { renewAllocation(id: $id, leaseSeconds: 600) { id } }', vars: (w) => ({ id: w.fixtures.allocation }), expect: GROUP_PRIVATE_WRITE },
   releaseAllocation: { query: 'mutation ($id: ID!) { releaseAllocation(id: $id) { id } }', vars: async (w, t) => ({ id: await freshAllocation(w, t) }), expect: GROUP_PRIVATE_WRITE },
+  replicationPolicies: { query: '{ replicationPolicies { id } }', expect: AUTHENTICATED },
+  replicationPolicy: { query: 'query ($id: ID!) { replicationPolicy(id: $id) { id status { state } } }', vars: (w) => ({ id: w.fixtures.policy }), expect: GROUP_PRIVATE_READ },
+  replicas: { query: '{ replicas { id } }', expect: AUTHENTICATED },
+  replica: { query: 'query ($id: ID!) { replica(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.replica }), expect: GROUP_PRIVATE_READ },
+  createReplicationPolicy: { query: 'mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', vars: (w) => ({ i: { environmentId: w.fixtures.environment, targetKind: 'STORE', schedule: 'every 1 hour', name: `p-${unique()}` } }), expect: GROUP_PRIVATE_WRITE },
+  updateReplicationPolicy: { query: 'mutation ($id: ID!) { updateReplicationPolicy(id: $id, input: { keep: 2 }) { id } }', vars: (w) => ({ id: w.fixtures.policy }), expect: GROUP_PRIVATE_WRITE },
+  deleteReplicationPolicy: { query: 'mutation ($id: ID!) { deleteReplicationPolicy(id: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
+  replicateNow: { query: 'mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
+  restoreReplica: { query: 'mutation ($id: ID!) { restoreReplica(replicaId: $id) { id } }', vars: (w) => ({ id: w.fixtures.replica }), expect: GROUP_PRIVATE_WRITE },
   // subscriptions: filtered per event, see the dedicated test below (metrics: test/integration/metrics.test.ts)
   operationUpdated: { query: '', expect: AUTHENTICATED },
   hostMetrics: { query: '', expect: AUTHENTICATED },
@@ -190,6 +201,11 @@ async function freshEnvironment(w: World & { fixtures: Fixtures }, t: TestGatewa
   return { id: created.environment.id };
 }
 
+/** A new replication policy of the fixture environment (to the store, hourly), made by the site admin. */
+async function freshPolicy(w: World & { fixtures: Fixtures }, t: TestGateway): Promise<string> {
+  return (await t.ok('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', { i: { environmentId: w.fixtures.environment, targetKind: 'STORE', schedule: 'every 1 hour', name: `f-${unique()}` } })).createReplicationPolicy.id;
+}
+
 describe('authorization matrix', () => {
   let db: TestDatabase;
   let t: TestGateway;
@@ -208,9 +224,12 @@ describe('authorization matrix', () => {
     const share = (await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId: world.host1, groupId: world.groupB, kind: 'HALF' } })).grantShare.id;
     const fakeImage = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: world.groupA, name: 'fake', version: '1', technology: 'fake' } })).registerImage.id;
     await t.upload(fakeImage, createRootfsTar({ '/etc/hostname': 'x' }));
-    w = { ...world, fixtures: { layer, image, operation: op.id, share, fakeImage, environment: '', allocation: '' } };
+    w = { ...world, fixtures: { layer, image, operation: op.id, share, fakeImage, environment: '', allocation: '', policy: '', replica: '' } };
     w.fixtures.allocation = await freshAllocation(w, t);
     w.fixtures.environment = (await freshEnvironment(w, t, 'RUNNING')).id;
+    w.fixtures.policy = await freshPolicy(w, t);
+    const run = await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', { id: w.fixtures.policy })).replicateNow.id);
+    w.fixtures.replica = run.result!.replicaId as string;
   });
   afterAll(async () => {
     await t?.close();

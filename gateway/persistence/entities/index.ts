@@ -8,6 +8,7 @@ import { LayerEntity } from './layer.entity';
 import { AlertEntity, AlertRuleEntity, MetricSampleEntity, UsageRecordEntity } from './metric.entity';
 import { NeedEntity, OfferEntity } from './offer-need.entity';
 import { OperationEntity } from './operation.entity';
+import { ReplicaEntity, ReplicationPolicyEntity } from './replication.entity';
 import { ResourceClassEntity } from './resource-class.entity';
 import { ResourceEntity } from './resource.entity';
 import { ShareEntity, UsagePolicyEntity } from './share.entity';
@@ -23,6 +24,7 @@ export * from './layer.entity';
 export * from './metric.entity';
 export * from './offer-need.entity';
 export * from './operation.entity';
+export * from './replication.entity';
 export * from './resource-class.entity';
 export * from './resource.entity';
 export * from './share.entity';
@@ -51,4 +53,6 @@ export const entities = [
   AllocationRequestEntity,
   AllocationEntity,
   AllocationClaimEntity,
+  ReplicationPolicyEntity,
+  ReplicaEntity,
 ];

@@ -1,0 +1,413 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import pino from 'pino';
+import { ArtifactKeyError, BadInputError, IntegrityError, NotFoundError, isCategory } from '../errors';
+import type { Logger } from '../logging/logger';
+import type { ChunkBackend } from './chunk-backend';
+import { keyedCodec, keyIdOf, plainCodec } from './chunk-codec';
+import type { ChunkCodec } from './chunk-codec';
+import { ChunkGuard } from './chunk-guard';
+import { CHUNKING_ALGORITHM, Chunker, chunkingOptions } from './chunker';
+import type { ChunkingOptions } from './chunker';
+import { DirectoryBackend } from './directory-backend';
+import type { DirectoryBackendOptions } from './directory-backend';
+import { openManifest, sealManifest } from './manifest';
+import type { ArtifactManifest, ManifestChunk } from './manifest';
+
+export type { ArtifactManifest } from './manifest';
+export type { ChunkBackend } from './chunk-backend';
+export type { ChunkingOptions } from './chunker';
+
+/** Counts of a put so far: plaintext bytes and chunks read, and those the store did not have yet. */
+export interface StoreProgress {
+  bytes: number;
+  chunks: number;
+  newChunks: number;
+  newBytes: number;
+}
+
+/** What a put stored: the manifest (its `id` names the artifact) and the final counts. */
+export interface PutResult {
+  manifest: ArtifactManifest;
+  stats: StoreProgress;
+}
+
+/** One thing wrong found by `verify`: the chunk (null for the manifest itself), its position, why. */
+export interface VerifyProblem {
+  chunk: string | null;
+  index: number | null;
+  reason: string;
+}
+
+/** The outcome of reading a whole artifact back. */
+export interface VerifyReport {
+  ok: boolean;
+  manifestId: string;
+  /** Plaintext bytes read and checked. */
+  bytes: number;
+  /** Chunks read and checked. */
+  chunks: number;
+  problems: VerifyProblem[];
+}
+
+/** Options of a store. */
+export interface ArtifactStoreOptions {
+  backend: ChunkBackend;
+  chunking?: Partial<ChunkingOptions>;
+  logger?: Logger;
+  /** Chunks hashed, sealed and written at once during a put, and read ahead by open/verify. Default 8. */
+  concurrency?: number;
+  /** gc keeps chunks written less than this many ms before it started (for other processes sharing the backend). Default 0. */
+  gcGraceMs?: number;
+}
+
+/** Options of a put. */
+export interface PutOptions {
+  /** A 32-byte group key: chunks are sealed with AES-256-GCM and named by HMAC-SHA256. */
+  key?: Buffer;
+  labels?: Record<string, string>;
+  /** Called after each chunk is stored. */
+  onProgress?(progress: StoreProgress): void;
+  /** Aborting stops the put: no manifest is written (chunks already written are left to gc). */
+  signal?: AbortSignal;
+}
+
+/**
+ * The artifact store: streams cut into content-defined chunks, each stored once under its hash
+ * (deduplicated across every artifact of the store), and a manifest per artifact listing its
+ * chunks with a sha256 of the whole. Reading checks every chunk; `gc` removes chunks no manifest
+ * references. Optionally encrypted at rest with a group key given by the caller.
+ */
+export class ArtifactStore {
+  readonly backend: ChunkBackend;
+  readonly chunking: ChunkingOptions;
+  private readonly logger: Logger;
+  private readonly concurrency: number;
+  private readonly gcGraceMs: number;
+  private readonly guard: ChunkGuard;
+
+  constructor(options: ArtifactStoreOptions) {
+    this.backend = options.backend;
+    this.chunking = chunkingOptions(options.chunking);
+    this.logger = options.logger ?? pino({ level: 'silent' });
+    this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 8));
+    this.gcGraceMs = Math.max(0, options.gcGraceMs ?? 0);
+    this.guard = ChunkGuard.of(this.backend.location);
+  }
+
+  /** A store in a local directory (see `DirectoryBackend`). */
+  static inDirectory(dir: string, options: Omit<ArtifactStoreOptions, 'backend'> & DirectoryBackendOptions = {}): ArtifactStore {
+    return new ArtifactStore({ ...options, backend: new DirectoryBackend(dir, options) });
+  }
+
+  /**
+   * Reads `source` to its end and stores it; resolves to the manifest once every chunk and the
+   * manifest are written. Chunks the store has are not written again.
+   */
+  async put(source: Readable, options: PutOptions = {}): Promise<PutResult> {
+    const { signal, onProgress } = options;
+    signal?.throwIfAborted();
+    const labels = checkLabels(options.labels ?? {});
+    const codec = options.key ? await keyedCodec(options.key) : plainCodec;
+    const chunker = new Chunker(this.chunking);
+    const whole = createHash('sha256');
+    const entries: ManifestChunk[] = [];
+    const stats: StoreProgress = { bytes: 0, chunks: 0, newChunks: 0, newBytes: 0 };
+    const writes = new Map<string, Promise<boolean>>();
+    const held: string[] = [];
+    const inflight = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+
+    const storeChunk = async (entry: ManifestChunk, data: Buffer): Promise<void> => {
+      const id = await codec.id(data);
+      entry.hash = id;
+      let write = writes.get(id);
+      if (!write) {
+        write = this.writeChunk(id, data, codec, held);
+        writes.set(id, write);
+        if (await write) {
+          stats.newChunks += 1;
+          stats.newBytes += data.length;
+        }
+      } else {
+        await write;
+      }
+      stats.bytes += data.length;
+      stats.chunks += 1;
+      onProgress?.({ ...stats });
+    };
+    const emit = (data: Buffer): void => {
+      const entry: ManifestChunk = { hash: '', size: data.length };
+      entries.push(entry);
+      const task: Promise<void> = storeChunk(entry, data).then(
+        () => {
+          inflight.delete(task);
+        },
+        (error: unknown) => {
+          inflight.delete(task);
+          failure ??= { error };
+        },
+      );
+      inflight.add(task);
+    };
+
+    const onAbort = () => source.destroy(signal?.reason instanceof Error ? signal.reason : new Error('the put was cancelled'));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      let parts: Buffer[] = [];
+      for await (const input of source) {
+        const buf: Buffer = typeof input === 'string' ? Buffer.from(input) : (input as Buffer);
+        whole.update(buf);
+        let start = 0;
+        for (const cut of chunker.push(buf)) {
+          const piece = buf.subarray(start, cut);
+          emit(parts.length ? Buffer.concat([...parts, piece]) : piece);
+          parts = [];
+          start = cut;
+        }
+        if (start < buf.length) parts.push(start === 0 ? buf : buf.subarray(start));
+        while (inflight.size >= this.concurrency && !failure) await Promise.race(inflight);
+        if (failure) throw failure.error;
+      }
+      if (chunker.finish()) emit(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      while (inflight.size && !failure) await Promise.race(inflight);
+      if (failure) throw failure.error;
+      signal?.throwIfAborted();
+      const { manifest, bytes } = sealManifest({
+        version: 1,
+        chunks: entries,
+        size: stats.bytes,
+        sha256: whole.digest('hex'),
+        encryption: codec.encryption,
+        chunking: { ...this.chunking, algorithm: CHUNKING_ALGORITHM },
+        createdAt: new Date().toISOString(),
+        labels,
+      });
+      await this.backend.put('manifest', manifest.id, bytes);
+      this.logger.debug({ manifestId: manifest.id, ...stats }, 'artifact stored');
+      return { manifest, stats };
+    } catch (e) {
+      await Promise.allSettled([...inflight]);
+      throw signal?.aborted ? signal.reason : e;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.guard.release(held);
+    }
+  }
+
+  /**
+   * The artifact's plaintext as a stream. Every chunk is checked against its id before its bytes
+   * are passed on; the stream errors with `IntegrityError` (naming the artifact and the chunk) at
+   * the first bad or missing one.
+   */
+  async open(manifestId: string, options: { key?: Buffer } = {}): Promise<Readable> {
+    const manifest = await this.manifest(manifestId);
+    const codec = await this.codecFor(manifest, options.key);
+    const store = this;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      for await (const result of store.readChunks(manifest, codec)) {
+        if ('problem' in result) throw new IntegrityError(manifest.id, result.chunk, result.problem, { index: result.index });
+        yield result.data;
+      }
+    }
+    return Readable.from(chunks(), { objectMode: false });
+  }
+
+  /**
+   * Reads the whole artifact and checks every chunk, their sizes and the sha256 of the whole.
+   * Damage is reported, never thrown; an absent manifest is NOT_FOUND and a missing or wrong key
+   * is BAD_USER_INPUT.
+   */
+  async verify(manifestId: string, options: { key?: Buffer } = {}): Promise<VerifyReport> {
+    const report: VerifyReport = { ok: false, manifestId, bytes: 0, chunks: 0, problems: [] };
+    let manifest: ArtifactManifest;
+    try {
+      manifest = await this.manifest(manifestId);
+    } catch (e) {
+      if (!(e instanceof IntegrityError)) throw e;
+      report.problems.push({ chunk: null, index: null, reason: e.reason });
+      return report;
+    }
+    const codec = await this.codecFor(manifest, options.key);
+    const whole = createHash('sha256');
+    for await (const result of this.readChunks(manifest, codec)) {
+      if ('problem' in result) {
+        report.problems.push({ chunk: result.chunk, index: result.index, reason: result.problem });
+        continue;
+      }
+      whole.update(result.data);
+      report.bytes += result.data.length;
+      report.chunks += 1;
+    }
+    if (!report.problems.length && report.bytes !== manifest.size) {
+      report.problems.push({ chunk: null, index: null, reason: `the chunks hold ${report.bytes} bytes, the manifest says ${manifest.size}` });
+    }
+    if (!report.problems.length) {
+      const sha = whole.digest('hex');
+      if (sha !== manifest.sha256) report.problems.push({ chunk: null, index: null, reason: `the whole stream's sha256 is ${sha}, the manifest says ${manifest.sha256}` });
+    }
+    report.ok = report.problems.length === 0;
+    return report;
+  }
+
+  /** The manifest of an artifact, checked against its id. NOT_FOUND when absent, INTEGRITY_ERROR when damaged. */
+  async manifest(manifestId: string): Promise<ArtifactManifest> {
+    if (!/^[0-9a-f]{64}$/.test(manifestId)) throw new BadInputError(`"${manifestId}" is not an artifact id (64 hex digits)`, { manifestId });
+    let bytes: Buffer;
+    try {
+      bytes = await this.backend.get('manifest', manifestId);
+    } catch (e) {
+      if (isCategory(e, 'NOT_FOUND')) throw new NotFoundError('Artifact', manifestId);
+      throw e;
+    }
+    const { manifest, problem } = openManifest(manifestId, bytes);
+    if (!manifest) throw new IntegrityError(manifestId, undefined, `its manifest does not check out: ${problem}`);
+    return manifest;
+  }
+
+  /** True when the store has the manifest `manifestId`. */
+  async has(manifestId: string): Promise<boolean> {
+    return /^[0-9a-f]{64}$/.test(manifestId) && this.backend.has('manifest', manifestId);
+  }
+
+  /** Every readable manifest, newest first; with `labels`, only those carrying all of them. */
+  async list(labels: Record<string, string> = {}): Promise<ArtifactManifest[]> {
+    const out: ArtifactManifest[] = [];
+    for await (const { id } of this.backend.list('manifest')) {
+      const { manifest } = openManifest(id, await this.backend.get('manifest', id).catch(() => Buffer.alloc(0)));
+      if (manifest && Object.entries(labels).every(([k, v]) => manifest.labels[k] === v)) out.push(manifest);
+    }
+    return out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+  }
+
+  /** Removes an artifact's manifest (its chunks go at the next `gc`). NOT_FOUND when absent. */
+  async delete(manifestId: string): Promise<void> {
+    if (!(await this.has(manifestId))) throw new NotFoundError('Artifact', manifestId);
+    await this.backend.delete('manifest', manifestId);
+  }
+
+  /**
+   * Mark and sweep: removes every chunk that no manifest references. Chunks that puts in progress
+   * (in this process) use are kept, and so are chunks younger than `gcGraceMs`. A manifest that
+   * cannot be parsed stops the collection (its chunks are unknown), with INTEGRITY_ERROR.
+   */
+  async gc(): Promise<{ removedChunks: number; freedBytes: number }> {
+    const started = Date.now();
+    const end = this.guard.beginCollection();
+    try {
+      if (this.backend instanceof DirectoryBackend) await this.backend.sweepTemporary(60 * 60 * 1000);
+      const live = new Set<string>();
+      for await (const { id } of this.backend.list('manifest')) {
+        let bytes: Buffer;
+        try {
+          bytes = await this.backend.get('manifest', id);
+        } catch (e) {
+          if (isCategory(e, 'NOT_FOUND')) continue;
+          throw e;
+        }
+        const { manifest, problem } = openManifest(id, bytes);
+        let chunks = manifest?.chunks;
+        if (!chunks) {
+          chunks = parseChunksLoosely(bytes);
+          if (!chunks) throw new IntegrityError(id, undefined, `gc stopped: its manifest cannot be read (${problem}), so the chunks it needs are unknown`);
+          this.logger.warn({ manifestId: id, problem }, 'gc: a damaged manifest keeps its chunks');
+        }
+        for (const c of chunks) live.add(c.hash);
+      }
+      let removedChunks = 0;
+      let freedBytes = 0;
+      for await (const chunk of this.backend.list('chunk')) {
+        if (live.has(chunk.id) || chunk.modifiedMs > started - this.gcGraceMs) continue;
+        const freed = await this.guard.removeUnlessHeld(chunk.id, () => this.backend.delete('chunk', chunk.id));
+        if (freed === undefined) continue;
+        removedChunks += 1;
+        freedBytes += freed;
+      }
+      this.logger.info({ location: this.backend.location, removedChunks, freedBytes, liveChunks: live.size }, 'artifact gc done');
+      return { removedChunks, freedBytes };
+    } finally {
+      end();
+    }
+  }
+
+  /** Writes a chunk unless the store has it; resolves to true when it was written. */
+  private async writeChunk(id: string, data: Buffer, codec: ChunkCodec, held: string[]): Promise<boolean> {
+    held.push(id);
+    await this.guard.hold(id);
+    if (await this.backend.has('chunk', id)) return false;
+    await this.backend.put('chunk', id, await codec.seal(data));
+    return true;
+  }
+
+  /** The codec that opens `manifest`'s chunks with `key`; ArtifactKeyError when the key is missing or another. */
+  private async codecFor(manifest: ArtifactManifest, key: Buffer | undefined): Promise<ChunkCodec> {
+    if (!manifest.encryption) return plainCodec;
+    if (!key) throw new ArtifactKeyError(manifest.id, 'it is encrypted: give the group key it was stored with', { keyId: manifest.encryption.keyId });
+    const given = keyIdOf(key);
+    if (given !== manifest.encryption.keyId) {
+      throw new ArtifactKeyError(manifest.id, `the key given (id ${given}) is not the key it was encrypted with (id ${manifest.encryption.keyId})`, {
+        keyId: manifest.encryption.keyId,
+        givenKeyId: given,
+      });
+    }
+    return keyedCodec(key);
+  }
+
+  /** Reads and checks the chunks of `manifest` in order, `concurrency` at a time ahead. */
+  private async *readChunks(
+    manifest: ArtifactManifest,
+    codec: ChunkCodec,
+  ): AsyncGenerator<{ data: Buffer } | { chunk: string; index: number; problem: string }> {
+    const read = async (index: number): Promise<{ data: Buffer } | { chunk: string; index: number; problem: string }> => {
+      const { hash, size } = manifest.chunks[index]!;
+      let stored: Buffer;
+      try {
+        stored = await this.backend.get('chunk', hash);
+      } catch (e) {
+        if (isCategory(e, 'NOT_FOUND')) return { chunk: hash, index, problem: 'it is missing' };
+        throw e;
+      }
+      try {
+        const data = await codec.unseal(stored, hash);
+        if (data.length !== size) return { chunk: hash, index, problem: `it holds ${data.length} bytes, the manifest says ${size}` };
+        return { data };
+      } catch (reason) {
+        if (typeof reason === 'string') return { chunk: hash, index, problem: reason };
+        throw reason;
+      }
+    };
+    const ahead: Array<Promise<{ data: Buffer } | { chunk: string; index: number; problem: string }>> = [];
+    let next = 0;
+    const fill = () => {
+      while (next < manifest.chunks.length && ahead.length < this.concurrency) {
+        const p = read(next);
+        p.catch(() => undefined);
+        ahead.push(p);
+        next += 1;
+      }
+    };
+    fill();
+    while (ahead.length) {
+      const result = await ahead.shift()!;
+      fill();
+      yield result;
+    }
+  }
+}
+
+function checkLabels(labels: Record<string, string>): Record<string, string> {
+  for (const [k, v] of Object.entries(labels)) {
+    if (typeof v !== 'string') throw new BadInputError(`Artifact label ${k} must be a string`, { label: k });
+  }
+  return { ...labels };
+}
+
+/** The chunk list of manifest bytes whose checksum failed but whose JSON still parses (gc keeps those chunks). */
+function parseChunksLoosely(bytes: Buffer): ManifestChunk[] | undefined {
+  try {
+    const parsed = JSON.parse(bytes.toString('utf8')) as { chunks?: unknown };
+    return Array.isArray(parsed.chunks) && parsed.chunks.every((c) => typeof (c as ManifestChunk)?.hash === 'string') ? (parsed.chunks as ManifestChunk[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}

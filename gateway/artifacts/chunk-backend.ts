@@ -1,0 +1,31 @@
+/** What a backend stores: chunks (content-addressed bits) and manifests (an artifact's chunk list). */
+export type StoredKind = 'chunk' | 'manifest';
+
+/** One stored object as a listing shows it. */
+export interface StoredObject {
+  id: string;
+  /** Bytes it takes in the backend. */
+  size: number;
+  /** When it was last written, in ms since the epoch. */
+  modifiedMs: number;
+}
+
+/**
+ * Where an artifact store keeps its objects: a directory by default, anything else (an object
+ * store, a remote host) by implementing this. Ids are lowercase hex; the store never writes an id
+ * twice with different bytes, so a backend may skip a write whose id it already has.
+ *
+ * Rules every backend keeps: `put` is atomic (a reader sees all of the bytes or no object, never
+ * a partial one); `get` of an absent object rejects with `NotFoundError`; `delete` of an absent
+ * object is not an error.
+ */
+export interface ChunkBackend {
+  /** Names where the objects live (for messages and to tell two stores on the same place apart). */
+  readonly location: string;
+  has(kind: StoredKind, id: string): Promise<boolean>;
+  put(kind: StoredKind, id: string, data: Uint8Array): Promise<void>;
+  get(kind: StoredKind, id: string): Promise<Buffer>;
+  /** Removes an object; resolves to the bytes freed (0 when it was absent). */
+  delete(kind: StoredKind, id: string): Promise<number>;
+  list(kind: StoredKind): AsyncIterable<StoredObject>;
+}

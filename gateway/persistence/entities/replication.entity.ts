@@ -1,0 +1,200 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, UpdateDateColumn, VersionColumn } from 'typeorm';
+import type { ImageRef, ResourceLimits } from '../../../drivers/contract';
+import type { EnvironmentInterface, EnvironmentVolume } from './environment.entity';
+
+/** Where a policy's replicas are meant to live and be restored. */
+export enum ReplicationTargetKind {
+  /** One named host: restores go there by default. */
+  HOST = 'HOST',
+  /** Any UP host of a site. */
+  SITE = 'SITE',
+  /** Any UP host owned by a group ("any host of group X"). */
+  GROUP = 'GROUP',
+  /** Only the artifact store; restores go back to the environment's own host. */
+  STORE = 'STORE',
+}
+
+/** Who makes a replica (seed 000: external and internal backups). */
+export enum ReplicationKind {
+  /** Made by the host from outside: the environment's export (filesystem, config, volumes). */
+  EXTERNAL = 'EXTERNAL',
+  /** Made from inside the environment by the hosted group: the output of a command run in it. */
+  INTERNAL = 'INTERNAL',
+}
+
+/**
+ * Which layer replicates to which target, how often and how many copies are kept. Attached to a
+ * layer of an environment's stack; the seed-000 rule (a layer replicates itself and the layers
+ * above it, never the layers below) is checked when it is created or changed.
+ */
+@Entity('replication_policy')
+@Index(['groupId'])
+@Index(['environmentId'])
+@Index(['enabled', 'nextRunAt'])
+export class ReplicationPolicyEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ type: 'varchar', length: 100 })
+  name: string;
+
+  /** The environment's group: its members manage the policy. */
+  @Column({ type: 'uuid' })
+  groupId: string;
+
+  /** The environment whose content the replicas hold. */
+  @Column({ type: 'uuid' })
+  environmentId: string;
+
+  /** The layer that replicates (itself and the layers above it). */
+  @Column({ type: 'uuid' })
+  layerId: string;
+
+  @Column({ type: 'varchar', length: 10 })
+  targetKind: ReplicationTargetKind;
+
+  /** The host, site or group of the target; null for STORE. */
+  @Column({ type: 'uuid', nullable: true })
+  targetId: string | null;
+
+  /** A 5-field cron expression or `every N minutes`. */
+  @Column({ type: 'varchar', length: 200 })
+  schedule: string;
+
+  /** Replicas kept; older ones are pruned after each successful run. */
+  @Column({ type: 'integer', default: 3 })
+  keep: number;
+
+  @Column({ type: 'varchar', length: 10 })
+  kind: ReplicationKind;
+
+  /** INTERNAL: the command run inside the environment whose standard output is the backup. */
+  @Column({ type: 'jsonb', nullable: true })
+  backupCommand: string[] | null;
+
+  /** INTERNAL: the command run inside the environment that reads a backup on its standard input. */
+  @Column({ type: 'jsonb', nullable: true })
+  restoreCommand: string[] | null;
+
+  /** Start the newest replica elsewhere when the host fails (used by failover). */
+  @Column({ type: 'boolean', default: false })
+  autoFailover: boolean;
+
+  /** Chunks encrypted at rest with the group key. */
+  @Column({ type: 'boolean', default: false })
+  encrypted: boolean;
+
+  @Column({ type: 'boolean', default: true })
+  enabled: boolean;
+
+  /** Last successful run's end. */
+  @Column({ type: 'timestamptz', nullable: true })
+  lastSyncAt: Date | null;
+
+  /** Last run's start, successful or not. */
+  @Column({ type: 'timestamptz', nullable: true })
+  lastTryAt: Date | null;
+
+  @Column({ type: 'integer', nullable: true })
+  lastDurationMs: number | null;
+
+  /** Failures since the last success (drives the backoff). */
+  @Column({ type: 'integer', default: 0 })
+  failCount: number;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  nextRunAt: Date | null;
+
+  @Column({ type: 'text', nullable: true })
+  lastError: string | null;
+
+  /** The operation of the run in progress, if any. */
+  @Column({ type: 'uuid', nullable: true })
+  runningOperationId: string | null;
+
+  @CreateDateColumn({ type: 'timestamptz' })
+  createdAt: Date;
+
+  @UpdateDateColumn({ type: 'timestamptz' })
+  updatedAt: Date;
+
+  @VersionColumn()
+  version: number;
+}
+
+/** What a replica remembers of its environment, so it can be restored when the original is gone. */
+export interface ReplicaSource {
+  name: string;
+  hostId: string;
+  driver: string;
+  technology: string;
+  imageId: string;
+  imageRef: ImageRef | null;
+  limits: ResourceLimits;
+  volumes: EnvironmentVolume[];
+  iface: EnvironmentInterface;
+  command: string[] | null;
+  /** INTERNAL: the command that reads the backup on its standard input. */
+  restoreCommand: string[] | null;
+}
+
+/** One checksummed, restorable copy of an environment (or of what an INTERNAL command produced), in the artifact store. */
+@Entity('replica')
+@Index(['environmentId', 'createdAt'])
+@Index(['policyId', 'createdAt'])
+@Index(['groupId'])
+export class ReplicaEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  /** The policy that made it; null for a one-off replication. */
+  @Column({ type: 'uuid', nullable: true })
+  policyId: string | null;
+
+  @Column({ type: 'uuid' })
+  environmentId: string;
+
+  @Column({ type: 'uuid' })
+  groupId: string;
+
+  /** The layer that replicated. */
+  @Column({ type: 'uuid', nullable: true })
+  layerId: string | null;
+
+  @Column({ type: 'varchar', length: 10 })
+  kind: ReplicationKind;
+
+  /** The artifact store manifest holding the bits. */
+  @Column({ type: 'varchar', length: 200 })
+  manifestId: string;
+
+  /** Size of the replica. */
+  @Column({ type: 'double precision' })
+  bytes: number;
+
+  /** What this run actually added to the store (chunks not there before). */
+  @Column({ type: 'double precision' })
+  newBytes: number;
+
+  @Column({ type: 'integer' })
+  chunks: number;
+
+  @Column({ type: 'boolean', default: false })
+  encrypted: boolean;
+
+  @Column({ type: 'varchar', length: 10 })
+  targetKind: ReplicationTargetKind;
+
+  @Column({ type: 'uuid', nullable: true })
+  targetId: string | null;
+
+  @Column({ type: 'jsonb' })
+  source: ReplicaSource;
+
+  /** When every checksum was last verified. */
+  @Column({ type: 'timestamptz', nullable: true })
+  verifiedAt: Date | null;
+
+  @CreateDateColumn({ type: 'timestamptz' })
+  createdAt: Date;
+}

@@ -1,0 +1,714 @@
+import { randomBytes } from 'node:crypto';
+import { Readable, Transform } from 'node:stream';
+import { DataSource, In, Repository } from 'typeorm';
+import { Revert } from '../../drivers/revert';
+import type { EnvironmentSpec } from '../../drivers/contract';
+import type { AgentLink } from '../agent/agent-link';
+import type { HostAgent } from '../agent/host-agent';
+import type { ArtifactStore } from '../artifacts/artifact-store';
+import { policy } from '../auth/policy';
+import type { Principal } from '../auth/principal';
+import { BadInputError, ConflictError, IntegrityError, NotFoundError, RspError } from '../errors';
+import { RspPubSub, Topic } from '../events/pubsub';
+import type { Logger } from '../logging/logger';
+import {
+  EnvironmentEntity,
+  EnvironmentStatus,
+  GroupEntity,
+  HostEntity,
+  HostState,
+  LayerEntity,
+  MemberRole,
+  OperationEntity,
+  ReplicaEntity,
+  ReplicaSource,
+  ReplicationKind,
+  ReplicationPolicyEntity,
+  ReplicationTargetKind,
+  SiteEntity,
+} from '../persistence/entities';
+import type { GroupKeys } from '../replication/group-keys';
+import { layerRuleViolation } from '../replication/layer-rule';
+import { replicasBeyondKeep } from '../replication/retention';
+import { BackoffSettings, nextRunAfter } from '../replication/retry-backoff';
+import { parseSchedule, Schedule } from '../replication/schedule';
+import { ENVIRONMENT_NAME_PATTERN } from './environment-rules';
+import type { LayerService } from './layer-service';
+import type { OperationControl, OperationService } from './operation-service';
+
+/** What a caller gives to create a replication policy. */
+export interface CreateReplicationPolicy {
+  environmentId: string;
+  /** The layer that replicates; default: the environment's ZONE layer. */
+  layerId?: string;
+  name?: string;
+  targetKind: ReplicationTargetKind;
+  targetId?: string | null;
+  schedule: string;
+  keep?: number;
+  kind?: ReplicationKind;
+  backupCommand?: string[] | null;
+  restoreCommand?: string[] | null;
+  autoFailover?: boolean;
+  encrypted?: boolean;
+  enabled?: boolean;
+}
+
+/** What may change on a policy. */
+export type UpdateReplicationPolicy = Partial<Omit<CreateReplicationPolicy, 'environmentId'>>;
+
+/** Progress of a replication run, from the artifact store. */
+export interface ReplicationProgress {
+  bytes: number;
+  chunks: number;
+  newChunks: number;
+  newBytes: number;
+}
+
+/** Options of `replicateEnvironment`. */
+export interface ReplicateOptions {
+  /** The policy whose settings (kind, target, encryption, keep) apply; default: a one-off EXTERNAL copy to the store. */
+  policyId?: string;
+  signal?: AbortSignal;
+  onProgress?(progress: ReplicationProgress): void;
+}
+
+/** Options of `restoreReplica`. */
+export interface RestoreOptions {
+  /** Keep the environment's id, name and volumes (failover, migration); otherwise a new environment, like a copy. */
+  sameIdentity: boolean;
+  /** Start it once restored. */
+  start: boolean;
+  /** Name of the new environment (without sameIdentity); default `<name>-restored-<time>`. */
+  name?: string;
+  signal?: AbortSignal;
+  onProgress?(fraction: number, message: string): void;
+}
+
+/** How replication behaves in this gateway. */
+export interface ReplicationSettings {
+  /** Shortest interval a schedule may have (minutes). */
+  minimumIntervalMinutes: number;
+  /** Retries after failures. */
+  backoff: BackoffSettings;
+  /** Longest `keep` a policy may ask for. */
+  maxKeep: number;
+}
+
+/** Defaults of `ReplicationSettings`. */
+export const DEFAULT_REPLICATION_SETTINGS: ReplicationSettings = { minimumIntervalMinutes: 5, backoff: { baseMs: 60_000, maxMs: 3_600_000 }, maxKeep: 100 };
+
+const REPLICABLE = [EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, EnvironmentStatus.RUNNING];
+const POLICY_NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
+
+/**
+ * Replication (seeds 000, 001, 004): policies attached to layers, runs as operations on a
+ * schedule with retries, replicas kept in the artifact store (deduplicated, checksummed,
+ * optionally encrypted with the group key), pruning, and restore — which verifies every checksum
+ * before anything is created on the target and reverts whatever it created when a step fails.
+ */
+export class ReplicationService {
+  private readonly policies: Repository<ReplicationPolicyEntity>;
+  private readonly replicaRepo: Repository<ReplicaEntity>;
+  private readonly envs: Repository<EnvironmentEntity>;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly agents: AgentLink,
+    private readonly operations: OperationService,
+    private readonly layers: LayerService,
+    /** Where replicas' bits live. */
+    readonly store: ArtifactStore,
+    private readonly keys: GroupKeys,
+    private readonly logger: Logger,
+    private readonly pubSub: RspPubSub,
+    readonly settings: ReplicationSettings = DEFAULT_REPLICATION_SETTINGS,
+  ) {
+    this.policies = dataSource.getRepository(ReplicationPolicyEntity);
+    this.replicaRepo = dataSource.getRepository(ReplicaEntity);
+    this.envs = dataSource.getRepository(EnvironmentEntity);
+  }
+
+  // --- policies -----------------------------------------------------------------------------
+
+  /** Creates a policy after checking the layer rule, the target, the schedule and the commands. */
+  async createPolicy(actor: Principal, input: CreateReplicationPolicy): Promise<ReplicationPolicyEntity> {
+    const env = await this.visibleEnvironment(actor, input.environmentId);
+    policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'manage replication of this environment');
+    const fields = await this.validate(env, {
+      name: input.name ?? `${env.name}-${(input.kind ?? ReplicationKind.EXTERNAL).toLowerCase()}`,
+      layerId: input.layerId ?? env.layerId ?? '',
+      targetKind: input.targetKind,
+      targetId: input.targetId ?? null,
+      schedule: input.schedule,
+      keep: input.keep ?? 3,
+      kind: input.kind ?? ReplicationKind.EXTERNAL,
+      backupCommand: input.backupCommand ?? null,
+      restoreCommand: input.restoreCommand ?? null,
+      autoFailover: input.autoFailover ?? false,
+      encrypted: input.encrypted ?? false,
+      enabled: input.enabled ?? true,
+    });
+    const schedule = this.parse(fields.schedule);
+    return this.policies.save(this.policies.create({ ...fields, groupId: env.groupId, environmentId: env.id, failCount: 0, nextRunAt: fields.enabled ? schedule.next(new Date()) : null }));
+  }
+
+  /** Changes a policy; the same checks as on creation apply to the result. */
+  async updatePolicy(actor: Principal, id: string, input: UpdateReplicationPolicy): Promise<ReplicationPolicyEntity> {
+    const current = await this.policy(actor, id);
+    policy.requireRole(actor, current.groupId, MemberRole.MEMBER, 'manage replication of this environment');
+    const env = await this.envs.findOneByOrFail({ id: current.environmentId });
+    const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as UpdateReplicationPolicy;
+    const fields = await this.validate(env, {
+      name: current.name,
+      layerId: current.layerId,
+      targetKind: current.targetKind,
+      targetId: current.targetId,
+      schedule: current.schedule,
+      keep: current.keep,
+      kind: current.kind,
+      backupCommand: current.backupCommand,
+      restoreCommand: current.restoreCommand,
+      autoFailover: current.autoFailover,
+      encrypted: current.encrypted,
+      enabled: current.enabled,
+      ...defined,
+      ...(defined.targetKind === ReplicationTargetKind.STORE ? { targetId: null } : {}),
+    });
+    const rescheduled = fields.schedule !== current.schedule || fields.enabled !== current.enabled;
+    const nextRunAt = !fields.enabled ? null : rescheduled ? this.parse(fields.schedule).next(new Date()) : current.nextRunAt;
+    const result = await this.policies.update({ id, version: current.version }, { ...fields, nextRunAt });
+    if (!result.affected) throw new ConflictError(`Replication policy ${current.name} changed meanwhile; try again`, { id });
+    return this.policies.findOneByOrFail({ id });
+  }
+
+  /** Deletes a policy (not while it runs). The replicas it made stay until their environment's replicas are pruned or deleted. */
+  async deletePolicy(actor: Principal, id: string): Promise<ReplicationPolicyEntity> {
+    const current = await this.policy(actor, id);
+    policy.requireRole(actor, current.groupId, MemberRole.MEMBER, 'manage replication of this environment');
+    if (current.runningOperationId) throw new ConflictError(`Replication policy ${current.name} is running (operation ${current.runningOperationId}); try again when it ends`, { id });
+    await this.policies.delete({ id });
+    return current;
+  }
+
+  /** A policy the caller may see (members of its group; site admins: any). */
+  async policy(actor: Principal, id: string): Promise<ReplicationPolicyEntity> {
+    policy.requireAuthenticated(actor);
+    const found = await this.policies.findOneBy({ id });
+    if (!found || !policy.isMember(actor, found.groupId)) throw new NotFoundError('ReplicationPolicy', id);
+    return found;
+  }
+
+  /** Policies the caller may see, optionally of one environment, oldest first. */
+  async listPolicies(actor: Principal, filter: { environmentId?: string }): Promise<ReplicationPolicyEntity[]> {
+    const p = policy.requireAuthenticated(actor);
+    const where: Record<string, unknown> = {};
+    if (filter.environmentId) where.environmentId = filter.environmentId;
+    if (!p.siteAdmin) where.groupId = p.groupId ?? '00000000-0000-0000-0000-000000000000';
+    return this.policies.find({ where, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  /** Policies with automatic failover on, for an environment (used by failover). */
+  async autoFailoverPolicies(environmentId: string): Promise<ReplicationPolicyEntity[]> {
+    return this.policies.find({ where: { environmentId, autoFailover: true }, order: { createdAt: 'ASC' } });
+  }
+
+  // --- replicas -----------------------------------------------------------------------------
+
+  /** A replica the caller may see. */
+  async replica(actor: Principal, id: string): Promise<ReplicaEntity> {
+    policy.requireAuthenticated(actor);
+    const found = await this.replicaRepo.findOneBy({ id });
+    if (!found || !policy.isMember(actor, found.groupId)) throw new NotFoundError('Replica', id);
+    return found;
+  }
+
+  /** Replicas the caller may see, of an environment or a policy, newest first. */
+  async listReplicas(actor: Principal, filter: { environmentId?: string; policyId?: string }): Promise<ReplicaEntity[]> {
+    const p = policy.requireAuthenticated(actor);
+    const where: Record<string, unknown> = {};
+    if (filter.environmentId) where.environmentId = filter.environmentId;
+    if (filter.policyId) where.policyId = filter.policyId;
+    if (!p.siteAdmin) where.groupId = p.groupId ?? '00000000-0000-0000-0000-000000000000';
+    return this.replicaRepo.find({ where, order: { createdAt: 'DESC', id: 'DESC' }, take: 500 });
+  }
+
+  /** The newest replica of an environment (EXTERNAL ones: they hold the whole environment), or null. */
+  async newestReplica(environmentId: string): Promise<ReplicaEntity | null> {
+    return this.replicaRepo.findOne({ where: { environmentId, kind: ReplicationKind.EXTERNAL }, order: { createdAt: 'DESC', id: 'DESC' } });
+  }
+
+  // --- runs ---------------------------------------------------------------------------------
+
+  /** Runs a policy now, as an operation (CONFLICT while it already runs). */
+  async replicateNow(actor: Principal, policyId: string): Promise<OperationEntity> {
+    const found = await this.policy(actor, policyId);
+    policy.requireRole(actor, found.groupId, MemberRole.MEMBER, 'run replication of this environment');
+    return this.startRun(found);
+  }
+
+  /**
+   * System level (no actor; callers check the rules): replicates an environment now with a
+   * policy's settings (or a one-off EXTERNAL copy to the store) and returns the replica. Prunes the
+   * policy's replicas beyond `keep` afterwards.
+   */
+  async replicateEnvironment(environmentId: string, options: ReplicateOptions = {}): Promise<ReplicaEntity> {
+    const env = await this.envs.findOneBy({ id: environmentId });
+    if (!env) throw new NotFoundError('Environment', environmentId);
+    const pol = options.policyId ? await this.policies.findOneBy({ id: options.policyId }) : null;
+    if (options.policyId && !pol) throw new NotFoundError('ReplicationPolicy', options.policyId);
+    if (pol && pol.environmentId !== env.id) throw new BadInputError(`Replication policy ${pol.name} is not of environment ${env.name}`, { policyId: pol.id });
+    const kind = pol?.kind ?? ReplicationKind.EXTERNAL;
+    if (!REPLICABLE.includes(env.status)) throw new ConflictError(`Cannot replicate environment ${env.name}: it is ${env.status}`, { status: env.status });
+    if (kind === ReplicationKind.INTERNAL && env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`An INTERNAL replica runs a command inside environment ${env.name}, which is ${env.status}, not RUNNING`, { status: env.status });
+    const agent = await this.agentOf(env.hostId);
+    const encrypted = pol?.encrypted ?? false;
+    const key = encrypted ? await this.keys.keyFor(env.groupId) : undefined;
+
+    let source: Readable;
+    if (kind === ReplicationKind.EXTERNAL) {
+      source = await agent.exportEnvironment(env.driver, env.id, { signal: options.signal });
+    } else {
+      const result = await agent.exec(env.driver, env.id, pol!.backupCommand!, { signal: options.signal });
+      if (result.exitCode !== 0) throw new RspError('CONFLICT', `The backup command ${JSON.stringify(pol!.backupCommand)} exited with ${result.exitCode}: ${result.stderr.trim().slice(0, 500)}`, { exitCode: result.exitCode });
+      source = Readable.from([Buffer.from(result.stdout, 'utf8')]);
+    }
+    const labels = { environment: env.id, group: env.groupId, kind, ...(pol ? { policy: pol.id } : {}) };
+    const { manifest, stats } = await this.store.put(source, { key, labels, signal: options.signal, onProgress: options.onProgress });
+    const revert = new Revert();
+    revert.add(() => this.store.delete(manifest.id));
+    try {
+      const replica = await this.replicaRepo.save(
+        this.replicaRepo.create({
+          policyId: pol?.id ?? null,
+          environmentId: env.id,
+          groupId: env.groupId,
+          layerId: pol?.layerId ?? env.layerId,
+          kind,
+          manifestId: manifest.id,
+          bytes: stats.bytes,
+          newBytes: stats.newBytes,
+          chunks: stats.chunks,
+          encrypted,
+          targetKind: pol?.targetKind ?? ReplicationTargetKind.STORE,
+          targetId: pol?.targetId ?? null,
+          source: sourceOf(env, pol),
+          verifiedAt: null,
+        }),
+      );
+      revert.success();
+      if (pol) await this.prune(pol);
+      return replica;
+    } finally {
+      await revert.run();
+    }
+  }
+
+  /** Deletes the policy's replicas beyond its `keep` and collects the store's unreferenced chunks. */
+  async prune(pol: Pick<ReplicationPolicyEntity, 'id' | 'keep'>): Promise<ReplicaEntity[]> {
+    const all = await this.replicaRepo.findBy({ policyId: pol.id });
+    const doomed = replicasBeyondKeep(all, pol.keep);
+    if (!doomed.length) return [];
+    await this.replicaRepo.delete({ id: In(doomed.map((r) => r.id)) });
+    const stillUsed = new Set((await this.replicaRepo.findBy({ manifestId: In(doomed.map((r) => r.manifestId)) })).map((r) => r.manifestId));
+    for (const r of doomed) if (!stillUsed.has(r.manifestId)) await this.store.delete(r.manifestId).catch((e: unknown) => this.logger.warn({ err: e, manifest: r.manifestId }, 'could not delete a pruned replica'));
+    await this.store.gc();
+    return doomed;
+  }
+
+  /** Runs every enabled policy that is due and not running; returns the operations started. */
+  async runDue(now = new Date()): Promise<OperationEntity[]> {
+    const due = await this.policies
+      .createQueryBuilder('p')
+      .where('p.enabled = true AND p."runningOperationId" IS NULL AND p."nextRunAt" <= :now', { now })
+      .orderBy('p."nextRunAt"', 'ASC')
+      .getMany();
+    const started: OperationEntity[] = [];
+    for (const p of due) {
+      try {
+        started.push(await this.startRun(p));
+      } catch (e) {
+        if (!(e instanceof ConflictError)) this.logger.warn({ err: e, policy: p.id }, 'could not start a due replication');
+      }
+    }
+    return started;
+  }
+
+  /** Starts the scheduler: every `intervalMs`, due policies run. 0 turns it off. */
+  start(intervalMs: number): void {
+    this.stop();
+    if (intervalMs <= 0) return;
+    this.timer = setInterval(() => {
+      if (this.ticking) return;
+      this.ticking = this.runDue()
+        .then(() => undefined)
+        .catch((e: unknown) => this.logger.warn({ err: e }, 'replication scheduler tick failed'))
+        .finally(() => (this.ticking = undefined));
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the scheduler (runs in progress continue). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.ticking;
+  }
+
+  // --- restore ------------------------------------------------------------------------------
+
+  /**
+   * Restores a replica as an operation: EXTERNAL replicas become an environment on `hostId`
+   * (default: the policy's target, else the original host); INTERNAL ones are fed to the restore
+   * command inside their (running) environment. Every checksum is verified first.
+   */
+  async restore(actor: Principal, replicaId: string, input: { hostId?: string; name?: string; start?: boolean } = {}): Promise<OperationEntity> {
+    const replica = await this.replica(actor, replicaId);
+    policy.requireRole(actor, replica.groupId, MemberRole.MEMBER, 'restore replicas of this group');
+    if (replica.kind === ReplicationKind.INTERNAL) {
+      if (input.hostId) throw new BadInputError('An INTERNAL replica is restored inside its own running environment; hostId does not apply', { replicaId });
+      const env = await this.envs.findOneBy({ id: replica.environmentId });
+      if (!env || env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`An INTERNAL replica is restored by a command inside its environment, which is ${env?.status ?? 'gone'}, not RUNNING`, { environmentId: replica.environmentId });
+      return this.operations.start({ kind: 'replica.restore', targetType: 'Replica', targetId: replica.id, groupId: replica.groupId }, async (op) => {
+        await this.restoreInternal(replica, env, op);
+        return { environmentId: env.id, replicaId: replica.id };
+      });
+    }
+    if (input.name !== undefined && !ENVIRONMENT_NAME_PATTERN.test(input.name)) throw new BadInputError(`"${input.name}" is not an environment name: use a DNS label (a-z, 0-9, -)`, { name: input.name });
+    const host = input.hostId ? await this.dataSource.getRepository(HostEntity).findOneBy({ id: input.hostId }) : await this.defaultRestoreHost(replica);
+    if (!host) throw new NotFoundError('Host', input.hostId ?? '(none UP for this replica)');
+    return this.operations.start({ kind: 'replica.restore', targetType: 'Replica', targetId: replica.id, groupId: replica.groupId }, async (op) => {
+      const env = await this.restoreReplica(replica.id, host.id, { sameIdentity: false, start: input.start ?? false, name: input.name, signal: op.signal, onProgress: (f, m) => void op.progress(f, m) });
+      return { environmentId: env.id, replicaId: replica.id, hostId: host.id };
+    });
+  }
+
+  /**
+   * System level (no actor; callers check the rules): restores an EXTERNAL replica onto a host.
+   * Verifies every chunk first (IntegrityError, nothing created); then records the environment,
+   * imports the stream and optionally starts it; any failure reverts every step taken. With
+   * `sameIdentity` the existing environment record keeps its id, name and volumes and moves to
+   * the target host.
+   */
+  async restoreReplica(replicaId: string, targetHostId: string, options: RestoreOptions): Promise<EnvironmentEntity> {
+    const replica = await this.replicaRepo.findOneBy({ id: replicaId });
+    if (!replica) throw new NotFoundError('Replica', replicaId);
+    if (replica.kind !== ReplicationKind.EXTERNAL) throw new BadInputError('An INTERNAL replica holds what a command inside the environment produced, not the environment: restore it into its running environment', { replicaId });
+    const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: targetHostId });
+    if (!host) throw new NotFoundError('Host', targetHostId);
+    if (host.state !== HostState.UP) throw new ConflictError(`Host ${host.hostname} is ${host.state}, not UP`, { hostId: host.id, state: host.state });
+    const agent = this.agents.forHost(host);
+    const src = replica.source;
+    const driver = (await agent.drivers()).find((d) => d.name === src.driver && d.available);
+    if (!driver) throw new BadInputError(`Host ${host.hostname} has no usable driver ${src.driver}`, { driver: src.driver });
+    const progress = options.onProgress ?? (() => undefined);
+    const key = replica.encrypted ? await this.keys.keyFor(replica.groupId) : undefined;
+
+    progress(0.05, 'verifying every checksum');
+    await this.verify(replica, key);
+    options.signal?.throwIfAborted();
+
+    const revert = new Revert();
+    try {
+      const env = options.sameIdentity ? await this.claimIdentity(replica, host, revert) : await this.recordCopy(replica, host, options.name);
+      if (!options.sameIdentity) revert.add(() => this.discard(env));
+      progress(0.2, `importing into ${env.name} on ${host.hostname}`);
+      const volumes = await agent.prepareVolumes(env.id, env.volumes);
+      const ownVolumes = !options.sameIdentity || host.id !== replica.source.hostId;
+      if (ownVolumes) revert.add(() => agent.removeVolumes(env.id));
+      const spec: EnvironmentSpec = {
+        id: env.id,
+        image: src.imageRef ?? { ref: '' },
+        limits: env.limits,
+        volumes,
+        iface: { hostname: env.iface.hostname, dns: env.iface.dns, network: { mode: env.iface.network }, config: env.iface.config, log: { target: 'local' } },
+        ...(env.command ? { command: env.command } : {}),
+        labels: { 'rsp.group': env.groupId },
+      };
+      const stream = this.countBytes(await this.store.open(replica.manifestId, { key }), replica.bytes, (f) => progress(0.2 + 0.6 * f, 'importing'));
+      const info = await agent.importEnvironment(env.driver, stream, spec, { signal: options.signal });
+      revert.add(() => agent.destroy(env.driver, env.id));
+      let status = EnvironmentStatus.STOPPED;
+      if (options.start) {
+        progress(0.85, 'starting');
+        await agent.start(env.driver, env.id, { signal: options.signal });
+        revert.add(() => agent.stop(env.driver, env.id, { graceSeconds: 1 }));
+        status = EnvironmentStatus.RUNNING;
+      }
+      await this.setStatus(env, { status, imageRef: info.image, lastError: null });
+      revert.success();
+      return env;
+    } finally {
+      const errors = await revert.run();
+      for (const e of errors) this.logger.warn({ err: e, replica: replica.id }, 'a revert step of a failed restore failed');
+    }
+  }
+
+  /** Verifies every chunk of a replica; records when it passed, throws the store's IntegrityError otherwise. */
+  async verify(replica: ReplicaEntity, key?: Buffer): Promise<void> {
+    const k = key ?? (replica.encrypted ? await this.keys.keyFor(replica.groupId) : undefined);
+    const report = await this.store.verify(replica.manifestId, { key: k });
+    if (!report.ok) {
+      const first = report.problems[0]!;
+      throw new IntegrityError(replica.manifestId, first.chunk ?? undefined, `${first.reason} (replica ${replica.id}: ${report.problems.length} problem(s) found; nothing was restored)`, { replicaId: replica.id, problems: report.problems.slice(0, 20) });
+    }
+    replica.verifiedAt = new Date();
+    await this.replicaRepo.update({ id: replica.id }, { verifiedAt: replica.verifiedAt });
+  }
+
+  /** Where a replica is restored when no host is named: the policy's target host, an UP host of its site or group, else the original host. */
+  async defaultRestoreHost(replica: ReplicaEntity): Promise<HostEntity | null> {
+    const hosts = this.dataSource.getRepository(HostEntity);
+    const up = (h: HostEntity | null) => (h && h.state === HostState.UP ? h : null);
+    const original = async () => up(await hosts.findOneBy({ id: replica.source.hostId }));
+    switch (replica.targetKind) {
+      case ReplicationTargetKind.HOST:
+        return up(await hosts.findOneBy({ id: replica.targetId! })) ?? original();
+      case ReplicationTargetKind.SITE:
+        return (await hosts.findOne({ where: { siteId: replica.targetId!, state: HostState.UP }, order: { hostname: 'ASC' } })) ?? original();
+      case ReplicationTargetKind.GROUP:
+        return (await hosts.findOne({ where: { ownerGroupId: replica.targetId!, state: HostState.UP }, order: { hostname: 'ASC' } })) ?? original();
+      default:
+        return original();
+    }
+  }
+
+  // --- internals ----------------------------------------------------------------------------
+
+  /** Starts a run of `pol` as an operation, marking the policy as running (CONFLICT when it already is). */
+  private async startRun(pol: ReplicationPolicyEntity): Promise<OperationEntity> {
+    const claimed = await this.policies
+      .createQueryBuilder()
+      .update(ReplicationPolicyEntity)
+      .set({ runningOperationId: '00000000-0000-0000-0000-000000000000', lastTryAt: new Date() })
+      .where('id = :id AND "runningOperationId" IS NULL', { id: pol.id })
+      .execute();
+    if (!claimed.affected) throw new ConflictError(`Replication policy ${pol.name} is already running`, { id: pol.id });
+    // The run waits until the policy names its operation, so its end cannot be overwritten by that write.
+    let named!: () => void;
+    const recorded = new Promise<void>((resolve) => (named = resolve));
+    try {
+      const op = await this.operations.start({ kind: 'replication.run', targetType: 'ReplicationPolicy', targetId: pol.id, groupId: pol.groupId }, async (control) => {
+        await recorded;
+        return this.run(pol, control);
+      });
+      await this.policies.update({ id: pol.id }, { runningOperationId: op.id });
+      named();
+      return op;
+    } catch (e) {
+      named();
+      await this.policies.update({ id: pol.id }, { runningOperationId: null });
+      throw e;
+    }
+  }
+
+  /** One run: replicate, record the Proxmox-style status, schedule the next run, publish the event. */
+  private async run(pol: ReplicationPolicyEntity, op: OperationControl): Promise<Record<string, unknown>> {
+    const started = Date.now();
+    let estimate = 0;
+    try {
+      const env = await this.envs.findOneBy({ id: pol.environmentId });
+      const last = await this.replicaRepo.findOne({ where: { policyId: pol.id }, order: { createdAt: 'DESC' } });
+      estimate = last?.bytes ?? 0;
+      await op.progress(0.01, `replicating ${env?.name ?? pol.environmentId}`);
+      const replica = await this.replicateEnvironment(pol.environmentId, {
+        policyId: pol.id,
+        signal: op.signal,
+        onProgress: (p) => void op.progress(estimate ? Math.min(0.95, p.bytes / estimate) : 0.5, `${p.bytes} bytes, ${p.chunks} chunks, ${p.newBytes} new bytes`),
+      });
+      const ended = new Date();
+      const schedule = this.parse(pol.schedule);
+      await this.policies.update({ id: pol.id }, { runningOperationId: null, lastSyncAt: ended, lastDurationMs: ended.getTime() - started, failCount: 0, lastError: null, nextRunAt: pol.enabled ? schedule.next(ended) : null });
+      this.publish(pol, { state: 'SUCCEEDED', replicaId: replica.id, bytes: replica.bytes, newBytes: replica.newBytes, chunks: replica.chunks, error: null });
+      return { replicaId: replica.id, bytes: replica.bytes, newBytes: replica.newBytes, chunks: replica.chunks };
+    } catch (e) {
+      const ended = new Date();
+      const current = await this.policies.findOneBy({ id: pol.id });
+      const failCount = (current?.failCount ?? pol.failCount) + 1;
+      const message = (e as Error).message ?? String(e);
+      if (current) {
+        const scheduled = this.parse(current.schedule).next(ended);
+        await this.policies.update({ id: pol.id }, { runningOperationId: null, lastDurationMs: ended.getTime() - started, failCount, lastError: message, nextRunAt: current.enabled ? nextRunAfter(ended, failCount, scheduled, this.settings.backoff) : null });
+      }
+      this.publish(pol, { state: 'FAILED', replicaId: null, bytes: null, newBytes: null, chunks: null, error: message });
+      throw e;
+    }
+  }
+
+  /** Feeds a verified INTERNAL replica to the policy's restore command inside its running environment. */
+  private async restoreInternal(replica: ReplicaEntity, env: EnvironmentEntity, op: OperationControl): Promise<void> {
+    const command = replica.source.restoreCommand;
+    if (!command?.length) throw new BadInputError('The policy that made this INTERNAL replica has no restore command', { replicaId: replica.id });
+    const key = replica.encrypted ? await this.keys.keyFor(replica.groupId) : undefined;
+    await op.progress(0.05, 'verifying every checksum');
+    await this.verify(replica, key);
+    await op.progress(0.4, 'reading the replica');
+    const parts: Buffer[] = [];
+    for await (const chunk of await this.store.open(replica.manifestId, { key })) parts.push(chunk as Buffer);
+    await op.progress(0.6, 'running the restore command');
+    const agent = await this.agentOf(env.hostId);
+    const result = await agent.exec(env.driver, env.id, command, { signal: op.signal, stdin: Buffer.concat(parts).toString('utf8') });
+    if (result.exitCode !== 0) throw new RspError('CONFLICT', `The restore command ${JSON.stringify(command)} exited with ${result.exitCode}: ${result.stderr.trim().slice(0, 500)}`, { exitCode: result.exitCode });
+  }
+
+  /** Checks a policy's fields against the environment and returns them. */
+  private async validate(env: EnvironmentEntity, f: Omit<ReplicationPolicyEntity, 'id' | 'groupId' | 'environmentId' | 'lastSyncAt' | 'lastTryAt' | 'lastDurationMs' | 'failCount' | 'nextRunAt' | 'lastError' | 'runningOperationId' | 'createdAt' | 'updatedAt' | 'version'>) {
+    if (!POLICY_NAME.test(f.name)) throw new BadInputError(`"${f.name}" is not a policy name (letters, digits, space . _ -; up to 100)`, { name: f.name });
+    if (!Object.values(ReplicationKind).includes(f.kind)) throw new BadInputError(`kind must be ${Object.values(ReplicationKind).join(' or ')}`, { kind: f.kind });
+    if (!Number.isInteger(f.keep) || f.keep < 1 || f.keep > this.settings.maxKeep) throw new BadInputError(`keep must be 1 to ${this.settings.maxKeep}`, { keep: f.keep });
+    this.parse(f.schedule);
+    await this.validateTarget(f.targetKind, f.targetId);
+    const validCommand = (c: string[] | null) => c === null || (c.length > 0 && c.every((a) => typeof a === 'string' && !a.includes('\0')));
+    if (!validCommand(f.backupCommand) || !validCommand(f.restoreCommand)) throw new BadInputError('Commands are non-empty argument lists (no shell strings)');
+    if (f.kind === ReplicationKind.INTERNAL && !f.backupCommand) throw new BadInputError('An INTERNAL policy needs a backupCommand: the command run inside the environment whose output is the backup');
+    if (f.kind === ReplicationKind.EXTERNAL && (f.backupCommand || f.restoreCommand)) throw new BadInputError('An EXTERNAL replica is made by the host from outside: backupCommand and restoreCommand are for INTERNAL policies');
+    if (f.kind === ReplicationKind.INTERNAL && f.autoFailover) throw new BadInputError('autoFailover needs an EXTERNAL policy: an INTERNAL replica holds data, not a whole environment to start elsewhere');
+    if (!env.layerId) throw new ConflictError(`Environment ${env.name} has no layer`, { environmentId: env.id });
+    const replicating = await this.dataSource.getRepository(LayerEntity).findOneBy({ id: f.layerId });
+    if (!replicating) throw new NotFoundError('Layer', f.layerId);
+    const violation = layerRuleViolation(f.kind, replicating, await this.layers.chain(env.layerId), await this.layers.chain(replicating.id));
+    if (violation) throw new BadInputError(violation, { layerId: f.layerId, environmentId: env.id, kind: f.kind });
+    return f;
+  }
+
+  private async validateTarget(kind: ReplicationTargetKind, id: string | null): Promise<void> {
+    if (!Object.values(ReplicationTargetKind).includes(kind)) throw new BadInputError(`targetKind must be one of ${Object.values(ReplicationTargetKind).join(', ')}`, { targetKind: kind });
+    if (kind === ReplicationTargetKind.STORE) {
+      if (id) throw new BadInputError('A STORE target takes no targetId', { targetId: id });
+      return;
+    }
+    if (!id) throw new BadInputError(`A ${kind} target needs a targetId`, { targetKind: kind });
+    const entity = { HOST: HostEntity, SITE: SiteEntity, GROUP: GroupEntity }[kind];
+    if (!(await this.dataSource.getRepository(entity).existsBy({ id }))) throw new NotFoundError(kind === 'HOST' ? 'Host' : kind === 'SITE' ? 'Site' : 'Group', id);
+  }
+
+  private parse(expression: string): Schedule {
+    return parseSchedule(expression, this.settings.minimumIntervalMinutes);
+  }
+
+  private async visibleEnvironment(actor: Principal, id: string): Promise<EnvironmentEntity> {
+    policy.requireAuthenticated(actor);
+    const env = await this.envs.findOneBy({ id });
+    if (!env || env.status === EnvironmentStatus.DESTROYED || !policy.isMember(actor, env.groupId)) throw new NotFoundError('Environment', id);
+    return env;
+  }
+
+  private async agentOf(hostId: string): Promise<HostAgent> {
+    return this.agents.forHost(await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: hostId }));
+  }
+
+  /** Moves the existing environment record onto `host` (CREATING) for a same-identity restore; the revert puts it back. */
+  private async claimIdentity(replica: ReplicaEntity, host: HostEntity, revert: Revert): Promise<EnvironmentEntity> {
+    const env = await this.envs.findOneBy({ id: replica.environmentId });
+    if (!env) throw new NotFoundError('Environment', replica.environmentId);
+    if (env.status === EnvironmentStatus.DESTROYED) throw new ConflictError(`Environment ${env.name} was destroyed; restore it as a new environment`, { environmentId: env.id });
+    const before = { hostId: env.hostId, status: env.status, lastError: env.lastError, parentId: null as string | null };
+    const layers = this.dataSource.getRepository(LayerEntity);
+    const layer = env.layerId ? await layers.findOneBy({ id: env.layerId }) : null;
+    before.parentId = layer?.parentId ?? null;
+    const moved = await this.envs.createQueryBuilder().update(EnvironmentEntity).set({ hostId: host.id, status: EnvironmentStatus.CREATING }).where('id = :id AND version = :version', { id: env.id, version: env.version }).execute();
+    if (!moved.affected) throw new ConflictError(`Environment ${env.name} changed meanwhile; try again`, { environmentId: env.id });
+    if (layer) await layers.update({ id: layer.id }, { parentId: host.layerId });
+    revert.add(async () => {
+      await this.envs.update({ id: env.id }, { hostId: before.hostId, status: before.status, lastError: before.lastError });
+      if (layer) await layers.update({ id: layer.id }, { parentId: before.parentId });
+    });
+    return this.envs.findOneByOrFail({ id: env.id });
+  }
+
+  /** Records a new environment (CREATING) with its ZONE layer for a restore as a copy, in one transaction. */
+  private async recordCopy(replica: ReplicaEntity, host: HostEntity, name: string | undefined): Promise<EnvironmentEntity> {
+    const src = replica.source;
+    const chosen = name ?? `${src.name.slice(0, 40)}-restored-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}-${randomBytes(2).toString('hex')}`;
+    if (await this.envs.existsBy({ groupId: replica.groupId, name: chosen, status: In(Object.values(EnvironmentStatus).filter((s) => s !== EnvironmentStatus.DESTROYED)) })) {
+      throw new ConflictError(`The group already has an environment named ${chosen}`, { name: chosen });
+    }
+    return this.dataSource.transaction(async (m) => {
+      const envs = m.getRepository(EnvironmentEntity);
+      const env = await envs.save(
+        envs.create({
+          name: chosen,
+          groupId: replica.groupId,
+          hostId: host.id,
+          driver: src.driver,
+          technology: src.technology,
+          imageId: src.imageId,
+          imageRef: null,
+          limits: src.limits,
+          volumes: src.volumes,
+          iface: { ...src.iface, hostname: src.iface.hostname === src.name ? chosen : src.iface.hostname },
+          command: src.command,
+          status: EnvironmentStatus.CREATING,
+        }),
+      );
+      const layers = m.getRepository(LayerEntity);
+      const layer = await layers.save(
+        layers.create({
+          kind: 'ZONE',
+          name: chosen,
+          groupId: replica.groupId,
+          parentId: host.layerId,
+          properties: [
+            { key: 'technology', value: src.technology },
+            { key: 'environment', value: env.id },
+          ],
+          requirements: [],
+        }),
+      );
+      env.layerId = layer.id;
+      return envs.save(env);
+    });
+  }
+
+  /** Removes a restore's half-made environment record and its layer. */
+  private async discard(env: EnvironmentEntity): Promise<void> {
+    await this.dataSource.transaction(async (m) => {
+      await m.getRepository(EnvironmentEntity).delete({ id: env.id });
+      if (env.layerId) await m.getRepository(LayerEntity).delete({ id: env.layerId });
+    });
+    this.pubSub.publish(Topic.EVENT, { kind: 'ENVIRONMENT', at: Date.now(), groupId: env.groupId, siteId: null, environment: { id: env.id, name: env.name, hostId: env.hostId, status: EnvironmentStatus.DESTROYED } });
+  }
+
+  private async setStatus(env: EnvironmentEntity, changes: Partial<EnvironmentEntity>): Promise<void> {
+    Object.assign(env, changes);
+    await this.envs.update({ id: env.id }, changes as never);
+    this.pubSub.publish(Topic.EVENT, { kind: 'ENVIRONMENT', at: Date.now(), groupId: env.groupId, siteId: null, environment: { id: env.id, name: env.name, hostId: env.hostId, status: env.status } });
+  }
+
+  /** Passes a stream through, reporting the fraction of `total` bytes seen. */
+  private countBytes(source: Readable, total: number, report: (fraction: number) => void): Readable {
+    let seen = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        seen += chunk.length;
+        if (total > 0) report(Math.min(1, seen / total));
+        done(null, chunk);
+      },
+    });
+    source.on('error', (e) => counter.destroy(e));
+    return source.pipe(counter);
+  }
+
+  private publish(pol: ReplicationPolicyEntity, outcome: { state: 'SUCCEEDED' | 'FAILED'; replicaId: string | null; bytes: number | null; newBytes: number | null; chunks: number | null; error: string | null }): void {
+    this.pubSub.publish(Topic.EVENT, { kind: 'REPLICATION', at: Date.now(), groupId: pol.groupId, siteId: null, replication: { policyId: pol.id, policyName: pol.name, environmentId: pol.environmentId, ...outcome } });
+  }
+}
+
+/** What a replica keeps of its environment (and policy) to be restorable without them. */
+function sourceOf(env: EnvironmentEntity, pol: ReplicationPolicyEntity | null): ReplicaSource {
+  return {
+    name: env.name,
+    hostId: env.hostId,
+    driver: env.driver,
+    technology: env.technology,
+    imageId: env.imageId,
+    imageRef: env.imageRef,
+    limits: env.limits,
+    volumes: env.volumes,
+    iface: env.iface,
+    command: env.command,
+    restoreCommand: pol?.restoreCommand ?? null,
+  };
+}

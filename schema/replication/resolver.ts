@@ -1,0 +1,99 @@
+import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GatewayContext } from '../../gateway/context';
+import type { OperationEntity, ReplicaEntity, ReplicationPolicyEntity } from '../../gateway/persistence/entities';
+import { Actor } from '../common/actor';
+import type { Principal } from '../common/actor';
+import { Operation } from '../operations/types';
+import { CreateReplicationPolicyInput, UpdateReplicationPolicyInput } from './inputs';
+import { Replica, ReplicationPolicy, ReplicationStatus, ReplicationTarget } from './types';
+
+/** Replication policies: create, change, delete, list, run now. */
+@Resolver(() => ReplicationPolicy)
+export class ReplicationPolicyResolver {
+  @Query(() => [ReplicationPolicy], { description: "The caller's group's replication policies (site admins: all), optionally of one environment." })
+  replicationPolicies(@Arg('environmentId', () => ID, { nullable: true }) environmentId: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity[]> {
+    return ctx.services.replication.listPolicies(actor, { environmentId: environmentId ?? undefined });
+  }
+
+  @Query(() => ReplicationPolicy)
+  replicationPolicy(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity> {
+    return ctx.services.replication.policy(actor, id);
+  }
+
+  @Mutation(() => ReplicationPolicy, { description: 'Attaches a replication policy to a layer of an environment; refused (BAD_USER_INPUT, with the reason) when it breaks the seed-000 layer rule.' })
+  createReplicationPolicy(@Arg('input') input: CreateReplicationPolicyInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity> {
+    return ctx.services.replication.createPolicy(actor, withoutNulls(input) as CreateReplicationPolicyInput);
+  }
+
+  @Mutation(() => ReplicationPolicy)
+  updateReplicationPolicy(@Arg('id', () => ID) id: string, @Arg('input') input: UpdateReplicationPolicyInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity> {
+    return ctx.services.replication.updatePolicy(actor, id, withoutNulls(input));
+  }
+
+  @Mutation(() => ReplicationPolicy, { description: 'Deletes a policy; the replicas it made stay.' })
+  deleteReplicationPolicy(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity> {
+    return ctx.services.replication.deletePolicy(actor, id);
+  }
+
+  @Mutation(() => Operation, { description: 'Runs a policy now; follow the operation (progress: bytes, chunks, new bytes).' })
+  replicateNow(@Arg('policyId', () => ID) policyId: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.replication.replicateNow(actor, policyId);
+  }
+
+  @FieldResolver(() => ReplicationTarget)
+  target(@Root() p: ReplicationPolicyEntity): ReplicationTarget {
+    return { kind: p.targetKind, id: p.targetId };
+  }
+
+  @FieldResolver(() => ReplicationStatus)
+  status(@Root() p: ReplicationPolicyEntity): ReplicationStatus {
+    const state = p.runningOperationId ? 'RUNNING' : !p.enabled ? 'DISABLED' : p.failCount > 0 ? 'FAILED' : p.lastSyncAt ? 'OK' : 'PENDING';
+    return { lastSyncAt: p.lastSyncAt, lastTryAt: p.lastTryAt, lastDurationMs: p.lastDurationMs, failCount: p.failCount, nextRunAt: p.nextRunAt, lastError: p.lastError, runningOperationId: p.runningOperationId, state };
+  }
+}
+
+/** Replicas and restore. */
+@Resolver(() => Replica)
+export class ReplicaResolver {
+  @Query(() => [Replica], { description: 'Replicas the caller may see, of an environment or a policy, newest first.' })
+  replicas(
+    @Arg('environmentId', () => ID, { nullable: true }) environmentId: string | undefined,
+    @Arg('policyId', () => ID, { nullable: true }) policyId: string | undefined,
+    @Actor() actor: Principal,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<ReplicaEntity[]> {
+    return ctx.services.replication.listReplicas(actor, { environmentId: environmentId ?? undefined, policyId: policyId ?? undefined });
+  }
+
+  @Query(() => Replica)
+  replica(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicaEntity> {
+    return ctx.services.replication.replica(actor, id);
+  }
+
+  @Mutation(() => Operation, { description: 'Restores a replica after verifying every checksum: EXTERNAL ones as a new (stopped unless start) environment on hostId (default: the policy target), INTERNAL ones through the restore command in their running environment.' })
+  restoreReplica(
+    @Arg('replicaId', () => ID) replicaId: string,
+    @Arg('hostId', () => ID, { nullable: true }) hostId: string | undefined,
+    @Arg('name', () => String, { nullable: true }) name: string | undefined,
+    @Arg('start', () => Boolean, { nullable: true }) start: boolean | undefined,
+    @Actor() actor: Principal,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<OperationEntity> {
+    return ctx.services.replication.restore(actor, replicaId, { hostId: hostId ?? undefined, name: name ?? undefined, start: start ?? undefined });
+  }
+
+  @FieldResolver(() => ReplicationTarget)
+  target(@Root() r: ReplicaEntity): ReplicationTarget {
+    return { kind: r.targetKind, id: r.targetId };
+  }
+
+  @FieldResolver(() => String)
+  environmentName(@Root() r: ReplicaEntity): string {
+    return r.source.name;
+  }
+}
+
+/** The input without the fields given as null (null means absent), keeping a null targetId. */
+function withoutNulls<T extends object>(input: T): Partial<T> {
+  return Object.fromEntries(Object.entries(input).filter(([k, v]) => v !== undefined && (v !== null || k === 'targetId'))) as Partial<T>;
+}
