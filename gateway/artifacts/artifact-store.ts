@@ -11,6 +11,7 @@ import { CHUNKING_ALGORITHM, Chunker, chunkingOptions } from './chunker';
 import type { ChunkingOptions } from './chunker';
 import { DirectoryBackend } from './directory-backend';
 import type { DirectoryBackendOptions } from './directory-backend';
+import { FilePerChunkBackend } from './file-per-chunk-backend';
 import { openManifest, sealManifest } from './manifest';
 import type { ArtifactManifest, ManifestChunk } from './manifest';
 
@@ -108,7 +109,7 @@ export class ArtifactStore {
     const { signal, onProgress } = options;
     signal?.throwIfAborted();
     const labels = checkLabels(options.labels ?? {});
-    const codec = options.key ? await keyedCodec(options.key) : plainCodec;
+    const codec = options.key ? keyedCodec(options.key) : plainCodec;
     const chunker = new Chunker(this.chunking);
     const whole = createHash('sha256');
     const entries: ManifestChunk[] = [];
@@ -119,7 +120,7 @@ export class ArtifactStore {
     let failure: { error: unknown } | undefined;
 
     const storeChunk = async (entry: ManifestChunk, data: Buffer): Promise<void> => {
-      const id = await codec.id(data);
+      const id = codec.id(data);
       entry.hash = id;
       let write = writes.get(id);
       if (!write) {
@@ -173,6 +174,7 @@ export class ArtifactStore {
       while (inflight.size && !failure) await Promise.race(inflight);
       if (failure) throw failure.error;
       signal?.throwIfAborted();
+      await this.backend.flush?.(writes.keys());
       const { manifest, bytes } = sealManifest({
         version: 1,
         chunks: entries,
@@ -202,7 +204,7 @@ export class ArtifactStore {
    */
   async open(manifestId: string, options: { key?: Buffer } = {}): Promise<Readable> {
     const manifest = await this.manifest(manifestId);
-    const codec = await this.codecFor(manifest, options.key);
+    const codec = this.codecFor(manifest, options.key);
     const store = this;
     async function* chunks(): AsyncGenerator<Buffer> {
       for await (const result of store.readChunks(manifest, codec)) {
@@ -228,7 +230,7 @@ export class ArtifactStore {
       report.problems.push({ chunk: null, index: null, reason: e.reason });
       return report;
     }
-    const codec = await this.codecFor(manifest, options.key);
+    const codec = this.codecFor(manifest, options.key);
     const whole = createHash('sha256');
     for await (const result of this.readChunks(manifest, codec)) {
       if ('problem' in result) {
@@ -295,7 +297,7 @@ export class ArtifactStore {
     const started = Date.now();
     const end = this.guard.beginCollection();
     try {
-      if (this.backend instanceof DirectoryBackend) await this.backend.sweepTemporary(60 * 60 * 1000);
+      if (this.backend instanceof DirectoryBackend || this.backend instanceof FilePerChunkBackend) await this.backend.sweepTemporary(60 * 60 * 1000);
       const live = new Set<string>();
       for await (const { id } of this.backend.list('manifest')) {
         let bytes: Buffer;
@@ -314,15 +316,21 @@ export class ArtifactStore {
         }
         for (const c of chunks) live.add(c.hash);
       }
-      let removedChunks = 0;
-      let freedBytes = 0;
+      const dead: string[] = [];
       for await (const chunk of this.backend.list('chunk')) {
-        if (live.has(chunk.id) || chunk.modifiedMs > started - this.gcGraceMs) continue;
-        const freed = await this.guard.removeUnlessHeld(chunk.id, () => this.backend.delete('chunk', chunk.id));
-        if (freed === undefined) continue;
-        removedChunks += 1;
-        freedBytes += freed;
+        if (!live.has(chunk.id) && chunk.modifiedMs <= started - this.gcGraceMs) dead.push(chunk.id);
       }
+      const backend = this.backend;
+      const removing = backend.deleteMany
+        ? async (ids: string[]) => backend.deleteMany!('chunk', ids)
+        : async (ids: string[]) => {
+            let n = 0;
+            for (const id of ids) n += await backend.delete('chunk', id);
+            return n;
+          };
+      const { removed, freed } = await this.guard.removeUnlessHeld(dead, removing);
+      const removedChunks = removed.length;
+      const freedBytes = freed;
       this.logger.info({ location: this.backend.location, removedChunks, freedBytes, liveChunks: live.size }, 'artifact gc done');
       return { removedChunks, freedBytes };
     } finally {
@@ -335,12 +343,12 @@ export class ArtifactStore {
     held.push(id);
     await this.guard.hold(id);
     if (await this.backend.has('chunk', id)) return false;
-    await this.backend.put('chunk', id, await codec.seal(data));
+    await this.backend.put('chunk', id, codec.seal(data));
     return true;
   }
 
   /** The codec that opens `manifest`'s chunks with `key`; ArtifactKeyError when the key is missing or another. */
-  private async codecFor(manifest: ArtifactManifest, key: Buffer | undefined): Promise<ChunkCodec> {
+  private codecFor(manifest: ArtifactManifest, key: Buffer | undefined): ChunkCodec {
     if (!manifest.encryption) return plainCodec;
     if (!key) throw new ArtifactKeyError(manifest.id, 'it is encrypted: give the group key it was stored with', { keyId: manifest.encryption.keyId });
     const given = keyIdOf(key);
@@ -368,7 +376,7 @@ export class ArtifactStore {
         throw e;
       }
       try {
-        const data = await codec.unseal(stored, hash);
+        const data = codec.unseal(stored, hash);
         if (data.length !== size) return { chunk: hash, index, problem: `it holds ${data.length} bytes, the manifest says ${size}` };
         return { data };
       } catch (reason) {

@@ -28,4 +28,11 @@ export interface ChunkBackend {
   /** Removes an object; resolves to the bytes freed (0 when it was absent). */
   delete(kind: StoredKind, id: string): Promise<number>;
   list(kind: StoredKind): AsyncIterable<StoredObject>;
+  /**
+   * Optional, for backends that buffer chunks: makes every chunk put so far durable and visible,
+   * and rejects when one of `ids` is not stored. The store calls it before writing a manifest.
+   */
+  flush?(ids: Iterable<string>): Promise<void>;
+  /** Optional: removes many objects at once (a packing backend rewrites each pack once); resolves to the bytes freed. */
+  deleteMany?(kind: StoredKind, ids: string[]): Promise<number>;
 }

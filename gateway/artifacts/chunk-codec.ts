@@ -1,38 +1,37 @@
-import { createHmac, randomBytes, webcrypto } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { BadInputError } from '../errors';
 import type { ManifestEncryption } from './manifest';
 
-const { subtle } = webcrypto;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
 /**
- * How plaintext chunks become stored objects and back, and how their ids are made. Hashing,
- * HMAC and AES-GCM run through WebCrypto, whose work Node does on its thread pool, so the
- * chunker's loop is not blocked while chunks are hashed or sealed.
+ * How plaintext chunks become stored objects and back, and how their ids are made. The work is
+ * done with node:crypto's one-shot calls (SHA-NI and AES-NI where the CPU has them): measured
+ * faster than WebCrypto's thread-pool jobs, whose per-call overhead outweighs hashing 64 KiB.
  */
 export interface ChunkCodec {
   /** Null for plaintext storage. */
   readonly encryption: ManifestEncryption | null;
   /** The chunk's id (lowercase hex). */
-  id(plain: Uint8Array): Promise<string>;
+  id(plain: Uint8Array): string;
   /** The bytes to store for a chunk. */
-  seal(plain: Uint8Array): Promise<Uint8Array>;
-  /** The plaintext of stored bytes; rejects with a reason (a string) when they do not check out against `id`. */
-  unseal(stored: Buffer, id: string): Promise<Buffer>;
+  seal(plain: Uint8Array): Uint8Array;
+  /** The plaintext of stored bytes; throws a reason (a string) when they do not check out against `id`. */
+  unseal(stored: Buffer, id: string): Buffer;
 }
 
 /** Plaintext chunks named by their sha256. */
 export const plainCodec: ChunkCodec = {
   encryption: null,
-  async id(plain) {
-    return hex(await subtle.digest('SHA-256', plain));
+  id(plain) {
+    return createHash('sha256').update(plain).digest('hex');
   },
-  async seal(plain) {
+  seal(plain) {
     return plain;
   },
-  async unseal(stored, id) {
-    const actual = hex(await subtle.digest('SHA-256', stored));
+  unseal(stored, id) {
+    const actual = createHash('sha256').update(stored).digest('hex');
     if (actual !== id) throw `its sha256 is ${actual}`;
     return stored;
   },
@@ -48,39 +47,38 @@ export function keyIdOf(key: Buffer): string {
  * named by HMAC-SHA256(key, plaintext): equal chunks under one key share one object, and ids
  * under one key say nothing about contents under another. No plaintext is written.
  */
-export async function keyedCodec(key: Buffer): Promise<ChunkCodec> {
+export function keyedCodec(key: Buffer): ChunkCodec {
   if (!Buffer.isBuffer(key) || key.length !== 32) {
     throw new BadInputError('An artifact key must be 32 bytes (AES-256)', { length: Buffer.isBuffer(key) ? key.length : null });
   }
-  const mac = await subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  const aes = await subtle.importKey('raw', key, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
-  const id = async (plain: Uint8Array) => hex(await subtle.sign('HMAC', mac, plain));
+  const id = (plain: Uint8Array) => createHmac('sha256', key).update(plain).digest('hex');
   return {
     encryption: { algorithm: 'AES-256-GCM', chunkIds: 'HMAC-SHA256', keyId: keyIdOf(key) },
     id,
-    async seal(plain) {
+    seal(plain) {
+      const out = Buffer.allocUnsafe(NONCE_BYTES + plain.length + TAG_BYTES);
       const nonce = randomBytes(NONCE_BYTES);
-      const sealed = new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv: nonce, tagLength: TAG_BYTES * 8 }, aes, plain));
-      const out = Buffer.allocUnsafe(NONCE_BYTES + sealed.length);
       nonce.copy(out, 0);
-      out.set(sealed, NONCE_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+      let at = NONCE_BYTES;
+      at += cipher.update(plain).copy(out, at);
+      at += cipher.final().copy(out, at);
+      cipher.getAuthTag().copy(out, at);
       return out;
     },
-    async unseal(stored, expected) {
+    unseal(stored, expected) {
       if (stored.length < NONCE_BYTES + TAG_BYTES) throw `it is ${stored.length} bytes, too short to be a sealed chunk`;
       let plain: Buffer;
       try {
-        plain = Buffer.from(await subtle.decrypt({ name: 'AES-GCM', iv: stored.subarray(0, NONCE_BYTES), tagLength: TAG_BYTES * 8 }, aes, stored.subarray(NONCE_BYTES)));
+        const decipher = createDecipheriv('aes-256-gcm', key, stored.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+        decipher.setAuthTag(stored.subarray(stored.length - TAG_BYTES));
+        plain = Buffer.concat([decipher.update(stored.subarray(NONCE_BYTES, stored.length - TAG_BYTES)), decipher.final()]);
       } catch {
         throw 'it does not decrypt (authentication tag mismatch)';
       }
-      const actual = await id(plain);
+      const actual = id(plain);
       if (actual !== expected) throw `its keyed hash is ${actual}`;
       return plain;
     },
   };
-}
-
-function hex(digest: ArrayBuffer): string {
-  return Buffer.from(digest).toString('hex');
 }

@@ -55,15 +55,19 @@ export class ChunkGuard {
     };
   }
 
-  /** Removes `id` with `remove` unless a put holds it; resolves to what `remove` gave, or undefined when skipped. */
-  async removeUnlessHeld<T>(id: string, remove: () => Promise<T>): Promise<T | undefined> {
-    if (this.held.has(id) || this.removing.has(id)) return undefined;
-    const removal = remove();
-    this.removing.set(id, removal);
+  /**
+   * Removes those of `ids` no put holds, with `remove` (given them all at once); the others are
+   * skipped. Resolves to the ids removed and what `remove` gave.
+   */
+  async removeUnlessHeld<T>(ids: string[], remove: (ids: string[]) => Promise<T>): Promise<{ removed: string[]; freed: T | 0 }> {
+    const removed = ids.filter((id) => !this.held.has(id) && !this.removing.has(id));
+    if (!removed.length) return { removed, freed: 0 };
+    const removal = remove(removed);
+    for (const id of removed) this.removing.set(id, removal);
     try {
-      return await removal;
+      return { removed, freed: await removal };
     } finally {
-      this.removing.delete(id);
+      for (const id of removed) this.removing.delete(id);
     }
   }
 

@@ -13,6 +13,11 @@ describe('loadConfig', () => {
     expect(config.graphiql).toBe(true);
   });
 
+  test('the artifact store lives under the data directory unless RSP_ARTIFACT_DIR says otherwise', () => {
+    expect(loadConfig({ RSP_DATA_DIR: '/srv/rsp' }).artifactDir).toBe('/srv/rsp/artifacts');
+    expect(loadConfig({ RSP_DATA_DIR: '/srv/rsp', RSP_ARTIFACT_DIR: '/backup/store' }).artifactDir).toBe('/backup/store');
+  });
+
   test('PORT=abc fails naming the variable and the value', () => {
     expect(() => loadConfig({ PORT: 'abc' })).toThrow(ConfigError);
     try {

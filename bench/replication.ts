@@ -1,0 +1,120 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ArtifactStore } from '../gateway/artifacts/artifact-store';
+import type { PutResult } from '../gateway/artifacts/artifact-store';
+import { changeTree, exited, generateTree, spawnTar, tarIntoSha256sum } from './replication-tree';
+import type { BenchTree } from './replication-tree';
+
+/**
+ * Replication benchmark (issue 11), artifact store part: in one run, on one generated tree,
+ * (a) `tar -cf - -C tree . | sha256sum` (the baseline: read and hash every byte once) and
+ * (b) `tar -cf - -C tree .` into `ArtifactStore.put` of a fresh store (chunk, hash, dedup, write);
+ * MiB/s of both and the ratio (goal ≥ 0.8). Then ~1% of the tree is changed in place and put
+ * again into each store: the new bytes of that second put as a share of the first (goal < 2%).
+ * Timed parts run BENCH_RUNS times (3), interleaved; medians are reported.
+ *
+ * Knobs (environment): BENCH_TREE_MIB (256), BENCH_RUNS (3), BENCH_CHANGE_PERCENT (1),
+ * BENCH_DIR (a temporary directory, removed at the end).
+ *
+ * More sections (failover, migration) add a function of the same shape as `storeThroughput` and a
+ * call in `main`; the tree helpers live in replication-tree.ts.
+ */
+const TREE_MIB = num('BENCH_TREE_MIB', 256);
+const RUNS = num('BENCH_RUNS', 3);
+const CHANGE_PERCENT = num('BENCH_CHANGE_PERCENT', 1);
+const MiB = 1024 * 1024;
+const GOAL_RATIO = 0.8;
+const GOAL_DELTA_PERCENT = 2;
+
+function num(name: string, fallback: number): number {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+function line(label: string, value: string, goal?: string, ok?: boolean): void {
+  console.log(`${label.padEnd(50)} ${value.padStart(14)}${goal ? `   goal ${goal}${ok === undefined ? '' : ok ? '  ✓' : '  ✗'}` : ''}`);
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = performance.now();
+  const value = await work();
+  return { ms: performance.now() - start, value };
+}
+
+/** `tar` of the tree straight into a put. */
+async function tarIntoStore(store: ArtifactStore, dir: string, labels: Record<string, string>): Promise<PutResult> {
+  const tar = spawnTar(dir);
+  const [result] = await Promise.all([store.put(tar.stdout, { labels }), exited(tar, 'tar')]);
+  return result;
+}
+
+/** Sections (a) and (b) and the second put after a change; resolves to whether every goal was met. */
+async function storeThroughput(tree: BenchTree, work: string): Promise<boolean> {
+  const baseline: number[] = [];
+  const ours: number[] = [];
+  const stores: Array<{ store: ArtifactStore; first: PutResult }> = [];
+  let digest = '';
+  await tarIntoSha256sum(tree.dir);
+  for (let run = 0; run < RUNS; run += 1) {
+    const a = await timed(() => tarIntoSha256sum(tree.dir));
+    baseline.push(a.ms);
+    digest = a.value;
+    const store = ArtifactStore.inDirectory(join(work, `store-${run}`));
+    const b = await timed(() => tarIntoStore(store, tree.dir, { run: String(run) }));
+    ours.push(b.ms);
+    if (b.value.manifest.sha256 !== digest) throw new Error(`the store saw other bytes than sha256sum (${b.value.manifest.sha256} ≠ ${digest})`);
+    stores.push({ store, first: b.value });
+    console.log(`  run ${run + 1}: tar|sha256sum ${a.ms.toFixed(0)} ms, tar→put ${b.ms.toFixed(0)} ms (${b.value.stats.chunks} chunks)`);
+  }
+  const archive = stores[0]!.first.stats.bytes;
+  const baselineRate = archive / MiB / (median(baseline) / 1000);
+  const oursRate = archive / MiB / (median(ours) / 1000);
+  const ratio = oursRate / baselineRate;
+
+  const changed = await changeTree(tree, CHANGE_PERCENT / 100);
+  const second: number[] = [];
+  const deltas: number[] = [];
+  for (const { store, first } of stores) {
+    const again = await timed(() => tarIntoStore(store, tree.dir, { run: 'changed' }));
+    second.push(again.ms);
+    deltas.push((again.value.stats.newBytes / first.stats.newBytes) * 100);
+    if (!(await store.verify(again.value.manifest.id)).ok) throw new Error('the second artifact does not verify');
+  }
+  const delta = median(deltas);
+
+  line('tree', `${(tree.bytes / MiB).toFixed(0)} MiB`);
+  line('files', String(tree.files.length));
+  line('tar archive', `${(archive / MiB).toFixed(1)} MiB`);
+  line('(a) tar | sha256sum (baseline), median', `${baselineRate.toFixed(0)} MiB/s`);
+  line('(b) tar → ArtifactStore.put, median', `${oursRate.toFixed(0)} MiB/s`);
+  line('ratio (b)/(a)', ratio.toFixed(2), `≥ ${GOAL_RATIO}`, ratio >= GOAL_RATIO);
+  line(`bytes changed in place (${CHANGE_PERCENT}% asked)`, `${((changed / tree.bytes) * 100).toFixed(2)} %`);
+  line('second put after the change, median', `${(archive / MiB / (median(second) / 1000)).toFixed(0)} MiB/s`);
+  line('second put: new bytes / first put new bytes', `${delta.toFixed(2)} %`, `< ${GOAL_DELTA_PERCENT} %`, delta < GOAL_DELTA_PERCENT);
+  return ratio >= GOAL_RATIO && delta < GOAL_DELTA_PERCENT;
+}
+
+async function main(): Promise<void> {
+  const work = process.env.BENCH_DIR ?? (await mkdtemp(join(tmpdir(), 'rsp-bench-replication-')));
+  try {
+    console.log(`Generating a ${TREE_MIB} MiB tree in ${work} …`);
+    const tree = await generateTree(join(work, 'tree'), TREE_MIB * MiB);
+    console.log(`Artifact store throughput and dedup (${RUNS} runs each):`);
+    const ok = await storeThroughput(tree, work);
+    process.exitCode = ok ? 0 : 1;
+  } finally {
+    if (!process.env.BENCH_DIR) await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(2);
+});
