@@ -1,10 +1,18 @@
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { resolveDockerConfig } from '../../drivers/docker';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..');
+const RSP = join(ROOT, 'dist', 'gateway', 'cli', 'rsp.js');
 
 /** Polls `check` until it returns a value (not undefined) or the time runs out. */
 async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
@@ -161,5 +169,20 @@ describeWithEngine('docker', 'failover and migration between two host agents on 
     expect(down.errors?.[0]?.message).toMatch(/host is DOWN, not UP/);
     t.gateway.agents.reconnect('b');
     await until('host B UP', async () => ((await host(hostB)).state === 'UP' ? true : undefined), 20_000);
+  }, 120_000);
+
+  test('rsp env migrate moves it and prints the downtime', async () => {
+    const web = envIds[1]!;
+    const dir = await mkdtemp(join(tmpdir(), 'rsp-cli-migrate-'));
+    try {
+      const env = { ...(process.env as Record<string, string>), RSP_URL: t.gateway.url, RSP_TOKEN: t.adminToken, RSP_CLI_CONFIG: join(dir, 'config.json') };
+      const { stderr } = await run(process.execPath, [RSP, 'env', 'migrate', web, '--host', hostB], { env, cwd: ROOT });
+      expect(stderr).toMatch(new RegExp(`Now on host ${hostB}; downtime [1-9][0-9]* ms`));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect(await environment(web)).toEqual({ hostId: hostB, status: 'RUNNING' });
+    expect((await exec(web, ['cat', '/data/kept.txt'])).stdout).toBe('precious\nafter-failover\n');
+    expect(await containers(web)).toEqual([{ name: `rsp-b-${web}`, state: 'running' }]);
   }, 120_000);
 });
