@@ -14,6 +14,7 @@ import { registerGroup } from './commands/group';
 import { registerHost } from './commands/host';
 import { registerImage } from './commands/image';
 import { registerLogin } from './commands/login';
+import { registerReplica, registerReplicate, registerRestore } from './commands/replicate';
 import { registerResource } from './commands/resource';
 import { registerSite } from './commands/site';
 import { registerToken } from './commands/token';
@@ -114,6 +115,9 @@ registerResource(program);
 registerImage(program);
 registerEnv(program);
 registerDrivers(program);
+registerReplicate(program);
+registerReplica(program);
+registerRestore(program);
 registerCompletion(program);
 
 /** Prints an error the way a person wants to read it, and picks the exit code. */

@@ -411,12 +411,14 @@ export class ReplicationService {
     options.signal?.throwIfAborted();
 
     const revert = new Revert();
+    const previousHostId = (await this.envs.findOneBy({ id: replica.environmentId }))?.hostId ?? replica.source.hostId;
     try {
       const env = options.sameIdentity ? await this.claimIdentity(replica, host, revert) : await this.recordCopy(replica, host, options.name);
       if (!options.sameIdentity) revert.add(() => this.discard(env));
       progress(0.2, `importing into ${env.name} on ${host.hostname}`);
       const volumes = await agent.prepareVolumes(env.id, env.volumes);
-      const ownVolumes = !options.sameIdentity || host.id !== replica.source.hostId;
+      // Same identity through the agent that already holds the environment's volumes: they are its data, never removed here.
+      const ownVolumes = !options.sameIdentity || agent.id !== (await this.agentOf(previousHostId).catch(() => undefined))?.id;
       if (ownVolumes) revert.add(() => agent.removeVolumes(env.id));
       const spec: EnvironmentSpec = {
         id: env.id,
@@ -516,7 +518,7 @@ export class ReplicationService {
       const replica = await this.replicateEnvironment(pol.environmentId, {
         policyId: pol.id,
         signal: op.signal,
-        onProgress: (p) => void op.progress(estimate ? Math.min(0.95, p.bytes / estimate) : 0.5, `${p.bytes} bytes, ${p.chunks} chunks, ${p.newBytes} new bytes`),
+        onProgress: (p) => void op.progress(estimate ? Math.min(0.95, p.bytes / estimate) : 0.5, `read ${p.bytes} bytes in ${p.chunks} chunks, ${p.newBytes} bytes new`),
       });
       const ended = new Date();
       const schedule = this.parse(pol.schedule);

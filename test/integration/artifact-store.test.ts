@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -286,5 +286,67 @@ describe.each(backends)('artifact store on %s', (_name, makeBackend) => {
       expect(report.problems).toEqual(uses.map((index) => ({ chunk: bad, index, reason: expect.stringMatching(/does not decrypt/) })));
       await expect(readAll(await store.open(manifest.id, { key }))).rejects.toThrow(IntegrityError);
     });
+  });
+});
+
+describe('pack files of the directory backend', () => {
+  let root: string;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'rsp-packs-'));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('a store opened afresh on the directory finds every artifact through the pack indexes', async () => {
+    const data = Buffer.concat([randomBytes(5 * MiB), compressible(3 * MiB)]);
+    const { manifest } = await ArtifactStore.inDirectory(root, { packBytes: 2 * MiB }).put(streamOf(data));
+    const packs = (await filesUnder(join(root, 'packs'))).filter((f) => f.endsWith('.pack'));
+    expect(packs.length).toBeGreaterThanOrEqual(3);
+    expect(packs.length).toBeLessThan(manifest.chunks.length / 4);
+    expect(await filesUnder(join(root, 'tmp'))).toEqual([]);
+
+    const again = ArtifactStore.inDirectory(root);
+    expect((await readAll(await again.open(manifest.id))).equals(data)).toBe(true);
+    expect((await again.put(streamOf(data))).stats.newBytes).toBe(0);
+  });
+
+  test('a pack whose index is damaged is set aside; its chunks are reported missing', async () => {
+    const { manifest } = await ArtifactStore.inDirectory(root, { packBytes: MiB }).put(streamOf(randomBytes(4 * MiB)));
+    const backend = new DirectoryBackend(root);
+    const where = (await backend.whereIs(manifest.chunks[0]!.hash))!;
+    const bytes = await readFile(where.path);
+    bytes[bytes.length - 50] ^= 0xff;
+    await writeFile(where.path, bytes);
+
+    const fresh = new DirectoryBackend(root);
+    const report = await new ArtifactStore({ backend: fresh }).verify(manifest.id);
+    expect(report.ok).toBe(false);
+    expect(report.problems[0]).toEqual({ chunk: manifest.chunks[0]!.hash, index: 0, reason: 'it is missing' });
+    expect([...fresh.damagedPacks.entries()]).toEqual([[where.pack, expect.stringMatching(/index .* is damaged/)]]);
+  });
+
+  test('gc rewrites packs while an artifact is being read, and the reader gets every byte', async () => {
+    const store = ArtifactStore.inDirectory(root, { packBytes: MiB, concurrency: 1 });
+    const keep = randomBytes(4 * MiB);
+    const source = new PassThrough();
+    const both = store.put(source);
+    const dropped = store.put(streamOf(randomBytes(4 * MiB)));
+    for (let o = 0; o < keep.length; o += 65_536) source.write(keep.subarray(o, o + 65_536));
+    source.end();
+    const [kept, gone] = await Promise.all([both, dropped]);
+    await store.delete(gone.manifest.id);
+
+    const reading = await store.open(kept.manifest.id);
+    const parts: Buffer[] = [];
+    let collected: { removedChunks: number } | undefined;
+    for await (const part of reading) {
+      parts.push(part as Buffer);
+      collected ??= await store.gc();
+    }
+    expect(collected!.removedChunks).toBe(gone.manifest.chunks.length);
+    expect(Buffer.concat(parts).equals(keep)).toBe(true);
+    expect((await store.verify(kept.manifest.id)).ok).toBe(true);
   });
 });

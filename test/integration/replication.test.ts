@@ -1,0 +1,200 @@
+import { createRootfsTar } from '../../drivers/fake';
+import type { AgentLink } from '../../gateway/agent/agent-link';
+import { ReplicationPolicyEntity } from '../../gateway/persistence/entities';
+import { corruptChunk } from '../helpers/artifacts';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { describeWithEngine } from '../helpers/engines';
+import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
+import { buildWorld, World } from '../helpers/scenario';
+
+const POLICY = 'id name status { state lastSyncAt lastTryAt lastDurationMs failCount nextRunAt lastError runningOperationId } target { kind id } keep kind encrypted';
+
+/** Replication policies, runs, pruning, retries and restore through GraphQL, over the fake driver, on one database kind. */
+function replicationSuite(kind: 'pglite' | 'postgres') {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let w: World;
+  let env: { id: string; layerId: string };
+
+  const createPolicy = (input: Record<string, unknown>, token?: string) => t.gql(`mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { ${POLICY} } }`, { i: { environmentId: env.id, ...input } }, token);
+  const runNow = async (policyId: string) => {
+    const op = (await t.ok('mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', { id: policyId }, w.tokens.memberA)).replicateNow;
+    return t.gateway.services.operations.settled(op.id);
+  };
+  const policyOf = async (id: string) => (await t.ok(`query ($id: ID!) { replicationPolicy(id: $id) { ${POLICY} } }`, { id }, w.tokens.memberA)).replicationPolicy;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    t = await startTestGateway(db, { RSP_REPLICATION_INTERVAL_MS: '0' });
+    w = await buildWorld(t);
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'fake', version: '1', technology: 'fake' } })).registerImage.id;
+    await t.upload(image, createRootfsTar({ '/etc/hostname': 'db', '/data/db.txt': 'rows v1\n' }));
+    const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id layerId } operation { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'db' } }, w.tokens.memberA)).createEnvironment;
+    await t.gateway.services.operations.settled(created.operation.id);
+    await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: created.environment.id })).startEnvironment.id);
+    env = created.environment;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  test('a policy that breaks the seed-000 layer rule is refused with the reason', async () => {
+    const service = (await t.ok('mutation ($i: CreateLayerInput!) { createLayer(input: $i) { id } }', { i: { groupId: w.groupA, kind: 'SERVICE', name: 'postgres', parentId: env.layerId } }, w.tokens.memberA)).createLayer.id;
+    const hostLayer = (await t.ok('query ($id: ID!) { layer(id: $id) { parentId } }', { id: env.layerId })).layer.parentId;
+    const above = await createPolicy({ layerId: service, targetKind: 'STORE', schedule: 'every 1 hour' }, w.tokens.memberA);
+    expect(above.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(above.errors?.[0]?.message).toMatch(/SERVICE layer "postgres" sits above the environment's ZONE layer "db".*a layer replicates itself and the layers above it, never the layers below/);
+    const below = await createPolicy({ layerId: hostLayer, kind: 'INTERNAL', backupCommand: ['cat', '/data/db.txt'], targetKind: 'STORE', schedule: 'every 1 hour' }, w.tokens.memberA);
+    expect(below.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: expect.stringMatching(/MACHINE layer "zaphod" lies below/) });
+    // The same layers the right way round are accepted.
+    expect((await createPolicy({ layerId: hostLayer, targetKind: 'STORE', schedule: 'every 1 hour', name: 'from-host' }, w.tokens.memberA)).errors).toBeUndefined();
+    expect((await createPolicy({ layerId: service, kind: 'INTERNAL', backupCommand: ['cat', '/data/db.txt'], targetKind: 'STORE', schedule: 'every 1 hour', name: 'from-service' }, w.tokens.memberA)).errors).toBeUndefined();
+  });
+
+  test('bad schedules, targets and commands are BAD_USER_INPUT or NOT_FOUND', async () => {
+    const code = async (input: Record<string, unknown>) => (await createPolicy({ targetKind: 'STORE', schedule: 'every 1 hour', ...input }, w.tokens.memberA)).errors?.[0]?.extensions?.code;
+    expect(await code({ schedule: '*/2 * * * *' })).toBe('BAD_USER_INPUT');
+    expect(await code({ schedule: 'sometimes' })).toBe('BAD_USER_INPUT');
+    expect(await code({ targetKind: 'HOST' })).toBe('BAD_USER_INPUT');
+    expect(await code({ targetKind: 'HOST', targetId: '00000000-0000-0000-0000-000000000001' })).toBe('NOT_FOUND');
+    expect(await code({ kind: 'INTERNAL' })).toBe('BAD_USER_INPUT');
+    expect(await code({ keep: 0 })).toBe('BAD_USER_INPUT');
+    expect(await code({ backupCommand: ['cat', '/x'] })).toBe('BAD_USER_INPUT');
+  });
+
+  test('replicateNow runs as an operation, records the status, publishes the event to the group only, and prunes beyond keep', async () => {
+    const created = await createPolicy({ targetKind: 'HOST', targetId: w.host2, schedule: '0 3 * * *', keep: 2, name: 'nightly' }, w.tokens.memberA);
+    const policy = created.data!.createReplicationPolicy;
+    expect(policy.status).toMatchObject({ state: 'PENDING', failCount: 0, lastSyncAt: null });
+    expect(new Date(policy.status.nextRunAt).getUTCHours()).toBe(3);
+
+    const mine = collect<{ events: { kind: string; replication: { policyId: string; state: string; replicaId: string } | null } }>(t.ws({ authorization: `Bearer ${w.tokens.viewerA}` }), 'subscription { events { kind replication { policyId state replicaId newBytes } } }', {}, (e) => e.events.kind === 'REPLICATION');
+    const theirs = collect<{ events: { kind: string } }>(t.ws({ authorization: `Bearer ${w.tokens.memberB}` }), 'subscription { events { kind } }', {}, (e) => e.events.kind === 'REPLICATION', 3000);
+    await Promise.all([mine.ready, theirs.ready]);
+
+    const first = await runNow(policy.id);
+    expect({ state: first.state, error: first.errorMessage }).toEqual({ state: 'SUCCEEDED', error: null });
+    expect(first.result).toMatchObject({ replicaId: expect.any(String), bytes: expect.any(Number), newBytes: expect.any(Number) });
+    const event = (await mine.done).find((e) => e.events.kind === 'REPLICATION')!;
+    expect(event.events.replication).toMatchObject({ policyId: policy.id, state: 'SUCCEEDED', replicaId: first.result!.replicaId });
+    await expect(theirs.done).rejects.toThrow(/timed out/);
+
+    const status = (await policyOf(policy.id)).status;
+    expect(status).toMatchObject({ state: 'OK', failCount: 0, lastError: null, runningOperationId: null });
+    expect(status.lastDurationMs).toBeGreaterThanOrEqual(0);
+    expect(new Date(status.nextRunAt).getTime()).toBeGreaterThan(Date.now());
+
+    await runNow(policy.id);
+    await runNow(policy.id);
+    const replicas = (await t.ok('query ($p: ID!) { replicas(policyId: $p) { id manifestId bytes newBytes chunks target { kind id } environmentName } }', { p: policy.id }, w.tokens.memberA)).replicas;
+    expect(replicas).toHaveLength(2);
+    expect(replicas[0]).toMatchObject({ target: { kind: 'HOST', id: w.host2 }, environmentName: 'db' });
+    expect(replicas.map((r: { id: string }) => r.id)).not.toContain(first.result!.replicaId);
+    // The unchanged environment was already in the store: later runs add (almost) nothing.
+    expect(replicas[0].newBytes).toBeLessThan(replicas[0].bytes);
+    const other = await t.gql('query ($p: ID!) { replicas(policyId: $p) { id } }', { p: policy.id }, w.tokens.memberB);
+    expect(other.data!.replicas).toEqual([]);
+  });
+
+  test('a failed run counts, records the error and retries with backoff instead of waiting for the schedule', async () => {
+    const created = await createPolicy({ kind: 'INTERNAL', backupCommand: ['cat', '/data/missing.txt'], targetKind: 'STORE', schedule: '0 3 * * *', name: 'failing' }, w.tokens.memberA);
+    const id = created.data!.createReplicationPolicy.id;
+    const op = await runNow(id);
+    expect(op.state).toBe('FAILED');
+    expect(op.errorMessage).toMatch(/exited with 1/);
+    let status = (await policyOf(id)).status;
+    expect(status).toMatchObject({ state: 'FAILED', failCount: 1, lastError: expect.stringMatching(/exited with 1/) });
+    const retryIn = new Date(status.nextRunAt).getTime() - Date.now();
+    expect(retryIn).toBeLessThanOrEqual(60_000);
+    expect(retryIn).toBeGreaterThan(30_000);
+    await runNow(id);
+    status = (await policyOf(id)).status;
+    expect(status.failCount).toBe(2);
+    expect(new Date(status.nextRunAt).getTime() - Date.now()).toBeGreaterThan(90_000);
+  });
+
+  test('the scheduler runs due policies, one run at a time per policy', async () => {
+    const id = (await createPolicy({ targetKind: 'STORE', schedule: 'every 10 minutes', name: 'due' }, w.tokens.memberA)).data!.createReplicationPolicy.id;
+    await t.gateway.dataSource.getRepository(ReplicationPolicyEntity).update({ id }, { nextRunAt: new Date(Date.now() - 1000) });
+    const started = await t.gateway.services.replication.runDue();
+    const mine = started.filter((o) => o.targetId === id);
+    expect(mine).toHaveLength(1);
+    const again = await t.gql('mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', { id }, w.tokens.memberA);
+    const settled = await t.gateway.services.operations.settled(mine[0]!.id);
+    expect(settled.state).toBe('SUCCEEDED');
+    // replicateNow during the run was refused, or ran after it: never two at once.
+    if (again.errors) expect(again.errors[0]!.extensions!.code).toBe('CONFLICT');
+    const status = (await policyOf(id)).status;
+    expect(status.lastSyncAt).not.toBeNull();
+    expect(new Date(status.nextRunAt).getTime()).toBeGreaterThan(Date.now() + 9 * 60_000);
+  });
+
+  test('an encrypted INTERNAL replica is restored through the restore command inside the environment', async () => {
+    const id = (await createPolicy({ kind: 'INTERNAL', backupCommand: ['cat', '/data/db.txt'], restoreCommand: ['tee', '/data/db.txt'], encrypted: true, targetKind: 'STORE', schedule: 'every 1 hour', name: 'dump' }, w.tokens.memberA)).data!.createReplicationPolicy.id;
+    const run = await runNow(id);
+    expect(run.state).toBe('SUCCEEDED');
+    const exec = (command: string[]) => t.ok('mutation ($id: ID!, $c: [String!]!) { execEnvironment(id: $id, command: $c) { exitCode stdout } }', { id: env.id, c: command }, w.tokens.memberA);
+    await exec(['rm', '/data/db.txt']);
+    const restore = (await t.ok('mutation ($r: ID!) { restoreReplica(replicaId: $r) { id } }', { r: run.result!.replicaId }, w.tokens.memberA)).restoreReplica;
+    const done = await t.gateway.services.operations.settled(restore.id);
+    expect({ state: done.state, error: done.errorMessage }).toEqual({ state: 'SUCCEEDED', error: null });
+    expect((await exec(['cat', '/data/db.txt'])).execEnvironment).toEqual({ exitCode: 0, stdout: 'rows v1\n' });
+    const replica = (await t.ok('query ($id: ID!) { replica(id: $id) { encrypted verifiedAt } }', { id: run.result!.replicaId }, w.tokens.memberA)).replica;
+    expect(replica.encrypted).toBe(true);
+    expect(replica.verifiedAt).not.toBeNull();
+  });
+
+  test('system-level restore with the same identity moves the environment to another host, data intact (failover and migration)', async () => {
+    const policyId = (await createPolicy({ targetKind: 'HOST', targetId: w.host2, schedule: 'every 1 hour', name: 'identity', autoFailover: true }, w.tokens.memberA)).data!.createReplicationPolicy.id;
+    const svc = t.gateway.services.replication;
+    expect((await svc.autoFailoverPolicies(env.id)).map((p) => p.id)).toContain(policyId);
+    const progress: number[] = [];
+    const replica = await svc.replicateEnvironment(env.id, { policyId, onProgress: (p) => progress.push(p.bytes) });
+    expect(progress.length).toBeGreaterThan(0);
+    expect((await svc.newestReplica(env.id))!.id).toBe(replica.id);
+    expect((await svc.defaultRestoreHost(replica))!.id).toBe(w.host2);
+    // The first host is lost: its copy of the environment is gone from the engine.
+    const agent = (t.gateway.services.environments as unknown as { agents: AgentLink }).agents.local!;
+    await agent.destroy('fake', env.id);
+    const moved = await svc.restoreReplica(replica.id, w.host2, { sameIdentity: true, start: true });
+    expect(moved).toMatchObject({ id: env.id, name: 'db', hostId: w.host2, status: 'RUNNING' });
+    const seen = (await t.ok('query ($id: ID!) { environment(id: $id) { id name status hostId layerId } }', { id: env.id }, w.tokens.memberA)).environment;
+    const host2Layer = (await t.ok('query ($id: ID!) { host(id: $id) { layerId } }', { id: w.host2 })).host.layerId;
+    expect(seen).toEqual({ id: env.id, name: 'db', status: 'RUNNING', hostId: w.host2, layerId: env.layerId });
+    expect((await t.ok('query ($id: ID!) { layer(id: $id) { parentId } }', { id: env.layerId }, w.tokens.memberA)).layer.parentId).toBe(host2Layer);
+    const out = (await t.ok('mutation ($id: ID!) { execEnvironment(id: $id, command: ["cat", "/data/db.txt"]) { stdout } }', { id: env.id }, w.tokens.memberA)).execEnvironment;
+    expect(out.stdout).toBe('rows v1\n');
+    // A second same-identity restore onto a host where it already runs fails and leaves it as it was.
+    await expect(svc.restoreReplica(replica.id, w.host1, { sameIdentity: true, start: true })).rejects.toThrow();
+    expect((await t.ok('query ($id: ID!) { environment(id: $id) { status hostId } }', { id: env.id }, w.tokens.memberA)).environment).toEqual({ status: 'RUNNING', hostId: w.host2 });
+  });
+
+  test('restore makes a new environment on the named host; a damaged chunk fails the restore before anything is created', async () => {
+    const id = (await createPolicy({ targetKind: 'STORE', schedule: 'every 1 hour', name: 'to-restore', encrypted: true }, w.tokens.memberA)).data!.createReplicationPolicy.id;
+    const replicaId = (await runNow(id)).result!.replicaId as string;
+    const restore = async (name: string) => {
+      const op = (await t.ok('mutation ($r: ID!, $h: ID!, $n: String) { restoreReplica(replicaId: $r, hostId: $h, name: $n) { id } }', { r: replicaId, h: w.host1, n: name }, w.tokens.memberA)).restoreReplica;
+      return t.gateway.services.operations.settled(op.id);
+    };
+    const ok = await restore('db-restored');
+    expect({ state: ok.state, error: ok.errorMessage }).toEqual({ state: 'SUCCEEDED', error: null });
+    const restored = (await t.ok('query ($id: ID!) { environment(id: $id) { name status hostId } }', { id: ok.result!.environmentId }, w.tokens.memberA)).environment;
+    expect(restored).toEqual({ name: 'db-restored', status: 'STOPPED', hostId: w.host1 });
+
+    const manifestId = (await t.ok('query ($id: ID!) { replica(id: $id) { manifestId } }', { id: replicaId })).replica.manifestId;
+    const manifest = await t.gateway.services.replication.store.manifest(manifestId);
+    const chunk = manifest.chunks[0]!.hash;
+    await corruptChunk(t.gateway.services.replication.store, chunk);
+    const before = (await t.ok('{ environments(first: 100) { totalCount } }')).environments.totalCount;
+    const bad = await restore('db-broken');
+    expect(bad.state).toBe('FAILED');
+    expect(bad.errorCode).toBe('INTEGRITY_ERROR');
+    expect(bad.errorMessage).toContain(chunk);
+    expect((await t.ok('{ environments(first: 100) { totalCount } }')).environments.totalCount).toBe(before);
+    expect((await t.ok('{ environments(first: 100) { nodes { name } } }')).environments.nodes.map((n: { name: string }) => n.name)).not.toContain('db-broken');
+  });
+}
+
+describe('replication on pglite', () => replicationSuite('pglite'));
+describeWithEngine('postgres', 'replication on postgres', () => replicationSuite('postgres'));
