@@ -108,6 +108,9 @@ export class FailoverService implements FailoverHooks {
           await this.raise(env, source, failoverMs / 1000, `Environment ${env.name} failed over from DOWN host ${source.hostname} to ${target.hostname} in ${(failoverMs / 1000).toFixed(1)} s, from the replica of ${replica.createdAt.toISOString()} (changes since are lost)`);
           this.logger.warn({ environment: env.id, from: source.hostname, to: target.hostname, failoverMs }, 'environment failed over');
           return { environmentId: env.id, fromHostId: source.id, toHostId: target.id, replicaId: replica.id, replicaCreatedAt: replica.createdAt.toISOString(), started: wasRunning, failoverMs };
+        } catch (e) {
+          await this.raise(env, source, (Date.now() - declaredAt) / 1000, `Failover of environment ${env.name} from DOWN host ${source.hostname} failed: ${(e as Error).message}`).catch(() => undefined);
+          throw e;
         } finally {
           finished();
         }
