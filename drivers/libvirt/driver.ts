@@ -45,6 +45,7 @@ import { Virsh } from './virsh';
 /** libvirt names RSP's domains `rsp-<environment id>` (another prefix per instance when asked); the id pattern keeps out anything unsafe. */
 export const DOMAIN_PREFIX = 'rsp-';
 
+/** The domain name of an environment: `<prefix><id>`. */
 export function domainName(id: string, prefix: string = DOMAIN_PREFIX): string {
   assertEnvironmentId(id);
   return `${prefix}${id}`;

@@ -300,6 +300,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
   }
 }
 
+/** The guest name of an environment: `<prefix><id>` (prefix `rsp-` unless the instance names another). */
 export function guestName(id: string, prefix: string = GUEST_PREFIX): string {
   assertEnvironmentId(id);
   return `${prefix}${id}`;
