@@ -71,7 +71,8 @@ export class DirectoryBackend implements ChunkBackend {
   private readonly syncChunks: boolean;
   private readonly index = new Map<string, PackEntry & { pack: string }>();
   private readonly packs = new Map<string, SealedPack>();
-  private readonly pending = new Map<string, Uint8Array>();
+  /** Chunks in a pack not sealed yet: where they are being written (their bytes are not kept in memory). */
+  private readonly pending = new Map<string, { pack: OpenPack; offset: number; length: number; written: Promise<unknown> }>();
   private loading: Promise<void> | undefined;
   private current: Promise<OpenPack> | undefined;
   private currentPack: OpenPack | undefined;
@@ -107,8 +108,8 @@ export class DirectoryBackend implements ChunkBackend {
     const offset = pack.size;
     pack.size += data.length;
     pack.entries.push({ id, offset, length: data.length });
-    this.pending.set(id, data);
     const write = pack.handle.write(data, 0, data.length, offset);
+    this.pending.set(id, { pack, offset, length: data.length, written: write });
     pack.writes.push(write);
     if (pack.size >= this.packBytes) void this.seal(pack).catch(() => undefined);
     await write;
@@ -120,7 +121,15 @@ export class DirectoryBackend implements ChunkBackend {
     await this.loaded();
     for (let attempt = 0; ; attempt += 1) {
       const pending = this.pending.get(id);
-      if (pending) return Buffer.from(pending.buffer, pending.byteOffset, pending.byteLength);
+      if (pending) {
+        try {
+          await pending.written;
+          return await readRange(pending.pack.tmp, pending.offset, pending.length);
+        } catch (e) {
+          // Sealed (renamed) meanwhile: the index has it now.
+          if (!isMissing(e)) throw e;
+        }
+      }
       const at = this.index.get(id);
       if (at) {
         try {

@@ -21,6 +21,7 @@ import {
   MemberRole,
   OperationEntity,
   ReplicaEntity,
+  TERMINAL_OPERATION_STATES,
   ReplicaSource,
   ReplicationKind,
   ReplicationPolicyEntity,
@@ -100,6 +101,8 @@ export const DEFAULT_REPLICATION_SETTINGS: ReplicationSettings = { minimumInterv
 
 const REPLICABLE = [EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, EnvironmentStatus.RUNNING];
 const POLICY_NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
+/** A run whose operation has not moved for this long is taken as interrupted. */
+const STALE_RUN_MS = 15 * 60_000;
 
 /**
  * Replication (seeds 000, 001, 004): policies attached to layers, runs as operations on a
@@ -276,9 +279,18 @@ export class ReplicationService {
       source = Readable.from([Buffer.from(result.stdout, 'utf8')]);
     }
     const labels = { environment: env.id, group: env.groupId, kind, ...(pol ? { policy: pol.id } : {}) };
-    const { manifest, stats } = await this.store.put(source, { key, labels, signal: options.signal, onProgress: options.onProgress });
+    let put: Awaited<ReturnType<ArtifactStore['put']>>;
+    try {
+      put = await this.store.put(source, { key, labels, signal: options.signal, onProgress: options.onProgress });
+    } catch (e) {
+      source.destroy();
+      throw e;
+    }
+    const { manifest, stats } = put;
     const revert = new Revert();
-    revert.add(() => this.store.delete(manifest.id));
+    revert.add(async () => {
+      if (!(await this.replicaRepo.existsBy({ manifestId: manifest.id }))) await this.store.delete(manifest.id);
+    });
     try {
       const replica = await this.replicaRepo.save(
         this.replicaRepo.create({
@@ -320,6 +332,7 @@ export class ReplicationService {
 
   /** Runs every enabled policy that is due and not running; returns the operations started. */
   async runDue(now = new Date()): Promise<OperationEntity[]> {
+    await this.releaseStaleClaims(now);
     const due = await this.policies
       .createQueryBuilder('p')
       .where('p.enabled = true AND p."runningOperationId" IS NULL AND p."nextRunAt" <= :now', { now })
@@ -334,6 +347,26 @@ export class ReplicationService {
       }
     }
     return started;
+  }
+
+  /**
+   * Frees policies whose run can no longer end on its own: its operation ended or vanished, or
+   * (a gateway stopped mid-run) has not been updated for `STALE_RUN_MS`. Returns how many.
+   */
+  async releaseStaleClaims(now = new Date()): Promise<number> {
+    const claimed = await this.policies.createQueryBuilder('p').where('p."runningOperationId" IS NOT NULL').getMany();
+    let released = 0;
+    for (const p of claimed) {
+      const op = await this.dataSource.getRepository(OperationEntity).findOneBy({ id: p.runningOperationId! });
+      const young = Date.now() - (p.lastTryAt?.getTime() ?? 0) < 5_000;
+      const ended = op ? TERMINAL_OPERATION_STATES.has(op.state) : !young;
+      const stale = op && !ended && now.getTime() - op.updatedAt.getTime() > STALE_RUN_MS;
+      if (!ended && !stale) continue;
+      const result = await this.policies.update({ id: p.id, runningOperationId: p.runningOperationId! }, { runningOperationId: null, ...(stale ? { lastError: 'the run was interrupted (its gateway stopped)', failCount: p.failCount + 1 } : {}) });
+      released += result.affected ?? 0;
+    }
+    if (released) this.logger.warn({ released }, 'released replication policies whose run had ended without them');
+    return released;
   }
 
   /** Starts the scheduler: every `intervalMs`, due policies run. 0 turns it off. */
@@ -378,7 +411,8 @@ export class ReplicationService {
     }
     if (input.name !== undefined && !ENVIRONMENT_NAME_PATTERN.test(input.name)) throw new BadInputError(`"${input.name}" is not an environment name: use a DNS label (a-z, 0-9, -)`, { name: input.name });
     const host = input.hostId ? await this.dataSource.getRepository(HostEntity).findOneBy({ id: input.hostId }) : await this.defaultRestoreHost(replica);
-    if (!host) throw new NotFoundError('Host', input.hostId ?? '(none UP for this replica)');
+    if (!host && input.hostId) throw new NotFoundError('Host', input.hostId);
+    if (!host) throw new ConflictError(`No host of replica ${replica.id}'s target (${replica.targetKind}) nor its original host is UP: name one with hostId`, { replicaId: replica.id });
     return this.operations.start({ kind: 'replica.restore', targetType: 'Replica', targetId: replica.id, groupId: replica.groupId }, async (op) => {
       const env = await this.restoreReplica(replica.id, host.id, { sameIdentity: false, start: input.start ?? false, name: input.name, signal: op.signal, onProgress: (f, m) => void op.progress(f, m) });
       return { environmentId: env.id, replicaId: replica.id, hostId: host.id };
@@ -512,6 +546,11 @@ export class ReplicationService {
     let estimate = 0;
     try {
       const env = await this.envs.findOneBy({ id: pol.environmentId });
+      if (!env || env.status === EnvironmentStatus.DESTROYED) {
+        await this.policies.update({ id: pol.id }, { enabled: false });
+        pol.enabled = false;
+        throw new ConflictError(`Environment ${env?.name ?? pol.environmentId} was destroyed; policy ${pol.name} is now disabled`, { environmentId: pol.environmentId });
+      }
       const last = await this.replicaRepo.findOne({ where: { policyId: pol.id }, order: { createdAt: 'DESC' } });
       estimate = last?.bytes ?? 0;
       await op.progress(0.01, `replicating ${env?.name ?? pol.environmentId}`);

@@ -244,6 +244,18 @@ describe.each(backends)('artifact store on %s', (_name, makeBackend) => {
     expect(await storedChunks()).toEqual([]);
   });
 
+  test('a source that fails mid-way fails the put with its error and leaves no manifest', async () => {
+    const source = new PassThrough();
+    const put = store.put(source);
+    source.write(randomBytes(MiB));
+    setTimeout(() => source.destroy(new Error('disk read error')), 20);
+    await expect(put).rejects.toThrow('disk read error');
+    expect(await store.list()).toEqual([]);
+    const ended = new PassThrough();
+    ended.destroy();
+    await expect(store.put(ended)).rejects.toThrow(/destroyed before it was read/);
+  });
+
   describe('encrypted at rest', () => {
     const key = randomBytes(32);
     const marker = Buffer.from('PLAINTEXT-MARKER-that-must-never-reach-the-disk;');
@@ -348,5 +360,57 @@ describe('pack files of the directory backend', () => {
     expect(collected!.removedChunks).toBe(gone.manifest.chunks.length);
     expect(Buffer.concat(parts).equals(keep)).toBe(true);
     expect((await store.verify(kept.manifest.id)).ok).toBe(true);
+  });
+});
+
+describe('copying artifacts between stores', () => {
+  let root: string;
+  let source: ArtifactStore;
+  let target: ArtifactStore;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'rsp-copy-'));
+    source = ArtifactStore.inDirectory(join(root, 'a'), { packBytes: MiB });
+    target = ArtifactStore.inDirectory(join(root, 'b'), { packBytes: MiB });
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('only the chunks the target lacks move; the target holds the same artifact', async () => {
+    const data = Buffer.concat([randomBytes(6 * MiB), compressible(2 * MiB)]);
+    const first = await source.put(streamOf(data));
+    const moved = await source.copyTo(target, first.manifest.id);
+    expect(moved.stats.newBytes).toBe(first.stats.newBytes);
+    expect(moved.manifest.id).toBe(first.manifest.id);
+    expect((await readAll(await target.open(first.manifest.id))).equals(data)).toBe(true);
+    expect((await target.verify(first.manifest.id)).ok).toBe(true);
+
+    randomBytes(80_000).copy(data, 3 * MiB);
+    const second = await source.put(streamOf(data));
+    const again = await source.copyTo(target, second.manifest.id);
+    expect(again.stats.bytes).toBe(data.length);
+    expect(again.stats.newBytes / data.length).toBeLessThan(0.1);
+    expect((await readAll(await target.open(second.manifest.id))).equals(data)).toBe(true);
+  });
+
+  test('an encrypted artifact is copied without its key and opens with it on the other side', async () => {
+    const key = randomBytes(32);
+    const data = randomBytes(3 * MiB);
+    const { manifest } = await source.put(streamOf(data), { key });
+    await source.copyTo(target, manifest.id);
+    expect((await readAll(await target.open(manifest.id, { key }))).equals(data)).toBe(true);
+  });
+
+  test('a damaged chunk stops the copy with IntegrityError and leaves no manifest on the target', async () => {
+    const { manifest } = await source.put(streamOf(randomBytes(3 * MiB)));
+    const backend = source.backend as DirectoryBackend;
+    const where = (await backend.whereIs(manifest.chunks[2]!.hash))!;
+    const bytes = await readFile(where.path);
+    bytes[where.offset + 10] ^= 0x04;
+    await writeFile(where.path, bytes);
+    await expect(source.copyTo(target, manifest.id)).rejects.toMatchObject({ category: 'INTEGRITY_ERROR', details: { chunk: manifest.chunks[2]!.hash } });
+    expect(await target.has(manifest.id)).toBe(false);
+    expect(await target.list()).toEqual([]);
   });
 });

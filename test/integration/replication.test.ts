@@ -130,6 +130,19 @@ function replicationSuite(kind: 'pglite' | 'postgres') {
     expect(new Date(status.nextRunAt).getTime()).toBeGreaterThan(Date.now() + 9 * 60_000);
   });
 
+  test('a policy whose run ended without releasing it (a gateway stopped mid-run) is freed and runs again', async () => {
+    const id = (await createPolicy({ targetKind: 'STORE', schedule: 'every 10 minutes', name: 'stuck' }, w.tokens.memberA)).data!.createReplicationPolicy.id;
+    const ended = await t.gateway.services.operations.start({ kind: 'replication.run', groupId: w.groupA }, async () => undefined);
+    await t.gateway.services.operations.settled(ended.id);
+    const repo = t.gateway.dataSource.getRepository(ReplicationPolicyEntity);
+    await repo.update({ id }, { runningOperationId: ended.id, nextRunAt: new Date(Date.now() - 1000) });
+    expect((await policyOf(id)).status.state).toBe('RUNNING');
+    const started = (await t.gateway.services.replication.runDue()).filter((o) => o.targetId === id);
+    expect(started).toHaveLength(1);
+    expect((await t.gateway.services.operations.settled(started[0]!.id)).state).toBe('SUCCEEDED');
+    expect((await policyOf(id)).status).toMatchObject({ state: 'OK', runningOperationId: null });
+  });
+
   test('an encrypted INTERNAL replica is restored through the restore command inside the environment', async () => {
     const id = (await createPolicy({ kind: 'INTERNAL', backupCommand: ['cat', '/data/db.txt'], restoreCommand: ['tee', '/data/db.txt'], encrypted: true, targetKind: 'STORE', schedule: 'every 1 hour', name: 'dump' }, w.tokens.memberA)).data!.createReplicationPolicy.id;
     const run = await runNow(id);

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { Chunker, DEFAULT_CHUNKING } from '../../../gateway/artifacts/chunker';
 import { BadInputError } from '../../../gateway/errors';
 
@@ -22,8 +22,14 @@ function chunk(data: Buffer, pieceSizes: number[] = [65_536], options = {}): Buf
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
+/** `size` pseudo-random bytes, the same on every run (AES-CTR of zeros under a fixed key), so the cuts are too. */
+function fixedRandom(size: number, seed: number): Buffer {
+  const key = createHash('sha256').update(`chunker test ${seed}`).digest();
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
+}
+
 describe('content-defined chunker', () => {
-  const data = randomBytes(16 * 1024 * 1024);
+  const data = fixedRandom(16 * 1024 * 1024, 1);
 
   test('chunks cover the stream exactly, within min and max, averaging near the normal size', () => {
     const chunks = chunk(data);
@@ -45,7 +51,7 @@ describe('content-defined chunker', () => {
 
   test('an insertion changes only the chunks near it', () => {
     const at = 8 * 1024 * 1024 + 12_345;
-    const edited = Buffer.concat([data.subarray(0, at), randomBytes(100), data.subarray(at)]);
+    const edited = Buffer.concat([data.subarray(0, at), fixedRandom(100, 2), data.subarray(at)]);
     const before = chunk(data).map(sha);
     const after = chunk(edited).map(sha);
     const kept = new Set(before);
@@ -64,6 +70,10 @@ describe('content-defined chunker', () => {
   test('a stream without any cut point is cut at max', () => {
     const zeros = Buffer.alloc(1024 * 1024);
     for (const c of chunk(zeros)) expect(c.length).toBeLessThanOrEqual(DEFAULT_CHUNKING.max);
+  });
+
+  test('known cuts: the gear table and masks never change, or stored chunks would stop deduplicating', () => {
+    expect(new Chunker().push(fixedRandom(1024 * 1024, 7))).toEqual([79275, 154668, 227270, 304985, 409978, 496518, 596536, 636642, 738940, 813986, 880368, 947438, 992595]);
   });
 
   test('sizes are configurable and checked', () => {
