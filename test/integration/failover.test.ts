@@ -185,4 +185,24 @@ describeWithEngine('docker', 'failover and migration between two host agents on 
     expect((await exec(web, ['cat', '/data/kept.txt'])).stdout).toBe('precious\nafter-failover\n');
     expect(await containers(web)).toEqual([{ name: `rsp-b-${web}`, state: 'running' }]);
   }, 120_000);
+
+  test('a migration that fails on the target puts the environment back: running on its source, data intact', async () => {
+    const web = envIds[1]!;
+    const startedAt = async () => (await engine.getContainer(`rsp-b-${web}`).inspect()).State.StartedAt;
+    const before = await startedAt();
+    // Something already holds the environment's place on host A's engine instance: the import there fails.
+    const squatter = await engine.createContainer({ name: `rsp-a-${web}`, Image: (await engine.listContainers({ filters: { label: [`rsp.environment=${web}`] } }))[0]!.Image, Cmd: ['true'], Labels: { 'rsp.environment': web, 'rsp.instance': 'a' } });
+    try {
+      const migration = (await t.ok('mutation ($id: ID!, $h: ID) { migrateEnvironment(id: $id, hostId: $h) { id } }', { id: web, h: hostA })).migrateEnvironment;
+      const op = await t.gateway.services.operations.settled(migration.id);
+      expect(op.state).toBe('FAILED');
+      expect(op.errorMessage).toMatch(/exists/);
+    } finally {
+      await squatter.remove({ force: true });
+    }
+    expect(await environment(web)).toEqual({ hostId: hostB, status: 'RUNNING' });
+    expect(await containers(web)).toEqual([{ name: `rsp-b-${web}`, state: 'running' }]);
+    expect(Date.parse(await startedAt())).toBeGreaterThan(Date.parse(before)); // it was stopped for the move, then started again
+    expect((await exec(web, ['cat', '/data/kept.txt'])).stdout).toBe('precious\nafter-failover\n');
+  }, 120_000);
 });
