@@ -8,6 +8,7 @@ import type { GatewayContext } from '../gateway/context';
 import type { RspPubSub } from '../gateway/events/pubsub';
 import { AuthResolver } from './auth/resolver';
 import { EnvironmentResolver } from './environments/resolver';
+import { FailoverResolver } from './failover/resolver';
 import { GroupResolver } from './groups/resolver';
 import { ImageResolver } from './images/resolver';
 import { LayerResolver } from './layers/resolver';
@@ -42,6 +43,7 @@ export const resolverClasses: NonEmptyArray<Function> = [
   ResourceOwnersResolver,
   ReplicationPolicyResolver,
   ReplicaResolver,
+  FailoverResolver,
 ];
 
 /** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`, as the caller. */

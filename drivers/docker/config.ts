@@ -1,6 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DockerOptions } from 'dockerode';
+import { BadInputError } from '../errors';
 
 /** How the Docker driver reaches its engine and where it keeps its own files. */
 export interface DockerDriverOptions {
@@ -13,8 +14,14 @@ export interface DockerDriverOptions {
    * `config.env`. Default: `$RSP_DATA_DIR/docker`, else `<tmpdir>/rsp-docker`.
    */
   stateDir?: string;
-  /** Repository name imported images get (`<repo>:<name>-<version>`). Default `rsp`. */
+  /** Repository name imported images get (`<repo>:<name>-<version>`). Default `rsp`, or `rsp-<instance>`. */
   imageRepository?: string;
+  /**
+   * Names this driver instance when several host agents share one engine: its containers are
+   * named `rsp-<instance>-<id>` and labelled `rsp.instance=<instance>`, and it lists, finds and
+   * removes only those. Default: none — names `rsp-<id>`, containers without the label.
+   */
+  instance?: string;
   /** Default deadline of one engine call, ms. Default 30 s. */
   timeoutMs?: number;
   /** Default deadline of image import/export, ms. Default 10 min. */
@@ -28,20 +35,26 @@ export interface ResolvedDockerConfig {
   endpoint: string;
   stateDir: string;
   imageRepository: string;
+  instance: string | undefined;
   timeoutMs: number;
   transferTimeoutMs: number;
 }
 
 export const DEFAULT_SOCKET_PATH = '/var/run/docker.sock';
 
+/** What a driver instance name may be: it becomes part of container and image names. */
+export const INSTANCE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
 /** Fills the defaults, honouring `DOCKER_HOST` unless a socket path or host is given explicitly. */
 export function resolveDockerConfig(options: DockerDriverOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedDockerConfig {
+  if (options.instance !== undefined && !INSTANCE_PATTERN.test(options.instance)) throw new BadInputError(`Docker driver instance "${options.instance}" is not a name (a-z, 0-9, -; at most 32)`, { instance: options.instance });
   const { connection, endpoint } = connectionFor(options, env);
   return {
     connection,
     endpoint,
     stateDir: options.stateDir ?? (env.RSP_DATA_DIR ? join(env.RSP_DATA_DIR, 'docker') : join(tmpdir(), 'rsp-docker')),
-    imageRepository: options.imageRepository ?? 'rsp',
+    imageRepository: options.imageRepository ?? (options.instance ? `rsp-${options.instance}` : 'rsp'),
+    instance: options.instance,
     timeoutMs: options.timeoutMs ?? 30_000,
     transferTimeoutMs: options.transferTimeoutMs ?? 600_000,
   };

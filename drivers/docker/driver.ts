@@ -26,7 +26,7 @@ import { resolveDockerConfig, type DockerDriverOptions, type ResolvedDockerConfi
 import { engineMessage, isConnectionError, translateEngineError } from './engine-errors';
 import { exportRootfs, imageTag, importRootfs } from './images';
 import { assertInterface, interfaceToCreateOptions, removeConfigFiles, writeConfigFiles } from './interface';
-import { containerName, LABEL_ENVIRONMENT, LABEL_GROUP, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF, LABEL_OWNED_IMAGE, ownedFilter } from './labels';
+import { containerName, LABEL_ENVIRONMENT, LABEL_GROUP, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF, LABEL_INSTANCE, LABEL_OWNED_IMAGE, ofInstance, ownedFilter } from './labels';
 import { ENFORCED_LIMITS, limitsFromHostConfig, limitsToHostConfig } from './limits';
 import { EXPORT_FORMAT, packEnvironment, unpackEnvironment, type EnvironmentManifest } from './export';
 import { normaliseStats, type DockerStatsSample } from './stats';
@@ -35,7 +35,9 @@ import { normaliseStats, type DockerStatsSample } from './stats';
  * The Docker driver: RSP environments as Docker containers on one engine, through dockerode.
  * Every container it creates is named `rsp-<id>` and labelled `rsp.environment=<id>` (and
  * `rsp.group=<group>` when the spec's labels name one); it lists, reconciles and destroys only
- * those. Images come from root filesystem tarballs (`importImage`) — no registry needed.
+ * those. A named instance (several agents on one engine) uses `rsp-<instance>-<id>` and the
+ * label `rsp.instance=<instance>`, and sees only its own containers. Images come from root
+ * filesystem tarballs (`importImage`) — no registry needed.
  */
 export class DockerDriver implements Driver {
   readonly name: string = 'docker';
@@ -123,7 +125,7 @@ export class DockerDriver implements Driver {
   async destroy(id: string, options?: CallOptions): Promise<void> {
     assertEnvironmentId(id);
     await this.call('destroy', id, options, async () => {
-      const found = await this.engine.listContainers({ all: true, filters: ownedFilter(id) });
+      const found = await this.containers(id);
       for (const summary of found) {
         const container = this.engine.getContainer(summary.Id);
         await container.remove({ force: true }).catch((e: { statusCode?: number }) => {
@@ -142,7 +144,7 @@ export class DockerDriver implements Driver {
 
   async list(options?: CallOptions): Promise<EnvironmentInfo[]> {
     return this.call('list', undefined, options, async () => {
-      const found = await this.engine.listContainers({ all: true, filters: ownedFilter() });
+      const found = await this.containers();
       const infos = await Promise.all(found.map((s) => this.engine.getContainer(s.Id).inspect().then(toInfo, () => undefined)));
       return infos.filter((i): i is EnvironmentInfo => i !== undefined);
     });
@@ -252,7 +254,7 @@ export class DockerDriver implements Driver {
     return withDeadline(`docker importEnvironment ${spec.id}`, options, this.config.transferTimeoutMs, async (signal) => {
       const revert = new Revert();
       try {
-        if ((await this.engine.listContainers({ all: true, filters: ownedFilter(spec.id) })).length) throw new EnvironmentExistsError(this.name, spec.id);
+        if ((await this.containers(spec.id)).length) throw new EnvironmentExistsError(this.name, spec.id);
         const volumes = new Map((spec.volumes ?? []).map((v) => [v.name, v.hostPath]));
         const { manifest, result: image } = await unpackEnvironment(source, {
           rootfs: async (_manifest, tarStream) => {
@@ -304,14 +306,16 @@ export class DockerDriver implements Driver {
       ...(spec.labels ?? {}),
       ...extraLabels,
       [LABEL_ENVIRONMENT]: spec.id,
+      ...(this.config.instance ? { [LABEL_INSTANCE]: this.config.instance } : {}),
       [LABEL_IMAGE_REF]: spec.image.ref,
       ...(spec.image.digest ? { [LABEL_IMAGE_DIGEST]: spec.image.digest } : {}),
       'rsp.spec': JSON.stringify({ iface: spec.iface, labels: spec.labels ?? {}, volumes: spec.volumes ?? [] }),
     };
     if (spec.labels?.[LABEL_GROUP]) labels[LABEL_GROUP] = spec.labels[LABEL_GROUP];
+    if (!this.config.instance) delete labels[LABEL_INSTANCE];
     const create: ContainerCreateOptions = {
       ...iface,
-      name: containerName(spec.id),
+      name: containerName(spec.id, this.config.instance),
       Image: spec.image.ref,
       Labels: labels,
       ...(await this.commandFor(spec)),
@@ -335,9 +339,15 @@ export class DockerDriver implements Driver {
     return { Cmd: ['/bin/sh', '-c', RSP_INIT_SCRIPT] };
   }
 
+  /** This instance's containers (of environment `id`, when given), found by their labels. */
+  private async containers(id?: string): Promise<Docker.ContainerInfo[]> {
+    const found = await this.engine.listContainers({ all: true, filters: ownedFilter(id, this.config.instance) });
+    return found.filter((c) => ofInstance(c.Labels, this.config.instance));
+  }
+
   /** The container of environment `id`, found by its label (never by name alone). NOT_FOUND otherwise. */
   private async owned(id: string): Promise<Docker.Container> {
-    const found = await this.engine.listContainers({ all: true, filters: ownedFilter(id) });
+    const found = await this.containers(id);
     if (!found.length) throw Object.assign(new Error(`no container labelled ${LABEL_ENVIRONMENT}=${id}`), { statusCode: 404 });
     return this.engine.getContainer(found[0]!.Id);
   }

@@ -42,12 +42,13 @@ import { resolveLibvirtOptions } from './options';
 import { idleStats, statsFromLibvirt } from './stats';
 import { Virsh } from './virsh';
 
-/** libvirt names RSP's domains `rsp-<environment id>`; the id pattern keeps out anything unsafe. */
+/** libvirt names RSP's domains `rsp-<environment id>` (another prefix per instance when asked); the id pattern keeps out anything unsafe. */
 export const DOMAIN_PREFIX = 'rsp-';
 
-export function domainName(id: string): string {
+/** The domain name of an environment: `<prefix><id>`. */
+export function domainName(id: string, prefix: string = DOMAIN_PREFIX): string {
   assertEnvironmentId(id);
-  return `${DOMAIN_PREFIX}${id}`;
+  return `${prefix}${id}`;
 }
 
 /** cgroup cpu shares per unit of RSP cpuWeight (weight 100 → 1000 shares, near libvirt's default 1024). */
@@ -152,7 +153,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   }
 
   async destroy(id: string, options?: CallOptions): Promise<void> {
-    const name = domainName(id);
+    const name = domainName(id, this.options.namePrefix);
     await withDeadline(`destroy ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const conn = await this.connect();
       const facts = await this.facts(conn, name);
@@ -172,7 +173,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   }
 
   async inspect(id: string, options?: CallOptions): Promise<EnvironmentInfo> {
-    const name = domainName(id);
+    const name = domainName(id, this.options.namePrefix);
     return withDeadline(`inspect ${id} on ${this.name}`, options, this.options.timeoutMs, async () => {
       const { conn, facts } = await this.owned(id);
       return this.toInfo(conn, name, facts);
@@ -182,12 +183,12 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   async list(options?: CallOptions): Promise<EnvironmentInfo[]> {
     return withDeadline(`list on ${this.name}`, options, this.options.timeoutMs, async () => {
       const conn = await this.connect();
-      const names = (await conn.listDomainNames()).filter((n) => n.startsWith(DOMAIN_PREFIX)).sort();
+      const names = (await conn.listDomainNames()).filter((n) => n.startsWith(this.options.namePrefix)).sort();
       const found: EnvironmentInfo[] = [];
       for (const name of names) {
         // A domain undefined between the listing and the lookup is skipped; any other error is the caller's.
         const facts = await this.facts(conn, name);
-        if (!facts?.metadata || `${DOMAIN_PREFIX}${facts.metadata.environment}` !== name) continue;
+        if (!facts?.metadata || `${this.options.namePrefix}${facts.metadata.environment}` !== name) continue;
         const info = await this.toInfo(conn, name, facts).catch((e: unknown) => {
           if (isNoDomainError(e)) return undefined;
           throw e;
@@ -279,7 +280,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       const staging = join(this.options.dataDir, `.rsp-import-${randomBytes(6).toString('hex')}`);
       try {
         const conn = await this.connect();
-        if ((await conn.listDomainNames()).includes(domainName(spec.id))) throw new EnvironmentExistsError(this.name, spec.id);
+        if ((await conn.listDomainNames()).includes(domainName(spec.id, this.options.namePrefix))) throw new EnvironmentExistsError(this.name, spec.id);
         const { rootDisk } = await unpackEnvironment(source, staging, spec.volumes, signal);
         return await this.provision(spec, signal, (target) => rename(rootDisk, target));
       } finally {
@@ -298,7 +299,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   /** Checks the spec, makes the directory and root disk (`makeRootDisk`), defines the domain; undoes it all on failure. */
   private async provision(spec: EnvironmentSpec, signal: AbortSignal, makeRootDisk: (path: string) => Promise<void>): Promise<EnvironmentInfo> {
     this.validate(spec);
-    const name = domainName(spec.id);
+    const name = domainName(spec.id, this.options.namePrefix);
     const conn = await this.connect();
     if ((await conn.listDomainNames()).includes(name)) throw new EnvironmentExistsError(this.name, spec.id);
     const dir = this.directory(name);
@@ -407,7 +408,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
 
   /** The environment's domain, checked to be RSP's; NOT_FOUND otherwise. */
   private async owned(id: string): Promise<{ name: string; conn: LibvirtConnection; facts: DomainFacts }> {
-    const name = domainName(id);
+    const name = domainName(id, this.options.namePrefix);
     const conn = await this.connect();
     const facts = await this.facts(conn, name);
     if (!facts || facts.metadata?.environment !== id) throw new EnvironmentNotFoundError(this.name, id);

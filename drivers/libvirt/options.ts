@@ -4,6 +4,7 @@ import { BadInputError } from '../../gateway/errors/rsp-error';
 import type { Technology } from '../contract';
 import type { BindingLoad } from './binding';
 import type { DomainType } from './domain-xml';
+import { namePrefixOf } from '../host/name-prefix';
 
 /** The technologies this driver runs, and the domain type each builds. */
 export const LIBVIRT_TECHNOLOGIES = { 'libvirt-kvm': 'kvm', 'libvirt-qemu': 'qemu', 'libvirt-xen': 'xen', 'libvirt-lxc': 'lxc' } as const satisfies Record<string, DomainType>;
@@ -21,6 +22,8 @@ export interface LibvirtDriverOptions {
   technology?: LibvirtTechnology;
   /** Registry name; default the technology. */
   name?: string;
+  /** Prefix of domain names, so several agents can share one libvirt (e.g. `rsp-b-`). Default `rsp-`. */
+  namePrefix?: string;
   /** Where environment directories (overlay disks, console logs) live. Default /var/lib/rsp/libvirt. */
   dataDir?: string;
   /** Bridge for `network.mode = bridge` when the spec names none. Default `virbr0`. */
@@ -87,6 +90,7 @@ export function resolveLibvirtOptions(options: LibvirtDriverOptions = {}): Resol
     technology,
     domainType: LIBVIRT_TECHNOLOGIES[technology],
     name: options.name ?? technology,
+    namePrefix: namePrefixOf(options.namePrefix),
     dataDir: options.dataDir ?? join('/var/lib/rsp', 'libvirt'),
     defaultBridge: options.defaultBridge ?? 'virbr0',
     kernel: options.kernel,

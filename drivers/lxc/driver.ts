@@ -32,7 +32,7 @@ import { restoreVolumes, volumePackArgs } from '../host/volumes';
 import { LxcCli } from './lxc-cli';
 import { addressFromConfig, limitsFromConfig, parseConfig, renderConfig } from './lxc-config';
 import { validateSpec } from '../host/validate';
-import { assertSnapshotName, CONTAINER_PREFIX, containerName, readOwner, writeOwner } from './names';
+import { assertSnapshotName, containerName, readOwner, writeOwner } from './names';
 import type { OwnerRecord } from './names';
 import type { LxcDriverOptions, ResolvedLxcOptions } from './options';
 import { resolveLxcOptions } from './options';
@@ -76,7 +76,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   }
 
   async start(id: string, options?: CallOptions): Promise<void> {
-    const name = containerName(id);
+    const name = containerName(id, this.options.namePrefix);
     await withDeadline(`start ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { dir, owner } = await this.owned(id);
       const info = await this.cli.info(name, signal);
@@ -92,7 +92,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   }
 
   async stop(id: string, options?: StopOptions): Promise<void> {
-    const name = containerName(id);
+    const name = containerName(id, this.options.namePrefix);
     await withDeadline(`stop ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       await this.owned(id);
       const info = await this.cli.info(name, signal);
@@ -107,7 +107,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   }
 
   async destroy(id: string, options?: CallOptions): Promise<void> {
-    const name = containerName(id);
+    const name = containerName(id, this.options.namePrefix);
     await withDeadline(`destroy ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const dir = this.dir(name);
       if (!(await readOwner(dir))) return;
@@ -120,14 +120,14 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
 
   async inspect(id: string, options?: CallOptions): Promise<EnvironmentInfo> {
     assertEnvironmentId(id);
-    return withDeadline(`inspect ${id} on ${this.name}`, options, this.options.timeoutMs, (signal) => this.describe(containerName(id), signal));
+    return withDeadline(`inspect ${id} on ${this.name}`, options, this.options.timeoutMs, (signal) => this.describe(containerName(id, this.options.namePrefix), signal));
   }
 
   async list(options?: CallOptions): Promise<EnvironmentInfo[]> {
     return withDeadline(`list on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const entries = await readdir(this.options.lxcPath).catch(() => [] as string[]);
       const found: EnvironmentInfo[] = [];
-      for (const entry of entries.filter((e) => e.startsWith(CONTAINER_PREFIX)).sort()) {
+      for (const entry of entries.filter((e) => e.startsWith(this.options.namePrefix)).sort()) {
         const info = await this.describe(entry, signal).catch(() => undefined);
         if (info) found.push(info);
       }
@@ -136,7 +136,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   }
 
   async stats(id: string, options?: CallOptions): Promise<EnvironmentStats> {
-    const name = containerName(id);
+    const name = containerName(id, this.options.namePrefix);
     return withDeadline(`stats ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       await this.owned(id);
       const info = await this.cli.info(name, signal);
@@ -151,7 +151,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   }
 
   async exec(id: string, command: string[], options?: CallOptions & { stdin?: string }): Promise<ExecResult> {
-    const name = containerName(id);
+    const name = containerName(id, this.options.namePrefix);
     if (!command.length) throw new BadInputError('exec needs a command', { id });
     return withDeadline(`exec in ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { dir } = await this.owned(id);
@@ -211,7 +211,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   /** `lxc-snapshot` (a copy of the `dir` root filesystem); LXC names it snapN, RSP's name is its comment. */
   async snapshot(id: string, name: string, options?: CallOptions): Promise<SnapshotInfo> {
     assertSnapshotName(name);
-    const lxcName = containerName(id);
+    const lxcName = containerName(id, this.options.namePrefix);
     return withDeadline(`snapshot ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { dir } = await this.owned(id);
       const comment = join(dir, `.snapshot-comment-${randomBytes(4).toString('hex')}`);
@@ -238,7 +238,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
 
   /** The container directory and owner record of an RSP environment, or NOT_FOUND. */
   private async owned(id: string): Promise<{ dir: string; owner: OwnerRecord }> {
-    const dir = this.dir(containerName(id));
+    const dir = this.dir(containerName(id, this.options.namePrefix));
     const owner = await readOwner(dir);
     if (!owner) throw new EnvironmentNotFoundError(this.name, id);
     return { dir, owner };
@@ -251,7 +251,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   /** Creates the container directory, fills the root filesystem with `populate`, writes the config; reverts on failure. */
   private async provision(spec: EnvironmentSpec, signal: AbortSignal, populate: (rootfs: string) => Promise<void>): Promise<EnvironmentInfo> {
     this.validate(spec);
-    const name = containerName(spec.id);
+    const name = containerName(spec.id, this.options.namePrefix);
     const dir = this.dir(name);
     let bridge: string | undefined;
     if (spec.iface.network?.mode === 'bridge') {
@@ -303,8 +303,8 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   private async describe(name: string, signal: AbortSignal): Promise<EnvironmentInfo> {
     const dir = this.dir(name);
     const owner = await readOwner(dir);
-    const id = name.slice(CONTAINER_PREFIX.length);
-    if (!owner) throw new EnvironmentNotFoundError(this.name, id);
+    const id = name.slice(this.options.namePrefix.length);
+    if (!owner || owner.environment !== id) throw new EnvironmentNotFoundError(this.name, id);
     const pairs = parseConfig(await readFile(join(dir, 'config'), 'utf8').catch(() => ''));
     const info = await this.cli.info(name, signal);
     const state = lxcState(info?.state, owner);

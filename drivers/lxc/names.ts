@@ -3,9 +3,10 @@ import { assertEnvironmentId } from '../errors';
 /** LXC names RSP's containers `rsp-<environment id>`; the id pattern keeps out separators and metacharacters. */
 export const CONTAINER_PREFIX = 'rsp-';
 
-export function containerName(id: string): string {
+/** The container name of an environment: `<prefix><id>` (prefix `rsp-` unless the instance names another). */
+export function containerName(id: string, prefix: string = CONTAINER_PREFIX): string {
   assertEnvironmentId(id);
-  return `${CONTAINER_PREFIX}${id}`;
+  return `${prefix}${id}`;
 }
 
 export { OWNER_FILE, readOwner, writeOwner } from '../host/owner';

@@ -1,9 +1,12 @@
 import { join } from 'node:path';
+import { namePrefixOf } from '../host/name-prefix';
 
 /** How the LXC driver is set up on a host. */
 export interface LxcDriverOptions {
   /** Registry name; default `lxc`. */
   name?: string;
+  /** Prefix of container names, so several agents can share one engine (e.g. `rsp-b-`). Default `rsp-`. */
+  namePrefix?: string;
   /** Where container directories live (`lxc-* -P`). Default `<dataDir>/lxc`, else /var/lib/lxc. */
   lxcPath?: string;
   /** RSP's data directory; imported images go to `<dataDir>/images/lxc`. */
@@ -23,6 +26,7 @@ export interface LxcDriverOptions {
 /** The options with every default filled in. */
 export interface ResolvedLxcOptions {
   name: string;
+  namePrefix: string;
   lxcPath: string;
   imageDir: string;
   defaultBridge: string;
@@ -38,6 +42,7 @@ export function resolveLxcOptions(options: LxcDriverOptions = {}): ResolvedLxcOp
   const lxcPath = options.lxcPath ?? (options.dataDir ? join(options.dataDir, 'lxc') : '/var/lib/lxc');
   return {
     name: options.name ?? 'lxc',
+    namePrefix: namePrefixOf(options.namePrefix),
     lxcPath,
     imageDir: options.imageDir ?? (options.dataDir ? join(options.dataDir, 'images', 'lxc') : join(lxcPath, '.rsp-images')),
     defaultBridge: options.defaultBridge ?? 'lxcbr0',

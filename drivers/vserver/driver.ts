@@ -110,7 +110,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
 
   async destroy(id: string, options?: CallOptions): Promise<void> {
     await withDeadline(`destroy ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
-      const name = guestName(id);
+      const name = guestName(id, this.options.namePrefix);
       const confDir = join(this.options.confDir, name);
       if (!(await readOwner(confDir))) return;
       if ((await this.cli.status(name, signal)) === 'running') await this.cli.ok(name, 'stop', [], { signal });
@@ -122,7 +122,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
   async inspect(id: string, options?: CallOptions): Promise<EnvironmentInfo> {
     assertEnvironmentId(id);
     return withDeadline(`inspect ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
-      const name = guestName(id);
+      const name = guestName(id, this.options.namePrefix);
       const status = await this.cli.status(name, signal);
       return this.describe(name, status === 'running');
     });
@@ -133,7 +133,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
       const running = new Set((await this.cli.stat(signal)).map((s) => s.name));
       const entries = await readdir(this.options.confDir).catch(() => [] as string[]);
       const found: EnvironmentInfo[] = [];
-      for (const entry of entries.filter((e) => e.startsWith(GUEST_PREFIX)).sort()) {
+      for (const entry of entries.filter((e) => e.startsWith(this.options.namePrefix)).sort()) {
         const info = await this.describe(entry, running.has(entry)).catch(() => undefined);
         if (info) found.push(info);
       }
@@ -235,7 +235,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
   // --- internals -----------------------------------------------------------------------------
 
   private async owned(id: string): Promise<{ name: string; confDir: string; owner: OwnerRecord }> {
-    const name = guestName(id);
+    const name = guestName(id, this.options.namePrefix);
     const confDir = join(this.options.confDir, name);
     const owner = await readOwner(confDir);
     if (!owner) throw new EnvironmentNotFoundError(this.name, id);
@@ -244,7 +244,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
 
   private async provision(spec: EnvironmentSpec, signal: AbortSignal, build: (name: string, hostname: string) => Promise<void>): Promise<EnvironmentInfo> {
     validateSpec(this, spec);
-    const name = guestName(spec.id);
+    const name = guestName(spec.id, this.options.namePrefix);
     const confDir = join(this.options.confDir, name);
     const vdir = join(this.options.rootDir, name);
     let bridge: string | undefined;
@@ -283,7 +283,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
   private async describe(name: string, running: boolean): Promise<EnvironmentInfo> {
     const confDir = join(this.options.confDir, name);
     const owner = await readOwner(confDir);
-    if (!owner) throw new EnvironmentNotFoundError(this.name, name.slice(GUEST_PREFIX.length));
+    if (!owner || `${this.options.namePrefix}${owner.environment}` !== name) throw new EnvironmentNotFoundError(this.name, name.slice(this.options.namePrefix.length));
     const address = await readAddress(confDir);
     const hostname = await readFile(join(confDir, 'uts', 'nodename'), 'utf8').then((t) => t.trim(), () => owner.hostname);
     return {
@@ -300,9 +300,10 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
   }
 }
 
-export function guestName(id: string): string {
+/** The guest name of an environment: `<prefix><id>` (prefix `rsp-` unless the instance names another). */
+export function guestName(id: string, prefix: string = GUEST_PREFIX): string {
   assertEnvironmentId(id);
-  return `${GUEST_PREFIX}${id}`;
+  return `${prefix}${id}`;
 }
 
 /** Creates the vserver driver (what the registry and the conformance suite call). */

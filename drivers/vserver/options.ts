@@ -1,9 +1,12 @@
 import { join } from 'node:path';
+import { namePrefixOf } from '../host/name-prefix';
 
 /** How the vserver driver finds util-vserver on a host. */
 export interface VserverDriverOptions {
   /** Registry name; default `vserver`. */
   name?: string;
+  /** Prefix of guest names, so several agents can share one host (e.g. `rsp-b-`). Default `rsp-`. */
+  namePrefix?: string;
   /** The `vserver` tool; default `vserver` on PATH (/usr/sbin/vserver with util-vserver). */
   vserverTool?: string;
   /** The `vserver-stat` tool; default `vserver-stat` on PATH. */
@@ -33,6 +36,7 @@ export function resolveVserverOptions(options: VserverDriverOptions = {}): Resol
   const rootDir = options.rootDir ?? '/vservers';
   return {
     name: options.name ?? 'vserver',
+    namePrefix: namePrefixOf(options.namePrefix),
     vserverTool: options.vserverTool ?? 'vserver',
     statTool: options.statTool ?? 'vserver-stat',
     confDir: options.confDir ?? '/etc/vservers',

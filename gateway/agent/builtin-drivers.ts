@@ -9,27 +9,36 @@ import { DriverRegistry } from '../../drivers/registry';
 import { createVserverDriver } from '../../drivers/vserver';
 import { BadInputError } from '../errors';
 
-/** The drivers RSP ships, by name, made for a data directory. `fake` is in-memory (tests, demos). */
+/**
+ * The drivers RSP ships, by name, made for a data directory and an optional instance name (an
+ * extra agent sharing the engines: its environments get engine-side names of their own, e.g.
+ * `rsp-<instance>-<id>`, and it lists only those). `fake` is in-memory (tests, demos).
+ */
 export const BUILTIN_DRIVERS = {
-  docker: (dataDir: string) => createDockerDriver({ stateDir: join(dataDir, 'docker') }),
-  lxc: (dataDir: string) => createLxcDriver({ dataDir, lxcPath: join(dataDir, 'lxc') }),
-  libvirt: (dataDir: string) => createLibvirtDriver(libvirtOptions(dataDir)),
-  vserver: (dataDir: string) => createVserverDriver({ imageDir: join(dataDir, 'images', 'vserver') }),
+  docker: (dataDir: string, instance?: string) => createDockerDriver({ stateDir: join(dataDir, 'docker'), instance }),
+  lxc: (dataDir: string, instance?: string) => createLxcDriver({ dataDir, lxcPath: join(dataDir, 'lxc'), namePrefix: prefixOf(instance) }),
+  libvirt: (dataDir: string, instance?: string) => createLibvirtDriver({ ...libvirtOptions(dataDir), namePrefix: prefixOf(instance) }),
+  vserver: (dataDir: string, instance?: string) => createVserverDriver({ imageDir: join(dataDir, 'images', 'vserver'), namePrefix: prefixOf(instance) }),
   fake: () => new FakeDriver(),
 } as const;
 
 /** Drivers registered when the configuration names none: every real one (probing says which work). */
 export const DEFAULT_DRIVERS = ['docker', 'lxc', 'libvirt', 'vserver'] as const;
 
-/** A registry with the named built-in drivers; an unknown name is BAD_USER_INPUT. */
-export function builtinRegistry(names: readonly string[], dataDir: string): DriverRegistry {
+/** A registry with the named built-in drivers (of `instance`, when named); an unknown name is BAD_USER_INPUT. */
+export function builtinRegistry(names: readonly string[], dataDir: string, instance?: string): DriverRegistry {
   const registry = new DriverRegistry();
   for (const name of names) {
-    const make = (BUILTIN_DRIVERS as Record<string, (dataDir: string) => Parameters<DriverRegistry['register']>[0]>)[name];
+    const make = (BUILTIN_DRIVERS as Record<string, (dataDir: string, instance?: string) => Parameters<DriverRegistry['register']>[0]>)[name];
     if (!make) throw new BadInputError(`RSP_DRIVERS: unknown driver "${name}" (built in: ${Object.keys(BUILTIN_DRIVERS).join(', ')}; others come as plugins)`, { driver: name });
-    registry.register(make(dataDir));
+    registry.register(make(dataDir, instance));
   }
   return registry;
+}
+
+/** The engine-side name prefix of an instance's environments (`rsp-<instance>-`); none for the default one. */
+function prefixOf(instance: string | undefined): string | undefined {
+  return instance ? `rsp-${instance}-` : undefined;
 }
 
 /**

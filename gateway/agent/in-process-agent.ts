@@ -10,11 +10,11 @@ import type { EnvironmentVolume } from '../persistence/entities';
 import type { HostAgent, ImageSource } from './host-agent';
 
 /**
- * The host agent running inside the gateway process (embedded mode): it holds this machine's
- * driver registry, the environments' volume directories and the record of imported images.
+ * A host agent running inside the gateway process (embedded mode): it holds its driver registry
+ * (its own driver instances), the environments' volume directories and the record of imported
+ * images, all under its own data directory.
  */
 export class InProcessAgent implements HostAgent {
-  readonly id = 'local';
   private reports: DriverProbeReport[] | undefined;
   private images: Record<string, ImageRef> | undefined;
   private readonly imagesFile: string;
@@ -23,6 +23,8 @@ export class InProcessAgent implements HostAgent {
     private readonly registry: DriverRegistry,
     private readonly dataDir: string,
     private readonly logger: Logger,
+    /** `local` for the gateway's own agent; extra agents (`RSP_AGENTS`) have their own ids. */
+    readonly id: string = 'local',
   ) {
     this.imagesFile = join(dataDir, 'agent', 'images.json');
   }
@@ -30,7 +32,7 @@ export class InProcessAgent implements HostAgent {
   /** Probes every driver (again) and keeps the result. */
   async probe(): Promise<DriverProbeReport[]> {
     this.reports = await this.registry.probeAll();
-    for (const r of this.reports) this.logger.info({ driver: r.name, available: r.available, version: r.version, reason: r.reason }, 'driver probed');
+    for (const r of this.reports) this.logger.info({ agent: this.id, driver: r.name, available: r.available, version: r.version, reason: r.reason }, 'driver probed');
     return this.reports;
   }
 

@@ -52,6 +52,22 @@ const settings = {
   leaseSweepMs: { env: 'RSP_LEASE_SWEEP_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(10_000) },
   /** The built dashboard's folder (default: dist/web of the package). */
   webDir: { env: 'RSP_WEB_DIR', schema: z.string().min(1).optional() },
+  /**
+   * Extra in-process host agents, `id[=dataDir]` separated by commas: each runs its own instances
+   * of the built-in drivers (RSP_DRIVERS) under its own data directory (default
+   * `<RSP_DATA_DIR>/agents/<id>`) and serves the hosts whose `agent` is its id.
+   */
+  agents: {
+    env: 'RSP_AGENTS',
+    schema: z
+      .union([z.array(z.string()), z.string().transform(splitList)])
+      .default([])
+      .transform((items, ctx) => items.map((item) => parseAgent(item, ctx))),
+  },
+  /** How often connected agents report a heartbeat (ms). */
+  heartbeatMs: { env: 'RSP_HEARTBEAT_MS', schema: z.coerce.number().int().min(50).max(600_000).default(1000) },
+  /** A host silent this long (ms) after its last heartbeat is marked DOWN, fenced and failed over. */
+  hostDownAfterMs: { env: 'RSP_HOST_DOWN_AFTER_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(3000) },
   /** How often the replication scheduler looks for due policies (ms); 0 turns it off. */
   replicationIntervalMs: { env: 'RSP_REPLICATION_INTERVAL_MS', schema: z.coerce.number().int().min(0, 'must be ≥ 0 (0 turns the scheduler off)').max(3_600_000).default(30_000) },
   /** The shortest interval a replication schedule may have (minutes). */
@@ -72,9 +88,21 @@ type Settings = typeof settings;
 export type GatewayConfig = { [K in keyof Settings]: z.output<Settings[K]['schema']> } & {
   /** Absolute path of the data directory. */
   dataDir: string;
+  /** Extra in-process agents, each with its absolute data directory. */
+  agents: Array<Required<AgentSetting>>;
   /** Absolute path of the artifact store's directory. */
   artifactDir: string;
 };
+
+/** An extra in-process host agent: its id and (absolute, once loaded) data directory. */
+export interface AgentSetting {
+  id: string;
+  /** Absent in the setting: `<RSP_DATA_DIR>/agents/<id>`. */
+  dataDir?: string;
+}
+
+/** What an extra agent's id may be: it names its driver instances (`rsp-<id>-…` on the engines). */
+export const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /** A configuration value was wrong; the message names each variable and what is wrong with it. */
 export class ConfigError extends RspError {
@@ -106,6 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (problems.length) throw new ConfigError(problems);
   const config = out as GatewayConfig;
   config.dataDir = resolve(config.dataDir);
+  config.agents = config.agents.map((a) => ({ id: a.id, dataDir: resolve(a.dataDir ?? `${config.dataDir}/agents/${a.id}`) }));
+  if (config.heartbeatMs >= config.hostDownAfterMs) throw new ConfigError([{ variable: 'RSP_HOST_DOWN_AFTER_MS', problem: `must be longer than RSP_HEARTBEAT_MS (${config.heartbeatMs}), else a healthy host is marked DOWN between two beats (got ${config.hostDownAfterMs})` }]);
   config.artifactDir = config.artifactDir ? resolve(config.artifactDir) : join(config.dataDir, 'artifacts');
   return config;
 }
@@ -142,6 +172,14 @@ function parseJsonObject(value: string, ctx: z.RefinementCtx): unknown {
     ctx.addIssue({ code: 'custom', message: `is not valid JSON: ${(e as Error).message}` });
     return z.NEVER;
   }
+}
+
+function parseAgent(item: string | AgentSetting, ctx: z.RefinementCtx): AgentSetting {
+  if (typeof item !== 'string') return item;
+  const [id = '', ...rest] = item.split('=');
+  const dataDir = rest.join('=').trim();
+  if (!AGENT_ID_PATTERN.test(id.trim()) || id.trim() === 'local') ctx.addIssue({ code: 'custom', message: `"${id}" is not an agent id: a-z, 0-9 and -, at most 32, not "local"` });
+  return dataDir ? { id: id.trim(), dataDir } : { id: id.trim() };
 }
 
 function splitList(value: string): string[] {

@@ -8,6 +8,14 @@ export interface EnvironmentEventPayload {
   status: string;
 }
 
+/** A host's state changed (the failure detector marked it DOWN, or it came back UP). */
+export interface HostEventPayload {
+  id: string;
+  hostname: string;
+  state: string;
+  lastHeartbeatAt: Date | null;
+}
+
 /** An alert fired or resolved. */
 export interface AlertEventPayload {
   id: string;
@@ -35,18 +43,19 @@ export interface ReplicationEventPayload {
 }
 
 /**
- * One entry of the `events` stream. Environment and alert events travel on the EVENT topic;
+ * One entry of the `events` stream. Environment, host and alert events travel on the EVENT topic;
  * operations arrive on their own topic and are wrapped as OPERATION events per subscriber.
  * Who may see one follows from `groupId` (members of that group) or, when null, site admins only.
  */
 export interface RspEvent {
-  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT' | 'REPLICATION';
+  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT' | 'REPLICATION' | 'HOST';
   /** Epoch milliseconds. */
   at: number;
   groupId: string | null;
   siteId: string | null;
   environment?: EnvironmentEventPayload;
   alert?: AlertEventPayload;
+  host?: HostEventPayload;
   replication?: ReplicationEventPayload;
   operation?: OperationEntity;
 }

@@ -48,6 +48,8 @@ export interface Gateway {
   logger: Logger;
   dataSource: DataSource;
   services: Services;
+  /** The host agents this gateway reaches (the in-process ones can be disconnected and reconnected). */
+  agents: AgentLink;
   schema: GraphQLSchema;
   /** The first site-admin token's secret, when this start created it (first start only). */
   bootstrapToken?: string;
@@ -81,6 +83,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     const { agent, plugins } = await startLocalAgent(config, logger);
     const agents = new AgentLink();
     agents.add(agent);
+    for (const extra of await startExtraAgents(config, logger)) agents.add(extra);
     const services = createServices({
       dataSource,
       pubSub,
@@ -90,6 +93,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       imageStore: new ImageStore(join(config.dataDir, 'images', 'content')),
       subscriberBuffer: config.subscriberBuffer,
       placement: { snapshotMs: config.placementSnapshotMs },
+      health: { heartbeatMs: config.heartbeatMs, downAfterMs: config.hostDownAfterMs },
       artifactStore: ArtifactStore.inDirectory(config.artifactDir, { logger }),
       groupKeys: new GroupKeys(join(config.dataDir, 'secrets', 'replica-group-keys.secret')),
       replication: { minimumIntervalMinutes: config.replicationMinIntervalMinutes, backoff: { baseMs: config.replicationRetryBaseMs, maxMs: 3_600_000 }, maxKeep: 100 },
@@ -102,7 +106,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, bus.close);
     services.metrics.start(config.metricsIntervalMs);
     services.replication.start(config.replicationIntervalMs);
-    return { ...gateway, bootstrapToken: bootstrap?.secret };
+    await services.health.tick();
+    services.health.start();
+    return { ...gateway, agents, bootstrapToken: bootstrap?.secret };
   } catch (e) {
     await pubSubClose?.().catch(() => undefined);
     await dataSource.destroy().catch(() => undefined);
@@ -120,7 +126,18 @@ async function startLocalAgent(config: GatewayConfig, logger: Logger): Promise<{
   return { agent, plugins };
 }
 
-async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>): Promise<Gateway> {
+/** The extra in-process agents of `RSP_AGENTS`, each with its own built-in driver instances and data directory, probed. */
+async function startExtraAgents(config: GatewayConfig, logger: Logger): Promise<InProcessAgent[]> {
+  const agents: InProcessAgent[] = [];
+  for (const a of config.agents) {
+    const agent = new InProcessAgent(builtinRegistry(config.drivers ?? DEFAULT_DRIVERS, a.dataDir, a.id), a.dataDir, logger.child({ agent: a.id }), a.id);
+    await agent.probe();
+    agents.push(agent);
+  }
+  return agents;
+}
+
+async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>): Promise<Omit<Gateway, 'agents'>> {
   const app = createHttpApp({
     logger,
     dataSource,
@@ -208,6 +225,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     close: () =>
       (closing ??= (async () => {
         await services.metrics.stop();
+        await services.health.stop();
         await apollo.stop();
         services.placement.stopLeaseSweep();
         await services.replication.stop();

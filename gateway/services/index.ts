@@ -8,6 +8,10 @@ import type { Logger } from '../logging/logger';
 import type { GroupKeys } from '../replication/group-keys';
 import { EnvironmentService } from './environment-service';
 import { GroupService } from './group-service';
+import type { DetectorSettings } from './failure-detector';
+import { FailoverService } from './failover-service';
+import { MigrationService } from './migration-service';
+import { HostHealthService } from './host-health-service';
 import { ImageService } from './image-service';
 import { LayerService } from './layer-service';
 import { MetricsService } from './metrics-service';
@@ -43,7 +47,13 @@ export interface Services {
   environments: EnvironmentService;
   metrics: MetricsService;
   placement: PlacementService;
+  /** Heartbeats, failure detection, fencing and the split-brain guard. */
+  health: HostHealthService;
   replication: ReplicationService;
+  /** Restarts environments of DOWN hosts elsewhere from their newest replica. */
+  failover: FailoverService;
+  /** Moves environments between hosts (shuffle), reporting the downtime. */
+  migration: MigrationService;
 }
 
 /** What services are built from. */
@@ -58,6 +68,8 @@ export interface ServiceDeps {
   subscriberBuffer?: number;
   /** How placement decides (snapshot age, clock); defaults when absent. */
   placement?: PlacementOptions;
+  /** Heartbeat interval and DOWN threshold; defaults when absent. */
+  health?: DetectorSettings;
   /** Where replicas' bits live. */
   artifactStore: ArtifactStore;
   /** The group keys replicas are encrypted with. */
@@ -74,6 +86,11 @@ export function createServices(deps: ServiceDeps): Services {
   const sites = new SiteService(dataSource);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, deps.pubSub);
   const layers = new LayerService(dataSource);
+  const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer);
+  const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, deps.health);
+  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
+  const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger);
+  health.useFailover(failover);
   return {
     info: deps.info,
     operations,
@@ -86,8 +103,11 @@ export function createServices(deps: ServiceDeps): Services {
     layers,
     images,
     environments,
-    metrics: new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer),
+    metrics,
     placement: new PlacementService(dataSource, deps.placement),
-    replication: new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, deps.replication ?? DEFAULT_REPLICATION_SETTINGS),
+    health,
+    replication,
+    failover,
+    migration: new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, deps.pubSub),
   };
 }

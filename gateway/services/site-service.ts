@@ -44,7 +44,7 @@ export class SiteService {
   }
 
   /** Registers a host in a site, with its machine layer (arch, site, hostname as properties). */
-  async createHost(actor: Principal, input: { siteId: string; ownerGroupId: string; hostname: string; arch?: string; drivers?: string[]; shareUnits?: number; properties?: LayerEntity['properties'] }): Promise<HostEntity> {
+  async createHost(actor: Principal, input: { siteId: string; ownerGroupId: string; hostname: string; arch?: string; drivers?: string[]; shareUnits?: number; agent?: string; properties?: LayerEntity['properties'] }): Promise<HostEntity> {
     policy.requireSiteAdmin(actor, 'register hosts');
     const site = await this.getSite(actor, input.siteId);
     if (!(await this.dataSource.getRepository(GroupEntity).existsBy({ id: input.ownerGroupId }))) throw new NotFoundError('Group', input.ownerGroupId);
@@ -70,7 +70,7 @@ export class SiteService {
         }),
       );
       const repo = m.getRepository(HostEntity);
-      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, drivers: input.drivers ?? [], shareUnits: input.shareUnits ?? 1, state: HostState.UP, layerId: layer.id }));
+      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, drivers: input.drivers ?? [], shareUnits: input.shareUnits ?? 1, agent: input.agent ?? 'local', state: HostState.UP, layerId: layer.id }));
     });
   }
 

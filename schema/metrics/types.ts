@@ -19,6 +19,7 @@ export enum EventKind {
   OPERATION = 'OPERATION',
   ENVIRONMENT = 'ENVIRONMENT',
   ALERT = 'ALERT',
+  HOST = 'HOST',
   REPLICATION = 'REPLICATION',
 }
 
@@ -399,6 +400,22 @@ export class EnvironmentChange {
   status: string;
 }
 
+/** A host's state change. */
+@ObjectType({ description: "A host's state changed: marked DOWN by the failure detector, or back UP after the split-brain guard." })
+export class HostChange {
+  @Field(() => ID)
+  id: string;
+
+  @Field()
+  hostname: string;
+
+  @Field()
+  state: string;
+
+  @Field(() => Date, { nullable: true })
+  lastHeartbeatAt: Date | null;
+}
+
 /** A replication run ended. */
 @ObjectType({ description: 'A replication run ended: succeeded with a replica, or failed with an error.' })
 export class ReplicationRun {
@@ -431,7 +448,7 @@ export class ReplicationRun {
 }
 
 /** One entry of the `events` stream. */
-@ObjectType({ description: 'An operation update, an environment change or an alert fired/resolved.' })
+@ObjectType({ description: 'An operation update, an environment change, a host state change or an alert fired/resolved.' })
 export class Event {
   @Field(() => EventKind)
   kind: EventKind;
@@ -454,6 +471,8 @@ export class Event {
   @Field(() => Alert, { nullable: true })
   alert?: Alert;
 
+  @Field(() => HostChange, { nullable: true })
+  host?: HostChange;
   @Field(() => ReplicationRun, { nullable: true })
   replication?: ReplicationRun;
 

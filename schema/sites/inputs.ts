@@ -56,6 +56,11 @@ export class CreateHostInput {
   @Min(1)
   shareUnits?: number;
 
+  @Field({ nullable: true, description: 'The host agent that runs its drivers: `local` (default) is the gateway\'s own; others are named by RSP_AGENTS.' })
+  @IsOptional()
+  @Matches(/^[a-z0-9][a-z0-9-]{0,31}$/, { message: 'agent is an agent id: a-z, 0-9 and -, at most 32' })
+  agent?: string;
+
   @Field(() => [LayerPropertyInput], { nullable: true, description: 'Extra properties of its MACHINE layer, e.g. diskEncryption.' })
   @IsOptional()
   @ValidateNested({ each: true })

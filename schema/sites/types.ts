@@ -60,7 +60,10 @@ export class Host {
   @Field(() => ID, { nullable: true, description: 'Its MACHINE layer.' })
   layerId: string | null;
 
-  @Field(() => Date, { nullable: true })
+  @Field({ description: 'The host agent that runs its drivers (`local`: the gateway\'s own).' })
+  agent: string;
+
+  @Field(() => Date, { nullable: true, description: 'Last heartbeat of its agent; silent past the threshold, the host is marked DOWN and fenced.' })
   lastHeartbeatAt: Date | null;
 }
 

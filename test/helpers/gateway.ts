@@ -27,7 +27,11 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-/** Starts a gateway on a free port over `db`, quiet unless LOG_LEVEL is set. */
+/**
+ * Starts a gateway on a free port over `db`, quiet unless LOG_LEVEL is set. `env` may add host
+ * agents (`RSP_AGENTS: 'a,b'`, each with its own data directory and driver instances);
+ * `gateway.agents.disconnect(id)` / `reconnect(id)` then simulate losing a host and getting it back.
+ */
 export async function startTestGateway(db: TestDatabase, env: Record<string, string> = {}): Promise<TestGateway> {
   const config = loadConfig({
     PORT: '0',

@@ -139,6 +139,10 @@ const MATRIX: Record<string, Case> = {
     expect: GROUP_PRIVATE_WRITE,
   },
   copyEnvironment: { query: 'mutation ($id: ID!, $n: String!) { copyEnvironment(id: $id, name: $n) { environment { id } } }', vars: (w) => ({ id: w.fixtures.environment, n: `c-${unique()}` }), expect: GROUP_PRIVATE_WRITE },
+  // the matrix's hosts share the one local agent: no host can take the environment (CONFLICT) once the caller is allowed to ask
+  migrateEnvironment: { query: 'mutation ($id: ID!) { migrateEnvironment(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.environment }), expect: { ...GROUP_PRIVATE_WRITE, member: 'CONFLICT', admin: 'CONFLICT', siteAdmin: 'CONFLICT' } },
+  // only for environments of DOWN hosts: the fixture's host is UP (CONFLICT) for the site admin
+  failoverEnvironment: { query: 'mutation ($id: ID!) { failoverEnvironment(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.environment }), expect: { ...SITE_ADMIN, siteAdmin: 'CONFLICT' } },
   execEnvironment: { query: 'mutation ($id: ID!) { execEnvironment(id: $id, command: ["hostname"]) { exitCode } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_WRITE },
   metricHistory: { query: 'query ($h: ID!, $f: DateTimeISO!) { metricHistory(targetType: HOST, targetId: $h, metric: "cpu.usage", from: $f) { points { value } } }', vars: (w) => ({ h: w.host1, f: new Date(Date.now() - 3600_000).toISOString() }), expect: AUTHENTICATED },
   alertRules: { query: '{ alertRules { id } }', expect: AUTHENTICATED },

@@ -193,4 +193,24 @@ describeWithEngine('lxc', 'LXC driver on real LXC', () => {
     for await (const c of await driver.exportImage({ ref: image.ref })) chunks.push(c as Buffer);
     expect(Buffer.concat(chunks).length).toBe(image.sizeBytes);
   });
+
+  test('two driver instances (name prefixes) on one engine run the same environment id side by side; each sees only its own', async () => {
+    const other = createLxcDriver({ lxcPath, imageDir: join(work, 'images'), namePrefix: 'rsp-b-' });
+    const envId = id('twin');
+    await driver.create(spec(envId));
+    try {
+      await other.create(spec(envId));
+      await driver.start(envId);
+      await other.start(envId);
+      expect(readdirSync(lxcPath).filter((n) => n.endsWith(envId)).sort()).toEqual([`rsp-${envId}`, `rsp-b-${envId}`].sort());
+      expect((await driver.list()).filter((e) => e.id === envId).map((e) => [e.handle, e.state])).toEqual([[`rsp-${envId}`, 'running']]);
+      expect((await other.list()).map((e) => [e.id, e.state])).toEqual([[envId, 'running']]);
+      await other.destroy(envId);
+      expect((await driver.inspect(envId)).state).toBe('running');
+      await expectCategory(other.inspect(envId), 'NOT_FOUND');
+    } finally {
+      await other.destroy(envId).catch(() => undefined);
+      await driver.destroy(envId).catch(() => undefined);
+    }
+  });
 });

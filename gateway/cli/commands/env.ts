@@ -26,7 +26,7 @@ async function act(ctx: CommandContext, mutation: string, vars: Record<string, u
   await awaitOperation(ctx, data[mutation]!, label, wait);
 }
 
-/** `rsp env create|start|stop|restart|rebuild|destroy|list|show|exec`. */
+/** `rsp env create|start|stop|restart|rebuild|destroy|migrate|failover|list|show|exec`. */
 export function registerEnv(program: Command): void {
   const env = program.command('env').description('environments: containers and VMs on hosts');
 
@@ -85,6 +85,29 @@ export function registerEnv(program: Command): void {
     .option('--no-wait', 'return as soon as the operation is started')
     .action(async (id: string, imageId: string, opts: { wait: boolean }, cmd: Command) => {
       await act(contextOf(cmd), 'rebuildEnvironment', { id, imageId }, '$id: ID!, $imageId: ID!', `rebuild ${id}`, opts.wait);
+    });
+
+  env
+    .command('migrate <id>')
+    .description('move an environment to another host, same identity and data; prints the downtime (waits unless --no-wait)')
+    .option('--host <id>', "the target host (default: the scheduler's choice)")
+    .option('--no-wait', 'return as soon as the operation is started')
+    .action(async (id: string, opts: { host?: string; wait: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { migrateEnvironment } = await ctx.client.request<{ migrateEnvironment: Operation }>(`mutation ($id: ID!, $host: ID) { migrateEnvironment(id: $id, hostId: $host) { ${OPERATION_FIELDS} } }`, { id, host: opts.host ?? null });
+      const op = await awaitOperation(ctx, migrateEnvironment, `migrate ${id}`, opts.wait);
+      if (!opts.wait || op.state !== 'SUCCEEDED') return;
+      const { operation } = await ctx.client.request<{ operation: { result: { toHostId?: string; downtimeMs?: number } | null } }>('query ($id: ID!) { operation(id: $id) { result } }', { id: op.id });
+      if (!ctx.json) process.stderr.write(`Now on host ${operation.result?.toHostId}; downtime ${operation.result?.downtimeMs} ms\n`);
+    });
+
+  env
+    .command('failover <id>')
+    .description('site admins: restart an environment of a DOWN host from its newest replica on another host (waits unless --no-wait)')
+    .option('--host <id>', "the target host (default: the scheduler's choice)")
+    .option('--no-wait', 'return as soon as the operation is started')
+    .action(async (id: string, opts: { host?: string; wait: boolean }, cmd: Command) => {
+      await act(contextOf(cmd), 'failoverEnvironment', { id, hostId: opts.host ?? null }, '$id: ID!, $hostId: ID', `failover ${id}`, opts.wait);
     });
 
   env

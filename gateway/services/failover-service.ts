@@ -1,0 +1,133 @@
+import { DataSource, In, Repository } from 'typeorm';
+import type { AgentLink } from '../agent/agent-link';
+import { policy } from '../auth/policy';
+import type { Principal } from '../auth/principal';
+import { ConflictError, NotFoundError } from '../errors';
+import type { Logger } from '../logging/logger';
+import type { AlertEvaluator } from '../metrics/alert-evaluator';
+import { EnvironmentEntity, EnvironmentStatus, HostEntity, HostState, MemberRole, OperationEntity } from '../persistence/entities';
+import { chooseTargetHost } from '../placement/target-host';
+import type { FailoverHooks } from './host-health-service';
+import type { OperationService } from './operation-service';
+
+/** The metric name of the alert a failed-over environment raises. */
+export const FAILOVER_METRIC = 'failoverSeconds';
+
+/** What failover and migration need of replication (the replication service has it). */
+export interface ReplicaKeeper {
+  /** Policies of the environment with automatic failover on. */
+  autoFailoverPolicies(environmentId: string): Promise<Array<{ id: string }>>;
+  /** The newest replica holding the whole environment, or null. */
+  newestReplica(environmentId: string): Promise<{ id: string; createdAt: Date } | null>;
+  /** Replicates the environment now (with a policy's settings, else a one-off copy to the store). */
+  replicateEnvironment(environmentId: string, options?: { policyId?: string; signal?: AbortSignal }): Promise<{ id: string; bytes: number; newBytes: number; createdAt: Date }>;
+  /** Verifies the replica, then restores it on the host (same identity: the record moves there), optionally started. */
+  restoreReplica(replicaId: string, targetHostId: string, options: { sameIdentity: boolean; start: boolean; signal?: AbortSignal; onProgress?(fraction: number, message: string): void }): Promise<EnvironmentEntity>;
+}
+
+/** Statuses of environments a failover brings back (the others are gone or were never made). */
+const RECOVERABLE = [EnvironmentStatus.CREATED, EnvironmentStatus.STARTING, EnvironmentStatus.RUNNING, EnvironmentStatus.STOPPING, EnvironmentStatus.STOPPED];
+
+/**
+ * Failover: when the failure detector marks a host DOWN, every environment on it whose
+ * replication policy has `autoFailover` is restored from its newest replica on another eligible
+ * host (same identity), started if it was running, and its record moves there — one operation
+ * each, with an alert. Site admins may also fail one environment over by hand. The host stays
+ * fenced until these operations end; its agent's stale copies are removed by the split-brain
+ * guard when it returns.
+ */
+export class FailoverService implements FailoverHooks {
+  private readonly envs: Repository<EnvironmentEntity>;
+  private readonly hosts: Repository<HostEntity>;
+  /** Failover operations running in this gateway, by source host. */
+  private readonly running = new Map<string, Set<Promise<unknown>>>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly agents: AgentLink,
+    private readonly operations: OperationService,
+    private readonly replicas: ReplicaKeeper,
+    private readonly alerts: AlertEvaluator,
+    private readonly logger: Logger,
+  ) {
+    this.envs = dataSource.getRepository(EnvironmentEntity);
+    this.hosts = dataSource.getRepository(HostEntity);
+  }
+
+  /** Starts a failover operation for every environment of the DOWN host that has auto-failover and a replica. */
+  async hostDown(host: HostEntity): Promise<void> {
+    const declaredAt = Date.now();
+    const envs = await this.envs.findBy({ hostId: host.id, status: In(RECOVERABLE) });
+    for (const env of envs) {
+      if (!(await this.replicas.autoFailoverPolicies(env.id)).length) continue;
+      try {
+        await this.start(env, host, declaredAt);
+      } catch (e) {
+        this.logger.error({ err: e, environment: env.id, host: host.hostname }, 'could not start the failover of an environment');
+      }
+    }
+  }
+
+  /** True while failover operations of environments that were on the host run here. */
+  async inProgress(hostId: string): Promise<boolean> {
+    return (this.running.get(hostId)?.size ?? 0) > 0;
+  }
+
+  /** Site admins fail an environment of a DOWN host over by hand (to `targetHostId`, or where the scheduler says). */
+  async failoverEnvironment(actor: Principal, id: string, targetHostId?: string): Promise<OperationEntity> {
+    policy.requireSiteAdmin(actor, 'fail environments over');
+    const env = await this.envs.findOneBy({ id });
+    if (!env) throw new NotFoundError('Environment', id);
+    const host = await this.hosts.findOneByOrFail({ id: env.hostId });
+    if (host.state !== HostState.DOWN) throw new ConflictError(`Host ${host.hostname} of environment ${env.name} is ${host.state}: failover is for environments of DOWN hosts (migrate it instead)`, { hostId: host.id, state: host.state });
+    if (!RECOVERABLE.includes(env.status)) throw new ConflictError(`Environment ${env.name} is ${env.status}: nothing to fail over`, { status: env.status });
+    return this.start(env, host, Date.now(), targetHostId);
+  }
+
+  /** Checks there is a replica, then runs the failover of one environment as an operation. */
+  private async start(env: EnvironmentEntity, source: HostEntity, declaredAt: number, targetHostId?: string): Promise<OperationEntity> {
+    const replica = await this.replicas.newestReplica(env.id);
+    if (!replica) {
+      await this.raise(env, source, 0, `Environment ${env.name} was on host ${source.hostname}, which is DOWN, and has no replica to fail over from`);
+      throw new ConflictError(`Environment ${env.name} has no replica to fail over from`, { environmentId: env.id });
+    }
+    const wasRunning = env.status === EnvironmentStatus.RUNNING || env.status === EnvironmentStatus.STARTING;
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    const set = this.running.get(source.id) ?? new Set();
+    set.add(done);
+    this.running.set(source.id, set);
+    try {
+      const operation = await this.operations.start({ kind: 'environment.failover', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
+        try {
+          await op.progress(0.05, 'choosing a host');
+          const target = await chooseTargetHost(this.dataSource, this.agents, env, source, targetHostId);
+          await op.progress(0.1, `restoring replica ${replica.id} on ${target.hostname}`);
+          await this.replicas.restoreReplica(replica.id, target.id, { sameIdentity: true, start: wasRunning, signal: op.signal, onProgress: (f, m) => void op.progress(0.1 + 0.85 * f, m) });
+          const failoverMs = Date.now() - declaredAt;
+          await this.raise(env, source, failoverMs / 1000, `Environment ${env.name} failed over from DOWN host ${source.hostname} to ${target.hostname} in ${(failoverMs / 1000).toFixed(1)} s, from the replica of ${replica.createdAt.toISOString()} (changes since are lost)`);
+          this.logger.warn({ environment: env.id, from: source.hostname, to: target.hostname, failoverMs }, 'environment failed over');
+          return { environmentId: env.id, fromHostId: source.id, toHostId: target.id, replicaId: replica.id, replicaCreatedAt: replica.createdAt.toISOString(), started: wasRunning, failoverMs };
+        } catch (e) {
+          await this.raise(env, source, (Date.now() - declaredAt) / 1000, `Failover of environment ${env.name} from DOWN host ${source.hostname} failed: ${(e as Error).message}`).catch(() => undefined);
+          throw e;
+        } finally {
+          finished();
+        }
+      });
+      return operation;
+    } catch (e) {
+      finished();
+      throw e;
+    } finally {
+      void done.then(() => {
+        set.delete(done);
+        if (!set.size) this.running.delete(source.id);
+      });
+    }
+  }
+
+  private async raise(env: EnvironmentEntity, source: HostEntity, seconds: number, message: string): Promise<void> {
+    await this.alerts.raise({ ruleId: null, groupId: env.groupId, siteId: source.siteId, targetType: 'ENVIRONMENT', targetId: env.id, metric: FAILOVER_METRIC, value: seconds, threshold: 0, message });
+  }
+}

@@ -1,0 +1,72 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { describeWithEngine } from '../helpers/engines';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Two gateway replicas on one PostgreSQL database, each running the failure detector: agent `x`
+ * lives in replica A only. Its host stays UP while A's agent beats (replica B, which does not
+ * serve it, never marks it DOWN); a silent host is marked DOWN once, with one alert, however many
+ * detector rounds race for it (the advisory lock and the conditional update); it comes back UP
+ * when its agent beats again, and the alert is resolved.
+ */
+describeWithEngine('postgres', 'failure detection across two gateway replicas', () => {
+  let db: TestDatabase;
+  let a: TestGateway;
+  let b: TestGateway;
+  let site: string;
+  let group: string;
+  const settings = { RSP_DRIVERS: 'fake', RSP_HEARTBEAT_MS: '100', RSP_HOST_DOWN_AFTER_MS: '500' };
+
+  const state = async (id: string) => (await a.ok('query ($id: ID!) { host(id: $id) { state } }', { id })).host.state as string;
+  const alerts = async (hostId: string) =>
+    (await a.gateway.dataSource.query(`SELECT state FROM alert WHERE "targetId" = $1 AND metric = 'heartbeatSilenceSeconds' ORDER BY "firedAt"`, [hostId])) as Array<{ state: string }>;
+  const newHost = async (hostname: string, agent: string) => (await a.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id agent } }', { i: { siteId: site, ownerGroupId: group, hostname, drivers: ['fake'], agent } })).createHost.id as string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    a = await startTestGateway(db, { ...settings, RSP_AGENTS: 'x' });
+    b = await startTestGateway({ ...db, dataDir: mkdtempSync(join(tmpdir(), 'rsp-replica-b-')) }, settings);
+    group = (await a.ok('mutation { createGroup(input: { slug: "ops", name: "Ops" }) { id } }')).createGroup.id;
+    site = (await a.ok('mutation ($g: ID!) { createSite(input: { name: "one", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await db?.drop();
+  });
+
+  test('a silent host is marked DOWN exactly once while both replicas race to detect it', async () => {
+    const lost = await newHost('lost', 'gone');
+    await a.gateway.dataSource.query(`UPDATE host SET "lastHeartbeatAt" = now() - interval '10 seconds' WHERE id = $1`, [lost]);
+    const rounds = await Promise.all([...Array(4)].flatMap(() => [a.gateway.services.health.detect(), b.gateway.services.health.detect()]));
+    await until('host DOWN', async () => ((await state(lost)) === 'DOWN' ? true : undefined));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await alerts(lost)).toEqual([{ state: 'FIRING' }]);
+    expect(rounds.flat().filter((h) => h.id === lost).length).toBeLessThanOrEqual(1);
+  });
+
+  test("an agent of one replica keeps its host UP; cut off it is DOWN (once), back it is UP and the alert resolved", async () => {
+    const x = await newHost('x-host', 'x');
+    await until('a heartbeat', async () => ((await a.ok('query ($id: ID!) { host(id: $id) { lastHeartbeatAt } }', { id: x })).host.lastHeartbeatAt ? true : undefined));
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await state(x)).toBe('UP');
+    a.gateway.agents.disconnect('x');
+    await until('host DOWN', async () => ((await state(x)) === 'DOWN' ? true : undefined));
+    a.gateway.agents.reconnect('x');
+    await until('host UP', async () => ((await state(x)) === 'UP' ? true : undefined));
+    expect(await alerts(x)).toEqual([{ state: 'RESOLVED' }]);
+  });
+});
