@@ -20,9 +20,11 @@ export interface ReplicaKeeper {
   /** The newest replica holding the whole environment, or null. */
   newestReplica(environmentId: string): Promise<{ id: string; createdAt: Date } | null>;
   /** Replicates the environment now (with a policy's settings, else a one-off copy to the store). */
-  replicateEnvironment(environmentId: string, options?: { policyId?: string; signal?: AbortSignal }): Promise<{ id: string; bytes: number; newBytes: number; createdAt: Date }>;
+  replicateEnvironment(environmentId: string, options?: { policyId?: string; signal?: AbortSignal }): Promise<{ id: string; manifestId: string; bytes: number; newBytes: number; createdAt: Date }>;
   /** Verifies the replica, then restores it on the host (same identity: the record moves there), optionally started. */
   restoreReplica(replicaId: string, targetHostId: string, options: { sameIdentity: boolean; start: boolean; signal?: AbortSignal; onProgress?(fraction: number, message: string): void }): Promise<EnvironmentEntity>;
+  /** Deletes one-off replicas (and what only they held in the store). */
+  discardReplicas(replicas: Array<{ id: string; manifestId: string }>): Promise<void>;
 }
 
 /** Statuses of environments a failover brings back (the others are gone or were never made). */

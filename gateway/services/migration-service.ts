@@ -55,6 +55,7 @@ export class MigrationService {
       const signal = op.signal;
       await op.progress(0.05, `replicating ${env.name} while it runs`);
       const first = await this.replicas.replicateEnvironment(env.id, { signal });
+      const oneOff = [first];
       let stoppedAt: number | undefined;
       let moved = false;
       try {
@@ -66,6 +67,7 @@ export class MigrationService {
         }
         await op.progress(0.5, 'replicating the last changes');
         const last = await this.replicas.replicateEnvironment(env.id, { signal });
+        oneOff.push(last);
         await op.progress(0.6, `restoring on ${target.hostname}`);
         const restoreStart = stoppedAt ?? Date.now();
         await this.replicas.restoreReplica(last.id, target.id, { sameIdentity: true, start: wasRunning, signal, onProgress: (f, m) => void op.progress(0.6 + 0.3 * f, m) });
@@ -80,10 +82,8 @@ export class MigrationService {
           fromHostId: source.id,
           toHostId: target.id,
           downtimeMs: wasRunning ? downtimeMs : 0,
-          firstReplicaId: first.id,
           firstBytes: first.bytes,
           firstNewBytes: first.newBytes,
-          finalReplicaId: last.id,
           finalNewBytes: last.newBytes,
         };
       } catch (e) {
@@ -93,6 +93,8 @@ export class MigrationService {
           await this.setStatus(env, EnvironmentStatus.RUNNING).catch(() => undefined);
         }
         throw e;
+      } finally {
+        await this.replicas.discardReplicas(oneOff).catch((e: unknown) => this.logger.warn({ err: e, environment: env.id }, 'could not discard the migration\'s one-off replicas'));
       }
     });
   }

@@ -322,12 +322,17 @@ export class ReplicationService {
   async prune(pol: Pick<ReplicationPolicyEntity, 'id' | 'keep'>): Promise<ReplicaEntity[]> {
     const all = await this.replicaRepo.findBy({ policyId: pol.id });
     const doomed = replicasBeyondKeep(all, pol.keep);
-    if (!doomed.length) return [];
+    await this.discardReplicas(doomed);
+    return doomed;
+  }
+
+  /** Deletes replicas, their manifests no other replica shares, and the chunks nothing references any more. */
+  async discardReplicas(doomed: Array<Pick<ReplicaEntity, 'id' | 'manifestId'>>): Promise<void> {
+    if (!doomed.length) return;
     await this.replicaRepo.delete({ id: In(doomed.map((r) => r.id)) });
     const stillUsed = new Set((await this.replicaRepo.findBy({ manifestId: In(doomed.map((r) => r.manifestId)) })).map((r) => r.manifestId));
-    for (const r of doomed) if (!stillUsed.has(r.manifestId)) await this.store.delete(r.manifestId).catch((e: unknown) => this.logger.warn({ err: e, manifest: r.manifestId }, 'could not delete a pruned replica'));
+    for (const r of doomed) if (!stillUsed.has(r.manifestId)) await this.store.delete(r.manifestId).catch((e: unknown) => this.logger.warn({ err: e, manifest: r.manifestId }, 'could not delete a discarded replica'));
     await this.store.gc();
-    return doomed;
   }
 
   /** Runs every enabled policy that is due and not running; returns the operations started. */

@@ -148,6 +148,8 @@ describeWithEngine('docker', 'failover and migration between two host agents on 
     expect(seen.filter((e) => e.kind === 'ALERT').map((e) => `${e.alert!.metric}:${e.alert!.state}`)).toEqual(expect.arrayContaining(['heartbeatSilenceSeconds:FIRING', 'failoverSeconds:FIRING', 'heartbeatSilenceSeconds:RESOLVED']));
 
     await exec(id, ['sh', '-c', 'echo after-failover >> /data/kept.txt']);
+    const replicaIds = async () => ((await t.ok('query ($e: ID) { replicas(environmentId: $e) { id } }', { e: id })).replicas as Array<{ id: string }>).map((r) => r.id).sort();
+    const replicasBefore = await replicaIds();
     const migration = (await t.ok('mutation ($id: ID!, $h: ID) { migrateEnvironment(id: $id, hostId: $h) { id } }', { id, h: hostA })).migrateEnvironment;
     const migrated = await settle(migration.id);
     expect(migrated.result).toMatchObject({ environmentId: id, fromHostId: hostB, toHostId: hostA });
@@ -155,6 +157,7 @@ describeWithEngine('docker', 'failover and migration between two host agents on 
     expect(await environment(id)).toEqual({ hostId: hostA, status: 'RUNNING' });
     expect((await exec(id, ['cat', '/data/kept.txt'])).stdout).toBe('precious\nafter-failover\n');
     expect(await containers(id)).toEqual([{ name: `rsp-a-${id}`, state: 'running' }]);
+    expect(await replicaIds()).toEqual(replicasBefore);
   }, 300_000);
 
   test('migrating to the host it is on is refused, and a DOWN host is no target', async () => {
