@@ -14,7 +14,7 @@ import { MetricsSampler } from '../metrics/metrics-sampler';
 import { GatewayMetrics } from '../metrics/prometheus';
 import { EnvironmentSample, HostSample, METRIC_NAMES, MetricTarget, SiteSample } from '../metrics/samples';
 import { monthOf, SiteUsage, UsageAccountant } from '../metrics/usage-accountant';
-import { AlertComparison, AlertEntity, AlertRuleEntity, AlertState, MemberRole, TERMINAL_OPERATION_STATES } from '../persistence/entities';
+import { AlertComparison, AlertEntity, AlertRuleEntity, AlertState, MemberRole, OperationEntity, TERMINAL_OPERATION_STATES } from '../persistence/entities';
 import type { EnvironmentService } from './environment-service';
 import type { OperationService } from './operation-service';
 import type { SiteService } from './site-service';
@@ -53,6 +53,7 @@ export class MetricsService {
   private readonly rules: Repository<AlertRuleEntity>;
   private readonly alertRepo: Repository<AlertEntity>;
   private readonly stopCountingOperations: () => void;
+  private readonly operationEvents = new WeakMap<OperationEntity, RspEvent>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -113,7 +114,7 @@ export class MetricsService {
   /** Operations, environment changes and alerts the actor may see, as they happen. */
   eventStream(actor: Principal): Live<RspEvent> {
     policy.requireAuthenticated(actor);
-    const operations: EventSource<RspEvent> = (push) => this.pubSub.listen(Topic.OPERATION_UPDATED, undefined, (op) => push({ kind: 'OPERATION', at: Date.now(), groupId: op.groupId, siteId: null, operation: op }));
+    const operations: EventSource<RspEvent> = (push) => this.pubSub.listen(Topic.OPERATION_UPDATED, undefined, (op) => push(this.operationEvent(op)));
     return this.stream('events', [operations, (push) => this.pubSub.listen(Topic.EVENT, undefined, push)], (e) => (e.operation ? this.operations.visibleTo(actor, e.operation) : this.maySee(actor, e.groupId)));
   }
 
@@ -198,6 +199,13 @@ export class MetricsService {
   async prometheusText(actor: Principal): Promise<{ contentType: string; body: string }> {
     policy.requireSiteAdmin(actor, 'read the Prometheus metrics');
     return this.prometheus.text();
+  }
+
+  /** The `events` entry of an operation update: one object per update, shared by every subscriber (so it is serialized once). */
+  private operationEvent(op: OperationEntity): RspEvent {
+    let event = this.operationEvents.get(op);
+    if (!event) this.operationEvents.set(op, (event = { kind: 'OPERATION', at: Date.now(), groupId: op.groupId, siteId: null, operation: op }));
+    return event;
   }
 
   /** True when the actor may see something owned by `groupId` (null: site admins only). */
