@@ -23,6 +23,8 @@ export interface SamplerDeps {
   logger: Logger;
   /** The gateway instance stamped on every sample. */
   source: string;
+  /** The host record that is this machine, by id or hostname: the machine's samples are its own. */
+  localHost: string;
   collector?: HostCollector;
 }
 
@@ -33,8 +35,21 @@ const USAGE_FLUSH_TICKS = 5;
 const RETENTION_EVERY_MS = 60_000;
 
 /**
- * The sampling loop of one gateway. Every interval it samples this machine (for every host its
- * in-process agent serves), asks each running environment's driver for `stats` through the agent
+ * True when `host` is the machine this gateway runs on: `localHost` (RSP_LOCAL_HOST, default this
+ * machine's hostname) is its id or its hostname (case-insensitive; a short name matches the
+ * first label of a fully qualified one, either way round).
+ */
+export function isThisMachine(host: Pick<HostEntity, 'id' | 'hostname'>, localHost: string): boolean {
+  if (host.id === localHost) return true;
+  const a = host.hostname.toLowerCase();
+  const b = localHost.toLowerCase();
+  return a === b || (!a.includes('.') && b.split('.')[0] === a) || (!b.includes('.') && a.split('.')[0] === b);
+}
+
+/**
+ * The sampling loop of one gateway. Every interval it samples this machine (attributed only to
+ * the host record that is this machine, see `isThisMachine`; the other hosts its in-process agent
+ * serves get no host samples from here), asks each running environment's driver for `stats` through the agent
  * (each environment at its own pace: a slow engine never delays the host samples), publishes
  * host, environment and site samples, and feeds history, alert rules, usage and Prometheus.
  */
@@ -82,7 +97,7 @@ export class MetricsSampler {
     const started = performance.now();
     const machine = await this.collector.sample(now);
     prometheus.collectSeconds.set((performance.now() - started) / 1000);
-    const samples: HostSample[] = hosts.map((h) => ({ ...machine, hostId: h.id, siteId: h.siteId, source }));
+    const samples: HostSample[] = hosts.filter((h) => isThisMachine(h, this.deps.localHost)).map((h) => ({ ...machine, hostId: h.id, siteId: h.siteId, source }));
 
     const envs = hosts.length ? await dataSource.getRepository(EnvironmentEntity).findBy({ hostId: In(hosts.map((h) => h.id)), status: EnvironmentStatus.RUNNING }) : [];
     this.forgetGone(new Set(envs.map((e) => e.id)));

@@ -86,6 +86,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       agents,
       imageStore: new ImageStore(join(config.dataDir, 'images', 'content')),
       subscriberBuffer: config.subscriberBuffer,
+      localHost: config.localHost,
       placement: { snapshotMs: config.placementSnapshotMs },
     });
     const schema = await buildGatewaySchema(pubSub);

@@ -52,6 +52,8 @@ export interface ServiceDeps {
   imageStore: ImageStore;
   /** Events kept per subscriber before the oldest are dropped (default 100). */
   subscriberBuffer?: number;
+  /** The host record that is this machine, by id or hostname (default: this machine's hostname). */
+  localHost?: string;
   /** How placement decides (snapshot age, clock); defaults when absent. */
   placement?: PlacementOptions;
 }
@@ -75,7 +77,7 @@ export function createServices(deps: ServiceDeps): Services {
     layers: new LayerService(dataSource),
     images,
     environments,
-    metrics: new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer),
+    metrics: new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost),
     placement: new PlacementService(dataSource, deps.placement),
   };
 }

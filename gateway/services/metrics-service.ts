@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { DataSource, Repository } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import { policy } from '../auth/policy';
@@ -65,13 +66,15 @@ export class MetricsService {
     logger: Logger,
     /** Events kept per subscriber before the oldest are dropped. */
     private readonly bufferSize = 100,
+    /** The host record that is this machine (id or hostname). */
+    localHost: string = hostname(),
   ) {
     this.rules = dataSource.getRepository(AlertRuleEntity);
     this.alertRepo = dataSource.getRepository(AlertEntity);
     this.history = new HistoryStore(dataSource);
     this.alerts = new AlertEvaluator(dataSource, (e) => pubSub.publish(Topic.EVENT, e), logger);
     this.usage = new UsageAccountant(dataSource, this.alerts);
-    this.sampler = new MetricsSampler({ dataSource, agents, pubSub, history: this.history, alerts: this.alerts, usage: this.usage, prometheus: this.prometheus, logger, source: this.source });
+    this.sampler = new MetricsSampler({ dataSource, agents, pubSub, history: this.history, alerts: this.alerts, usage: this.usage, prometheus: this.prometheus, logger, source: this.source, localHost });
     this.stopCountingOperations = pubSub.listen(Topic.OPERATION_UPDATED, undefined, (op) => {
       if (TERMINAL_OPERATION_STATES.has(op.state)) this.prometheus.operations.inc({ kind: op.kind, state: op.state });
     });

@@ -63,8 +63,16 @@ describe('metrics', () => {
     const sub = collect<{ siteMetrics: any }>(t.ws(), 'subscription ($s: ID!) { siteMetrics(siteId: $s) { siteId hosts environments cpuUsage memoryTotalBytes memoryUsedBytes } }', { s: w.site }, (e) => e.siteMetrics.environments >= 1);
     const events = await sub.done;
     const last = events[events.length - 1]!.siteMetrics;
-    expect(last).toMatchObject({ siteId: w.site, hosts: 2 });
+    // Only zaphod is this machine (RSP_LOCAL_HOST); trillian, served by the same local agent, has no samples from here.
+    expect(last).toMatchObject({ siteId: w.site, hosts: 1 });
     expect(last.memoryUsedBytes).toBeLessThanOrEqual(last.memoryTotalBytes);
+  });
+
+  test("this machine's samples go only to the host record that is this machine, not to every host of the local agent", async () => {
+    const samples = await t.gateway.services.metrics.sampler.tick();
+    expect(samples.map((s) => s.hostId)).toEqual([w.host1]);
+    const other = collect(t.ws(), 'subscription ($h: ID!) { hostMetrics(hostId: $h) { hostId } }', { h: w.host2 }, () => true, 2500);
+    await expect(other.done).rejects.toThrow(/timed out after 2500 ms with 0 events/);
   });
 
   test('an alert rule fires on events for its group only, and is stored', async () => {
