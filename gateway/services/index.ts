@@ -77,7 +77,7 @@ export function createServices(deps: ServiceDeps): Services {
     layers: new LayerService(dataSource),
     images,
     environments,
-    metrics: new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost),
+    metrics: new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost, deps.info.database),
     placement: new PlacementService(dataSource, deps.placement),
   };
 }

@@ -9,6 +9,7 @@ import type { RspEvent } from '../events/events';
 import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import { AlertEvaluator } from '../metrics/alert-evaluator';
+import { AlertLeadership } from '../metrics/alert-leadership';
 import { boundedStream, EventSource } from '../metrics/bounded-stream';
 import { HistoryPoint, HistoryStore } from '../metrics/history-store';
 import { MetricsSampler } from '../metrics/metrics-sampler';
@@ -68,11 +69,13 @@ export class MetricsService {
     private readonly bufferSize = 100,
     /** The host record that is this machine (id or hostname). */
     localHost: string = hostname(),
+    /** The database kind: on PGlite this gateway is alone, on PostgreSQL replicas elect who evaluates alerts. */
+    database: 'postgres' | 'pglite' = 'postgres',
   ) {
     this.rules = dataSource.getRepository(AlertRuleEntity);
     this.alertRepo = dataSource.getRepository(AlertEntity);
     this.history = new HistoryStore(dataSource);
-    this.alerts = new AlertEvaluator(dataSource, (e) => pubSub.publish(Topic.EVENT, e), logger);
+    this.alerts = new AlertEvaluator(dataSource, (e) => pubSub.publish(Topic.EVENT, e), logger, new AlertLeadership(dataSource, database === 'pglite', logger));
     this.usage = new UsageAccountant(dataSource, this.alerts);
     this.sampler = new MetricsSampler({ dataSource, agents, pubSub, history: this.history, alerts: this.alerts, usage: this.usage, prometheus: this.prometheus, logger, source: this.source, localHost });
     this.stopCountingOperations = pubSub.listen(Topic.OPERATION_UPDATED, undefined, (op) => {
@@ -89,6 +92,7 @@ export class MetricsService {
   async stop(): Promise<void> {
     this.stopCountingOperations();
     await this.sampler.stop();
+    await this.alerts.stop();
   }
 
   /** Publishes a host sample to its subscribers (on every replica when the bus is Redis). */
