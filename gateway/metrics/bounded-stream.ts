@@ -87,6 +87,8 @@ export class BoundedStream<T, U = T> implements AsyncIterableIterator<U> {
   private readonly offer = (event: T): void => {
     if (this.closed || (this.options.filter && !this.options.filter(event))) return;
     if (this.sink) {
+      // Older events first: whatever waits goes out before this one, as far as the sink takes it.
+      if (this.size > 0) this.resume();
       if (this.size === 0 && this.sink.writable()) {
         this.sink.write(event, this.droppedCount);
         return;
