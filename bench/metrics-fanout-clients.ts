@@ -1,17 +1,25 @@
-// The subscriber side of bench/metrics-fanout.ts, run as a separate process (child_process.fork):
+// The subscriber side of bench/metrics-fanout.ts, run as separate processes (child_process.fork):
 // opens N graphql-ws connections, each subscribing to hostMetrics, and measures what arrives.
+// `raw` clients speak the graphql-transport-ws protocol directly over `ws` (connection_init,
+// subscribe, next) with one JSON.parse per message, so the client side costs as little as a
+// subscriber can; `graphql-ws` clients use the graphql-ws library's client (heavier per message).
 import { createClient, Client } from 'graphql-ws';
 import WebSocket from 'ws';
 
 /** What the parent sends. */
-type Command = { type: 'connect'; url: string; token: string; hostId: string; subscribers: number } | { type: 'stage-start' } | { type: 'stage-end' } | { type: 'exit' };
+type Command =
+  | { type: 'connect'; url: string; token: string; hostId: string; subscribers: number; client: 'raw' | 'graphql-ws' }
+  | { type: 'stage-start' }
+  | { type: 'stage-end' }
+  | { type: 'exit' };
 
+const QUERY = 'subscription ($h: ID!) { hostMetrics(hostId: $h) { at cpu { usage } memory { usedBytes totalBytes } dropped } }';
 const LATENCY_RESERVOIR = 200_000;
 let received = 0;
 let maxDropped = 0;
 let latencies: number[] = [];
 let seen = 0;
-const clients: Client[] = [];
+const closers: Array<() => Promise<void> | void> = [];
 
 function onEvent(at: string, dropped: number): void {
   received += 1;
@@ -25,28 +33,54 @@ function onEvent(at: string, dropped: number): void {
   }
 }
 
-function percentile(sorted: number[], p: number): number {
+function percentile(sorted: Float64Array, p: number): number {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-/** Opens one connection with its subscription; resolves once the server acknowledged it. */
-function open(url: string, token: string, hostId: string): Promise<void> {
+/** One graphql-ws library client with its subscription; resolves once the server acknowledged it. */
+function openLibraryClient(url: string, token: string, hostId: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const fail = (e: unknown) => reject(new Error(describe(e)));
-    const client = createClient({ url, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0, lazy: false, onNonLazyError: fail });
-    clients.push(client);
+    const client: Client = createClient({ url, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0, lazy: false, onNonLazyError: fail });
+    closers.push(() => client.dispose());
     client.on('connected', () => resolve());
     client.subscribe<{ hostMetrics: { at: string; dropped: number } }>(
-      { query: 'subscription ($h: ID!) { hostMetrics(hostId: $h) { at cpu { usage } memory { usedBytes totalBytes } dropped } }', variables: { h: hostId } },
+      { query: QUERY, variables: { h: hostId } },
       { next: ({ data }) => data && onEvent(data.hostMetrics.at, data.hostMetrics.dropped), error: fail, complete: () => undefined },
     );
   });
 }
 
+/** One raw graphql-transport-ws connection with its subscription; resolves once the server acknowledged it. */
+function openRawClient(url: string, token: string, hostId: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const socket = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false });
+    closers.push(() => socket.close(1000));
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+    socket.on('error', (e) => reject(e));
+    socket.on('close', (code, reason) => reject(new Error(`connection closed: ${code} ${reason.toString()}`)));
+    socket.on('message', (data: Buffer) => {
+      const m = JSON.parse(data.toString()) as { type: string; payload?: any };
+      if (m.type === 'next') {
+        const h = m.payload?.data?.hostMetrics;
+        if (h) onEvent(h.at, h.dropped);
+      } else if (m.type === 'connection_ack') {
+        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: QUERY, variables: { h: hostId } } }));
+        resolve();
+      } else if (m.type === 'ping') {
+        socket.send('{"type":"pong"}');
+      } else if (m.type === 'error') {
+        reject(new Error(JSON.stringify(m.payload)));
+      }
+    });
+  });
+}
+
 /** Connects `n` subscribers, 50 at a time (the server gives each a few seconds to authenticate). */
-async function connect(url: string, token: string, hostId: string, n: number): Promise<void> {
-  for (let i = 0; i < n; i += 50) await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => open(url, token, hostId)));
+async function connect(cmd: Extract<Command, { type: 'connect' }>): Promise<void> {
+  const open = cmd.client === 'graphql-ws' ? openLibraryClient : openRawClient;
+  for (let i = 0; i < cmd.subscribers; i += 50) await Promise.all(Array.from({ length: Math.min(50, cmd.subscribers - i) }, () => open(cmd.url, cmd.token, cmd.hostId)));
 }
 
 function describe(e: unknown): string {
@@ -59,19 +93,19 @@ process.on('message', (raw) => {
   const cmd = raw as Command;
   void (async () => {
     if (cmd.type === 'connect') {
-      await connect(cmd.url, cmd.token, cmd.hostId, cmd.subscribers);
+      await connect(cmd);
       process.send!({ type: 'connected' });
     } else if (cmd.type === 'stage-start') {
       received = 0;
       seen = 0;
       maxDropped = 0;
       latencies = [];
-      process.send!({ type: 'stage-started' });
+      process.send!({ type: 'stage-started', cpu: process.cpuUsage() });
     } else if (cmd.type === 'stage-end') {
       const sorted = Float64Array.from(latencies).sort();
-      process.send!({ type: 'stage', received, p50: percentile(Array.from(sorted), 50), p99: percentile(Array.from(sorted), 99), maxDropped, rss: process.memoryUsage().rss });
+      process.send!({ type: 'stage', received, latencies: Array.from(sorted.filter((_, i) => i % Math.max(1, Math.floor(sorted.length / 20_000)) === 0)), p50: percentile(sorted, 50), p99: percentile(sorted, 99), maxDropped, rss: process.memoryUsage().rss, cpu: process.cpuUsage() });
     } else if (cmd.type === 'exit') {
-      await Promise.allSettled(clients.map((c) => c.dispose()));
+      await Promise.allSettled(closers.map((c) => c()));
       process.exit(0);
     }
   })().catch((e: unknown) => {

@@ -3,7 +3,10 @@
 //    published at a rising rate: delivered events/s, p50/p99 latency sample → client, gateway memory;
 //    once with the in-memory PubSub, once with Redis (REDIS_URL, default redis://127.0.0.1:6379).
 // 2. collector overhead: CPU used by sampling this machine every second, as a share of one core.
-// Usage: npm run bench:metrics [-- --only=memory|redis|collector] [--subscribers=1000]
+// Usage: npm run bench:metrics [-- --only=memory|redis|collector] [--subscribers=1000] [--rates=25,50,100,200]
+//        [--clientProcesses=2] [--client=raw|graphql-ws] [--stageMs=5000]
+// The client processes report their own CPU use per stage, so one can tell whether they (and not the
+// gateway) were the limit: a client process near 100 % of a core means more client processes are needed.
 import { fork, ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,14 +27,25 @@ const SUBSCRIBERS = Number(args.subscribers ?? 1000);
 /** Publishes per second at each stage; each goes to every subscriber. */
 const RATES = (args.rates ?? '25,50,100,200').split(',').map(Number);
 const STAGE_MS = Number(args.stageMs ?? 5000);
+const CLIENT_PROCESSES = Math.max(1, Number(args.clientProcesses ?? 2));
+const CLIENT = args.client === 'graphql-ws' ? 'graphql-ws' : 'raw';
 
 interface StageResult {
   received: number;
-  p50: number;
-  p99: number;
+  /** An even subsample of the stage's sorted latencies (ms). */
+  latencies: number[];
   maxDropped: number;
   rss: number;
+  cpu: NodeJS.CpuUsage;
 }
+
+/** The p-th percentile of merged latency subsamples. */
+function percentileOf(samples: number[][], p: number): number {
+  const all = Float64Array.from(samples.flat()).sort();
+  return all.length ? all[Math.min(all.length - 1, Math.floor((p / 100) * all.length))]! : NaN;
+}
+
+const cpuSeconds = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1e6;
 
 function ask<T>(child: ChildProcess, message: object, answer: string): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -68,22 +82,24 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
   const site = (await gql('mutation ($g: ID!) { createSite(input: { name: "bench", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
   const hostId = (await gql('mutation ($s: ID!, $g: ID!) { createHost(input: { siteId: $s, ownerGroupId: $g, hostname: "bench" }) { id } }', { s: site, g: group })).createHost.id;
 
-  const child = fork(join(__dirname, 'metrics-fanout-clients.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const children = Array.from({ length: CLIENT_PROCESSES }, () => fork(join(__dirname, 'metrics-fanout-clients.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const connectStart = Date.now();
-  await ask(child, { type: 'connect', url: gateway.websocketUrl, token, hostId, subscribers: SUBSCRIBERS }, 'connected');
-  process.stdout.write(`\n[${pubsub} PubSub] ${SUBSCRIBERS} graphql-ws subscribers connected in ${Date.now() - connectStart} ms (clients in process ${child.pid})\n`);
+  await Promise.all(children.map((child, i) => ask(child, { type: 'connect', url: gateway.websocketUrl, token, hostId, client: CLIENT, subscribers: Math.floor(SUBSCRIBERS / CLIENT_PROCESSES) + (i < SUBSCRIBERS % CLIENT_PROCESSES ? 1 : 0) }, 'connected')));
+  process.stdout.write(`\n[${pubsub} PubSub] ${SUBSCRIBERS} graphql-ws subscribers (${CLIENT} clients) connected in ${Date.now() - connectStart} ms, in ${CLIENT_PROCESSES} client process(es) ${children.map((c) => c.pid).join(', ')}\n`);
   await new Promise((r) => setTimeout(r, 500));
 
   const collector = new HostCollector();
   const base = { ...(await collector.sample()), hostId, siteId: site, source: gateway.services.metrics.source };
   const droppedTotal = async () => (await gateway.services.metrics.prometheus.dropped.get()).values.reduce((a, v) => a + v.value, 0);
 
-  process.stdout.write('  publishes/s  offered ev/s  delivered ev/s   p50 ms   p99 ms   dropped  gateway RSS  heap\n');
+  process.stdout.write('  publishes/s  offered ev/s  delivered ev/s   p50 ms   p99 ms   dropped  gateway RSS  heap    gateway CPU  µs CPU/event  clients CPU (each)\n');
   let best = 0;
   let bestP99 = Infinity;
+  let bestCost = Infinity;
   for (const rate of RATES) {
-    await ask(child, { type: 'stage-start' }, 'stage-started');
+    const clientCpuBefore = await Promise.all(children.map((child) => ask<{ cpu: NodeJS.CpuUsage }>(child, { type: 'stage-start' }, 'stage-started')));
     const droppedBefore = await droppedTotal();
+    const gatewayCpuBefore = process.cpuUsage();
     const started = Date.now();
     let published = 0;
     // Publish in 10 ms slices so the rate is even within a second.
@@ -100,19 +116,35 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
     });
     // Let what is in flight arrive (counted), then read the stage.
     await new Promise((r) => setTimeout(r, 500));
-    const r = await ask<StageResult>(child, { type: 'stage-end' }, 'stage');
+    const gatewayCpu = cpuSeconds(process.cpuUsage(gatewayCpuBefore));
+    const results = await Promise.all(children.map((child) => ask<StageResult>(child, { type: 'stage-end' }, 'stage')));
     const seconds = (Date.now() - started) / 1000;
+    const r = { received: results.reduce((a, x) => a + x.received, 0), p50: percentileOf(results.map((x) => x.latencies), 50), p99: percentileOf(results.map((x) => x.latencies), 99) };
+    const clientShares = results.map((x, i) => (cpuSeconds(x.cpu) - cpuSeconds(clientCpuBefore[i]!.cpu)) / seconds);
     const delivered = r.received / seconds;
     const mem = process.memoryUsage();
     const dropped = (await droppedTotal()) - droppedBefore;
     if (delivered > best && r.p99 <= GOAL_P99_MS) best = delivered;
+    if (r.received > 0) bestCost = Math.min(bestCost, (gatewayCpu * 1e6) / r.received);
     bestP99 = Math.min(bestP99, r.p99);
-    process.stdout.write(`  ${String(rate).padStart(11)}  ${String(rate * SUBSCRIBERS).padStart(12)}  ${delivered.toFixed(0).padStart(14)}  ${r.p50.toFixed(0).padStart(7)}  ${r.p99.toFixed(0).padStart(7)}  ${String(dropped).padStart(8)}  ${mb(mem.rss).padStart(11)}  ${mb(mem.heapUsed)}\n`);
+    process.stdout.write(`  ${String(rate).padStart(11)}  ${String(rate * SUBSCRIBERS).padStart(12)}  ${delivered.toFixed(0).padStart(14)}  ${r.p50.toFixed(0).padStart(7)}  ${r.p99.toFixed(0).padStart(7)}  ${String(dropped).padStart(8)}  ${mb(mem.rss).padStart(11)}  ${mb(mem.heapUsed).padStart(6)}  ${`${((gatewayCpu / seconds) * 100).toFixed(0)} %`.padStart(11)}  ${((gatewayCpu * 1e6) / Math.max(1, r.received)).toFixed(1).padStart(12)}  ${clientShares.map((c) => `${(c * 100).toFixed(0)} %`).join(', ')}\n`);
   }
   process.stdout.write(`  best delivered with p99 ≤ ${GOAL_P99_MS} ms: ${best.toFixed(0)} events/s — goal ≥ ${GOAL_EVENTS_PER_SECOND}: ${mark(best >= GOAL_EVENTS_PER_SECOND)}\n`);
+  process.stdout.write(`  gateway CPU per delivered event: ${bestCost.toFixed(1)} µs at best, i.e. ${(1e6 / bestCost).toFixed(0)} events/s per core of gateway CPU (the figure that does not depend on what else runs on the machine)\n`);
   process.stdout.write(`  gateway memory stays bounded by the per-subscriber buffer (${config.subscriberBuffer} events × ${SUBSCRIBERS}); dropped counts events discarded for subscribers that fell behind\n`);
-  await ask(child, { type: 'exit' }, 'never').catch(() => undefined);
-  child.kill();
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => child.kill(), 5000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.send({ type: 'exit' });
+        }),
+    ),
+  );
   await gateway.close();
   await rm(dataDir, { recursive: true, force: true });
 }

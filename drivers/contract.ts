@@ -185,6 +185,8 @@ export interface EnvironmentStats {
   networkRxBytes: number;
   networkTxBytes: number;
   pids?: number;
+  /** Bytes the environment's own filesystem (rootfs / writable layer, not its volumes) takes on the host, when the driver can tell. */
+  diskUsedBytes?: number;
 }
 
 /** Options every call that touches the outside world takes. */

@@ -1,5 +1,6 @@
 import type { Principal } from './auth/principal';
 import type { Logger } from './logging/logger';
+import type { SubscriptionSocket } from './server/shared-execution';
 import type { Services } from './services';
 
 /** What every resolver receives: who asks, the services, and a logger bound to the request. */
@@ -8,4 +9,6 @@ export interface GatewayContext {
   actor: Principal;
   logger: Logger;
   services: Services;
+  /** Over graphql-ws: the subscription and its socket (live events are written straight to it). */
+  subscription?: SubscriptionSocket;
 }

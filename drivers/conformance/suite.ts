@@ -259,7 +259,7 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
         for (const field of ['cpuSeconds', 'memoryBytes', 'diskReadBytes', 'diskWriteBytes', 'networkRxBytes', 'networkTxBytes'] as const) {
           assert.ok(Number.isFinite(sample[field]) && sample[field] >= 0, `stats.${field} = ${sample[field]}`);
         }
-        for (const field of ['memoryLimitBytes', 'pids'] as const) {
+        for (const field of ['memoryLimitBytes', 'pids', 'diskUsedBytes'] as const) {
           if (sample[field] !== undefined) assert.ok(Number.isFinite(sample[field]) && sample[field]! >= 0, `stats.${field} = ${sample[field]}`);
         }
       }

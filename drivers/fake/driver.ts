@@ -160,7 +160,8 @@ export class FakeDriver implements Driver {
   async stats(id: string, options?: CallOptions): Promise<EnvironmentStats> {
     return this.call(`stats of ${id}`, options, async () => {
       const env = this.find(id);
-      return env.counters.sample(Date.now(), env.limits, env.fs.usedBytes());
+      const usedBytes = env.fs.usedBytes();
+      return { ...env.counters.sample(Date.now(), env.limits, usedBytes), diskUsedBytes: usedBytes };
     });
   }
 

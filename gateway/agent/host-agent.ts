@@ -33,6 +33,8 @@ export interface HostAgent {
   ensureImage(driver: string, image: ImageSource, options?: CallOptions): Promise<ImageRef>;
   /** Creates the host directories of an environment's volumes (kept across rebuilds). */
   prepareVolumes(environmentId: string, volumes: EnvironmentVolume[]): Promise<VolumeSpec[]>;
+  /** Bytes an environment's volume directories take on the host's disk (0 without volumes). */
+  volumeBytes(environmentId: string): Promise<number>;
   /** Removes an environment's volume directories. */
   removeVolumes(environmentId: string): Promise<void>;
   create(driver: string, spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo>;

@@ -7,6 +7,7 @@ import type { DriverProbeReport, DriverRegistry } from '../../drivers/registry';
 import { UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
 import type { EnvironmentVolume } from '../persistence/entities';
+import { directoryBytes } from './directory-size';
 import type { HostAgent, ImageSource } from './host-agent';
 
 /**
@@ -62,6 +63,10 @@ export class InProcessAgent implements HostAgent {
       out.push({ name: v.name, kind: v.kind, hostPath, mountPath: v.mountPath, readOnly: v.readOnly });
     }
     return out;
+  }
+
+  async volumeBytes(environmentId: string): Promise<number> {
+    return directoryBytes(this.volumeRoot(environmentId));
   }
 
   async removeVolumes(environmentId: string): Promise<void> {

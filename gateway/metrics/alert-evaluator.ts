@@ -1,6 +1,7 @@
 import type { DataSource, Repository } from 'typeorm';
 import { In } from 'typeorm';
 import type { RspEvent } from '../events/events';
+import type { AlertLeadership } from './alert-leadership';
 import type { Logger } from '../logging/logger';
 import { AlertComparison, AlertEntity, AlertRuleEntity, AlertState } from '../persistence/entities';
 import type { MetricTarget } from './samples';
@@ -23,7 +24,7 @@ export type NewAlert = Pick<AlertEntity, 'ruleId' | 'groupId' | 'siteId' | 'targ
 const RULES_TTL_MS = 10_000;
 
 /**
- * Evaluates alert rules against live observations: a condition that holds for the rule's
+ * Evaluates alert rules against live observations (on one replica only, see `AlertLeadership`): a condition that holds for the rule's
  * duration fires one alert (stored, published on `events`); when it stops holding the alert is
  * resolved (stored, published).
  */
@@ -38,9 +39,16 @@ export class AlertEvaluator {
     dataSource: DataSource,
     private readonly publish: (event: RspEvent) => void,
     private readonly logger: Logger,
+    /** Which replica evaluates; absent: this one always does. */
+    readonly leadership?: AlertLeadership,
   ) {
     this.rules = dataSource.getRepository(AlertRuleEntity);
     this.alerts = dataSource.getRepository(AlertEntity);
+  }
+
+  /** Stops evaluating here (at shutdown): another replica takes over. */
+  async stop(): Promise<void> {
+    await this.leadership?.release();
   }
 
   /** Forgets the cached rules (after one was added or removed). */
@@ -50,6 +58,13 @@ export class AlertEvaluator {
 
   /** Checks every rule against `observations`; fires and resolves alerts. */
   async evaluate(observations: Observation[], now = Date.now()): Promise<void> {
+    if (this.leadership && !(await this.leadership.holds())) {
+      // Another replica evaluates; what is known here is stale once this one takes over.
+      this.pendingSince.clear();
+      this.open = undefined;
+      this.cached = undefined;
+      return;
+    }
     const rules = await this.currentRules(now);
     if (!rules.length) return;
     const open = await this.openAlerts();

@@ -22,74 +22,139 @@ export interface BoundedStreamOptions<T, U> {
 export type EventSource<T> = (push: (event: T) => void) => () => void;
 
 /**
- * Takes the events of `sources` as they are published into a ring buffer of `capacity` events
- * and hands them to one subscriber at its own pace. A slow subscriber never holds up the
- * publisher or the others, and its memory stays bounded: when the buffer is full the oldest
- * event is dropped and counted.
+ * Where a piped stream writes its events directly (e.g. a WebSocket), instead of being read
+ * through `next()`. The stream asks `writable()` before each write and keeps what the sink cannot
+ * take yet in its bounded buffer; the sink calls `resume()` on the stream once it can take more.
  */
-export function boundedStream<T, U = T>(sources: Array<EventSource<T>>, options: BoundedStreamOptions<T, U>): AsyncIterableIterator<U> {
-  const capacity = Math.max(1, options.capacity);
-  const ring: Array<T | undefined> = new Array(capacity);
-  let head = 0;
-  let size = 0;
-  let dropped = 0;
-  let closed = false;
-  let waiting: ((r: IteratorResult<U>) => void) | undefined;
-  const shape = (e: T): U => (options.map ? options.map(e, dropped) : (e as unknown as U));
+export interface StreamSink<T> {
+  /** True when the sink takes an event now without buffering it beyond its own small bound. */
+  writable(): boolean;
+  /** Takes one event; `dropped` is the stream's drop count so far. */
+  write(event: T, dropped: number): void;
+}
 
-  const offer = (event: T) => {
-    if (closed || (options.filter && !options.filter(event))) return;
-    if (waiting) {
-      const w = waiting;
-      waiting = undefined;
-      w({ value: shape(event), done: false });
+/**
+ * Takes the events of `sources` as they are published into a ring buffer of `capacity` events
+ * and hands them to one subscriber at its own pace: read through `next()` (an async iterator),
+ * or pushed straight into a sink after `pipe()`, with no promise per event. A slow subscriber
+ * never holds up the publisher or the others, and its memory stays bounded: when the buffer is
+ * full the oldest event is dropped and counted.
+ */
+export class BoundedStream<T, U = T> implements AsyncIterableIterator<U> {
+  private readonly capacity: number;
+  private readonly ring: Array<T | undefined>;
+  private head = 0;
+  private size = 0;
+  private droppedCount = 0;
+  private closed = false;
+  private waiting: ((r: IteratorResult<U>) => void) | undefined;
+  private sink: StreamSink<T> | undefined;
+  private readonly stops: Array<() => void>;
+
+  constructor(
+    sources: Array<EventSource<T>>,
+    private readonly options: BoundedStreamOptions<T, U>,
+  ) {
+    this.capacity = Math.max(1, options.capacity);
+    this.ring = new Array(this.capacity);
+    this.stops = sources.map((source) => source(this.offer));
+  }
+
+  /** Events dropped so far. */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  /** True once the subscriber went away. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Sends every event from now on (and what is buffered) to `sink` instead of `next()`. */
+  pipe(sink: StreamSink<T>): void {
+    this.sink = sink;
+    this.resume();
+  }
+
+  /** Writes buffered events to the sink while it is writable (the sink calls it when it drained). */
+  resume(): void {
+    const sink = this.sink;
+    if (!sink) return;
+    while (this.size > 0 && !this.closed && sink.writable()) sink.write(this.shift(), this.droppedCount);
+  }
+
+  /** One published event: straight to the waiting reader or writable sink, else into the ring. */
+  private readonly offer = (event: T): void => {
+    if (this.closed || (this.options.filter && !this.options.filter(event))) return;
+    if (this.sink) {
+      // Older events first: whatever waits goes out before this one, as far as the sink takes it.
+      if (this.size > 0) this.resume();
+      if (this.size === 0 && this.sink.writable()) {
+        this.sink.write(event, this.droppedCount);
+        return;
+      }
+    } else if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w({ value: this.shape(event), done: false });
       return;
     }
-    if (size === capacity) {
-      ring[head] = undefined;
-      head = (head + 1) % capacity;
-      size -= 1;
-      dropped += 1;
-      options.onDrop?.();
+    if (this.size === this.capacity) {
+      this.shift();
+      this.droppedCount += 1;
+      this.options.onDrop?.();
     }
-    ring[(head + size) % capacity] = event;
-    size += 1;
+    this.ring[(this.head + this.size) % this.capacity] = event;
+    this.size += 1;
   };
 
-  const close = async (): Promise<IteratorResult<U>> => {
-    if (!closed) {
-      closed = true;
-      ring.fill(undefined);
-      size = 0;
-      waiting?.({ value: undefined, done: true });
-      waiting = undefined;
-      for (const stop of stops) stop();
-      options.onClose?.();
-    }
+  next(): Promise<IteratorResult<U>> {
+    if (this.size > 0 && !this.sink) return Promise.resolve({ value: this.shape(this.shift()), done: false });
+    if (this.closed) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  /** Stops the stream: its sources are detached and its buffer released. */
+  async return(): Promise<IteratorResult<U>> {
+    this.close();
     return { value: undefined, done: true };
-  };
+  }
 
-  const stops = sources.map((source) => source(offer));
+  async throw(e?: unknown): Promise<IteratorResult<U>> {
+    this.close();
+    throw e;
+  }
 
-  return {
-    next(): Promise<IteratorResult<U>> {
-      if (size > 0) {
-        const event = ring[head] as T;
-        ring[head] = undefined;
-        head = (head + 1) % capacity;
-        size -= 1;
-        return Promise.resolve({ value: shape(event), done: false });
-      }
-      if (closed) return Promise.resolve({ value: undefined, done: true });
-      return new Promise((resolve) => (waiting = resolve));
-    },
-    return: close,
-    throw: async (e?: unknown) => {
-      await close();
-      throw e;
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ring.fill(undefined);
+    this.size = 0;
+    this.sink = undefined;
+    this.waiting?.({ value: undefined, done: true });
+    this.waiting = undefined;
+    for (const stop of this.stops) stop();
+    this.options.onClose?.();
+  }
+
+  private shift(): T {
+    const event = this.ring[this.head] as T;
+    this.ring[this.head] = undefined;
+    this.head = (this.head + 1) % this.capacity;
+    this.size -= 1;
+    return event;
+  }
+
+  private shape(event: T): U {
+    return this.options.map ? this.options.map(event, this.droppedCount) : (event as unknown as U);
+  }
+}
+
+/** A `BoundedStream` over `sources` (see there). */
+export function boundedStream<T, U = T>(sources: Array<EventSource<T>>, options: BoundedStreamOptions<T, U>): BoundedStream<T, U> {
+  return new BoundedStream(sources, options);
 }

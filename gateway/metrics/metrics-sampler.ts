@@ -23,6 +23,8 @@ export interface SamplerDeps {
   logger: Logger;
   /** The gateway instance stamped on every sample. */
   source: string;
+  /** The host record that is this machine, by id or hostname: the machine's samples are its own. */
+  localHost: string;
   collector?: HostCollector;
 }
 
@@ -31,10 +33,27 @@ const STATS_TIMEOUT_MS = 10_000;
 /** Usage is written every this many ticks; retention runs about every minute. */
 const USAGE_FLUSH_TICKS = 5;
 const RETENTION_EVERY_MS = 60_000;
+/** Disk use (filesystems and volumes) is measured about this often: walking volumes costs more than reading counters. */
+const DISK_EVERY_MS = 60_000;
+/** Environments that still hold disk on their host. */
+const HOLDING_DISK = [EnvironmentStatus.CREATED, EnvironmentStatus.STARTING, EnvironmentStatus.RUNNING, EnvironmentStatus.STOPPING, EnvironmentStatus.STOPPED, EnvironmentStatus.REBUILDING, EnvironmentStatus.FAILED];
 
 /**
- * The sampling loop of one gateway. Every interval it samples this machine (for every host its
- * in-process agent serves), asks each running environment's driver for `stats` through the agent
+ * True when `host` is the machine this gateway runs on: `localHost` (RSP_LOCAL_HOST, default this
+ * machine's hostname) is its id or its hostname (case-insensitive; a short name matches the
+ * first label of a fully qualified one, either way round).
+ */
+export function isThisMachine(host: Pick<HostEntity, 'id' | 'hostname'>, localHost: string): boolean {
+  if (host.id === localHost) return true;
+  const a = host.hostname.toLowerCase();
+  const b = localHost.toLowerCase();
+  return a === b || (!a.includes('.') && b.split('.')[0] === a) || (!b.includes('.') && a.split('.')[0] === b);
+}
+
+/**
+ * The sampling loop of one gateway. Every interval it samples this machine (attributed only to
+ * the host record that is this machine, see `isThisMachine`; the other hosts its in-process agent
+ * serves get no host samples from here), asks each running environment's driver for `stats` through the agent
  * (each environment at its own pace: a slow engine never delays the host samples), publishes
  * host, environment and site samples, and feeds history, alert rules, usage and Prometheus.
  */
@@ -47,6 +66,12 @@ export class MetricsSampler {
   private envObservations: Observation[] = [];
   private ticks = 0;
   private lastRetention = 0;
+  private lastDisk = 0;
+  private measuringDisk: Promise<void> | undefined;
+  /** The latest `diskUsedBytes` each environment's driver reported. */
+  private readonly diskUsed = new Map<string, number>();
+  /** `groupId|hostId` pairs measured holding disk last time. */
+  private diskGroups = new Set<string>();
 
   constructor(private readonly deps: SamplerDeps) {
     this.collector = deps.collector ?? new HostCollector();
@@ -69,6 +94,7 @@ export class MetricsSampler {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.ticking;
+    await this.measuringDisk;
     await this.deps.history.flush().catch(() => undefined);
     await this.deps.usage.flush().catch(() => undefined);
   }
@@ -82,7 +108,7 @@ export class MetricsSampler {
     const started = performance.now();
     const machine = await this.collector.sample(now);
     prometheus.collectSeconds.set((performance.now() - started) / 1000);
-    const samples: HostSample[] = hosts.map((h) => ({ ...machine, hostId: h.id, siteId: h.siteId, source }));
+    const samples: HostSample[] = hosts.filter((h) => isThisMachine(h, this.deps.localHost)).map((h) => ({ ...machine, hostId: h.id, siteId: h.siteId, source }));
 
     const envs = hosts.length ? await dataSource.getRepository(EnvironmentEntity).findBy({ hostId: In(hosts.map((h) => h.id)), status: EnvironmentStatus.RUNNING }) : [];
     this.forgetGone(new Set(envs.map((e) => e.id)));
@@ -108,11 +134,50 @@ export class MetricsSampler {
     await history.flush();
     await this.deps.alerts.evaluate(observations, now);
     if (++this.ticks % USAGE_FLUSH_TICKS === 0) await this.deps.usage.flush(now);
+    if (now - this.lastDisk >= DISK_EVERY_MS && !this.measuringDisk) {
+      this.lastDisk = now;
+      this.measuringDisk = this.measureDisk(now)
+        .catch((e: unknown) => this.deps.logger.warn({ err: e }, 'disk usage measure failed'))
+        .finally(() => (this.measuringDisk = undefined));
+    }
     if (now - this.lastRetention >= RETENTION_EVERY_MS) {
       this.lastRetention = now;
       await history.enforceRetention(now);
     }
     return samples;
+  }
+
+  /**
+   * Measures the disk each group's environments take on this gateway's hosts (what their drivers
+   * report of their filesystems plus their volume directories) and hands it to the usage accountant.
+   */
+  async measureDisk(now = Date.now()): Promise<void> {
+    const { dataSource, agents, usage } = this.deps;
+    const local = agents.local;
+    if (!local) return;
+    const hosts = await dataSource.getRepository(HostEntity).findBy({ agent: local.id });
+    if (!hosts.length) return;
+    const hostOf = new Map(hosts.map((h) => [h.id, h]));
+    const envs = await dataSource.getRepository(EnvironmentEntity).findBy({ hostId: In(hosts.map((h) => h.id)), status: In(HOLDING_DISK) });
+    const byGroupHost = new Map<string, { groupId: string; hostId: string; siteId: string; bytes: number }>();
+    // Every group that had disk here is measured again, so one that freed it all drops to 0.
+    for (const key of this.diskGroups) {
+      const [groupId, hostId] = key.split('|') as [string, string];
+      const host = hostOf.get(hostId);
+      if (host) byGroupHost.set(key, { groupId, hostId, siteId: host.siteId, bytes: 0 });
+    }
+    for (const env of envs) {
+      const host = hostOf.get(env.hostId)!;
+      const volumes = await agents.forHost(host).volumeBytes(env.id);
+      const key = `${env.groupId}|${env.hostId}`;
+      const entry = byGroupHost.get(key) ?? { groupId: env.groupId, hostId: env.hostId, siteId: host.siteId, bytes: 0 };
+      entry.bytes += volumes + (this.diskUsed.get(env.id) ?? 0);
+      byGroupHost.set(key, entry);
+    }
+    this.diskGroups = new Set(byGroupHost.keys());
+    const holding = new Set(envs.map((e) => e.id));
+    for (const id of this.diskUsed.keys()) if (!holding.has(id)) this.diskUsed.delete(id);
+    for (const e of byGroupHost.values()) usage.observeDisk(e.groupId, e.hostId, e.siteId, e.bytes, now);
   }
 
   /** Asks the environment's driver for `stats` through its host's agent, then publishes the sample. */
@@ -145,6 +210,7 @@ export class MetricsSampler {
         pids: stats.pids ?? null,
       };
       this.latestEnv.set(env.id, sample);
+      if (stats.diskUsedBytes !== undefined) this.diskUsed.set(env.id, stats.diskUsedBytes);
       this.deps.pubSub.publish(Topic.ENVIRONMENT_METRICS, env.id, sample);
       this.deps.prometheus.observeEnvironment(sample);
       this.deps.usage.observe(sample);

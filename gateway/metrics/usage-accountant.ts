@@ -13,6 +13,8 @@ interface Pending {
   cpuSeconds: number;
   networkBytes: number;
   peakMemoryBytes: number;
+  /** Disk the group takes on the host as last measured; null: not measured since the last write. */
+  diskBytes: number | null;
 }
 
 /** A group's usage in a site this month, summed over its hosts there. */
@@ -23,6 +25,8 @@ export interface SiteUsage {
   cpuSeconds: number;
   networkBytes: number;
   peakMemoryBytes: number;
+  /** Disk its environments take on the site's hosts (filesystems and volumes), as last measured. */
+  diskBytes: number;
 }
 
 /** The `YYYY-MM` (UTC) of a time. */
@@ -32,7 +36,8 @@ export function monthOf(ms: number): string {
 
 /**
  * Accounts what each group uses per host (its share) and month from its environments' samples
- * (CPU time and network bytes from the counters' increase, peak memory), writes it additively,
+ * (CPU time and network bytes from the counters' increase, peak memory) and from disk
+ * measurements (filesystems and volumes, the latest value counts), writes it additively,
  * and raises an alert when a group's usage in a site goes over one of the site's usage policies.
  */
 export class UsageAccountant {
@@ -52,7 +57,7 @@ export class UsageAccountant {
     this.last.set(s.environmentId, { cpuSeconds: s.cpuSeconds, networkBytes });
     const month = monthOf(s.at);
     const key = `${s.groupId}|${s.hostId}|${month}`;
-    const p = this.pending.get(key) ?? { groupId: s.groupId, hostId: s.hostId, siteId: s.siteId, month, cpuSeconds: 0, networkBytes: 0, peakMemoryBytes: 0 };
+    const p = this.pendingFor(s.groupId, s.hostId, s.siteId, month);
     // A counter that went down was reset (restart): what it shows now is all new.
     if (prev) {
       p.cpuSeconds += s.cpuSeconds >= prev.cpuSeconds ? s.cpuSeconds - prev.cpuSeconds : s.cpuSeconds;
@@ -62,7 +67,18 @@ export class UsageAccountant {
     let memory = 0;
     for (const [k, v] of this.memoryNow) if (k.startsWith(`${key}|`)) memory += v;
     p.peakMemoryBytes = Math.max(p.peakMemoryBytes, memory);
-    this.pending.set(key, p);
+  }
+
+  /** Records the disk a group's environments take on a host now (replacing the previous measure). */
+  observeDisk(groupId: string, hostId: string, siteId: string, bytes: number, at = Date.now()): void {
+    this.pendingFor(groupId, hostId, siteId, monthOf(at)).diskBytes = bytes;
+  }
+
+  private pendingFor(groupId: string, hostId: string, siteId: string, month: string): Pending {
+    const key = `${groupId}|${hostId}|${month}`;
+    let p = this.pending.get(key);
+    if (!p) this.pending.set(key, (p = { groupId, hostId, siteId, month, cpuSeconds: 0, networkBytes: 0, peakMemoryBytes: 0, diskBytes: null }));
+    return p;
   }
 
   /** Forgets an environment that stopped being sampled. */
@@ -78,14 +94,15 @@ export class UsageAccountant {
     if (!rows.length) return;
     for (const r of rows) {
       await this.dataSource.query(
-        `INSERT INTO "usage_record" ("groupId", "hostId", "month", "cpuSeconds", "networkBytes", "peakMemoryBytes", "updatedAt")
-         VALUES ($1, $2, $3, $4, $5, $6, now())
+        `INSERT INTO "usage_record" ("groupId", "hostId", "month", "cpuSeconds", "networkBytes", "peakMemoryBytes", "diskBytes", "updatedAt")
+         VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7::double precision, 0), now())
          ON CONFLICT ("groupId", "hostId", "month") DO UPDATE SET
            "cpuSeconds" = "usage_record"."cpuSeconds" + EXCLUDED."cpuSeconds",
            "networkBytes" = "usage_record"."networkBytes" + EXCLUDED."networkBytes",
            "peakMemoryBytes" = GREATEST("usage_record"."peakMemoryBytes", EXCLUDED."peakMemoryBytes"),
+           "diskBytes" = COALESCE($7::double precision, "usage_record"."diskBytes"),
            "updatedAt" = now()`,
-        [r.groupId, r.hostId, r.month, r.cpuSeconds, r.networkBytes, r.peakMemoryBytes],
+        [r.groupId, r.hostId, r.month, r.cpuSeconds, r.networkBytes, r.peakMemoryBytes, r.diskBytes],
       );
     }
     const touched = new Map(rows.map((r) => [`${r.groupId}|${r.siteId}`, r]));
@@ -94,13 +111,13 @@ export class UsageAccountant {
 
   /** A group's usage per site in `month`. */
   async usage(groupId: string, month: string): Promise<SiteUsage[]> {
-    const rows: Array<{ siteId: string; cpu: number; net: number; mem: number }> = await this.dataSource.query(
-      `SELECT h."siteId" AS "siteId", sum(u."cpuSeconds") AS cpu, sum(u."networkBytes") AS net, sum(u."peakMemoryBytes") AS mem
+    const rows: Array<{ siteId: string; cpu: number; net: number; mem: number; disk: number }> = await this.dataSource.query(
+      `SELECT h."siteId" AS "siteId", sum(u."cpuSeconds") AS cpu, sum(u."networkBytes") AS net, sum(u."peakMemoryBytes") AS mem, sum(u."diskBytes") AS disk
          FROM "usage_record" u JOIN "host" h ON h."id" = u."hostId"
         WHERE u."groupId" = $1 AND u."month" = $2 GROUP BY h."siteId"`,
       [groupId, month],
     );
-    return rows.map((r) => ({ groupId, siteId: r.siteId, month, cpuSeconds: Number(r.cpu), networkBytes: Number(r.net), peakMemoryBytes: Number(r.mem) }));
+    return rows.map((r) => ({ groupId, siteId: r.siteId, month, cpuSeconds: Number(r.cpu), networkBytes: Number(r.net), peakMemoryBytes: Number(r.mem), diskBytes: Number(r.disk) }));
   }
 
   private async checkPolicies(groupId: string, siteId: string, month: string, now: number): Promise<void> {
@@ -113,6 +130,7 @@ export class UsageAccountant {
       const checks: Array<[string, number | null, number, string]> = [
         ['usage.cpuHoursPerMonth', policy.cpuHoursPerMonth, used.cpuSeconds / 3600, 'CPU hours'],
         ['usage.bandwidthBytesPerMonth', policy.bandwidthBytesPerMonth, used.networkBytes, 'network bytes'],
+        ['usage.diskBytes', policy.diskBytes, used.diskBytes, 'bytes of disk'],
       ];
       for (const [metric, limit, value, what] of checks) {
         if (limit === null || value <= limit) continue;

@@ -4,7 +4,7 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
-import { GraphQLError, GraphQLSchema } from 'graphql';
+import { ExecutionResult, GraphQLError, GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { DataSource } from 'typeorm';
 import { WebSocketServer } from 'ws';
@@ -34,7 +34,7 @@ import { createHttpApp, httpErrorHandler, requestIdOf } from './http-app';
 import { dashboardHandler, defaultWebDir } from './dashboard';
 import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint';
 import { requestLoggingPlugin } from './request-logging';
-import { sharedSubscribe } from './shared-execution';
+import { createSharedSubscribe, SubscriptionSocket } from './shared-execution';
 
 /** A running gateway. */
 export interface Gateway {
@@ -92,6 +92,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       agents,
       imageStore: new ImageStore(join(config.dataDir, 'images', 'content')),
       subscriberBuffer: config.subscriberBuffer,
+      localHost: config.localHost,
       placement: { snapshotMs: config.placementSnapshotMs },
       health: { heartbeatMs: config.heartbeatMs, downAfterMs: config.hostDownAfterMs },
       artifactStore: ArtifactStore.inDirectory(config.artifactDir, { logger }),
@@ -149,32 +150,31 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   const httpServer: Server = createServer(app);
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
 
-  const contextFor = async (requestId: string, authorization: unknown): Promise<GatewayContext> => {
+  const contextFor = async (requestId: string, authorization: unknown, subscription?: SubscriptionSocket): Promise<GatewayContext> => {
     const actor = await services.tokens.authenticate(bearerSecret(authorization));
     if (!actor) {
       throw new GraphQLError('The token is unknown, revoked or expired', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
     }
     const who = actor.kind === 'token' ? actor.tokenId : 'anonymous';
-    return { requestId, actor, logger: logger.child({ requestId, actor: who }), services };
+    return { requestId, actor, logger: logger.child({ requestId, actor: who }), services, subscription };
+  };
+
+  const formatResult = (result: ExecutionResult): ExecutionResult => {
+    if (!result.errors?.length) return result;
+    return { ...result, errors: result.errors.map((err) => formatGraphQLError(err.toJSON(), err, logger) as unknown as GraphQLError) };
   };
 
   const wsCleanup = useServer<Record<string, unknown>, { requestId: string }>(
     {
       schema,
-      subscribe: sharedSubscribe,
-      context: (ctx) => contextFor(ctx.extra.requestId ?? 'ws', authorizationParam(ctx.connectionParams)),
+      subscribe: createSharedSubscribe({ formatResult }),
+      context: (ctx, id) => contextFor(ctx.extra.requestId ?? 'ws', authorizationParam(ctx.connectionParams), { id, socket: ctx.extra.socket }),
       onConnect: async (ctx) => {
         ctx.extra.requestId = requestIdOf(ctx.extra.request);
         // A token that does not authenticate closes the connection (4403); no token is anonymous.
         return (await services.tokens.authenticate(bearerSecret(authorizationParam(ctx.connectionParams)))) !== null;
       },
-      onNext: (_ctx, _id, _payload, _args, result) => {
-        if (!('errors' in result) || !result.errors?.length) return result;
-        return {
-          ...result,
-          errors: result.errors.map((err) => formatGraphQLError(err.toJSON(), err, logger) as unknown as GraphQLError),
-        };
-      },
+      onNext: (_ctx, _id, _payload, _args, result) => formatResult(result as ExecutionResult),
     },
     wsServer,
   );

@@ -1,39 +1,227 @@
-import { createSourceEventStream, execute, ExecutionArgs, ExecutionResult, GraphQLError, Kind, OperationDefinitionNode, print, subscribe } from 'graphql';
+import {
+  createSourceEventStream,
+  execute,
+  ExecutionArgs,
+  ExecutionResult,
+  FragmentDefinitionNode,
+  GraphQLError,
+  Kind,
+  OperationDefinitionNode,
+  print,
+  SelectionSetNode,
+  subscribe,
+} from 'graphql';
+import { mapSchema, MapperKind } from '@graphql-tools/utils';
+import type { GraphQLSchema } from 'graphql';
+import type { WebSocket } from 'ws';
+import type { Principal } from '../auth/principal';
+import { BoundedStream } from '../metrics/bounded-stream';
 
 /**
- * Subscription fields whose results depend only on the event, never on who asks: authorization
- * happens once, when the subscription starts. Their events are executed once per distinct
- * query and shared by every subscriber that asked the same query.
+ * Subscription fields whose results depend only on the event and on the subscriber's visibility
+ * class (authorization happens when the subscription starts, or per event in the stream's filter):
+ * each event is executed and serialized once per distinct query, variables and class, and the
+ * same bytes go to every subscriber that asked it.
  */
-export const SHARED_SUBSCRIPTION_FIELDS: ReadonlySet<string> = new Set(['hostMetrics', 'environmentMetrics', 'siteMetrics']);
+export const SHARED_SUBSCRIPTION_FIELDS: ReadonlySet<string> = new Set(['hostMetrics', 'environmentMetrics', 'siteMetrics', 'events']);
 
-/** Results of one event, by query text + variables. */
-const resultsByEvent = new WeakMap<object, Map<string, Promise<ExecutionResult>>>();
+/** The graphql-ws subscription a context belongs to, so its events can be written straight to the socket. */
+export interface SubscriptionSocket {
+  /** The graphql-ws subscription id. */
+  id: string;
+  socket: WebSocket;
+}
+
+/** What the shared path needs from the GraphQL context. */
+interface SharedContext {
+  actor?: Principal;
+  subscription?: SubscriptionSocket;
+}
+
+/** Options of `createSharedSubscribe`. */
+export interface SharedSubscribeOptions {
+  /** Shapes a result before it is sent (the gateway formats errors as graphql-ws `onNext` does). */
+  formatResult?: (result: ExecutionResult) => ExecutionResult;
+  /** Bytes a subscriber's socket may hold unsent before its events wait (and drop) in its bounded buffer. */
+  socketHighWaterBytes?: number;
+}
 
 /**
- * graphql-ws `subscribe`: like graphql-js `subscribe`, except that for the shared fields each
- * event is executed once per distinct query instead of once per subscriber (1,000 subscribers
- * of one host's metrics cost one execution per sample, not 1,000).
+ * A serialized `next` payload with a hole wherever the query asked `dropped` (the subscriber's
+ * own drop count); `parts.join(String(dropped))` is the payload JSON.
  */
-export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
-  const field = rootField(args);
-  if (!field || !SHARED_SUBSCRIPTION_FIELDS.has(field)) return subscribe(args);
-  const source = await createSourceEventStream(args);
-  if (!(Symbol.asyncIterator in (source as object))) return source as ExecutionResult;
-  const it = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-  const key = `${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}\n${print(args.document)}`;
-  const resultFor = (payload: unknown): Promise<ExecutionResult> => {
-    if (typeof payload !== 'object' || payload === null) return Promise.resolve(execute({ ...args, rootValue: payload }));
-    let byQuery = resultsByEvent.get(payload);
-    if (!byQuery) resultsByEvent.set(payload, (byQuery = new Map()));
-    let result = byQuery.get(key);
-    if (!result) byQuery.set(key, (result = Promise.resolve(execute({ ...args, rootValue: payload }))));
-    return result;
+interface PayloadTemplate {
+  parts: string[];
+  /** The payload with no drop, shared by every subscriber that dropped nothing. */
+  undropped: string;
+}
+
+/** Marks a `dropped` value in a result before it is serialized; JSON turns it into `DROPPED_JSON`. */
+const DROPPED_MARK = '\u0000rsp:dropped\u0000';
+const DROPPED_JSON = JSON.stringify(DROPPED_MARK);
+const DEFAULT_HIGH_WATER_BYTES = 16 * 1024;
+
+/** Per schema: the same schema whose shared root fields return the event as is, synchronously. */
+const eventSchemas = new WeakMap<GraphQLSchema, GraphQLSchema>();
+
+/**
+ * The schema events are executed on. The shared root fields only hand the event on (their
+ * arguments were checked when the subscription started), so their resolvers are replaced by the
+ * identity: type-graphql's wrapper (argument validation, middlewares) would make every execution
+ * asynchronous for nothing.
+ */
+function eventSchemaOf(schema: GraphQLSchema): GraphQLSchema {
+  let mapped = eventSchemas.get(schema);
+  if (!mapped) {
+    mapped = mapSchema(schema, { [MapperKind.SUBSCRIPTION_ROOT_FIELD]: (config, fieldName) => (SHARED_SUBSCRIPTION_FIELDS.has(fieldName) ? { ...config, resolve: (event: unknown) => event } : config) });
+    eventSchemas.set(schema, mapped);
+  }
+  return mapped;
+}
+
+/** Payload templates of one event, by query key (weakly held: gone with the event). */
+const templatesByEvent = new WeakMap<object, Map<string, PayloadTemplate | Promise<PayloadTemplate>>>();
+
+/**
+ * graphql-ws `subscribe`. For the shared fields, each event is executed and serialized once per
+ * (event, document, variables, visibility class), and when the context carries the subscriber's
+ * socket the `next` frame (a per-subscription prefix + the shared payload) is written straight to
+ * it from the stream's bounded buffer: no async iterator step, promise or `JSON.stringify` per
+ * subscriber. The buffer keeps drop-oldest with its counter: a socket holding more than the high
+ * water mark unsent makes events wait there, so a slow subscriber neither slows the others nor
+ * grows memory. Other fields run as graphql-js `subscribe`.
+ */
+export function createSharedSubscribe(options: SharedSubscribeOptions = {}): (args: ExecutionArgs) => Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+  const highWater = options.socketHighWaterBytes ?? DEFAULT_HIGH_WATER_BYTES;
+  const format = options.formatResult ?? ((r: ExecutionResult) => r);
+  return async (args) => {
+    const field = rootField(args);
+    if (!field || !SHARED_SUBSCRIPTION_FIELDS.has(field.name)) return subscribe(args);
+    const source = await createSourceEventStream(args);
+    if (!(Symbol.asyncIterator in (source as object))) return source as ExecutionResult;
+    const context = (args.contextValue ?? {}) as SharedContext;
+    const key = `${visibilityClass(context.actor)}\n${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}\n${print(args.document)}`;
+    const eventSchema = eventSchemaOf(args.schema);
+    const droppedKeys = responseKeysOf(field.selectionSet, 'dropped', args.document.definitions);
+    const templateOf = (payload: unknown): PayloadTemplate | Promise<PayloadTemplate> => {
+      const build = () => {
+        const result = execute({ ...args, schema: eventSchema, rootValue: payload });
+        return result instanceof Promise ? result.then((r) => templateFor(format(r), field.responseKey, droppedKeys)) : templateFor(format(result), field.responseKey, droppedKeys);
+      };
+      if (typeof payload !== 'object' || payload === null) return build();
+      let byQuery = templatesByEvent.get(payload);
+      if (!byQuery) templatesByEvent.set(payload, (byQuery = new Map()));
+      let template = byQuery.get(key);
+      if (!template) byQuery.set(key, (template = build()));
+      return template;
+    };
+    if (source instanceof BoundedStream && context.subscription) return pipeToSocket(source, context.subscription, templateOf, highWater);
+    return iterate(source as AsyncIterable<unknown>, templateOf);
   };
+}
+
+/** The shared path over a socket: events go from the stream to the socket; the returned iterator only ends. */
+function pipeToSocket(stream: BoundedStream<unknown, unknown>, { id, socket }: SubscriptionSocket, templateOf: (payload: unknown) => PayloadTemplate | Promise<PayloadTemplate>, highWater: number): AsyncIterableIterator<ExecutionResult> {
+  const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  // Called when a frame left for the kernel: what waited in the buffer follows.
+  const sent = (err?: Error) => {
+    if (!err) stream.resume();
+  };
+  const send = (t: PayloadTemplate, dropped: number) => frameWriter.write(socket, `${prefix}${dropped === 0 ? t.undropped : t.parts.join(String(dropped))}}`, sent);
+  // Only when a query runs asynchronous resolvers: frames keep the events' order.
+  let ordered: Promise<void> | undefined;
+  stream.pipe({
+    writable: () => socket.readyState === 1 && socket.bufferedAmount + frameWriter.queuedLength(socket) <= highWater && !ordered,
+    write: (event, dropped) => {
+      const template = templateOf(event);
+      if (!(template instanceof Promise)) return send(template, dropped);
+      const after: Promise<void> = (ordered ?? Promise.resolve())
+        .then(() => template)
+        .then((t) => send(t, dropped), () => undefined)
+        .finally(() => {
+          if (ordered === after) {
+            ordered = undefined;
+            stream.resume();
+          }
+        });
+      ordered = after;
+    },
+  });
+  let ended: ((r: IteratorResult<ExecutionResult>) => void) | undefined;
+  const end = async (): Promise<IteratorResult<ExecutionResult>> => {
+    await stream.return();
+    ended?.({ value: undefined, done: true });
+    return { value: undefined, done: true };
+  };
+  const iterator: AsyncIterableIterator<ExecutionResult> = {
+    // graphql-ws waits on this until the subscription completes or the socket closes.
+    next: () => (stream.isClosed ? Promise.resolve({ value: undefined, done: true }) : new Promise((resolve) => (ended = resolve))),
+    return: end,
+    throw: async (e?: unknown) => {
+      await end();
+      throw e instanceof Error ? e : new GraphQLError(String(e));
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}
+
+/**
+ * Writes the frames queued for each socket during one turn of the event loop together, at the
+ * end of the turn: one system call per socket and turn instead of one per frame (when several
+ * events reach a subscriber at once, or one socket carries several subscriptions).
+ */
+class FrameWriter {
+  private readonly queued = new Map<WebSocket, { length: number; frames: Array<[text: string, sent: (err?: Error) => void]> }>();
+  private scheduled = false;
+  private static readonly TEXT = { binary: false };
+
+  /** Characters queued for `socket` in this turn (counted with its unsent bytes against the high water mark). */
+  queuedLength(socket: WebSocket): number {
+    return this.queued.get(socket)?.length ?? 0;
+  }
+
+  /** Queues a text frame for `socket`; `sent` is called once it left for the kernel. */
+  write(socket: WebSocket, text: string, sent: (err?: Error) => void): void {
+    let batch = this.queued.get(socket);
+    if (!batch) this.queued.set(socket, (batch = { length: 0, frames: [] }));
+    batch.frames.push([text, sent]);
+    batch.length += text.length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const queued = [...this.queued];
+    this.queued.clear();
+    for (const [socket, { frames }] of queued) {
+      if (socket.readyState !== 1) continue;
+      // ws corks around each frame too; the outer cork makes the whole batch one write.
+      const raw = (socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+      raw?.cork();
+      for (const [text, sent] of frames) socket.send(text, FrameWriter.TEXT, sent);
+      raw?.uncork();
+    }
+  };
+}
+
+const frameWriter = new FrameWriter();
+
+/** The shared path without a socket: an async iterator of the shared results. */
+function iterate(source: AsyncIterable<unknown>, templateOf: (payload: unknown) => PayloadTemplate | Promise<PayloadTemplate>): AsyncIterableIterator<ExecutionResult> {
+  const it = source[Symbol.asyncIterator]();
   const iterator: AsyncIterableIterator<ExecutionResult> = {
     next: async () => {
       const r = await it.next();
-      return r.done ? { value: undefined, done: true } : { value: await resultFor(r.value), done: false };
+      if (r.done) return { value: undefined, done: true };
+      const dropped = (r.value as { droppedCount?: number } | null)?.droppedCount ?? 0;
+      const t = await templateOf(r.value);
+      return { value: JSON.parse(t.parts.join(String(dropped))) as ExecutionResult, done: false };
     },
     return: async () => {
       await it.return?.();
@@ -50,11 +238,44 @@ export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncIterabl
   return iterator;
 }
 
+/** Serializes a result once, with a hole at each `dropped` of the root field's object. */
+function templateFor(result: ExecutionResult, rootKey: string, droppedKeys: string[]): PayloadTemplate {
+  const root = result.data?.[rootKey] as Record<string, unknown> | null | undefined;
+  if (root && typeof root === 'object') for (const k of droppedKeys) if (k in root) root[k] = DROPPED_MARK;
+  const { errors, ...rest } = result;
+  const json = JSON.stringify(errors?.length ? { ...rest, errors: errors.map((e) => (e instanceof GraphQLError ? e.toJSON() : e)) } : rest);
+  const parts = json.split(DROPPED_JSON);
+  return { parts, undropped: parts.join('0') };
+}
+
+/** Who sees the same result of an event: site admins, or the members of a group with one role. */
+function visibilityClass(actor: Principal | undefined): string {
+  if (!actor || actor.kind === 'anonymous') return 'anonymous';
+  return actor.siteAdmin ? 'site-admin' : `${actor.groupId ?? ''}:${actor.role}`;
+}
+
+/** The response keys (aliases) under which `selectionSet` asks the field `name`, through fragments too. */
+function responseKeysOf(selectionSet: SelectionSetNode | undefined, name: string, definitions: ExecutionArgs['document']['definitions'], seen = new Set<string>()): string[] {
+  const keys: string[] = [];
+  for (const s of selectionSet?.selections ?? []) {
+    if (s.kind === Kind.FIELD) {
+      if (s.name.value === name) keys.push(s.alias?.value ?? name);
+    } else if (s.kind === Kind.INLINE_FRAGMENT) {
+      keys.push(...responseKeysOf(s.selectionSet, name, definitions, seen));
+    } else if (!seen.has(s.name.value)) {
+      seen.add(s.name.value);
+      const fragment = definitions.find((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === s.name.value);
+      keys.push(...responseKeysOf(fragment?.selectionSet, name, definitions, seen));
+    }
+  }
+  return [...new Set(keys)];
+}
+
 /** The first root field of the operation to run, when it is a subscription. */
-function rootField(args: ExecutionArgs): string | undefined {
+function rootField(args: ExecutionArgs): { name: string; responseKey: string; selectionSet?: SelectionSetNode } | undefined {
   const ops = args.document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
   const op = args.operationName ? ops.find((o) => o.name?.value === args.operationName) : ops[0];
   if (op?.operation !== 'subscription') return undefined;
   const first = op.selectionSet.selections[0];
-  return first?.kind === Kind.FIELD ? first.name.value : undefined;
+  return first?.kind === Kind.FIELD ? { name: first.name.value, responseKey: first.alias?.value ?? first.name.value, selectionSet: first.selectionSet } : undefined;
 }

@@ -66,6 +66,8 @@ export interface ServiceDeps {
   imageStore: ImageStore;
   /** Events kept per subscriber before the oldest are dropped (default 100). */
   subscriberBuffer?: number;
+  /** The host record that is this machine, by id or hostname (default: this machine's hostname). */
+  localHost?: string;
   /** How placement decides (snapshot age, clock); defaults when absent. */
   placement?: PlacementOptions;
   /** Heartbeat interval and DOWN threshold; defaults when absent. */
@@ -86,7 +88,7 @@ export function createServices(deps: ServiceDeps): Services {
   const sites = new SiteService(dataSource);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, deps.pubSub);
   const layers = new LayerService(dataSource);
-  const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer);
+  const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost, deps.info.database);
   const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, deps.health);
   const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { DataSource, Repository } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import { policy } from '../auth/policy';
@@ -8,13 +9,14 @@ import type { RspEvent } from '../events/events';
 import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import { AlertEvaluator } from '../metrics/alert-evaluator';
+import { AlertLeadership } from '../metrics/alert-leadership';
 import { boundedStream, EventSource } from '../metrics/bounded-stream';
 import { HistoryPoint, HistoryStore } from '../metrics/history-store';
 import { MetricsSampler } from '../metrics/metrics-sampler';
 import { GatewayMetrics } from '../metrics/prometheus';
 import { EnvironmentSample, HostSample, METRIC_NAMES, MetricTarget, SiteSample } from '../metrics/samples';
 import { monthOf, SiteUsage, UsageAccountant } from '../metrics/usage-accountant';
-import { AlertComparison, AlertEntity, AlertRuleEntity, AlertState, MemberRole, TERMINAL_OPERATION_STATES } from '../persistence/entities';
+import { AlertComparison, AlertEntity, AlertRuleEntity, AlertState, MemberRole, OperationEntity, TERMINAL_OPERATION_STATES } from '../persistence/entities';
 import type { EnvironmentService } from './environment-service';
 import type { OperationService } from './operation-service';
 import type { SiteService } from './site-service';
@@ -53,6 +55,7 @@ export class MetricsService {
   private readonly rules: Repository<AlertRuleEntity>;
   private readonly alertRepo: Repository<AlertEntity>;
   private readonly stopCountingOperations: () => void;
+  private readonly operationEvents = new WeakMap<OperationEntity, RspEvent>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -64,13 +67,17 @@ export class MetricsService {
     logger: Logger,
     /** Events kept per subscriber before the oldest are dropped. */
     private readonly bufferSize = 100,
+    /** The host record that is this machine (id or hostname). */
+    localHost: string = hostname(),
+    /** The database kind: on PGlite this gateway is alone, on PostgreSQL replicas elect who evaluates alerts. */
+    database: 'postgres' | 'pglite' = 'postgres',
   ) {
     this.rules = dataSource.getRepository(AlertRuleEntity);
     this.alertRepo = dataSource.getRepository(AlertEntity);
     this.history = new HistoryStore(dataSource);
-    this.alerts = new AlertEvaluator(dataSource, (e) => pubSub.publish(Topic.EVENT, e), logger);
+    this.alerts = new AlertEvaluator(dataSource, (e) => pubSub.publish(Topic.EVENT, e), logger, new AlertLeadership(dataSource, database === 'pglite', logger));
     this.usage = new UsageAccountant(dataSource, this.alerts);
-    this.sampler = new MetricsSampler({ dataSource, agents, pubSub, history: this.history, alerts: this.alerts, usage: this.usage, prometheus: this.prometheus, logger, source: this.source });
+    this.sampler = new MetricsSampler({ dataSource, agents, pubSub, history: this.history, alerts: this.alerts, usage: this.usage, prometheus: this.prometheus, logger, source: this.source, localHost });
     this.stopCountingOperations = pubSub.listen(Topic.OPERATION_UPDATED, undefined, (op) => {
       if (TERMINAL_OPERATION_STATES.has(op.state)) this.prometheus.operations.inc({ kind: op.kind, state: op.state });
     });
@@ -85,6 +92,7 @@ export class MetricsService {
   async stop(): Promise<void> {
     this.stopCountingOperations();
     await this.sampler.stop();
+    await this.alerts.stop();
   }
 
   /** Publishes a host sample to its subscribers (on every replica when the bus is Redis). */
@@ -113,7 +121,7 @@ export class MetricsService {
   /** Operations, environment changes and alerts the actor may see, as they happen. */
   eventStream(actor: Principal): Live<RspEvent> {
     policy.requireAuthenticated(actor);
-    const operations: EventSource<RspEvent> = (push) => this.pubSub.listen(Topic.OPERATION_UPDATED, undefined, (op) => push({ kind: 'OPERATION', at: Date.now(), groupId: op.groupId, siteId: null, operation: op }));
+    const operations: EventSource<RspEvent> = (push) => this.pubSub.listen(Topic.OPERATION_UPDATED, undefined, (op) => push(this.operationEvent(op)));
     return this.stream('events', [operations, (push) => this.pubSub.listen(Topic.EVENT, undefined, push)], (e) => (e.operation ? this.operations.visibleTo(actor, e.operation) : this.maySee(actor, e.groupId)));
   }
 
@@ -198,6 +206,13 @@ export class MetricsService {
   async prometheusText(actor: Principal): Promise<{ contentType: string; body: string }> {
     policy.requireSiteAdmin(actor, 'read the Prometheus metrics');
     return this.prometheus.text();
+  }
+
+  /** The `events` entry of an operation update: one object per update, shared by every subscriber (so it is serialized once). */
+  private operationEvent(op: OperationEntity): RspEvent {
+    let event = this.operationEvents.get(op);
+    if (!event) this.operationEvents.set(op, (event = { kind: 'OPERATION', at: Date.now(), groupId: op.groupId, siteId: null, operation: op }));
+    return event;
   }
 
   /** True when the actor may see something owned by `groupId` (null: site admins only). */

@@ -507,4 +507,7 @@ export class GroupUsage {
 
   @Field(() => Float, { description: 'Sum over hosts of the most memory held at once on each.' })
   peakMemoryBytes: number;
+
+  @Field(() => Float, { description: "Disk the group's environments take on the site's hosts (filesystems and volumes), as last measured." })
+  diskBytes: number;
 }

@@ -40,6 +40,8 @@ export async function startTestGateway(db: TestDatabase, env: Record<string, str
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     LOG_FORMAT: 'json',
     RSP_DRIVERS: 'fake',
+    // The scenario's host1 (test/helpers/scenario.ts) stands for this machine.
+    RSP_LOCAL_HOST: 'zaphod',
     ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
     ...env,
   });

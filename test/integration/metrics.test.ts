@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
@@ -63,8 +65,16 @@ describe('metrics', () => {
     const sub = collect<{ siteMetrics: any }>(t.ws(), 'subscription ($s: ID!) { siteMetrics(siteId: $s) { siteId hosts environments cpuUsage memoryTotalBytes memoryUsedBytes } }', { s: w.site }, (e) => e.siteMetrics.environments >= 1);
     const events = await sub.done;
     const last = events[events.length - 1]!.siteMetrics;
-    expect(last).toMatchObject({ siteId: w.site, hosts: 2 });
+    // Only zaphod is this machine (RSP_LOCAL_HOST); trillian, served by the same local agent, has no samples from here.
+    expect(last).toMatchObject({ siteId: w.site, hosts: 1 });
     expect(last.memoryUsedBytes).toBeLessThanOrEqual(last.memoryTotalBytes);
+  });
+
+  test("this machine's samples go only to the host record that is this machine, not to every host of the local agent", async () => {
+    const samples = await t.gateway.services.metrics.sampler.tick();
+    expect(samples.map((s) => s.hostId)).toEqual([w.host1]);
+    const other = collect(t.ws(), 'subscription ($h: ID!) { hostMetrics(hostId: $h) { hostId } }', { h: w.host2 }, () => true, 2500);
+    await expect(other.done).rejects.toThrow(/timed out after 2500 ms with 0 events/);
   });
 
   test('an alert rule fires on events for its group only, and is stored', async () => {
@@ -137,6 +147,28 @@ describe('metrics', () => {
     const usage = await t.ok('query ($g: ID!) { groupUsage(groupId: $g) { siteId month cpuSeconds cpuHours } }', { g: w.groupA }, w.tokens.viewerA);
     expect(usage.groupUsage[0]).toMatchObject({ siteId: w.site, month: new Date().toISOString().slice(0, 7) });
     expect(usage.groupUsage[0].cpuSeconds).toBeGreaterThan(0);
+  });
+
+  test("disk held by a group's environments (filesystem + volumes) is accounted, and a disk policy exceeded raises an alert", async () => {
+    const a = collect<{ events: any }>(t.ws({ authorization: `Bearer ${w.tokens.viewerA}` }), 'subscription { events { kind alert { metric targetId state value } } }', {}, (e) => e.events.alert?.metric === 'usage.diskBytes', 30_000);
+    await a.ready;
+    // A volume with 1 MiB in it, in the environment's volume directory on this host.
+    await t.gateway.services.metrics.sampler.measureDisk();
+    await t.gateway.services.metrics.usage.flush();
+    const before = (await t.ok('query ($g: ID!) { groupUsage(groupId: $g) { diskBytes } }', { g: w.groupA }, w.tokens.viewerA)).groupUsage[0].diskBytes as number;
+    expect(before).toBeGreaterThan(0);
+    const [volume] = await t.gateway.services.environments['agents'].local!.prepareVolumes(env, [{ name: 'blobs', kind: 'data', mountPath: '/blobs', readOnly: false }]);
+    await writeFile(join(volume!.hostPath, 'blob'), Buffer.alloc(1024 * 1024, 7));
+    await t.gateway.services.metrics.sampler.measureDisk();
+    const after = (await t.ok('query ($g: ID!) { groupUsage(groupId: $g) { diskBytes } }', { g: w.groupA }, w.tokens.viewerA)).groupUsage[0].diskBytes as number;
+    expect(after - before).toBeGreaterThanOrEqual(1024 * 1024);
+    await t.ok('mutation ($i: UsagePolicyInput!) { setUsagePolicy(input: $i) { id } }', { i: { siteId: w.site, name: 'small disks', diskBytes: 512 * 1024 } });
+    await t.gateway.services.metrics.usage.flush();
+    await t.gateway.services.metrics.sampler.measureDisk();
+    await t.gateway.services.metrics.usage.flush();
+    const events = await a.done;
+    expect(events[events.length - 1]!.events.alert).toMatchObject({ metric: 'usage.diskBytes', targetId: w.groupA, state: 'FIRING' });
+    expect(events[events.length - 1]!.events.alert.value).toBeGreaterThanOrEqual(1024 * 1024);
   });
 
   test('GET /metrics: Prometheus text for site admins only', async () => {

@@ -150,6 +150,10 @@ export class UsageRecordEntity {
   @Column({ type: 'double precision', default: 0 })
   peakMemoryBytes: number;
 
+  /** Disk the group's environments take on the host (their filesystems and volumes), as last measured. */
+  @Column({ type: 'double precision', default: 0 })
+  diskBytes: number;
+
   @Column({ type: 'timestamptz', default: () => 'now()' })
   updatedAt: Date;
 }

@@ -57,4 +57,49 @@ describe('boundedStream', () => {
     expect(closed).toBe(1);
     expect(a.listeners.size + b.listeners.size).toBe(0);
   });
+
+  test('piped: events go straight to a writable sink; while it is not writable they wait in the ring, drop-oldest, and follow on resume', () => {
+    const b = bus<number>();
+    let drops = 0;
+    const stream = boundedStream<number>([b.source], { capacity: 3, filter: (n) => n !== 13, onDrop: () => (drops += 1) });
+    const written: Array<[number, number]> = [];
+    let open = true;
+    stream.pipe({ writable: () => open, write: (n, dropped) => written.push([n, dropped]) });
+    b.publish(1);
+    b.publish(2);
+    expect(written).toEqual([[1, 0], [2, 0]]);
+    open = false;
+    for (let i = 3; i <= 10; i++) b.publish(i);
+    b.publish(13);
+    expect(written).toHaveLength(2);
+    expect(drops).toBe(5);
+    expect(stream.dropped).toBe(5);
+    open = true;
+    stream.resume();
+    expect(written.slice(2)).toEqual([[8, 5], [9, 5], [10, 5]]);
+    // A new event while older ones wait goes behind them, never ahead.
+    open = false;
+    b.publish(11);
+    open = true;
+    b.publish(12);
+    expect(written.slice(5)).toEqual([[11, 5], [12, 5]]);
+  });
+
+  test('piped: resume writes only while the sink stays writable, and nothing after close', async () => {
+    const b = bus<number>();
+    const stream = boundedStream<number>([b.source], { capacity: 10 });
+    const written: number[] = [];
+    let room = 0;
+    stream.pipe({ writable: () => room > 0, write: (n) => (room -= 1, written.push(n)) });
+    for (let i = 1; i <= 5; i++) b.publish(i);
+    room = 2;
+    stream.resume();
+    expect(written).toEqual([1, 2]);
+    await stream.return();
+    room = 10;
+    stream.resume();
+    b.publish(6);
+    expect(written).toEqual([1, 2]);
+    expect(b.listeners.size).toBe(0);
+  });
 });
