@@ -182,6 +182,8 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await page.waitForURL('**/replication');
     await expectText(page.locator('article[data-policy="nightly"]'), /OK\s*of web.*Replicas \(2\)/);
     expect(await page.locator('.error').count()).toBe(0);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-replication.png'), fullPage: true });
   });
 
   test('the other views load without errors: capacity, groups, operations, alerts', async () => {

@@ -73,13 +73,13 @@ function replicateNowButton(p: ReplicationPolicy, viewer: Viewer, changed: () =>
   return box;
 }
 
-/** The replicas of a policy (or without one) as a table, newest first. */
-function replicaTable(replicas: Replica[], names: TargetNames, empty: string): HTMLElement {
+/** Replicas as a table, newest first; `withEnvironment` adds the environment's name. */
+function replicaTable(replicas: Replica[], names: TargetNames, empty: string, withEnvironment = false): HTMLElement {
   return table(
-    ['Made', 'Environment', 'Size', 'New', 'Chunks', 'Target', 'Verified'],
+    ['Made', ...(withEnvironment ? ['Environment'] : []), 'Size', 'New', 'Chunks', 'Target', 'Verified'],
     replicas.map((r) => [
       h('span', { title: when(r.createdAt) }, ago(r.createdAt)),
-      r.environmentName,
+      ...(withEnvironment ? [r.environmentName] : []),
       bytes(r.bytes),
       bytes(r.newBytes),
       String(r.chunks),
@@ -94,26 +94,29 @@ function replicaTable(replicas: Replica[], names: TargetNames, empty: string): H
 function policyCard(p: ReplicationPolicy, replicas: Replica[], environment: Child, names: TargetNames, ctx: ViewContext, changed: () => void): HTMLElement {
   const s = p.status;
   const time = (iso: string | null, text: string) => (iso ? h('span', { title: when(iso) }, text) : text);
+  const settings = h('dl', { class: 'facts' },
+    h('dt', null, 'Target'), h('dd', null, targetLabel(p.target, names)),
+    h('dt', null, 'Schedule'), h('dd', null, h('code', null, p.schedule), p.enabled ? null : [' ', chip('disabled')]),
+    h('dt', null, 'Kind'), h('dd', null, p.kind.toLowerCase(), p.encrypted ? [' ', chip('encrypted')] : null),
+    h('dt', null, 'Keeps'), h('dd', null, `${p.keep} replica${p.keep === 1 ? '' : 's'}`),
+    h('dt', null, 'Automatic failover'), h('dd', null, p.autoFailover ? 'on' : 'off'),
+    h('dt', null, 'Last sync'), h('dd', null, time(s.lastSyncAt, ago(s.lastSyncAt))),
+    h('dt', null, 'Last try'), h('dd', null, time(s.lastTryAt, ago(s.lastTryAt))),
+    h('dt', null, 'Last duration'), h('dd', null, duration(s.lastDurationMs)),
+    h('dt', null, 'Failures'), h('dd', null, s.failCount ? h('span', { class: 'error-text' }, `${s.failCount} since the last success`) : 'none'),
+    h('dt', null, 'Next run'), h('dd', null, s.nextRunAt ? time(s.nextRunAt, until(s.nextRunAt)) : p.enabled ? '—' : 'not scheduled (disabled)'),
+  );
   return h(
     'article',
     { class: 'card', dataset: { policy: p.name, state: s.state, replicas: String(replicas.length), lastSync: s.lastSyncAt ?? '' } },
     h('header', { class: 'card-head' }, h('h2', null, p.name), replicationBadge(s.state), h('span', { class: 'muted' }, 'of ', environment)),
     s.lastError ? h('div', { class: 'error' }, h('strong', null, `Failed ${s.failCount}×`), ' ', s.lastError) : null,
-    h('dl', { class: 'facts' },
-      h('dt', null, 'Target'), h('dd', null, targetLabel(p.target, names)),
-      h('dt', null, 'Schedule'), h('dd', null, h('code', null, p.schedule), p.enabled ? null : [' ', chip('disabled')]),
-      h('dt', null, 'Kind'), h('dd', null, p.kind.toLowerCase(), p.encrypted ? [' ', chip('encrypted')] : null),
-      h('dt', null, 'Keeps'), h('dd', null, `${p.keep} replica${p.keep === 1 ? '' : 's'}`),
-      h('dt', null, 'Automatic failover'), h('dd', null, p.autoFailover ? 'on' : 'off'),
-      h('dt', null, 'Last sync'), h('dd', { dataset: { field: 'lastSyncAt' } }, time(s.lastSyncAt, ago(s.lastSyncAt))),
-      h('dt', null, 'Last try'), h('dd', null, time(s.lastTryAt, ago(s.lastTryAt))),
-      h('dt', null, 'Last duration'), h('dd', null, duration(s.lastDurationMs)),
-      h('dt', null, 'Failures'), h('dd', null, s.failCount ? h('span', { class: 'error-text' }, `${s.failCount} since the last success`) : 'none'),
-      h('dt', null, 'Next run'), h('dd', null, s.nextRunAt ? time(s.nextRunAt, until(s.nextRunAt)) : p.enabled ? '—' : 'not scheduled (disabled)'),
+    h(
+      'div',
+      { class: 'policy-body' },
+      h('div', null, settings, replicateNowButton(p, ctx.viewer, changed)),
+      h('div', null, h('h3', null, `Replicas (${replicas.length})`), replicaTable(replicas, names, 'No replicas yet.')),
     ),
-    replicateNowButton(p, ctx.viewer, changed),
-    h('h3', null, `Replicas (${replicas.length})`),
-    replicaTable(replicas, names, 'No replicas yet.'),
   );
 }
 
@@ -148,9 +151,9 @@ export const replicationView: View = (ctx) => {
     const loose = d.replicas.filter((r) => !r.policyId || !d.replicationPolicies.some((p) => p.id === r.policyId));
     return [
       d.replicationPolicies.length
-        ? h('div', { class: 'cards' }, d.replicationPolicies.map((p) => policyCard(p, d.replicas.filter((r) => r.policyId === p.id), envLink(p.environmentId), names, ctx, () => reload())))
+        ? h('div', { class: 'policies' }, d.replicationPolicies.map((p) => policyCard(p, d.replicas.filter((r) => r.policyId === p.id), envLink(p.environmentId), names, ctx, () => reload())))
         : h('p', { class: 'empty' }, 'No replication policies you may see. Create one with ', h('code', null, 'rsp replicate policy create'), ' or the createReplicationPolicy mutation.'),
-      loose.length ? panel('Replicas without a policy', replicaTable(loose, names, 'None.')) : null,
+      loose.length ? panel('Replicas without a policy', replicaTable(loose, names, 'None.', true)) : null,
     ].filter((n): n is HTMLElement => n !== null);
   });
   reloadOnEvents(ctx.scope, ['REPLICATION', 'OPERATION'], reload, (e) => e.kind === 'REPLICATION' || e.operation?.kind === 'replication.run');
