@@ -141,6 +141,51 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await expectText(page.locator('.panel', { hasText: 'Operations' }), /environment\.start\s*SUCCEEDED/);
   });
 
+  test('the Replication view shows a policy and its status; Replicate now runs it in the dock and the policy shows its sync and replicas, live', async () => {
+    const POLICY_STATUS = 'query ($id: ID!) { replicationPolicy(id: $id) { status { state lastSyncAt } } replicas(policyId: $id) { id } }';
+    const policy = (await t.ok('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', { i: { environmentId: envId, name: 'nightly', targetKind: 'HOST', targetId: w.host2, schedule: '0 3 * * *', keep: 2 } }, w.tokens.memberA)).createReplicationPolicy.id as string;
+
+    // The environment's page lists its policies and links to them.
+    await page.reload();
+    const listed = page.locator('.panel', { hasText: 'Replication' }).locator('tr', { hasText: 'nightly' });
+    await expectText(listed, /nightly\s*PENDING\s*host trillian\s*0 3 \* \* \*\s*never\s*0/);
+    await listed.getByRole('link', { name: 'nightly' }).click();
+    await page.waitForURL(`**/replication/environments/${envId}`);
+    await expectText(page.locator('main h1'), /Replication of web/);
+
+    const card = page.locator('article[data-policy="nightly"]');
+    await expectText(card, /nightly\s*PENDING\s*of web.*Target\s*host trillian.*Keeps\s*2 replicas.*Automatic failover\s*off.*Last sync\s*never.*Next run\s*in \d+ (h|min).*No replicas yet/);
+    expect(await card.getAttribute('data-replicas')).toBe('0');
+
+    await page.getByRole('button', { name: 'Replicate nightly now', exact: true }).click();
+    const item = page.locator('.dock-item', { hasText: 'Replicate nightly' }).first();
+    await item.waitFor();
+    await page.locator('.dock-item[data-state="SUCCEEDED"]', { hasText: 'Replicate nightly' }).waitFor({ timeout: 30_000 });
+    await expectText(item, /SUCCEEDED.*replication\.run.*100 %/);
+    await waitFor(async () => (await card.getAttribute('data-replicas')) === '1' && (await card.getAttribute('data-state')) === 'OK', 'the policy to show OK with one replica');
+    const after = await t.ok(POLICY_STATUS, { id: policy }, w.tokens.memberA);
+    expect(after.replicationPolicy.status.state).toBe('OK');
+    expect(await card.getAttribute('data-last-sync')).toBe(after.replicationPolicy.status.lastSyncAt);
+    await expectText(card, /OK.*Last sync\s*(just now|\d+ s ago).*Failures\s*none.*Replicas \(1\).*trillian/);
+    expect(await page.getByRole('button', { name: 'Replicate nightly now', exact: true }).isEnabled()).toBe(true);
+
+    // A run started elsewhere (the API) shows up live, from the events stream.
+    const lastSync = after.replicationPolicy.status.lastSyncAt as string;
+    const op = (await t.ok('mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', { id: policy }, w.tokens.memberA)).replicateNow;
+    expect((await t.gateway.services.operations.settled(op.id)).state).toBe('SUCCEEDED');
+    await waitFor(async () => (await card.getAttribute('data-replicas')) === '2', 'the second replica to appear without a reload', 15_000);
+    expect(Date.parse((await card.getAttribute('data-last-sync'))!)).toBeGreaterThan(Date.parse(lastSync));
+    expect((await t.ok(POLICY_STATUS, { id: policy }, w.tokens.memberA)).replicas).toHaveLength(2);
+
+    // The navigation's Replication lists every policy the token may see.
+    await nav(page, 'Replication').click();
+    await page.waitForURL('**/replication');
+    await expectText(page.locator('article[data-policy="nightly"]'), /OK\s*of web.*Replicas \(2\)/);
+    expect(await page.locator('.error').count()).toBe(0);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-replication.png'), fullPage: true });
+  });
+
   test('the other views load without errors: capacity, groups, operations, alerts', async () => {
     await nav(page, 'Capacity').click();
     await expectText(page.locator('[data-resource-type="RAM"]'), /used/);
@@ -158,7 +203,7 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
   test('on a phone-sized screen nothing overflows sideways', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     try {
-      for (const path of ['/', '/capacity', '/groups', '/operations', '/sites', `/hosts/${w.host1}`]) {
+      for (const path of ['/', '/capacity', '/groups', '/operations', '/replication', '/sites', `/hosts/${w.host1}`]) {
         await page.goto(`${t.gateway.url}${path}`);
         await page.locator('main h1').first().waitFor();
         await page.waitForLoadState('networkidle');
@@ -184,6 +229,9 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await nav(page, 'Sites & hosts').click();
     await page.getByRole('button', { name: 'Stop web', exact: true }).waitFor();
     expect(await page.getByRole('button', { name: 'Stop web', exact: true }).isDisabled()).toBe(true);
+    await nav(page, 'Replication').click();
+    await page.locator('article[data-policy="nightly"]').waitFor();
+    expect(await page.getByRole('button', { name: 'Replicate nightly now', exact: true }).isDisabled()).toBe(true);
 
     await t.ok('mutation ($id: ID!) { revokeToken(id: $id) { id } }', { id: issued.createToken.token.id });
     await nav(page, 'Groups').click();

@@ -14,6 +14,7 @@ import { groupsView } from './views/groups';
 import { hostView } from './views/host';
 import { operationsView } from './views/operations';
 import { overviewView } from './views/overview';
+import { replicationView } from './views/replication';
 import { sitesView } from './views/sites';
 
 const ID = '([0-9a-fA-F-]{36})';
@@ -26,6 +27,8 @@ const ROUTES: Route[] = [
   { pattern: new RegExp(`^/environments/${ID}$`), view: environmentView },
   { pattern: /^\/capacity\/?$/, view: capacityView, nav: { href: '/capacity', label: 'Capacity' } },
   { pattern: /^\/groups\/?$/, view: groupsView, nav: { href: '/groups', label: 'Groups' } },
+  { pattern: /^\/replication\/?$/, view: replicationView, nav: { href: '/replication', label: 'Replication' } },
+  { pattern: new RegExp(`^/replication/environments/${ID}$`), view: replicationView },
   { pattern: /^\/operations\/?$/, view: operationsView, nav: { href: '/operations', label: 'Operations' } },
   { pattern: /^\/alerts\/?$/, view: alertsView, nav: { href: '/alerts', label: 'Alerts' } },
 ];

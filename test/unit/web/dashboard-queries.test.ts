@@ -18,7 +18,7 @@ function documents(): Array<[string, string]> {
 
 describe("the dashboard's GraphQL documents", () => {
   test('there are documents for every view', () => {
-    expect(documents().map(([name]) => name)).toEqual(expect.arrayContaining(['VIEWER', 'OVERVIEW', 'GROUPS', 'SITES', 'HOST', 'ENVIRONMENT', 'CAPACITY', 'OPERATIONS', 'ALERTS', 'HOST_METRICS', 'ENVIRONMENT_METRICS', 'SITE_METRICS', 'OPERATION_UPDATED', 'EVENTS', 'ENVIRONMENT_ACTIONS.start']));
+    expect(documents().map(([name]) => name)).toEqual(expect.arrayContaining(['VIEWER', 'OVERVIEW', 'GROUPS', 'SITES', 'HOST', 'ENVIRONMENT', 'CAPACITY', 'OPERATIONS', 'ALERTS', 'HOST_METRICS', 'ENVIRONMENT_METRICS', 'SITE_METRICS', 'OPERATION_UPDATED', 'EVENTS', 'ENVIRONMENT_ACTIONS.start', 'REPLICATION', 'ENVIRONMENT_REPLICATION', 'REPLICATE_NOW']));
   });
 
   test.each(documents())('%s is valid against the schema', (_name, document) => {

@@ -1,4 +1,4 @@
-import { ago, amount, bitRate, bytes, byteRate, percent } from '../../../web/src/ui/format';
+import { ago, amount, bitRate, bytes, byteRate, duration, percent, until } from '../../../web/src/ui/format';
 
 describe("the dashboard's units", () => {
   test('bytes in IEC units, with fewer decimals as numbers grow', () => {
@@ -31,5 +31,18 @@ describe("the dashboard's units", () => {
     expect(ago('2026-01-01T11:59:30Z', now)).toBe('30 s ago');
     expect(ago('2026-01-01T11:55:00Z', now)).toBe('5 min ago');
     expect(ago('2026-01-01T09:00:00Z', now)).toBe('3 h ago');
+    expect(until(null, now)).toBe('—');
+    expect(until('2026-01-01T12:00:02Z', now)).toBe('now');
+    expect(until('2026-01-01T12:00:30Z', now)).toBe('in 30 s');
+    expect(until('2026-01-01T12:05:00Z', now)).toBe('in 5 min');
+    expect(until('2026-01-01T15:00:00Z', now)).toBe('in 3 h');
+    expect(until('2026-01-01T11:55:00Z', now)).toBe('5 min ago');
+  });
+
+  test('durations', () => {
+    expect(duration(null)).toBe('—');
+    expect(duration(850)).toBe('850 ms');
+    expect(duration(12_340)).toBe('12.3 s');
+    expect(duration(245_000)).toBe('4 min 5 s');
   });
 });

@@ -169,13 +169,76 @@ export interface SiteSample {
   networkTxBytesPerSecond: number;
 }
 
+/** Where a policy's replicas go: a host, any host of a site or group, or only the artifact store. */
+export interface ReplicationTarget {
+  kind: 'HOST' | 'SITE' | 'GROUP' | 'STORE';
+  id: string | null;
+}
+
+/** A replication policy with the Proxmox-style status of its runs. */
+export interface ReplicationPolicy {
+  id: string;
+  name: string;
+  groupId: string;
+  environmentId: string;
+  target: ReplicationTarget;
+  schedule: string;
+  keep: number;
+  kind: 'EXTERNAL' | 'INTERNAL';
+  autoFailover: boolean;
+  encrypted: boolean;
+  enabled: boolean;
+  createdAt: string;
+  status: {
+    state: 'OK' | 'FAILED' | 'RUNNING' | 'PENDING' | 'DISABLED';
+    lastSyncAt: string | null;
+    lastTryAt: string | null;
+    lastDurationMs: number | null;
+    failCount: number;
+    nextRunAt: string | null;
+    lastError: string | null;
+    runningOperationId: string | null;
+  };
+}
+
+const REPLICATION_POLICY_FIELDS = 'id name groupId environmentId target { kind id } schedule keep kind autoFailover encrypted enabled createdAt status { state lastSyncAt lastTryAt lastDurationMs failCount nextRunAt lastError runningOperationId }';
+
+/** A replica in the artifact store. */
+export interface Replica {
+  id: string;
+  policyId: string | null;
+  environmentId: string;
+  environmentName: string;
+  kind: 'EXTERNAL' | 'INTERNAL';
+  bytes: number;
+  newBytes: number;
+  chunks: number;
+  encrypted: boolean;
+  target: ReplicationTarget;
+  createdAt: string;
+  verifiedAt: string | null;
+}
+
+const REPLICA_FIELDS = 'id policyId environmentId environmentName kind bytes newBytes chunks encrypted target { kind id } createdAt verifiedAt';
+
+/** A replication run that ended (an entry of the events stream). */
+export interface ReplicationRun {
+  policyId: string;
+  policyName: string;
+  environmentId: string;
+  state: 'SUCCEEDED' | 'FAILED';
+  replicaId: string | null;
+  error: string | null;
+}
+
 /** An entry of the events stream. */
 export interface RspEvent {
-  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT';
+  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT' | 'REPLICATION';
   at: string;
   operation: Operation | null;
   environment: { id: string; name: string; hostId: string; status: string } | null;
   alert: Alert | null;
+  replication: ReplicationRun | null;
 }
 
 export const VIEWER = 'query Viewer { viewer { authenticated tokenId name groupId role siteAdmin } gateway { site version } }';
@@ -244,5 +307,22 @@ export const SITE_NAMES = 'query SiteNames { sites(first: 20) { nodes { id name 
 export const OPERATION_UPDATED = `subscription OperationUpdated($id: ID) { operationUpdated(id: $id) { ${OPERATION_FIELDS} } }`;
 
 export const EVENTS = `subscription Events {
-  events { kind at operation { ${OPERATION_FIELDS} } environment { id name hostId status } alert { ${ALERT_FIELDS} } }
+  events { kind at operation { ${OPERATION_FIELDS} } environment { id name hostId status } alert { ${ALERT_FIELDS} } replication { policyId policyName environmentId state replicaId error } }
 }`;
+
+export const REPLICATION = `query Replication($environmentId: ID) {
+  replicationPolicies(environmentId: $environmentId) { ${REPLICATION_POLICY_FIELDS} }
+  replicas(environmentId: $environmentId) { ${REPLICA_FIELDS} }
+  environments(first: 500) { nodes { id name hostId } }
+  hosts(first: 500) { nodes { id hostname } }
+  sites(first: 500) { nodes { id name } }
+}`;
+
+export const ENVIRONMENT_REPLICATION = `query EnvironmentReplication($id: ID!) {
+  replicationPolicies(environmentId: $id) { id name target { kind id } schedule status { state lastSyncAt failCount } }
+  replicas(environmentId: $id) { id policyId }
+  hosts(first: 500) { nodes { id hostname } }
+  sites(first: 500) { nodes { id name } }
+}`;
+
+export const REPLICATE_NOW = `mutation ReplicateNow($id: ID!) { op: replicateNow(policyId: $id) { ${OPERATION_FIELDS} } }`;

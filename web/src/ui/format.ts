@@ -70,6 +70,27 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   return new Date(iso).toLocaleString();
 }
 
+/** A future ISO time → "in 12 s" / "in 3 min" / "in 2 h" / a date; past ones as `ago`. */
+export function until(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return '—';
+  const seconds = Math.round((Date.parse(iso) - now) / 1000);
+  if (seconds < 0) return ago(iso, now);
+  if (seconds < 5) return 'now';
+  if (seconds < 60) return `in ${seconds} s`;
+  if (seconds < 3600) return `in ${Math.floor(seconds / 60)} min`;
+  if (seconds < 86_400) return `in ${Math.floor(seconds / 3600)} h`;
+  return new Date(iso).toLocaleString();
+}
+
+/** Milliseconds → "850 ms" / "12.3 s" / "4 min 5 s". */
+export function duration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${Number((ms / 1000).toFixed(1))} s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+}
+
 /** An ISO time → local date and time. */
 export function when(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : '—';

@@ -47,15 +47,15 @@ export function environmentActions(env: Environment, viewer: Viewer, changed: ()
 
 /**
  * Calls `reload` (at most every 400 ms) when the events stream says something of `kinds`
- * happened, for as long as `scope` lives.
+ * happened (and `accept`, when given, agrees), for as long as `scope` lives.
  */
-export function reloadOnEvents(scope: Scope, kinds: Array<RspEvent['kind']>, reload: () => void): void {
+export function reloadOnEvents(scope: Scope, kinds: Array<RspEvent['kind']>, reload: () => void, accept?: (event: RspEvent) => boolean): void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const stop = subscribe<{ events: RspEvent }>(
     EVENTS,
     {},
     (d) => {
-      if (!kinds.includes(d.events.kind) || timer) return;
+      if (!kinds.includes(d.events.kind) || (accept && !accept(d.events)) || timer) return;
       timer = setTimeout(() => {
         timer = undefined;
         if (!scope.ended) reload();

@@ -1,12 +1,13 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
-import { ENVIRONMENT, ENVIRONMENT_METRICS, Environment, EnvironmentSample, Operation } from '../api/queries';
+import { ENVIRONMENT, ENVIRONMENT_METRICS, ENVIRONMENT_REPLICATION, Environment, EnvironmentSample, Operation, ReplicationPolicy } from '../api/queries';
 import { h, link, replace } from '../ui/dom';
 import { ago, bitRate, byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
 import { badge, errorBox, loading, panel, progressBar, table } from '../ui/widgets';
 import { environmentActions, groupName, loadInto, reloadOnEvents } from './common';
 import type { View } from './context';
+import { replicationBadge, targetLabel } from './replication';
 
 /** `/environments/:id`: an environment's status, limits, actions, live metrics and operations. */
 export const environmentView: View = (ctx) => {
@@ -40,6 +41,17 @@ export const environmentView: View = (ctx) => {
     ].filter((n) => n !== null);
   });
 
+  const replication = h('div', null, loading());
+  const reloadReplication = loadInto(ctx.scope, replication, () => request<{ replicationPolicies: Array<Pick<ReplicationPolicy, 'id' | 'name' | 'target' | 'schedule'> & { status: Pick<ReplicationPolicy['status'], 'state' | 'lastSyncAt' | 'failCount'> }>; replicas: Array<{ id: string; policyId: string | null }>; hosts: { nodes: Array<{ id: string; hostname: string }> }; sites: { nodes: Array<{ id: string; name: string }> } }>(ENVIRONMENT_REPLICATION, { id }), (d) => [
+    table(
+      ['Policy', 'State', 'Target', 'Schedule', 'Last sync', 'Replicas'],
+      d.replicationPolicies.map((p) => [link(`/replication/environments/${id}`, p.name), replicationBadge(p.status.state), targetLabel(p.target, { hosts: new Map(d.hosts.nodes.map((x) => [x.id, x.hostname])), sites: new Map(d.sites.nodes.map((x) => [x.id, x.name])), groups: ctx.groupNames }), h('code', null, p.schedule), ago(p.status.lastSyncAt), String(d.replicas.filter((r) => r.policyId === p.id).length)]),
+      'No replication policies for this environment.',
+    ),
+    h('p', null, link(`/replication/environments/${id}`, 'Replication of this environment →')),
+  ]);
+  reloadOnEvents(ctx.scope, ['REPLICATION'], reloadReplication, (e) => e.replication?.environmentId === id);
+
   let samples = 0;
   const stop = subscribe<{ environmentMetrics: EnvironmentSample }>(
     ENVIRONMENT_METRICS,
@@ -58,5 +70,5 @@ export const environmentView: View = (ctx) => {
   ctx.scope.add(stop);
   reloadOnEvents(ctx.scope, ['ENVIRONMENT', 'OPERATION'], reload);
 
-  return h('div', null, head, panel('Live metrics', live, h('div', { class: 'charts' }, [cpu, memory, network].map((c) => c.el))), panel('Operations', ops));
+  return h('div', null, head, panel('Live metrics', live, h('div', { class: 'charts' }, [cpu, memory, network].map((c) => c.el))), panel('Replication', replication), panel('Operations', ops));
 };
