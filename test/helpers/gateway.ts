@@ -90,6 +90,7 @@ export function collect<T>(client: WsClient, query: string, variables: Record<st
   const events: T[] = [];
   let readyResolve!: () => void;
   const ready = new Promise<void>((r) => (readyResolve = r));
+  let finished = false;
   const done = new Promise<T[]>((resolve, reject) => {
     const timer = setTimeout(() => {
       unsubscribe();
@@ -104,9 +105,12 @@ export function collect<T>(client: WsClient, query: string, variables: Record<st
             reject(new Error(JSON.stringify(value.errors)));
             return;
           }
+          // Frames batched into one socket write arrive together: none may follow the match.
+          if (finished) return;
           const event = value.data as T;
           events.push(event);
           if (until(event)) {
+            finished = true;
             clearTimeout(timer);
             unsubscribe();
             resolve(events);

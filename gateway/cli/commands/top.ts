@@ -146,6 +146,9 @@ interface TopOptions {
   timeout: string;
 }
 
+/** With --once: how long to wait for the other targets once a first sample has come (ms). */
+const ONCE_GRACE_MS = 3000;
+
 /** `rsp top`: live host, environment and site metrics from the subscriptions, refreshed in place. */
 export function registerTop(program: Command): void {
   program
@@ -173,9 +176,13 @@ export function registerTop(program: Command): void {
       };
       let allArrived: () => void = () => undefined;
       const arrived = new Promise<void>((r) => (allArrived = r));
+      // With --once, targets that publish nothing (a host no agent samples) are not waited for
+      // long: once any sample has come, the others get ONCE_GRACE_MS more.
+      let grace: NodeJS.Timeout | undefined;
       const onSample = (target: Target, sample: Target['sample']) => {
         const first = !target.sample;
         target.sample = sample;
+        if (opts.once && !grace) grace = setTimeout(allArrived, ONCE_GRACE_MS);
         if (ctx.json && (!opts.once || first)) process.stdout.write(`${JSON.stringify({ kind: target.kind, name: target.name, ...sample })}\n`);
         if (targets.every((t) => t.sample)) allArrived();
         if (ctx.json || opts.once || pending) return;
@@ -197,6 +204,7 @@ export function registerTop(program: Command): void {
           const timedOut = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
           await Promise.race([arrived, timedOut, failed]);
           clearTimeout(timer);
+          clearTimeout(grace);
           const missing = targets.filter((t) => !t.sample);
           if (missing.length === targets.length) throw new CliError(`no metrics arrived within ${timeoutMs / 1000} s (is sampling off, RSP_METRICS_INTERVAL_MS=0?)`, 'TIMEOUT', ExitCode.UNAVAILABLE);
           if (missing.length) process.stderr.write(`rsp: no sample yet from ${missing.map((t) => `${t.kind} ${t.name}`).join(', ')}\n`);
