@@ -119,7 +119,7 @@ export class ArtifactStore {
     const inflight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
 
-    const storeChunk = async (entry: ManifestChunk, data: Buffer): Promise<void> => {
+    const storeChunk = async (entry: ManifestChunk, data: Buffer[]): Promise<void> => {
       const id = codec.id(data);
       entry.hash = id;
       let write = writes.get(id);
@@ -128,17 +128,19 @@ export class ArtifactStore {
         writes.set(id, write);
         if (await write) {
           stats.newChunks += 1;
-          stats.newBytes += data.length;
+          stats.newBytes += entry.size;
         }
       } else {
         await write;
       }
-      stats.bytes += data.length;
+      stats.bytes += entry.size;
       stats.chunks += 1;
       onProgress?.({ ...stats });
     };
-    const emit = (data: Buffer): void => {
-      const entry: ManifestChunk = { hash: '', size: data.length };
+    const emit = (data: Buffer[]): void => {
+      let size = 0;
+      for (const part of data) size += part.length;
+      const entry: ManifestChunk = { hash: '', size };
       entries.push(entry);
       const task: Promise<void> = storeChunk(entry, data).then(
         () => {
@@ -161,7 +163,8 @@ export class ArtifactStore {
         let start = 0;
         for (const cut of chunker.push(buf)) {
           const piece = buf.subarray(start, cut);
-          emit(parts.length ? Buffer.concat([...parts, piece]) : piece);
+          parts.push(piece);
+          emit(parts);
           parts = [];
           start = cut;
         }
@@ -171,7 +174,7 @@ export class ArtifactStore {
         while (inflight.size >= this.concurrency && !failure) await Promise.race(inflight);
         if (failure) throw failure.error;
       }, () => inflight.size >= this.concurrency || failure !== undefined);
-      if (chunker.finish()) emit(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      if (chunker.finish()) emit(parts);
       while (inflight.size && !failure) await Promise.race(inflight);
       if (failure) throw failure.error;
       signal?.throwIfAborted();
@@ -472,7 +475,7 @@ export class ArtifactStore {
   }
 
   /** Writes a chunk unless the store has it; resolves to true when it was written. */
-  private async writeChunk(id: string, data: Buffer, codec: ChunkCodec, held: string[]): Promise<boolean> {
+  private async writeChunk(id: string, data: Buffer[], codec: ChunkCodec, held: string[]): Promise<boolean> {
     held.push(id);
     await this.guard.hold(id);
     if (await this.backend.has('chunk', id)) return false;

@@ -1,6 +1,9 @@
 /** What a backend stores: chunks (content-addressed bits) and manifests (an artifact's chunk list). */
 export type StoredKind = 'chunk' | 'manifest';
 
+/** Bytes to store: one buffer, or several written one after the other (no copy to join them). */
+export type StoredBytes = Uint8Array | readonly Uint8Array[];
+
 /** One stored object as a listing shows it. */
 export interface StoredObject {
   id: string;
@@ -23,7 +26,7 @@ export interface ChunkBackend {
   /** Names where the objects live (for messages and to tell two stores on the same place apart). */
   readonly location: string;
   has(kind: StoredKind, id: string): Promise<boolean>;
-  put(kind: StoredKind, id: string, data: Uint8Array): Promise<void>;
+  put(kind: StoredKind, id: string, data: StoredBytes): Promise<void>;
   get(kind: StoredKind, id: string): Promise<Buffer>;
   /** Removes an object; resolves to the bytes freed (0 when it was absent). */
   delete(kind: StoredKind, id: string): Promise<number>;

@@ -13,10 +13,10 @@ const TAG_BYTES = 16;
 export interface ChunkCodec {
   /** Null for plaintext storage. */
   readonly encryption: ManifestEncryption | null;
-  /** The chunk's id (lowercase hex). */
-  id(plain: Uint8Array): string;
-  /** The bytes to store for a chunk. */
-  seal(plain: Uint8Array): Uint8Array;
+  /** The chunk's id (lowercase hex); the chunk may come in several buffers. */
+  id(plain: readonly Uint8Array[]): string;
+  /** The bytes to store for a chunk, as buffers to write one after the other. */
+  seal(plain: readonly Uint8Array[]): readonly Uint8Array[];
   /** The plaintext of stored bytes; throws a reason (a string) when they do not check out against `id`. */
   unseal(stored: Buffer, id: string): Buffer;
 }
@@ -25,7 +25,9 @@ export interface ChunkCodec {
 export const plainCodec: ChunkCodec = {
   encryption: null,
   id(plain) {
-    return createHash('sha256').update(plain).digest('hex');
+    const hash = createHash('sha256');
+    for (const part of plain) hash.update(part);
+    return hash.digest('hex');
   },
   seal(plain) {
     return plain;
@@ -51,19 +53,20 @@ export function keyedCodec(key: Buffer): ChunkCodec {
   if (!Buffer.isBuffer(key) || key.length !== 32) {
     throw new BadInputError('An artifact key must be 32 bytes (AES-256)', { length: Buffer.isBuffer(key) ? key.length : null });
   }
-  const id = (plain: Uint8Array) => createHmac('sha256', key).update(plain).digest('hex');
+  const id = (plain: readonly Uint8Array[]) => {
+    const mac = createHmac('sha256', key);
+    for (const part of plain) mac.update(part);
+    return mac.digest('hex');
+  };
   return {
     encryption: { algorithm: 'AES-256-GCM', chunkIds: 'HMAC-SHA256', keyId: keyIdOf(key) },
     id,
     seal(plain) {
-      const out = Buffer.allocUnsafe(NONCE_BYTES + plain.length + TAG_BYTES);
       const nonce = randomBytes(NONCE_BYTES);
-      nonce.copy(out, 0);
       const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-      let at = NONCE_BYTES;
-      at += cipher.update(plain).copy(out, at);
-      at += cipher.final().copy(out, at);
-      cipher.getAuthTag().copy(out, at);
+      const out: Buffer[] = [nonce];
+      for (const part of plain) out.push(cipher.update(part));
+      out.push(cipher.final(), cipher.getAuthTag());
       return out;
     },
     unseal(stored, expected) {
@@ -76,7 +79,7 @@ export function keyedCodec(key: Buffer): ChunkCodec {
       } catch {
         throw 'it does not decrypt (authentication tag mismatch)';
       }
-      const actual = id(plain);
+      const actual = id([plain]);
       if (actual !== expected) throw `its keyed hash is ${actual}`;
       return plain;
     },

@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, opendir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BadInputError, NotFoundError } from '../errors';
-import type { ChunkBackend, StoredKind, StoredObject } from './chunk-backend';
+import type { ChunkBackend, StoredBytes, StoredKind, StoredObject } from './chunk-backend';
 import { FilePerChunkBackend } from './file-per-chunk-backend';
 
 const CHUNK_ID = /^[0-9a-f]{64}$/;
@@ -97,7 +97,7 @@ export class DirectoryBackend implements ChunkBackend {
     return this.pending.has(id) || this.index.has(id);
   }
 
-  async put(kind: StoredKind, id: string, data: Uint8Array): Promise<void> {
+  async put(kind: StoredKind, id: string, data: StoredBytes): Promise<void> {
     if (kind === 'manifest') return this.files.put(kind, id, data);
     checkChunkId(id);
     await this.loaded();
@@ -105,11 +105,14 @@ export class DirectoryBackend implements ChunkBackend {
     let pack = await this.openPack();
     while (pack.sealed) pack = await this.openPack();
     if (this.pending.has(id) || this.index.has(id)) return;
+    const parts = data instanceof Uint8Array ? [data] : (data as Uint8Array[]);
+    let length = 0;
+    for (const part of parts) length += part.length;
     const offset = pack.size;
-    pack.size += data.length;
-    pack.entries.push({ id, offset, length: data.length });
-    const write = pack.handle.write(data, 0, data.length, offset);
-    this.pending.set(id, { pack, offset, length: data.length, written: write });
+    pack.size += length;
+    pack.entries.push({ id, offset, length });
+    const write = parts.length === 1 ? pack.handle.write(parts[0]!, 0, length, offset) : pack.handle.writev(parts, offset);
+    this.pending.set(id, { pack, offset, length, written: write });
     pack.writes.push(write);
     if (pack.size >= this.packBytes) void this.seal(pack).catch(() => undefined);
     await write;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, opendir, mkdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BadInputError, NotFoundError } from '../errors';
-import type { ChunkBackend, StoredKind, StoredObject } from './chunk-backend';
+import type { ChunkBackend, StoredBytes, StoredKind, StoredObject } from './chunk-backend';
 
 const ID = /^[0-9a-f]{16,128}$/;
 
@@ -41,7 +41,7 @@ export class FilePerChunkBackend implements ChunkBackend {
     }
   }
 
-  async put(kind: StoredKind, id: string, data: Uint8Array): Promise<void> {
+  async put(kind: StoredKind, id: string, data: StoredBytes): Promise<void> {
     const path = this.pathOf(kind, id);
     try {
       await this.writeAtomically(path, id, data, kind === 'manifest' || this.syncChunks);
@@ -131,13 +131,14 @@ export class FilePerChunkBackend implements ChunkBackend {
     }
   }
 
-  private async writeAtomically(path: string, id: string, data: Uint8Array, sync: boolean): Promise<void> {
+  private async writeAtomically(path: string, id: string, data: StoredBytes, sync: boolean): Promise<void> {
     const tmp = join(this.location, 'tmp', `${id.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
     await this.ensureDir(join(this.location, 'tmp'));
     await this.ensureDir(dirname(path));
     const file = await open(tmp, 'wx', 0o600);
     try {
-      await file.writeFile(data);
+      if (data instanceof Uint8Array) await file.writeFile(data);
+      else await file.writev(data as Uint8Array[]);
       if (sync) await file.sync();
       await file.close();
       await rename(tmp, path);
