@@ -4,6 +4,7 @@ import { mkdir, open, opendir, readFile, rename, rm, stat, unlink } from 'node:f
 import { join } from 'node:path';
 import { BadInputError, NotFoundError } from '../errors';
 import type { ChunkBackend, StoredBytes, StoredKind, StoredObject } from './chunk-backend';
+import { isMissing, subdirectories } from './directories';
 import { FilePerChunkBackend } from './file-per-chunk-backend';
 
 const CHUNK_ID = /^[0-9a-f]{64}$/;
@@ -407,19 +408,4 @@ async function readRange(path: string, offset: number, length: number): Promise<
   } finally {
     await handle.close();
   }
-}
-
-async function subdirectories(dir: string): Promise<string[]> {
-  try {
-    const names: string[] = [];
-    for await (const entry of await opendir(dir)) if (entry.isDirectory()) names.push(entry.name);
-    return names.sort();
-  } catch (e) {
-    if (isMissing(e)) return [];
-    throw e;
-  }
-}
-
-function isMissing(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 }

@@ -3,6 +3,7 @@ import { open, opendir, mkdir, readFile, rename, rm, stat, unlink } from 'node:f
 import { dirname, join, resolve } from 'node:path';
 import { BadInputError, NotFoundError } from '../errors';
 import type { ChunkBackend, StoredBytes, StoredKind, StoredObject } from './chunk-backend';
+import { isMissing, subdirectories } from './directories';
 
 const ID = /^[0-9a-f]{16,128}$/;
 
@@ -161,19 +162,4 @@ export class FilePerChunkBackend implements ChunkBackend {
     await mkdir(dir, { recursive: true });
     this.made.add(dir);
   }
-}
-
-async function subdirectories(dir: string): Promise<string[]> {
-  try {
-    const names: string[] = [];
-    for await (const entry of await opendir(dir)) if (entry.isDirectory()) names.push(entry.name);
-    return names.sort();
-  } catch (e) {
-    if (isMissing(e)) return [];
-    throw e;
-  }
-}
-
-function isMissing(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
