@@ -21,18 +21,32 @@ export interface AlertEventPayload {
   message: string;
 }
 
+/** An allocation request waiting for approval was made, approved or rejected. */
+export interface AllocationEventPayload {
+  requestId: string;
+  change: 'REQUESTED' | 'APPROVED' | 'REJECTED';
+  /** The request's status after the change (PENDING, PLACED, REJECTED). */
+  status: string;
+  reason: string | null;
+  decidedBy: string | null;
+  /** The hosts and allocations placed (APPROVED only). */
+  hostIds: string[];
+  allocationIds: string[];
+}
+
 /**
- * One entry of the `events` stream. Environment and alert events travel on the EVENT topic;
+ * One entry of the `events` stream. Environment, alert and allocation events travel on the EVENT topic;
  * operations arrive on their own topic and are wrapped as OPERATION events per subscriber.
  * Who may see one follows from `groupId` (members of that group) or, when null, site admins only.
  */
 export interface RspEvent {
-  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT';
+  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT' | 'ALLOCATION';
   /** Epoch milliseconds. */
   at: number;
   groupId: string | null;
   siteId: string | null;
   environment?: EnvironmentEventPayload;
   alert?: AlertEventPayload;
+  allocation?: AllocationEventPayload;
   operation?: OperationEntity;
 }

@@ -62,7 +62,8 @@ export function createServices(deps: ServiceDeps): Services {
   const operations = new OperationService(dataSource, deps.pubSub, deps.logger);
   const images = new ImageService(dataSource, deps.imageStore);
   const sites = new SiteService(dataSource);
-  const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, deps.pubSub);
+  const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
+  const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, deps.pubSub, placement);
   return {
     info: deps.info,
     operations,
@@ -76,6 +77,6 @@ export function createServices(deps: ServiceDeps): Services {
     images,
     environments,
     metrics: new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer),
-    placement: new PlacementService(dataSource, deps.placement),
+    placement,
   };
 }

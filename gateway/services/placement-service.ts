@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { DataSource, Repository } from 'typeorm';
+import type { DataSource, EntityManager, Repository } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError, RspError } from '../errors';
+import type { AllocationEventPayload } from '../events/events';
+import { RspPubSub, Topic } from '../events/pubsub';
 import {
   AllocationEntity,
   AllocationGuarantee,
@@ -106,6 +108,8 @@ export class PlacementService {
   constructor(
     private readonly dataSource: DataSource,
     options: PlacementOptions = {},
+    /** Where approval steps are published (the `events` stream), when given. */
+    private readonly pubSub?: RspPubSub,
   ) {
     this.requests = dataSource.getRepository(AllocationRequestEntity);
     this.allocations = dataSource.getRepository(AllocationEntity);
@@ -150,7 +154,10 @@ export class PlacementService {
         results[index] = toRspError(e);
       }
     });
-    if (pendingRows.length) await this.dataSource.transaction((m) => insertPlacements(m, pendingRows, []));
+    if (pendingRows.length) {
+      await this.dataSource.transaction((m) => insertPlacements(m, pendingRows, []));
+      for (const request of pendingRows) this.announce(request, 'REQUESTED', []);
+    }
     const placed = await this.place(batch.map((b) => b.item));
     batch.forEach((b, i) => (results[b.index] = placed[i]));
     return results as Array<PlacementResult | RspError>;
@@ -164,6 +171,7 @@ export class PlacementService {
     Object.assign(request, { status: AllocationRequestStatus.PLACED, decidedBy: p.name, decidedAt: this.now(), reason: reason ?? null });
     const [result] = await this.placeBatch([{ request, pinned: hostIds?.length ? hostIds : request.spec.hostIds.length ? request.spec.hostIds : undefined, insert: false }]);
     if (result instanceof RspError) throw result;
+    this.announce(result!.request, 'APPROVED', result!.allocations);
     return result!;
   }
 
@@ -174,7 +182,9 @@ export class PlacementService {
     const request = await this.pendingRequest(requestId);
     const updated = rowsOf(await this.dataSource.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [request.id, AllocationRequestStatus.REJECTED, reason, p.name, this.now()]));
     if (!updated.length) throw new ConflictError('The request was decided meanwhile', { requestId });
-    return this.requests.findOneByOrFail({ id: request.id });
+    const rejected = await this.requests.findOneByOrFail({ id: request.id });
+    this.announce(rejected, 'REJECTED', []);
+    return rejected;
   }
 
   /** Extends an active allocation's lease from now. An expired one cannot be renewed (CONFLICT). */
@@ -266,6 +276,49 @@ export class PlacementService {
   async ownersOf(resourceId: string): Promise<string[]> {
     const rows: Array<{ allocationId: string }> = await this.dataSource.query(`SELECT DISTINCT "allocationId" FROM allocation_claim WHERE "resourceId" = $1 AND active ORDER BY 1`, [resourceId]);
     return rows.map((r) => r.allocationId);
+  }
+
+  /**
+   * The active allocation an environment of `groupId` is to run on, with what it holds (each
+   * replica's wants): NOT_FOUND unless the actor may see it, BAD_USER_INPUT when it is another
+   * group's, CONFLICT when it has ended or its lease ran out.
+   */
+  async heldFor(actor: Principal, id: string, groupId: string): Promise<{ allocation: AllocationEntity; held: ResourceWant[] }> {
+    const allocation = await this.get(actor, id);
+    if (allocation.groupId !== groupId) throw new BadInputError(`Allocation ${id} belongs to another group`, { allocationId: id, groupId });
+    assertUsable(allocation, this.now());
+    const request = await this.requests.findOneByOrFail({ id: allocation.requestId });
+    return { allocation, held: request.spec.resources };
+  }
+
+  /**
+   * Inside the caller's transaction, locks an allocation (so it cannot end meanwhile) and checks
+   * it is still usable; CONFLICT otherwise.
+   */
+  async lockHeld(m: EntityManager, id: string): Promise<void> {
+    const [row]: Array<{ status: AllocationStatus; expiresAt: Date | null }> = await m.query(`SELECT status, "expiresAt" FROM allocation WHERE id = $1 FOR UPDATE`, [id]);
+    if (!row) throw new NotFoundError('Allocation', id);
+    assertUsable({ id, status: row.status, expiresAt: row.expiresAt === null ? null : new Date(row.expiresAt) }, this.now());
+  }
+
+  /**
+   * Inside the caller's transaction, releases allocations (their capacity returns exactly).
+   * Returns what to call once the transaction has committed.
+   */
+  async releaseWithin(m: EntityManager, ids: string[]): Promise<() => void> {
+    const { hostIds } = await endAllocations(m, ids, AllocationStatus.RELEASED, this.now());
+    return () => this.snapshot.invalidate(hostIds);
+  }
+
+  /** Publishes a step of an APPROVAL request to its group's members and the site admins. */
+  private announce(request: AllocationRequestEntity, change: AllocationEventPayload['change'], allocations: AllocationEntity[]): void {
+    this.pubSub?.publish(Topic.EVENT, {
+      kind: 'ALLOCATION',
+      at: Date.now(),
+      groupId: request.groupId,
+      siteId: null,
+      allocation: { requestId: request.id, change, status: request.status, reason: request.reason, decidedBy: request.decidedBy, hostIds: allocations.map((a) => a.hostId), allocationIds: allocations.map((a) => a.id) },
+    });
   }
 
   private async pendingRequest(id: string): Promise<AllocationRequestEntity> {
@@ -448,6 +501,12 @@ function noHostError(evaluation: Evaluation, replica: number, afterRace: boolean
 function toRspError(e: unknown): RspError {
   if (e instanceof RspError) return e;
   throw e;
+}
+
+/** CONFLICT unless the allocation is ACTIVE with its lease still running. */
+function assertUsable(a: Pick<AllocationEntity, 'id' | 'status' | 'expiresAt'>, now: Date): void {
+  if (a.status !== AllocationStatus.ACTIVE) throw new ConflictError(`Allocation ${a.id} is ${a.status}, not ACTIVE`, { allocationId: a.id, status: a.status });
+  if (a.expiresAt && a.expiresAt.getTime() <= now.getTime()) throw new ConflictError(`The lease of allocation ${a.id} ran out at ${a.expiresAt.toISOString()}; renew it first`, { allocationId: a.id });
 }
 
 function validateLease(seconds: number): void {

@@ -19,6 +19,7 @@ export enum EventKind {
   OPERATION = 'OPERATION',
   ENVIRONMENT = 'ENVIRONMENT',
   ALERT = 'ALERT',
+  ALLOCATION = 'ALLOCATION',
 }
 
 registerEnumType(MetricTargetType, { name: 'MetricTargetType', description: 'What a metric series or alert rule is about.' });
@@ -398,8 +399,33 @@ export class EnvironmentChange {
   status: string;
 }
 
+/** An allocation request of APPROVAL mode was made, approved or rejected. */
+@ObjectType({ description: 'An allocation request waiting for a site admin was made (REQUESTED), approved or rejected.' })
+export class AllocationChange {
+  @Field(() => ID)
+  requestId: string;
+
+  @Field({ description: 'REQUESTED, APPROVED or REJECTED.' })
+  change: string;
+
+  @Field({ description: "The request's status after the change." })
+  status: string;
+
+  @Field(() => String, { nullable: true })
+  reason: string | null;
+
+  @Field(() => String, { nullable: true })
+  decidedBy: string | null;
+
+  @Field(() => [ID], { description: 'Hosts placed on (APPROVED).' })
+  hostIds: string[];
+
+  @Field(() => [ID], { description: 'Allocations placed (APPROVED).' })
+  allocationIds: string[];
+}
+
 /** One entry of the `events` stream. */
-@ObjectType({ description: 'An operation update, an environment change or an alert fired/resolved.' })
+@ObjectType({ description: 'An operation update, an environment change, an alert fired/resolved or an allocation approval step.' })
 export class Event {
   @Field(() => EventKind)
   kind: EventKind;
@@ -421,6 +447,9 @@ export class Event {
 
   @Field(() => Alert, { nullable: true })
   alert?: Alert;
+
+  @Field(() => AllocationChange, { nullable: true })
+  allocation?: AllocationChange;
 
   @Field(() => Int, { description: 'Events dropped so far for this subscriber because it read too slowly.' })
   dropped(): number {

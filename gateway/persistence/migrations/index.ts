@@ -3,6 +3,7 @@ import { UnifiedSchema1764000100000 } from './1764000100000-unified-schema';
 import { Environments1764000200000 } from './1764000200000-environments';
 import { Placement1764000300000 } from './1764000300000-placement';
 import { Metrics1764000400000 } from './1764000400000-metrics';
+import { EnvironmentAllocation1764000510000 } from './1764000510000-environment-allocation';
 
 /** Every migration, oldest first. A new migration is added here and nowhere else. */
-export const migrations = [Operations1764000000000, UnifiedSchema1764000100000, Environments1764000200000, Placement1764000300000, Metrics1764000400000];
+export const migrations = [Operations1764000000000, UnifiedSchema1764000100000, Environments1764000200000, Placement1764000300000, Metrics1764000400000, EnvironmentAllocation1764000510000];
