@@ -19,9 +19,14 @@ export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
+/** How precise `lastUsedAt` is: a token's use is written at most this often (per gateway). */
+export const LAST_USED_RESOLUTION_MS = 10_000;
+
 /** Issues, checks and revokes API tokens. Secrets are random, shown once, stored hashed. */
 export class TokenService {
   private readonly repo: Repository<ApiTokenEntity>;
+  /** When this gateway last wrote each token's `lastUsedAt` (epoch ms). */
+  private readonly lastWritten = new Map<string, number>();
 
   constructor(private readonly dataSource: DataSource) {
     this.repo = dataSource.getRepository(ApiTokenEntity);
@@ -33,8 +38,19 @@ export class TokenService {
     if (!secret.startsWith(TOKEN_PREFIX)) return null;
     const token = await this.repo.findOneBy({ secretHash: hashSecret(secret) });
     if (!token || token.revokedAt || (token.expiresAt && token.expiresAt.getTime() <= Date.now())) return null;
-    void this.repo.update({ id: token.id }, { lastUsedAt: new Date() }).catch(() => undefined);
+    this.touch(token.id);
     return { kind: 'token', tokenId: token.id, name: token.name, groupId: token.groupId, role: token.role, siteAdmin: token.siteAdmin };
+  }
+
+  /**
+   * Records that a token was used, at most once per LAST_USED_RESOLUTION_MS per token: a busy
+   * client would otherwise make every request also write (and queue on) the same row.
+   */
+  private touch(id: string): void {
+    const now = Date.now();
+    if (now - (this.lastWritten.get(id) ?? 0) < LAST_USED_RESOLUTION_MS) return;
+    this.lastWritten.set(id, now);
+    void this.repo.update({ id }, { lastUsedAt: new Date(now) }).catch(() => undefined);
   }
 
   /** Creates the first site-admin token when there is none; returns it (with its secret) or null. */
