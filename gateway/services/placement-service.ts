@@ -68,11 +68,11 @@ export const DEFAULT_LEASE_SECONDS = 3600;
 /** Longest lease one request or renewal may ask. */
 export const MAX_LEASE_SECONDS = 30 * 24 * 3600;
 /**
- * Groups being claimed at once by one gateway. Above 1 the next group is planned while the last
- * is claimed, but a picture re-read meanwhile lacks the charges in flight and turns them into lost
- * races; 1 until the picture tracks charges in flight.
+ * Groups being claimed at once by one gateway: the next group is planned (on the picture charged
+ * with the claims in flight) while the last one commits. The picture's background checks leave
+ * resources with claims in flight alone (their generation in the database is behind).
  */
-const PIPELINE_DEPTH = 1;
+const PIPELINE_DEPTH = 2;
 /** Most items claimed in one group commit. */
 const MAX_GROUP = 2000;
 /** Most items of one allocateMany. */
@@ -104,6 +104,8 @@ export class PlacementService {
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly queue: Array<{ items: BatchItem[]; resolve: (r: Array<PlacementResult | RspError>) => void; reject: (e: unknown) => void }> = [];
   private inFlight = 0;
+  /** Settles when the group claimed before the next one has updated its rows. */
+  private claimTurn: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -443,9 +445,19 @@ export class PlacementService {
         planned.push({ index, allocations, undo: outcome.undo });
       }
       if (!planned.length) break;
+      // Claims reach the database in the order they were planned: a group planned on the charges
+      // of one still in flight must not update the rows before it (it would see their old generation).
+      const turn = this.claimTurn;
+      let done!: () => void;
+      this.claimTurn = new Promise<void>((resolve) => (done = resolve));
       try {
         await this.dataSource.transaction(async (m) => {
-          await applyDeltas(m, [...deltas.values()]);
+          try {
+            await turn;
+            await applyDeltas(m, [...deltas.values()]);
+          } finally {
+            done();
+          }
           const fresh = planned.filter((p) => items[p.index]!.insert).map((p) => items[p.index]!.request);
           await insertPlacements(m, fresh, planned.flatMap((p) => p.allocations));
           const requests = planned.map((p) => items[p.index]!.request);
@@ -457,8 +469,11 @@ export class PlacementService {
           }
         });
       } catch (e) {
+        done();
         for (const p of planned) p.undo();
-        for (const d of deltas.values()) d.resource.generation = d.expectedGeneration;
+        // Back to the generation this group expected, unless a group planned before it (and failed
+        // too) already set it lower: the picture never claims a generation the database may not reach.
+        for (const d of deltas.values()) d.resource.generation = Math.min(d.resource.generation, d.expectedGeneration);
         if (!(e instanceof LostRaceError)) {
           this.snapshot.invalidate(new Set([...deltas.values()].map((d) => d.hostId)));
           throw e;
@@ -467,7 +482,6 @@ export class PlacementService {
         pending = planned.map((p) => p.index);
         continue;
       }
-      this.snapshot.touched(new Set([...deltas.values()].map((d) => d.hostId)));
       for (const p of planned) {
         const { request } = items[p.index]!;
         results[p.index] = { request, allocations: p.allocations.map((a) => this.allocations.create({ ...a, status: AllocationStatus.ACTIVE, endedAt: null, createdAt: now })) };

@@ -187,6 +187,44 @@ function placementSuite(kind: 'pglite' | 'postgres') {
   });
 
   if (kind === 'postgres') {
+    test('a shared picture follows changes made elsewhere: claims, releases, inventory edits and new hosts', async () => {
+      const second = await startTestGateway(db, { RSP_PLACEMENT_SNAPSHOT_MS: '50' });
+      try {
+        const hostId = await slotHost(`follow-${kind}`, 2);
+        const slot = [{ type: 'SLOT', amount: 1, unit: 'COUNT' }];
+        const only = (hostname: string) => ({ groupId: w.groupA, resources: slot, requiredProperties: [{ key: 'hostname', op: 'EQ', values: [hostname] }] });
+        const q = 'query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostname } rejected { hostname filter reason } } }';
+        /** What the second gateway's picture says of a host, once it says `expected` (the checks run in the background). */
+        const seen = async (hostname: string, expected: string) => {
+          let last = '';
+          for (let i = 0; i < 100 && last !== expected; i++) {
+            const { placementCandidates: p } = await second.ok(q, { r: only(hostname) }, t.adminToken);
+            last = p.candidates.some((c: any) => c.hostname === hostname) ? 'candidate' : (p.rejected.find((r: any) => r.hostname === hostname)?.reason ?? 'absent');
+            if (last !== expected) await new Promise((r) => setTimeout(r, 50));
+          }
+          return last;
+        };
+        const mine = (await second.ok(ALLOCATE, { r: only(`follow-${kind}`) }, t.adminToken)).allocate.allocations[0].id;
+        expect(await seen(`follow-${kind}`, 'candidate')).toBe('candidate');
+        // Another gateway takes the last slot: the second one sees it without being told.
+        const theirs = (await t.ok(ALLOCATE, { r: only(`follow-${kind}`) })).allocate.allocations[0].id;
+        expect(await seen(`follow-${kind}`, 'SLOT: 1 wanted, 0 free (allocation ratio 1)')).toBe('SLOT: 1 wanted, 0 free (allocation ratio 1)');
+        // Released elsewhere: free again.
+        await release(theirs);
+        expect(await seen(`follow-${kind}`, 'candidate')).toBe('candidate');
+        // An inventory edit (total 2 → 1, one slot held) closes it.
+        const resourceId = (await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { id } } }', { h: hostId })).resources.nodes[0].id;
+        await t.ok('mutation ($i: UpdateInventoryInput!) { updateInventory(input: $i) { id } }', { i: { id: resourceId, total: 1 } });
+        expect(await seen(`follow-${kind}`, 'SLOT: 1 wanted, 0 free (allocation ratio 1)')).toBe('SLOT: 1 wanted, 0 free (allocation ratio 1)');
+        // A host added after the picture was read shows up.
+        await slotHost(`follow-new-${kind}`, 1);
+        expect(await seen(`follow-new-${kind}`, 'candidate')).toBe('candidate');
+        await release(mine);
+      } finally {
+        await second.close();
+      }
+    });
+
     test('two gateways on one database, one with a shared picture and group commits: still exactly one wins the last unit', async () => {
       const second = await startTestGateway(db, { RSP_PLACEMENT_SNAPSHOT_MS: '60000' });
       try {
