@@ -69,23 +69,31 @@ export async function applyDeltas(m: EntityManager, deltas: ResourceDelta[]): Pr
   return won;
 }
 
+/** What a group will hold of a resource type on a host once a commit's claims are in. */
+export interface UsageAfter {
+  hostId: string;
+  groupId: string;
+  type: string;
+  used: number;
+}
+
 /**
- * Checks, after the claims are written and while this transaction holds the claimed resources'
- * rows, that no group is over its share on a host and no resource holds more guaranteed claims
- * than its capacity without overbooking. Anyone else claiming those resources waits for this
- * transaction, so the check sees every claim that can coexist with these. Throws LostRaceError
- * naming the hosts where the picture the planner used was out of date.
+ * Checks that no group will be over its share on a host (the host's owner group needs none).
+ * The amounts are the planner's, and they are exact once `applyDeltas` has passed: every claim
+ * added or ended bumps its resource's generation, so a resource still at the generation the
+ * planner read holds exactly the claims (per group, and guaranteed ones) the planner counted —
+ * which is also why guaranteed capacity, checked by the planner, needs no second look here.
+ * What the planner may not know is a share changed since its picture was read: this compares
+ * with the shares as they are now, one indexed lookup per host, group and type, instead of
+ * summing every claim. Throws LostRaceError naming the hosts where the picture was out of date.
  */
-export async function checkLimits(m: EntityManager, resourceIds: string[], groupIds: string[], guaranteed: boolean): Promise<void> {
-  if (!resourceIds.length) return;
+export async function checkLimits(m: EntityManager, usage: UsageAfter[]): Promise<void> {
+  if (!usage.length) return;
   const over: Array<{ hostId: string }> = await m.query(
-    `SELECT DISTINCT u."hostId" FROM (SELECT "hostId", "groupId", type, SUM(amount) AS s FROM allocation_claim WHERE active AND "resourceId" = ANY($1) AND "groupId" = ANY($2) GROUP BY 1, 2, 3) u
-     JOIN host h ON h.id = u."hostId" JOIN share sh ON sh."hostId" = u."hostId" AND sh."groupId" = u."groupId"
-     WHERE h."ownerGroupId" <> u."groupId" AND sh.quotas ? u.type AND u.s > (sh.quotas ->> u.type)::float8 + 1e-6
-     UNION
-     SELECT r."hostId" FROM resource r JOIN (SELECT "resourceId", SUM(amount) AS g FROM allocation_claim WHERE $3 AND active AND guaranteed AND "resourceId" = ANY($1) GROUP BY 1) x ON x."resourceId" = r.id
-     WHERE x.g > r.total - r.reserved + 1e-6`,
-    [resourceIds, groupIds, guaranteed],
+    `SELECT DISTINCT v."hostId" FROM unnest($1::uuid[], $2::uuid[], $3::varchar[], $4::float8[]) AS v("hostId", "groupId", type, used)
+     JOIN host h ON h.id = v."hostId" LEFT JOIN share sh ON sh."hostId" = v."hostId" AND sh."groupId" = v."groupId"
+     WHERE h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6))`,
+    [usage.map((u) => u.hostId), usage.map((u) => u.groupId), usage.map((u) => u.type), usage.map((u) => u.used)],
   );
   if (over.length) throw new LostRaceError(over.map((r) => r.hostId));
 }

@@ -19,7 +19,7 @@ import {
   ResourceUnit,
   ResourceWant,
 } from '../persistence/entities';
-import { applyDeltas, checkLimits, endAllocations, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf } from '../placement/claims';
+import { applyDeltas, checkLimits, endAllocations, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf, UsageAfter } from '../placement/claims';
 import type { HostView, PlacementAsk } from '../placement/model';
 import { evaluateHosts, Evaluation, placeReplicas } from '../placement/scheduler';
 import { InventorySnapshot } from '../placement/snapshot';
@@ -445,6 +445,19 @@ export class PlacementService {
         planned.push({ index, allocations, undo: outcome.undo });
       }
       if (!planned.length) break;
+      // What each group will hold of each resource claimed, as planned (after this group's charges).
+      const usage: UsageAfter[] = [];
+      const charged = new Set<string>();
+      for (const p of planned) {
+        for (const a of p.allocations) {
+          for (const c of a.claims) {
+            const key = `${c.resourceId}/${a.groupId}`;
+            if (charged.has(key)) continue;
+            charged.add(key);
+            usage.push({ hostId: a.hostId, groupId: a.groupId, type: c.type, used: deltas.get(c.resourceId)!.resource.usedByGroup.get(a.groupId) ?? 0 });
+          }
+        }
+      }
       // Claims reach the database in the order they were planned: a group planned on the charges
       // of one still in flight must not update the rows before it (it would see their old generation).
       const turn = this.claimTurn;
@@ -460,8 +473,7 @@ export class PlacementService {
           }
           const fresh = planned.filter((p) => items[p.index]!.insert).map((p) => items[p.index]!.request);
           await insertPlacements(m, fresh, planned.flatMap((p) => p.allocations));
-          const requests = planned.map((p) => items[p.index]!.request);
-          await checkLimits(m, [...deltas.keys()], [...new Set(requests.map((r) => r.groupId))], requests.some((r) => r.guarantee === AllocationGuarantee.GUARANTEED));
+          await checkLimits(m, usage);
           for (const p of planned.filter((q) => !items[q.index]!.insert)) {
             const r = items[p.index]!.request;
             const decided = rowsOf(await m.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [r.id, r.status, r.reason, r.decidedBy, r.decidedAt]));

@@ -17,6 +17,7 @@ function placementSuite(kind: 'pglite' | 'postgres') {
 
   const cpuOf = async (hostId: string) => (await t.ok('query ($h: ID) { resources(hostId: $h, type: "CPU") { nodes { id used owners } } }', { h: hostId })).resources.nodes[0] as { id: string; used: number; owners: string[] };
   const allocate = (r: Record<string, unknown>, token?: string) => t.gql(ALLOCATE, { r: { groupId: w.groupA, ...r } }, token);
+  const firstResourceOf = async (hostId: string) => (await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { used } } }', { h: hostId })).resources.nodes[0] as { used: number };
   const release = (id: string) => t.ok('mutation ($id: ID!) { releaseAllocation(id: $id) { status } }', { id });
   /** A host with one custom SLOT resource of `slots` units. */
   const slotHost = async (hostname: string, slots: number) => {
@@ -222,6 +223,23 @@ function placementSuite(kind: 'pglite' | 'postgres') {
         await release(mine);
       } finally {
         await second.close();
+      }
+    });
+
+    test('a share revoked after the picture was read is caught when the claim commits', async () => {
+      const hostId = await slotHost('share-check', 4);
+      const share = (await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId, groupId: w.groupB, kind: 'CUSTOM', quotas: { SLOT: 2 } } })).grantShare.id;
+      const later = await startTestGateway(db, { RSP_PLACEMENT_SNAPSHOT_MS: '60000' });
+      try {
+        const r = { groupId: w.groupB, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }], requiredProperties: [{ key: 'hostname', op: 'EQ', values: ['share-check'] }] };
+        const dry = await later.ok('query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostname } } }', { r }, t.adminToken);
+        expect(dry.placementCandidates.candidates).toEqual([{ hostname: 'share-check' }]);
+        await t.ok('mutation ($id: ID!) { revokeShare(id: $id) }', { id: share });
+        const res = await later.gql(ALLOCATE, { r }, t.adminToken);
+        expect(res.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' }, message: expect.stringContaining('share-check: QUOTA (the group has no share on this host)') });
+        expect((await firstResourceOf(hostId)).used).toBe(0);
+      } finally {
+        await later.close();
       }
     });
 
