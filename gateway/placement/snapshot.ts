@@ -88,7 +88,22 @@ export async function loadHostViews(dataSource: DataSource, hostIds?: string[]):
   return views;
 }
 
-/** How many inventory checks pass between two re-reads of the hosts themselves (state, shares, properties). */
+/**
+ * A digest of everything the hosts' own views are made of (hosts, their sites' policies, their
+ * machine layers' properties, shares), order-independent: it changes when any of it does, and
+ * costs the database one pass instead of the gateway a re-read of every host and share.
+ */
+async function hostsDigest(dataSource: DataSource): Promise<string> {
+  const [row]: Array<{ n: string; sum: string | null }> = await dataSource.query(
+    `SELECT count(*)::text AS n, sum(hashtextextended(x, 0))::text AS sum FROM (
+       SELECT concat_ws('|', h.id, h.hostname, h."siteId", h.state, h.drivers::text, h."ownerGroupId", h."layerId", s."placementPolicy", l.properties::text) AS x
+         FROM host h JOIN site s ON s.id = h."siteId" LEFT JOIN layer l ON l.id = h."layerId"
+       UNION ALL SELECT concat_ws('|', sh.id, sh."hostId", sh."groupId", sh.quotas::text) FROM share sh) t`,
+  );
+  return `${row?.n}:${row?.sum}`;
+}
+
+/** How many inventory checks pass between two looks at the hosts themselves (state, shares, properties). */
 export const HOST_REREAD_EVERY = 10;
 
 /**
@@ -100,8 +115,9 @@ export const HOST_REREAD_EVERY = 10;
  * resources' generations are compared with the picture's and only the resources whose generation
  * moved past it (changed by someone else: another gateway, a release, an inventory edit) are read
  * again, with their claim totals; a resource whose generation in the database is behind the
- * picture's is one this gateway is claiming right now and is left as it is. Hosts themselves
- * (new hosts, state, shares, properties) are re-read every HOST_REREAD_EVERY checks. After a lost
+ * picture's is one this gateway is claiming right now and is left as it is. Every
+ * HOST_REREAD_EVERY checks a digest of the hosts themselves (new hosts, state, shares, properties)
+ * is compared, and they are re-read when it changed. After a lost
  * race or a release the hosts concerned are read again before the next decision. A picture that is
  * out of date is never unsafe: every claim is checked against the database when it commits.
  */
@@ -114,6 +130,8 @@ export class InventorySnapshot {
   private loading: Promise<void> | null = null;
   private refreshing = false;
   private readonly stale = new Set<string>();
+  /** The hosts' digest when the picture's hosts were last read. */
+  private hostsRead = '';
 
   constructor(
     private readonly dataSource: DataSource,
@@ -129,8 +147,9 @@ export class InventorySnapshot {
   async hosts(): Promise<Map<string, HostView>> {
     if (this.maxAgeMs <= 0) return loadHostViews(this.dataSource);
     if (!this.shared) {
-      this.loading ??= loadHostViews(this.dataSource)
-        .then((views) => {
+      this.loading ??= Promise.all([hostsDigest(this.dataSource), loadHostViews(this.dataSource)])
+        .then(([digest, views]) => {
+          this.hostsRead = digest;
           this.shared = views;
           this.checkedAt = Date.now();
           for (const host of views.values()) this.index(host);
@@ -160,9 +179,11 @@ export class InventorySnapshot {
     for (const id of hostIds) this.stale.add(id);
   }
 
-  /** One background check: resources whose generation moved, and (with `hostsToo`) the hosts themselves. */
+  /** One background check: resources whose generation moved, and (with `hostsToo`) the hosts themselves when their digest changed. */
   private async refresh(hostsToo: boolean): Promise<void> {
-    const shells = hostsToo ? await loadHostShells(this.dataSource) : null;
+    const digest = hostsToo ? await hostsDigest(this.dataSource) : this.hostsRead;
+    const shells = digest !== this.hostsRead ? await loadHostShells(this.dataSource) : null;
+    this.hostsRead = digest;
     const generations: Array<{ id: string; hostId: string; generation: number }> = await this.dataSource.query(`SELECT id, "hostId", generation FROM resource`);
     if (shells) this.applyHosts(shells);
     const seen = new Set<string>();

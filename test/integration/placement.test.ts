@@ -236,7 +236,8 @@ function placementSuite(kind: 'pglite' | 'postgres') {
         expect(dry.placementCandidates.candidates).toEqual([{ hostname: 'share-check' }]);
         await t.ok('mutation ($id: ID!) { revokeShare(id: $id) }', { id: share });
         const res = await later.gql(ALLOCATE, { r }, t.adminToken);
-        expect(res.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' }, message: expect.stringContaining('share-check: QUOTA (the group has no share on this host)') });
+        expect(res.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+        expect(res.errors?.[0]?.extensions?.details.rejections).toContainEqual({ hostId, hostname: 'share-check', filter: 'QUOTA', reason: 'the group has no share on this host' });
         expect((await firstResourceOf(hostId)).used).toBe(0);
       } finally {
         await later.close();
