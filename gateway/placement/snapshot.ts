@@ -117,9 +117,9 @@ export const HOST_REREAD_EVERY = 10;
  * again, with their claim totals; a resource whose generation in the database is behind the
  * picture's is one this gateway is claiming right now and is left as it is. Every
  * HOST_REREAD_EVERY checks a digest of the hosts themselves (new hosts, state, shares, properties)
- * is compared, and they are re-read when it changed. After a lost
- * race or a release the hosts concerned are read again before the next decision. A picture that is
- * out of date is never unsafe: every claim is checked against the database when it commits.
+ * is compared, and they are re-read when it changed. After a lost race or a release the hosts
+ * concerned are read again before the next decision, merged the same way. A picture that is out
+ * of date is never unsafe: every claim is checked against the database when it commits.
  */
 export class InventorySnapshot {
   private shared: Map<string, HostView> | null = null;
