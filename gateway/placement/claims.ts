@@ -98,49 +98,106 @@ export async function checkLimits(m: EntityManager, usage: UsageAfter[]): Promis
   if (over.length) throw new LostRaceError(over.map((r) => r.hostId));
 }
 
-/**
- * Writes new requests, their allocations and claims (inside the caller's transaction) in one
- * statement: each table's rows go as one array per column.
- */
-export async function insertPlacements(m: EntityManager, requests: AllocationRequestEntity[], allocations: PlannedAllocation[]): Promise<void> {
+/** The INSERT clauses (as CTEs) of new requests, their allocations and claims, each table's rows as one array per column, parameters numbered from `$first`. */
+function placementRows(requests: AllocationRequestEntity[], allocations: PlannedAllocation[], first: number): { ctes: string; params: unknown[] } {
   const claims = allocations.flatMap((a) => a.claims.map((c) => ({ a, c })));
-  await m.query(
-    `WITH q AS (INSERT INTO allocation_request (id, "groupId", "requestedBy", mode, guarantee, spec, "leaseSeconds", status, reason, "decidedBy", "decidedAt")
-       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::varchar[], $4::varchar[], $5::varchar[], $6::jsonb[], $7::int[], $8::varchar[], $9::text[], $10::varchar[], $11::timestamptz[])),
-     a AS (INSERT INTO allocation (id, "requestId", "groupId", "hostId", technology, guarantee, status, score, "expiresAt")
-       SELECT * FROM unnest($12::uuid[], $13::uuid[], $14::uuid[], $15::uuid[], $16::varchar[], $17::varchar[], $18::varchar[], $19::float8[], $20::timestamptz[]))
-     INSERT INTO allocation_claim ("allocationId", "resourceId", "hostId", "groupId", type, amount, guaranteed)
-       SELECT * FROM unnest($21::uuid[], $22::uuid[], $23::uuid[], $24::uuid[], $25::varchar[], $26::float8[], $27::bool[])`,
-    [
-      requests.map((r) => r.id),
-      requests.map((r) => r.groupId),
-      requests.map((r) => r.requestedBy),
-      requests.map((r) => r.mode),
-      requests.map((r) => r.guarantee),
-      requests.map((r) => JSON.stringify(r.spec)),
-      requests.map((r) => r.leaseSeconds),
-      requests.map((r) => r.status),
-      requests.map((r) => r.reason),
-      requests.map((r) => r.decidedBy),
-      requests.map((r) => r.decidedAt),
-      allocations.map((a) => a.id),
-      allocations.map((a) => a.requestId),
-      allocations.map((a) => a.groupId),
-      allocations.map((a) => a.hostId),
-      allocations.map((a) => a.technology),
-      allocations.map((a) => a.guarantee),
-      allocations.map(() => AllocationStatus.ACTIVE),
-      allocations.map((a) => a.score),
-      allocations.map((a) => a.expiresAt),
-      claims.map(({ a }) => a.id),
-      claims.map(({ c }) => c.resourceId),
-      claims.map(({ a }) => a.hostId),
-      claims.map(({ a }) => a.groupId),
-      claims.map(({ c }) => c.type),
-      claims.map(({ c }) => c.amount),
-      claims.map(({ a }) => a.guarantee === AllocationGuarantee.GUARANTEED),
-    ],
-  );
+  const $ = (i: number) => `$${first + i}`;
+  const ctes = `new_requests AS (INSERT INTO allocation_request (id, "groupId", "requestedBy", mode, guarantee, spec, "leaseSeconds", status, reason, "decidedBy", "decidedAt")
+       SELECT * FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::varchar[], ${$(4)}::varchar[], ${$(5)}::jsonb[], ${$(6)}::int[], ${$(7)}::varchar[], ${$(8)}::text[], ${$(9)}::varchar[], ${$(10)}::timestamptz[])),
+     new_allocations AS (INSERT INTO allocation (id, "requestId", "groupId", "hostId", technology, guarantee, status, score, "expiresAt")
+       SELECT * FROM unnest(${$(11)}::uuid[], ${$(12)}::uuid[], ${$(13)}::uuid[], ${$(14)}::uuid[], ${$(15)}::varchar[], ${$(16)}::varchar[], ${$(17)}::varchar[], ${$(18)}::float8[], ${$(19)}::timestamptz[])),
+     new_claims AS (INSERT INTO allocation_claim ("allocationId", "resourceId", "hostId", "groupId", type, amount, guaranteed)
+       SELECT * FROM unnest(${$(20)}::uuid[], ${$(21)}::uuid[], ${$(22)}::uuid[], ${$(23)}::uuid[], ${$(24)}::varchar[], ${$(25)}::float8[], ${$(26)}::bool[]))`;
+  const params = [
+    requests.map((r) => r.id),
+    requests.map((r) => r.groupId),
+    requests.map((r) => r.requestedBy),
+    requests.map((r) => r.mode),
+    requests.map((r) => r.guarantee),
+    requests.map((r) => JSON.stringify(r.spec)),
+    requests.map((r) => r.leaseSeconds),
+    requests.map((r) => r.status),
+    requests.map((r) => r.reason),
+    requests.map((r) => r.decidedBy),
+    requests.map((r) => r.decidedAt),
+    allocations.map((a) => a.id),
+    allocations.map((a) => a.requestId),
+    allocations.map((a) => a.groupId),
+    allocations.map((a) => a.hostId),
+    allocations.map((a) => a.technology),
+    allocations.map((a) => a.guarantee),
+    allocations.map(() => AllocationStatus.ACTIVE),
+    allocations.map((a) => a.score),
+    allocations.map((a) => a.expiresAt),
+    claims.map(({ a }) => a.id),
+    claims.map(({ c }) => c.resourceId),
+    claims.map(({ a }) => a.hostId),
+    claims.map(({ a }) => a.groupId),
+    claims.map(({ c }) => c.type),
+    claims.map(({ c }) => c.amount),
+    claims.map(({ a }) => a.guarantee === AllocationGuarantee.GUARANTEED),
+  ];
+  return { ctes, params };
+}
+
+/** Writes new requests, their allocations and claims (inside the caller's transaction) in one statement. */
+export async function insertPlacements(m: EntityManager, requests: AllocationRequestEntity[], allocations: PlannedAllocation[]): Promise<void> {
+  const { ctes, params } = placementRows(requests, allocations, 1);
+  await m.query(`WITH ${ctes} SELECT 1`, params);
+}
+
+/** Marks the error by which `claimAtOnce` says which hosts it lost. */
+const LOST_RACE_MARK = 'rsp-lost-race:';
+
+/** Something that runs one SQL statement (a DataSource runs it as its own transaction). */
+export interface Queryable {
+  query(sql: string, params?: unknown[]): Promise<unknown>;
+}
+
+/**
+ * A whole group commit in one statement, so in one round trip and one implicit transaction: locks
+ * the resources in id order, applies the deltas (judged on the rows as updated, as in
+ * `applyDeltas`), writes the requests, allocations and claims, and checks the shares (as in
+ * `checkLimits`). When any resource moved or a share no longer covers the usage, the statement
+ * fails on purpose — a cast of a text naming the hosts to an integer, SQL having no RAISE — and
+ * so writes nothing; that error becomes LostRaceError naming those hosts.
+ */
+export async function claimAtOnce(q: Queryable, deltas: ResourceDelta[], requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[]): Promise<void> {
+  const sorted = [...deltas].sort((a, b) => (a.resource.id < b.resource.id ? -1 : 1));
+  const rows = placementRows(requests, allocations, 9);
+  try {
+    await q.query(
+      `WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE),
+       claimed AS (UPDATE resource AS r SET used = r.used + v.amount, generation = r.generation + 1
+         FROM unnest($1::uuid[], $2::float8[], $3::int[]) AS v(id, amount, gen)
+         WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = v.id
+         RETURNING r."hostId", (r.generation = v.gen + 1 AND r.used <= (r.total - r.reserved) * r."allocationRatio" + 1e-6) AS ok),
+       ${rows.ctes},
+       over_quota AS (SELECT v."hostId" FROM unnest($4::uuid[], $5::uuid[], $6::varchar[], $7::float8[]) AS v("hostId", "groupId", type, used)
+         JOIN host h ON h.id = v."hostId" LEFT JOIN share sh ON sh."hostId" = v."hostId" AND sh."groupId" = v."groupId"
+         WHERE h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6))),
+       lost AS (SELECT "hostId" FROM claimed WHERE NOT ok UNION SELECT "hostId" FROM over_quota)
+       SELECT CASE WHEN count(*) > 0 THEN ($8::text || string_agg("hostId"::text, ','))::int END AS lost FROM lost`,
+      [
+        sorted.map((d) => d.resource.id),
+        sorted.map((d) => d.amount),
+        sorted.map((d) => d.expectedGeneration),
+        usage.map((u) => u.hostId),
+        usage.map((u) => u.groupId),
+        usage.map((u) => u.type),
+        usage.map((u) => u.used),
+        LOST_RACE_MARK,
+        ...rows.params,
+      ],
+    );
+  } catch (e) {
+    const err = e as { code?: string; message?: string; driverError?: { code?: string } };
+    const code = err.driverError?.code ?? err.code;
+    const marked = err.message?.indexOf(LOST_RACE_MARK) ?? -1;
+    if (marked >= 0) throw new LostRaceError([...new Set(err.message!.slice(marked + LOST_RACE_MARK.length).replace(/"$/, '').split(','))]);
+    if (code === '40P01' || code === '40001') throw new LostRaceError([...new Set(deltas.map((d) => d.hostId))]);
+    throw e;
+  }
 }
 
 /**

@@ -19,7 +19,7 @@ import {
   ResourceUnit,
   ResourceWant,
 } from '../persistence/entities';
-import { applyDeltas, checkLimits, endAllocations, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf, UsageAfter } from '../placement/claims';
+import { applyDeltas, checkLimits, claimAtOnce, endAllocations, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf, UsageAfter } from '../placement/claims';
 import type { HostView, PlacementAsk } from '../placement/model';
 import { evaluateHosts, Evaluation, placeReplicas } from '../placement/scheduler';
 import { InventorySnapshot } from '../placement/snapshot';
@@ -459,27 +459,39 @@ export class PlacementService {
         }
       }
       // Claims reach the database in the order they were planned: a group planned on the charges
-      // of one still in flight must not update the rows before it (it would see their old generation).
+      // of one still in flight must not update the rows before it has (it would see their old
+      // generation). With one statement per group, the next one waits for the whole statement.
       const turn = this.claimTurn;
       let done!: () => void;
       this.claimTurn = new Promise<void>((resolve) => (done = resolve));
+      const fresh = planned.filter((p) => items[p.index]!.insert).map((p) => items[p.index]!.request);
+      const decided = planned.filter((p) => !items[p.index]!.insert);
       try {
-        await this.dataSource.transaction(async (m) => {
+        if (!decided.length) {
+          // New requests only (the common case): the whole commit in one statement.
+          await turn;
           try {
-            await turn;
-            await applyDeltas(m, [...deltas.values()]);
+            await claimAtOnce(this.dataSource, [...deltas.values()], fresh, planned.flatMap((p) => p.allocations), usage);
           } finally {
             done();
           }
-          const fresh = planned.filter((p) => items[p.index]!.insert).map((p) => items[p.index]!.request);
-          await insertPlacements(m, fresh, planned.flatMap((p) => p.allocations));
-          await checkLimits(m, usage);
-          for (const p of planned.filter((q) => !items[q.index]!.insert)) {
-            const r = items[p.index]!.request;
-            const decided = rowsOf(await m.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [r.id, r.status, r.reason, r.decidedBy, r.decidedAt]));
-            if (!decided.length) throw new ConflictError('The request was decided meanwhile', { requestId: r.id });
-          }
-        });
+        } else {
+          await this.dataSource.transaction(async (m) => {
+            try {
+              await turn;
+              await applyDeltas(m, [...deltas.values()]);
+            } finally {
+              done();
+            }
+            await insertPlacements(m, fresh, planned.flatMap((p) => p.allocations));
+            await checkLimits(m, usage);
+            for (const p of decided) {
+              const r = items[p.index]!.request;
+              const updated = rowsOf(await m.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [r.id, r.status, r.reason, r.decidedBy, r.decidedAt]));
+              if (!updated.length) throw new ConflictError('The request was decided meanwhile', { requestId: r.id });
+            }
+          });
+        }
       } catch (e) {
         done();
         for (const p of planned) p.undo();
