@@ -159,8 +159,8 @@ export interface Queryable {
  * the resources in id order, applies the deltas (judged on the rows as updated, as in
  * `applyDeltas`), writes the requests, allocations and claims, and checks the shares (as in
  * `checkLimits`). When any resource moved or a share no longer covers the usage, the statement
- * fails on purpose — a cast of a text naming the hosts to an integer, SQL having no RAISE — and
- * so writes nothing; that error becomes LostRaceError naming those hosts.
+ * fails on purpose — `rsp_lost_race` (a migration's plpgsql function) raises an error whose
+ * message names the hosts — and so writes nothing; that error becomes LostRaceError naming them.
  */
 export async function claimAtOnce(q: Queryable, deltas: ResourceDelta[], requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[]): Promise<void> {
   const sorted = [...deltas].sort((a, b) => (a.resource.id < b.resource.id ? -1 : 1));
@@ -177,7 +177,7 @@ export async function claimAtOnce(q: Queryable, deltas: ResourceDelta[], request
          JOIN host h ON h.id = v."hostId" LEFT JOIN share sh ON sh."hostId" = v."hostId" AND sh."groupId" = v."groupId"
          WHERE h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6))),
        lost AS (SELECT "hostId" FROM claimed WHERE NOT ok UNION SELECT "hostId" FROM over_quota)
-       SELECT CASE WHEN count(*) > 0 THEN ($8::text || string_agg("hostId"::text, ','))::int END AS lost FROM lost`,
+       SELECT CASE WHEN count(*) > 0 THEN rsp_lost_race($8::text || string_agg("hostId"::text, ',')) END AS lost FROM lost`,
       [
         sorted.map((d) => d.resource.id),
         sorted.map((d) => d.amount),
@@ -194,7 +194,7 @@ export async function claimAtOnce(q: Queryable, deltas: ResourceDelta[], request
     const err = e as { code?: string; message?: string; driverError?: { code?: string } };
     const code = err.driverError?.code ?? err.code;
     const marked = err.message?.indexOf(LOST_RACE_MARK) ?? -1;
-    if (marked >= 0) throw new LostRaceError([...new Set(err.message!.slice(marked + LOST_RACE_MARK.length).replace(/"$/, '').split(','))]);
+    if (marked >= 0) throw new LostRaceError([...new Set(err.message!.slice(marked + LOST_RACE_MARK.length).split(','))]);
     if (code === '40P01' || code === '40001') throw new LostRaceError([...new Set(deltas.map((d) => d.hostId))]);
     throw e;
   }

@@ -61,6 +61,8 @@ export interface PlacementOptions {
   now?: () => Date;
   /** Attempts of one batch before the items still racing get CONFLICT. */
   maxAttempts?: number;
+  /** Groups touching at most this many resources commit in one statement (default 200; 0: always the transaction). */
+  oneStatementResources?: number;
 }
 
 /** Lease of a GUARANTEED allocation when the request names none. */
@@ -79,7 +81,7 @@ const PIPELINE_DEPTH = 2;
  * group's (the next one may update its rows as soon as this one has, while this one still writes
  * its allocations), which keeps the database busier under batches.
  */
-const ONE_STATEMENT_RESOURCES = 200;
+const DEFAULT_ONE_STATEMENT_RESOURCES = 200;
 /** Most items claimed in one group commit. */
 const MAX_GROUP = 2000;
 /** Most items of one allocateMany. */
@@ -108,6 +110,7 @@ export class PlacementService {
   private readonly snapshot: InventorySnapshot;
   private readonly now: () => Date;
   private readonly maxAttempts: number;
+  private readonly oneStatementResources: number;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly queue: Array<{ items: BatchItem[]; resolve: (r: Array<PlacementResult | RspError>) => void; reject: (e: unknown) => void }> = [];
   private inFlight = 0;
@@ -125,6 +128,7 @@ export class PlacementService {
     this.snapshot = new InventorySnapshot(dataSource, options.snapshotMs ?? 0);
     this.now = options.now ?? (() => new Date());
     this.maxAttempts = options.maxAttempts ?? 5;
+    this.oneStatementResources = options.oneStatementResources ?? DEFAULT_ONE_STATEMENT_RESOURCES;
   }
 
   /** Dry run: every host ranked for the request's first replica, with the filter and reason of each rejected one. */
@@ -474,7 +478,7 @@ export class PlacementService {
       const fresh = planned.filter((p) => items[p.index]!.insert).map((p) => items[p.index]!.request);
       const decided = planned.filter((p) => !items[p.index]!.insert);
       try {
-        if (!decided.length && deltas.size <= ONE_STATEMENT_RESOURCES) {
+        if (!decided.length && deltas.size <= this.oneStatementResources) {
           // A small group of new requests (single allocations arriving together): the whole commit
           // in one statement, one round trip; the next group waits for it whole.
           await turn;

@@ -1,4 +1,5 @@
 import { SYSTEM } from '../../gateway/auth/principal';
+import { RspError } from '../../gateway/errors';
 import { AllocationGuarantee, PlacementMode } from '../../gateway/persistence/entities';
 import { PlacementService } from '../../gateway/services/placement-service';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
@@ -177,6 +178,23 @@ function placementSuite(kind: 'pglite' | 'postgres') {
     const slot = (await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { used owners } } }', { h: hostId })).resources.nodes[0];
     expect(slot).toEqual({ used: 1, owners: [won[0]!.data!.allocate.allocations[0].id] });
     await release(won[0]!.data!.allocate.allocations[0].id);
+  });
+
+  test('the transaction commit path (large groups) gives the same race result and exact release', async () => {
+    const hostId = await slotHost(`last-tx-${kind}`, 1);
+    const placement = new PlacementService(t.gateway.dataSource, { oneStatementResources: 0 });
+    const request = { groupId: w.groupA, mode: PlacementMode.DIRECT, guarantee: AllocationGuarantee.BEST_EFFORT, hostIds: [hostId], resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }] };
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => placement.allocate(SYSTEM, request)));
+    const won = results.filter((x) => x.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    expect(results.filter((x) => x.status === 'rejected').map((x) => (x as PromiseRejectedResult).reason.category)).toEqual(Array(19).fill('CONFLICT'));
+    const batch = await placement.allocateMany(SYSTEM, [request, { ...request, hostIds: [w.host1], resources: CPU(1) }]);
+    expect(batch.map((r) => (r instanceof RspError ? r.category : r.request.status))).toEqual(['CONFLICT', 'PLACED']);
+    const allocationId = (won[0] as PromiseFulfilledResult<Awaited<ReturnType<PlacementService['allocate']>>>).value.allocations[0]!.id;
+    expect((await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { used owners } } }', { h: hostId })).resources.nodes[0]).toEqual({ used: 1, owners: [allocationId] });
+    await release(allocationId);
+    for (const r of batch) if (!(r instanceof RspError)) for (const a of r.allocations) await release(a.id);
+    expect((await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { used owners } } }', { h: hostId })).resources.nodes[0]).toEqual({ used: 0, owners: [] });
   });
 
   test('a lost race is retried on another host when one fits', async () => {
