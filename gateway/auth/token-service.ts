@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DataSource, IsNull, Repository } from 'typeorm';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import { RspPubSub, Topic } from '../events/pubsub';
 import { ApiTokenEntity, GroupEntity, MemberRole } from '../persistence/entities';
 import { policy } from './policy';
 import { ANONYMOUS, Principal } from './principal';
@@ -20,8 +21,9 @@ export function hashSecret(secret: string): string {
 }
 
 /**
- * How long a gateway trusts a token it has just looked up without reading it again. A token
- * revoked through this gateway stops working at once; through another replica, within this time.
+ * How long a gateway trusts a token it has just looked up without reading it again. A revocation
+ * is published (TOKEN_REVOKED), so every replica sharing the PubSub forgets the token at once; a
+ * replica that misses the message still stops accepting it within this time.
  */
 export const TOKEN_CACHE_MS = 2_000;
 
@@ -39,8 +41,12 @@ export class TokenService {
   /** Tokens looked up recently, by secret hash, with when. */
   private readonly recent = new Map<string, { token: ApiTokenEntity; at: number }>();
 
-  constructor(private readonly dataSource: DataSource) {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly pubSub?: RspPubSub,
+  ) {
     this.repo = dataSource.getRepository(ApiTokenEntity);
+    pubSub?.listen(Topic.TOKEN_REVOKED, undefined, (id) => this.forget(id));
   }
 
   /** The principal a bearer secret stands for; anonymous when absent; UNAUTHENTICATED-worthy when unknown. */
@@ -103,8 +109,15 @@ export class TokenService {
     else policy.requireSiteAdmin(actor, 'revoke site-admin tokens');
     if (token.revokedAt) throw new ConflictError(`Token ${id} is already revoked`, { id });
     token.revokedAt = new Date();
+    this.forget(id);
+    const saved = await this.repo.save(token);
+    this.pubSub?.publish(Topic.TOKEN_REVOKED, id);
+    return saved;
+  }
+
+  /** Drops a token from the lookup cache. */
+  private forget(id: string): void {
     for (const [hash, entry] of this.recent) if (entry.token.id === id) this.recent.delete(hash);
-    return this.repo.save(token);
   }
 
   /** Tokens of a group (admins of the group), newest first, without secrets. */

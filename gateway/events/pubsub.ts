@@ -15,6 +15,8 @@ export type RspTopics = {
   ENVIRONMENT_METRICS: [environmentId: string, sample: EnvironmentSample];
   SITE_METRICS: [siteId: string, sample: SiteSample];
   EVENT: [RspEvent];
+  /** A token was revoked: every replica forgets it at once (its id). */
+  TOKEN_REVOKED: [tokenId: string];
 };
 
 /** Topic names, for `@Subscription({ topics })` and `pubSub.subscribe`. */
@@ -24,6 +26,7 @@ export const Topic = {
   ENVIRONMENT_METRICS: 'ENVIRONMENT_METRICS',
   SITE_METRICS: 'SITE_METRICS',
   EVENT: 'EVENT',
+  TOKEN_REVOKED: 'TOKEN_REVOKED',
 } as const satisfies Record<keyof RspTopics, keyof RspTopics>;
 
 /** The payload of a topic. */

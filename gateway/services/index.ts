@@ -97,7 +97,7 @@ export function createServices(deps: ServiceDeps): Services {
   return {
     info: deps.info,
     operations,
-    tokens: new TokenService(dataSource),
+    tokens: new TokenService(dataSource, deps.pubSub),
     groups: new GroupService(dataSource),
     sites,
     resources: new ResourceService(dataSource),

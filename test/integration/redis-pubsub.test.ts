@@ -54,4 +54,18 @@ describeWithEngine('redis', 'PubSub over Redis across two gateways', () => {
     const last = events[events.length - 1]!.events.operation!;
     expect(new Date(last.createdAt).getTime()).toBe(op.createdAt.getTime());
   });
+
+  test('a token revoked on replica B stops working on replica A at once, though A had it cached', async () => {
+    const issued = (await a.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { secret token { id } } }', { i: { groupId: w.groupA, role: 'VIEWER', name: 'short-lived' } })).createToken;
+    const me = '{ viewer { name } }';
+    expect((await a.ok(me, {}, issued.secret)).viewer.name).toBe('short-lived');
+    await b.ok('mutation ($id: ID!) { revokeToken(id: $id) { revokedAt } }', { id: issued.token.id }, a.adminToken);
+    let refused: Awaited<ReturnType<TestGateway['gql']>> | undefined;
+    // Well within the 2 s a replica trusts a cached token (TOKEN_CACHE_MS): only the published revocation explains a refusal here.
+    for (let i = 0; i < 20 && !refused?.errors; i += 1) {
+      refused = await a.gql(me, {}, issued.secret);
+      if (!refused.errors) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(refused?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
 });
