@@ -26,6 +26,7 @@ interface Replica {
   environmentId: string;
   environmentName: string;
   kind: string;
+  manifestId: string;
   bytes: number;
   newBytes: number;
   movedBytes: number;
@@ -35,7 +36,7 @@ interface Replica {
   createdAt: string;
   verifiedAt: string | null;
 }
-const REPLICA_FIELDS = 'id policyId environmentId environmentName kind bytes newBytes movedBytes storeHostId chunks encrypted createdAt verifiedAt';
+const REPLICA_FIELDS = 'id policyId environmentId environmentName kind manifestId bytes newBytes movedBytes storeHostId chunks encrypted createdAt verifiedAt';
 
 /** `rsp replicate policy create|list|show|delete` and `rsp replicate now <policy>`. */
 export function registerReplicate(program: Command): void {
