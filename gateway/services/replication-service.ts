@@ -8,7 +8,7 @@ import type { HostAgent } from '../agent/host-agent';
 import type { ArtifactStore } from '../artifacts/artifact-store';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { BadInputError, ConflictError, IntegrityError, NotFoundError, RspError } from '../errors';
+import { BadInputError, ConflictError, IntegrityError, NotFoundError, RspError, UnavailableError } from '../errors';
 import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import {
@@ -710,9 +710,12 @@ export class ReplicationService {
     return env;
   }
 
-  /** The store of a host's agent (UNAVAILABLE when it is DOWN or its agent is not connected), or the gateway's for null. */
+  /** The store of a host's agent (UNAVAILABLE when the host is gone, DOWN or its agent not connected), or the gateway's for null. */
   private async storeOf(hostId: string | null): Promise<ArtifactStore> {
-    return hostId ? (await this.agentOf(hostId)).artifacts() : this.store;
+    if (!hostId) return this.store;
+    const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: hostId });
+    if (!host) throw new UnavailableError(`The host ${hostId} whose store kept this replica no longer exists`, { hostId });
+    return this.agents.forHost(host).artifacts();
   }
 
   /** Deletes a manifest from the store at `hostId` (null: the gateway's) unless a replica there still uses it. */
