@@ -1,8 +1,8 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /** Replicas live in the target's store: where each one is kept, what moved there, and the host a SITE/GROUP policy chose. */
-export class ReplicaStores1764000730000 implements MigrationInterface {
-  name = 'ReplicaStores1764000730000';
+export class ReplicaStores1764000900000 implements MigrationInterface {
+  name = 'ReplicaStores1764000900000';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`ALTER TABLE "replication_policy" ADD "storeHostId" uuid`);
