@@ -19,9 +19,25 @@ export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
+/**
+ * How long a gateway trusts a token it has just looked up without reading it again. A token
+ * revoked through this gateway stops working at once; through another replica, within this time.
+ */
+export const TOKEN_CACHE_MS = 2_000;
+
+/** Most tokens remembered at once (the memory stays bounded whatever secrets are tried). */
+const MAX_CACHED_TOKENS = 10_000;
+
+/** How precise `lastUsedAt` is: a token's use is written at most this often (per gateway). */
+export const LAST_USED_RESOLUTION_MS = 10_000;
+
 /** Issues, checks and revokes API tokens. Secrets are random, shown once, stored hashed. */
 export class TokenService {
   private readonly repo: Repository<ApiTokenEntity>;
+  /** When this gateway last wrote each token's `lastUsedAt` (epoch ms). */
+  private readonly lastWritten = new Map<string, number>();
+  /** Tokens looked up recently, by secret hash, with when. */
+  private readonly recent = new Map<string, { token: ApiTokenEntity; at: number }>();
 
   constructor(private readonly dataSource: DataSource) {
     this.repo = dataSource.getRepository(ApiTokenEntity);
@@ -31,10 +47,30 @@ export class TokenService {
   async authenticate(secret: string | undefined): Promise<Principal | null> {
     if (!secret) return ANONYMOUS;
     if (!secret.startsWith(TOKEN_PREFIX)) return null;
-    const token = await this.repo.findOneBy({ secretHash: hashSecret(secret) });
+    const hash = hashSecret(secret);
+    const now = Date.now();
+    const cached = this.recent.get(hash);
+    let token: ApiTokenEntity | null;
+    if (cached && now - cached.at < TOKEN_CACHE_MS) token = cached.token;
+    else {
+      token = await this.repo.findOneBy({ secretHash: hash });
+      if (this.recent.size >= MAX_CACHED_TOKENS) this.recent.clear();
+      if (token) this.recent.set(hash, { token, at: now });
+    }
     if (!token || token.revokedAt || (token.expiresAt && token.expiresAt.getTime() <= Date.now())) return null;
-    void this.repo.update({ id: token.id }, { lastUsedAt: new Date() }).catch(() => undefined);
+    this.touch(token.id);
     return { kind: 'token', tokenId: token.id, name: token.name, groupId: token.groupId, role: token.role, siteAdmin: token.siteAdmin };
+  }
+
+  /**
+   * Records that a token was used, at most once per LAST_USED_RESOLUTION_MS per token: a busy
+   * client would otherwise make every request also write (and queue on) the same row.
+   */
+  private touch(id: string): void {
+    const now = Date.now();
+    if (now - (this.lastWritten.get(id) ?? 0) < LAST_USED_RESOLUTION_MS) return;
+    this.lastWritten.set(id, now);
+    void this.repo.update({ id }, { lastUsedAt: new Date(now) }).catch(() => undefined);
   }
 
   /** Creates the first site-admin token when there is none; returns it (with its secret) or null. */
@@ -67,6 +103,7 @@ export class TokenService {
     else policy.requireSiteAdmin(actor, 'revoke site-admin tokens');
     if (token.revokedAt) throw new ConflictError(`Token ${id} is already revoked`, { id });
     token.revokedAt = new Date();
+    for (const [hash, entry] of this.recent) if (entry.token.id === id) this.recent.delete(hash);
     return this.repo.save(token);
   }
 

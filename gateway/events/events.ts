@@ -44,11 +44,26 @@ export interface ReplicationEventPayload {
 
 /**
  * One entry of the `events` stream. Environment, host and alert events travel on the EVENT topic;
+/** An allocation request waiting for approval was made, approved or rejected. */
+export interface AllocationEventPayload {
+  requestId: string;
+  change: 'REQUESTED' | 'APPROVED' | 'REJECTED';
+  /** The request's status after the change (PENDING, PLACED, REJECTED). */
+  status: string;
+  reason: string | null;
+  decidedBy: string | null;
+  /** The hosts and allocations placed (APPROVED only). */
+  hostIds: string[];
+  allocationIds: string[];
+}
+
+/**
+ * One entry of the `events` stream. Environment, alert and allocation events travel on the EVENT topic;
  * operations arrive on their own topic and are wrapped as OPERATION events per subscriber.
  * Who may see one follows from `groupId` (members of that group) or, when null, site admins only.
  */
 export interface RspEvent {
-  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT' | 'REPLICATION' | 'HOST';
+  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT' | 'REPLICATION' | 'HOST' | 'ALLOCATION';
   /** Epoch milliseconds. */
   at: number;
   groupId: string | null;
@@ -57,5 +72,6 @@ export interface RspEvent {
   alert?: AlertEventPayload;
   host?: HostEventPayload;
   replication?: ReplicationEventPayload;
+  allocation?: AllocationEventPayload;
   operation?: OperationEntity;
 }

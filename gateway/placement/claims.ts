@@ -36,99 +36,168 @@ export function rowsOf<T>(result: unknown): T[] {
   return result as T[];
 }
 
-/** Parameters per statement stay well under PostgreSQL's 65,535. */
-const MAX_PARAMS = 30_000;
-
-/** Inserts rows into `table` in as few statements as the parameter limit allows. */
-export async function insertRows(m: EntityManager, table: string, columns: string[], rows: unknown[][]): Promise<void> {
-  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
-  const cols = columns.map((c) => `"${c}"`).join(', ');
-  for (let start = 0; start < rows.length; start += perStatement) {
-    const chunk = rows.slice(start, start + perStatement);
-    const params: unknown[] = [];
-    const tuples = chunk.map((row) => `(${row.map((v) => (params.push(v), `$${params.length}`)).join(', ')})`);
-    await m.query(`INSERT INTO "${table}" (${cols}) VALUES ${tuples.join(', ')}`, params);
-  }
-}
-
 /**
- * Adds the deltas to the resources' `used`, each only if its generation is still the one the
- * planner read and the overbooked capacity holds, bumping the generation. Throws LostRaceError
- * naming the hosts whose resources moved (the caller's transaction then rolls back).
+ * Adds the deltas to the resources' `used`, bumping the generation, and reports whether each
+ * resource was still at the generation the planner read and within its overbooked capacity. One
+ * statement: it first locks the rows in id order (a one-time filter, evaluated before any row is
+ * updated), so two claims on overlapping resources queue instead of deadlocking. The checks are
+ * made on the row as updated (RETURNING), not in WHERE: a row changed by a transaction that
+ * committed while this statement waited for its lock is then judged by its newest version, not
+ * the one this statement's snapshot saw. Throws LostRaceError naming the hosts whose resources
+ * moved (the caller's transaction then rolls back, undoing the update).
  */
 export async function applyDeltas(m: EntityManager, deltas: ResourceDelta[]): Promise<Map<string, number>> {
   if (!deltas.length) return new Map();
   const sorted = [...deltas].sort((a, b) => (a.resource.id < b.resource.id ? -1 : 1));
-  const params: unknown[] = [];
-  const values = sorted.map((d) => {
-    params.push(d.resource.id, d.amount, d.expectedGeneration);
-    return `($${params.length - 2}::uuid, $${params.length - 1}::float8, $${params.length}::int)`;
-  });
-  let rows: Array<{ id: string; generation: number }>;
+  let rows: Array<{ id: string; generation: number; ok: boolean }>;
   try {
-    // Lock in id order first, so two claims on overlapping resources queue instead of deadlocking.
-    await m.query(`SELECT 1 FROM resource WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [sorted.map((d) => d.resource.id)]);
     rows = rowsOf(await m.query(
-      `UPDATE resource AS r SET used = r.used + v.amount, generation = r.generation + 1 FROM (VALUES ${values.join(', ')}) AS v(id, amount, gen)
-       WHERE r.id = v.id AND r.generation = v.gen AND r.used + v.amount <= (r.total - r.reserved) * r."allocationRatio" + 1e-6 RETURNING r.id, r.generation`,
-      params,
+      `WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)
+       UPDATE resource AS r SET used = r.used + v.amount, generation = r.generation + 1
+       FROM unnest($1::uuid[], $2::float8[], $3::int[]) AS v(id, amount, gen)
+       WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = v.id
+       RETURNING r.id, r.generation, (r.generation = v.gen + 1 AND r.used <= (r.total - r.reserved) * r."allocationRatio" + 1e-6) AS ok`,
+      [sorted.map((d) => d.resource.id), sorted.map((d) => d.amount), sorted.map((d) => d.expectedGeneration)],
     ));
   } catch (e) {
     const code = (e as { code?: string; driverError?: { code?: string } }).driverError?.code ?? (e as { code?: string }).code;
     if (code === '40P01' || code === '40001') throw new LostRaceError([...new Set(deltas.map((d) => d.hostId))]);
     throw e;
   }
-  const won = new Map(rows.map((r) => [r.id, Number(r.generation)]));
+  const won = new Map(rows.filter((r) => r.ok).map((r) => [r.id, Number(r.generation)]));
   if (won.size < deltas.length) throw new LostRaceError([...new Set(deltas.filter((d) => !won.has(d.resource.id)).map((d) => d.hostId))]);
   return won;
 }
 
-/**
- * Checks, after the claims are written and while this transaction holds the claimed resources'
- * rows, that no group is over its share on a host and no resource holds more guaranteed claims
- * than its capacity without overbooking. Anyone else claiming those resources waits for this
- * transaction, so the check sees every claim that can coexist with these. Throws LostRaceError
- * naming the hosts where the picture the planner used was out of date.
- */
-export async function checkLimits(m: EntityManager, resourceIds: string[], groupIds: string[], guaranteed: boolean): Promise<void> {
-  if (!resourceIds.length) return;
-  const overQuota: Array<{ hostId: string }> = await m.query(
-    `SELECT DISTINCT u."hostId" FROM (SELECT "hostId", "groupId", type, SUM(amount) AS s FROM allocation_claim WHERE active AND "resourceId" = ANY($1) AND "groupId" = ANY($2) GROUP BY 1, 2, 3) u
-     JOIN host h ON h.id = u."hostId" JOIN share sh ON sh."hostId" = u."hostId" AND sh."groupId" = u."groupId"
-     WHERE h."ownerGroupId" <> u."groupId" AND sh.quotas ? u.type AND u.s > (sh.quotas ->> u.type)::float8 + 1e-6`,
-    [resourceIds, groupIds],
-  );
-  const overGuaranteed: Array<{ hostId: string }> = guaranteed
-    ? await m.query(
-        `SELECT r."hostId" FROM resource r JOIN (SELECT "resourceId", SUM(amount) AS g FROM allocation_claim WHERE active AND guaranteed AND "resourceId" = ANY($1) GROUP BY 1) x ON x."resourceId" = r.id
-         WHERE x.g > r.total - r.reserved + 1e-6`,
-        [resourceIds],
-      )
-    : [];
-  const hosts = [...new Set([...overQuota, ...overGuaranteed].map((r) => r.hostId))];
-  if (hosts.length) throw new LostRaceError(hosts);
+/** What a group will hold of a resource type on a host once a commit's claims are in. */
+export interface UsageAfter {
+  hostId: string;
+  groupId: string;
+  type: string;
+  used: number;
 }
 
-/** Writes new requests, their allocations and claims (inside the caller's transaction). */
+/**
+ * Checks that no group will be over its share on a host (the host's owner group needs none).
+ * The amounts are the planner's, and they are exact once `applyDeltas` has passed: every claim
+ * added or ended bumps its resource's generation, so a resource still at the generation the
+ * planner read holds exactly the claims (per group, and guaranteed ones) the planner counted —
+ * which is also why guaranteed capacity, checked by the planner, needs no second look here.
+ * What the planner may not know is a share changed since its picture was read: this compares
+ * with the shares as they are now, one indexed lookup per host, group and type, instead of
+ * summing every claim. Throws LostRaceError naming the hosts where the picture was out of date.
+ */
+export async function checkLimits(m: EntityManager, usage: UsageAfter[]): Promise<void> {
+  if (!usage.length) return;
+  const over: Array<{ hostId: string }> = await m.query(
+    `SELECT DISTINCT v."hostId" FROM unnest($1::uuid[], $2::uuid[], $3::varchar[], $4::float8[]) AS v("hostId", "groupId", type, used)
+     JOIN host h ON h.id = v."hostId" LEFT JOIN share sh ON sh."hostId" = v."hostId" AND sh."groupId" = v."groupId"
+     WHERE h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6))`,
+    [usage.map((u) => u.hostId), usage.map((u) => u.groupId), usage.map((u) => u.type), usage.map((u) => u.used)],
+  );
+  if (over.length) throw new LostRaceError(over.map((r) => r.hostId));
+}
+
+/** The INSERT clauses (as CTEs) of new requests, their allocations and claims, each table's rows as one array per column, parameters numbered from `$first`. */
+function placementRows(requests: AllocationRequestEntity[], allocations: PlannedAllocation[], first: number): { ctes: string; params: unknown[] } {
+  const claims = allocations.flatMap((a) => a.claims.map((c) => ({ a, c })));
+  const $ = (i: number) => `$${first + i}`;
+  const ctes = `new_requests AS (INSERT INTO allocation_request (id, "groupId", "requestedBy", mode, guarantee, spec, "leaseSeconds", status, reason, "decidedBy", "decidedAt")
+       SELECT * FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::varchar[], ${$(4)}::varchar[], ${$(5)}::jsonb[], ${$(6)}::int[], ${$(7)}::varchar[], ${$(8)}::text[], ${$(9)}::varchar[], ${$(10)}::timestamptz[])),
+     new_allocations AS (INSERT INTO allocation (id, "requestId", "groupId", "hostId", technology, guarantee, status, score, "expiresAt")
+       SELECT * FROM unnest(${$(11)}::uuid[], ${$(12)}::uuid[], ${$(13)}::uuid[], ${$(14)}::uuid[], ${$(15)}::varchar[], ${$(16)}::varchar[], ${$(17)}::varchar[], ${$(18)}::float8[], ${$(19)}::timestamptz[])),
+     new_claims AS (INSERT INTO allocation_claim ("allocationId", "resourceId", "hostId", "groupId", type, amount, guaranteed)
+       SELECT * FROM unnest(${$(20)}::uuid[], ${$(21)}::uuid[], ${$(22)}::uuid[], ${$(23)}::uuid[], ${$(24)}::varchar[], ${$(25)}::float8[], ${$(26)}::bool[]))`;
+  const params = [
+    requests.map((r) => r.id),
+    requests.map((r) => r.groupId),
+    requests.map((r) => r.requestedBy),
+    requests.map((r) => r.mode),
+    requests.map((r) => r.guarantee),
+    requests.map((r) => JSON.stringify(r.spec)),
+    requests.map((r) => r.leaseSeconds),
+    requests.map((r) => r.status),
+    requests.map((r) => r.reason),
+    requests.map((r) => r.decidedBy),
+    requests.map((r) => r.decidedAt),
+    allocations.map((a) => a.id),
+    allocations.map((a) => a.requestId),
+    allocations.map((a) => a.groupId),
+    allocations.map((a) => a.hostId),
+    allocations.map((a) => a.technology),
+    allocations.map((a) => a.guarantee),
+    allocations.map(() => AllocationStatus.ACTIVE),
+    allocations.map((a) => a.score),
+    allocations.map((a) => a.expiresAt),
+    claims.map(({ a }) => a.id),
+    claims.map(({ c }) => c.resourceId),
+    claims.map(({ a }) => a.hostId),
+    claims.map(({ a }) => a.groupId),
+    claims.map(({ c }) => c.type),
+    claims.map(({ c }) => c.amount),
+    claims.map(({ a }) => a.guarantee === AllocationGuarantee.GUARANTEED),
+  ];
+  return { ctes, params };
+}
+
+/** Writes new requests, their allocations and claims (inside the caller's transaction) in one statement. */
 export async function insertPlacements(m: EntityManager, requests: AllocationRequestEntity[], allocations: PlannedAllocation[]): Promise<void> {
-  await insertRows(
-    m,
-    'allocation_request',
-    ['id', 'groupId', 'requestedBy', 'mode', 'guarantee', 'spec', 'leaseSeconds', 'status', 'reason', 'decidedBy', 'decidedAt'],
-    requests.map((r) => [r.id, r.groupId, r.requestedBy, r.mode, r.guarantee, JSON.stringify(r.spec), r.leaseSeconds, r.status, r.reason, r.decidedBy, r.decidedAt]),
-  );
-  await insertRows(
-    m,
-    'allocation',
-    ['id', 'requestId', 'groupId', 'hostId', 'technology', 'guarantee', 'status', 'score', 'expiresAt'],
-    allocations.map((a) => [a.id, a.requestId, a.groupId, a.hostId, a.technology, a.guarantee, AllocationStatus.ACTIVE, a.score, a.expiresAt]),
-  );
-  await insertRows(
-    m,
-    'allocation_claim',
-    ['allocationId', 'resourceId', 'hostId', 'groupId', 'type', 'amount', 'guaranteed'],
-    allocations.flatMap((a) => a.claims.map((c) => [a.id, c.resourceId, a.hostId, a.groupId, c.type, c.amount, a.guarantee === AllocationGuarantee.GUARANTEED])),
-  );
+  const { ctes, params } = placementRows(requests, allocations, 1);
+  await m.query(`WITH ${ctes} SELECT 1`, params);
+}
+
+/** Marks the error by which `claimAtOnce` says which hosts it lost. */
+const LOST_RACE_MARK = 'rsp-lost-race:';
+
+/** Something that runs one SQL statement (a DataSource runs it as its own transaction). */
+export interface Queryable {
+  query(sql: string, params?: unknown[]): Promise<unknown>;
+}
+
+/**
+ * A whole group commit in one statement, so in one round trip and one implicit transaction: locks
+ * the resources in id order, applies the deltas (judged on the rows as updated, as in
+ * `applyDeltas`), writes the requests, allocations and claims, and checks the shares (as in
+ * `checkLimits`). When any resource moved or a share no longer covers the usage, the statement
+ * fails on purpose — `rsp_lost_race` (a migration's plpgsql function) raises an error whose
+ * message names the hosts — and so writes nothing; that error becomes LostRaceError naming them.
+ */
+export async function claimAtOnce(q: Queryable, deltas: ResourceDelta[], requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[]): Promise<void> {
+  const sorted = [...deltas].sort((a, b) => (a.resource.id < b.resource.id ? -1 : 1));
+  const rows = placementRows(requests, allocations, 9);
+  try {
+    await q.query(
+      `WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE),
+       claimed AS (UPDATE resource AS r SET used = r.used + v.amount, generation = r.generation + 1
+         FROM unnest($1::uuid[], $2::float8[], $3::int[]) AS v(id, amount, gen)
+         WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = v.id
+         RETURNING r."hostId", (r.generation = v.gen + 1 AND r.used <= (r.total - r.reserved) * r."allocationRatio" + 1e-6) AS ok),
+       ${rows.ctes},
+       over_quota AS (SELECT v."hostId" FROM unnest($4::uuid[], $5::uuid[], $6::varchar[], $7::float8[]) AS v("hostId", "groupId", type, used)
+         JOIN host h ON h.id = v."hostId" LEFT JOIN share sh ON sh."hostId" = v."hostId" AND sh."groupId" = v."groupId"
+         WHERE h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6))),
+       lost AS (SELECT "hostId" FROM claimed WHERE NOT ok UNION SELECT "hostId" FROM over_quota)
+       SELECT CASE WHEN count(*) > 0 THEN rsp_lost_race($8::text || string_agg("hostId"::text, ',')) END AS lost FROM lost`,
+      [
+        sorted.map((d) => d.resource.id),
+        sorted.map((d) => d.amount),
+        sorted.map((d) => d.expectedGeneration),
+        usage.map((u) => u.hostId),
+        usage.map((u) => u.groupId),
+        usage.map((u) => u.type),
+        usage.map((u) => u.used),
+        LOST_RACE_MARK,
+        ...rows.params,
+      ],
+    );
+  } catch (e) {
+    const err = e as { code?: string; message?: string; driverError?: { code?: string } };
+    const code = err.driverError?.code ?? err.code;
+    const marked = err.message?.indexOf(LOST_RACE_MARK) ?? -1;
+    if (marked >= 0) throw new LostRaceError([...new Set(err.message!.slice(marked + LOST_RACE_MARK.length).split(','))]);
+    if (code === '40P01' || code === '40001') throw new LostRaceError([...new Set(deltas.map((d) => d.hostId))]);
+    throw e;
+  }
 }
 
 /**

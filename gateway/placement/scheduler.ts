@@ -1,4 +1,4 @@
-import { FILTERS, FilterContext, PlacementFilter, passes } from './filters';
+import { FILTERS, FilterContext, PlacementFilter, passesAll } from './filters';
 import type { Candidate, HostView, PlacementAsk, Rejection } from './model';
 import { scoreHost } from './scoring';
 
@@ -54,14 +54,7 @@ function bestHost(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, limi
   const start = limit > 0 && n > limit ? Math.floor(Math.random() * n) : 0;
   for (let k = 0; k < n; k++) {
     const host = hosts[(start + k) % n]!;
-    let feasibleHost = true;
-    for (const f of FILTERS) {
-      if (!passes(f, host, ask, ctx)) {
-        feasibleHost = false;
-        break;
-      }
-    }
-    if (!feasibleHost) continue;
+    if (!passesAll(host, ask, ctx)) continue;
     const scored = { host, ...scoreHost(host, ask) };
     if (!best || scored.score > best.score || (scored.score === best.score && host.hostname < best.host.hostname)) best = scored;
     if (limit > 0 && ++feasible >= limit) break;
@@ -77,7 +70,7 @@ function randomAmongBest(hosts: HostView[], ask: PlacementAsk, ctx: FilterContex
   let feasible = 0;
   for (let i = 0; i < n && (limit <= 0 || feasible < limit); i++) {
     const host = hosts[(start + i) % n]!;
-    if (!FILTERS.every((f) => passes(f, host, ask, ctx))) continue;
+    if (!passesAll(host, ask, ctx)) continue;
     feasible++;
     top.push({ host, ...scoreHost(host, ask) });
     top.sort((a, b) => b.score - a.score);

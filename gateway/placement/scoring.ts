@@ -1,6 +1,9 @@
 import { PlacementPolicy } from '../persistence/entities';
 import type { HostView, PlacementAsk } from './model';
 
+// Read once: each access through the entities index is a getter call.
+const SPREAD = PlacementPolicy.SPREAD;
+
 /** How much a technology preference outweighs the fit score (which is in [0, 1]). */
 export const TECHNOLOGY_WEIGHT = 10;
 
@@ -23,7 +26,7 @@ export function utilisationAfter(host: HostView, ask: PlacementAsk): number {
 
 /** Fit score in [0, 1] under the site's policy: BINPACK prefers full hosts, SPREAD empty ones. */
 export function fitScore(policy: PlacementPolicy, utilisation: number): number {
-  return policy === PlacementPolicy.SPREAD ? 1 - utilisation : utilisation;
+  return policy === SPREAD ? 1 - utilisation : utilisation;
 }
 
 /** The technology the host would use (the first preferred one it offers) and its preference in [0, 1]. */

@@ -17,25 +17,36 @@ interface HostRow {
 /** A resource row as read from the database: the scheduler's view without the claim totals. */
 type ResourceRow = Omit<ResourceView, 'guaranteedUsed' | 'usedByGroup'> & { hostId: string };
 
-/**
- * Reads hosts as the scheduler sees them. Resources are read before the claim sums, so a claim
- * committed in between is counted while the generation read is already stale: the claim's
- * generation check then fails and the host is read again. The views are never more optimistic
- * than the database at the generation they carry.
- */
-export async function loadHostViews(dataSource: DataSource, hostIds?: string[]): Promise<Map<string, HostView>> {
+/** Reads resources (all of them, or those of `hostIds`, or those named) with their claim totals. */
+async function loadResourceViews(dataSource: DataSource, where: { hostIds?: string[]; ids?: string[] }): Promise<Array<ResourceView & { hostId: string }>> {
+  const filter = where.ids ? ' WHERE id = ANY($1)' : where.hostIds ? ' WHERE "hostId" = ANY($1)' : '';
+  const claimFilter = where.ids ? ' AND "resourceId" = ANY($1)' : where.hostIds ? ' AND "hostId" = ANY($1)' : '';
+  const params = where.ids ? [where.ids] : where.hostIds ? [where.hostIds] : [];
+  const resources: ResourceRow[] = await dataSource.query(`SELECT id, "hostId", type, unit, total, reserved, "allocationRatio", "minUnit", "maxUnit", "stepSize", used, generation FROM resource${filter}`, params);
+  const claims: Array<{ resourceId: string; groupId: string; guaranteed: boolean; amount: number }> = await dataSource.query(
+    `SELECT "resourceId", "groupId", guaranteed, SUM(amount)::float8 AS amount FROM allocation_claim WHERE active${claimFilter} GROUP BY 1, 2, 3`,
+    params,
+  );
+  const byId = new Map<string, ResourceView & { hostId: string }>();
+  for (const r of resources) {
+    byId.set(r.id, { ...r, total: Number(r.total), reserved: Number(r.reserved), allocationRatio: Number(r.allocationRatio), minUnit: Number(r.minUnit), maxUnit: r.maxUnit === null ? null : Number(r.maxUnit), stepSize: Number(r.stepSize), used: Number(r.used), generation: Number(r.generation), guaranteedUsed: 0, usedByGroup: new Map() });
+  }
+  for (const c of claims) {
+    const r = byId.get(c.resourceId);
+    if (!r) continue;
+    const amount = Number(c.amount);
+    if (c.guaranteed) r.guaranteedUsed += amount;
+    r.usedByGroup.set(c.groupId, (r.usedByGroup.get(c.groupId) ?? 0) + amount);
+  }
+  return [...byId.values()];
+}
+
+/** Reads hosts (all, or those named) without their resources: state, technologies, site policy, properties, share quotas. */
+async function loadHostShells(dataSource: DataSource, hostIds?: string[]): Promise<Map<string, HostView>> {
   const only = hostIds ? ' WHERE h.id = ANY($1)' : '';
   const params = hostIds ? [hostIds] : [];
   const hosts: HostRow[] = await dataSource.query(
     `SELECT h.id, h.hostname, h."siteId", h.state, h.drivers, h."ownerGroupId", h."layerId", s."placementPolicy" FROM host h JOIN site s ON s.id = h."siteId"${only}`,
-    params,
-  );
-  const resources: ResourceRow[] = await dataSource.query(
-    `SELECT id, "hostId", type, unit, total, reserved, "allocationRatio", "minUnit", "maxUnit", "stepSize", used, generation FROM resource${hostIds ? ' WHERE "hostId" = ANY($1)' : ''}`,
-    params,
-  );
-  const claims: Array<{ resourceId: string; groupId: string; guaranteed: boolean; amount: number }> = await dataSource.query(
-    `SELECT "resourceId", "groupId", guaranteed, SUM(amount)::float8 AS amount FROM allocation_claim WHERE active${hostIds ? ' AND "hostId" = ANY($1)' : ''} GROUP BY 1, 2, 3`,
     params,
   );
   const shares: Array<{ hostId: string; groupId: string; quotas: Record<string, number> }> = await dataSource.query(
@@ -45,7 +56,6 @@ export async function loadHostViews(dataSource: DataSource, hostIds?: string[]):
   const layerIds = hosts.map((h) => h.layerId).filter((id): id is string => id !== null);
   const layers: LayerEntity[] = layerIds.length ? await dataSource.getRepository(LayerEntity).createQueryBuilder('l').where('l.id = ANY(:ids)', { ids: layerIds }).getMany() : [];
   const layerById = new Map(layers.map((l) => [l.id, l]));
-
   const views = new Map<string, HostView>();
   for (const h of hosts) {
     const layer = h.layerId ? layerById.get(h.layerId) : undefined;
@@ -62,40 +72,66 @@ export async function loadHostViews(dataSource: DataSource, hostIds?: string[]):
       quotas: new Map(),
     });
   }
-  const resourceById = new Map<string, ResourceView>();
-  for (const r of resources) {
-    const view: ResourceView = { ...r, total: Number(r.total), reserved: Number(r.reserved), allocationRatio: Number(r.allocationRatio), minUnit: Number(r.minUnit), maxUnit: r.maxUnit === null ? null : Number(r.maxUnit), stepSize: Number(r.stepSize), used: Number(r.used), generation: Number(r.generation), guaranteedUsed: 0, usedByGroup: new Map() };
-    resourceById.set(r.id, view);
-    views.get(r.hostId)?.resources.set(r.type, view);
-  }
-  for (const c of claims) {
-    const r = resourceById.get(c.resourceId);
-    if (!r) continue;
-    const amount = Number(c.amount);
-    if (c.guaranteed) r.guaranteedUsed += amount;
-    r.usedByGroup.set(c.groupId, (r.usedByGroup.get(c.groupId) ?? 0) + amount);
-  }
   for (const s of shares) views.get(s.hostId)?.quotas.set(s.groupId, s.quotas);
   return views;
 }
 
 /**
+ * Reads hosts as the scheduler sees them. Resources are read before the claim sums, so a claim
+ * committed in between is counted while the generation read is already stale: the claim's
+ * generation check then fails and the host is read again. The views are never more optimistic
+ * than the database at the generation they carry.
+ */
+export async function loadHostViews(dataSource: DataSource, hostIds?: string[]): Promise<Map<string, HostView>> {
+  const views = await loadHostShells(dataSource, hostIds);
+  for (const r of await loadResourceViews(dataSource, { hostIds })) views.get(r.hostId)?.resources.set(r.type, r);
+  return views;
+}
+
+/**
+ * A digest of everything the hosts' own views are made of (hosts, their sites' policies, their
+ * machine layers' properties, shares), order-independent: it changes when any of it does, and
+ * costs the database one pass instead of the gateway a re-read of every host and share.
+ */
+async function hostsDigest(dataSource: DataSource): Promise<string> {
+  const [row]: Array<{ n: string; sum: string | null }> = await dataSource.query(
+    `SELECT count(*)::text AS n, sum(hashtextextended(x, 0))::text AS sum FROM (
+       SELECT concat_ws('|', h.id, h.hostname, h."siteId", h.state, h.drivers::text, h."ownerGroupId", h."layerId", s."placementPolicy", l.properties::text) AS x
+         FROM host h JOIN site s ON s.id = h."siteId" LEFT JOIN layer l ON l.id = h."layerId"
+       UNION ALL SELECT concat_ws('|', sh.id, sh."hostId", sh."groupId", sh.quotas::text) FROM share sh) t`,
+  );
+  return `${row?.n}:${row?.sum}`;
+}
+
+/** How many inventory checks pass between two looks at the hosts themselves (state, shares, properties). */
+export const HOST_REREAD_EVERY = 10;
+
+/**
  * The scheduler's picture of every host. With `maxAgeMs` 0 every decision reads the database
  * afresh; above 0 one picture is shared by the decisions of this gateway and kept current by
- * them (claims charge it at once, with the generation they expect). It is re-read whole in the
- * background when older than `maxAgeMs` (decisions go on with the old one meanwhile; hosts
- * claimed during the read are read again before the new picture is used) and host by host after
- * a lost race. Changes made elsewhere (new hosts, host state, shares) are seen within about
- * `maxAgeMs`; inventory changes bump the generation and are seen at the next claim on that host.
+ * them (claims charge it at once, with the generation they expect).
+ *
+ * It is read whole once, then kept current incrementally in the background: every `maxAgeMs` the
+ * resources' generations are compared with the picture's and only the resources whose generation
+ * moved past it (changed by someone else: another gateway, a release, an inventory edit) are read
+ * again, with their claim totals; a resource whose generation in the database is behind the
+ * picture's is one this gateway is claiming right now and is left as it is. Every
+ * HOST_REREAD_EVERY checks a digest of the hosts themselves (new hosts, state, shares, properties)
+ * is compared, and they are re-read when it changed. After a lost race or a release the hosts
+ * concerned are read again before the next decision, merged the same way. A picture that is out
+ * of date is never unsafe: every claim is checked against the database when it commits.
  */
 export class InventorySnapshot {
   private shared: Map<string, HostView> | null = null;
-  private loadedAt = 0;
+  /** Every resource of the picture by id, with its host. */
+  private readonly resources = new Map<string, { hostId: string; view: ResourceView }>();
+  private checkedAt = 0;
+  private checks = 0;
   private loading: Promise<void> | null = null;
-  private fresh: Map<string, HostView> | null = null;
+  private refreshing = false;
   private readonly stale = new Set<string>();
-  private readonly touchedDuringLoad = new Set<string>();
-  private loadError: unknown = null;
+  /** The hosts' digest when the picture's hosts were last read. */
+  private hostsRead = '';
 
   constructor(
     private readonly dataSource: DataSource,
@@ -111,61 +147,117 @@ export class InventorySnapshot {
   async hosts(): Promise<Map<string, HostView>> {
     if (this.maxAgeMs <= 0) return loadHostViews(this.dataSource);
     if (!this.shared) {
-      this.startLoad();
+      this.loading ??= Promise.all([hostsDigest(this.dataSource), loadHostViews(this.dataSource)])
+        .then(([digest, views]) => {
+          this.hostsRead = digest;
+          this.shared = views;
+          this.checkedAt = Date.now();
+          for (const host of views.values()) this.index(host);
+        })
+        .finally(() => (this.loading = null));
       await this.loading;
-      if (!this.fresh && !this.shared) throw this.loadError;
-    } else if (!this.loading && Date.now() - this.loadedAt > this.maxAgeMs) {
-      this.startLoad();
-    }
-    if (this.fresh) {
-      this.shared = this.fresh;
-      this.fresh = null;
-      for (const id of this.touchedDuringLoad) this.stale.add(id);
-      this.touchedDuringLoad.clear();
+    } else if (!this.refreshing && Date.now() - this.checkedAt > this.maxAgeMs) {
+      this.refreshing = true;
+      this.checkedAt = Date.now();
+      // A failed check keeps the picture; the next decision after maxAgeMs tries again.
+      void this.refresh(++this.checks % HOST_REREAD_EVERY === 0)
+        .catch(() => undefined)
+        .finally(() => (this.refreshing = false));
     }
     if (this.stale.size) {
       const ids = [...this.stale];
       this.stale.clear();
       const fresh = await loadHostViews(this.dataSource, ids);
-      for (const id of ids) {
-        const view = fresh.get(id);
-        if (view) this.shared!.set(id, view);
-        else this.shared!.delete(id);
-      }
+      for (const id of ids) this.mergeHost(id, fresh.get(id));
     }
     return this.shared!;
-  }
-
-  /** Records hosts this gateway claimed on or released: a picture being read may miss the change. */
-  touched(hostIds: Iterable<string>): void {
-    if (this.loading || this.fresh) for (const id of hostIds) this.touchedDuringLoad.add(id);
   }
 
   /** Marks hosts to be re-read before the next decision (after a lost race or a release). */
   invalidate(hostIds: Iterable<string>): void {
     if (this.maxAgeMs <= 0) return;
-    for (const id of hostIds) {
-      this.stale.add(id);
-      if (this.loading || this.fresh) this.touchedDuringLoad.add(id);
+    for (const id of hostIds) this.stale.add(id);
+  }
+
+  /** One background check: resources whose generation moved, and (with `hostsToo`) the hosts themselves when their digest changed. */
+  private async refresh(hostsToo: boolean): Promise<void> {
+    const digest = hostsToo ? await hostsDigest(this.dataSource) : this.hostsRead;
+    const shells = digest !== this.hostsRead ? await loadHostShells(this.dataSource) : null;
+    this.hostsRead = digest;
+    const generations: Array<{ id: string; hostId: string; generation: number }> = await this.dataSource.query(`SELECT id, "hostId", generation FROM resource`);
+    if (shells) this.applyHosts(shells);
+    const seen = new Set<string>();
+    const moved: string[] = [];
+    for (const g of generations) {
+      seen.add(g.id);
+      const known = this.resources.get(g.id);
+      if (known ? Number(g.generation) > known.view.generation : this.shared!.has(g.hostId)) moved.push(g.id);
+    }
+    for (const [id, { hostId, view }] of this.resources) {
+      if (!seen.has(id)) {
+        this.resources.delete(id);
+        const host = this.shared!.get(hostId);
+        if (host?.resources.get(view.type) === view) host.resources.delete(view.type);
+      }
+    }
+    if (!moved.length) return;
+    for (const fresh of await loadResourceViews(this.dataSource, { ids: moved })) {
+      const known = this.resources.get(fresh.id);
+      if (known) {
+        // Claims of this gateway may have moved it further meanwhile: then theirs is the newer view.
+        if (fresh.generation > known.view.generation) Object.assign(known.view, withoutHost(fresh));
+        continue;
+      }
+      const host = this.shared!.get(fresh.hostId);
+      if (!host) continue;
+      host.resources.set(fresh.type, fresh);
+      this.resources.set(fresh.id, { hostId: host.id, view: fresh });
     }
   }
 
-  private startLoad(): void {
-    if (this.loading) return;
-    const started = Date.now();
-    this.touchedDuringLoad.clear();
-    this.loading = loadHostViews(this.dataSource)
-      .then(
-        (views) => {
-          this.fresh = views;
-          this.loadedAt = started;
-        },
-        (e: unknown) => {
-          // A failed background read keeps the old picture; the next decision tries again.
-          this.loadError = e;
-          this.loadedAt = 0;
-        },
-      )
-      .finally(() => (this.loading = null));
+  /** Takes the hosts' own fields from a fresh read, keeping the resources; new hosts are read whole, gone ones dropped. */
+  private applyHosts(shells: Map<string, HostView>): void {
+    for (const [id, shell] of shells) {
+      const host = this.shared!.get(id);
+      if (!host) {
+        this.stale.add(id);
+        continue;
+      }
+      Object.assign(host, { ...shell, resources: host.resources });
+    }
+    for (const id of [...this.shared!.keys()]) if (!shells.has(id)) this.mergeHost(id, undefined);
   }
+
+  /**
+   * Puts a host read afresh in the picture (or removes it). Its own fields are taken as read; a
+   * resource is taken as read only when its generation moved past the picture's (one behind it has
+   * claims of this gateway in flight, which the read cannot show). The resource index follows.
+   */
+  private mergeHost(id: string, fresh: HostView | undefined): void {
+    const old = this.shared!.get(id);
+    if (old) for (const r of old.resources.values()) this.resources.delete(r.id);
+    if (!fresh) {
+      this.shared!.delete(id);
+      return;
+    }
+    const resources = new Map<string, ResourceView>();
+    for (const [type, r] of fresh.resources) {
+      const known = old && [...old.resources.values()].find((o) => o.id === r.id);
+      if (known && known.generation < r.generation) Object.assign(known, withoutHost(r as ResourceView & { hostId: string }));
+      resources.set(type, known ?? r);
+    }
+    const host = old ? Object.assign(old, { ...fresh, resources }) : { ...fresh, resources };
+    this.shared!.set(id, host);
+    this.index(host);
+  }
+
+  private index(host: HostView): void {
+    for (const r of host.resources.values()) this.resources.set(r.id, { hostId: host.id, view: r });
+  }
+}
+
+/** A resource read with its host id, as the view the host holds. */
+function withoutHost(r: ResourceView & { hostId: string }): ResourceView {
+  const { hostId: _hostId, ...view } = r;
+  return view;
 }

@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { VOLUME_NAME_PATTERN } from '../../drivers/contract';
 import type { LimitName, ResourceLimits } from '../../drivers/contract';
 import { BadInputError, UnsupportedOperationError } from '../errors';
-import { capacityOf, EnvironmentInterface, EnvironmentStatus, EnvironmentVolume, ResourceEntity } from '../persistence/entities';
+import { capacityOf, EnvironmentInterface, EnvironmentStatus, EnvironmentVolume, ResourceEntity, ResourceUnit, ResourceWant } from '../persistence/entities';
 
 /** Names of environments: a DNS label. */
 export const ENVIRONMENT_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -71,4 +71,22 @@ export function validateLimits(limits: ResourceLimits, enforced: readonly LimitN
       if (value > bound) throw new BadInputError(`Limit ${name} (${value}) is more than host ${hostname} has (${bound})`, { limit: name, value, host: bound });
     }
   }
+}
+
+/**
+ * The limits of an environment on an allocation: each limit asked must be backed by what the
+ * allocation holds and be no more than it (else BAD_USER_INPUT); a limit not asked is set to the
+ * amount held when the driver enforces it.
+ */
+export function limitsWithin(asked: ResourceLimits, held: ResourceWant[], enforced: readonly LimitName[], allocationId: string): ResourceLimits {
+  const limits: ResourceLimits = { ...asked };
+  for (const [name, type] of Object.entries(LIMIT_RESOURCES) as Array<[LimitName, string]>) {
+    const want = held.find((w) => w.type === type && (type !== 'CPU' || w.unit === ResourceUnit.CORES));
+    const value = asked[name];
+    if (value !== undefined) {
+      if (!want) throw new BadInputError(`Limit ${name}: allocation ${allocationId} holds no ${type}${type === 'CPU' ? ' in CORES' : ''}`, { limit: name, allocationId });
+      if (value > want.amount) throw new BadInputError(`Limit ${name} (${value}) is more than allocation ${allocationId} holds (${want.amount})`, { limit: name, value, held: want.amount });
+    } else if (want && enforced.includes(name)) limits[name] = want.amount;
+  }
+  return limits;
 }

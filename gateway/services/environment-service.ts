@@ -1,4 +1,4 @@
-import { DataSource, In, Not, Repository } from 'typeorm';
+import { DataSource, EntityManager, In, Not, Repository } from 'typeorm';
 import type { EnvironmentSpec, ExecResult, EnvironmentStats, ImageRef, ResourceLimits } from '../../drivers/contract';
 import type { DriverProbeReport } from '../../drivers/registry';
 import type { AgentLink } from '../agent/agent-link';
@@ -23,12 +23,16 @@ import {
 } from '../persistence/entities';
 import type { ImageService } from './image-service';
 import type { OperationService } from './operation-service';
-import { ENVIRONMENT_NAME_PATTERN, LifecycleAction, TRANSITIONS, validateInterface, validateLimits, validateVolumes } from './environment-rules';
+import type { PlacementService } from './placement-service';
+import { ENVIRONMENT_NAME_PATTERN, LifecycleAction, limitsWithin, TRANSITIONS, validateInterface, validateLimits, validateVolumes } from './environment-rules';
 
 /** What a caller gives to create an environment. */
 export interface CreateEnvironment {
   groupId: string;
-  hostId: string;
+  /** The host; may be left out when `allocationId` is given (its host is used). */
+  hostId?: string;
+  /** An active allocation of the group: the environment runs on its host, within what it holds. */
+  allocationId?: string;
   name: string;
   imageId: string;
   /** The registry name of the driver; default: the host's first usable driver of the image's technology. */
@@ -67,6 +71,8 @@ export class EnvironmentService {
     private readonly logger: Logger,
     /** Where status changes are published (the `events` stream), when given. */
     private readonly pubSub?: RspPubSub,
+    /** Allocations environments run on; without it `allocationId` is refused. */
+    private readonly placement?: PlacementService,
   ) {
     this.repo = dataSource.getRepository(EnvironmentEntity);
   }
@@ -75,17 +81,23 @@ export class EnvironmentService {
   async create(actor: Principal, input: CreateEnvironment): Promise<{ environment: EnvironmentEntity; operation: OperationEntity }> {
     policy.requireRole(actor, input.groupId, MemberRole.MEMBER, 'create environments for this group');
     if (!ENVIRONMENT_NAME_PATTERN.test(input.name)) throw new BadInputError(`"${input.name}" is not an environment name: use a DNS label (a-z, 0-9, -)`, { name: input.name });
-    const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: input.hostId });
-    if (!host) throw new NotFoundError('Host', input.hostId);
+    const held = input.allocationId ? await this.heldAllocation(actor, input) : undefined;
+    const hostId = held?.allocation.hostId ?? input.hostId;
+    if (!hostId) throw new BadInputError('Name the host (hostId) or an allocation on it (allocationId)');
+    const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: hostId });
+    if (!host) throw new NotFoundError('Host', hostId);
     if (host.state !== HostState.UP) throw new ConflictError(`Host ${host.hostname} is ${host.state}, not UP`, { hostId: host.id, state: host.state });
     const image = this.withContent(await this.images.get(actor, input.imageId));
     const agent = this.agents.forHost(host);
     const driver = pickDriver(await agent.drivers(), image, input.driver, host.hostname);
+    if (held?.allocation.technology && held.allocation.technology !== driver.technology) {
+      throw new BadInputError(`Allocation ${held.allocation.id} is for ${held.allocation.technology}; driver ${driver.name} runs ${driver.technology}`, { allocationId: held.allocation.id, technology: held.allocation.technology });
+    }
     const volumes = (input.volumes ?? []).map((v) => ({ name: v.name, kind: v.kind, mountPath: v.mountPath, readOnly: v.readOnly ?? false }));
     validateVolumes(volumes);
     const iface: EnvironmentInterface = { hostname: input.hostname ?? input.name, dns: input.dns ?? [], network: input.network ?? 'none', config: input.config ?? {} };
     validateInterface(iface);
-    const limits = input.limits ?? {};
+    const limits = held ? limitsWithin(input.limits ?? {}, held.held, driver.capabilities?.limits ?? [], held.allocation.id) : (input.limits ?? {});
     const resources = await this.dataSource.getRepository(ResourceEntity).findBy({ hostId: host.id });
     validateLimits(limits, driver.capabilities?.limits ?? [], driver.name, resources, host.hostname);
     if (input.command && (input.command.length === 0 || input.command.some((a) => a.includes('\0')))) throw new BadInputError('command must be a non-empty list of arguments');
@@ -96,6 +108,7 @@ export class EnvironmentService {
     const environment = await this.record(
       { name: input.name, groupId: input.groupId, hostId: host.id, driver: driver.name, technology: driver.technology, imageId: image.id, limits, volumes, iface, command: input.command ?? null },
       host.layerId,
+      held?.allocation.id ?? null,
     );
 
     const operation = await this.operations.start({ kind: 'environment.create', targetType: 'Environment', targetId: environment.id, groupId: environment.groupId }, async (op) => {
@@ -149,7 +162,7 @@ export class EnvironmentService {
           case 'destroy':
             await agent.destroy(env.driver, env.id, { signal });
             await agent.removeVolumes(env.id);
-            await this.update(env, { status: EnvironmentStatus.DESTROYED, lastError: null });
+            await this.update(env, { status: EnvironmentStatus.DESTROYED, lastError: null }, (m) => this.releaseAllocation(m, env));
             break;
           case 'rebuild': {
             const image = newImage!;
@@ -303,11 +316,34 @@ export class EnvironmentService {
     return { name: image.name, version: image.version, digest: image.digest, open: () => this.images.store.open(image.digest) };
   }
 
-  /** Records a new environment (CREATING) with its ZONE layer on the host's MACHINE layer, in one transaction. */
-  private record(fields: Pick<EnvironmentEntity, 'name' | 'groupId' | 'hostId' | 'driver' | 'technology' | 'imageId' | 'limits' | 'volumes' | 'iface' | 'command'>, hostLayerId: string | null): Promise<EnvironmentEntity> {
+  /** The allocation asked for, checked: usable, of the group, on the host named if one is. */
+  private async heldAllocation(actor: Principal, input: CreateEnvironment): ReturnType<PlacementService['heldFor']> {
+    if (!this.placement) throw new RspError('UNAVAILABLE', 'This gateway places no allocations');
+    const held = await this.placement.heldFor(actor, input.allocationId!, input.groupId);
+    if (input.hostId && input.hostId !== held.allocation.hostId) throw new BadInputError(`Allocation ${held.allocation.id} is on host ${held.allocation.hostId}, not ${input.hostId}`, { allocationId: held.allocation.id, hostId: input.hostId });
+    return held;
+  }
+
+  /** Inside the destroy's transaction, releases the environment's allocation; returns what to do after the commit. */
+  private async releaseAllocation(m: EntityManager, env: EnvironmentEntity): Promise<() => void> {
+    if (!env.allocationId || !this.placement) return () => undefined;
+    return this.placement.releaseWithin(m, [env.allocationId]);
+  }
+
+  /**
+   * Records a new environment (CREATING) with its ZONE layer on the host's MACHINE layer, in one
+   * transaction; with an allocation, that transaction locks it and checks it is still usable and
+   * held by no other live environment (CONFLICT otherwise).
+   */
+  private record(fields: Pick<EnvironmentEntity, 'name' | 'groupId' | 'hostId' | 'driver' | 'technology' | 'imageId' | 'limits' | 'volumes' | 'iface' | 'command'>, hostLayerId: string | null, allocationId: string | null = null): Promise<EnvironmentEntity> {
     return this.dataSource.transaction(async (m) => {
       const envs = m.getRepository(EnvironmentEntity);
-      const env = await envs.save(envs.create({ ...pick(fields), imageRef: null, status: EnvironmentStatus.CREATING }));
+      if (allocationId) {
+        await this.placement!.lockHeld(m, allocationId);
+        const other = await envs.findOneBy({ allocationId, status: ACTIVE });
+        if (other) throw new ConflictError(`Allocation ${allocationId} already holds environment ${other.name}`, { allocationId, environmentId: other.id });
+      }
+      const env = await envs.save(envs.create({ ...pick(fields), allocationId, imageRef: null, status: EnvironmentStatus.CREATING }));
       const layers = m.getRepository(LayerEntity);
       const layer = await layers.save(
         layers.create({
@@ -362,9 +398,16 @@ export class EnvironmentService {
     return from;
   }
 
-  private async update(env: EnvironmentEntity, changes: Partial<EnvironmentEntity>): Promise<void> {
+  /** Writes changes to the environment; `alongside` runs in the same transaction and returns what to do after the commit. */
+  private async update(env: EnvironmentEntity, changes: Partial<EnvironmentEntity>, alongside?: (m: EntityManager) => Promise<() => void>): Promise<void> {
+    if (alongside) {
+      const after = await this.dataSource.transaction(async (m) => {
+        await m.getRepository(EnvironmentEntity).update({ id: env.id }, changes as never);
+        return alongside(m);
+      });
+      after();
+    } else await this.repo.update({ id: env.id }, changes as never);
     Object.assign(env, changes);
-    await this.repo.update({ id: env.id }, changes as never);
     env.version += 1;
     if (changes.status) {
       this.pubSub?.publish(Topic.EVENT, { kind: 'ENVIRONMENT', at: Date.now(), groupId: env.groupId, siteId: null, environment: { id: env.id, name: env.name, hostId: env.hostId, status: env.status } });

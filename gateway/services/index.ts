@@ -86,7 +86,8 @@ export function createServices(deps: ServiceDeps): Services {
   const operations = new OperationService(dataSource, deps.pubSub, deps.logger);
   const images = new ImageService(dataSource, deps.imageStore);
   const sites = new SiteService(dataSource);
-  const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, deps.pubSub);
+  const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
+  const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, deps.pubSub, placement);
   const layers = new LayerService(dataSource);
   const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost, deps.info.database);
   const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, deps.health);
@@ -106,7 +107,7 @@ export function createServices(deps: ServiceDeps): Services {
     images,
     environments,
     metrics,
-    placement: new PlacementService(dataSource, deps.placement),
+    placement,
     health,
     replication,
     failover,

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { DataSource, Repository } from 'typeorm';
+import type { DataSource, EntityManager, Repository } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError, RspError } from '../errors';
+import type { AllocationEventPayload } from '../events/events';
+import { RspPubSub, Topic } from '../events/pubsub';
 import {
   AllocationEntity,
   AllocationGuarantee,
@@ -17,7 +19,7 @@ import {
   ResourceUnit,
   ResourceWant,
 } from '../persistence/entities';
-import { applyDeltas, checkLimits, endAllocations, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf } from '../placement/claims';
+import { applyDeltas, checkLimits, claimAtOnce, endAllocations, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf, UsageAfter } from '../placement/claims';
 import type { HostView, PlacementAsk } from '../placement/model';
 import { evaluateHosts, Evaluation, placeReplicas } from '../placement/scheduler';
 import { InventorySnapshot } from '../placement/snapshot';
@@ -59,6 +61,8 @@ export interface PlacementOptions {
   now?: () => Date;
   /** Attempts of one batch before the items still racing get CONFLICT. */
   maxAttempts?: number;
+  /** Groups touching at most this many resources commit in one statement (default 200; 0: always the transaction). */
+  oneStatementResources?: number;
 }
 
 /** Lease of a GUARANTEED allocation when the request names none. */
@@ -66,11 +70,18 @@ export const DEFAULT_LEASE_SECONDS = 3600;
 /** Longest lease one request or renewal may ask. */
 export const MAX_LEASE_SECONDS = 30 * 24 * 3600;
 /**
- * Groups being claimed at once by one gateway. Above 1 the next group is planned while the last
- * is claimed, but a picture re-read meanwhile lacks the charges in flight and turns them into lost
- * races; 1 until the picture tracks charges in flight.
+ * Groups being claimed at once by one gateway: the next group is planned (on the picture charged
+ * with the claims in flight) while the last one commits. The picture's background checks leave
+ * resources with claims in flight alone (their generation in the database is behind).
  */
-const PIPELINE_DEPTH = 1;
+const PIPELINE_DEPTH = 2;
+/**
+ * Groups touching at most this many resources commit in one statement (fewest round trips: what
+ * single allocations need); larger ones in a transaction whose statements overlap with the next
+ * group's (the next one may update its rows as soon as this one has, while this one still writes
+ * its allocations), which keeps the database busier under batches.
+ */
+const DEFAULT_ONE_STATEMENT_RESOURCES = 200;
 /** Most items claimed in one group commit. */
 const MAX_GROUP = 2000;
 /** Most items of one allocateMany. */
@@ -99,19 +110,25 @@ export class PlacementService {
   private readonly snapshot: InventorySnapshot;
   private readonly now: () => Date;
   private readonly maxAttempts: number;
+  private readonly oneStatementResources: number;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly queue: Array<{ items: BatchItem[]; resolve: (r: Array<PlacementResult | RspError>) => void; reject: (e: unknown) => void }> = [];
   private inFlight = 0;
+  /** Settles when the group claimed before the next one has updated its rows. */
+  private claimTurn: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly dataSource: DataSource,
     options: PlacementOptions = {},
+    /** Where approval steps are published (the `events` stream), when given. */
+    private readonly pubSub?: RspPubSub,
   ) {
     this.requests = dataSource.getRepository(AllocationRequestEntity);
     this.allocations = dataSource.getRepository(AllocationEntity);
     this.snapshot = new InventorySnapshot(dataSource, options.snapshotMs ?? 0);
     this.now = options.now ?? (() => new Date());
     this.maxAttempts = options.maxAttempts ?? 5;
+    this.oneStatementResources = options.oneStatementResources ?? DEFAULT_ONE_STATEMENT_RESOURCES;
   }
 
   /** Dry run: every host ranked for the request's first replica, with the filter and reason of each rejected one. */
@@ -150,7 +167,10 @@ export class PlacementService {
         results[index] = toRspError(e);
       }
     });
-    if (pendingRows.length) await this.dataSource.transaction((m) => insertPlacements(m, pendingRows, []));
+    if (pendingRows.length) {
+      await this.dataSource.transaction((m) => insertPlacements(m, pendingRows, []));
+      for (const request of pendingRows) this.announce(request, 'REQUESTED', []);
+    }
     const placed = await this.place(batch.map((b) => b.item));
     batch.forEach((b, i) => (results[b.index] = placed[i]));
     return results as Array<PlacementResult | RspError>;
@@ -164,6 +184,7 @@ export class PlacementService {
     Object.assign(request, { status: AllocationRequestStatus.PLACED, decidedBy: p.name, decidedAt: this.now(), reason: reason ?? null });
     const [result] = await this.placeBatch([{ request, pinned: hostIds?.length ? hostIds : request.spec.hostIds.length ? request.spec.hostIds : undefined, insert: false }]);
     if (result instanceof RspError) throw result;
+    this.announce(result!.request, 'APPROVED', result!.allocations);
     return result!;
   }
 
@@ -174,7 +195,9 @@ export class PlacementService {
     const request = await this.pendingRequest(requestId);
     const updated = rowsOf(await this.dataSource.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [request.id, AllocationRequestStatus.REJECTED, reason, p.name, this.now()]));
     if (!updated.length) throw new ConflictError('The request was decided meanwhile', { requestId });
-    return this.requests.findOneByOrFail({ id: request.id });
+    const rejected = await this.requests.findOneByOrFail({ id: request.id });
+    this.announce(rejected, 'REJECTED', []);
+    return rejected;
   }
 
   /** Extends an active allocation's lease from now. An expired one cannot be renewed (CONFLICT). */
@@ -266,6 +289,49 @@ export class PlacementService {
   async ownersOf(resourceId: string): Promise<string[]> {
     const rows: Array<{ allocationId: string }> = await this.dataSource.query(`SELECT DISTINCT "allocationId" FROM allocation_claim WHERE "resourceId" = $1 AND active ORDER BY 1`, [resourceId]);
     return rows.map((r) => r.allocationId);
+  }
+
+  /**
+   * The active allocation an environment of `groupId` is to run on, with what it holds (each
+   * replica's wants): NOT_FOUND unless the actor may see it, BAD_USER_INPUT when it is another
+   * group's, CONFLICT when it has ended or its lease ran out.
+   */
+  async heldFor(actor: Principal, id: string, groupId: string): Promise<{ allocation: AllocationEntity; held: ResourceWant[] }> {
+    const allocation = await this.get(actor, id);
+    if (allocation.groupId !== groupId) throw new BadInputError(`Allocation ${id} belongs to another group`, { allocationId: id, groupId });
+    assertUsable(allocation, this.now());
+    const request = await this.requests.findOneByOrFail({ id: allocation.requestId });
+    return { allocation, held: request.spec.resources };
+  }
+
+  /**
+   * Inside the caller's transaction, locks an allocation (so it cannot end meanwhile) and checks
+   * it is still usable; CONFLICT otherwise.
+   */
+  async lockHeld(m: EntityManager, id: string): Promise<void> {
+    const [row]: Array<{ status: AllocationStatus; expiresAt: Date | null }> = await m.query(`SELECT status, "expiresAt" FROM allocation WHERE id = $1 FOR UPDATE`, [id]);
+    if (!row) throw new NotFoundError('Allocation', id);
+    assertUsable({ id, status: row.status, expiresAt: row.expiresAt === null ? null : new Date(row.expiresAt) }, this.now());
+  }
+
+  /**
+   * Inside the caller's transaction, releases allocations (their capacity returns exactly).
+   * Returns what to call once the transaction has committed.
+   */
+  async releaseWithin(m: EntityManager, ids: string[]): Promise<() => void> {
+    const { hostIds } = await endAllocations(m, ids, AllocationStatus.RELEASED, this.now());
+    return () => this.snapshot.invalidate(hostIds);
+  }
+
+  /** Publishes a step of an APPROVAL request to its group's members and the site admins. */
+  private announce(request: AllocationRequestEntity, change: AllocationEventPayload['change'], allocations: AllocationEntity[]): void {
+    this.pubSub?.publish(Topic.EVENT, {
+      kind: 'ALLOCATION',
+      at: Date.now(),
+      groupId: request.groupId,
+      siteId: null,
+      allocation: { requestId: request.id, change, status: request.status, reason: request.reason, decidedBy: request.decidedBy, hostIds: allocations.map((a) => a.hostId), allocationIds: allocations.map((a) => a.id) },
+    });
   }
 
   private async pendingRequest(id: string): Promise<AllocationRequestEntity> {
@@ -390,22 +456,60 @@ export class PlacementService {
         planned.push({ index, allocations, undo: outcome.undo });
       }
       if (!planned.length) break;
-      try {
-        await this.dataSource.transaction(async (m) => {
-          await applyDeltas(m, [...deltas.values()]);
-          const fresh = planned.filter((p) => items[p.index]!.insert).map((p) => items[p.index]!.request);
-          await insertPlacements(m, fresh, planned.flatMap((p) => p.allocations));
-          const requests = planned.map((p) => items[p.index]!.request);
-          await checkLimits(m, [...deltas.keys()], [...new Set(requests.map((r) => r.groupId))], requests.some((r) => r.guarantee === AllocationGuarantee.GUARANTEED));
-          for (const p of planned.filter((q) => !items[q.index]!.insert)) {
-            const r = items[p.index]!.request;
-            const decided = rowsOf(await m.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [r.id, r.status, r.reason, r.decidedBy, r.decidedAt]));
-            if (!decided.length) throw new ConflictError('The request was decided meanwhile', { requestId: r.id });
+      // What each group will hold of each resource claimed, as planned (after this group's charges).
+      const usage: UsageAfter[] = [];
+      const charged = new Set<string>();
+      for (const p of planned) {
+        for (const a of p.allocations) {
+          for (const c of a.claims) {
+            const key = `${c.resourceId}/${a.groupId}`;
+            if (charged.has(key)) continue;
+            charged.add(key);
+            usage.push({ hostId: a.hostId, groupId: a.groupId, type: c.type, used: deltas.get(c.resourceId)!.resource.usedByGroup.get(a.groupId) ?? 0 });
           }
-        });
+        }
+      }
+      // Claims reach the database in the order they were planned: a group planned on the charges
+      // of one still in flight must not update the rows before it has (it would see their old
+      // generation). With one statement per group, the next one waits for the whole statement.
+      const turn = this.claimTurn;
+      let done!: () => void;
+      this.claimTurn = new Promise<void>((resolve) => (done = resolve));
+      const fresh = planned.filter((p) => items[p.index]!.insert).map((p) => items[p.index]!.request);
+      const decided = planned.filter((p) => !items[p.index]!.insert);
+      try {
+        if (!decided.length && deltas.size <= this.oneStatementResources) {
+          // A small group of new requests (single allocations arriving together): the whole commit
+          // in one statement, one round trip; the next group waits for it whole.
+          await turn;
+          try {
+            await claimAtOnce(this.dataSource, [...deltas.values()], fresh, planned.flatMap((p) => p.allocations), usage);
+          } finally {
+            done();
+          }
+        } else {
+          await this.dataSource.transaction(async (m) => {
+            try {
+              await turn;
+              await applyDeltas(m, [...deltas.values()]);
+            } finally {
+              done();
+            }
+            await insertPlacements(m, fresh, planned.flatMap((p) => p.allocations));
+            await checkLimits(m, usage);
+            for (const p of decided) {
+              const r = items[p.index]!.request;
+              const updated = rowsOf(await m.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [r.id, r.status, r.reason, r.decidedBy, r.decidedAt]));
+              if (!updated.length) throw new ConflictError('The request was decided meanwhile', { requestId: r.id });
+            }
+          });
+        }
       } catch (e) {
+        done();
         for (const p of planned) p.undo();
-        for (const d of deltas.values()) d.resource.generation = d.expectedGeneration;
+        // Back to the generation this group expected, unless a group planned before it (and failed
+        // too) already set it lower: the picture never claims a generation the database may not reach.
+        for (const d of deltas.values()) d.resource.generation = Math.min(d.resource.generation, d.expectedGeneration);
         if (!(e instanceof LostRaceError)) {
           this.snapshot.invalidate(new Set([...deltas.values()].map((d) => d.hostId)));
           throw e;
@@ -414,7 +518,6 @@ export class PlacementService {
         pending = planned.map((p) => p.index);
         continue;
       }
-      this.snapshot.touched(new Set([...deltas.values()].map((d) => d.hostId)));
       for (const p of planned) {
         const { request } = items[p.index]!;
         results[p.index] = { request, allocations: p.allocations.map((a) => this.allocations.create({ ...a, status: AllocationStatus.ACTIVE, endedAt: null, createdAt: now })) };
@@ -448,6 +551,12 @@ function noHostError(evaluation: Evaluation, replica: number, afterRace: boolean
 function toRspError(e: unknown): RspError {
   if (e instanceof RspError) return e;
   throw e;
+}
+
+/** CONFLICT unless the allocation is ACTIVE with its lease still running. */
+function assertUsable(a: Pick<AllocationEntity, 'id' | 'status' | 'expiresAt'>, now: Date): void {
+  if (a.status !== AllocationStatus.ACTIVE) throw new ConflictError(`Allocation ${a.id} is ${a.status}, not ACTIVE`, { allocationId: a.id, status: a.status });
+  if (a.expiresAt && a.expiresAt.getTime() <= now.getTime()) throw new ConflictError(`The lease of allocation ${a.id} ran out at ${a.expiresAt.toISOString()}; renew it first`, { allocationId: a.id });
 }
 
 function validateLease(seconds: number): void {

@@ -30,7 +30,7 @@ export class ApiToken {
   @Field(() => Date, { nullable: true })
   revokedAt: Date | null;
 
-  @Field(() => Date, { nullable: true })
+  @Field(() => Date, { nullable: true, description: 'When the token was last used, to within about 10 s.' })
   lastUsedAt: Date | null;
 
   @Field()

@@ -65,8 +65,13 @@ export class CreateEnvironmentInput {
   @Field(() => ID)
   groupId: string;
 
-  @Field(() => ID)
-  hostId: string;
+  @Field(() => ID, { nullable: true, description: "The host; may be left out when allocationId is given (the allocation's host is used)." })
+  @IsOptional()
+  hostId?: string;
+
+  @Field(() => ID, { nullable: true, description: "An active allocation of the group: the environment runs on its host, its limits come from (and must fit in) what it holds, and destroying the environment releases it." })
+  @IsOptional()
+  allocationId?: string;
 
   @Field({ description: 'A DNS label, unique in the group.' })
   @Length(1, 63)

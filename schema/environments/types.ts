@@ -85,6 +85,9 @@ export class Environment {
   @Field(() => ID)
   imageId: string;
 
+  @Field(() => ID, { nullable: true, description: 'The allocation it runs on, released when it is destroyed.' })
+  allocationId: string | null;
+
   @Field(() => EnvironmentStatus)
   status: EnvironmentStatus;
 

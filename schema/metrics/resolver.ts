@@ -39,7 +39,7 @@ export class MetricsResolver {
 
   @Subscription(() => Event, {
     subscribe: ({ context }: SubscribeData<Record<string, never>>) => context.services.metrics.eventStream(context.actor),
-    description: 'Operations, environment status changes and alerts the caller may see, as they happen.',
+    description: 'Operations, environment status changes, alerts and allocation approvals the caller may see, as they happen.',
   })
   events(@Root() event: RspEvent): RspEvent {
     return event;

@@ -21,6 +21,7 @@ export enum EventKind {
   ALERT = 'ALERT',
   HOST = 'HOST',
   REPLICATION = 'REPLICATION',
+  ALLOCATION = 'ALLOCATION',
 }
 
 registerEnumType(MetricTargetType, { name: 'MetricTargetType', description: 'What a metric series or alert rule is about.' });
@@ -449,6 +450,33 @@ export class ReplicationRun {
 
 /** One entry of the `events` stream. */
 @ObjectType({ description: 'An operation update, an environment change, a host state change or an alert fired/resolved.' })
+/** An allocation request of APPROVAL mode was made, approved or rejected. */
+@ObjectType({ description: 'An allocation request waiting for a site admin was made (REQUESTED), approved or rejected.' })
+export class AllocationChange {
+  @Field(() => ID)
+  requestId: string;
+
+  @Field({ description: 'REQUESTED, APPROVED or REJECTED.' })
+  change: string;
+
+  @Field({ description: "The request's status after the change." })
+  status: string;
+
+  @Field(() => String, { nullable: true })
+  reason: string | null;
+
+  @Field(() => String, { nullable: true })
+  decidedBy: string | null;
+
+  @Field(() => [ID], { description: 'Hosts placed on (APPROVED).' })
+  hostIds: string[];
+
+  @Field(() => [ID], { description: 'Allocations placed (APPROVED).' })
+  allocationIds: string[];
+}
+
+/** One entry of the `events` stream. */
+@ObjectType({ description: 'An operation update, an environment change, an alert fired/resolved or an allocation approval step.' })
 export class Event {
   @Field(() => EventKind)
   kind: EventKind;
@@ -475,6 +503,8 @@ export class Event {
   host?: HostChange;
   @Field(() => ReplicationRun, { nullable: true })
   replication?: ReplicationRun;
+  @Field(() => AllocationChange, { nullable: true })
+  allocation?: AllocationChange;
 
   @Field(() => Int, { description: 'Events dropped so far for this subscriber because it read too slowly.' })
   dropped(): number {

@@ -1,4 +1,5 @@
 import { SYSTEM } from '../../gateway/auth/principal';
+import { RspError } from '../../gateway/errors';
 import { AllocationGuarantee, PlacementMode } from '../../gateway/persistence/entities';
 import { PlacementService } from '../../gateway/services/placement-service';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
@@ -17,6 +18,7 @@ function placementSuite(kind: 'pglite' | 'postgres') {
 
   const cpuOf = async (hostId: string) => (await t.ok('query ($h: ID) { resources(hostId: $h, type: "CPU") { nodes { id used owners } } }', { h: hostId })).resources.nodes[0] as { id: string; used: number; owners: string[] };
   const allocate = (r: Record<string, unknown>, token?: string) => t.gql(ALLOCATE, { r: { groupId: w.groupA, ...r } }, token);
+  const firstResourceOf = async (hostId: string) => (await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { used } } }', { h: hostId })).resources.nodes[0] as { used: number };
   const release = (id: string) => t.ok('mutation ($id: ID!) { releaseAllocation(id: $id) { status } }', { id });
   /** A host with one custom SLOT resource of `slots` units. */
   const slotHost = async (hostname: string, slots: number) => {
@@ -178,6 +180,23 @@ function placementSuite(kind: 'pglite' | 'postgres') {
     await release(won[0]!.data!.allocate.allocations[0].id);
   });
 
+  test('the transaction commit path (large groups) gives the same race result and exact release', async () => {
+    const hostId = await slotHost(`last-tx-${kind}`, 1);
+    const placement = new PlacementService(t.gateway.dataSource, { oneStatementResources: 0 });
+    const request = { groupId: w.groupA, mode: PlacementMode.DIRECT, guarantee: AllocationGuarantee.BEST_EFFORT, hostIds: [hostId], resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }] };
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => placement.allocate(SYSTEM, request)));
+    const won = results.filter((x) => x.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    expect(results.filter((x) => x.status === 'rejected').map((x) => (x as PromiseRejectedResult).reason.category)).toEqual(Array(19).fill('CONFLICT'));
+    const batch = await placement.allocateMany(SYSTEM, [request, { ...request, hostIds: [w.host1], resources: CPU(1) }]);
+    expect(batch.map((r) => (r instanceof RspError ? r.category : r.request.status))).toEqual(['CONFLICT', 'PLACED']);
+    const allocationId = (won[0] as PromiseFulfilledResult<Awaited<ReturnType<PlacementService['allocate']>>>).value.allocations[0]!.id;
+    expect((await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { used owners } } }', { h: hostId })).resources.nodes[0]).toEqual({ used: 1, owners: [allocationId] });
+    await release(allocationId);
+    for (const r of batch) if (!(r instanceof RspError)) for (const a of r.allocations) await release(a.id);
+    expect((await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { used owners } } }', { h: hostId })).resources.nodes[0]).toEqual({ used: 0, owners: [] });
+  });
+
   test('a lost race is retried on another host when one fits', async () => {
     const hosts = [await slotHost(`pair-a-${kind}`, 1), await slotHost(`pair-b-${kind}`, 1)];
     const r = { groupId: w.groupA, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }], requiredProperties: [{ key: 'hostname', op: 'IN', values: [`pair-a-${kind}`, `pair-b-${kind}`] }] };
@@ -187,6 +206,62 @@ function placementSuite(kind: 'pglite' | 'postgres') {
   });
 
   if (kind === 'postgres') {
+    test('a shared picture follows changes made elsewhere: claims, releases, inventory edits and new hosts', async () => {
+      const second = await startTestGateway(db, { RSP_PLACEMENT_SNAPSHOT_MS: '50' });
+      try {
+        const hostId = await slotHost(`follow-${kind}`, 2);
+        const slot = [{ type: 'SLOT', amount: 1, unit: 'COUNT' }];
+        const only = (hostname: string) => ({ groupId: w.groupA, resources: slot, requiredProperties: [{ key: 'hostname', op: 'EQ', values: [hostname] }] });
+        const q = 'query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostname } rejected { hostname filter reason } } }';
+        /** What the second gateway's picture says of a host, once it says `expected` (the checks run in the background). */
+        const seen = async (hostname: string, expected: string) => {
+          let last = '';
+          for (let i = 0; i < 100 && last !== expected; i++) {
+            const { placementCandidates: p } = await second.ok(q, { r: only(hostname) }, t.adminToken);
+            last = p.candidates.some((c: any) => c.hostname === hostname) ? 'candidate' : (p.rejected.find((r: any) => r.hostname === hostname)?.reason ?? 'absent');
+            if (last !== expected) await new Promise((r) => setTimeout(r, 50));
+          }
+          return last;
+        };
+        const mine = (await second.ok(ALLOCATE, { r: only(`follow-${kind}`) }, t.adminToken)).allocate.allocations[0].id;
+        expect(await seen(`follow-${kind}`, 'candidate')).toBe('candidate');
+        // Another gateway takes the last slot: the second one sees it without being told.
+        const theirs = (await t.ok(ALLOCATE, { r: only(`follow-${kind}`) })).allocate.allocations[0].id;
+        expect(await seen(`follow-${kind}`, 'SLOT: 1 wanted, 0 free (allocation ratio 1)')).toBe('SLOT: 1 wanted, 0 free (allocation ratio 1)');
+        // Released elsewhere: free again.
+        await release(theirs);
+        expect(await seen(`follow-${kind}`, 'candidate')).toBe('candidate');
+        // An inventory edit (total 2 → 1, one slot held) closes it.
+        const resourceId = (await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { id } } }', { h: hostId })).resources.nodes[0].id;
+        await t.ok('mutation ($i: UpdateInventoryInput!) { updateInventory(input: $i) { id } }', { i: { id: resourceId, total: 1 } });
+        expect(await seen(`follow-${kind}`, 'SLOT: 1 wanted, 0 free (allocation ratio 1)')).toBe('SLOT: 1 wanted, 0 free (allocation ratio 1)');
+        // A host added after the picture was read shows up.
+        await slotHost(`follow-new-${kind}`, 1);
+        expect(await seen(`follow-new-${kind}`, 'candidate')).toBe('candidate');
+        await release(mine);
+      } finally {
+        await second.close();
+      }
+    });
+
+    test('a share revoked after the picture was read is caught when the claim commits', async () => {
+      const hostId = await slotHost('share-check', 4);
+      const share = (await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId, groupId: w.groupB, kind: 'CUSTOM', quotas: { SLOT: 2 } } })).grantShare.id;
+      const later = await startTestGateway(db, { RSP_PLACEMENT_SNAPSHOT_MS: '60000' });
+      try {
+        const r = { groupId: w.groupB, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }], requiredProperties: [{ key: 'hostname', op: 'EQ', values: ['share-check'] }] };
+        const dry = await later.ok('query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostname } } }', { r }, t.adminToken);
+        expect(dry.placementCandidates.candidates).toEqual([{ hostname: 'share-check' }]);
+        await t.ok('mutation ($id: ID!) { revokeShare(id: $id) }', { id: share });
+        const res = await later.gql(ALLOCATE, { r }, t.adminToken);
+        expect(res.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+        expect(res.errors?.[0]?.extensions?.details.rejections).toContainEqual({ hostId, hostname: 'share-check', filter: 'QUOTA', reason: 'the group has no share on this host' });
+        expect((await firstResourceOf(hostId)).used).toBe(0);
+      } finally {
+        await later.close();
+      }
+    });
+
     test('two gateways on one database, one with a shared picture and group commits: still exactly one wins the last unit', async () => {
       const second = await startTestGateway(db, { RSP_PLACEMENT_SNAPSHOT_MS: '60000' });
       try {

@@ -85,6 +85,10 @@ export class EnvironmentEntity {
   @Column({ type: 'jsonb', nullable: true })
   command: string[] | null;
 
+  /** The allocation whose capacity it runs on (released when it is destroyed); null: none. */
+  @Column({ type: 'uuid', nullable: true })
+  allocationId: string | null;
+
   /** Its ZONE layer. */
   @Column({ type: 'uuid', nullable: true })
   layerId: string | null;

@@ -1,5 +1,5 @@
 import { AllocationSpec, AntiAffinity, HostState, PlacementPolicy } from '../../../gateway/persistence/entities';
-import { antiAffinityFilter, capacityFilter, FILTERS, passes, hostStateFilter, propertiesFilter, quotaFilter, technologyFilter } from '../../../gateway/placement/filters';
+import { antiAffinityFilter, capacityFilter, FILTERS, passes, passesAll, hostStateFilter, propertiesFilter, quotaFilter, technologyFilter } from '../../../gateway/placement/filters';
 import { freeFor, HostView, PlacementAsk, ResourceView } from '../../../gateway/placement/model';
 import { evaluateHosts, placeReplicas } from '../../../gateway/placement/scheduler';
 import { fitScore, scoreHost, TECHNOLOGY_WEIGHT } from '../../../gateway/placement/scoring';
@@ -139,5 +139,45 @@ describe('scheduler', () => {
     const outcome = placeReplicas([small, host('big')], ask(), [small]);
     expect(outcome.placed).toBeNull();
     if (!outcome.placed) expect(outcome.evaluation.rejections[0]).toMatchObject({ filter: 'CAPACITY' });
+  });
+});
+
+describe('the fused feasibility check', () => {
+  test('passesAll agrees with every filter run one by one, over many random hosts and requests', () => {
+    let seed = 42;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    let agreed = 0;
+    let passed = 0;
+    for (let i = 0; i < 20000; i++) {
+      const cpu = resource('CPU', pick([2, 4, 8]), { allocationRatio: pick([1, 2, 4]), used: pick([0, 2, 6, 12]), guaranteedUsed: pick([0, 1, 3]), stepSize: pick([1, 1, 0.5]), minUnit: pick([1, 0.5]), maxUnit: pick([null, 4]), unit: pick(['CORES', 'CORES', 'MHZ']) });
+      cpu.usedByGroup.set(GUEST, pick([0, 1, 3]));
+      const ram = resource('RAM', pick([8, 64]), { used: pick([0, 8, 60]) });
+      const h = host(`h${i}`, {
+        state: pick([HostState.UP, HostState.UP, HostState.MAINTENANCE]),
+        drivers: pick([['docker'], ['lxc'], ['docker', 'lxc'], []]),
+        siteId: pick(['s1', 's2']),
+        ownerGroupId: pick([OWNER, 'third-group']),
+        quotas: pick([new Map(), new Map([[GUEST, { CPU: pick([2, 4, 16]) }]]), new Map([[OWNER, { CPU: 4, RAM: 16 }]])]),
+        properties: pick([[], [{ key: 'gpu', value: true, locked: false, fromLayerId: 'l' }]]),
+      } as Partial<HostView>, pick([[cpu, ram], [cpu], [ram]]));
+      const a = ask(
+        {
+          resources: pick([[{ type: 'CPU', amount: pick([1, 2, 0.5, 0.75, 5]), unit: 'CORES' }], [{ type: 'CPU', amount: 1, unit: 'CORES' }, { type: 'RAM', amount: pick([4, 16]), unit: 'BYTES' }], [{ type: 'GPU', amount: 1, unit: 'COUNT' }]]),
+          technologies: pick([[], ['docker'], ['kvm', 'lxc']]),
+          antiAffinity: pick([AntiAffinity.NONE, AntiAffinity.HOST, AntiAffinity.SITE]),
+          requiredProperties: pick([[], [{ key: 'gpu', op: 'EQ', values: [true] }]]),
+        },
+        { groupId: pick([OWNER, GUEST]), guaranteed: rnd() < 0.3 },
+      );
+      const ctx = { chosenHostIds: new Set(rnd() < 0.3 ? [h.id] : []), chosenSiteIds: new Set(rnd() < 0.3 ? ['s1'] : []) };
+      const oneByOne = FILTERS.every((f) => f.reject(h, a, ctx) === null);
+      if (passesAll(h, a, ctx) === oneByOne) agreed++;
+      if (oneByOne) passed++;
+    }
+    expect(agreed).toBe(20000);
+    // Both outcomes are well represented.
+    expect(passed).toBeGreaterThan(200);
+    expect(passed).toBeLessThan(19800);
   });
 });
