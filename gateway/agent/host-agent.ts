@@ -10,6 +10,7 @@ import type {
   VolumeSpec,
 } from '../../drivers/contract';
 import type { DriverProbeReport } from '../../drivers/registry';
+import type { ArtifactStore } from '../artifacts/artifact-store';
 import type { EnvironmentVolume } from '../persistence/entities';
 
 /** An image the agent should have in a driver: its digest names it, `open` streams its bits. */
@@ -50,4 +51,10 @@ export interface HostAgent {
   exportEnvironment(driver: string, id: string, options?: CallOptions): Promise<Readable>;
   /** Creates an environment from an export stream, with `spec` for its new identity. */
   importEnvironment(driver: string, source: Readable, spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo>;
+  /**
+   * The host's own artifact store (replicas made on it and replicas other hosts keep there). The
+   * in-process agent's is a directory under its data directory; a remote agent gives a store whose
+   * chunk backend reaches the host over the network, so `copyTo` still moves only missing chunks.
+   */
+  artifacts(): ArtifactStore;
 }

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import type { CallOptions, EnvironmentSpec, ImageRef, StopOptions, VolumeSpec } from '../../drivers/contract';
 import { requireCapability } from '../../drivers/errors';
 import type { DriverProbeReport, DriverRegistry } from '../../drivers/registry';
+import { ArtifactStore } from '../artifacts/artifact-store';
 import { UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
 import type { EnvironmentVolume } from '../persistence/entities';
@@ -13,12 +14,13 @@ import type { HostAgent, ImageSource } from './host-agent';
 /**
  * A host agent running inside the gateway process (embedded mode): it holds its driver registry
  * (its own driver instances), the environments' volume directories and the record of imported
- * images, all under its own data directory.
+ * images and its artifact store (`<data dir>/artifacts` unless given), all under its own data directory.
  */
 export class InProcessAgent implements HostAgent {
   private reports: DriverProbeReport[] | undefined;
   private images: Record<string, ImageRef> | undefined;
   private readonly imagesFile: string;
+  private store: ArtifactStore | undefined;
 
   constructor(
     private readonly registry: DriverRegistry,
@@ -26,6 +28,8 @@ export class InProcessAgent implements HostAgent {
     private readonly logger: Logger,
     /** `local` for the gateway's own agent; extra agents (`RSP_AGENTS`) have their own ids. */
     readonly id: string = 'local',
+    /** The directory of the agent's artifact store. */
+    private readonly artifactDir: string = join(dataDir, 'artifacts'),
   ) {
     this.imagesFile = join(dataDir, 'agent', 'images.json');
   }
@@ -111,6 +115,11 @@ export class InProcessAgent implements HostAgent {
 
   async importEnvironment(driver: string, source: Readable, spec: EnvironmentSpec, options?: CallOptions) {
     return requireCapability(await this.driver(driver), 'importEnvironment')(source, spec, options);
+  }
+
+  artifacts(): ArtifactStore {
+    this.store ??= ArtifactStore.inDirectory(this.artifactDir, { logger: this.logger });
+    return this.store;
   }
 
   private async driver(name: string) {

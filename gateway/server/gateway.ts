@@ -122,7 +122,8 @@ async function startLocalAgent(config: GatewayConfig, logger: Logger): Promise<{
   const registry = builtinRegistry(config.drivers ?? DEFAULT_DRIVERS, config.dataDir);
   const plugins = await loadPlugins(config.plugins, registry, { dataDir: config.dataDir, options: config.pluginOptions as Record<string, Record<string, unknown>> });
   for (const m of plugins.manifests) logger.info({ plugin: m.name, kind: m.kind, from: m.specifier }, 'plugin loaded');
-  const agent = new InProcessAgent(registry, config.dataDir, logger);
+  // Its store is not `<RSP_DATA_DIR>/artifacts`, the gateway's own store (RSP_ARTIFACT_DIR) by default.
+  const agent = new InProcessAgent(registry, config.dataDir, logger, 'local', join(config.dataDir, 'agent', 'artifacts'));
   await agent.probe();
   return { agent, plugins };
 }

@@ -17,13 +17,13 @@ export const FAILOVER_METRIC = 'failoverSeconds';
 export interface ReplicaKeeper {
   /** Policies of the environment with automatic failover on. */
   autoFailoverPolicies(environmentId: string): Promise<Array<{ id: string }>>;
-  /** The newest replica holding the whole environment, or null. */
+  /** The newest replica holding the whole environment that can be read now (not on a DOWN host), or null. */
   newestReplica(environmentId: string): Promise<{ id: string; createdAt: Date } | null>;
   /** Replicates the environment now (with a policy's settings, else a one-off copy to the store). */
-  replicateEnvironment(environmentId: string, options?: { policyId?: string; signal?: AbortSignal }): Promise<{ id: string; manifestId: string; bytes: number; newBytes: number; createdAt: Date }>;
+  replicateEnvironment(environmentId: string, options?: { policyId?: string; storeHostId?: string; signal?: AbortSignal }): Promise<{ id: string; manifestId: string; bytes: number; newBytes: number; movedBytes: number; createdAt: Date }>;
   /** Verifies the replica, then restores it on the host (same identity: the record moves there), optionally started. */
   restoreReplica(replicaId: string, targetHostId: string, options: { sameIdentity: boolean; start: boolean; signal?: AbortSignal; onProgress?(fraction: number, message: string): void }): Promise<EnvironmentEntity>;
-  /** Deletes one-off replicas (and what only they held in the store). */
+  /** Deletes one-off replicas (and what only they held in the stores they live in). */
   discardReplicas(replicas: Array<{ id: string; manifestId: string }>): Promise<void>;
 }
 
@@ -32,7 +32,8 @@ const RECOVERABLE = [EnvironmentStatus.CREATED, EnvironmentStatus.STARTING, Envi
 
 /**
  * Failover: when the failure detector marks a host DOWN, every environment on it whose
- * replication policy has `autoFailover` is restored from its newest replica on another eligible
+ * replication policy has `autoFailover` is restored from its newest reachable replica (kept in the
+ * gateway's store or on another UP host, never on the lost one) on another eligible
  * host (same identity), started if it was running, and its record moves there — one operation
  * each, with an alert. Site admins may also fail one environment over by hand. The host stays
  * fenced until these operations end; its agent's stale copies are removed by the split-brain
@@ -90,8 +91,8 @@ export class FailoverService implements FailoverHooks {
   private async start(env: EnvironmentEntity, source: HostEntity, declaredAt: number, targetHostId?: string): Promise<OperationEntity> {
     const replica = await this.replicas.newestReplica(env.id);
     if (!replica) {
-      await this.raise(env, source, 0, `Environment ${env.name} was on host ${source.hostname}, which is DOWN, and has no replica to fail over from`);
-      throw new ConflictError(`Environment ${env.name} has no replica to fail over from`, { environmentId: env.id });
+      await this.raise(env, source, 0, `Environment ${env.name} was on host ${source.hostname}, which is DOWN, and has no reachable replica to fail over from (none in the gateway's store or on an UP host)`);
+      throw new ConflictError(`Environment ${env.name} has no reachable replica to fail over from (none in the gateway's store or on an UP host)`, { environmentId: env.id });
     }
     const wasRunning = env.status === EnvironmentStatus.RUNNING || env.status === EnvironmentStatus.STARTING;
     let finished!: () => void;

@@ -16,8 +16,8 @@ const MIGRATABLE = [EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, Enviro
 
 /**
  * Migration (seed 004, "shuffle"): moves an environment to another host keeping its identity and
- * data. A replica is made to the artifact store while it still runs (full the first time, then
- * only chunks the store lacks), then it is stopped, a final delta
+ * data. A replica is made into the target host's artifact store while it still runs (full the
+ * first time, then only chunks that store lacks), then it is stopped, a final delta
  * is replicated, the replica is restored on the target with the same identity and started, and
  * the copy on the source is removed. The downtime — stop to running on the target — is in the
  * operation's result. Any failure before the target runs puts the environment back as it was
@@ -54,7 +54,7 @@ export class MigrationService {
     return this.operations.start({ kind: 'environment.migrate', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
       const signal = op.signal;
       await op.progress(0.05, `replicating ${env.name} while it runs`);
-      const first = await this.replicas.replicateEnvironment(env.id, { signal });
+      const first = await this.replicas.replicateEnvironment(env.id, { signal, storeHostId: target.id });
       const oneOff = [first];
       let stoppedAt: number | undefined;
       let moved = false;
@@ -66,7 +66,7 @@ export class MigrationService {
           await this.setStatus(env, EnvironmentStatus.STOPPED);
         }
         await op.progress(0.5, 'replicating the last changes');
-        const last = await this.replicas.replicateEnvironment(env.id, { signal });
+        const last = await this.replicas.replicateEnvironment(env.id, { signal, storeHostId: target.id });
         oneOff.push(last);
         await op.progress(0.6, `restoring on ${target.hostname}`);
         const restoreStart = stoppedAt ?? Date.now();
@@ -85,6 +85,8 @@ export class MigrationService {
           firstBytes: first.bytes,
           firstNewBytes: first.newBytes,
           finalNewBytes: last.newBytes,
+          firstMovedBytes: first.movedBytes,
+          finalMovedBytes: last.movedBytes,
         };
       } catch (e) {
         if (!moved && wasRunning && stoppedAt !== undefined) {

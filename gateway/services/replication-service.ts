@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
-import { DataSource, In, Repository } from 'typeorm';
+import { DataSource, In, IsNull, Repository } from 'typeorm';
 import { Revert } from '../../drivers/revert';
 import type { EnvironmentSpec } from '../../drivers/contract';
 import type { AgentLink } from '../agent/agent-link';
@@ -8,7 +8,7 @@ import type { HostAgent } from '../agent/host-agent';
 import type { ArtifactStore } from '../artifacts/artifact-store';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { BadInputError, ConflictError, IntegrityError, NotFoundError, RspError } from '../errors';
+import { BadInputError, ConflictError, IntegrityError, NotFoundError, RspError, UnavailableError } from '../errors';
 import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import {
@@ -58,18 +58,27 @@ export interface CreateReplicationPolicy {
 /** What may change on a policy. */
 export type UpdateReplicationPolicy = Partial<Omit<CreateReplicationPolicy, 'environmentId'>>;
 
-/** Progress of a replication run, from the artifact store. */
+/**
+ * Progress of a replication run, from the artifact stores: `export` counts what the source host's
+ * store read (new: chunks it lacked), `copy` what went to the store that keeps the replica (new:
+ * chunks moved there, of `totalChunks`).
+ */
 export interface ReplicationProgress {
+  phase: 'export' | 'copy';
   bytes: number;
   chunks: number;
   newChunks: number;
   newBytes: number;
+  /** copy: the replica's chunks. */
+  totalChunks?: number;
 }
 
 /** Options of `replicateEnvironment`. */
 export interface ReplicateOptions {
   /** The policy whose settings (kind, target, encryption, keep) apply; default: a one-off EXTERNAL copy to the store. */
   policyId?: string;
+  /** Keep the replica in this host's store instead of the policy's target (migration: its target host). */
+  storeHostId?: string;
   signal?: AbortSignal;
   onProgress?(progress: ReplicationProgress): void;
 }
@@ -106,9 +115,11 @@ const STALE_RUN_MS = 15 * 60_000;
 
 /**
  * Replication (seeds 000, 001, 004): policies attached to layers, runs as operations on a
- * schedule with retries, replicas kept in the artifact store (deduplicated, checksummed,
- * optionally encrypted with the group key), pruning, and restore — which verifies every checksum
- * before anything is created on the target and reverts whatever it created when a step fails.
+ * schedule with retries, replicas (deduplicated, checksummed, optionally encrypted with the group
+ * key) exported into the source host's artifact store and copied — only the chunks it lacks — to
+ * the store of the policy's target (a host's agent, or the gateway's store), pruning, and restore —
+ * which reads the replica where it lives, verifies every checksum before anything is created on
+ * the target and reverts whatever it created when a step fails.
  */
 export class ReplicationService {
   private readonly policies: Repository<ReplicationPolicyEntity>;
@@ -122,7 +133,7 @@ export class ReplicationService {
     private readonly agents: AgentLink,
     private readonly operations: OperationService,
     private readonly layers: LayerService,
-    /** Where replicas' bits live. */
+    /** The gateway's store (RSP_ARTIFACT_DIR): where STORE-target and one-off replicas live. */
     readonly store: ArtifactStore,
     private readonly keys: GroupKeys,
     private readonly logger: Logger,
@@ -182,17 +193,22 @@ export class ReplicationService {
     });
     const rescheduled = fields.schedule !== current.schedule || fields.enabled !== current.enabled;
     const nextRunAt = !fields.enabled ? null : rescheduled ? this.parse(fields.schedule).next(new Date()) : current.nextRunAt;
-    const result = await this.policies.update({ id, version: current.version }, { ...fields, nextRunAt });
+    const retargeted = fields.targetKind !== current.targetKind || fields.targetId !== current.targetId;
+    const result = await this.policies.update({ id, version: current.version }, { ...fields, nextRunAt, ...(retargeted ? { storeHostId: null } : {}) });
     if (!result.affected) throw new ConflictError(`Replication policy ${current.name} changed meanwhile; try again`, { id });
     return this.policies.findOneByOrFail({ id });
   }
 
-  /** Deletes a policy (not while it runs). The replicas it made stay until their environment's replicas are pruned or deleted. */
-  async deletePolicy(actor: Principal, id: string): Promise<ReplicationPolicyEntity> {
+  /**
+   * Deletes a policy (not while it runs). The replicas it made stay (restorable, deletable one by
+   * one) unless `deleteReplicas`: then they are deleted from the stores they live in too.
+   */
+  async deletePolicy(actor: Principal, id: string, options: { deleteReplicas?: boolean } = {}): Promise<ReplicationPolicyEntity> {
     const current = await this.policy(actor, id);
     policy.requireRole(actor, current.groupId, MemberRole.MEMBER, 'manage replication of this environment');
     if (current.runningOperationId) throw new ConflictError(`Replication policy ${current.name} is running (operation ${current.runningOperationId}); try again when it ends`, { id });
     await this.policies.delete({ id });
+    if (options.deleteReplicas) await this.discardReplicas(await this.replicaRepo.findBy({ policyId: id }));
     return current;
   }
 
@@ -238,9 +254,27 @@ export class ReplicationService {
     return this.replicaRepo.find({ where, order: { createdAt: 'DESC', id: 'DESC' }, take: 500 });
   }
 
-  /** The newest replica of an environment (EXTERNAL ones: they hold the whole environment), or null. */
+  /**
+   * The newest replica of an environment that can be read now (EXTERNAL ones: they hold the whole
+   * environment), or null: it lives in the gateway's store or on an UP host with a connected agent
+   * (never on a DOWN host, e.g. the one failing over), and that store has its manifest.
+   */
   async newestReplica(environmentId: string): Promise<ReplicaEntity | null> {
-    return this.replicaRepo.findOne({ where: { environmentId, kind: ReplicationKind.EXTERNAL }, order: { createdAt: 'DESC', id: 'DESC' } });
+    const all = await this.replicaRepo.find({ where: { environmentId, kind: ReplicationKind.EXTERNAL }, order: { createdAt: 'DESC', id: 'DESC' }, take: 100 });
+    for (const replica of all) {
+      const store = await this.storeOf(replica.storeHostId).catch(() => undefined);
+      if (store && (await store.has(replica.manifestId).catch(() => false))) return replica;
+      this.logger.info({ replica: replica.id, storeHostId: replica.storeHostId }, 'replica not reachable; trying an older one');
+    }
+    return null;
+  }
+
+  /** Deletes a replica (members of its group) from the store it lives in, and collects that store. */
+  async deleteReplica(actor: Principal, id: string): Promise<ReplicaEntity> {
+    const found = await this.replica(actor, id);
+    policy.requireRole(actor, found.groupId, MemberRole.MEMBER, 'delete replicas of this group');
+    await this.discardReplicas([found]);
+    return found;
   }
 
   // --- runs ---------------------------------------------------------------------------------
@@ -267,6 +301,7 @@ export class ReplicationService {
     if (!REPLICABLE.includes(env.status)) throw new ConflictError(`Cannot replicate environment ${env.name}: it is ${env.status}`, { status: env.status });
     if (kind === ReplicationKind.INTERNAL && env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`An INTERNAL replica runs a command inside environment ${env.name}, which is ${env.status}, not RUNNING`, { status: env.status });
     const agent = await this.agentOf(env.hostId);
+    const holder = options.storeHostId ? await this.usableHost(options.storeHostId) : await this.holderFor(pol, env);
     const encrypted = pol?.encrypted ?? false;
     const key = encrypted ? await this.keys.keyFor(env.groupId) : undefined;
 
@@ -279,19 +314,26 @@ export class ReplicationService {
       source = Readable.from([Buffer.from(result.stdout, 'utf8')]);
     }
     const labels = { environment: env.id, group: env.groupId, kind, ...(pol ? { policy: pol.id } : {}) };
+    const staging = agent.artifacts();
     let put: Awaited<ReturnType<ArtifactStore['put']>>;
     try {
-      put = await this.store.put(source, { key, labels, signal: options.signal, onProgress: options.onProgress });
+      put = await staging.put(source, { key, labels, signal: options.signal, onProgress: (p) => options.onProgress?.({ phase: 'export', ...p }) });
     } catch (e) {
       source.destroy();
       throw e;
     }
     const { manifest, stats } = put;
     const revert = new Revert();
-    revert.add(async () => {
-      if (!(await this.replicaRepo.existsBy({ manifestId: manifest.id }))) await this.store.delete(manifest.id);
-    });
+    revert.add(() => this.dropUnused(env.hostId, staging, manifest.id));
     try {
+      const target = holder ? this.agents.forHost(holder).artifacts() : this.store;
+      let movedBytes = 0;
+      if (target !== staging) {
+        revert.add(() => this.dropUnused(holder?.id ?? null, target, manifest.id));
+        const totalChunks = manifest.chunks.length;
+        const copied = await staging.copyTo(target, manifest.id, { key, signal: options.signal, onProgress: (p) => options.onProgress?.({ phase: 'copy', ...p, totalChunks }) });
+        movedBytes = copied.stats.newBytes;
+      }
       const replica = await this.replicaRepo.save(
         this.replicaRepo.create({
           policyId: pol?.id ?? null,
@@ -306,6 +348,9 @@ export class ReplicationService {
           encrypted,
           targetKind: pol?.targetKind ?? ReplicationTargetKind.STORE,
           targetId: pol?.targetId ?? null,
+          storeHostId: holder?.id ?? null,
+          stagingHostId: env.hostId,
+          movedBytes,
           source: sourceOf(env, pol),
           verifiedAt: null,
         }),
@@ -318,7 +363,7 @@ export class ReplicationService {
     }
   }
 
-  /** Deletes the policy's replicas beyond its `keep` and collects the store's unreferenced chunks. */
+  /** Deletes the policy's replicas beyond its `keep` and collects the stores' unreferenced chunks. */
   async prune(pol: Pick<ReplicationPolicyEntity, 'id' | 'keep'>): Promise<ReplicaEntity[]> {
     const all = await this.replicaRepo.findBy({ policyId: pol.id });
     const doomed = replicasBeyondKeep(all, pol.keep);
@@ -326,13 +371,32 @@ export class ReplicationService {
     return doomed;
   }
 
-  /** Deletes replicas, their manifests no other replica shares, and the chunks nothing references any more. */
+  /**
+   * Deletes replicas, and from each store that held them (where they live, and the source host's
+   * store that keeps the export) their manifests no other replica there shares, then collects
+   * those stores. A store that cannot be reached now (its host is DOWN) keeps them: logged.
+   */
   async discardReplicas(doomed: Array<Pick<ReplicaEntity, 'id' | 'manifestId'>>): Promise<void> {
     if (!doomed.length) return;
+    const rows = await this.replicaRepo.findBy({ id: In(doomed.map((r) => r.id)) });
     await this.replicaRepo.delete({ id: In(doomed.map((r) => r.id)) });
-    const stillUsed = new Set((await this.replicaRepo.findBy({ manifestId: In(doomed.map((r) => r.manifestId)) })).map((r) => r.manifestId));
-    for (const r of doomed) if (!stillUsed.has(r.manifestId)) await this.store.delete(r.manifestId).catch((e: unknown) => this.logger.warn({ err: e, manifest: r.manifestId }, 'could not delete a discarded replica'));
-    await this.store.gc();
+    const places = new Map<string, { hostId: string | null; manifests: Set<string> }>();
+    for (const r of rows) {
+      for (const hostId of new Set([r.storeHostId, ...(r.stagingHostId ? [r.stagingHostId] : [])])) {
+        const place = places.get(hostId ?? '') ?? { hostId, manifests: new Set<string>() };
+        place.manifests.add(r.manifestId);
+        places.set(hostId ?? '', place);
+      }
+    }
+    for (const { hostId, manifests } of places.values()) {
+      try {
+        const store = await this.storeOf(hostId);
+        for (const manifestId of manifests) await this.dropUnused(hostId, store, manifestId);
+        await store.gc();
+      } catch (e) {
+        this.logger.warn({ err: e, storeHostId: hostId, manifests: [...manifests] }, 'could not delete discarded replicas from their store; they stay there until the next prune');
+      }
+    }
   }
 
   /** Runs every enabled policy that is due and not running; returns the operations started. */
@@ -468,7 +532,7 @@ export class ReplicationService {
         ...(env.command ? { command: env.command } : {}),
         labels: { 'rsp.group': env.groupId },
       };
-      const stream = this.countBytes(await this.store.open(replica.manifestId, { key }), replica.bytes, (f) => progress(0.2 + 0.6 * f, 'importing'));
+      const stream = this.countBytes(await (await this.storeOf(replica.storeHostId)).open(replica.manifestId, { key }), replica.bytes, (f) => progress(0.2 + 0.6 * f, 'importing'));
       const info = await agent.importEnvironment(env.driver, stream, spec, { signal: options.signal });
       revert.add(() => agent.destroy(env.driver, env.id));
       let status = EnvironmentStatus.STOPPED;
@@ -490,7 +554,7 @@ export class ReplicationService {
   /** Verifies every chunk of a replica; records when it passed, throws the store's IntegrityError otherwise. */
   async verify(replica: ReplicaEntity, key?: Buffer): Promise<void> {
     const k = key ?? (replica.encrypted ? await this.keys.keyFor(replica.groupId) : undefined);
-    const report = await this.store.verify(replica.manifestId, { key: k });
+    const report = await (await this.storeOf(replica.storeHostId)).verify(replica.manifestId, { key: k });
     if (!report.ok) {
       const first = report.problems[0]!;
       throw new IntegrityError(replica.manifestId, first.chunk ?? undefined, `${first.reason} (replica ${replica.id}: ${report.problems.length} problem(s) found; nothing was restored)`, { replicaId: replica.id, problems: report.problems.slice(0, 20) });
@@ -499,11 +563,13 @@ export class ReplicationService {
     await this.replicaRepo.update({ id: replica.id }, { verifiedAt: replica.verifiedAt });
   }
 
-  /** Where a replica is restored when no host is named: the policy's target host, an UP host of its site or group, else the original host. */
+  /** Where a replica is restored when no host is named: the host whose store keeps it, the policy's target host, an UP host of its site or group, else the original host. */
   async defaultRestoreHost(replica: ReplicaEntity): Promise<HostEntity | null> {
     const hosts = this.dataSource.getRepository(HostEntity);
     const up = (h: HostEntity | null) => (h && h.state === HostState.UP ? h : null);
     const original = async () => up(await hosts.findOneBy({ id: replica.source.hostId }));
+    const holder = replica.storeHostId ? up(await hosts.findOneBy({ id: replica.storeHostId })) : null;
+    if (holder) return holder;
     switch (replica.targetKind) {
       case ReplicationTargetKind.HOST:
         return up(await hosts.findOneBy({ id: replica.targetId! })) ?? original();
@@ -562,13 +628,16 @@ export class ReplicationService {
       const replica = await this.replicateEnvironment(pol.environmentId, {
         policyId: pol.id,
         signal: op.signal,
-        onProgress: (p) => void op.progress(estimate ? Math.min(0.95, p.bytes / estimate) : 0.5, `read ${p.bytes} bytes in ${p.chunks} chunks, ${p.newBytes} bytes new`),
+        onProgress: (p) =>
+          void (p.phase === 'export'
+            ? op.progress(estimate ? Math.min(0.6, (0.6 * p.bytes) / estimate) : 0.3, `export: read ${p.bytes} bytes in ${p.chunks} chunks, ${p.newBytes} bytes new on the source host`)
+            : op.progress(0.6 + 0.35 * (p.totalChunks ? p.chunks / p.totalChunks : 1), `copy: ${p.chunks} of ${p.totalChunks ?? '?'} chunks checked, ${p.newBytes} bytes moved to the target store`)),
       });
       const ended = new Date();
       const schedule = this.parse(pol.schedule);
       await this.policies.update({ id: pol.id }, { runningOperationId: null, lastSyncAt: ended, lastDurationMs: ended.getTime() - started, failCount: 0, lastError: null, nextRunAt: pol.enabled ? schedule.next(ended) : null });
       this.publish(pol, { state: 'SUCCEEDED', replicaId: replica.id, bytes: replica.bytes, newBytes: replica.newBytes, chunks: replica.chunks, error: null });
-      return { replicaId: replica.id, bytes: replica.bytes, newBytes: replica.newBytes, chunks: replica.chunks };
+      return { replicaId: replica.id, bytes: replica.bytes, newBytes: replica.newBytes, movedBytes: replica.movedBytes, chunks: replica.chunks, storeHostId: replica.storeHostId };
     } catch (e) {
       const ended = new Date();
       const current = await this.policies.findOneBy({ id: pol.id });
@@ -592,7 +661,7 @@ export class ReplicationService {
     await this.verify(replica, key);
     await op.progress(0.4, 'reading the replica');
     const parts: Buffer[] = [];
-    for await (const chunk of await this.store.open(replica.manifestId, { key })) parts.push(chunk as Buffer);
+    for await (const chunk of await (await this.storeOf(replica.storeHostId)).open(replica.manifestId, { key })) parts.push(chunk as Buffer);
     await op.progress(0.6, 'running the restore command');
     const agent = await this.agentOf(env.hostId);
     const result = await agent.exec(env.driver, env.id, command, { signal: op.signal, stdin: Buffer.concat(parts).toString('utf8') });
@@ -600,7 +669,7 @@ export class ReplicationService {
   }
 
   /** Checks a policy's fields against the environment and returns them. */
-  private async validate(env: EnvironmentEntity, f: Omit<ReplicationPolicyEntity, 'id' | 'groupId' | 'environmentId' | 'lastSyncAt' | 'lastTryAt' | 'lastDurationMs' | 'failCount' | 'nextRunAt' | 'lastError' | 'runningOperationId' | 'createdAt' | 'updatedAt' | 'version'>) {
+  private async validate(env: EnvironmentEntity, f: Omit<ReplicationPolicyEntity, 'id' | 'groupId' | 'environmentId' | 'lastSyncAt' | 'lastTryAt' | 'lastDurationMs' | 'failCount' | 'nextRunAt' | 'lastError' | 'runningOperationId' | 'storeHostId' | 'createdAt' | 'updatedAt' | 'version'>) {
     if (!POLICY_NAME.test(f.name)) throw new BadInputError(`"${f.name}" is not a policy name (letters, digits, space . _ -; up to 100)`, { name: f.name });
     if (!Object.values(ReplicationKind).includes(f.kind)) throw new BadInputError(`kind must be ${Object.values(ReplicationKind).join(' or ')}`, { kind: f.kind });
     if (!Number.isInteger(f.keep) || f.keep < 1 || f.keep > this.settings.maxKeep) throw new BadInputError(`keep must be 1 to ${this.settings.maxKeep}`, { keep: f.keep });
@@ -639,6 +708,55 @@ export class ReplicationService {
     const env = await this.envs.findOneBy({ id });
     if (!env || env.status === EnvironmentStatus.DESTROYED || !policy.isMember(actor, env.groupId)) throw new NotFoundError('Environment', id);
     return env;
+  }
+
+  /** The store of a host's agent (UNAVAILABLE when the host is gone, DOWN or its agent not connected), or the gateway's for null. */
+  private async storeOf(hostId: string | null): Promise<ArtifactStore> {
+    if (!hostId) return this.store;
+    const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: hostId });
+    if (!host) throw new UnavailableError(`The host ${hostId} whose store kept this replica no longer exists`, { hostId });
+    return this.agents.forHost(host).artifacts();
+  }
+
+  /** Deletes a manifest from the store at `hostId` (null: the gateway's) unless a replica there still uses it. */
+  private async dropUnused(hostId: string | null, store: ArtifactStore, manifestId: string): Promise<void> {
+    const here = hostId ? [{ manifestId, storeHostId: hostId }, { manifestId, stagingHostId: hostId }] : [{ manifestId, storeHostId: IsNull() }];
+    if (await this.replicaRepo.existsBy(here)) return;
+    if (await store.has(manifestId)) await store.delete(manifestId);
+  }
+
+  /** A host that can keep a replica now (UP, agent connected), or UNAVAILABLE / NOT_FOUND. */
+  private async usableHost(hostId: string): Promise<HostEntity> {
+    const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: hostId });
+    if (!host) throw new NotFoundError('Host', hostId);
+    this.agents.forHost(host);
+    return host;
+  }
+
+  /**
+   * The host whose store keeps a run's replica; null: the gateway's store (STORE target, one-off).
+   * HOST: that host. SITE / GROUP: the host chosen before while it is still usable and not the
+   * source, else an UP host of the site / owned by the group other than the source — preferring
+   * another agent than the source's (another machine) — remembered on the policy.
+   */
+  private async holderFor(pol: ReplicationPolicyEntity | null, env: EnvironmentEntity): Promise<HostEntity | null> {
+    if (!pol || pol.targetKind === ReplicationTargetKind.STORE) return null;
+    if (pol.targetKind === ReplicationTargetKind.HOST) return this.usableHost(pol.targetId!);
+    const hosts = this.dataSource.getRepository(HostEntity);
+    const where = pol.targetKind === ReplicationTargetKind.SITE ? { siteId: pol.targetId! } : { ownerGroupId: pol.targetId! };
+    const source = await hosts.findOneByOrFail({ id: env.hostId });
+    const reachable = (h: HostEntity) => h.id !== source.id && h.state === HostState.UP && this.agents.get(h.agent) !== undefined;
+    if (pol.storeHostId) {
+      const chosen = await hosts.findOneBy({ id: pol.storeHostId, ...where });
+      if (chosen && reachable(chosen)) return chosen;
+    }
+    const candidates = (await hosts.find({ where: { ...where, state: HostState.UP }, order: { hostname: 'ASC' } })).filter(reachable);
+    const chosen = candidates.find((h) => h.agent !== source.agent) ?? candidates[0];
+    if (!chosen) throw new ConflictError(`No UP host of the policy's ${pol.targetKind.toLowerCase()} other than the source host ${source.hostname} can keep the replica`, { policyId: pol.id, targetKind: pol.targetKind, targetId: pol.targetId });
+    if (pol.storeHostId) this.logger.warn({ policy: pol.id, previous: pol.storeHostId, chosen: chosen.id }, 'the host chosen to keep the replicas is no longer usable; chose another');
+    await this.policies.update({ id: pol.id }, { storeHostId: chosen.id });
+    pol.storeHostId = chosen.id;
+    return chosen;
   }
 
   private async agentOf(hostId: string): Promise<HostAgent> {

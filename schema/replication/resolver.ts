@@ -30,9 +30,14 @@ export class ReplicationPolicyResolver {
     return ctx.services.replication.updatePolicy(actor, id, withoutNulls(input));
   }
 
-  @Mutation(() => ReplicationPolicy, { description: 'Deletes a policy; the replicas it made stay.' })
-  deleteReplicationPolicy(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity> {
-    return ctx.services.replication.deletePolicy(actor, id);
+  @Mutation(() => ReplicationPolicy, { description: 'Deletes a policy; the replicas it made stay unless deleteReplicas is true (then they are deleted from the stores they live in).' })
+  deleteReplicationPolicy(
+    @Arg('id', () => ID) id: string,
+    @Arg('deleteReplicas', () => Boolean, { nullable: true }) deleteReplicas: boolean | undefined,
+    @Actor() actor: Principal,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<ReplicationPolicyEntity> {
+    return ctx.services.replication.deletePolicy(actor, id, { deleteReplicas: deleteReplicas ?? false });
   }
 
   @Mutation(() => Operation, { description: 'Runs a policy now; follow the operation (progress: bytes, chunks, new bytes).' })
@@ -80,6 +85,11 @@ export class ReplicaResolver {
     @Ctx() ctx: GatewayContext,
   ): Promise<OperationEntity> {
     return ctx.services.replication.restore(actor, replicaId, { hostId: hostId ?? undefined, name: name ?? undefined, start: start ?? undefined });
+  }
+
+  @Mutation(() => Replica, { description: 'Deletes a replica from the store it lives in (members of its group); the store is collected.' })
+  deleteReplica(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicaEntity> {
+    return ctx.services.replication.deleteReplica(actor, id);
   }
 
   @FieldResolver(() => ReplicationTarget)

@@ -90,12 +90,15 @@ export class ReplicationPolicy {
   @Field(() => ReplicationStatus)
   status: ReplicationStatus;
 
+  @Field(() => ID, { nullable: true, description: 'SITE and GROUP targets: the host chosen to keep the replicas (chosen at the first run; again only when it is no longer usable).' })
+  storeHostId: string | null;
+
   @Field()
   createdAt: Date;
 }
 
 /** A replica. */
-@ObjectType({ description: 'A checksummed, restorable copy in the artifact store.' })
+@ObjectType({ description: "A checksummed, restorable copy in an artifact store: a host agent's (storeHostId) or the gateway's." })
 export class Replica {
   @Field(() => ID)
   id: string;
@@ -121,8 +124,14 @@ export class Replica {
   @Field(() => Float)
   bytes: number;
 
-  @Field(() => Float, { description: 'Bytes this run added to the store (the rest was there already).' })
+  @Field(() => Float, { description: "Bytes this run added to the source host's store (the rest was there already)." })
   newBytes: number;
+
+  @Field(() => Float, { description: 'Bytes copied to the store that keeps the replica: the chunks it lacked (0 when it is the source host\'s own store).' })
+  movedBytes: number;
+
+  @Field(() => ID, { nullable: true, description: "The host whose agent's store keeps the replica; null: the gateway's store (RSP_ARTIFACT_DIR)." })
+  storeHostId: string | null;
 
   @Field(() => Int)
   chunks: number;

@@ -77,6 +77,12 @@ describe('rsp replication commands', () => {
 
     expect((await rsp(['replicate', 'policy', 'delete', policy.id])).stdout).toMatch(/Deleted replication policy half-hourly/);
     expect(JSON.parse((await rsp(['replicate', 'policy', 'list', '--json'])).stdout)).toEqual([]);
+    // The policy's replica stayed; `rsp replica delete` removes it from the store it lives in (the gateway's: a STORE target).
+    expect(JSON.parse((await rsp(['replica', 'list', '--policy', policy.id, '--json'])).stdout)).toHaveLength(1);
+    expect(await t.gateway.services.replication.store.has(replicas[0].manifestId)).toBe(true);
+    expect((await rsp(['replica', 'delete', replicas[0].id])).stdout).toMatch(new RegExp(`Deleted replica ${replicas[0].id} of app \\(from the gateway's store\\)`));
+    expect(JSON.parse((await rsp(['replica', 'list', '--policy', policy.id, '--json'])).stdout)).toEqual([]);
+    expect(await t.gateway.services.replication.store.has(replicas[0].manifestId)).toBe(false);
   }, 240_000);
 
   test('INTERNAL policies take commands as JSON argument arrays; bad schedules and shell strings are refused with their codes', async () => {

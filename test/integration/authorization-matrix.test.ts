@@ -174,6 +174,7 @@ const MATRIX: Record<string, Case> = {
   deleteReplicationPolicy: { query: 'mutation ($id: ID!) { deleteReplicationPolicy(id: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
   replicateNow: { query: 'mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
   restoreReplica: { query: 'mutation ($id: ID!) { restoreReplica(replicaId: $id) { id } }', vars: (w) => ({ id: w.fixtures.replica }), expect: GROUP_PRIVATE_WRITE },
+  deleteReplica: { query: 'mutation ($id: ID!) { deleteReplica(id: $id) { id } }', vars: async (w, t) => ({ id: (await t.gateway.services.replication.replicateEnvironment(w.fixtures.environment)).id }), expect: GROUP_PRIVATE_WRITE },
   // subscriptions: filtered per event, see the dedicated test below (metrics: test/integration/metrics.test.ts)
   operationUpdated: { query: '', expect: AUTHENTICATED },
   hostMetrics: { query: '', expect: AUTHENTICATED },

@@ -83,9 +83,11 @@ describeWithEngine('docker', 'replication of docker environments', () => {
 
   test('a corrupted chunk: restore refuses with the integrity error and nothing is created or running', async () => {
     const [newest] = (await t.ok('query ($p: ID!) { replicas(policyId: $p) { id manifestId } }', { p: policy }, w.tokens.memberA)).replicas;
-    const manifest = await t.gateway.services.replication.store.manifest(newest.manifestId);
+    // The policy's target is host 1: the replica lives in its agent's store.
+    const store = t.gateway.agents.local!.artifacts();
+    const manifest = await store.manifest(newest.manifestId);
     const victim = manifest.chunks[Math.floor(manifest.chunks.length / 2)]!.hash;
-    await corruptChunk(t.gateway.services.replication.store, victim);
+    await corruptChunk(store, victim);
     const containersBefore = (await rspContainers()).sort();
     const envsBefore = (await t.ok('{ environments(first: 100) { nodes { id } } }')).environments.nodes.length;
 

@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { resolveDockerConfig } from '../../drivers/docker';
+import { ArtifactStore } from '../../gateway/artifacts/artifact-store';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
@@ -105,9 +106,31 @@ describeWithEngine('docker', 'failover and migration between two host agents on 
   test('host A lost → DOWN and fenced → failover runs the replica on B with the data; A back → its stale copy removed before UP; migrate back to A', async () => {
     const id = await create('web', hostA);
     expect((await exec(id, ['sh', '-c', 'echo precious > /data/kept.txt && cat /data/kept.txt'])).stdout).toBe('precious\n');
-    const policy = (await t.ok('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id autoFailover } }', { i: { environmentId: id, targetKind: 'STORE', schedule: 'every 60 minutes', autoFailover: true } })).createReplicationPolicy;
+    expect((await exec(id, ['sh', '-c', 'dd if=/dev/urandom of=/data/blob bs=1024 count=16384 2>/dev/null && echo one > /data/note.txt && sync'])).exitCode).toBe(0);
+    const policy = (await t.ok('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id autoFailover } }', { i: { environmentId: id, targetKind: 'HOST', targetId: hostB, keep: 1, schedule: 'every 60 minutes', autoFailover: true } })).createReplicationPolicy;
     expect(policy.autoFailover).toBe(true);
-    await settle((await t.ok('mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', { id: policy.id })).replicateNow.id);
+    const replicate = async () => {
+      const { replicaId } = (await settle((await t.ok('mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', { id: policy.id })).replicateNow.id)).result as { replicaId: string };
+      return (await t.ok('query ($id: ID!) { replica(id: $id) { id manifestId movedBytes storeHostId } }', { id: replicaId })).replica as { id: string; manifestId: string; movedBytes: number; storeHostId: string };
+    };
+    // The replica is kept in B's store (its agent's data directory), not only in A's.
+    const storeDir = (agent: string) => join(db.dataDir, 'agents', agent, 'artifacts');
+    const onDisk = (agent: string) => ArtifactStore.inDirectory(storeDir(agent));
+    const first = await replicate();
+    expect(first.storeHostId).toBe(hostB);
+    expect(first.movedBytes).toBeGreaterThan(16 * 2 ** 20);
+    const firstManifest = await onDisk('b').manifest(first.manifestId);
+    for (const c of firstManifest.chunks) expect(await onDisk('b').backend.has('chunk', c.hash)).toBe(true);
+    // A small change: the second run moves a small fraction of the first's bytes to B, and (keep 1) prunes the first from both stores.
+    expect((await exec(id, ['sh', '-c', 'echo two > /data/note.txt && sync'])).exitCode).toBe(0);
+    const second = await replicate();
+    const fraction = second.movedBytes / first.movedBytes;
+    expect(second.movedBytes).toBeGreaterThan(0);
+    expect(fraction).toBeLessThan(0.1);
+    process.stdout.write(`docker replication a → b: first run moved ${first.movedBytes} bytes to b, second ${second.movedBytes} (${(fraction * 100).toFixed(2)}%)\n`);
+    expect(await onDisk('b').has(first.manifestId)).toBe(false);
+    expect(await onDisk('a').has(first.manifestId)).toBe(false);
+    expect((await onDisk('b').verify(second.manifestId)).ok).toBe(true);
     // A second environment on A without a policy: it is not failed over, and it is fenced while A is DOWN.
     const plain = await create('plain', hostA);
 
@@ -117,6 +140,8 @@ describeWithEngine('docker', 'failover and migration between two host agents on 
     await new Promise((r) => setTimeout(r, 300));
 
     t.gateway.agents.disconnect('a');
+    // A's store is gone with its host: the failover reads the copy on B. (Put back before A returns: its agent still indexes it in memory.)
+    await rename(storeDir('a'), `${storeDir('a')}.gone`);
     await until('host A DOWN', async () => ((await host(hostA)).state === 'DOWN' ? true : undefined), 20_000);
     const fenced = await t.gql('mutation ($id: ID!) { stopEnvironment(id: $id) { id } }', { id: plain });
     expect(fenced.errors?.[0]?.extensions?.code).toBe('UNAVAILABLE');
@@ -127,7 +152,7 @@ describeWithEngine('docker', 'failover and migration between two host agents on 
       return ops.find((o) => o.kind === 'environment.failover');
     });
     const op = await settle(failover.id);
-    expect(op.result).toMatchObject({ environmentId: id, fromHostId: hostA, toHostId: hostB, started: true });
+    expect(op.result).toMatchObject({ environmentId: id, fromHostId: hostA, toHostId: hostB, started: true, replicaId: second.id });
     expect(await environment(id)).toEqual({ hostId: hostB, status: 'RUNNING' });
     expect(await environment(plain)).toMatchObject({ hostId: hostA });
     expect((await exec(id, ['cat', '/data/kept.txt'])).stdout).toBe('precious\n');
@@ -137,6 +162,7 @@ describeWithEngine('docker', 'failover and migration between two host agents on 
       { name: `rsp-b-${id}`, state: 'running' },
     ]);
 
+    await rename(`${storeDir('a')}.gone`, storeDir('a'));
     t.gateway.agents.reconnect('a');
     await until('host A UP', async () => ((await host(hostA)).state === 'UP' ? true : undefined), 20_000);
     expect(await containers(id)).toEqual([{ name: `rsp-b-${id}`, state: 'running' }]);

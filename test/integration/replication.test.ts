@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
+import { ArtifactStore } from '../../gateway/artifacts/artifact-store';
 import type { AgentLink } from '../../gateway/agent/agent-link';
 import { ReplicationPolicyEntity } from '../../gateway/persistence/entities';
 import { corruptChunk } from '../helpers/artifacts';
@@ -211,3 +214,146 @@ function replicationSuite(kind: 'pglite' | 'postgres') {
 
 describe('replication on pglite', () => replicationSuite('pglite'));
 describeWithEngine('postgres', 'replication on postgres', () => replicationSuite('postgres'));
+
+/**
+ * Replicas live where the policy's target says (two in-process agents `a` and `b`, each with its
+ * own fake driver and artifact store under its data directory): the export goes into the source
+ * host's store, then only the chunks the target's store lacks are copied there.
+ */
+describe('replicas in the target host\'s store (agents a and b, fake driver)', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let group: string;
+  let site: string;
+  let hostA: string;
+  let hostB: string;
+  let env: string;
+  const storeDir = (agent: string) => join(db.dataDir, 'agents', agent, 'artifacts');
+  /** A store opened afresh on an agent's directory: what is on its disk, not in a cached index. */
+  const onDisk = (agent: string) => ArtifactStore.inDirectory(storeDir(agent));
+  const REPLICA = 'id manifestId bytes newBytes movedBytes storeHostId chunks target { kind id }';
+  const runNow = async (policyId: string) => {
+    const op = await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', { id: policyId })).replicateNow.id);
+    expect({ state: op.state, error: op.errorMessage }).toEqual({ state: 'SUCCEEDED', error: null });
+    return (await t.ok(`query ($id: ID!) { replica(id: $id) { ${REPLICA} } }`, { id: op.result!.replicaId })).replica as { id: string; manifestId: string; bytes: number; newBytes: number; movedBytes: number; storeHostId: string | null; chunks: number };
+  };
+  const createPolicy = async (input: Record<string, unknown>) => (await t.ok('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', { i: { environmentId: env, schedule: 'every 1 hour', ...input } })).createReplicationPolicy.id as string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    t = await startTestGateway(db, { RSP_AGENTS: 'a,b', RSP_REPLICATION_INTERVAL_MS: '0', RSP_HEARTBEAT_MS: '200', RSP_HOST_DOWN_AFTER_MS: '5000' });
+    group = (await t.ok('mutation { createGroup(input: { slug: "offsite", name: "Offsite" }) { id } }')).createGroup.id;
+    site = (await t.ok('mutation ($g: ID!) { createSite(input: { name: "pair", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
+    const newHost = async (hostname: string, agent: string) => (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: group, hostname, drivers: ['fake'], agent } })).createHost.id as string;
+    hostA = await newHost('host-a', 'a');
+    hostB = await newHost('host-b', 'b');
+    const image = (await t.ok('mutation ($g: ID!) { registerImage(input: { vendorGroupId: $g, name: "fake", version: "1", technology: "fake" }) { id } }', { g: group })).registerImage.id;
+    // 2 × 2 MiB of random bytes around a small file: about 64 chunks, a small change touches one or two.
+    await t.upload(image, createRootfsTar({ '/a-blob': randomBytes(2 * 2 ** 20), '/etc/hostname': 'db', '/etc/note': 'first\n', '/z-blob': randomBytes(2 * 2 ** 20) }));
+    const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: group, hostId: hostA, imageId: image, name: 'db' } })).createEnvironment;
+    expect((await t.gateway.services.operations.settled(created.operation.id)).state).toBe('SUCCEEDED');
+    env = created.environment.id;
+    expect((await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id)).state).toBe('SUCCEEDED');
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  test('a HOST-target replica is kept in the target agent\'s store; a second run after a small change moves a small fraction', async () => {
+    const policy = await createPolicy({ targetKind: 'HOST', targetId: hostB, keep: 2, name: 'to-b' });
+    const first = await runNow(policy);
+    expect(first).toMatchObject({ storeHostId: hostB, target: { kind: 'HOST', id: hostB } });
+    expect(first.movedBytes).toBeGreaterThan(4 * 2 ** 20);
+    // On b's disk: the manifest and every chunk; a's store keeps the export (the base of the next run); the gateway's store has nothing of it.
+    const b = onDisk('b');
+    const manifest = await b.manifest(first.manifestId);
+    for (const c of manifest.chunks) expect(await b.backend.has('chunk', c.hash)).toBe(true);
+    expect((await b.verify(first.manifestId)).ok).toBe(true);
+    expect(await onDisk('a').has(first.manifestId)).toBe(true);
+    expect(await t.gateway.services.replication.store.has(first.manifestId)).toBe(false);
+
+    expect((await t.ok('mutation ($id: ID!) { execEnvironment(id: $id, command: ["rm", "/etc/note"]) { exitCode } }', { id: env })).execEnvironment.exitCode).toBe(0);
+    const second = await runNow(policy);
+    expect(second.storeHostId).toBe(hostB);
+    const fraction = second.movedBytes / first.movedBytes;
+    expect(second.movedBytes).toBeGreaterThan(0);
+    expect(fraction).toBeLessThan(0.1);
+    process.stdout.write(`fake replication to host b: first run moved ${first.movedBytes} bytes, second ${second.movedBytes} (${(fraction * 100).toFixed(2)}%)\n`);
+
+    // keep 2: the third run prunes the first from b's store and from a's, and gc removes the chunks only it had.
+    const secondChunks = new Set((await b.manifest(second.manifestId)).chunks.map((c) => c.hash));
+    const gone = manifest.chunks.map((c) => c.hash).filter((h) => !secondChunks.has(h));
+    expect(gone.length).toBeGreaterThan(0);
+    const third = await runNow(policy);
+    expect(third.movedBytes).toBeLessThan(first.movedBytes / 10);
+    const kept = (await t.ok('query ($p: ID!) { replicas(policyId: $p) { id } }', { p: policy })).replicas.map((r: { id: string }) => r.id);
+    expect(kept.sort()).toEqual([second.id, third.id].sort());
+    expect(await onDisk('b').has(first.manifestId)).toBe(false);
+    expect(await onDisk('a').has(first.manifestId)).toBe(false);
+    for (const h of gone) expect(await onDisk('b').backend.has('chunk', h)).toBe(false);
+    expect((await onDisk('b').verify(third.manifestId)).ok).toBe(true);
+
+    // A restore without a host goes where the replica lives and reads it from there.
+    const op = await t.gateway.services.operations.settled((await t.ok('mutation ($r: ID!) { restoreReplica(replicaId: $r, name: "db-on-b") { id } }', { r: third.id })).restoreReplica.id);
+    expect({ state: op.state, error: op.errorMessage }).toEqual({ state: 'SUCCEEDED', error: null });
+    expect(op.result).toMatchObject({ hostId: hostB });
+  }, 60_000);
+
+  test('progress shows the export and the copy; a SITE target chooses another host than the source once and remembers it', async () => {
+    const policy = await createPolicy({ targetKind: 'SITE', targetId: site, name: 'to-site' });
+    const phases = new Set<string>();
+    const replica = await t.gateway.services.replication.replicateEnvironment(env, { policyId: policy, onProgress: (p) => phases.add(p.phase) });
+    expect([...phases].sort()).toEqual(['copy', 'export']);
+    expect(replica.storeHostId).toBe(hostB);
+    expect((await t.ok('query ($id: ID!) { replicationPolicy(id: $id) { storeHostId } }', { id: policy })).replicationPolicy.storeHostId).toBe(hostB);
+    // b already has every chunk (the HOST policy's replicas): nothing new moves.
+    expect(replica.movedBytes).toBe(0);
+    expect(await onDisk('b').has(replica.manifestId)).toBe(true);
+    const again = await runNow(policy);
+    expect(again.storeHostId).toBe(hostB);
+  }, 60_000);
+
+  test('deleteReplica removes it from its store; deleting a policy keeps its replicas unless deleteReplicas', async () => {
+    const keepPolicy = await createPolicy({ targetKind: 'HOST', targetId: hostB, name: 'kept' });
+    const dropPolicy = await createPolicy({ targetKind: 'STORE', name: 'dropped' });
+    const kept = await runNow(keepPolicy);
+    const single = await runNow(keepPolicy);
+    const dropped = await runNow(dropPolicy);
+    expect(dropped.storeHostId).toBeNull();
+    expect(await t.gateway.services.replication.store.has(dropped.manifestId)).toBe(true);
+
+    expect((await t.ok('mutation ($id: ID!) { deleteReplica(id: $id) { id storeHostId } }', { id: single.id })).deleteReplica).toEqual({ id: single.id, storeHostId: hostB });
+    expect(await onDisk('b').has(single.manifestId)).toBe(false);
+    expect(await onDisk('a').has(single.manifestId)).toBe(false);
+    expect((await t.gql('query ($id: ID!) { replica(id: $id) { id } }', { id: single.id })).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+
+    await t.ok('mutation ($id: ID!) { deleteReplicationPolicy(id: $id) { id } }', { id: keepPolicy });
+    expect((await t.ok('query ($id: ID!) { replica(id: $id) { id } }', { id: kept.id })).replica.id).toBe(kept.id);
+    expect(await onDisk('b').has(kept.manifestId)).toBe(true);
+
+    await t.ok('mutation ($id: ID!) { deleteReplicationPolicy(id: $id, deleteReplicas: true) { id } }', { id: dropPolicy });
+    expect((await t.gql('query ($id: ID!) { replica(id: $id) { id } }', { id: dropped.id })).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect(await t.gateway.services.replication.store.has(dropped.manifestId)).toBe(false);
+    expect(await onDisk('a').has(dropped.manifestId)).toBe(false);
+  }, 60_000);
+
+  test('failover takes the newest replica it can read: not one on a DOWN host', async () => {
+    const svc = t.gateway.services.replication;
+    const inGateway = await svc.replicateEnvironment(env);
+    expect(inGateway.storeHostId).toBeNull();
+    const onB = await runNow(await createPolicy({ targetKind: 'HOST', targetId: hostB, name: 'newest-on-b' }));
+    expect((await svc.newestReplica(env))!.id).toBe(onB.id);
+    t.gateway.agents.disconnect('b');
+    try {
+      const deadline = Date.now() + 20_000;
+      while ((await t.ok('query ($id: ID!) { host(id: $id) { state } }', { id: hostB })).host.state !== 'DOWN') {
+        if (Date.now() > deadline) throw new Error('host b never went DOWN');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await svc.newestReplica(env))!.id).toBe(inGateway.id);
+    } finally {
+      t.gateway.agents.reconnect('b');
+    }
+  }, 60_000);
+});

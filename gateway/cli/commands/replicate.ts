@@ -26,14 +26,17 @@ interface Replica {
   environmentId: string;
   environmentName: string;
   kind: string;
+  manifestId: string;
   bytes: number;
   newBytes: number;
+  movedBytes: number;
+  storeHostId: string | null;
   chunks: number;
   encrypted: boolean;
   createdAt: string;
   verifiedAt: string | null;
 }
-const REPLICA_FIELDS = 'id policyId environmentId environmentName kind bytes newBytes chunks encrypted createdAt verifiedAt';
+const REPLICA_FIELDS = 'id policyId environmentId environmentName kind manifestId bytes newBytes movedBytes storeHostId chunks encrypted createdAt verifiedAt';
 
 /** `rsp replicate policy create|list|show|delete` and `rsp replicate now <policy>`. */
 export function registerReplicate(program: Command): void {
@@ -109,11 +112,12 @@ export function registerReplicate(program: Command): void {
 
   policy
     .command('delete <id>')
-    .description('delete a policy (its replicas stay)')
-    .action(async (id: string, _opts: unknown, cmd: Command) => {
+    .description('delete a policy (its replicas stay unless --with-replicas)')
+    .option('--with-replicas', 'delete its replicas too, from the stores they live in')
+    .action(async (id: string, opts: { withReplicas?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { deleteReplicationPolicy: p } = await ctx.client.request<{ deleteReplicationPolicy: Policy }>(`mutation ($id: ID!) { deleteReplicationPolicy(id: $id) { ${POLICY_FIELDS} } }`, { id });
-      emit(ctx.json, p, () => `Deleted replication policy ${p.name} (${p.id})`);
+      const { deleteReplicationPolicy: p } = await ctx.client.request<{ deleteReplicationPolicy: Policy }>(`mutation ($id: ID!, $r: Boolean) { deleteReplicationPolicy(id: $id, deleteReplicas: $r) { ${POLICY_FIELDS} } }`, { id, r: !!opts.withReplicas });
+      emit(ctx.json, p, () => `Deleted replication policy ${p.name} (${p.id})${opts.withReplicas ? ' and its replicas' : ''}`);
     });
 
   replicate
@@ -127,9 +131,9 @@ export function registerReplicate(program: Command): void {
     });
 }
 
-/** `rsp replica list`. */
+/** `rsp replica list|delete`. */
 export function registerReplica(program: Command): void {
-  const replica = program.command('replica').description('replicas: checksummed copies in the artifact store');
+  const replica = program.command('replica').description("replicas: checksummed copies in a host's or the gateway's artifact store");
   replica
     .command('list')
     .description('list replicas, newest first')
@@ -148,8 +152,18 @@ export function registerReplica(program: Command): void {
           { header: 'CHUNKS', value: (r) => String(r.chunks) },
           { header: 'ENCRYPTED', value: (r) => (r.encrypted ? 'yes' : 'no') },
           { header: 'CREATED', value: (r) => r.createdAt },
+          { header: 'STORED ON', value: (r) => r.storeHostId ?? 'gateway' },
+          { header: 'MOVED', value: (r) => humanBytes(r.movedBytes) },
         ]),
       );
+    });
+  replica
+    .command('delete <id>')
+    .description('delete a replica from the store it lives in')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { deleteReplica: r } = await ctx.client.request<{ deleteReplica: Replica }>(`mutation ($id: ID!) { deleteReplica(id: $id) { ${REPLICA_FIELDS} } }`, { id });
+      emit(ctx.json, r, () => `Deleted replica ${r.id} of ${r.environmentName} (from ${r.storeHostId ? `host ${r.storeHostId}` : "the gateway's store"})`);
     });
 }
 

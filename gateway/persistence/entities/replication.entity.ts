@@ -57,6 +57,10 @@ export class ReplicationPolicyEntity {
   @Column({ type: 'uuid', nullable: true })
   targetId: string | null;
 
+  /** SITE and GROUP targets: the host chosen (once, again only when it is no longer usable) to keep the replicas. */
+  @Column({ type: 'uuid', nullable: true })
+  storeHostId: string | null;
+
   /** A 5-field cron expression or `every N minutes`. */
   @Column({ type: 'varchar', length: 200 })
   schedule: string;
@@ -138,7 +142,7 @@ export interface ReplicaSource {
   restoreCommand: string[] | null;
 }
 
-/** One checksummed, restorable copy of an environment (or of what an INTERNAL command produced), in the artifact store. */
+/** One checksummed, restorable copy of an environment (or of what an INTERNAL command produced), in an artifact store: a host's or the gateway's. */
 @Entity('replica')
 @Index(['environmentId', 'createdAt'])
 @Index(['policyId', 'createdAt'])
@@ -187,6 +191,18 @@ export class ReplicaEntity {
 
   @Column({ type: 'uuid', nullable: true })
   targetId: string | null;
+
+  /** The host whose agent's artifact store holds the replica; null: the gateway's store (RSP_ARTIFACT_DIR). */
+  @Column({ type: 'uuid', nullable: true })
+  storeHostId: string | null;
+
+  /** The source host whose agent's store keeps the export too (the base the next run deduplicates against); null: none. */
+  @Column({ type: 'uuid', nullable: true })
+  stagingHostId: string | null;
+
+  /** Bytes copied to the store that holds the replica (the chunks it lacked). */
+  @Column({ type: 'double precision', default: 0 })
+  movedBytes: number;
 
   @Column({ type: 'jsonb' })
   source: ReplicaSource;
