@@ -47,7 +47,7 @@ const GEAR_SCAN_WASM =
 /** Bytes of input the scanner takes at once (its memory is 17 pages: the table and 1 MiB). */
 const SCAN_BYTES = 1024 * 1024;
 
-/** The gear loop of one chunker: its own WebAssembly instance (memory holds the input being scanned). */
+/** The gear loop: a WebAssembly instance (its memory holds the input being scanned). */
 interface GearScanner {
   scan(from: number, end: number, hash: number, mask: number): number;
   /** The rolling hash after the last scan. */
@@ -58,14 +58,22 @@ interface GearScanner {
 
 const GEAR_SCAN_MODULE = new WebAssembly.Module(Buffer.from(GEAR_SCAN_WASM, 'base64'));
 
+let scanner: GearScanner | undefined;
+
+/**
+ * The scanner of this thread, shared by its chunkers: `push` uses it synchronously and keeps the
+ * rolling hash itself, so no state of one chunker stays in it.
+ */
 function gearScanner(): GearScanner {
+  if (scanner) return scanner;
   const exports = new WebAssembly.Instance(GEAR_SCAN_MODULE).exports as unknown as {
     scan: GearScanner['scan'];
     memory: WebAssembly.Memory;
     h: WebAssembly.Global;
   };
   new Int32Array(exports.memory.buffer, 0, 256).set(GEAR);
-  return { scan: exports.scan, h: exports.h, data: new Uint8Array(exports.memory.buffer, 1024, SCAN_BYTES) };
+  scanner = { scan: exports.scan, h: exports.h, data: new Uint8Array(exports.memory.buffer, 1024, SCAN_BYTES) };
+  return scanner;
 }
 
 /** A mask of the `bits` highest bits of a 32-bit word (the bits that depend on the most input bytes). */
@@ -102,7 +110,6 @@ export class Chunker {
   /** Bytes of the current (unfinished) chunk seen so far. */
   private length = 0;
   private hash = 0;
-  private readonly scanner = gearScanner();
 
   constructor(options: Partial<ChunkingOptions> = {}) {
     this.options = chunkingOptions(options);
@@ -125,6 +132,7 @@ export class Chunker {
     let h = this.hash;
     let length = this.length;
     let i = 0;
+    const scanner = gearScanner();
     let copied = false;
     while (i < n) {
       if (length < min) {
@@ -134,14 +142,14 @@ export class Chunker {
         continue;
       }
       if (!copied) {
-        this.scanner.data.set(data.subarray(i), i);
+        scanner.data.set(data.subarray(i), i);
         copied = true;
       }
       const hard = length < avg;
       const mask = hard ? this.maskHard : this.maskEasy;
       const stop = i + Math.min(n - i, (hard ? avg : max) - length);
-      const j = this.scanner.scan(i, stop, h, mask);
-      h = this.scanner.h.value as number;
+      const j = scanner.scan(i, stop, h, mask);
+      h = scanner.h.value as number;
       if (j < stop) {
         i = j + 1;
         cuts.push(base + i);
