@@ -167,7 +167,7 @@ export class ChunkHasher {
 
   /** Ends the stream (`lastChunk`: the bytes after the last cut make a chunk); resolves to the sha256 of the whole. */
   end(lastChunk: boolean): Promise<string> {
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.failure || this.done) return Promise.reject(this.failure ?? new Error('the hashing job was cancelled'));
     if (lastChunk) this.cuts.push(this.filled);
     this.post();
     return new Promise<string>((resolve, reject) => {
@@ -186,7 +186,7 @@ export class ChunkHasher {
 
   /** A reply of the thread for this job. */
   receive(reply: BatchReply): void {
-    if (this.done) return;
+    if (this.done || this.failure) return;
     if (reply.digest !== undefined) {
       this.done = true;
       this.thread.finish(this.job);
@@ -204,10 +204,9 @@ export class ChunkHasher {
     this.wake();
   }
 
-  /** Hashing stopped: `failure` is set, waiters wake and `end` rejects. */
+  /** Hashing stopped: `failure` is set, waiters wake and `end` rejects (`cancel` still drops the job). */
   fail(error: Error): void {
     this.failure ??= error;
-    this.done = true;
     this.ending?.reject(this.failure);
     this.wake();
   }

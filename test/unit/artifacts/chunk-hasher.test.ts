@@ -68,4 +68,21 @@ describe('chunk hasher (hashing thread)', () => {
     expect(seen).toEqual([]);
     expect(digest).toBe(createHash('sha256').digest('hex'));
   });
+
+  test('a receiver that throws fails the hashing: end rejects with its error, later writes throw', async () => {
+    const chunker = new Chunker();
+    const hasher = new ChunkHasher(null, () => {
+      throw new Error('the receiver broke');
+    });
+    try {
+      const piece = data.subarray(0, 2 * 1024 * 1024);
+      hasher.write(piece, chunker.push(piece));
+      await hasher.caughtUp(0);
+      expect(hasher.failure?.message).toBe('the receiver broke');
+      expect(() => hasher.write(piece, [])).toThrow('the receiver broke');
+      await expect(hasher.end(false)).rejects.toThrow('the receiver broke');
+    } finally {
+      hasher.cancel();
+    }
+  });
 });
