@@ -7,6 +7,7 @@ import type { ChunkBackend } from './chunk-backend';
 import { keyedCodec, keyIdOf, plainCodec } from './chunk-codec';
 import type { ChunkCodec } from './chunk-codec';
 import { ChunkGuard } from './chunk-guard';
+import { ChunkHasher } from './chunk-hasher';
 import { CHUNKING_ALGORITHM, Chunker, chunkingOptions } from './chunker';
 import type { ChunkingOptions } from './chunker';
 import { DirectoryBackend } from './directory-backend';
@@ -14,6 +15,9 @@ import type { DirectoryBackendOptions } from './directory-backend';
 import { FilePerChunkBackend } from './file-per-chunk-backend';
 import { openManifest, sealManifest } from './manifest';
 import type { ArtifactManifest, ManifestChunk } from './manifest';
+
+/** Bytes a put lets run ahead of its writes (and of its hashing thread) before it stops reading. */
+const PUT_AHEAD_BYTES = 8 * 1024 * 1024;
 
 export type { ArtifactManifest } from './manifest';
 export type { ChunkBackend } from './chunk-backend';
@@ -56,7 +60,7 @@ export interface ArtifactStoreOptions {
   backend: ChunkBackend;
   chunking?: Partial<ChunkingOptions>;
   logger?: Logger;
-  /** Chunks hashed, sealed and written at once during a put, and read ahead by open/verify. Default 8. */
+  /** Chunks read ahead by open/verify and copied at once by copyTo (a put runs up to 8 MiB ahead of its writes). Default 8. */
   concurrency?: number;
   /** gc keeps chunks written less than this many ms before it started (for other processes sharing the backend). Default 0. */
   gcGraceMs?: number;
@@ -111,17 +115,16 @@ export class ArtifactStore {
     const labels = checkLabels(options.labels ?? {});
     const codec = options.key ? keyedCodec(options.key) : plainCodec;
     const chunker = new Chunker(this.chunking);
-    const whole = createHash('sha256');
     const entries: ManifestChunk[] = [];
     const stats: StoreProgress = { bytes: 0, chunks: 0, newChunks: 0, newBytes: 0 };
     const writes = new Map<string, Promise<boolean>>();
     const held: string[] = [];
     const inflight = new Set<Promise<void>>();
+    let inflightBytes = 0;
     let failure: { error: unknown } | undefined;
 
     const storeChunk = async (entry: ManifestChunk, data: Buffer[]): Promise<void> => {
-      const id = codec.id(data);
-      entry.hash = id;
+      const id = entry.hash;
       let write = writes.get(id);
       if (!write) {
         write = this.writeChunk(id, data, codec, held);
@@ -137,53 +140,57 @@ export class ArtifactStore {
       stats.chunks += 1;
       onProgress?.({ ...stats });
     };
-    const emit = (data: Buffer[]): void => {
+    // Chunks are cut here, hashed on the hashing thread, and written from its batches once back.
+    const hasher = new ChunkHasher(codec.idKey, (data, id, release) => {
       let size = 0;
       for (const part of data) size += part.length;
-      const entry: ManifestChunk = { hash: '', size };
+      const entry: ManifestChunk = { hash: id, size };
       entries.push(entry);
+      inflightBytes += size;
       const task: Promise<void> = storeChunk(entry, data).then(
         () => {
           inflight.delete(task);
+          inflightBytes -= size;
+          release();
         },
         (error: unknown) => {
           inflight.delete(task);
+          inflightBytes -= size;
+          release();
           failure ??= { error };
         },
       );
       inflight.add(task);
+    });
+    const full = (): boolean => failure !== undefined || hasher.failure !== undefined || inflightBytes >= PUT_AHEAD_BYTES || hasher.outstanding >= PUT_AHEAD_BYTES;
+    const checkFailure = (): void => {
+      if (failure) throw failure.error;
+      if (hasher.failure) throw hasher.failure;
     };
 
     const onAbort = () => source.destroy(signal?.reason instanceof Error ? signal.reason : new Error('the put was cancelled'));
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      let parts: Buffer[] = [];
       const take = (buf: Buffer): void => {
-        whole.update(buf);
-        let start = 0;
-        for (const cut of chunker.push(buf)) {
-          const piece = buf.subarray(start, cut);
-          parts.push(piece);
-          emit(parts);
-          parts = [];
-          start = cut;
-        }
-        if (start < buf.length) parts.push(start === 0 ? buf : buf.subarray(start));
+        hasher.write(buf, chunker.push(buf));
       };
       await this.consume(source, take, async () => {
-        while (inflight.size >= this.concurrency && !failure) await Promise.race(inflight);
-        if (failure) throw failure.error;
-      }, () => inflight.size >= this.concurrency || failure !== undefined);
-      if (chunker.finish()) emit(parts);
+        while (full() && !failure && !hasher.failure) {
+          if (hasher.outstanding >= PUT_AHEAD_BYTES) await hasher.caughtUp(PUT_AHEAD_BYTES / 2);
+          else await Promise.race(inflight);
+        }
+        checkFailure();
+      }, full);
+      const sha256 = await hasher.end(chunker.finish());
       while (inflight.size && !failure) await Promise.race(inflight);
-      if (failure) throw failure.error;
+      checkFailure();
       signal?.throwIfAborted();
       await this.backend.flush?.(writes.keys());
       const { manifest, bytes } = sealManifest({
         version: 1,
         chunks: entries,
         size: stats.bytes,
-        sha256: whole.digest('hex'),
+        sha256,
         encryption: codec.encryption,
         chunking: { ...this.chunking, algorithm: CHUNKING_ALGORITHM },
         createdAt: new Date().toISOString(),
@@ -198,6 +205,7 @@ export class ArtifactStore {
       await this.backend.flush?.([]).catch(() => undefined);
       throw signal?.aborted ? signal.reason : e;
     } finally {
+      hasher.cancel();
       signal?.removeEventListener('abort', onAbort);
       this.guard.release(held);
     }

@@ -20,7 +20,8 @@ export interface StoredObject {
  *
  * Rules every backend keeps: `put` is atomic (a reader sees all of the bytes or no object, never
  * a partial one); `get` of an absent object rejects with `NotFoundError`; `delete` of an absent
- * object is not an error.
+ * object is not an error; `put` does not keep `data` once it resolves (the store reuses those
+ * buffers).
  */
 export interface ChunkBackend {
   /** Names where the objects live (for messages and to tell two stores on the same place apart). */

@@ -13,6 +13,8 @@ const TAG_BYTES = 16;
 export interface ChunkCodec {
   /** Null for plaintext storage. */
   readonly encryption: ManifestEncryption | null;
+  /** The HMAC-SHA256 key of chunk ids; null when ids are plain sha256 (for hashing elsewhere than `id`). */
+  readonly idKey: Buffer | null;
   /** The chunk's id (lowercase hex); the chunk may come in several buffers. */
   id(plain: readonly Uint8Array[]): string;
   /** The bytes to store for a chunk, as buffers to write one after the other. */
@@ -24,6 +26,7 @@ export interface ChunkCodec {
 /** Plaintext chunks named by their sha256. */
 export const plainCodec: ChunkCodec = {
   encryption: null,
+  idKey: null,
   id(plain) {
     const hash = createHash('sha256');
     for (const part of plain) hash.update(part);
@@ -60,6 +63,7 @@ export function keyedCodec(key: Buffer): ChunkCodec {
   };
   return {
     encryption: { algorithm: 'AES-256-GCM', chunkIds: 'HMAC-SHA256', keyId: keyIdOf(key) },
+    idKey: key,
     id,
     seal(plain) {
       const nonce = randomBytes(NONCE_BYTES);

@@ -42,7 +42,16 @@ interface SealedPack {
   modifiedMs: number;
 }
 
-/** A pack being filled: chunks are appended with positional writes, readable from memory until it is sealed. */
+/** Chunks appended to a pack and not written yet: they go out in one positional writev. */
+interface WriteBatch {
+  offset: number;
+  bytes: number;
+  parts: Uint8Array[];
+  written: Promise<void>;
+  settle(error?: unknown): void;
+}
+
+/** A pack being filled: chunks are appended with positional writes (batched), readable from the file once written. */
 interface OpenPack {
   id: string;
   tmp: string;
@@ -50,8 +59,13 @@ interface OpenPack {
   size: number;
   entries: PackEntry[];
   writes: Array<Promise<unknown>>;
+  batch: WriteBatch | undefined;
   sealed: boolean;
 }
+
+/** A write batch goes out once it holds this many bytes or parts (or at the next turn of the event loop). */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+const WRITE_BATCH_PARTS = 256;
 
 /**
  * The default backend: a local directory where chunks are appended to pack files —
@@ -112,9 +126,8 @@ export class DirectoryBackend implements ChunkBackend {
     const offset = pack.size;
     pack.size += length;
     pack.entries.push({ id, offset, length });
-    const write = parts.length === 1 ? pack.handle.write(parts[0]!, 0, length, offset) : pack.handle.writev(parts, offset);
+    const write = this.append(pack, parts, offset, length);
     this.pending.set(id, { pack, offset, length, written: write });
-    pack.writes.push(write);
     if (pack.size >= this.packBytes) void this.seal(pack).catch(() => undefined);
     await write;
   }
@@ -264,7 +277,7 @@ export class DirectoryBackend implements ChunkBackend {
       const tmp = join(this.location, 'tmp', `pack-${id}`);
       await this.ensureDir(join(this.location, 'tmp'));
       const handle = await open(tmp, 'wx', 0o600);
-      const pack: OpenPack = { id, tmp, handle, size: 0, entries: [], writes: [], sealed: false };
+      const pack: OpenPack = { id, tmp, handle, size: 0, entries: [], writes: [], batch: undefined, sealed: false };
       this.currentPack = pack;
       return pack;
     })();
@@ -275,10 +288,52 @@ export class DirectoryBackend implements ChunkBackend {
     return opening;
   }
 
+  /**
+   * Queues a chunk's bytes at `offset` of a pack (right after the bytes queued before): they are
+   * written with those of the chunks put in the same turn, in one writev (fewer calls into the
+   * thread pool). Resolves once they are written.
+   */
+  private append(pack: OpenPack, parts: readonly Uint8Array[], offset: number, length: number): Promise<void> {
+    let batch = pack.batch;
+    if (!batch) {
+      let settle!: (error?: unknown) => void;
+      const written = new Promise<void>((resolve, reject) => {
+        settle = (error) => (error === undefined ? resolve() : reject(error));
+      });
+      batch = { offset, bytes: 0, parts: [], written, settle };
+      pack.batch = batch;
+      pack.writes.push(written);
+      setImmediate(() => this.writeBatch(pack, batch!));
+    }
+    for (const part of parts) {
+      const last = batch.parts[batch.parts.length - 1];
+      // A part that continues the previous one in the same buffer joins it.
+      if (last && last.buffer === part.buffer && last.byteOffset + last.length === part.byteOffset) {
+        batch.parts[batch.parts.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + part.length);
+      } else {
+        batch.parts.push(part);
+      }
+    }
+    batch.bytes += length;
+    if (batch.bytes >= WRITE_BATCH_BYTES || batch.parts.length >= WRITE_BATCH_PARTS) this.writeBatch(pack, batch);
+    return batch.written;
+  }
+
+  /** Writes a pack's batch (once; later calls for it do nothing). */
+  private writeBatch(pack: OpenPack, batch: WriteBatch): void {
+    if (pack.batch !== batch) return;
+    pack.batch = undefined;
+    pack.handle.writev(batch.parts, batch.offset).then(
+      ({ bytesWritten }) => batch.settle(bytesWritten === batch.bytes ? undefined : new Error(`a short write to pack ${pack.id} (${bytesWritten} of ${batch.bytes} bytes)`)),
+      (e: unknown) => batch.settle(e),
+    );
+  }
+
   /** Ends a pack: waits for its writes, appends the index, renames it into place, publishes its chunks. */
   private seal(pack: OpenPack): Promise<void> {
     if (pack.sealed) return this.sealing.then(() => undefined);
     pack.sealed = true;
+    if (pack.batch) this.writeBatch(pack, pack.batch);
     if (this.currentPack === pack) {
       this.current = undefined;
       this.currentPack = undefined;
