@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
-import { DataSource, In, IsNull, Repository } from 'typeorm';
+import { DataSource, In, Repository } from 'typeorm';
 import { Revert } from '../../drivers/revert';
 import type { EnvironmentSpec } from '../../drivers/contract';
 import type { AgentLink } from '../agent/agent-link';
-import type { HostAgent } from '../agent/host-agent';
 import type { ArtifactStore } from '../artifacts/artifact-store';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { BadInputError, ConflictError, IntegrityError, NotFoundError, RspError, UnavailableError } from '../errors';
+import { BadInputError, ConflictError, IntegrityError, NotFoundError, RspError } from '../errors';
 import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import {
@@ -30,6 +29,7 @@ import {
 } from '../persistence/entities';
 import type { GroupKeys } from '../replication/group-keys';
 import { layerRuleViolation } from '../replication/layer-rule';
+import { ReplicaStores } from '../replication/replica-stores';
 import { replicasBeyondKeep } from '../replication/retention';
 import { BackoffSettings, nextRunAfter } from '../replication/retry-backoff';
 import { parseSchedule, Schedule } from '../replication/schedule';
@@ -125,6 +125,8 @@ export class ReplicationService {
   private readonly policies: Repository<ReplicationPolicyEntity>;
   private readonly replicaRepo: Repository<ReplicaEntity>;
   private readonly envs: Repository<EnvironmentEntity>;
+  /** Where replicas live: host agents' stores and the gateway's. */
+  private readonly stores: ReplicaStores;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
 
@@ -143,6 +145,7 @@ export class ReplicationService {
     this.policies = dataSource.getRepository(ReplicationPolicyEntity);
     this.replicaRepo = dataSource.getRepository(ReplicaEntity);
     this.envs = dataSource.getRepository(EnvironmentEntity);
+    this.stores = new ReplicaStores(dataSource, agents, store, logger);
   }
 
   // --- policies -----------------------------------------------------------------------------
@@ -262,7 +265,7 @@ export class ReplicationService {
   async newestReplica(environmentId: string): Promise<ReplicaEntity | null> {
     const all = await this.replicaRepo.find({ where: { environmentId, kind: ReplicationKind.EXTERNAL }, order: { createdAt: 'DESC', id: 'DESC' }, take: 100 });
     for (const replica of all) {
-      const store = await this.storeOf(replica.storeHostId).catch(() => undefined);
+      const store = await this.stores.storeOf(replica.storeHostId).catch(() => undefined);
       if (store && (await store.has(replica.manifestId).catch(() => false))) return replica;
       this.logger.info({ replica: replica.id, storeHostId: replica.storeHostId }, 'replica not reachable; trying an older one');
     }
@@ -300,8 +303,8 @@ export class ReplicationService {
     const kind = pol?.kind ?? ReplicationKind.EXTERNAL;
     if (!REPLICABLE.includes(env.status)) throw new ConflictError(`Cannot replicate environment ${env.name}: it is ${env.status}`, { status: env.status });
     if (kind === ReplicationKind.INTERNAL && env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`An INTERNAL replica runs a command inside environment ${env.name}, which is ${env.status}, not RUNNING`, { status: env.status });
-    const agent = await this.agentOf(env.hostId);
-    const holder = options.storeHostId ? await this.usableHost(options.storeHostId) : await this.holderFor(pol, env);
+    const agent = await this.stores.agentOf(env.hostId);
+    const holder = options.storeHostId ? await this.stores.usableHost(options.storeHostId) : await this.stores.holderFor(pol, env);
     const encrypted = pol?.encrypted ?? false;
     const key = encrypted ? await this.keys.keyFor(env.groupId) : undefined;
 
@@ -324,12 +327,12 @@ export class ReplicationService {
     }
     const { manifest, stats } = put;
     const revert = new Revert();
-    revert.add(() => this.dropUnused(env.hostId, staging, manifest.id));
+    revert.add(() => this.stores.dropUnused(env.hostId, staging, manifest.id));
     try {
       const target = holder ? this.agents.forHost(holder).artifacts() : this.store;
       let movedBytes = 0;
       if (target !== staging) {
-        revert.add(() => this.dropUnused(holder?.id ?? null, target, manifest.id));
+        revert.add(() => this.stores.dropUnused(holder?.id ?? null, target, manifest.id));
         const totalChunks = manifest.chunks.length;
         const copied = await staging.copyTo(target, manifest.id, { key, signal: options.signal, onProgress: (p) => options.onProgress?.({ phase: 'copy', ...p, totalChunks }) });
         movedBytes = copied.stats.newBytes;
@@ -390,8 +393,8 @@ export class ReplicationService {
     }
     for (const { hostId, manifests } of places.values()) {
       try {
-        const store = await this.storeOf(hostId);
-        for (const manifestId of manifests) await this.dropUnused(hostId, store, manifestId);
+        const store = await this.stores.storeOf(hostId);
+        for (const manifestId of manifests) await this.stores.dropUnused(hostId, store, manifestId);
         await store.gc();
       } catch (e) {
         this.logger.warn({ err: e, storeHostId: hostId, manifests: [...manifests] }, 'could not delete discarded replicas from their store; they stay there until the next prune');
@@ -521,7 +524,7 @@ export class ReplicationService {
       progress(0.2, `importing into ${env.name} on ${host.hostname}`);
       const volumes = await agent.prepareVolumes(env.id, env.volumes);
       // Same identity through the agent that already holds the environment's volumes: they are its data, never removed here.
-      const ownVolumes = !options.sameIdentity || agent.id !== (await this.agentOf(previousHostId).catch(() => undefined))?.id;
+      const ownVolumes = !options.sameIdentity || agent.id !== (await this.stores.agentOf(previousHostId).catch(() => undefined))?.id;
       if (ownVolumes) revert.add(() => agent.removeVolumes(env.id));
       const spec: EnvironmentSpec = {
         id: env.id,
@@ -532,7 +535,7 @@ export class ReplicationService {
         ...(env.command ? { command: env.command } : {}),
         labels: { 'rsp.group': env.groupId },
       };
-      const stream = this.countBytes(await (await this.storeOf(replica.storeHostId)).open(replica.manifestId, { key }), replica.bytes, (f) => progress(0.2 + 0.6 * f, 'importing'));
+      const stream = this.countBytes(await (await this.stores.storeOf(replica.storeHostId)).open(replica.manifestId, { key }), replica.bytes, (f) => progress(0.2 + 0.6 * f, 'importing'));
       const info = await agent.importEnvironment(env.driver, stream, spec, { signal: options.signal });
       revert.add(() => agent.destroy(env.driver, env.id));
       let status = EnvironmentStatus.STOPPED;
@@ -554,7 +557,7 @@ export class ReplicationService {
   /** Verifies every chunk of a replica; records when it passed, throws the store's IntegrityError otherwise. */
   async verify(replica: ReplicaEntity, key?: Buffer): Promise<void> {
     const k = key ?? (replica.encrypted ? await this.keys.keyFor(replica.groupId) : undefined);
-    const report = await (await this.storeOf(replica.storeHostId)).verify(replica.manifestId, { key: k });
+    const report = await (await this.stores.storeOf(replica.storeHostId)).verify(replica.manifestId, { key: k });
     if (!report.ok) {
       const first = report.problems[0]!;
       throw new IntegrityError(replica.manifestId, first.chunk ?? undefined, `${first.reason} (replica ${replica.id}: ${report.problems.length} problem(s) found; nothing was restored)`, { replicaId: replica.id, problems: report.problems.slice(0, 20) });
@@ -661,9 +664,9 @@ export class ReplicationService {
     await this.verify(replica, key);
     await op.progress(0.4, 'reading the replica');
     const parts: Buffer[] = [];
-    for await (const chunk of await (await this.storeOf(replica.storeHostId)).open(replica.manifestId, { key })) parts.push(chunk as Buffer);
+    for await (const chunk of await (await this.stores.storeOf(replica.storeHostId)).open(replica.manifestId, { key })) parts.push(chunk as Buffer);
     await op.progress(0.6, 'running the restore command');
-    const agent = await this.agentOf(env.hostId);
+    const agent = await this.stores.agentOf(env.hostId);
     const result = await agent.exec(env.driver, env.id, command, { signal: op.signal, stdin: Buffer.concat(parts).toString('utf8') });
     if (result.exitCode !== 0) throw new RspError('CONFLICT', `The restore command ${JSON.stringify(command)} exited with ${result.exitCode}: ${result.stderr.trim().slice(0, 500)}`, { exitCode: result.exitCode });
   }
@@ -708,59 +711,6 @@ export class ReplicationService {
     const env = await this.envs.findOneBy({ id });
     if (!env || env.status === EnvironmentStatus.DESTROYED || !policy.isMember(actor, env.groupId)) throw new NotFoundError('Environment', id);
     return env;
-  }
-
-  /** The store of a host's agent (UNAVAILABLE when the host is gone, DOWN or its agent not connected), or the gateway's for null. */
-  private async storeOf(hostId: string | null): Promise<ArtifactStore> {
-    if (!hostId) return this.store;
-    const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: hostId });
-    if (!host) throw new UnavailableError(`The host ${hostId} whose store kept this replica no longer exists`, { hostId });
-    return this.agents.forHost(host).artifacts();
-  }
-
-  /** Deletes a manifest from the store at `hostId` (null: the gateway's) unless a replica there still uses it. */
-  private async dropUnused(hostId: string | null, store: ArtifactStore, manifestId: string): Promise<void> {
-    const here = hostId ? [{ manifestId, storeHostId: hostId }, { manifestId, stagingHostId: hostId }] : [{ manifestId, storeHostId: IsNull() }];
-    if (await this.replicaRepo.existsBy(here)) return;
-    if (await store.has(manifestId)) await store.delete(manifestId);
-  }
-
-  /** A host that can keep a replica now (UP, agent connected), or UNAVAILABLE / NOT_FOUND. */
-  private async usableHost(hostId: string): Promise<HostEntity> {
-    const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: hostId });
-    if (!host) throw new NotFoundError('Host', hostId);
-    this.agents.forHost(host);
-    return host;
-  }
-
-  /**
-   * The host whose store keeps a run's replica; null: the gateway's store (STORE target, one-off).
-   * HOST: that host. SITE / GROUP: the host chosen before while it is still usable and not the
-   * source, else an UP host of the site / owned by the group other than the source — preferring
-   * another agent than the source's (another machine) — remembered on the policy.
-   */
-  private async holderFor(pol: ReplicationPolicyEntity | null, env: EnvironmentEntity): Promise<HostEntity | null> {
-    if (!pol || pol.targetKind === ReplicationTargetKind.STORE) return null;
-    if (pol.targetKind === ReplicationTargetKind.HOST) return this.usableHost(pol.targetId!);
-    const hosts = this.dataSource.getRepository(HostEntity);
-    const where = pol.targetKind === ReplicationTargetKind.SITE ? { siteId: pol.targetId! } : { ownerGroupId: pol.targetId! };
-    const source = await hosts.findOneByOrFail({ id: env.hostId });
-    const reachable = (h: HostEntity) => h.id !== source.id && h.state === HostState.UP && this.agents.get(h.agent) !== undefined;
-    if (pol.storeHostId) {
-      const chosen = await hosts.findOneBy({ id: pol.storeHostId, ...where });
-      if (chosen && reachable(chosen)) return chosen;
-    }
-    const candidates = (await hosts.find({ where: { ...where, state: HostState.UP }, order: { hostname: 'ASC' } })).filter(reachable);
-    const chosen = candidates.find((h) => h.agent !== source.agent) ?? candidates[0];
-    if (!chosen) throw new ConflictError(`No UP host of the policy's ${pol.targetKind.toLowerCase()} other than the source host ${source.hostname} can keep the replica`, { policyId: pol.id, targetKind: pol.targetKind, targetId: pol.targetId });
-    if (pol.storeHostId) this.logger.warn({ policy: pol.id, previous: pol.storeHostId, chosen: chosen.id }, 'the host chosen to keep the replicas is no longer usable; chose another');
-    await this.policies.update({ id: pol.id }, { storeHostId: chosen.id });
-    pol.storeHostId = chosen.id;
-    return chosen;
-  }
-
-  private async agentOf(hostId: string): Promise<HostAgent> {
-    return this.agents.forHost(await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: hostId }));
   }
 
   /** Moves the existing environment record onto `host` (CREATING) for a same-identity restore; the revert puts it back. */

@@ -1,0 +1,79 @@
+import { DataSource, IsNull, Repository } from 'typeorm';
+import type { AgentLink } from '../agent/agent-link';
+import type { HostAgent } from '../agent/host-agent';
+import type { ArtifactStore } from '../artifacts/artifact-store';
+import { ConflictError, NotFoundError, UnavailableError } from '../errors';
+import type { Logger } from '../logging/logger';
+import { EnvironmentEntity, HostEntity, HostState, ReplicaEntity, ReplicationPolicyEntity, ReplicationTargetKind } from '../persistence/entities';
+
+/**
+ * Where replicas live: the store of a host's agent (HOST / SITE / GROUP targets, and the source
+ * host's staging copy) or the gateway's own store (STORE target, one-off copies), and which host
+ * keeps a policy's replicas.
+ */
+export class ReplicaStores {
+  private readonly hosts: Repository<HostEntity>;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly agents: AgentLink,
+    /** The gateway's store (RSP_ARTIFACT_DIR). */
+    readonly gatewayStore: ArtifactStore,
+    private readonly logger: Logger,
+  ) {
+    this.hosts = dataSource.getRepository(HostEntity);
+  }
+
+  /** The store of a host's agent (UNAVAILABLE when the host is gone, DOWN or its agent not connected), or the gateway's for null. */
+  async storeOf(hostId: string | null): Promise<ArtifactStore> {
+    if (!hostId) return this.gatewayStore;
+    const host = await this.hosts.findOneBy({ id: hostId });
+    if (!host) throw new UnavailableError(`The host ${hostId} whose store kept this replica no longer exists`, { hostId });
+    return this.agents.forHost(host).artifacts();
+  }
+
+  /** Deletes a manifest from the store at `hostId` (null: the gateway's) unless a replica there still uses it. */
+  async dropUnused(hostId: string | null, store: ArtifactStore, manifestId: string): Promise<void> {
+    const here = hostId ? [{ manifestId, storeHostId: hostId }, { manifestId, stagingHostId: hostId }] : [{ manifestId, storeHostId: IsNull() }];
+    if (await this.dataSource.getRepository(ReplicaEntity).existsBy(here)) return;
+    if (await store.has(manifestId)) await store.delete(manifestId);
+  }
+
+  /** A host that can keep a replica now (UP, agent connected), or UNAVAILABLE / NOT_FOUND. */
+  async usableHost(hostId: string): Promise<HostEntity> {
+    const host = await this.hosts.findOneBy({ id: hostId });
+    if (!host) throw new NotFoundError('Host', hostId);
+    this.agents.forHost(host);
+    return host;
+  }
+
+  /**
+   * The host whose store keeps a run's replica; null: the gateway's store (STORE target, one-off).
+   * HOST: that host. SITE / GROUP: the host chosen before while it is still usable and not the
+   * source, else an UP host of the site / owned by the group other than the source — preferring
+   * another agent than the source's (another machine) — remembered on the policy.
+   */
+  async holderFor(pol: ReplicationPolicyEntity | null, env: EnvironmentEntity): Promise<HostEntity | null> {
+    if (!pol || pol.targetKind === ReplicationTargetKind.STORE) return null;
+    if (pol.targetKind === ReplicationTargetKind.HOST) return this.usableHost(pol.targetId!);
+    const where = pol.targetKind === ReplicationTargetKind.SITE ? { siteId: pol.targetId! } : { ownerGroupId: pol.targetId! };
+    const source = await this.hosts.findOneByOrFail({ id: env.hostId });
+    const reachable = (h: HostEntity) => h.id !== source.id && h.state === HostState.UP && this.agents.get(h.agent) !== undefined;
+    if (pol.storeHostId) {
+      const chosen = await this.hosts.findOneBy({ id: pol.storeHostId, ...where });
+      if (chosen && reachable(chosen)) return chosen;
+    }
+    const candidates = (await this.hosts.find({ where: { ...where, state: HostState.UP }, order: { hostname: 'ASC' } })).filter(reachable);
+    const chosen = candidates.find((h) => h.agent !== source.agent) ?? candidates[0];
+    if (!chosen) throw new ConflictError(`No UP host of the policy's ${pol.targetKind.toLowerCase()} other than the source host ${source.hostname} can keep the replica`, { policyId: pol.id, targetKind: pol.targetKind, targetId: pol.targetId });
+    if (pol.storeHostId) this.logger.warn({ policy: pol.id, previous: pol.storeHostId, chosen: chosen.id }, 'the host chosen to keep the replicas is no longer usable; chose another');
+    await this.dataSource.getRepository(ReplicationPolicyEntity).update({ id: pol.id }, { storeHostId: chosen.id });
+    pol.storeHostId = chosen.id;
+    return chosen;
+  }
+
+  /** The agent of a host (UNAVAILABLE when it is not connected or the host is DOWN). */
+  async agentOf(hostId: string): Promise<HostAgent> {
+    return this.agents.forHost(await this.hosts.findOneByOrFail({ id: hostId }));
+  }
+}
