@@ -38,6 +38,8 @@ export interface ReplicationEventPayload {
   replicaId: string | null;
   bytes: number | null;
   newBytes: number | null;
+  /** Bytes copied to the store that keeps the replica (its target). */
+  movedBytes: number | null;
   chunks: number | null;
   error: string | null;
 }

@@ -639,7 +639,7 @@ export class ReplicationService {
       const ended = new Date();
       const schedule = this.parse(pol.schedule);
       await this.policies.update({ id: pol.id }, { runningOperationId: null, lastSyncAt: ended, lastDurationMs: ended.getTime() - started, failCount: 0, lastError: null, nextRunAt: pol.enabled ? schedule.next(ended) : null });
-      this.publish(pol, { state: 'SUCCEEDED', replicaId: replica.id, bytes: replica.bytes, newBytes: replica.newBytes, chunks: replica.chunks, error: null });
+      this.publish(pol, { state: 'SUCCEEDED', replicaId: replica.id, bytes: replica.bytes, newBytes: replica.newBytes, movedBytes: replica.movedBytes, chunks: replica.chunks, error: null });
       return { replicaId: replica.id, bytes: replica.bytes, newBytes: replica.newBytes, movedBytes: replica.movedBytes, chunks: replica.chunks, storeHostId: replica.storeHostId };
     } catch (e) {
       const ended = new Date();
@@ -650,7 +650,7 @@ export class ReplicationService {
         const scheduled = this.parse(current.schedule).next(ended);
         await this.policies.update({ id: pol.id }, { runningOperationId: null, lastDurationMs: ended.getTime() - started, failCount, lastError: message, nextRunAt: current.enabled ? nextRunAfter(ended, failCount, scheduled, this.settings.backoff) : null });
       }
-      this.publish(pol, { state: 'FAILED', replicaId: null, bytes: null, newBytes: null, chunks: null, error: message });
+      this.publish(pol, { state: 'FAILED', replicaId: null, bytes: null, newBytes: null, movedBytes: null, chunks: null, error: message });
       throw e;
     }
   }
@@ -805,7 +805,7 @@ export class ReplicationService {
     return source.pipe(counter);
   }
 
-  private publish(pol: ReplicationPolicyEntity, outcome: { state: 'SUCCEEDED' | 'FAILED'; replicaId: string | null; bytes: number | null; newBytes: number | null; chunks: number | null; error: string | null }): void {
+  private publish(pol: ReplicationPolicyEntity, outcome: { state: 'SUCCEEDED' | 'FAILED'; replicaId: string | null; bytes: number | null; newBytes: number | null; movedBytes: number | null; chunks: number | null; error: string | null }): void {
     this.pubSub.publish(Topic.EVENT, { kind: 'REPLICATION', at: Date.now(), groupId: pol.groupId, siteId: null, replication: { policyId: pol.id, policyName: pol.name, environmentId: pol.environmentId, ...outcome } });
   }
 }

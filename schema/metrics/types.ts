@@ -441,6 +441,9 @@ export class ReplicationRun {
   @Field(() => Float, { nullable: true })
   newBytes: number | null;
 
+  @Field(() => Float, { nullable: true, description: 'Bytes copied to the store that keeps the replica (its target): what moved between hosts.' })
+  movedBytes: number | null;
+
   @Field(() => Int, { nullable: true })
   chunks: number | null;
 

@@ -72,7 +72,7 @@ function replicationSuite(kind: 'pglite' | 'postgres') {
     expect(policy.status).toMatchObject({ state: 'PENDING', failCount: 0, lastSyncAt: null });
     expect(new Date(policy.status.nextRunAt).getUTCHours()).toBe(3);
 
-    const mine = collect<{ events: { kind: string; replication: { policyId: string; state: string; replicaId: string } | null } }>(t.ws({ authorization: `Bearer ${w.tokens.viewerA}` }), 'subscription { events { kind replication { policyId state replicaId newBytes } } }', {}, (e) => e.events.kind === 'REPLICATION');
+    const mine = collect<{ events: { kind: string; replication: { policyId: string; state: string; replicaId: string } | null } }>(t.ws({ authorization: `Bearer ${w.tokens.viewerA}` }), 'subscription { events { kind replication { policyId state replicaId newBytes movedBytes } } }', {}, (e) => e.events.kind === 'REPLICATION');
     const theirs = collect<{ events: { kind: string } }>(t.ws({ authorization: `Bearer ${w.tokens.memberB}` }), 'subscription { events { kind } }', {}, (e) => e.events.kind === 'REPLICATION', 3000);
     await Promise.all([mine.ready, theirs.ready]);
 
@@ -80,7 +80,7 @@ function replicationSuite(kind: 'pglite' | 'postgres') {
     expect({ state: first.state, error: first.errorMessage }).toEqual({ state: 'SUCCEEDED', error: null });
     expect(first.result).toMatchObject({ replicaId: expect.any(String), bytes: expect.any(Number), newBytes: expect.any(Number) });
     const event = (await mine.done).find((e) => e.events.kind === 'REPLICATION')!;
-    expect(event.events.replication).toMatchObject({ policyId: policy.id, state: 'SUCCEEDED', replicaId: first.result!.replicaId });
+    expect(event.events.replication).toMatchObject({ policyId: policy.id, state: 'SUCCEEDED', replicaId: first.result!.replicaId, movedBytes: first.result!.movedBytes });
     await expect(theirs.done).rejects.toThrow(/timed out/);
 
     const status = (await policyOf(policy.id)).status;
