@@ -55,6 +55,23 @@ describe('rsp top and rsp events', () => {
     expect(Number(used)).toBeLessThanOrEqual(Number(total));
   }, SLOW);
 
+  test('a running rsp top picks up an environment started after it', async () => {
+    const top = spawnRsp(['top', '--json'], { RSP_URL: t.gateway.url, RSP_TOKEN: w.tokens.memberA, RSP_CLI_CONFIG: join(dir, 'config.json'), RSP_TOP_REFRESH_MS: '300' });
+    try {
+      await top.waitFor(/"name":"watched"/);
+      expect(top.output().stdout).not.toMatch(/"name":"later"/);
+      const image = (await t.ok('{ images { id name } }')).images.find((i: { name: string }) => i.name === 'fake').id;
+      const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'later' } })).createEnvironment;
+      await t.gateway.services.operations.settled(created.operation.id);
+      await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: created.environment.id })).startEnvironment.id);
+      await top.waitFor(/"name":"later"/);
+      await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { stopEnvironment(id: $id) { id } }', { id: created.environment.id })).stopEnvironment.id);
+    } finally {
+      top.child.kill('SIGTERM');
+    }
+    expect((await top.exited).code).toBe(0);
+  }, SLOW);
+
   test('rsp top --once --json: one JSON line per host and running environment, with the real samples', async () => {
     const res = await rsp(['top', '--once', '--json'], w.tokens.viewerA);
     expect(res.code).toBe(0);

@@ -146,6 +146,9 @@ interface TopOptions {
   timeout: string;
 }
 
+/** Without named targets: how often a running `rsp top` looks for hosts and environments to add or drop (ms). */
+const TARGETS_REFRESH_MS = Number(process.env.RSP_TOP_REFRESH_MS ?? 10_000);
+
 /** With --once: how long to wait for the other targets once a first sample has come (ms). */
 const ONCE_GRACE_MS = 3000;
 
@@ -189,14 +192,57 @@ export function registerTop(program: Command): void {
         // Redraw at most every 250 ms on a terminal, every second elsewhere.
         pending = setTimeout(draw, Math.max(0, lastDraw + (tty ? 250 : 1000) - Date.now()));
       };
-      const subs: LiveSubscription[] = targets.map((t) => {
-        const s = SUBSCRIPTIONS[t.kind];
-        return ctx.client.subscribe<Record<string, Target['sample']>>(`subscription ($id: ID!) { ${s.field}(${s.arg}: $id) { ${s.fields} } }`, { id: t.id }, (data) => onSample(t, data[s.field]));
+      // One subscription per target. Without named targets, a running `rsp top` re-reads the
+      // visible hosts and running environments every TARGETS_REFRESH_MS: environments started
+      // later appear, stopped ones go.
+      const subs = new Map<string, LiveSubscription>();
+      const follow = !opts.once && !opts.host?.length && !opts.env?.length && !opts.site?.length;
+      let finish: () => void = () => undefined;
+      let fail: (e: unknown) => void = () => undefined;
+      // Settles when a subscription fails, or (named targets) when the gateway ends one.
+      const failed = new Promise<void>((resolve, reject) => {
+        finish = resolve;
+        fail = reject;
       });
-      const failed = Promise.race(subs.map((s) => s.ended));
+      const watch = (t: Target) => {
+        const s = SUBSCRIPTIONS[t.kind];
+        const key = `${t.kind}:${t.id}`;
+        const sub = ctx.client.subscribe<Record<string, Target['sample']>>(`subscription ($id: ID!) { ${s.field}(${s.arg}: $id) { ${s.fields} } }`, { id: t.id }, (data) => onSample(t, data[s.field]));
+        subs.set(key, sub);
+        sub.ended.then(() => {
+          if (!follow) return finish();
+          if (subs.get(key) !== sub) return;
+          subs.delete(key);
+          targets.splice(targets.indexOf(t), 1);
+        }, fail);
+      };
+      targets.forEach(watch);
+      const refresher = follow
+        ? setInterval(() => {
+            void targetsOf(ctx, opts)
+              .then(async (now) => {
+                const keys = new Set(now.map((t) => `${t.kind}:${t.id}`));
+                for (let i = targets.length - 1; i >= 0; i -= 1) {
+                  const key = `${targets[i]!.kind}:${targets[i]!.id}`;
+                  if (keys.has(key)) continue;
+                  targets.splice(i, 1);
+                  const sub = subs.get(key);
+                  subs.delete(key);
+                  await sub?.stop();
+                }
+                for (const t of now) {
+                  if (subs.has(`${t.kind}:${t.id}`)) continue;
+                  targets.push(t);
+                  watch(t);
+                }
+              })
+              .catch(fail);
+          }, TARGETS_REFRESH_MS)
+        : undefined;
       const stopAll = async () => {
         if (pending) clearTimeout(pending);
-        await Promise.all(subs.map((s) => s.stop()));
+        if (refresher) clearInterval(refresher);
+        await Promise.all([...subs.values()].map((s) => s.stop()));
       };
       try {
         if (opts.once) {
