@@ -25,6 +25,8 @@ import { createDockerDriver } from '../drivers/docker';
 import { loadConfig } from '../gateway/config/config';
 import { startGateway } from '../gateway/server/gateway';
 import { buildBusyboxRootfs, IDLE_COMMAND, importBusyboxImage } from '../test/fixtures/busybox-rootfs';
+import { until } from '../test/helpers/until';
+import { graphqlCaller } from './graphql-caller';
 
 const run = promisify(execFile);
 
@@ -32,16 +34,6 @@ function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 async function main(): Promise<void> {
@@ -53,12 +45,7 @@ async function main(): Promise<void> {
   const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dir, RSP_DRIVERS: 'docker', RSP_AGENTS: 'a,b', RSP_HEARTBEAT_MS: String(heartbeatMs), RSP_HOST_DOWN_AFTER_MS: String(downAfterMs), RSP_METRICS_INTERVAL_MS: '0', LOG_LEVEL: 'silent', LOG_FORMAT: 'json' });
   const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
   const token = gateway.bootstrapToken!;
-  const gql = async (query: string, variables: Record<string, unknown> = {}) => {
-    const res = await fetch(gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
-    const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] };
-    if (body.errors) throw new Error(JSON.stringify(body.errors));
-    return body.data!;
-  };
+  const gql = graphqlCaller(gateway.graphqlUrl, token);
   const settle = async (id: string) => {
     const op = await gateway.services.operations.settled(id);
     if (op.state !== 'SUCCEEDED') throw new Error(`operation ${op.kind} ${op.state}: ${op.errorMessage}`);
@@ -97,13 +84,13 @@ async function main(): Promise<void> {
 
       const cutOff = Date.now();
       gateway.agents.disconnect('a');
-      await until('host A DOWN', async () => ((await hostState(hostA)) === 'DOWN' ? true : undefined));
+      await until('host A DOWN', async () => ((await hostState(hostA)) === 'DOWN' ? true : undefined), 60_000, 25);
       detectMs.push(Date.now() - cutOff);
-      const op = await until('the failover', async () => (await gateway.services.operations.list({ targetId: id }, 10, 0)).items.find((o) => o.kind === 'environment.failover'));
+      const op = await until('the failover', async () => (await gateway.services.operations.list({ targetId: id }, 10, 0)).items.find((o) => o.kind === 'environment.failover'), 60_000, 25);
       const failover = await settle(op.id);
       failoverMs.push(failover.result!.failoverMs as number);
       gateway.agents.reconnect('a');
-      await until('host A UP', async () => ((await hostState(hostA)) === 'UP' ? true : undefined));
+      await until('host A UP', async () => ((await hostState(hostA)) === 'UP' ? true : undefined), 60_000, 25);
 
       const migrated = await settle((await gql('mutation ($id: ID!, $h: ID) { migrateEnvironment(id: $id, hostId: $h) { id } }', { id, h: hostA })).migrateEnvironment.id);
       downtimeMs.push(migrated.result!.downtimeMs as number);

@@ -7,6 +7,7 @@ import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { CHROMIUM, describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
+import { until } from '../helpers/until';
 
 /** Where the screenshot is saved (gitignored). */
 const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
@@ -50,7 +51,7 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     expect((await t.upload(image, createRootfsTar({ '/etc/os-release': 'ID=app\nVERSION=1\n' }), member)).status).toBe(200);
     const created = await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'web', limits: { memoryBytes: 2 ** 30 } } }, member);
     envId = created.createEnvironment.environment.id;
-    await waitFor(async () => (await t.ok('query ($id: ID!) { environment(id: $id) { status } }', { id: envId }, member)).environment.status === 'CREATED', 'the environment to be created');
+    await until('the environment to be created', async () => (await t.ok('query ($id: ID!) { environment(id: $id) { status } }', { id: envId }, member)).environment.status === 'CREATED', 15_000, 200);
 
     profile = mkdtempSync(join(tmpdir(), 'rsp-chromium-'));
     browser = await launchChromium(profile);
@@ -78,7 +79,7 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await expectText(page.locator('.stat').filter({ hasText: 'Hosts up' }), /\d+ \/ 2/);
     expect(await page.evaluate(() => localStorage.getItem('rsp.token'))).toBe(w.tokens.memberA);
     // The overview charts the site's hosts added up (siteMetrics).
-    await waitFor(async () => (await chartState(page, 'CPU of north')).points >= 1, 'a sample of site north', 20_000);
+    await until('a sample of site north', async () => (await chartState(page, 'CPU of north')).points >= 1, 20_000, 200);
     await expectText(page.locator('.panel', { hasText: 'Site north' }).locator('.live-note'), /Live: 1 host,/);
   });
 
@@ -88,14 +89,14 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await page.waitForURL(`**/hosts/${w.host1}`);
     await expectText(page.locator('h1'), /zaphod/);
 
-    await waitFor(async () => (await chartState(page, 'Memory')).points >= 2, 'two memory points', 20_000);
+    await until('two memory points', async () => (await chartState(page, 'Memory')).points >= 2, 20_000, 200);
     const first = await chartState(page, 'Memory');
     const seen = new Set([first.last]);
-    await waitFor(async () => {
+    await until('three more memory points', async () => {
       const now = await chartState(page, 'Memory');
       seen.add(now.last);
       return now.points >= first.points + 3;
-    }, 'three more memory points', 20_000);
+    }, 20_000, 200);
     // Real samples: memory in use moves between samples and stays within this machine's memory.
     expect(seen.size).toBeGreaterThan(1);
     for (const value of seen) {
@@ -137,7 +138,7 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await page.getByRole('link', { name: 'web', exact: true }).click();
     await page.waitForURL(`**/environments/${envId}`);
     await expectText(page.locator('h1'), /web\s*RUNNING/);
-    await waitFor(async () => (await chartState(page, 'Memory')).points >= 2, 'two environment memory points', 20_000);
+    await until('two environment memory points', async () => (await chartState(page, 'Memory')).points >= 2, 20_000, 200);
     await expectText(page.locator('.panel', { hasText: 'Operations' }), /environment\.start\s*SUCCEEDED/);
   });
 
@@ -162,7 +163,7 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await item.waitFor();
     await page.locator('.dock-item[data-state="SUCCEEDED"]', { hasText: 'Replicate nightly' }).waitFor({ timeout: 30_000 });
     await expectText(item, /SUCCEEDED.*replication\.run.*100 %/);
-    await waitFor(async () => (await card.getAttribute('data-replicas')) === '1' && (await card.getAttribute('data-state')) === 'OK', 'the policy to show OK with one replica');
+    await until('the policy to show OK with one replica', async () => (await card.getAttribute('data-replicas')) === '1' && (await card.getAttribute('data-state')) === 'OK', 15_000, 200);
     const after = await t.ok(POLICY_STATUS, { id: policy }, w.tokens.memberA);
     expect(after.replicationPolicy.status.state).toBe('OK');
     expect(await card.getAttribute('data-last-sync')).toBe(after.replicationPolicy.status.lastSyncAt);
@@ -173,7 +174,7 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     const lastSync = after.replicationPolicy.status.lastSyncAt as string;
     const op = (await t.ok('mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', { id: policy }, w.tokens.memberA)).replicateNow;
     expect((await t.gateway.services.operations.settled(op.id)).state).toBe('SUCCEEDED');
-    await waitFor(async () => (await card.getAttribute('data-replicas')) === '2', 'the second replica to appear without a reload', 15_000);
+    await until('the second replica to appear without a reload', async () => (await card.getAttribute('data-replicas')) === '2', 15_000, 200);
     expect(Date.parse((await card.getAttribute('data-last-sync'))!)).toBeGreaterThan(Date.parse(lastSync));
     expect((await t.ok(POLICY_STATUS, { id: policy }, w.tokens.memberA)).replicas).toHaveLength(2);
 
@@ -252,24 +253,14 @@ function nav(page: Page, label: string) {
   return page.locator('nav.nav').getByRole('link', { name: label, exact: true });
 }
 
-/** Polls `check` every 200 ms until it is true; fails saying what it waited for. */
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 /** Waits until the locator's text matches `pattern` (whitespace collapsed), else fails with the text it had. */
 async function expectText(locator: ReturnType<Page['locator']>, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
   let last = '';
   try {
-    await waitFor(async () => {
+    await until(String(pattern), async () => {
       last = ((await locator.first().textContent({ timeout: timeoutMs })) ?? '').replace(/\s+/g, ' ');
       return pattern.test(last);
-    }, String(pattern), timeoutMs);
+    }, timeoutMs, 200);
   } catch (e) {
     throw new Error(`${(e as Error).message}; the text was: ${last}`);
   }

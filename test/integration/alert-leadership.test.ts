@@ -6,15 +6,7 @@ import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
-
-/** Polls `check` until it is true (or fails after `ms`). */
-async function until(check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { until } from '../helpers/until';
 
 /** Two gateway replicas on one PostgreSQL both sample this machine: only one evaluates alert rules, so an alert fires once. */
 describeWithEngine('postgres', 'alert rules are evaluated by exactly one replica', () => {
@@ -45,7 +37,7 @@ describeWithEngine('postgres', 'alert rules are evaluated by exactly one replica
       })
     ).createAlertRule.id as string;
     // The replica that did not store the rule reads rules again within 10 s.
-    await until(async () => (await firing(rule)) > 0, 20_000, 'the alert to fire');
+    await until('the alert to fire', async () => (await firing(rule)) > 0, 20_000);
     await new Promise((r) => setTimeout(r, 2000));
     expect(await firing(rule)).toBe(1);
     const holders = [a, b].filter((g) => g.gateway.services.metrics.alerts.leadership?.isHeld);
@@ -54,7 +46,7 @@ describeWithEngine('postgres', 'alert rules are evaluated by exactly one replica
 
     const [leader, other] = holders[0] === a ? [a, b] : [b, a];
     await leader!.close();
-    await until(() => other!.gateway.services.metrics.alerts.leadership?.isHeld === true, 5000, 'the other replica to take over');
+    await until('the other replica to take over', () => other!.gateway.services.metrics.alerts.leadership?.isHeld === true, 5000);
     await new Promise((r) => setTimeout(r, 12_000));
     expect(await other!.gateway.dataSource.query(`SELECT count(*)::int AS n FROM "alert" WHERE "ruleId" = $1`, [rule])).toEqual([{ n: 1 }]);
   }, 60_000);

@@ -10,21 +10,11 @@ import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
+import { until } from '../helpers/until';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
 const RSP = join(ROOT, 'dist', 'gateway', 'cli', 'rsp.js');
-
-/** Polls `check` until it returns a value (not undefined) or the time runs out. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /**
  * Two host agents in one gateway (agents `a` and `b`, each with its own data directory and Docker
@@ -88,10 +78,10 @@ describeWithEngine('docker', 'failover and migration between two host agents on 
   }, 120_000);
 
   test('each agent beats for its hosts and sees only its own driver instance\'s containers', async () => {
-    const a = await until('heartbeats', async () => ((await host(hostA)).lastHeartbeatAt ? host(hostA) : undefined));
+    const a = await until('heartbeats', async () => ((await host(hostA)).lastHeartbeatAt ? host(hostA) : undefined), 60_000);
     expect(a).toMatchObject({ state: 'UP', agent: 'a' });
     const before = Date.parse(a.lastHeartbeatAt!);
-    await until('a later heartbeat', async () => (Date.parse((await host(hostA)).lastHeartbeatAt!) > before ? true : undefined));
+    await until('a later heartbeat', async () => (Date.parse((await host(hostA)).lastHeartbeatAt!) > before ? true : undefined), 60_000);
 
     const id = await create('probe', hostB);
     expect(await containers(id)).toEqual([{ name: `rsp-b-${id}`, state: 'running' }]);
@@ -150,7 +140,7 @@ describeWithEngine('docker', 'failover and migration between two host agents on 
     const failover = await until('the failover operation', async () => {
       const ops = (await t.ok('query ($id: String!) { operations(targetId: $id) { nodes { id kind } } }', { id })).operations.nodes as Array<{ id: string; kind: string }>;
       return ops.find((o) => o.kind === 'environment.failover');
-    });
+    }, 60_000);
     const op = await settle(failover.id);
     expect(op.result).toMatchObject({ environmentId: id, fromHostId: hostA, toHostId: hostB, started: true, replicaId: second.id });
     expect(await environment(id)).toEqual({ hostId: hostB, status: 'RUNNING' });

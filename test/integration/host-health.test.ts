@@ -4,16 +4,7 @@ import { join } from 'node:path';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from '../helpers/until';
 
 /**
  * Two gateway replicas on one PostgreSQL database, each running the failure detector: agent `x`
@@ -52,7 +43,7 @@ describeWithEngine('postgres', 'failure detection across two gateway replicas', 
     const lost = await newHost('lost', 'gone');
     await a.gateway.dataSource.query(`UPDATE host SET "lastHeartbeatAt" = now() - interval '10 seconds' WHERE id = $1`, [lost]);
     const rounds = await Promise.all([...Array(4)].flatMap(() => [a.gateway.services.health.detect(), b.gateway.services.health.detect()]));
-    await until('host DOWN', async () => ((await state(lost)) === 'DOWN' ? true : undefined));
+    await until('host DOWN', async () => ((await state(lost)) === 'DOWN' ? true : undefined), 20_000, 50);
     await new Promise((r) => setTimeout(r, 500));
     expect(await alerts(lost)).toEqual([{ state: 'FIRING' }]);
     expect(rounds.flat().filter((h) => h.id === lost).length).toBeLessThanOrEqual(1);
@@ -60,13 +51,13 @@ describeWithEngine('postgres', 'failure detection across two gateway replicas', 
 
   test("an agent of one replica keeps its host UP; cut off it is DOWN (once), back it is UP and the alert resolved", async () => {
     const x = await newHost('x-host', 'x');
-    await until('a heartbeat', async () => ((await a.ok('query ($id: ID!) { host(id: $id) { lastHeartbeatAt } }', { id: x })).host.lastHeartbeatAt ? true : undefined));
+    await until('a heartbeat', async () => ((await a.ok('query ($id: ID!) { host(id: $id) { lastHeartbeatAt } }', { id: x })).host.lastHeartbeatAt ? true : undefined), 20_000, 50);
     await new Promise((r) => setTimeout(r, 1200));
     expect(await state(x)).toBe('UP');
     a.gateway.agents.disconnect('x');
-    await until('host DOWN', async () => ((await state(x)) === 'DOWN' ? true : undefined));
+    await until('host DOWN', async () => ((await state(x)) === 'DOWN' ? true : undefined), 20_000, 50);
     a.gateway.agents.reconnect('x');
-    await until('host UP', async () => ((await state(x)) === 'UP' ? true : undefined));
+    await until('host UP', async () => ((await state(x)) === 'UP' ? true : undefined), 20_000, 50);
     expect(await alerts(x)).toEqual([{ state: 'RESOLVED' }]);
   });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { LibvirtDriver } from '../../drivers/libvirt';
 import { describeWithEngine } from '../helpers/engines';
 import { buildInitramfs, guestKernel, hypervisorReadableDir, makeBaseImage } from '../helpers/libvirt';
+import { until } from '../helpers/until';
 
 /**
  * A real guest on qemu:///system under software emulation (domain type `qemu`, TCG): Debian's
@@ -12,15 +13,6 @@ import { buildInitramfs, guestKernel, hypervisorReadableDir, makeBaseImage } fro
  * banner with the hostname RSP gave it on the kernel command line, report stats, take a
  * snapshot, stop and be undefined with nothing left behind.
  */
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 describeWithEngine('libvirt-qemu', 'libvirt driver: a real guest on qemu:///system (software emulation)', () => {
   let dir: string;
   let driver: LibvirtDriver;
@@ -69,7 +61,7 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a real guest on qemu:///syst
 
     await driver.start(id);
     expect((await driver.inspect(id)).state).toBe('running');
-    await waitFor('the guest banner on the serial console', async () => (await driver.logs(id)).includes('RSP-GUEST-UP'), 45_000);
+    await until('the guest banner on the serial console', async () => (await driver.logs(id)).includes('RSP-GUEST-UP'), 45_000, 250);
     expect(await driver.logs(id)).toContain('RSP-GUEST-UP hostname=rsp-guest');
 
     const first = await driver.stats(id);
