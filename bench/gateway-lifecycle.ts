@@ -6,6 +6,7 @@ import pino from 'pino';
 import WebSocket from 'ws';
 import { loadConfig } from '../gateway/config/config';
 import { startGateway } from '../gateway/server/gateway';
+import { graphqlCaller } from './graphql-caller';
 
 /** A gateway started for a benchmark, driving environments through GraphQL like any client. */
 export interface GatewayBench {
@@ -25,12 +26,7 @@ export async function startGatewayBench(driver: string, technology: string, root
   const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: driver, LOG_LEVEL: 'silent', LOG_FORMAT: 'json' });
   const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
   const token = gateway.bootstrapToken!;
-  const gql = async (query: string, variables: Record<string, unknown> = {}) => {
-    const res = await fetch(gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
-    const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] };
-    if (body.errors) throw new Error(JSON.stringify(body.errors));
-    return body.data!;
-  };
+  const gql = graphqlCaller(gateway.graphqlUrl, token);
 
   const ended = new Map<string, string>();
   const waiters = new Map<string, (state: string) => void>();

@@ -17,6 +17,7 @@ import { HostCollector } from '../gateway/metrics/host-collector';
 import { GatewayMetrics } from '../gateway/metrics/prometheus';
 import { flattenHost } from '../gateway/metrics/samples';
 import { startGateway } from '../gateway/server/gateway';
+import { graphqlCaller } from './graphql-caller';
 
 const GOAL_EVENTS_PER_SECOND = 100_000;
 const GOAL_P99_MS = 100;
@@ -72,12 +73,7 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
   const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', LOG_LEVEL: 'silent', LOG_FORMAT: 'json', RSP_METRICS_INTERVAL_MS: '0', ...redis });
   const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
   const token = gateway.bootstrapToken!;
-  const gql = async (query: string, variables: Record<string, unknown> = {}) => {
-    const res = await fetch(gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
-    const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] };
-    if (body.errors) throw new Error(JSON.stringify(body.errors));
-    return body.data!;
-  };
+  const gql = graphqlCaller(gateway.graphqlUrl, token);
   const group = (await gql('mutation { createGroup(input: { slug: "bench", name: "bench" }) { id } }')).createGroup.id;
   const site = (await gql('mutation ($g: ID!) { createSite(input: { name: "bench", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
   const hostId = (await gql('mutation ($s: ID!, $g: ID!) { createHost(input: { siteId: $s, ownerGroupId: $g, hostname: "bench" }) { id } }', { s: site, g: group })).createHost.id;

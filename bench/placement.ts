@@ -12,6 +12,7 @@ import type { PlacementAsk } from '../gateway/placement/model';
 import { placeReplicas } from '../gateway/placement/scheduler';
 import { loadHostViews } from '../gateway/placement/snapshot';
 import { startGateway } from '../gateway/server/gateway';
+import { graphqlCaller } from './graphql-caller';
 
 /**
  * Placement benchmark (issue 9): simulated hosts in 3 sites with 2 technologies and mixed sizes,
@@ -91,16 +92,7 @@ async function main(): Promise<void> {
   const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', LOG_LEVEL: 'silent', LOG_FORMAT: 'json', DATABASE_URL: databaseUrl, RSP_PLACEMENT_SNAPSHOT_MS: process.env.RSP_PLACEMENT_SNAPSHOT_MS ?? '2000' });
   const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
   const token = gateway.bootstrapToken!;
-  const gql = async (query: string, variables: Record<string, unknown> = {}) => {
-    const res = await fetch(gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
-    const body = (await res.json()) as { data?: Record<string, any>; errors?: Array<{ message: string; extensions?: { code?: string } }> };
-    return body;
-  };
-  const ok = async (query: string, variables: Record<string, unknown> = {}) => {
-    const body = await gql(query, variables);
-    if (body.errors) throw new Error(JSON.stringify(body.errors));
-    return body.data!;
-  };
+  const ok = graphqlCaller(gateway.graphqlUrl, token);
   try {
     console.log(`placement benchmark: ${HOSTS} hosts, ${REQUESTS} batched requests (${BATCH} per allocateMany, ${BATCH_CLIENTS} clients), ${SINGLE} single allocate (${SINGLE_CLIENTS} clients), PostgreSQL`);
     const t0 = performance.now();
