@@ -13,6 +13,7 @@ import { placeReplicas } from '../gateway/placement/scheduler';
 import { loadHostViews } from '../gateway/placement/snapshot';
 import { startGateway } from '../gateway/server/gateway';
 import { graphqlCaller } from './graphql-caller';
+import { ClientJob, ClientReport, randomRequest } from './placement-clients';
 
 /**
  * Placement benchmark (issue 9): simulated hosts in 3 sites with 2 technologies and mixed sizes,
@@ -38,26 +39,10 @@ const TENANTS = 8;
 const GiB = 2 ** 30;
 const GOAL_PLACEMENTS = 5000;
 const GOAL_P99_MS = 50;
-/** The argument that makes this script a load-client process. */
-const CLIENT_ARG = '--clients';
 
 function num(name: string, fallback: number): number {
   const v = Number(process.env[name]);
   return Number.isFinite(v) && v > 0 ? v : fallback;
-}
-
-/** A random request of a tenant: 1–2 cores, 1–2 GiB, a technology preference or none, 10% guaranteed. */
-function randomRequest(tenants: string[], i: number): Record<string, unknown> {
-  const techs = [[], ['docker'], ['lxc', 'docker']][i % 3]!;
-  return {
-    groupId: tenants[i % tenants.length],
-    guarantee: i % 10 === 0 ? 'GUARANTEED' : 'BEST_EFFORT',
-    resources: [
-      { type: 'CPU', amount: 1 + (i % 2), unit: 'CORES' },
-      { type: 'RAM', amount: (1 + ((i >> 1) % 2)) * GiB, unit: 'BYTES' },
-    ],
-    technologies: techs,
-  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -147,7 +132,7 @@ async function main(): Promise<void> {
     const startDecisions = performance.now();
     let decided = 0;
     for (let i = 0; i < DECISIONS; i++) {
-      const r = randomRequest(tenants, i) as { groupId: string; guarantee: string; resources: AllocationSpec['resources']; technologies: string[] };
+      const r = randomRequest(tenants, i);
       const ask: PlacementAsk = { groupId: r.groupId, guaranteed: r.guarantee === AllocationGuarantee.GUARANTEED, spec: { resources: r.resources, technologies: r.technologies, requiredProperties: [], antiAffinity: AntiAffinity.NONE, replicas: 1, hostIds: [] } };
       if (placeReplicas(hostList, ask).placed) decided++;
     }
@@ -177,30 +162,10 @@ async function main(): Promise<void> {
   }
 }
 
-/** What a client worker is asked to send. */
-interface ClientJob {
-  kind: 'batch' | 'single';
-  url: string;
-  token: string;
-  tenants: string[];
-  from: number;
-  count: number;
-  clients: number;
-  batch: number;
-}
-
-/** What a client worker reports. */
-interface ClientReport {
-  placed: number;
-  refused: Record<string, number>;
-  latencies: number[];
-  seconds: number;
-}
-
 /** Runs a job's clients in a child process and waits for its report. */
 function runClients(job: ClientJob): Promise<ClientReport> {
   return new Promise((resolve, reject) => {
-    const child = fork(__filename, [CLIENT_ARG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(join(__dirname, 'placement-clients.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('message', (report) => {
       resolve(report as ClientReport);
       child.disconnect();
@@ -211,39 +176,7 @@ function runClients(job: ClientJob): Promise<ClientReport> {
   });
 }
 
-/** The worker: `clients` concurrent loops sending the job's requests, `batch` per call. */
-async function clientWorker(job: ClientJob): Promise<ClientReport> {
-  const report: ClientReport = { placed: 0, refused: {}, latencies: [], seconds: 0 };
-  const query = job.kind === 'batch' ? 'mutation ($r: [AllocationRequestInput!]!) { allocateMany(requests: $r) { error { code } } }' : 'mutation ($r: AllocationRequestInput!) { allocate(request: $r) { id } }';
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: job.clients }, async () => {
-      while (next < job.count) {
-        const from = next;
-        next = Math.min(job.count, next + job.batch);
-        const requests = Array.from({ length: next - from }, (_, k) => randomRequest(job.tenants, job.from + from + k));
-        const t0 = performance.now();
-        const res = await fetch(job.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${job.token}` }, body: JSON.stringify({ query, variables: { r: job.kind === 'batch' ? requests : requests[0] } }) });
-        const body = (await res.json()) as { data?: { allocateMany?: Array<{ error: { code: string } | null }> }; errors?: Array<{ extensions?: { code?: string } }> };
-        report.latencies.push(performance.now() - t0);
-        const codes = job.kind === 'batch' ? (body.data?.allocateMany ?? requests.map(() => ({ error: { code: body.errors?.[0]?.extensions?.code ?? 'ERROR' } }))).map((i) => i.error?.code) : [body.errors?.[0]?.extensions?.code];
-        for (const code of codes) {
-          if (code) report.refused[code] = (report.refused[code] ?? 0) + 1;
-          else report.placed++;
-        }
-      }
-    }),
-  );
-  report.seconds = (performance.now() - started) / 1000;
-  return report;
-}
-
-if (process.argv[2] === CLIENT_ARG) {
-  process.once('message', (job) => void clientWorker(job as ClientJob).then((report) => process.send!(report)));
-} else {
-  void main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+void main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -32,6 +32,7 @@ import { createServices, Services } from '../services';
 import { RSP_VERSION } from '../version';
 import { createHttpApp, httpErrorHandler, requestIdOf } from './http-app';
 import { dashboardHandler, defaultWebDir } from './dashboard';
+import { graphqlPostHandler, isJsonGraphQLPost } from './graphql-post';
 import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint';
 import { requestLoggingPlugin } from './request-logging';
 import { createSharedSubscribe, SubscriptionSocket } from './shared-execution';
@@ -148,7 +149,9 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   });
   app.put('/images/:id/content', imageUploadHandler(services, logger));
   app.get('/metrics', prometheusHandler(services));
-  const httpServer: Server = createServer(app);
+  let apollo!: ApolloServer<GatewayContext>;
+  const graphqlPost = graphqlPostHandler<GatewayContext>({ apollo: () => apollo, context: (requestId, authorization) => contextFor(requestId, authorization), logger });
+  const httpServer: Server = createServer((req, res) => (isJsonGraphQLPost(req) ? graphqlPost(req, res) : app(req, res)));
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
 
   const contextFor = async (requestId: string, authorization: unknown, subscription?: SubscriptionSocket): Promise<GatewayContext> => {
@@ -180,7 +183,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     wsServer,
   );
 
-  const apollo = new ApolloServer<GatewayContext>({
+  apollo = new ApolloServer<GatewayContext>({
     schema,
     introspection: true,
     includeStacktraceInErrorResponses: false,

@@ -114,8 +114,8 @@ export class PlacementService {
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly queue: Array<{ items: BatchItem[]; resolve: (r: Array<PlacementResult | RspError>) => void; reject: (e: unknown) => void }> = [];
   private inFlight = 0;
-  /** Settles when the group claimed before the next one has updated its rows. */
-  private claimTurn: Promise<void> = Promise.resolve();
+  /** Per resource being claimed: settles when the last group planned on it has updated its row. */
+  private readonly claiming = new Map<string, Promise<void>>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -469,12 +469,12 @@ export class PlacementService {
           }
         }
       }
-      // Claims reach the database in the order they were planned: a group planned on the charges
-      // of one still in flight must not update the rows before it has (it would see their old
-      // generation). With one statement per group, the next one waits for the whole statement.
-      const turn = this.claimTurn;
-      let done!: () => void;
-      this.claimTurn = new Promise<void>((resolve) => (done = resolve));
+      // Claims on one resource reach the database in the order they were planned: a group planned
+      // on the charges of one still in flight must not update their rows before it has (it would
+      // see their old generation). It waits only for the groups in flight that share a resource
+      // with it; groups on other resources claim at the same time. With one statement per group,
+      // the next one on the same resources waits for the whole statement.
+      const { turn, done } = this.takeTurn([...deltas.keys()]);
       const fresh = planned.filter((p) => items[p.index]!.insert).map((p) => items[p.index]!.request);
       const decided = planned.filter((p) => !items[p.index]!.insert);
       try {
@@ -526,6 +526,32 @@ export class PlacementService {
     }
     for (const index of pending) results[index] ??= new ConflictError(`Lost the race for capacity ${this.maxAttempts} times; try again`, { attempts: this.maxAttempts });
     return results as Array<PlacementResult | RspError>;
+  }
+
+  /**
+   * Queues a group behind the groups in flight on any of `resourceIds`: `turn` settles when they
+   * have updated those rows; calling `done` (once this group has updated its own) lets the next
+   * groups on them go.
+   */
+  private takeTurn(resourceIds: string[]): { turn: Promise<unknown>; done: () => void } {
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    const before = new Set<Promise<void>>();
+    for (const id of resourceIds) {
+      const prior = this.claiming.get(id);
+      if (prior) before.add(prior);
+      this.claiming.set(id, mine);
+    }
+    let released = false;
+    return {
+      turn: before.size ? Promise.all(before) : Promise.resolve(),
+      done: () => {
+        if (released) return;
+        released = true;
+        for (const id of resourceIds) if (this.claiming.get(id) === mine) this.claiming.delete(id);
+        done();
+      },
+    };
   }
 }
 

@@ -58,6 +58,25 @@ function gatewaySuite(kind: 'pglite' | 'postgres') {
     expect((await t.ok('{ __typename }')).__typename).toBe('Query');
   });
 
+  test('GraphQL POSTs: request ids, body limit, and bodies the fast path leaves to express', async () => {
+    const named = await fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'req-42' }, body: JSON.stringify({ query: '{ __typename }' }) });
+    expect(named.headers.get('x-request-id')).toBe('req-42');
+    expect(await named.json()).toEqual({ data: { __typename: 'Query' } });
+    const unnamed = await fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) });
+    expect(unnamed.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+
+    const huge = await fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }', variables: { pad: 'x'.repeat(3 * 1024 * 1024) } }) });
+    expect(huge.status).toBe(413);
+    expect((await huge.json()).errors[0]).toMatchObject({ extensions: { code: 'BAD_REQUEST' }, message: expect.stringMatching(/too large/) });
+
+    // A charset other than UTF-8 and an empty JSON body: answered by the express route, as before.
+    const latin1 = await fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json; charset=iso-8859-1' }, body: JSON.stringify({ query: '{ __typename }' }) });
+    expect(latin1.status).toBe(415);
+    const empty = await fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '' });
+    expect(empty.status).toBe(400);
+    expect((await empty.json()).errors[0].message).toMatch(/POST body missing/);
+  });
+
   test('an operation streams its progress to a graphql-ws subscriber and is stored', async () => {
     let release!: () => void;
     const go = new Promise<void>((r) => (release = r));

@@ -1,0 +1,119 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ApolloServer, BaseContext, HeaderMap } from '@apollo/server';
+import type { Logger } from '../logging/logger';
+import { requestIdOf } from './http-app';
+
+/** Largest JSON body of a GraphQL POST (as `express.json` is set for the other routes). */
+export const MAX_GRAPHQL_BODY_BYTES = 2 * 1024 * 1024;
+
+/** Options of `graphqlPostHandler`. */
+export interface GraphQLPostOptions<TContext extends BaseContext> {
+  /** The Apollo server, read when a request arrives (it is started after the HTTP server is made). */
+  apollo: () => ApolloServer<TContext>;
+  /** The context of one request: its id and its Authorization header. */
+  context: (requestId: string, authorization: string | undefined) => Promise<TContext>;
+  logger: Logger;
+  maxBodyBytes?: number;
+}
+
+/**
+ * True for the requests the fast path takes: `POST /graphql` with a plain (not compressed) JSON
+ * body. Everything else (GET, other types, compressed bodies) goes through the express app.
+ */
+export function isJsonGraphQLPost(req: IncomingMessage): boolean {
+  if (req.method !== 'POST') return false;
+  const url = req.url ?? '';
+  const path = url.indexOf('?') >= 0 ? url.slice(0, url.indexOf('?')) : url;
+  if (path !== '/graphql' && path !== '/graphql/') return false;
+  const type = req.headers['content-type'];
+  if (!type || !/^application\/json\s*(;\s*charset=utf-8\s*)?$/i.test(type)) return false;
+  const encoding = req.headers['content-encoding'];
+  return !encoding || encoding === 'identity';
+}
+
+/**
+ * `POST /graphql` with a JSON body straight to Apollo, without the express stack (router, body
+ * parser, content negotiation, ETag): the hot path of every query and mutation, where that stack
+ * cost about a fifth of a small request's CPU. Answers exactly as the express route does — the
+ * request id echoed in `x-request-id`, 400 `BAD_REQUEST` for a body that is not JSON, 413 for one
+ * over the limit, Apollo's own answer otherwise.
+ */
+export function graphqlPostHandler<TContext extends BaseContext>(options: GraphQLPostOptions<TContext>): (req: IncomingMessage, res: ServerResponse) => void {
+  const limit = options.maxBodyBytes ?? MAX_GRAPHQL_BODY_BYTES;
+  return (req, res) => {
+    const requestId = requestIdOf(req);
+    res.setHeader('x-request-id', requestId);
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) {
+      tooLarge(req, res);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let aborted = false;
+    req.on('data', (chunk: Buffer) => {
+      if (aborted) return;
+      size += chunk.length;
+      if (size > limit) {
+        aborted = true;
+        tooLarge(req, res);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => undefined);
+    req.on('end', () => {
+      if (aborted) return;
+      const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
+      let body: unknown;
+      try {
+        body = text.length ? JSON.parse(text) : {};
+      } catch (e) {
+        sendJson(res, 400, { errors: [{ message: `The request body is not valid JSON: ${(e as Error).message}`, extensions: { code: 'BAD_REQUEST' } }] });
+        return;
+      }
+      execute(options, req, res, requestId, body).catch((err: unknown) => {
+        options.logger.error({ err, requestId, path: req.url }, 'unhandled http error');
+        if (!res.headersSent) sendJson(res, 500, { errors: [{ message: `Internal error (request ${requestId})`, extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+        else res.destroy();
+      });
+    });
+  };
+}
+
+async function execute<TContext extends BaseContext>(options: GraphQLPostOptions<TContext>, req: IncomingMessage, res: ServerResponse, requestId: string, body: unknown): Promise<void> {
+  const headers = new HeaderMap();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const url = req.url ?? '';
+  const query = url.indexOf('?');
+  const response = await options.apollo().executeHTTPGraphQLRequest({
+    httpGraphQLRequest: { method: 'POST', headers, search: query >= 0 ? url.slice(query) : '', body },
+    context: () => options.context(requestId, req.headers.authorization),
+  });
+  for (const [key, value] of response.headers) res.setHeader(key, value);
+  res.statusCode = response.status ?? 200;
+  if (response.body.kind === 'complete') {
+    res.setHeader('content-length', Buffer.byteLength(response.body.string));
+    res.end(response.body.string);
+    return;
+  }
+  for await (const chunk of response.body.asyncIterator) res.write(chunk);
+  res.end();
+}
+
+function tooLarge(req: IncomingMessage, res: ServerResponse): void {
+  sendJson(res, 413, { errors: [{ message: 'The request body is too large', extensions: { code: 'BAD_REQUEST' } }] }, true);
+  // Read and drop the rest, so the client sees the answer instead of a reset connection.
+  req.resume();
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown, close = false): void {
+  const text = JSON.stringify(value);
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  if (close) res.setHeader('connection', 'close');
+  res.end(text);
+}
