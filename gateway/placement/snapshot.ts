@@ -132,6 +132,8 @@ export class InventorySnapshot {
   private readonly stale = new Set<string>();
   /** The hosts' digest when the picture's hosts were last read. */
   private hostsRead = '';
+  /** The shared picture's hosts as a list, rebuilt only when a host enters or leaves it. */
+  private listed: HostView[] | null = null;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -151,6 +153,7 @@ export class InventorySnapshot {
         .then(([digest, views]) => {
           this.hostsRead = digest;
           this.shared = views;
+          this.listed = null;
           this.checkedAt = Date.now();
           for (const host of views.values()) this.index(host);
         })
@@ -171,6 +174,12 @@ export class InventorySnapshot {
       for (const id of ids) this.mergeHost(id, fresh.get(id));
     }
     return this.shared!;
+  }
+
+  /** `hosts` as a list: for the shared picture, the same array until a host enters or leaves it. */
+  list(hosts: Map<string, HostView>): HostView[] {
+    if (hosts !== this.shared) return [...hosts.values()];
+    return (this.listed ??= [...hosts.values()]);
   }
 
   /** Marks hosts to be re-read before the next decision (after a lost race or a release). */
@@ -237,7 +246,7 @@ export class InventorySnapshot {
     const old = this.shared!.get(id);
     if (old) for (const r of old.resources.values()) this.resources.delete(r.id);
     if (!fresh) {
-      this.shared!.delete(id);
+      if (this.shared!.delete(id)) this.listed = null;
       return;
     }
     const resources = new Map<string, ResourceView>();
@@ -247,6 +256,7 @@ export class InventorySnapshot {
       resources.set(type, known ?? r);
     }
     const host = old ? Object.assign(old, { ...fresh, resources }) : { ...fresh, resources };
+    if (!old) this.listed = null;
     this.shared!.set(id, host);
     this.index(host);
   }

@@ -412,7 +412,7 @@ export class PlacementService {
     let pending = items.map((_, i) => i);
     for (let attempt = 1; pending.length && attempt <= this.maxAttempts; attempt++) {
       const hostMap = await this.snapshot.hosts();
-      const hosts = [...hostMap.values()];
+      const hosts = this.snapshot.list(hostMap);
       const planned: Array<{ index: number; allocations: PlannedAllocation[]; undo: () => void }> = [];
       const deltas = new Map<string, ResourceDelta>();
       const now = this.now();
