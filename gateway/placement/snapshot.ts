@@ -103,6 +103,9 @@ async function hostsDigest(dataSource: DataSource): Promise<string> {
   return `${row?.n}:${row?.sum}`;
 }
 
+/** Resource rows read per statement by a background check. */
+const CHECK_PAGE = 1000;
+
 /** How many inventory checks pass between two looks at the hosts themselves (state, shares, properties). */
 export const HOST_REREAD_EVERY = 10;
 
@@ -123,8 +126,8 @@ export const HOST_REREAD_EVERY = 10;
  */
 export class InventorySnapshot {
   private shared: Map<string, HostView> | null = null;
-  /** Every resource of the picture by id, with its host. */
-  private readonly resources = new Map<string, { hostId: string; view: ResourceView }>();
+  /** Every resource of the picture by id, with its host and the check during which it was taken in. */
+  private readonly resources = new Map<string, { hostId: string; view: ResourceView; since: number }>();
   private checkedAt = 0;
   private checks = 0;
   private loading: Promise<void> | null = null;
@@ -138,6 +141,8 @@ export class InventorySnapshot {
   constructor(
     private readonly dataSource: DataSource,
     private readonly maxAgeMs: number,
+    /** Resource rows read per statement by a background check. */
+    private readonly pageRows = CHECK_PAGE,
   ) {}
 
   /** True when decisions share one picture (and so must charge it). */
@@ -188,27 +193,37 @@ export class InventorySnapshot {
     for (const id of hostIds) this.stale.add(id);
   }
 
-  /** One background check: resources whose generation moved, and (with `hostsToo`) the hosts themselves when their digest changed. */
+  /**
+   * One background check: resources whose generation moved, and (with `hostsToo`) the hosts
+   * themselves when their digest changed. The generations are read CHECK_PAGE rows at a time, in
+   * id order, and each page is compared as it comes, so the check never holds the event loop for
+   * long (one read of every row at once cost decisions tens of milliseconds every check).
+   */
   private async refresh(hostsToo: boolean): Promise<void> {
     const digest = hostsToo ? await hostsDigest(this.dataSource) : this.hostsRead;
     const shells = digest !== this.hostsRead ? await loadHostShells(this.dataSource) : null;
     this.hostsRead = digest;
-    const generations: Array<{ id: string; hostId: string; generation: number }> = await this.dataSource.query(`SELECT id, "hostId", generation FROM resource`);
     if (shells) this.applyHosts(shells);
-    const seen = new Set<string>();
+    const check = this.checks;
+    const seen: string[] = [];
     const moved: string[] = [];
-    for (const g of generations) {
-      seen.add(g.id);
-      const known = this.resources.get(g.id);
-      if (known ? Number(g.generation) > known.view.generation : this.shared!.has(g.hostId)) moved.push(g.id);
-    }
-    for (const [id, { hostId, view }] of this.resources) {
-      if (!seen.has(id)) {
-        this.resources.delete(id);
-        const host = this.shared!.get(hostId);
-        if (host?.resources.get(view.type) === view) host.resources.delete(view.type);
+    let knownSeen = 0;
+    for (let after: string | null = null; ; ) {
+      const page: Array<{ id: string; hostId: string; generation: number }> = await this.dataSource.query(
+        `SELECT id, "hostId", generation FROM resource${after ? ' WHERE id > $2' : ''} ORDER BY id LIMIT $1`,
+        after ? [this.pageRows, after] : [this.pageRows],
+      );
+      for (const g of page) {
+        seen.push(g.id);
+        const known = this.resources.get(g.id);
+        if (known) knownSeen++;
+        if (known ? Number(g.generation) > known.view.generation : this.shared!.has(g.hostId)) moved.push(g.id);
       }
+      if (page.length < this.pageRows) break;
+      after = page[page.length - 1]!.id;
     }
+    // Every resource of the picture was seen (the usual case) unless some are gone from the database.
+    if (knownSeen !== this.resources.size) this.dropGone(new Set(seen), check);
     if (!moved.length) return;
     for (const fresh of await loadResourceViews(this.dataSource, { ids: moved })) {
       const known = this.resources.get(fresh.id);
@@ -220,7 +235,17 @@ export class InventorySnapshot {
       const host = this.shared!.get(fresh.hostId);
       if (!host) continue;
       host.resources.set(fresh.type, fresh);
-      this.resources.set(fresh.id, { hostId: host.id, view: fresh });
+      this.resources.set(fresh.id, { hostId: host.id, view: fresh, since: this.checks });
+    }
+  }
+
+  /** Drops the resources the check did not find, but those the picture took in during the check (read after their page passed). */
+  private dropGone(seen: Set<string>, check: number): void {
+    for (const [id, { hostId, view, since }] of this.resources) {
+      if (seen.has(id) || since >= check) continue;
+      this.resources.delete(id);
+      const host = this.shared!.get(hostId);
+      if (host?.resources.get(view.type) === view) host.resources.delete(view.type);
     }
   }
 
@@ -262,7 +287,7 @@ export class InventorySnapshot {
   }
 
   private index(host: HostView): void {
-    for (const r of host.resources.values()) this.resources.set(r.id, { hostId: host.id, view: r });
+    for (const r of host.resources.values()) this.resources.set(r.id, { hostId: host.id, view: r, since: this.checks });
   }
 }
 

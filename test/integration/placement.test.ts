@@ -1,7 +1,9 @@
 import { SYSTEM } from '../../gateway/auth/principal';
 import { RspError } from '../../gateway/errors';
 import { AllocationGuarantee, PlacementMode } from '../../gateway/persistence/entities';
+import { InventorySnapshot } from '../../gateway/placement/snapshot';
 import { PlacementService } from '../../gateway/services/placement-service';
+import { until } from '../helpers/until';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
@@ -242,6 +244,24 @@ function placementSuite(kind: 'pglite' | 'postgres') {
       } finally {
         await second.close();
       }
+    });
+
+    test('the background check reads the inventory page by page: a change on any page is taken in, a resource deleted is dropped', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const hostId = await slotHost(`paged-${i}`, 2);
+        ids.push(((await t.gateway.dataSource.query('SELECT id FROM resource WHERE "hostId" = $1', [hostId])) as Array<{ id: string }>)[0]!.id);
+      }
+      // Two rows per read: with the resources of the other tests, the check takes several pages.
+      const picture = new InventorySnapshot(t.gateway.dataSource, 20, 2);
+      const resourceOf = async (hostname: string) => [...(await picture.hosts()).values()].find((h) => h.hostname === hostname)?.resources.get('SLOT');
+      expect((await resourceOf('paged-2'))?.total).toBe(2);
+      const [last, gone] = [...ids].sort().reverse();
+      const hostOf = (id: string) => `paged-${ids.indexOf(id)}`;
+      await t.gateway.dataSource.query('UPDATE resource SET total = 7, generation = generation + 1 WHERE id = $1', [last]);
+      await t.gateway.dataSource.query('DELETE FROM resource WHERE id = $1', [gone]);
+      await until('the picture takes in the change on the last page and drops the deleted resource', async () => (await resourceOf(hostOf(last!)))?.total === 7 && (await resourceOf(hostOf(gone!))) === undefined, 10_000, 30);
+      expect((await resourceOf(hostOf(ids.find((id) => id !== last && id !== gone)!)))?.total).toBe(2);
     });
 
     test('a share revoked after the picture was read is caught when the claim commits', async () => {
