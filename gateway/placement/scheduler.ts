@@ -43,17 +43,17 @@ export function evaluateHosts(hosts: Iterable<HostView>, ask: PlacementAsk, ctx:
 
 /**
  * The best feasible host without building the full ranking: the fast path of `placeReplicas`.
- * With `limit` > 0 the scan starts at a random host and stops after `limit` feasible ones (the
- * way Nomad limits its candidates), so a decision costs O(limit) on a large, mostly free cluster;
+ * With `limit` > 0 the scan starts at `start` and stops after `limit` feasible hosts (the way
+ * Nomad limits its candidates), so a decision costs O(limit) on a large, mostly free cluster;
  * below `limit` feasible hosts the answer is exact.
  */
-function bestHost(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, limit: number): Candidate | null {
+function bestHost(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, limit: number, start: number): Candidate | null {
   let best: Candidate | null = null;
   let feasible = 0;
   const n = hosts.length;
-  const start = limit > 0 && n > limit ? Math.floor(Math.random() * n) : 0;
+  const from = limit > 0 && n > limit ? start % n : 0;
   for (let k = 0; k < n; k++) {
-    const host = hosts[(start + k) % n]!;
+    const host = hosts[(from + k) % n]!;
     if (!passesAll(host, ask, ctx)) continue;
     const scored = { host, ...scoreHost(host, ask) };
     if (!best || scored.score > best.score || (scored.score === best.score && host.hostname < best.host.hostname)) best = scored;
@@ -79,17 +79,34 @@ function randomAmongBest(hosts: HostView[], ask: PlacementAsk, ctx: FilterContex
   return top.length ? top[Math.floor(Math.random() * top.length)]! : null;
 }
 
+/** How `placeReplicas` looks for hosts. */
+export interface PlaceOptions {
+  /** Hosts named for each replica (DIRECT, or an admin's approval choice): checked, not chosen. */
+  pinned?: HostView[];
+  /** Above 1, each replica goes to one of that many best hosts at random (retries after a lost race). */
+  randomTop?: number;
+  /** Feasible hosts scored per replica before the best is taken (0 = all; default DEFAULT_CANDIDATE_LIMIT). */
+  limit?: number;
+  /**
+   * Where the scan of a large host list starts (default: at random). The decisions of one planning
+   * round share one start: they look at the same window of hosts, which stays in the CPU's caches
+   * (a scan from a new random place for every decision was bound by memory latency, several times
+   * slower), and a binpacking round fills the hosts of that window first.
+   */
+  start?: number;
+}
+
 /**
  * Places every replica of a request, greedily, best host first, honouring anti-affinity between
  * replicas. Each placed replica is charged to the in-memory views (so later replicas and later
- * requests of a batch see it); `undo` reverses that. With `randomTop` > 1 each replica goes to one
- * of that many best hosts at random (used on retries after a lost race); `limit` bounds the
- * feasible hosts scored per replica (0 = all). Returns null, with the rejections of the
+ * requests of a batch see it); `undo` reverses that. Returns null, with the rejections of the
  * replica that found no host (of at most EXPLAINED_HOSTS hosts), when the request cannot be
  * placed whole.
  */
-export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: PlacementAsk, pinned?: HostView[], randomTop = 1, limit = DEFAULT_CANDIDATE_LIMIT): { placed: PlacedReplica[]; undo: () => void } | { placed: null; failedReplica: number; evaluation: Evaluation } {
+export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: PlacementAsk, options: PlaceOptions = {}): { placed: PlacedReplica[]; undo: () => void } | { placed: null; failedReplica: number; evaluation: Evaluation } {
+  const { pinned, randomTop = 1, limit = DEFAULT_CANDIDATE_LIMIT } = options;
   const list = hosts instanceof Map ? [...hosts.values()] : hosts;
+  const start = options.start ?? Math.floor(Math.random() * list.length);
   const ctx: FilterContext = { chosenHostIds: new Set(), chosenSiteIds: new Set() };
   const placed: PlacedReplica[] = [];
   const undo = () => {
@@ -97,7 +114,7 @@ export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: Pl
   };
   for (let i = 0; i < ask.spec.replicas; i++) {
     const pool = pinned ? [pinned[i]!] : list;
-    const best = randomTop > 1 ? randomAmongBest(pool, ask, ctx, randomTop, limit) : bestHost(pool, ask, ctx, limit);
+    const best = randomTop > 1 ? randomAmongBest(pool, ask, ctx, randomTop, limit) : bestHost(pool, ask, ctx, limit, start);
     if (!best) {
       const evaluation = evaluateHosts(pool.length > EXPLAINED_HOSTS ? pool.slice(0, EXPLAINED_HOSTS) : pool, ask, ctx);
       undo();

@@ -134,9 +134,24 @@ describe('scheduler', () => {
     expect(hosts.every((h) => h.resources.get('CPU')!.used === 0)).toBe(true);
   });
 
+  test('a round scans from its start, wrapping around, and stops after `limit` feasible hosts', () => {
+    // Equal hosts but one full: with limit 1 the first feasible host at or after the start wins.
+    const hosts = ['h0', 'h1', 'h2', 'h3'].map((n) => host(n, {}, [resource('CPU', 8, n === 'h3' ? { used: 8 } : {})]));
+    const pick = (start: number) => {
+      const outcome = placeReplicas(hosts, ask(), { start, limit: 1 });
+      if (!outcome.placed) throw new Error('expected a host');
+      const chosen = outcome.placed[0]!.host.hostname;
+      outcome.undo();
+      return chosen;
+    };
+    expect([pick(1), pick(2), pick(3), pick(4)]).toEqual(['h1', 'h2', 'h0', 'h0']);
+    // Without a limit every host is scored, whatever the start: the best (ties by name) wins.
+    expect(placeReplicas(hosts, ask(), { start: 2, limit: 0 }).placed![0]!.host.hostname).toBe('h0');
+  });
+
   test('pinned hosts (DIRECT) are still validated', () => {
     const small = host('small', {}, [resource('CPU', 1)]);
-    const outcome = placeReplicas([small, host('big')], ask(), [small]);
+    const outcome = placeReplicas([small, host('big')], ask(), { pinned: [small] });
     expect(outcome.placed).toBeNull();
     if (!outcome.placed) expect(outcome.evaluation.rejections[0]).toMatchObject({ filter: 'CAPACITY' });
   });
