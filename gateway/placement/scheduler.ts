@@ -43,21 +43,25 @@ export function evaluateHosts(hosts: Iterable<HostView>, ask: PlacementAsk, ctx:
 
 /**
  * The best feasible host without building the full ranking: the fast path of `placeReplicas`.
- * With `limit` > 0 the scan starts at `start` and stops after `limit` feasible hosts (the way
+ * With `limit` > 0 the scan starts at the cursor and stops after `limit` feasible hosts (the way
  * Nomad limits its candidates), so a decision costs O(limit) on a large, mostly free cluster;
- * below `limit` feasible hosts the answer is exact.
+ * below `limit` feasible hosts the answer is exact. The cursor moves on to the first feasible host
+ * found, so the next decision of the round does not scan again the hosts this one found full.
  */
-function bestHost(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, limit: number, start: number): Candidate | null {
+function bestHost(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, limit: number, cursor: ScanCursor): Candidate | null {
   let best: Candidate | null = null;
   let feasible = 0;
   const n = hosts.length;
-  const from = limit > 0 && n > limit ? start % n : 0;
+  const limited = limit > 0 && n > limit;
+  const from = limited ? cursor.at % n : 0;
   for (let k = 0; k < n; k++) {
-    const host = hosts[(from + k) % n]!;
+    const at = (from + k) % n;
+    const host = hosts[at]!;
     if (!passesAll(host, ask, ctx)) continue;
+    if (limited && feasible === 0) cursor.at = at;
     const scored = { host, ...scoreHost(host, ask) };
     if (!best || scored.score > best.score || (scored.score === best.score && host.hostname < best.host.hostname)) best = scored;
-    if (limit > 0 && ++feasible >= limit) break;
+    if (limited && ++feasible >= limit) break;
   }
   return best;
 }
@@ -79,6 +83,17 @@ function randomAmongBest(hosts: HostView[], ask: PlacementAsk, ctx: FilterContex
   return top.length ? top[Math.floor(Math.random() * top.length)]! : null;
 }
 
+/**
+ * Where the decisions of one planning round scan a large host list. They share it: they look at
+ * one window of hosts, which stays in the CPU's caches (a scan from a new random place for every
+ * decision was bound by memory latency, several times slower), and each moves it on past the
+ * hosts it found full. Each round starts somewhere else at random, so rounds fill the cluster
+ * evenly (one window kept for many rounds fills up and makes every scan long).
+ */
+export interface ScanCursor {
+  at: number;
+}
+
 /** How `placeReplicas` looks for hosts. */
 export interface PlaceOptions {
   /** Hosts named for each replica (DIRECT, or an admin's approval choice): checked, not chosen. */
@@ -87,13 +102,8 @@ export interface PlaceOptions {
   randomTop?: number;
   /** Feasible hosts scored per replica before the best is taken (0 = all; default DEFAULT_CANDIDATE_LIMIT). */
   limit?: number;
-  /**
-   * Where the scan of a large host list starts (default: at random). The decisions of one planning
-   * round share one start: they look at the same window of hosts, which stays in the CPU's caches
-   * (a scan from a new random place for every decision was bound by memory latency, several times
-   * slower), and a binpacking round fills the hosts of that window first.
-   */
-  start?: number;
+  /** The round's scan cursor (default: one of its own, at random). */
+  cursor?: ScanCursor;
 }
 
 /**
@@ -106,7 +116,7 @@ export interface PlaceOptions {
 export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: PlacementAsk, options: PlaceOptions = {}): { placed: PlacedReplica[]; undo: () => void } | { placed: null; failedReplica: number; evaluation: Evaluation } {
   const { pinned, randomTop = 1, limit = DEFAULT_CANDIDATE_LIMIT } = options;
   const list = hosts instanceof Map ? [...hosts.values()] : hosts;
-  const start = options.start ?? Math.floor(Math.random() * list.length);
+  const cursor = options.cursor ?? { at: Math.floor(Math.random() * list.length) };
   const ctx: FilterContext = { chosenHostIds: new Set(), chosenSiteIds: new Set() };
   const placed: PlacedReplica[] = [];
   const undo = () => {
@@ -114,7 +124,7 @@ export function placeReplicas(hosts: HostView[] | Map<string, HostView>, ask: Pl
   };
   for (let i = 0; i < ask.spec.replicas; i++) {
     const pool = pinned ? [pinned[i]!] : list;
-    const best = randomTop > 1 ? randomAmongBest(pool, ask, ctx, randomTop, limit) : bestHost(pool, ask, ctx, limit, start);
+    const best = randomTop > 1 ? randomAmongBest(pool, ask, ctx, randomTop, limit) : bestHost(pool, ask, ctx, limit, cursor);
     if (!best) {
       const evaluation = evaluateHosts(pool.length > EXPLAINED_HOSTS ? pool.slice(0, EXPLAINED_HOSTS) : pool, ask, ctx);
       undo();

@@ -413,8 +413,8 @@ export class PlacementService {
     for (let attempt = 1; pending.length && attempt <= this.maxAttempts; attempt++) {
       const hostMap = await this.snapshot.hosts();
       const hosts = this.snapshot.list(hostMap);
-      // One scan start for the whole round: its decisions look at one window of hosts (see PlaceOptions.start).
-      const start = Math.floor(Math.random() * hosts.length);
+      // One scan cursor for the whole round (see ScanCursor).
+      const cursor = { at: Math.floor(Math.random() * hosts.length) };
       const planned: Array<{ index: number; allocations: PlannedAllocation[]; undo: () => void }> = [];
       const deltas = new Map<string, ResourceDelta>();
       const now = this.now();
@@ -428,7 +428,7 @@ export class PlacementService {
           results[index] = toRspError(e);
           continue;
         }
-        const outcome = placeReplicas(hosts, ask, { pinned: pool, randomTop: attempt > 1 ? RETRY_SPREAD : 1, start });
+        const outcome = placeReplicas(hosts, ask, { pinned: pool, randomTop: attempt > 1 ? RETRY_SPREAD : 1, cursor });
         if (!outcome.placed) {
           results[index] = noHostError(outcome.evaluation, outcome.failedReplica, attempt > 1);
           continue;

@@ -134,19 +134,20 @@ describe('scheduler', () => {
     expect(hosts.every((h) => h.resources.get('CPU')!.used === 0)).toBe(true);
   });
 
-  test('a round scans from its start, wrapping around, and stops after `limit` feasible hosts', () => {
-    // Equal hosts but one full: with limit 1 the first feasible host at or after the start wins.
+  test('a round scans from its cursor, wrapping around, stops after `limit` feasible hosts, and moves the cursor past full ones', () => {
+    // Equal hosts but h3 full: with limit 1 the first feasible host at or after the cursor wins.
     const hosts = ['h0', 'h1', 'h2', 'h3'].map((n) => host(n, {}, [resource('CPU', 8, n === 'h3' ? { used: 8 } : {})]));
-    const pick = (start: number) => {
-      const outcome = placeReplicas(hosts, ask(), { start, limit: 1 });
+    const pick = (at: number) => {
+      const cursor = { at };
+      const outcome = placeReplicas(hosts, ask(), { cursor, limit: 1 });
       if (!outcome.placed) throw new Error('expected a host');
       const chosen = outcome.placed[0]!.host.hostname;
       outcome.undo();
-      return chosen;
+      return [chosen, cursor.at];
     };
-    expect([pick(1), pick(2), pick(3), pick(4)]).toEqual(['h1', 'h2', 'h0', 'h0']);
-    // Without a limit every host is scored, whatever the start: the best (ties by name) wins.
-    expect(placeReplicas(hosts, ask(), { start: 2, limit: 0 }).placed![0]!.host.hostname).toBe('h0');
+    expect([pick(1), pick(2), pick(3), pick(4)]).toEqual([['h1', 1], ['h2', 2], ['h0', 0], ['h0', 0]]);
+    // Without a limit every host is scored, wherever the cursor is: the best (ties by name) wins.
+    expect(placeReplicas(hosts, ask(), { cursor: { at: 2 }, limit: 0 }).placed![0]!.host.hostname).toBe('h0');
   });
 
   test('pinned hosts (DIRECT) are still validated', () => {
