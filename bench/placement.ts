@@ -6,8 +6,9 @@ import { performance } from 'node:perf_hooks';
 import { fork } from 'node:child_process';
 import { Client } from 'pg';
 import pino from 'pino';
+import type { DataSource } from 'typeorm';
 import { loadConfig } from '../gateway/config/config';
-import { AllocationGuarantee, AllocationSpec, AntiAffinity } from '../gateway/persistence/entities';
+import { AllocationGuarantee, AntiAffinity } from '../gateway/persistence/entities';
 import type { PlacementAsk } from '../gateway/placement/model';
 import { placeReplicas } from '../gateway/placement/scheduler';
 import { loadHostViews } from '../gateway/placement/snapshot';
@@ -26,7 +27,7 @@ import { ClientJob, ClientReport, randomRequest } from './placement-clients';
  * Knobs (environment): BENCH_HOSTS (5000), BENCH_REQUESTS (100000, through batches),
  * BENCH_BATCH (500), BENCH_BATCH_CLIENTS (4), BENCH_SINGLE (20000: long enough for a steady p99),
  * BENCH_WARMUP (2000 single allocates before those, reported but not counted),
- * BENCH_SINGLE_CLIENTS (20), BENCH_DECISIONS (20000), RSP_PLACEMENT_SNAPSHOT_MS (2000),
+ * BENCH_SINGLE_CLIENTS (20), BENCH_DECISIONS (20000, on the filled inventory), RSP_PLACEMENT_SNAPSHOT_MS (2000),
  * DATABASE_URL (else a database made on 127.0.0.1 and dropped at the end).
  */
 const HOSTS = num('BENCH_HOSTS', 5000);
@@ -51,8 +52,10 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
+/** One result line: a label, a value, and a goal met (✓) or not (✗) — or, without `ok`, a note. */
 function line(label: string, value: string, goal?: string, ok?: boolean): void {
-  console.log(`${label.padEnd(46)} ${value.padStart(14)}${goal ? `   goal ${goal}${ok === undefined ? '' : ok ? '  ✓' : '  ✗'}` : ''}`);
+  const tail = goal === undefined ? '' : ok === undefined ? `   ${goal}` : `   goal ${goal}  ${ok ? '✓' : '✗'}`;
+  console.log(`${label.padEnd(46)} ${value.padStart(14)}${tail}`);
 }
 
 async function main(): Promise<void> {
@@ -109,6 +112,11 @@ async function main(): Promise<void> {
     );
     line('setup (groups, sites, hosts, resources, shares)', `${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
+    // Phase 0: the scheduler alone, in memory, deciding the requests the batches will send, on
+    // the inventory they start from (the database is left as it is).
+    const empty = await schedulerOnly(ds, tenants, REQUESTS, 0);
+    line(`scheduler-only decisions/s (batched requests)`, empty.perSecond.toFixed(0), `(${empty.decided} of ${REQUESTS} placeable)`);
+
     // Phase 1: batches through GraphQL allocateMany, sent by clients in a separate process (so the
     // gateway's process is not also the load generator).
     const batchRun = await runClients({ kind: 'batch', url: gateway.graphqlUrl, token, tenants, from: 0, count: REQUESTS, clients: BATCH_CLIENTS, batch: BATCH });
@@ -117,6 +125,7 @@ async function main(): Promise<void> {
     line('batched requests placed', `${placed} / ${REQUESTS}`);
     if (Object.keys(batchRun.refused).length) line('batched requests refused', JSON.stringify(batchRun.refused));
     line('persisted placements/s (GraphQL allocateMany)', rate.toFixed(0), `≥ ${GOAL_PLACEMENTS}`, rate >= GOAL_PLACEMENTS);
+    line('  ratio to the scheduler alone, same requests', (rate / empty.perSecond).toFixed(2), '(the cost of GraphQL, HTTP and PostgreSQL)');
 
     // Phase 2: single allocate under concurrent clients, after a warm-up of the same kind (not
     // counted: the allocate path's first calls are compiled and its connections opened meanwhile).
@@ -136,21 +145,9 @@ async function main(): Promise<void> {
     line('gateway CPU per single allocate', `${((cpu.user + cpu.system) / 1000 / SINGLE).toFixed(3)} ms`);
     if (singleRefused) line('single allocate refused', String(singleRefused));
 
-    // Phase 3: the scheduler alone, on the inventory as it now is, planning rounds of BATCH
-    // decisions as the service plans a group: one host list and one scan cursor per round.
-    const views = await loadHostViews(ds);
-    const hostList = [...views.values()];
-    const startDecisions = performance.now();
-    let decided = 0;
-    let cursor = { at: 0 };
-    for (let i = 0; i < DECISIONS; i++) {
-      if (i % BATCH === 0) cursor = { at: Math.floor(Math.random() * hostList.length) };
-      const r = randomRequest(tenants, i);
-      const ask: PlacementAsk = { groupId: r.groupId, guaranteed: r.guarantee === AllocationGuarantee.GUARANTEED, spec: { resources: r.resources, technologies: r.technologies, requiredProperties: [], antiAffinity: AntiAffinity.NONE, replicas: 1, hostIds: [] } };
-      if (placeReplicas(hostList, ask, { cursor }).placed) decided++;
-    }
-    const decisionsPerSecond = DECISIONS / ((performance.now() - startDecisions) / 1000);
-    line(`scheduler-only decisions/s (${HOSTS} hosts)`, decisionsPerSecond.toFixed(0), `(${decided} of ${DECISIONS} placeable)`);
+    // Phase 3: the scheduler alone, on the inventory as it now is (fuller than any batch saw).
+    const filled = await schedulerOnly(ds, tenants, DECISIONS, REQUESTS + WARMUP + SINGLE);
+    line(`scheduler-only decisions/s (filled inventory)`, filled.perSecond.toFixed(0), `(${filled.decided} of ${DECISIONS} placeable)`);
 
     // Self-check, from the database.
     const [over] = await ds.query(`SELECT count(*)::int AS n FROM resource WHERE used > (total - reserved) * "allocationRatio" + 1e-6`);
@@ -173,6 +170,25 @@ async function main(): Promise<void> {
     await rm(dataDir, { recursive: true, force: true });
     await dropDatabase?.();
   }
+}
+
+/**
+ * The scheduler alone on the inventory read from the database, in memory: `count` requests from
+ * index `from`, planned in rounds of BATCH as the service plans a group (one host list and one
+ * scan cursor per round), each placement charged to the in-memory picture.
+ */
+async function schedulerOnly(ds: DataSource, tenants: string[], count: number, from: number): Promise<{ perSecond: number; decided: number }> {
+  const hostList = [...(await loadHostViews(ds)).values()];
+  const started = performance.now();
+  let decided = 0;
+  let cursor = { at: 0 };
+  for (let i = 0; i < count; i++) {
+    if (i % BATCH === 0) cursor = { at: Math.floor(Math.random() * hostList.length) };
+    const r = randomRequest(tenants, from + i);
+    const ask: PlacementAsk = { groupId: r.groupId, guaranteed: r.guarantee === AllocationGuarantee.GUARANTEED, spec: { resources: r.resources, technologies: r.technologies, requiredProperties: [], antiAffinity: AntiAffinity.NONE, replicas: 1, hostIds: [] } };
+    if (placeReplicas(hostList, ask, { cursor }).placed) decided++;
+  }
+  return { perSecond: count / ((performance.now() - started) / 1000), decided };
 }
 
 /** Runs a job's clients in a child process and waits for its report. */
