@@ -8,8 +8,8 @@ import { Client } from 'pg';
 import pino from 'pino';
 import type { DataSource } from 'typeorm';
 import { loadConfig } from '../gateway/config/config';
-import { AllocationGuarantee, AntiAffinity } from '../gateway/persistence/entities';
-import type { PlacementAsk } from '../gateway/placement/model';
+import { AllocationGuarantee, AntiAffinity, ResourceWant } from '../gateway/persistence/entities';
+import { placementAsk } from '../gateway/placement/model';
 import { placeReplicas } from '../gateway/placement/scheduler';
 import { loadHostViews } from '../gateway/placement/snapshot';
 import { startGateway } from '../gateway/server/gateway';
@@ -185,7 +185,7 @@ async function schedulerOnly(ds: DataSource, tenants: string[], count: number, f
   for (let i = 0; i < count; i++) {
     if (i % BATCH === 0) cursor = { at: Math.floor(Math.random() * hostList.length) };
     const r = randomRequest(tenants, from + i);
-    const ask: PlacementAsk = { groupId: r.groupId, guaranteed: r.guarantee === AllocationGuarantee.GUARANTEED, spec: { resources: r.resources, technologies: r.technologies, requiredProperties: [], antiAffinity: AntiAffinity.NONE, replicas: 1, hostIds: [] } };
+    const ask = placementAsk({ resources: r.resources as ResourceWant[], technologies: r.technologies, requiredProperties: [], antiAffinity: AntiAffinity.NONE, replicas: 1, hostIds: [] }, r.groupId, r.guarantee as AllocationGuarantee);
     if (placeReplicas(hostList, ask, { cursor }).placed) decided++;
   }
   return { perSecond: count / ((performance.now() - started) / 1000), decided };

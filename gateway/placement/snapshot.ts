@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { HostState, LayerEntity, PlacementPolicy } from '../persistence/entities';
 import { effectiveProperties } from '../services/layer-service';
-import type { HostView, ResourceView } from './model';
+import { intern, type HostView, type ResourceView } from './model';
 
 interface HostRow {
   id: string;
@@ -29,14 +29,15 @@ async function loadResourceViews(dataSource: DataSource, where: { hostIds?: stri
   );
   const byId = new Map<string, ResourceView & { hostId: string }>();
   for (const r of resources) {
-    byId.set(r.id, { ...r, total: Number(r.total), reserved: Number(r.reserved), allocationRatio: Number(r.allocationRatio), minUnit: Number(r.minUnit), maxUnit: r.maxUnit === null ? null : Number(r.maxUnit), stepSize: Number(r.stepSize), used: Number(r.used), generation: Number(r.generation), guaranteedUsed: 0, usedByGroup: new Map() });
+    byId.set(r.id, { ...r, type: intern(r.type), unit: intern(r.unit), total: Number(r.total), reserved: Number(r.reserved), allocationRatio: Number(r.allocationRatio), minUnit: Number(r.minUnit), maxUnit: r.maxUnit === null ? null : Number(r.maxUnit), stepSize: Number(r.stepSize), used: Number(r.used), generation: Number(r.generation), guaranteedUsed: 0, usedByGroup: new Map() });
   }
   for (const c of claims) {
     const r = byId.get(c.resourceId);
     if (!r) continue;
     const amount = Number(c.amount);
     if (c.guaranteed) r.guaranteedUsed += amount;
-    r.usedByGroup.set(c.groupId, (r.usedByGroup.get(c.groupId) ?? 0) + amount);
+    const groupId = intern(c.groupId);
+    r.usedByGroup.set(groupId, (r.usedByGroup.get(groupId) ?? 0) + amount);
   }
   return [...byId.values()];
 }
@@ -65,14 +66,14 @@ async function loadHostShells(dataSource: DataSource, hostIds?: string[]): Promi
       siteId: h.siteId,
       sitePolicy: h.placementPolicy,
       state: h.state,
-      drivers: h.drivers,
+      drivers: h.drivers.map(intern),
       ownerGroupId: h.ownerGroupId,
       resources: new Map(),
       properties: layer ? effectiveProperties([layer]) : [],
       quotas: new Map(),
     });
   }
-  for (const s of shares) views.get(s.hostId)?.quotas.set(s.groupId, s.quotas);
+  for (const s of shares) views.get(s.hostId)?.quotas.set(intern(s.groupId), s.quotas);
   return views;
 }
 

@@ -20,7 +20,7 @@ import {
   ResourceWant,
 } from '../persistence/entities';
 import { applyDeltas, checkLimits, claimAtOnce, endAllocations, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf, UsageAfter } from '../placement/claims';
-import type { HostView, PlacementAsk } from '../placement/model';
+import { placementAsk, type HostView } from '../placement/model';
 import { evaluateHosts, Evaluation, placeReplicas } from '../placement/scheduler';
 import { InventorySnapshot } from '../placement/snapshot';
 import { validateTypeAndUnit } from './resource-service';
@@ -137,7 +137,7 @@ export class PlacementService {
     const spec = validateRequest(input);
     const hosts = await this.snapshot.hosts();
     const pool = spec.hostIds.length ? spec.hostIds.map((id) => requireHost(hosts, id)) : [...hosts.values()];
-    return evaluateHosts(pool, askOf(spec, input.groupId, input.guarantee));
+    return evaluateHosts(pool, placementAsk(spec, input.groupId, input.guarantee));
   }
 
   /** Places one request (DIRECT, AUTOMATIC) or records it for a site admin (APPROVAL). */
@@ -420,7 +420,7 @@ export class PlacementService {
       const now = this.now();
       for (const index of pending) {
         const { request, pinned } = items[index]!;
-        const ask = askOf(request.spec, request.groupId, request.guarantee);
+        const ask = placementAsk(request.spec, request.groupId, request.guarantee);
         let pool: HostView[] | undefined;
         try {
           pool = pinned?.map((id) => requireHost(hostMap, id));
@@ -555,11 +555,6 @@ export class PlacementService {
       },
     };
   }
-}
-
-/** The scheduler's view of a request. */
-function askOf(spec: AllocationSpec, groupId: string, guarantee: AllocationGuarantee): PlacementAsk {
-  return { spec, groupId, guaranteed: guarantee === AllocationGuarantee.GUARANTEED };
 }
 
 function requireHost(hosts: Map<string, HostView>, id: string): HostView {
