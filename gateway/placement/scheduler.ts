@@ -59,8 +59,8 @@ function bestHost(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, limi
     const host = hosts[at]!;
     if (!passesAll(host, ask, ctx)) continue;
     if (limited && feasible === 0) cursor.at = at;
-    const scored = { host, ...scoreHost(host, ask) };
-    if (!best || scored.score > best.score || (scored.score === best.score && host.hostname < best.host.hostname)) best = scored;
+    const { score, technology } = scoreHost(host, ask);
+    if (!best || score > best.score || (score === best.score && host.hostname < best.host.hostname)) best = { host, score, technology };
     if (limited && ++feasible >= limit) break;
   }
   return best;
