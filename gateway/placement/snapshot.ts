@@ -196,7 +196,7 @@ export class InventorySnapshot {
 
   /**
    * One background check: resources whose generation moved, and (with `hostsToo`) the hosts
-   * themselves when their digest changed. The generations are read CHECK_PAGE rows at a time, in
+   * themselves when their digest changed. The generations are read `pageRows` rows at a time, in
    * id order, and each page is compared as it comes, so the check never holds the event loop for
    * long (one read of every row at once cost decisions tens of milliseconds every check).
    */

@@ -1,10 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApolloServer, BaseContext, HeaderMap } from '@apollo/server';
 import type { Logger } from '../logging/logger';
-import { requestIdOf } from './http-app';
-
-/** Largest JSON body of a GraphQL POST (as `express.json` is set for the other routes). */
-export const MAX_GRAPHQL_BODY_BYTES = 2 * 1024 * 1024;
+import { httpErrors, MAX_GRAPHQL_BODY_BYTES, requestIdOf } from './http-app';
 
 /** Options of `graphqlPostHandler`. */
 export interface GraphQLPostOptions<TContext extends BaseContext> {
@@ -69,12 +66,12 @@ export function graphqlPostHandler<TContext extends BaseContext>(options: GraphQ
       try {
         body = text.length ? JSON.parse(text) : {};
       } catch (e) {
-        sendJson(res, 400, { errors: [{ message: `The request body is not valid JSON: ${(e as Error).message}`, extensions: { code: 'BAD_REQUEST' } }] });
+        sendJson(res, httpErrors.invalidJson((e as Error).message));
         return;
       }
       execute(options, req, res, requestId, body).catch((err: unknown) => {
         options.logger.error({ err, requestId, path: req.url }, 'unhandled http error');
-        if (!res.headersSent) sendJson(res, 500, { errors: [{ message: `Internal error (request ${requestId})`, extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+        if (!res.headersSent) sendJson(res, httpErrors.internal(requestId));
         else res.destroy();
       });
     });
@@ -104,13 +101,13 @@ async function execute<TContext extends BaseContext>(options: GraphQLPostOptions
 }
 
 function tooLarge(req: IncomingMessage, res: ServerResponse): void {
-  sendJson(res, 413, { errors: [{ message: 'The request body is too large', extensions: { code: 'BAD_REQUEST' } }] }, true);
+  sendJson(res, httpErrors.tooLarge(), true);
   // Read and drop the rest, so the client sees the answer instead of a reset connection.
   req.resume();
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown, close = false): void {
-  const text = JSON.stringify(value);
+function sendJson(res: ServerResponse, { status, body }: { status: number; body: unknown }, close = false): void {
+  const text = JSON.stringify(body);
   res.statusCode = status;
   res.setHeader('content-type', 'application/json; charset=utf-8');
   res.setHeader('content-length', Buffer.byteLength(text));

@@ -482,7 +482,7 @@ export class PlacementService {
       try {
         if (!decided.length && deltas.size <= this.oneStatementResources) {
           // A small group of new requests (single allocations arriving together): the whole commit
-          // in one statement, one round trip; the next group waits for it whole.
+          // in one statement, one round trip; the next group on the same resources waits for it whole.
           await turn;
           try {
             await claimAtOnce(this.dataSource, [...deltas.values()], fresh, planned.flatMap((p) => p.allocations), usage);
