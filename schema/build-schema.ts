@@ -7,6 +7,7 @@ import { buildSchema, createResolversMap, NonEmptyArray } from 'type-graphql';
 import type { GatewayContext } from '../gateway/context';
 import type { RspPubSub } from '../gateway/events/pubsub';
 import { AuthResolver } from './auth/resolver';
+import { validateArgument } from './common/validate-argument';
 import { EnvironmentResolver } from './environments/resolver';
 import { FailoverResolver } from './failover/resolver';
 import { GroupResolver } from './groups/resolver';
@@ -65,7 +66,7 @@ export function buildTypeGraphQLSchema(pubSub: RspPubSub): Promise<GraphQLSchema
   return buildSchema({
     resolvers: resolverClasses,
     pubSub,
-    validate: { forbidUnknownValues: false },
+    validateFn: validateArgument,
     skipCheck: true,
   });
 }
