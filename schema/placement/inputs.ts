@@ -1,15 +1,12 @@
-import { ArrayMaxSize, ArrayMinSize, IsInt, IsOptional, Matches, Max, Min, ValidateNested } from 'class-validator';
-import { Type } from 'class-transformer';
 import { ArgsType, Field, Float, ID, InputType, Int } from 'type-graphql';
 import { AllocationGuarantee, AllocationRequestStatus, AllocationStatus, AntiAffinity, PlacementMode, ResourceUnit } from '../../gateway/persistence/entities';
 import { PageArgs } from '../common/connection';
 import { LayerRequirementInput } from '../layers/inputs';
 
-/** One resource wanted by each replica. */
+/** One resource wanted by each replica. Checked by the placement service (`validateRequest`), like the whole request. */
 @InputType()
 export class ResourceWantInput {
   @Field()
-  @Matches(/^[A-Z][A-Z0-9_]{0,49}$/, { message: 'type must be UPPER_CASE letters, digits and _' })
   type: string;
 
   @Field(() => Float)
@@ -19,7 +16,11 @@ export class ResourceWantInput {
   unit: ResourceUnit;
 }
 
-/** An allocation request (RSpec-like). */
+/**
+ * An allocation request (RSpec-like). Its rules (type and unit, amounts, replicas, lease, hosts
+ * named) are checked in one place, the placement service's `validateRequest`, so that in a batch
+ * each item that breaks one gets its own BAD_USER_INPUT and the others are still placed.
+ */
 @InputType()
 export class AllocationRequestInput {
   @Field(() => ID, { description: 'The group whose share is charged.' })
@@ -32,48 +33,31 @@ export class AllocationRequestInput {
   guarantee: AllocationGuarantee;
 
   @Field(() => [ResourceWantInput])
-  @ArrayMinSize(1)
-  @ValidateNested({ each: true })
-  @Type(() => ResourceWantInput)
   resources: ResourceWantInput[];
 
   @Field(() => [String], { nullable: true, description: 'Technologies in order of preference; none = any.' })
-  @IsOptional()
   technologies?: string[];
 
   @Field(() => [LayerRequirementInput], { nullable: true, description: "Required effective properties of the host's machine layer." })
-  @IsOptional()
   requiredProperties?: LayerRequirementInput[];
 
   @Field(() => AntiAffinity, { nullable: true, description: 'Default: HOST with several replicas, NONE with one.' })
-  @IsOptional()
   antiAffinity?: AntiAffinity;
 
   @Field(() => Int, { nullable: true, defaultValue: 1 })
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(100)
   replicas?: number;
 
   @Field(() => [ID], { nullable: true, description: 'DIRECT: one host per replica.' })
-  @IsOptional()
   hostIds?: string[];
 
   @Field(() => Int, { nullable: true, description: 'Lease in seconds (GUARANTEED default: 3600).' })
-  @IsOptional()
-  @IsInt()
-  @Min(1)
   leaseSeconds?: number;
 }
 
-/** A batch of requests. */
+/** A batch of requests (at most MAX_BATCH, checked by the placement service). */
 @ArgsType()
 export class AllocateManyArgs {
   @Field(() => [AllocationRequestInput])
-  @ArrayMaxSize(1000)
-  @ValidateNested({ each: true })
-  @Type(() => AllocationRequestInput)
   requests: AllocationRequestInput[];
 }
 

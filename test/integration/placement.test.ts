@@ -140,9 +140,22 @@ function placementSuite(kind: 'pglite' | 'postgres') {
         { groupId: w.groupB, resources: CPU(1) },
         { groupId: w.groupA, resources: CPU(1000) },
         { groupId: w.groupA, resources: CPU(1), technologies: ['lxc'] },
+        { groupId: w.groupA, resources: [{ type: 'cpu', amount: 1, unit: 'CORES' }] },
+        { groupId: w.groupA, resources: [] },
+        { groupId: w.groupA, resources: CPU(1), replicas: 0 },
+        { groupId: w.groupA, resources: CPU(1), guarantee: 'GUARANTEED', leaseSeconds: 0 },
       ],
     }, w.tokens.memberA);
-    expect(res.allocateMany.map((r: any) => r.error?.code ?? r.request.status)).toEqual(['PLACED', 'BAD_USER_INPUT', 'FORBIDDEN', 'CONFLICT', 'PLACED']);
+    expect(res.allocateMany.map((r: any) => r.error?.code ?? r.request.status)).toEqual(['PLACED', 'BAD_USER_INPUT', 'FORBIDDEN', 'CONFLICT', 'PLACED', 'BAD_USER_INPUT', 'BAD_USER_INPUT', 'BAD_USER_INPUT', 'BAD_USER_INPUT']);
+    // Each broken rule is named in its own item's error.
+    expect(res.allocateMany.slice(5).map((r: any) => r.error.message)).toEqual([
+      expect.stringMatching(/"cpu" is not a resource type: use UPPER_CASE/),
+      expect.stringMatching(/ask for at least one resource/),
+      expect.stringMatching(/replicas must be a whole number from 1 to 100/),
+      expect.stringMatching(/A lease is a whole number of seconds/),
+    ]);
+    const tooMany = await t.gql('mutation ($r: [AllocationRequestInput!]!) { allocateMany(requests: $r) { index } }', { r: Array.from({ length: 1001 }, () => ({ groupId: w.groupA, resources: CPU(1) })) }, w.tokens.memberA);
+    expect(tooMany.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: expect.stringMatching(/At most 1000 requests per batch/) });
     const mine = await t.ok('query ($g: ID) { allocations(groupId: $g, status: ACTIVE) { totalCount nodes { id } } }', { g: w.groupA }, w.tokens.viewerA);
     expect(mine.allocations.totalCount).toBe(2);
     for (const n of mine.allocations.nodes) await release(n.id);
