@@ -149,10 +149,8 @@ export async function insertPlacements(m: EntityManager, requests: AllocationReq
 /** Marks the error by which `claimAtOnce` says which hosts it lost. */
 const LOST_RACE_MARK = 'rsp-lost-race:';
 
-/** Something that runs one SQL statement (a DataSource runs it as its own transaction). */
-export interface Queryable {
-  query(sql: string, params?: unknown[]): Promise<unknown>;
-}
+/** Runs one SQL statement under a name (see `namedQuery`): as its own transaction. */
+export type NamedStatementRunner = (name: string, text: string, params: unknown[]) => Promise<unknown>;
 
 /**
  * A whole group commit in one statement, so in one round trip and one implicit transaction: locks
@@ -162,11 +160,12 @@ export interface Queryable {
  * fails on purpose — `rsp_lost_race` (a migration's plpgsql function) raises an error whose
  * message names the hosts — and so writes nothing; that error becomes LostRaceError naming them.
  */
-export async function claimAtOnce(q: Queryable, deltas: ResourceDelta[], requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[]): Promise<void> {
+export async function claimAtOnce(run: NamedStatementRunner, deltas: ResourceDelta[], requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[]): Promise<void> {
   const sorted = [...deltas].sort((a, b) => (a.resource.id < b.resource.id ? -1 : 1));
   const rows = placementRows(requests, allocations, 9);
   try {
-    await q.query(
+    await run(
+      'rsp_claim_at_once',
       `WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE),
        claimed AS (UPDATE resource AS r SET used = r.used + v.amount, generation = r.generation + 1
          FROM unnest($1::uuid[], $2::float8[], $3::int[]) AS v(id, amount, gen)
