@@ -1,4 +1,5 @@
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { namedQuery } from '../persistence/data-source';
 import { AllocationGuarantee, AllocationRequestEntity, AllocationStatus } from '../persistence/entities';
 import type { ResourceView } from './model';
 
@@ -149,9 +150,6 @@ export async function insertPlacements(m: EntityManager, requests: AllocationReq
 /** Marks the error by which `claimAtOnce` says which hosts it lost. */
 const LOST_RACE_MARK = 'rsp-lost-race:';
 
-/** Runs one SQL statement under a name (see `namedQuery`): as its own transaction. */
-export type NamedStatementRunner = (name: string, text: string, params: unknown[]) => Promise<unknown>;
-
 /**
  * A whole group commit in one statement, so in one round trip and one implicit transaction: locks
  * the resources in id order, applies the deltas (judged on the rows as updated, as in
@@ -159,12 +157,14 @@ export type NamedStatementRunner = (name: string, text: string, params: unknown[
  * `checkLimits`). When any resource moved or a share no longer covers the usage, the statement
  * fails on purpose — `rsp_lost_race` (a migration's plpgsql function) raises an error whose
  * message names the hosts — and so writes nothing; that error becomes LostRaceError naming them.
+ * It runs as a named statement (`namedQuery`), planned once per connection.
  */
-export async function claimAtOnce(run: NamedStatementRunner, deltas: ResourceDelta[], requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[]): Promise<void> {
+export async function claimAtOnce(dataSource: DataSource, deltas: ResourceDelta[], requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[]): Promise<void> {
   const sorted = [...deltas].sort((a, b) => (a.resource.id < b.resource.id ? -1 : 1));
   const rows = placementRows(requests, allocations, 9);
   try {
-    await run(
+    await namedQuery(
+      dataSource,
       'rsp_claim_at_once',
       `WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE),
        claimed AS (UPDATE resource AS r SET used = r.used + v.amount, generation = r.generation + 1

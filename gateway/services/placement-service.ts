@@ -19,7 +19,6 @@ import {
   ResourceUnit,
   ResourceWant,
 } from '../persistence/entities';
-import { namedQuery } from '../persistence/data-source';
 import { applyDeltas, checkLimits, claimAtOnce, endAllocations, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf, UsageAfter } from '../placement/claims';
 import { placementAsk, type HostView } from '../placement/model';
 import { evaluateHosts, Evaluation, placeReplicas } from '../placement/scheduler';
@@ -486,7 +485,7 @@ export class PlacementService {
           // in one statement, one round trip; the next group on the same resources waits for it whole.
           await turn;
           try {
-            await claimAtOnce((name, text, params) => namedQuery(this.dataSource, name, text, params), [...deltas.values()], fresh, planned.flatMap((p) => p.allocations), usage);
+            await claimAtOnce(this.dataSource, [...deltas.values()], fresh, planned.flatMap((p) => p.allocations), usage);
           } finally {
             done();
           }

@@ -2,7 +2,7 @@ import { DataSource } from 'typeorm';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway } from '../helpers/gateway';
-import { openDataSource, runMigrations } from '../../gateway/persistence/data-source';
+import { namedQuery, openDataSource, runMigrations } from '../../gateway/persistence/data-source';
 import { migrations } from '../../gateway/persistence/migrations';
 
 /** Migrations apply cleanly, are recorded, and are idempotent on re-run. */
@@ -32,6 +32,12 @@ function migrationSuite(kind: 'pglite' | 'postgres') {
   test('the migrations build exactly the schema the entities describe', async () => {
     const pending = await ds!.driver.createSchemaBuilder().log();
     expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+  });
+
+  test('a named query is prepared on the PostgreSQL connection that runs it, and runs plainly on PGlite', async () => {
+    const probe = () => namedQuery<{ name: string }>(ds!, 'rsp_test_probe', 'SELECT name FROM pg_prepared_statements WHERE name = $1', ['rsp_test_probe']);
+    for (let i = 0; i < 3; i++) expect(await probe()).toEqual(kind === 'postgres' ? [{ name: 'rsp_test_probe' }] : []);
+    await expect(namedQuery(ds!, 'rsp_test_bad', 'SELECT 1 / $1::int', [0])).rejects.toMatchObject({ code: '22012' });
   });
 
   test('migrations revert cleanly', async () => {
