@@ -13,6 +13,7 @@ import { placementAsk } from '../gateway/placement/model';
 import { placeReplicas } from '../gateway/placement/scheduler';
 import { loadHostViews } from '../gateway/placement/snapshot';
 import { startGateway } from '../gateway/server/gateway';
+import { GATEWAY_NODE_FLAGS } from '../gateway/server/node-flags';
 import { graphqlCaller } from './graphql-caller';
 import { ClientJob, ClientReport, randomRequest } from './placement-clients';
 
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
   const token = gateway.bootstrapToken!;
   const ok = graphqlCaller(gateway.graphqlUrl, token);
   try {
-    console.log(`placement benchmark: ${HOSTS} hosts, ${REQUESTS} batched requests (${BATCH} per allocateMany, ${BATCH_CLIENTS} clients), ${SINGLE} single allocate (${SINGLE_CLIENTS} clients), PostgreSQL`);
+    console.log(`placement benchmark: ${HOSTS} hosts, ${REQUESTS} batched requests (${BATCH} per allocateMany, ${BATCH_CLIENTS} clients), ${SINGLE} single allocate (${SINGLE_CLIENTS} clients), PostgreSQL, gateway node flags: ${process.execArgv.join(" ") || "none"}`);
     const t0 = performance.now();
     const group = async (slug: string) => (await ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug, name: slug } })).createGroup.id as string;
     const owner = await group('infra');
@@ -206,7 +207,13 @@ function runClients(job: ClientJob): Promise<ClientReport> {
   });
 }
 
-void main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+const missingFlags = GATEWAY_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
+if (missingFlags.length) {
+  // The gateway runs in this process: run it with the flags `npm start` serves it with.
+  fork(__filename, process.argv.slice(2), { execArgv: [...process.execArgv, ...missingFlags], stdio: 'inherit' }).on('exit', (code) => process.exit(code ?? 1));
+} else {
+  void main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

@@ -16,7 +16,8 @@ execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 
 });
 execFileSync(process.execPath, [join(root, 'scripts', 'build-web.js'), '--if-stale'], { cwd: root, stdio: 'inherit' });
 
-const child = spawn(process.execPath, [join(root, 'dist', 'gateway', 'cli', 'rsp.js'), 'serve', ...process.argv.slice(2)], {
+const { GATEWAY_NODE_FLAGS } = require(join(root, 'dist', 'gateway', 'server', 'node-flags.js'));
+const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, join(root, 'dist', 'gateway', 'cli', 'rsp.js'), 'serve', ...process.argv.slice(2)], {
   cwd: root,
   stdio: 'inherit',
 });
