@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   const token = gateway.bootstrapToken!;
   const ok = graphqlCaller(gateway.graphqlUrl, token);
   try {
-    console.log(`placement benchmark: ${HOSTS} hosts, ${REQUESTS} batched requests (${BATCH} per allocateMany, ${BATCH_CLIENTS} clients), ${SINGLE} single allocate (${SINGLE_CLIENTS} clients), PostgreSQL, gateway node flags: ${process.execArgv.join(" ") || "none"}`);
+    console.log(`placement benchmark: ${HOSTS} hosts, ${REQUESTS} batched requests (${BATCH} per allocateMany, ${BATCH_CLIENTS} clients), ${SINGLE} single allocate (${SINGLE_CLIENTS} clients), PostgreSQL, gateway node flags: ${process.execArgv.join(' ') || 'none'}`);
     const t0 = performance.now();
     const group = async (slug: string) => (await ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug, name: slug } })).createGroup.id as string;
     const owner = await group('infra');
