@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, BadInputError } from '../gateway/errors/rsp-error';
+import { ConflictError, NotFoundError, BadInputError } from './errors';
 import { withDeadline } from './call';
 import type { CallOptions, Driver, DriverCapabilities, HostFacts, Technology } from './contract';
 

@@ -14,5 +14,5 @@ export type {
 } from './api';
 export { toApolloPlugin } from './apollo-adapter';
 export type { ApolloAdapterOptions } from './apollo-adapter';
-export { loadPlugins, loadManifest, validateManifest, isPathSpecifier, PluginLoadError } from './loader';
-export type { LoadOptions, LoadedPlugins } from './loader';
+export { loadPlugins, loadPluginSet, registerPluginDrivers, loadManifest, validateManifest, isPathSpecifier, PluginLoadError } from './loader';
+export type { LoadOptions, LoadedPlugins, PluginSet, PluginDriverContext } from './loader';

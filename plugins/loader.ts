@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Driver } from '../drivers/contract';
 import type { DriverRegistry } from '../drivers/registry';
-import { ConflictError, RspError } from '../gateway/errors/rsp-error';
+import { ConflictError, RspError } from '../packages/sdk/src/errors';
 import { RSP_VERSION } from '../gateway/version';
 import type { DriverPluginManifest, GatewayPlugin, GatewayPluginManifest, PluginContext, PluginManifest } from './api';
 import { GATEWAY_HOOKS, PLUGIN_API_VERSION } from './api';
@@ -23,13 +23,27 @@ export interface LoadOptions {
   dataDir?: string;
 }
 
-/** What `loadPlugins` loaded. */
-export interface LoadedPlugins {
+/** What `loadPluginSet` loaded: every plugin's manifest, the gateway plugins' hooks, and the driver plugins to make drivers with. */
+export interface PluginSet {
   manifests: Array<{ specifier: string; name: string; kind: PluginManifest['kind']; apiVersion: number; description?: string }>;
-  /** The drivers made by driver plugins, already registered. */
-  drivers: Array<{ plugin: string; driver: Driver }>;
+  /** The driver plugins, in the order given; each agent makes its own drivers from them (`registerPluginDrivers`). */
+  driverPlugins: DriverPluginManifest[];
   /** The hooks made by gateway plugins, in the order given (for `toApolloPlugin`). */
   gatewayPlugins: GatewayPlugin[];
+}
+
+/** What `loadPlugins` loaded. */
+export interface LoadedPlugins extends PluginSet {
+  /** The drivers made by driver plugins, already registered. */
+  drivers: Array<{ plugin: string; driver: Driver }>;
+}
+
+/** What a driver plugin's drivers are made for: one agent's data directory and instance name, and every plugin's settings. */
+export interface PluginDriverContext {
+  /** Each plugin's settings, by plugin name. */
+  options?: Record<string, Record<string, unknown>>;
+  dataDir?: string;
+  instance?: string;
 }
 
 const REQUIRED_DRIVER_METHODS = ['probe', 'capabilities', 'create', 'start', 'stop', 'destroy', 'inspect', 'list', 'stats'] as const;
@@ -99,7 +113,17 @@ export function validateManifest(value: unknown, specifier: string): PluginManif
  * registry as it was.
  */
 export async function loadPlugins(specifiers: readonly string[], registry: DriverRegistry, options: LoadOptions = {}): Promise<LoadedPlugins> {
-  const out: LoadedPlugins = { manifests: [], drivers: [], gatewayPlugins: [] };
+  const set = await loadPluginSet(specifiers, options);
+  const drivers = await registerPluginDrivers(set.driverPlugins, registry, { options: options.options, dataDir: options.dataDir });
+  return { ...set, drivers };
+}
+
+/**
+ * Loads plugins in order and makes the gateway plugins' hooks; the driver plugins are returned
+ * unmade, for each agent to make its own drivers with `registerPluginDrivers`.
+ */
+export async function loadPluginSet(specifiers: readonly string[], options: LoadOptions = {}): Promise<PluginSet> {
+  const out: PluginSet = { manifests: [], driverPlugins: [], gatewayPlugins: [] };
   const seen = new Map<string, string>();
   for (const specifier of specifiers) {
     const manifest = await loadManifest(specifier, options);
@@ -107,22 +131,36 @@ export async function loadPlugins(specifiers: readonly string[], registry: Drive
     if (earlier !== undefined) throw new ConflictError(`Plugin "${manifest.name}" is loaded twice (from ${earlier} and ${specifier})`, { plugin: manifest.name });
     seen.set(manifest.name, specifier);
     out.manifests.push({ specifier, name: manifest.name, kind: manifest.kind, apiVersion: manifest.apiVersion, description: manifest.description });
-    const context: PluginContext = { options: options.options?.[manifest.name] ?? {}, dataDir: options.dataDir };
     if (manifest.kind === 'driver') {
-      out.drivers.push({ plugin: manifest.name, driver: checkDriver(await create(manifest, () => manifest.createDriver(context)), manifest.name) });
+      out.driverPlugins.push(manifest);
     } else {
+      const context: PluginContext = { options: options.options?.[manifest.name] ?? {}, dataDir: options.dataDir };
       out.gatewayPlugins.push(checkGatewayPlugin(await create(manifest, () => manifest.createPlugin(context)), manifest.name));
     }
   }
+  return out;
+}
+
+/**
+ * Makes one driver from each driver plugin for one agent (its data directory and instance name)
+ * and registers them in its `registry`. All or nothing: a failing factory or a driver name
+ * already taken leaves the registry as it was.
+ */
+export async function registerPluginDrivers(plugins: readonly DriverPluginManifest[], registry: DriverRegistry, context: PluginDriverContext = {}): Promise<Array<{ plugin: string; driver: Driver }>> {
+  const drivers: Array<{ plugin: string; driver: Driver }> = [];
+  for (const manifest of plugins) {
+    const pluginContext: PluginContext = { options: context.options?.[manifest.name] ?? {}, dataDir: context.dataDir, ...(context.instance ? { instance: context.instance } : {}) };
+    drivers.push({ plugin: manifest.name, driver: checkDriver(await create(manifest, () => manifest.createDriver(pluginContext)), manifest.name) });
+  }
   const names = new Set<string>();
-  for (const { plugin, driver } of out.drivers) {
+  for (const { plugin, driver } of drivers) {
     if (registry.has(driver.name) || names.has(driver.name)) {
       throw new ConflictError(`Plugin "${plugin}" makes a driver named ${driver.name}, but a driver of that name is already registered`, { plugin, driver: driver.name });
     }
     names.add(driver.name);
   }
-  for (const { driver } of out.drivers) registry.register(driver);
-  return out;
+  for (const { driver } of drivers) registry.register(driver);
+  return drivers;
 }
 
 async function create<T>(manifest: PluginManifest, factory: () => T | Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `npm start`: installs what is missing, builds (the gateway, and the dashboard when its sources
-// changed), then runs `rsp serve` (which migrates the embedded database and serves). Extra
-// arguments go to `rsp serve`.
+// `npm start`: installs what is missing, builds (the gateway, the SDK and example plugin packages,
+// and the dashboard when its sources changed), then runs `rsp serve` (which migrates the embedded
+// database and serves). Extra arguments go to `rsp serve`.
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
 const { join } = require('node:path');
@@ -11,6 +11,10 @@ require('./ensure-deps');
 
 process.stderr.write('rsp: building…\n');
 execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], {
+  cwd: root,
+  stdio: 'inherit',
+});
+execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', join(root, 'packages', 'sdk'), join(root, 'plugins', 'examples', 'sandbox-driver')], {
   cwd: root,
   stdio: 'inherit',
 });

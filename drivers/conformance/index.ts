@@ -1,4 +1,2 @@
-/** The driver conformance suite, for every driver and for plugin authors. */
-export { runConformanceSuite } from './suite';
-export type { ConformanceOptions, ConformanceSubject } from './suite';
-export type { TestApi } from './test-api';
+/** The driver conformance suite; its source is the SDK's (`@rsp/sdk/conformance`). */
+export * from '../../packages/sdk/src/conformance';

@@ -10,8 +10,8 @@ export interface DockerDriverOptions {
   /** `DOCKER_HOST`-style address (`unix:///path`, `tcp://host:port`); default: the `DOCKER_HOST` environment variable. */
   dockerHost?: string;
   /**
-   * Directory (under the RSP data directory) where the driver writes per-environment files such as
-   * `config.env`. Default: `$RSP_DATA_DIR/docker`, else `<tmpdir>/rsp-docker`.
+   * Directory where the driver writes per-environment files such as `config.env`; whoever makes
+   * the driver passes it (the gateway: `<data directory>/docker`). Default: `<tmpdir>/rsp-docker`.
    */
   stateDir?: string;
   /** Repository name imported images get (`<repo>:<name>-<version>`). Default `rsp`, or `rsp-<instance>`. */
@@ -45,14 +45,14 @@ export const DEFAULT_SOCKET_PATH = '/var/run/docker.sock';
 /** What a driver instance name may be: it becomes part of container and image names. */
 export const INSTANCE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
-/** Fills the defaults, honouring `DOCKER_HOST` unless a socket path or host is given explicitly. */
+/** Fills the defaults, honouring Docker's own `DOCKER_HOST` unless a socket path or host is given explicitly. */
 export function resolveDockerConfig(options: DockerDriverOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedDockerConfig {
   if (options.instance !== undefined && !INSTANCE_PATTERN.test(options.instance)) throw new BadInputError(`Docker driver instance "${options.instance}" is not a name (a-z, 0-9, -; at most 32)`, { instance: options.instance });
   const { connection, endpoint } = connectionFor(options, env);
   return {
     connection,
     endpoint,
-    stateDir: options.stateDir ?? (env.RSP_DATA_DIR ? join(env.RSP_DATA_DIR, 'docker') : join(tmpdir(), 'rsp-docker')),
+    stateDir: options.stateDir ?? join(tmpdir(), 'rsp-docker'),
     imageRepository: options.imageRepository ?? (options.instance ? `rsp-${options.instance}` : 'rsp'),
     instance: options.instance,
     timeoutMs: options.timeoutMs ?? 30_000,

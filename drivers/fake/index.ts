@@ -1,6 +1,2 @@
-/** The in-memory fake driver and what tests need to drive it. */
-export { FakeDriver } from './driver';
-export type { FakeDriverOptions, FakeFailures, FakeCreateStep, FakeCapacity } from './config';
-export { FakeNetwork, DEFAULT_FAKE_NETWORK } from './network';
-export { createRootfsTar, readRootfsTar } from './tar';
-export { COMMANDS as FAKE_COMMANDS } from './exec';
+/** The in-memory fake driver; its source is the SDK's reference driver (`@rsp/sdk/fake`). */
+export * from '../../packages/sdk/src/fake';

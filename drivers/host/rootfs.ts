@@ -4,7 +4,7 @@ import { chmod, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BadInputError } from '../../gateway/errors/rsp-error';
+import { BadInputError } from '../errors';
 import type { ImportedImage, InterfaceSpec, VolumeSpec } from '../contract';
 import { VOLUME_NAME_PATTERN } from '../contract';
 import { runToolOk } from './run-tool';

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { UnavailableError } from '../../gateway/errors/rsp-error';
+import { UnavailableError } from '../errors';
 
 /** What one run of an external tool produced. */
 export interface ToolResult {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { UnavailableError } from '../../gateway/errors/rsp-error';
+import { UnavailableError } from '../errors';
 import { lastLines } from './run-tool';
 
 /**

@@ -1,6 +1,5 @@
-import { BadInputError } from '../../gateway/errors/rsp-error';
 import type { Driver, EnvironmentSpec } from '../contract';
-import { assertEnvironmentId, assertLimitsSupported } from '../errors';
+import { assertEnvironmentId, assertLimitsSupported, BadInputError } from '../errors';
 import { assertConfigValues, assertVolumes } from './rootfs';
 
 /** Checks of names and addresses that reach engine configs: nothing with separators, whitespace or metacharacters passes. */

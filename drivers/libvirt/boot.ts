@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { chmod, copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { release } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { BadInputError } from '../../gateway/errors/rsp-error';
+import { BadInputError } from '../errors';
 import type { InterfaceSpec } from '../contract';
 import { assertConfigValues, configValues } from '../host/rootfs';
 

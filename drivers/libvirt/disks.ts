@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import { BadInputError } from '../../gateway/errors/rsp-error';
+import { BadInputError } from '../errors';
 import { runTool, runToolOk } from '../host/run-tool';
 
 /**

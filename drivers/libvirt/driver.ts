@@ -5,7 +5,6 @@ import { access, chmod, mkdir, readFile, rename, rm, statfs } from 'node:fs/prom
 import { arch, cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BadInputError, UnavailableError, UnsupportedOperationError } from '../../gateway/errors/rsp-error';
 import { withDeadline } from '../call';
 import type {
   CallOptions,
@@ -24,7 +23,7 @@ import type {
   SnapshotInfo,
   StopOptions,
 } from '../contract';
-import { assertEnvironmentId, EnvironmentExistsError, EnvironmentNotFoundError } from '../errors';
+import { assertEnvironmentId, BadInputError, EnvironmentExistsError, EnvironmentNotFoundError, UnavailableError, UnsupportedOperationError } from '../errors';
 import { configValues } from '../host/rootfs';
 import { assertSnapshotName, validateSpec } from '../host/validate';
 import { Revert } from '../revert';

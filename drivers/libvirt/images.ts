@@ -3,7 +3,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BadInputError, UnsupportedOperationError } from '../../gateway/errors/rsp-error';
+import { BadInputError, UnsupportedOperationError } from '../errors';
 import type { ImportedImage } from '../contract';
 import { storeImage, unpackRootfs } from '../host/rootfs';
 import { runToolOk } from '../host/run-tool';

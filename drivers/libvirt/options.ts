@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BadInputError } from '../../gateway/errors/rsp-error';
+import { BadInputError } from '../errors';
 import type { Technology } from '../contract';
 import type { BindingLoad } from './binding';
 import type { DomainType } from './domain-xml';

@@ -1,4 +1,4 @@
-import { UnavailableError } from '../../gateway/errors/rsp-error';
+import { UnavailableError } from '../errors';
 import { runTool } from '../host/run-tool';
 import { lastLines } from '../host/run-tool';
 

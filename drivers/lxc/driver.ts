@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BadInputError, ConflictError, UnavailableError, UnsupportedOperationError } from '../../gateway/errors/rsp-error';
 import { withDeadline } from '../call';
 import type {
   CallOptions,
@@ -21,7 +20,7 @@ import type {
   SnapshotInfo,
   StopOptions,
 } from '../contract';
-import { assertEnvironmentId, EnvironmentExistsError, EnvironmentNotFoundError } from '../errors';
+import { assertEnvironmentId, BadInputError, ConflictError, EnvironmentExistsError, EnvironmentNotFoundError, UnavailableError, UnsupportedOperationError } from '../errors';
 import { Revert } from '../revert';
 import { cgroupUsage, cgroupVersion, networkUsage } from '../host/cgroups';
 import type { CgroupVersion } from '../host/cgroups';

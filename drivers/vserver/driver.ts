@@ -3,7 +3,6 @@ import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { arch, cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BadInputError, ConflictError, UnsupportedOperationError } from '../../gateway/errors/rsp-error';
 import { withDeadline } from '../call';
 import type {
   CallOptions,
@@ -20,7 +19,7 @@ import type {
   ProbeResult,
   StopOptions,
 } from '../contract';
-import { assertEnvironmentId, EnvironmentExistsError, EnvironmentNotFoundError } from '../errors';
+import { assertEnvironmentId, BadInputError, ConflictError, EnvironmentExistsError, EnvironmentNotFoundError, UnsupportedOperationError } from '../errors';
 import { Revert } from '../revert';
 import { readCgroupFile } from '../host/cgroups';
 import { readOwner, writeOwner } from '../host/owner';

@@ -1,4 +1,4 @@
-import { UnavailableError } from '../../gateway/errors/rsp-error';
+import { UnavailableError } from '../errors';
 import type { RunToolOptions, ToolResult } from '../host/run-tool';
 import { lastLines, runTool } from '../host/run-tool';
 import type { ResolvedVserverOptions } from './options';

@@ -7,6 +7,8 @@ import { hostKernel, ROOTFS_CMDLINE } from '../../drivers/libvirt/boot';
 import { createLxcDriver } from '../../drivers/lxc';
 import { DriverRegistry } from '../../drivers/registry';
 import { createVserverDriver } from '../../drivers/vserver';
+import type { DriverPluginManifest } from '../../plugins/api';
+import { registerPluginDrivers, type PluginDriverContext } from '../../plugins/loader';
 import { BadInputError } from '../errors';
 
 /**
@@ -33,6 +35,26 @@ export function builtinRegistry(names: readonly string[], dataDir: string, insta
     if (!make) throw new BadInputError(`RSP_DRIVERS: unknown driver "${name}" (built in: ${Object.keys(BUILTIN_DRIVERS).join(', ')}; others come as plugins)`, { driver: name });
     registry.register(make(dataDir, instance));
   }
+  return registry;
+}
+
+/** What `agentRegistry` adds beyond the built-in drivers. */
+export interface AgentRegistryOptions {
+  /** The agent's instance name (an `RSP_AGENTS` agent); none for the gateway's own agent. */
+  instance?: string;
+  /** The loaded driver plugins: each makes a driver of its own for this agent. */
+  plugins?: readonly DriverPluginManifest[];
+  /** Each plugin's settings, by plugin name. */
+  pluginOptions?: PluginDriverContext['options'];
+}
+
+/**
+ * The registry of one agent: the named built-in drivers and a driver from each driver plugin,
+ * all made for this agent's data directory and instance, so no two agents share a driver.
+ */
+export async function agentRegistry(names: readonly string[], dataDir: string, options: AgentRegistryOptions = {}): Promise<DriverRegistry> {
+  const registry = builtinRegistry(names, dataDir, options.instance);
+  await registerPluginDrivers(options.plugins ?? [], registry, { options: options.pluginOptions, dataDir, instance: options.instance });
   return registry;
 }
 

@@ -2,7 +2,7 @@ import { GraphQLError, GraphQLFormattedError } from 'graphql';
 import { ArgumentValidationError } from 'type-graphql';
 import type { Logger } from 'pino';
 import { fromDatabaseError } from './database-error';
-import { RspError } from './rsp-error';
+import { isRspError } from './rsp-error';
 
 /** Codes that graphql-js / Apollo Server set themselves for malformed requests; passed through untouched. */
 const REQUEST_ERROR_CODES = new Set([
@@ -17,7 +17,8 @@ const REQUEST_ERROR_CODES = new Set([
 
 /**
  * Maps any error raised while executing a request to what the caller sees:
- * - `RspError` → its category as `extensions.code`, its message and details;
+ * - `RspError` (of any copy of the SDK: a plugin's own included) → its category as
+ *   `extensions.code`, its message and details;
  * - class-validator failures → `BAD_USER_INPUT` with each failed constraint;
  * - request errors (parse, validation) → unchanged;
  * - anything else → `INTERNAL_SERVER_ERROR` without message or stack, logged with context.
@@ -32,7 +33,7 @@ export function formatGraphQLError(
   const original = fromDatabaseError(raw) ?? raw;
   const base = { locations: formatted.locations, path: formatted.path };
 
-  if (original instanceof RspError) {
+  if (isRspError(original)) {
     const code = original.category === 'INTERNAL' ? 'INTERNAL_SERVER_ERROR' : original.category;
     if (original.category === 'INTERNAL') logger.error({ err: original, requestId, path: formatted.path }, 'internal error');
     return {

@@ -11,10 +11,10 @@ import { WebSocketServer } from 'ws';
 import { join } from 'node:path';
 import type { GatewayPlugin } from '../../plugins/api';
 import { toApolloPlugin } from '../../plugins/apollo-adapter';
-import { loadPlugins, LoadedPlugins } from '../../plugins/loader';
+import { loadPluginSet, type PluginSet } from '../../plugins/loader';
 import { buildGatewaySchema } from '../../schema/build-schema';
 import { AgentLink } from '../agent/agent-link';
-import { builtinRegistry, DEFAULT_DRIVERS } from '../agent/builtin-drivers';
+import { agentRegistry, DEFAULT_DRIVERS } from '../agent/builtin-drivers';
 import { InProcessAgent } from '../agent/in-process-agent';
 import { ImageStore } from '../artifacts/image-store';
 import { ArtifactStore } from '../artifacts/artifact-store';
@@ -84,7 +84,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     const { agent, plugins } = await startLocalAgent(config, logger);
     const agents = new AgentLink();
     agents.add(agent);
-    for (const extra of await startExtraAgents(config, logger)) agents.add(extra);
+    for (const extra of await startExtraAgents(config, logger, plugins)) agents.add(extra);
     const services = createServices({
       dataSource,
       pubSub,
@@ -119,25 +119,31 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 }
 
 /** The in-process host agent with the configured built-in drivers and plugins, probed. */
-async function startLocalAgent(config: GatewayConfig, logger: Logger): Promise<{ agent: InProcessAgent; plugins: LoadedPlugins }> {
-  const registry = builtinRegistry(config.drivers ?? DEFAULT_DRIVERS, config.dataDir);
-  const plugins = await loadPlugins(config.plugins, registry, { dataDir: config.dataDir, options: config.pluginOptions as Record<string, Record<string, unknown>> });
+async function startLocalAgent(config: GatewayConfig, logger: Logger): Promise<{ agent: InProcessAgent; plugins: PluginSet }> {
+  const plugins = await loadPluginSet(config.plugins, { dataDir: config.dataDir, options: pluginOptions(config) });
   for (const m of plugins.manifests) logger.info({ plugin: m.name, kind: m.kind, from: m.specifier }, 'plugin loaded');
+  const registry = await agentRegistry(config.drivers ?? DEFAULT_DRIVERS, config.dataDir, { plugins: plugins.driverPlugins, pluginOptions: pluginOptions(config) });
   // Its store is not `<RSP_DATA_DIR>/artifacts`, the gateway's own store (RSP_ARTIFACT_DIR) by default.
   const agent = new InProcessAgent(registry, config.dataDir, logger, 'local', join(config.dataDir, 'agent', 'artifacts'));
   await agent.probe();
   return { agent, plugins };
 }
 
-/** The extra in-process agents of `RSP_AGENTS`, each with its own built-in driver instances and data directory, probed. */
-async function startExtraAgents(config: GatewayConfig, logger: Logger): Promise<InProcessAgent[]> {
+/** The extra in-process agents of `RSP_AGENTS`, each with its own built-in and plugin driver instances and data directory, probed. */
+async function startExtraAgents(config: GatewayConfig, logger: Logger, plugins: PluginSet): Promise<InProcessAgent[]> {
   const agents: InProcessAgent[] = [];
   for (const a of config.agents) {
-    const agent = new InProcessAgent(builtinRegistry(config.drivers ?? DEFAULT_DRIVERS, a.dataDir, a.id), a.dataDir, logger.child({ agent: a.id }), a.id);
+    const registry = await agentRegistry(config.drivers ?? DEFAULT_DRIVERS, a.dataDir, { instance: a.id, plugins: plugins.driverPlugins, pluginOptions: pluginOptions(config) });
+    const agent = new InProcessAgent(registry, a.dataDir, logger.child({ agent: a.id }), a.id);
     await agent.probe();
     agents.push(agent);
   }
   return agents;
+}
+
+/** Each plugin's settings, by plugin name (`RSP_PLUGIN_OPTIONS`). */
+function pluginOptions(config: GatewayConfig): Record<string, Record<string, unknown>> {
+  return config.pluginOptions as Record<string, Record<string, unknown>>;
 }
 
 async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>): Promise<Omit<Gateway, 'agents'>> {

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { bearerSecret } from '../auth/bearer';
-import { fromDatabaseError, RspError, UnauthenticatedError } from '../errors';
+import { fromDatabaseError, isRspError, UnauthenticatedError } from '../errors';
 import type { Logger } from '../logging/logger';
 import type { Services } from '../services';
 
@@ -19,7 +19,7 @@ export function imageUploadHandler(services: Services, logger: Logger) {
       const image = await services.images.storeContent(actor, String(req.params.id), req);
       res.json({ id: image.id, digest: image.digest, sizeBytes: image.sizeBytes });
     } catch (e) {
-      const error = e instanceof RspError ? e : fromDatabaseError(e) ?? null;
+      const error = isRspError(e) ? e : fromDatabaseError(e) ?? null;
       if (!error) logger.error({ err: e, requestId: res.locals.requestId }, 'image upload failed');
       const code = error?.category ?? 'INTERNAL_SERVER_ERROR';
       res.status(STATUS[code] ?? 500).json({ errors: [{ message: error?.message ?? `Internal error (request ${res.locals.requestId})`, extensions: { code } }] });

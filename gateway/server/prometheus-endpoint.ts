@@ -2,7 +2,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
 import { bearerSecret } from '../auth/bearer';
 import { ANONYMOUS } from '../auth/principal';
-import { RspError } from '../errors';
+import { isRspError } from '../errors';
 import type { GatewayMetrics } from '../metrics/prometheus';
 import type { Services } from '../services';
 
@@ -17,9 +17,9 @@ export function prometheusHandler(services: Services): RequestHandler {
       const { contentType, body } = await services.metrics.prometheusText(actor ?? ANONYMOUS);
       res.type(contentType).send(body);
     } catch (e) {
-      const code = e instanceof RspError ? e.category : 'INTERNAL';
+      const code = isRspError(e) ? e.category : 'INTERNAL';
       const status = code === 'UNAUTHENTICATED' ? 401 : code === 'FORBIDDEN' ? 403 : 500;
-      res.status(status).json({ error: { code, message: e instanceof RspError ? e.message : 'internal error' } });
+      res.status(status).json({ error: { code, message: isRspError(e) ? e.message : 'internal error' } });
     }
   };
 }

@@ -1,5 +1,5 @@
 import { DataSource, Repository } from 'typeorm';
-import { ConflictError, NotFoundError, RspError } from '../errors';
+import { ConflictError, isRspError, NotFoundError, RspError } from '../errors';
 import type { RspPubSub } from '../events/pubsub';
 import { Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
@@ -166,7 +166,7 @@ export class OperationService {
       return await this.update(op, { state: OperationState.SUCCEEDED, progress: 1, result: (result ?? null) as never, finishedAt: new Date() });
     } catch (e) {
       const cancelled = signal.aborted;
-      const error = e instanceof RspError ? e : null;
+      const error = isRspError(e) ? e : null;
       if (cancelled) log.info('operation cancelled');
       else if (error && error.category !== 'INTERNAL') log.warn({ code: error.category, err: e }, 'operation failed');
       else log.error({ err: e }, 'operation failed with an internal error');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { installExamplePlugin, InstalledPlugin } from '../helpers/plugin-package';
 import { buildWorld, World } from '../helpers/scenario';
 
 const DIST = join(__dirname, '..', '..', 'dist', 'plugins', 'examples');
@@ -56,17 +57,20 @@ describe('plugins from the configuration', () => {
   let db: TestDatabase;
   let t: TestGateway;
   let audit: string;
+  let sandbox: InstalledPlugin;
   beforeAll(async () => {
     db = await createTestDatabase('pglite');
     audit = join(db.dataDir, 'audit.jsonl');
+    sandbox = await installExamplePlugin();
     t = await startTestGateway(db, {
-      RSP_PLUGINS: [join(DIST, 'sandbox-driver.js'), join(DIST, 'audit-log.js')].join(','),
+      RSP_PLUGINS: [sandbox.packageDir, join(DIST, 'audit-log.js')].join(','),
       RSP_PLUGIN_OPTIONS: JSON.stringify({ 'rsp-example-audit-log': { file: audit } }),
     });
   });
   afterAll(async () => {
     await t.close();
     await db.drop();
+    await sandbox.cleanup();
   });
 
   test('a driver plugin runs environments, and a gateway plugin sees every mutation', async () => {
@@ -93,6 +97,62 @@ describe('plugins from the configuration', () => {
       await expect(startTestGateway(other, { RSP_PLUGINS: join(__dirname, '..', 'fixtures', 'plugins', 'old-api.js') })).rejects.toThrow(/plugin API version/);
     } finally {
       await other.drop();
+    }
+  });
+});
+
+describe('a driver plugin installed as a package, with its own copy of the SDK', () => {
+  const dbs: TestDatabase[] = [];
+  let sandbox: InstalledPlugin;
+  let env: Record<string, string>;
+  const database = async () => {
+    const db = await createTestDatabase('pglite');
+    dbs.push(db);
+    return db;
+  };
+  beforeAll(async () => {
+    sandbox = await installExamplePlugin();
+    env = { RSP_PLUGINS: sandbox.packageDir, RSP_AGENTS: 'b' };
+  });
+  afterAll(async () => {
+    for (const db of dbs) await db.drop();
+    await sandbox.cleanup();
+  });
+
+  test('its driver is in every agent the gateway runs, RSP_AGENTS ones included', async () => {
+    const t = await startTestGateway(await database(), env);
+    try {
+      const w = await buildWorld(t);
+      const hostB = (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: w.site, ownerGroupId: w.groupA, hostname: 'agent-b', drivers: ['fake', 'sandbox'], agent: 'b' } })).createHost.id;
+      const expected = [
+        { name: 'fake', technology: 'fake', available: true },
+        { name: 'sandbox', technology: 'sandbox', available: true },
+      ];
+      expect((await t.ok('{ drivers { name technology available } }')).drivers).toEqual(expected);
+      expect((await t.ok('query ($h: ID!) { drivers(hostId: $h) { name technology available } }', { h: hostB })).drivers).toEqual(expected);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('its errors, raised by its own copy of the error classes, reach the caller with their code', async () => {
+    const db = await database();
+    const first = await startTestGateway(db, env);
+    let id: string;
+    try {
+      const w = await buildWorld(first);
+      id = await running(first, w, await fakeImage(first, w, 'sandbox'), 'forgotten');
+    } finally {
+      await first.close();
+    }
+    // The sandbox engine lives in memory: the next gateway's sandbox driver has never heard of the
+    // environment, and answers with the NOT_FOUND of the plugin's own SDK, not the gateway's.
+    const second = await startTestGateway(db, env);
+    try {
+      const stats = await second.gql('query ($id: ID!) { environmentStats(id: $id) { cpuSeconds } }', { id }, first.adminToken);
+      expect(stats.errors?.[0]).toMatchObject({ message: `Environment ${id} was not found`, extensions: { code: 'NOT_FOUND', details: { driver: 'sandbox' } } });
+    } finally {
+      await second.close();
     }
   });
 });

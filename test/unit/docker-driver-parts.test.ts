@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { resolveDockerConfig } from '../../drivers/docker/config';
 import { configEnvText, interfaceToCreateOptions } from '../../drivers/docker/interface';
 import { limitsFromHostConfig, limitsToHostConfig } from '../../drivers/docker/limits';
@@ -10,7 +12,11 @@ describe('Docker driver parts', () => {
     expect(resolveDockerConfig({}, { DOCKER_HOST: 'unix:///run/d.sock' }).connection).toEqual({ socketPath: '/run/d.sock' });
     expect(resolveDockerConfig({}, { DOCKER_HOST: 'tcp://10.0.0.2:2375' }).connection).toEqual({ host: '10.0.0.2', port: 2375, protocol: 'http' });
     expect(resolveDockerConfig({}, {}).connection).toEqual({ socketPath: '/var/run/docker.sock' });
-    expect(resolveDockerConfig({}, { RSP_DATA_DIR: '/d' }).stateDir).toBe('/d/docker');
+  });
+
+  test('state directory: the one given, never one from the gateway\'s RSP_DATA_DIR', () => {
+    expect(resolveDockerConfig({ stateDir: '/d/docker' }, {}).stateDir).toBe('/d/docker');
+    expect(resolveDockerConfig({}, { RSP_DATA_DIR: '/d' }).stateDir).toBe(join(tmpdir(), 'rsp-docker'));
   });
 
   test('limits map to HostConfig and back (weight 100 ↔ 1024 shares)', () => {

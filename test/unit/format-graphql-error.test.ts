@@ -2,7 +2,7 @@ import { GraphQLError } from 'graphql';
 import pino from 'pino';
 import { QueryFailedError } from 'typeorm';
 import { ArgumentValidationError } from 'type-graphql';
-import { BadInputError, ConflictError, formatGraphQLError, NotFoundError, UnsupportedOperationError } from '../../gateway/errors';
+import { BadInputError, ConflictError, formatGraphQLError, NotFoundError, RSP_ERROR_BRAND, RspError, UnsupportedOperationError } from '../../gateway/errors';
 
 const logged: unknown[] = [];
 const logger = pino({ level: 'error' }, { write: (line: string) => logged.push(JSON.parse(line)) });
@@ -53,6 +53,26 @@ describe('formatGraphQLError', () => {
     expect(format(bad).extensions?.code).toBe('BAD_USER_INPUT');
     const dup = new QueryFailedError('INSERT', [], Object.assign(new Error('dup'), { code: '23505', detail: 'Key (slug)=(a) already exists.' }));
     expect(format(dup)).toMatchObject({ extensions: { code: 'CONFLICT' }, message: 'Already exists: Key (slug)=(a) already exists.' });
+  });
+
+  test('errors of another copy of the SDK (a plugin\'s own) keep their codes: they are recognised by brand', () => {
+    let other!: typeof import('../../packages/sdk/src/errors');
+    jest.isolateModules(() => {
+      other = require('../../packages/sdk/src/errors');
+    });
+    const notFound = new other.NotFoundError('Environment', 'e1');
+    const unsupported = new other.UnsupportedOperationError('migrate', 'driver sandbox');
+    expect(notFound).not.toBeInstanceOf(RspError);
+    expect(format(notFound)).toMatchObject({ message: 'Environment e1 was not found', extensions: { code: 'NOT_FOUND', details: { kind: 'Environment', id: 'e1' } } });
+    expect(format(unsupported)).toMatchObject({ message: 'driver sandbox does not support migrate', extensions: { code: 'UNSUPPORTED_OPERATION' } });
+    expect(logged).toHaveLength(0);
+  });
+
+  test('an error with a category but no brand, or a brand but no known category, stays internal', () => {
+    const shapeOnly = Object.assign(new Error('looks like one'), { category: 'NOT_FOUND', details: {} });
+    const unknownCategory = Object.assign(new Error('branded'), { [RSP_ERROR_BRAND]: true, category: 'TEAPOT', details: {} });
+    expect(format(shapeOnly).extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+    expect(format(unknownCategory).extensions?.code).toBe('INTERNAL_SERVER_ERROR');
   });
 
   test('request errors (parse, validation) keep their codes', () => {

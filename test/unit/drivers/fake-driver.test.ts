@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import type { EnvironmentSpec } from '../../../drivers/contract';
 import { createRootfsTar, FakeDriver, FakeNetwork, readRootfsTar } from '../../../drivers/fake';
 import type { FakeCreateStep } from '../../../drivers/fake';
-import { encodeArchive } from '../../../drivers/fake/archive';
+import { encodeArchive } from '../../../packages/sdk/src/fake/archive';
 
 const rootfs = createRootfsTar({ 'etc/os-release': 'NAME=fake\n', 'usr/share/motd': 'hello\n' });
 const dirs: string[] = [];

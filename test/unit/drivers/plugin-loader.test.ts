@@ -1,10 +1,12 @@
 import { join, relative } from 'node:path';
 import { DriverRegistry } from '../../../drivers/registry';
 import { FakeDriver } from '../../../drivers/fake';
-import { isPathSpecifier, loadPlugins, PLUGIN_API_VERSION, validateManifest } from '../../../plugins';
+import { defineDriverPlugin, isPathSpecifier, loadPluginSet, loadPlugins, PLUGIN_API_VERSION, registerPluginDrivers, validateManifest } from '../../../plugins';
+import type { PluginContext } from '../../../plugins';
 
 const fixtures = join(__dirname, '..', '..', 'fixtures', 'plugins');
-const sandbox = join(__dirname, '..', '..', '..', 'plugins', 'examples', 'sandbox-driver.ts');
+// The example plugin's package folder: the loader finds its entry point through its package.json.
+const sandbox = join(__dirname, '..', '..', '..', 'plugins', 'examples', 'sandbox-driver');
 const auditLog = join(__dirname, '..', '..', '..', 'plugins', 'examples', 'audit-log.ts');
 
 describe('plugin loader', () => {
@@ -67,6 +69,22 @@ describe('plugin loader', () => {
     await expect(loadPlugins([sandbox], new DriverRegistry(), { options: { 'rsp-example-sandbox': { cpus: -1 } } })).rejects.toThrow(
       'Plugin "rsp-example-sandbox": its factory failed: option cpus must be a positive number (got -1)',
     );
+  });
+
+  test('a driver plugin makes a driver of its own for each agent, with that agent\'s data directory and instance', async () => {
+    const set = await loadPluginSet([sandbox]);
+    expect(set.driverPlugins.map((p) => p.name)).toEqual(['rsp-example-sandbox']);
+    const local = new DriverRegistry();
+    const extra = new DriverRegistry();
+    await registerPluginDrivers(set.driverPlugins, local, { dataDir: '/srv/rsp' });
+    await registerPluginDrivers(set.driverPlugins, extra, { dataDir: '/srv/rsp/agents/b', instance: 'b' });
+    expect(local.get('sandbox')).not.toBe(extra.get('sandbox'));
+
+    const seen: PluginContext[] = [];
+    const recording = defineDriverPlugin({ name: 'recording', createDriver: (context) => (seen.push(context), new FakeDriver({ name: 'recorded' })) });
+    await registerPluginDrivers([recording], new DriverRegistry(), { dataDir: '/srv/rsp', options: { recording: { a: 1 } } });
+    await registerPluginDrivers([recording], new DriverRegistry(), { dataDir: '/srv/rsp/agents/b', instance: 'b' });
+    expect(seen).toEqual([{ options: { a: 1 }, dataDir: '/srv/rsp' }, { options: {}, dataDir: '/srv/rsp/agents/b', instance: 'b' }]);
   });
 
   test('validateManifest refuses unknown kinds and missing versions', () => {

@@ -1,18 +1,16 @@
-import type { OptionalCapability } from '../../drivers/contract';
-import { OPTIONAL_CAPABILITIES } from '../../drivers/contract';
-import { FakeDriver } from '../../drivers/fake';
-import { BadInputError } from '../../gateway/errors/rsp-error';
-import { defineDriverPlugin } from '../api';
+import { BadInputError, defineDriverPlugin, OPTIONAL_CAPABILITIES, type OptionalCapability } from '@rsp/sdk';
+import { FakeDriver } from '@rsp/sdk/fake';
 
 /**
  * An example driver plugin: "sandbox", in-process environments for demos and trials, built on the
- * fake engine with its own technology name, a capacity of its own and no live migration.
+ * SDK's in-memory reference driver with its own technology name, a capacity of its own and no
+ * live migration. It is a package of its own that depends on `@rsp/sdk` only.
  *
  * Options: `name` (registry name, default `sandbox`), `memoryBytes` and `cpus` (the most one
  * sandbox may get; default 2 GiB and 2 CPUs).
  *
  * ```sh
- * RSP_PLUGINS=./dist/plugins/examples/sandbox-driver.js npm start
+ * npm run build && RSP_PLUGINS=./plugins/examples/sandbox-driver npm start
  * ```
  */
 export default defineDriverPlugin({

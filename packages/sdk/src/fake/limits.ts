@@ -1,6 +1,6 @@
-import { BadInputError } from '../../gateway/errors/rsp-error';
+import { BadInputError } from '../errors';
 import type { Driver, LimitName, ResourceLimits } from '../contract';
-import { assertLimitsSupported } from '../errors';
+import { assertLimitsSupported } from '../driver-errors';
 import type { FakeCapacity } from './config';
 
 /** The most each limit may be, from the capacity. */

@@ -1,4 +1,4 @@
-import { BadInputError } from '../../gateway/errors/rsp-error';
+import { BadInputError } from '../errors';
 
 /**
  * A minimal ustar reader and writer: enough for the fake driver to read the regular files of a

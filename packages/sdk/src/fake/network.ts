@@ -1,4 +1,4 @@
-import { ConflictError, UnavailableError } from '../../gateway/errors/rsp-error';
+import { ConflictError, UnavailableError } from '../errors';
 import type { Driver } from '../contract';
 
 /**

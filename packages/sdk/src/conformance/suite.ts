@@ -4,11 +4,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { ErrorCategory } from '../../gateway/errors/rsp-error';
-import type { RspError } from '../../gateway/errors/rsp-error';
+import { isRspError, type ErrorCategory } from '../errors';
 import type { Driver, EnvironmentSpec, ImageRef, LimitName, ResourceLimits, VolumeSpec } from '../contract';
 import { OPTIONAL_CAPABILITIES } from '../contract';
-import { requireCapability } from '../errors';
+import { requireCapability } from '../driver-errors';
 import { globalTestApi, type TestApi } from './test-api';
 
 /** A driver under test, with an image it can create environments from. */
@@ -282,7 +281,7 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
           assert.equal(typeof driver[operation], 'function', `${operation} is advertised but not implemented`);
           assert.equal(typeof requireCapability(driver, operation), 'function');
         } else {
-          assert.throws(() => requireCapability(driver, operation), (e: unknown) => hasCategory(e) && e.category === 'UNSUPPORTED_OPERATION');
+          assert.throws(() => requireCapability(driver, operation), (e: unknown) => isRspError(e) && e.category === 'UNSUPPORTED_OPERATION');
         }
       }, timeout);
     }
@@ -393,15 +392,10 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
 /** Asserts that `promise` rejects with an RspError of `category`. */
 async function rejectsWith(promise: Promise<unknown>, category: ErrorCategory, what = 'the call'): Promise<void> {
   await assert.rejects(promise, (e: unknown) => {
-    assert.ok(hasCategory(e), `${what} rejected with ${message(e)}, not an RspError of ${category}`);
+    assert.ok(isRspError(e), `${what} rejected with ${message(e)}, not an RspError of ${category}`);
     assert.equal(e.category, category, `${what} rejected with ${e.category} (${e.message}), expected ${category}`);
     return true;
   }, `${what} succeeded, expected ${category}`);
-}
-
-/** An RspError, recognised by shape so that a plugin's own copy of the error classes counts too. */
-function hasCategory(e: unknown): e is Error & { category: ErrorCategory } {
-  return e instanceof Error && typeof (e as Partial<RspError>).category === 'string';
 }
 
 async function collect(stream: Readable): Promise<Buffer> {

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { BadInputError } from '../../gateway/errors/rsp-error';
+import { BadInputError } from '../errors';
 import type { ImageRef, ResourceLimits } from '../contract';
 
 /**

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { BadInputError, ConflictError, NotFoundError, UnavailableError } from '../../gateway/errors/rsp-error';
+import { BadInputError, ConflictError, NotFoundError, UnavailableError } from '../errors';
 import { withDeadline } from '../call';
 import type {
   CallOptions,
@@ -23,7 +23,7 @@ import type {
   Technology,
 } from '../contract';
 import { OPTIONAL_CAPABILITIES, VOLUME_NAME_PATTERN } from '../contract';
-import { assertEnvironmentId, EnvironmentExistsError, EnvironmentNotFoundError, requireCapability } from '../errors';
+import { assertEnvironmentId, EnvironmentExistsError, EnvironmentNotFoundError, requireCapability } from '../driver-errors';
 import { Revert } from '../revert';
 import { decodeArchive, encodeArchive, readAll, type ArchiveEntry } from './archive';
 import { DEFAULT_HOST, fakeProbe, type FakeCapacity, type FakeCreateStep, type FakeDriverOptions } from './config';

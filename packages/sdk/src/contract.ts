@@ -1,0 +1,280 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The driver contract: what every virtualization driver (Docker, LXC, libvirt, vserver, fake, or a
+ * plugin's) implements. A small required core and optional capabilities, the way libvirt and Nomad
+ * do it; an absent optional method is answered by one `UnsupportedOperationError`.
+ *
+ * Drivers never touch the database: they receive specs and return facts.
+ * Every environment is addressed by its RSP environment id (`EnvironmentSpec.id`), which the driver
+ * maps to its own names (e.g. container `rsp-<id>`) and labels.
+ */
+
+/** The technology a driver runs. Plugins may add their own. */
+export type Technology =
+  | 'docker'
+  | 'lxc'
+  | 'libvirt-kvm'
+  | 'libvirt-qemu'
+  | 'libvirt-xen'
+  | 'libvirt-lxc'
+  | 'vserver'
+  | 'fake'
+  | (string & {});
+
+/** Facts about the machine a driver runs on, found by `probe()`. */
+export interface HostFacts {
+  cpus: number;
+  memoryBytes: number;
+  diskBytes: number;
+  kernel: string;
+  arch: string;
+}
+
+/** What `probe()` found: whether the engine is here and usable, and if not, why. */
+export interface ProbeResult {
+  available: boolean;
+  /** The engine's version, when available. */
+  version?: string;
+  /** Why the driver cannot be used here, when unavailable. */
+  reason?: string;
+  host?: HostFacts;
+}
+
+/** The optional operations a driver may offer. */
+export type OptionalCapability =
+  | 'importImage'
+  | 'exportImage'
+  | 'exportEnvironment'
+  | 'importEnvironment'
+  | 'snapshot'
+  | 'migrate'
+  | 'exec'
+  | 'logs'
+  | 'resize';
+
+/** Every optional capability, for enumeration. */
+export const OPTIONAL_CAPABILITIES: readonly OptionalCapability[] = [
+  'importImage',
+  'exportImage',
+  'exportEnvironment',
+  'importEnvironment',
+  'snapshot',
+  'migrate',
+  'exec',
+  'logs',
+  'resize',
+];
+
+/** The resource limits a spec may ask for. */
+export type LimitName = keyof ResourceLimits;
+
+/** What a driver can do, beyond the required core. */
+export interface DriverCapabilities {
+  /** Optional operations it implements. */
+  operations: OptionalCapability[];
+  /** Limits it enforces. Asking for any other limit fails with UNSUPPORTED_OPERATION, never silently. */
+  limits: LimitName[];
+}
+
+/**
+ * Resource limits of an environment. Every field is optional; absent means "no limit".
+ * Units are fixed: weights are relative, CPU quota in CPUs, sizes in bytes, bandwidth in bits/s.
+ */
+export interface ResourceLimits {
+  /** Relative CPU weight, 1–10000; 100 is a full share's default (a half share gets 50, like nice 10). */
+  cpuWeight?: number;
+  /** Hard CPU cap, in CPUs (0.5 = half a core). */
+  cpuQuota?: number;
+  memoryBytes?: number;
+  diskBytes?: number;
+  /** Network bandwidth cap, bits per second. */
+  networkBitsPerSecond?: number;
+  /** Maximum number of processes. */
+  pids?: number;
+}
+
+/** A volume kept outside the image: config or data that survives `rebuild`. */
+export interface VolumeSpec {
+  /** Safe name, `[a-z0-9][a-z0-9_-]*`. */
+  name: string;
+  kind: 'config' | 'data';
+  /** Absolute directory on the host (under the RSP data directory), created by the caller. */
+  hostPath: string;
+  /** Absolute path inside the environment. */
+  mountPath: string;
+  readOnly?: boolean;
+}
+
+/** Network of an environment. */
+export interface NetworkSpec {
+  /** `none`: loopback only; `bridge`: a bridge the driver uses or is configured with. */
+  mode: 'none' | 'bridge';
+  /** Bridge name when the driver supports choosing one. */
+  bridge?: string;
+  /** Static IPv4 address with prefix, e.g. `10.0.3.15/24`; absent: the engine assigns one. */
+  ipv4?: string;
+  gateway?: string;
+}
+
+/**
+ * The standard host↔image interface (seed 002): what every image can rely on, whatever the
+ * technology. Config values reach the environment as environment variables and as files
+ * `/etc/rsp/config.env` (KEY=VALUE lines) where the driver can write files.
+ */
+export interface InterfaceSpec {
+  hostname: string;
+  dns?: string[];
+  network?: NetworkSpec;
+  /** Where the environment's logs go: kept by the engine (`local`) or sent to a syslog address. */
+  log?: { target: 'local' } | { target: 'syslog'; address: string };
+  config?: Record<string, string>;
+}
+
+/** A reference to an image the driver has imported. */
+export interface ImageRef {
+  /** The driver's own reference (image id, template path…), returned by `importImage`. */
+  ref: string;
+  /** sha256 of the imported bits, `sha256:<hex>`. */
+  digest?: string;
+}
+
+/** Everything needed to create an environment. Technology-neutral. */
+export interface EnvironmentSpec {
+  /** RSP environment id: `[a-z0-9][a-z0-9-]{0,62}`; the driver names and labels its objects from it. */
+  id: string;
+  image: ImageRef;
+  limits?: ResourceLimits;
+  volumes?: VolumeSpec[];
+  iface: InterfaceSpec;
+  /** The command to run as the environment's main process; default: the image's. */
+  command?: string[];
+  /** Labels to keep on the engine's objects (the driver adds `rsp.environment`). */
+  labels?: Record<string, string>;
+}
+
+/** Where an environment is in its life, as the engine reports it. */
+export type EnvironmentState = 'created' | 'running' | 'stopped' | 'paused' | 'unknown';
+
+/** What a driver reports about one environment. */
+export interface EnvironmentInfo {
+  /** The RSP environment id. */
+  id: string;
+  /** The engine's own id or name for it. */
+  handle: string;
+  state: EnvironmentState;
+  image: ImageRef;
+  /** IP addresses it has, without prefix. */
+  addresses: string[];
+  hostname?: string;
+  /** The limits actually applied by the engine. */
+  limits: ResourceLimits;
+  labels: Record<string, string>;
+  startedAt?: Date;
+}
+
+/** Usage counters of one environment. Counters are cumulative since the environment started. */
+export interface EnvironmentStats {
+  at: Date;
+  /** CPU time used, seconds (cumulative). */
+  cpuSeconds: number;
+  memoryBytes: number;
+  memoryLimitBytes?: number;
+  diskReadBytes: number;
+  diskWriteBytes: number;
+  networkRxBytes: number;
+  networkTxBytes: number;
+  pids?: number;
+  /** Bytes the environment's own filesystem (rootfs / writable layer, not its volumes) takes on the host, when the driver can tell. */
+  diskUsedBytes?: number;
+}
+
+/** Options every call that touches the outside world takes. */
+export interface CallOptions {
+  /** Cancels the call. */
+  signal?: AbortSignal;
+  /** Gives up (with TIMEOUT) after this long; each driver has defaults. */
+  timeoutMs?: number;
+}
+
+/** Options of `stop`. */
+export interface StopOptions extends CallOptions {
+  /** Seconds to wait for a clean shutdown before killing. */
+  graceSeconds?: number;
+}
+
+/** What to record about an image being imported. */
+export interface ImageImportSpec {
+  name: string;
+  version?: string;
+  /** The stream's format. `rootfs-tar`: a root filesystem as a tar archive. */
+  format: 'rootfs-tar';
+}
+
+/** An imported image. */
+export interface ImportedImage {
+  ref: string;
+  /** `sha256:<hex>` of the imported bytes. */
+  digest: string;
+  /** Length of the imported bytes (what `digest` covers), not the engine's unpacked size. */
+  sizeBytes: number;
+}
+
+/** Result of `exec`. */
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A snapshot of an environment. */
+export interface SnapshotInfo {
+  name: string;
+  createdAt: Date;
+}
+
+/** The required core every driver implements. */
+export interface DriverCore {
+  /** Unique name in a registry, e.g. `docker`. */
+  readonly name: string;
+  readonly technology: Technology;
+  /** Is the engine here and usable? Never throws: an unusable engine is `{ available: false, reason }`. */
+  probe(options?: CallOptions): Promise<ProbeResult>;
+  capabilities(): DriverCapabilities;
+  /** Creates (does not start) an environment. On failure nothing is left behind. CONFLICT if the id exists. */
+  create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo>;
+  start(id: string, options?: CallOptions): Promise<void>;
+  /** Stops; stopping a stopped environment is not an error. */
+  stop(id: string, options?: StopOptions): Promise<void>;
+  /** Removes it and what the driver created for it; destroying a missing id is not an error. */
+  destroy(id: string, options?: CallOptions): Promise<void>;
+  /** NOT_FOUND if the id is unknown. */
+  inspect(id: string, options?: CallOptions): Promise<EnvironmentInfo>;
+  /** Every environment this driver owns (labelled as RSP's); never others. */
+  list(options?: CallOptions): Promise<EnvironmentInfo[]>;
+  stats(id: string, options?: CallOptions): Promise<EnvironmentStats>;
+}
+
+/** The optional capabilities; each is present only when advertised in `capabilities().operations`. */
+export interface DriverOptional {
+  importImage(source: Readable, spec: ImageImportSpec, options?: CallOptions): Promise<ImportedImage>;
+  exportImage(image: ImageRef, options?: CallOptions): Promise<Readable>;
+  /** The environment's filesystem and config as one stream (for replication, backups, migration). */
+  exportEnvironment(id: string, options?: CallOptions): Promise<Readable>;
+  /** Creates an environment from an `exportEnvironment` stream, with `spec` for its new identity. */
+  importEnvironment(source: Readable, spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo>;
+  snapshot(id: string, name: string, options?: CallOptions): Promise<SnapshotInfo>;
+  migrate(id: string, destinationUri: string, options?: CallOptions): Promise<void>;
+  exec(id: string, command: string[], options?: CallOptions & { stdin?: string }): Promise<ExecResult>;
+  logs(id: string, options?: CallOptions & { tail?: number }): Promise<string>;
+  resize(id: string, limits: ResourceLimits, options?: CallOptions): Promise<void>;
+}
+
+/** A driver: the required core plus any of the optional capabilities. */
+export type Driver = DriverCore & Partial<DriverOptional>;
+
+/** The form of an environment id. */
+export const ENVIRONMENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** The form of a volume name. */
+export const VOLUME_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
