@@ -10,7 +10,7 @@ import { FakeDriver } from '@rsp/sdk/fake';
  * sandbox may get; default 2 GiB and 2 CPUs).
  *
  * ```sh
- * npm run build && RSP_PLUGINS=./plugins/examples/sandbox-driver npm start
+ * RSP_PLUGINS=./plugins/examples/sandbox-driver npm start   # npm start builds the packages too
  * ```
  */
 export default defineDriverPlugin({
