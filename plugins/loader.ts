@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Driver } from '../drivers/contract';
 import type { DriverRegistry } from '../drivers/registry';
-import { ConflictError, RspError } from '../packages/sdk/src/errors';
+import { ConflictError, RspError } from '../drivers/errors';
 import { RSP_VERSION } from '../gateway/version';
 import type { DriverPluginManifest, GatewayPlugin, GatewayPluginManifest, PluginContext, PluginManifest } from './api';
 import { GATEWAY_HOOKS, PLUGIN_API_VERSION } from './api';
@@ -42,7 +42,9 @@ export interface LoadedPlugins extends PluginSet {
 export interface PluginDriverContext {
   /** Each plugin's settings, by plugin name. */
   options?: Record<string, Record<string, unknown>>;
+  /** The agent's data directory. */
   dataDir?: string;
+  /** The agent's instance name (an `RSP_AGENTS` agent); none for the gateway's own agent. */
   instance?: string;
 }
 
