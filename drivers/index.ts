@@ -1,4 +1,4 @@
-/** The driver contract, registry, fake driver and conformance suite, for driver and plugin authors. */
+/** The driver contract, registry, fake driver and conformance suite, for the gateway and embedders (plugin authors: `@rsp/sdk`). */
 export * from './contract';
 export { EnvironmentNotFoundError, EnvironmentExistsError, requireCapability, assertLimitsSupported, assertEnvironmentId } from './errors';
 export { Revert } from './revert';
