@@ -3,6 +3,7 @@ import { DriverRegistry } from '../../../drivers/registry';
 import { FakeDriver } from '../../../drivers/fake';
 import { defineDriverPlugin, isPathSpecifier, loadPluginSet, loadPlugins, PLUGIN_API_VERSION, registerPluginDrivers, validateManifest } from '../../../plugins';
 import type { PluginContext } from '../../../plugins';
+import { agentRegistry } from '../../../gateway/agent/builtin-drivers';
 
 const fixtures = join(__dirname, '..', '..', 'fixtures', 'plugins');
 // The example plugin's package folder: the loader finds its entry point through its package.json.
@@ -85,6 +86,15 @@ describe('plugin loader', () => {
     await registerPluginDrivers([recording], new DriverRegistry(), { dataDir: '/srv/rsp', options: { recording: { a: 1 } } });
     await registerPluginDrivers([recording], new DriverRegistry(), { dataDir: '/srv/rsp/agents/b', instance: 'b' });
     expect(seen).toEqual([{ options: { a: 1 }, dataDir: '/srv/rsp' }, { options: {}, dataDir: '/srv/rsp/agents/b', instance: 'b' }]);
+  });
+
+  test('agentRegistry: each agent gets the built-in drivers and a plugin driver of its own', async () => {
+    const { driverPlugins } = await loadPluginSet([sandbox]);
+    const local = await agentRegistry(['fake'], '/srv/rsp', { plugins: driverPlugins });
+    const extra = await agentRegistry(['fake'], '/srv/rsp/agents/b', { instance: 'b', plugins: driverPlugins, pluginOptions: { 'rsp-example-sandbox': { name: 'box' } } });
+    expect(local.all().map((d) => d.name)).toEqual(['fake', 'sandbox']);
+    expect(extra.all().map((d) => d.name)).toEqual(['fake', 'box']);
+    await expect(agentRegistry(['fake'], '/srv/rsp', { plugins: [...driverPlugins, ...driverPlugins] })).rejects.toMatchObject({ category: 'CONFLICT' });
   });
 
   test('validateManifest refuses unknown kinds and missing versions', () => {
