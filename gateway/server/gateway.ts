@@ -15,9 +15,13 @@ import { loadPlugins, LoadedPlugins } from '../../plugins/loader';
 import { buildGatewaySchema } from '../../schema/build-schema';
 import { AgentLink } from '../agent/agent-link';
 import { builtinRegistry, DEFAULT_DRIVERS } from '../agent/builtin-drivers';
+import type { HostAgent } from '../agent/host-agent';
 import { InProcessAgent } from '../agent/in-process-agent';
+import { throughLoopback } from '../agent/loopback-channel';
 import { ImageStore } from '../artifacts/image-store';
 import { ArtifactStore } from '../artifacts/artifact-store';
+import type { ChunkTransport } from '../artifacts/chunk-transport';
+import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
 import { GroupKeys } from '../replication/group-keys';
 import { SYSTEM } from '../auth/principal';
 import { imageUploadHandler } from './image-upload';
@@ -81,17 +85,20 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     pubSubClose = bus.close;
     const pubSub = bus.pubSub;
     logger.info({ pubSub: bus.kind }, 'event bus ready');
-    const { agent, plugins } = await startLocalAgent(config, logger);
+    // Agents fetch images' chunks from the gateway's image store.
+    const imageStore = new ImageStore(join(config.dataDir, 'images', 'content'), undefined, ArtifactStore.inDirectory(join(config.dataDir, 'images', 'chunks'), { logger }));
+    const upstream = new StoreChunkTransport(imageStore.chunks);
+    const { agent, plugins } = await startLocalAgent(config, logger, upstream);
     const agents = new AgentLink();
-    agents.add(agent);
-    for (const extra of await startExtraAgents(config, logger)) agents.add(extra);
+    agents.add(await reach(agent, config, logger));
+    for (const extra of await startExtraAgents(config, logger, upstream)) agents.add(await reach(extra, config, logger));
     const services = createServices({
       dataSource,
       pubSub,
       logger,
       info: { site: config.siteName, version: RSP_VERSION, database: target.kind },
       agents,
-      imageStore: new ImageStore(join(config.dataDir, 'images', 'content')),
+      imageStore,
       subscriberBuffer: config.subscriberBuffer,
       localHost: config.localHost,
       placement: { snapshotMs: config.placementSnapshotMs },
@@ -119,25 +126,33 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 }
 
 /** The in-process host agent with the configured built-in drivers and plugins, probed. */
-async function startLocalAgent(config: GatewayConfig, logger: Logger): Promise<{ agent: InProcessAgent; plugins: LoadedPlugins }> {
+async function startLocalAgent(config: GatewayConfig, logger: Logger, upstream: ChunkTransport): Promise<{ agent: InProcessAgent; plugins: LoadedPlugins }> {
   const registry = builtinRegistry(config.drivers ?? DEFAULT_DRIVERS, config.dataDir);
   const plugins = await loadPlugins(config.plugins, registry, { dataDir: config.dataDir, options: config.pluginOptions as Record<string, Record<string, unknown>> });
   for (const m of plugins.manifests) logger.info({ plugin: m.name, kind: m.kind, from: m.specifier }, 'plugin loaded');
   // Its store is not `<RSP_DATA_DIR>/artifacts`, the gateway's own store (RSP_ARTIFACT_DIR) by default.
-  const agent = new InProcessAgent(registry, config.dataDir, logger, 'local', join(config.dataDir, 'agent', 'artifacts'));
+  const agent = new InProcessAgent(registry, config.dataDir, logger, 'local', join(config.dataDir, 'agent', 'artifacts'), upstream);
   await agent.probe();
   return { agent, plugins };
 }
 
 /** The extra in-process agents of `RSP_AGENTS`, each with its own built-in driver instances and data directory, probed. */
-async function startExtraAgents(config: GatewayConfig, logger: Logger): Promise<InProcessAgent[]> {
+async function startExtraAgents(config: GatewayConfig, logger: Logger, upstream: ChunkTransport): Promise<InProcessAgent[]> {
   const agents: InProcessAgent[] = [];
   for (const a of config.agents) {
-    const agent = new InProcessAgent(builtinRegistry(config.drivers ?? DEFAULT_DRIVERS, a.dataDir, a.id), a.dataDir, logger.child({ agent: a.id }), a.id);
+    const agent = new InProcessAgent(builtinRegistry(config.drivers ?? DEFAULT_DRIVERS, a.dataDir, a.id), a.dataDir, logger.child({ agent: a.id }), a.id, join(a.dataDir, 'artifacts'), upstream);
     await agent.probe();
     agents.push(agent);
   }
   return agents;
+}
+
+/** How the gateway reaches an in-process agent: directly, or through the JSON loopback (`RSP_AGENT_TRANSPORT=loopback`) after the protocol handshake. */
+async function reach(agent: InProcessAgent, config: GatewayConfig, logger: Logger): Promise<HostAgent> {
+  if (config.agentTransport !== 'loopback') return agent;
+  const client = throughLoopback(agent, logger.child({ agent: agent.id }));
+  await client.connect();
+  return client;
 }
 
 async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>): Promise<Omit<Gateway, 'agents'>> {

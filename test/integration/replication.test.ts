@@ -172,7 +172,7 @@ function replicationSuite(kind: 'pglite' | 'postgres') {
     expect((await svc.defaultRestoreHost(replica))!.id).toBe(w.host2);
     // The first host is lost: its copy of the environment is gone from the engine.
     const agent = (t.gateway.services.environments as unknown as { agents: AgentLink }).agents.local!;
-    await agent.destroy('fake', env.id);
+    await agent.destroyEnvironment({ driver: 'fake', environmentId: env.id });
     const moved = await svc.restoreReplica(replica.id, w.host2, { sameIdentity: true, start: true });
     expect(moved).toMatchObject({ id: env.id, name: 'db', hostId: w.host2, status: 'RUNNING' });
     const seen = (await t.ok('query ($id: ID!) { environment(id: $id) { id name status hostId layerId } }', { id: env.id }, w.tokens.memberA)).environment;
