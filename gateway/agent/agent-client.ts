@@ -187,7 +187,7 @@ export class AgentClient implements HostAgent {
     });
   }
 
-  /** Settles the call an answer frame names; frames that name no call in flight are dropped. */
+  /** Settles the call an answer frame names; unreadable frames and frames that name no call in flight are dropped. */
   private receive(text: string): void {
     let frame;
     try {
@@ -195,10 +195,8 @@ export class AgentClient implements HostAgent {
     } catch {
       return;
     }
-    if (frame.type === 'request' || frame.id === null) {
-      if (frame.type === 'error') this.fail(fromWireError(frame.error));
-      return;
-    }
+    // A request, or an error about a frame the agent could not read (this client sends only well-formed ones), settles no call.
+    if (frame.type === 'request' || frame.id === null) return;
     const entry = this.settle(frame.id);
     if (!entry) return;
     if (frame.type === 'result') entry.resolve(frame.result ?? undefined);
@@ -213,12 +211,12 @@ export class AgentClient implements HostAgent {
     return entry;
   }
 
-  /** The channel closed (or the agent refused it): every call in flight fails with UNAVAILABLE. */
+  /** The channel closed: every call in flight fails with UNAVAILABLE, and so does every later call. */
   private fail(reason: Error): void {
     this.closed ??= reason;
     for (const id of [...this.pending.keys()]) {
       const entry = this.settle(id)!;
-      entry.reject(reason instanceof RspError ? reason : new UnavailableError(`Host agent ${this.id} went away during ${entry.method}: ${reason.message}`, { agent: this.id, method: entry.method }));
+      entry.reject(new UnavailableError(`Host agent ${this.id} went away during ${entry.method}: ${reason.message}`, { agent: this.id, method: entry.method }));
     }
   }
 }

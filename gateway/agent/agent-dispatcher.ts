@@ -30,7 +30,8 @@ export class AgentDispatcher {
       frame = decodeFrame(text);
     } catch (e) {
       this.logger?.warn({ err: e, agent: this.agent.id }, 'refused a malformed agent frame');
-      return this.answer({ type: 'error', id: (e as BadInputError).details?.id as string | null ?? null, error: toWireError(e) });
+      const id = (e as { details?: { id?: unknown } }).details?.id;
+      return this.answer({ type: 'error', id: typeof id === 'string' ? id : null, error: toWireError(e) });
     }
     if (frame.type !== 'request') {
       return this.answer({ type: 'error', id: frame.id, error: toWireError(new BadInputError(`Host agent ${this.agent.id} takes request frames, not ${frame.type}`)) });
