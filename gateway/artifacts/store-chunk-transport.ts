@@ -39,10 +39,10 @@ export class StoreChunkTransport implements ArtifactPlace {
     if (sealed.manifest.id !== id) throw new IntegrityError(id, undefined, `its manifest re-encodes to ${sealed.manifest.id}`);
     const ids = [...new Set(manifest.chunks.map((c) => c.hash))];
     const backend = this.store.backend;
-    await backend.flush?.(ids);
     for (const chunk of ids) {
       if (!(await backend.has('chunk', chunk))) throw new IntegrityError(id, chunk, 'it is missing from the target store: copy the chunks before the manifest');
     }
+    await backend.flush?.(ids);
     await backend.put('manifest', id, sealed.bytes);
     this.release(ids);
   }
