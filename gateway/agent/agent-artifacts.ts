@@ -6,8 +6,9 @@ import type { HostAgent } from './host-agent';
 
 /**
  * A host agent's artifact store, seen from the gateway through the agent's calls: the chunk
- * transport `copyArtifact` moves replicas with, and the upkeep replication needs. Calls made under
- * `signal` are cancelled on the agent when it aborts.
+ * transport `copyArtifact` moves replicas with, and the upkeep replication needs. The calls that
+ * move or read bulk data are cancelled on the agent when `signal` aborts; the small ones a revert
+ * needs (has, delete, collect) are not, so a cancelled run can still clean up after itself.
  */
 export class AgentArtifacts implements ArtifactPlace {
   readonly location: string;
@@ -20,7 +21,7 @@ export class AgentArtifacts implements ArtifactPlace {
   }
 
   hasManifest(manifestId: string): Promise<boolean> {
-    return this.agent.hasArtifact({ manifestId }, this.context());
+    return this.agent.hasArtifact({ manifestId }, callContext(this.agent));
   }
 
   getManifest(manifestId: string): Promise<ArtifactManifest> {
@@ -44,11 +45,11 @@ export class AgentArtifacts implements ArtifactPlace {
   }
 
   deleteManifest(manifestId: string): Promise<void> {
-    return this.agent.deleteArtifact({ manifestId }, this.context());
+    return this.agent.deleteArtifact({ manifestId }, callContext(this.agent));
   }
 
   gc(): Promise<{ removedChunks: number; freedBytes: number }> {
-    return this.agent.collectArtifacts({}, this.context());
+    return this.agent.collectArtifacts({}, callContext(this.agent));
   }
 
   verify(manifestId: string, key?: Buffer): Promise<VerifyReport> {
