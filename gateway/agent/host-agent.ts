@@ -1,60 +1,127 @@
-import type { Readable } from 'node:stream';
-import type {
-  CallOptions,
-  EnvironmentInfo,
-  EnvironmentSpec,
-  EnvironmentStats,
-  ExecResult,
-  ImageRef,
-  StopOptions,
-  VolumeSpec,
-} from '../../drivers/contract';
+import type { ExecResult, ImageRef } from '../../drivers/contract';
 import type { DriverProbeReport } from '../../drivers/registry';
-import type { ArtifactStore } from '../artifacts/artifact-store';
-import type { EnvironmentVolume } from '../persistence/entities';
+import type { ArtifactManifest } from '../artifacts/manifest';
+import type { VerifyReport } from '../artifacts/artifact-store';
+import type {
+  AgentHello,
+  ArtifactRef,
+  CallContext,
+  ChunkData,
+  CreatedEnvironment,
+  EnvironmentInfoData,
+  EnvironmentRequest,
+  EnvironmentStatsData,
+  ExportSummary,
+  ImageArtifact,
+} from './protocol';
 
-/** An image the agent should have in a driver: its digest names it, `open` streams its bits. */
-export interface ImageSource {
-  name: string;
-  version: string;
-  digest: string;
-  open(): Promise<Readable>;
+/** Names a driver of the agent and an environment on it. */
+export interface EnvironmentTarget {
+  driver: string;
+  environmentId: string;
 }
 
 /**
- * What the gateway asks of a host: the only way it reaches drivers. The in-process agent runs in
- * the gateway (embedded mode); a remote agent will carry the same calls over the network.
+ * What the gateway asks of a host: the only way it reaches drivers. Every call takes one
+ * plain-data params object and a `CallContext` (operation id, deadline) and answers plain data
+ * (see `protocol.ts`), so the same calls work in process (`InProcessAgent`), through the loopback
+ * that JSON-encodes them, and over the network (`AgentClient`). Calls are coarse: one creates an
+ * environment from an image artifact, one exports into the agent's store, one imports from it.
  */
 export interface HostAgent {
-  /** `local` for the in-process agent. */
+  /** `local` for the gateway's own in-process agent. */
   readonly id: string;
+  /** Who the agent is and which protocol it speaks. */
+  hello(params?: Record<string, never>, context?: CallContext): Promise<AgentHello>;
+  /** Aborts every call of the operation still running on the agent (they fail; nothing else changes). */
+  cancel(params: { operationId: string }, context?: CallContext): Promise<{ cancelled: number }>;
   /** Every driver of the host with what its last probe found. */
-  drivers(): Promise<DriverProbeReport[]>;
-  /** Imports the image into the driver unless it is there already; returns the driver's reference. */
-  ensureImage(driver: string, image: ImageSource, options?: CallOptions): Promise<ImageRef>;
-  /** Creates the host directories of an environment's volumes (kept across rebuilds). */
-  prepareVolumes(environmentId: string, volumes: EnvironmentVolume[]): Promise<VolumeSpec[]>;
-  /** Bytes an environment's volume directories take on the host's disk (0 without volumes). */
-  volumeBytes(environmentId: string): Promise<number>;
-  /** Removes an environment's volume directories. */
-  removeVolumes(environmentId: string): Promise<void>;
-  create(driver: string, spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo>;
-  start(driver: string, id: string, options?: CallOptions): Promise<void>;
-  stop(driver: string, id: string, options?: StopOptions): Promise<void>;
-  destroy(driver: string, id: string, options?: CallOptions): Promise<void>;
-  inspect(driver: string, id: string, options?: CallOptions): Promise<EnvironmentInfo>;
-  list(driver: string, options?: CallOptions): Promise<EnvironmentInfo[]>;
-  stats(driver: string, id: string, options?: CallOptions): Promise<EnvironmentStats>;
-  /** Runs a command inside the environment; `stdin` is written to its standard input. */
-  exec(driver: string, id: string, command: string[], options?: CallOptions & { stdin?: string }): Promise<ExecResult>;
-  /** The environment's filesystem, config and volumes as one stream. */
-  exportEnvironment(driver: string, id: string, options?: CallOptions): Promise<Readable>;
-  /** Creates an environment from an export stream, with `spec` for its new identity. */
-  importEnvironment(driver: string, source: Readable, spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo>;
+  drivers(params?: Record<string, never>, context?: CallContext): Promise<DriverProbeReport[]>;
+
   /**
-   * The host's own artifact store (replicas made on it and replicas other hosts keep there). The
-   * in-process agent's is a directory under its data directory; a remote agent gives a store whose
-   * chunk backend reaches the host over the network, so `copyTo` still moves only missing chunks.
+   * Creates an environment: imports the image into the driver unless it has it (fetching the
+   * chunks its own cache lacks from the agent's upstream chunk source), makes the volume
+   * directories (kept if they exist) and creates it, stopped. With `replace`, the environment's
+   * engine object is destroyed first, once the image is ready (rebuild: the volumes stay).
    */
-  artifacts(): ArtifactStore;
+  createEnvironment(params: { driver: string; image: ImageArtifact; environment: EnvironmentRequest; replace?: boolean }, context?: CallContext): Promise<CreatedEnvironment>;
+  startEnvironment(params: EnvironmentTarget, context?: CallContext): Promise<void>;
+  stopEnvironment(params: EnvironmentTarget & { graceSeconds?: number }, context?: CallContext): Promise<void>;
+  /** Removes it from the engine, and its volume directories too with `removeVolumes`. */
+  destroyEnvironment(params: EnvironmentTarget & { removeVolumes?: boolean }, context?: CallContext): Promise<void>;
+  inspectEnvironment(params: EnvironmentTarget, context?: CallContext): Promise<EnvironmentInfoData>;
+  listEnvironments(params: { driver: string }, context?: CallContext): Promise<EnvironmentInfoData[]>;
+  environmentStats(params: EnvironmentTarget, context?: CallContext): Promise<EnvironmentStatsData>;
+  /**
+   * Runs a command inside the environment; its standard input is `stdin` or the plaintext of an
+   * artifact of the agent's store (`stdinArtifact`).
+   */
+  exec(params: EnvironmentTarget & { command: string[]; stdin?: string; stdinArtifact?: ArtifactRef }, context?: CallContext): Promise<ExecResult>;
+  /** Bytes an environment's volume directories take on the host's disk (0 without volumes). */
+  volumeBytes(params: { environmentId: string }, context?: CallContext): Promise<number>;
+  /** Removes an environment's volume directories. */
+  removeVolumes(params: { environmentId: string }, context?: CallContext): Promise<void>;
+
+  /**
+   * Exports into the agent's own store: the environment's filesystem, config and volumes, or with
+   * `commandOutput` what that command prints inside it (CONFLICT when it exits non-zero).
+   * Encrypted with `key` (base64 group key) when given.
+   */
+  exportEnvironment(params: EnvironmentTarget & { commandOutput?: string[]; key?: string; labels: Record<string, string> }, context?: CallContext): Promise<ExportSummary>;
+  /** Creates an environment (stopped) from an export in the agent's store, making its volume directories. */
+  importEnvironment(params: { driver: string; artifact: ArtifactRef; environment: EnvironmentRequest; image: ImageRef }, context?: CallContext): Promise<EnvironmentInfoData>;
+
+  /** True when the agent's store has the manifest. */
+  hasArtifact(params: { manifestId: string }, context?: CallContext): Promise<boolean>;
+  /** Removes a manifest from the agent's store (its chunks go at the next collection). */
+  deleteArtifact(params: { manifestId: string }, context?: CallContext): Promise<void>;
+  /** Collects the chunks of the agent's store that no manifest references. */
+  collectArtifacts(params?: Record<string, never>, context?: CallContext): Promise<{ removedChunks: number; freedBytes: number }>;
+  /** Reads a whole artifact of the agent's store back and checks every chunk. */
+  verifyArtifact(params: ArtifactRef, context?: CallContext): Promise<VerifyReport>;
+
+  /** The chunk transport into the agent's store: a manifest (NOT_FOUND when absent). */
+  getManifest(params: { manifestId: string }, context?: CallContext): Promise<ArtifactManifest>;
+  /** Writes a manifest whose chunks are all in the store already (INTEGRITY_ERROR otherwise). */
+  putManifest(params: { manifest: ArtifactManifest }, context?: CallContext): Promise<void>;
+  /** Which of `ids` the store lacks. */
+  missingChunks(params: { ids: string[] }, context?: CallContext): Promise<string[]>;
+  /** Chunks as stored (NOT_FOUND naming the first absent one). */
+  getChunks(params: { ids: string[] }, context?: CallContext): Promise<ChunkData[]>;
+  putChunks(params: { chunks: ChunkData[] }, context?: CallContext): Promise<void>;
 }
+
+/** The calls of `HostAgent`, by name. */
+export type AgentMethod = Exclude<keyof HostAgent, 'id'>;
+
+/** Every call of `HostAgent`: what a dispatcher answers (anything else is refused). */
+export const AGENT_METHODS = [
+  'hello',
+  'cancel',
+  'drivers',
+  'createEnvironment',
+  'startEnvironment',
+  'stopEnvironment',
+  'destroyEnvironment',
+  'inspectEnvironment',
+  'listEnvironments',
+  'environmentStats',
+  'exec',
+  'volumeBytes',
+  'removeVolumes',
+  'exportEnvironment',
+  'importEnvironment',
+  'hasArtifact',
+  'deleteArtifact',
+  'collectArtifacts',
+  'verifyArtifact',
+  'getManifest',
+  'putManifest',
+  'missingChunks',
+  'getChunks',
+  'putChunks',
+] as const satisfies readonly AgentMethod[];
+
+/** A compile-time check that `AGENT_METHODS` names every call. */
+const everyMethod: Record<Exclude<AgentMethod, (typeof AGENT_METHODS)[number]>, never> = {};
+void everyMethod;

@@ -1,26 +1,44 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import type { CallOptions, EnvironmentSpec, ImageRef, StopOptions, VolumeSpec } from '../../drivers/contract';
+import { Readable } from 'node:stream';
+import type { CallOptions, EnvironmentSpec, ImageRef, VolumeSpec } from '../../drivers/contract';
 import { requireCapability } from '../../drivers/errors';
 import type { DriverProbeReport, DriverRegistry } from '../../drivers/registry';
 import { ArtifactStore } from '../artifacts/artifact-store';
-import { UnavailableError } from '../errors';
+import { copyArtifact } from '../artifacts/chunk-copy';
+import type { ChunkTransport } from '../artifacts/chunk-transport';
+import type { ArtifactManifest } from '../artifacts/manifest';
+import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
+import { BadInputError, IntegrityError, RspError, TimeoutError, UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
-import type { EnvironmentVolume } from '../persistence/entities';
+import { RSP_VERSION } from '../version';
 import { directoryBytes } from './directory-size';
-import type { HostAgent, ImageSource } from './host-agent';
+import type { EnvironmentTarget, HostAgent } from './host-agent';
+import { infoData, statsData } from './plain-data';
+import { AGENT_PROTOCOL_VERSION } from './protocol';
+import type { ArtifactRef, CallContext, ChunkData, EnvironmentRequest, ImageArtifact, VolumeRequest } from './protocol';
+
+/** How long a cancelled operation id is remembered, so a call of it that arrives late fails at once. */
+const CANCELLED_MEMORY_MS = 10 * 60_000;
 
 /**
  * A host agent running inside the gateway process (embedded mode): it holds its driver registry
- * (its own driver instances), the environments' volume directories and the record of imported
- * images and its artifact store (`<data dir>/artifacts` unless given), all under its own data directory.
+ * (its own driver instances), the environments' volume directories, the record of imported
+ * images, its image cache (chunks fetched from its upstream chunk source) and its artifact store
+ * (`<data dir>/artifacts` unless given), all under its own data directory. Each call's context
+ * becomes an AbortSignal here: aborted at the deadline (TIMEOUT) or by `cancel` of its operation.
  */
 export class InProcessAgent implements HostAgent {
   private reports: DriverProbeReport[] | undefined;
   private images: Record<string, ImageRef> | undefined;
   private readonly imagesFile: string;
   private store: ArtifactStore | undefined;
+  private storeTransport: StoreChunkTransport | undefined;
+  private cacheTransport: StoreChunkTransport | undefined;
+  /** Calls running, by operation id. */
+  private readonly running = new Map<string, Set<AbortController>>();
+  /** Operation ids cancelled lately, with when they are forgotten. */
+  private readonly cancelled = new Map<string, number>();
 
   constructor(
     private readonly registry: DriverRegistry,
@@ -30,6 +48,8 @@ export class InProcessAgent implements HostAgent {
     readonly id: string = 'local',
     /** The directory of the agent's artifact store. */
     private readonly artifactDir: string = join(dataDir, 'artifacts'),
+    /** Where images' chunks come from (the gateway's image store); without it, creating an environment is UNAVAILABLE. */
+    private readonly upstream?: ChunkTransport,
   ) {
     this.imagesFile = join(dataDir, 'agent', 'images.json');
   }
@@ -41,25 +61,155 @@ export class InProcessAgent implements HostAgent {
     return this.reports;
   }
 
+  async hello() {
+    return { agentId: this.id, protocol: AGENT_PROTOCOL_VERSION, software: RSP_VERSION };
+  }
+
+  async cancel({ operationId }: { operationId: string }) {
+    const now = Date.now();
+    for (const [id, until] of this.cancelled) if (until <= now) this.cancelled.delete(id);
+    this.cancelled.set(operationId, now + CANCELLED_MEMORY_MS);
+    const calls = this.running.get(operationId) ?? new Set();
+    for (const controller of calls) controller.abort(cancelledError(operationId));
+    return { cancelled: calls.size };
+  }
+
   async drivers(): Promise<DriverProbeReport[]> {
     return this.reports ?? this.probe();
   }
 
-  async ensureImage(driverName: string, image: ImageSource, options?: CallOptions): Promise<ImageRef> {
-    const key = `${driverName}:${image.digest}`;
-    const known = (await this.imageRecord())[key];
-    if (known) return known;
-    const importImage = requireCapability(this.usable(driverName, await this.drivers()), 'importImage');
-    const imported = await importImage(await image.open(), { name: image.name, version: image.version, format: 'rootfs-tar' }, options);
-    const ref = { ref: imported.ref, digest: imported.digest };
-    const record = await this.imageRecord();
-    record[key] = ref;
-    await mkdir(join(this.dataDir, 'agent'), { recursive: true });
-    await writeFile(this.imagesFile, JSON.stringify(record, null, 2));
-    return ref;
+  async createEnvironment({ driver, image, environment, replace }: { driver: string; image: ImageArtifact; environment: EnvironmentRequest; replace?: boolean }, context?: CallContext) {
+    return this.run(`creating environment ${environment.id}`, context, async (options) => {
+      const engine = await this.driver(driver);
+      const imageRef = await this.ensureImage(driver, image, options);
+      if (replace) await engine.destroy(environment.id, options);
+      const volumes = await this.prepareVolumes(environment.id, environment.volumes);
+      const info = await engine.create(specOf(environment, imageRef, volumes), options);
+      return { environment: infoData(info), image: imageRef };
+    });
   }
 
-  async prepareVolumes(environmentId: string, volumes: EnvironmentVolume[]): Promise<VolumeSpec[]> {
+  async startEnvironment({ driver, environmentId }: EnvironmentTarget, context?: CallContext) {
+    return this.run(`starting environment ${environmentId}`, context, async (options) => (await this.driver(driver)).start(environmentId, options));
+  }
+
+  async stopEnvironment({ driver, environmentId, graceSeconds }: EnvironmentTarget & { graceSeconds?: number }, context?: CallContext) {
+    return this.run(`stopping environment ${environmentId}`, context, async (options) => (await this.driver(driver)).stop(environmentId, { ...options, graceSeconds }));
+  }
+
+  async destroyEnvironment({ driver, environmentId, removeVolumes }: EnvironmentTarget & { removeVolumes?: boolean }, context?: CallContext) {
+    return this.run(`destroying environment ${environmentId}`, context, async (options) => {
+      await (await this.driver(driver)).destroy(environmentId, options);
+      if (removeVolumes) await this.removeVolumes({ environmentId });
+    });
+  }
+
+  async inspectEnvironment({ driver, environmentId }: EnvironmentTarget, context?: CallContext) {
+    return this.run(`inspecting environment ${environmentId}`, context, async (options) => infoData(await (await this.driver(driver)).inspect(environmentId, options)));
+  }
+
+  async listEnvironments({ driver }: { driver: string }, context?: CallContext) {
+    return this.run(`listing the environments of driver ${driver}`, context, async (options) => (await (await this.driver(driver)).list(options)).map(infoData));
+  }
+
+  async environmentStats({ driver, environmentId }: EnvironmentTarget, context?: CallContext) {
+    return this.run(`stats of environment ${environmentId}`, context, async (options) => statsData(await (await this.driver(driver)).stats(environmentId, options)));
+  }
+
+  async exec({ driver, environmentId, command, stdin, stdinArtifact }: EnvironmentTarget & { command: string[]; stdin?: string; stdinArtifact?: ArtifactRef }, context?: CallContext) {
+    return this.run(`running a command in environment ${environmentId}`, context, async (options) => {
+      const run = requireCapability(await this.driver(driver), 'exec');
+      const input = stdinArtifact ? await this.readArtifact(stdinArtifact) : stdin;
+      return run(environmentId, command, { ...options, ...(input !== undefined ? { stdin: input } : {}) });
+    });
+  }
+
+  async volumeBytes({ environmentId }: { environmentId: string }): Promise<number> {
+    return directoryBytes(this.volumeRoot(environmentId));
+  }
+
+  async removeVolumes({ environmentId }: { environmentId: string }): Promise<void> {
+    await rm(this.volumeRoot(environmentId), { recursive: true, force: true });
+  }
+
+  async exportEnvironment({ driver, environmentId, commandOutput, key, labels }: EnvironmentTarget & { commandOutput?: string[]; key?: string; labels: Record<string, string> }, context?: CallContext) {
+    return this.run(`exporting environment ${environmentId}`, context, async (options) => {
+      const engine = await this.driver(driver);
+      let source: Readable;
+      if (commandOutput) {
+        const result = await requireCapability(engine, 'exec')(environmentId, commandOutput, options);
+        if (result.exitCode !== 0) throw new RspError('CONFLICT', `The backup command ${JSON.stringify(commandOutput)} exited with ${result.exitCode}: ${result.stderr.trim().slice(0, 500)}`, { exitCode: result.exitCode });
+        source = Readable.from([Buffer.from(result.stdout, 'utf8')]);
+      } else {
+        source = await requireCapability(engine, 'exportEnvironment')(environmentId, options);
+      }
+      try {
+        const { manifest, stats } = await this.artifacts().put(source, { key: keyOf(key), labels, signal: options.signal });
+        return { manifestId: manifest.id, ...stats };
+      } catch (e) {
+        source.destroy();
+        throw e;
+      }
+    });
+  }
+
+  async importEnvironment({ driver, artifact, environment, image }: { driver: string; artifact: ArtifactRef; environment: EnvironmentRequest; image: ImageRef }, context?: CallContext) {
+    return this.run(`importing environment ${environment.id}`, context, async (options) => {
+      const importer = requireCapability(await this.driver(driver), 'importEnvironment');
+      const source = await this.artifacts().open(artifact.manifestId, { key: keyOf(artifact.key) });
+      const volumes = await this.prepareVolumes(environment.id, environment.volumes);
+      try {
+        return infoData(await importer(source, specOf(environment, image, volumes), options));
+      } finally {
+        source.destroy();
+      }
+    });
+  }
+
+  async hasArtifact({ manifestId }: { manifestId: string }) {
+    return this.artifacts().has(manifestId);
+  }
+
+  async deleteArtifact({ manifestId }: { manifestId: string }) {
+    await this.transport().deleteManifest(manifestId);
+  }
+
+  async collectArtifacts() {
+    return this.artifacts().gc();
+  }
+
+  async verifyArtifact({ manifestId, key }: ArtifactRef) {
+    return this.artifacts().verify(manifestId, { key: keyOf(key) });
+  }
+
+  async getManifest({ manifestId }: { manifestId: string }) {
+    return this.transport().getManifest(manifestId);
+  }
+
+  async putManifest({ manifest }: { manifest: ArtifactManifest }) {
+    return this.transport().putManifest(manifest);
+  }
+
+  async missingChunks({ ids }: { ids: string[] }) {
+    return this.transport().missingChunks(ids);
+  }
+
+  async getChunks({ ids }: { ids: string[] }) {
+    return this.transport().getChunks(ids);
+  }
+
+  async putChunks({ chunks }: { chunks: ChunkData[] }) {
+    return this.transport().putChunks(chunks);
+  }
+
+  /** The agent's own artifact store (replicas made on it and replicas other hosts keep there). */
+  artifacts(): ArtifactStore {
+    this.store ??= ArtifactStore.inDirectory(this.artifactDir, { logger: this.logger });
+    return this.store;
+  }
+
+  /** Creates the host directories of an environment's volumes (kept if they exist); returns the driver's volume specs. */
+  async prepareVolumes(environmentId: string, volumes: VolumeRequest[]): Promise<VolumeSpec[]> {
     const out: VolumeSpec[] = [];
     for (const v of volumes) {
       const hostPath = join(this.volumeRoot(environmentId), v.name);
@@ -69,57 +219,73 @@ export class InProcessAgent implements HostAgent {
     return out;
   }
 
-  async volumeBytes(environmentId: string): Promise<number> {
-    return directoryBytes(this.volumeRoot(environmentId));
+  /**
+   * Imports the image into the driver unless the record says it is there: its chunks this agent's
+   * image cache lacks come from the upstream source, the whole is checked against the digest.
+   */
+  private async ensureImage(driverName: string, image: ImageArtifact, options: CallOptions): Promise<ImageRef> {
+    const key = `${driverName}:${image.digest}`;
+    const known = (await this.imageRecord())[key];
+    if (known) return known;
+    const importImage = requireCapability(this.usable(driverName, await this.drivers()), 'importImage');
+    if (!this.upstream) throw new UnavailableError(`Host agent ${this.id} has no upstream chunk source to fetch image ${image.name}:${image.version} from`, { agent: this.id, digest: image.digest });
+    this.cacheTransport ??= new StoreChunkTransport(ArtifactStore.inDirectory(join(this.dataDir, 'agent', 'image-chunks'), { logger: this.logger }));
+    const { manifest } = await copyArtifact(this.upstream, this.cacheTransport, image.manifestId, { signal: options.signal });
+    if (`sha256:${manifest.sha256}` !== image.digest) throw new IntegrityError(manifest.id, undefined, `it holds bits of sha256 ${manifest.sha256}, not image ${image.digest}`);
+    const source = await this.cacheTransport.store.open(manifest.id);
+    const imported = await importImage(source, { name: image.name, version: image.version, format: 'rootfs-tar' }, options);
+    const ref = { ref: imported.ref, digest: imported.digest };
+    const record = await this.imageRecord();
+    record[key] = ref;
+    await mkdir(join(this.dataDir, 'agent'), { recursive: true });
+    await writeFile(this.imagesFile, JSON.stringify(record, null, 2));
+    return ref;
   }
 
-  async removeVolumes(environmentId: string): Promise<void> {
-    await rm(this.volumeRoot(environmentId), { recursive: true, force: true });
+  /**
+   * Runs one call under its context: a signal aborted at the deadline (TIMEOUT) or by `cancel` of
+   * its operation; the call fails at once when either happens, whatever the work does.
+   */
+  private async run<T>(what: string, context: CallContext | undefined, work: (options: CallOptions) => Promise<T>): Promise<T> {
+    const operationId = context?.operationId;
+    if (operationId && this.cancelled.has(operationId)) throw cancelledError(operationId);
+    let timeoutMs: number | undefined;
+    if (context?.deadline !== undefined) {
+      const deadline = Date.parse(context.deadline);
+      if (Number.isNaN(deadline)) throw new BadInputError(`The call's deadline "${context.deadline}" is not an ISO 8601 time`, { deadline: context.deadline });
+      timeoutMs = Math.max(0, deadline - Date.now());
+      if (timeoutMs === 0) throw new TimeoutError(what, 0, { operationId, deadline: context.deadline });
+    }
+    const controller = new AbortController();
+    const calls = operationId ? (this.running.get(operationId) ?? new Set<AbortController>()) : undefined;
+    if (operationId && calls) {
+      calls.add(controller);
+      this.running.set(operationId, calls);
+    }
+    const timer = timeoutMs !== undefined ? setTimeout(() => controller.abort(new TimeoutError(what, timeoutMs!, { operationId, deadline: context?.deadline })), timeoutMs) : undefined;
+    const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
+    aborted.catch(() => undefined);
+    try {
+      return await Promise.race([work({ signal: controller.signal, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }), aborted]);
+    } finally {
+      clearTimeout(timer);
+      if (operationId && calls) {
+        calls.delete(controller);
+        if (!calls.size) this.running.delete(operationId);
+      }
+    }
   }
 
-  async create(driver: string, spec: EnvironmentSpec, options?: CallOptions) {
-    return (await this.driver(driver)).create(spec, options);
+  /** The plaintext of an artifact of the agent's store, as text (a command's standard input). */
+  private async readArtifact(ref: ArtifactRef): Promise<string> {
+    const parts: Buffer[] = [];
+    for await (const chunk of await this.artifacts().open(ref.manifestId, { key: keyOf(ref.key) })) parts.push(chunk as Buffer);
+    return Buffer.concat(parts).toString('utf8');
   }
 
-  async start(driver: string, id: string, options?: CallOptions) {
-    return (await this.driver(driver)).start(id, options);
-  }
-
-  async stop(driver: string, id: string, options?: StopOptions) {
-    return (await this.driver(driver)).stop(id, options);
-  }
-
-  async destroy(driver: string, id: string, options?: CallOptions) {
-    return (await this.driver(driver)).destroy(id, options);
-  }
-
-  async inspect(driver: string, id: string, options?: CallOptions) {
-    return (await this.driver(driver)).inspect(id, options);
-  }
-
-  async list(driver: string, options?: CallOptions) {
-    return (await this.driver(driver)).list(options);
-  }
-
-  async stats(driver: string, id: string, options?: CallOptions) {
-    return (await this.driver(driver)).stats(id, options);
-  }
-
-  async exec(driver: string, id: string, command: string[], options?: CallOptions & { stdin?: string }) {
-    return requireCapability(await this.driver(driver), 'exec')(id, command, options);
-  }
-
-  async exportEnvironment(driver: string, id: string, options?: CallOptions) {
-    return requireCapability(await this.driver(driver), 'exportEnvironment')(id, options);
-  }
-
-  async importEnvironment(driver: string, source: Readable, spec: EnvironmentSpec, options?: CallOptions) {
-    return requireCapability(await this.driver(driver), 'importEnvironment')(source, spec, options);
-  }
-
-  artifacts(): ArtifactStore {
-    this.store ??= ArtifactStore.inDirectory(this.artifactDir, { logger: this.logger });
-    return this.store;
+  private transport(): StoreChunkTransport {
+    this.storeTransport ??= new StoreChunkTransport(this.artifacts());
+    return this.storeTransport;
   }
 
   private async driver(name: string) {
@@ -148,4 +314,26 @@ export class InProcessAgent implements HostAgent {
     }
     return this.images;
   }
+}
+
+/** The driver's spec of an environment the gateway asked for, with the image and the volume directories made here. */
+function specOf(request: EnvironmentRequest, image: ImageRef, volumes: VolumeSpec[]): EnvironmentSpec {
+  return {
+    id: request.id,
+    image,
+    limits: request.limits,
+    volumes,
+    iface: request.iface,
+    ...(request.command ? { command: request.command } : {}),
+    ...(request.labels ? { labels: request.labels } : {}),
+  };
+}
+
+/** A group key sent as base64. */
+function keyOf(key: string | undefined): Buffer | undefined {
+  return key === undefined ? undefined : Buffer.from(key, 'base64');
+}
+
+function cancelledError(operationId: string): RspError {
+  return new RspError('CONFLICT', `Operation ${operationId} was cancelled`, { operationId });
 }

@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BadInputError, NotFoundError } from '../errors';
+import { ArtifactStore } from './artifact-store';
 
 /** What storing an image's bits gave. */
 export interface StoredImage {
@@ -15,12 +16,16 @@ export interface StoredImage {
 
 /**
  * Image bits (root filesystem tarballs), content-addressed in a directory: each file is named by
- * its sha256, written to a temporary name first and renamed once complete and hashed.
+ * its sha256, written to a temporary name first and renamed once complete and hashed. For host
+ * agents, an image is also kept as an artifact of `chunks` (cut into content-addressed chunks),
+ * which agents fetch from as their upstream chunk source.
  */
 export class ImageStore {
   constructor(
     private readonly dir: string,
     private readonly maxBytes = 8 * 1024 ** 3,
+    /** The artifact store of images as chunks (default: `chunks` in `dir`). */
+    readonly chunks: ArtifactStore = ArtifactStore.inDirectory(join(dir, 'chunks')),
   ) {}
 
   /** Stores a stream; BAD_USER_INPUT when it is empty or larger than the limit. */
@@ -60,6 +65,21 @@ export class ImageStore {
   /** True when the bits of `digest` are stored. */
   has(digest: string): boolean {
     return existsSync(this.pathOf(digest));
+  }
+
+  /**
+   * The id of the artifact of `chunks` that holds the image's bits, stored there on first use
+   * (the artifact id is remembered beside the bits). NOT_FOUND when the bits are not stored.
+   */
+  async manifestOf(digest: string): Promise<string> {
+    const index = this.pathOf(digest).replace(/\.tar$/, '.manifest');
+    const known = await readFile(index, 'utf8').catch(() => '');
+    if (known && (await this.chunks.has(known.trim()))) return known.trim();
+    const { manifest } = await this.chunks.put(await this.open(digest), { labels: { image: digest } });
+    const partial = `${index}.partial-${randomBytes(8).toString('hex')}`;
+    await writeFile(partial, manifest.id);
+    await rename(partial, index);
+    return manifest.id;
   }
 
   private pathOf(digest: string): string {

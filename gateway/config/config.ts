@@ -66,6 +66,11 @@ const settings = {
       .default([])
       .transform((items, ctx) => items.map((item) => parseAgent(item, ctx))),
   },
+  /**
+   * How the gateway reaches its in-process agents: `direct` (method calls) or `loopback` (every
+   * call and answer JSON-encoded through the agent protocol, as a remote agent would get them).
+   */
+  agentTransport: { env: 'RSP_AGENT_TRANSPORT', schema: z.enum(['direct', 'loopback']).default('direct') },
   /** How often connected agents report a heartbeat (ms). */
   heartbeatMs: { env: 'RSP_HEARTBEAT_MS', schema: z.coerce.number().int().min(50).max(600_000).default(1000) },
   /** A host silent this long (ms) after its last heartbeat is marked DOWN, fenced and failed over. */

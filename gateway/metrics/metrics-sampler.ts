@@ -1,5 +1,6 @@
 import { DataSource, In } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
+import { callContext } from '../agent/call-context';
 import type { RspPubSub } from '../events/pubsub';
 import { Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
@@ -168,7 +169,8 @@ export class MetricsSampler {
     }
     for (const env of envs) {
       const host = hostOf.get(env.hostId)!;
-      const volumes = await agents.forHost(host).volumeBytes(env.id);
+      const agent = agents.forHost(host);
+      const volumes = await agent.volumeBytes({ environmentId: env.id }, callContext(agent));
       const key = `${env.groupId}|${env.hostId}`;
       const entry = byGroupHost.get(key) ?? { groupId: env.groupId, hostId: env.hostId, siteId: host.siteId, bytes: 0 };
       entry.bytes += volumes + (this.diskUsed.get(env.id) ?? 0);
@@ -185,8 +187,9 @@ export class MetricsSampler {
     this.inFlight.add(env.id);
     const siteId = host.siteId;
     try {
-      const stats = await this.deps.agents.forHost(host).stats(env.driver, env.id, { timeoutMs: STATS_TIMEOUT_MS });
-      const at = stats.at instanceof Date ? stats.at.getTime() : Date.now();
+      const agent = this.deps.agents.forHost(host);
+      const stats = await agent.environmentStats({ driver: env.driver, environmentId: env.id }, callContext(agent, { timeoutMs: STATS_TIMEOUT_MS }));
+      const at = Number.isNaN(Date.parse(stats.at)) ? Date.now() : Date.parse(stats.at);
       const prev = this.latestEnv.get(env.id);
       const seconds = prev ? (at - prev.at) / 1000 : 0;
       const rate = (now: number, before: number | undefined) => (seconds > 0 && before !== undefined && now >= before ? (now - before) / seconds : 0);

@@ -1,7 +1,10 @@
 import { DataSource, IsNull, Repository } from 'typeorm';
+import { AgentArtifacts } from '../agent/agent-artifacts';
 import type { AgentLink } from '../agent/agent-link';
 import type { HostAgent } from '../agent/host-agent';
 import type { ArtifactStore } from '../artifacts/artifact-store';
+import type { ArtifactPlace } from '../artifacts/chunk-transport';
+import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
 import { ConflictError, NotFoundError, UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { EnvironmentEntity, HostEntity, HostState, ReplicaEntity, ReplicationPolicyEntity, ReplicationTargetKind } from '../persistence/entities';
@@ -13,6 +16,8 @@ import { EnvironmentEntity, HostEntity, HostState, ReplicaEntity, ReplicationPol
  */
 export class ReplicaStores {
   private readonly hosts: Repository<HostEntity>;
+  /** The gateway's store as a place replicas are copied to and from. */
+  readonly gatewayPlace: ArtifactPlace;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -22,21 +27,25 @@ export class ReplicaStores {
     private readonly logger: Logger,
   ) {
     this.hosts = dataSource.getRepository(HostEntity);
+    this.gatewayPlace = new StoreChunkTransport(gatewayStore);
   }
 
-  /** The store of a host's agent (UNAVAILABLE when the host is gone, DOWN or its agent not connected), or the gateway's for null. */
-  async storeOf(hostId: string | null): Promise<ArtifactStore> {
-    if (!hostId) return this.gatewayStore;
+  /**
+   * The store of a host's agent, reached through its calls (cancelled on the agent when `signal`
+   * aborts; UNAVAILABLE when the host is gone, DOWN or its agent not connected), or the gateway's for null.
+   */
+  async storeOf(hostId: string | null, signal?: AbortSignal): Promise<ArtifactPlace> {
+    if (!hostId) return this.gatewayPlace;
     const host = await this.hosts.findOneBy({ id: hostId });
     if (!host) throw new UnavailableError(`The host ${hostId} whose store kept this replica no longer exists`, { hostId });
-    return this.agents.forHost(host).artifacts();
+    return new AgentArtifacts(this.agents.forHost(host), signal);
   }
 
   /** Deletes a manifest from the store at `hostId` (null: the gateway's) unless a replica there still uses it. */
-  async dropUnused(hostId: string | null, store: ArtifactStore, manifestId: string): Promise<void> {
+  async dropUnused(hostId: string | null, store: ArtifactPlace, manifestId: string): Promise<void> {
     const here = hostId ? [{ manifestId, storeHostId: hostId }, { manifestId, stagingHostId: hostId }] : [{ manifestId, storeHostId: IsNull() }];
     if (await this.dataSource.getRepository(ReplicaEntity).existsBy(here)) return;
-    if (await store.has(manifestId)) await store.delete(manifestId);
+    if (await store.hasManifest(manifestId)) await store.deleteManifest(manifestId);
   }
 
   /** A host that can keep a replica now (UP, agent connected), or UNAVAILABLE / NOT_FOUND. */

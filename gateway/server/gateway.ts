@@ -15,9 +15,13 @@ import { loadPluginSet, type PluginSet } from '../../plugins/loader';
 import { buildGatewaySchema } from '../../schema/build-schema';
 import { AgentLink } from '../agent/agent-link';
 import { agentRegistry, DEFAULT_DRIVERS } from '../agent/builtin-drivers';
+import type { HostAgent } from '../agent/host-agent';
 import { InProcessAgent } from '../agent/in-process-agent';
+import { throughLoopback } from '../agent/loopback-channel';
 import { ImageStore } from '../artifacts/image-store';
 import { ArtifactStore } from '../artifacts/artifact-store';
+import type { ChunkTransport } from '../artifacts/chunk-transport';
+import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
 import { GroupKeys } from '../replication/group-keys';
 import { SYSTEM } from '../auth/principal';
 import { imageUploadHandler } from './image-upload';
@@ -81,17 +85,20 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     pubSubClose = bus.close;
     const pubSub = bus.pubSub;
     logger.info({ pubSub: bus.kind }, 'event bus ready');
-    const { agent, plugins } = await startLocalAgent(config, logger);
+    // Agents fetch images' chunks from the gateway's image store.
+    const imageStore = new ImageStore(join(config.dataDir, 'images', 'content'), undefined, ArtifactStore.inDirectory(join(config.dataDir, 'images', 'chunks'), { logger }));
+    const upstream = new StoreChunkTransport(imageStore.chunks);
+    const { agent, plugins } = await startLocalAgent(config, logger, upstream);
     const agents = new AgentLink();
-    agents.add(agent);
-    for (const extra of await startExtraAgents(config, logger, plugins)) agents.add(extra);
+    agents.add(await reach(agent, config, logger));
+    for (const extra of await startExtraAgents(config, logger, plugins, upstream)) agents.add(await reach(extra, config, logger));
     const services = createServices({
       dataSource,
       pubSub,
       logger,
       info: { site: config.siteName, version: RSP_VERSION, database: target.kind },
       agents,
-      imageStore: new ImageStore(join(config.dataDir, 'images', 'content')),
+      imageStore,
       subscriberBuffer: config.subscriberBuffer,
       localHost: config.localHost,
       placement: { snapshotMs: config.placementSnapshotMs },
@@ -119,22 +126,22 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 }
 
 /** The in-process host agent with the configured built-in drivers and plugins, probed. */
-async function startLocalAgent(config: GatewayConfig, logger: Logger): Promise<{ agent: InProcessAgent; plugins: PluginSet }> {
+async function startLocalAgent(config: GatewayConfig, logger: Logger, upstream: ChunkTransport): Promise<{ agent: InProcessAgent; plugins: PluginSet }> {
   const plugins = await loadPluginSet(config.plugins, { dataDir: config.dataDir, options: pluginOptions(config) });
   for (const m of plugins.manifests) logger.info({ plugin: m.name, kind: m.kind, from: m.specifier }, 'plugin loaded');
   const registry = await agentRegistry(config.drivers ?? DEFAULT_DRIVERS, config.dataDir, { plugins: plugins.driverPlugins, pluginOptions: pluginOptions(config) });
   // Its store is not `<RSP_DATA_DIR>/artifacts`, the gateway's own store (RSP_ARTIFACT_DIR) by default.
-  const agent = new InProcessAgent(registry, config.dataDir, logger, 'local', join(config.dataDir, 'agent', 'artifacts'));
+  const agent = new InProcessAgent(registry, config.dataDir, logger, 'local', join(config.dataDir, 'agent', 'artifacts'), upstream);
   await agent.probe();
   return { agent, plugins };
 }
 
 /** The extra in-process agents of `RSP_AGENTS`, each with its own built-in and plugin driver instances and data directory, probed. */
-async function startExtraAgents(config: GatewayConfig, logger: Logger, plugins: PluginSet): Promise<InProcessAgent[]> {
+async function startExtraAgents(config: GatewayConfig, logger: Logger, plugins: PluginSet, upstream: ChunkTransport): Promise<InProcessAgent[]> {
   const agents: InProcessAgent[] = [];
   for (const a of config.agents) {
     const registry = await agentRegistry(config.drivers ?? DEFAULT_DRIVERS, a.dataDir, { instance: a.id, plugins: plugins.driverPlugins, pluginOptions: pluginOptions(config) });
-    const agent = new InProcessAgent(registry, a.dataDir, logger.child({ agent: a.id }), a.id);
+    const agent = new InProcessAgent(registry, a.dataDir, logger.child({ agent: a.id }), a.id, join(a.dataDir, 'artifacts'), upstream);
     await agent.probe();
     agents.push(agent);
   }
@@ -144,6 +151,14 @@ async function startExtraAgents(config: GatewayConfig, logger: Logger, plugins: 
 /** Each plugin's settings, by plugin name (`RSP_PLUGIN_OPTIONS`). */
 function pluginOptions(config: GatewayConfig): Record<string, Record<string, unknown>> {
   return config.pluginOptions as Record<string, Record<string, unknown>>;
+}
+
+/** How the gateway reaches an in-process agent: directly, or through the JSON loopback (`RSP_AGENT_TRANSPORT=loopback`) after the protocol handshake. */
+async function reach(agent: InProcessAgent, config: GatewayConfig, logger: Logger): Promise<HostAgent> {
+  if (config.agentTransport !== 'loopback') return agent;
+  const client = throughLoopback(agent, logger.child({ agent: agent.id }));
+  await client.connect();
+  return client;
 }
 
 async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>): Promise<Omit<Gateway, 'agents'>> {

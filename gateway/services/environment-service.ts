@@ -1,8 +1,12 @@
 import { DataSource, EntityManager, In, Not, Repository } from 'typeorm';
-import type { EnvironmentSpec, ExecResult, EnvironmentStats, ImageRef, ResourceLimits } from '../../drivers/contract';
+import type { ExecResult, EnvironmentStats, ResourceLimits } from '../../drivers/contract';
 import type { DriverProbeReport } from '../../drivers/registry';
 import type { AgentLink } from '../agent/agent-link';
-import type { HostAgent, ImageSource } from '../agent/host-agent';
+import { callContext } from '../agent/call-context';
+import { copyEnvironment } from '../agent/environment-copy';
+import { environmentRequest } from '../agent/environment-request';
+import type { HostAgent } from '../agent/host-agent';
+import type { ImageArtifact } from '../agent/protocol';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError, RspError } from '../errors';
@@ -113,14 +117,12 @@ export class EnvironmentService {
 
     const operation = await this.operations.start({ kind: 'environment.create', targetType: 'Environment', targetId: environment.id, groupId: environment.groupId }, async (op) => {
       try {
-        await op.progress(0.1, 'importing the image');
-        const imageRef = await agent.ensureImage(environment.driver, this.imageSource(image), { signal: op.signal });
-        await op.progress(0.6, 'creating');
-        await agent.create(environment.driver, await this.spec(agent, environment, imageRef), { signal: op.signal });
+        await op.progress(0.1, 'importing the image and creating');
+        const { image: imageRef } = await agent.createEnvironment({ driver: environment.driver, image: await this.imageArtifact(image), environment: environmentRequest(environment) }, callContext(agent, { signal: op.signal, operationId: op.operationId }));
         await this.update(environment, { status: EnvironmentStatus.CREATED, imageRef, lastError: null });
         return { environmentId: environment.id };
       } catch (e) {
-        await agent.removeVolumes(environment.id).catch(() => undefined);
+        await agent.removeVolumes({ environmentId: environment.id }).catch(() => undefined);
         await this.update(environment, { status: EnvironmentStatus.FAILED, lastError: (e as Error).message });
         throw e;
       }
@@ -143,35 +145,33 @@ export class EnvironmentService {
     const from = await this.claim(env, action);
     return this.operations.start({ kind: `environment.${action}`, targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
       const signal = op.signal;
+      const context = () => callContext(agent, { signal, operationId: op.operationId });
+      const target = { driver: env.driver, environmentId: env.id };
       try {
         switch (action) {
           case 'start':
-            await agent.start(env.driver, env.id, { signal });
+            await agent.startEnvironment(target, context());
             await this.update(env, { status: EnvironmentStatus.RUNNING, lastError: null });
             break;
           case 'stop':
-            await agent.stop(env.driver, env.id, { signal, graceSeconds: 10 });
+            await agent.stopEnvironment({ ...target, graceSeconds: 10 }, context());
             await this.update(env, { status: EnvironmentStatus.STOPPED, lastError: null });
             break;
           case 'restart':
-            await agent.stop(env.driver, env.id, { signal, graceSeconds: 10 });
+            await agent.stopEnvironment({ ...target, graceSeconds: 10 }, context());
             await op.progress(0.5, 'starting');
-            await agent.start(env.driver, env.id, { signal });
+            await agent.startEnvironment(target, context());
             await this.update(env, { status: EnvironmentStatus.RUNNING, lastError: null });
             break;
           case 'destroy':
-            await agent.destroy(env.driver, env.id, { signal });
-            await agent.removeVolumes(env.id);
+            await agent.destroyEnvironment({ ...target, removeVolumes: true }, context());
             await this.update(env, { status: EnvironmentStatus.DESTROYED, lastError: null }, (m) => this.releaseAllocation(m, env));
             break;
           case 'rebuild': {
             const image = newImage!;
-            await op.progress(0.1, 'importing the new image');
-            const imageRef = await agent.ensureImage(env.driver, this.imageSource(image), { signal });
-            await op.progress(0.4, 'replacing the image, keeping the volumes');
-            await agent.destroy(env.driver, env.id, { signal });
-            await agent.create(env.driver, await this.spec(agent, env, imageRef), { signal });
-            if (from === EnvironmentStatus.RUNNING) await agent.start(env.driver, env.id, { signal });
+            await op.progress(0.1, 'importing the new image, then replacing the image, keeping the volumes');
+            const { image: imageRef } = await agent.createEnvironment({ driver: env.driver, image: await this.imageArtifact(image), environment: environmentRequest(env), replace: true }, context());
+            if (from === EnvironmentStatus.RUNNING) await agent.startEnvironment(target, context());
             await this.update(env, { status: from === EnvironmentStatus.RUNNING ? EnvironmentStatus.RUNNING : EnvironmentStatus.STOPPED, imageId: image.id, imageRef, lastError: null });
             break;
           }
@@ -214,14 +214,11 @@ export class EnvironmentService {
     const operation = await this.operations.start({ kind: 'environment.copy', targetType: 'Environment', targetId: copy.id, groupId: copy.groupId }, async (op) => {
       try {
         await op.progress(0.1, `exporting ${source.name}`);
-        const stream = await from.exportEnvironment(source.driver, source.id, { signal: op.signal });
-        await op.progress(0.3, `importing as ${copy.name}`);
-        const spec = await this.spec(to, copy, source.imageRef ?? { ref: '' });
-        const info = await to.importEnvironment(copy.driver, stream, spec, { signal: op.signal });
+        const info = await copyEnvironment(from, to, { driver: source.driver, environmentId: source.id }, environmentRequest(copy), source.imageRef ?? { ref: '' }, { signal: op.signal, operationId: op.operationId, onProgress: (f, m) => void op.progress(0.1 + 0.8 * f, m), logger: this.logger });
         await this.update(copy, { status: EnvironmentStatus.STOPPED, imageRef: info.image, lastError: null });
         return { environmentId: copy.id, from: source.id };
       } catch (e) {
-        await to.removeVolumes(copy.id).catch(() => undefined);
+        await to.removeVolumes({ environmentId: copy.id }).catch(() => undefined);
         await this.update(copy, { status: EnvironmentStatus.FAILED, lastError: (e as Error).message });
         throw e;
       }
@@ -255,14 +252,17 @@ export class EnvironmentService {
     policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'run commands in this environment');
     if (env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING`, { status: env.status });
     if (!command.length) throw new BadInputError('command must not be empty');
-    return (await this.agentOf(env)).exec(env.driver, env.id, command);
+    const agent = await this.agentOf(env);
+    return agent.exec({ driver: env.driver, environmentId: env.id, command }, callContext(agent));
   }
 
   /** Usage counters of an environment, from its driver. */
   async stats(actor: Principal, id: string): Promise<EnvironmentStats> {
     const env = await this.get(actor, id);
     if (env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING`, { status: env.status });
-    return (await this.agentOf(env)).stats(env.driver, env.id);
+    const agent = await this.agentOf(env);
+    const stats = await agent.environmentStats({ driver: env.driver, environmentId: env.id }, callContext(agent));
+    return { ...stats, at: new Date(stats.at) };
   }
 
   /**
@@ -277,7 +277,7 @@ export class EnvironmentService {
     const hosts = await this.dataSource.getRepository(HostEntity).findBy({ agent: agent.id });
     const envs = hosts.length ? await this.repo.findBy({ hostId: In(hosts.map((h) => h.id)), status: ACTIVE }) : [];
     for (const driver of (await agent.drivers()).filter((d) => d.available)) {
-      const engine = new Map((await agent.list(driver.name).catch(() => [])).map((i) => [i.id, i]));
+      const engine = new Map((await agent.listEnvironments({ driver: driver.name }).catch(() => [])).map((i) => [i.id, i]));
       const known = new Set<string>();
       for (const env of envs.filter((e) => e.driver === driver.name)) {
         known.add(env.id);
@@ -311,9 +311,9 @@ export class EnvironmentService {
     return image as ImageEntity & { digest: string };
   }
 
-  /** Where an agent reads an image's bits from: the gateway's image store. */
-  private imageSource(image: ImageEntity & { digest: string }): ImageSource {
-    return { name: image.name, version: image.version, digest: image.digest, open: () => this.images.store.open(image.digest) };
+  /** The image as agents fetch it: the artifact of the gateway's image store holding its bits (stored there on first use). */
+  private async imageArtifact(image: ImageEntity & { digest: string }): Promise<ImageArtifact> {
+    return { name: image.name, version: image.version, digest: image.digest, manifestId: await this.images.store.manifestOf(image.digest) };
   }
 
   /** The allocation asked for, checked: usable, of the group, on the host named if one is. */
@@ -365,18 +365,6 @@ export class EnvironmentService {
 
   private async agentOf(env: EnvironmentEntity): Promise<HostAgent> {
     return this.agents.forHost(await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: env.hostId }));
-  }
-
-  private async spec(agent: HostAgent, env: EnvironmentEntity, image: ImageRef): Promise<EnvironmentSpec> {
-    return {
-      id: env.id,
-      image,
-      limits: env.limits,
-      volumes: await agent.prepareVolumes(env.id, env.volumes),
-      iface: { hostname: env.iface.hostname, dns: env.iface.dns, network: { mode: env.iface.network }, config: env.iface.config, log: { target: 'local' } },
-      ...(env.command ? { command: env.command } : {}),
-      labels: { 'rsp.group': env.groupId },
-    };
   }
 
   /** Moves the environment into the action's transient status if it is in an allowed one; CONFLICT otherwise. */

@@ -1,5 +1,6 @@
 import { DataSource, In, Not, Repository } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
+import { callContext } from '../agent/call-context';
 import type { HostAgent } from '../agent/host-agent';
 import type { RspEvent } from '../events/events';
 import { RspPubSub, Topic } from '../events/pubsub';
@@ -177,14 +178,13 @@ export class HostHealthService {
     const mine = new Set((await this.hosts.findBy({ agent: agent.id })).map((h) => h.id));
     const removed: string[] = [];
     for (const driver of (await agent.drivers()).filter((d) => d.available)) {
-      const running = await agent.list(driver.name);
+      const running = await agent.listEnvironments({ driver: driver.name }, callContext(agent));
       if (!running.length) continue;
       const rows = await this.environments.findBy({ id: In(running.map((r) => r.id)), status: Not(EnvironmentStatus.DESTROYED) });
       for (const env of rows.filter((e) => !mine.has(e.hostId))) {
         this.logger.warn({ agent: agent.id, environment: env.id, name: env.name, now: env.hostId }, 'split-brain guard: removing a stale copy that now runs elsewhere');
-        await agent.stop(driver.name, env.id, { graceSeconds: 0 }).catch(() => undefined);
-        await agent.destroy(driver.name, env.id);
-        await agent.removeVolumes(env.id);
+        await agent.stopEnvironment({ driver: driver.name, environmentId: env.id, graceSeconds: 0 }, callContext(agent)).catch(() => undefined);
+        await agent.destroyEnvironment({ driver: driver.name, environmentId: env.id, removeVolumes: true }, callContext(agent));
         removed.push(env.id);
       }
     }

@@ -1,5 +1,6 @@
 import { DataSource, Repository } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
+import { callContext } from '../agent/call-context';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { ConflictError } from '../errors';
@@ -62,7 +63,7 @@ export class MigrationService {
         if (wasRunning) {
           await op.progress(0.4, 'stopping');
           stoppedAt = Date.now();
-          await from.stop(env.driver, env.id, { signal, graceSeconds: 10 });
+          await from.stopEnvironment({ driver: env.driver, environmentId: env.id, graceSeconds: 10 }, callContext(from, { signal, operationId: op.operationId }));
           await this.setStatus(env, EnvironmentStatus.STOPPED);
         }
         await op.progress(0.5, 'replicating the last changes');
@@ -74,8 +75,8 @@ export class MigrationService {
         moved = true;
         const downtimeMs = Date.now() - restoreStart;
         await op.progress(0.95, `removing it from ${source.hostname}`);
-        await from.destroy(env.driver, env.id).catch((e: unknown) => this.logger.warn({ err: e, environment: env.id, host: source.hostname }, 'migrated, but the copy on the source could not be removed'));
-        await from.removeVolumes(env.id).catch((e: unknown) => this.logger.warn({ err: e, environment: env.id }, 'migrated, but the source volumes could not be removed'));
+        await from.destroyEnvironment({ driver: env.driver, environmentId: env.id }, callContext(from)).catch((e: unknown) => this.logger.warn({ err: e, environment: env.id, host: source.hostname }, 'migrated, but the copy on the source could not be removed'));
+        await from.removeVolumes({ environmentId: env.id }).catch((e: unknown) => this.logger.warn({ err: e, environment: env.id }, 'migrated, but the source volumes could not be removed'));
         this.logger.info({ environment: env.id, from: source.hostname, to: target.hostname, downtimeMs }, 'environment migrated');
         return {
           environmentId: env.id,
@@ -91,7 +92,7 @@ export class MigrationService {
       } catch (e) {
         if (!moved && wasRunning && stoppedAt !== undefined) {
           this.logger.warn({ err: e, environment: env.id }, 'migration failed; starting the environment again on its source host');
-          await from.start(env.driver, env.id).catch((err: unknown) => this.logger.error({ err, environment: env.id }, 'could not start the environment again after a failed migration'));
+          await from.startEnvironment({ driver: env.driver, environmentId: env.id }, callContext(from)).catch((err: unknown) => this.logger.error({ err, environment: env.id }, 'could not start the environment again after a failed migration'));
           await this.setStatus(env, EnvironmentStatus.RUNNING).catch(() => undefined);
         }
         throw e;

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
 import { DataSource, In, Repository } from 'typeorm';
 import { Revert } from '../../drivers/revert';
-import type { EnvironmentSpec } from '../../drivers/contract';
 import type { AgentLink } from '../agent/agent-link';
+import { callContext } from '../agent/call-context';
+import { environmentRequest } from '../agent/environment-request';
 import type { ArtifactStore } from '../artifacts/artifact-store';
+import { copyArtifact } from '../artifacts/chunk-copy';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, IntegrityError, NotFoundError, RspError } from '../errors';
@@ -266,7 +267,7 @@ export class ReplicationService {
     const all = await this.replicaRepo.find({ where: { environmentId, kind: ReplicationKind.EXTERNAL }, order: { createdAt: 'DESC', id: 'DESC' }, take: 100 });
     for (const replica of all) {
       const store = await this.stores.storeOf(replica.storeHostId).catch(() => undefined);
-      if (store && (await store.has(replica.manifestId).catch(() => false))) return replica;
+      if (store && (await store.hasManifest(replica.manifestId).catch(() => false))) return replica;
       this.logger.info({ replica: replica.id, storeHostId: replica.storeHostId }, 'replica not reachable; trying an older one');
     }
     return null;
@@ -308,33 +309,24 @@ export class ReplicationService {
     const encrypted = pol?.encrypted ?? false;
     const key = encrypted ? await this.keys.keyFor(env.groupId) : undefined;
 
-    let source: Readable;
-    if (kind === ReplicationKind.EXTERNAL) {
-      source = await agent.exportEnvironment(env.driver, env.id, { signal: options.signal });
-    } else {
-      const result = await agent.exec(env.driver, env.id, pol!.backupCommand!, { signal: options.signal });
-      if (result.exitCode !== 0) throw new RspError('CONFLICT', `The backup command ${JSON.stringify(pol!.backupCommand)} exited with ${result.exitCode}: ${result.stderr.trim().slice(0, 500)}`, { exitCode: result.exitCode });
-      source = Readable.from([Buffer.from(result.stdout, 'utf8')]);
-    }
+    // EXTERNAL: the environment as a whole; INTERNAL: what the policy's backup command prints inside it.
     const labels = { environment: env.id, group: env.groupId, kind, ...(pol ? { policy: pol.id } : {}) };
-    const staging = agent.artifacts();
-    let put: Awaited<ReturnType<ArtifactStore['put']>>;
-    try {
-      put = await staging.put(source, { key, labels, signal: options.signal, onProgress: (p) => options.onProgress?.({ phase: 'export', ...p }) });
-    } catch (e) {
-      source.destroy();
-      throw e;
-    }
-    const { manifest, stats } = put;
+    const exported = await agent.exportEnvironment(
+      { driver: env.driver, environmentId: env.id, ...(kind === ReplicationKind.INTERNAL ? { commandOutput: pol!.backupCommand! } : {}), ...(key ? { key: key.toString('base64') } : {}), labels },
+      callContext(agent, { signal: options.signal }),
+    );
+    const { manifestId, ...stats } = exported;
+    options.onProgress?.({ phase: 'export', ...stats });
+    const staging = await this.stores.storeOf(env.hostId, options.signal);
     const revert = new Revert();
-    revert.add(() => this.stores.dropUnused(env.hostId, staging, manifest.id));
+    revert.add(() => this.stores.dropUnused(env.hostId, staging, manifestId));
     try {
-      const target = holder ? this.agents.forHost(holder).artifacts() : this.store;
+      const target = holder ? await this.stores.storeOf(holder.id, options.signal) : this.stores.gatewayPlace;
       let movedBytes = 0;
-      if (target !== staging) {
-        revert.add(() => this.stores.dropUnused(holder?.id ?? null, target, manifest.id));
-        const totalChunks = manifest.chunks.length;
-        const copied = await staging.copyTo(target, manifest.id, { key, signal: options.signal, onProgress: (p) => options.onProgress?.({ phase: 'copy', ...p, totalChunks }) });
+      if (target.location !== staging.location) {
+        revert.add(() => this.stores.dropUnused(holder?.id ?? null, target, manifestId));
+        const totalChunks = stats.chunks;
+        const copied = await copyArtifact(staging, target, manifestId, { key, signal: options.signal, onProgress: (p) => options.onProgress?.({ phase: 'copy', ...p, totalChunks }) });
         movedBytes = copied.stats.newBytes;
       }
       const replica = await this.replicaRepo.save(
@@ -344,7 +336,7 @@ export class ReplicationService {
           groupId: env.groupId,
           layerId: pol?.layerId ?? env.layerId,
           kind,
-          manifestId: manifest.id,
+          manifestId,
           bytes: stats.bytes,
           newBytes: stats.newBytes,
           chunks: stats.chunks,
@@ -521,32 +513,31 @@ export class ReplicationService {
     try {
       const env = options.sameIdentity ? await this.claimIdentity(replica, host, revert) : await this.recordCopy(replica, host, options.name);
       if (!options.sameIdentity) revert.add(() => this.discard(env));
-      progress(0.2, `importing into ${env.name} on ${host.hostname}`);
-      const volumes = await agent.prepareVolumes(env.id, env.volumes);
+      progress(0.2, `copying the replica to ${host.hostname}`);
+      const here = await this.stores.storeOf(host.id, options.signal);
+      // A copy made here for the import is removed afterwards; one the host's store kept already stays.
+      const copied = !(await here.hasManifest(replica.manifestId));
+      if (copied) revert.add(() => this.stores.dropUnused(host.id, here, replica.manifestId));
+      await copyArtifact(await this.stores.storeOf(replica.storeHostId, options.signal), here, replica.manifestId, { key, signal: options.signal, onProgress: (p) => progress(0.2 + 0.4 * (replica.bytes ? p.bytes / replica.bytes : 1), 'copying the replica') });
+      progress(0.6, `importing into ${env.name} on ${host.hostname}`);
       // Same identity through the agent that already holds the environment's volumes: they are its data, never removed here.
       const ownVolumes = !options.sameIdentity || agent.id !== (await this.stores.agentOf(previousHostId).catch(() => undefined))?.id;
-      if (ownVolumes) revert.add(() => agent.removeVolumes(env.id));
-      const spec: EnvironmentSpec = {
-        id: env.id,
-        image: src.imageRef ?? { ref: '' },
-        limits: env.limits,
-        volumes,
-        iface: { hostname: env.iface.hostname, dns: env.iface.dns, network: { mode: env.iface.network }, config: env.iface.config, log: { target: 'local' } },
-        ...(env.command ? { command: env.command } : {}),
-        labels: { 'rsp.group': env.groupId },
-      };
-      const stream = this.countBytes(await (await this.stores.storeOf(replica.storeHostId)).open(replica.manifestId, { key }), replica.bytes, (f) => progress(0.2 + 0.6 * f, 'importing'));
-      const info = await agent.importEnvironment(env.driver, stream, spec, { signal: options.signal });
-      revert.add(() => agent.destroy(env.driver, env.id));
+      if (ownVolumes) revert.add(() => agent.removeVolumes({ environmentId: env.id }));
+      const context = () => callContext(agent, { signal: options.signal });
+      const target = { driver: env.driver, environmentId: env.id };
+      const artifact = { manifestId: replica.manifestId, ...(key ? { key: key.toString('base64') } : {}) };
+      const info = await agent.importEnvironment({ driver: env.driver, artifact, environment: environmentRequest(env), image: src.imageRef ?? { ref: '' } }, context());
+      revert.add(() => agent.destroyEnvironment(target, callContext(agent)));
       let status = EnvironmentStatus.STOPPED;
       if (options.start) {
         progress(0.85, 'starting');
-        await agent.start(env.driver, env.id, { signal: options.signal });
-        revert.add(() => agent.stop(env.driver, env.id, { graceSeconds: 1 }));
+        await agent.startEnvironment(target, context());
+        revert.add(() => agent.stopEnvironment({ ...target, graceSeconds: 1 }, callContext(agent)));
         status = EnvironmentStatus.RUNNING;
       }
       await this.setStatus(env, { status, imageRef: info.image, lastError: null });
       revert.success();
+      if (copied) await this.stores.dropUnused(host.id, here, replica.manifestId).catch((e: unknown) => this.logger.warn({ err: e, replica: replica.id }, "could not remove the restore's copy of the replica from the host's store"));
       return env;
     } finally {
       const errors = await revert.run();
@@ -557,7 +548,7 @@ export class ReplicationService {
   /** Verifies every chunk of a replica; records when it passed, throws the store's IntegrityError otherwise. */
   async verify(replica: ReplicaEntity, key?: Buffer): Promise<void> {
     const k = key ?? (replica.encrypted ? await this.keys.keyFor(replica.groupId) : undefined);
-    const report = await (await this.stores.storeOf(replica.storeHostId)).verify(replica.manifestId, { key: k });
+    const report = await (await this.stores.storeOf(replica.storeHostId)).verify(replica.manifestId, k);
     if (!report.ok) {
       const first = report.problems[0]!;
       throw new IntegrityError(replica.manifestId, first.chunk ?? undefined, `${first.reason} (replica ${replica.id}: ${report.problems.length} problem(s) found; nothing was restored)`, { replicaId: replica.id, problems: report.problems.slice(0, 20) });
@@ -662,12 +653,16 @@ export class ReplicationService {
     const key = replica.encrypted ? await this.keys.keyFor(replica.groupId) : undefined;
     await op.progress(0.05, 'verifying every checksum');
     await this.verify(replica, key);
-    await op.progress(0.4, 'reading the replica');
-    const parts: Buffer[] = [];
-    for await (const chunk of await (await this.stores.storeOf(replica.storeHostId)).open(replica.manifestId, { key })) parts.push(chunk as Buffer);
-    await op.progress(0.6, 'running the restore command');
+    await op.progress(0.4, 'copying the replica to the environment\'s host');
     const agent = await this.stores.agentOf(env.hostId);
-    const result = await agent.exec(env.driver, env.id, command, { signal: op.signal, stdin: Buffer.concat(parts).toString('utf8') });
+    const here = await this.stores.storeOf(env.hostId, op.signal);
+    const copied = !(await here.hasManifest(replica.manifestId));
+    await copyArtifact(await this.stores.storeOf(replica.storeHostId, op.signal), here, replica.manifestId, { key, signal: op.signal });
+    await op.progress(0.6, 'running the restore command');
+    const stdinArtifact = { manifestId: replica.manifestId, ...(key ? { key: key.toString('base64') } : {}) };
+    const result = await agent.exec({ driver: env.driver, environmentId: env.id, command, stdinArtifact }, callContext(agent, { signal: op.signal, operationId: op.operationId })).finally(async () => {
+      if (copied) await this.stores.dropUnused(env.hostId, here, replica.manifestId);
+    });
     if (result.exitCode !== 0) throw new RspError('CONFLICT', `The restore command ${JSON.stringify(command)} exited with ${result.exitCode}: ${result.stderr.trim().slice(0, 500)}`, { exitCode: result.exitCode });
   }
 
@@ -789,20 +784,6 @@ export class ReplicationService {
     Object.assign(env, changes);
     await this.envs.update({ id: env.id }, changes as never);
     this.pubSub.publish(Topic.EVENT, { kind: 'ENVIRONMENT', at: Date.now(), groupId: env.groupId, siteId: null, environment: { id: env.id, name: env.name, hostId: env.hostId, status: env.status } });
-  }
-
-  /** Passes a stream through, reporting the fraction of `total` bytes seen. */
-  private countBytes(source: Readable, total: number, report: (fraction: number) => void): Readable {
-    let seen = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        seen += chunk.length;
-        if (total > 0) report(Math.min(1, seen / total));
-        done(null, chunk);
-      },
-    });
-    source.on('error', (e) => counter.destroy(e));
-    return source.pipe(counter);
   }
 
   private publish(pol: ReplicationPolicyEntity, outcome: { state: 'SUCCEEDED' | 'FAILED'; replicaId: string | null; bytes: number | null; newBytes: number | null; movedBytes: number | null; chunks: number | null; error: string | null }): void {

@@ -7,8 +7,11 @@ import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
 
 const MiB = 2 ** 20;
 
-/** Environments through GraphQL on a real Docker engine: the seed-002 interface, stats, a copy. */
-describeWithEngine('docker', 'docker environments through the gateway', () => {
+/**
+ * Environments through GraphQL on a real Docker engine: the seed-002 interface, stats, a copy;
+ * with `loopback`, the agent is reached through the JSON agent protocol.
+ */
+function dockerEnvironmentSuite(transport: 'direct' | 'loopback') {
   let db: TestDatabase;
   let t: TestGateway;
   let w: World;
@@ -23,7 +26,7 @@ describeWithEngine('docker', 'docker environments through the gateway', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('pglite');
-    t = await startTestGateway(db, { RSP_DRIVERS: 'docker' });
+    t = await startTestGateway(db, { RSP_DRIVERS: 'docker', ...(transport === 'loopback' ? { RSP_AGENT_TRANSPORT: 'loopback' } : {}) });
     w = await buildWorld(t);
     image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'busybox', version: '1', technology: 'docker' } })).registerImage.id;
     const up = await t.upload(image, await readFile(await buildBusyboxRootfs()));
@@ -83,4 +86,7 @@ describeWithEngine('docker', 'docker environments through the gateway', () => {
     const res = await t.gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'bw', limits: { networkBitsPerSecond: 1e6 } } });
     expect(res.errors?.[0]).toMatchObject({ extensions: { code: 'UNSUPPORTED_OPERATION' }, message: 'driver docker does not support limit networkBitsPerSecond: the engine cannot enforce it' });
   });
-});
+}
+
+describeWithEngine('docker', 'docker environments through the gateway', () => dockerEnvironmentSuite('direct'));
+describeWithEngine('docker', 'docker environments through the gateway, the agent reached through the JSON loopback', () => dockerEnvironmentSuite('loopback'));

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import Docker from 'dockerode';
 import { resolveDockerConfig } from '../../drivers/docker/config';
+import type { InProcessAgent } from '../../gateway/agent/in-process-agent';
 import { corruptChunk } from '../helpers/artifacts';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
@@ -84,7 +85,7 @@ describeWithEngine('docker', 'replication of docker environments', () => {
   test('a corrupted chunk: restore refuses with the integrity error and nothing is created or running', async () => {
     const [newest] = (await t.ok('query ($p: ID!) { replicas(policyId: $p) { id manifestId } }', { p: policy }, w.tokens.memberA)).replicas;
     // The policy's target is host 1: the replica lives in its agent's store.
-    const store = t.gateway.agents.local!.artifacts();
+    const store = (t.gateway.agents.local as InProcessAgent).artifacts();
     const manifest = await store.manifest(newest.manifestId);
     const victim = manifest.chunks[Math.floor(manifest.chunks.length / 2)]!.hash;
     await corruptChunk(store, victim);

@@ -6,8 +6,11 @@ import { buildWorld, GiB, World } from '../helpers/scenario';
 
 const OP = 'id kind state progress error { code message }';
 
-/** Environments end to end through GraphQL on the in-process agent's fake driver. */
-function environmentSuite(kind: 'pglite' | 'postgres') {
+/**
+ * Environments end to end through GraphQL on the in-process agent's fake driver; with `loopback`,
+ * the gateway reaches the agent through the agent protocol, every call and answer JSON-encoded.
+ */
+function environmentSuite(kind: 'pglite' | 'postgres', transport: 'direct' | 'loopback' = 'direct') {
   let db: TestDatabase;
   let t: TestGateway;
   let w: World;
@@ -34,7 +37,7 @@ function environmentSuite(kind: 'pglite' | 'postgres') {
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    t = await startTestGateway(db);
+    t = await startTestGateway(db, transport === 'loopback' ? { RSP_AGENT_TRANSPORT: 'loopback' } : {});
     w = await buildWorld(t);
     image = await registerImage('app', '1', { '/etc/os-release': 'ID=app\nVERSION=1\n' });
     image2 = await registerImage('app', '2', { '/etc/os-release': 'ID=app\nVERSION=2\n' });
@@ -149,4 +152,5 @@ function environmentSuite(kind: 'pglite' | 'postgres') {
 }
 
 describe('environments on pglite', () => environmentSuite('pglite'));
+describe('environments on pglite, the agent reached through the JSON loopback', () => environmentSuite('pglite', 'loopback'));
 describeWithEngine('postgres', 'environments on postgres', () => environmentSuite('postgres'));

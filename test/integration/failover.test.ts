@@ -87,8 +87,8 @@ describeWithEngine('docker', 'failover and migration between two host agents on 
     expect(await containers(id)).toEqual([{ name: `rsp-b-${id}`, state: 'running' }]);
     const agentA = t.gateway.agents.get('a')!;
     const agentB = t.gateway.agents.get('b')!;
-    expect((await agentB.list('docker')).map((e) => e.id)).toContain(id);
-    expect((await agentA.list('docker')).map((e) => e.id)).not.toContain(id);
+    expect((await agentB.listEnvironments({ driver: 'docker' })).map((e) => e.id)).toContain(id);
+    expect((await agentA.listEnvironments({ driver: 'docker' })).map((e) => e.id)).not.toContain(id);
     await settle((await t.ok('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id })).destroyEnvironment.id);
     expect(await containers(id)).toEqual([]);
   }, 120_000);

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
+import type { InProcessAgent } from '../../gateway/agent/in-process-agent';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
@@ -157,7 +158,7 @@ describe('metrics', () => {
     await t.gateway.services.metrics.usage.flush();
     const before = (await t.ok('query ($g: ID!) { groupUsage(groupId: $g) { diskBytes } }', { g: w.groupA }, w.tokens.viewerA)).groupUsage[0].diskBytes as number;
     expect(before).toBeGreaterThan(0);
-    const [volume] = await t.gateway.services.environments['agents'].local!.prepareVolumes(env, [{ name: 'blobs', kind: 'data', mountPath: '/blobs', readOnly: false }]);
+    const [volume] = await (t.gateway.agents.local as InProcessAgent).prepareVolumes(env, [{ name: 'blobs', kind: 'data', mountPath: '/blobs', readOnly: false }]);
     await writeFile(join(volume!.hostPath, 'blob'), Buffer.alloc(1024 * 1024, 7));
     await t.gateway.services.metrics.sampler.measureDisk();
     const after = (await t.ok('query ($g: ID!) { groupUsage(groupId: $g) { diskBytes } }', { g: w.groupA }, w.tokens.viewerA)).groupUsage[0].diskBytes as number;

@@ -12,8 +12,11 @@ import { buildWorld, World } from '../helpers/scenario';
 
 const POLICY = 'id name status { state lastSyncAt lastTryAt lastDurationMs failCount nextRunAt lastError runningOperationId } target { kind id } keep kind encrypted';
 
-/** Replication policies, runs, pruning, retries and restore through GraphQL, over the fake driver, on one database kind. */
-function replicationSuite(kind: 'pglite' | 'postgres') {
+/**
+ * Replication policies, runs, pruning, retries and restore through GraphQL, over the fake driver,
+ * on one database kind; with `loopback`, the agents are reached through the JSON agent protocol.
+ */
+function replicationSuite(kind: 'pglite' | 'postgres', transport: 'direct' | 'loopback' = 'direct') {
   let db: TestDatabase;
   let t: TestGateway;
   let w: World;
@@ -28,7 +31,7 @@ function replicationSuite(kind: 'pglite' | 'postgres') {
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    t = await startTestGateway(db, { RSP_REPLICATION_INTERVAL_MS: '0' });
+    t = await startTestGateway(db, { RSP_REPLICATION_INTERVAL_MS: '0', ...(transport === 'loopback' ? { RSP_AGENT_TRANSPORT: 'loopback' } : {}) });
     w = await buildWorld(t);
     const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'fake', version: '1', technology: 'fake' } })).registerImage.id;
     await t.upload(image, createRootfsTar({ '/etc/hostname': 'db', '/data/db.txt': 'rows v1\n' }));
@@ -172,7 +175,7 @@ function replicationSuite(kind: 'pglite' | 'postgres') {
     expect((await svc.defaultRestoreHost(replica))!.id).toBe(w.host2);
     // The first host is lost: its copy of the environment is gone from the engine.
     const agent = (t.gateway.services.environments as unknown as { agents: AgentLink }).agents.local!;
-    await agent.destroy('fake', env.id);
+    await agent.destroyEnvironment({ driver: 'fake', environmentId: env.id });
     const moved = await svc.restoreReplica(replica.id, w.host2, { sameIdentity: true, start: true });
     expect(moved).toMatchObject({ id: env.id, name: 'db', hostId: w.host2, status: 'RUNNING' });
     const seen = (await t.ok('query ($id: ID!) { environment(id: $id) { id name status hostId layerId } }', { id: env.id }, w.tokens.memberA)).environment;
@@ -213,14 +216,16 @@ function replicationSuite(kind: 'pglite' | 'postgres') {
 }
 
 describe('replication on pglite', () => replicationSuite('pglite'));
+describe('replication on pglite, the agents reached through the JSON loopback', () => replicationSuite('pglite', 'loopback'));
 describeWithEngine('postgres', 'replication on postgres', () => replicationSuite('postgres'));
 
 /**
  * Replicas live where the policy's target says (two in-process agents `a` and `b`, each with its
  * own fake driver and artifact store under its data directory): the export goes into the source
- * host's store, then only the chunks the target's store lacks are copied there.
+ * host's store, then only the chunks the target's store lacks are copied there. With `loopback`,
+ * every call, answer and chunk crosses the JSON agent protocol.
  */
-describe('replicas in the target host\'s store (agents a and b, fake driver)', () => {
+function targetStoreSuite(transport: 'direct' | 'loopback') {
   let db: TestDatabase;
   let t: TestGateway;
   let group: string;
@@ -241,7 +246,7 @@ describe('replicas in the target host\'s store (agents a and b, fake driver)', (
 
   beforeAll(async () => {
     db = await createTestDatabase('pglite');
-    t = await startTestGateway(db, { RSP_AGENTS: 'a,b', RSP_REPLICATION_INTERVAL_MS: '0', RSP_HEARTBEAT_MS: '200', RSP_HOST_DOWN_AFTER_MS: '5000' });
+    t = await startTestGateway(db, { RSP_AGENTS: 'a,b', RSP_REPLICATION_INTERVAL_MS: '0', RSP_HEARTBEAT_MS: '200', RSP_HOST_DOWN_AFTER_MS: '5000', ...(transport === 'loopback' ? { RSP_AGENT_TRANSPORT: 'loopback' } : {}) });
     group = (await t.ok('mutation { createGroup(input: { slug: "offsite", name: "Offsite" }) { id } }')).createGroup.id;
     site = (await t.ok('mutation ($g: ID!) { createSite(input: { name: "pair", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
     const newHost = async (hostname: string, agent: string) => (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: group, hostname, drivers: ['fake'], agent } })).createHost.id as string;
@@ -356,4 +361,7 @@ describe('replicas in the target host\'s store (agents a and b, fake driver)', (
       t.gateway.agents.reconnect('b');
     }
   }, 60_000);
-});
+}
+
+describe('replicas in the target host\'s store (agents a and b, fake driver)', () => targetStoreSuite('direct'));
+describe('replicas in the target host\'s store (agents a and b, fake driver), through the JSON loopback', () => targetStoreSuite('loopback'));

@@ -27,11 +27,11 @@ describe('disk used by volumes', () => {
 
   test("the in-process agent reports the bytes of an environment's volume directories", async () => {
     const agent = new InProcessAgent(new DriverRegistry(), join(dir, 'data'), pino({ level: 'silent' }));
-    expect(await agent.volumeBytes('env-1')).toBe(0);
+    expect(await agent.volumeBytes({ environmentId: 'env-1' })).toBe(0);
     const [volume] = await agent.prepareVolumes('env-1', [{ name: 'data', kind: 'data', mountPath: '/data', readOnly: false }]);
     await writeFile(join(volume!.hostPath, 'blob'), Buffer.alloc(2 * 1024 * 1024, 3));
-    expect(await agent.volumeBytes('env-1')).toBeGreaterThanOrEqual(2 * 1024 * 1024);
-    await agent.removeVolumes('env-1');
-    expect(await agent.volumeBytes('env-1')).toBe(0);
+    expect(await agent.volumeBytes({ environmentId: 'env-1' })).toBeGreaterThanOrEqual(2 * 1024 * 1024);
+    await agent.removeVolumes({ environmentId: 'env-1' });
+    expect(await agent.volumeBytes({ environmentId: 'env-1' })).toBe(0);
   });
 });

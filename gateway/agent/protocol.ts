@@ -1,0 +1,126 @@
+import type { ImageRef, InterfaceSpec, ResourceLimits, EnvironmentInfo, EnvironmentStats } from '../../drivers/contract';
+import type { ErrorCategory } from '../errors';
+
+/**
+ * The host-agent protocol: plain data only (what `JSON.stringify` keeps as it is: no Dates,
+ * Buffers, streams, signals or functions). The gateway sends request frames, the agent answers
+ * each with a result or an error frame carrying the same id. Bulk data moves beside the calls as
+ * content-addressed chunks (base64 in `ChunkData`), never as streams.
+ */
+
+/** The protocol version this code speaks; an agent reports its own in `hello`, and each request carries the caller's. */
+export const AGENT_PROTOCOL_VERSION = 1;
+
+/**
+ * What travels with every call: the operation it belongs to (`cancel` names it) and when it must
+ * be done by. An agent aborts the call at the deadline with TIMEOUT.
+ */
+export interface CallContext {
+  /** The operation (or one-off call) the call belongs to; several calls may share one. */
+  operationId: string;
+  /** ISO 8601 time after which the call fails with TIMEOUT; absent: the driver's own defaults. */
+  deadline?: string;
+}
+
+/** A call of the gateway to an agent. */
+export interface RequestFrame {
+  type: 'request';
+  /** Unique among the caller's calls in flight; the answer carries it back. */
+  id: string;
+  /** The caller's `AGENT_PROTOCOL_VERSION`; a mismatch is refused. */
+  protocol: number;
+  method: string;
+  params: unknown;
+  context: CallContext;
+}
+
+/** A call's successful answer. */
+export interface ResultFrame {
+  type: 'result';
+  id: string;
+  result: unknown;
+}
+
+/** A call's failure: the error as data, raised again on the caller's side as the RspError of its category. */
+export interface ErrorFrame {
+  type: 'error';
+  /** The request's id; null when the frame could not be read far enough to know it. */
+  id: string | null;
+  error: WireError;
+}
+
+/** Any frame of the protocol. */
+export type AgentFrame = RequestFrame | ResultFrame | ErrorFrame;
+
+/** An error as it travels. */
+export interface WireError {
+  category: ErrorCategory;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+/** What an agent says about itself. */
+export interface AgentHello {
+  agentId: string;
+  protocol: number;
+  /** The RSP version the agent runs. */
+  software: string;
+}
+
+/** A volume an environment asks for; the agent makes its directory (kept across rebuilds). */
+export interface VolumeRequest {
+  name: string;
+  kind: 'config' | 'data';
+  mountPath: string;
+  readOnly?: boolean;
+}
+
+/** An environment as the gateway asks an agent to make it: the driver's spec without host paths or image. */
+export interface EnvironmentRequest {
+  id: string;
+  limits?: ResourceLimits;
+  volumes: VolumeRequest[];
+  iface: InterfaceSpec;
+  command?: string[];
+  labels?: Record<string, string>;
+}
+
+/** An image the agent fetches from its upstream chunk source: the artifact `manifestId` holds its bits. */
+export interface ImageArtifact {
+  name: string;
+  version: string;
+  /** `sha256:<hex>` of the image's bits; names the image in the agent's record of imported images. */
+  digest: string;
+  manifestId: string;
+}
+
+/** An artifact in the agent's own store, with the group key (base64) when it is encrypted. */
+export interface ArtifactRef {
+  manifestId: string;
+  key?: string;
+}
+
+/** `EnvironmentInfo` as data (`startedAt` an ISO string). */
+export type EnvironmentInfoData = Omit<EnvironmentInfo, 'startedAt'> & { startedAt?: string };
+
+/** `EnvironmentStats` as data (`at` an ISO string). */
+export type EnvironmentStatsData = Omit<EnvironmentStats, 'at'> & { at: string };
+
+/** What `createEnvironment` made: the environment and the driver's reference of the image it runs. */
+export interface CreatedEnvironment {
+  environment: EnvironmentInfoData;
+  image: ImageRef;
+}
+
+/** What an export stored in the agent's store: the manifest and the counts of the put. */
+export interface ExportSummary {
+  manifestId: string;
+  /** Plaintext bytes and chunks of the artifact. */
+  bytes: number;
+  chunks: number;
+  /** Chunks (and their bytes) the store did not have before. */
+  newChunks: number;
+  newBytes: number;
+}
+
+export type { ChunkData } from '../artifacts/chunk-transport';
