@@ -78,8 +78,9 @@ export class EnvironmentLifecycle {
    */
   async begin(env: EnvironmentEntity, transition: Transition): Promise<EnvironmentStatus> {
     const from = env.status;
-    const during = transientStatusFor(transition, from, env.name);
-    await this.write(this.dataSource.manager, env, { status: during });
+    const changes = { status: transientStatusFor(transition, from, env.name) };
+    await this.write(this.dataSource.manager, env, changes);
+    this.applied(env, changes);
     return from;
   }
 
@@ -90,23 +91,22 @@ export class EnvironmentLifecycle {
    */
   async end(env: EnvironmentEntity, ending: EnvironmentEnding, alongside?: (m: EntityManager) => Promise<() => void>): Promise<void> {
     checkEnding(env.status, ending.status, env.name);
-    if (!alongside) {
-      await this.write(this.dataSource.manager, env, ending);
-      return;
-    }
-    const after = await this.dataSource.transaction(async (m) => {
+    const after = await this.dataSource.transaction(async (m): Promise<() => void> => {
       await this.write(m, env, ending);
-      return alongside(m);
+      return alongside ? alongside(m) : () => undefined;
     });
+    this.applied(env, ending);
     after();
   }
 
   /** Moves the environment (held by a step) and its ZONE layer onto `host`, in one transaction. */
   async move(env: EnvironmentEntity, host: Pick<HostEntity, 'id' | 'layerId'>): Promise<void> {
+    const changes = { hostId: host.id };
     await this.dataSource.transaction(async (m) => {
-      await this.write(m, env, { hostId: host.id });
+      await this.write(m, env, changes);
       if (env.layerId) await m.getRepository(LayerEntity).update({ id: env.layerId }, { parentId: host.layerId });
     });
+    this.applied(env, changes);
   }
 
   /**
@@ -114,14 +114,10 @@ export class EnvironmentLifecycle {
    * (with why, when it settled FAILED). False when the environment changed meanwhile.
    */
   async settle(env: EnvironmentEntity, found: { drift: string | null; status: EnvironmentStatus }): Promise<boolean> {
-    const interrupted = found.status === EnvironmentStatus.FAILED && env.status !== found.status ? { lastError: 'interrupted: the gateway stopped during this step' } : {};
-    try {
-      await this.write(this.dataSource.manager, env, { ...found, ...interrupted });
-      return true;
-    } catch (e) {
-      if (e instanceof ConflictError) return false;
-      throw e;
-    }
+    const changes = { ...found, ...(found.status === EnvironmentStatus.FAILED && env.status !== found.status ? { lastError: 'interrupted: the gateway stopped during this step' } : {}) };
+    if (!(await this.written(this.dataSource.manager, env, changes))) return false;
+    this.applied(env, changes);
+    return true;
   }
 
   /** Removes a half-made environment (a failed restore's) and its ZONE layer; published as DESTROYED. */
@@ -133,18 +129,26 @@ export class EnvironmentLifecycle {
     this.publish({ ...env, status: EnvironmentStatus.DESTROYED });
   }
 
-  /** Writes `changes` if the environment is still at the version read (CONFLICT otherwise), then updates `env` and publishes a status change. */
+  /** Like `written`, but a lost race is CONFLICT, saying what the environment is now. */
   private async write(m: EntityManager, env: EnvironmentEntity, changes: Partial<EnvironmentEntity>): Promise<void> {
+    if (await this.written(m, env, changes)) return;
+    const now = await m.getRepository(EnvironmentEntity).findOneBy({ id: env.id });
+    throw new ConflictError(`Environment ${env.name} changed meanwhile (it is ${now?.status ?? 'gone'} now); try again`, { id: env.id, expected: env.status, status: now?.status ?? null });
+  }
+
+  /** Writes `changes` if the environment is still at the version read (`UPDATE … WHERE id AND version`); false when another writer won. */
+  private async written(m: EntityManager, env: EnvironmentEntity, changes: Partial<EnvironmentEntity>): Promise<boolean> {
     const result = await m
       .createQueryBuilder()
       .update(EnvironmentEntity)
       .set(changes as never)
       .where('id = :id AND version = :version', { id: env.id, version: env.version })
       .execute();
-    if (!result.affected) {
-      const now = await m.getRepository(EnvironmentEntity).findOneBy({ id: env.id });
-      throw new ConflictError(`Environment ${env.name} changed meanwhile (it is ${now?.status ?? 'gone'} now); try again`, { id: env.id, expected: env.status, status: now?.status ?? null });
-    }
+    return !!result.affected;
+  }
+
+  /** Once a write is committed: brings `env` up to date (the version moved by one) and publishes a status change. */
+  private applied(env: EnvironmentEntity, changes: Partial<EnvironmentEntity>): void {
     const statusChanged = changes.status !== undefined && changes.status !== env.status;
     Object.assign(env, changes);
     env.version += 1;

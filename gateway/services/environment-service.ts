@@ -5,8 +5,7 @@ import type { AgentLink } from '../agent/agent-link';
 import type { HostAgent, ImageSource } from '../agent/host-agent';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { EnvironmentLifecycle, LifecycleAction, NewEnvironment, driftOf, settledStatus, validateEnvironmentName } from '../environments';
-import type { EnvironmentEnding } from '../environments';
+import { driftOf, EnvironmentLifecycle, settledStatus, validateEnvironmentName, type EnvironmentEnding, type LifecycleAction, type NewEnvironment } from '../environments';
 import { BadInputError, ConflictError, NotFoundError, RspError } from '../errors';
 import type { Logger } from '../logging/logger';
 import {

@@ -36,9 +36,9 @@ const RECOVERABLE: EnvironmentStatus[] = [...TRANSITIONS.failover.from];
  * replication policy has `autoFailover` is restored from its newest reachable replica (kept in the
  * gateway's store or on another UP host, never on the lost one) on another eligible
  * host (same identity), started if it was running, and its record moves there — one operation
- * each, with an alert; the environment is FAILING_OVER meanwhile (a failure puts it back). Site admins may also fail one environment over by hand. The host stays
- * fenced until these operations end; its agent's stale copies are removed by the split-brain
- * guard when it returns.
+ * each, with an alert; the environment is FAILING_OVER meanwhile (a failure puts it back). Site
+ * admins may also fail one environment over by hand. The host stays fenced until these
+ * operations end; its agent's stale copies are removed by the split-brain guard when it returns.
  */
 export class FailoverService implements FailoverHooks {
   private readonly envs: Repository<EnvironmentEntity>;

@@ -41,7 +41,7 @@ export class MigrationService {
   async migrate(actor: Principal, id: string, targetHostId?: string): Promise<OperationEntity> {
     const env = await this.environments.get(actor, id);
     policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'migrate this environment');
-    transientStatusFor('migrate', env.status, env.name);
+    transientStatusFor('migrate', env.status, env.name); // CONFLICT before a target is chosen; the environment is claimed once it is
     const source = await this.hosts.findOneByOrFail({ id: env.hostId });
     if (source.state !== HostState.UP) throw new ConflictError(`Host ${source.hostname} of environment ${env.name} is ${source.state}, not UP: a DOWN host's environments are failed over, not migrated`, { hostId: source.id, state: source.state });
     const from = this.agents.forHost(source);
