@@ -4,6 +4,7 @@ import { EnvironmentLifecycle } from '../../gateway/environments';
 import { EnvironmentEntity } from '../../gateway/persistence/entities';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
+import { buildWorld } from '../helpers/scenario';
 import { until } from '../helpers/until';
 
 /** A `stop` of an agent held at its start until released: the step calling it stays in its transient status. */
@@ -183,5 +184,51 @@ describe('environment lifecycle: transient statuses of migrate, restore and fail
     }
     t.gateway.agents.reconnect(lost);
     await until(`host ${lost} UP`, async () => ((await host(hostId)) === 'UP' ? true : undefined), 20_000);
+  });
+});
+
+/**
+ * A gateway stopped in the middle of a migration, restore or failover leaves the new transient
+ * statuses behind; reconciliation settles them from what the engine reports.
+ */
+describe('environment lifecycle: reconciliation settles MIGRATING, RESTORING and FAILING_OVER', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    t = await startTestGateway(db);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  test('running on the engine → RUNNING; made but stopped → STOPPED; missing → FAILED, saying it was interrupted', async () => {
+    const w = await buildWorld(t);
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'fake', version: '1', technology: 'fake' } })).registerImage.id;
+    expect((await t.upload(image, createRootfsTar({ '/etc/hostname': 'x' }))).status).toBe(200);
+    const make = async (name: string, start: boolean) => {
+      const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name } })).createEnvironment;
+      expect((await t.gateway.services.operations.settled(created.operation.id)).state).toBe('SUCCEEDED');
+      if (start) expect((await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: created.environment.id })).startEnvironment.id)).state).toBe('SUCCEEDED');
+      return created.environment.id as string;
+    };
+    const moving = await make('moving', true);
+    const restoring = await make('restoring', false);
+    const failing = await make('failing', false);
+    await t.gateway.agents.local!.destroy('fake', failing);
+    // What a gateway stopped mid-step leaves in the database.
+    const interrupt = (id: string, status: string) => t.gateway.dataSource.query('UPDATE environment SET status = $2, version = version + 1 WHERE id = $1', [id, status]);
+    await interrupt(moving, 'MIGRATING');
+    await interrupt(restoring, 'RESTORING');
+    await interrupt(failing, 'FAILING_OVER');
+
+    const report = await t.gateway.services.environments.reconcile();
+    expect(report.checked).toBe(3);
+    const seen = async (id: string) => (await t.ok('query ($id: ID!) { environment(id: $id) { status drift lastError } }', { id })).environment;
+    expect(await seen(moving)).toEqual({ status: 'RUNNING', drift: null, lastError: null });
+    expect(await seen(restoring)).toEqual({ status: 'STOPPED', drift: null, lastError: null });
+    expect(await seen(failing)).toEqual({ status: 'FAILED', drift: 'missing on the engine', lastError: 'interrupted: the gateway stopped during this step' });
   });
 });
