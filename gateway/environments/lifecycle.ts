@@ -1,9 +1,9 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { ConflictError } from '../errors';
-import { RspPubSub, Topic } from '../events/pubsub';
+import { Topic, type RspPubSub } from '../events/pubsub';
 import { EnvironmentEntity, EnvironmentStatus, HostEntity, LayerEntity } from '../persistence/entities';
 import { requireFreeName, validateEnvironmentName } from './names';
-import { checkEnding, NewEnvironmentStatus, Transition, transientStatusFor } from './state-machine';
+import { checkEnding, transientStatusFor, type NewEnvironmentStatus, type Transition } from './state-machine';
 
 /** The recordable fields of a new environment, without identity or bookkeeping. */
 export type NewEnvironment = Pick<EnvironmentEntity, 'name' | 'groupId' | 'hostId' | 'driver' | 'technology' | 'imageId' | 'limits' | 'volumes' | 'iface' | 'command'>;
