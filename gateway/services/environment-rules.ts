@@ -3,26 +3,11 @@ import { posix } from 'node:path';
 import { VOLUME_NAME_PATTERN } from '../../drivers/contract';
 import type { LimitName, ResourceLimits } from '../../drivers/contract';
 import { BadInputError, UnsupportedOperationError } from '../errors';
-import { capacityOf, EnvironmentInterface, EnvironmentStatus, EnvironmentVolume, ResourceEntity, ResourceUnit, ResourceWant } from '../persistence/entities';
-
-/** Names of environments: a DNS label. */
-export const ENVIRONMENT_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+import { capacityOf, EnvironmentInterface, EnvironmentVolume, ResourceEntity, ResourceUnit, ResourceWant } from '../persistence/entities';
 
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const CONFIG_KEY_PATTERN = /^[A-Z_][A-Z0-9_]{0,127}$/;
 const MAX_VOLUMES = 20;
-
-/** The lifecycle actions and the statuses each may start from, with the status held while it runs. */
-export const TRANSITIONS = {
-  start: { from: [EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED], during: EnvironmentStatus.STARTING },
-  stop: { from: [EnvironmentStatus.RUNNING], during: EnvironmentStatus.STOPPING },
-  restart: { from: [EnvironmentStatus.RUNNING], during: EnvironmentStatus.STOPPING },
-  rebuild: { from: [EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, EnvironmentStatus.RUNNING], during: EnvironmentStatus.REBUILDING },
-  destroy: { from: [EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, EnvironmentStatus.RUNNING, EnvironmentStatus.FAILED], during: EnvironmentStatus.DESTROYING },
-} as const;
-
-/** A lifecycle action. */
-export type LifecycleAction = keyof typeof TRANSITIONS;
 
 /** Checks volumes: safe names (no path traversal), absolute normalised mount paths, no duplicates. */
 export function validateVolumes(volumes: EnvironmentVolume[]): void {

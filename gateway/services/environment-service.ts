@@ -9,8 +9,8 @@ import type { HostAgent } from '../agent/host-agent';
 import type { ImageArtifact } from '../agent/protocol';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
+import { driftOf, EnvironmentLifecycle, settledStatus, validateEnvironmentName, type EnvironmentEnding, type LifecycleAction, type NewEnvironment } from '../environments';
 import { BadInputError, ConflictError, NotFoundError, RspError } from '../errors';
-import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import {
   EnvironmentEntity,
@@ -20,7 +20,6 @@ import {
   HostEntity,
   HostState,
   ImageEntity,
-  LayerEntity,
   MemberRole,
   OperationEntity,
   ResourceEntity,
@@ -28,7 +27,7 @@ import {
 import type { ImageService } from './image-service';
 import type { OperationService } from './operation-service';
 import type { PlacementService } from './placement-service';
-import { ENVIRONMENT_NAME_PATTERN, LifecycleAction, limitsWithin, TRANSITIONS, validateInterface, validateLimits, validateVolumes } from './environment-rules';
+import { limitsWithin, validateInterface, validateLimits, validateVolumes } from './environment-rules';
 
 /** What a caller gives to create an environment. */
 export interface CreateEnvironment {
@@ -73,8 +72,8 @@ export class EnvironmentService {
     private readonly operations: OperationService,
     private readonly images: ImageService,
     private readonly logger: Logger,
-    /** Where status changes are published (the `events` stream), when given. */
-    private readonly pubSub?: RspPubSub,
+    /** The one writer of environments' records, statuses and events. */
+    private readonly lifecycle: EnvironmentLifecycle,
     /** Allocations environments run on; without it `allocationId` is refused. */
     private readonly placement?: PlacementService,
   ) {
@@ -84,7 +83,7 @@ export class EnvironmentService {
   /** Validates and records a new environment, then creates it on its host in an operation. */
   async create(actor: Principal, input: CreateEnvironment): Promise<{ environment: EnvironmentEntity; operation: OperationEntity }> {
     policy.requireRole(actor, input.groupId, MemberRole.MEMBER, 'create environments for this group');
-    if (!ENVIRONMENT_NAME_PATTERN.test(input.name)) throw new BadInputError(`"${input.name}" is not an environment name: use a DNS label (a-z, 0-9, -)`, { name: input.name });
+    validateEnvironmentName(input.name);
     const held = input.allocationId ? await this.heldAllocation(actor, input) : undefined;
     const hostId = held?.allocation.hostId ?? input.hostId;
     if (!hostId) throw new BadInputError('Name the host (hostId) or an allocation on it (allocationId)');
@@ -105,9 +104,6 @@ export class EnvironmentService {
     const resources = await this.dataSource.getRepository(ResourceEntity).findBy({ hostId: host.id });
     validateLimits(limits, driver.capabilities?.limits ?? [], driver.name, resources, host.hostname);
     if (input.command && (input.command.length === 0 || input.command.some((a) => a.includes('\0')))) throw new BadInputError('command must be a non-empty list of arguments');
-    if (await this.repo.existsBy({ groupId: input.groupId, name: input.name, status: ACTIVE })) {
-      throw new ConflictError(`The group already has an environment named ${input.name}`, { name: input.name });
-    }
 
     const environment = await this.record(
       { name: input.name, groupId: input.groupId, hostId: host.id, driver: driver.name, technology: driver.technology, imageId: image.id, limits, volumes, iface, command: input.command ?? null },
@@ -197,7 +193,7 @@ export class EnvironmentService {
     if (![EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, EnvironmentStatus.RUNNING].includes(source.status)) {
       throw new ConflictError(`Cannot copy environment ${source.name}: it is ${source.status}`, { status: source.status });
     }
-    if (!ENVIRONMENT_NAME_PATTERN.test(input.name)) throw new BadInputError(`"${input.name}" is not an environment name: use a DNS label (a-z, 0-9, -)`, { name: input.name });
+    validateEnvironmentName(input.name);
     const hosts = this.dataSource.getRepository(HostEntity);
     const sourceHost = await hosts.findOneByOrFail({ id: source.hostId });
     const targetHost = input.hostId ? await hosts.findOneBy({ id: input.hostId }) : sourceHost;
@@ -207,9 +203,6 @@ export class EnvironmentService {
     const to = this.agents.forHost(targetHost);
     const driver = (await to.drivers()).find((d) => d.name === source.driver && d.available);
     if (!driver) throw new BadInputError(`Host ${targetHost.hostname} has no usable driver ${source.driver}`, { driver: source.driver });
-    if (await this.repo.existsBy({ groupId: source.groupId, name: input.name, status: ACTIVE })) {
-      throw new ConflictError(`The group already has an environment named ${input.name}`, { name: input.name });
-    }
     const copy = await this.record({ ...source, name: input.name, hostId: targetHost.id, iface: { ...source.iface, hostname: source.iface.hostname === source.name ? input.name : source.iface.hostname } }, targetHost.layerId);
     const operation = await this.operations.start({ kind: 'environment.copy', targetType: 'Environment', targetId: copy.id, groupId: copy.groupId }, async (op) => {
       try {
@@ -284,10 +277,10 @@ export class EnvironmentService {
         report.checked += 1;
         const seen = engine.get(env.id);
         const drift = driftOf(env.status, seen?.state);
-        const settled = settle(env.status, seen?.state);
+        const settled = settledStatus(env.status, seen?.state);
         if (drift) report.drifted += 1;
         if (drift !== env.drift || settled !== env.status) {
-          await this.update(env, { drift, status: settled, ...(settled === EnvironmentStatus.FAILED && env.status !== settled ? { lastError: 'interrupted: the gateway stopped during this step' } : {}) });
+          if (!(await this.lifecycle.settle(env, { drift, status: settled }))) this.logger.info({ environment: env.id }, 'environment changed during reconciliation; left as it is now');
         }
       }
       for (const id of engine.keys()) if (!known.has(id)) report.unknown.push({ driver: driver.name, id });
@@ -331,35 +324,21 @@ export class EnvironmentService {
   }
 
   /**
-   * Records a new environment (CREATING) with its ZONE layer on the host's MACHINE layer, in one
-   * transaction; with an allocation, that transaction locks it and checks it is still usable and
-   * held by no other live environment (CONFLICT otherwise).
+   * Records a new environment (CREATING) with its ZONE layer; with an allocation, the recording
+   * transaction locks it and checks it is still usable and held by no other live environment
+   * (CONFLICT otherwise).
    */
-  private record(fields: Pick<EnvironmentEntity, 'name' | 'groupId' | 'hostId' | 'driver' | 'technology' | 'imageId' | 'limits' | 'volumes' | 'iface' | 'command'>, hostLayerId: string | null, allocationId: string | null = null): Promise<EnvironmentEntity> {
-    return this.dataSource.transaction(async (m) => {
-      const envs = m.getRepository(EnvironmentEntity);
-      if (allocationId) {
-        await this.placement!.lockHeld(m, allocationId);
-        const other = await envs.findOneBy({ allocationId, status: ACTIVE });
-        if (other) throw new ConflictError(`Allocation ${allocationId} already holds environment ${other.name}`, { allocationId, environmentId: other.id });
-      }
-      const env = await envs.save(envs.create({ ...pick(fields), allocationId, imageRef: null, status: EnvironmentStatus.CREATING }));
-      const layers = m.getRepository(LayerEntity);
-      const layer = await layers.save(
-        layers.create({
-          kind: 'ZONE',
-          name: fields.name,
-          groupId: fields.groupId,
-          parentId: hostLayerId,
-          properties: [
-            { key: 'technology', value: fields.technology, locked: false },
-            { key: 'environment', value: env.id, locked: false },
-          ],
-          requirements: [],
-        }),
-      );
-      env.layerId = layer.id;
-      return envs.save(env);
+  private record(fields: NewEnvironment, hostLayerId: string | null, allocationId: string | null = null): Promise<EnvironmentEntity> {
+    return this.lifecycle.record(fields, {
+      hostLayerId,
+      allocationId,
+      before: allocationId
+        ? async (m) => {
+            await this.placement!.lockHeld(m, allocationId);
+            const other = await m.getRepository(EnvironmentEntity).findOneBy({ allocationId, status: ACTIVE });
+            if (other) throw new ConflictError(`Allocation ${allocationId} already holds environment ${other.name}`, { allocationId, environmentId: other.id });
+          }
+        : undefined,
     });
   }
 
@@ -368,45 +347,14 @@ export class EnvironmentService {
   }
 
   /** Moves the environment into the action's transient status if it is in an allowed one; CONFLICT otherwise. */
-  private async claim(env: EnvironmentEntity, action: LifecycleAction): Promise<EnvironmentStatus> {
-    const rule = TRANSITIONS[action];
-    const from = env.status;
-    if (!(rule.from as readonly EnvironmentStatus[]).includes(from)) {
-      throw new ConflictError(`Cannot ${action} environment ${env.name}: it is ${from} (allowed from ${rule.from.join(', ')})`, { status: from, action });
-    }
-    const result = await this.repo
-      .createQueryBuilder()
-      .update(EnvironmentEntity)
-      .set({ status: rule.during })
-      .where('id = :id AND version = :version', { id: env.id, version: env.version })
-      .execute();
-    if (!result.affected) throw new ConflictError(`Environment ${env.name} changed meanwhile; try again`, { id: env.id });
-    env.status = rule.during;
-    env.version += 1;
-    return from;
+  private claim(env: EnvironmentEntity, action: LifecycleAction): Promise<EnvironmentStatus> {
+    return this.lifecycle.begin(env, action);
   }
 
-  /** Writes changes to the environment; `alongside` runs in the same transaction and returns what to do after the commit. */
-  private async update(env: EnvironmentEntity, changes: Partial<EnvironmentEntity>, alongside?: (m: EntityManager) => Promise<() => void>): Promise<void> {
-    if (alongside) {
-      const after = await this.dataSource.transaction(async (m) => {
-        await m.getRepository(EnvironmentEntity).update({ id: env.id }, changes as never);
-        return alongside(m);
-      });
-      after();
-    } else await this.repo.update({ id: env.id }, changes as never);
-    Object.assign(env, changes);
-    env.version += 1;
-    if (changes.status) {
-      this.pubSub?.publish(Topic.EVENT, { kind: 'ENVIRONMENT', at: Date.now(), groupId: env.groupId, siteId: null, environment: { id: env.id, name: env.name, hostId: env.hostId, status: env.status } });
-    }
+  /** Ends the step holding the environment; `alongside` runs in the same transaction and returns what to do after the commit. */
+  private update(env: EnvironmentEntity, ending: EnvironmentEnding, alongside?: (m: EntityManager) => Promise<() => void>): Promise<void> {
+    return this.lifecycle.end(env, ending, alongside);
   }
-}
-
-/** The recordable fields of an environment, without identity or bookkeeping. */
-function pick(f: Pick<EnvironmentEntity, 'name' | 'groupId' | 'hostId' | 'driver' | 'technology' | 'imageId' | 'limits' | 'volumes' | 'iface' | 'command'>) {
-  const { name, groupId, hostId, driver, technology, imageId, limits, volumes, iface, command } = f;
-  return { name, groupId, hostId, driver, technology, imageId, limits, volumes, iface, command };
 }
 
 /** Picks the driver: the one asked for, or the host's first usable one of the image's technology. */
@@ -422,22 +370,4 @@ function pickDriver(reports: DriverProbeReport[], image: ImageEntity, asked: str
   if (!driver.available) throw new RspError('UNAVAILABLE', `Driver ${driver.name} is not usable on host ${hostname}: ${driver.reason ?? 'unknown reason'}`, { driver: driver.name });
   if (driver.technology !== image.technology) throw new BadInputError(`Image ${image.name}:${image.version} is for ${image.technology}; driver ${driver.name} runs ${driver.technology}`);
   return driver;
-}
-
-/** What differs between the recorded status and the engine's state, or null. */
-function driftOf(status: EnvironmentStatus, engine: string | undefined): string | null {
-  if (status === EnvironmentStatus.FAILED || status === EnvironmentStatus.CREATING) return null;
-  if (!engine) return 'missing on the engine';
-  if (status === EnvironmentStatus.RUNNING && engine !== 'running') return `recorded RUNNING, the engine reports ${engine}`;
-  if ((status === EnvironmentStatus.STOPPED || status === EnvironmentStatus.CREATED) && engine === 'running') return `recorded ${status}, the engine reports running`;
-  return null;
-}
-
-/** The status a transient one settles to after a restart, from the engine's state. */
-function settle(status: EnvironmentStatus, engine: string | undefined): EnvironmentStatus {
-  const transient = [EnvironmentStatus.CREATING, EnvironmentStatus.STARTING, EnvironmentStatus.STOPPING, EnvironmentStatus.REBUILDING, EnvironmentStatus.DESTROYING];
-  if (!transient.includes(status)) return status;
-  if (engine === 'running') return EnvironmentStatus.RUNNING;
-  if (engine === 'created' || engine === 'stopped') return status === EnvironmentStatus.DESTROYING ? EnvironmentStatus.FAILED : EnvironmentStatus.STOPPED;
-  return EnvironmentStatus.FAILED;
 }

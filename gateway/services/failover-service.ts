@@ -2,6 +2,7 @@ import { DataSource, In, Repository } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
+import { EnvironmentLifecycle, TRANSITIONS } from '../environments';
 import { ConflictError, NotFoundError } from '../errors';
 import type { Logger } from '../logging/logger';
 import type { AlertEvaluator } from '../metrics/alert-evaluator';
@@ -22,22 +23,22 @@ export interface ReplicaKeeper {
   /** Replicates the environment now (with a policy's settings, else a one-off copy to the store). */
   replicateEnvironment(environmentId: string, options?: { policyId?: string; storeHostId?: string; signal?: AbortSignal }): Promise<{ id: string; manifestId: string; bytes: number; newBytes: number; movedBytes: number; createdAt: Date }>;
   /** Verifies the replica, then restores it on the host (same identity: the record moves there), optionally started. */
-  restoreReplica(replicaId: string, targetHostId: string, options: { sameIdentity: boolean; start: boolean; signal?: AbortSignal; onProgress?(fraction: number, message: string): void }): Promise<EnvironmentEntity>;
+  restoreReplica(replicaId: string, targetHostId: string, options: { sameIdentity: boolean; start: boolean; claimed?: EnvironmentEntity; signal?: AbortSignal; onProgress?(fraction: number, message: string): void }): Promise<EnvironmentEntity>;
   /** Deletes one-off replicas (and what only they held in the stores they live in). */
   discardReplicas(replicas: Array<{ id: string; manifestId: string }>): Promise<void>;
 }
 
 /** Statuses of environments a failover brings back (the others are gone or were never made). */
-const RECOVERABLE = [EnvironmentStatus.CREATED, EnvironmentStatus.STARTING, EnvironmentStatus.RUNNING, EnvironmentStatus.STOPPING, EnvironmentStatus.STOPPED];
+const RECOVERABLE: EnvironmentStatus[] = [...TRANSITIONS.failover.from];
 
 /**
  * Failover: when the failure detector marks a host DOWN, every environment on it whose
  * replication policy has `autoFailover` is restored from its newest reachable replica (kept in the
  * gateway's store or on another UP host, never on the lost one) on another eligible
  * host (same identity), started if it was running, and its record moves there — one operation
- * each, with an alert. Site admins may also fail one environment over by hand. The host stays
- * fenced until these operations end; its agent's stale copies are removed by the split-brain
- * guard when it returns.
+ * each, with an alert; the environment is FAILING_OVER meanwhile (a failure puts it back). Site
+ * admins may also fail one environment over by hand. The host stays fenced until these
+ * operations end; its agent's stale copies are removed by the split-brain guard when it returns.
  */
 export class FailoverService implements FailoverHooks {
   private readonly envs: Repository<EnvironmentEntity>;
@@ -52,6 +53,8 @@ export class FailoverService implements FailoverHooks {
     private readonly replicas: ReplicaKeeper,
     private readonly alerts: AlertEvaluator,
     private readonly logger: Logger,
+    /** The one writer of environments' records, statuses and events. */
+    private readonly lifecycle: EnvironmentLifecycle,
   ) {
     this.envs = dataSource.getRepository(EnvironmentEntity);
     this.hosts = dataSource.getRepository(HostEntity);
@@ -95,6 +98,7 @@ export class FailoverService implements FailoverHooks {
       throw new ConflictError(`Environment ${env.name} has no reachable replica to fail over from (none in the gateway's store or on an UP host)`, { environmentId: env.id });
     }
     const wasRunning = env.status === EnvironmentStatus.RUNNING || env.status === EnvironmentStatus.STARTING;
+    const previous = await this.lifecycle.begin(env, 'failover');
     let finished!: () => void;
     const done = new Promise<void>((resolve) => (finished = resolve));
     const set = this.running.get(source.id) ?? new Set();
@@ -106,12 +110,13 @@ export class FailoverService implements FailoverHooks {
           await op.progress(0.05, 'choosing a host');
           const target = await chooseTargetHost(this.dataSource, this.agents, env, source, targetHostId);
           await op.progress(0.1, `restoring replica ${replica.id} on ${target.hostname}`);
-          await this.replicas.restoreReplica(replica.id, target.id, { sameIdentity: true, start: wasRunning, signal: op.signal, onProgress: (f, m) => void op.progress(0.1 + 0.85 * f, m) });
+          await this.replicas.restoreReplica(replica.id, target.id, { sameIdentity: true, start: wasRunning, claimed: env, signal: op.signal, onProgress: (f, m) => void op.progress(0.1 + 0.85 * f, m) });
           const failoverMs = Date.now() - declaredAt;
           await this.raise(env, source, failoverMs / 1000, `Environment ${env.name} failed over from DOWN host ${source.hostname} to ${target.hostname} in ${(failoverMs / 1000).toFixed(1)} s, from the replica of ${replica.createdAt.toISOString()} (changes since are lost)`);
           this.logger.warn({ environment: env.id, from: source.hostname, to: target.hostname, failoverMs }, 'environment failed over');
           return { environmentId: env.id, fromHostId: source.id, toHostId: target.id, replicaId: replica.id, replicaCreatedAt: replica.createdAt.toISOString(), started: wasRunning, failoverMs };
         } catch (e) {
+          if (env.status === EnvironmentStatus.FAILING_OVER) await this.lifecycle.end(env, { status: previous }).catch((err: unknown) => this.logger.error({ err, environment: env.id }, 'could not put the environment back after a failed failover'));
           await this.raise(env, source, (Date.now() - declaredAt) / 1000, `Failover of environment ${env.name} from DOWN host ${source.hostname} failed: ${(e as Error).message}`).catch(() => undefined);
           throw e;
         } finally {

@@ -3,6 +3,7 @@ import type { AgentLink } from '../agent/agent-link';
 import type { ImageStore } from '../artifacts/image-store';
 import type { ArtifactStore } from '../artifacts/artifact-store';
 import { TokenService } from '../auth/token-service';
+import { EnvironmentLifecycle } from '../environments';
 import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import type { GroupKeys } from '../replication/group-keys';
@@ -87,12 +88,13 @@ export function createServices(deps: ServiceDeps): Services {
   const images = new ImageService(dataSource, deps.imageStore);
   const sites = new SiteService(dataSource);
   const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
-  const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, deps.pubSub, placement);
+  const lifecycle = new EnvironmentLifecycle(dataSource, deps.pubSub);
+  const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, lifecycle, placement);
   const layers = new LayerService(dataSource);
   const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost, deps.info.database);
   const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, deps.health);
-  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
-  const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger);
+  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
+  const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
   return {
     info: deps.info,
@@ -111,6 +113,6 @@ export function createServices(deps: ServiceDeps): Services {
     health,
     replication,
     failover,
-    migration: new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, deps.pubSub),
+    migration: new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, lifecycle),
   };
 }

@@ -8,6 +8,7 @@ import type { ArtifactStore } from '../artifacts/artifact-store';
 import { copyArtifact } from '../artifacts/chunk-copy';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
+import { EnvironmentLifecycle, validateEnvironmentName, type EnvironmentEnding } from '../environments';
 import { BadInputError, ConflictError, IntegrityError, NotFoundError, RspError } from '../errors';
 import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
@@ -34,7 +35,6 @@ import { ReplicaStores } from '../replication/replica-stores';
 import { replicasBeyondKeep } from '../replication/retention';
 import { BackoffSettings, nextRunAfter } from '../replication/retry-backoff';
 import { parseSchedule, Schedule } from '../replication/schedule';
-import { ENVIRONMENT_NAME_PATTERN } from './environment-rules';
 import type { LayerService } from './layer-service';
 import type { OperationControl, OperationService } from './operation-service';
 
@@ -92,6 +92,12 @@ export interface RestoreOptions {
   start: boolean;
   /** Name of the new environment (without sameIdentity); default `<name>-restored-<time>`. */
   name?: string;
+  /**
+   * With sameIdentity: the environment as the caller's step holds it (MIGRATING, FAILING_OVER);
+   * the restore moves it and ends that step when it runs, and a failure leaves the step to its
+   * caller. Without it the restore holds the environment itself (RESTORING).
+   */
+  claimed?: EnvironmentEntity;
   signal?: AbortSignal;
   onProgress?(fraction: number, message: string): void;
 }
@@ -109,7 +115,7 @@ export interface ReplicationSettings {
 /** Defaults of `ReplicationSettings`. */
 export const DEFAULT_REPLICATION_SETTINGS: ReplicationSettings = { minimumIntervalMinutes: 5, backoff: { baseMs: 60_000, maxMs: 3_600_000 }, maxKeep: 100 };
 
-const REPLICABLE = [EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, EnvironmentStatus.RUNNING];
+const REPLICABLE = [EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, EnvironmentStatus.RUNNING, EnvironmentStatus.MIGRATING];
 const POLICY_NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
 /** A run whose operation has not moved for this long is taken as interrupted. */
 const STALE_RUN_MS = 15 * 60_000;
@@ -141,6 +147,8 @@ export class ReplicationService {
     private readonly keys: GroupKeys,
     private readonly logger: Logger,
     private readonly pubSub: RspPubSub,
+    /** The one writer of environments' records, statuses and events. */
+    private readonly lifecycle: EnvironmentLifecycle,
     readonly settings: ReplicationSettings = DEFAULT_REPLICATION_SETTINGS,
   ) {
     this.policies = dataSource.getRepository(ReplicationPolicyEntity);
@@ -473,7 +481,7 @@ export class ReplicationService {
         return { environmentId: env.id, replicaId: replica.id };
       });
     }
-    if (input.name !== undefined && !ENVIRONMENT_NAME_PATTERN.test(input.name)) throw new BadInputError(`"${input.name}" is not an environment name: use a DNS label (a-z, 0-9, -)`, { name: input.name });
+    if (input.name !== undefined) validateEnvironmentName(input.name);
     const host = input.hostId ? await this.dataSource.getRepository(HostEntity).findOneBy({ id: input.hostId }) : await this.defaultRestoreHost(replica);
     if (!host && input.hostId) throw new NotFoundError('Host', input.hostId);
     if (!host) throw new ConflictError(`No host of replica ${replica.id}'s target (${replica.targetKind}) nor its original host is UP: name one with hostId`, { replicaId: replica.id });
@@ -511,7 +519,7 @@ export class ReplicationService {
     const revert = new Revert();
     const previousHostId = (await this.envs.findOneBy({ id: replica.environmentId }))?.hostId ?? replica.source.hostId;
     try {
-      const env = options.sameIdentity ? await this.claimIdentity(replica, host, revert) : await this.recordCopy(replica, host, options.name);
+      const env = options.sameIdentity ? await this.claimIdentity(replica, host, revert, options.claimed) : await this.recordCopy(replica, host, options.name);
       if (!options.sameIdentity) revert.add(() => this.discard(env));
       progress(0.2, `copying the replica to ${host.hostname}`);
       const here = await this.stores.storeOf(host.id, options.signal);
@@ -708,82 +716,55 @@ export class ReplicationService {
     return env;
   }
 
-  /** Moves the existing environment record onto `host` (CREATING) for a same-identity restore; the revert puts it back. */
-  private async claimIdentity(replica: ReplicaEntity, host: HostEntity, revert: Revert): Promise<EnvironmentEntity> {
-    const env = await this.envs.findOneBy({ id: replica.environmentId });
+  /**
+   * Moves the existing environment record onto `host` for a same-identity restore, holding it
+   * RESTORING unless the caller's step already holds it (`claimed`); the revert puts it back.
+   */
+  private async claimIdentity(replica: ReplicaEntity, host: HostEntity, revert: Revert, claimed?: EnvironmentEntity): Promise<EnvironmentEntity> {
+    const env = claimed ?? (await this.envs.findOneBy({ id: replica.environmentId }));
     if (!env) throw new NotFoundError('Environment', replica.environmentId);
+    if (env.id !== replica.environmentId) throw new BadInputError(`Replica ${replica.id} is not of environment ${env.name}`, { replicaId: replica.id, environmentId: env.id });
     if (env.status === EnvironmentStatus.DESTROYED) throw new ConflictError(`Environment ${env.name} was destroyed; restore it as a new environment`, { environmentId: env.id });
-    const before = { hostId: env.hostId, status: env.status, lastError: env.lastError, parentId: null as string | null };
-    const layers = this.dataSource.getRepository(LayerEntity);
-    const layer = env.layerId ? await layers.findOneBy({ id: env.layerId }) : null;
-    before.parentId = layer?.parentId ?? null;
-    const moved = await this.envs.createQueryBuilder().update(EnvironmentEntity).set({ hostId: host.id, status: EnvironmentStatus.CREATING }).where('id = :id AND version = :version', { id: env.id, version: env.version }).execute();
-    if (!moved.affected) throw new ConflictError(`Environment ${env.name} changed meanwhile; try again`, { environmentId: env.id });
-    if (layer) await layers.update({ id: layer.id }, { parentId: host.layerId });
-    revert.add(async () => {
-      await this.envs.update({ id: env.id }, { hostId: before.hostId, status: before.status, lastError: before.lastError });
-      if (layer) await layers.update({ id: layer.id }, { parentId: before.parentId });
-    });
-    return this.envs.findOneByOrFail({ id: env.id });
+    const layer = env.layerId ? await this.dataSource.getRepository(LayerEntity).findOneBy({ id: env.layerId }) : null;
+    const before = { id: env.hostId, layerId: layer?.parentId ?? null };
+    if (!claimed) {
+      const from = await this.lifecycle.begin(env, 'restore');
+      revert.add(() => this.lifecycle.end(env, { status: from }));
+    }
+    await this.lifecycle.move(env, host);
+    revert.add(() => this.lifecycle.move(env, before));
+    return env;
   }
 
-  /** Records a new environment (CREATING) with its ZONE layer for a restore as a copy, in one transaction. */
-  private async recordCopy(replica: ReplicaEntity, host: HostEntity, name: string | undefined): Promise<EnvironmentEntity> {
+  /** Records a new environment (RESTORING) with its ZONE layer for a restore as a copy. */
+  private recordCopy(replica: ReplicaEntity, host: HostEntity, name: string | undefined): Promise<EnvironmentEntity> {
     const src = replica.source;
     const chosen = name ?? `${src.name.slice(0, 40)}-restored-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}-${randomBytes(2).toString('hex')}`;
-    if (await this.envs.existsBy({ groupId: replica.groupId, name: chosen, status: In(Object.values(EnvironmentStatus).filter((s) => s !== EnvironmentStatus.DESTROYED)) })) {
-      throw new ConflictError(`The group already has an environment named ${chosen}`, { name: chosen });
-    }
-    return this.dataSource.transaction(async (m) => {
-      const envs = m.getRepository(EnvironmentEntity);
-      const env = await envs.save(
-        envs.create({
-          name: chosen,
-          groupId: replica.groupId,
-          hostId: host.id,
-          driver: src.driver,
-          technology: src.technology,
-          imageId: src.imageId,
-          imageRef: null,
-          limits: src.limits,
-          volumes: src.volumes,
-          iface: { ...src.iface, hostname: src.iface.hostname === src.name ? chosen : src.iface.hostname },
-          command: src.command,
-          status: EnvironmentStatus.CREATING,
-        }),
-      );
-      const layers = m.getRepository(LayerEntity);
-      const layer = await layers.save(
-        layers.create({
-          kind: 'ZONE',
-          name: chosen,
-          groupId: replica.groupId,
-          parentId: host.layerId,
-          properties: [
-            { key: 'technology', value: src.technology },
-            { key: 'environment', value: env.id },
-          ],
-          requirements: [],
-        }),
-      );
-      env.layerId = layer.id;
-      return envs.save(env);
-    });
+    return this.lifecycle.record(
+      {
+        name: chosen,
+        groupId: replica.groupId,
+        hostId: host.id,
+        driver: src.driver,
+        technology: src.technology,
+        imageId: src.imageId,
+        limits: src.limits,
+        volumes: src.volumes,
+        iface: { ...src.iface, hostname: src.iface.hostname === src.name ? chosen : src.iface.hostname },
+        command: src.command,
+      },
+      { hostLayerId: host.layerId, status: EnvironmentStatus.RESTORING },
+    );
   }
 
   /** Removes a restore's half-made environment record and its layer. */
-  private async discard(env: EnvironmentEntity): Promise<void> {
-    await this.dataSource.transaction(async (m) => {
-      await m.getRepository(EnvironmentEntity).delete({ id: env.id });
-      if (env.layerId) await m.getRepository(LayerEntity).delete({ id: env.layerId });
-    });
-    this.pubSub.publish(Topic.EVENT, { kind: 'ENVIRONMENT', at: Date.now(), groupId: env.groupId, siteId: null, environment: { id: env.id, name: env.name, hostId: env.hostId, status: EnvironmentStatus.DESTROYED } });
+  private discard(env: EnvironmentEntity): Promise<void> {
+    return this.lifecycle.discard(env);
   }
 
-  private async setStatus(env: EnvironmentEntity, changes: Partial<EnvironmentEntity>): Promise<void> {
-    Object.assign(env, changes);
-    await this.envs.update({ id: env.id }, changes as never);
-    this.pubSub.publish(Topic.EVENT, { kind: 'ENVIRONMENT', at: Date.now(), groupId: env.groupId, siteId: null, environment: { id: env.id, name: env.name, hostId: env.hostId, status: env.status } });
+  /** Ends the restore (or the step that holds the environment) in `ending`. */
+  private setStatus(env: EnvironmentEntity, ending: EnvironmentEnding): Promise<void> {
+    return this.lifecycle.end(env, ending);
   }
 
   private publish(pol: ReplicationPolicyEntity, outcome: { state: 'SUCCEEDED' | 'FAILED'; replicaId: string | null; bytes: number | null; newBytes: number | null; movedBytes: number | null; chunks: number | null; error: string | null }): void {

@@ -1,7 +1,7 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, UpdateDateColumn, VersionColumn } from 'typeorm';
 import type { ImageRef, ResourceLimits } from '../../../drivers/contract';
 
-/** Where an environment is in its life. Transitions are checked by the environment service. */
+/** Where an environment is in its life. Transitions are checked by the state machine of `gateway/environments/`. */
 export enum EnvironmentStatus {
   CREATING = 'CREATING',
   CREATED = 'CREATED',
@@ -13,6 +13,12 @@ export enum EnvironmentStatus {
   DESTROYING = 'DESTROYING',
   DESTROYED = 'DESTROYED',
   FAILED = 'FAILED',
+  /** Moving to another host (migration). */
+  MIGRATING = 'MIGRATING',
+  /** Being restored from a replica (as a new environment, or into itself). */
+  RESTORING = 'RESTORING',
+  /** Its host is DOWN: being restored elsewhere from its newest replica. */
+  FAILING_OVER = 'FAILING_OVER',
 }
 
 /** A volume of an environment, kept outside its image. */

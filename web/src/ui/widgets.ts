@@ -25,6 +25,9 @@ const STATUS_TONES: Record<string, Tone> = {
   STOPPING: 'busy',
   REBUILDING: 'busy',
   DESTROYING: 'busy',
+  MIGRATING: 'busy',
+  RESTORING: 'busy',
+  FAILING_OVER: 'busy',
 };
 
 /** A coloured badge for a state (RUNNING, FAILED, UP…). */

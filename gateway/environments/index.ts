@@ -1,0 +1,3 @@
+export * from './lifecycle';
+export * from './names';
+export * from './state-machine';
