@@ -24,10 +24,22 @@ export interface CgroupUsage {
   pids?: number;
 }
 
-/** Where each controller of a process lives: controller name → absolute cgroup directory. */
-export async function cgroupPaths(pid: number, root = '/sys/fs/cgroup'): Promise<{ version: CgroupVersion; dirs: Record<string, string> }> {
+/**
+ * Reads `/proc/<pid>/<file>`, or undefined once the process has exited: it can exit between any
+ * check and the read, so a missing file means "gone", not an error.
+ */
+export async function readProcFile(pid: number, file: string): Promise<string | undefined> {
+  return readFile(`/proc/${pid}/${file}`, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT' || e.code === 'ESRCH') return undefined;
+    throw e;
+  });
+}
+
+/** Where each controller of a process lives: controller name → absolute cgroup directory; undefined once it has exited. */
+export async function cgroupPaths(pid: number, root = '/sys/fs/cgroup'): Promise<{ version: CgroupVersion; dirs: Record<string, string> } | undefined> {
   const version = await cgroupVersion(root);
-  const text = await readFile(`/proc/${pid}/cgroup`, 'utf8');
+  const text = await readProcFile(pid, 'cgroup');
+  if (text === undefined) return undefined;
   const dirs: Record<string, string> = {};
   for (const line of text.trim().split('\n')) {
     const [, controllers, path] = line.split(':', 3) as [string, string, string];
@@ -54,9 +66,11 @@ function num(text: string | undefined): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** Usage of the cgroup(s) `pid` is in. */
-export async function cgroupUsage(pid: number, root = '/sys/fs/cgroup'): Promise<CgroupUsage> {
-  const { version, dirs } = await cgroupPaths(pid, root);
+/** Usage of the cgroup(s) `pid` is in; undefined once the process has exited. */
+export async function cgroupUsage(pid: number, root = '/sys/fs/cgroup'): Promise<CgroupUsage | undefined> {
+  const paths = await cgroupPaths(pid, root);
+  if (!paths) return undefined;
+  const { version, dirs } = paths;
   if (version === 2) {
     const dir = dirs.unified;
     const cpuStat = (await readCgroupFile(dir, 'cpu.stat')) ?? '';
@@ -98,7 +112,7 @@ export async function cgroupUsage(pid: number, root = '/sys/fs/cgroup'): Promise
 
 /** Network counters seen inside the network namespace of `pid` (every interface but loopback). */
 export async function networkUsage(pid: number): Promise<{ rxBytes: number; txBytes: number }> {
-  const text = await readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => '');
+  const text = (await readProcFile(pid, 'net/dev')) ?? '';
   let rxBytes = 0;
   let txBytes = 0;
   for (const line of text.split('\n').slice(2)) {

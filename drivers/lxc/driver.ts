@@ -140,10 +140,11 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
       await this.owned(id);
       const info = await this.cli.info(name, signal);
       const at = new Date();
-      if (info?.state !== 'RUNNING' || !info.pid) {
-        return { at, cpuSeconds: 0, memoryBytes: 0, diskReadBytes: 0, diskWriteBytes: 0, networkRxBytes: 0, networkTxBytes: 0, pids: 0 };
-      }
+      const stopped = { at, cpuSeconds: 0, memoryBytes: 0, diskReadBytes: 0, diskWriteBytes: 0, networkRxBytes: 0, networkTxBytes: 0, pids: 0 };
+      if (info?.state !== 'RUNNING' || !info.pid) return stopped;
+      // The container can stop between lxc-info and the read of its init's /proc files.
       const usage = await cgroupUsage(info.pid, this.options.cgroupRoot);
+      if (!usage) return stopped;
       const net = await networkUsage(info.pid);
       return { at, ...usage, networkRxBytes: net.rxBytes, networkTxBytes: net.txBytes };
     });

@@ -1,4 +1,4 @@
-import type { AlertState, OperationEntity } from '../persistence/entities';
+import type { AlertState, OperationEntity, OperationState } from '../persistence/entities';
 
 /** An environment's status changed. */
 export interface EnvironmentEventPayload {
@@ -13,7 +13,8 @@ export interface HostEventPayload {
   id: string;
   hostname: string;
   state: string;
-  lastHeartbeatAt: Date | null;
+  /** ISO 8601. */
+  lastHeartbeatAt: string | null;
 }
 
 /** An alert fired or resolved. */
@@ -44,8 +45,6 @@ export interface ReplicationEventPayload {
   error: string | null;
 }
 
-/**
- * One entry of the `events` stream. Environment, host and alert events travel on the EVENT topic;
 /** An allocation request waiting for approval was made, approved or rejected. */
 export interface AllocationEventPayload {
   requestId: string;
@@ -60,9 +59,62 @@ export interface AllocationEventPayload {
 }
 
 /**
- * One entry of the `events` stream. Environment, alert and allocation events travel on the EVENT topic;
+ * An operation as the `events` stream carries it: the fields the subscription resolves, as plain
+ * data (dates as ISO 8601 strings), so an event crosses the bus or a network as JSON unchanged.
+ */
+export interface OperationEventPayload {
+  id: string;
+  kind: string;
+  targetType: string | null;
+  targetId: string | null;
+  groupId: string | null;
+  state: OperationState;
+  progress: number;
+  message: string | null;
+  result: Record<string, unknown> | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/**
+ * The `events` entry of an operation's row. Across replicas the OPERATION_UPDATED topic delivers
+ * the row JSON-decoded (its dates already strings), so both forms are taken.
+ */
+export function operationEventPayload(op: OperationEntity): OperationEventPayload {
+  return {
+    id: op.id,
+    kind: op.kind,
+    targetType: op.targetType,
+    targetId: op.targetId,
+    groupId: op.groupId,
+    state: op.state,
+    progress: op.progress,
+    message: op.message,
+    result: op.result,
+    errorCode: op.errorCode,
+    errorMessage: op.errorMessage,
+    createdAt: isoOf(op.createdAt)!,
+    updatedAt: isoOf(op.updatedAt)!,
+    startedAt: isoOf(op.startedAt),
+    finishedAt: isoOf(op.finishedAt),
+  };
+}
+
+/** A date as ISO 8601 (a string is taken as one already). */
+function isoOf(value: Date | string | null): string | null {
+  if (value === null) return null;
+  return typeof value === 'string' ? value : value.toISOString();
+}
+
+/**
+ * One entry of the `events` stream. Environment, host, alert, replication and allocation events travel on the EVENT topic;
  * operations arrive on their own topic and are wrapped as OPERATION events per subscriber.
  * Who may see one follows from `groupId` (members of that group) or, when null, site admins only.
+ * Every entry is plain data: it survives JSON.stringify/parse unchanged.
  */
 export interface RspEvent {
   kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT' | 'REPLICATION' | 'HOST' | 'ALLOCATION';
@@ -75,5 +127,5 @@ export interface RspEvent {
   host?: HostEventPayload;
   replication?: ReplicationEventPayload;
   allocation?: AllocationEventPayload;
-  operation?: OperationEntity;
+  operation?: OperationEventPayload;
 }

@@ -192,7 +192,7 @@ export class HostHealthService {
   }
 
   private publishHost(host: HostEntity, now: number): void {
-    const event: RspEvent = { kind: 'HOST', at: now, groupId: null, siteId: host.siteId, host: { id: host.id, hostname: host.hostname, state: host.state, lastHeartbeatAt: host.lastHeartbeatAt } };
+    const event: RspEvent = { kind: 'HOST', at: now, groupId: null, siteId: host.siteId, host: { id: host.id, hostname: host.hostname, state: host.state, lastHeartbeatAt: host.lastHeartbeatAt?.toISOString() ?? null } };
     this.pubSub.publish(Topic.EVENT, event);
   }
 }

@@ -5,7 +5,7 @@ import type { AgentLink } from '../agent/agent-link';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, NotFoundError } from '../errors';
-import type { RspEvent } from '../events/events';
+import { operationEventPayload, type RspEvent } from '../events/events';
 import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import { AlertEvaluator } from '../metrics/alert-evaluator';
@@ -211,7 +211,7 @@ export class MetricsService {
   /** The `events` entry of an operation update: one object per update, shared by every subscriber (so it is serialized once). */
   private operationEvent(op: OperationEntity): RspEvent {
     let event = this.operationEvents.get(op);
-    if (!event) this.operationEvents.set(op, (event = { kind: 'OPERATION', at: Date.now(), groupId: op.groupId, siteId: null, operation: op }));
+    if (!event) this.operationEvents.set(op, (event = { kind: 'OPERATION', at: Date.now(), groupId: op.groupId, siteId: null, operation: operationEventPayload(op) }));
     return event;
   }
 

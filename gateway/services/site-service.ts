@@ -1,8 +1,9 @@
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, IsNull, Not, Repository } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
 import { GroupEntity, HostEntity, HostState, LayerEntity, PlacementPolicy, SiteEntity } from '../persistence/entities';
+import { effectiveTechnologies, hostTechnologies, usableTechnologies, type ProbedDriver } from './host-technologies';
 
 /** Filters of host discovery. */
 export interface HostFilter {
@@ -13,10 +14,15 @@ export interface HostFilter {
   minFree?: { type: string; amount: number };
 }
 
-/** Sites and the hosts in them. Site admins manage both. */
+/**
+ * Sites and the hosts in them. Site admins manage both. A host's technologies are facts of its
+ * agent (`recordProbe`): the admin may narrow them, not add to them.
+ */
 export class SiteService {
   private readonly sites: Repository<SiteEntity>;
   private readonly hosts: Repository<HostEntity>;
+  /** Per agent id: the technologies its last probe found usable, as reported to this gateway. */
+  private readonly probes = new Map<string, string[]>();
 
   constructor(private readonly dataSource: DataSource) {
     this.sites = dataSource.getRepository(SiteEntity);
@@ -43,7 +49,11 @@ export class SiteService {
     return { items, total };
   }
 
-  /** Registers a host in a site, with its machine layer (arch, site, hostname as properties). */
+  /**
+   * Registers a host in a site, with its machine layer (arch, site, hostname as properties). Its
+   * `drivers` narrow what its agent probed (BAD_USER_INPUT for one the agent cannot run); while
+   * the agent never reported, they are taken as declared.
+   */
   async createHost(actor: Principal, input: { siteId: string; ownerGroupId: string; hostname: string; arch?: string; drivers?: string[]; shareUnits?: number; agent?: string; properties?: LayerEntity['properties'] }): Promise<HostEntity> {
     policy.requireSiteAdmin(actor, 'register hosts');
     const site = await this.getSite(actor, input.siteId);
@@ -52,6 +62,8 @@ export class SiteService {
     if (await this.hosts.existsBy({ siteId: site.id, hostname: input.hostname })) {
       throw new ConflictError(`Site ${site.name} already has a host named ${input.hostname}`, { hostname: input.hostname });
     }
+    const agent = input.agent ?? 'local';
+    const technologies = hostTechnologies(agent, await this.probeOf(agent), input.drivers ?? null);
     return this.dataSource.transaction(async (m) => {
       const arch = input.arch ?? 'x86_64';
       const layer = await m.getRepository(LayerEntity).save(
@@ -70,8 +82,43 @@ export class SiteService {
         }),
       );
       const repo = m.getRepository(HostEntity);
-      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, drivers: input.drivers ?? [], shareUnits: input.shareUnits ?? 1, agent: input.agent ?? 'local', state: HostState.UP, layerId: layer.id }));
+      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, ...technologies, shareUnits: input.shareUnits ?? 1, agent, state: HostState.UP, layerId: layer.id }));
     });
+  }
+
+  /**
+   * Records what a host agent's probe found: every host it serves gets the usable technologies as
+   * probed, and placement then offers those its admin allows. The in-process agents report when
+   * the gateway has probed them; a remote agent reports when it connects.
+   */
+  async recordProbe(agentId: string, reports: readonly ProbedDriver[]): Promise<HostEntity[]> {
+    const probed = usableTechnologies(reports);
+    this.probes.set(agentId, probed);
+    const hosts = await this.hosts.find({ where: { agent: agentId }, order: { hostname: 'ASC' } });
+    // An allowed technology the agent lost stays in the admin's list, out of effect until it comes back.
+    for (const host of hosts) Object.assign(host, { probedDrivers: probed, drivers: effectiveTechnologies(probed, host.allowedDrivers) });
+    return this.hosts.save(hosts);
+  }
+
+  /**
+   * Site admins narrow the technologies placement offers on a host to `drivers`, in order of
+   * preference (null: everything its agent probed). BAD_USER_INPUT for one its agent cannot run.
+   */
+  async setHostDrivers(actor: Principal, id: string, drivers: string[] | null): Promise<HostEntity> {
+    policy.requireSiteAdmin(actor, 'change the technologies of hosts');
+    const host = await this.getHost(actor, id);
+    const probed = host.probedDrivers ?? (await this.probeOf(host.agent));
+    Object.assign(host, hostTechnologies(host.agent, probed, drivers));
+    return this.hosts.save(host);
+  }
+
+  /** The technologies `agentId` last reported usable, or null when it never reported. */
+  private async probeOf(agentId: string): Promise<string[] | null> {
+    const known = this.probes.get(agentId);
+    if (known) return known;
+    // Reported to another gateway replica: its hosts carry the probe.
+    const sibling = await this.hosts.findOne({ where: { agent: agentId, probedDrivers: Not(IsNull()) }, order: { hostname: 'ASC' } });
+    return sibling?.probedDrivers ?? null;
   }
 
   async getHost(actor: Principal, id: string): Promise<HostEntity> {

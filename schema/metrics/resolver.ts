@@ -4,8 +4,9 @@ import type { RspEvent } from '../../gateway/events/events';
 import type { EnvironmentSample, HostSample, SiteSample } from '../../gateway/metrics/samples';
 import { AlertEntity, AlertRuleEntity, AlertState } from '../../gateway/persistence/entities';
 import type { SiteUsage } from '../../gateway/metrics/usage-accountant';
+import { Event } from '../events/types';
 import { CreateAlertRuleInput } from './inputs';
-import { Alert, AlertRule, EnvironmentMetrics, Event, GroupUsage, HostMetrics, MetricSeries, MetricTargetType, SiteMetrics } from './types';
+import { Alert, AlertRule, EnvironmentMetrics, GroupUsage, HostMetrics, MetricSeries, MetricTargetType, SiteMetrics } from './types';
 
 /** The subscribe side of a subscription: the resolver data type-graphql passes. */
 type SubscribeData<A> = { args: A; context: GatewayContext };

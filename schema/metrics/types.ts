@@ -1,11 +1,6 @@
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { AlertComparison, AlertState } from '../../gateway/persistence/entities';
-import { Operation } from '../operations/types';
-
-/** The drop count a bounded stream stamps on what it delivers (absent: none dropped). */
-function droppedOf(payload: unknown): number {
-  return (payload as { droppedCount?: number }).droppedCount ?? 0;
-}
+import { droppedOf } from '../events/dropped';
 
 /** What a metric series or alert rule is about. */
 export enum MetricTargetType {
@@ -14,18 +9,7 @@ export enum MetricTargetType {
   SITE = 'SITE',
 }
 
-/** Kinds of entries of the `events` stream. */
-export enum EventKind {
-  OPERATION = 'OPERATION',
-  ENVIRONMENT = 'ENVIRONMENT',
-  ALERT = 'ALERT',
-  HOST = 'HOST',
-  REPLICATION = 'REPLICATION',
-  ALLOCATION = 'ALLOCATION',
-}
-
 registerEnumType(MetricTargetType, { name: 'MetricTargetType', description: 'What a metric series or alert rule is about.' });
-registerEnumType(EventKind, { name: 'EventKind', description: 'Kinds of entries of the events stream.' });
 registerEnumType(AlertComparison, { name: 'AlertComparison', description: 'Whether a rule fires above or below its threshold.' });
 registerEnumType(AlertState, { name: 'AlertState', description: 'Where an alert is.' });
 
@@ -383,136 +367,6 @@ export class Alert {
 
   @Field(() => Date, { nullable: true })
   resolvedAt?: Date | null;
-}
-
-/** An environment's status change. */
-@ObjectType({ description: "An environment's status changed." })
-export class EnvironmentChange {
-  @Field(() => ID)
-  id: string;
-
-  @Field()
-  name: string;
-
-  @Field(() => ID)
-  hostId: string;
-
-  @Field()
-  status: string;
-}
-
-/** A host's state change. */
-@ObjectType({ description: "A host's state changed: marked DOWN by the failure detector, or back UP after the split-brain guard." })
-export class HostChange {
-  @Field(() => ID)
-  id: string;
-
-  @Field()
-  hostname: string;
-
-  @Field()
-  state: string;
-
-  @Field(() => Date, { nullable: true })
-  lastHeartbeatAt: Date | null;
-}
-
-/** A replication run ended. */
-@ObjectType({ description: 'A replication run ended: succeeded with a replica, or failed with an error.' })
-export class ReplicationRun {
-  @Field(() => ID)
-  policyId: string;
-
-  @Field()
-  policyName: string;
-
-  @Field(() => ID)
-  environmentId: string;
-
-  @Field({ description: 'SUCCEEDED or FAILED.' })
-  state: string;
-
-  @Field(() => ID, { nullable: true })
-  replicaId: string | null;
-
-  @Field(() => Float, { nullable: true })
-  bytes: number | null;
-
-  @Field(() => Float, { nullable: true })
-  newBytes: number | null;
-
-  @Field(() => Float, { nullable: true, description: 'Bytes copied to the store that keeps the replica (its target): what moved between hosts.' })
-  movedBytes: number | null;
-
-  @Field(() => Int, { nullable: true })
-  chunks: number | null;
-
-  @Field(() => String, { nullable: true })
-  error: string | null;
-}
-
-/** One entry of the `events` stream. */
-@ObjectType({ description: 'An operation update, an environment change, a host state change or an alert fired/resolved.' })
-/** An allocation request of APPROVAL mode was made, approved or rejected. */
-@ObjectType({ description: 'An allocation request waiting for a site admin was made (REQUESTED), approved or rejected.' })
-export class AllocationChange {
-  @Field(() => ID)
-  requestId: string;
-
-  @Field({ description: 'REQUESTED, APPROVED or REJECTED.' })
-  change: string;
-
-  @Field({ description: "The request's status after the change." })
-  status: string;
-
-  @Field(() => String, { nullable: true })
-  reason: string | null;
-
-  @Field(() => String, { nullable: true })
-  decidedBy: string | null;
-
-  @Field(() => [ID], { description: 'Hosts placed on (APPROVED).' })
-  hostIds: string[];
-
-  @Field(() => [ID], { description: 'Allocations placed (APPROVED).' })
-  allocationIds: string[];
-}
-
-/** One entry of the `events` stream. */
-@ObjectType({ description: 'An operation update, an environment change, an alert fired/resolved or an allocation approval step.' })
-export class Event {
-  @Field(() => EventKind)
-  kind: EventKind;
-
-  @Field()
-  at: Date;
-
-  @Field(() => ID, { nullable: true })
-  groupId: string | null;
-
-  @Field(() => ID, { nullable: true })
-  siteId: string | null;
-
-  @Field(() => Operation, { nullable: true })
-  operation?: Operation;
-
-  @Field(() => EnvironmentChange, { nullable: true })
-  environment?: EnvironmentChange;
-
-  @Field(() => Alert, { nullable: true })
-  alert?: Alert;
-
-  @Field(() => HostChange, { nullable: true })
-  host?: HostChange;
-  @Field(() => ReplicationRun, { nullable: true })
-  replication?: ReplicationRun;
-  @Field(() => AllocationChange, { nullable: true })
-  allocation?: AllocationChange;
-
-  @Field(() => Int, { description: 'Events dropped so far for this subscriber because it read too slowly.' })
-  dropped(): number {
-    return droppedOf(this);
-  }
 }
 
 /** A group's usage in a site for a month. */

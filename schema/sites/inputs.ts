@@ -44,7 +44,7 @@ export class CreateHostInput {
   @Matches(/^[a-z0-9_]{1,30}$/)
   arch?: string;
 
-  @Field(() => [String], { nullable: true })
+  @Field(() => [String], { nullable: true, description: "The technologies placement may offer on it, in order of preference: a narrowing of what its agent's probe found (one the agent cannot run is refused). Omitted: everything probed. Taken as declared while the agent never reported." })
   @IsOptional()
   @ArrayMaxSize(20)
   @Matches(/^[a-z][a-z0-9-]{0,29}$/, { each: true, message: 'drivers are technology names like docker, lxc' })
@@ -87,4 +87,17 @@ export class HostListArgs extends PageArgs {
   @IsOptional()
   @Min(0)
   minFreeAmount?: number;
+}
+
+/** A site admin's narrowing of a host's technologies. */
+@ArgsType()
+export class SetHostDriversArgs {
+  @Field(() => ID)
+  id: string;
+
+  @Field(() => [String], { nullable: true, description: "The technologies placement may offer on the host, in order of preference, among those its agent's probe found; null: all of them." })
+  @IsOptional()
+  @ArrayMaxSize(20)
+  @Matches(/^[a-z][a-z0-9-]{0,29}$/, { each: true, message: 'drivers are technology names like docker, lxc' })
+  drivers?: string[] | null;
 }

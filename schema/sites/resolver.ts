@@ -6,7 +6,7 @@ import { Actor } from '../common/actor';
 import type { Principal } from '../common/actor';
 import { offsetFromCursor, PageArgs, toConnection } from '../common/connection';
 import { Resource } from '../resources/types';
-import { CreateHostInput, CreateSiteInput, HostListArgs } from './inputs';
+import { CreateHostInput, CreateSiteInput, HostListArgs, SetHostDriversArgs } from './inputs';
 import { Host, HostConnection, Site, SiteConnection } from './types';
 
 /** Sites. */
@@ -54,6 +54,11 @@ export class HostResolver {
   @Mutation(() => Host, { description: 'Registers a host in a site (site admins).' })
   createHost(@Arg('input') input: CreateHostInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<HostEntity> {
     return ctx.services.sites.createHost(actor, input);
+  }
+
+  @Mutation(() => Host, { description: "Narrows the technologies placement offers on a host to some of those its agent probed (site admins)." })
+  setHostDrivers(@Args() args: SetHostDriversArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<HostEntity> {
+    return ctx.services.sites.setHostDrivers(actor, args.id, args.drivers ?? null);
   }
 
   @Mutation(() => Host, { description: "Changes a host's state (site admins)." })

@@ -48,8 +48,14 @@ export class Host {
   @Field(() => HostState)
   state: HostState;
 
-  @Field(() => [String], { description: 'Driver technologies available on it.' })
+  @Field(() => [String], { description: "The technologies placement offers on it: those its agent's probe found usable, narrowed by allowedDrivers (as declared while its agent never reported)." })
   drivers: string[];
+
+  @Field(() => [String], { nullable: true, description: "The technologies its agent's last probe found usable; null until the agent reported." })
+  probedDrivers: string[] | null;
+
+  @Field(() => [String], { nullable: true, description: 'The site admin\'s narrowing of the probed technologies, in order of preference; null: all of them.' })
+  allowedDrivers: string[] | null;
 
   @Field(() => GraphQLJSONObject)
   fingerprint: Record<string, unknown>;

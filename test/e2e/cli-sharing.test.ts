@@ -27,7 +27,7 @@ describe('rsp sharing and placement commands', () => {
     dir = mkdtempSync(join(tmpdir(), 'rsp-cli-sharing-'));
     db = await createTestDatabase('pglite');
     t = await startTestGateway(db);
-    w = await buildWorld(t);
+    w = await buildWorld(t, { declaredTechnologies: true });
   }, SLOW);
   afterAll(async () => {
     await t?.close();

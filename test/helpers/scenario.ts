@@ -13,8 +13,21 @@ export interface World {
 /** GiB in bytes. */
 export const GiB = 2 ** 30;
 
+/** How the world's hosts are served. */
+export interface WorldOptions {
+  /**
+   * Register zaphod (docker, lxc) and trillian (lxc) on an agent that never connects, so they
+   * offer the technologies declared: for tests of inventory and placement that run nothing on
+   * them. By default they are on the gateway's own agent and offer what it probed.
+   */
+  declaredTechnologies?: boolean;
+}
+
+/** Agent id of hosts whose agent never connects (their technologies are taken as declared). */
+export const UNCONNECTED_AGENT = 'simulated';
+
 /** Builds the world through GraphQL as the site admin. */
-export async function buildWorld(t: TestGateway): Promise<World> {
+export async function buildWorld(t: TestGateway, options: WorldOptions = {}): Promise<World> {
   const group = async (slug: string, name: string) =>
     (await t.ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug, name, contact: `${slug}@example.org`, techHosts: ['docker'], labor: [{ kind: 'SYSADMIN', people: 2, hoursPerWeek: 4 }], financial: [{ kind: 'budget', description: 'yearly', amount: 300, unit: 'EUR' }] } })).createGroup.id as string;
   const groupA = await group('alpha', 'Alpha collective');
@@ -23,8 +36,9 @@ export async function buildWorld(t: TestGateway): Promise<World> {
     (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { secret } }', { i: { groupId, role, name } })).createToken.secret as string;
   const tokens = { viewerA: await token(groupA, 'VIEWER', 'va'), memberA: await token(groupA, 'MEMBER', 'ma'), adminA: await token(groupA, 'ADMIN', 'aa'), memberB: await token(groupB, 'MEMBER', 'mb') };
   const site = (await t.ok('mutation ($i: CreateSiteInput!) { createSite(input: $i) { id } }', { i: { name: 'north', location: 'Lisbon', ownerGroupId: groupA } })).createSite.id as string;
+  const served = (drivers: string[]) => (options.declaredTechnologies ? { drivers, agent: UNCONNECTED_AGENT } : {});
   const host = async (hostname: string, drivers: string[], encrypted: boolean) =>
-    (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: groupA, hostname, drivers, shareUnits: 2, properties: [{ key: 'diskEncryption', value: encrypted }] } })).createHost.id as string;
+    (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: groupA, hostname, ...served(drivers), shareUnits: 2, properties: [{ key: 'diskEncryption', value: encrypted }] } })).createHost.id as string;
   const host1 = await host('zaphod', ['docker', 'lxc'], true);
   const host2 = await host('trillian', ['lxc'], false);
   const resource = (hostId: string, type: string, unit: string, total: number, extra: Record<string, unknown> = {}) =>

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VserverDriverOptions } from '../../drivers/vserver';
 
@@ -19,4 +20,16 @@ export function emulatedVserverOptions(work: string, extra: Partial<VserverDrive
     diskLimits: false,
     ...extra,
   };
+}
+
+/**
+ * Whether process `pid` has exited: it is gone from /proc, or only its zombie is left. A process
+ * can vanish between any two looks at /proc, so a missing file is an answer ("gone"), not an error.
+ */
+export async function processExited(pid: number): Promise<boolean> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT' || e.code === 'ESRCH') return undefined;
+    throw e;
+  });
+  return status === undefined || /^State:\s+Z/m.test(status);
 }

@@ -89,7 +89,11 @@ function environmentAllocationSuite(kind: 'pglite' | 'postgres') {
   test('bad allocations are refused with a clear error and leave nothing behind', async () => {
     const before = (await t.ok('{ environments(includeDestroyed: true) { totalCount } }', {}, token())).environments.totalCount;
     const allocation = await allocate([{ type: 'CPU', amount: 1, unit: 'CORES' }, { type: 'RAM', amount: GiB, unit: 'BYTES' }]);
+    // An allocation for lxc on trillian, placed while its agent reported lxc first, which it has lost since.
+    const probe = await t.gateway.agents.get('local')!.drivers();
+    await t.gateway.services.sites.recordProbe('local', [{ technology: 'lxc', available: true }, ...probe]);
     const onOther = (await t.ok(ALLOCATE, { r: { groupId: w.groupA, mode: 'DIRECT', hostIds: [w.host2], resources: [{ type: 'CPU', amount: 1, unit: 'CORES' }] } }, token())).allocate.allocations[0];
+    await t.gateway.services.sites.recordProbe('local', probe);
     const cases: Array<[Record<string, unknown>, string | undefined, string, RegExp]> = [
       [{ name: 'c1', allocationId: allocation.id, limits: { memoryBytes: 2 * GiB } }, undefined, 'BAD_USER_INPUT', /more than allocation .* holds/],
       [{ name: 'c2', allocationId: allocation.id, limits: { diskBytes: GiB } }, undefined, 'BAD_USER_INPUT', /holds no DISK/],

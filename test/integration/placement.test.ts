@@ -32,7 +32,7 @@ function placementSuite(kind: 'pglite' | 'postgres') {
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     t = await startTestGateway(db);
-    w = await buildWorld(t);
+    w = await buildWorld(t, { declaredTechnologies: true });
   });
   afterAll(async () => {
     await t?.close();

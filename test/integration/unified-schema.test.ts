@@ -12,7 +12,7 @@ function unifiedSchemaSuite(kind: 'pglite' | 'postgres') {
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     t = await startTestGateway(db);
-    w = await buildWorld(t);
+    w = await buildWorld(t, { declaredTechnologies: true });
   });
   afterAll(async () => {
     await t?.close();

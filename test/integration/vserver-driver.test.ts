@@ -8,7 +8,8 @@ import { createVserverDriver, parseVserverStat } from '../../drivers/vserver';
 import type { VserverDriver } from '../../drivers/vserver';
 import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
 import { describeWithEngine } from '../helpers/engines';
-import { EMULATOR, emulatedVserverOptions } from '../helpers/vserver-emulation';
+import { until } from '../helpers/until';
+import { EMULATOR, emulatedVserverOptions, processExited } from '../helpers/vserver-emulation';
 
 
 async function expectCategory(promise: Promise<unknown>, category: string): Promise<void> {
@@ -150,7 +151,7 @@ describeWithEngine('vserver-emulation', 'vserver driver on the util-vserver emul
     await driver.start(envId);
     const pid = Number(readFileSync(join(work, 'run', `rsp-${envId}.pid`), 'utf8'));
     process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 50 && existsSync(`/proc/${pid}/status`) && !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 20));
+    await until(`guest init ${pid} to exit`, () => processExited(pid), 5_000, 20);
     expect((await driver.inspect(envId)).state).toBe('stopped');
     tool('foreign', 'build', '-m', 'skeleton');
     expect((await driver.list()).map((e) => e.id)).toEqual([envId]);

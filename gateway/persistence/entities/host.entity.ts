@@ -30,9 +30,20 @@ export class HostEntity {
   @Column({ type: 'varchar', length: 12, default: HostState.UNKNOWN })
   state: HostState;
 
-  /** Driver technologies available on it. */
+  /**
+   * The technologies placement offers on it: what its agent's last probe found usable, narrowed
+   * by `allowedDrivers`; as the site admin declared them while its agent never reported.
+   */
   @Column({ type: 'jsonb', default: () => "'[]'" })
   drivers: string[];
+
+  /** Technologies its agent's last probe found usable; null until the agent reported. */
+  @Column({ type: 'jsonb', nullable: true })
+  probedDrivers: string[] | null;
+
+  /** The site admin's narrowing of the probed technologies, in order of preference; null: all of them. */
+  @Column({ type: 'jsonb', nullable: true })
+  allowedDrivers: string[] | null;
 
   /** Facts the host agent reported (CPU model, kernel…). */
   @Column({ type: 'jsonb', default: () => "'{}'" })

@@ -8,6 +8,7 @@ import { UsageDisk1764000600000 } from './1764000600000-usage-disk';
 import { EnvironmentAllocation1764000700000 } from './1764000700000-environment-allocation';
 import { PlacementLostRace1764000800000 } from './1764000800000-placement-lost-race';
 import { ReplicaStores1764000900000 } from './1764000900000-replica-stores';
+import { HostProbedDrivers1764001800000 } from './1764001800000-host-probed-drivers';
 
 /** Every migration, oldest first. A new migration is added here and nowhere else. */
-export const migrations = [Operations1764000000000, UnifiedSchema1764000100000, Environments1764000200000, Placement1764000300000, Metrics1764000400000, Replication1764000500000, UsageDisk1764000600000, EnvironmentAllocation1764000700000, PlacementLostRace1764000800000, ReplicaStores1764000900000];
+export const migrations = [Operations1764000000000, UnifiedSchema1764000100000, Environments1764000200000, Placement1764000300000, Metrics1764000400000, Replication1764000500000, UsageDisk1764000600000, EnvironmentAllocation1764000700000, PlacementLostRace1764000800000, ReplicaStores1764000900000, HostProbedDrivers1764001800000];
