@@ -1052,7 +1052,7 @@ export class TypedDocumentString<TResult, TVariables>
     return this.value;
   }
 }
-export const EnvironmentFieldsFragmentDoc = new TypedDocumentString(`
+export const EnvironmentFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment EnvironmentFields on Environment {
   id
   name
@@ -1079,7 +1079,7 @@ export const EnvironmentFieldsFragmentDoc = new TypedDocumentString(`
   }
 }
     `, {"fragmentName":"EnvironmentFields"}) as unknown as TypedDocumentString<EnvironmentFieldsFragment, unknown>;
-export const HostFieldsFragmentDoc = new TypedDocumentString(`
+export const HostFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment HostFields on Host {
   id
   siteId
@@ -1092,7 +1092,7 @@ export const HostFieldsFragmentDoc = new TypedDocumentString(`
   lastHeartbeatAt
 }
     `, {"fragmentName":"HostFields"}) as unknown as TypedDocumentString<HostFieldsFragment, unknown>;
-export const ResourceFieldsFragmentDoc = new TypedDocumentString(`
+export const ResourceFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment ResourceFields on Resource {
   id
   hostId
@@ -1106,7 +1106,7 @@ export const ResourceFieldsFragmentDoc = new TypedDocumentString(`
   free
 }
     `, {"fragmentName":"ResourceFields"}) as unknown as TypedDocumentString<ResourceFieldsFragment, unknown>;
-export const SiteFieldsFragmentDoc = new TypedDocumentString(`
+export const SiteFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment SiteFields on Site {
   id
   name
@@ -1115,7 +1115,7 @@ export const SiteFieldsFragmentDoc = new TypedDocumentString(`
   placementPolicy
 }
     `, {"fragmentName":"SiteFields"}) as unknown as TypedDocumentString<SiteFieldsFragment, unknown>;
-export const GroupFieldsFragmentDoc = new TypedDocumentString(`
+export const GroupFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment GroupFields on Group {
   id
   slug
@@ -1134,7 +1134,7 @@ export const GroupFieldsFragmentDoc = new TypedDocumentString(`
   createdAt
 }
     `, {"fragmentName":"GroupFields"}) as unknown as TypedDocumentString<GroupFieldsFragment, unknown>;
-export const OfferFieldsFragmentDoc = new TypedDocumentString(`
+export const OfferFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment OfferFields on Offer {
   id
   groupId
@@ -1145,7 +1145,7 @@ export const OfferFieldsFragmentDoc = new TypedDocumentString(`
   terms
 }
     `, {"fragmentName":"OfferFields"}) as unknown as TypedDocumentString<OfferFieldsFragment, unknown>;
-export const NeedFieldsFragmentDoc = new TypedDocumentString(`
+export const NeedFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment NeedFields on Need {
   id
   groupId
@@ -1156,7 +1156,7 @@ export const NeedFieldsFragmentDoc = new TypedDocumentString(`
   description
 }
     `, {"fragmentName":"NeedFields"}) as unknown as TypedDocumentString<NeedFieldsFragment, unknown>;
-export const ReplicationPolicyFieldsFragmentDoc = new TypedDocumentString(`
+export const ReplicationPolicyFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment ReplicationPolicyFields on ReplicationPolicy {
   id
   name
@@ -1186,7 +1186,7 @@ export const ReplicationPolicyFieldsFragmentDoc = new TypedDocumentString(`
   }
 }
     `, {"fragmentName":"ReplicationPolicyFields"}) as unknown as TypedDocumentString<ReplicationPolicyFieldsFragment, unknown>;
-export const ReplicaFieldsFragmentDoc = new TypedDocumentString(`
+export const ReplicaFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment ReplicaFields on Replica {
   id
   policyId
@@ -1208,7 +1208,7 @@ export const ReplicaFieldsFragmentDoc = new TypedDocumentString(`
   verifiedAt
 }
     `, {"fragmentName":"ReplicaFields"}) as unknown as TypedDocumentString<ReplicaFieldsFragment, unknown>;
-export const HostSampleFieldsFragmentDoc = new TypedDocumentString(`
+export const HostSampleFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment HostSampleFields on HostMetrics {
   hostId
   siteId
@@ -1245,7 +1245,7 @@ export const HostSampleFieldsFragmentDoc = new TypedDocumentString(`
   dropped
 }
     `, {"fragmentName":"HostSampleFields"}) as unknown as TypedDocumentString<HostSampleFieldsFragment, unknown>;
-export const EnvironmentSampleFieldsFragmentDoc = new TypedDocumentString(`
+export const EnvironmentSampleFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment EnvironmentSampleFields on EnvironmentMetrics {
   environmentId
   groupId
@@ -1266,7 +1266,7 @@ export const EnvironmentSampleFieldsFragmentDoc = new TypedDocumentString(`
   dropped
 }
     `, {"fragmentName":"EnvironmentSampleFields"}) as unknown as TypedDocumentString<EnvironmentSampleFieldsFragment, unknown>;
-export const SiteSampleFieldsFragmentDoc = new TypedDocumentString(`
+export const SiteSampleFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment SiteSampleFields on SiteMetrics {
   siteId
   at
@@ -1281,7 +1281,7 @@ export const SiteSampleFieldsFragmentDoc = new TypedDocumentString(`
   dropped
 }
     `, {"fragmentName":"SiteSampleFields"}) as unknown as TypedDocumentString<SiteSampleFieldsFragment, unknown>;
-export const OperationFieldsFragmentDoc = new TypedDocumentString(`
+export const OperationFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment OperationFields on Operation {
   id
   kind
@@ -1299,7 +1299,7 @@ export const OperationFieldsFragmentDoc = new TypedDocumentString(`
   finishedAt
 }
     `, {"fragmentName":"OperationFields"}) as unknown as TypedDocumentString<OperationFieldsFragment, unknown>;
-export const AlertFieldsFragmentDoc = new TypedDocumentString(`
+export const AlertFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment AlertFields on Alert {
   id
   ruleId
@@ -1314,7 +1314,7 @@ export const AlertFieldsFragmentDoc = new TypedDocumentString(`
   resolvedAt
 }
     `, {"fragmentName":"AlertFields"}) as unknown as TypedDocumentString<AlertFieldsFragment, unknown>;
-export const EventFieldsFragmentDoc = new TypedDocumentString(`
+export const EventFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment EventFields on Event {
   kind
   at
@@ -1371,7 +1371,7 @@ fragment AlertFields on Alert {
   firedAt
   resolvedAt
 }`, {"fragmentName":"EventFields"}) as unknown as TypedDocumentString<EventFieldsFragment, unknown>;
-export const AllocationFieldsFragmentDoc = new TypedDocumentString(`
+export const AllocationFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment AllocationFields on Allocation {
   id
   requestId
@@ -1386,7 +1386,7 @@ export const AllocationFieldsFragmentDoc = new TypedDocumentString(`
   createdAt
 }
     `, {"fragmentName":"AllocationFields"}) as unknown as TypedDocumentString<AllocationFieldsFragment, unknown>;
-export const AllocationRequestFieldsFragmentDoc = new TypedDocumentString(`
+export const AllocationRequestFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment AllocationRequestFields on AllocationRequest {
   id
   groupId
@@ -1426,7 +1426,7 @@ export const AllocationRequestFieldsFragmentDoc = new TypedDocumentString(`
   endedAt
   createdAt
 }`, {"fragmentName":"AllocationRequestFields"}) as unknown as TypedDocumentString<AllocationRequestFieldsFragment, unknown>;
-export const ImageFieldsFragmentDoc = new TypedDocumentString(`
+export const ImageFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment ImageFields on Image {
   id
   name
@@ -1438,7 +1438,7 @@ export const ImageFieldsFragmentDoc = new TypedDocumentString(`
   visibility
 }
     `, {"fragmentName":"ImageFields"}) as unknown as TypedDocumentString<ImageFieldsFragment, unknown>;
-export const LayerFieldsFragmentDoc = new TypedDocumentString(`
+export const LayerFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment LayerFields on Layer {
   id
   kind
@@ -1475,7 +1475,7 @@ export const LayerFieldsFragmentDoc = new TypedDocumentString(`
   }
 }
     `, {"fragmentName":"LayerFields"}) as unknown as TypedDocumentString<LayerFieldsFragment, unknown>;
-export const ShareFieldsFragmentDoc = new TypedDocumentString(`
+export const ShareFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment ShareFields on Share {
   id
   hostId
@@ -1485,7 +1485,7 @@ export const ShareFieldsFragmentDoc = new TypedDocumentString(`
   cpuWeight
 }
     `, {"fragmentName":"ShareFields"}) as unknown as TypedDocumentString<ShareFieldsFragment, unknown>;
-export const UsagePolicyFieldsFragmentDoc = new TypedDocumentString(`
+export const UsagePolicyFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment UsagePolicyFields on UsagePolicy {
   id
   siteId
@@ -1496,7 +1496,7 @@ export const UsagePolicyFieldsFragmentDoc = new TypedDocumentString(`
   diskBytes
 }
     `, {"fragmentName":"UsagePolicyFields"}) as unknown as TypedDocumentString<UsagePolicyFieldsFragment, unknown>;
-export const TokenFieldsFragmentDoc = new TypedDocumentString(`
+export const TokenFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment TokenFields on ApiToken {
   id
   groupId
@@ -1510,7 +1510,7 @@ export const TokenFieldsFragmentDoc = new TypedDocumentString(`
   createdAt
 }
     `, {"fragmentName":"TokenFields"}) as unknown as TypedDocumentString<TokenFieldsFragment, unknown>;
-export const StartEnvironmentDocument = new TypedDocumentString(`
+export const StartEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation StartEnvironment($id: ID!) {
   op: startEnvironment(id: $id) {
     ...OperationFields
@@ -1532,7 +1532,7 @@ export const StartEnvironmentDocument = new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<StartEnvironmentMutation, StartEnvironmentMutationVariables>;
-export const StopEnvironmentDocument = new TypedDocumentString(`
+export const StopEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation StopEnvironment($id: ID!) {
   op: stopEnvironment(id: $id) {
     ...OperationFields
@@ -1554,7 +1554,7 @@ export const StopEnvironmentDocument = new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<StopEnvironmentMutation, StopEnvironmentMutationVariables>;
-export const RestartEnvironmentDocument = new TypedDocumentString(`
+export const RestartEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation RestartEnvironment($id: ID!) {
   op: restartEnvironment(id: $id) {
     ...OperationFields
@@ -1576,7 +1576,7 @@ export const RestartEnvironmentDocument = new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<RestartEnvironmentMutation, RestartEnvironmentMutationVariables>;
-export const DestroyEnvironmentDocument = new TypedDocumentString(`
+export const DestroyEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation DestroyEnvironment($id: ID!) {
   op: destroyEnvironment(id: $id) {
     ...OperationFields
@@ -1598,7 +1598,7 @@ export const DestroyEnvironmentDocument = new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<DestroyEnvironmentMutation, DestroyEnvironmentMutationVariables>;
-export const EventsDocument = new TypedDocumentString(`
+export const EventsDocument = /*#__PURE__*/ new TypedDocumentString(`
     subscription Events {
   events {
     ...EventFields
@@ -1660,7 +1660,7 @@ fragment EventFields on Event {
   }
   dropped
 }`) as unknown as TypedDocumentString<EventsSubscription, EventsSubscriptionVariables>;
-export const HostMetricsDocument = new TypedDocumentString(`
+export const HostMetricsDocument = /*#__PURE__*/ new TypedDocumentString(`
     subscription HostMetrics($id: ID!) {
   hostMetrics(hostId: $id) {
     ...HostSampleFields
@@ -1701,7 +1701,7 @@ export const HostMetricsDocument = new TypedDocumentString(`
   }
   dropped
 }`) as unknown as TypedDocumentString<HostMetricsSubscription, HostMetricsSubscriptionVariables>;
-export const EnvironmentMetricsDocument = new TypedDocumentString(`
+export const EnvironmentMetricsDocument = /*#__PURE__*/ new TypedDocumentString(`
     subscription EnvironmentMetrics($id: ID!) {
   environmentMetrics(environmentId: $id) {
     ...EnvironmentSampleFields
@@ -1726,7 +1726,7 @@ export const EnvironmentMetricsDocument = new TypedDocumentString(`
   pids
   dropped
 }`) as unknown as TypedDocumentString<EnvironmentMetricsSubscription, EnvironmentMetricsSubscriptionVariables>;
-export const SiteMetricsDocument = new TypedDocumentString(`
+export const SiteMetricsDocument = /*#__PURE__*/ new TypedDocumentString(`
     subscription SiteMetrics($id: ID!) {
   siteMetrics(siteId: $id) {
     ...SiteSampleFields
@@ -1745,7 +1745,7 @@ export const SiteMetricsDocument = new TypedDocumentString(`
   networkTxBytesPerSecond
   dropped
 }`) as unknown as TypedDocumentString<SiteMetricsSubscription, SiteMetricsSubscriptionVariables>;
-export const OperationDocument = new TypedDocumentString(`
+export const OperationDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Operation($id: ID!) {
   operation(id: $id) {
     ...OperationFields
@@ -1767,7 +1767,7 @@ export const OperationDocument = new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<OperationQuery, OperationQueryVariables>;
-export const OperationUpdatedDocument = new TypedDocumentString(`
+export const OperationUpdatedDocument = /*#__PURE__*/ new TypedDocumentString(`
     subscription OperationUpdated($id: ID) {
   operationUpdated(id: $id) {
     ...OperationFields
@@ -1789,7 +1789,7 @@ export const OperationUpdatedDocument = new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<OperationUpdatedSubscription, OperationUpdatedSubscriptionVariables>;
-export const ReplicateNowDocument = new TypedDocumentString(`
+export const ReplicateNowDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ReplicateNow($id: ID!) {
   op: replicateNow(policyId: $id) {
     ...OperationFields
@@ -1811,7 +1811,7 @@ export const ReplicateNowDocument = new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<ReplicateNowMutation, ReplicateNowMutationVariables>;
-export const AllocateManyDocument = new TypedDocumentString(`
+export const AllocateManyDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation AllocateMany($requests: [AllocationRequestInput!]!) {
   allocateMany(requests: $requests) {
     index
@@ -1863,7 +1863,7 @@ fragment AllocationRequestFields on AllocationRequest {
     ...AllocationFields
   }
 }`) as unknown as TypedDocumentString<AllocateManyMutation, AllocateManyMutationVariables>;
-export const AllocateDocument = new TypedDocumentString(`
+export const AllocateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation Allocate($request: AllocationRequestInput!) {
   allocate(request: $request) {
     ...AllocationRequestFields
@@ -1908,7 +1908,7 @@ fragment AllocationRequestFields on AllocationRequest {
     ...AllocationFields
   }
 }`) as unknown as TypedDocumentString<AllocateMutation, AllocateMutationVariables>;
-export const PlacementCandidatesDocument = new TypedDocumentString(`
+export const PlacementCandidatesDocument = /*#__PURE__*/ new TypedDocumentString(`
     query PlacementCandidates($request: AllocationRequestInput!) {
   placementCandidates(request: $request) {
     candidates {
@@ -1927,7 +1927,7 @@ export const PlacementCandidatesDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<PlacementCandidatesQuery, PlacementCandidatesQueryVariables>;
-export const AllocationApproveDocument = new TypedDocumentString(`
+export const AllocationApproveDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation AllocationApprove($id: ID!, $hostIds: [ID!], $reason: String) {
   approveAllocation(id: $id, hostIds: $hostIds, reason: $reason) {
     ...AllocationRequestFields
@@ -1972,7 +1972,7 @@ fragment AllocationRequestFields on AllocationRequest {
     ...AllocationFields
   }
 }`) as unknown as TypedDocumentString<AllocationApproveMutation, AllocationApproveMutationVariables>;
-export const AllocationRejectDocument = new TypedDocumentString(`
+export const AllocationRejectDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation AllocationReject($id: ID!, $reason: String!) {
   rejectAllocation(id: $id, reason: $reason) {
     ...AllocationRequestFields
@@ -2017,7 +2017,7 @@ fragment AllocationRequestFields on AllocationRequest {
     ...AllocationFields
   }
 }`) as unknown as TypedDocumentString<AllocationRejectMutation, AllocationRejectMutationVariables>;
-export const AllocationRenewDocument = new TypedDocumentString(`
+export const AllocationRenewDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation AllocationRenew($id: ID!, $leaseSeconds: Int) {
   renewAllocation(id: $id, leaseSeconds: $leaseSeconds) {
     ...AllocationFields
@@ -2036,7 +2036,7 @@ export const AllocationRenewDocument = new TypedDocumentString(`
   endedAt
   createdAt
 }`) as unknown as TypedDocumentString<AllocationRenewMutation, AllocationRenewMutationVariables>;
-export const AllocationReleaseDocument = new TypedDocumentString(`
+export const AllocationReleaseDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation AllocationRelease($id: ID!) {
   releaseAllocation(id: $id) {
     ...AllocationFields
@@ -2055,7 +2055,7 @@ export const AllocationReleaseDocument = new TypedDocumentString(`
   endedAt
   createdAt
 }`) as unknown as TypedDocumentString<AllocationReleaseMutation, AllocationReleaseMutationVariables>;
-export const AllocationListDocument = new TypedDocumentString(`
+export const AllocationListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query AllocationList($first: Int!, $groupId: ID, $hostId: ID, $requestId: ID, $status: AllocationStatus) {
   allocations(
     first: $first
@@ -2082,7 +2082,7 @@ export const AllocationListDocument = new TypedDocumentString(`
   endedAt
   createdAt
 }`) as unknown as TypedDocumentString<AllocationListQuery, AllocationListQueryVariables>;
-export const AllocationRequestListDocument = new TypedDocumentString(`
+export const AllocationRequestListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query AllocationRequestList($first: Int!, $groupId: ID, $status: AllocationRequestStatus) {
   allocationRequests(first: $first, groupId: $groupId, status: $status) {
     nodes {
@@ -2129,7 +2129,7 @@ fragment AllocationRequestFields on AllocationRequest {
     ...AllocationFields
   }
 }`) as unknown as TypedDocumentString<AllocationRequestListQuery, AllocationRequestListQueryVariables>;
-export const AllocationRequestShowDocument = new TypedDocumentString(`
+export const AllocationRequestShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query AllocationRequestShow($id: ID!) {
   allocationRequest(id: $id) {
     ...AllocationRequestFields
@@ -2174,7 +2174,7 @@ fragment AllocationRequestFields on AllocationRequest {
     ...AllocationFields
   }
 }`) as unknown as TypedDocumentString<AllocationRequestShowQuery, AllocationRequestShowQueryVariables>;
-export const AllocationShowDocument = new TypedDocumentString(`
+export const AllocationShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query AllocationShow($id: ID!) {
   allocation(id: $id) {
     ...AllocationFields
@@ -2193,14 +2193,14 @@ export const AllocationShowDocument = new TypedDocumentString(`
   endedAt
   createdAt
 }`) as unknown as TypedDocumentString<AllocationShowQuery, AllocationShowQueryVariables>;
-export const TokenGroupDocument = new TypedDocumentString(`
+export const TokenGroupDocument = /*#__PURE__*/ new TypedDocumentString(`
     query TokenGroup {
   viewer {
     groupId
   }
 }
     `) as unknown as TypedDocumentString<TokenGroupQuery, TokenGroupQueryVariables>;
-export const DriversDocument = new TypedDocumentString(`
+export const DriversDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Drivers($hostId: ID) {
   drivers(hostId: $hostId) {
     name
@@ -2212,7 +2212,7 @@ export const DriversDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<DriversQuery, DriversQueryVariables>;
-export const EnvCreateDocument = new TypedDocumentString(`
+export const EnvCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation EnvCreate($input: CreateEnvironmentInput!) {
   createEnvironment(input: $input) {
     environment {
@@ -2264,7 +2264,7 @@ fragment EnvironmentFields on Environment {
     network
   }
 }`) as unknown as TypedDocumentString<EnvCreateMutation, EnvCreateMutationVariables>;
-export const EnvRebuildDocument = new TypedDocumentString(`
+export const EnvRebuildDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation EnvRebuild($id: ID!, $imageId: ID!) {
   op: rebuildEnvironment(id: $id, imageId: $imageId) {
     ...OperationFields
@@ -2286,7 +2286,7 @@ export const EnvRebuildDocument = new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<EnvRebuildMutation, EnvRebuildMutationVariables>;
-export const EnvMigrateDocument = new TypedDocumentString(`
+export const EnvMigrateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation EnvMigrate($id: ID!, $hostId: ID) {
   op: migrateEnvironment(id: $id, hostId: $hostId) {
     ...OperationFields
@@ -2308,14 +2308,14 @@ export const EnvMigrateDocument = new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<EnvMigrateMutation, EnvMigrateMutationVariables>;
-export const EnvMigrationDocument = new TypedDocumentString(`
+export const EnvMigrationDocument = /*#__PURE__*/ new TypedDocumentString(`
     query EnvMigration($operationId: ID!) {
   operation(id: $operationId) {
     result
   }
 }
     `) as unknown as TypedDocumentString<EnvMigrationQuery, EnvMigrationQueryVariables>;
-export const EnvFailoverDocument = new TypedDocumentString(`
+export const EnvFailoverDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation EnvFailover($id: ID!, $hostId: ID) {
   op: failoverEnvironment(id: $id, hostId: $hostId) {
     ...OperationFields
@@ -2337,7 +2337,7 @@ export const EnvFailoverDocument = new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<EnvFailoverMutation, EnvFailoverMutationVariables>;
-export const EnvListDocument = new TypedDocumentString(`
+export const EnvListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query EnvList($first: Int!, $hostId: ID, $status: EnvironmentStatus, $includeDestroyed: Boolean!) {
   environments(
     first: $first
@@ -2375,7 +2375,7 @@ export const EnvListDocument = new TypedDocumentString(`
     network
   }
 }`) as unknown as TypedDocumentString<EnvListQuery, EnvListQueryVariables>;
-export const EnvShowDocument = new TypedDocumentString(`
+export const EnvShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query EnvShow($id: ID!) {
   environment(id: $id) {
     ...EnvironmentFields
@@ -2406,7 +2406,7 @@ export const EnvShowDocument = new TypedDocumentString(`
     network
   }
 }`) as unknown as TypedDocumentString<EnvShowQuery, EnvShowQueryVariables>;
-export const EnvExecDocument = new TypedDocumentString(`
+export const EnvExecDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation EnvExec($id: ID!, $command: [String!]!) {
   execEnvironment(id: $id, command: $command) {
     exitCode
@@ -2415,7 +2415,7 @@ export const EnvExecDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<EnvExecMutation, EnvExecMutationVariables>;
-export const GroupCreateDocument = new TypedDocumentString(`
+export const GroupCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation GroupCreate($input: CreateGroupInput!) {
   createGroup(input: $input) {
     ...GroupFields
@@ -2438,7 +2438,7 @@ export const GroupCreateDocument = new TypedDocumentString(`
   externalBackups
   createdAt
 }`) as unknown as TypedDocumentString<GroupCreateMutation, GroupCreateMutationVariables>;
-export const GroupListDocument = new TypedDocumentString(`
+export const GroupListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query GroupList($first: Int!) {
   groups(first: $first) {
     totalCount
@@ -2464,7 +2464,7 @@ export const GroupListDocument = new TypedDocumentString(`
   externalBackups
   createdAt
 }`) as unknown as TypedDocumentString<GroupListQuery, GroupListQueryVariables>;
-export const GroupShowDocument = new TypedDocumentString(`
+export const GroupShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query GroupShow($id: ID!) {
   group(id: $id) {
     ...GroupFields
@@ -2487,7 +2487,7 @@ export const GroupShowDocument = new TypedDocumentString(`
   externalBackups
   createdAt
 }`) as unknown as TypedDocumentString<GroupShowQuery, GroupShowQueryVariables>;
-export const HostListDocument = new TypedDocumentString(`
+export const HostListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query HostList($first: Int!, $siteId: ID, $technology: String, $state: HostState) {
   hosts(first: $first, siteId: $siteId, technology: $technology, state: $state) {
     nodes {
@@ -2506,7 +2506,7 @@ export const HostListDocument = new TypedDocumentString(`
   shareUnits
   lastHeartbeatAt
 }`) as unknown as TypedDocumentString<HostListQuery, HostListQueryVariables>;
-export const HostShowDocument = new TypedDocumentString(`
+export const HostShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query HostShow($id: ID!) {
   host(id: $id) {
     ...HostFields
@@ -2538,7 +2538,7 @@ fragment ResourceFields on Resource {
   used
   free
 }`) as unknown as TypedDocumentString<HostShowQuery, HostShowQueryVariables>;
-export const HostCreateDocument = new TypedDocumentString(`
+export const HostCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation HostCreate($input: CreateHostInput!) {
   createHost(input: $input) {
     ...HostFields
@@ -2555,7 +2555,7 @@ export const HostCreateDocument = new TypedDocumentString(`
   shareUnits
   lastHeartbeatAt
 }`) as unknown as TypedDocumentString<HostCreateMutation, HostCreateMutationVariables>;
-export const ImageRegisterDocument = new TypedDocumentString(`
+export const ImageRegisterDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ImageRegister($input: RegisterImageInput!) {
   registerImage(input: $input) {
     ...ImageFields
@@ -2571,7 +2571,7 @@ export const ImageRegisterDocument = new TypedDocumentString(`
   sizeBytes
   visibility
 }`) as unknown as TypedDocumentString<ImageRegisterMutation, ImageRegisterMutationVariables>;
-export const ImageListDocument = new TypedDocumentString(`
+export const ImageListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query ImageList($technology: String) {
   images(technology: $technology) {
     ...ImageFields
@@ -2587,7 +2587,7 @@ export const ImageListDocument = new TypedDocumentString(`
   sizeBytes
   visibility
 }`) as unknown as TypedDocumentString<ImageListQuery, ImageListQueryVariables>;
-export const LayerListDocument = new TypedDocumentString(`
+export const LayerListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query LayerList($groupId: ID!) {
   layers(groupId: $groupId) {
     ...LayerFields
@@ -2628,7 +2628,7 @@ export const LayerListDocument = new TypedDocumentString(`
     }
   }
 }`) as unknown as TypedDocumentString<LayerListQuery, LayerListQueryVariables>;
-export const LayerShowDocument = new TypedDocumentString(`
+export const LayerShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query LayerShow($id: ID!) {
   layer(id: $id) {
     ...LayerFields
@@ -2669,7 +2669,7 @@ export const LayerShowDocument = new TypedDocumentString(`
     }
   }
 }`) as unknown as TypedDocumentString<LayerShowQuery, LayerShowQueryVariables>;
-export const LayerOwnEntriesDocument = new TypedDocumentString(`
+export const LayerOwnEntriesDocument = /*#__PURE__*/ new TypedDocumentString(`
     query LayerOwnEntries($id: ID!) {
   layer(id: $id) {
     properties {
@@ -2685,7 +2685,7 @@ export const LayerOwnEntriesDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<LayerOwnEntriesQuery, LayerOwnEntriesQueryVariables>;
-export const LayerCreateDocument = new TypedDocumentString(`
+export const LayerCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation LayerCreate($input: CreateLayerInput!) {
   createLayer(input: $input) {
     ...LayerFields
@@ -2726,7 +2726,7 @@ export const LayerCreateDocument = new TypedDocumentString(`
     }
   }
 }`) as unknown as TypedDocumentString<LayerCreateMutation, LayerCreateMutationVariables>;
-export const LayerUpdateDocument = new TypedDocumentString(`
+export const LayerUpdateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation LayerUpdate($input: UpdateLayerInput!) {
   updateLayer(input: $input) {
     ...LayerFields
@@ -2767,7 +2767,7 @@ export const LayerUpdateDocument = new TypedDocumentString(`
     }
   }
 }`) as unknown as TypedDocumentString<LayerUpdateMutation, LayerUpdateMutationVariables>;
-export const LoginDocument = new TypedDocumentString(`
+export const LoginDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Login {
   viewer {
     authenticated
@@ -2778,7 +2778,7 @@ export const LoginDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<LoginQuery, LoginQueryVariables>;
-export const OfferPublishDocument = new TypedDocumentString(`
+export const OfferPublishDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation OfferPublish($input: PublishOfferInput!) {
   publishOffer(input: $input) {
     ...OfferFields
@@ -2793,7 +2793,7 @@ export const OfferPublishDocument = new TypedDocumentString(`
   amount
   terms
 }`) as unknown as TypedDocumentString<OfferPublishMutation, OfferPublishMutationVariables>;
-export const OfferListDocument = new TypedDocumentString(`
+export const OfferListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query OfferList($groupId: ID) {
   offers(groupId: $groupId) {
     ...OfferFields
@@ -2808,12 +2808,12 @@ export const OfferListDocument = new TypedDocumentString(`
   amount
   terms
 }`) as unknown as TypedDocumentString<OfferListQuery, OfferListQueryVariables>;
-export const OfferWithdrawDocument = new TypedDocumentString(`
+export const OfferWithdrawDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation OfferWithdraw($id: ID!) {
   withdrawOffer(id: $id)
 }
     `) as unknown as TypedDocumentString<OfferWithdrawMutation, OfferWithdrawMutationVariables>;
-export const NeedPublishDocument = new TypedDocumentString(`
+export const NeedPublishDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation NeedPublish($input: PublishNeedInput!) {
   publishNeed(input: $input) {
     ...NeedFields
@@ -2828,7 +2828,7 @@ export const NeedPublishDocument = new TypedDocumentString(`
   technologies
   description
 }`) as unknown as TypedDocumentString<NeedPublishMutation, NeedPublishMutationVariables>;
-export const NeedListDocument = new TypedDocumentString(`
+export const NeedListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query NeedList($groupId: ID) {
   needs(groupId: $groupId) {
     ...NeedFields
@@ -2843,12 +2843,12 @@ export const NeedListDocument = new TypedDocumentString(`
   technologies
   description
 }`) as unknown as TypedDocumentString<NeedListQuery, NeedListQueryVariables>;
-export const NeedWithdrawDocument = new TypedDocumentString(`
+export const NeedWithdrawDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation NeedWithdraw($id: ID!) {
   withdrawNeed(id: $id)
 }
     `) as unknown as TypedDocumentString<NeedWithdrawMutation, NeedWithdrawMutationVariables>;
-export const SatisfiableNeedsDocument = new TypedDocumentString(`
+export const SatisfiableNeedsDocument = /*#__PURE__*/ new TypedDocumentString(`
     query SatisfiableNeeds {
   satisfiableNeeds {
     need {
@@ -2878,7 +2878,7 @@ fragment NeedFields on Need {
   technologies
   description
 }`) as unknown as TypedDocumentString<SatisfiableNeedsQuery, SatisfiableNeedsQueryVariables>;
-export const ReplicationPolicyCreateDocument = new TypedDocumentString(`
+export const ReplicationPolicyCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ReplicationPolicyCreate($input: CreateReplicationPolicyInput!) {
   createReplicationPolicy(input: $input) {
     ...ReplicationPolicyFields
@@ -2912,7 +2912,7 @@ export const ReplicationPolicyCreateDocument = new TypedDocumentString(`
     runningOperationId
   }
 }`) as unknown as TypedDocumentString<ReplicationPolicyCreateMutation, ReplicationPolicyCreateMutationVariables>;
-export const ReplicationPolicyListDocument = new TypedDocumentString(`
+export const ReplicationPolicyListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query ReplicationPolicyList($environmentId: ID) {
   replicationPolicies(environmentId: $environmentId) {
     ...ReplicationPolicyFields
@@ -2946,7 +2946,7 @@ export const ReplicationPolicyListDocument = new TypedDocumentString(`
     runningOperationId
   }
 }`) as unknown as TypedDocumentString<ReplicationPolicyListQuery, ReplicationPolicyListQueryVariables>;
-export const ReplicationPolicyShowDocument = new TypedDocumentString(`
+export const ReplicationPolicyShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query ReplicationPolicyShow($id: ID!) {
   replicationPolicy(id: $id) {
     ...ReplicationPolicyFields
@@ -2980,7 +2980,7 @@ export const ReplicationPolicyShowDocument = new TypedDocumentString(`
     runningOperationId
   }
 }`) as unknown as TypedDocumentString<ReplicationPolicyShowQuery, ReplicationPolicyShowQueryVariables>;
-export const ReplicationPolicyDeleteDocument = new TypedDocumentString(`
+export const ReplicationPolicyDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ReplicationPolicyDelete($id: ID!, $deleteReplicas: Boolean) {
   deleteReplicationPolicy(id: $id, deleteReplicas: $deleteReplicas) {
     ...ReplicationPolicyFields
@@ -3014,7 +3014,7 @@ export const ReplicationPolicyDeleteDocument = new TypedDocumentString(`
     runningOperationId
   }
 }`) as unknown as TypedDocumentString<ReplicationPolicyDeleteMutation, ReplicationPolicyDeleteMutationVariables>;
-export const ReplicaListDocument = new TypedDocumentString(`
+export const ReplicaListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query ReplicaList($environmentId: ID, $policyId: ID) {
   replicas(environmentId: $environmentId, policyId: $policyId) {
     ...ReplicaFields
@@ -3040,7 +3040,7 @@ export const ReplicaListDocument = new TypedDocumentString(`
   createdAt
   verifiedAt
 }`) as unknown as TypedDocumentString<ReplicaListQuery, ReplicaListQueryVariables>;
-export const ReplicaDeleteDocument = new TypedDocumentString(`
+export const ReplicaDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ReplicaDelete($id: ID!) {
   deleteReplica(id: $id) {
     ...ReplicaFields
@@ -3066,7 +3066,7 @@ export const ReplicaDeleteDocument = new TypedDocumentString(`
   createdAt
   verifiedAt
 }`) as unknown as TypedDocumentString<ReplicaDeleteMutation, ReplicaDeleteMutationVariables>;
-export const ReplicaRestoreDocument = new TypedDocumentString(`
+export const ReplicaRestoreDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ReplicaRestore($replicaId: ID!, $hostId: ID, $name: String, $start: Boolean) {
   op: restoreReplica(
     replicaId: $replicaId
@@ -3093,7 +3093,7 @@ export const ReplicaRestoreDocument = new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<ReplicaRestoreMutation, ReplicaRestoreMutationVariables>;
-export const ResourceListDocument = new TypedDocumentString(`
+export const ResourceListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query ResourceList($first: Int!, $type: String, $siteId: ID, $hostId: ID, $minFree: Float) {
   resources(
     first: $first
@@ -3119,7 +3119,7 @@ export const ResourceListDocument = new TypedDocumentString(`
   used
   free
 }`) as unknown as TypedDocumentString<ResourceListQuery, ResourceListQueryVariables>;
-export const ShareGrantDocument = new TypedDocumentString(`
+export const ShareGrantDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ShareGrant($input: GrantShareInput!) {
   grantShare(input: $input) {
     ...ShareFields
@@ -3133,7 +3133,7 @@ export const ShareGrantDocument = new TypedDocumentString(`
   quotas
   cpuWeight
 }`) as unknown as TypedDocumentString<ShareGrantMutation, ShareGrantMutationVariables>;
-export const ShareListDocument = new TypedDocumentString(`
+export const ShareListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query ShareList($groupId: ID, $hostId: ID) {
   shares(groupId: $groupId, hostId: $hostId) {
     ...ShareFields
@@ -3147,12 +3147,12 @@ export const ShareListDocument = new TypedDocumentString(`
   quotas
   cpuWeight
 }`) as unknown as TypedDocumentString<ShareListQuery, ShareListQueryVariables>;
-export const ShareRevokeDocument = new TypedDocumentString(`
+export const ShareRevokeDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ShareRevoke($id: ID!) {
   revokeShare(id: $id)
 }
     `) as unknown as TypedDocumentString<ShareRevokeMutation, ShareRevokeMutationVariables>;
-export const GroupUsageDocument = new TypedDocumentString(`
+export const GroupUsageDocument = /*#__PURE__*/ new TypedDocumentString(`
     query GroupUsage($groupId: ID!, $month: String) {
   groupUsage(groupId: $groupId, month: $month) {
     groupId
@@ -3164,7 +3164,7 @@ export const GroupUsageDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<GroupUsageQuery, GroupUsageQueryVariables>;
-export const UsagePolicySetDocument = new TypedDocumentString(`
+export const UsagePolicySetDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation UsagePolicySet($input: UsagePolicyInput!) {
   setUsagePolicy(input: $input) {
     ...UsagePolicyFields
@@ -3179,7 +3179,7 @@ export const UsagePolicySetDocument = new TypedDocumentString(`
   cpuHoursPerMonth
   diskBytes
 }`) as unknown as TypedDocumentString<UsagePolicySetMutation, UsagePolicySetMutationVariables>;
-export const UsagePolicyListDocument = new TypedDocumentString(`
+export const UsagePolicyListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query UsagePolicyList($siteId: ID!) {
   usagePolicies(siteId: $siteId) {
     ...UsagePolicyFields
@@ -3194,7 +3194,7 @@ export const UsagePolicyListDocument = new TypedDocumentString(`
   cpuHoursPerMonth
   diskBytes
 }`) as unknown as TypedDocumentString<UsagePolicyListQuery, UsagePolicyListQueryVariables>;
-export const SiteListDocument = new TypedDocumentString(`
+export const SiteListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query SiteList($first: Int!) {
   sites(first: $first) {
     nodes {
@@ -3209,7 +3209,7 @@ export const SiteListDocument = new TypedDocumentString(`
   ownerGroupId
   placementPolicy
 }`) as unknown as TypedDocumentString<SiteListQuery, SiteListQueryVariables>;
-export const SiteCreateDocument = new TypedDocumentString(`
+export const SiteCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation SiteCreate($input: CreateSiteInput!) {
   createSite(input: $input) {
     ...SiteFields
@@ -3222,7 +3222,7 @@ export const SiteCreateDocument = new TypedDocumentString(`
   ownerGroupId
   placementPolicy
 }`) as unknown as TypedDocumentString<SiteCreateMutation, SiteCreateMutationVariables>;
-export const TokenCreateDocument = new TypedDocumentString(`
+export const TokenCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation TokenCreate($input: CreateTokenInput!) {
   createToken(input: $input) {
     secret
@@ -3243,7 +3243,7 @@ export const TokenCreateDocument = new TypedDocumentString(`
   lastUsedAt
   createdAt
 }`) as unknown as TypedDocumentString<TokenCreateMutation, TokenCreateMutationVariables>;
-export const TokenListDocument = new TypedDocumentString(`
+export const TokenListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query TokenList($groupId: ID!) {
   tokens(groupId: $groupId) {
     ...TokenFields
@@ -3261,7 +3261,7 @@ export const TokenListDocument = new TypedDocumentString(`
   lastUsedAt
   createdAt
 }`) as unknown as TypedDocumentString<TokenListQuery, TokenListQueryVariables>;
-export const TokenRevokeDocument = new TypedDocumentString(`
+export const TokenRevokeDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation TokenRevoke($id: ID!) {
   revokeToken(id: $id) {
     ...TokenFields
@@ -3279,7 +3279,7 @@ export const TokenRevokeDocument = new TypedDocumentString(`
   lastUsedAt
   createdAt
 }`) as unknown as TypedDocumentString<TokenRevokeMutation, TokenRevokeMutationVariables>;
-export const TopTargetsDocument = new TypedDocumentString(`
+export const TopTargetsDocument = /*#__PURE__*/ new TypedDocumentString(`
     query TopTargets {
   hosts(first: 100) {
     nodes {
@@ -3295,28 +3295,28 @@ export const TopTargetsDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<TopTargetsQuery, TopTargetsQueryVariables>;
-export const TopHostNameDocument = new TypedDocumentString(`
+export const TopHostNameDocument = /*#__PURE__*/ new TypedDocumentString(`
     query TopHostName($id: ID!) {
   host(id: $id) {
     hostname
   }
 }
     `) as unknown as TypedDocumentString<TopHostNameQuery, TopHostNameQueryVariables>;
-export const TopEnvironmentNameDocument = new TypedDocumentString(`
+export const TopEnvironmentNameDocument = /*#__PURE__*/ new TypedDocumentString(`
     query TopEnvironmentName($id: ID!) {
   environment(id: $id) {
     name
   }
 }
     `) as unknown as TypedDocumentString<TopEnvironmentNameQuery, TopEnvironmentNameQueryVariables>;
-export const TopSiteNameDocument = new TypedDocumentString(`
+export const TopSiteNameDocument = /*#__PURE__*/ new TypedDocumentString(`
     query TopSiteName($id: ID!) {
   site(id: $id) {
     name
   }
 }
     `) as unknown as TypedDocumentString<TopSiteNameQuery, TopSiteNameQueryVariables>;
-export const AlertsDocument = new TypedDocumentString(`
+export const AlertsDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Alerts {
   alerts(first: 200) {
     ...AlertFields
@@ -3335,7 +3335,7 @@ export const AlertsDocument = new TypedDocumentString(`
   firedAt
   resolvedAt
 }`) as unknown as TypedDocumentString<AlertsQuery, AlertsQueryVariables>;
-export const CapacityDocument = new TypedDocumentString(`
+export const CapacityDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Capacity {
   resources(first: 500) {
     nodes {
@@ -3363,7 +3363,7 @@ export const CapacityDocument = new TypedDocumentString(`
   used
   free
 }`) as unknown as TypedDocumentString<CapacityQuery, CapacityQueryVariables>;
-export const EnvironmentDocument = new TypedDocumentString(`
+export const EnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Environment($id: ID!, $target: String!) {
   environment(id: $id) {
     ...EnvironmentFields
@@ -3421,7 +3421,7 @@ fragment EnvironmentFields on Environment {
     network
   }
 }`) as unknown as TypedDocumentString<EnvironmentQuery, EnvironmentQueryVariables>;
-export const EnvironmentReplicationDocument = new TypedDocumentString(`
+export const EnvironmentReplicationDocument = /*#__PURE__*/ new TypedDocumentString(`
     query EnvironmentReplication($id: ID!) {
   replicationPolicies(environmentId: $id) {
     id
@@ -3455,7 +3455,7 @@ export const EnvironmentReplicationDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<EnvironmentReplicationQuery, EnvironmentReplicationQueryVariables>;
-export const GroupsDocument = new TypedDocumentString(`
+export const GroupsDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Groups {
   groups(first: 500) {
     nodes {
@@ -3504,7 +3504,7 @@ fragment NeedFields on Need {
   technologies
   description
 }`) as unknown as TypedDocumentString<GroupsQuery, GroupsQueryVariables>;
-export const OperationsDocument = new TypedDocumentString(`
+export const OperationsDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Operations {
   operations(first: 100) {
     totalCount
@@ -3529,7 +3529,7 @@ export const OperationsDocument = new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<OperationsQuery, OperationsQueryVariables>;
-export const OverviewDocument = new TypedDocumentString(`
+export const OverviewDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Overview {
   sites(first: 500) {
     totalCount
@@ -3589,7 +3589,7 @@ fragment AlertFields on Alert {
   firedAt
   resolvedAt
 }`) as unknown as TypedDocumentString<OverviewQuery, OverviewQueryVariables>;
-export const SiteNamesDocument = new TypedDocumentString(`
+export const SiteNamesDocument = /*#__PURE__*/ new TypedDocumentString(`
     query SiteNames {
   sites(first: 20) {
     nodes {
@@ -3600,7 +3600,7 @@ export const SiteNamesDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<SiteNamesQuery, SiteNamesQueryVariables>;
-export const ReplicationDocument = new TypedDocumentString(`
+export const ReplicationDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Replication($environmentId: ID) {
   replicationPolicies(environmentId: $environmentId) {
     ...ReplicationPolicyFields
@@ -3676,7 +3676,7 @@ fragment ReplicaFields on Replica {
   createdAt
   verifiedAt
 }`) as unknown as TypedDocumentString<ReplicationQuery, ReplicationQueryVariables>;
-export const ViewerDocument = new TypedDocumentString(`
+export const ViewerDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Viewer {
   viewer {
     authenticated
@@ -3692,7 +3692,7 @@ export const ViewerDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<ViewerQuery, ViewerQueryVariables>;
-export const GroupNamesDocument = new TypedDocumentString(`
+export const GroupNamesDocument = /*#__PURE__*/ new TypedDocumentString(`
     query GroupNames {
   groups(first: 500) {
     nodes {
@@ -3702,7 +3702,7 @@ export const GroupNamesDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<GroupNamesQuery, GroupNamesQueryVariables>;
-export const SitesDocument = new TypedDocumentString(`
+export const SitesDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Sites {
   sites(first: 500) {
     nodes {
@@ -3778,7 +3778,7 @@ fragment SiteFields on Site {
   ownerGroupId
   placementPolicy
 }`) as unknown as TypedDocumentString<SitesQuery, SitesQueryVariables>;
-export const HostDocument = new TypedDocumentString(`
+export const HostDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Host($id: ID!) {
   host(id: $id) {
     ...HostFields
