@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds the dashboard (web/ → dist/web): type-checks web/ with its own tsconfig, then bundles it
-// with Vite (assets from npm packages only, fingerprinted under dist/web/assets).
-// `--if-stale`: does nothing when dist/web is newer than every file of web/ and package-lock.json.
+// with Vite (assets from npm packages only, fingerprinted under dist/web/assets). Its GraphQL
+// documents and types come from client/generated/graphql.ts (`npm run codegen`, committed).
+// `--if-stale`: does nothing when dist/web is newer than every file of web/, client/ and package-lock.json.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const { existsSync, readdirSync, statSync } = require('node:fs');
@@ -9,6 +10,7 @@ const { join } = require('node:path');
 
 const root = join(__dirname, '..');
 const web = join(root, 'web');
+const client = join(root, 'client');
 const built = join(root, 'dist', 'web', 'index.html');
 
 /** The newest modification time of the files under `dir`. */
@@ -23,7 +25,7 @@ function newest(dir) {
 
 function stale() {
   if (!existsSync(built)) return true;
-  const sources = Math.max(newest(web), statSync(join(root, 'package-lock.json')).mtimeMs);
+  const sources = Math.max(newest(web), newest(client), statSync(join(root, 'package-lock.json')).mtimeMs);
   return sources > statSync(built).mtimeMs;
 }
 

@@ -1,21 +1,15 @@
 import { openAsBlob } from 'node:fs';
 import { Client as WsClient, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { OperationDocument, OperationFieldsFragment, OperationUpdatedDocument, OperationUpdatedSubscription, TypedDocumentString } from '../../client/generated/graphql';
 import type { Connection } from './config';
 import { CliError, ExitCode } from './exit-codes';
 
-/** An operation as the CLI reads it. */
-export interface Operation {
-  id: string;
-  kind: string;
-  state: 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
-  progress: number;
-  message: string | null;
-  error: { code: string; message: string } | null;
-}
+/** An operation as the CLI reads it (the shared OperationFields fragment). */
+export type Operation = OperationFieldsFragment;
 
-/** The fields of an operation every command asks for. */
-export const OPERATION_FIELDS = 'id kind state progress message error { code message }';
+/** The variables of a document: may be left out when it declares none or only optional ones. */
+export type VariablesOf<V> = Record<string, never> extends V ? [variables?: V] : [variables: V];
 
 const FINISHED = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 
@@ -46,13 +40,12 @@ export class GatewayClient {
     }
   }
 
-  /** Runs a query or mutation; the first GraphQL error becomes a CliError with its code. */
-  async request<T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  /** Runs a generated query or mutation; the first GraphQL error becomes a CliError with its code. */
+  async request<T, V>(document: TypedDocumentString<T, V>, ...[variables]: VariablesOf<V>): Promise<T> {
     const res = await this.send(`${this.connection.url}/graphql`, {
       method: 'POST',
       headers: this.headers({ 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' }),
-      // Unset filters are left out rather than sent as null: an absent argument is "no filter".
-      body: JSON.stringify({ query, variables: Object.fromEntries(Object.entries(variables).filter(([, v]) => v !== null && v !== undefined)) }),
+      body: JSON.stringify({ query: document.toString(), variables: presentVariables(variables) }),
     });
     const body = await readJson<GraphQLBody<T>>(res);
     const first = body.errors?.[0];
@@ -102,7 +95,7 @@ export class GatewayClient {
           }
         };
         const check = () =>
-          this.request<{ operation: Operation }>(`query ($id: ID!) { operation(id: $id) { ${OPERATION_FIELDS} } }`, { id }).then(
+          this.request(OperationDocument, { id }).then(
             (d) => seen(d.operation),
             (e) => {
               if (done) return;
@@ -113,8 +106,8 @@ export class GatewayClient {
             },
           );
         const poll = setInterval(check, 2000);
-        const unsubscribe = ws.subscribe<{ operationUpdated: Operation }>(
-          { query: `subscription ($id: ID) { operationUpdated(id: $id) { ${OPERATION_FIELDS} } }`, variables: { id } },
+        const unsubscribe = ws.subscribe<OperationUpdatedSubscription>(
+          { query: OperationUpdatedDocument.toString(), variables: { id } },
           {
             next: (value) => {
               if (value.data?.operationUpdated) seen(value.data.operationUpdated);
@@ -150,14 +143,14 @@ export class GatewayClient {
    * completes it or `stop` is called, and rejects with a CliError (its GraphQL message and code)
    * when the gateway refuses it or cannot be reached; `onSubscribed` runs once connected.
    */
-  subscribe<T>(query: string, variables: Record<string, unknown>, onData: (data: T) => void, onSubscribed: () => void = () => undefined): LiveSubscription {
+  subscribe<T, V>(document: TypedDocumentString<T, V>, variables: V, onData: (data: T) => void, onSubscribed: () => void = () => undefined): LiveSubscription {
     const ws = this.socket(0, onSubscribed);
     let unsubscribe: () => void = () => undefined;
     let settle: (error?: unknown) => void = () => undefined;
     const ended = new Promise<void>((resolve, reject) => {
       settle = (error) => (error === undefined ? resolve() : reject(error));
       unsubscribe = ws.subscribe<T>(
-        { query, variables: Object.fromEntries(Object.entries(variables).filter(([, v]) => v !== null && v !== undefined)) },
+        { query: document.toString(), variables: presentVariables(variables) },
         {
           next: (value) => {
             const first = value.errors?.[0] as { message: string; extensions?: { code?: string } } | undefined;
@@ -200,6 +193,11 @@ function subscriptionError(e: unknown, url: string): CliError {
   }
   const cause = closed.error?.code ?? closed.error?.message ?? closed.message ?? 'connection failed';
   return new CliError(`cannot reach the gateway at ${url}: ${cause}`, 'UNAVAILABLE', ExitCode.UNAVAILABLE);
+}
+
+/** The variables that are set: unset filters are left out rather than sent as null (an absent argument is "no filter"). */
+function presentVariables(variables: unknown): Record<string, unknown> {
+  return Object.fromEntries(Object.entries((variables ?? {}) as Record<string, unknown>).filter(([, v]) => v !== null && v !== undefined));
 }
 
 async function readJson<T>(res: Response): Promise<T> {

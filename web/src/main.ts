@@ -1,7 +1,7 @@
 import './styles.css';
 import { GraphQLRequestError, onUnauthenticated, request } from './api/graphql';
 import { closeLive, onLiveState } from './api/live';
-import { GROUP_NAMES, VIEWER } from './api/queries';
+import { GroupNamesDocument, ViewerDocument, ViewerQuery } from './api/queries';
 import { forgetToken, storedToken, storeToken, Viewer } from './api/session';
 import { match, Route, startRouter } from './router';
 import { h, replace, Scope } from './ui/dom';
@@ -34,10 +34,8 @@ const ROUTES: Route[] = [
 ];
 
 const root = document.getElementById('app')!;
-interface GatewayInfo {
-  site: string;
-  version: string;
-}
+/** The gateway's site and version (the `gateway` query). */
+type GatewayInfo = ViewerQuery['gateway'];
 let session: { viewer: Viewer; scope?: Scope; stopLiveState?: () => void } | undefined;
 
 /** The login form; `notice` says why it is shown again (a refused token). */
@@ -57,7 +55,7 @@ function showLogin(notice?: string): void {
         submit.disabled = true;
         replace(message);
         try {
-          const d = await request<{ viewer: Viewer; gateway: GatewayInfo }>(VIEWER, undefined, token);
+          const d = await request(ViewerDocument, {}, token);
           if (!d.viewer.authenticated) throw new GraphQLRequestError('This token is unknown, revoked or expired', 'UNAUTHENTICATED');
           storeToken(token);
           showApp(d.viewer, d.gateway);
@@ -97,7 +95,7 @@ async function showApp(viewer: Viewer, gateway: GatewayInfo): Promise<void> {
   session = { viewer };
   const groupNames = new Map<string, string>();
   try {
-    const d = await request<{ groups: { nodes: Array<{ id: string; name: string }> } }>(GROUP_NAMES);
+    const d = await request(GroupNamesDocument, {});
     for (const g of d.groups.nodes) groupNames.set(g.id, g.name);
   } catch {
     // Labels fall back to ids.
@@ -148,7 +146,7 @@ async function boot(): Promise<void> {
   const token = storedToken();
   if (!token) return showLogin();
   try {
-    const d = await request<{ viewer: Viewer; gateway: GatewayInfo }>(VIEWER, undefined, token);
+    const d = await request(ViewerDocument, {}, token);
     if (!d.viewer.authenticated) return void logout('Your token is no longer valid. Log in again.');
     await showApp(d.viewer, d.gateway);
   } catch (e) {

@@ -1,45 +1,36 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import {
+  AllocateDocument,
+  AllocateManyDocument,
+  AllocationApproveDocument,
+  AllocationFieldsFragment,
+  AllocationGuarantee,
+  AllocationListDocument,
+  AllocationRejectDocument,
+  AllocationReleaseDocument,
+  AllocationRenewDocument,
+  AllocationRequestFieldsFragment,
+  AllocationRequestInput,
+  AllocationRequestListDocument,
+  AllocationRequestShowDocument,
+  AllocationRequestStatus,
+  AllocationShowDocument,
+  AllocationStatus,
+  AntiAffinity,
+  PlacementCandidatesDocument,
+  PlacementMode,
+  ResourceUnit,
+  ResourceWantInput,
+} from '../../../client/generated/graphql';
 import { CliError, ExitCode } from '../exit-codes';
 import { defaultUnitOf, details, emit, humanAmount, parseAmount, table } from '../output';
-import { CommandContext, contextOf, groupOf, intOption, keyValue, parsedOption } from './context';
+import { CommandContext, contextOf, enumOption, groupOf, intOption, keyValue, parsedOption } from './context';
 import { parseRequirement } from './layer';
 
-interface Allocation {
-  id: string;
-  requestId: string;
-  groupId: string;
-  hostId: string;
-  technology: string;
-  guarantee: string;
-  status: string;
-  score: number;
-  expiresAt: string | null;
-  endedAt: string | null;
-  createdAt: string;
-}
-const ALLOCATION_FIELDS = 'id requestId groupId hostId technology guarantee status score expiresAt endedAt createdAt';
-
-interface AllocationRequest {
-  id: string;
-  groupId: string;
-  requestedBy: string;
-  mode: string;
-  guarantee: string;
-  status: string;
-  reason: string | null;
-  decidedBy: string | null;
-  leaseSeconds: number | null;
-  createdAt: string;
-  spec: { resources: Array<{ type: string; amount: number; unit: string }>; technologies: string[]; antiAffinity: string; replicas: number; hostIds: string[] };
-  allocations: Allocation[];
-}
-const REQUEST_FIELDS = `id groupId requestedBy mode guarantee status reason decidedBy leaseSeconds createdAt spec { resources { type amount unit } technologies antiAffinity replicas hostIds } allocations { ${ALLOCATION_FIELDS} }`;
-
-interface Explanation {
-  candidates: Array<{ hostId: string; hostname: string; siteId: string; score: number; technology: string }>;
-  rejected: Array<{ hostId: string; hostname: string; filter: string; reason: string }>;
-}
+/** An allocation and a request with its allocations, as the CLI shows them. */
+type Allocation = AllocationFieldsFragment;
+type AllocationRequest = AllocationRequestFieldsFragment;
 
 /** The options describing what is asked for, shared by `request` and `candidates`. */
 interface RequestOptions {
@@ -78,9 +69,9 @@ function requestOptions(cmd: Command): Command {
 }
 
 /** The AllocationRequestInput from the command's options. */
-async function requestInput(ctx: CommandContext, o: RequestOptions): Promise<Record<string, unknown>> {
-  const resources: Array<{ type: string; amount: number; unit: string }> = [];
-  const want = (name: string, type: string, text: string | undefined, unit = defaultUnitOf(type)) => {
+async function requestInput(ctx: CommandContext, o: RequestOptions): Promise<AllocationRequestInput> {
+  const resources: ResourceWantInput[] = [];
+  const want = (name: string, type: string, text: string | undefined, unit = defaultUnitOf(type) as ResourceUnit) => {
     if (text !== undefined) resources.push({ type, unit, amount: parsedOption(name, text, (t) => parseAmount(t, unit)) });
   };
   want('--cpu', 'CPU', o.cpu);
@@ -90,18 +81,18 @@ async function requestInput(ctx: CommandContext, o: RequestOptions): Promise<Rec
   for (const w of o.want ?? []) {
     const [type, rest] = keyValue('--want', w);
     const [amount, unit] = rest.split(':');
-    want('--want', type.toUpperCase(), amount, unit?.toUpperCase() ?? defaultUnitOf(type));
+    want('--want', type.toUpperCase(), amount, enumOption<ResourceUnit>(unit) ?? (defaultUnitOf(type) as ResourceUnit));
   }
   if (!resources.length) throw new CliError('say what to allocate: --cpu, --memory, --disk, --bandwidth or --want TYPE=AMOUNT', 'BAD_USAGE', ExitCode.BAD_USAGE);
-  const mode = o.mode?.toUpperCase() ?? (o.host ? 'DIRECT' : undefined);
+  const mode = enumOption<PlacementMode>(o.mode) ?? (o.host ? 'DIRECT' : undefined);
   return {
     groupId: await groupOf(ctx, o.group),
     resources,
     ...(mode ? { mode } : {}),
-    ...(o.guarantee ? { guarantee: o.guarantee.toUpperCase() } : {}),
+    ...(o.guarantee ? { guarantee: enumOption<AllocationGuarantee>(o.guarantee) } : {}),
     ...(o.technology ? { technologies: o.technology.split(',') } : {}),
     ...(o.require ? { requiredProperties: o.require.map(parseRequirement) } : {}),
-    ...(o.antiAffinity ? { antiAffinity: o.antiAffinity.toUpperCase() } : {}),
+    ...(o.antiAffinity ? { antiAffinity: enumOption<AntiAffinity>(o.antiAffinity) } : {}),
     ...(o.replicas ? { replicas: intOption('--replicas', o.replicas) } : {}),
     ...(o.host ? { hostIds: o.host } : {}),
     ...(o.lease ? { leaseSeconds: intOption('--lease', o.lease) } : {}),
@@ -147,10 +138,7 @@ export function registerAlloc(program: Command): void {
         if (!Array.isArray(parsed)) throw new Error('expected a JSON array of requests');
         return parsed;
       });
-      const { allocateMany } = await ctx.client.request<{ allocateMany: Array<{ index: number; request: AllocationRequest | null; error: { code: string; message: string } | null }> }>(
-        `mutation ($r: [AllocationRequestInput!]!) { allocateMany(requests: $r) { index request { ${REQUEST_FIELDS} } error { code message } } }`,
-        { r: requests },
-      );
+      const { allocateMany } = await ctx.client.request(AllocateManyDocument, { requests: requests as AllocationRequestInput[] });
       emit(ctx.json, allocateMany, () =>
         table(allocateMany, [
           { header: '#', value: (r) => r.index },
@@ -163,16 +151,13 @@ export function registerAlloc(program: Command): void {
       if (allocateMany.some((r) => r.error)) process.exitCode = ExitCode.FAILURE;
       return;
     }
-    const { allocate } = await ctx.client.request<{ allocate: AllocationRequest }>(`mutation ($r: AllocationRequestInput!) { allocate(request: $r) { ${REQUEST_FIELDS} } }`, { r: await requestInput(ctx, opts) });
+    const { allocate } = await ctx.client.request(AllocateDocument, { request: await requestInput(ctx, opts) });
     emit(ctx.json, allocate, () => showRequest(allocate));
   });
 
   requestOptions(alloc.command('candidates').description('dry run: the hosts that could take the request, best first, and why each other host was rejected')).action(async (opts: RequestOptions, cmd: Command) => {
     const ctx = contextOf(cmd);
-    const { placementCandidates: p } = await ctx.client.request<{ placementCandidates: Explanation }>(
-      'query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostId hostname siteId score technology } rejected { hostId hostname filter reason } } }',
-      { r: await requestInput(ctx, opts) },
-    );
+    const { placementCandidates: p } = await ctx.client.request(PlacementCandidatesDocument, { request: await requestInput(ctx, opts) });
     emit(ctx.json, p, () =>
       [
         'Candidates (best first):',
@@ -205,7 +190,7 @@ export function registerAlloc(program: Command): void {
     .option('--reason <text>', 'why')
     .action(async (id: string, opts: { host?: string[]; reason?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { approveAllocation: r } = await ctx.client.request<{ approveAllocation: AllocationRequest }>(`mutation ($id: ID!, $h: [ID!], $why: String) { approveAllocation(id: $id, hostIds: $h, reason: $why) { ${REQUEST_FIELDS} } }`, { id, h: opts.host ?? null, why: opts.reason ?? null });
+      const { approveAllocation: r } = await ctx.client.request(AllocationApproveDocument, { id, hostIds: opts.host ?? null, reason: opts.reason ?? null });
       emit(ctx.json, r, () => showRequest(r));
     });
 
@@ -215,7 +200,7 @@ export function registerAlloc(program: Command): void {
     .requiredOption('--reason <text>', 'why')
     .action(async (id: string, opts: { reason: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { rejectAllocation: r } = await ctx.client.request<{ rejectAllocation: AllocationRequest }>(`mutation ($id: ID!, $why: String!) { rejectAllocation(id: $id, reason: $why) { ${REQUEST_FIELDS} } }`, { id, why: opts.reason });
+      const { rejectAllocation: r } = await ctx.client.request(AllocationRejectDocument, { id, reason: opts.reason });
       emit(ctx.json, r, () => showRequest(r));
     });
 
@@ -225,7 +210,7 @@ export function registerAlloc(program: Command): void {
     .option('--lease <seconds>', "lease length (default: the request's)")
     .action(async (id: string, opts: { lease?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { renewAllocation: a } = await ctx.client.request<{ renewAllocation: Allocation }>(`mutation ($id: ID!, $s: Int) { renewAllocation(id: $id, leaseSeconds: $s) { ${ALLOCATION_FIELDS} } }`, { id, s: intOption('--lease', opts.lease) ?? null });
+      const { renewAllocation: a } = await ctx.client.request(AllocationRenewDocument, { id, leaseSeconds: intOption('--lease', opts.lease) ?? null });
       emit(ctx.json, a, () => `Renewed allocation ${a.id} until ${a.expiresAt ?? '-'}\n`);
     });
 
@@ -234,7 +219,7 @@ export function registerAlloc(program: Command): void {
     .description('release an allocation: its capacity goes back')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { releaseAllocation: a } = await ctx.client.request<{ releaseAllocation: Allocation }>(`mutation ($id: ID!) { releaseAllocation(id: $id) { ${ALLOCATION_FIELDS} } }`, { id });
+      const { releaseAllocation: a } = await ctx.client.request(AllocationReleaseDocument, { id });
       emit(ctx.json, a, () => `Released allocation ${a.id} on host ${a.hostId}\n`);
     });
 
@@ -248,10 +233,7 @@ export function registerAlloc(program: Command): void {
     .option('--limit <n>', 'at most this many', '50')
     .action(async (opts: { group?: string; host?: string; request?: string; status?: string; limit: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { allocations } = await ctx.client.request<{ allocations: { nodes: Allocation[] } }>(
-        `query ($n: Int!, $g: ID, $h: ID, $r: ID, $s: AllocationStatus) { allocations(first: $n, groupId: $g, hostId: $h, requestId: $r, status: $s) { nodes { ${ALLOCATION_FIELDS} } } }`,
-        { n: intOption('--limit', opts.limit), g: opts.group ?? null, h: opts.host ?? null, r: opts.request ?? null, s: opts.status?.toUpperCase() ?? null },
-      );
+      const { allocations } = await ctx.client.request(AllocationListDocument, { first: intOption('--limit', opts.limit)!, groupId: opts.group ?? null, hostId: opts.host ?? null, requestId: opts.request ?? null, status: enumOption<AllocationStatus>(opts.status) });
       emit(ctx.json, allocations.nodes, () => allocationTable(allocations.nodes));
     });
 
@@ -263,10 +245,7 @@ export function registerAlloc(program: Command): void {
     .option('--limit <n>', 'at most this many', '50')
     .action(async (opts: { group?: string; status?: string; limit: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { allocationRequests } = await ctx.client.request<{ allocationRequests: { nodes: AllocationRequest[] } }>(
-        `query ($n: Int!, $g: ID, $s: AllocationRequestStatus) { allocationRequests(first: $n, groupId: $g, status: $s) { nodes { ${REQUEST_FIELDS} } } }`,
-        { n: intOption('--limit', opts.limit), g: opts.group ?? null, s: opts.status?.toUpperCase() ?? null },
-      );
+      const { allocationRequests } = await ctx.client.request(AllocationRequestListDocument, { first: intOption('--limit', opts.limit)!, groupId: opts.group ?? null, status: enumOption<AllocationRequestStatus>(opts.status) });
       emit(ctx.json, allocationRequests.nodes, () =>
         table(allocationRequests.nodes, [
           { header: 'ID', value: (r) => r.id },
@@ -287,11 +266,11 @@ export function registerAlloc(program: Command): void {
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
       try {
-        const { allocationRequest: r } = await ctx.client.request<{ allocationRequest: AllocationRequest }>(`query ($id: ID!) { allocationRequest(id: $id) { ${REQUEST_FIELDS} } }`, { id });
+        const { allocationRequest: r } = await ctx.client.request(AllocationRequestShowDocument, { id });
         emit(ctx.json, r, () => showRequest(r));
       } catch (e) {
         if (!(e instanceof CliError) || e.code !== 'NOT_FOUND') throw e;
-        const { allocation: a } = await ctx.client.request<{ allocation: Allocation }>(`query ($id: ID!) { allocation(id: $id) { ${ALLOCATION_FIELDS} } }`, { id });
+        const { allocation: a } = await ctx.client.request(AllocationShowDocument, { id });
         emit(ctx.json, a, () => showAllocation(a));
       }
     });

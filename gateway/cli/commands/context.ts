@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { GatewayClient, Operation, OPERATION_FIELDS } from '../client';
+import { TokenGroupDocument } from '../../../client/generated/graphql';
+import { GatewayClient, Operation } from '../client';
 import { Connection, resolveConnection } from '../config';
 import { CliError, ExitCode } from '../exit-codes';
 import { details, emit } from '../output';
@@ -28,7 +29,7 @@ export function contextOf(cmd: Command): CommandContext {
 
 /** The group a command acts for: `--group`, else the token's group (from `rsp login`, else asked of the gateway). */
 export async function groupOf(ctx: CommandContext, given: string | undefined): Promise<string> {
-  const group = given ?? ctx.connection.groupId ?? (ctx.connection.token ? (await ctx.client.request<{ viewer: { groupId: string | null } }>('{ viewer { groupId } }')).viewer.groupId : undefined);
+  const group = given ?? ctx.connection.groupId ?? (ctx.connection.token ? (await ctx.client.request(TokenGroupDocument)).viewer.groupId : undefined);
   if (!group) throw new CliError('--group ID is required (the token has no group of its own)', 'BAD_USAGE', ExitCode.BAD_USAGE);
   return group;
 }
@@ -62,7 +63,10 @@ export async function awaitOperation(ctx: CommandContext, started: Operation, la
   return op;
 }
 
-export { OPERATION_FIELDS };
+/** An option naming a value of a GraphQL enum, upper-cased; the gateway checks it is one. */
+export function enumOption<E extends string>(text: string | undefined): E | undefined {
+  return text === undefined ? undefined : (text.toUpperCase() as E);
+}
 
 /** Parses an option's text with `parse`; what it throws becomes a usage error naming the option. */
 export function parsedOption<T>(name: string, text: string, parse: (text: string) => T): T {

@@ -1,15 +1,7 @@
 import type { Command } from 'commander';
+import { DriversDocument } from '../../../client/generated/graphql';
 import { emit, table } from '../output';
 import { contextOf } from './context';
-
-interface DriverStatus {
-  name: string;
-  technology: string;
-  available: boolean;
-  reason: string | null;
-  version: string | null;
-  operations: string[];
-}
 
 /** `rsp drivers`: what a host's (default: the gateway's) driver probes found. */
 export function registerDrivers(program: Command): void {
@@ -19,7 +11,7 @@ export function registerDrivers(program: Command): void {
     .option('--host <id>', 'the host')
     .action(async (opts: { host?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { drivers } = await ctx.client.request<{ drivers: DriverStatus[] }>('query ($h: ID) { drivers(hostId: $h) { name technology available reason version operations } }', { h: opts.host ?? null });
+      const { drivers } = await ctx.client.request(DriversDocument, { hostId: opts.host ?? null });
       emit(ctx.json, drivers, () =>
         table(drivers, [
           { header: 'NAME', value: (d) => d.name },

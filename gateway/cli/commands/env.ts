@@ -1,30 +1,26 @@
 import type { Command } from 'commander';
-import type { Operation } from '../client';
+import {
+  CreateEnvironmentInput,
+  DestroyEnvironmentDocument,
+  EnvCreateDocument,
+  EnvExecDocument,
+  EnvFailoverDocument,
+  EnvironmentStatus,
+  EnvListDocument,
+  EnvMigrateDocument,
+  EnvMigrationDocument,
+  EnvRebuildDocument,
+  EnvShowDocument,
+  RestartEnvironmentDocument,
+  StartEnvironmentDocument,
+  StopEnvironmentDocument,
+} from '../../../client/generated/graphql';
 import { CliError, ExitCode } from '../exit-codes';
 import { details, emit, parseBytes, table } from '../output';
-import { awaitOperation, CommandContext, contextOf, groupOf, intOption, OPERATION_FIELDS } from './context';
+import { awaitOperation, contextOf, enumOption, groupOf, intOption } from './context';
 
-interface Environment {
-  id: string;
-  name: string;
-  groupId: string;
-  hostId: string;
-  driver: string;
-  technology: string;
-  imageId: string;
-  status: string;
-  lastError: string | null;
-  createdAt: string;
-}
-const ENV_FIELDS = 'id name groupId hostId driver technology imageId status lastError createdAt';
-
-/** The lifecycle actions that are one mutation `xEnvironment(id)` returning an operation. */
-const ACTIONS = ['start', 'stop', 'restart', 'destroy'] as const;
-
-async function act(ctx: CommandContext, mutation: string, vars: Record<string, unknown>, signature: string, label: string, wait: boolean): Promise<void> {
-  const data = await ctx.client.request<Record<string, Operation>>(`mutation (${signature}) { ${mutation}(${Object.keys(vars).map((k) => `${k}: $${k}`).join(', ')}) { ${OPERATION_FIELDS} } }`, vars);
-  await awaitOperation(ctx, data[mutation]!, label, wait);
-}
+/** The lifecycle actions that are one mutation on an environment's id answering its operation. */
+const ACTIONS = { start: StartEnvironmentDocument, stop: StopEnvironmentDocument, restart: RestartEnvironmentDocument, destroy: DestroyEnvironmentDocument } as const;
 
 /** `rsp env create|start|stop|restart|rebuild|destroy|migrate|failover|list|show|exec`. */
 export function registerEnv(program: Command): void {
@@ -51,7 +47,7 @@ export function registerEnv(program: Command): void {
         throw new CliError(`--memory: ${(e as Error).message}`, 'BAD_USAGE', ExitCode.BAD_USAGE);
       }
       const limits = { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(opts.cpuWeight ? { cpuWeight: intOption('--cpu-weight', opts.cpuWeight) } : {}) };
-      const input = {
+      const input: CreateEnvironmentInput = {
         name,
         groupId: await groupOf(ctx, opts.group),
         hostId: opts.host,
@@ -61,21 +57,20 @@ export function registerEnv(program: Command): void {
         ...(opts.dns ? { dns: opts.dns } : {}),
         ...(Object.keys(limits).length ? { limits } : {}),
       };
-      const { createEnvironment } = await ctx.client.request<{ createEnvironment: { environment: Environment; operation: Operation } }>(
-        `mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { ${ENV_FIELDS} } operation { ${OPERATION_FIELDS} } } }`,
-        { i: input },
-      );
+      const { createEnvironment } = await ctx.client.request(EnvCreateDocument, { input });
       process.stderr.write(`Environment ${createEnvironment.environment.id}\n`);
       await awaitOperation(ctx, createEnvironment.operation, `create ${name}`, opts.wait);
     });
 
-  for (const action of ACTIONS) {
+  for (const [action, document] of Object.entries(ACTIONS)) {
     env
       .command(`${action} <id>`)
       .description(`${action} an environment (waits for the operation unless --no-wait)`)
       .option('--no-wait', 'return as soon as the operation is started')
       .action(async (id: string, opts: { wait: boolean }, cmd: Command) => {
-        await act(contextOf(cmd), `${action}Environment`, { id }, '$id: ID!', `${action} ${id}`, opts.wait);
+        const ctx = contextOf(cmd);
+        const { op } = await ctx.client.request(document, { id });
+        await awaitOperation(ctx, op, `${action} ${id}`, opts.wait);
       });
   }
 
@@ -84,7 +79,9 @@ export function registerEnv(program: Command): void {
     .description('rebuild an environment from another image, keeping its volumes')
     .option('--no-wait', 'return as soon as the operation is started')
     .action(async (id: string, imageId: string, opts: { wait: boolean }, cmd: Command) => {
-      await act(contextOf(cmd), 'rebuildEnvironment', { id, imageId }, '$id: ID!, $imageId: ID!', `rebuild ${id}`, opts.wait);
+      const ctx = contextOf(cmd);
+      const { op } = await ctx.client.request(EnvRebuildDocument, { id, imageId });
+      await awaitOperation(ctx, op, `rebuild ${id}`, opts.wait);
     });
 
   env
@@ -94,11 +91,12 @@ export function registerEnv(program: Command): void {
     .option('--no-wait', 'return as soon as the operation is started')
     .action(async (id: string, opts: { host?: string; wait: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { migrateEnvironment } = await ctx.client.request<{ migrateEnvironment: Operation }>(`mutation ($id: ID!, $host: ID) { migrateEnvironment(id: $id, hostId: $host) { ${OPERATION_FIELDS} } }`, { id, host: opts.host ?? null });
-      const op = await awaitOperation(ctx, migrateEnvironment, `migrate ${id}`, opts.wait);
+      const started = await ctx.client.request(EnvMigrateDocument, { id, hostId: opts.host ?? null });
+      const op = await awaitOperation(ctx, started.op, `migrate ${id}`, opts.wait);
       if (!opts.wait || op.state !== 'SUCCEEDED') return;
-      const { operation } = await ctx.client.request<{ operation: { result: { toHostId?: string; downtimeMs?: number } | null } }>('query ($id: ID!) { operation(id: $id) { result } }', { id: op.id });
-      if (!ctx.json) process.stderr.write(`Now on host ${operation.result?.toHostId}; downtime ${operation.result?.downtimeMs} ms\n`);
+      const { operation } = await ctx.client.request(EnvMigrationDocument, { operationId: op.id });
+      const result = operation.result as { toHostId?: string; downtimeMs?: number } | null;
+      if (!ctx.json) process.stderr.write(`Now on host ${result?.toHostId}; downtime ${result?.downtimeMs} ms\n`);
     });
 
   env
@@ -107,7 +105,9 @@ export function registerEnv(program: Command): void {
     .option('--host <id>', "the target host (default: the scheduler's choice)")
     .option('--no-wait', 'return as soon as the operation is started')
     .action(async (id: string, opts: { host?: string; wait: boolean }, cmd: Command) => {
-      await act(contextOf(cmd), 'failoverEnvironment', { id, hostId: opts.host ?? null }, '$id: ID!, $hostId: ID', `failover ${id}`, opts.wait);
+      const ctx = contextOf(cmd);
+      const { op } = await ctx.client.request(EnvFailoverDocument, { id, hostId: opts.host ?? null });
+      await awaitOperation(ctx, op, `failover ${id}`, opts.wait);
     });
 
   env
@@ -119,10 +119,7 @@ export function registerEnv(program: Command): void {
     .option('--limit <n>', 'at most this many', '50')
     .action(async (opts: { host?: string; status?: string; all?: boolean; limit: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { environments } = await ctx.client.request<{ environments: { nodes: Environment[] } }>(
-        `query ($n: Int!, $host: ID, $status: EnvironmentStatus, $all: Boolean!) { environments(first: $n, hostId: $host, status: $status, includeDestroyed: $all) { nodes { ${ENV_FIELDS} } } }`,
-        { n: intOption('--limit', opts.limit), host: opts.host ?? null, status: opts.status?.toUpperCase() ?? null, all: !!opts.all },
-      );
+      const { environments } = await ctx.client.request(EnvListDocument, { first: intOption('--limit', opts.limit)!, hostId: opts.host ?? null, status: enumOption<EnvironmentStatus>(opts.status), includeDestroyed: !!opts.all });
       emit(ctx.json, environments.nodes, () =>
         table(environments.nodes, [
           { header: 'ID', value: (e) => e.id },
@@ -140,7 +137,7 @@ export function registerEnv(program: Command): void {
     .description('show one environment')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { environment: e } = await ctx.client.request<{ environment: Environment }>(`query ($id: ID!) { environment(id: $id) { ${ENV_FIELDS} } }`, { id });
+      const { environment: e } = await ctx.client.request(EnvShowDocument, { id });
       emit(ctx.json, e, () => details([['id', e.id], ['name', e.name], ['status', e.status], ['group', e.groupId], ['host', e.hostId], ['driver', e.driver], ['technology', e.technology], ['image', e.imageId], ['last error', e.lastError], ['created', e.createdAt]]));
     });
 
@@ -149,10 +146,7 @@ export function registerEnv(program: Command): void {
     .description('run a command in a running environment (use -- before its options); exits with its exit code')
     .action(async (id: string, command: string[], _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { execEnvironment: r } = await ctx.client.request<{ execEnvironment: { exitCode: number; stdout: string; stderr: string } }>(
-        'mutation ($id: ID!, $c: [String!]!) { execEnvironment(id: $id, command: $c) { exitCode stdout stderr } }',
-        { id, c: command },
-      );
+      const { execEnvironment: r } = await ctx.client.request(EnvExecDocument, { id, command });
       if (ctx.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else {
         process.stdout.write(r.stdout);

@@ -1,24 +1,12 @@
 import type { Command } from 'commander';
+import { EventFieldsFragment, EventsDocument } from '../../../client/generated/graphql';
 import { CliError, ExitCode } from '../exit-codes';
 import { contextOf, intOption } from './context';
-
-/** An entry of the `events` stream as `rsp events` reads it. */
-interface RspEvent {
-  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT';
-  at: string;
-  groupId: string | null;
-  siteId: string | null;
-  operation: { id: string; kind: string; targetType: string | null; targetId: string | null; state: string; progress: number; message: string | null; error: { code: string; message: string } | null } | null;
-  environment: { id: string; name: string; hostId: string; status: string } | null;
-  alert: { id: string; ruleId: string | null; targetType: string; targetId: string; metric: string; value: number; threshold: number; state: string; message: string } | null;
-  dropped: number;
-}
-const EVENT_FIELDS = 'kind at groupId siteId operation { id kind targetType targetId state progress message error { code message } } environment { id name hostId status } alert { id ruleId targetType targetId metric value threshold state message } dropped';
 
 const KINDS = ['OPERATION', 'ENVIRONMENT', 'ALERT'];
 
 /** One line for a person: time, kind, then what happened. */
-export function eventLine(e: RspEvent): string {
+export function eventLine(e: EventFieldsFragment): string {
   const what = (() => {
     if (e.operation) {
       const o = e.operation;
@@ -49,8 +37,8 @@ export function registerEvents(program: Command): void {
       let dropped = 0;
       let enough: () => void = () => undefined;
       const done = new Promise<void>((r) => (enough = r));
-      const sub = ctx.client.subscribe<{ events: RspEvent }>(
-        `subscription { events { ${EVENT_FIELDS} } }`,
+      const sub = ctx.client.subscribe(
+        EventsDocument,
         {},
         ({ events: e }) => {
           if (e.dropped > dropped) {

@@ -1,19 +1,7 @@
 import type { Command } from 'commander';
+import { GroupCreateDocument, GroupListDocument, GroupShowDocument } from '../../../client/generated/graphql';
 import { details, emit, table } from '../output';
 import { contextOf, intOption } from './context';
-
-const GROUP_FIELDS = 'id slug name description contact techHosts techNeeds createdAt';
-
-interface Group {
-  id: string;
-  slug: string;
-  name: string;
-  description: string;
-  contact: string | null;
-  techHosts: string[];
-  techNeeds: string[];
-  createdAt: string;
-}
 
 /** `rsp group create|list|show`. */
 export function registerGroup(program: Command): void {
@@ -36,7 +24,7 @@ export function registerGroup(program: Command): void {
         ...(opts.techHosts ? { techHosts: opts.techHosts.split(',') } : {}),
         ...(opts.techNeeds ? { techNeeds: opts.techNeeds.split(',') } : {}),
       };
-      const { createGroup } = await ctx.client.request<{ createGroup: Group }>(`mutation ($i: CreateGroupInput!) { createGroup(input: $i) { ${GROUP_FIELDS} } }`, { i: input });
+      const { createGroup } = await ctx.client.request(GroupCreateDocument, { input });
       emit(ctx.json, createGroup, () => `Created group ${createGroup.slug} (${createGroup.id})\n`);
     });
 
@@ -46,7 +34,7 @@ export function registerGroup(program: Command): void {
     .option('--limit <n>', 'at most this many', '50')
     .action(async (opts: { limit: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { groups } = await ctx.client.request<{ groups: { nodes: Group[]; totalCount: number } }>(`query ($n: Int!) { groups(first: $n) { totalCount nodes { ${GROUP_FIELDS} } } }`, { n: intOption('--limit', opts.limit) });
+      const { groups } = await ctx.client.request(GroupListDocument, { first: intOption('--limit', opts.limit)! });
       emit(ctx.json, groups.nodes, () =>
         table(groups.nodes, [
           { header: 'ID', value: (g) => g.id },
@@ -63,7 +51,7 @@ export function registerGroup(program: Command): void {
     .description('show one group')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { group: g } = await ctx.client.request<{ group: Group }>(`query ($id: ID!) { group(id: $id) { ${GROUP_FIELDS} } }`, { id });
+      const { group: g } = await ctx.client.request(GroupShowDocument, { id });
       emit(ctx.json, g, () => details([['id', g.id], ['slug', g.slug], ['name', g.name], ['description', g.description], ['contact', g.contact], ['hosts', g.techHosts], ['needs', g.techNeeds], ['created', g.createdAt]]));
     });
 }

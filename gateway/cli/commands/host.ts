@@ -1,20 +1,8 @@
 import type { Command } from 'commander';
+import { HostCreateDocument, HostListDocument, HostShowDocument, HostState } from '../../../client/generated/graphql';
 import { details, emit, table } from '../output';
-import { contextOf, groupOf, intOption } from './context';
-import { Resource, RESOURCE_FIELDS, resourceTable } from './resource';
-
-interface Host {
-  id: string;
-  siteId: string;
-  ownerGroupId: string;
-  hostname: string;
-  arch: string;
-  state: string;
-  drivers: string[];
-  shareUnits: number;
-  lastHeartbeatAt: string | null;
-}
-const HOST_FIELDS = 'id siteId ownerGroupId hostname arch state drivers shareUnits lastHeartbeatAt';
+import { contextOf, enumOption, groupOf, intOption } from './context';
+import { resourceTable } from './resource';
 
 /** `rsp host list|show|create`. */
 export function registerHost(program: Command): void {
@@ -29,10 +17,7 @@ export function registerHost(program: Command): void {
     .option('--limit <n>', 'at most this many', '50')
     .action(async (opts: { site?: string; technology?: string; state?: string; limit: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { hosts } = await ctx.client.request<{ hosts: { nodes: Host[] } }>(
-        `query ($n: Int!, $site: ID, $tech: String, $state: HostState) { hosts(first: $n, siteId: $site, technology: $tech, state: $state) { nodes { ${HOST_FIELDS} } } }`,
-        { n: intOption('--limit', opts.limit), site: opts.site ?? null, tech: opts.technology ?? null, state: opts.state?.toUpperCase() ?? null },
-      );
+      const { hosts } = await ctx.client.request(HostListDocument, { first: intOption('--limit', opts.limit)!, siteId: opts.site ?? null, technology: opts.technology ?? null, state: enumOption<HostState>(opts.state) });
       emit(ctx.json, hosts.nodes, () =>
         table(hosts.nodes, [
           { header: 'ID', value: (h) => h.id },
@@ -50,7 +35,7 @@ export function registerHost(program: Command): void {
     .description('show a host and its resources')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { host: h } = await ctx.client.request<{ host: Host & { resources: Resource[] } }>(`query ($id: ID!) { host(id: $id) { ${HOST_FIELDS} resources { ${RESOURCE_FIELDS} } } }`, { id });
+      const { host: h } = await ctx.client.request(HostShowDocument, { id });
       emit(ctx.json, h, () =>
         `${details([['id', h.id], ['hostname', h.hostname], ['state', h.state], ['site', h.siteId], ['owner', h.ownerGroupId], ['arch', h.arch], ['drivers', h.drivers], ['share units', h.shareUnits], ['last heartbeat', h.lastHeartbeatAt]])}\nResources:\n${resourceTable(h.resources)}`,
       );
@@ -67,7 +52,7 @@ export function registerHost(program: Command): void {
     .action(async (hostname: string, opts: { site: string; owner?: string; arch?: string; driver?: string[]; shareUnits?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}) };
-      const { createHost } = await ctx.client.request<{ createHost: Host }>(`mutation ($i: CreateHostInput!) { createHost(input: $i) { ${HOST_FIELDS} } }`, { i: input });
+      const { createHost } = await ctx.client.request(HostCreateDocument, { input });
       emit(ctx.json, createHost, () => `Created host ${createHost.hostname} (${createHost.id})\n`);
     });
 }

@@ -1,18 +1,7 @@
 import type { Command } from 'commander';
+import { ImageListDocument, ImageRegisterDocument, ImageVisibility, RegisterImageInput } from '../../../client/generated/graphql';
 import { emit, humanBytes, table } from '../output';
-import { contextOf, groupOf } from './context';
-
-interface Image {
-  id: string;
-  name: string;
-  version: string;
-  technology: string;
-  vendorGroupId: string;
-  digest: string | null;
-  sizeBytes: number | null;
-  visibility: string;
-}
-const IMAGE_FIELDS = 'id name version technology vendorGroupId digest sizeBytes visibility';
+import { contextOf, enumOption, groupOf } from './context';
 
 /** `rsp image import|list`. */
 export function registerImage(program: Command): void {
@@ -26,8 +15,8 @@ export function registerImage(program: Command): void {
     .option('--description <text>', 'what it is')
     .action(async (name: string, version: string, technology: string, tar: string, opts: { group?: string; visibility?: string; description?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { vendorGroupId: await groupOf(ctx, opts.group), name, version, technology, ...(opts.visibility ? { visibility: opts.visibility.toUpperCase() } : {}), ...(opts.description ? { description: opts.description } : {}) };
-      const { registerImage: registered } = await ctx.client.request<{ registerImage: Image }>(`mutation ($i: RegisterImageInput!) { registerImage(input: $i) { ${IMAGE_FIELDS} } }`, { i: input });
+      const input: RegisterImageInput = { vendorGroupId: await groupOf(ctx, opts.group), name, version, technology, ...(opts.visibility ? { visibility: enumOption<ImageVisibility>(opts.visibility) } : {}), ...(opts.description ? { description: opts.description } : {}) };
+      const { registerImage: registered } = await ctx.client.request(ImageRegisterDocument, { input });
       const uploaded = await ctx.client.uploadImage(registered.id, tar);
       const result = { ...registered, digest: uploaded.digest, sizeBytes: uploaded.sizeBytes };
       emit(ctx.json, result, () => `Imported ${name}:${version} (${technology}) as ${result.id}, ${humanBytes(result.sizeBytes)} ${result.digest}\n`);
@@ -39,7 +28,7 @@ export function registerImage(program: Command): void {
     .option('--technology <tech>', 'only for this technology')
     .action(async (opts: { technology?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { images } = await ctx.client.request<{ images: Image[] }>(`query ($t: String) { images(technology: $t) { ${IMAGE_FIELDS} } }`, { t: opts.technology ?? null });
+      const { images } = await ctx.client.request(ImageListDocument, { technology: opts.technology ?? null });
       emit(ctx.json, images, () =>
         table(images, [
           { header: 'ID', value: (i) => i.id },

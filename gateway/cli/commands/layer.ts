@@ -1,64 +1,51 @@
 import type { Command } from 'commander';
+import {
+  LayerCreateDocument,
+  LayerFieldsFragment,
+  LayerListDocument,
+  LayerOwnEntriesDocument,
+  LayerPropertyInput,
+  LayerRequirementInput,
+  LayerShowDocument,
+  LayerUpdateDocument,
+  RequirementOperator,
+} from '../../../client/generated/graphql';
 import { CliError, ExitCode } from '../exit-codes';
 import { details, emit, parseValue, table } from '../output';
 import { contextOf, groupOf, keyValue } from './context';
 
-type Value = string | number | boolean;
-
-interface LayerProperty {
-  key: string;
-  value: Value;
-  locked: boolean;
-}
-
-interface LayerRequirement {
-  key: string;
-  op: string;
-  values: Value[];
-}
-
-interface Layer {
-  id: string;
-  kind: string;
-  name: string;
-  groupId: string;
-  parentId: string | null;
-  properties: LayerProperty[];
-  requirements: LayerRequirement[];
-  effectiveProperties: Array<LayerProperty & { fromLayerId: string }>;
-  requirementCheck: { satisfied: boolean; unmet: Array<{ requirement: LayerRequirement; actual: Value | null; reason: string }> };
-}
-const LAYER_FIELDS = 'id kind name groupId parentId properties { key value locked } requirements { key op values } effectiveProperties { key value locked fromLayerId } requirementCheck { satisfied unmet { requirement { key op values } actual reason } }';
+/** The comparison operators of a requirement as typed. */
+const OPERATORS: Record<string, RequirementOperator> = { '=': 'EQ', '!=': 'NEQ', '>=': 'GTE', '<=': 'LTE' };
 
 /**
  * Parses a requirement: `key` (EXISTS), `key=v` (EQ), `key!=v` (NEQ), `key>=v` (GTE), `key<=v`
  * (LTE), `key=a|b` (IN).
  */
-export function parseRequirement(text: string): LayerRequirement {
+export function parseRequirement(text: string): LayerRequirementInput {
   const m = /^([A-Za-z][A-Za-z0-9_.-]*)\s*(?:(!=|>=|<=|=)\s*(.*))?$/.exec(text.trim());
   if (!m) throw new CliError(`--require: "${text}" is not a requirement (key, key=v, key!=v, key>=v, key<=v, key=a|b)`, 'BAD_USAGE', ExitCode.BAD_USAGE);
   const [, key, op, value] = m;
   if (!op) return { key: key!, op: 'EXISTS', values: [] };
   if (op === '=' && value!.includes('|')) return { key: key!, op: 'IN', values: value!.split('|').map(parseValue) };
-  return { key: key!, op: { '=': 'EQ', '!=': 'NEQ', '>=': 'GTE', '<=': 'LTE' }[op]!, values: [parseValue(value!)] };
+  return { key: key!, op: OPERATORS[op]!, values: [parseValue(value!)] };
 }
 
-function requirementText(r: LayerRequirement): string {
+function requirementText(r: LayerRequirementInput): string {
   const sign: Record<string, string> = { EQ: '=', NEQ: '!=', GTE: '>=', LTE: '<=' };
   if (r.op === 'EXISTS') return `${r.key} exists`;
-  if (r.op === 'IN') return `${r.key} in ${r.values.join('|')}`;
-  return `${r.key}${sign[r.op] ?? ` ${r.op} `}${r.values.join(',')}`;
+  if (r.op === 'IN') return `${r.key} in ${(r.values ?? []).join('|')}`;
+  return `${r.key}${sign[r.op] ?? ` ${r.op} `}${(r.values ?? []).join(',')}`;
 }
 
 /** `key=value` options into properties; `locked` marks them all. */
-function properties(texts: string[] | undefined, locked: boolean): LayerProperty[] {
+function properties(texts: string[] | undefined, locked: boolean): LayerPropertyInput[] {
   return (texts ?? []).map((t) => {
     const [key, value] = keyValue('property', t);
     return { key, value: parseValue(value), locked };
   });
 }
 
-function showLayer(l: Layer): string {
+function showLayer(l: LayerFieldsFragment): string {
   const head = details([['id', l.id], ['kind', l.kind], ['name', l.name], ['group', l.groupId], ['parent', l.parentId], ['requirements', l.requirements.map(requirementText)], ['satisfied', l.requirementCheck.satisfied ? 'yes' : 'no']]);
   const effective = table(l.effectiveProperties, [
     { header: 'KEY', value: (p) => p.key },
@@ -86,7 +73,7 @@ export function registerLayer(program: Command): void {
     .option('--group <id>', "the group (default: your token's group)")
     .action(async (opts: { group?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { layers } = await ctx.client.request<{ layers: Layer[] }>(`query ($g: ID!) { layers(groupId: $g) { ${LAYER_FIELDS} } }`, { g: await groupOf(ctx, opts.group) });
+      const { layers } = await ctx.client.request(LayerListDocument, { groupId: await groupOf(ctx, opts.group) });
       emit(ctx.json, layers, () =>
         table(layers, [
           { header: 'ID', value: (l) => l.id },
@@ -104,7 +91,7 @@ export function registerLayer(program: Command): void {
     .description('show a layer, its effective properties (after inheritance) and unmet requirements')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { layer: l } = await ctx.client.request<{ layer: Layer }>(`query ($id: ID!) { layer(id: $id) { ${LAYER_FIELDS} } }`, { id });
+      const { layer: l } = await ctx.client.request(LayerShowDocument, { id });
       emit(ctx.json, l, () => showLayer(l));
     });
 
@@ -119,7 +106,7 @@ export function registerLayer(program: Command): void {
     .action(async (kind: string, name: string, opts: { group?: string; parent?: string; set?: string[]; lock?: string[]; require?: string[] }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const input = { groupId: await groupOf(ctx, opts.group), kind: kind.toUpperCase(), name, ...(opts.parent ? { parentId: opts.parent } : {}), properties: [...properties(opts.set, false), ...properties(opts.lock, true)], requirements: (opts.require ?? []).map(parseRequirement) };
-      const { createLayer: l } = await ctx.client.request<{ createLayer: Layer }>(`mutation ($i: CreateLayerInput!) { createLayer(input: $i) { ${LAYER_FIELDS} } }`, { i: input });
+      const { createLayer: l } = await ctx.client.request(LayerCreateDocument, { input });
       emit(ctx.json, l, () => `Created ${l.kind} layer ${l.name} (${l.id})${l.requirementCheck.satisfied ? '' : `; ${l.requirementCheck.unmet.length} requirement(s) unmet: ${l.requirementCheck.unmet.map((u) => u.reason).join('; ')}`}\n`);
     });
 
@@ -132,7 +119,7 @@ export function registerLayer(program: Command): void {
     .action(async (id: string, pairs: string[], opts: { locked?: boolean; parent?: string; require?: string[] }, cmd: Command) => {
       const ctx = contextOf(cmd);
       if (!pairs.length && !opts.parent && !opts.require) throw new CliError('nothing to set: give key=value, --parent or --require', 'BAD_USAGE', ExitCode.BAD_USAGE);
-      const { layer: current } = await ctx.client.request<{ layer: Layer }>('query ($id: ID!) { layer(id: $id) { properties { key value locked } requirements { key op values } } }', { id });
+      const { layer: current } = await ctx.client.request(LayerOwnEntriesDocument, { id });
       const changed = properties(pairs, !!opts.locked);
       const input = {
         id,
@@ -140,7 +127,7 @@ export function registerLayer(program: Command): void {
         ...(changed.length ? { properties: [...current.properties.filter((p) => !changed.some((c) => c.key === p.key)), ...changed] } : {}),
         ...(opts.require ? { requirements: [...current.requirements, ...opts.require.map(parseRequirement)] } : {}),
       };
-      const { updateLayer: l } = await ctx.client.request<{ updateLayer: Layer }>(`mutation ($i: UpdateLayerInput!) { updateLayer(input: $i) { ${LAYER_FIELDS} } }`, { i: input });
+      const { updateLayer: l } = await ctx.client.request(LayerUpdateDocument, { input });
       emit(ctx.json, l, () => showLayer(l));
     });
 
@@ -150,12 +137,12 @@ export function registerLayer(program: Command): void {
     .option('--requirement', 'remove the requirements on these keys instead')
     .action(async (id: string, keys: string[], opts: { requirement?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { layer: current } = await ctx.client.request<{ layer: Layer }>('query ($id: ID!) { layer(id: $id) { properties { key value locked } requirements { key op values } } }', { id });
+      const { layer: current } = await ctx.client.request(LayerOwnEntriesDocument, { id });
       const list = opts.requirement ? current.requirements : current.properties;
       const missing = keys.filter((k) => !list.some((p) => p.key === k));
       if (missing.length) throw new CliError(`layer ${id} has no ${opts.requirement ? 'requirement' : 'property'} ${missing.join(', ')}`, 'BAD_USAGE', ExitCode.BAD_USAGE);
       const kept = list.filter((p) => !keys.includes(p.key));
-      const { updateLayer: l } = await ctx.client.request<{ updateLayer: Layer }>(`mutation ($i: UpdateLayerInput!) { updateLayer(input: $i) { ${LAYER_FIELDS} } }`, { i: { id, [opts.requirement ? 'requirements' : 'properties']: kept } });
+      const { updateLayer: l } = await ctx.client.request(LayerUpdateDocument, { input: { id, [opts.requirement ? 'requirements' : 'properties']: kept } });
       emit(ctx.json, l, () => showLayer(l));
     });
 }

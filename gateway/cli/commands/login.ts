@@ -1,17 +1,10 @@
 import type { Command } from 'commander';
+import { LoginDocument } from '../../../client/generated/graphql';
 import { GatewayClient } from '../client';
 import { configPath, normalizeUrl, readStoredConfig, writeStoredConfig } from '../config';
 import { CliError, ExitCode } from '../exit-codes';
 import { emit } from '../output';
 import type { GlobalOptions } from './context';
-
-interface Viewer {
-  authenticated: boolean;
-  name: string | null;
-  groupId: string | null;
-  role: string | null;
-  siteAdmin: boolean;
-}
 
 /** `rsp login`: checks the token against the gateway and stores URL and token (mode 0600). */
 export function registerLogin(program: Command): void {
@@ -26,7 +19,7 @@ export function registerLogin(program: Command): void {
       const token = opts.token || process.env.RSP_TOKEN;
       if (!url || !token) throw new CliError('rsp login needs --url URL and --token TOKEN (or RSP_URL and RSP_TOKEN)', 'BAD_USAGE', ExitCode.BAD_USAGE);
       const client = new GatewayClient({ url: normalizeUrl(url), token, groupId: undefined });
-      const { viewer } = await client.request<{ viewer: Viewer }>('{ viewer { authenticated name groupId role siteAdmin } }');
+      const { viewer } = await client.request(LoginDocument);
       if (!viewer.authenticated) throw new CliError('the gateway does not know this token', 'UNAUTHENTICATED');
       writeStoredConfig({ url: client.connection.url, token, groupId: viewer.groupId }, path);
       emit(!!opts.json, { url: client.connection.url, configPath: path, viewer }, () => `Logged in to ${client.connection.url} as "${viewer.name ?? '?'}" (${viewer.siteAdmin ? 'site admin' : `${viewer.role ?? 'no role'} of group ${viewer.groupId ?? '-'}`}); saved to ${path}\n`);

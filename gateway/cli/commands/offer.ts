@@ -1,37 +1,26 @@
 import type { Command } from 'commander';
+import {
+  NeedFieldsFragment,
+  NeedListDocument,
+  NeedPublishDocument,
+  NeedWithdrawDocument,
+  OfferListDocument,
+  OfferPublishDocument,
+  OfferWithdrawDocument,
+  ResourceUnit,
+  SatisfiableNeedsDocument,
+} from '../../../client/generated/graphql';
 import { defaultUnitOf, emit, humanAmount, parseAmount, table } from '../output';
-import { contextOf, groupOf, parsedOption } from './context';
-
-interface Offer {
-  id: string;
-  groupId: string;
-  hostId: string | null;
-  resourceType: string;
-  unit: string;
-  amount: number;
-  terms: string;
-}
-const OFFER_FIELDS = 'id groupId hostId resourceType unit amount terms';
-
-interface Need {
-  id: string;
-  groupId: string;
-  resourceType: string;
-  unit: string;
-  amount: number;
-  technologies: string[];
-  description: string;
-}
-const NEED_FIELDS = 'id groupId resourceType unit amount technologies description';
+import { contextOf, enumOption, groupOf, parsedOption } from './context';
 
 /** The type, unit and amount of `rsp offer|need publish <type> <amount> [--unit]`. */
-function amountOf(type: string, amount: string, unit: string | undefined): { resourceType: string; unit: string; amount: number } {
+function amountOf(type: string, amount: string, unit: string | undefined): { resourceType: string; unit: ResourceUnit; amount: number } {
   const resourceType = type.toUpperCase();
-  const u = (unit ?? defaultUnitOf(resourceType)).toUpperCase();
+  const u = enumOption<ResourceUnit>(unit ?? defaultUnitOf(resourceType))!;
   return { resourceType, unit: u, amount: parsedOption('<amount>', amount, (a) => parseAmount(a, u)) };
 }
 
-function needTable(needs: Need[]): string {
+function needTable(needs: NeedFieldsFragment[]): string {
   return table(needs, [
     { header: 'ID', value: (n) => n.id },
     { header: 'GROUP', value: (n) => n.groupId },
@@ -56,7 +45,7 @@ export function registerOffer(program: Command): void {
     .action(async (type: string, amount: string, opts: { unit?: string; group?: string; host?: string; terms?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const input = { groupId: await groupOf(ctx, opts.group), ...amountOf(type, amount, opts.unit), ...(opts.host ? { hostId: opts.host } : {}), ...(opts.terms ? { terms: opts.terms } : {}) };
-      const { publishOffer: o } = await ctx.client.request<{ publishOffer: Offer }>(`mutation ($i: PublishOfferInput!) { publishOffer(input: $i) { ${OFFER_FIELDS} } }`, { i: input });
+      const { publishOffer: o } = await ctx.client.request(OfferPublishDocument, { input });
       emit(ctx.json, o, () => `Published offer ${o.id}: ${o.resourceType} ${humanAmount(o.amount, o.unit)}\n`);
     });
 
@@ -66,7 +55,7 @@ export function registerOffer(program: Command): void {
     .option('--group <id>', 'only of this group')
     .action(async (opts: { group?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { offers } = await ctx.client.request<{ offers: Offer[] }>(`query ($g: ID) { offers(groupId: $g) { ${OFFER_FIELDS} } }`, { g: opts.group ?? null });
+      const { offers } = await ctx.client.request(OfferListDocument, { groupId: opts.group ?? null });
       emit(ctx.json, offers, () =>
         table(offers, [
           { header: 'ID', value: (o) => o.id },
@@ -84,7 +73,7 @@ export function registerOffer(program: Command): void {
     .description('withdraw an offer')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      await ctx.client.request('mutation ($id: ID!) { withdrawOffer(id: $id) }', { id });
+      await ctx.client.request(OfferWithdrawDocument, { id });
       emit(ctx.json, { id, withdrawn: true }, () => `Withdrew offer ${id}\n`);
     });
 
@@ -100,7 +89,7 @@ export function registerOffer(program: Command): void {
     .action(async (type: string, amount: string, opts: { unit?: string; group?: string; technology?: string; description?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const input = { groupId: await groupOf(ctx, opts.group), ...amountOf(type, amount, opts.unit), ...(opts.technology ? { technologies: opts.technology.split(',') } : {}), ...(opts.description ? { description: opts.description } : {}) };
-      const { publishNeed: n } = await ctx.client.request<{ publishNeed: Need }>(`mutation ($i: PublishNeedInput!) { publishNeed(input: $i) { ${NEED_FIELDS} } }`, { i: input });
+      const { publishNeed: n } = await ctx.client.request(NeedPublishDocument, { input });
       emit(ctx.json, n, () => `Published need ${n.id}: ${n.resourceType} ${humanAmount(n.amount, n.unit)}\n`);
     });
 
@@ -110,7 +99,7 @@ export function registerOffer(program: Command): void {
     .option('--group <id>', 'only of this group')
     .action(async (opts: { group?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { needs } = await ctx.client.request<{ needs: Need[] }>(`query ($g: ID) { needs(groupId: $g) { ${NEED_FIELDS} } }`, { g: opts.group ?? null });
+      const { needs } = await ctx.client.request(NeedListDocument, { groupId: opts.group ?? null });
       emit(ctx.json, needs, () => needTable(needs));
     });
 
@@ -119,7 +108,7 @@ export function registerOffer(program: Command): void {
     .description('withdraw a need')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      await ctx.client.request('mutation ($id: ID!) { withdrawNeed(id: $id) }', { id });
+      await ctx.client.request(NeedWithdrawDocument, { id });
       emit(ctx.json, { id, withdrawn: true }, () => `Withdrew need ${id}\n`);
     });
 
@@ -128,7 +117,7 @@ export function registerOffer(program: Command): void {
     .description("needs that other groups' current offers can cover, with those offers")
     .action(async (_opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { satisfiableNeeds } = await ctx.client.request<{ satisfiableNeeds: Array<{ need: Need; offers: Offer[]; offered: number }> }>(`{ satisfiableNeeds { need { ${NEED_FIELDS} } offers { ${OFFER_FIELDS} } offered } }`);
+      const { satisfiableNeeds } = await ctx.client.request(SatisfiableNeedsDocument);
       emit(ctx.json, satisfiableNeeds, () =>
         table(satisfiableNeeds, [
           { header: 'NEED', value: (s) => s.need.id },

@@ -1,42 +1,20 @@
 import type { Command } from 'commander';
-import type { Operation } from '../client';
+import {
+  CreateReplicationPolicyInput,
+  ReplicaDeleteDocument,
+  ReplicaListDocument,
+  ReplicaRestoreDocument,
+  ReplicateNowDocument,
+  ReplicationPolicyCreateDocument,
+  ReplicationPolicyDeleteDocument,
+  ReplicationPolicyFieldsFragment,
+  ReplicationPolicyListDocument,
+  ReplicationPolicyShowDocument,
+  ReplicationTargetKind,
+} from '../../../client/generated/graphql';
 import { CliError, ExitCode } from '../exit-codes';
 import { details, emit, humanBytes, table } from '../output';
-import { awaitOperation, contextOf, intOption, OPERATION_FIELDS } from './context';
-
-interface Policy {
-  id: string;
-  name: string;
-  environmentId: string;
-  layerId: string;
-  kind: string;
-  schedule: string;
-  keep: number;
-  encrypted: boolean;
-  autoFailover: boolean;
-  enabled: boolean;
-  target: { kind: string; id: string | null };
-  status: { state: string; lastSyncAt: string | null; lastTryAt: string | null; lastDurationMs: number | null; failCount: number; nextRunAt: string | null; lastError: string | null };
-}
-const POLICY_FIELDS = 'id name environmentId layerId kind schedule keep encrypted autoFailover enabled target { kind id } status { state lastSyncAt lastTryAt lastDurationMs failCount nextRunAt lastError }';
-
-interface Replica {
-  id: string;
-  policyId: string | null;
-  environmentId: string;
-  environmentName: string;
-  kind: string;
-  manifestId: string;
-  bytes: number;
-  newBytes: number;
-  movedBytes: number;
-  storeHostId: string | null;
-  chunks: number;
-  encrypted: boolean;
-  createdAt: string;
-  verifiedAt: string | null;
-}
-const REPLICA_FIELDS = 'id policyId environmentId environmentName kind manifestId bytes newBytes movedBytes storeHostId chunks encrypted createdAt verifiedAt';
+import { awaitOperation, contextOf, enumOption, intOption } from './context';
 
 /** `rsp replicate policy create|list|show|delete` and `rsp replicate now <policy>`. */
 export function registerReplicate(program: Command): void {
@@ -60,10 +38,10 @@ export function registerReplicate(program: Command): void {
     .option('--disabled', 'create it disabled')
     .action(async (environmentId: string, opts: { schedule: string; name?: string; layer?: string; target: string; targetId?: string; keep: string; internal?: boolean; backupCommand?: string; restoreCommand?: string; encrypted?: boolean; autoFailover?: boolean; disabled?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = {
+      const input: CreateReplicationPolicyInput = {
         environmentId,
         schedule: opts.schedule,
-        targetKind: opts.target.toUpperCase(),
+        targetKind: enumOption<ReplicationTargetKind>(opts.target)!,
         keep: intOption('--keep', opts.keep),
         kind: opts.internal ? 'INTERNAL' : 'EXTERNAL',
         encrypted: !!opts.encrypted,
@@ -75,7 +53,7 @@ export function registerReplicate(program: Command): void {
         ...(opts.backupCommand ? { backupCommand: commandOption('--backup-command', opts.backupCommand) } : {}),
         ...(opts.restoreCommand ? { restoreCommand: commandOption('--restore-command', opts.restoreCommand) } : {}),
       };
-      const { createReplicationPolicy: p } = await ctx.client.request<{ createReplicationPolicy: Policy }>(`mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { ${POLICY_FIELDS} } }`, { i: input });
+      const { createReplicationPolicy: p } = await ctx.client.request(ReplicationPolicyCreateDocument, { input });
       emit(ctx.json, p, () => showPolicy(p));
     });
 
@@ -85,7 +63,7 @@ export function registerReplicate(program: Command): void {
     .option('--env <id>', 'only of this environment')
     .action(async (opts: { env?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { replicationPolicies } = await ctx.client.request<{ replicationPolicies: Policy[] }>(`query ($e: ID) { replicationPolicies(environmentId: $e) { ${POLICY_FIELDS} } }`, { e: opts.env ?? null });
+      const { replicationPolicies } = await ctx.client.request(ReplicationPolicyListDocument, { environmentId: opts.env ?? null });
       emit(ctx.json, replicationPolicies, () =>
         table(replicationPolicies, [
           { header: 'ID', value: (p) => p.id },
@@ -106,7 +84,7 @@ export function registerReplicate(program: Command): void {
     .description('show one policy and its status')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { replicationPolicy: p } = await ctx.client.request<{ replicationPolicy: Policy }>(`query ($id: ID!) { replicationPolicy(id: $id) { ${POLICY_FIELDS} } }`, { id });
+      const { replicationPolicy: p } = await ctx.client.request(ReplicationPolicyShowDocument, { id });
       emit(ctx.json, p, () => showPolicy(p));
     });
 
@@ -116,7 +94,7 @@ export function registerReplicate(program: Command): void {
     .option('--with-replicas', 'delete its replicas too, from the stores they live in')
     .action(async (id: string, opts: { withReplicas?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { deleteReplicationPolicy: p } = await ctx.client.request<{ deleteReplicationPolicy: Policy }>(`mutation ($id: ID!, $r: Boolean) { deleteReplicationPolicy(id: $id, deleteReplicas: $r) { ${POLICY_FIELDS} } }`, { id, r: !!opts.withReplicas });
+      const { deleteReplicationPolicy: p } = await ctx.client.request(ReplicationPolicyDeleteDocument, { id, deleteReplicas: !!opts.withReplicas });
       emit(ctx.json, p, () => `Deleted replication policy ${p.name} (${p.id})${opts.withReplicas ? ' and its replicas' : ''}`);
     });
 
@@ -126,8 +104,8 @@ export function registerReplicate(program: Command): void {
     .option('--no-wait', 'return as soon as the operation is started')
     .action(async (policyId: string, opts: { wait: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { replicateNow } = await ctx.client.request<{ replicateNow: Operation }>(`mutation ($id: ID!) { replicateNow(policyId: $id) { ${OPERATION_FIELDS} } }`, { id: policyId });
-      await awaitOperation(ctx, replicateNow, `replicate ${policyId}`, opts.wait);
+      const { op } = await ctx.client.request(ReplicateNowDocument, { id: policyId });
+      await awaitOperation(ctx, op, `replicate ${policyId}`, opts.wait);
     });
 }
 
@@ -141,7 +119,7 @@ export function registerReplica(program: Command): void {
     .option('--policy <id>', 'only of this policy')
     .action(async (opts: { env?: string; policy?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { replicas } = await ctx.client.request<{ replicas: Replica[] }>(`query ($e: ID, $p: ID) { replicas(environmentId: $e, policyId: $p) { ${REPLICA_FIELDS} } }`, { e: opts.env ?? null, p: opts.policy ?? null });
+      const { replicas } = await ctx.client.request(ReplicaListDocument, { environmentId: opts.env ?? null, policyId: opts.policy ?? null });
       emit(ctx.json, replicas, () =>
         table(replicas, [
           { header: 'ID', value: (r) => r.id },
@@ -162,7 +140,7 @@ export function registerReplica(program: Command): void {
     .description('delete a replica from the store it lives in')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { deleteReplica: r } = await ctx.client.request<{ deleteReplica: Replica }>(`mutation ($id: ID!) { deleteReplica(id: $id) { ${REPLICA_FIELDS} } }`, { id });
+      const { deleteReplica: r } = await ctx.client.request(ReplicaDeleteDocument, { id });
       emit(ctx.json, r, () => `Deleted replica ${r.id} of ${r.environmentName} (from ${r.storeHostId ? `host ${r.storeHostId}` : "the gateway's store"})`);
     });
 }
@@ -178,13 +156,8 @@ export function registerRestore(program: Command): void {
     .option('--no-wait', 'return as soon as the operation is started')
     .action(async (replicaId: string, opts: { host?: string; name?: string; start?: boolean; wait: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { restoreReplica } = await ctx.client.request<{ restoreReplica: Operation }>(`mutation ($r: ID!, $h: ID, $n: String, $s: Boolean) { restoreReplica(replicaId: $r, hostId: $h, name: $n, start: $s) { ${OPERATION_FIELDS} } }`, {
-        r: replicaId,
-        h: opts.host ?? null,
-        n: opts.name ?? null,
-        s: !!opts.start,
-      });
-      await awaitOperation(ctx, restoreReplica, `restore ${replicaId}`, opts.wait);
+      const { op } = await ctx.client.request(ReplicaRestoreDocument, { replicaId, hostId: opts.host ?? null, name: opts.name ?? null, start: !!opts.start });
+      await awaitOperation(ctx, op, `restore ${replicaId}`, opts.wait);
     });
 }
 
@@ -202,7 +175,7 @@ function commandOption(name: string, text: string): string[] {
   return value as string[];
 }
 
-function showPolicy(p: Policy): string {
+function showPolicy(p: ReplicationPolicyFieldsFragment): string {
   return details([
     ['id', p.id],
     ['name', p.name],

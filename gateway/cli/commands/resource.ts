@@ -1,19 +1,10 @@
 import type { Command } from 'commander';
+import { ResourceFieldsFragment, ResourceListDocument } from '../../../client/generated/graphql';
 import { emit, humanAmount, table } from '../output';
 import { contextOf, intOption } from './context';
 
-/** A resource as the CLI shows it. */
-export interface Resource {
-  id: string;
-  hostId: string;
-  type: string;
-  unit: string;
-  description: string;
-  capacity: number;
-  used: number;
-  free: number;
-}
-export const RESOURCE_FIELDS = 'id hostId type unit description capacity used free';
+/** A resource as the CLI shows it (the shared ResourceFields fragment). */
+export type Resource = ResourceFieldsFragment;
 
 /** The table of resources, amounts in human units. */
 export function resourceTable(rows: Resource[]): string {
@@ -41,11 +32,8 @@ export function registerResource(program: Command): void {
     .option('--limit <n>', 'at most this many', '50')
     .action(async (opts: { free?: string; type?: string; site?: string; host?: string; limit: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const vars = { n: intOption('--limit', opts.limit), type: opts.type?.toUpperCase() ?? null, siteId: opts.site ?? null, hostId: opts.host ?? null, minFree: intOption('--free', opts.free) ?? null };
-      const { resources } = await ctx.client.request<{ resources: { nodes: Resource[] } }>(
-        `query ($n: Int!, $type: String, $siteId: ID, $hostId: ID, $minFree: Float) { resources(first: $n, type: $type, siteId: $siteId, hostId: $hostId, minFree: $minFree) { nodes { ${RESOURCE_FIELDS} } } }`,
-        vars,
-      );
+      const vars = { first: intOption('--limit', opts.limit)!, type: opts.type?.toUpperCase() ?? null, siteId: opts.site ?? null, hostId: opts.host ?? null, minFree: intOption('--free', opts.free) ?? null };
+      const { resources } = await ctx.client.request(ResourceListDocument, vars);
       emit(ctx.json, resources.nodes, () => resourceTable(resources.nodes));
     });
 }

@@ -1,41 +1,21 @@
 import type { Command } from 'commander';
+import {
+  GrantShareInput,
+  GroupUsageDocument,
+  ShareGrantDocument,
+  ShareKind,
+  ShareListDocument,
+  ShareRevokeDocument,
+  UsagePolicyListDocument,
+  UsagePolicySetDocument,
+} from '../../../client/generated/graphql';
 import { details, defaultUnitOf, emit, humanAmount, humanBytes, parseAmount, parseBytes, table } from '../output';
-import { contextOf, groupOf, intOption, keyValue, parsedOption } from './context';
-
-interface Share {
-  id: string;
-  hostId: string;
-  groupId: string;
-  kind: string;
-  quotas: Record<string, number>;
-  cpuWeight: number;
-}
-const SHARE_FIELDS = 'id hostId groupId kind quotas cpuWeight';
-
-interface UsagePolicy {
-  id: string;
-  siteId: string;
-  name: string;
-  text: string;
-  bandwidthBytesPerMonth: number | null;
-  cpuHoursPerMonth: number | null;
-  diskBytes: number | null;
-}
-const POLICY_FIELDS = 'id siteId name text bandwidthBytesPerMonth cpuHoursPerMonth diskBytes';
-
-interface GroupUsage {
-  groupId: string;
-  siteId: string;
-  month: string;
-  cpuHours: number;
-  networkBytes: number;
-  peakMemoryBytes: number;
-}
+import { contextOf, enumOption, groupOf, intOption, keyValue, parsedOption } from './context';
 
 /** Quotas in human units: `RAM 15 GiB, DISK 500 GiB`. */
-function quotaText(quotas: Record<string, number>): string {
+function quotaText(quotas: Record<string, unknown>): string {
   return Object.entries(quotas)
-    .map(([type, amount]) => `${type} ${humanAmount(amount, defaultUnitOf(type))}`)
+    .map(([type, amount]) => `${type} ${humanAmount(Number(amount), defaultUnitOf(type))}`)
     .join(', ');
 }
 
@@ -59,8 +39,8 @@ export function registerShare(program: Command): void {
             }),
           )
         : undefined;
-      const input = { hostId, groupId, kind: opts.kind.toUpperCase(), ...(quotas ? { quotas } : {}), ...(opts.cpuWeight ? { cpuWeight: intOption('--cpu-weight', opts.cpuWeight) } : {}) };
-      const { grantShare: s } = await ctx.client.request<{ grantShare: Share }>(`mutation ($i: GrantShareInput!) { grantShare(input: $i) { ${SHARE_FIELDS} } }`, { i: input });
+      const input: GrantShareInput = { hostId, groupId, kind: enumOption<ShareKind>(opts.kind)!, ...(quotas ? { quotas } : {}), ...(opts.cpuWeight ? { cpuWeight: intOption('--cpu-weight', opts.cpuWeight) } : {}) };
+      const { grantShare: s } = await ctx.client.request(ShareGrantDocument, { input });
       emit(ctx.json, s, () => `Granted a ${s.kind} share (${s.id}) of host ${s.hostId} to group ${s.groupId}: ${quotaText(s.quotas)}, CPU weight ${s.cpuWeight}\n`);
     });
 
@@ -71,7 +51,7 @@ export function registerShare(program: Command): void {
     .option('--host <id>', 'only on this host')
     .action(async (opts: { group?: string; host?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { shares } = await ctx.client.request<{ shares: Share[] }>(`query ($g: ID, $h: ID) { shares(groupId: $g, hostId: $h) { ${SHARE_FIELDS} } }`, { g: opts.group ?? null, h: opts.host ?? null });
+      const { shares } = await ctx.client.request(ShareListDocument, { groupId: opts.group ?? null, hostId: opts.host ?? null });
       emit(ctx.json, shares, () =>
         table(shares, [
           { header: 'ID', value: (s) => s.id },
@@ -89,7 +69,7 @@ export function registerShare(program: Command): void {
     .description('revoke a share (site admins)')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { revokeShare } = await ctx.client.request<{ revokeShare: boolean }>('mutation ($id: ID!) { revokeShare(id: $id) }', { id });
+      const { revokeShare } = await ctx.client.request(ShareRevokeDocument, { id });
       emit(ctx.json, { id, revoked: revokeShare }, () => `Revoked share ${id}\n`);
     });
 
@@ -100,7 +80,7 @@ export function registerShare(program: Command): void {
     .option('--month <yyyy-mm>', 'the month')
     .action(async (opts: { group?: string; month?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { groupUsage } = await ctx.client.request<{ groupUsage: GroupUsage[] }>('query ($g: ID!, $m: String) { groupUsage(groupId: $g, month: $m) { groupId siteId month cpuHours networkBytes peakMemoryBytes } }', { g: await groupOf(ctx, opts.group), m: opts.month ?? null });
+      const { groupUsage } = await ctx.client.request(GroupUsageDocument, { groupId: await groupOf(ctx, opts.group), month: opts.month ?? null });
       emit(ctx.json, groupUsage, () =>
         table(groupUsage, [
           { header: 'SITE', value: (u) => u.siteId },
@@ -131,7 +111,7 @@ export function registerShare(program: Command): void {
         ...(opts.cpuHours ? { cpuHoursPerMonth: intOption('--cpu-hours', opts.cpuHours) } : {}),
         ...(opts.disk ? { diskBytes: parsedOption('--disk', opts.disk, parseBytes) } : {}),
       };
-      const { setUsagePolicy: p } = await ctx.client.request<{ setUsagePolicy: UsagePolicy }>(`mutation ($i: UsagePolicyInput!) { setUsagePolicy(input: $i) { ${POLICY_FIELDS} } }`, { i: input });
+      const { setUsagePolicy: p } = await ctx.client.request(UsagePolicySetDocument, { input });
       emit(ctx.json, p, () => details([['id', p.id], ['site', p.siteId], ['name', p.name], ['text', p.text], ['bandwidth/month', p.bandwidthBytesPerMonth == null ? null : humanBytes(p.bandwidthBytesPerMonth)], ['CPU hours/month', p.cpuHoursPerMonth], ['disk', p.diskBytes == null ? null : humanBytes(p.diskBytes)]]));
     });
 
@@ -140,7 +120,7 @@ export function registerShare(program: Command): void {
     .description("list a site's usage policies")
     .action(async (siteId: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { usagePolicies } = await ctx.client.request<{ usagePolicies: UsagePolicy[] }>(`query ($s: ID!) { usagePolicies(siteId: $s) { ${POLICY_FIELDS} } }`, { s: siteId });
+      const { usagePolicies } = await ctx.client.request(UsagePolicyListDocument, { siteId });
       emit(ctx.json, usagePolicies, () =>
         table(usagePolicies, [
           { header: 'ID', value: (p) => p.id },

@@ -1,15 +1,7 @@
 import type { Command } from 'commander';
+import { CreateSiteInput, PlacementPolicy, SiteCreateDocument, SiteListDocument } from '../../../client/generated/graphql';
 import { emit, table } from '../output';
 import { contextOf, groupOf, intOption } from './context';
-
-interface Site {
-  id: string;
-  name: string;
-  location: string;
-  ownerGroupId: string;
-  placementPolicy: string;
-}
-const SITE_FIELDS = 'id name location ownerGroupId placementPolicy';
 
 /** `rsp site list|create`. */
 export function registerSite(program: Command): void {
@@ -21,7 +13,7 @@ export function registerSite(program: Command): void {
     .option('--limit <n>', 'at most this many', '50')
     .action(async (opts: { limit: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { sites } = await ctx.client.request<{ sites: { nodes: Site[] } }>(`query ($n: Int!) { sites(first: $n) { nodes { ${SITE_FIELDS} } } }`, { n: intOption('--limit', opts.limit) });
+      const { sites } = await ctx.client.request(SiteListDocument, { first: intOption('--limit', opts.limit)! });
       emit(ctx.json, sites.nodes, () =>
         table(sites.nodes, [
           { header: 'ID', value: (s) => s.id },
@@ -41,8 +33,8 @@ export function registerSite(program: Command): void {
     .option('--policy <policy>', 'placement policy')
     .action(async (name: string, opts: { owner?: string; location?: string; policy?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { name, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.location ? { location: opts.location } : {}), ...(opts.policy ? { placementPolicy: opts.policy } : {}) };
-      const { createSite } = await ctx.client.request<{ createSite: Site }>(`mutation ($i: CreateSiteInput!) { createSite(input: $i) { ${SITE_FIELDS} } }`, { i: input });
+      const input: CreateSiteInput = { name, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.location ? { location: opts.location } : {}), ...(opts.policy ? { placementPolicy: opts.policy as PlacementPolicy } : {}) };
+      const { createSite } = await ctx.client.request(SiteCreateDocument, { input });
       emit(ctx.json, createSite, () => `Created site ${createSite.name} (${createSite.id})\n`);
     });
 }

@@ -1,20 +1,7 @@
 import type { Command } from 'commander';
+import { CreateTokenInput, MemberRole, TokenCreateDocument, TokenListDocument, TokenRevokeDocument } from '../../../client/generated/graphql';
 import { emit, table } from '../output';
-import { contextOf, groupOf } from './context';
-
-const TOKEN_FIELDS = 'id groupId name role siteAdmin prefix expiresAt revokedAt lastUsedAt createdAt';
-
-interface ApiToken {
-  id: string;
-  groupId: string | null;
-  name: string;
-  role: string;
-  siteAdmin: boolean;
-  prefix: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
-}
+import { contextOf, enumOption, groupOf } from './context';
 
 /** `rsp token create|list|revoke`. */
 export function registerToken(program: Command): void {
@@ -29,8 +16,8 @@ export function registerToken(program: Command): void {
     .option('--expires <iso-date>', 'when it stops working')
     .action(async (name: string, opts: { group?: string; role: string; siteAdmin?: boolean; expires?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { name, role: opts.role.toUpperCase(), siteAdmin: !!opts.siteAdmin, ...(opts.siteAdmin && !opts.group ? {} : { groupId: await groupOf(ctx, opts.group) }), ...(opts.expires ? { expiresAt: opts.expires } : {}) };
-      const { createToken } = await ctx.client.request<{ createToken: { token: ApiToken; secret: string } }>(`mutation ($i: CreateTokenInput!) { createToken(input: $i) { secret token { ${TOKEN_FIELDS} } } }`, { i: input });
+      const input: CreateTokenInput = { name, role: enumOption<MemberRole>(opts.role)!, siteAdmin: !!opts.siteAdmin, ...(opts.siteAdmin && !opts.group ? {} : { groupId: await groupOf(ctx, opts.group) }), ...(opts.expires ? { expiresAt: opts.expires } : {}) };
+      const { createToken } = await ctx.client.request(TokenCreateDocument, { input });
       emit(ctx.json, createToken, () => `Created token ${createToken.token.name} (${createToken.token.id}, ${createToken.token.role}). Its secret, shown once:\n${createToken.secret}\n`);
     });
 
@@ -40,7 +27,7 @@ export function registerToken(program: Command): void {
     .option('--group <id>', "the group (default: your token's group)")
     .action(async (opts: { group?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { tokens } = await ctx.client.request<{ tokens: ApiToken[] }>(`query ($g: ID!) { tokens(groupId: $g) { ${TOKEN_FIELDS} } }`, { g: await groupOf(ctx, opts.group) });
+      const { tokens } = await ctx.client.request(TokenListDocument, { groupId: await groupOf(ctx, opts.group) });
       emit(ctx.json, tokens, () =>
         table(tokens, [
           { header: 'ID', value: (t) => t.id },
@@ -58,7 +45,7 @@ export function registerToken(program: Command): void {
     .description('revoke a token')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { revokeToken } = await ctx.client.request<{ revokeToken: ApiToken }>(`mutation ($id: ID!) { revokeToken(id: $id) { ${TOKEN_FIELDS} } }`, { id });
+      const { revokeToken } = await ctx.client.request(TokenRevokeDocument, { id });
       emit(ctx.json, revokeToken, () => `Revoked token ${revokeToken.name} (${revokeToken.id})\n`);
     });
 }

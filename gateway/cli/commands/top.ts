@@ -1,51 +1,25 @@
 import type { Command } from 'commander';
-import type { LiveSubscription } from '../client';
+import {
+  EnvironmentMetricsDocument,
+  EnvironmentSampleFieldsFragment,
+  HostMetricsDocument,
+  HostSampleFieldsFragment,
+  SiteMetricsDocument,
+  SiteSampleFieldsFragment,
+  TopEnvironmentNameDocument,
+  TopHostNameDocument,
+  TopSiteNameDocument,
+  TopTargetsDocument,
+} from '../../../client/generated/graphql';
+import type { GatewayClient, LiveSubscription } from '../client';
 import { CliError, ExitCode } from '../exit-codes';
 import { humanBitsPerSecond, humanBytes, percent, table, usedOfTotalGiB } from '../output';
 import { CommandContext, contextOf, intOption } from './context';
 
-/** A host sample as `rsp top` reads it. */
-interface HostSample {
-  hostId: string;
-  at: string;
-  cpu: { usage: number; cores: number[] };
-  load: { one: number };
-  memory: { totalBytes: number; usedBytes: number };
-  disks: Array<{ readBytesPerSecond: number; writeBytesPerSecond: number }>;
-  networks: Array<{ interface: string; rxBytesPerSecond: number; txBytesPerSecond: number }>;
-  dropped: number;
-}
-const HOST_SAMPLE = 'hostId siteId at source cpu { usage cores } load { one five fifteen } memory { totalBytes usedBytes availableBytes } swap { totalBytes usedBytes } disks { device readBytesPerSecond writeBytesPerSecond } networks { interface rxBytesPerSecond txBytesPerSecond } dropped';
-
-/** An environment sample as `rsp top` reads it. */
-interface EnvironmentSample {
-  environmentId: string;
-  hostId: string;
-  at: string;
-  cpuUsage: number;
-  memoryBytes: number;
-  memoryLimitBytes: number | null;
-  networkRxBytesPerSecond: number;
-  networkTxBytesPerSecond: number;
-  pids: number | null;
-  dropped: number;
-}
-const ENVIRONMENT_SAMPLE = 'environmentId groupId hostId at source cpuSeconds cpuUsage memoryBytes memoryLimitBytes diskReadBytes diskWriteBytes networkRxBytes networkTxBytes networkRxBytesPerSecond networkTxBytesPerSecond pids dropped';
-
-/** A site sample as `rsp top` reads it. */
-interface SiteSample {
-  siteId: string;
-  at: string;
-  hosts: number;
-  environments: number;
-  cpuUsage: number;
-  memoryTotalBytes: number;
-  memoryUsedBytes: number;
-  networkRxBytesPerSecond: number;
-  networkTxBytesPerSecond: number;
-  dropped: number;
-}
-const SITE_SAMPLE = 'siteId at source hosts environments cpuUsage memoryTotalBytes memoryUsedBytes networkRxBytesPerSecond networkTxBytesPerSecond dropped';
+/** Live samples as `rsp top` and the dashboard receive them (the shared *SampleFields fragments). */
+type HostSample = HostSampleFieldsFragment;
+type EnvironmentSample = EnvironmentSampleFieldsFragment;
+type SiteSample = SiteSampleFieldsFragment;
 
 type Kind = 'host' | 'environment' | 'site';
 
@@ -57,11 +31,17 @@ export interface Target {
   sample?: HostSample | EnvironmentSample | SiteSample;
 }
 
-const SUBSCRIPTIONS: Record<Kind, { field: string; arg: string; fields: string }> = {
-  host: { field: 'hostMetrics', arg: 'hostId', fields: HOST_SAMPLE },
-  environment: { field: 'environmentMetrics', arg: 'environmentId', fields: ENVIRONMENT_SAMPLE },
-  site: { field: 'siteMetrics', arg: 'siteId', fields: SITE_SAMPLE },
-};
+/** Follows a target's samples with the subscription of its kind. */
+function followSamples(client: GatewayClient, t: Target, onSample: (sample: NonNullable<Target['sample']>) => void): LiveSubscription {
+  switch (t.kind) {
+    case 'host':
+      return client.subscribe(HostMetricsDocument, { id: t.id }, (d) => onSample(d.hostMetrics));
+    case 'environment':
+      return client.subscribe(EnvironmentMetricsDocument, { id: t.id }, (d) => onSample(d.environmentMetrics));
+    case 'site':
+      return client.subscribe(SiteMetricsDocument, { id: t.id }, (d) => onSample(d.siteMetrics));
+  }
+}
 
 /** Bits per second from a byte rate. */
 const bits = (bytesPerSecond: number) => humanBitsPerSecond(bytesPerSecond * 8);
@@ -126,15 +106,13 @@ export function renderTop(targets: Target[]): string {
 async function targetsOf(ctx: CommandContext, opts: TopOptions): Promise<Target[]> {
   const named = [...(opts.host ?? []), ...(opts.env ?? []), ...(opts.site ?? [])];
   if (!named.length) {
-    const { hosts, environments } = await ctx.client.request<{ hosts: { nodes: Array<{ id: string; hostname: string }> }; environments: { nodes: Array<{ id: string; name: string }> } }>(
-      '{ hosts(first: 100) { nodes { id hostname } } environments(first: 100, status: RUNNING) { nodes { id name } } }',
-    );
+    const { hosts, environments } = await ctx.client.request(TopTargetsDocument);
     return [...hosts.nodes.map((h) => ({ kind: 'host' as const, id: h.id, name: h.hostname })), ...environments.nodes.map((e) => ({ kind: 'environment' as const, id: e.id, name: e.name }))];
   }
   const targets: Target[] = [];
-  for (const id of opts.host ?? []) targets.push({ kind: 'host', id, name: (await ctx.client.request<{ host: { hostname: string } }>('query ($id: ID!) { host(id: $id) { hostname } }', { id })).host.hostname });
-  for (const id of opts.env ?? []) targets.push({ kind: 'environment', id, name: (await ctx.client.request<{ environment: { name: string } }>('query ($id: ID!) { environment(id: $id) { name } }', { id })).environment.name });
-  for (const id of opts.site ?? []) targets.push({ kind: 'site', id, name: (await ctx.client.request<{ site: { name: string } }>('query ($id: ID!) { site(id: $id) { name } }', { id })).site.name });
+  for (const id of opts.host ?? []) targets.push({ kind: 'host', id, name: (await ctx.client.request(TopHostNameDocument, { id })).host.hostname });
+  for (const id of opts.env ?? []) targets.push({ kind: 'environment', id, name: (await ctx.client.request(TopEnvironmentNameDocument, { id })).environment.name });
+  for (const id of opts.site ?? []) targets.push({ kind: 'site', id, name: (await ctx.client.request(TopSiteNameDocument, { id })).site.name });
   return targets;
 }
 
@@ -205,9 +183,8 @@ export function registerTop(program: Command): void {
         fail = reject;
       });
       const watch = (t: Target) => {
-        const s = SUBSCRIPTIONS[t.kind];
         const key = `${t.kind}:${t.id}`;
-        const sub = ctx.client.subscribe<Record<string, Target['sample']>>(`subscription ($id: ID!) { ${s.field}(${s.arg}: $id) { ${s.fields} } }`, { id: t.id }, (data) => onSample(t, data[s.field]));
+        const sub = followSamples(ctx.client, t, (sample) => onSample(t, sample));
         subs.set(key, sub);
         sub.ended.then(() => {
           if (!follow) return finish();

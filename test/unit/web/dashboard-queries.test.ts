@@ -1,27 +1,35 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { buildASTSchema, parse, validate } from 'graphql';
-import * as queries from '../../../web/src/api/queries';
+import { committedSchema, documentsUsedIn, validationErrors } from '../../helpers/client-documents';
 
-/** The schema as committed (schema.graphql, kept in sync by the drift test). */
-const schema = buildASTSchema(parse(readFileSync(join(__dirname, '..', '..', '..', 'schema.graphql'), 'utf8')), { assumeValidSDL: true });
-
-/** Every GraphQL document the dashboard sends, by name. */
-function documents(): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (const [name, value] of Object.entries(queries)) {
-    if (typeof value === 'string') out.push([name, value]);
-    else if (value && typeof value === 'object' && !(value instanceof Set)) for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out.push([`${name}.${k}`, v]);
-  }
-  return out;
-}
+const schema = committedSchema();
+const documents = documentsUsedIn('web/src');
 
 describe("the dashboard's GraphQL documents", () => {
   test('there are documents for every view', () => {
-    expect(documents().map(([name]) => name)).toEqual(expect.arrayContaining(['VIEWER', 'OVERVIEW', 'GROUPS', 'SITES', 'HOST', 'ENVIRONMENT', 'CAPACITY', 'OPERATIONS', 'ALERTS', 'HOST_METRICS', 'ENVIRONMENT_METRICS', 'SITE_METRICS', 'OPERATION_UPDATED', 'EVENTS', 'ENVIRONMENT_ACTIONS.start', 'REPLICATION', 'ENVIRONMENT_REPLICATION', 'REPLICATE_NOW']));
+    expect(documents.map(([name]) => name)).toEqual(
+      expect.arrayContaining([
+        'ViewerDocument',
+        'OverviewDocument',
+        'GroupsDocument',
+        'SitesDocument',
+        'HostDocument',
+        'EnvironmentDocument',
+        'CapacityDocument',
+        'OperationsDocument',
+        'AlertsDocument',
+        'HostMetricsDocument',
+        'EnvironmentMetricsDocument',
+        'SiteMetricsDocument',
+        'OperationUpdatedDocument',
+        'EventsDocument',
+        'StartEnvironmentDocument',
+        'ReplicationDocument',
+        'EnvironmentReplicationDocument',
+        'ReplicateNowDocument',
+      ]),
+    );
   });
 
-  test.each(documents())('%s is valid against the schema', (_name, document) => {
-    expect(validate(schema, parse(document)).map((e) => e.message)).toEqual([]);
+  test.each(documents)('%s is valid against the schema', (_name, document) => {
+    expect(validationErrors(schema, document)).toEqual([]);
   });
 });

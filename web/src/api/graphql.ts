@@ -1,3 +1,4 @@
+import type { TypedDocumentString } from '../../../client/generated/graphql';
 import { storedToken } from './session';
 
 /** A GraphQL error (or a failed request) with the code the gateway gave it. */
@@ -27,10 +28,10 @@ export function reportUnauthenticated(error: GraphQLRequestError): void {
 }
 
 /**
- * Runs a query or mutation over HTTP with the stored token (or `token` when given) and returns
- * its data; the first GraphQL error is thrown as a GraphQLRequestError with its code.
+ * Runs a generated query or mutation over HTTP with the stored token (or `token` when given) and
+ * returns its data; the first GraphQL error is thrown as a GraphQLRequestError with its code.
  */
-export async function request<T>(query: string, variables?: Record<string, unknown>, token = storedToken()): Promise<T> {
+export async function request<T, V>(document: TypedDocumentString<T, V>, variables: V, token = storedToken()): Promise<T> {
   let res: Response;
   try {
     res = await fetch('/graphql', {
@@ -40,7 +41,7 @@ export async function request<T>(query: string, variables?: Record<string, unkno
         accept: 'application/graphql-response+json, application/json',
         ...(token ? { authorization: `Bearer ${token}` } : {}),
       },
-      body: JSON.stringify({ query, variables }),
+      body: JSON.stringify({ query: document.toString(), variables }),
     });
   } catch (e) {
     throw new GraphQLRequestError(`The gateway cannot be reached (${(e as Error).message})`, 'NETWORK');

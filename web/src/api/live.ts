@@ -1,4 +1,5 @@
 import { Client, createClient } from 'graphql-ws';
+import type { TypedDocumentString } from '../../../client/generated/graphql';
 import { GraphQLRequestError, reportUnauthenticated } from './graphql';
 import { storedToken } from './session';
 
@@ -49,12 +50,13 @@ export function onLiveState(listener: (state: LiveState) => void): () => void {
 }
 
 /**
- * Subscribes over graphql-ws (one shared connection, opened on first use, reconnecting) and
- * calls `next` with each event's data; errors go to `error` with their code. Returns how to stop.
+ * Subscribes to a generated subscription over graphql-ws (one shared connection, opened on first
+ * use, reconnecting) and calls `next` with each event's data; errors go to `error` with their
+ * code. Returns how to stop.
  */
-export function subscribe<T>(query: string, variables: Record<string, unknown>, next: (data: T) => void, error: (e: GraphQLRequestError) => void): () => void {
+export function subscribe<T, V>(document: TypedDocumentString<T, V>, variables: V, next: (data: T) => void, error: (e: GraphQLRequestError) => void): () => void {
   return liveClient().subscribe<T>(
-    { query, variables },
+    { query: document.toString(), variables: variables as Record<string, unknown> },
     {
       next: (result) => {
         const first = result.errors?.[0];

@@ -1,16 +1,10 @@
 /** The token the dashboard acts with, kept in this browser's localStorage until logout. */
+import type { ViewerQuery } from '../../../client/generated/graphql';
 
 const TOKEN_KEY = 'rsp.token';
 
 /** Who the token says the caller is (the `viewer` query). */
-export interface Viewer {
-  authenticated: boolean;
-  tokenId: string | null;
-  name: string | null;
-  groupId: string | null;
-  role: 'VIEWER' | 'MEMBER' | 'ADMIN' | null;
-  siteAdmin: boolean;
-}
+export type Viewer = ViewerQuery['viewer'];
 
 /** The stored token, or null when logged out. */
 export function storedToken(): string | null {

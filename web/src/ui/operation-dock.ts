@@ -1,6 +1,6 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
-import { Operation, OPERATION, OPERATION_UPDATED, TERMINAL_STATES } from '../api/queries';
+import { Operation, OperationDocument, OperationUpdatedDocument, TERMINAL_STATES } from '../api/queries';
 import { h, replace } from './dom';
 import { badge, progressBar } from './widgets';
 
@@ -64,7 +64,7 @@ export function followOperation(op: Operation, label: string, onEnd?: (op: Opera
   };
   show(op);
   if (ended) return;
-  stop = subscribe<{ operationUpdated: Operation }>(OPERATION_UPDATED, { id: op.id }, (d) => show(d.operationUpdated), () => undefined);
+  stop = subscribe(OperationUpdatedDocument, { id: op.id }, (d) => show(d.operationUpdated), () => undefined);
   // It may have ended before the subscription started: read it once too.
-  request<{ operation: Operation }>(OPERATION, { id: op.id }).then((d) => show(d.operation), () => undefined);
+  request(OperationDocument, { id: op.id }).then((d) => show(d.operation), () => undefined);
 }

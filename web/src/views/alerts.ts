@@ -1,6 +1,6 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
-import { Alert, ALERTS, EVENTS, RspEvent } from '../api/queries';
+import { Alert, AlertsDocument, EventsDocument } from '../api/queries';
 import { h, replace } from '../ui/dom';
 import { ago, num, shortId } from '../ui/format';
 import { badge, loading, table } from '../ui/widgets';
@@ -23,14 +23,14 @@ export const alertsView: View = ({ scope }) => {
       ),
     );
   };
-  loadInto(scope, body, () => request<{ alerts: Alert[] }>(ALERTS), (d) => {
+  loadInto(scope, body, () => request(AlertsDocument, {}), (d) => {
     for (const a of d.alerts) if (!byId.has(a.id)) byId.set(a.id, a);
     loaded = true;
     render();
     return [...body.childNodes];
   });
-  const stop = subscribe<{ events: RspEvent }>(
-    EVENTS,
+  const stop = subscribe(
+    EventsDocument,
     {},
     (d) => {
       if (d.events.alert) byId.set(d.events.alert.id, d.events.alert);

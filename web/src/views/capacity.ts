@@ -1,5 +1,5 @@
 import { request } from '../api/graphql';
-import { CAPACITY, Resource } from '../api/queries';
+import { CapacityDocument, Resource } from '../api/queries';
 import { h, link } from '../ui/dom';
 import { amount } from '../ui/format';
 import { badge, loading, meter, panel, table } from '../ui/widgets';
@@ -9,7 +9,7 @@ import type { View } from './context';
 /** `/capacity`: free and used capacity per resource type over all hosts, then per host. */
 export const capacityView: View = ({ scope }) => {
   const body = h('div', null, loading());
-  const reload = loadInto(scope, body, () => request<{ resources: { nodes: Resource[] }; hosts: { nodes: Array<{ id: string; hostname: string; state: string }> } }>(CAPACITY), (d) => {
+  const reload = loadInto(scope, body, () => request(CapacityDocument, {}), (d) => {
     const hosts = new Map(d.hosts.nodes.map((x) => [x.id, x]));
     const byType = new Map<string, Resource[]>();
     for (const r of d.resources.nodes) byType.set(`${r.type}\u0000${r.unit}`, [...(byType.get(`${r.type}\u0000${r.unit}`) ?? []), r]);

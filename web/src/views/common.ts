@@ -1,10 +1,13 @@
 import { GraphQLRequestError, request } from '../api/graphql';
 import { subscribe } from '../api/live';
-import { Environment, ENVIRONMENT_ACTIONS, EVENTS, Operation, RspEvent } from '../api/queries';
+import { Environment, EventsDocument, RestartEnvironmentDocument, RspEvent, StartEnvironmentDocument, StopEnvironmentDocument } from '../api/queries';
 import type { Viewer } from '../api/session';
 import { h, replace, Scope } from '../ui/dom';
 import { followOperation } from '../ui/operation-dock';
 import { errorBox } from '../ui/widgets';
+
+/** The lifecycle buttons' mutations, each answering the operation it started. */
+const ENVIRONMENT_ACTIONS = { start: StartEnvironmentDocument, stop: StopEnvironmentDocument, restart: RestartEnvironmentDocument } as const;
 
 /** Statuses from which an environment can be started. */
 const STARTABLE = new Set(['CREATED', 'STOPPED', 'FAILED']);
@@ -30,7 +33,7 @@ export function environmentActions(env: Environment, viewer: Viewer, changed: ()
           for (const b of box.querySelectorAll('button')) b.disabled = true;
           box.querySelector('.error')?.remove();
           try {
-            const { op } = await request<{ op: Operation }>(ENVIRONMENT_ACTIONS[verb], { id: env.id });
+            const { op } = await request(ENVIRONMENT_ACTIONS[verb], { id: env.id });
             followOperation(op, `${label} ${env.name}`, changed);
             changed();
           } catch (e) {
@@ -51,8 +54,8 @@ export function environmentActions(env: Environment, viewer: Viewer, changed: ()
  */
 export function reloadOnEvents(scope: Scope, kinds: Array<RspEvent['kind']>, reload: () => void, accept?: (event: RspEvent) => boolean): void {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const stop = subscribe<{ events: RspEvent }>(
-    EVENTS,
+  const stop = subscribe(
+    EventsDocument,
     {},
     (d) => {
       if (!kinds.includes(d.events.kind) || (accept && !accept(d.events)) || timer) return;

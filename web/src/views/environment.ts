@@ -1,6 +1,6 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
-import { ENVIRONMENT, ENVIRONMENT_METRICS, ENVIRONMENT_REPLICATION, Environment, EnvironmentSample, Operation, ReplicationPolicy } from '../api/queries';
+import { EnvironmentDocument, EnvironmentMetricsDocument, EnvironmentReplicationDocument } from '../api/queries';
 import { h, link, replace } from '../ui/dom';
 import { ago, bitRate, byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
@@ -20,7 +20,7 @@ export const environmentView: View = (ctx) => {
   const network = new LiveChart({ title: 'Network', series: [{ label: 'received', color: '#16a085' }, { label: 'sent', color: '#e67e22' }], format: byteRate });
   ctx.scope.add(() => [cpu, memory, network].forEach((c) => c.destroy()));
 
-  const reload = loadInto(ctx.scope, head, () => request<{ environment: Environment & { volumes: Array<{ name: string; kind: string; mountPath: string; readOnly: boolean }> }; operations: { nodes: Operation[] } }>(ENVIRONMENT, { id, target: id }), (d) => {
+  const reload = loadInto(ctx.scope, head, () => request(EnvironmentDocument, { id, target: id }), (d) => {
     const env = d.environment;
     document.title = `${env.name} · RSP`;
     replace(ops, table(['Kind', 'State', 'Progress', 'Message', 'Updated'], d.operations.nodes.map((o) => [o.kind, badge(o.state), progressBar(o.progress, o.state), o.error ? `${o.error.code}: ${o.error.message}` : o.message ?? '', ago(o.updatedAt)]), 'No operations yet.'));
@@ -42,7 +42,7 @@ export const environmentView: View = (ctx) => {
   });
 
   const replication = h('div', null, loading());
-  const reloadReplication = loadInto(ctx.scope, replication, () => request<{ replicationPolicies: Array<Pick<ReplicationPolicy, 'id' | 'name' | 'target' | 'schedule'> & { status: Pick<ReplicationPolicy['status'], 'state' | 'lastSyncAt' | 'failCount'> }>; replicas: Array<{ id: string; policyId: string | null }>; hosts: { nodes: Array<{ id: string; hostname: string }> }; sites: { nodes: Array<{ id: string; name: string }> } }>(ENVIRONMENT_REPLICATION, { id }), (d) => [
+  const reloadReplication = loadInto(ctx.scope, replication, () => request(EnvironmentReplicationDocument, { id }), (d) => [
     table(
       ['Policy', 'State', 'Target', 'Schedule', 'Last sync', 'Replicas'],
       d.replicationPolicies.map((p) => [link(`/replication/environments/${id}`, p.name), replicationBadge(p.status.state), targetLabel(p.target, { hosts: new Map(d.hosts.nodes.map((x) => [x.id, x.hostname])), sites: new Map(d.sites.nodes.map((x) => [x.id, x.name])), groups: ctx.groupNames }), h('code', null, p.schedule), ago(p.status.lastSyncAt), String(d.replicas.filter((r) => r.policyId === p.id).length)]),
@@ -53,8 +53,8 @@ export const environmentView: View = (ctx) => {
   reloadOnEvents(ctx.scope, ['REPLICATION'], reloadReplication, (e) => e.replication?.environmentId === id);
 
   let samples = 0;
-  const stop = subscribe<{ environmentMetrics: EnvironmentSample }>(
-    ENVIRONMENT_METRICS,
+  const stop = subscribe(
+    EnvironmentMetricsDocument,
     { id },
     (d) => {
       const s = d.environmentMetrics;

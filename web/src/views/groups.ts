@@ -1,5 +1,5 @@
 import { request } from '../api/graphql';
-import { GROUPS, Group, Need, Offer } from '../api/queries';
+import { GroupsDocument } from '../api/queries';
 import { h } from '../ui/dom';
 import { amount } from '../ui/format';
 import { chip, loading, table } from '../ui/widgets';
@@ -9,7 +9,7 @@ import type { View } from './context';
 /** `/groups`: every group, what it hosts and needs, its labor, offers and needs. */
 export const groupsView: View = ({ scope, viewer }) => {
   const body = h('div', { class: 'cards' }, loading());
-  loadInto(scope, body, () => request<{ groups: { nodes: Group[] }; offers: Offer[]; needs: Need[] }>(GROUPS), (d) =>
+  loadInto(scope, body, () => request(GroupsDocument, {}), (d) =>
     d.groups.nodes.map((g) => {
       const offers = d.offers.filter((o) => o.groupId === g.id);
       const needs = d.needs.filter((n) => n.groupId === g.id);

@@ -1,6 +1,6 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
-import { Environment, HOST, HOST_METRICS, Host, HostSample } from '../api/queries';
+import { HostDocument, HostMetricsDocument, HostSample } from '../api/queries';
 import { h, replace } from '../ui/dom';
 import { ago, byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
@@ -36,7 +36,7 @@ export const hostView: View = (ctx) => {
   const { charts, push } = hostCharts();
   ctx.scope.add(() => charts.forEach((c) => c.destroy()));
 
-  const reload = loadInto(ctx.scope, head, () => request<{ host: Host; environments: { nodes: Environment[] } }>(HOST, { id }), (d) => {
+  const reload = loadInto(ctx.scope, head, () => request(HostDocument, { id }), (d) => {
     const host = d.host;
     document.title = `${host.hostname} · RSP`;
     replace(envs, environmentTable(d.environments.nodes, ctx, () => reload()));
@@ -53,8 +53,8 @@ export const hostView: View = (ctx) => {
   });
 
   let samples = 0;
-  const stop = subscribe<{ hostMetrics: HostSample }>(
-    HOST_METRICS,
+  const stop = subscribe(
+    HostMetricsDocument,
     { id },
     (d) => {
       push(d.hostMetrics);

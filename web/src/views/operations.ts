@@ -1,6 +1,6 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
-import { Operation, OPERATION_UPDATED, OPERATIONS } from '../api/queries';
+import { Operation, OperationsDocument, OperationUpdatedDocument } from '../api/queries';
 import { h, replace } from '../ui/dom';
 import { ago, shortId } from '../ui/format';
 import { badge, errorBox, loading, progressBar, table } from '../ui/widgets';
@@ -23,14 +23,14 @@ export const operationsView: View = ({ scope }) => {
         'No operations yet.',
       ),
     );
-  loadInto(scope, body, () => request<{ operations: { nodes: Operation[] } }>(OPERATIONS), (d) => {
+  loadInto(scope, body, () => request(OperationsDocument, {}), (d) => {
     for (const o of d.operations.nodes) if (!byId.has(o.id)) byId.set(o.id, o);
     loaded = true;
     render();
     return [...body.childNodes];
   });
-  const stop = subscribe<{ operationUpdated: Operation }>(
-    OPERATION_UPDATED,
+  const stop = subscribe(
+    OperationUpdatedDocument,
     { id: null },
     (d) => {
       byId.set(d.operationUpdated.id, d.operationUpdated);

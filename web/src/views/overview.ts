@@ -1,6 +1,6 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
-import { Alert, OVERVIEW, Operation, SITE_METRICS, SITE_NAMES, SiteSample } from '../api/queries';
+import { OverviewDocument, SiteMetricsDocument, SiteNamesDocument } from '../api/queries';
 import { h, link, replace, Scope } from '../ui/dom';
 import { ago, byteRate, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
@@ -8,17 +8,10 @@ import { badge, errorBox, loading, panel, progressBar, stat, table } from '../ui
 import { loadInto, reloadOnEvents } from './common';
 import type { View } from './context';
 
-interface OverviewData {
-  sites: { totalCount: number; nodes: Array<{ id: string; name: string; hosts: { nodes: Array<{ id: string; state: string }> } }> };
-  environments: { totalCount: number; nodes: Array<{ id: string; status: string }> };
-  alerts: Alert[];
-  operations: { nodes: Operation[] };
-}
-
 /** `/`: counts of sites, hosts, environments, firing alerts, and the latest operations. */
 export const overviewView: View = ({ scope }) => {
   const body = h('div', null, loading());
-  const reload = loadInto(scope, body, () => request<OverviewData>(OVERVIEW), (d) => {
+  const reload = loadInto(scope, body, () => request(OverviewDocument, {}), (d) => {
     const hosts = d.sites.nodes.flatMap((s) => s.hosts.nodes);
     const up = hosts.filter((x) => x.state === 'UP').length;
     const running = d.environments.nodes.filter((e) => e.status === 'RUNNING').length;
@@ -50,7 +43,7 @@ export const overviewView: View = ({ scope }) => {
 /** A panel per site (up to 20) with live charts of its hosts added up (siteMetrics). */
 function siteCharts(scope: Scope): HTMLElement {
   const box = h('div', null);
-  request<{ sites: { nodes: Array<{ id: string; name: string; location: string }> } }>(SITE_NAMES).then(
+  request(SiteNamesDocument, {}).then(
     (d) => {
       if (scope.ended) return;
       replace(
@@ -62,8 +55,8 @@ function siteCharts(scope: Scope): HTMLElement {
           const network = new LiveChart({ title: `Network of ${site.name}`, series: [{ label: 'received', color: '#16a085' }, { label: 'sent', color: '#e67e22' }], format: byteRate, height: 150 });
           scope.add(() => [cpu, memory, network].forEach((c) => c.destroy()));
           scope.add(
-            subscribe<{ siteMetrics: SiteSample }>(
-              SITE_METRICS,
+            subscribe(
+              SiteMetricsDocument,
               { id: site.id },
               ({ siteMetrics: s }) => {
                 const at = Date.parse(s.at);

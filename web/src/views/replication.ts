@@ -1,5 +1,5 @@
 import { request } from '../api/graphql';
-import { Operation, REPLICATE_NOW, Replica, REPLICATION, ReplicationPolicy, ReplicationTarget } from '../api/queries';
+import { ReplicateNowDocument, Replica, ReplicationDocument, ReplicationPolicy, ReplicationTarget } from '../api/queries';
 import type { Viewer } from '../api/session';
 import { Child, h, link, replace } from '../ui/dom';
 import { ago, bytes, duration, shortId, until, when } from '../ui/format';
@@ -58,7 +58,7 @@ function replicateNowButton(p: ReplicationPolicy, viewer: Viewer, changed: () =>
         button.disabled = true;
         box.querySelector('.error')?.remove();
         try {
-          const { op } = await request<{ op: Operation }>(REPLICATE_NOW, { id: p.id });
+          const { op } = await request(ReplicateNowDocument, { id: p.id });
           followOperation(op, `Replicate ${p.name}`, changed);
           changed();
         } catch (e) {
@@ -120,14 +120,6 @@ function policyCard(p: ReplicationPolicy, replicas: Replica[], environment: Chil
   );
 }
 
-interface ReplicationData {
-  replicationPolicies: ReplicationPolicy[];
-  replicas: Replica[];
-  environments: { nodes: Array<{ id: string; name: string; hostId: string }> };
-  hosts: { nodes: Array<{ id: string; hostname: string }> };
-  sites: { nodes: Array<{ id: string; name: string }> };
-}
-
 /**
  * `/replication` (every policy the token may see) and `/replication/environments/:id` (one
  * environment's): each policy's target, schedule, Proxmox-style status and replicas, with
@@ -137,7 +129,7 @@ export const replicationView: View = (ctx) => {
   const [environmentId] = ctx.params;
   const title = h('h1', null, 'Replication');
   const body = h('div', null, loading());
-  const reload = loadInto(ctx.scope, body, () => request<ReplicationData>(REPLICATION, { environmentId: environmentId ?? null }), (d) => {
+  const reload = loadInto(ctx.scope, body, () => request(ReplicationDocument, { environmentId: environmentId ?? null }), (d) => {
     const envs = new Map(d.environments.nodes.map((e) => [e.id, e]));
     const names: TargetNames = { hosts: new Map(d.hosts.nodes.map((x) => [x.id, x.hostname])), sites: new Map(d.sites.nodes.map((x) => [x.id, x.name])), groups: ctx.groupNames };
     const envLink = (id: string): Child => {

@@ -1,5 +1,5 @@
 import { request } from '../api/graphql';
-import { Environment, Host, SITES, Site } from '../api/queries';
+import { Environment, Host, SitesDocument } from '../api/queries';
 import { h, link } from '../ui/dom';
 import { ago, amount } from '../ui/format';
 import { badge, chip, loading, meter, panel, table } from '../ui/widgets';
@@ -24,7 +24,7 @@ export function resourceMeters(host: Host): HTMLElement {
 /** `/sites`: sites → hosts → environments, with host state, capacity and environment actions. */
 export const sitesView: View = (ctx) => {
   const body = h('div', null, loading());
-  const reload = loadInto(ctx.scope, body, () => request<{ sites: { nodes: Site[] }; environments: { nodes: Environment[] } }>(SITES), (d) => {
+  const reload = loadInto(ctx.scope, body, () => request(SitesDocument, {}), (d) => {
     if (!d.sites.nodes.length) return h('p', { class: 'empty' }, 'No sites yet.');
     return d.sites.nodes.map((site) =>
       panel(
