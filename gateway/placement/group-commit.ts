@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource, Repository } from 'typeorm';
-import { ConflictError, NotFoundError, RspError } from '../errors';
+import { ConflictError, isRspError, NotFoundError, RspError } from '../errors';
 import { AllocationEntity, AllocationRequestEntity, AllocationStatus } from '../persistence/entities';
 import { applyDeltas, checkLimits, claimAtOnce, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf, UsageAfter } from './claims';
 import { placementAsk, type HostView } from './model';
@@ -290,6 +290,6 @@ function noHostError(evaluation: Evaluation, replica: number, afterRace: boolean
 
 /** An item's own error, kept as its result; anything that is not an RspError is thrown. */
 export function toRspError(e: unknown): RspError {
-  if (e instanceof RspError) return e;
+  if (isRspError(e)) return e;
   throw e;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager, Repository } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { BadInputError, ConflictError, ForbiddenError, NotFoundError, RspError } from '../errors';
+import { BadInputError, ConflictError, ForbiddenError, isRspError, NotFoundError, RspError } from '../errors';
 import type { AllocationEventPayload } from '../events/events';
 import { RspPubSub, Topic } from '../events/pubsub';
 import {
@@ -109,7 +109,7 @@ export class PlacementService {
   /** Places one request (DIRECT, AUTOMATIC) or records it for a site admin (APPROVAL). */
   async allocate(actor: Principal, input: AllocationRequestInput): Promise<PlacementResult> {
     const [result] = await this.allocateMany(actor, [input]);
-    if (result instanceof RspError) throw result;
+    if (isRspError(result)) throw result;
     return result!;
   }
 
@@ -149,7 +149,7 @@ export class PlacementService {
     if (hostIds?.length && hostIds.length !== request.spec.replicas) throw new BadInputError(`Name ${request.spec.replicas} host(s), one per replica`, { hostIds });
     Object.assign(request, { status: AllocationRequestStatus.PLACED, decidedBy: p.name, decidedAt: this.now(), reason: reason ?? null });
     const [result] = await this.groupCommit.placeBatch([{ request, pinned: hostIds?.length ? hostIds : request.spec.hostIds.length ? request.spec.hostIds : undefined, insert: false }]);
-    if (result instanceof RspError) throw result;
+    if (isRspError(result)) throw result;
     this.announce(result!.request, 'APPROVED', result!.allocations);
     return result!;
   }

@@ -1,6 +1,6 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../../gateway/context';
-import { RspError } from '../../gateway/errors';
+import { isRspError } from '../../gateway/errors';
 import type { AllocationEntity, AllocationRequestEntity, ResourceEntity } from '../../gateway/persistence/entities';
 import type { PlacementResult } from '../../gateway/services/placement-service';
 import { Actor } from '../common/actor';
@@ -41,7 +41,7 @@ export class AllocationRequestResolver {
   @Mutation(() => [AllocationResult], { description: 'Places many requests at once; each item has its request or its own error.' })
   async allocateMany(@Args() args: AllocateManyArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationResult[]> {
     const results = await ctx.services.placement.allocateMany(actor, args.requests);
-    return results.map((r, index) => (r instanceof RspError ? { index, request: null, error: { code: r.category, message: r.message } } : { index, request: withAllocations(r) as AllocationRequest, error: null }));
+    return results.map((r, index) => (isRspError(r) ? { index, request: null, error: { code: r.category, message: r.message } } : { index, request: withAllocations(r) as AllocationRequest, error: null }));
   }
 
   @Mutation(() => AllocationRequest, { description: 'A site admin approves a PENDING request, on the hosts named or where the scheduler chooses.' })

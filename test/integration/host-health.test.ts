@@ -58,6 +58,11 @@ describeWithEngine('postgres', 'failure detection across two gateway replicas', 
     await until('host DOWN', async () => ((await state(x)) === 'DOWN' ? true : undefined), 20_000, 50);
     a.gateway.agents.reconnect('x');
     await until('host UP', async () => ((await state(x)) === 'UP' ? true : undefined), 20_000, 50);
-    expect(await alerts(x)).toEqual([{ state: 'RESOLVED' }]);
+    // The host is written UP before its alert is resolved: wait for the resolution, then check it is the only alert.
+    const resolved = await until('alert resolved', async () => {
+      const rows = await alerts(x);
+      return rows.some((r) => r.state === 'RESOLVED') ? rows : undefined;
+    }, 20_000, 50);
+    expect(resolved).toEqual([{ state: 'RESOLVED' }]);
   });
 });
