@@ -116,7 +116,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, bus.close);
     services.metrics.start(config.metricsIntervalMs);
-    services.replication.start(config.replicationIntervalMs);
+    services.replication.runs.start(config.replicationIntervalMs);
     await services.health.tick();
     services.health.start();
     return { ...gateway, agents, bootstrapToken: bootstrap?.secret };
@@ -257,7 +257,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
         await services.health.stop();
         await apollo.stop();
         services.placement.stopLeaseSweep();
-        await services.replication.stop();
+        await services.replication.runs.stop();
         await services.operations.drain();
         await closePubSub();
         await dataSource.destroy();

@@ -21,7 +21,8 @@ import { OperationService } from './operation-service';
 import { PlacementOptions, PlacementService } from './placement-service';
 import { ResourceService } from './resource-service';
 import { ShareService } from './share-service';
-import { DEFAULT_REPLICATION_SETTINGS, ReplicationService, ReplicationSettings } from './replication-service';
+import { DEFAULT_REPLICATION_SETTINGS, ReplicationSettings } from '../replication/settings';
+import { ReplicationService } from './replication-service';
 import { SiteService } from './site-service';
 
 export * from './operation-service';

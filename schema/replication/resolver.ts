@@ -12,22 +12,22 @@ import { Replica, ReplicationPolicy, ReplicationStatus, ReplicationTarget } from
 export class ReplicationPolicyResolver {
   @Query(() => [ReplicationPolicy], { description: "The caller's group's replication policies (site admins: all), optionally of one environment." })
   replicationPolicies(@Arg('environmentId', () => ID, { nullable: true }) environmentId: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity[]> {
-    return ctx.services.replication.listPolicies(actor, { environmentId: environmentId ?? undefined });
+    return ctx.services.replication.policies.listPolicies(actor, { environmentId: environmentId ?? undefined });
   }
 
   @Query(() => ReplicationPolicy)
   replicationPolicy(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity> {
-    return ctx.services.replication.policy(actor, id);
+    return ctx.services.replication.policies.policy(actor, id);
   }
 
   @Mutation(() => ReplicationPolicy, { description: 'Attaches a replication policy to a layer of an environment; refused (BAD_USER_INPUT, with the reason) when it breaks the seed-000 layer rule.' })
   createReplicationPolicy(@Arg('input') input: CreateReplicationPolicyInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity> {
-    return ctx.services.replication.createPolicy(actor, withoutNulls(input) as CreateReplicationPolicyInput);
+    return ctx.services.replication.policies.createPolicy(actor, withoutNulls(input) as CreateReplicationPolicyInput);
   }
 
   @Mutation(() => ReplicationPolicy)
   updateReplicationPolicy(@Arg('id', () => ID) id: string, @Arg('input') input: UpdateReplicationPolicyInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity> {
-    return ctx.services.replication.updatePolicy(actor, id, withoutNulls(input));
+    return ctx.services.replication.policies.updatePolicy(actor, id, withoutNulls(input));
   }
 
   @Mutation(() => ReplicationPolicy, { description: 'Deletes a policy; the replicas it made stay unless deleteReplicas is true (then they are deleted from the stores they live in).' })
@@ -37,12 +37,12 @@ export class ReplicationPolicyResolver {
     @Actor() actor: Principal,
     @Ctx() ctx: GatewayContext,
   ): Promise<ReplicationPolicyEntity> {
-    return ctx.services.replication.deletePolicy(actor, id, { deleteReplicas: deleteReplicas ?? false });
+    return ctx.services.replication.policies.deletePolicy(actor, id, { deleteReplicas: deleteReplicas ?? false });
   }
 
   @Mutation(() => Operation, { description: 'Runs a policy now; follow the operation (progress: bytes, chunks, new bytes).' })
   replicateNow(@Arg('policyId', () => ID) policyId: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
-    return ctx.services.replication.replicateNow(actor, policyId);
+    return ctx.services.replication.runs.replicateNow(actor, policyId);
   }
 
   @FieldResolver(() => ReplicationTarget)
@@ -67,12 +67,12 @@ export class ReplicaResolver {
     @Actor() actor: Principal,
     @Ctx() ctx: GatewayContext,
   ): Promise<ReplicaEntity[]> {
-    return ctx.services.replication.listReplicas(actor, { environmentId: environmentId ?? undefined, policyId: policyId ?? undefined });
+    return ctx.services.replication.replicas.listReplicas(actor, { environmentId: environmentId ?? undefined, policyId: policyId ?? undefined });
   }
 
   @Query(() => Replica)
   replica(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicaEntity> {
-    return ctx.services.replication.replica(actor, id);
+    return ctx.services.replication.replicas.replica(actor, id);
   }
 
   @Mutation(() => Operation, { description: 'Restores a replica after verifying every checksum: EXTERNAL ones as a new (stopped unless start) environment on hostId (default: the policy target), INTERNAL ones through the restore command in their running environment.' })
@@ -84,12 +84,12 @@ export class ReplicaResolver {
     @Actor() actor: Principal,
     @Ctx() ctx: GatewayContext,
   ): Promise<OperationEntity> {
-    return ctx.services.replication.restore(actor, replicaId, { hostId: hostId ?? undefined, name: name ?? undefined, start: start ?? undefined });
+    return ctx.services.replication.restores.restore(actor, replicaId, { hostId: hostId ?? undefined, name: name ?? undefined, start: start ?? undefined });
   }
 
   @Mutation(() => Replica, { description: 'Deletes a replica from the store it lives in (members of its group); the store is collected.' })
   deleteReplica(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicaEntity> {
-    return ctx.services.replication.deleteReplica(actor, id);
+    return ctx.services.replication.replicas.deleteReplica(actor, id);
   }
 
   @FieldResolver(() => ReplicationTarget)

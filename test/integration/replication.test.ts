@@ -123,7 +123,7 @@ function replicationSuite(kind: 'pglite' | 'postgres', transport: 'direct' | 'lo
   test('the scheduler runs due policies, one run at a time per policy', async () => {
     const id = (await createPolicy({ targetKind: 'STORE', schedule: 'every 10 minutes', name: 'due' }, w.tokens.memberA)).data!.createReplicationPolicy.id;
     await t.gateway.dataSource.getRepository(ReplicationPolicyEntity).update({ id }, { nextRunAt: new Date(Date.now() - 1000) });
-    const started = await t.gateway.services.replication.runDue();
+    const started = await t.gateway.services.replication.runs.runDue();
     const mine = started.filter((o) => o.targetId === id);
     expect(mine).toHaveLength(1);
     const again = await t.gql('mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', { id }, w.tokens.memberA);
@@ -143,7 +143,7 @@ function replicationSuite(kind: 'pglite' | 'postgres', transport: 'direct' | 'lo
     const repo = t.gateway.dataSource.getRepository(ReplicationPolicyEntity);
     await repo.update({ id }, { runningOperationId: ended.id, nextRunAt: new Date(Date.now() - 1000) });
     expect((await policyOf(id)).status.state).toBe('RUNNING');
-    const started = (await t.gateway.services.replication.runDue()).filter((o) => o.targetId === id);
+    const started = (await t.gateway.services.replication.runs.runDue()).filter((o) => o.targetId === id);
     expect(started).toHaveLength(1);
     expect((await t.gateway.services.operations.settled(started[0]!.id)).state).toBe('SUCCEEDED');
     expect((await policyOf(id)).status).toMatchObject({ state: 'OK', runningOperationId: null });
@@ -172,7 +172,7 @@ function replicationSuite(kind: 'pglite' | 'postgres', transport: 'direct' | 'lo
     const replica = await svc.replicateEnvironment(env.id, { policyId, onProgress: (p) => progress.push(p.bytes) });
     expect(progress.length).toBeGreaterThan(0);
     expect((await svc.newestReplica(env.id))!.id).toBe(replica.id);
-    expect((await svc.defaultRestoreHost(replica))!.id).toBe(w.host2);
+    expect((await svc.restores.defaultRestoreHost(replica))!.id).toBe(w.host2);
     // The first host is lost: its copy of the environment is gone from the engine.
     const agent = (t.gateway.services.environments as unknown as { agents: AgentLink }).agents.local!;
     await agent.destroyEnvironment({ driver: 'fake', environmentId: env.id });

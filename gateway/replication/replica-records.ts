@@ -1,0 +1,107 @@
+import { DataSource, In, Repository } from 'typeorm';
+import { policy } from '../auth/policy';
+import type { Principal } from '../auth/principal';
+import { IntegrityError, NotFoundError } from '../errors';
+import type { Logger } from '../logging/logger';
+import { MemberRole, ReplicaEntity, ReplicationKind } from '../persistence/entities';
+import type { GroupKeys } from './group-keys';
+import type { ReplicaStores } from './replica-stores';
+
+/**
+ * Replica records: the replicas a caller may see, the newest readable one of an environment,
+ * checksum verification, and deletion from the stores they live in.
+ */
+export class ReplicaRecords {
+  private readonly replicaRepo: Repository<ReplicaEntity>;
+
+  constructor(
+    dataSource: DataSource,
+    /** Where replicas live: host agents' stores and the gateway's. */
+    private readonly stores: ReplicaStores,
+    private readonly keys: GroupKeys,
+    private readonly logger: Logger,
+  ) {
+    this.replicaRepo = dataSource.getRepository(ReplicaEntity);
+  }
+
+  /** A replica the caller may see. */
+  async replica(actor: Principal, id: string): Promise<ReplicaEntity> {
+    policy.requireAuthenticated(actor);
+    const found = await this.replicaRepo.findOneBy({ id });
+    if (!found || !policy.isMember(actor, found.groupId)) throw new NotFoundError('Replica', id);
+    return found;
+  }
+
+  /** Replicas the caller may see, of an environment or a policy, newest first. */
+  async listReplicas(actor: Principal, filter: { environmentId?: string; policyId?: string }): Promise<ReplicaEntity[]> {
+    const p = policy.requireAuthenticated(actor);
+    const where: Record<string, unknown> = {};
+    if (filter.environmentId) where.environmentId = filter.environmentId;
+    if (filter.policyId) where.policyId = filter.policyId;
+    if (!p.siteAdmin) where.groupId = p.groupId ?? '00000000-0000-0000-0000-000000000000';
+    return this.replicaRepo.find({ where, order: { createdAt: 'DESC', id: 'DESC' }, take: 500 });
+  }
+
+  /**
+   * The newest replica of an environment that can be read now (EXTERNAL ones: they hold the whole
+   * environment), or null: it lives in the gateway's store or on an UP host with a connected agent
+   * (never on a DOWN host, e.g. the one failing over), and that store has its manifest.
+   */
+  async newestReplica(environmentId: string): Promise<ReplicaEntity | null> {
+    const all = await this.replicaRepo.find({ where: { environmentId, kind: ReplicationKind.EXTERNAL }, order: { createdAt: 'DESC', id: 'DESC' }, take: 100 });
+    for (const replica of all) {
+      const store = await this.stores.storeOf(replica.storeHostId).catch(() => undefined);
+      if (store && (await store.hasManifest(replica.manifestId).catch(() => false))) return replica;
+      this.logger.info({ replica: replica.id, storeHostId: replica.storeHostId }, 'replica not reachable; trying an older one');
+    }
+    return null;
+  }
+
+  /** Deletes a replica (members of its group) from the store it lives in, and collects that store. */
+  async deleteReplica(actor: Principal, id: string): Promise<ReplicaEntity> {
+    const found = await this.replica(actor, id);
+    policy.requireRole(actor, found.groupId, MemberRole.MEMBER, 'delete replicas of this group');
+    await this.discardReplicas([found]);
+    return found;
+  }
+
+  /**
+   * Deletes replicas, and from each store that held them (where they live, and the source host's
+   * store that keeps the export) their manifests no other replica there shares, then collects
+   * those stores. A store that cannot be reached now (its host is DOWN) keeps them: logged.
+   */
+  async discardReplicas(doomed: Array<Pick<ReplicaEntity, 'id' | 'manifestId'>>): Promise<void> {
+    if (!doomed.length) return;
+    const rows = await this.replicaRepo.findBy({ id: In(doomed.map((r) => r.id)) });
+    await this.replicaRepo.delete({ id: In(doomed.map((r) => r.id)) });
+    const places = new Map<string, { hostId: string | null; manifests: Set<string> }>();
+    for (const r of rows) {
+      for (const hostId of new Set([r.storeHostId, ...(r.stagingHostId ? [r.stagingHostId] : [])])) {
+        const place = places.get(hostId ?? '') ?? { hostId, manifests: new Set<string>() };
+        place.manifests.add(r.manifestId);
+        places.set(hostId ?? '', place);
+      }
+    }
+    for (const { hostId, manifests } of places.values()) {
+      try {
+        const store = await this.stores.storeOf(hostId);
+        for (const manifestId of manifests) await this.stores.dropUnused(hostId, store, manifestId);
+        await store.gc();
+      } catch (e) {
+        this.logger.warn({ err: e, storeHostId: hostId, manifests: [...manifests] }, 'could not delete discarded replicas from their store; they stay there until the next prune');
+      }
+    }
+  }
+
+  /** Verifies every chunk of a replica; records when it passed, throws the store's IntegrityError otherwise. */
+  async verify(replica: ReplicaEntity, key?: Buffer): Promise<void> {
+    const k = key ?? (replica.encrypted ? await this.keys.keyFor(replica.groupId) : undefined);
+    const report = await (await this.stores.storeOf(replica.storeHostId)).verify(replica.manifestId, k);
+    if (!report.ok) {
+      const first = report.problems[0]!;
+      throw new IntegrityError(replica.manifestId, first.chunk ?? undefined, `${first.reason} (replica ${replica.id}: ${report.problems.length} problem(s) found; nothing was restored)`, { replicaId: replica.id, problems: report.problems.slice(0, 20) });
+    }
+    replica.verifiedAt = new Date();
+    await this.replicaRepo.update({ id: replica.id }, { verifiedAt: replica.verifiedAt });
+  }
+}
