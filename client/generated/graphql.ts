@@ -674,7 +674,7 @@ export type HostShowQueryVariables = Exact<{
 }>;
 
 
-export type HostShowQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> } };
+export type HostShowQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, facts: { hostname: string, kernel: string, arch: string, cpuModel: string, cpus: number, memoryBytes: number, reportedAt: string, dataDir: { path: string, sizeBytes: number, freeBytes: number }, filesystems: Array<{ mountPoint: string, sizeBytes: number, freeBytes: number }>, interfaces: Array<{ name: string, internal: boolean, speedBitsPerSecond: number | null }>, drivers: Array<{ name: string, technology: string, available: boolean, version: string | null, reason: string | null }> } | null } };
 
 export type HostCreateMutationVariables = Exact<{
   input: CreateHostInput;
@@ -2516,6 +2516,37 @@ export const HostShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     ...HostFields
     resources {
       ...ResourceFields
+    }
+    facts {
+      hostname
+      kernel
+      arch
+      cpuModel
+      cpus
+      memoryBytes
+      dataDir {
+        path
+        sizeBytes
+        freeBytes
+      }
+      filesystems {
+        mountPoint
+        sizeBytes
+        freeBytes
+      }
+      interfaces {
+        name
+        internal
+        speedBitsPerSecond
+      }
+      drivers {
+        name
+        technology
+        available
+        version
+        reason
+      }
+      reportedAt
     }
   }
 }

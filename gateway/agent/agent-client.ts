@@ -72,6 +72,10 @@ export class AgentClient implements HostAgent {
     return this.call('drivers', params, context);
   }
 
+  hostFacts(params: Params<'hostFacts'> = {}, context?: CallContext) {
+    return this.call('hostFacts', params, context);
+  }
+
   createEnvironment(params: Params<'createEnvironment'>, context?: CallContext) {
     return this.call('createEnvironment', params, context);
   }

@@ -2,6 +2,7 @@ import type { ExecResult, ImageRef } from '../../drivers/contract';
 import type { DriverProbeReport } from '../../drivers/registry';
 import type { ArtifactManifest } from '../artifacts/manifest';
 import type { VerifyReport } from '../artifacts/artifact-store';
+import type { HostFactsData } from './host-facts';
 import type {
   AgentHello,
   ArtifactRef,
@@ -37,6 +38,8 @@ export interface HostAgent {
   cancel(params: { operationId: string }, context?: CallContext): Promise<{ cancelled: number }>;
   /** Every driver of the host with what its last probe found. */
   drivers(params?: Record<string, never>, context?: CallContext): Promise<DriverProbeReport[]>;
+  /** The facts of the agent's machine (CPUs, memory, filesystems, network interfaces, kernel) with each driver's probe. */
+  hostFacts(params?: Record<string, never>, context?: CallContext): Promise<HostFactsData>;
 
   /**
    * Creates an environment: imports the image into the driver unless it has it (fetching the
@@ -99,6 +102,7 @@ export const AGENT_METHODS = [
   'hello',
   'cancel',
   'drivers',
+  'hostFacts',
   'createEnvironment',
   'startEnvironment',
   'stopEnvironment',

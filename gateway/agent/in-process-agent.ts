@@ -13,6 +13,7 @@ import { BadInputError, IntegrityError, RspError, TimeoutError, UnavailableError
 import type { Logger } from '../logging/logger';
 import { RSP_VERSION } from '../version';
 import { directoryBytes } from './directory-size';
+import { collectHostFacts } from './host-facts';
 import type { EnvironmentTarget, HostAgent } from './host-agent';
 import { infoData, statsData } from './plain-data';
 import { AGENT_PROTOCOL_VERSION } from './protocol';
@@ -76,6 +77,11 @@ export class InProcessAgent implements HostAgent {
 
   async drivers(): Promise<DriverProbeReport[]> {
     return this.reports ?? this.probe();
+  }
+
+  async hostFacts() {
+    await mkdir(this.dataDir, { recursive: true });
+    return collectHostFacts({ dataDir: this.dataDir, drivers: await this.drivers() });
   }
 
   async createEnvironment({ driver, image, environment, replace }: { driver: string; image: ImageArtifact; environment: EnvironmentRequest; replace?: boolean }, context?: CallContext) {

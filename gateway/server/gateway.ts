@@ -108,8 +108,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       replication: { minimumIntervalMinutes: config.replicationMinIntervalMinutes, backoff: { baseMs: config.replicationRetryBaseMs, maxMs: 3_600_000 }, maxKeep: 100 },
     });
     const schema = await buildGatewaySchema(pubSub);
-    // Each host's technologies are what its agent probed (an admin may narrow them).
-    for (const id of agents.connected()) await services.sites.recordProbe(id, await agents.get(id)!.drivers());
+    // Each host's technologies and inventory come from its agent's facts (an admin may narrow and reserve).
+    for (const id of agents.connected()) await services.hostFacts.refreshAgent(id);
     const bootstrap = await services.tokens.bootstrapSiteAdmin();
     if (bootstrap) logger.warn('created the first site-admin token; it is printed once, keep it');
     await services.environments.reconcile();

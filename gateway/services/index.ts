@@ -13,6 +13,7 @@ import type { DetectorSettings } from './failure-detector';
 import { FailoverService } from './failover-service';
 import { MigrationService } from './migration-service';
 import { HostHealthService } from './host-health-service';
+import { HostFactsService } from './host-facts-service';
 import { ImageService } from './image-service';
 import { LayerService } from './layer-service';
 import { MetricsService } from './metrics-service';
@@ -41,6 +42,8 @@ export interface Services {
   tokens: TokenService;
   groups: GroupService;
   sites: SiteService;
+  /** Host agents' facts: hosts' technologies and resource inventories filled from them. */
+  hostFacts: HostFactsService;
   resources: ResourceService;
   offers: OfferService;
   shares: ShareService;
@@ -103,6 +106,7 @@ export function createServices(deps: ServiceDeps): Services {
     tokens: new TokenService(dataSource, deps.pubSub),
     groups: new GroupService(dataSource),
     sites,
+    hostFacts: new HostFactsService(dataSource, sites, deps.agents, deps.logger),
     resources: new ResourceService(dataSource),
     offers: new OfferService(dataSource),
     shares: new ShareService(dataSource),

@@ -2,7 +2,7 @@ import { DataSource, Repository, SelectQueryBuilder } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
-import { capacityOf, ClassRequirement, HostEntity, KNOWN_RESOURCE_UNITS, ResourceClassEntity, ResourceEntity, ResourceUnit } from '../persistence/entities';
+import { capacityOf, ClassRequirement, HostEntity, KNOWN_RESOURCE_UNITS, ResourceClassEntity, ResourceEntity, ResourceSource, ResourceUnit } from '../persistence/entities';
 
 /** Inventory fields of a resource. */
 export interface InventoryFields {
@@ -38,13 +38,22 @@ export class ResourceService {
     this.classes = dataSource.getRepository(ResourceClassEntity);
   }
 
-  /** Site admins describe a host's resources. One resource per type and host. */
+  /**
+   * Site admins describe a host's resources. One resource per type and host: a resource its
+   * agent's facts made (FACTS) is taken over, becoming the admin's (ADMIN, never touched by facts).
+   */
   async create(actor: Principal, input: { hostId: string; type: string; unit: ResourceUnit; description?: string; attributes?: Record<string, unknown> } & InventoryFields): Promise<ResourceEntity> {
     policy.requireSiteAdmin(actor, "describe hosts' resources");
     validateTypeAndUnit(input.type, input.unit);
     validateInventory(input, 0);
     if (!(await this.dataSource.getRepository(HostEntity).existsBy({ id: input.hostId }))) throw new NotFoundError('Host', input.hostId);
-    if (await this.repo.existsBy({ hostId: input.hostId, type: input.type })) {
+    const existing = await this.repo.findOneBy({ hostId: input.hostId, type: input.type });
+    if (existing?.source === ResourceSource.FACTS) {
+      const next = { reserved: 0, allocationRatio: 1, minUnit: 1, maxUnit: null, stepSize: 1, description: '', attributes: {}, ...input, source: ResourceSource.ADMIN };
+      validateInventory(next, existing.used);
+      return this.repo.save({ ...existing, ...next });
+    }
+    if (existing) {
       throw new ConflictError(`Host ${input.hostId} already has a ${input.type} resource; update its inventory instead`, { hostId: input.hostId, type: input.type });
     }
     return this.repo.save(this.repo.create({ ...input, used: 0 }));

@@ -1,9 +1,10 @@
 import { Directive, Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { GraphQLJSONObject } from 'graphql-scalars';
-import { capacityOf, ResourceEntity, ResourceUnit } from '../../gateway/persistence/entities';
+import { capacityOf, ResourceEntity, ResourceSource, ResourceUnit } from '../../gateway/persistence/entities';
 import { Connection } from '../common/connection';
 
 registerEnumType(ResourceUnit, { name: 'ResourceUnit', description: 'Units of resource amounts.' });
+registerEnumType(ResourceSource, { name: 'ResourceSource', description: "ADMIN: typed by a site admin, never touched by facts; FACTS: made from its host agent's facts, which keep its total up to date." });
 
 /** A resource of a host: SRSM-2 description plus inventory. */
 @Directive('@key(fields: "id")')
@@ -66,6 +67,9 @@ export class Resource {
     const r = this as unknown as ResourceEntity;
     return capacityOf(r) - r.used;
   }
+
+  @Field(() => ResourceSource, { description: "Who describes it: a site admin, or its host agent's facts (creating it by hand takes it over)." })
+  source: ResourceSource;
 
   @Field(() => Int, { description: 'Optimistic version of the inventory.' })
   generation: number;

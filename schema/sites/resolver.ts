@@ -7,6 +7,7 @@ import type { Principal } from '../common/actor';
 import { offsetFromCursor, PageArgs, toConnection } from '../common/connection';
 import { Resource } from '../resources/types';
 import { CreateHostInput, CreateSiteInput, HostListArgs, SetHostDriversArgs } from './inputs';
+import { HostFacts } from './host-facts-types';
 import { Host, HostConnection, Site, SiteConnection } from './types';
 
 /** Sites. */
@@ -53,7 +54,7 @@ export class HostResolver {
 
   @Mutation(() => Host, { description: 'Registers a host in a site (site admins).' })
   createHost(@Arg('input') input: CreateHostInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<HostEntity> {
-    return ctx.services.sites.createHost(actor, input);
+    return ctx.services.hostFacts.createHost(actor, input);
   }
 
   @Mutation(() => Host, { description: "Narrows the technologies placement offers on a host to some of those its agent probed (site admins)." })
@@ -64,6 +65,11 @@ export class HostResolver {
   @Mutation(() => Host, { description: "Changes a host's state (site admins)." })
   setHostState(@Arg('id', () => ID) id: string, @Arg('state', () => HostState) state: HostState, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<HostEntity> {
     return ctx.services.sites.setHostState(actor, id, state);
+  }
+
+  @FieldResolver(() => HostFacts, { nullable: true, description: "What its agent last reported of its machine (CPUs, memory, filesystems, interfaces, kernel, drivers); null until it did." })
+  facts(@Root() host: HostEntity): HostFacts | null {
+    return host.facts ? HostFacts.of(host.facts) : null;
   }
 
   @FieldResolver(() => [Resource])

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { HostCreateDocument, HostListDocument, HostShowDocument, HostState } from '../../../client/generated/graphql';
-import { details, emit, table } from '../output';
+import { HostCreateDocument, HostListDocument, HostShowDocument, HostShowQuery, HostState } from '../../../client/generated/graphql';
+import { details, emit, humanBitsPerSecond, humanBytes, table } from '../output';
 import { contextOf, enumOption, groupOf, intOption } from './context';
 import { resourceTable } from './resource';
 
@@ -37,7 +37,7 @@ export function registerHost(program: Command): void {
       const ctx = contextOf(cmd);
       const { host: h } = await ctx.client.request(HostShowDocument, { id });
       emit(ctx.json, h, () =>
-        `${details([['id', h.id], ['hostname', h.hostname], ['state', h.state], ['site', h.siteId], ['owner', h.ownerGroupId], ['arch', h.arch], ['drivers', h.drivers], ['share units', h.shareUnits], ['last heartbeat', h.lastHeartbeatAt]])}\nResources:\n${resourceTable(h.resources)}`,
+        `${details([['id', h.id], ['hostname', h.hostname], ['state', h.state], ['site', h.siteId], ['owner', h.ownerGroupId], ['arch', h.arch], ['drivers', h.drivers], ['share units', h.shareUnits], ['last heartbeat', h.lastHeartbeatAt]])}\nResources:\n${resourceTable(h.resources)}\nFacts:\n${factsText(h.facts)}`,
       );
     });
 
@@ -55,4 +55,25 @@ export function registerHost(program: Command): void {
       const { createHost } = await ctx.client.request(HostCreateDocument, { input });
       emit(ctx.json, createHost, () => `Created host ${createHost.hostname} (${createHost.id})\n`);
     });
+}
+
+/** What a host's agent reported of its machine, for people. */
+function factsText(facts: NonNullable<HostShowQuery['host']>['facts']): string {
+  if (!facts) return '(its agent never reported)\n';
+  const links = facts.interfaces.filter((i) => !i.internal).map((i) => `${i.name}${i.speedBitsPerSecond ? ` ${humanBitsPerSecond(i.speedBitsPerSecond)}` : ''}`);
+  return `${details([
+    ['cpu', `${facts.cpus} × ${facts.cpuModel}`],
+    ['memory', humanBytes(facts.memoryBytes)],
+    ['data dir', `${facts.dataDir.path}: ${humanBytes(facts.dataDir.freeBytes)} free of ${humanBytes(facts.dataDir.sizeBytes)}`],
+    ['filesystems', facts.filesystems.map((f) => `${f.mountPoint} ${humanBytes(f.sizeBytes)}`)],
+    ['interfaces', links],
+    ['kernel', `${facts.kernel} (${facts.arch})`],
+    ['reported', facts.reportedAt],
+  ])}${table(facts.drivers, [
+    { header: 'DRIVER', value: (d) => d.name },
+    { header: 'TECHNOLOGY', value: (d) => d.technology },
+    { header: 'AVAILABLE', value: (d) => (d.available ? 'yes' : 'no') },
+    { header: 'VERSION', value: (d) => d.version },
+    { header: 'REASON', value: (d) => d.reason },
+  ])}`;
 }

@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import type { HostFactsData } from '../../agent/host-facts';
 
 /** Where a host is in its life. */
 export enum HostState {
@@ -48,6 +49,10 @@ export class HostEntity {
   /** Facts the host agent reported (CPU model, kernel…). */
   @Column({ type: 'jsonb', default: () => "'{}'" })
   fingerprint: Record<string, unknown>;
+
+  /** The facts its agent last reported (`HostFactsData`: CPUs, memory, filesystems, interfaces, kernel, drivers); null until it did. */
+  @Column({ type: 'jsonb', nullable: true })
+  facts: HostFactsData | null;
 
   /** How many full shares the host is divided into (seed 001: a co-op box split N ways). */
   @Column({ type: 'integer', default: 1 })

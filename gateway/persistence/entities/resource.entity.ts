@@ -9,6 +9,12 @@ export enum ResourceUnit {
   COUNT = 'COUNT',
 }
 
+/** Who describes a resource: a site admin (typed by hand), or its host agent's facts (filled and kept up to date by the gateway). */
+export enum ResourceSource {
+  ADMIN = 'ADMIN',
+  FACTS = 'FACTS',
+}
+
 /** Well-known resource types (SRSM-2); other uppercase names are allowed as custom types. */
 export const KNOWN_RESOURCE_UNITS: Record<string, ResourceUnit[]> = {
   CPU: [ResourceUnit.CORES, ResourceUnit.MHZ],
@@ -67,6 +73,13 @@ export class ResourceEntity {
   /** SRSM-2 value vector, e.g. `{ latency: "2ms" }`. */
   @Column({ type: 'jsonb', default: () => "'{}'" })
   attributes: Record<string, unknown>;
+
+  /**
+   * FACTS: created from its host agent's facts, which keep its `total` up to date (an admin's
+   * reserved, ratio and unit bounds stay); ADMIN: typed by hand, never touched by facts.
+   */
+  @Column({ type: 'varchar', length: 10, default: ResourceSource.ADMIN })
+  source: ResourceSource;
 
   /** Optimistic version: every inventory change bumps it. */
   @VersionColumn()
