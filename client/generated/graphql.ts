@@ -95,6 +95,8 @@ export type CreateHostInput = {
   /** The technologies placement may offer on it, in order of preference: a narrowing of what its agent's probe found (one the agent cannot run is refused). Omitted: everything probed. Taken as declared while the agent never reported. */
   drivers?: Array<string> | null | undefined;
   hostname: string;
+  /** Fill its resources (CPU, RAM, DISK, NET_BANDWIDTH) from its agent's facts and keep their totals up to date (default false: resources are typed by hand). A resource typed by hand is never touched. */
+  inventoryFromFacts?: boolean | null | undefined;
   ownerGroupId: string;
   /** Extra properties of its MACHINE layer, e.g. diskEncryption. */
   properties?: Array<LayerPropertyInput> | null | undefined;

@@ -1,6 +1,7 @@
 import { DataSource, In, Repository } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import type { HostFactsData } from '../agent/host-facts';
+import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import type { Logger } from '../logging/logger';
 import { HostEntity, ResourceSource } from '../persistence/entities';
@@ -30,7 +31,8 @@ export interface FactsRecorded {
 
 /**
  * Host facts pushed by (or asked of) host agents: each host an agent serves gets its technologies
- * (`SiteService.recordProbe`), its facts, and a resource inventory filled from them. A resource
+ * (`SiteService.recordProbe`) and its facts; one registered with `inventoryFromFacts` also gets
+ * its resource inventory filled from them. A resource
  * of a type the host lacks is created as FACTS; the facts then keep the `total` of FACTS resources
  * up to date, leaving what a site admin set on them (reserved, ratio, unit bounds). A resource a
  * site admin typed (ADMIN) is never touched. A total that would fall below what is used is kept,
@@ -57,6 +59,7 @@ export class HostFactsService {
     for (const host of hosts) {
       host.facts = facts;
       await this.hosts.update(host.id, { facts });
+      if (!host.inventoryFromFacts) continue;
       for (const resource of resources) {
         const warning = await this.applyResource(host, resource);
         if (warning) warnings.push(warning);
@@ -79,6 +82,20 @@ export class HostFactsService {
    */
   async createHost(actor: Principal, input: Parameters<SiteService['createHost']>[1]): Promise<HostEntity> {
     const host = await this.sites.createHost(actor, input);
+    const recorded = await this.refreshAgent(host.agent, [host.id]);
+    return recorded?.hosts[0] ?? host;
+  }
+
+  /**
+   * Site admins turn a host's inventory from facts on (filled at once when its agent is connected)
+   * or off (its FACTS resources then stay as they are until an admin edits them).
+   */
+  async setInventoryFromFacts(actor: Principal, id: string, on: boolean): Promise<HostEntity> {
+    policy.requireSiteAdmin(actor, 'change where inventories come from');
+    const host = await this.sites.getHost(actor, id);
+    await this.hosts.update(host.id, { inventoryFromFacts: on });
+    host.inventoryFromFacts = on;
+    if (!on) return host;
     const recorded = await this.refreshAgent(host.agent, [host.id]);
     return recorded?.hosts[0] ?? host;
   }

@@ -52,9 +52,10 @@ export class SiteService {
   /**
    * Registers a host in a site, with its machine layer (arch, site, hostname as properties). Its
    * `drivers` narrow what its agent probed (BAD_USER_INPUT for one the agent cannot run); while
-   * the agent never reported, they are taken as declared.
+   * the agent never reported, they are taken as declared. With `inventoryFromFacts`, its resources
+   * follow its agent's facts (`HostFactsService`).
    */
-  async createHost(actor: Principal, input: { siteId: string; ownerGroupId: string; hostname: string; arch?: string; drivers?: string[]; shareUnits?: number; agent?: string; properties?: LayerEntity['properties'] }): Promise<HostEntity> {
+  async createHost(actor: Principal, input: { siteId: string; ownerGroupId: string; hostname: string; arch?: string; drivers?: string[]; shareUnits?: number; agent?: string; inventoryFromFacts?: boolean; properties?: LayerEntity['properties'] }): Promise<HostEntity> {
     policy.requireSiteAdmin(actor, 'register hosts');
     const site = await this.getSite(actor, input.siteId);
     if (!(await this.dataSource.getRepository(GroupEntity).existsBy({ id: input.ownerGroupId }))) throw new NotFoundError('Group', input.ownerGroupId);
@@ -82,7 +83,7 @@ export class SiteService {
         }),
       );
       const repo = m.getRepository(HostEntity);
-      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, ...technologies, shareUnits: input.shareUnits ?? 1, agent, state: HostState.UP, layerId: layer.id }));
+      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, ...technologies, shareUnits: input.shareUnits ?? 1, inventoryFromFacts: input.inventoryFromFacts ?? false, agent, state: HostState.UP, layerId: layer.id }));
     });
   }
 

@@ -61,6 +61,10 @@ export class CreateHostInput {
   @Matches(/^[a-z0-9][a-z0-9-]{0,31}$/, { message: 'agent is an agent id: a-z, 0-9 and -, at most 32' })
   agent?: string;
 
+  @Field({ nullable: true, description: "Fill its resources (CPU, RAM, DISK, NET_BANDWIDTH) from its agent's facts and keep their totals up to date (default false: resources are typed by hand). A resource typed by hand is never touched." })
+  @IsOptional()
+  inventoryFromFacts?: boolean;
+
   @Field(() => [LayerPropertyInput], { nullable: true, description: 'Extra properties of its MACHINE layer, e.g. diskEncryption.' })
   @IsOptional()
   @ValidateNested({ each: true })

@@ -62,6 +62,11 @@ export class HostResolver {
     return ctx.services.sites.setHostDrivers(actor, args.id, args.drivers ?? null);
   }
 
+  @Mutation(() => Host, { description: "Fills a host's resources from its agent's facts and keeps their totals up to date, or stops doing so (site admins). Resources typed by hand are never touched." })
+  setHostInventoryFromFacts(@Arg('id', () => ID) id: string, @Arg('on') on: boolean, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<HostEntity> {
+    return ctx.services.hostFacts.setInventoryFromFacts(actor, id, on);
+  }
+
   @Mutation(() => Host, { description: "Changes a host's state (site admins)." })
   setHostState(@Arg('id', () => ID) id: string, @Arg('state', () => HostState) state: HostState, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<HostEntity> {
     return ctx.services.sites.setHostState(actor, id, state);

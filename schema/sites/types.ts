@@ -60,6 +60,9 @@ export class Host {
   @Field(() => GraphQLJSONObject)
   fingerprint: Record<string, unknown>;
 
+  @Field({ description: "Whether its resources (CPU, RAM, DISK, NET_BANDWIDTH) are filled from its agent's facts, their totals kept up to date; resources typed by hand are never touched." })
+  inventoryFromFacts: boolean;
+
   @Field(() => Int, { description: 'How many full shares the host is divided into.' })
   shareUnits: number;
 

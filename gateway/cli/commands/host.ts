@@ -49,9 +49,10 @@ export function registerHost(program: Command): void {
     .option('--arch <arch>', 'CPU architecture')
     .option('--driver <name...>', 'drivers it runs (docker, lxc, libvirt…)')
     .option('--share-units <n>', 'how many shares it is split into')
-    .action(async (hostname: string, opts: { site: string; owner?: string; arch?: string; driver?: string[]; shareUnits?: string }, cmd: Command) => {
+    .option('--inventory-from-facts', "fill its resources (CPU, RAM, DISK, NET_BANDWIDTH) from its agent's facts")
+    .action(async (hostname: string, opts: { site: string; owner?: string; arch?: string; driver?: string[]; shareUnits?: string; inventoryFromFacts?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}) };
+      const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}), ...(opts.inventoryFromFacts ? { inventoryFromFacts: true } : {}) };
       const { createHost } = await ctx.client.request(HostCreateDocument, { input });
       emit(ctx.json, createHost, () => `Created host ${createHost.hostname} (${createHost.id})\n`);
     });

@@ -54,6 +54,10 @@ export class HostEntity {
   @Column({ type: 'jsonb', nullable: true })
   facts: HostFactsData | null;
 
+  /** Whether its resources are filled from its agent's facts (their totals kept up to date); false: typed by hand only. */
+  @Column({ type: 'boolean', default: false })
+  inventoryFromFacts: boolean;
+
   /** How many full shares the host is divided into (seed 001: a co-op box split N ways). */
   @Column({ type: 'integer', default: 1 })
   shareUnits: number;
