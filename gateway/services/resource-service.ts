@@ -51,7 +51,15 @@ export class ResourceService {
     if (existing?.source === ResourceSource.FACTS) {
       const next = { reserved: 0, allocationRatio: 1, minUnit: 1, maxUnit: null, stepSize: 1, description: '', attributes: {}, ...input, source: ResourceSource.ADMIN };
       validateInventory(next, existing.used);
-      return this.repo.save({ ...existing, ...next });
+      // Only the description and inventory: `used` stays whatever claims made it meanwhile.
+      const { attributes, ...fields } = next;
+      await this.repo
+        .createQueryBuilder()
+        .update()
+        .set({ ...fields, attributes: () => ':attributes::jsonb' })
+        .where('id = :id AND source = :facts', { id: existing.id, facts: ResourceSource.FACTS, attributes: JSON.stringify(attributes) })
+        .execute();
+      return this.get(actor, existing.id);
     }
     if (existing) {
       throw new ConflictError(`Host ${input.hostId} already has a ${input.type} resource; update its inventory instead`, { hostId: input.hostId, type: input.type });

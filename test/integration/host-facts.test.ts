@@ -5,7 +5,7 @@ import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
 
 const CREATE_HOST = 'mutation ($i: CreateHostInput!) { createHost(input: $i) { id inventoryFromFacts drivers facts { hostname kernel cpus cpuModel memoryBytes dataDir { path sizeBytes } interfaces { name } drivers { name technology available version operations } reportedAt } } }';
-const RESOURCES = 'query ($h: ID) { resources(hostId: $h) { nodes { id type unit total reserved allocationRatio used source } } }';
+const RESOURCES = 'query ($h: ID) { resources(hostId: $h) { nodes { id type unit total reserved allocationRatio used source attributes } } }';
 const UPDATE = 'mutation ($i: UpdateInventoryInput!) { updateInventory(input: $i) { id } }';
 const CREATE_RESOURCE = 'mutation ($i: CreateResourceInput!) { createResource(input: $i) { id source total } }';
 
@@ -18,6 +18,7 @@ interface Row {
   allocationRatio: number;
   used: number;
   source: string;
+  attributes: Record<string, unknown>;
 }
 
 /**
@@ -87,10 +88,13 @@ function hostFactsSuite(kind: 'pglite' | 'postgres', transport: 'direct' | 'loop
   });
 
   test('a resource typed by hand is never overwritten: creating one takes the facts one over, and facts leave it alone', async () => {
-    const disk = (await t.ok(CREATE_RESOURCE, { i: { hostId: host, type: 'DISK', unit: 'BYTES', total: 10 * 2 ** 30 } })).createResource;
-    expect(disk).toMatchObject({ source: 'ADMIN', total: 10 * 2 ** 30 });
+    const factsDisk = (await resources(host)).DISK!;
+    const disk = (await t.ok(CREATE_RESOURCE, { i: { hostId: host, type: 'DISK', unit: 'BYTES', total: 10 * 2 ** 30, attributes: { ssd: true } } })).createResource;
+    expect(disk).toMatchObject({ id: factsDisk.id, source: 'ADMIN', total: 10 * 2 ** 30 });
     await report({ dataDir: { ...facts.dataDir, sizeBytes: facts.dataDir.sizeBytes + 2 ** 30 } });
-    expect((await resources(host)).DISK).toMatchObject({ id: disk.id, total: 10 * 2 ** 30, source: 'ADMIN' });
+    expect((await resources(host)).DISK).toMatchObject({ id: disk.id, total: 10 * 2 ** 30, source: 'ADMIN', attributes: { ssd: true } });
+    const again = await t.gql(CREATE_RESOURCE, { i: { hostId: host, type: 'DISK', unit: 'BYTES', total: 1 } });
+    expect(again.errors?.[0]?.extensions?.code).toBe('CONFLICT');
   });
 
   test('a host typed by hand gets no resources from facts until an admin turns it on; then its typed ones stay', async () => {
