@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import type { ImageStore } from '../artifacts/image-store';
 import type { ArtifactStore } from '../artifacts/artifact-store';
+import { AgentCredentialService } from '../auth/agent-credential-service';
 import { TokenService } from '../auth/token-service';
 import { EnvironmentLifecycle } from '../environments';
 import type { RspPubSub } from '../events/pubsub';
@@ -39,6 +40,8 @@ export interface Services {
   info: GatewayFacts;
   operations: OperationService;
   tokens: TokenService;
+  /** Host agents' join tokens and credentials. */
+  agentCredentials: AgentCredentialService;
   groups: GroupService;
   sites: SiteService;
   resources: ResourceService;
@@ -101,6 +104,7 @@ export function createServices(deps: ServiceDeps): Services {
     info: deps.info,
     operations,
     tokens: new TokenService(dataSource, deps.pubSub),
+    agentCredentials: new AgentCredentialService(dataSource),
     groups: new GroupService(dataSource),
     sites,
     resources: new ResourceService(dataSource),
