@@ -61,8 +61,10 @@ describe('a host agent in its own process (rsp agent)', () => {
     expect(statSync(join(dataDir, 'agent-credential.json')).mode & 0o777).toBe(0o600);
     await until('the agent in the link', () => t.gateway.agents.get('remote1') !== undefined, 20_000);
 
-    const host = (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id drivers } }', { i: { siteId: site, ownerGroupId: group, hostname: 'far-box', agent: 'remote1' } })).createHost;
-    expect(host.drivers).toEqual(['fake']);
+    const registered = await runRsp(['--url', t.gateway.url, '--token', t.adminToken, '--json', 'host', 'create', 'far-box', '--site', site, '--owner', group, '--agent', 'remote1'], {});
+    expect(registered.code).toBe(0);
+    const host = (await t.ok('query ($id: ID!) { host(id: $id) { id agent drivers } }', { id: JSON.parse(registered.stdout).id })).host;
+    expect(host).toMatchObject({ agent: 'remote1', drivers: ['fake'] });
     await until('host UP with heartbeats', async () => ((await t.ok('query ($id: ID!) { host(id: $id) { state lastHeartbeatAt } }', { id: host.id })).host.lastHeartbeatAt ? true : undefined), 20_000);
 
     const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'app', version: '1', technology: 'fake' } })).registerImage.id;
@@ -94,14 +96,14 @@ describe('a host agent in its own process (rsp agent)', () => {
   test('refused: a wrong token, a reused join token, a revoked credential; an agent credential is no API token', async () => {
     const wrong = startAgent('rspj_0000', agentDir());
     const wrongEnd = await wrong.exited;
-    expect(wrongEnd.code).toBe(3);
+    expect(wrongEnd.code).toBe(4);
     expect(wrongEnd.stderr).toMatch(/unknown join token/);
 
     const token = await joinToken('remote2');
     const first = startAgent(token, agentDir());
     await first.waitFor(/connected to the gateway/);
     const reused = await startAgent(token, agentDir()).exited;
-    expect(reused.code).toBe(3);
+    expect(reused.code).toBe(4);
     expect(reused.stderr).toMatch(/join token was used already/);
 
     const dataDir = agentDir();
@@ -114,7 +116,7 @@ describe('a host agent in its own process (rsp agent)', () => {
 
     expect((await t.ok('mutation { revokeAgentCredential(agentId: "remote3") }')).revokeAgentCredential).toBe(1);
     const revokedEnd = await third.exited;
-    expect(revokedEnd.code).toBe(3);
+    expect(revokedEnd.code).toBe(4);
     expect(revokedEnd.stderr).toMatch(/revoked/);
     const afterRevoke = await startAgent('', dataDir).exited;
     expect(afterRevoke.stderr).toMatch(/the agent credential is revoked/);

@@ -48,7 +48,7 @@ export function registerAgent(program: Command): void {
     });
 }
 
-/** Runs the agent until SIGTERM/SIGINT (exit 0) or a refusal of the gateway (exit 3). */
+/** Runs the agent until SIGTERM/SIGINT (exit 0) or a refusal of the gateway (exit 4 for its secret). */
 async function runAgent(opts: AgentOptions, token: string | undefined): Promise<void> {
   if (!opts.gateway) throw new CliError("rsp agent: --gateway <url> is required", 'BAD_USAGE', ExitCode.BAD_USAGE);
   const gateway = opts.gateway;
@@ -93,7 +93,8 @@ async function runAgent(opts: AgentOptions, token: string | undefined): Promise<
   try {
     await dialer.run();
   } catch (e) {
-    throw new CliError((e as Error).message, (e as { category?: string }).category ?? 'UNAUTHENTICATED', ExitCode.UNAVAILABLE);
+    // A refused secret exits 4, another protocol version 1, bad options 2 (as every command's errors).
+    throw new CliError((e as Error).message, (e as { category?: string }).category);
   }
   process.exit(ExitCode.OK);
 }
