@@ -117,7 +117,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     await services.environments.reconcile();
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     // Host agents on other machines (`rsp agent`) dial in at /agent.
-    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, sites: services.sites, upstream, logger, heartbeatMs: config.heartbeatMs });
+    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, sites: services.sites, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs });
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, bus.close, agentServer);
     services.metrics.start(config.metricsIntervalMs);
     services.replication.runs.start(config.replicationIntervalMs);

@@ -25,8 +25,10 @@ export interface AgentServerDeps {
   /** The image store's chunks, which agents read. */
   upstream: ChunkTransport;
   logger: Logger;
-  /** How often the gateway pings each agent; an agent that misses a pong is cut off. */
+  /** How often the gateway pings each agent. */
   heartbeatMs: number;
+  /** How long an agent may stay silent (no pong, no frame) before its connection is cut. */
+  silenceMs: number;
   /** How long a new connection has to send its handshake. */
   handshakeTimeoutMs?: number;
 }
@@ -35,8 +37,8 @@ export interface AgentServerDeps {
  * The gateway's end of `rsp agent` connections (WebSocket at `/agent`): checks the handshake
  * (protocol version, join token or credential), then the agent is an `AgentClient` in the agent
  * link under its id — its hosts' heartbeats are its live connection — and an upstream dispatcher
- * serves it the image store's chunks. The agent leaves the link when its socket closes or misses a
- * ping; its credential's revocation closes it.
+ * serves it the image store's chunks. The agent leaves the link when its socket closes or stays
+ * silent past `silenceMs`; its credential's revocation closes it.
  */
 export class AgentServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 });
@@ -46,17 +48,22 @@ export class AgentServer {
   constructor(private readonly deps: AgentServerDeps) {
     this.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => this.accept(socket, req.socket.remoteAddress ?? 'unknown'));
     deps.credentials.onRevoked((agentId) => this.sockets.get(agentId)?.close(CLOSE_CODES.UNAUTHENTICATED, 'the agent credential was revoked'));
-    // A socket that did not answer the last ping by the next one is cut off (its agent leaves the link).
-    const answered = new WeakMap<WebSocket, boolean>();
+    // A socket silent (no pong, no frame) for longer than `silenceMs` is cut off: its agent leaves the link.
+    const heard = new WeakMap<WebSocket, number>();
     this.pinger = setInterval(() => {
+      const now = Date.now();
       for (const socket of this.wss.clients) {
-        if (answered.get(socket) === false) {
-          this.deps.logger.warn('a host agent missed a ping: its connection is cut');
+        if (!heard.has(socket)) {
+          heard.set(socket, now);
+          const hear = () => heard.set(socket, Date.now());
+          socket.on('pong', hear);
+          socket.on('message', hear);
+        }
+        if (now - heard.get(socket)! > deps.silenceMs) {
+          this.deps.logger.warn({ silentMs: now - heard.get(socket)! }, 'a host agent stopped answering pings: its connection is cut');
           socket.terminate();
           continue;
         }
-        if (!answered.has(socket)) socket.on('pong', () => answered.set(socket, true));
-        answered.set(socket, false);
         socket.ping();
       }
     }, deps.heartbeatMs);
@@ -81,6 +88,8 @@ export class AgentServer {
       logger.warn({ address, code, reason, ...context }, 'refused a host agent connection');
       socket.close(code, closeReason(reason));
     };
+    // A socket error (a broken WebSocket frame, too big a message) is logged; the socket then closes.
+    socket.on('error', (e) => logger.warn({ err: e, address }, 'host agent connection error'));
     const timer = setTimeout(() => refuse(CLOSE_CODES.HANDSHAKE_TIMEOUT, 'no handshake in time'), this.deps.handshakeTimeoutMs ?? 10_000);
     socket.once('close', () => clearTimeout(timer));
     socket.once('message', (data: Buffer, isBinary: boolean) => {
