@@ -26,6 +26,8 @@ export interface AgentDialerOptions {
   /** Makes the agent once its id is known, with the upstream it reads images from. */
   makeAgent(agentId: string, upstream: UpstreamClient): Promise<HostAgent>;
   logger: Logger;
+  /** How long the gateway may stay silent (no ping, no frame) before the agent drops the connection and dials again (default 30 s). */
+  gatewaySilenceMs?: number;
   /** First and longest wait between reconnections (default 500 ms, 30 s). */
   backoff?: { baseMs: number; maxMs: number };
 }
@@ -93,7 +95,22 @@ export class AgentDialer {
       const socket = new WebSocket(url, { ...(this.options.ca ? { ca: this.options.ca } : {}), maxPayload: 256 * 1024 * 1024 });
       this.socket = socket;
       socket.on('error', (e) => logger.warn({ err: e, gateway: url }, 'gateway connection error'));
-      socket.on('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() || 'the connection closed', welcomed }));
+      // A gateway that stopped pinging (a half-open connection) is dropped, and dialled again.
+      const silenceMs = this.options.gatewaySilenceMs ?? 30_000;
+      let heard = Date.now();
+      const hear = () => (heard = Date.now());
+      socket.on('ping', hear);
+      socket.on('message', hear);
+      const watch = setInterval(() => {
+        if (Date.now() - heard <= silenceMs) return;
+        logger.warn({ silentMs: Date.now() - heard }, 'the gateway went silent: dropping the connection');
+        socket.terminate();
+      }, Math.min(silenceMs, 5_000));
+      watch.unref();
+      socket.on('close', (code: number, reason: Buffer) => {
+        clearInterval(watch);
+        resolve({ code, reason: reason.toString() || 'the connection closed', welcomed });
+      });
       socket.on('open', () => {
         const hello: AgentHandshake = { type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, secret, software: RSP_VERSION, ...(agentId ? { agentId } : {}) };
         socket.send(JSON.stringify(hello));

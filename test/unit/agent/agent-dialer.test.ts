@@ -58,6 +58,16 @@ describe('rsp agent dialling its gateway', () => {
     await gw.close();
   });
 
+  test('a gateway that goes silent (no ping, no frame) is dropped and dialled again', async () => {
+    const gw = await fakeGateway(() => ({}));
+    const dialer = new AgentDialer({ gateway: gw.url, token: 'rspj_join', dataDir: mkdtempSync(join(tmpdir(), 'rsp-dialer-')), logger, gatewaySilenceMs: 100, backoff: { baseMs: 10, maxMs: 50 }, makeAgent: async () => agent });
+    const running = dialer.run();
+    await until('a handshake after the silence', () => gw.handshakes.length >= 2, 10_000, 10);
+    dialer.stop();
+    await running;
+    await gw.close();
+  });
+
   test('a refused secret or another protocol version ends the agent with a clear error instead of retrying', async () => {
     const gw = await fakeGateway((_hello, n) => ({ close: n === 1 ? [4401, 'Agent refused: unknown join token'] : [4426, 'protocol mismatch: the gateway speaks 9'] }));
     const dial = () => new AgentDialer({ gateway: gw.url, token: 'rspj_x', dataDir: mkdtempSync(join(tmpdir(), 'rsp-dialer-')), logger, backoff: { baseMs: 10, maxMs: 50 }, makeAgent: async () => agent }).run();
