@@ -6,6 +6,7 @@ import { GraphQLSchema, parse } from 'graphql';
 import { buildSchema, createResolversMap, NonEmptyArray } from 'type-graphql';
 import type { GatewayContext } from '../gateway/context';
 import type { RspPubSub } from '../gateway/events/pubsub';
+import { AgentResolver } from './agents/resolver';
 import { AuthResolver } from './auth/resolver';
 import { validateArgument } from './common/validate-argument';
 import { EnvironmentResolver } from './environments/resolver';
@@ -27,6 +28,7 @@ import { SystemResolver } from './system/resolver';
 export const resolverClasses: NonEmptyArray<Function> = [
   SystemResolver,
   AuthResolver,
+  AgentResolver,
   OperationResolver,
   GroupResolver,
   SiteResolver,

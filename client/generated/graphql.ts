@@ -474,6 +474,21 @@ export type ReplicateNowMutationVariables = Exact<{
 
 export type ReplicateNowMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
 
+export type AgentJoinTokenCreateMutationVariables = Exact<{
+  agentId: string;
+  ttlSeconds: number;
+}>;
+
+
+export type AgentJoinTokenCreateMutation = { createAgentJoinToken: { agentId: string, token: string, expiresAt: string } };
+
+export type AgentCredentialRevokeMutationVariables = Exact<{
+  agentId: string;
+}>;
+
+
+export type AgentCredentialRevokeMutation = { revokeAgentCredential: number };
+
 export type AllocationFieldsFragment = { id: string, requestId: string, groupId: string, hostId: string, technology: string, guarantee: AllocationGuarantee, status: AllocationStatus, score: number, expiresAt: string | null, endedAt: string | null, createdAt: string };
 
 export type AllocationRequestFieldsFragment = { id: string, groupId: string, requestedBy: string, mode: PlacementMode, guarantee: AllocationGuarantee, status: AllocationRequestStatus, reason: string | null, decidedBy: string | null, leaseSeconds: number | null, createdAt: string, spec: { technologies: Array<string>, antiAffinity: AntiAffinity, replicas: number, hostIds: Array<string>, resources: Array<{ type: string, amount: number, unit: ResourceUnit }> }, allocations: Array<{ id: string, requestId: string, groupId: string, hostId: string, technology: string, guarantee: AllocationGuarantee, status: AllocationStatus, score: number, expiresAt: string | null, endedAt: string | null, createdAt: string }> };
@@ -1817,6 +1832,20 @@ export const ReplicateNowDocument = /*#__PURE__*/ new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<ReplicateNowMutation, ReplicateNowMutationVariables>;
+export const AgentJoinTokenCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation AgentJoinTokenCreate($agentId: String!, $ttlSeconds: Int!) {
+  createAgentJoinToken(agentId: $agentId, ttlSeconds: $ttlSeconds) {
+    agentId
+    token
+    expiresAt
+  }
+}
+    `) as unknown as TypedDocumentString<AgentJoinTokenCreateMutation, AgentJoinTokenCreateMutationVariables>;
+export const AgentCredentialRevokeDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation AgentCredentialRevoke($agentId: String!) {
+  revokeAgentCredential(agentId: $agentId)
+}
+    `) as unknown as TypedDocumentString<AgentCredentialRevokeMutation, AgentCredentialRevokeMutationVariables>;
 export const AllocateManyDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation AllocateMany($requests: [AllocationRequestInput!]!) {
   allocateMany(requests: $requests) {

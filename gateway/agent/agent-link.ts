@@ -38,6 +38,11 @@ export class AgentLink {
     return [...this.agents.keys()];
   }
 
+  /** Removes `agent` (a remote agent whose connection closed), unless another connection of its id replaced it. */
+  remove(id: string, agent: HostAgent): void {
+    if (this.agents.get(id) === agent) this.agents.delete(id);
+  }
+
   /** Cuts an agent off, as if its host were lost: it gets no calls and sends no heartbeats. */
   disconnect(id: string): void {
     const agent = this.agents.get(id);

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config/config';
 import { RspError } from '../errors';
 import { RSP_VERSION } from '../version';
+import { registerAgent } from './commands/agent';
 import { registerAlloc } from './commands/alloc';
 import { registerCompletion } from './commands/completion';
 import { registerDrivers } from './commands/drivers';
@@ -114,6 +115,7 @@ program
   });
 
 registerLogin(program);
+registerAgent(program);
 registerGroup(program);
 registerToken(program);
 registerSite(program);

@@ -18,6 +18,8 @@ import { agentRegistry, DEFAULT_DRIVERS } from '../agent/builtin-drivers';
 import type { HostAgent } from '../agent/host-agent';
 import { InProcessAgent } from '../agent/in-process-agent';
 import { throughLoopback } from '../agent/loopback-channel';
+import { AgentServer } from '../agent/remote/agent-server';
+import { AGENT_WEBSOCKET_PATH } from '../agent/remote/handshake';
 import { ImageStore } from '../artifacts/image-store';
 import { ArtifactStore } from '../artifacts/artifact-store';
 import type { ChunkTransport } from '../artifacts/chunk-transport';
@@ -114,7 +116,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     if (bootstrap) logger.warn('created the first site-admin token; it is printed once, keep it');
     await services.environments.reconcile();
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
-    const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, bus.close);
+    // Host agents on other machines (`rsp agent`) dial in at /agent.
+    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs });
+    const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, bus.close, agentServer);
     services.metrics.start(config.metricsIntervalMs);
     services.replication.runs.start(config.replicationIntervalMs);
     await services.health.tick();
@@ -163,7 +167,7 @@ async function reach(agent: InProcessAgent, config: GatewayConfig, logger: Logge
   return client;
 }
 
-async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>): Promise<Omit<Gateway, 'agents'>> {
+async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>, agentServer: AgentServer): Promise<Omit<Gateway, 'agents'>> {
   const app = createHttpApp({
     logger,
     dataSource,
@@ -175,7 +179,14 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   let apollo!: ApolloServer<GatewayContext>;
   const graphqlPost = graphqlPostHandler<GatewayContext>({ apollo: () => apollo, context: (requestId, authorization) => contextFor(requestId, authorization), logger });
   const httpServer: Server = createServer((req, res) => (isJsonGraphQLPost(req) ? graphqlPost(req, res) : app(req, res)));
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const wsServer = new WebSocketServer({ noServer: true });
+  // Two WebSocket endpoints on one port: GraphQL subscriptions and host agents.
+  httpServer.on('upgrade', (req, socket, head) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/graphql') wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
+    else if (path === AGENT_WEBSOCKET_PATH) agentServer.handleUpgrade(req, socket, head);
+    else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+  });
 
   const contextFor = async (requestId: string, authorization: unknown, subscription?: SubscriptionSocket): Promise<GatewayContext> => {
     const actor = await services.tokens.authenticate(bearerSecret(authorization));
@@ -255,6 +266,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
       (closing ??= (async () => {
         await services.metrics.stop();
         await services.health.stop();
+        await agentServer.close();
         await apollo.stop();
         services.placement.stopLeaseSweep();
         await services.replication.runs.stop();

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import type { ImageStore } from '../artifacts/image-store';
 import type { ArtifactStore } from '../artifacts/artifact-store';
+import { AgentCredentialService } from '../auth/agent-credential-service';
 import { TokenService } from '../auth/token-service';
 import { EnvironmentLifecycle } from '../environments';
 import type { RspPubSub } from '../events/pubsub';
@@ -40,6 +41,8 @@ export interface Services {
   info: GatewayFacts;
   operations: OperationService;
   tokens: TokenService;
+  /** Host agents' join tokens and credentials. */
+  agentCredentials: AgentCredentialService;
   groups: GroupService;
   sites: SiteService;
   /** Host agents' facts: hosts' technologies and resource inventories filled from them. */
@@ -104,6 +107,7 @@ export function createServices(deps: ServiceDeps): Services {
     info: deps.info,
     operations,
     tokens: new TokenService(dataSource, deps.pubSub),
+    agentCredentials: new AgentCredentialService(dataSource),
     groups: new GroupService(dataSource),
     sites,
     hostFacts: new HostFactsService(dataSource, sites, deps.agents, deps.logger),

@@ -77,6 +77,8 @@ const MATRIX: Record<string, Case> = {
     vars: async (w, t) => ({ id: (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } } }', { i: { groupId: w.groupA, name: 'r', role: 'VIEWER' } })).createToken.token.id }),
     expect: GROUP_ADMIN,
   },
+  createAgentJoinToken: { query: 'mutation { createAgentJoinToken(agentId: "matrix-agent", ttlSeconds: 60) { token } }', expect: SITE_ADMIN },
+  revokeAgentCredential: { query: 'mutation { revokeAgentCredential(agentId: "matrix-agent") }', expect: SITE_ADMIN },
   createGroup: { query: 'mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', vars: () => ({ i: { slug: `g-${unique()}`, name: 'g' } }), expect: SITE_ADMIN },
   updateGroup: { query: 'mutation ($i: UpdateGroupInput!) { updateGroup(input: $i) { id } }', vars: (w) => ({ i: { id: w.groupA, description: 'updated' } }), expect: GROUP_ADMIN },
   createSite: { query: 'mutation ($i: CreateSiteInput!) { createSite(input: $i) { id } }', vars: (w) => ({ i: { name: `s-${unique()}`, ownerGroupId: w.groupA } }), expect: SITE_ADMIN },

@@ -50,9 +50,10 @@ export function registerHost(program: Command): void {
     .option('--driver <name...>', 'drivers it runs (docker, lxc, libvirt…)')
     .option('--share-units <n>', 'how many shares it is split into')
     .option('--inventory-from-facts', "fill its resources (CPU, RAM, DISK, NET_BANDWIDTH) from its agent's facts")
-    .action(async (hostname: string, opts: { site: string; owner?: string; arch?: string; driver?: string[]; shareUnits?: string; inventoryFromFacts?: boolean }, cmd: Command) => {
+    .option('--agent <agent-id>', "the host agent that serves it (default: the gateway's own, local)")
+    .action(async (hostname: string, opts: { site: string; owner?: string; arch?: string; driver?: string[]; shareUnits?: string; inventoryFromFacts?: boolean; agent?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}), ...(opts.inventoryFromFacts ? { inventoryFromFacts: true } : {}) };
+      const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}), ...(opts.inventoryFromFacts ? { inventoryFromFacts: true } : {}), ...(opts.agent ? { agent: opts.agent } : {}) };
       const { createHost } = await ctx.client.request(HostCreateDocument, { input });
       emit(ctx.json, createHost, () => `Created host ${createHost.hostname} (${createHost.id})\n`);
     });

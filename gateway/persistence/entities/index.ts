@@ -1,3 +1,4 @@
+import { AgentCredentialEntity } from './agent-credential.entity';
 import { AllocationClaimEntity, AllocationEntity, AllocationRequestEntity } from './allocation.entity';
 import { ApiTokenEntity } from './api-token.entity';
 import { EnvironmentEntity } from './environment.entity';
@@ -14,6 +15,7 @@ import { ResourceEntity } from './resource.entity';
 import { ShareEntity, UsagePolicyEntity } from './share.entity';
 import { SiteEntity } from './site.entity';
 
+export * from './agent-credential.entity';
 export * from './allocation.entity';
 export * from './api-token.entity';
 export * from './environment.entity';
@@ -55,4 +57,5 @@ export const entities = [
   AllocationClaimEntity,
   ReplicationPolicyEntity,
   ReplicaEntity,
+  AgentCredentialEntity,
 ];

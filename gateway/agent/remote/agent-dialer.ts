@@ -1,0 +1,167 @@
+import WebSocket from 'ws';
+import { RspError, UnauthenticatedError, UnsupportedOperationError } from '../../errors';
+import type { Logger } from '../../logging/logger';
+import { RSP_VERSION } from '../../version';
+import { AgentDispatcher } from '../agent-dispatcher';
+import type { HostAgent } from '../host-agent';
+import { AGENT_PROTOCOL_VERSION } from '../protocol';
+import { readCredential, saveCredential } from './agent-credential-file';
+import { callLanes } from './call-lanes';
+import { AGENT_WEBSOCKET_PATH, CLOSE_CODES, FINAL_CLOSE_CODES } from './handshake';
+import type { AgentHandshake, GatewayWelcome } from './handshake';
+import { UpstreamClient } from './upstream-client';
+import { websocketChannel } from './websocket-channel';
+
+/** Options of an `AgentDialer`. */
+export interface AgentDialerOptions {
+  /** The gateway: http(s):// or ws(s)://; `/agent` is dialled on it. */
+  gateway: string;
+  /** A join token, used when the data directory holds no credential yet. */
+  token?: string;
+  /** The agent id expected (checked against the token's); absent: the token's. */
+  agentId?: string;
+  dataDir: string;
+  /** PEM of CAs to trust for wss:// (the system's otherwise). */
+  ca?: Buffer;
+  /** Makes the agent once its id is known, with the upstream it reads images from. */
+  makeAgent(agentId: string, upstream: UpstreamClient): Promise<HostAgent>;
+  logger: Logger;
+  /** How long the gateway may stay silent (no ping, no frame) before the agent drops the connection and dials again (default 30 s). */
+  gatewaySilenceMs?: number;
+  /** First and longest wait between reconnections (default 500 ms, 30 s). */
+  backoff?: { baseMs: number; maxMs: number };
+}
+
+/**
+ * `rsp agent`'s connection to its gateway: dials out over WebSocket, shows its credential (or
+ * enrolls with its join token and saves the credential it gets), then answers the gateway's calls
+ * with its agent and reads images through the same socket. When the connection drops it dials
+ * again, waiting longer each time (exponential backoff with jitter). A refusal that retrying cannot
+ * cure (credential, protocol, malformed frame) ends `run` with an error.
+ */
+export class AgentDialer {
+  private agent: HostAgent | undefined;
+  private readonly upstream = new UpstreamClient();
+  private socket: WebSocket | undefined;
+  private stopping = false;
+  private attempt = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly options: AgentDialerOptions) {}
+
+  /** Connects and keeps connecting until `stop`; rejects on a final refusal. */
+  async run(): Promise<void> {
+    while (!this.stopping) {
+      const outcome = await this.connectOnce();
+      if (this.stopping) return;
+      if (FINAL_CLOSE_CODES.has(outcome.code)) {
+        const error = outcome.code === CLOSE_CODES.PROTOCOL_MISMATCH ? new UnsupportedOperationError(`agent protocol ${AGENT_PROTOCOL_VERSION}`, 'the gateway', outcome.reason) : new UnauthenticatedError(`The gateway refused this agent: ${outcome.reason}`, { code: outcome.code });
+        this.options.logger.error({ code: outcome.code, reason: outcome.reason }, 'the gateway refused this agent; not retrying');
+        throw error;
+      }
+      if (outcome.welcomed) this.attempt = 0;
+      const { baseMs, maxMs } = this.options.backoff ?? { baseMs: 500, maxMs: 30_000 };
+      const ceiling = Math.min(maxMs, baseMs * 2 ** this.attempt++);
+      const waitMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+      this.options.logger.warn({ code: outcome.code, reason: outcome.reason, retryInMs: waitMs }, 'lost the gateway; dialling again');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Closes the connection cleanly and ends `run`. */
+  stop(): void {
+    this.stopping = true;
+    this.socket?.close(1000, 'the agent is stopping');
+    this.wake?.();
+  }
+
+  /** One connection, to its end: how it closed and whether the gateway had welcomed it. */
+  private async connectOnce(): Promise<{ code: number; reason: string; welcomed: boolean }> {
+    const { logger, dataDir } = this.options;
+    const saved = await readCredential(dataDir);
+    const secret = saved?.credential ?? this.options.token;
+    if (!secret) throw new RspError('BAD_USER_INPUT', `No agent credential in ${dataDir} and no join token: give --token <join token>`);
+    const agentId = this.options.agentId ?? saved?.agentId;
+    if (saved && this.options.agentId && saved.agentId !== this.options.agentId) throw new RspError('BAD_USER_INPUT', `${dataDir} holds the credential of agent "${saved.agentId}", not "${this.options.agentId}"`);
+    const url = agentUrl(this.options.gateway);
+    return new Promise((resolve) => {
+      let welcomed = false;
+      const socket = new WebSocket(url, { ...(this.options.ca ? { ca: this.options.ca } : {}), maxPayload: 256 * 1024 * 1024 });
+      this.socket = socket;
+      socket.on('error', (e) => logger.warn({ err: e, gateway: url }, 'gateway connection error'));
+      // A gateway that stopped pinging (a half-open connection) is dropped, and dialled again.
+      const silenceMs = this.options.gatewaySilenceMs ?? 30_000;
+      let heard = Date.now();
+      const hear = () => (heard = Date.now());
+      socket.on('ping', hear);
+      socket.on('message', hear);
+      const watch = setInterval(() => {
+        if (Date.now() - heard <= silenceMs) return;
+        logger.warn({ silentMs: Date.now() - heard }, 'the gateway went silent: dropping the connection');
+        socket.terminate();
+      }, Math.min(silenceMs, 5_000));
+      watch.unref();
+      socket.on('close', (code: number, reason: Buffer) => {
+        clearInterval(watch);
+        resolve({ code, reason: reason.toString() || 'the connection closed', welcomed });
+      });
+      socket.on('open', () => {
+        const hello: AgentHandshake = { type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, secret, software: RSP_VERSION, ...(agentId ? { agentId } : {}) };
+        socket.send(JSON.stringify(hello));
+      });
+      // Calls may follow the welcome before the agent is ready for them: they wait here.
+      const early: string[] = [];
+      const keep = (data: Buffer) => early.push(data.toString());
+      socket.once('message', (data: Buffer) => {
+        socket.on('message', keep);
+        void this.welcomed(socket, data.toString(), url, () => {
+          socket.off('message', keep);
+          return early;
+        }).then(
+          () => (welcomed = true),
+          (e: unknown) => {
+            logger.error({ err: e }, 'the gateway\'s welcome could not be taken');
+            socket.close(CLOSE_CODES.MALFORMED, 'bad welcome');
+          },
+        );
+      });
+    });
+  }
+
+  /** Takes the welcome: saves a new credential, makes the agent (first time), and serves calls. */
+  private async welcomed(socket: WebSocket, text: string, url: string, early: () => string[]): Promise<void> {
+    const { logger, dataDir } = this.options;
+    const welcome = JSON.parse(text) as GatewayWelcome;
+    if (welcome.type !== 'welcome' || typeof welcome.agentId !== 'string') throw new Error('the first message is not a welcome');
+    if (welcome.credential) {
+      await saveCredential(dataDir, { gateway: this.options.gateway, agentId: welcome.agentId, credential: welcome.credential });
+      logger.info({ agent: welcome.agentId }, 'enrolled: the agent credential is saved in the data directory');
+    }
+    this.agent ??= await this.options.makeAgent(welcome.agentId, this.upstream);
+    if (this.agent.id !== welcome.agentId) throw new Error(`the gateway calls this agent "${welcome.agentId}", it is "${this.agent.id}"`);
+    const channel = websocketChannel(socket, 'the gateway', early());
+    const lanes = callLanes(channel, (problem) => {
+      logger.warn({ problem }, 'the gateway sent a malformed frame');
+      socket.close(CLOSE_CODES.MALFORMED, `malformed frame: ${problem}`.slice(0, 120));
+    });
+    new AgentDispatcher(this.agent, lanes.incoming, logger);
+    this.upstream.attach(lanes.outgoing);
+    logger.info({ agent: welcome.agentId, gateway: url }, 'connected to the gateway');
+  }
+}
+
+/** The agent endpoint of a gateway URL: http→ws, https→wss, path `/agent`. */
+export function agentUrl(gateway: string): string {
+  const url = new URL(gateway);
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  else if (url.protocol === 'https:') url.protocol = 'wss:';
+  else if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new RspError('BAD_USER_INPUT', `--gateway must be an http(s):// or ws(s):// URL, got ${gateway}`);
+  url.pathname = AGENT_WEBSOCKET_PATH;
+  return url.toString();
+}

@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type WebSocket from 'ws';
+import type { AgentCredentialService } from '../../auth/agent-credential-service';
+import type { ChunkTransport } from '../../artifacts/chunk-transport';
+import type { Logger } from '../../logging/logger';
+import type { HostFactsService } from '../../services/host-facts-service';
+import { AgentClient } from '../agent-client';
+import type { AgentLink } from '../agent-link';
+import { AGENT_PROTOCOL_VERSION } from '../protocol';
+import { callLanes } from './call-lanes';
+import { CLOSE_CODES, closeReason } from './handshake';
+import type { AgentHandshake, GatewayWelcome } from './handshake';
+import type { CallContext } from '../protocol';
+import { UpstreamDispatcher } from './upstream-dispatcher';
+import { websocketChannel } from './websocket-channel';
+
+/** What the gateway's end of remote agents needs. */
+export interface AgentServerDeps {
+  agents: AgentLink;
+  credentials: AgentCredentialService;
+  /** Records what a connecting agent reports of its machine: technologies, facts, inventories. */
+  hostFacts: HostFactsService;
+  /** The image store's chunks, which agents read. */
+  upstream: ChunkTransport;
+  logger: Logger;
+  /** How often the gateway pings each agent. */
+  heartbeatMs: number;
+  /** How long an agent may stay silent (no pong, no frame) before its connection is cut. */
+  silenceMs: number;
+  /** How long a new connection has to send its handshake. */
+  handshakeTimeoutMs?: number;
+}
+
+/**
+ * The gateway's end of `rsp agent` connections (WebSocket at `/agent`): checks the handshake
+ * (protocol version, join token or credential), then the agent is an `AgentClient` in the agent
+ * link under its id — its hosts' heartbeats are its live connection — and an upstream dispatcher
+ * serves it the image store's chunks. The agent leaves the link when its socket closes or stays
+ * silent past `silenceMs`; its credential's revocation closes it.
+ */
+export class AgentServer {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 });
+  private readonly sockets = new Map<string, WebSocket>();
+  private readonly pinger: NodeJS.Timeout;
+
+  constructor(private readonly deps: AgentServerDeps) {
+    this.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => this.accept(socket, req.socket.remoteAddress ?? 'unknown'));
+    deps.credentials.onRevoked((agentId) => this.sockets.get(agentId)?.close(CLOSE_CODES.UNAUTHENTICATED, 'the agent credential was revoked'));
+    // A socket silent (no pong, no frame) for longer than `silenceMs` is cut off: its agent leaves the link.
+    const heard = new WeakMap<WebSocket, number>();
+    this.pinger = setInterval(() => {
+      const now = Date.now();
+      for (const socket of this.wss.clients) {
+        if (!heard.has(socket)) {
+          heard.set(socket, now);
+          const hear = () => heard.set(socket, Date.now());
+          socket.on('pong', hear);
+          socket.on('message', hear);
+        }
+        if (now - heard.get(socket)! > deps.silenceMs) {
+          this.deps.logger.warn({ silentMs: now - heard.get(socket)! }, 'a host agent stopped answering pings: its connection is cut');
+          socket.terminate();
+          continue;
+        }
+        socket.ping();
+      }
+    }, deps.heartbeatMs);
+    this.pinger.unref();
+  }
+
+  /** Takes over an HTTP upgrade request for the agent path. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+  }
+
+  /** Closes every agent connection. */
+  async close(): Promise<void> {
+    clearInterval(this.pinger);
+    for (const socket of this.wss.clients) socket.close(1001, 'the gateway is stopping');
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+
+  private accept(socket: WebSocket, address: string): void {
+    const { logger } = this.deps;
+    const refuse = (code: number, reason: string, context: Record<string, unknown> = {}) => {
+      logger.warn({ address, code, reason, ...context }, 'refused a host agent connection');
+      socket.close(code, closeReason(reason));
+    };
+    // A socket error (a broken WebSocket frame, too big a message) is logged; the socket then closes.
+    socket.on('error', (e) => logger.warn({ err: e, address }, 'host agent connection error'));
+    const timer = setTimeout(() => refuse(CLOSE_CODES.HANDSHAKE_TIMEOUT, 'no handshake in time'), this.deps.handshakeTimeoutMs ?? 10_000);
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('message', (data: Buffer, isBinary: boolean) => {
+      clearTimeout(timer);
+      let hello: AgentHandshake;
+      try {
+        hello = JSON.parse(isBinary ? '' : data.toString()) as AgentHandshake;
+        if (!hello || hello.type !== 'handshake' || typeof hello.protocol !== 'number' || typeof hello.secret !== 'string') throw new Error('not a handshake');
+        if (hello.agentId !== undefined && typeof hello.agentId !== 'string') throw new Error('agentId is not a string');
+      } catch (e) {
+        return refuse(CLOSE_CODES.MALFORMED, `malformed handshake: ${(e as Error).message}`);
+      }
+      if (hello.protocol !== AGENT_PROTOCOL_VERSION) {
+        return refuse(CLOSE_CODES.PROTOCOL_MISMATCH, `protocol mismatch: the gateway speaks ${AGENT_PROTOCOL_VERSION}, the agent ${hello.protocol}`, { agent: hello.agentId, software: hello.software });
+      }
+      this.deps.credentials.authenticate(hello.secret, hello.agentId).then(
+        (identity) => this.welcome(socket, identity.agentId, identity.credential, address),
+        (e: unknown) => refuse(CLOSE_CODES.UNAUTHENTICATED, (e as Error).message, { agent: hello.agentId }),
+      );
+    });
+  }
+
+  private async welcome(socket: WebSocket, agentId: string, credential: string | undefined, address: string): Promise<void> {
+    const { logger, agents } = this.deps;
+    if (socket.readyState !== socket.OPEN) return;
+    const welcome: GatewayWelcome = { type: 'welcome', protocol: AGENT_PROTOCOL_VERSION, agentId, ...(credential ? { credential } : {}) };
+    socket.send(JSON.stringify(welcome));
+    const channel = websocketChannel(socket, `host agent ${agentId}`);
+    const lanes = callLanes(channel, (problem) => {
+      logger.warn({ agent: agentId, problem }, 'a host agent sent a malformed frame: its connection is closed');
+      socket.close(CLOSE_CODES.MALFORMED, closeReason(`malformed frame: ${problem}`));
+    });
+    const client = new AgentClient(agentId, lanes.outgoing);
+    new UpstreamDispatcher(this.deps.upstream, lanes.incoming, agentId, logger);
+    this.sockets.get(agentId)?.close(CLOSE_CODES.REPLACED, 'another connection of this agent replaced this one');
+    this.sockets.set(agentId, socket);
+    socket.once('close', (code: number, reason: Buffer) => {
+      if (this.sockets.get(agentId) === socket) this.sockets.delete(agentId);
+      agents.remove(agentId, client);
+      logger.warn({ agent: agentId, code, reason: reason.toString() }, 'host agent disconnected');
+    });
+    try {
+      const hello = await client.connect(openingCall());
+      await this.deps.hostFacts.recordFacts(agentId, await client.hostFacts({}, openingCall()));
+      if (socket.readyState !== socket.OPEN) return;
+      agents.add(client);
+      logger.info({ agent: agentId, address, software: hello.software, enrolled: !!credential }, 'host agent connected');
+    } catch (e) {
+      logger.warn({ err: e, agent: agentId }, 'a host agent failed its opening calls: its connection is closed');
+      socket.close(CLOSE_CODES.MALFORMED, closeReason(`opening calls failed: ${(e as Error).message}`));
+    }
+  }
+}
+
+/** How long an agent has to answer the opening calls (hello, drivers). */
+const OPENING_CALL_MS = 30_000;
+
+function openingCall(): CallContext {
+  return { operationId: randomUUID(), deadline: new Date(Date.now() + OPENING_CALL_MS).toISOString() };
+}

@@ -1,0 +1,54 @@
+/**
+ * The opening of a remote agent's WebSocket, before any call: the agent says who it is and shows
+ * its secret; the gateway welcomes it (with its new credential when it enrolled with a join
+ * token) or closes the socket with one of `CLOSE_CODES` and a reason saying why.
+ */
+
+/** The gateway's path agents dial (the GraphQL WebSocket is `/graphql`). */
+export const AGENT_WEBSOCKET_PATH = '/agent';
+
+/** The agent's first message. */
+export interface AgentHandshake {
+  type: 'handshake';
+  /** The agent's `AGENT_PROTOCOL_VERSION`. */
+  protocol: number;
+  /** The id the agent believes it has; absent at enrollment (the join token names it). */
+  agentId?: string;
+  /** A join token (rspj_…) or the agent's credential (rspa_…). */
+  secret: string;
+  /** The RSP version the agent runs. */
+  software: string;
+}
+
+/** The gateway's answer to an accepted handshake; calls follow in both directions. */
+export interface GatewayWelcome {
+  type: 'welcome';
+  protocol: number;
+  agentId: string;
+  /** The agent's own credential, once, when it enrolled with a join token: it keeps it from now on. */
+  credential?: string;
+}
+
+/** WebSocket close codes of the agent protocol (4000–4999 are the application's). */
+export const CLOSE_CODES = {
+  /** The other side sent something that is not a frame of the protocol. */
+  MALFORMED: 4400,
+  /** A wrong, expired, used or revoked secret. */
+  UNAUTHENTICATED: 4401,
+  /** The two sides speak different protocol versions. */
+  PROTOCOL_MISMATCH: 4426,
+  /** The handshake did not come in time. */
+  HANDSHAKE_TIMEOUT: 4408,
+  /** Another connection of the same agent replaced this one. */
+  REPLACED: 4409,
+} as const;
+
+/** Close codes after which an agent does not dial again: retrying cannot help. */
+export const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([CLOSE_CODES.UNAUTHENTICATED, CLOSE_CODES.PROTOCOL_MISMATCH, CLOSE_CODES.MALFORMED]);
+
+/** A close reason as WebSocket carries it (at most 123 bytes). */
+export function closeReason(text: string): string {
+  let reason = text;
+  while (Buffer.byteLength(reason) > 123) reason = `${reason.slice(0, reason.length - 2)}…`;
+  return reason;
+}

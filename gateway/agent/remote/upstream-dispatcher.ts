@@ -1,0 +1,80 @@
+import { BadInputError, UnsupportedOperationError } from '../../errors';
+import type { ChunkTransport } from '../../artifacts/chunk-transport';
+import type { Logger } from '../../logging/logger';
+import type { FrameChannel } from '../frame-channel';
+import { decodeFrame, encodeFrame } from '../frame-codec';
+import { AGENT_PROTOCOL_VERSION } from '../protocol';
+import type { AgentFrame } from '../protocol';
+import { toWireError } from '../wire-error';
+
+/** The calls a remote agent may make to the gateway: reading its image store's chunks, nothing else. */
+export const UPSTREAM_METHODS = ['hasManifest', 'getManifest', 'missingChunks', 'getChunks'] as const;
+
+/** One of `UPSTREAM_METHODS`. */
+export type UpstreamMethod = (typeof UPSTREAM_METHODS)[number];
+
+/**
+ * The gateway's end of a remote agent's calls: serves the image store's chunk transport,
+ * read-only (an agent fetches the chunks of the images it creates environments from). Any other
+ * call, another protocol version or bad params are refused with an error frame.
+ */
+export class UpstreamDispatcher {
+  constructor(
+    private readonly source: ChunkTransport,
+    private readonly channel: FrameChannel,
+    private readonly agentId: string,
+    private readonly logger: Logger,
+  ) {
+    channel.onFrame((text) => void this.receive(text));
+  }
+
+  private async receive(text: string): Promise<void> {
+    let frame: AgentFrame;
+    try {
+      frame = decodeFrame(text);
+    } catch (e) {
+      this.logger.warn({ err: e, agent: this.agentId }, 'refused a malformed upstream call of an agent');
+      return this.answer({ type: 'error', id: null, error: toWireError(e) });
+    }
+    if (frame.type !== 'request') return;
+    try {
+      if (frame.protocol !== AGENT_PROTOCOL_VERSION) throw new UnsupportedOperationError(`agent protocol ${frame.protocol}`, 'the gateway', `it speaks protocol ${AGENT_PROTOCOL_VERSION}`);
+      const result = await this.call(frame.method, (frame.params ?? {}) as Record<string, unknown>);
+      this.answer({ type: 'result', id: frame.id, result: result ?? null });
+    } catch (e) {
+      this.answer({ type: 'error', id: frame.id, error: toWireError(e) });
+    }
+  }
+
+  private call(method: string, params: Record<string, unknown>): Promise<unknown> {
+    const manifestId = () => {
+      if (typeof params.manifestId !== 'string') throw new BadInputError(`${method} needs a manifestId`, { method });
+      return params.manifestId;
+    };
+    const ids = () => {
+      if (!Array.isArray(params.ids) || !params.ids.every((id) => typeof id === 'string')) throw new BadInputError(`${method} needs ids, a list of chunk ids`, { method });
+      return params.ids as string[];
+    };
+    switch (method as UpstreamMethod) {
+      case 'hasManifest':
+        return this.source.hasManifest(manifestId());
+      case 'getManifest':
+        return this.source.getManifest(manifestId());
+      case 'missingChunks':
+        return this.source.missingChunks(ids());
+      case 'getChunks':
+        return this.source.getChunks(ids());
+      default:
+        this.logger.warn({ agent: this.agentId, method }, 'refused an upstream call an agent may not make');
+        throw new UnsupportedOperationError(`the call "${method}"`, 'the gateway', `an agent may call ${UPSTREAM_METHODS.join(', ')}`);
+    }
+  }
+
+  private answer(frame: AgentFrame): void {
+    try {
+      this.channel.send(encodeFrame(frame));
+    } catch (e) {
+      this.logger.warn({ err: e, agent: this.agentId }, 'could not answer an upstream call: the connection is closed');
+    }
+  }
+}

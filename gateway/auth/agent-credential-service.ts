@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { DataSource, IsNull, Repository } from 'typeorm';
+import { BadInputError, UnauthenticatedError } from '../errors';
+import { AgentCredentialEntity, AgentSecretKind } from '../persistence/entities';
+import { policy } from './policy';
+import type { Principal } from './principal';
+import { hashSecret } from './token-service';
+
+/** Prefix of a join token: not `rsp_`, so no API token check ever accepts one. */
+export const JOIN_TOKEN_PREFIX = 'rspj_';
+/** Prefix of an agent credential (likewise refused at /graphql). */
+export const AGENT_CREDENTIAL_PREFIX = 'rspa_';
+
+/** Longest a join token may live: a week. */
+const MAX_JOIN_TTL_SECONDS = 7 * 24 * 3600;
+
+/** A join token as created: the secret is in here once. */
+export interface IssuedJoinToken {
+  agentId: string;
+  token: string;
+  expiresAt: Date;
+}
+
+/** Who a connecting agent is, and its new credential when it just enrolled. */
+export interface AgentIdentity {
+  agentId: string;
+  /** Set when a join token was exchanged: the credential the agent keeps from now on. */
+  credential?: string;
+}
+
+/** Agent ids: what a host's `agent` field names. */
+const AGENT_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/i;
+
+/**
+ * Host agents' secrets: one-time, expiring join tokens a site admin creates for an agent id, and
+ * the long-lived credential each is exchanged for at the agent's first connection. Only hashes
+ * are stored; each secret is bound to its agent id.
+ */
+export class AgentCredentialService {
+  private readonly repo: Repository<AgentCredentialEntity>;
+  private readonly revokeListeners: Array<(agentId: string) => void> = [];
+
+  constructor(private readonly dataSource: DataSource) {
+    this.repo = dataSource.getRepository(AgentCredentialEntity);
+  }
+
+  /** Site admins create a join token for `agentId`, valid `ttlSeconds` (one hour by default). */
+  async createJoinToken(actor: Principal, agentId: string, ttlSeconds = 3600): Promise<IssuedJoinToken> {
+    policy.requireSiteAdmin(actor, 'create agent join tokens');
+    if (!AGENT_ID.test(agentId)) throw new BadInputError('An agent id is 1 to 100 letters, digits, dots, dashes or underscores', { agentId });
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_JOIN_TTL_SECONDS) throw new BadInputError(`A join token lives 1 to ${MAX_JOIN_TTL_SECONDS} seconds`, { ttlSeconds });
+    const token = JOIN_TOKEN_PREFIX + randomBytes(32).toString('hex');
+    const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
+    await this.repo.insert({ agentId, kind: AgentSecretKind.JOIN, secretHash: hashSecret(token), expiresAt });
+    return { agentId, token, expiresAt };
+  }
+
+  /** Site admins revoke an agent's credentials (and unused join tokens); its live connection is closed. Resolves to how many were revoked. */
+  async revokeCredential(actor: Principal, agentId: string): Promise<number> {
+    policy.requireSiteAdmin(actor, 'revoke agent credentials');
+    const { affected } = await this.repo.update({ agentId, revokedAt: IsNull(), usedAt: IsNull() }, { revokedAt: new Date() });
+    for (const listener of this.revokeListeners) listener(agentId);
+    return affected ?? 0;
+  }
+
+  /** Calls `listener` with the agent id whenever its credentials are revoked. */
+  onRevoked(listener: (agentId: string) => void): void {
+    this.revokeListeners.push(listener);
+  }
+
+  /**
+   * Who presents `secret`: a valid credential names its agent; a valid, unused join token is
+   * spent (once, atomically) and exchanged for a new credential, which replaces the agent's older
+   * ones. UNAUTHENTICATED for anything else, or when `claimedId` is not the secret's agent.
+   */
+  async authenticate(secret: string, claimedId?: string): Promise<AgentIdentity> {
+    const refused = (reason: string) => new UnauthenticatedError(`Agent refused: ${reason}`, { agent: claimedId ?? null });
+    if (secret.startsWith(AGENT_CREDENTIAL_PREFIX)) {
+      const row = await this.repo.findOneBy({ secretHash: hashSecret(secret), kind: AgentSecretKind.CREDENTIAL });
+      if (!row) throw refused('unknown agent credential');
+      if (row.revokedAt) throw refused('the agent credential is revoked');
+      if (claimedId && claimedId !== row.agentId) throw refused(`the credential is not agent "${claimedId}"'s`);
+      return { agentId: row.agentId };
+    }
+    if (!secret.startsWith(JOIN_TOKEN_PREFIX)) throw refused('not a join token nor an agent credential');
+    return this.dataSource.transaction(async (m) => {
+      const repo = m.getRepository(AgentCredentialEntity);
+      const row = await repo.findOne({ where: { secretHash: hashSecret(secret), kind: AgentSecretKind.JOIN }, lock: { mode: 'pessimistic_write' } });
+      if (!row) throw refused('unknown join token');
+      if (row.usedAt) throw refused('the join token was used already');
+      if (row.revokedAt) throw refused('the join token is revoked');
+      if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) throw refused('the join token has expired');
+      if (claimedId && claimedId !== row.agentId) throw refused(`the join token is not agent "${claimedId}"'s`);
+      const now = new Date();
+      await repo.update({ id: row.id }, { usedAt: now });
+      await repo.update({ agentId: row.agentId, kind: AgentSecretKind.CREDENTIAL, revokedAt: IsNull() }, { revokedAt: now });
+      const credential = AGENT_CREDENTIAL_PREFIX + randomBytes(32).toString('hex');
+      await repo.insert({ agentId: row.agentId, kind: AgentSecretKind.CREDENTIAL, secretHash: hashSecret(credential) });
+      return { agentId: row.agentId, credential };
+    });
+  }
+}

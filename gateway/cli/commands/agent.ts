@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { AgentCredentialRevokeDocument, AgentJoinTokenCreateDocument } from '../../../client/generated/graphql';
+import { CliError, ExitCode } from '../exit-codes';
+import { emit } from '../output';
+import { contextOf, intOption, type GlobalOptions } from './context';
+
+/** Options of `rsp agent` (its join token is the global `--token`). */
+interface AgentOptions {
+  gateway?: string;
+  dataDir: string;
+  drivers?: string;
+  plugins?: string;
+  id?: string;
+  ca?: string;
+}
+
+/** `rsp agent` (run a host agent that dials out to its gateway) and `rsp agent token create|revoke`. */
+export function registerAgent(program: Command): void {
+  const agent = program
+    .command('agent')
+    .description('run a host agent on this machine: it dials out to the gateway over WebSocket and runs environments here (--token: a join token the first time)')
+    .option('--gateway <url>', 'the gateway, http(s):// or ws(s):// (required)')
+    .option('--data-dir <dir>', "the agent's data directory: its credential, volumes, image cache, artifacts", '.rsp/agent')
+    .option('--drivers <list>', 'built-in drivers, comma-separated (default docker,lxc,libvirt,vserver)')
+    .option('--plugins <list>', 'driver plugins to load, comma-separated (paths or packages)')
+    .option('--id <agent-id>', "the agent id (default: the join token's)")
+    .option('--ca <file>', 'PEM file of CAs to trust for wss://')
+    .action(async (opts: AgentOptions, cmd: Command) => runAgent(opts, cmd.optsWithGlobals<GlobalOptions>().token ?? process.env.RSP_AGENT_TOKEN));
+
+  const token = agent.command('token').description('join tokens and credentials of host agents (site admins)');
+  token
+    .command('create <agent-id>')
+    .description('create a one-time join token for an agent; shown once')
+    .option('--ttl <seconds>', 'how long it is valid', '3600')
+    .action(async (agentId: string, opts: { ttl: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { createAgentJoinToken } = await ctx.client.request(AgentJoinTokenCreateDocument, { agentId, ttlSeconds: intOption('--ttl', opts.ttl)! });
+      emit(ctx.json, createAgentJoinToken, () => `Join token for agent ${agentId}, valid until ${createAgentJoinToken.expiresAt}, shown once:\n${createAgentJoinToken.token}\n`);
+    });
+  token
+    .command('revoke <agent-id>')
+    .description("revoke an agent's credential (its connection is closed)")
+    .action(async (agentId: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { revokeAgentCredential } = await ctx.client.request(AgentCredentialRevokeDocument, { agentId });
+      emit(ctx.json, { agentId, revoked: revokeAgentCredential }, () => `Revoked ${revokeAgentCredential} credential(s) of agent ${agentId}\n`);
+    });
+}
+
+/** Runs the agent until SIGTERM/SIGINT (exit 0) or a refusal of the gateway (exit 4 for its secret). */
+async function runAgent(opts: AgentOptions, token: string | undefined): Promise<void> {
+  if (!opts.gateway) throw new CliError("rsp agent: --gateway <url> is required", 'BAD_USAGE', ExitCode.BAD_USAGE);
+  const gateway = opts.gateway;
+  const list = (text: string | undefined) => text?.split(',').map((s) => s.trim()).filter(Boolean);
+  const [{ createLogger }, { AgentDialer }, { agentRegistry, DEFAULT_DRIVERS }, { InProcessAgent }, { loadPluginSet }, { join }] = await Promise.all([
+    import('../../logging/logger.js'),
+    import('../../agent/remote/agent-dialer.js'),
+    import('../../agent/builtin-drivers.js'),
+    import('../../agent/in-process-agent.js'),
+    import('../../../plugins/loader.js'),
+    import('node:path'),
+  ]);
+  const logLevel = (process.env.LOG_LEVEL ?? 'info') as Parameters<typeof createLogger>[0]['logLevel'];
+  const logger = createLogger({ logLevel, logFormat: process.env.LOG_FORMAT as 'json' | 'pretty' | undefined });
+  let ca: Buffer | undefined;
+  try {
+    ca = opts.ca ? readFileSync(opts.ca) : undefined;
+  } catch (e) {
+    throw new CliError(`--ca: ${(e as Error).message}`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  }
+  const plugins = await loadPluginSet(list(opts.plugins) ?? [], { dataDir: opts.dataDir });
+  const dialer = new AgentDialer({
+    gateway,
+    token,
+    agentId: opts.id,
+    dataDir: opts.dataDir,
+    ca,
+    logger,
+    makeAgent: async (agentId, upstream) => {
+      const registry = await agentRegistry(list(opts.drivers) ?? DEFAULT_DRIVERS, opts.dataDir, { plugins: plugins.driverPlugins });
+      const made = new InProcessAgent(registry, opts.dataDir, logger.child({ agent: agentId }), agentId, join(opts.dataDir, 'artifacts'), upstream);
+      await made.probe();
+      return made;
+    },
+  });
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'stopping');
+    dialer.stop();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  try {
+    await dialer.run();
+  } catch (e) {
+    // A refused secret exits 4, another protocol version 1, bad options 2 (as every command's errors).
+    throw new CliError((e as Error).message, (e as { category?: string }).category);
+  }
+  process.exit(ExitCode.OK);
+}

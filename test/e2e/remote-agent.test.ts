@@ -1,0 +1,141 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { createRootfsTar } from '../../drivers/fake';
+import { AGENT_PROTOCOL_VERSION } from '../../gateway/agent/protocol';
+import { runRsp, spawnRsp, RspProcess } from '../helpers/cli';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { until } from '../helpers/until';
+
+const OP = 'id state error { code message }';
+
+/**
+ * `rsp agent` as a separate OS process on this machine, dialling the test's gateway over
+ * WebSocket on 127.0.0.1 (the README's steps): enrolled with a join token, it serves a host's
+ * environments; killed (-9) its host goes DOWN; restarted with its saved credential it is back.
+ * Wrong, reused and revoked secrets are refused, and an agent credential is no API token.
+ */
+describe('a host agent in its own process (rsp agent)', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let group: string;
+  let site: string;
+  const agents: RspProcess[] = [];
+
+  const agentDir = () => mkdtempSync(join(tmpdir(), 'rsp-agent-'));
+  const wsUrl = () => t.gateway.url.replace(/^http/, 'ws');
+  const startAgent = (token: string, dataDir: string) => {
+    const p = spawnRsp(['agent', '--gateway', wsUrl(), '--token', token, '--drivers', 'fake', '--data-dir', dataDir], { LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
+    agents.push(p);
+    return p;
+  };
+  const joinToken = async (agentId: string) => {
+    const r = await runRsp(['--url', t.gateway.url, '--token', t.adminToken, '--json', 'agent', 'token', 'create', agentId, '--ttl', '600'], {});
+    expect(r.code).toBe(0);
+    return JSON.parse(r.stdout).token as string;
+  };
+  const hostState = async (id: string) => (await t.ok('query ($id: ID!) { host(id: $id) { state } }', { id })).host.state as string;
+  const settle = async (id: string) => {
+    await t.gateway.services.operations.settled(id);
+    return (await t.ok(`query ($id: ID!) { operation(id: $id) { ${OP} } }`, { id })).operation;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    t = await startTestGateway(db, { RSP_HEARTBEAT_MS: '200', RSP_HOST_DOWN_AFTER_MS: '1500' });
+    group = (await t.ok('mutation { createGroup(input: { slug: "ops", name: "Ops" }) { id } }')).createGroup.id;
+    site = (await t.ok('mutation ($g: ID!) { createSite(input: { name: "far", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
+  });
+  afterAll(async () => {
+    for (const p of agents) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await t?.close();
+    await db?.drop();
+  });
+
+  test('enrol, run an environment on the remote host, lose the agent (DOWN), get it back with its saved credential', async () => {
+    const dataDir = agentDir();
+    const agent = startAgent(await joinToken('remote1'), dataDir);
+    await agent.waitFor(/connected to the gateway/);
+    expect(statSync(join(dataDir, 'agent-credential.json')).mode & 0o777).toBe(0o600);
+    await until('the agent in the link', () => t.gateway.agents.get('remote1') !== undefined, 20_000);
+
+    const registered = await runRsp(['--url', t.gateway.url, '--token', t.adminToken, '--json', 'host', 'create', 'far-box', '--site', site, '--owner', group, '--agent', 'remote1'], {});
+    expect(registered.code).toBe(0);
+    const host = (await t.ok('query ($id: ID!) { host(id: $id) { id agent drivers } }', { id: JSON.parse(registered.stdout).id })).host;
+    expect(host).toMatchObject({ agent: 'remote1', drivers: ['fake'] });
+    await until('host UP with heartbeats', async () => ((await t.ok('query ($id: ID!) { host(id: $id) { state lastHeartbeatAt } }', { id: host.id })).host.lastHeartbeatAt ? true : undefined), 20_000);
+
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'app', version: '1', technology: 'fake' } })).registerImage.id;
+    expect((await t.upload(image, createRootfsTar({ '/etc/os-release': 'ID=app\nVERSION=1\n' }))).status).toBe(200);
+    const created = await t.ok(`mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { ${OP} } } }`, { i: { groupId: group, hostId: host.id, imageId: image, name: 'web' } });
+    expect(await settle(created.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
+    const id = created.createEnvironment.environment.id;
+    const act = async (mutation: string) => settle((await t.ok(`mutation ($id: ID!) { ${mutation}(id: $id) { id } }`, { id }))[mutation].id);
+    expect(await act('startEnvironment')).toMatchObject({ state: 'SUCCEEDED' });
+    const exec = await t.ok('mutation ($id: ID!, $c: [String!]!) { execEnvironment(id: $id, command: $c) { exitCode stdout } }', { id, c: ['cat', '/etc/os-release'] });
+    expect(exec.execEnvironment).toEqual({ exitCode: 0, stdout: 'ID=app\nVERSION=1\n' });
+    expect(await act('stopEnvironment')).toMatchObject({ state: 'SUCCEEDED' });
+    expect(await act('destroyEnvironment')).toMatchObject({ state: 'SUCCEEDED' });
+
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+    await until('host DOWN', async () => ((await hostState(host.id)) === 'DOWN' ? true : undefined), 20_000);
+    expect(t.gateway.agents.get('remote1')).toBeUndefined();
+
+    // The join token was spent: the restart connects with the credential saved in its data directory.
+    const again = startAgent('rspj_spent-and-ignored', dataDir);
+    await again.waitFor(/connected to the gateway/);
+    await until('host UP again', async () => ((await hostState(host.id)) === 'UP' ? true : undefined), 20_000);
+
+    again.child.kill('SIGTERM');
+    expect((await again.exited).code).toBe(0);
+  });
+
+  test('refused: a wrong token, a reused join token, a revoked credential; an agent credential is no API token', async () => {
+    const wrong = startAgent('rspj_0000', agentDir());
+    const wrongEnd = await wrong.exited;
+    expect(wrongEnd.code).toBe(4);
+    expect(wrongEnd.stderr).toMatch(/unknown join token/);
+
+    const token = await joinToken('remote2');
+    const first = startAgent(token, agentDir());
+    await first.waitFor(/connected to the gateway/);
+    const reused = await startAgent(token, agentDir()).exited;
+    expect(reused.code).toBe(4);
+    expect(reused.stderr).toMatch(/join token was used already/);
+
+    const dataDir = agentDir();
+    const third = startAgent(await joinToken('remote3'), dataDir);
+    await third.waitFor(/connected to the gateway/);
+    const { credential } = JSON.parse(readFileSync(join(dataDir, 'agent-credential.json'), 'utf8')) as { credential: string };
+    const asUser = await t.gql('{ viewer { authenticated } }', {}, credential);
+    expect(asUser.status).toBe(401);
+    expect(asUser.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+
+    expect((await t.ok('mutation { revokeAgentCredential(agentId: "remote3") }')).revokeAgentCredential).toBe(1);
+    const revokedEnd = await third.exited;
+    expect(revokedEnd.code).toBe(4);
+    expect(revokedEnd.stderr).toMatch(/revoked/);
+    const afterRevoke = await startAgent('', dataDir).exited;
+    expect(afterRevoke.stderr).toMatch(/the agent credential is revoked/);
+    await until('remote3 gone from the link', () => t.gateway.agents.get('remote3') === undefined, 20_000);
+    first.child.kill('SIGTERM');
+    await first.exited;
+  });
+
+  test('refused with a clear close reason: another protocol version, a malformed handshake, another agent id', async () => {
+    const closeOf = (handshake: unknown) =>
+      new Promise<{ code: number; reason: string }>((resolve, reject) => {
+        const ws = new WebSocket(`${wsUrl()}/agent`);
+        ws.on('open', () => ws.send(typeof handshake === 'string' ? handshake : JSON.stringify(handshake)));
+        ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+        ws.on('error', reject);
+      });
+    const token = await joinToken('remote4');
+    expect(await closeOf({ type: 'handshake', protocol: AGENT_PROTOCOL_VERSION + 1, secret: token, software: 'x' })).toEqual({ code: 4426, reason: expect.stringMatching(/protocol mismatch/) });
+    expect(await closeOf('not json')).toEqual({ code: 4400, reason: expect.stringMatching(/malformed handshake/) });
+    expect(await closeOf({ type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, agentId: 'someone-else', secret: token, software: 'x' })).toEqual({ code: 4401, reason: expect.stringMatching(/not agent "someone-else"/) });
+  });
+});

@@ -1,0 +1,86 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import pino from 'pino';
+import { loopbackPair } from '../../../gateway/agent/loopback-channel';
+import { AGENT_PROTOCOL_VERSION } from '../../../gateway/agent/protocol';
+import { callLanes } from '../../../gateway/agent/remote/call-lanes';
+import { agentUrl } from '../../../gateway/agent/remote/agent-dialer';
+import { closeReason } from '../../../gateway/agent/remote/handshake';
+import { UpstreamClient } from '../../../gateway/agent/remote/upstream-client';
+import { UpstreamDispatcher } from '../../../gateway/agent/remote/upstream-dispatcher';
+import { ArtifactStore } from '../../../gateway/artifacts/artifact-store';
+import { StoreChunkTransport } from '../../../gateway/artifacts/store-chunk-transport';
+
+const logger = pino({ level: 'silent' });
+
+/** The gateway's end (upstream dispatcher on its incoming lane) and the agent's upstream client, over a loopback. */
+function upstreamOver(store: StoreChunkTransport) {
+  const pair = loopbackPair();
+  const malformed: string[] = [];
+  const gateway = callLanes(pair.gatewayEnd, (p) => malformed.push(p));
+  new UpstreamDispatcher(store, gateway.incoming, 'a1', logger);
+  const agent = callLanes(pair.agentEnd, (p) => malformed.push(p));
+  const client = new UpstreamClient();
+  client.attach(agent.outgoing);
+  return { pair, client, malformed };
+}
+
+describe('a remote agent reads images through calls in the reverse direction', () => {
+  const store = new StoreChunkTransport(ArtifactStore.inDirectory(mkdtempSync(join(tmpdir(), 'rsp-upstream-')), { logger }));
+
+  test('the agent fetches a manifest and its chunks from the gateway store; writing is refused', async () => {
+    const { manifest } = await store.store.put(Readable.from([Buffer.from('image bits '.repeat(1000))]));
+    const { client } = upstreamOver(store);
+    expect(await client.hasManifest(manifest.id)).toBe(true);
+    expect(await client.getManifest(manifest.id)).toEqual(manifest);
+    const ids = manifest.chunks.map((c) => c.hash);
+    expect(await client.missingChunks(ids)).toEqual([]);
+    expect((await client.getChunks(ids)).map((c) => c.id)).toEqual(ids);
+    await expect(client.getManifest('0'.repeat(64))).rejects.toMatchObject({ category: 'NOT_FOUND' });
+    await expect(client.putChunks()).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION' });
+  });
+
+  test('a call the gateway does not serve, or of another protocol version, is refused with an error frame', async () => {
+    const { pair } = upstreamOver(store);
+    const answers: unknown[] = [];
+    pair.agentEnd.onFrame((f) => answers.push(JSON.parse(f)));
+    pair.agentEnd.send(JSON.stringify({ type: 'request', id: 'x', protocol: AGENT_PROTOCOL_VERSION, method: 'putChunks', params: { chunks: [] }, context: { operationId: 'o' } }));
+    pair.agentEnd.send(JSON.stringify({ type: 'request', id: 'y', protocol: AGENT_PROTOCOL_VERSION + 1, method: 'getManifest', params: { manifestId: 'm' }, context: { operationId: 'o' } }));
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => answers.length === 2 && (clearInterval(check), resolve()), 5);
+    });
+    expect(answers).toEqual([
+      { type: 'error', id: 'x', error: expect.objectContaining({ category: 'UNSUPPORTED_OPERATION' }) },
+      { type: 'error', id: 'y', error: expect.objectContaining({ category: 'UNSUPPORTED_OPERATION' }) },
+    ]);
+  });
+
+  test('a message that is no frame is reported as malformed; calls in flight fail UNAVAILABLE when the channel closes', async () => {
+    const { pair, client, malformed } = upstreamOver(store);
+    pair.agentEnd.send('not json');
+    pair.agentEnd.send('{"type":"hello"}');
+    const pending = client.getManifest('f'.repeat(64));
+    pair.close(new Error('cut'));
+    await expect(pending).rejects.toMatchObject({ category: 'UNAVAILABLE' });
+    await expect(client.hasManifest('f')).rejects.toMatchObject({ category: 'UNAVAILABLE' });
+    expect(malformed).toEqual([]);
+    const lanes = loopbackPair();
+    const seen: string[] = [];
+    callLanes(lanes.gatewayEnd, (p) => seen.push(p));
+    lanes.agentEnd.send('not json');
+    lanes.agentEnd.send('{"type":"hello"}');
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => seen.length === 2 && (clearInterval(check), resolve()), 5);
+    });
+    expect(seen).toEqual(['a message that is not JSON', 'a message of unknown type "hello"']);
+  });
+
+  test('the agent endpoint of a gateway URL, and close reasons WebSocket can carry', () => {
+    expect(agentUrl('https://gw.example.org')).toBe('wss://gw.example.org/agent');
+    expect(agentUrl('http://127.0.0.1:4000/')).toBe('ws://127.0.0.1:4000/agent');
+    expect(() => agentUrl('ftp://x')).toThrow(/http\(s\):\/\/ or ws\(s\):\/\//);
+    expect(Buffer.byteLength(closeReason('é'.repeat(200)))).toBeLessThanOrEqual(123);
+  });
+});
