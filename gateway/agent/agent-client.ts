@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { RspError, TimeoutError, UnavailableError, UnsupportedOperationError } from '../errors';
 import type { AgentMethod, HostAgent } from './host-agent';
 import type { FrameChannel } from './frame-channel';
-import { decodeFrame, encodeFrame } from './frame-codec';
+import { encodeFrame } from './frame-codec';
+import { PendingCalls, type PendingCall } from './pending-calls';
 import { AGENT_PROTOCOL_VERSION } from './protocol';
 import type { AgentHello, CallContext, RequestFrame } from './protocol';
-import { fromWireError } from './wire-error';
 
 /** How long after a call's deadline the client stops waiting for the agent's own TIMEOUT answer. */
 const DEFAULT_DEADLINE_GRACE_MS = 5_000;
@@ -19,13 +19,6 @@ export interface AgentClientOptions {
 type Params<M extends AgentMethod> = Parameters<HostAgent[M]>[0];
 type Answer<M extends AgentMethod> = Awaited<ReturnType<HostAgent[M]>>;
 
-interface Pending {
-  method: string;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-  timer?: NodeJS.Timeout;
-}
-
 /**
  * A host agent on the other end of a frame channel: each call is a request frame
  * `{ id, protocol, method, params, context }`; the answer frame with the same id resolves it, an
@@ -34,10 +27,9 @@ interface Pending {
  * fails every call in flight with UNAVAILABLE.
  */
 export class AgentClient implements HostAgent {
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new PendingCalls();
   private readonly graceMs: number;
   private closed: Error | undefined;
-  private next = 0;
 
   constructor(
     /** The id of the agent on the other end. */
@@ -46,7 +38,7 @@ export class AgentClient implements HostAgent {
     options: AgentClientOptions = {},
   ) {
     this.graceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
-    channel.onFrame((text) => this.receive(text));
+    channel.onFrame((text) => this.pending.receive(text));
     channel.onClose((reason) => this.fail(reason));
   }
 
@@ -164,63 +156,36 @@ export class AgentClient implements HostAgent {
   private call<M extends AgentMethod>(method: M, params: Params<M>, context?: CallContext): Promise<Answer<M>> {
     return new Promise<Answer<M>>((resolve, reject) => {
       if (this.closed) return reject(new UnavailableError(`Host agent ${this.id} is not connected: ${this.closed.message}`, { agent: this.id, method }));
-      const frame: RequestFrame = { type: 'request', id: String(++this.next), protocol: AGENT_PROTOCOL_VERSION, method, params: params ?? {}, context: context ?? { operationId: randomUUID() } };
+      const frame: RequestFrame = { type: 'request', id: this.pending.nextId(), protocol: AGENT_PROTOCOL_VERSION, method, params: params ?? {}, context: context ?? { operationId: randomUUID() } };
       let text: string;
       try {
         text = encodeFrame(frame);
       } catch (e) {
         return reject(e);
       }
-      const entry: Pending = { method, resolve: resolve as (value: unknown) => void, reject };
+      const entry: PendingCall = { method, resolve: resolve as (value: unknown) => void, reject };
       const deadline = frame.context.deadline ? Date.parse(frame.context.deadline) : NaN;
       if (!Number.isNaN(deadline)) {
         const waitMs = Math.max(0, deadline - Date.now()) + this.graceMs;
         entry.timer = setTimeout(() => {
-          this.pending.delete(frame.id);
+          this.pending.settle(frame.id);
           reject(new TimeoutError(`${method} on host agent ${this.id}`, waitMs, { agent: this.id, operationId: frame.context.operationId, deadline: frame.context.deadline }));
           void this.cancel({ operationId: frame.context.operationId }).catch(() => undefined);
         }, waitMs);
         entry.timer.unref?.();
       }
-      this.pending.set(frame.id, entry);
+      this.pending.add(frame.id, entry);
       try {
         this.channel.send(text);
       } catch (e) {
-        this.settle(frame.id)?.reject(new UnavailableError(`Host agent ${this.id} could not be reached: ${(e as Error).message}`, { agent: this.id, method }, { cause: e }));
+        this.pending.settle(frame.id)?.reject(new UnavailableError(`Host agent ${this.id} could not be reached: ${(e as Error).message}`, { agent: this.id, method }, { cause: e }));
       }
     });
-  }
-
-  /** Settles the call an answer frame names; unreadable frames and frames that name no call in flight are dropped. */
-  private receive(text: string): void {
-    let frame;
-    try {
-      frame = decodeFrame(text);
-    } catch {
-      return;
-    }
-    // A request, or an error about a frame the agent could not read (this client sends only well-formed ones), settles no call.
-    if (frame.type === 'request' || frame.id === null) return;
-    const entry = this.settle(frame.id);
-    if (!entry) return;
-    if (frame.type === 'result') entry.resolve(frame.result ?? undefined);
-    else entry.reject(fromWireError(frame.error));
-  }
-
-  private settle(id: string): Pending | undefined {
-    const entry = this.pending.get(id);
-    if (!entry) return undefined;
-    this.pending.delete(id);
-    clearTimeout(entry.timer);
-    return entry;
   }
 
   /** The channel closed: every call in flight fails with UNAVAILABLE, and so does every later call. */
   private fail(reason: Error): void {
     this.closed ??= reason;
-    for (const id of [...this.pending.keys()]) {
-      const entry = this.settle(id)!;
-      entry.reject(new UnavailableError(`Host agent ${this.id} went away during ${entry.method}: ${reason.message}`, { agent: this.id, method: entry.method }));
-    }
+    this.pending.failAll((call) => new UnavailableError(`Host agent ${this.id} went away during ${call.method}: ${reason.message}`, { agent: this.id, method: call.method }));
   }
 }
