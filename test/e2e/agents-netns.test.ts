@@ -160,5 +160,52 @@ describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent
       expect(await containersOf(ids['env-id']!)).toEqual([]);
       expect(steps).toEqual([]);
     }, 300_000);
+
+    test('a second agent (its own namespace and data dir): replicate from A to B, migrate A → B → A', async () => {
+      ids['join-b'] = /\n(rspj_\S+)\n$/.exec((await ok(['agent', 'token', 'create', 'box3-agent'])).stdout)![1]!;
+      await startAgent('b', ['agent', '--gateway', `http://${lab.rootAddress}:${port}`, '--token', ids['join-b'], '--drivers', 'docker', '--data-dir', join(dir, 'agent-b'), '--instance', 'b'], join(dir, 'agent-b')).waitFor(/connected to the gateway/);
+      ids['host-b'] = /Created host box3 \((\S+)\)/.exec((await ok(['host', 'create', 'box3', '--site', ids['site-id']!, '--owner', ids['group-id']!, '--agent', 'box3-agent'])).stdout)![1]!;
+      await waitHost(ids['host-b'], 'UP');
+
+      const created = await ok(['env', 'create', 'db', '--host', ids['host-id']!, '--image', ids['image-id']!, '--group', ids['group-id']!]);
+      const env = (ids['db'] = /Environment (\S+)/.exec(created.stderr)![1]!);
+      envIds.add(env);
+      await ok(['env', 'start', env]);
+      const policy = JSON.parse((await ok(['--json', 'replicate', 'policy', 'create', env, '--schedule', 'every 60 minutes', '--target', 'HOST', '--target-id', ids['host-b'], '--auto-failover'])).stdout).id as string;
+      ids['policy'] = policy;
+      await ok(['replicate', 'now', policy]);
+      const replicas = (await gql('query ($e: ID!) { replicas(environmentId: $e) { id storeHostId bytes } }', { e: env })).replicas as Array<{ storeHostId: string; bytes: number }>;
+      expect(replicas).toEqual([expect.objectContaining({ storeHostId: ids['host-b'] })]);
+      expect(replicas[0]!.bytes).toBeGreaterThan(0);
+
+      expect((await ok(['env', 'migrate', env, '--host', ids['host-b']])).stdout).toMatch(/state:\s+SUCCEEDED/);
+      expect(await environment(env)).toMatchObject({ hostId: ids['host-b'], status: 'RUNNING' });
+      expect(await containersOf(env)).toEqual([{ name: `rsp-b-${env}`, running: true }]);
+      expect((await ok(['env', 'exec', env, '--', 'hostname'])).stdout).toBe('db\n');
+
+      expect((await ok(['env', 'migrate', env, '--host', ids['host-id']!])).stdout).toMatch(/state:\s+SUCCEEDED/);
+      expect(await environment(env)).toMatchObject({ hostId: ids['host-id'], status: 'RUNNING' });
+      expect(await containersOf(env)).toEqual([{ name: `rsp-${env}`, running: true }]);
+      await ok(['replicate', 'now', policy]);
+    }, 300_000);
+
+    test("cut A's link: its host goes DOWN, B starts the replica; once the link is back nothing runs twice", async () => {
+      const env = ids['db']!;
+      await lab.cut('a');
+      await waitHost(ids['host-id']!, 'DOWN');
+      await until('failover to B', async () => {
+        const e = await environment(env);
+        return e.hostId === ids['host-b'] && e.status === 'RUNNING';
+      }, 60_000);
+      expect((await ok(['env', 'exec', env, '--', 'hostname'])).stdout).toBe('db\n');
+      // Cut off, A cannot be told: its container still runs (no fencing of its own yet) next to B's.
+      expect(await containersOf(env)).toContainEqual({ name: `rsp-b-${env}`, running: true });
+
+      await lab.restore('a');
+      await waitHost(ids['host-id']!, 'UP', 90_000);
+      // The split-brain guard stopped A's copy before A's host came back UP: one runs, on B.
+      expect((await containersOf(env)).filter((c) => c.running)).toEqual([{ name: `rsp-b-${env}`, running: true }]);
+      expect(await environment(env)).toMatchObject({ hostId: ids['host-b'], status: 'RUNNING' });
+    }, 180_000);
   });
 });
