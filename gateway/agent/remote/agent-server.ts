@@ -10,6 +10,7 @@ import type { HostFactsService } from '../../services/host-facts-service';
 import { AgentClient } from '../agent-client';
 import type { AgentLink } from '../agent-link';
 import { AGENT_PROTOCOL_VERSION } from '../protocol';
+import { Admission } from './admission';
 import { callLanes } from './call-lanes';
 import { CLOSE_CODES, closeReason } from './handshake';
 import type { AgentHandshake, GatewayWelcome } from './handshake';
@@ -32,6 +33,8 @@ export interface AgentServerDeps {
   silenceMs: number;
   /** How long a new connection has to send its handshake. */
   handshakeTimeoutMs?: number;
+  /** How many agents are admitted (credential checked, opening calls, facts recorded) at once; the others wait their turn (default 16). */
+  admitAtOnce?: number;
 }
 
 /**
@@ -45,8 +48,10 @@ export class AgentServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 });
   private readonly sockets = new Map<string, WebSocket>();
   private readonly pinger: NodeJS.Timeout;
+  private readonly admission: Admission;
 
   constructor(private readonly deps: AgentServerDeps) {
+    this.admission = new Admission(deps.admitAtOnce ?? 16);
     this.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => this.accept(socket, req.socket.remoteAddress ?? 'unknown'));
     deps.credentials.onRevoked((agentId) => this.sockets.get(agentId)?.close(CLOSE_CODES.UNAUTHENTICATED, 'the agent credential was revoked'));
     // A socket silent (no pong, no frame) for longer than `silenceMs` is cut off: its agent leaves the link.
@@ -106,10 +111,14 @@ export class AgentServer {
       if (hello.protocol !== AGENT_PROTOCOL_VERSION) {
         return refuse(CLOSE_CODES.PROTOCOL_MISMATCH, `protocol mismatch: the gateway speaks ${AGENT_PROTOCOL_VERSION}, the agent ${hello.protocol}`, { agent: hello.agentId, software: hello.software });
       }
-      this.deps.credentials.authenticate(hello.secret, hello.agentId).then(
-        (identity) => this.welcome(socket, identity.agentId, identity.credential, address),
-        (e: unknown) => refuse(CLOSE_CODES.UNAUTHENTICATED, (e as Error).message, { agent: hello.agentId }),
-      );
+      void this.admission.run(async () => {
+        if (socket.readyState !== socket.OPEN) return;
+        const identity = await this.deps.credentials.authenticate(hello.secret, hello.agentId).catch((e: unknown) => {
+          refuse(CLOSE_CODES.UNAUTHENTICATED, (e as Error).message, { agent: hello.agentId });
+          return undefined;
+        });
+        if (identity) await this.welcome(socket, identity.agentId, identity.credential, address);
+      }).catch((e: unknown) => logger.warn({ err: e, address }, 'a host agent could not be admitted'));
     });
   }
 
