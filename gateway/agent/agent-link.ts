@@ -3,18 +3,38 @@ import { HostState, type HostEntity } from '../persistence/entities';
 import type { HostAgent } from './host-agent';
 
 /**
+ * How the gateway reaches an agent: `in-process` (the gateway's own `local` and the `RSP_AGENTS`
+ * extras, whose heartbeats the gateway pushes for them through the same receiver) or `remote`
+ * (`rsp agent` over WebSocket, which pushes its own).
+ */
+export type AgentReach = 'in-process' | 'remote';
+
+/**
  * Finds the agent that serves a host. Embedded mode has the in-process agent (`local`) and any
- * extra in-process agents the configuration names (`RSP_AGENTS`). An agent can be disconnected
- * (its host is lost: no calls, no heartbeats) and connected again.
+ * extra in-process agents the configuration names (`RSP_AGENTS`); remote agents are here while
+ * their connection is open. An agent can be disconnected (its host is lost: no calls, no
+ * heartbeats) and connected again.
  */
 export class AgentLink {
   private readonly agents = new Map<string, HostAgent>();
   private readonly disconnected = new Map<string, HostAgent>();
+  private readonly reach = new Map<string, AgentReach>();
 
   /** Makes an agent reachable under its id. */
-  add(agent: HostAgent): void {
+  add(agent: HostAgent, reach: AgentReach = 'in-process'): void {
     this.disconnected.delete(agent.id);
     this.agents.set(agent.id, agent);
+    this.reach.set(agent.id, reach);
+  }
+
+  /** Ids of the connected in-process agents (whose heartbeats the gateway pushes for them). */
+  inProcess(): string[] {
+    return this.connected().filter((id) => this.reach.get(id) === 'in-process');
+  }
+
+  /** How a connected agent is reached, or undefined when it is not connected. */
+  reachOf(id: string): AgentReach | undefined {
+    return this.agents.has(id) ? this.reach.get(id) : undefined;
   }
 
   /**
