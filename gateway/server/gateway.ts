@@ -27,6 +27,7 @@ import type { ChunkTransport } from '../artifacts/chunk-transport';
 import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
 import { GroupKeys } from '../replication/group-keys';
 import { SYSTEM } from '../auth/principal';
+import { gatewayId } from './gateway-id';
 import { imageUploadHandler } from './image-upload';
 import { bearerSecret } from '../auth/bearer';
 import type { GatewayConfig } from '../config/config';
@@ -97,6 +98,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     for (const extra of await startExtraAgents(config, logger, plugins, upstream)) agents.add(await reach(extra, config, logger));
     const services = createServices({
       dataSource,
+      gatewayId: gatewayId(config.dataDir),
       pubSub,
       logger,
       info: { site: config.siteName, version: RSP_VERSION, database: target.kind },
@@ -116,6 +118,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     const schema = await buildGatewaySchema(pubSub);
     // Each host's technologies and inventory come from its agent's facts (an admin may narrow and reserve).
     for (const id of agents.connected()) await services.hostFacts.refreshAgent(id);
+    // A previous run killed with -9 (or crashed) could not end its operations: nothing runs them now.
+    await services.operations.failAbandoned();
     const bootstrap = await services.tokens.bootstrapSiteAdmin();
     if (bootstrap) logger.warn('created the first site-admin token; it is printed once, keep it');
     await services.environments.reconcile();

@@ -68,6 +68,8 @@ export interface Services {
 /** What services are built from. */
 export interface ServiceDeps {
   dataSource: DataSource;
+  /** This gateway's id, recorded on the operations it runs (see `OperationService.failAbandoned`). */
+  gatewayId?: string;
   pubSub: RspPubSub;
   logger: Logger;
   info: GatewayFacts;
@@ -92,7 +94,7 @@ export interface ServiceDeps {
 /** Builds every service of a gateway. */
 export function createServices(deps: ServiceDeps): Services {
   const { dataSource } = deps;
-  const operations = new OperationService(dataSource, deps.pubSub, deps.logger);
+  const operations = new OperationService(dataSource, deps.pubSub, deps.logger, deps.gatewayId ?? null);
   const images = new ImageService(dataSource, deps.imageStore);
   const beats = new AgentHeartbeats(deps.health ?? DEFAULT_DETECTOR_SETTINGS);
   const sites = new SiteService(dataSource, beats);
