@@ -10,9 +10,10 @@ import type { Logger } from '../logging/logger';
 import type { GroupKeys } from '../replication/group-keys';
 import { EnvironmentService } from './environment-service';
 import { GroupService } from './group-service';
-import type { DetectorSettings } from './failure-detector';
 import { FailoverService } from './failover-service';
 import { MigrationService } from './migration-service';
+import { AgentHeartbeats } from './agent-heartbeats';
+import { DEFAULT_DETECTOR_SETTINGS, type DetectorSettings } from './failure-detector';
 import { HostHealthService } from './host-health-service';
 import { HostFactsService } from './host-facts-service';
 import { ImageService } from './image-service';
@@ -67,6 +68,8 @@ export interface Services {
 /** What services are built from. */
 export interface ServiceDeps {
   dataSource: DataSource;
+  /** This gateway's id, recorded on the operations it runs (see `OperationService.failAbandoned`). */
+  gatewayId?: string;
   pubSub: RspPubSub;
   logger: Logger;
   info: GatewayFacts;
@@ -91,15 +94,16 @@ export interface ServiceDeps {
 /** Builds every service of a gateway. */
 export function createServices(deps: ServiceDeps): Services {
   const { dataSource } = deps;
-  const operations = new OperationService(dataSource, deps.pubSub, deps.logger);
+  const operations = new OperationService(dataSource, deps.pubSub, deps.logger, deps.gatewayId ?? null);
   const images = new ImageService(dataSource, deps.imageStore);
-  const sites = new SiteService(dataSource);
+  const beats = new AgentHeartbeats(deps.health ?? DEFAULT_DETECTOR_SETTINGS);
+  const sites = new SiteService(dataSource, beats);
   const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
   const lifecycle = new EnvironmentLifecycle(dataSource, deps.pubSub);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, lifecycle, placement);
   const layers = new LayerService(dataSource);
   const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost, deps.info.database);
-  const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, deps.health);
+  const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, beats.settings, beats);
   const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
@@ -107,7 +111,7 @@ export function createServices(deps: ServiceDeps): Services {
     info: deps.info,
     operations,
     tokens: new TokenService(dataSource, deps.pubSub),
-    agentCredentials: new AgentCredentialService(dataSource),
+    agentCredentials: new AgentCredentialService(dataSource, deps.pubSub),
     groups: new GroupService(dataSource),
     sites,
     hostFacts: new HostFactsService(dataSource, sites, deps.agents, deps.logger),
