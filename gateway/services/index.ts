@@ -95,7 +95,7 @@ export function createServices(deps: ServiceDeps): Services {
   const { dataSource } = deps;
   const operations = new OperationService(dataSource, deps.pubSub, deps.logger, deps.gatewayId ?? null);
   const images = new ImageService(dataSource, deps.imageStore);
-  const sites = new SiteService(dataSource);
+  const sites = new SiteService(dataSource, deps.agents.localId);
   const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
   const lifecycle = new EnvironmentLifecycle(dataSource, deps.pubSub);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, lifecycle, placement);

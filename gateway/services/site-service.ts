@@ -24,7 +24,11 @@ export class SiteService {
   /** Per agent id: the technologies its last probe found usable, as reported to this gateway. */
   private readonly probes = new Map<string, string[]>();
 
-  constructor(private readonly dataSource: DataSource) {
+  constructor(
+    private readonly dataSource: DataSource,
+    /** The id of this gateway's in-process agent: what `agent: local` (or none) at createHost names. */
+    private readonly localAgentId = 'local',
+  ) {
     this.sites = dataSource.getRepository(SiteEntity);
     this.hosts = dataSource.getRepository(HostEntity);
   }
@@ -63,7 +67,8 @@ export class SiteService {
     if (await this.hosts.existsBy({ siteId: site.id, hostname: input.hostname })) {
       throw new ConflictError(`Site ${site.name} already has a host named ${input.hostname}`, { hostname: input.hostname });
     }
-    const agent = input.agent ?? 'local';
+    // `local` names the in-process agent of the gateway that got the request, by its stable id.
+    const agent = !input.agent || input.agent === 'local' ? this.localAgentId : input.agent;
     const technologies = hostTechnologies(agent, await this.probeOf(agent), input.drivers ?? null);
     return this.dataSource.transaction(async (m) => {
       const arch = input.arch ?? 'x86_64';
