@@ -40,6 +40,11 @@ export class OperationEntity {
   @Column({ type: 'uuid', nullable: true })
   groupId: string | null;
 
+  /** The group of the caller that started it, when another group acts (a host owner stopping a guest); null otherwise. */
+  @Index('operation_actor_group')
+  @Column({ type: 'uuid', nullable: true })
+  actorGroupId: string | null;
+
   @Column({ type: 'varchar', length: 20, default: OperationState.PENDING })
   state: OperationState;
 
