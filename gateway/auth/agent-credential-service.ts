@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource, IsNull, Repository } from 'typeorm';
 import { BadInputError, ForbiddenError, UnauthenticatedError } from '../errors';
+import { Topic, type RspPubSub } from '../events/pubsub';
 import { AgentCredentialEntity, AgentSecretKind, HostEntity } from '../persistence/entities';
 import { HostOwners, ownerGroupsOf } from './host-owners';
 import { policy } from './policy';
@@ -35,16 +36,21 @@ const AGENT_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/i;
 /**
  * Host agents' secrets: one-time, expiring join tokens a site admin creates for an agent id, and
  * the long-lived credential each is exchanged for at the agent's first connection. Only hashes
- * are stored; each secret is bound to its agent id.
+ * are stored; each secret is bound to its agent id. A revocation is published (AGENT_REVOKED), so
+ * whichever gateway replica holds the agent's connection drops it.
  */
 export class AgentCredentialService {
   private readonly repo: Repository<AgentCredentialEntity>;
   private readonly revokeListeners: Array<(agentId: string) => void> = [];
   private readonly owners: HostOwners;
 
-  constructor(private readonly dataSource: DataSource) {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly pubSub?: RspPubSub,
+  ) {
     this.repo = dataSource.getRepository(AgentCredentialEntity);
     this.owners = new HostOwners(dataSource);
+    pubSub?.listen(Topic.AGENT_REVOKED, undefined, (agentId) => this.revoked(agentId));
   }
 
   /**
@@ -69,7 +75,8 @@ export class AgentCredentialService {
   async revokeCredential(actor: Principal, agentId: string, hostId?: string): Promise<number> {
     await this.requireAgentGoverned(actor, agentId, hostId, 'revoke agent credentials');
     const { affected } = await this.repo.update({ agentId, revokedAt: IsNull(), usedAt: IsNull() }, { revokedAt: new Date() });
-    for (const listener of this.revokeListeners) listener(agentId);
+    if (this.pubSub) this.pubSub.publish(Topic.AGENT_REVOKED, agentId);
+    else this.revoked(agentId);
     return affected ?? 0;
   }
 
@@ -84,9 +91,13 @@ export class AgentCredentialService {
     for (const host of served) policy.requireOwnerAdmin(p, ownerGroupsOf(await this.owners.ofHost(host.id)), `${action}: the agent serves hosts you do not govern`);
   }
 
-  /** Calls `listener` with the agent id whenever its credentials are revoked. */
+  /** Calls `listener` with the agent id whenever its credentials are revoked (on any replica sharing the bus). */
   onRevoked(listener: (agentId: string) => void): void {
     this.revokeListeners.push(listener);
+  }
+
+  private revoked(agentId: string): void {
+    for (const listener of this.revokeListeners) listener(agentId);
   }
 
   /**

@@ -67,6 +67,8 @@ export interface Services {
 /** What services are built from. */
 export interface ServiceDeps {
   dataSource: DataSource;
+  /** This gateway's id, recorded on the operations it runs (see `OperationService.failAbandoned`). */
+  gatewayId?: string;
   pubSub: RspPubSub;
   logger: Logger;
   info: GatewayFacts;
@@ -91,7 +93,7 @@ export interface ServiceDeps {
 /** Builds every service of a gateway. */
 export function createServices(deps: ServiceDeps): Services {
   const { dataSource } = deps;
-  const operations = new OperationService(dataSource, deps.pubSub, deps.logger);
+  const operations = new OperationService(dataSource, deps.pubSub, deps.logger, deps.gatewayId ?? null);
   const images = new ImageService(dataSource, deps.imageStore);
   const sites = new SiteService(dataSource);
   const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
@@ -107,7 +109,7 @@ export function createServices(deps: ServiceDeps): Services {
     info: deps.info,
     operations,
     tokens: new TokenService(dataSource, deps.pubSub),
-    agentCredentials: new AgentCredentialService(dataSource),
+    agentCredentials: new AgentCredentialService(dataSource, deps.pubSub),
     groups: new GroupService(dataSource),
     sites,
     hostFacts: new HostFactsService(dataSource, sites, deps.agents, deps.logger),

@@ -52,8 +52,30 @@ export class OperationService {
     private readonly dataSource: DataSource,
     private readonly pubSub: RspPubSub,
     private readonly logger: Logger,
+    /** This gateway's id: recorded on the operations it runs. */
+    private readonly runner: string | null = null,
   ) {
     this.repo = dataSource.getRepository(OperationEntity);
+  }
+
+  /**
+   * Ends FAILED the operations a previous run of this gateway left PENDING or RUNNING (it was
+   * killed or crashed: nothing runs them any more). Called at start, before any new operation;
+   * other gateways' operations are left alone. Returns how many were ended.
+   */
+  async failAbandoned(): Promise<number> {
+    if (!this.runner) return 0;
+    const abandoned = await this.repo.find({ where: [{ runner: this.runner, state: OperationState.RUNNING }, { runner: this.runner, state: OperationState.PENDING }] });
+    for (const op of abandoned) {
+      await this.update(op, {
+        state: OperationState.FAILED,
+        errorCode: 'UNAVAILABLE',
+        errorMessage: `The gateway running this operation stopped before it ended (killed or crashed${op.startedAt ? `; it had started at ${op.startedAt.toISOString()}` : ''}); it was ended at the gateway's restart: check the target's state and run it again`,
+        finishedAt: new Date(),
+      });
+    }
+    if (abandoned.length) this.logger.warn({ operations: abandoned.map((o) => o.id) }, 'ended operations a previous run of this gateway left running');
+    return abandoned.length;
   }
 
   /** Records a new operation and starts `work` in the background; returns it while still pending. */
@@ -65,6 +87,7 @@ export class OperationService {
         targetId: spec.targetId ?? null,
         groupId: spec.groupId ?? null,
         actorGroupId: spec.actorGroupId ?? null,
+        runner: this.runner,
         state: OperationState.PENDING,
         progress: 0,
       }),

@@ -20,6 +20,7 @@ export const TERMINAL_OPERATION_STATES: ReadonlySet<OperationState> = new Set([
 @Entity('operation')
 @Index('operation_target', ['targetType', 'targetId'])
 @Index('operation_created', ['createdAt'])
+@Index('operation_runner_state', ['runner', 'state'])
 @Check('operation_progress_range', '"progress" >= 0 AND "progress" <= 1')
 export class OperationEntity {
   @PrimaryGeneratedColumn('uuid')
@@ -44,6 +45,10 @@ export class OperationEntity {
   @Index('operation_actor_group')
   @Column({ type: 'uuid', nullable: true })
   actorGroupId: string | null;
+
+  /** The gateway that runs it (its id, kept in its data directory); null for operations from before this was recorded. */
+  @Column({ type: 'varchar', length: 100, nullable: true })
+  runner: string | null;
 
   @Column({ type: 'varchar', length: 20, default: OperationState.PENDING })
   state: OperationState;

@@ -1,0 +1,44 @@
+import { OperationEntity, OperationState } from '../../gateway/persistence/entities';
+import { gatewayId } from '../../gateway/server/gateway-id';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { startTestGateway } from '../helpers/gateway';
+
+/**
+ * A gateway killed with -9 cannot end its operations: at its next start they end FAILED with a
+ * clear message (UNAVAILABLE), never stay RUNNING; another gateway's operations are left alone.
+ */
+describe('operations a killed gateway left RUNNING', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+  });
+  afterAll(() => db?.drop());
+
+  test('end FAILED at the restart of the gateway that ran them; other runners untouched', async () => {
+    const first = await startTestGateway(db);
+    const repo = first.gateway.dataSource.getRepository(OperationEntity);
+    const me = gatewayId(db.dataDir);
+    const op = await first.gateway.services.operations.start({ kind: 'test.quick' }, async () => ({ done: true }));
+    expect((await first.gateway.services.operations.settled(op.id)).runner).toBe(me);
+    // What a kill -9 leaves behind: rows still RUNNING / PENDING with this gateway as their runner.
+    const running = await repo.save(repo.create({ kind: 'environment.create', runner: me, state: OperationState.RUNNING, progress: 0.4, startedAt: new Date() }));
+    const pending = await repo.save(repo.create({ kind: 'environment.start', runner: me, state: OperationState.PENDING, progress: 0 }));
+    const elsewhere = await repo.save(repo.create({ kind: 'environment.stop', runner: 'another-replica', state: OperationState.RUNNING, progress: 0 }));
+    await first.close();
+
+    const second = await startTestGateway(db);
+    try {
+      const after = second.gateway.dataSource.getRepository(OperationEntity);
+      for (const id of [running.id, pending.id]) {
+        const row = await after.findOneByOrFail({ id });
+        expect(row).toMatchObject({ state: OperationState.FAILED, errorCode: 'UNAVAILABLE' });
+        expect(row.errorMessage).toMatch(/gateway running this operation stopped before it ended/);
+        expect(row.finishedAt).not.toBeNull();
+      }
+      expect(await after.findOneByOrFail({ id: elsewhere.id })).toMatchObject({ state: OperationState.RUNNING });
+      expect(await after.findOneByOrFail({ id: op.id })).toMatchObject({ state: OperationState.SUCCEEDED });
+    } finally {
+      await second.close();
+    }
+  });
+});
