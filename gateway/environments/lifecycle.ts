@@ -84,11 +84,12 @@ export class EnvironmentLifecycle {
   /**
    * Moves the environment into the transient status of `transition` if its status allows it and
    * nobody changed it since it was read; CONFLICT otherwise. Returns the status it was in.
+   * `also` is written with it (a host owner's intervention).
    */
-  async begin(env: EnvironmentEntity, transition: Transition, also: { limits?: EnvironmentEntity['limits']; alongside?: Alongside } = {}): Promise<EnvironmentStatus> {
+  async begin(env: EnvironmentEntity, transition: Transition, also: Partial<Pick<EnvironmentEntity, 'intervention' | 'limits'>> & { alongside?: Alongside } = {}): Promise<EnvironmentStatus> {
     const from = env.status;
-    const changes = { status: transientStatusFor(transition, from, env.name), ...(also.limits ? { limits: also.limits } : {}) };
-    const alongside = also.alongside;
+    const { alongside, ...fields } = also;
+    const changes = { ...fields, status: transientStatusFor(transition, from, env.name) };
     if (alongside) {
       const after = await this.dataSource.transaction(async (m): Promise<() => void> => {
         await this.write(m, env, changes);
