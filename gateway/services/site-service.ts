@@ -30,6 +30,8 @@ export class SiteService {
     private readonly dataSource: DataSource,
     /** When each agent was last heard: a host is UP only on the word of a live agent. */
     private readonly beats: AgentHeartbeats = new AgentHeartbeats(DEFAULT_DETECTOR_SETTINGS),
+    /** Whether an agent is connected, to this gateway or another replica. */
+    private readonly connected: (agentId: string) => boolean = () => false,
   ) {
     this.sites = dataSource.getRepository(SiteEntity);
     this.hosts = dataSource.getRepository(HostEntity);
@@ -137,8 +139,8 @@ export class SiteService {
 
   /**
    * Site admins change a host's state (e.g. MAINTENANCE). UP is refused (CONFLICT) unless the
-   * host's agent is live — heard within `RSP_HOST_DOWN_AFTER_MS`, by this gateway or another
-   * replica: a host is never UP without a live agent connection.
+   * host's agent is connected and live — heard within `RSP_HOST_DOWN_AFTER_MS`, by this gateway
+   * or another replica: a host is never UP without a live agent connection.
    */
   async setHostState(actor: Principal, id: string, state: HostState): Promise<HostEntity> {
     policy.requireSiteAdmin(actor, 'change host state');
@@ -156,8 +158,9 @@ export class SiteService {
     return this.hosts.save(host);
   }
 
-  /** True when `agentId` was heard lately: by this gateway, or (another replica's) on one of its hosts. */
+  /** True when `agentId` is connected and was heard lately: by this gateway, or (another replica's) on one of its hosts. */
   private async agentLive(agentId: string): Promise<boolean> {
+    if (!this.connected(agentId)) return false;
     if (this.beats.isLive(agentId)) return true;
     const since = new Date(Date.now() - this.beats.settings.downAfterMs);
     return this.hosts.exists({ where: { agent: agentId, lastHeartbeatAt: MoreThan(since) } });
