@@ -99,7 +99,7 @@ export function createServices(deps: ServiceDeps): Services {
   const beats = new AgentHeartbeats(deps.health ?? DEFAULT_DETECTOR_SETTINGS);
   // An agent that leaves this gateway is no longer live here: it is heard again on its next beat.
   deps.agents.onChange((agentId, connected) => connected || beats.forget(agentId));
-  const sites = new SiteService(dataSource, beats, (agentId) => deps.agents.reachable(agentId) !== undefined);
+  const sites = new SiteService(dataSource, beats, deps.agents.localId, (agentId) => deps.agents.reachable(agentId) !== undefined);
   const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
   const lifecycle = new EnvironmentLifecycle(dataSource, deps.pubSub);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, lifecycle, placement);
