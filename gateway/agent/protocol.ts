@@ -1,5 +1,6 @@
 import type { ImageRef, InterfaceSpec, ResourceLimits, EnvironmentInfo, EnvironmentStats } from '../../drivers/contract';
 import type { ErrorCategory } from '../errors';
+import type { MachineSample } from '../metrics/samples';
 
 /**
  * The host-agent protocol: plain data only (what `JSON.stringify` keeps as it is: no Dates,
@@ -8,8 +9,12 @@ import type { ErrorCategory } from '../errors';
  * content-addressed chunks (base64 in `ChunkData`), never as streams.
  */
 
-/** The protocol version this code speaks; an agent reports its own in `hello`, and each request carries the caller's. */
-export const AGENT_PROTOCOL_VERSION = 1;
+/**
+ * The protocol version this code speaks; an agent reports its own in `hello`, and each request
+ * carries the caller's. 2: the gateway asks `hostSample` and `volumesBytes`; agents push
+ * `reportFacts` when their facts change.
+ */
+export const AGENT_PROTOCOL_VERSION = 2;
 
 /**
  * What travels with every call: the operation it belongs to (`cancel` names it) and when it must
@@ -122,5 +127,8 @@ export interface ExportSummary {
   newChunks: number;
   newBytes: number;
 }
+
+/** A host agent's measure of its own machine (`/proc`, `/sys`): plain numbers, `at` in epoch ms of the agent's clock. */
+export type HostSampleData = MachineSample;
 
 export type { ChunkData } from '../artifacts/chunk-transport';
