@@ -182,7 +182,9 @@ export class AgentClient implements HostAgent {
       try {
         this.channel.send(text);
       } catch (e) {
-        this.pending.settle(frame.id)?.reject(new UnavailableError(`Host agent ${this.id} could not be reached: ${(e as Error).message}`, { agent: this.id, method }, { cause: e }));
+        // A channel's own refusal (a closed channel, a frame over its size cap) keeps its category.
+        const error = e instanceof RspError ? e : new UnavailableError(`Host agent ${this.id} could not be reached: ${(e as Error).message}`, { agent: this.id, method }, { cause: e });
+        this.pending.settle(frame.id)?.reject(error);
       }
     });
   }

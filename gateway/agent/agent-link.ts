@@ -2,19 +2,47 @@ import { UnavailableError } from '../errors';
 import { HostState, type HostEntity } from '../persistence/entities';
 import type { HostAgent } from './host-agent';
 
+/** Reaches an agent connected to another gateway replica (see `gateway/agent/replicas`). */
+export type ElsewhereResolver = (agentId: string) => HostAgent | undefined;
+
 /**
- * Finds the agent that serves a host. Embedded mode has the in-process agent (`local`) and any
- * extra in-process agents the configuration names (`RSP_AGENTS`). An agent can be disconnected
- * (its host is lost: no calls, no heartbeats) and connected again.
+ * Finds the agent that serves a host. Embedded mode has the in-process agent (`localId`, `local`
+ * unless `RSP_LOCAL_AGENT_ID` names it) and any extra in-process agents the configuration names
+ * (`RSP_AGENTS`); remote agents join while connected to this gateway, and with several gateway
+ * replicas the agents connected to the others are reached through the call relay. An agent can
+ * be disconnected (its host is lost: no calls, no heartbeats) and connected again.
  */
 export class AgentLink {
   private readonly agents = new Map<string, HostAgent>();
   private readonly disconnected = new Map<string, HostAgent>();
+  private readonly changeListeners: Array<(agentId: string, connected: boolean) => void> = [];
+  private elsewhere: ElsewhereResolver | undefined;
+
+  constructor(
+    /** The id of this gateway's in-process agent. */
+    readonly localId = 'local',
+  ) {}
 
   /** Makes an agent reachable under its id. */
   add(agent: HostAgent): void {
     this.disconnected.delete(agent.id);
     this.agents.set(agent.id, agent);
+    this.changed(agent.id, true);
+  }
+
+  /** Reaches agents connected to other gateway replicas through `resolver` when none of that id is connected here. */
+  useReplicas(resolver: ElsewhereResolver): void {
+    this.elsewhere = resolver;
+  }
+
+  /** Calls `listener` whenever an agent joins (`true`) or leaves (`false`) this gateway. */
+  onChange(listener: (agentId: string, connected: boolean) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  /** The agent `id` connected here, else through another gateway replica; undefined when none is connected anywhere. */
+  reachable(id: string): HostAgent | undefined {
+    return this.agents.get(id) ?? this.elsewhere?.(id);
   }
 
   /**
@@ -23,24 +51,26 @@ export class AgentLink {
    */
   forHost(host: Pick<HostEntity, 'id' | 'hostname' | 'agent' | 'state'>): HostAgent {
     if (host.state === HostState.DOWN) throw new UnavailableError(`Host ${host.hostname} is DOWN (fenced): it gets no work until it is back UP`, { hostId: host.id, agent: host.agent });
-    const agent = this.agents.get(host.agent);
+    const agent = this.reachable(host.agent);
     if (!agent) throw new UnavailableError(`No host agent "${host.agent}" is connected for host ${host.hostname}`, { hostId: host.id, agent: host.agent });
     return agent;
   }
 
-  /** A connected agent by id, whatever its hosts' state (the failure detector's way in). */
+  /** An agent connected to this gateway by id, whatever its hosts' state (the failure detector's way in). */
   get(id: string): HostAgent | undefined {
     return this.agents.get(id);
   }
 
-  /** Ids of the connected agents. */
+  /** Ids of the agents connected to this gateway. */
   connected(): string[] {
     return [...this.agents.keys()];
   }
 
   /** Removes `agent` (a remote agent whose connection closed), unless another connection of its id replaced it. */
   remove(id: string, agent: HostAgent): void {
-    if (this.agents.get(id) === agent) this.agents.delete(id);
+    if (this.agents.get(id) !== agent) return;
+    this.agents.delete(id);
+    this.changed(id, false);
   }
 
   /** Cuts an agent off, as if its host were lost: it gets no calls and sends no heartbeats. */
@@ -49,6 +79,7 @@ export class AgentLink {
     if (!agent) throw new UnavailableError(`No host agent "${id}" is connected`, { agent: id });
     this.agents.delete(id);
     this.disconnected.set(id, agent);
+    this.changed(id, false);
   }
 
   /** Connects a disconnected agent again; its hosts come back UP through the split-brain guard. */
@@ -60,6 +91,10 @@ export class AgentLink {
 
   /** The in-process agent, when this gateway runs one. */
   get local(): HostAgent | undefined {
-    return this.agents.get('local');
+    return this.agents.get(this.localId);
+  }
+
+  private changed(agentId: string, connected: boolean): void {
+    for (const listener of this.changeListeners) listener(agentId, connected);
   }
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource, IsNull, Repository } from 'typeorm';
 import { BadInputError, UnauthenticatedError } from '../errors';
+import { Topic, type RspPubSub } from '../events/pubsub';
 import { AgentCredentialEntity, AgentSecretKind } from '../persistence/entities';
 import { policy } from './policy';
 import type { Principal } from './principal';
@@ -34,14 +35,19 @@ const AGENT_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/i;
 /**
  * Host agents' secrets: one-time, expiring join tokens a site admin creates for an agent id, and
  * the long-lived credential each is exchanged for at the agent's first connection. Only hashes
- * are stored; each secret is bound to its agent id.
+ * are stored; each secret is bound to its agent id. A revocation is published (AGENT_REVOKED), so
+ * whichever gateway replica holds the agent's connection drops it.
  */
 export class AgentCredentialService {
   private readonly repo: Repository<AgentCredentialEntity>;
   private readonly revokeListeners: Array<(agentId: string) => void> = [];
 
-  constructor(private readonly dataSource: DataSource) {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly pubSub?: RspPubSub,
+  ) {
     this.repo = dataSource.getRepository(AgentCredentialEntity);
+    pubSub?.listen(Topic.AGENT_REVOKED, undefined, (agentId) => this.revoked(agentId));
   }
 
   /** Site admins create a join token for `agentId`, valid `ttlSeconds` (one hour by default). */
@@ -59,13 +65,18 @@ export class AgentCredentialService {
   async revokeCredential(actor: Principal, agentId: string): Promise<number> {
     policy.requireSiteAdmin(actor, 'revoke agent credentials');
     const { affected } = await this.repo.update({ agentId, revokedAt: IsNull(), usedAt: IsNull() }, { revokedAt: new Date() });
-    for (const listener of this.revokeListeners) listener(agentId);
+    if (this.pubSub) this.pubSub.publish(Topic.AGENT_REVOKED, agentId);
+    else this.revoked(agentId);
     return affected ?? 0;
   }
 
-  /** Calls `listener` with the agent id whenever its credentials are revoked. */
+  /** Calls `listener` with the agent id whenever its credentials are revoked (on any replica sharing the bus). */
   onRevoked(listener: (agentId: string) => void): void {
     this.revokeListeners.push(listener);
+  }
+
+  private revoked(agentId: string): void {
+    for (const listener of this.revokeListeners) listener(agentId);
   }
 
   /**

@@ -19,6 +19,8 @@ const settings = {
       .optional(),
   },
   dataDir: { env: 'RSP_DATA_DIR', schema: z.string().min(1).default('.rsp/data') },
+  /** Where uploaded images are kept (content and chunks); default `<RSP_DATA_DIR>/images`. Gateway replicas share one. */
+  imageDir: { env: 'RSP_IMAGE_DIR', schema: z.string().min(1).optional() },
   /** Where the artifact store keeps chunks and manifests; default `<RSP_DATA_DIR>/artifacts`. */
   artifactDir: { env: 'RSP_ARTIFACT_DIR', schema: z.string().min(1).optional() },
   logLevel: {
@@ -71,6 +73,10 @@ const settings = {
    * call and answer JSON-encoded through the agent protocol, as a remote agent would get them).
    */
   agentTransport: { env: 'RSP_AGENT_TRANSPORT', schema: z.enum(['direct', 'loopback']).default('direct') },
+  /** With several gateway replicas (REDIS_URL): how long an entry of the agent directory lives unless its replica refreshes it (ms). */
+  agentDirectoryTtlMs: { env: 'RSP_AGENT_DIRECTORY_TTL_MS', schema: z.coerce.number().int().min(100).max(600_000).default(10_000) },
+  /** With several gateway replicas: the largest agent call or answer relayed between them over Redis (bytes). */
+  relayMaxFrameBytes: { env: 'RSP_RELAY_MAX_FRAME_BYTES', schema: z.coerce.number().int().min(1024).max(512 * 1024 * 1024).default(16 * 1024 * 1024) },
   /** How often connected agents report a heartbeat (ms). */
   heartbeatMs: { env: 'RSP_HEARTBEAT_MS', schema: z.coerce.number().int().min(50).max(600_000).default(1000) },
   /** A host silent this long (ms) after its last heartbeat is marked DOWN, fenced and failed over. */
@@ -99,6 +105,8 @@ export type GatewayConfig = { [K in keyof Settings]: z.output<Settings[K]['schem
   agents: Array<Required<AgentSetting>>;
   /** Absolute path of the artifact store's directory. */
   artifactDir: string;
+  /** Absolute path of the image store's directory. */
+  imageDir: string;
 };
 
 /** An extra in-process host agent: its id and (absolute, once loaded) data directory. */
@@ -144,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   config.agents = config.agents.map((a) => ({ id: a.id, dataDir: resolve(a.dataDir ?? `${config.dataDir}/agents/${a.id}`) }));
   if (config.heartbeatMs >= config.hostDownAfterMs) throw new ConfigError([{ variable: 'RSP_HOST_DOWN_AFTER_MS', problem: `must be longer than RSP_HEARTBEAT_MS (${config.heartbeatMs}), else a healthy host is marked DOWN between two beats (got ${config.hostDownAfterMs})` }]);
   config.artifactDir = config.artifactDir ? resolve(config.artifactDir) : join(config.dataDir, 'artifacts');
+  config.imageDir = config.imageDir ? resolve(config.imageDir) : join(config.dataDir, 'images');
   return config;
 }
 

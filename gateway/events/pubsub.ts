@@ -17,6 +17,8 @@ export type RspTopics = {
   EVENT: [RspEvent];
   /** A token was revoked: every replica forgets it at once (its id). */
   TOKEN_REVOKED: [tokenId: string];
+  /** A host agent's credentials were revoked: the replica holding its connection drops it (its id). */
+  AGENT_REVOKED: [agentId: string];
 };
 
 /** Topic names, for `@Subscription({ topics })` and `pubSub.subscribe`. */
@@ -27,6 +29,7 @@ export const Topic = {
   SITE_METRICS: 'SITE_METRICS',
   EVENT: 'EVENT',
   TOKEN_REVOKED: 'TOKEN_REVOKED',
+  AGENT_REVOKED: 'AGENT_REVOKED',
 } as const satisfies Record<keyof RspTopics, keyof RspTopics>;
 
 /** The payload of a topic. */

@@ -67,7 +67,7 @@ export class ReplicaStores {
     if (pol.targetKind === ReplicationTargetKind.HOST) return this.usableHost(pol.targetId!);
     const where = pol.targetKind === ReplicationTargetKind.SITE ? { siteId: pol.targetId! } : { ownerGroupId: pol.targetId! };
     const source = await this.hosts.findOneByOrFail({ id: env.hostId });
-    const reachable = (h: HostEntity) => h.id !== source.id && h.state === HostState.UP && this.agents.get(h.agent) !== undefined;
+    const reachable = (h: HostEntity) => h.id !== source.id && h.state === HostState.UP && this.agents.reachable(h.agent) !== undefined;
     if (pol.storeHostId) {
       const chosen = await this.hosts.findOneBy({ id: pol.storeHostId, ...where });
       if (chosen && reachable(chosen)) return chosen;

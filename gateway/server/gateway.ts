@@ -20,6 +20,8 @@ import { InProcessAgent } from '../agent/in-process-agent';
 import { throughLoopback } from '../agent/loopback-channel';
 import { AgentServer } from '../agent/remote/agent-server';
 import { AGENT_WEBSOCKET_PATH } from '../agent/remote/handshake';
+import { joinReplicas, type GatewayReplicas } from '../agent/replicas/gateway-replicas';
+import { RedisReplicaBus } from '../agent/replicas/redis-replica-bus';
 import { ImageStore } from '../artifacts/image-store';
 import { ArtifactStore } from '../artifacts/artifact-store';
 import type { ChunkTransport } from '../artifacts/chunk-transport';
@@ -82,6 +84,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   logger.info({ database: describeTarget(target) }, 'opening database');
   const dataSource = await openDataSource(target, logger);
   let pubSubClose: (() => Promise<void>) | undefined;
+  let replicas: GatewayReplicas | undefined;
   try {
     if (options.migrate !== false) await runMigrations(dataSource, logger);
     const bus = createGatewayPubSub(config.redisUrl);
@@ -89,12 +92,18 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     const pubSub = bus.pubSub;
     logger.info({ pubSub: bus.kind }, 'event bus ready');
     // Agents fetch images' chunks from the gateway's image store.
-    const imageStore = new ImageStore(join(config.dataDir, 'images', 'content'), undefined, ArtifactStore.inDirectory(join(config.dataDir, 'images', 'chunks'), { logger }));
+    const imageStore = new ImageStore(join(config.imageDir, 'content'), undefined, ArtifactStore.inDirectory(join(config.imageDir, 'chunks'), { logger }));
     const upstream = new StoreChunkTransport(imageStore.chunks);
     const { agent, plugins } = await startLocalAgent(config, logger, upstream);
     const agents = new AgentLink();
     agents.add(await reach(agent, config, logger));
     for (const extra of await startExtraAgents(config, logger, plugins, upstream)) agents.add(await reach(extra, config, logger));
+    // With Redis, this gateway is one of several replicas: agents connected to the others are reached through the call relay.
+    if (config.redisUrl) replicas = await joinReplicas({ bus: new RedisReplicaBus(config.redisUrl), agents, logger, ttlMs: config.agentDirectoryTtlMs, maxFrameBytes: config.relayMaxFrameBytes });
+    const closeBus = async () => {
+      await replicas?.close();
+      await bus.close();
+    };
     const services = createServices({
       dataSource,
       gatewayId: gatewayId(config.dataDir),
@@ -122,13 +131,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     // Host agents on other machines (`rsp agent`) dial in at /agent.
     const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs });
-    const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, bus.close, agentServer);
+    const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, closeBus, agentServer);
     services.metrics.start(config.metricsIntervalMs);
     services.replication.runs.start(config.replicationIntervalMs);
     await services.health.tick();
     services.health.start();
     return { ...gateway, agents, bootstrapToken: bootstrap?.secret };
   } catch (e) {
+    await replicas?.close().catch(() => undefined);
     await pubSubClose?.().catch(() => undefined);
     await dataSource.destroy().catch(() => undefined);
     throw e;

@@ -109,7 +109,7 @@ export function createServices(deps: ServiceDeps): Services {
     info: deps.info,
     operations,
     tokens: new TokenService(dataSource, deps.pubSub),
-    agentCredentials: new AgentCredentialService(dataSource),
+    agentCredentials: new AgentCredentialService(dataSource, deps.pubSub),
     groups: new GroupService(dataSource),
     sites,
     hostFacts: new HostFactsService(dataSource, sites, deps.agents, deps.logger),

@@ -45,9 +45,14 @@ export interface RspProcess {
   exited: Promise<RspResult>;
 }
 
-/** Starts the built CLI and keeps it running (for `rsp serve`, `rsp events`, `rsp top`). */
-export function spawnRsp(args: string[], env: Record<string, string | undefined>, cwd = ROOT): RspProcess {
-  const child = spawn(process.execPath, [RSP, ...args], { env: rspEnv(env), cwd });
+/**
+ * Starts the built CLI and keeps it running (for `rsp serve`, `rsp events`, `rsp top`). `via`
+ * prefixes the command, e.g. `['ip', 'netns', 'exec', ns]` to run it in a network namespace (that
+ * command must exec the CLI in place, so the child's pid is the CLI's).
+ */
+export function spawnRsp(args: string[], env: Record<string, string | undefined>, cwd = ROOT, via: string[] = []): RspProcess {
+  const [file, ...prefix] = [...via, process.execPath];
+  const child = spawn(file!, [...prefix, RSP, ...args], { env: rspEnv(env), cwd });
   let stdout = '';
   let stderr = '';
   const listeners = new Set<() => void>();

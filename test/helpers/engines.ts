@@ -7,13 +7,14 @@ import { BUSYBOX } from '../fixtures/busybox-rootfs';
 import { resolveDockerConfig } from '../../drivers/docker/config';
 import { loadBinding } from '../../drivers/libvirt/binding';
 import { guestKernel } from './libvirt';
+import { labSupport } from './netns';
 
 /**
  * The engines tests may need, probed once per run (in global setup). A test that needs one uses
  * `describeWithEngine`: when the engine is missing it skips and says why — unless `CI=true`,
  * where a missing engine is a failure.
  */
-export type EngineName = 'postgres' | 'docker' | 'lxc' | 'vserver-emulation' | 'libvirt' | 'libvirt-qemu' | 'redis' | 'chromium';
+export type EngineName = 'postgres' | 'docker' | 'lxc' | 'vserver-emulation' | 'libvirt' | 'libvirt-qemu' | 'redis' | 'chromium' | 'netns';
 
 /** What a probe found. */
 export interface EngineStatus {
@@ -31,6 +32,10 @@ export const POSTGRES_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://p
 export const CHROMIUM = process.env.RSP_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
 const probes: Record<EngineName, () => Promise<EngineStatus>> = {
+  /** Network namespaces with veth pairs and nftables drop rules (test/helpers/netns.ts): root, iproute2, nftables. */
+  async netns() {
+    return labSupport();
+  },
   async postgres() {
     const client = new Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 3000 });
     try {

@@ -60,9 +60,7 @@ export class AgentDialer {
         throw error;
       }
       if (outcome.welcomed) this.attempt = 0;
-      const { baseMs, maxMs } = this.options.backoff ?? { baseMs: 500, maxMs: 30_000 };
-      const ceiling = Math.min(maxMs, baseMs * 2 ** this.attempt++);
-      const waitMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+      const waitMs = reconnectDelay(this.attempt++, this.options.backoff);
       this.options.logger.warn({ code: outcome.code, reason: outcome.reason, retryInMs: waitMs }, 'lost the gateway; dialling again');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitMs);
@@ -155,6 +153,15 @@ export class AgentDialer {
     logger.info({ agent: welcome.agentId, gateway: url }, 'connected to the gateway');
   }
 }
+
+/** How long an agent waits before its `attempt`-th reconnection (0 first): exponential backoff from `baseMs` up to `maxMs`, with jitter over the upper half. */
+export function reconnectDelay(attempt: number, backoff: { baseMs: number; maxMs: number } = DEFAULT_BACKOFF): number {
+  const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** attempt);
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/** The default first and longest wait between reconnections. */
+export const DEFAULT_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
 
 /** The agent endpoint of a gateway URL: http→ws, https→wss, path `/agent`. */
 export function agentUrl(gateway: string): string {

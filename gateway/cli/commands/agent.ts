@@ -13,6 +13,7 @@ interface AgentOptions {
   plugins?: string;
   id?: string;
   ca?: string;
+  instance?: string;
 }
 
 /** `rsp agent` (run a host agent that dials out to its gateway) and `rsp agent token create|revoke`. */
@@ -26,6 +27,7 @@ export function registerAgent(program: Command): void {
     .option('--plugins <list>', 'driver plugins to load, comma-separated (paths or packages)')
     .option('--id <agent-id>', "the agent id (default: the join token's)")
     .option('--ca <file>', 'PEM file of CAs to trust for wss://')
+    .option('--instance <name>', "when several agents share one engine (one dockerd): each names its environments rsp-<name>-<id> and sees only its own")
     .action(async (opts: AgentOptions, cmd: Command) => runAgent(opts, cmd.optsWithGlobals<GlobalOptions>().token ?? process.env.RSP_AGENT_TOKEN));
 
   const token = agent.command('token').description('join tokens and credentials of host agents (site admins)');
@@ -78,7 +80,7 @@ async function runAgent(opts: AgentOptions, token: string | undefined): Promise<
     ca,
     logger,
     makeAgent: async (agentId, upstream) => {
-      const registry = await agentRegistry(list(opts.drivers) ?? DEFAULT_DRIVERS, opts.dataDir, { plugins: plugins.driverPlugins });
+      const registry = await agentRegistry(list(opts.drivers) ?? DEFAULT_DRIVERS, opts.dataDir, { instance: opts.instance, plugins: plugins.driverPlugins });
       const made = new InProcessAgent(registry, opts.dataDir, logger.child({ agent: agentId }), agentId, join(opts.dataDir, 'artifacts'), upstream);
       await made.probe();
       return made;

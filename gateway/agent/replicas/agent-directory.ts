@@ -1,0 +1,159 @@
+import type { Logger } from '../../logging/logger';
+import { BUS_NAMES, type ReplicaBus } from './relay-transport';
+
+/** How long a directory entry lives unless its replica refreshes it: 10 s. */
+export const DEFAULT_DIRECTORY_TTL_MS = 10_000;
+
+/** What a replica says on the directory channel. */
+interface DirectoryMessage {
+  replica: string;
+  /** A beat: every agent the replica holds now. */
+  held?: string[];
+  claimed?: string[];
+  released?: string[];
+  /** The replica is stopping: it holds nothing and answers nothing from now on. */
+  stopping?: boolean;
+}
+
+/** Options of an `AgentDirectory`. */
+export interface AgentDirectoryOptions {
+  /** This replica's id. */
+  replicaId: string;
+  bus: ReplicaBus;
+  logger: Logger;
+  /** Life of an entry (and of a replica) without a refresh; default 10 s. */
+  ttlMs?: number;
+}
+
+/**
+ * Which gateway replica holds which agent's connection. The truth is in Redis: one key per agent
+ * (`rsp:agent-at:<id>` → replica id) with a TTL, refreshed by its replica's beat (every third of
+ * the TTL) while the agent stays connected and removed when it leaves. Every replica also keeps a
+ * copy in memory, filled from the keys at start and from the beats, claims and releases on the
+ * directory channel, so that finding an agent's replica needs no round trip. A replica that stops
+ * beating for a TTL is gone: its entries are dropped and `onReplicaGone` listeners are told.
+ */
+export class AgentDirectory {
+  private readonly ttlMs: number;
+  private readonly held = new Set<string>();
+  private readonly holders = new Map<string, { replica: string; until: number }>();
+  private readonly lastBeat = new Map<string, number>();
+  private readonly goneListeners: Array<(replica: string, reason: string) => void> = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: AgentDirectoryOptions) {
+    this.ttlMs = options.ttlMs ?? DEFAULT_DIRECTORY_TTL_MS;
+  }
+
+  /** This replica's id. */
+  get replicaId(): string {
+    return this.options.replicaId;
+  }
+
+  /** Listens to the other replicas, reads the entries already there and starts beating. */
+  async start(): Promise<void> {
+    const { bus } = this.options;
+    await bus.subscribe(BUS_NAMES.directory, (text) => this.hear(text));
+    const now = Date.now();
+    for (const [key, replica] of await bus.entries(BUS_NAMES.agentKeyPrefix)) {
+      if (replica === this.replicaId) continue;
+      this.holders.set(key.slice(BUS_NAMES.agentKeyPrefix.length), { replica, until: now + this.ttlMs });
+      if (!this.lastBeat.has(replica)) this.lastBeat.set(replica, now);
+    }
+    await this.beat();
+    this.timer = setInterval(() => {
+      this.beat().catch((e: unknown) => this.options.logger.warn({ err: e }, 'the agent directory beat failed'));
+      this.sweep();
+    }, Math.max(10, Math.floor(this.ttlMs / 3)));
+    this.timer.unref();
+  }
+
+  /** Records that this replica holds `agentId`'s connection. */
+  async claim(agentId: string): Promise<void> {
+    this.held.add(agentId);
+    this.holders.delete(agentId);
+    await this.options.bus.setWithTtl(BUS_NAMES.agentKey(agentId), this.replicaId, this.ttlMs);
+    await this.say({ replica: this.replicaId, claimed: [agentId] });
+  }
+
+  /** Records that this replica no longer holds `agentId`'s connection. */
+  async release(agentId: string): Promise<void> {
+    if (!this.held.delete(agentId)) return;
+    await this.options.bus.deleteIfEquals(BUS_NAMES.agentKey(agentId), this.replicaId);
+    await this.say({ replica: this.replicaId, released: [agentId] });
+  }
+
+  /** The replica holding `agentId`'s connection: this one's id, another's, or undefined when none does. */
+  holder(agentId: string): string | undefined {
+    if (this.held.has(agentId)) return this.replicaId;
+    const entry = this.holders.get(agentId);
+    if (!entry || entry.until <= Date.now()) return undefined;
+    return entry.replica;
+  }
+
+  /** Calls `listener` when a replica stops (says so, or stops beating for a TTL). */
+  onReplicaGone(listener: (replica: string, reason: string) => void): void {
+    this.goneListeners.push(listener);
+  }
+
+  /** Stops beating, releases every agent this replica holds and tells the others it is gone. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const held = [...this.held];
+    this.held.clear();
+    await Promise.allSettled(held.map((id) => this.options.bus.deleteIfEquals(BUS_NAMES.agentKey(id), this.replicaId)));
+    await this.say({ replica: this.replicaId, released: held, stopping: true }).catch(() => undefined);
+    await this.options.bus.unsubscribe(BUS_NAMES.directory).catch(() => undefined);
+  }
+
+  /** Refreshes this replica's keys and tells the others what it holds. */
+  private async beat(): Promise<void> {
+    const held = [...this.held];
+    await Promise.all(held.map((id) => this.options.bus.setWithTtl(BUS_NAMES.agentKey(id), this.replicaId, this.ttlMs)));
+    await this.say({ replica: this.replicaId, held });
+  }
+
+  private say(message: DirectoryMessage): Promise<void> {
+    return this.options.bus.publish(BUS_NAMES.directory, JSON.stringify(message));
+  }
+
+  private hear(text: string): void {
+    let message: DirectoryMessage;
+    try {
+      message = JSON.parse(text) as DirectoryMessage;
+    } catch {
+      return;
+    }
+    const { replica } = message;
+    if (typeof replica !== 'string' || replica === this.replicaId) return;
+    const now = Date.now();
+    const until = now + this.ttlMs;
+    if (message.stopping) {
+      this.forget(replica, 'it stopped');
+      return;
+    }
+    this.lastBeat.set(replica, now);
+    if (Array.isArray(message.held)) {
+      const held = new Set(message.held);
+      for (const [id, entry] of this.holders) if (entry.replica === replica && !held.has(id)) this.holders.delete(id);
+      for (const id of held) if (!this.held.has(id)) this.holders.set(id, { replica, until });
+    }
+    for (const id of message.claimed ?? []) if (!this.held.has(id)) this.holders.set(id, { replica, until });
+    for (const id of message.released ?? []) if (this.holders.get(id)?.replica === replica) this.holders.delete(id);
+  }
+
+  /** Replicas silent for a TTL are gone. */
+  private sweep(now = Date.now()): void {
+    for (const [replica, at] of this.lastBeat) {
+      if (now - at > this.ttlMs) this.forget(replica, `no beat for ${this.ttlMs} ms`);
+    }
+  }
+
+  private forget(replica: string, reason: string): void {
+    this.lastBeat.delete(replica);
+    for (const [id, entry] of this.holders) if (entry.replica === replica) this.holders.delete(id);
+    this.options.logger.warn({ replica, reason }, 'a gateway replica is gone: its agents are unreachable through it');
+    for (const listener of this.goneListeners) listener(replica, reason);
+  }
+}

@@ -1,0 +1,65 @@
+import Redis from 'ioredis';
+import type { ReplicaBus } from './relay-transport';
+
+/** Deletes KEYS[1] only while it holds ARGV[1]. */
+const DELETE_IF_EQUALS = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+/**
+ * The replicas' bus on Redis (`REDIS_URL`), with ioredis as the event bus uses it
+ * (`gateway/events/pubsub.ts`): one connection publishes and reads keys, one subscribes.
+ */
+export class RedisReplicaBus implements ReplicaBus {
+  private readonly commands: Redis;
+  private readonly subscriber: Redis;
+  private readonly handlers = new Map<string, (message: string) => void>();
+
+  constructor(url: string) {
+    this.commands = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+    this.subscriber = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+    this.subscriber.on('message', (channel: string, message: string) => this.handlers.get(channel)?.(message));
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.commands.publish(channel, message);
+  }
+
+  async subscribe(channel: string, handler: (message: string) => void): Promise<void> {
+    this.handlers.set(channel, handler);
+    await this.subscriber.subscribe(channel);
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.handlers.delete(channel);
+    await this.subscriber.unsubscribe(channel);
+  }
+
+  async setWithTtl(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.commands.set(key, value, 'PX', ttlMs);
+  }
+
+  async deleteIfEquals(key: string, value: string): Promise<void> {
+    await this.commands.eval(DELETE_IF_EQUALS, 1, key, value);
+  }
+
+  async entries(prefix: string): Promise<Map<string, string>> {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.commands.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+    const out = new Map<string, string>();
+    if (!keys.length) return out;
+    const values = await this.commands.mget(...keys);
+    keys.forEach((key, i) => {
+      const value = values[i];
+      if (typeof value === 'string') out.set(key, value);
+    });
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.commands.quit(), this.subscriber.quit()]);
+  }
+}

@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { createRootfsTar } from '../../drivers/fake';
+import { agentRegistry } from '../../gateway/agent/builtin-drivers';
+import { InProcessAgent } from '../../gateway/agent/in-process-agent';
+import { AgentDialer } from '../../gateway/agent/remote/agent-dialer';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { describeWithEngine, REDIS_URL } from '../helpers/engines';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { until } from '../helpers/until';
+
+const OP = 'id state error { code message }';
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+
+/**
+ * Two gateway replicas on one PostgreSQL and one Redis, sharing the image store: a host agent
+ * connected to replica B serves an environment created through replica A (its calls go through
+ * the call relay), and its credential revoked through A drops its connection on B.
+ */
+describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', () => {
+  let db: TestDatabase;
+  let a: TestGateway;
+  let b: TestGateway;
+  const dialers: Array<{ dialer: AgentDialer; running: Promise<void> }> = [];
+  // Agent ids unique to this run: other test files share the Redis.
+  const agentId = (name: string) => `${name}-${randomBytes(4).toString('hex')}`;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    const shared = { REDIS_URL, RSP_IMAGE_DIR: join(db.dataDir, 'images') };
+    a = await startTestGateway(db, { ...shared, RSP_LOCAL_AGENT_ID: agentId('gw-a') });
+    b = await startTestGateway({ ...db, dataDir: mkdtempSync(join(tmpdir(), 'rsp-replica-b-')) }, { ...shared, RSP_LOCAL_AGENT_ID: agentId('gw-b') });
+  });
+  afterAll(async () => {
+    for (const d of dialers) d.dialer.stop();
+    await Promise.allSettled(dialers.map((d) => d.running));
+    await b?.close();
+    await a?.close();
+    await db?.drop();
+  });
+
+  /** An `rsp agent` (in this process) with the fake driver, enrolled through `via` and dialling `to`. */
+  async function agentOn(to: TestGateway, via: TestGateway, id: string) {
+    const token = (await via.ok('mutation ($a: String!) { createAgentJoinToken(agentId: $a) { token } }', { a: id })).createAgentJoinToken.token as string;
+    const dataDir = mkdtempSync(join(tmpdir(), 'rsp-replica-agent-'));
+    const dialer = new AgentDialer({
+      gateway: to.gateway.url,
+      token,
+      dataDir,
+      logger,
+      backoff: { baseMs: 50, maxMs: 200 },
+      makeAgent: async (agentName, upstream) => {
+        const agent = new InProcessAgent(await agentRegistry(['fake'], dataDir), dataDir, logger, agentName, join(dataDir, 'artifacts'), upstream);
+        await agent.probe();
+        return agent;
+      },
+    });
+    const running = dialer.run();
+    running.catch(() => undefined);
+    dialers.push({ dialer, running });
+    await until(`agent ${id} connected to its replica`, () => to.gateway.agents.get(id), 20_000);
+    return { dialer, running };
+  }
+
+  test('an environment created through replica A for a host whose agent is connected to replica B runs there', async () => {
+    const id = agentId('far');
+    await agentOn(b, a, id);
+    await until(`agent ${id} in the directory of replica A`, () => a.gateway.agents.reachable(id), 20_000);
+    expect(a.gateway.agents.get(id)).toBeUndefined();
+
+    const group = (await a.ok('mutation { createGroup(input: { slug: "ops", name: "Ops" }) { id } }')).createGroup.id;
+    const site = (await a.ok('mutation ($g: ID!) { createSite(input: { name: "far", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
+    const host = (await a.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id drivers } }', { i: { siteId: site, ownerGroupId: group, hostname: 'far-box', agent: id } })).createHost;
+    const image = (await a.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'app', version: '1', technology: 'fake' } })).registerImage.id;
+    expect((await a.upload(image, createRootfsTar({ '/etc/os-release': 'ID=app\nVERSION=1\n' }))).status).toBe(200);
+
+    const settle = async (opId: string) => {
+      await a.gateway.services.operations.settled(opId);
+      return (await a.ok(`query ($id: ID!) { operation(id: $id) { ${OP} } }`, { id: opId })).operation;
+    };
+    const created = await a.ok(`mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { ${OP} } } }`, { i: { groupId: group, hostId: host.id, imageId: image, name: 'web' } });
+    expect(await settle(created.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
+    const envId = created.createEnvironment.environment.id as string;
+    const started = await a.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: envId });
+    expect(await settle(started.startEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
+    const exec = await a.ok('mutation ($id: ID!, $c: [String!]!) { execEnvironment(id: $id, command: $c) { exitCode stdout } }', { id: envId, c: ['cat', '/etc/os-release'] });
+    expect(exec.execEnvironment).toEqual({ exitCode: 0, stdout: 'ID=app\nVERSION=1\n' });
+
+    // It runs on the agent connected to B: B reaches it directly and finds it running.
+    const onB = await b.gateway.agents.get(id)!.inspectEnvironment({ driver: 'fake', environmentId: envId });
+    expect(onB.state).toBe('running');
+  });
+
+  test("an agent credential revoked through replica A drops the agent's connection on replica B", async () => {
+    const id = agentId('revoked');
+    const { running } = await agentOn(b, a, id);
+    expect((await a.ok('mutation ($a: String!) { revokeAgentCredential(agentId: $a) }', { a: id })).revokeAgentCredential).toBe(1);
+    await expect(running).rejects.toMatchObject({ category: 'UNAUTHENTICATED', message: expect.stringMatching(/revoked/) });
+    await until(`agent ${id} gone from replica B`, () => b.gateway.agents.get(id) === undefined, 20_000);
+    await until(`agent ${id} gone from the directory of replica A`, () => a.gateway.agents.reachable(id) === undefined, 20_000);
+  });
+});

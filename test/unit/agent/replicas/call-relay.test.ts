@@ -1,0 +1,180 @@
+import pino from 'pino';
+import { AgentLink } from '../../../../gateway/agent/agent-link';
+import { callContext } from '../../../../gateway/agent/call-context';
+import type { HostAgent } from '../../../../gateway/agent/host-agent';
+import { AGENT_PROTOCOL_VERSION } from '../../../../gateway/agent/protocol';
+import type { CallContext } from '../../../../gateway/agent/protocol';
+import { CallRelay } from '../../../../gateway/agent/replicas/call-relay';
+import { joinReplicas, type GatewayReplicas } from '../../../../gateway/agent/replicas/gateway-replicas';
+import { BUS_NAMES } from '../../../../gateway/agent/replicas/relay-transport';
+import { until } from '../../../helpers/until';
+import { FakeReplicaNetwork } from './fake-replica-bus';
+
+const logger = pino({ level: 'silent' });
+
+/** An agent whose `startEnvironment` runs until its operation is cancelled; it records the cancels and the contexts it got. */
+function stubAgent(id: string) {
+  const cancelled: string[] = [];
+  const contexts: CallContext[] = [];
+  const waiting = new Map<string, (e: Error) => void>();
+  const agent = {
+    id,
+    hello: async () => ({ agentId: id, protocol: AGENT_PROTOCOL_VERSION, software: 'test' }),
+    cancel: async ({ operationId }: { operationId: string }) => {
+      cancelled.push(operationId);
+      waiting.get(operationId)?.(new Error('cancelled'));
+      return { cancelled: 1 };
+    },
+    startEnvironment: (_params: unknown, context: CallContext) =>
+      new Promise<void>((_resolve, reject) => {
+        contexts.push(context);
+        waiting.set(context.operationId, reject);
+      }),
+    getChunks: async ({ ids }: { ids: string[] }) => ids.map((chunkId) => ({ id: chunkId, data: 'x'.repeat(4096) })),
+    putChunks: async () => undefined,
+  } as unknown as HostAgent;
+  return { agent, cancelled, contexts };
+}
+
+/** Two relays (replicas A and B) on a fake network; B holds `b1`. */
+function twoRelays(options: { maxFrameBytes?: number } = {}) {
+  const network = new FakeReplicaNetwork();
+  const b1 = stubAgent('b1');
+  const a = new CallRelay({ replicaId: 'A', bus: network.bus(), localAgent: () => undefined, logger, deadlineGraceMs: 20, ...options });
+  const bBus = network.bus();
+  const b = new CallRelay({ replicaId: 'B', bus: bBus, localAgent: (id) => (id === 'b1' ? b1.agent : undefined), logger, ...options });
+  return { network, a, b, b1, bBus };
+}
+
+describe('the call relay between gateway replicas (fake bus)', () => {
+  test('a call reaches the agent held by the other replica, with its context, and answers', async () => {
+    const { a, b, b1 } = twoRelays();
+    await Promise.all([a.start(), b.start()]);
+    const agent = a.agentAt('B', 'b1');
+    await expect(agent.hello()).resolves.toEqual({ agentId: 'b1', protocol: AGENT_PROTOCOL_VERSION, software: 'test' });
+    const context = { operationId: 'op-1', deadline: new Date(Date.now() + 60_000).toISOString() };
+    void agent.startEnvironment({ driver: 'fake', environmentId: 'e1' }, context).catch(() => undefined);
+    await until('the call on B', () => b1.contexts.length > 0, 5000, 5);
+    expect(b1.contexts[0]).toEqual(context);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  test('a call past its deadline fails with TIMEOUT and its operation is cancelled on the other replica', async () => {
+    const { a, b, b1 } = twoRelays();
+    await Promise.all([a.start(), b.start()]);
+    const agent = a.agentAt('B', 'b1');
+    const context = callContext(agent, { timeoutMs: 30 });
+    await expect(agent.startEnvironment({ driver: 'fake', environmentId: 'e1' }, context)).rejects.toMatchObject({ category: 'TIMEOUT' });
+    await until('the cancel on B', () => b1.cancelled.includes(context.operationId), 5000, 5);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  test('an abort of the caller cancels the operation on the agent of the other replica', async () => {
+    const { a, b, b1 } = twoRelays();
+    await Promise.all([a.start(), b.start()]);
+    const agent = a.agentAt('B', 'b1');
+    const abort = new AbortController();
+    const context = callContext(agent, { signal: abort.signal });
+    const call = agent.startEnvironment({ driver: 'fake', environmentId: 'e1' }, context);
+    await until('the call on B', () => b1.contexts.length > 0, 5000, 5);
+    abort.abort();
+    await expect(call).rejects.toThrow('cancelled');
+    expect(b1.cancelled).toEqual([context.operationId]);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  test('a lost answer fails the call at its deadline instead of hanging', async () => {
+    const { network, a, b } = twoRelays();
+    await Promise.all([a.start(), b.start()]);
+    network.drops.push((channel) => channel === BUS_NAMES.replies('A'));
+    const agent = a.agentAt('B', 'b1');
+    await expect(agent.hello({}, callContext(agent, { timeoutMs: 20 }))).rejects.toMatchObject({ category: 'TIMEOUT' });
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  test('a frame over the cap is refused with a clear error, a call and an answer alike', async () => {
+    const { a, b } = twoRelays({ maxFrameBytes: 2048 });
+    await Promise.all([a.start(), b.start()]);
+    const agent = a.agentAt('B', 'b1');
+    const tooBig = agent.putChunks({ chunks: [{ id: 'c', data: 'y'.repeat(4096) } as never] });
+    await expect(tooBig).rejects.toMatchObject({ category: 'BAD_USER_INPUT', details: { maxBytes: 2048 } });
+    await expect(tooBig).rejects.toThrow(/over the 2048-byte frame cap of the relay/);
+    const bigAnswer = agent.getChunks({ ids: ['c1'] });
+    await expect(bigAnswer).rejects.toMatchObject({ category: 'BAD_USER_INPUT' });
+    await expect(bigAnswer).rejects.toThrow(/frame cap/);
+    // The line still works after both refusals.
+    await expect(agent.hello()).resolves.toMatchObject({ agentId: 'b1' });
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  test('a call for an agent the other replica does not hold fails with UNAVAILABLE', async () => {
+    const { a, b } = twoRelays();
+    await Promise.all([a.start(), b.start()]);
+    await expect(a.agentAt('B', 'elsewhere').hello()).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringMatching(/not connected to gateway replica B/) });
+    await Promise.all([a.stop(), b.stop()]);
+  });
+});
+
+describe('the agent directory and relay together (fake bus)', () => {
+  const started: GatewayReplicas[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((r) => r.close()));
+  });
+
+  async function replica(network: FakeReplicaNetwork, id: string, link: AgentLink, bus = network.bus()) {
+    const r = await joinReplicas({ bus, agents: link, logger, replicaId: id, ttlMs: 300 });
+    started.push(r);
+    return r;
+  }
+
+  test('an agent connected to B is reachable from A while it stays, and not after it leaves', async () => {
+    const network = new FakeReplicaNetwork();
+    const linkA = new AgentLink();
+    const linkB = new AgentLink();
+    await replica(network, 'A', linkA);
+    await replica(network, 'B', linkB);
+    const b1 = stubAgent('b1');
+    linkB.add(b1.agent);
+    const relayed = await until('b1 in the directory of A', () => linkA.reachable('b1'), 5000, 5);
+    await expect(relayed.hello()).resolves.toMatchObject({ agentId: 'b1' });
+    expect(network.keys.get(BUS_NAMES.agentKey('b1'))?.value).toBe('B');
+    // Still there after several TTLs: B refreshes its entry while b1 stays connected.
+    await new Promise((r) => setTimeout(r, 700));
+    expect(linkA.reachable('b1')).toBeDefined();
+    linkB.remove('b1', b1.agent);
+    await until('b1 gone from the directory of A', () => linkA.reachable('b1') === undefined, 5000, 5);
+    expect(network.keys.has(BUS_NAMES.agentKey('b1'))).toBe(false);
+  });
+
+  test('a call in flight to a replica that dies fails with UNAVAILABLE once its entries expire', async () => {
+    const network = new FakeReplicaNetwork();
+    const linkA = new AgentLink();
+    const linkB = new AgentLink();
+    const busB = network.bus();
+    await replica(network, 'A', linkA);
+    await replica(network, 'B', linkB, busB);
+    const b1 = stubAgent('b1');
+    linkB.add(b1.agent);
+    const relayed = await until('b1 in the directory of A', () => linkA.reachable('b1'), 5000, 5);
+    const call = relayed.startEnvironment({ driver: 'fake', environmentId: 'e1' }, { operationId: 'op-lost' });
+    await until('the call on B', () => b1.contexts.length > 0, 5000, 5);
+    busB.die();
+    await expect(call).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringMatching(/replica B is gone/) });
+    expect(linkA.reachable('b1')).toBeUndefined();
+  });
+
+  test('a replica that stops says so: calls in flight to it fail at once', async () => {
+    const network = new FakeReplicaNetwork();
+    const linkA = new AgentLink();
+    const linkB = new AgentLink();
+    await replica(network, 'A', linkA);
+    const b = await joinReplicas({ bus: network.bus(), agents: linkB, logger, replicaId: 'B', ttlMs: 60_000 });
+    const b1 = stubAgent('b1');
+    linkB.add(b1.agent);
+    const relayed = await until('b1 in the directory of A', () => linkA.reachable('b1'), 5000, 5);
+    const call = relayed.startEnvironment({ driver: 'fake', environmentId: 'e1' }, { operationId: 'op-stop' });
+    await until('the call on B', () => b1.contexts.length > 0, 5000, 5);
+    await b.close();
+    await expect(call).rejects.toMatchObject({ category: 'UNAVAILABLE' });
+  });
+});
