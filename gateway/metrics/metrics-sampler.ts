@@ -1,5 +1,5 @@
 import { DataSource, In } from 'typeorm';
-import type { AgentLink } from '../agent/agent-link';
+import type { AgentLink, AgentReach } from '../agent/agent-link';
 import { callContext } from '../agent/call-context';
 import type { RspPubSub } from '../events/pubsub';
 import { Topic } from '../events/pubsub';
@@ -57,12 +57,13 @@ export function isThisMachine(host: Pick<HostEntity, 'id' | 'hostname'>, localHo
 }
 
 /**
- * Whether an agent's sample of its machine is `host`'s: a host agent runs on the machine of the
- * hosts it serves, so its samples are theirs; the gateway's own in-process agent (`local`) measures
- * the gateway's machine, which is only the host record `localHost` names (see `isThisMachine`).
+ * Whether a sample taken by an agent reached as `reach` is `host`'s: a remote agent (`rsp agent`)
+ * runs on the machine of the hosts it serves, so its samples are theirs; an in-process agent (the
+ * gateway's own and the `RSP_AGENTS` extras) measures the gateway's machine, which is only the host
+ * record `localHost` names (see `isThisMachine`).
  */
-export function measuresHost(agentId: string, host: Pick<HostEntity, 'id' | 'hostname'>, localHost: string): boolean {
-  return agentId !== 'local' || isThisMachine(host, localHost);
+export function measuresHost(reach: AgentReach | undefined, host: Pick<HostEntity, 'id' | 'hostname'>, localHost: string): boolean {
+  return reach === 'remote' || isThisMachine(host, localHost);
 }
 
 /** `work`, or TIMEOUT after `ms` whatever it does. */
@@ -143,7 +144,7 @@ export class MetricsSampler {
     const samples: HostSample[] = [];
     for (const [agentId, machine] of machines) {
       if (!machine) continue;
-      for (const h of byAgent.get(agentId)!) if (measuresHost(agentId, h, localHost)) samples.push({ ...machine, hostId: h.id, siteId: h.siteId, source, agent: agentId });
+      for (const h of byAgent.get(agentId)!) if (measuresHost(this.deps.agents.reachOf(agentId), h, localHost)) samples.push({ ...machine, hostId: h.id, siteId: h.siteId, source, agent: agentId });
     }
 
     const envs = hosts.length ? await this.deps.dataSource.getRepository(EnvironmentEntity).findBy({ hostId: In(hosts.map((h) => h.id)), status: EnvironmentStatus.RUNNING }) : [];

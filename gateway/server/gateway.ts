@@ -17,6 +17,7 @@ import { AgentLink } from '../agent/agent-link';
 import { agentRegistry, DEFAULT_DRIVERS } from '../agent/builtin-drivers';
 import type { HostAgent } from '../agent/host-agent';
 import { InProcessAgent } from '../agent/in-process-agent';
+import { InProcessHeartbeats } from '../agent/in-process-heartbeats';
 import { throughLoopback } from '../agent/loopback-channel';
 import { AgentServer } from '../agent/remote/agent-server';
 import { AGENT_WEBSOCKET_PATH } from '../agent/remote/handshake';
@@ -120,6 +121,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       groupKeys: new GroupKeys(join(config.dataDir, 'secrets', 'replica-group-keys.secret')),
       replication: { minimumIntervalMinutes: config.replicationMinIntervalMinutes, backoff: { baseMs: config.replicationRetryBaseMs, maxMs: 3_600_000 }, maxKeep: 100 },
     });
+    // The in-process agents' heartbeats go through the receiver remote agents' do; the first now, so their hosts are UP from the start.
+    const inProcessBeats = new InProcessHeartbeats(agents, services.health, config.heartbeatMs, logger);
+    await inProcessBeats.beat();
     const schema = await buildGatewaySchema(pubSub);
     // Each host's technologies and inventory come from its agent's facts (an admin may narrow and reserve).
     for (const id of agents.connected()) await services.hostFacts.refreshAgent(id);
@@ -130,13 +134,23 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     await services.environments.reconcile();
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     // Host agents on other machines (`rsp agent`) dial in at /agent.
-    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs });
+    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, heartbeats: services.health, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs });
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, closeBus, agentServer);
     services.metrics.start(config.metricsIntervalMs);
     services.replication.runs.start(config.replicationIntervalMs);
     await services.health.tick();
     services.health.start();
-    return { ...gateway, agents, bootstrapToken: bootstrap?.secret };
+    inProcessBeats.start();
+    const close = gateway.close;
+    return {
+      ...gateway,
+      agents,
+      bootstrapToken: bootstrap?.secret,
+      close: async () => {
+        await inProcessBeats.stop();
+        await close();
+      },
+    };
   } catch (e) {
     await replicas?.close().catch(() => undefined);
     await pubSubClose?.().catch(() => undefined);

@@ -74,6 +74,8 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     const group = (await a.ok('mutation { createGroup(input: { slug: "ops", name: "Ops" }) { id } }')).createGroup.id;
     const site = (await a.ok('mutation ($g: ID!) { createSite(input: { name: "far", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
     const host = (await a.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id drivers } }', { i: { siteId: site, ownerGroupId: group, hostname: 'far-box', agent: id } })).createHost;
+    // UNKNOWN until the agent's next heartbeat, pushed to replica B.
+    await until('host UP on its agent\'s heartbeat', async () => ((await a.ok('query ($id: ID!) { host(id: $id) { state } }', { id: host.id })).host.state === 'UP' ? true : undefined), 20_000);
     const image = (await a.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'app', version: '1', technology: 'fake' } })).registerImage.id;
     expect((await a.upload(image, createRootfsTar({ '/etc/os-release': 'ID=app\nVERSION=1\n' }))).status).toBe(200);
 

@@ -69,8 +69,8 @@ function samplerOver(hosts: HostEntity[], agents: AgentLink, envs: EnvironmentEn
 describe('the metrics sampler asks every connected agent for its own machine', () => {
   test("each host gets its own agent's sample, marked with the agent; one host query per tick", async () => {
     const agents = new AgentLink();
-    agents.add(fakeAgent('a1', { hostSample: async () => machine(1000) }));
-    agents.add(fakeAgent('a2', { hostSample: async () => machine(2000) }));
+    agents.add(fakeAgent('a1', { hostSample: async () => machine(1000) }), 'remote');
+    agents.add(fakeAgent('a2', { hostSample: async () => machine(2000) }), 'remote');
     const { sampler, published, hostQueries } = samplerOver([host('h1', 'a1'), host('h2', 'a2')], agents);
     const samples = await sampler.tick();
     expect(samples.map((s) => [s.hostId, s.agent, s.memory.totalBytes, s.source]).sort()).toEqual([
@@ -85,8 +85,8 @@ describe('the metrics sampler asks every connected agent for its own machine', (
     const agents = new AgentLink();
     let answerSlow: (s: HostSampleData) => void = () => undefined;
     const slow = fakeAgent('slow', { hostSample: () => new Promise<HostSampleData>((resolve) => (answerSlow = resolve)) });
-    agents.add(slow);
-    agents.add(fakeAgent('fast', { hostSample: async () => machine(3000) }));
+    agents.add(slow, 'remote');
+    agents.add(fakeAgent('fast', { hostSample: async () => machine(3000) }), 'remote');
     const { sampler } = samplerOver([host('h-slow', 'slow'), host('h-fast', 'fast')], agents, [], { hostSampleTimeoutMs: 50 });
     expect((await sampler.tick()).map((s) => s.hostId)).toEqual(['h-fast']);
     expect((await sampler.tick()).map((s) => s.hostId)).toEqual(['h-fast']);
@@ -100,23 +100,24 @@ describe('the metrics sampler asks every connected agent for its own machine', (
 
   test("a host whose agent is not connected, or fails, gets no sample (never the gateway's own numbers)", async () => {
     const agents = new AgentLink();
-    agents.add(fakeAgent('broken', { hostSample: async () => Promise.reject(new UnavailableError('engine room on fire')) }));
-    agents.add(fakeAgent('a1', { hostSample: async () => machine(1000) }));
+    agents.add(fakeAgent('broken', { hostSample: async () => Promise.reject(new UnavailableError('engine room on fire')) }), 'remote');
+    agents.add(fakeAgent('a1', { hostSample: async () => machine(1000) }), 'remote');
     const { sampler } = samplerOver([host('h-gone', 'gone'), host('h-broken', 'broken'), host('h1', 'a1')], agents);
     expect((await sampler.tick()).map((s) => s.hostId)).toEqual(['h1']);
   });
 
-  test("the gateway's in-process agent measures only the host record that is the gateway's machine", async () => {
+  test("in-process agents measure the gateway's machine: only the host record that is it gets their samples; a remote agent's go to all its hosts", async () => {
     const agents = new AgentLink();
     agents.add(fakeAgent('local', { hostSample: async () => machine(4000) }));
-    agents.add(fakeAgent('remote', { hostSample: async () => machine(5000) }));
-    const { sampler } = samplerOver([host('h-gw', 'local', 'gateway-box'), host('h-sim', 'local', 'simulated'), host('h-r1', 'remote', 'whatever'), host('h-r2', 'remote', 'other-name')], agents);
+    agents.add(fakeAgent('extra', { hostSample: async () => machine(4000) }));
+    agents.add(fakeAgent('remote', { hostSample: async () => machine(5000) }), 'remote');
+    const { sampler } = samplerOver([host('h-gw', 'local', 'gateway-box'), host('h-sim', 'local', 'simulated'), host('h-extra', 'extra', 'marvin'), host('h-r1', 'remote', 'whatever'), host('h-r2', 'remote', 'other-name')], agents);
     expect((await sampler.tick()).map((s) => [s.hostId, s.agent]).sort()).toEqual([
       ['h-gw', 'local'],
       ['h-r1', 'remote'],
       ['h-r2', 'remote'],
     ]);
-    expect(measuresHost('local', { id: 'x', hostname: 'simulated' }, 'gateway-box')).toBe(false);
+    expect(measuresHost('in-process', { id: 'x', hostname: 'simulated' }, 'gateway-box')).toBe(false);
     expect(measuresHost('remote', { id: 'x', hostname: 'simulated' }, 'gateway-box')).toBe(true);
   });
 
