@@ -22,6 +22,7 @@ import { throughLoopback } from '../agent/loopback-channel';
 import { AgentServer } from '../agent/remote/agent-server';
 import { AGENT_WEBSOCKET_PATH } from '../agent/remote/handshake';
 import { joinReplicas, type GatewayReplicas } from '../agent/replicas/gateway-replicas';
+import { adoptLegacyLocalHosts, claimLocalAgent, type LocalAgentClaim } from '../agent/replicas/local-agent-claim';
 import { RedisReplicaBus } from '../agent/replicas/redis-replica-bus';
 import { ImageStore } from '../artifacts/image-store';
 import { ArtifactStore } from '../artifacts/artifact-store';
@@ -86,6 +87,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const dataSource = await openDataSource(target, logger);
   let pubSubClose: (() => Promise<void>) | undefined;
   let replicas: GatewayReplicas | undefined;
+  let localClaim: LocalAgentClaim | undefined;
   try {
     if (options.migrate !== false) await runMigrations(dataSource, logger);
     const bus = createGatewayPubSub(config.redisUrl);
@@ -95,15 +97,21 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     // Agents fetch images' chunks from the gateway's image store.
     const imageStore = new ImageStore(join(config.imageDir, 'content'), undefined, ArtifactStore.inDirectory(join(config.imageDir, 'chunks'), { logger }));
     const upstream = new StoreChunkTransport(imageStore.chunks);
-    const { agent, plugins } = await startLocalAgent(config, logger, upstream);
-    const agents = new AgentLink();
+    // The in-process agent's stable id, claimed so that no other gateway on this database serves it too.
+    localClaim = await claimLocalAgent(dataSource, { configured: config.localAgentId, replicated: !!config.redisUrl, embedded: target.kind === 'pglite' }, logger);
+    const adopted = await adoptLegacyLocalHosts(dataSource, localClaim.agentId);
+    if (adopted) logger.info({ agent: localClaim.agentId, hosts: adopted }, 'hosts of the agent "local" are served by this gateway\'s in-process agent');
+    const { agent, plugins } = await startLocalAgent(config, logger, upstream, localClaim.agentId);
+    const agents = new AgentLink(localClaim.agentId);
     agents.add(await reach(agent, config, logger));
     for (const extra of await startExtraAgents(config, logger, plugins, upstream)) agents.add(await reach(extra, config, logger));
     // With Redis, this gateway is one of several replicas: agents connected to the others are reached through the call relay.
     if (config.redisUrl) replicas = await joinReplicas({ bus: new RedisReplicaBus(config.redisUrl), agents, logger, ttlMs: config.agentDirectoryTtlMs, maxFrameBytes: config.relayMaxFrameBytes });
+    const claim = localClaim;
     const closeBus = async () => {
       await replicas?.close();
       await bus.close();
+      await claim.release();
     };
     const services = createServices({
       dataSource,
@@ -153,6 +161,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     };
   } catch (e) {
     await replicas?.close().catch(() => undefined);
+    await localClaim?.release().catch(() => undefined);
     await pubSubClose?.().catch(() => undefined);
     await dataSource.destroy().catch(() => undefined);
     throw e;
@@ -160,12 +169,12 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 }
 
 /** The in-process host agent with the configured built-in drivers and plugins, probed. */
-async function startLocalAgent(config: GatewayConfig, logger: Logger, upstream: ChunkTransport): Promise<{ agent: InProcessAgent; plugins: PluginSet }> {
+async function startLocalAgent(config: GatewayConfig, logger: Logger, upstream: ChunkTransport, agentId: string): Promise<{ agent: InProcessAgent; plugins: PluginSet }> {
   const plugins = await loadPluginSet(config.plugins, { dataDir: config.dataDir, options: pluginOptions(config) });
   for (const m of plugins.manifests) logger.info({ plugin: m.name, kind: m.kind, from: m.specifier }, 'plugin loaded');
   const registry = await agentRegistry(config.drivers ?? DEFAULT_DRIVERS, config.dataDir, { plugins: plugins.driverPlugins, pluginOptions: pluginOptions(config) });
   // Its store is not `<RSP_DATA_DIR>/artifacts`, the gateway's own store (RSP_ARTIFACT_DIR) by default.
-  const agent = new InProcessAgent(registry, config.dataDir, logger, 'local', join(config.dataDir, 'agent', 'artifacts'), upstream);
+  const agent = new InProcessAgent(registry, config.dataDir, logger, agentId, join(config.dataDir, 'agent', 'artifacts'), upstream);
   await agent.probe();
   return { agent, plugins };
 }

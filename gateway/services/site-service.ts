@@ -30,6 +30,8 @@ export class SiteService {
     private readonly dataSource: DataSource,
     /** When each agent was last heard: a host is UP only on the word of a live agent. */
     private readonly beats: AgentHeartbeats = new AgentHeartbeats(DEFAULT_DETECTOR_SETTINGS),
+    /** The id of this gateway's in-process agent: what `agent: local` (or none) at createHost names. */
+    private readonly localAgentId = 'local',
   ) {
     this.sites = dataSource.getRepository(SiteEntity);
     this.hosts = dataSource.getRepository(HostEntity);
@@ -69,7 +71,8 @@ export class SiteService {
     if (await this.hosts.existsBy({ siteId: site.id, hostname: input.hostname })) {
       throw new ConflictError(`Site ${site.name} already has a host named ${input.hostname}`, { hostname: input.hostname });
     }
-    const agent = input.agent ?? 'local';
+    // `local` names the in-process agent of the gateway that got the request, by its stable id.
+    const agent = !input.agent || input.agent === 'local' ? this.localAgentId : input.agent;
     const technologies = hostTechnologies(agent, await this.probeOf(agent), input.drivers ?? null);
     return this.dataSource.transaction(async (m) => {
       const arch = input.arch ?? 'x86_64';
