@@ -17,7 +17,7 @@ import { LayerResolver } from './layers/resolver';
 import { MetricsResolver } from './metrics/resolver';
 import { OfferResolver } from './offers/resolver';
 import { OperationResolver } from './operations/resolver';
-import { AllocationRequestResolver, AllocationResolver, ResourceOwnersResolver } from './placement/resolver';
+import { AllocationHoldingsResolver, AllocationRequestResolver, AllocationResolver, EnvironmentHoldersResolver, ResourceOwnersResolver } from './placement/resolver';
 import { ReplicaResolver, ReplicationPolicyResolver } from './replication/resolver';
 import { ResourceClassResolver, ResourceResolver } from './resources/resolver';
 import { ShareResolver } from './shares/resolver';
@@ -44,6 +44,8 @@ export const resolverClasses: NonEmptyArray<Function> = [
   AllocationRequestResolver,
   AllocationResolver,
   ResourceOwnersResolver,
+  AllocationHoldingsResolver,
+  EnvironmentHoldersResolver,
   ReplicationPolicyResolver,
   ReplicaResolver,
   FailoverResolver,
@@ -57,7 +59,7 @@ export const entityReferenceResolvers: Record<string, (ref: { id: string }, ctx:
   Host: (ref, ctx) => ctx.services.sites.getHost(ctx.actor, ref.id),
   Resource: (ref, ctx) => ctx.services.resources.get(ctx.actor, ref.id),
   Image: (ref, ctx) => ctx.services.images.get(ctx.actor, ref.id),
-  Environment: (ref, ctx) => ctx.services.environments.get(ctx.actor, ref.id),
+  Environment: (ref, ctx) => ctx.services.environments.view(ctx.actor, ref.id),
 };
 
 const FEDERATION_LINK =

@@ -10,9 +10,10 @@ import type { Logger } from '../logging/logger';
 import type { GroupKeys } from '../replication/group-keys';
 import { EnvironmentService } from './environment-service';
 import { GroupService } from './group-service';
-import type { DetectorSettings } from './failure-detector';
 import { FailoverService } from './failover-service';
 import { MigrationService } from './migration-service';
+import { AgentHeartbeats } from './agent-heartbeats';
+import { DEFAULT_DETECTOR_SETTINGS, type DetectorSettings } from './failure-detector';
 import { HostHealthService } from './host-health-service';
 import { HostFactsService } from './host-facts-service';
 import { ImageService } from './image-service';
@@ -95,14 +96,17 @@ export function createServices(deps: ServiceDeps): Services {
   const { dataSource } = deps;
   const operations = new OperationService(dataSource, deps.pubSub, deps.logger, deps.gatewayId ?? null);
   const images = new ImageService(dataSource, deps.imageStore);
-  const sites = new SiteService(dataSource);
+  const beats = new AgentHeartbeats(deps.health ?? DEFAULT_DETECTOR_SETTINGS);
+  // An agent that leaves this gateway is no longer live here: it is heard again on its next beat.
+  deps.agents.onChange((agentId, connected) => connected || beats.forget(agentId));
+  const sites = new SiteService(dataSource, beats, deps.agents.localId, (agentId) => deps.agents.reachable(agentId) !== undefined);
   const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
   const lifecycle = new EnvironmentLifecycle(dataSource, deps.pubSub);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, lifecycle, placement);
   const layers = new LayerService(dataSource);
   const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost, deps.info.database);
-  const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, deps.health);
-  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
+  const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, beats.settings, beats);
+  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
   return {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager, Repository } from 'typeorm';
+import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, ForbiddenError, isRspError, NotFoundError, RspError } from '../errors';
@@ -21,6 +22,7 @@ import {
 } from '../persistence/entities';
 import { endAllocations, insertPlacements, rowsOf } from '../placement/claims';
 import { GroupCommit, requireHost, toRspError, type BatchItem, type PlacementResult } from '../placement/group-commit';
+import { claimImplicit, implicitAllocations, type ImplicitClaim } from '../placement/implicit';
 import { placementAsk } from '../placement/model';
 import { evaluateHosts, Evaluation } from '../placement/scheduler';
 import { InventorySnapshot } from '../placement/snapshot';
@@ -84,6 +86,8 @@ export class PlacementService {
   private readonly now: () => Date;
   private sweepTimer: NodeJS.Timeout | null = null;
 
+  private readonly owners: HostOwners;
+
   constructor(
     private readonly dataSource: DataSource,
     options: PlacementOptions = {},
@@ -91,6 +95,7 @@ export class PlacementService {
     private readonly pubSub?: RspPubSub,
   ) {
     this.requests = dataSource.getRepository(AllocationRequestEntity);
+    this.owners = new HostOwners(dataSource);
     this.allocations = dataSource.getRepository(AllocationEntity);
     this.snapshot = new InventorySnapshot(dataSource, options.snapshotMs ?? 0);
     this.now = options.now ?? (() => new Date());
@@ -106,7 +111,7 @@ export class PlacementService {
     return evaluateHosts(pool, placementAsk(spec, input.groupId, input.guarantee));
   }
 
-  /** Places one request (DIRECT, AUTOMATIC) or records it for a site admin (APPROVAL). */
+  /** Places one request (DIRECT, AUTOMATIC) or records it for a site admin or the owners of the hosts it names (APPROVAL). */
   async allocate(actor: Principal, input: AllocationRequestInput): Promise<PlacementResult> {
     const [result] = await this.allocateMany(actor, [input]);
     if (isRspError(result)) throw result;
@@ -142,10 +147,14 @@ export class PlacementService {
     return results as Array<PlacementResult | RspError>;
   }
 
-  /** A site admin approves a PENDING request: on the hosts named, or where the scheduler chooses. */
+  /**
+   * Approves a PENDING request: on the hosts named, or where the scheduler chooses. Site admins;
+   * the admins governing hosts approve onto those hosts (named here or in the request).
+   */
   async approve(actor: Principal, requestId: string, hostIds?: string[], reason?: string): Promise<PlacementResult> {
-    const p = policy.requireSiteAdmin(actor, 'approve allocation requests');
+    const p = policy.requireAuthenticated(actor);
     const request = await this.pendingRequest(requestId);
+    await this.requireGovernsPlacement(p, hostIds?.length ? hostIds : request.spec.hostIds, 'approve allocation requests');
     if (hostIds?.length && hostIds.length !== request.spec.replicas) throw new BadInputError(`Name ${request.spec.replicas} host(s), one per replica`, { hostIds });
     Object.assign(request, { status: AllocationRequestStatus.PLACED, decidedBy: p.name, decidedAt: this.now(), reason: reason ?? null });
     const [result] = await this.groupCommit.placeBatch([{ request, pinned: hostIds?.length ? hostIds : request.spec.hostIds.length ? request.spec.hostIds : undefined, insert: false }]);
@@ -154,11 +163,12 @@ export class PlacementService {
     return result!;
   }
 
-  /** A site admin rejects a PENDING request, saying why. */
+  /** Rejects a PENDING request, saying why: site admins, or the admins governing every host it names. */
   async reject(actor: Principal, requestId: string, reason: string): Promise<AllocationRequestEntity> {
-    const p = policy.requireSiteAdmin(actor, 'reject allocation requests');
-    if (!reason.trim()) throw new BadInputError('Say why the request is rejected');
+    const p = policy.requireAuthenticated(actor);
     const request = await this.pendingRequest(requestId);
+    await this.requireGovernsPlacement(p, request.spec.hostIds, 'reject allocation requests');
+    if (!reason.trim()) throw new BadInputError('Say why the request is rejected');
     const updated = rowsOf(await this.dataSource.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [request.id, AllocationRequestStatus.REJECTED, reason, p.name, this.now()]));
     if (!updated.length) throw new ConflictError('The request was decided meanwhile', { requestId });
     const rejected = await this.requests.findOneByOrFail({ id: request.id });
@@ -182,10 +192,12 @@ export class PlacementService {
     return this.allocations.findOneByOrFail({ id });
   }
 
-  /** Releases an active allocation: its claims go back to the resources exactly. */
+  /** Releases an active allocation: its claims go back to the resources exactly. One an environment or replica holds is released with it (CONFLICT). */
   async release(actor: Principal, id: string): Promise<AllocationEntity> {
     const allocation = await this.get(actor, id);
     policy.requireRole(actor, allocation.groupId, MemberRole.MEMBER, 'release this allocation');
+    if (allocation.environmentId) throw new ConflictError(`Allocation ${id} holds the capacity of environment ${allocation.environmentId}: it is released when the environment is destroyed or leaves the host`, { id, environmentId: allocation.environmentId });
+    if (allocation.replicaId) throw new ConflictError(`Allocation ${id} holds the bytes of replica ${allocation.replicaId}: it is released when the replica is deleted`, { id, replicaId: allocation.replicaId });
     const { ended, hostIds } = await this.dataSource.transaction((m) => endAllocations(m, [id], AllocationStatus.RELEASED, this.now()));
     if (!ended.length) throw new ConflictError(`Allocation ${id} is ${allocation.status}, not ACTIVE`, { id, status: allocation.status });
     this.snapshot.invalidate(hostIds);
@@ -289,6 +301,42 @@ export class PlacementService {
     return () => this.snapshot.invalidate(hostIds);
   }
 
+  /**
+   * Inside the caller's transaction, claims capacity on a host for work that is put there without
+   * an allocation of its own (an environment's limits, a replica's bytes): FORBIDDEN when the group
+   * has no share on the host, CONFLICT when its share or the host is short. Returns the implicit
+   * allocation's id and what to call once the transaction has committed.
+   */
+  async claimWithin(m: EntityManager, claim: ImplicitClaim): Promise<{ allocationId: string; after: () => void }> {
+    const allocationId = await claimImplicit(m, claim, this.now());
+    return { allocationId, after: () => this.snapshot.invalidate([claim.hostId]) };
+  }
+
+  /**
+   * Inside the caller's transaction, releases the implicit allocations of an environment (all of
+   * them, or those not on `keepHostId`: the host it left) or of replicas, and the environment's own
+   * allocation when named. Returns what to call once the transaction has committed.
+   */
+  async releaseHeldWithin(m: EntityManager, of: { environmentId?: string; replicaIds?: string[]; keepHostId?: string; allocationId?: string | null }): Promise<() => void> {
+    const ids = await implicitAllocations(m, of);
+    if (of.allocationId) ids.push(of.allocationId);
+    return this.releaseWithin(m, ids);
+  }
+
+  /** The active allocations holding an environment's capacity: the one it was made on and its implicit ones, oldest first. */
+  async heldBy(environmentId: string): Promise<AllocationEntity[]> {
+    const rows: AllocationEntity[] = await this.dataSource.query(
+      `SELECT a.* FROM environment e JOIN allocation a ON (a."environmentId" = e.id OR a.id = e."allocationId") AND a.status = 'ACTIVE' WHERE e.id = $1 ORDER BY a."createdAt", a.id`,
+      [environmentId],
+    );
+    return rows.map((row) => this.allocations.create(row));
+  }
+
+  /** What each allocation of a request holds (one amount per resource). */
+  async holdings(requestId: string): Promise<ResourceWant[]> {
+    return (await this.requests.findOneBy({ id: requestId }))?.spec.resources ?? [];
+  }
+
   /** Publishes a step of an APPROVAL request to its group's members and the site admins. */
   private announce(request: AllocationRequestEntity, change: AllocationEventPayload['change'], allocations: AllocationEntity[]): void {
     this.pubSub?.publish(Topic.EVENT, {
@@ -298,6 +346,13 @@ export class PlacementService {
       siteId: null,
       allocation: { requestId: request.id, change, status: request.status, reason: request.reason, decidedBy: request.decidedBy, hostIds: allocations.map((a) => a.hostId), allocationIds: allocations.map((a) => a.id) },
     });
+  }
+
+  /** Site admins pass; others must govern every one of `hostIds` (and name at least one). FORBIDDEN otherwise. */
+  private async requireGovernsPlacement(actor: Principal, hostIds: string[], action: string): Promise<void> {
+    if (actor.kind === 'token' && actor.siteAdmin) return;
+    if (!hostIds.length) throw new ForbiddenError(`Only site admins may ${action} without hosts named: host owners decide for the hosts they govern`, { action });
+    for (const hostId of new Set(hostIds)) await this.owners.requireGovernsHost(actor, hostId, `${action} for this host`);
   }
 
   private async pendingRequest(id: string): Promise<AllocationRequestEntity> {
@@ -367,7 +422,8 @@ export function validateRequest(input: AllocationRequestInput): AllocationSpec {
   if (new Set(technologies).size !== technologies.length) problems.push('a technology is listed twice');
   const hostIds = input.hostIds ?? [];
   if (input.mode === PlacementMode.DIRECT && hostIds.length !== replicas) problems.push(`DIRECT placement names one host per replica (${replicas})`);
-  if (input.mode !== PlacementMode.DIRECT && hostIds.length) problems.push(`hostIds are for DIRECT placement, not ${input.mode}`);
+  if (input.mode === PlacementMode.APPROVAL && hostIds.length && hostIds.length !== replicas) problems.push(`APPROVAL placement names no host or one per replica (${replicas}): their owners decide`);
+  if (input.mode === PlacementMode.AUTOMATIC && hostIds.length) problems.push('hostIds are for DIRECT and APPROVAL placement, not AUTOMATIC');
   for (const r of input.requiredProperties ?? []) {
     if (r.op !== 'EXISTS' && !r.values.length) problems.push(`required property ${r.key} (${r.op}) needs a value`);
   }

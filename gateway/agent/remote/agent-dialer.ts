@@ -9,12 +9,18 @@ import { readCredential, saveCredential } from './agent-credential-file';
 import { callLanes } from './call-lanes';
 import { AGENT_WEBSOCKET_PATH, CLOSE_CODES, FINAL_CLOSE_CODES } from './handshake';
 import type { AgentHandshake, GatewayWelcome } from './handshake';
+import { AgentHeartbeat } from './agent-heartbeat';
+import { AgentLease } from './agent-lease';
+import { SelfFence } from './self-fence';
 import { UpstreamClient } from './upstream-client';
 import { websocketChannel } from './websocket-channel';
 
 /** Options of an `AgentDialer`. */
 export interface AgentDialerOptions {
-  /** The gateway: http(s):// or ws(s)://; `/agent` is dialled on it. */
+  /**
+   * The gateway: http(s):// or ws(s)://; `/agent` is dialled on it. Several gateway replicas are
+   * separated by commas: a lost connection is dialled again on the next one, in turn.
+   */
   gateway: string;
   /** A join token, used when the data directory holds no credential yet. */
   token?: string;
@@ -32,12 +38,19 @@ export interface AgentDialerOptions {
   backoff?: { baseMs: number; maxMs: number };
 }
 
+/** How long before its lease ends an agent starts fencing: half a beat, at most 1 s. */
+function fenceLeadMs(heartbeatMs: number): number {
+  return Math.min(heartbeatMs / 2, 1000);
+}
+
 /**
  * `rsp agent`'s connection to its gateway: dials out over WebSocket, shows its credential (or
  * enrolls with its join token and saves the credential it gets), then answers the gateway's calls
  * with its agent and reads images through the same socket. When the connection drops it dials
  * again, waiting longer each time (exponential backoff with jitter). A refusal that retrying cannot
- * cure (credential, protocol, malformed frame) ends `run` with an error.
+ * cure (credential, protocol, malformed frame) ends `run` with an error. From its first welcome on
+ * it pushes heartbeats at the gateway's pace, connected or not; each answer renews its lease, and
+ * a lease about to run out unrenewed fences it (`SelfFence`): it stops its environments itself.
  */
 export class AgentDialer {
   private agent: HostAgent | undefined;
@@ -46,11 +59,23 @@ export class AgentDialer {
   private stopping = false;
   private attempt = 0;
   private wake: (() => void) | undefined;
+  /** The lease the gateway's answers to heartbeats grant. */
+  readonly lease = new AgentLease();
+  private heartbeat: AgentHeartbeat | undefined;
+  private fence: SelfFence | undefined;
 
-  constructor(private readonly options: AgentDialerOptions) {}
+  /** The gateway replicas this agent may dial, and which one it dials next. */
+  private readonly gateways: string[];
+  private current = 0;
 
-  /** Connects and keeps connecting until `stop`; rejects on a final refusal. */
+  constructor(private readonly options: AgentDialerOptions) {
+    this.gateways = gatewayList(options.gateway);
+  }
+
+  /** Connects and keeps connecting until `stop` (to the next gateway replica after each loss); rejects on a final refusal. */
   async run(): Promise<void> {
+    if (!this.gateways.length) throw new RspError('BAD_USER_INPUT', '--gateway names no gateway');
+    this.gateways.forEach((g) => agentUrl(g));
     while (!this.stopping) {
       const outcome = await this.connectOnce();
       if (this.stopping) return;
@@ -61,7 +86,9 @@ export class AgentDialer {
       }
       if (outcome.welcomed) this.attempt = 0;
       const waitMs = reconnectDelay(this.attempt++, this.options.backoff);
-      this.options.logger.warn({ code: outcome.code, reason: outcome.reason, retryInMs: waitMs }, 'lost the gateway; dialling again');
+      const lost = this.gateways[this.current];
+      this.current = (this.current + 1) % this.gateways.length;
+      this.options.logger.warn({ code: outcome.code, reason: outcome.reason, retryInMs: waitMs, gateway: lost, next: this.gateways[this.current] }, 'lost the gateway; dialling again');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitMs);
         this.wake = () => {
@@ -75,6 +102,8 @@ export class AgentDialer {
   /** Closes the connection cleanly and ends `run`. */
   stop(): void {
     this.stopping = true;
+    this.heartbeat?.stop();
+    void this.fence?.stop();
     this.socket?.close(1000, 'the agent is stopping');
     this.wake?.();
   }
@@ -87,7 +116,7 @@ export class AgentDialer {
     if (!secret) throw new RspError('BAD_USER_INPUT', `No agent credential in ${dataDir} and no join token: give --token <join token>`);
     const agentId = this.options.agentId ?? saved?.agentId;
     if (saved && this.options.agentId && saved.agentId !== this.options.agentId) throw new RspError('BAD_USER_INPUT', `${dataDir} holds the credential of agent "${saved.agentId}", not "${this.options.agentId}"`);
-    const url = agentUrl(this.options.gateway);
+    const url = agentUrl(this.gateways[this.current]!);
     return new Promise((resolve) => {
       let welcomed = false;
       const socket = new WebSocket(url, { ...(this.options.ca ? { ca: this.options.ca } : {}), maxPayload: 256 * 1024 * 1024 });
@@ -138,7 +167,7 @@ export class AgentDialer {
     const welcome = JSON.parse(text) as GatewayWelcome;
     if (welcome.type !== 'welcome' || typeof welcome.agentId !== 'string') throw new Error('the first message is not a welcome');
     if (welcome.credential) {
-      await saveCredential(dataDir, { gateway: this.options.gateway, agentId: welcome.agentId, credential: welcome.credential });
+      await saveCredential(dataDir, { gateway: this.gateways.join(','), agentId: welcome.agentId, credential: welcome.credential });
       logger.info({ agent: welcome.agentId }, 'enrolled: the agent credential is saved in the data directory');
     }
     this.agent ??= await this.options.makeAgent(welcome.agentId, this.upstream);
@@ -151,6 +180,17 @@ export class AgentDialer {
     new AgentDispatcher(this.agent, lanes.incoming, logger);
     this.upstream.attach(lanes.outgoing);
     logger.info({ agent: welcome.agentId, gateway: url }, 'connected to the gateway');
+    this.startHeartbeats(this.agent, welcome.heartbeatMs);
+  }
+
+  /** Heartbeats and the self-fence, from the first welcome on (they outlive connections). */
+  private startHeartbeats(agent: HostAgent, heartbeatMs: number | undefined): void {
+    if (this.heartbeat || this.stopping) return;
+    const beatMs = typeof heartbeatMs === 'number' && heartbeatMs > 0 ? heartbeatMs : 1000;
+    this.fence = new SelfFence(agent, this.lease, this.options.dataDir, this.options.logger, { leadMs: fenceLeadMs(beatMs), checkMs: Math.max(20, Math.min(beatMs / 4, 250)) });
+    this.heartbeat = new AgentHeartbeat(this.upstream, this.lease, this.fence, this.options.logger, beatMs);
+    this.fence.start();
+    this.heartbeat.start();
   }
 }
 
@@ -162,6 +202,11 @@ export function reconnectDelay(attempt: number, backoff: { baseMs: number; maxMs
 
 /** The default first and longest wait between reconnections. */
 export const DEFAULT_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
+
+/** The gateway URLs of a `--gateway` value: one, or several replicas separated by commas. */
+export function gatewayList(gateway: string): string[] {
+  return gateway.split(',').map((g) => g.trim()).filter(Boolean);
+}
 
 /** The agent endpoint of a gateway URL: http→ws, https→wss, path `/agent`. */
 export function agentUrl(gateway: string): string {
