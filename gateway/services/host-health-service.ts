@@ -13,9 +13,6 @@ import { AlertEntity, AlertState, EnvironmentEntity, EnvironmentStatus, HostEnti
 import { AgentHeartbeats } from './agent-heartbeats';
 import { DEFAULT_DETECTOR_SETTINGS, DetectorSettings, graceEndsAt, missedBeatsAllowed, silenceCutoff } from './failure-detector';
 
-/** How long a heartbeat waits for others to be written with it (ms). */
-const BEAT_BATCH_MS = 25;
-
 /** The metric name of the alert a DOWN host raises. */
 export const HOST_DOWN_METRIC = 'heartbeatSilenceSeconds';
 
@@ -64,8 +61,6 @@ export class HostHealthService implements HeartbeatReceiver {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<unknown> | undefined;
   private hooks: FailoverHooks | undefined;
-  /** Beats waiting for their write, by agent: the latest time it was heard, and who waits. */
-  private beatBatch: Map<string, { at: number; waiters: Array<{ resolve: (rows: BeatRow[]) => void; reject: (e: unknown) => void }> }> | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -145,7 +140,14 @@ export class HostHealthService implements HeartbeatReceiver {
    */
   async receiveHeartbeat(agentId: string, beat: HeartbeatRequest, now = Date.now()): Promise<HeartbeatAnswer> {
     this.beats.record(agentId, now);
-    for (const row of await this.writeBeat(agentId, now)) {
+    const rows = (await this.dataSource.query(
+      `WITH prev AS (SELECT id, state FROM host WHERE agent = $1 AND state <> $3 FOR UPDATE)
+       UPDATE host h SET "lastHeartbeatAt" = $2, state = CASE WHEN h.state = $4 THEN $5 ELSE h.state END
+       FROM prev WHERE h.id = prev.id
+       RETURNING h.id, h.hostname, h."siteId", h.state, prev.state AS was`,
+      [agentId, new Date(now), HostState.DOWN, HostState.UNKNOWN, HostState.UP],
+    )) as unknown;
+    for (const row of updatedRows(rows)) {
       if (row.was !== HostState.UNKNOWN) continue;
       this.logger.info({ host: row.hostname, agent: agentId }, "first heartbeat of the host's agent: host UP");
       this.publishHost({ id: row.id, hostname: row.hostname, siteId: row.siteId, state: HostState.UP, lastHeartbeatAt: new Date(now) }, now);
@@ -165,50 +167,6 @@ export class HostHealthService implements HeartbeatReceiver {
     if (settled.size) this.settled.set(agentId, settled);
     else this.settled.delete(agentId);
     return { leaseUntil: leaseUntil(beat.sentAt, this.settings), heartbeatMs: this.settings.heartbeatMs, downAfterMs: this.settings.downAfterMs, acknowledged };
-  }
-
-  /**
-   * Writes a beat with the others that arrive within `BEAT_BATCH_MS`: one statement for them all
-   * (a thousand agents beating every second are a few dozen writes, not a thousand). Resolves with
-   * the hosts of `agentId` it changed, once written.
-   */
-  private writeBeat(agentId: string, at: number): Promise<BeatRow[]> {
-    return new Promise((resolve, reject) => {
-      if (!this.beatBatch) {
-        this.beatBatch = new Map();
-        setTimeout(() => void this.flushBeats(), BEAT_BATCH_MS);
-      }
-      const entry = this.beatBatch.get(agentId) ?? { at, waiters: [] };
-      entry.at = Math.max(entry.at, at);
-      entry.waiters.push({ resolve, reject });
-      this.beatBatch.set(agentId, entry);
-    });
-  }
-
-  /** The beats gathered so far, in one UPDATE: each agent's hosts that are not DOWN heard at its beat's time, an UNKNOWN one UP. */
-  private async flushBeats(): Promise<void> {
-    const batch = this.beatBatch;
-    this.beatBatch = undefined;
-    if (!batch) return;
-    const agents = [...batch.keys()];
-    try {
-      const rows = updatedRows(
-        await this.dataSource.query(
-          `WITH beat AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS b(agent, at)),
-           prev AS (SELECT h.id, h.state, beat.at FROM host h JOIN beat ON h.agent = beat.agent WHERE h.state <> $3 FOR UPDATE OF h)
-           UPDATE host h SET "lastHeartbeatAt" = prev.at, state = CASE WHEN h.state = $4 THEN $5 ELSE h.state END
-           FROM prev WHERE h.id = prev.id
-           RETURNING h.id, h.agent, h.hostname, h."siteId", h.state, prev.state AS was`,
-          [agents, agents.map((a) => new Date(batch.get(a)!.at).toISOString()), HostState.DOWN, HostState.UNKNOWN, HostState.UP],
-        ),
-      );
-      for (const [agent, entry] of batch) {
-        const mine = rows.filter((r) => r.agent === agent);
-        for (const w of entry.waiters) w.resolve(mine);
-      }
-    } catch (e) {
-      for (const entry of batch.values()) for (const w of entry.waiters) w.reject(e);
-    }
   }
 
   /**
@@ -343,7 +301,6 @@ export class HostHealthService implements HeartbeatReceiver {
 /** A host the heartbeat's UPDATE … RETURNING changed, with its state before. */
 interface BeatRow {
   id: string;
-  agent: string;
   hostname: string;
   siteId: string;
   state: HostState;
