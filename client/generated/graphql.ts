@@ -20,7 +20,7 @@ export type AllocationRequestInput = {
   /** The group whose share is charged. */
   groupId: string;
   guarantee?: AllocationGuarantee;
-  /** DIRECT: one host per replica. */
+  /** DIRECT: one host per replica. APPROVAL: none, or the hosts asked for (one per replica): then the admins governing them decide too. */
   hostIds?: Array<string> | null | undefined;
   /** Lease in seconds (GUARANTEED default: 3600). */
   leaseSeconds?: number | null | undefined;
@@ -405,7 +405,7 @@ export type EventsSubscription = { events: { kind: EventKind, at: string, groupI
 
 export type OperationFieldsFragment = { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null };
 
-export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } };
+export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } };
 
 export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null };
 
@@ -598,7 +598,7 @@ export type EnvCreateMutationVariables = Exact<{
 }>;
 
 
-export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
+export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
 
 export type EnvRebuildMutationVariables = Exact<{
   id: string;
@@ -639,14 +639,14 @@ export type EnvListQueryVariables = Exact<{
 }>;
 
 
-export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
+export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
 
 export type EnvShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } } };
+export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } } };
 
 export type EnvExecMutationVariables = Exact<{
   id: string;
@@ -1026,7 +1026,7 @@ export type EnvironmentQueryVariables = Exact<{
 }>;
 
 
-export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
+export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
 
 export type EnvironmentReplicationQueryVariables = Exact<{
   id: string;
@@ -1075,14 +1075,14 @@ export type GroupNamesQuery = { groups: { nodes: Array<{ id: string, name: strin
 export type SitesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
+export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
 
 export type HostQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
+export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String

@@ -6,6 +6,13 @@ import type { HostAgent } from './host-agent';
 export type ElsewhereResolver = (agentId: string) => HostAgent | undefined;
 
 /**
+ * How the gateway reaches an agent: `in-process` (the gateway's own `local` and the `RSP_AGENTS`
+ * extras, whose heartbeats the gateway pushes for them through the same receiver) or `remote`
+ * (`rsp agent` over WebSocket, which pushes its own).
+ */
+export type AgentReach = 'in-process' | 'remote';
+
+/**
  * Finds the agent that serves a host. Embedded mode has the in-process agent (`localId`, `local`
  * unless `RSP_LOCAL_AGENT_ID` names it) and any extra in-process agents the configuration names
  * (`RSP_AGENTS`); remote agents join while connected to this gateway, and with several gateway
@@ -15,6 +22,7 @@ export type ElsewhereResolver = (agentId: string) => HostAgent | undefined;
 export class AgentLink {
   private readonly agents = new Map<string, HostAgent>();
   private readonly disconnected = new Map<string, HostAgent>();
+  private readonly reach = new Map<string, AgentReach>();
   private readonly changeListeners: Array<(agentId: string, connected: boolean) => void> = [];
   private elsewhere: ElsewhereResolver | undefined;
 
@@ -24,10 +32,21 @@ export class AgentLink {
   ) {}
 
   /** Makes an agent reachable under its id. */
-  add(agent: HostAgent): void {
+  add(agent: HostAgent, reach: AgentReach = 'in-process'): void {
     this.disconnected.delete(agent.id);
     this.agents.set(agent.id, agent);
+    this.reach.set(agent.id, reach);
     this.changed(agent.id, true);
+  }
+
+  /** Ids of the connected in-process agents (whose heartbeats the gateway pushes for them). */
+  inProcess(): string[] {
+    return this.connected().filter((id) => this.reach.get(id) === 'in-process');
+  }
+
+  /** How a connected agent is reached, or undefined when it is not connected. */
+  reachOf(id: string): AgentReach | undefined {
+    return this.agents.has(id) ? this.reach.get(id) : undefined;
   }
 
   /** Reaches agents connected to other gateway replicas through `resolver` when none of that id is connected here. */
@@ -86,7 +105,7 @@ export class AgentLink {
   reconnect(id: string): void {
     const agent = this.disconnected.get(id);
     if (!agent) throw new UnavailableError(`No host agent "${id}" was disconnected`, { agent: id });
-    this.add(agent);
+    this.add(agent, this.reach.get(id) ?? 'in-process');
   }
 
   /** The in-process agent, when this gateway runs one. */

@@ -8,8 +8,12 @@ import type { ErrorCategory } from '../errors';
  * content-addressed chunks (base64 in `ChunkData`), never as streams.
  */
 
-/** The protocol version this code speaks; an agent reports its own in `hello`, and each request carries the caller's. */
-export const AGENT_PROTOCOL_VERSION = 1;
+/**
+ * The protocol version this code speaks; an agent reports its own in `hello`, and each request
+ * carries the caller's. 2: agents push `heartbeat` (answered with a lease) and report what they
+ * self-fenced.
+ */
+export const AGENT_PROTOCOL_VERSION = 2;
 
 /**
  * What travels with every call: the operation it belongs to (`cancel` names it) and when it must
@@ -121,6 +125,34 @@ export interface ExportSummary {
   /** Chunks (and their bytes) the store did not have before. */
   newChunks: number;
   newBytes: number;
+}
+
+/** An environment an agent stopped itself because it could not renew its lease (self-fencing). */
+export interface FencedEnvironment {
+  id: string;
+  driver: string;
+  /** When it was stopped (ms since the epoch, the agent's clock). */
+  at: number;
+}
+
+/** The agent's `heartbeat` upstream call: it is alive, and what it fenced since it was last heard. */
+export interface HeartbeatRequest {
+  /** When the agent sent it (ms since the epoch, the agent's clock): the lease counts from it. */
+  sentAt: number;
+  /** Environments it self-fenced that the gateway has not acknowledged yet. */
+  fenced: FencedEnvironment[];
+}
+
+/** The gateway's answer to a heartbeat: the agent's lease and what it took note of. */
+export interface HeartbeatAnswer {
+  /** Until when (ms, the agent's clock) the agent may run its environments without another answer. */
+  leaseUntil: number;
+  /** How often the agent must beat (ms). */
+  heartbeatMs: number;
+  /** How long a silent host lasts before the gateway declares it DOWN (ms). */
+  downAfterMs: number;
+  /** Ids of the fenced environments the gateway took note of: the agent forgets them. */
+  acknowledged: string[];
 }
 
 export type { ChunkData } from '../artifacts/chunk-transport';

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource, IsNull, Repository } from 'typeorm';
-import { BadInputError, UnauthenticatedError } from '../errors';
+import { BadInputError, ForbiddenError, UnauthenticatedError } from '../errors';
 import { Topic, type RspPubSub } from '../events/pubsub';
-import { AgentCredentialEntity, AgentSecretKind } from '../persistence/entities';
+import { AgentCredentialEntity, AgentSecretKind, HostEntity } from '../persistence/entities';
+import { HostOwners, ownerGroupsOf } from './host-owners';
 import { policy } from './policy';
 import type { Principal } from './principal';
 import { hashSecret } from './token-service';
@@ -41,18 +42,24 @@ const AGENT_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/i;
 export class AgentCredentialService {
   private readonly repo: Repository<AgentCredentialEntity>;
   private readonly revokeListeners: Array<(agentId: string) => void> = [];
+  private readonly owners: HostOwners;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly pubSub?: RspPubSub,
   ) {
     this.repo = dataSource.getRepository(AgentCredentialEntity);
+    this.owners = new HostOwners(dataSource);
     pubSub?.listen(Topic.AGENT_REVOKED, undefined, (agentId) => this.revoked(agentId));
   }
 
-  /** Site admins create a join token for `agentId`, valid `ttlSeconds` (one hour by default). */
-  async createJoinToken(actor: Principal, agentId: string, ttlSeconds = 3600): Promise<IssuedJoinToken> {
-    policy.requireSiteAdmin(actor, 'create agent join tokens');
+  /**
+   * Creates a join token for `agentId`, valid `ttlSeconds` (one hour by default). Site admins for
+   * any agent; with `hostId`, the admins governing that host for its agent, when that agent serves
+   * only hosts they govern (never the gateway's own `local` agent).
+   */
+  async createJoinToken(actor: Principal, agentId: string, ttlSeconds = 3600, hostId?: string): Promise<IssuedJoinToken> {
+    await this.requireAgentGoverned(actor, agentId, hostId, 'create agent join tokens');
     if (!AGENT_ID.test(agentId)) throw new BadInputError('An agent id is 1 to 100 letters, digits, dots, dashes or underscores', { agentId });
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_JOIN_TTL_SECONDS) throw new BadInputError(`A join token lives 1 to ${MAX_JOIN_TTL_SECONDS} seconds`, { ttlSeconds });
     const token = JOIN_TOKEN_PREFIX + randomBytes(32).toString('hex');
@@ -61,13 +68,27 @@ export class AgentCredentialService {
     return { agentId, token, expiresAt };
   }
 
-  /** Site admins revoke an agent's credentials (and unused join tokens); its live connection is closed. Resolves to how many were revoked. */
-  async revokeCredential(actor: Principal, agentId: string): Promise<number> {
-    policy.requireSiteAdmin(actor, 'revoke agent credentials');
+  /**
+   * Revokes an agent's credentials (and unused join tokens); its live connection is closed.
+   * Resolves to how many were revoked. Who may: as for `createJoinToken`.
+   */
+  async revokeCredential(actor: Principal, agentId: string, hostId?: string): Promise<number> {
+    await this.requireAgentGoverned(actor, agentId, hostId, 'revoke agent credentials');
     const { affected } = await this.repo.update({ agentId, revokedAt: IsNull(), usedAt: IsNull() }, { revokedAt: new Date() });
     if (this.pubSub) this.pubSub.publish(Topic.AGENT_REVOKED, agentId);
     else this.revoked(agentId);
     return affected ?? 0;
+  }
+
+  /** Site admins pass; with `hostId`, the admins governing it when its agent is `agentId` and serves only hosts they govern. */
+  private async requireAgentGoverned(actor: Principal, agentId: string, hostId: string | undefined, action: string): Promise<void> {
+    const p = policy.requireAuthenticated(actor);
+    if (p.siteAdmin) return;
+    if (!hostId) throw new ForbiddenError(`Only site admins may ${action} without naming a host of yours (hostId)`, { action });
+    await this.owners.requireGovernsHost(p, hostId, action);
+    const served = await this.dataSource.getRepository(HostEntity).findBy({ agent: agentId });
+    if (agentId === 'local' || !served.some((h) => h.id === hostId)) throw new ForbiddenError(`You may ${action} only for the agent of your host`, { action });
+    for (const host of served) policy.requireOwnerAdmin(p, ownerGroupsOf(await this.owners.ofHost(host.id)), `${action}: the agent serves hosts you do not govern`);
   }
 
   /** Calls `listener` with the agent id whenever its credentials are revoked (on any replica sharing the bus). */

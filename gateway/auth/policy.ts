@@ -8,7 +8,8 @@ type TokenPrincipal = Extract<Principal, { kind: 'token' }>;
  * Authorization in one place. Services ask it before every read of private data and every write:
  * - every read needs a token; a group's private fields need membership;
  * - writes in a group need a role in that group (viewer < member < admin);
- * - site admins manage sites, hosts, resources, shares and may act in any group.
+ * - site admins manage sites, hosts, resources, shares and may act in any group;
+ * - the admins of the group that owns a host or site govern it (see `host-owners.ts`).
  */
 export const policy = {
   /** Any valid token. */
@@ -30,6 +31,20 @@ export const policy = {
     if (p.siteAdmin) return p;
     if (p.groupId !== groupId) throw new ForbiddenError(`You may not ${action}: it belongs to another group`, { action, groupId });
     if (ROLE_RANK[p.role] < ROLE_RANK[role]) throw new ForbiddenError(`You may not ${action}: it needs the ${role} role, your token has ${p.role}`, { action, needed: role, have: p.role });
+    return p;
+  },
+
+  /** True when the actor is a site admin or an ADMIN of one of `ownerGroupIds` (the groups owning a host or site). */
+  isOwnerAdmin(actor: Principal, ownerGroupIds: readonly string[]): boolean {
+    if (actor.kind !== 'token') return false;
+    if (actor.siteAdmin) return true;
+    return actor.groupId !== null && actor.role === MemberRole.ADMIN && ownerGroupIds.includes(actor.groupId);
+  },
+
+  /** A site admin or an ADMIN of one of `ownerGroupIds`; FORBIDDEN otherwise, naming only the action. */
+  requireOwnerAdmin(actor: Principal, ownerGroupIds: readonly string[], action: string): TokenPrincipal {
+    const p = policy.requireAuthenticated(actor);
+    if (!policy.isOwnerAdmin(p, ownerGroupIds)) throw new ForbiddenError(`Only the admins of the group that owns it (or site admins) may ${action}`, { action });
     return p;
   },
 

@@ -73,6 +73,13 @@ const settings = {
    * call and answer JSON-encoded through the agent protocol, as a remote agent would get them).
    */
   agentTransport: { env: 'RSP_AGENT_TRANSPORT', schema: z.enum(['direct', 'loopback']).default('direct') },
+  /**
+   * The id of the gateway's in-process agent (hosts name it in `agent`). Default: `local` for a
+   * single gateway; with REDIS_URL (replicas), `local-` and the start of the installation id kept
+   * in the database. Gateway replicas on one database each need their own: a second gateway
+   * claiming an id already served exits 2.
+   */
+  localAgentId: { env: 'RSP_LOCAL_AGENT_ID', schema: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,99}$/i, 'must be 1 to 100 letters, digits, dots, dashes or underscores').optional() },
   /** With several gateway replicas (REDIS_URL): how long an entry of the agent directory lives unless its replica refreshes it (ms). */
   agentDirectoryTtlMs: { env: 'RSP_AGENT_DIRECTORY_TTL_MS', schema: z.coerce.number().int().min(100).max(600_000).default(10_000) },
   /** With several gateway replicas: the largest agent call or answer relayed between them over Redis (bytes). */

@@ -75,10 +75,11 @@ export class EnvironmentLifecycle {
   /**
    * Moves the environment into the transient status of `transition` if its status allows it and
    * nobody changed it since it was read; CONFLICT otherwise. Returns the status it was in.
+   * `also` is written with it (a host owner's intervention).
    */
-  async begin(env: EnvironmentEntity, transition: Transition): Promise<EnvironmentStatus> {
+  async begin(env: EnvironmentEntity, transition: Transition, also: Partial<Pick<EnvironmentEntity, 'intervention'>> = {}): Promise<EnvironmentStatus> {
     const from = env.status;
-    const changes = { status: transientStatusFor(transition, from, env.name) };
+    const changes = { ...also, status: transientStatusFor(transition, from, env.name) };
     await this.write(this.dataSource.manager, env, changes);
     this.applied(env, changes);
     return from;

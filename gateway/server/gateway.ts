@@ -17,10 +17,12 @@ import { AgentLink } from '../agent/agent-link';
 import { agentRegistry, DEFAULT_DRIVERS } from '../agent/builtin-drivers';
 import type { HostAgent } from '../agent/host-agent';
 import { InProcessAgent } from '../agent/in-process-agent';
+import { InProcessHeartbeats } from '../agent/in-process-heartbeats';
 import { throughLoopback } from '../agent/loopback-channel';
 import { AgentServer } from '../agent/remote/agent-server';
 import { AGENT_WEBSOCKET_PATH } from '../agent/remote/handshake';
 import { joinReplicas, type GatewayReplicas } from '../agent/replicas/gateway-replicas';
+import { adoptLegacyLocalHosts, claimLocalAgent, type LocalAgentClaim } from '../agent/replicas/local-agent-claim';
 import { RedisReplicaBus } from '../agent/replicas/redis-replica-bus';
 import { ImageStore } from '../artifacts/image-store';
 import { ArtifactStore } from '../artifacts/artifact-store';
@@ -85,6 +87,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const dataSource = await openDataSource(target, logger);
   let pubSubClose: (() => Promise<void>) | undefined;
   let replicas: GatewayReplicas | undefined;
+  let localClaim: LocalAgentClaim | undefined;
   try {
     if (options.migrate !== false) await runMigrations(dataSource, logger);
     const bus = createGatewayPubSub(config.redisUrl);
@@ -94,15 +97,21 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     // Agents fetch images' chunks from the gateway's image store.
     const imageStore = new ImageStore(join(config.imageDir, 'content'), undefined, ArtifactStore.inDirectory(join(config.imageDir, 'chunks'), { logger }));
     const upstream = new StoreChunkTransport(imageStore.chunks);
-    const { agent, plugins } = await startLocalAgent(config, logger, upstream);
-    const agents = new AgentLink();
+    // The in-process agent's stable id, claimed so that no other gateway on this database serves it too.
+    localClaim = await claimLocalAgent(dataSource, { configured: config.localAgentId, replicated: !!config.redisUrl, embedded: target.kind === 'pglite' }, logger);
+    const adopted = await adoptLegacyLocalHosts(dataSource, localClaim.agentId);
+    if (adopted) logger.info({ agent: localClaim.agentId, hosts: adopted }, 'hosts of the agent "local" are served by this gateway\'s in-process agent');
+    const { agent, plugins } = await startLocalAgent(config, logger, upstream, localClaim.agentId);
+    const agents = new AgentLink(localClaim.agentId);
     agents.add(await reach(agent, config, logger));
     for (const extra of await startExtraAgents(config, logger, plugins, upstream)) agents.add(await reach(extra, config, logger));
     // With Redis, this gateway is one of several replicas: agents connected to the others are reached through the call relay.
     if (config.redisUrl) replicas = await joinReplicas({ bus: new RedisReplicaBus(config.redisUrl), agents, logger, ttlMs: config.agentDirectoryTtlMs, maxFrameBytes: config.relayMaxFrameBytes });
+    const claim = localClaim;
     const closeBus = async () => {
       await replicas?.close();
       await bus.close();
+      await claim.release();
     };
     const services = createServices({
       dataSource,
@@ -120,6 +129,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       groupKeys: new GroupKeys(join(config.dataDir, 'secrets', 'replica-group-keys.secret')),
       replication: { minimumIntervalMinutes: config.replicationMinIntervalMinutes, backoff: { baseMs: config.replicationRetryBaseMs, maxMs: 3_600_000 }, maxKeep: 100 },
     });
+    // The in-process agents' heartbeats go through the receiver remote agents' do; the first now, so their hosts are UP from the start.
+    const inProcessBeats = new InProcessHeartbeats(agents, services.health, config.heartbeatMs, logger);
+    await inProcessBeats.beat();
     const schema = await buildGatewaySchema(pubSub);
     // Each host's technologies and inventory come from its agent's facts (an admin may narrow and reserve).
     for (const id of agents.connected()) await services.hostFacts.refreshAgent(id);
@@ -130,15 +142,26 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     await services.environments.reconcile();
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     // Host agents on other machines (`rsp agent`) dial in at /agent.
-    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs });
+    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, heartbeats: services.health, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs });
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, closeBus, agentServer);
     services.metrics.start(config.metricsIntervalMs);
     services.replication.runs.start(config.replicationIntervalMs);
     await services.health.tick();
     services.health.start();
-    return { ...gateway, agents, bootstrapToken: bootstrap?.secret };
+    inProcessBeats.start();
+    const close = gateway.close;
+    return {
+      ...gateway,
+      agents,
+      bootstrapToken: bootstrap?.secret,
+      close: async () => {
+        await inProcessBeats.stop();
+        await close();
+      },
+    };
   } catch (e) {
     await replicas?.close().catch(() => undefined);
+    await localClaim?.release().catch(() => undefined);
     await pubSubClose?.().catch(() => undefined);
     await dataSource.destroy().catch(() => undefined);
     throw e;
@@ -146,12 +169,12 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 }
 
 /** The in-process host agent with the configured built-in drivers and plugins, probed. */
-async function startLocalAgent(config: GatewayConfig, logger: Logger, upstream: ChunkTransport): Promise<{ agent: InProcessAgent; plugins: PluginSet }> {
+async function startLocalAgent(config: GatewayConfig, logger: Logger, upstream: ChunkTransport, agentId: string): Promise<{ agent: InProcessAgent; plugins: PluginSet }> {
   const plugins = await loadPluginSet(config.plugins, { dataDir: config.dataDir, options: pluginOptions(config) });
   for (const m of plugins.manifests) logger.info({ plugin: m.name, kind: m.kind, from: m.specifier }, 'plugin loaded');
   const registry = await agentRegistry(config.drivers ?? DEFAULT_DRIVERS, config.dataDir, { plugins: plugins.driverPlugins, pluginOptions: pluginOptions(config) });
   // Its store is not `<RSP_DATA_DIR>/artifacts`, the gateway's own store (RSP_ARTIFACT_DIR) by default.
-  const agent = new InProcessAgent(registry, config.dataDir, logger, 'local', join(config.dataDir, 'agent', 'artifacts'), upstream);
+  const agent = new InProcessAgent(registry, config.dataDir, logger, agentId, join(config.dataDir, 'agent', 'artifacts'), upstream);
   await agent.probe();
   return { agent, plugins };
 }

@@ -7,6 +7,7 @@ import { copyEnvironment } from '../agent/environment-copy';
 import { environmentRequest } from '../agent/environment-request';
 import type { HostAgent } from '../agent/host-agent';
 import type { ImageArtifact } from '../agent/protocol';
+import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { driftOf, EnvironmentLifecycle, settledStatus, validateEnvironmentName, type EnvironmentEnding, type LifecycleAction, type NewEnvironment } from '../environments';
@@ -15,6 +16,7 @@ import type { Logger } from '../logging/logger';
 import {
   EnvironmentEntity,
   EnvironmentInterface,
+  EnvironmentIntervention,
   EnvironmentStatus,
   EnvironmentVolume,
   HostEntity,
@@ -28,6 +30,7 @@ import type { ImageService } from './image-service';
 import type { OperationService } from './operation-service';
 import type { PlacementService } from './placement-service';
 import { limitsWithin, validateInterface, validateLimits, validateVolumes } from './environment-rules';
+import { presentEnvironments } from './environment-views';
 
 /** What a caller gives to create an environment. */
 export interface CreateEnvironment {
@@ -65,6 +68,7 @@ const ACTIVE = Not(In([EnvironmentStatus.DESTROYED]));
  */
 export class EnvironmentService {
   private readonly repo: Repository<EnvironmentEntity>;
+  private readonly owners: HostOwners;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -78,6 +82,7 @@ export class EnvironmentService {
     private readonly placement?: PlacementService,
   ) {
     this.repo = dataSource.getRepository(EnvironmentEntity);
+    this.owners = new HostOwners(dataSource);
   }
 
   /** Validates and records a new environment, then creates it on its host in an operation. */
@@ -126,10 +131,29 @@ export class EnvironmentService {
     return { environment, operation };
   }
 
-  /** Starts, stops, restarts, destroys or rebuilds (with `imageId`) an environment, as an operation. */
-  async act(actor: Principal, id: string, action: LifecycleAction, options: { imageId?: string } = {}): Promise<OperationEntity> {
+  /**
+   * Starts, stops, restarts, destroys or rebuilds (with `imageId`) an environment, as an operation.
+   * The admins governing its host may stop it too, with a reason its group sees (`intervention`).
+   */
+  async act(actor: Principal, id: string, action: LifecycleAction, options: { imageId?: string; reason?: string } = {}): Promise<OperationEntity> {
     const env = await this.get(actor, id);
-    policy.requireRole(actor, env.groupId, MemberRole.MEMBER, `${action} this environment`);
+    const intervention = await this.interventionOf(actor, env, action === 'stop' ? 'stop' : null, options.reason, `${action} this environment`);
+    return this.run(actor, env, action, options, intervention);
+  }
+
+  /**
+   * The admins governing its host (or site admins) evict an environment: it is stopped and
+   * destroyed with its volumes, its capacity released, and its group sees who did it and why.
+   */
+  async evict(actor: Principal, id: string, reason: string): Promise<OperationEntity> {
+    const env = await this.get(actor, id);
+    await this.owners.requireGovernsHost(actor, env.hostId, 'evict environments from this host');
+    if (!reason.trim()) throw new BadInputError("Say why you evict the environment: its group sees the reason", { reason });
+    const intervention = (await this.interventionOf(actor, env, 'evict', reason, 'evict this environment')) ?? this.interventionBy(actor, 'evict', reason);
+    return this.run(actor, env, 'destroy', {}, intervention);
+  }
+
+  private async run(actor: Principal, env: EnvironmentEntity, action: LifecycleAction, options: { imageId?: string }, intervention: EnvironmentIntervention | null): Promise<OperationEntity> {
     const host = await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: env.hostId });
     const agent = this.agents.forHost(host);
     let newImage: (ImageEntity & { digest: string }) | undefined;
@@ -138,8 +162,10 @@ export class EnvironmentService {
       newImage = this.withContent(await this.images.get(actor, options.imageId));
       if (newImage.technology !== env.technology) throw new BadInputError(`Image ${newImage.name}:${newImage.version} is for ${newImage.technology}, the environment runs ${env.technology}`);
     }
-    const from = await this.claim(env, action);
-    return this.operations.start({ kind: `environment.${action}`, targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
+    const from = await this.claim(env, action, intervention);
+    const kind = intervention?.action === 'evict' ? 'evict' : action;
+    const actorGroupId = intervention && actor.kind === 'token' ? actor.groupId : null;
+    return this.operations.start({ kind: `environment.${kind}`, targetType: 'Environment', targetId: env.id, groupId: env.groupId, actorGroupId }, async (op) => {
       const signal = op.signal;
       const context = () => callContext(agent, { signal, operationId: op.operationId });
       const target = { driver: env.driver, environmentId: env.id };
@@ -219,24 +245,39 @@ export class EnvironmentService {
     return { environment: copy, operation };
   }
 
-  /** An environment of the caller's group (site admins: any). */
+  /** An environment of the caller's group, or on a host the caller governs (site admins: any); NOT_FOUND otherwise. The record as stored. */
   async get(actor: Principal, id: string): Promise<EnvironmentEntity> {
     policy.requireAuthenticated(actor);
     const env = await this.repo.findOneBy({ id });
-    if (!env || !policy.isMember(actor, env.groupId)) throw new NotFoundError('Environment', id);
+    if (!env || !(policy.isMember(actor, env.groupId) || (await this.owners.governsHost(actor, env.hostId)))) throw new NotFoundError('Environment', id);
     return env;
   }
 
-  /** Environments the caller may see, newest first. */
-  async list(actor: Principal, filter: { hostId?: string; status?: EnvironmentStatus; includeDestroyed?: boolean }, limit: number, offset: number): Promise<{ items: EnvironmentEntity[]; total: number }> {
+  /** An environment as the caller may see it (`presentEnvironments`: redacted for its host's owners). */
+  async view(actor: Principal, id: string): Promise<EnvironmentEntity> {
+    const [env] = await presentEnvironments(this.dataSource, actor, [await this.get(actor, id)]);
+    return env!;
+  }
+
+  /**
+   * Environments the caller may see, newest first: its group's and, for the admins of a group
+   * owning hosts or sites, every environment on them (redacted). `guests`: only other groups'
+   * environments on the hosts the caller's group governs.
+   */
+  async list(actor: Principal, filter: { hostId?: string; status?: EnvironmentStatus; includeDestroyed?: boolean; guests?: boolean }, limit: number, offset: number): Promise<{ items: EnvironmentEntity[]; total: number }> {
     const p = policy.requireAuthenticated(actor);
     const qb = this.repo.createQueryBuilder('e');
-    if (!p.siteAdmin) qb.andWhere('e."groupId" = :g', { g: p.groupId ?? '00000000-0000-0000-0000-000000000000' });
+    const ownGroup = p.groupId ?? '00000000-0000-0000-0000-000000000000';
+    const governed = filter.guests ? (p.groupId && p.role === MemberRole.ADMIN ? await this.owners.hostsGovernedBy(p.groupId) : []) : await this.owners.hostsGovernedByActor(p);
+    if (filter.guests) {
+      qb.andWhere('e."groupId" <> :g', { g: ownGroup }).andWhere('e."hostId" IN (:...governed)', { governed: governed?.length ? governed : [ownGroup] });
+    } else if (governed?.length) qb.andWhere('(e."groupId" = :g OR e."hostId" IN (:...governed))', { g: ownGroup, governed });
+    else if (!p.siteAdmin) qb.andWhere('e."groupId" = :g', { g: ownGroup });
     if (filter.hostId) qb.andWhere('e."hostId" = :h', { h: filter.hostId });
     if (filter.status) qb.andWhere('e.status = :s', { s: filter.status });
     else if (!filter.includeDestroyed) qb.andWhere('e.status <> :d', { d: EnvironmentStatus.DESTROYED });
     const [items, total] = await qb.orderBy('e."createdAt"', 'DESC').addOrderBy('e.id', 'DESC').take(limit).skip(offset).getManyAndCount();
-    return { items, total };
+    return { items: await presentEnvironments(this.dataSource, actor, items), total };
   }
 
   /** Runs a command inside a running environment (members of its group). */
@@ -346,9 +387,33 @@ export class EnvironmentService {
     return this.agents.forHost(await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: env.hostId }));
   }
 
-  /** Moves the environment into the action's transient status if it is in an allowed one; CONFLICT otherwise. */
-  private claim(env: EnvironmentEntity, action: LifecycleAction): Promise<EnvironmentStatus> {
-    return this.lifecycle.begin(env, action);
+  /**
+   * Who may act and whether it is an intervention: a MEMBER of the environment's group acts as
+   * usual (null; a site admin of another group giving a reason intervenes); the admins governing
+   * its host may only `stop`/`evict` (`owned`), and must say why. FORBIDDEN otherwise.
+   */
+  private async interventionOf(actor: Principal, env: EnvironmentEntity, owned: EnvironmentIntervention['action'] | null, reason: string | undefined, action: string): Promise<EnvironmentIntervention | null> {
+    const p = policy.requireAuthenticated(actor);
+    if (policy.isMember(p, env.groupId)) {
+      policy.requireRole(p, env.groupId, MemberRole.MEMBER, action);
+      return owned && p.groupId !== env.groupId && reason?.trim() ? this.interventionBy(p, owned, reason) : null;
+    }
+    if (!owned) {
+      policy.requireRole(p, env.groupId, MemberRole.MEMBER, action);
+      return null;
+    }
+    await this.owners.requireGovernsHost(p, env.hostId, action);
+    if (!reason?.trim()) throw new BadInputError(`Say why you ${owned} an environment of another group: its group sees the reason`, { reason });
+    return this.interventionBy(p, owned, reason);
+  }
+
+  private interventionBy(actor: Principal, action: EnvironmentIntervention['action'], reason: string): EnvironmentIntervention {
+    return { byGroupId: actor.kind === 'token' ? actor.groupId : null, action, reason: reason.trim(), at: new Date().toISOString() };
+  }
+
+  /** Moves the environment into the action's transient status if it is in an allowed one (recording an intervention); CONFLICT otherwise. */
+  private claim(env: EnvironmentEntity, action: LifecycleAction, intervention: EnvironmentIntervention | null): Promise<EnvironmentStatus> {
+    return this.lifecycle.begin(env, action, intervention ? { intervention } : {});
   }
 
   /** Ends the step holding the environment; `alongside` runs in the same transaction and returns what to do after the commit. */

@@ -1,5 +1,6 @@
 import { DataSource, In, Repository } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
+import { callContext } from '../agent/call-context';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { EnvironmentLifecycle, TRANSITIONS } from '../environments';
@@ -77,6 +78,20 @@ export class FailoverService implements FailoverHooks {
   /** True while failover operations of environments that were on the host run here. */
   async inProgress(hostId: string): Promise<boolean> {
     return (this.running.get(hostId)?.size ?? 0) > 0;
+  }
+
+  /**
+   * Starts again an environment its agent self-fenced and that was not failed over (it is still
+   * on the agent's host, UP again, and meant to run): one `environment.resume` operation.
+   */
+  async resumeFenced(env: EnvironmentEntity, host: HostEntity): Promise<void> {
+    await this.operations.start({ kind: 'environment.resume', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
+      const agent = this.agents.forHost(host);
+      await op.progress(0.1, `starting the environment its agent self-fenced on ${host.hostname}`);
+      await agent.startEnvironment({ driver: env.driver, environmentId: env.id }, callContext(agent, { signal: op.signal }));
+      this.logger.warn({ environment: env.id, host: host.hostname }, 'a self-fenced environment that was not failed over runs again on its host');
+      return { environmentId: env.id, hostId: host.id };
+    });
   }
 
   /** Site admins fail an environment of a DOWN host over by hand (to `targetHostId`, or where the scheduler says). */

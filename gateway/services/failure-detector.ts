@@ -8,6 +8,9 @@ export interface DetectorSettings {
   downAfterMs: number;
 }
 
+/** The settings when none are given (`RSP_HEARTBEAT_MS`, `RSP_HOST_DOWN_AFTER_MS` defaults). */
+export const DEFAULT_DETECTOR_SETTINGS: DetectorSettings = { heartbeatMs: 1000, downAfterMs: 3000 };
+
 /** A host as the detector sees it. */
 export interface WatchedHost {
   state: HostState;
@@ -32,4 +35,13 @@ export function silenceCutoff(now: number, settings: Pick<DetectorSettings, 'dow
 /** Whole beats a host may miss before it is marked DOWN (for messages). */
 export function missedBeatsAllowed(settings: DetectorSettings): number {
   return Math.floor(settings.downAfterMs / settings.heartbeatMs);
+}
+
+/**
+ * When the grace period after a gateway start ends: `heartbeatMs + downAfterMs` after it, no host
+ * is judged DOWN (its agents need a beat to reconnect and be heard; a restart must not fail every
+ * host over).
+ */
+export function graceEndsAt(startedAt: number, settings: DetectorSettings): number {
+  return startedAt + settings.heartbeatMs + settings.downAfterMs;
 }

@@ -2,12 +2,16 @@ import { DataSource, In, Not, Repository } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import { callContext } from '../agent/call-context';
 import type { HostAgent } from '../agent/host-agent';
+import type { FencedEnvironment, HeartbeatAnswer, HeartbeatRequest } from '../agent/protocol';
+import { leaseUntil } from '../agent/remote/agent-lease';
+import type { HeartbeatReceiver } from '../agent/remote/upstream-dispatcher';
 import type { RspEvent } from '../events/events';
 import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import type { AlertEvaluator } from '../metrics/alert-evaluator';
 import { AlertEntity, AlertState, EnvironmentEntity, EnvironmentStatus, HostEntity, HostState } from '../persistence/entities';
-import { DetectorSettings, missedBeatsAllowed, silenceCutoff } from './failure-detector';
+import { AgentHeartbeats } from './agent-heartbeats';
+import { DEFAULT_DETECTOR_SETTINGS, DetectorSettings, graceEndsAt, missedBeatsAllowed, silenceCutoff } from './failure-detector';
 
 /** The metric name of the alert a DOWN host raises. */
 export const HOST_DOWN_METRIC = 'heartbeatSilenceSeconds';
@@ -21,6 +25,8 @@ export interface FailoverHooks {
   hostDown(host: HostEntity): Promise<void>;
   /** True while environments of the host are being failed over (it must not come back UP meanwhile). */
   inProgress(hostId: string): Promise<boolean>;
+  /** Starts again, on its own (UP) host, an environment its agent self-fenced that was not failed over. */
+  resumeFenced(env: EnvironmentEntity, host: HostEntity): Promise<void>;
 }
 
 /** What one round of the detector did. */
@@ -32,15 +38,25 @@ export interface HealthRound {
 }
 
 /**
- * Heartbeats, failure detection and fencing. Every `heartbeatMs` each connected agent beats
- * (`host.lastHeartbeatAt` of the hosts it serves); an UP host silent past `downAfterMs` is marked
- * DOWN — one gateway at a time, under an advisory lock, with a HOST event and an alert — and
- * failover is told. A DOWN host is fenced (the agent link refuses it work). When its agent beats
- * again, the split-brain guard first stops and removes every environment its engines run that the
- * database now places on a host of another agent; only then is the host UP again.
+ * Heartbeats, failure detection and fencing. Agents push their heartbeats (`receiveHeartbeat`:
+ * remote agents over their connection, in-process ones through the gateway's `InProcessHeartbeats`),
+ * each answered with a lease that ends before the host could be declared DOWN. A host is UNKNOWN
+ * until its agent's first heartbeat, then UP; an UP host silent past `downAfterMs` is marked DOWN
+ * — one gateway at a time, under an advisory lock, with a HOST event and an alert — and failover
+ * is told; no host is judged during the grace period after the gateway started (a restart must
+ * not fail every host over). A DOWN host is fenced (the agent link refuses it work). When its
+ * agent beats again, the split-brain guard first stops and removes every environment its engines
+ * run that the database now places on a host of another agent; only then is the host UP again.
+ * Environments an agent self-fenced are resumed where they were not failed over.
  */
-export class HostHealthService {
+export class HostHealthService implements HeartbeatReceiver {
   private readonly hosts: Repository<HostEntity>;
+  /** When this gateway started judging (the grace period counts from it). */
+  private readonly startedAt = Date.now();
+  /** Per agent: environments it reported self-fenced, not settled yet. */
+  private readonly fencedReports = new Map<string, Map<string, FencedEnvironment>>();
+  /** Per agent: ids of its fenced environments settled here, to acknowledge on its next beat. */
+  private readonly settled = new Map<string, Set<string>>();
   private readonly environments: Repository<EnvironmentEntity>;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<unknown> | undefined;
@@ -52,7 +68,9 @@ export class HostHealthService {
     private readonly pubSub: RspPubSub,
     private readonly alerts: AlertEvaluator,
     private readonly logger: Logger,
-    readonly settings: DetectorSettings = { heartbeatMs: 1000, downAfterMs: 3000 },
+    readonly settings: DetectorSettings = DEFAULT_DETECTOR_SETTINGS,
+    /** When each agent was last heard here (shared with the site service). */
+    readonly beats: AgentHeartbeats = new AgentHeartbeats(settings),
   ) {
     this.hosts = dataSource.getRepository(HostEntity);
     this.environments = dataSource.getRepository(EnvironmentEntity);
@@ -82,13 +100,15 @@ export class HostHealthService {
     await this.ticking;
   }
 
-  /** One round: every connected agent beats (a DOWN host of it goes through the guard), then silent hosts are marked DOWN. */
+  /**
+   * One round: the DOWN hosts of every connected agent heard lately go through the guard, silent
+   * hosts are marked DOWN (after the grace period), environments agents self-fenced are settled.
+   */
   async tick(now = Date.now()): Promise<HealthRound> {
     const round: HealthRound = { down: [], up: [] };
     for (const id of this.agents.connected()) {
       const agent = this.agents.get(id);
-      if (!agent) continue;
-      await this.beat(agent, now);
+      if (!agent || !this.beats.isLive(id, now)) continue;
       for (const host of await this.hosts.findBy({ agent: id, state: HostState.DOWN })) {
         const back = await this.recover(host, agent).catch((e: unknown) => {
           this.logger.warn({ err: e, host: host.hostname }, 'a returning host could not pass the split-brain guard; it stays DOWN');
@@ -101,20 +121,94 @@ export class HostHealthService {
     for (const host of round.down) {
       await this.hooks?.hostDown(host).catch((e: unknown) => this.logger.error({ err: e, host: host.hostname }, 'failover of a DOWN host failed to start'));
     }
+    await this.settleFenced().catch((e: unknown) => this.logger.warn({ err: e }, 'settling self-fenced environments failed'));
     return round;
   }
 
-  /** Records a heartbeat of `agent` for the hosts it serves that are not DOWN (a DOWN one comes back through `recover`). */
-  async beat(agent: Pick<HostAgent, 'id'>, now = Date.now()): Promise<void> {
-    await this.hosts.update({ agent: agent.id, state: Not(HostState.DOWN) }, { lastHeartbeatAt: new Date(now) });
+  /**
+   * A heartbeat pushed by `agentId`: its hosts that are not DOWN were heard now (an UNKNOWN one,
+   * never heard before, is UP from now: event and log); a DOWN one comes back through `recover`.
+   * The environments it reports self-fenced are noted, and those settled acknowledged. The answer
+   * carries its lease (`leaseUntil`).
+   */
+  async receiveHeartbeat(agentId: string, beat: HeartbeatRequest, now = Date.now()): Promise<HeartbeatAnswer> {
+    this.beats.record(agentId, now);
+    const rows = (await this.dataSource.query(
+      `WITH prev AS (SELECT id, state FROM host WHERE agent = $1 AND state <> $3 FOR UPDATE)
+       UPDATE host h SET "lastHeartbeatAt" = $2, state = CASE WHEN h.state = $4 THEN $5 ELSE h.state END
+       FROM prev WHERE h.id = prev.id
+       RETURNING h.id, h.hostname, h."siteId", h.state, prev.state AS was`,
+      [agentId, new Date(now), HostState.DOWN, HostState.UNKNOWN, HostState.UP],
+    )) as unknown;
+    for (const row of updatedRows(rows)) {
+      if (row.was !== HostState.UNKNOWN) continue;
+      this.logger.info({ host: row.hostname, agent: agentId }, "first heartbeat of the host's agent: host UP");
+      this.publishHost({ id: row.id, hostname: row.hostname, siteId: row.siteId, state: HostState.UP, lastHeartbeatAt: new Date(now) }, now);
+    }
+    const reports = this.fencedReports.get(agentId) ?? new Map<string, FencedEnvironment>();
+    const settled = this.settled.get(agentId) ?? new Set<string>();
+    const acknowledged: string[] = [];
+    for (const f of beat.fenced) {
+      if (settled.has(f.id)) acknowledged.push(f.id);
+      else if (!reports.has(f.id)) {
+        this.logger.warn({ agent: agentId, environment: f.id, driver: f.driver, fencedAt: new Date(f.at).toISOString() }, 'an agent reports an environment it self-fenced');
+        reports.set(f.id, f);
+      }
+    }
+    for (const id of acknowledged) settled.delete(id);
+    if (reports.size) this.fencedReports.set(agentId, reports);
+    if (settled.size) this.settled.set(agentId, settled);
+    else this.settled.delete(agentId);
+    return { leaseUntil: leaseUntil(beat.sentAt, this.settings), heartbeatMs: this.settings.heartbeatMs, downAfterMs: this.settings.downAfterMs, acknowledged };
   }
 
   /**
-   * Marks DOWN every UP host silent past the threshold, in one transaction under an advisory lock
+   * Settles the environments agents reported self-fenced: one failed over (its record is on a host
+   * of another agent) or gone is not started again; one still on its UP host, meant to run, is
+   * resumed there (`environment.resume`); one whose host is not UP yet, or whose failover runs,
+   * waits. A settled one is acknowledged on the agent's next beat.
+   */
+  async settleFenced(): Promise<void> {
+    for (const [agentId, reports] of this.fencedReports) {
+      for (const f of [...reports.values()]) {
+        if (!(await this.settleOne(agentId, f))) continue;
+        reports.delete(f.id);
+        const settled = this.settled.get(agentId) ?? new Set<string>();
+        settled.add(f.id);
+        this.settled.set(agentId, settled);
+      }
+      if (!reports.size) this.fencedReports.delete(agentId);
+    }
+  }
+
+  /** Ids of the environments `agentId` reported self-fenced that are not settled yet. */
+  fencedPending(agentId: string): string[] {
+    return [...(this.fencedReports.get(agentId)?.keys() ?? [])];
+  }
+
+  /** Settles one fenced environment; false when it must wait. */
+  private async settleOne(agentId: string, f: FencedEnvironment): Promise<boolean> {
+    const env = await this.environments.findOneBy({ id: f.id });
+    if (!env || env.status === EnvironmentStatus.DESTROYED) return true;
+    const host = await this.hosts.findOneBy({ id: env.hostId });
+    if (!host || host.agent !== agentId) {
+      this.logger.warn({ agent: agentId, environment: env.id, now: env.hostId }, 'a self-fenced environment was failed over: it is not started again where it was fenced');
+      return true;
+    }
+    if (env.status === EnvironmentStatus.FAILING_OVER || host.state !== HostState.UP || !this.beats.isLive(agentId) || !this.hooks) return false;
+    if (env.status !== EnvironmentStatus.RUNNING) return true;
+    await this.hooks.resumeFenced(env, host);
+    return true;
+  }
+
+  /**
+   * Marks DOWN every UP host silent past the threshold (none during the grace period after the
+   * gateway started), in one transaction under an advisory lock
    * (another gateway running the same round finds it taken and leaves the hosts to the winner).
    * Publishes a HOST event and raises an alert per host. Returns the hosts it marked.
    */
   async detect(now = Date.now()): Promise<HostEntity[]> {
+    if (now < graceEndsAt(this.startedAt, this.settings)) return [];
     const cutoff = silenceCutoff(now, this.settings);
     const marked = await this.dataSource.transaction(async (m) => {
       const [lock] = (await m.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [DETECTOR_LOCK_KEY])) as Array<{ locked: boolean }>;
@@ -191,8 +285,23 @@ export class HostHealthService {
     return removed;
   }
 
-  private publishHost(host: HostEntity, now: number): void {
+  private publishHost(host: Pick<HostEntity, 'id' | 'hostname' | 'siteId' | 'state' | 'lastHeartbeatAt'>, now: number): void {
     const event: RspEvent = { kind: 'HOST', at: now, groupId: null, siteId: host.siteId, host: { id: host.id, hostname: host.hostname, state: host.state, lastHeartbeatAt: host.lastHeartbeatAt?.toISOString() ?? null } };
     this.pubSub.publish(Topic.EVENT, event);
   }
+}
+
+/** A host the heartbeat's UPDATE … RETURNING changed, with its state before. */
+interface BeatRow {
+  id: string;
+  hostname: string;
+  siteId: string;
+  state: HostState;
+  was: HostState;
+}
+
+/** The rows of an UPDATE … RETURNING (node-postgres answers [rows, count]; PGlite the rows). */
+function updatedRows(result: unknown): BeatRow[] {
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as BeatRow[];
+  return Array.isArray(result) ? (result as BeatRow[]) : [];
 }

@@ -25,6 +25,8 @@ export interface NewOperation {
   targetType?: string;
   targetId?: string;
   groupId?: string | null;
+  /** The group of the caller, when it acts on another group's target (it sees the operation too). */
+  actorGroupId?: string | null;
 }
 
 /** Filters of `list`. */
@@ -84,6 +86,7 @@ export class OperationService {
         targetType: spec.targetType ?? null,
         targetId: spec.targetId ?? null,
         groupId: spec.groupId ?? null,
+        actorGroupId: spec.actorGroupId ?? null,
         runner: this.runner,
         state: OperationState.PENDING,
         progress: 0,
@@ -105,9 +108,11 @@ export class OperationService {
     return op;
   }
 
-  /** Site admins see every operation; members see their group's. */
-  visibleTo(actor: Principal, op: Pick<OperationEntity, 'groupId'>): boolean {
-    return actor.kind === 'token' && (actor.siteAdmin || (op.groupId !== null && op.groupId === actor.groupId));
+  /** Site admins see every operation; members see their group's and those their group started on another's. */
+  visibleTo(actor: Principal, op: Pick<OperationEntity, 'groupId'> & Partial<Pick<OperationEntity, 'actorGroupId'>>): boolean {
+    if (actor.kind !== 'token') return false;
+    if (actor.siteAdmin) return true;
+    return actor.groupId !== null && (op.groupId === actor.groupId || op.actorGroupId === actor.groupId);
   }
 
   /** Operations the actor may see, newest first, filtered. */
@@ -122,7 +127,7 @@ export class OperationService {
     if (filter.state) qb.andWhere('op.state = :state', { state: filter.state });
     if (filter.targetType) qb.andWhere('op.targetType = :targetType', { targetType: filter.targetType });
     if (filter.targetId) qb.andWhere('op.targetId = :targetId', { targetId: filter.targetId });
-    if (filter.groupIds) qb.andWhere('op.groupId IN (:...groupIds)', { groupIds: filter.groupIds.length ? filter.groupIds : ['00000000-0000-0000-0000-000000000000'] });
+    if (filter.groupIds) qb.andWhere('(op.groupId IN (:...groupIds) OR op.actorGroupId IN (:...groupIds))', { groupIds: filter.groupIds.length ? filter.groupIds : ['00000000-0000-0000-0000-000000000000'] });
     const [items, total] = await qb.orderBy('op.createdAt', 'DESC').addOrderBy('op.id', 'DESC').take(limit).skip(offset).getManyAndCount();
     return { items, total };
   }

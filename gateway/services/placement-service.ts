@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager, Repository } from 'typeorm';
+import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, ForbiddenError, isRspError, NotFoundError, RspError } from '../errors';
@@ -84,6 +85,8 @@ export class PlacementService {
   private readonly now: () => Date;
   private sweepTimer: NodeJS.Timeout | null = null;
 
+  private readonly owners: HostOwners;
+
   constructor(
     private readonly dataSource: DataSource,
     options: PlacementOptions = {},
@@ -91,6 +94,7 @@ export class PlacementService {
     private readonly pubSub?: RspPubSub,
   ) {
     this.requests = dataSource.getRepository(AllocationRequestEntity);
+    this.owners = new HostOwners(dataSource);
     this.allocations = dataSource.getRepository(AllocationEntity);
     this.snapshot = new InventorySnapshot(dataSource, options.snapshotMs ?? 0);
     this.now = options.now ?? (() => new Date());
@@ -106,7 +110,7 @@ export class PlacementService {
     return evaluateHosts(pool, placementAsk(spec, input.groupId, input.guarantee));
   }
 
-  /** Places one request (DIRECT, AUTOMATIC) or records it for a site admin (APPROVAL). */
+  /** Places one request (DIRECT, AUTOMATIC) or records it for a site admin or the owners of the hosts it names (APPROVAL). */
   async allocate(actor: Principal, input: AllocationRequestInput): Promise<PlacementResult> {
     const [result] = await this.allocateMany(actor, [input]);
     if (isRspError(result)) throw result;
@@ -142,10 +146,14 @@ export class PlacementService {
     return results as Array<PlacementResult | RspError>;
   }
 
-  /** A site admin approves a PENDING request: on the hosts named, or where the scheduler chooses. */
+  /**
+   * Approves a PENDING request: on the hosts named, or where the scheduler chooses. Site admins;
+   * the admins governing hosts approve onto those hosts (named here or in the request).
+   */
   async approve(actor: Principal, requestId: string, hostIds?: string[], reason?: string): Promise<PlacementResult> {
-    const p = policy.requireSiteAdmin(actor, 'approve allocation requests');
+    const p = policy.requireAuthenticated(actor);
     const request = await this.pendingRequest(requestId);
+    await this.requireGovernsPlacement(p, hostIds?.length ? hostIds : request.spec.hostIds, 'approve allocation requests');
     if (hostIds?.length && hostIds.length !== request.spec.replicas) throw new BadInputError(`Name ${request.spec.replicas} host(s), one per replica`, { hostIds });
     Object.assign(request, { status: AllocationRequestStatus.PLACED, decidedBy: p.name, decidedAt: this.now(), reason: reason ?? null });
     const [result] = await this.groupCommit.placeBatch([{ request, pinned: hostIds?.length ? hostIds : request.spec.hostIds.length ? request.spec.hostIds : undefined, insert: false }]);
@@ -154,11 +162,12 @@ export class PlacementService {
     return result!;
   }
 
-  /** A site admin rejects a PENDING request, saying why. */
+  /** Rejects a PENDING request, saying why: site admins, or the admins governing every host it names. */
   async reject(actor: Principal, requestId: string, reason: string): Promise<AllocationRequestEntity> {
-    const p = policy.requireSiteAdmin(actor, 'reject allocation requests');
-    if (!reason.trim()) throw new BadInputError('Say why the request is rejected');
+    const p = policy.requireAuthenticated(actor);
     const request = await this.pendingRequest(requestId);
+    await this.requireGovernsPlacement(p, request.spec.hostIds, 'reject allocation requests');
+    if (!reason.trim()) throw new BadInputError('Say why the request is rejected');
     const updated = rowsOf(await this.dataSource.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [request.id, AllocationRequestStatus.REJECTED, reason, p.name, this.now()]));
     if (!updated.length) throw new ConflictError('The request was decided meanwhile', { requestId });
     const rejected = await this.requests.findOneByOrFail({ id: request.id });
@@ -300,6 +309,13 @@ export class PlacementService {
     });
   }
 
+  /** Site admins pass; others must govern every one of `hostIds` (and name at least one). FORBIDDEN otherwise. */
+  private async requireGovernsPlacement(actor: Principal, hostIds: string[], action: string): Promise<void> {
+    if (actor.kind === 'token' && actor.siteAdmin) return;
+    if (!hostIds.length) throw new ForbiddenError(`Only site admins may ${action} without hosts named: host owners decide for the hosts they govern`, { action });
+    for (const hostId of new Set(hostIds)) await this.owners.requireGovernsHost(actor, hostId, `${action} for this host`);
+  }
+
   private async pendingRequest(id: string): Promise<AllocationRequestEntity> {
     const request = await this.requests.findOneBy({ id });
     if (!request) throw new NotFoundError('AllocationRequest', id);
@@ -367,7 +383,8 @@ export function validateRequest(input: AllocationRequestInput): AllocationSpec {
   if (new Set(technologies).size !== technologies.length) problems.push('a technology is listed twice');
   const hostIds = input.hostIds ?? [];
   if (input.mode === PlacementMode.DIRECT && hostIds.length !== replicas) problems.push(`DIRECT placement names one host per replica (${replicas})`);
-  if (input.mode !== PlacementMode.DIRECT && hostIds.length) problems.push(`hostIds are for DIRECT placement, not ${input.mode}`);
+  if (input.mode === PlacementMode.APPROVAL && hostIds.length && hostIds.length !== replicas) problems.push(`APPROVAL placement names no host or one per replica (${replicas}): their owners decide`);
+  if (input.mode === PlacementMode.AUTOMATIC && hostIds.length) problems.push('hostIds are for DIRECT and APPROVAL placement, not AUTOMATIC');
   for (const r of input.requiredProperties ?? []) {
     if (r.op !== 'EXISTS' && !r.values.length) problems.push(`required property ${r.key} (${r.op}) needs a value`);
   }

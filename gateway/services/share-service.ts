@@ -1,8 +1,9 @@
 import { DataSource, Repository } from 'typeorm';
+import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
-import { capacityOf, GroupEntity, HostEntity, ResourceEntity, ShareEntity, ShareKind, SiteEntity, UsagePolicyEntity } from '../persistence/entities';
+import { capacityOf, GroupEntity, HostEntity, ResourceEntity, ShareEntity, ShareKind, UsagePolicyEntity } from '../persistence/entities';
 
 /** Resource types a FULL or HALF share is sized on (seed 001: half the RAM, disk and bandwidth). */
 export const SHARED_TYPES = ['RAM', 'DISK', 'NET_BANDWIDTH'] as const;
@@ -14,19 +15,21 @@ export const FULL_SHARE_CPU_WEIGHT = 100;
 export class ShareService {
   private readonly repo: Repository<ShareEntity>;
   private readonly policies: Repository<UsagePolicyEntity>;
+  private readonly owners: HostOwners;
 
   constructor(private readonly dataSource: DataSource) {
     this.repo = dataSource.getRepository(ShareEntity);
     this.policies = dataSource.getRepository(UsagePolicyEntity);
+    this.owners = new HostOwners(dataSource);
   }
 
   /**
-   * Site admins grant a share. FULL = the host's capacity divided by its `shareUnits`; HALF = half
+   * The admins governing the host (its owner's or its site's; site admins: any) grant a share. FULL = the host's capacity divided by its `shareUnits`; HALF = half
    * of that with half the CPU weight; CUSTOM = the quotas given. The shares of a host may not add
    * up to more than its capacity (CONFLICT).
    */
   async grant(actor: Principal, input: { hostId: string; groupId: string; kind: ShareKind; quotas?: Record<string, number>; cpuWeight?: number }): Promise<ShareEntity> {
-    policy.requireSiteAdmin(actor, 'grant shares');
+    await this.owners.requireGovernsHost(actor, input.hostId, 'grant shares on this host');
     return this.dataSource.transaction(async (m) => {
       const host = await m.getRepository(HostEntity).findOne({ where: { id: input.hostId }, lock: { mode: 'pessimistic_write' } });
       if (!host) throw new NotFoundError('Host', input.hostId);
@@ -51,9 +54,12 @@ export class ShareService {
     });
   }
 
-  /** Site admins revoke a share. */
+  /** The admins governing the share's host (site admins: any) revoke a share. */
   async revoke(actor: Principal, id: string): Promise<boolean> {
-    policy.requireSiteAdmin(actor, 'revoke shares');
+    policy.requireAuthenticated(actor);
+    const share = await this.repo.findOneBy({ id });
+    if (!share) throw new NotFoundError('Share', id);
+    await this.owners.requireGovernsHost(actor, share.hostId, 'revoke shares on this host');
     const result = await this.repo.delete({ id });
     if (!result.affected) throw new NotFoundError('Share', id);
     return true;
@@ -69,10 +75,9 @@ export class ShareService {
     return this.repo.findOneBy({ hostId, groupId });
   }
 
-  /** Site admins record a usage policy (checked against metrics later). */
+  /** The admins of the group owning the site (site admins: any) record a usage policy (checked against metrics later). */
   async setUsagePolicy(actor: Principal, input: { siteId: string; name: string; text?: string; bandwidthBytesPerMonth?: number | null; cpuHoursPerMonth?: number | null; diskBytes?: number | null }): Promise<UsagePolicyEntity> {
-    policy.requireSiteAdmin(actor, 'set usage policies');
-    if (!(await this.dataSource.getRepository(SiteEntity).existsBy({ id: input.siteId }))) throw new NotFoundError('Site', input.siteId);
+    await this.owners.requireGovernsSite(actor, input.siteId, 'set usage policies of this site');
     for (const key of ['bandwidthBytesPerMonth', 'cpuHoursPerMonth', 'diskBytes'] as const) {
       const v = input[key];
       if (v != null && !(v > 0)) throw new BadInputError(`${key} must be positive`, { [key]: v });

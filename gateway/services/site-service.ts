@@ -1,8 +1,10 @@
-import { DataSource, IsNull, Not, Repository } from 'typeorm';
+import { DataSource, IsNull, MoreThan, Not, Repository } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
 import { GroupEntity, HostEntity, HostState, LayerEntity, PlacementPolicy, SiteEntity } from '../persistence/entities';
+import { AgentHeartbeats } from './agent-heartbeats';
+import { DEFAULT_DETECTOR_SETTINGS } from './failure-detector';
 import { effectiveTechnologies, hostTechnologies, usableTechnologies, type ProbedDriver } from './host-technologies';
 
 /** Filters of host discovery. */
@@ -24,7 +26,13 @@ export class SiteService {
   /** Per agent id: the technologies its last probe found usable, as reported to this gateway. */
   private readonly probes = new Map<string, string[]>();
 
-  constructor(private readonly dataSource: DataSource) {
+  constructor(
+    private readonly dataSource: DataSource,
+    /** When each agent was last heard: a host is UP only on the word of a live agent. */
+    private readonly beats: AgentHeartbeats = new AgentHeartbeats(DEFAULT_DETECTOR_SETTINGS),
+    /** The id of this gateway's in-process agent: what `agent: local` (or none) at createHost names. */
+    private readonly localAgentId = 'local',
+  ) {
     this.sites = dataSource.getRepository(SiteEntity);
     this.hosts = dataSource.getRepository(HostEntity);
   }
@@ -63,7 +71,8 @@ export class SiteService {
     if (await this.hosts.existsBy({ siteId: site.id, hostname: input.hostname })) {
       throw new ConflictError(`Site ${site.name} already has a host named ${input.hostname}`, { hostname: input.hostname });
     }
-    const agent = input.agent ?? 'local';
+    // `local` names the in-process agent of the gateway that got the request, by its stable id.
+    const agent = !input.agent || input.agent === 'local' ? this.localAgentId : input.agent;
     const technologies = hostTechnologies(agent, await this.probeOf(agent), input.drivers ?? null);
     return this.dataSource.transaction(async (m) => {
       const arch = input.arch ?? 'x86_64';
@@ -83,7 +92,7 @@ export class SiteService {
         }),
       );
       const repo = m.getRepository(HostEntity);
-      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, ...technologies, shareUnits: input.shareUnits ?? 1, inventoryFromFacts: input.inventoryFromFacts ?? false, agent, state: HostState.UP, layerId: layer.id }));
+      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, ...technologies, shareUnits: input.shareUnits ?? 1, inventoryFromFacts: input.inventoryFromFacts ?? false, agent, ...this.firstState(agent), layerId: layer.id }));
     });
   }
 
@@ -129,12 +138,38 @@ export class SiteService {
     return host;
   }
 
-  /** Site admins change a host's state (e.g. MAINTENANCE). */
+  /**
+   * Site admins change a host's state (e.g. MAINTENANCE). UP is refused (CONFLICT) unless the
+   * host's agent is live — heard within `RSP_HOST_DOWN_AFTER_MS`, by this gateway or another
+   * replica: a host is never UP without a live agent connection.
+   */
   async setHostState(actor: Principal, id: string, state: HostState): Promise<HostEntity> {
     policy.requireSiteAdmin(actor, 'change host state');
     const host = await this.getHost(actor, id);
+    if (state === HostState.UP && host.state !== HostState.UP && !(await this.agentLive(host.agent))) {
+      const never = !(await this.hosts.exists({ where: { agent: host.agent, lastHeartbeatAt: Not(IsNull()) } })) && this.beats.lastHeard(host.agent) === undefined;
+      throw new ConflictError(
+        never
+          ? `Host ${host.hostname} cannot be UP: its agent "${host.agent}" never connected (start \`rsp agent\` for it; the host is UP on its first heartbeat)`
+          : `Host ${host.hostname} cannot be UP: its agent "${host.agent}" is not connected (no heartbeat for more than ${this.beats.settings.downAfterMs} ms)`,
+        { hostId: host.id, agent: host.agent, state: host.state, agentConnected: false },
+      );
+    }
     host.state = state;
     return this.hosts.save(host);
+  }
+
+  /** True when `agentId` was heard lately: by this gateway, or (another replica's) on one of its hosts. */
+  private async agentLive(agentId: string): Promise<boolean> {
+    if (this.beats.isLive(agentId)) return true;
+    const since = new Date(Date.now() - this.beats.settings.downAfterMs);
+    return this.hosts.exists({ where: { agent: agentId, lastHeartbeatAt: MoreThan(since) } });
+  }
+
+  /** The state of a new host of `agentId`: UP (heard now) when its agent is live here, else UNKNOWN until its first heartbeat. */
+  private firstState(agentId: string): Pick<HostEntity, 'state' | 'lastHeartbeatAt'> {
+    const heard = this.beats.lastHeard(agentId);
+    return heard !== undefined && this.beats.isLive(agentId) ? { state: HostState.UP, lastHeartbeatAt: new Date(heard) } : { state: HostState.UNKNOWN, lastHeartbeatAt: null };
   }
 
   /** Host discovery: by site, technology, state and free capacity of a resource type. */

@@ -131,4 +131,7 @@ export class EnvironmentListArgs extends PageArgs {
 
   @Field({ defaultValue: false })
   includeDestroyed: boolean;
+
+  @Field({ defaultValue: false, description: "Only other groups' environments on the hosts and sites the caller's group governs (its ADMINs)." })
+  guests: boolean;
 }

@@ -1,4 +1,4 @@
-import { Arg, Args, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { ExecResult as Exec, EnvironmentStats as Stats } from '../../drivers/contract';
 import type { GatewayContext } from '../../gateway/context';
 import { BadInputError } from '../../gateway/errors';
@@ -8,20 +8,27 @@ import type { Principal } from '../common/actor';
 import { offsetFromCursor, toConnection } from '../common/connection';
 import { Operation } from '../operations/types';
 import { CreateEnvironmentInput, EnvironmentListArgs } from './inputs';
-import { DriverStatus, Environment, EnvironmentConnection, EnvironmentCreation, EnvironmentStats, ExecResult } from './types';
+import { DriverStatus, Environment, EnvironmentConnection, EnvironmentCreation, EnvironmentIntervention, EnvironmentStats, ExecResult } from './types';
 
 /** Environments and their lifecycle; every change is an Operation. */
 @Resolver(() => Environment)
 export class EnvironmentResolver {
   @Query(() => Environment)
   environment(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<EnvironmentEntity> {
-    return ctx.services.environments.get(actor, id);
+    return ctx.services.environments.view(actor, id);
   }
 
-  @Query(() => EnvironmentConnection, { description: "The caller's group's environments (site admins: all), newest first." })
+  @Query(() => EnvironmentConnection, {
+    description: "The caller's group's environments and, for the admins of a group owning hosts or sites, every environment on them (redacted); site admins: all. Newest first.",
+  })
   async environments(@Args() args: EnvironmentListArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext) {
     const offset = offsetFromCursor(args.after);
-    return toConnection(await ctx.services.environments.list(actor, { hostId: args.hostId, status: args.status, includeDestroyed: args.includeDestroyed }, args.first, offset), offset);
+    return toConnection(await ctx.services.environments.list(actor, { hostId: args.hostId, status: args.status, includeDestroyed: args.includeDestroyed, guests: args.guests }, args.first, offset), offset);
+  }
+
+  @FieldResolver(() => EnvironmentIntervention, { nullable: true, description: 'The last stop or eviction by the admins governing its host, with their reason; null: none.' })
+  intervention(@Root() env: EnvironmentEntity): EnvironmentIntervention | null {
+    return env.intervention ? { ...env.intervention, at: new Date(env.intervention.at) } : null;
   }
 
   @Query(() => EnvironmentStats, { description: 'Live usage counters of a running environment.' })
@@ -46,9 +53,14 @@ export class EnvironmentResolver {
     return ctx.services.environments.act(actor, id, 'start');
   }
 
-  @Mutation(() => Operation)
-  stopEnvironment(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
-    return ctx.services.environments.act(actor, id, 'stop');
+  @Mutation(() => Operation, { description: "Stops it. The admins governing its host may stop another group's environment, saying why (reason): its group sees the intervention." })
+  stopEnvironment(@Arg('id', () => ID) id: string, @Arg('reason', () => String, { nullable: true }) reason: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.environments.act(actor, id, 'stop', { reason: reason ?? undefined });
+  }
+
+  @Mutation(() => Operation, { description: 'The admins governing its host (or site admins) evict it: stopped and destroyed with its volumes, saying why (its group sees the intervention).' })
+  evictEnvironment(@Arg('id', () => ID) id: string, @Arg('reason') reason: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.environments.evict(actor, id, reason);
   }
 
   @Mutation(() => Operation)

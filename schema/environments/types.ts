@@ -60,6 +60,22 @@ export class EnvironmentInterface {
   config: Record<string, string>;
 }
 
+/** What the owners of a guest's host did to it, and why (shown to the guest's group). */
+@ObjectType({ description: "What the admins governing an environment's host did to it, and why: shown to its group." })
+export class EnvironmentIntervention {
+  @Field(() => ID, { nullable: true, description: 'The group governing the host that acted; null: a site admin without a group.' })
+  byGroupId: string | null;
+
+  @Field({ description: 'stop or evict' })
+  action: string;
+
+  @Field()
+  reason: string;
+
+  @Field()
+  at: Date;
+}
+
 /** A virtual space on a host. */
 @Directive('@key(fields: "id")')
 @ObjectType({ description: 'A virtual space (sliver) of one technology on one host: a ZONE layer on the host.' })
@@ -82,8 +98,8 @@ export class Environment {
   @Field()
   technology: string;
 
-  @Field(() => ID)
-  imageId: string;
+  @Field(() => ID, { nullable: true, description: 'Its image; null when the caller may not see that image.' })
+  imageId: string | null;
 
   @Field(() => ID, { nullable: true, description: 'The allocation it runs on, released when it is destroyed.' })
   allocationId: string | null;

@@ -31,6 +31,9 @@ export class Operation {
   @Field(() => String, { nullable: true })
   targetId: string | null;
 
+  @Field(() => ID, { nullable: true, description: "The group that started it on another group's target (a host owner stopping a guest); null otherwise." })
+  actorGroupId: string | null;
+
   @Field(() => OperationState)
   state: OperationState;
 

@@ -47,7 +47,7 @@ export class AllocationRequestInput {
   @Field(() => Int, { nullable: true, defaultValue: 1 })
   replicas?: number;
 
-  @Field(() => [ID], { nullable: true, description: 'DIRECT: one host per replica.' })
+  @Field(() => [ID], { nullable: true, description: "DIRECT: one host per replica. APPROVAL: none, or the hosts asked for (one per replica): then the admins governing them decide too." })
   hostIds?: string[];
 
   @Field(() => Int, { nullable: true, description: 'Lease in seconds (GUARANTEED default: 3600).' })

@@ -73,7 +73,10 @@ describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent
     const hostState = async (id: string) => (await gql('query ($id: ID!) { host(id: $id) { state } }', { id })).host.state as string;
     const waitHost = (id: string, state: string, timeoutMs = 30_000) => until(`host ${id} ${state}`, async () => (await hostState(id)) === state, timeoutMs);
     const environment = async (id: string) => (await gql('query ($id: ID!) { environment(id: $id) { id hostId status } }', { id })).environment as { id: string; hostId: string; status: string };
-    const operation = async (id: string) => (await gql('query ($id: ID!) { operation(id: $id) { id state errorCode errorMessage } }', { id })).operation as { id: string; state: string; errorCode: string | null; errorMessage: string | null };
+    const operation = async (id: string) => {
+      const op = (await gql('query ($id: ID!) { operation(id: $id) { id state error { code message } } }', { id })).operation as { id: string; state: string; error: { code: string; message: string } | null };
+      return { id: op.id, state: op.state, errorCode: op.error?.code ?? null, errorMessage: op.error?.message ?? null };
+    };
     const settled = (id: string, timeoutMs = 60_000) => until(`operation ${id} ended`, async () => {
       const op = await operation(id);
       return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(op.state) ? op : undefined;
@@ -206,6 +209,53 @@ describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent
       // The split-brain guard stopped A's copy before A's host came back UP: one runs, on B.
       expect((await containersOf(env)).filter((c) => c.running)).toEqual([{ name: `rsp-b-${env}`, running: true }]);
       expect(await environment(env)).toMatchObject({ hostId: ids['host-b'], status: 'RUNNING' });
+    }, 180_000);
+
+    const createEnv = async (name: string, hostId: string, imageId: string) => {
+      const r = await gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: ids['group-id'], hostId, imageId, name } });
+      envIds.add(r.createEnvironment.environment.id);
+      return { env: r.createEnvironment.environment.id as string, op: r.createEnvironment.operation.id as string };
+    };
+
+    test('kill -9 an agent mid-create: the operation ends FAILED with a clear message; back, the agent reconciles', async () => {
+      // An image B has not cached (32 MiB it must fetch from the gateway), so the create lasts.
+      await sh('sh', ['-c', 'mkdir -p rootfs2 && cp -a rootfs/. rootfs2/ && head -c 33554432 /dev/urandom > rootfs2/ballast && tar -C rootfs2 -cf rootfs2.tar .'], { cwd: dir });
+      ids['image-2'] = /Imported busybox:2 \(docker\) as (\S+),/.exec((await ok(['image', 'import', 'busybox', '2', 'docker', 'rootfs2.tar', '--group', ids['group-id']!])).stdout)![1]!;
+      const { env, op } = await createEnv('cache', ids['host-b']!, ids['image-2']);
+      await until('the create running', async () => (await operation(op)).state === 'RUNNING', 30_000, 20);
+      const b = agents.b!;
+      b.process.child.kill('SIGKILL');
+      await b.process.exited;
+      const failed = await settled(op);
+      expect(failed).toMatchObject({ state: 'FAILED', errorCode: 'UNAVAILABLE' });
+      expect(failed.errorMessage).toMatch(/box3-agent/);
+      await waitHost(ids['host-b']!, 'DOWN');
+
+      // Back with its saved credential (the join token was spent).
+      await startAgent('b', b.args, b.dataDir).waitFor(/connected to the gateway/);
+      await waitHost(ids['host-b']!, 'UP');
+      expect((await environment(env)).status).toMatch(/^(FAILED|DESTROYED)$/);
+      expect((await containersOf(env)).filter((c) => c.running)).toEqual([]);
+      // B's other environment (the failover of the cut test) still runs there.
+      expect((await ok(['env', 'exec', ids['db']!, '--', 'hostname'])).stdout).toBe('db\n');
+    }, 180_000);
+
+    test('kill -9 the gateway under load: agents reconnect to the new one, no operation stays RUNNING', async () => {
+      const load = await Promise.all([createEnv('load-a', ids['host-id']!, ids['image-2']!), createEnv('load-b', ids['host-b']!, ids['image-id']!)]);
+      gateway.child.kill('SIGKILL');
+      await gateway.exited;
+      await startGateway(['serve', '--host', '0.0.0.0']);
+      await waitHost(ids['host-id']!, 'UP', 60_000);
+      await waitHost(ids['host-b']!, 'UP', 60_000);
+      for (const state of ['RUNNING', 'PENDING']) expect((await gql('query ($s: OperationState) { operations(state: $s) { totalCount } }', { s: state })).operations.totalCount).toBe(0);
+      const ends = await Promise.all(load.map((l) => operation(l.op)));
+      for (const end of ends) {
+        expect(['SUCCEEDED', 'FAILED']).toContain(end.state);
+        if (end.state === 'FAILED') expect(end.errorMessage).toMatch(/gateway running this operation stopped before it ended/);
+      }
+      expect(ends.some((e) => e.state === 'FAILED')).toBe(true);
+      // The agents serve the new gateway: B's environment answers.
+      expect((await ok(['env', 'exec', ids['db']!, '--', 'hostname'])).stdout).toBe('db\n');
     }, 180_000);
   });
 });

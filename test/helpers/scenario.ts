@@ -17,8 +17,8 @@ export const GiB = 2 ** 30;
 export interface WorldOptions {
   /**
    * Register zaphod (docker, lxc) and trillian (lxc) on an agent that never connects, so they
-   * offer the technologies declared: for tests of inventory and placement that run nothing on
-   * them. By default they are on the gateway's own agent and offer what it probed.
+   * offer the technologies declared, and put them UP in the database (no agent would): for tests
+   * of inventory and placement that run nothing on them. By default they are on the gateway's own agent and offer what it probed.
    */
   declaredTechnologies?: boolean;
 }
@@ -41,6 +41,8 @@ export async function buildWorld(t: TestGateway, options: WorldOptions = {}): Pr
     (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: groupA, hostname, ...served(drivers), shareUnits: 2, properties: [{ key: 'diskEncryption', value: encrypted }] } })).createHost.id as string;
   const host1 = await host('zaphod', ['docker', 'lxc'], true);
   const host2 = await host('trillian', ['lxc'], false);
+  // Hosts of an agent that never connects are UNKNOWN; these stand in for UP hosts (never heard, so never judged DOWN).
+  if (options.declaredTechnologies) await t.gateway.dataSource.query(`UPDATE host SET state = 'UP' WHERE agent = $1`, [UNCONNECTED_AGENT]);
   const resource = (hostId: string, type: string, unit: string, total: number, extra: Record<string, unknown> = {}) =>
     t.ok('mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }', { i: { hostId, type, unit, total, ...extra } });
   await resource(host1, 'CPU', 'CORES', 8, { allocationRatio: 4, description: 'AMD Opteron' });

@@ -37,6 +37,8 @@ const GROUP_MEMBER: Record<Role, Outcome> = { anonymous: 'UNAUTHENTICATED', view
 const GROUP_ADMIN: Record<Role, Outcome> = { ...GROUP_MEMBER, member: 'FORBIDDEN' };
 const GROUP_PRIVATE_READ: Record<Role, Outcome> = { anonymous: 'UNAUTHENTICATED', viewer: 'ok', member: 'ok', admin: 'ok', otherGroup: 'NOT_FOUND', siteAdmin: 'ok' };
 const GROUP_PRIVATE_WRITE: Record<Role, Outcome> = { ...GROUP_PRIVATE_READ, viewer: 'FORBIDDEN' };
+/** The admins of the group owning the host or site (group A here) and site admins. */
+const OWNER_ADMIN: Record<Role, Outcome> = { ...SITE_ADMIN, admin: 'ok' };
 
 let seq = 0;
 const unique = () => `${Date.now().toString(36)}${(seq++).toString(36)}`;
@@ -112,10 +114,10 @@ const MATRIX: Record<string, Case> = {
   grantShare: {
     query: 'mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }',
     vars: async (w, t) => ({ i: { hostId: w.host2, groupId: (await t.ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug: `s-${unique()}`, name: 's' } })).createGroup.id, kind: 'CUSTOM', quotas: { CPU: 0.01 } } }),
-    expect: SITE_ADMIN,
+    expect: OWNER_ADMIN,
   },
-  revokeShare: { query: 'mutation ($id: ID!) { revokeShare(id: $id) }', vars: (w) => ({ id: w.fixtures.share }), expect: SITE_ADMIN },
-  setUsagePolicy: { query: 'mutation ($i: UsagePolicyInput!) { setUsagePolicy(input: $i) { id } }', vars: (w) => ({ i: { siteId: w.site, name: 'fair use', diskBytes: 1e9 } }), expect: SITE_ADMIN },
+  revokeShare: { query: 'mutation ($id: ID!) { revokeShare(id: $id) }', vars: async (w, t) => ({ id: await freshShare(w, t) }), expect: OWNER_ADMIN },
+  setUsagePolicy: { query: 'mutation ($i: UsagePolicyInput!) { setUsagePolicy(input: $i) { id } }', vars: (w) => ({ i: { siteId: w.site, name: 'fair use', diskBytes: 1e9 } }), expect: OWNER_ADMIN },
   createLayer: { query: 'mutation ($i: CreateLayerInput!) { createLayer(input: $i) { id } }', vars: (w) => ({ i: { groupId: w.groupA, kind: 'OS', name: 'os' } }), expect: GROUP_MEMBER },
   updateLayer: { query: 'mutation ($i: UpdateLayerInput!) { updateLayer(input: $i) { id } }', vars: (w) => ({ i: { id: w.fixtures.layer, properties: [{ key: 'k', value: 1 }] } }), expect: GROUP_PRIVATE_WRITE },
   registerImage: {
@@ -135,6 +137,7 @@ const MATRIX: Record<string, Case> = {
   },
   startEnvironment: { query: 'mutation ($id: ID!) { startEnvironment(id: $id) { id } }', vars: (w, t) => freshEnvironment(w, t, 'CREATED'), expect: GROUP_PRIVATE_WRITE },
   stopEnvironment: { query: 'mutation ($id: ID!) { stopEnvironment(id: $id) { id } }', vars: (w, t) => freshEnvironment(w, t, 'RUNNING'), expect: GROUP_PRIVATE_WRITE },
+  evictEnvironment: { query: 'mutation ($id: ID!) { evictEnvironment(id: $id, reason: "matrix") { id } }', vars: (w, t) => freshEnvironment(w, t, 'RUNNING'), expect: { ...GROUP_PRIVATE_WRITE, member: 'FORBIDDEN' } },
   restartEnvironment: { query: 'mutation ($id: ID!) { restartEnvironment(id: $id) { id } }', vars: (w, t) => freshEnvironment(w, t, 'RUNNING'), expect: GROUP_PRIVATE_WRITE },
   destroyEnvironment: { query: 'mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', vars: (w, t) => freshEnvironment(w, t, 'CREATED'), expect: GROUP_PRIVATE_WRITE },
   rebuildEnvironment: {
@@ -202,6 +205,12 @@ const MATRIX: Record<string, Case> = {
 /** A request of group A for one CPU core on host 1's kind of host. */
 function smallRequest(w: World, mode: 'AUTOMATIC' | 'APPROVAL' | 'DIRECT'): Record<string, unknown> {
   return { groupId: w.groupA, mode, resources: [{ type: 'CPU', amount: 1, unit: 'CORES' }], ...(mode === 'DIRECT' ? { hostIds: [w.host1] } : {}) };
+}
+
+/** A new small share of a new group on host 2, granted by the site admin. */
+async function freshShare(w: World, t: TestGateway): Promise<string> {
+  const groupId = (await t.ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug: `r-${unique()}`, name: 'r' } })).createGroup.id;
+  return (await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId: w.host2, groupId, kind: 'CUSTOM', quotas: { CPU: 0.01 } } })).grantShare.id;
 }
 
 /** A new PENDING request of group A, made by the site admin. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ConfigError } from '../../gateway/config/config';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +32,8 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
     const shared = { REDIS_URL, RSP_IMAGE_DIR: join(db.dataDir, 'images') };
-    a = await startTestGateway(db, { ...shared, RSP_LOCAL_AGENT_ID: agentId('gw-a') });
+    // A's in-process agent has the default id (from the installation's); B's is named.
+    a = await startTestGateway(db, shared);
     b = await startTestGateway({ ...db, dataDir: mkdtempSync(join(tmpdir(), 'rsp-replica-b-')) }, { ...shared, RSP_LOCAL_AGENT_ID: agentId('gw-b') });
   });
   afterAll(async () => {
@@ -74,6 +76,8 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     const group = (await a.ok('mutation { createGroup(input: { slug: "ops", name: "Ops" }) { id } }')).createGroup.id;
     const site = (await a.ok('mutation ($g: ID!) { createSite(input: { name: "far", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
     const host = (await a.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id drivers } }', { i: { siteId: site, ownerGroupId: group, hostname: 'far-box', agent: id } })).createHost;
+    // UNKNOWN until the agent's next heartbeat, pushed to replica B.
+    await until('host UP on its agent\'s heartbeat', async () => ((await a.ok('query ($id: ID!) { host(id: $id) { state } }', { id: host.id })).host.state === 'UP' ? true : undefined), 20_000);
     const image = (await a.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'app', version: '1', technology: 'fake' } })).registerImage.id;
     expect((await a.upload(image, createRootfsTar({ '/etc/os-release': 'ID=app\nVERSION=1\n' }))).status).toBe(200);
 
@@ -92,6 +96,22 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     // It runs on the agent connected to B: B reaches it directly and finds it running.
     const onB = await b.gateway.agents.get(id)!.inspectEnvironment({ driver: 'fake', environmentId: envId });
     expect(onB.state).toBe('running');
+  });
+
+  test("each replica's in-process agent has a stable id, claimed: a second gateway claiming it refuses to start; hosts on it are reached from the other replica", async () => {
+    expect(a.gateway.agents.localId).toMatch(/^local-[0-9a-f]{12}$/);
+    expect(b.gateway.agents.localId).toMatch(/^gw-b-/);
+    const clash = await startTestGateway({ ...db, dataDir: mkdtempSync(join(tmpdir(), 'rsp-replica-c-')) }, { REDIS_URL, RSP_IMAGE_DIR: join(db.dataDir, 'images') }).catch((e: unknown) => e);
+    expect(clash).toBeInstanceOf(ConfigError);
+    expect((clash as ConfigError).message).toMatch(new RegExp(`RSP_LOCAL_AGENT_ID: another gateway on this database already serves the in-process agent "${a.gateway.agents.localId}"`));
+
+    // A host registered through B with `agent: local` is B's own in-process agent; A reaches it through the relay.
+    const group = (await b.ok('mutation { createGroup(input: { slug: "locals", name: "Locals" }) { id } }', {}, a.adminToken)).createGroup.id;
+    const site = (await b.ok('mutation ($g: ID!) { createSite(input: { name: "b-site", ownerGroupId: $g }) { id } }', { g: group }, a.adminToken)).createSite.id;
+    const host = (await b.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id agent } }', { i: { siteId: site, ownerGroupId: group, hostname: 'b-box', agent: 'local' } }, a.adminToken)).createHost;
+    expect(host.agent).toBe(b.gateway.agents.localId);
+    const relayed = await until('B\'s in-process agent in the directory of A', () => a.gateway.agents.reachable(b.gateway.agents.localId), 20_000);
+    await expect(relayed.hello()).resolves.toMatchObject({ agentId: b.gateway.agents.localId });
   });
 
   test("an agent credential revoked through replica A drops the agent's connection on replica B", async () => {

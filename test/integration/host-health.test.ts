@@ -41,7 +41,8 @@ describeWithEngine('postgres', 'failure detection across two gateway replicas', 
 
   test('a silent host is marked DOWN exactly once while both replicas race to detect it', async () => {
     const lost = await newHost('lost', 'gone');
-    await a.gateway.dataSource.query(`UPDATE host SET "lastHeartbeatAt" = now() - interval '10 seconds' WHERE id = $1`, [lost]);
+    // Its agent was heard once, long ago: the host was UP.
+    await a.gateway.dataSource.query(`UPDATE host SET state = 'UP', "lastHeartbeatAt" = now() - interval '10 seconds' WHERE id = $1`, [lost]);
     const rounds = await Promise.all([...Array(4)].flatMap(() => [a.gateway.services.health.detect(), b.gateway.services.health.detect()]));
     await until('host DOWN', async () => ((await state(lost)) === 'DOWN' ? true : undefined), 20_000, 50);
     await new Promise((r) => setTimeout(r, 500));

@@ -25,7 +25,7 @@ function migrationSuite(kind: 'pglite' | 'postgres') {
     expect(recorded.map((r: { name: string }) => r.name)).toEqual(migrations.map((m) => new m().name));
     const columns = await ds.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'operation' ORDER BY column_name`);
     expect(columns.map((c: { column_name: string }) => c.column_name)).toEqual(
-      ['createdAt', 'errorCode', 'errorMessage', 'finishedAt', 'groupId', 'id', 'kind', 'message', 'progress', 'result', 'runner', 'startedAt', 'state', 'targetId', 'targetType', 'updatedAt', 'version'].sort(),
+      ['actorGroupId', 'createdAt', 'errorCode', 'errorMessage', 'finishedAt', 'groupId', 'id', 'kind', 'message', 'progress', 'result', 'runner', 'startedAt', 'state', 'targetId', 'targetType', 'updatedAt', 'version'].sort(),
     );
   });
 

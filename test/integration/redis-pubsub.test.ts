@@ -16,8 +16,11 @@ describeWithEngine('redis', 'PubSub over Redis across two gateways', () => {
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
     a = await startTestGateway(db, { REDIS_URL, RSP_METRICS_INTERVAL_MS: '250' });
-    b = await startTestGateway({ ...db, dataDir: mkdtempSync(join(tmpdir(), 'rsp-replica-b-')) }, { REDIS_URL, RSP_METRICS_INTERVAL_MS: '250' });
+    // Each replica serves its own in-process agent (the second claiming A's would be refused).
+    b = await startTestGateway({ ...db, dataDir: mkdtempSync(join(tmpdir(), 'rsp-replica-b-')) }, { REDIS_URL, RSP_METRICS_INTERVAL_MS: '250', RSP_LOCAL_AGENT_ID: `gw-b-${Date.now().toString(36)}` });
     w = await buildWorld(a);
+    // host1 is this machine as B's in-process agent serves it: B samples it, A does not.
+    await a.gateway.dataSource.query(`UPDATE "host" SET "agent" = $1 WHERE "id" = $2`, [b.gateway.agents.localId, w.host1]);
   });
   afterAll(async () => {
     await b?.close();

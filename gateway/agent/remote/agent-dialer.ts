@@ -9,6 +9,9 @@ import { readCredential, saveCredential } from './agent-credential-file';
 import { callLanes } from './call-lanes';
 import { AGENT_WEBSOCKET_PATH, CLOSE_CODES, FINAL_CLOSE_CODES } from './handshake';
 import type { AgentHandshake, GatewayWelcome } from './handshake';
+import { AgentHeartbeat } from './agent-heartbeat';
+import { AgentLease } from './agent-lease';
+import { SelfFence } from './self-fence';
 import { UpstreamClient } from './upstream-client';
 import { websocketChannel } from './websocket-channel';
 
@@ -32,12 +35,19 @@ export interface AgentDialerOptions {
   backoff?: { baseMs: number; maxMs: number };
 }
 
+/** How long before its lease ends an agent starts fencing: half a beat, at most 1 s. */
+function fenceLeadMs(heartbeatMs: number): number {
+  return Math.min(heartbeatMs / 2, 1000);
+}
+
 /**
  * `rsp agent`'s connection to its gateway: dials out over WebSocket, shows its credential (or
  * enrolls with its join token and saves the credential it gets), then answers the gateway's calls
  * with its agent and reads images through the same socket. When the connection drops it dials
  * again, waiting longer each time (exponential backoff with jitter). A refusal that retrying cannot
- * cure (credential, protocol, malformed frame) ends `run` with an error.
+ * cure (credential, protocol, malformed frame) ends `run` with an error. From its first welcome on
+ * it pushes heartbeats at the gateway's pace, connected or not; each answer renews its lease, and
+ * a lease about to run out unrenewed fences it (`SelfFence`): it stops its environments itself.
  */
 export class AgentDialer {
   private agent: HostAgent | undefined;
@@ -46,6 +56,10 @@ export class AgentDialer {
   private stopping = false;
   private attempt = 0;
   private wake: (() => void) | undefined;
+  /** The lease the gateway's answers to heartbeats grant. */
+  readonly lease = new AgentLease();
+  private heartbeat: AgentHeartbeat | undefined;
+  private fence: SelfFence | undefined;
 
   constructor(private readonly options: AgentDialerOptions) {}
 
@@ -60,9 +74,7 @@ export class AgentDialer {
         throw error;
       }
       if (outcome.welcomed) this.attempt = 0;
-      const { baseMs, maxMs } = this.options.backoff ?? { baseMs: 500, maxMs: 30_000 };
-      const ceiling = Math.min(maxMs, baseMs * 2 ** this.attempt++);
-      const waitMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+      const waitMs = reconnectDelay(this.attempt++, this.options.backoff);
       this.options.logger.warn({ code: outcome.code, reason: outcome.reason, retryInMs: waitMs }, 'lost the gateway; dialling again');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitMs);
@@ -77,6 +89,8 @@ export class AgentDialer {
   /** Closes the connection cleanly and ends `run`. */
   stop(): void {
     this.stopping = true;
+    this.heartbeat?.stop();
+    void this.fence?.stop();
     this.socket?.close(1000, 'the agent is stopping');
     this.wake?.();
   }
@@ -153,8 +167,28 @@ export class AgentDialer {
     new AgentDispatcher(this.agent, lanes.incoming, logger);
     this.upstream.attach(lanes.outgoing);
     logger.info({ agent: welcome.agentId, gateway: url }, 'connected to the gateway');
+    this.startHeartbeats(this.agent, welcome.heartbeatMs);
+  }
+
+  /** Heartbeats and the self-fence, from the first welcome on (they outlive connections). */
+  private startHeartbeats(agent: HostAgent, heartbeatMs: number | undefined): void {
+    if (this.heartbeat || this.stopping) return;
+    const beatMs = typeof heartbeatMs === 'number' && heartbeatMs > 0 ? heartbeatMs : 1000;
+    this.fence = new SelfFence(agent, this.lease, this.options.dataDir, this.options.logger, { leadMs: fenceLeadMs(beatMs), checkMs: Math.max(20, Math.min(beatMs / 4, 250)) });
+    this.heartbeat = new AgentHeartbeat(this.upstream, this.lease, this.fence, this.options.logger, beatMs);
+    this.fence.start();
+    this.heartbeat.start();
   }
 }
+
+/** How long an agent waits before its `attempt`-th reconnection (0 first): exponential backoff from `baseMs` up to `maxMs`, with jitter over the upper half. */
+export function reconnectDelay(attempt: number, backoff: { baseMs: number; maxMs: number } = DEFAULT_BACKOFF): number {
+  const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** attempt);
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/** The default first and longest wait between reconnections. */
+export const DEFAULT_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
 
 /** The agent endpoint of a gateway URL: http→ws, https→wss, path `/agent`. */
 export function agentUrl(gateway: string): string {

@@ -7,6 +7,7 @@ import type { AgentCredentialService } from '../../auth/agent-credential-service
 import type { ChunkTransport } from '../../artifacts/chunk-transport';
 import type { Logger } from '../../logging/logger';
 import type { HostFactsService } from '../../services/host-facts-service';
+import { RSP_VERSION } from '../../version';
 import { AgentClient } from '../agent-client';
 import type { AgentLink } from '../agent-link';
 import { AGENT_PROTOCOL_VERSION } from '../protocol';
@@ -15,6 +16,7 @@ import { CLOSE_CODES, closeReason } from './handshake';
 import type { AgentHandshake, GatewayWelcome } from './handshake';
 import type { CallContext } from '../protocol';
 import { UpstreamDispatcher } from './upstream-dispatcher';
+import type { HeartbeatReceiver } from './upstream-dispatcher';
 import { websocketChannel } from './websocket-channel';
 
 /** What the gateway's end of remote agents needs. */
@@ -23,10 +25,12 @@ export interface AgentServerDeps {
   credentials: AgentCredentialService;
   /** Records what a connecting agent reports of its machine: technologies, facts, inventories. */
   hostFacts: HostFactsService;
+  /** Takes the heartbeats agents push (the host health service). */
+  heartbeats: HeartbeatReceiver;
   /** The image store's chunks, which agents read. */
   upstream: ChunkTransport;
   logger: Logger;
-  /** How often the gateway pings each agent. */
+  /** How often the gateway pings each agent, and each agent must push a heartbeat. */
   heartbeatMs: number;
   /** How long an agent may stay silent (no pong, no frame) before its connection is cut. */
   silenceMs: number;
@@ -37,8 +41,8 @@ export interface AgentServerDeps {
 /**
  * The gateway's end of `rsp agent` connections (WebSocket at `/agent`): checks the handshake
  * (protocol version, join token or credential), then the agent is an `AgentClient` in the agent
- * link under its id — its hosts' heartbeats are its live connection — and an upstream dispatcher
- * serves it the image store's chunks. The agent leaves the link when its socket closes or stays
+ * link under its id, and an upstream dispatcher takes the heartbeats it pushes (answered with its
+ * lease) and serves it the image store's chunks. The agent leaves the link when its socket closes or stays
  * silent past `silenceMs`; its credential's revocation closes it.
  */
 export class AgentServer {
@@ -104,7 +108,7 @@ export class AgentServer {
         return refuse(CLOSE_CODES.MALFORMED, `malformed handshake: ${(e as Error).message}`);
       }
       if (hello.protocol !== AGENT_PROTOCOL_VERSION) {
-        return refuse(CLOSE_CODES.PROTOCOL_MISMATCH, `protocol mismatch: the gateway speaks ${AGENT_PROTOCOL_VERSION}, the agent ${hello.protocol}`, { agent: hello.agentId, software: hello.software });
+        return refuse(CLOSE_CODES.PROTOCOL_MISMATCH, `protocol mismatch: the gateway speaks ${AGENT_PROTOCOL_VERSION}, the agent ${hello.protocol}; run RSP ${RSP_VERSION} on both`, { agent: hello.agentId, software: hello.software });
       }
       this.deps.credentials.authenticate(hello.secret, hello.agentId).then(
         (identity) => this.welcome(socket, identity.agentId, identity.credential, address),
@@ -116,7 +120,7 @@ export class AgentServer {
   private async welcome(socket: WebSocket, agentId: string, credential: string | undefined, address: string): Promise<void> {
     const { logger, agents } = this.deps;
     if (socket.readyState !== socket.OPEN) return;
-    const welcome: GatewayWelcome = { type: 'welcome', protocol: AGENT_PROTOCOL_VERSION, agentId, ...(credential ? { credential } : {}) };
+    const welcome: GatewayWelcome = { type: 'welcome', protocol: AGENT_PROTOCOL_VERSION, agentId, heartbeatMs: this.deps.heartbeatMs, ...(credential ? { credential } : {}) };
     socket.send(JSON.stringify(welcome));
     const channel = websocketChannel(socket, `host agent ${agentId}`);
     const lanes = callLanes(channel, (problem) => {
@@ -124,7 +128,7 @@ export class AgentServer {
       socket.close(CLOSE_CODES.MALFORMED, closeReason(`malformed frame: ${problem}`));
     });
     const client = new AgentClient(agentId, lanes.outgoing);
-    new UpstreamDispatcher(this.deps.upstream, lanes.incoming, agentId, logger);
+    new UpstreamDispatcher(this.deps.heartbeats, this.deps.upstream, lanes.incoming, agentId, logger);
     this.sockets.get(agentId)?.close(CLOSE_CODES.REPLACED, 'another connection of this agent replaced this one');
     this.sockets.set(agentId, socket);
     socket.once('close', (code: number, reason: Buffer) => {
@@ -136,7 +140,7 @@ export class AgentServer {
       const hello = await client.connect(openingCall());
       await this.deps.hostFacts.recordFacts(agentId, await client.hostFacts({}, openingCall()));
       if (socket.readyState !== socket.OPEN) return;
-      agents.add(client);
+      agents.add(client, 'remote');
       logger.info({ agent: agentId, address, software: hello.software, enrolled: !!credential }, 'host agent connected');
     } catch (e) {
       logger.warn({ err: e, agent: agentId }, 'a host agent failed its opening calls: its connection is closed');

@@ -27,6 +27,8 @@ export interface GatewayWelcome {
   agentId: string;
   /** The agent's own credential, once, when it enrolled with a join token: it keeps it from now on. */
   credential?: string;
+  /** How often the agent must push heartbeats (the gateway's `RSP_HEARTBEAT_MS`). */
+  heartbeatMs: number;
 }
 
 /** WebSocket close codes of the agent protocol (4000–4999 are the application's). */

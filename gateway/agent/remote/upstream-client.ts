@@ -6,11 +6,12 @@ import type { FrameChannel } from '../frame-channel';
 import { encodeFrame } from '../frame-codec';
 import { PendingCalls } from '../pending-calls';
 import { AGENT_PROTOCOL_VERSION } from '../protocol';
+import type { HeartbeatAnswer, HeartbeatRequest } from '../protocol';
 import type { UpstreamMethod } from './upstream-dispatcher';
 
 /**
- * A remote agent's upstream chunk source: the gateway's image store, read through calls over the
- * agent's connection. It outlives connections: `attach` gives it each new one; while none is
+ * A remote agent's calls to its gateway: its heartbeats, and its upstream chunk source (the
+ * gateway's image store, read through calls over the agent's connection). It outlives connections: `attach` gives it each new one; while none is
  * open, and for calls in flight when one closes, it fails with UNAVAILABLE. Read-only.
  */
 export class UpstreamClient implements ChunkTransport {
@@ -26,6 +27,11 @@ export class UpstreamClient implements ChunkTransport {
       if (this.channel === channel) this.channel = undefined;
       this.pending.failAll((call) => new UnavailableError(`The gateway went away during ${call.method}: ${reason.message}`, { method: call.method }));
     });
+  }
+
+  /** Pushes a heartbeat; the answer carries the agent's lease. */
+  heartbeat(beat: HeartbeatRequest): Promise<HeartbeatAnswer> {
+    return this.call('heartbeat', beat as unknown as Record<string, unknown>) as Promise<HeartbeatAnswer>;
   }
 
   hasManifest(manifestId: string): Promise<boolean> {

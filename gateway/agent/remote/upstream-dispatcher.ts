@@ -4,22 +4,30 @@ import type { Logger } from '../../logging/logger';
 import type { FrameChannel } from '../frame-channel';
 import { decodeFrame, encodeFrame } from '../frame-codec';
 import { AGENT_PROTOCOL_VERSION } from '../protocol';
-import type { AgentFrame } from '../protocol';
+import type { AgentFrame, FencedEnvironment, HeartbeatAnswer, HeartbeatRequest } from '../protocol';
 import { toWireError } from '../wire-error';
 
-/** The calls a remote agent may make to the gateway: reading its image store's chunks, nothing else. */
-export const UPSTREAM_METHODS = ['hasManifest', 'getManifest', 'missingChunks', 'getChunks'] as const;
+/** The calls a remote agent may make to the gateway: its heartbeat, and reading the image store's chunks. */
+export const UPSTREAM_METHODS = ['heartbeat', 'hasManifest', 'getManifest', 'missingChunks', 'getChunks'] as const;
 
 /** One of `UPSTREAM_METHODS`. */
 export type UpstreamMethod = (typeof UPSTREAM_METHODS)[number];
 
+/** Where the heartbeats agents push are taken (the host health service). */
+export interface HeartbeatReceiver {
+  /** Records a heartbeat of `agentId` and answers with its lease. */
+  receiveHeartbeat(agentId: string, beat: HeartbeatRequest): Promise<HeartbeatAnswer>;
+}
+
 /**
- * The gateway's end of a remote agent's calls: serves the image store's chunk transport,
- * read-only (an agent fetches the chunks of the images it creates environments from). Any other
- * call, another protocol version or bad params are refused with an error frame.
+ * The gateway's end of a remote agent's calls: takes its heartbeats (answered with its lease) and
+ * serves the image store's chunk transport, read-only (an agent fetches the chunks of the images
+ * it creates environments from). Any other call, another protocol version or bad params are
+ * refused with an error frame.
  */
 export class UpstreamDispatcher {
   constructor(
+    private readonly heartbeats: HeartbeatReceiver,
     private readonly source: ChunkTransport,
     private readonly channel: FrameChannel,
     private readonly agentId: string,
@@ -56,6 +64,8 @@ export class UpstreamDispatcher {
       return params.ids as string[];
     };
     switch (method as UpstreamMethod) {
+      case 'heartbeat':
+        return this.heartbeats.receiveHeartbeat(this.agentId, heartbeatOf(params));
       case 'hasManifest':
         return this.source.hasManifest(manifestId());
       case 'getManifest':
@@ -77,4 +87,16 @@ export class UpstreamDispatcher {
       this.logger.warn({ err: e, agent: this.agentId }, 'could not answer an upstream call: the connection is closed');
     }
   }
+}
+
+/** The params of a `heartbeat` call, checked (BAD_USER_INPUT otherwise). */
+export function heartbeatOf(params: Record<string, unknown>): HeartbeatRequest {
+  if (typeof params.sentAt !== 'number' || !Number.isFinite(params.sentAt)) throw new BadInputError('heartbeat needs sentAt, a time in ms', { method: 'heartbeat' });
+  const fenced = params.fenced ?? [];
+  const isFenced = (f: unknown): f is FencedEnvironment => {
+    const e = f as FencedEnvironment;
+    return !!e && typeof e.id === 'string' && typeof e.driver === 'string' && typeof e.at === 'number';
+  };
+  if (!Array.isArray(fenced) || !fenced.every(isFenced)) throw new BadInputError('heartbeat: fenced must be a list of { id, driver, at }', { method: 'heartbeat' });
+  return { sentAt: params.sentAt, fenced };
 }

@@ -37,6 +37,16 @@ export interface EnvironmentInterface {
   config: Record<string, string>;
 }
 
+/** What the owners of its host did to a guest environment, and why: shown to the guest group. */
+export interface EnvironmentIntervention {
+  /** The group governing the host that acted; null: a site admin without a group. */
+  byGroupId: string | null;
+  action: 'stop' | 'evict';
+  reason: string;
+  /** ISO time. */
+  at: string;
+}
+
 /** A virtual space (sliver) of one technology on one host: a ZONE layer on the host's MACHINE layer. */
 @Entity('environment')
 @Index(['hostId'])
@@ -94,6 +104,10 @@ export class EnvironmentEntity {
   /** The allocation whose capacity it runs on (released when it is destroyed); null: none. */
   @Column({ type: 'uuid', nullable: true })
   allocationId: string | null;
+
+  /** The last intervention of its host's owners (stop, evict), with their reason; null: none. */
+  @Column({ type: 'jsonb', nullable: true })
+  intervention: EnvironmentIntervention | null;
 
   /** Its ZONE layer. */
   @Column({ type: 'uuid', nullable: true })

@@ -41,6 +41,11 @@ export class OperationEntity {
   @Column({ type: 'uuid', nullable: true })
   groupId: string | null;
 
+  /** The group of the caller that started it, when another group acts (a host owner stopping a guest); null otherwise. */
+  @Index('operation_actor_group')
+  @Column({ type: 'uuid', nullable: true })
+  actorGroupId: string | null;
+
   /** The gateway that runs it (its id, kept in its data directory); null for operations from before this was recorded. */
   @Column({ type: 'varchar', length: 100, nullable: true })
   runner: string | null;

@@ -9,22 +9,37 @@ import { callLanes } from '../../../gateway/agent/remote/call-lanes';
 import { agentUrl } from '../../../gateway/agent/remote/agent-dialer';
 import { closeReason } from '../../../gateway/agent/remote/handshake';
 import { UpstreamClient } from '../../../gateway/agent/remote/upstream-client';
-import { UpstreamDispatcher } from '../../../gateway/agent/remote/upstream-dispatcher';
+import { UpstreamDispatcher, type HeartbeatReceiver } from '../../../gateway/agent/remote/upstream-dispatcher';
+import { leaseUntil } from '../../../gateway/agent/remote/agent-lease';
+import type { HeartbeatRequest } from '../../../gateway/agent/protocol';
 import { ArtifactStore } from '../../../gateway/artifacts/artifact-store';
 import { StoreChunkTransport } from '../../../gateway/artifacts/store-chunk-transport';
 
 const logger = pino({ level: 'silent' });
 
+/** A receiver that records the beats and grants the lease of 100 ms beats, DOWN after 500 ms. */
+function recordingReceiver(): HeartbeatReceiver & { beats: Array<{ agentId: string; beat: HeartbeatRequest }> } {
+  const beats: Array<{ agentId: string; beat: HeartbeatRequest }> = [];
+  const settings = { heartbeatMs: 100, downAfterMs: 500 };
+  return {
+    beats,
+    async receiveHeartbeat(agentId, beat) {
+      beats.push({ agentId, beat });
+      return { leaseUntil: leaseUntil(beat.sentAt, settings), ...settings, acknowledged: beat.fenced.map((f) => f.id) };
+    },
+  };
+}
+
 /** The gateway's end (upstream dispatcher on its incoming lane) and the agent's upstream client, over a loopback. */
-function upstreamOver(store: StoreChunkTransport) {
+function upstreamOver(store: StoreChunkTransport, receiver = recordingReceiver()) {
   const pair = loopbackPair();
   const malformed: string[] = [];
   const gateway = callLanes(pair.gatewayEnd, (p) => malformed.push(p));
-  new UpstreamDispatcher(store, gateway.incoming, 'a1', logger);
+  new UpstreamDispatcher(receiver, store, gateway.incoming, 'a1', logger);
   const agent = callLanes(pair.agentEnd, (p) => malformed.push(p));
   const client = new UpstreamClient();
   client.attach(agent.outgoing);
-  return { pair, client, malformed };
+  return { pair, client, malformed, receiver };
 }
 
 describe('a remote agent reads images through calls in the reverse direction', () => {
@@ -40,6 +55,15 @@ describe('a remote agent reads images through calls in the reverse direction', (
     expect((await client.getChunks(ids)).map((c) => c.id)).toEqual(ids);
     await expect(client.getManifest('0'.repeat(64))).rejects.toMatchObject({ category: 'NOT_FOUND' });
     await expect(client.putChunks()).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION' });
+  });
+
+  test('the agent pushes a heartbeat as its own id and gets its lease; a malformed one is refused', async () => {
+    const { client, receiver } = upstreamOver(store);
+    const answer = await client.heartbeat({ sentAt: 1_000_000, fenced: [{ id: 'e1', driver: 'fake', at: 999_000 }] });
+    expect(answer).toEqual({ leaseUntil: 1_000_000 + 500 - 100, heartbeatMs: 100, downAfterMs: 500, acknowledged: ['e1'] });
+    expect(receiver.beats).toEqual([{ agentId: 'a1', beat: { sentAt: 1_000_000, fenced: [{ id: 'e1', driver: 'fake', at: 999_000 }] } }]);
+    await expect(client.heartbeat({ sentAt: 'now' } as unknown as HeartbeatRequest)).rejects.toMatchObject({ category: 'BAD_USER_INPUT', message: expect.stringMatching(/sentAt/) });
+    await expect(client.heartbeat({ sentAt: 1, fenced: [{ id: 3 }] } as unknown as HeartbeatRequest)).rejects.toMatchObject({ category: 'BAD_USER_INPUT', message: expect.stringMatching(/fenced/) });
   });
 
   test('a call the gateway does not serve, or of another protocol version, is refused with an error frame', async () => {

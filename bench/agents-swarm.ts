@@ -1,0 +1,114 @@
+// The simulated host agents of bench/agents.ts, run as a few separate processes (child_process.fork):
+// each holds many WebSocket connections to the gateway's /agent endpoint and, per connection, does
+// what `rsp agent` does on the wire — the handshake with a real secret (a join token the first time,
+// then the credential it got), the answers to the gateway's opening calls (hello, hostFacts: the facts
+// at connect), the heartbeat (the gateway pings every RSP_HEARTBEAT_MS, the socket answers), and reconnection with the dialer's own backoff and
+// jitter when the connection drops — without any driver behind it.
+import WebSocket from 'ws';
+import type { HostFactsData } from '../gateway/agent/host-facts';
+import { AGENT_PROTOCOL_VERSION } from '../gateway/agent/protocol';
+import type { AgentFrame, RequestFrame } from '../gateway/agent/protocol';
+import { agentUrl, reconnectDelay } from '../gateway/agent/remote/agent-dialer';
+import { FINAL_CLOSE_CODES } from '../gateway/agent/remote/handshake';
+import type { AgentHandshake, GatewayWelcome } from '../gateway/agent/remote/handshake';
+import { RSP_VERSION } from '../gateway/version';
+
+/** What the parent sends. */
+export type SwarmCommand =
+  | { type: 'start'; gateway: string; agents: Array<{ id: string; secret: string }>; facts: HostFactsData }
+  | { type: 'drop' }
+  | { type: 'cpu' }
+  | { type: 'exit' };
+
+/** What a child answers. */
+export type SwarmReport =
+  | { type: 'started' }
+  | { type: 'dropped' }
+  | { type: 'cpu'; cpu: NodeJS.CpuUsage }
+  | { type: 'refused'; agent: string; code: number; reason: string };
+
+/** One simulated agent: its secret, its live socket and how many dials failed in a row. */
+interface Simulated {
+  id: string;
+  secret: string;
+  socket?: WebSocket;
+  attempt: number;
+}
+
+let facts: HostFactsData;
+let url = '';
+let stopping = false;
+const agents: Simulated[] = [];
+
+const send = (report: SwarmReport) => process.send?.(report);
+
+function answer(agent: Simulated, socket: WebSocket, frame: RequestFrame): void {
+  const reply = (result: unknown) => socket.send(JSON.stringify({ type: 'result', id: frame.id, result } satisfies AgentFrame));
+  switch (frame.method) {
+    case 'hello':
+      return reply({ agentId: agent.id, protocol: AGENT_PROTOCOL_VERSION, software: RSP_VERSION });
+    case 'hostFacts':
+      return reply({ ...facts, hostname: agent.id, reportedAt: new Date().toISOString() });
+    case 'drivers':
+    case 'listEnvironments':
+      return reply([]);
+    default:
+      socket.send(JSON.stringify({ type: 'error', id: frame.id, error: { category: 'UNSUPPORTED_OPERATION', message: `a simulated agent does not ${frame.method}`, details: {} } } satisfies AgentFrame));
+  }
+}
+
+/** One connection of `agent`, to its close; then, unless refused for good, the next after the backoff. */
+function dial(agent: Simulated): void {
+  if (stopping) return;
+  const socket = new WebSocket(url);
+  agent.socket = socket;
+  let welcomed = false;
+  socket.on('error', () => undefined);
+  socket.on('open', () => {
+    const hello: AgentHandshake = { type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, secret: agent.secret, software: RSP_VERSION, agentId: agent.id };
+    socket.send(JSON.stringify(hello));
+  });
+  socket.on('message', (data: Buffer) => {
+    const message = JSON.parse(data.toString()) as GatewayWelcome | AgentFrame;
+    if (message.type === 'welcome') {
+      welcomed = true;
+      if (message.credential) agent.secret = message.credential;
+      return;
+    }
+    if (message.type === 'request') answer(agent, socket, message);
+  });
+  socket.on('close', (code: number, reason: Buffer) => {
+    if (agent.socket === socket) agent.socket = undefined;
+    if (stopping) return;
+    if (FINAL_CLOSE_CODES.has(code)) return send({ type: 'refused', agent: agent.id, code, reason: reason.toString() });
+    if (welcomed) agent.attempt = 0;
+    setTimeout(() => dial(agent), reconnectDelay(agent.attempt++));
+  });
+}
+
+process.on('message', (command: SwarmCommand) => {
+  switch (command.type) {
+    case 'start':
+      facts = command.facts;
+      url = agentUrl(command.gateway);
+      for (const a of command.agents) {
+        const agent: Simulated = { id: a.id, secret: a.secret, attempt: 0 };
+        agents.push(agent);
+        dial(agent);
+      }
+      send({ type: 'started' });
+      return;
+    case 'drop':
+      // Every connection drops at once (a network blip): each agent dials again after its backoff.
+      for (const agent of agents) agent.socket?.terminate();
+      send({ type: 'dropped' });
+      return;
+    case 'cpu':
+      send({ type: 'cpu', cpu: process.cpuUsage() });
+      return;
+    case 'exit':
+      stopping = true;
+      for (const agent of agents) agent.socket?.close(1000, 'the bench is over');
+      setTimeout(() => process.exit(0), 200);
+  }
+});
