@@ -1,8 +1,9 @@
 import { DataSource, In, Not } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
+import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import { type Principal, SYSTEM } from '../auth/principal';
-import { ConflictError, NotFoundError, isRspError } from '../errors';
+import { ConflictError, isRspError } from '../errors';
 import type { Logger } from '../logging/logger';
 import {
   AllocationClaimEntity,
@@ -14,7 +15,6 @@ import {
   HostEntity,
   HostState,
   LayerEntity,
-  MemberRole,
   OfferEntity,
   OperationEntity,
   OperationState,
@@ -38,16 +38,20 @@ const MOVABLE: readonly EnvironmentStatus[] = [EnvironmentStatus.CREATED, Enviro
  * Retiring hosts and sites (like `nomad node drain` / `incus cluster evacuate`): a host is
  * drained — its environments migrated away through the migration service, one operation — then
  * deleted once empty; a site is deleted once it has no hosts. Allowed to the site admin and to
- * the admins of the group that owns the host or site.
+ * the admins of the group that owns the host or its site (`HostOwners`).
  */
 export class HostRetirement {
+  private readonly owners: HostOwners;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly agents: AgentLink,
     private readonly operations: OperationService,
     private readonly migration: MigrationService,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.owners = new HostOwners(dataSource);
+  }
 
   /**
    * Moves every environment off the host, then leaves it DRAINING (no new work) and empty. Each
@@ -135,10 +139,8 @@ export class HostRetirement {
 
   /** Deletes a site without hosts (refused with their names otherwise); its usage policies and alert rules go with it. */
   async deleteSite(actor: Principal, id: string): Promise<boolean> {
-    policy.requireAuthenticated(actor);
-    const site = await this.dataSource.getRepository(SiteEntity).findOneBy({ id });
-    if (!site) throw new NotFoundError('Site', id);
-    policy.requireRole(actor, site.ownerGroupId, MemberRole.ADMIN, 'delete this site');
+    await this.owners.requireGovernsSite(actor, id, 'delete this site');
+    const site = await this.dataSource.getRepository(SiteEntity).findOneByOrFail({ id });
     await this.dataSource.transaction(async (m) => {
       await m.getRepository(SiteEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
       const blockers = new Blockers();
@@ -154,13 +156,10 @@ export class HostRetirement {
     return true;
   }
 
-  /** The host, after checking the caller is a site admin or an admin of its owning group. */
+  /** The host, after checking the caller governs it (site admin, or an admin of the group owning it or its site). */
   private async hostFor(actor: Principal, id: string, action: string): Promise<HostEntity> {
-    policy.requireAuthenticated(actor);
-    const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id });
-    if (!host) throw new NotFoundError('Host', id);
-    policy.requireRole(actor, host.ownerGroupId, MemberRole.ADMIN, action);
-    return host;
+    await this.owners.requireGovernsHost(actor, id, action);
+    return this.dataSource.getRepository(HostEntity).findOneByOrFail({ id });
   }
 
   /** The environments on a host that are not destroyed, by name. */
