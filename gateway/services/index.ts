@@ -97,7 +97,9 @@ export function createServices(deps: ServiceDeps): Services {
   const operations = new OperationService(dataSource, deps.pubSub, deps.logger, deps.gatewayId ?? null);
   const images = new ImageService(dataSource, deps.imageStore);
   const beats = new AgentHeartbeats(deps.health ?? DEFAULT_DETECTOR_SETTINGS);
-  const sites = new SiteService(dataSource, beats, deps.agents.localId);
+  // An agent that leaves this gateway is no longer live here: it is heard again on its next beat.
+  deps.agents.onChange((agentId, connected) => connected || beats.forget(agentId));
+  const sites = new SiteService(dataSource, beats, deps.agents.localId, (agentId) => deps.agents.reachable(agentId) !== undefined);
   const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
   const lifecycle = new EnvironmentLifecycle(dataSource, deps.pubSub);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, lifecycle, placement);
