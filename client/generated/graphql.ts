@@ -424,7 +424,7 @@ export type ReplicationPolicyFieldsFragment = { id: string, name: string, groupI
 
 export type ReplicaFieldsFragment = { id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, target: { kind: ReplicationTargetKind, id: string | null } };
 
-export type HostSampleFieldsFragment = { hostId: string, siteId: string, at: string, source: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> };
+export type HostSampleFieldsFragment = { hostId: string, siteId: string, at: string, source: string, agent: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> };
 
 export type EnvironmentSampleFieldsFragment = { environmentId: string, groupId: string, hostId: string, at: string, source: string, cpuSeconds: number, cpuUsage: number, memoryBytes: number, memoryLimitBytes: number | null, diskReadBytes: number, diskWriteBytes: number, networkRxBytes: number, networkTxBytes: number, networkRxBytesPerSecond: number, networkTxBytesPerSecond: number, pids: number | null, dropped: number };
 
@@ -437,7 +437,7 @@ export type HostMetricsSubscriptionVariables = Exact<{
 }>;
 
 
-export type HostMetricsSubscription = { hostMetrics: { hostId: string, siteId: string, at: string, source: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> } };
+export type HostMetricsSubscription = { hostMetrics: { hostId: string, siteId: string, at: string, source: string, agent: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> } };
 
 export type EnvironmentMetricsSubscriptionVariables = Exact<{
   id: string;
@@ -1235,6 +1235,7 @@ export const HostSampleFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString
   siteId
   at
   source
+  agent
   cpu {
     usage
     cores
@@ -1692,6 +1693,7 @@ export const HostMetricsDocument = /*#__PURE__*/ new TypedDocumentString(`
   siteId
   at
   source
+  agent
   cpu {
     usage
     cores
