@@ -17,7 +17,7 @@ import { LayerResolver } from './layers/resolver';
 import { MetricsResolver } from './metrics/resolver';
 import { OfferResolver } from './offers/resolver';
 import { OperationResolver } from './operations/resolver';
-import { AllocationRequestResolver, AllocationResolver, ResourceOwnersResolver } from './placement/resolver';
+import { AllocationHoldingsResolver, AllocationRequestResolver, AllocationResolver, EnvironmentHoldersResolver, ResourceOwnersResolver } from './placement/resolver';
 import { ReplicaResolver, ReplicationPolicyResolver } from './replication/resolver';
 import { RetirementResolver } from './retirement/resolver';
 import { ResourceClassResolver, ResourceResolver } from './resources/resolver';
@@ -45,6 +45,8 @@ export const resolverClasses: NonEmptyArray<Function> = [
   AllocationRequestResolver,
   AllocationResolver,
   ResourceOwnersResolver,
+  AllocationHoldingsResolver,
+  EnvironmentHoldersResolver,
   ReplicationPolicyResolver,
   ReplicaResolver,
   FailoverResolver,

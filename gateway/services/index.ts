@@ -100,14 +100,16 @@ export function createServices(deps: ServiceDeps): Services {
   const operations = new OperationService(dataSource, deps.pubSub, deps.logger, deps.gatewayId ?? null);
   const images = new ImageService(dataSource, deps.imageStore);
   const beats = new AgentHeartbeats(deps.health ?? DEFAULT_DETECTOR_SETTINGS);
-  const sites = new SiteService(dataSource, beats, deps.agents.localId);
+  // An agent that leaves this gateway is no longer live here: it is heard again on its next beat.
+  deps.agents.onChange((agentId, connected) => connected || beats.forget(agentId));
+  const sites = new SiteService(dataSource, beats, deps.agents.localId, (agentId) => deps.agents.reachable(agentId) !== undefined);
   const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
   const lifecycle = new EnvironmentLifecycle(dataSource, deps.pubSub);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, lifecycle, placement);
   const layers = new LayerService(dataSource);
   const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost, deps.info.database);
   const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, beats.settings, beats);
-  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
+  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
   const migration = new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, lifecycle);
