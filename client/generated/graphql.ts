@@ -198,6 +198,7 @@ export type GroupNoteInput = {
 
 export type HostState =
   | 'DOWN'
+  | 'DRAINING'
   | 'MAINTENANCE'
   | 'UNKNOWN'
   | 'UP';
@@ -404,7 +405,7 @@ export type EventsSubscription = { events: { kind: EventKind, at: string, groupI
 
 export type OperationFieldsFragment = { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null };
 
-export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } };
+export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> };
 
 export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null };
 
@@ -597,11 +598,12 @@ export type EnvCreateMutationVariables = Exact<{
 }>;
 
 
-export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
+export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
 
 export type EnvRebuildMutationVariables = Exact<{
   id: string;
-  imageId: string;
+  imageId?: string | null | undefined;
+  limits?: LimitsInput | null | undefined;
 }>;
 
 
@@ -638,14 +640,14 @@ export type EnvListQueryVariables = Exact<{
 }>;
 
 
-export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
+export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type EnvShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } } };
+export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> } };
 
 export type EnvExecMutationVariables = Exact<{
   id: string;
@@ -700,6 +702,20 @@ export type HostCreateMutationVariables = Exact<{
 
 export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null } };
 
+export type HostDrainMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type HostDrainMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type HostDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type HostDeleteMutation = { deleteHost: boolean };
+
 export type ImageFieldsFragment = { id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility };
 
 export type ImageRegisterMutationVariables = Exact<{
@@ -715,6 +731,13 @@ export type ImageListQueryVariables = Exact<{
 
 
 export type ImageListQuery = { images: Array<{ id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility }> };
+
+export type ImageDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type ImageDeleteMutation = { deleteImage: boolean };
 
 export type LayerFieldsFragment = { id: string, kind: string, name: string, groupId: string, parentId: string | null, properties: Array<{ key: string, value: unknown, locked: boolean }>, requirements: Array<{ key: string, op: RequirementOperator, values: Array<unknown> }>, effectiveProperties: Array<{ key: string, value: unknown, locked: boolean, fromLayerId: string }>, requirementCheck: { satisfied: boolean, unmet: Array<{ actual: unknown, reason: string, requirement: { key: string, op: RequirementOperator, values: Array<unknown> } }> } };
 
@@ -932,6 +955,13 @@ export type SiteCreateMutationVariables = Exact<{
 
 export type SiteCreateMutation = { createSite: { id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy } };
 
+export type SiteDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type SiteDeleteMutation = { deleteSite: boolean };
+
 export type TokenFieldsFragment = { id: string, groupId: string | null, name: string, role: MemberRole, siteAdmin: boolean, prefix: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null, createdAt: string };
 
 export type TokenCreateMutationVariables = Exact<{
@@ -997,7 +1027,7 @@ export type EnvironmentQueryVariables = Exact<{
 }>;
 
 
-export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
+export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
 
 export type EnvironmentReplicationQueryVariables = Exact<{
   id: string;
@@ -1046,14 +1076,14 @@ export type GroupNamesQuery = { groups: { nodes: Array<{ id: string, name: strin
 export type SitesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
+export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type HostQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
+export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1097,6 +1127,16 @@ export const EnvironmentFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentStrin
   iface {
     hostname
     network
+  }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
   }
 }
     `, {"fragmentName":"EnvironmentFields"}) as unknown as TypedDocumentString<EnvironmentFieldsFragment, unknown>;
@@ -2300,10 +2340,20 @@ fragment EnvironmentFields on Environment {
     hostname
     network
   }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }`) as unknown as TypedDocumentString<EnvCreateMutation, EnvCreateMutationVariables>;
 export const EnvRebuildDocument = /*#__PURE__*/ new TypedDocumentString(`
-    mutation EnvRebuild($id: ID!, $imageId: ID!) {
-  op: rebuildEnvironment(id: $id, imageId: $imageId) {
+    mutation EnvRebuild($id: ID!, $imageId: ID, $limits: LimitsInput) {
+  op: rebuildEnvironment(id: $id, imageId: $imageId, limits: $limits) {
     ...OperationFields
   }
 }
@@ -2411,6 +2461,16 @@ export const EnvListDocument = /*#__PURE__*/ new TypedDocumentString(`
     hostname
     network
   }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }`) as unknown as TypedDocumentString<EnvListQuery, EnvListQueryVariables>;
 export const EnvShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query EnvShow($id: ID!) {
@@ -2441,6 +2501,16 @@ export const EnvShowDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+  }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
   }
 }`) as unknown as TypedDocumentString<EnvShowQuery, EnvShowQueryVariables>;
 export const EnvExecDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -2623,6 +2693,33 @@ export const HostCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
   shareUnits
   lastHeartbeatAt
 }`) as unknown as TypedDocumentString<HostCreateMutation, HostCreateMutationVariables>;
+export const HostDrainDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation HostDrain($id: ID!) {
+  op: drainHost(id: $id) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<HostDrainMutation, HostDrainMutationVariables>;
+export const HostDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation HostDelete($id: ID!) {
+  deleteHost(id: $id)
+}
+    `) as unknown as TypedDocumentString<HostDeleteMutation, HostDeleteMutationVariables>;
 export const ImageRegisterDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ImageRegister($input: RegisterImageInput!) {
   registerImage(input: $input) {
@@ -2655,6 +2752,11 @@ export const ImageListDocument = /*#__PURE__*/ new TypedDocumentString(`
   sizeBytes
   visibility
 }`) as unknown as TypedDocumentString<ImageListQuery, ImageListQueryVariables>;
+export const ImageDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation ImageDelete($id: ID!) {
+  deleteImage(id: $id)
+}
+    `) as unknown as TypedDocumentString<ImageDeleteMutation, ImageDeleteMutationVariables>;
 export const LayerListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query LayerList($groupId: ID!) {
   layers(groupId: $groupId) {
@@ -3290,6 +3392,11 @@ export const SiteCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
   ownerGroupId
   placementPolicy
 }`) as unknown as TypedDocumentString<SiteCreateMutation, SiteCreateMutationVariables>;
+export const SiteDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation SiteDelete($id: ID!) {
+  deleteSite(id: $id)
+}
+    `) as unknown as TypedDocumentString<SiteDeleteMutation, SiteDeleteMutationVariables>;
 export const TokenCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation TokenCreate($input: CreateTokenInput!) {
   createToken(input: $input) {
@@ -3487,6 +3594,16 @@ fragment EnvironmentFields on Environment {
   iface {
     hostname
     network
+  }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
   }
 }`) as unknown as TypedDocumentString<EnvironmentQuery, EnvironmentQueryVariables>;
 export const EnvironmentReplicationDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -3815,6 +3932,16 @@ export const SitesDocument = /*#__PURE__*/ new TypedDocumentString(`
     hostname
     network
   }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }
 fragment HostFields on Host {
   id
@@ -3883,6 +4010,16 @@ export const HostDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+  }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
   }
 }
 fragment HostFields on Host {
