@@ -12,6 +12,7 @@ import { EnvironmentService } from './environment-service';
 import { GroupService } from './group-service';
 import { FailoverService } from './failover-service';
 import { MigrationService } from './migration-service';
+import { AgentConnectionService } from './agent-connection-service';
 import { AgentHeartbeats } from './agent-heartbeats';
 import { DEFAULT_DETECTOR_SETTINGS, type DetectorSettings } from './failure-detector';
 import { HostHealthService } from './host-health-service';
@@ -58,6 +59,8 @@ export interface Services {
   placement: PlacementService;
   /** Heartbeats, failure detection, fencing and the split-brain guard. */
   health: HostHealthService;
+  /** Host agents' connections (`agent_connection`), for `Host.agentConnection`. */
+  agentConnections: AgentConnectionService;
   replication: ReplicationService;
   /** Restarts environments of DOWN hosts elsewhere from their newest replica. */
   failover: FailoverService;
@@ -126,6 +129,7 @@ export function createServices(deps: ServiceDeps): Services {
     metrics,
     placement,
     health,
+    agentConnections: new AgentConnectionService(dataSource, deps.gatewayId ?? 'embedded', deps.logger),
     replication,
     failover,
     migration: new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, lifecycle),
