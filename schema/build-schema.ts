@@ -17,7 +17,7 @@ import { LayerResolver } from './layers/resolver';
 import { MetricsResolver } from './metrics/resolver';
 import { OfferResolver } from './offers/resolver';
 import { OperationResolver } from './operations/resolver';
-import { AllocationRequestResolver, AllocationResolver, ResourceOwnersResolver } from './placement/resolver';
+import { AllocationHoldingsResolver, AllocationRequestResolver, AllocationResolver, EnvironmentHoldersResolver, ResourceOwnersResolver } from './placement/resolver';
 import { ReplicaResolver, ReplicationPolicyResolver } from './replication/resolver';
 import { ResourceClassResolver, ResourceResolver } from './resources/resolver';
 import { ShareResolver } from './shares/resolver';
@@ -44,6 +44,8 @@ export const resolverClasses: NonEmptyArray<Function> = [
   AllocationRequestResolver,
   AllocationResolver,
   ResourceOwnersResolver,
+  AllocationHoldingsResolver,
+  EnvironmentHoldersResolver,
   ReplicationPolicyResolver,
   ReplicaResolver,
   FailoverResolver,

@@ -411,7 +411,7 @@ export type EventsSubscription = { events: { kind: EventKind, at: string, groupI
 
 export type OperationFieldsFragment = { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null };
 
-export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } };
+export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> };
 
 export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null };
 
@@ -431,7 +431,7 @@ export type ReplicationPolicyFieldsFragment = { id: string, name: string, groupI
 
 export type ReplicaFieldsFragment = { id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, target: { kind: ReplicationTargetKind, id: string | null } };
 
-export type HostSampleFieldsFragment = { hostId: string, siteId: string, at: string, source: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> };
+export type HostSampleFieldsFragment = { hostId: string, siteId: string, at: string, source: string, agent: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> };
 
 export type EnvironmentSampleFieldsFragment = { environmentId: string, groupId: string, hostId: string, at: string, source: string, cpuSeconds: number, cpuUsage: number, memoryBytes: number, memoryLimitBytes: number | null, diskReadBytes: number, diskWriteBytes: number, networkRxBytes: number, networkTxBytes: number, networkRxBytesPerSecond: number, networkTxBytesPerSecond: number, pids: number | null, dropped: number };
 
@@ -444,7 +444,7 @@ export type HostMetricsSubscriptionVariables = Exact<{
 }>;
 
 
-export type HostMetricsSubscription = { hostMetrics: { hostId: string, siteId: string, at: string, source: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> } };
+export type HostMetricsSubscription = { hostMetrics: { hostId: string, siteId: string, at: string, source: string, agent: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> } };
 
 export type EnvironmentMetricsSubscriptionVariables = Exact<{
   id: string;
@@ -604,11 +604,12 @@ export type EnvCreateMutationVariables = Exact<{
 }>;
 
 
-export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
+export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
 
 export type EnvRebuildMutationVariables = Exact<{
   id: string;
-  imageId: string;
+  imageId?: string | null | undefined;
+  limits?: LimitsInput | null | undefined;
 }>;
 
 
@@ -645,14 +646,14 @@ export type EnvListQueryVariables = Exact<{
 }>;
 
 
-export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
+export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type EnvShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } } };
+export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> } };
 
 export type EnvExecMutationVariables = Exact<{
   id: string;
@@ -1004,7 +1005,7 @@ export type EnvironmentQueryVariables = Exact<{
 }>;
 
 
-export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
+export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
 
 export type EnvironmentReplicationQueryVariables = Exact<{
   id: string;
@@ -1053,14 +1054,14 @@ export type GroupNamesQuery = { groups: { nodes: Array<{ id: string, name: strin
 export type SitesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
+export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type HostQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
+export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1104,6 +1105,16 @@ export const EnvironmentFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentStrin
   iface {
     hostname
     network
+  }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
   }
 }
     `, {"fragmentName":"EnvironmentFields"}) as unknown as TypedDocumentString<EnvironmentFieldsFragment, unknown>;
@@ -1242,6 +1253,7 @@ export const HostSampleFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString
   siteId
   at
   source
+  agent
   cpu {
     usage
     cores
@@ -1699,6 +1711,7 @@ export const HostMetricsDocument = /*#__PURE__*/ new TypedDocumentString(`
   siteId
   at
   source
+  agent
   cpu {
     usage
     cores
@@ -2305,10 +2318,20 @@ fragment EnvironmentFields on Environment {
     hostname
     network
   }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }`) as unknown as TypedDocumentString<EnvCreateMutation, EnvCreateMutationVariables>;
 export const EnvRebuildDocument = /*#__PURE__*/ new TypedDocumentString(`
-    mutation EnvRebuild($id: ID!, $imageId: ID!) {
-  op: rebuildEnvironment(id: $id, imageId: $imageId) {
+    mutation EnvRebuild($id: ID!, $imageId: ID, $limits: LimitsInput) {
+  op: rebuildEnvironment(id: $id, imageId: $imageId, limits: $limits) {
     ...OperationFields
   }
 }
@@ -2416,6 +2439,16 @@ export const EnvListDocument = /*#__PURE__*/ new TypedDocumentString(`
     hostname
     network
   }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }`) as unknown as TypedDocumentString<EnvListQuery, EnvListQueryVariables>;
 export const EnvShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query EnvShow($id: ID!) {
@@ -2446,6 +2479,16 @@ export const EnvShowDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+  }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
   }
 }`) as unknown as TypedDocumentString<EnvShowQuery, EnvShowQueryVariables>;
 export const EnvExecDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -3499,6 +3542,16 @@ fragment EnvironmentFields on Environment {
     hostname
     network
   }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }`) as unknown as TypedDocumentString<EnvironmentQuery, EnvironmentQueryVariables>;
 export const EnvironmentReplicationDocument = /*#__PURE__*/ new TypedDocumentString(`
     query EnvironmentReplication($id: ID!) {
@@ -3826,6 +3879,16 @@ export const SitesDocument = /*#__PURE__*/ new TypedDocumentString(`
     hostname
     network
   }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }
 fragment HostFields on Host {
   id
@@ -3894,6 +3957,16 @@ export const HostDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+  }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
   }
 }
 fragment HostFields on Host {
