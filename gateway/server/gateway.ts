@@ -145,7 +145,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     await services.environments.reconcile();
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     // Host agents on other machines (`rsp agent`) dial in at /agent.
-    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, heartbeats: services.health, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs });
+    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, heartbeats: services.health, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs, onConnected: (id) => services.environments.settleAfterReconnect(id) });
     agents.onChange((id, connected) => void (connected ? services.agentConnections.opened(id, agentServer.describe(id) ?? { version: RSP_VERSION, remoteAddress: 'in-process' }) : services.agentConnections.closed(id)));
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, closeBus, agentServer);
     services.metrics.start(config.metricsIntervalMs);
