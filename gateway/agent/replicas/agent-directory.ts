@@ -39,6 +39,7 @@ export class AgentDirectory {
   private readonly holders = new Map<string, { replica: string; until: number }>();
   private readonly lastBeat = new Map<string, number>();
   private readonly goneListeners: Array<(replica: string, reason: string) => void> = [];
+  private readonly takenListeners: Array<(agentId: string, replica: string) => void> = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: AgentDirectoryOptions) {
@@ -96,6 +97,14 @@ export class AgentDirectory {
     this.goneListeners.push(listener);
   }
 
+  /**
+   * Calls `listener` when another replica claims an agent this one holds (the agent connected
+   * there while its old connection here has not closed yet): this replica no longer holds it.
+   */
+  onTaken(listener: (agentId: string, replica: string) => void): void {
+    this.takenListeners.push(listener);
+  }
+
   /** Stops beating, releases every agent this replica holds and tells the others it is gone. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
@@ -139,7 +148,12 @@ export class AgentDirectory {
       for (const [id, entry] of this.holders) if (entry.replica === replica && !held.has(id)) this.holders.delete(id);
       for (const id of held) if (!this.held.has(id)) this.holders.set(id, { replica, until });
     }
-    for (const id of message.claimed ?? []) if (!this.held.has(id)) this.holders.set(id, { replica, until });
+    for (const id of message.claimed ?? []) {
+      this.holders.set(id, { replica, until });
+      if (!this.held.delete(id)) continue;
+      this.options.logger.warn({ agent: id, replica }, 'an agent held here connected to another replica: its connection here is dropped');
+      for (const listener of this.takenListeners) listener(id, replica);
+    }
     for (const id of message.released ?? []) if (this.holders.get(id)?.replica === replica) this.holders.delete(id);
   }
 
