@@ -42,6 +42,7 @@ export async function joinReplicas(options: ReplicaOptions): Promise<GatewayRepl
   await relay.start();
   await directory.start();
   directory.onReplicaGone((replica, reason) => relay.replicaGone(replica, reason));
+  directory.onMoved((id, from) => relay.agentMoved(from, id));
   // The newest connection of an agent wins: a replica still holding an older one lets it go.
   directory.onTaken((id) => {
     const stale = agents.get(id);
