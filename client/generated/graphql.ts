@@ -198,6 +198,7 @@ export type GroupNoteInput = {
 
 export type HostState =
   | 'DOWN'
+  | 'DRAINING'
   | 'MAINTENANCE'
   | 'UNKNOWN'
   | 'UP';
@@ -701,6 +702,20 @@ export type HostCreateMutationVariables = Exact<{
 
 export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null } };
 
+export type HostDrainMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type HostDrainMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type HostDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type HostDeleteMutation = { deleteHost: boolean };
+
 export type ImageFieldsFragment = { id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility };
 
 export type ImageRegisterMutationVariables = Exact<{
@@ -716,6 +731,13 @@ export type ImageListQueryVariables = Exact<{
 
 
 export type ImageListQuery = { images: Array<{ id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility }> };
+
+export type ImageDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type ImageDeleteMutation = { deleteImage: boolean };
 
 export type LayerFieldsFragment = { id: string, kind: string, name: string, groupId: string, parentId: string | null, properties: Array<{ key: string, value: unknown, locked: boolean }>, requirements: Array<{ key: string, op: RequirementOperator, values: Array<unknown> }>, effectiveProperties: Array<{ key: string, value: unknown, locked: boolean, fromLayerId: string }>, requirementCheck: { satisfied: boolean, unmet: Array<{ actual: unknown, reason: string, requirement: { key: string, op: RequirementOperator, values: Array<unknown> } }> } };
 
@@ -932,6 +954,13 @@ export type SiteCreateMutationVariables = Exact<{
 
 
 export type SiteCreateMutation = { createSite: { id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy } };
+
+export type SiteDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type SiteDeleteMutation = { deleteSite: boolean };
 
 export type TokenFieldsFragment = { id: string, groupId: string | null, name: string, role: MemberRole, siteAdmin: boolean, prefix: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null, createdAt: string };
 
@@ -2664,6 +2693,33 @@ export const HostCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
   shareUnits
   lastHeartbeatAt
 }`) as unknown as TypedDocumentString<HostCreateMutation, HostCreateMutationVariables>;
+export const HostDrainDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation HostDrain($id: ID!) {
+  op: drainHost(id: $id) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<HostDrainMutation, HostDrainMutationVariables>;
+export const HostDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation HostDelete($id: ID!) {
+  deleteHost(id: $id)
+}
+    `) as unknown as TypedDocumentString<HostDeleteMutation, HostDeleteMutationVariables>;
 export const ImageRegisterDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ImageRegister($input: RegisterImageInput!) {
   registerImage(input: $input) {
@@ -2696,6 +2752,11 @@ export const ImageListDocument = /*#__PURE__*/ new TypedDocumentString(`
   sizeBytes
   visibility
 }`) as unknown as TypedDocumentString<ImageListQuery, ImageListQueryVariables>;
+export const ImageDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation ImageDelete($id: ID!) {
+  deleteImage(id: $id)
+}
+    `) as unknown as TypedDocumentString<ImageDeleteMutation, ImageDeleteMutationVariables>;
 export const LayerListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query LayerList($groupId: ID!) {
   layers(groupId: $groupId) {
@@ -3331,6 +3392,11 @@ export const SiteCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
   ownerGroupId
   placementPolicy
 }`) as unknown as TypedDocumentString<SiteCreateMutation, SiteCreateMutationVariables>;
+export const SiteDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation SiteDelete($id: ID!) {
+  deleteSite(id: $id)
+}
+    `) as unknown as TypedDocumentString<SiteDeleteMutation, SiteDeleteMutationVariables>;
 export const TokenCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation TokenCreate($input: CreateTokenInput!) {
   createToken(input: $input) {

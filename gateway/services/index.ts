@@ -5,6 +5,7 @@ import type { ArtifactStore } from '../artifacts/artifact-store';
 import { AgentCredentialService } from '../auth/agent-credential-service';
 import { TokenService } from '../auth/token-service';
 import { EnvironmentLifecycle } from '../environments';
+import { HostRetirement, ImageRetirement } from '../retirement';
 import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import type { GroupKeys } from '../replication/group-keys';
@@ -63,6 +64,8 @@ export interface Services {
   failover: FailoverService;
   /** Moves environments between hosts (shuffle), reporting the downtime. */
   migration: MigrationService;
+  /** Draining and deleting hosts, deleting sites and images. */
+  retirement: { hosts: HostRetirement; images: ImageRetirement };
 }
 
 /** What services are built from. */
@@ -109,6 +112,7 @@ export function createServices(deps: ServiceDeps): Services {
   const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
+  const migration = new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, lifecycle);
   return {
     info: deps.info,
     operations,
@@ -128,6 +132,10 @@ export function createServices(deps: ServiceDeps): Services {
     health,
     replication,
     failover,
-    migration: new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, lifecycle),
+    migration,
+    retirement: {
+      hosts: new HostRetirement(dataSource, deps.agents, operations, migration, deps.logger),
+      images: new ImageRetirement(dataSource, images, deps.imageStore),
+    },
   };
 }

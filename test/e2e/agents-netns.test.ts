@@ -263,6 +263,8 @@ describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent
         if (end.state === 'FAILED') expect(end.errorMessage).toMatch(/gateway running this operation stopped before it ended/);
       }
       expect(ends.some((e) => e.state === 'FAILED')).toBe(true);
+      // Their environments do not stay CREATING: settled from the engine when their agent reconnected.
+      for (const l of load) await until(`environment ${l.env} settled`, async () => ['FAILED', 'STOPPED', 'CREATED', 'RUNNING'].includes((await environment(l.env)).status), 30_000);
       // The agents serve the new gateway: B's environment answers (started again if B fenced it while the gateway was away).
       await until('db running on B again', async () => (await cli(['env', 'exec', ids['db']!, '--', 'hostname'])).stdout === 'db\n', 60_000, 250);
       expect(await environment(ids['db']!)).toMatchObject({ hostId: ids['host-b'], status: 'RUNNING' });
