@@ -32,6 +32,9 @@ async function freePort(): Promise<number> {
  * private bridge, Docker as the real engine. First the README's two-machine walkthrough, line by
  * line; then a second agent: replicate and migrate between them, cut one off (failover, no double
  * run once the link is back), kill -9 an agent mid-create, kill -9 the gateway under load.
+ * What the walkthrough's lines get beyond the README: a free port instead of 4000, a temporary
+ * data folder and PostgreSQL database, short heartbeats, and `fake` as the gateway's own driver
+ * (machine 1 runs no environment; its Docker is machine 2's).
  */
 describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent processes)', () => {
   describeWithEngine('docker', 'on Docker', () => {
