@@ -19,6 +19,7 @@ import { OfferResolver } from './offers/resolver';
 import { OperationResolver } from './operations/resolver';
 import { AllocationHoldingsResolver, AllocationRequestResolver, AllocationResolver, EnvironmentHoldersResolver, ResourceOwnersResolver } from './placement/resolver';
 import { ReplicaResolver, ReplicationPolicyResolver } from './replication/resolver';
+import { RetirementResolver } from './retirement/resolver';
 import { ResourceClassResolver, ResourceResolver } from './resources/resolver';
 import { ShareResolver } from './shares/resolver';
 import { HostResolver, SiteResolver } from './sites/resolver';
@@ -49,6 +50,7 @@ export const resolverClasses: NonEmptyArray<Function> = [
   ReplicationPolicyResolver,
   ReplicaResolver,
   FailoverResolver,
+  RetirementResolver,
 ];
 
 /** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`, as the caller. */

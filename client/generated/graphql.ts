@@ -4,6 +4,12 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+/** CONNECTED: its agent holds a connection to a gateway now; DISCONNECTED: it did once; NEVER: it never connected. */
+export type AgentConnectionState =
+  | 'CONNECTED'
+  | 'DISCONNECTED'
+  | 'NEVER';
+
 /** Where an alert is. */
 export type AlertState =
   | 'FIRING'
@@ -196,8 +202,10 @@ export type GroupNoteInput = {
   unit?: string | null | undefined;
 };
 
+/** UNKNOWN until its agent's first heartbeat; UP while its agent beats; DOWN when silent past the threshold (fenced, failed over); MAINTENANCE set by an admin. */
 export type HostState =
   | 'DOWN'
+  | 'DRAINING'
   | 'MAINTENANCE'
   | 'UNKNOWN'
   | 'UP';
@@ -685,7 +693,7 @@ export type HostListQueryVariables = Exact<{
 }>;
 
 
-export type HostListQuery = { hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null }> } };
+export type HostListQuery = { hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, lastHeartbeatAt: string | null } }> } };
 
 export type HostShowQueryVariables = Exact<{
   id: string;
@@ -700,6 +708,20 @@ export type HostCreateMutationVariables = Exact<{
 
 
 export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null } };
+
+export type HostDrainMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type HostDrainMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type HostDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type HostDeleteMutation = { deleteHost: boolean };
 
 export type ImageFieldsFragment = { id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility };
 
@@ -716,6 +738,13 @@ export type ImageListQueryVariables = Exact<{
 
 
 export type ImageListQuery = { images: Array<{ id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility }> };
+
+export type ImageDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type ImageDeleteMutation = { deleteImage: boolean };
 
 export type LayerFieldsFragment = { id: string, kind: string, name: string, groupId: string, parentId: string | null, properties: Array<{ key: string, value: unknown, locked: boolean }>, requirements: Array<{ key: string, op: RequirementOperator, values: Array<unknown> }>, effectiveProperties: Array<{ key: string, value: unknown, locked: boolean, fromLayerId: string }>, requirementCheck: { satisfied: boolean, unmet: Array<{ actual: unknown, reason: string, requirement: { key: string, op: RequirementOperator, values: Array<unknown> } }> } };
 
@@ -932,6 +961,13 @@ export type SiteCreateMutationVariables = Exact<{
 
 
 export type SiteCreateMutation = { createSite: { id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy } };
+
+export type SiteDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type SiteDeleteMutation = { deleteSite: boolean };
 
 export type TokenFieldsFragment = { id: string, groupId: string | null, name: string, role: MemberRole, siteAdmin: boolean, prefix: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null, createdAt: string };
 
@@ -2570,6 +2606,12 @@ export const HostListDocument = /*#__PURE__*/ new TypedDocumentString(`
   hosts(first: $first, siteId: $siteId, technology: $technology, state: $state) {
     nodes {
       ...HostFields
+      agentConnection {
+        agentId
+        state
+        version
+        lastHeartbeatAt
+      }
     }
   }
 }
@@ -2664,6 +2706,33 @@ export const HostCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
   shareUnits
   lastHeartbeatAt
 }`) as unknown as TypedDocumentString<HostCreateMutation, HostCreateMutationVariables>;
+export const HostDrainDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation HostDrain($id: ID!) {
+  op: drainHost(id: $id) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<HostDrainMutation, HostDrainMutationVariables>;
+export const HostDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation HostDelete($id: ID!) {
+  deleteHost(id: $id)
+}
+    `) as unknown as TypedDocumentString<HostDeleteMutation, HostDeleteMutationVariables>;
 export const ImageRegisterDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ImageRegister($input: RegisterImageInput!) {
   registerImage(input: $input) {
@@ -2696,6 +2765,11 @@ export const ImageListDocument = /*#__PURE__*/ new TypedDocumentString(`
   sizeBytes
   visibility
 }`) as unknown as TypedDocumentString<ImageListQuery, ImageListQueryVariables>;
+export const ImageDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation ImageDelete($id: ID!) {
+  deleteImage(id: $id)
+}
+    `) as unknown as TypedDocumentString<ImageDeleteMutation, ImageDeleteMutationVariables>;
 export const LayerListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query LayerList($groupId: ID!) {
   layers(groupId: $groupId) {
@@ -3331,6 +3405,11 @@ export const SiteCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
   ownerGroupId
   placementPolicy
 }`) as unknown as TypedDocumentString<SiteCreateMutation, SiteCreateMutationVariables>;
+export const SiteDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation SiteDelete($id: ID!) {
+  deleteSite(id: $id)
+}
+    `) as unknown as TypedDocumentString<SiteDeleteMutation, SiteDeleteMutationVariables>;
 export const TokenCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation TokenCreate($input: CreateTokenInput!) {
   createToken(input: $input) {

@@ -10,7 +10,7 @@ import type { ImageArtifact } from '../agent/protocol';
 import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { driftOf, EnvironmentLifecycle, settledStatus, validateEnvironmentName, type Alongside, type EnvironmentEnding, type LifecycleAction, type NewEnvironment } from '../environments';
+import { driftOf, EnvironmentLifecycle, settledStatus, TRANSIENT_STATUSES, validateEnvironmentName, type Alongside, type EnvironmentEnding, type LifecycleAction, type NewEnvironment } from '../environments';
 import { BadInputError, ConflictError, NotFoundError, RspError } from '../errors';
 import type { Logger } from '../logging/logger';
 import {
@@ -24,6 +24,7 @@ import {
   ImageEntity,
   MemberRole,
   OperationEntity,
+  OperationState,
   ResourceEntity,
 } from '../persistence/entities';
 import type { ImageService } from './image-service';
@@ -335,6 +336,37 @@ export class EnvironmentService {
     }
     if (report.drifted || report.unknown.length) this.logger.warn({ ...report }, 'environments differ from what the engines report');
     return report;
+  }
+
+  /**
+   * When an agent (re)connects: the environments of its hosts left in a transient status
+   * (CREATING, STARTING…) with no operation in flight on any gateway — their operation was lost
+   * with a killed gateway or agent — are settled from what its engines report (running → RUNNING,
+   * made → STOPPED, missing → FAILED). Environments whose operation still runs are left to it.
+   * Returns the ids settled.
+   */
+  async settleAfterReconnect(agentId: string): Promise<string[]> {
+    const agent = this.agents.get(agentId);
+    if (!agent) return [];
+    const hosts = await this.dataSource.getRepository(HostEntity).findBy({ agent: agentId });
+    const stuck = hosts.length ? await this.repo.findBy({ hostId: In(hosts.map((h) => h.id)), status: In([...TRANSIENT_STATUSES]) }) : [];
+    if (!stuck.length) return [];
+    const busy = new Set(
+      (await this.dataSource.getRepository(OperationEntity).findBy({ targetId: In(stuck.map((e) => e.id)), state: In([OperationState.PENDING, OperationState.RUNNING]) })).map((o) => o.targetId),
+    );
+    const settled: string[] = [];
+    const engines = new Map<string, Map<string, string>>();
+    for (const env of stuck.filter((e) => !busy.has(e.id))) {
+      if (!engines.has(env.driver)) {
+        const listed = await agent.listEnvironments({ driver: env.driver }, callContext(agent)).catch(() => undefined);
+        if (!listed) continue;
+        engines.set(env.driver, new Map(listed.map((i) => [i.id, i.state])));
+      }
+      const status = settledStatus(env.status, engines.get(env.driver)!.get(env.id));
+      if (await this.lifecycle.settle(env, { drift: env.drift, status })) settled.push(env.id);
+    }
+    if (settled.length) this.logger.warn({ agent: agentId, environments: settled }, 'settled environments a lost operation left in a transient status');
+    return settled;
   }
 
   /** The drivers of a host's agent (default: this gateway's own), with what their probes found. */

@@ -5,6 +5,7 @@ import type { ArtifactStore } from '../artifacts/artifact-store';
 import { AgentCredentialService } from '../auth/agent-credential-service';
 import { TokenService } from '../auth/token-service';
 import { EnvironmentLifecycle } from '../environments';
+import { HostRetirement, ImageRetirement } from '../retirement';
 import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import type { GroupKeys } from '../replication/group-keys';
@@ -12,6 +13,7 @@ import { EnvironmentService } from './environment-service';
 import { GroupService } from './group-service';
 import { FailoverService } from './failover-service';
 import { MigrationService } from './migration-service';
+import { AgentConnectionService } from './agent-connection-service';
 import { AgentHeartbeats } from './agent-heartbeats';
 import { DEFAULT_DETECTOR_SETTINGS, type DetectorSettings } from './failure-detector';
 import { HostHealthService } from './host-health-service';
@@ -58,11 +60,15 @@ export interface Services {
   placement: PlacementService;
   /** Heartbeats, failure detection, fencing and the split-brain guard. */
   health: HostHealthService;
+  /** Host agents' connections (`agent_connection`), for `Host.agentConnection`. */
+  agentConnections: AgentConnectionService;
   replication: ReplicationService;
   /** Restarts environments of DOWN hosts elsewhere from their newest replica. */
   failover: FailoverService;
   /** Moves environments between hosts (shuffle), reporting the downtime. */
   migration: MigrationService;
+  /** Draining and deleting hosts, deleting sites and images. */
+  retirement: { hosts: HostRetirement; images: ImageRetirement };
 }
 
 /** What services are built from. */
@@ -109,6 +115,7 @@ export function createServices(deps: ServiceDeps): Services {
   const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
+  const migration = new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, lifecycle);
   return {
     info: deps.info,
     operations,
@@ -126,8 +133,13 @@ export function createServices(deps: ServiceDeps): Services {
     metrics,
     placement,
     health,
+    agentConnections: new AgentConnectionService(dataSource, deps.gatewayId ?? 'embedded', deps.logger),
     replication,
     failover,
-    migration: new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, lifecycle),
+    migration,
+    retirement: {
+      hosts: new HostRetirement(dataSource, deps.agents, operations, migration, deps.logger),
+      images: new ImageRetirement(dataSource, images, deps.imageStore),
+    },
   };
 }

@@ -39,6 +39,8 @@ export interface AgentServerDeps {
   handshakeTimeoutMs?: number;
   /** How many agents are admitted (credential checked, opening calls, facts recorded) at once; the others wait their turn (default 16). */
   admitAtOnce?: number;
+  /** Called once an agent is in the link: settles what a lost operation left on its hosts (`EnvironmentService.settleAfterReconnect`). */
+  onConnected?(agentId: string): Promise<unknown>;
 }
 
 /**
@@ -51,6 +53,7 @@ export interface AgentServerDeps {
 export class AgentServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 });
   private readonly sockets = new Map<string, WebSocket>();
+  private readonly peers = new Map<string, { version: string; remoteAddress: string }>();
   private readonly pinger: NodeJS.Timeout;
   private readonly admission: Admission;
 
@@ -78,6 +81,11 @@ export class AgentServer {
       }
     }, deps.heartbeatMs);
     this.pinger.unref();
+  }
+
+  /** The RSP version and address of the connected remote agent `agentId`, or undefined. */
+  describe(agentId: string): { version: string; remoteAddress: string } | undefined {
+    return this.peers.get(agentId);
   }
 
   /** Takes over an HTTP upgrade request for the agent path. */
@@ -149,8 +157,10 @@ export class AgentServer {
       const hello = await client.connect(openingCall());
       await this.deps.hostFacts.recordFacts(agentId, await client.hostFacts({}, openingCall()));
       if (socket.readyState !== socket.OPEN) return;
+      this.peers.set(agentId, { version: hello.software, remoteAddress: address });
       agents.add(client, 'remote');
       logger.info({ agent: agentId, address, software: hello.software, enrolled: !!credential }, 'host agent connected');
+      void this.deps.onConnected?.(agentId).catch((e: unknown) => logger.warn({ err: e, agent: agentId }, 'could not settle the environments of a reconnected agent'));
     } catch (e) {
       logger.warn({ err: e, agent: agentId }, 'a host agent failed its opening calls: its connection is closed');
       socket.close(CLOSE_CODES.MALFORMED, closeReason(`opening calls failed: ${(e as Error).message}`));
