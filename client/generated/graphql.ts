@@ -378,10 +378,19 @@ export type StartEnvironmentMutation = { op: { id: string, kind: string, targetT
 
 export type StopEnvironmentMutationVariables = Exact<{
   id: string;
+  reason?: string | null | undefined;
 }>;
 
 
 export type StopEnvironmentMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type EvictEnvironmentMutationVariables = Exact<{
+  id: string;
+  reason: string;
+}>;
+
+
+export type EvictEnvironmentMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
 
 export type RestartEnvironmentMutationVariables = Exact<{
   id: string;
@@ -404,7 +413,7 @@ export type EventsSubscription = { events: { kind: EventKind, at: string, groupI
 
 export type OperationFieldsFragment = { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null };
 
-export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } };
+export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null };
 
 export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null };
 
@@ -597,7 +606,7 @@ export type EnvCreateMutationVariables = Exact<{
 }>;
 
 
-export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
+export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
 
 export type EnvRebuildMutationVariables = Exact<{
   id: string;
@@ -635,17 +644,18 @@ export type EnvListQueryVariables = Exact<{
   hostId?: string | null | undefined;
   status?: EnvironmentStatus | null | undefined;
   includeDestroyed: boolean;
+  guests: boolean;
 }>;
 
 
-export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
+export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null }> } };
 
 export type EnvShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } } };
+export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null } };
 
 export type EnvExecMutationVariables = Exact<{
   id: string;
@@ -997,7 +1007,7 @@ export type EnvironmentQueryVariables = Exact<{
 }>;
 
 
-export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
+export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
 
 export type EnvironmentReplicationQueryVariables = Exact<{
   id: string;
@@ -1019,7 +1029,7 @@ export type OperationsQuery = { operations: { totalCount: number, nodes: Array<{
 export type OverviewQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type OverviewQuery = { sites: { totalCount: number, nodes: Array<{ id: string, name: string, hosts: { nodes: Array<{ id: string, state: HostState }> } }> }, environments: { totalCount: number, nodes: Array<{ id: string, status: EnvironmentStatus }> }, alerts: Array<{ id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null }>, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
+export type OverviewQuery = { sites: { totalCount: number, nodes: Array<{ id: string, name: string, hosts: { nodes: Array<{ id: string, state: HostState }> } }> }, environments: { totalCount: number, nodes: Array<{ id: string, status: EnvironmentStatus }> }, guests: { totalCount: number, nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null }> }, alerts: Array<{ id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null }>, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
 
 export type SiteNamesQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -1046,14 +1056,14 @@ export type GroupNamesQuery = { groups: { nodes: Array<{ id: string, name: strin
 export type SitesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
+export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null }> } };
 
 export type HostQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string } }> } };
+export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1097,6 +1107,12 @@ export const EnvironmentFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentStrin
   iface {
     hostname
     network
+  }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
   }
 }
     `, {"fragmentName":"EnvironmentFields"}) as unknown as TypedDocumentString<EnvironmentFieldsFragment, unknown>;
@@ -1554,8 +1570,8 @@ export const StartEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
   finishedAt
 }`) as unknown as TypedDocumentString<StartEnvironmentMutation, StartEnvironmentMutationVariables>;
 export const StopEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
-    mutation StopEnvironment($id: ID!) {
-  op: stopEnvironment(id: $id) {
+    mutation StopEnvironment($id: ID!, $reason: String) {
+  op: stopEnvironment(id: $id, reason: $reason) {
     ...OperationFields
   }
 }
@@ -1575,6 +1591,28 @@ export const StopEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<StopEnvironmentMutation, StopEnvironmentMutationVariables>;
+export const EvictEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation EvictEnvironment($id: ID!, $reason: String!) {
+  op: evictEnvironment(id: $id, reason: $reason) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<EvictEnvironmentMutation, EvictEnvironmentMutationVariables>;
 export const RestartEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation RestartEnvironment($id: ID!) {
   op: restartEnvironment(id: $id) {
@@ -2298,6 +2336,12 @@ fragment EnvironmentFields on Environment {
     hostname
     network
   }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
+  }
 }`) as unknown as TypedDocumentString<EnvCreateMutation, EnvCreateMutationVariables>;
 export const EnvRebuildDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation EnvRebuild($id: ID!, $imageId: ID!) {
@@ -2373,12 +2417,13 @@ export const EnvFailoverDocument = /*#__PURE__*/ new TypedDocumentString(`
   finishedAt
 }`) as unknown as TypedDocumentString<EnvFailoverMutation, EnvFailoverMutationVariables>;
 export const EnvListDocument = /*#__PURE__*/ new TypedDocumentString(`
-    query EnvList($first: Int!, $hostId: ID, $status: EnvironmentStatus, $includeDestroyed: Boolean!) {
+    query EnvList($first: Int!, $hostId: ID, $status: EnvironmentStatus, $includeDestroyed: Boolean!, $guests: Boolean!) {
   environments(
     first: $first
     hostId: $hostId
     status: $status
     includeDestroyed: $includeDestroyed
+    guests: $guests
   ) {
     nodes {
       ...EnvironmentFields
@@ -2408,6 +2453,12 @@ export const EnvListDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+  }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
   }
 }`) as unknown as TypedDocumentString<EnvListQuery, EnvListQueryVariables>;
 export const EnvShowDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -2439,6 +2490,12 @@ export const EnvShowDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+  }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
   }
 }`) as unknown as TypedDocumentString<EnvShowQuery, EnvShowQueryVariables>;
 export const EnvExecDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -3486,6 +3543,12 @@ fragment EnvironmentFields on Environment {
     hostname
     network
   }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
+  }
 }`) as unknown as TypedDocumentString<EnvironmentQuery, EnvironmentQueryVariables>;
 export const EnvironmentReplicationDocument = /*#__PURE__*/ new TypedDocumentString(`
     query EnvironmentReplication($id: ID!) {
@@ -3617,6 +3680,12 @@ export const OverviewDocument = /*#__PURE__*/ new TypedDocumentString(`
       status
     }
   }
+  guests: environments(first: 100, guests: true) {
+    totalCount
+    nodes {
+      ...EnvironmentFields
+    }
+  }
   alerts(first: 100, state: FIRING) {
     ...AlertFields
   }
@@ -3641,6 +3710,37 @@ export const OverviewDocument = /*#__PURE__*/ new TypedDocumentString(`
   createdAt
   updatedAt
   finishedAt
+}
+fragment EnvironmentFields on Environment {
+  id
+  name
+  groupId
+  hostId
+  driver
+  technology
+  imageId
+  status
+  drift
+  lastError
+  createdAt
+  limits {
+    cpuWeight
+    cpuQuota
+    memoryBytes
+    diskBytes
+    networkBitsPerSecond
+    pids
+  }
+  iface {
+    hostname
+    network
+  }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
+  }
 }
 fragment AlertFields on Alert {
   id
@@ -3813,6 +3913,12 @@ export const SitesDocument = /*#__PURE__*/ new TypedDocumentString(`
     hostname
     network
   }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
+  }
 }
 fragment HostFields on Host {
   id
@@ -3881,6 +3987,12 @@ export const HostDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+  }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
   }
 }
 fragment HostFields on Host {

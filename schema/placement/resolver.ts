@@ -89,9 +89,14 @@ export class AllocationResolver {
 /** SRSM-2 owners of a resource. */
 @Resolver(() => Resource)
 export class ResourceOwnersResolver {
-  @FieldResolver(() => [ID], { description: 'SRSM-2 owners: the allocations holding a portion of this resource now.' })
-  owners(@Root() resource: ResourceEntity, @Ctx() ctx: GatewayContext): Promise<string[]> {
-    return ctx.services.placement.ownersOf(resource.id);
+  @FieldResolver(() => [ID], { description: "SRSM-2 owners: the caller's group's allocations holding a portion of this resource now (site admins: all); the rest are counted in otherOwners." })
+  async owners(@Root() resource: ResourceEntity, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<string[]> {
+    return (await ctx.services.placement.ownersOf(actor, resource.id)).mine;
+  }
+
+  @FieldResolver(() => Int, { description: "How many other groups' allocations hold a portion of this resource now (their ids are private)." })
+  async otherOwners(@Root() resource: ResourceEntity, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<number> {
+    return (await ctx.services.placement.ownersOf(actor, resource.id)).others;
   }
 }
 
