@@ -85,7 +85,7 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
   await new Promise((r) => setTimeout(r, 500));
 
   const collector = new HostCollector();
-  const base = { ...(await collector.sample()), hostId, siteId: site, source: gateway.services.metrics.source };
+  const base = { ...(await collector.sample()), hostId, siteId: site, source: gateway.services.metrics.source, agent: 'local' };
   const droppedTotal = async () => (await gateway.services.metrics.prometheus.dropped.get()).values.reduce((a, v) => a + v.value, 0);
 
   process.stdout.write('  publishes/s  offered ev/s  delivered ev/s   p50 ms   p99 ms   dropped  gateway RSS  heap    gateway CPU  µs CPU/event  clients CPU (each)\n');
@@ -163,7 +163,7 @@ async function collectorOverhead(): Promise<void> {
   for (let i = 0; i < seconds; i++) {
     await new Promise((r) => setTimeout(r, 1000));
     const t0 = performance.now();
-    const s = { ...(await collector.sample()), hostId: 'h', siteId: 's', source: 'bench' };
+    const s = { ...(await collector.sample()), hostId: 'h', siteId: 's', source: 'bench', agent: 'local' };
     flattenHost(s);
     prometheus.observeHost(s);
     work += performance.now() - t0;

@@ -198,6 +198,7 @@ export type GroupNoteInput = {
 
 export type HostState =
   | 'DOWN'
+  | 'DRAINING'
   | 'MAINTENANCE'
   | 'UNKNOWN'
   | 'UP';
@@ -413,7 +414,7 @@ export type EventsSubscription = { events: { kind: EventKind, at: string, groupI
 
 export type OperationFieldsFragment = { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null };
 
-export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null };
+export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> };
 
 export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null };
 
@@ -433,7 +434,7 @@ export type ReplicationPolicyFieldsFragment = { id: string, name: string, groupI
 
 export type ReplicaFieldsFragment = { id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, target: { kind: ReplicationTargetKind, id: string | null } };
 
-export type HostSampleFieldsFragment = { hostId: string, siteId: string, at: string, source: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> };
+export type HostSampleFieldsFragment = { hostId: string, siteId: string, at: string, source: string, agent: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> };
 
 export type EnvironmentSampleFieldsFragment = { environmentId: string, groupId: string, hostId: string, at: string, source: string, cpuSeconds: number, cpuUsage: number, memoryBytes: number, memoryLimitBytes: number | null, diskReadBytes: number, diskWriteBytes: number, networkRxBytes: number, networkTxBytes: number, networkRxBytesPerSecond: number, networkTxBytesPerSecond: number, pids: number | null, dropped: number };
 
@@ -446,7 +447,7 @@ export type HostMetricsSubscriptionVariables = Exact<{
 }>;
 
 
-export type HostMetricsSubscription = { hostMetrics: { hostId: string, siteId: string, at: string, source: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> } };
+export type HostMetricsSubscription = { hostMetrics: { hostId: string, siteId: string, at: string, source: string, agent: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> } };
 
 export type EnvironmentMetricsSubscriptionVariables = Exact<{
   id: string;
@@ -606,11 +607,12 @@ export type EnvCreateMutationVariables = Exact<{
 }>;
 
 
-export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
+export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
 
 export type EnvRebuildMutationVariables = Exact<{
   id: string;
-  imageId: string;
+  imageId?: string | null | undefined;
+  limits?: LimitsInput | null | undefined;
 }>;
 
 
@@ -648,14 +650,14 @@ export type EnvListQueryVariables = Exact<{
 }>;
 
 
-export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null }> } };
+export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type EnvShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null } };
+export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> } };
 
 export type EnvExecMutationVariables = Exact<{
   id: string;
@@ -710,6 +712,20 @@ export type HostCreateMutationVariables = Exact<{
 
 export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null } };
 
+export type HostDrainMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type HostDrainMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type HostDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type HostDeleteMutation = { deleteHost: boolean };
+
 export type ImageFieldsFragment = { id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility };
 
 export type ImageRegisterMutationVariables = Exact<{
@@ -725,6 +741,13 @@ export type ImageListQueryVariables = Exact<{
 
 
 export type ImageListQuery = { images: Array<{ id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility }> };
+
+export type ImageDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type ImageDeleteMutation = { deleteImage: boolean };
 
 export type LayerFieldsFragment = { id: string, kind: string, name: string, groupId: string, parentId: string | null, properties: Array<{ key: string, value: unknown, locked: boolean }>, requirements: Array<{ key: string, op: RequirementOperator, values: Array<unknown> }>, effectiveProperties: Array<{ key: string, value: unknown, locked: boolean, fromLayerId: string }>, requirementCheck: { satisfied: boolean, unmet: Array<{ actual: unknown, reason: string, requirement: { key: string, op: RequirementOperator, values: Array<unknown> } }> } };
 
@@ -942,6 +965,13 @@ export type SiteCreateMutationVariables = Exact<{
 
 export type SiteCreateMutation = { createSite: { id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy } };
 
+export type SiteDeleteMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type SiteDeleteMutation = { deleteSite: boolean };
+
 export type TokenFieldsFragment = { id: string, groupId: string | null, name: string, role: MemberRole, siteAdmin: boolean, prefix: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null, createdAt: string };
 
 export type TokenCreateMutationVariables = Exact<{
@@ -1007,7 +1037,7 @@ export type EnvironmentQueryVariables = Exact<{
 }>;
 
 
-export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
+export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
 
 export type EnvironmentReplicationQueryVariables = Exact<{
   id: string;
@@ -1029,7 +1059,7 @@ export type OperationsQuery = { operations: { totalCount: number, nodes: Array<{
 export type OverviewQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type OverviewQuery = { sites: { totalCount: number, nodes: Array<{ id: string, name: string, hosts: { nodes: Array<{ id: string, state: HostState }> } }> }, environments: { totalCount: number, nodes: Array<{ id: string, status: EnvironmentStatus }> }, guests: { totalCount: number, nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null }> }, alerts: Array<{ id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null }>, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
+export type OverviewQuery = { sites: { totalCount: number, nodes: Array<{ id: string, name: string, hosts: { nodes: Array<{ id: string, state: HostState }> } }> }, environments: { totalCount: number, nodes: Array<{ id: string, status: EnvironmentStatus }> }, guests: { totalCount: number, nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> }, alerts: Array<{ id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null }>, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
 
 export type SiteNamesQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -1056,14 +1086,14 @@ export type GroupNamesQuery = { groups: { nodes: Array<{ id: string, name: strin
 export type SitesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null }> } };
+export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type HostQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null }> } };
+export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1113,6 +1143,16 @@ export const EnvironmentFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentStrin
     action
     reason
     at
+  }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
   }
 }
     `, {"fragmentName":"EnvironmentFields"}) as unknown as TypedDocumentString<EnvironmentFieldsFragment, unknown>;
@@ -1251,6 +1291,7 @@ export const HostSampleFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString
   siteId
   at
   source
+  agent
   cpu {
     usage
     cores
@@ -1730,6 +1771,7 @@ export const HostMetricsDocument = /*#__PURE__*/ new TypedDocumentString(`
   siteId
   at
   source
+  agent
   cpu {
     usage
     cores
@@ -2342,10 +2384,20 @@ fragment EnvironmentFields on Environment {
     reason
     at
   }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }`) as unknown as TypedDocumentString<EnvCreateMutation, EnvCreateMutationVariables>;
 export const EnvRebuildDocument = /*#__PURE__*/ new TypedDocumentString(`
-    mutation EnvRebuild($id: ID!, $imageId: ID!) {
-  op: rebuildEnvironment(id: $id, imageId: $imageId) {
+    mutation EnvRebuild($id: ID!, $imageId: ID, $limits: LimitsInput) {
+  op: rebuildEnvironment(id: $id, imageId: $imageId, limits: $limits) {
     ...OperationFields
   }
 }
@@ -2460,6 +2512,16 @@ export const EnvListDocument = /*#__PURE__*/ new TypedDocumentString(`
     reason
     at
   }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }`) as unknown as TypedDocumentString<EnvListQuery, EnvListQueryVariables>;
 export const EnvShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query EnvShow($id: ID!) {
@@ -2496,6 +2558,16 @@ export const EnvShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     action
     reason
     at
+  }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
   }
 }`) as unknown as TypedDocumentString<EnvShowQuery, EnvShowQueryVariables>;
 export const EnvExecDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -2678,6 +2750,33 @@ export const HostCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
   shareUnits
   lastHeartbeatAt
 }`) as unknown as TypedDocumentString<HostCreateMutation, HostCreateMutationVariables>;
+export const HostDrainDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation HostDrain($id: ID!) {
+  op: drainHost(id: $id) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<HostDrainMutation, HostDrainMutationVariables>;
+export const HostDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation HostDelete($id: ID!) {
+  deleteHost(id: $id)
+}
+    `) as unknown as TypedDocumentString<HostDeleteMutation, HostDeleteMutationVariables>;
 export const ImageRegisterDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ImageRegister($input: RegisterImageInput!) {
   registerImage(input: $input) {
@@ -2710,6 +2809,11 @@ export const ImageListDocument = /*#__PURE__*/ new TypedDocumentString(`
   sizeBytes
   visibility
 }`) as unknown as TypedDocumentString<ImageListQuery, ImageListQueryVariables>;
+export const ImageDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation ImageDelete($id: ID!) {
+  deleteImage(id: $id)
+}
+    `) as unknown as TypedDocumentString<ImageDeleteMutation, ImageDeleteMutationVariables>;
 export const LayerListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query LayerList($groupId: ID!) {
   layers(groupId: $groupId) {
@@ -3345,6 +3449,11 @@ export const SiteCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
   ownerGroupId
   placementPolicy
 }`) as unknown as TypedDocumentString<SiteCreateMutation, SiteCreateMutationVariables>;
+export const SiteDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation SiteDelete($id: ID!) {
+  deleteSite(id: $id)
+}
+    `) as unknown as TypedDocumentString<SiteDeleteMutation, SiteDeleteMutationVariables>;
 export const TokenCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation TokenCreate($input: CreateTokenInput!) {
   createToken(input: $input) {
@@ -3549,6 +3658,16 @@ fragment EnvironmentFields on Environment {
     reason
     at
   }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }`) as unknown as TypedDocumentString<EnvironmentQuery, EnvironmentQueryVariables>;
 export const EnvironmentReplicationDocument = /*#__PURE__*/ new TypedDocumentString(`
     query EnvironmentReplication($id: ID!) {
@@ -3741,6 +3860,16 @@ fragment EnvironmentFields on Environment {
     reason
     at
   }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }
 fragment AlertFields on Alert {
   id
@@ -3919,6 +4048,16 @@ export const SitesDocument = /*#__PURE__*/ new TypedDocumentString(`
     reason
     at
   }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }
 fragment HostFields on Host {
   id
@@ -3993,6 +4132,16 @@ export const HostDocument = /*#__PURE__*/ new TypedDocumentString(`
     action
     reason
     at
+  }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
   }
 }
 fragment HostFields on Host {

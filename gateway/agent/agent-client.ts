@@ -68,6 +68,10 @@ export class AgentClient implements HostAgent {
     return this.call('hostFacts', params, context);
   }
 
+  hostSample(params: Params<'hostSample'> = {}, context?: CallContext) {
+    return this.call('hostSample', params, context);
+  }
+
   createEnvironment(params: Params<'createEnvironment'>, context?: CallContext) {
     return this.call('createEnvironment', params, context);
   }
@@ -100,8 +104,8 @@ export class AgentClient implements HostAgent {
     return this.call('exec', params, context);
   }
 
-  volumeBytes(params: Params<'volumeBytes'>, context?: CallContext) {
-    return this.call('volumeBytes', params, context);
+  volumesBytes(params: Params<'volumesBytes'>, context?: CallContext) {
+    return this.call('volumesBytes', params, context);
   }
 
   removeVolumes(params: Params<'removeVolumes'>, context?: CallContext) {

@@ -13,6 +13,7 @@ import type {
   EnvironmentRequest,
   EnvironmentStatsData,
   ExportSummary,
+  HostSampleData,
   ImageArtifact,
 } from './protocol';
 
@@ -40,6 +41,11 @@ export interface HostAgent {
   drivers(params?: Record<string, never>, context?: CallContext): Promise<DriverProbeReport[]>;
   /** The facts of the agent's machine (CPUs, memory, filesystems, network interfaces, kernel) with each driver's probe. */
   hostFacts(params?: Record<string, never>, context?: CallContext): Promise<HostFactsData>;
+  /**
+   * A sample of the agent's own machine from its `/proc` and `/sys`: CPU, load, memory, swap,
+   * disks, filesystems, networks, with rates since its previous sample.
+   */
+  hostSample(params?: Record<string, never>, context?: CallContext): Promise<HostSampleData>;
 
   /**
    * Creates an environment: imports the image into the driver unless it has it (fetching the
@@ -60,8 +66,8 @@ export interface HostAgent {
    * artifact of the agent's store (`stdinArtifact`).
    */
   exec(params: EnvironmentTarget & { command: string[]; stdin?: string; stdinArtifact?: ArtifactRef }, context?: CallContext): Promise<ExecResult>;
-  /** Bytes an environment's volume directories take on the host's disk (0 without volumes). */
-  volumeBytes(params: { environmentId: string }, context?: CallContext): Promise<number>;
+  /** Bytes each environment's volume directories take on the host's disk (0 without volumes), by environment id. */
+  volumesBytes(params: { environmentIds: string[] }, context?: CallContext): Promise<Record<string, number>>;
   /** Removes an environment's volume directories. */
   removeVolumes(params: { environmentId: string }, context?: CallContext): Promise<void>;
 
@@ -103,6 +109,7 @@ export const AGENT_METHODS = [
   'cancel',
   'drivers',
   'hostFacts',
+  'hostSample',
   'createEnvironment',
   'startEnvironment',
   'stopEnvironment',
@@ -111,7 +118,7 @@ export const AGENT_METHODS = [
   'listEnvironments',
   'environmentStats',
   'exec',
-  'volumeBytes',
+  'volumesBytes',
   'removeVolumes',
   'exportEnvironment',
   'importEnvironment',

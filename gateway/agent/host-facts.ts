@@ -70,20 +70,26 @@ export interface HostFactsSources {
   roots?: ProcRoots;
 }
 
-/** Collects the facts of this machine. Kernel files that are missing or unreadable leave their fact unknown. */
+/**
+ * Collects the facts of the machine whose kernel files are at `roots` (this one by default): its
+ * CPUs, memory, hostname and kernel come from `/proc` where it says, from this process's view of
+ * the machine otherwise. Kernel files that are missing or unreadable leave their fact unknown.
+ */
 export async function collectHostFacts({ dataDir, drivers, roots = HOST_ROOTS }: HostFactsSources): Promise<HostFactsData> {
+  const reader = new ProcReader(roots);
+  const [cpuinfo, memory, name, kernel] = await Promise.all([reader.cpuinfo(), reader.memory(), reader.kernel('hostname'), reader.kernel('osrelease')]);
   const processors = cpus();
   const space = await statfs(dataDir);
   return {
-    hostname: hostname(),
-    kernel: release(),
+    hostname: name || hostname(),
+    kernel: kernel || release(),
     arch: arch(),
     platform: platform(),
-    cpuModel: processors[0]?.model.trim() || 'unknown',
-    cpus: processors.length,
-    memoryBytes: totalmem(),
+    cpuModel: cpuinfo.model ?? (processors[0]?.model.trim() || 'unknown'),
+    cpus: cpuinfo.count || processors.length,
+    memoryBytes: memory.totalBytes || totalmem(),
     dataDir: { path: dataDir, sizeBytes: space.blocks * space.bsize, freeBytes: space.bavail * space.bsize },
-    filesystems: (await new ProcReader(roots).filesystems()).map((f) => ({ device: f.device, mountPoint: f.mountPoint, sizeBytes: f.totalBytes, freeBytes: f.totalBytes - f.usedBytes })),
+    filesystems: (await reader.filesystems()).map((f) => ({ device: f.device, mountPoint: f.mountPoint, sizeBytes: f.totalBytes, freeBytes: f.totalBytes - f.usedBytes })),
     interfaces: await interfaceFacts(roots),
     drivers: drivers.map(driverFact),
     reportedAt: new Date().toISOString(),

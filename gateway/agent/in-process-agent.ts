@@ -11,6 +11,8 @@ import type { ArtifactManifest } from '../artifacts/manifest';
 import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
 import { BadInputError, IntegrityError, RspError, TimeoutError, UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
+import { HostCollector } from '../metrics/host-collector';
+import { HOST_ROOTS, ProcReader, type ProcRoots } from '../metrics/proc-readers';
 import { RSP_VERSION } from '../version';
 import { directoryBytes } from './directory-size';
 import { collectHostFacts } from './host-facts';
@@ -21,6 +23,12 @@ import type { ArtifactRef, CallContext, ChunkData, EnvironmentRequest, ImageArti
 
 /** How long a cancelled operation id is remembered, so a call of it that arrives late fails at once. */
 const CANCELLED_MEMORY_MS = 10 * 60_000;
+
+/** Options of an `InProcessAgent`. */
+export interface InProcessAgentOptions {
+  /** Where its machine's kernel files are (`/proc`, `/sys` unless given): its facts and samples are read there. */
+  roots?: ProcRoots;
+}
 
 /**
  * A host agent running inside the gateway process (embedded mode): it holds its driver registry
@@ -40,6 +48,8 @@ export class InProcessAgent implements HostAgent {
   private readonly running = new Map<string, Set<AbortController>>();
   /** Operation ids cancelled lately, with when they are forgotten. */
   private readonly cancelled = new Map<string, number>();
+  private readonly roots: ProcRoots;
+  private readonly collector: HostCollector;
 
   constructor(
     private readonly registry: DriverRegistry,
@@ -51,8 +61,11 @@ export class InProcessAgent implements HostAgent {
     private readonly artifactDir: string = join(dataDir, 'artifacts'),
     /** Where images' chunks come from (the gateway's image store); without it, creating an environment is UNAVAILABLE. */
     private readonly upstream?: ChunkTransport,
+    options: InProcessAgentOptions = {},
   ) {
     this.imagesFile = join(dataDir, 'agent', 'images.json');
+    this.roots = options.roots ?? HOST_ROOTS;
+    this.collector = new HostCollector(new ProcReader(this.roots));
   }
 
   /** Probes every driver (again) and keeps the result. */
@@ -81,7 +94,11 @@ export class InProcessAgent implements HostAgent {
 
   async hostFacts() {
     await mkdir(this.dataDir, { recursive: true });
-    return collectHostFacts({ dataDir: this.dataDir, drivers: await this.drivers() });
+    return collectHostFacts({ dataDir: this.dataDir, drivers: await this.drivers(), roots: this.roots });
+  }
+
+  async hostSample(_params?: Record<string, never>, context?: CallContext) {
+    return this.run('sampling the host', context, () => this.collector.sample());
   }
 
   async createEnvironment({ driver, image, environment, replace }: { driver: string; image: ImageArtifact; environment: EnvironmentRequest; replace?: boolean }, context?: CallContext) {
@@ -130,8 +147,11 @@ export class InProcessAgent implements HostAgent {
     });
   }
 
-  async volumeBytes({ environmentId }: { environmentId: string }): Promise<number> {
-    return directoryBytes(this.volumeRoot(environmentId));
+  async volumesBytes({ environmentIds }: { environmentIds: string[] }): Promise<Record<string, number>> {
+    if (!Array.isArray(environmentIds) || !environmentIds.every((id) => typeof id === 'string')) throw new BadInputError('volumesBytes needs environmentIds, a list of environment ids');
+    const out: Record<string, number> = {};
+    for (const id of environmentIds) out[id] = await directoryBytes(this.volumeRoot(id));
+    return out;
   }
 
   async removeVolumes({ environmentId }: { environmentId: string }): Promise<void> {
@@ -306,7 +326,9 @@ export class InProcessAgent implements HostAgent {
     return driver;
   }
 
+  /** The directory of an environment's volumes; BAD_USER_INPUT for an id that is not a plain name (it would leave the volumes directory). */
   private volumeRoot(environmentId: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(environmentId)) throw new BadInputError(`"${environmentId}" is not an environment id`, { environmentId });
     return join(this.dataDir, 'volumes', environmentId);
   }
 

@@ -1,5 +1,6 @@
 import type { ImageRef, InterfaceSpec, ResourceLimits, EnvironmentInfo, EnvironmentStats } from '../../drivers/contract';
 import type { ErrorCategory } from '../errors';
+import type { MachineSample } from '../metrics/samples';
 
 /**
  * The host-agent protocol: plain data only (what `JSON.stringify` keeps as it is: no Dates,
@@ -11,9 +12,10 @@ import type { ErrorCategory } from '../errors';
 /**
  * The protocol version this code speaks; an agent reports its own in `hello`, and each request
  * carries the caller's. 2: agents push `heartbeat` (answered with a lease) and report what they
- * self-fenced.
+ * self-fenced. 3: the gateway asks agents for `hostSample` (their machine's metrics) and
+ * `volumesBytes` (replacing `volumeBytes`).
  */
-export const AGENT_PROTOCOL_VERSION = 2;
+export const AGENT_PROTOCOL_VERSION = 3;
 
 /**
  * What travels with every call: the operation it belongs to (`cancel` names it) and when it must
@@ -126,6 +128,9 @@ export interface ExportSummary {
   newChunks: number;
   newBytes: number;
 }
+
+/** A host agent's measure of its own machine (`/proc`, `/sys`): plain numbers, `at` in epoch ms of the agent's clock. */
+export type HostSampleData = MachineSample;
 
 /** An environment an agent stopped itself because it could not renew its lease (self-fencing). */
 export interface FencedEnvironment {

@@ -82,6 +82,16 @@ export class ImageStore {
     return manifest.id;
   }
 
+  /** Removes stored bits and their chunk artifact (the chunks go at the next collection); nothing when absent. */
+  async remove(digest: string): Promise<void> {
+    const path = this.pathOf(digest);
+    const index = path.replace(/\.tar$/, '.manifest');
+    const known = (await readFile(index, 'utf8').catch(() => '')).trim();
+    if (known) await this.chunks.delete(known).catch(() => undefined);
+    await rm(index, { force: true });
+    await rm(path, { force: true });
+  }
+
   private pathOf(digest: string): string {
     const match = /^sha256:([0-9a-f]{64})$/.exec(digest);
     if (!match) throw new BadInputError(`"${digest}" is not a sha256 digest`, { digest });

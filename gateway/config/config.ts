@@ -33,7 +33,7 @@ const settings = {
     schema: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   },
   metricsIntervalMs: { env: 'RSP_METRICS_INTERVAL_MS', schema: z.coerce.number().int().min(0, 'must be ≥ 0 (0 turns sampling off)').max(3_600_000).default(1000) },
-  /** The host record that is this machine (its id or hostname): the only one the embedded collector's samples are attributed to. */
+  /** The host record that is this machine (its id or hostname): the only one the in-process agent's host samples are attributed to. */
   localHost: { env: 'RSP_LOCAL_HOST', schema: z.string().min(1).default(hostname()) },
   subscriberBuffer: { env: 'RSP_SUBSCRIBER_BUFFER', schema: z.coerce.number().int().min(1).max(100_000).default(100) },
   siteName: { env: 'RSP_SITE_NAME', schema: z.string().min(1).default(hostname()) },

@@ -9,7 +9,7 @@ import { checkEnding, transientStatusFor, type NewEnvironmentStatus, type Transi
 export type NewEnvironment = Pick<EnvironmentEntity, 'name' | 'groupId' | 'hostId' | 'driver' | 'technology' | 'imageId' | 'limits' | 'volumes' | 'iface' | 'command'>;
 
 /** What the end of a step may write: the status it ends in, and the spec the engine now runs. */
-export type EnvironmentEnding = { status: EnvironmentStatus } & Partial<Pick<EnvironmentEntity, 'lastError' | 'imageId' | 'imageRef'>>;
+export type EnvironmentEnding = { status: EnvironmentStatus } & Partial<Pick<EnvironmentEntity, 'lastError' | 'imageId' | 'imageRef' | 'allocationId'>>;
 
 /** How a new environment is recorded. */
 export interface RecordOptions {
@@ -21,7 +21,12 @@ export interface RecordOptions {
   allocationId?: string | null;
   /** Runs first in the recording transaction (e.g. locks and checks the allocation); throwing records nothing. */
   before?(m: EntityManager): Promise<void>;
+  /** Runs in the recording transaction once the row is written (e.g. claims its capacity); throwing records nothing. Returns what to do after the commit. */
+  after?(m: EntityManager, env: EnvironmentEntity): Promise<() => void>;
 }
+
+/** Runs in a step's transaction and returns what to do after the commit. */
+export type Alongside = (m: EntityManager) => Promise<() => void>;
 
 /**
  * The one writer of environments: records them with their ZONE layer, moves them through the
@@ -43,6 +48,7 @@ export class EnvironmentLifecycle {
    */
   async record(fields: NewEnvironment, options: RecordOptions): Promise<EnvironmentEntity> {
     validateEnvironmentName(fields.name);
+    let committed: () => void = () => undefined;
     const env = await this.dataSource.transaction(async (m) => {
       await options.before?.(m);
       await requireFreeName(m, fields.groupId, fields.name);
@@ -66,8 +72,11 @@ export class EnvironmentLifecycle {
         }),
       );
       created.layerId = layer.id;
-      return envs.save(created);
+      const saved = await envs.save(created);
+      if (options.after) committed = await options.after(m, saved);
+      return saved;
     });
+    committed();
     this.publish(env);
     return env;
   }
@@ -77,11 +86,21 @@ export class EnvironmentLifecycle {
    * nobody changed it since it was read; CONFLICT otherwise. Returns the status it was in.
    * `also` is written with it (a host owner's intervention).
    */
-  async begin(env: EnvironmentEntity, transition: Transition, also: Partial<Pick<EnvironmentEntity, 'intervention'>> = {}): Promise<EnvironmentStatus> {
+  async begin(env: EnvironmentEntity, transition: Transition, also: Partial<Pick<EnvironmentEntity, 'intervention' | 'limits'>> & { alongside?: Alongside } = {}): Promise<EnvironmentStatus> {
     const from = env.status;
-    const changes = { ...also, status: transientStatusFor(transition, from, env.name) };
-    await this.write(this.dataSource.manager, env, changes);
-    this.applied(env, changes);
+    const { alongside, ...fields } = also;
+    const changes = { ...fields, status: transientStatusFor(transition, from, env.name) };
+    if (alongside) {
+      const after = await this.dataSource.transaction(async (m): Promise<() => void> => {
+        await this.write(m, env, changes);
+        return alongside(m);
+      });
+      this.applied(env, changes);
+      after();
+    } else {
+      await this.write(this.dataSource.manager, env, changes);
+      this.applied(env, changes);
+    }
     return from;
   }
 
@@ -90,7 +109,7 @@ export class EnvironmentLifecycle {
    * and what the engine now runs. `alongside` runs in the same transaction and returns what to do
    * after the commit.
    */
-  async end(env: EnvironmentEntity, ending: EnvironmentEnding, alongside?: (m: EntityManager) => Promise<() => void>): Promise<void> {
+  async end(env: EnvironmentEntity, ending: EnvironmentEnding, alongside?: Alongside): Promise<void> {
     checkEnding(env.status, ending.status, env.name);
     const after = await this.dataSource.transaction(async (m): Promise<() => void> => {
       await this.write(m, env, ending);
@@ -100,14 +119,16 @@ export class EnvironmentLifecycle {
     after();
   }
 
-  /** Moves the environment (held by a step) and its ZONE layer onto `host`, in one transaction. */
-  async move(env: EnvironmentEntity, host: Pick<HostEntity, 'id' | 'layerId'>): Promise<void> {
+  /** Moves the environment (held by a step) and its ZONE layer onto `host`, in one transaction; `alongside` (e.g. its claim there) runs in it. */
+  async move(env: EnvironmentEntity, host: Pick<HostEntity, 'id' | 'layerId'>, alongside?: Alongside): Promise<void> {
     const changes = { hostId: host.id };
-    await this.dataSource.transaction(async (m) => {
+    const after = await this.dataSource.transaction(async (m): Promise<() => void> => {
       await this.write(m, env, changes);
       if (env.layerId) await m.getRepository(LayerEntity).update({ id: env.layerId }, { parentId: host.layerId });
+      return alongside ? alongside(m) : () => undefined;
     });
     this.applied(env, changes);
+    after();
   }
 
   /**
@@ -122,11 +143,13 @@ export class EnvironmentLifecycle {
   }
 
   /** Removes a half-made environment (a failed restore's) and its ZONE layer; published as DESTROYED. */
-  async discard(env: EnvironmentEntity): Promise<void> {
-    await this.dataSource.transaction(async (m) => {
+  async discard(env: EnvironmentEntity, alongside?: Alongside): Promise<void> {
+    const after = await this.dataSource.transaction(async (m): Promise<() => void> => {
       await m.getRepository(EnvironmentEntity).delete({ id: env.id });
       if (env.layerId) await m.getRepository(LayerEntity).delete({ id: env.layerId });
+      return alongside ? alongside(m) : () => undefined;
     });
+    after();
     this.publish({ ...env, status: EnvironmentStatus.DESTROYED });
   }
 

@@ -1,6 +1,6 @@
 import type { CpuTimes, DiskCounters, NetworkCounters } from './proc-readers';
 import { ProcReader } from './proc-readers';
-import type { HostSample } from './samples';
+import type { MachineSample } from './samples';
 
 /** What the collector remembers between two samples to turn counters into rates. */
 interface Previous {
@@ -11,16 +11,17 @@ interface Previous {
 }
 
 /**
- * Samples this machine from `/proc` and `/sys`: CPU use (total and per core) and I/O rates are
- * computed from the counters' change since the previous sample. The first sample's rates are 0.
+ * Samples a machine from its `/proc` and `/sys` (a host agent's own; the roots of its reader):
+ * CPU use (total and per core) and I/O rates are computed from the counters' change since the
+ * previous sample. The first sample's rates are 0.
  */
 export class HostCollector {
   private previous: Previous | undefined;
 
   constructor(private readonly reader: ProcReader = new ProcReader()) {}
 
-  /** One sample of the machine, without identity (the caller adds host, site and source). */
-  async sample(now = Date.now()): Promise<Omit<HostSample, 'hostId' | 'siteId' | 'source'>> {
+  /** One sample of the machine, without identity (the gateway adds host, site, source and agent). */
+  async sample(now = Date.now()): Promise<MachineSample> {
     const [cpu, load, memory, disks, networks, filesystems] = await Promise.all([
       this.reader.cpu(),
       this.reader.load(),

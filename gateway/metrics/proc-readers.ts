@@ -117,6 +117,19 @@ export function parseNetDev(text: string): NetworkCounters[] {
   return out;
 }
 
+/** Parses `/proc/cpuinfo`: how many logical CPUs it lists and the model of the first (undefined when it names none). */
+export function parseCpuinfo(text: string): { count: number; model?: string } {
+  let count = 0;
+  let model: string | undefined;
+  for (const line of text.split('\n')) {
+    const m = /^([^:]+?)\s*:\s*(.*)$/.exec(line);
+    if (!m) continue;
+    if (m[1] === 'processor') count++;
+    else if (m[1] === 'model name' && model === undefined && m[2]!.trim()) model = m[2]!.trim();
+  }
+  return { count, ...(model !== undefined ? { model } : {}) };
+}
+
 /** The block devices worth reporting: whole disks from `/sys/block`, without loop and ram devices. */
 export function isReportedDisk(name: string): boolean {
   return !/^(loop|ram|zram|fd|sr)\d*/.test(name);
@@ -152,6 +165,16 @@ export class ProcReader {
 
   async memory(): Promise<MemoryInfo> {
     return parseMeminfo(await this.read('proc', 'meminfo'));
+  }
+
+  /** The logical CPUs `/proc/cpuinfo` lists (0 when it cannot be read) and their model. */
+  async cpuinfo(): Promise<{ count: number; model?: string }> {
+    return parseCpuinfo(await this.read('proc', 'cpuinfo'));
+  }
+
+  /** A line of `/proc/sys/kernel/<name>` (`hostname`, `osrelease`…), trimmed; '' when missing. */
+  async kernel(name: string): Promise<string> {
+    return (await this.read('proc', `sys/kernel/${name}`)).trim();
   }
 
   async diskIo(): Promise<DiskCounters[]> {

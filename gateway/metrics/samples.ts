@@ -24,14 +24,13 @@ export interface NetworkSample {
   txBytesPerSecond: number;
 }
 
-/** One live sample of a host, as published and as subscribers receive it. */
-export interface HostSample {
-  hostId: string;
-  siteId: string;
-  /** When it was taken, epoch milliseconds (plain numbers survive the Redis bus). */
+/**
+ * What a host agent measures of its own machine (`/proc` and `/sys`), without identity: plain
+ * numbers, so it travels as it is over the agent protocol and the Redis bus.
+ */
+export interface MachineSample {
+  /** When it was taken, epoch milliseconds (the agent's clock). */
   at: number;
-  /** The gateway instance that took it. */
-  source: string;
   cpu: CpuUsage;
   load: { one: number; five: number; fifteen: number };
   memory: { totalBytes: number; usedBytes: number; availableBytes: number };
@@ -39,6 +38,16 @@ export interface HostSample {
   disks: DiskSample[];
   filesystems: Array<{ device: string; mountPoint: string; totalBytes: number; usedBytes: number }>;
   networks: NetworkSample[];
+}
+
+/** One live sample of a host, as published and as subscribers receive it: its agent's measure of its machine. */
+export interface HostSample extends MachineSample {
+  hostId: string;
+  siteId: string;
+  /** The gateway instance that published it. */
+  source: string;
+  /** The host agent that measured it, on the host's own machine. */
+  agent: string;
 }
 
 /** One live sample of an environment, from its driver's `stats`. */

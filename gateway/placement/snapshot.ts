@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { HostState, LayerEntity, PlacementPolicy } from '../persistence/entities';
 import { effectiveProperties } from '../services/layer-service';
 import { intern, type HostView, type ResourceView } from './model';
@@ -55,7 +55,7 @@ function resourceView(r: ResourceRow): ResourceView {
 }
 
 /** Reads resources (all of them, or those of `hostIds`, or those named) with their claim totals. */
-async function loadResourceViews(dataSource: DataSource, where: { hostIds?: string[]; ids?: string[] }): Promise<Array<{ hostId: string; view: ResourceView }>> {
+async function loadResourceViews(dataSource: DataSource | EntityManager, where: { hostIds?: string[]; ids?: string[] }): Promise<Array<{ hostId: string; view: ResourceView }>> {
   const filter = where.ids ? ' WHERE id = ANY($1)' : where.hostIds ? ' WHERE "hostId" = ANY($1)' : '';
   const claimFilter = where.ids ? ' AND "resourceId" = ANY($1)' : where.hostIds ? ' AND "hostId" = ANY($1)' : '';
   const params = where.ids ? [where.ids] : where.hostIds ? [where.hostIds] : [];
@@ -78,7 +78,7 @@ async function loadResourceViews(dataSource: DataSource, where: { hostIds?: stri
 }
 
 /** Reads hosts (all, or those named) without their resources: state, technologies, site policy, properties, share quotas. */
-async function loadHostShells(dataSource: DataSource, hostIds?: string[]): Promise<Map<string, HostView>> {
+async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: string[]): Promise<Map<string, HostView>> {
   const only = hostIds ? ' WHERE h.id = ANY($1)' : '';
   const params = hostIds ? [hostIds] : [];
   const hosts: HostRow[] = await dataSource.query(
@@ -116,9 +116,9 @@ async function loadHostShells(dataSource: DataSource, hostIds?: string[]): Promi
  * Reads hosts as the scheduler sees them. Resources are read before the claim sums, so a claim
  * committed in between is counted while the generation read is already stale: the claim's
  * generation check then fails and the host is read again. The views are never more optimistic
- * than the database at the generation they carry.
+ * than the database at the generation they carry. Inside a transaction, pass its EntityManager.
  */
-export async function loadHostViews(dataSource: DataSource, hostIds?: string[]): Promise<Map<string, HostView>> {
+export async function loadHostViews(dataSource: DataSource | EntityManager, hostIds?: string[]): Promise<Map<string, HostView>> {
   const views = await loadHostShells(dataSource, hostIds);
   for (const { hostId, view } of await loadResourceViews(dataSource, { hostIds })) views.get(hostId)?.resources.set(view.type, view);
   return views;

@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
 import { AntiAffinity, type EnvironmentEntity, HostEntity, HostState } from '../persistence/entities';
-import { freeFor } from './model';
+import { limitWants, refusal } from './implicit';
 import { evaluateHosts } from './scheduler';
 import { loadHostViews } from './snapshot';
 
@@ -14,7 +14,8 @@ type Refusal = string | null;
  * checking it, or the scheduler's best. Eligible: UP (the scheduler's state filter), another
  * host agent than the source's (two hosts of one agent share its engine: moving there would not
  * survive the loss of the source), the environment's technology and the same driver usable on
- * the agent, room for its memory on hosts that record a RAM resource, and the group's quota.
+ * the agent, and room for its limits in the group's share and the host's capacity (the claim made
+ * when it moves there checks the same again, in its transaction).
  */
 export async function chooseTargetHost(dataSource: DataSource, agents: AgentLink, env: EnvironmentEntity, source: HostEntity, asked?: string): Promise<HostEntity> {
   const hosts = dataSource.getRepository(HostEntity);
@@ -24,15 +25,20 @@ export async function chooseTargetHost(dataSource: DataSource, agents: AgentLink
     if (host.id === source.id) throw new BadInputError(`Environment ${env.name} already is on host ${host.hostname}`, { hostId: host.id });
   }
   const views = await loadHostViews(dataSource, asked ? [asked] : undefined);
+  const wants = limitWants(env.limits);
+  const askedView = asked ? views.get(asked) : undefined;
+  // A host asked for that the group may not use, or that is short, is refused with placement's own error (FORBIDDEN / CONFLICT).
+  const refusedAsked = askedView ? await refusal(dataSource, askedView, env.groupId, wants) : null;
+  if (refusedAsked) throw refusedAsked;
   const ask = { spec: { resources: [], technologies: [env.technology], requiredProperties: [], antiAffinity: AntiAffinity.NONE, replicas: 1, hostIds: [] }, groupId: env.groupId, guaranteed: false };
   const { candidates, rejections } = evaluateHosts(views.values(), ask);
   const reasons = rejections.map((r) => `${r.host.hostname}: ${r.reason}`);
   for (const candidate of candidates) {
     if (candidate.host.id === source.id) continue;
     const host = await hosts.findOneByOrFail({ id: candidate.host.id });
-    const refusal = (await refusalOf(agents, env, source, host)) ?? roomFor(env, candidate.host.resources);
-    if (!refusal) return host;
-    reasons.push(`${host.hostname}: ${refusal}`);
+    const refused = (await refusalOf(agents, env, source, host)) ?? (await refusal(dataSource, candidate.host, env.groupId, wants))?.message ?? null;
+    if (!refused) return host;
+    reasons.push(`${host.hostname}: ${refused}`);
   }
   const what = asked ? `Host ${asked} cannot take environment ${env.name}` : `No host can take environment ${env.name}`;
   throw new ConflictError(`${what}: ${reasons.join('; ') || 'no other host'}`, { environmentId: env.id, reasons });
@@ -46,12 +52,4 @@ async function refusalOf(agents: AgentLink, env: EnvironmentEntity, source: Host
   const driver = (await agent.drivers()).find((d) => d.name === env.driver);
   if (!driver?.available) return `driver ${env.driver} is not usable there${driver?.reason ? ` (${driver.reason})` : ''}`;
   return null;
-}
-
-function roomFor(env: EnvironmentEntity, resources: Map<string, Parameters<typeof freeFor>[0]>): Refusal {
-  const ram = resources.get('RAM');
-  const wanted = env.limits.memoryBytes;
-  if (!ram || wanted === undefined || ram.unit !== 'BYTES') return null;
-  const free = freeFor(ram, false);
-  return wanted > free ? `RAM: ${wanted} bytes wanted, ${Math.max(0, free)} free` : null;
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, EntityManager, Repository } from 'typeorm';
 import { Revert } from '../../drivers/revert';
 import type { AgentLink } from '../agent/agent-link';
 import { callContext } from '../agent/call-context';
@@ -7,7 +7,7 @@ import { environmentRequest } from '../agent/environment-request';
 import { copyArtifact } from '../artifacts/chunk-copy';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { EnvironmentLifecycle, validateEnvironmentName, type EnvironmentEnding } from '../environments';
+import { EnvironmentLifecycle, validateEnvironmentName, type Alongside, type EnvironmentEnding } from '../environments';
 import { BadInputError, ConflictError, NotFoundError, RspError } from '../errors';
 import type { Logger } from '../logging/logger';
 import {
@@ -22,7 +22,9 @@ import {
   ReplicationKind,
   ReplicationTargetKind,
 } from '../persistence/entities';
+import { limitWants } from '../placement/implicit';
 import type { OperationControl, OperationService } from '../services/operation-service';
+import type { PlacementService } from '../services/placement-service';
 import type { GroupKeys } from './group-keys';
 import type { ReplicaRecords } from './replica-records';
 import type { ReplicaStores } from './replica-stores';
@@ -67,6 +69,8 @@ export class RestoreService {
     private readonly lifecycle: EnvironmentLifecycle,
     /** Replicas the caller may see, and their verification. */
     private readonly records: ReplicaRecords,
+    /** Where a restored environment claims its capacity on its host. */
+    private readonly placement?: PlacementService,
   ) {
     this.replicaRepo = dataSource.getRepository(ReplicaEntity);
     this.envs = dataSource.getRepository(EnvironmentEntity);
@@ -151,7 +155,9 @@ export class RestoreService {
         revert.add(() => agent.stopEnvironment({ ...target, graceSeconds: 1 }, callContext(agent)));
         status = EnvironmentStatus.RUNNING;
       }
-      await this.setStatus(env, { status, imageRef: info.image, lastError: null });
+      // Same identity: what the environment held where it was is released as it is done here (its explicit allocation too, when it was elsewhere).
+      const left = options.sameIdentity && !!env.allocationId && (await this.allocationHost(env.allocationId)) !== host.id;
+      await this.setStatus(env, { status, imageRef: info.image, lastError: null, ...(left ? { allocationId: null } : {}) }, options.sameIdentity && this.placement ? (m) => this.placement!.releaseHeldWithin(m, { environmentId: env.id, keepHostId: host.id, allocationId: left ? env.allocationId : null }) : undefined);
       revert.success();
       if (copied) await this.stores.dropUnused(host.id, here, replica.manifestId).catch((e: unknown) => this.logger.warn({ err: e, replica: replica.id }, "could not remove the restore's copy of the replica from the host's store"));
       return env;
@@ -215,9 +221,23 @@ export class RestoreService {
       const from = await this.lifecycle.begin(env, 'restore');
       revert.add(() => this.lifecycle.end(env, { status: from }));
     }
-    await this.lifecycle.move(env, host);
-    revert.add(() => this.lifecycle.move(env, before));
+    // It holds its capacity on the target from the move on (and still where it was, until it runs here).
+    await this.lifecycle.move(env, host, before.id === host.id ? undefined : this.claimOn(env, host.id));
+    revert.add(() => this.lifecycle.move(env, before, this.placement ? (m) => this.placement!.releaseHeldWithin(m, { environmentId: env.id, keepHostId: before.id }) : undefined));
     return env;
+  }
+
+  /** The claim of an environment's limits on a host, run in the transaction that puts it there (none without placement). */
+  private claimOn(env: Pick<EnvironmentEntity, 'id' | 'groupId' | 'limits' | 'technology'>, hostId: string): ((m: EntityManager) => Promise<() => void>) | undefined {
+    const placement = this.placement;
+    if (!placement) return undefined;
+    return async (m) => (await placement.claimWithin(m, { groupId: env.groupId, hostId, wants: limitWants(env.limits), technology: env.technology, requestedBy: 'restore', environmentId: env.id })).after;
+  }
+
+  /** The host of an allocation, or null when it is gone. */
+  private async allocationHost(id: string): Promise<string | null> {
+    const [row]: Array<{ hostId: string }> = await this.dataSource.query(`SELECT "hostId" FROM allocation WHERE id = $1`, [id]);
+    return row?.hostId ?? null;
   }
 
   /** Records a new environment (RESTORING) with its ZONE layer for a restore as a copy. */
@@ -237,17 +257,17 @@ export class RestoreService {
         iface: { ...src.iface, hostname: src.iface.hostname === src.name ? chosen : src.iface.hostname },
         command: src.command,
       },
-      { hostLayerId: host.layerId, status: EnvironmentStatus.RESTORING },
+      { hostLayerId: host.layerId, status: EnvironmentStatus.RESTORING, after: async (m, env) => (await this.claimOn(env, host.id)?.(m)) ?? (() => undefined) },
     );
   }
 
-  /** Removes a restore's half-made environment record and its layer. */
+  /** Removes a restore's half-made environment record and its layer, releasing what it held. */
   private discard(env: EnvironmentEntity): Promise<void> {
-    return this.lifecycle.discard(env);
+    return this.lifecycle.discard(env, this.placement ? (m) => this.placement!.releaseHeldWithin(m, { environmentId: env.id }) : undefined);
   }
 
   /** Ends the restore (or the step that holds the environment) in `ending`. */
-  private setStatus(env: EnvironmentEntity, ending: EnvironmentEnding): Promise<void> {
-    return this.lifecycle.end(env, ending);
+  private setStatus(env: EnvironmentEntity, ending: EnvironmentEnding, alongside?: Alongside): Promise<void> {
+    return this.lifecycle.end(env, ending, alongside);
   }
 }

@@ -10,7 +10,7 @@ import type { ImageArtifact } from '../agent/protocol';
 import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { driftOf, EnvironmentLifecycle, settledStatus, validateEnvironmentName, type EnvironmentEnding, type LifecycleAction, type NewEnvironment } from '../environments';
+import { driftOf, EnvironmentLifecycle, settledStatus, TRANSIENT_STATUSES, validateEnvironmentName, type Alongside, type EnvironmentEnding, type LifecycleAction, type NewEnvironment } from '../environments';
 import { BadInputError, ConflictError, NotFoundError, RspError } from '../errors';
 import type { Logger } from '../logging/logger';
 import {
@@ -24,10 +24,12 @@ import {
   ImageEntity,
   MemberRole,
   OperationEntity,
+  OperationState,
   ResourceEntity,
 } from '../persistence/entities';
 import type { ImageService } from './image-service';
 import type { OperationService } from './operation-service';
+import { limitWants } from '../placement/implicit';
 import type { PlacementService } from './placement-service';
 import { limitsWithin, validateInterface, validateLimits, validateVolumes } from './environment-rules';
 import { presentEnvironments } from './environment-views';
@@ -114,6 +116,7 @@ export class EnvironmentService {
       { name: input.name, groupId: input.groupId, hostId: host.id, driver: driver.name, technology: driver.technology, imageId: image.id, limits, volumes, iface, command: input.command ?? null },
       host.layerId,
       held?.allocation.id ?? null,
+      policy.requireAuthenticated(actor).name,
     );
 
     const operation = await this.operations.start({ kind: 'environment.create', targetType: 'Environment', targetId: environment.id, groupId: environment.groupId }, async (op) => {
@@ -132,10 +135,13 @@ export class EnvironmentService {
   }
 
   /**
-   * Starts, stops, restarts, destroys or rebuilds (with `imageId`) an environment, as an operation.
-   * The admins governing its host may stop it too, with a reason its group sees (`intervention`).
+   * Starts, stops, restarts, destroys or rebuilds an environment, as an operation. A rebuild takes
+   * a new image (`imageId`), new limits (`limits`, merged over the current ones), or both; new
+   * limits are claimed on its host as the rebuild begins (within its allocation when it runs on
+   * one), so a rebuild that does not fit is refused before anything changes. The admins governing
+   * its host may stop it too, with a reason its group sees (`intervention`).
    */
-  async act(actor: Principal, id: string, action: LifecycleAction, options: { imageId?: string; reason?: string } = {}): Promise<OperationEntity> {
+  async act(actor: Principal, id: string, action: LifecycleAction, options: { imageId?: string; limits?: ResourceLimits; reason?: string } = {}): Promise<OperationEntity> {
     const env = await this.get(actor, id);
     const intervention = await this.interventionOf(actor, env, action === 'stop' ? 'stop' : null, options.reason, `${action} this environment`);
     return this.run(actor, env, action, options, intervention);
@@ -153,16 +159,18 @@ export class EnvironmentService {
     return this.run(actor, env, 'destroy', {}, intervention);
   }
 
-  private async run(actor: Principal, env: EnvironmentEntity, action: LifecycleAction, options: { imageId?: string }, intervention: EnvironmentIntervention | null): Promise<OperationEntity> {
+  private async run(actor: Principal, env: EnvironmentEntity, action: LifecycleAction, options: { imageId?: string; limits?: ResourceLimits }, intervention: EnvironmentIntervention | null): Promise<OperationEntity> {
     const host = await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: env.hostId });
     const agent = this.agents.forHost(host);
     let newImage: (ImageEntity & { digest: string }) | undefined;
+    let resized: { limits: ResourceLimits; alongside?: Alongside } | undefined;
     if (action === 'rebuild') {
-      if (!options.imageId) throw new BadInputError('rebuild needs the new imageId');
-      newImage = this.withContent(await this.images.get(actor, options.imageId));
+      if (!options.imageId && !options.limits) throw new BadInputError('rebuild needs a new imageId or new limits');
+      newImage = this.withContent(await this.images.get(actor, options.imageId ?? env.imageId));
       if (newImage.technology !== env.technology) throw new BadInputError(`Image ${newImage.name}:${newImage.version} is for ${newImage.technology}, the environment runs ${env.technology}`);
+      if (options.limits) resized = await this.resize(actor, env, host, agent, options.limits);
     }
-    const from = await this.claim(env, action, intervention);
+    const from = resized ? await this.lifecycle.begin(env, action, { ...resized, ...(intervention ? { intervention } : {}) }) : await this.claim(env, action, intervention);
     const kind = intervention?.action === 'evict' ? 'evict' : action;
     const actorGroupId = intervention && actor.kind === 'token' ? actor.groupId : null;
     return this.operations.start({ kind: `environment.${kind}`, targetType: 'Environment', targetId: env.id, groupId: env.groupId, actorGroupId }, async (op) => {
@@ -187,7 +195,7 @@ export class EnvironmentService {
             break;
           case 'destroy':
             await agent.destroyEnvironment({ ...target, removeVolumes: true }, context());
-            await this.update(env, { status: EnvironmentStatus.DESTROYED, lastError: null }, (m) => this.releaseAllocation(m, env));
+            await this.update(env, { status: EnvironmentStatus.DESTROYED, lastError: null }, (m) => this.releaseHeld(m, env));
             break;
           case 'rebuild': {
             const image = newImage!;
@@ -229,7 +237,7 @@ export class EnvironmentService {
     const to = this.agents.forHost(targetHost);
     const driver = (await to.drivers()).find((d) => d.name === source.driver && d.available);
     if (!driver) throw new BadInputError(`Host ${targetHost.hostname} has no usable driver ${source.driver}`, { driver: source.driver });
-    const copy = await this.record({ ...source, name: input.name, hostId: targetHost.id, iface: { ...source.iface, hostname: source.iface.hostname === source.name ? input.name : source.iface.hostname } }, targetHost.layerId);
+    const copy = await this.record({ ...source, name: input.name, hostId: targetHost.id, iface: { ...source.iface, hostname: source.iface.hostname === source.name ? input.name : source.iface.hostname } }, targetHost.layerId, null, policy.requireAuthenticated(actor).name);
     const operation = await this.operations.start({ kind: 'environment.copy', targetType: 'Environment', targetId: copy.id, groupId: copy.groupId }, async (op) => {
       try {
         await op.progress(0.1, `exporting ${source.name}`);
@@ -330,6 +338,37 @@ export class EnvironmentService {
     return report;
   }
 
+  /**
+   * When an agent (re)connects: the environments of its hosts left in a transient status
+   * (CREATING, STARTING…) with no operation in flight on any gateway — their operation was lost
+   * with a killed gateway or agent — are settled from what its engines report (running → RUNNING,
+   * made → STOPPED, missing → FAILED). Environments whose operation still runs are left to it.
+   * Returns the ids settled.
+   */
+  async settleAfterReconnect(agentId: string): Promise<string[]> {
+    const agent = this.agents.get(agentId);
+    if (!agent) return [];
+    const hosts = await this.dataSource.getRepository(HostEntity).findBy({ agent: agentId });
+    const stuck = hosts.length ? await this.repo.findBy({ hostId: In(hosts.map((h) => h.id)), status: In([...TRANSIENT_STATUSES]) }) : [];
+    if (!stuck.length) return [];
+    const busy = new Set(
+      (await this.dataSource.getRepository(OperationEntity).findBy({ targetId: In(stuck.map((e) => e.id)), state: In([OperationState.PENDING, OperationState.RUNNING]) })).map((o) => o.targetId),
+    );
+    const settled: string[] = [];
+    const engines = new Map<string, Map<string, string>>();
+    for (const env of stuck.filter((e) => !busy.has(e.id))) {
+      if (!engines.has(env.driver)) {
+        const listed = await agent.listEnvironments({ driver: env.driver }, callContext(agent)).catch(() => undefined);
+        if (!listed) continue;
+        engines.set(env.driver, new Map(listed.map((i) => [i.id, i.state])));
+      }
+      const status = settledStatus(env.status, engines.get(env.driver)!.get(env.id));
+      if (await this.lifecycle.settle(env, { drift: env.drift, status })) settled.push(env.id);
+    }
+    if (settled.length) this.logger.warn({ agent: agentId, environments: settled }, 'settled environments a lost operation left in a transient status');
+    return settled;
+  }
+
   /** The drivers of a host's agent (default: this gateway's own), with what their probes found. */
   async drivers(actor: Principal, hostId?: string): Promise<DriverProbeReport[]> {
     policy.requireAuthenticated(actor);
@@ -358,21 +397,53 @@ export class EnvironmentService {
     return held;
   }
 
-  /** Inside the destroy's transaction, releases the environment's allocation; returns what to do after the commit. */
-  private async releaseAllocation(m: EntityManager, env: EnvironmentEntity): Promise<() => void> {
-    if (!env.allocationId || !this.placement) return () => undefined;
-    return this.placement.releaseWithin(m, [env.allocationId]);
+  /**
+   * New limits for a rebuild, checked like a create's: merged over the current ones, within the
+   * environment's allocation when it runs on one; otherwise with what swaps its implicit claim
+   * for one of the new limits (in the transaction that begins the rebuild).
+   */
+  private async resize(actor: Principal, env: EnvironmentEntity, host: HostEntity, agent: HostAgent, asked: ResourceLimits): Promise<{ limits: ResourceLimits; alongside?: Alongside }> {
+    const driver = (await agent.drivers()).find((d) => d.name === env.driver);
+    const enforced = driver?.capabilities?.limits ?? [];
+    const merged: ResourceLimits = { ...env.limits, ...Object.fromEntries(Object.entries(asked).filter(([, v]) => v !== undefined && v !== null)) };
+    const held = env.allocationId && this.placement ? await this.placement.heldFor(actor, env.allocationId, env.groupId).catch(() => undefined) : undefined;
+    const limits = held ? limitsWithin(merged, held.held, enforced, env.allocationId!) : merged;
+    validateLimits(limits, enforced, env.driver, await this.dataSource.getRepository(ResourceEntity).findBy({ hostId: host.id }), host.hostname);
+    const placement = this.placement;
+    if (held || !placement) return { limits };
+    const requestedBy = policy.requireAuthenticated(actor).name;
+    return {
+      limits,
+      alongside: async (m) => {
+        const released = await placement.releaseHeldWithin(m, { environmentId: env.id, allocationId: env.allocationId });
+        const { after } = await placement.claimWithin(m, { groupId: env.groupId, hostId: env.hostId, wants: limitWants(limits), technology: env.technology, requestedBy, environmentId: env.id });
+        return () => (released(), after());
+      },
+    };
+  }
+
+  /** Inside the destroy's transaction, releases what the environment holds (its allocation, its implicit ones); returns what to do after the commit. */
+  private async releaseHeld(m: EntityManager, env: EnvironmentEntity): Promise<() => void> {
+    if (!this.placement) return () => undefined;
+    return this.placement.releaseHeldWithin(m, { environmentId: env.id, allocationId: env.allocationId });
   }
 
   /**
    * Records a new environment (CREATING) with its ZONE layer; with an allocation, the recording
    * transaction locks it and checks it is still usable and held by no other live environment
-   * (CONFLICT otherwise).
+   * (CONFLICT otherwise); without one, the same transaction claims the capacity of its limits on
+   * its host through placement (an implicit allocation: FORBIDDEN without a share, CONFLICT when
+   * short), so nothing is recorded that is not claimed.
    */
-  private record(fields: NewEnvironment, hostLayerId: string | null, allocationId: string | null = null): Promise<EnvironmentEntity> {
+  private record(fields: NewEnvironment, hostLayerId: string | null, allocationId: string | null, requestedBy: string): Promise<EnvironmentEntity> {
+    const placement = this.placement;
     return this.lifecycle.record(fields, {
       hostLayerId,
       allocationId,
+      after:
+        allocationId || !placement
+          ? undefined
+          : async (m, env) => (await placement.claimWithin(m, { groupId: env.groupId, hostId: env.hostId, wants: limitWants(env.limits), technology: env.technology, requestedBy, environmentId: env.id })).after,
       before: allocationId
         ? async (m) => {
             await this.placement!.lockHeld(m, allocationId);

@@ -51,8 +51,8 @@ export interface HealthRound {
  */
 export class HostHealthService implements HeartbeatReceiver {
   private readonly hosts: Repository<HostEntity>;
-  /** When this gateway started judging (the grace period counts from it). */
-  private readonly startedAt = Date.now();
+  /** When this gateway started its rounds (ms; undefined before `start`): the grace period counts from it. */
+  private started: number | undefined;
   /** Per agent: environments it reported self-fenced, not settled yet. */
   private readonly fencedReports = new Map<string, Map<string, FencedEnvironment>>();
   /** Per agent: ids of its fenced environments settled here, to acknowledge on its next beat. */
@@ -81,9 +81,15 @@ export class HostHealthService implements HeartbeatReceiver {
     this.hooks = hooks;
   }
 
-  /** Beats and detects every `heartbeatMs` until `stop`. */
+  /** When the rounds first started (ms), or undefined before: the grace period counts from it. */
+  get startedAt(): number | undefined {
+    return this.started;
+  }
+
+  /** Detects every `heartbeatMs` until `stop`; the first start opens the grace period (agents reconnect meanwhile). */
   start(): void {
     if (this.timer) return;
+    this.started ??= Date.now();
     this.timer = setInterval(() => {
       if (this.ticking) return;
       this.ticking = this.tick()
@@ -202,13 +208,13 @@ export class HostHealthService implements HeartbeatReceiver {
   }
 
   /**
-   * Marks DOWN every UP host silent past the threshold (none during the grace period after the
-   * gateway started), in one transaction under an advisory lock
+   * Marks DOWN every UP host silent past the threshold (none before `start`, nor during the grace
+   * period after it), in one transaction under an advisory lock
    * (another gateway running the same round finds it taken and leaves the hosts to the winner).
    * Publishes a HOST event and raises an alert per host. Returns the hosts it marked.
    */
   async detect(now = Date.now()): Promise<HostEntity[]> {
-    if (now < graceEndsAt(this.startedAt, this.settings)) return [];
+    if (this.started === undefined || now < graceEndsAt(this.started, this.settings)) return [];
     const cutoff = silenceCutoff(now, this.settings);
     const marked = await this.dataSource.transaction(async (m) => {
       const [lock] = (await m.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [DETECTOR_LOCK_KEY])) as Array<{ locked: boolean }>;

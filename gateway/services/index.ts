@@ -5,6 +5,7 @@ import type { ArtifactStore } from '../artifacts/artifact-store';
 import { AgentCredentialService } from '../auth/agent-credential-service';
 import { TokenService } from '../auth/token-service';
 import { EnvironmentLifecycle } from '../environments';
+import { HostRetirement, ImageRetirement } from '../retirement';
 import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import type { GroupKeys } from '../replication/group-keys';
@@ -63,6 +64,8 @@ export interface Services {
   failover: FailoverService;
   /** Moves environments between hosts (shuffle), reporting the downtime. */
   migration: MigrationService;
+  /** Draining and deleting hosts, deleting sites and images. */
+  retirement: { hosts: HostRetirement; images: ImageRetirement };
 }
 
 /** What services are built from. */
@@ -97,16 +100,19 @@ export function createServices(deps: ServiceDeps): Services {
   const operations = new OperationService(dataSource, deps.pubSub, deps.logger, deps.gatewayId ?? null);
   const images = new ImageService(dataSource, deps.imageStore);
   const beats = new AgentHeartbeats(deps.health ?? DEFAULT_DETECTOR_SETTINGS);
-  const sites = new SiteService(dataSource, beats, deps.agents.localId);
+  // An agent that leaves this gateway is no longer live here: it is heard again on its next beat.
+  deps.agents.onChange((agentId, connected) => connected || beats.forget(agentId));
+  const sites = new SiteService(dataSource, beats, deps.agents.localId, (agentId) => deps.agents.reachable(agentId) !== undefined);
   const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
   const lifecycle = new EnvironmentLifecycle(dataSource, deps.pubSub);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, lifecycle, placement);
   const layers = new LayerService(dataSource);
   const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost, deps.info.database);
   const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, beats.settings, beats);
-  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
+  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
+  const migration = new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, lifecycle);
   return {
     info: deps.info,
     operations,
@@ -126,6 +132,10 @@ export function createServices(deps: ServiceDeps): Services {
     health,
     replication,
     failover,
-    migration: new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, lifecycle),
+    migration,
+    retirement: {
+      hosts: new HostRetirement(dataSource, deps.agents, operations, migration, deps.logger),
+      images: new ImageRetirement(dataSource, images, deps.imageStore),
+    },
   };
 }

@@ -22,6 +22,7 @@ import {
 } from '../persistence/entities';
 import { endAllocations, insertPlacements, rowsOf } from '../placement/claims';
 import { GroupCommit, requireHost, toRspError, type BatchItem, type PlacementResult } from '../placement/group-commit';
+import { claimImplicit, implicitAllocations, type ImplicitClaim } from '../placement/implicit';
 import { placementAsk } from '../placement/model';
 import { evaluateHosts, Evaluation } from '../placement/scheduler';
 import { InventorySnapshot } from '../placement/snapshot';
@@ -191,10 +192,12 @@ export class PlacementService {
     return this.allocations.findOneByOrFail({ id });
   }
 
-  /** Releases an active allocation: its claims go back to the resources exactly. */
+  /** Releases an active allocation: its claims go back to the resources exactly. One an environment or replica holds is released with it (CONFLICT). */
   async release(actor: Principal, id: string): Promise<AllocationEntity> {
     const allocation = await this.get(actor, id);
     policy.requireRole(actor, allocation.groupId, MemberRole.MEMBER, 'release this allocation');
+    if (allocation.environmentId) throw new ConflictError(`Allocation ${id} holds the capacity of environment ${allocation.environmentId}: it is released when the environment is destroyed or leaves the host`, { id, environmentId: allocation.environmentId });
+    if (allocation.replicaId) throw new ConflictError(`Allocation ${id} holds the bytes of replica ${allocation.replicaId}: it is released when the replica is deleted`, { id, replicaId: allocation.replicaId });
     const { ended, hostIds } = await this.dataSource.transaction((m) => endAllocations(m, [id], AllocationStatus.RELEASED, this.now()));
     if (!ended.length) throw new ConflictError(`Allocation ${id} is ${allocation.status}, not ACTIVE`, { id, status: allocation.status });
     this.snapshot.invalidate(hostIds);
@@ -300,6 +303,42 @@ export class PlacementService {
   async releaseWithin(m: EntityManager, ids: string[]): Promise<() => void> {
     const { hostIds } = await endAllocations(m, ids, AllocationStatus.RELEASED, this.now());
     return () => this.snapshot.invalidate(hostIds);
+  }
+
+  /**
+   * Inside the caller's transaction, claims capacity on a host for work that is put there without
+   * an allocation of its own (an environment's limits, a replica's bytes): FORBIDDEN when the group
+   * has no share on the host, CONFLICT when its share or the host is short. Returns the implicit
+   * allocation's id and what to call once the transaction has committed.
+   */
+  async claimWithin(m: EntityManager, claim: ImplicitClaim): Promise<{ allocationId: string; after: () => void }> {
+    const allocationId = await claimImplicit(m, claim, this.now());
+    return { allocationId, after: () => this.snapshot.invalidate([claim.hostId]) };
+  }
+
+  /**
+   * Inside the caller's transaction, releases the implicit allocations of an environment (all of
+   * them, or those not on `keepHostId`: the host it left) or of replicas, and the environment's own
+   * allocation when named. Returns what to call once the transaction has committed.
+   */
+  async releaseHeldWithin(m: EntityManager, of: { environmentId?: string; replicaIds?: string[]; keepHostId?: string; allocationId?: string | null }): Promise<() => void> {
+    const ids = await implicitAllocations(m, of);
+    if (of.allocationId) ids.push(of.allocationId);
+    return this.releaseWithin(m, ids);
+  }
+
+  /** The active allocations holding an environment's capacity: the one it was made on and its implicit ones, oldest first. */
+  async heldBy(environmentId: string): Promise<AllocationEntity[]> {
+    const rows: AllocationEntity[] = await this.dataSource.query(
+      `SELECT a.* FROM environment e JOIN allocation a ON (a."environmentId" = e.id OR a.id = e."allocationId") AND a.status = 'ACTIVE' WHERE e.id = $1 ORDER BY a."createdAt", a.id`,
+      [environmentId],
+    );
+    return rows.map((row) => this.allocations.create(row));
+  }
+
+  /** What each allocation of a request holds (one amount per resource). */
+  async holdings(requestId: string): Promise<ResourceWant[]> {
+    return (await this.requests.findOneBy({ id: requestId }))?.spec.resources ?? [];
   }
 
   /** Publishes a step of an APPROVAL request to its group's members and the site admins. */

@@ -15,6 +15,7 @@ import { DEFAULT_REPLICATION_SETTINGS, type ReplicationSettings } from '../repli
 import type { ReplicaKeeper } from './failover-service';
 import type { LayerService } from './layer-service';
 import type { OperationService } from './operation-service';
+import type { PlacementService } from './placement-service';
 
 /**
  * Replication (seeds 000, 001, 004), built from its parts: policies attached to layers
@@ -44,13 +45,15 @@ export class ReplicationService implements ReplicaKeeper {
     pubSub: RspPubSub,
     /** The one writer of environments' records, statuses and events. */
     lifecycle: EnvironmentLifecycle,
+    /** Where restored environments and stored replicas claim their capacity. */
+    placement: PlacementService | undefined,
     readonly settings: ReplicationSettings = DEFAULT_REPLICATION_SETTINGS,
   ) {
     const stores = new ReplicaStores(dataSource, agents, store, logger);
     this.replicas = new ReplicaRecords(dataSource, stores, keys, logger);
     this.policies = new ReplicationPolicyService(dataSource, layers, this.replicas, settings);
     this.runs = new ReplicationRuns(dataSource, operations, stores, keys, logger, pubSub, this.policies, this.replicas, settings);
-    this.restores = new RestoreService(dataSource, agents, operations, stores, keys, logger, lifecycle, this.replicas);
+    this.restores = new RestoreService(dataSource, agents, operations, stores, keys, logger, lifecycle, this.replicas, placement);
   }
 
   /** Policies of the environment with automatic failover on (see `ReplicationPolicyService`). */

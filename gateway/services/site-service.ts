@@ -32,6 +32,8 @@ export class SiteService {
     private readonly beats: AgentHeartbeats = new AgentHeartbeats(DEFAULT_DETECTOR_SETTINGS),
     /** The id of this gateway's in-process agent: what `agent: local` (or none) at createHost names. */
     private readonly localAgentId = 'local',
+    /** Whether an agent is connected, to this gateway or another replica. */
+    private readonly connected: (agentId: string) => boolean = () => false,
   ) {
     this.sites = dataSource.getRepository(SiteEntity);
     this.hosts = dataSource.getRepository(HostEntity);
@@ -140,8 +142,8 @@ export class SiteService {
 
   /**
    * Site admins change a host's state (e.g. MAINTENANCE). UP is refused (CONFLICT) unless the
-   * host's agent is live — heard within `RSP_HOST_DOWN_AFTER_MS`, by this gateway or another
-   * replica: a host is never UP without a live agent connection.
+   * host's agent is connected and live — heard within `RSP_HOST_DOWN_AFTER_MS`, by this gateway
+   * or another replica: a host is never UP without a live agent connection.
    */
   async setHostState(actor: Principal, id: string, state: HostState): Promise<HostEntity> {
     policy.requireSiteAdmin(actor, 'change host state');
@@ -159,8 +161,9 @@ export class SiteService {
     return this.hosts.save(host);
   }
 
-  /** True when `agentId` was heard lately: by this gateway, or (another replica's) on one of its hosts. */
+  /** True when `agentId` is connected and was heard lately: by this gateway, or (another replica's) on one of its hosts. */
   private async agentLive(agentId: string): Promise<boolean> {
+    if (!this.connected(agentId)) return false;
     if (this.beats.isLive(agentId)) return true;
     const since = new Date(Date.now() - this.beats.settings.downAfterMs);
     return this.hosts.exists({ where: { agent: agentId, lastHeartbeatAt: MoreThan(since) } });

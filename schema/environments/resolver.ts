@@ -7,7 +7,7 @@ import { Actor } from '../common/actor';
 import type { Principal } from '../common/actor';
 import { offsetFromCursor, toConnection } from '../common/connection';
 import { Operation } from '../operations/types';
-import { CreateEnvironmentInput, EnvironmentListArgs } from './inputs';
+import { CreateEnvironmentInput, EnvironmentListArgs, LimitsInput } from './inputs';
 import { DriverStatus, Environment, EnvironmentConnection, EnvironmentCreation, EnvironmentIntervention, EnvironmentStats, ExecResult } from './types';
 
 /** Environments and their lifecycle; every change is an Operation. */
@@ -73,9 +73,15 @@ export class EnvironmentResolver {
     return ctx.services.environments.act(actor, id, 'destroy');
   }
 
-  @Mutation(() => Operation, { description: 'Replaces the image and keeps the config and data volumes (seed 002).' })
-  rebuildEnvironment(@Arg('id', () => ID) id: string, @Arg('imageId', () => ID) imageId: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
-    return ctx.services.environments.act(actor, id, 'rebuild', { imageId });
+  @Mutation(() => Operation, { description: 'Replaces the image (default: the same one) and keeps the config and data volumes (seed 002); new limits, merged over the current ones, are claimed on its host first (FORBIDDEN / CONFLICT when they do not fit).' })
+  rebuildEnvironment(
+    @Arg('id', () => ID) id: string,
+    @Arg('imageId', () => ID, { nullable: true }) imageId: string | undefined,
+    @Arg('limits', () => LimitsInput, { nullable: true }) limits: LimitsInput | undefined,
+    @Actor() actor: Principal,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<OperationEntity> {
+    return ctx.services.environments.act(actor, id, 'rebuild', { imageId: imageId ?? undefined, limits: limits ?? undefined });
   }
 
   @Mutation(() => EnvironmentCreation, { description: 'Copies an environment (filesystem, config, volumes) into a new one, here or on another host; the copy starts stopped.' })

@@ -120,7 +120,7 @@ export class NetworkMetrics {
 }
 
 /** A live host sample. */
-@ObjectType({ description: 'A live sample of a host, taken from /proc and /sys.' })
+@ObjectType({ description: "A live sample of a host, taken by the host's own agent from its machine's /proc and /sys." })
 export class HostMetrics {
   @Field(() => ID)
   hostId: string;
@@ -128,11 +128,14 @@ export class HostMetrics {
   @Field(() => ID)
   siteId: string;
 
-  @Field({ description: 'When it was taken.' })
+  @Field({ description: "When it was taken (the agent's clock)." })
   at: Date;
 
-  @Field({ description: 'The gateway instance that took it.' })
+  @Field({ description: 'The gateway instance that published it.' })
   source: string;
+
+  @Field({ description: 'The host agent that measured it, on the host\'s own machine.' })
+  agent: string;
 
   @Field(() => CpuMetrics)
   cpu: CpuMetrics;

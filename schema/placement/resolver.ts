@@ -1,14 +1,16 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { policy } from '../../gateway/auth/policy';
 import type { GatewayContext } from '../../gateway/context';
 import { isRspError } from '../../gateway/errors';
-import type { AllocationEntity, AllocationRequestEntity, ResourceEntity } from '../../gateway/persistence/entities';
+import type { AllocationEntity, AllocationRequestEntity, EnvironmentEntity, ResourceEntity } from '../../gateway/persistence/entities';
+import { Environment } from '../environments/types';
 import type { PlacementResult } from '../../gateway/services/placement-service';
 import { Actor } from '../common/actor';
 import type { Principal } from '../common/actor';
 import { offsetFromCursor, toConnection } from '../common/connection';
 import { Resource } from '../resources/types';
 import { AllocateManyArgs, AllocationListArgs, AllocationRequestInput, AllocationRequestListArgs } from './inputs';
-import { Allocation, AllocationConnection, AllocationRequest, AllocationRequestConnection, AllocationResult, PlacementExplanation } from './types';
+import { Allocation, AllocationConnection, AllocationRequest, AllocationRequestConnection, AllocationResult, PlacementExplanation, ResourceWant } from './types';
 
 /** Placement: dry runs, allocation, approval, leases and release. */
 @Resolver(() => AllocationRequest)
@@ -83,6 +85,25 @@ export class AllocationResolver {
   @Mutation(() => Allocation, { description: 'Releases an allocation: its capacity goes back exactly.' })
   releaseAllocation(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationEntity> {
     return ctx.services.placement.release(actor, id);
+  }
+}
+
+/** What an allocation holds. */
+@Resolver(() => Allocation)
+export class AllocationHoldingsResolver {
+  @FieldResolver(() => [ResourceWant], { description: 'What it holds on its host: one amount per resource.' })
+  holds(@Root() allocation: AllocationEntity, @Ctx() ctx: GatewayContext): Promise<Array<{ type: string; amount: number; unit: string }>> {
+    return ctx.services.placement.holdings(allocation.requestId);
+  }
+}
+
+/** What holds an environment's capacity. */
+@Resolver(() => Environment)
+export class EnvironmentHoldersResolver {
+  @FieldResolver(() => [Allocation], { description: "The active allocations holding its capacity: the one it was made on, or the implicit one claimed for its limits (two while it moves between hosts); only its group's members (and site admins) see them." })
+  async heldBy(@Root() env: EnvironmentEntity, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationEntity[]> {
+    // The admins governing its host see a guest redacted: its group's allocations stay private.
+    return (await ctx.services.placement.heldBy(env.id)).filter((a) => policy.isMember(actor, a.groupId));
   }
 }
 

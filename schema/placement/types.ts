@@ -77,6 +77,12 @@ export class Allocation {
   @Field(() => Date, { nullable: true })
   endedAt: Date | null;
 
+  @Field(() => ID, { nullable: true, description: 'An implicit allocation: the environment whose limits it holds (made with it, released when it is destroyed or leaves the host).' })
+  environmentId: string | null;
+
+  @Field(() => ID, { nullable: true, description: 'An implicit allocation: the replica whose bytes it holds on the host keeping it (released when the replica is deleted).' })
+  replicaId: string | null;
+
   @Field()
   createdAt: Date;
 }

@@ -192,17 +192,20 @@ describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent
       await ok(['replicate', 'now', policy]);
     }, 300_000);
 
-    test("cut A's link: its host goes DOWN, B starts the replica; once the link is back nothing runs twice", async () => {
+    test("cut A's link: A self-fences, its host goes DOWN, B starts the replica; once the link is back nothing runs twice", async () => {
       const env = ids['db']!;
       await lab.cut('a');
+      // Isolated, A cannot renew its lease: it stops its environment itself (self-fencing).
+      const fenced = agents.a!.process.waitFor(new RegExp(`"environment":"${env}"[^\n]*self-fenced: environment stopped`), 30_000);
       await waitHost(ids['host-id']!, 'DOWN');
+      await fenced;
+      expect(await containersOf(env)).toEqual([{ name: `rsp-${env}`, running: false }]);
       await until('failover to B', async () => {
         const e = await environment(env);
         return e.hostId === ids['host-b'] && e.status === 'RUNNING';
       }, 60_000);
       expect((await ok(['env', 'exec', env, '--', 'hostname'])).stdout).toBe('db\n');
-      // Cut off, A cannot be told: its container still runs (no fencing of its own yet) next to B's.
-      expect(await containersOf(env)).toContainEqual({ name: `rsp-b-${env}`, running: true });
+      expect((await containersOf(env)).filter((c) => c.running)).toEqual([{ name: `rsp-b-${env}`, running: true }]);
 
       await lab.restore('a');
       await waitHost(ids['host-id']!, 'UP', 90_000);
@@ -242,9 +245,15 @@ describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent
 
     test('kill -9 the gateway under load: agents reconnect to the new one, no operation stays RUNNING', async () => {
       const load = await Promise.all([createEnv('load-a', ids['host-id']!, ids['image-2']!), createEnv('load-b', ids['host-b']!, ids['image-id']!)]);
+      const connections = (node: string) => {
+        const { stdout, stderr } = agents[node]!.process.output();
+        return (stdout + stderr).split('connected to the gateway').length - 1;
+      };
+      const before = { a: connections('a'), b: connections('b') };
       gateway.child.kill('SIGKILL');
       await gateway.exited;
       await startGateway(['serve', '--host', '0.0.0.0']);
+      await until('both agents connected to the new gateway', () => connections('a') > before.a && connections('b') > before.b, 60_000);
       await waitHost(ids['host-id']!, 'UP', 60_000);
       await waitHost(ids['host-b']!, 'UP', 60_000);
       for (const state of ['RUNNING', 'PENDING']) expect((await gql('query ($s: OperationState) { operations(state: $s) { totalCount } }', { s: state })).operations.totalCount).toBe(0);
@@ -254,8 +263,11 @@ describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent
         if (end.state === 'FAILED') expect(end.errorMessage).toMatch(/gateway running this operation stopped before it ended/);
       }
       expect(ends.some((e) => e.state === 'FAILED')).toBe(true);
-      // The agents serve the new gateway: B's environment answers.
-      expect((await ok(['env', 'exec', ids['db']!, '--', 'hostname'])).stdout).toBe('db\n');
+      // Their environments do not stay CREATING: settled from the engine when their agent reconnected.
+      for (const l of load) await until(`environment ${l.env} settled`, async () => ['FAILED', 'STOPPED', 'CREATED', 'RUNNING'].includes((await environment(l.env)).status), 30_000);
+      // The agents serve the new gateway: B's environment answers (started again if B fenced it while the gateway was away).
+      await until('db running on B again', async () => (await cli(['env', 'exec', ids['db']!, '--', 'hostname'])).stdout === 'db\n', 60_000, 250);
+      expect(await environment(ids['db']!)).toMatchObject({ hostId: ids['host-b'], status: 'RUNNING' });
     }, 180_000);
   });
 });

@@ -182,6 +182,18 @@ const MATRIX: Record<string, Case> = {
   replicateNow: { query: 'mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
   restoreReplica: { query: 'mutation ($id: ID!) { restoreReplica(replicaId: $id) { id } }', vars: (w) => ({ id: w.fixtures.replica }), expect: GROUP_PRIVATE_WRITE },
   deleteReplica: { query: 'mutation ($id: ID!) { deleteReplica(id: $id) { id } }', vars: async (w, t) => ({ id: (await t.gateway.services.replication.replicateEnvironment(w.fixtures.environment)).id }), expect: GROUP_PRIVATE_WRITE },
+  drainHost: { query: 'mutation ($id: ID!) { drainHost(id: $id) { id } }', vars: async (w, t) => ({ id: await freshHost(w, t) }), expect: GROUP_ADMIN },
+  deleteHost: { query: 'mutation ($id: ID!) { deleteHost(id: $id) }', vars: async (w, t) => ({ id: await freshHost(w, t) }), expect: GROUP_ADMIN },
+  deleteSite: {
+    query: 'mutation ($id: ID!) { deleteSite(id: $id) }',
+    vars: async (w, t) => ({ id: (await t.ok('mutation ($i: CreateSiteInput!) { createSite(input: $i) { id } }', { i: { name: `d-${unique()}`, ownerGroupId: w.groupA } })).createSite.id }),
+    expect: GROUP_ADMIN,
+  },
+  deleteImage: {
+    query: 'mutation ($id: ID!) { deleteImage(id: $id) }',
+    vars: async (w, t) => ({ id: (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: `del-${unique()}`, version: '1', technology: 'docker' } })).registerImage.id }),
+    expect: GROUP_PRIVATE_WRITE,
+  },
   // subscriptions: filtered per event, see the dedicated test below (metrics: test/integration/metrics.test.ts)
   operationUpdated: { query: '', expect: AUTHENTICATED },
   hostMetrics: { query: '', expect: AUTHENTICATED },
@@ -217,6 +229,11 @@ async function freshEnvironment(w: World & { fixtures: Fixtures }, t: TestGatewa
   await t.gateway.services.operations.settled(created.operation.id);
   if (status === 'RUNNING') await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: created.environment.id })).startEnvironment.id);
   return { id: created.environment.id };
+}
+
+/** A new empty host of group A in the world's site, made by the site admin. */
+async function freshHost(w: World, t: TestGateway): Promise<string> {
+  return (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: w.site, ownerGroupId: w.groupA, hostname: `r-${unique()}` } })).createHost.id;
 }
 
 /** A new replication policy of the fixture environment (to the store, hourly), made by the site admin. */

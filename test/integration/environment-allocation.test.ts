@@ -77,13 +77,23 @@ function environmentAllocationSuite(kind: 'pglite' | 'postgres') {
     expect(late.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' }, message: expect.stringMatching(/RELEASED, not ACTIVE/) });
   });
 
-  test('an environment without an allocation keeps working as before and holds none', async () => {
+  test('an environment without an allocation holds an implicit one for its limits, released when it is destroyed', async () => {
+    const before = await used(fakeHost);
     const res = await create({ name: 'plain', hostId: fakeHost, limits: { memoryBytes: GiB } });
     expect(res.errors).toBeUndefined();
-    expect(res.data!.createEnvironment.environment).toMatchObject({ hostId: fakeHost, allocationId: null, limits: { memoryBytes: GiB, cpuQuota: null } });
+    const environment = res.data!.createEnvironment.environment;
+    expect(environment).toMatchObject({ hostId: fakeHost, allocationId: null, limits: { memoryBytes: GiB, cpuQuota: null } });
+    const { heldBy } = (await t.ok('query ($id: ID!) { environment(id: $id) { heldBy { id hostId environmentId status holds { type amount unit } } } }', { id: environment.id }, token())).environment;
+    expect(heldBy).toEqual([{ id: expect.any(String), hostId: fakeHost, environmentId: environment.id, status: 'ACTIVE', holds: [{ type: 'RAM', amount: GiB, unit: 'BYTES' }] }]);
+    expect((await used(fakeHost)).RAM).toEqual({ used: before.RAM.used + GiB, owners: [heldBy[0].id] });
+    // It is released with the environment, not on its own.
+    const release = await t.gql('mutation ($id: ID!) { releaseAllocation(id: $id) { id } }', { id: heldBy[0].id }, token());
+    expect(release.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' }, message: expect.stringMatching(/released when the environment is destroyed/) });
     await settle(res.data!.createEnvironment.operation.id);
-    const destroy = (await t.ok('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id: res.data!.createEnvironment.environment.id }, token())).destroyEnvironment;
+    const destroy = (await t.ok('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id: environment.id }, token())).destroyEnvironment;
     expect(await settle(destroy.id)).toMatchObject({ state: 'SUCCEEDED' });
+    expect(await used(fakeHost)).toEqual(before);
+    expect((await t.ok('query ($id: ID!) { allocation(id: $id) { status } }', { id: heldBy[0].id }, token())).allocation.status).toBe('RELEASED');
   });
 
   test('bad allocations are refused with a clear error and leave nothing behind', async () => {

@@ -7,7 +7,7 @@ import { buildWorld, World } from '../helpers/scenario';
 /** A sample of `hostId` whose `filesystems` make its frame about `bytes` long. */
 function bigSample(hostId: string, siteId: string, at: number, bytes: number): HostSample {
   const filesystems = Array.from({ length: Math.ceil(bytes / 60) }, (_, i) => ({ device: `/dev/fake${i}`, mountPoint: `/mnt/volume-${String(i).padStart(8, '0')}`, totalBytes: 1e12, usedBytes: i }));
-  return { hostId, siteId, at, source: 'test', cpu: { usage: 0.5, cores: [0.5] }, load: { one: 1, five: 1, fifteen: 1 }, memory: { totalBytes: 8e9, usedBytes: 4e9, availableBytes: 4e9 }, swap: { totalBytes: 0, usedBytes: 0 }, disks: [], filesystems, networks: [] };
+  return { hostId, siteId, at, source: 'test', agent: 'local', cpu: { usage: 0.5, cores: [0.5] }, load: { one: 1, five: 1, fifteen: 1 }, memory: { totalBytes: 8e9, usedBytes: 4e9, availableBytes: 4e9 }, swap: { totalBytes: 0, usedBytes: 0 }, disks: [], filesystems, networks: [] };
 }
 
 /** A graphql-transport-ws connection opened by hand, so the test can stop reading it. */

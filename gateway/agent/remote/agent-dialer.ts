@@ -17,7 +17,10 @@ import { websocketChannel } from './websocket-channel';
 
 /** Options of an `AgentDialer`. */
 export interface AgentDialerOptions {
-  /** The gateway: http(s):// or ws(s)://; `/agent` is dialled on it. */
+  /**
+   * The gateway: http(s):// or ws(s)://; `/agent` is dialled on it. Several gateway replicas are
+   * separated by commas: a lost connection is dialled again on the next one, in turn.
+   */
   gateway: string;
   /** A join token, used when the data directory holds no credential yet. */
   token?: string;
@@ -61,10 +64,18 @@ export class AgentDialer {
   private heartbeat: AgentHeartbeat | undefined;
   private fence: SelfFence | undefined;
 
-  constructor(private readonly options: AgentDialerOptions) {}
+  /** The gateway replicas this agent may dial, and which one it dials next. */
+  private readonly gateways: string[];
+  private current = 0;
 
-  /** Connects and keeps connecting until `stop`; rejects on a final refusal. */
+  constructor(private readonly options: AgentDialerOptions) {
+    this.gateways = gatewayList(options.gateway);
+  }
+
+  /** Connects and keeps connecting until `stop` (to the next gateway replica after each loss); rejects on a final refusal. */
   async run(): Promise<void> {
+    if (!this.gateways.length) throw new RspError('BAD_USER_INPUT', '--gateway names no gateway');
+    this.gateways.forEach((g) => agentUrl(g));
     while (!this.stopping) {
       const outcome = await this.connectOnce();
       if (this.stopping) return;
@@ -75,7 +86,9 @@ export class AgentDialer {
       }
       if (outcome.welcomed) this.attempt = 0;
       const waitMs = reconnectDelay(this.attempt++, this.options.backoff);
-      this.options.logger.warn({ code: outcome.code, reason: outcome.reason, retryInMs: waitMs }, 'lost the gateway; dialling again');
+      const lost = this.gateways[this.current];
+      this.current = (this.current + 1) % this.gateways.length;
+      this.options.logger.warn({ code: outcome.code, reason: outcome.reason, retryInMs: waitMs, gateway: lost, next: this.gateways[this.current] }, 'lost the gateway; dialling again');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitMs);
         this.wake = () => {
@@ -103,7 +116,7 @@ export class AgentDialer {
     if (!secret) throw new RspError('BAD_USER_INPUT', `No agent credential in ${dataDir} and no join token: give --token <join token>`);
     const agentId = this.options.agentId ?? saved?.agentId;
     if (saved && this.options.agentId && saved.agentId !== this.options.agentId) throw new RspError('BAD_USER_INPUT', `${dataDir} holds the credential of agent "${saved.agentId}", not "${this.options.agentId}"`);
-    const url = agentUrl(this.options.gateway);
+    const url = agentUrl(this.gateways[this.current]!);
     return new Promise((resolve) => {
       let welcomed = false;
       const socket = new WebSocket(url, { ...(this.options.ca ? { ca: this.options.ca } : {}), maxPayload: 256 * 1024 * 1024 });
@@ -154,7 +167,7 @@ export class AgentDialer {
     const welcome = JSON.parse(text) as GatewayWelcome;
     if (welcome.type !== 'welcome' || typeof welcome.agentId !== 'string') throw new Error('the first message is not a welcome');
     if (welcome.credential) {
-      await saveCredential(dataDir, { gateway: this.options.gateway, agentId: welcome.agentId, credential: welcome.credential });
+      await saveCredential(dataDir, { gateway: this.gateways.join(','), agentId: welcome.agentId, credential: welcome.credential });
       logger.info({ agent: welcome.agentId }, 'enrolled: the agent credential is saved in the data directory');
     }
     this.agent ??= await this.options.makeAgent(welcome.agentId, this.upstream);
@@ -189,6 +202,11 @@ export function reconnectDelay(attempt: number, backoff: { baseMs: number; maxMs
 
 /** The default first and longest wait between reconnections. */
 export const DEFAULT_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
+
+/** The gateway URLs of a `--gateway` value: one, or several replicas separated by commas. */
+export function gatewayList(gateway: string): string[] {
+  return gateway.split(',').map((g) => g.trim()).filter(Boolean);
+}
 
 /** The agent endpoint of a gateway URL: http→ws, https→wss, path `/agent`. */
 export function agentUrl(gateway: string): string {

@@ -36,6 +36,8 @@ export interface AgentServerDeps {
   silenceMs: number;
   /** How long a new connection has to send its handshake. */
   handshakeTimeoutMs?: number;
+  /** Called once an agent is in the link: settles what a lost operation left on its hosts (`EnvironmentService.settleAfterReconnect`). */
+  onConnected?(agentId: string): Promise<unknown>;
 }
 
 /**
@@ -142,6 +144,7 @@ export class AgentServer {
       if (socket.readyState !== socket.OPEN) return;
       agents.add(client, 'remote');
       logger.info({ agent: agentId, address, software: hello.software, enrolled: !!credential }, 'host agent connected');
+      void this.deps.onConnected?.(agentId).catch((e: unknown) => logger.warn({ err: e, agent: agentId }, 'could not settle the environments of a reconnected agent'));
     } catch (e) {
       logger.warn({ err: e, agent: agentId }, 'a host agent failed its opening calls: its connection is closed');
       socket.close(CLOSE_CODES.MALFORMED, closeReason(`opening calls failed: ${(e as Error).message}`));

@@ -21,7 +21,7 @@ export function registerAgent(program: Command): void {
   const agent = program
     .command('agent')
     .description('run a host agent on this machine: it dials out to the gateway over WebSocket and runs environments here (--token: a join token the first time)')
-    .option('--gateway <url>', 'the gateway, http(s):// or ws(s):// (required)')
+    .option('--gateway <urls>', 'the gateway, http(s):// or ws(s):// (required); several replicas separated by commas: a lost connection fails over to the next')
     .option('--data-dir <dir>', "the agent's data directory: its credential, volumes, image cache, artifacts", '.rsp/agent')
     .option('--drivers <list>', 'built-in drivers, comma-separated (default docker,lxc,libvirt,vserver)')
     .option('--plugins <list>', 'driver plugins to load, comma-separated (paths or packages)')
@@ -52,7 +52,7 @@ export function registerAgent(program: Command): void {
 
 /** Runs the agent until SIGTERM/SIGINT (exit 0) or a refusal of the gateway (exit 4 for its secret). */
 async function runAgent(opts: AgentOptions, token: string | undefined): Promise<void> {
-  if (!opts.gateway) throw new CliError("rsp agent: --gateway <url> is required", 'BAD_USAGE', ExitCode.BAD_USAGE);
+  if (!opts.gateway) throw new CliError("rsp agent: --gateway <url>[,<url>…] is required", 'BAD_USAGE', ExitCode.BAD_USAGE);
   const gateway = opts.gateway;
   const list = (text: string | undefined) => text?.split(',').map((s) => s.trim()).filter(Boolean);
   const [{ createLogger }, { AgentDialer }, { agentRegistry, DEFAULT_DRIVERS }, { InProcessAgent }, { loadPluginSet }, { join }] = await Promise.all([

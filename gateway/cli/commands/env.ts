@@ -17,7 +17,7 @@ import {
   StopEnvironmentDocument,
 } from '../../../client/generated/graphql';
 import { CliError, ExitCode } from '../exit-codes';
-import { details, emit, parseBytes, table } from '../output';
+import { details, emit, humanAmount, parseBytes, table } from '../output';
 import { awaitOperation, contextOf, enumOption, groupOf, intOption } from './context';
 
 /** The lifecycle actions that are one mutation on an environment's id answering its operation. */
@@ -41,13 +41,7 @@ export function registerEnv(program: Command): void {
     .option('--no-wait', 'return as soon as the operation is started')
     .action(async (name: string, opts: { host: string; image: string; group?: string; driver?: string; hostname?: string; memory?: string; cpuWeight?: string; dns?: string[]; wait: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      let memoryBytes: number | undefined;
-      try {
-        memoryBytes = opts.memory ? parseBytes(opts.memory) : undefined;
-      } catch (e) {
-        throw new CliError(`--memory: ${(e as Error).message}`, 'BAD_USAGE', ExitCode.BAD_USAGE);
-      }
-      const limits = { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(opts.cpuWeight ? { cpuWeight: intOption('--cpu-weight', opts.cpuWeight) } : {}) };
+      const limits = limitsOf(opts) ?? {};
       const input: CreateEnvironmentInput = {
         name,
         groupId: await groupOf(ctx, opts.group),
@@ -98,12 +92,16 @@ export function registerEnv(program: Command): void {
     });
 
   env
-    .command('rebuild <id> <image-id>')
-    .description('rebuild an environment from another image, keeping its volumes')
+    .command('rebuild <id> [image-id]')
+    .description('rebuild an environment from another image (default: the same one) and/or with new limits, keeping its volumes; new limits are claimed on its host first')
+    .option('--memory <size>', 'new memory limit, e.g. 512MiB, 2GiB')
+    .option('--cpu-weight <n>', 'new CPU weight')
     .option('--no-wait', 'return as soon as the operation is started')
-    .action(async (id: string, imageId: string, opts: { wait: boolean }, cmd: Command) => {
+    .action(async (id: string, imageId: string | undefined, opts: { memory?: string; cpuWeight?: string; wait: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { op } = await ctx.client.request(EnvRebuildDocument, { id, imageId });
+      const limits = limitsOf(opts);
+      if (!imageId && !limits) throw new CliError('Name the new image, or new limits (--memory, --cpu-weight)', 'BAD_USAGE', ExitCode.BAD_USAGE);
+      const { op } = await ctx.client.request(EnvRebuildDocument, { id, imageId: imageId ?? null, limits: limits ?? null });
       await awaitOperation(ctx, op, `rebuild ${id}`, opts.wait);
     });
 
@@ -153,6 +151,7 @@ export function registerEnv(program: Command): void {
           { header: 'GROUP', value: (e) => e.groupId },
           { header: 'HOST', value: (e) => e.hostId },
           { header: 'IMAGE', value: (e) => e.imageId ?? '-' },
+          { header: 'HELD BY', value: (e) => heldBy(e.heldBy) },
         ]),
       );
     });
@@ -163,7 +162,7 @@ export function registerEnv(program: Command): void {
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
       const { environment: e } = await ctx.client.request(EnvShowDocument, { id });
-      emit(ctx.json, e, () => details([['id', e.id], ['name', e.name], ['status', e.status], ['group', e.groupId], ['host', e.hostId], ['driver', e.driver], ['technology', e.technology], ['image', e.imageId], ['last error', e.lastError], ['created', e.createdAt], ['intervention', e.intervention ? `${e.intervention.action} by group ${e.intervention.byGroupId ?? 'site admin'} at ${e.intervention.at}: ${e.intervention.reason}` : null]]));
+      emit(ctx.json, e, () => details([['id', e.id], ['name', e.name], ['status', e.status], ['group', e.groupId], ['host', e.hostId], ['driver', e.driver], ['technology', e.technology], ['image', e.imageId], ['held by', heldBy(e.heldBy, true)], ['last error', e.lastError], ['created', e.createdAt], ['intervention', e.intervention ? `${e.intervention.action} by group ${e.intervention.byGroupId ?? 'site admin'} at ${e.intervention.at}: ${e.intervention.reason}` : null]]));
     });
 
   env
@@ -179,4 +178,32 @@ export function registerEnv(program: Command): void {
       }
       process.exitCode = r.exitCode;
     });
+}
+
+/** The limits given by --memory and --cpu-weight, or undefined when neither is. */
+function limitsOf(opts: { memory?: string; cpuWeight?: string }): { memoryBytes?: number; cpuWeight?: number } | undefined {
+  let memoryBytes: number | undefined;
+  try {
+    memoryBytes = opts.memory ? parseBytes(opts.memory) : undefined;
+  } catch (e) {
+    throw new CliError(`--memory: ${(e as Error).message}`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  }
+  const limits = { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(opts.cpuWeight ? { cpuWeight: intOption('--cpu-weight', opts.cpuWeight) } : {}) };
+  return Object.keys(limits).length ? limits : undefined;
+}
+
+/**
+ * What holds an environment's capacity, for people: each allocation's id (`implicit` when it was
+ * claimed for the environment's limits) and, in detail, its host and what it holds.
+ */
+function heldBy(allocations: Array<{ id: string; hostId: string; environmentId?: string | null; holds: Array<{ type: string; amount: number; unit: string }> }>, detailed = false): string {
+  if (!allocations.length) return '-';
+  return allocations
+    .map((a) => {
+      const what = a.environmentId ? `implicit ${a.id}` : `allocation ${a.id}`;
+      if (!detailed) return what;
+      const holds = a.holds.map((h) => `${h.type} ${humanAmount(h.amount, h.unit)}`).join(', ') || 'nothing measured';
+      return `${what} on host ${a.hostId}: ${holds}`;
+    })
+    .join(detailed ? '; ' : ', ');
 }

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { HostCreateDocument, HostListDocument, HostShowDocument, HostShowQuery, HostState } from '../../../client/generated/graphql';
+import { HostCreateDocument, HostDeleteDocument, HostDrainDocument, HostListDocument, HostShowDocument, HostShowQuery, HostState } from '../../../client/generated/graphql';
 import { details, emit, humanBitsPerSecond, humanBytes, table } from '../output';
-import { contextOf, enumOption, groupOf, intOption } from './context';
+import { awaitOperation, contextOf, enumOption, groupOf, intOption } from './context';
 import { resourceTable } from './resource';
 
-/** `rsp host list|show|create`. */
+/** `rsp host list|show|create|drain|delete`. */
 export function registerHost(program: Command): void {
   const host = program.command('host').description('hosts: servers in a site');
 
@@ -56,6 +56,25 @@ export function registerHost(program: Command): void {
       const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}), ...(opts.inventoryFromFacts ? { inventoryFromFacts: true } : {}), ...(opts.agent ? { agent: opts.agent } : {}) };
       const { createHost } = await ctx.client.request(HostCreateDocument, { input });
       emit(ctx.json, createHost, () => `Created host ${createHost.hostname} (${createHost.id})\n`);
+    });
+
+  host
+    .command('drain <id>')
+    .description("move every environment off a host (migration), leaving it DRAINING and empty; refused with what cannot move (waits unless --no-wait)")
+    .option('--no-wait', 'return as soon as the operation is started')
+    .action(async (id: string, opts: { wait: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { op } = await ctx.client.request(HostDrainDocument, { id });
+      await awaitOperation(ctx, op, `drain ${id}`, opts.wait);
+    });
+
+  host
+    .command('delete <id>')
+    .description('delete an empty host (drain it first); refused with what is still on it')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { deleteHost } = await ctx.client.request(HostDeleteDocument, { id });
+      emit(ctx.json, { deleted: deleteHost }, () => `Deleted host ${id}\n`);
     });
 }
 

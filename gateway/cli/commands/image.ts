@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { ImageListDocument, ImageRegisterDocument, ImageVisibility, RegisterImageInput } from '../../../client/generated/graphql';
+import { ImageDeleteDocument, ImageListDocument, ImageRegisterDocument, ImageVisibility, RegisterImageInput } from '../../../client/generated/graphql';
 import { emit, humanBytes, table } from '../output';
 import { contextOf, enumOption, groupOf } from './context';
 
-/** `rsp image import|list`. */
+/** `rsp image import|list|delete`. */
 export function registerImage(program: Command): void {
   const image = program.command('image').description('images environments are built from');
 
@@ -40,5 +40,14 @@ export function registerImage(program: Command): void {
           { header: 'VENDOR', value: (i) => i.vendorGroupId },
         ]),
       );
+    });
+
+  image
+    .command('delete <id>')
+    .description('delete an image; refused while any environment uses it')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { deleteImage } = await ctx.client.request(ImageDeleteDocument, { id });
+      emit(ctx.json, { deleted: deleteImage }, () => `Deleted image ${id}\n`);
     });
 }

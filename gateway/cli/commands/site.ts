@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { CreateSiteInput, PlacementPolicy, SiteCreateDocument, SiteListDocument } from '../../../client/generated/graphql';
+import { CreateSiteInput, PlacementPolicy, SiteCreateDocument, SiteDeleteDocument, SiteListDocument } from '../../../client/generated/graphql';
 import { emit, table } from '../output';
 import { contextOf, groupOf, intOption } from './context';
 
-/** `rsp site list|create`. */
+/** `rsp site list|create|delete`. */
 export function registerSite(program: Command): void {
   const site = program.command('site').description('sites: places with hosts');
 
@@ -36,5 +36,14 @@ export function registerSite(program: Command): void {
       const input: CreateSiteInput = { name, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.location ? { location: opts.location } : {}), ...(opts.policy ? { placementPolicy: opts.policy as PlacementPolicy } : {}) };
       const { createSite } = await ctx.client.request(SiteCreateDocument, { input });
       emit(ctx.json, createSite, () => `Created site ${createSite.name} (${createSite.id})\n`);
+    });
+
+  site
+    .command('delete <id>')
+    .description('delete a site without hosts; refused with the hosts still in it')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { deleteSite } = await ctx.client.request(SiteDeleteDocument, { id });
+      emit(ctx.json, { deleted: deleteSite }, () => `Deleted site ${id}\n`);
     });
 }

@@ -116,6 +116,8 @@ export class AllocationRequestEntity {
 @Index(['groupId', 'createdAt'])
 @Index(['hostId'])
 @Index(['status', 'expiresAt'])
+@Index(['environmentId'])
+@Index(['replicaId'])
 export class AllocationEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -149,6 +151,14 @@ export class AllocationEntity {
 
   @Column({ type: 'timestamptz', nullable: true })
   endedAt: Date | null;
+
+  /** An implicit allocation: the environment whose limits it holds (made with it, released when it is destroyed or leaves the host). */
+  @Column({ type: 'uuid', nullable: true })
+  environmentId: string | null;
+
+  /** An implicit allocation: the replica whose bytes it holds on the host keeping it (released when the replica is removed). */
+  @Column({ type: 'uuid', nullable: true })
+  replicaId: string | null;
 
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt: Date;

@@ -6,6 +6,8 @@ export enum HostState {
   UP = 'UP',
   DOWN = 'DOWN',
   MAINTENANCE = 'MAINTENANCE',
+  /** Being emptied before it is retired (`drainHost`): takes no new work; its environments move away. */
+  DRAINING = 'DRAINING',
   UNKNOWN = 'UNKNOWN',
 }
 

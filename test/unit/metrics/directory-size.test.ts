@@ -27,11 +27,23 @@ describe('disk used by volumes', () => {
 
   test("the in-process agent reports the bytes of an environment's volume directories", async () => {
     const agent = new InProcessAgent(new DriverRegistry(), join(dir, 'data'), pino({ level: 'silent' }));
-    expect(await agent.volumeBytes({ environmentId: 'env-1' })).toBe(0);
+    expect(await agent.volumesBytes({ environmentIds: ['env-1'] })).toEqual({ 'env-1': 0 });
     const [volume] = await agent.prepareVolumes('env-1', [{ name: 'data', kind: 'data', mountPath: '/data', readOnly: false }]);
     await writeFile(join(volume!.hostPath, 'blob'), Buffer.alloc(2 * 1024 * 1024, 3));
-    expect(await agent.volumeBytes({ environmentId: 'env-1' })).toBeGreaterThanOrEqual(2 * 1024 * 1024);
+    const [other] = await agent.prepareVolumes('env-2', [{ name: 'data', kind: 'data', mountPath: '/data', readOnly: false }]);
+    await writeFile(join(other!.hostPath, 'blob'), Buffer.alloc(64 * 1024, 3));
+    const both = await agent.volumesBytes({ environmentIds: ['env-1', 'env-2', 'env-3'] });
+    expect(both['env-1']).toBeGreaterThanOrEqual(2 * 1024 * 1024);
+    expect(both['env-2']).toBeGreaterThanOrEqual(64 * 1024);
+    expect(both['env-2']).toBeLessThan(2 * 1024 * 1024);
+    expect(both['env-3']).toBe(0);
     await agent.removeVolumes({ environmentId: 'env-1' });
-    expect(await agent.volumeBytes({ environmentId: 'env-1' })).toBe(0);
+    expect(await agent.volumesBytes({ environmentIds: ['env-1'] })).toEqual({ 'env-1': 0 });
+  });
+
+  test('an id that would leave the volumes directory is refused', async () => {
+    const agent = new InProcessAgent(new DriverRegistry(), join(dir, 'data'), pino({ level: 'silent' }));
+    await expect(agent.volumesBytes({ environmentIds: ['../..'] })).rejects.toMatchObject({ category: 'BAD_USER_INPUT' });
+    await expect(agent.removeVolumes({ environmentId: '../data' })).rejects.toMatchObject({ category: 'BAD_USER_INPUT' });
   });
 });

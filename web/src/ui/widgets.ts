@@ -17,6 +17,7 @@ const STATUS_TONES: Record<string, Tone> = {
   FIRING: 'bad',
   REJECTED: 'bad',
   MAINTENANCE: 'warn',
+  DRAINING: 'warn',
   UNKNOWN: 'warn',
   CANCELLED: 'warn',
   PENDING: 'busy',

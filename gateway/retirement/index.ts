@@ -1,0 +1,3 @@
+export { Blockers, nameFor } from './blockers';
+export { HostRetirement } from './host-retirement';
+export { ImageRetirement } from './image-retirement';

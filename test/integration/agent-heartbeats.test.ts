@@ -1,0 +1,134 @@
+import { createRootfsTar } from '../../drivers/fake';
+import { leaseUntil } from '../../gateway/agent/remote/agent-lease';
+import { graceEndsAt } from '../../gateway/services/failure-detector';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { describeWithEngine } from '../helpers/engines';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { until } from '../helpers/until';
+
+const OP = 'id state error { code message }';
+
+/**
+ * Hosts are UP only on the word of their agent's pushed heartbeats: UNKNOWN until the first,
+ * `setHostState(UP)` refused without a live agent, DOWN after silence (never during the grace
+ * period after a gateway start), and the environments an agent self-fenced resumed only where
+ * they were not failed over.
+ */
+describeWithEngine('postgres', 'agent-pushed heartbeats and host states', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let group: string;
+  let site: string;
+  const settings = { heartbeatMs: 100, downAfterMs: 600 };
+  const env = { RSP_AGENTS: 'x', RSP_HEARTBEAT_MS: String(settings.heartbeatMs), RSP_HOST_DOWN_AFTER_MS: String(settings.downAfterMs) };
+
+  const host = async (id: string) => (await t.ok('query ($id: ID!) { host(id: $id) { state lastHeartbeatAt } }', { id })).host as { state: string; lastHeartbeatAt: string | null };
+  const newHost = async (hostname: string, agent: string) =>
+    (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id state } }', { i: { siteId: site, ownerGroupId: group, hostname, drivers: ['fake'], agent } })).createHost as { id: string; state: string };
+  const setState = (id: string, state: string) => t.gql('mutation ($id: ID!, $s: HostState!) { setHostState(id: $id, state: $s) { state } }', { id, s: state });
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    t = await startTestGateway(db, env);
+    group = (await t.ok('mutation { createGroup(input: { slug: "ops", name: "Ops" }) { id } }')).createGroup.id;
+    site = (await t.ok('mutation ($g: ID!) { createSite(input: { name: "one", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  test('a host whose agent never connected is UNKNOWN, cannot be set UP, and is UP on its first heartbeat', async () => {
+    const h = await newHost('later', 'later');
+    expect(h.state).toBe('UNKNOWN');
+    const refused = await setState(h.id, 'UP');
+    expect(refused.errors?.[0]).toMatchObject({ message: expect.stringMatching(/agent "later" never connected/), extensions: { code: 'CONFLICT' } });
+    // Not judged: never heard.
+    expect(await t.gateway.services.health.detect(Date.now() + 60_000)).toEqual([]);
+
+    const sentAt = Date.now();
+    const answer = await t.gateway.services.health.receiveHeartbeat('later', { sentAt, fenced: [] });
+    expect(answer).toEqual({ leaseUntil: leaseUntil(sentAt, settings), ...settings, acknowledged: [] });
+    expect(answer.leaseUntil).toBeLessThan(sentAt + settings.downAfterMs);
+    expect(await host(h.id)).toMatchObject({ state: 'UP', lastHeartbeatAt: expect.any(String) });
+  });
+
+  test('a host of a connected agent is UP from its creation; its agent cut off, a new host is UNKNOWN and UP is refused until it beats again', async () => {
+    expect((await newHost('x-one', 'x')).state).toBe('UP');
+    const maint = await newHost('x-two', 'x');
+    expect((await t.ok('mutation ($id: ID!) { setHostState(id: $id, state: MAINTENANCE) { state } }', { id: maint.id })).setHostState.state).toBe('MAINTENANCE');
+    t.gateway.agents.disconnect('x');
+    expect((await newHost('x-three', 'x')).state).toBe('UNKNOWN');
+    const refused = await setState(maint.id, 'UP');
+    expect(refused.errors?.[0]).toMatchObject({ message: expect.stringMatching(/agent "x" is not connected/), extensions: { code: 'CONFLICT', details: { agentConnected: false } } });
+    t.gateway.agents.reconnect('x');
+    await until('x heard again', () => t.gateway.services.health.beats.isLive('x'), 20_000, 20);
+    expect((await t.ok('mutation ($id: ID!) { setHostState(id: $id, state: UP) { state } }', { id: maint.id })).setHostState.state).toBe('UP');
+  });
+
+  test('a host heard and then silent is DOWN; none is judged during the grace period after a gateway start', async () => {
+    // This gateway stops judging: the one started below stands for it restarted.
+    await t.gateway.services.health.stop();
+    const fresh = await startTestGateway({ ...db, dataDir: `${db.dataDir}-restarted` }, { ...env, RSP_AGENTS: '' });
+    const health = fresh.gateway.services.health;
+    // Its rounds stop too: the test runs its detector at chosen times.
+    await health.stop();
+    const started = health.startedAt!;
+    try {
+      const h = await newHost('ghost-box', 'ghost');
+      // Heard once, long before the restart: the host is UP, and silent.
+      const heardAt = Date.now() - 60_000;
+      await t.gateway.services.health.receiveHeartbeat('ghost', { sentAt: heardAt, fenced: [] }, heardAt);
+      expect((await host(h.id)).state).toBe('UP');
+      expect(await health.detect(started + 1)).toEqual([]);
+      expect(await health.detect(graceEndsAt(started, settings) - 1)).toEqual([]);
+      expect((await host(h.id)).state).toBe('UP');
+      const marked = await health.detect(graceEndsAt(started, settings));
+      expect(marked.map((m) => m.id)).toContain(h.id);
+      expect((await host(h.id)).state).toBe('DOWN');
+    } finally {
+      await fresh.close();
+      t.gateway.services.health.start();
+    }
+  });
+
+  test('environments an agent self-fenced: resumed on its host when not failed over, left alone when they were', async () => {
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'app', version: '1', technology: 'fake' } })).registerImage.id;
+    expect((await t.upload(image, createRootfsTar({ '/etc/os-release': 'ID=app\n' }))).status).toBe(200);
+    const hostId = (await newHost('x-fence', 'x')).id;
+    const settle = async (id: string) => {
+      await t.gateway.services.operations.settled(id);
+      return (await t.ok(`query ($id: ID!) { operation(id: $id) { ${OP} } }`, { id })).operation;
+    };
+    const running = async (name: string) => {
+      const created = await t.ok(`mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }`, { i: { groupId: group, hostId, imageId: image, name } });
+      expect(await settle(created.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
+      const id = created.createEnvironment.environment.id as string;
+      expect(await settle((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id })).startEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
+      return id;
+    };
+    const stays = await running('stays');
+    const moved = await running('moved');
+    const agent = t.gateway.agents.get('x')!;
+    // The agent fenced both (killed them); meanwhile `moved` was failed over to a host of another agent.
+    for (const id of [stays, moved]) await agent.stopEnvironment({ driver: 'fake', environmentId: id, graceSeconds: 0 }, { operationId: 'fence' });
+    const elsewhere = (await newHost('elsewhere', 'local')).id;
+    await t.gateway.dataSource.query('UPDATE environment SET "hostId" = $1 WHERE id = $2', [elsewhere, moved]);
+    const fenced = [stays, moved].map((id) => ({ id, driver: 'fake', at: Date.now() }));
+
+    expect((await t.gateway.services.health.receiveHeartbeat('x', { sentAt: Date.now(), fenced })).acknowledged).toEqual([]);
+    await t.gateway.services.health.settleFenced();
+    const resumed = await until('the resume operation', async () => {
+      const rows = (await t.gateway.dataSource.query(`SELECT id FROM operation WHERE kind = 'environment.resume' AND "targetId" = $1`, [stays])) as Array<{ id: string }>;
+      return rows[0]?.id;
+    }, 20_000, 50);
+    expect(await settle(resumed)).toMatchObject({ state: 'SUCCEEDED' });
+    expect((await t.gateway.dataSource.query(`SELECT count(*)::int AS n FROM operation WHERE kind = 'environment.resume' AND "targetId" = $1`, [moved]))[0].n).toBe(0);
+    const state = async (id: string) => (await agent.inspectEnvironment({ driver: 'fake', environmentId: id }, { operationId: 'look' })).state;
+    expect(await state(stays)).toBe('running');
+    expect(await state(moved)).toBe('stopped');
+    // The next beat acknowledges both: the agent forgets them.
+    expect((await t.gateway.services.health.receiveHeartbeat('x', { sentAt: Date.now(), fenced })).acknowledged.sort()).toEqual([stays, moved].sort());
+    expect(t.gateway.services.health.fencedPending('x')).toEqual([]);
+  });
+});
