@@ -170,7 +170,12 @@ export class ReplicationPolicyService {
     if (!env.layerId) throw new ConflictError(`Environment ${env.name} has no layer`, { environmentId: env.id });
     const replicating = await this.dataSource.getRepository(LayerEntity).findOneBy({ id: f.layerId });
     if (!replicating) throw new NotFoundError('Layer', f.layerId);
-    const violation = layerRuleViolation(f.kind, replicating, await this.layers.chain(env.layerId), await this.layers.chain(replicating.id));
+    const zoneChain = await this.layers.chain(env.layerId);
+    const replicatingChain = await this.layers.chain(replicating.id);
+    // Another group's layer outside the environment's stack is as unknown here as to `layer(id)`: never named.
+    const inStack = zoneChain.some((l) => l.id === replicating.id) || replicatingChain.some((l) => l.id === env.layerId);
+    if (!inStack && replicating.groupId !== env.groupId) throw new NotFoundError('Layer', f.layerId);
+    const violation = layerRuleViolation(f.kind, replicating, zoneChain, replicatingChain);
     if (violation) throw new BadInputError(violation, { layerId: f.layerId, environmentId: env.id, kind: f.kind });
     return f;
   }
