@@ -145,7 +145,7 @@ export class AgentServer {
       socket.close(CLOSE_CODES.MALFORMED, closeReason(`malformed frame: ${problem}`));
     });
     const client = new AgentClient(agentId, lanes.outgoing);
-    new UpstreamDispatcher(this.deps.heartbeats, this.deps.upstream, lanes.incoming, agentId, logger);
+    new UpstreamDispatcher(this.deps.heartbeats, this.deps.upstream, lanes.incoming, agentId, logger, this.deps.hostFacts);
     this.sockets.get(agentId)?.close(CLOSE_CODES.REPLACED, 'another connection of this agent replaced this one');
     this.sockets.set(agentId, socket);
     socket.once('close', (code: number, reason: Buffer) => {
