@@ -113,7 +113,9 @@ export class HostRetirement {
       for (const env of onHost) {
         blockers.add(`${nameFor(policy.isMember(actor, env.groupId), 'environment', env.name)} is on it (drain the host first)`);
       }
-      const allocations = await m.getRepository(AllocationEntity).countBy({ hostId: host.id, status: AllocationStatus.ACTIVE });
+      // An environment's own (implicit) allocation is counted with the environment.
+      const held = new Set(onHost.map((e) => e.allocationId));
+      const allocations = (await m.getRepository(AllocationEntity).findBy({ hostId: host.id, status: AllocationStatus.ACTIVE })).filter((a) => !held.has(a.id)).length;
       if (allocations) blockers.add(`${allocations} active allocation(s) hold capacity on it`);
       const replicas = await m.getRepository(ReplicaEntity).countBy({ storeHostId: host.id });
       if (replicas) blockers.add(`${replicas} replica(s) are stored on it`);
