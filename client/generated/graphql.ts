@@ -4,6 +4,12 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+/** CONNECTED: its agent holds a connection to a gateway now; DISCONNECTED: it did once; NEVER: it never connected. */
+export type AgentConnectionState =
+  | 'CONNECTED'
+  | 'DISCONNECTED'
+  | 'NEVER';
+
 /** Where an alert is. */
 export type AlertState =
   | 'FIRING'
@@ -201,6 +207,7 @@ export type GroupNoteInput = {
   unit?: string | null | undefined;
 };
 
+/** UNKNOWN until its agent's first heartbeat; UP while its agent beats; DOWN when silent past the threshold (fenced, failed over); MAINTENANCE set by an admin. */
 export type HostState =
   | 'DOWN'
   | 'DRAINING'
@@ -700,7 +707,7 @@ export type HostListQueryVariables = Exact<{
 }>;
 
 
-export type HostListQuery = { hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null }> } };
+export type HostListQuery = { hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, lastHeartbeatAt: string | null } }> } };
 
 export type HostShowQueryVariables = Exact<{
   id: string;
@@ -2635,6 +2642,12 @@ export const HostListDocument = /*#__PURE__*/ new TypedDocumentString(`
   hosts(first: $first, siteId: $siteId, technology: $technology, state: $state) {
     nodes {
       ...HostFields
+      agentConnection {
+        agentId
+        state
+        version
+        lastHeartbeatAt
+      }
     }
   }
 }

@@ -130,6 +130,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       replication: { minimumIntervalMinutes: config.replicationMinIntervalMinutes, backoff: { baseMs: config.replicationRetryBaseMs, maxMs: 3_600_000 }, maxKeep: 100 },
     });
     // The in-process agents' heartbeats go through the receiver remote agents' do; the first now, so their hosts are UP from the start.
+    // Connections a crashed run of this gateway left open are closed; the in-process agents' open now.
+    await services.agentConnections.closeStale();
+    for (const id of agents.connected()) await services.agentConnections.opened(id, { version: RSP_VERSION, remoteAddress: 'in-process' });
     const inProcessBeats = new InProcessHeartbeats(agents, services.health, config.heartbeatMs, logger);
     await inProcessBeats.beat();
     const schema = await buildGatewaySchema(pubSub);
@@ -143,6 +146,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     // Host agents on other machines (`rsp agent`) dial in at /agent.
     const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, heartbeats: services.health, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs, onConnected: (id) => services.environments.settleAfterReconnect(id) });
+    agents.onChange((id, connected) => void (connected ? services.agentConnections.opened(id, agentServer.describe(id) ?? { version: RSP_VERSION, remoteAddress: 'in-process' }) : services.agentConnections.closed(id)));
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, closeBus, agentServer);
     services.metrics.start(config.metricsIntervalMs);
     services.replication.runs.start(config.replicationIntervalMs);
@@ -156,6 +160,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       bootstrapToken: bootstrap?.secret,
       close: async () => {
         await inProcessBeats.stop();
+        await services.agentConnections.closeAll().catch((e: unknown) => logger.warn({ err: e }, 'could not close the agent connection records'));
         await close();
       },
     };

@@ -108,7 +108,7 @@ export class HostFactsService {
   private async applyResource(host: HostEntity, resource: FactResource): Promise<FactsWarning | undefined> {
     await this.dataSource.query(
       `INSERT INTO resource ("hostId", type, unit, total, description, source, generation)
-       SELECT $1, $2::varchar, $3, $4, $5, $6, 1 WHERE NOT EXISTS (SELECT 1 FROM resource WHERE "hostId" = $1 AND type = $2::varchar)`,
+       VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT ("hostId", type) DO NOTHING`,
       [host.id, resource.type, resource.unit, resource.total, resource.description, ResourceSource.FACTS],
     );
     const updated = rowsOf<{ id: string }>(

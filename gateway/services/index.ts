@@ -13,6 +13,7 @@ import { EnvironmentService } from './environment-service';
 import { GroupService } from './group-service';
 import { FailoverService } from './failover-service';
 import { MigrationService } from './migration-service';
+import { AgentConnectionService } from './agent-connection-service';
 import { AgentHeartbeats } from './agent-heartbeats';
 import { DEFAULT_DETECTOR_SETTINGS, type DetectorSettings } from './failure-detector';
 import { HostHealthService } from './host-health-service';
@@ -59,6 +60,8 @@ export interface Services {
   placement: PlacementService;
   /** Heartbeats, failure detection, fencing and the split-brain guard. */
   health: HostHealthService;
+  /** Host agents' connections (`agent_connection`), for `Host.agentConnection`. */
+  agentConnections: AgentConnectionService;
   replication: ReplicationService;
   /** Restarts environments of DOWN hosts elsewhere from their newest replica. */
   failover: FailoverService;
@@ -130,6 +133,7 @@ export function createServices(deps: ServiceDeps): Services {
     metrics,
     placement,
     health,
+    agentConnections: new AgentConnectionService(dataSource, deps.gatewayId ?? 'embedded', deps.logger),
     replication,
     failover,
     migration,

@@ -8,7 +8,8 @@ import { offsetFromCursor, PageArgs, toConnection } from '../common/connection';
 import { Resource } from '../resources/types';
 import { CreateHostInput, CreateSiteInput, HostListArgs, SetHostDriversArgs } from './inputs';
 import { HostFacts } from './host-facts-types';
-import { Host, HostConnection, Site, SiteConnection } from './types';
+import { AgentConnection, Host, HostConnection, Site, SiteConnection } from './types';
+import type { AgentConnectionView } from '../../gateway/services/agent-connection-service';
 
 /** Sites. */
 @Resolver(() => Site)
@@ -75,6 +76,11 @@ export class HostResolver {
   @FieldResolver(() => HostFacts, { nullable: true, description: "What its agent last reported of its machine (CPUs, memory, filesystems, interfaces, kernel, drivers); null until it did." })
   facts(@Root() host: HostEntity): HostFacts | null {
     return host.facts ? HostFacts.of(host.facts) : null;
+  }
+
+  @FieldResolver(() => AgentConnection, { description: 'Its agent: connected, disconnected or never connected, its version and last heartbeat. A host is never UP without a live agent connection.' })
+  async agentConnection(@Root() host: HostEntity, @Ctx() ctx: GatewayContext): Promise<AgentConnectionView> {
+    return (await ctx.services.agentConnections.ofAgents([host.agent])).get(host.agent)!;
   }
 
   @FieldResolver(() => [Resource])

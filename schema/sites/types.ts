@@ -1,9 +1,30 @@
 import { Directive, Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { GraphQLJSONObject } from 'graphql-scalars';
 import { HostState, PlacementPolicy } from '../../gateway/persistence/entities';
+import { AgentConnectionState } from '../../gateway/services/agent-connection-service';
 import { Connection } from '../common/connection';
 
-registerEnumType(HostState, { name: 'HostState' });
+registerEnumType(HostState, { name: 'HostState', description: 'UNKNOWN until its agent\'s first heartbeat; UP while its agent beats; DOWN when silent past the threshold (fenced, failed over); MAINTENANCE set by an admin.' });
+registerEnumType(AgentConnectionState, { name: 'AgentConnectionState', description: 'CONNECTED: its agent holds a connection to a gateway now; DISCONNECTED: it did once; NEVER: it never connected.' });
+
+/** A host's agent and its connection. */
+@ObjectType({ description: "A host's agent: its connection to the gateways and its last heartbeat." })
+export class AgentConnection {
+  @Field({ description: 'The agent id.' })
+  agentId: string;
+
+  @Field(() => AgentConnectionState)
+  state: AgentConnectionState;
+
+  @Field(() => String, { nullable: true, description: 'The RSP version the agent runs (at its last connection).' })
+  version: string | null;
+
+  @Field(() => Date, { nullable: true, description: 'When its last connection opened.' })
+  connectedAt: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'Its last heartbeat heard on any of its hosts.' })
+  lastHeartbeatAt: Date | null;
+}
 registerEnumType(PlacementPolicy, { name: 'PlacementPolicy', description: 'BINPACK fills hosts up; SPREAD evens the load.' });
 
 /** A physical location. */

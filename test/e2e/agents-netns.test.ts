@@ -32,6 +32,9 @@ async function freePort(): Promise<number> {
  * private bridge, Docker as the real engine. First the README's two-machine walkthrough, line by
  * line; then a second agent: replicate and migrate between them, cut one off (failover, no double
  * run once the link is back), kill -9 an agent mid-create, kill -9 the gateway under load.
+ * What the walkthrough's lines get beyond the README: a free port instead of 4000, a temporary
+ * data folder and PostgreSQL database, short heartbeats, and `fake` as the gateway's own driver
+ * (machine 1 runs no environment; its Docker is machine 2's).
  */
 describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent processes)', () => {
   describeWithEngine('docker', 'on Docker', () => {
@@ -103,6 +106,9 @@ describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent
       if (gateway && gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.child.kill('SIGKILL');
       await Promise.all([...Object.values(agents).map((a) => a.process.exited), gateway?.exited]);
       for (const id of envIds) for (const c of await containersOf(id).catch(() => [])) await docker.getContainer(c.name).remove({ force: true }).catch(() => undefined);
+      // The images this file made: environments' (migrated, failed over) and the ballast image 2; busybox 1 may be shared.
+      const ours = (tag: string) => [...envIds].some((id) => tag.endsWith(`:env-${id}`)) || /^rsp(-b)?:busybox-2$/.test(tag);
+      for (const image of await docker.listImages().catch(() => [])) for (const tag of (image.RepoTags ?? []).filter(ours)) await docker.getImage(tag).remove().catch(() => undefined);
       await lab?.teardown();
       await db?.drop();
       if (dir) rmSync(dir, { recursive: true, force: true });
@@ -256,13 +262,15 @@ describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent
       await until('both agents connected to the new gateway', () => connections('a') > before.a && connections('b') > before.b, 60_000);
       await waitHost(ids['host-id']!, 'UP', 60_000);
       await waitHost(ids['host-b']!, 'UP', 60_000);
-      for (const state of ['RUNNING', 'PENDING']) expect((await gql('query ($s: OperationState) { operations(state: $s) { totalCount } }', { s: state })).operations.totalCount).toBe(0);
+      // The killed gateway's operations ended at the restart; the new one's (resuming what agents fenced meanwhile) end too.
       const ends = await Promise.all(load.map((l) => operation(l.op)));
       for (const end of ends) {
         expect(['SUCCEEDED', 'FAILED']).toContain(end.state);
         if (end.state === 'FAILED') expect(end.errorMessage).toMatch(/gateway running this operation stopped before it ended/);
       }
       expect(ends.some((e) => e.state === 'FAILED')).toBe(true);
+      const inFlight = async () => (await Promise.all(['RUNNING', 'PENDING'].map(async (s) => (await gql('query ($s: OperationState) { operations(state: $s) { totalCount } }', { s })).operations.totalCount as number))).reduce((a, b) => a + b);
+      await until('no operation RUNNING or PENDING', async () => (await inFlight()) === 0, 60_000, 250);
       // Their environments do not stay CREATING: settled from the engine when their agent reconnected.
       for (const l of load) await until(`environment ${l.env} settled`, async () => ['FAILED', 'STOPPED', 'CREATED', 'RUNNING'].includes((await environment(l.env)).status), 30_000);
       // The agents serve the new gateway: B's environment answers (started again if B fenced it while the gateway was away).

@@ -50,6 +50,7 @@ export interface AgentServerDeps {
 export class AgentServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 });
   private readonly sockets = new Map<string, WebSocket>();
+  private readonly peers = new Map<string, { version: string; remoteAddress: string }>();
   private readonly pinger: NodeJS.Timeout;
 
   constructor(private readonly deps: AgentServerDeps) {
@@ -75,6 +76,11 @@ export class AgentServer {
       }
     }, deps.heartbeatMs);
     this.pinger.unref();
+  }
+
+  /** The RSP version and address of the connected remote agent `agentId`, or undefined. */
+  describe(agentId: string): { version: string; remoteAddress: string } | undefined {
+    return this.peers.get(agentId);
   }
 
   /** Takes over an HTTP upgrade request for the agent path. */
@@ -142,6 +148,7 @@ export class AgentServer {
       const hello = await client.connect(openingCall());
       await this.deps.hostFacts.recordFacts(agentId, await client.hostFacts({}, openingCall()));
       if (socket.readyState !== socket.OPEN) return;
+      this.peers.set(agentId, { version: hello.software, remoteAddress: address });
       agents.add(client, 'remote');
       logger.info({ agent: agentId, address, software: hello.software, enrolled: !!credential }, 'host agent connected');
       void this.deps.onConnected?.(agentId).catch((e: unknown) => logger.warn({ err: e, agent: agentId }, 'could not settle the environments of a reconnected agent'));

@@ -26,6 +26,10 @@ export function registerHost(program: Command): void {
           { header: 'SITE', value: (h) => h.siteId },
           { header: 'DRIVERS', value: (h) => h.drivers },
           { header: 'ARCH', value: (h) => h.arch },
+          { header: 'AGENT', value: (h) => h.agentConnection.agentId },
+          { header: 'VERSION', value: (h) => h.agentConnection.version ?? '-' },
+          { header: 'CONNECTION', value: (h) => h.agentConnection.state },
+          { header: 'LAST HEARTBEAT', value: (h) => h.agentConnection.lastHeartbeatAt ?? 'never' },
         ]),
       );
     });

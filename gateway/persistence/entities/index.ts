@@ -1,3 +1,4 @@
+import { AgentConnectionEntity } from './agent-connection.entity';
 import { AgentCredentialEntity } from './agent-credential.entity';
 import { AllocationClaimEntity, AllocationEntity, AllocationRequestEntity } from './allocation.entity';
 import { ApiTokenEntity } from './api-token.entity';
@@ -15,6 +16,7 @@ import { ResourceEntity } from './resource.entity';
 import { ShareEntity, UsagePolicyEntity } from './share.entity';
 import { SiteEntity } from './site.entity';
 
+export * from './agent-connection.entity';
 export * from './agent-credential.entity';
 export * from './allocation.entity';
 export * from './api-token.entity';
@@ -58,4 +60,5 @@ export const entities = [
   ReplicationPolicyEntity,
   ReplicaEntity,
   AgentCredentialEntity,
+  AgentConnectionEntity,
 ];

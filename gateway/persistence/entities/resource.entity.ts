@@ -25,7 +25,7 @@ export const KNOWN_RESOURCE_UNITS: Record<string, ResourceUnit[]> = {
 
 /** A resource of a host (SRSM-2 description + Placement-style inventory). */
 @Entity('resource')
-@Index(['hostId', 'type'])
+@Index(['hostId', 'type'], { unique: true })
 export class ResourceEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;

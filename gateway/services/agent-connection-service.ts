@@ -1,0 +1,107 @@
+import { DataSource, In, IsNull, Repository } from 'typeorm';
+import type { Logger } from '../logging/logger';
+import { AgentConnectionEntity, HostEntity } from '../persistence/entities';
+
+/** Whether a host's agent is connected now, was once, or never was. */
+export enum AgentConnectionState {
+  CONNECTED = 'CONNECTED',
+  DISCONNECTED = 'DISCONNECTED',
+  NEVER = 'NEVER',
+}
+
+/** A host's agent as `Host.agentConnection` shows it. */
+export interface AgentConnectionView {
+  agentId: string;
+  state: AgentConnectionState;
+  version: string | null;
+  connectedAt: Date | null;
+  lastHeartbeatAt: Date | null;
+}
+
+/** What is known of a connecting agent. */
+export interface ConnectingAgent {
+  version: string;
+  remoteAddress: string;
+}
+
+/**
+ * Host agents' connections, one row each (`agent_connection`): opened when an agent joins this
+ * gateway's link, closed when it leaves. Rows this gateway left open when it crashed are closed
+ * at its next start (`closeStale`). Writes for one agent run in order.
+ */
+export class AgentConnectionService {
+  private readonly rows: Repository<AgentConnectionEntity>;
+  private readonly hosts: Repository<HostEntity>;
+  /** This gateway's open row per agent. */
+  private readonly open = new Map<string, string>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(
+    dataSource: DataSource,
+    private readonly gatewayId: string,
+    private readonly logger: Logger,
+  ) {
+    this.rows = dataSource.getRepository(AgentConnectionEntity);
+    this.hosts = dataSource.getRepository(HostEntity);
+  }
+
+  /** Closes the rows a previous run of this gateway left open (it crashed or was killed); returns how many. */
+  async closeStale(now = new Date()): Promise<number> {
+    const result = await this.rows.update({ gatewayId: this.gatewayId, disconnectedAt: IsNull() }, { disconnectedAt: now });
+    if (result.affected) this.logger.warn({ connections: result.affected }, 'closed the agent connections a previous run of this gateway left open');
+    return result.affected ?? 0;
+  }
+
+  /** Closes every row of this gateway (it is stopping). */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.queues.values()]);
+    this.open.clear();
+    await this.rows.update({ gatewayId: this.gatewayId, disconnectedAt: IsNull() }, { disconnectedAt: new Date() });
+  }
+
+  /** Records that `agentId` connected to this gateway. */
+  opened(agentId: string, agent: ConnectingAgent): Promise<void> {
+    return this.inOrder(agentId, async () => {
+      await this.close(agentId);
+      const row = await this.rows.save(this.rows.create({ agentId, gatewayId: this.gatewayId, connectedAt: new Date(), disconnectedAt: null, version: agent.version, remoteAddress: agent.remoteAddress }));
+      this.open.set(agentId, row.id);
+    });
+  }
+
+  /** Records that `agentId` left this gateway. */
+  closed(agentId: string): Promise<void> {
+    return this.inOrder(agentId, () => this.close(agentId));
+  }
+
+  /** How the agents of `hosts` are connected (one query for the rows, one for the heartbeats). */
+  async ofAgents(agentIds: readonly string[]): Promise<Map<string, AgentConnectionView>> {
+    const ids = [...new Set(agentIds)];
+    const views = new Map<string, AgentConnectionView>(ids.map((agentId) => [agentId, { agentId, state: AgentConnectionState.NEVER, version: null, connectedAt: null, lastHeartbeatAt: null }]));
+    if (!ids.length) return views;
+    const latest = (await this.rows.createQueryBuilder('c').distinctOn(['c.agentId']).where('c.agentId IN (:...ids)', { ids }).orderBy('c.agentId').addOrderBy('c.disconnectedAt IS NULL', 'DESC').addOrderBy('c.connectedAt', 'DESC').getMany());
+    for (const row of latest) {
+      views.set(row.agentId, { agentId: row.agentId, state: row.disconnectedAt ? AgentConnectionState.DISCONNECTED : AgentConnectionState.CONNECTED, version: row.version, connectedAt: row.connectedAt, lastHeartbeatAt: null });
+    }
+    const beats = (await this.hosts.createQueryBuilder('h').select('h.agent', 'agent').addSelect('MAX(h."lastHeartbeatAt")', 'last').where({ agent: In(ids) }).groupBy('h.agent').getRawMany()) as Array<{ agent: string; last: Date | string | null }>;
+    for (const b of beats) {
+      const view = views.get(b.agent);
+      if (view && b.last) view.lastHeartbeatAt = new Date(b.last);
+    }
+    return views;
+  }
+
+  private async close(agentId: string): Promise<void> {
+    const id = this.open.get(agentId);
+    if (!id) return;
+    this.open.delete(agentId);
+    await this.rows.update({ id, disconnectedAt: IsNull() }, { disconnectedAt: new Date() });
+  }
+
+  private inOrder(agentId: string, work: () => Promise<void>): Promise<void> {
+    const next = (this.queues.get(agentId) ?? Promise.resolve())
+      .then(work)
+      .catch((e: unknown) => this.logger.warn({ err: e, agent: agentId }, 'could not record an agent connection'));
+    this.queues.set(agentId, next);
+    return next;
+  }
+}
