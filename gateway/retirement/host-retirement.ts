@@ -26,6 +26,7 @@ import {
   SiteEntity,
   UsagePolicyEntity,
 } from '../persistence/entities';
+import { implicitAllocations } from '../placement/implicit';
 import { chooseTargetHost } from '../placement/target-host';
 import type { MigrationService } from '../services/migration-service';
 import type { OperationService } from '../services/operation-service';
@@ -114,7 +115,8 @@ export class HostRetirement {
         blockers.add(`${nameFor(policy.isMember(actor, env.groupId), 'environment', env.name)} is on it (drain the host first)`);
       }
       // An environment's own (implicit) allocation is counted with the environment.
-      const held = new Set(onHost.map((e) => e.allocationId));
+      const held = new Set<string | null>(onHost.map((e) => e.allocationId));
+      for (const e of onHost) for (const a of await implicitAllocations(m, { environmentId: e.id })) held.add(a);
       const allocations = (await m.getRepository(AllocationEntity).findBy({ hostId: host.id, status: AllocationStatus.ACTIVE })).filter((a) => !held.has(a.id)).length;
       if (allocations) blockers.add(`${allocations} active allocation(s) hold capacity on it`);
       const replicas = await m.getRepository(ReplicaEntity).countBy({ storeHostId: host.id });
