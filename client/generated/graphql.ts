@@ -391,10 +391,19 @@ export type StartEnvironmentMutation = { op: { id: string, kind: string, targetT
 
 export type StopEnvironmentMutationVariables = Exact<{
   id: string;
+  reason?: string | null | undefined;
 }>;
 
 
 export type StopEnvironmentMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type EvictEnvironmentMutationVariables = Exact<{
+  id: string;
+  reason: string;
+}>;
+
+
+export type EvictEnvironmentMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
 
 export type RestartEnvironmentMutationVariables = Exact<{
   id: string;
@@ -417,7 +426,7 @@ export type EventsSubscription = { events: { kind: EventKind, at: string, groupI
 
 export type OperationFieldsFragment = { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null };
 
-export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> };
+export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> };
 
 export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null };
 
@@ -610,7 +619,7 @@ export type EnvCreateMutationVariables = Exact<{
 }>;
 
 
-export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
+export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
 
 export type EnvRebuildMutationVariables = Exact<{
   id: string;
@@ -649,17 +658,18 @@ export type EnvListQueryVariables = Exact<{
   hostId?: string | null | undefined;
   status?: EnvironmentStatus | null | undefined;
   includeDestroyed: boolean;
+  guests: boolean;
 }>;
 
 
-export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type EnvShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> } };
+export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> } };
 
 export type EnvExecMutationVariables = Exact<{
   id: string;
@@ -1048,7 +1058,7 @@ export type EnvironmentQueryVariables = Exact<{
 }>;
 
 
-export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
+export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
 
 export type EnvironmentReplicationQueryVariables = Exact<{
   id: string;
@@ -1070,7 +1080,7 @@ export type OperationsQuery = { operations: { totalCount: number, nodes: Array<{
 export type OverviewQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type OverviewQuery = { sites: { totalCount: number, nodes: Array<{ id: string, name: string, hosts: { nodes: Array<{ id: string, state: HostState }> } }> }, environments: { totalCount: number, nodes: Array<{ id: string, status: EnvironmentStatus }> }, alerts: Array<{ id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null }>, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
+export type OverviewQuery = { sites: { totalCount: number, nodes: Array<{ id: string, name: string, hosts: { nodes: Array<{ id: string, state: HostState }> } }> }, environments: { totalCount: number, nodes: Array<{ id: string, status: EnvironmentStatus }> }, guests: { totalCount: number, nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> }, alerts: Array<{ id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null }>, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
 
 export type SiteNamesQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -1097,14 +1107,14 @@ export type GroupNamesQuery = { groups: { nodes: Array<{ id: string, name: strin
 export type SitesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type HostQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1148,6 +1158,12 @@ export const EnvironmentFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentStrin
   iface {
     hostname
     network
+  }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
   }
   heldBy {
     id
@@ -1616,8 +1632,8 @@ export const StartEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
   finishedAt
 }`) as unknown as TypedDocumentString<StartEnvironmentMutation, StartEnvironmentMutationVariables>;
 export const StopEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
-    mutation StopEnvironment($id: ID!) {
-  op: stopEnvironment(id: $id) {
+    mutation StopEnvironment($id: ID!, $reason: String) {
+  op: stopEnvironment(id: $id, reason: $reason) {
     ...OperationFields
   }
 }
@@ -1637,6 +1653,28 @@ export const StopEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<StopEnvironmentMutation, StopEnvironmentMutationVariables>;
+export const EvictEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation EvictEnvironment($id: ID!, $reason: String!) {
+  op: evictEnvironment(id: $id, reason: $reason) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<EvictEnvironmentMutation, EvictEnvironmentMutationVariables>;
 export const RestartEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation RestartEnvironment($id: ID!) {
   op: restartEnvironment(id: $id) {
@@ -2361,6 +2399,12 @@ fragment EnvironmentFields on Environment {
     hostname
     network
   }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
+  }
   heldBy {
     id
     hostId
@@ -2446,12 +2490,13 @@ export const EnvFailoverDocument = /*#__PURE__*/ new TypedDocumentString(`
   finishedAt
 }`) as unknown as TypedDocumentString<EnvFailoverMutation, EnvFailoverMutationVariables>;
 export const EnvListDocument = /*#__PURE__*/ new TypedDocumentString(`
-    query EnvList($first: Int!, $hostId: ID, $status: EnvironmentStatus, $includeDestroyed: Boolean!) {
+    query EnvList($first: Int!, $hostId: ID, $status: EnvironmentStatus, $includeDestroyed: Boolean!, $guests: Boolean!) {
   environments(
     first: $first
     hostId: $hostId
     status: $status
     includeDestroyed: $includeDestroyed
+    guests: $guests
   ) {
     nodes {
       ...EnvironmentFields
@@ -2481,6 +2526,12 @@ export const EnvListDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+  }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
   }
   heldBy {
     id
@@ -2522,6 +2573,12 @@ export const EnvShowDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+  }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
   }
   heldBy {
     id
@@ -3644,6 +3701,12 @@ fragment EnvironmentFields on Environment {
     hostname
     network
   }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
+  }
   heldBy {
     id
     hostId
@@ -3785,6 +3848,12 @@ export const OverviewDocument = /*#__PURE__*/ new TypedDocumentString(`
       status
     }
   }
+  guests: environments(first: 100, guests: true) {
+    totalCount
+    nodes {
+      ...EnvironmentFields
+    }
+  }
   alerts(first: 100, state: FIRING) {
     ...AlertFields
   }
@@ -3809,6 +3878,47 @@ export const OverviewDocument = /*#__PURE__*/ new TypedDocumentString(`
   createdAt
   updatedAt
   finishedAt
+}
+fragment EnvironmentFields on Environment {
+  id
+  name
+  groupId
+  hostId
+  driver
+  technology
+  imageId
+  status
+  drift
+  lastError
+  createdAt
+  limits {
+    cpuWeight
+    cpuQuota
+    memoryBytes
+    diskBytes
+    networkBitsPerSecond
+    pids
+  }
+  iface {
+    hostname
+    network
+  }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
+  }
+  heldBy {
+    id
+    hostId
+    environmentId
+    holds {
+      type
+      amount
+      unit
+    }
+  }
 }
 fragment AlertFields on Alert {
   id
@@ -3981,6 +4091,12 @@ export const SitesDocument = /*#__PURE__*/ new TypedDocumentString(`
     hostname
     network
   }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
+  }
   heldBy {
     id
     hostId
@@ -4059,6 +4175,12 @@ export const HostDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+  }
+  intervention {
+    byGroupId
+    action
+    reason
+    at
   }
   heldBy {
     id

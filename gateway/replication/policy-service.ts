@@ -1,7 +1,7 @@
 import { DataSource, Repository } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import { BadInputError, ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import {
   EnvironmentEntity,
   EnvironmentStatus,
@@ -17,6 +17,7 @@ import {
 } from '../persistence/entities';
 import type { LayerService } from '../services/layer-service';
 import { layerRuleViolation } from './layer-rule';
+import { replicaHostsFor } from './replica-stores';
 import type { ReplicaRecords } from './replica-records';
 import { parseSchedule, Schedule } from './schedule';
 import type { ReplicationSettings } from './settings';
@@ -160,7 +161,7 @@ export class ReplicationPolicyService {
     if (!Object.values(ReplicationKind).includes(f.kind)) throw new BadInputError(`kind must be ${Object.values(ReplicationKind).join(' or ')}`, { kind: f.kind });
     if (!Number.isInteger(f.keep) || f.keep < 1 || f.keep > this.settings.maxKeep) throw new BadInputError(`keep must be 1 to ${this.settings.maxKeep}`, { keep: f.keep });
     this.parse(f.schedule);
-    await this.validateTarget(f.targetKind, f.targetId);
+    await this.validateTarget(f.targetKind, f.targetId, env.groupId);
     const validCommand = (c: string[] | null) => c === null || (c.length > 0 && c.every((a) => typeof a === 'string' && !a.includes('\0')));
     if (!validCommand(f.backupCommand) || !validCommand(f.restoreCommand)) throw new BadInputError('Commands are non-empty argument lists (no shell strings)');
     if (f.kind === ReplicationKind.INTERNAL && !f.backupCommand) throw new BadInputError('An INTERNAL policy needs a backupCommand: the command run inside the environment whose output is the backup');
@@ -169,12 +170,17 @@ export class ReplicationPolicyService {
     if (!env.layerId) throw new ConflictError(`Environment ${env.name} has no layer`, { environmentId: env.id });
     const replicating = await this.dataSource.getRepository(LayerEntity).findOneBy({ id: f.layerId });
     if (!replicating) throw new NotFoundError('Layer', f.layerId);
-    const violation = layerRuleViolation(f.kind, replicating, await this.layers.chain(env.layerId), await this.layers.chain(replicating.id));
+    const zoneChain = await this.layers.chain(env.layerId);
+    const replicatingChain = await this.layers.chain(replicating.id);
+    // Another group's layer outside the environment's stack is as unknown here as to `layer(id)`: never named.
+    const inStack = zoneChain.some((l) => l.id === replicating.id) || replicatingChain.some((l) => l.id === env.layerId);
+    if (!inStack && replicating.groupId !== env.groupId) throw new NotFoundError('Layer', f.layerId);
+    const violation = layerRuleViolation(f.kind, replicating, zoneChain, replicatingChain);
     if (violation) throw new BadInputError(violation, { layerId: f.layerId, environmentId: env.id, kind: f.kind });
     return f;
   }
 
-  private async validateTarget(kind: ReplicationTargetKind, id: string | null): Promise<void> {
+  private async validateTarget(kind: ReplicationTargetKind, id: string | null, groupId: string): Promise<void> {
     if (!Object.values(ReplicationTargetKind).includes(kind)) throw new BadInputError(`targetKind must be one of ${Object.values(ReplicationTargetKind).join(', ')}`, { targetKind: kind });
     if (kind === ReplicationTargetKind.STORE) {
       if (id) throw new BadInputError('A STORE target takes no targetId', { targetId: id });
@@ -183,6 +189,13 @@ export class ReplicationPolicyService {
     if (!id) throw new BadInputError(`A ${kind} target needs a targetId`, { targetKind: kind });
     const entity = { HOST: HostEntity, SITE: SiteEntity, GROUP: GroupEntity }[kind];
     if (!(await this.dataSource.getRepository(entity).existsBy({ id }))) throw new NotFoundError(kind === 'HOST' ? 'Host' : kind === 'SITE' ? 'Site' : 'Group', id);
+    if ((await replicaHostsFor(this.dataSource, groupId, kind, id)).length) return;
+    const [named]: Array<{ name: string }> = await this.dataSource.query(
+      kind === ReplicationTargetKind.HOST ? `SELECT hostname AS name FROM host WHERE id = $1` : kind === ReplicationTargetKind.SITE ? `SELECT name FROM site WHERE id = $1` : `SELECT slug AS name FROM "group" WHERE id = $1`,
+      [id],
+    );
+    const where = kind === ReplicationTargetKind.HOST ? `host ${named?.name}` : kind === ReplicationTargetKind.SITE ? `any host of site ${named?.name}` : `any host of group ${named?.name}`;
+    throw new ForbiddenError(`The environment's group has no share on ${where}: replicas are kept only on hosts the group owns or has a share on`, { targetKind: kind, targetId: id, groupId, missing: 'share' });
   }
 
   private async visibleEnvironment(actor: Principal, id: string): Promise<EnvironmentEntity> {

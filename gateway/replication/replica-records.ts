@@ -5,6 +5,7 @@ import { IntegrityError, NotFoundError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { MemberRole, ReplicaEntity, ReplicationKind } from '../persistence/entities';
 import type { GroupKeys } from './group-keys';
+import type { PlacementService } from '../services/placement-service';
 import type { ReplicaStores } from './replica-stores';
 
 /**
@@ -13,6 +14,7 @@ import type { ReplicaStores } from './replica-stores';
  */
 export class ReplicaRecords {
   private readonly replicaRepo: Repository<ReplicaEntity>;
+  private readonly dataSource: DataSource;
 
   constructor(
     dataSource: DataSource,
@@ -20,7 +22,10 @@ export class ReplicaRecords {
     private readonly stores: ReplicaStores,
     private readonly keys: GroupKeys,
     private readonly logger: Logger,
+    /** Where the bytes of replicas kept on hosts are released. */
+    private readonly placement?: PlacementService,
   ) {
+    this.dataSource = dataSource;
     this.replicaRepo = dataSource.getRepository(ReplicaEntity);
   }
 
@@ -73,7 +78,12 @@ export class ReplicaRecords {
   async discardReplicas(doomed: Array<Pick<ReplicaEntity, 'id' | 'manifestId'>>): Promise<void> {
     if (!doomed.length) return;
     const rows = await this.replicaRepo.findBy({ id: In(doomed.map((r) => r.id)) });
-    await this.replicaRepo.delete({ id: In(doomed.map((r) => r.id)) });
+    const placement = this.placement;
+    const released = await this.dataSource.transaction(async (m): Promise<() => void> => {
+      await m.getRepository(ReplicaEntity).delete({ id: In(doomed.map((r) => r.id)) });
+      return placement ? placement.releaseHeldWithin(m, { replicaIds: doomed.map((r) => r.id) }) : () => undefined;
+    });
+    released();
     const places = new Map<string, { hostId: string | null; manifests: Set<string> }>();
     for (const r of rows) {
       for (const hostId of new Set([r.storeHostId, ...(r.stagingHostId ? [r.stagingHostId] : [])])) {

@@ -5,9 +5,22 @@ import type { HostAgent } from '../agent/host-agent';
 import type { ArtifactStore } from '../artifacts/artifact-store';
 import type { ArtifactPlace } from '../artifacts/chunk-transport';
 import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
-import { ConflictError, NotFoundError, UnavailableError } from '../errors';
+import { ConflictError, ForbiddenError, NotFoundError, UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { EnvironmentEntity, HostEntity, HostState, ReplicaEntity, ReplicationPolicyEntity, ReplicationTargetKind } from '../persistence/entities';
+
+/**
+ * The hosts of a replication target (HOST / SITE / GROUP) that may keep a group's replicas: those
+ * it owns or has a share on (a replica is data put on a host, claimed against the group's share).
+ */
+export async function replicaHostsFor(dataSource: DataSource, groupId: string, kind: ReplicationTargetKind, targetId: string): Promise<string[]> {
+  const column = kind === ReplicationTargetKind.HOST ? 'id' : kind === ReplicationTargetKind.SITE ? '"siteId"' : '"ownerGroupId"';
+  const rows: Array<{ id: string }> = await dataSource.query(
+    `SELECT h.id FROM host h WHERE h.${column} = $1 AND (h."ownerGroupId" = $2 OR EXISTS (SELECT 1 FROM share s WHERE s."hostId" = h.id AND s."groupId" = $2))`,
+    [targetId, groupId],
+  );
+  return rows.map((r) => r.id);
+}
 
 /**
  * Where replicas live: the store of a host's agent (HOST / SITE / GROUP targets, and the source
@@ -64,17 +77,21 @@ export class ReplicaStores {
    */
   async holderFor(pol: ReplicationPolicyEntity | null, env: EnvironmentEntity): Promise<HostEntity | null> {
     if (!pol || pol.targetKind === ReplicationTargetKind.STORE) return null;
-    if (pol.targetKind === ReplicationTargetKind.HOST) return this.usableHost(pol.targetId!);
+    const allowed = new Set(await replicaHostsFor(this.dataSource, env.groupId, pol.targetKind, pol.targetId!));
+    if (pol.targetKind === ReplicationTargetKind.HOST) {
+      if (!allowed.has(pol.targetId!)) throw new ForbiddenError(`The group has no share on the policy's target host ${pol.targetId}: replicas are kept only on hosts the group owns or has a share on`, { policyId: pol.id, hostId: pol.targetId, missing: 'share' });
+      return this.usableHost(pol.targetId!);
+    }
     const where = pol.targetKind === ReplicationTargetKind.SITE ? { siteId: pol.targetId! } : { ownerGroupId: pol.targetId! };
     const source = await this.hosts.findOneByOrFail({ id: env.hostId });
-    const reachable = (h: HostEntity) => h.id !== source.id && h.state === HostState.UP && this.agents.reachable(h.agent) !== undefined;
+    const reachable = (h: HostEntity) => h.id !== source.id && h.state === HostState.UP && this.agents.reachable(h.agent) !== undefined && allowed.has(h.id);
     if (pol.storeHostId) {
       const chosen = await this.hosts.findOneBy({ id: pol.storeHostId, ...where });
       if (chosen && reachable(chosen)) return chosen;
     }
     const candidates = (await this.hosts.find({ where: { ...where, state: HostState.UP }, order: { hostname: 'ASC' } })).filter(reachable);
     const chosen = candidates.find((h) => h.agent !== source.agent) ?? candidates[0];
-    if (!chosen) throw new ConflictError(`No UP host of the policy's ${pol.targetKind.toLowerCase()} other than the source host ${source.hostname} can keep the replica`, { policyId: pol.id, targetKind: pol.targetKind, targetId: pol.targetId });
+    if (!chosen) throw new ConflictError(`No UP host of the policy's ${pol.targetKind.toLowerCase()} that the group owns or has a share on, other than the source host ${source.hostname}, can keep the replica`, { policyId: pol.id, targetKind: pol.targetKind, targetId: pol.targetId });
     if (pol.storeHostId) this.logger.warn({ policy: pol.id, previous: pol.storeHostId, chosen: chosen.id }, 'the host chosen to keep the replicas is no longer usable; chose another');
     await this.dataSource.getRepository(ReplicationPolicyEntity).update({ id: pol.id }, { storeHostId: chosen.id });
     pol.storeHostId = chosen.id;

@@ -20,6 +20,7 @@ import {
   ReplicationTargetKind,
 } from '../persistence/entities';
 import type { OperationControl, OperationService } from '../services/operation-service';
+import type { PlacementService } from '../services/placement-service';
 import type { GroupKeys } from './group-keys';
 import type { ReplicationPolicyService } from './policy-service';
 import type { ReplicaRecords } from './replica-records';
@@ -83,6 +84,8 @@ export class ReplicationRuns {
     /** Where pruned replicas are discarded. */
     private readonly records: ReplicaRecords,
     private readonly settings: ReplicationSettings,
+    /** Where replicas kept on hosts claim their bytes. */
+    private readonly placement?: PlacementService,
   ) {
     this.policies = dataSource.getRepository(ReplicationPolicyEntity);
     this.replicaRepo = dataSource.getRepository(ReplicaEntity);
@@ -135,8 +138,7 @@ export class ReplicationRuns {
         const copied = await copyArtifact(staging, target, manifestId, { key, signal: options.signal, onProgress: (p) => options.onProgress?.({ phase: 'copy', ...p, totalChunks }) });
         movedBytes = copied.stats.newBytes;
       }
-      const replica = await this.replicaRepo.save(
-        this.replicaRepo.create({
+      const fields = this.replicaRepo.create({
           policyId: pol?.id ?? null,
           environmentId: env.id,
           groupId: env.groupId,
@@ -154,8 +156,16 @@ export class ReplicationRuns {
           movedBytes,
           source: sourceOf(env, pol),
           verifiedAt: null,
-        }),
-      );
+        });
+      // A replica kept on a host holds its bytes of that host's DISK against the group's share, claimed with its record.
+      const placement = this.placement;
+      let claimed: () => void = () => undefined;
+      const replica = await this.dataSource.transaction(async (m) => {
+        const saved = await m.getRepository(ReplicaEntity).save(fields);
+        if (holder && placement && saved.bytes > 0) claimed = (await placement.claimWithin(m, { groupId: env.groupId, hostId: holder.id, wants: [{ type: 'DISK', amount: saved.bytes, unit: 'BYTES' }], technology: '', requestedBy: 'replication', replicaId: saved.id })).after;
+        return saved;
+      });
+      claimed();
       revert.success();
       if (pol) await this.prune(pol);
       return replica;

@@ -1,4 +1,4 @@
-import { DataSource, In, Not } from 'typeorm';
+import { DataSource, In, IsNull, Not } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
@@ -26,7 +26,6 @@ import {
   SiteEntity,
   UsagePolicyEntity,
 } from '../persistence/entities';
-import { implicitAllocations } from '../placement/implicit';
 import { chooseTargetHost } from '../placement/target-host';
 import type { MigrationService } from '../services/migration-service';
 import type { OperationService } from '../services/operation-service';
@@ -114,10 +113,8 @@ export class HostRetirement {
       for (const env of onHost) {
         blockers.add(`${nameFor(policy.isMember(actor, env.groupId), 'environment', env.name)} is on it (drain the host first)`);
       }
-      // An environment's own (implicit) allocation is counted with the environment.
-      const held = new Set<string | null>(onHost.map((e) => e.allocationId));
-      for (const e of onHost) for (const a of await implicitAllocations(m, { environmentId: e.id })) held.add(a);
-      const allocations = (await m.getRepository(AllocationEntity).findBy({ hostId: host.id, status: AllocationStatus.ACTIVE })).filter((a) => !held.has(a.id)).length;
+      // Implicit allocations (an environment's or a replica's) are named through what holds them.
+      const allocations = await m.getRepository(AllocationEntity).countBy({ hostId: host.id, status: AllocationStatus.ACTIVE, environmentId: IsNull(), replicaId: IsNull() });
       if (allocations) blockers.add(`${allocations} active allocation(s) hold capacity on it`);
       const replicas = await m.getRepository(ReplicaEntity).countBy({ storeHostId: host.id });
       if (replicas) blockers.add(`${replicas} replica(s) are stored on it`);

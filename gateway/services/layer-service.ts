@@ -40,7 +40,7 @@ export class LayerService {
     if (input.kind === 'MACHINE') throw new BadInputError('MACHINE layers are made by registering hosts');
     validateProperties(input.properties ?? []);
     validateRequirements(input.requirements ?? []);
-    if (input.parentId) await this.get(actor, input.parentId);
+    if (input.parentId) await this.requireParent(actor, input.groupId, input.parentId);
     return this.repo.save(this.repo.create({ ...input, parentId: input.parentId ?? null, properties: input.properties ?? [], requirements: input.requirements ?? [] }));
   }
 
@@ -53,9 +53,30 @@ export class LayerService {
     if (input.parentId !== undefined && input.parentId !== null) {
       const chain = await this.chain(input.parentId);
       if (chain.some((l) => l.id === id)) throw new BadInputError(`Layer ${id} cannot sit on ${input.parentId}: that would make a cycle`, { id, parentId: input.parentId });
-      await this.get(actor, input.parentId);
+      await this.requireParent(actor, layer.groupId, input.parentId);
     }
     return this.repo.save({ ...layer, ...input });
+  }
+
+  /**
+   * A layer a group's new layer may sit on: one of the group's own, or the MACHINE layer of a
+   * host the group owns or has a share on (a layer on a host is work put there). FORBIDDEN for
+   * another group's layer (even one the caller may see) or a host without the group's share.
+   */
+  private async requireParent(actor: Principal, groupId: string, parentId: string): Promise<LayerEntity> {
+    const parent = await this.get(actor, parentId);
+    if (parent.kind !== 'MACHINE') {
+      if (parent.groupId !== groupId) throw new ForbiddenError(`Layer ${parentId} belongs to another group: a group's layers sit on its own layers or on a host's machine layer`, { parentId, groupId });
+      return parent;
+    }
+    const [host]: Array<{ hostname: string; ownerGroupId: string; shared: boolean }> = await this.repo.manager.query(
+      `SELECT h.hostname, h."ownerGroupId", EXISTS (SELECT 1 FROM share s WHERE s."hostId" = h.id AND s."groupId" = $2) AS shared FROM host h WHERE h."layerId" = $1`,
+      [parentId, groupId],
+    );
+    if (host ? host.ownerGroupId !== groupId && !host.shared : parent.groupId !== groupId) {
+      throw new ForbiddenError(`The group has no share on host ${host?.hostname ?? parent.name}: its layers may not sit on that host's machine layer`, { parentId, groupId, missing: 'share' });
+    }
+    return parent;
   }
 
   /** A layer the caller may see: its group's, or any MACHINE layer (hosts are public). */

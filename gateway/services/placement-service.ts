@@ -263,10 +263,14 @@ export class PlacementService {
     return this.allocations.find({ where: { requestId }, order: { createdAt: 'ASC', id: 'ASC' } });
   }
 
-  /** SRSM-2 owners of a resource: the allocations holding a portion of it now. */
-  async ownersOf(resourceId: string): Promise<string[]> {
-    const rows: Array<{ allocationId: string }> = await this.dataSource.query(`SELECT DISTINCT "allocationId" FROM allocation_claim WHERE "resourceId" = $1 AND active ORDER BY 1`, [resourceId]);
-    return rows.map((r) => r.allocationId);
+  /**
+   * SRSM-2 owners of a resource: the allocations holding a portion of it now. `mine`: those the
+   * actor may see (its group's; site admins: all); `others`: how many more there are.
+   */
+  async ownersOf(actor: Principal, resourceId: string): Promise<{ mine: string[]; others: number }> {
+    const rows: Array<{ allocationId: string; groupId: string }> = await this.dataSource.query(`SELECT DISTINCT "allocationId", "groupId" FROM allocation_claim WHERE "resourceId" = $1 AND active ORDER BY 1`, [resourceId]);
+    const mine = rows.filter((r) => policy.isMember(actor, r.groupId)).map((r) => r.allocationId);
+    return { mine, others: rows.length - mine.length };
   }
 
   /**

@@ -50,9 +50,9 @@ export class ReplicationService implements ReplicaKeeper {
     readonly settings: ReplicationSettings = DEFAULT_REPLICATION_SETTINGS,
   ) {
     const stores = new ReplicaStores(dataSource, agents, store, logger);
-    this.replicas = new ReplicaRecords(dataSource, stores, keys, logger);
+    this.replicas = new ReplicaRecords(dataSource, stores, keys, logger, placement);
     this.policies = new ReplicationPolicyService(dataSource, layers, this.replicas, settings);
-    this.runs = new ReplicationRuns(dataSource, operations, stores, keys, logger, pubSub, this.policies, this.replicas, settings);
+    this.runs = new ReplicationRuns(dataSource, operations, stores, keys, logger, pubSub, this.policies, this.replicas, settings, placement);
     this.restores = new RestoreService(dataSource, agents, operations, stores, keys, logger, lifecycle, this.replicas, placement);
   }
 

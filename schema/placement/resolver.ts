@@ -1,4 +1,5 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { policy } from '../../gateway/auth/policy';
 import type { GatewayContext } from '../../gateway/context';
 import { isRspError } from '../../gateway/errors';
 import type { AllocationEntity, AllocationRequestEntity, EnvironmentEntity, ResourceEntity } from '../../gateway/persistence/entities';
@@ -99,18 +100,24 @@ export class AllocationHoldingsResolver {
 /** What holds an environment's capacity. */
 @Resolver(() => Environment)
 export class EnvironmentHoldersResolver {
-  @FieldResolver(() => [Allocation], { description: 'The active allocations holding its capacity: the one it was made on, or the implicit one claimed for its limits (two while it moves between hosts).' })
-  heldBy(@Root() env: EnvironmentEntity, @Ctx() ctx: GatewayContext): Promise<AllocationEntity[]> {
-    return ctx.services.placement.heldBy(env.id);
+  @FieldResolver(() => [Allocation], { description: "The active allocations holding its capacity: the one it was made on, or the implicit one claimed for its limits (two while it moves between hosts); only its group's members (and site admins) see them." })
+  async heldBy(@Root() env: EnvironmentEntity, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationEntity[]> {
+    // The admins governing its host see a guest redacted: its group's allocations stay private.
+    return (await ctx.services.placement.heldBy(env.id)).filter((a) => policy.isMember(actor, a.groupId));
   }
 }
 
 /** SRSM-2 owners of a resource. */
 @Resolver(() => Resource)
 export class ResourceOwnersResolver {
-  @FieldResolver(() => [ID], { description: 'SRSM-2 owners: the allocations holding a portion of this resource now.' })
-  owners(@Root() resource: ResourceEntity, @Ctx() ctx: GatewayContext): Promise<string[]> {
-    return ctx.services.placement.ownersOf(resource.id);
+  @FieldResolver(() => [ID], { description: "SRSM-2 owners: the caller's group's allocations holding a portion of this resource now (site admins: all); the rest are counted in otherOwners." })
+  async owners(@Root() resource: ResourceEntity, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<string[]> {
+    return (await ctx.services.placement.ownersOf(actor, resource.id)).mine;
+  }
+
+  @FieldResolver(() => Int, { description: "How many other groups' allocations hold a portion of this resource now (their ids are private)." })
+  async otherOwners(@Root() resource: ResourceEntity, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<number> {
+    return (await ctx.services.placement.ownersOf(actor, resource.id)).others;
   }
 }
 

@@ -106,5 +106,6 @@ describeWithEngine('redis', 'gateway replicas as processes (rsp serve ×2, rsp a
     expect((await agent.exited).code).toBe(0);
     a.child.kill('SIGTERM');
     expect((await a.exited).code).toBe(0);
-  });
+    // Three gateway starts and a failover: longer than the default minute on a busy machine.
+  }, 240_000);
 });

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -91,6 +92,63 @@ describe('a host agent in its own process (rsp agent)', () => {
 
     again.child.kill('SIGTERM');
     expect((await again.exited).code).toBe(0);
+  });
+
+  test('cut off from the gateway, the agent self-fences its running environment before its host is DOWN; back, it reports it and it runs again once', async () => {
+    // A TCP relay between agent and gateway that the test cuts (every connection dropped, new ones refused) and heals.
+    const target = new URL(t.gateway.url);
+    const sockets = new Set<Socket>();
+    let open = true;
+    const relay = createServer((client) => {
+      if (!open) return client.destroy();
+      const upstream = connect(Number(target.port), target.hostname);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', end);
+        s.on('close', () => (sockets.delete(s), end()));
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const relayed = `ws://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+      const agent = spawnRsp(['agent', '--gateway', relayed, '--token', await joinToken('fencer'), '--drivers', 'fake', '--data-dir', agentDir()], { LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
+      agents.push(agent);
+      await agent.waitFor(/connected to the gateway/);
+      const hostId = (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: group, hostname: 'fence-box', agent: 'fencer' } })).createHost.id as string;
+      await until('host UP', async () => ((await hostState(hostId)) === 'UP' ? true : undefined), 20_000);
+      const listed = await runRsp(['--url', t.gateway.url, '--token', t.adminToken, 'host', 'list'], {});
+      expect(listed.stdout).toMatch(/AGENT\s+VERSION\s+CONNECTION\s+LAST HEARTBEAT/);
+      expect(listed.stdout).toMatch(/fence-box.*fencer\s+\S+\s+CONNECTED\s+\d{4}-/);
+
+      const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'fenced', version: '1', technology: 'fake' } })).registerImage.id;
+      expect((await t.upload(image, createRootfsTar({ '/etc/os-release': 'ID=fenced\n' }))).status).toBe(200);
+      const created = await t.ok(`mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { ${OP} } } }`, { i: { groupId: group, hostId, imageId: image, name: 'fenced-web' } });
+      expect(await settle(created.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
+      const id = created.createEnvironment.environment.id as string;
+      expect(await settle((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id })).startEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
+
+      open = false;
+      for (const s of sockets) s.destroy();
+      await agent.waitFor(new RegExp(`"environment":"${id}"[^\n]*self-fenced: environment stopped`), 30_000);
+      await until('host DOWN', async () => ((await hostState(hostId)) === 'DOWN' ? true : undefined), 30_000);
+      open = true;
+      await agent.waitFor(/the gateway took note of the self-fenced environments/, 60_000);
+      await until('host UP again', async () => ((await hostState(hostId)) === 'UP' ? true : undefined), 30_000);
+      const resumed = (await t.gateway.dataSource.query(`SELECT id FROM operation WHERE kind = 'environment.resume' AND "targetId" = $1`, [id])) as Array<{ id: string }>;
+      expect(resumed).toHaveLength(1);
+      expect(await settle(resumed[0]!.id)).toMatchObject({ state: 'SUCCEEDED' });
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
   });
 
   test('refused: a wrong token, a reused join token, a revoked credential; an agent credential is no API token', async () => {

@@ -110,6 +110,25 @@ describe('host owners', () => {
     expect((await t.ok('mutation ($id: ID!) { rejectAllocation(id: $id, reason: "full") { status } }', { id: pinned }, adminC)).rejectAllocation.status).toBe('REJECTED');
   });
 
+  test("Resource.owners shows the caller's allocations only, the rest as a count", async () => {
+    const allocation = (await t.ok('mutation ($r: AllocationRequestInput!) { allocate(request: $r) { allocations { id } } }', { r: { groupId: w.groupA, mode: 'DIRECT', hostIds: [hostC], resources: [{ type: 'CPU', amount: 1, unit: 'CORES' }] } }, w.tokens.memberA)).allocate.allocations[0].id;
+    const cpu = async (token: string) => (await t.ok('query ($h: ID) { resources(hostId: $h, type: "CPU") { nodes { owners otherOwners } } }', { h: hostC }, token)).resources.nodes[0];
+    expect(await cpu(w.tokens.viewerA)).toEqual({ owners: expect.arrayContaining([allocation]), otherOwners: 0 });
+    const seenByOthers = [await cpu(adminC), await cpu(w.tokens.memberB)];
+    for (const seen of seenByOthers) expect(seen.owners).toEqual([]);
+    expect(seenByOthers[0].otherOwners).toBeGreaterThanOrEqual(1);
+    const viaHost = (await t.ok('query ($h: ID!) { host(id: $h) { resources { owners otherOwners } } }', { h: hostC }, w.tokens.memberB)).host;
+    expect(JSON.stringify(viaHost)).not.toContain(allocation);
+  });
+
+  test("a replication policy naming another group's layer is NOT_FOUND, never named", async () => {
+    const id = await createEnv('guest-replicated');
+    const layer = (await t.ok('mutation ($i: CreateLayerInput!) { createLayer(input: $i) { id } }', { i: { groupId: groupC, kind: 'SERVICE', name: 'svc-secret' } }, adminC)).createLayer.id;
+    const res = await t.gql('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', { i: { environmentId: id, layerId: layer, targetKind: 'STORE', schedule: 'every 1 hour', name: 'p' } }, w.tokens.memberA);
+    expect(res.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect(JSON.stringify(res)).not.toContain('svc-secret');
+  });
+
   test("the host admins make join tokens for their host's own agent, never for another's or the gateway's", async () => {
     const remote = (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: siteC, ownerGroupId: groupC, hostname: 'eddie', agent: 'gamma-agent', drivers: ['fake'] } })).createHost.id;
     expect((await t.ok('mutation ($h: ID) { createAgentJoinToken(agentId: "gamma-agent", hostId: $h) { agentId } }', { h: remote }, adminC)).createAgentJoinToken.agentId).toBe('gamma-agent');

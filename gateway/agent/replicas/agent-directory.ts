@@ -39,6 +39,8 @@ export class AgentDirectory {
   private readonly holders = new Map<string, { replica: string; until: number }>();
   private readonly lastBeat = new Map<string, number>();
   private readonly goneListeners: Array<(replica: string, reason: string) => void> = [];
+  private readonly takenListeners: Array<(agentId: string, replica: string) => void> = [];
+  private readonly movedListeners: Array<(agentId: string, from: string) => void> = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: AgentDirectoryOptions) {
@@ -71,7 +73,7 @@ export class AgentDirectory {
   /** Records that this replica holds `agentId`'s connection. */
   async claim(agentId: string): Promise<void> {
     this.held.add(agentId);
-    this.holders.delete(agentId);
+    this.moveAway(agentId, this.replicaId);
     await this.options.bus.setWithTtl(BUS_NAMES.agentKey(agentId), this.replicaId, this.ttlMs);
     await this.say({ replica: this.replicaId, claimed: [agentId] });
   }
@@ -94,6 +96,19 @@ export class AgentDirectory {
   /** Calls `listener` when a replica stops (says so, or stops beating for a TTL). */
   onReplicaGone(listener: (replica: string, reason: string) => void): void {
     this.goneListeners.push(listener);
+  }
+
+  /** Calls `listener` when an agent another replica held is now held elsewhere (here, or by a third). */
+  onMoved(listener: (agentId: string, from: string) => void): void {
+    this.movedListeners.push(listener);
+  }
+
+  /**
+   * Calls `listener` when another replica claims an agent this one holds (the agent connected
+   * there while its old connection here has not closed yet): this replica no longer holds it.
+   */
+  onTaken(listener: (agentId: string, replica: string) => void): void {
+    this.takenListeners.push(listener);
   }
 
   /** Stops beating, releases every agent this replica holds and tells the others it is gone. */
@@ -139,8 +154,21 @@ export class AgentDirectory {
       for (const [id, entry] of this.holders) if (entry.replica === replica && !held.has(id)) this.holders.delete(id);
       for (const id of held) if (!this.held.has(id)) this.holders.set(id, { replica, until });
     }
-    for (const id of message.claimed ?? []) if (!this.held.has(id)) this.holders.set(id, { replica, until });
+    for (const id of message.claimed ?? []) {
+      this.moveAway(id, replica);
+      this.holders.set(id, { replica, until });
+      if (!this.held.delete(id)) continue;
+      this.options.logger.warn({ agent: id, replica }, 'an agent held here connected to another replica: its connection here is dropped');
+      for (const listener of this.takenListeners) listener(id, replica);
+    }
     for (const id of message.released ?? []) if (this.holders.get(id)?.replica === replica) this.holders.delete(id);
+  }
+
+  /** Drops the entry of `agentId` when it names a replica other than `to`, telling the listeners it moved. */
+  private moveAway(agentId: string, to: string): void {
+    const from = this.holders.get(agentId)?.replica;
+    this.holders.delete(agentId);
+    if (from && from !== to) for (const listener of this.movedListeners) listener(agentId, from);
   }
 
   /** Replicas silent for a TTL are gone. */

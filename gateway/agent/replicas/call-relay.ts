@@ -76,6 +76,11 @@ export class CallRelay {
     for (const [key, { line }] of [...this.outgoing, ...this.serving]) if (key.startsWith(`${replicaId}\n`)) line.close(error);
   }
 
+  /** Agent `agentId` left replica `replicaId` (it connected elsewhere): the calls in flight to it there are lost, and fail with UNAVAILABLE. */
+  agentMoved(replicaId: string, agentId: string): void {
+    this.outgoing.get(`${replicaId}\n${agentId}`)?.line.close(new UnavailableError(`Host agent ${agentId} left gateway replica ${replicaId} (it connected elsewhere)`, { agent: agentId, replica: replicaId }));
+  }
+
   /** Stops listening; every relayed call in flight fails with UNAVAILABLE. */
   async stop(): Promise<void> {
     this.stopped = true;

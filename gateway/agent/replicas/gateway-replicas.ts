@@ -42,6 +42,12 @@ export async function joinReplicas(options: ReplicaOptions): Promise<GatewayRepl
   await relay.start();
   await directory.start();
   directory.onReplicaGone((replica, reason) => relay.replicaGone(replica, reason));
+  directory.onMoved((id, from) => relay.agentMoved(from, id));
+  // The newest connection of an agent wins: a replica still holding an older one lets it go.
+  directory.onTaken((id) => {
+    const stale = agents.get(id);
+    if (stale) agents.remove(id, stale);
+  });
   const record = (id: string, connected: boolean) => {
     const done = connected ? directory.claim(id) : directory.release(id);
     done.catch((e: unknown) => log.warn({ err: e, agent: id, connected }, 'could not record an agent in the directory'));

@@ -4,6 +4,7 @@ import {
   DestroyEnvironmentDocument,
   EnvCreateDocument,
   EnvExecDocument,
+  EvictEnvironmentDocument,
   EnvFailoverDocument,
   EnvironmentStatus,
   EnvListDocument,
@@ -20,9 +21,9 @@ import { details, emit, humanAmount, parseBytes, table } from '../output';
 import { awaitOperation, contextOf, enumOption, groupOf, intOption } from './context';
 
 /** The lifecycle actions that are one mutation on an environment's id answering its operation. */
-const ACTIONS = { start: StartEnvironmentDocument, stop: StopEnvironmentDocument, restart: RestartEnvironmentDocument, destroy: DestroyEnvironmentDocument } as const;
+const ACTIONS = { start: StartEnvironmentDocument, restart: RestartEnvironmentDocument, destroy: DestroyEnvironmentDocument } as const;
 
-/** `rsp env create|start|stop|restart|rebuild|destroy|migrate|failover|list|show|exec`. */
+/** `rsp env create|start|stop|restart|rebuild|destroy|evict|migrate|failover|list|show|exec`. */
 export function registerEnv(program: Command): void {
   const env = program.command('env').description('environments: containers and VMs on hosts');
 
@@ -67,6 +68,28 @@ export function registerEnv(program: Command): void {
         await awaitOperation(ctx, op, `${action} ${id}`, opts.wait);
       });
   }
+
+  env
+    .command('stop <id>')
+    .description("stop an environment (waits for the operation unless --no-wait); the admins governing its host stop another group's with --reason")
+    .option('--reason <text>', 'why: required when you stop a guest on a host your group governs; its group sees it')
+    .option('--no-wait', 'return as soon as the operation is started')
+    .action(async (id: string, opts: { reason?: string; wait: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { op } = await ctx.client.request(StopEnvironmentDocument, { id, reason: opts.reason ?? null });
+      await awaitOperation(ctx, op, `stop ${id}`, opts.wait);
+    });
+
+  env
+    .command('evict <id>')
+    .description('admins governing its host: stop and destroy a guest environment, with a reason its group sees (waits unless --no-wait)')
+    .requiredOption('--reason <text>', 'why it is evicted')
+    .option('--no-wait', 'return as soon as the operation is started')
+    .action(async (id: string, opts: { reason: string; wait: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { op } = await ctx.client.request(EvictEnvironmentDocument, { id, reason: opts.reason });
+      await awaitOperation(ctx, op, `evict ${id}`, opts.wait);
+    });
 
   env
     .command('rebuild <id> [image-id]')
@@ -114,18 +137,20 @@ export function registerEnv(program: Command): void {
     .option('--host <id>', 'only on this host')
     .option('--status <status>', 'only in this status')
     .option('--all', 'include destroyed ones')
+    .option('--guests', "only other groups' environments on the hosts your group governs")
     .option('--limit <n>', 'at most this many', '50')
-    .action(async (opts: { host?: string; status?: string; all?: boolean; limit: string }, cmd: Command) => {
+    .action(async (opts: { host?: string; status?: string; all?: boolean; guests?: boolean; limit: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { environments } = await ctx.client.request(EnvListDocument, { first: intOption('--limit', opts.limit)!, hostId: opts.host ?? null, status: enumOption<EnvironmentStatus>(opts.status), includeDestroyed: !!opts.all });
+      const { environments } = await ctx.client.request(EnvListDocument, { first: intOption('--limit', opts.limit)!, hostId: opts.host ?? null, status: enumOption<EnvironmentStatus>(opts.status), includeDestroyed: !!opts.all, guests: !!opts.guests });
       emit(ctx.json, environments.nodes, () =>
         table(environments.nodes, [
           { header: 'ID', value: (e) => e.id },
           { header: 'NAME', value: (e) => e.name },
           { header: 'STATUS', value: (e) => e.status },
           { header: 'DRIVER', value: (e) => e.driver },
+          { header: 'GROUP', value: (e) => e.groupId },
           { header: 'HOST', value: (e) => e.hostId },
-          { header: 'IMAGE', value: (e) => e.imageId },
+          { header: 'IMAGE', value: (e) => e.imageId ?? '-' },
           { header: 'HELD BY', value: (e) => heldBy(e.heldBy) },
         ]),
       );
@@ -137,7 +162,7 @@ export function registerEnv(program: Command): void {
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
       const { environment: e } = await ctx.client.request(EnvShowDocument, { id });
-      emit(ctx.json, e, () => details([['id', e.id], ['name', e.name], ['status', e.status], ['group', e.groupId], ['host', e.hostId], ['driver', e.driver], ['technology', e.technology], ['image', e.imageId], ['held by', heldBy(e.heldBy, true)], ['last error', e.lastError], ['created', e.createdAt]]));
+      emit(ctx.json, e, () => details([['id', e.id], ['name', e.name], ['status', e.status], ['group', e.groupId], ['host', e.hostId], ['driver', e.driver], ['technology', e.technology], ['image', e.imageId], ['held by', heldBy(e.heldBy, true)], ['last error', e.lastError], ['created', e.createdAt], ['intervention', e.intervention ? `${e.intervention.action} by group ${e.intervention.byGroupId ?? 'site admin'} at ${e.intervention.at}: ${e.intervention.reason}` : null]]));
     });
 
   env

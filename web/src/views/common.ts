@@ -102,3 +102,10 @@ export function groupName(names: Map<string, string>, id: string | null | undefi
   if (!id) return '—';
   return names.get(id) ?? id.slice(0, 8);
 }
+
+/** An environment's last intervention by the admins governing its host, in words ('' when none). */
+export function interventionText(e: Pick<Environment, 'intervention'>, names: Map<string, string>): string {
+  const i = e.intervention;
+  if (!i) return '';
+  return `${i.action === 'evict' ? 'evicted' : 'stopped'} by ${i.byGroupId ? groupName(names, i.byGroupId) : 'a site admin'} ${new Date(i.at).toLocaleString()}: ${i.reason}`;
+}

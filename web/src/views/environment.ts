@@ -5,7 +5,7 @@ import { h, link, replace } from '../ui/dom';
 import { ago, bitRate, byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
 import { badge, errorBox, loading, panel, progressBar, table } from '../ui/widgets';
-import { environmentActions, groupName, loadInto, reloadOnEvents } from './common';
+import { environmentActions, groupName, interventionText, loadInto, reloadOnEvents } from './common';
 import type { View } from './context';
 import { replicationBadge, targetLabel } from './replication';
 
@@ -29,6 +29,7 @@ export const environmentView: View = (ctx) => {
       h('h1', null, env.name, ' ', badge(env.status)),
       h('p', { class: 'muted' }, `${env.driver} (${env.technology}) on `, link(`/hosts/${env.hostId}`, 'its host'), ` · group ${groupName(ctx.groupNames, env.groupId)} · hostname ${env.iface.hostname} · network ${env.iface.network} · created ${ago(env.createdAt)}`),
       env.lastError ? h('div', { class: 'error' }, h('strong', null, 'Last error'), ' ', env.lastError) : null,
+      env.intervention ? h('div', { class: 'error' }, h('strong', null, 'Host owners'), ' ', interventionText(env, ctx.groupNames)) : null,
       env.drift ? h('div', { class: 'warning' }, h('strong', null, 'Drift'), ' ', env.drift) : null,
       environmentActions(env, ctx.viewer, () => reload()),
       h('dl', { class: 'facts' },

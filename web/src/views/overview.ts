@@ -5,11 +5,11 @@ import { h, link, replace, Scope } from '../ui/dom';
 import { ago, byteRate, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
 import { badge, errorBox, loading, panel, progressBar, stat, table } from '../ui/widgets';
-import { loadInto, reloadOnEvents } from './common';
+import { groupName, interventionText, loadInto, reloadOnEvents } from './common';
 import type { View } from './context';
 
-/** `/`: counts of sites, hosts, environments, firing alerts, and the latest operations. */
-export const overviewView: View = ({ scope }) => {
+/** `/`: counts of sites, hosts, environments, firing alerts, the latest operations, and guests on my group's hosts. */
+export const overviewView: View = ({ scope, groupNames }) => {
   const body = h('div', null, loading());
   const reload = loadInto(scope, body, () => request(OverviewDocument, {}), (d) => {
     const hosts = d.sites.nodes.flatMap((s) => s.hosts.nodes);
@@ -33,6 +33,15 @@ export const overviewView: View = ({ scope }) => {
         ),
         h('p', null, link('/operations', 'All operations →')),
       ),
+      d.guests.totalCount
+        ? panel(
+            'Guests on my hosts',
+            table(
+              ['Environment', 'Group', 'Host', 'Status', 'Intervention'],
+              d.guests.nodes.map((e) => [link(`/environments/${e.id}`, e.name), groupName(groupNames, e.groupId), link(`/hosts/${e.hostId}`, 'host'), badge(e.status), interventionText(e, groupNames)]),
+            ),
+          )
+        : null,
       d.alerts.length ? panel('Firing alerts', table(['Alert', 'Value', 'Since'], d.alerts.map((a) => [a.message, String(a.value), ago(a.firedAt)]))) : null,
     ].filter((n): n is HTMLElement => n !== null);
   });

@@ -3,14 +3,14 @@ import { Environment, Host, SitesDocument } from '../api/queries';
 import { h, link } from '../ui/dom';
 import { ago, amount } from '../ui/format';
 import { badge, chip, loading, meter, panel, table } from '../ui/widgets';
-import { environmentActions, groupName, loadInto, reloadOnEvents } from './common';
+import { environmentActions, groupName, interventionText, loadInto, reloadOnEvents } from './common';
 import type { View, ViewContext } from './context';
 
 /** The environments of a host as a table with their status and actions. */
 export function environmentTable(envs: Environment[], ctx: ViewContext, changed: () => void): HTMLElement {
   return table(
-    ['Environment', 'Status', 'Driver', 'Group', ''],
-    envs.map((e) => [link(`/environments/${e.id}`, e.name), badge(e.status), e.driver, groupName(ctx.groupNames, e.groupId), environmentActions(e, ctx.viewer, changed)]),
+    ['Environment', 'Status', 'Driver', 'Group', 'Intervention', ''],
+    envs.map((e) => [link(`/environments/${e.id}`, e.name), badge(e.status), e.driver, groupName(ctx.groupNames, e.groupId), interventionText(e, ctx.groupNames), environmentActions(e, ctx.viewer, changed)]),
     'No environments you may see on this host.',
   );
 }

@@ -146,6 +146,28 @@ describe('the agent directory and relay together (fake bus)', () => {
     expect(network.keys.has(BUS_NAMES.agentKey('b1'))).toBe(false);
   });
 
+  test('an agent that connects to another replica is let go by the one holding its older connection', async () => {
+    const network = new FakeReplicaNetwork();
+    const linkA = new AgentLink();
+    const linkB = new AgentLink();
+    await replica(network, 'A', linkA);
+    await replica(network, 'B', linkB);
+    const older = stubAgent('b1');
+    linkB.add(older.agent);
+    await until('b1 in the directory of A', () => linkA.reachable('b1'), 5000, 5);
+    // A call relayed from A to B is lost when b1 connects to A: it fails rather than wait for B's answer.
+    const lost = linkA.reachable('b1')!.startEnvironment({ driver: 'fake', environmentId: 'e1' }, { operationId: 'op-moved' });
+    await until('the call on B', () => older.contexts.length > 0, 5000, 5);
+    const newer = stubAgent('b1');
+    linkA.add(newer.agent);
+    await expect(lost).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringMatching(/left gateway replica B/) });
+    await until('B let b1 go', () => linkB.get('b1') === undefined, 5000, 5);
+    expect(linkA.reachable('b1')).toBe(newer.agent);
+    expect(network.keys.get(BUS_NAMES.agentKey('b1'))?.value).toBe('A');
+    // B reaches it through the relay now.
+    await expect(until('b1 through A from B', () => linkB.reachable('b1'), 5000, 5).then((a) => a.hello())).resolves.toMatchObject({ agentId: 'b1' });
+  });
+
   test('a call in flight to a replica that dies fails with UNAVAILABLE once its entries expire', async () => {
     const network = new FakeReplicaNetwork();
     const linkA = new AgentLink();
