@@ -2,7 +2,7 @@
 // each holds many WebSocket connections to the gateway's /agent endpoint and, per connection, does
 // what `rsp agent` does on the wire — the handshake with a real secret (a join token the first time,
 // then the credential it got), the answers to the gateway's opening calls (hello, hostFacts: the facts
-// at connect), the heartbeat (the gateway pings every RSP_HEARTBEAT_MS, the socket answers), and reconnection with the dialer's own backoff and
+// at connect), a `heartbeat` call every RSP_HEARTBEAT_MS (the welcome's pace), and reconnection with the dialer's own backoff and
 // jitter when the connection drops — without any driver behind it.
 import WebSocket from 'ws';
 import type { HostFactsData } from '../gateway/agent/host-facts';
@@ -33,6 +33,7 @@ interface Simulated {
   secret: string;
   socket?: WebSocket;
   attempt: number;
+  beat?: NodeJS.Timeout;
 }
 
 let facts: HostFactsData;
@@ -73,11 +74,20 @@ function dial(agent: Simulated): void {
     if (message.type === 'welcome') {
       welcomed = true;
       if (message.credential) agent.secret = message.credential;
+      // Its heartbeat: an upstream call at the gateway's pace, answered with a lease (not needed here: no environment to fence).
+      let beats = 0;
+      const beat = () => {
+        const frame: AgentFrame = { type: 'request', id: `beat-${(beats += 1)}`, protocol: AGENT_PROTOCOL_VERSION, method: 'heartbeat', params: { sentAt: Date.now(), fenced: [] }, context: { operationId: `beat-${agent.id}` } };
+        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame));
+      };
+      beat();
+      agent.beat = setInterval(beat, message.heartbeatMs);
       return;
     }
     if (message.type === 'request') answer(agent, socket, message);
   });
   socket.on('close', (code: number, reason: Buffer) => {
+    clearInterval(agent.beat);
     if (agent.socket === socket) agent.socket = undefined;
     if (stopping) return;
     if (FINAL_CLOSE_CODES.has(code)) return send({ type: 'refused', agent: agent.id, code, reason: reason.toString() });

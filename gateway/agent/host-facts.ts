@@ -1,6 +1,7 @@
 import { readFile, statfs } from 'node:fs/promises';
 import { arch, cpus, hostname, networkInterfaces, platform, release, totalmem } from 'node:os';
 import type { DriverProbeReport } from '../../drivers/registry';
+import { BadInputError } from '../errors';
 import { HOST_ROOTS, ProcReader, type ProcRoots } from '../metrics/proc-readers';
 
 /** One driver of the host as its agent's probe found it. */
@@ -94,6 +95,63 @@ export async function collectHostFacts({ dataDir, drivers, roots = HOST_ROOTS }:
     drivers: drivers.map(driverFact),
     reportedAt: new Date().toISOString(),
   };
+}
+
+/**
+ * What of the facts counts as a change worth reporting: everything but when they were read and the
+ * free space of filesystems (a measure that moves all the time, not a fact of the machine).
+ */
+export function factsFingerprint(facts: HostFactsData): string {
+  const { reportedAt: _at, dataDir, filesystems, ...rest } = facts;
+  return JSON.stringify({ ...rest, dataDir: { path: dataDir.path, sizeBytes: dataDir.sizeBytes }, filesystems: filesystems.map(({ freeBytes: _free, ...f }) => f) });
+}
+
+/** Facts as an agent sent them, checked field by field (BAD_USER_INPUT naming the first wrong one). */
+export function checkedFacts(value: unknown): HostFactsData {
+  const wrong = (field: string): never => {
+    throw new BadInputError(`reportFacts: ${field} is missing or of the wrong type`, { field });
+  };
+  const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+  const str = (o: Record<string, unknown>, k: string, at: string) => (typeof o[k] === 'string' ? (o[k] as string) : wrong(`${at}${k}`));
+  const num = (o: Record<string, unknown>, k: string, at: string) => (typeof o[k] === 'number' && Number.isFinite(o[k]) && (o[k] as number) >= 0 ? (o[k] as number) : wrong(`${at}${k}`));
+  const list = (o: Record<string, unknown>, k: string, at: string) => (Array.isArray(o[k]) ? (o[k] as unknown[]) : wrong(`${at}${k}`));
+  const strings = (o: Record<string, unknown>, k: string, at: string) => list(o, k, at).map((x, i) => (typeof x === 'string' ? x : wrong(`${at}${k}[${i}]`)));
+  if (!isObject(value)) return wrong('facts');
+  const f = value;
+  for (const k of ['hostname', 'kernel', 'arch', 'platform', 'cpuModel', 'reportedAt']) str(f, k, '');
+  for (const k of ['cpus', 'memoryBytes']) num(f, k, '');
+  if (!isObject(f.dataDir)) wrong('dataDir');
+  const dataDir = f.dataDir as Record<string, unknown>;
+  str(dataDir, 'path', 'dataDir.');
+  num(dataDir, 'sizeBytes', 'dataDir.');
+  num(dataDir, 'freeBytes', 'dataDir.');
+  list(f, 'filesystems', '').forEach((x, i) => {
+    const at = `filesystems[${i}].`;
+    if (!isObject(x)) return wrong(at);
+    str(x, 'device', at);
+    str(x, 'mountPoint', at);
+    num(x, 'sizeBytes', at);
+    num(x, 'freeBytes', at);
+  });
+  list(f, 'interfaces', '').forEach((x, i) => {
+    const at = `interfaces[${i}].`;
+    if (!isObject(x)) return wrong(at);
+    str(x, 'name', at);
+    str(x, 'mac', at);
+    strings(x, 'addresses', at);
+    if (typeof x.internal !== 'boolean') wrong(`${at}internal`);
+    if (x.speedBitsPerSecond !== null) num(x, 'speedBitsPerSecond', at);
+  });
+  list(f, 'drivers', '').forEach((x, i) => {
+    const at = `drivers[${i}].`;
+    if (!isObject(x)) return wrong(at);
+    str(x, 'name', at);
+    str(x, 'technology', at);
+    if (typeof x.available !== 'boolean') wrong(`${at}available`);
+    strings(x, 'operations', at);
+    strings(x, 'limits', at);
+  });
+  return value as unknown as HostFactsData;
 }
 
 /** A probe report as a fact (its capabilities flattened, the driver's own host guess left out). */

@@ -68,10 +68,14 @@ export class InProcessAgent implements HostAgent {
     this.collector = new HostCollector(new ProcReader(this.roots));
   }
 
-  /** Probes every driver (again) and keeps the result. */
+  /** Probes every driver (again) and keeps the result; a driver is logged when its probe found something new. */
   async probe(): Promise<DriverProbeReport[]> {
+    const before = new Map((this.reports ?? []).map((r) => [r.name, `${r.available}|${r.version}|${r.reason}`]));
     this.reports = await this.registry.probeAll();
-    for (const r of this.reports) this.logger.info({ agent: this.id, driver: r.name, available: r.available, version: r.version, reason: r.reason }, 'driver probed');
+    for (const r of this.reports) {
+      if (before.get(r.name) === `${r.available}|${r.version}|${r.reason}`) continue;
+      this.logger.info({ agent: this.id, driver: r.name, available: r.available, version: r.version, reason: r.reason }, 'driver probed');
+    }
     return this.reports;
   }
 

@@ -13,7 +13,7 @@ import type { MachineSample } from '../metrics/samples';
  * The protocol version this code speaks; an agent reports its own in `hello`, and each request
  * carries the caller's. 2: agents push `heartbeat` (answered with a lease) and report what they
  * self-fenced. 3: the gateway asks agents for `hostSample` (their machine's metrics) and
- * `volumesBytes` (replacing `volumeBytes`).
+ * `volumesBytes` (replacing `volumeBytes`); agents push `reportFacts` when their facts change.
  */
 export const AGENT_PROTOCOL_VERSION = 3;
 

@@ -52,13 +52,14 @@ export class HostFactsService {
 
   /** Records an agent's facts on every host it serves (or only on `hostIds`). */
   async recordFacts(agentId: string, facts: HostFactsData, hostIds?: string[]): Promise<FactsRecorded> {
-    await this.sites.recordProbe(agentId, facts.drivers);
-    const hosts = await this.hosts.find({ where: { agent: agentId, ...(hostIds ? { id: In(hostIds) } : {}) }, order: { hostname: 'ASC' } });
+    const probed = await this.sites.recordProbe(agentId, facts.drivers);
+    const hosts = hostIds ? probed.filter((h) => hostIds.includes(h.id)) : probed;
     const warnings: FactsWarning[] = [];
     const resources = factResources(facts);
+    // One statement for all its hosts: a thousand agents reconnecting at once write a thousand rows, not ten thousand.
+    if (hosts.length) await this.hosts.update({ id: In(hosts.map((h) => h.id)) }, { facts });
     for (const host of hosts) {
       host.facts = facts;
-      await this.hosts.update(host.id, { facts });
       if (!host.inventoryFromFacts) continue;
       for (const resource of resources) {
         const warning = await this.applyResource(host, resource);

@@ -112,16 +112,17 @@ export class HostHealthService implements HeartbeatReceiver {
    */
   async tick(now = Date.now()): Promise<HealthRound> {
     const round: HealthRound = { down: [], up: [] };
-    for (const id of this.agents.connected()) {
-      const agent = this.agents.get(id);
-      if (!agent || !this.beats.isLive(id, now)) continue;
-      for (const host of await this.hosts.findBy({ agent: id, state: HostState.DOWN })) {
-        const back = await this.recover(host, agent).catch((e: unknown) => {
-          this.logger.warn({ err: e, host: host.hostname }, 'a returning host could not pass the split-brain guard; it stays DOWN');
-          return undefined;
-        });
-        if (back) round.up.push(back);
-      }
+    const live = this.agents.connected().filter((id) => this.beats.isLive(id, now));
+    // One query for the DOWN hosts of every live agent, however many are connected.
+    const returning = live.length ? await this.hosts.findBy({ agent: In(live), state: HostState.DOWN }) : [];
+    for (const host of returning) {
+      const agent = this.agents.get(host.agent);
+      if (!agent) continue;
+      const back = await this.recover(host, agent).catch((e: unknown) => {
+        this.logger.warn({ err: e, host: host.hostname }, 'a returning host could not pass the split-brain guard; it stays DOWN');
+        return undefined;
+      });
+      if (back) round.up.push(back);
     }
     round.down = await this.detect(now);
     for (const host of round.down) {

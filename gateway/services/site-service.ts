@@ -108,8 +108,14 @@ export class SiteService {
     this.probes.set(agentId, probed);
     const hosts = await this.hosts.find({ where: { agent: agentId }, order: { hostname: 'ASC' } });
     // An allowed technology the agent lost stays in the admin's list, out of effect until it comes back.
-    for (const host of hosts) Object.assign(host, { probedDrivers: probed, drivers: effectiveTechnologies(probed, host.allowedDrivers) });
-    return this.hosts.save(hosts);
+    for (const host of hosts) {
+      const drivers = effectiveTechnologies(probed, host.allowedDrivers);
+      // An agent reconnecting with the same drivers (the usual case) costs no write.
+      if (sameList(host.probedDrivers, probed) && sameList(host.drivers, drivers)) continue;
+      await this.hosts.update(host.id, { probedDrivers: probed, drivers });
+      Object.assign(host, { probedDrivers: probed, drivers });
+    }
+    return hosts;
   }
 
   /**
@@ -191,4 +197,10 @@ export class SiteService {
     const [items, total] = await qb.orderBy('h.hostname', 'ASC').addOrderBy('h.id', 'ASC').take(limit).skip(offset).getManyAndCount();
     return { items, total };
   }
+}
+
+/** True when both lists hold the same items in the same order (null and undefined equal only each other). */
+function sameList(a: readonly string[] | null | undefined, b: readonly string[] | null | undefined): boolean {
+  if (!a || !b) return (a ?? null) === (b ?? null);
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

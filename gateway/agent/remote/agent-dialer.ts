@@ -6,7 +6,9 @@ import { AgentDispatcher } from '../agent-dispatcher';
 import type { HostAgent } from '../host-agent';
 import { AGENT_PROTOCOL_VERSION } from '../protocol';
 import { readCredential, saveCredential } from './agent-credential-file';
+import type { HostFactsData } from '../host-facts';
 import { callLanes } from './call-lanes';
+import { FactsWatcher } from './facts-watcher';
 import { AGENT_WEBSOCKET_PATH, CLOSE_CODES, FINAL_CLOSE_CODES } from './handshake';
 import type { AgentHandshake, GatewayWelcome } from './handshake';
 import { AgentHeartbeat } from './agent-heartbeat';
@@ -36,7 +38,15 @@ export interface AgentDialerOptions {
   gatewaySilenceMs?: number;
   /** First and longest wait between reconnections (default 500 ms, 30 s). */
   backoff?: { baseMs: number; maxMs: number };
+  /**
+   * How often the agent reads its facts again (default 60 s; 0: never) and how (default its
+   * `hostFacts`): changed facts are pushed to the gateway (`reportFacts`).
+   */
+  facts?: { everyMs?: number; read?(agent: HostAgent): Promise<HostFactsData> };
 }
+
+/** How often `rsp agent` reads its facts again unless told. */
+export const DEFAULT_FACTS_EVERY_MS = 60_000;
 
 /** How long before its lease ends an agent starts fencing: half a beat, at most 1 s. */
 function fenceLeadMs(heartbeatMs: number): number {
@@ -51,6 +61,7 @@ function fenceLeadMs(heartbeatMs: number): number {
  * cure (credential, protocol, malformed frame) ends `run` with an error. From its first welcome on
  * it pushes heartbeats at the gateway's pace, connected or not; each answer renews its lease, and
  * a lease about to run out unrenewed fences it (`SelfFence`): it stops its environments itself.
+ * It also reads its machine's facts again every `facts.everyMs` and pushes them when they changed.
  */
 export class AgentDialer {
   private agent: HostAgent | undefined;
@@ -63,6 +74,9 @@ export class AgentDialer {
   readonly lease = new AgentLease();
   private heartbeat: AgentHeartbeat | undefined;
   private fence: SelfFence | undefined;
+  private facts: FactsWatcher | undefined;
+  /** The agent as the gateway's calls reach it: its `hostFacts` answers tell the facts watcher what the gateway knows. */
+  private served: HostAgent | undefined;
 
   /** The gateway replicas this agent may dial, and which one it dials next. */
   private readonly gateways: string[];
@@ -103,6 +117,7 @@ export class AgentDialer {
   stop(): void {
     this.stopping = true;
     this.heartbeat?.stop();
+    this.facts?.stop();
     void this.fence?.stop();
     this.socket?.close(1000, 'the agent is stopping');
     this.wake?.();
@@ -177,10 +192,20 @@ export class AgentDialer {
       logger.warn({ problem }, 'the gateway sent a malformed frame');
       socket.close(CLOSE_CODES.MALFORMED, `malformed frame: ${problem}`.slice(0, 120));
     });
-    new AgentDispatcher(this.agent, lanes.incoming, logger);
+    this.served ??= this.watchFacts(this.agent);
+    new AgentDispatcher(this.served, lanes.incoming, logger);
     this.upstream.attach(lanes.outgoing);
     logger.info({ agent: welcome.agentId, gateway: url }, 'connected to the gateway');
     this.startHeartbeats(this.agent, welcome.heartbeatMs);
+  }
+
+  /** Starts the watch over the agent's facts (it outlives connections); the agent as the gateway reaches it. */
+  private watchFacts(agent: HostAgent): HostAgent {
+    const everyMs = this.options.facts?.everyMs ?? DEFAULT_FACTS_EVERY_MS;
+    const read = this.options.facts?.read ?? ((a: HostAgent) => a.hostFacts());
+    this.facts = new FactsWatcher(() => read(agent), this.upstream, this.options.logger, everyMs);
+    if (!this.stopping) this.facts.start();
+    return this.facts.observe(agent);
   }
 
   /** Heartbeats and the self-fence, from the first welcome on (they outlive connections). */

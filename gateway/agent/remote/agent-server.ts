@@ -11,6 +11,7 @@ import { RSP_VERSION } from '../../version';
 import { AgentClient } from '../agent-client';
 import type { AgentLink } from '../agent-link';
 import { AGENT_PROTOCOL_VERSION } from '../protocol';
+import { Admission } from './admission';
 import { callLanes } from './call-lanes';
 import { CLOSE_CODES, closeReason } from './handshake';
 import type { AgentHandshake, GatewayWelcome } from './handshake';
@@ -36,6 +37,8 @@ export interface AgentServerDeps {
   silenceMs: number;
   /** How long a new connection has to send its handshake. */
   handshakeTimeoutMs?: number;
+  /** How many agents are admitted (credential checked, opening calls, facts recorded) at once; the others wait their turn (default 16). */
+  admitAtOnce?: number;
   /** Called once an agent is in the link: settles what a lost operation left on its hosts (`EnvironmentService.settleAfterReconnect`). */
   onConnected?(agentId: string): Promise<unknown>;
 }
@@ -52,8 +55,10 @@ export class AgentServer {
   private readonly sockets = new Map<string, WebSocket>();
   private readonly peers = new Map<string, { version: string; remoteAddress: string }>();
   private readonly pinger: NodeJS.Timeout;
+  private readonly admission: Admission;
 
   constructor(private readonly deps: AgentServerDeps) {
+    this.admission = new Admission(deps.admitAtOnce ?? 16);
     this.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => this.accept(socket, req.socket.remoteAddress ?? 'unknown'));
     deps.credentials.onRevoked((agentId) => this.sockets.get(agentId)?.close(CLOSE_CODES.UNAUTHENTICATED, 'the agent credential was revoked'));
     // A socket silent (no pong, no frame) for longer than `silenceMs` is cut off: its agent leaves the link.
@@ -118,10 +123,14 @@ export class AgentServer {
       if (hello.protocol !== AGENT_PROTOCOL_VERSION) {
         return refuse(CLOSE_CODES.PROTOCOL_MISMATCH, `protocol mismatch: the gateway speaks ${AGENT_PROTOCOL_VERSION}, the agent ${hello.protocol}; run RSP ${RSP_VERSION} on both`, { agent: hello.agentId, software: hello.software });
       }
-      this.deps.credentials.authenticate(hello.secret, hello.agentId).then(
-        (identity) => this.welcome(socket, identity.agentId, identity.credential, address),
-        (e: unknown) => refuse(CLOSE_CODES.UNAUTHENTICATED, (e as Error).message, { agent: hello.agentId }),
-      );
+      void this.admission.run(async () => {
+        if (socket.readyState !== socket.OPEN) return;
+        const identity = await this.deps.credentials.authenticate(hello.secret, hello.agentId).catch((e: unknown) => {
+          refuse(CLOSE_CODES.UNAUTHENTICATED, (e as Error).message, { agent: hello.agentId });
+          return undefined;
+        });
+        if (identity) await this.welcome(socket, identity.agentId, identity.credential, address);
+      }).catch((e: unknown) => logger.warn({ err: e, address }, 'a host agent could not be admitted'));
     });
   }
 
@@ -136,7 +145,7 @@ export class AgentServer {
       socket.close(CLOSE_CODES.MALFORMED, closeReason(`malformed frame: ${problem}`));
     });
     const client = new AgentClient(agentId, lanes.outgoing);
-    new UpstreamDispatcher(this.deps.heartbeats, this.deps.upstream, lanes.incoming, agentId, logger);
+    new UpstreamDispatcher(this.deps.heartbeats, this.deps.upstream, lanes.incoming, agentId, logger, this.deps.hostFacts);
     this.sockets.get(agentId)?.close(CLOSE_CODES.REPLACED, 'another connection of this agent replaced this one');
     this.sockets.set(agentId, socket);
     socket.once('close', (code: number, reason: Buffer) => {

@@ -3,6 +3,7 @@ import type { ChunkData, ChunkTransport } from '../../artifacts/chunk-transport'
 import type { ArtifactManifest } from '../../artifacts/manifest';
 import { UnavailableError, UnsupportedOperationError } from '../../errors';
 import type { FrameChannel } from '../frame-channel';
+import type { HostFactsData } from '../host-facts';
 import { encodeFrame } from '../frame-codec';
 import { PendingCalls } from '../pending-calls';
 import { AGENT_PROTOCOL_VERSION } from '../protocol';
@@ -32,6 +33,11 @@ export class UpstreamClient implements ChunkTransport {
   /** Pushes a heartbeat; the answer carries the agent's lease. */
   heartbeat(beat: HeartbeatRequest): Promise<HeartbeatAnswer> {
     return this.call('heartbeat', beat as unknown as Record<string, unknown>) as Promise<HeartbeatAnswer>;
+  }
+
+  /** Pushes the agent's facts (when they changed); the answer says how many hosts took them, and the gateway's warnings. */
+  reportFacts(facts: HostFactsData): Promise<{ hosts: number; warnings: string[] }> {
+    return this.call('reportFacts', { facts }) as Promise<{ hosts: number; warnings: string[] }>;
   }
 
   hasManifest(manifestId: string): Promise<boolean> {

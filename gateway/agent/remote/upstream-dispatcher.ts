@@ -2,13 +2,14 @@ import { BadInputError, UnsupportedOperationError } from '../../errors';
 import type { ChunkTransport } from '../../artifacts/chunk-transport';
 import type { Logger } from '../../logging/logger';
 import type { FrameChannel } from '../frame-channel';
+import { checkedFacts, type HostFactsData } from '../host-facts';
 import { decodeFrame, encodeFrame } from '../frame-codec';
 import { AGENT_PROTOCOL_VERSION } from '../protocol';
 import type { AgentFrame, FencedEnvironment, HeartbeatAnswer, HeartbeatRequest } from '../protocol';
 import { toWireError } from '../wire-error';
 
-/** The calls a remote agent may make to the gateway: its heartbeat, and reading the image store's chunks. */
-export const UPSTREAM_METHODS = ['heartbeat', 'hasManifest', 'getManifest', 'missingChunks', 'getChunks'] as const;
+/** The calls a remote agent may make to the gateway: its heartbeat, its facts when they change, and reading the image store's chunks. */
+export const UPSTREAM_METHODS = ['heartbeat', 'reportFacts', 'hasManifest', 'getManifest', 'missingChunks', 'getChunks'] as const;
 
 /** One of `UPSTREAM_METHODS`. */
 export type UpstreamMethod = (typeof UPSTREAM_METHODS)[number];
@@ -19,8 +20,15 @@ export interface HeartbeatReceiver {
   receiveHeartbeat(agentId: string, beat: HeartbeatRequest): Promise<HeartbeatAnswer>;
 }
 
+/** Where the facts agents push when they change are recorded (the host facts service). */
+export interface FactsReceiver {
+  /** Records `agentId`'s facts on the hosts it serves: their technologies, facts and inventories. */
+  recordFacts(agentId: string, facts: HostFactsData): Promise<{ hosts: unknown[]; warnings: Array<{ message: string }> }>;
+}
+
 /**
- * The gateway's end of a remote agent's calls: takes its heartbeats (answered with its lease) and
+ * The gateway's end of a remote agent's calls: takes its heartbeats (answered with its lease), its
+ * facts when they change (recorded on its own hosts only, as at its connection), and
  * serves the image store's chunk transport, read-only (an agent fetches the chunks of the images
  * it creates environments from). Any other call, another protocol version or bad params are
  * refused with an error frame.
@@ -32,6 +40,7 @@ export class UpstreamDispatcher {
     private readonly channel: FrameChannel,
     private readonly agentId: string,
     private readonly logger: Logger,
+    private readonly facts: FactsReceiver,
   ) {
     channel.onFrame((text) => void this.receive(text));
   }
@@ -66,6 +75,8 @@ export class UpstreamDispatcher {
     switch (method as UpstreamMethod) {
       case 'heartbeat':
         return this.heartbeats.receiveHeartbeat(this.agentId, heartbeatOf(params));
+      case 'reportFacts':
+        return this.recordFacts(params.facts);
       case 'hasManifest':
         return this.source.hasManifest(manifestId());
       case 'getManifest':
@@ -78,6 +89,13 @@ export class UpstreamDispatcher {
         this.logger.warn({ agent: this.agentId, method }, 'refused an upstream call an agent may not make');
         throw new UnsupportedOperationError(`the call "${method}"`, 'the gateway', `an agent may call ${UPSTREAM_METHODS.join(', ')}`);
     }
+  }
+
+  /** Records facts the agent pushed; answers how many hosts took them and the warnings, as text. */
+  private async recordFacts(value: unknown): Promise<{ hosts: number; warnings: string[] }> {
+    const recorded = await this.facts.recordFacts(this.agentId, checkedFacts(value));
+    this.logger.info({ agent: this.agentId, hosts: recorded.hosts.length, warnings: recorded.warnings.length }, "recorded a host agent's changed facts");
+    return { hosts: recorded.hosts.length, warnings: recorded.warnings.map((w) => w.message) };
   }
 
   private answer(frame: AgentFrame): void {

@@ -14,6 +14,9 @@ interface AgentOptions {
   id?: string;
   ca?: string;
   instance?: string;
+  factsEvery: string;
+  procRoot?: string;
+  sysRoot?: string;
 }
 
 /** `rsp agent` (run a host agent that dials out to its gateway) and `rsp agent token create|revoke`. */
@@ -27,6 +30,9 @@ export function registerAgent(program: Command): void {
     .option('--plugins <list>', 'driver plugins to load, comma-separated (paths or packages)')
     .option('--id <agent-id>', "the agent id (default: the join token's)")
     .option('--ca <file>', 'PEM file of CAs to trust for wss://')
+    .option('--facts-every <seconds>', "how often to read this machine's facts again; changed facts are pushed to the gateway (0: only at connection)", '60')
+    .option('--proc-root <dir>', 'read the facts and metrics of the machine from this /proc (a container with the host\'s /proc mounted elsewhere, tests)', '/proc')
+    .option('--sys-root <dir>', 'read the link speeds and block devices of the machine from this /sys', '/sys')
     .option('--instance <name>', "when several agents share one engine (one dockerd): each names its environments rsp-<name>-<id> and sees only its own")
     .action(async (opts: AgentOptions, cmd: Command) => runAgent(opts, cmd.optsWithGlobals<GlobalOptions>().token ?? process.env.RSP_AGENT_TOKEN));
 
@@ -71,6 +77,9 @@ async function runAgent(opts: AgentOptions, token: string | undefined): Promise<
   } catch (e) {
     throw new CliError(`--ca: ${(e as Error).message}`, 'BAD_USAGE', ExitCode.BAD_USAGE);
   }
+  const factsEvery = Number(opts.factsEvery);
+  if (!Number.isFinite(factsEvery) || factsEvery < 0) throw new CliError(`--facts-every: "${opts.factsEvery}" is not a number of seconds`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  const factsEveryMs = Math.round(factsEvery * 1000);
   const plugins = await loadPluginSet(list(opts.plugins) ?? [], { dataDir: opts.dataDir });
   const dialer = new AgentDialer({
     gateway,
@@ -81,9 +90,17 @@ async function runAgent(opts: AgentOptions, token: string | undefined): Promise<
     logger,
     makeAgent: async (agentId, upstream) => {
       const registry = await agentRegistry(list(opts.drivers) ?? DEFAULT_DRIVERS, opts.dataDir, { instance: opts.instance, plugins: plugins.driverPlugins });
-      const made = new InProcessAgent(registry, opts.dataDir, logger.child({ agent: agentId }), agentId, join(opts.dataDir, 'artifacts'), upstream);
+      const made = new InProcessAgent(registry, opts.dataDir, logger.child({ agent: agentId }), agentId, join(opts.dataDir, 'artifacts'), upstream, { roots: { proc: opts.procRoot ?? '/proc', sys: opts.sysRoot ?? '/sys' } });
       await made.probe();
       return made;
+    },
+    // Each check probes the drivers again: an engine installed, upgraded or stopped is a change of facts.
+    facts: {
+      everyMs: factsEveryMs,
+      read: async (agent) => {
+        await (agent as InstanceType<typeof InProcessAgent>).probe();
+        return agent.hostFacts();
+      },
     },
   });
   const stop = (signal: string) => {

@@ -12,6 +12,7 @@ import { UpstreamClient } from '../../../gateway/agent/remote/upstream-client';
 import { UpstreamDispatcher, type HeartbeatReceiver } from '../../../gateway/agent/remote/upstream-dispatcher';
 import { leaseUntil } from '../../../gateway/agent/remote/agent-lease';
 import type { HeartbeatRequest } from '../../../gateway/agent/protocol';
+import type { HostFactsData } from '../../../gateway/agent/host-facts';
 import { ArtifactStore } from '../../../gateway/artifacts/artifact-store';
 import { StoreChunkTransport } from '../../../gateway/artifacts/store-chunk-transport';
 
@@ -30,16 +31,44 @@ function recordingReceiver(): HeartbeatReceiver & { beats: Array<{ agentId: stri
   };
 }
 
+/** A facts receiver that records what it is given. */
+function recordingFacts() {
+  const recorded: Array<{ agentId: string; facts: HostFactsData }> = [];
+  return {
+    recorded,
+    async recordFacts(agentId: string, facts: HostFactsData) {
+      recorded.push({ agentId, facts });
+      return { hosts: [{}], warnings: [{ message: 'RAM below use' }] };
+    },
+  };
+}
+
+/** Facts of a small machine, as an agent reports them. */
+const FACTS: HostFactsData = {
+  hostname: 'far-box',
+  kernel: '6.1.0',
+  arch: 'x64',
+  platform: 'linux',
+  cpuModel: 'Opteron',
+  cpus: 4,
+  memoryBytes: 8 * 2 ** 30,
+  dataDir: { path: '/var/lib/rsp', sizeBytes: 1e11, freeBytes: 5e10 },
+  filesystems: [{ device: '/dev/sda1', mountPoint: '/', sizeBytes: 1e11, freeBytes: 5e10 }],
+  interfaces: [{ name: 'eth0', mac: '02:00:00:00:00:01', addresses: ['198.51.100.2/24'], internal: false, speedBitsPerSecond: 1e9 }],
+  drivers: [{ name: 'fake', technology: 'fake', available: true, version: '1.0.0', operations: ['exec'], limits: [] }],
+  reportedAt: new Date(0).toISOString(),
+};
+
 /** The gateway's end (upstream dispatcher on its incoming lane) and the agent's upstream client, over a loopback. */
-function upstreamOver(store: StoreChunkTransport, receiver = recordingReceiver()) {
+function upstreamOver(store: StoreChunkTransport, receiver = recordingReceiver(), facts = recordingFacts()) {
   const pair = loopbackPair();
   const malformed: string[] = [];
   const gateway = callLanes(pair.gatewayEnd, (p) => malformed.push(p));
-  new UpstreamDispatcher(receiver, store, gateway.incoming, 'a1', logger);
+  new UpstreamDispatcher(receiver, store, gateway.incoming, 'a1', logger, facts);
   const agent = callLanes(pair.agentEnd, (p) => malformed.push(p));
   const client = new UpstreamClient();
   client.attach(agent.outgoing);
-  return { pair, client, malformed, receiver };
+  return { pair, client, malformed, receiver, facts };
 }
 
 describe('a remote agent reads images through calls in the reverse direction', () => {
@@ -64,6 +93,16 @@ describe('a remote agent reads images through calls in the reverse direction', (
     expect(receiver.beats).toEqual([{ agentId: 'a1', beat: { sentAt: 1_000_000, fenced: [{ id: 'e1', driver: 'fake', at: 999_000 }] } }]);
     await expect(client.heartbeat({ sentAt: 'now' } as unknown as HeartbeatRequest)).rejects.toMatchObject({ category: 'BAD_USER_INPUT', message: expect.stringMatching(/sentAt/) });
     await expect(client.heartbeat({ sentAt: 1, fenced: [{ id: 3 }] } as unknown as HeartbeatRequest)).rejects.toMatchObject({ category: 'BAD_USER_INPUT', message: expect.stringMatching(/fenced/) });
+  });
+
+  test("the agent pushes its facts as its own id; the gateway answers with the hosts that took them and its warnings; malformed facts are refused naming the field", async () => {
+    const { client, facts } = upstreamOver(store);
+    expect(await client.reportFacts(FACTS)).toEqual({ hosts: 1, warnings: ['RAM below use'] });
+    expect(facts.recorded).toEqual([{ agentId: 'a1', facts: FACTS }]);
+    await expect(client.reportFacts({ ...FACTS, cpus: 'many' } as unknown as HostFactsData)).rejects.toMatchObject({ category: 'BAD_USER_INPUT', message: expect.stringMatching(/cpus/) });
+    await expect(client.reportFacts({ ...FACTS, drivers: [{ name: 'x' }] } as unknown as HostFactsData)).rejects.toMatchObject({ category: 'BAD_USER_INPUT', message: expect.stringMatching(/drivers\[0\]\.technology/) });
+    await expect(client.reportFacts(undefined as unknown as HostFactsData)).rejects.toMatchObject({ category: 'BAD_USER_INPUT' });
+    expect(facts.recorded).toHaveLength(1);
   });
 
   test('a call the gateway does not serve, or of another protocol version, is refused with an error frame', async () => {
