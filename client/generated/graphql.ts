@@ -195,6 +195,11 @@ export type GrantShareInput = {
   quotas?: Record<string, unknown> | null | undefined;
 };
 
+/** What happens to a deleted group's environments: destroyed, or handed over to another group. */
+export type GroupDeletionMode =
+  | 'DESTROY'
+  | 'HANDOVER';
+
 export type GroupNoteInput = {
   amount?: number | null | undefined;
   description: string;
@@ -694,6 +699,15 @@ export type GroupShowQueryVariables = Exact<{
 
 
 export type GroupShowQuery = { group: { id: string, slug: string, name: string, description: string, contact: string | null, techHosts: Array<string>, techNeeds: Array<string>, noTechPreference: boolean, externalBackups: boolean, createdAt: string, labor: Array<{ kind: LaborKind, people: number, hoursPerWeek: number }> } };
+
+export type GroupDeleteMutationVariables = Exact<{
+  id: string;
+  mode: GroupDeletionMode;
+  handoverTo?: string | null | undefined;
+}>;
+
+
+export type GroupDeleteMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
 
 export type HostListQueryVariables = Exact<{
   first: number;
@@ -2658,6 +2672,28 @@ export const GroupShowDocument = /*#__PURE__*/ new TypedDocumentString(`
   externalBackups
   createdAt
 }`) as unknown as TypedDocumentString<GroupShowQuery, GroupShowQueryVariables>;
+export const GroupDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation GroupDelete($id: ID!, $mode: GroupDeletionMode!, $handoverTo: ID) {
+  op: deleteGroup(id: $id, mode: $mode, handoverTo: $handoverTo) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<GroupDeleteMutation, GroupDeleteMutationVariables>;
 export const HostListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query HostList($first: Int!, $siteId: ID, $technology: String, $state: HostState) {
   hosts(first: $first, siteId: $siteId, technology: $technology, state: $state) {

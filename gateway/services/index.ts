@@ -5,7 +5,7 @@ import type { ArtifactStore } from '../artifacts/artifact-store';
 import { AgentCredentialService } from '../auth/agent-credential-service';
 import { TokenService } from '../auth/token-service';
 import { EnvironmentLifecycle } from '../environments';
-import { HostRetirement, ImageRetirement } from '../retirement';
+import { GroupRetirement, HostRetirement, ImageRetirement } from '../retirement';
 import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import type { GroupKeys } from '../replication/group-keys';
@@ -67,8 +67,8 @@ export interface Services {
   failover: FailoverService;
   /** Moves environments between hosts (shuffle), reporting the downtime. */
   migration: MigrationService;
-  /** Draining and deleting hosts, deleting sites and images. */
-  retirement: { hosts: HostRetirement; images: ImageRetirement };
+  /** Draining and deleting hosts, deleting sites, images and groups. */
+  retirement: { hosts: HostRetirement; images: ImageRetirement; groups: GroupRetirement };
 }
 
 /** What services are built from. */
@@ -140,6 +140,7 @@ export function createServices(deps: ServiceDeps): Services {
     retirement: {
       hosts: new HostRetirement(dataSource, deps.agents, operations, migration, deps.logger),
       images: new ImageRetirement(dataSource, images, deps.imageStore),
+      groups: new GroupRetirement(dataSource, operations, environments, placement, replication, deps.logger),
     },
   };
 }

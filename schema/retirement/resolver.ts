@@ -1,9 +1,12 @@
-import { Arg, Ctx, ID, Mutation, Resolver } from 'type-graphql';
+import { Arg, Ctx, ID, Mutation, registerEnumType, Resolver } from 'type-graphql';
 import type { GatewayContext } from '../../gateway/context';
 import type { OperationEntity } from '../../gateway/persistence/entities';
+import { GroupDeletionMode } from '../../gateway/retirement';
 import { Actor } from '../common/actor';
 import type { Principal } from '../common/actor';
 import { Operation } from '../operations/types';
+
+registerEnumType(GroupDeletionMode, { name: 'GroupDeletionMode', description: "What happens to a deleted group's environments: destroyed, or handed over to another group." });
 
 /** Leaving and retiring: draining and deleting hosts, deleting sites and images. */
 @Resolver()
@@ -26,5 +29,16 @@ export class RetirementResolver {
   @Mutation(() => Boolean, { description: 'Deletes an image from the catalog; refused while any environment uses it (members of its vendor group).' })
   deleteImage(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<boolean> {
     return ctx.services.retirement.images.deleteImage(actor, id);
+  }
+
+  @Mutation(() => Operation, { description: "Deletes a group: its environments destroyed or handed over (HANDOVER, to handoverTo), its shares revoked, its replicas removed; refused with the list of what blocks (the group's admins, or site admins)." })
+  deleteGroup(
+    @Arg('id', () => ID) id: string,
+    @Arg('mode', () => GroupDeletionMode) mode: GroupDeletionMode,
+    @Arg('handoverTo', () => ID, { nullable: true }) handoverTo: string | null,
+    @Actor() actor: Principal,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<OperationEntity> {
+    return ctx.services.retirement.groups.deleteGroup(actor, id, mode, handoverTo);
   }
 }

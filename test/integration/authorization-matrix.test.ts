@@ -194,6 +194,12 @@ const MATRIX: Record<string, Case> = {
     vars: async (w, t) => ({ id: (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: `del-${unique()}`, version: '1', technology: 'docker' } })).registerImage.id }),
     expect: GROUP_PRIVATE_WRITE,
   },
+  deleteGroup: {
+    query: 'mutation ($id: ID!) { deleteGroup(id: $id, mode: DESTROY) { id } }',
+    vars: (w) => ({ id: w.groupA }),
+    // group A owns hosts and a site: its admins and the site admin are told what blocks (CONFLICT)
+    expect: { ...GROUP_ADMIN, admin: 'CONFLICT', siteAdmin: 'CONFLICT' },
+  },
   // subscriptions: filtered per event, see the dedicated test below (metrics: test/integration/metrics.test.ts)
   operationUpdated: { query: '', expect: AUTHENTICATED },
   hostMetrics: { query: '', expect: AUTHENTICATED },

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { GroupCreateDocument, GroupListDocument, GroupShowDocument } from '../../../client/generated/graphql';
+import { GroupCreateDocument, GroupDeleteDocument, GroupDeletionMode, GroupListDocument, GroupShowDocument } from '../../../client/generated/graphql';
 import { details, emit, table } from '../output';
-import { contextOf, intOption } from './context';
+import { CliError, ExitCode } from '../exit-codes';
+import { awaitOperation, contextOf, intOption } from './context';
 
-/** `rsp group create|list|show`. */
+/** `rsp group create|list|show|delete`. */
 export function registerGroup(program: Command): void {
   const group = program.command('group').description('groups that share servers');
 
@@ -53,5 +54,19 @@ export function registerGroup(program: Command): void {
       const ctx = contextOf(cmd);
       const { group: g } = await ctx.client.request(GroupShowDocument, { id });
       emit(ctx.json, g, () => details([['id', g.id], ['slug', g.slug], ['name', g.name], ['description', g.description], ['contact', g.contact], ['hosts', g.techHosts], ['needs', g.techNeeds], ['created', g.createdAt]]));
+    });
+
+  group
+    .command('delete <id>')
+    .description("delete a group: --destroy its environments, or --handover <group> them; refused with what blocks (waits unless --no-wait)")
+    .option('--destroy', 'destroy its environments')
+    .option('--handover <group-id>', 'give its environments (and their images, layers, allocations) to this group')
+    .option('--no-wait', 'return as soon as the operation is started')
+    .action(async (id: string, opts: { destroy?: boolean; handover?: string; wait: boolean }, cmd: Command) => {
+      if (Boolean(opts.destroy) === Boolean(opts.handover)) throw new CliError('rsp group delete: give exactly one of --destroy and --handover <group-id>', 'BAD_USAGE', ExitCode.BAD_USAGE);
+      const ctx = contextOf(cmd);
+      const mode = opts.destroy ? ('DESTROY' as GroupDeletionMode) : ('HANDOVER' as GroupDeletionMode);
+      const { op } = await ctx.client.request(GroupDeleteDocument, { id, mode, handoverTo: opts.handover ?? null });
+      await awaitOperation(ctx, op, `delete group ${id}`, opts.wait);
     });
 }
