@@ -428,7 +428,7 @@ export type OperationFieldsFragment = { id: string, kind: string, targetType: st
 
 export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> };
 
-export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null };
+export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } };
 
 export type ResourceFieldsFragment = { id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number };
 
@@ -717,21 +717,21 @@ export type HostListQueryVariables = Exact<{
 }>;
 
 
-export type HostListQuery = { hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, lastHeartbeatAt: string | null } }> } };
+export type HostListQuery = { hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, lastHeartbeatAt: string | null, connectedAt: string | null } }> } };
 
 export type HostShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostShowQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, facts: { hostname: string, kernel: string, arch: string, cpuModel: string, cpus: number, memoryBytes: number, reportedAt: string, dataDir: { path: string, sizeBytes: number, freeBytes: number }, filesystems: Array<{ mountPoint: string, sizeBytes: number, freeBytes: number }>, interfaces: Array<{ name: string, internal: boolean, speedBitsPerSecond: number | null }>, drivers: Array<{ name: string, technology: string, available: boolean, version: string | null, reason: string | null }> } | null } };
+export type HostShowQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, facts: { hostname: string, kernel: string, arch: string, cpuModel: string, cpus: number, memoryBytes: number, reportedAt: string, dataDir: { path: string, sizeBytes: number, freeBytes: number }, filesystems: Array<{ mountPoint: string, sizeBytes: number, freeBytes: number }>, interfaces: Array<{ name: string, internal: boolean, speedBitsPerSecond: number | null }>, drivers: Array<{ name: string, technology: string, available: boolean, version: string | null, reason: string | null }> } | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
 
 export type HostCreateMutationVariables = Exact<{
   input: CreateHostInput;
 }>;
 
 
-export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null } };
+export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
 
 export type HostDrainMutationVariables = Exact<{
   id: string;
@@ -1121,14 +1121,14 @@ export type GroupNamesQuery = { groups: { nodes: Array<{ id: string, name: strin
 export type SitesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type HostQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1202,6 +1202,13 @@ export const HostFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
   drivers
   shareUnits
   lastHeartbeatAt
+  agentConnection {
+    agentId
+    state
+    version
+    connectedAt
+    lastHeartbeatAt
+  }
 }
     `, {"fragmentName":"HostFields"}) as unknown as TypedDocumentString<HostFieldsFragment, unknown>;
 export const ResourceFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
@@ -2732,6 +2739,13 @@ export const HostListDocument = /*#__PURE__*/ new TypedDocumentString(`
   drivers
   shareUnits
   lastHeartbeatAt
+  agentConnection {
+    agentId
+    state
+    version
+    connectedAt
+    lastHeartbeatAt
+  }
 }`) as unknown as TypedDocumentString<HostListQuery, HostListQueryVariables>;
 export const HostShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query HostShow($id: ID!) {
@@ -2783,6 +2797,13 @@ export const HostShowDocument = /*#__PURE__*/ new TypedDocumentString(`
   drivers
   shareUnits
   lastHeartbeatAt
+  agentConnection {
+    agentId
+    state
+    version
+    connectedAt
+    lastHeartbeatAt
+  }
 }
 fragment ResourceFields on Resource {
   id
@@ -2812,6 +2833,13 @@ export const HostCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
   drivers
   shareUnits
   lastHeartbeatAt
+  agentConnection {
+    agentId
+    state
+    version
+    connectedAt
+    lastHeartbeatAt
+  }
 }`) as unknown as TypedDocumentString<HostCreateMutation, HostCreateMutationVariables>;
 export const HostDrainDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation HostDrain($id: ID!) {
@@ -4166,6 +4194,13 @@ fragment HostFields on Host {
   drivers
   shareUnits
   lastHeartbeatAt
+  agentConnection {
+    agentId
+    state
+    version
+    connectedAt
+    lastHeartbeatAt
+  }
 }
 fragment ResourceFields on Resource {
   id
@@ -4251,6 +4286,13 @@ fragment HostFields on Host {
   drivers
   shareUnits
   lastHeartbeatAt
+  agentConnection {
+    agentId
+    state
+    version
+    connectedAt
+    lastHeartbeatAt
+  }
 }
 fragment ResourceFields on Resource {
   id

@@ -1,6 +1,7 @@
 import { GraphQLRequestError } from '../api/graphql';
 import { Child, h } from './dom';
 import { percent } from './format';
+import { agentLine, hostStateLabel, type AgentSummary } from './host-state';
 
 /** Tone of a status badge. */
 export type Tone = 'ok' | 'warn' | 'bad' | 'idle' | 'busy';
@@ -31,9 +32,19 @@ const STATUS_TONES: Record<string, Tone> = {
   FAILING_OVER: 'busy',
 };
 
-/** A coloured badge for a state (RUNNING, FAILED, UP…). */
-export function badge(status: string, tone: Tone = STATUS_TONES[status] ?? 'idle'): HTMLElement {
-  return h('span', { class: `badge badge-${tone}`, dataset: { status } }, status);
+/** A coloured badge for a state (RUNNING, FAILED, UP…), labelled with the state unless `label` is given. */
+export function badge(status: string, tone: Tone = STATUS_TONES[status] ?? 'idle', label: string = status): HTMLElement {
+  return h('span', { class: `badge badge-${tone}`, dataset: { status } }, label);
+}
+
+/** A host's state badge: UNKNOWN (its agent has not reported yet) reads "waiting for its agent". */
+export function hostBadge(state: Parameters<typeof hostStateLabel>[0]): HTMLElement {
+  return badge(state, undefined, hostStateLabel(state));
+}
+
+/** A host's agent: id, version, connection state and last heartbeat, on one line. */
+export function agentInfo(agent: AgentSummary): HTMLElement {
+  return h('span', { class: 'muted small agent', dataset: { agentState: agent.state } }, agentLine(agent));
 }
 
 /** A small grey label. */

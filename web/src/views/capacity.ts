@@ -2,7 +2,7 @@ import { request } from '../api/graphql';
 import { CapacityDocument, Resource } from '../api/queries';
 import { h, link } from '../ui/dom';
 import { amount } from '../ui/format';
-import { badge, loading, meter, panel, table } from '../ui/widgets';
+import { hostBadge, loading, meter, panel, table } from '../ui/widgets';
 import { loadInto, reloadOnEvents } from './common';
 import type { View } from './context';
 
@@ -25,7 +25,7 @@ export const capacityView: View = ({ scope }) => {
           ['Host', 'State', 'Capacity', 'Used', 'Free', ''],
           rs.map((r) => {
             const host = hosts.get(r.hostId);
-            return [link(`/hosts/${r.hostId}`, host?.hostname ?? r.hostId.slice(0, 8)), host ? badge(host.state) : '', amount(r.capacity, unit), amount(r.used, unit), amount(r.free, unit), meter(r.used, r.capacity, r.description || type)];
+            return [link(`/hosts/${r.hostId}`, host?.hostname ?? r.hostId.slice(0, 8)), host ? hostBadge(host.state) : '', amount(r.capacity, unit), amount(r.used, unit), amount(r.free, unit), meter(r.used, r.capacity, r.description || type)];
           }),
         ),
       );

@@ -2,9 +2,9 @@ import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
 import { HostDocument, HostMetricsDocument, HostSample } from '../api/queries';
 import { h, replace } from '../ui/dom';
-import { ago, byteRate, bytes, num } from '../ui/format';
+import { byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
-import { badge, chip, errorBox, loading, panel } from '../ui/widgets';
+import { agentInfo, chip, errorBox, hostBadge, loading, panel } from '../ui/widgets';
 import { groupName, loadInto, reloadOnEvents } from './common';
 import type { View } from './context';
 import { environmentTable, resourceMeters } from './sites';
@@ -41,13 +41,14 @@ export const hostView: View = (ctx) => {
     document.title = `${host.hostname} · RSP`;
     replace(envs, environmentTable(d.environments.nodes, ctx, () => reload()));
     return [
-      h('h1', null, host.hostname, ' ', badge(host.state)),
+      h('h1', null, host.hostname, ' ', hostBadge(host.state)),
       h(
         'p',
         { class: 'muted' },
-        `${host.arch} · ${host.shareUnits} share units · owned by ${groupName(ctx.groupNames, host.ownerGroupId)} · heartbeat ${ago(host.lastHeartbeatAt)} · drivers `,
+        `${host.arch} · ${host.shareUnits} share units · owned by ${groupName(ctx.groupNames, host.ownerGroupId)} · drivers `,
         host.drivers.map(chip),
       ),
+      h('p', null, agentInfo(host.agentConnection)),
       resourceMeters(host),
     ];
   });

@@ -3,6 +3,7 @@ import { subscribe } from '../api/live';
 import { OverviewDocument, SiteMetricsDocument, SiteNamesDocument } from '../api/queries';
 import { h, link, replace, Scope } from '../ui/dom';
 import { ago, byteRate, num } from '../ui/format';
+import { hostsUp } from '../ui/host-state';
 import { LiveChart } from '../ui/live-chart';
 import { badge, errorBox, loading, panel, progressBar, stat, table } from '../ui/widgets';
 import { groupName, interventionText, loadInto, reloadOnEvents } from './common';
@@ -13,7 +14,7 @@ export const overviewView: View = ({ scope, groupNames }) => {
   const body = h('div', null, loading());
   const reload = loadInto(scope, body, () => request(OverviewDocument, {}), (d) => {
     const hosts = d.sites.nodes.flatMap((s) => s.hosts.nodes);
-    const up = hosts.filter((x) => x.state === 'UP').length;
+    const up = hostsUp(hosts);
     const running = d.environments.nodes.filter((e) => e.status === 'RUNNING').length;
     return [
       h(

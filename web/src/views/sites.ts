@@ -1,8 +1,8 @@
 import { request } from '../api/graphql';
 import { Environment, Host, SitesDocument } from '../api/queries';
 import { h, link } from '../ui/dom';
-import { ago, amount } from '../ui/format';
-import { badge, chip, loading, meter, panel, table } from '../ui/widgets';
+import { amount } from '../ui/format';
+import { agentInfo, badge, chip, hostBadge, loading, meter, panel, table } from '../ui/widgets';
 import { environmentActions, groupName, interventionText, loadInto, reloadOnEvents } from './common';
 import type { View, ViewContext } from './context';
 
@@ -38,10 +38,10 @@ export const sitesView: View = (ctx) => {
                   'div',
                   { class: 'host-head' },
                   h('h3', null, link(`/hosts/${host.id}`, host.hostname)),
-                  badge(host.state),
+                  hostBadge(host.state),
                   h('span', { class: 'muted' }, host.arch),
                   host.drivers.map(chip),
-                  h('span', { class: 'muted small' }, `heartbeat ${ago(host.lastHeartbeatAt)}`),
+                  agentInfo(host.agentConnection),
                 ),
                 resourceMeters(host),
                 environmentTable(d.environments.nodes.filter((e) => e.hostId === host.id), ctx, () => reload()),
