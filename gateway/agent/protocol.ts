@@ -14,8 +14,10 @@ import type { MachineSample } from '../metrics/samples';
  * carries the caller's. 2: agents push `heartbeat` (answered with a lease) and report what they
  * self-fenced. 3: the gateway asks agents for `hostSample` (their machine's metrics) and
  * `volumesBytes` (replacing `volumeBytes`); agents push `reportFacts` when their facts change.
+ * 4: each heartbeat answer names the environments the agent would self-fence (`failover`); an
+ * agent fences only those, so it must never take an older gateway's answer (which lacks them).
  */
-export const AGENT_PROTOCOL_VERSION = 3;
+export const AGENT_PROTOCOL_VERSION = 4;
 
 /**
  * What travels with every call: the operation it belongs to (`cancel` names it) and when it must
@@ -158,6 +160,12 @@ export interface HeartbeatAnswer {
   downAfterMs: number;
   /** Ids of the fenced environments the gateway took note of: the agent forgets them. */
   acknowledged: string[];
+  /**
+   * Ids of the environments on the agent's hosts that the gateway would fail over (restart
+   * elsewhere) if their host went DOWN: the only ones that could ever run twice, so the only
+   * ones the agent self-fences when its lease runs out. Replaces the set of the previous answer.
+   */
+  failover: string[];
 }
 
 export type { ChunkData } from '../artifacts/chunk-transport';

@@ -5,6 +5,7 @@ import type { HostAgent } from '../agent/host-agent';
 import type { FencedEnvironment, HeartbeatAnswer, HeartbeatRequest } from '../agent/protocol';
 import { leaseUntil } from '../agent/remote/agent-lease';
 import type { HeartbeatReceiver } from '../agent/remote/upstream-dispatcher';
+import { TRANSITIONS } from '../environments';
 import type { RspEvent } from '../events/events';
 import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
@@ -166,7 +167,24 @@ export class HostHealthService implements HeartbeatReceiver {
     if (reports.size) this.fencedReports.set(agentId, reports);
     if (settled.size) this.settled.set(agentId, settled);
     else this.settled.delete(agentId);
-    return { leaseUntil: leaseUntil(beat.sentAt, this.settings), heartbeatMs: this.settings.heartbeatMs, downAfterMs: this.settings.downAfterMs, acknowledged };
+    const failover = await this.failoverCandidates(agentId);
+    return { leaseUntil: leaseUntil(beat.sentAt, this.settings), heartbeatMs: this.settings.heartbeatMs, downAfterMs: this.settings.downAfterMs, acknowledged, failover };
+  }
+
+  /**
+   * Ids of the environments on `agentId`'s hosts that failover would restart elsewhere if their
+   * host went DOWN (a status failover brings back and a policy with auto-failover, as
+   * `FailoverService.hostDown` picks them): what the agent self-fences. One query.
+   */
+  async failoverCandidates(agentId: string): Promise<string[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT e.id FROM environment e JOIN host h ON h.id = e."hostId"
+       WHERE h.agent = $1 AND e.status = ANY($2)
+         AND EXISTS (SELECT 1 FROM replication_policy p WHERE p."environmentId" = e.id AND p."autoFailover")
+       ORDER BY e.id`,
+      [agentId, [...TRANSITIONS.failover.from]],
+    )) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
   }
 
   /**

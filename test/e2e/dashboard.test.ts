@@ -6,7 +6,7 @@ import { createRootfsTar } from '../../drivers/fake';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { CHROMIUM, describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
-import { buildWorld, World } from '../helpers/scenario';
+import { buildWorld, UNCONNECTED_AGENT, World } from '../helpers/scenario';
 import { until } from '../helpers/until';
 
 /** Where the screenshot is saved (gitignored). */
@@ -81,6 +81,31 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     // The overview charts the site's hosts added up (siteMetrics).
     await until('a sample of site north', async () => (await chartState(page, 'CPU of north')).points >= 1, 20_000, 200);
     await expectText(page.locator('.panel', { hasText: 'Site north' }).locator('.live-note'), /Live: 1 host,/);
+  });
+
+  test("each host shows its agent; a host whose agent never connected waits for it and is not counted up", async () => {
+    const marvin = (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: w.site, ownerGroupId: w.groupA, hostname: 'marvin', drivers: ['lxc'], agent: UNCONNECTED_AGENT, shareUnits: 1 } })).createHost.id as string;
+    await nav(page, 'Sites & hosts').click();
+    const zaphod = page.locator('.host[data-host="zaphod"]');
+    const { host: served } = await t.ok('query ($id: ID!) { host(id: $id) { state agentConnection { agentId state } } }', { id: w.host1 });
+    expect(served.agentConnection.state).toBe('CONNECTED');
+    await expectText(zaphod.locator('.agent'), new RegExp(`^agent ${served.agentConnection.agentId} · (v\\S+ · )?connected · heartbeat (just now|\\d+ s ago)$`));
+    const lost = page.locator('.host[data-host="marvin"]');
+    await expectText(lost.locator('.agent'), /^agent simulated · never connected · no heartbeat yet$/);
+    await expectText(lost.locator('.host-head .badge'), /^waiting for its agent$/);
+    expect(await lost.locator('.host-head .badge').getAttribute('data-status')).toBe('UNKNOWN');
+
+    await page.getByRole('link', { name: 'marvin' }).click();
+    await page.waitForURL(`**/hosts/${marvin}`);
+    await expectText(page.locator('h1'), /marvin\s*waiting for its agent/);
+    await expectText(page.locator('.agent'), /never connected/);
+
+    const { hosts } = await t.ok('{ hosts(first: 10) { nodes { state } } }');
+    const up = (hosts.nodes as Array<{ state: string }>).filter((x) => x.state === 'UP').length;
+    expect(up).toBeLessThan(3);
+    await nav(page, 'Overview').click();
+    await expectText(page.locator('.stat').filter({ hasText: 'Hosts up' }), new RegExp(`Hosts up\\s*${up} / 3`));
+    await t.ok('mutation ($id: ID!) { deleteHost(id: $id) }', { id: marvin });
   });
 
   test('the host page plots live host metrics from this machine, and the chart grows', async () => {
@@ -190,7 +215,8 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
   test('the other views load without errors: capacity, groups, operations, alerts', async () => {
     await nav(page, 'Capacity').click();
     await expectText(page.locator('[data-resource-type="RAM"]'), /used/);
-    await expectText(page.locator('.panel', { hasText: 'RAM' }).first(), /38\.0 GiB free of 38\.0 GiB/);
+    // web's 1 GiB memory limit is an implicit RAM allocation on zaphod.
+    await expectText(page.locator('.panel', { hasText: 'RAM' }).first(), /37\.0 GiB free of 38\.0 GiB/);
     await nav(page, 'Groups').click();
     await expectText(page.locator('[data-group="alpha"]'), /your group.*2 × 4 h\/week sysadmin/s);
     await expectText(page.locator('[data-group="beta"]'), /Beta co-op/);

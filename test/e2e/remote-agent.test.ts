@@ -94,7 +94,7 @@ describe('a host agent in its own process (rsp agent)', () => {
     expect((await again.exited).code).toBe(0);
   });
 
-  test('cut off from the gateway, the agent self-fences its running environment before its host is DOWN; back, it reports it and it runs again once', async () => {
+  test('cut off from the gateway, the agent self-fences its running auto-failover environment before its host is DOWN (a plain one keeps running); back, it reports it and it runs again once', async () => {
     // A TCP relay between agent and gateway that the test cuts (every connection dropped, new ones refused) and heals.
     const target = new URL(t.gateway.url);
     const sockets = new Set<Socket>();
@@ -132,14 +132,26 @@ describe('a host agent in its own process (rsp agent)', () => {
       expect(await settle(created.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
       const id = created.createEnvironment.environment.id as string;
       expect(await settle((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id })).startEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
+      // Only an environment the gateway would fail over is fenced: this one has auto-failover (no replica yet, so it is not failed over here).
+      await t.ok('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', { i: { environmentId: id, targetKind: 'STORE', keep: 1, schedule: 'every 60 minutes', autoFailover: true } });
+      const plainCreated = await t.ok(`mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { ${OP} } } }`, { i: { groupId: group, hostId, imageId: image, name: 'plain-web' } });
+      expect(await settle(plainCreated.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
+      const plain = plainCreated.createEnvironment.environment.id as string;
+      expect(await settle((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: plain })).startEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
+      await agent.waitFor(new RegExp(`"failover":\\["${id}"\\][^\n]*a self-fencing would stop`), 30_000);
 
       open = false;
       for (const s of sockets) s.destroy();
       await agent.waitFor(new RegExp(`"environment":"${id}"[^\n]*self-fenced: environment stopped`), 30_000);
+      await agent.waitFor(/self-fencing done: 1 environment\(s\) stopped/, 30_000);
+      const { stdout, stderr } = agent.output();
+      expect(stdout + stderr).not.toMatch(new RegExp(`"environment":"${plain}"[^\n]*self-fenc`));
       await until('host DOWN', async () => ((await hostState(hostId)) === 'DOWN' ? true : undefined), 30_000);
       open = true;
       await agent.waitFor(/the gateway took note of the self-fenced environments/, 60_000);
       await until('host UP again', async () => ((await hostState(hostId)) === 'UP' ? true : undefined), 30_000);
+      // The plain environment ran through the lost lease.
+      expect((await t.gateway.agents.get('fencer')!.inspectEnvironment({ driver: 'fake', environmentId: plain }, { operationId: 'look' })).state).toBe('running');
       const resumed = (await t.gateway.dataSource.query(`SELECT id FROM operation WHERE kind = 'environment.resume' AND "targetId" = $1`, [id])) as Array<{ id: string }>;
       expect(resumed).toHaveLength(1);
       expect(await settle(resumed[0]!.id)).toMatchObject({ state: 'SUCCEEDED' });

@@ -51,7 +51,7 @@ describeWithEngine('postgres', 'agent-pushed heartbeats and host states', () => 
 
     const sentAt = Date.now();
     const answer = await t.gateway.services.health.receiveHeartbeat('later', { sentAt, fenced: [] });
-    expect(answer).toEqual({ leaseUntil: leaseUntil(sentAt, settings), ...settings, acknowledged: [] });
+    expect(answer).toEqual({ leaseUntil: leaseUntil(sentAt, settings), ...settings, acknowledged: [], failover: [] });
     expect(answer.leaseUntil).toBeLessThan(sentAt + settings.downAfterMs);
     expect(await host(h.id)).toMatchObject({ state: 'UP', lastHeartbeatAt: expect.any(String) });
   });
@@ -133,6 +133,29 @@ describeWithEngine('postgres', 'agent-pushed heartbeats and host states', () => 
     // The next beat acknowledges both: the agent forgets them.
     expect((await t.gateway.services.health.receiveHeartbeat('x', { sentAt: Date.now(), fenced })).acknowledged.sort()).toEqual([stays, moved].sort());
     expect(t.gateway.services.health.fencedPending('x')).toEqual([]);
+  });
+
+  test("each answer names the environments on the agent's hosts that failover would restart elsewhere: only those are self-fenced", async () => {
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'ha', version: '1', technology: 'fake' } })).registerImage.id;
+    expect((await t.upload(image, createRootfsTar({ '/etc/os-release': 'ID=ha\n' }))).status).toBe(200);
+    const hostId = (await newHost('x-ha', 'x')).id;
+    const target = (await newHost('ha-target', 'local')).id;
+    const create = async (name: string) => {
+      const created = await t.ok(`mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }`, { i: { groupId: group, hostId, imageId: image, name } });
+      await t.gateway.services.operations.settled(created.createEnvironment.operation.id);
+      return created.createEnvironment.environment.id as string;
+    };
+    const ha = await create('ha');
+    const plain = await create('plain');
+    const before = (await t.gateway.services.health.receiveHeartbeat('x', { sentAt: Date.now(), fenced: [] })).failover;
+    expect(before).not.toContain(ha);
+    await t.ok('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', { i: { environmentId: plain, targetKind: 'HOST', targetId: target, keep: 1, schedule: 'every 60 minutes' } });
+    await t.ok('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', { i: { environmentId: ha, targetKind: 'HOST', targetId: target, keep: 1, schedule: 'every 60 minutes', autoFailover: true } });
+    const after = (await t.gateway.services.health.receiveHeartbeat('x', { sentAt: Date.now(), fenced: [] })).failover;
+    expect(after).toContain(ha);
+    expect(after).not.toContain(plain);
+    // Another agent's answer does not name them.
+    expect((await t.gateway.services.health.receiveHeartbeat('later', { sentAt: Date.now(), fenced: [] })).failover).toEqual([]);
   });
 
   test('Host.agentConnection: NEVER, CONNECTED, DISCONNECTED; rows a crashed run of the gateway left open are closed at its start', async () => {

@@ -11,7 +11,8 @@ export interface HeartbeatSink {
 /**
  * The heartbeats an agent pushes to its gateway every `heartbeatMs` (the gateway's setting, from
  * its welcome and each answer): each carries the environments the agent self-fenced and has not
- * reported yet; each answer renews the lease and acknowledges the reported ones. A beat that
+ * reported yet; each answer renews the lease, acknowledges the reported ones and names the
+ * environments the fence covers (those the gateway would fail over). A beat that
  * fails (no connection) is logged once per outage; the lease then runs out and the fence acts.
  */
 export class AgentHeartbeat {
@@ -50,6 +51,7 @@ export class AgentHeartbeat {
     try {
       const answer = await this.sink.heartbeat({ sentAt: Date.now(), fenced: await this.fence.pending() });
       this.lease.renew(answer.leaseUntil);
+      if (Array.isArray(answer.failover)) this.takeScope(answer.failover);
       await this.fence.acknowledge(answer.acknowledged);
       if (answer.acknowledged.length) this.logger.info({ environments: answer.acknowledged }, 'the gateway took note of the self-fenced environments');
       if (this.failing) this.logger.info({ leaseUntil: new Date(answer.leaseUntil).toISOString() }, 'heartbeats answered again: the lease is renewed');
@@ -67,6 +69,14 @@ export class AgentHeartbeat {
     } finally {
       this.beating = false;
     }
+  }
+
+  /** Gives the fence the environments the gateway would fail over; logs the set when it changes. */
+  private takeScope(ids: string[]): void {
+    const known = this.fence.scoped;
+    if (ids.length === known.size && ids.every((id) => known.has(id))) return;
+    this.fence.scope(ids);
+    this.logger.info({ failover: [...ids].sort() }, 'the environments a self-fencing would stop (the gateway fails them over) changed');
   }
 
   private schedule(): void {

@@ -18,10 +18,13 @@ export interface SelfFenceOptions {
 export const FENCED_FILE = 'fenced-environments.json';
 
 /**
- * Self-fencing, as Proxmox HA's watchdog does it: an agent whose lease is about to end without
- * renewal (it cannot reach the gateway) stops — kills, no grace — every environment its engines
- * run, before the lease ends and so before the gateway may declare its host DOWN and fail them
- * over elsewhere. It logs each, and remembers them in its data directory (a restart of the agent
+ * Self-fencing, as Proxmox HA's watchdog does it for HA-managed resources: an agent whose lease is
+ * about to end without renewal (it cannot reach the gateway) stops — kills, no grace — the
+ * environments its engines run that the gateway would fail over (`scope`, from each heartbeat
+ * answer), before the lease ends and so before the gateway may declare its host DOWN and start
+ * them elsewhere. Every other environment keeps running: nothing else can run twice, and a gateway
+ * that is down or restarting must not stop them. An agent never told a set fences nothing: the
+ * gateway cannot have failed over anything it did not name to it. It logs each, and remembers them in its data directory (a restart of the agent
  * keeps the list) until the gateway acknowledges its report (`pending`, `acknowledge`). It fences
  * once per lost lease; a renewed lease arms it again.
  */
@@ -31,6 +34,8 @@ export class SelfFence {
   /** The lease end that was fenced already (not again until a later one is granted and lost). */
   private fencedLease: number | undefined;
   private fenced: FencedEnvironment[] | undefined;
+  /** Ids of the environments the gateway would fail over (its last heartbeat answer); empty until told. */
+  private failover: ReadonlySet<string> = new Set();
 
   constructor(
     private readonly agent: HostAgent,
@@ -64,6 +69,16 @@ export class SelfFence {
     return this.fencing;
   }
 
+  /** Takes the ids of the environments the gateway would fail over: the only ones fenced from now on. */
+  scope(ids: readonly string[]): void {
+    this.failover = new Set(ids);
+  }
+
+  /** The ids of the environments a fencing would stop (if they run). */
+  get scoped(): ReadonlySet<string> {
+    return this.failover;
+  }
+
   /** The fenced environments not acknowledged by the gateway yet (read from the data directory after a restart). */
   async pending(): Promise<FencedEnvironment[]> {
     return [...(await this.load())];
@@ -80,7 +95,8 @@ export class SelfFence {
 
   private async fence(until: number): Promise<void> {
     const { logger, agent } = this;
-    logger.error({ agent: agent.id, leaseUntil: new Date(until).toISOString() }, 'self-fencing: the lease could not be renewed (the gateway is unreachable); stopping every running environment before it ends');
+    const failover = this.failover;
+    logger.error({ agent: agent.id, leaseUntil: new Date(until).toISOString(), failover: [...failover] }, 'self-fencing: the lease could not be renewed (the gateway is unreachable); stopping the running environments the gateway would fail over before it ends');
     const stopped: FencedEnvironment[] = [];
     const context = () => ({ operationId: `self-fence-${randomUUID()}` });
     for (const driver of (await agent.drivers().catch(() => [])).filter((d) => d.available)) {
@@ -88,7 +104,7 @@ export class SelfFence {
         logger.error({ err: e, driver: driver.name }, 'self-fencing: could not list the environments of a driver');
         return [];
       });
-      for (const env of running.filter((e) => e.state === 'running' || e.state === 'paused')) {
+      for (const env of running.filter((e) => (e.state === 'running' || e.state === 'paused') && failover.has(e.id))) {
         try {
           await agent.stopEnvironment({ driver: driver.name, environmentId: env.id, graceSeconds: 0 }, context());
           stopped.push({ id: env.id, driver: driver.name, at: Date.now() });
@@ -102,7 +118,7 @@ export class SelfFence {
       const known = await this.load();
       await this.save([...known.filter((k) => !stopped.some((s) => s.id === k.id)), ...stopped]);
     }
-    logger.error({ agent: agent.id, fenced: stopped.map((s) => s.id) }, `self-fencing done: ${stopped.length} environment(s) stopped`);
+    logger.error({ agent: agent.id, fenced: stopped.map((s) => s.id) }, `self-fencing done: ${stopped.length} environment(s) stopped; the others keep running (no failover would start them elsewhere)`);
   }
 
   private async load(): Promise<FencedEnvironment[]> {

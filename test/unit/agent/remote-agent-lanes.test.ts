@@ -26,7 +26,7 @@ function recordingReceiver(): HeartbeatReceiver & { beats: Array<{ agentId: stri
     beats,
     async receiveHeartbeat(agentId, beat) {
       beats.push({ agentId, beat });
-      return { leaseUntil: leaseUntil(beat.sentAt, settings), ...settings, acknowledged: beat.fenced.map((f) => f.id) };
+      return { leaseUntil: leaseUntil(beat.sentAt, settings), ...settings, acknowledged: beat.fenced.map((f) => f.id), failover: [] };
     },
   };
 }
@@ -89,7 +89,7 @@ describe('a remote agent reads images through calls in the reverse direction', (
   test('the agent pushes a heartbeat as its own id and gets its lease; a malformed one is refused', async () => {
     const { client, receiver } = upstreamOver(store);
     const answer = await client.heartbeat({ sentAt: 1_000_000, fenced: [{ id: 'e1', driver: 'fake', at: 999_000 }] });
-    expect(answer).toEqual({ leaseUntil: 1_000_000 + 500 - 100, heartbeatMs: 100, downAfterMs: 500, acknowledged: ['e1'] });
+    expect(answer).toEqual({ leaseUntil: 1_000_000 + 500 - 100, heartbeatMs: 100, downAfterMs: 500, acknowledged: ['e1'], failover: [] });
     expect(receiver.beats).toEqual([{ agentId: 'a1', beat: { sentAt: 1_000_000, fenced: [{ id: 'e1', driver: 'fake', at: 999_000 }] } }]);
     await expect(client.heartbeat({ sentAt: 'now' } as unknown as HeartbeatRequest)).rejects.toMatchObject({ category: 'BAD_USER_INPUT', message: expect.stringMatching(/sentAt/) });
     await expect(client.heartbeat({ sentAt: 1, fenced: [{ id: 3 }] } as unknown as HeartbeatRequest)).rejects.toMatchObject({ category: 'BAD_USER_INPUT', message: expect.stringMatching(/fenced/) });

@@ -34,11 +34,12 @@ describe('self-fencing of an agent that cannot renew its lease', () => {
     expect(stops).toEqual([]);
   });
 
-  test('before the lease ends it kills every running environment (no grace), once, and remembers them on disk until acknowledged', async () => {
+  test('before the lease ends it kills every running environment the gateway would fail over (no grace), once, and remembers them on disk until acknowledged', async () => {
     const { agent, stops, states } = engine({ e1: 'running', e2: 'stopped', e3: 'paused' });
     const lease = new AgentLease();
     const dir = mkdtempSync(join(tmpdir(), 'rsp-fence-'));
     const fence = new SelfFence(agent, lease, dir, logger, { leadMs: 100, checkMs: 10 });
+    fence.scope(['e1', 'e2', 'e3']);
     lease.renew(2_000);
     await fence.check(1_900);
     expect(stops).toEqual([{ environmentId: 'e1', graceSeconds: 0 }, { environmentId: 'e3', graceSeconds: 0 }]);
@@ -60,6 +61,7 @@ describe('self-fencing of an agent that cannot renew its lease', () => {
     const { agent, stops, states } = engine({ e1: 'running' });
     const lease = new AgentLease();
     const fence = new SelfFence(agent, lease, mkdtempSync(join(tmpdir(), 'rsp-fence-')), logger, { leadMs: 50, checkMs: 10 });
+    fence.scope(['e1']);
     lease.renew(1_000);
     await fence.check(1_000);
     states.e1 = 'running';
@@ -68,5 +70,32 @@ describe('self-fencing of an agent that cannot renew its lease', () => {
     expect(stops).toHaveLength(1);
     await fence.check(2_960);
     expect(stops).toHaveLength(2);
+  });
+
+  test('through a lost lease a non-failover environment keeps running; a failover one is killed', async () => {
+    const { agent, stops, states } = engine({ ha: 'running', plain: 'running' });
+    const lease = new AgentLease();
+    const fence = new SelfFence(agent, lease, mkdtempSync(join(tmpdir(), 'rsp-fence-')), logger, { leadMs: 100, checkMs: 10 });
+    fence.scope(['ha', 'gone-elsewhere']);
+    lease.renew(2_000);
+    await fence.check(1_950);
+    expect(stops).toEqual([{ environmentId: 'ha', graceSeconds: 0 }]);
+    expect(states).toEqual({ ha: 'stopped', plain: 'running' });
+    expect((await fence.pending()).map((f) => f.id)).toEqual(['ha']);
+  });
+
+  test('an agent never told which environments fail over fences nothing; a later answer replaces the set', async () => {
+    const { agent, stops, states } = engine({ e1: 'running', e2: 'running' });
+    const lease = new AgentLease();
+    const fence = new SelfFence(agent, lease, mkdtempSync(join(tmpdir(), 'rsp-fence-')), logger, { leadMs: 100, checkMs: 10 });
+    lease.renew(1_000);
+    await fence.check(1_000);
+    expect(stops).toEqual([]);
+    fence.scope(['e1']);
+    fence.scope(['e2']);
+    expect([...fence.scoped]).toEqual(['e2']);
+    lease.renew(3_000);
+    await fence.check(3_000);
+    expect(states).toEqual({ e1: 'running', e2: 'stopped' });
   });
 });
