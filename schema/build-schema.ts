@@ -17,6 +17,7 @@ import { LayerResolver } from './layers/resolver';
 import { MetricsResolver } from './metrics/resolver';
 import { OfferResolver } from './offers/resolver';
 import { OperationResolver } from './operations/resolver';
+import { OrphanResolver } from './orphans/resolver';
 import { AllocationHoldingsResolver, AllocationRequestResolver, AllocationResolver, EnvironmentHoldersResolver, ResourceOwnersResolver } from './placement/resolver';
 import { ReplicaResolver, ReplicationPolicyResolver } from './replication/resolver';
 import { RetirementResolver } from './retirement/resolver';
@@ -51,6 +52,7 @@ export const resolverClasses: NonEmptyArray<Function> = [
   ReplicaResolver,
   FailoverResolver,
   RetirementResolver,
+  OrphanResolver,
 ];
 
 /** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`, as the caller. */

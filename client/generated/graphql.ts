@@ -747,6 +747,20 @@ export type HostDeleteMutationVariables = Exact<{
 
 export type HostDeleteMutation = { deleteHost: boolean };
 
+export type HostOrphansQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type HostOrphansQuery = { host: { id: string, hostname: string, orphans: Array<{ technology: string, driver: string, name: string, foundAt: string }> } };
+
+export type HostRemoveOrphansMutationVariables = Exact<{
+  hostId: string;
+}>;
+
+
+export type HostRemoveOrphansMutation = { removeOrphans: { removed: Array<{ technology: string, driver: string, name: string, foundAt: string }>, failed: Array<{ reason: string, orphan: { technology: string, driver: string, name: string } }> } };
+
 export type ImageFieldsFragment = { id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility };
 
 export type ImageRegisterMutationVariables = Exact<{
@@ -2854,6 +2868,40 @@ export const HostDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
   deleteHost(id: $id)
 }
     `) as unknown as TypedDocumentString<HostDeleteMutation, HostDeleteMutationVariables>;
+export const HostOrphansDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query HostOrphans($id: ID!) {
+  host(id: $id) {
+    id
+    hostname
+    orphans {
+      technology
+      driver
+      name
+      foundAt
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<HostOrphansQuery, HostOrphansQueryVariables>;
+export const HostRemoveOrphansDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation HostRemoveOrphans($hostId: ID!) {
+  removeOrphans(hostId: $hostId) {
+    removed {
+      technology
+      driver
+      name
+      foundAt
+    }
+    failed {
+      orphan {
+        technology
+        driver
+        name
+      }
+      reason
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<HostRemoveOrphansMutation, HostRemoveOrphansMutationVariables>;
 export const ImageRegisterDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ImageRegister($input: RegisterImageInput!) {
   registerImage(input: $input) {

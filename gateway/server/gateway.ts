@@ -143,10 +143,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     const bootstrap = await services.tokens.bootstrapSiteAdmin();
     if (bootstrap) logger.warn('created the first site-admin token; it is printed once, keep it');
     await services.environments.reconcile();
+    for (const id of agents.connected()) await services.orphans.scan(id);
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     // Host agents on other machines (`rsp agent`) dial in at /agent.
-    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, heartbeats: services.health, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs, onConnected: (id) => services.environments.settleAfterReconnect(id) });
+    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, heartbeats: services.health, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs, onConnected: (id) => services.environments.settleAfterReconnect(id).finally(() => services.orphans.scan(id)) });
     agents.onChange((id, connected) => void (connected ? services.agentConnections.opened(id, agentServer.describe(id) ?? { version: RSP_VERSION, remoteAddress: 'in-process' }) : services.agentConnections.closed(id)));
+    // An in-process agent connected again is looked over for orphans too (remote ones are, once in the link: onConnected).
+    agents.onChange((id, connected) => void (connected && agents.reachOf(id) === 'in-process' && services.orphans.scan(id)));
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, closeBus, agentServer);
     services.metrics.start(config.metricsIntervalMs);
     services.replication.runs.start(config.replicationIntervalMs);

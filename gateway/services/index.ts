@@ -6,6 +6,7 @@ import { AgentCredentialService } from '../auth/agent-credential-service';
 import { TokenService } from '../auth/token-service';
 import { EnvironmentLifecycle } from '../environments';
 import { GroupRetirement, HostRetirement, ImageRetirement } from '../retirement';
+import { OrphanService } from '../orphans';
 import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import type { GroupKeys } from '../replication/group-keys';
@@ -69,6 +70,8 @@ export interface Services {
   migration: MigrationService;
   /** Draining and deleting hosts, deleting sites, images and groups. */
   retirement: { hosts: HostRetirement; images: ImageRetirement; groups: GroupRetirement };
+  /** Objects RSP made on an engine that the database does not know: found on each agent's connection, removed on request. */
+  orphans: OrphanService;
 }
 
 /** What services are built from. */
@@ -142,5 +145,6 @@ export function createServices(deps: ServiceDeps): Services {
       images: new ImageRetirement(dataSource, images, deps.imageStore),
       groups: new GroupRetirement(dataSource, operations, environments, placement, replication, deps.logger),
     },
+    orphans: new OrphanService(dataSource, deps.agents, deps.logger),
   };
 }

@@ -184,6 +184,7 @@ const MATRIX: Record<string, Case> = {
   deleteReplica: { query: 'mutation ($id: ID!) { deleteReplica(id: $id) { id } }', vars: async (w, t) => ({ id: (await t.gateway.services.replication.replicateEnvironment(w.fixtures.environment)).id }), expect: GROUP_PRIVATE_WRITE },
   drainHost: { query: 'mutation ($id: ID!) { drainHost(id: $id) { id } }', vars: async (w, t) => ({ id: await freshHost(w, t) }), expect: GROUP_ADMIN },
   deleteHost: { query: 'mutation ($id: ID!) { deleteHost(id: $id) }', vars: async (w, t) => ({ id: await freshHost(w, t) }), expect: GROUP_ADMIN },
+  removeOrphans: { query: 'mutation ($id: ID!) { removeOrphans(hostId: $id) { removed { name } failed { reason } } }', vars: (w) => ({ id: w.host1 }), expect: OWNER_ADMIN },
   deleteSite: {
     query: 'mutation ($id: ID!) { deleteSite(id: $id) }',
     vars: async (w, t) => ({ id: (await t.ok('mutation ($i: CreateSiteInput!) { createSite(input: $i) { id } }', { i: { name: `d-${unique()}`, ownerGroupId: w.groupA } })).createSite.id }),

@@ -39,7 +39,7 @@ export interface AgentServerDeps {
   handshakeTimeoutMs?: number;
   /** How many agents are admitted (credential checked, opening calls, facts recorded) at once; the others wait their turn (default 16). */
   admitAtOnce?: number;
-  /** Called once an agent is in the link: settles what a lost operation left on its hosts (`EnvironmentService.settleAfterReconnect`). */
+  /** Called once an agent is in the link: settles what a lost operation left on its hosts (`EnvironmentService.settleAfterReconnect`) and looks for orphans (`OrphanService.scan`). */
   onConnected?(agentId: string): Promise<unknown>;
 }
 

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { HostCreateDocument, HostDeleteDocument, HostDrainDocument, HostListDocument, HostShowDocument, HostShowQuery, HostState } from '../../../client/generated/graphql';
+import { HostCreateDocument, HostDeleteDocument, HostDrainDocument, HostListDocument, HostOrphansDocument, HostRemoveOrphansDocument, HostShowDocument, HostShowQuery, HostState } from '../../../client/generated/graphql';
 import { details, emit, humanBitsPerSecond, humanBytes, table } from '../output';
 import { awaitOperation, contextOf, enumOption, groupOf, intOption } from './context';
 import { resourceTable } from './resource';
 
-/** `rsp host list|show|create|drain|delete`. */
+/** `rsp host list|show|create|drain|delete|orphans`. */
 export function registerHost(program: Command): void {
   const host = program.command('host').description('hosts: servers in a site');
 
@@ -79,6 +79,28 @@ export function registerHost(program: Command): void {
       const ctx = contextOf(cmd);
       const { deleteHost } = await ctx.client.request(HostDeleteDocument, { id });
       emit(ctx.json, { deleted: deleteHost }, () => `Deleted host ${id}\n`);
+    });
+
+  host
+    .command('orphans <id>')
+    .description("objects RSP made on the host agent's engines that the database does not know (found when the agent connects); --remove removes them")
+    .option('--remove', 'remove them through the agent (after looking again); prints what was removed and what failed')
+    .action(async (id: string, opts: { remove?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      type Row = { technology: string; driver: string; name: string };
+      const columns = [
+        { header: 'TECHNOLOGY', value: (o: Row) => o.technology },
+        { header: 'DRIVER', value: (o: Row) => o.driver },
+        { header: 'NAME', value: (o: Row) => o.name },
+      ];
+      if (!opts.remove) {
+        const { host: h } = await ctx.client.request(HostOrphansDocument, { id });
+        emit(ctx.json, h.orphans, () => (h.orphans.length ? table(h.orphans, [...columns, { header: 'FOUND', value: (o) => o.foundAt }]) : `No orphans on ${h.hostname}\n`));
+        return;
+      }
+      const { removeOrphans: r } = await ctx.client.request(HostRemoveOrphansDocument, { hostId: id });
+      emit(ctx.json, r, () => `Removed ${r.removed.length} orphan(s)\n${r.removed.length ? table(r.removed, columns) : ''}${r.failed.length ? `Failed:\n${table(r.failed, [{ header: 'NAME', value: (f) => f.orphan.name }, { header: 'DRIVER', value: (f) => f.orphan.driver }, { header: 'REASON', value: (f) => f.reason }])}` : ''}`);
+      if (r.failed.length) process.exitCode = 1;
     });
 }
 

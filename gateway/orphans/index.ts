@@ -1,0 +1,1 @@
+export { OrphanService, type Orphan, type OrphanRemoval } from './orphan-service';
