@@ -141,14 +141,21 @@ export class HostHealthService implements HeartbeatReceiver {
    */
   async receiveHeartbeat(agentId: string, beat: HeartbeatRequest, now = Date.now()): Promise<HeartbeatAnswer> {
     this.beats.record(agentId, now);
-    const rows = (await this.dataSource.query(
-      `WITH prev AS (SELECT id, state FROM host WHERE agent = $1 AND state <> $3 FOR UPDATE)
-       UPDATE host h SET "lastHeartbeatAt" = $2, state = CASE WHEN h.state = $4 THEN $5 ELSE h.state END
-       FROM prev WHERE h.id = prev.id
-       RETURNING h.id, h.hostname, h."siteId", h.state, prev.state AS was`,
-      [agentId, new Date(now), HostState.DOWN, HostState.UNKNOWN, HostState.UP],
-    )) as unknown;
-    for (const row of updatedRows(rows)) {
+    // One statement: the hosts heard now, and the environments on the agent's hosts failover would
+    // restart elsewhere (a status failover brings back, a policy with auto-failover, as
+    // `FailoverService.hostDown` picks them) — what the agent self-fences.
+    const [result] = (await this.dataSource.query(
+      `WITH prev AS (SELECT id, state FROM host WHERE agent = $1 AND state <> $3 FOR UPDATE),
+       heard AS (UPDATE host h SET "lastHeartbeatAt" = $2, state = CASE WHEN h.state = $4 THEN $5 ELSE h.state END
+         FROM prev WHERE h.id = prev.id
+         RETURNING h.id, h.hostname, h."siteId", h.state, prev.state AS was)
+       SELECT (SELECT coalesce(json_agg(heard), '[]'::json) FROM heard) AS hosts,
+              (SELECT coalesce(json_agg(e.id ORDER BY e.id), '[]'::json) FROM environment e JOIN host h ON h.id = e."hostId"
+                WHERE h.agent = $1 AND e.status IN (${FAILOVER_FROM.map((_, i) => `$${i + 6}`).join(', ')})
+                  AND EXISTS (SELECT 1 FROM replication_policy p WHERE p."environmentId" = e.id AND p."autoFailover")) AS failover`,
+      [agentId, new Date(now), HostState.DOWN, HostState.UNKNOWN, HostState.UP, ...FAILOVER_FROM],
+    )) as Array<{ hosts: BeatRow[]; failover: string[] }>;
+    for (const row of result?.hosts ?? []) {
       if (row.was !== HostState.UNKNOWN) continue;
       this.logger.info({ host: row.hostname, agent: agentId }, "first heartbeat of the host's agent: host UP");
       this.publishHost({ id: row.id, hostname: row.hostname, siteId: row.siteId, state: HostState.UP, lastHeartbeatAt: new Date(now) }, now);
@@ -167,24 +174,7 @@ export class HostHealthService implements HeartbeatReceiver {
     if (reports.size) this.fencedReports.set(agentId, reports);
     if (settled.size) this.settled.set(agentId, settled);
     else this.settled.delete(agentId);
-    const failover = await this.failoverCandidates(agentId);
-    return { leaseUntil: leaseUntil(beat.sentAt, this.settings), heartbeatMs: this.settings.heartbeatMs, downAfterMs: this.settings.downAfterMs, acknowledged, failover };
-  }
-
-  /**
-   * Ids of the environments on `agentId`'s hosts that failover would restart elsewhere if their
-   * host went DOWN (a status failover brings back and a policy with auto-failover, as
-   * `FailoverService.hostDown` picks them): what the agent self-fences. One query.
-   */
-  async failoverCandidates(agentId: string): Promise<string[]> {
-    const rows = (await this.dataSource.query(
-      `SELECT e.id FROM environment e JOIN host h ON h.id = e."hostId"
-       WHERE h.agent = $1 AND e.status = ANY($2)
-         AND EXISTS (SELECT 1 FROM replication_policy p WHERE p."environmentId" = e.id AND p."autoFailover")
-       ORDER BY e.id`,
-      [agentId, [...TRANSITIONS.failover.from]],
-    )) as Array<{ id: string }>;
-    return rows.map((r) => r.id);
+    return { leaseUntil: leaseUntil(beat.sentAt, this.settings), heartbeatMs: this.settings.heartbeatMs, downAfterMs: this.settings.downAfterMs, acknowledged, failover: result?.failover ?? [] };
   }
 
   /**
@@ -316,7 +306,10 @@ export class HostHealthService implements HeartbeatReceiver {
   }
 }
 
-/** A host the heartbeat's UPDATE … RETURNING changed, with its state before. */
+/** Statuses of environments failover brings back (with an auto-failover policy, they are self-fenced). */
+const FAILOVER_FROM: readonly EnvironmentStatus[] = TRANSITIONS.failover.from;
+
+/** A host the heartbeat's UPDATE … RETURNING changed, with its state before (as JSON: ids and states are strings). */
 interface BeatRow {
   id: string;
   hostname: string;
@@ -325,8 +318,3 @@ interface BeatRow {
   was: HostState;
 }
 
-/** The rows of an UPDATE … RETURNING (node-postgres answers [rows, count]; PGlite the rows). */
-function updatedRows(result: unknown): BeatRow[] {
-  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as BeatRow[];
-  return Array.isArray(result) ? (result as BeatRow[]) : [];
-}
