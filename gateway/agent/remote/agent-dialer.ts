@@ -59,8 +59,9 @@ function fenceLeadMs(heartbeatMs: number): number {
  * with its agent and reads images through the same socket. When the connection drops it dials
  * again, waiting longer each time (exponential backoff with jitter). A refusal that retrying cannot
  * cure (credential, protocol, malformed frame) ends `run` with an error. From its first welcome on
- * it pushes heartbeats at the gateway's pace, connected or not; each answer renews its lease, and
- * a lease about to run out unrenewed fences it (`SelfFence`): it stops its environments itself.
+ * it pushes heartbeats at the gateway's pace, connected or not; each answer renews its lease and
+ * names the environments the gateway would fail over, and a lease about to run out unrenewed
+ * fences it (`SelfFence`): it stops those itself, the others keep running.
  * It also reads its machine's facts again every `facts.everyMs` and pushes them when they changed.
  */
 export class AgentDialer {
