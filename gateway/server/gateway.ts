@@ -32,6 +32,7 @@ import { GroupKeys } from '../replication/group-keys';
 import { SYSTEM } from '../auth/principal';
 import { gatewayId } from './gateway-id';
 import { imageUploadHandler } from './image-upload';
+import { inputGuardPlugin, SafeInputTextRule, unsafeInputError, unsafeVariables, validateWithInputGuard } from './input-guard';
 import { bearerSecret } from '../auth/bearer';
 import type { GatewayConfig } from '../config/config';
 import type { GatewayContext } from '../context';
@@ -251,6 +252,12 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     {
       schema,
       subscribe: createSharedSubscribe({ formatResult }),
+      // Text unfit for storage (NUL, lone surrogates) is refused before anything runs: literals here, variables in onSubscribe.
+      validate: validateWithInputGuard,
+      onSubscribe: (_ctx, _id, payload) => {
+        const found = unsafeVariables(payload.variables);
+        return found.length ? [unsafeInputError(found)] : undefined;
+      },
       context: (ctx, id) => contextFor(ctx.extra.requestId ?? 'ws', authorizationParam(ctx.connectionParams), { id, socket: ctx.extra.socket }),
       onConnect: async (ctx) => {
         ctx.extra.requestId = requestIdOf(ctx.extra.request);
@@ -267,7 +274,9 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     introspection: true,
     includeStacktraceInErrorResponses: false,
     formatError: (formatted, error) => formatGraphQLError(formatted, error, logger),
+    validationRules: [SafeInputTextRule],
     plugins: [
+      inputGuardPlugin<GatewayContext>(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginInlineTraceDisabled(),
       // No field sets cache hints, and its per-field hook made Apollo wrap every resolver.

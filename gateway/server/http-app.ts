@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import express, { NextFunction, Request, Response } from 'express';
@@ -23,9 +24,13 @@ export const MAX_GRAPHQL_BODY_BYTES = 2 * 1024 * 1024;
 /** The GraphQL-shaped answers to a body that cannot be read, and to an internal error: status and body. */
 export const httpErrors = {
   invalidJson: (detail: string) => ({ status: 400, body: { errors: [{ message: `The request body is not valid JSON: ${detail}`, extensions: { code: 'BAD_REQUEST' } }] } }),
+  notUtf8: () => ({ status: 400, body: { errors: [{ message: 'The request body is not valid UTF-8', extensions: { code: 'BAD_REQUEST' } }] } }),
   tooLarge: () => ({ status: 413, body: { errors: [{ message: 'The request body is too large', extensions: { code: 'BAD_REQUEST' } }] } }),
   internal: (requestId: string | undefined, status = 500) => ({ status, body: { errors: [{ message: `Internal error (request ${requestId})`, extensions: { code: 'INTERNAL_SERVER_ERROR' } }] } }),
 };
+
+/** The body-parser error type of a JSON body that is not UTF-8. */
+const NOT_UTF8 = 'entity.not.utf8';
 
 /** Headers a client may send to name its request; echoed back as `x-request-id`. */
 const REQUEST_ID_HEADER = 'x-request-id';
@@ -82,7 +87,16 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     next();
   });
 
-  app.use('/graphql', express.json({ limit: MAX_GRAPHQL_BODY_BYTES }));
+  app.use(
+    '/graphql',
+    express.json({
+      limit: MAX_GRAPHQL_BODY_BYTES,
+      verify: (req, _res, bytes) => {
+        const charset = /;\s*charset\s*=\s*"?([\w-]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase() ?? 'utf-8';
+        if ((charset === 'utf-8' || charset === 'utf8') && !isUtf8(bytes)) throw Object.assign(new Error('The request body is not valid UTF-8'), { type: NOT_UTF8 });
+      },
+    }),
+  );
   return app;
 }
 
@@ -93,6 +107,7 @@ export function httpErrorHandler(logger: Logger) {
     const send = ({ status, body }: { status: number; body: unknown }) => void res.status(status).json(body);
     if (e.type === 'entity.parse.failed') return send(httpErrors.invalidJson(e.message ?? ''));
     if (e.type === 'entity.too.large') return send(httpErrors.tooLarge());
+    if (e.type === NOT_UTF8) return send(httpErrors.notUtf8());
     const requestId = res.locals.requestId as string | undefined;
     logger.error({ err, requestId, path: req.path }, 'unhandled http error');
     send(httpErrors.internal(requestId, e.status && e.status >= 400 && e.status < 500 ? e.status : 500));
