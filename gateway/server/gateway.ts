@@ -47,6 +47,7 @@ import { graphqlPostHandler, isJsonGraphQLPost } from './graphql-post';
 import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint';
 import { requestLoggingPlugin } from './request-logging';
 import { createSharedSubscribe, SubscriptionSocket } from './shared-execution';
+import { contextOutage, outageStatusPlugin } from './outage-response';
 
 /**
  * How long a stopping gateway lets in-flight HTTP requests finish before it cuts their connections;
@@ -96,7 +97,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   let localClaim: LocalAgentClaim | undefined;
   try {
     if (options.migrate !== false) await runMigrations(dataSource, logger);
-    const bus = createGatewayPubSub(config.redisUrl);
+    const bus = createGatewayPubSub(config.redisUrl, (err) => logger.warn({ err }, 'event bus (Redis) unreachable: events are lost until it is back'));
     pubSubClose = bus.close;
     const pubSub = bus.pubSub;
     logger.info({ pubSub: bus.kind }, 'event bus ready');
@@ -240,7 +241,8 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   });
 
   const contextFor = async (requestId: string, authorization: unknown, subscription?: SubscriptionSocket): Promise<GatewayContext> => {
-    const actor = await services.tokens.authenticate(bearerSecret(authorization));
+    // An outage while looking the token up is answered 503 with Retry-After, not 500.
+    const actor = await services.tokens.authenticate(bearerSecret(authorization)).catch((e: unknown) => Promise.reject(contextOutage(e)));
     if (!actor) {
       throw new GraphQLError('The token is unknown, revoked or expired', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
     }
@@ -282,6 +284,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
       // No field sets cache hints, and its per-field hook made Apollo wrap every resolver.
       ApolloServerPluginCacheControlDisabled(),
       requestCountingPlugin(services.metrics.prometheus),
+      outageStatusPlugin(),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
       toApolloPlugin([requestLoggingPlugin, ...(gatewayPlugins as GatewayPlugin<GatewayContext>[])], { onHookError: (plugin, hook, error) => logger.warn({ plugin, hook, err: error }, 'gateway plugin hook failed') }),
     ],
