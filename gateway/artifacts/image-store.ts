@@ -14,6 +14,14 @@ export interface StoredImage {
   sizeBytes: number;
 }
 
+/** Checks of `ImageStore.put` beyond its own size limit. */
+export interface PutOptions {
+  /** The digest the bits must have (`sha256:…`); other bits are refused and not kept. */
+  expectedDigest?: string | null;
+  /** A smaller limit than the store's, and the error that refuses the bits past it (`size`: bytes read so far). */
+  limit?: { bytes: number; error: (size: number) => Error };
+}
+
 /**
  * Image bits (root filesystem tarballs), content-addressed in a directory: each file is named by
  * its sha256, written to a temporary name first and renamed once complete and hashed. For host
@@ -28,17 +36,24 @@ export class ImageStore {
     readonly chunks: ArtifactStore = ArtifactStore.inDirectory(join(dir, 'chunks')),
   ) {}
 
-  /** Stores a stream; BAD_USER_INPUT when it is empty or larger than the limit. */
-  async put(source: Readable): Promise<StoredImage> {
+  /**
+   * Stores a stream; BAD_USER_INPUT when it is empty, larger than the store's limit or not of the
+   * expected digest, `options.limit.error` past a smaller limit (a group's storage quota). Bits are
+   * written under a temporary name and renamed only once complete and checked: a refusal, a
+   * source that fails or a client that goes away leaves nothing behind.
+   */
+  async put(source: Readable, options: PutOptions = {}): Promise<StoredImage> {
     await mkdir(this.dir, { recursive: true });
     const partial = join(this.dir, `.partial-${randomBytes(8).toString('hex')}`);
     const hash = createHash('sha256');
     let size = 0;
     const max = this.maxBytes;
+    const limit = options.limit && options.limit.bytes < max ? options.limit : undefined;
     const meter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         size += chunk.length;
         if (size > max) return done(new BadInputError(`The image is larger than ${max} bytes`, { maxBytes: max }));
+        if (limit && size > limit.bytes) return done(limit.error(size));
         hash.update(chunk);
         done(null, chunk);
       },
@@ -47,6 +62,7 @@ export class ImageStore {
       await pipeline(source, meter, createWriteStream(partial));
       if (size === 0) throw new BadInputError('The image is empty');
       const digest = `sha256:${hash.digest('hex')}`;
+      if (options.expectedDigest && options.expectedDigest !== digest) throw new BadInputError(`The content's digest ${digest} is not the declared ${options.expectedDigest}`, { declared: options.expectedDigest, got: digest });
       await rename(partial, this.pathOf(digest));
       return { digest, sizeBytes: size };
     } finally {

@@ -21,6 +21,8 @@ const settings = {
   dataDir: { env: 'RSP_DATA_DIR', schema: z.string().min(1).default('.rsp/data') },
   /** Where uploaded images are kept (content and chunks); default `<RSP_DATA_DIR>/images`. Gateway replicas share one. */
   imageDir: { env: 'RSP_IMAGE_DIR', schema: z.string().min(1).optional() },
+  /** Bytes each group may keep in the gateway's stores (its images' content, its replicas kept by the gateway); unset: no limit. */
+  groupStorageBytes: { env: 'RSP_GROUP_STORAGE_BYTES', schema: z.coerce.number().int().min(1).optional() },
   /** Where the artifact store keeps chunks and manifests; default `<RSP_DATA_DIR>/artifacts`. */
   artifactDir: { env: 'RSP_ARTIFACT_DIR', schema: z.string().min(1).optional() },
   logLevel: {

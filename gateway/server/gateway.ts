@@ -129,6 +129,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       info: { site: config.siteName, version: RSP_VERSION, database: target.kind },
       agents,
       imageStore,
+      groupStorageBytes: config.groupStorageBytes,
       subscriberBuffer: config.subscriberBuffer,
       localHost: config.localHost,
       placement: { snapshotMs: config.placementSnapshotMs },

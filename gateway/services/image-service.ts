@@ -11,10 +11,26 @@ export class ImageService {
   private readonly repo: Repository<ImageEntity>;
 
   constructor(
-    dataSource: DataSource,
+    private readonly dataSource: DataSource,
     readonly store: ImageStore,
+    /** Bytes each group may keep in the gateway's stores (`RSP_GROUP_STORAGE_BYTES`); undefined: no limit. */
+    private readonly groupStorageBytes?: number,
   ) {
     this.repo = dataSource.getRepository(ImageEntity);
+  }
+
+  /**
+   * Bytes a group keeps in the gateway's own stores: the content of its images and its replicas
+   * kept by the gateway (STORE target, one-off copies). Replicas kept on hosts are not counted:
+   * they claim the host's DISK against the group's share, as environments do.
+   */
+  async storageUsed(groupId: string, exceptImageId?: string): Promise<number> {
+    const [row] = (await this.dataSource.query(
+      `SELECT COALESCE((SELECT SUM("sizeBytes") FROM image WHERE "vendorGroupId" = $1 AND digest IS NOT NULL AND "sizeBytes" IS NOT NULL AND id::text <> $2), 0)
+            + COALESCE((SELECT SUM(bytes) FROM replica WHERE "groupId" = $1 AND "storeHostId" IS NULL), 0) AS used`,
+      [groupId, exceptImageId ?? ''],
+    )) as Array<{ used: string | number }>;
+    return Number(row?.used ?? 0);
   }
 
   /**
@@ -26,11 +42,22 @@ export class ImageService {
     const image = await this.get(actor, id);
     policy.requireRole(actor, image.vendorGroupId, MemberRole.MEMBER, 'upload the content of this image');
     if (image.digest && this.store.has(image.digest)) throw new ConflictError(`Image ${image.name}:${image.version} already has its content; images are read-only`, { id });
-    const stored = await this.store.put(content);
-    if (image.digest && image.digest !== stored.digest) {
-      throw new BadInputError(`The content's digest ${stored.digest} is not the declared ${image.digest}`, { declared: image.digest, got: stored.digest });
-    }
+    const stored = await this.store.put(content, { expectedDigest: image.digest, limit: await this.quotaLeft(image.vendorGroupId, image.id) });
     return this.repo.save({ ...image, digest: stored.digest, sizeBytes: stored.sizeBytes });
+  }
+
+  /**
+   * What the group may still store under its quota, and the CONFLICT (`details.reason:
+   * STORAGE_QUOTA`, used and limit bytes) past it; CONFLICT at once when nothing is left.
+   */
+  private async quotaLeft(groupId: string, imageId: string): Promise<{ bytes: number; error: (size: number) => Error } | undefined> {
+    const limit = this.groupStorageBytes;
+    if (limit === undefined) return undefined;
+    const used = await this.storageUsed(groupId, imageId);
+    const error = (size: number) =>
+      new ConflictError(`Storage quota of group ${groupId} exceeded: ${used} of ${limit} bytes used (its images and the replicas the gateway keeps)${size > 0 ? `; this upload went past the ${limit - used} bytes left` : ''}`, { reason: 'STORAGE_QUOTA', groupId, usedBytes: used, limitBytes: limit });
+    if (used >= limit) throw error(0);
+    return { bytes: limit - used, error };
   }
 
   /** Registers an image in the catalog (its bits are imported through a driver). */

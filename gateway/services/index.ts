@@ -84,6 +84,8 @@ export interface ServiceDeps {
   info: GatewayFacts;
   agents: AgentLink;
   imageStore: ImageStore;
+  /** Bytes each group may keep in the gateway's stores (`RSP_GROUP_STORAGE_BYTES`); undefined: no limit. */
+  groupStorageBytes?: number;
   /** Events kept per subscriber before the oldest are dropped (default 100). */
   subscriberBuffer?: number;
   /** The host record that is this machine, by id or hostname (default: this machine's hostname). */
@@ -104,7 +106,7 @@ export interface ServiceDeps {
 export function createServices(deps: ServiceDeps): Services {
   const { dataSource } = deps;
   const operations = new OperationService(dataSource, deps.pubSub, deps.logger, deps.gatewayId ?? null);
-  const images = new ImageService(dataSource, deps.imageStore);
+  const images = new ImageService(dataSource, deps.imageStore, deps.groupStorageBytes);
   const beats = new AgentHeartbeats(deps.health ?? DEFAULT_DETECTOR_SETTINGS);
   // An agent that leaves this gateway is no longer live here: it is heard again on its next beat.
   deps.agents.onChange((agentId, connected) => connected || beats.forget(agentId));
