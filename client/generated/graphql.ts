@@ -369,10 +369,17 @@ export type UsagePolicyInput = {
   bandwidthBytesPerMonth?: number | null | undefined;
   cpuHoursPerMonth?: number | null | undefined;
   diskBytes?: number | null | undefined;
+  /** How a group over the policy is held back in the site (default REFUSE). */
+  mode?: UsagePolicyMode | null | undefined;
   name: string;
   siteId: string;
   text?: string | null | undefined;
 };
+
+/** How a group over a usage policy is held back in the site: REFUSE its new work there (creates, copies, restores, migrations to it, allocations), or THROTTLE its environments there (lower CPU weight and bandwidth) until its usage is back under the policy. */
+export type UsagePolicyMode =
+  | 'REFUSE'
+  | 'THROTTLE';
 
 export type VolumeInput = {
   /** config or data */
@@ -947,7 +954,7 @@ export type ResourceListQuery = { resources: { nodes: Array<{ id: string, hostId
 
 export type ShareFieldsFragment = { id: string, hostId: string, groupId: string, kind: ShareKind, quotas: Record<string, unknown>, cpuWeight: number };
 
-export type UsagePolicyFieldsFragment = { id: string, siteId: string, name: string, text: string, bandwidthBytesPerMonth: number | null, cpuHoursPerMonth: number | null, diskBytes: number | null };
+export type UsagePolicyFieldsFragment = { id: string, siteId: string, name: string, text: string, bandwidthBytesPerMonth: number | null, cpuHoursPerMonth: number | null, diskBytes: number | null, mode: UsagePolicyMode };
 
 export type ShareGrantMutationVariables = Exact<{
   input: GrantShareInput;
@@ -984,14 +991,14 @@ export type UsagePolicySetMutationVariables = Exact<{
 }>;
 
 
-export type UsagePolicySetMutation = { setUsagePolicy: { id: string, siteId: string, name: string, text: string, bandwidthBytesPerMonth: number | null, cpuHoursPerMonth: number | null, diskBytes: number | null } };
+export type UsagePolicySetMutation = { setUsagePolicy: { id: string, siteId: string, name: string, text: string, bandwidthBytesPerMonth: number | null, cpuHoursPerMonth: number | null, diskBytes: number | null, mode: UsagePolicyMode } };
 
 export type UsagePolicyListQueryVariables = Exact<{
   siteId: string;
 }>;
 
 
-export type UsagePolicyListQuery = { usagePolicies: Array<{ id: string, siteId: string, name: string, text: string, bandwidthBytesPerMonth: number | null, cpuHoursPerMonth: number | null, diskBytes: number | null }> };
+export type UsagePolicyListQuery = { usagePolicies: Array<{ id: string, siteId: string, name: string, text: string, bandwidthBytesPerMonth: number | null, cpuHoursPerMonth: number | null, diskBytes: number | null, mode: UsagePolicyMode }> };
 
 export type SiteListQueryVariables = Exact<{
   first: number;
@@ -1621,6 +1628,7 @@ export const UsagePolicyFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentStrin
   bandwidthBytesPerMonth
   cpuHoursPerMonth
   diskBytes
+  mode
 }
     `, {"fragmentName":"UsagePolicyFields"}) as unknown as TypedDocumentString<UsagePolicyFieldsFragment, unknown>;
 export const TokenFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
@@ -3584,6 +3592,7 @@ export const UsagePolicySetDocument = /*#__PURE__*/ new TypedDocumentString(`
   bandwidthBytesPerMonth
   cpuHoursPerMonth
   diskBytes
+  mode
 }`) as unknown as TypedDocumentString<UsagePolicySetMutation, UsagePolicySetMutationVariables>;
 export const UsagePolicyListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query UsagePolicyList($siteId: ID!) {
@@ -3599,6 +3608,7 @@ export const UsagePolicyListDocument = /*#__PURE__*/ new TypedDocumentString(`
   bandwidthBytesPerMonth
   cpuHoursPerMonth
   diskBytes
+  mode
 }`) as unknown as TypedDocumentString<UsagePolicyListQuery, UsagePolicyListQueryVariables>;
 export const SiteListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query SiteList($first: Int!) {

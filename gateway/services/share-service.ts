@@ -3,7 +3,7 @@ import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
-import { capacityOf, GroupEntity, HostEntity, ResourceEntity, ShareEntity, ShareKind, UsagePolicyEntity } from '../persistence/entities';
+import { capacityOf, GroupEntity, HostEntity, ResourceEntity, ShareEntity, ShareKind, UsagePolicyEntity, UsagePolicyMode } from '../persistence/entities';
 
 /** Resource types a FULL or HALF share is sized on (seed 001: half the RAM, disk and bandwidth). */
 export const SHARED_TYPES = ['RAM', 'DISK', 'NET_BANDWIDTH'] as const;
@@ -75,14 +75,20 @@ export class ShareService {
     return this.repo.findOneBy({ hostId, groupId });
   }
 
-  /** The admins of the group owning the site (site admins: any) record a usage policy (checked against metrics later). */
-  async setUsagePolicy(actor: Principal, input: { siteId: string; name: string; text?: string; bandwidthBytesPerMonth?: number | null; cpuHoursPerMonth?: number | null; diskBytes?: number | null }): Promise<UsagePolicyEntity> {
+  /**
+   * The admins of the group owning the site (site admins: any) set a usage policy: a new one, or
+   * the site's policy of that name replaced. A group over it in the site is held back by its mode:
+   * REFUSE (default) refuses the group's new work there, THROTTLE lowers its environments there.
+   */
+  async setUsagePolicy(actor: Principal, input: { siteId: string; name: string; text?: string; bandwidthBytesPerMonth?: number | null; cpuHoursPerMonth?: number | null; diskBytes?: number | null; mode?: UsagePolicyMode }): Promise<UsagePolicyEntity> {
     await this.owners.requireGovernsSite(actor, input.siteId, 'set usage policies of this site');
     for (const key of ['bandwidthBytesPerMonth', 'cpuHoursPerMonth', 'diskBytes'] as const) {
       const v = input[key];
       if (v != null && !(v > 0)) throw new BadInputError(`${key} must be positive`, { [key]: v });
     }
-    return this.policies.save(this.policies.create(input));
+    const existing = await this.policies.findOne({ where: { siteId: input.siteId, name: input.name }, order: { id: 'ASC' } });
+    const fields = { text: input.text ?? '', bandwidthBytesPerMonth: input.bandwidthBytesPerMonth ?? null, cpuHoursPerMonth: input.cpuHoursPerMonth ?? null, diskBytes: input.diskBytes ?? null, mode: input.mode ?? UsagePolicyMode.REFUSE };
+    return this.policies.save(existing ? Object.assign(existing, fields) : this.policies.create({ siteId: input.siteId, name: input.name, ...fields }));
   }
 
   async usagePolicies(actor: Principal, siteId: string): Promise<UsagePolicyEntity[]> {
