@@ -1,4 +1,4 @@
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, EntityManager, Repository } from 'typeorm';
 import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
@@ -52,6 +52,28 @@ export class ShareService {
       const repo = m.getRepository(ShareEntity);
       return repo.save(repo.create({ hostId: host.id, groupId: input.groupId, kind: input.kind, quotas, cpuWeight }));
     });
+  }
+
+  /**
+   * Inside the caller's transaction (the host's row locked), gives `groupId` `amount` more of
+   * `type` on the host: a new CUSTOM share, or its existing share enlarged (it becomes CUSTOM, with
+   * the quotas it had plus this). CONFLICT when the host's shares would add up to more than its capacity.
+   */
+  async addQuotaWithin(m: EntityManager, host: HostEntity, groupId: string, type: string, amount: number): Promise<ShareEntity> {
+    const repo = m.getRepository(ShareEntity);
+    const resource = await m.getRepository(ResourceEntity).findOneBy({ hostId: host.id, type });
+    if (!resource) throw new BadInputError(`Host ${host.hostname} has no ${type} resource to share`, { hostId: host.id, type });
+    const cap = capacityOf(resource);
+    const shares = await repo.findBy({ hostId: host.id });
+    const granted = shares.reduce((sum, s) => sum + (s.quotas[type] ?? 0), 0);
+    if (granted + amount > cap + 1e-9) {
+      throw new ConflictError(`The share is larger than what is left of host ${host.hostname}: ${type} ${amount} asked, ${cap - granted} of ${cap} left`, { hostId: host.id, type, asked: amount, left: cap - granted, capacity: cap });
+    }
+    const existing = shares.find((s) => s.groupId === groupId);
+    if (!existing) return repo.save(repo.create({ hostId: host.id, groupId, kind: ShareKind.CUSTOM, quotas: { [type]: amount }, cpuWeight: FULL_SHARE_CPU_WEIGHT }));
+    existing.quotas = { ...existing.quotas, [type]: (existing.quotas[type] ?? 0) + amount };
+    existing.kind = ShareKind.CUSTOM;
+    return repo.save(existing);
   }
 
   /** The admins governing the share's host (site admins: any) revoke a share. */
