@@ -144,7 +144,7 @@ function environmentSuite(kind: 'pglite' | 'postgres', transport: 'direct' | 'lo
 
   test('image content: read-only once stored, and uploads need the right group', async () => {
     const again = await t.upload(image, createRootfsTar({ '/x': 'other' }), token());
-    expect(again).toEqual({ status: 409, body: { errors: [{ message: expect.stringMatching(/read-only/), extensions: { code: 'CONFLICT' } }] } });
+    expect(again).toEqual({ status: 409, body: { errors: [{ message: expect.stringMatching(/read-only/), extensions: { code: 'CONFLICT', details: { id: image } } }] } });
     expect((await t.upload(image, Buffer.from('x'), w.tokens.memberB)).status).toBe(404);
     expect((await t.upload(image, Buffer.from('x'), null)).status).toBe(401);
     expect((await t.upload('nope', Buffer.from('x'), token())).status).toBe(400);
