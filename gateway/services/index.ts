@@ -119,17 +119,18 @@ export function createServices(deps: ServiceDeps): Services {
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
   const migration = new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, lifecycle);
+  const tokens = new TokenService(dataSource, deps.pubSub);
   return {
     info: deps.info,
     operations,
-    tokens: new TokenService(dataSource, deps.pubSub),
+    tokens,
     agentCredentials: new AgentCredentialService(dataSource, deps.pubSub),
     groups: new GroupService(dataSource),
     sites,
     hostFacts: new HostFactsService(dataSource, sites, deps.agents, deps.logger),
     resources: new ResourceService(dataSource),
     offers: new OfferService(dataSource),
-    shares: new ShareService(dataSource),
+    shares: new ShareService(dataSource, deps.pubSub),
     layers,
     images,
     environments,
@@ -143,7 +144,7 @@ export function createServices(deps: ServiceDeps): Services {
     retirement: {
       hosts: new HostRetirement(dataSource, deps.agents, operations, migration, deps.logger),
       images: new ImageRetirement(dataSource, images, deps.imageStore),
-      groups: new GroupRetirement(dataSource, operations, environments, placement, replication, deps.logger),
+      groups: new GroupRetirement(dataSource, operations, environments, placement, replication, deps.logger, tokens, deps.pubSub),
     },
     orphans: new OrphanService(dataSource, deps.agents, deps.logger),
   };
