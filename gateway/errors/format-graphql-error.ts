@@ -57,7 +57,8 @@ export function formatGraphQLError(
   const code = formatted.extensions?.code;
   const explicit = error instanceof GraphQLError && !error.originalError && typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR';
   if (typeof code === 'string' && (REQUEST_ERROR_CODES.has(code) || explicit)) {
-    return { ...base, message: formatted.message, extensions: { code } };
+    const details = explicit ? formatted.extensions?.details : undefined;
+    return { ...base, message: formatted.message, extensions: { code, ...(details ? { details } : {}) } };
   }
 
   // graphql-js raises plain GraphQLErrors (no originalError) for bad variable values and the like.
