@@ -111,6 +111,16 @@ const MATRIX: Record<string, Case> = {
     vars: async (w, t) => ({ id: (await t.ok('mutation ($i: PublishNeedInput!) { publishNeed(input: $i) { id } }', { i: { groupId: w.groupA, resourceType: 'DISK', unit: 'BYTES', amount: 1 } })).publishNeed.id }),
     expect: GROUP_MEMBER,
   },
+  acceptOffer: {
+    query: 'mutation ($i: AcceptOfferInput!) { acceptOffer(input: $i) { share { id } } }',
+    vars: async (w, t) => ({ i: await freshExchange(w, t) }),
+    expect: GROUP_ADMIN,
+  },
+  grantNeed: {
+    query: 'mutation ($i: GrantNeedInput!) { grantNeed(input: $i) { share { id } } }',
+    vars: async (w, t) => ({ i: { needId: (await freshExchange(w, t, true)).needId, hostId: w.host2 } }),
+    expect: OWNER_ADMIN,
+  },
   grantShare: {
     query: 'mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }',
     vars: async (w, t) => ({ i: { hostId: w.host2, groupId: (await t.ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug: `s-${unique()}`, name: 's' } })).createGroup.id, kind: 'CUSTOM', quotas: { CPU: 0.01 } } }),
@@ -218,6 +228,28 @@ function smallRequest(w: World, mode: 'AUTOMATIC' | 'APPROVAL' | 'DIRECT'): Reco
 async function freshShare(w: World, t: TestGateway): Promise<string> {
   const groupId = (await t.ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug: `r-${unique()}`, name: 'r' } })).createGroup.id;
   return (await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId: w.host2, groupId, kind: 'CUSTOM', quotas: { CPU: 0.01 } } })).grantShare.id;
+}
+
+/** A host of a group of its own (one core of CPU), made once, that exchanges offer capacity on. */
+let offeringHost: Promise<{ groupId: string; hostId: string }> | null = null;
+
+/**
+ * A new need of group A for a hundredth of a core and an offer of as much on another group's host
+ * (made by the site admin); with `needOfOther`, a need of a new group instead (for group A to grant).
+ */
+async function freshExchange(w: World, t: TestGateway, needOfOther = false): Promise<{ offerId: string; needId: string }> {
+  offeringHost ??= (async () => {
+    const groupId = (await t.ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug: `o-${unique()}`, name: 'o' } })).createGroup.id;
+    const hostId = (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: w.site, ownerGroupId: groupId, hostname: `o-${unique()}` } })).createHost.id;
+    await t.ok('mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }', { i: { hostId, type: 'CPU', unit: 'CORES', total: 1 } });
+    return { groupId, hostId };
+  })();
+  const { groupId, hostId } = await offeringHost;
+  const wanted = { resourceType: 'CPU', unit: 'CORES', amount: 0.01 };
+  const needGroup = needOfOther ? (await t.ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug: `n-${unique()}`, name: 'n' } })).createGroup.id : w.groupA;
+  const offerId = (await t.ok('mutation ($i: PublishOfferInput!) { publishOffer(input: $i) { id } }', { i: { groupId, hostId, ...wanted } })).publishOffer.id;
+  const needId = (await t.ok('mutation ($i: PublishNeedInput!) { publishNeed(input: $i) { id } }', { i: { groupId: needGroup, ...wanted } })).publishNeed.id;
+  return { offerId, needId };
 }
 
 /** A new PENDING request of group A, made by the site admin. */
