@@ -59,7 +59,6 @@ describe('operation limits', () => {
       widest.tokens = Math.max(widest.tokens, tokens(source));
     }
     // The defaults leave room above what the clients send.
-    console.log(`widest client operation: ${JSON.stringify(widest)}`);
     expect(widest.depth).toBeLessThan(defaults.maxDepth);
     expect(widest.cost * 2).toBeLessThan(defaults.maxCost);
     expect(widest.tokens * 2).toBeLessThan(defaults.maxTokens);
