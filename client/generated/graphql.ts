@@ -618,6 +618,13 @@ export type AllocationRequestListQueryVariables = Exact<{
 
 export type AllocationRequestListQuery = { allocationRequests: { nodes: Array<{ id: string, groupId: string, requestedBy: string, mode: PlacementMode, guarantee: AllocationGuarantee, status: AllocationRequestStatus, reason: string | null, decidedBy: string | null, leaseSeconds: number | null, createdAt: string, spec: { technologies: Array<string>, antiAffinity: AntiAffinity, replicas: number, hostIds: Array<string>, resources: Array<{ type: string, amount: number, unit: ResourceUnit }> }, allocations: Array<{ id: string, requestId: string, groupId: string, hostId: string, technology: string, guarantee: AllocationGuarantee, status: AllocationStatus, score: number, expiresAt: string | null, endedAt: string | null, createdAt: string }> }> } };
 
+export type ApprovalRequestListQueryVariables = Exact<{
+  first: number;
+}>;
+
+
+export type ApprovalRequestListQuery = { approvalRequests: { nodes: Array<{ id: string, groupId: string, requestedBy: string, mode: PlacementMode, guarantee: AllocationGuarantee, status: AllocationRequestStatus, reason: string | null, decidedBy: string | null, leaseSeconds: number | null, createdAt: string, spec: { technologies: Array<string>, antiAffinity: AntiAffinity, replicas: number, hostIds: Array<string>, resources: Array<{ type: string, amount: number, unit: ResourceUnit }> }, allocations: Array<{ id: string, requestId: string, groupId: string, hostId: string, technology: string, guarantee: AllocationGuarantee, status: AllocationStatus, score: number, expiresAt: string | null, endedAt: string | null, createdAt: string }> }> } };
+
 export type AllocationRequestShowQueryVariables = Exact<{
   id: string;
 }>;
@@ -2409,6 +2416,53 @@ fragment AllocationRequestFields on AllocationRequest {
     ...AllocationFields
   }
 }`) as unknown as TypedDocumentString<AllocationRequestListQuery, AllocationRequestListQueryVariables>;
+export const ApprovalRequestListDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query ApprovalRequestList($first: Int!) {
+  approvalRequests(first: $first) {
+    nodes {
+      ...AllocationRequestFields
+    }
+  }
+}
+    fragment AllocationFields on Allocation {
+  id
+  requestId
+  groupId
+  hostId
+  technology
+  guarantee
+  status
+  score
+  expiresAt
+  endedAt
+  createdAt
+}
+fragment AllocationRequestFields on AllocationRequest {
+  id
+  groupId
+  requestedBy
+  mode
+  guarantee
+  status
+  reason
+  decidedBy
+  leaseSeconds
+  createdAt
+  spec {
+    resources {
+      type
+      amount
+      unit
+    }
+    technologies
+    antiAffinity
+    replicas
+    hostIds
+  }
+  allocations {
+    ...AllocationFields
+  }
+}`) as unknown as TypedDocumentString<ApprovalRequestListQuery, ApprovalRequestListQueryVariables>;
 export const AllocationRequestShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query AllocationRequestShow($id: ID!) {
   allocationRequest(id: $id) {

@@ -154,6 +154,22 @@ describe('the exchange: offers, needs and the shares they become', () => {
     for (const id of [lxc, n]) expect(await needNow(id)).toEqual({ id, remaining: id === n ? 4 * GiB : 2 * GiB, status: 'OPEN' });
   });
 
+  test('two groups racing for the last of an offer: one gets the share, the other a CONFLICT, nothing over-given', async () => {
+    const host = await newHost('fenchurch', 8 * GiB);
+    const o = (await offer(host, 4 * GiB)).data!.publishOffer.id as string;
+    const needB = await need(4 * GiB, []);
+    const needC = (await t.ok(PUBLISH_NEED, { i: { groupId: groupC, resourceType: 'RAM', unit: 'BYTES', amount: 4 * GiB } }, adminC)).publishNeed.id as string;
+    const results = await Promise.all([t.gql(ACCEPT, { i: { offerId: o, needId: needB } }, adminB), t.gql(ACCEPT, { i: { offerId: o, needId: needC } }, adminC)]);
+    const won = results.filter((r) => !r.errors);
+    const lost = results.filter((r) => r.errors);
+    expect(won).toHaveLength(1);
+    expect(lost.map((r) => r.errors![0])).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'CONFLICT' }), message: `Offer ${o} is CLOSED: nothing of it is left` })]);
+    const winner = won[0]!.data!.acceptOffer.share.groupId as string;
+    expect(await sharesOn(host)).toEqual([{ groupId: winner, kind: 'CUSTOM', quotas: { RAM: 4 * GiB } }]);
+    expect(await offerNow(o)).toEqual({ id: o, remaining: 0, status: 'CLOSED' });
+    expect([await needNow(needB), await needNow(needC)].map((n) => n.status).sort()).toEqual(['CLOSED', 'OPEN']);
+  });
+
   test("a host owner's admin grants a need from its host, drawing on its offer there; other groups may not", async () => {
     const host = await newHost('slartibartfast', 8 * GiB);
     const o = (await offer(host, 6 * GiB)).data!.publishOffer.id as string;
