@@ -35,7 +35,7 @@ import { imageUploadHandler } from './image-upload';
 import { bearerSecret } from '../auth/bearer';
 import type { GatewayConfig } from '../config/config';
 import type { GatewayContext } from '../context';
-import { formatGraphQLError } from '../errors';
+import { formatGraphQLError, outageOf } from '../errors';
 import { createGatewayPubSub } from '../events/pubsub';
 import { createLogger, Logger } from '../logging/logger';
 import { databaseTarget, describeTarget, openDataSource, runMigrations } from '../persistence/data-source';
@@ -54,6 +54,7 @@ import { clientAddress } from '../limits/client-address';
 import { RATE_LIMITED, RequestLimits } from '../limits/request-limits';
 import { CLOSE_RATE_LIMITED, limitSocketOperation } from '../limits/socket-operations';
 import { contextOutage, outageStatusPlugin } from './outage-response';
+import { CredentialSockets } from './credential-sockets';
 
 /**
  * How long a stopping gateway lets in-flight HTTP requests finish before it cuts their connections;
@@ -271,6 +272,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     return { ...result, errors: result.errors.map((err) => formatGraphQLError(err.toJSON(), err, logger) as unknown as GraphQLError) };
   };
 
+  const credentialSockets = new CredentialSockets((listener) => services.tokens.onRevoked(listener));
   const wsCleanup = useServer<Record<string, unknown>, { requestId: string; address: string; actor?: Principal }>(
     {
       schema,
@@ -280,7 +282,16 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
         ctx.extra.requestId = requestIdOf(ctx.extra.request);
         ctx.extra.address = clientAddress(ctx.extra.request);
         // A token that does not authenticate closes the connection (4403); no token is anonymous.
-        const actor = await services.tokens.authenticate(bearerSecret(authorizationParam(ctx.connectionParams)));
+        let actor;
+        try {
+          actor = await services.tokens.authenticate(bearerSecret(authorizationParam(ctx.connectionParams)));
+        } catch (e) {
+          const outage = outageOf(e);
+          if (!outage) throw e;
+          // 1013 "try again later": the client may reconnect once the database answers.
+          ctx.extra.socket.close(1013, outage.message.slice(0, 120));
+          return false;
+        }
         if (!actor) return false;
         ctx.extra.actor = actor;
         if (actor.kind === 'anonymous') {
@@ -291,6 +302,8 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
           }
           ctx.extra.socket.once('close', admitted);
         }
+        // Revoked or expired later, the token's connections close (4403) and their subscriptions end.
+        credentialSockets.track(ctx.extra.socket, actor);
         return true;
       },
       // The limits of HTTP operations, and the operations running on one socket.
@@ -316,7 +329,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
       ApolloServerPluginCacheControlDisabled(),
       requestCountingPlugin(services.metrics.prometheus),
       outageStatusPlugin(),
-      { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
+      { async serverWillStart() { return { async drainServer() { credentialSockets.close(); await wsCleanup.dispose(); } }; } },
       toApolloPlugin([requestLoggingPlugin, ...(gatewayPlugins as GatewayPlugin<GatewayContext>[])], { onHookError: (plugin, hook, error) => logger.warn({ plugin, hook, err: error }, 'gateway plugin hook failed') }),
     ],
   });
