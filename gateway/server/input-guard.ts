@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
-import { ASTNode, ASTVisitor, GraphQLError, Kind, specifiedRules, validate, ValidationContext, ValueNode, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { ASTNode, ASTVisitor, GraphQLError, Kind, validate, ValidationContext, ValueNode, type ExecutionArgs } from 'graphql';
 import { BadInputError } from '../errors';
 
 /**
@@ -94,9 +94,16 @@ export function SafeInputTextRule(context: ValidationContext): ASTVisitor {
   };
 }
 
-/** graphql-js `validate` with `SafeInputTextRule` added to the rules (for graphql-ws). */
-export function validateWithInputGuard(schema: GraphQLSchema, document: DocumentNode, rules: Parameters<typeof validate>[2] = specifiedRules): readonly GraphQLError[] {
-  return validate(schema, document, [...(rules ?? specifiedRules), SafeInputTextRule]);
+/**
+ * For graphql-ws `onSubscribe`: the execution arguments of an operation (or the errors already
+ * found), refused when its variables or the strings written in its document are unfit for storage.
+ */
+export function guardExecutionArgs(args: ExecutionArgs | readonly GraphQLError[]): ExecutionArgs | readonly GraphQLError[] {
+  if (!('document' in args)) return args;
+  const found = unsafeVariables(args.variableValues);
+  if (found.length) return [unsafeInputError(found)];
+  const literals = validate(args.schema, args.document, [SafeInputTextRule]);
+  return literals.length ? literals : args;
 }
 
 /** Apollo plugin: refuses an operation whose variables hold a string unfit for storage, before it executes. */
