@@ -35,7 +35,7 @@ import { imageUploadHandler } from './image-upload';
 import { bearerSecret } from '../auth/bearer';
 import type { GatewayConfig } from '../config/config';
 import type { GatewayContext } from '../context';
-import { formatGraphQLError } from '../errors';
+import { formatGraphQLError, outageOf } from '../errors';
 import { createGatewayPubSub } from '../events/pubsub';
 import { createLogger, Logger } from '../logging/logger';
 import { databaseTarget, describeTarget, openDataSource, runMigrations } from '../persistence/data-source';
@@ -48,6 +48,7 @@ import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint'
 import { requestLoggingPlugin } from './request-logging';
 import { createSharedSubscribe, SubscriptionSocket } from './shared-execution';
 import { contextOutage, outageStatusPlugin } from './outage-response';
+import { CredentialSockets } from './credential-sockets';
 
 /**
  * How long a stopping gateway lets in-flight HTTP requests finish before it cuts their connections;
@@ -255,6 +256,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     return { ...result, errors: result.errors.map((err) => formatGraphQLError(err.toJSON(), err, logger) as unknown as GraphQLError) };
   };
 
+  const credentialSockets = new CredentialSockets((listener) => services.tokens.onRevoked(listener));
   const wsCleanup = useServer<Record<string, unknown>, { requestId: string }>(
     {
       schema,
@@ -263,7 +265,20 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
       onConnect: async (ctx) => {
         ctx.extra.requestId = requestIdOf(ctx.extra.request);
         // A token that does not authenticate closes the connection (4403); no token is anonymous.
-        return (await services.tokens.authenticate(bearerSecret(authorizationParam(ctx.connectionParams)))) !== null;
+        let actor;
+        try {
+          actor = await services.tokens.authenticate(bearerSecret(authorizationParam(ctx.connectionParams)));
+        } catch (e) {
+          const outage = outageOf(e);
+          if (!outage) throw e;
+          // 1013 "try again later": the client may reconnect once the database answers.
+          ctx.extra.socket.close(1013, outage.message.slice(0, 120));
+          return false;
+        }
+        if (!actor) return false;
+        // Revoked or expired later, the token's connections close (4403) and their subscriptions end.
+        credentialSockets.track(ctx.extra.socket, actor);
+        return true;
       },
       onNext: (_ctx, _id, _payload, _args, result) => formatResult(result as ExecutionResult),
     },
@@ -285,7 +300,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
       ApolloServerPluginCacheControlDisabled(),
       requestCountingPlugin(services.metrics.prometheus),
       outageStatusPlugin(),
-      { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
+      { async serverWillStart() { return { async drainServer() { credentialSockets.close(); await wsCleanup.dispose(); } }; } },
       toApolloPlugin([requestLoggingPlugin, ...(gatewayPlugins as GatewayPlugin<GatewayContext>[])], { onHookError: (plugin, hook, error) => logger.warn({ plugin, hook, err: error }, 'gateway plugin hook failed') }),
     ],
   });
