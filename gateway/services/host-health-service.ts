@@ -12,7 +12,7 @@ import type { Logger } from '../logging/logger';
 import type { AlertEvaluator } from '../metrics/alert-evaluator';
 import { AlertEntity, AlertState, EnvironmentEntity, EnvironmentStatus, HostEntity, HostState } from '../persistence/entities';
 import { AgentHeartbeats } from './agent-heartbeats';
-import { DEFAULT_DETECTOR_SETTINGS, DetectorSettings, graceEndsAt, missedBeatsAllowed, silenceCutoff } from './failure-detector';
+import { DEFAULT_DETECTOR_SETTINGS, DetectorSettings, graceEndsAt, missedBeatsAllowed, silenceCutoff, staleCutoff } from './failure-detector';
 
 /** The metric name of the alert a DOWN host raises. */
 export const HOST_DOWN_METRIC = 'heartbeatSilenceSeconds';
@@ -167,17 +167,19 @@ export class HostHealthService implements HeartbeatReceiver {
   }
 
   /**
-   * Queues `agentId`'s beat heard `at` for the next write and resolves, once written, to the
+   * Queues `agentId`'s beat heard `at` for the next batch and resolves, once done, to the
    * environments on its hosts failover would restart elsewhere. The beats that arrive while a
-   * write runs go together in the next one: one statement however many agents beat.
+   * batch runs go together in the next one: one statement however many agents beat.
    */
   private written(agentId: string, at: number): Promise<string[]> {
     return new Promise((resolve, reject) => {
+      const write = this.beats.dueWrite(agentId, at);
       const queued = this.pendingBeats.get(agentId);
       if (queued) {
         queued.at = Math.max(queued.at, at);
+        queued.write ||= write;
         queued.waiters.push({ resolve, reject });
-      } else this.pendingBeats.set(agentId, { at, waiters: [{ resolve, reject }] });
+      } else this.pendingBeats.set(agentId, { at, write, waiters: [{ resolve, reject }] });
       if (this.writing) return;
       this.writing = true;
       this.beatsWritten = new Promise<void>((written) => setImmediate(() => void this.writeBeats().finally(written)));
@@ -198,8 +200,9 @@ export class HostHealthService implements HeartbeatReceiver {
   }
 
   /**
-   * One statement for a batch of beats: the hosts of the agents heard (an UNKNOWN one is UP from
-   * now: event and log), and the environments on their hosts failover would restart elsewhere (a
+   * One statement for a batch of beats: the hosts of the agents heard, written heard when the
+   * beat is due a write (`AgentHeartbeats.dueWrite`) or the host is UNKNOWN (then UP from now:
+   * event and log), and the environments on their hosts failover would restart elsewhere (a
    * status failover brings back, a policy with auto-failover, as `FailoverService.hostDown` picks
    * them) — what each agent self-fences. The beats of an agent that left this gateway since
    * (its connection closed, it was cut off) are dropped: its hosts are not written heard after
@@ -214,8 +217,8 @@ export class HostHealthService implements HeartbeatReceiver {
     if (!beats.length) return;
     try {
       const [result] = (await this.dataSource.query(
-        `WITH beat AS (SELECT * FROM unnest($1::varchar[], $2::timestamptz[]) AS b(agent, at)),
-         prev AS (SELECT h.id, h.state FROM host h JOIN beat b ON b.agent = h.agent WHERE h.state <> $3 FOR UPDATE OF h),
+        `WITH beat AS (SELECT * FROM unnest($1::varchar[], $2::timestamptz[], $${FAILOVER_FROM.length + 6}::bool[]) AS b(agent, at, write)),
+         prev AS (SELECT h.id, h.state FROM host h JOIN beat b ON b.agent = h.agent WHERE h.state <> $3 AND (b.write OR h.state = $4) FOR UPDATE OF h),
          heard AS (UPDATE host h SET "lastHeartbeatAt" = b.at, state = CASE WHEN h.state = $4 THEN $5 ELSE h.state END
            FROM prev, beat b WHERE h.id = prev.id AND b.agent = h.agent
            RETURNING h.id, h.agent, h.hostname, h."siteId", h."lastHeartbeatAt", prev.state AS was)
@@ -224,8 +227,9 @@ export class HostHealthService implements HeartbeatReceiver {
                   FROM environment e JOIN host h ON h.id = e."hostId" JOIN beat b ON b.agent = h.agent
                   WHERE e.status IN (${FAILOVER_FROM.map((_, i) => `$${i + 6}`).join(', ')})
                     AND EXISTS (SELECT 1 FROM replication_policy p WHERE p."environmentId" = e.id AND p."autoFailover")) AS failover`,
-        [beats.map(([agentId]) => agentId), beats.map(([, queued]) => new Date(queued.at).toISOString()), HostState.DOWN, HostState.UNKNOWN, HostState.UP, ...FAILOVER_FROM],
+        [beats.map(([agentId]) => agentId), beats.map(([, queued]) => new Date(queued.at).toISOString()), HostState.DOWN, HostState.UNKNOWN, HostState.UP, ...FAILOVER_FROM, beats.map(([, queued]) => queued.write)],
       )) as Array<{ up: BeatRow[]; failover: Array<[string, string]> }>;
+      for (const [agentId, queued] of beats) if (queued.write) this.beats.wrote(agentId, queued.at);
       for (const row of result?.up ?? []) {
         this.logger.info({ host: row.hostname, agent: row.agent }, "first heartbeat of the host's agent: host UP");
         const at = new Date(row.lastHeartbeatAt);
@@ -281,8 +285,9 @@ export class HostHealthService implements HeartbeatReceiver {
 
   /**
    * Marks DOWN every UP host silent past the threshold (none before `start`, nor during the grace
-   * period after it; none whose agent this gateway heard within the threshold, its beats not
-   * written yet), in one transaction under an advisory lock
+   * period after it): judged from memory for agents this gateway heard (a live one's hosts are
+   * never DOWN, its beats being written only every `heardWriteEveryMs`), from the written
+   * `lastHeartbeatAt` with that much more allowance for the others (`staleCutoff`), in one transaction under an advisory lock
    * (another gateway running the same round finds it taken and leaves the hosts to the winner).
    * Publishes a HOST event and raises an alert per host. Returns the hosts it marked.
    */
@@ -292,12 +297,15 @@ export class HostHealthService implements HeartbeatReceiver {
     const marked = await this.dataSource.transaction(async (m) => {
       const [lock] = (await m.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [DETECTOR_LOCK_KEY])) as Array<{ locked: boolean }>;
       if (!lock?.locked) return [] as HostEntity[];
-      // An agent this gateway heard lately is live, even when its last beats are not written yet.
+      // An agent this gateway heard lately is live, whatever is written; one it heard last before
+      // the cutoff is silent; of the others, only what is written is known (`staleCutoff`).
       const liveHere = this.agents.connected().filter((id) => this.beats.isLive(id, now));
+      const silentHere = this.beats.silentSince(cutoff.getTime());
       const silent = await m
         .getRepository(HostEntity)
         .createQueryBuilder('h')
         .where('h.state = :up AND h."lastHeartbeatAt" IS NOT NULL AND h."lastHeartbeatAt" < :cutoff AND NOT (h.agent = ANY(CAST(:liveHere AS varchar[])))', { up: HostState.UP, cutoff, liveHere })
+        .andWhere('(h."lastHeartbeatAt" < :stale OR h.agent = ANY(CAST(:silentHere AS varchar[])))', { stale: staleCutoff(now, this.settings), silentHere })
         .setLock('pessimistic_write')
         .getMany();
       if (silent.length) await m.getRepository(HostEntity).update({ id: In(silent.map((h) => h.id)) }, { state: HostState.DOWN });
@@ -388,6 +396,8 @@ interface BeatRow {
 /** An agent's beat waiting for the next write: when it was heard (the latest of its beats queued) and who waits for the outcome. */
 interface QueuedBeat {
   at: number;
+  /** Whether its hosts are to be written heard (not only those UNKNOWN). */
+  write: boolean;
   waiters: Array<{ resolve(failover: string[]): void; reject(e: unknown): void }>;
 }
 
