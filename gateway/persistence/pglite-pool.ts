@@ -27,6 +27,11 @@ class PGliteClient extends EventEmitter {
   }
 }
 
+/** Resolves on the event loop's next turn, after pending I/O. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 function toPgResult(text: string, r: Results): PgResult {
   const command = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? '';
   return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length, command, fields: r.fields };
@@ -54,7 +59,10 @@ export class PGlitePool extends EventEmitter {
     const released = new Promise<void>((r) => (release = r));
     const previous = this.queue;
     this.queue = previous.then(() => released);
-    const acquired = previous.then(() => this.client);
+    // The next holder gets the session on a turn of the event loop of its own: PGlite runs each
+    // query synchronously, so a queue handed over through promises alone would hold the event loop
+    // (sockets unread, heartbeats unheard, timers late) until every query in it had run.
+    const acquired = previous.then(nextTurn).then(() => this.client);
     let done = false;
     const releaseOnce = () => {
       if (!done) {
