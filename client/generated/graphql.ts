@@ -4,6 +4,14 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+export type AcceptOfferInput = {
+  /** How much of the offer (default: what the need still asks, capped by the offer; without a need, all that is left). */
+  amount?: number | null | undefined;
+  /** The need it covers (closed once covered); the receiving group is its group. Without one: the caller's group. */
+  needId?: string | null | undefined;
+  offerId: string;
+};
+
 /** CONNECTED: its agent holds a connection to a gateway now; DISCONNECTED: it did once; NEVER: it never connected. */
 export type AgentConnectionState =
   | 'CONNECTED'
@@ -181,9 +189,21 @@ export type EventKind =
   | 'ALERT'
   | 'ALLOCATION'
   | 'ENVIRONMENT'
+  | 'EXCHANGE'
   | 'HOST'
   | 'OPERATION'
   | 'REPLICATION';
+
+/** OPEN while something of an offer or need is left; CLOSED once it is all taken or covered. */
+export type ExchangeStatus =
+  | 'CLOSED'
+  | 'OPEN';
+
+export type GrantNeedInput = {
+  /** The host to grant it from (its owner group's admins); default: the first of the caller's group's hosts that can. */
+  hostId?: string | null | undefined;
+  needId: string;
+};
 
 export type GrantShareInput = {
   /** CUSTOM only: CPU weight 1–10000. */
@@ -299,8 +319,11 @@ export type PublishNeedInput = {
 export type PublishOfferInput = {
   amount: number;
   groupId: string;
+  /** On this host (owned by the group); without one, some host of the group must be able to take it. */
   hostId?: string | null | undefined;
   resourceType: string;
+  /** Technologies the offer is for; each must run on the host. */
+  technologies?: Array<string> | null | undefined;
   terms?: string | null | undefined;
   unit: ResourceUnit;
 };
@@ -369,10 +392,17 @@ export type UsagePolicyInput = {
   bandwidthBytesPerMonth?: number | null | undefined;
   cpuHoursPerMonth?: number | null | undefined;
   diskBytes?: number | null | undefined;
+  /** How a group over the policy is held back in the site (default REFUSE). */
+  mode?: UsagePolicyMode | null | undefined;
   name: string;
   siteId: string;
   text?: string | null | undefined;
 };
+
+/** How a group over a usage policy is held back in the site: REFUSE its new work there (creates, copies, restores, migrations to it, allocations), or THROTTLE its environments there (lower CPU weight and bandwidth) until its usage is back under the policy. */
+export type UsagePolicyMode =
+  | 'REFUSE'
+  | 'THROTTLE';
 
 export type VolumeInput = {
   /** config or data */
@@ -422,7 +452,7 @@ export type DestroyEnvironmentMutation = { op: { id: string, kind: string, targe
 export type EventsSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type EventsSubscription = { events: { kind: EventKind, at: string, groupId: string | null, siteId: string | null, dropped: number, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } | null, environment: { id: string, name: string, hostId: string, status: string } | null, alert: { id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null } | null, replication: { policyId: string, policyName: string, environmentId: string, state: string, replicaId: string | null, error: string | null } | null } };
+export type EventsSubscription = { events: { kind: EventKind, at: string, groupId: string | null, siteId: string | null, dropped: number, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } | null, environment: { id: string, name: string, hostId: string, status: string } | null, alert: { id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null } | null, replication: { policyId: string, policyName: string, environmentId: string, state: string, replicaId: string | null, error: string | null } | null, exchange: { change: string, shareId: string, hostId: string, fromGroupId: string, toGroupId: string, offerId: string | null, needId: string | null, resourceType: string, unit: string, amount: number } | null } };
 
 export type OperationFieldsFragment = { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null };
 
@@ -436,9 +466,9 @@ export type SiteFieldsFragment = { id: string, name: string, location: string, o
 
 export type GroupFieldsFragment = { id: string, slug: string, name: string, description: string, contact: string | null, techHosts: Array<string>, techNeeds: Array<string>, noTechPreference: boolean, externalBackups: boolean, createdAt: string, labor: Array<{ kind: LaborKind, people: number, hoursPerWeek: number }> };
 
-export type OfferFieldsFragment = { id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, terms: string };
+export type OfferFieldsFragment = { id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, terms: string };
 
-export type NeedFieldsFragment = { id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, technologies: Array<string>, description: string };
+export type NeedFieldsFragment = { id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, description: string };
 
 export type AlertFieldsFragment = { id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null };
 
@@ -452,7 +482,7 @@ export type EnvironmentSampleFieldsFragment = { environmentId: string, groupId: 
 
 export type SiteSampleFieldsFragment = { siteId: string, at: string, source: string, hosts: number, environments: number, cpuUsage: number, memoryTotalBytes: number, memoryUsedBytes: number, networkRxBytesPerSecond: number, networkTxBytesPerSecond: number, dropped: number };
 
-export type EventFieldsFragment = { kind: EventKind, at: string, groupId: string | null, siteId: string | null, dropped: number, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } | null, environment: { id: string, name: string, hostId: string, status: string } | null, alert: { id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null } | null, replication: { policyId: string, policyName: string, environmentId: string, state: string, replicaId: string | null, error: string | null } | null };
+export type EventFieldsFragment = { kind: EventKind, at: string, groupId: string | null, siteId: string | null, dropped: number, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } | null, environment: { id: string, name: string, hostId: string, status: string } | null, alert: { id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null } | null, replication: { policyId: string, policyName: string, environmentId: string, state: string, replicaId: string | null, error: string | null } | null, exchange: { change: string, shareId: string, hostId: string, fromGroupId: string, toGroupId: string, offerId: string | null, needId: string | null, resourceType: string, unit: string, amount: number } | null };
 
 export type HostMetricsSubscriptionVariables = Exact<{
   id: string;
@@ -587,6 +617,13 @@ export type AllocationRequestListQueryVariables = Exact<{
 
 
 export type AllocationRequestListQuery = { allocationRequests: { nodes: Array<{ id: string, groupId: string, requestedBy: string, mode: PlacementMode, guarantee: AllocationGuarantee, status: AllocationRequestStatus, reason: string | null, decidedBy: string | null, leaseSeconds: number | null, createdAt: string, spec: { technologies: Array<string>, antiAffinity: AntiAffinity, replicas: number, hostIds: Array<string>, resources: Array<{ type: string, amount: number, unit: ResourceUnit }> }, allocations: Array<{ id: string, requestId: string, groupId: string, hostId: string, technology: string, guarantee: AllocationGuarantee, status: AllocationStatus, score: number, expiresAt: string | null, endedAt: string | null, createdAt: string }> }> } };
+
+export type ApprovalRequestListQueryVariables = Exact<{
+  first: number;
+}>;
+
+
+export type ApprovalRequestListQuery = { approvalRequests: { nodes: Array<{ id: string, groupId: string, requestedBy: string, mode: PlacementMode, guarantee: AllocationGuarantee, status: AllocationRequestStatus, reason: string | null, decidedBy: string | null, leaseSeconds: number | null, createdAt: string, spec: { technologies: Array<string>, antiAffinity: AntiAffinity, replicas: number, hostIds: Array<string>, resources: Array<{ type: string, amount: number, unit: ResourceUnit }> }, allocations: Array<{ id: string, requestId: string, groupId: string, hostId: string, technology: string, guarantee: AllocationGuarantee, status: AllocationStatus, score: number, expiresAt: string | null, endedAt: string | null, createdAt: string }> }> } };
 
 export type AllocationRequestShowQueryVariables = Exact<{
   id: string;
@@ -831,14 +868,15 @@ export type OfferPublishMutationVariables = Exact<{
 }>;
 
 
-export type OfferPublishMutation = { publishOffer: { id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, terms: string } };
+export type OfferPublishMutation = { publishOffer: { id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, terms: string } };
 
 export type OfferListQueryVariables = Exact<{
   groupId?: string | null | undefined;
+  status?: ExchangeStatus | null | undefined;
 }>;
 
 
-export type OfferListQuery = { offers: Array<{ id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, terms: string }> };
+export type OfferListQuery = { offers: Array<{ id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, terms: string }> };
 
 export type OfferWithdrawMutationVariables = Exact<{
   id: string;
@@ -852,14 +890,15 @@ export type NeedPublishMutationVariables = Exact<{
 }>;
 
 
-export type NeedPublishMutation = { publishNeed: { id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, technologies: Array<string>, description: string } };
+export type NeedPublishMutation = { publishNeed: { id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, description: string } };
 
 export type NeedListQueryVariables = Exact<{
   groupId?: string | null | undefined;
+  status?: ExchangeStatus | null | undefined;
 }>;
 
 
-export type NeedListQuery = { needs: Array<{ id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, technologies: Array<string>, description: string }> };
+export type NeedListQuery = { needs: Array<{ id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, description: string }> };
 
 export type NeedWithdrawMutationVariables = Exact<{
   id: string;
@@ -871,7 +910,23 @@ export type NeedWithdrawMutation = { withdrawNeed: boolean };
 export type SatisfiableNeedsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SatisfiableNeedsQuery = { satisfiableNeeds: Array<{ offered: number, need: { id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, technologies: Array<string>, description: string }, offers: Array<{ id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, terms: string }> }> };
+export type SatisfiableNeedsQuery = { satisfiableNeeds: Array<{ offered: number, need: { id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, description: string }, offers: Array<{ id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, terms: string }> }> };
+
+export type ExchangeFieldsFragment = { hostId: string, amount: number, share: { id: string, hostId: string, groupId: string, kind: ShareKind, quotas: Record<string, unknown>, cpuWeight: number }, offer: { id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, terms: string } | null, need: { id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, description: string } | null };
+
+export type OfferAcceptMutationVariables = Exact<{
+  input: AcceptOfferInput;
+}>;
+
+
+export type OfferAcceptMutation = { acceptOffer: { hostId: string, amount: number, share: { id: string, hostId: string, groupId: string, kind: ShareKind, quotas: Record<string, unknown>, cpuWeight: number }, offer: { id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, terms: string } | null, need: { id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, description: string } | null } };
+
+export type NeedGrantMutationVariables = Exact<{
+  input: GrantNeedInput;
+}>;
+
+
+export type NeedGrantMutation = { grantNeed: { hostId: string, amount: number, share: { id: string, hostId: string, groupId: string, kind: ShareKind, quotas: Record<string, unknown>, cpuWeight: number }, offer: { id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, terms: string } | null, need: { id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, description: string } | null } };
 
 export type ReplicationPolicyCreateMutationVariables = Exact<{
   input: CreateReplicationPolicyInput;
@@ -940,7 +995,7 @@ export type ResourceListQuery = { resources: { nodes: Array<{ id: string, hostId
 
 export type ShareFieldsFragment = { id: string, hostId: string, groupId: string, kind: ShareKind, quotas: Record<string, unknown>, cpuWeight: number };
 
-export type UsagePolicyFieldsFragment = { id: string, siteId: string, name: string, text: string, bandwidthBytesPerMonth: number | null, cpuHoursPerMonth: number | null, diskBytes: number | null };
+export type UsagePolicyFieldsFragment = { id: string, siteId: string, name: string, text: string, bandwidthBytesPerMonth: number | null, cpuHoursPerMonth: number | null, diskBytes: number | null, mode: UsagePolicyMode };
 
 export type ShareGrantMutationVariables = Exact<{
   input: GrantShareInput;
@@ -977,14 +1032,14 @@ export type UsagePolicySetMutationVariables = Exact<{
 }>;
 
 
-export type UsagePolicySetMutation = { setUsagePolicy: { id: string, siteId: string, name: string, text: string, bandwidthBytesPerMonth: number | null, cpuHoursPerMonth: number | null, diskBytes: number | null } };
+export type UsagePolicySetMutation = { setUsagePolicy: { id: string, siteId: string, name: string, text: string, bandwidthBytesPerMonth: number | null, cpuHoursPerMonth: number | null, diskBytes: number | null, mode: UsagePolicyMode } };
 
 export type UsagePolicyListQueryVariables = Exact<{
   siteId: string;
 }>;
 
 
-export type UsagePolicyListQuery = { usagePolicies: Array<{ id: string, siteId: string, name: string, text: string, bandwidthBytesPerMonth: number | null, cpuHoursPerMonth: number | null, diskBytes: number | null }> };
+export type UsagePolicyListQuery = { usagePolicies: Array<{ id: string, siteId: string, name: string, text: string, bandwidthBytesPerMonth: number | null, cpuHoursPerMonth: number | null, diskBytes: number | null, mode: UsagePolicyMode }> };
 
 export type SiteListQueryVariables = Exact<{
   first: number;
@@ -1084,7 +1139,7 @@ export type EnvironmentReplicationQuery = { replicationPolicies: Array<{ id: str
 export type GroupsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type GroupsQuery = { groups: { nodes: Array<{ id: string, slug: string, name: string, description: string, contact: string | null, techHosts: Array<string>, techNeeds: Array<string>, noTechPreference: boolean, externalBackups: boolean, createdAt: string, labor: Array<{ kind: LaborKind, people: number, hoursPerWeek: number }> }> }, offers: Array<{ id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, terms: string }>, needs: Array<{ id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, technologies: Array<string>, description: string }> };
+export type GroupsQuery = { groups: { nodes: Array<{ id: string, slug: string, name: string, description: string, contact: string | null, techHosts: Array<string>, techNeeds: Array<string>, noTechPreference: boolean, externalBackups: boolean, createdAt: string, labor: Array<{ kind: LaborKind, people: number, hoursPerWeek: number }> }> }, offers: Array<{ id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, terms: string }>, needs: Array<{ id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, description: string }> };
 
 export type OperationsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -1253,28 +1308,6 @@ export const GroupFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
   createdAt
 }
     `, {"fragmentName":"GroupFields"}) as unknown as TypedDocumentString<GroupFieldsFragment, unknown>;
-export const OfferFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
-    fragment OfferFields on Offer {
-  id
-  groupId
-  hostId
-  resourceType
-  unit
-  amount
-  terms
-}
-    `, {"fragmentName":"OfferFields"}) as unknown as TypedDocumentString<OfferFieldsFragment, unknown>;
-export const NeedFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
-    fragment NeedFields on Need {
-  id
-  groupId
-  resourceType
-  unit
-  amount
-  technologies
-  description
-}
-    `, {"fragmentName":"NeedFields"}) as unknown as TypedDocumentString<NeedFieldsFragment, unknown>;
 export const ReplicationPolicyFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment ReplicationPolicyFields on ReplicationPolicy {
   id
@@ -1460,6 +1493,18 @@ export const EventFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     replicaId
     error
   }
+  exchange {
+    change
+    shareId
+    hostId
+    fromGroupId
+    toGroupId
+    offerId
+    needId
+    resourceType
+    unit
+    amount
+  }
   dropped
 }
     fragment OperationFields on Operation {
@@ -1605,6 +1650,78 @@ export const ShareFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
   cpuWeight
 }
     `, {"fragmentName":"ShareFields"}) as unknown as TypedDocumentString<ShareFieldsFragment, unknown>;
+export const OfferFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
+    fragment OfferFields on Offer {
+  id
+  groupId
+  hostId
+  resourceType
+  unit
+  amount
+  remaining
+  status
+  technologies
+  terms
+}
+    `, {"fragmentName":"OfferFields"}) as unknown as TypedDocumentString<OfferFieldsFragment, unknown>;
+export const NeedFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
+    fragment NeedFields on Need {
+  id
+  groupId
+  resourceType
+  unit
+  amount
+  remaining
+  status
+  technologies
+  description
+}
+    `, {"fragmentName":"NeedFields"}) as unknown as TypedDocumentString<NeedFieldsFragment, unknown>;
+export const ExchangeFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
+    fragment ExchangeFields on Exchange {
+  hostId
+  amount
+  share {
+    ...ShareFields
+  }
+  offer {
+    ...OfferFields
+  }
+  need {
+    ...NeedFields
+  }
+}
+    fragment OfferFields on Offer {
+  id
+  groupId
+  hostId
+  resourceType
+  unit
+  amount
+  remaining
+  status
+  technologies
+  terms
+}
+fragment NeedFields on Need {
+  id
+  groupId
+  resourceType
+  unit
+  amount
+  remaining
+  status
+  technologies
+  description
+}
+fragment ShareFields on Share {
+  id
+  hostId
+  groupId
+  kind
+  quotas
+  cpuWeight
+}`, {"fragmentName":"ExchangeFields"}) as unknown as TypedDocumentString<ExchangeFieldsFragment, unknown>;
 export const UsagePolicyFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment UsagePolicyFields on UsagePolicy {
   id
@@ -1614,6 +1731,7 @@ export const UsagePolicyFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentStrin
   bandwidthBytesPerMonth
   cpuHoursPerMonth
   diskBytes
+  mode
 }
     `, {"fragmentName":"UsagePolicyFields"}) as unknown as TypedDocumentString<UsagePolicyFieldsFragment, unknown>;
 export const TokenFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
@@ -1799,6 +1917,18 @@ fragment EventFields on Event {
     state
     replicaId
     error
+  }
+  exchange {
+    change
+    shareId
+    hostId
+    fromGroupId
+    toGroupId
+    offerId
+    needId
+    resourceType
+    unit
+    amount
   }
   dropped
 }`) as unknown as TypedDocumentString<EventsSubscription, EventsSubscriptionVariables>;
@@ -2286,6 +2416,53 @@ fragment AllocationRequestFields on AllocationRequest {
     ...AllocationFields
   }
 }`) as unknown as TypedDocumentString<AllocationRequestListQuery, AllocationRequestListQueryVariables>;
+export const ApprovalRequestListDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query ApprovalRequestList($first: Int!) {
+  approvalRequests(first: $first) {
+    nodes {
+      ...AllocationRequestFields
+    }
+  }
+}
+    fragment AllocationFields on Allocation {
+  id
+  requestId
+  groupId
+  hostId
+  technology
+  guarantee
+  status
+  score
+  expiresAt
+  endedAt
+  createdAt
+}
+fragment AllocationRequestFields on AllocationRequest {
+  id
+  groupId
+  requestedBy
+  mode
+  guarantee
+  status
+  reason
+  decidedBy
+  leaseSeconds
+  createdAt
+  spec {
+    resources {
+      type
+      amount
+      unit
+    }
+    technologies
+    antiAffinity
+    replicas
+    hostIds
+  }
+  allocations {
+    ...AllocationFields
+  }
+}`) as unknown as TypedDocumentString<ApprovalRequestListQuery, ApprovalRequestListQueryVariables>;
 export const AllocationRequestShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     query AllocationRequestShow($id: ID!) {
   allocationRequest(id: $id) {
@@ -3143,11 +3320,14 @@ export const OfferPublishDocument = /*#__PURE__*/ new TypedDocumentString(`
   resourceType
   unit
   amount
+  remaining
+  status
+  technologies
   terms
 }`) as unknown as TypedDocumentString<OfferPublishMutation, OfferPublishMutationVariables>;
 export const OfferListDocument = /*#__PURE__*/ new TypedDocumentString(`
-    query OfferList($groupId: ID) {
-  offers(groupId: $groupId) {
+    query OfferList($groupId: ID, $status: ExchangeStatus) {
+  offers(groupId: $groupId, status: $status) {
     ...OfferFields
   }
 }
@@ -3158,6 +3338,9 @@ export const OfferListDocument = /*#__PURE__*/ new TypedDocumentString(`
   resourceType
   unit
   amount
+  remaining
+  status
+  technologies
   terms
 }`) as unknown as TypedDocumentString<OfferListQuery, OfferListQueryVariables>;
 export const OfferWithdrawDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -3177,12 +3360,14 @@ export const NeedPublishDocument = /*#__PURE__*/ new TypedDocumentString(`
   resourceType
   unit
   amount
+  remaining
+  status
   technologies
   description
 }`) as unknown as TypedDocumentString<NeedPublishMutation, NeedPublishMutationVariables>;
 export const NeedListDocument = /*#__PURE__*/ new TypedDocumentString(`
-    query NeedList($groupId: ID) {
-  needs(groupId: $groupId) {
+    query NeedList($groupId: ID, $status: ExchangeStatus) {
+  needs(groupId: $groupId, status: $status) {
     ...NeedFields
   }
 }
@@ -3192,6 +3377,8 @@ export const NeedListDocument = /*#__PURE__*/ new TypedDocumentString(`
   resourceType
   unit
   amount
+  remaining
+  status
   technologies
   description
 }`) as unknown as TypedDocumentString<NeedListQuery, NeedListQueryVariables>;
@@ -3219,6 +3406,9 @@ export const SatisfiableNeedsDocument = /*#__PURE__*/ new TypedDocumentString(`
   resourceType
   unit
   amount
+  remaining
+  status
+  technologies
   terms
 }
 fragment NeedFields on Need {
@@ -3227,9 +3417,111 @@ fragment NeedFields on Need {
   resourceType
   unit
   amount
+  remaining
+  status
   technologies
   description
 }`) as unknown as TypedDocumentString<SatisfiableNeedsQuery, SatisfiableNeedsQueryVariables>;
+export const OfferAcceptDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation OfferAccept($input: AcceptOfferInput!) {
+  acceptOffer(input: $input) {
+    ...ExchangeFields
+  }
+}
+    fragment OfferFields on Offer {
+  id
+  groupId
+  hostId
+  resourceType
+  unit
+  amount
+  remaining
+  status
+  technologies
+  terms
+}
+fragment NeedFields on Need {
+  id
+  groupId
+  resourceType
+  unit
+  amount
+  remaining
+  status
+  technologies
+  description
+}
+fragment ExchangeFields on Exchange {
+  hostId
+  amount
+  share {
+    ...ShareFields
+  }
+  offer {
+    ...OfferFields
+  }
+  need {
+    ...NeedFields
+  }
+}
+fragment ShareFields on Share {
+  id
+  hostId
+  groupId
+  kind
+  quotas
+  cpuWeight
+}`) as unknown as TypedDocumentString<OfferAcceptMutation, OfferAcceptMutationVariables>;
+export const NeedGrantDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation NeedGrant($input: GrantNeedInput!) {
+  grantNeed(input: $input) {
+    ...ExchangeFields
+  }
+}
+    fragment OfferFields on Offer {
+  id
+  groupId
+  hostId
+  resourceType
+  unit
+  amount
+  remaining
+  status
+  technologies
+  terms
+}
+fragment NeedFields on Need {
+  id
+  groupId
+  resourceType
+  unit
+  amount
+  remaining
+  status
+  technologies
+  description
+}
+fragment ExchangeFields on Exchange {
+  hostId
+  amount
+  share {
+    ...ShareFields
+  }
+  offer {
+    ...OfferFields
+  }
+  need {
+    ...NeedFields
+  }
+}
+fragment ShareFields on Share {
+  id
+  hostId
+  groupId
+  kind
+  quotas
+  cpuWeight
+}`) as unknown as TypedDocumentString<NeedGrantMutation, NeedGrantMutationVariables>;
 export const ReplicationPolicyCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ReplicationPolicyCreate($input: CreateReplicationPolicyInput!) {
   createReplicationPolicy(input: $input) {
@@ -3530,6 +3822,7 @@ export const UsagePolicySetDocument = /*#__PURE__*/ new TypedDocumentString(`
   bandwidthBytesPerMonth
   cpuHoursPerMonth
   diskBytes
+  mode
 }`) as unknown as TypedDocumentString<UsagePolicySetMutation, UsagePolicySetMutationVariables>;
 export const UsagePolicyListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query UsagePolicyList($siteId: ID!) {
@@ -3545,6 +3838,7 @@ export const UsagePolicyListDocument = /*#__PURE__*/ new TypedDocumentString(`
   bandwidthBytesPerMonth
   cpuHoursPerMonth
   diskBytes
+  mode
 }`) as unknown as TypedDocumentString<UsagePolicyListQuery, UsagePolicyListQueryVariables>;
 export const SiteListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query SiteList($first: Int!) {
@@ -3866,6 +4160,9 @@ fragment OfferFields on Offer {
   resourceType
   unit
   amount
+  remaining
+  status
+  technologies
   terms
 }
 fragment NeedFields on Need {
@@ -3874,6 +4171,8 @@ fragment NeedFields on Need {
   resourceType
   unit
   amount
+  remaining
+  status
   technologies
   description
 }`) as unknown as TypedDocumentString<GroupsQuery, GroupsQueryVariables>;

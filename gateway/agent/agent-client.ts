@@ -88,6 +88,10 @@ export class AgentClient implements HostAgent {
     return this.call('destroyEnvironment', params, context);
   }
 
+  resizeEnvironment(params: Params<'resizeEnvironment'>, context?: CallContext) {
+    return this.call('resizeEnvironment', params, context);
+  }
+
   inspectEnvironment(params: Params<'inspectEnvironment'>, context?: CallContext) {
     return this.call('inspectEnvironment', params, context);
   }

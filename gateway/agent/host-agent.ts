@@ -1,4 +1,4 @@
-import type { ExecResult, ImageRef } from '../../drivers/contract';
+import type { ExecResult, ImageRef, ResourceLimits } from '../../drivers/contract';
 import type { DriverProbeReport } from '../../drivers/registry';
 import type { ArtifactManifest } from '../artifacts/manifest';
 import type { VerifyReport } from '../artifacts/artifact-store';
@@ -58,6 +58,12 @@ export interface HostAgent {
   stopEnvironment(params: EnvironmentTarget & { graceSeconds?: number }, context?: CallContext): Promise<void>;
   /** Removes it from the engine, and its volume directories too with `removeVolumes`. */
   destroyEnvironment(params: EnvironmentTarget & { removeVolumes?: boolean }, context?: CallContext): Promise<void>;
+  /**
+   * Changes limits of an environment in place, running or not (the driver's optional `resize`;
+   * UNSUPPORTED_OPERATION without it, or for a limit it does not enforce): the given ones, the
+   * others stay. An agent older than this call refuses it with UNSUPPORTED_OPERATION too.
+   */
+  resizeEnvironment(params: EnvironmentTarget & { limits: ResourceLimits }, context?: CallContext): Promise<void>;
   inspectEnvironment(params: EnvironmentTarget, context?: CallContext): Promise<EnvironmentInfoData>;
   listEnvironments(params: { driver: string }, context?: CallContext): Promise<EnvironmentInfoData[]>;
   environmentStats(params: EnvironmentTarget, context?: CallContext): Promise<EnvironmentStatsData>;
@@ -114,6 +120,7 @@ export const AGENT_METHODS = [
   'startEnvironment',
   'stopEnvironment',
   'destroyEnvironment',
+  'resizeEnvironment',
   'inspectEnvironment',
   'listEnvironments',
   'environmentStats',

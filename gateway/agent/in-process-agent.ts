@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { CallOptions, EnvironmentSpec, ImageRef, VolumeSpec } from '../../drivers/contract';
+import type { CallOptions, EnvironmentSpec, ImageRef, ResourceLimits, VolumeSpec } from '../../drivers/contract';
 import { requireCapability } from '../../drivers/errors';
 import type { DriverProbeReport, DriverRegistry } from '../../drivers/registry';
 import { ArtifactStore } from '../artifacts/artifact-store';
@@ -129,6 +129,11 @@ export class InProcessAgent implements HostAgent {
       await (await this.driver(driver)).destroy(environmentId, options);
       if (removeVolumes) await this.removeVolumes({ environmentId });
     });
+  }
+
+  async resizeEnvironment({ driver, environmentId, limits }: EnvironmentTarget & { limits: ResourceLimits }, context?: CallContext) {
+    if (!limits || typeof limits !== 'object' || Array.isArray(limits)) throw new BadInputError('resizeEnvironment needs limits, an object of limit → value', { environmentId });
+    return this.run(`resizing environment ${environmentId}`, context, async (options) => requireCapability(await this.driver(driver), 'resize')(environmentId, limits, options));
   }
 
   async inspectEnvironment({ driver, environmentId }: EnvironmentTarget, context?: CallContext) {

@@ -34,6 +34,17 @@ export const policy = {
     return p;
   },
 
+  /**
+   * At least `role` in some group (site admins always pass): checked before looking up an object by
+   * id, so a caller who could act on no such object learns nothing of which ids exist.
+   */
+  requireSomeRole(actor: Principal, role: MemberRole, action: string): TokenPrincipal {
+    const p = policy.requireAuthenticated(actor);
+    if (p.siteAdmin) return p;
+    if (!p.groupId || ROLE_RANK[p.role] < ROLE_RANK[role]) throw new ForbiddenError(`You may not ${action}: it needs the ${role} role in a group, your token has ${p.role}`, { action, needed: role, have: p.role });
+    return p;
+  },
+
   /** True when the actor is a site admin or an ADMIN of one of `ownerGroupIds` (the groups owning a host or site). */
   isOwnerAdmin(actor: Principal, ownerGroupIds: readonly string[]): boolean {
     if (actor.kind !== 'token') return false;

@@ -103,8 +103,10 @@ export class TokenService {
 
   /** Revokes a token (group admins for their group's, site admins for any). CONFLICT if already revoked. */
   async revoke(actor: Principal, id: string): Promise<ApiTokenEntity> {
+    const p = policy.requireSomeRole(actor, MemberRole.ADMIN, 'revoke tokens');
     const token = await this.repo.findOneBy({ id });
-    if (!token) throw new NotFoundError('Token', id);
+    // another group's token is as unknown as a missing one
+    if (!token || (!p.siteAdmin && token.groupId !== p.groupId)) throw new NotFoundError('Token', id);
     if (token.groupId && !token.siteAdmin) policy.requireRole(actor, token.groupId, MemberRole.ADMIN, 'revoke this token');
     else policy.requireSiteAdmin(actor, 'revoke site-admin tokens');
     if (token.revokedAt) throw new ConflictError(`Token ${id} is already revoked`, { id });

@@ -23,6 +23,7 @@ import { registerSite } from './commands/site';
 import { registerToken } from './commands/token';
 import { registerTop } from './commands/top';
 import { CliError, EXIT_CODES_HELP, ExitCode as CliExitCode } from './exit-codes';
+import { commandPath, unknownCommandOf } from './unknown-command';
 
 /** Exit codes scripts can rely on (the full list, with 4, is in ./exit-codes). */
 export const ExitCode = { OK: 0, FAILURE: 1, BAD_CONFIG: 2, UNAVAILABLE: 3, NOT_FOUND_OR_DENIED: CliExitCode.NOT_FOUND_OR_DENIED } as const;
@@ -157,4 +158,11 @@ function fail(error: unknown): never {
   process.exit(ExitCode.FAILURE);
 }
 
-program.parseAsync(process.argv).catch(fail);
+/** Parses and runs; a word that names no command is a usage error (exit 2), even with `--help`. */
+async function main(): Promise<void> {
+  const unknown = unknownCommandOf(program, process.argv.slice(2));
+  if (unknown) unknown.command.error(`error: unknown command '${unknown.name}' (see '${commandPath(unknown.command)} --help')`, { code: 'commander.unknownCommand', exitCode: ExitCode.BAD_CONFIG });
+  await program.parseAsync(process.argv);
+}
+
+main().catch(fail);

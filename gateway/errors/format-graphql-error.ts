@@ -1,7 +1,7 @@
 import { GraphQLError, GraphQLFormattedError } from 'graphql';
 import { ArgumentValidationError } from 'type-graphql';
 import type { Logger } from 'pino';
-import { fromDatabaseError } from './database-error';
+import { fromDatabaseError, OutageError } from './database-error';
 import { isRspError } from './rsp-error';
 
 /** Codes that graphql-js / Apollo Server set themselves for malformed requests; passed through untouched. */
@@ -20,6 +20,7 @@ const REQUEST_ERROR_CODES = new Set([
  * - `RspError` (of any copy of the SDK: a plugin's own included) → its category as
  *   `extensions.code`, its message and details;
  * - class-validator failures → `BAD_USER_INPUT` with each failed constraint;
+ * - the database or Redis unreachable → `UNAVAILABLE` (an `OutageError`: HTTP 503 with `Retry-After`);
  * - request errors (parse, validation) → unchanged;
  * - anything else → `INTERNAL_SERVER_ERROR` without message or stack, logged with context.
  */
@@ -36,6 +37,7 @@ export function formatGraphQLError(
   if (isRspError(original)) {
     const code = original.category === 'INTERNAL' ? 'INTERNAL_SERVER_ERROR' : original.category;
     if (original.category === 'INTERNAL') logger.error({ err: original, requestId, path: formatted.path }, 'internal error');
+    if (original instanceof OutageError) logger.warn({ dependency: original.dependency, cause: causeMessage(original), requestId, path: formatted.path }, 'dependency unreachable');
     return {
       ...base,
       message: original.category === 'INTERNAL' ? internalMessage(requestId) : original.message,
@@ -54,19 +56,39 @@ export function formatGraphQLError(
     };
   }
 
-  const code = formatted.extensions?.code;
-  const explicit = error instanceof GraphQLError && !error.originalError && typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR';
-  if (typeof code === 'string' && (REQUEST_ERROR_CODES.has(code) || explicit)) {
-    return { ...base, message: formatted.message, extensions: { code } };
-  }
-
-  // graphql-js raises plain GraphQLErrors (no originalError) for bad variable values and the like.
-  if (error instanceof GraphQLError && !error.originalError && formatted.path === undefined) {
-    return { ...base, message: formatted.message, extensions: { code: 'BAD_USER_INPUT' } };
-  }
+  const passed = passedThroughCode(error, formatted.extensions?.code, formatted.path);
+  if (passed === 'UNCHANGED') return { ...base, message: formatted.message, extensions: { code: formatted.extensions!.code as string } };
+  if (passed) return { ...base, message: formatted.message, extensions: { code: passed } };
 
   logger.error({ err: original, requestId, path: formatted.path }, 'internal error');
   return { ...base, message: internalMessage(requestId), extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+}
+
+/**
+ * The `extensions.code` `formatGraphQLError` gives an error, from the raw error alone (what
+ * plugins' `onError`/`onResponse` hooks receive): the request log records the code the caller saw.
+ */
+export function graphQLErrorCode(error: unknown): string {
+  const raw = error instanceof GraphQLError ? error.originalError ?? error : error;
+  const original = fromDatabaseError(raw) ?? raw;
+  if (isRspError(original)) return original.category === 'INTERNAL' ? 'INTERNAL_SERVER_ERROR' : original.category;
+  if (original instanceof ArgumentValidationError) return 'BAD_USER_INPUT';
+  if (!(error instanceof GraphQLError)) return 'INTERNAL_SERVER_ERROR';
+  const passed = passedThroughCode(error, error.extensions?.code, error.path);
+  return passed === 'UNCHANGED' ? String(error.extensions.code) : passed ?? 'INTERNAL_SERVER_ERROR';
+}
+
+/**
+ * For an error that is neither an RspError nor a validation failure: 'UNCHANGED' when its own
+ * code stands (request errors, and codes set explicitly on a plain GraphQLError), BAD_USER_INPUT
+ * for graphql-js's own errors outside any field (bad variable values), undefined when internal.
+ */
+function passedThroughCode(error: unknown, code: unknown, path: GraphQLFormattedError['path']): 'UNCHANGED' | 'BAD_USER_INPUT' | undefined {
+  const explicit = error instanceof GraphQLError && !error.originalError && typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR';
+  if (typeof code === 'string' && (REQUEST_ERROR_CODES.has(code) || explicit)) return 'UNCHANGED';
+  // graphql-js raises plain GraphQLErrors (no originalError) for bad variable values and the like.
+  if (error instanceof GraphQLError && !error.originalError && path === undefined) return 'BAD_USER_INPUT';
+  return undefined;
 }
 
 interface ValidationLike {
@@ -83,4 +105,9 @@ function flattenValidation(v: ValidationLike, prefix = ''): Array<{ field: strin
 
 function internalMessage(requestId?: string): string {
   return `Internal error${requestId ? ` (request ${requestId})` : ''}; the gateway log has the details`;
+}
+
+function causeMessage(error: Error): string | undefined {
+  const cause = error.cause as { message?: string; code?: string } | undefined;
+  return cause ? cause.message || cause.code : undefined;
 }

@@ -58,6 +58,23 @@ export interface AllocationEventPayload {
   allocationIds: string[];
 }
 
+/** An offer was accepted or a need granted: a share of a host passed from one group to another. */
+export interface ExchangeEventPayload {
+  change: 'OFFER_ACCEPTED' | 'NEED_GRANTED';
+  /** The share the receiving group holds on the host now (new or enlarged). */
+  shareId: string;
+  hostId: string;
+  /** The group whose host it is (the offering one). */
+  fromGroupId: string;
+  /** The group that received the share. */
+  toGroupId: string;
+  offerId: string | null;
+  needId: string | null;
+  resourceType: string;
+  unit: string;
+  amount: number;
+}
+
 /**
  * An operation as the `events` stream carries it: the fields the subscription resolves, as plain
  * data (dates as ISO 8601 strings), so an event crosses the bus or a network as JSON unchanged.
@@ -111,13 +128,13 @@ function isoOf(value: Date | string | null): string | null {
 }
 
 /**
- * One entry of the `events` stream. Environment, host, alert, replication and allocation events travel on the EVENT topic;
+ * One entry of the `events` stream. Environment, host, alert, replication, allocation and exchange events travel on the EVENT topic;
  * operations arrive on their own topic and are wrapped as OPERATION events per subscriber.
  * Who may see one follows from `groupId` (members of that group) or, when null, site admins only.
  * Every entry is plain data: it survives JSON.stringify/parse unchanged.
  */
 export interface RspEvent {
-  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT' | 'REPLICATION' | 'HOST' | 'ALLOCATION';
+  kind: 'OPERATION' | 'ENVIRONMENT' | 'ALERT' | 'REPLICATION' | 'HOST' | 'ALLOCATION' | 'EXCHANGE';
   /** Epoch milliseconds. */
   at: number;
   groupId: string | null;
@@ -127,5 +144,6 @@ export interface RspEvent {
   host?: HostEventPayload;
   replication?: ReplicationEventPayload;
   allocation?: AllocationEventPayload;
+  exchange?: ExchangeEventPayload;
   operation?: OperationEventPayload;
 }

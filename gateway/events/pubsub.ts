@@ -85,11 +85,30 @@ export function createMemoryPubSub(): RspPubSub {
 /**
  * A PubSub over Redis channels, so every replica's subscribers receive what any replica
  * publishes. Dates survive the trip (tagged in JSON), so payloads read the same as in memory.
+ * While Redis is unreachable, publishes are lost and reported to `onError` (once per outage):
+ * they never fail the caller nor the process; ioredis reconnects and subscribes again by itself.
  */
-export function createRedisPubSub(url: string): PubSubHandle {
+export function createRedisPubSub(url: string, onError: (err: Error) => void = () => undefined): PubSubHandle {
   const publishClient = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
   const subscribeClient = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
-  const eventTarget = createRedisEventTarget({ publishClient, subscribeClient, serializer: { stringify: stringifyWithDates, parse: parseWithDates } });
+  let reported = false;
+  const report = (err: Error) => {
+    if (reported) return;
+    reported = true;
+    onError(err);
+  };
+  for (const client of [publishClient, subscribeClient]) {
+    client.on('error', report);
+    client.on('ready', () => (reported = false));
+  }
+  // The event target calls these without waiting on them: a rejection would be unhandled.
+  const publishing = { publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(report) };
+  const subscribing = {
+    on: (event: 'message', listener: (channel: string, message: string) => void) => subscribeClient.on(event, listener),
+    subscribe: (channel: string) => subscribeClient.subscribe(channel).catch(report),
+    unsubscribe: (channel: string) => subscribeClient.unsubscribe(channel).catch(report),
+  };
+  const eventTarget = createRedisEventTarget({ publishClient: publishing as unknown as Redis, subscribeClient: subscribing as unknown as Redis, serializer: { stringify: stringifyWithDates, parse: parseWithDates } });
   return {
     pubSub: pubSubOn(eventTarget as unknown as BusTarget),
     kind: 'redis',
@@ -99,9 +118,9 @@ export function createRedisPubSub(url: string): PubSubHandle {
   };
 }
 
-/** The bus a gateway uses: Redis when `redisUrl` is set, else in memory. */
-export function createGatewayPubSub(redisUrl: string | undefined): PubSubHandle {
-  if (redisUrl) return createRedisPubSub(redisUrl);
+/** The bus a gateway uses: Redis when `redisUrl` is set (Redis failures go to `onError`), else in memory. */
+export function createGatewayPubSub(redisUrl: string | undefined, onError?: (err: Error) => void): PubSubHandle {
+  if (redisUrl) return createRedisPubSub(redisUrl, onError);
   return { pubSub: createMemoryPubSub(), kind: 'memory', close: async () => undefined };
 }
 

@@ -3,6 +3,7 @@ import { AlertState, UsagePolicyEntity } from '../persistence/entities';
 import { AlertEntity } from '../persistence/entities';
 import type { AlertEvaluator } from './alert-evaluator';
 import type { EnvironmentSample } from './samples';
+import type { UsageThrottle } from './usage-throttle';
 
 /** What one group used on one host in one month, not yet written. */
 interface Pending {
@@ -39,6 +40,8 @@ export function monthOf(ms: number): string {
  * (CPU time and network bytes from the counters' increase, peak memory) and from disk
  * measurements (filesystems and volumes, the latest value counts), writes it additively,
  * and raises an alert when a group's usage in a site goes over one of the site's usage policies.
+ * After each flush the THROTTLE policies are enforced (`UsageThrottle`); REFUSE ones are read by
+ * placement from the same records.
  */
 export class UsageAccountant {
   private readonly last = new Map<string, { cpuSeconds: number; networkBytes: number }>();
@@ -48,6 +51,8 @@ export class UsageAccountant {
   constructor(
     private readonly dataSource: DataSource,
     private readonly alerts: AlertEvaluator,
+    /** Applies and lifts THROTTLE usage policies after each flush. */
+    private readonly throttle?: UsageThrottle,
   ) {}
 
   /** Adds one environment sample: the increase since its previous sample counts. */
@@ -87,8 +92,13 @@ export class UsageAccountant {
     for (const k of this.memoryNow.keys()) if (k.endsWith(`|${environmentId}`)) this.memoryNow.delete(k);
   }
 
-  /** Writes the accounted usage and checks the policies of the sites it touched. */
+  /** Writes the accounted usage, checks the policies of the sites it touched, then applies or lifts throttles (usage may also fall under a policy as a month begins). */
   async flush(now = Date.now()): Promise<void> {
+    await this.write(now);
+    await this.throttle?.reconcile();
+  }
+
+  private async write(now: number): Promise<void> {
     const rows = [...this.pending.values()];
     this.pending = new Map();
     if (!rows.length) return;

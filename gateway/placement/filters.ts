@@ -1,3 +1,4 @@
+import { breachText } from '../metrics/usage-breaches';
 import { AntiAffinity, HostState } from '../persistence/entities';
 import { checkRequirements } from '../services/layer-service';
 import { FilterName, freeFor, HostView, PlacementAsk } from './model';
@@ -114,6 +115,16 @@ export const quotaFilter: PlacementFilter = {
   },
 };
 
+/** The group is over none of the REFUSE usage policies of the host's site this month. */
+export const usagePolicyFilter: PlacementFilter = {
+  name: 'USAGE_POLICY',
+  reject: (host, ask) => {
+    const breach = host.policyBreaches.get(ask.groupId);
+    return breach ? `${breachText(breach)}: new work of the group in this site is refused` : null;
+  },
+  fits: (host, ask) => host.policyBreaches.size === 0 || !host.policyBreaches.has(ask.groupId),
+};
+
 /** No two replicas of one request on one host (HOST) or in one site (SITE). */
 export const antiAffinityFilter: PlacementFilter = {
   name: 'ANTI_AFFINITY',
@@ -130,7 +141,7 @@ export function passes(filter: PlacementFilter, host: HostView, ask: PlacementAs
 }
 
 /** Every filter, in the order they run: cheap and decisive first. */
-export const FILTERS: readonly PlacementFilter[] = [hostStateFilter, technologyFilter, antiAffinityFilter, capacityFilter, quotaFilter, propertiesFilter];
+export const FILTERS: readonly PlacementFilter[] = [hostStateFilter, technologyFilter, antiAffinityFilter, capacityFilter, quotaFilter, usagePolicyFilter, propertiesFilter];
 
 /**
  * Every filter at once, for the scheduler's hot path: true exactly when the host passes all of
@@ -168,5 +179,6 @@ export function passesAll(host: HostView, ask: PlacementAsk, ctx: FilterContext)
       if (quota !== undefined && (r.usedByGroup.get(ask.groupId) ?? 0) + want.amount > quota + EPSILON) return false;
     }
   }
+  if (host.policyBreaches.size !== 0 && host.policyBreaches.has(ask.groupId)) return false;
   return !ask.spec.requiredProperties.length || checkRequirements(ask.spec.requiredProperties, host.properties).satisfied;
 }

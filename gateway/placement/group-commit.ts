@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource, Repository } from 'typeorm';
-import { ConflictError, isRspError, NotFoundError, RspError } from '../errors';
+import { ConflictError, ForbiddenError, isRspError, NotFoundError, RspError } from '../errors';
+import { usagePolicyRefusal } from '../metrics/usage-breaches';
 import { AllocationEntity, AllocationRequestEntity, AllocationStatus } from '../persistence/entities';
 import { applyDeltas, checkLimits, claimAtOnce, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf, UsageAfter } from './claims';
 import { placementAsk, type HostView } from './model';
@@ -146,7 +147,7 @@ export class GroupCommit {
         }
         const outcome = placeReplicas(hosts, ask, { pinned: pool, randomTop: attempt > 1 ? RETRY_SPREAD : 1, cursor });
         if (!outcome.placed) {
-          results[index] = noHostError(outcome.evaluation, outcome.failedReplica, attempt > 1);
+          results[index] = noHostError(outcome.evaluation, outcome.failedReplica, attempt > 1, request.groupId);
           continue;
         }
         const expiresAt = request.leaseSeconds ? new Date(now.getTime() + request.leaseSeconds * 1000) : null;
@@ -280,8 +281,17 @@ export function requireHost(hosts: Map<string, HostView>, id: string): HostView 
   return host;
 }
 
-/** CONFLICT naming why no host fits: the rejections of the replica that found none. */
-function noHostError(evaluation: Evaluation, replica: number, afterRace: boolean): ConflictError {
+/**
+ * CONFLICT naming why no host fits: the rejections of the replica that found none. When every
+ * host was rejected by a usage policy the group is over, FORBIDDEN naming the policy and its site.
+ */
+function noHostError(evaluation: Evaluation, replica: number, afterRace: boolean, groupId: string): RspError {
+  const { rejections: all } = evaluation;
+  const breach = all.length && all.every((r) => r.filter === 'USAGE_POLICY') ? all[0]!.host.policyBreaches.get(groupId) : undefined;
+  if (breach) {
+    const refusal = usagePolicyRefusal(breach, groupId);
+    return new ForbiddenError(`No host can take this request: ${refusal.message}`, { ...refusal.details, rejected: all.length, rejections: all.slice(0, 20).map((r) => ({ hostId: r.host.id, hostname: r.host.hostname, filter: r.filter, reason: r.reason })) });
+  }
   const rejections = evaluation.rejections.slice(0, 20).map((r) => ({ hostId: r.host.id, hostname: r.host.hostname, filter: r.filter, reason: r.reason }));
   const summary = rejections.slice(0, 3).map((r) => `${r.hostname}: ${r.filter} (${r.reason})`).join('; ');
   const what = afterRace ? 'Another request took the capacity first and no other host fits' : 'No host can take this request';

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { ResourceLimits } from '../../drivers/contract';
 import { ConflictError, ForbiddenError, NotFoundError, RspError } from '../errors';
+import { usagePolicyRefusal } from '../metrics/usage-breaches';
 import { AllocationGuarantee, AllocationRequestEntity, AllocationRequestStatus, AllocationStatus, AntiAffinity, PlacementMode, ResourceUnit, type ResourceWant } from '../persistence/entities';
 import { applyDeltas, checkLimits, insertPlacements, type PlannedAllocation, type ResourceDelta } from './claims';
 import { freeFor, type HostView } from './model';
@@ -48,7 +49,8 @@ async function names(m: Pick<EntityManager, 'query'>, groupId: string, host: Hos
 
 /**
  * Why the host cannot take `wants` for the group now, or null: FORBIDDEN when the group has no
- * share on it (the owner group needs none), CONFLICT naming the resource that is short — the
+ * share on it (the owner group needs none) or is over a REFUSE usage policy of its site (naming
+ * the policy and the site, `details.reason` USAGE_POLICY_EXCEEDED), CONFLICT naming the resource that is short — the
  * group's share (quota) or the host's free capacity under its allocation ratio.
  */
 export async function refusal(m: Pick<EntityManager, 'query'>, host: HostView, groupId: string, wants: ResourceWant[]): Promise<RspError | null> {
@@ -58,6 +60,8 @@ export async function refusal(m: Pick<EntityManager, 'query'>, host: HostView, g
     const n = await names(m, groupId, host);
     return new ForbiddenError(`Group ${n.group} has no share on host ${host.hostname}: ask its owner group ${n.owner} for one`, { hostId: host.id, groupId, missing: 'share' });
   }
+  const breach = host.policyBreaches.get(groupId);
+  if (breach) return usagePolicyRefusal(breach, (await names(m, groupId, host)).group);
   for (const want of wants) {
     const r = host.resources.get(want.type);
     if (!r || r.unit !== want.unit) continue;

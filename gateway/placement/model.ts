@@ -1,4 +1,5 @@
 import { AllocationGuarantee, type AllocationSpec, type HostState, type PlacementPolicy } from '../persistence/entities';
+import type { UsageBreach } from '../metrics/usage-breaches';
 import type { EffectiveProperty } from '../services/layer-service';
 
 /** One resource of a host as the scheduler sees it. */
@@ -33,6 +34,8 @@ export interface HostView {
   properties: EffectiveProperty[];
   /** Share quotas per group on this host: type → amount. */
   quotas: Map<string, Record<string, number>>;
+  /** The REFUSE usage policies of the host's site each group is over this month (one per group): it may place no new work here. */
+  policyBreaches: Map<string, UsageBreach>;
 }
 
 /** What one decision is about: the spec, the group charged and the guarantee. */
@@ -43,7 +46,7 @@ export interface PlacementAsk {
 }
 
 /** Names of the feasibility filters, in the order they run. */
-export type FilterName = 'HOST_STATE' | 'TECHNOLOGY' | 'PROPERTIES' | 'CAPACITY' | 'QUOTA' | 'ANTI_AFFINITY';
+export type FilterName = 'HOST_STATE' | 'TECHNOLOGY' | 'PROPERTIES' | 'CAPACITY' | 'QUOTA' | 'USAGE_POLICY' | 'ANTI_AFFINITY';
 
 /** A host the scheduler may use, with its score and the technology it would use. */
 export interface Candidate {

@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { HostState, LayerEntity, PlacementPolicy } from '../persistence/entities';
+import { usageBreaches } from '../metrics/usage-breaches';
+import { HostState, LayerEntity, PlacementPolicy, UsagePolicyMode } from '../persistence/entities';
 import { effectiveProperties } from '../services/layer-service';
 import { intern, type HostView, type ResourceView } from './model';
 
@@ -77,7 +78,7 @@ async function loadResourceViews(dataSource: DataSource | EntityManager, where: 
   return [...byId.values()];
 }
 
-/** Reads hosts (all, or those named) without their resources: state, technologies, site policy, properties, share quotas. */
+/** Reads hosts (all, or those named) without their resources: state, technologies, site policy, properties, share quotas, usage policies over. */
 async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: string[]): Promise<Map<string, HostView>> {
   const only = hostIds ? ' WHERE h.id = ANY($1)' : '';
   const params = hostIds ? [hostIds] : [];
@@ -89,6 +90,7 @@ async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: 
     `SELECT "hostId", "groupId", quotas FROM share${hostIds ? ' WHERE "hostId" = ANY($1)' : ''}`,
     params,
   );
+  const breaches = hosts.length ? await usageBreaches(dataSource, { mode: UsagePolicyMode.REFUSE, ...(hostIds ? { siteIds: [...new Set(hosts.map((h) => h.siteId))] } : {}) }) : [];
   const layerIds = hosts.map((h) => h.layerId).filter((id): id is string => id !== null);
   const layers: LayerEntity[] = layerIds.length ? await dataSource.getRepository(LayerEntity).createQueryBuilder('l').where('l.id = ANY(:ids)', { ids: layerIds }).getMany() : [];
   const layerById = new Map(layers.map((l) => [l.id, l]));
@@ -106,9 +108,13 @@ async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: 
       resources: new Map(),
       properties: layer ? effectiveProperties([layer]) : [],
       quotas: new Map(),
+      policyBreaches: new Map(),
     });
   }
   for (const s of shares) views.get(s.hostId)?.quotas.set(intern(s.groupId), s.quotas);
+  for (const view of views.values()) {
+    for (const b of breaches) if (b.siteId === view.siteId && !view.policyBreaches.has(b.groupId)) view.policyBreaches.set(intern(b.groupId), b);
+  }
   return views;
 }
 
@@ -126,17 +132,18 @@ export async function loadHostViews(dataSource: DataSource | EntityManager, host
 
 /**
  * A digest of everything the hosts' own views are made of (hosts, their sites' policies, their
- * machine layers' properties, shares), order-independent: it changes when any of it does, and
+ * machine layers' properties, shares, the REFUSE usage policies groups are over), order-independent: it changes when any of it does, and
  * costs the database one pass instead of the gateway a re-read of every host and share.
  */
 async function hostsDigest(dataSource: DataSource): Promise<string> {
+  const breaches = (await usageBreaches(dataSource, { mode: UsagePolicyMode.REFUSE })).map((b) => `${b.policyId}|${b.groupId}`).sort();
   const [row]: Array<{ n: string; sum: string | null }> = await dataSource.query(
     `SELECT count(*)::text AS n, sum(hashtextextended(x, 0))::text AS sum FROM (
        SELECT concat_ws('|', h.id, h.hostname, h."siteId", h.state, h.drivers::text, h."ownerGroupId", h."layerId", s."placementPolicy", l.properties::text) AS x
          FROM host h JOIN site s ON s.id = h."siteId" LEFT JOIN layer l ON l.id = h."layerId"
        UNION ALL SELECT concat_ws('|', sh.id, sh."hostId", sh."groupId", sh.quotas::text) FROM share sh) t`,
   );
-  return `${row?.n}:${row?.sum}`;
+  return `${row?.n}:${row?.sum}:${breaches.join(',')}`;
 }
 
 /** Resource rows read per statement by a background check. */

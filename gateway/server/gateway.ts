@@ -47,6 +47,13 @@ import { graphqlPostHandler, isJsonGraphQLPost } from './graphql-post';
 import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint';
 import { requestLoggingPlugin } from './request-logging';
 import { createSharedSubscribe, SubscriptionSocket } from './shared-execution';
+import { contextOutage, outageStatusPlugin } from './outage-response';
+
+/**
+ * How long a stopping gateway lets in-flight HTTP requests finish before it cuts their connections;
+ * with the operations' drain (2 s, then 1 s after interrupting them) a stop takes under 5 s.
+ */
+const HTTP_DRAIN_GRACE_MS = 1_500;
 
 /** A running gateway. */
 export interface Gateway {
@@ -90,7 +97,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   let localClaim: LocalAgentClaim | undefined;
   try {
     if (options.migrate !== false) await runMigrations(dataSource, logger);
-    const bus = createGatewayPubSub(config.redisUrl);
+    const bus = createGatewayPubSub(config.redisUrl, (err) => logger.warn({ err }, 'event bus (Redis) unreachable: events are lost until it is back'));
     pubSubClose = bus.close;
     const pubSub = bus.pubSub;
     logger.info({ pubSub: bus.kind }, 'event bus ready');
@@ -234,7 +241,8 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   });
 
   const contextFor = async (requestId: string, authorization: unknown, subscription?: SubscriptionSocket): Promise<GatewayContext> => {
-    const actor = await services.tokens.authenticate(bearerSecret(authorization));
+    // An outage while looking the token up is answered 503 with Retry-After, not 500.
+    const actor = await services.tokens.authenticate(bearerSecret(authorization)).catch((e: unknown) => Promise.reject(contextOutage(e)));
     if (!actor) {
       throw new GraphQLError('The token is unknown, revoked or expired', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
     }
@@ -266,13 +274,17 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     schema,
     introspection: true,
     includeStacktraceInErrorResponses: false,
+    // The process's signals are the embedder's (`rsp serve` stops through close()): Apollo's own
+    // SIGTERM handler raced close(), whose second stop() then waited forever.
+    stopOnTerminationSignals: false,
     formatError: (formatted, error) => formatGraphQLError(formatted, error, logger),
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: HTTP_DRAIN_GRACE_MS }),
       ApolloServerPluginInlineTraceDisabled(),
       // No field sets cache hints, and its per-field hook made Apollo wrap every resolver.
       ApolloServerPluginCacheControlDisabled(),
       requestCountingPlugin(services.metrics.prometheus),
+      outageStatusPlugin(),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
       toApolloPlugin([requestLoggingPlugin, ...(gatewayPlugins as GatewayPlugin<GatewayContext>[])], { onHookError: (plugin, hook, error) => logger.warn({ plugin, hook, err: error }, 'gateway plugin hook failed') }),
     ],

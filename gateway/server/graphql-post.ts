@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApolloServer, BaseContext, HeaderMap } from '@apollo/server';
 import type { Logger } from '../logging/logger';
+import { outageOf } from '../errors';
 import { httpErrors, MAX_GRAPHQL_BODY_BYTES, requestIdOf } from './http-app';
+import { outageAnswer } from './outage-response';
 
 /** Options of `graphqlPostHandler`. */
 export interface GraphQLPostOptions<TContext extends BaseContext> {
@@ -33,7 +35,7 @@ export function isJsonGraphQLPost(req: IncomingMessage): boolean {
  * parser, content negotiation, ETag): the hot path of every query and mutation, where that stack
  * cost about a fifth of a small request's CPU. Answers exactly as the express route does — the
  * request id echoed in `x-request-id`, 400 `BAD_REQUEST` for a body that is not JSON, 413 for one
- * over the limit, Apollo's own answer otherwise.
+ * over the limit, 503 `UNAVAILABLE` with `Retry-After` for an outage, Apollo's own answer otherwise.
  */
 export function graphqlPostHandler<TContext extends BaseContext>(options: GraphQLPostOptions<TContext>): (req: IncomingMessage, res: ServerResponse) => void {
   const limit = options.maxBodyBytes ?? MAX_GRAPHQL_BODY_BYTES;
@@ -70,6 +72,13 @@ export function graphqlPostHandler<TContext extends BaseContext>(options: GraphQ
         return;
       }
       execute(options, req, res, requestId, body).catch((err: unknown) => {
+        const outage = outageOf(err);
+        if (outage && !res.headersSent) {
+          const answer = outageAnswer(outage);
+          for (const [key, value] of Object.entries(answer.headers)) res.setHeader(key, value);
+          sendJson(res, answer);
+          return;
+        }
         options.logger.error({ err, requestId, path: req.url }, 'unhandled http error');
         if (!res.headersSent) sendJson(res, httpErrors.internal(requestId));
         else res.destroy();

@@ -4,7 +4,9 @@ import express, { NextFunction, Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { databaseReachable } from '../persistence/data-source';
 import type { Logger } from '../logging/logger';
+import { outageOf } from '../errors';
 import { graphiqlPage } from './graphiql';
+import { outageAnswer } from './outage-response';
 
 /** A readiness check: a name and a function answering whether that part is ready. */
 export type ReadinessCheck = { name: string; check: () => Promise<boolean | { ok: boolean; detail?: unknown }> };
@@ -86,13 +88,19 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   return app;
 }
 
-/** Last handler: turns body-parser failures into GraphQL-shaped 400s and hides internal errors. */
+/** Last handler: turns body-parser failures into GraphQL-shaped 400s, outages into 503s, and hides internal errors. */
 export function httpErrorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const e = err as { type?: string; status?: number; message?: string };
     const send = ({ status, body }: { status: number; body: unknown }) => void res.status(status).json(body);
     if (e.type === 'entity.parse.failed') return send(httpErrors.invalidJson(e.message ?? ''));
     if (e.type === 'entity.too.large') return send(httpErrors.tooLarge());
+    const outage = outageOf(err);
+    if (outage) {
+      const { status, headers, body } = outageAnswer(outage);
+      res.set(headers);
+      return send({ status, body });
+    }
     const requestId = res.locals.requestId as string | undefined;
     logger.error({ err, requestId, path: req.path }, 'unhandled http error');
     send(httpErrors.internal(requestId, e.status && e.status >= 400 && e.status < 500 ? e.status : 500));

@@ -118,6 +118,7 @@ export function createServices(deps: ServiceDeps): Services {
   const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
+  const shares = new ShareService(dataSource);
   const migration = new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, lifecycle);
   return {
     info: deps.info,
@@ -128,8 +129,8 @@ export function createServices(deps: ServiceDeps): Services {
     sites,
     hostFacts: new HostFactsService(dataSource, sites, deps.agents, deps.logger),
     resources: new ResourceService(dataSource),
-    offers: new OfferService(dataSource),
-    shares: new ShareService(dataSource),
+    offers: new OfferService(dataSource, shares, deps.pubSub),
+    shares,
     layers,
     images,
     environments,

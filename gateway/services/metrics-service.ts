@@ -16,6 +16,7 @@ import { MetricsSampler } from '../metrics/metrics-sampler';
 import { GatewayMetrics } from '../metrics/prometheus';
 import { EnvironmentSample, HostSample, METRIC_NAMES, MetricTarget, SiteSample } from '../metrics/samples';
 import { monthOf, SiteUsage, UsageAccountant } from '../metrics/usage-accountant';
+import { UsageThrottle } from '../metrics/usage-throttle';
 import { AlertComparison, AlertEntity, AlertRuleEntity, AlertState, MemberRole, OperationEntity, TERMINAL_OPERATION_STATES } from '../persistence/entities';
 import type { EnvironmentService } from './environment-service';
 import type { OperationService } from './operation-service';
@@ -76,7 +77,7 @@ export class MetricsService {
     this.alertRepo = dataSource.getRepository(AlertEntity);
     this.history = new HistoryStore(dataSource);
     this.alerts = new AlertEvaluator(dataSource, (e) => pubSub.publish(Topic.EVENT, e), logger, new AlertLeadership(dataSource, database === 'pglite', logger));
-    this.usage = new UsageAccountant(dataSource, this.alerts);
+    this.usage = new UsageAccountant(dataSource, this.alerts, new UsageThrottle(dataSource, agents, logger));
     this.sampler = new MetricsSampler({ dataSource, agents, pubSub, history: this.history, alerts: this.alerts, usage: this.usage, prometheus: this.prometheus, logger, source: this.source, localHost });
     this.stopCountingOperations = pubSub.listen(Topic.OPERATION_UPDATED, undefined, (op) => {
       if (TERMINAL_OPERATION_STATES.has(op.state)) this.prometheus.operations.inc({ kind: op.kind, state: op.state });

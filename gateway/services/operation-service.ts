@@ -37,6 +37,27 @@ export interface OperationFilter {
   groupIds?: string[];
 }
 
+/** What an operation a stopping gateway could not finish ends as. */
+const INTERRUPTED = {
+  state: OperationState.FAILED,
+  errorCode: 'UNAVAILABLE',
+  errorMessage: 'Interrupted: the gateway stopped before this operation ended; check the target\'s state and run it again',
+} as const;
+
+/** Whether an abort reason is the gateway's shutdown (not a caller's cancellation). */
+function isShutdown(reason: unknown): boolean {
+  return isRspError(reason) && reason.category === 'UNAVAILABLE';
+}
+
+/** Whether `promise` settles within `ms` (its timer is cleared either way). */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  const outcome = await Promise.race([promise.then(() => true), timedOut]);
+  clearTimeout(timer);
+  return outcome;
+}
+
 /** Progress updates closer together than this are published but not written. */
 const PROGRESS_WRITE_INTERVAL_MS = 250;
 
@@ -70,7 +91,7 @@ export class OperationService {
       await this.update(op, {
         state: OperationState.FAILED,
         errorCode: 'UNAVAILABLE',
-        errorMessage: `The gateway running this operation stopped before it ended (killed or crashed${op.startedAt ? `; it had started at ${op.startedAt.toISOString()}` : ''}); it was ended at the gateway's restart: check the target's state and run it again`,
+        errorMessage: `Interrupted: the gateway running this operation stopped before it ended (killed or crashed${op.startedAt ? `; it had started at ${op.startedAt.toISOString()}` : ''}); it was ended at the gateway's restart: check the target's state and run it again`,
         finishedAt: new Date(),
       });
     }
@@ -152,19 +173,24 @@ export class OperationService {
   }
 
   /**
-   * Waits for every operation still running (used at shutdown); those still running after
-   * `graceMs` are cancelled, and their cancellation is awaited.
+   * Ends every operation still running here, for a shutdown that must not hang: waits up to
+   * `graceMs` for them to finish, then cancels the rest (they end FAILED, "interrupted") and waits
+   * up to `abortMs` for their work to stop; one whose work ignores the cancellation is recorded
+   * FAILED ("interrupted") all the same. Nothing is left RUNNING by a clean stop.
    */
-  async drain(graceMs = 10_000): Promise<void> {
+  async drain(graceMs = 2_000, abortMs = 1_000): Promise<void> {
     const all = () => Promise.allSettled([...this.running.values()].map((r) => r.done));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceMs)));
-    const outcome = await Promise.race([all(), timedOut]);
-    clearTimeout(timer);
-    if (outcome !== 'timeout') return;
-    this.logger.warn({ operations: [...this.running.keys()] }, 'cancelling operations still running at shutdown');
+    if (await settledWithin(all(), graceMs)) return;
+    this.logger.warn({ operations: [...this.running.keys()] }, 'interrupting operations still running at shutdown');
     for (const r of this.running.values()) r.controller.abort(new RspError('UNAVAILABLE', 'the gateway is shutting down'));
-    await all();
+    if (await settledWithin(all(), abortMs)) return;
+    const stuck = [...this.running.keys()];
+    this.logger.warn({ operations: stuck }, 'operations did not stop when interrupted; recording them FAILED');
+    for (const id of stuck) {
+      const op = await this.repo.findOneBy({ id });
+      if (op && !TERMINAL_OPERATION_STATES.has(op.state)) await this.update(op, { ...INTERRUPTED, finishedAt: new Date() });
+      this.running.delete(id);
+    }
   }
 
   private async execute(op: OperationEntity, work: OperationWork, signal: AbortSignal): Promise<OperationEntity> {
@@ -193,6 +219,10 @@ export class OperationService {
       log.info('operation succeeded');
       return await this.update(op, { state: OperationState.SUCCEEDED, progress: 1, result: (result ?? null) as never, finishedAt: new Date() });
     } catch (e) {
+      if (signal.aborted && isShutdown(signal.reason)) {
+        log.warn('operation interrupted by the gateway stopping');
+        return await this.update(op, { ...INTERRUPTED, finishedAt: new Date() });
+      }
       const cancelled = signal.aborted;
       const error = isRspError(e) ? e : null;
       if (cancelled) log.info('operation cancelled');

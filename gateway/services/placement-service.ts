@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, EntityManager, Repository } from 'typeorm';
+import { In, type DataSource, type EntityManager, type Repository } from 'typeorm';
 import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
@@ -149,11 +149,13 @@ export class PlacementService {
 
   /**
    * Approves a PENDING request: on the hosts named, or where the scheduler chooses. Site admins;
-   * the admins governing hosts approve onto those hosts (named here or in the request).
+   * the admins governing hosts approve onto those hosts (named here or in the request). A caller
+   * who may decide no request is FORBIDDEN before any lookup; one who may not decide this one is
+   * told NOT_FOUND (FORBIDDEN when it is their own group's), the same as for an id that does not exist.
    */
   async approve(actor: Principal, requestId: string, hostIds?: string[], reason?: string): Promise<PlacementResult> {
     const p = policy.requireAuthenticated(actor);
-    const request = await this.pendingRequest(requestId);
+    const request = await this.decidableRequest(p, requestId, 'approve allocation requests');
     await this.requireGovernsPlacement(p, hostIds?.length ? hostIds : request.spec.hostIds, 'approve allocation requests');
     if (hostIds?.length && hostIds.length !== request.spec.replicas) throw new BadInputError(`Name ${request.spec.replicas} host(s), one per replica`, { hostIds });
     Object.assign(request, { status: AllocationRequestStatus.PLACED, decidedBy: p.name, decidedAt: this.now(), reason: reason ?? null });
@@ -163,10 +165,10 @@ export class PlacementService {
     return result!;
   }
 
-  /** Rejects a PENDING request, saying why: site admins, or the admins governing every host it names. */
+  /** Rejects a PENDING request, saying why: site admins, or the admins governing every host it names (same lookup rules as `approve`). */
   async reject(actor: Principal, requestId: string, reason: string): Promise<AllocationRequestEntity> {
     const p = policy.requireAuthenticated(actor);
-    const request = await this.pendingRequest(requestId);
+    const request = await this.decidableRequest(p, requestId, 'reject allocation requests');
     await this.requireGovernsPlacement(p, request.spec.hostIds, 'reject allocation requests');
     if (!reason.trim()) throw new BadInputError('Say why the request is rejected');
     const updated = rowsOf(await this.dataSource.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [request.id, AllocationRequestStatus.REJECTED, reason, p.name, this.now()]));
@@ -174,6 +176,27 @@ export class PlacementService {
     const rejected = await this.requests.findOneByOrFail({ id: request.id });
     this.announce(rejected, 'REJECTED', []);
     return rejected;
+  }
+
+  /**
+   * PENDING requests the caller may decide, oldest first: all for site admins; for the admins of a
+   * group owning hosts or sites, those naming only hosts they govern and those naming none whose
+   * group owns or has a share on a host they govern (they may approve those onto it). Empty for anyone else.
+   */
+  async listApprovalRequests(actor: Principal, limit: number, offset: number): Promise<{ items: AllocationRequestEntity[]; total: number }> {
+    policy.requireAuthenticated(actor);
+    const governed = await this.owners.hostsGovernedByActor(actor);
+    if (governed !== null && !governed.length) return { items: [], total: 0 };
+    const where = governed === null ? '' : `AND ${DECIDABLE_BY_HOSTS}`;
+    const params = governed === null ? [] : [governed];
+    const [{ total }]: Array<{ total: string }> = await this.dataSource.query(`SELECT count(*) AS total FROM allocation_request r WHERE r.status = 'PENDING' ${where}`, params);
+    const ids: Array<{ id: string }> = await this.dataSource.query(
+      `SELECT r.id FROM allocation_request r WHERE r.status = 'PENDING' ${where} ORDER BY r."createdAt" ASC, r.id ASC LIMIT ${Number(limit)} OFFSET ${Number(offset)}`,
+      params,
+    );
+    const rows = ids.length ? await this.requests.findBy({ id: In(ids.map((r) => r.id)) }) : [];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return { items: ids.map((r) => byId.get(r.id)!).filter(Boolean), total: Number(total) };
   }
 
   /** Extends an active allocation's lease from now. An expired one cannot be renewed (CONFLICT). */
@@ -234,12 +257,14 @@ export class PlacementService {
     return a;
   }
 
-  /** An allocation request its group (or a site admin) may see. */
+  /** An allocation request its group (or a site admin) may see, or a PENDING one the caller may decide. */
   async getRequest(actor: Principal, id: string): Promise<AllocationRequestEntity> {
     policy.requireAuthenticated(actor);
     const r = await this.requests.findOneBy({ id });
-    if (!r || !policy.isMember(actor, r.groupId)) throw new NotFoundError('AllocationRequest', id);
-    return r;
+    if (!r) throw new NotFoundError('AllocationRequest', id);
+    if (policy.isMember(actor, r.groupId)) return r;
+    if (r.status === AllocationRequestStatus.PENDING && (await this.mayDecide(await this.owners.hostsGovernedByActor(actor), r))) return r;
+    throw new NotFoundError('AllocationRequest', id);
   }
 
   /** Allocations, newest first: a group's own, or any for site admins. */
@@ -359,11 +384,30 @@ export class PlacementService {
     for (const hostId of new Set(hostIds)) await this.owners.requireGovernsHost(actor, hostId, `${action} for this host`);
   }
 
-  private async pendingRequest(id: string): Promise<AllocationRequestEntity> {
+  /**
+   * The PENDING request `id` when the caller may decide it. FORBIDDEN before any lookup when the
+   * caller may decide no request at all; NOT_FOUND when it does not exist or the caller may neither
+   * decide nor see it; FORBIDDEN when it is the caller's group's but not theirs to decide.
+   */
+  private async decidableRequest(actor: Principal, id: string, action: string): Promise<AllocationRequestEntity> {
+    const governed = await this.owners.hostsGovernedByActor(actor);
+    if (governed !== null && !governed.length) throw new ForbiddenError(`Only site admins and the admins of groups owning hosts may ${action}`, { action });
     const request = await this.requests.findOneBy({ id });
     if (!request) throw new NotFoundError('AllocationRequest', id);
+    if (!(await this.mayDecide(governed, request))) {
+      if (policy.isMember(actor, request.groupId)) throw new ForbiddenError(`You may not ${action}: this one names no host your group governs`, { action });
+      throw new NotFoundError('AllocationRequest', id);
+    }
     if (request.status !== AllocationRequestStatus.PENDING) throw new ConflictError(`Request ${id} is ${request.status}, not PENDING`, { id, status: request.status });
     return request;
+  }
+
+  /** Whether the holder of `governed` hosts (null: every host) may decide the request; see `listApprovalRequests`. */
+  private async mayDecide(governed: string[] | null, request: AllocationRequestEntity): Promise<boolean> {
+    if (governed === null) return true;
+    if (!governed.length) return false;
+    const rows: unknown[] = await this.dataSource.query(`SELECT 1 FROM allocation_request r WHERE r.id = $2 AND ${DECIDABLE_BY_HOSTS}`, [governed, request.id]);
+    return rows.length > 0;
   }
 
   private newRequest(requestedBy: string, input: AllocationRequestInput, spec: AllocationSpec): AllocationRequestEntity {
@@ -386,6 +430,15 @@ export class PlacementService {
   }
 
 }
+
+/**
+ * SQL condition on request `r`: decidable by the admins governing the hosts `$1` (uuid[]) — it names
+ * hosts, all of them in `$1`; or it names none and its group owns or has a share on one of `$1`.
+ */
+const DECIDABLE_BY_HOSTS = `(CASE WHEN jsonb_array_length(r.spec->'hostIds') > 0
+  THEN NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(r.spec->'hostIds') named(id) WHERE named.id <> ALL($1::text[]))
+  ELSE EXISTS (SELECT 1 FROM host h WHERE h.id::text = ANY($1::text[]) AND (h."ownerGroupId" = r."groupId" OR EXISTS (SELECT 1 FROM share s WHERE s."hostId" = h.id AND s."groupId" = r."groupId")))
+END)`;
 
 /** CONFLICT unless the allocation is ACTIVE with its lease still running. */
 function assertUsable(a: Pick<AllocationEntity, 'id' | 'status' | 'expiresAt'>, now: Date): void {

@@ -1,9 +1,9 @@
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, EntityManager, Repository } from 'typeorm';
 import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
-import { capacityOf, GroupEntity, HostEntity, ResourceEntity, ShareEntity, ShareKind, UsagePolicyEntity } from '../persistence/entities';
+import { capacityOf, GroupEntity, HostEntity, ResourceEntity, ShareEntity, ShareKind, UsagePolicyEntity, UsagePolicyMode } from '../persistence/entities';
 
 /** Resource types a FULL or HALF share is sized on (seed 001: half the RAM, disk and bandwidth). */
 export const SHARED_TYPES = ['RAM', 'DISK', 'NET_BANDWIDTH'] as const;
@@ -54,6 +54,28 @@ export class ShareService {
     });
   }
 
+  /**
+   * Inside the caller's transaction (the host's row locked), gives `groupId` `amount` more of
+   * `type` on the host: a new CUSTOM share, or its existing share enlarged (it becomes CUSTOM, with
+   * the quotas it had plus this). CONFLICT when the host's shares would add up to more than its capacity.
+   */
+  async addQuotaWithin(m: EntityManager, host: HostEntity, groupId: string, type: string, amount: number): Promise<ShareEntity> {
+    const repo = m.getRepository(ShareEntity);
+    const resource = await m.getRepository(ResourceEntity).findOneBy({ hostId: host.id, type });
+    if (!resource) throw new BadInputError(`Host ${host.hostname} has no ${type} resource to share`, { hostId: host.id, type });
+    const cap = capacityOf(resource);
+    const shares = await repo.findBy({ hostId: host.id });
+    const granted = shares.reduce((sum, s) => sum + (s.quotas[type] ?? 0), 0);
+    if (granted + amount > cap + 1e-9) {
+      throw new ConflictError(`The share is larger than what is left of host ${host.hostname}: ${type} ${amount} asked, ${cap - granted} of ${cap} left`, { hostId: host.id, type, asked: amount, left: cap - granted, capacity: cap });
+    }
+    const existing = shares.find((s) => s.groupId === groupId);
+    if (!existing) return repo.save(repo.create({ hostId: host.id, groupId, kind: ShareKind.CUSTOM, quotas: { [type]: amount }, cpuWeight: FULL_SHARE_CPU_WEIGHT }));
+    existing.quotas = { ...existing.quotas, [type]: (existing.quotas[type] ?? 0) + amount };
+    existing.kind = ShareKind.CUSTOM;
+    return repo.save(existing);
+  }
+
   /** The admins governing the share's host (site admins: any) revoke a share. */
   async revoke(actor: Principal, id: string): Promise<boolean> {
     policy.requireAuthenticated(actor);
@@ -75,14 +97,20 @@ export class ShareService {
     return this.repo.findOneBy({ hostId, groupId });
   }
 
-  /** The admins of the group owning the site (site admins: any) record a usage policy (checked against metrics later). */
-  async setUsagePolicy(actor: Principal, input: { siteId: string; name: string; text?: string; bandwidthBytesPerMonth?: number | null; cpuHoursPerMonth?: number | null; diskBytes?: number | null }): Promise<UsagePolicyEntity> {
+  /**
+   * The admins of the group owning the site (site admins: any) set a usage policy: a new one, or
+   * the site's policy of that name replaced. A group over it in the site is held back by its mode:
+   * REFUSE (default) refuses the group's new work there, THROTTLE lowers its environments there.
+   */
+  async setUsagePolicy(actor: Principal, input: { siteId: string; name: string; text?: string; bandwidthBytesPerMonth?: number | null; cpuHoursPerMonth?: number | null; diskBytes?: number | null; mode?: UsagePolicyMode }): Promise<UsagePolicyEntity> {
     await this.owners.requireGovernsSite(actor, input.siteId, 'set usage policies of this site');
     for (const key of ['bandwidthBytesPerMonth', 'cpuHoursPerMonth', 'diskBytes'] as const) {
       const v = input[key];
       if (v != null && !(v > 0)) throw new BadInputError(`${key} must be positive`, { [key]: v });
     }
-    return this.policies.save(this.policies.create(input));
+    const existing = await this.policies.findOne({ where: { siteId: input.siteId, name: input.name }, order: { id: 'ASC' } });
+    const fields = { text: input.text ?? '', bandwidthBytesPerMonth: input.bandwidthBytesPerMonth ?? null, cpuHoursPerMonth: input.cpuHoursPerMonth ?? null, diskBytes: input.diskBytes ?? null, mode: input.mode ?? UsagePolicyMode.REFUSE };
+    return this.policies.save(existing ? Object.assign(existing, fields) : this.policies.create({ siteId: input.siteId, name: input.name, ...fields }));
   }
 
   async usagePolicies(actor: Principal, siteId: string): Promise<UsagePolicyEntity[]> {

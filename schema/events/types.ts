@@ -11,6 +11,7 @@ export enum EventKind {
   HOST = 'HOST',
   REPLICATION = 'REPLICATION',
   ALLOCATION = 'ALLOCATION',
+  EXCHANGE = 'EXCHANGE',
 }
 
 registerEnumType(EventKind, { name: 'EventKind', description: 'Kinds of entries of the events stream.' });
@@ -106,8 +107,42 @@ export class AllocationChange {
   allocationIds: string[];
 }
 
+/** An offer accepted or a need granted. */
+@ObjectType({ description: 'An offer was accepted (OFFER_ACCEPTED) or a need granted (NEED_GRANTED): a share of a host passed from one group to another. Both groups see it.' })
+export class ExchangeChange {
+  @Field({ description: 'OFFER_ACCEPTED or NEED_GRANTED.' })
+  change: string;
+
+  @Field(() => ID, { description: 'The share the receiving group holds on the host now.' })
+  shareId: string;
+
+  @Field(() => ID)
+  hostId: string;
+
+  @Field(() => ID, { description: 'The group whose host it is.' })
+  fromGroupId: string;
+
+  @Field(() => ID, { description: 'The group that received the share.' })
+  toGroupId: string;
+
+  @Field(() => ID, { nullable: true })
+  offerId: string | null;
+
+  @Field(() => ID, { nullable: true })
+  needId: string | null;
+
+  @Field()
+  resourceType: string;
+
+  @Field()
+  unit: string;
+
+  @Field(() => Float)
+  amount: number;
+}
+
 /** One entry of the `events` stream. */
-@ObjectType({ description: 'An operation update, an environment change, an alert fired/resolved or an allocation approval step.' })
+@ObjectType({ description: 'An operation update, an environment change, an alert fired/resolved, an allocation approval step or an exchange of capacity.' })
 export class Event {
   @Field(() => EventKind)
   kind: EventKind;
@@ -138,6 +173,9 @@ export class Event {
 
   @Field(() => AllocationChange, { nullable: true })
   allocation?: AllocationChange;
+
+  @Field(() => ExchangeChange, { nullable: true })
+  exchange?: ExchangeChange;
 
   @Field(() => Int, { description: 'Events dropped so far for this subscriber because it read too slowly.' })
   dropped(): number {

@@ -7,7 +7,7 @@ import { Environment } from '../environments/types';
 import type { PlacementResult } from '../../gateway/services/placement-service';
 import { Actor } from '../common/actor';
 import type { Principal } from '../common/actor';
-import { offsetFromCursor, toConnection } from '../common/connection';
+import { offsetFromCursor, PageArgs, toConnection } from '../common/connection';
 import { Resource } from '../resources/types';
 import { AllocateManyArgs, AllocationListArgs, AllocationRequestInput, AllocationRequestListArgs } from './inputs';
 import { Allocation, AllocationConnection, AllocationRequest, AllocationRequestConnection, AllocationResult, PlacementExplanation, ResourceWant } from './types';
@@ -35,6 +35,12 @@ export class AllocationRequestResolver {
     return toConnection(await ctx.services.placement.listRequests(actor, { groupId: args.groupId, status: args.status }, args.first, offset), offset);
   }
 
+  @Query(() => AllocationRequestConnection, { description: 'PENDING requests the caller may decide, oldest first: all for site admins; for the admins of a group owning hosts or sites, those naming only hosts they govern and those naming none whose group owns or has a share on one of them. Empty for anyone else.' })
+  async approvalRequests(@Args() args: PageArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext) {
+    const offset = offsetFromCursor(args.after);
+    return toConnection(await ctx.services.placement.listApprovalRequests(actor, args.first, offset), offset);
+  }
+
   @Mutation(() => AllocationRequest, { description: 'Places a request (DIRECT, AUTOMATIC) or records it for a site admin (APPROVAL). CONFLICT when no host can take it.' })
   async allocate(@Arg('request') request: AllocationRequestInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationRequestEntity> {
     return withAllocations(await ctx.services.placement.allocate(actor, request));
@@ -46,19 +52,25 @@ export class AllocationRequestResolver {
     return results.map((r, index) => (isRspError(r) ? { index, request: null, error: { code: r.category, message: r.message } } : { index, request: withAllocations(r) as AllocationRequest, error: null }));
   }
 
-  @Mutation(() => AllocationRequest, { description: 'A site admin approves a PENDING request, on the hosts named or where the scheduler chooses.' })
+  @Mutation(() => AllocationRequest, { description: 'A site admin approves a PENDING request, on the hosts named or where the scheduler chooses; the admins governing hosts approve onto their hosts. NOT_FOUND for a request the caller may neither decide nor see.' })
   async approveAllocation(@Arg('id', () => ID) id: string, @Arg('hostIds', () => [ID], { nullable: true }) hostIds: string[] | undefined, @Arg('reason', () => String, { nullable: true }) reason: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationRequestEntity> {
     return withAllocations(await ctx.services.placement.approve(actor, id, hostIds ?? undefined, reason ?? undefined));
   }
 
-  @Mutation(() => AllocationRequest, { description: 'A site admin rejects a PENDING request, saying why.' })
+  @Mutation(() => AllocationRequest, { description: 'A site admin (or the admins governing every host it names) rejects a PENDING request, saying why.' })
   rejectAllocation(@Arg('id', () => ID) id: string, @Arg('reason') reason: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationRequestEntity> {
     return ctx.services.placement.reject(actor, id, reason);
   }
 
-  @FieldResolver(() => [Allocation])
-  allocations(@Root() request: AllocationRequestEntity & { placed?: AllocationEntity[] }, @Ctx() ctx: GatewayContext): Promise<AllocationEntity[]> | AllocationEntity[] {
+  @FieldResolver(() => [Allocation], { description: "The allocations placed for it: only its group's members (and site admins) see them; the host admins who decided it do not." })
+  async allocations(@Root() request: AllocationRequestEntity & { placed?: AllocationEntity[] }, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationEntity[]> {
+    if (!policy.isMember(actor, request.groupId)) return [];
     return request.placed ?? ctx.services.placement.ofRequest(request.id);
+  }
+
+  @FieldResolver(() => String, { description: "The name of the token that made it; the host admins deciding another group's request see only that it came from that group." })
+  requestedBy(@Root() request: AllocationRequestEntity, @Actor() actor: Principal): string {
+    return policy.isMember(actor, request.groupId) ? request.requestedBy : `a token of group ${request.groupId}`;
   }
 }
 

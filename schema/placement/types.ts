@@ -155,7 +155,7 @@ export class PlacementRejection {
   @Field()
   hostname: string;
 
-  @Field({ description: 'HOST_STATE, TECHNOLOGY, ANTI_AFFINITY, CAPACITY, QUOTA or PROPERTIES.' })
+  @Field({ description: 'HOST_STATE, TECHNOLOGY, ANTI_AFFINITY, CAPACITY, QUOTA, USAGE_POLICY or PROPERTIES.' })
   filter: string;
 
   @Field()

@@ -2,7 +2,7 @@ import { IsInt, IsOptional, Length, Max, Min } from 'class-validator';
 import { GraphQLJSONObject } from 'graphql-scalars';
 import { Arg, Ctx, Field, Float, ID, InputType, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { GatewayContext } from '../../gateway/context';
-import { ShareEntity, ShareKind, UsagePolicyEntity } from '../../gateway/persistence/entities';
+import { ShareEntity, ShareKind, UsagePolicyEntity, UsagePolicyMode } from '../../gateway/persistence/entities';
 import { Actor } from '../common/actor';
 import type { Principal } from '../common/actor';
 import { Share, UsagePolicy } from './types';
@@ -56,6 +56,10 @@ class UsagePolicyInput {
   @Field(() => Float, { nullable: true })
   @IsOptional()
   diskBytes?: number;
+
+  @Field(() => UsagePolicyMode, { nullable: true, description: 'How a group over the policy is held back in the site (default REFUSE).' })
+  @IsOptional()
+  mode?: UsagePolicyMode;
 }
 
 /** Shares and usage policies. */
@@ -81,7 +85,7 @@ export class ShareResolver {
     return ctx.services.shares.usagePolicies(actor, siteId);
   }
 
-  @Mutation(() => UsagePolicy, { description: 'Records a usage policy of a site (site admins).' })
+  @Mutation(() => UsagePolicy, { description: "Sets a usage policy of a site, replacing the site's policy of that name (site admins and the admins of the site's owner group)." })
   setUsagePolicy(@Arg('input') input: UsagePolicyInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<UsagePolicyEntity> {
     return ctx.services.shares.setUsagePolicy(actor, input);
   }

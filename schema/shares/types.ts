@@ -1,7 +1,11 @@
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { GraphQLJSONObject } from 'graphql-scalars';
-import { ShareKind } from '../../gateway/persistence/entities';
+import { ShareKind, UsagePolicyMode } from '../../gateway/persistence/entities';
 
+registerEnumType(UsagePolicyMode, {
+  name: 'UsagePolicyMode',
+  description: "How a group over a usage policy is held back in the site: REFUSE its new work there (creates, copies, restores, migrations to it, allocations), or THROTTLE its environments there (lower CPU weight and bandwidth) until its usage is back under the policy.",
+});
 registerEnumType(ShareKind, { name: 'ShareKind', description: 'FULL, HALF (half RAM/disk/bandwidth, half CPU weight like nice 10) or CUSTOM.' });
 
 /** A group's slice of a host. */
@@ -49,4 +53,7 @@ export class UsagePolicy {
 
   @Field(() => Float, { nullable: true })
   diskBytes: number | null;
+
+  @Field(() => UsagePolicyMode)
+  mode: UsagePolicyMode;
 }

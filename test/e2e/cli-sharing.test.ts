@@ -113,16 +113,30 @@ describe('rsp sharing and placement commands', () => {
     expect((await rsp(['layer', 'unset', web, 'nope'], w.tokens.memberA)).stderr).toMatch(/has no property nope/);
   }, SLOW);
 
-  test('offer and need publish, list, satisfiable, withdraw', async () => {
+  test('offer and need publish, list, satisfiable, accept, grant, withdraw', async () => {
     const offer = await rsp(['offer', 'publish', 'RAM', '16GiB', '--terms', 'non-profits only', '--host', w.host1], w.tokens.memberA);
     expect(offer.code).toBe(0);
     const offerId = /Published offer (\S+): RAM 16 GiB\n/.exec(offer.stdout)![1]!;
     const need = await json(['need', 'publish', 'ram', '8GiB', '--technology', 'lxc,docker', '--description', 'a mirror'], w.tokens.memberB);
     expect(need).toMatchObject({ groupId: w.groupB, resourceType: 'RAM', unit: 'BYTES', amount: 8 * GiB, technologies: ['lxc', 'docker'] });
-    expect((await rsp(['offer', 'list'], w.tokens.memberB)).stdout).toMatch(new RegExp(`${offerId}\\s+${w.groupA}\\s+RAM\\s+16 GiB\\s+${w.host1}\\s+non-profits only`));
-    expect((await rsp(['need', 'list', '--group', w.groupB], w.tokens.memberA)).stdout).toMatch(/RAM\s+8 GiB\s+lxc,docker\s+a mirror/);
+    expect((await rsp(['offer', 'list'], w.tokens.memberB)).stdout).toMatch(new RegExp(`${offerId}\\s+${w.groupA}\\s+RAM\\s+16 GiB\\s+16 GiB\\s+OPEN\\s+${w.host1}\\s+-\\s+non-profits only`));
+    expect((await rsp(['need', 'list', '--group', w.groupB], w.tokens.memberA)).stdout).toMatch(/RAM\s+8 GiB\s+8 GiB\s+OPEN\s+lxc,docker\s+a mirror/);
     const satisfiable = await rsp(['need', 'satisfiable'], w.tokens.memberB);
     expect(satisfiable.stdout).toMatch(new RegExp(`${need.id}\\s+${w.groupB}\\s+RAM\\s+8 GiB\\s+16 GiB\\s+${offerId}`));
+
+    // trillian (8 GiB, lxc): an offer there is checked against it, accepted in part, and the need granted the rest.
+    const tooMuch = await rsp(['offer', 'publish', 'RAM', '64GiB', '--host', w.host2], w.tokens.memberA);
+    expect(tooMuch.code).toBe(2);
+    expect(tooMuch.stderr).toBe(`rsp: Host trillian has ${8 * GiB} BYTES of RAM in all: ${64 * GiB} wanted [BAD_USER_INPUT]\n`);
+    const small = await json(['offer', 'publish', 'RAM', '2GiB', '--host', w.host2, '--technology', 'lxc'], w.tokens.memberA);
+    expect(small).toMatchObject({ remaining: 2 * GiB, status: 'OPEN', technologies: ['lxc'] });
+    expect((await rsp(['offer', 'accept', small.id, '--need', need.id], w.tokens.memberB)).code).toBe(4);
+    const accepted = await rsp(['offer', 'accept', small.id, '--need', need.id, '--amount', '1GiB']);
+    expect(accepted.stdout).toMatch(new RegExp(`^Accepted offer ${small.id}: 1 GiB on host ${w.host2} → share \\S+ of group ${w.groupB} \\(quotas \\{"RAM":${GiB}\\}\\)\noffer ${small.id}: 1 GiB left, OPEN\nneed ${need.id}: 7 GiB still asked, OPEN\n$`));
+    expect((await rsp(['need', 'grant', need.id, '--host', w.host2], w.tokens.memberA)).code).toBe(4);
+    const granted = await json(['need', 'grant', need.id, '--host', w.host2], w.tokens.adminA);
+    expect(granted).toMatchObject({ hostId: w.host2, amount: 7 * GiB, share: { groupId: w.groupB, kind: 'CUSTOM', quotas: { RAM: 8 * GiB } }, offer: { id: small.id, remaining: 0, status: 'CLOSED' }, need: { id: need.id, remaining: 0, status: 'CLOSED' } });
+    expect(await json(['need', 'list', '--open'], w.tokens.memberB)).toEqual([]);
 
     const bad = await rsp(['offer', 'publish', 'RAM', 'plenty'], w.tokens.memberA);
     expect(bad.code).toBe(2);

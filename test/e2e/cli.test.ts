@@ -32,6 +32,34 @@ describe('rsp CLI', () => {
     expect(stdout.trim()).toBe(require('../../package.json').version);
   });
 
+  test.each([
+    [['frobnicate'], 'rsp'],
+    [['frobnicate', '--help'], 'rsp'],
+    [['--help', 'frobnicate'], 'rsp'],
+    [['help', 'frobnicate'], 'rsp'],
+    [['--json', '--url', 'http://127.0.0.1:1', 'frobnicate'], 'rsp'],
+    [['image', 'frobnicate', '--help'], 'rsp image'],
+    [['agent', 'frobnicate', '--help'], 'rsp agent'],
+    [['agent', 'token', 'frobnicate'], 'rsp agent token'],
+  ])('rsp %j: unknown command, exit code 2, no help printed', async (args, parent) => {
+    const { code, stdout, stderr } = await rsp(args);
+    expect(code).toBe(2);
+    expect(stderr).toBe(`error: unknown command 'frobnicate' (see '${parent} --help')\n`);
+    expect(stdout).toBe('');
+  });
+
+  test.each([[['--help']], [['help']], [['help', 'image']], [['image', '--help']], [['agent', '--help']], [['--url', 'http://127.0.0.1:1', 'image', 'list', '--help']]])('rsp %j prints help, exit code 0', async (args) => {
+    const { code, stdout } = await rsp(args);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Usage: rsp/);
+  });
+
+  test('an unknown option is still reported as such (exit code 2)', async () => {
+    const { code, stderr } = await rsp(['--bogus', 'frobnicate']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/unknown option '--bogus'/);
+  });
+
   test('a bad PORT fails with a message naming the variable, no stack trace, exit code 2', async () => {
     const { code, stderr } = await rsp(['serve'], { PORT: 'abc', RSP_DATA_DIR: dataDir });
     expect(code).toBe(2);

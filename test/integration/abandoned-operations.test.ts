@@ -32,13 +32,33 @@ describe('operations a killed gateway left RUNNING', () => {
       for (const id of [running.id, pending.id]) {
         const row = await after.findOneByOrFail({ id });
         expect(row).toMatchObject({ state: OperationState.FAILED, errorCode: 'UNAVAILABLE' });
-        expect(row.errorMessage).toMatch(/gateway running this operation stopped before it ended/);
+        expect(row.errorMessage).toMatch(/^Interrupted: the gateway running this operation stopped before it ended/);
         expect(row.finishedAt).not.toBeNull();
       }
       expect(await after.findOneByOrFail({ id: elsewhere.id })).toMatchObject({ state: OperationState.RUNNING });
       expect(await after.findOneByOrFail({ id: op.id })).toMatchObject({ state: OperationState.SUCCEEDED });
     } finally {
       await second.close();
+    }
+  });
+
+  test('a clean stop ends every running operation: one that heeds the interruption and one that ignores it both end FAILED', async () => {
+    const t = await startTestGateway(db);
+    const ops = t.gateway.services.operations;
+    const heeds = await ops.start({ kind: 'test.heeds' }, (control) => new Promise((_, reject) => control.signal.addEventListener('abort', () => reject(control.signal.reason))));
+    const ignores = await ops.start({ kind: 'test.ignores' }, () => new Promise(() => undefined));
+    await t.close();
+
+    const again = await startTestGateway(db);
+    try {
+      const repo = again.gateway.dataSource.getRepository(OperationEntity);
+      for (const id of [heeds.id, ignores.id]) {
+        const row = await repo.findOneByOrFail({ id });
+        expect(row).toMatchObject({ state: OperationState.FAILED, errorCode: 'UNAVAILABLE' });
+        expect(row.errorMessage).toMatch(/^Interrupted: the gateway stopped before this operation ended/);
+      }
+    } finally {
+      await again.close();
     }
   });
 });

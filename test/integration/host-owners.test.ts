@@ -104,7 +104,9 @@ describe('host owners', () => {
     expect((await t.gql('mutation ($id: ID!) { approveAllocation(id: $id) { id } }', { id: approved }, adminC)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect((await t.gql('mutation ($id: ID!, $h: [ID!]) { approveAllocation(id: $id, hostIds: $h) { id } }', { id: approved, h: [w.host1] }, adminC)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     const placed = (await t.ok('mutation ($id: ID!, $h: [ID!]) { approveAllocation(id: $id, hostIds: $h, reason: "welcome") { status allocations { hostId } } }', { id: approved, h: [hostC] }, adminC)).approveAllocation;
-    expect(placed).toEqual({ status: 'PLACED', allocations: [{ hostId: hostC }] });
+    // the allocations placed are A's: C's admins do not see them, A does
+    expect(placed).toEqual({ status: 'PLACED', allocations: [] });
+    expect((await t.ok('query ($id: ID!) { allocationRequest(id: $id) { allocations { hostId } } }', { id: approved }, w.tokens.viewerA)).allocationRequest.allocations).toEqual([{ hostId: hostC }]);
     const pinned = (await t.ok('mutation ($r: AllocationRequestInput!) { allocate(request: $r) { id } }', { r: { groupId: w.groupA, mode: 'APPROVAL', hostIds: [hostC], resources: [{ type: 'CPU', amount: 1, unit: 'CORES' }] } }, w.tokens.memberA)).allocate.id;
     expect((await t.gql('mutation ($id: ID!) { rejectAllocation(id: $id, reason: "full") { id } }', { id: pinned }, memberC)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect((await t.ok('mutation ($id: ID!) { rejectAllocation(id: $id, reason: "full") { status } }', { id: pinned }, adminC)).rejectAllocation.status).toBe('REJECTED');

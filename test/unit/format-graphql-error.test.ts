@@ -2,10 +2,10 @@ import { GraphQLError } from 'graphql';
 import pino from 'pino';
 import { QueryFailedError } from 'typeorm';
 import { ArgumentValidationError } from 'type-graphql';
-import { BadInputError, ConflictError, formatGraphQLError, NotFoundError, RSP_ERROR_BRAND, RspError, UnsupportedOperationError } from '../../gateway/errors';
+import { BadInputError, ConflictError, formatGraphQLError, graphQLErrorCode, NotFoundError, OUTAGE_RETRY_AFTER_SECONDS, outageOf, RSP_ERROR_BRAND, RspError, UnsupportedOperationError } from '../../gateway/errors';
 
 const logged: unknown[] = [];
-const logger = pino({ level: 'error' }, { write: (line: string) => logged.push(JSON.parse(line)) });
+const logger = pino({ level: 'warn' }, { write: (line: string) => logged.push(JSON.parse(line)) });
 
 function format(original: unknown) {
   const error = new GraphQLError('boom', { originalError: original as Error, path: ['x'] });
@@ -78,5 +78,33 @@ describe('formatGraphQLError', () => {
   test('request errors (parse, validation) keep their codes', () => {
     const parse = new GraphQLError('Syntax Error', { extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
     expect(formatGraphQLError(parse.toJSON(), parse, logger).extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+  });
+});
+
+describe('outages', () => {
+  beforeEach(() => (logged.length = 0));
+  const pgConnectError = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED', syscall: 'connect' });
+
+  test.each([
+    ['a refused connection', pgConnectError(), 'database'],
+    ['a refused connection to several addresses', Object.assign(new AggregateError([pgConnectError()]), { code: 'ECONNREFUSED' }), 'database'],
+    ['a query on a lost connection (through TypeORM)', new QueryFailedError('SELECT 1', [], new Error('Connection terminated unexpectedly')), 'database'],
+    ['an exhausted pool', new Error('timeout exceeded when trying to connect'), 'database'],
+    ['a server shutting down', new QueryFailedError('SELECT 1', [], Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })), 'database'],
+    ['too many connections', Object.assign(new Error('sorry, too many clients already'), { code: '53300' }), 'database'],
+    ['Redis unreachable', Object.assign(new Error('Reached the max retries per request limit (which is 3). Refer to "maxRetriesPerRequest" option for details.'), { name: 'MaxRetriesPerRequestError' }), 'redis'],
+    ['a closed Redis connection', new Error('Connection is closed.'), 'redis'],
+  ])('%s is UNAVAILABLE (retryable), with the dependency named, and logged as a warning', (_what, err, dependency) => {
+    const out = format(err);
+    expect(out.extensions).toEqual({ code: 'UNAVAILABLE', details: { dependency, retryAfterSeconds: OUTAGE_RETRY_AFTER_SECONDS } });
+    expect(out.message).toMatch(/unreachable; retry/);
+    expect(logged).toEqual([expect.objectContaining({ level: 40, dependency, msg: 'dependency unreachable' })]);
+    expect(graphQLErrorCode(new GraphQLError('boom', { originalError: err }))).toBe('UNAVAILABLE');
+  });
+
+  test('errors raised on purpose keep their category, whatever their message', () => {
+    expect(outageOf(new ConflictError('Connection terminated by the agent'))).toBeUndefined();
+    expect(outageOf(new TypeError('x'))).toBeUndefined();
+    expect(outageOf(new QueryFailedError('SELECT', [], Object.assign(new Error('dup'), { code: '23505' })))).toBeUndefined();
   });
 });

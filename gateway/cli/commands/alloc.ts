@@ -13,6 +13,7 @@ import {
   AllocationRequestFieldsFragment,
   AllocationRequestInput,
   AllocationRequestListDocument,
+  ApprovalRequestListDocument,
   AllocationRequestShowDocument,
   AllocationRequestStatus,
   AllocationShowDocument,
@@ -242,10 +243,15 @@ export function registerAlloc(program: Command): void {
     .description('list allocation requests (site admins see every group\'s; PENDING ones wait for them)')
     .option('--group <id>', 'only of this group')
     .option('--status <s>', 'PENDING, PLACED or REJECTED')
+    .option('--decide', 'only the PENDING ones you may decide (site admins: all; host admins: those for their hosts)')
     .option('--limit <n>', 'at most this many', '50')
-    .action(async (opts: { group?: string; status?: string; limit: string }, cmd: Command) => {
+    .action(async (opts: { group?: string; status?: string; decide?: boolean; limit: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { allocationRequests } = await ctx.client.request(AllocationRequestListDocument, { first: intOption('--limit', opts.limit)!, groupId: opts.group ?? null, status: enumOption<AllocationRequestStatus>(opts.status) });
+      const first = intOption('--limit', opts.limit)!;
+      if (opts.decide && (opts.group || opts.status)) throw new CliError('--decide lists PENDING requests of any group: leave out --group and --status', 'BAD_USAGE', ExitCode.BAD_USAGE);
+      const { allocationRequests } = opts.decide
+        ? { allocationRequests: (await ctx.client.request(ApprovalRequestListDocument, { first })).approvalRequests }
+        : await ctx.client.request(AllocationRequestListDocument, { first, groupId: opts.group ?? null, status: enumOption<AllocationRequestStatus>(opts.status) });
       emit(ctx.json, allocationRequests.nodes, () =>
         table(allocationRequests.nodes, [
           { header: 'ID', value: (r) => r.id },

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { EventFieldsFragment, EventsDocument } from '../../../client/generated/graphql';
 import { CliError, ExitCode } from '../exit-codes';
+import { humanAmount } from '../output';
 import { contextOf, intOption } from './context';
 
-const KINDS = ['OPERATION', 'ENVIRONMENT', 'ALERT'];
+const KINDS = ['OPERATION', 'ENVIRONMENT', 'ALERT', 'EXCHANGE'];
 
 /** One line for a person: time, kind, then what happened. */
 export function eventLine(e: EventFieldsFragment): string {
@@ -14,6 +15,10 @@ export function eventLine(e: EventFieldsFragment): string {
     }
     if (e.environment) return `${e.environment.name} ${e.environment.status} on host ${e.environment.hostId} (environment ${e.environment.id})`;
     if (e.alert) return `${e.alert.state} ${e.alert.metric} ${e.alert.targetType} ${e.alert.targetId}: ${e.alert.message}`;
+    if (e.exchange) {
+      const x = e.exchange;
+      return `${x.change} ${x.resourceType} ${humanAmount(x.amount, x.unit)} on host ${x.hostId}: group ${x.fromGroupId} → group ${x.toGroupId} (share ${x.shareId})`;
+    }
     return '';
   })();
   return `${e.at} ${e.kind.padEnd(11)} ${what}`.trimEnd();
@@ -23,8 +28,8 @@ export function eventLine(e: EventFieldsFragment): string {
 export function registerEvents(program: Command): void {
   program
     .command('events')
-    .description('follow operations, environment changes and alerts as they happen (Ctrl-C to stop)')
-    .option('--kind <list>', 'only these kinds, comma-separated: OPERATION, ENVIRONMENT, ALERT')
+    .description('follow operations, environment changes, alerts and exchanges of capacity as they happen (Ctrl-C to stop)')
+    .option('--kind <list>', 'only these kinds, comma-separated: OPERATION, ENVIRONMENT, ALERT, EXCHANGE')
     .option('--group <id>', "only this group's events")
     .option('--count <n>', 'exit after this many events')
     .action(async (opts: { kind?: string; group?: string; count?: string }, cmd: Command) => {

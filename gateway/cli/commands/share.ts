@@ -7,6 +7,7 @@ import {
   ShareListDocument,
   ShareRevokeDocument,
   UsagePolicyListDocument,
+  UsagePolicyMode,
   UsagePolicySetDocument,
 } from '../../../client/generated/graphql';
 import { details, defaultUnitOf, emit, humanAmount, humanBytes, parseAmount, parseBytes, table } from '../output';
@@ -96,12 +97,13 @@ export function registerShare(program: Command): void {
 
   policy
     .command('set <site-id> <name>')
-    .description('record a usage policy of a site (site admins)')
+    .description("set a usage policy of a site, replacing the site's policy of that name (site admins, the admins of the site's owner group)")
     .option('--text <text>', 'the policy, for people')
     .option('--bandwidth <size>', 'bytes per month a group may send and receive, e.g. 500GiB')
     .option('--cpu-hours <n>', 'CPU hours per month')
     .option('--disk <size>', 'disk a group may use, e.g. 100GiB')
-    .action(async (siteId: string, name: string, opts: { text?: string; bandwidth?: string; cpuHours?: string; disk?: string }, cmd: Command) => {
+    .option('--mode <mode>', "a group over it: refuse (its new work in the site is refused) or throttle (its environments there get a tenth of their CPU weight and bandwidth)", 'refuse')
+    .action(async (siteId: string, name: string, opts: { text?: string; bandwidth?: string; cpuHours?: string; disk?: string; mode: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const input = {
         siteId,
@@ -110,9 +112,10 @@ export function registerShare(program: Command): void {
         ...(opts.bandwidth ? { bandwidthBytesPerMonth: parsedOption('--bandwidth', opts.bandwidth, parseBytes) } : {}),
         ...(opts.cpuHours ? { cpuHoursPerMonth: intOption('--cpu-hours', opts.cpuHours) } : {}),
         ...(opts.disk ? { diskBytes: parsedOption('--disk', opts.disk, parseBytes) } : {}),
+        mode: enumOption<UsagePolicyMode>(opts.mode)!,
       };
       const { setUsagePolicy: p } = await ctx.client.request(UsagePolicySetDocument, { input });
-      emit(ctx.json, p, () => details([['id', p.id], ['site', p.siteId], ['name', p.name], ['text', p.text], ['bandwidth/month', p.bandwidthBytesPerMonth == null ? null : humanBytes(p.bandwidthBytesPerMonth)], ['CPU hours/month', p.cpuHoursPerMonth], ['disk', p.diskBytes == null ? null : humanBytes(p.diskBytes)]]));
+      emit(ctx.json, p, () => details([['id', p.id], ['site', p.siteId], ['name', p.name], ['text', p.text], ['bandwidth/month', p.bandwidthBytesPerMonth == null ? null : humanBytes(p.bandwidthBytesPerMonth)], ['CPU hours/month', p.cpuHoursPerMonth], ['disk', p.diskBytes == null ? null : humanBytes(p.diskBytes)], ['mode', p.mode]]));
     });
 
   policy
@@ -128,6 +131,7 @@ export function registerShare(program: Command): void {
           { header: 'BANDWIDTH/MONTH', value: (p) => (p.bandwidthBytesPerMonth == null ? null : humanBytes(p.bandwidthBytesPerMonth)) },
           { header: 'CPU HOURS/MONTH', value: (p) => p.cpuHoursPerMonth },
           { header: 'DISK', value: (p) => (p.diskBytes == null ? null : humanBytes(p.diskBytes)) },
+          { header: 'MODE', value: (p) => p.mode },
           { header: 'TEXT', value: (p) => p.text },
         ]),
       );

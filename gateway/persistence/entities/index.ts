@@ -13,7 +13,7 @@ import { OperationEntity } from './operation.entity';
 import { ReplicaEntity, ReplicationPolicyEntity } from './replication.entity';
 import { ResourceClassEntity } from './resource-class.entity';
 import { ResourceEntity } from './resource.entity';
-import { ShareEntity, UsagePolicyEntity } from './share.entity';
+import { ShareEntity, UsagePolicyEntity, UsageThrottleEntity } from './share.entity';
 import { SiteEntity } from './site.entity';
 
 export * from './agent-connection.entity';
@@ -47,6 +47,7 @@ export const entities = [
   NeedEntity,
   ShareEntity,
   UsagePolicyEntity,
+  UsageThrottleEntity,
   LayerEntity,
   ImageEntity,
   EnvironmentEntity,

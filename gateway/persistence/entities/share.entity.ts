@@ -1,4 +1,5 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import type { ResourceLimits } from '../../../drivers/contract';
 
 /** Share sizes (seed 001). */
 export enum ShareKind {
@@ -35,7 +36,13 @@ export class ShareEntity {
   createdAt: Date;
 }
 
-/** A site's usage policy: text for people and limits a machine can check. */
+/** What happens to a group over a usage policy in the site: new work is refused, or its environments there are throttled. */
+export enum UsagePolicyMode {
+  REFUSE = 'REFUSE',
+  THROTTLE = 'THROTTLE',
+}
+
+/** A site's usage policy: text for people, limits a machine checks, and how they are enforced. */
 @Entity('usage_policy')
 export class UsagePolicyEntity {
   @PrimaryGeneratedColumn('uuid')
@@ -58,4 +65,27 @@ export class UsagePolicyEntity {
 
   @Column({ type: 'double precision', nullable: true })
   diskBytes: number | null;
+
+  /** How a group over the policy is held back in the site. */
+  @Column({ type: 'varchar', length: 10, default: UsagePolicyMode.REFUSE })
+  mode: UsagePolicyMode;
+}
+
+/** An environment a THROTTLE usage policy holds back, and the limits applied over its own. */
+@Entity('usage_throttle')
+export class UsageThrottleEntity {
+  @PrimaryColumn('uuid')
+  environmentId: string;
+
+  /** The policy its group is over in the environment's site. */
+  @Column({ type: 'uuid' })
+  policyId: string;
+
+  /** What the throttle set (the environment's own limits are put back when it is lifted). */
+  @Column({ type: 'jsonb' })
+  limits: ResourceLimits;
+
+  /** When it was applied last. */
+  @Column({ type: 'timestamptz', default: () => 'now()' })
+  throttledAt: Date;
 }

@@ -1,5 +1,6 @@
-import { AllocationSpec, AntiAffinity, HostState, PlacementPolicy } from '../../../gateway/persistence/entities';
-import { antiAffinityFilter, capacityFilter, FILTERS, passes, passesAll, hostStateFilter, propertiesFilter, quotaFilter, technologyFilter } from '../../../gateway/placement/filters';
+import { AllocationSpec, AntiAffinity, HostState, PlacementPolicy, UsagePolicyMode } from '../../../gateway/persistence/entities';
+import type { UsageBreach } from '../../../gateway/metrics/usage-breaches';
+import { antiAffinityFilter, capacityFilter, FILTERS, passes, passesAll, hostStateFilter, propertiesFilter, quotaFilter, technologyFilter, usagePolicyFilter } from '../../../gateway/placement/filters';
 import { freeFor, HostView, PlacementAsk, ResourceView } from '../../../gateway/placement/model';
 import { evaluateHosts, placeReplicas } from '../../../gateway/placement/scheduler';
 import { fitScore, scoreHost, TECHNOLOGY_WEIGHT } from '../../../gateway/placement/scoring';
@@ -12,7 +13,12 @@ function resource(type: string, total: number, extra: Partial<ResourceView> = {}
 }
 
 function host(name: string, extra: Partial<HostView> = {}, resources: ResourceView[] = [resource('CPU', 8), resource('RAM', 64)]): HostView {
-  return { id: name, hostname: name, siteId: 'site-1', sitePolicy: PlacementPolicy.BINPACK, state: HostState.UP, drivers: ['docker', 'lxc'], ownerGroupId: OWNER, resources: new Map(resources.map((r) => [r.type, r])), properties: [], quotas: new Map(), ...extra };
+  return { id: name, hostname: name, siteId: 'site-1', sitePolicy: PlacementPolicy.BINPACK, state: HostState.UP, drivers: ['docker', 'lxc'], ownerGroupId: OWNER, resources: new Map(resources.map((r) => [r.type, r])), properties: [], quotas: new Map(), policyBreaches: new Map(), ...extra };
+}
+
+/** A REFUSE usage policy the group is over: 12 CPU hours used of 10. */
+function breach(groupId: string): UsageBreach {
+  return { policyId: 'p1', policy: 'fair use', siteId: 'site-1', siteName: 'lab', groupId, mode: UsagePolicyMode.REFUSE, metric: 'cpuHoursPerMonth', used: 12, limit: 10 };
 }
 
 function ask(spec: Partial<AllocationSpec> = {}, extra: Partial<PlacementAsk> = {}): PlacementAsk {
@@ -25,6 +31,15 @@ describe('placement filters', () => {
   test('HOST_STATE: only UP hosts', () => {
     expect(hostStateFilter.reject(host('a'), ask(), noneChosen)).toBeNull();
     expect(hostStateFilter.reject(host('a', { state: HostState.MAINTENANCE }), ask(), noneChosen)).toBe('host is MAINTENANCE, not UP');
+  });
+
+  test('USAGE_POLICY: a group over a REFUSE policy of the site is rejected, naming the policy and the site; others pass', () => {
+    const h = host('a', { policyBreaches: new Map([[OWNER, breach(OWNER)]]) });
+    expect(usagePolicyFilter.reject(h, ask({}, { groupId: OWNER }), noneChosen)).toBe('usage policy "fair use" of site lab: the group used 12 CPU hours this month, over the 10 allowed: new work of the group in this site is refused');
+    expect(usagePolicyFilter.reject(h, ask({}, { groupId: GUEST }), noneChosen)).toBeNull();
+    const { rejections, candidates } = evaluateHosts([h, host('b')], ask({}, { groupId: OWNER }));
+    expect(rejections).toEqual([expect.objectContaining({ filter: 'USAGE_POLICY' })]);
+    expect(candidates.map((c) => c.host.hostname)).toEqual(['b']);
   });
 
   test('TECHNOLOGY: one of the wanted ones, or any when none is wanted', () => {
@@ -82,7 +97,7 @@ describe('placement filters', () => {
 test("each filter's fast path agrees with its explanation", () => {
   const cpu = resource('CPU', 4, { allocationRatio: 2, used: 5, minUnit: 0.5, maxUnit: 4, stepSize: 0.5 });
   cpu.usedByGroup.set(GUEST, 1);
-  const hosts = [host('a', { quotas: new Map([[GUEST, { CPU: 2 }]]) }, [cpu]), host('b', { drivers: ['kvm'] }), host('c', { state: HostState.DOWN })];
+  const hosts = [host('a', { quotas: new Map([[GUEST, { CPU: 2 }]]) }, [cpu]), host('b', { drivers: ['kvm'] }), host('c', { state: HostState.DOWN }), host('d', { policyBreaches: new Map([[GUEST, breach(GUEST)]]) })];
   const asks = [0.25, 0.5, 0.75, 1, 1.5, 3, 5].flatMap((amount) => [OWNER, GUEST, 'stranger'].flatMap((groupId) => [[], ['docker'], ['kvm']].map((technologies) => ask({ resources: [{ type: 'CPU', amount, unit: 'CORES' }], technologies }, { groupId }))));
   for (const f of FILTERS) for (const h of hosts) for (const a of asks) expect([f.name, h.hostname, passes(f, h, a, noneChosen)]).toEqual([f.name, h.hostname, f.reject(h, a, noneChosen) === null]);
 });
@@ -176,6 +191,7 @@ describe('the fused feasibility check', () => {
         ownerGroupId: pick([OWNER, 'third-group']),
         quotas: pick([new Map(), new Map([[GUEST, { CPU: pick([2, 4, 16]) }]]), new Map([[OWNER, { CPU: 4, RAM: 16 }]])]),
         properties: pick([[], [{ key: 'gpu', value: true, locked: false, fromLayerId: 'l' }]]),
+        policyBreaches: rnd() < 0.1 ? pick([new Map([[GUEST, breach(GUEST)]]), new Map([[OWNER, breach(OWNER)]])]) : new Map(),
       } as Partial<HostView>, pick([[cpu, ram], [cpu], [ram]]));
       const a = ask(
         {

@@ -6,13 +6,18 @@ import { chip, loading, table } from '../ui/widgets';
 import { loadInto } from './common';
 import type { View } from './context';
 
-/** `/groups`: every group, what it hosts and needs, its labor, offers and needs. */
+/** What is left of an offer or need, and of how much when part of it was taken. */
+function left(x: { remaining: number; amount: number; unit: string }): string {
+  return x.remaining < x.amount ? `${amount(x.remaining, x.unit)} of ${amount(x.amount, x.unit)}` : amount(x.amount, x.unit);
+}
+
+/** `/groups`: every group, what it hosts and needs, its labor, its open offers and needs. */
 export const groupsView: View = ({ scope, viewer }) => {
   const body = h('div', { class: 'cards' }, loading());
   loadInto(scope, body, () => request(GroupsDocument, {}), (d) =>
     d.groups.nodes.map((g) => {
-      const offers = d.offers.filter((o) => o.groupId === g.id);
-      const needs = d.needs.filter((n) => n.groupId === g.id);
+      const offers = d.offers.filter((o) => o.groupId === g.id && o.status === 'OPEN');
+      const needs = d.needs.filter((n) => n.groupId === g.id && n.status === 'OPEN');
       return h(
         'article',
         { class: `card${g.id === viewer.groupId ? ' card-mine' : ''}`, dataset: { group: g.slug } },
@@ -26,9 +31,9 @@ export const groupsView: View = ({ scope, viewer }) => {
           g.contact ? [h('dt', null, 'Contact'), h('dd', null, g.contact)] : null,
         ),
         h('h3', null, 'Offers'),
-        table(['Resource', 'Amount', 'Terms'], offers.map((o) => [o.resourceType, amount(o.amount, o.unit), o.terms || '—']), 'No offers.'),
+        table(['Resource', 'Left', 'Technologies', 'Terms'], offers.map((o) => [o.resourceType, left(o), o.technologies.join(', ') || 'what its host runs', o.terms || '—']), 'No open offers.'),
         h('h3', null, 'Needs'),
-        table(['Resource', 'Amount', 'Technologies', 'Why'], needs.map((n) => [n.resourceType, amount(n.amount, n.unit), n.technologies.join(', ') || 'any', n.description || '—']), 'No needs.'),
+        table(['Resource', 'Still asked', 'Technologies', 'Why'], needs.map((n) => [n.resourceType, left(n), n.technologies.join(', ') || 'any', n.description || '—']), 'No open needs.'),
       );
     }),
   );

@@ -362,6 +362,19 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       }
     }, timeout);
 
+    api.test('resize lowers the CPU weight of a running environment and gives it back, and it keeps running (when advertised with cpuWeight)', async () => {
+      if (!advertised('resize') || !driver.capabilities().limits.includes('cpuWeight')) return;
+      const spec = await createEnv({ limits: { cpuWeight: 100 } });
+      await driver.start(spec.id);
+      const resize = requireCapability(driver, 'resize');
+      for (const cpuWeight of [10, 100]) {
+        await resize(spec.id, { cpuWeight });
+        const info = await driver.inspect(spec.id);
+        assert.equal(info.limits.cpuWeight, cpuWeight, `after resize to CPU weight ${cpuWeight}, inspect says ${info.limits.cpuWeight}`);
+        assert.equal(info.state, 'running', `a resize must not stop the environment (it is ${info.state})`);
+      }
+    }, timeout);
+
     api.test('migrate moves a running environment to the target (when advertised and a target is given)', async () => {
       if (!advertised('migrate') || !options.migrationTarget) return;
       const target = await options.migrationTarget(subject);

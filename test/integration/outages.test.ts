@@ -1,0 +1,116 @@
+import { createServer, Server, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { describeWithEngine } from '../helpers/engines';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { until } from '../helpers/until';
+
+/**
+ * A TCP proxy in front of the shared PostgreSQL server: `down()` cuts every connection and
+ * refuses new ones (ECONNREFUSED) without touching the server the other tests use; `up()` serves
+ * again on the same port.
+ */
+class DatabaseProxy {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async up(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = new Socket();
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      upstream.connect(this.target.port, this.target.host);
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  }
+}
+
+describeWithEngine('postgres', 'database outages are retryable answers, and the gateway recovers by itself', () => {
+  let db: TestDatabase;
+  let proxy: DatabaseProxy;
+  let t: TestGateway;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    const url = new URL(db.databaseUrl!);
+    proxy = new DatabaseProxy({ host: url.hostname, port: Number(url.port || 5432) });
+    await proxy.up();
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    t = await startTestGateway({ ...db, databaseUrl: url.toString() });
+  });
+  afterAll(async () => {
+    await proxy?.up().catch(() => undefined);
+    await t?.close();
+    await proxy?.down();
+    await db?.drop();
+  });
+
+  test('GraphQL, uploads and /metrics answer 503 UNAVAILABLE with Retry-After while the database is unreachable, and work again once it is back', async () => {
+    // Tokens never used yet: their first use has to read the database.
+    const fresh = async () => (await t.ok('mutation { createToken(input: { name: "outage", siteAdmin: true }) { secret } }')).createToken.secret as string;
+    const [forQuery, forUpload, forMetrics] = [await fresh(), await fresh(), await fresh()];
+    await proxy.down();
+
+    // Authenticating reads the database: the request is refused as retryable, not as an internal error.
+    const query = await t.gql('{ groups { totalCount } }', {}, forQuery);
+    expect(query.status).toBe(503);
+    expect(query.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'UNAVAILABLE', details: { dependency: 'database', retryAfterSeconds: 2 } }) })]);
+    const retryAfter = await fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${forQuery}` }, body: JSON.stringify({ query: '{ groups { totalCount } }' }) });
+    expect(retryAfter.status).toBe(503);
+    expect(retryAfter.headers.get('retry-after')).toBe('2');
+
+    // A token the gateway knows already (cached) gets past authentication: the resolver's failure is a 503 too.
+    const answers = await until('the cached admin token to be refused as unavailable', async () => {
+      const res = await fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminToken}` }, body: JSON.stringify({ query: '{ groups { totalCount } }' }) });
+      const body = (await res.json()) as { errors?: Array<{ extensions?: { code?: string } }> };
+      return res.status === 503 ? { res, body } : (expect(body.errors?.map((e) => e.extensions?.code)).not.toContain('INTERNAL_SERVER_ERROR'), undefined);
+    }, 10_000);
+    expect(answers.res.headers.get('retry-after')).toBe('2');
+    expect(answers.body.errors?.map((e) => e.extensions?.code)).toEqual(['UNAVAILABLE']);
+
+    // The token is checked before the image is looked up.
+    const upload = await fetch(`${t.gateway.url}/images/00000000-0000-0000-0000-000000000000/content`, { method: 'PUT', headers: { 'content-type': 'application/x-tar', authorization: `Bearer ${forUpload}` }, body: new Uint8Array(16) });
+    expect(upload.status).toBe(503);
+    expect(upload.headers.get('retry-after')).toBe('2');
+    expect(await upload.json()).toEqual({ errors: [expect.objectContaining({ extensions: { code: 'UNAVAILABLE' } })] });
+
+    const metrics = await fetch(`${t.gateway.url}/metrics`, { headers: { authorization: `Bearer ${forMetrics}` } });
+    expect(metrics.status).toBe(503);
+    expect(metrics.headers.get('retry-after')).toBe('2');
+
+    const ready = await fetch(`${t.gateway.url}/readyz`);
+    expect(ready.status).toBe(503);
+
+    // Back: the same gateway serves again, without a restart.
+    await proxy.up();
+    const recovered = await until('the gateway to answer again', async () => {
+      const res = await t.gql('{ groups { totalCount } }', {}, forQuery);
+      return res.status === 200 && !res.errors ? res : undefined;
+    }, 20_000);
+    expect(recovered.data?.groups.totalCount).toEqual(expect.any(Number));
+    expect((await fetch(`${t.gateway.url}/metrics`, { headers: { authorization: `Bearer ${forMetrics}` } })).status).toBe(200);
+    expect((await fetch(`${t.gateway.url}/readyz`)).status).toBe(200);
+  });
+});
