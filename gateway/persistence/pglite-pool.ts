@@ -27,10 +27,8 @@ class PGliteClient extends EventEmitter {
   }
 }
 
-/** Resolves on the event loop's next turn, after pending I/O. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
+/** How long the session is handed from holder to holder before the event loop gets a turn (ms). */
+const SLICE_MS = 20;
 
 function toPgResult(text: string, r: Results): PgResult {
   const command = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? '';
@@ -47,6 +45,8 @@ function toPgResult(text: string, r: Results): PgResult {
 export class PGlitePool extends EventEmitter {
   private readonly client: PGliteClient;
   private queue: Promise<void> = Promise.resolve();
+  /** When the event loop last had a turn between two holders (ms, `performance.now()`). */
+  private sliceStart = performance.now();
 
   constructor(private readonly db: PGlite) {
     super();
@@ -59,10 +59,7 @@ export class PGlitePool extends EventEmitter {
     const released = new Promise<void>((r) => (release = r));
     const previous = this.queue;
     this.queue = previous.then(() => released);
-    // The next holder gets the session on a turn of the event loop of its own: PGlite runs each
-    // query synchronously, so a queue handed over through promises alone would hold the event loop
-    // (sockets unread, heartbeats unheard, timers late) until every query in it had run.
-    const acquired = previous.then(nextTurn).then(() => this.client);
+    const acquired = previous.then(() => this.turn()).then(() => this.client);
     let done = false;
     const releaseOnce = () => {
       if (!done) {
@@ -72,6 +69,22 @@ export class PGlitePool extends EventEmitter {
     };
     if (callback) acquired.then((c) => callback(null, c, releaseOnce));
     return acquired.then((c) => Object.assign(Object.create(c) as PGliteClient, { release: releaseOnce }));
+  }
+
+  /**
+   * Resolves when the next holder may take the session: at once, or, once holders have followed
+   * each other for `SLICE_MS`, on the event loop's next turn. PGlite runs each query
+   * synchronously, so a long queue handed over through promises alone would hold the event loop
+   * (sockets unread, heartbeats unheard, timers late) until every query in it had run.
+   */
+  private turn(): Promise<void> | void {
+    if (performance.now() - this.sliceStart < SLICE_MS) return;
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        this.sliceStart = performance.now();
+        resolve();
+      }),
+    );
   }
 
   /** Runs one query on its own turn. */
