@@ -20,6 +20,10 @@ export interface ClientJob {
   clients: number;
   /** Requests per call (1 for single allocate). */
   batch: number;
+  /** When set, the loops send until this many seconds have passed (`count` is then ignored). */
+  seconds?: number;
+  /** When set, every request is this one (instead of the index's `randomRequest`). */
+  request?: ReturnType<typeof randomRequest>;
 }
 
 /** What a client process reports: placed and refused (by error code) items, each call's latency in ms. */
@@ -74,12 +78,14 @@ export async function runJob(job: ClientJob): Promise<ClientReport> {
   const agent = new Agent({ keepAlive: true, maxSockets: job.clients });
   let next = 0;
   const started = performance.now();
+  const until = job.seconds === undefined ? undefined : started + job.seconds * 1000;
+  const more = () => (until === undefined ? next < job.count : performance.now() < until);
   await Promise.all(
     Array.from({ length: job.clients }, async () => {
-      while (next < job.count) {
+      while (more()) {
         const from = next;
-        next = Math.min(job.count, next + job.batch);
-        const requests = Array.from({ length: next - from }, (_, k) => randomRequest(job.tenants, job.from + from + k));
+        next = until === undefined ? Math.min(job.count, next + job.batch) : next + job.batch;
+        const requests = Array.from({ length: next - from }, (_, k) => job.request ?? randomRequest(job.tenants, job.from + from + k));
         const body = JSON.stringify({ query, variables: { r: job.kind === 'batch' ? requests : requests[0] } });
         const t0 = performance.now();
         const reply = await post(url, agent, job.token, body);

@@ -3,7 +3,7 @@
 // `npm start` and `npm test` work on a fresh clone with no `npm install` run before.
 'use strict';
 const { execFileSync } = require('node:child_process');
-const { existsSync, statSync } = require('node:fs');
+const { existsSync, lstatSync, statSync } = require('node:fs');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
@@ -15,7 +15,19 @@ function needsInstall() {
   return existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000;
 }
 
-if (needsInstall()) {
+// A checkout whose node_modules links to another's install (a git worktree sharing one): npm ci
+// would empty the linked folder for every checkout using it, so it is never run through a link.
+function sharedInstall() {
+  try {
+    return lstatSync(join(root, 'node_modules')).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+if (needsInstall() && sharedInstall()) {
+  process.stderr.write('rsp: node_modules links to an install shared with other checkouts: not reinstalling it here (run npm ci where it lives)\n');
+} else if (needsInstall()) {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const args = existsSync(lock) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund'];
   process.stderr.write(`rsp: installing dependencies (npm ${args[0]})…\n`);

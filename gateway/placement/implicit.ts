@@ -37,6 +37,8 @@ export interface ImplicitClaim {
   requestedBy: string;
   /** The environment it is made for, or the replica. */
   environmentId?: string;
+  /** The work exists already and restarts here (failover): usage policies do not refuse it. */
+  keepsWork?: boolean;
   replicaId?: string;
 }
 
@@ -50,17 +52,17 @@ async function names(m: Pick<EntityManager, 'query'>, groupId: string, host: Hos
 /**
  * Why the host cannot take `wants` for the group now, or null: FORBIDDEN when the group has no
  * share on it (the owner group needs none) or is over a REFUSE usage policy of its site (naming
- * the policy and the site, `details.reason` USAGE_POLICY_EXCEEDED), CONFLICT naming the resource that is short — the
+ * the policy and the site, `details.reason` USAGE_POLICY_EXCEEDED; not with `keepsWork`), CONFLICT naming the resource that is short — the
  * group's share (quota) or the host's free capacity under its allocation ratio.
  */
-export async function refusal(m: Pick<EntityManager, 'query'>, host: HostView, groupId: string, wants: ResourceWant[]): Promise<RspError | null> {
+export async function refusal(m: Pick<EntityManager, 'query'>, host: HostView, groupId: string, wants: ResourceWant[], options: { keepsWork?: boolean } = {}): Promise<RspError | null> {
   const owner = host.ownerGroupId === groupId;
   const quotas = owner ? undefined : host.quotas.get(groupId);
   if (!owner && !quotas) {
     const n = await names(m, groupId, host);
     return new ForbiddenError(`Group ${n.group} has no share on host ${host.hostname}: ask its owner group ${n.owner} for one`, { hostId: host.id, groupId, missing: 'share' });
   }
-  const breach = host.policyBreaches.get(groupId);
+  const breach = options.keepsWork ? undefined : host.policyBreaches.get(groupId);
   if (breach) return usagePolicyRefusal(breach, (await names(m, groupId, host)).group);
   for (const want of wants) {
     const r = host.resources.get(want.type);
@@ -93,7 +95,7 @@ export async function claimImplicit(m: EntityManager, claim: ImplicitClaim, now:
   const host = (await loadHostViews(m, [claim.hostId])).get(claim.hostId);
   if (!host) throw new NotFoundError('Host', claim.hostId);
   const held = claim.wants.filter((w) => host.resources.get(w.type)?.unit === w.unit);
-  const refused = await refusal(m, host, claim.groupId, held);
+  const refused = await refusal(m, host, claim.groupId, held, { keepsWork: claim.keepsWork });
   if (refused) throw refused;
   const request = m.getRepository(AllocationRequestEntity).create({
     id: randomUUID(),

@@ -3,6 +3,7 @@ import type { AgentLink } from '../agent/agent-link';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
 import { AntiAffinity, type EnvironmentEntity, HostEntity, HostState } from '../persistence/entities';
 import { limitWants, refusal } from './implicit';
+import { FILTERS, usagePolicyFilter } from './filters';
 import { evaluateHosts } from './scheduler';
 import { loadHostViews } from './snapshot';
 
@@ -15,9 +16,10 @@ type Refusal = string | null;
  * host agent than the source's (two hosts of one agent share its engine: moving there would not
  * survive the loss of the source), the environment's technology and the same driver usable on
  * the agent, and room for its limits in the group's share and the host's capacity (the claim made
- * when it moves there checks the same again, in its transaction).
+ * when it moves there checks the same again, in its transaction), and a group over a REFUSE usage
+ * policy of its site — unless the environment `keepsWork` (failover restarts work that exists).
  */
-export async function chooseTargetHost(dataSource: DataSource, agents: AgentLink, env: EnvironmentEntity, source: HostEntity, asked?: string): Promise<HostEntity> {
+export async function chooseTargetHost(dataSource: DataSource, agents: AgentLink, env: EnvironmentEntity, source: HostEntity, asked?: string, options: { keepsWork?: boolean } = {}): Promise<HostEntity> {
   const hosts = dataSource.getRepository(HostEntity);
   if (asked) {
     const host = await hosts.findOneBy({ id: asked });
@@ -28,15 +30,15 @@ export async function chooseTargetHost(dataSource: DataSource, agents: AgentLink
   const wants = limitWants(env.limits);
   const askedView = asked ? views.get(asked) : undefined;
   // A host asked for that the group may not use, or that is short, is refused with placement's own error (FORBIDDEN / CONFLICT).
-  const refusedAsked = askedView ? await refusal(dataSource, askedView, env.groupId, wants) : null;
+  const refusedAsked = askedView ? await refusal(dataSource, askedView, env.groupId, wants, options) : null;
   if (refusedAsked) throw refusedAsked;
   const ask = { spec: { resources: [], technologies: [env.technology], requiredProperties: [], antiAffinity: AntiAffinity.NONE, replicas: 1, hostIds: [] }, groupId: env.groupId, guaranteed: false };
-  const { candidates, rejections } = evaluateHosts(views.values(), ask);
+  const { candidates, rejections } = evaluateHosts(views.values(), ask, undefined, options.keepsWork ? FILTERS.filter((f) => f !== usagePolicyFilter) : FILTERS);
   const reasons = rejections.map((r) => `${r.host.hostname}: ${r.reason}`);
   for (const candidate of candidates) {
     if (candidate.host.id === source.id) continue;
     const host = await hosts.findOneByOrFail({ id: candidate.host.id });
-    const refused = (await refusalOf(agents, env, source, host)) ?? (await refusal(dataSource, candidate.host, env.groupId, wants))?.message ?? null;
+    const refused = (await refusalOf(agents, env, source, host)) ?? (await refusal(dataSource, candidate.host, env.groupId, wants, options))?.message ?? null;
     if (!refused) return host;
     reasons.push(`${host.hostname}: ${refused}`);
   }

@@ -227,11 +227,15 @@ export class RestoreService {
     return env;
   }
 
-  /** The claim of an environment's limits on a host, run in the transaction that puts it there (none without placement). */
-  private claimOn(env: Pick<EnvironmentEntity, 'id' | 'groupId' | 'limits' | 'technology'>, hostId: string): ((m: EntityManager) => Promise<() => void>) | undefined {
+  /**
+   * The claim of an environment's limits on a host, run in the transaction that puts it there (none
+   * without placement). An environment failing over keeps its work: usage policies do not refuse it.
+   */
+  private claimOn(env: Pick<EnvironmentEntity, 'id' | 'groupId' | 'limits' | 'technology' | 'status'>, hostId: string): ((m: EntityManager) => Promise<() => void>) | undefined {
     const placement = this.placement;
     if (!placement) return undefined;
-    return async (m) => (await placement.claimWithin(m, { groupId: env.groupId, hostId, wants: limitWants(env.limits), technology: env.technology, requestedBy: 'restore', environmentId: env.id })).after;
+    const keepsWork = env.status === EnvironmentStatus.FAILING_OVER;
+    return async (m) => (await placement.claimWithin(m, { groupId: env.groupId, hostId, wants: limitWants(env.limits), technology: env.technology, requestedBy: 'restore', environmentId: env.id, keepsWork })).after;
   }
 
   /** The host of an allocation, or null when it is gone. */

@@ -123,7 +123,8 @@ export class FailoverService implements FailoverHooks {
       const operation = await this.operations.start({ kind: 'environment.failover', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
         try {
           await op.progress(0.05, 'choosing a host');
-          const target = await chooseTargetHost(this.dataSource, this.agents, env, source, targetHostId);
+          // Failover restarts work that exists: a usage policy the group is over does not refuse it.
+          const target = await chooseTargetHost(this.dataSource, this.agents, env, source, targetHostId, { keepsWork: true });
           await op.progress(0.1, `restoring replica ${replica.id} on ${target.hostname}`);
           await this.replicas.restoreReplica(replica.id, target.id, { sameIdentity: true, start: wasRunning, claimed: env, signal: op.signal, onProgress: (f, m) => void op.progress(0.1 + 0.85 * f, m) });
           const failoverMs = Date.now() - declaredAt;

@@ -69,7 +69,7 @@ describe('rsp sharing and placement commands', () => {
     expect(set.code).toBe(0);
     expect(set.stdout).toMatch(/bandwidth\/month:\s+500 GiB/);
     const list = await rsp(['share', 'policy', 'list', w.site], w.tokens.viewerA);
-    expect(list.stdout).toMatch(/fair use\s+500 GiB\s+100\s+2 TiB\s+be kind/);
+    expect(list.stdout).toMatch(/fair use\s+500 GiB\s+100\s+2 TiB\s+REFUSE\s+be kind/);
     const usage = await json(['share', 'usage'], w.tokens.viewerA);
     expect(Array.isArray(usage)).toBe(true);
     const bad = await rsp(['share', 'policy', 'set', w.site, 'x', '--cpu-hours', '-1']);

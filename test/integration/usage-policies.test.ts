@@ -1,4 +1,5 @@
 import { createRootfsTar } from '../../drivers/fake';
+import { ResourceUnit } from '../../gateway/persistence/entities';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
@@ -71,6 +72,19 @@ function usagePolicySuite(kind: 'pglite' | 'postgres') {
     expect(allocated.errors?.[0]).toMatchObject({ extensions: { code: 'FORBIDDEN', details: { reason: 'USAGE_POLICY_EXCEEDED', policy: 'fair disk', site: 'north' } } });
     const direct = await t.gql(ALLOCATE, { r: { ...request, mode: 'DIRECT', hostIds: [marvin] } }, w.tokens.memberA);
     expect(direct.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', details: { reason: 'USAGE_POLICY_EXCEEDED' } });
+  });
+
+  test('over a REFUSE policy, failover still restarts existing work: its claim keeps the work, a new one is refused', async () => {
+    const claim = { groupId: w.groupA, hostId: marvin, wants: [{ type: 'CPU', amount: 1, unit: ResourceUnit.CORES }], technology: 'fake', requestedBy: 'test' };
+    const placement = t.gateway.services.placement;
+    await expect(t.gateway.dataSource.transaction((m) => placement.claimWithin(m, claim))).rejects.toMatchObject({ category: 'FORBIDDEN', details: { reason: 'USAGE_POLICY_EXCEEDED', policy: 'fair disk' } });
+    const rolledBack = new Error('rolled back: the claim was made');
+    await expect(
+      t.gateway.dataSource.transaction(async (m) => {
+        await placement.claimWithin(m, { ...claim, keepsWork: true });
+        throw rolledBack;
+      }),
+    ).rejects.toBe(rolledBack);
   });
 
   test('under the policy again, new work is placed', async () => {
