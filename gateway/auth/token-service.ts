@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DataSource, IsNull, Repository } from 'typeorm';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
-import { RspPubSub, Topic } from '../events/pubsub';
+import { RspPubSub, Topic, Unlisten } from '../events/pubsub';
 import { ApiTokenEntity, GroupEntity, MemberRole } from '../persistence/entities';
 import { policy } from './policy';
 import { ANONYMOUS, Principal } from './principal';
@@ -65,7 +65,7 @@ export class TokenService {
     }
     if (!token || token.revokedAt || (token.expiresAt && token.expiresAt.getTime() <= Date.now())) return null;
     this.touch(token.id);
-    return { kind: 'token', tokenId: token.id, name: token.name, groupId: token.groupId, role: token.role, siteAdmin: token.siteAdmin };
+    return { kind: 'token', tokenId: token.id, name: token.name, groupId: token.groupId, role: token.role, siteAdmin: token.siteAdmin, expiresAt: token.expiresAt };
   }
 
   /**
@@ -115,6 +115,22 @@ export class TokenService {
     const saved = await this.repo.save(token);
     this.pubSub?.publish(Topic.TOKEN_REVOKED, id);
     return saved;
+  }
+
+  /**
+   * Tells every replica that tokens were removed by other means than `revoke` (with their group):
+   * they stop authenticating at once, and what they hold open (subscriptions) is closed.
+   */
+  removed(ids: readonly string[]): void {
+    for (const id of ids) {
+      this.forget(id);
+      this.pubSub?.publish(Topic.TOKEN_REVOKED, id);
+    }
+  }
+
+  /** Calls `listener` with the id of each token revoked or removed, on any replica sharing the bus. */
+  onRevoked(listener: (tokenId: string) => void): Unlisten {
+    return this.pubSub ? this.pubSub.listen(Topic.TOKEN_REVOKED, undefined, listener) : () => undefined;
   }
 
   /** Drops a token from the lookup cache. */

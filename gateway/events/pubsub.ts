@@ -19,7 +19,15 @@ export type RspTopics = {
   TOKEN_REVOKED: [tokenId: string];
   /** A host agent's credentials were revoked: the replica holding its connection drops it (its id). */
   AGENT_REVOKED: [agentId: string];
+  /** Who may see what changed (a share revoked, a group deleted and its environments handed over): open streams check again. */
+  ACCESS_CHANGED: [AccessChange];
 };
+
+/** What changed who may see what: the kind of object and its id. */
+export interface AccessChange {
+  kind: 'share' | 'group';
+  id: string;
+}
 
 /** Topic names, for `@Subscription({ topics })` and `pubSub.subscribe`. */
 export const Topic = {
@@ -30,6 +38,7 @@ export const Topic = {
   EVENT: 'EVENT',
   TOKEN_REVOKED: 'TOKEN_REVOKED',
   AGENT_REVOKED: 'AGENT_REVOKED',
+  ACCESS_CHANGED: 'ACCESS_CHANGED',
 } as const satisfies Record<keyof RspTopics, keyof RspTopics>;
 
 /** The payload of a topic. */

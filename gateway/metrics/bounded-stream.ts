@@ -50,6 +50,8 @@ export class BoundedStream<T, U = T> implements AsyncIterableIterator<U> {
   private waiting: ((r: IteratorResult<U>) => void) | undefined;
   private sink: StreamSink<T> | undefined;
   private readonly stops: Array<() => void>;
+  private failure: unknown;
+  private readonly endListeners: Array<() => void> = [];
 
   constructor(
     sources: Array<EventSource<T>>,
@@ -65,9 +67,31 @@ export class BoundedStream<T, U = T> implements AsyncIterableIterator<U> {
     return this.droppedCount;
   }
 
-  /** True once the subscriber went away. */
+  /** True once the subscriber went away, or the stream was ended. */
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Why the publisher's side ended the stream (`end(error)`), if it did. */
+  get error(): unknown {
+    return this.failure;
+  }
+
+  /**
+   * Ends the stream from the publisher's side (the subscriber may no longer see it): its sources
+   * are detached, what is buffered is dropped, and `error`, when given, is what the subscriber
+   * is told last (see `error`).
+   */
+  end(error?: unknown): void {
+    if (this.closed) return;
+    this.failure = error;
+    this.close();
+  }
+
+  /** Calls `listener` once the stream is closed, whoever closed it (at once if it is). */
+  onEnded(listener: () => void): void {
+    if (this.closed) listener();
+    else this.endListeners.push(listener);
   }
 
   /** Sends every event from now on (and what is buffered) to `sink` instead of `next()`. */
@@ -139,6 +163,7 @@ export class BoundedStream<T, U = T> implements AsyncIterableIterator<U> {
     this.waiting = undefined;
     for (const stop of this.stops) stop();
     this.options.onClose?.();
+    for (const listener of this.endListeners.splice(0)) listener();
   }
 
   private shift(): T {

@@ -2,6 +2,8 @@ import { DataSource, EntityManager, In, Not } from 'typeorm';
 import { policy } from '../auth/policy';
 import { type Principal, SYSTEM } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import type { TokenService } from '../auth/token-service';
+import { type RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import {
   AlertRuleEntity,
@@ -58,6 +60,8 @@ export class GroupRetirement {
     private readonly placement: PlacementService,
     private readonly replication: ReplicationService,
     private readonly logger: Logger,
+    private readonly tokens?: TokenService,
+    private readonly pubSub?: RspPubSub,
   ) {}
 
   /** Checks, then deletes the group as an operation (see the class). */
@@ -85,6 +89,7 @@ export class GroupRetirement {
       await op.progress(0.85, 'removing replicas');
       const replicas = await this.dataSource.getRepository(ReplicaEntity).findBy({ groupId: id });
       await this.replication.discardReplicas(replicas);
+      let removedTokens: string[] = [];
       const settle = await this.dataSource.transaction(async (m) => {
         await m.getRepository(GroupEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
         await this.blockersOf(actor, group, mode, heir, m);
@@ -101,12 +106,16 @@ export class GroupRetirement {
         await m.getRepository(ShareEntity).delete({ groupId: id });
         await m.getRepository(OfferEntity).delete({ groupId: id });
         await m.getRepository(NeedEntity).delete({ groupId: id });
+        removedTokens = (await m.getRepository(ApiTokenEntity).find({ select: { id: true }, where: { groupId: id } })).map((t) => t.id);
         await m.getRepository(ApiTokenEntity).delete({ groupId: id });
         await m.getRepository(AlertRuleEntity).delete({ groupId: id });
         await m.getRepository(GroupEntity).delete({ id });
         return release;
       });
       settle();
+      // Its tokens' open subscriptions close; streams of what was handed over check again who may see it.
+      this.tokens?.removed(removedTokens);
+      this.pubSub?.publish(Topic.ACCESS_CHANGED, { kind: 'group', id });
       this.logger.info({ group: group.slug, mode, environments: envs.length }, 'group deleted');
       return { groupId: id, mode, environments: envs.length, replicasRemoved: replicas.length, handedOverTo: heir?.id ?? null };
     });

@@ -6,6 +6,7 @@ import {
   FragmentDefinitionNode,
   GraphQLError,
   Kind,
+  locatedError,
   OperationDefinitionNode,
   print,
   SelectionSetNode,
@@ -115,13 +116,14 @@ export function createSharedSubscribe(options: SharedSubscribeOptions = {}): (ar
       if (!template) byQuery.set(key, (template = build()));
       return template;
     };
-    if (source instanceof BoundedStream && context.subscription) return pipeToSocket(source, context.subscription, templateOf, highWater);
-    return iterate(source as AsyncIterable<unknown>, templateOf);
+    const last = (stream: unknown) => finalResult(stream, field.responseKey);
+    if (source instanceof BoundedStream && context.subscription) return pipeToSocket(source, context.subscription, templateOf, highWater, last);
+    return iterate(source as AsyncIterable<unknown>, templateOf, last);
   };
 }
 
 /** The shared path over a socket: events go from the stream to the socket; the returned iterator only ends. */
-function pipeToSocket(stream: BoundedStream<unknown, unknown>, { id, socket }: SubscriptionSocket, templateOf: (payload: unknown) => PayloadTemplate | Promise<PayloadTemplate>, highWater: number): AsyncIterableIterator<ExecutionResult> {
+function pipeToSocket(stream: BoundedStream<unknown, unknown>, { id, socket }: SubscriptionSocket, templateOf: (payload: unknown) => PayloadTemplate | Promise<PayloadTemplate>, highWater: number, last: (stream: unknown) => ExecutionResult | undefined): AsyncIterableIterator<ExecutionResult> {
   const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
   // Called when a frame left for the kernel: what waited in the buffer follows.
   const sent = (err?: Error) => {
@@ -148,14 +150,27 @@ function pipeToSocket(stream: BoundedStream<unknown, unknown>, { id, socket }: S
     },
   });
   let ended: ((r: IteratorResult<ExecutionResult>) => void) | undefined;
+  // The stream ended by its publisher (the subscriber may no longer see it): its last word, then done.
+  let told = false;
+  const afterEnd = (): IteratorResult<ExecutionResult> => {
+    const result = told ? undefined : last(stream);
+    told = true;
+    return result ? { value: result, done: false } : { value: undefined, done: true };
+  };
+  stream.onEnded(() => {
+    const resolve = ended;
+    ended = undefined;
+    resolve?.(afterEnd());
+  });
   const end = async (): Promise<IteratorResult<ExecutionResult>> => {
+    told = true;
     await stream.return();
     ended?.({ value: undefined, done: true });
     return { value: undefined, done: true };
   };
   const iterator: AsyncIterableIterator<ExecutionResult> = {
     // graphql-ws waits on this until the subscription completes or the socket closes.
-    next: () => (stream.isClosed ? Promise.resolve({ value: undefined, done: true }) : new Promise((resolve) => (ended = resolve))),
+    next: () => (stream.isClosed ? Promise.resolve(afterEnd()) : new Promise((resolve) => (ended = resolve))),
     return: end,
     throw: async (e?: unknown) => {
       await end();
@@ -213,21 +228,28 @@ class FrameWriter {
 const frameWriter = new FrameWriter();
 
 /** The shared path without a socket: an async iterator of the shared results. */
-function iterate(source: AsyncIterable<unknown>, templateOf: (payload: unknown) => PayloadTemplate | Promise<PayloadTemplate>): AsyncIterableIterator<ExecutionResult> {
+function iterate(source: AsyncIterable<unknown>, templateOf: (payload: unknown) => PayloadTemplate | Promise<PayloadTemplate>, last: (stream: unknown) => ExecutionResult | undefined): AsyncIterableIterator<ExecutionResult> {
   const it = source[Symbol.asyncIterator]();
+  let told = false;
   const iterator: AsyncIterableIterator<ExecutionResult> = {
     next: async () => {
       const r = await it.next();
-      if (r.done) return { value: undefined, done: true };
+      if (r.done) {
+        const result = told ? undefined : last(source);
+        told = true;
+        return result ? { value: result, done: false } : { value: undefined, done: true };
+      }
       const dropped = (r.value as { droppedCount?: number } | null)?.droppedCount ?? 0;
       const t = await templateOf(r.value);
       return { value: JSON.parse(t.parts.join(String(dropped))) as ExecutionResult, done: false };
     },
     return: async () => {
+      told = true;
       await it.return?.();
       return { value: undefined, done: true };
     },
     throw: async (e?: unknown) => {
+      told = true;
       await it.return?.();
       throw e instanceof Error ? e : new GraphQLError(String(e));
     },
@@ -236,6 +258,16 @@ function iterate(source: AsyncIterable<unknown>, templateOf: (payload: unknown) 
     },
   };
   return iterator;
+}
+
+/**
+ * What a subscriber is told when its stream was ended by the publisher with an error (it may no
+ * longer see what it watched: NOT_FOUND, FORBIDDEN): that error, located at the root field, as the
+ * last result before the subscription completes. Undefined otherwise.
+ */
+function finalResult(stream: unknown, responseKey: string): ExecutionResult | undefined {
+  if (!(stream instanceof BoundedStream) || stream.error === undefined) return undefined;
+  return { data: null, errors: [locatedError(stream.error, undefined, [responseKey])] };
 }
 
 /** Serializes a result once, with a hole at each `dropped` of the root field's object. */

@@ -118,12 +118,13 @@ export function createServices(deps: ServiceDeps): Services {
   const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
-  const shares = new ShareService(dataSource);
+  const shares = new ShareService(dataSource, deps.pubSub);
   const migration = new MigrationService(dataSource, deps.agents, operations, environments, replication, deps.logger, lifecycle);
+  const tokens = new TokenService(dataSource, deps.pubSub);
   return {
     info: deps.info,
     operations,
-    tokens: new TokenService(dataSource, deps.pubSub),
+    tokens,
     agentCredentials: new AgentCredentialService(dataSource, deps.pubSub),
     groups: new GroupService(dataSource),
     sites,
@@ -144,7 +145,7 @@ export function createServices(deps: ServiceDeps): Services {
     retirement: {
       hosts: new HostRetirement(dataSource, deps.agents, operations, migration, deps.logger),
       images: new ImageRetirement(dataSource, images, deps.imageStore),
-      groups: new GroupRetirement(dataSource, operations, environments, placement, replication, deps.logger),
+      groups: new GroupRetirement(dataSource, operations, environments, placement, replication, deps.logger, tokens, deps.pubSub),
     },
     orphans: new OrphanService(dataSource, deps.agents, deps.logger),
   };

@@ -4,20 +4,20 @@ import { DataSource, Repository } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { BadInputError, NotFoundError } from '../errors';
+import { BadInputError, isRspError, NotFoundError, type RspError } from '../errors';
 import { operationEventPayload, type RspEvent } from '../events/events';
 import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import { AlertEvaluator } from '../metrics/alert-evaluator';
 import { AlertLeadership } from '../metrics/alert-leadership';
-import { boundedStream, EventSource } from '../metrics/bounded-stream';
+import { BoundedStream, boundedStream, EventSource } from '../metrics/bounded-stream';
 import { HistoryPoint, HistoryStore } from '../metrics/history-store';
 import { MetricsSampler } from '../metrics/metrics-sampler';
 import { GatewayMetrics } from '../metrics/prometheus';
 import { EnvironmentSample, HostSample, METRIC_NAMES, MetricTarget, SiteSample } from '../metrics/samples';
 import { monthOf, SiteUsage, UsageAccountant } from '../metrics/usage-accountant';
 import { UsageThrottle } from '../metrics/usage-throttle';
-import { AlertComparison, AlertEntity, AlertRuleEntity, AlertState, MemberRole, OperationEntity, TERMINAL_OPERATION_STATES } from '../persistence/entities';
+import { AlertComparison, AlertEntity, AlertRuleEntity, AlertState, EnvironmentStatus, MemberRole, OperationEntity, TERMINAL_OPERATION_STATES } from '../persistence/entities';
 import type { EnvironmentService } from './environment-service';
 import type { OperationService } from './operation-service';
 import type { SiteService } from './site-service';
@@ -107,10 +107,35 @@ export class MetricsService {
     return this.stream('hostMetrics', [(push) => this.pubSub.listen(Topic.HOST_METRICS, hostId, push)]);
   }
 
-  /** Live samples of an environment (its group's members and site admins). */
+  /**
+   * Live samples of an environment (its group's members, the admins governing its host, site
+   * admins). Who may see it is checked again whenever its status changes or access changes
+   * (ACCESS_CHANGED: a share revoked, a group deleted and its environments handed over): once the
+   * caller may no longer see it, or it is destroyed, the stream ends with NOT_FOUND (or FORBIDDEN).
+   */
   async environmentStream(actor: Principal, environmentId: string): Promise<Live<EnvironmentSample>> {
     await this.environments.get(actor, environmentId);
-    return this.stream('environmentMetrics', [(push) => this.pubSub.listen(Topic.ENVIRONMENT_METRICS, environmentId, push)]);
+    let stream: BoundedStream<EnvironmentSample, EnvironmentSample & { droppedCount?: number }> | undefined;
+    const recheck = () => void this.environmentLost(actor, environmentId).then((lost) => lost && stream?.end(lost));
+    const watch: EventSource<EnvironmentSample> = () => {
+      const stops = [
+        this.pubSub.listen(Topic.EVENT, undefined, (e) => e.kind === 'ENVIRONMENT' && e.environment?.id === environmentId && recheck()),
+        this.pubSub.listen(Topic.ACCESS_CHANGED, undefined, recheck),
+      ];
+      return () => stops.forEach((stop) => stop());
+    };
+    stream = this.stream('environmentMetrics', [(push) => this.pubSub.listen(Topic.ENVIRONMENT_METRICS, environmentId, push), watch]);
+    return stream;
+  }
+
+  /** Why the actor may no longer watch the environment (gone from its sight, or destroyed); undefined while it may, or when that cannot be told now (an outage). */
+  private async environmentLost(actor: Principal, environmentId: string): Promise<RspError | undefined> {
+    try {
+      const env = await this.environments.get(actor, environmentId);
+      return env.status === EnvironmentStatus.DESTROYED ? new NotFoundError('Environment', environmentId, { reason: 'destroyed' }) : undefined;
+    } catch (e) {
+      return isRspError(e) && (e.category === 'NOT_FOUND' || e.category === 'FORBIDDEN') ? e : undefined;
+    }
   }
 
   /** Live aggregated samples of a site. */
@@ -227,7 +252,7 @@ export class MetricsService {
     else await this.environments.get(actor, targetId);
   }
 
-  private stream<T>(field: string, sources: Array<EventSource<T>>, filter?: (e: T) => boolean): Live<T> {
+  private stream<T>(field: string, sources: Array<EventSource<T>>, filter?: (e: T) => boolean): BoundedStream<T, T & { droppedCount?: number }> {
     this.prometheus.subscriptions.inc({ field });
     return boundedStream<T, T & { droppedCount?: number }>(sources, {
       capacity: this.bufferSize,

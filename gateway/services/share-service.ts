@@ -3,6 +3,7 @@ import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import { type RspPubSub, Topic } from '../events/pubsub';
 import { capacityOf, GroupEntity, HostEntity, ResourceEntity, ShareEntity, ShareKind, UsagePolicyEntity, UsagePolicyMode } from '../persistence/entities';
 
 /** Resource types a FULL or HALF share is sized on (seed 001: half the RAM, disk and bandwidth). */
@@ -17,7 +18,10 @@ export class ShareService {
   private readonly policies: Repository<UsagePolicyEntity>;
   private readonly owners: HostOwners;
 
-  constructor(private readonly dataSource: DataSource) {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly pubSub?: RspPubSub,
+  ) {
     this.repo = dataSource.getRepository(ShareEntity);
     this.policies = dataSource.getRepository(UsagePolicyEntity);
     this.owners = new HostOwners(dataSource);
@@ -76,7 +80,7 @@ export class ShareService {
     return repo.save(existing);
   }
 
-  /** The admins governing the share's host (site admins: any) revoke a share. */
+  /** The admins governing the share's host (site admins: any) revoke a share; open streams check again who may see what (ACCESS_CHANGED). */
   async revoke(actor: Principal, id: string): Promise<boolean> {
     policy.requireAuthenticated(actor);
     const share = await this.repo.findOneBy({ id });
@@ -84,6 +88,7 @@ export class ShareService {
     await this.owners.requireGovernsHost(actor, share.hostId, 'revoke shares on this host');
     const result = await this.repo.delete({ id });
     if (!result.affected) throw new NotFoundError('Share', id);
+    this.pubSub?.publish(Topic.ACCESS_CHANGED, { kind: 'share', id });
     return true;
   }
 
