@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { loadConfig } from '../gateway/config/config';
 import { startGateway } from '../gateway/server/gateway';
+import { UNLIMITED } from './unlimited';
 
 /**
  * The cost of one small GraphQL request (`{ __typename }`, authenticated) on each of the gateway's
@@ -36,7 +37,7 @@ interface Report {
 
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'rsp-bench-post-'));
-  const gateway = await startGateway(loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', RSP_METRICS_INTERVAL_MS: '0', LOG_LEVEL: 'silent' }), { logger: pino({ level: 'silent' }) });
+  const gateway = await startGateway(loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', RSP_METRICS_INTERVAL_MS: '0', LOG_LEVEL: 'silent', ...UNLIMITED }), { logger: pino({ level: 'silent' }) });
   const child = fork(__filename, [CLIENT_ARG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const send = (job: Job) =>
     new Promise<Report>((resolve, reject) => {

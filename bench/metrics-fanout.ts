@@ -18,6 +18,7 @@ import { GatewayMetrics } from '../gateway/metrics/prometheus';
 import { flattenHost } from '../gateway/metrics/samples';
 import { startGateway } from '../gateway/server/gateway';
 import { graphqlCaller } from './graphql-caller';
+import { UNLIMITED } from './unlimited';
 
 const GOAL_EVENTS_PER_SECOND = 100_000;
 const GOAL_P99_MS = 100;
@@ -70,7 +71,7 @@ const mark = (ok: boolean) => (ok ? 'meets goal' : 'BELOW goal');
 async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'rsp-bench-fanout-'));
   const redis = pubsub === 'redis' ? { REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' } : {};
-  const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', LOG_LEVEL: 'silent', LOG_FORMAT: 'json', RSP_METRICS_INTERVAL_MS: '0', ...redis });
+  const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', LOG_LEVEL: 'silent', LOG_FORMAT: 'json', RSP_METRICS_INTERVAL_MS: '0', ...UNLIMITED, ...redis });
   const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
   const token = gateway.bootstrapToken!;
   const gql = graphqlCaller(gateway.graphqlUrl, token);

@@ -16,6 +16,7 @@ import { startGateway } from '../gateway/server/gateway';
 import { GATEWAY_NODE_FLAGS } from '../gateway/server/node-flags';
 import { graphqlCaller } from './graphql-caller';
 import { ClientJob, ClientReport, randomRequest } from './placement-clients';
+import { UNLIMITED } from './unlimited';
 
 /**
  * Placement benchmark (issue 9): simulated hosts in 3 sites with 2 technologies and mixed sizes,
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
     };
   }
   const dataDir = await mkdtemp(join(tmpdir(), 'rsp-bench-placement-'));
-  const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', LOG_LEVEL: 'silent', LOG_FORMAT: 'json', DATABASE_URL: databaseUrl, RSP_PLACEMENT_SNAPSHOT_MS: process.env.RSP_PLACEMENT_SNAPSHOT_MS ?? '2000' });
+  const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', LOG_LEVEL: 'silent', LOG_FORMAT: 'json', DATABASE_URL: databaseUrl, RSP_PLACEMENT_SNAPSHOT_MS: process.env.RSP_PLACEMENT_SNAPSHOT_MS ?? '2000', ...UNLIMITED });
   const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
   const token = gateway.bootstrapToken!;
   const ok = graphqlCaller(gateway.graphqlUrl, token);

@@ -9,6 +9,8 @@ export interface GatewayContext {
   actor: Principal;
   logger: Logger;
   services: Services;
+  /** The client's address (see limits/client-address.ts): the key of its per-address limits. */
+  clientAddress?: string;
   /** Over graphql-ws: the subscription and its socket (live events are written straight to it). */
   subscription?: SubscriptionSocket;
 }

@@ -37,7 +37,34 @@ const settings = {
   localHost: { env: 'RSP_LOCAL_HOST', schema: z.string().min(1).default(hostname()) },
   subscriberBuffer: { env: 'RSP_SUBSCRIBER_BUFFER', schema: z.coerce.number().int().min(1).max(100_000).default(100) },
   siteName: { env: 'RSP_SITE_NAME', schema: z.string().min(1).default(hostname()) },
-  graphiql: { env: 'RSP_GRAPHIQL', schema: booleanFlag(true) },
+  /** The GraphQL IDE on `GET /graphql`; default: on unless NODE_ENV=production. */
+  graphiql: { env: 'RSP_GRAPHIQL', schema: optionalFlag() },
+  /** Introspection (`__schema`, `__type`, `_service`) without a token; default: on unless NODE_ENV=production. Tokens may always introspect. */
+  introspection: { env: 'RSP_INTROSPECTION', schema: optionalFlag() },
+  /** Deepest field nesting of an operation (introspection fields not counted); 0: no limit. */
+  maxQueryDepth: { env: 'RSP_MAX_QUERY_DEPTH', schema: limit(1000, 15) },
+  /** Aliased fields in an operation's document; 0: no limit. */
+  maxQueryAliases: { env: 'RSP_MAX_QUERY_ALIASES', schema: limit(100_000, 50) },
+  /** Lexical tokens in an operation's document; 0: no limit. */
+  maxQueryTokens: { env: 'RSP_MAX_QUERY_TOKENS', schema: limit(10_000_000, 5000) },
+  /** Directives in an operation's document; 0: no limit. */
+  maxQueryDirectives: { env: 'RSP_MAX_QUERY_DIRECTIVES', schema: limit(100_000, 50) },
+  /** An operation's estimated cost (fields times the list sizes they return: `first`, batch lengths); 0: no limit. */
+  maxQueryCost: { env: 'RSP_MAX_QUERY_COST', schema: limit(1e12, 40_000_000) },
+  /** Items of the list arguments of one operation's fields together (e.g. `allocateMany` requests over all aliases); 0: no limit. */
+  maxBatchItems: { env: 'RSP_MAX_BATCH_ITEMS', schema: limit(10_000_000, 1000) },
+  /** Queries per minute per token (anonymous ones: per client address); 0: no limit. */
+  rateQueriesPerMinute: { env: 'RSP_RATE_QUERIES_PER_MINUTE', schema: limit(10_000_000, 6000) },
+  /** Mutations per minute per token (anonymous ones: per client address); 0: no limit. */
+  rateMutationsPerMinute: { env: 'RSP_RATE_MUTATIONS_PER_MINUTE', schema: limit(10_000_000, 3000) },
+  /** New graphql-ws sockets per minute per client address; 0: no limit. */
+  rateSocketsPerMinute: { env: 'RSP_RATE_SOCKETS_PER_MINUTE', schema: limit(10_000_000, 600) },
+  /** Open graphql-ws sockets per client address; 0: no limit. */
+  maxSocketsPerAddress: { env: 'RSP_MAX_SOCKETS_PER_ADDRESS', schema: limit(10_000_000, 256) },
+  /** Open graphql-ws sockets without a token, over all addresses; 0: no limit. */
+  maxAnonymousSockets: { env: 'RSP_MAX_ANONYMOUS_SOCKETS', schema: limit(10_000_000, 100) },
+  /** Running subscriptions (and operations) per graphql-ws socket; 0: no limit. */
+  maxSubscriptionsPerSocket: { env: 'RSP_MAX_SUBSCRIPTIONS_PER_SOCKET', schema: limit(100_000, 100) },
   plugins: {
     env: 'RSP_PLUGINS',
     schema: z
@@ -105,7 +132,11 @@ const settings = {
 type Settings = typeof settings;
 
 /** The validated configuration of one gateway. */
-export type GatewayConfig = { [K in keyof Settings]: z.output<Settings[K]['schema']> } & {
+export type GatewayConfig = Omit<{ [K in keyof Settings]: z.output<Settings[K]['schema']> }, 'graphiql' | 'introspection'> & {
+  /** The GraphQL IDE is served (RSP_GRAPHIQL; default: NODE_ENV is not production). */
+  graphiql: boolean;
+  /** Anonymous callers may introspect (RSP_INTROSPECTION; default: NODE_ENV is not production). */
+  introspection: boolean;
   /** Absolute path of the data directory. */
   dataDir: string;
   /** Extra in-process agents, each with its absolute data directory. */
@@ -155,6 +186,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   if (problems.length) throw new ConfigError(problems);
   const config = out as GatewayConfig;
+  const development = env.NODE_ENV !== 'production';
+  config.graphiql ??= development;
+  config.introspection ??= development;
   config.dataDir = resolve(config.dataDir);
   config.agents = config.agents.map((a) => ({ id: a.id, dataDir: resolve(a.dataDir ?? `${config.dataDir}/agents/${a.id}`) }));
   if (config.heartbeatMs >= config.hostDownAfterMs) throw new ConfigError([{ variable: 'RSP_HOST_DOWN_AFTER_MS', problem: `must be longer than RSP_HEARTBEAT_MS (${config.heartbeatMs}), else a healthy host is marked DOWN between two beats (got ${config.hostDownAfterMs})` }]);
@@ -212,9 +246,14 @@ function splitList(value: string): string[] {
     .filter(Boolean);
 }
 
-function booleanFlag(fallback: boolean) {
+function optionalFlag() {
   return z
     .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
-    .default(fallback)
-    .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v === true || v === 'true' || v === '1' || v === 'yes'));
+}
+
+/** A whole-number limit from 0 (off) to `max`. */
+function limit(max: number, fallback: number) {
+  return z.coerce.number().int().min(0, 'must be ≥ 0 (0 turns the limit off)').max(max).default(fallback);
 }

@@ -57,7 +57,11 @@ export function formatGraphQLError(
   }
 
   const passed = passedThroughCode(error, formatted.extensions?.code, formatted.path);
-  if (passed === 'UNCHANGED') return { ...base, message: formatted.message, extensions: { code: formatted.extensions!.code as string } };
+  if (passed === 'UNCHANGED') {
+    // An error raised with its own code (the operation limits, the rates) keeps its details too.
+    const details = error instanceof GraphQLError && !error.originalError ? formatted.extensions?.details : undefined;
+    return { ...base, message: formatted.message, extensions: { code: formatted.extensions!.code as string, ...(details ? { details } : {}) } };
+  }
   if (passed) return { ...base, message: formatted.message, extensions: { code: passed } };
 
   logger.error({ err: original, requestId, path: formatted.path }, 'internal error');

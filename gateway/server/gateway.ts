@@ -47,6 +47,12 @@ import { graphqlPostHandler, isJsonGraphQLPost } from './graphql-post';
 import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint';
 import { requestLoggingPlugin } from './request-logging';
 import { createSharedSubscribe, SubscriptionSocket } from './shared-execution';
+import type { Principal } from '../auth/principal';
+import { limitsPlugin } from '../limits/apollo-limits-plugin';
+import { httpOperationRefusal } from '../limits/http-limits';
+import { clientAddress } from '../limits/client-address';
+import { RATE_LIMITED, RequestLimits } from '../limits/request-limits';
+import { CLOSE_RATE_LIMITED, limitSocketOperation } from '../limits/socket-operations';
 import { contextOutage, outageStatusPlugin } from './outage-response';
 import { CredentialSockets } from './credential-sockets';
 
@@ -230,25 +236,35 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   app.put('/images/:id/content', imageUploadHandler(services, logger));
   app.get('/metrics', prometheusHandler(services));
   let apollo!: ApolloServer<GatewayContext>;
-  const graphqlPost = graphqlPostHandler<GatewayContext>({ apollo: () => apollo, context: (requestId, authorization) => contextFor(requestId, authorization), logger });
+  const limits = new RequestLimits(config);
+  const graphqlPost = graphqlPostHandler<GatewayContext>({ apollo: () => apollo, context: (requestId, req) => contextFor(requestId, req.headers.authorization, clientAddress(req)), logger, refuse: (body) => httpOperationRefusal(limits, schema, body) });
   const httpServer: Server = createServer((req, res) => (isJsonGraphQLPost(req) ? graphqlPost(req, res) : app(req, res)));
   const wsServer = new WebSocketServer({ noServer: true });
   // Two WebSocket endpoints on one port: GraphQL subscriptions and host agents.
   httpServer.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
-    if (path === '/graphql') wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
-    else if (path === AGENT_WEBSOCKET_PATH) agentServer.handleUpgrade(req, socket, head);
+    if (path === '/graphql') {
+      // New sockets per minute and open sockets per address are counted before the handshake.
+      const admitted = limits.admitSocket(clientAddress(req));
+      if (typeof admitted !== 'function') {
+        const body = JSON.stringify({ errors: [{ message: admitted.message, extensions: { code: RATE_LIMITED } }] });
+        socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${admitted.retryAfter}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        return;
+      }
+      socket.once('close', admitted);
+      wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
+    } else if (path === AGENT_WEBSOCKET_PATH) agentServer.handleUpgrade(req, socket, head);
     else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
 
-  const contextFor = async (requestId: string, authorization: unknown, subscription?: SubscriptionSocket): Promise<GatewayContext> => {
+  const contextFor = async (requestId: string, authorization: unknown, address: string, subscription?: SubscriptionSocket): Promise<GatewayContext> => {
     // An outage while looking the token up is answered 503 with Retry-After, not 500.
     const actor = await services.tokens.authenticate(bearerSecret(authorization)).catch((e: unknown) => Promise.reject(contextOutage(e)));
     if (!actor) {
       throw new GraphQLError('The token is unknown, revoked or expired', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
     }
     const who = actor.kind === 'token' ? actor.tokenId : 'anonymous';
-    return { requestId, actor, logger: logger.child({ requestId, actor: who }), services, subscription };
+    return { requestId, actor, logger: logger.child({ requestId, actor: who }), services, clientAddress: address, subscription };
   };
 
   const formatResult = (result: ExecutionResult): ExecutionResult => {
@@ -257,13 +273,14 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   };
 
   const credentialSockets = new CredentialSockets((listener) => services.tokens.onRevoked(listener));
-  const wsCleanup = useServer<Record<string, unknown>, { requestId: string }>(
+  const wsCleanup = useServer<Record<string, unknown>, { requestId: string; address: string; actor?: Principal }>(
     {
       schema,
       subscribe: createSharedSubscribe({ formatResult }),
-      context: (ctx, id) => contextFor(ctx.extra.requestId ?? 'ws', authorizationParam(ctx.connectionParams), { id, socket: ctx.extra.socket }),
+      context: (ctx, id) => contextFor(ctx.extra.requestId ?? 'ws', authorizationParam(ctx.connectionParams), ctx.extra.address ?? clientAddress(ctx.extra.request), { id, socket: ctx.extra.socket }),
       onConnect: async (ctx) => {
         ctx.extra.requestId = requestIdOf(ctx.extra.request);
+        ctx.extra.address = clientAddress(ctx.extra.request);
         // A token that does not authenticate closes the connection (4403); no token is anonymous.
         let actor;
         try {
@@ -276,10 +293,21 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
           return false;
         }
         if (!actor) return false;
+        ctx.extra.actor = actor;
+        if (actor.kind === 'anonymous') {
+          const admitted = limits.admitAnonymousSocket();
+          if (typeof admitted !== 'function') {
+            ctx.extra.socket.close(CLOSE_RATE_LIMITED, 'Too many connections without a token');
+            return false;
+          }
+          ctx.extra.socket.once('close', admitted);
+        }
         // Revoked or expired later, the token's connections close (4403) and their subscriptions end.
         credentialSockets.track(ctx.extra.socket, actor);
         return true;
       },
+      // The limits of HTTP operations, and the operations running on one socket.
+      onSubscribe: (ctx, _id, payload) => limitSocketOperation(limits, schema, payload, { address: ctx.extra.address ?? clientAddress(ctx.extra.request), actor: ctx.extra.actor }, Object.keys(ctx.subscriptions).length),
       onNext: (_ctx, _id, _payload, _args, result) => formatResult(result as ExecutionResult),
     },
     wsServer,
@@ -294,6 +322,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     stopOnTerminationSignals: false,
     formatError: (formatted, error) => formatGraphQLError(formatted, error, logger),
     plugins: [
+      limitsPlugin(limits),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: HTTP_DRAIN_GRACE_MS }),
       ApolloServerPluginInlineTraceDisabled(),
       // No field sets cache hints, and its per-field hook made Apollo wrap every resolver.
@@ -306,9 +335,15 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   });
   await apollo.start();
 
+  // The operation limits of the express route (GET, and POSTs the fast path leaves to it), before Apollo parses.
+  app.use('/graphql', (req, res, next) => {
+    const refusal = httpOperationRefusal(limits, schema, req.method === 'GET' ? req.query : req.body);
+    if (refusal) res.status(refusal.status).json(refusal.body);
+    else next();
+  });
   app.use(
     '/graphql',
-    expressMiddleware(apollo, { context: ({ req, res }) => contextFor(res.locals.requestId as string, req.headers.authorization) }),
+    expressMiddleware(apollo, { context: ({ req, res }) => contextFor(res.locals.requestId as string, req.headers.authorization, clientAddress(req)) }),
   );
   app.use(dashboardHandler(config.webDir ?? defaultWebDir()));
   app.use(httpErrorHandler(logger));

@@ -9,10 +9,12 @@ import { outageAnswer } from './outage-response';
 export interface GraphQLPostOptions<TContext extends BaseContext> {
   /** The Apollo server, read when a request arrives (it is started after the HTTP server is made). */
   apollo: () => ApolloServer<TContext>;
-  /** The context of one request: its id and its Authorization header. */
-  context: (requestId: string, authorization: string | undefined) => Promise<TContext>;
+  /** The context of one request, from its id and the request (its Authorization header, its client address). */
+  context: (requestId: string, req: IncomingMessage) => Promise<TContext>;
   logger: Logger;
   maxBodyBytes?: number;
+  /** Refuses a request before it reaches Apollo (the operation limits): the answer to send, or undefined to go on. */
+  refuse?: (body: unknown) => { status: number; body: unknown } | undefined;
 }
 
 /**
@@ -35,7 +37,8 @@ export function isJsonGraphQLPost(req: IncomingMessage): boolean {
  * parser, content negotiation, ETag): the hot path of every query and mutation, where that stack
  * cost about a fifth of a small request's CPU. Answers exactly as the express route does — the
  * request id echoed in `x-request-id`, 400 `BAD_REQUEST` for a body that is not JSON, 413 for one
- * over the limit, 503 `UNAVAILABLE` with `Retry-After` for an outage, Apollo's own answer otherwise.
+ * over the limit, the `refuse` answer (operation limits), 503 `UNAVAILABLE` with `Retry-After`
+ * for an outage, Apollo's own answer otherwise.
  */
 export function graphqlPostHandler<TContext extends BaseContext>(options: GraphQLPostOptions<TContext>): (req: IncomingMessage, res: ServerResponse) => void {
   const limit = options.maxBodyBytes ?? MAX_GRAPHQL_BODY_BYTES;
@@ -71,6 +74,11 @@ export function graphqlPostHandler<TContext extends BaseContext>(options: GraphQ
         sendJson(res, httpErrors.invalidJson((e as Error).message));
         return;
       }
+      const refusal = options.refuse?.(body);
+      if (refusal) {
+        sendJson(res, refusal);
+        return;
+      }
       execute(options, req, res, requestId, body).catch((err: unknown) => {
         const outage = outageOf(err);
         if (outage && !res.headersSent) {
@@ -96,7 +104,7 @@ async function execute<TContext extends BaseContext>(options: GraphQLPostOptions
   const query = url.indexOf('?');
   const response = await options.apollo().executeHTTPGraphQLRequest({
     httpGraphQLRequest: { method: 'POST', headers, search: query >= 0 ? url.slice(query) : '', body },
-    context: () => options.context(requestId, req.headers.authorization),
+    context: () => options.context(requestId, req),
   });
   for (const [key, value] of response.headers) res.setHeader(key, value);
   res.statusCode = response.status ?? 200;

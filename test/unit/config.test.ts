@@ -13,6 +13,19 @@ describe('loadConfig', () => {
     expect(config.graphiql).toBe(true);
   });
 
+  test('the GraphQL IDE and anonymous introspection are on unless NODE_ENV=production; RSP_GRAPHIQL and RSP_INTROSPECTION win', () => {
+    expect(loadConfig({ NODE_ENV: 'development' })).toMatchObject({ graphiql: true, introspection: true });
+    expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ graphiql: false, introspection: false });
+    expect(loadConfig({ NODE_ENV: 'production', RSP_GRAPHIQL: 'true', RSP_INTROSPECTION: '1' })).toMatchObject({ graphiql: true, introspection: true });
+    expect(loadConfig({ RSP_INTROSPECTION: 'no' }).introspection).toBe(false);
+  });
+
+  test('the abuse limits have defaults, take 0 for off and refuse negative values naming the variable', () => {
+    expect(loadConfig({})).toMatchObject({ maxQueryDepth: 15, maxQueryAliases: 50, maxBatchItems: 1000, maxAnonymousSockets: 100 });
+    expect(loadConfig({ RSP_RATE_QUERIES_PER_MINUTE: '0' }).rateQueriesPerMinute).toBe(0);
+    expect(() => loadConfig({ RSP_MAX_QUERY_COST: '-1' })).toThrow(/RSP_MAX_QUERY_COST: must be ≥ 0/);
+  });
+
   test('the artifact store lives under the data directory unless RSP_ARTIFACT_DIR says otherwise', () => {
     expect(loadConfig({ RSP_DATA_DIR: '/srv/rsp' }).artifactDir).toBe('/srv/rsp/artifacts');
     expect(loadConfig({ RSP_DATA_DIR: '/srv/rsp', RSP_ARTIFACT_DIR: '/backup/store' }).artifactDir).toBe('/backup/store');

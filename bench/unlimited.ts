@@ -1,0 +1,11 @@
+/**
+ * Settings that turn the gateway's rate limits and socket caps off: benchmarks drive one gateway
+ * from one address with one token, far past what a client may.
+ */
+export const UNLIMITED: Record<string, string> = {
+  RSP_RATE_QUERIES_PER_MINUTE: '0',
+  RSP_RATE_MUTATIONS_PER_MINUTE: '0',
+  RSP_RATE_SOCKETS_PER_MINUTE: '0',
+  RSP_MAX_SOCKETS_PER_ADDRESS: '0',
+  RSP_MAX_SUBSCRIPTIONS_PER_SOCKET: '0',
+};

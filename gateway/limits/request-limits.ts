@@ -1,0 +1,185 @@
+import { DocumentNode, GraphQLError, GraphQLErrorExtensions, GraphQLSchema, OperationTypeNode, validate, visit } from 'graphql';
+import type { Principal } from '../auth/principal';
+import type { GatewayConfig } from '../config/config';
+import { checkOperationLimits, OperationLimits, OperationRequest } from './operation-limits';
+import { TokenBuckets } from './token-buckets';
+
+/** The `extensions.code` of a request refused for going too fast, or over a connection cap. */
+export const RATE_LIMITED = 'RATE_LIMITED';
+
+/** Seconds a client over a connection cap is told to wait (a cap frees when a connection closes, not with time). */
+const CAP_RETRY_SECONDS = 30;
+
+/** Documents kept parsed, by source (the oldest goes first). */
+const KEPT_DOCUMENTS = 1000;
+
+/** Introspection root fields: a token is needed for them when anonymous introspection is off. */
+const INTROSPECTION_FIELDS = new Set(['__schema', '__type', '_service']);
+
+/** A refusal for going too fast: code RATE_LIMITED, the seconds to wait, HTTP 429 with `Retry-After` when `http` (Apollo) headers are given. */
+export class RateLimitError extends GraphQLError {
+  constructor(
+    message: string,
+    readonly retryAfter: number,
+    http?: { headers: Map<string, string> },
+  ) {
+    // Apollo reads `http.headers` as a map of headers to set.
+    const status = http ? { http: { status: 429, headers: http.headers } as unknown as GraphQLErrorExtensions['http'] } : {};
+    super(message, { extensions: { code: RATE_LIMITED, details: { retryAfter }, ...status } });
+  }
+}
+
+/** Who sends a request: its principal (when known) and client address. */
+export interface Caller {
+  actor?: Principal;
+  address: string;
+}
+
+/** Why a socket is refused: the message and the seconds to wait. */
+export interface SocketRefusal {
+  message: string;
+  retryAfter: number;
+}
+
+/**
+ * The gateway's abuse limits: operation shapes (depth, aliases, tokens, directives, cost, batch
+ * items), rates per token (anonymous callers: per address) of queries and mutations, and the
+ * graphql-ws socket caps (new sockets per minute and open sockets per address, anonymous
+ * sockets, operations per socket). In memory: each gateway replica limits on its own.
+ */
+export class RequestLimits {
+  readonly operations: OperationLimits;
+  private readonly queries: TokenBuckets;
+  private readonly mutations: TokenBuckets;
+  private readonly newSockets: TokenBuckets;
+  private readonly socketsByAddress = new Map<string, number>();
+  private anonymousSockets = 0;
+  private readonly documents = new Map<string, DocumentNode>();
+  private readonly validated = new WeakMap<DocumentNode, readonly GraphQLError[]>();
+
+  constructor(
+    private readonly config: Pick<
+      GatewayConfig,
+      | 'introspection'
+      | 'maxQueryDepth'
+      | 'maxQueryAliases'
+      | 'maxQueryTokens'
+      | 'maxQueryDirectives'
+      | 'maxQueryCost'
+      | 'maxBatchItems'
+      | 'rateQueriesPerMinute'
+      | 'rateMutationsPerMinute'
+      | 'rateSocketsPerMinute'
+      | 'maxSocketsPerAddress'
+      | 'maxAnonymousSockets'
+      | 'maxSubscriptionsPerSocket'
+    >,
+    now: () => number = Date.now,
+  ) {
+    this.operations = {
+      maxDepth: config.maxQueryDepth,
+      maxAliases: config.maxQueryAliases,
+      maxTokens: config.maxQueryTokens,
+      maxDirectives: config.maxQueryDirectives,
+      maxCost: config.maxQueryCost,
+      maxBatchItems: config.maxBatchItems,
+    };
+    this.queries = new TokenBuckets(config.rateQueriesPerMinute, now);
+    this.mutations = new TokenBuckets(config.rateMutationsPerMinute, now);
+    this.newSockets = new TokenBuckets(config.rateSocketsPerMinute, now);
+  }
+
+  /**
+   * Parses and checks an operation's shape (see `checkOperationLimits`): throws
+   * `OperationLimitError`. The documents of the last sources within the limits are kept, so a
+   * source sent again is neither parsed nor walked again (its cost, which depends on the
+   * variables, is).
+   */
+  checkOperation(schema: GraphQLSchema, request: OperationRequest): DocumentNode | undefined {
+    const known = this.documents.get(request.source);
+    const document = checkOperationLimits(schema, request, this.operations, known);
+    if (document && !known) {
+      if (this.documents.size >= KEPT_DOCUMENTS) this.documents.delete(this.documents.keys().next().value!);
+      this.documents.set(request.source, document);
+    }
+    return document;
+  }
+
+  /** The validation errors of a document checked by `checkOperation` (kept with it: the documents sent again are validated once). */
+  validate(schema: GraphQLSchema, document: DocumentNode): readonly GraphQLError[] {
+    let errors = this.validated.get(document);
+    if (!errors) this.validated.set(document, (errors = validate(schema, document)));
+    return errors;
+  }
+
+  /**
+   * Takes one operation of `kind` from the caller's bucket (its token's, or its address's when
+   * anonymous; subscriptions count as queries). Throws `RateLimitError` when it is empty; `http`
+   * makes the error carry a 429 and the `Retry-After` header.
+   */
+  checkRate(kind: OperationTypeNode, caller: Caller, http?: () => Map<string, string>): void {
+    const buckets = kind === OperationTypeNode.MUTATION ? this.mutations : this.queries;
+    const key = caller.actor?.kind === 'token' ? `token:${caller.actor.tokenId}` : `address:${caller.address}`;
+    const wait = buckets.take(key);
+    if (!wait) return;
+    const [noun, variable] = kind === OperationTypeNode.MUTATION ? ['mutations', 'RSP_RATE_MUTATIONS_PER_MINUTE'] : ['queries', 'RSP_RATE_QUERIES_PER_MINUTE'];
+    const headers = http?.();
+    headers?.set('retry-after', String(wait));
+    throw new RateLimitError(`Too many ${noun}: at most ${buckets.perMinute} a minute ${key.startsWith('token:') ? 'per token' : 'per address without a token'} (${variable}); retry in ${wait} s`, wait, headers ? { headers } : undefined);
+  }
+
+  /** Refuses (FORBIDDEN) an anonymous operation that introspects when anonymous introspection is off. */
+  checkIntrospection(document: DocumentNode, actor: Principal | undefined): void {
+    if (this.config.introspection || (actor && actor.kind !== 'anonymous')) return;
+    let introspects = false;
+    visit(document, {
+      Field: (node) => {
+        if (INTROSPECTION_FIELDS.has(node.name.value)) introspects = true;
+      },
+    });
+    if (introspects) throw new GraphQLError('Introspection needs a token on this gateway (RSP_INTROSPECTION is off)', { extensions: { code: 'FORBIDDEN', http: { status: 403 } } });
+  }
+
+  /**
+   * Admits a new graphql-ws socket from `address` (before its handshake): a refusal when the
+   * address opened too many a minute or holds too many open; else the function to call once it
+   * closes.
+   */
+  admitSocket(address: string): SocketRefusal | (() => void) {
+    const open = this.socketsByAddress.get(address) ?? 0;
+    if (this.config.maxSocketsPerAddress > 0 && open >= this.config.maxSocketsPerAddress) {
+      return { message: `Too many open connections from ${address}: at most ${this.config.maxSocketsPerAddress} (RSP_MAX_SOCKETS_PER_ADDRESS)`, retryAfter: CAP_RETRY_SECONDS };
+    }
+    const wait = this.newSockets.take(address);
+    if (wait) return { message: `Too many new connections from ${address}: at most ${this.config.rateSocketsPerMinute} a minute (RSP_RATE_SOCKETS_PER_MINUTE); retry in ${wait} s`, retryAfter: wait };
+    this.socketsByAddress.set(address, open + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.socketsByAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.socketsByAddress.set(address, left);
+      else this.socketsByAddress.delete(address);
+    };
+  }
+
+  /** Admits a socket that connected without a token: a refusal over the anonymous cap, else the function to call once it closes. */
+  admitAnonymousSocket(): SocketRefusal | (() => void) {
+    if (this.config.maxAnonymousSockets > 0 && this.anonymousSockets >= this.config.maxAnonymousSockets) {
+      return { message: `Too many connections without a token: at most ${this.config.maxAnonymousSockets} (RSP_MAX_ANONYMOUS_SOCKETS); connect with a token`, retryAfter: CAP_RETRY_SECONDS };
+    }
+    this.anonymousSockets++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.anonymousSockets--;
+    };
+  }
+
+  /** Refuses (RATE_LIMITED) one more operation on a socket already running `running` of them. */
+  checkSocketOperations(running: number): void {
+    const max = this.config.maxSubscriptionsPerSocket;
+    if (max > 0 && running > max) throw new RateLimitError(`Too many operations on this connection: at most ${max} at once (RSP_MAX_SUBSCRIPTIONS_PER_SOCKET)`, CAP_RETRY_SECONDS);
+  }
+}
