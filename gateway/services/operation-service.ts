@@ -58,6 +58,9 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boo
   return outcome;
 }
 
+/** How long `cancel` waits for the work to stop, to answer the state it ended in. */
+const CANCEL_ANSWER_WAIT_MS = 2_000;
+
 /** Progress updates closer together than this are published but not written. */
 const PROGRESS_WRITE_INTERVAL_MS = 250;
 
@@ -153,7 +156,13 @@ export class OperationService {
     return { items, total };
   }
 
-  /** Asks a running operation to stop; its work sees the abort signal. CONFLICT when already finished. */
+  /**
+   * Asks a running operation to stop; its work sees the abort signal. Answers the state it ended
+   * in when its work stops within a moment (most do), else its running state. CONFLICT naming the
+   * state when it already ended; UNAVAILABLE when another gateway runs it (cancel it there). One
+   * recorded as running here that nothing runs (a killed run of this gateway left it) ends FAILED
+   * ("interrupted") now, and the answer is that CONFLICT.
+   */
   async cancel(actor: Principal, id: string): Promise<OperationEntity> {
     policy.requireAuthenticated(actor);
     const op = await this.get(id, actor);
@@ -162,8 +171,17 @@ export class OperationService {
     if (TERMINAL_OPERATION_STATES.has(op.state)) {
       throw new ConflictError(`Operation ${id} already ended as ${op.state}`, { id, state: op.state });
     }
-    this.running.get(id)?.controller.abort(new RspError('CONFLICT', 'cancelled'));
-    return op;
+    const entry = this.running.get(id);
+    if (entry) {
+      entry.controller.abort(new RspError('CONFLICT', 'cancelled'));
+      return (await settledWithin(entry.done, CANCEL_ANSWER_WAIT_MS)) ? entry.done : op;
+    }
+    if (op.runner && op.runner !== this.runner) {
+      throw new RspError('UNAVAILABLE', `Operation ${id} runs on another gateway (${op.runner}): cancel it through that gateway`, { id, runner: op.runner });
+    }
+    const ended = await this.update(op, { ...INTERRUPTED, finishedAt: new Date() });
+    this.logger.warn({ operation: id }, 'ended an operation recorded as running here that nothing ran');
+    throw new ConflictError(`Operation ${id} already ended as ${ended.state}`, { id, state: ended.state });
   }
 
   /** Resolves when the operation has ended (or at once if it is not running here). */

@@ -37,6 +37,19 @@ describe('operations a killed gateway left RUNNING', () => {
       }
       expect(await after.findOneByOrFail({ id: elsewhere.id })).toMatchObject({ state: OperationState.RUNNING });
       expect(await after.findOneByOrFail({ id: op.id })).toMatchObject({ state: OperationState.SUCCEEDED });
+
+      // cancelOperation tells the truth: an ended one is a CONFLICT naming its state, another
+      // gateway's is UNAVAILABLE (cancel it there), and one recorded as running here that nothing
+      // runs ends FAILED on the spot.
+      const cancel = (id: string) => second.gql('mutation ($id: ID!) { cancelOperation(id: $id) { id state } }', { id }, first.adminToken);
+      expect((await cancel(running.id)).errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' }, message: `Operation ${running.id} already ended as FAILED` });
+      expect((await cancel(elsewhere.id)).errors?.[0]).toMatchObject({ extensions: { code: 'UNAVAILABLE' }, message: `Operation ${elsewhere.id} runs on another gateway (another-replica): cancel it through that gateway` });
+      const orphan = await after.save(after.create({ kind: 'environment.stop', runner: me, state: OperationState.RUNNING, progress: 0 }));
+      expect((await cancel(orphan.id)).errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' }, message: `Operation ${orphan.id} already ended as FAILED` });
+      expect(await after.findOneByOrFail({ id: orphan.id })).toMatchObject({ state: OperationState.FAILED, errorCode: 'UNAVAILABLE' });
+      // One running here: the answer is the state it ended in.
+      const slow = await second.gateway.services.operations.start({ kind: 'test.slow' }, (c) => new Promise((_, reject) => (c.signal.aborted ? reject(c.signal.reason) : c.signal.addEventListener('abort', () => reject(c.signal.reason)))));
+      expect((await cancel(slow.id)).data?.cancelOperation).toEqual({ id: slow.id, state: 'CANCELLED' });
     } finally {
       await second.close();
     }
