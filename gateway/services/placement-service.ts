@@ -158,7 +158,7 @@ export class PlacementService {
     const request = await this.decidableRequest(p, requestId, 'approve allocation requests');
     await this.requireGovernsPlacement(p, hostIds?.length ? hostIds : request.spec.hostIds, 'approve allocation requests');
     if (hostIds?.length && hostIds.length !== request.spec.replicas) throw new BadInputError(`Name ${request.spec.replicas} host(s), one per replica`, { hostIds });
-    Object.assign(request, { status: AllocationRequestStatus.PLACED, decidedBy: p.name, decidedAt: this.now(), reason: reason ?? null });
+    Object.assign(request, { status: AllocationRequestStatus.PLACED, decidedBy: decider(p, request), decidedAt: this.now(), reason: reason ?? null });
     const [result] = await this.groupCommit.placeBatch([{ request, pinned: hostIds?.length ? hostIds : request.spec.hostIds.length ? request.spec.hostIds : undefined, insert: false }]);
     if (isRspError(result)) throw result;
     this.announce(result!.request, 'APPROVED', result!.allocations);
@@ -171,7 +171,7 @@ export class PlacementService {
     const request = await this.decidableRequest(p, requestId, 'reject allocation requests');
     await this.requireGovernsPlacement(p, request.spec.hostIds, 'reject allocation requests');
     if (!reason.trim()) throw new BadInputError('Say why the request is rejected');
-    const updated = rowsOf(await this.dataSource.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [request.id, AllocationRequestStatus.REJECTED, reason, p.name, this.now()]));
+    const updated = rowsOf(await this.dataSource.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [request.id, AllocationRequestStatus.REJECTED, reason, decider(p, request), this.now()]));
     if (!updated.length) throw new ConflictError('The request was decided meanwhile', { requestId });
     const rejected = await this.requests.findOneByOrFail({ id: request.id });
     this.announce(rejected, 'REJECTED', []);
@@ -439,6 +439,14 @@ const DECIDABLE_BY_HOSTS = `(CASE WHEN jsonb_array_length(r.spec->'hostIds') > 0
   THEN NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(r.spec->'hostIds') named(id) WHERE named.id <> ALL($1::text[]))
   ELSE EXISTS (SELECT 1 FROM host h WHERE h.id::text = ANY($1::text[]) AND (h."ownerGroupId" = r."groupId" OR EXISTS (SELECT 1 FROM share s WHERE s."hostId" = h.id AND s."groupId" = r."groupId")))
 END)`;
+
+/**
+ * Who decided, as the requesting group is told: the token's name when it is a site admin's or the
+ * group's own; for the admins of another group governing the host, that group (its token names are its own).
+ */
+function decider(p: Extract<Principal, { kind: 'token' }>, request: AllocationRequestEntity): string {
+  return p.siteAdmin || p.groupId === request.groupId ? p.name : `an admin of group ${p.groupId}`;
+}
 
 /** CONFLICT unless the allocation is ACTIVE with its lease still running. */
 function assertUsable(a: Pick<AllocationEntity, 'id' | 'status' | 'expiresAt'>, now: Date): void {

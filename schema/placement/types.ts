@@ -114,10 +114,10 @@ export class AllocationRequest {
   @Field(() => AllocationRequestStatus)
   status: AllocationRequestStatus;
 
-  @Field(() => String, { nullable: true, description: "The site admin's reason (rejections always have one)." })
+  @Field(() => String, { nullable: true, description: "The decider's reason (rejections always have one)." })
   reason: string | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: "Who decided: the token's name (a site admin's or the group's own), or `an admin of group <id>` for the admins of another group governing the host." })
   decidedBy: string | null;
 
   @Field(() => Date, { nullable: true })

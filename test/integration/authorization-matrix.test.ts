@@ -153,7 +153,7 @@ const MATRIX: Record<string, Case> = {
   revokeShare: { privateVar: null, query: 'mutation ($id: ID!) { revokeShare(id: $id) }', vars: async (w, t) => ({ id: await freshShare(w, t) }), expect: OWNER_ADMIN },
   setUsagePolicy: { query: 'mutation ($i: UsagePolicyInput!) { setUsagePolicy(input: $i) { id } }', vars: (w) => ({ i: { siteId: w.site, name: 'fair use', diskBytes: 1e9 } }), expect: OWNER_ADMIN },
   createLayer: { query: 'mutation ($i: CreateLayerInput!) { createLayer(input: $i) { id } }', vars: (w) => ({ i: { groupId: w.groupA, kind: 'OS', name: 'os' } }), expect: GROUP_MEMBER },
-  updateLayer: { query: 'mutation ($i: UpdateLayerInput!) { updateLayer(input: $i) { id } }', vars: (w) => ({ i: { id: w.fixtures.layer, properties: [{ key: 'k', value: 1 }] } }), expect: GROUP_PRIVATE_WRITE },
+  updateLayer: { privateVar: 'i.id', query: 'mutation ($i: UpdateLayerInput!) { updateLayer(input: $i) { id } }', vars: (w) => ({ i: { id: w.fixtures.layer, properties: [{ key: 'k', value: 1 }] } }), expect: GROUP_PRIVATE_WRITE },
   registerImage: {
     query: 'mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }',
     vars: (w) => ({ i: { vendorGroupId: w.groupA, name: `img-${unique()}`, version: '1', technology: 'docker' } }),
@@ -212,7 +212,7 @@ const MATRIX: Record<string, Case> = {
   replicationPolicy: { query: 'query ($id: ID!) { replicationPolicy(id: $id) { id status { state } } }', vars: (w) => ({ id: w.fixtures.policy }), expect: GROUP_PRIVATE_READ },
   replicas: { query: '{ replicas { id } }', expect: AUTHENTICATED },
   replica: { query: 'query ($id: ID!) { replica(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.replica }), expect: GROUP_PRIVATE_READ },
-  createReplicationPolicy: { query: 'mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', vars: (w) => ({ i: { environmentId: w.fixtures.environment, targetKind: 'STORE', schedule: 'every 1 hour', name: `p-${unique()}` } }), expect: GROUP_PRIVATE_WRITE },
+  createReplicationPolicy: { privateVar: 'i.environmentId', query: 'mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', vars: (w) => ({ i: { environmentId: w.fixtures.environment, targetKind: 'STORE', schedule: 'every 1 hour', name: `p-${unique()}` } }), expect: GROUP_PRIVATE_WRITE },
   updateReplicationPolicy: { query: 'mutation ($id: ID!) { updateReplicationPolicy(id: $id, input: { keep: 2 }) { id } }', vars: (w) => ({ id: w.fixtures.policy }), expect: GROUP_PRIVATE_WRITE },
   deleteReplicationPolicy: { query: 'mutation ($id: ID!) { deleteReplicationPolicy(id: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
   replicateNow: { query: 'mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
@@ -491,7 +491,7 @@ describe('authorization matrix', () => {
     expect((await t.ok('query ($id: ID!) { allocationRequest(id: $id) { id status } }', { id: onC }, extra.adminC)).allocationRequest).toEqual({ id: onC, status: 'PENDING' });
     const decided = (await t.ok('mutation ($id: ID!) { approveAllocation(id: $id) { status allocations { id } } }', { id: onC }, extra.adminC)).approveAllocation;
     expect(decided).toEqual({ status: 'PLACED', allocations: [] });
-    expect((await t.ok('query ($id: ID!) { allocationRequest(id: $id) { allocations { hostId } } }', { id: onC }, w.tokens.viewerA)).allocationRequest.allocations).toEqual([{ hostId: hostC }]);
+    expect((await t.ok('query ($id: ID!) { allocationRequest(id: $id) { decidedBy allocations { hostId } } }', { id: onC }, w.tokens.viewerA)).allocationRequest).toEqual({ decidedBy: `an admin of group ${w.fixtures.groupC}`, allocations: [{ hostId: hostC }] });
     expect(await ids(extra.adminC)).toEqual([anyA]);
     // decided: no longer C's to read; another group's request naming C's host is NOT_FOUND to A's admins, like a missing one
     expect((await t.gql('query ($id: ID!) { allocationRequest(id: $id) { id } }', { id: onC }, extra.adminC)).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');

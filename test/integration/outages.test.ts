@@ -70,7 +70,7 @@ describeWithEngine('postgres', 'database outages are retryable answers, and the 
   test('GraphQL, uploads and /metrics answer 503 UNAVAILABLE with Retry-After while the database is unreachable, and work again once it is back', async () => {
     // Tokens never used yet: their first use has to read the database.
     const fresh = async () => (await t.ok('mutation { createToken(input: { name: "outage", siteAdmin: true }) { secret } }')).createToken.secret as string;
-    const [forQuery, forUpload, forMetrics] = [await fresh(), await fresh(), await fresh()];
+    const [forQuery, forUpload, forMetrics, forSocket] = [await fresh(), await fresh(), await fresh(), await fresh()];
     await proxy.down();
 
     // Authenticating reads the database: the request is refused as retryable, not as an internal error.
@@ -99,6 +99,11 @@ describeWithEngine('postgres', 'database outages are retryable answers, and the 
     const metrics = await fetch(`${t.gateway.url}/metrics`, { headers: { authorization: `Bearer ${forMetrics}` } });
     expect(metrics.status).toBe(503);
     expect(metrics.headers.get('retry-after')).toBe('2');
+
+    // A WebSocket connection that cannot be checked is closed with 1013, "try again later".
+    const socketClosed = await new Promise<{ code: number; reason: string }>((resolve) => t.ws({ authorization: `Bearer ${forSocket}` }).on('closed', (e) => resolve(e as { code: number; reason: string })));
+    expect(socketClosed.code).toBe(1013);
+    expect(socketClosed.reason).toMatch(/database is unreachable/);
 
     const ready = await fetch(`${t.gateway.url}/readyz`);
     expect(ready.status).toBe(503);
