@@ -53,7 +53,7 @@ export class OrphanService {
     try {
       const orphans = await this.find(agent);
       this.reports.set(agentId, orphans);
-      const hosts = (await this.dataSource.getRepository(HostEntity).findBy({ agent: agentId })).map((h) => h.hostname);
+      const hosts = orphans.length ? (await this.dataSource.getRepository(HostEntity).findBy({ agent: agentId })).map((h) => h.hostname) : [];
       for (const o of orphans) this.logger.warn({ agent: agentId, hosts, driver: o.driver, technology: o.technology, name: o.name }, 'orphan on the engine: RSP made it, the database does not know it');
       return orphans;
     } catch (e) {

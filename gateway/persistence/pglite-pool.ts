@@ -27,6 +27,9 @@ class PGliteClient extends EventEmitter {
   }
 }
 
+/** How long the session is handed from holder to holder before the event loop gets a turn (ms). */
+const SLICE_MS = 20;
+
 function toPgResult(text: string, r: Results): PgResult {
   const command = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? '';
   return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length, command, fields: r.fields };
@@ -42,6 +45,8 @@ function toPgResult(text: string, r: Results): PgResult {
 export class PGlitePool extends EventEmitter {
   private readonly client: PGliteClient;
   private queue: Promise<void> = Promise.resolve();
+  /** When the event loop last had a turn between two holders (ms, `performance.now()`). */
+  private sliceStart = performance.now();
 
   constructor(private readonly db: PGlite) {
     super();
@@ -54,7 +59,7 @@ export class PGlitePool extends EventEmitter {
     const released = new Promise<void>((r) => (release = r));
     const previous = this.queue;
     this.queue = previous.then(() => released);
-    const acquired = previous.then(() => this.client);
+    const acquired = previous.then(() => this.turn()).then(() => this.client);
     let done = false;
     const releaseOnce = () => {
       if (!done) {
@@ -64,6 +69,22 @@ export class PGlitePool extends EventEmitter {
     };
     if (callback) acquired.then((c) => callback(null, c, releaseOnce));
     return acquired.then((c) => Object.assign(Object.create(c) as PGliteClient, { release: releaseOnce }));
+  }
+
+  /**
+   * Resolves when the next holder may take the session: at once, or, once holders have followed
+   * each other for `SLICE_MS`, on the event loop's next turn. PGlite runs each query
+   * synchronously, so a long queue handed over through promises alone would hold the event loop
+   * (sockets unread, heartbeats unheard, timers late) until every query in it had run.
+   */
+  private turn(): Promise<void> | void {
+    if (performance.now() - this.sliceStart < SLICE_MS) return;
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        this.sliceStart = performance.now();
+        resolve();
+      }),
+    );
   }
 
   /** Runs one query on its own turn. */

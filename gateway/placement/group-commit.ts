@@ -127,7 +127,17 @@ export class GroupCommit {
   async placeBatch(items: BatchItem[]): Promise<Array<PlacementResult | RspError>> {
     const results: Array<PlacementResult | RspError | undefined> = new Array(items.length);
     let pending = items.map((_, i) => i);
+    // With a shared picture, items refused on it are tried once more after it caught up (a host,
+    // share or resource written a moment ago, here or on another gateway, is then seen).
+    let caughtUp = !this.snapshot.isShared;
+    const raced = new Set<number>();
     for (let attempt = 1; pending.length && attempt <= this.maxAttempts; attempt++) {
+      const refused: number[] = [];
+      if (!caughtUp && attempt > 1 && pending.some((i) => results[i] !== undefined)) {
+        await this.snapshot.catchUp();
+        caughtUp = true;
+        for (const i of pending) results[i] = undefined;
+      }
       const hostMap = await this.snapshot.hosts();
       const hosts = this.snapshot.list(hostMap);
       // One scan cursor for the whole round (see ScanCursor).
@@ -143,11 +153,13 @@ export class GroupCommit {
           pool = pinned?.map((id) => requireHost(hostMap, id));
         } catch (e) {
           results[index] = toRspError(e);
+          refused.push(index);
           continue;
         }
         const outcome = placeReplicas(hosts, ask, { pinned: pool, randomTop: attempt > 1 ? RETRY_SPREAD : 1, cursor });
         if (!outcome.placed) {
-          results[index] = noHostError(outcome.evaluation, outcome.failedReplica, attempt > 1, request.groupId);
+          results[index] = noHostError(outcome.evaluation, outcome.failedReplica, raced.has(index), request.groupId);
+          refused.push(index);
           continue;
         }
         const expiresAt = request.leaseSeconds ? new Date(now.getTime() + request.leaseSeconds * 1000) : null;
@@ -174,7 +186,11 @@ export class GroupCommit {
         }));
         planned.push({ index, allocations, undo: outcome.undo });
       }
-      if (!planned.length) break;
+      const retryRefused = caughtUp ? [] : refused;
+      if (!planned.length) {
+        pending = retryRefused;
+        continue;
+      }
       // What each group will hold of each resource claimed, as planned (after this group's charges).
       const usage: UsageAfter[] = [];
       const charged = new Set<string>();
@@ -234,14 +250,15 @@ export class GroupCommit {
           throw e;
         }
         this.snapshot.invalidate(e.hostIds);
-        pending = planned.map((p) => p.index);
+        for (const p of planned) raced.add(p.index);
+        pending = [...planned.map((p) => p.index), ...retryRefused];
         continue;
       }
       for (const p of planned) {
         const { request } = items[p.index]!;
         results[p.index] = { request, allocations: p.allocations.map((a) => this.allocations.create({ ...a, status: AllocationStatus.ACTIVE, endedAt: null, createdAt: now })) };
       }
-      pending = [];
+      pending = retryRefused;
     }
     for (const index of pending) results[index] ??= new ConflictError(`Lost the race for capacity ${this.maxAttempts} times; try again`, { attempts: this.maxAttempts });
     return results as Array<PlacementResult | RspError>;

@@ -174,7 +174,8 @@ export class InventorySnapshot {
   private checkedAt = 0;
   private checks = 0;
   private loading: Promise<void> | null = null;
-  private refreshing = false;
+  /** The check running now (background or catch-up), so two never run at once. */
+  private checking: Promise<void> | null = null;
   private readonly stale = new Set<string>();
   /** The hosts' digest when the picture's hosts were last read. */
   private hostsRead = '';
@@ -207,13 +208,9 @@ export class InventorySnapshot {
         })
         .finally(() => (this.loading = null));
       await this.loading;
-    } else if (!this.refreshing && Date.now() - this.checkedAt > this.maxAgeMs) {
-      this.refreshing = true;
-      this.checkedAt = Date.now();
+    } else if (!this.checking && Date.now() - this.checkedAt > this.maxAgeMs) {
       // A failed check keeps the picture; the next decision after maxAgeMs tries again.
-      void this.refresh(++this.checks % HOST_REREAD_EVERY === 0)
-        .catch(() => undefined)
-        .finally(() => (this.refreshing = false));
+      void this.check(++this.checks % HOST_REREAD_EVERY === 0).catch(() => undefined);
     }
     if (this.stale.size) {
       const ids = [...this.stale];
@@ -230,6 +227,26 @@ export class InventorySnapshot {
     return (this.listed ??= [...hosts.values()]);
   }
 
+  /**
+   * Brings the picture up to date now, hosts included (new hosts, state, shares, properties,
+   * resources that moved), before a refusal made on it is final: what was written since the last
+   * check, by this gateway or another, is seen. Waits for a check already running first.
+   */
+  async catchUp(): Promise<void> {
+    if (this.maxAgeMs <= 0 || !this.shared) return;
+    await this.checking?.catch(() => undefined);
+    await this.check(true, ++this.checks);
+  }
+
+  private check(hostsToo: boolean, check = this.checks): Promise<void> {
+    this.checkedAt = Date.now();
+    const running = this.refresh(hostsToo, check).finally(() => {
+      if (this.checking === running) this.checking = null;
+    });
+    this.checking = running;
+    return running;
+  }
+
   /** Marks hosts to be re-read before the next decision (after a lost race or a release). */
   invalidate(hostIds: Iterable<string>): void {
     if (this.maxAgeMs <= 0) return;
@@ -242,12 +259,11 @@ export class InventorySnapshot {
    * id order, and each page is compared as it comes, so the check never holds the event loop for
    * long (one read of every row at once cost decisions tens of milliseconds every check).
    */
-  private async refresh(hostsToo: boolean): Promise<void> {
+  private async refresh(hostsToo: boolean, check: number): Promise<void> {
     const digest = hostsToo ? await hostsDigest(this.dataSource) : this.hostsRead;
     const shells = digest !== this.hostsRead ? await loadHostShells(this.dataSource) : null;
     this.hostsRead = digest;
     if (shells) this.applyHosts(shells);
-    const check = this.checks;
     const seen: string[] = [];
     const moved: string[] = [];
     let knownSeen = 0;

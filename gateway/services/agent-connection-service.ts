@@ -63,8 +63,9 @@ export class AgentConnectionService {
   opened(agentId: string, agent: ConnectingAgent): Promise<void> {
     return this.inOrder(agentId, async () => {
       await this.close(agentId);
-      const row = await this.rows.save(this.rows.create({ agentId, gatewayId: this.gatewayId, connectedAt: new Date(), disconnectedAt: null, version: agent.version, remoteAddress: agent.remoteAddress }));
-      this.open.set(agentId, row.id);
+      // One INSERT (no transaction around it): a thousand agents reconnecting at once write a thousand statements, not three thousand.
+      const { identifiers } = await this.rows.insert({ agentId, gatewayId: this.gatewayId, connectedAt: new Date(), disconnectedAt: null, version: agent.version, remoteAddress: agent.remoteAddress });
+      this.open.set(agentId, identifiers[0]!.id as string);
     });
   }
 

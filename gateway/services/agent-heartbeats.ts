@@ -1,17 +1,24 @@
-import type { DetectorSettings } from './failure-detector';
+import { heardWriteEveryMs, type DetectorSettings } from './failure-detector';
 
 /**
  * When each agent was last heard by this gateway (its pushed heartbeats): whether it is live —
- * heard within `downAfterMs`. Hosts are only ever UP on the word of a live agent.
+ * heard within `downAfterMs`. Hosts are only ever UP on the word of a live agent. Liveness lives
+ * here, in memory; the hosts' `lastHeartbeatAt` is written on a state change and otherwise every
+ * `heardWriteEveryMs` (`dueWrite`, `wrote`), for the other replicas and for display.
  */
 export class AgentHeartbeats {
   private readonly heard = new Map<string, number>();
+  /** Per agent heard here: the beat time last written to its hosts. */
+  private readonly written = new Map<string, number>();
+  /** Agents that left this gateway (connection closed, cut off): when they were last heard. */
+  private readonly left = new Map<string, number>();
 
   constructor(readonly settings: DetectorSettings) {}
 
   /** Records a heartbeat of `agentId` received at `at`. */
   record(agentId: string, at: number): void {
     this.heard.set(agentId, Math.max(at, this.heard.get(agentId) ?? 0));
+    this.left.delete(agentId);
   }
 
   /** When `agentId` was last heard here (ms), or undefined. */
@@ -27,6 +34,27 @@ export class AgentHeartbeats {
 
   /** Forgets `agentId` (its connection closed or it was cut off): it is live again only on its next beat. */
   forget(agentId: string): void {
+    const at = this.heard.get(agentId);
+    if (at !== undefined) this.left.set(agentId, at);
     this.heard.delete(agentId);
+    this.written.delete(agentId);
+  }
+
+  /** True when a beat of `agentId` heard at `at` is to be written: its first here, or `heardWriteEveryMs` after the last written. */
+  dueWrite(agentId: string, at: number): boolean {
+    const last = this.written.get(agentId);
+    return last === undefined || at - last >= heardWriteEveryMs(this.settings);
+  }
+
+  /** Notes that the beat of `agentId` heard at `at` is written (unless it left meanwhile). */
+  wrote(agentId: string, at: number): void {
+    if (this.heard.has(agentId)) this.written.set(agentId, Math.max(at, this.written.get(agentId) ?? 0));
+  }
+
+  /** Agents this gateway heard (connected or since left) last before `cutoff` (ms): silent, as far as this gateway knows. */
+  silentSince(cutoff: number): string[] {
+    const silent: string[] = [];
+    for (const map of [this.heard, this.left]) for (const [agentId, at] of map) if (at < cutoff) silent.push(agentId);
+    return silent;
   }
 }

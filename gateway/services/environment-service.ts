@@ -348,8 +348,8 @@ export class EnvironmentService {
   async settleAfterReconnect(agentId: string): Promise<string[]> {
     const agent = this.agents.get(agentId);
     if (!agent) return [];
-    const hosts = await this.dataSource.getRepository(HostEntity).findBy({ agent: agentId });
-    const stuck = hosts.length ? await this.repo.findBy({ hostId: In(hosts.map((h) => h.id)), status: In([...TRANSIENT_STATUSES]) }) : [];
+    // One statement: the environments of its hosts left in a transient status.
+    const stuck = await this.repo.createQueryBuilder('e').innerJoin(HostEntity, 'h', 'h.id = e."hostId"').where('h.agent = :agentId AND e.status IN (:...transient)', { agentId, transient: [...TRANSIENT_STATUSES] }).getMany();
     if (!stuck.length) return [];
     const busy = new Set(
       (await this.dataSource.getRepository(OperationEntity).findBy({ targetId: In(stuck.map((e) => e.id)), state: In([OperationState.PENDING, OperationState.RUNNING]) })).map((o) => o.targetId),

@@ -38,6 +38,20 @@ export function missedBeatsAllowed(settings: DetectorSettings): number {
 }
 
 /**
+ * How often the hosts of an agent a gateway hears are written heard (`lastHeartbeatAt`) while
+ * nothing changes: every 10 beats. The gateway holding the agent judges it from memory; the
+ * other replicas read the database, so they allow this much more silence (`staleCutoff`).
+ */
+export function heardWriteEveryMs(settings: Pick<DetectorSettings, 'heartbeatMs'>): number {
+  return 10 * settings.heartbeatMs;
+}
+
+/** The written `lastHeartbeatAt` before which a host is silent for a gateway that did not hear its agent itself. */
+export function staleCutoff(now: number, settings: DetectorSettings): Date {
+  return new Date(now - settings.downAfterMs - heardWriteEveryMs(settings));
+}
+
+/**
  * When the grace period after a gateway start ends: `heartbeatMs + downAfterMs` after it, no host
  * is judged DOWN (its agents need a beat to reconnect and be heard; a restart must not fail every
  * host over).

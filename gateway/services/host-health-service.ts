@@ -12,7 +12,7 @@ import type { Logger } from '../logging/logger';
 import type { AlertEvaluator } from '../metrics/alert-evaluator';
 import { AlertEntity, AlertState, EnvironmentEntity, EnvironmentStatus, HostEntity, HostState } from '../persistence/entities';
 import { AgentHeartbeats } from './agent-heartbeats';
-import { DEFAULT_DETECTOR_SETTINGS, DetectorSettings, graceEndsAt, missedBeatsAllowed, silenceCutoff } from './failure-detector';
+import { DEFAULT_DETECTOR_SETTINGS, DetectorSettings, graceEndsAt, missedBeatsAllowed, silenceCutoff, staleCutoff } from './failure-detector';
 
 /** The metric name of the alert a DOWN host raises. */
 export const HOST_DOWN_METRIC = 'heartbeatSilenceSeconds';
@@ -62,6 +62,12 @@ export class HostHealthService implements HeartbeatReceiver {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<unknown> | undefined;
   private hooks: FailoverHooks | undefined;
+  /** Beats received and not written yet, per agent. */
+  private pendingBeats = new Map<string, QueuedBeat>();
+  /** True while the queued beats are being written (new ones join the next batch). */
+  private writing = false;
+  /** Settles once the beats being written are (see `stop`). */
+  private beatsWritten: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -105,6 +111,7 @@ export class HostHealthService implements HeartbeatReceiver {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.ticking;
+    await this.beatsWritten;
   }
 
   /**
@@ -115,7 +122,7 @@ export class HostHealthService implements HeartbeatReceiver {
     const round: HealthRound = { down: [], up: [] };
     const live = this.agents.connected().filter((id) => this.beats.isLive(id, now));
     // One query for the DOWN hosts of every live agent, however many are connected.
-    const returning = live.length ? await this.hosts.findBy({ agent: In(live), state: HostState.DOWN }) : [];
+    const returning = live.length ? await this.hosts.createQueryBuilder('h').where('h.agent = ANY(CAST(:live AS varchar[])) AND h.state = :down', { live, down: HostState.DOWN }).getMany() : [];
     for (const host of returning) {
       const agent = this.agents.get(host.agent);
       if (!agent) continue;
@@ -141,25 +148,7 @@ export class HostHealthService implements HeartbeatReceiver {
    */
   async receiveHeartbeat(agentId: string, beat: HeartbeatRequest, now = Date.now()): Promise<HeartbeatAnswer> {
     this.beats.record(agentId, now);
-    // One statement: the hosts heard now, and the environments on the agent's hosts failover would
-    // restart elsewhere (a status failover brings back, a policy with auto-failover, as
-    // `FailoverService.hostDown` picks them) — what the agent self-fences.
-    const [result] = (await this.dataSource.query(
-      `WITH prev AS (SELECT id, state FROM host WHERE agent = $1 AND state <> $3 FOR UPDATE),
-       heard AS (UPDATE host h SET "lastHeartbeatAt" = $2, state = CASE WHEN h.state = $4 THEN $5 ELSE h.state END
-         FROM prev WHERE h.id = prev.id
-         RETURNING h.id, h.hostname, h."siteId", h.state, prev.state AS was)
-       SELECT (SELECT coalesce(json_agg(heard), '[]'::json) FROM heard) AS hosts,
-              (SELECT coalesce(json_agg(e.id ORDER BY e.id), '[]'::json) FROM environment e JOIN host h ON h.id = e."hostId"
-                WHERE h.agent = $1 AND e.status IN (${FAILOVER_FROM.map((_, i) => `$${i + 6}`).join(', ')})
-                  AND EXISTS (SELECT 1 FROM replication_policy p WHERE p."environmentId" = e.id AND p."autoFailover")) AS failover`,
-      [agentId, new Date(now), HostState.DOWN, HostState.UNKNOWN, HostState.UP, ...FAILOVER_FROM],
-    )) as Array<{ hosts: BeatRow[]; failover: string[] }>;
-    for (const row of result?.hosts ?? []) {
-      if (row.was !== HostState.UNKNOWN) continue;
-      this.logger.info({ host: row.hostname, agent: agentId }, "first heartbeat of the host's agent: host UP");
-      this.publishHost({ id: row.id, hostname: row.hostname, siteId: row.siteId, state: HostState.UP, lastHeartbeatAt: new Date(now) }, now);
-    }
+    const failover = await this.written(agentId, now);
     const reports = this.fencedReports.get(agentId) ?? new Map<string, FencedEnvironment>();
     const settled = this.settled.get(agentId) ?? new Set<string>();
     const acknowledged: string[] = [];
@@ -174,8 +163,86 @@ export class HostHealthService implements HeartbeatReceiver {
     if (reports.size) this.fencedReports.set(agentId, reports);
     if (settled.size) this.settled.set(agentId, settled);
     else this.settled.delete(agentId);
-    return { leaseUntil: leaseUntil(beat.sentAt, this.settings), heartbeatMs: this.settings.heartbeatMs, downAfterMs: this.settings.downAfterMs, acknowledged, failover: result?.failover ?? [] };
+    return { leaseUntil: leaseUntil(beat.sentAt, this.settings), heartbeatMs: this.settings.heartbeatMs, downAfterMs: this.settings.downAfterMs, acknowledged, failover };
   }
+
+  /**
+   * Queues `agentId`'s beat heard `at` for the next batch and resolves, once done, to the
+   * environments on its hosts failover would restart elsewhere. The beats that arrive while a
+   * batch runs go together in the next one: one statement however many agents beat.
+   */
+  private written(agentId: string, at: number): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      const write = this.beats.dueWrite(agentId, at);
+      const queued = this.pendingBeats.get(agentId);
+      if (queued) {
+        queued.at = Math.max(queued.at, at);
+        queued.write ||= write;
+        queued.waiters.push({ resolve, reject });
+      } else this.pendingBeats.set(agentId, { at, write, waiters: [{ resolve, reject }] });
+      if (this.writing) return;
+      this.writing = true;
+      this.beatsWritten = new Promise<void>((written) => setImmediate(() => void this.writeBeats().finally(written)));
+    });
+  }
+
+  /** Writes the queued beats, batch after batch, until none is left. */
+  private async writeBeats(): Promise<void> {
+    try {
+      while (this.pendingBeats.size) {
+        const batch = this.pendingBeats;
+        this.pendingBeats = new Map();
+        await this.writeBatch(batch);
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /**
+   * One statement for a batch of beats: the hosts of the agents heard, written heard when the
+   * beat is due a write (`AgentHeartbeats.dueWrite`) or the host is UNKNOWN (then UP from now:
+   * event and log), and the environments on their hosts failover would restart elsewhere (a
+   * status failover brings back, a policy with auto-failover, as `FailoverService.hostDown` picks
+   * them) — what each agent self-fences. The beats of an agent that left this gateway since
+   * (its connection closed, it was cut off) are dropped: its hosts are not written heard after
+   * it left.
+   */
+  private async writeBatch(batch: Map<string, QueuedBeat>): Promise<void> {
+    const beats = [...batch].filter(([agentId, queued]) => {
+      if (this.beats.lastHeard(agentId) !== undefined) return true;
+      for (const waiter of queued.waiters) waiter.resolve([]);
+      return false;
+    });
+    if (!beats.length) return;
+    try {
+      const [result] = (await this.dataSource.query(
+        `WITH beat AS (SELECT * FROM unnest($1::varchar[], $2::timestamptz[], $${FAILOVER_FROM.length + 6}::bool[]) AS b(agent, at, write)),
+         prev AS (SELECT h.id, h.state FROM host h JOIN beat b ON b.agent = h.agent WHERE h.state <> $3 AND (b.write OR h.state = $4) FOR UPDATE OF h),
+         heard AS (UPDATE host h SET "lastHeartbeatAt" = b.at, state = CASE WHEN h.state = $4 THEN $5 ELSE h.state END
+           FROM prev, beat b WHERE h.id = prev.id AND b.agent = h.agent
+           RETURNING h.id, h.agent, h.hostname, h."siteId", h."lastHeartbeatAt", prev.state AS was)
+         SELECT (SELECT coalesce(json_agg(heard), '[]'::json) FROM heard WHERE was = $4) AS up,
+                (SELECT coalesce(json_agg(json_build_array(h.agent, e.id) ORDER BY e.id), '[]'::json)
+                  FROM environment e JOIN host h ON h.id = e."hostId" JOIN beat b ON b.agent = h.agent
+                  WHERE e.status IN (${FAILOVER_FROM.map((_, i) => `$${i + 6}`).join(', ')})
+                    AND EXISTS (SELECT 1 FROM replication_policy p WHERE p."environmentId" = e.id AND p."autoFailover")) AS failover`,
+        [beats.map(([agentId]) => agentId), beats.map(([, queued]) => new Date(queued.at).toISOString()), HostState.DOWN, HostState.UNKNOWN, HostState.UP, ...FAILOVER_FROM, beats.map(([, queued]) => queued.write)],
+      )) as Array<{ up: BeatRow[]; failover: Array<[string, string]> }>;
+      for (const [agentId, queued] of beats) if (queued.write) this.beats.wrote(agentId, queued.at);
+      for (const row of result?.up ?? []) {
+        this.logger.info({ host: row.hostname, agent: row.agent }, "first heartbeat of the host's agent: host UP");
+        const at = new Date(row.lastHeartbeatAt);
+        this.publishHost({ id: row.id, hostname: row.hostname, siteId: row.siteId, state: HostState.UP, lastHeartbeatAt: at }, at.getTime());
+      }
+      const failover = new Map<string, string[]>();
+      for (const [agentId, environmentId] of result?.failover ?? []) failover.set(agentId, [...(failover.get(agentId) ?? []), environmentId]);
+      for (const [agentId, queued] of beats) for (const waiter of queued.waiters) waiter.resolve(failover.get(agentId) ?? []);
+    } catch (e) {
+      for (const [, queued] of beats) for (const waiter of queued.waiters) waiter.reject(e);
+    }
+  }
+
 
   /**
    * Settles the environments agents reported self-fenced: one failed over (its record is on a host
@@ -218,7 +285,9 @@ export class HostHealthService implements HeartbeatReceiver {
 
   /**
    * Marks DOWN every UP host silent past the threshold (none before `start`, nor during the grace
-   * period after it), in one transaction under an advisory lock
+   * period after it): judged from memory for agents this gateway heard (a live one's hosts are
+   * never DOWN, its beats being written only every `heardWriteEveryMs`), from the written
+   * `lastHeartbeatAt` with that much more allowance for the others (`staleCutoff`), in one transaction under an advisory lock
    * (another gateway running the same round finds it taken and leaves the hosts to the winner).
    * Publishes a HOST event and raises an alert per host. Returns the hosts it marked.
    */
@@ -228,10 +297,15 @@ export class HostHealthService implements HeartbeatReceiver {
     const marked = await this.dataSource.transaction(async (m) => {
       const [lock] = (await m.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [DETECTOR_LOCK_KEY])) as Array<{ locked: boolean }>;
       if (!lock?.locked) return [] as HostEntity[];
+      // An agent this gateway heard lately is live, whatever is written; one it heard last before
+      // the cutoff is silent; of the others, only what is written is known (`staleCutoff`).
+      const liveHere = this.agents.connected().filter((id) => this.beats.isLive(id, now));
+      const silentHere = this.beats.silentSince(cutoff.getTime());
       const silent = await m
         .getRepository(HostEntity)
         .createQueryBuilder('h')
-        .where('h.state = :up AND h."lastHeartbeatAt" IS NOT NULL AND h."lastHeartbeatAt" < :cutoff', { up: HostState.UP, cutoff })
+        .where('h.state = :up AND h."lastHeartbeatAt" IS NOT NULL AND h."lastHeartbeatAt" < :cutoff AND NOT (h.agent = ANY(CAST(:liveHere AS varchar[])))', { up: HostState.UP, cutoff, liveHere })
+        .andWhere('(h."lastHeartbeatAt" < :stale OR h.agent = ANY(CAST(:silentHere AS varchar[])))', { stale: staleCutoff(now, this.settings), silentHere })
         .setLock('pessimistic_write')
         .getMany();
       if (silent.length) await m.getRepository(HostEntity).update({ id: In(silent.map((h) => h.id)) }, { state: HostState.DOWN });
@@ -309,12 +383,21 @@ export class HostHealthService implements HeartbeatReceiver {
 /** Statuses of environments failover brings back (with an auto-failover policy, they are self-fenced). */
 const FAILOVER_FROM: readonly EnvironmentStatus[] = TRANSITIONS.failover.from;
 
-/** A host the heartbeat's UPDATE … RETURNING changed, with its state before (as JSON: ids and states are strings). */
+/** A host a batch of heartbeats brought UP, as the UPDATE … RETURNING gives it (JSON: ids, states and times are strings). */
 interface BeatRow {
   id: string;
+  agent: string;
   hostname: string;
   siteId: string;
-  state: HostState;
+  lastHeartbeatAt: string;
   was: HostState;
+}
+
+/** An agent's beat waiting for the next write: when it was heard (the latest of its beats queued) and who waits for the outcome. */
+interface QueuedBeat {
+  at: number;
+  /** Whether its hosts are to be written heard (not only those UNKNOWN). */
+  write: boolean;
+  waiters: Array<{ resolve(failover: string[]): void; reject(e: unknown): void }>;
 }
 

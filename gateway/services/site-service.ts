@@ -4,7 +4,7 @@ import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
 import { GroupEntity, HostEntity, HostState, LayerEntity, PlacementPolicy, SiteEntity } from '../persistence/entities';
 import { AgentHeartbeats } from './agent-heartbeats';
-import { DEFAULT_DETECTOR_SETTINGS } from './failure-detector';
+import { DEFAULT_DETECTOR_SETTINGS, staleCutoff } from './failure-detector';
 import { effectiveTechnologies, hostTechnologies, usableTechnologies, type ProbedDriver } from './host-technologies';
 
 /** Filters of host discovery. */
@@ -171,7 +171,8 @@ export class SiteService {
   private async agentLive(agentId: string): Promise<boolean> {
     if (!this.connected(agentId)) return false;
     if (this.beats.isLive(agentId)) return true;
-    const since = new Date(Date.now() - this.beats.settings.downAfterMs);
+    // Another replica writes its agents' hosts heard only every `heardWriteEveryMs`.
+    const since = staleCutoff(Date.now(), this.beats.settings);
     return this.hosts.exists({ where: { agent: agentId, lastHeartbeatAt: MoreThan(since) } });
   }
 

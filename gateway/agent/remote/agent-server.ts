@@ -62,6 +62,7 @@ export class AgentServer {
     this.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => this.accept(socket, req.socket.remoteAddress ?? 'unknown'));
     deps.credentials.onRevoked((agentId) => this.sockets.get(agentId)?.close(CLOSE_CODES.UNAUTHENTICATED, 'the agent credential was revoked'));
     // A socket silent (no pong, no frame) for longer than `silenceMs` is cut off: its agent leaves the link.
+    // Only sockets silent for a beat are pinged: an agent's heartbeats are enough to hear it.
     const heard = new WeakMap<WebSocket, number>();
     this.pinger = setInterval(() => {
       const now = Date.now();
@@ -72,12 +73,14 @@ export class AgentServer {
           socket.on('pong', hear);
           socket.on('message', hear);
         }
-        if (now - heard.get(socket)! > deps.silenceMs) {
-          this.deps.logger.warn({ silentMs: now - heard.get(socket)! }, 'a host agent stopped answering pings: its connection is cut');
+        const silentMs = now - heard.get(socket)!;
+        if (silentMs > deps.silenceMs) {
+          this.deps.logger.warn({ silentMs }, 'a host agent stopped answering pings: its connection is cut');
           socket.terminate();
           continue;
         }
-        socket.ping();
+        // A socket heard within the last beat (its heartbeat, any frame) needs no ping.
+        if (silentMs >= deps.heartbeatMs) socket.ping();
       }
     }, deps.heartbeatMs);
     this.pinger.unref();
