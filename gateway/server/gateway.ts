@@ -156,6 +156,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     for (const id of agents.connected()) await services.hostFacts.refreshAgent(id);
     // A previous run killed with -9 (or crashed) could not end its operations: nothing runs them now.
     await services.operations.failAbandoned();
+    // Their environments, left CREATING, STARTING…, are settled from what the engines report (remote agents' when they connect).
+    for (const id of agents.connected()) await services.environments.settleAfterReconnect(id);
     const bootstrap = await services.tokens.bootstrapSiteAdmin();
     if (bootstrap) logger.warn('created the first site-admin token; it is printed once, keep it');
     await services.environments.reconcile();
