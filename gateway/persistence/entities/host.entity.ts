@@ -14,6 +14,7 @@ export enum HostState {
 /** A physical machine: the bottom layer. */
 @Entity('host')
 @Index(['siteId', 'hostname'], { unique: true })
+@Index('host_agent', ['agent'])
 export class HostEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
