@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { Request, Response } from 'express';
 import { bearerSecret } from '../auth/bearer';
-import { fromDatabaseError, isRspError, UnauthenticatedError } from '../errors';
+import { fromDatabaseError, isRspError, OutageError, UnauthenticatedError } from '../errors';
 import type { Logger } from '../logging/logger';
 import type { Services } from '../services';
 import { MAX_DRAINED_BODY_BYTES } from './graphql-post';
@@ -14,7 +14,8 @@ const STATUS: Record<string, number> = { BAD_USER_INPUT: 400, UNAUTHENTICATED: 4
  * request body, with the same bearer token as GraphQL. Answers the image's digest and size, or a
  * GraphQL-shaped error with its code. A refused upload (wrong digest, too large, over the group's
  * storage quota) keeps nothing; its answer waits for the rest of the body (read and dropped, up to
- * `MAX_DRAINED_BODY_BYTES`) and closes the connection, so a client still sending can read it.
+ * `MAX_DRAINED_BODY_BYTES`) and closes the connection, so a client still sending can read it. An
+ * unreachable database answers 503 with `Retry-After`.
  */
 export function imageUploadHandler(services: Services, logger: Logger) {
   return async (req: Request, res: Response): Promise<void> => {
@@ -38,6 +39,7 @@ export function imageUploadHandler(services: Services, logger: Logger) {
       await drained(req);
       if (req.destroyed && !req.complete) return;
       res.set('connection', 'close');
+      if (error instanceof OutageError) res.set('retry-after', String(error.retryAfterSeconds));
       res.status(STATUS[code] ?? 500).json({ errors: [{ message: error?.message ?? `Internal error (request ${res.locals.requestId})`, extensions: { code, ...(error && Object.keys(error.details).length ? { details: error.details } : {}) } }] });
     }
   };

@@ -94,7 +94,7 @@ describeWithEngine('postgres', 'database outages are retryable answers, and the 
     const upload = await fetch(`${t.gateway.url}/images/00000000-0000-0000-0000-000000000000/content`, { method: 'PUT', headers: { 'content-type': 'application/x-tar', authorization: `Bearer ${forUpload}` }, body: new Uint8Array(16) });
     expect(upload.status).toBe(503);
     expect(upload.headers.get('retry-after')).toBe('2');
-    expect(await upload.json()).toEqual({ errors: [expect.objectContaining({ extensions: { code: 'UNAVAILABLE' } })] });
+    expect(await upload.json()).toEqual({ errors: [expect.objectContaining({ extensions: expect.objectContaining({ code: 'UNAVAILABLE', details: expect.objectContaining({ dependency: 'database' }) }) })] });
 
     const metrics = await fetch(`${t.gateway.url}/metrics`, { headers: { authorization: `Bearer ${forMetrics}` } });
     expect(metrics.status).toBe(503);

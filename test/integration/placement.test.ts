@@ -155,7 +155,7 @@ function placementSuite(kind: 'pglite' | 'postgres') {
       expect.stringMatching(/A lease is a whole number of seconds/),
     ]);
     const tooMany = await t.gql('mutation ($r: [AllocationRequestInput!]!) { allocateMany(requests: $r) { index } }', { r: Array.from({ length: 1001 }, () => ({ groupId: w.groupA, resources: CPU(1) })) }, w.tokens.memberA);
-    expect(tooMany.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: expect.stringMatching(/At most 1000 requests per batch/) });
+    expect(tooMany.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: expect.stringMatching(/batch items limit: 1001 > 1000 \(RSP_MAX_BATCH_ITEMS\)/) });
     const mine = await t.ok('query ($g: ID) { allocations(groupId: $g, status: ACTIVE) { totalCount nodes { id } } }', { g: w.groupA }, w.tokens.viewerA);
     expect(mine.allocations.totalCount).toBe(2);
     for (const n of mine.allocations.nodes) await release(n.id);
