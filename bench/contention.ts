@@ -9,7 +9,7 @@ import { loadConfig } from '../gateway/config/config';
 import { startGateway } from '../gateway/server/gateway';
 import { GATEWAY_NODE_FLAGS } from '../gateway/server/node-flags';
 import { graphqlCaller } from './graphql-caller';
-import type { ClientJob, ClientReport } from './placement-clients';
+import { runClients, type ClientJob } from './placement-clients';
 
 /**
  * Contention benchmark (issue 22): one gateway on PostgreSQL, BENCH_CLIENTS (20) clients calling
@@ -110,20 +110,6 @@ async function run(adminUrl: string, hosts: number, snapshotMs: number): Promise
     await rm(dataDir, { recursive: true, force: true });
     await db.drop();
   }
-}
-
-/** Runs a job's clients in a child process and waits for its report. */
-function runClients(job: ClientJob): Promise<ClientReport> {
-  return new Promise((resolve, reject) => {
-    const child = fork(join(__dirname, 'placement-clients.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.once('message', (report) => {
-      resolve(report as ClientReport);
-      child.disconnect();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => (code ? reject(new Error(`client process exited with ${code}`)) : undefined));
-    child.send(job);
-  });
 }
 
 async function main(): Promise<void> {

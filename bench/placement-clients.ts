@@ -3,6 +3,7 @@
 // per loop, node:http with a keep-alive agent: the cheapest client per request, so the clients
 // take as little of the machine's 2 cores from the gateway and PostgreSQL as a client can).
 // It imports nothing of the gateway, so it starts in a few milliseconds.
+import { fork } from 'node:child_process';
 import { Agent, request as httpRequest } from 'node:http';
 import { performance } from 'node:perf_hooks';
 
@@ -101,6 +102,20 @@ export async function runJob(job: ClientJob): Promise<ClientReport> {
   report.seconds = (performance.now() - started) / 1000;
   agent.destroy();
   return report;
+}
+
+/** Runs a job's clients in a child process and waits for its report. */
+export function runClients(job: ClientJob): Promise<ClientReport> {
+  return new Promise((resolve, reject) => {
+    const child = fork(__filename, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (report) => {
+      resolve(report as ClientReport);
+      child.disconnect();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => (code ? reject(new Error(`client process exited with ${code}`)) : undefined));
+    child.send(job);
+  });
 }
 
 if (require.main === module) {

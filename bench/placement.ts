@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fork } from 'node:child_process';
 import { Client } from 'pg';
 import pino from 'pino';
 import type { DataSource } from 'typeorm';
@@ -15,7 +15,7 @@ import { loadHostViews } from '../gateway/placement/snapshot';
 import { startGateway } from '../gateway/server/gateway';
 import { GATEWAY_NODE_FLAGS } from '../gateway/server/node-flags';
 import { graphqlCaller } from './graphql-caller';
-import { ClientJob, ClientReport, randomRequest } from './placement-clients';
+import { ClientJob, randomRequest, runClients } from './placement-clients';
 import { UNLIMITED } from './unlimited';
 
 /**
@@ -192,20 +192,6 @@ async function schedulerOnly(ds: DataSource, tenants: string[], count: number, f
     if (placeReplicas(hostList, ask, { cursor }).placed) decided++;
   }
   return { perSecond: count / ((performance.now() - started) / 1000), decided };
-}
-
-/** Runs a job's clients in a child process and waits for its report. */
-function runClients(job: ClientJob): Promise<ClientReport> {
-  return new Promise((resolve, reject) => {
-    const child = fork(join(__dirname, 'placement-clients.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.once('message', (report) => {
-      resolve(report as ClientReport);
-      child.disconnect();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => (code ? reject(new Error(`client process exited with ${code}`)) : undefined));
-    child.send(job);
-  });
 }
 
 const missingFlags = GATEWAY_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
