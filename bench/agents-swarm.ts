@@ -1,7 +1,7 @@
 // The simulated host agents of bench/agents.ts, run as a few separate processes (child_process.fork):
 // each holds many WebSocket connections to the gateway's /agent endpoint and, per connection, does
-// what `rsp agent` does on the wire — the handshake with a real secret (a join token the first time,
-// then the credential it got), the answers to the gateway's opening calls (hello, hostFacts: the facts
+// what `rsp agent` does on the wire — the handshake with a real secret (a join token with the credential
+// it chose the first time — again after a welcome lost on the way —, then that credential), the answers to the gateway's opening calls (hello, hostFacts: the facts
 // at connect), a `heartbeat` call every RSP_HEARTBEAT_MS (the welcome's pace), and reconnection with the dialer's own backoff and
 // jitter when the connection drops — without any driver behind it.
 import WebSocket from 'ws';
@@ -9,7 +9,7 @@ import type { HostFactsData } from '../gateway/agent/host-facts';
 import { AGENT_PROTOCOL_VERSION } from '../gateway/agent/protocol';
 import type { AgentFrame, RequestFrame } from '../gateway/agent/protocol';
 import { agentUrl, reconnectDelay } from '../gateway/agent/remote/agent-dialer';
-import { FINAL_CLOSE_CODES } from '../gateway/agent/remote/handshake';
+import { FINAL_CLOSE_CODES, newAgentCredential } from '../gateway/agent/remote/handshake';
 import type { AgentHandshake, GatewayWelcome } from '../gateway/agent/remote/handshake';
 import { RSP_VERSION } from '../gateway/version';
 
@@ -27,10 +27,12 @@ export type SwarmReport =
   | { type: 'cpu'; cpu: NodeJS.CpuUsage }
   | { type: 'refused'; agent: string; code: number; reason: string };
 
-/** One simulated agent: its secret, its live socket and how many dials failed in a row. */
+/** One simulated agent: its secret (its join token until welcomed), the credential it chose, its live socket and how many dials failed in a row. */
 interface Simulated {
   id: string;
   secret: string;
+  credential: string;
+  enrolling: boolean;
   socket?: WebSocket;
   attempt: number;
   beat?: NodeJS.Timeout;
@@ -66,14 +68,17 @@ function dial(agent: Simulated): void {
   let welcomed = false;
   socket.on('error', () => undefined);
   socket.on('open', () => {
-    const hello: AgentHandshake = { type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, secret: agent.secret, software: RSP_VERSION, agentId: agent.id };
+    const hello: AgentHandshake = { type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, secret: agent.secret, software: RSP_VERSION, agentId: agent.id, ...(agent.enrolling ? { credential: agent.credential } : {}) };
     socket.send(JSON.stringify(hello));
   });
   socket.on('message', (data: Buffer) => {
     const message = JSON.parse(data.toString()) as GatewayWelcome | AgentFrame;
     if (message.type === 'welcome') {
       welcomed = true;
-      if (message.credential) agent.secret = message.credential;
+      if (agent.enrolling) {
+        agent.secret = message.credential ?? agent.credential;
+        agent.enrolling = false;
+      }
       // Its heartbeat: an upstream call at the gateway's pace, answered with a lease (not needed here: no environment to fence).
       let beats = 0;
       const beat = () => {
@@ -102,7 +107,7 @@ process.on('message', (command: SwarmCommand) => {
       facts = command.facts;
       url = agentUrl(command.gateway);
       for (const a of command.agents) {
-        const agent: Simulated = { id: a.id, secret: a.secret, attempt: 0 };
+        const agent: Simulated = { id: a.id, secret: a.secret, credential: newAgentCredential(), enrolling: true, attempt: 0 };
         agents.push(agent);
         dial(agent);
       }

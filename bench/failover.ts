@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const heartbeatMs = 200;
   const downAfterMs = 1000;
   const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dir, RSP_DRIVERS: 'docker', RSP_AGENTS: 'a,b', RSP_HEARTBEAT_MS: String(heartbeatMs), RSP_HOST_DOWN_AFTER_MS: String(downAfterMs), RSP_METRICS_INTERVAL_MS: '0', LOG_LEVEL: 'silent', LOG_FORMAT: 'json' });
-  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
+  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }), setup: false });
   const token = gateway.bootstrapToken!;
   const gql = graphqlCaller(gateway.graphqlUrl, token);
   const settle = async (id: string) => {

@@ -5,6 +5,7 @@ import { createClient } from 'graphql-ws';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { loadConfig } from '../gateway/config/config';
+import { StatementCounter } from '../gateway/persistence/statement-counter';
 import { startGateway } from '../gateway/server/gateway';
 import { graphqlCaller } from './graphql-caller';
 
@@ -12,19 +13,22 @@ import { graphqlCaller } from './graphql-caller';
 export interface GatewayBench {
   /** create + start + stop + destroy of one environment, each step an operation followed to its end. */
   cycle(name: string): Promise<void>;
+  /** Counts the gateway's SQL statements (background work included) while started. */
+  statements: StatementCounter;
   close(): Promise<void>;
 }
 
 /**
  * Starts an in-process gateway (PGlite in a temp dir) with one built-in driver, registers a group,
  * site and host, and uploads `rootfsTar` as an image of `technology`. Operations are followed
- * through one `operationUpdated` subscription, as a client would.
+ * through one `operationUpdated` subscription, as a client would. `env` adds settings (e.g.
+ * `RSP_PLUGINS` for a plugin's driver).
  */
-export async function startGatewayBench(driver: string, technology: string, rootfsTar: string, command?: string[]): Promise<GatewayBench> {
+export async function startGatewayBench(driver: string, technology: string, rootfsTar: string, command?: string[], env: Record<string, string> = {}): Promise<GatewayBench> {
   const dataDir = await mkdtemp(join(tmpdir(), `rsp-bench-gw-${driver}-`));
   await chmod(dataDir, 0o711); // a hypervisor running as its own user (libvirt-qemu) reaches the disks below it
-  const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: driver, LOG_LEVEL: 'silent', LOG_FORMAT: 'json' });
-  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
+  const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: driver, LOG_LEVEL: 'silent', LOG_FORMAT: 'json', ...env });
+  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }), setup: false });
   const token = gateway.bootstrapToken!;
   const gql = graphqlCaller(gateway.graphqlUrl, token);
 
@@ -63,6 +67,7 @@ export async function startGatewayBench(driver: string, technology: string, root
   if (!up.ok) throw new Error(`image upload: ${up.status} ${await up.text()}`);
 
   return {
+    statements: new StatementCounter(gateway.dataSource),
     async cycle(name) {
       const created = (await gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: group, hostId: host, imageId: image, name, network: 'none', config: { A: '1' }, ...(command ? { command } : {}) } })).createEnvironment;
       await follow(created.operation.id);

@@ -37,7 +37,7 @@ interface Report {
 
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'rsp-bench-post-'));
-  const gateway = await startGateway(loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', RSP_METRICS_INTERVAL_MS: '0', LOG_LEVEL: 'silent', ...UNLIMITED }), { logger: pino({ level: 'silent' }) });
+  const gateway = await startGateway(loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', RSP_METRICS_INTERVAL_MS: '0', LOG_LEVEL: 'silent', ...UNLIMITED }), { logger: pino({ level: 'silent' }), setup: false });
   const child = fork(__filename, [CLIENT_ARG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const send = (job: Job) =>
     new Promise<Report>((resolve, reject) => {

@@ -3,24 +3,28 @@
  * driver, against the same lifecycle through the `docker` CLI (execFile, no shell), same image
  * (the busybox rootfs of test/fixtures), same command, same run. Iterations alternate between the
  * two paths so machine noise hits both alike. Prints both totals, per-environment means, and the
- * ratio driver/CLI (goal ≤ 1.2).
+ * ratio driver/CLI (goal ≤ 1.2), and gateway/driver (goal ≤ 1.1) with this process's CPU per environment on each path
+ * and the gateway's SQL statements per environment (the embedded database runs in this process: each costs CPU here).
  *
  * A third path goes through the whole gateway: GraphQL mutations over HTTP → service → in-process
  * agent → driver, each step an operation followed over graphql-ws (ratio gateway/CLI: the issue's
  * figure).
  *
- *   npm run bench:docker -- [N]        (default N = 10; DOCKER_HOST honoured)
+ *   npm run bench:docker -- [N]        (default N = 10; DOCKER_HOST honoured;
+ *   BENCH_CPU_PROFILE=file: a CPU profile of N more cycles through the gateway, not counted)
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createDockerDriver } from '../drivers/docker';
 import { buildBusyboxRootfs, IDLE_COMMAND, importBusyboxImage } from '../test/fixtures/busybox-rootfs';
+import { withCpuProfile } from './cpu-profile';
 import { startGatewayBench } from './gateway-lifecycle';
 
 const run = promisify(execFile);
+const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? process.env.BENCH_N ?? 10);
@@ -56,20 +60,35 @@ async function main(): Promise<void> {
   await viaDriver(-1); // warm-up, not counted
   await viaCli(-1);
   await viaGateway(99999);
+  // Optional: the gateway path's CPU profile (this process: gateway, agent and driver), in cycles of their own, not counted.
+  const profile = process.env.BENCH_CPU_PROFILE;
+  if (profile) await withCpuProfile(profile, async () => {
+    for (let i = 0; i < n; i++) await viaGateway(100000 + i);
+  });
   let driverMs = 0;
   let cliMs = 0;
   let gatewayMs = 0;
+  // CPU of this process (user + system) on each path: the gateway's own cost, which the machine's load hardly disturbs.
+  let gatewayCpu = 0;
+  let driverCpu = 0;
   for (let i = 0; i < n; i++) {
     let t = performance.now();
+    let c = process.cpuUsage();
+    gateway.statements.start();
     await viaGateway(i);
+    gateway.statements.stop();
     gatewayMs += performance.now() - t;
+    gatewayCpu += cpuMs(process.cpuUsage(c));
     t = performance.now();
+    c = process.cpuUsage();
     await viaDriver(i);
     driverMs += performance.now() - t;
+    driverCpu += cpuMs(process.cpuUsage(c));
     t = performance.now();
     await viaCli(i);
     cliMs += performance.now() - t;
   }
+  const statements = gateway.statements.stop().total / n;
   await gateway.close();
   await rm(dir, { recursive: true, force: true });
   await driver.engine.getImage(image.ref).remove().catch(() => undefined);
@@ -84,6 +103,9 @@ async function main(): Promise<void> {
       `  through docker CLI : ${cliMs.toFixed(0)} ms total, ${(cliMs / n).toFixed(0)} ms per environment  (baseline)`,
       `  ratio gateway/CLI  : ${gatewayRatio.toFixed(2)}×  (goal ≤ 1.20× — ${gatewayRatio <= 1.2 ? 'met' : 'NOT met'})`,
       `  ratio driver/CLI   : ${ratio.toFixed(2)}×`,
+      `  ratio gateway/driver: ${(gatewayMs / driverMs).toFixed(2)}×  (goal ≤ 1.10× — ${gatewayMs / driverMs <= 1.1 ? 'met' : 'NOT met'})`,
+      `  CPU of this process per environment: gateway path ${(gatewayCpu / n).toFixed(1)} ms, driver path ${(driverCpu / n).toFixed(1)} ms; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      `  SQL statements per environment through the gateway: ${statements.toFixed(1)} (its background work during the cycles included)`,
       '',
     ].join('\n'),
   );

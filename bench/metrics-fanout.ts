@@ -2,14 +2,15 @@
 // 1. fan-out: 1,000 graphql-ws subscribers (in a separate process) on one gateway, host metrics
 //    published at a rising rate: delivered events/s, p50/p99 latency sample → client, gateway memory;
 //    once with the in-memory PubSub, once with Redis (REDIS_URL, default redis://127.0.0.1:6379).
-// 2. collector overhead: CPU used by sampling this machine every second, as a share of one core.
+// 2. collector overhead: CPU µs per sample of this machine (process.cpuUsage around each), as a share of one core at 1 s.
 // Usage: npm run bench:metrics [-- --only=memory|redis|collector] [--subscribers=1000] [--rates=25,50,100,200]
 //        [--clientProcesses=2] [--client=raw|graphql-ws] [--stageMs=5000]
+//        BENCH_CPU_PROFILE=/tmp/fanout.cpuprofile: the gateway's CPU profile of an extra stage at the first rate
 // The client processes report their own CPU use per stage, so one can tell whether they (and not the
 // gateway) were the limit: a client process near 100 % of a core means more client processes are needed.
 import { fork, ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { loadConfig } from '../gateway/config/config';
@@ -17,12 +18,16 @@ import { HostCollector } from '../gateway/metrics/host-collector';
 import { GatewayMetrics } from '../gateway/metrics/prometheus';
 import { flattenHost } from '../gateway/metrics/samples';
 import { startGateway } from '../gateway/server/gateway';
+import { withCpuProfile } from './cpu-profile';
 import { graphqlCaller } from './graphql-caller';
 import { UNLIMITED } from './unlimited';
 
 const GOAL_EVENTS_PER_SECOND = 100_000;
 const GOAL_P99_MS = 100;
-const GOAL_COLLECTOR_SHARE = 0.01;
+/** Issue 22: gateway CPU per delivered event. */
+const GOAL_CPU_PER_EVENT_US = 3;
+/** Issue 22: the collector's CPU at 1 s sampling, as a share of one core. */
+const GOAL_COLLECTOR_SHARE = 0.005;
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SUBSCRIBERS = Number(args.subscribers ?? 1000);
@@ -72,7 +77,7 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'rsp-bench-fanout-'));
   const redis = pubsub === 'redis' ? { REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' } : {};
   const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', LOG_LEVEL: 'silent', LOG_FORMAT: 'json', RSP_METRICS_INTERVAL_MS: '0', ...UNLIMITED, ...redis });
-  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
+  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }), setup: false });
   const token = gateway.bootstrapToken!;
   const gql = graphqlCaller(gateway.graphqlUrl, token);
   const group = (await gql('mutation { createGroup(input: { slug: "bench", name: "bench" }) { id } }')).createGroup.id;
@@ -89,11 +94,11 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
   const base = { ...(await collector.sample()), hostId, siteId: site, source: gateway.services.metrics.source, agent: 'local' };
   const droppedTotal = async () => (await gateway.services.metrics.prometheus.dropped.get()).values.reduce((a, v) => a + v.value, 0);
 
-  process.stdout.write('  publishes/s  offered ev/s  delivered ev/s   p50 ms   p99 ms   dropped  gateway RSS  heap    gateway CPU  µs CPU/event  clients CPU (each)\n');
+  process.stdout.write('  publishes/s  offered ev/s  delivered ev/s   p50 ms   p99 ms   dropped  gateway RSS  heap    gateway CPU  µs CPU/event   load  clients CPU (each)\n');
   let best = 0;
   let bestP99 = Infinity;
   let bestCost = Infinity;
-  for (const rate of RATES) {
+  const stage = async (rate: number, label = ''): Promise<void> => {
     const clientCpuBefore = await Promise.all(children.map((child) => ask<{ cpu: NodeJS.CpuUsage }>(child, { type: 'stage-start' }, 'stage-started')));
     const droppedBefore = await droppedTotal();
     const gatewayCpuBefore = process.cpuUsage();
@@ -121,13 +126,18 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
     const delivered = r.received / seconds;
     const mem = process.memoryUsage();
     const dropped = (await droppedTotal()) - droppedBefore;
-    if (delivered > best && r.p99 <= GOAL_P99_MS) best = delivered;
-    if (r.received > 0) bestCost = Math.min(bestCost, (gatewayCpu * 1e6) / r.received);
-    bestP99 = Math.min(bestP99, r.p99);
-    process.stdout.write(`  ${String(rate).padStart(11)}  ${String(rate * SUBSCRIBERS).padStart(12)}  ${delivered.toFixed(0).padStart(14)}  ${r.p50.toFixed(0).padStart(7)}  ${r.p99.toFixed(0).padStart(7)}  ${String(dropped).padStart(8)}  ${mb(mem.rss).padStart(11)}  ${mb(mem.heapUsed).padStart(6)}  ${`${((gatewayCpu / seconds) * 100).toFixed(0)} %`.padStart(11)}  ${((gatewayCpu * 1e6) / Math.max(1, r.received)).toFixed(1).padStart(12)}  ${clientShares.map((c) => `${(c * 100).toFixed(0)} %`).join(', ')}\n`);
-  }
+    if (!label) {
+      if (delivered > best && r.p99 <= GOAL_P99_MS) best = delivered;
+      if (r.received > 0) bestCost = Math.min(bestCost, (gatewayCpu * 1e6) / r.received);
+      bestP99 = Math.min(bestP99, r.p99);
+    }
+    process.stdout.write(`  ${String(rate).padStart(11)}  ${String(rate * SUBSCRIBERS).padStart(12)}  ${delivered.toFixed(0).padStart(14)}  ${r.p50.toFixed(0).padStart(7)}  ${r.p99.toFixed(0).padStart(7)}  ${String(dropped).padStart(8)}  ${mb(mem.rss).padStart(11)}  ${mb(mem.heapUsed).padStart(6)}  ${`${((gatewayCpu / seconds) * 100).toFixed(0)} %`.padStart(11)}  ${((gatewayCpu * 1e6) / Math.max(1, r.received)).toFixed(1).padStart(12)}  ${loadavg()[0]!.toFixed(1).padStart(5)}  ${clientShares.map((c) => `${(c * 100).toFixed(0)} %`).join(', ')}${label}\n`);
+  };
+  // Optional: the gateway's CPU profile of one stage at the first rate, in a window of its own (not counted in the figures).
+  if (process.env.BENCH_CPU_PROFILE) await withCpuProfile(process.env.BENCH_CPU_PROFILE, () => stage(RATES[0]!, '  (profiled, not counted)'));
+  for (const rate of RATES) await stage(rate);
   process.stdout.write(`  best delivered with p99 ≤ ${GOAL_P99_MS} ms: ${best.toFixed(0)} events/s — goal ≥ ${GOAL_EVENTS_PER_SECOND}: ${mark(best >= GOAL_EVENTS_PER_SECOND)}\n`);
-  process.stdout.write(`  gateway CPU per delivered event: ${bestCost.toFixed(1)} µs at best, i.e. ${(1e6 / bestCost).toFixed(0)} events/s per core of gateway CPU (the figure that does not depend on what else runs on the machine)\n`);
+  process.stdout.write(`  gateway CPU per delivered event: ${bestCost.toFixed(1)} µs at best (goal ≤ ${GOAL_CPU_PER_EVENT_US} µs: ${mark(bestCost <= GOAL_CPU_PER_EVENT_US)}), i.e. ${(1e6 / bestCost).toFixed(0)} events/s per core of gateway CPU (the figure that does not depend on what else runs on the machine)\n`);
   process.stdout.write(`  gateway memory stays bounded by the per-subscriber buffer (${config.subscriberBuffer} events × ${SUBSCRIBERS}); dropped counts events discarded for subscribers that fell behind\n`);
   await Promise.all(
     children.map(
@@ -161,21 +171,28 @@ async function collectorOverhead(): Promise<void> {
   const cpuBefore = process.cpuUsage();
   const wallBefore = performance.now();
   let work = 0;
+  // The CPU of each sample itself (process.cpuUsage counts the thread pool's reads too): the
+  // figure that the machine's load hardly disturbs, unlike the wall time and the share.
+  let sampleCpuMicros = 0;
   for (let i = 0; i < seconds; i++) {
     await new Promise((r) => setTimeout(r, 1000));
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const s = { ...(await collector.sample()), hostId: 'h', siteId: 's', source: 'bench', agent: 'local' };
     flattenHost(s);
     prometheus.observeHost(s);
+    const c = process.cpuUsage(c0);
+    sampleCpuMicros += c.user + c.system;
     work += performance.now() - t0;
   }
   const cpu = process.cpuUsage(cpuBefore);
   const wall = (performance.now() - wallBefore) / 1000;
   const share = (cpu.user + cpu.system) / 1e6 / wall;
-  process.stdout.write(`\n[collector] ${seconds} samples at 1 s (read /proc + /sys + statfs, rates, Prometheus gauges): ${(work / seconds).toFixed(2)} ms wall per sample\n`);
-  process.stdout.write(`  CPU of this process while sampling: ${(share * 100).toFixed(3)} % of one core (idle, not sampling: ${(idleShare * 100).toFixed(3)} %)\n`);
-  const net = Math.max(0, share - idleShare);
-  process.stdout.write(`  collector CPU (sampling − idle): ${(net * 100).toFixed(3)} % of one core — goal < ${GOAL_COLLECTOR_SHARE * 100} %: ${mark(net < GOAL_COLLECTOR_SHARE)}\n`);
+  const perSample = sampleCpuMicros / seconds;
+  const perSampleShare = perSample / 1e6;
+  process.stdout.write(`\n[collector] ${seconds} samples at 1 s (read /proc + /sys + statfs, rates, Prometheus gauges): ${(work / seconds).toFixed(2)} ms wall per sample; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  process.stdout.write(`  CPU per sample: ${perSample.toFixed(0)} µs (user + system, thread pool included), i.e. ${(perSampleShare * 100).toFixed(3)} % of one core at 1 s — goal ≤ ${GOAL_COLLECTOR_SHARE * 100} %: ${mark(perSampleShare <= GOAL_COLLECTOR_SHARE)}\n`);
+  process.stdout.write(`  CPU of this process while sampling: ${(share * 100).toFixed(3)} % of one core (idle, not sampling: ${(idleShare * 100).toFixed(3)} %; the difference, ${(Math.max(0, share - idleShare) * 100).toFixed(3)} %, is the same cost measured coarsely)\n`);
 }
 
 async function main(): Promise<void> {

@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Client } from 'pg';
 import pino from 'pino';
 import type { DataSource } from 'typeorm';
 import { loadConfig } from '../gateway/config/config';
@@ -14,9 +12,12 @@ import { placeReplicas } from '../gateway/placement/scheduler';
 import { loadHostViews } from '../gateway/placement/snapshot';
 import { startGateway } from '../gateway/server/gateway';
 import { GATEWAY_NODE_FLAGS } from '../gateway/server/node-flags';
+import { freshDatabase } from './fresh-database';
 import { graphqlCaller } from './graphql-caller';
 import { ClientJob, randomRequest, runClients } from './placement-clients';
+import { withCpuProfile } from './cpu-profile';
 import { UNLIMITED } from './unlimited';
+import { broken, capacityChecks } from '../test/helpers/consistency';
 
 /**
  * Placement benchmark (issue 9): simulated hosts in 3 sites with 2 technologies and mixed sizes,
@@ -30,7 +31,8 @@ import { UNLIMITED } from './unlimited';
  * BENCH_BATCH (500), BENCH_BATCH_CLIENTS (4), BENCH_SINGLE (20000: long enough for a steady p99),
  * BENCH_WARMUP (2000 single allocates before those, reported but not counted),
  * BENCH_SINGLE_CLIENTS (20), BENCH_DECISIONS (20000, on the filled inventory),
- * RSP_PLACEMENT_SNAPSHOT_MS (2000), DATABASE_URL (else a database made on 127.0.0.1 and dropped
+ * RSP_PLACEMENT_SNAPSHOT_MS (unset: the gateway's default), BENCH_CPU_PROFILE (a file: the gateway's CPU
+ * profile of 5,000 more single allocates after the measured ones), DATABASE_URL (else a database made on 127.0.0.1 and dropped
  * at the end).
  */
 const HOSTS = num('BENCH_HOSTS', 5000);
@@ -41,6 +43,8 @@ const SINGLE = num('BENCH_SINGLE', 20_000);
 const WARMUP = num('BENCH_WARMUP', 2000);
 const SINGLE_CLIENTS = num('BENCH_SINGLE_CLIENTS', 20);
 const DECISIONS = num('BENCH_DECISIONS', 20_000);
+/** Single allocates under the CPU profiler when BENCH_CPU_PROFILE names a file. */
+const PROFILED = 5000;
 const TENANTS = 8;
 const GiB = 2 ** 30;
 const GOAL_PLACEMENTS = 5000;
@@ -62,32 +66,20 @@ function line(label: string, value: string, goal?: string, ok?: boolean): void {
 }
 
 async function main(): Promise<void> {
-  const adminUrl = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   let databaseUrl = process.env.DATABASE_URL;
   let dropDatabase: (() => Promise<void>) | undefined;
   if (!databaseUrl) {
-    const name = `rsp_bench_${randomBytes(4).toString('hex')}`;
-    const admin = new Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${name}"`);
-    await admin.end();
-    const url = new URL(adminUrl);
-    url.pathname = `/${name}`;
-    databaseUrl = url.toString();
-    dropDatabase = async () => {
-      const c = new Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await c.end();
-    };
+    const db = await freshDatabase();
+    databaseUrl = db.url;
+    dropDatabase = db.drop;
   }
   const dataDir = await mkdtemp(join(tmpdir(), 'rsp-bench-placement-'));
-  const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', LOG_LEVEL: 'silent', LOG_FORMAT: 'json', DATABASE_URL: databaseUrl, RSP_PLACEMENT_SNAPSHOT_MS: process.env.RSP_PLACEMENT_SNAPSHOT_MS ?? '2000', ...UNLIMITED });
-  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
+  const config = loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', LOG_LEVEL: 'silent', LOG_FORMAT: 'json', DATABASE_URL: databaseUrl, ...(process.env.RSP_PLACEMENT_SNAPSHOT_MS === undefined ? {} : { RSP_PLACEMENT_SNAPSHOT_MS: process.env.RSP_PLACEMENT_SNAPSHOT_MS }), ...UNLIMITED });
+  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }), setup: false });
   const token = gateway.bootstrapToken!;
   const ok = graphqlCaller(gateway.graphqlUrl, token);
   try {
-    console.log(`placement benchmark: ${HOSTS} hosts, ${REQUESTS} batched requests (${BATCH} per allocateMany, ${BATCH_CLIENTS} clients), ${SINGLE} single allocate (${SINGLE_CLIENTS} clients), PostgreSQL, gateway node flags: ${process.execArgv.join(' ') || 'none'}`);
+    console.log(`placement benchmark: ${HOSTS} hosts, ${REQUESTS} batched requests (${BATCH} per allocateMany, ${BATCH_CLIENTS} clients), ${SINGLE} single allocate (${SINGLE_CLIENTS} clients), PostgreSQL, RSP_PLACEMENT_SNAPSHOT_MS=${config.placementSnapshotMs}${process.env.RSP_PLACEMENT_SNAPSHOT_MS === undefined ? ' (default)' : ''}, gateway node flags: ${process.execArgv.join(' ') || 'none'}`);
     const t0 = performance.now();
     const group = async (slug: string) => (await ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug, name: slug } })).createGroup.id as string;
     const owner = await group('infra');
@@ -148,26 +140,21 @@ async function main(): Promise<void> {
     line('gateway CPU per single allocate', `${((cpu.user + cpu.system) / 1000 / SINGLE).toFixed(3)} ms`);
     if (singleRefused) line('single allocate refused', String(singleRefused));
 
+    // Optional: a CPU profile of more single allocates of the same kind, in a window of its own.
+    const profiled = process.env.BENCH_CPU_PROFILE ? PROFILED : 0;
+    const profiledRun = process.env.BENCH_CPU_PROFILE ? await withCpuProfile(process.env.BENCH_CPU_PROFILE, () => runClients({ kind: 'single', url: gateway.graphqlUrl, token, tenants, from: REQUESTS + WARMUP + SINGLE, count: profiled, clients: SINGLE_CLIENTS, batch: 1 })) : undefined;
+
     // Phase 3: the scheduler alone, on the inventory as it now is (fuller than any batch saw).
-    const filled = await schedulerOnly(ds, tenants, DECISIONS, REQUESTS + WARMUP + SINGLE);
+    const filled = await schedulerOnly(ds, tenants, DECISIONS, REQUESTS + WARMUP + SINGLE + profiled);
     line(`scheduler-only decisions/s (filled inventory)`, filled.perSecond.toFixed(0), `(${filled.decided} of ${DECISIONS} placeable)`);
 
     // Self-check, from the database.
-    const [over] = await ds.query(`SELECT count(*)::int AS n FROM resource WHERE used > (total - reserved) * "allocationRatio" + 1e-6`);
-    const [overGuaranteed] = await ds.query(`SELECT count(*)::int AS n FROM resource r JOIN (SELECT "resourceId", SUM(amount) AS s FROM allocation_claim WHERE active AND guaranteed GROUP BY 1) g ON g."resourceId" = r.id WHERE g.s > r.total - r.reserved + 1e-6`);
-    const [drift] = await ds.query(`SELECT count(*)::int AS n FROM resource r LEFT JOIN (SELECT "resourceId", SUM(amount) AS s FROM allocation_claim WHERE active GROUP BY 1) c ON c."resourceId" = r.id WHERE abs(r.used - coalesce(c.s, 0)) > 1e-3`);
-    const [overQuota] = await ds.query(
-      `SELECT count(*)::int AS n FROM (SELECT "hostId", "groupId", type, SUM(amount) AS s FROM allocation_claim WHERE active GROUP BY 1, 2, 3) u
-       JOIN share sh ON sh."hostId" = u."hostId" AND sh."groupId" = u."groupId" WHERE u.s > (sh.quotas ->> u.type)::float8 + 1e-6`,
-    );
+    const checks = await capacityChecks((q, p) => ds.query(q, p));
     const [persisted] = await ds.query(`SELECT count(*)::int AS n FROM allocation WHERE status = 'ACTIVE'`);
-    const expected = placed + warmup.placed + singleRun.placed;
-    line('self-check: resources over capacity × ratio', String(over.n), '0', over.n === 0);
-    line('self-check: guaranteed claims over capacity', String(overGuaranteed.n), '0', overGuaranteed.n === 0);
-    line('self-check: used ≠ sum of active claims', String(drift.n), '0', drift.n === 0);
-    line('self-check: shares over quota', String(overQuota.n), '0', overQuota.n === 0);
+    const expected = placed + warmup.placed + singleRun.placed + (profiledRun?.placed ?? 0);
+    for (const c of checks) line(`self-check: ${c.check}`, String(c.count), '0', c.count === 0);
     line('self-check: persisted allocations', String(persisted.n), String(expected), persisted.n === expected);
-    if (over.n || overGuaranteed.n || drift.n || overQuota.n || persisted.n !== expected) process.exitCode = 1;
+    if (broken(checks).length || persisted.n !== expected) process.exitCode = 1;
   } finally {
     await gateway.close();
     await rm(dataDir, { recursive: true, force: true });

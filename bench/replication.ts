@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ArtifactStore } from '../gateway/artifacts/artifact-store';
 import type { PutResult } from '../gateway/artifacts/artifact-store';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { copyArtifact } from '../gateway/artifacts/chunk-copy';
+import { StoreChunkTransport } from '../gateway/artifacts/store-chunk-transport';
 import { changeTree, exited, generateTree, spawnTar, tarIntoSha256sum } from './replication-tree';
 import type { BenchTree } from './replication-tree';
 
@@ -108,6 +112,52 @@ async function storeThroughput(tree: BenchTree, work: string): Promise<boolean> 
   return ratio >= GOAL_RATIO && delta < GOAL_DELTA_PERCENT;
 }
 
+/**
+ * Verify jobs (issue 23): (c) `sha256sum` of a store's pack files (the stored bytes) vs (d)
+ * `ArtifactStore.scrub` of the artifact in them (re-hash every chunk once, unthrottled), same run,
+ * ratio goal ≥ 0.8; then a copy to a second store and a copy again with nothing changed: the share
+ * of the artifact's bytes the second copy reads from the target store (goal < 1 %).
+ */
+async function verifyJobs(tree: BenchTree, work: string): Promise<boolean> {
+  const store = ArtifactStore.inDirectory(join(work, 'verify-store'));
+  const { manifest } = await tarIntoStore(store, tree.dir, { run: 'verify' });
+  const sum = () => promisify(execFile)('sh', ['-c', `find "${join(work, 'verify-store', 'packs')}" -name '*.pack' -print0 | xargs -0 sha256sum > /dev/null`]);
+  await sum();
+  const baseline: number[] = [];
+  const ours: number[] = [];
+  let bytes = 0;
+  for (let run = 0; run < RUNS; run += 1) {
+    baseline.push((await timed(sum)).ms);
+    const d = await timed(() => store.scrub(manifest.id));
+    if (!d.value.ok) throw new Error('the verify job found damage in a fresh store');
+    bytes = d.value.bytes;
+    ours.push(d.ms);
+    console.log(`  run ${run + 1}: sha256sum of the packs ${baseline[run]!.toFixed(0)} ms, scrub ${d.ms.toFixed(0)} ms`);
+  }
+  const baselineRate = bytes / MiB / (median(baseline) / 1000);
+  const oursRate = bytes / MiB / (median(ours) / 1000);
+  const ratio = oursRate / baselineRate;
+
+  const target = ArtifactStore.inDirectory(join(work, 'verify-target'));
+  await copyArtifact(new StoreChunkTransport(store), new StoreChunkTransport(target), manifest.id);
+  let read = 0;
+  const get = target.backend.get.bind(target.backend);
+  target.backend.get = async (kind, id) => {
+    const out = await get(kind, id);
+    read += out.length;
+    return out;
+  };
+  const again = await copyArtifact(new StoreChunkTransport(store), new StoreChunkTransport(target), manifest.id);
+  const share = (read / manifest.size) * 100;
+
+  line('(c) sha256sum of the pack files (baseline), median', `${baselineRate.toFixed(0)} MiB/s`);
+  line('(d) verify job (ArtifactStore.scrub), median', `${oursRate.toFixed(0)} MiB/s`);
+  line('ratio (d)/(c)', ratio.toFixed(2), `≥ ${GOAL_RATIO}`, ratio >= GOAL_RATIO);
+  line('unchanged second copy: chunks reused / written / repaired', `${again.counts.reusedChunks} / ${again.counts.writtenChunks} / ${again.counts.repairedChunks}`);
+  line('unchanged second copy: bytes read from the target store', `${read} of ${manifest.size} (${share.toFixed(3)} %)`, '< 1 %', share < 1);
+  return ratio >= GOAL_RATIO && share < 1;
+}
+
 async function main(): Promise<void> {
   const work = process.env.BENCH_DIR ?? (await mkdtemp(join(tmpdir(), 'rsp-bench-replication-')));
   try {
@@ -115,7 +165,9 @@ async function main(): Promise<void> {
     const tree = await generateTree(join(work, 'tree'), TREE_MIB * MiB);
     console.log(`Artifact store throughput and dedup (${RUNS} runs each):`);
     const ok = await storeThroughput(tree, work);
-    process.exitCode = ok ? 0 : 1;
+    console.log(`Verify jobs and reuse (${RUNS} runs):`);
+    const verified = await verifyJobs(tree, work);
+    process.exitCode = ok && verified ? 0 : 1;
   } finally {
     if (!process.env.BENCH_DIR) await rm(work, { recursive: true, force: true });
   }

@@ -9,6 +9,7 @@ import type { RspPubSub } from '../gateway/events/pubsub';
 import { AgentResolver } from './agents/resolver';
 import { AuthResolver } from './auth/resolver';
 import { validateArgument } from './common/validate-argument';
+import { EnvironmentLogResolver } from './environments/log-resolver';
 import { EnvironmentResolver } from './environments/resolver';
 import { FailoverResolver } from './failover/resolver';
 import { GroupResolver } from './groups/resolver';
@@ -23,6 +24,7 @@ import { ReplicaResolver, ReplicationPolicyResolver } from './replication/resolv
 import { RetirementResolver } from './retirement/resolver';
 import { ResourceClassResolver, ResourceResolver } from './resources/resolver';
 import { ShareResolver } from './shares/resolver';
+import { EnvironmentSnapshotResolver } from './snapshots/resolver';
 import { HostResolver, SiteResolver } from './sites/resolver';
 import { SystemResolver } from './system/resolver';
 
@@ -42,6 +44,8 @@ export const resolverClasses: NonEmptyArray<Function> = [
   LayerResolver,
   ImageResolver,
   EnvironmentResolver,
+  EnvironmentLogResolver,
+  EnvironmentSnapshotResolver,
   MetricsResolver,
   AllocationRequestResolver,
   AllocationResolver,

@@ -10,7 +10,9 @@ const { execFileSync } = require('node:child_process');
 const { existsSync } = require('node:fs');
 const { dirname, join } = require('node:path');
 
-const pkgDir = join(__dirname, '..', 'node_modules', '@unraid', 'libvirt');
+// Under this package (a clone, a global install) or, for a package installed as a dependency,
+// hoisted next to it in the project's node_modules.
+const pkgDir = [join(__dirname, '..', 'node_modules', '@unraid', 'libvirt'), join(__dirname, '..', '..', '..', '@unraid', 'libvirt')].find((d) => existsSync(join(d, 'package.json'))) ?? join(__dirname, '..', 'node_modules', '@unraid', 'libvirt');
 const addon = join(pkgDir, 'build', 'Release', 'libvirt.node');
 
 function hasLibvirtHeaders() {

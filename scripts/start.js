@@ -14,7 +14,7 @@ execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 
   cwd: root,
   stdio: 'inherit',
 });
-execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', join(root, 'packages', 'sdk'), join(root, 'plugins', 'examples', 'sandbox-driver')], {
+execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', join(root, 'packages', 'sdk'), join(root, 'plugins', 'examples', 'sandbox-driver'), join(root, 'plugins', 'uml')], {
   cwd: root,
   stdio: 'inherit',
 });

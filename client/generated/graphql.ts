@@ -82,8 +82,12 @@ export type CreateEnvironmentInput = {
   limits?: LimitsInput | null | undefined;
   /** A DNS label, unique in the group. */
   name: string;
-  /** none (loopback only) or bridge. */
+  /** bridge: on its host's managed network with an address of the host's range (the default where the driver has managed networks), or none: loopback only. */
   network?: string | null | undefined;
+  /** Host ports published to it; a host port another environment of the host publishes is refused (CONFLICT). */
+  ports?: Array<PortInput> | null | undefined;
+  /** A read-only root filesystem (volumes and a tmpfs on /tmp and /run stay writable); default: true where the driver can make one. */
+  readOnlyRoot?: boolean | null | undefined;
   volumes?: Array<VolumeInput> | null | undefined;
 };
 
@@ -103,6 +107,8 @@ export type CreateGroupInput = {
 };
 
 export type CreateHostInput = {
+  /** The IPv4 range (CIDR, prefix 8–29) its environments' addresses come from, e.g. 10.42.0.0/24: its first address is the host's side of the network. Default: a /24 of 10.128.0.0/9 picked from the host's id. */
+  addressRange?: string | null | undefined;
   /** The host agent that runs its drivers: `local` (default) is the gateway's own; others are named by RSP_AGENTS. */
   agent?: string | null | undefined;
   arch?: string | null | undefined;
@@ -132,6 +138,8 @@ export type CreateReplicationPolicyInput = {
   autoFailover?: boolean | null | undefined;
   /** INTERNAL: run inside the environment; its standard output is the backup. */
   backupCommand?: Array<string> | null | undefined;
+  /** Restore drills of the newest replica on this schedule (same syntax as schedule; EXTERNAL policies); "" for none. */
+  drillSchedule?: string | null | undefined;
   enabled?: boolean | null | undefined;
   encrypted?: boolean | null | undefined;
   environmentId: string;
@@ -307,6 +315,16 @@ export type PlacementPolicy =
   | 'BINPACK'
   | 'SPREAD';
 
+/** A port of the host published to a port of the environment: reachable from outside the host. */
+export type PortInput = {
+  /** On every address of the host; unique per host and protocol. */
+  hostPort: number;
+  /** Inside the environment. */
+  port: number;
+  /** tcp or udp */
+  protocol?: string;
+};
+
 export type PublishNeedInput = {
   amount: number;
   description?: string | null | undefined;
@@ -341,6 +359,11 @@ export type RegisterImageInput = {
   visibility?: ImageVisibility;
 };
 
+/** What the last verify job found: OK (every chunk checks out, after repairs) or DAMAGED (damage no other store could repair). */
+export type ReplicaVerifyState =
+  | 'DAMAGED'
+  | 'OK';
+
 /** EXTERNAL: made by the host from outside (the whole environment); INTERNAL: the output of a command run inside the environment. */
 export type ReplicationKind =
   | 'EXTERNAL'
@@ -374,6 +397,11 @@ export type ResourceWantInput = {
   type: string;
   unit: ResourceUnit;
 };
+
+/** How a restore drill ended: PASSED (every chunk checked out, restored into a scratch environment, it ran) or FAILED. */
+export type RestoreDrillState =
+  | 'FAILED'
+  | 'PASSED';
 
 /** FULL, HALF (half RAM/disk/bandwidth, half CPU weight like nice 10) or CUSTOM. */
 export type ShareKind =
@@ -449,6 +477,25 @@ export type DestroyEnvironmentMutationVariables = Exact<{
 
 export type DestroyEnvironmentMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
 
+export type EnvLogsQueryVariables = Exact<{
+  id: string;
+  tail?: number | null | undefined;
+  since?: string | null | undefined;
+  cursor?: string | null | undefined;
+}>;
+
+
+export type EnvLogsQuery = { environmentLogs: { text: string, cursor: string } };
+
+export type EnvLogFollowSubscriptionVariables = Exact<{
+  id: string;
+  tail?: number | null | undefined;
+  cursor?: string | null | undefined;
+}>;
+
+
+export type EnvLogFollowSubscription = { environmentLog: { text: string, cursor: string } };
+
 export type EventsSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
@@ -456,9 +503,9 @@ export type EventsSubscription = { events: { kind: EventKind, at: string, groupI
 
 export type OperationFieldsFragment = { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null };
 
-export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> };
+export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> };
 
-export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } };
+export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } };
 
 export type ResourceFieldsFragment = { id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number };
 
@@ -472,9 +519,9 @@ export type NeedFieldsFragment = { id: string, groupId: string, resourceType: st
 
 export type AlertFieldsFragment = { id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null };
 
-export type ReplicationPolicyFieldsFragment = { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null } };
+export type ReplicationPolicyFieldsFragment = { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } };
 
-export type ReplicaFieldsFragment = { id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, target: { kind: ReplicationTargetKind, id: string | null } };
+export type ReplicaFieldsFragment = { id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, lastVerifiedAt: string | null, verifyState: ReplicaVerifyState | null, reusedChunks: number, writtenChunks: number, repairedChunks: number, target: { kind: ReplicationTargetKind, id: string | null }, verifyProblems: Array<{ chunk: string | null, index: number | null, reason: string, repaired: boolean }> };
 
 export type HostSampleFieldsFragment = { hostId: string, siteId: string, at: string, source: string, agent: string, dropped: number, cpu: { usage: number, cores: Array<number> }, load: { one: number, five: number, fifteen: number }, memory: { totalBytes: number, usedBytes: number, availableBytes: number }, swap: { totalBytes: number, usedBytes: number }, disks: Array<{ device: string, readBytesPerSecond: number, writeBytesPerSecond: number }>, networks: Array<{ interface: string, rxBytesPerSecond: number, txBytesPerSecond: number }> };
 
@@ -656,7 +703,7 @@ export type EnvCreateMutationVariables = Exact<{
 }>;
 
 
-export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
+export type EnvCreateMutation = { createEnvironment: { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operation: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } } };
 
 export type EnvRebuildMutationVariables = Exact<{
   id: string;
@@ -699,14 +746,14 @@ export type EnvListQueryVariables = Exact<{
 }>;
 
 
-export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+export type EnvListQuery = { environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type EnvShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> } };
+export type EnvShowQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> } };
 
 export type EnvExecMutationVariables = Exact<{
   id: string;
@@ -746,6 +793,23 @@ export type GroupDeleteMutationVariables = Exact<{
 
 export type GroupDeleteMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
 
+export type GroupStorageFieldsFragment = { id: string, slug: string, storage: { quotaBytes: number | null, limitBytes: number | null, usedBytes: number, imageBytes: number, replicaBytes: number, reservedBytes: number } | null };
+
+export type GroupQuotaShowQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type GroupQuotaShowQuery = { group: { id: string, slug: string, storage: { quotaBytes: number | null, limitBytes: number | null, usedBytes: number, imageBytes: number, replicaBytes: number, reservedBytes: number } | null } };
+
+export type GroupQuotaSetMutationVariables = Exact<{
+  groupId: string;
+  bytes?: number | null | undefined;
+}>;
+
+
+export type GroupQuotaSetMutation = { setGroupStorageQuota: { id: string, slug: string, storage: { quotaBytes: number | null, limitBytes: number | null, usedBytes: number, imageBytes: number, replicaBytes: number, reservedBytes: number } | null } };
+
 export type HostListQueryVariables = Exact<{
   first: number;
   siteId?: string | null | undefined;
@@ -754,21 +818,21 @@ export type HostListQueryVariables = Exact<{
 }>;
 
 
-export type HostListQuery = { hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, lastHeartbeatAt: string | null, connectedAt: string | null } }> } };
+export type HostListQuery = { hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, lastHeartbeatAt: string | null, connectedAt: string | null } }> } };
 
 export type HostShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostShowQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, facts: { hostname: string, kernel: string, arch: string, cpuModel: string, cpus: number, memoryBytes: number, reportedAt: string, dataDir: { path: string, sizeBytes: number, freeBytes: number }, filesystems: Array<{ mountPoint: string, sizeBytes: number, freeBytes: number }>, interfaces: Array<{ name: string, internal: boolean, speedBitsPerSecond: number | null }>, drivers: Array<{ name: string, technology: string, available: boolean, version: string | null, reason: string | null }> } | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
+export type HostShowQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, facts: { hostname: string, kernel: string, arch: string, cpuModel: string, cpus: number, memoryBytes: number, reportedAt: string, dataDir: { path: string, sizeBytes: number, freeBytes: number }, filesystems: Array<{ mountPoint: string, sizeBytes: number, freeBytes: number }>, interfaces: Array<{ name: string, internal: boolean, speedBitsPerSecond: number | null }>, drivers: Array<{ name: string, technology: string, available: boolean, version: string | null, reason: string | null }> } | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
 
 export type HostCreateMutationVariables = Exact<{
   input: CreateHostInput;
 }>;
 
 
-export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
+export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
 
 export type HostDrainMutationVariables = Exact<{
   id: string;
@@ -933,21 +997,21 @@ export type ReplicationPolicyCreateMutationVariables = Exact<{
 }>;
 
 
-export type ReplicationPolicyCreateMutation = { createReplicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null } } };
+export type ReplicationPolicyCreateMutation = { createReplicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
 
 export type ReplicationPolicyListQueryVariables = Exact<{
   environmentId?: string | null | undefined;
 }>;
 
 
-export type ReplicationPolicyListQuery = { replicationPolicies: Array<{ id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null } }> };
+export type ReplicationPolicyListQuery = { replicationPolicies: Array<{ id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } }> };
 
 export type ReplicationPolicyShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type ReplicationPolicyShowQuery = { replicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null } } };
+export type ReplicationPolicyShowQuery = { replicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
 
 export type ReplicationPolicyDeleteMutationVariables = Exact<{
   id: string;
@@ -955,7 +1019,7 @@ export type ReplicationPolicyDeleteMutationVariables = Exact<{
 }>;
 
 
-export type ReplicationPolicyDeleteMutation = { deleteReplicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null } } };
+export type ReplicationPolicyDeleteMutation = { deleteReplicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
 
 export type ReplicaListQueryVariables = Exact<{
   environmentId?: string | null | undefined;
@@ -963,14 +1027,14 @@ export type ReplicaListQueryVariables = Exact<{
 }>;
 
 
-export type ReplicaListQuery = { replicas: Array<{ id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, target: { kind: ReplicationTargetKind, id: string | null } }> };
+export type ReplicaListQuery = { replicas: Array<{ id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, lastVerifiedAt: string | null, verifyState: ReplicaVerifyState | null, reusedChunks: number, writtenChunks: number, repairedChunks: number, target: { kind: ReplicationTargetKind, id: string | null }, verifyProblems: Array<{ chunk: string | null, index: number | null, reason: string, repaired: boolean }> }> };
 
 export type ReplicaDeleteMutationVariables = Exact<{
   id: string;
 }>;
 
 
-export type ReplicaDeleteMutation = { deleteReplica: { id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, target: { kind: ReplicationTargetKind, id: string | null } } };
+export type ReplicaDeleteMutation = { deleteReplica: { id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, lastVerifiedAt: string | null, verifyState: ReplicaVerifyState | null, reusedChunks: number, writtenChunks: number, repairedChunks: number, target: { kind: ReplicationTargetKind, id: string | null }, verifyProblems: Array<{ chunk: string | null, index: number | null, reason: string, repaired: boolean }> } };
 
 export type ReplicaRestoreMutationVariables = Exact<{
   replicaId: string;
@@ -981,6 +1045,41 @@ export type ReplicaRestoreMutationVariables = Exact<{
 
 
 export type ReplicaRestoreMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type ReplicaVerifyMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type ReplicaVerifyMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type ReplicaShowQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type ReplicaShowQuery = { replica: { id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, lastVerifiedAt: string | null, verifyState: ReplicaVerifyState | null, reusedChunks: number, writtenChunks: number, repairedChunks: number, target: { kind: ReplicationTargetKind, id: string | null }, verifyProblems: Array<{ chunk: string | null, index: number | null, reason: string, repaired: boolean }> } };
+
+export type ReplicationPolicyDrillMutationVariables = Exact<{
+  policyId: string;
+}>;
+
+
+export type ReplicationPolicyDrillMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type ReplicaStoreCollectMutationVariables = Exact<{
+  hostId?: string | null | undefined;
+}>;
+
+
+export type ReplicaStoreCollectMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type ReplicaStoreCollectionQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type ReplicaStoreCollectionQuery = { operation: { id: string, state: OperationState, result: Record<string, unknown> | null } };
 
 export type ResourceListQueryVariables = Exact<{
   first: number;
@@ -1062,6 +1161,45 @@ export type SiteDeleteMutationVariables = Exact<{
 
 export type SiteDeleteMutation = { deleteSite: boolean };
 
+export type SnapshotCreateMutationVariables = Exact<{
+  environmentId: string;
+  name: string;
+}>;
+
+
+export type SnapshotCreateMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type SnapshotRollbackMutationVariables = Exact<{
+  environmentId: string;
+  name: string;
+}>;
+
+
+export type SnapshotRollbackMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type SnapshotDeleteMutationVariables = Exact<{
+  environmentId: string;
+  name: string;
+}>;
+
+
+export type SnapshotDeleteMutation = { op: { id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null } };
+
+export type SnapshotRetentionMutationVariables = Exact<{
+  environmentId: string;
+  keepLast?: number | null | undefined;
+}>;
+
+
+export type SnapshotRetentionMutation = { setSnapshotRetention: { id: string, snapshotKeepLast: number | null } };
+
+export type SnapshotListQueryVariables = Exact<{
+  environmentId: string;
+}>;
+
+
+export type SnapshotListQuery = { environment: { id: string, snapshotKeepLast: number | null, snapshots: Array<{ name: string, createdBy: string, createdAt: string }> } };
+
 export type TokenFieldsFragment = { id: string, groupId: string | null, name: string, role: MemberRole, siteAdmin: boolean, prefix: string, expiresAt: string | null, revokedAt: string | null, lastUsedAt: string | null, createdAt: string };
 
 export type TokenCreateMutationVariables = Exact<{
@@ -1127,7 +1265,7 @@ export type EnvironmentQueryVariables = Exact<{
 }>;
 
 
-export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
+export type EnvironmentQuery = { environment: { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, volumes: Array<{ name: string, kind: string, mountPath: string, readOnly: boolean }>, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
 
 export type EnvironmentReplicationQueryVariables = Exact<{
   id: string;
@@ -1136,10 +1274,47 @@ export type EnvironmentReplicationQueryVariables = Exact<{
 
 export type EnvironmentReplicationQuery = { replicationPolicies: Array<{ id: string, name: string, schedule: string, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, failCount: number } }>, replicas: Array<{ id: string, policyId: string | null }>, hosts: { nodes: Array<{ id: string, hostname: string }> }, sites: { nodes: Array<{ id: string, name: string }> } };
 
+export type FormChoicesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type FormChoicesQuery = { images: Array<{ id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility }>, hosts: { nodes: Array<{ id: string, hostname: string, state: HostState, drivers: Array<string> }> } };
+
 export type GroupsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type GroupsQuery = { groups: { nodes: Array<{ id: string, slug: string, name: string, description: string, contact: string | null, techHosts: Array<string>, techNeeds: Array<string>, noTechPreference: boolean, externalBackups: boolean, createdAt: string, labor: Array<{ kind: LaborKind, people: number, hoursPerWeek: number }> }> }, offers: Array<{ id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, terms: string }>, needs: Array<{ id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, description: string }> };
+
+export type HistoryFieldsFragment = { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> };
+
+export type HostHistoryQueryVariables = Exact<{
+  id: string;
+  from: string;
+  to?: string | null | undefined;
+  step: number;
+}>;
+
+
+export type HostHistoryQuery = { cpu: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> }, memory: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> }, rx: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> }, tx: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> }, load: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> } };
+
+export type EnvironmentHistoryQueryVariables = Exact<{
+  id: string;
+  from: string;
+  to?: string | null | undefined;
+  step: number;
+}>;
+
+
+export type EnvironmentHistoryQuery = { cpu: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> }, memory: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> }, rx: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> }, tx: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> } };
+
+export type SiteHistoryQueryVariables = Exact<{
+  id: string;
+  from: string;
+  to?: string | null | undefined;
+  step: number;
+}>;
+
+
+export type SiteHistoryQuery = { cpu: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> }, memory: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> }, rx: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> }, tx: { resolutionSeconds: number, stepSeconds: number, points: Array<{ at: string, value: number }> } };
 
 export type OperationsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -1149,7 +1324,7 @@ export type OperationsQuery = { operations: { totalCount: number, nodes: Array<{
 export type OverviewQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type OverviewQuery = { sites: { totalCount: number, nodes: Array<{ id: string, name: string, hosts: { nodes: Array<{ id: string, state: HostState }> } }> }, environments: { totalCount: number, nodes: Array<{ id: string, status: EnvironmentStatus }> }, guests: { totalCount: number, nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> }, alerts: Array<{ id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null }>, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
+export type OverviewQuery = { sites: { totalCount: number, nodes: Array<{ id: string, name: string, hosts: { nodes: Array<{ id: string, state: HostState }> } }> }, environments: { totalCount: number, nodes: Array<{ id: string, status: EnvironmentStatus }> }, guests: { totalCount: number, nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> }, alerts: Array<{ id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null }>, operations: { nodes: Array<{ id: string, kind: string, targetType: string | null, targetId: string | null, state: OperationState, progress: number, message: string | null, createdAt: string, updatedAt: string, finishedAt: string | null, error: { code: string, message: string } | null }> } };
 
 export type SiteNamesQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -1161,7 +1336,7 @@ export type ReplicationQueryVariables = Exact<{
 }>;
 
 
-export type ReplicationQuery = { replicationPolicies: Array<{ id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null } }>, replicas: Array<{ id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, target: { kind: ReplicationTargetKind, id: string | null } }>, environments: { nodes: Array<{ id: string, name: string, hostId: string }> }, hosts: { nodes: Array<{ id: string, hostname: string }> }, sites: { nodes: Array<{ id: string, name: string }> } };
+export type ReplicationQuery = { replicationPolicies: Array<{ id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } }>, replicas: Array<{ id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, lastVerifiedAt: string | null, verifyState: ReplicaVerifyState | null, reusedChunks: number, writtenChunks: number, repairedChunks: number, target: { kind: ReplicationTargetKind, id: string | null }, verifyProblems: Array<{ chunk: string | null, index: number | null, reason: string, repaired: boolean }> }>, environments: { nodes: Array<{ id: string, name: string, hostId: string }> }, hosts: { nodes: Array<{ id: string, hostname: string }> }, sites: { nodes: Array<{ id: string, name: string }> } };
 
 export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -1173,17 +1348,31 @@ export type GroupNamesQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type GroupNamesQuery = { groups: { nodes: Array<{ id: string, name: string }> } };
 
+export type HostChoiceFieldsFragment = { id: string, hostname: string, siteId: string, ownerGroupId: string, state: HostState, drivers: Array<string> };
+
+export type AllocationsQueryVariables = Exact<{
+  groupId?: string | null | undefined;
+}>;
+
+
+export type AllocationsQuery = { approvalRequests: { nodes: Array<{ id: string, groupId: string, requestedBy: string, mode: PlacementMode, guarantee: AllocationGuarantee, status: AllocationRequestStatus, reason: string | null, decidedBy: string | null, leaseSeconds: number | null, createdAt: string, spec: { technologies: Array<string>, antiAffinity: AntiAffinity, replicas: number, hostIds: Array<string>, resources: Array<{ type: string, amount: number, unit: ResourceUnit }> }, allocations: Array<{ id: string, requestId: string, groupId: string, hostId: string, technology: string, guarantee: AllocationGuarantee, status: AllocationStatus, score: number, expiresAt: string | null, endedAt: string | null, createdAt: string }> }> }, allocationRequests: { nodes: Array<{ id: string, groupId: string, requestedBy: string, mode: PlacementMode, guarantee: AllocationGuarantee, status: AllocationRequestStatus, reason: string | null, decidedBy: string | null, leaseSeconds: number | null, createdAt: string, spec: { technologies: Array<string>, antiAffinity: AntiAffinity, replicas: number, hostIds: Array<string>, resources: Array<{ type: string, amount: number, unit: ResourceUnit }> }, allocations: Array<{ id: string, requestId: string, groupId: string, hostId: string, technology: string, guarantee: AllocationGuarantee, status: AllocationStatus, score: number, expiresAt: string | null, endedAt: string | null, createdAt: string }> }> }, hosts: { nodes: Array<{ id: string, hostname: string, siteId: string, ownerGroupId: string, state: HostState, drivers: Array<string> }> } };
+
+export type SharingQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type SharingQuery = { shares: Array<{ id: string, hostId: string, groupId: string, kind: ShareKind, quotas: Record<string, unknown>, cpuWeight: number }>, hosts: { nodes: Array<{ id: string, hostname: string, siteId: string, ownerGroupId: string, state: HostState, drivers: Array<string> }> }, offers: Array<{ id: string, groupId: string, hostId: string | null, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, terms: string }>, needs: Array<{ id: string, groupId: string, resourceType: string, unit: ResourceUnit, amount: number, remaining: number, status: ExchangeStatus, technologies: Array<string>, description: string }> };
+
 export type SitesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type HostQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string }, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1227,6 +1416,18 @@ export const EnvironmentFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentStrin
   iface {
     hostname
     network
+    readOnlyRoot
+    ports {
+      hostPort
+      port
+      protocol
+    }
+  }
+  addresses {
+    address
+    prefix
+    family
+    interface
   }
   intervention {
     byGroupId
@@ -1256,6 +1457,7 @@ export const HostFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
   state
   drivers
   shareUnits
+  addressRange
   lastHeartbeatAt
   agentConnection {
     agentId
@@ -1322,6 +1524,20 @@ export const ReplicationPolicyFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumen
   autoFailover
   enabled
   createdAt
+  drillSchedule
+  nextDrillAt
+  lastDrill {
+    at
+    state
+    replicaId
+    hostId
+    environmentName
+    checkedChunks
+    checkedBytes
+    started
+    durationMs
+    message
+  }
   target {
     kind
     id
@@ -1335,6 +1551,11 @@ export const ReplicationPolicyFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumen
     nextRunAt
     lastError
     runningOperationId
+    lastChunkCounts {
+      reusedChunks
+      writtenChunks
+      repairedChunks
+    }
   }
 }
     `, {"fragmentName":"ReplicationPolicyFields"}) as unknown as TypedDocumentString<ReplicationPolicyFieldsFragment, unknown>;
@@ -1358,6 +1579,17 @@ export const ReplicaFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
   }
   createdAt
   verifiedAt
+  lastVerifiedAt
+  verifyState
+  verifyProblems {
+    chunk
+    index
+    reason
+    repaired
+  }
+  reusedChunks
+  writtenChunks
+  repairedChunks
 }
     `, {"fragmentName":"ReplicaFields"}) as unknown as TypedDocumentString<ReplicaFieldsFragment, unknown>;
 export const HostSampleFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
@@ -1591,6 +1823,20 @@ export const AllocationRequestFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumen
   endedAt
   createdAt
 }`, {"fragmentName":"AllocationRequestFields"}) as unknown as TypedDocumentString<AllocationRequestFieldsFragment, unknown>;
+export const GroupStorageFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
+    fragment GroupStorageFields on Group {
+  id
+  slug
+  storage {
+    quotaBytes
+    limitBytes
+    usedBytes
+    imageBytes
+    replicaBytes
+    reservedBytes
+  }
+}
+    `, {"fragmentName":"GroupStorageFields"}) as unknown as TypedDocumentString<GroupStorageFieldsFragment, unknown>;
 export const ImageFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     fragment ImageFields on Image {
   id
@@ -1748,6 +1994,26 @@ export const TokenFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
   createdAt
 }
     `, {"fragmentName":"TokenFields"}) as unknown as TypedDocumentString<TokenFieldsFragment, unknown>;
+export const HistoryFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
+    fragment HistoryFields on MetricSeries {
+  resolutionSeconds
+  stepSeconds
+  points {
+    at
+    value
+  }
+}
+    `, {"fragmentName":"HistoryFields"}) as unknown as TypedDocumentString<HistoryFieldsFragment, unknown>;
+export const HostChoiceFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
+    fragment HostChoiceFields on Host {
+  id
+  hostname
+  siteId
+  ownerGroupId
+  state
+  drivers
+}
+    `, {"fragmentName":"HostChoiceFields"}) as unknown as TypedDocumentString<HostChoiceFieldsFragment, unknown>;
 export const StartEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation StartEnvironment($id: ID!) {
   op: startEnvironment(id: $id) {
@@ -1858,6 +2124,22 @@ export const DestroyEnvironmentDocument = /*#__PURE__*/ new TypedDocumentString(
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<DestroyEnvironmentMutation, DestroyEnvironmentMutationVariables>;
+export const EnvLogsDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query EnvLogs($id: ID!, $tail: Int, $since: DateTimeISO, $cursor: String) {
+  environmentLogs(id: $id, tail: $tail, since: $since, cursor: $cursor) {
+    text
+    cursor
+  }
+}
+    `) as unknown as TypedDocumentString<EnvLogsQuery, EnvLogsQueryVariables>;
+export const EnvLogFollowDocument = /*#__PURE__*/ new TypedDocumentString(`
+    subscription EnvLogFollow($id: ID!, $tail: Int, $cursor: String) {
+  environmentLog(environmentId: $id, tail: $tail, cursor: $cursor) {
+    text
+    cursor
+  }
+}
+    `) as unknown as TypedDocumentString<EnvLogFollowSubscription, EnvLogFollowSubscriptionVariables>;
 export const EventsDocument = /*#__PURE__*/ new TypedDocumentString(`
     subscription Events {
   events {
@@ -2596,6 +2878,18 @@ fragment EnvironmentFields on Environment {
   iface {
     hostname
     network
+    readOnlyRoot
+    ports {
+      hostPort
+      port
+      protocol
+    }
+  }
+  addresses {
+    address
+    prefix
+    family
+    interface
   }
   intervention {
     byGroupId
@@ -2724,6 +3018,18 @@ export const EnvListDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+    readOnlyRoot
+    ports {
+      hostPort
+      port
+      protocol
+    }
+  }
+  addresses {
+    address
+    prefix
+    family
+    interface
   }
   intervention {
     byGroupId
@@ -2771,6 +3077,18 @@ export const EnvShowDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+    readOnlyRoot
+    ports {
+      hostPort
+      port
+      protocol
+    }
+  }
+  addresses {
+    address
+    prefix
+    family
+    interface
   }
   intervention {
     byGroupId
@@ -2892,6 +3210,42 @@ export const GroupDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<GroupDeleteMutation, GroupDeleteMutationVariables>;
+export const GroupQuotaShowDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query GroupQuotaShow($id: ID!) {
+  group(id: $id) {
+    ...GroupStorageFields
+  }
+}
+    fragment GroupStorageFields on Group {
+  id
+  slug
+  storage {
+    quotaBytes
+    limitBytes
+    usedBytes
+    imageBytes
+    replicaBytes
+    reservedBytes
+  }
+}`) as unknown as TypedDocumentString<GroupQuotaShowQuery, GroupQuotaShowQueryVariables>;
+export const GroupQuotaSetDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation GroupQuotaSet($groupId: ID!, $bytes: Float) {
+  setGroupStorageQuota(groupId: $groupId, bytes: $bytes) {
+    ...GroupStorageFields
+  }
+}
+    fragment GroupStorageFields on Group {
+  id
+  slug
+  storage {
+    quotaBytes
+    limitBytes
+    usedBytes
+    imageBytes
+    replicaBytes
+    reservedBytes
+  }
+}`) as unknown as TypedDocumentString<GroupQuotaSetMutation, GroupQuotaSetMutationVariables>;
 export const HostListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query HostList($first: Int!, $siteId: ID, $technology: String, $state: HostState) {
   hosts(first: $first, siteId: $siteId, technology: $technology, state: $state) {
@@ -2915,6 +3269,7 @@ export const HostListDocument = /*#__PURE__*/ new TypedDocumentString(`
   state
   drivers
   shareUnits
+  addressRange
   lastHeartbeatAt
   agentConnection {
     agentId
@@ -2973,6 +3328,7 @@ export const HostShowDocument = /*#__PURE__*/ new TypedDocumentString(`
   state
   drivers
   shareUnits
+  addressRange
   lastHeartbeatAt
   agentConnection {
     agentId
@@ -3009,6 +3365,7 @@ export const HostCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
   state
   drivers
   shareUnits
+  addressRange
   lastHeartbeatAt
   agentConnection {
     agentId
@@ -3541,6 +3898,20 @@ export const ReplicationPolicyCreateDocument = /*#__PURE__*/ new TypedDocumentSt
   autoFailover
   enabled
   createdAt
+  drillSchedule
+  nextDrillAt
+  lastDrill {
+    at
+    state
+    replicaId
+    hostId
+    environmentName
+    checkedChunks
+    checkedBytes
+    started
+    durationMs
+    message
+  }
   target {
     kind
     id
@@ -3554,6 +3925,11 @@ export const ReplicationPolicyCreateDocument = /*#__PURE__*/ new TypedDocumentSt
     nextRunAt
     lastError
     runningOperationId
+    lastChunkCounts {
+      reusedChunks
+      writtenChunks
+      repairedChunks
+    }
   }
 }`) as unknown as TypedDocumentString<ReplicationPolicyCreateMutation, ReplicationPolicyCreateMutationVariables>;
 export const ReplicationPolicyListDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -3575,6 +3951,20 @@ export const ReplicationPolicyListDocument = /*#__PURE__*/ new TypedDocumentStri
   autoFailover
   enabled
   createdAt
+  drillSchedule
+  nextDrillAt
+  lastDrill {
+    at
+    state
+    replicaId
+    hostId
+    environmentName
+    checkedChunks
+    checkedBytes
+    started
+    durationMs
+    message
+  }
   target {
     kind
     id
@@ -3588,6 +3978,11 @@ export const ReplicationPolicyListDocument = /*#__PURE__*/ new TypedDocumentStri
     nextRunAt
     lastError
     runningOperationId
+    lastChunkCounts {
+      reusedChunks
+      writtenChunks
+      repairedChunks
+    }
   }
 }`) as unknown as TypedDocumentString<ReplicationPolicyListQuery, ReplicationPolicyListQueryVariables>;
 export const ReplicationPolicyShowDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -3609,6 +4004,20 @@ export const ReplicationPolicyShowDocument = /*#__PURE__*/ new TypedDocumentStri
   autoFailover
   enabled
   createdAt
+  drillSchedule
+  nextDrillAt
+  lastDrill {
+    at
+    state
+    replicaId
+    hostId
+    environmentName
+    checkedChunks
+    checkedBytes
+    started
+    durationMs
+    message
+  }
   target {
     kind
     id
@@ -3622,6 +4031,11 @@ export const ReplicationPolicyShowDocument = /*#__PURE__*/ new TypedDocumentStri
     nextRunAt
     lastError
     runningOperationId
+    lastChunkCounts {
+      reusedChunks
+      writtenChunks
+      repairedChunks
+    }
   }
 }`) as unknown as TypedDocumentString<ReplicationPolicyShowQuery, ReplicationPolicyShowQueryVariables>;
 export const ReplicationPolicyDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -3643,6 +4057,20 @@ export const ReplicationPolicyDeleteDocument = /*#__PURE__*/ new TypedDocumentSt
   autoFailover
   enabled
   createdAt
+  drillSchedule
+  nextDrillAt
+  lastDrill {
+    at
+    state
+    replicaId
+    hostId
+    environmentName
+    checkedChunks
+    checkedBytes
+    started
+    durationMs
+    message
+  }
   target {
     kind
     id
@@ -3656,6 +4084,11 @@ export const ReplicationPolicyDeleteDocument = /*#__PURE__*/ new TypedDocumentSt
     nextRunAt
     lastError
     runningOperationId
+    lastChunkCounts {
+      reusedChunks
+      writtenChunks
+      repairedChunks
+    }
   }
 }`) as unknown as TypedDocumentString<ReplicationPolicyDeleteMutation, ReplicationPolicyDeleteMutationVariables>;
 export const ReplicaListDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -3683,6 +4116,17 @@ export const ReplicaListDocument = /*#__PURE__*/ new TypedDocumentString(`
   }
   createdAt
   verifiedAt
+  lastVerifiedAt
+  verifyState
+  verifyProblems {
+    chunk
+    index
+    reason
+    repaired
+  }
+  reusedChunks
+  writtenChunks
+  repairedChunks
 }`) as unknown as TypedDocumentString<ReplicaListQuery, ReplicaListQueryVariables>;
 export const ReplicaDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ReplicaDelete($id: ID!) {
@@ -3709,6 +4153,17 @@ export const ReplicaDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
   }
   createdAt
   verifiedAt
+  lastVerifiedAt
+  verifyState
+  verifyProblems {
+    chunk
+    index
+    reason
+    repaired
+  }
+  reusedChunks
+  writtenChunks
+  repairedChunks
 }`) as unknown as TypedDocumentString<ReplicaDeleteMutation, ReplicaDeleteMutationVariables>;
 export const ReplicaRestoreDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation ReplicaRestore($replicaId: ID!, $hostId: ID, $name: String, $start: Boolean) {
@@ -3737,6 +4192,118 @@ export const ReplicaRestoreDocument = /*#__PURE__*/ new TypedDocumentString(`
   updatedAt
   finishedAt
 }`) as unknown as TypedDocumentString<ReplicaRestoreMutation, ReplicaRestoreMutationVariables>;
+export const ReplicaVerifyDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation ReplicaVerify($id: ID!) {
+  op: verifyReplica(id: $id) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<ReplicaVerifyMutation, ReplicaVerifyMutationVariables>;
+export const ReplicaShowDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query ReplicaShow($id: ID!) {
+  replica(id: $id) {
+    ...ReplicaFields
+  }
+}
+    fragment ReplicaFields on Replica {
+  id
+  policyId
+  environmentId
+  environmentName
+  kind
+  manifestId
+  bytes
+  newBytes
+  movedBytes
+  storeHostId
+  chunks
+  encrypted
+  target {
+    kind
+    id
+  }
+  createdAt
+  verifiedAt
+  lastVerifiedAt
+  verifyState
+  verifyProblems {
+    chunk
+    index
+    reason
+    repaired
+  }
+  reusedChunks
+  writtenChunks
+  repairedChunks
+}`) as unknown as TypedDocumentString<ReplicaShowQuery, ReplicaShowQueryVariables>;
+export const ReplicationPolicyDrillDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation ReplicationPolicyDrill($policyId: ID!) {
+  op: drillReplicationPolicy(policyId: $policyId) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<ReplicationPolicyDrillMutation, ReplicationPolicyDrillMutationVariables>;
+export const ReplicaStoreCollectDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation ReplicaStoreCollect($hostId: ID) {
+  op: collectReplicaStore(hostId: $hostId) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<ReplicaStoreCollectMutation, ReplicaStoreCollectMutationVariables>;
+export const ReplicaStoreCollectionDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query ReplicaStoreCollection($id: ID!) {
+  operation(id: $id) {
+    id
+    state
+    result
+  }
+}
+    `) as unknown as TypedDocumentString<ReplicaStoreCollectionQuery, ReplicaStoreCollectionQueryVariables>;
 export const ResourceListDocument = /*#__PURE__*/ new TypedDocumentString(`
     query ResourceList($first: Int!, $type: String, $siteId: ID, $hostId: ID, $minFree: Float) {
   resources(
@@ -3873,6 +4440,93 @@ export const SiteDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
   deleteSite(id: $id)
 }
     `) as unknown as TypedDocumentString<SiteDeleteMutation, SiteDeleteMutationVariables>;
+export const SnapshotCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation SnapshotCreate($environmentId: ID!, $name: String!) {
+  op: createSnapshot(environmentId: $environmentId, name: $name) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<SnapshotCreateMutation, SnapshotCreateMutationVariables>;
+export const SnapshotRollbackDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation SnapshotRollback($environmentId: ID!, $name: String!) {
+  op: rollbackSnapshot(environmentId: $environmentId, name: $name) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<SnapshotRollbackMutation, SnapshotRollbackMutationVariables>;
+export const SnapshotDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation SnapshotDelete($environmentId: ID!, $name: String!) {
+  op: deleteSnapshot(environmentId: $environmentId, name: $name) {
+    ...OperationFields
+  }
+}
+    fragment OperationFields on Operation {
+  id
+  kind
+  targetType
+  targetId
+  state
+  progress
+  message
+  error {
+    code
+    message
+  }
+  createdAt
+  updatedAt
+  finishedAt
+}`) as unknown as TypedDocumentString<SnapshotDeleteMutation, SnapshotDeleteMutationVariables>;
+export const SnapshotRetentionDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation SnapshotRetention($environmentId: ID!, $keepLast: Int) {
+  setSnapshotRetention(environmentId: $environmentId, keepLast: $keepLast) {
+    id
+    snapshotKeepLast
+  }
+}
+    `) as unknown as TypedDocumentString<SnapshotRetentionMutation, SnapshotRetentionMutationVariables>;
+export const SnapshotListDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query SnapshotList($environmentId: ID!) {
+  environment(id: $environmentId) {
+    id
+    snapshotKeepLast
+    snapshots {
+      name
+      createdBy
+      createdAt
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<SnapshotListQuery, SnapshotListQueryVariables>;
 export const TokenCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation TokenCreate($input: CreateTokenInput!) {
   createToken(input: $input) {
@@ -4070,6 +4724,18 @@ fragment EnvironmentFields on Environment {
   iface {
     hostname
     network
+    readOnlyRoot
+    ports {
+      hostPort
+      port
+      protocol
+    }
+  }
+  addresses {
+    address
+    prefix
+    family
+    interface
   }
   intervention {
     byGroupId
@@ -4122,6 +4788,30 @@ export const EnvironmentReplicationDocument = /*#__PURE__*/ new TypedDocumentStr
   }
 }
     `) as unknown as TypedDocumentString<EnvironmentReplicationQuery, EnvironmentReplicationQueryVariables>;
+export const FormChoicesDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query FormChoices {
+  images {
+    ...ImageFields
+  }
+  hosts(first: 500) {
+    nodes {
+      id
+      hostname
+      state
+      drivers
+    }
+  }
+}
+    fragment ImageFields on Image {
+  id
+  name
+  version
+  technology
+  vendorGroupId
+  digest
+  sizeBytes
+  visibility
+}`) as unknown as TypedDocumentString<FormChoicesQuery, FormChoicesQueryVariables>;
 export const GroupsDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Groups {
   groups(first: 500) {
@@ -4176,6 +4866,169 @@ fragment NeedFields on Need {
   technologies
   description
 }`) as unknown as TypedDocumentString<GroupsQuery, GroupsQueryVariables>;
+export const HostHistoryDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query HostHistory($id: ID!, $from: DateTimeISO!, $to: DateTimeISO, $step: Int!) {
+  cpu: metricHistory(
+    targetType: HOST
+    targetId: $id
+    metric: "cpu.usage"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+  memory: metricHistory(
+    targetType: HOST
+    targetId: $id
+    metric: "memory.usedBytes"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+  rx: metricHistory(
+    targetType: HOST
+    targetId: $id
+    metric: "network.rxBytesPerSecond"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+  tx: metricHistory(
+    targetType: HOST
+    targetId: $id
+    metric: "network.txBytesPerSecond"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+  load: metricHistory(
+    targetType: HOST
+    targetId: $id
+    metric: "load.one"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+}
+    fragment HistoryFields on MetricSeries {
+  resolutionSeconds
+  stepSeconds
+  points {
+    at
+    value
+  }
+}`) as unknown as TypedDocumentString<HostHistoryQuery, HostHistoryQueryVariables>;
+export const EnvironmentHistoryDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query EnvironmentHistory($id: ID!, $from: DateTimeISO!, $to: DateTimeISO, $step: Int!) {
+  cpu: metricHistory(
+    targetType: ENVIRONMENT
+    targetId: $id
+    metric: "cpu.usage"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+  memory: metricHistory(
+    targetType: ENVIRONMENT
+    targetId: $id
+    metric: "memory.bytes"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+  rx: metricHistory(
+    targetType: ENVIRONMENT
+    targetId: $id
+    metric: "network.rxBytesPerSecond"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+  tx: metricHistory(
+    targetType: ENVIRONMENT
+    targetId: $id
+    metric: "network.txBytesPerSecond"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+}
+    fragment HistoryFields on MetricSeries {
+  resolutionSeconds
+  stepSeconds
+  points {
+    at
+    value
+  }
+}`) as unknown as TypedDocumentString<EnvironmentHistoryQuery, EnvironmentHistoryQueryVariables>;
+export const SiteHistoryDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query SiteHistory($id: ID!, $from: DateTimeISO!, $to: DateTimeISO, $step: Int!) {
+  cpu: metricHistory(
+    targetType: SITE
+    targetId: $id
+    metric: "cpu.usage"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+  memory: metricHistory(
+    targetType: SITE
+    targetId: $id
+    metric: "memory.usedRatio"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+  rx: metricHistory(
+    targetType: SITE
+    targetId: $id
+    metric: "network.rxBytesPerSecond"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+  tx: metricHistory(
+    targetType: SITE
+    targetId: $id
+    metric: "network.txBytesPerSecond"
+    from: $from
+    to: $to
+    step: $step
+  ) {
+    ...HistoryFields
+  }
+}
+    fragment HistoryFields on MetricSeries {
+  resolutionSeconds
+  stepSeconds
+  points {
+    at
+    value
+  }
+}`) as unknown as TypedDocumentString<SiteHistoryQuery, SiteHistoryQueryVariables>;
 export const OperationsDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Operations {
   operations(first: 100) {
@@ -4277,6 +5130,18 @@ fragment EnvironmentFields on Environment {
   iface {
     hostname
     network
+    readOnlyRoot
+    ports {
+      hostPort
+      port
+      protocol
+    }
+  }
+  addresses {
+    address
+    prefix
+    family
+    interface
   }
   intervention {
     byGroupId
@@ -4360,6 +5225,20 @@ export const ReplicationDocument = /*#__PURE__*/ new TypedDocumentString(`
   autoFailover
   enabled
   createdAt
+  drillSchedule
+  nextDrillAt
+  lastDrill {
+    at
+    state
+    replicaId
+    hostId
+    environmentName
+    checkedChunks
+    checkedBytes
+    started
+    durationMs
+    message
+  }
   target {
     kind
     id
@@ -4373,6 +5252,11 @@ export const ReplicationDocument = /*#__PURE__*/ new TypedDocumentString(`
     nextRunAt
     lastError
     runningOperationId
+    lastChunkCounts {
+      reusedChunks
+      writtenChunks
+      repairedChunks
+    }
   }
 }
 fragment ReplicaFields on Replica {
@@ -4394,6 +5278,17 @@ fragment ReplicaFields on Replica {
   }
   createdAt
   verifiedAt
+  lastVerifiedAt
+  verifyState
+  verifyProblems {
+    chunk
+    index
+    reason
+    repaired
+  }
+  reusedChunks
+  writtenChunks
+  repairedChunks
 }`) as unknown as TypedDocumentString<ReplicationQuery, ReplicationQueryVariables>;
 export const ViewerDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Viewer {
@@ -4421,6 +5316,127 @@ export const GroupNamesDocument = /*#__PURE__*/ new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<GroupNamesQuery, GroupNamesQueryVariables>;
+export const AllocationsDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query Allocations($groupId: ID) {
+  approvalRequests(first: 500) {
+    nodes {
+      ...AllocationRequestFields
+    }
+  }
+  allocationRequests(first: 100, groupId: $groupId) {
+    nodes {
+      ...AllocationRequestFields
+    }
+  }
+  hosts(first: 500) {
+    nodes {
+      ...HostChoiceFields
+    }
+  }
+}
+    fragment AllocationFields on Allocation {
+  id
+  requestId
+  groupId
+  hostId
+  technology
+  guarantee
+  status
+  score
+  expiresAt
+  endedAt
+  createdAt
+}
+fragment AllocationRequestFields on AllocationRequest {
+  id
+  groupId
+  requestedBy
+  mode
+  guarantee
+  status
+  reason
+  decidedBy
+  leaseSeconds
+  createdAt
+  spec {
+    resources {
+      type
+      amount
+      unit
+    }
+    technologies
+    antiAffinity
+    replicas
+    hostIds
+  }
+  allocations {
+    ...AllocationFields
+  }
+}
+fragment HostChoiceFields on Host {
+  id
+  hostname
+  siteId
+  ownerGroupId
+  state
+  drivers
+}`) as unknown as TypedDocumentString<AllocationsQuery, AllocationsQueryVariables>;
+export const SharingDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query Sharing {
+  shares {
+    ...ShareFields
+  }
+  hosts(first: 500) {
+    nodes {
+      ...HostChoiceFields
+    }
+  }
+  offers(status: OPEN) {
+    ...OfferFields
+  }
+  needs(status: OPEN) {
+    ...NeedFields
+  }
+}
+    fragment OfferFields on Offer {
+  id
+  groupId
+  hostId
+  resourceType
+  unit
+  amount
+  remaining
+  status
+  technologies
+  terms
+}
+fragment NeedFields on Need {
+  id
+  groupId
+  resourceType
+  unit
+  amount
+  remaining
+  status
+  technologies
+  description
+}
+fragment ShareFields on Share {
+  id
+  hostId
+  groupId
+  kind
+  quotas
+  cpuWeight
+}
+fragment HostChoiceFields on Host {
+  id
+  hostname
+  siteId
+  ownerGroupId
+  state
+  drivers
+}`) as unknown as TypedDocumentString<SharingQuery, SharingQueryVariables>;
 export const SitesDocument = /*#__PURE__*/ new TypedDocumentString(`
     query Sites {
   sites(first: 500) {
@@ -4465,6 +5481,18 @@ export const SitesDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+    readOnlyRoot
+    ports {
+      hostPort
+      port
+      protocol
+    }
+  }
+  addresses {
+    address
+    prefix
+    family
+    interface
   }
   intervention {
     byGroupId
@@ -4492,6 +5520,7 @@ fragment HostFields on Host {
   state
   drivers
   shareUnits
+  addressRange
   lastHeartbeatAt
   agentConnection {
     agentId
@@ -4557,6 +5586,18 @@ export const HostDocument = /*#__PURE__*/ new TypedDocumentString(`
   iface {
     hostname
     network
+    readOnlyRoot
+    ports {
+      hostPort
+      port
+      protocol
+    }
+  }
+  addresses {
+    address
+    prefix
+    family
+    interface
   }
   intervention {
     byGroupId
@@ -4584,6 +5625,7 @@ fragment HostFields on Host {
   state
   drivers
   shareUnits
+  addressRange
   lastHeartbeatAt
   agentConnection {
     agentId

@@ -1,9 +1,11 @@
-import { statfs } from 'node:fs/promises';
+import { readFile, rm, statfs } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
 import { withDeadline } from '../call';
 import type {
+  InteractiveExecOptions,
+  InteractiveProcess,
   CallOptions,
   Driver,
   DriverCapabilities,
@@ -15,11 +17,15 @@ import type {
   ImageImportSpec,
   ImageRef,
   ImportedImage,
+  LogRead,
+  LogReadOptions,
   ProbeResult,
   ResourceLimits,
+  SnapshotInfo,
   StopOptions,
 } from '../contract';
-import { assertEnvironmentId, assertLimitsSupported, BadInputError, EnvironmentExistsError } from '../errors';
+import { assertEnvironmentId, assertFeaturesSupported, assertLimitsSupported, assertSnapshotName, BadInputError, ConflictError, EnvironmentExistsError, SnapshotNotFoundError } from '../errors';
+import { checkLogReadOptions } from '../host/log-read';
 import { RSP_INIT_SCRIPT } from '../host/rootfs';
 import { Revert } from '../revert';
 import { resolveDockerConfig, type DockerDriverOptions, type ResolvedDockerConfig } from './config';
@@ -28,8 +34,11 @@ import { exportRootfs, imageTag, importRootfs } from './images';
 import { assertInterface, interfaceToCreateOptions, removeConfigFiles, writeConfigFiles } from './interface';
 import { containerName, LABEL_ENVIRONMENT, LABEL_GROUP, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF, LABEL_INSTANCE, LABEL_OWNED_IMAGE, ofInstance, ownedFilter } from './labels';
 import { ENFORCED_LIMITS, limitsFromHostConfig, limitsToHostConfig } from './limits';
+import { logQuery, logReadOf } from './logs';
+import { managedNetworkOf, ManagedNetworks } from './network';
 import { EXPORT_FORMAT, packEnvironment, unpackEnvironment, type EnvironmentManifest } from './export';
 import { normaliseStats, type DockerStatsSample } from './stats';
+import { copyVolumes, LABEL_SNAPSHOT, LABEL_SNAPSHOT_AT, LABEL_SNAPSHOT_OF, restoreVolumeCopies, SNAPSHOT_LABELS, snapshotImages, snapshotTag, volumeCopiesDir } from './snapshots';
 
 /**
  * The Docker driver: RSP environments as Docker containers on one engine, through dockerode.
@@ -37,7 +46,8 @@ import { normaliseStats, type DockerStatsSample } from './stats';
  * `rsp.group=<group>` when the spec's labels name one); it lists, reconciles and destroys only
  * those. A named instance (several agents on one engine) uses `rsp-<instance>-<id>` and the
  * label `rsp.instance=<instance>`, and sees only its own containers. Images come from root
- * filesystem tarballs (`importImage`) — no registry needed.
+ * filesystem tarballs (`importImage`) — no registry needed. A managed network a spec names (the
+ * gateway's per-host range) is made on first use and removed with its last container.
  */
 export class DockerDriver implements Driver {
   readonly name: string = 'docker';
@@ -45,16 +55,19 @@ export class DockerDriver implements Driver {
   readonly config: ResolvedDockerConfig;
   /** The dockerode client, for tests and tools that need the raw engine. */
   readonly engine: Docker;
+  private readonly networks: ManagedNetworks;
 
   constructor(options: DockerDriverOptions = {}) {
     this.config = resolveDockerConfig(options);
     this.engine = new Docker(this.config.connection);
+    this.networks = new ManagedNetworks(this.engine);
   }
 
   capabilities(): DriverCapabilities {
     return {
-      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'exec', 'logs', 'resize'],
+      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog', 'resize'],
       limits: [...ENFORCED_LIMITS],
+      features: ['managedNetwork', 'publishedPorts', 'readOnlyRoot'],
     };
   }
 
@@ -100,6 +113,8 @@ export class DockerDriver implements Driver {
     assertEnvironmentId(id);
     await this.call('start', id, options, async () => {
       const container = await this.owned(id);
+      const network = managedNetworkOf(specOf(await container.inspect()).iface?.network);
+      if (network) await this.networks.ensure(network);
       try {
         await container.start();
       } catch (e) {
@@ -131,8 +146,14 @@ export class DockerDriver implements Driver {
         await container.remove({ force: true }).catch((e: { statusCode?: number }) => {
           if (e.statusCode !== 404) throw e;
         });
-        if (summary.Labels?.[LABEL_OWNED_IMAGE] === 'true') await this.engine.getImage(summary.ImageID).remove().catch(() => undefined);
+        if (summary.Labels?.[LABEL_OWNED_IMAGE] === 'true') await this.engine.getImage(summary.Labels[LABEL_IMAGE_REF] ?? summary.ImageID).remove().catch(() => undefined);
+        const network = managedNetworkOf((JSON.parse(summary.Labels?.['rsp.spec'] ?? '{}') as Partial<EnvironmentSpec>).iface?.network);
+        if (network) await this.networks.release(network.name);
       }
+      for (const snap of await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)) {
+        await this.engine.getImage(snap.imageId).remove({ force: true }).catch(() => undefined);
+      }
+      await rm(volumeCopiesDir(this.config.stateDir, id, undefined, this.config.instance), { recursive: true, force: true });
       await removeConfigFiles(this.config.stateDir, id);
     });
   }
@@ -184,12 +205,85 @@ export class DockerDriver implements Driver {
     });
   }
 
-  async logs(id: string, options?: CallOptions & { tail?: number }): Promise<string> {
+  /**
+   * Starts an exec instance attached to standard input (on a terminal with `tty`, sized from the
+   * start) over the engine's hijacked connection; its exit code is the exec's once the output ended.
+   */
+  async interactiveExec(id: string, command: string[], options?: InteractiveExecOptions): Promise<InteractiveProcess> {
     assertEnvironmentId(id);
+    if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== 'string')) throw new BadInputError('exec needs a command (an argument array)', {});
+    const tty = options?.tty === true;
+    return this.call('interactive exec', id, options, async () => {
+      const container = await this.owned(id);
+      const exec = await container.exec({ Cmd: command, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: tty });
+      const stream = await exec.start({ hijack: true, stdin: true, Tty: tty });
+      // Sized once started (ConsoleSize at create needs engine API 1.42).
+      if (tty && options?.columns && options?.rows) await exec.resize({ h: options.rows, w: options.columns });
+      const stdin = new PassThrough();
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      stdin.pipe(stream);
+      if (tty) stream.pipe(stdout);
+      else this.engine.modem.demuxStream(stream, stdout, stderr);
+      const ended = new Promise<void>((resolve) => {
+        stream.once('end', resolve);
+        stream.once('close', resolve);
+        stream.once('error', () => resolve());
+      });
+      const exit = ended.then(async () => {
+        stdout.end();
+        stderr.end();
+        const info = await exec.inspect().catch(() => undefined);
+        return info?.ExitCode ?? -1;
+      });
+      return {
+        stdin,
+        stdout,
+        stderr,
+        exit,
+        resize: async (columns: number, rows: number) => {
+          if (tty) await exec.resize({ h: rows, w: columns }).catch((e: unknown) => Promise.reject(translateEngineError(e, 'resizing the exec terminal', this.context(id))));
+        },
+        kill: () => {
+          stream.destroy();
+          void this.killExec(container, exec);
+        },
+      };
+    });
+  }
+
+  /**
+   * Ends an exec's process still running once its client went (the engine has no call for it, and
+   * a process on a terminal or ignoring its input's end outlives the connection): its pid inside
+   * the container is read from the host's /proc (`NSpid`) and killed by a second exec. Best effort:
+   * an engine on another machine leaves it to end by itself.
+   */
+  private async killExec(container: Docker.Container, exec: Docker.Exec): Promise<void> {
+    try {
+      const info = await exec.inspect();
+      if (!info.Running || !info.Pid) return;
+      const nspid = /^NSpid:\s+(.*)$/m.exec(await readFile(`/proc/${info.Pid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/).pop();
+      if (!nspid || !/^\d+$/.test(nspid)) return;
+      const killer = await container.exec({ Cmd: ['kill', '-KILL', nspid], AttachStdout: false, AttachStderr: false });
+      await killer.start({ Detach: true });
+    } catch {
+      // The process ended meanwhile, or its /proc is not this machine's.
+    }
+  }
+
+  async logs(id: string, options?: CallOptions & { tail?: number }): Promise<string> {
+    return (await this.readLog(id, { ...options, tail: options?.tail })).text;
+  }
+
+  /** The container's stdout and stderr as the engine's log driver keeps them, in order. */
+  async readLog(id: string, options?: LogReadOptions): Promise<LogRead> {
+    assertEnvironmentId(id);
+    checkLogReadOptions(options, id);
+    const query = logQuery(options, id);
     return this.call('logs', id, options, async () => {
       const container = await this.owned(id);
-      const raw = (await container.logs({ stdout: true, stderr: true, follow: false, ...(options?.tail !== undefined ? { tail: options.tail } : {}) })) as unknown as Buffer;
-      return demuxBuffer(raw);
+      const raw = (await container.logs({ stdout: true, stderr: true, follow: false, ...query } as unknown as { follow: false })) as unknown as Buffer;
+      return logReadOf(demuxBuffer(raw), options, id);
     });
   }
 
@@ -200,6 +294,105 @@ export class DockerDriver implements Driver {
       const host = limitsToHostConfig(limits);
       if (host.Memory !== undefined) (host as { MemorySwap?: number }).MemorySwap = -1;
       await (await this.owned(id)).update(host);
+    });
+  }
+
+  /**
+   * Commits the container (paused while it is taken) to an image labelled with the environment
+   * and the snapshot, and copies its volumes beside (see snapshots.ts).
+   */
+  async snapshot(id: string, name: string, options?: CallOptions): Promise<SnapshotInfo> {
+    assertEnvironmentId(id);
+    assertSnapshotName(name);
+    return this.call('snapshot', id, options, async () => {
+      const container = await this.owned(id);
+      if ((await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)).some((s) => s.tagged && s.name === name)) {
+        throw new ConflictError(`Snapshot ${name} of ${id} already exists`, { id, snapshot: name });
+      }
+      const createdAt = new Date();
+      const copies = volumeCopiesDir(this.config.stateDir, id, name, this.config.instance);
+      const revert = new Revert();
+      try {
+        await rm(copies, { recursive: true, force: true });
+        revert.add(() => rm(copies, { recursive: true, force: true }));
+        await copyVolumes(copies, specOf(await container.inspect()).volumes ?? []);
+        const { repo, tag } = snapshotTag(this.config.imageRepository, id, name, this.config.instance);
+        const labels = { [LABEL_SNAPSHOT_OF]: id, [LABEL_SNAPSHOT]: name, [LABEL_SNAPSHOT_AT]: createdAt.toISOString() };
+        await container.commit({ repo, tag, pause: true, comment: `RSP snapshot ${name} of ${id}`, changes: Object.entries(labels).map(([k, v]) => `LABEL ${k}=${v}`) });
+        revert.success();
+      } finally {
+        await revert.run();
+      }
+      return { name, createdAt };
+    });
+  }
+
+  /** The environment's snapshot images (still tagged), oldest first. */
+  async listSnapshots(id: string, options?: CallOptions): Promise<SnapshotInfo[]> {
+    assertEnvironmentId(id);
+    return this.call('listSnapshots', id, options, async () => {
+      await this.owned(id);
+      return (await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)).filter((s) => s.tagged).map(({ name, createdAt }) => ({ name, createdAt }));
+    });
+  }
+
+  /**
+   * A container made from the snapshot image with the environment's spec replaces the current one
+   * (made first, then swapped: a failure leaves the current one), the volumes get their copies
+   * back, and it is started again when it ran.
+   */
+  async rollbackSnapshot(id: string, name: string, options?: CallOptions): Promise<void> {
+    assertEnvironmentId(id);
+    assertSnapshotName(name);
+    await this.call('rollbackSnapshot', id, options, async () => {
+      const snap = (await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)).find((s) => s.tagged && s.name === name);
+      const current = await this.owned(id);
+      if (!snap) throw new SnapshotNotFoundError(this.name, id, name);
+      const info = await current.inspect();
+      const kept = specOf(info);
+      const labels = info.Config.Labels ?? {};
+      const spec: EnvironmentSpec = {
+        id,
+        image: { ref: labels[LABEL_IMAGE_REF] ?? info.Image, ...(labels[LABEL_IMAGE_DIGEST] ? { digest: labels[LABEL_IMAGE_DIGEST] } : {}) },
+        limits: limitsFromHostConfig(info.HostConfig),
+        volumes: kept.volumes ?? [],
+        iface: kept.iface ?? { hostname: info.Config.Hostname },
+        labels: kept.labels ?? {},
+      };
+      const running = info.State.Running;
+      const replacementName = `${containerName(id, this.config.instance)}-rollback`;
+      await this.engine.getContainer(replacementName).remove({ force: true }).catch(() => undefined);
+      let replacement: EnvironmentInfo;
+      try {
+        // The creation's own undo steps are not run: they would remove the config files and network the current container shares.
+        replacement = await this.createContainer(spec, new Revert(), labels[LABEL_OWNED_IMAGE] === 'true' ? { [LABEL_OWNED_IMAGE]: 'true' } : {}, { image: snap.imageId, name: replacementName });
+        if (running) await current.stop({ t: 10 }).catch((e: { statusCode?: number }) => { if (e.statusCode !== 304) throw e; });
+        await current.remove({ force: true });
+      } catch (e) {
+        await this.engine.getContainer(replacementName).remove({ force: true }).catch(() => undefined);
+        if (running) await current.start().catch(() => undefined);
+        throw e;
+      }
+      const container = this.engine.getContainer(replacement.handle);
+      await container.rename({ name: containerName(id, this.config.instance) });
+      await restoreVolumeCopies(volumeCopiesDir(this.config.stateDir, id, snap.name, this.config.instance), spec.volumes ?? []);
+      if (running) await container.start();
+    });
+  }
+
+  /** Removes the snapshot image (only untagged while a container still runs from it) and its volume copies; a missing name is not an error. */
+  async deleteSnapshot(id: string, name: string, options?: CallOptions): Promise<void> {
+    assertEnvironmentId(id);
+    assertSnapshotName(name);
+    await this.call('deleteSnapshot', id, options, async () => {
+      await this.owned(id);
+      for (const snap of await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)) {
+        if (snap.name !== name || !snap.tagged) continue;
+        const { repo, tag } = snapshotTag(this.config.imageRepository, id, name, this.config.instance);
+        // Forced: while a container runs from it (after a rollback) the engine only untags it; destroy removes it.
+        await this.engine.getImage(`${repo}:${tag}`).remove({ force: true }).catch((e: { statusCode?: number }) => { if (e.statusCode !== 404) throw e; });
+      }
+      await rm(volumeCopiesDir(this.config.stateDir, id, name, this.config.instance), { recursive: true, force: true });
     });
   }
 
@@ -294,13 +487,23 @@ export class DockerDriver implements Driver {
     assertLimitsSupported(this, spec.limits);
     if (!spec.image?.ref) throw new BadInputError('the spec names no image', { id: spec.id });
     if (!spec.iface) throw new BadInputError('the spec has no interface (iface)', { id: spec.id });
+    assertFeaturesSupported(this, spec.iface);
     assertInterface(spec.iface, spec.volumes);
+    managedNetworkOf(spec.iface.network);
   }
 
-  /** Writes the config files and creates the container, registering each undo on `revert`. */
-  private async createContainer(spec: EnvironmentSpec, revert: Revert, extraLabels: Record<string, string>): Promise<EnvironmentInfo> {
+  /**
+   * Writes the config files and creates the container, registering each undo on `revert`; `engine`
+   * gives another image to run than the spec's (a snapshot's) and another container name.
+   */
+  private async createContainer(spec: EnvironmentSpec, revert: Revert, extraLabels: Record<string, string>, engine: { image?: string; name?: string } = {}): Promise<EnvironmentInfo> {
     const configDir = await writeConfigFiles(this.config.stateDir, spec.id, spec.iface);
     revert.add(() => removeConfigFiles(this.config.stateDir, spec.id));
+    const network = managedNetworkOf(spec.iface.network);
+    if (network) {
+      await this.networks.ensure(network);
+      revert.add(() => this.networks.release(network.name));
+    }
     const iface = interfaceToCreateOptions(spec.iface, spec.volumes ?? [], configDir);
     const labels: Record<string, string> = {
       ...(spec.labels ?? {}),
@@ -315,10 +518,10 @@ export class DockerDriver implements Driver {
     if (!this.config.instance) delete labels[LABEL_INSTANCE];
     const create: ContainerCreateOptions = {
       ...iface,
-      name: containerName(spec.id, this.config.instance),
-      Image: spec.image.ref,
+      name: engine.name ?? containerName(spec.id, this.config.instance),
+      Image: engine.image ?? spec.image.ref,
       Labels: labels,
-      ...(await this.commandFor(spec)),
+      ...(await this.commandFor(spec, engine.image)),
       HostConfig: { ...iface.HostConfig, ...limitsToHostConfig(spec.limits), Init: true },
     };
     if (spec.limits?.memoryBytes !== undefined) create.HostConfig!.MemorySwap = spec.limits.memoryBytes;
@@ -332,9 +535,9 @@ export class DockerDriver implements Driver {
    * CMD nor ENTRYPOINT, as every rootfs-tar import is — RSP's default init (idle until stopped), the
    * one the LXC and vserver drivers run too. Docker refuses a container with no command at all.
    */
-  private async commandFor(spec: EnvironmentSpec): Promise<{ Cmd?: string[] }> {
+  private async commandFor(spec: EnvironmentSpec, image = spec.image.ref): Promise<{ Cmd?: string[] }> {
     if (spec.command?.length) return { Cmd: spec.command };
-    const config = (await this.engine.getImage(spec.image.ref).inspect()).Config as { Cmd?: string[] | null; Entrypoint?: string[] | string | null } | undefined;
+    const config = (await this.engine.getImage(image).inspect()).Config as { Cmd?: string[] | null; Entrypoint?: string[] | string | null } | undefined;
     if (config?.Cmd?.length || config?.Entrypoint?.length) return {};
     return { Cmd: ['/bin/sh', '-c', RSP_INIT_SCRIPT] };
   }
@@ -379,6 +582,7 @@ const STATES: Record<string, EnvironmentState> = { created: 'created', running: 
 export function toInfo(info: ContainerInspectInfo): EnvironmentInfo {
   const labels = { ...(info.Config.Labels ?? {}) };
   delete labels['rsp.spec'];
+  for (const inherited of SNAPSHOT_LABELS) delete labels[inherited];
   const addresses = Object.values(info.NetworkSettings?.Networks ?? {})
     .map((n) => n.IPAddress)
     .filter((a): a is string => !!a);
@@ -395,6 +599,11 @@ export function toInfo(info: ContainerInspectInfo): EnvironmentInfo {
   };
   if (started && started.getTime() > 0) result.startedAt = started;
   return result;
+}
+
+/** The spec the driver kept on a container (its `rsp.spec` label). */
+function specOf(info: ContainerInspectInfo): Partial<EnvironmentSpec> {
+  return JSON.parse(info.Config.Labels?.['rsp.spec'] ?? '{}') as Partial<EnvironmentSpec>;
 }
 
 /** Docker's multiplexed log frames (8-byte header + payload) → text; plain text passes through. */

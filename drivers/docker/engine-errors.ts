@@ -1,4 +1,4 @@
-import { EnvironmentExistsError, EnvironmentNotFoundError, NotFoundError, RspError, UnavailableError } from '../errors';
+import { ConflictError, EnvironmentExistsError, EnvironmentNotFoundError, NotFoundError, RspError, UnavailableError } from '../errors';
 
 /** What an error from dockerode/docker-modem looks like. */
 interface EngineError {
@@ -36,6 +36,7 @@ export function translateEngineError(error: unknown, what: string, context: { dr
   if (status === 404 && context.id && !context.creating) return new EnvironmentNotFoundError(context.driver, context.id);
   if (status === 404 && context.creating) return new NotFoundError('Image', context.image ?? engineMessage(error), { driver: context.driver, engine: engineMessage(error) });
   if (status === 409 && context.id && context.creating) return new EnvironmentExistsError(context.driver, context.id);
+  if (/address already in use|port is already allocated/i.test(engineMessage(error))) return new ConflictError(`Docker engine refused ${what}: ${engineMessage(error)}`, { driver: context.driver, ...(context.id ? { id: context.id } : {}) });
   const wrapped = new Error(`Docker engine failed during ${what}: ${engineMessage(error)}`, { cause: error });
   return wrapped;
 }

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageRef, VolumeSpec } from '../contract';
+import type { ManagedNetwork } from './managed-network';
 
 /** The file that marks a container directory as RSP's and keeps what LXC's config cannot. */
 export const OWNER_FILE = 'rsp.json';
@@ -14,6 +15,8 @@ export interface OwnerRecord {
   createdAt: string;
   /** The volumes mounted from outside the root filesystem (an export carries their content). */
   volumes?: VolumeSpec[];
+  /** The managed network it is attached to (its bridge is made again at start when missing). */
+  network?: ManagedNetwork;
   /** Set at the first start: a never-started container is `created`, else `stopped`. */
   startedAt?: string;
 }

@@ -6,6 +6,7 @@ import { arch, cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { withDeadline } from '../call';
+import { readFileLog } from '../host/log-read';
 import type {
   CallOptions,
   DriverCapabilities,
@@ -18,12 +19,15 @@ import type {
   ImageImportSpec,
   ImageRef,
   ImportedImage,
+  LogRead,
+  LogReadOptions,
   OptionalCapability,
   ProbeResult,
   SnapshotInfo,
   StopOptions,
 } from '../contract';
-import { assertEnvironmentId, BadInputError, EnvironmentExistsError, EnvironmentNotFoundError, UnavailableError, UnsupportedOperationError } from '../errors';
+import { assertEnvironmentId, BadInputError, ConflictError, EnvironmentExistsError, EnvironmentNotFoundError, SnapshotNotFoundError, UnavailableError, UnsupportedOperationError } from '../errors';
+import { managedNetworkOf } from '../host/managed-network';
 import { configValues } from '../host/rootfs';
 import { assertSnapshotName, validateSpec } from '../host/validate';
 import { Revert } from '../revert';
@@ -32,12 +36,13 @@ import { DOMAIN_STATE, isNoDomainError, isNotRunningError, loadBinding } from '.
 import type { KernelBoot } from './boot';
 import { kernelCmdline, stageKernel, untraversable } from './boot';
 import { baseImageInfo, createOverlay } from './disks';
-import type { DomainFacts, DomainModel } from './domain-xml';
+import type { DomainFacts, DomainMetadata, DomainModel } from './domain-xml';
 import { domainXml, metadataFor, readDomain } from './domain-xml';
 import { packEnvironment, unpackEnvironment } from './export';
 import { importRootfsTar, openImageTar } from './images';
 import type { LibvirtDriverOptions, ResolvedLibvirtOptions } from './options';
 import { resolveLibvirtOptions } from './options';
+import { environmentMac, LibvirtNetworks, type NetworkHost } from './networks';
 import { idleStats, statsFromLibvirt } from './stats';
 import { Virsh } from './virsh';
 
@@ -60,11 +65,12 @@ const QUOTA_PERIOD_US = 100_000;
  * environment is a persistent domain `rsp-<id>` whose `<metadata>` holds RSP's record, and a
  * directory `<dataDir>/rsp-<id>/` with its qcow2 overlay root disk and console log.
  */
-export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importImage' | 'exportImage' | 'exportEnvironment' | 'importEnvironment' | 'logs' | 'snapshot' | 'migrate'> {
+export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importImage' | 'exportImage' | 'exportEnvironment' | 'importEnvironment' | 'logs' | 'readLog' | 'snapshot' | 'listSnapshots' | 'rollbackSnapshot' | 'deleteSnapshot' | 'migrate'> {
   readonly name: string;
   readonly technology: string;
   private readonly options: ResolvedLibvirtOptions;
   private readonly virsh: Virsh;
+  private readonly networks: LibvirtNetworks;
   private connection?: Promise<LibvirtConnection>;
   private bootFiles?: Promise<KernelBoot>;
 
@@ -73,6 +79,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     this.name = this.options.name;
     this.technology = this.options.technology;
     this.virsh = new Virsh(this.options.virsh, this.options.uri);
+    this.networks = new LibvirtNetworks(this.virsh);
   }
 
   /** The connection URI. */
@@ -105,11 +112,12 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   }
 
   capabilities(): DriverCapabilities {
-    const operations: OptionalCapability[] = ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'logs'];
+    const operations: OptionalCapability[] = ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'logs', 'readLog'];
     // Snapshots and migration go through virsh, which cannot see a test:// connection's domains.
-    if (!this.options.isTestUri) operations.push('snapshot');
+    if (!this.options.isTestUri) operations.push('snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot');
     if (!this.options.isTestUri && this.options.domainType !== 'lxc') operations.push('migrate');
-    return { operations, limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'diskBytes', 'networkBitsPerSecond'] };
+    // Managed networks are libvirt networks made through virsh, which cannot see a test:// connection's.
+    return { operations, limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'diskBytes', 'networkBitsPerSecond'], features: this.options.isTestUri ? [] : ['managedNetwork'] };
   }
 
   async create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
@@ -123,9 +131,12 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   }
 
   async start(id: string, options?: CallOptions): Promise<void> {
-    await withDeadline(`start ${id} on ${this.name}`, options, this.options.timeoutMs, async () => {
-      const { name, conn } = await this.owned(id);
+    await withDeadline(`start ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { name, conn, facts } = await this.owned(id);
       if (isActive((await conn.getInfo(name)).state)) return;
+      // The managed network, defined and started again if it went (its last domain destroyed meanwhile, or by hand).
+      const net = facts.metadata?.network;
+      if (net) await this.networks.ensure(net, net, signal);
       await this.engine(`start of ${name}`, () => conn.start(name));
     });
   }
@@ -168,6 +179,8 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       // The directory is RSP's alone (named after the domain, under our data directory): remove it
       // even when the domain was undefined behind RSP's back.
       await rm(this.directory(name), { recursive: true, force: true });
+      const net = facts?.metadata?.network;
+      if (net) await this.releaseNetwork(conn, net.name, net);
     });
   }
 
@@ -228,22 +241,54 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
 
   /** The serial console log (VMs); LXC domains and never-started VMs have none yet. */
   async logs(id: string, options?: CallOptions & { tail?: number }): Promise<string> {
-    const { facts } = await this.owned(id);
-    const text = facts.consoleLog ? await readFile(facts.consoleLog, 'utf8').catch(() => '') : '';
-    if (options?.tail === undefined) return text;
-    const lines = text.split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-    return lines.slice(-options.tail).join('\n');
+    return (await this.readLog(id, { tail: options?.tail })).text;
   }
 
-  /** A libvirt snapshot (internal qcow2 snapshot of the overlay, plus memory when running). */
+  /** The serial console log (VMs), a file libvirt appends to; empty for LXC domains and never-started VMs. */
+  async readLog(id: string, options?: LogReadOptions): Promise<LogRead> {
+    const { facts } = await this.owned(id);
+    return readFileLog(facts.consoleLog, options, id, `driver ${this.name}`);
+  }
+
+  /**
+   * A libvirt snapshot through `virsh snapshot-create-as` (the binding has no snapshot calls): an
+   * internal qcow2 snapshot of the overlay (inside the root disk file), plus memory when running.
+   */
   async snapshot(id: string, snapshotName: string, options?: CallOptions): Promise<SnapshotInfo> {
     assertSnapshotName(snapshotName);
-    if (this.options.isTestUri) throw new UnsupportedOperationError('snapshot', `driver ${this.name}`, 'not on a test:// connection');
+    this.assertSnapshots();
     return withDeadline(`snapshot ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { name } = await this.owned(id);
+      if ((await this.virsh.snapshots(name, signal)).some((s) => s.name === snapshotName)) throw new ConflictError(`Snapshot ${snapshotName} of ${id} already exists`, { id, snapshot: snapshotName });
       await this.virsh.snapshot(name, snapshotName, signal);
       return { name: snapshotName, createdAt: new Date() };
+    });
+  }
+
+  /** `virsh snapshot-list`, oldest first. */
+  async listSnapshots(id: string, options?: CallOptions): Promise<SnapshotInfo[]> {
+    this.assertSnapshots();
+    return withDeadline(`snapshots of ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => this.virsh.snapshots((await this.owned(id)).name, signal));
+  }
+
+  /** `virsh snapshot-revert`; a running domain runs again afterwards. */
+  async rollbackSnapshot(id: string, snapshotName: string, options?: CallOptions): Promise<void> {
+    assertSnapshotName(snapshotName);
+    this.assertSnapshots();
+    await withDeadline(`rollback of ${id} to ${snapshotName} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { name, conn } = await this.owned(id);
+      if (!(await this.virsh.snapshots(name, signal)).some((s) => s.name === snapshotName)) throw new SnapshotNotFoundError(this.name, id, snapshotName);
+      await this.virsh.revertSnapshot(name, snapshotName, isActive((await conn.getInfo(name)).state), signal);
+    });
+  }
+
+  /** `virsh snapshot-delete`; a missing name is not an error. */
+  async deleteSnapshot(id: string, snapshotName: string, options?: CallOptions): Promise<void> {
+    assertSnapshotName(snapshotName);
+    this.assertSnapshots();
+    await withDeadline(`deletion of snapshot ${snapshotName} of ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { name } = await this.owned(id);
+      if ((await this.virsh.snapshots(name, signal)).some((s) => s.name === snapshotName)) await this.virsh.deleteSnapshot(name, snapshotName, signal);
     });
   }
 
@@ -296,6 +341,11 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   }
 
   /** Checks the spec, makes the directory and root disk (`makeRootDisk`), defines the domain; undoes it all on failure. */
+  /** Snapshots go through virsh, which cannot see a test:// connection's domains. */
+  private assertSnapshots(): void {
+    if (this.options.isTestUri) throw new UnsupportedOperationError('snapshot', `driver ${this.name}`, 'not on a test:// connection');
+  }
+
   private async provision(spec: EnvironmentSpec, signal: AbortSignal, makeRootDisk: (path: string) => Promise<void>): Promise<EnvironmentInfo> {
     this.validate(spec);
     const name = domainName(spec.id, this.options.namePrefix);
@@ -315,7 +365,13 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       await makeRootDisk(rootDisk);
       const kernel = this.isVm && this.options.kernel ? await this.stagedKernel() : undefined;
       if (this.options.failAfter === 'disk') throw new UnavailableError('fault injection: failing after the disk');
-      const model = this.model(spec, name, dir, rootDisk, kernel);
+      const managed = managedNetworkOf(spec.iface.network);
+      const host = managed && { ...managed, mac: environmentMac(name), ip: managed.address, hostname: spec.iface.hostname };
+      if (host) {
+        await this.networks.ensure(host, host, signal);
+        revert.add(() => this.releaseNetwork(conn, host.name, host));
+      }
+      const model = this.model(spec, name, dir, rootDisk, kernel, host);
       await this.engine(`defining ${name}`, () => conn.defineXML(domainXml(this.options.domainType, model)));
       revert.add(() => conn.undefine(name));
       if (this.options.failAfter === 'define') throw new UnavailableError('fault injection: failing after define');
@@ -341,12 +397,12 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   }
 
   /** The technology-neutral domain model of a spec. */
-  private model(spec: EnvironmentSpec, name: string, dir: string, rootDisk: string, kernel: KernelBoot | undefined): DomainModel {
+  private model(spec: EnvironmentSpec, name: string, dir: string, rootDisk: string, kernel: KernelBoot | undefined, managed: DomainMetadata['network']): DomainModel {
     const limits = spec.limits ?? {};
     const memoryBytes = limits.memoryBytes ?? this.options.defaultMemoryBytes;
     const net = spec.iface.network;
     const [address, prefix] = (net?.ipv4 ?? '').split('/');
-    const metadata = { ...metadataFor(spec, dir), volumes: Object.fromEntries((spec.volumes ?? []).map((v) => [v.hostPath, v.name])) };
+    const metadata = { ...metadataFor(spec, dir), volumes: Object.fromEntries((spec.volumes ?? []).map((v) => [v.hostPath, v.name])), ...(managed ? { network: managed } : {}) };
     const isVm = this.options.domainType !== 'lxc';
     return {
       name,
@@ -362,6 +418,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
         net?.mode === 'bridge'
           ? {
               bridge: net.bridge ?? this.options.defaultBridge,
+              ...(managed ? { network: managed.name, mac: managed.mac } : {}),
               ipv4: address ? { address, prefix: Number(prefix ?? 24) } : undefined,
               gateway: net.gateway,
               averageKiBps: limits.networkBitsPerSecond === undefined ? undefined : Math.max(1, Math.round(limits.networkBitsPerSecond / 8 / 1024)),
@@ -377,12 +434,13 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   private async toInfo(conn: LibvirtConnection, name: string, facts: DomainFacts): Promise<EnvironmentInfo> {
     const meta = facts.metadata!;
     const info = await conn.getInfo(name);
+    const state = stateOf(info.state);
     return {
       id: meta.environment,
       handle: name,
-      state: stateOf(info.state),
+      state,
       image: meta.image,
-      addresses: [],
+      addresses: state === 'running' && meta.network ? await this.addressesOf(meta.network) : [],
       hostname: meta.hostname,
       limits: {
         memoryBytes: facts.memoryBytes,
@@ -393,6 +451,25 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       },
       labels: meta.labels,
     };
+  }
+
+  /** A running domain's address on its managed network: what the network's DHCP leased its MAC (VMs), or the static one (LXC domains). */
+  private async addressesOf(network: NonNullable<DomainMetadata['network']>): Promise<string[]> {
+    if (!this.isVm) return [network.ip];
+    const leased = await this.networks.leased(network.name, network.mac);
+    return leased ? [leased] : [];
+  }
+
+  /** Removes a domain's entries from its managed network, and the network once no domain has an interface on it. */
+  private releaseNetwork(conn: LibvirtConnection, network: string, host: NetworkHost): Promise<void> {
+    return this.networks.release(network, host, async () => {
+      let attached = 0;
+      for (const name of await conn.listDomainNames()) {
+        const xml = await conn.getXML(name).catch(() => '');
+        if (xml.includes(`<source network='${network}'`) || xml.includes(`<source network="${network}"`)) attached++;
+      }
+      return attached;
+    });
   }
 
   /** The domain's facts, or undefined when no domain has that name. */

@@ -1,18 +1,23 @@
 import { UnavailableError } from '../errors';
-import { runTool } from '../host/run-tool';
+import { runTool, type ToolResult } from '../host/run-tool';
 import { lastLines } from '../host/run-tool';
 
 /**
- * The operations the native binding does not expose (domain stats, snapshots, migration, version),
- * through `virsh` with argument arrays. Not usable with `test://` URIs: the test driver's state
+ * The operations the native binding does not expose (domain stats, snapshots, migration, version,
+ * networks), through `virsh` with argument arrays. Not usable with `test://` URIs: the test driver's state
  * lives inside the process that opened it.
  */
 export class Virsh {
   constructor(private readonly program: string, private readonly uri: string) {}
 
-  /** Runs `virsh -c <uri> <args…>`; UNAVAILABLE with virsh's message when it fails. */
+  /** Runs `virsh -q -c <uri> <args…>`; its exit code and output, whatever they are. */
+  result(args: string[], signal?: AbortSignal): Promise<ToolResult> {
+    return runTool(this.program, ['-q', '-c', this.uri, ...args], { signal });
+  }
+
+  /** Runs `virsh -q -c <uri> <args…>`; UNAVAILABLE with virsh's message when it fails. */
   async run(args: string[], what: string, signal?: AbortSignal): Promise<string> {
-    const result = await runTool(this.program, ['-q', '-c', this.uri, ...args], { signal });
+    const result = await this.result(args, signal);
     if (result.exitCode !== 0) throw new UnavailableError(`${what} failed: ${lastLines(result.stderr || result.stdout)}`, { uri: this.uri, args });
     return result.stdout;
   }
@@ -28,8 +33,29 @@ export class Virsh {
     return stats;
   }
 
+  /** `snapshot-create-as --atomic`: an internal snapshot of the qcow2 disks, with the memory when the domain runs. */
   async snapshot(name: string, snapshot: string, signal?: AbortSignal): Promise<void> {
     await this.run(['snapshot-create-as', '--domain', name, '--name', snapshot, '--atomic'], `snapshot ${snapshot} of ${name}`, signal);
+  }
+
+  /** The domain's snapshots with their creation times (`snapshot-list`), oldest first. */
+  async snapshots(name: string, signal?: AbortSignal): Promise<Array<{ name: string; createdAt: Date }>> {
+    const out = await this.run(['snapshot-list', '--domain', name], `listing the snapshots of ${name}`, signal);
+    const found: Array<{ name: string; createdAt: Date }> = [];
+    for (const line of out.split('\n')) {
+      const m = /^\s*(\S+)\s+(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) ([+-]\d\d)(\d\d)\s/.exec(line);
+      if (m) found.push({ name: m[1]!, createdAt: new Date(`${m[2]}T${m[3]}${m[4]}:${m[5]}`) });
+    }
+    return found.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  /** `snapshot-revert`; with `running`, the domain runs afterwards whatever state the snapshot holds. */
+  async revertSnapshot(name: string, snapshot: string, running: boolean, signal?: AbortSignal): Promise<void> {
+    await this.run(['snapshot-revert', '--domain', name, '--snapshotname', snapshot, ...(running ? ['--running'] : [])], `rollback of ${name} to snapshot ${snapshot}`, signal);
+  }
+
+  async deleteSnapshot(name: string, snapshot: string, signal?: AbortSignal): Promise<void> {
+    await this.run(['snapshot-delete', '--domain', name, '--snapshotname', snapshot], `deletion of snapshot ${snapshot} of ${name}`, signal);
   }
 
   async undefineWithSnapshots(name: string, signal?: AbortSignal): Promise<void> {

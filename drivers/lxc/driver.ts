@@ -3,7 +3,13 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { withDeadline } from '../call';
+import { readFileLog } from '../host/log-read';
+import { managedNetworkOf, type ManagedNetwork } from '../host/managed-network';
+import { ManagedBridges } from '../host/bridges';
+import { BridgeNames } from './dns';
 import type {
+  InteractiveExecOptions,
+  InteractiveProcess,
   CallOptions,
   DriverCapabilities,
   DriverCore,
@@ -16,11 +22,13 @@ import type {
   ImageImportSpec,
   ImageRef,
   ImportedImage,
+  LogRead,
+  LogReadOptions,
   ProbeResult,
   SnapshotInfo,
   StopOptions,
 } from '../contract';
-import { assertEnvironmentId, BadInputError, ConflictError, EnvironmentExistsError, EnvironmentNotFoundError, UnavailableError, UnsupportedOperationError } from '../errors';
+import { assertEnvironmentId, BadInputError, ConflictError, EnvironmentExistsError, EnvironmentNotFoundError, SnapshotNotFoundError, UnavailableError, UnsupportedOperationError } from '../errors';
 import { Revert } from '../revert';
 import { cgroupUsage, cgroupVersion, networkUsage } from '../host/cgroups';
 import type { CgroupVersion } from '../host/cgroups';
@@ -37,6 +45,12 @@ import type { LxcDriverOptions, ResolvedLxcOptions } from './options';
 import { resolveLxcOptions } from './options';
 import { probeLxc } from './probe';
 
+/** The comment lines of a snapshot RSP took: its name, and when. */
+const SNAPSHOT_COMMENT = 'rsp.snapshot =';
+const SNAPSHOT_TIME_COMMENT = 'rsp.snapshotAt =';
+/** How long a running container has to stop cleanly for a snapshot or a rollback. */
+const SNAPSHOT_STOP_GRACE_SECONDS = 10;
+
 const EXEC_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
@@ -49,6 +63,8 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   readonly name: string;
   private readonly options: ResolvedLxcOptions;
   private readonly cli: LxcCli;
+  private readonly bridges = new ManagedBridges();
+  private readonly names = new BridgeNames();
   private cgroup?: Promise<CgroupVersion>;
 
   constructor(options: LxcDriverOptions = {}) {
@@ -63,8 +79,9 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
 
   capabilities(): DriverCapabilities {
     return {
-      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'exec', 'logs'],
+      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog'],
       limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'pids'],
+      features: ['managedNetwork'],
     };
   }
 
@@ -80,6 +97,11 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
       const { dir, owner } = await this.owned(id);
       const info = await this.cli.info(name, signal);
       if (info?.state === 'RUNNING') return;
+      // The managed network's bridge, made again if it went (a reboot, its last container destroyed meanwhile).
+      if (owner.network) {
+        await this.bridges.ensure(owner.network, signal);
+        await this.names.refresh(owner.network, this.options.lxcPath, signal);
+      }
       await this.cli.start(name, signal);
       const after = await this.cli.info(name, signal);
       if (after?.state !== 'RUNNING') {
@@ -109,11 +131,13 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     const name = containerName(id, this.options.namePrefix);
     await withDeadline(`destroy ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const dir = this.dir(name);
-      if (!(await readOwner(dir))) return;
+      const owner = await readOwner(dir);
+      if (!owner) return;
       const info = await this.cli.info(name, signal);
       if (info && info.state !== 'STOPPED') await this.cli.kill(name, signal).catch(() => undefined);
       await this.cli.destroy(name, signal).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
+      if (owner.network) await this.leaveNetwork(owner.network);
     });
   }
 
@@ -162,13 +186,31 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     });
   }
 
+  /**
+   * Starts a command inside through `lxc-attach` with piped standard streams. A terminal (`tty`)
+   * is UNSUPPORTED_OPERATION: `lxc-attach` makes one only when its own input is a terminal, and
+   * the gateway has no pseudo-terminal to give it.
+   */
+  async interactiveExec(id: string, command: string[], options?: InteractiveExecOptions): Promise<InteractiveProcess> {
+    const name = containerName(id, this.options.namePrefix);
+    if (!Array.isArray(command) || !command.length || command.some((a) => typeof a !== 'string')) throw new BadInputError('exec needs a command (an argument array)', { id });
+    if (options?.tty) throw new UnsupportedOperationError('a terminal (tty) for interactive exec', `driver ${this.name}`, 'lxc-attach makes a terminal only when its own standard input is one, and the gateway has no pseudo-terminal to give it');
+    return withDeadline(`interactive exec in ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { dir } = await this.owned(id);
+      const info = await this.cli.info(name, signal);
+      if (info?.state !== 'RUNNING') throw new ConflictError(`environment ${id} is not running`, { id, state: info?.state });
+      return this.cli.attachInteractive(name, command, { PATH: EXEC_PATH, ...(await this.environmentOf(dir)) });
+    });
+  }
+
   async logs(id: string, options?: CallOptions & { tail?: number }): Promise<string> {
+    return (await this.readLog(id, { tail: options?.tail })).text;
+  }
+
+  /** The container's console log (its init's output), a file LXC appends to. */
+  async readLog(id: string, options?: LogReadOptions): Promise<LogRead> {
     const { dir } = await this.owned(id);
-    const text = await readFile(join(dir, 'console.log'), 'utf8').catch(() => '');
-    if (options?.tail === undefined) return text;
-    const lines = text.split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-    return lines.slice(-options.tail).join('\n');
+    return readFileLog(join(dir, 'console.log'), options, id, `driver ${this.name}`);
   }
 
   async importImage(source: Readable, spec: ImageImportSpec, options?: CallOptions): Promise<ImportedImage> {
@@ -208,20 +250,74 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     });
   }
 
-  /** `lxc-snapshot` (a copy of the `dir` root filesystem); LXC names it snapN, RSP's name is its comment. */
+  /**
+   * `lxc-snapshot` (a copy of the `dir` root filesystem, under the container's `snaps/`); LXC
+   * names it snapN, RSP's name and time are its comment. Volumes are not part of it. LXC copies
+   * only a stopped container: a running one is stopped for it and started again.
+   */
   async snapshot(id: string, name: string, options?: CallOptions): Promise<SnapshotInfo> {
     assertSnapshotName(name);
     const lxcName = containerName(id, this.options.namePrefix);
     return withDeadline(`snapshot ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { dir } = await this.owned(id);
+      if ((await this.snapshotsOf(lxcName, signal)).some((s) => s.name === name)) throw new ConflictError(`Snapshot ${name} of ${id} already exists`, { id, snapshot: name });
+      const createdAt = new Date();
       const comment = join(dir, `.snapshot-comment-${randomBytes(4).toString('hex')}`);
-      await writeFile(comment, `rsp.snapshot = ${name}\n`);
+      await writeFile(comment, `${SNAPSHOT_COMMENT} ${name}\n${SNAPSHOT_TIME_COMMENT} ${createdAt.toISOString()}\n`);
+      // LXC copies only a stopped container: a running one is stopped cleanly for it and started again.
+      const running = (await this.cli.info(lxcName, signal))?.state === 'RUNNING';
       try {
+        if (running) await this.stop(id, { ...options, graceSeconds: SNAPSHOT_STOP_GRACE_SECONDS });
         await this.cli.snapshot(lxcName, comment, signal);
       } finally {
         await rm(comment, { force: true });
+        if (running) await this.start(id, options);
       }
-      return { name, createdAt: new Date() };
+      return { name, createdAt };
+    });
+  }
+
+  /** The snapshots RSP took (`lxc-snapshot -L -C`, by their comment), oldest first. */
+  async listSnapshots(id: string, options?: CallOptions): Promise<SnapshotInfo[]> {
+    assertEnvironmentId(id);
+    const lxcName = containerName(id, this.options.namePrefix);
+    return withDeadline(`snapshots of ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      await this.owned(id);
+      return (await this.snapshotsOf(lxcName, signal)).map(({ name, createdAt }) => ({ name, createdAt })).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+    });
+  }
+
+  /**
+   * `lxc-snapshot -r` in place, the container stopped for it (and started again when it ran).
+   * LXC rebuilds the container directory from the snapshot: RSP's files beside the root
+   * filesystem (config, owner record, console log) are kept as they are now.
+   */
+  async rollbackSnapshot(id: string, name: string, options?: CallOptions): Promise<void> {
+    assertSnapshotName(name);
+    const lxcName = containerName(id, this.options.namePrefix);
+    await withDeadline(`rollback of ${id} to ${name} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { dir } = await this.owned(id);
+      const snap = (await this.snapshotsOf(lxcName, signal)).find((s) => s.name === name);
+      if (!snap) throw new SnapshotNotFoundError(this.name, id, name);
+      const running = (await this.cli.info(lxcName, signal))?.state === 'RUNNING';
+      if (running) await this.stop(id, { ...options, graceSeconds: SNAPSHOT_STOP_GRACE_SECONDS });
+      const kept = new Map<string, Buffer>();
+      for (const entry of await readdir(dir, { withFileTypes: true })) {
+        if (entry.isFile()) kept.set(entry.name, await readFile(join(dir, entry.name)));
+      }
+      await this.cli.restoreSnapshot(lxcName, snap.snap, signal);
+      for (const [file, data] of kept) await writeFile(join(dir, file), data);
+      if (running) await this.start(id, options);
+    });
+  }
+
+  /** `lxc-snapshot -d`; a name RSP never took is not an error. */
+  async deleteSnapshot(id: string, name: string, options?: CallOptions): Promise<void> {
+    assertSnapshotName(name);
+    const lxcName = containerName(id, this.options.namePrefix);
+    await withDeadline(`deletion of snapshot ${name} of ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      await this.owned(id);
+      for (const s of await this.snapshotsOf(lxcName, signal)) if (s.name === name) await this.cli.destroySnapshot(lxcName, s.snap, signal);
     });
   }
 
@@ -235,6 +331,27 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     this.cgroup ??= cgroupVersion(this.options.cgroupRoot);
     return this.cgroup;
   }
+
+  /** The snapshots of the container RSP took, by the name and time in their comment. */
+  private async snapshotsOf(lxcName: string, signal: AbortSignal): Promise<Array<SnapshotInfo & { snap: string }>> {
+    const found: Array<SnapshotInfo & { snap: string }> = [];
+    for (const { snap, comment } of await this.cli.snapshots(lxcName, signal)) {
+      const name = comment.find((l) => l.startsWith(`${SNAPSHOT_COMMENT} `))?.slice(SNAPSHOT_COMMENT.length + 1);
+      const at = comment.find((l) => l.startsWith(`${SNAPSHOT_TIME_COMMENT} `))?.slice(SNAPSHOT_TIME_COMMENT.length + 1);
+      if (name) found.push({ snap, name, createdAt: at ? new Date(at) : new Date(0) });
+    }
+    return found;
+  }
+
+  /** Whether a container config under the LXC path still links to `bridge`. */
+  private async bridgeInUse(bridge: string): Promise<boolean> {
+    for (const entry of await readdir(this.options.lxcPath).catch(() => [] as string[])) {
+      const config = await readFile(join(this.options.lxcPath, entry, 'config'), 'utf8').catch(() => '');
+      if (new RegExp(`^lxc\\.net\\.\\d+\\.link\\s*=\\s*${bridge}\\s*$`, 'm').test(config)) return true;
+    }
+    return false;
+  }
+
 
   /** The container directory and owner record of an RSP environment, or NOT_FOUND. */
   private async owned(id: string): Promise<{ dir: string; owner: OwnerRecord }> {
@@ -254,7 +371,10 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     const name = containerName(spec.id, this.options.namePrefix);
     const dir = this.dir(name);
     let bridge: string | undefined;
-    if (spec.iface.network?.mode === 'bridge') {
+    const managed = managedNetworkOf(spec.iface.network);
+    if (managed) {
+      bridge = await this.bridges.ensure(managed, signal);
+    } else if (spec.iface.network?.mode === 'bridge') {
       bridge = spec.iface.network.bridge ?? this.options.defaultBridge;
       const isBridge = await stat(`/sys/class/net/${bridge}/bridge`).then(() => true, () => false);
       if (!isBridge) throw new BadInputError(`bridge ${bridge} does not exist on this host (create it, e.g. ip link add ${bridge} type bridge)`, { bridge });
@@ -272,20 +392,30 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
         if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new EnvironmentExistsError(this.name, spec.id);
         throw e;
       }
+      // Undone last (after the directory is gone): the bridge goes unless another container links to it.
+      if (managed) revert.add(() => this.leaveNetwork(managed));
       revert.add(() => rm(dir, { recursive: true, force: true }));
       const rootfs = join(dir, 'rootfs');
       await mkdir(rootfs, { mode: 0o755 });
       await populate(rootfs);
-      await writeInterfaceFiles(rootfs, spec.iface, spec.command);
+      // On a managed network the bridge's name server (the gateway) answers the other environments' names, unless other servers were asked for.
+      await writeInterfaceFiles(rootfs, managed && !spec.iface.dns?.length ? { ...spec.iface, dns: [managed.gateway] } : spec.iface, spec.command);
       const config = renderConfig({ spec, name, containerDir: dir, cgroup: await this.cgroupVersion(), bridge });
       await writeFile(join(dir, 'config'), config);
-      await writeOwner(dir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), createdAt: new Date().toISOString() });
+      await writeOwner(dir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), ...(managed ? { network: managed } : {}), createdAt: new Date().toISOString() });
+      if (managed) await this.names.refresh(managed, this.options.lxcPath, signal);
       const info = await this.describe(name, signal);
       revert.success();
       return info;
     } finally {
       await revert.run();
     }
+  }
+
+  /** After a container left a managed network: its bridge goes when it was the last one, and its name leaves the bridge's name server. */
+  private async leaveNetwork(network: ManagedNetwork): Promise<void> {
+    await this.bridges.release(network, (bridge) => this.bridgeInUse(bridge));
+    await this.names.refresh(network, this.options.lxcPath);
   }
 
   /** Environment variables a container's init gets (from lxc.environment), for exec. */

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import type { InteractiveProcess } from '../contract';
 import { UnavailableError } from '../errors';
 import type { RunToolOptions, ToolResult } from '../host/run-tool';
 import { lastLines, runTool } from '../host/run-tool';
@@ -59,8 +61,48 @@ export class LxcCli {
     return this.run('lxc-attach', name, ['--clear-env', ...vars, '--', ...command], run);
   }
 
+  /**
+   * Starts a command inside with piped standard streams (no terminal: `lxc-attach` gives one only
+   * when its own standard input is one); its exit code is `lxc-attach`'s, the command's.
+   */
+  attachInteractive(name: string, command: string[], env: Record<string, string>): InteractiveProcess {
+    const vars = Object.entries(env).flatMap(([k, v]) => ['--set-var', `${k}=${v}`]);
+    const child = spawn(this.options.tool('lxc-attach'), ['-P', this.options.lxcPath, '-n', name, '--clear-env', ...vars, '--', ...command], { stdio: 'pipe' });
+    child.stdin.on('error', () => undefined);
+    const exit = new Promise<number>((resolve) => {
+      child.once('error', () => resolve(-1));
+      child.once('close', (code, signal) => resolve(code ?? (signal ? 128 + (SIGNALS[signal] ?? 0) : -1)));
+    });
+    return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exit, resize: async () => undefined, kill: () => void child.kill('SIGKILL') };
+  }
+
   /** Takes a snapshot with `commentFile` as its comment (LXC names it snapN). */
   async snapshot(name: string, commentFile: string, signal?: AbortSignal): Promise<void> {
     await this.ok('lxc-snapshot', name, ['-c', commentFile], 'snapshot', { signal });
   }
+
+  /** The container's snapshots (`lxc-snapshot -L -C`): LXC's name (snapN) and the comment's lines. */
+  async snapshots(name: string, signal?: AbortSignal): Promise<Array<{ snap: string; comment: string[] }>> {
+    const { stdout } = await this.ok('lxc-snapshot', name, ['-L', '-C'], 'listing the snapshots', { signal });
+    const found: Array<{ snap: string; comment: string[] }> = [];
+    for (const line of stdout.split('\n')) {
+      const head = /^(snap\d+)\s/.exec(line);
+      if (head) found.push({ snap: head[1]!, comment: [] });
+      else if (found.length && line.trim()) found[found.length - 1]!.comment.push(line.trim());
+    }
+    return found;
+  }
+
+  /** Restores snapshot `snap` in place (`lxc-snapshot -r`): LXC destroys the container (keeping its snapshots) and clones the snapshot under its name. */
+  async restoreSnapshot(name: string, snap: string, signal?: AbortSignal): Promise<void> {
+    await this.ok('lxc-snapshot', name, ['-r', snap, '-N', name], `restoring snapshot ${snap}`, { signal });
+  }
+
+  /** Destroys snapshot `snap` (`lxc-snapshot -d`). */
+  async destroySnapshot(name: string, snap: string, signal?: AbortSignal): Promise<void> {
+    await this.ok('lxc-snapshot', name, ['-d', snap], `destroying snapshot ${snap}`, { signal });
+  }
 }
+
+/** Numbers of the signals an attached process may end by, for the shell's 128+N exit code. */
+const SIGNALS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };

@@ -1,4 +1,4 @@
-import type { VerifyReport } from '../artifacts/artifact-store';
+import type { ChunkCheck, VerifyReport } from '../artifacts/artifact-store';
 import type { ArtifactPlace, ChunkData } from '../artifacts/chunk-transport';
 import type { ArtifactManifest } from '../artifacts/manifest';
 import { callContext } from './call-context';
@@ -36,6 +36,10 @@ export class AgentArtifacts implements ArtifactPlace {
     return this.agent.missingChunks({ ids }, this.context());
   }
 
+  checkChunks(ids: string[]): Promise<ChunkCheck> {
+    return this.agent.checkChunks({ ids }, this.context());
+  }
+
   getChunks(ids: string[]): Promise<ChunkData[]> {
     return this.agent.getChunks({ ids }, this.context());
   }
@@ -54,6 +58,10 @@ export class AgentArtifacts implements ArtifactPlace {
 
   verify(manifestId: string, key?: Buffer): Promise<VerifyReport> {
     return this.agent.verifyArtifact({ manifestId, ...(key ? { key: key.toString('base64') } : {}) }, this.context());
+  }
+
+  scrub(manifestId: string, key?: Buffer, bytesPerSecond?: number): Promise<VerifyReport> {
+    return this.agent.scrubArtifact({ manifestId, ...(key ? { key: key.toString('base64') } : {}), ...(bytesPerSecond ? { bytesPerSecond } : {}) }, this.context());
   }
 
   private context() {

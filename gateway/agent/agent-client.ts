@@ -4,8 +4,9 @@ import type { AgentMethod, HostAgent } from './host-agent';
 import type { FrameChannel } from './frame-channel';
 import { encodeFrame } from './frame-codec';
 import { PendingCalls, type PendingCall } from './pending-calls';
-import { AGENT_PROTOCOL_VERSION } from './protocol';
+import { AGENT_METHOD_SINCE, AGENT_PROTOCOL_VERSION, OLDEST_AGENT_PROTOCOL_VERSION } from './protocol';
 import type { AgentHello, CallContext, RequestFrame } from './protocol';
+import { RSP_VERSION } from '../version';
 
 /** How long after a call's deadline the client stops waiting for the agent's own TIMEOUT answer. */
 const DEFAULT_DEADLINE_GRACE_MS = 5_000;
@@ -14,6 +15,18 @@ const DEFAULT_DEADLINE_GRACE_MS = 5_000;
 export interface AgentClientOptions {
   /** How long past a call's deadline to wait for the agent's answer before failing it here with TIMEOUT. */
   deadlineGraceMs?: number;
+  /**
+   * A call made without a deadline gets one this many ms off, sent to the agent like any other
+   * (the relay between gateway replicas sets it: an answer lost on the way must not hang a call).
+   */
+  defaultTimeoutMs?: number;
+  /**
+   * The protocol version of the connection (negotiated at the handshake; default this code's
+   * newest): every frame carries it, and a call that came in a later version is refused here with
+   * UNSUPPORTED_OPERATION. `per-call` (between gateway replicas, which have no handshake): each
+   * frame carries the oldest version that has its call, so a replica one version older takes it.
+   */
+  protocol?: number | 'per-call';
 }
 
 type Params<M extends AgentMethod> = Parameters<HostAgent[M]>[0];
@@ -29,6 +42,9 @@ type Answer<M extends AgentMethod> = Awaited<ReturnType<HostAgent[M]>>;
 export class AgentClient implements HostAgent {
   private readonly pending = new PendingCalls();
   private readonly graceMs: number;
+  private readonly defaultTimeoutMs: number | undefined;
+  /** The protocol version of the connection, or `per-call` (see `AgentClientOptions.protocol`). */
+  readonly protocol: number | 'per-call';
   private closed: Error | undefined;
 
   constructor(
@@ -38,15 +54,18 @@ export class AgentClient implements HostAgent {
     options: AgentClientOptions = {},
   ) {
     this.graceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
-    channel.onFrame((text) => this.pending.receive(text));
+    this.defaultTimeoutMs = options.defaultTimeoutMs;
+    this.protocol = options.protocol ?? AGENT_PROTOCOL_VERSION;
+    channel.onFrame((text, parsed) => this.pending.receive(text, parsed));
     channel.onClose((reason) => this.fail(reason));
   }
 
-  /** The handshake: asks the agent who it is; UNSUPPORTED_OPERATION when it speaks another protocol version, CONFLICT when it is another agent. */
+  /** The handshake: asks the agent who it is; UNSUPPORTED_OPERATION when it speaks another protocol version than the connection's, CONFLICT when it is another agent. */
   async connect(context?: CallContext): Promise<AgentHello> {
     const hello = await this.hello({}, context);
-    if (hello.protocol !== AGENT_PROTOCOL_VERSION) {
-      throw new UnsupportedOperationError(`agent protocol ${AGENT_PROTOCOL_VERSION}`, `host agent ${this.id}`, `it speaks protocol ${hello.protocol}`);
+    const expected = this.protocol === 'per-call' ? AGENT_PROTOCOL_VERSION : this.protocol;
+    if (hello.protocol !== expected) {
+      throw new UnsupportedOperationError(`agent protocol ${expected}`, `host agent ${this.id}`, `it speaks protocol ${hello.protocol}`);
     }
     if (hello.agentId !== this.id) throw new RspError('CONFLICT', `The agent on this channel is "${hello.agentId}", not "${this.id}"`, { expected: this.id, got: hello.agentId });
     return hello;
@@ -92,6 +111,22 @@ export class AgentClient implements HostAgent {
     return this.call('resizeEnvironment', params, context);
   }
 
+  snapshotEnvironment(params: Params<'snapshotEnvironment'>, context?: CallContext) {
+    return this.call('snapshotEnvironment', params, context);
+  }
+
+  environmentSnapshots(params: Params<'environmentSnapshots'>, context?: CallContext) {
+    return this.call('environmentSnapshots', params, context);
+  }
+
+  rollbackSnapshot(params: Params<'rollbackSnapshot'>, context?: CallContext) {
+    return this.call('rollbackSnapshot', params, context);
+  }
+
+  deleteSnapshot(params: Params<'deleteSnapshot'>, context?: CallContext) {
+    return this.call('deleteSnapshot', params, context);
+  }
+
   inspectEnvironment(params: Params<'inspectEnvironment'>, context?: CallContext) {
     return this.call('inspectEnvironment', params, context);
   }
@@ -106,6 +141,10 @@ export class AgentClient implements HostAgent {
 
   exec(params: Params<'exec'>, context?: CallContext) {
     return this.call('exec', params, context);
+  }
+
+  environmentLog(params: Params<'environmentLog'>, context?: CallContext) {
+    return this.call('environmentLog', params, context);
   }
 
   volumesBytes(params: Params<'volumesBytes'>, context?: CallContext) {
@@ -140,6 +179,14 @@ export class AgentClient implements HostAgent {
     return this.call('verifyArtifact', params, context);
   }
 
+  scrubArtifact(params: Params<'scrubArtifact'>, context?: CallContext) {
+    return this.call('scrubArtifact', params, context);
+  }
+
+  checkChunks(params: Params<'checkChunks'>, context?: CallContext) {
+    return this.call('checkChunks', params, context);
+  }
+
   getManifest(params: Params<'getManifest'>, context?: CallContext) {
     return this.call('getManifest', params, context);
   }
@@ -164,7 +211,12 @@ export class AgentClient implements HostAgent {
   private call<M extends AgentMethod>(method: M, params: Params<M>, context?: CallContext): Promise<Answer<M>> {
     return new Promise<Answer<M>>((resolve, reject) => {
       if (this.closed) return reject(new UnavailableError(`Host agent ${this.id} is not connected: ${this.closed.message}`, { agent: this.id, method }));
-      const frame: RequestFrame = { type: 'request', id: this.pending.nextId(), protocol: AGENT_PROTOCOL_VERSION, method, params: params ?? {}, context: context ?? { operationId: randomUUID() } };
+      const since = AGENT_METHOD_SINCE[method];
+      if (this.protocol !== 'per-call' && since > this.protocol) {
+        return reject(new UnsupportedOperationError(method, `host agent ${this.id}`, `it speaks agent protocol ${this.protocol} and ${method} came in protocol ${since}: upgrade the agent to RSP ${RSP_VERSION}`));
+      }
+      const protocol = this.protocol === 'per-call' ? Math.max(since, OLDEST_AGENT_PROTOCOL_VERSION) : this.protocol;
+      const frame: RequestFrame = { type: 'request', id: this.pending.nextId(), protocol, method, params: params ?? {}, context: this.withDeadline(context ?? { operationId: randomUUID() }) };
       let text: string;
       try {
         text = encodeFrame(frame);
@@ -191,6 +243,12 @@ export class AgentClient implements HostAgent {
         this.pending.settle(frame.id)?.reject(error);
       }
     });
+  }
+
+  /** `context`, with the default deadline when it has none and this client has a default. */
+  private withDeadline(context: CallContext): CallContext {
+    if (context.deadline || this.defaultTimeoutMs === undefined) return context;
+    return { ...context, deadline: new Date(Date.now() + this.defaultTimeoutMs).toISOString() };
   }
 
   /** The channel closed: every call in flight fails with UNAVAILABLE, and so does every later call. */

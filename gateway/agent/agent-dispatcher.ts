@@ -4,30 +4,33 @@ import { AGENT_METHODS } from './host-agent';
 import type { AgentMethod, HostAgent } from './host-agent';
 import type { FrameChannel } from './frame-channel';
 import { decodeFrame, encodeFrame } from './frame-codec';
-import { AGENT_PROTOCOL_VERSION } from './protocol';
-import type { AgentFrame, RequestFrame } from './protocol';
+import { AGENT_METHOD_SINCE, AGENT_PROTOCOL_VERSION } from './protocol';
+import type { AgentFrame, AgentHello, RequestFrame } from './protocol';
+import { protocolRefusal } from './protocol-refusal';
 import { toWireError } from './wire-error';
-
-const METHODS = new Set<string>(AGENT_METHODS);
 
 /**
  * The agent's end of a frame channel: reads request frames, refuses what it cannot answer (a
- * malformed frame, another protocol version, an unknown method) with an error frame, calls the
- * agent and answers with its result or its error as data. Calls run concurrently.
+ * malformed frame, a protocol version it does not speak, a call its frame's version lacks) with an
+ * error frame, calls the agent and answers with its result or its error as data. Calls run
+ * concurrently. `protocol` is the version of the connection (negotiated at the handshake; between
+ * gateway replicas, this code's newest): frames of that version or of an older one this code
+ * still speaks are taken, and `hello` answers with it.
  */
 export class AgentDispatcher {
   constructor(
     private readonly agent: HostAgent,
     private readonly channel: FrameChannel,
     private readonly logger?: Logger,
+    private readonly protocol: number = AGENT_PROTOCOL_VERSION,
   ) {
-    channel.onFrame((text) => void this.receive(text));
+    channel.onFrame((text, parsed) => void this.receive(text, parsed));
   }
 
-  private async receive(text: string): Promise<void> {
+  private async receive(text: string, parsed?: unknown): Promise<void> {
     let frame: AgentFrame;
     try {
-      frame = decodeFrame(text);
+      frame = decodeFrame(text, parsed);
     } catch (e) {
       this.logger?.warn({ err: e, agent: this.agent.id }, 'refused a malformed agent frame');
       const id = (e as { details?: { id?: unknown } }).details?.id;
@@ -43,7 +46,9 @@ export class AgentDispatcher {
     }
     try {
       const call = this.agent[frame.method as AgentMethod] as (params: unknown, context: unknown) => Promise<unknown>;
-      const result = await call.call(this.agent, frame.params ?? {}, frame.context);
+      let result = await call.call(this.agent, frame.params ?? {}, frame.context);
+      // `hello` says the version of this connection: the agent's own newest, down to the negotiated one.
+      if (frame.method === 'hello') result = { ...(result as AgentHello), protocol: Math.min((result as AgentHello).protocol, this.protocol) };
       this.answer({ type: 'result', id: frame.id, result: result ?? null });
     } catch (e) {
       this.answer({ type: 'error', id: frame.id, error: toWireError(e) });
@@ -52,10 +57,10 @@ export class AgentDispatcher {
 
   /** Why a request cannot be answered, or undefined. */
   private refusal(frame: RequestFrame): Error | undefined {
-    if (frame.protocol !== AGENT_PROTOCOL_VERSION) {
-      return new UnsupportedOperationError(`agent protocol ${frame.protocol}`, `host agent ${this.agent.id}`, `it speaks protocol ${AGENT_PROTOCOL_VERSION}; update the older side`);
-    }
-    if (!METHODS.has(frame.method)) return new UnsupportedOperationError(`the call "${frame.method}"`, `host agent ${this.agent.id}`, `its calls are ${AGENT_METHODS.join(', ')}`);
+    const by = `host agent ${this.agent.id}`;
+    const refused = protocolRefusal(AGENT_METHOD_SINCE, frame, this.protocol, by);
+    if (refused) return refused;
+    if (!Object.hasOwn(AGENT_METHOD_SINCE, frame.method)) return new UnsupportedOperationError(`the call "${frame.method}"`, by, `its calls are ${AGENT_METHODS.join(', ')}`);
     if (frame.params !== undefined && (typeof frame.params !== 'object' || Array.isArray(frame.params))) return new BadInputError(`The params of ${frame.method} must be an object`, { method: frame.method });
     return undefined;
   }

@@ -1,3 +1,4 @@
+import type { EnvironmentInterface } from '../persistence/entities';
 import type { EnvironmentRequest, VolumeRequest } from './protocol';
 
 /** What an environment record holds that its host agent needs to make it. */
@@ -6,17 +7,31 @@ export interface RecordedEnvironment {
   groupId: string;
   limits: EnvironmentRequest['limits'];
   volumes: VolumeRequest[];
-  iface: { hostname: string; dns: string[]; network: 'none' | 'bridge'; config: Record<string, string> };
+  iface: EnvironmentInterface;
   command: string[] | null;
 }
 
-/** The request that makes a recorded environment on its agent: its limits, volumes, interface and command, labelled with its group. */
+/**
+ * The request that makes a recorded environment on its agent: its limits, volumes, interface and
+ * command, labelled with its group. An assigned address names the host's managed network, the
+ * address and the gateway; the driver makes that network when it is missing.
+ */
 export function environmentRequest(env: RecordedEnvironment): EnvironmentRequest {
+  const { address } = env.iface;
+  const network = address ? { mode: 'bridge' as const, network: address.network, ipv4: address.ipv4, gateway: address.gateway } : { mode: env.iface.network };
   return {
     id: env.id,
     limits: env.limits,
     volumes: env.volumes.map((v) => ({ name: v.name, kind: v.kind, mountPath: v.mountPath, readOnly: v.readOnly })),
-    iface: { hostname: env.iface.hostname, dns: env.iface.dns, network: { mode: env.iface.network }, config: env.iface.config, log: { target: 'local' } },
+    iface: {
+      hostname: env.iface.hostname,
+      dns: env.iface.dns,
+      network,
+      config: env.iface.config,
+      log: { target: 'local' },
+      ...(env.iface.ports?.length ? { ports: env.iface.ports } : {}),
+      ...(env.iface.readOnlyRoot ? { readOnlyRoot: true } : {}),
+    },
     ...(env.command ? { command: env.command } : {}),
     labels: { 'rsp.group': env.groupId },
   };

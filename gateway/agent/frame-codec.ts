@@ -8,13 +8,26 @@ export function encodeFrame(frame: AgentFrame): string {
   return JSON.stringify(frame);
 }
 
-/** The frame in JSON text; BAD_USER_INPUT (with the id when it can be read) when it is not one. */
-export function decodeFrame(text: string): AgentFrame {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new BadInputError(`An agent frame is not JSON: ${(e as Error).message}`);
+/**
+ * JSON text of a frame this side built from typed plain data (the gateway's heartbeat answers):
+ * no walk of `assertPlainData`, which is for frames carrying values of drivers and callers.
+ */
+export function encodeBuiltFrame(frame: AgentFrame): string {
+  return JSON.stringify(frame);
+}
+
+/**
+ * The frame in JSON text; BAD_USER_INPUT (with the id when it can be read) when it is not one.
+ * `parsed` is the text's JSON when the channel already read it (it is then not parsed again).
+ */
+export function decodeFrame(text: string, parsed?: unknown): AgentFrame {
+  let value: unknown = parsed;
+  if (value === undefined) {
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      throw new BadInputError(`An agent frame is not JSON: ${(e as Error).message}`);
+    }
   }
   const frame = value as Partial<AgentFrame> | null;
   const id = frame && typeof frame === 'object' && typeof frame.id === 'string' ? frame.id : null;

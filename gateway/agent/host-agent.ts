@@ -1,7 +1,7 @@
-import type { ExecResult, ImageRef, ResourceLimits } from '../../drivers/contract';
+import type { ExecResult, ImageRef, InteractiveProcess, LogRead, ResourceLimits } from '../../drivers/contract';
 import type { DriverProbeReport } from '../../drivers/registry';
 import type { ArtifactManifest } from '../artifacts/manifest';
-import type { VerifyReport } from '../artifacts/artifact-store';
+import type { ChunkCheck, VerifyReport } from '../artifacts/artifact-store';
 import type { HostFactsData } from './host-facts';
 import type {
   AgentHello,
@@ -15,7 +15,9 @@ import type {
   ExportSummary,
   HostSampleData,
   ImageArtifact,
+  SnapshotData,
 } from './protocol';
+import { AGENT_METHOD_SINCE } from './protocol';
 
 /** Names a driver of the agent and an environment on it. */
 export interface EnvironmentTarget {
@@ -65,6 +67,18 @@ export interface HostAgent {
    */
   resizeEnvironment(params: EnvironmentTarget & { limits: ResourceLimits }, context?: CallContext): Promise<void>;
   inspectEnvironment(params: EnvironmentTarget, context?: CallContext): Promise<EnvironmentInfoData>;
+  /**
+   * Takes a snapshot of the environment (the driver's optional `snapshot`). This call and the three
+   * below refuse with UNSUPPORTED_OPERATION on a driver without snapshots, and on an agent older
+   * than them.
+   */
+  snapshotEnvironment(params: EnvironmentTarget & { name: string }, context?: CallContext): Promise<SnapshotData>;
+  /** The environment's snapshots on its driver, oldest first. */
+  environmentSnapshots(params: EnvironmentTarget, context?: CallContext): Promise<SnapshotData[]>;
+  /** Brings the environment back to a snapshot (a running one runs again afterwards). */
+  rollbackSnapshot(params: EnvironmentTarget & { name: string }, context?: CallContext): Promise<void>;
+  /** Removes a snapshot; a missing one is not an error. */
+  deleteSnapshot(params: EnvironmentTarget & { name: string }, context?: CallContext): Promise<void>;
   listEnvironments(params: { driver: string }, context?: CallContext): Promise<EnvironmentInfoData[]>;
   environmentStats(params: EnvironmentTarget, context?: CallContext): Promise<EnvironmentStatsData>;
   /**
@@ -72,6 +86,17 @@ export interface HostAgent {
    * artifact of the agent's store (`stdinArtifact`).
    */
   exec(params: EnvironmentTarget & { command: string[]; stdin?: string; stdinArtifact?: ArtifactRef }, context?: CallContext): Promise<ExecResult>;
+  /**
+   * Starts an interactive process in the environment (the driver's optional `interactiveExec`).
+   * Only agents in the gateway's process have it: the agent protocol does not carry streams yet.
+   */
+  interactiveExec?(params: EnvironmentTarget & { command: string[]; tty?: boolean; columns?: number; rows?: number }): Promise<InteractiveProcess>;
+  /**
+   * Reads the environment's console/stdout log (the driver's optional `readLog`): the last `tail`
+   * lines, those since `since` (ISO 8601), or what follows `cursor` (from an earlier read). An
+   * agent older than this call refuses it with UNSUPPORTED_OPERATION.
+   */
+  environmentLog(params: EnvironmentTarget & { tail?: number; since?: string; cursor?: string }, context?: CallContext): Promise<LogRead>;
   /** Bytes each environment's volume directories take on the host's disk (0 without volumes), by environment id. */
   volumesBytes(params: { environmentIds: string[] }, context?: CallContext): Promise<Record<string, number>>;
   /** Removes an environment's volume directories. */
@@ -94,6 +119,8 @@ export interface HostAgent {
   collectArtifacts(params?: Record<string, never>, context?: CallContext): Promise<{ removedChunks: number; freedBytes: number }>;
   /** Reads a whole artifact of the agent's store back and checks every chunk. */
   verifyArtifact(params: ArtifactRef, context?: CallContext): Promise<VerifyReport>;
+  /** The verify job on the agent's store: re-hashes every chunk of an artifact once, at most `bytesPerSecond`. */
+  scrubArtifact(params: ArtifactRef & { bytesPerSecond?: number }, context?: CallContext): Promise<VerifyReport>;
 
   /** The chunk transport into the agent's store: a manifest (NOT_FOUND when absent). */
   getManifest(params: { manifestId: string }, context?: CallContext): Promise<ArtifactManifest>;
@@ -101,45 +128,15 @@ export interface HostAgent {
   putManifest(params: { manifest: ArtifactManifest }, context?: CallContext): Promise<void>;
   /** Which of `ids` the store lacks. */
   missingChunks(params: { ids: string[] }, context?: CallContext): Promise<string[]>;
+  /** Which of `ids` the store lacks, holds damaged, or cannot vouch for. */
+  checkChunks(params: { ids: string[] }, context?: CallContext): Promise<ChunkCheck>;
   /** Chunks as stored (NOT_FOUND naming the first absent one). */
   getChunks(params: { ids: string[] }, context?: CallContext): Promise<ChunkData[]>;
   putChunks(params: { chunks: ChunkData[] }, context?: CallContext): Promise<void>;
 }
 
 /** The calls of `HostAgent`, by name. */
-export type AgentMethod = Exclude<keyof HostAgent, 'id'>;
+export type AgentMethod = Exclude<keyof HostAgent, 'id' | 'interactiveExec'>;
 
-/** Every call of `HostAgent`: what a dispatcher answers (anything else is refused). */
-export const AGENT_METHODS = [
-  'hello',
-  'cancel',
-  'drivers',
-  'hostFacts',
-  'hostSample',
-  'createEnvironment',
-  'startEnvironment',
-  'stopEnvironment',
-  'destroyEnvironment',
-  'resizeEnvironment',
-  'inspectEnvironment',
-  'listEnvironments',
-  'environmentStats',
-  'exec',
-  'volumesBytes',
-  'removeVolumes',
-  'exportEnvironment',
-  'importEnvironment',
-  'hasArtifact',
-  'deleteArtifact',
-  'collectArtifacts',
-  'verifyArtifact',
-  'getManifest',
-  'putManifest',
-  'missingChunks',
-  'getChunks',
-  'putChunks',
-] as const satisfies readonly AgentMethod[];
-
-/** A compile-time check that `AGENT_METHODS` names every call. */
-const everyMethod: Record<Exclude<AgentMethod, (typeof AGENT_METHODS)[number]>, never> = {};
-void everyMethod;
+/** Every call of `HostAgent`: what a dispatcher answers (anything else is refused); the protocol's table of calls names them all. */
+export const AGENT_METHODS = Object.keys(AGENT_METHOD_SINCE) as AgentMethod[];

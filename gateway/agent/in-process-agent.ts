@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { CallOptions, EnvironmentSpec, ImageRef, ResourceLimits, VolumeSpec } from '../../drivers/contract';
+import type { CallOptions, EnvironmentSpec, InteractiveProcess, ImageRef, LogRead, ResourceLimits, VolumeSpec } from '../../drivers/contract';
 import { requireCapability } from '../../drivers/errors';
 import type { DriverProbeReport, DriverRegistry } from '../../drivers/registry';
 import { ArtifactStore } from '../artifacts/artifact-store';
@@ -9,7 +9,7 @@ import { copyArtifact } from '../artifacts/chunk-copy';
 import type { ChunkTransport } from '../artifacts/chunk-transport';
 import type { ArtifactManifest } from '../artifacts/manifest';
 import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
-import { BadInputError, IntegrityError, RspError, TimeoutError, UnavailableError } from '../errors';
+import { BadInputError, IntegrityError, isCategory, RspError, TimeoutError, UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { HostCollector } from '../metrics/host-collector';
 import { HOST_ROOTS, ProcReader, type ProcRoots } from '../metrics/proc-readers';
@@ -17,7 +17,7 @@ import { RSP_VERSION } from '../version';
 import { directoryBytes } from './directory-size';
 import { collectHostFacts } from './host-facts';
 import type { EnvironmentTarget, HostAgent } from './host-agent';
-import { infoData, statsData } from './plain-data';
+import { infoData, snapshotData, statsData } from './plain-data';
 import { AGENT_PROTOCOL_VERSION } from './protocol';
 import type { ArtifactRef, CallContext, ChunkData, EnvironmentRequest, ImageArtifact, VolumeRequest } from './protocol';
 
@@ -108,10 +108,18 @@ export class InProcessAgent implements HostAgent {
   async createEnvironment({ driver, image, environment, replace }: { driver: string; image: ImageArtifact; environment: EnvironmentRequest; replace?: boolean }, context?: CallContext) {
     return this.run(`creating environment ${environment.id}`, context, async (options) => {
       const engine = await this.driver(driver);
-      const imageRef = await this.ensureImage(driver, image, options);
+      let imageRef = await this.ensureImage(driver, image, options);
       if (replace) await engine.destroy(environment.id, options);
       const volumes = await this.prepareVolumes(environment.id, environment.volumes);
-      const info = await engine.create(specOf(environment, imageRef, volumes), options);
+      const info = await engine.create(specOf(environment, imageRef, volumes), options).catch(async (e: unknown) => {
+        // The engine lost the image the record names (pruned, or an engine that keeps nothing
+        // across restarts): import it again, once.
+        if (!isCategory(e, 'NOT_FOUND') || e.details.kind !== 'Image') throw e;
+        this.logger.warn({ driver, image: imageRef.ref, digest: image.digest }, 'the engine no longer has an image this agent imported: importing it again');
+        await this.forgetImage(driver, image);
+        imageRef = await this.ensureImage(driver, image, options);
+        return engine.create(specOf(environment, imageRef, volumes), options);
+      });
       return { environment: infoData(info), image: imageRef };
     });
   }
@@ -136,6 +144,22 @@ export class InProcessAgent implements HostAgent {
     return this.run(`resizing environment ${environmentId}`, context, async (options) => requireCapability(await this.driver(driver), 'resize')(environmentId, limits, options));
   }
 
+  async snapshotEnvironment({ driver, environmentId, name }: EnvironmentTarget & { name: string }, context?: CallContext) {
+    return this.run(`snapshot ${name} of environment ${environmentId}`, context, async (options) => snapshotData(await requireCapability(await this.driver(driver), 'snapshot')(environmentId, name, options)));
+  }
+
+  async environmentSnapshots({ driver, environmentId }: EnvironmentTarget, context?: CallContext) {
+    return this.run(`listing the snapshots of environment ${environmentId}`, context, async (options) => (await requireCapability(await this.driver(driver), 'listSnapshots')(environmentId, options)).map(snapshotData));
+  }
+
+  async rollbackSnapshot({ driver, environmentId, name }: EnvironmentTarget & { name: string }, context?: CallContext) {
+    return this.run(`rollback of environment ${environmentId} to snapshot ${name}`, context, async (options) => requireCapability(await this.driver(driver), 'rollbackSnapshot')(environmentId, name, options));
+  }
+
+  async deleteSnapshot({ driver, environmentId, name }: EnvironmentTarget & { name: string }, context?: CallContext) {
+    return this.run(`deletion of snapshot ${name} of environment ${environmentId}`, context, async (options) => requireCapability(await this.driver(driver), 'deleteSnapshot')(environmentId, name, options));
+  }
+
   async inspectEnvironment({ driver, environmentId }: EnvironmentTarget, context?: CallContext) {
     return this.run(`inspecting environment ${environmentId}`, context, async (options) => infoData(await (await this.driver(driver)).inspect(environmentId, options)));
   }
@@ -153,6 +177,22 @@ export class InProcessAgent implements HostAgent {
       const run = requireCapability(await this.driver(driver), 'exec');
       const input = stdinArtifact ? await this.readArtifact(stdinArtifact) : stdin;
       return run(environmentId, command, { ...options, ...(input !== undefined ? { stdin: input } : {}) });
+    });
+  }
+
+  /** Starts an interactive process through the driver's `interactiveExec`. */
+  async interactiveExec({ driver, environmentId, command, tty, columns, rows }: EnvironmentTarget & { command: string[]; tty?: boolean; columns?: number; rows?: number }): Promise<InteractiveProcess> {
+    return requireCapability(await this.driver(driver), 'interactiveExec')(environmentId, command, { tty, columns, rows });
+  }
+
+  async environmentLog({ driver, environmentId, tail, since, cursor }: EnvironmentTarget & { tail?: number; since?: string; cursor?: string }, context?: CallContext): Promise<LogRead> {
+    if (tail !== undefined && typeof tail !== 'number') throw new BadInputError('environmentLog: tail must be a number of lines', { environmentId });
+    if (cursor !== undefined && typeof cursor !== 'string') throw new BadInputError('environmentLog: cursor must be a string', { environmentId });
+    const from = since === undefined ? undefined : new Date(since);
+    if (from && (typeof since !== 'string' || Number.isNaN(from.getTime()))) throw new BadInputError('environmentLog: since must be an ISO 8601 time', { environmentId, since });
+    return this.run(`reading the log of environment ${environmentId}`, context, async (options) => {
+      const read = await requireCapability(await this.driver(driver), 'readLog')(environmentId, { ...options, tail, since: from, cursor });
+      return { text: read.text, cursor: read.cursor };
     });
   }
 
@@ -217,6 +257,14 @@ export class InProcessAgent implements HostAgent {
     return this.artifacts().verify(manifestId, { key: keyOf(key) });
   }
 
+  async scrubArtifact({ manifestId, key, bytesPerSecond }: ArtifactRef & { bytesPerSecond?: number }) {
+    return this.artifacts().scrub(manifestId, { key: keyOf(key), bytesPerSecond });
+  }
+
+  async checkChunks({ ids }: { ids: string[] }) {
+    return this.transport().checkChunks(ids);
+  }
+
   async getManifest({ manifestId }: { manifestId: string }) {
     return this.transport().getManifest(manifestId);
   }
@@ -270,11 +318,21 @@ export class InProcessAgent implements HostAgent {
     const source = await this.cacheTransport.store.open(manifest.id);
     const imported = await importImage(source, { name: image.name, version: image.version, format: 'rootfs-tar' }, options);
     const ref = { ref: imported.ref, digest: imported.digest };
-    const record = await this.imageRecord();
-    record[key] = ref;
-    await mkdir(join(this.dataDir, 'agent'), { recursive: true });
-    await writeFile(this.imagesFile, JSON.stringify(record, null, 2));
+    (await this.imageRecord())[key] = ref;
+    await this.saveImageRecord();
     return ref;
+  }
+
+  /** Drops the record of an image imported into a driver (the driver no longer has it). */
+  private async forgetImage(driverName: string, image: ImageArtifact): Promise<void> {
+    delete (await this.imageRecord())[`${driverName}:${image.digest}`];
+    await this.saveImageRecord();
+  }
+
+  /** Writes the record of the images imported into the drivers (driver:digest → the driver's ref). */
+  private async saveImageRecord(): Promise<void> {
+    await mkdir(join(this.dataDir, 'agent'), { recursive: true });
+    await writeFile(this.imagesFile, JSON.stringify(await this.imageRecord(), null, 2));
   }
 
   /**

@@ -41,11 +41,12 @@ export class PendingCalls {
   /**
    * Settles the call an answer frame names. Unreadable frames, requests and error answers about a
    * frame the other side could not read (a client sends only well-formed ones) settle no call.
+   * `parsed` is the text's JSON when the channel already read it.
    */
-  receive(text: string): void {
+  receive(text: string, parsed?: unknown): void {
     let frame;
     try {
-      frame = decodeFrame(text);
+      frame = decodeFrame(text, parsed);
     } catch {
       return;
     }

@@ -1,11 +1,16 @@
-import type { EnvironmentInfo, EnvironmentStats } from '../../drivers/contract';
+import type { EnvironmentInfo, EnvironmentStats, SnapshotInfo } from '../../drivers/contract';
 import { RspError } from '../errors';
-import type { EnvironmentInfoData, EnvironmentStatsData } from './protocol';
+import type { EnvironmentInfoData, EnvironmentStatsData, SnapshotData } from './protocol';
 
 /** A driver's `EnvironmentInfo` as plain data (`startedAt` as ISO 8601). */
 export function infoData(info: EnvironmentInfo): EnvironmentInfoData {
   const { startedAt, ...rest } = info;
   return { ...rest, ...(startedAt ? { startedAt: toIso(startedAt) } : {}) };
+}
+
+/** A driver's `SnapshotInfo` as plain data (`createdAt` as ISO 8601). */
+export function snapshotData(snapshot: SnapshotInfo): SnapshotData {
+  return { name: snapshot.name, createdAt: toIso(snapshot.createdAt) };
 }
 
 /** A driver's `EnvironmentStats` as plain data (`at` as ISO 8601). */

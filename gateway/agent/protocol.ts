@@ -1,6 +1,8 @@
 import type { ImageRef, InterfaceSpec, ResourceLimits, EnvironmentInfo, EnvironmentStats } from '../../drivers/contract';
 import type { ErrorCategory } from '../errors';
 import type { MachineSample } from '../metrics/samples';
+import type { AgentMethod } from './host-agent';
+import type { UpstreamMethod } from './remote/upstream-dispatcher';
 
 /**
  * The host-agent protocol: plain data only (what `JSON.stringify` keeps as it is: no Dates,
@@ -10,14 +12,108 @@ import type { MachineSample } from '../metrics/samples';
  */
 
 /**
- * The protocol version this code speaks; an agent reports its own in `hello`, and each request
- * carries the caller's. 2: agents push `heartbeat` (answered with a lease) and report what they
- * self-fenced. 3: the gateway asks agents for `hostSample` (their machine's metrics) and
- * `volumesBytes` (replacing `volumeBytes`); agents push `reportFacts` when their facts change.
- * 4: each heartbeat answer names the environments the agent would self-fence (`failover`); an
- * agent fences only those, so it must never take an older gateway's answer (which lacks them).
+ * The newest protocol version this code speaks (N). 2: agents push `heartbeat` (answered with a
+ * lease) and report what they self-fenced. 3: the gateway asks agents for `hostSample` and
+ * `volumesBytes`; agents push `reportFacts`. 4: each heartbeat answer names the environments the
+ * agent would self-fence (`failover`). 5: the handshake negotiates the version (an agent
+ * announces the oldest and newest it speaks, the welcome names the one chosen), and the calls
+ * `resizeEnvironment`, `environmentLog`, `checkChunks`, `scrubArtifact` and the snapshot calls
+ * (`snapshotEnvironment`, `environmentSnapshots`, `rollbackSnapshot`, `deleteSnapshot`; see `AGENT_METHOD_SINCE`).
  */
-export const AGENT_PROTOCOL_VERSION = 4;
+export const AGENT_PROTOCOL_VERSION = 5;
+
+/**
+ * The oldest protocol version this code still speaks (N−1): one version of skew between the
+ * gateway and its agents works in both directions; two is refused at the handshake.
+ */
+export const OLDEST_AGENT_PROTOCOL_VERSION = AGENT_PROTOCOL_VERSION - 1;
+
+/** The versions one side speaks, oldest to newest. */
+export interface ProtocolRange {
+  oldest: number;
+  newest: number;
+}
+
+/** What this code speaks: N−1 and N. */
+export const SPOKEN_PROTOCOLS: ProtocolRange = { oldest: OLDEST_AGENT_PROTOCOL_VERSION, newest: AGENT_PROTOCOL_VERSION };
+
+/**
+ * Which calls each protocol version has: the version that brought each call of the gateway to an
+ * agent in. A version has every call whose number is at most its own; 4 stands for "in protocol
+ * 4 already" (the oldest this code speaks; older versions are not spoken any more). A new call
+ * gets the new `AGENT_PROTOCOL_VERSION`, so a gateway never sends it to an agent that lacks it.
+ */
+export const AGENT_METHOD_SINCE = {
+  hello: 4,
+  cancel: 4,
+  drivers: 4,
+  hostFacts: 4,
+  hostSample: 4,
+  createEnvironment: 4,
+  startEnvironment: 4,
+  stopEnvironment: 4,
+  destroyEnvironment: 4,
+  resizeEnvironment: 5,
+  inspectEnvironment: 4,
+  snapshotEnvironment: 5,
+  environmentSnapshots: 5,
+  rollbackSnapshot: 5,
+  deleteSnapshot: 5,
+  listEnvironments: 4,
+  environmentStats: 4,
+  exec: 4,
+  environmentLog: 5,
+  volumesBytes: 4,
+  removeVolumes: 4,
+  exportEnvironment: 4,
+  importEnvironment: 4,
+  hasArtifact: 4,
+  deleteArtifact: 4,
+  collectArtifacts: 4,
+  verifyArtifact: 4,
+  scrubArtifact: 5,
+  getManifest: 4,
+  putManifest: 4,
+  missingChunks: 4,
+  checkChunks: 5,
+  getChunks: 4,
+  putChunks: 4,
+} as const satisfies Record<AgentMethod, number>;
+
+/** The same for the calls of an agent to its gateway (`UPSTREAM_METHODS`). */
+export const UPSTREAM_METHOD_SINCE = {
+  heartbeat: 4,
+  reportFacts: 4,
+  hasManifest: 4,
+  getManifest: 4,
+  missingChunks: 4,
+  getChunks: 4,
+} as const satisfies Record<UpstreamMethod, number>;
+
+/** The protocol version that brought `method` in (of `table`), or undefined when no version has it. */
+export function methodSince(table: Readonly<Record<string, number>>, method: string): number | undefined {
+  return Object.hasOwn(table, method) ? table[method] : undefined;
+}
+
+/** The outcome of `negotiateProtocol`: the version both sides speak, or why there is none. */
+export type Negotiated = { version: number } | { refusal: string; upgrade: 'agent' | 'gateway' };
+
+/**
+ * The highest version the gateway and an agent both speak, or a refusal naming both sides'
+ * versions and the side to upgrade (the older one). `software` are the two sides' RSP versions.
+ */
+export function negotiateProtocol(gateway: ProtocolRange, agent: ProtocolRange, software: { gateway: string; agent: string }): Negotiated {
+  const version = Math.min(gateway.newest, agent.newest);
+  if (version >= Math.max(gateway.oldest, agent.oldest)) return { version };
+  const upgrade = agent.newest < gateway.oldest ? 'agent' : 'gateway';
+  const to = upgrade === 'agent' ? software.gateway : software.agent;
+  return { refusal: `protocol mismatch: the gateway speaks ${rangeText(gateway)}, the agent ${rangeText(agent)}; upgrade the ${upgrade} (to RSP ${to})`, upgrade };
+}
+
+/** `4–5`, or `5` for a single version. */
+export function rangeText(range: ProtocolRange): string {
+  return range.oldest === range.newest ? String(range.newest) : `${range.oldest}–${range.newest}`;
+}
 
 /**
  * What travels with every call: the operation it belongs to (`cancel` names it) and when it must
@@ -35,7 +131,7 @@ export interface RequestFrame {
   type: 'request';
   /** Unique among the caller's calls in flight; the answer carries it back. */
   id: string;
-  /** The caller's `AGENT_PROTOCOL_VERSION`; a mismatch is refused. */
+  /** The version the connection negotiated (between replicas: the oldest that has the method); a version the receiver does not speak is refused. */
   protocol: number;
   method: string;
   params: unknown;
@@ -70,6 +166,7 @@ export interface WireError {
 /** What an agent says about itself. */
 export interface AgentHello {
   agentId: string;
+  /** The version this connection speaks (the one negotiated at the handshake). */
   protocol: number;
   /** The RSP version the agent runs. */
   software: string;
@@ -113,6 +210,12 @@ export type EnvironmentInfoData = Omit<EnvironmentInfo, 'startedAt'> & { started
 
 /** `EnvironmentStats` as data (`at` an ISO string). */
 export type EnvironmentStatsData = Omit<EnvironmentStats, 'at'> & { at: string };
+
+/** A driver's `SnapshotInfo` as data (`createdAt` an ISO string). */
+export interface SnapshotData {
+  name: string;
+  createdAt: string;
+}
 
 /** What `createEnvironment` made: the environment and the driver's reference of the image it runs. */
 export interface CreatedEnvironment {

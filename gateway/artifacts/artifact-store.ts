@@ -8,6 +8,7 @@ import { keyedCodec, keyIdOf, plainCodec } from './chunk-codec';
 import type { ChunkCodec } from './chunk-codec';
 import { ChunkGuard } from './chunk-guard';
 import { ChunkHasher } from './chunk-hasher';
+import { ChunkLedger } from './chunk-ledger';
 import { CHUNKING_ALGORITHM, Chunker, chunkingOptions } from './chunker';
 import type { ChunkingOptions } from './chunker';
 import { DirectoryBackend } from './directory-backend';
@@ -55,6 +56,26 @@ export interface VerifyReport {
   problems: VerifyProblem[];
 }
 
+/**
+ * What a store knows of chunks it was asked about: absent, present but damaged (their bytes no
+ * longer check out), or present but not checkable here (sealed bytes it never recorded a
+ * checksum of); every other id is present and intact as far as the store knows.
+ */
+export interface ChunkCheck {
+  missing: string[];
+  damaged: string[];
+  unverified: string[];
+}
+
+/** Options of `scrub`. */
+export interface ScrubOptions {
+  /** The group key of an encrypted artifact, for chunks whose stored checksum the store does not know. */
+  key?: Buffer;
+  /** Reads at most this many bytes a second (0 or absent: as fast as the disk allows). */
+  bytesPerSecond?: number;
+  signal?: AbortSignal;
+}
+
 /** Options of a store. */
 export interface ArtifactStoreOptions {
   backend: ChunkBackend;
@@ -90,6 +111,8 @@ export class ArtifactStore {
   private readonly concurrency: number;
   private readonly gcGraceMs: number;
   private readonly guard: ChunkGuard;
+  /** What the store knows of its chunks' bytes (see `checkChunks`). */
+  readonly ledger: ChunkLedger;
 
   constructor(options: ArtifactStoreOptions) {
     this.backend = options.backend;
@@ -98,6 +121,7 @@ export class ArtifactStore {
     this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 8));
     this.gcGraceMs = Math.max(0, options.gcGraceMs ?? 0);
     this.guard = ChunkGuard.of(this.backend.location);
+    this.ledger = new ChunkLedger(this.backend.ledgerPath);
   }
 
   /** A store in a local directory (see `DirectoryBackend`). */
@@ -119,6 +143,8 @@ export class ArtifactStore {
     const stats: StoreProgress = { bytes: 0, chunks: 0, newChunks: 0, newBytes: 0 };
     const writes = new Map<string, Promise<boolean>>();
     const held: string[] = [];
+    /** Chunks this put wrote (the others were stored already). */
+    const fresh: string[] = [];
     const inflight = new Set<Promise<void>>();
     let inflightBytes = 0;
     let failure: { error: unknown } | undefined;
@@ -130,6 +156,7 @@ export class ArtifactStore {
         write = this.writeChunk(id, data, codec, held);
         writes.set(id, write);
         if (await write) {
+          fresh.push(id);
           stats.newChunks += 1;
           stats.newBytes += entry.size;
         }
@@ -186,6 +213,7 @@ export class ArtifactStore {
       checkFailure();
       signal?.throwIfAborted();
       await this.backend.flush?.(writes.keys());
+      await this.settleStamps(fresh);
       const { manifest, bytes } = sealManifest({
         version: 1,
         chunks: entries,
@@ -197,6 +225,7 @@ export class ArtifactStore {
         labels,
       });
       await this.backend.put('manifest', manifest.id, bytes);
+      await this.ledger.flush();
       this.logger.debug({ manifestId: manifest.id, ...stats }, 'artifact stored');
       return { manifest, stats };
     } catch (e) {
@@ -236,14 +265,8 @@ export class ArtifactStore {
    */
   async verify(manifestId: string, options: { key?: Buffer } = {}): Promise<VerifyReport> {
     const report: VerifyReport = { ok: false, manifestId, bytes: 0, chunks: 0, problems: [] };
-    let manifest: ArtifactManifest;
-    try {
-      manifest = await this.manifest(manifestId);
-    } catch (e) {
-      if (!(e instanceof IntegrityError)) throw e;
-      report.problems.push({ chunk: null, index: null, reason: e.reason });
-      return report;
-    }
+    const manifest = await this.manifestForReport(manifestId, report);
+    if (!manifest) return report;
     const codec = this.codecFor(manifest, options.key);
     const whole = createHash('sha256');
     for await (const result of this.readChunks(manifest, codec)) {
@@ -264,6 +287,20 @@ export class ArtifactStore {
     }
     report.ok = report.problems.length === 0;
     return report;
+  }
+
+  /**
+   * The manifest for a verify or scrub report: a damaged manifest is recorded in `report` as a
+   * problem (and undefined returned) instead of thrown; any other error (NOT_FOUND, bad id) is thrown.
+   */
+  private async manifestForReport(manifestId: string, report: VerifyReport): Promise<ArtifactManifest | undefined> {
+    try {
+      return await this.manifest(manifestId);
+    } catch (e) {
+      if (!(e instanceof IntegrityError)) throw e;
+      report.problems.push({ chunk: null, index: null, reason: e.reason });
+      return undefined;
+    }
   }
 
   /** The manifest of an artifact, checked against its id. NOT_FOUND when absent, INTEGRITY_ERROR when damaged. */
@@ -343,6 +380,8 @@ export class ArtifactStore {
             return n;
           };
       const { removed, freed } = await this.guard.removeUnlessHeld(dead, removing);
+      await this.ledger.forget(removed);
+      await this.ledger.flush();
       const removedChunks = removed.length;
       const freedBytes = freed;
       this.logger.info({ location: this.backend.location, removedChunks, freedBytes, liveChunks: live.size }, 'artifact gc done');
@@ -482,13 +521,197 @@ export class ArtifactStore {
     });
   }
 
-  /** Writes a chunk unless the store has it; resolves to true when it was written. */
+  /** Writes a chunk unless the store has it intact; resolves to true when it was written. */
   private async writeChunk(id: string, data: Buffer[], codec: ChunkCodec, held: string[]): Promise<boolean> {
     held.push(id);
     await this.guard.hold(id);
-    if (await this.backend.has('chunk', id)) return false;
-    await this.backend.put('chunk', id, codec.seal(data));
+    if (await this.backend.has('chunk', id)) {
+      // Reused only when intact as far as the store knows; a damaged (or unvouched-for) one is written again.
+      const state = await this.inspect(id);
+      if (state === 'intact') return false;
+      if (state !== 'missing') await this.backend.delete('chunk', id);
+    }
+    const sealed = codec.seal(data);
+    await this.backend.put('chunk', id, sealed);
+    let size = 0;
+    for (const part of sealed) size += part.length;
+    const sha256 = codec.encryption ? sealed.reduce((h, part) => h.update(part), createHash('sha256')).digest('hex') : null;
+    await this.ledger.note(id, { size, plain: !codec.encryption, sha256, stamp: null, verifiedAt: Date.now() });
     return true;
+  }
+
+  /**
+   * Which of `ids` the store lacks, holds damaged, or cannot vouch for. A chunk is trusted without
+   * reading it while the backend's stamp of its bytes is the one recorded when they were last
+   * written or found intact; otherwise its bytes are read once and checked against its id or the
+   * checksum recorded for them (a mismatch is recorded as damage).
+   */
+  async checkChunks(ids: string[]): Promise<ChunkCheck> {
+    const out: ChunkCheck = { missing: [], damaged: [], unverified: [] };
+    for (const id of ids) {
+      const state = await this.inspect(id);
+      if (state !== 'intact') out[state].push(id);
+    }
+    await this.ledger.flush();
+    return out;
+  }
+
+  /**
+   * Stores a chunk's bytes as stored elsewhere (a copy, a repair): written when absent; when
+   * present and different (damaged), the old bytes are removed and these written instead.
+   * Resolves to what happened.
+   */
+  async storeChunk(id: string, data: Buffer): Promise<'written' | 'kept' | 'replaced'> {
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    let outcome: 'written' | 'kept' | 'replaced' = 'written';
+    if (await this.backend.has('chunk', id)) {
+      const stored = await this.backend.get('chunk', id).catch((e: unknown) => {
+        if (isCategory(e, 'NOT_FOUND')) return undefined;
+        throw e;
+      });
+      if (stored?.equals(data)) {
+        await this.ledger.note(id, { size: data.length, plain: sha256 === id, sha256: sha256 === id ? null : sha256, stamp: (await this.backend.stamp?.(id)) ?? null, verifiedAt: Date.now() });
+        return 'kept';
+      }
+      await this.backend.delete('chunk', id);
+      outcome = 'replaced';
+    }
+    await this.backend.put('chunk', id, data);
+    await this.ledger.note(id, { size: data.length, plain: sha256 === id, sha256: sha256 === id ? null : sha256, stamp: null, verifiedAt: Date.now() });
+    return outcome;
+  }
+
+  /**
+   * The verify job: re-reads every distinct chunk of an artifact and checks its stored bytes (the
+   * sha256 of plaintext chunks is their id; sealed ones against the checksum recorded when they
+   * were written, or with `key`), at most `bytesPerSecond`. Each hash is computed once per chunk
+   * (no second pass over the whole stream), and the ledger learns the outcome: damaged chunks are
+   * recorded so the next copy writes them again. Damage is reported, never thrown.
+   */
+  async scrub(manifestId: string, options: ScrubOptions = {}): Promise<VerifyReport> {
+    const report: VerifyReport = { ok: false, manifestId, bytes: 0, chunks: 0, problems: [] };
+    const manifest = await this.manifestForReport(manifestId, report);
+    if (!manifest) return report;
+    const codec = manifest.encryption && options.key ? this.codecFor(manifest, options.key) : undefined;
+    const firstIndex = new Map<string, number>();
+    manifest.chunks.forEach((c, i) => firstIndex.has(c.hash) || firstIndex.set(c.hash, i));
+    const ids = [...firstIndex.keys()];
+    const started = Date.now();
+    const rate = options.bytesPerSecond && options.bytesPerSecond > 0 ? options.bytesPerSecond : 0;
+    const read = async (id: string): Promise<Buffer | undefined> => {
+      try {
+        return await this.backend.get('chunk', id);
+      } catch (e) {
+        if (isCategory(e, 'NOT_FOUND')) return undefined;
+        throw e;
+      }
+    };
+    const ahead: Array<Promise<Buffer | undefined>> = [];
+    let next = 0;
+    const fill = () => {
+      while (next < ids.length && ahead.length < this.concurrency) {
+        const p = read(ids[next]!);
+        p.catch(() => undefined);
+        ahead.push(p);
+        next += 1;
+      }
+    };
+    fill();
+    for (let i = 0; i < ids.length; i += 1) {
+      options.signal?.throwIfAborted();
+      const id = ids[i]!;
+      const stored = await ahead.shift()!;
+      fill();
+      const index = firstIndex.get(id)!;
+      if (!stored) {
+        report.problems.push({ chunk: id, index, reason: 'it is missing' });
+        await this.ledger.markDamaged(id, 'it is missing');
+        continue;
+      }
+      report.bytes += stored.length;
+      report.chunks += 1;
+      const problem = await this.checkStored(id, stored, manifest.encryption ? 'sealed' : 'plain', codec);
+      if (problem) report.problems.push({ chunk: id, index, reason: problem });
+      if (rate) {
+        const due = started + (report.bytes / rate) * 1000 - Date.now();
+        if (due > 0) await new Promise((r) => setTimeout(r, due));
+      }
+    }
+    await this.ledger.flush();
+    report.ok = report.problems.length === 0;
+    return report;
+  }
+
+  /**
+   * Records where chunks just written landed (their backend stamps), once they are in place
+   * (after `flush`): from then on a change of their bytes shows as a change of stamp.
+   */
+  async settleStamps(ids: Iterable<string>): Promise<void> {
+    if (!this.backend.stamp) return;
+    for (const id of ids) {
+      const record = await this.ledger.get(id);
+      if (!record || record.stamp !== null || record.damaged) continue;
+      const stamp = await this.backend.stamp(id);
+      if (stamp !== undefined) await this.ledger.note(id, { ...record, stamp });
+    }
+    await this.ledger.flush();
+  }
+
+  /** Whether a chunk is intact as far as the store knows, reading it only when its stamp changed. */
+  private async inspect(id: string): Promise<'intact' | keyof ChunkCheck> {
+    if (!(await this.backend.has('chunk', id))) return 'missing';
+    const record = await this.ledger.get(id);
+    if (record?.damaged) return 'damaged';
+    if (record && !this.backend.stamp) return 'intact';
+    const stamp = await this.backend.stamp?.(id);
+    if (record && stamp !== undefined && record.stamp === stamp) return 'intact';
+    if (record && record.stamp === null) {
+      // Written and not yet in place (no stamp), or first met in place: its stamp is taken now.
+      if (stamp !== undefined) await this.ledger.note(id, { ...record, stamp });
+      return 'intact';
+    }
+    let stored: Buffer;
+    try {
+      stored = await this.backend.get('chunk', id);
+    } catch (e) {
+      if (isCategory(e, 'NOT_FOUND')) return 'missing';
+      throw e;
+    }
+    const kind = record ? (record.plain ? 'plain' : 'sealed') : 'unknown';
+    const problem = await this.checkStored(id, stored, kind);
+    if (problem === undefined) return 'intact';
+    return problem === UNCHECKABLE ? 'unverified' : 'damaged';
+  }
+
+  /**
+   * Checks a chunk's stored bytes and records the outcome in the ledger: undefined when intact,
+   * else why not (`UNCHECKABLE` when sealed bytes have no recorded checksum and no key is given).
+   */
+  private async checkStored(id: string, stored: Buffer, kind: 'plain' | 'sealed' | 'unknown', codec?: ChunkCodec): Promise<string | undefined> {
+    const sha = createHash('sha256').update(stored).digest('hex');
+    const record = await this.ledger.get(id);
+    const stamp = (await this.backend.stamp?.(id)) ?? null;
+    const intact = async (plain: boolean) => {
+      await this.ledger.note(id, { size: stored.length, plain, sha256: plain ? null : sha, stamp, verifiedAt: Date.now() });
+      return undefined;
+    };
+    const damaged = async (reason: string) => {
+      await this.ledger.markDamaged(id, reason);
+      return reason;
+    };
+    if (sha === id) return intact(true);
+    if (kind === 'plain') return damaged(`its sha256 is ${sha}`);
+    if (record?.sha256) return sha === record.sha256 ? intact(false) : damaged(`its stored bytes' sha256 is ${sha}, ${record.sha256} when written`);
+    if (codec) {
+      try {
+        codec.unseal(stored, id);
+        return intact(false);
+      } catch (reason) {
+        if (typeof reason === 'string') return damaged(reason);
+        throw reason;
+      }
+    }
+    return UNCHECKABLE;
   }
 
   /** The codec that opens `manifest`'s chunks with `key`; ArtifactKeyError when the key is missing or another. */
@@ -546,6 +769,9 @@ export class ArtifactStore {
     }
   }
 }
+
+/** Why sealed bytes could not be checked: no checksum was recorded and no key given. */
+const UNCHECKABLE = 'its sealed bytes have no recorded checksum and no key was given to open them';
 
 function checkLabels(labels: Record<string, string>): Record<string, string> {
   for (const [k, v] of Object.entries(labels)) {

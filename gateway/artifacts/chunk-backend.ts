@@ -39,4 +39,13 @@ export interface ChunkBackend {
   flush?(ids: Iterable<string>): Promise<void>;
   /** Optional: removes many objects at once (a packing backend rewrites each pack once); resolves to the bytes freed. */
   deleteMany?(kind: StoredKind, ids: string[]): Promise<number>;
+  /**
+   * Optional, cheap (no read of the bytes): a stamp of where a chunk's bytes live — e.g. the
+   * size and modification time of its file — that changes whenever they may have changed;
+   * undefined when the chunk is absent or not yet in place. A store trusts a chunk it found
+   * intact for as long as its stamp stays the same.
+   */
+  stamp?(id: string): Promise<string | undefined>;
+  /** Optional: where the store keeps its own bookkeeping (the chunk ledger); none keeps it in memory. */
+  readonly ledgerPath?: string;
 }

@@ -17,20 +17,32 @@ export interface CopyOptions {
   signal?: AbortSignal;
 }
 
+/** Distinct chunks of a copy: reused from the target, written there (absent, or not checkable there), repaired (damaged there). */
+export interface CopyCounts {
+  reusedChunks: number;
+  writtenChunks: number;
+  repairedChunks: number;
+}
+
+/** What a copy did: the manifest, the counts of `copyArtifact` and what became of each distinct chunk. */
+export interface CopyResult extends PutResult {
+  counts: CopyCounts;
+}
+
 /**
  * Copies an artifact from one store to another through their chunk transports: only the chunks
- * the target lacks are fetched and written (in batches, as stored: an encrypted artifact moves
+ * the target lacks — or holds damaged, or cannot vouch for — are fetched and written (in batches, as stored: an encrypted artifact moves
  * without its key), then the manifest. Plaintext chunks — encrypted ones too when `key` is given —
  * are checked on the way; a damaged one stops the copy with `IntegrityError` before the manifest is
  * written. `stats.newBytes` is what moved. Copying within one store moves nothing.
  */
-export async function copyArtifact(from: ChunkTransport, to: ChunkTransport, manifestId: string, options: CopyOptions = {}): Promise<PutResult> {
+export async function copyArtifact(from: ChunkTransport, to: ChunkTransport, manifestId: string, options: CopyOptions = {}): Promise<CopyResult> {
   const { signal, onProgress } = options;
   signal?.throwIfAborted();
   const manifest = await from.getManifest(manifestId);
   const stats: StoreProgress = { bytes: 0, chunks: 0, newChunks: 0, newBytes: 0 };
   const total = { bytes: manifest.size, chunks: manifest.chunks.length };
-  if (from.location === to.location) return { manifest, stats: { ...total, newChunks: 0, newBytes: 0 } };
+  if (from.location === to.location) return { manifest, stats: { ...total, newChunks: 0, newBytes: 0 }, counts: { reusedChunks: new Set(manifest.chunks.map((c) => c.hash)).size, writtenChunks: 0, repairedChunks: 0 } };
   const codec = codecFor(manifest.id, manifest.encryption?.keyId ?? null, options.key);
   const sizes = new Map<string, number>();
   const indexOf = new Map<string, number>();
@@ -40,7 +52,18 @@ export async function copyArtifact(from: ChunkTransport, to: ChunkTransport, man
   });
   const unique = [...sizes.keys()];
   const missing: string[] = [];
-  for (let i = 0; i < unique.length; i += QUERY_IDS) missing.push(...(await to.missingChunks(unique.slice(i, i + QUERY_IDS))));
+  let repairedChunks = 0;
+  for (let i = 0; i < unique.length; i += QUERY_IDS) {
+    const ids = unique.slice(i, i + QUERY_IDS);
+    if (!to.checkChunks) {
+      missing.push(...(await to.missingChunks(ids)));
+      continue;
+    }
+    const check = await to.checkChunks(ids);
+    missing.push(...check.missing, ...check.unverified, ...check.damaged);
+    repairedChunks += check.damaged.length;
+  }
+  const counts: CopyCounts = { reusedChunks: unique.length - missing.length, writtenChunks: missing.length - repairedChunks, repairedChunks };
   const missingSet = new Set(missing);
   // Chunks the target has count as checked at once.
   for (const c of manifest.chunks) if (!missingSet.has(c.hash)) bump(stats, c.size);
@@ -83,7 +106,7 @@ export async function copyArtifact(from: ChunkTransport, to: ChunkTransport, man
   reportMoved(manifest.chunks, moved, missingSet, stats, onProgress);
   signal?.throwIfAborted();
   await to.putManifest(manifest);
-  return { manifest, stats: { ...total, newChunks: stats.newChunks, newBytes: stats.newBytes } };
+  return { manifest, stats: { ...total, newChunks: stats.newChunks, newBytes: stats.newBytes }, counts };
 }
 
 /** Fetches chunks, turning an absent one into an integrity error of the artifact. */

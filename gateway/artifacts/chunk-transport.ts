@@ -1,4 +1,4 @@
-import type { VerifyReport } from './artifact-store';
+import type { ChunkCheck, VerifyReport } from './artifact-store';
 import type { ArtifactManifest } from './manifest';
 
 /** One chunk in transit: its id and its bytes as the store keeps them (sealed when encrypted), base64. */
@@ -22,8 +22,15 @@ export interface ChunkTransport {
   putManifest(manifest: ArtifactManifest): Promise<void>;
   /** Which of `ids` the store lacks; the store keeps them from collection a while, for the copy that asked. */
   missingChunks(ids: string[]): Promise<string[]>;
+  /**
+   * Which of `ids` the store lacks, holds damaged, or cannot vouch for (see
+   * `ArtifactStore.checkChunks`); held from collection like `missingChunks`. Optional: a
+   * transport without it is only ever copied from.
+   */
+  checkChunks?(ids: string[]): Promise<ChunkCheck>;
   /** Chunks as stored; NOT_FOUND naming the first absent one. */
   getChunks(ids: string[]): Promise<ChunkData[]>;
+  /** Writes chunks as stored; a chunk present with other (damaged) bytes is replaced. */
   putChunks(chunks: ChunkData[]): Promise<void>;
 }
 
@@ -35,4 +42,6 @@ export interface ArtifactPlace extends ChunkTransport {
   gc(): Promise<{ removedChunks: number; freedBytes: number }>;
   /** Reads the whole artifact back and checks every chunk (see `ArtifactStore.verify`). */
   verify(manifestId: string, key?: Buffer): Promise<VerifyReport>;
+  /** The verify job: re-hashes every chunk once at most `bytesPerSecond` (see `ArtifactStore.scrub`). */
+  scrub(manifestId: string, key?: Buffer, bytesPerSecond?: number): Promise<VerifyReport>;
 }

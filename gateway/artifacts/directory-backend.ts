@@ -97,6 +97,8 @@ export class DirectoryBackend implements ChunkBackend {
   readonly damagedPacks = new Map<string, string>();
   private sealing: Promise<unknown> = Promise.resolve();
   private readonly made = new Set<string>();
+  /** Stats of packs under way (see `stamp`). */
+  private readonly stamps = new Map<string, Promise<string | undefined>>();
 
   constructor(dir: string, options: DirectoryBackendOptions = {}) {
     this.files = new FilePerChunkBackend(dir);
@@ -214,6 +216,37 @@ export class DirectoryBackend implements ChunkBackend {
         throw new Error(`chunk ${id} was not stored in ${this.location}${why}`, { cause: this.lastFailure });
       }
     }
+  }
+
+  /** Where the store keeps its chunk ledger. */
+  get ledgerPath(): string {
+    return join(this.location, 'chunk-ledger.jsonl');
+  }
+
+  /**
+   * Its pack's id, size and modification time; undefined when absent or not yet sealed. Callers
+   * asking while a stat of the same pack is under way share it (the chunks of a pack are met
+   * together); none is kept after it.
+   */
+  async stamp(id: string): Promise<string | undefined> {
+    await this.loaded();
+    const at = this.index.get(id);
+    if (!at) return undefined;
+    let pending = this.stamps.get(at.pack);
+    if (!pending) {
+      const packId = at.pack;
+      pending = stat(this.packPath(packId)).then(
+        (s) => `${packId}:${s.ino}:${s.size}:${s.mtimeMs}`,
+        (e: unknown) => {
+          if (isMissing(e)) return undefined;
+          throw e;
+        },
+      );
+      const settled = pending.finally(() => this.stamps.delete(packId));
+      settled.catch(() => undefined);
+      this.stamps.set(packId, pending);
+    }
+    return pending;
   }
 
   /** Where a chunk's bytes are (for inspection and tests); undefined when absent or not yet sealed. */

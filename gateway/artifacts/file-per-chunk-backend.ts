@@ -87,6 +87,22 @@ export class FilePerChunkBackend implements ChunkBackend {
     }
   }
 
+  /** Where the store keeps its chunk ledger. */
+  get ledgerPath(): string {
+    return join(this.location, 'chunk-ledger.jsonl');
+  }
+
+  /** The chunk file's size and modification time; undefined when absent. */
+  async stamp(id: string): Promise<string | undefined> {
+    try {
+      const s = await stat(this.pathOf('chunk', id));
+      return `${s.ino}:${s.size}:${s.mtimeMs}`;
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+  }
+
   /** Where a chunk's bytes are (for inspection and tests); undefined when absent. */
   async whereIs(id: string): Promise<{ path: string; offset: number; length: number } | undefined> {
     const path = this.pathOf('chunk', id);

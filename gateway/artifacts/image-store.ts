@@ -18,8 +18,14 @@ export interface StoredImage {
 export interface PutOptions {
   /** The digest the bits must have (`sha256:…`); other bits are refused and not kept. */
   expectedDigest?: string | null;
-  /** A smaller limit than the store's, and the error that refuses the bits past it (`size`: bytes read so far). */
-  limit?: { bytes: number; error: (size: number) => Error };
+  /** Room the bits must be given before they are written (a group's storage quota); its error refuses them. */
+  room?: Room;
+}
+
+/** Room for bits as they arrive: `cover` grows it to a total (or throws the error that refuses them). */
+export interface Room {
+  covers(total: number): boolean;
+  cover(total: number): Promise<void>;
 }
 
 /**
@@ -38,7 +44,7 @@ export class ImageStore {
 
   /**
    * Stores a stream; BAD_USER_INPUT when it is empty, larger than the store's limit or not of the
-   * expected digest, `options.limit.error` past a smaller limit (a group's storage quota). Bits are
+   * expected digest; `options.room`'s error when it cannot cover the bits (a group's storage quota). Bits are
    * written under a temporary name and renamed only once complete and checked: a refusal, a
    * source that fails or a client that goes away leaves nothing behind.
    */
@@ -48,14 +54,14 @@ export class ImageStore {
     const hash = createHash('sha256');
     let size = 0;
     const max = this.maxBytes;
-    const limit = options.limit && options.limit.bytes < max ? options.limit : undefined;
+    const room = options.room;
     const meter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         size += chunk.length;
         if (size > max) return done(new BadInputError(`The image is larger than ${max} bytes`, { maxBytes: max }));
-        if (limit && size > limit.bytes) return done(limit.error(size));
         hash.update(chunk);
-        done(null, chunk);
+        if (!room || room.covers(size)) return done(null, chunk);
+        room.cover(size).then(() => done(null, chunk), done);
       },
     });
     try {

@@ -1,5 +1,5 @@
 import { BadInputError, IntegrityError } from '../errors';
-import type { ArtifactStore, VerifyReport } from './artifact-store';
+import type { ArtifactStore, ChunkCheck, VerifyReport } from './artifact-store';
 import { ChunkGuard } from './chunk-guard';
 import type { ArtifactPlace, ChunkData } from './chunk-transport';
 import { sealManifest } from './manifest';
@@ -43,6 +43,7 @@ export class StoreChunkTransport implements ArtifactPlace {
       if (!(await backend.has('chunk', chunk))) throw new IntegrityError(id, chunk, 'it is missing from the target store: copy the chunks before the manifest');
     }
     await backend.flush?.(ids);
+    await this.store.settleStamps(ids);
     await backend.put('manifest', id, sealed.bytes);
     this.release(ids);
   }
@@ -55,6 +56,14 @@ export class StoreChunkTransport implements ArtifactPlace {
       if (!(await this.store.backend.has('chunk', id))) missing.push(id);
     }
     return missing;
+  }
+
+  async checkChunks(ids: string[]): Promise<ChunkCheck> {
+    for (const id of ids) {
+      checkId(id);
+      await this.lease(id);
+    }
+    return this.store.checkChunks(ids);
   }
 
   async getChunks(ids: string[]): Promise<ChunkData[]> {
@@ -71,8 +80,9 @@ export class StoreChunkTransport implements ArtifactPlace {
       checkId(id);
       if (typeof data !== 'string') throw new BadInputError(`Chunk ${id} came without its bytes (base64)`, { chunk: id });
       await this.lease(id);
-      await this.store.backend.put('chunk', id, Buffer.from(data, 'base64'));
+      await this.store.storeChunk(id, Buffer.from(data, 'base64'));
     }
+    await this.store.ledger.flush();
   }
 
   async deleteManifest(manifestId: string): Promise<void> {
@@ -85,6 +95,10 @@ export class StoreChunkTransport implements ArtifactPlace {
 
   verify(manifestId: string, key?: Buffer): Promise<VerifyReport> {
     return this.store.verify(manifestId, { key });
+  }
+
+  scrub(manifestId: string, key?: Buffer, bytesPerSecond?: number): Promise<VerifyReport> {
+    return this.store.scrub(manifestId, { key, bytesPerSecond });
   }
 
   /** Holds a chunk from collection until a manifest names it or the lease runs out. */

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { DataSource, IsNull, Repository } from 'typeorm';
+import { AGENT_CREDENTIAL_PREFIX, isAgentCredentialForm, newAgentCredential } from '../agent/remote/handshake';
+import { DataSource, In, IsNull, Repository } from 'typeorm';
 import { BadInputError, ForbiddenError, UnauthenticatedError } from '../errors';
 import { Topic, type RspPubSub } from '../events/pubsub';
+import { BatchedStatement } from '../persistence/batched-statement';
 import { AgentCredentialEntity, AgentSecretKind, HostEntity } from '../persistence/entities';
 import { HostOwners, ownerGroupsOf } from './host-owners';
 import { policy } from './policy';
@@ -10,8 +12,7 @@ import { hashSecret } from './token-service';
 
 /** Prefix of a join token: not `rsp_`, so no API token check ever accepts one. */
 export const JOIN_TOKEN_PREFIX = 'rspj_';
-/** Prefix of an agent credential (likewise refused at /graphql). */
-export const AGENT_CREDENTIAL_PREFIX = 'rspa_';
+export { AGENT_CREDENTIAL_PREFIX } from '../agent/remote/handshake';
 
 /** Longest a join token may live: a week. */
 const MAX_JOIN_TTL_SECONDS = 7 * 24 * 3600;
@@ -43,6 +44,12 @@ export class AgentCredentialService {
   private readonly repo: Repository<AgentCredentialEntity>;
   private readonly revokeListeners: Array<(agentId: string) => void> = [];
   private readonly owners: HostOwners;
+  /** Credentials by hash, read for many connecting agents in one statement. */
+  private readonly credentialRows = new BatchedStatement<string, AgentCredentialEntity | undefined>(async (hashes) => {
+    const rows = await this.repo.findBy({ secretHash: In([...new Set(hashes)]), kind: AgentSecretKind.CREDENTIAL });
+    const byHash = new Map(rows.map((r) => [r.secretHash, r]));
+    return (hash) => byHash.get(hash);
+  });
 
   constructor(
     private readonly dataSource: DataSource,
@@ -102,31 +109,38 @@ export class AgentCredentialService {
 
   /**
    * Who presents `secret`: a valid credential names its agent; a valid, unused join token is
-   * spent (once, atomically) and exchanged for a new credential, which replaces the agent's older
-   * ones. UNAUTHENTICATED for anything else, or when `claimedId` is not the secret's agent.
+   * spent (once, atomically) and exchanged for a new credential (`chosen`, the one the agent chose,
+   * or a new one), which replaces the agent's older ones. A spent join token shown again with the
+   * credential it was exchanged for (still valid) answers the same: the agent never got its welcome.
+   * UNAUTHENTICATED for anything else, or when `claimedId` is not the secret's agent.
    */
-  async authenticate(secret: string, claimedId?: string): Promise<AgentIdentity> {
+  async authenticate(secret: string, claimedId?: string, chosen?: string): Promise<AgentIdentity> {
     const refused = (reason: string) => new UnauthenticatedError(`Agent refused: ${reason}`, { agent: claimedId ?? null });
     if (secret.startsWith(AGENT_CREDENTIAL_PREFIX)) {
-      const row = await this.repo.findOneBy({ secretHash: hashSecret(secret), kind: AgentSecretKind.CREDENTIAL });
+      const row = await this.credentialRows.load(hashSecret(secret));
       if (!row) throw refused('unknown agent credential');
       if (row.revokedAt) throw refused('the agent credential is revoked');
       if (claimedId && claimedId !== row.agentId) throw refused(`the credential is not agent "${claimedId}"'s`);
       return { agentId: row.agentId };
     }
     if (!secret.startsWith(JOIN_TOKEN_PREFIX)) throw refused('not a join token nor an agent credential');
+    if (chosen !== undefined && !isAgentCredentialForm(chosen)) throw refused(`the credential an enrolling agent chooses is ${AGENT_CREDENTIAL_PREFIX} and 64 hex digits`);
     return this.dataSource.transaction(async (m) => {
       const repo = m.getRepository(AgentCredentialEntity);
       const row = await repo.findOne({ where: { secretHash: hashSecret(secret), kind: AgentSecretKind.JOIN }, lock: { mode: 'pessimistic_write' } });
       if (!row) throw refused('unknown join token');
-      if (row.usedAt) throw refused('the join token was used already');
+      if (claimedId && claimedId !== row.agentId) throw refused(`the join token is not agent "${claimedId}"'s`);
+      if (row.usedAt) {
+        const retried = chosen && (await repo.existsBy({ agentId: row.agentId, kind: AgentSecretKind.CREDENTIAL, secretHash: hashSecret(chosen), revokedAt: IsNull() }));
+        if (retried) return { agentId: row.agentId, credential: chosen };
+        throw refused('the join token was used already');
+      }
       if (row.revokedAt) throw refused('the join token is revoked');
       if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) throw refused('the join token has expired');
-      if (claimedId && claimedId !== row.agentId) throw refused(`the join token is not agent "${claimedId}"'s`);
       const now = new Date();
       await repo.update({ id: row.id }, { usedAt: now });
       await repo.update({ agentId: row.agentId, kind: AgentSecretKind.CREDENTIAL, revokedAt: IsNull() }, { revokedAt: now });
-      const credential = AGENT_CREDENTIAL_PREFIX + randomBytes(32).toString('hex');
+      const credential = chosen ?? newAgentCredential();
       await repo.insert({ agentId: row.agentId, kind: AgentSecretKind.CREDENTIAL, secretHash: hashSecret(credential) });
       return { agentId: row.agentId, credential };
     });

@@ -74,6 +74,17 @@ export class GatewayClient {
     return body;
   }
 
+  /** Downloads a backup of the gateway's own data (`GET /admin/backup`, site admins): its text as it comes. */
+  async downloadBackup(): Promise<AsyncIterable<string>> {
+    const res = await this.send(`${this.connection.url}/admin/backup`, { headers: this.headers({ accept: 'application/x-ndjson' }) });
+    if (!res.ok || !res.body) {
+      const body = await readJson<GraphQLBody<never>>(res);
+      const first = body.errors?.[0];
+      throw new CliError(first?.message ?? `backup failed: HTTP ${res.status}`, first?.extensions?.code ?? (res.status >= 500 ? 'UNAVAILABLE' : 'FAILURE'));
+    }
+    return textOf(res.body);
+  }
+
   /**
    * Follows an operation until it ends, calling `onUpdate` with every change from the
    * `operationUpdated` subscription. It also asks for the operation right after subscribing
@@ -126,12 +137,23 @@ export class GatewayClient {
     }
   }
 
-  /** A graphql-ws client on the gateway, authenticated with the token. */
+  /**
+   * A graphql-ws client on the gateway, authenticated with the token: in the upgrade's
+   * `Authorization` header (the gateway then never counts the socket among those without a token)
+   * and in `connection_init`.
+   */
   private socket(retryAttempts: number, onConnected?: () => void): WsClient {
+    const authorization = this.connection.token ? `Bearer ${this.connection.token}` : undefined;
     return createClient({
       url: `${this.connection.url.replace(/^http/, 'ws')}/graphql`,
-      webSocketImpl: WebSocket,
-      connectionParams: this.connection.token ? { authorization: `Bearer ${this.connection.token}` } : {},
+      webSocketImpl: authorization
+        ? class extends WebSocket {
+            constructor(url: string, protocols?: string | string[]) {
+              super(url, protocols, { headers: { authorization } });
+            }
+          }
+        : WebSocket,
+      connectionParams: authorization ? { authorization } : {},
       retryAttempts,
       lazy: true,
       ...(onConnected ? { on: { connected: onConnected } } : {}),
@@ -207,4 +229,17 @@ async function readJson<T>(res: Response): Promise<T> {
   } catch {
     throw new CliError(`the gateway answered HTTP ${res.status} with something that is not JSON: ${text.slice(0, 200)}`, res.status >= 500 ? 'UNAVAILABLE' : 'FAILURE');
   }
+}
+
+/** A response body's text, piece by piece. */
+async function* textOf(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    yield decoder.decode(value, { stream: true });
+  }
+  const rest = decoder.decode();
+  if (rest) yield rest;
 }

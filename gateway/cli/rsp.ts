@@ -4,17 +4,22 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config/config';
 import { RspError } from '../errors';
 import { RSP_VERSION } from '../version';
+import { registerAdmin } from './commands/admin';
 import { registerAgent } from './commands/agent';
 import { registerAlloc } from './commands/alloc';
 import { registerCompletion } from './commands/completion';
+import { registerConfig } from './commands/config-check';
 import { registerDrivers } from './commands/drivers';
 import { registerEnv } from './commands/env';
 import { registerEvents } from './commands/events';
+import { registerFederation } from './commands/federate';
 import { registerGroup } from './commands/group';
 import { registerHost } from './commands/host';
 import { registerImage } from './commands/image';
+import { registerInit } from './commands/init';
 import { registerLayer } from './commands/layer';
 import { registerLogin } from './commands/login';
+import { registerMigrate } from './commands/migrate';
 import { registerOffer } from './commands/offer';
 import { registerReplica, registerReplicate, registerRestore } from './commands/replicate';
 import { registerResource } from './commands/resource';
@@ -23,6 +28,8 @@ import { registerSite } from './commands/site';
 import { registerToken } from './commands/token';
 import { registerTop } from './commands/top';
 import { CliError, EXIT_CODES_HELP, ExitCode as CliExitCode } from './exit-codes';
+import { addServeOptions, ServeOptions, serveOverrides } from './serve-options';
+import { trustCaFile } from './tls-trust';
 import { commandPath, unknownCommandOf } from './unknown-command';
 
 /** Exit codes scripts can rely on (the full list, with 4, is in ./exit-codes). */
@@ -35,24 +42,20 @@ const program = new Command()
   .option('--url <url>', 'the gateway, e.g. http://localhost:4000 (env RSP_URL)')
   .option('--token <token>', 'an API token rsp_… (env RSP_TOKEN)')
   .option('--json', 'print results as JSON, for scripts')
+  .option('--ca <file>', "PEM file of CAs to trust for https:// and wss:// besides the system's (env RSP_CA_FILE)")
   .addHelpText('after', EXIT_CODES_HELP)
   // Usage errors (unknown command or option, missing argument) exit with 2, help with 0.
-  .exitOverride();
+  .exitOverride()
+  .hook('preAction', (_program, command) => {
+    const ca = command.optsWithGlobals<{ ca?: string }>().ca ?? (process.env.RSP_CA_FILE || undefined);
+    if (ca) trustCaFile(ca);
+  });
 
-program
-  .command('serve')
-  .description('start the gateway (GraphQL over HTTP and WebSocket on one port)')
-  .option('-p, --port <port>', 'port to listen on (env PORT)')
-  .option('--host <host>', 'address to listen on (env RSP_HOST)')
-  .option('--data-dir <dir>', 'where the embedded database and artifacts live (env RSP_DATA_DIR)')
-  .action(async (opts: { port?: string; host?: string; dataDir?: string }) => {
-    const config = loadConfig(process.env, {
-      ...(opts.port !== undefined ? { port: opts.port } : {}),
-      ...(opts.host !== undefined ? { host: opts.host } : {}),
-      ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
-    });
+addServeOptions(program.command('serve').description('start the gateway (GraphQL over HTTP and WebSocket on one port)'))
+  .action(async (opts: ServeOptions) => {
+    const config = loadConfig(process.env, serveOverrides(opts));
     // The server is loaded only to serve: the client commands start faster without it.
-    const [{ createLogger }, { startGateway }] = await Promise.all([import('../logging/logger.js'), import('../server/gateway.js')]);
+    const [{ createLogger }, { startGateway }, { setupLines, imagesLine }] = await Promise.all([import('../logging/logger.js'), import('../server/gateway.js'), import('../setup/setup-report.js')]);
     const logger = createLogger(config);
     const gateway = await startGateway(config, { logger });
     const banner = [
@@ -72,8 +75,10 @@ program
             '',
           ]
         : []),
+      ...(gateway.setup ? [...setupLines(gateway.setup), ''] : []),
     ];
     process.stdout.write(`${banner.join('\n')}\n`);
+    if (gateway.setup?.ran) void gateway.setup.images.then((images) => process.stdout.write(`${imagesLine(images)}\n`));
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
@@ -89,24 +94,18 @@ program
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    // A renewed certificate (certbot and the like) is taken without a restart.
+    process.on('SIGHUP', () => {
+      try {
+        gateway.reloadCertificates();
+      } catch (e) {
+        logger.error({ err: e }, 'TLS certificate not reloaded; the previous one is still served');
+      }
+    });
   });
 
-program
-  .command('migrate')
-  .description('apply pending database migrations and exit')
-  .action(async () => {
-    const config = loadConfig();
-    const [{ createLogger }, { databaseTarget, describeTarget, openDataSource, runMigrations }] = await Promise.all([import('../logging/logger.js'), import('../persistence/data-source.js')]);
-    const logger = createLogger(config);
-    const target = databaseTarget(config);
-    const dataSource = await openDataSource(target, logger);
-    try {
-      const ran = await runMigrations(dataSource, logger);
-      process.stdout.write(ran.length ? `Applied ${ran.length} migration(s) to ${describeTarget(target)}: ${ran.join(', ')}\n` : `${describeTarget(target)} is up to date\n`);
-    } finally {
-      await dataSource.destroy();
-    }
-  });
+registerMigrate(program);
+registerConfig(program);
 
 program
   .command('version')
@@ -115,6 +114,7 @@ program
     process.stdout.write(`${RSP_VERSION}\n`);
   });
 
+registerInit(program);
 registerLogin(program);
 registerAgent(program);
 registerGroup(program);
@@ -134,6 +134,8 @@ registerEvents(program);
 registerReplicate(program);
 registerReplica(program);
 registerRestore(program);
+registerAdmin(program);
+registerFederation(program);
 registerCompletion(program);
 
 /** Prints an error the way a person wants to read it, and picks the exit code. */

@@ -3,138 +3,235 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { RspError } from '../errors';
+import { DEFAULT_PLACEMENT_SNAPSHOT_MS } from '../placement/defaults';
 
 /**
- * Every setting of the gateway, with the environment variable that sets it.
+ * Every setting of the gateway: the environment variable that sets it, its schema, `doc` (its
+ * meaning, as the README's configuration table shows it) and, where the default is computed or
+ * not a plain value, `shown` (the default as the table shows it). `row` puts a setting in the
+ * table row of another one (the leader's `doc` then speaks for both); `secret`: its URL passwords
+ * and secret-named fields are masked wherever the value is shown (`maskedValue`).
  * A config file (JSON, `RSP_CONFIG=path`) may set the same keys; environment variables win.
  */
 const settings = {
-  port: { env: 'PORT', schema: z.coerce.number().int().min(0).max(65535).default(4000) },
-  host: { env: 'RSP_HOST', schema: z.string().min(1).default('127.0.0.1') },
+  port: { env: 'PORT', schema: z.coerce.number().int().min(0).max(65535).default(4000), doc: 'port of HTTP and WebSocket (`0` picks a free one)' },
+  host: { env: 'RSP_HOST', schema: z.string().min(1).default('127.0.0.1'), doc: 'address to listen on (`0.0.0.0` for every interface)' },
+  tlsCert: {
+    env: 'RSP_TLS_CERT',
+    schema: z.string().min(1).optional(),
+    doc: 'PEM certificate (with its chain) and key: serve HTTPS and WSS on the same port (`rsp serve --tls-cert --tls-key`; see *HTTPS and WSS*)',
+  },
+  tlsKey: { env: 'RSP_TLS_KEY', schema: z.string().min(1).optional(), doc: 'PEM private key of RSP_TLS_CERT', row: 'tlsCert' },
   databaseUrl: {
     env: 'DATABASE_URL',
     schema: z
       .string()
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .refine((url) => URL.canParse(url), 'is not a valid URL')
       .optional(),
+    doc: '`postgres://…` to use a PostgreSQL server; unset: embedded PGlite',
+    secret: true,
   },
-  dataDir: { env: 'RSP_DATA_DIR', schema: z.string().min(1).default('.rsp/data') },
-  /** Where uploaded images are kept (content and chunks); default `<RSP_DATA_DIR>/images`. Gateway replicas share one. */
-  imageDir: { env: 'RSP_IMAGE_DIR', schema: z.string().min(1).optional() },
-  /** Bytes each group may keep in the gateway's stores (its images' content, its replicas kept by the gateway); unset: no limit. */
-  groupStorageBytes: { env: 'RSP_GROUP_STORAGE_BYTES', schema: z.coerce.number().int().min(1).optional() },
-  /** Where the artifact store keeps chunks and manifests; default `<RSP_DATA_DIR>/artifacts`. */
-  artifactDir: { env: 'RSP_ARTIFACT_DIR', schema: z.string().min(1).optional() },
+  dataDir: { env: 'RSP_DATA_DIR', schema: z.string().min(1).default('.rsp/data'), doc: 'the embedded database and artifacts' },
+  artifactDir: { env: 'RSP_ARTIFACT_DIR', schema: z.string().min(1).optional(), doc: 'the artifact store (replicas, backups): packs of chunks and manifests', shown: '`<RSP_DATA_DIR>/artifacts`' },
+  siteName: { env: 'RSP_SITE_NAME', schema: z.string().min(1).default(hostname()), doc: 'the name of this site (and of the site the first start makes)', shown: 'the hostname' },
+  bootstrap: {
+    env: 'RSP_BOOTSTRAP',
+    schema: flag(true),
+    doc: 'the first start of an empty database sets this machine up (group `admin`, site, this host, busybox image; see the top of this file); `off` (or `rsp serve --no-bootstrap`) for deployments set up explicitly (`rsp init`, the API)',
+  },
+  bootstrapImage: { env: 'RSP_BOOTSTRAP_IMAGE', schema: flag(true), doc: 'whether that set-up prepares the busybox image' },
   logLevel: {
     env: 'LOG_LEVEL',
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    doc: '`fatal` `error` `warn` `info` `debug` `trace` `silent`',
   },
-  logFormat: { env: 'LOG_FORMAT', schema: z.enum(['pretty', 'json']).optional() },
+  logFormat: { env: 'LOG_FORMAT', schema: z.enum(['pretty', 'json']).optional(), doc: 'log lines for people or for machines', shown: '`pretty` on a terminal, else `json`' },
   redisUrl: {
     env: 'REDIS_URL',
     schema: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+    secret: true,
+    doc: '`redis://…`: gateway replicas (several gateways on one database behind a load balancer) share subscriptions and events, the agent directory, the call relay and the rate limits (see *Several gateway replicas*)',
   },
-  metricsIntervalMs: { env: 'RSP_METRICS_INTERVAL_MS', schema: z.coerce.number().int().min(0, 'must be ≥ 0 (0 turns sampling off)').max(3_600_000).default(1000) },
-  /** The host record that is this machine (its id or hostname): the only one the in-process agent's host samples are attributed to. */
-  localHost: { env: 'RSP_LOCAL_HOST', schema: z.string().min(1).default(hostname()) },
-  subscriberBuffer: { env: 'RSP_SUBSCRIBER_BUFFER', schema: z.coerce.number().int().min(1).max(100_000).default(100) },
-  siteName: { env: 'RSP_SITE_NAME', schema: z.string().min(1).default(hostname()) },
-  /** The GraphQL IDE on `GET /graphql`; default: on unless NODE_ENV=production. */
-  graphiql: { env: 'RSP_GRAPHIQL', schema: optionalFlag() },
-  /** Introspection (`__schema`, `__type`, `_service`) without a token; default: on unless NODE_ENV=production. Tokens may always introspect. */
-  introspection: { env: 'RSP_INTROSPECTION', schema: optionalFlag() },
-  /** Deepest field nesting of an operation (introspection fields not counted); 0: no limit. */
-  maxQueryDepth: { env: 'RSP_MAX_QUERY_DEPTH', schema: limit(1000, 15) },
-  /** Aliased fields in an operation's document; 0: no limit. */
-  maxQueryAliases: { env: 'RSP_MAX_QUERY_ALIASES', schema: limit(100_000, 50) },
-  /** Lexical tokens in an operation's document; 0: no limit. */
-  maxQueryTokens: { env: 'RSP_MAX_QUERY_TOKENS', schema: limit(10_000_000, 5000) },
-  /** Directives in an operation's document; 0: no limit. */
-  maxQueryDirectives: { env: 'RSP_MAX_QUERY_DIRECTIVES', schema: limit(100_000, 50) },
-  /** An operation's estimated cost (fields times the list sizes they return: `first`, batch lengths); 0: no limit. */
-  maxQueryCost: { env: 'RSP_MAX_QUERY_COST', schema: limit(1e12, 40_000_000) },
-  /** Items of the list arguments of one operation's fields together (e.g. `allocateMany` requests over all aliases); 0: no limit. */
-  maxBatchItems: { env: 'RSP_MAX_BATCH_ITEMS', schema: limit(10_000_000, 1000) },
-  /** Queries per minute per token (anonymous ones: per client address); 0: no limit. */
-  rateQueriesPerMinute: { env: 'RSP_RATE_QUERIES_PER_MINUTE', schema: limit(10_000_000, 6000) },
-  /** Mutations per minute per token (anonymous ones: per client address); 0: no limit. */
-  rateMutationsPerMinute: { env: 'RSP_RATE_MUTATIONS_PER_MINUTE', schema: limit(10_000_000, 3000) },
-  /** New graphql-ws sockets per minute per client address; 0: no limit. */
-  rateSocketsPerMinute: { env: 'RSP_RATE_SOCKETS_PER_MINUTE', schema: limit(10_000_000, 600) },
-  /** Open graphql-ws sockets per client address; 0: no limit. */
-  maxSocketsPerAddress: { env: 'RSP_MAX_SOCKETS_PER_ADDRESS', schema: limit(10_000_000, 256) },
-  /** Open graphql-ws sockets without a token, over all addresses; 0: no limit. */
-  maxAnonymousSockets: { env: 'RSP_MAX_ANONYMOUS_SOCKETS', schema: limit(10_000_000, 100) },
-  /** Running subscriptions (and operations) per graphql-ws socket; 0: no limit. */
-  maxSubscriptionsPerSocket: { env: 'RSP_MAX_SUBSCRIPTIONS_PER_SOCKET', schema: limit(100_000, 100) },
+  metricsIntervalMs: {
+    env: 'RSP_METRICS_INTERVAL_MS',
+    schema: z.coerce.number().int().min(0, 'must be ≥ 0 (0 turns sampling off)').max(3_600_000).default(1000),
+    doc: 'how often host and environment metrics are sampled (`0`: off)',
+  },
+  subscriberBuffer: {
+    env: 'RSP_SUBSCRIBER_BUFFER',
+    schema: z.coerce.number().int().min(1).max(100_000).default(100),
+    doc: 'events kept per slow subscriber before the oldest are dropped (and counted)',
+  },
+  localHost: {
+    env: 'RSP_LOCAL_HOST',
+    schema: z.string().min(1).default(hostname()),
+    doc: "the host record that is this machine (its id or hostname): the in-process agent's host samples go to it only",
+    shown: "this machine's hostname",
+  },
+  graphiql: { env: 'RSP_GRAPHIQL', schema: optionalFlag(), doc: 'serve the GraphQL IDE on `GET /graphql`', shown: '`true`; `false` when `NODE_ENV=production`' },
+  introspection: {
+    env: 'RSP_INTROSPECTION',
+    schema: optionalFlag(),
+    doc: 'introspection (`__schema`, `__type`, `_service`) without a token; with a token it always works',
+    shown: '`true`; `false` when `NODE_ENV=production`',
+  },
+  /** Fragments add no level; `__schema` is not counted (GraphQL Armor's max-depth). */
+  maxQueryDepth: { env: 'RSP_MAX_QUERY_DEPTH', schema: limit(1000, 15), doc: 'operation limits (see *Limits* under *The API*; `0`: off)' },
+  maxQueryAliases: { env: 'RSP_MAX_QUERY_ALIASES', schema: limit(100_000, 50), doc: "aliased fields of an operation, through its fragments (GraphQL Armor's max-aliases)", row: 'maxQueryDepth' },
+  maxQueryTokens: { env: 'RSP_MAX_QUERY_TOKENS', schema: limit(10_000_000, 5000), doc: "lexical tokens in an operation's document (GraphQL Armor's max-tokens)", row: 'maxQueryDepth' },
+  maxQueryDirectives: { env: 'RSP_MAX_QUERY_DIRECTIVES', schema: limit(100_000, 50), doc: "directives of an operation, through its fragments (GraphQL Armor's max-directives)", row: 'maxQueryDepth' },
+  maxQueryCost: { env: 'RSP_MAX_QUERY_COST', schema: limit(1e12, 40_000_000), doc: "an operation's estimated cost (fields times the list sizes they return: `first`, batch lengths)", row: 'maxQueryDepth' },
+  maxBatchItems: { env: 'RSP_MAX_BATCH_ITEMS', schema: limit(10_000_000, 1000), doc: "items of the list arguments of one operation's fields together (e.g. `allocateMany` requests over all aliases)", row: 'maxQueryDepth' },
+  rateQueriesPerMinute: { env: 'RSP_RATE_QUERIES_PER_MINUTE', schema: limit(10_000_000, 6000), doc: 'per token (anonymous callers: per client address); `0`: off' },
+  rateMutationsPerMinute: { env: 'RSP_RATE_MUTATIONS_PER_MINUTE', schema: limit(10_000_000, 3000), doc: 'mutations per minute per token (anonymous ones: per client address)', row: 'rateQueriesPerMinute' },
+  rateSocketsPerMinute: {
+    env: 'RSP_RATE_SOCKETS_PER_MINUTE',
+    schema: limit(10_000_000, 600),
+    doc: 'graphql-ws: new sockets a minute and open sockets per client address, operations running on one socket; `0`: off',
+  },
+  maxSocketsPerAddress: { env: 'RSP_MAX_SOCKETS_PER_ADDRESS', schema: limit(10_000_000, 256), doc: 'open graphql-ws sockets per client address', row: 'rateSocketsPerMinute' },
+  maxSubscriptionsPerSocket: { env: 'RSP_MAX_SUBSCRIPTIONS_PER_SOCKET', schema: limit(100_000, 100), doc: 'running subscriptions (and operations) per graphql-ws socket', row: 'rateSocketsPerMinute' },
+  maxAnonymousSockets: {
+    env: 'RSP_MAX_ANONYMOUS_SOCKETS',
+    schema: limit(10_000_000, 100),
+    doc: 'graphql-ws sockets without a token at their upgrade (until a token in `connection_init` authenticates them), on this gateway and per client address; over them the upgrade is refused (503, 429); `0`: off',
+  },
+  maxAnonymousSocketsPerAddress: { env: 'RSP_MAX_ANONYMOUS_SOCKETS_PER_ADDRESS', schema: limit(10_000_000, 16), doc: 'graphql-ws sockets without a token from one client address', row: 'maxAnonymousSockets' },
+  wsInitTimeoutMs: {
+    env: 'RSP_WS_INIT_TIMEOUT_MS',
+    schema: z.coerce.number().int().min(100).max(60_000).default(3000),
+    doc: 'a graphql-ws socket that has not sent `connection_init` by then is closed (4408)',
+  },
+  webDir: { env: 'RSP_WEB_DIR', schema: z.string().min(1).optional(), doc: 'the built dashboard served at `/`', shown: '`dist/web` of the package' },
+  replicationIntervalMs: {
+    env: 'RSP_REPLICATION_INTERVAL_MS',
+    schema: z.coerce.number().int().min(0, 'must be ≥ 0 (0 turns the scheduler off)').max(3_600_000).default(30_000),
+    doc: 'how often the replication scheduler runs due policies (`0`: off)',
+  },
+  replicationMinIntervalMinutes: {
+    env: 'RSP_REPLICATION_MIN_INTERVAL_MINUTES',
+    schema: z.coerce.number().int().min(1).max(1440).default(5),
+    doc: 'the shortest interval a replication schedule may have',
+  },
+  replicationRetryBaseMs: {
+    env: 'RSP_REPLICATION_RETRY_BASE_MS',
+    schema: z.coerce.number().int().min(1000).max(3_600_000).default(60_000),
+    doc: 'wait before retrying a failed replication; doubles per failure, up to an hour',
+  },
+  replicaVerifyBytesPerSecond: {
+    env: 'RSP_REPLICA_VERIFY_BYTES_PER_SECOND',
+    schema: z.coerce.number().int().min(0).default(64 * 1024 * 1024),
+    doc: "how fast verify jobs read replicas' chunks (0: unlimited), so production I/O keeps priority",
+  },
+  replicaVerifyIntervalHours: {
+    env: 'RSP_REPLICA_VERIFY_INTERVAL_HOURS',
+    schema: z.coerce.number().min(0).max(576).default(0),
+    doc: "verify (and repair) every store's replicas this often; 0: only on request (max 576)",
+  },
+  drivers: {
+    env: 'RSP_DRIVERS',
+    schema: z.union([z.array(z.string().min(1)), z.string().transform(splitList)]).optional(),
+    doc: 'built-in drivers of the in-process host agent (`fake`: in-memory, for demos and tests); each is probed at start and shown by `{ drivers { name available reason } }`',
+    shown: '`docker,lxc,libvirt,vserver`',
+  },
   plugins: {
     env: 'RSP_PLUGINS',
-    schema: z
-      .union([z.array(z.string().min(1)), z.string().transform(splitList)])
-      .default([]),
+    schema: z.union([z.array(z.string().min(1)), z.string().transform(splitList)]).default([]),
+    doc: 'comma-separated plugin packages or paths; each driver plugin makes a driver for every host agent, `RSP_AGENTS` ones included',
   },
   pluginOptions: {
     env: 'RSP_PLUGIN_OPTIONS',
     schema: z
       .preprocess((v, ctx) => (typeof v === 'string' ? parseJsonObject(v, ctx) : v), z.record(z.string(), z.record(z.string(), z.unknown()), { message: 'must be a JSON object of plugin name → options object' }))
       .default({}),
+    doc: 'JSON: plugin name → its options, e.g. `{"rsp-example-audit-log":{"file":"audit.jsonl"}}`',
+
+    secret: true,
   },
-  /** 0: each placement decision reads the inventory afresh; above 0: one shared picture at most this many ms old. */
-  placementSnapshotMs: { env: 'RSP_PLACEMENT_SNAPSHOT_MS', schema: z.coerce.number().int().min(0).max(600_000).default(0) },
-  /** How often expired leases are swept (ms). */
-  leaseSweepMs: { env: 'RSP_LEASE_SWEEP_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(10_000) },
-  /** The built dashboard's folder (default: dist/web of the package). */
-  webDir: { env: 'RSP_WEB_DIR', schema: z.string().min(1).optional() },
-  /**
-   * Extra in-process host agents, `id[=dataDir]` separated by commas: each runs its own instances
-   * of the built-in drivers (RSP_DRIVERS) under its own data directory (default
-   * `<RSP_DATA_DIR>/agents/<id>`) and serves the hosts whose `agent` is its id.
-   */
   agents: {
     env: 'RSP_AGENTS',
     schema: z
       .union([z.array(z.string()), z.string().transform(splitList)])
       .default([])
       .transform((items, ctx) => items.map((item) => parseAgent(item, ctx))),
+    doc: 'extra in-process host agents, `id[=dataDir]` comma-separated (data dir default `<RSP_DATA_DIR>/agents/<id>`): each runs its own instances of the `RSP_DRIVERS` drivers and of the driver plugins\' drivers, and serves the hosts registered with `agent: "<id>"` (see *Hosts, heartbeats, failover and migration*)',
   },
-  /**
-   * How the gateway reaches its in-process agents: `direct` (method calls) or `loopback` (every
-   * call and answer JSON-encoded through the agent protocol, as a remote agent would get them).
-   */
-  agentTransport: { env: 'RSP_AGENT_TRANSPORT', schema: z.enum(['direct', 'loopback']).default('direct') },
-  /**
-   * The id of the gateway's in-process agent (hosts name it in `agent`). Default: `local` for a
-   * single gateway; with REDIS_URL (replicas), `local-` and the start of the installation id kept
-   * in the database. Gateway replicas on one database each need their own: a second gateway
-   * claiming an id already served exits 2.
-   */
-  localAgentId: { env: 'RSP_LOCAL_AGENT_ID', schema: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,99}$/i, 'must be 1 to 100 letters, digits, dots, dashes or underscores').optional() },
-  /** With several gateway replicas (REDIS_URL): how long an entry of the agent directory lives unless its replica refreshes it (ms). */
-  agentDirectoryTtlMs: { env: 'RSP_AGENT_DIRECTORY_TTL_MS', schema: z.coerce.number().int().min(100).max(600_000).default(10_000) },
-  /** With several gateway replicas: the largest agent call or answer relayed between them over Redis (bytes). */
-  relayMaxFrameBytes: { env: 'RSP_RELAY_MAX_FRAME_BYTES', schema: z.coerce.number().int().min(1024).max(512 * 1024 * 1024).default(16 * 1024 * 1024) },
-  /** How often connected agents report a heartbeat (ms). */
-  heartbeatMs: { env: 'RSP_HEARTBEAT_MS', schema: z.coerce.number().int().min(50).max(600_000).default(1000) },
-  /** A host silent this long (ms) after its last heartbeat is marked DOWN, fenced and failed over. */
-  hostDownAfterMs: { env: 'RSP_HOST_DOWN_AFTER_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(3000) },
-  /** How often the replication scheduler looks for due policies (ms); 0 turns it off. */
-  replicationIntervalMs: { env: 'RSP_REPLICATION_INTERVAL_MS', schema: z.coerce.number().int().min(0, 'must be ≥ 0 (0 turns the scheduler off)').max(3_600_000).default(30_000) },
-  /** The shortest interval a replication schedule may have (minutes). */
-  replicationMinIntervalMinutes: { env: 'RSP_REPLICATION_MIN_INTERVAL_MINUTES', schema: z.coerce.number().int().min(1).max(1440).default(5) },
-  /** Wait before the first retry of a failed replication (ms); it doubles per failure up to one hour. */
-  replicationRetryBaseMs: { env: 'RSP_REPLICATION_RETRY_BASE_MS', schema: z.coerce.number().int().min(1000).max(3_600_000).default(60_000) },
-  drivers: {
-    env: 'RSP_DRIVERS',
-    schema: z
-      .union([z.array(z.string().min(1)), z.string().transform(splitList)])
-      .optional(),
+  agentTransport: {
+    env: 'RSP_AGENT_TRANSPORT',
+    schema: z.enum(['direct', 'loopback']).default('direct'),
+    doc: '`loopback`: the gateway reaches its in-process agents through the agent protocol, every call and answer JSON-encoded (what a remote agent will get); for tests',
   },
-} as const;
+  heartbeatMs: { env: 'RSP_HEARTBEAT_MS', schema: z.coerce.number().int().min(50).max(600_000).default(1000), doc: 'how often each connected host agent beats (`host.lastHeartbeatAt`)' },
+  hostDownAfterMs: {
+    env: 'RSP_HOST_DOWN_AFTER_MS',
+    schema: z.coerce.number().int().min(100).max(3_600_000).default(3000),
+    doc: 'an UP host silent longer than this is marked DOWN, fenced and failed over (must exceed `RSP_HEARTBEAT_MS`)',
+  },
+  /** A second gateway claiming an id already served exits 2. */
+  localAgentId: {
+    env: 'RSP_LOCAL_AGENT_ID',
+    schema: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,99}$/i, 'must be 1 to 100 letters, digits, dots, dashes or underscores').optional(),
+    doc: "the id of the gateway's in-process agent; each gateway replica on one database needs its own (see *Several gateway replicas*)",
+    shown: '`local`; with `REDIS_URL`: `local-` + the start of the installation id',
+  },
+  imageDir: { env: 'RSP_IMAGE_DIR', schema: z.string().min(1).optional(), doc: 'uploaded images (content and chunks); gateway replicas share one', shown: '`<RSP_DATA_DIR>/images`' },
+  groupStorageBytes: {
+    env: 'RSP_GROUP_STORAGE_BYTES',
+    schema: z.coerce.number().int().min(1).optional(),
+    doc: "bytes each group may keep in the gateway's stores: its images' content and the replicas the gateway keeps (uploads and replications past it: `CONFLICT`, reason `STORAGE_QUOTA`); the default of groups without a quota of their own (`setGroupStorageQuota`, `rsp group quota set`)",
+    shown: '— (no limit)',
+  },
+  agentDirectoryTtlMs: {
+    env: 'RSP_AGENT_DIRECTORY_TTL_MS',
+    schema: z.coerce.number().int().min(100).max(600_000).default(10_000),
+    doc: 'with `REDIS_URL`: life of an entry of the agent directory unless its replica refreshes it; a replica silent this long is gone',
+  },
+  relayMaxFrameBytes: {
+    env: 'RSP_RELAY_MAX_FRAME_BYTES',
+    schema: z.coerce.number().int().min(1024).max(512 * 1024 * 1024).default(16 * 1024 * 1024),
+    doc: 'with `REDIS_URL`: the largest agent call or answer relayed between replicas',
+  },
+  relayCallTimeoutMs: {
+    env: 'RSP_RELAY_CALL_TIMEOUT_MS',
+    schema: z.coerce.number().int().min(1000).max(86_400_000).default(15 * 60_000),
+    doc: 'with `REDIS_URL`: the deadline of an agent call relayed to another replica that was made without one; past it the call fails with `TIMEOUT` and is cancelled on the agent',
+  },
+  redisPrefix: {
+    env: 'RSP_REDIS_PREFIX',
+    schema: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, 'must be 1 to 64 letters, digits, colons, dots, dashes or underscores').optional(),
+    doc: "with `REDIS_URL`: the prefix of every Redis key and channel this installation uses, so installations sharing one Redis never see each other's events, agents or calls",
+    shown: '`rsp:` + the start of the installation id + `:`',
+  },
+  placementSnapshotMs: {
+    env: 'RSP_PLACEMENT_SNAPSHOT_MS',
+    schema: z.coerce.number().int().min(0).max(600_000).default(DEFAULT_PLACEMENT_SNAPSHOT_MS),
+    doc: 'placement decisions share one picture of the inventory, checked in the background this often; `0`: each decision reads the inventory afresh',
+  },
+  leaseSweepMs: { env: 'RSP_LEASE_SWEEP_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(10_000), doc: 'how often expired leases are swept' },
+} as const satisfies Record<string, Setting>;
 
 type Settings = typeof settings;
 
+/** The name of a setting (its key in a config file). */
+export type SettingKey = keyof Settings;
+
+/** What every setting declares (see `settings`). */
+interface Setting {
+  env: string;
+  schema: z.ZodType;
+  doc: string;
+  shown?: string;
+  row?: string;
+  secret?: boolean;
+}
+
 /** The validated configuration of one gateway. */
-export type GatewayConfig = Omit<{ [K in keyof Settings]: z.output<Settings[K]['schema']> }, 'graphiql' | 'introspection'> & {
+export type GatewayConfig = Omit<{ [K in keyof Settings]: z.output<Settings[K]['schema']> }, 'graphiql' | 'introspection' | 'tlsCert' | 'tlsKey'> & {
+  /** Absolute path of the TLS certificate (RSP_TLS_CERT), when HTTPS is served. */
+  tlsCert?: string;
+  /** Absolute path of its key (RSP_TLS_KEY). */
+  tlsKey?: string;
   /** The GraphQL IDE is served (RSP_GRAPHIQL; default: NODE_ENV is not production). */
   graphiql: boolean;
   /** Anonymous callers may introspect (RSP_INTROSPECTION; default: NODE_ENV is not production). */
@@ -161,7 +258,7 @@ export const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /** A configuration value was wrong; the message names each variable and what is wrong with it. */
 export class ConfigError extends RspError {
-  constructor(readonly problems: Array<{ variable: string; problem: string }>) {
+  constructor(readonly problems: ConfigProblem[]) {
     super(
       'BAD_USER_INPUT',
       `Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n')}`,
@@ -170,33 +267,139 @@ export class ConfigError extends RspError {
   }
 }
 
+/** One configuration problem: the variable (or config file key) and what is wrong with it. */
+export interface ConfigProblem {
+  variable: string;
+  problem: string;
+}
+
+/** Where a setting's effective value came from. */
+export type SettingSource = 'option' | 'env' | 'file' | 'default';
+
+/** A setting as loaded: its key, variable and where its value came from. */
+export interface SettingOrigin {
+  key: SettingKey;
+  variable: string;
+  source: SettingSource;
+}
+
+/** What `inspectConfig` found: the configuration when every value is valid, each setting's origin, and every problem. */
+export interface ConfigInspection {
+  config?: GatewayConfig;
+  origins: SettingOrigin[];
+  problems: ConfigProblem[];
+}
+
 /**
  * Loads the configuration from `env` (default `process.env`) and the optional JSON file named by
  * `RSP_CONFIG`, then validates it. Throws `ConfigError` naming every bad variable.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof Settings, unknown>> = {}): GatewayConfig {
-  const fromFile = env.RSP_CONFIG ? readConfigFile(env.RSP_CONFIG) : {};
-  const problems: Array<{ variable: string; problem: string }> = [];
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<SettingKey, unknown>> = {}): GatewayConfig {
+  const { config, problems } = inspectConfig(env, overrides);
+  if (!config) throw new ConfigError(problems);
+  return config;
+}
+
+/**
+ * Reads and validates the configuration as `loadConfig` does, but collects every problem (a bad
+ * config file, each bad value, the checks across settings) instead of stopping at the first kind,
+ * and tells where each setting came from (`overrides` are command-line options).
+ */
+export function inspectConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<SettingKey, unknown>> = {}): ConfigInspection {
+  const problems: ConfigProblem[] = [];
+  let fromFile: Record<string, unknown> = {};
+  if (env.RSP_CONFIG) {
+    try {
+      fromFile = readConfigFile(env.RSP_CONFIG);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      problems.push(...e.problems);
+    }
+  }
   const out: Record<string, unknown> = {};
-  for (const [key, setting] of Object.entries(settings) as Array<[keyof Settings, Settings[keyof Settings]]>) {
+  const origins: SettingOrigin[] = [];
+  const failed = new Set<SettingKey>();
+  for (const [key, setting] of Object.entries(settings) as Array<[SettingKey, Settings[SettingKey]]>) {
     const fromEnv = env[setting.env];
-    const raw = key in overrides ? overrides[key] : fromEnv !== undefined && fromEnv !== '' ? fromEnv : fromFile[key];
-    const source = key in overrides ? key : fromEnv !== undefined && fromEnv !== '' ? setting.env : `${env.RSP_CONFIG} (${key})`;
+    const source: SettingSource = key in overrides ? 'option' : fromEnv !== undefined && fromEnv !== '' ? 'env' : key in fromFile ? 'file' : 'default';
+    const raw = source === 'option' ? overrides[key] : source === 'env' ? fromEnv : fromFile[key];
+    const variable = source === 'option' ? key : source === 'env' ? setting.env : source === 'file' ? `${env.RSP_CONFIG} (${key})` : setting.env;
+    origins.push({ key, variable: setting.env, source });
     const parsed = setting.schema.safeParse(raw);
     if (parsed.success) out[key] = parsed.data;
-    else problems.push({ variable: source, problem: describe(parsed.error, raw) });
+    else {
+      failed.add(key);
+      problems.push({ variable, problem: describe(parsed.error, maskedValue(key, raw)) });
+    }
   }
-  if (problems.length) throw new ConfigError(problems);
+  const valid = (...keys: SettingKey[]) => keys.every((k) => !failed.has(k));
+  if (valid('heartbeatMs', 'hostDownAfterMs') && (out.heartbeatMs as number) >= (out.hostDownAfterMs as number)) {
+    problems.push({ variable: 'RSP_HOST_DOWN_AFTER_MS', problem: `must be longer than RSP_HEARTBEAT_MS (${out.heartbeatMs as number}), else a healthy host is marked DOWN between two beats (got ${out.hostDownAfterMs as number})` });
+  }
+  if (valid('tlsCert', 'tlsKey') && !out.tlsCert !== !out.tlsKey) {
+    problems.push({ variable: out.tlsCert ? 'RSP_TLS_KEY' : 'RSP_TLS_CERT', problem: 'HTTPS needs both RSP_TLS_CERT and RSP_TLS_KEY (or neither, for plain HTTP)' });
+  }
+  if (problems.length) return { origins, problems };
   const config = out as GatewayConfig;
   const development = env.NODE_ENV !== 'production';
   config.graphiql ??= development;
   config.introspection ??= development;
   config.dataDir = resolve(config.dataDir);
   config.agents = config.agents.map((a) => ({ id: a.id, dataDir: resolve(a.dataDir ?? `${config.dataDir}/agents/${a.id}`) }));
-  if (config.heartbeatMs >= config.hostDownAfterMs) throw new ConfigError([{ variable: 'RSP_HOST_DOWN_AFTER_MS', problem: `must be longer than RSP_HEARTBEAT_MS (${config.heartbeatMs}), else a healthy host is marked DOWN between two beats (got ${config.hostDownAfterMs})` }]);
+  if (config.tlsCert) config.tlsCert = resolve(config.tlsCert);
+  if (config.tlsKey) config.tlsKey = resolve(config.tlsKey);
   config.artifactDir = config.artifactDir ? resolve(config.artifactDir) : join(config.dataDir, 'artifacts');
   config.imageDir = config.imageDir ? resolve(config.imageDir) : join(config.dataDir, 'images');
-  return config;
+  return { config, origins, problems };
+}
+
+/** One row of the README's configuration table for each setting not shown in another's row. */
+export function settingsTable(): Array<{ variables: string[]; shown: string; doc: string }> {
+  const entries = Object.entries(settings) as Array<[SettingKey, Setting]>;
+  return entries
+    .filter(([, s]) => !s.row)
+    .map(([key, leader]) => {
+      const members = [leader, ...entries.filter(([, s]) => s.row === key).map(([, s]) => s)];
+      const shown = members.map(shownDefault);
+      return { variables: members.map((s) => s.env), shown: shown.every((d) => d === '—') ? '—' : shown.join(' '), doc: leader.doc };
+    });
+}
+
+/** A setting's variable, meaning and default as the README's table shows them. */
+export function settingInfo(key: SettingKey): { env: string; doc: string; shown: string } {
+  const setting: Setting = settings[key];
+  return { env: setting.env, doc: setting.doc, shown: shownDefault(setting) };
+}
+
+/**
+ * `value` of setting `key` fit to show. For a secret setting: the password of a URL
+ * (`scheme://user:password@…`) is replaced by `****`, and in an object (plugin options) so is the
+ * value of every key that names a secret (password, token, key, credential…), at any depth.
+ */
+export function maskedValue(key: SettingKey, value: unknown): unknown {
+  const setting: Setting = settings[key];
+  return setting.secret ? masked(value) : value;
+}
+
+/** Keys whose values are never shown. */
+const SECRET_KEY = /pass|secret|token|key|credential|auth|cookie|private/i;
+
+/** `value` with URL passwords and the values of secret-named keys replaced by `****`. */
+function masked(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*:).*@/i, '$1****@');
+  if (Array.isArray(value)) return value.map(masked);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_KEY.test(k) && v !== null && v !== undefined ? '****' : masked(v)]));
+  return value;
+}
+
+/** The default as the table shows it: `shown`, else the schema's default value (— for none). */
+function shownDefault(setting: Setting): string {
+  if (setting.shown) return setting.shown;
+  const parsed = setting.schema.safeParse(undefined);
+  const value: unknown = parsed.success ? parsed.data : undefined;
+  if (value === undefined || (Array.isArray(value) && !value.length) || (typeof value === 'object' && value !== null && !Object.keys(value).length)) return '—';
+  if (typeof value === 'boolean') return value ? '`on`' : '`off`';
+  return `\`${String(value)}\``;
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -253,6 +456,14 @@ function optionalFlag() {
     .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
     .optional()
     .transform((v) => (v === undefined ? undefined : v === true || v === 'true' || v === '1' || v === 'yes'));
+}
+
+/** An on/off setting (true/false, 1/0, yes/no, on/off) with its default. */
+function flag(fallback: boolean) {
+  return z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])])
+    .default(fallback)
+    .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes' || v === 'on');
 }
 
 /** A whole-number limit from 0 (off) to `max`. */

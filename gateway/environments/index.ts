@@ -1,3 +1,4 @@
 export * from './lifecycle';
 export * from './names';
 export * from './state-machine';
+export * from './log-follower';

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { ConflictError } from '../errors';
 import { Topic, type RspPubSub } from '../events/pubsub';
-import { EnvironmentEntity, EnvironmentStatus, HostEntity, LayerEntity } from '../persistence/entities';
+import { assignAddress, publishPorts, releaseNetwork } from '../networks/host-network';
+import { EnvironmentEntity, EnvironmentStatus, HostEntity, LayerEntity, type PublishedPort } from '../persistence/entities';
 import { requireFreeName, validateEnvironmentName } from './names';
 import { checkEnding, transientStatusFor, type NewEnvironmentStatus, type Transition } from './state-machine';
 
@@ -19,6 +21,14 @@ export interface RecordOptions {
   status?: NewEnvironmentStatus;
   /** The allocation it runs on. */
   allocationId?: string | null;
+  /**
+   * Whether it gets an address of its host's range (its driver attaches it to the managed
+   * network). Default: when `iface.address` is set (a copy's of its source): a copy always gets
+   * a fresh address of its own host.
+   */
+  assignAddress?: boolean;
+  /** Host ports to publish to it; default none (a copy never takes its source's ports). */
+  ports?: PublishedPort[];
   /** Runs first in the recording transaction (e.g. locks and checks the allocation); throwing records nothing. */
   before?(m: EntityManager): Promise<void>;
   /** Runs in the recording transaction once the row is written (e.g. claims its capacity); throwing records nothing. Returns what to do after the commit. */
@@ -32,7 +42,8 @@ export type Alongside = (m: EntityManager) => Promise<() => void>;
  * The one writer of environments: records them with their ZONE layer, moves them through the
  * state machine (`TRANSITIONS`, `ENDINGS`) with an optimistic version check on every write (a
  * lost race is CONFLICT, never an overwrite), moves them between hosts, removes half-made ones,
- * and publishes the `ENVIRONMENT` event of every status change. The services decide when; only
+ * and publishes the `ENVIRONMENT` event of every status change. The addresses and host ports
+ * they hold are taken and given back in the same transactions (`gateway/networks/`). The services decide when; only
  * this class writes.
  */
 export class EnvironmentLifecycle {
@@ -53,10 +64,11 @@ export class EnvironmentLifecycle {
       await options.before?.(m);
       await requireFreeName(m, fields.groupId, fields.name);
       const envs = m.getRepository(EnvironmentEntity);
-      const { name, groupId, hostId, driver, technology, imageId, limits, volumes, iface, command } = fields;
-      const created = await envs.save(
-        envs.create({ name, groupId, hostId, driver, technology, imageId, limits, volumes, iface, command, allocationId: options.allocationId ?? null, imageRef: null, status: options.status ?? EnvironmentStatus.CREATING }),
-      );
+      const { name, groupId, hostId, driver, technology, imageId, limits, volumes, command } = fields;
+      const { address: sourceAddress, ports: _sourcePorts, ...iface } = fields.iface;
+      // Its id is chosen here so that its ZONE layer (which names it) is written first and the
+      // environment once, pointing at it.
+      const id = randomUUID();
       const layers = m.getRepository(LayerEntity);
       const layer = await layers.save(
         layers.create({
@@ -66,13 +78,20 @@ export class EnvironmentLifecycle {
           parentId: options.hostLayerId,
           properties: [
             { key: 'technology', value: technology, locked: false },
-            { key: 'environment', value: created.id, locked: false },
+            { key: 'environment', value: id, locked: false },
           ],
           requirements: [],
         }),
       );
-      created.layerId = layer.id;
-      const saved = await envs.save(created);
+      let saved = envs.create({ id, name, groupId, hostId, driver, technology, imageId, limits, volumes, iface, command, allocationId: options.allocationId ?? null, imageRef: null, status: options.status ?? EnvironmentStatus.CREATING, layerId: layer.id });
+      await envs.insert(saved); // an INSERT alone (`save` of a given id reads it first), its defaults read back into `saved`
+      const networked = options.assignAddress ?? !!sourceAddress;
+      if (networked) saved.iface = { ...saved.iface, address: await assignAddress(m, hostId, saved.id) };
+      if (options.ports?.length) {
+        await publishPorts(m, hostId, saved.id, options.ports);
+        saved.iface = { ...saved.iface, ports: options.ports };
+      }
+      if (networked || options.ports?.length) saved = await envs.save(saved);
       if (options.after) committed = await options.after(m, saved);
       return saved;
     });
@@ -111,18 +130,35 @@ export class EnvironmentLifecycle {
    */
   async end(env: EnvironmentEntity, ending: EnvironmentEnding, alongside?: Alongside): Promise<void> {
     checkEnding(env.status, ending.status, env.name);
+    if (!alongside && ending.status !== EnvironmentStatus.DESTROYED) {
+      // One statement, atomic by itself: no transaction's round trips around it.
+      await this.write(this.dataSource.manager, env, ending);
+      this.applied(env, ending);
+      return;
+    }
     const after = await this.dataSource.transaction(async (m): Promise<() => void> => {
       await this.write(m, env, ending);
+      if (ending.status === EnvironmentStatus.DESTROYED) await releaseNetwork(m, env.id);
       return alongside ? alongside(m) : () => undefined;
     });
     this.applied(env, ending);
     after();
   }
 
-  /** Moves the environment (held by a step) and its ZONE layer onto `host`, in one transaction; `alongside` (e.g. its claim there) runs in it. */
+  /**
+   * Moves the environment (held by a step) and its ZONE layer onto `host`, in one transaction;
+   * `alongside` (e.g. its claim there) runs in it. Its address and host ports move with it: an
+   * address of the new host's range, the same host ports there (CONFLICT when one is taken).
+   */
   async move(env: EnvironmentEntity, host: Pick<HostEntity, 'id' | 'layerId'>, alongside?: Alongside): Promise<void> {
-    const changes = { hostId: host.id };
+    const changes: Partial<EnvironmentEntity> = { hostId: host.id };
     const after = await this.dataSource.transaction(async (m): Promise<() => void> => {
+      if (host.id !== env.hostId) {
+        await releaseNetwork(m, env.id);
+        const address = env.iface.address ? await assignAddress(m, host.id, env.id) : undefined;
+        if (env.iface.ports?.length) await publishPorts(m, host.id, env.id, env.iface.ports);
+        if (address) changes.iface = { ...env.iface, address };
+      }
       await this.write(m, env, changes);
       if (env.layerId) await m.getRepository(LayerEntity).update({ id: env.layerId }, { parentId: host.layerId });
       return alongside ? alongside(m) : () => undefined;
@@ -146,6 +182,7 @@ export class EnvironmentLifecycle {
   async discard(env: EnvironmentEntity, alongside?: Alongside): Promise<void> {
     const after = await this.dataSource.transaction(async (m): Promise<() => void> => {
       await m.getRepository(EnvironmentEntity).delete({ id: env.id });
+      await releaseNetwork(m, env.id);
       if (env.layerId) await m.getRepository(LayerEntity).delete({ id: env.layerId });
       return alongside ? alongside(m) : () => undefined;
     });

@@ -4,6 +4,7 @@ import { createPubSub, PubSub } from '@graphql-yoga/subscription';
 import Redis from 'ioredis';
 import type { EnvironmentSample, HostSample, SiteSample } from '../metrics/samples';
 import type { OperationEntity } from '../persistence/entities';
+import type { InventoryChange } from '../placement/inventory-changes';
 import type { RspEvent } from './events';
 
 export type { RspEvent } from './events';
@@ -21,6 +22,10 @@ export type RspTopics = {
   AGENT_REVOKED: [agentId: string];
   /** Who may see what changed (a share revoked, a group deleted and its environments handed over): open streams check again. */
   ACCESS_CHANGED: [AccessChange];
+  /** A replication policy's auto-failover may have changed on an environment of this host (its id): heartbeats' failover scopes are read again. */
+  FAILOVER_SCOPE_CHANGED: [hostId: string];
+  /** Hosts' placement-relevant rows changed on one replica: the others' placement pictures read them again. */
+  INVENTORY_CHANGED: [InventoryChange];
 };
 
 /** What changed who may see what: the kind of object and its id. */
@@ -39,6 +44,8 @@ export const Topic = {
   TOKEN_REVOKED: 'TOKEN_REVOKED',
   AGENT_REVOKED: 'AGENT_REVOKED',
   ACCESS_CHANGED: 'ACCESS_CHANGED',
+  FAILOVER_SCOPE_CHANGED: 'FAILOVER_SCOPE_CHANGED',
+  INVENTORY_CHANGED: 'INVENTORY_CHANGED',
 } as const satisfies Record<keyof RspTopics, keyof RspTopics>;
 
 /** The payload of a topic. */
@@ -93,11 +100,13 @@ export function createMemoryPubSub(): RspPubSub {
 
 /**
  * A PubSub over Redis channels, so every replica's subscribers receive what any replica
- * publishes. Dates survive the trip (tagged in JSON), so payloads read the same as in memory.
- * While Redis is unreachable, publishes are lost and reported to `onError` (once per outage):
- * they never fail the caller nor the process; ioredis reconnects and subscribes again by itself.
+ * publishes. Each topic's channel is `prefix` + the topic (the installation's prefix: another
+ * installation on the same Redis is never heard). Dates survive the trip (tagged in JSON), so
+ * payloads read the same as in memory. While Redis is unreachable, publishes are lost and reported
+ * to `onError` (once per outage): they never fail the caller nor the process; ioredis reconnects
+ * and subscribes again by itself.
  */
-export function createRedisPubSub(url: string, onError: (err: Error) => void = () => undefined): PubSubHandle {
+export function createRedisPubSub(url: string, onError: (err: Error) => void = () => undefined, prefix = ''): PubSubHandle {
   const publishClient = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
   const subscribeClient = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
   let reported = false;
@@ -111,11 +120,14 @@ export function createRedisPubSub(url: string, onError: (err: Error) => void = (
     client.on('ready', () => (reported = false));
   }
   // The event target calls these without waiting on them: a rejection would be unhandled.
-  const publishing = { publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(report) };
+  const publishing = { publish: (channel: string, message: string) => publishClient.publish(prefix + channel, message).catch(report) };
   const subscribing = {
-    on: (event: 'message', listener: (channel: string, message: string) => void) => subscribeClient.on(event, listener),
-    subscribe: (channel: string) => subscribeClient.subscribe(channel).catch(report),
-    unsubscribe: (channel: string) => subscribeClient.unsubscribe(channel).catch(report),
+    on: (event: 'message', listener: (channel: string, message: string) => void) =>
+      subscribeClient.on(event, (channel: string, message: string) => {
+        if (channel.startsWith(prefix)) listener(channel.slice(prefix.length), message);
+      }),
+    subscribe: (channel: string) => subscribeClient.subscribe(prefix + channel).catch(report),
+    unsubscribe: (channel: string) => subscribeClient.unsubscribe(prefix + channel).catch(report),
   };
   const eventTarget = createRedisEventTarget({ publishClient: publishing as unknown as Redis, subscribeClient: subscribing as unknown as Redis, serializer: { stringify: stringifyWithDates, parse: parseWithDates } });
   return {
@@ -127,9 +139,9 @@ export function createRedisPubSub(url: string, onError: (err: Error) => void = (
   };
 }
 
-/** The bus a gateway uses: Redis when `redisUrl` is set (Redis failures go to `onError`), else in memory. */
-export function createGatewayPubSub(redisUrl: string | undefined, onError?: (err: Error) => void): PubSubHandle {
-  if (redisUrl) return createRedisPubSub(redisUrl, onError);
+/** The bus a gateway uses: Redis when `redisUrl` is set (channels under `prefix`, failures to `onError`), else in memory. */
+export function createGatewayPubSub(redisUrl: string | undefined, onError?: (err: Error) => void, prefix = ''): PubSubHandle {
+  if (redisUrl) return createRedisPubSub(redisUrl, onError, prefix);
   return { pubSub: createMemoryPubSub(), kind: 'memory', close: async () => undefined };
 }
 

@@ -15,7 +15,7 @@ export function limitsPlugin(limits: RequestLimits): ApolloServerPlugin<GatewayC
         async didResolveOperation(rc) {
           const actor = rc.contextValue.actor;
           limits.checkIntrospection(rc.document, actor);
-          if (rc.operation) limits.checkRate(rc.operation.operation, { actor, address: rc.contextValue.clientAddress ?? 'unknown' }, () => new HeaderMap());
+          if (rc.operation) await limits.checkRate(rc.operation.operation, { actor, address: rc.contextValue.clientAddress ?? 'unknown' }, () => new HeaderMap());
         },
       };
     },

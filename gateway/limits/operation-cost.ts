@@ -13,6 +13,7 @@ import {
   Kind,
   OperationDefinitionNode,
   SelectionSetNode,
+  ValidationRule,
   valueFromAST,
   valueFromASTUntyped,
 } from 'graphql';
@@ -98,6 +99,21 @@ export function operationCost(schema: GraphQLSchema, document: DocumentNode, ope
   };
 
   return selectionCost(operation.selectionSet, root, new Set());
+}
+
+/**
+ * A validation rule pricing, with `operationCost` and the request's `variables`, the operation the
+ * request runs (the one named `operationName`; each, when none is named) and handing its price to
+ * `check`, which throws to refuse it. GraphQL Armor's cost limit reads only literal `first`/`last`
+ * arguments: this one also reads variables and defaults, lists without `first` and batch inputs.
+ */
+export function listCostRule(variables: Record<string, unknown>, operationName: string | null | undefined, check: (price: OperationCost) => void): ValidationRule {
+  return (context) => ({
+    OperationDefinition(node) {
+      if (!operationName || node.name?.value === operationName) check(operationCost(context.getSchema(), context.getDocument(), node, variables));
+      return false;
+    },
+  });
 }
 
 /** A field's argument values: literals, variables, defaults (a value that does not coerce is left out: validation refuses it). */

@@ -1,28 +1,22 @@
-import {
-  DocumentNode,
-  FragmentDefinitionNode,
-  GraphQLError,
-  GraphQLSchema,
-  Kind,
-  OperationDefinitionNode,
-  parse,
-  SelectionSetNode,
-  visit,
-} from 'graphql';
-import { operationCost } from './operation-cost';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
+import { MaxTokensParserWLexer } from '@escape.tech/graphql-armor-max-tokens';
+import { DocumentNode, getEnterLeaveForKind, GraphQLError, GraphQLSchema, Kind, parse, TypeInfo, ValidationContext, ValidationRule } from 'graphql';
+import { listCostRule } from './operation-cost';
 
 /**
  * The shape limits of one GraphQL operation, checked before it is validated or run; 0 turns a
  * limit off. Each is set by the environment variable of `LIMIT_VARIABLES`.
  */
 export interface OperationLimits {
-  /** Deepest field nesting (introspection fields not counted). */
+  /** Deepest field nesting (fragments add no level; `__schema` is not counted). GraphQL Armor's max-depth. */
   maxDepth: number;
-  /** Aliased fields in the document. */
+  /** Aliased fields of the operation, through its fragments. GraphQL Armor's max-aliases. */
   maxAliases: number;
-  /** Lexical tokens of the document (graphql-js stops parsing past it). */
+  /** Lexical tokens of the document (parsing stops past it). GraphQL Armor's max-tokens. */
   maxTokens: number;
-  /** Directives in the document. */
+  /** Directives of the operation, through its fragments. GraphQL Armor's max-directives. */
   maxDirectives: number;
   /** Estimated cost: fields weighted by the list sizes they return (see operation-cost.ts). */
   maxCost: number;
@@ -74,81 +68,80 @@ export interface OperationRequest {
 }
 
 /**
+ * The callbacks that turn a refusal of a GraphQL Armor protection into an `OperationLimitError`
+ * for `limit` (thrown at once: Armor's own error, a "Syntax Error", never reaches the client). The
+ * count Armor found is read from its message (`…, found 22.`), absent for the token limit.
+ */
+function armorRejection(limit: keyof OperationLimits, max: number) {
+  return {
+    onReject: [
+      (_context: unknown, error: GraphQLError): never => {
+        const found = /found (\d+)/.exec(error.message);
+        throw new OperationLimitError(limit, max, found ? Number(found[1]) : undefined);
+      },
+    ],
+  };
+}
+
+/** GraphQL Armor's validation rules for the limits that depend on the document only (aliases, directives, depth), those that are on. */
+function armorRules(limits: OperationLimits): ValidationRule[] {
+  const rules: ValidationRule[] = [];
+  if (limits.maxAliases > 0) rules.push(maxAliasesRule({ n: limits.maxAliases, allowList: [], ...armorRejection('maxAliases', limits.maxAliases) }));
+  if (limits.maxDirectives > 0) rules.push(maxDirectivesRule({ n: limits.maxDirectives, ...armorRejection('maxDirectives', limits.maxDirectives) }));
+  if (limits.maxDepth > 0) rules.push(maxDepthRule({ n: limits.maxDepth, flattenFragments: true, ignoreIntrospection: true, ...armorRejection('maxDepth', limits.maxDepth) }));
+  return rules;
+}
+
+/** Parses `source`, stopping past `maxTokens` tokens (GraphQL Armor's parser; 0: no limit). Undefined when it does not parse for another reason. */
+function parseWithin(source: string, maxTokens: number): DocumentNode | undefined {
+  try {
+    return maxTokens > 0 ? new MaxTokensParserWLexer(source, { n: maxTokens, ...armorRejection('maxTokens', maxTokens) }).parseDocument() : parse(source);
+  } catch (e) {
+    if (e instanceof OperationLimitError || !(e instanceof GraphQLError)) throw e;
+    return undefined;
+  }
+}
+
+/**
  * Parses `request.source` (stopping past the token limit) and checks the document against
- * `limits`. Throws `OperationLimitError` for the first limit it is over; returns the document, or
- * undefined when the source does not parse for another reason (the caller's own parse reports it).
- * `parsed`: the document of this source, already within the limits that depend on the source
- * only (tokens, aliases, directives, depth): only the cost and batch limits are checked.
+ * `limits`: GraphQL Armor's rules for tokens, aliases, directives and depth, then the gateway's
+ * list-size cost and batch rule. Throws `OperationLimitError` for the first limit it is over;
+ * returns the document, or undefined when the source does not parse for another reason (the
+ * caller's own parse reports it). `parsed`: the document of this source, already within the
+ * limits that depend on the source only: only the cost and batch limits are checked.
  */
 export function checkOperationLimits(schema: GraphQLSchema, request: OperationRequest, limits: OperationLimits, parsed?: DocumentNode): DocumentNode | undefined {
-  const over = (limit: keyof OperationLimits, found: number) => {
-    if (limits[limit] > 0 && found > limits[limit]) throw new OperationLimitError(limit, limits[limit], found);
-  };
-  let document: DocumentNode;
-  if (parsed) document = parsed;
-  else {
-    try {
-      document = parse(request.source, limits.maxTokens > 0 ? { maxTokens: limits.maxTokens } : undefined);
-    } catch (e) {
-      if (e instanceof GraphQLError && /contains more th\w+ \d+ tokens/.test(e.message)) throw new OperationLimitError('maxTokens', limits.maxTokens, undefined);
-      return undefined;
-    }
-    let aliases = 0;
-    let directives = 0;
-    visit(document, {
-      Field: (node) => void (node.alias && aliases++),
-      Directive: () => void directives++,
-    });
-    over('maxAliases', aliases);
-    over('maxDirectives', directives);
-    over('maxDepth', documentDepth(document));
-  }
+  const document = parsed ?? parseWithin(request.source, limits.maxTokens);
+  if (!document) return undefined;
+  const rules = parsed ? [] : armorRules(limits);
   if (limits.maxCost > 0 || limits.maxBatchItems > 0) {
-    const operation = selectedOperation(document, request.operationName);
-    if (operation) {
-      const { cost, batchItems } = operationCost(schema, document, operation, request.variables ?? {});
-      over('maxBatchItems', batchItems);
-      over('maxCost', cost);
-    }
+    const over = (limit: 'maxCost' | 'maxBatchItems', found: number) => {
+      if (limits[limit] > 0 && found > limits[limit]) throw new OperationLimitError(limit, limits[limit], found);
+    };
+    rules.push(
+      listCostRule(request.variables ?? {}, request.operationName, ({ cost, batchItems }) => {
+        over('maxBatchItems', batchItems);
+        over('maxCost', cost);
+      }),
+    );
   }
+  if (rules.length) applyRules(schema, document, rules);
   return document;
 }
 
-/** The operation a request runs: the one named, or the only one. */
-export function selectedOperation(document: DocumentNode, operationName?: string | null): OperationDefinitionNode | undefined {
-  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
-  if (operationName) return operations.find((o) => o.name?.value === operationName);
-  return operations.length === 1 ? operations[0] : undefined;
-}
-
-/** The deepest field nesting of any operation of `document`, through fragments; introspection fields (`__schema`, `__type`) are not counted. */
-export function documentDepth(document: DocumentNode): number {
-  const fragments = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]));
-  const fragmentDepth = new Map<string, number>();
-  const depthOf = (set: SelectionSetNode | undefined, visiting: Set<string>): number => {
-    let deepest = 0;
-    for (const s of set?.selections ?? []) {
-      if (s.kind === Kind.FIELD) {
-        if (s.name.value.startsWith('__')) continue;
-        deepest = Math.max(deepest, 1 + depthOf(s.selectionSet, visiting));
-      } else if (s.kind === Kind.INLINE_FRAGMENT) {
-        deepest = Math.max(deepest, depthOf(s.selectionSet, visiting));
-      } else {
-        const name = s.name.value;
-        if (visiting.has(name)) continue;
-        let depth = fragmentDepth.get(name);
-        if (depth === undefined) {
-          visiting.add(name);
-          depth = depthOf(fragments.get(name)?.selectionSet, visiting);
-          visiting.delete(name);
-          fragmentDepth.set(name, depth);
-        }
-        deepest = Math.max(deepest, depth);
-      }
-    }
-    return deepest;
-  };
-  let deepest = 0;
-  for (const d of document.definitions) if (d.kind === Kind.OPERATION_DEFINITION) deepest = Math.max(deepest, depthOf(d.selectionSet, new Set()));
-  return deepest;
+/**
+ * Runs validation `rules` that throw on the first limit an operation is over (they report
+ * nothing). Each acts on operation definitions only, walking its operation and the fragments it
+ * spreads itself: its `OperationDefinition` hook is called on each operation, without graphql's
+ * walk of the whole document (whose set-up alone costs more than pricing a normal operation).
+ */
+function applyRules(schema: GraphQLSchema, document: DocumentNode, rules: ValidationRule[]): void {
+  const context = new ValidationContext(schema, document, new TypeInfo(schema), (error) => {
+    throw error;
+  });
+  const visitors = rules.map((rule) => rule(context));
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
+    for (const visitor of visitors) getEnterLeaveForKind(visitor, Kind.OPERATION_DEFINITION).enter?.call(visitor, definition, undefined, undefined, [], []);
+  }
 }

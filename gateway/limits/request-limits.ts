@@ -2,13 +2,11 @@ import { DocumentNode, GraphQLError, GraphQLErrorExtensions, GraphQLSchema, Oper
 import type { Principal } from '../auth/principal';
 import type { GatewayConfig } from '../config/config';
 import { checkOperationLimits, OperationLimits, OperationRequest } from './operation-limits';
-import { TokenBuckets } from './token-buckets';
+import { CAP_RETRY_SECONDS, SocketRefusal } from './socket-admission';
+import { RateBuckets, TokenBuckets } from './token-buckets';
 
 /** The `extensions.code` of a request refused for going too fast, or over a connection cap. */
 export const RATE_LIMITED = 'RATE_LIMITED';
-
-/** Seconds a client over a connection cap is told to wait (a cap frees when a connection closes, not with time). */
-const CAP_RETRY_SECONDS = 30;
 
 /** Documents kept parsed, by source (the oldest goes first). */
 const KEPT_DOCUMENTS = 1000;
@@ -35,25 +33,23 @@ export interface Caller {
   address: string;
 }
 
-/** Why a socket is refused: the message and the seconds to wait. */
-export interface SocketRefusal {
-  message: string;
-  retryAfter: number;
-}
+/** The rate buckets of one kind (`queries`, `mutations`, `sockets`) with `perMinute` tokens a minute: in memory, or shared by the replicas (shared-buckets.ts). */
+export type BucketsFactory = (kind: 'queries' | 'mutations' | 'sockets', perMinute: number) => RateBuckets;
 
 /**
  * The gateway's abuse limits: operation shapes (depth, aliases, tokens, directives, cost, batch
  * items), rates per token (anonymous callers: per address) of queries and mutations, and the
- * graphql-ws socket caps (new sockets per minute and open sockets per address, anonymous
- * sockets, operations per socket). In memory: each gateway replica limits on its own.
+ * graphql-ws socket caps (new sockets per minute and open sockets per address, operations per
+ * socket; the sockets without a token: socket-admission.ts). The rates are counted in memory, or
+ * by every replica together when `buckets` shares them (Redis); the caps of open sockets are each
+ * replica's own.
  */
 export class RequestLimits {
   readonly operations: OperationLimits;
-  private readonly queries: TokenBuckets;
-  private readonly mutations: TokenBuckets;
-  private readonly newSockets: TokenBuckets;
+  private readonly queries: RateBuckets;
+  private readonly mutations: RateBuckets;
+  private readonly newSockets: RateBuckets;
   private readonly socketsByAddress = new Map<string, number>();
-  private anonymousSockets = 0;
   private readonly documents = new Map<string, DocumentNode>();
   private readonly validated = new WeakMap<DocumentNode, readonly GraphQLError[]>();
 
@@ -71,10 +67,10 @@ export class RequestLimits {
       | 'rateMutationsPerMinute'
       | 'rateSocketsPerMinute'
       | 'maxSocketsPerAddress'
-      | 'maxAnonymousSockets'
       | 'maxSubscriptionsPerSocket'
     >,
     now: () => number = Date.now,
+    buckets: BucketsFactory = (_kind, perMinute) => new TokenBuckets(perMinute, now),
   ) {
     this.operations = {
       maxDepth: config.maxQueryDepth,
@@ -84,9 +80,9 @@ export class RequestLimits {
       maxCost: config.maxQueryCost,
       maxBatchItems: config.maxBatchItems,
     };
-    this.queries = new TokenBuckets(config.rateQueriesPerMinute, now);
-    this.mutations = new TokenBuckets(config.rateMutationsPerMinute, now);
-    this.newSockets = new TokenBuckets(config.rateSocketsPerMinute, now);
+    this.queries = buckets('queries', config.rateQueriesPerMinute);
+    this.mutations = buckets('mutations', config.rateMutationsPerMinute);
+    this.newSockets = buckets('sockets', config.rateSocketsPerMinute);
   }
 
   /**
@@ -117,10 +113,10 @@ export class RequestLimits {
    * anonymous; subscriptions count as queries). Throws `RateLimitError` when it is empty; `http`
    * makes the error carry a 429 and the `Retry-After` header.
    */
-  checkRate(kind: OperationTypeNode, caller: Caller, http?: () => Map<string, string>): void {
+  async checkRate(kind: OperationTypeNode, caller: Caller, http?: () => Map<string, string>): Promise<void> {
     const buckets = kind === OperationTypeNode.MUTATION ? this.mutations : this.queries;
     const key = caller.actor?.kind === 'token' ? `token:${caller.actor.tokenId}` : `address:${caller.address}`;
-    const wait = buckets.take(key);
+    const wait = await buckets.take(key);
     if (!wait) return;
     const [noun, variable] = kind === OperationTypeNode.MUTATION ? ['mutations', 'RSP_RATE_MUTATIONS_PER_MINUTE'] : ['queries', 'RSP_RATE_QUERIES_PER_MINUTE'];
     const headers = http?.();
@@ -142,39 +138,28 @@ export class RequestLimits {
 
   /**
    * Admits a new graphql-ws socket from `address` (before its handshake): a refusal when the
-   * address opened too many a minute or holds too many open; else the function to call once it
+   * address holds too many open or opened too many a minute; else the function to call once it
    * closes.
    */
-  admitSocket(address: string): SocketRefusal | (() => void) {
+  async admitSocket(address: string): Promise<SocketRefusal | (() => void)> {
     const open = this.socketsByAddress.get(address) ?? 0;
     if (this.config.maxSocketsPerAddress > 0 && open >= this.config.maxSocketsPerAddress) {
-      return { message: `Too many open connections from ${address}: at most ${this.config.maxSocketsPerAddress} (RSP_MAX_SOCKETS_PER_ADDRESS)`, retryAfter: CAP_RETRY_SECONDS };
+      return { message: `Too many open connections from ${address}: at most ${this.config.maxSocketsPerAddress} (RSP_MAX_SOCKETS_PER_ADDRESS)`, status: 429, retryAfter: CAP_RETRY_SECONDS, limit: 'RSP_MAX_SOCKETS_PER_ADDRESS' };
     }
-    const wait = this.newSockets.take(address);
-    if (wait) return { message: `Too many new connections from ${address}: at most ${this.config.rateSocketsPerMinute} a minute (RSP_RATE_SOCKETS_PER_MINUTE); retry in ${wait} s`, retryAfter: wait };
+    // Counted as open while the shared bucket answers: a burst from one address cannot all pass the check above.
     this.socketsByAddress.set(address, open + 1);
     let released = false;
-    return () => {
+    const release = () => {
       if (released) return;
       released = true;
       const left = (this.socketsByAddress.get(address) ?? 1) - 1;
       if (left > 0) this.socketsByAddress.set(address, left);
       else this.socketsByAddress.delete(address);
     };
-  }
-
-  /** Admits a socket that connected without a token: a refusal over the anonymous cap, else the function to call once it closes. */
-  admitAnonymousSocket(): SocketRefusal | (() => void) {
-    if (this.config.maxAnonymousSockets > 0 && this.anonymousSockets >= this.config.maxAnonymousSockets) {
-      return { message: `Too many connections without a token: at most ${this.config.maxAnonymousSockets} (RSP_MAX_ANONYMOUS_SOCKETS); connect with a token`, retryAfter: CAP_RETRY_SECONDS };
-    }
-    this.anonymousSockets++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.anonymousSockets--;
-    };
+    const wait = await this.newSockets.take(address);
+    if (!wait) return release;
+    release();
+    return { message: `Too many new connections from ${address}: at most ${this.config.rateSocketsPerMinute} a minute (RSP_RATE_SOCKETS_PER_MINUTE); retry in ${wait} s`, status: 429, retryAfter: wait, limit: 'RSP_RATE_SOCKETS_PER_MINUTE' };
   }
 
   /** Refuses (RATE_LIMITED) one more operation on a socket already running `running` of them. */

@@ -1,12 +1,19 @@
 /** Buckets kept before full ones (idle keys) are swept away. */
 const SWEEP_ABOVE = 10_000;
 
+/** Token buckets, one per key, of `perMinute` tokens refilled at `perMinute` a minute. */
+export interface RateBuckets {
+  readonly perMinute: number;
+  /** Takes a token of `key`'s bucket: 0 when there was one, else the seconds until there is. */
+  take(key: string): number | Promise<number>;
+}
+
 /**
  * In-memory token buckets, one per key: each holds up to `perMinute` tokens and refills at
  * `perMinute` a minute; a request takes one. With several gateway replicas each one limits on
  * its own.
  */
-export class TokenBuckets {
+export class TokenBuckets implements RateBuckets {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly perMs: number;
 

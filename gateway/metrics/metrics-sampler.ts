@@ -11,6 +11,7 @@ import type { HistoryStore } from './history-store';
 import type { GatewayMetrics } from './prometheus';
 import { aggregateSite, EnvironmentSample, flattenEnvironment, flattenHost, flattenSite, HostSample, MachineSample } from './samples';
 import type { UsageAccountant } from './usage-accountant';
+import { PeriodicTask } from '../scheduling/periodic-task';
 
 /** What the sampler works with. */
 export interface SamplerDeps {
@@ -84,8 +85,7 @@ function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
  * and site samples, and feeds history, alert rules, usage and Prometheus.
  */
 export class MetricsSampler {
-  private timer: NodeJS.Timeout | undefined;
-  private ticking: Promise<void> | undefined;
+  private schedule: PeriodicTask | undefined;
   private readonly inFlight = new Set<string>();
   /** Agents whose previous `hostSample` has not answered yet: they are not asked again meanwhile. */
   private readonly sampling = new Set<string>();
@@ -104,21 +104,13 @@ export class MetricsSampler {
 
   /** Starts sampling every `intervalMs` (0 = never). */
   start(intervalMs: number): void {
-    if (intervalMs <= 0 || this.timer) return;
-    this.timer = setInterval(() => {
-      this.ticking ??= this.tick()
-        .then(() => undefined)
-        .catch((e: unknown) => this.deps.logger.warn({ err: e }, 'metrics sample failed'))
-        .finally(() => (this.ticking = undefined));
-    }, intervalMs);
-    this.timer.unref();
+    this.schedule ??= new PeriodicTask('metrics sample', () => this.tick(), this.deps.logger);
+    if (!this.schedule.started) this.schedule.start(intervalMs);
   }
 
   /** Stops sampling and writes what is still in memory. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.ticking;
+    await this.schedule?.stop();
     await this.measuringDisk;
     await this.deps.history.flush().catch(() => undefined);
     await this.deps.usage.flush().catch(() => undefined);

@@ -5,8 +5,10 @@ import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import { UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
+import { lockEmbeddedDatabase } from './embedded-lock';
 import { entities } from './entities';
 import { migrations } from './migrations';
+import { MIGRATIONS_TABLE, recordAppliedBy, refuseNewerSchema } from './migration-status';
 import { pgliteDriverModule } from './pglite-pool';
 
 /** Where the data lives: a PostgreSQL server, or an embedded PGlite database in a directory. */
@@ -38,7 +40,7 @@ export async function openDataSource(target: DatabaseTarget, logger?: Logger): P
     type: 'postgres' as const,
     entities,
     migrations,
-    migrationsTableName: 'rsp_migrations',
+    migrationsTableName: MIGRATIONS_TABLE,
     synchronize: false,
     uuidExtension: 'pgcrypto' as const,
     installExtensions: false,
@@ -47,13 +49,15 @@ export async function openDataSource(target: DatabaseTarget, logger?: Logger): P
   let dataSource: DataSource;
   if (target.kind === 'pglite') {
     mkdirSync(target.dataDir, { recursive: true });
+    const release = lockEmbeddedDatabase(target.dataDir);
     let db: PGlite;
     try {
       db = await PGlite.create(target.dataDir);
     } catch (e) {
+      release();
       throw new UnavailableError(`Cannot open the embedded database at ${target.dataDir}: ${(e as Error).message}`, { dataDir: target.dataDir }, { cause: e });
     }
-    dataSource = new DataSource({ ...common, driver: pgliteDriverModule(db), poolSize: 1 });
+    dataSource = new DataSource({ ...common, driver: pgliteDriverModule(db, release), poolSize: 1 });
   } else {
     dataSource = new DataSource({ ...common, url: target.url, poolSize: 20, connectTimeoutMS: 10_000 });
   }
@@ -79,11 +83,16 @@ export async function namedQuery<T = unknown>(dataSource: DataSource, name: stri
   return dataSource.query(text, values);
 }
 
-/** Runs pending migrations; returns the names of those it ran. */
+/**
+ * Runs pending migrations and records this version as the one that applied them; returns their
+ * names. A database a newer version migrated is refused first (CONFLICT), nothing applied.
+ */
 export async function runMigrations(dataSource: DataSource, logger?: Logger): Promise<string[]> {
-  const ran = await dataSource.runMigrations({ transaction: 'each' });
-  for (const m of ran) logger?.info({ migration: m.name }, 'migration applied');
-  return ran.map((m) => m.name);
+  await refuseNewerSchema(dataSource);
+  const ran = (await dataSource.runMigrations({ transaction: 'each' })).map((m) => m.name);
+  await recordAppliedBy(dataSource, ran);
+  for (const name of ran) logger?.info({ migration: name }, 'migration applied');
+  return ran;
 }
 
 /** True when the database answers a trivial query. */

@@ -48,7 +48,10 @@ export class PGlitePool extends EventEmitter {
   /** When the event loop last had a turn between two holders (ms, `performance.now()`). */
   private sliceStart = performance.now();
 
-  constructor(private readonly db: PGlite) {
+  constructor(
+    private readonly db: PGlite,
+    private readonly onClosed?: () => void,
+  ) {
     super();
     this.client = new PGliteClient(db);
   }
@@ -99,18 +102,18 @@ export class PGlitePool extends EventEmitter {
 
   /** Closes the database once every holder has released it. */
   end(callback?: (err: Error | null) => void): Promise<void> {
-    const closed = this.queue.then(() => this.db.close());
+    const closed = this.queue.then(() => this.db.close()).finally(() => this.onClosed?.());
     if (callback) closed.then(() => callback(null), (e: Error) => callback(e));
     return closed;
   }
 }
 
-/** The object TypeORM's postgres driver takes as `driver` (in place of the `pg` module). */
-export function pgliteDriverModule(db: PGlite): { Pool: new () => PGlitePool } {
+/** The object TypeORM's postgres driver takes as `driver` (in place of the `pg` module); `onClosed` runs once the database is closed. */
+export function pgliteDriverModule(db: PGlite, onClosed?: () => void): { Pool: new () => PGlitePool } {
   return {
     Pool: class extends PGlitePool {
       constructor() {
-        super(db);
+        super(db, onClosed);
       }
     },
   };

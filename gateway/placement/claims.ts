@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { namedQuery } from '../persistence/data-source';
-import { AllocationGuarantee, AllocationRequestEntity, AllocationStatus } from '../persistence/entities';
+import { AllocationGuarantee, AllocationRequestEntity, AllocationStatus, HostState } from '../persistence/entities';
 import type { ResourceView } from './model';
 
 /** A claim on a resource's `used` inside one commit, with the generation the planner read. */
@@ -22,6 +22,10 @@ export interface PlannedAllocation {
   score: number;
   expiresAt: Date | null;
   claims: Array<{ resourceId: string; type: string; amount: number }>;
+  /** The environment an implicit allocation holds capacity for. */
+  environmentId?: string | null;
+  /** The replica an implicit allocation holds capacity for. */
+  replicaId?: string | null;
 }
 
 /** Another writer changed a resource between planning and claiming: the hosts to read again. */
@@ -99,14 +103,25 @@ export async function checkLimits(m: EntityManager, usage: UsageAfter[]): Promis
   if (over.length) throw new LostRaceError(over.map((r) => r.hostId));
 }
 
+/**
+ * Checks that every host of a commit is still UP (the planner's picture may say UP of a host set
+ * DOWN, DRAINING or MAINTENANCE since): throws LostRaceError naming those that are not, so they
+ * are read again and the claims go elsewhere.
+ */
+export async function checkHostsUp(m: EntityManager, hostIds: string[]): Promise<void> {
+  if (!hostIds.length) return;
+  const down: Array<{ id: string }> = await m.query(`SELECT id FROM host WHERE id = ANY($1::uuid[]) AND state <> $2`, [hostIds, HostState.UP]);
+  if (down.length) throw new LostRaceError(down.map((r) => r.id));
+}
+
 /** The INSERT clauses (as CTEs) of new requests, their allocations and claims, each table's rows as one array per column, parameters numbered from `$first`. */
 function placementRows(requests: AllocationRequestEntity[], allocations: PlannedAllocation[], first: number): { ctes: string; params: unknown[] } {
   const claims = allocations.flatMap((a) => a.claims.map((c) => ({ a, c })));
   const $ = (i: number) => `$${first + i}`;
   const ctes = `new_requests AS (INSERT INTO allocation_request (id, "groupId", "requestedBy", mode, guarantee, spec, "leaseSeconds", status, reason, "decidedBy", "decidedAt")
        SELECT * FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::varchar[], ${$(4)}::varchar[], ${$(5)}::jsonb[], ${$(6)}::int[], ${$(7)}::varchar[], ${$(8)}::text[], ${$(9)}::varchar[], ${$(10)}::timestamptz[])),
-     new_allocations AS (INSERT INTO allocation (id, "requestId", "groupId", "hostId", technology, guarantee, status, score, "expiresAt")
-       SELECT * FROM unnest(${$(11)}::uuid[], ${$(12)}::uuid[], ${$(13)}::uuid[], ${$(14)}::uuid[], ${$(15)}::varchar[], ${$(16)}::varchar[], ${$(17)}::varchar[], ${$(18)}::float8[], ${$(19)}::timestamptz[])),
+     new_allocations AS (INSERT INTO allocation (id, "requestId", "groupId", "hostId", technology, guarantee, status, score, "expiresAt", "environmentId", "replicaId")
+       SELECT * FROM unnest(${$(11)}::uuid[], ${$(12)}::uuid[], ${$(13)}::uuid[], ${$(14)}::uuid[], ${$(15)}::varchar[], ${$(16)}::varchar[], ${$(17)}::varchar[], ${$(18)}::float8[], ${$(19)}::timestamptz[], ${$(27)}::uuid[], ${$(28)}::uuid[])),
      new_claims AS (INSERT INTO allocation_claim ("allocationId", "resourceId", "hostId", "groupId", type, amount, guaranteed)
        SELECT * FROM unnest(${$(20)}::uuid[], ${$(21)}::uuid[], ${$(22)}::uuid[], ${$(23)}::uuid[], ${$(24)}::varchar[], ${$(25)}::float8[], ${$(26)}::bool[]))`;
   const params = [
@@ -137,6 +152,8 @@ function placementRows(requests: AllocationRequestEntity[], allocations: Planned
     claims.map(({ c }) => c.type),
     claims.map(({ c }) => c.amount),
     claims.map(({ a }) => a.guarantee === AllocationGuarantee.GUARANTEED),
+    allocations.map((a) => a.environmentId ?? null),
+    allocations.map((a) => a.replicaId ?? null),
   ];
   return { ctes, params };
 }
@@ -154,7 +171,9 @@ const LOST_RACE_MARK = 'rsp-lost-race:';
  * A whole group commit in one statement, so in one round trip and one implicit transaction: locks
  * the resources in id order, applies the deltas (judged on the rows as updated, as in
  * `applyDeltas`), writes the requests, allocations and claims, and checks the shares (as in
- * `checkLimits`). When any resource moved or a share no longer covers the usage, the statement
+ * `checkLimits`) and that every host is still UP (as in `checkHostsUp`; the usage names every
+ * host claimed on). When any resource moved, a share no longer covers the usage or a host is no
+ * longer UP, the statement
  * fails on purpose — `rsp_lost_race` (a migration's plpgsql function) raises an error whose
  * message names the hosts — and so writes nothing; that error becomes LostRaceError naming them.
  * It runs as a named statement (`namedQuery`), planned once per connection.
@@ -175,7 +194,8 @@ export async function claimAtOnce(dataSource: DataSource, deltas: ResourceDelta[
        over_quota AS (SELECT v."hostId" FROM unnest($4::uuid[], $5::uuid[], $6::varchar[], $7::float8[]) AS v("hostId", "groupId", type, used)
          JOIN host h ON h.id = v."hostId" LEFT JOIN share sh ON sh."hostId" = v."hostId" AND sh."groupId" = v."groupId"
          WHERE h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6))),
-       lost AS (SELECT "hostId" FROM claimed WHERE NOT ok UNION SELECT "hostId" FROM over_quota)
+       not_up AS (SELECT h.id AS "hostId" FROM host h WHERE h.id = ANY($4::uuid[]) AND h.state <> 'UP'),
+       lost AS (SELECT "hostId" FROM claimed WHERE NOT ok UNION SELECT "hostId" FROM over_quota UNION SELECT "hostId" FROM not_up)
        SELECT CASE WHEN count(*) > 0 THEN rsp_lost_race($8::text || string_agg("hostId"::text, ',')) END AS lost FROM lost`,
       [
         sorted.map((d) => d.resource.id),
@@ -199,27 +219,47 @@ export async function claimAtOnce(dataSource: DataSource, deltas: ResourceDelta[
   }
 }
 
+/** Allocations to end: those named, and the implicit ones of an environment (all, or those not on `keepHostId`) or of replicas. */
+export interface HeldAllocations {
+  ids?: string[];
+  environmentId?: string;
+  keepHostId?: string;
+  replicaIds?: string[];
+}
+
 /**
- * Ends active allocations (RELEASED or EXPIRED) and gives their claims back to the resources,
- * exactly the amounts claimed. Returns the ids it ended and the hosts it touched; allocations
- * already ended are left alone.
+ * Ends active allocations (RELEASED or EXPIRED), found and ended in one statement, and gives
+ * their claims back to the resources, exactly the amounts claimed. Returns the ids it ended and
+ * the hosts it touched; allocations already ended are left alone.
  */
-export async function endAllocations(m: EntityManager, ids: string[], status: AllocationStatus.RELEASED | AllocationStatus.EXPIRED, at: Date): Promise<{ ended: string[]; hostIds: string[] }> {
-  if (!ids.length) return { ended: [], hostIds: [] };
-  const ended: Array<{ id: string; hostId: string }> = await m.query(
-    `UPDATE allocation SET status = $2, "endedAt" = $3 WHERE id = ANY($1) AND status = 'ACTIVE' RETURNING id, "hostId"`,
-    [ids, status, at],
-  ).then(rowsOf<{ id: string; hostId: string }>);
-  if (!ended.length) return { ended: [], hostIds: [] };
-  const freed: Array<{ resourceId: string; amount: number }> = await m.query(
-    `WITH c AS (UPDATE allocation_claim SET active = false WHERE "allocationId" = ANY($1) AND active RETURNING "resourceId", amount)
-     SELECT "resourceId", SUM(amount)::float8 AS amount FROM c GROUP BY 1 ORDER BY 1`,
-    [ended.map((e) => e.id)],
+export async function endAllocations(m: EntityManager, which: string[] | HeldAllocations, status: AllocationStatus.RELEASED | AllocationStatus.EXPIRED, at: Date): Promise<{ ended: string[]; hostIds: string[] }> {
+  const held: HeldAllocations = Array.isArray(which) ? { ids: which } : which;
+  const ids = held.ids ?? [];
+  const implicit = !!held.environmentId || !!held.replicaIds?.length;
+  if (!ids.length && !implicit) return { ended: [], hostIds: [] };
+  const which$ = implicit ? `(id = ANY($1::uuid[]) OR ("environmentId" = $4::uuid AND ($5::uuid IS NULL OR "hostId" <> $5::uuid)) OR "replicaId" = ANY($6::uuid[]))` : 'id = ANY($1::uuid[])';
+  // One statement ends the allocations and their claims, and answers what each resource gets back.
+  const [row]: Array<{ ended: Array<[string, string]>; freed: Array<[string, number]> }> = await m.query(
+    `WITH ended AS (UPDATE allocation SET status = $2, "endedAt" = $3 WHERE status = 'ACTIVE' AND ${which$} RETURNING id, "hostId"),
+          freed AS (UPDATE allocation_claim AS c SET active = false FROM ended WHERE c."allocationId" = ended.id AND c.active RETURNING c."resourceId", c.amount)
+     SELECT (SELECT coalesce(json_agg(json_build_array(id, "hostId")), '[]'::json) FROM ended) AS ended,
+            (SELECT coalesce(json_agg(json_build_array("resourceId", amount) ORDER BY "resourceId"), '[]'::json) FROM (SELECT "resourceId", SUM(amount)::float8 AS amount FROM freed GROUP BY 1) f) AS freed`,
+    implicit ? [ids, status, at, held.environmentId ?? null, held.keepHostId ?? null, held.replicaIds ?? []] : [ids, status, at],
   );
+  const ended = (row?.ended ?? []).map(([id, hostId]) => ({ id, hostId }));
+  const freed = (row?.freed ?? []).map(([resourceId, amount]) => ({ resourceId, amount }));
+  if (!ended.length) return { ended: [], hostIds: [] };
   if (freed.length) {
-    const params: unknown[] = [];
-    const values = freed.map((f) => (params.push(f.resourceId, Number(f.amount)), `($${params.length - 1}::uuid, $${params.length}::float8)`));
-    await m.query(`UPDATE resource AS r SET used = r.used - v.amount, generation = r.generation + 1 FROM (VALUES ${values.join(', ')}) AS v(id, amount) WHERE r.id = v.id`, params);
+    // The rows are locked in id order first, as every claim locks them (`applyDeltas`,
+    // `claimImplicit`): updated in the join's order, a release and a claim on the same host
+    // deadlocked.
+    await m.query(
+      `WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)
+       UPDATE resource AS r SET used = r.used - v.amount, generation = r.generation + 1
+       FROM unnest($1::uuid[], $2::float8[]) AS v(id, amount)
+       WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = v.id`,
+      [freed.map((f) => f.resourceId), freed.map((f) => Number(f.amount))],
+    );
   }
   return { ended: ended.map((e) => e.id), hostIds: [...new Set(ended.map((e) => e.hostId))] };
 }

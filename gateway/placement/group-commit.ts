@@ -3,7 +3,7 @@ import type { DataSource, Repository } from 'typeorm';
 import { ConflictError, ForbiddenError, isRspError, NotFoundError, RspError } from '../errors';
 import { usagePolicyRefusal } from '../metrics/usage-breaches';
 import { AllocationEntity, AllocationRequestEntity, AllocationStatus } from '../persistence/entities';
-import { applyDeltas, checkLimits, claimAtOnce, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf, UsageAfter } from './claims';
+import { applyDeltas, checkHostsUp, checkLimits, claimAtOnce, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf, UsageAfter } from './claims';
 import { placementAsk, type HostView } from './model';
 import { Evaluation, placeReplicas } from './scheduler';
 import { InventorySnapshot } from './snapshot';
@@ -25,6 +25,8 @@ const DEFAULT_ONE_STATEMENT_RESOURCES = 200;
 const MAX_GROUP = 2000;
 /** After a lost race, each replica goes to one of this many best hosts at random. */
 const RETRY_SPREAD = 4;
+/** Without a shared picture, the longest wait (ms) before the first retry of a lost race; it doubles with every attempt, jittered. */
+const RETRY_BACKOFF_MS = 5;
 
 /** A request with the allocations placed for it (none while it waits for approval). */
 export interface PlacementResult {
@@ -78,23 +80,25 @@ export class GroupCommit {
   }
 
   /**
-   * With a shared picture, one planner per gateway: requests that arrive while a group is being
-   * claimed wait and are claimed together in the next transaction (group commit), so this
-   * gateway's decisions never race each other and a single `allocate` pays for a fraction of a
-   * transaction. Without one, each call plans and claims on its own and races in the database.
+   * One planner per gateway: requests that arrive while a group is being claimed wait and are
+   * claimed together in the next transaction (group commit), so this gateway's decisions never
+   * race each other (many requests wanting the same best host are queued and planned together,
+   * not failed) and a single `allocate` pays for a fraction of a transaction. With a shared
+   * picture PIPELINE_DEPTH groups are in flight; without one a single group, since each reads the
+   * database afresh and would not see the claims of another still in flight.
    */
   place(items: BatchItem[]): Promise<Array<PlacementResult | RspError>> {
     if (!items.length) return Promise.resolve([]);
-    if (!this.snapshot.isShared) return this.placeBatch(items);
     return new Promise((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
       this.drain();
     });
   }
 
-  /** Starts the next group of queued requests while fewer than PIPELINE_DEPTH are being claimed. */
+  /** Starts the next group of queued requests while fewer than PIPELINE_DEPTH (1 without a shared picture) are being claimed. */
   private drain(): void {
-    while (this.queue.length && this.inFlight < PIPELINE_DEPTH) {
+    const depth = this.snapshot.isShared ? PIPELINE_DEPTH : 1;
+    while (this.queue.length && this.inFlight < depth) {
       const jobs = [this.queue.shift()!];
       let count = jobs[0]!.items.length;
       while (this.queue.length && count + this.queue[0]!.items.length <= MAX_GROUP) {
@@ -133,6 +137,9 @@ export class GroupCommit {
     const raced = new Set<number>();
     for (let attempt = 1; pending.length && attempt <= this.maxAttempts; attempt++) {
       const refused: number[] = [];
+      // Without a shared picture a lost race is with another gateway (or an environment's claim):
+      // the next attempt waits a jittered, growing moment so the racers do not meet again at once.
+      if (!this.snapshot.isShared && attempt > 1 && raced.size) await sleep(Math.random() * RETRY_BACKOFF_MS * 2 ** (attempt - 2));
       if (!caughtUp && attempt > 1 && pending.some((i) => results[i] !== undefined)) {
         await this.snapshot.catchUp();
         caughtUp = true;
@@ -230,6 +237,7 @@ export class GroupCommit {
             } finally {
               done();
             }
+            await checkHostsUp(m, [...new Set([...deltas.values()].map((d) => d.hostId))]);
             await insertPlacements(m, fresh, planned.flatMap((p) => p.allocations));
             await checkLimits(m, usage);
             for (const p of decided) {
@@ -289,6 +297,10 @@ export class GroupCommit {
       },
     };
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The host `id` of the picture; NOT_FOUND when it has none. */

@@ -3,7 +3,7 @@ import type { EntityManager } from 'typeorm';
 import type { ResourceLimits } from '../../drivers/contract';
 import { ConflictError, ForbiddenError, NotFoundError, RspError } from '../errors';
 import { usagePolicyRefusal } from '../metrics/usage-breaches';
-import { AllocationGuarantee, AllocationRequestEntity, AllocationRequestStatus, AllocationStatus, AntiAffinity, PlacementMode, ResourceUnit, type ResourceWant } from '../persistence/entities';
+import { AllocationGuarantee, AllocationRequestEntity, AllocationRequestStatus, AntiAffinity, PlacementMode, ResourceUnit, type ResourceWant } from '../persistence/entities';
 import { applyDeltas, checkLimits, insertPlacements, type PlannedAllocation, type ResourceDelta } from './claims';
 import { freeFor, type HostView } from './model';
 import { loadHostViews } from './snapshot';
@@ -85,14 +85,14 @@ export async function refusal(m: Pick<EntityManager, 'query'>, host: HostView, g
 
 /**
  * Inside the caller's transaction, claims `wants` on one host for the group through placement's
- * claim (the same deltas, allocation rows and share check as any placed request): locks the host's
- * resources first (so the picture read next cannot move before the claim), refuses with
+ * claim (the same deltas, allocation rows and share check as any placed request): reads the host's
+ * resources locked (so they cannot move before the claim, and their claim sums read next are
+ * exact), refuses with
  * `refusal`'s error, and records a placed DIRECT request and an ACTIVE best-effort allocation
  * without lease, tied to the environment or replica. Returns the allocation's id.
  */
 export async function claimImplicit(m: EntityManager, claim: ImplicitClaim, now: Date): Promise<string> {
-  await m.query(`SELECT id FROM resource WHERE "hostId" = $1 ORDER BY id FOR UPDATE`, [claim.hostId]);
-  const host = (await loadHostViews(m, [claim.hostId])).get(claim.hostId);
+  const host = (await loadHostViews(m, [claim.hostId], { lockResources: true })).get(claim.hostId);
   if (!host) throw new NotFoundError('Host', claim.hostId);
   const held = claim.wants.filter((w) => host.resources.get(w.type)?.unit === w.unit);
   const refused = await refusal(m, host, claim.groupId, held, { keepsWork: claim.keepsWork });
@@ -111,7 +111,7 @@ export async function claimImplicit(m: EntityManager, claim: ImplicitClaim, now:
     decidedAt: now,
   });
   const deltas: ResourceDelta[] = [];
-  const allocation: PlannedAllocation = { id: randomUUID(), requestId: request.id, groupId: claim.groupId, hostId: host.id, technology: claim.technology, guarantee: AllocationGuarantee.BEST_EFFORT, score: 0, expiresAt: null, claims: [] };
+  const allocation: PlannedAllocation = { id: randomUUID(), requestId: request.id, groupId: claim.groupId, hostId: host.id, technology: claim.technology, guarantee: AllocationGuarantee.BEST_EFFORT, score: 0, expiresAt: null, claims: [], environmentId: claim.environmentId ?? null, replicaId: claim.replicaId ?? null };
   for (const want of held) {
     const resource = host.resources.get(want.type)!;
     deltas.push({ resource, hostId: host.id, amount: want.amount, expectedGeneration: resource.generation });
@@ -119,15 +119,6 @@ export async function claimImplicit(m: EntityManager, claim: ImplicitClaim, now:
   }
   await applyDeltas(m, deltas);
   await insertPlacements(m, [request], [allocation]);
-  await m.query(`UPDATE allocation SET "environmentId" = $2, "replicaId" = $3 WHERE id = $1`, [allocation.id, claim.environmentId ?? null, claim.replicaId ?? null]);
   await checkLimits(m, held.map((w) => ({ hostId: host.id, groupId: claim.groupId, type: w.type, used: (host.resources.get(w.type)!.usedByGroup.get(claim.groupId) ?? 0) + w.amount })));
   return allocation.id;
-}
-
-/** The ids of the ACTIVE implicit allocations of an environment (all, or those not on `keepHostId`) or of replicas. */
-export async function implicitAllocations(m: Pick<EntityManager, 'query'>, of: { environmentId?: string; replicaIds?: string[]; keepHostId?: string }): Promise<string[]> {
-  const rows: Array<{ id: string }> = of.environmentId
-    ? await m.query(`SELECT id FROM allocation WHERE "environmentId" = $1 AND status = $2 AND ($3::uuid IS NULL OR "hostId" <> $3)`, [of.environmentId, AllocationStatus.ACTIVE, of.keepHostId ?? null])
-    : await m.query(`SELECT id FROM allocation WHERE "replicaId" = ANY($1) AND status = $2`, [of.replicaIds ?? [], AllocationStatus.ACTIVE]);
-  return rows.map((r) => r.id);
 }

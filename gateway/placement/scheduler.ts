@@ -8,6 +8,13 @@ export const EXPLAINED_HOSTS = 100;
 /** Feasible hosts scored per decision before the best of them is taken (0 = every host). */
 export const DEFAULT_CANDIDATE_LIMIT = 16;
 
+/**
+ * Hosts a limited scan visits past the first feasible one before it takes the best found so far:
+ * on a cluster mostly full for the asking group, `limit` feasible hosts lie thousands apart and a
+ * decision scanned them all.
+ */
+export const SCAN_BUDGET = 256;
+
 /** The scheduler's answer for one replica: feasible hosts best first, and the rejected ones with the filter that said no. */
 export interface Evaluation {
   candidates: Candidate[];
@@ -45,8 +52,10 @@ export function evaluateHosts(hosts: Iterable<HostView>, ask: PlacementAsk, ctx:
  * The best feasible host without building the full ranking: the fast path of `placeReplicas`.
  * With `limit` > 0 the scan starts at the cursor and stops after `limit` feasible hosts (the way
  * Nomad limits its candidates), so a decision costs O(limit) on a large, mostly free cluster;
- * below `limit` feasible hosts the answer is exact. The cursor moves on to the first feasible host
- * found, so the next decision of the round does not scan again the hosts this one found full.
+ * below `limit` feasible hosts, on a list of at most SCAN_BUDGET hosts, the answer is exact. Past
+ * SCAN_BUDGET hosts after the first feasible one, the best found so far is taken. The cursor moves
+ * on to the first feasible host found, so the next decision of the round does not scan again the
+ * hosts this one found full.
  */
 function bestHost(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, limit: number, cursor: ScanCursor): Candidate | null {
   let best: Candidate | null = null;
@@ -54,11 +63,16 @@ function bestHost(hosts: HostView[], ask: PlacementAsk, ctx: FilterContext, limi
   const n = hosts.length;
   const limited = limit > 0 && n > limit;
   const from = limited ? cursor.at % n : 0;
+  let firstFeasible = -1;
   for (let k = 0; k < n; k++) {
+    if (limited && firstFeasible >= 0 && k - firstFeasible > SCAN_BUDGET) break;
     const at = (from + k) % n;
     const host = hosts[at]!;
     if (!passesAll(host, ask, ctx)) continue;
-    if (limited && feasible === 0) cursor.at = at;
+    if (limited && feasible === 0) {
+      cursor.at = at;
+      firstFeasible = k;
+    }
     const { score, technology } = scoreHost(host, ask);
     if (!best || score > best.score || (score === best.score && host.hostname < best.host.hostname)) best = { host, score, technology };
     if (limited && ++feasible >= limit) break;

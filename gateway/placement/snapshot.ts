@@ -2,6 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { usageBreaches } from '../metrics/usage-breaches';
 import { HostState, LayerEntity, PlacementPolicy, UsagePolicyMode } from '../persistence/entities';
 import { effectiveProperties } from '../services/layer-service';
+import { onInventoryChange, type ChangedHosts } from './inventory-changes';
 import { intern, type HostView, type ResourceView } from './model';
 
 interface HostRow {
@@ -56,11 +57,11 @@ function resourceView(r: ResourceRow): ResourceView {
 }
 
 /** Reads resources (all of them, or those of `hostIds`, or those named) with their claim totals. */
-async function loadResourceViews(dataSource: DataSource | EntityManager, where: { hostIds?: string[]; ids?: string[] }): Promise<Array<{ hostId: string; view: ResourceView }>> {
+async function loadResourceViews(dataSource: DataSource | EntityManager, where: { hostIds?: string[]; ids?: string[] }, lock = false): Promise<Array<{ hostId: string; view: ResourceView }>> {
   const filter = where.ids ? ' WHERE id = ANY($1)' : where.hostIds ? ' WHERE "hostId" = ANY($1)' : '';
   const claimFilter = where.ids ? ' AND "resourceId" = ANY($1)' : where.hostIds ? ' AND "hostId" = ANY($1)' : '';
   const params = where.ids ? [where.ids] : where.hostIds ? [where.hostIds] : [];
-  const resources: ResourceRow[] = await dataSource.query(`SELECT id, "hostId", type, unit, total, reserved, "allocationRatio", "minUnit", "maxUnit", "stepSize", used, generation FROM resource${filter}`, params);
+  const resources: ResourceRow[] = await dataSource.query(`SELECT id, "hostId", type, unit, total, reserved, "allocationRatio", "minUnit", "maxUnit", "stepSize", used, generation FROM resource${filter}${lock ? ' ORDER BY id FOR UPDATE' : ''}`, params);
   const claims: Array<{ resourceId: string; groupId: string; guaranteed: boolean; amount: number }> = await dataSource.query(
     `SELECT "resourceId", "groupId", guaranteed, SUM(amount)::float8 AS amount FROM allocation_claim WHERE active${claimFilter} GROUP BY 1, 2, 3`,
     params,
@@ -122,11 +123,13 @@ async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: 
  * Reads hosts as the scheduler sees them. Resources are read before the claim sums, so a claim
  * committed in between is counted while the generation read is already stale: the claim's
  * generation check then fails and the host is read again. The views are never more optimistic
- * than the database at the generation they carry. Inside a transaction, pass its EntityManager.
+ * than the database at the generation they carry. Inside a transaction, pass its EntityManager;
+ * `lockResources` reads the resources locked (FOR UPDATE, in id order, as every claim locks
+ * them), so they cannot move before the transaction ends.
  */
-export async function loadHostViews(dataSource: DataSource | EntityManager, hostIds?: string[]): Promise<Map<string, HostView>> {
+export async function loadHostViews(dataSource: DataSource | EntityManager, hostIds?: string[], options: { lockResources?: boolean } = {}): Promise<Map<string, HostView>> {
   const views = await loadHostShells(dataSource, hostIds);
-  for (const { hostId, view } of await loadResourceViews(dataSource, { hostIds })) views.get(hostId)?.resources.set(view.type, view);
+  for (const { hostId, view } of await loadResourceViews(dataSource, { hostIds }, options.lockResources)) views.get(hostId)?.resources.set(view.type, view);
   return views;
 }
 
@@ -164,8 +167,11 @@ export const HOST_REREAD_EVERY = 10;
  * picture's is one this gateway is claiming right now and is left as it is. Every
  * HOST_REREAD_EVERY checks a digest of the hosts themselves (new hosts, state, shares, properties)
  * is compared, and they are re-read when it changed. After a lost race or a release the hosts
- * concerned are read again before the next decision, merged the same way. A picture that is out
- * of date is never unsafe: every claim is checked against the database when it commits.
+ * concerned are read again before the next decision, merged the same way, and so are the hosts an
+ * inventory write names (`inventoryChanged`: on this gateway at once, from other replicas over the
+ * bus); a write that may touch every host has them all read again before the next decision. A
+ * picture that is out of date is never unsafe: every claim is checked against the database when it
+ * commits (capacity, shares, host state).
  */
 export class InventorySnapshot {
   private shared: Map<string, HostView> | null = null;
@@ -181,13 +187,30 @@ export class InventorySnapshot {
   private hostsRead = '';
   /** The shared picture's hosts as a list, rebuilt only when a host enters or leaves it. */
   private listed: HostView[] | null = null;
+  /** True when a write may have touched every host: their own fields are read again before the next decision. */
+  private everyHostStale = false;
+  private readonly unlisten: () => void;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly maxAgeMs: number,
     /** Resource rows read per statement by a background check. */
     private readonly pageRows = CHECK_PAGE,
-  ) {}
+  ) {
+    this.unlisten = maxAgeMs > 0 ? onInventoryChange(dataSource, (hostIds) => this.changed(hostIds)) : () => undefined;
+  }
+
+  /** Stops hearing of inventory changes (the picture is no longer used). */
+  close(): void {
+    this.unlisten();
+  }
+
+  /** An inventory write: the hosts named (or every host's own fields) are read again before the next decision. */
+  private changed(hostIds: ChangedHosts): void {
+    if (!this.shared && !this.loading) return;
+    if (hostIds) this.invalidate(hostIds);
+    else this.everyHostStale = true;
+  }
 
   /** True when decisions share one picture (and so must charge it). */
   get isShared(): boolean {
@@ -211,6 +234,15 @@ export class InventorySnapshot {
     } else if (!this.checking && Date.now() - this.checkedAt > this.maxAgeMs) {
       // A failed check keeps the picture; the next decision after maxAgeMs tries again.
       void this.check(++this.checks % HOST_REREAD_EVERY === 0).catch(() => undefined);
+    }
+    if (this.everyHostStale) {
+      this.everyHostStale = false;
+      const [digest, shells] = await Promise.all([hostsDigest(this.dataSource), loadHostShells(this.dataSource)]).catch((e: unknown) => {
+        this.everyHostStale = true;
+        throw e;
+      });
+      this.hostsRead = digest;
+      this.applyHosts(shells);
     }
     if (this.stale.size) {
       const ids = [...this.stale];

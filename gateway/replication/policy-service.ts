@@ -2,6 +2,7 @@ import { DataSource, Repository } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError } from '../errors';
+import { Topic, type RspPubSub } from '../events/pubsub';
 import {
   EnvironmentEntity,
   EnvironmentStatus,
@@ -38,6 +39,8 @@ export interface CreateReplicationPolicy {
   autoFailover?: boolean;
   encrypted?: boolean;
   enabled?: boolean;
+  /** Restore drills of the newest replica on this schedule (EXTERNAL policies); null or "" for none. */
+  drillSchedule?: string | null;
 }
 
 /** What may change on a policy. */
@@ -57,6 +60,8 @@ export class ReplicationPolicyService {
     /** Where a deleted policy's replicas go when they go too. */
     private readonly records: ReplicaRecords,
     private readonly settings: ReplicationSettings,
+    /** Where a change of auto-failover is announced (heartbeats' failover scopes follow it, on every replica). */
+    private readonly pubSub?: RspPubSub,
   ) {
     this.policies = dataSource.getRepository(ReplicationPolicyEntity);
     this.replicaRepo = dataSource.getRepository(ReplicaEntity);
@@ -80,9 +85,14 @@ export class ReplicationPolicyService {
       autoFailover: input.autoFailover ?? false,
       encrypted: input.encrypted ?? false,
       enabled: input.enabled ?? true,
+      drillSchedule: input.drillSchedule || null,
     });
     const schedule = this.parse(fields.schedule);
-    return this.policies.save(this.policies.create({ ...fields, groupId: env.groupId, environmentId: env.id, failCount: 0, nextRunAt: fields.enabled ? schedule.next(new Date()) : null }));
+    const created = await this.policies.save(
+      this.policies.create({ ...fields, groupId: env.groupId, environmentId: env.id, failCount: 0, nextRunAt: fields.enabled ? schedule.next(new Date()) : null, nextDrillAt: this.nextDrill(fields, new Date()) }),
+    );
+    if (created.autoFailover) this.scopeChanged(env);
+    return created;
   }
 
   /** Changes a policy; the same checks as on creation apply to the result. */
@@ -104,14 +114,19 @@ export class ReplicationPolicyService {
       autoFailover: current.autoFailover,
       encrypted: current.encrypted,
       enabled: current.enabled,
+      drillSchedule: current.drillSchedule,
       ...defined,
       ...(defined.targetKind === ReplicationTargetKind.STORE ? { targetId: null } : {}),
+      ...(defined.drillSchedule !== undefined ? { drillSchedule: defined.drillSchedule || null } : {}),
     });
     const rescheduled = fields.schedule !== current.schedule || fields.enabled !== current.enabled;
     const nextRunAt = !fields.enabled ? null : rescheduled ? this.parse(fields.schedule).next(new Date()) : current.nextRunAt;
     const retargeted = fields.targetKind !== current.targetKind || fields.targetId !== current.targetId;
-    const result = await this.policies.update({ id, version: current.version }, { ...fields, nextRunAt, ...(retargeted ? { storeHostId: null } : {}) });
+    const redrilled = fields.drillSchedule !== current.drillSchedule || fields.enabled !== current.enabled;
+    const nextDrillAt = redrilled ? this.nextDrill(fields, new Date()) : current.nextDrillAt;
+    const result = await this.policies.update({ id, version: current.version }, { ...fields, nextRunAt, nextDrillAt, ...(retargeted ? { storeHostId: null } : {}) });
     if (!result.affected) throw new ConflictError(`Replication policy ${current.name} changed meanwhile; try again`, { id });
+    if (fields.autoFailover !== current.autoFailover) this.scopeChanged(env);
     return this.policies.findOneByOrFail({ id });
   }
 
@@ -124,8 +139,17 @@ export class ReplicationPolicyService {
     policy.requireRole(actor, current.groupId, MemberRole.MEMBER, 'manage replication of this environment');
     if (current.runningOperationId) throw new ConflictError(`Replication policy ${current.name} is running (operation ${current.runningOperationId}); try again when it ends`, { id });
     await this.policies.delete({ id });
+    if (current.autoFailover) {
+      const env = await this.envs.findOneBy({ id: current.environmentId });
+      if (env) this.scopeChanged(env);
+    }
     if (options.deleteReplicas) await this.records.discardReplicas(await this.replicaRepo.findBy({ policyId: id }));
     return current;
+  }
+
+  /** Announces that what failover would restart elsewhere may have changed on `env`'s host. */
+  private scopeChanged(env: Pick<EnvironmentEntity, 'hostId'>): void {
+    this.pubSub?.publish(Topic.FAILOVER_SCOPE_CHANGED, env.hostId);
   }
 
   /** A policy the caller may see (members of its group; site admins: any). */
@@ -150,17 +174,24 @@ export class ReplicationPolicyService {
     return this.policies.find({ where: { environmentId, autoFailover: true }, order: { createdAt: 'ASC' } });
   }
 
+  /** The first drill after `after` of an enabled policy with a drill schedule; null otherwise. */
+  nextDrill(p: Pick<ReplicationPolicyEntity, 'enabled' | 'drillSchedule'>, after: Date): Date | null {
+    return p.enabled && p.drillSchedule ? this.parse(p.drillSchedule).next(after) : null;
+  }
+
   /** Parses a policy schedule, refusing intervals shorter than the gateway allows. */
   parse(expression: string): Schedule {
     return parseSchedule(expression, this.settings.minimumIntervalMinutes);
   }
 
   /** Checks a policy's fields against the environment and returns them. */
-  private async validate(env: EnvironmentEntity, f: Omit<ReplicationPolicyEntity, 'id' | 'groupId' | 'environmentId' | 'lastSyncAt' | 'lastTryAt' | 'lastDurationMs' | 'failCount' | 'nextRunAt' | 'lastError' | 'runningOperationId' | 'storeHostId' | 'createdAt' | 'updatedAt' | 'version'>) {
+  private async validate(env: EnvironmentEntity, f: Omit<ReplicationPolicyEntity, 'id' | 'groupId' | 'environmentId' | 'lastSyncAt' | 'lastTryAt' | 'lastDurationMs' | 'failCount' | 'nextRunAt' | 'lastError' | 'runningOperationId' | 'lastChunkCounts' | 'nextDrillAt' | 'lastDrill' | 'storeHostId' | 'createdAt' | 'updatedAt' | 'version'>) {
     if (!POLICY_NAME.test(f.name)) throw new BadInputError(`"${f.name}" is not a policy name (letters, digits, space . _ -; up to 100)`, { name: f.name });
     if (!Object.values(ReplicationKind).includes(f.kind)) throw new BadInputError(`kind must be ${Object.values(ReplicationKind).join(' or ')}`, { kind: f.kind });
     if (!Number.isInteger(f.keep) || f.keep < 1 || f.keep > this.settings.maxKeep) throw new BadInputError(`keep must be 1 to ${this.settings.maxKeep}`, { keep: f.keep });
     this.parse(f.schedule);
+    if (f.drillSchedule) this.parse(f.drillSchedule);
+    if (f.drillSchedule && f.kind === ReplicationKind.INTERNAL) throw new BadInputError('Restore drills need an EXTERNAL policy: an INTERNAL replica is restored into its running environment, not into a scratch one', { drillSchedule: f.drillSchedule });
     await this.validateTarget(f.targetKind, f.targetId, env.groupId);
     const validCommand = (c: string[] | null) => c === null || (c.length > 0 && c.every((a) => typeof a === 'string' && !a.includes('\0')));
     if (!validCommand(f.backupCommand) || !validCommand(f.restoreCommand)) throw new BadInputError('Commands are non-empty argument lists (no shell strings)');

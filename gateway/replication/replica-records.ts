@@ -1,4 +1,5 @@
 import { DataSource, In, Repository } from 'typeorm';
+import type { VerifyReport } from '../artifacts/artifact-store';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { IntegrityError, NotFoundError } from '../errors';
@@ -103,8 +104,8 @@ export class ReplicaRecords {
     }
   }
 
-  /** Verifies every chunk of a replica; records when it passed, throws the store's IntegrityError otherwise. */
-  async verify(replica: ReplicaEntity, key?: Buffer): Promise<void> {
+  /** Verifies every chunk of a replica; records when it passed and returns what was checked, throws the store's IntegrityError otherwise. */
+  async verify(replica: ReplicaEntity, key?: Buffer): Promise<VerifyReport> {
     const k = key ?? (replica.encrypted ? await this.keys.keyFor(replica.groupId) : undefined);
     const report = await (await this.stores.storeOf(replica.storeHostId)).verify(replica.manifestId, k);
     if (!report.ok) {
@@ -113,5 +114,6 @@ export class ReplicaRecords {
     }
     replica.verifiedAt = new Date();
     await this.replicaRepo.update({ id: replica.id }, { verifiedAt: replica.verifiedAt });
+    return report;
   }
 }

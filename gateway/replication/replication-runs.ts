@@ -13,6 +13,7 @@ import {
   MemberRole,
   OperationEntity,
   ReplicaEntity,
+  type ReplicaChunkCounts,
   TERMINAL_OPERATION_STATES,
   ReplicaSource,
   ReplicationKind,
@@ -20,6 +21,7 @@ import {
   ReplicationTargetKind,
 } from '../persistence/entities';
 import type { OperationControl, OperationService } from '../services/operation-service';
+import type { StorageQuotas } from '../storage-quotas/storage-quotas';
 import type { PlacementService } from '../services/placement-service';
 import type { GroupKeys } from './group-keys';
 import type { ReplicationPolicyService } from './policy-service';
@@ -28,6 +30,7 @@ import type { ReplicaStores } from './replica-stores';
 import { replicasBeyondKeep } from './retention';
 import { nextRunAfter } from './retry-backoff';
 import type { ReplicationSettings } from './settings';
+import { PeriodicTask } from '../scheduling/periodic-task';
 
 /**
  * Progress of a replication run, from the artifact stores: `export` counts what the source host's
@@ -68,8 +71,7 @@ export class ReplicationRuns {
   private readonly policies: Repository<ReplicationPolicyEntity>;
   private readonly replicaRepo: Repository<ReplicaEntity>;
   private readonly envs: Repository<EnvironmentEntity>;
-  private timer: NodeJS.Timeout | undefined;
-  private ticking: Promise<void> | undefined;
+  private schedule: PeriodicTask | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -84,6 +86,8 @@ export class ReplicationRuns {
     /** Where pruned replicas are discarded. */
     private readonly records: ReplicaRecords,
     private readonly settings: ReplicationSettings,
+    /** The groups' storage quotas, which replicas kept in the gateway's store are reserved against. */
+    private readonly quotas: StorageQuotas,
     /** Where replicas kept on hosts claim their bytes. */
     private readonly placement?: PlacementService,
   ) {
@@ -130,13 +134,20 @@ export class ReplicationRuns {
     const revert = new Revert();
     revert.add(() => this.stores.dropUnused(env.hostId, staging, manifestId));
     try {
+      // A replica kept in the gateway's store counts against the group's storage quota: its bytes are reserved before any is copied there.
+      const room = holder ? undefined : await this.quotas.reserve(env.groupId, stats.bytes, `a replica of environment ${env.name}`);
+      if (room) revert.add(() => room.release());
       const target = holder ? await this.stores.storeOf(holder.id, options.signal) : this.stores.gatewayPlace;
       let movedBytes = 0;
+      // Kept in the source host's own store: the export's put wrote what it lacked and reused the rest.
+      let counts: ReplicaChunkCounts = { reusedChunks: Math.max(0, stats.chunks - stats.newChunks), writtenChunks: stats.newChunks, repairedChunks: 0 };
       if (target.location !== staging.location) {
         revert.add(() => this.stores.dropUnused(holder?.id ?? null, target, manifestId));
         const totalChunks = stats.chunks;
         const copied = await copyArtifact(staging, target, manifestId, { key, signal: options.signal, onProgress: (p) => options.onProgress?.({ phase: 'copy', ...p, totalChunks }) });
         movedBytes = copied.stats.newBytes;
+        counts = copied.counts;
+        if (counts.repairedChunks) this.logger.warn({ manifestId, storeHostId: holder?.id ?? null, repairedChunks: counts.repairedChunks }, 'the replication run found damaged chunks in the target store and wrote them again');
       }
       const fields = this.replicaRepo.create({
           policyId: pol?.id ?? null,
@@ -154,6 +165,7 @@ export class ReplicationRuns {
           storeHostId: holder?.id ?? null,
           stagingHostId: env.hostId,
           movedBytes,
+          ...counts,
           source: sourceOf(env, pol),
           verifiedAt: null,
         });
@@ -162,6 +174,7 @@ export class ReplicationRuns {
       let claimed: () => void = () => undefined;
       const replica = await this.dataSource.transaction(async (m) => {
         const saved = await m.getRepository(ReplicaEntity).save(fields);
+        await room?.settleWithin(m);
         if (holder && placement && saved.bytes > 0) claimed = (await placement.claimWithin(m, { groupId: env.groupId, hostId: holder.id, wants: [{ type: 'DISK', amount: saved.bytes, unit: 'BYTES' }], technology: '', requestedBy: 'replication', replicaId: saved.id })).after;
         return saved;
       });
@@ -223,23 +236,13 @@ export class ReplicationRuns {
 
   /** Starts the scheduler: every `intervalMs`, due policies run. 0 turns it off. */
   start(intervalMs: number): void {
-    this.stop();
-    if (intervalMs <= 0) return;
-    this.timer = setInterval(() => {
-      if (this.ticking) return;
-      this.ticking = this.runDue()
-        .then(() => undefined)
-        .catch((e: unknown) => this.logger.warn({ err: e }, 'replication scheduler tick failed'))
-        .finally(() => (this.ticking = undefined));
-    }, intervalMs);
-    this.timer.unref();
+    this.schedule ??= new PeriodicTask('replication scheduler tick', () => this.runDue(), this.logger);
+    this.schedule.start(intervalMs);
   }
 
-  /** Stops the scheduler (runs in progress continue). */
+  /** Stops the scheduler and waits for its tick in progress (the runs it started continue). */
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.ticking;
+    await this.schedule?.stop();
   }
 
   /** Starts a run of `pol` as an operation, marking the policy as running (CONFLICT when it already is). */
@@ -293,9 +296,10 @@ export class ReplicationRuns {
       });
       const ended = new Date();
       const schedule = this.policyService.parse(pol.schedule);
-      await this.policies.update({ id: pol.id }, { runningOperationId: null, lastSyncAt: ended, lastDurationMs: ended.getTime() - started, failCount: 0, lastError: null, nextRunAt: pol.enabled ? schedule.next(ended) : null });
+      const lastChunkCounts: ReplicaChunkCounts = { reusedChunks: replica.reusedChunks, writtenChunks: replica.writtenChunks, repairedChunks: replica.repairedChunks };
+      await this.policies.update({ id: pol.id }, { runningOperationId: null, lastSyncAt: ended, lastDurationMs: ended.getTime() - started, failCount: 0, lastError: null, lastChunkCounts, nextRunAt: pol.enabled ? schedule.next(ended) : null });
       this.publish(pol, { state: 'SUCCEEDED', replicaId: replica.id, bytes: replica.bytes, newBytes: replica.newBytes, movedBytes: replica.movedBytes, chunks: replica.chunks, error: null });
-      return { replicaId: replica.id, bytes: replica.bytes, newBytes: replica.newBytes, movedBytes: replica.movedBytes, chunks: replica.chunks, storeHostId: replica.storeHostId };
+      return { replicaId: replica.id, bytes: replica.bytes, newBytes: replica.newBytes, movedBytes: replica.movedBytes, chunks: replica.chunks, storeHostId: replica.storeHostId, ...lastChunkCounts };
     } catch (e) {
       const ended = new Date();
       const current = await this.policies.findOneBy({ id: pol.id });

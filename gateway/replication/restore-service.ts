@@ -4,6 +4,7 @@ import { Revert } from '../../drivers/revert';
 import type { AgentLink } from '../agent/agent-link';
 import { callContext } from '../agent/call-context';
 import { environmentRequest } from '../agent/environment-request';
+import type { VerifyReport } from '../artifacts/artifact-store';
 import { copyArtifact } from '../artifacts/chunk-copy';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
@@ -45,6 +46,8 @@ export interface RestoreOptions {
   claimed?: EnvironmentEntity;
   signal?: AbortSignal;
   onProgress?(fraction: number, message: string): void;
+  /** Told what the check of every chunk against the manifest read, before anything is created. */
+  onVerified?(report: VerifyReport): void;
 }
 
 /**
@@ -125,7 +128,8 @@ export class RestoreService {
     const key = replica.encrypted ? await this.keys.keyFor(replica.groupId) : undefined;
 
     progress(0.05, 'verifying every checksum');
-    await this.records.verify(replica, key);
+    const verified = await this.records.verify(replica, key);
+    options.onVerified?.(verified);
     options.signal?.throwIfAborted();
 
     const revert = new Revert();
@@ -165,6 +169,22 @@ export class RestoreService {
       const errors = await revert.run();
       for (const e of errors) this.logger.warn({ err: e, replica: replica.id }, 'a revert step of a failed restore failed');
     }
+  }
+
+  /**
+   * Removes an environment a restore made that is not kept (a restore drill's scratch one): the
+   * engine's environment and its volumes on the host, then its record, layer and the capacity it held.
+   */
+  async discardRestored(env: EnvironmentEntity): Promise<void> {
+    const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: env.hostId });
+    if (host) {
+      const agent = this.agents.forHost(host);
+      const target = { driver: env.driver, environmentId: env.id };
+      await agent.stopEnvironment({ ...target, graceSeconds: 1 }, callContext(agent)).catch((e: unknown) => this.logger.warn({ err: e, environment: env.id }, 'could not stop a restored environment before destroying it'));
+      await agent.destroyEnvironment(target, callContext(agent));
+      await agent.removeVolumes({ environmentId: env.id });
+    }
+    await this.discard(env);
   }
 
   /** Where a replica is restored when no host is named: the host whose store keeps it, the policy's target host, an UP host of its site or group, else the original host. */

@@ -27,9 +27,11 @@ import {
   ReplicationPolicyEntity,
   ShareEntity,
   SiteEntity,
+  StorageReservationEntity,
 } from '../persistence/entities';
 import type { EnvironmentService } from '../services/environment-service';
 import type { OperationService } from '../services/operation-service';
+import { inventoryChanged } from '../placement/inventory-changes';
 import type { PlacementService } from '../services/placement-service';
 import type { ReplicationService } from '../services/replication-service';
 import { Blockers, nameFor } from './blockers';
@@ -90,9 +92,12 @@ export class GroupRetirement {
       const replicas = await this.dataSource.getRepository(ReplicaEntity).findBy({ groupId: id });
       await this.replication.discardReplicas(replicas);
       let removedTokens: string[] = [];
+      let touched: string[] = [];
       const settle = await this.dataSource.transaction(async (m) => {
         await m.getRepository(GroupEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
         await this.blockersOf(actor, group, mode, heir, m);
+        // The hosts where it has a share or a claim: their placement pictures change.
+        touched = (await m.query(`SELECT "hostId" FROM share WHERE "groupId" = $1 UNION SELECT "hostId" FROM allocation_claim WHERE "groupId" = $1 AND active`, [id]) as Array<{ hostId: string }>).map((r) => r.hostId);
         let release = () => undefined as void;
         if (heir) await handOver(m, id, heir.id);
         else {
@@ -109,10 +114,12 @@ export class GroupRetirement {
         removedTokens = (await m.getRepository(ApiTokenEntity).find({ select: { id: true }, where: { groupId: id } })).map((t) => t.id);
         await m.getRepository(ApiTokenEntity).delete({ groupId: id });
         await m.getRepository(AlertRuleEntity).delete({ groupId: id });
+        await m.getRepository(StorageReservationEntity).delete({ groupId: id });
         await m.getRepository(GroupEntity).delete({ id });
         return release;
       });
       settle();
+      inventoryChanged(this.dataSource, touched);
       // Its tokens' open subscriptions close; streams of what was handed over check again who may see it.
       this.tokens?.removed(removedTokens);
       this.pubSub?.publish(Topic.ACCESS_CHANGED, { kind: 'group', id });
@@ -155,6 +162,8 @@ export class GroupRetirement {
 
 /** Gives the group's environments and what they stand on to `heir`, inside the caller's transaction. */
 async function handOver(m: EntityManager, from: string, heir: string): Promise<void> {
+  // What each group holds of a resource changes: its generation moves, so a claim planned on the old split loses its race.
+  await m.query(`UPDATE resource SET generation = generation + 1 WHERE id IN (SELECT "resourceId" FROM allocation_claim WHERE "groupId" = $1 AND active)`, [from]);
   await m.getRepository(EnvironmentEntity).update({ groupId: from }, { groupId: heir });
   await m.getRepository(AllocationEntity).update({ groupId: from }, { groupId: heir });
   await m.getRepository(AllocationClaimEntity).update({ groupId: from }, { groupId: heir });

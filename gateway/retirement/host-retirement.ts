@@ -26,6 +26,7 @@ import {
   SiteEntity,
   UsagePolicyEntity,
 } from '../persistence/entities';
+import { inventoryChanged } from '../placement/inventory-changes';
 import { chooseTargetHost } from '../placement/target-host';
 import type { MigrationService } from '../services/migration-service';
 import type { OperationService } from '../services/operation-service';
@@ -74,6 +75,7 @@ export class HostRetirement {
     blockers.refuse(`Host ${host.hostname} cannot be drained`);
     const previous = host.state;
     await this.dataSource.getRepository(HostEntity).update({ id: host.id }, { state: HostState.DRAINING });
+    inventoryChanged(this.dataSource, [host.id]);
 
     return this.operations.start({ kind: 'host.drain', targetType: 'Host', targetId: host.id, groupId: host.ownerGroupId }, async (op) => {
       const moved: string[] = [];
@@ -92,6 +94,7 @@ export class HostRetirement {
       }
       if (failed.length) {
         await this.dataSource.getRepository(HostEntity).update({ id: host.id, state: HostState.DRAINING }, { state: previous });
+        inventoryChanged(this.dataSource, [host.id]);
         throw new ConflictError(`Host ${host.hostname} could not be drained: ${failed.join('; ')}`, { blockers: failed, moved: moved.length });
       }
       this.logger.info({ host: host.hostname, moved: moved.length }, 'host drained');
@@ -134,6 +137,7 @@ export class HostRetirement {
       if (host.layerId) await m.getRepository(LayerEntity).delete({ id: host.layerId });
       await m.getRepository(HostEntity).delete({ id: host.id });
     });
+    inventoryChanged(this.dataSource, [host.id]);
     this.logger.info({ host: host.hostname }, 'host deleted');
     return true;
   }

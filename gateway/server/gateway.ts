@@ -1,4 +1,4 @@
-import { createServer, Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
@@ -30,16 +30,21 @@ import type { ChunkTransport } from '../artifacts/chunk-transport';
 import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
 import { GroupKeys } from '../replication/group-keys';
 import { SYSTEM } from '../auth/principal';
+import { defaultSetupNames, MachineSetup, type SetupOutcome } from '../setup/machine-setup';
+import type { SetupNames } from '../setup/setup-record';
 import { gatewayId } from './gateway-id';
 import { imageUploadHandler } from './image-upload';
+import { adminBackupHandler } from './admin-backup';
 import { guardExecutionArgs, inputGuardPlugin, SafeInputTextRule } from './input-guard';
 import { bearerSecret } from '../auth/bearer';
 import type { GatewayConfig } from '../config/config';
 import type { GatewayContext } from '../context';
 import { formatGraphQLError, outageOf } from '../errors';
 import { createGatewayPubSub } from '../events/pubsub';
+import { redisPrefix } from '../events/redis-prefix';
 import { createLogger, Logger } from '../logging/logger';
 import { databaseTarget, describeTarget, openDataSource, runMigrations } from '../persistence/data-source';
+import { refuseNewerSchema } from '../persistence/migration-status';
 import { createServices, Services } from '../services';
 import { RSP_VERSION } from '../version';
 import { createHttpApp, httpErrorHandler, requestIdOf } from './http-app';
@@ -52,10 +57,16 @@ import type { Principal } from '../auth/principal';
 import { limitsPlugin } from '../limits/apollo-limits-plugin';
 import { httpOperationRefusal } from '../limits/http-limits';
 import { clientAddress } from '../limits/client-address';
-import { RATE_LIMITED, RequestLimits } from '../limits/request-limits';
-import { CLOSE_RATE_LIMITED, limitSocketOperation } from '../limits/socket-operations';
+import { BucketsFactory, RequestLimits } from '../limits/request-limits';
+import { SharedRateBuckets } from '../limits/shared-buckets';
+import { UnauthenticatedSockets } from '../limits/socket-admission';
+import { limitSocketOperation } from '../limits/socket-operations';
+import { EXEC_WEBSOCKET_PATH, execSocket } from './exec-socket';
+import { graphqlUpgrade, upgradeSecret } from './graphql-upgrade';
+import { RefusalLog } from '../limits/refusal-log';
 import { contextOutage, outageStatusPlugin } from './outage-response';
 import { CredentialSockets } from './credential-sockets';
+import { createListener } from './tls';
 
 /**
  * How long a stopping gateway lets in-flight HTTP requests finish before it cuts their connections;
@@ -65,11 +76,11 @@ const HTTP_DRAIN_GRACE_MS = 1_500;
 
 /** A running gateway. */
 export interface Gateway {
-  /** `http://host:port` */
+  /** `http://host:port` (`https://` with TLS) */
   url: string;
   /** `http://host:port/graphql` */
   graphqlUrl: string;
-  /** `ws://host:port/graphql` */
+  /** `ws://host:port/graphql` (`wss://` with TLS) */
   websocketUrl: string;
   config: GatewayConfig;
   logger: Logger;
@@ -80,6 +91,10 @@ export interface Gateway {
   schema: GraphQLSchema;
   /** The first site-admin token's secret, when this start created it (first start only). */
   bootstrapToken?: string;
+  /** What the first-start set-up of this machine found or did (absent when turned off); its images settle in the background. */
+  setup?: SetupOutcome;
+  /** With TLS: reads the certificate and key again for new connections (`rsp serve` does on SIGHUP). */
+  reloadCertificates(): void;
   /** Stops accepting work, waits for running operations and closes the database. */
   close(): Promise<void>;
 }
@@ -89,6 +104,11 @@ export interface StartOptions {
   logger?: Logger;
   /** Run pending migrations before serving (default true). */
   migrate?: boolean;
+  /**
+   * The names the first-start set-up of this machine uses (`rsp init`), or false for none; default:
+   * the configured ones (`RSP_SITE_NAME`, `RSP_LOCAL_HOST`, group `admin`) when `RSP_BOOTSTRAP` is on.
+   */
+  setup?: SetupNames | false;
 }
 
 /**
@@ -103,10 +123,15 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   let pubSubClose: (() => Promise<void>) | undefined;
   let replicas: GatewayReplicas | undefined;
   let localClaim: LocalAgentClaim | undefined;
+  let sharedRates: SharedRateBuckets | undefined;
   try {
     if (options.migrate !== false) await runMigrations(dataSource, logger);
-    const bus = createGatewayPubSub(config.redisUrl, (err) => logger.warn({ err }, 'event bus (Redis) unreachable: events are lost until it is back'));
+    else await refuseNewerSchema(dataSource);
+    const redisNamespace = config.redisUrl ? await redisPrefix(dataSource, config.redisPrefix) : '';
+    const bus = createGatewayPubSub(config.redisUrl, (err) => logger.warn({ err }, 'event bus (Redis) unreachable: events are lost until it is back'), redisNamespace);
     pubSubClose = bus.close;
+    // With Redis, the replicas count the rate limits together.
+    if (config.redisUrl) sharedRates = new SharedRateBuckets(config.redisUrl, redisNamespace, logger);
     const pubSub = bus.pubSub;
     logger.info({ pubSub: bus.kind }, 'event bus ready');
     // Agents fetch images' chunks from the gateway's image store.
@@ -121,9 +146,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     agents.add(await reach(agent, config, logger));
     for (const extra of await startExtraAgents(config, logger, plugins, upstream)) agents.add(await reach(extra, config, logger));
     // With Redis, this gateway is one of several replicas: agents connected to the others are reached through the call relay.
-    if (config.redisUrl) replicas = await joinReplicas({ bus: new RedisReplicaBus(config.redisUrl), agents, logger, ttlMs: config.agentDirectoryTtlMs, maxFrameBytes: config.relayMaxFrameBytes });
+    if (config.redisUrl) replicas = await joinReplicas({ bus: new RedisReplicaBus(config.redisUrl, redisNamespace), agents, logger, ttlMs: config.agentDirectoryTtlMs, maxFrameBytes: config.relayMaxFrameBytes, callTimeoutMs: config.relayCallTimeoutMs });
     const claim = localClaim;
+    const rates = sharedRates;
     const closeBus = async () => {
+      await rates?.close();
       await replicas?.close();
       await bus.close();
       await claim.release();
@@ -142,8 +169,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       placement: { snapshotMs: config.placementSnapshotMs },
       health: { heartbeatMs: config.heartbeatMs, downAfterMs: config.hostDownAfterMs },
       artifactStore: ArtifactStore.inDirectory(config.artifactDir, { logger }),
-      groupKeys: new GroupKeys(join(config.dataDir, 'secrets', 'replica-group-keys.secret')),
-      replication: { minimumIntervalMinutes: config.replicationMinIntervalMinutes, backoff: { baseMs: config.replicationRetryBaseMs, maxMs: 3_600_000 }, maxKeep: 100 },
+      groupKeys: new GroupKeys(dataSource, { legacyFile: join(config.dataDir, 'secrets', 'replica-group-keys.secret'), logger }),
+      replication: { minimumIntervalMinutes: config.replicationMinIntervalMinutes, backoff: { baseMs: config.replicationRetryBaseMs, maxMs: 3_600_000 }, maxKeep: 100, verify: { bytesPerSecond: config.replicaVerifyBytesPerSecond, intervalMs: config.replicaVerifyIntervalHours * 3_600_000 } },
     });
     // The in-process agents' heartbeats go through the receiver remote agents' do; the first now, so their hosts are UP from the start.
     // Connections a crashed run of this gateway left open are closed; the in-process agents' open now.
@@ -156,10 +183,21 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     for (const id of agents.connected()) await services.hostFacts.refreshAgent(id);
     // A previous run killed with -9 (or crashed) could not end its operations: nothing runs them now.
     await services.operations.failAbandoned();
+    // …nor end its transfers, whose reserved bytes would hold their groups' quotas.
+    await services.storageQuotas.releaseAbandoned();
     // Their environments, left CREATING, STARTING…, are settled from what the engines report (remote agents' when they connect).
     for (const id of agents.connected()) await services.environments.settleAfterReconnect(id);
     const bootstrap = await services.tokens.bootstrapSiteAdmin();
     if (bootstrap) logger.warn('created the first site-admin token; it is printed once, keep it');
+    const setupNames = options.setup ?? (config.bootstrap ? { ...defaultSetupNames(config.siteName, config.localHost), image: config.bootstrapImage } : false);
+    // A set-up that fails does not stop a first start from serving (the next start completes it); `rsp init`'s does.
+    const setup = setupNames
+      ? await new MachineSetup({ dataSource, services, agents, workDir: join(config.dataDir, 'setup'), logger }).run(setupNames).catch((e: unknown) => {
+          if (options.setup) throw e;
+          logger.warn({ err: e }, 'first start: setting this machine up failed; the next start completes it');
+          return undefined;
+        })
+      : undefined;
     await services.environments.reconcile();
     for (const id of agents.connected()) await services.orphans.scan(id);
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
@@ -168,9 +206,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     agents.onChange((id, connected) => void (connected ? services.agentConnections.opened(id, agentServer.describe(id) ?? { version: RSP_VERSION, remoteAddress: 'in-process' }) : services.agentConnections.closed(id)));
     // An in-process agent connected again is looked over for orphans too (remote ones are, once in the link: onConnected).
     agents.onChange((id, connected) => void (connected && agents.reachOf(id) === 'in-process' && services.orphans.scan(id)));
-    const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, closeBus, agentServer);
+    const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, closeBus, agentServer, rates?.factory);
     services.metrics.start(config.metricsIntervalMs);
     services.replication.runs.start(config.replicationIntervalMs);
+    services.replication.verifier.start();
+    services.replication.drills.start(config.replicationIntervalMs);
     await services.health.tick();
     services.health.start();
     inProcessBeats.start();
@@ -179,13 +219,16 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       ...gateway,
       agents,
       bootstrapToken: bootstrap?.secret,
+      setup,
       close: async () => {
+        await setup?.images;
         await inProcessBeats.stop();
         await services.agentConnections.closeAll().catch((e: unknown) => logger.warn({ err: e }, 'could not close the agent connection records'));
         await close();
       },
     };
   } catch (e) {
+    await sharedRates?.close().catch(() => undefined);
     await replicas?.close().catch(() => undefined);
     await localClaim?.release().catch(() => undefined);
     await pubSubClose?.().catch(() => undefined);
@@ -230,7 +273,7 @@ async function reach(agent: InProcessAgent, config: GatewayConfig, logger: Logge
   return client;
 }
 
-async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>, agentServer: AgentServer): Promise<Omit<Gateway, 'agents'>> {
+async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>, agentServer: AgentServer, sharedBuckets?: BucketsFactory): Promise<Omit<Gateway, 'agents'>> {
   const app = createHttpApp({
     logger,
     dataSource,
@@ -238,25 +281,33 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     readinessChecks: [{ name: 'drivers', check: async () => ({ ok: true, detail: (await services.environments.drivers(SYSTEM)).map((d) => ({ name: d.name, available: d.available })) }) }],
   });
   app.put('/images/:id/content', imageUploadHandler(services, logger));
+  app.get('/admin/backup', adminBackupHandler(config, dataSource, services, logger));
   app.get('/metrics', prometheusHandler(services));
   let apollo!: ApolloServer<GatewayContext>;
-  const limits = new RequestLimits(config);
+  const limits = new RequestLimits(config, Date.now, sharedBuckets);
+  const refusals = new RefusalLog(logger);
   const graphqlPost = graphqlPostHandler<GatewayContext>({ apollo: () => apollo, context: (requestId, req) => contextFor(requestId, req.headers.authorization, clientAddress(req)), logger, refuse: (body) => httpOperationRefusal(limits, schema, body) });
-  const httpServer: Server = createServer((req, res) => (isJsonGraphQLPost(req) ? graphqlPost(req, res) : app(req, res)));
+  const listener = createListener(config, (req, res) => (isJsonGraphQLPost(req) ? graphqlPost(req, res) : app(req, res)));
+  const httpServer: Server = listener.server;
   const wsServer = new WebSocketServer({ noServer: true });
-  // Two WebSocket endpoints on one port: GraphQL subscriptions and host agents.
+  const unauthenticated = new UnauthenticatedSockets({ total: config.maxAnonymousSockets, perAddress: config.maxAnonymousSocketsPerAddress });
+  const upgrade = graphqlUpgrade({ limits, unauthenticated, refusals, authenticate: (secret) => services.tokens.authenticate(secret), wsServer });
+  const credentialSockets = new CredentialSockets((listener) => services.tokens.onRevoked(listener));
+  const execSessions = execSocket({ limits, refusals, authenticate: (secret) => services.tokens.authenticate(secret), environments: services.environments, credentialSockets, logger });
+  // Three WebSocket endpoints on one port: GraphQL subscriptions, interactive exec and host agents.
   httpServer.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/graphql') {
-      // New sockets per minute and open sockets per address are counted before the handshake.
-      const admitted = limits.admitSocket(clientAddress(req));
-      if (typeof admitted !== 'function') {
-        const body = JSON.stringify({ errors: [{ message: admitted.message, extensions: { code: RATE_LIMITED } }] });
-        socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${admitted.retryAfter}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-        return;
-      }
-      socket.once('close', admitted);
-      wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
+      // Every refusal of a socket comes before its handshake (graphql-upgrade.ts).
+      upgrade.handle(req, socket, head).catch((e: unknown) => {
+        logger.warn({ err: e }, 'graphql-ws upgrade failed');
+        socket.destroy();
+      });
+    } else if (path === EXEC_WEBSOCKET_PATH) {
+      execSessions.handle(req, socket, head).catch((e: unknown) => {
+        logger.warn({ err: e }, 'exec upgrade failed');
+        socket.destroy();
+      });
     } else if (path === AGENT_WEBSOCKET_PATH) agentServer.handleUpgrade(req, socket, head);
     else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
@@ -276,19 +327,22 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     return { ...result, errors: result.errors.map((err) => formatGraphQLError(err.toJSON(), err, logger) as unknown as GraphQLError) };
   };
 
-  const credentialSockets = new CredentialSockets((listener) => services.tokens.onRevoked(listener));
   const wsCleanup = useServer<Record<string, unknown>, { requestId: string; address: string; actor?: Principal }>(
     {
       schema,
       subscribe: createSharedSubscribe({ formatResult }),
-      context: (ctx, id) => contextFor(ctx.extra.requestId ?? 'ws', authorizationParam(ctx.connectionParams), ctx.extra.address ?? clientAddress(ctx.extra.request), { id, socket: ctx.extra.socket }),
+      context: (ctx, id) => contextFor(ctx.extra.requestId ?? 'ws', authorizationParam(ctx.connectionParams) ?? upgradeSecret(ctx.extra.request), ctx.extra.address ?? clientAddress(ctx.extra.request), { id, socket: ctx.extra.socket }),
+      // A socket without credentials at its upgrade must send them (or be anonymous) within this.
+      connectionInitWaitTimeout: config.wsInitTimeoutMs,
       onConnect: async (ctx) => {
         ctx.extra.requestId = requestIdOf(ctx.extra.request);
         ctx.extra.address = clientAddress(ctx.extra.request);
-        // A token that does not authenticate closes the connection (4403); no token is anonymous.
+        const admission = upgrade.admissionOf(ctx.extra.request);
+        // A token in connection_init that does not authenticate closes the connection (4403); without one, the upgrade's token or anonymous.
+        const secret = bearerSecret(authorizationParam(ctx.connectionParams));
         let actor;
         try {
-          actor = await services.tokens.authenticate(bearerSecret(authorizationParam(ctx.connectionParams)));
+          actor = secret || admission.actor === undefined ? await services.tokens.authenticate(secret) : admission.actor;
         } catch (e) {
           const outage = outageOf(e);
           if (!outage) throw e;
@@ -298,21 +352,15 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
         }
         if (!actor) return false;
         ctx.extra.actor = actor;
-        if (actor.kind === 'anonymous') {
-          const admitted = limits.admitAnonymousSocket();
-          if (typeof admitted !== 'function') {
-            ctx.extra.socket.close(CLOSE_RATE_LIMITED, 'Too many connections without a token');
-            return false;
-          }
-          ctx.extra.socket.once('close', admitted);
-        }
+        // Authenticated now: its place among the sockets without credentials goes to another (an anonymous socket keeps it until it closes).
+        if (actor.kind !== 'anonymous') admission.place?.authenticated();
         // Revoked or expired later, the token's connections close (4403) and their subscriptions end.
         credentialSockets.track(ctx.extra.socket, actor);
         return true;
       },
       // The limits of HTTP operations, and the operations running on one socket.
       // Then text unfit for storage (NUL, lone surrogates) in its variables or literals: refused before anything runs.
-      onSubscribe: (ctx, _id, payload) => guardExecutionArgs(limitSocketOperation(limits, schema, payload, { address: ctx.extra.address ?? clientAddress(ctx.extra.request), actor: ctx.extra.actor }, Object.keys(ctx.subscriptions).length)),
+      onSubscribe: async (ctx, _id, payload) => guardExecutionArgs(await limitSocketOperation(limits, schema, payload, { address: ctx.extra.address ?? clientAddress(ctx.extra.request), actor: ctx.extra.actor }, Object.keys(ctx.subscriptions).length, refusals)),
       onNext: (_ctx, _id, _payload, _args, result) => formatResult(result as ExecutionResult),
     },
     wsServer,
@@ -336,7 +384,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
       ApolloServerPluginCacheControlDisabled(),
       requestCountingPlugin(services.metrics.prometheus),
       outageStatusPlugin(),
-      { async serverWillStart() { return { async drainServer() { credentialSockets.close(); await wsCleanup.dispose(); } }; } },
+      { async serverWillStart() { return { async drainServer() { credentialSockets.close(); execSessions.close(); refusals.flush(); await wsCleanup.dispose(); } }; } },
       toApolloPlugin([requestLoggingPlugin, ...(gatewayPlugins as GatewayPlugin<GatewayContext>[])], { onHookError: (plugin, hook, error) => logger.warn({ plugin, hook, err: error }, 'gateway plugin hook failed') }),
     ],
   });
@@ -364,13 +412,17 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   });
   const { port } = httpServer.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-  const url = `http://${host}:${port}`;
+  const url = `${listener.scheme}://${host}:${port}`;
 
   let closing: Promise<void> | undefined;
   return {
     url,
     graphqlUrl: `${url}/graphql`,
-    websocketUrl: `ws://${host}:${port}/graphql`,
+    websocketUrl: `${listener.scheme === 'https' ? 'wss' : 'ws'}://${host}:${port}/graphql`,
+    reloadCertificates: () => {
+      listener.reloadCertificates();
+      if (listener.scheme === 'https') logger.info({ cert: config.tlsCert }, 'TLS certificate reloaded');
+    },
     config,
     logger,
     dataSource,
@@ -384,6 +436,8 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
         await apollo.stop();
         services.placement.stopLeaseSweep();
         await services.replication.runs.stop();
+        await services.replication.verifier.stop();
+        await services.replication.drills.stop();
         await services.operations.drain();
         await closePubSub();
         await dataSource.destroy();

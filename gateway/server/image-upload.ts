@@ -29,7 +29,7 @@ export function imageUploadHandler(services: Services, logger: Logger) {
     try {
       const actor = await services.tokens.authenticate(bearerSecret(req.headers.authorization));
       if (!actor || actor.kind !== 'token') throw new UnauthenticatedError();
-      const image = await services.images.storeContent(actor, String(req.params.id), body);
+      const image = await services.images.storeContent(actor, String(req.params.id), body, announcedLength(req));
       res.json({ id: image.id, digest: image.digest, sizeBytes: image.sizeBytes });
     } catch (e) {
       const error = isRspError(e) ? e : fromDatabaseError(e) ?? null;
@@ -43,6 +43,12 @@ export function imageUploadHandler(services: Services, logger: Logger) {
       res.status(STATUS[code] ?? 500).json({ errors: [{ message: error?.message ?? `Internal error (request ${res.locals.requestId})`, extensions: { code, ...(error && Object.keys(error.details).length ? { details: error.details } : {}) } }] });
     }
   };
+}
+
+/** The body's length from `Content-Length`; undefined when it is not given (chunked). */
+function announcedLength(req: IncomingMessage): number | undefined {
+  const header = req.headers['content-length'];
+  return header && /^\d+$/.test(header) ? Number(header) : undefined;
 }
 
 /** Resolves once the request's body is all read (dropped), it is gone, or more than `MAX_DRAINED_BODY_BYTES` came. */

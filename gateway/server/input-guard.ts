@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
-import { ASTNode, ASTVisitor, GraphQLError, Kind, validate, ValidationContext, ValueNode, type ExecutionArgs } from 'graphql';
+import { ASTNode, ASTVisitor, DocumentNode, GraphQLError, Kind, validate, ValidationContext, ValueNode, type ExecutionArgs } from 'graphql';
 import { BadInputError } from '../errors';
 
 /**
@@ -94,6 +94,9 @@ export function SafeInputTextRule(context: ValidationContext): ASTVisitor {
   };
 }
 
+/** The literal checks of documents already checked (the socket limits hand the same document for the same source). */
+const checkedLiterals = new WeakMap<DocumentNode, readonly GraphQLError[]>();
+
 /**
  * For graphql-ws `onSubscribe`: the execution arguments of an operation (or the errors already
  * found), refused when its variables or the strings written in its document are unfit for storage.
@@ -102,7 +105,8 @@ export function guardExecutionArgs(args: ExecutionArgs | readonly GraphQLError[]
   if (!('document' in args)) return args;
   const found = unsafeVariables(args.variableValues);
   if (found.length) return [unsafeInputError(found)];
-  const literals = validate(args.schema, args.document, [SafeInputTextRule]);
+  let literals = checkedLiterals.get(args.document);
+  if (!literals) checkedLiterals.set(args.document, (literals = validate(args.schema, args.document, [SafeInputTextRule])));
   return literals.length ? literals : args;
 }
 

@@ -55,6 +55,8 @@ interface PayloadTemplate {
   parts: string[];
   /** The payload with no drop, shared by every subscriber that dropped nothing. */
   undropped: string;
+  /** `undropped` and the frame's closing brace as UTF-8, encoded once for every subscriber. */
+  undroppedTail: Buffer;
 }
 
 /** Marks a `dropped` value in a result before it is serialized; JSON turns it into `DROPPED_JSON`. */
@@ -124,12 +126,12 @@ export function createSharedSubscribe(options: SharedSubscribeOptions = {}): (ar
 
 /** The shared path over a socket: events go from the stream to the socket; the returned iterator only ends. */
 function pipeToSocket(stream: BoundedStream<unknown, unknown>, { id, socket }: SubscriptionSocket, templateOf: (payload: unknown) => PayloadTemplate | Promise<PayloadTemplate>, highWater: number, last: (stream: unknown) => ExecutionResult | undefined): AsyncIterableIterator<ExecutionResult> {
-  const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  const prefix = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
   // Called when a frame left for the kernel: what waited in the buffer follows.
   const sent = (err?: Error) => {
     if (!err) stream.resume();
   };
-  const send = (t: PayloadTemplate, dropped: number) => frameWriter.write(socket, `${prefix}${dropped === 0 ? t.undropped : t.parts.join(String(dropped))}}`, sent);
+  const send = (t: PayloadTemplate, dropped: number) => frameWriter.write(socket, prefix, dropped === 0 ? t.undroppedTail : Buffer.from(`${t.parts.join(String(dropped))}}`), sent);
   // Only when a query runs asynchronous resolvers: frames keep the events' order.
   let ordered: Promise<void> | undefined;
   stream.pipe({
@@ -184,29 +186,50 @@ function pipeToSocket(stream: BoundedStream<unknown, unknown>, { id, socket }: S
 }
 
 /**
- * Writes the frames queued for each socket during one turn of the event loop together, at the
- * end of the turn: one system call per socket and turn instead of one per frame (when several
- * events reach a subscriber at once, or one socket carries several subscriptions).
+ * A flush that writes to at least this many sockets is a fan-out: the next one waits until
+ * FANOUT_FLUSH_MS after it, so a steady stream of events reaches each subscriber a few at a time
+ * in one system call (the write to the kernel is most of the cost of a delivered event).
+ */
+const FANOUT_SOCKETS = 64;
+/** Shortest time (ms) between two fan-out flushes (at most this much added latency, only while a fan-out is under way). */
+const FANOUT_FLUSH_MS = 20;
+
+/**
+ * Writes the frames queued for each socket together: one system call per socket and flush
+ * instead of one per frame (when several events reach a subscriber at once, or one socket carries
+ * several subscriptions). A flush runs at the end of the turn of the event loop that queued the
+ * first frame, unless the last one was a fan-out (FANOUT_SOCKETS sockets or more) less than
+ * FANOUT_FLUSH_MS ago: then it runs when that time is up, with whatever was queued meanwhile.
+ * Sparse events (an operation's steps to its few watchers) go at once.
  */
 class FrameWriter {
-  private readonly queued = new Map<WebSocket, { length: number; frames: Array<[text: string, sent: (err?: Error) => void]> }>();
+  private readonly queued = new Map<WebSocket, { length: number; frames: Array<[head: Buffer, tail: Buffer]>; sent: Array<(err?: Error) => void> }>();
   private scheduled = false;
+  /** When the last fan-out flush ran (performance.now()), or −Infinity. */
+  private lastFanout = -Infinity;
   private static readonly TEXT = { binary: false };
 
-  /** Characters queued for `socket` in this turn (counted with its unsent bytes against the high water mark). */
+  /** Bytes queued for `socket` and not yet flushed (counted with its unsent bytes against the high water mark). */
   queuedLength(socket: WebSocket): number {
     return this.queued.get(socket)?.length ?? 0;
   }
 
-  /** Queues a text frame for `socket`; `sent` is called once it left for the kernel. */
-  write(socket: WebSocket, text: string, sent: (err?: Error) => void): void {
+  /**
+   * Queues a text frame for `socket`, its UTF-8 text in two parts (the subscription's own head,
+   * the payload shared by every subscriber): no copy is made until the flush frames them.
+   * `sent` is called once it left for the kernel.
+   */
+  write(socket: WebSocket, head: Buffer, tail: Buffer, sent: (err?: Error) => void): void {
     let batch = this.queued.get(socket);
-    if (!batch) this.queued.set(socket, (batch = { length: 0, frames: [] }));
-    batch.frames.push([text, sent]);
-    batch.length += text.length;
+    if (!batch) this.queued.set(socket, (batch = { length: 0, frames: [], sent: [] }));
+    batch.frames.push([head, tail]);
+    batch.sent.push(sent);
+    batch.length += head.length + tail.length;
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.flush);
+      const wait = this.lastFanout + FANOUT_FLUSH_MS - performance.now();
+      if (wait > 0) setTimeout(this.flush, wait);
+      else setImmediate(this.flush);
     }
   }
 
@@ -214,15 +237,82 @@ class FrameWriter {
     this.scheduled = false;
     const queued = [...this.queued];
     this.queued.clear();
-    for (const [socket, { frames }] of queued) {
+    if (queued.length >= FANOUT_SOCKETS) this.lastFanout = performance.now();
+    for (const [socket, { frames, sent }] of queued) {
       if (socket.readyState !== 1) continue;
+      const raw = (socket as unknown as { _socket?: RawSocket })._socket;
+      if (raw && senderIdle(socket)) {
+        // The frames framed here into one buffer, one write to the socket (what ws's sender would
+        // write frame by frame: unmasked server text frames, no extension in use).
+        raw.write(textFrames(frames), (err?: Error | null) => {
+          for (const done of sent) done(err ?? undefined);
+        });
+        continue;
+      }
       // ws corks around each frame too; the outer cork makes the whole batch one write.
-      const raw = (socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
       raw?.cork();
-      for (const [text, sent] of frames) socket.send(text, FrameWriter.TEXT, sent);
+      for (let i = 0; i < frames.length; i++) socket.send(Buffer.concat(frames[i]!), FrameWriter.TEXT, sent[i]);
       raw?.uncork();
     }
   };
+}
+
+/** The socket under a ws WebSocket. */
+interface RawSocket {
+  cork(): void;
+  uncork(): void;
+  write(data: Buffer, cb: (err?: Error | null) => void): boolean;
+}
+
+/** ws's sender of a socket, as far as `senderIdle` reads it. */
+interface WsSender {
+  _state: number;
+  _queue: unknown[];
+  _firstFragment: boolean;
+  _bufferedBytes: number;
+}
+
+/**
+ * True when frames may be written to the socket under ws's sender: it negotiated no extension
+ * (no compression), holds nothing queued and is between messages; otherwise frames go through
+ * `send`, which keeps their order behind what it holds.
+ */
+function senderIdle(socket: WebSocket): boolean {
+  const sender = (socket as unknown as { _sender?: WsSender })._sender;
+  return !!sender && socket.extensions === '' && sender._state === 0 && sender._queue.length === 0 && sender._firstFragment && sender._bufferedBytes === 0;
+}
+
+/**
+ * WebSocket text frames (RFC 6455: FIN, opcode 1, unmasked as a server sends them) in one buffer;
+ * each frame's UTF-8 text is the concatenation of its parts.
+ */
+export function textFrames(frames: ReadonlyArray<readonly Buffer[]>): Buffer {
+  let size = 0;
+  const lengths = new Array<number>(frames.length);
+  for (let i = 0; i < frames.length; i++) {
+    let n = 0;
+    for (const part of frames[i]!) n += part.length;
+    lengths[i] = n;
+    size += n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let i = 0; i < frames.length; i++) {
+    const n = lengths[i]!;
+    out[at++] = 0x81;
+    if (n < 126) out[at++] = n;
+    else if (n < 65536) {
+      out[at++] = 126;
+      out.writeUInt16BE(n, at);
+      at += 2;
+    } else {
+      out[at++] = 127;
+      out.writeBigUInt64BE(BigInt(n), at);
+      at += 8;
+    }
+    for (const part of frames[i]!) at += part.copy(out, at);
+  }
+  return out;
 }
 
 const frameWriter = new FrameWriter();
@@ -277,7 +367,8 @@ function templateFor(result: ExecutionResult, rootKey: string, droppedKeys: stri
   const { errors, ...rest } = result;
   const json = JSON.stringify(errors?.length ? { ...rest, errors: errors.map((e) => (e instanceof GraphQLError ? e.toJSON() : e)) } : rest);
   const parts = json.split(DROPPED_JSON);
-  return { parts, undropped: parts.join('0') };
+  const undropped = parts.join('0');
+  return { parts, undropped, undroppedTail: Buffer.from(`${undropped}}`) };
 }
 
 /** Who sees the same result of an event: site admins, or the members of a group with one role. */

@@ -1,5 +1,6 @@
 import { DataSource, In, IsNull, Repository } from 'typeorm';
 import type { Logger } from '../logging/logger';
+import { BatchedStatement } from '../persistence/batched-statement';
 import { AgentConnectionEntity, HostEntity } from '../persistence/entities';
 
 /** Whether a host's agent is connected now, was once, or never was. */
@@ -24,6 +25,9 @@ export interface ConnectingAgent {
   remoteAddress: string;
 }
 
+/** A connection row as inserted. */
+type NewConnection = Pick<AgentConnectionEntity, 'agentId' | 'gatewayId' | 'connectedAt' | 'disconnectedAt' | 'version' | 'remoteAddress'>;
+
 /**
  * Host agents' connections, one row each (`agent_connection`): opened when an agent joins this
  * gateway's link, closed when it leaves. Rows this gateway left open when it crashed are closed
@@ -35,6 +39,17 @@ export class AgentConnectionService {
   /** This gateway's open row per agent. */
   private readonly open = new Map<string, string>();
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** New rows, for many agents connecting at once in one INSERT; each caller gets its row's id. */
+  private readonly inserts = new BatchedStatement<NewConnection, string>(async (rows) => {
+    const { identifiers } = await this.rows.insert(rows);
+    const ids = new Map(rows.map((row, i) => [row, identifiers[i]!.id as string]));
+    return (row) => ids.get(row)!;
+  });
+  /** Rows closed, for many agents leaving at once in one UPDATE. */
+  private readonly closes = new BatchedStatement<string, void>(async (ids) => {
+    await this.rows.update({ id: In(ids), disconnectedAt: IsNull() }, { disconnectedAt: new Date() });
+    return () => undefined;
+  });
 
   constructor(
     dataSource: DataSource,
@@ -63,9 +78,8 @@ export class AgentConnectionService {
   opened(agentId: string, agent: ConnectingAgent): Promise<void> {
     return this.inOrder(agentId, async () => {
       await this.close(agentId);
-      // One INSERT (no transaction around it): a thousand agents reconnecting at once write a thousand statements, not three thousand.
-      const { identifiers } = await this.rows.insert({ agentId, gatewayId: this.gatewayId, connectedAt: new Date(), disconnectedAt: null, version: agent.version, remoteAddress: agent.remoteAddress });
-      this.open.set(agentId, identifiers[0]!.id as string);
+      // One INSERT for the agents connecting meanwhile (no transaction around it): a thousand agents reconnecting at once write a few statements.
+      this.open.set(agentId, await this.inserts.load({ agentId, gatewayId: this.gatewayId, connectedAt: new Date(), disconnectedAt: null, version: agent.version, remoteAddress: agent.remoteAddress }));
     });
   }
 
@@ -95,7 +109,7 @@ export class AgentConnectionService {
     const id = this.open.get(agentId);
     if (!id) return;
     this.open.delete(agentId);
-    await this.rows.update({ id, disconnectedAt: IsNull() }, { disconnectedAt: new Date() });
+    await this.closes.load(id);
   }
 
   private inOrder(agentId: string, work: () => Promise<void>): Promise<void> {

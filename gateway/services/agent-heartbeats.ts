@@ -46,6 +46,16 @@ export class AgentHeartbeats {
     return last === undefined || at - last >= heardWriteEveryMs(this.settings);
   }
 
+  /** True when no beat of `agentId` was written since it connected here (or since `rewrite`): its next write may bring hosts UP. */
+  firstWrite(agentId: string): boolean {
+    return !this.written.has(agentId);
+  }
+
+  /** A host of `agentId` was registered UNKNOWN: its next beat is written as a first one (the host is UP with it). */
+  rewrite(agentId: string): void {
+    this.written.delete(agentId);
+  }
+
   /** Notes that the beat of `agentId` heard at `at` is written (unless it left meanwhile). */
   wrote(agentId: string, at: number): void {
     if (this.heard.has(agentId)) this.written.set(agentId, Math.max(at, this.written.get(agentId) ?? 0));

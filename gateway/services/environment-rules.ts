@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { VOLUME_NAME_PATTERN } from '../../drivers/contract';
 import type { LimitName, ResourceLimits } from '../../drivers/contract';
 import { BadInputError, UnsupportedOperationError } from '../errors';
-import { capacityOf, EnvironmentInterface, EnvironmentVolume, ResourceEntity, ResourceUnit, ResourceWant } from '../persistence/entities';
+import { capacityOf, EnvironmentInterface, EnvironmentVolume, ResourceEntity, ResourceUnit, ResourceWant, type PublishedPort } from '../persistence/entities';
 
 const HOSTNAME_PATTERN = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const CONFIG_KEY_PATTERN = /^[A-Z_][A-Z0-9_]{0,127}$/;
@@ -33,6 +33,18 @@ export function validateInterface(iface: EnvironmentInterface): void {
   for (const [key, value] of Object.entries(iface.config)) {
     if (!CONFIG_KEY_PATTERN.test(key)) throw new BadInputError(`Config key "${key}" must be UPPER_CASE letters, digits and _`, { key });
     if (value.length > 4096 || value.includes('\0')) throw new BadInputError(`Config value of ${key} is too long or holds a NUL byte`, { key });
+  }
+}
+
+/** Checks host ports asked for: 1–65535, tcp or udp, each host port once. */
+export function validatePorts(ports: PublishedPort[]): void {
+  const seen = new Set<string>();
+  for (const p of ports) {
+    if (![p.hostPort, p.port].every((n) => Number.isInteger(n) && n >= 1 && n <= 65535)) throw new BadInputError(`Port ${p.hostPort} → ${p.port}: ports are 1–65535`, { hostPort: p.hostPort, port: p.port });
+    if (p.protocol !== 'tcp' && p.protocol !== 'udp') throw new BadInputError(`Port ${p.hostPort}: the protocol is tcp or udp`, { protocol: p.protocol });
+    const key = `${p.hostPort}/${p.protocol}`;
+    if (seen.has(key)) throw new BadInputError(`Host port ${key} is asked for twice`, { hostPort: p.hostPort, protocol: p.protocol });
+    seen.add(key);
   }
 }
 

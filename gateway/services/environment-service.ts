@@ -1,5 +1,5 @@
 import { DataSource, EntityManager, In, Not, Repository } from 'typeorm';
-import type { ExecResult, EnvironmentStats, ResourceLimits } from '../../drivers/contract';
+import type { ExecResult, EnvironmentStats, InteractiveProcess, LogRead, ResourceLimits } from '../../drivers/contract';
 import type { DriverProbeReport } from '../../drivers/registry';
 import type { AgentLink } from '../agent/agent-link';
 import { callContext } from '../agent/call-context';
@@ -10,9 +10,10 @@ import type { ImageArtifact } from '../agent/protocol';
 import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { driftOf, EnvironmentLifecycle, settledStatus, TRANSIENT_STATUSES, validateEnvironmentName, type Alongside, type EnvironmentEnding, type LifecycleAction, type NewEnvironment } from '../environments';
-import { BadInputError, ConflictError, NotFoundError, RspError } from '../errors';
+import { driftOf, EnvironmentLifecycle, LogFollower, settledStatus, TRANSIENT_STATUSES, validateEnvironmentName, type Alongside, type EnvironmentEnding, type LifecycleAction, type NewEnvironment, type RecordOptions } from '../environments';
+import { BadInputError, ConflictError, NotFoundError, RspError, UnsupportedOperationError } from '../errors';
 import type { Logger } from '../logging/logger';
+import { BatchedStatement } from '../persistence/batched-statement';
 import {
   EnvironmentEntity,
   EnvironmentInterface,
@@ -20,6 +21,7 @@ import {
   EnvironmentStatus,
   EnvironmentVolume,
   HostEntity,
+  type PublishedPort,
   HostState,
   ImageEntity,
   MemberRole,
@@ -31,8 +33,18 @@ import type { ImageService } from './image-service';
 import type { OperationService } from './operation-service';
 import { limitWants } from '../placement/implicit';
 import type { PlacementService } from './placement-service';
-import { limitsWithin, validateInterface, validateLimits, validateVolumes } from './environment-rules';
+import { limitsWithin, validateInterface, validateLimits, validatePorts, validateVolumes } from './environment-rules';
 import { presentEnvironments } from './environment-views';
+import { forgetSnapshotsWithin } from '../snapshots/snapshot-service';
+
+/** Most lines one log read may ask for. */
+export const MAX_LOG_TAIL = 10_000;
+
+/** Lines a follow starts with when it names neither a tail nor a cursor. */
+const DEFAULT_FOLLOW_TAIL = 100;
+
+/** While in these states an environment's engine object is being made, replaced, moved or removed: its log waits. */
+const LOG_UNSETTLED: ReadonlySet<EnvironmentStatus> = new Set([EnvironmentStatus.CREATING, EnvironmentStatus.REBUILDING, EnvironmentStatus.DESTROYING, EnvironmentStatus.MIGRATING, EnvironmentStatus.RESTORING]);
 
 /** What a caller gives to create an environment. */
 export interface CreateEnvironment {
@@ -49,9 +61,14 @@ export interface CreateEnvironment {
   volumes?: EnvironmentVolume[];
   hostname?: string;
   dns?: string[];
+  /** `bridge` (default where the driver has managed networks: an address of the host's range) or `none` (loopback only). */
   network?: 'none' | 'bridge';
   config?: Record<string, string>;
   command?: string[];
+  /** Host ports to publish to it (unique per host). */
+  ports?: PublishedPort[];
+  /** A read-only root filesystem; default: true where the driver can make one. */
+  readOnlyRoot?: boolean;
 }
 
 /** What reconciliation found. */
@@ -71,6 +88,22 @@ const ACTIVE = Not(In([EnvironmentStatus.DESTROYED]));
 export class EnvironmentService {
   private readonly repo: Repository<EnvironmentEntity>;
   private readonly owners: HostOwners;
+  /** The environments of agents' hosts left in a transient status, read for many reconnecting agents in one statement (each caller gets its own copies). */
+  private readonly stuckOfAgents = new BatchedStatement<string, EnvironmentEntity[]>(async (agentIds) => {
+    const { entities, raw } = await this.repo
+      .createQueryBuilder('e')
+      .innerJoin(HostEntity, 'h', 'h.id = e."hostId"')
+      .addSelect('h.agent', 'agent')
+      .where('h.agent IN (:...agentIds) AND e.status IN (:...transient)', { agentIds: [...new Set(agentIds)], transient: [...TRANSIENT_STATUSES] })
+      .getRawAndEntities();
+    const agentOf = new Map((raw as Array<{ e_id: string; agent: string }>).map((r) => [r.e_id, r.agent]));
+    const byAgent = new Map<string, EnvironmentEntity[]>();
+    for (const env of entities) {
+      const agent = agentOf.get(env.id)!;
+      byAgent.set(agent, [...(byAgent.get(agent) ?? []), env]);
+    }
+    return (agentId) => (byAgent.get(agentId) ?? []).map((env) => Object.assign(new EnvironmentEntity(), env));
+  });
 
   constructor(
     private readonly dataSource: DataSource,
@@ -105,10 +138,19 @@ export class EnvironmentService {
     }
     const volumes = (input.volumes ?? []).map((v) => ({ name: v.name, kind: v.kind, mountPath: v.mountPath, readOnly: v.readOnly ?? false }));
     validateVolumes(volumes);
-    const iface: EnvironmentInterface = { hostname: input.hostname ?? input.name, dns: input.dns ?? [], network: input.network ?? 'none', config: input.config ?? {} };
+    const features = driver.capabilities?.features ?? [];
+    const network = input.network ?? (features.includes('managedNetwork') ? 'bridge' : 'none');
+    const ports = (input.ports ?? []).map((p) => ({ hostPort: p.hostPort, port: p.port, protocol: p.protocol ?? 'tcp' }));
+    validatePorts(ports);
+    if (ports.length && !features.includes('publishedPorts')) throw new UnsupportedOperationError('published ports', `driver ${driver.name}`, 'the driver cannot publish host ports');
+    if (ports.length && network === 'none') throw new BadInputError('Published ports need a network: leave network out or set it to bridge', { network });
+    const readOnlyRoot = input.readOnlyRoot ?? features.includes('readOnlyRoot');
+    if (readOnlyRoot && !features.includes('readOnlyRoot')) throw new UnsupportedOperationError('a read-only root filesystem', `driver ${driver.name}`, 'the driver cannot make the root filesystem read-only');
+    const iface: EnvironmentInterface = { hostname: input.hostname ?? input.name, dns: input.dns ?? [], network, config: input.config ?? {}, readOnlyRoot };
     validateInterface(iface);
     const limits = held ? limitsWithin(input.limits ?? {}, held.held, driver.capabilities?.limits ?? [], held.allocation.id) : (input.limits ?? {});
-    const resources = await this.dataSource.getRepository(ResourceEntity).findBy({ hostId: host.id });
+    // The host's resources bound the limits asked; without limits there is nothing to read.
+    const resources = Object.values(limits).some((v) => v !== undefined) ? await this.dataSource.getRepository(ResourceEntity).findBy({ hostId: host.id }) : [];
     validateLimits(limits, driver.capabilities?.limits ?? [], driver.name, resources, host.hostname);
     if (input.command && (input.command.length === 0 || input.command.some((a) => a.includes('\0')))) throw new BadInputError('command must be a non-empty list of arguments');
 
@@ -117,6 +159,7 @@ export class EnvironmentService {
       host.layerId,
       held?.allocation.id ?? null,
       policy.requireAuthenticated(actor).name,
+      { assignAddress: network === 'bridge' && features.includes('managedNetwork'), ports },
     );
 
     const operation = await this.operations.start({ kind: 'environment.create', targetType: 'Environment', targetId: environment.id, groupId: environment.groupId }, async (op) => {
@@ -142,9 +185,9 @@ export class EnvironmentService {
    * its host may stop it too, with a reason its group sees (`intervention`).
    */
   async act(actor: Principal, id: string, action: LifecycleAction, options: { imageId?: string; limits?: ResourceLimits; reason?: string } = {}): Promise<OperationEntity> {
-    const env = await this.get(actor, id);
+    const { env, host } = await this.getOnHost(actor, id);
     const intervention = await this.interventionOf(actor, env, action === 'stop' ? 'stop' : null, options.reason, `${action} this environment`);
-    return this.run(actor, env, action, options, intervention);
+    return this.run(actor, env, host, action, options, intervention);
   }
 
   /**
@@ -152,15 +195,14 @@ export class EnvironmentService {
    * destroyed with its volumes, its capacity released, and its group sees who did it and why.
    */
   async evict(actor: Principal, id: string, reason: string): Promise<OperationEntity> {
-    const env = await this.get(actor, id);
+    const { env, host } = await this.getOnHost(actor, id);
     await this.owners.requireGovernsHost(actor, env.hostId, 'evict environments from this host');
     if (!reason.trim()) throw new BadInputError("Say why you evict the environment: its group sees the reason", { reason });
     const intervention = (await this.interventionOf(actor, env, 'evict', reason, 'evict this environment')) ?? this.interventionBy(actor, 'evict', reason);
-    return this.run(actor, env, 'destroy', {}, intervention);
+    return this.run(actor, env, host, 'destroy', {}, intervention);
   }
 
-  private async run(actor: Principal, env: EnvironmentEntity, action: LifecycleAction, options: { imageId?: string; limits?: ResourceLimits }, intervention: EnvironmentIntervention | null): Promise<OperationEntity> {
-    const host = await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: env.hostId });
+  private async run(actor: Principal, env: EnvironmentEntity, host: HostEntity, action: LifecycleAction, options: { imageId?: string; limits?: ResourceLimits }, intervention: EnvironmentIntervention | null): Promise<OperationEntity> {
     const agent = this.agents.forHost(host);
     let newImage: (ImageEntity & { digest: string }) | undefined;
     let resized: { limits: ResourceLimits; alongside?: Alongside } | undefined;
@@ -256,7 +298,21 @@ export class EnvironmentService {
   /** An environment of the caller's group, or on a host the caller governs (site admins: any); NOT_FOUND otherwise. The record as stored. */
   async get(actor: Principal, id: string): Promise<EnvironmentEntity> {
     policy.requireAuthenticated(actor);
-    const env = await this.repo.findOneBy({ id });
+    return this.visible(actor, id, await this.repo.findOneBy({ id }));
+  }
+
+  /** Like `get`, with its host, read in the same statement (a lifecycle step needs both). */
+  private async getOnHost(actor: Principal, id: string): Promise<{ env: EnvironmentEntity; host: HostEntity }> {
+    policy.requireAuthenticated(actor);
+    const found = (await this.repo.createQueryBuilder('e').innerJoinAndMapOne('e.host', HostEntity, 'h', 'h.id = e."hostId"').where('e.id = :id', { id }).getOne()) as (EnvironmentEntity & { host?: HostEntity }) | null;
+    const host = found?.host;
+    if (found) delete found.host;
+    const env = await this.visible(actor, id, found);
+    return { env, host: host! };
+  }
+
+  /** The environment read, if the actor may see it (see `get`); NOT_FOUND otherwise. */
+  private async visible(actor: Principal, id: string, env: EnvironmentEntity | null): Promise<EnvironmentEntity> {
     if (!env || !(policy.isMember(actor, env.groupId) || (await this.owners.governsHost(actor, env.hostId)))) throw new NotFoundError('Environment', id);
     return env;
   }
@@ -296,6 +352,47 @@ export class EnvironmentService {
     if (!command.length) throw new BadInputError('command must not be empty');
     const agent = await this.agentOf(env);
     return agent.exec({ driver: env.driver, environmentId: env.id, command }, callContext(agent));
+  }
+
+  /**
+   * Starts an interactive process in a running environment (members of its group, as `exec`):
+   * UNSUPPORTED_OPERATION on an agent that cannot stream (a remote one) or a driver without it.
+   */
+  async interactiveExec(actor: Principal, id: string, command: string[], options: { tty?: boolean; columns?: number; rows?: number }): Promise<InteractiveProcess> {
+    const env = await this.get(actor, id);
+    policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'run commands in this environment');
+    if (env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING`, { status: env.status });
+    if (!Array.isArray(command) || !command.length || command.some((a) => typeof a !== 'string')) throw new BadInputError('command must be a non-empty array of strings');
+    const agent = await this.agentOf(env);
+    if (!agent.interactiveExec) throw new UnsupportedOperationError('interactive exec', `the agent of host ${env.hostId}`, 'only environments on a host agent running in the gateway process can be reached interactively for now (the agent protocol does not carry streams yet)');
+    return agent.interactiveExec({ driver: env.driver, environmentId: env.id, command, ...options });
+  }
+
+  /**
+   * The environment's console/stdout log from its driver (whoever may see the environment, as for
+   * its metrics): the last `tail` lines, those since `since`, or what follows `cursor` (from an
+   * earlier read). CONFLICT while it is being created, rebuilt, moved or destroyed.
+   */
+  async readLog(actor: Principal, id: string, options: { tail?: number; since?: Date; cursor?: string }): Promise<LogRead> {
+    const env = await this.get(actor, id);
+    if (env.status === EnvironmentStatus.DESTROYED) throw new NotFoundError('Environment', id, { reason: 'destroyed' });
+    if (options.tail !== undefined && (!Number.isInteger(options.tail) || options.tail < 0 || options.tail > MAX_LOG_TAIL)) throw new BadInputError(`tail must be a whole number of lines from 0 to ${MAX_LOG_TAIL}`, { tail: options.tail });
+    if (LOG_UNSETTLED.has(env.status)) throw new ConflictError(`Environment ${env.name} is ${env.status}: its log can be read once that is done`, { status: env.status });
+    const agent = await this.agentOf(env);
+    const { tail, since, cursor } = options;
+    return agent.environmentLog({ driver: env.driver, environmentId: env.id, ...(tail !== undefined ? { tail } : {}), ...(since ? { since: since.toISOString() } : {}), ...(cursor !== undefined ? { cursor } : {}) }, callContext(agent));
+  }
+
+  /**
+   * Follows the log (see `LogFollower`): first the last `tail` lines, or what follows `cursor`,
+   * then new text as it is written; who may see the environment is checked again at each read.
+   */
+  async followLog(actor: Principal, id: string, options: { tail?: number; cursor?: string }): Promise<LogFollower> {
+    const env = await this.get(actor, id);
+    if (env.status === EnvironmentStatus.DESTROYED) throw new NotFoundError('Environment', id, { reason: 'destroyed' });
+    const tail = options.tail ?? DEFAULT_FOLLOW_TAIL;
+    if (!Number.isInteger(tail) || tail < 0 || tail > MAX_LOG_TAIL) throw new BadInputError(`tail must be a whole number of lines from 0 to ${MAX_LOG_TAIL}`, { tail });
+    return new LogFollower((from) => this.readLog(actor, id, from), options.cursor, tail);
   }
 
   /** Usage counters of an environment, from its driver. */
@@ -348,8 +445,8 @@ export class EnvironmentService {
   async settleAfterReconnect(agentId: string): Promise<string[]> {
     const agent = this.agents.get(agentId);
     if (!agent) return [];
-    // One statement: the environments of its hosts left in a transient status.
-    const stuck = await this.repo.createQueryBuilder('e').innerJoin(HostEntity, 'h', 'h.id = e."hostId"').where('h.agent = :agentId AND e.status IN (:...transient)', { agentId, transient: [...TRANSIENT_STATUSES] }).getMany();
+    // One statement (with the other agents reconnecting meanwhile): the environments of its hosts left in a transient status.
+    const stuck = await this.stuckOfAgents.load(agentId);
     if (!stuck.length) return [];
     const busy = new Set(
       (await this.dataSource.getRepository(OperationEntity).findBy({ targetId: In(stuck.map((e) => e.id)), state: In([OperationState.PENDING, OperationState.RUNNING]) })).map((o) => o.targetId),
@@ -422,10 +519,13 @@ export class EnvironmentService {
     };
   }
 
-  /** Inside the destroy's transaction, releases what the environment holds (its allocation, its implicit ones); returns what to do after the commit. */
+  /** Inside the destroy's transaction, releases what the environment holds (its allocation, its implicit ones, its snapshots' disk); returns what to do after the commit. */
   private async releaseHeld(m: EntityManager, env: EnvironmentEntity): Promise<() => void> {
+    const snapshotClaims = await forgetSnapshotsWithin(m, env.id);
     if (!this.placement) return () => undefined;
-    return this.placement.releaseHeldWithin(m, { environmentId: env.id, allocationId: env.allocationId });
+    const held = await this.placement.releaseHeldWithin(m, { environmentId: env.id, allocationId: env.allocationId });
+    const snapshots = await this.placement.releaseWithin(m, snapshotClaims);
+    return () => (held(), snapshots());
   }
 
   /**
@@ -435,9 +535,10 @@ export class EnvironmentService {
    * its host through placement (an implicit allocation: FORBIDDEN without a share, CONFLICT when
    * short), so nothing is recorded that is not claimed.
    */
-  private record(fields: NewEnvironment, hostLayerId: string | null, allocationId: string | null, requestedBy: string): Promise<EnvironmentEntity> {
+  private record(fields: NewEnvironment, hostLayerId: string | null, allocationId: string | null, requestedBy: string, network: Pick<RecordOptions, 'assignAddress' | 'ports'> = {}): Promise<EnvironmentEntity> {
     const placement = this.placement;
     return this.lifecycle.record(fields, {
+      ...network,
       hostLayerId,
       allocationId,
       after:

@@ -61,9 +61,11 @@ export class FailoverService implements FailoverHooks {
     this.hosts = dataSource.getRepository(HostEntity);
   }
 
-  /** Starts a failover operation for every environment of the DOWN host that has auto-failover and a replica. */
-  async hostDown(host: HostEntity): Promise<void> {
-    const declaredAt = Date.now();
+  /**
+   * Starts a failover operation for every environment of the DOWN host that has auto-failover and a
+   * replica; each one's `failoverMs` counts from `declaredAt` (when the DOWN mark was written).
+   */
+  async hostDown(host: HostEntity, declaredAt = Date.now()): Promise<void> {
     const envs = await this.envs.findBy({ hostId: host.id, status: In(RECOVERABLE) });
     for (const env of envs) {
       if (!(await this.replicas.autoFailoverPolicies(env.id)).length) continue;

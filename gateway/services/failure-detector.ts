@@ -46,9 +46,13 @@ export function heardWriteEveryMs(settings: Pick<DetectorSettings, 'heartbeatMs'
   return 10 * settings.heartbeatMs;
 }
 
-/** The written `lastHeartbeatAt` before which a host is silent for a gateway that did not hear its agent itself. */
+/**
+ * The written `lastHeartbeatAt` before which a host is silent for a gateway that did not hear its
+ * agent itself: the threshold, the write interval and one beat more (a beat due a write is
+ * written with a batch that gathers for up to a beat).
+ */
 export function staleCutoff(now: number, settings: DetectorSettings): Date {
-  return new Date(now - settings.downAfterMs - heardWriteEveryMs(settings));
+  return new Date(now - settings.downAfterMs - heardWriteEveryMs(settings) - settings.heartbeatMs);
 }
 
 /**

@@ -47,6 +47,19 @@ export class GroupService {
     return this.repo.save(next);
   }
 
+  /**
+   * Site admins set a group's storage quota of the gateway's stores, in bytes (a whole number ≥ 0);
+   * null: the installation default (`RSP_GROUP_STORAGE_BYTES`). Lowering it below what the group
+   * keeps refuses its next uploads and gateway-kept replicas; nothing stored is removed.
+   */
+  async setStorageQuota(actor: Principal, id: string, bytes: number | null): Promise<GroupEntity> {
+    policy.requireSiteAdmin(actor, 'set storage quotas');
+    if (bytes !== null && !(Number.isSafeInteger(bytes) && bytes >= 0)) throw new BadInputError('bytes must be a whole number ≥ 0 (or null: the installation default)', { bytes });
+    const group = await this.get(actor, id);
+    await this.repo.update({ id }, { storageQuotaBytes: bytes });
+    return { ...group, storageQuotaBytes: bytes };
+  }
+
   /** One group (any authenticated caller; private fields are hidden by the schema layer). */
   async get(actor: Principal, id: string): Promise<GroupEntity> {
     policy.requireAuthenticated(actor);

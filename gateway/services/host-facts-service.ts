@@ -1,11 +1,13 @@
-import { DataSource, In, Repository } from 'typeorm';
+import { DataSource, Repository } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import type { HostFactsData } from '../agent/host-facts';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import type { Logger } from '../logging/logger';
+import { BatchedStatement } from '../persistence/batched-statement';
 import { HostEntity, ResourceSource } from '../persistence/entities';
 import { rowsOf } from '../placement/claims';
+import { inventoryChanged } from '../placement/inventory-changes';
 import { factResources, type FactResource } from './host-inventory';
 import type { SiteService } from './site-service';
 
@@ -40,6 +42,12 @@ export interface FactsRecorded {
  */
 export class HostFactsService {
   private readonly hosts: Repository<HostEntity>;
+  /** Facts written on hosts, for many reporting agents in one statement. */
+  private readonly factsWrites = new BatchedStatement<{ hostIds: string[]; facts: HostFactsData }, void>(async (writes) => {
+    const rows = writes.flatMap((w) => w.hostIds.map((id) => [id, JSON.stringify(w.facts)] as const));
+    await this.dataSource.query(`UPDATE host AS h SET facts = v.facts::jsonb FROM unnest($1::uuid[], $2::text[]) AS v(id, facts) WHERE h.id = v.id`, [rows.map(([id]) => id), rows.map(([, f]) => f)]);
+    return () => undefined;
+  });
 
   constructor(
     private readonly dataSource: DataSource,
@@ -56,16 +64,19 @@ export class HostFactsService {
     const hosts = hostIds ? probed.filter((h) => hostIds.includes(h.id)) : probed;
     const warnings: FactsWarning[] = [];
     const resources = factResources(facts);
-    // One statement for all its hosts: a thousand agents reconnecting at once write a thousand rows, not ten thousand.
-    if (hosts.length) await this.hosts.update({ id: In(hosts.map((h) => h.id)) }, { facts });
+    // One statement for all its hosts, and for the other agents reporting meanwhile: a thousand agents reconnecting at once write a thousand rows in a few statements.
+    if (hosts.length) await this.factsWrites.load({ hostIds: hosts.map((h) => h.id), facts });
+    const changed = new Set<string>();
     for (const host of hosts) {
       host.facts = facts;
       if (!host.inventoryFromFacts) continue;
       for (const resource of resources) {
-        const warning = await this.applyResource(host, resource);
-        if (warning) warnings.push(warning);
+        const applied = await this.applyResource(host, resource);
+        if (applied.warning) warnings.push(applied.warning);
+        if (applied.changed) changed.add(host.id);
       }
     }
+    inventoryChanged(this.dataSource, changed);
     for (const w of warnings) this.logger.warn({ agent: agentId, hostId: w.hostId, type: w.type, factsTotal: w.factsTotal, total: w.total, used: w.used }, w.message);
     return { hosts, warnings };
   }
@@ -104,14 +115,18 @@ export class HostFactsService {
   /**
    * Creates the resource as FACTS when the host has none of its type, or brings the total of its
    * FACTS resource to what the facts say when that still holds what is used (a warning otherwise).
-   * One statement each, so a concurrent claim or admin edit is never lost.
+   * One statement each, so a concurrent claim or admin edit is never lost. Says whether the
+   * resource was created or changed.
    */
-  private async applyResource(host: HostEntity, resource: FactResource): Promise<FactsWarning | undefined> {
-    await this.dataSource.query(
-      `INSERT INTO resource ("hostId", type, unit, total, description, source, generation)
-       VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT ("hostId", type) DO NOTHING`,
-      [host.id, resource.type, resource.unit, resource.total, resource.description, ResourceSource.FACTS],
+  private async applyResource(host: HostEntity, resource: FactResource): Promise<{ changed: boolean; warning?: FactsWarning }> {
+    const inserted = rowsOf<{ id: string }>(
+      await this.dataSource.query(
+        `INSERT INTO resource ("hostId", type, unit, total, description, source, generation)
+         VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT ("hostId", type) DO NOTHING RETURNING id`,
+        [host.id, resource.type, resource.unit, resource.total, resource.description, ResourceSource.FACTS],
+      ),
     );
+    if (inserted.length) return { changed: true };
     const updated = rowsOf<{ id: string }>(
       await this.dataSource.query(
         `UPDATE resource SET total = $3, generation = generation + 1
@@ -120,12 +135,12 @@ export class HostFactsService {
         [host.id, resource.type, resource.total, ResourceSource.FACTS],
       ),
     );
-    if (updated.length) return undefined;
+    if (updated.length) return { changed: true };
     const [kept] = rowsOf<{ total: number; used: number; reserved: number }>(
       await this.dataSource.query(`SELECT total, used, reserved FROM resource WHERE "hostId" = $1 AND type = $2 AND source = $3 AND total <> $4`, [host.id, resource.type, ResourceSource.FACTS, resource.total]),
     );
-    if (!kept) return undefined;
-    return {
+    if (!kept) return { changed: false };
+    const warning: FactsWarning = {
       hostId: host.id,
       hostname: host.hostname,
       type: resource.type,
@@ -134,5 +149,6 @@ export class HostFactsService {
       used: Number(kept.used),
       message: `Host ${host.hostname}: its agent reports ${resource.type} ${resource.total}, below what its inventory needs to hold (${Number(kept.used)} used, ${Number(kept.reserved)} reserved); the total stays ${Number(kept.total)} until that is freed`,
     };
+    return { changed: false, warning };
   }
 }

@@ -11,8 +11,11 @@ import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import type { AlertEvaluator } from '../metrics/alert-evaluator';
 import { AlertEntity, AlertState, EnvironmentEntity, EnvironmentStatus, HostEntity, HostState } from '../persistence/entities';
+import { inventoryChanged } from '../placement/inventory-changes';
 import { AgentHeartbeats } from './agent-heartbeats';
+import { FailoverScopes } from './failover-scopes';
 import { DEFAULT_DETECTOR_SETTINGS, DetectorSettings, graceEndsAt, missedBeatsAllowed, silenceCutoff, staleCutoff } from './failure-detector';
+import { PeriodicTask } from '../scheduling/periodic-task';
 
 /** The metric name of the alert a DOWN host raises. */
 export const HOST_DOWN_METRIC = 'heartbeatSilenceSeconds';
@@ -22,8 +25,8 @@ const DETECTOR_LOCK_KEY = 7_346_201_011;
 
 /** What the failure detector tells failover about, and asks it. */
 export interface FailoverHooks {
-  /** A host was just marked DOWN (by this gateway): fail its environments over. */
-  hostDown(host: HostEntity): Promise<void>;
+  /** A host was just marked DOWN (by this gateway, the mark written at `declaredAt`, ms): fail its environments over. */
+  hostDown(host: HostEntity, declaredAt?: number): Promise<void>;
   /** True while environments of the host are being failed over (it must not come back UP meanwhile). */
   inProgress(hostId: string): Promise<boolean>;
   /** Starts again, on its own (UP) host, an environment its agent self-fenced that was not failed over. */
@@ -59,15 +62,25 @@ export class HostHealthService implements HeartbeatReceiver {
   /** Per agent: ids of its fenced environments settled here, to acknowledge on its next beat. */
   private readonly settled = new Map<string, Set<string>>();
   private readonly environments: Repository<EnvironmentEntity>;
-  private timer: NodeJS.Timeout | undefined;
-  private ticking: Promise<unknown> | undefined;
+  private rounds: PeriodicTask | undefined;
   private hooks: FailoverHooks | undefined;
+  /** When `detect` wrote each host's DOWN mark (ms): failover times count from it. */
+  private readonly declaredAt = new WeakMap<HostEntity, number>();
   /** Beats received and not written yet, per agent. */
   private pendingBeats = new Map<string, QueuedBeat>();
-  /** True while the queued beats are being written (new ones join the next batch). */
+  /** True while a batch of beats is being written (new ones join the next batch). */
   private writing = false;
+  /** The next batch, while it gathers beats, and when it is due (ms). */
+  private batchTimer: NodeJS.Timeout | undefined;
+  private batchDue = Infinity;
   /** Settles once the beats being written are (see `stop`). */
   private beatsWritten: Promise<void> = Promise.resolve();
+  /** True while writing beats fails (logged once per outage). */
+  private writeFailing = false;
+  /** Each agent's failover scope, answered from memory while nothing moved it. */
+  private readonly scopes = new FailoverScopes();
+  /** Hosts whose agent is being looked up (for an event about a host not known here). */
+  private readonly lookingUp = new Set<string>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -81,6 +94,10 @@ export class HostHealthService implements HeartbeatReceiver {
   ) {
     this.hosts = dataSource.getRepository(HostEntity);
     this.environments = dataSource.getRepository(EnvironmentEntity);
+    // What moves a failover scope, on any replica: an environment's status or host, a policy's auto-failover.
+    pubSub.listen(Topic.EVENT, undefined, (e) => e.kind === 'ENVIRONMENT' && e.environment && this.scopeMoved(e.environment.hostId));
+    pubSub.listen(Topic.FAILOVER_SCOPE_CHANGED, undefined, (hostId) => this.scopeMoved(hostId));
+    agents.onChange((agentId, connected) => connected || this.scopes.forget(agentId));
   }
 
   /** Connects failover (set once the failover service exists). */
@@ -95,22 +112,16 @@ export class HostHealthService implements HeartbeatReceiver {
 
   /** Detects every `heartbeatMs` until `stop`; the first start opens the grace period (agents reconnect meanwhile). */
   start(): void {
-    if (this.timer) return;
+    this.rounds ??= new PeriodicTask('heartbeat round', () => this.tick(), this.logger);
+    if (this.rounds.started) return;
     this.started ??= Date.now();
-    this.timer = setInterval(() => {
-      if (this.ticking) return;
-      this.ticking = this.tick()
-        .catch((e: unknown) => this.logger.warn({ err: e }, 'heartbeat round failed'))
-        .finally(() => (this.ticking = undefined));
-    }, this.settings.heartbeatMs);
-    this.timer.unref();
+    this.rounds.start(this.settings.heartbeatMs);
   }
 
-  /** Stops the rounds and waits for the one in progress. */
+  /** Stops the rounds and waits for the one in progress; the beats gathering for a batch are written now. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.ticking;
+    await this.rounds?.stop();
+    if (this.batchTimer) this.writeNextBatch();
     await this.beatsWritten;
   }
 
@@ -120,9 +131,12 @@ export class HostHealthService implements HeartbeatReceiver {
    */
   async tick(now = Date.now()): Promise<HealthRound> {
     const round: HealthRound = { down: [], up: [] };
-    const live = this.agents.connected().filter((id) => this.beats.isLive(id, now));
-    // One query for the DOWN hosts of every live agent, however many are connected.
-    const returning = live.length ? await this.hosts.createQueryBuilder('h').where('h.agent = ANY(CAST(:live AS varchar[])) AND h.state = :down', { live, down: HostState.DOWN }).getMany() : [];
+    const live = new Set(this.agents.connected().filter((id) => this.beats.isLive(id, now)));
+    // One query for the DOWN and UNKNOWN hosts (few), of which those of live agents are kept.
+    const waiting = live.size ? (await this.hosts.findBy({ state: In([HostState.DOWN, HostState.UNKNOWN]) })).filter((h) => live.has(h.agent)) : [];
+    // An UNKNOWN host of a live agent (registered on another replica) is UP with its agent's next beat, which is written for it.
+    for (const host of waiting) if (host.state === HostState.UNKNOWN) this.scopes.mark(host.agent);
+    const returning = waiting.filter((h) => h.state === HostState.DOWN);
     for (const host of returning) {
       const agent = this.agents.get(host.agent);
       if (!agent) continue;
@@ -134,7 +148,7 @@ export class HostHealthService implements HeartbeatReceiver {
     }
     round.down = await this.detect(now);
     for (const host of round.down) {
-      await this.hooks?.hostDown(host).catch((e: unknown) => this.logger.error({ err: e, host: host.hostname }, 'failover of a DOWN host failed to start'));
+      await this.hooks?.hostDown(host, this.declaredAt.get(host)).catch((e: unknown) => this.logger.error({ err: e, host: host.hostname }, 'failover of a DOWN host failed to start'));
     }
     await this.settleFenced().catch((e: unknown) => this.logger.warn({ err: e }, 'settling self-fenced environments failed'));
     return round;
@@ -148,11 +162,17 @@ export class HostHealthService implements HeartbeatReceiver {
    */
   async receiveHeartbeat(agentId: string, beat: HeartbeatRequest, now = Date.now()): Promise<HeartbeatAnswer> {
     this.beats.record(agentId, now);
-    const failover = await this.written(agentId, now);
+    const failover = await this.failoverScope(agentId, now);
+    const acknowledged = beat.fenced.length ? this.noteFenced(agentId, beat.fenced) : [];
+    return { leaseUntil: leaseUntil(beat.sentAt, this.settings), heartbeatMs: this.settings.heartbeatMs, downAfterMs: this.settings.downAfterMs, acknowledged, failover };
+  }
+
+  /** Notes the environments `agentId` reports self-fenced; answers the ids of those settled here, which it may forget. */
+  private noteFenced(agentId: string, fenced: FencedEnvironment[]): string[] {
     const reports = this.fencedReports.get(agentId) ?? new Map<string, FencedEnvironment>();
     const settled = this.settled.get(agentId) ?? new Set<string>();
     const acknowledged: string[] = [];
-    for (const f of beat.fenced) {
+    for (const f of fenced) {
       if (settled.has(f.id)) acknowledged.push(f.id);
       else if (!reports.has(f.id)) {
         this.logger.warn({ agent: agentId, environment: f.id, driver: f.driver, fencedAt: new Date(f.at).toISOString() }, 'an agent reports an environment it self-fenced');
@@ -163,41 +183,81 @@ export class HostHealthService implements HeartbeatReceiver {
     if (reports.size) this.fencedReports.set(agentId, reports);
     if (settled.size) this.settled.set(agentId, settled);
     else this.settled.delete(agentId);
-    return { leaseUntil: leaseUntil(beat.sentAt, this.settings), heartbeatMs: this.settings.heartbeatMs, downAfterMs: this.settings.downAfterMs, acknowledged, failover };
+    return acknowledged;
   }
 
   /**
-   * Queues `agentId`'s beat heard `at` for the next batch and resolves, once done, to the
-   * environments on its hosts failover would restart elsewhere. The beats that arrive within a
-   * tenth of a beat, or while a batch runs, go together: one statement however many agents beat.
+   * The failover scope of `agentId`, whose beat was heard `at`: from memory while nothing moved it
+   * (`FailoverScopes`), else read with the next batch of beats, which this beat waits for. A beat
+   * due a write (`AgentHeartbeats.dueWrite`) answered from memory is written with a later batch,
+   * gathered for up to a beat, without waiting for it.
    */
-  private written(agentId: string, at: number): Promise<string[]> {
-    return new Promise((resolve, reject) => {
-      const write = this.beats.dueWrite(agentId, at);
-      const queued = this.pendingBeats.get(agentId);
-      if (queued) {
-        queued.at = Math.max(queued.at, at);
-        queued.write ||= write;
-        queued.waiters.push({ resolve, reject });
-      } else this.pendingBeats.set(agentId, { at, write, waiters: [{ resolve, reject }] });
-      if (this.writing) return;
-      this.writing = true;
-      // A tenth of a beat to gather the beats of other agents: one statement for a hundred agents costs about what one for a single agent does.
-      this.beatsWritten = new Promise<void>((written) => setTimeout(() => void this.writeBeats().finally(written), this.settings.heartbeatMs / 10));
+  private failoverScope(agentId: string, at: number): Promise<string[]> {
+    const write = this.beats.dueWrite(agentId, at);
+    const known = this.scopes.fresh(agentId);
+    // A first write (a host registered UNKNOWN meanwhile, see `AgentHeartbeats.rewrite`) is waited for: it brings hosts UP.
+    if (known && !(write && this.beats.firstWrite(agentId))) {
+      if (write) this.queue(agentId, at, write);
+      return Promise.resolve(known);
+    }
+    return new Promise((resolve, reject) => this.queue(agentId, at, write, { resolve, reject }));
+  }
+
+  /**
+   * Queues `agentId`'s beat heard `at` for a batch. The beats that arrive within a tenth of a beat
+   * of one that waits for its scope, or while a batch is written, go together: one statement
+   * however many agents beat. Beats that only need writing gather for a beat.
+   */
+  private queue(agentId: string, at: number, write: boolean, waiter?: BeatWaiter): void {
+    const queued = this.pendingBeats.get(agentId);
+    if (queued) {
+      queued.at = Math.max(queued.at, at);
+      queued.write ||= write;
+      if (waiter) queued.waiters.push(waiter);
+    } else this.pendingBeats.set(agentId, { at, write, waiters: waiter ? [waiter] : [] });
+    this.scheduleBatch(waiter ? this.settings.heartbeatMs / 10 : this.settings.heartbeatMs);
+  }
+
+  /** Writes the queued beats in `delayMs` at the latest; a batch being written schedules the next as it ends. */
+  private scheduleBatch(delayMs: number): void {
+    if (this.writing) return;
+    const due = Date.now() + delayMs;
+    if (this.batchTimer && due >= this.batchDue) return;
+    clearTimeout(this.batchTimer);
+    this.batchDue = due;
+    this.batchTimer = setTimeout(() => this.writeNextBatch(), delayMs);
+    this.batchTimer.unref();
+  }
+
+  /** Writes the queued beats as one batch; then schedules the beats queued meanwhile (at once when one waits). */
+  private writeNextBatch(): void {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    this.batchDue = Infinity;
+    this.writing = true;
+    const batch = this.pendingBeats;
+    this.pendingBeats = new Map();
+    this.beatsWritten = this.writeBatch(batch).finally(() => {
+      this.writing = false;
+      if (!this.pendingBeats.size) return;
+      const waiting = [...this.pendingBeats.values()].some((q) => q.waiters.length);
+      this.scheduleBatch(waiting ? 0 : this.settings.heartbeatMs);
     });
   }
 
-  /** Writes the queued beats, batch after batch, until none is left. */
-  private async writeBeats(): Promise<void> {
-    try {
-      while (this.pendingBeats.size) {
-        const batch = this.pendingBeats;
-        this.pendingBeats = new Map();
-        await this.writeBatch(batch);
-      }
-    } finally {
-      this.writing = false;
-    }
+  /** An environment of `hostId` changed status or host, or a policy its auto-failover: its agent's scope is read again. */
+  private scopeMoved(hostId: string): void {
+    const agentId = this.scopes.agentOf(hostId);
+    if (agentId) return this.scopes.mark(agentId);
+    // A host not known here (new, or of an agent not heard here): every scope is read again, and its agent learnt for next time.
+    this.scopes.markAll();
+    if (this.lookingUp.has(hostId)) return;
+    this.lookingUp.add(hostId);
+    void this.hosts
+      .findOne({ select: { id: true, agent: true }, where: { id: hostId } })
+      .then((host) => host && this.scopes.learn(host.id, host.agent))
+      .catch((e: unknown) => this.logger.warn({ err: e, hostId }, 'could not look up the agent of a host'))
+      .finally(() => this.lookingUp.delete(hostId));
   }
 
   /**
@@ -205,7 +265,8 @@ export class HostHealthService implements HeartbeatReceiver {
    * beat is due a write (`AgentHeartbeats.dueWrite`) or the host is UNKNOWN (then UP from now:
    * event and log), and the environments on their hosts failover would restart elsewhere (a
    * status failover brings back, a policy with auto-failover, as `FailoverService.hostDown` picks
-   * them) — what each agent self-fences. The beats of an agent that left this gateway since
+   * them) — what each agent self-fences, kept in memory with its hosts' ids (`FailoverScopes`).
+   * The beats of an agent that left this gateway since
    * (its connection closed, it was cut off) are dropped: its hosts are not written heard after
    * it left.
    */
@@ -216,6 +277,7 @@ export class HostHealthService implements HeartbeatReceiver {
       return false;
     });
     if (!beats.length) return;
+    const readAt = this.scopes.now();
     try {
       const [result] = (await this.dataSource.query(
         `WITH beat AS (SELECT * FROM unnest($1::varchar[], $2::timestamptz[], $${FAILOVER_FROM.length + 6}::bool[]) AS b(agent, at, write)),
@@ -227,9 +289,10 @@ export class HostHealthService implements HeartbeatReceiver {
                 (SELECT coalesce(json_agg(json_build_array(h.agent, e.id) ORDER BY e.id), '[]'::json)
                   FROM environment e JOIN host h ON h.id = e."hostId" JOIN beat b ON b.agent = h.agent
                   WHERE e.status IN (${FAILOVER_FROM.map((_, i) => `$${i + 6}`).join(', ')})
-                    AND EXISTS (SELECT 1 FROM replication_policy p WHERE p."environmentId" = e.id AND p."autoFailover")) AS failover`,
+                    AND EXISTS (SELECT 1 FROM replication_policy p WHERE p."environmentId" = e.id AND p."autoFailover")) AS failover,
+                (SELECT coalesce(json_agg(json_build_array(h.agent, h.id)), '[]'::json) FROM host h JOIN beat b ON b.agent = h.agent) AS hosts`,
         [beats.map(([agentId]) => agentId), beats.map(([, queued]) => new Date(queued.at).toISOString()), HostState.DOWN, HostState.UNKNOWN, HostState.UP, ...FAILOVER_FROM, beats.map(([, queued]) => queued.write)],
-      )) as Array<{ up: BeatRow[]; failover: Array<[string, string]> }>;
+      )) as Array<{ up: BeatRow[]; failover: Array<[string, string]>; hosts: Array<[string, string]> }>;
       for (const [agentId, queued] of beats) if (queued.write) this.beats.wrote(agentId, queued.at);
       for (const row of result?.up ?? []) {
         this.logger.info({ host: row.hostname, agent: row.agent }, "first heartbeat of the host's agent: host UP");
@@ -238,8 +301,18 @@ export class HostHealthService implements HeartbeatReceiver {
       }
       const failover = new Map<string, string[]>();
       for (const [agentId, environmentId] of result?.failover ?? []) failover.set(agentId, [...(failover.get(agentId) ?? []), environmentId]);
-      for (const [agentId, queued] of beats) for (const waiter of queued.waiters) waiter.resolve(failover.get(agentId) ?? []);
+      const hosts = new Map<string, string[]>();
+      for (const [agentId, hostId] of result?.hosts ?? []) hosts.set(agentId, [...(hosts.get(agentId) ?? []), hostId]);
+      for (const [agentId, queued] of beats) {
+        const scope = failover.get(agentId) ?? [];
+        if (this.beats.lastHeard(agentId) !== undefined) this.scopes.store(agentId, scope, hosts.get(agentId) ?? [], readAt);
+        for (const waiter of queued.waiters) waiter.resolve(scope);
+      }
+      if (this.writeFailing) this.logger.info('heartbeats are written again');
+      this.writeFailing = false;
     } catch (e) {
+      if (!this.writeFailing) this.logger.warn({ err: e }, 'could not write a batch of heartbeats; the beats waiting for it are answered with the error');
+      this.writeFailing = true;
       for (const [, queued] of beats) for (const waiter of queued.waiters) waiter.reject(e);
     }
   }
@@ -289,12 +362,21 @@ export class HostHealthService implements HeartbeatReceiver {
    * period after it): judged from memory for agents this gateway heard (a live one's hosts are
    * never DOWN, its beats being written only every `heardWriteEveryMs`), from the written
    * `lastHeartbeatAt` with that much more allowance for the others (`staleCutoff`), in one transaction under an advisory lock
-   * (another gateway running the same round finds it taken and leaves the hosts to the winner).
-   * Publishes a HOST event and raises an alert per host. Returns the hosts it marked.
+   * (another gateway running the same round finds it taken and leaves the hosts to the winner),
+   * once a read without the lock found a candidate. Publishes a HOST event and raises an alert per host. Returns the hosts it marked.
    */
   async detect(now = Date.now()): Promise<HostEntity[]> {
     if (this.started === undefined || now < graceEndsAt(this.started, this.settings)) return [];
     const cutoff = silenceCutoff(now, this.settings);
+    // First, without a lock or a transaction, whether any host is a candidate at all (in a steady state none is).
+    const liveNow = new Set(this.agents.connected().filter((id) => this.beats.isLive(id, now)));
+    const candidates = await this.hosts
+      .createQueryBuilder('h')
+      .select(['h.id', 'h.agent'])
+      .where('h.state = :up AND h."lastHeartbeatAt" < :cutoff', { up: HostState.UP, cutoff })
+      .andWhere('(h."lastHeartbeatAt" < :stale OR h.agent = ANY(CAST(:silentHere AS varchar[])))', { stale: staleCutoff(now, this.settings), silentHere: this.beats.silentSince(cutoff.getTime()) })
+      .getMany();
+    if (!candidates.some((h) => !liveNow.has(h.agent))) return [];
     const marked = await this.dataSource.transaction(async (m) => {
       const [lock] = (await m.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [DETECTOR_LOCK_KEY])) as Array<{ locked: boolean }>;
       if (!lock?.locked) return [] as HostEntity[];
@@ -312,6 +394,8 @@ export class HostHealthService implements HeartbeatReceiver {
       if (silent.length) await m.getRepository(HostEntity).update({ id: In(silent.map((h) => h.id)) }, { state: HostState.DOWN });
       return silent.map((h) => Object.assign(h, { state: HostState.DOWN }));
     });
+    const declaredAt = Date.now();
+    for (const host of marked) this.declaredAt.set(host, declaredAt);
     for (const host of marked) {
       const silence = (now - host.lastHeartbeatAt!.getTime()) / 1000;
       this.logger.warn({ host: host.hostname, agent: host.agent, silenceSeconds: silence }, 'host marked DOWN: no heartbeat; fenced');
@@ -375,7 +459,9 @@ export class HostHealthService implements HeartbeatReceiver {
     return removed;
   }
 
+  /** Tells of a host's new state: a HOST event, and the placement pictures (`inventoryChanged`). */
   private publishHost(host: Pick<HostEntity, 'id' | 'hostname' | 'siteId' | 'state' | 'lastHeartbeatAt'>, now: number): void {
+    inventoryChanged(this.dataSource, [host.id]);
     const event: RspEvent = { kind: 'HOST', at: now, groupId: null, siteId: host.siteId, host: { id: host.id, hostname: host.hostname, state: host.state, lastHeartbeatAt: host.lastHeartbeatAt?.toISOString() ?? null } };
     this.pubSub.publish(Topic.EVENT, event);
   }
@@ -394,11 +480,18 @@ interface BeatRow {
   was: HostState;
 }
 
+/** A beat waiting for its agent's failover scope. */
+interface BeatWaiter {
+  resolve(failover: string[]): void;
+  reject(e: unknown): void;
+}
+
 /** An agent's beat waiting for the next write: when it was heard (the latest of its beats queued) and who waits for the outcome. */
 interface QueuedBeat {
   at: number;
   /** Whether its hosts are to be written heard (not only those UNKNOWN). */
   write: boolean;
-  waiters: Array<{ resolve(failover: string[]): void; reject(e: unknown): void }>;
+  /** The beats waiting for its scope (none when it was answered from memory). */
+  waiters: BeatWaiter[];
 }
 

@@ -5,6 +5,7 @@ import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
 import { ImageEntity, ImageSource, ImageVisibility, MemberRole } from '../persistence/entities';
+import type { StorageQuotas } from '../storage-quotas/storage-quotas';
 
 /** The image catalog (seeds 001, 002): read-only root filesystems, tradeable between groups. */
 export class ImageService {
@@ -13,51 +14,41 @@ export class ImageService {
   constructor(
     private readonly dataSource: DataSource,
     readonly store: ImageStore,
-    /** Bytes each group may keep in the gateway's stores (`RSP_GROUP_STORAGE_BYTES`); undefined: no limit. */
-    private readonly groupStorageBytes?: number,
+    /** The groups' storage quotas the bits are reserved against. */
+    private readonly quotas: StorageQuotas,
   ) {
     this.repo = dataSource.getRepository(ImageEntity);
   }
 
   /**
-   * Bytes a group keeps in the gateway's own stores: the content of its images and its replicas
-   * kept by the gateway (STORE target, one-off copies). Replicas kept on hosts are not counted:
-   * they claim the host's DISK against the group's share, as environments do.
-   */
-  async storageUsed(groupId: string, exceptImageId?: string): Promise<number> {
-    const [row] = (await this.dataSource.query(
-      `SELECT COALESCE((SELECT SUM("sizeBytes") FROM image WHERE "vendorGroupId" = $1 AND digest IS NOT NULL AND "sizeBytes" IS NOT NULL AND id::text <> $2), 0)
-            + COALESCE((SELECT SUM(bytes) FROM replica WHERE "groupId" = $1 AND "storeHostId" IS NULL), 0) AS used`,
-      [groupId, exceptImageId ?? ''],
-    )) as Array<{ used: string | number }>;
-    return Number(row?.used ?? 0);
-  }
-
-  /**
    * Stores an image's bits (a root filesystem tarball) and records their digest and size. Images
    * are read-only: bits already stored are a CONFLICT; bits that do not match a declared digest
-   * are refused.
+   * are refused. The bits are reserved against the group's storage quota before they are written:
+   * their announced size at once (`expectedBytes`, the body's length, else the size the image was
+   * registered with), the rest as they arrive. Past it, a CONFLICT with `details.reason:
+   * STORAGE_QUOTA`, and nothing is kept.
    */
-  async storeContent(actor: Principal, id: string, content: Readable): Promise<ImageEntity> {
+  async storeContent(actor: Principal, id: string, content: Readable, expectedBytes?: number): Promise<ImageEntity> {
     const image = await this.get(actor, id);
     policy.requireRole(actor, image.vendorGroupId, MemberRole.MEMBER, 'upload the content of this image');
     if (image.digest && this.store.has(image.digest)) throw new ConflictError(`Image ${image.name}:${image.version} already has its content; images are read-only`, { id });
-    const stored = await this.store.put(content, { expectedDigest: image.digest, limit: await this.quotaLeft(image.vendorGroupId, image.id) });
-    return this.repo.save({ ...image, digest: stored.digest, sizeBytes: stored.sizeBytes });
-  }
-
-  /**
-   * What the group may still store under its quota, and the CONFLICT (`details.reason:
-   * STORAGE_QUOTA`, used and limit bytes) past it; CONFLICT at once when nothing is left.
-   */
-  private async quotaLeft(groupId: string, imageId: string): Promise<{ bytes: number; error: (size: number) => Error } | undefined> {
-    const limit = this.groupStorageBytes;
-    if (limit === undefined) return undefined;
-    const used = await this.storageUsed(groupId, imageId);
-    const error = (size: number) =>
-      new ConflictError(`Storage quota of group ${groupId} exceeded: ${used} of ${limit} bytes used (its images and the replicas the gateway keeps)${size > 0 ? `; this upload went past the ${limit - used} bytes left` : ''}`, { reason: 'STORAGE_QUOTA', groupId, usedBytes: used, limitBytes: limit });
-    if (used >= limit) throw error(0);
-    return { bytes: limit - used, error };
+    const room = await this.quotas.reserve(image.vendorGroupId, expectedBytes ?? image.sizeBytes ?? 0, `the upload of image ${image.name}:${image.version}`, image.id);
+    try {
+      const stored = await this.store.put(content, { expectedDigest: image.digest, room });
+      try {
+        return await this.dataSource.transaction(async (m) => {
+          const saved = await m.getRepository(ImageEntity).save({ ...image, digest: stored.digest, sizeBytes: stored.sizeBytes });
+          await room.settleWithin(m);
+          return saved;
+        });
+      } catch (e) {
+        // Unrecorded bits are not kept, unless another image has the same content.
+        if (!(await this.repo.existsBy({ digest: stored.digest }).catch(() => true))) await this.store.remove(stored.digest);
+        throw e;
+      }
+    } finally {
+      await room.release();
+    }
   }
 
   /** Registers an image in the catalog (its bits are imported through a driver). */

@@ -9,7 +9,9 @@ import { GroupRetirement, HostRetirement, ImageRetirement } from '../retirement'
 import { OrphanService } from '../orphans';
 import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
+import { shareInventoryChanges } from '../placement/inventory-changes';
 import type { GroupKeys } from '../replication/group-keys';
+import { StorageQuotas } from '../storage-quotas/storage-quotas';
 import { EnvironmentService } from './environment-service';
 import { GroupService } from './group-service';
 import { FailoverService } from './failover-service';
@@ -25,6 +27,7 @@ import { MetricsService } from './metrics-service';
 import { OfferService } from './offer-service';
 import { OperationService } from './operation-service';
 import { PlacementOptions, PlacementService } from './placement-service';
+import { SnapshotService } from '../snapshots/snapshot-service';
 import { ResourceService } from './resource-service';
 import { ShareService } from './share-service';
 import { DEFAULT_REPLICATION_SETTINGS, ReplicationSettings } from '../replication/settings';
@@ -48,6 +51,8 @@ export interface Services {
   /** Host agents' join tokens and credentials. */
   agentCredentials: AgentCredentialService;
   groups: GroupService;
+  /** Groups' storage quotas of the gateway's stores: usage, and reservations of transfers. */
+  storageQuotas: StorageQuotas;
   sites: SiteService;
   /** Host agents' facts: hosts' technologies and resource inventories filled from them. */
   hostFacts: HostFactsService;
@@ -64,6 +69,8 @@ export interface Services {
   /** Host agents' connections (`agent_connection`), for `Host.agentConnection`. */
   agentConnections: AgentConnectionService;
   replication: ReplicationService;
+  /** Environments' snapshots: taken, rolled back to, deleted, with their retention. */
+  snapshots: SnapshotService;
   /** Restarts environments of DOWN hosts elsewhere from their newest replica. */
   failover: FailoverService;
   /** Moves environments between hosts (shuffle), reporting the downtime. */
@@ -106,18 +113,22 @@ export interface ServiceDeps {
 export function createServices(deps: ServiceDeps): Services {
   const { dataSource } = deps;
   const operations = new OperationService(dataSource, deps.pubSub, deps.logger, deps.gatewayId ?? null);
-  const images = new ImageService(dataSource, deps.imageStore, deps.groupStorageBytes);
+  const storageQuotas = new StorageQuotas(dataSource, deps.groupStorageBytes, deps.gatewayId ?? null);
+  const images = new ImageService(dataSource, deps.imageStore, storageQuotas);
   const beats = new AgentHeartbeats(deps.health ?? DEFAULT_DETECTOR_SETTINGS);
   // An agent that leaves this gateway is no longer live here: it is heard again on its next beat.
   deps.agents.onChange((agentId, connected) => connected || beats.forget(agentId));
   const sites = new SiteService(dataSource, beats, deps.agents.localId, (agentId) => deps.agents.reachable(agentId) !== undefined);
+  // Inventory writes of this replica reach the others' placement pictures, and theirs this one's.
+  shareInventoryChanges(dataSource, deps.pubSub);
   const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
   const lifecycle = new EnvironmentLifecycle(dataSource, deps.pubSub);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, lifecycle, placement);
+  const snapshots = new SnapshotService(dataSource, deps.agents, operations, environments, deps.logger, placement);
   const layers = new LayerService(dataSource);
   const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost, deps.info.database);
   const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, beats.settings, beats);
-  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, deps.replication ?? DEFAULT_REPLICATION_SETTINGS);
+  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, storageQuotas, deps.replication ?? DEFAULT_REPLICATION_SETTINGS, metrics.alerts);
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
   const shares = new ShareService(dataSource, deps.pubSub);
@@ -129,6 +140,7 @@ export function createServices(deps: ServiceDeps): Services {
     tokens,
     agentCredentials: new AgentCredentialService(dataSource, deps.pubSub),
     groups: new GroupService(dataSource),
+    storageQuotas,
     sites,
     hostFacts: new HostFactsService(dataSource, sites, deps.agents, deps.logger),
     resources: new ResourceService(dataSource),
@@ -142,6 +154,7 @@ export function createServices(deps: ServiceDeps): Services {
     health,
     agentConnections: new AgentConnectionService(dataSource, deps.gatewayId ?? 'embedded', deps.logger),
     replication,
+    snapshots,
     failover,
     migration,
     retirement: {

@@ -3,6 +3,7 @@ import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ForbiddenError, NotFoundError } from '../errors';
 import { LAYER_KINDS, LayerEntity, LayerProperty, LayerRequirement, MemberRole } from '../persistence/entities';
+import { inventoryChanged } from '../placement/inventory-changes';
 
 /** A property as seen from a layer: its value and the layer it comes from. */
 export interface EffectiveProperty {
@@ -30,7 +31,7 @@ const MAX_DEPTH = 32;
 export class LayerService {
   private readonly repo: Repository<LayerEntity>;
 
-  constructor(dataSource: DataSource) {
+  constructor(private readonly dataSource: DataSource) {
     this.repo = dataSource.getRepository(LayerEntity);
   }
 
@@ -55,7 +56,13 @@ export class LayerService {
       if (chain.some((l) => l.id === id)) throw new BadInputError(`Layer ${id} cannot sit on ${input.parentId}: that would make a cycle`, { id, parentId: input.parentId });
       await this.requireParent(actor, layer.groupId, input.parentId);
     }
-    return this.repo.save({ ...layer, ...input });
+    const saved = await this.repo.save({ ...layer, ...input });
+    if (layer.kind === 'MACHINE') {
+      // A host's properties are its machine layer's: its placement picture changes.
+      const hosts: Array<{ id: string }> = await this.dataSource.query(`SELECT id FROM host WHERE "layerId" = $1`, [id]);
+      inventoryChanged(this.dataSource, hosts.map((h) => h.id));
+    }
+    return saved;
   }
 
   /**

@@ -22,6 +22,9 @@ import type { EnvironmentService } from './environment-service';
 import type { OperationService } from './operation-service';
 import type { SiteService } from './site-service';
 
+/** The most alerts one `alerts` query returns (the API's page maximum). */
+const MAX_ALERTS_PAGE = 500;
+
 /** What a new alert rule says. */
 export interface NewAlertRule {
   name: string;
@@ -210,14 +213,15 @@ export class MetricsService {
     return true;
   }
 
-  /** Alerts the actor may see, newest first. */
+  /** Alerts the actor may see, newest first; `limit` is 1 to 500, as every page of the API. */
   async alertsFor(actor: Principal, filter: { state?: AlertState; groupId?: string }, limit: number): Promise<AlertEntity[]> {
     const p = policy.requireAuthenticated(actor);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_ALERTS_PAGE) throw new BadInputError(`first must be 1 to ${MAX_ALERTS_PAGE} (got ${limit})`, { field: 'first', max: MAX_ALERTS_PAGE, got: limit });
     const qb = this.alertRepo.createQueryBuilder('a');
     if (!p.siteAdmin) qb.andWhere('a."groupId" = :mine', { mine: p.groupId ?? '00000000-0000-0000-0000-000000000000' });
     if (filter.groupId) qb.andWhere('a."groupId" = :g', { g: filter.groupId });
     if (filter.state) qb.andWhere('a.state = :s', { s: filter.state });
-    return qb.orderBy('a."firedAt"', 'DESC').take(Math.min(Math.max(limit, 1), 500)).getMany();
+    return qb.orderBy('a."firedAt"', 'DESC').take(limit).getMany();
   }
 
   /** What a group used per site in a month (`YYYY-MM`, default this month); its members see it. */

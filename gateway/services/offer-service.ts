@@ -6,6 +6,7 @@ import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
 import { ExchangeStatus, GroupEntity, HostEntity, MemberRole, NeedEntity, OfferEntity, ResourceUnit, ShareEntity } from '../persistence/entities';
+import { inventoryChanged } from '../placement/inventory-changes';
 import { AMOUNT_EPSILON, HostRooms, RoomAsk } from './host-rooms';
 import { validateTypeAndUnit } from './resource-service';
 import { ShareService } from './share-service';
@@ -157,6 +158,7 @@ export class OfferService {
       const share = await this.shares.addQuotaWithin(m, rooms.hosts.get(hostId)!, groupId, o.resourceType, amount);
       return { share, hostId, amount, offer: await this.take(m, o, amount), need: n ? await this.take(m, n, amount) : null };
     });
+    inventoryChanged(this.dataSource, [done.hostId]);
     this.announce('OFFER_ACCEPTED', done, offer.groupId);
     return done;
   }
@@ -202,6 +204,7 @@ export class OfferService {
       const offer = drawnOn(hostId);
       return { share, hostId, amount, offer: offer ? await this.take(m, offer, Math.min(amount, offer.remaining)) : null, need: await this.take(m, n, amount) };
     });
+    inventoryChanged(this.dataSource, [done.hostId]);
     this.announce('NEED_GRANTED', done, ownerGroupId);
     return done;
   }

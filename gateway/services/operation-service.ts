@@ -61,7 +61,7 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boo
 /** How long `cancel` waits for the work to stop, to answer the state it ended in. */
 const CANCEL_ANSWER_WAIT_MS = 2_000;
 
-/** Progress updates closer together than this are published but not written. */
+/** Progress is written at most once per this interval (every update is published). */
 const PROGRESS_WRITE_INTERVAL_MS = 250;
 
 /**
@@ -102,7 +102,10 @@ export class OperationService {
     return abandoned.length;
   }
 
-  /** Records a new operation and starts `work` in the background; returns it while still pending. */
+  /**
+   * Records a new operation, RUNNING (its work starts at once: one write, not a PENDING one and a
+   * RUNNING one), and starts `work` in the background; returns it.
+   */
   async start(spec: NewOperation, work: OperationWork): Promise<OperationEntity> {
     const op = await this.repo.save(
       this.repo.create({
@@ -112,13 +115,16 @@ export class OperationService {
         groupId: spec.groupId ?? null,
         actorGroupId: spec.actorGroupId ?? null,
         runner: this.runner,
-        state: OperationState.PENDING,
+        state: OperationState.RUNNING,
         progress: 0,
+        startedAt: new Date(),
       }),
+      { transaction: false }, // one INSERT: no transaction around it
     );
     this.publish(op);
     const controller = new AbortController();
-    const done = this.execute(op, work, controller.signal);
+    // Its work starts once it is registered as running here (cancellable).
+    const done = Promise.resolve().then(() => this.execute(op, work, controller.signal));
     this.running.set(op.id, { controller, done });
     void done.finally(() => this.running.delete(op.id));
     return op;
@@ -212,9 +218,17 @@ export class OperationService {
   }
 
   private async execute(op: OperationEntity, work: OperationWork, signal: AbortSignal): Promise<OperationEntity> {
-    let lastWrite = 0;
     const log = this.logger.child({ operation: op.id, kind: op.kind, target: op.targetId ?? undefined });
-    await this.update(op, { state: OperationState.RUNNING, startedAt: new Date() });
+    // Progress is published at once and written at most once per interval: a change within one
+    // is written when it ends (if the operation still runs), or with the operation's end.
+    let lastWrite = Date.now(); // `start` has just written the row
+    let timer: NodeJS.Timeout | undefined;
+    let writing: Promise<void> = Promise.resolve();
+    const writeProgress = () => {
+      timer = undefined;
+      lastWrite = Date.now();
+      writing = writing.then(() => this.write(op)).catch((e: unknown) => log.warn({ err: e }, 'could not record the progress of an operation'));
+    };
     const control: OperationControl = {
       operationId: op.id,
       signal,
@@ -222,31 +236,39 @@ export class OperationService {
         const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
         op.progress = Math.max(op.progress, clamped);
         if (message !== undefined) op.message = message;
-        const now = Date.now();
-        if (now - lastWrite >= PROGRESS_WRITE_INTERVAL_MS) {
-          lastWrite = now;
-          await this.update(op, {});
-        } else {
-          this.publish(op);
-        }
+        this.publish(op);
+        const wait = lastWrite + PROGRESS_WRITE_INTERVAL_MS - Date.now();
+        if (wait <= 0) {
+          clearTimeout(timer);
+          writeProgress();
+          await writing;
+        } else timer ??= setTimeout(writeProgress, wait);
       },
     };
+    const end = async (changes: Partial<OperationEntity>) => {
+      clearTimeout(timer);
+      await writing;
+      return this.update(op, changes);
+    };
     try {
+      // Cancelled before it began: its work never starts (a listener it adds to an already
+      // aborted signal would never hear the abort).
+      if (signal.aborted) throw signal.reason;
       const result = await work(control);
       if (signal.aborted) throw signal.reason;
       log.info('operation succeeded');
-      return await this.update(op, { state: OperationState.SUCCEEDED, progress: 1, result: (result ?? null) as never, finishedAt: new Date() });
+      return await end({ state: OperationState.SUCCEEDED, progress: 1, result: (result ?? null) as never, finishedAt: new Date() });
     } catch (e) {
       if (signal.aborted && isShutdown(signal.reason)) {
         log.warn('operation interrupted by the gateway stopping');
-        return await this.update(op, { ...INTERRUPTED, finishedAt: new Date() });
+        return await end({ ...INTERRUPTED, finishedAt: new Date() });
       }
       const cancelled = signal.aborted;
       const error = isRspError(e) ? e : null;
       if (cancelled) log.info('operation cancelled');
       else if (error && error.category !== 'INTERNAL') log.warn({ code: error.category, err: e }, 'operation failed');
       else log.error({ err: e }, 'operation failed with an internal error');
-      return await this.update(op, {
+      return await end({
         state: cancelled ? OperationState.CANCELLED : OperationState.FAILED,
         errorCode: cancelled ? 'CANCELLED' : error ? error.category : 'INTERNAL_SERVER_ERROR',
         errorMessage: cancelled ? 'Cancelled on request' : error ? error.message : `Internal error: ${(e as Error)?.message ?? String(e)}`,
@@ -257,11 +279,16 @@ export class OperationService {
 
   private async update(op: OperationEntity, changes: Partial<OperationEntity>): Promise<OperationEntity> {
     Object.assign(op, changes);
+    await this.write(op);
+    this.publish(op);
+    return op;
+  }
+
+  /** Writes the operation as it is in memory. */
+  private async write(op: OperationEntity): Promise<void> {
     const { state, progress, message, result, errorCode, errorMessage, startedAt, finishedAt } = op;
     await this.repo.update({ id: op.id }, { state, progress, message, result: result as never, errorCode, errorMessage, startedAt, finishedAt });
     op.updatedAt = new Date();
-    this.publish(op);
-    return op;
   }
 
   private publish(op: OperationEntity): void {

@@ -22,7 +22,8 @@ import {
 } from '../persistence/entities';
 import { endAllocations, insertPlacements, rowsOf } from '../placement/claims';
 import { GroupCommit, requireHost, toRspError, type BatchItem, type PlacementResult } from '../placement/group-commit';
-import { claimImplicit, implicitAllocations, type ImplicitClaim } from '../placement/implicit';
+import { DEFAULT_PLACEMENT_SNAPSHOT_MS } from '../placement/defaults';
+import { claimImplicit, type ImplicitClaim } from '../placement/implicit';
 import { placementAsk } from '../placement/model';
 import { evaluateHosts, Evaluation } from '../placement/scheduler';
 import { InventorySnapshot } from '../placement/snapshot';
@@ -56,7 +57,7 @@ export interface AllocationFilter {
 
 /** How the placement service runs: the snapshot age, the clock and the retries on lost races. */
 export interface PlacementOptions {
-  /** 0: every decision reads the inventory afresh; above 0: a shared picture at most this old. */
+  /** 0: every decision reads the inventory afresh; above 0: a shared picture checked this often (default DEFAULT_PLACEMENT_SNAPSHOT_MS). */
   snapshotMs?: number;
   now?: () => Date;
   /** Attempts of one batch before the items still racing get CONFLICT. */
@@ -97,7 +98,7 @@ export class PlacementService {
     this.requests = dataSource.getRepository(AllocationRequestEntity);
     this.owners = new HostOwners(dataSource);
     this.allocations = dataSource.getRepository(AllocationEntity);
-    this.snapshot = new InventorySnapshot(dataSource, options.snapshotMs ?? 0);
+    this.snapshot = new InventorySnapshot(dataSource, options.snapshotMs ?? DEFAULT_PLACEMENT_SNAPSHOT_MS);
     this.now = options.now ?? (() => new Date());
     this.groupCommit = new GroupCommit(dataSource, this.snapshot, { now: this.now, maxAttempts: options.maxAttempts ?? 5, oneStatementResources: options.oneStatementResources });
   }
@@ -347,9 +348,9 @@ export class PlacementService {
    * allocation when named. Returns what to call once the transaction has committed.
    */
   async releaseHeldWithin(m: EntityManager, of: { environmentId?: string; replicaIds?: string[]; keepHostId?: string; allocationId?: string | null }): Promise<() => void> {
-    const ids = await implicitAllocations(m, of);
-    if (of.allocationId) ids.push(of.allocationId);
-    return this.releaseWithin(m, ids);
+    const { allocationId, ...implicit } = of;
+    const { hostIds } = await endAllocations(m, { ...implicit, ids: allocationId ? [allocationId] : [] }, AllocationStatus.RELEASED, this.now());
+    return () => this.snapshot.invalidate(hostIds);
   }
 
   /** The active allocations holding an environment's capacity: the one it was made on and its implicit ones, oldest first. */

@@ -4,14 +4,19 @@ import type { ArtifactStore } from '../artifacts/artifact-store';
 import type { EnvironmentLifecycle } from '../environments';
 import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
+import type { AlertEvaluator } from '../metrics/alert-evaluator';
 import type { EnvironmentEntity, ReplicaEntity, ReplicationPolicyEntity } from '../persistence/entities';
 import type { GroupKeys } from '../replication/group-keys';
 import { ReplicationPolicyService } from '../replication/policy-service';
 import { ReplicaRecords } from '../replication/replica-records';
+import { ReplicaVerifier } from '../replication/replica-verifier';
 import { ReplicaStores } from '../replication/replica-stores';
 import { ReplicationRuns, type ReplicateOptions } from '../replication/replication-runs';
+import { RestoreDrills } from '../replication/restore-drills';
 import { RestoreService, type RestoreOptions } from '../replication/restore-service';
+import { StoreCollector } from '../replication/store-collector';
 import { DEFAULT_REPLICATION_SETTINGS, type ReplicationSettings } from '../replication/settings';
+import type { StorageQuotas } from '../storage-quotas/storage-quotas';
 import type { ReplicaKeeper } from './failover-service';
 import type { LayerService } from './layer-service';
 import type { OperationService } from './operation-service';
@@ -20,7 +25,7 @@ import type { PlacementService } from './placement-service';
 /**
  * Replication (seeds 000, 001, 004), built from its parts: policies attached to layers
  * (`policies`), replica records and their verification (`replicas`), runs on a schedule with
- * retries (`runs`), and restore (`restores`). It is also what failover and migration need of
+ * retries (`runs`), restore (`restores`) and restore drills (`drills`). It is also what failover and migration need of
  * replication (`ReplicaKeeper`), which spans the parts.
  */
 export class ReplicationService implements ReplicaKeeper {
@@ -32,6 +37,12 @@ export class ReplicationService implements ReplicaKeeper {
   readonly runs: ReplicationRuns;
   /** Restore of replicas as environments or into their environment. */
   readonly restores: RestoreService;
+  /** Verify jobs: re-hash, repair, record, alert. */
+  readonly verifier: ReplicaVerifier;
+  /** Restore drills: the newest replica restored into a scratch environment, started, recorded. */
+  readonly drills: RestoreDrills;
+  /** Garbage collection of a replica store on request. */
+  readonly collector: StoreCollector;
 
   constructor(
     dataSource: DataSource,
@@ -47,13 +58,20 @@ export class ReplicationService implements ReplicaKeeper {
     lifecycle: EnvironmentLifecycle,
     /** Where restored environments and stored replicas claim their capacity. */
     placement: PlacementService | undefined,
+    /** The groups' storage quotas, which replicas copied into the gateway's store are reserved against. */
+    quotas: StorageQuotas,
     readonly settings: ReplicationSettings = DEFAULT_REPLICATION_SETTINGS,
+    /** Where a verify job that finds damage raises its alert. */
+    alerts?: Pick<AlertEvaluator, 'raise'>,
   ) {
     const stores = new ReplicaStores(dataSource, agents, store, logger);
     this.replicas = new ReplicaRecords(dataSource, stores, keys, logger, placement);
-    this.policies = new ReplicationPolicyService(dataSource, layers, this.replicas, settings);
-    this.runs = new ReplicationRuns(dataSource, operations, stores, keys, logger, pubSub, this.policies, this.replicas, settings, placement);
+    this.policies = new ReplicationPolicyService(dataSource, layers, this.replicas, settings, pubSub);
+    this.runs = new ReplicationRuns(dataSource, operations, stores, keys, logger, pubSub, this.policies, this.replicas, settings, quotas, placement);
+    this.verifier = new ReplicaVerifier(dataSource, operations, stores, keys, this.replicas, logger, settings, alerts);
     this.restores = new RestoreService(dataSource, agents, operations, stores, keys, logger, lifecycle, this.replicas, placement);
+    this.collector = new StoreCollector(dataSource, operations, stores, logger);
+    this.drills = new RestoreDrills(dataSource, agents, operations, this.policies, this.restores, logger, alerts);
   }
 
   /** Policies of the environment with automatic failover on (see `ReplicationPolicyService`). */

@@ -3,6 +3,8 @@ import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
 import { capacityOf, ClassRequirement, HostEntity, KNOWN_RESOURCE_UNITS, ResourceClassEntity, ResourceEntity, ResourceSource, ResourceUnit } from '../persistence/entities';
+import { rowsOf } from '../placement/claims';
+import { inventoryChanged } from '../placement/inventory-changes';
 
 /** Inventory fields of a resource. */
 export interface InventoryFields {
@@ -59,12 +61,15 @@ export class ResourceService {
         .set({ ...fields, attributes: () => ':attributes::jsonb' })
         .where('id = :id AND source = :facts', { id: existing.id, facts: ResourceSource.FACTS, attributes: JSON.stringify(attributes) })
         .execute();
+      inventoryChanged(this.dataSource, [input.hostId]);
       return this.get(actor, existing.id);
     }
     if (existing) {
       throw new ConflictError(`Host ${input.hostId} already has a ${input.type} resource; update its inventory instead`, { hostId: input.hostId, type: input.type });
     }
-    return this.repo.save(this.repo.create({ ...input, used: 0 }));
+    const created = await this.repo.save(this.repo.create({ ...input, used: 0 }));
+    inventoryChanged(this.dataSource, [created.hostId]);
+    return created;
   }
 
   /** Site admins change an inventory; capacity may not drop below what is used. */
@@ -73,7 +78,19 @@ export class ResourceService {
     const resource = await this.get(actor, id);
     const next = { ...resource, ...fields };
     validateInventory(next, resource.used);
-    return this.repo.save(next);
+    // Only the inventory, and only while its capacity still holds what is used: `used` belongs to
+    // the claims, which may have moved since the read above (saving the row read would write it back).
+    const updated = rowsOf<{ id: string }>(await this.dataSource.query(
+      `UPDATE resource SET total = $2, reserved = $3, "allocationRatio" = $4, "minUnit" = $5, "maxUnit" = $6, "stepSize" = $7, generation = generation + 1
+       WHERE id = $1 AND ($2::float8 - $3::float8) * $4::float8 + 1e-6 >= used RETURNING id`,
+      [id, next.total, next.reserved, next.allocationRatio, next.minUnit, next.maxUnit, next.stepSize],
+    ));
+    if (!updated.length) {
+      const now = await this.get(actor, id);
+      throw new ConflictError(`Capacity ${capacityOf(next)} would be below what is already used (${now.used})`, { capacity: capacityOf(next), used: now.used });
+    }
+    inventoryChanged(this.dataSource, [resource.hostId]);
+    return this.get(actor, id);
   }
 
   async get(actor: Principal, id: string): Promise<ResourceEntity> {

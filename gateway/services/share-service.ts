@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
 import { type RspPubSub, Topic } from '../events/pubsub';
 import { capacityOf, GroupEntity, HostEntity, ResourceEntity, ShareEntity, ShareKind, UsagePolicyEntity, UsagePolicyMode } from '../persistence/entities';
+import { inventoryChanged } from '../placement/inventory-changes';
 
 /** Resource types a FULL or HALF share is sized on (seed 001: half the RAM, disk and bandwidth). */
 export const SHARED_TYPES = ['RAM', 'DISK', 'NET_BANDWIDTH'] as const;
@@ -34,7 +35,7 @@ export class ShareService {
    */
   async grant(actor: Principal, input: { hostId: string; groupId: string; kind: ShareKind; quotas?: Record<string, number>; cpuWeight?: number }): Promise<ShareEntity> {
     await this.owners.requireGovernsHost(actor, input.hostId, 'grant shares on this host');
-    return this.dataSource.transaction(async (m) => {
+    const share = await this.dataSource.transaction(async (m) => {
       const host = await m.getRepository(HostEntity).findOne({ where: { id: input.hostId }, lock: { mode: 'pessimistic_write' } });
       if (!host) throw new NotFoundError('Host', input.hostId);
       if (!(await m.getRepository(GroupEntity).existsBy({ id: input.groupId }))) throw new NotFoundError('Group', input.groupId);
@@ -56,12 +57,15 @@ export class ShareService {
       const repo = m.getRepository(ShareEntity);
       return repo.save(repo.create({ hostId: host.id, groupId: input.groupId, kind: input.kind, quotas, cpuWeight }));
     });
+    inventoryChanged(this.dataSource, [share.hostId]);
+    return share;
   }
 
   /**
    * Inside the caller's transaction (the host's row locked), gives `groupId` `amount` more of
    * `type` on the host: a new CUSTOM share, or its existing share enlarged (it becomes CUSTOM, with
    * the quotas it had plus this). CONFLICT when the host's shares would add up to more than its capacity.
+   * The caller says `inventoryChanged` once its transaction committed.
    */
   async addQuotaWithin(m: EntityManager, host: HostEntity, groupId: string, type: string, amount: number): Promise<ShareEntity> {
     const repo = m.getRepository(ShareEntity);
@@ -88,6 +92,7 @@ export class ShareService {
     await this.owners.requireGovernsHost(actor, share.hostId, 'revoke shares on this host');
     const result = await this.repo.delete({ id });
     if (!result.affected) throw new NotFoundError('Share', id);
+    inventoryChanged(this.dataSource, [share.hostId]);
     this.pubSub?.publish(Topic.ACCESS_CHANGED, { kind: 'share', id });
     return true;
   }
@@ -115,7 +120,10 @@ export class ShareService {
     }
     const existing = await this.policies.findOne({ where: { siteId: input.siteId, name: input.name }, order: { id: 'ASC' } });
     const fields = { text: input.text ?? '', bandwidthBytesPerMonth: input.bandwidthBytesPerMonth ?? null, cpuHoursPerMonth: input.cpuHoursPerMonth ?? null, diskBytes: input.diskBytes ?? null, mode: input.mode ?? UsagePolicyMode.REFUSE };
-    return this.policies.save(existing ? Object.assign(existing, fields) : this.policies.create({ siteId: input.siteId, name: input.name, ...fields }));
+    const saved = await this.policies.save(existing ? Object.assign(existing, fields) : this.policies.create({ siteId: input.siteId, name: input.name, ...fields }));
+    // Which groups a REFUSE policy keeps out of the site's hosts may have changed.
+    inventoryChanged(this.dataSource, 'every host');
+    return saved;
   }
 
   async usagePolicies(actor: Principal, siteId: string): Promise<UsagePolicyEntity[]> {

@@ -1,8 +1,11 @@
-import { DataSource, IsNull, MoreThan, Not, Repository } from 'typeorm';
+import { DataSource, In, IsNull, MoreThan, Not, Repository } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import { parseAddressRange, rangeText } from '../networks/address-range';
+import { BatchedStatement } from '../persistence/batched-statement';
 import { GroupEntity, HostEntity, HostState, LayerEntity, PlacementPolicy, SiteEntity } from '../persistence/entities';
+import { inventoryChanged } from '../placement/inventory-changes';
 import { AgentHeartbeats } from './agent-heartbeats';
 import { DEFAULT_DETECTOR_SETTINGS, staleCutoff } from './failure-detector';
 import { effectiveTechnologies, hostTechnologies, usableTechnologies, type ProbedDriver } from './host-technologies';
@@ -25,6 +28,13 @@ export class SiteService {
   private readonly hosts: Repository<HostEntity>;
   /** Per agent id: the technologies its last probe found usable, as reported to this gateway. */
   private readonly probes = new Map<string, string[]>();
+  /** The hosts of agents, by hostname, read for many reporting agents in one statement (each caller gets its own copies). */
+  private readonly hostsOfAgents = new BatchedStatement<string, HostEntity[]>(async (agentIds) => {
+    const rows = await this.hosts.find({ where: { agent: In([...new Set(agentIds)]) }, order: { hostname: 'ASC' } });
+    const byAgent = new Map<string, HostEntity[]>();
+    for (const h of rows) byAgent.set(h.agent, [...(byAgent.get(h.agent) ?? []), h]);
+    return (agentId) => (byAgent.get(agentId) ?? []).map((h) => Object.assign(new HostEntity(), h));
+  });
 
   constructor(
     private readonly dataSource: DataSource,
@@ -65,8 +75,9 @@ export class SiteService {
    * the agent never reported, they are taken as declared. With `inventoryFromFacts`, its resources
    * follow its agent's facts (`HostFactsService`).
    */
-  async createHost(actor: Principal, input: { siteId: string; ownerGroupId: string; hostname: string; arch?: string; drivers?: string[]; shareUnits?: number; agent?: string; inventoryFromFacts?: boolean; properties?: LayerEntity['properties'] }): Promise<HostEntity> {
+  async createHost(actor: Principal, input: { siteId: string; ownerGroupId: string; hostname: string; arch?: string; drivers?: string[]; shareUnits?: number; agent?: string; inventoryFromFacts?: boolean; properties?: LayerEntity['properties']; addressRange?: string }): Promise<HostEntity> {
     policy.requireSiteAdmin(actor, 'register hosts');
+    const addressRange = input.addressRange ? rangeText(parseAddressRange(input.addressRange)) : null;
     const site = await this.getSite(actor, input.siteId);
     if (!(await this.dataSource.getRepository(GroupEntity).existsBy({ id: input.ownerGroupId }))) throw new NotFoundError('Group', input.ownerGroupId);
     if (input.shareUnits !== undefined && (!Number.isInteger(input.shareUnits) || input.shareUnits < 1)) throw new BadInputError('shareUnits must be a whole number ≥ 1', { shareUnits: input.shareUnits });
@@ -76,7 +87,7 @@ export class SiteService {
     // `local` names the in-process agent of the gateway that got the request, by its stable id.
     const agent = !input.agent || input.agent === 'local' ? this.localAgentId : input.agent;
     const technologies = hostTechnologies(agent, await this.probeOf(agent), input.drivers ?? null);
-    return this.dataSource.transaction(async (m) => {
+    const host = await this.dataSource.transaction(async (m) => {
       const arch = input.arch ?? 'x86_64';
       const layer = await m.getRepository(LayerEntity).save(
         m.getRepository(LayerEntity).create({
@@ -94,8 +105,12 @@ export class SiteService {
         }),
       );
       const repo = m.getRepository(HostEntity);
-      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, ...technologies, shareUnits: input.shareUnits ?? 1, inventoryFromFacts: input.inventoryFromFacts ?? false, agent, ...this.firstState(agent), layerId: layer.id }));
+      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, ...technologies, shareUnits: input.shareUnits ?? 1, inventoryFromFacts: input.inventoryFromFacts ?? false, agent, ...this.firstState(agent), layerId: layer.id, addressRange }));
     });
+    inventoryChanged(this.dataSource, [host.id]);
+    // Registered UNKNOWN (its agent not heard here yet, or heard before the host was written): UP with its agent's next beat.
+    if (host.state === HostState.UNKNOWN) this.beats.rewrite(agent);
+    return host;
   }
 
   /**
@@ -106,7 +121,8 @@ export class SiteService {
   async recordProbe(agentId: string, reports: readonly ProbedDriver[]): Promise<HostEntity[]> {
     const probed = usableTechnologies(reports);
     this.probes.set(agentId, probed);
-    const hosts = await this.hosts.find({ where: { agent: agentId }, order: { hostname: 'ASC' } });
+    const hosts = await this.hostsOfAgents.load(agentId);
+    const changed: string[] = [];
     // An allowed technology the agent lost stays in the admin's list, out of effect until it comes back.
     for (const host of hosts) {
       const drivers = effectiveTechnologies(probed, host.allowedDrivers);
@@ -114,7 +130,9 @@ export class SiteService {
       if (sameList(host.probedDrivers, probed) && sameList(host.drivers, drivers)) continue;
       await this.hosts.update(host.id, { probedDrivers: probed, drivers });
       Object.assign(host, { probedDrivers: probed, drivers });
+      changed.push(host.id);
     }
+    inventoryChanged(this.dataSource, changed);
     return hosts;
   }
 
@@ -127,7 +145,9 @@ export class SiteService {
     const host = await this.getHost(actor, id);
     const probed = host.probedDrivers ?? (await this.probeOf(host.agent));
     Object.assign(host, hostTechnologies(host.agent, probed, drivers));
-    return this.hosts.save(host);
+    const saved = await this.hosts.save(host);
+    inventoryChanged(this.dataSource, [host.id]);
+    return saved;
   }
 
   /** The technologies `agentId` last reported usable, or null when it never reported. */
@@ -164,7 +184,9 @@ export class SiteService {
       );
     }
     host.state = state;
-    return this.hosts.save(host);
+    const saved = await this.hosts.save(host);
+    inventoryChanged(this.dataSource, [host.id]);
+    return saved;
   }
 
   /** True when `agentId` is connected and was heard lately: by this gateway, or (another replica's) on one of its hosts. */

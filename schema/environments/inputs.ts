@@ -59,6 +59,26 @@ export class VolumeInput {
   readOnly: boolean;
 }
 
+/** A host port to publish to a port of the environment. */
+@InputType({ description: 'A port of the host published to a port of the environment: reachable from outside the host.' })
+export class PortInput {
+  @Field(() => Int, { description: 'On every address of the host; unique per host and protocol.' })
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  hostPort: number;
+
+  @Field(() => Int, { description: 'Inside the environment.' })
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  port: number;
+
+  @Field({ defaultValue: 'tcp', description: 'tcp or udp' })
+  @IsIn(['tcp', 'udp'])
+  protocol: 'tcp' | 'udp';
+}
+
 /** A new environment. */
 @InputType()
 export class CreateEnvironmentInput {
@@ -105,10 +125,21 @@ export class CreateEnvironmentInput {
   @ArrayMaxSize(3)
   dns?: string[];
 
-  @Field({ nullable: true, description: 'none (loopback only) or bridge.' })
+  @Field({ nullable: true, description: "bridge: on its host's managed network with an address of the host's range (the default where the driver has managed networks), or none: loopback only." })
   @IsOptional()
   @IsIn(['none', 'bridge'])
   network?: 'none' | 'bridge';
+
+  @Field(() => [PortInput], { nullable: true, description: 'Host ports published to it; a host port another environment of the host publishes is refused (CONFLICT).' })
+  @IsOptional()
+  @ArrayMaxSize(32)
+  @ValidateNested({ each: true })
+  @Type(() => PortInput)
+  ports?: PortInput[];
+
+  @Field({ nullable: true, description: 'A read-only root filesystem (volumes and a tmpfs on /tmp and /run stay writable); default: true where the driver can make one.' })
+  @IsOptional()
+  readOnlyRoot?: boolean;
 
   @Field(() => GraphQLJSONObject, { nullable: true, description: 'KEY: value config values for the image.' })
   @IsOptional()

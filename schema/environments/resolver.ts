@@ -8,7 +8,7 @@ import type { Principal } from '../common/actor';
 import { offsetFromCursor, toConnection } from '../common/connection';
 import { Operation } from '../operations/types';
 import { CreateEnvironmentInput, EnvironmentListArgs, LimitsInput } from './inputs';
-import { DriverStatus, Environment, EnvironmentConnection, EnvironmentCreation, EnvironmentIntervention, EnvironmentStats, ExecResult } from './types';
+import { DriverStatus, Environment, EnvironmentAddress, EnvironmentConnection, EnvironmentCreation, EnvironmentInterface, EnvironmentIntervention, EnvironmentStats, ExecResult } from './types';
 
 /** Environments and their lifecycle; every change is an Operation. */
 @Resolver(() => Environment)
@@ -31,6 +31,19 @@ export class EnvironmentResolver {
     return env.intervention ? { ...env.intervention, at: new Date(env.intervention.at) } : null;
   }
 
+  @FieldResolver(() => EnvironmentInterface)
+  iface(@Root() env: EnvironmentEntity): EnvironmentInterface {
+    return { ...env.iface, ports: env.iface.ports ?? [], readOnlyRoot: env.iface.readOnlyRoot ?? false };
+  }
+
+  @FieldResolver(() => [EnvironmentAddress], { description: "The addresses RSP assigned it on its host's network; empty with network none or a driver without managed networks." })
+  addresses(@Root() env: EnvironmentEntity): EnvironmentAddress[] {
+    const assigned = env.iface.address;
+    if (!assigned) return [];
+    const [address, prefix] = assigned.ipv4.split('/');
+    return [{ address: address!, prefix: Number(prefix), family: 'IPv4', interface: assigned.network, gateway: assigned.gateway }];
+  }
+
   @Query(() => EnvironmentStats, { description: 'Live usage counters of a running environment.' })
   environmentStats(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<Stats> {
     return ctx.services.environments.stats(actor, id);
@@ -39,7 +52,7 @@ export class EnvironmentResolver {
   @Query(() => [DriverStatus], { description: "A host's drivers (default: this gateway's own) and what their probes found." })
   async drivers(@Arg('hostId', () => ID, { nullable: true }) hostId: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<DriverStatus[]> {
     const reports = await ctx.services.environments.drivers(actor, hostId);
-    return reports.map((r) => ({ name: r.name, technology: r.technology, available: r.available, reason: r.reason, version: r.version, operations: r.capabilities.operations, limits: r.capabilities.limits }));
+    return reports.map((r) => ({ name: r.name, technology: r.technology, available: r.available, reason: r.reason, version: r.version, operations: r.capabilities.operations, limits: r.capabilities.limits, features: r.capabilities.features ?? [] }));
   }
 
   @Mutation(() => EnvironmentCreation, { description: 'Creates an environment on a host; follow the operation.' })

@@ -44,6 +44,38 @@ export class Volume {
   readOnly: boolean;
 }
 
+/** A host port published to an environment. */
+@ObjectType({ description: 'A port of the host published to a port of the environment.' })
+export class PublishedPort {
+  @Field(() => Int)
+  hostPort: number;
+
+  @Field(() => Int)
+  port: number;
+
+  @Field({ description: 'tcp or udp' })
+  protocol: string;
+}
+
+/** An address of an environment. */
+@ObjectType({ description: "An address an environment holds: assigned by RSP from its host's range, unique on the host while held." })
+export class EnvironmentAddress {
+  @Field({ description: 'Without prefix, e.g. 10.160.7.2.' })
+  address: string;
+
+  @Field(() => Int, { description: 'The prefix length of its network.' })
+  prefix: number;
+
+  @Field({ description: 'IPv4 or IPv6' })
+  family: string;
+
+  @Field({ description: "The network it is on: the host's managed network of the driver's engine." })
+  interface: string;
+
+  @Field({ description: "The host's address on that network." })
+  gateway: string;
+}
+
 /** The seed-002 host↔image interface values. */
 @ObjectType({ description: 'What every image can rely on: hostname, DNS, network, config values (env vars and /etc/rsp/config.env).' })
 export class EnvironmentInterface {
@@ -58,6 +90,12 @@ export class EnvironmentInterface {
 
   @Field(() => GraphQLJSONObject)
   config: Record<string, string>;
+
+  @Field(() => [PublishedPort], { description: 'Host ports published to it.' })
+  ports: PublishedPort[];
+
+  @Field({ description: 'Whether its root filesystem is read-only (volumes, /tmp and /run stay writable).' })
+  readOnlyRoot: boolean;
 }
 
 /** What the owners of a guest's host did to it, and why (shown to the guest's group). */
@@ -127,6 +165,9 @@ export class Environment {
 
   @Field(() => ID, { nullable: true, description: 'Its ZONE layer.' })
   layerId: string | null;
+
+  @Field(() => Int, { nullable: true, description: 'Snapshot retention: after each snapshot only the newest this many are kept; null: all.' })
+  snapshotKeepLast: number | null;
 
   @Field()
   createdAt: Date;
@@ -213,4 +254,20 @@ export class DriverStatus {
 
   @Field(() => [String], { description: 'Limits it enforces.' })
   limits: string[];
+
+  @Field(() => [String], { description: 'Interface features it honours: managedNetwork (addresses assigned by RSP), publishedPorts, readOnlyRoot.' })
+  features: string[];
+}
+
+/** Part of an environment's console/stdout log. */
+@ObjectType({ description: "Part of an environment's console/stdout log (Docker's log driver, LXC's console log, a VM's serial console)." })
+export class EnvironmentLog {
+  @Field(() => ID)
+  environmentId: string;
+
+  @Field({ description: 'The text, in order; whole lines except perhaps the last one written so far.' })
+  text: string;
+
+  @Field({ description: 'Pass it back as `cursor` to read only what was written after this part.' })
+  cursor: string;
 }

@@ -1,4 +1,4 @@
-import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Ctx, FieldResolver, Float, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { policy } from '../../gateway/auth/policy';
 import type { GatewayContext } from '../../gateway/context';
 import type { GroupEntity } from '../../gateway/persistence/entities';
@@ -6,7 +6,7 @@ import { Actor } from '../common/actor';
 import type { Principal } from '../common/actor';
 import { offsetFromCursor, PageArgs, toConnection } from '../common/connection';
 import { CreateGroupInput, UpdateGroupInput } from './inputs';
-import { Group, GroupConnection, GroupNote } from './types';
+import { Group, GroupConnection, GroupNote, GroupStorage } from './types';
 
 /** Groups: create, update, read; private fields only for members. */
 @Resolver(() => Group)
@@ -31,6 +31,16 @@ export class GroupResolver {
   updateGroup(@Arg('input') input: UpdateGroupInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<GroupEntity> {
     const { id, ...fields } = input;
     return ctx.services.groups.update(actor, id, stripUndefined(fields));
+  }
+
+  @Mutation(() => Group, { description: "Sets a group's storage quota of the gateway's stores in bytes; null: the installation default (site admins)." })
+  setGroupStorageQuota(@Arg('groupId', () => ID) groupId: string, @Arg('bytes', () => Float, { nullable: true }) bytes: number | null, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<GroupEntity> {
+    return ctx.services.groups.setStorageQuota(actor, groupId, bytes ?? null);
+  }
+
+  @FieldResolver(() => GroupStorage, { nullable: true, description: "What it keeps in the gateway's stores and its quota. Members only." })
+  storage(@Root() group: GroupEntity, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<GroupStorage> | null {
+    return policy.isMember(actor, group.id) ? ctx.services.storageQuotas.storageOf(group) : null;
   }
 
   @FieldResolver(() => String, { nullable: true })

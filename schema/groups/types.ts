@@ -33,6 +33,28 @@ export class GroupNote {
   unit?: string | null;
 }
 
+/** What a group keeps in the gateway's own stores, against its storage quota. */
+@ObjectType({ description: "What a group keeps in the gateway's own stores (images' content, replicas kept by the gateway), in bytes, against its storage quota." })
+export class GroupStorage {
+  @Field(() => Float, { nullable: true, description: 'Its own quota, set by a site admin; null: the installation default (RSP_GROUP_STORAGE_BYTES) applies.' })
+  quotaBytes: number | null;
+
+  @Field(() => Float, { nullable: true, description: 'The quota in force: quotaBytes, else the installation default; null: no limit.' })
+  limitBytes: number | null;
+
+  @Field(() => Float, { description: 'imageBytes + replicaBytes + reservedBytes: what counts against the limit.' })
+  usedBytes: number;
+
+  @Field(() => Float, { description: 'The content of its images.' })
+  imageBytes: number;
+
+  @Field(() => Float, { description: "Its replicas kept in the gateway's store (STORE target, one-off copies); replicas kept on hosts count against its shares instead." })
+  replicaBytes: number;
+
+  @Field(() => Float, { description: 'Held by uploads and replications in progress.' })
+  reservedBytes: number;
+}
+
 /** A group: the tenant. */
 @Directive('@key(fields: "id")')
 @ObjectType({ description: 'A group that shares servers: what it offers, needs and prefers. Private fields are null for non-members.' })

@@ -69,7 +69,7 @@ export class MetricsResolver {
   alerts(
     @Arg('state', () => AlertState, { nullable: true }) state: AlertState | undefined,
     @Arg('groupId', () => ID, { nullable: true }) groupId: string | undefined,
-    @Arg('first', () => Int, { defaultValue: 100 }) first: number,
+    @Arg('first', () => Int, { defaultValue: 100, description: 'How many alerts to return (1–500).' }) first: number,
     @Ctx() ctx: GatewayContext,
   ): Promise<AlertEntity[]> {
     return ctx.services.metrics.alertsFor(ctx.actor, { state, groupId }, first);

@@ -53,6 +53,10 @@ export class CreateReplicationPolicyInput {
   @Field({ nullable: true })
   @IsOptional()
   enabled?: boolean;
+
+  @Field(() => String, { nullable: true, description: 'Restore drills of the newest replica on this schedule (same syntax as schedule; EXTERNAL policies); "" for none.' })
+  @IsOptional()
+  drillSchedule?: string;
 }
 
 /** Changes to a replication policy; absent (or null) fields stay. */
@@ -105,4 +109,8 @@ export class UpdateReplicationPolicyInput {
   @Field({ nullable: true })
   @IsOptional()
   enabled?: boolean;
+
+  @Field(() => String, { nullable: true, description: 'Restore drills of the newest replica on this schedule (same syntax as schedule; EXTERNAL policies); "" for none.' })
+  @IsOptional()
+  drillSchedule?: string;
 }

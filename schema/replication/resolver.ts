@@ -45,6 +45,11 @@ export class ReplicationPolicyResolver {
     return ctx.services.replication.runs.replicateNow(actor, policyId);
   }
 
+  @Mutation(() => Operation, { description: "Restore drill now (members of its group; EXTERNAL policies): the policy's newest replica is restored into a scratch environment after every chunk is checked against its manifest, started, checked to run, and destroyed; the result is kept as lastDrill, and a failed drill raises an alert." })
+  drillReplicationPolicy(@Arg('policyId', () => ID) policyId: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.replication.drills.drillNow(actor, policyId);
+  }
+
   @FieldResolver(() => ReplicationTarget)
   target(@Root() p: ReplicationPolicyEntity): ReplicationTarget {
     return { kind: p.targetKind, id: p.targetId };
@@ -53,7 +58,7 @@ export class ReplicationPolicyResolver {
   @FieldResolver(() => ReplicationStatus)
   status(@Root() p: ReplicationPolicyEntity): ReplicationStatus {
     const state = p.runningOperationId ? 'RUNNING' : !p.enabled ? 'DISABLED' : p.failCount > 0 ? 'FAILED' : p.lastSyncAt ? 'OK' : 'PENDING';
-    return { lastSyncAt: p.lastSyncAt, lastTryAt: p.lastTryAt, lastDurationMs: p.lastDurationMs, failCount: p.failCount, nextRunAt: p.nextRunAt, lastError: p.lastError, runningOperationId: p.runningOperationId, state };
+    return { lastSyncAt: p.lastSyncAt, lastTryAt: p.lastTryAt, lastDurationMs: p.lastDurationMs, failCount: p.failCount, nextRunAt: p.nextRunAt, lastError: p.lastError, runningOperationId: p.runningOperationId, state, lastChunkCounts: p.lastChunkCounts };
   }
 }
 
@@ -87,6 +92,16 @@ export class ReplicaResolver {
     return ctx.services.replication.restores.restore(actor, replicaId, { hostId: hostId ?? undefined, name: name ?? undefined, start: start ?? undefined });
   }
 
+  @Mutation(() => Operation, { description: 'Verify job (members of its group): re-hashes every chunk of the replica in its store at the configured rate, repairs damaged or missing ones from another store that holds them, and records lastVerifiedAt and verifyState; damage left raises an alert. The operation result lists what was found.' })
+  verifyReplica(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.replication.verifier.verifyNow(actor, id);
+  }
+
+  @Mutation(() => Operation, { description: "Garbage collection of a replica store: mark and sweep of the chunks no manifest references (a run in progress keeps what it is writing). hostId: that host's agent store (ADMINs of the group governing the host); none: the gateway's store (site admins). The operation result says removedChunks and freedBytes." })
+  collectReplicaStore(@Arg('hostId', () => ID, { nullable: true }) hostId: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.replication.collector.collectNow(actor, hostId ?? null);
+  }
+
   @Mutation(() => Replica, { description: 'Deletes a replica from the store it lives in (members of its group); the store is collected.' })
   deleteReplica(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicaEntity> {
     return ctx.services.replication.replicas.deleteReplica(actor, id);
@@ -100,6 +115,11 @@ export class ReplicaResolver {
   @FieldResolver(() => String)
   environmentName(@Root() r: ReplicaEntity): string {
     return r.source.name;
+  }
+
+  @FieldResolver(() => Date, { nullable: true })
+  lastVerifiedAt(@Root() r: ReplicaEntity): Date | null {
+    return r.verifiedAt;
   }
 }
 

@@ -1,8 +1,75 @@
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { ReplicationKind, ReplicationTargetKind } from '../../gateway/persistence/entities';
+import { ReplicaVerifyState, ReplicationKind, ReplicationTargetKind, RestoreDrillState } from '../../gateway/persistence/entities';
 
 registerEnumType(ReplicationTargetKind, { name: 'ReplicationTargetKind', description: 'Where replicas are meant to live and be restored: a host, any host of a site or of a group, or only the artifact store.' });
 registerEnumType(ReplicationKind, { name: 'ReplicationKind', description: 'EXTERNAL: made by the host from outside (the whole environment); INTERNAL: the output of a command run inside the environment.' });
+
+registerEnumType(ReplicaVerifyState, { name: 'ReplicaVerifyState', description: 'What the last verify job found: OK (every chunk checks out, after repairs) or DAMAGED (damage no other store could repair).' });
+
+registerEnumType(RestoreDrillState, { name: 'RestoreDrillState', description: 'How a restore drill ended: PASSED (every chunk checked out, restored into a scratch environment, it ran) or FAILED.' });
+
+/** What a restore drill found. */
+@ObjectType({ description: "What a restore drill found: the policy's newest replica restored into a scratch environment (destroyed afterwards), every chunk checked against the manifest, started." })
+export class RestoreDrill {
+  @Field({ description: 'When it ended.' })
+  at: string;
+
+  @Field(() => RestoreDrillState)
+  state: RestoreDrillState;
+
+  @Field(() => ID, { nullable: true })
+  replicaId: string | null;
+
+  @Field(() => ID, { nullable: true, description: 'The host the scratch environment ran on.' })
+  hostId: string | null;
+
+  @Field(() => String, { nullable: true, description: 'The scratch environment (destroyed once the drill ended).' })
+  environmentName: string | null;
+
+  @Field(() => Int, { description: 'Chunks of the replica read back and checked against its manifest.' })
+  checkedChunks: number;
+
+  @Field(() => Float)
+  checkedBytes: number;
+
+  @Field({ description: 'The scratch environment reached running.' })
+  started: boolean;
+
+  @Field(() => Int)
+  durationMs: number;
+
+  @Field(() => String, { nullable: true, description: 'Why it failed.' })
+  message: string | null;
+}
+
+/** Distinct chunks of a run's copy into the store that keeps its replica. */
+@ObjectType({ description: "Distinct chunks of a run's copy into the store that keeps the replica: reused (there and intact as far as the store knows), written (absent there), repaired (there but damaged: written again from the source)." })
+export class ReplicaChunkCounts {
+  @Field(() => Int)
+  reusedChunks: number;
+
+  @Field(() => Int)
+  writtenChunks: number;
+
+  @Field(() => Int)
+  repairedChunks: number;
+}
+
+/** One thing a verify job found wrong with a replica. */
+@ObjectType({ description: 'One thing a verify job found wrong with a replica: a chunk (null: the manifest), why, and whether it was repaired from another store.' })
+export class ReplicaVerifyProblem {
+  @Field(() => String, { nullable: true })
+  chunk: string | null;
+
+  @Field(() => Int, { nullable: true, description: "The chunk's first position in the replica." })
+  index: number | null;
+
+  @Field()
+  reason: string;
+
+  @Field()
+  repaired: boolean;
+}
 
 /** Where a policy's replicas go. */
 @ObjectType({ description: "Where a policy's replicas go." })
@@ -40,6 +107,9 @@ export class ReplicationStatus {
 
   @Field(() => String, { description: 'OK, FAILED, RUNNING, PENDING (never ran) or DISABLED.' })
   state: string;
+
+  @Field(() => ReplicaChunkCounts, { nullable: true, description: "What the last successful run's copy reused, wrote and repaired in the target store." })
+  lastChunkCounts: ReplicaChunkCounts | null;
 }
 
 /** A replication policy. */
@@ -86,6 +156,15 @@ export class ReplicationPolicy {
 
   @Field()
   enabled: boolean;
+
+  @Field(() => String, { nullable: true, description: 'Restore drills of the newest replica on this schedule; null: none scheduled.' })
+  drillSchedule: string | null;
+
+  @Field(() => Date, { nullable: true, description: 'The next scheduled restore drill.' })
+  nextDrillAt: Date | null;
+
+  @Field(() => RestoreDrill, { nullable: true, description: 'What the last restore drill found; null before the first.' })
+  lastDrill: RestoreDrill | null;
 
   @Field(() => ReplicationStatus)
   status: ReplicationStatus;
@@ -148,6 +227,24 @@ export class Replica {
   @Field()
   createdAt: Date;
 
-  @Field(() => Date, { nullable: true, description: 'When every checksum was last verified.' })
+  @Field(() => Date, { nullable: true, description: 'When every checksum was last verified (by a restore or a verify job).' })
   verifiedAt: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'When every checksum was last found (or made) intact: the same as verifiedAt.' })
+  lastVerifiedAt: Date | null;
+
+  @Field(() => ReplicaVerifyState, { nullable: true, description: 'What the last verify job found; null: never verified by one.' })
+  verifyState: ReplicaVerifyState | null;
+
+  @Field(() => [ReplicaVerifyProblem], { description: 'What the last verify job found wrong, repaired or not.' })
+  verifyProblems: ReplicaVerifyProblem[];
+
+  @Field(() => Int, { description: 'Distinct chunks the run that made it reused from the store (there and intact as far as it knew).' })
+  reusedChunks: number;
+
+  @Field(() => Int, { description: 'Distinct chunks the run that made it wrote to the store.' })
+  writtenChunks: number;
+
+  @Field(() => Int, { description: 'Distinct chunks the run that made it found damaged in the store and wrote again from the source.' })
+  repairedChunks: number;
 }

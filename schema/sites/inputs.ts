@@ -61,6 +61,11 @@ export class CreateHostInput {
   @Matches(/^[a-z0-9][a-z0-9-]{0,31}$/, { message: 'agent is an agent id: a-z, 0-9 and -, at most 32' })
   agent?: string;
 
+  @Field({ nullable: true, description: "The IPv4 range (CIDR, prefix 8–29) its environments' addresses come from, e.g. 10.42.0.0/24: its first address is the host's side of the network. Default: a /24 of 10.128.0.0/9 picked from the host's id." })
+  @IsOptional()
+  @Length(9, 18)
+  addressRange?: string;
+
   @Field({ nullable: true, description: "Fill its resources (CPU, RAM, DISK, NET_BANDWIDTH) from its agent's facts and keep their totals up to date (default false: resources are typed by hand). A resource typed by hand is never touched." })
   @IsOptional()
   inventoryFromFacts?: boolean;

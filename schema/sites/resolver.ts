@@ -10,6 +10,7 @@ import { CreateHostInput, CreateSiteInput, HostListArgs, SetHostDriversArgs } fr
 import { HostFacts } from './host-facts-types';
 import { AgentConnection, Host, HostConnection, Site, SiteConnection } from './types';
 import type { AgentConnectionView } from '../../gateway/services/agent-connection-service';
+import { hostAddressRange, rangeText } from '../../gateway/networks/address-range';
 
 /** Sites. */
 @Resolver(() => Site)
@@ -81,6 +82,11 @@ export class HostResolver {
   @FieldResolver(() => AgentConnection, { description: 'Its agent: connected, disconnected or never connected, its version and last heartbeat. A host is never UP without a live agent connection.' })
   async agentConnection(@Root() host: HostEntity, @Ctx() ctx: GatewayContext): Promise<AgentConnectionView> {
     return (await ctx.services.agentConnections.ofAgents([host.agent])).get(host.agent)!;
+  }
+
+  @FieldResolver(() => String, { description: "The IPv4 range (CIDR) its environments' addresses come from: its own, or the default picked from its id." })
+  addressRange(@Root() host: HostEntity): string {
+    return rangeText(hostAddressRange(host));
   }
 
   @FieldResolver(() => [Resource])

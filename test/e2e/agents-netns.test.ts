@@ -49,7 +49,7 @@ describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent
     const ids: Record<string, string> = {};
     const envIds = new Set<string>();
 
-    const gatewayEnv = () => ({ DATABASE_URL: db.databaseUrl, RSP_DATA_DIR: join(dir, 'gateway'), RSP_DRIVERS: 'fake', RSP_SITE_NAME: 'netns', RSP_HEARTBEAT_MS: HEARTBEAT_MS, RSP_HOST_DOWN_AFTER_MS: DOWN_AFTER_MS, RSP_REPLICATION_INTERVAL_MS: '0', LOG_FORMAT: 'json', LOG_LEVEL: 'warn' });
+    const gatewayEnv = () => ({ DATABASE_URL: db.databaseUrl, RSP_DATA_DIR: join(dir, 'gateway'), RSP_DRIVERS: 'fake', RSP_BOOTSTRAP: 'off', RSP_SITE_NAME: 'netns', RSP_HEARTBEAT_MS: HEARTBEAT_MS, RSP_HOST_DOWN_AFTER_MS: DOWN_AFTER_MS, RSP_REPLICATION_INTERVAL_MS: '0', LOG_FORMAT: 'json', LOG_LEVEL: 'warn' });
     const startGateway = async (args: string[]) => {
       gateway = spawnRsp([...args, '--port', String(port)], gatewayEnv(), dir);
       await gateway.waitFor(/GraphQL endpoint:\s+http:\/\/\S+\/graphql/, 60_000);

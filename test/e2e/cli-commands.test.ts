@@ -79,6 +79,21 @@ describe('rsp commands against a gateway', () => {
     expect(shown.stdout).toMatch(/slug:\s+gamma/);
   });
 
+  test('group quota set (site admins) and show: a size, then back to the installation default', async () => {
+    const set = await rsp(['group', 'quota', 'set', w.groupB, '2GiB']);
+    expect(set.code).toBe(0);
+    expect(set.stdout).toMatch(/quota:\s+2 GiB\n/);
+    expect(set.stdout).toMatch(/used:\s+0 B of 2 GiB\n/);
+    const shown = JSON.parse((await rsp(['group', 'quota', 'show', '--json'], w.tokens.memberB)).stdout);
+    expect(shown.storage).toEqual({ quotaBytes: 2 * 1024 ** 3, limitBytes: 2 * 1024 ** 3, usedBytes: 0, imageBytes: 0, replicaBytes: 0, reservedBytes: 0 });
+    const refused = await rsp(['group', 'quota', 'set', w.groupB, '1GiB'], w.tokens.memberB);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/FORBIDDEN|site admins/);
+    expect((await rsp(['group', 'quota', 'set', w.groupB, 'lots'])).code).toBe(2);
+    const reset = await rsp(['group', 'quota', 'set', w.groupB, 'default']);
+    expect(reset.stdout).toMatch(/quota:\s+default \(none\)\n/);
+  });
+
   test('image import, env create → start (waits) → exec hostname → stop → destroy', async () => {
     const member = w.tokens.memberA;
     const tar = join(dir, 'rootfs.tar');

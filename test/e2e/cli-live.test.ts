@@ -72,6 +72,27 @@ describe('rsp top and rsp events', () => {
     expect((await top.exited).code).toBe(0);
   }, SLOW);
 
+  test('a following rsp top ends cleanly on SIGTERM while target refreshes are in flight', async () => {
+    // Refreshing every 5 ms keeps a refresh in flight almost always: one that lands after the
+    // signal must not open subscriptions that keep the process alive.
+    const top = spawnRsp(['top', '--json'], { RSP_URL: t.gateway.url, RSP_TOKEN: w.tokens.memberA, RSP_CLI_CONFIG: join(dir, 'config.json'), RSP_TOP_REFRESH_MS: '5' });
+    try {
+      await top.waitFor(/"name":"watched"/);
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      top.child.kill('SIGTERM');
+    }
+    let hung: NodeJS.Timeout | undefined;
+    const stillRunning = new Promise<'hung'>((r) => (hung = setTimeout(() => r('hung'), 60_000)));
+    const result = await Promise.race([top.exited, stillRunning]);
+    clearTimeout(hung);
+    if (result === 'hung') {
+      top.child.kill('SIGKILL');
+      throw new Error('rsp top was still running 60 s after SIGTERM');
+    }
+    expect(result.code).toBe(0);
+  }, SLOW);
+
   test('rsp top --once --json: one JSON line per host and running environment, with the real samples', async () => {
     const res = await rsp(['top', '--once', '--json'], w.tokens.viewerA);
     expect(res.code).toBe(0);

@@ -85,6 +85,35 @@ describe('rsp replication commands', () => {
     expect(await t.gateway.services.replication.store.has(replicas[0].manifestId)).toBe(false);
   }, 240_000);
 
+  test('a restore drill: --drill-schedule on create, rsp replica drill restores the newest replica into a scratch environment and records PASSED', async () => {
+    const created = await rsp(['replicate', 'policy', 'create', envId, '--schedule', 'every 1 hours', '--name', 'drilled', '--drill-schedule', 'every 6 hours', '--json']);
+    expect(created.stderr).toBe('');
+    const policy = JSON.parse(created.stdout);
+    expect(policy).toMatchObject({ drillSchedule: 'every 6 hours', lastDrill: null });
+    const failed = await rsp(['replica', 'drill', policy.id]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/FAILED: the policy has no replica yet/);
+    expect((await rsp(['replicate', 'now', policy.id])).code).toBe(0);
+    const drilled = await rsp(['replica', 'drill', policy.id]);
+    expect(drilled.code).toBe(0);
+    expect(drilled.stdout).toMatch(/last drill:\s+PASSED .* started/);
+    const shown = JSON.parse((await rsp(['replicate', 'policy', 'show', policy.id, '--json'])).stdout);
+    expect(shown.lastDrill).toMatchObject({ state: 'PASSED', started: true, message: null });
+    expect((await t.ok('{ environments { nodes { name } } }')).environments.nodes.map((e: { name: string }) => e.name)).not.toContain(shown.lastDrill.environmentName);
+    expect((await rsp(['replicate', 'policy', 'delete', policy.id, '--with-replicas'])).code).toBe(0);
+  }, 240_000);
+
+  test('rsp replica gc collects a host store for its governing ADMINs and says what it freed; a MEMBER is refused', async () => {
+    const collected = await rsp(['replica', 'gc', '--host', w.host1], w.tokens.adminA);
+    expect({ code: collected.code, stderr: collected.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    expect(collected.stdout).toMatch(new RegExp(`Freed \\S+( \\S+)? \\(\\d+ chunks\\) from host ${w.host1}'s store`));
+    const json = JSON.parse((await rsp(['replica', 'gc', '--host', w.host1, '--json'], w.tokens.adminA)).stdout);
+    expect(json).toEqual({ storeHostId: w.host1, removedChunks: expect.any(Number), freedBytes: expect.any(Number) });
+    const refused = await rsp(['replica', 'gc', '--host', w.host1], w.tokens.memberA);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/FORBIDDEN/);
+  }, 240_000);
+
   test('INTERNAL policies take commands as JSON argument arrays; bad schedules and shell strings are refused with their codes', async () => {
     const tooOften = await rsp(['replicate', 'policy', 'create', envId, '--schedule', 'every 1 minutes']);
     expect(tooOften.code).not.toBe(0);

@@ -1,22 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Client } from 'pg';
 import { createRootfsTar } from '../../drivers/fake';
-import { ROOT, RspProcess, spawnRsp } from '../helpers/cli';
+import { ROOT } from '../helpers/cli';
+import { capacityChecks, lifecycleChecks, pgRows, SqlRows } from '../helpers/consistency';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
+import { serveGateway, ServedGateway as Served } from '../helpers/served-gateway';
 import { until } from '../helpers/until';
-
-/** Environment statuses an operation holds while it runs: none may stay after a restart. */
-const TRANSIENT = ['CREATING', 'STARTING', 'STOPPING', 'REBUILDING', 'DESTROYING', 'MIGRATING', 'RESTORING', 'FAILING_OVER'];
-
-/** A served gateway process and a GraphQL client for it as the site admin. */
-interface Served {
-  server: RspProcess;
-  /** `http://host:port` */
-  url: string;
-  ok<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
-  gql(query: string, variables?: Record<string, unknown>): Promise<{ data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> }>;
-}
 
 /**
  * Soak: a gateway process killed with -9 while every kind of operation is in flight inside its
@@ -32,39 +23,27 @@ describeWithEngine('postgres', 'crash recovery: kill -9 during operations, then 
   let delayFile: string;
   let adminToken = '';
   let current: Served | undefined;
+  let client: Client;
+  let sql: SqlRows;
 
   /** Starts `rsp serve` on the test database; the first start's banner gives the admin token. */
   const serve = async (): Promise<Served> => {
-    const server = spawnRsp(['serve', '--port', '0', '--data-dir', db.dataDir], {
-      DATABASE_URL: db.databaseUrl,
-      LOG_FORMAT: 'json',
-      LOG_LEVEL: 'warn',
-      RSP_DRIVERS: 'fake',
-      RSP_AGENTS: 'a,b',
-      RSP_PLUGINS: join(ROOT, 'test', 'fixtures', 'plugins', 'slow-driver.js'),
-      RSP_PLUGIN_OPTIONS: JSON.stringify({ 'slow-driver': { delayFile } }),
-      RSP_REPLICATION_INTERVAL_MS: '0',
+    current = await serveGateway({
+      dataDir: db.dataDir,
+      token: adminToken || undefined,
+      env: {
+        DATABASE_URL: db.databaseUrl,
+        LOG_FORMAT: 'json',
+        LOG_LEVEL: 'warn',
+        RSP_DRIVERS: 'fake',
+        RSP_AGENTS: 'a,b',
+        RSP_PLUGINS: join(ROOT, 'test', 'fixtures', 'plugins', 'slow-driver.js'),
+        RSP_PLUGIN_OPTIONS: JSON.stringify({ 'slow-driver': { delayFile } }),
+        RSP_REPLICATION_INTERVAL_MS: '0',
+      },
     });
-    const [, url] = await server.waitFor(/GraphQL endpoint:\s+(\S+)/, 180_000);
-    const token = /keep it safe:\s+(\S+)/.exec(server.output().stdout)?.[1];
-    if (token) adminToken = token;
-    const gql: Served['gql'] = async (query, variables) => {
-      const res = await fetch(url!, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` }, body: JSON.stringify({ query, variables }) });
-      return (await res.json()) as Awaited<ReturnType<Served['gql']>>;
-    };
-    const ok: Served['ok'] = async (query, variables) => {
-      const res = await gql(query, variables);
-      if (res.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(res.errors)}`);
-      return res.data;
-    };
-    current = { server, url: new URL(url!).origin, ok, gql };
+    adminToken = current.token;
     return current;
-  };
-
-  /** Kills the process with -9 and waits for it to be gone. */
-  const kill9 = async (s: Served) => {
-    s.server.child.kill('SIGKILL');
-    await s.server.exited;
   };
 
   const operation = async (s: Served, id: string) => (await s.ok('query ($id: ID!) { operation(id: $id) { id kind state error { code message } } }', { id })).operation as { id: string; kind: string; state: string; error: { code: string; message: string } | null };
@@ -74,19 +53,20 @@ describeWithEngine('postgres', 'crash recovery: kill -9 during operations, then 
   }, 60_000, 200);
   const allRunning = (s: Served, ids: string[]) => until('every operation RUNNING in its driver', async () => (await Promise.all(ids.map((id) => operation(s, id)))).every((op) => op.state === 'RUNNING'), 60_000, 200);
 
-  /** After a restart: every operation ended (FAILED interrupted, or SUCCEEDED), none RUNNING or PENDING anywhere, no environment transient, and a cancel tells the truth. */
+  /** After a restart: every operation ended (FAILED interrupted, or SUCCEEDED), none RUNNING or PENDING anywhere, no environment transient, capacity accounted, and a cancel tells the truth. */
   const expectRecovered = async (s: Served, ids: string[]) => {
     for (const id of ids) {
       const op = await operation(s, id);
       expect({ kind: op.kind, ended: ['SUCCEEDED', 'FAILED'].includes(op.state) }).toEqual({ kind: op.kind, ended: true });
       if (op.state === 'FAILED') expect(op).toMatchObject({ kind: op.kind, error: { code: 'UNAVAILABLE', message: expect.stringMatching(/^Interrupted: /) } });
     }
-    for (const state of ['RUNNING', 'PENDING']) expect((await s.ok('query ($s: OperationState) { operations(state: $s, first: 500) { totalCount } }', { s: state })).operations.totalCount).toBe(0);
-    const environments = await until('no environment left in a transient status', async () => {
-      const nodes = (await s.ok('{ environments(first: 500, includeDestroyed: true) { nodes { name status } } }')).environments.nodes as Array<{ name: string; status: string }>;
-      return nodes.every((e) => !TRANSIENT.includes(e.status)) && nodes;
+    const counts = await until('no environment left in a transient status', async () => {
+      const all = await lifecycleChecks(sql);
+      return all.every((c) => c.check !== 'environments in a transient status' || c.count === 0) && all;
     }, 60_000, 500);
-    expect(environments.length).toBeGreaterThan(0);
+    const all = [...counts, ...(await capacityChecks(sql))];
+    expect(all).toEqual(all.map((c) => ({ check: c.check, count: 0 })));
+    expect((await s.ok('{ environments(first: 500, includeDestroyed: true) { totalCount } }')).environments.totalCount).toBeGreaterThan(0);
     const ended = await operation(s, ids[0]!);
     const cancel = await s.gql('mutation ($id: ID!) { cancelOperation(id: $id) { id state } }', { id: ended.id });
     expect(cancel.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' }, message: `Operation ${ended.id} already ended as ${ended.state}` });
@@ -94,11 +74,15 @@ describeWithEngine('postgres', 'crash recovery: kill -9 during operations, then 
 
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
+    client = new Client({ connectionString: db.databaseUrl });
+    await client.connect();
+    sql = pgRows(client);
     delayFile = join(db.dataDir, 'driver-delay-ms');
     writeFileSync(delayFile, '0');
   });
   afterAll(async () => {
-    if (current && current.server.child.exitCode === null && current.server.child.signalCode === null) await kill9(current);
+    await current?.kill9();
+    await client?.end();
     await db?.drop();
   });
 
@@ -151,7 +135,7 @@ describeWithEngine('postgres', 'crash recovery: kill -9 during operations, then 
       (await s.ok('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id: toDestroy })).destroyEnvironment.id,
     ];
     await allRunning(s, inFlight);
-    await kill9(s);
+    await s.kill9();
 
     writeFileSync(delayFile, '0');
     s = await serve();
@@ -163,7 +147,7 @@ describeWithEngine('postgres', 'crash recovery: kill -9 during operations, then 
     writeFileSync(delayFile, String(3_600_000));
     const creates = await Promise.all(Array.from({ length: 8 }, (_, i) => create(`burst-${i}`, i % 2 ? hostB : hostA)));
     await allRunning(s, creates.map((c) => c.operation.id));
-    await kill9(s);
+    await s.kill9();
 
     writeFileSync(delayFile, '0');
     s = await serve();

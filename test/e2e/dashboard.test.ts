@@ -1,70 +1,30 @@
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { totalmem, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { BrowserContext, chromium, Page } from 'playwright-core';
-import { createRootfsTar } from '../../drivers/fake';
-import { createTestDatabase, TestDatabase } from '../helpers/databases';
-import { CHROMIUM, describeWithEngine } from '../helpers/engines';
-import { startTestGateway, TestGateway } from '../helpers/gateway';
-import { buildWorld, UNCONNECTED_AGENT, World } from '../helpers/scenario';
+import { totalmem } from 'node:os';
+import type { Page } from 'playwright-core';
+import { chartState, createWebEnvironment, DashboardFixture, expectText, nav, openDashboard, screenshot } from '../helpers/dashboard';
+import { describeWithEngine } from '../helpers/engines';
+import { TestGateway } from '../helpers/gateway';
+import { UNCONNECTED_AGENT, World } from '../helpers/scenario';
 import { until } from '../helpers/until';
-
-/** Where the screenshot is saved (gitignored). */
-const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
-
-/** Debian's chromium, headless, offline, with a profile of its own. */
-async function launchChromium(userDataDir: string): Promise<BrowserContext> {
-  return chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1360, height: 900 },
-  });
-}
-
-/** Reads a chart's point count and last values (the chart exposes them as data attributes). */
-async function chartState(page: Page, title: string): Promise<{ points: number; last: string }> {
-  const chart = page.locator(`figure.chart[data-chart="${title}"]`);
-  return { points: Number(await chart.getAttribute('data-points')), last: (await chart.getAttribute('data-last')) ?? '' };
-}
 
 /**
  * The dashboard in a real browser against an in-process gateway (fake driver for environments,
  * host metrics sampled from this machine's /proc): login, live charts, starting an environment.
  */
 describeWithEngine('chromium', 'dashboard in Chromium', () => {
-  let db: TestDatabase;
+  let fx: DashboardFixture;
   let t: TestGateway;
   let w: World;
-  let profile: string;
-  let browser: BrowserContext;
   let page: Page;
   let envId: string;
-  const pageErrors: string[] = [];
+  let pageErrors: string[];
 
   beforeAll(async () => {
-    db = await createTestDatabase('pglite');
-    t = await startTestGateway(db);
-    w = await buildWorld(t);
-    const member = w.tokens.memberA;
-    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'app', version: '1', technology: 'fake' } }, member)).registerImage.id as string;
-    expect((await t.upload(image, createRootfsTar({ '/etc/os-release': 'ID=app\nVERSION=1\n' }), member)).status).toBe(200);
-    const created = await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'web', limits: { memoryBytes: 2 ** 30 } } }, member);
-    envId = created.createEnvironment.environment.id;
-    await until('the environment to be created', async () => (await t.ok('query ($id: ID!) { environment(id: $id) { status } }', { id: envId }, member)).environment.status === 'CREATED', 15_000, 200);
-
-    profile = mkdtempSync(join(tmpdir(), 'rsp-chromium-'));
-    browser = await launchChromium(profile);
-    page = browser.pages()[0] ?? (await browser.newPage());
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    fx = await openDashboard();
+    ({ t, w, page, pageErrors } = fx);
+    envId = await createWebEnvironment(t, w);
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-    await t?.close();
-    await db?.drop();
-  });
+  afterAll(() => fx?.close());
 
   test('a wrong token is refused with its code; a member token logs in and shows who it is', async () => {
     await page.goto(t.gateway.url);
@@ -114,7 +74,11 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await page.waitForURL(`**/hosts/${w.host1}`);
     await expectText(page.locator('h1'), /zaphod/);
 
-    await until('two memory points', async () => (await chartState(page, 'Memory')).points >= 2, 20_000, 200);
+    // The chart may open on stored history (no data-last): wait for a live sample too.
+    await until('two memory points, the last one live', async () => {
+      const now = await chartState(page, 'Memory');
+      return now.points >= 2 && now.last !== '';
+    }, 20_000, 200);
     const first = await chartState(page, 'Memory');
     const seen = new Set([first.last]);
     await until('three more memory points', async () => {
@@ -136,6 +100,41 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await expectText(page.locator('.live-note'), /Live: \d+ samples/);
   });
 
+  test('the host page opens with the stored last hour, then goes on live; the range picker reads a day and back', async () => {
+    // The metrics collector stores every host sample (1 s level, flushed each tick): wait until zaphod has some.
+    const HISTORY = 'query ($id: ID!, $from: DateTimeISO!) { metricHistory(targetType: HOST, targetId: $id, metric: "memory.usedBytes", from: $from, step: 10) { points { at value } } }';
+    await until('stored memory history of zaphod', async () => (await t.ok(HISTORY, { id: w.host1, from: new Date(Date.now() - 3_000_000).toISOString() }, w.tokens.memberA)).metricHistory.points.length >= 2, 30_000, 500);
+
+    await page.goto(`${t.gateway.url}/hosts/${w.host1}`);
+    const hour = page.getByRole('button', { name: 'Hour', exact: true });
+    expect(await hour.getAttribute('aria-pressed')).toBe('true');
+    await until('the memory chart to open with its stored past', async () => (await chartState(page, 'Memory')).history >= 2, 15_000, 200);
+    await expectText(page.locator('.history-note'), /^Hour: \d+ stored points \(one per 10 s\), then live\.$/);
+    const opened = await chartState(page, 'Memory');
+    expect(await page.locator('figure.chart[data-chart="Memory"]').getAttribute('data-span')).toBe('3600');
+    for (const title of ['CPU', 'Network', 'Load']) expect((await chartState(page, title)).history).toBeGreaterThanOrEqual(1);
+    // Then it goes on live: the samples are appended after the past.
+    await until('live memory points after the past', async () => (await chartState(page, 'Memory')).points >= opened.points + 2, 20_000, 200);
+    const last = Number((await chartState(page, 'Memory')).last);
+    expect(last).toBeGreaterThan(0);
+    expect(last).toBeLessThanOrEqual(totalmem());
+
+    // Day: the history is read again over 24 h (one point per 2 min), and not followed live.
+    await page.getByRole('button', { name: 'Day', exact: true }).click();
+    await expectText(page.locator('.history-note'), /^Day: \d+ stored points? \(one per 2 min\), read again every minute\.$/);
+    expect(await page.locator('figure.chart[data-chart="Memory"]').getAttribute('data-span')).toBe('86400');
+    expect(await page.getByRole('button', { name: 'Day', exact: true }).getAttribute('aria-pressed')).toBe('true');
+    expect(await hour.getAttribute('aria-pressed')).toBe('false');
+    await screenshot(page, 'dashboard-host-day');
+
+    // Back to the hour from the keyboard: the picker's buttons are reached with Tab and pressed with Enter.
+    await hour.focus();
+    await page.keyboard.press('Enter');
+    await expectText(page.locator('.history-note'), /^Hour: \d+ stored points/);
+    await until('the hour again', async () => (await chartState(page, 'Memory')).history >= opened.history, 15_000, 200);
+    await screenshot(page, 'dashboard-host-hour');
+  });
+
   test('Start on an environment runs the operation to SUCCEEDED in the dock and the environment shows RUNNING', async () => {
     const row = page.locator('tr', { hasText: 'web' });
     await expectText(row, /CREATED/);
@@ -152,10 +151,7 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     expect(await page.getByRole('button', { name: 'Start web', exact: true }).isDisabled()).toBe(true);
     expect(await page.getByRole('button', { name: 'Stop web', exact: true }).isEnabled()).toBe(true);
 
-    mkdirSync(ARTIFACTS, { recursive: true });
-    const shot = join(ARTIFACTS, 'dashboard.png');
-    await page.screenshot({ path: shot, fullPage: true });
-    expect(statSync(shot).size).toBeGreaterThan(10_000);
+    const shot = await screenshot(page, 'dashboard');
     process.stdout.write(`dashboard screenshot: ${shot}\n`);
   });
 
@@ -208,13 +204,23 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     );
     expect((await t.ok(POLICY_STATUS, { id: policy }, w.tokens.memberA)).replicas).toHaveLength(2);
 
+    // A verify job and a restore drill started elsewhere show on the card live: the replica's verification and the policy's last drill.
+    const [newest] = (await t.ok('query ($id: ID!) { replicas(policyId: $id) { id } }', { id: policy }, w.tokens.memberA)).replicas as Array<{ id: string }>;
+    const verified = (await t.ok('mutation ($id: ID!) { verifyReplica(id: $id) { id } }', { id: newest!.id }, w.tokens.memberA)).verifyReplica;
+    expect((await t.gateway.services.operations.settled(verified.id)).state).toBe('SUCCEEDED');
+    await card.locator('[data-verify-state="OK"]').first().waitFor({ timeout: 15_000 });
+    const drill = (await t.ok('mutation ($id: ID!) { drillReplicationPolicy(policyId: $id) { id } }', { id: policy }, w.tokens.memberA)).drillReplicationPolicy;
+    expect((await t.gateway.services.operations.settled(drill.id)).state).toBe('SUCCEEDED');
+    await until('the card to show the drill PASSED', async () => (await card.getAttribute('data-drill')) === 'PASSED', 15_000, 200);
+    await expectText(card, /Restore drill\s*PASSED\s*(just now|\d+ s ago).*Next drill\s*not scheduled/);
+    expect(await card.getAttribute('data-damaged')).toBe('0');
+
     // The navigation's Replication lists every policy the token may see.
     await nav(page, 'Replication').click();
     await page.waitForURL('**/replication');
     await expectText(page.locator('article[data-policy="nightly"]'), /OK\s*of web.*Replicas \(2\)/);
     expect(await page.locator('.error').count()).toBe(0);
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-replication.png'), fullPage: true });
+    await screenshot(page, 'dashboard-replication');
   });
 
   test('the other views load without errors: capacity, groups, operations, alerts', async () => {
@@ -242,7 +248,7 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
         const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
         expect({ path, scroll }).toEqual({ path, scroll: width });
       }
-      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
+      await screenshot(page, 'dashboard-phone');
     } finally {
       await page.setViewportSize({ width: 1360, height: 900 });
     }
@@ -280,21 +286,3 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 });
-
-/** A link of the main navigation. */
-function nav(page: Page, label: string) {
-  return page.locator('nav.nav').getByRole('link', { name: label, exact: true });
-}
-
-/** Waits until the locator's text matches `pattern` (whitespace collapsed), else fails with the text it had. */
-async function expectText(locator: ReturnType<Page['locator']>, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
-  let last = '';
-  try {
-    await until(String(pattern), async () => {
-      last = ((await locator.first().textContent({ timeout: timeoutMs })) ?? '').replace(/\s+/g, ' ');
-      return pattern.test(last);
-    }, timeoutMs, 200);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}; the text was: ${last}`);
-  }
-}

@@ -30,6 +30,7 @@ describeWithEngine('redis', 'gateway replicas as processes (rsp serve ×2, rsp a
       RSP_IMAGE_DIR: imageDir(),
       RSP_LOCAL_AGENT_ID: localAgentId,
       RSP_DRIVERS: 'fake',
+      RSP_BOOTSTRAP: 'off',
       RSP_HEARTBEAT_MS: '200',
       RSP_HOST_DOWN_AFTER_MS: '3000',
       RSP_METRICS_INTERVAL_MS: '0',

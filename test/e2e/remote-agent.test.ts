@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { createRootfsTar } from '../../drivers/fake';
-import { AGENT_PROTOCOL_VERSION } from '../../gateway/agent/protocol';
+import { AGENT_PROTOCOL_VERSION, OLDEST_AGENT_PROTOCOL_VERSION } from '../../gateway/agent/protocol';
 import { runRsp, spawnRsp, RspProcess } from '../helpers/cli';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { until } from '../helpers/until';
+import { RSP_VERSION } from '../../gateway/version';
 
 const OP = 'id state error { code message }';
 
@@ -27,8 +28,8 @@ describe('a host agent in its own process (rsp agent)', () => {
 
   const agentDir = () => mkdtempSync(join(tmpdir(), 'rsp-agent-'));
   const wsUrl = () => t.gateway.url.replace(/^http/, 'ws');
-  const startAgent = (token: string, dataDir: string) => {
-    const p = spawnRsp(['agent', '--gateway', wsUrl(), '--token', token, '--drivers', 'fake', '--data-dir', dataDir], { LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
+  const startAgent = (token: string, dataDir: string, env: Record<string, string> = {}) => {
+    const p = spawnRsp(['agent', '--gateway', wsUrl(), '--token', token, '--drivers', 'fake', '--data-dir', dataDir], { LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env });
     agents.push(p);
     return p;
   };
@@ -195,6 +196,35 @@ describe('a host agent in its own process (rsp agent)', () => {
     await first.exited;
   });
 
+  test('an agent of the previous protocol version (N−1) enrols and serves environments; a call that came in N is refused cleanly', async () => {
+    const old = startAgent(await joinToken('remote-old'), agentDir(), { RSP_TEST_AGENT_PROTOCOL: String(OLDEST_AGENT_PROTOCOL_VERSION) });
+    await old.waitFor(new RegExp(`"protocol":${OLDEST_AGENT_PROTOCOL_VERSION}[^\\n]*connected to the gateway`));
+    await until('the agent in the link', () => t.gateway.agents.get('remote-old') !== undefined, 20_000);
+    const registered = await runRsp(['--url', t.gateway.url, '--token', t.adminToken, '--json', 'host', 'create', 'old-box', '--site', site, '--owner', group, '--agent', 'remote-old'], {});
+    expect(registered.code).toBe(0);
+    const hostId = JSON.parse(registered.stdout).id as string;
+    await until('host UP with heartbeats', async () => ((await hostState(hostId)) === 'UP' ? true : undefined), 20_000);
+
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'old', version: '1', technology: 'fake' } })).registerImage.id;
+    expect((await t.upload(image, createRootfsTar({ '/etc/greeting': 'old\n' }))).status).toBe(200);
+    const created = await t.ok(`mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { ${OP} } } }`, { i: { groupId: group, hostId, imageId: image, name: 'old-web' } });
+    expect(await settle(created.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
+    const id = created.createEnvironment.environment.id;
+    expect(await settle((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id })).startEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
+    const exec = await t.ok('mutation ($id: ID!, $c: [String!]!) { execEnvironment(id: $id, command: $c) { exitCode stdout } }', { id, c: ['cat', '/etc/greeting'] });
+    expect(exec.execEnvironment).toEqual({ exitCode: 0, stdout: 'old\n' });
+
+    // environmentLog came in protocol N: the gateway does not send it to an agent of N−1.
+    const logs = await t.gql('query ($id: ID!) { environmentLogs(id: $id, tail: 5) { text } }', { id });
+    expect(logs.errors?.[0]).toMatchObject({
+      message: `host agent remote-old does not support environmentLog: it speaks agent protocol ${OLDEST_AGENT_PROTOCOL_VERSION} and environmentLog came in protocol ${AGENT_PROTOCOL_VERSION}: upgrade the agent to RSP ${RSP_VERSION}`,
+      extensions: { code: 'UNSUPPORTED_OPERATION' },
+    });
+    expect(await settle((await t.ok('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id })).destroyEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
+    old.child.kill('SIGTERM');
+    expect((await old.exited).code).toBe(0);
+  });
+
   test('refused with a clear close reason: another protocol version, a malformed handshake, another agent id', async () => {
     const closeOf = (handshake: unknown) =>
       new Promise<{ code: number; reason: string }>((resolve, reject) => {
@@ -204,7 +234,11 @@ describe('a host agent in its own process (rsp agent)', () => {
         ws.on('error', reject);
       });
     const token = await joinToken('remote4');
-    expect(await closeOf({ type: 'handshake', protocol: AGENT_PROTOCOL_VERSION + 1, secret: token, software: 'x' })).toEqual({ code: 4426, reason: expect.stringMatching(/protocol mismatch/) });
+    expect(await closeOf({ type: 'handshake', protocol: AGENT_PROTOCOL_VERSION + 1, secret: token, software: 'x' })).toEqual({ code: 4426, reason: expect.stringMatching(/protocol mismatch: .*upgrade the gateway/) });
+    expect(await closeOf({ type: 'handshake', protocol: OLDEST_AGENT_PROTOCOL_VERSION - 1, secret: token, software: 'x' })).toEqual({
+      code: 4426,
+      reason: `protocol mismatch: the gateway speaks ${OLDEST_AGENT_PROTOCOL_VERSION}–${AGENT_PROTOCOL_VERSION}, the agent ${OLDEST_AGENT_PROTOCOL_VERSION - 1}; upgrade the agent (to RSP ${RSP_VERSION})`,
+    });
     expect(await closeOf('not json')).toEqual({ code: 4400, reason: expect.stringMatching(/malformed handshake/) });
     expect(await closeOf({ type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, agentId: 'someone-else', secret: token, software: 'x' })).toEqual({ code: 4401, reason: expect.stringMatching(/not agent "someone-else"/) });
   });

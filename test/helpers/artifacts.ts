@@ -14,3 +14,13 @@ export async function corruptChunk(store: ArtifactStore, id: string): Promise<vo
   for (let i = where.offset; i < where.offset + where.length; i++) bytes[i] = bytes[i]! ^ 0xff;
   await writeFile(where.path, bytes);
 }
+
+/** Flips one byte in the middle of chunk `id` on disk (a single bit-rot event); its file's size stays the same. */
+export async function flipByte(store: ArtifactStore, id: string): Promise<void> {
+  const where = await (store.backend as unknown as LocatingBackend).whereIs(id);
+  if (!where) throw new Error(`chunk ${id} is not stored`);
+  const bytes = await readFile(where.path);
+  const at = where.offset + Math.floor(where.length / 2);
+  bytes[at] = bytes[at]! ^ 0x01;
+  await writeFile(where.path, bytes);
+}

@@ -1,11 +1,11 @@
 import { ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** The repository root, where the CLI tests run. */
-export const ROOT = join(__dirname, '..', '..');
+/** The repository root, where the CLI tests run (this file runs from test/helpers, or compiled from dist/test/helpers by a bench). */
+export const ROOT = basename(join(__dirname, '..', '..')) === 'dist' ? join(__dirname, '..', '..', '..') : join(__dirname, '..', '..');
 
 /** The built `rsp` CLI (the jest global setup builds dist/). */
 export const RSP = join(ROOT, 'dist', 'gateway', 'cli', 'rsp.js');
@@ -52,7 +52,12 @@ export interface RspProcess {
  */
 export function spawnRsp(args: string[], env: Record<string, string | undefined>, cwd = ROOT, via: string[] = []): RspProcess {
   const [file, ...prefix] = [...via, process.execPath];
-  const child = spawn(file!, [...prefix, RSP, ...args], { env: rspEnv(env), cwd });
+  return spawnCommand(file!, [...prefix, RSP, ...args], env, cwd);
+}
+
+/** Starts `file` (an installed `rsp`, say) with `args` and `rspEnv(env)`, and keeps it running as spawnRsp does. */
+export function spawnCommand(file: string, args: string[], env: Record<string, string | undefined>, cwd = ROOT): RspProcess {
+  const child = spawn(file, args, { env: rspEnv(env), cwd });
   let stdout = '';
   let stderr = '';
   const listeners = new Set<() => void>();

@@ -14,7 +14,7 @@ import { labSupport } from './netns';
  * `describeWithEngine`: when the engine is missing it skips and says why — unless `CI=true`,
  * where a missing engine is a failure.
  */
-export type EngineName = 'postgres' | 'docker' | 'lxc' | 'vserver-emulation' | 'libvirt' | 'libvirt-qemu' | 'redis' | 'chromium' | 'netns';
+export type EngineName = 'postgres' | 'docker' | 'lxc' | 'vserver-emulation' | 'libvirt' | 'libvirt-qemu' | 'redis' | 'chromium' | 'netns' | 'uml';
 
 /** What a probe found. */
 export interface EngineStatus {
@@ -36,17 +36,23 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
   async netns() {
     return labSupport();
   },
+  /** Asked up to three times, 10 s each: on a busy machine a first connection can take seconds. */
   async postgres() {
-    const client = new Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 3000 });
-    try {
-      await client.connect();
-      const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
-      return { available: true, detail: `PostgreSQL ${rows[0]?.server_version} at ${redact(POSTGRES_ADMIN_URL)}` };
-    } catch (e) {
-      return { available: false, detail: `no PostgreSQL server answers at ${redact(POSTGRES_ADMIN_URL)} (${(e as Error).message}); set TEST_DATABASE_URL` };
-    } finally {
-      await client.end().catch(() => undefined);
+    let problem = '';
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const client = new Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 10_000 });
+      try {
+        await client.connect();
+        const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+        return { available: true, detail: `PostgreSQL ${rows[0]?.server_version} at ${redact(POSTGRES_ADMIN_URL)}` };
+      } catch (e) {
+        problem = (e as Error).message;
+        if (/ECONNREFUSED|ENOTFOUND|password|does not exist/.test(problem)) break;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
     }
+    return { available: false, detail: `no PostgreSQL server answers at ${redact(POSTGRES_ADMIN_URL)} (${problem}); set TEST_DATABASE_URL` };
   },
   async lxc() {
     const version = tryRun('lxc-start', ['--version']);
@@ -63,7 +69,7 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
     return { available: true, detail: 'util-vserver emulation (test/fixtures/vserver-emulator) with unshare + chroot' };
   },
   async redis() {
-    const client = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const client = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 10_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
     try {
       await client.connect();
       const info = await client.info('server');
@@ -77,7 +83,7 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
   /** The Docker engine at DOCKER_HOST or /var/run/docker.sock: socket reachable and `docker version` answered through the API. */
   async docker() {
     const config = resolveDockerConfig();
-    const engine = new Docker({ ...config.connection, timeout: 3000 });
+    const engine = new Docker({ ...config.connection, timeout: 15_000 });
     try {
       const version = await engine.version();
       return { available: true, detail: `Docker ${version.Version} (API ${version.ApiVersion}) at ${config.endpoint}` };
@@ -99,6 +105,15 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
     if (!existsSync(BUSYBOX)) return { available: false, detail: `${BUSYBOX} missing (apt-get install busybox-static)` };
     if (!tryRun('cpio', ['--version'])) return { available: false, detail: 'cpio not found (apt-get install cpio)' };
     return { ...status, detail: `${status.detail}, kernel ${guestKernel()}` };
+  },
+  /** User-Mode Linux for the UML driver plugin (plugins/uml): linux.uml, uml_mconsole, mke2fs and a busybox for the guest image. */
+  async uml() {
+    const version = tryRun('linux.uml', ['--version']);
+    if (!version) return { available: false, detail: 'linux.uml not found (apt-get install user-mode-linux)' };
+    if (!tryRun('sh', ['-c', 'command -v uml_mconsole'])) return { available: false, detail: 'uml_mconsole not found (apt-get install uml-utilities)' };
+    if (!tryRun('sh', ['-c', 'command -v mke2fs'])) return { available: false, detail: 'mke2fs not found (apt-get install e2fsprogs)' };
+    if (!existsSync(BUSYBOX)) return { available: false, detail: `${BUSYBOX} missing (apt-get install busybox-static)` };
+    return { available: true, detail: `linux.uml ${version}` };
   },
   /** Debian's chromium, driven headless by playwright-core in the dashboard's browser test. */
   async chromium() {

@@ -28,7 +28,8 @@ export interface TestGateway {
 }
 
 /**
- * Starts a gateway on a free port over `db`, quiet unless LOG_LEVEL is set. `env` may add host
+ * Starts a gateway on a free port over `db`, quiet unless LOG_LEVEL is set, without the first-start
+ * set-up (`RSP_BOOTSTRAP: 'on'` in `env` turns it on). `env` may add host
  * agents (`RSP_AGENTS: 'a,b'`, each with its own data directory and driver instances);
  * `gateway.agents.disconnect(id)` / `reconnect(id)` then simulate losing a host and getting it back.
  */
@@ -42,6 +43,8 @@ export async function startTestGateway(db: TestDatabase, env: Record<string, str
     RSP_DRIVERS: 'fake',
     // The scenario's host1 (test/helpers/scenario.ts) stands for this machine.
     RSP_LOCAL_HOST: 'zaphod',
+    // Tests build the state they need from an empty database; the first-start set-up has its own tests.
+    RSP_BOOTSTRAP: 'off',
     ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
     ...env,
   });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { MUST_NOT_SKIP, probeEngines } from './engines';
 
 /** The workspace packages built on their own (`npm run build:packages`). */
-const PACKAGES = ['packages/sdk', 'plugins/examples/sandbox-driver'];
+const PACKAGES = ['packages/sdk', 'plugins/examples/sandbox-driver', 'plugins/uml'];
 
 /**
  * Once per run: probe the engines (and say which tests will skip and why), build dist/ for the CLI

@@ -2,9 +2,10 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { LibvirtDriver } from '../../drivers/libvirt';
 import { BUSYBOX } from '../fixtures/busybox-rootfs';
 
 const run = promisify(execFile);
@@ -41,20 +42,71 @@ i=0
 while true; do i=$((i+1)); dd if=/dev/zero of=/tmp/f bs=64k count=16 2>/dev/null; sleep 1; done
 `;
 
-/** Builds a newc cpio initramfs holding /init and /bin/busybox. */
-export async function buildInitramfs(dir: string): Promise<string> {
+/** The guest kernel's modules a virtio NIC needs, in load order (Debian builds them as modules). */
+export const VIRTIO_NET_MODULES = [
+  'drivers/virtio/virtio_ring.ko',
+  'drivers/virtio/virtio.ko',
+  'drivers/virtio/virtio_pci_legacy_dev.ko',
+  'drivers/virtio/virtio_pci_modern_dev.ko',
+  'drivers/virtio/virtio_pci.ko',
+  'net/core/failover.ko',
+  'drivers/net/net_failover.ko',
+  'drivers/net/virtio_net.ko',
+];
+
+/**
+ * The test guest's /init on a network: like GUEST_INIT, and it loads the virtio NIC's modules,
+ * takes its address by DHCP (busybox udhcpc; its script sets the address and default route), and
+ * serves `hello-<hostname>` over HTTP on port 8080 before printing its banner.
+ */
+export const NETWORK_GUEST_INIT = `#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev /tmp /usr/share/udhcpc
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox --install -s /bin
+h=$(sed -n 's/.*rsp\\.hostname=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+hostname "$h"
+for m in $(cat /lib/modules/order); do insmod "/lib/modules/$m"; done
+cat > /usr/share/udhcpc/default.script <<'SCRIPT'
+#!/bin/sh
+case "$1" in
+  bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"; [ -n "$router" ] && ip route add default via "\${router%% *}";;
+esac
+SCRIPT
+chmod +x /usr/share/udhcpc/default.script
+ip link set lo up
+ip link set eth0 up
+udhcpc -i eth0 -q -n -t 30 -T 2 -s /usr/share/udhcpc/default.script
+mkdir -p /tmp/www && echo "hello-$h" > /tmp/www/index.html && httpd -p 8080 -h /tmp/www
+echo "RSP-GUEST-UP hostname=$(hostname) $(ip -4 -o addr show dev eth0)"
+while true; do sleep 1; done
+`;
+
+/**
+ * Builds a newc cpio initramfs holding /init (GUEST_INIT unless `init` is given), /bin/busybox and,
+ * when asked, kernel modules of the release `modules.release` under /lib/modules (listed in load
+ * order in /lib/modules/order).
+ */
+export async function buildInitramfs(dir: string, options: { init?: string; modules?: { release: string; paths: string[] } } = {}): Promise<string> {
   const root = join(dir, 'initramfs');
   await mkdir(join(root, 'bin'), { recursive: true });
   await copyFile(BUSYBOX, join(root, 'bin', 'busybox'));
   await chmod(join(root, 'bin', 'busybox'), 0o755);
-  await writeFile(join(root, 'init'), GUEST_INIT, { mode: 0o755 });
-  const image = execFileSync('cpio', ['-o', '-H', 'newc', '-R', '0:0', '--quiet'], { cwd: root, input: '.\nbin\nbin/busybox\ninit\n', maxBuffer: 64 * 1024 * 1024 });
+  await writeFile(join(root, 'init'), options.init ?? GUEST_INIT, { mode: 0o755 });
+  const entries = ['.', 'bin', 'bin/busybox', 'init'];
+  if (options.modules) {
+    await mkdir(join(root, 'lib', 'modules'), { recursive: true });
+    const names = options.modules.paths.map((p) => basename(p));
+    for (const [i, p] of options.modules.paths.entries()) await copyFile(join('/lib/modules', options.modules.release, 'kernel', p), join(root, 'lib', 'modules', names[i]!));
+    await writeFile(join(root, 'lib', 'modules', 'order'), `${names.join('\n')}\n`);
+    entries.push('lib', 'lib/modules', 'lib/modules/order', ...names.map((n) => `lib/modules/${n}`));
+  }
+  const image = execFileSync('cpio', ['-o', '-H', 'newc', '-R', '0:0', '--quiet'], { cwd: root, input: `${entries.join('\n')}\n`, maxBuffer: 64 * 1024 * 1024 });
   const out = join(dir, 'initramfs.cpio');
   await writeFile(out, image, { mode: 0o644 });
   await rm(root, { recursive: true, force: true });
   return out;
 }
-
 
 /** The kernel a test guest boots: RSP_TEST_GUEST_KERNEL, else the newest /boot/vmlinuz-* (Debian's linux-image-amd64). */
 export function guestKernel(): string | undefined {
@@ -68,4 +120,23 @@ export function guestKernel(): string | undefined {
   }
   const newest = names[names.length - 1];
   return newest ? `/boot/${newest}` : undefined;
+}
+
+/**
+ * A driver on qemu:///system whose guests boot this machine's kernel (copied into `dir`, which the
+ * hypervisor can read) with a busybox initramfs built with `initramfs` options (init, modules),
+ * 192 MiB each by default.
+ */
+export async function qemuGuestDriver(dir: string, initramfs: Parameters<typeof buildInitramfs>[1] = {}): Promise<LibvirtDriver> {
+  const kernel = join(dir, 'vmlinuz');
+  await copyFile(guestKernel()!, kernel);
+  await chmod(kernel, 0o644);
+  const initrd = await buildInitramfs(dir, initramfs);
+  return new LibvirtDriver({
+    uri: 'qemu:///system',
+    technology: 'libvirt-qemu',
+    dataDir: join(dir, 'envs'),
+    kernel: { path: kernel, initrd, cmdline: 'console=ttyS0 panic=-1 quiet' },
+    defaultMemoryBytes: 192 * 1024 * 1024,
+  });
 }

@@ -21,6 +21,8 @@ export interface WorldOptions {
    * of inventory and placement that run nothing on them. By default they are on the gateway's own agent and offer what it probed.
    */
   declaredTechnologies?: boolean;
+  /** The address range (CIDR) of zaphod; default: the one picked from its id. */
+  addressRange?: string;
 }
 
 /** Agent id of hosts whose agent never connects (their technologies are taken as declared). */
@@ -37,9 +39,9 @@ export async function buildWorld(t: TestGateway, options: WorldOptions = {}): Pr
   const tokens = { viewerA: await token(groupA, 'VIEWER', 'va'), memberA: await token(groupA, 'MEMBER', 'ma'), adminA: await token(groupA, 'ADMIN', 'aa'), memberB: await token(groupB, 'MEMBER', 'mb') };
   const site = (await t.ok('mutation ($i: CreateSiteInput!) { createSite(input: $i) { id } }', { i: { name: 'north', location: 'Lisbon', ownerGroupId: groupA } })).createSite.id as string;
   const served = (drivers: string[]) => (options.declaredTechnologies ? { drivers, agent: UNCONNECTED_AGENT } : {});
-  const host = async (hostname: string, drivers: string[], encrypted: boolean) =>
-    (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: groupA, hostname, ...served(drivers), shareUnits: 2, properties: [{ key: 'diskEncryption', value: encrypted }] } })).createHost.id as string;
-  const host1 = await host('zaphod', ['docker', 'lxc'], true);
+  const host = async (hostname: string, drivers: string[], encrypted: boolean, addressRange?: string) =>
+    (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: groupA, hostname, ...served(drivers), shareUnits: 2, properties: [{ key: 'diskEncryption', value: encrypted }], ...(addressRange ? { addressRange } : {}) } })).createHost.id as string;
+  const host1 = await host('zaphod', ['docker', 'lxc'], true, options.addressRange);
   const host2 = await host('trillian', ['lxc'], false);
   // Hosts of an agent that never connects are UNKNOWN; these stand in for UP hosts (never heard, so never judged DOWN).
   if (options.declaredTechnologies) await t.gateway.dataSource.query(`UPDATE host SET state = 'UP' WHERE agent = $1`, [UNCONNECTED_AGENT]);

@@ -1,4 +1,4 @@
-import { OperationEntity, OperationState } from '../../gateway/persistence/entities';
+import { GroupEntity, OperationEntity, OperationState, StorageReservationEntity } from '../../gateway/persistence/entities';
 import { gatewayId } from '../../gateway/server/gateway-id';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway } from '../helpers/gateway';
@@ -50,6 +50,27 @@ describe('operations a killed gateway left RUNNING', () => {
       // One running here: the answer is the state it ended in.
       const slow = await second.gateway.services.operations.start({ kind: 'test.slow' }, (c) => new Promise((_, reject) => (c.signal.aborted ? reject(c.signal.reason) : c.signal.addEventListener('abort', () => reject(c.signal.reason)))));
       expect((await cancel(slow.id)).data?.cancelOperation).toEqual({ id: slow.id, state: 'CANCELLED' });
+    } finally {
+      await second.close();
+    }
+  });
+
+  test("storage reserved by its interrupted transfers is given back at the gateway's restart; other gateways' reservations stay", async () => {
+    const first = await startTestGateway(db);
+    const groups = first.gateway.dataSource.getRepository(GroupEntity);
+    const group = (await groups.save(groups.create({ slug: 'reserving', name: 'Reserving' }))).id;
+    const repo = first.gateway.dataSource.getRepository(StorageReservationEntity);
+    // What a kill -9 in the middle of an upload leaves behind.
+    const mine = await repo.save(repo.create({ groupId: group, bytes: 5000, purpose: 'the upload of image x:1', holder: gatewayId(db.dataDir) }));
+    const theirs = await repo.save(repo.create({ groupId: group, bytes: 700, purpose: 'the upload of image y:1', holder: 'another-replica' }));
+    await first.close();
+
+    const second = await startTestGateway(db);
+    try {
+      const after = second.gateway.dataSource.getRepository(StorageReservationEntity);
+      expect(await after.existsBy({ id: mine.id })).toBe(false);
+      expect(await after.existsBy({ id: theirs.id })).toBe(true);
+      expect(await second.gateway.services.storageQuotas.storageOf({ id: group, storageQuotaBytes: null })).toMatchObject({ reservedBytes: 700, usedBytes: 700 });
     } finally {
       await second.close();
     }

@@ -1,56 +1,13 @@
-import WebSocket from 'ws';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
-
-/** What a graphql-transport-ws socket came to: acknowledged, refused at the upgrade (HTTP status), or closed (close code). */
-type SocketOutcome = { socket: WebSocket; ack: true } | { status: number; retryAfter?: string } | { code: number; reason: string };
-
-/** Opens a graphql-transport-ws socket and sends `connection_init` with `payload`; resolves once it is acknowledged or refused. */
-function openSocket(url: string, payload: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<SocketOutcome> {
-  return new Promise((resolve) => {
-    const socket = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false, headers });
-    socket.on('unexpected-response', (_req, res) => {
-      resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined });
-      res.resume();
-      socket.terminate();
-    });
-    socket.on('error', () => undefined);
-    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload })));
-    socket.on('message', (data: Buffer) => {
-      if (JSON.parse(data.toString()).type === 'connection_ack') resolve({ socket, ack: true });
-    });
-    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-  });
-}
-
-/** Sends `subscribe` with `id` and resolves with the first answer to it (`next` or `error`). */
-function subscribe(socket: WebSocket, id: string, query: string, variables: Record<string, unknown> = {}): Promise<{ type: string; payload: any }> {
-  return new Promise((resolve) => {
-    const onMessage = (data: Buffer) => {
-      const m = JSON.parse(data.toString());
-      if (m.id !== id) return;
-      socket.off('message', onMessage);
-      resolve(m);
-    };
-    socket.on('message', onMessage);
-    socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables } }));
-  });
-}
-
-/** Times one real `GET /healthz` (ms). */
-async function healthz(url: string): Promise<{ status: number; ms: number }> {
-  const started = performance.now();
-  const res = await fetch(`${url}/healthz`);
-  await res.json();
-  return { status: res.status, ms: performance.now() - started };
-}
+import { healthz, openSocket, subscribe } from '../helpers/abuse';
 
 /**
  * The probes of the hardening issue, each refused up front with its code while the gateway keeps
  * answering /healthz: huge documents, alias fan-out, page fan-out, batch caps bypassed with
- * aliases, anonymous socket floods, too many subscriptions, too fast callers, anonymous
- * introspection.
+ * aliases, too many subscriptions, too fast callers, anonymous introspection (floods of sockets
+ * without a token: abuse-sockets.test.ts).
  */
 describe('abuse limits', () => {
   let db: TestDatabase;
@@ -96,7 +53,7 @@ describe('abuse limits', () => {
     return tree;
   };
 
-  test('300 aliases of a layer tree 20 deep (a VIEWER, ~245 KB) are refused at once, while /healthz answers within a second', async () => {
+  test('300 aliases of a layer tree 20 deep (a VIEWER, ~245 KB) are refused at once, while /healthz answers', async () => {
     const query = `query ($id: ID!) { ${Array.from({ length: 300 }, (_, i) => `l${i}: layer(id: $id) { ${layerTree(20)} }`).join('\n')} }`;
     expect(query.length).toBeGreaterThan(200_000);
     const probes = Array.from({ length: 10 }, () => post(query, { id: layerId }, w.tokens.viewerA));
@@ -107,7 +64,6 @@ describe('abuse limits', () => {
       expect(r.body.errors?.[0]?.message).toMatch(/\(RSP_MAX_QUERY_(TOKENS|ALIASES|DEPTH)\)/);
     }
     expect(health.status).toBe(200);
-    expect(health.ms).toBeLessThan(1000);
     // Within the token limit, the depth is what refuses one tree.
     const one = await post(`query ($id: ID!) { layer(id: $id) { ${layerTree(20)} } }`, { id: layerId }, w.tokens.viewerA);
     expect(one.body.errors?.[0]).toMatchObject({ message: expect.stringMatching(/depth limit: \d+ > 15 \(RSP_MAX_QUERY_DEPTH\)/), extensions: { code: 'QUERY_TOO_COMPLEX', details: { limit: 'RSP_MAX_QUERY_DEPTH', max: 15 } } });
@@ -161,34 +117,6 @@ describe('abuse limits', () => {
     expect(over).toMatchObject({ type: 'error', payload: [{ message: expect.stringMatching(/at most 100 at once \(RSP_MAX_SUBSCRIPTIONS_PER_SOCKET\)/), extensions: { code: 'RATE_LIMITED' } }] });
     expect(errors.filter((e) => e.id !== 'over')).toEqual([]);
     opened.socket.close();
-  });
-
-  test('500 anonymous sockets with 20 subscriptions each: at most 100 are admitted, the others refused (429 or close 4429), /healthz answers', async () => {
-    const outcomes = await Promise.all(Array.from({ length: 500 }, () => openSocket(t.gateway.websocketUrl)));
-    const admitted = outcomes.filter((o): o is { socket: WebSocket; ack: true } => 'ack' in o);
-    const refusedAtUpgrade = outcomes.filter((o) => 'status' in o);
-    const closed = outcomes.filter((o) => 'code' in o);
-    expect(admitted.length).toBeLessThanOrEqual(100);
-    expect(admitted.length + refusedAtUpgrade.length + closed.length).toBe(500);
-    for (const o of refusedAtUpgrade) expect(o).toMatchObject({ status: 429, retryAfter: expect.stringMatching(/^\d+$/) });
-    for (const o of closed) expect(o).toMatchObject({ code: 4429, reason: expect.stringMatching(/without a token/) });
-    const subscribed = Promise.all(admitted.flatMap((o) => Array.from({ length: 20 }, (_, i) => o.socket.send(JSON.stringify({ id: `e${i}`, type: 'subscribe', payload: { query: 'subscription { events { __typename } }' } })))));
-    const health = await healthz(t.gateway.url);
-    await subscribed;
-    // Answered while the subscriptions pour in (the 500 clients run in this same process, so its time is theirs too: not asserted).
-    expect(health.status).toBe(200);
-    for (const o of admitted) o.socket.close();
-    // Closed sockets free their places.
-    const again = await (async () => {
-      for (let attempt = 0; attempt < 50; attempt++) {
-        const o = await openSocket(t.gateway.websocketUrl);
-        if ('ack' in o) return o;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      return undefined;
-    })();
-    expect(again).toBeDefined();
-    again?.socket.close();
   });
 
   test('a token going over its mutations a minute gets 429 RATE_LIMITED with Retry-After; another token is not slowed', async () => {

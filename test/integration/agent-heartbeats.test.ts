@@ -156,6 +156,10 @@ describeWithEngine('postgres', 'agent-pushed heartbeats and host states', () => 
     expect(after).not.toContain(plain);
     // Another agent's answer does not name them.
     expect((await t.gateway.services.health.receiveHeartbeat('later', { sentAt: Date.now(), fenced: [] })).failover).toEqual([]);
+    // Answered from memory while nothing changes; an environment's status change moves the scope at once.
+    expect((await t.gateway.services.health.receiveHeartbeat('x', { sentAt: Date.now(), fenced: [] })).failover).toContain(ha);
+    await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id: ha })).destroyEnvironment.id);
+    expect((await t.gateway.services.health.receiveHeartbeat('x', { sentAt: Date.now(), fenced: [] })).failover).not.toContain(ha);
   });
 
   test('Host.agentConnection: NEVER, CONNECTED, DISCONNECTED; rows a crashed run of the gateway left open are closed at its start', async () => {

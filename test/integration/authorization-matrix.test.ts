@@ -106,6 +106,7 @@ const MATRIX: Record<string, Case> = {
   createAgentJoinToken: { query: 'mutation { createAgentJoinToken(agentId: "matrix-agent", ttlSeconds: 60) { token } }', expect: SITE_ADMIN },
   revokeAgentCredential: { query: 'mutation { revokeAgentCredential(agentId: "matrix-agent") }', expect: SITE_ADMIN },
   createGroup: { query: 'mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', vars: () => ({ i: { slug: `g-${unique()}`, name: 'g' } }), expect: SITE_ADMIN },
+  setGroupStorageQuota: { privateVar: null, query: 'mutation ($g: ID!, $b: Float) { setGroupStorageQuota(groupId: $g, bytes: $b) { id } }', vars: (w) => ({ g: w.groupA, b: 1e15 }), expect: SITE_ADMIN },
   updateGroup: { query: 'mutation ($i: UpdateGroupInput!) { updateGroup(input: $i) { id } }', vars: (w) => ({ i: { id: w.groupA, description: 'updated' } }), expect: GROUP_ADMIN },
   createSite: { query: 'mutation ($i: CreateSiteInput!) { createSite(input: $i) { id } }', vars: (w) => ({ i: { name: `s-${unique()}`, ownerGroupId: w.groupA } }), expect: SITE_ADMIN },
   createHost: { query: 'mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', vars: (w) => ({ i: { siteId: w.site, ownerGroupId: w.groupA, hostname: `h-${unique()}` } }), expect: SITE_ADMIN },
@@ -163,6 +164,7 @@ const MATRIX: Record<string, Case> = {
   environment: { query: 'query ($id: ID!) { environment(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_READ },
   environments: { query: '{ environments { totalCount } }', expect: AUTHENTICATED },
   environmentStats: { query: 'query ($id: ID!) { environmentStats(id: $id) { cpuSeconds } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_READ },
+  environmentLogs: { query: 'query ($id: ID!) { environmentLogs(id: $id, tail: 5) { text cursor } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_READ },
   drivers: { query: '{ drivers { name } }', expect: AUTHENTICATED },
   createEnvironment: {
     query: 'mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }',
@@ -179,6 +181,10 @@ const MATRIX: Record<string, Case> = {
     vars: async (w, t) => ({ ...(await freshEnvironment(w, t, 'CREATED')), img: w.fixtures.fakeImage }),
     expect: GROUP_PRIVATE_WRITE,
   },
+  createSnapshot: { privateVar: 'environmentId', query: 'mutation ($environmentId: ID!, $n: String!) { createSnapshot(environmentId: $environmentId, name: $n) { id } }', vars: (w) => ({ environmentId: w.fixtures.environment, n: `s-${unique()}` }), expect: GROUP_PRIVATE_WRITE },
+  rollbackSnapshot: { privateVar: 'environmentId', query: 'mutation ($environmentId: ID!, $n: String!) { rollbackSnapshot(environmentId: $environmentId, name: $n) { id } }', vars: (w, t) => takenSnapshot(w, t), expect: GROUP_PRIVATE_WRITE },
+  deleteSnapshot: { privateVar: 'environmentId', query: 'mutation ($environmentId: ID!, $n: String!) { deleteSnapshot(environmentId: $environmentId, name: $n) { id } }', vars: (w, t) => takenSnapshot(w, t), expect: GROUP_PRIVATE_WRITE },
+  setSnapshotRetention: { privateVar: 'environmentId', query: 'mutation ($environmentId: ID!) { setSnapshotRetention(environmentId: $environmentId, keepLast: null) { id } }', vars: (w) => ({ environmentId: w.fixtures.environment }), expect: GROUP_PRIVATE_WRITE },
   copyEnvironment: { query: 'mutation ($id: ID!, $n: String!) { copyEnvironment(id: $id, name: $n) { environment { id } } }', vars: (w) => ({ id: w.fixtures.environment, n: `c-${unique()}` }), expect: GROUP_PRIVATE_WRITE },
   // the matrix's hosts share the one local agent: no host can take the environment (CONFLICT) once the caller is allowed to ask
   migrateEnvironment: { query: 'mutation ($id: ID!) { migrateEnvironment(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.environment }), expect: { ...GROUP_PRIVATE_WRITE, member: 'CONFLICT', admin: 'CONFLICT', siteAdmin: 'CONFLICT' } },
@@ -217,6 +223,9 @@ const MATRIX: Record<string, Case> = {
   deleteReplicationPolicy: { query: 'mutation ($id: ID!) { deleteReplicationPolicy(id: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
   replicateNow: { query: 'mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
   restoreReplica: { query: 'mutation ($id: ID!) { restoreReplica(replicaId: $id) { id } }', vars: (w) => ({ id: w.fixtures.replica }), expect: GROUP_PRIVATE_WRITE },
+  drillReplicationPolicy: { query: 'mutation ($id: ID!) { drillReplicationPolicy(policyId: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
+  collectReplicaStore: { privateVar: null, query: 'mutation ($id: ID!) { collectReplicaStore(hostId: $id) { id } }', vars: (w) => ({ id: w.host1 }), expect: OWNER_ADMIN },
+  verifyReplica: { query: 'mutation ($id: ID!) { verifyReplica(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.replica }), expect: GROUP_PRIVATE_WRITE },
   deleteReplica: { query: 'mutation ($id: ID!) { deleteReplica(id: $id) { id } }', vars: async (w, t) => ({ id: (await t.gateway.services.replication.replicateEnvironment(w.fixtures.environment)).id }), expect: GROUP_PRIVATE_WRITE },
   drainHost: { privateVar: null, query: 'mutation ($id: ID!) { drainHost(id: $id) { id } }', vars: async (w, t) => ({ id: await freshHost(w, t) }), expect: GROUP_ADMIN },
   deleteHost: { privateVar: null, query: 'mutation ($id: ID!) { deleteHost(id: $id) }', vars: async (w, t) => ({ id: await freshHost(w, t) }), expect: GROUP_ADMIN },
@@ -250,6 +259,9 @@ const MATRIX: Record<string, Case> = {
     // A's own callers get further: the private image is a docker one without content, not usable here
     expect: { anonymous: 'UNAUTHENTICATED', viewer: 'FORBIDDEN', member: 'BAD_USER_INPUT', admin: 'BAD_USER_INPUT', otherGroup: 'NOT_FOUND', otherViewer: 'FORBIDDEN', siteAdmin: 'BAD_USER_INPUT' },
   },
+  // the network fields (issue 24): an environment's addresses and ports read as the environment; a host's range is set as the host is
+  'environment#network': { query: 'query ($id: ID!) { environment(id: $id) { addresses { address interface } iface { ports { hostPort } readOnlyRoot } } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_READ },
+  'createHost#addressRange': { query: 'mutation ($i: CreateHostInput!) { createHost(input: $i) { id addressRange } }', vars: (w) => ({ i: { siteId: w.site, ownerGroupId: w.groupA, hostname: `n-${unique()}`, addressRange: '10.42.0.0/24' } }), expect: SITE_ADMIN },
   'createLayer#foreignParent': {
     query: 'mutation ($i: CreateLayerInput!) { createLayer(input: $i) { id } }',
     vars: (w, _t, _n, role) => ({ i: { groupId: groupOf(w, role) ?? w.groupA, kind: 'SERVICE', name: `svc-${unique()}`, parentId: w.fixtures.layer } }),
@@ -277,6 +289,7 @@ const MATRIX: Record<string, Case> = {
   hostMetrics: { query: '', expect: AUTHENTICATED },
   siteMetrics: { query: '', expect: AUTHENTICATED },
   environmentMetrics: { query: '', expect: GROUP_PRIVATE_READ },
+  environmentLog: { query: '', expect: GROUP_PRIVATE_READ },
   events: { query: '', expect: AUTHENTICATED },
 };
 
@@ -329,6 +342,14 @@ async function freshEnvironment(w: World & { fixtures: Fixtures }, t: TestGatewa
   await t.gateway.services.operations.settled(created.operation.id);
   if (status === 'RUNNING') await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: created.environment.id })).startEnvironment.id);
   return { id: created.environment.id };
+}
+
+/** A snapshot just taken of the fixture environment: its environment id and name. */
+async function takenSnapshot(w: World & { fixtures: Fixtures }, t: TestGateway): Promise<{ environmentId: string; n: string }> {
+  const n = `s-${unique()}`;
+  const op = (await t.ok('mutation ($e: ID!, $n: String!) { createSnapshot(environmentId: $e, name: $n) { id } }', { e: w.fixtures.environment, n })).createSnapshot.id;
+  await t.gateway.services.operations.settled(op);
+  return { environmentId: w.fixtures.environment, n };
 }
 
 /** A new empty host of `ownerGroupId` (default group A) on `siteId` (default the world's site), made by the site admin. */
@@ -544,6 +565,15 @@ describe('authorization matrix', () => {
     const events = await sub.done;
     expect(events.map((e) => e.operationUpdated.kind)).not.toContain('alpha.work');
     expect(events.map((e) => e.operationUpdated.kind)).toContain('beta.work');
+  });
+
+  test("Group.storage (usage and quota) is shown to the group's members and site admins, null to the others", async () => {
+    const seen: Record<string, unknown> = {};
+    for (const role of ROLES) {
+      const res = await t.gql('query ($id: ID!) { group(id: $id) { storage { limitBytes usedBytes } } }', { id: w.groupA }, tokenOf(role));
+      seen[role] = res.errors?.length ? res.errors[0]!.extensions?.code : res.data!.group.storage === null ? null : 'shown';
+    }
+    expect(seen).toEqual({ anonymous: 'UNAUTHENTICATED', viewer: 'shown', member: 'shown', admin: 'shown', otherViewer: null, otherGroup: null, otherAdmin: null, ownerMember: null, ownerAdmin: null, siteAdmin: 'shown' });
   });
 
   test('a graphql-ws connection with a bad token is refused', async () => {

@@ -15,9 +15,9 @@ describe('federation', () => {
     await db.drop();
   });
 
-  test('the subgraph SDL composes into a supergraph with another site', async () => {
+  test('the subgraph SDL composes into a supergraph with another service', async () => {
     const { _service } = await t.ok('{ _service { sdl } }');
-    // A second site serves the same schema; a third subgraph extends Operation, as another service would.
+    // Another service extends Operation, as an audit service would.
     const result = composeServices([
       { name: 'site-a', url: 'http://site-a/graphql', typeDefs: parse(_service.sdl) },
       {
@@ -32,5 +32,12 @@ describe('federation', () => {
     expect(result.errors ?? []).toEqual([]);
     expect(result.supergraphSdl).toMatch(/auditedBy: String/);
     expect(result.supergraphSdl).toMatch(/@join__type\(graph: SITE_A, key: "id"\)/);
+  });
+
+  test('two sites serve the same schema, which Apollo composition refuses: rsp federate joins sites', async () => {
+    const { _service } = await t.ok('{ _service { sdl } }');
+    const result = composeServices(['site-a', 'site-b'].map((name) => ({ name, url: `http://${name}/graphql`, typeDefs: parse(_service.sdl) })));
+    expect(result.errors?.length).toBeGreaterThan(0);
+    expect(new Set(result.errors!.map((e) => e.extensions?.code))).toEqual(new Set(['INVALID_FIELD_SHARING']));
   });
 });

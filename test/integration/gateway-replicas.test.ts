@@ -34,7 +34,8 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     const shared = { REDIS_URL, RSP_IMAGE_DIR: join(db.dataDir, 'images') };
     // A's in-process agent has the default id (from the installation's); B's is named.
     a = await startTestGateway(db, shared);
-    b = await startTestGateway({ ...db, dataDir: mkdtempSync(join(tmpdir(), 'rsp-replica-b-')) }, { ...shared, RSP_LOCAL_AGENT_ID: agentId('gw-b') });
+    // B's placement picture is checked in the background only every 10 minutes: what it learns of A's writes sooner came over Redis.
+    b = await startTestGateway({ ...db, dataDir: mkdtempSync(join(tmpdir(), 'rsp-replica-b-')) }, { ...shared, RSP_LOCAL_AGENT_ID: agentId('gw-b'), RSP_PLACEMENT_SNAPSHOT_MS: '600000' });
   });
   afterAll(async () => {
     for (const d of dialers) d.dialer.stop();
@@ -112,6 +113,28 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     expect(host.agent).toBe(b.gateway.agents.localId);
     const relayed = await until('B\'s in-process agent in the directory of A', () => a.gateway.agents.reachable(b.gateway.agents.localId), 20_000);
     await expect(relayed.hello()).resolves.toMatchObject({ agentId: b.gateway.agents.localId });
+  });
+
+  test("inventory writes through replica A reach replica B's placement picture over Redis: host state and inventory", async () => {
+    const group = (await a.ok('mutation { createGroup(input: { slug: "pictured", name: "Pictured" }) { id } }')).createGroup.id;
+    const site = (await a.ok('mutation ($g: ID!) { createSite(input: { name: "pictured", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
+    const host = (await a.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: group, hostname: 'pictured-box', agent: 'local' } })).createHost.id as string;
+    await until('host UP', async () => ((await a.ok('query ($id: ID!) { host(id: $id) { state } }', { id: host })).host.state === 'UP' ? true : undefined), 20_000);
+    const resource = (await a.ok('mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }', { i: { hostId: host, type: 'SLOT', unit: 'COUNT', total: 1 } })).createResource.id;
+    const r = { groupId: group, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }], requiredProperties: [{ key: 'hostname', op: 'EQ', values: ['pictured-box'] }] };
+    /** What B's picture says of the host: `candidate` or the reason it is rejected (a dry run: no catch-up). */
+    const onB = async () => {
+      const { placementCandidates: p } = await b.ok('query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostname } rejected { hostname reason } } }', { r }, a.adminToken);
+      return p.candidates.some((c: { hostname: string }) => c.hostname === 'pictured-box') ? 'candidate' : (p.rejected.find((x: { hostname: string }) => x.hostname === 'pictured-box')?.reason ?? 'absent');
+    };
+    const becomes = (expected: string) => until(`B's picture says "${expected}"`, async () => ((await onB()) === expected ? true : undefined), 15_000, 50);
+    await becomes('candidate');
+    await a.ok('mutation ($id: ID!) { setHostState(id: $id, state: MAINTENANCE) { state } }', { id: host });
+    await becomes('host is MAINTENANCE, not UP');
+    await a.ok('mutation ($id: ID!) { setHostState(id: $id, state: UP) { state } }', { id: host });
+    await becomes('candidate');
+    await a.ok('mutation ($i: UpdateInventoryInput!) { updateInventory(input: $i) { id } }', { i: { id: resource, total: 0 } });
+    await becomes('SLOT: 1 wanted, 0 free (allocation ratio 1)');
   });
 
   test("an agent credential revoked through replica A drops the agent's connection on replica B", async () => {

@@ -53,8 +53,8 @@ function imageUploadSuite(kind: 'pglite' | 'postgres') {
     const tooBig = await t.upload(big, Buffer.alloc(QUOTA + 1, 7));
     expect(tooBig.status).toBe(409);
     expect(tooBig.body.errors[0]).toEqual({
-      message: `Storage quota of group ${group} exceeded: 1000 of ${QUOTA} bytes used (its images and the replicas the gateway keeps); this upload went past the ${QUOTA - 1000} bytes left`,
-      extensions: { code: 'CONFLICT', details: { reason: 'STORAGE_QUOTA', groupId: group, usedBytes: 1000, limitBytes: QUOTA } },
+      message: `Storage quota of group ${group} exceeded: 1000 of ${QUOTA} bytes used (its images, the replicas the gateway keeps and transfers in progress); the upload of image img3:1 needs ${QUOTA + 1} more bytes, ${QUOTA - 1000} are left`,
+      extensions: { code: 'CONFLICT', details: { reason: 'STORAGE_QUOTA', groupId: group, usedBytes: 1000, limitBytes: QUOTA, neededBytes: QUOTA + 1 } },
     });
 
     // A client that sends half of its body and hangs up.
@@ -75,12 +75,12 @@ function imageUploadSuite(kind: 'pglite' | 'postgres') {
   });
 
   test('the quota counts what the group keeps: stored images add up, the next upload is refused at once when nothing is left', async () => {
-    expect(await t.gateway.services.images.storageUsed(group)).toBe(6000);
+    expect((await t.ok('query ($id: ID!) { group(id: $id) { storage { usedBytes imageBytes reservedBytes limitBytes quotaBytes } } }', { id: group })).group.storage).toEqual({ usedBytes: 6000, imageBytes: 6000, reservedBytes: 0, limitBytes: QUOTA, quotaBytes: null });
     const fill = await register();
     expect((await t.upload(fill, Buffer.alloc(QUOTA - 6000, 2))).status).toBe(200);
     const more = await t.upload(await register(), Buffer.alloc(10, 4));
     expect(more.status).toBe(409);
-    expect(more.body.errors[0].message).toBe(`Storage quota of group ${group} exceeded: ${QUOTA} of ${QUOTA} bytes used (its images and the replicas the gateway keeps)`);
+    expect(more.body.errors[0].message).toBe(`Storage quota of group ${group} exceeded: ${QUOTA} of ${QUOTA} bytes used (its images, the replicas the gateway keeps and transfers in progress); the upload of image img5:1 needs 10 more bytes, 0 are left`);
   });
 }
 

@@ -59,7 +59,7 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'busybox-vm', version: '1', technology: 'libvirt-qemu' } })).registerImage.id;
     const up = await t.upload(image, await readFile(await buildBusyboxRootfs({ 'sbin/init': { text: ROOTFS_INIT, mode: 0o755 } })));
     expect(up.status).toBe(200);
-  }, 60_000);
+  });
 
   afterAll(async () => {
     for (const id of ids) {
@@ -70,7 +70,7 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     if (saved === undefined) delete process.env.RSP_LIBVIRT_TECHNOLOGY;
     else process.env.RSP_LIBVIRT_TECHNOLOGY = saved;
     await db?.drop();
-  }, 60_000);
+  });
 
   test('the libvirt driver is usable and reports its technology', async () => {
     const { drivers } = await t.ok('{ drivers { name technology available reason } }');
@@ -111,5 +111,5 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     expect(existsSync(join(db.dataDir, 'libvirt', `rsp-${id}`))).toBe(false);
     // What stays is the image cache: the uploaded tar and its read-only qcow2 base.
     expect((await readdir(join(db.dataDir, 'libvirt', 'images'))).map((n) => n.replace(/^[0-9a-f]{64}/, '<sha256>')).sort()).toEqual(['<sha256>.qcow2', '<sha256>.tar']);
-  }, 90_000);
+  });
 });

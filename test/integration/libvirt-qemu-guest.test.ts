@@ -1,17 +1,18 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LibvirtDriver } from '../../drivers/libvirt';
 import { describeWithEngine } from '../helpers/engines';
-import { buildInitramfs, guestKernel, hypervisorReadableDir, makeBaseImage } from '../helpers/libvirt';
+import { hypervisorReadableDir, makeBaseImage, qemuGuestDriver } from '../helpers/libvirt';
 import { until } from '../helpers/until';
 
 /**
  * A real guest on qemu:///system under software emulation (domain type `qemu`, TCG): Debian's
  * kernel and a busybox initramfs this test builds with cpio. It must reach running, print its
- * banner with the hostname RSP gave it on the kernel command line, report stats, take a
- * snapshot, stop and be undefined with nothing left behind.
+ * banner with the hostname RSP gave it on the kernel command line, report stats, stop, take a
+ * snapshot and roll back to it (a block written after it is gone), and be undefined with
+ * nothing left behind.
  */
 describeWithEngine('libvirt-qemu', 'libvirt driver: a real guest on qemu:///system (software emulation)', () => {
   let dir: string;
@@ -20,24 +21,14 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a real guest on qemu:///syst
 
   beforeAll(async () => {
     dir = await hypervisorReadableDir('rsp-libvirt-guest-');
-    const kernel = join(dir, 'vmlinuz');
-    await copyFile(guestKernel()!, kernel);
-    await chmod(kernel, 0o644);
-    const initrd = await buildInitramfs(dir);
-    driver = new LibvirtDriver({
-      uri: 'qemu:///system',
-      technology: 'libvirt-qemu',
-      dataDir: join(dir, 'envs'),
-      kernel: { path: kernel, initrd, cmdline: 'console=ttyS0 panic=-1 quiet' },
-      defaultMemoryBytes: 192 * 1024 * 1024,
-    });
-  }, 60_000);
+    driver = await qemuGuestDriver(dir);
+  });
 
   afterAll(async () => {
     await driver?.destroy(id).catch(() => undefined);
     await driver?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
-  }, 60_000);
+  });
 
   test('probe reports the QEMU hypervisor through the native binding', async () => {
     const found = await driver.probe();
@@ -61,7 +52,17 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a real guest on qemu:///syst
 
     await driver.start(id);
     expect((await driver.inspect(id)).state).toBe('running');
-    await until('the guest banner on the serial console', async () => (await driver.logs(id)).includes('RSP-GUEST-UP'), 45_000, 250);
+    // Followed from a cursor taken at boot: the banner arrives once, and a read from the last cursor does not repeat it.
+    let cursor = (await driver.readLog(id)).cursor;
+    let followed = '';
+    await until('the guest banner on the serial console, followed from a cursor', async () => {
+      const next = await driver.readLog(id, { cursor });
+      followed += next.text;
+      cursor = next.cursor;
+      return followed.includes('RSP-GUEST-UP');
+    }, 45_000, 250);
+    expect((await driver.readLog(id, { cursor })).text).not.toContain('RSP-GUEST-UP');
+    await expect(driver.readLog(id, { since: new Date(0) })).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION' });
     expect(await driver.logs(id)).toContain('RSP-GUEST-UP hostname=rsp-guest');
 
     const first = await driver.stats(id);
@@ -79,6 +80,22 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a real guest on qemu:///syst
     await driver.stop(id, { graceSeconds: 1 });
     expect((await driver.inspect(id)).state).toBe('stopped');
     expect(await driver.snapshot(id, 'after-stop')).toMatchObject({ name: 'after-stop' });
+    await expect(driver.snapshot(id, 'after-stop')).rejects.toMatchObject({ category: 'CONFLICT' });
+    expect((await driver.listSnapshots(id)).map((s) => s.name)).toEqual(['after-stop']);
+    // A block written into the root disk after the snapshot (with qemu-io, the guest being off) is gone after the rollback.
+    const rootDisk = /^\s*\S+\s+(\/\S+)\s*$/m.exec(execFileSync('virsh', ['-c', 'qemu:///system', 'domblklist', '--', `rsp-${id}`], { encoding: 'utf8' }))![1]!;
+    const holdsBlock = () => {
+      const read = spawnSync('qemu-io', ['-f', 'qcow2', '-c', 'read -P 0xab 1M 64k', rootDisk], { encoding: 'utf8' });
+      return read.status === 0 && !/Pattern verification failed/.test(read.stdout + read.stderr);
+    };
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0xab 1M 64k', rootDisk]);
+    expect(holdsBlock()).toBe(true);
+    await driver.rollbackSnapshot(id, 'after-stop');
+    expect(holdsBlock()).toBe(false);
+    expect((await driver.inspect(id)).state).toBe('stopped');
+    await expect(driver.rollbackSnapshot(id, 'never-taken')).rejects.toMatchObject({ category: 'NOT_FOUND' });
+    await driver.deleteSnapshot(id, 'after-stop');
+    expect(await driver.listSnapshots(id)).toEqual([]);
 
     await driver.destroy(id);
     await expect(driver.inspect(id)).rejects.toMatchObject({ category: 'NOT_FOUND' });

@@ -91,6 +91,7 @@ describe('metrics', () => {
     const stored = await t.ok('{ alerts(state: FIRING) { ruleId targetId } }', {}, w.tokens.viewerA);
     expect(stored.alerts).toContainEqual({ ruleId: rule, targetId: env });
     expect((await t.ok('{ alerts { id } }', {}, w.tokens.memberB)).alerts).toEqual([]);
+    for (const first of [0, 501]) expect((await t.gql(`{ alerts(first: ${first}) { id } }`, {}, w.tokens.viewerA)).errors?.[0]).toMatchObject({ message: `first must be 1 to 500 (got ${first})`, extensions: { code: 'BAD_USER_INPUT' } });
     expect(await t.ok('mutation ($id: ID!) { deleteAlertRule(id: $id) }', { id: rule }, w.tokens.memberA)).toEqual({ deleteAlertRule: true });
     expect((await t.ok('{ alerts(state: FIRING) { id } }', {}, w.tokens.viewerA)).alerts).toEqual([]);
   });

@@ -1,60 +1,18 @@
-import { createServer, Server, Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { TcpProxy } from '../helpers/tcp-proxy';
 import { until } from '../helpers/until';
-
-/**
- * A TCP proxy in front of the shared PostgreSQL server: `down()` cuts every connection and
- * refuses new ones (ECONNREFUSED) without touching the server the other tests use; `up()` serves
- * again on the same port.
- */
-class DatabaseProxy {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async up(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = new Socket();
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      upstream.connect(this.target.port, this.target.host);
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-
-  async down(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  }
-}
 
 describeWithEngine('postgres', 'database outages are retryable answers, and the gateway recovers by itself', () => {
   let db: TestDatabase;
-  let proxy: DatabaseProxy;
+  let proxy: TcpProxy;
   let t: TestGateway;
 
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
     const url = new URL(db.databaseUrl!);
-    proxy = new DatabaseProxy({ host: url.hostname, port: Number(url.port || 5432) });
+    proxy = new TcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
     await proxy.up();
     url.hostname = '127.0.0.1';
     url.port = String(proxy.port);
@@ -117,5 +75,34 @@ describeWithEngine('postgres', 'database outages are retryable answers, and the 
     expect(recovered.data?.groups.totalCount).toEqual(expect.any(Number));
     expect((await fetch(`${t.gateway.url}/metrics`, { headers: { authorization: `Bearer ${forMetrics}` } })).status).toBe(200);
     expect((await fetch(`${t.gateway.url}/readyz`)).status).toBe(200);
+  });
+
+  test('a pool that gives no connection in time is a 503 UNAVAILABLE with Retry-After too, and serves again once connections are free', async () => {
+    const { dataSource } = t.gateway;
+    const poolSize = (dataSource.options as { poolSize?: number }).poolSize!;
+    // Every connection of the gateway's pool held, as by long transactions. The gateway may hold
+    // one itself for good (alert leadership's lock): those asked for that never come wait in the
+    // pool's queue (or time out), and take the first connections freed, before any request does.
+    const runners = Array.from({ length: poolSize }, () => dataSource.createQueryRunner());
+    const connecting = runners.map((runner) => runner.connect().then(() => runner.query('SELECT 1')).then(() => undefined, () => undefined));
+    try {
+      const answer = await until('a request to find the pool exhausted', async () => {
+        const res = await fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminToken}` }, body: JSON.stringify({ query: '{ groups { totalCount } }' }) });
+        const body = (await res.json()) as { errors?: Array<{ extensions?: { code?: string; details?: unknown } }> };
+        expect(body.errors?.map((e) => e.extensions?.code) ?? []).not.toContain('INTERNAL_SERVER_ERROR');
+        return res.status === 503 ? { res, body } : undefined;
+      }, 60_000);
+      expect(answer.res.headers.get('retry-after')).toBe('2');
+      expect(answer.body.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'UNAVAILABLE', details: { dependency: 'database', retryAfterSeconds: 2 } }) })]);
+    } finally {
+      // Each released once connected: one still queued gets its connection from those released.
+      await Promise.all(runners.map(async (runner, i) => {
+        await connecting[i];
+        await runner.release();
+      }));
+    }
+    const served = await t.gql('{ groups { totalCount } }');
+    expect(served.status).toBe(200);
+    expect(served.data?.groups.totalCount).toEqual(expect.any(Number));
   });
 });

@@ -212,6 +212,68 @@ function placementSuite(kind: 'pglite' | 'postgres') {
     expect((await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { used owners } } }', { h: hostId })).resources.nodes[0]).toEqual({ used: 0, owners: [] });
   });
 
+  test('writes through this gateway are in its placement picture at once: host state, inventory, shares', async () => {
+    const hostId = await slotHost(`at-once-${kind}`, 1);
+    const r = (groupId: string) => ({ groupId, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }], requiredProperties: [{ key: 'hostname', op: 'EQ', values: [`at-once-${kind}`] }] });
+    /** What the picture says of the host now (a dry run: no catch-up, no waiting). */
+    const says = async (groupId = w.groupA) => {
+      const { placementCandidates: p } = await t.ok('query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostname } rejected { hostname reason } } }', { r: r(groupId) });
+      return p.candidates.length ? 'candidate' : (p.rejected.find((x: { hostname: string }) => x.hostname === `at-once-${kind}`)?.reason ?? 'absent');
+    };
+    expect(await says()).toBe('candidate');
+    await t.ok('mutation ($id: ID!) { setHostState(id: $id, state: MAINTENANCE) { state } }', { id: hostId });
+    expect(await says()).toBe('host is MAINTENANCE, not UP');
+    await t.ok('mutation ($id: ID!) { setHostState(id: $id, state: UP) { state } }', { id: hostId });
+    expect(await says()).toBe('candidate');
+    const resourceId = (await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { id } } }', { h: hostId })).resources.nodes[0].id;
+    await t.ok('mutation ($i: UpdateInventoryInput!) { updateInventory(input: $i) { id } }', { i: { id: resourceId, total: 0 } });
+    expect(await says()).toBe('SLOT: 1 wanted, 0 free (allocation ratio 1)');
+    await t.ok('mutation ($i: UpdateInventoryInput!) { updateInventory(input: $i) { id } }', { i: { id: resourceId, total: 1 } });
+    expect(await says(w.groupB)).toBe('the group has no share on this host');
+    const share = (await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId, groupId: w.groupB, kind: 'CUSTOM', quotas: { SLOT: 1 } } })).grantShare.id;
+    expect(await says(w.groupB)).toBe('candidate');
+    await t.ok('mutation ($id: ID!) { revokeShare(id: $id) }', { id: share });
+    expect(await says(w.groupB)).toBe('the group has no share on this host');
+  });
+
+  test("an inventory change keeps the claims that landed after it read the resource, and refuses to drop below them", async () => {
+    const hostId = await slotHost(`inventory-race-${kind}`, 4);
+    const resourceId = (await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { id } } }', { h: hostId })).resources.nodes[0].id as string;
+    const resources = t.gateway.services.resources;
+    const get = resources.get;
+    // A claim of 2 lands between the service's read of the resource and its write (the first read only).
+    resources.get = async (actor, id) => {
+      resources.get = get;
+      const before = await get.call(resources, actor, id);
+      await t.gateway.dataSource.query('UPDATE resource SET used = used + 2, generation = generation + 1 WHERE id = $1', [id]);
+      return before;
+    };
+    try {
+      await t.ok('mutation ($i: UpdateInventoryInput!) { updateInventory(input: $i) { id } }', { i: { id: resourceId, total: 3 } });
+      const inventory = async () => (await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { total used } } }', { h: hostId })).resources.nodes[0];
+      expect(await inventory()).toEqual({ total: 3, used: 2 });
+      const refused = await t.gql('mutation ($i: UpdateInventoryInput!) { updateInventory(input: $i) { id } }', { i: { id: resourceId, total: 1 } });
+      expect(refused.errors?.[0]).toMatchObject({ message: 'Capacity 1 would be below what is already used (2)', extensions: { code: 'CONFLICT' } });
+      expect(await inventory()).toEqual({ total: 3, used: 2 });
+    } finally {
+      resources.get = get;
+      await t.gateway.dataSource.query('UPDATE resource SET used = 0 WHERE id = $1', [resourceId]);
+    }
+  });
+
+  test('a host no longer UP in the database (its picture not told) takes no claim: the commit checks its state', async () => {
+    const hostId = await slotHost(`stale-up-${kind}`, 1);
+    const r = { groupId: w.groupA, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }], requiredProperties: [{ key: 'hostname', op: 'EQ', values: [`stale-up-${kind}`] }] };
+    const dry = await t.ok('query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostname } } }', { r });
+    expect(dry.placementCandidates.candidates).toEqual([{ hostname: `stale-up-${kind}` }]);
+    // Written behind the gateway's back: its picture still says UP (MAINTENANCE: a heartbeat does not bring it back UP, as it would a DOWN one).
+    await t.gateway.dataSource.query(`UPDATE host SET state = 'MAINTENANCE' WHERE id = $1`, [hostId]);
+    const res = await t.gql(ALLOCATE, { r });
+    expect(res.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    expect(res.errors?.[0]?.extensions?.details.rejections).toContainEqual({ hostId, hostname: `stale-up-${kind}`, filter: 'HOST_STATE', reason: 'host is MAINTENANCE, not UP' });
+    expect((await firstResourceOf(hostId)).used).toBe(0);
+  });
+
   test('a lost race is retried on another host when one fits', async () => {
     const hosts = [await slotHost(`pair-a-${kind}`, 1), await slotHost(`pair-b-${kind}`, 1)];
     const r = { groupId: w.groupA, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }], requiredProperties: [{ key: 'hostname', op: 'IN', values: [`pair-a-${kind}`, `pair-b-${kind}`] }] };

@@ -259,7 +259,7 @@ function targetStoreSuite(transport: 'direct' | 'loopback') {
     expect((await t.gateway.services.operations.settled(created.operation.id)).state).toBe('SUCCEEDED');
     env = created.environment.id;
     expect((await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id)).state).toBe('SUCCEEDED');
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => {
     await t?.close();
     await db?.drop();
@@ -303,7 +303,7 @@ function targetStoreSuite(transport: 'direct' | 'loopback') {
     const op = await t.gateway.services.operations.settled((await t.ok('mutation ($r: ID!) { restoreReplica(replicaId: $r, name: "db-on-b") { id } }', { r: third.id })).restoreReplica.id);
     expect({ state: op.state, error: op.errorMessage }).toEqual({ state: 'SUCCEEDED', error: null });
     expect(op.result).toMatchObject({ hostId: hostB });
-  }, 60_000);
+  });
 
   test('progress shows the export and the copy; a SITE target chooses another host than the source once and remembers it', async () => {
     const policy = await createPolicy({ targetKind: 'SITE', targetId: site, name: 'to-site' });
@@ -317,7 +317,7 @@ function targetStoreSuite(transport: 'direct' | 'loopback') {
     expect(await onDisk('b').has(replica.manifestId)).toBe(true);
     const again = await runNow(policy);
     expect(again.storeHostId).toBe(hostB);
-  }, 60_000);
+  });
 
   test('deleteReplica removes it from its store; deleting a policy keeps its replicas unless deleteReplicas', async () => {
     const keepPolicy = await createPolicy({ targetKind: 'HOST', targetId: hostB, name: 'kept' });
@@ -341,7 +341,7 @@ function targetStoreSuite(transport: 'direct' | 'loopback') {
     expect((await t.gql('query ($id: ID!) { replica(id: $id) { id } }', { id: dropped.id })).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     expect(await t.gateway.services.replication.store.has(dropped.manifestId)).toBe(false);
     expect(await onDisk('a').has(dropped.manifestId)).toBe(false);
-  }, 60_000);
+  });
 
   test('failover takes the newest replica it can read: not one on a DOWN host', async () => {
     const svc = t.gateway.services.replication;
@@ -360,7 +360,7 @@ function targetStoreSuite(transport: 'direct' | 'loopback') {
     } finally {
       t.gateway.agents.reconnect('b');
     }
-  }, 60_000);
+  });
 }
 
 describe('replicas in the target host\'s store (agents a and b, fake driver)', () => targetStoreSuite('direct'));

@@ -35,7 +35,19 @@ describe('agent liveness in memory, hosts written heard every few beats', () => 
     expect(beats.silentSince(t0 + 6_000)).toEqual(['b']);
   });
 
-  test('a gateway that did not hear an agent allows the write interval on top of the threshold', () => {
-    expect(staleCutoff(t0, settings).toISOString()).toBe('2026-12-03T07:59:47.000Z');
+  test('a host registered UNKNOWN makes the next beat of its agent a first write', () => {
+    const beats = new AgentHeartbeats(settings);
+    beats.record('a', t0);
+    expect(beats.firstWrite('a')).toBe(true);
+    beats.wrote('a', t0);
+    expect(beats.firstWrite('a')).toBe(false);
+    expect(beats.dueWrite('a', t0 + 1_000)).toBe(false);
+    beats.rewrite('a');
+    expect(beats.firstWrite('a')).toBe(true);
+    expect(beats.dueWrite('a', t0 + 1_000)).toBe(true);
+  });
+
+  test('a gateway that did not hear an agent allows the write interval and the gathering of a batch on top of the threshold', () => {
+    expect(staleCutoff(t0, settings).toISOString()).toBe('2026-12-03T07:59:46.000Z');
   });
 });

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../gateway/config/config';
+import { ConfigError, inspectConfig, loadConfig, maskedValue } from '../../gateway/config/config';
 
 describe('loadConfig', () => {
   test('defaults give an embedded database under .rsp/data on port 4000', () => {
@@ -21,7 +21,7 @@ describe('loadConfig', () => {
   });
 
   test('the abuse limits have defaults, take 0 for off and refuse negative values naming the variable', () => {
-    expect(loadConfig({})).toMatchObject({ maxQueryDepth: 15, maxQueryAliases: 50, maxBatchItems: 1000, maxAnonymousSockets: 100 });
+    expect(loadConfig({})).toMatchObject({ maxQueryDepth: 15, maxQueryAliases: 50, maxBatchItems: 1000, maxAnonymousSockets: 100, maxAnonymousSocketsPerAddress: 16, wsInitTimeoutMs: 3000 });
     expect(loadConfig({ RSP_RATE_QUERIES_PER_MINUTE: '0' }).rateQueriesPerMinute).toBe(0);
     expect(() => loadConfig({ RSP_MAX_QUERY_COST: '-1' })).toThrow(/RSP_MAX_QUERY_COST: must be ≥ 0/);
   });
@@ -76,5 +76,27 @@ describe('loadConfig', () => {
 
   test('lists are read from comma-separated variables', () => {
     expect(loadConfig({ RSP_PLUGINS: ' ./a.js, pkg-b ,' }).plugins).toEqual(['./a.js', 'pkg-b']);
+  });
+
+  test('every problem is named at once: an unreadable config file, each bad value and the checks across settings', () => {
+    const { config, problems } = inspectConfig({ RSP_CONFIG: join(tmpdir(), 'rsp-no-such-config.json'), PORT: 'abc', RSP_TLS_CERT: 'cert.pem', RSP_HEARTBEAT_MS: '5000' });
+    expect(config).toBeUndefined();
+    expect(problems.map((p) => p.variable)).toEqual(['RSP_CONFIG', 'PORT', 'RSP_HOST_DOWN_AFTER_MS', 'RSP_TLS_KEY']);
+  });
+
+  test('DATABASE_URL must be a URL; its password (and REDIS_URL\'s) is masked wherever a value is shown', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://rsp:pw@[bad' })).toThrow(/DATABASE_URL: is not a valid URL \(got "postgres:\/\/rsp:\*\*\*\*@\[bad"\)/);
+    expect(maskedValue('databaseUrl', 'postgresql://rsp:p%40ss@db:5432/rsp')).toBe('postgresql://rsp:****@db:5432/rsp');
+    expect(maskedValue('redisUrl', 'rediss://:pw@cache:6380')).toBe('rediss://:****@cache:6380');
+    expect(maskedValue('databaseUrl', 'postgres://db/rsp')).toBe('postgres://db/rsp');
+    expect(maskedValue('host', 'a:b@c')).toBe('a:b@c');
+  });
+
+  test('where each value came from: an option, the environment, the config file or the default', () => {
+    const file = join(tmpdir(), `rsp-config-origins-${process.pid}.json`);
+    writeFileSync(file, JSON.stringify({ logLevel: 'debug', port: 5000 }));
+    const { origins } = inspectConfig({ RSP_CONFIG: file, PORT: '5001' }, { host: '0.0.0.0' });
+    const source = (key: string) => origins.find((o) => o.key === key)?.source;
+    expect([source('host'), source('port'), source('logLevel'), source('dataDir')]).toEqual(['option', 'env', 'file', 'default']);
   });
 });

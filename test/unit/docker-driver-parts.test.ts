@@ -26,15 +26,15 @@ describe('Docker driver parts', () => {
     expect(limitsFromHostConfig({ CpuShares: 0, Memory: 0, PidsLimit: -1 })).toEqual({});
   });
 
-  test('interface: env, config.env bind, DNS, log driver, static address on a named network', () => {
+  test('interface: env, config.env bind, DNS, log driver, static address and hostname alias on a named network', () => {
     const options = interfaceToCreateOptions(
       { hostname: 'h', dns: ['192.0.2.1'], network: { mode: 'bridge', bridge: 'rspnet', ipv4: '10.9.0.5/24' }, log: { target: 'syslog', address: 'udp://10.0.0.1:514' }, config: { A: 'x y' } },
       [{ name: 'data', kind: 'data', hostPath: '/srv/d', mountPath: '/data', readOnly: true }],
       '/state/e1',
     );
     expect(options.Env).toEqual(['A=x y']);
-    expect(options.HostConfig).toMatchObject({ Binds: ['/state/e1/config.env:/etc/rsp/config.env:ro', '/srv/d:/data:ro'], Dns: ['192.0.2.1'], NetworkMode: 'rspnet', LogConfig: { Type: 'syslog', Config: { 'syslog-address': 'udp://10.0.0.1:514' } } });
-    expect(options.NetworkingConfig).toEqual({ EndpointsConfig: { rspnet: { IPAMConfig: { IPv4Address: '10.9.0.5' } } } });
+    expect(options.HostConfig).toMatchObject({ Binds: ['/state/e1/config.env:/etc/rsp/config.env:ro', '/srv/d:/data:ro', '/state/e1/resolv.conf:/etc/resolv.conf:ro'], Dns: ['192.0.2.1'], NetworkMode: 'rspnet', LogConfig: { Type: 'syslog', Config: { 'syslog-address': 'udp://10.0.0.1:514' } } });
+    expect(options.NetworkingConfig).toEqual({ EndpointsConfig: { rspnet: { IPAMConfig: { IPv4Address: '10.9.0.5' }, Aliases: ['h'] } } });
     expect(configEnvText({ A: '1', B: 'two' })).toBe('A=1\nB=two\n');
   });
 

@@ -1,12 +1,12 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildSchema, DocumentNode, FragmentDefinitionNode, Kind, Lexer, OperationDefinitionNode, parse, print, Source, TokenKind } from 'graphql';
-import { DOCUMENTS } from '../../codegen';
+import { buildSchema, OperationDefinitionNode, parse, print } from 'graphql';
 import { loadConfig } from '../../gateway/config/config';
 import { operationCost } from '../../gateway/limits/operation-cost';
-import { checkOperationLimits, documentDepth, OperationLimitError, OperationLimits } from '../../gateway/limits/operation-limits';
+import { checkOperationLimits, OperationLimitError, OperationLimits } from '../../gateway/limits/operation-limits';
 import { RequestLimits } from '../../gateway/limits/request-limits';
 import { TokenBuckets } from '../../gateway/limits/token-buckets';
+import { clientOperations, measuredBy, tokenCount } from '../helpers/client-documents';
 
 const ROOT = join(__dirname, '..', '..');
 const schema = buildSchema(readFileSync(join(ROOT, 'schema.graphql'), 'utf8'), { assumeValidSDL: true });
@@ -24,42 +24,26 @@ function refusal(source: string, variables: Record<string, unknown> = {}): Opera
   }
 }
 
-function tokens(source: string): number {
-  const lexer = new Lexer(new Source(source));
-  let n = 0;
-  while (lexer.advance().kind !== TokenKind.EOF) n++;
-  return n;
-}
-
-/** Every operation the CLI and the dashboard send (codegen.ts's documents), each with the fragments it may use. */
-function clientOperations(): Array<{ name: string; document: DocumentNode; operation: OperationDefinitionNode }> {
-  const files = DOCUMENTS.flatMap((pattern) => {
-    const dir = join(ROOT, pattern.slice(0, pattern.lastIndexOf('/')));
-    return readdirSync(dir).filter((f) => f.endsWith('.graphql')).map((f) => join(dir, f));
-  });
-  const all = parse(files.map((f) => readFileSync(f, 'utf8')).join('\n'));
-  const fragments = all.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION);
-  return all.definitions
-    .filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION)
-    .map((operation) => ({ name: operation.name?.value ?? '?', operation, document: { kind: Kind.DOCUMENT, definitions: [operation, ...fragments] } as DocumentNode }));
-}
-
 describe('operation limits', () => {
   test('every operation of the CLI and the dashboard is within the default limits, with the largest pages (first: 500)', () => {
     const operations = clientOperations();
     expect(operations.length).toBeGreaterThan(50);
-    const widest = { depth: 0, cost: 0, tokens: 0 };
+    const widest = { depth: 0, aliases: 0, directives: 0, cost: 0, tokens: 0 };
     for (const { name, document, operation } of operations) {
       const variables = Object.fromEntries((operation.variableDefinitions ?? []).filter((v) => /Int/.test(print(v.type))).map((v) => [v.variable.name.value, 500]));
       const source = print(document);
       const error = refusal(source, variables);
       if (error) throw new Error(`${name}: ${error.message}`);
-      widest.depth = Math.max(widest.depth, documentDepth(document));
+      widest.depth = Math.max(widest.depth, measuredBy(schema, { source }, 'maxDepth'));
+      widest.aliases = Math.max(widest.aliases, measuredBy(schema, { source }, 'maxAliases'));
+      widest.directives = Math.max(widest.directives, measuredBy(schema, { source }, 'maxDirectives'));
       widest.cost = Math.max(widest.cost, operationCost(schema, document, operation, variables).cost);
-      widest.tokens = Math.max(widest.tokens, tokens(source));
+      widest.tokens = Math.max(widest.tokens, tokenCount(source));
     }
     // The defaults leave room above what the clients send.
     expect(widest.depth).toBeLessThan(defaults.maxDepth);
+    expect(widest.aliases).toBeLessThan(defaults.maxAliases);
+    expect(widest.directives).toBeLessThan(defaults.maxDirectives);
     expect(widest.cost * 2).toBeLessThan(defaults.maxCost);
     expect(widest.tokens * 2).toBeLessThan(defaults.maxTokens);
   });
@@ -110,6 +94,26 @@ describe('operation limits', () => {
     expect(checkOperationLimits(schema, { source: long }, { ...defaults, maxTokens: 0 })).toBeDefined();
     const directives = `{ ${Array.from({ length: 60 }, () => '__typename @include(if: true)').join(' ')} }`;
     expect(refusal(directives)?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', details: { limit: 'RSP_MAX_QUERY_DIRECTIVES', found: 60 } });
+  });
+
+  test('GraphQL Armor counts through fragments: aliases and directives of a fragment count, a fragment adds no level', () => {
+    const aliased = `{ ...F } fragment F on Query { ${Array.from({ length: 51 }, (_, i) => `a${i}: gateway { site }`).join(' ')} }`;
+    expect(refusal(aliased)?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', details: { limit: 'RSP_MAX_QUERY_ALIASES', max: 50, found: 51 } });
+    const directed = `{ ...F } fragment F on Query { ${Array.from({ length: 51 }, () => '__typename @skip(if: false)').join(' ')} }`;
+    expect(refusal(directed)?.message).toBe('The operation is over the directives limit: 51 > 50 (RSP_MAX_QUERY_DIRECTIVES)');
+    let inline = 'id';
+    for (let i = 0; i < 5; i++) inline = `id children { ${inline} }`;
+    const spread = `{ layer(id: "x") { ...L0 } } ${Array.from({ length: 5 }, (_, i) => `fragment L${i} on Layer { id children { ...L${i + 1} } }`).join(' ')} fragment L5 on Layer { id }`;
+    expect(measuredBy(schema, { source: spread }, 'maxDepth')).toBe(measuredBy(schema, { source: `{ layer(id: "x") { ${inline} } }` }, 'maxDepth'));
+    // Introspection (`__schema`) is not counted: the IDE's introspection query is within the depth limit.
+    expect(refusal(`{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } } } } } }`)).toBeUndefined();
+  });
+
+  test('only the operation the request names is priced', () => {
+    const pages = (first: number) => `sites(first: ${first}) { nodes { hosts(first: ${first}) { nodes { id resources { id } } } } }`;
+    const source = `query Small { ${pages(10)} } query Huge { ${Array.from({ length: 40 }, (_, i) => `s${i}: ${pages(500)}`).join(' ')} }`;
+    expect(() => checkOperationLimits(schema, { source, operationName: 'Small' }, defaults)).not.toThrow();
+    expect(() => checkOperationLimits(schema, { source, operationName: 'Huge' }, defaults)).toThrow(/cost limit: \d+ > 40000000 \(RSP_MAX_QUERY_COST\)/);
   });
 
   test('a source that does not parse is left to the caller’s parser', () => {

@@ -8,13 +8,19 @@ import { h, replace, Scope } from './ui/dom';
 import { clearDock, operationDock } from './ui/operation-dock';
 import { errorBox } from './ui/widgets';
 import { alertsView } from './views/alerts';
+import { allocationsView } from './views/allocations';
 import { capacityView } from './views/capacity';
 import { environmentView } from './views/environment';
+import { environmentsView } from './views/environments';
 import { groupsView } from './views/groups';
+import { environmentCreateView } from './views/forms/environment-create';
 import { hostView } from './views/host';
+import { hostsView } from './views/hosts';
+import { imagesView } from './views/images';
 import { operationsView } from './views/operations';
 import { overviewView } from './views/overview';
 import { replicationView } from './views/replication';
+import { sharingView } from './views/sharing';
 import { sitesView } from './views/sites';
 
 const ID = '([0-9a-fA-F-]{36})';
@@ -23,10 +29,16 @@ const ID = '([0-9a-fA-F-]{36})';
 const ROUTES: Route[] = [
   { pattern: /^\/$/, view: overviewView, nav: { href: '/', label: 'Overview' } },
   { pattern: /^\/sites\/?$/, view: sitesView, nav: { href: '/sites', label: 'Sites & hosts' } },
+  { pattern: /^\/hosts\/?$/, view: hostsView, nav: { href: '/hosts', label: 'Hosts' } },
   { pattern: new RegExp(`^/hosts/${ID}$`), view: hostView },
+  { pattern: /^\/environments\/?$/, view: environmentsView, nav: { href: '/environments', label: 'Environments' } },
   { pattern: new RegExp(`^/environments/${ID}$`), view: environmentView },
+  { pattern: /^\/environments\/new\/?$/, view: environmentCreateView },
+  { pattern: /^\/images\/?$/, view: imagesView, nav: { href: '/images', label: 'Images' } },
   { pattern: /^\/capacity\/?$/, view: capacityView, nav: { href: '/capacity', label: 'Capacity' } },
   { pattern: /^\/groups\/?$/, view: groupsView, nav: { href: '/groups', label: 'Groups' } },
+  { pattern: /^\/allocations\/?$/, view: allocationsView, nav: { href: '/allocations', label: 'Allocations' } },
+  { pattern: /^\/sharing\/?$/, view: sharingView, nav: { href: '/sharing', label: 'Sharing' } },
   { pattern: /^\/replication\/?$/, view: replicationView, nav: { href: '/replication', label: 'Replication' } },
   { pattern: new RegExp(`^/replication/environments/${ID}$`), view: replicationView },
   { pattern: /^\/operations\/?$/, view: operationsView, nav: { href: '/operations', label: 'Operations' } },

@@ -20,9 +20,10 @@ export function match(routes: Route[], path: string): { route: Route; params: st
 /** What shows a path now (the latest session's). */
 let current: ((path: string) => void) | undefined;
 
-function navigate(path: string): void {
-  if (path !== location.pathname) history.pushState(null, '', path);
-  current?.(path);
+/** Goes to `href` (a path, with its `?query` when the page reads one) and shows its path. */
+function navigate(href: string): void {
+  if (href !== location.pathname + location.search) history.pushState(null, '', href);
+  current?.(location.pathname);
 }
 
 /**
@@ -43,6 +44,6 @@ function installListeners(): void {
     const a = (event.target as Element | null)?.closest?.('a[data-nav]') as HTMLAnchorElement | null;
     if (!a || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
     event.preventDefault();
-    navigate(a.pathname);
+    navigate(a.pathname + a.search);
   });
 }

@@ -38,3 +38,9 @@ export function bandwidth(model: DomainModel): string | undefined {
 export function lifecycle(): string[] {
   return [el('on_poweroff', {}, 'destroy'), el('on_reboot', {}, 'restart'), el('on_crash', {}, 'destroy')];
 }
+
+/** An `<interface>`: of type `network` on a managed libvirt network (with its fixed MAC), else of type `bridge`; `extra` are its other children. */
+export function nic(network: NonNullable<DomainModel['network']>, extra: Array<string | false | undefined>): string {
+  if (network.network) return parent('interface', { type: 'network' }, [el('mac', { address: network.mac }), el('source', { network: network.network }), ...extra]);
+  return parent('interface', { type: 'bridge' }, [el('source', { bridge: network.bridge }), ...extra]);
+}

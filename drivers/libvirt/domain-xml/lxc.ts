@@ -1,6 +1,6 @@
 import type { DomainModel } from './model';
 import { metadataXml } from './model';
-import { bandwidth, basics, blkiotune, cputune, lifecycle } from './common';
+import { bandwidth, basics, blkiotune, cputune, lifecycle, nic } from './common';
 import { el, parent } from './xml';
 
 /**
@@ -34,8 +34,7 @@ export function lxcDomainXml(model: DomainModel): string {
         parent('filesystem', { type: 'mount', accessmode: 'passthrough' }, [el('source', { dir: v.hostPath }), el('target', { dir: v.mountPath }), v.readOnly && el('readonly')]),
       ),
       model.network &&
-        parent('interface', { type: 'bridge' }, [
-          el('source', { bridge: model.network.bridge }),
+        nic(model.network, [
           model.network.ipv4 && el('ip', { address: model.network.ipv4.address, family: 'ipv4', prefix: model.network.ipv4.prefix }),
           model.network.gateway && el('route', { family: 'ipv4', address: '0.0.0.0', prefix: 0, gateway: model.network.gateway }),
           bandwidth(model),

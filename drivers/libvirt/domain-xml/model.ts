@@ -1,4 +1,5 @@
 import type { EnvironmentSpec, ImageRef } from '../../contract';
+import type { ManagedNetwork } from '../../host/managed-network';
 import { esc } from './xml';
 
 /** The domain types RSP builds XML for, one builder each. */
@@ -21,6 +22,8 @@ export interface DomainMetadata {
   directory: string;
   /** Volume names by host path (the XML keeps only 9p mount tags or mount paths). */
   volumes?: Record<string, string>;
+  /** The managed network the NIC is on, and its DHCP/DNS entry there (to remove it with the domain). */
+  network?: ManagedNetwork & { mac: string; ip: string; hostname: string };
 }
 
 /**
@@ -42,7 +45,8 @@ export interface DomainModel {
   rootDisk: { path: string; format: 'qcow2' };
   /** Host directories passed into the domain. */
   volumes: Array<{ name: string; hostPath: string; mountPath: string; readOnly: boolean }>;
-  network?: { bridge: string; ipv4?: { address: string; prefix: number }; gateway?: string; averageKiBps?: number };
+  /** The NIC: on a managed libvirt network (`network`, with its fixed `mac`) or on a host bridge. */
+  network?: { bridge: string; network?: string; mac?: string; ipv4?: { address: string; prefix: number }; gateway?: string; averageKiBps?: number };
   /** Direct kernel boot (VMs); without it the VM boots from its root disk. */
   kernel?: { path: string; initrd?: string; cmdline?: string };
   /** The first process (LXC): command and environment. */

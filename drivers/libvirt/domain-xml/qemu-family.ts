@@ -1,11 +1,11 @@
 import type { DomainModel } from './model';
 import { metadataXml } from './model';
-import { bandwidth, basics, blkiotune, cputune, lifecycle } from './common';
+import { bandwidth, basics, blkiotune, cputune, lifecycle, nic } from './common';
 import { el, parent } from './xml';
 
 /**
  * What the QEMU-driven domain types (`kvm` and `qemu`) share: an x86 q35/pc machine, a virtio root
- * disk (the qcow2 overlay), 9p host directories, a virtio NIC on a bridge, a serial console logged
+ * disk (the qcow2 overlay), 9p host directories, a virtio NIC on a bridge or a managed libvirt network, a serial console logged
  * to a file. `cpu` is the only difference between them.
  */
 export function qemuFamilyXml(type: 'kvm' | 'qemu', model: DomainModel, cpu?: string): string {
@@ -37,8 +37,7 @@ export function qemuFamilyXml(type: 'kvm' | 'qemu', model: DomainModel, cpu?: st
           v.readOnly && el('readonly'),
         ]),
       ),
-      model.network &&
-        parent('interface', { type: 'bridge' }, [el('source', { bridge: model.network.bridge }), el('model', { type: 'virtio' }), bandwidth(model)]),
+      model.network && nic(model.network, [el('model', { type: 'virtio' }), bandwidth(model)]),
       parent('serial', { type: 'pty' }, [model.consoleLog && el('log', { file: model.consoleLog, append: 'off' }), el('target', { port: 0 })]),
       parent('console', { type: 'pty' }, [el('target', { type: 'serial', port: 0 })]),
       el('memballoon', { model: 'none' }),

@@ -1,6 +1,6 @@
 import type { DomainModel } from './model';
 import { metadataXml } from './model';
-import { bandwidth, basics, blkiotune, cputune, lifecycle } from './common';
+import { bandwidth, basics, blkiotune, cputune, lifecycle, nic } from './common';
 import { el, parent } from './xml';
 
 /**
@@ -34,7 +34,7 @@ export function xenDomainXml(model: DomainModel): string {
       ...model.volumes.map((v) =>
         parent('filesystem', { type: 'mount', accessmode: 'mapped' }, [el('source', { dir: v.hostPath }), el('target', { dir: v.name }), v.readOnly && el('readonly')]),
       ),
-      model.network && parent('interface', { type: 'bridge' }, [el('source', { bridge: model.network.bridge }), bandwidth(model)]),
+      model.network && nic(model.network, [bandwidth(model)]),
       parent('console', { type: 'pty' }, [el('target', { type: pv ? 'xen' : 'serial', port: 0 })]),
     ]),
   ]);

@@ -4,12 +4,13 @@ import type { Logger } from '../../logging/logger';
 import { RSP_VERSION } from '../../version';
 import { AgentDispatcher } from '../agent-dispatcher';
 import type { HostAgent } from '../host-agent';
-import { AGENT_PROTOCOL_VERSION } from '../protocol';
+import { rangeText, SPOKEN_PROTOCOLS } from '../protocol';
+import type { ProtocolRange } from '../protocol';
 import { readCredential, saveCredential } from './agent-credential-file';
 import type { HostFactsData } from '../host-facts';
 import { callLanes } from './call-lanes';
 import { FactsWatcher } from './facts-watcher';
-import { AGENT_WEBSOCKET_PATH, CLOSE_CODES, FINAL_CLOSE_CODES } from './handshake';
+import { AGENT_WEBSOCKET_PATH, CLOSE_CODES, closeReason, FINAL_CLOSE_CODES, newAgentCredential } from './handshake';
 import type { AgentHandshake, GatewayWelcome } from './handshake';
 import { AgentHeartbeat } from './agent-heartbeat';
 import { AgentLease } from './agent-lease';
@@ -29,8 +30,6 @@ export interface AgentDialerOptions {
   /** The agent id expected (checked against the token's); absent: the token's. */
   agentId?: string;
   dataDir: string;
-  /** PEM of CAs to trust for wss:// (the system's otherwise). */
-  ca?: Buffer;
   /** Makes the agent once its id is known, with the upstream it reads images from. */
   makeAgent(agentId: string, upstream: UpstreamClient): Promise<HostAgent>;
   logger: Logger;
@@ -43,6 +42,11 @@ export interface AgentDialerOptions {
    * `hostFacts`): changed facts are pushed to the gateway (`reportFacts`).
    */
   facts?: { everyMs?: number; read?(agent: HostAgent): Promise<HostFactsData> };
+  /**
+   * The protocol versions the agent announces (default `SPOKEN_PROTOCOLS`). For tests only
+   * (`RSP_TEST_AGENT_PROTOCOL`): an agent pinned to an older version, to test version skew.
+   */
+  protocols?: ProtocolRange;
 }
 
 /** How often `rsp agent` reads its facts again unless told. */
@@ -83,8 +87,12 @@ export class AgentDialer {
   private readonly gateways: string[];
   private current = 0;
 
+  /** The protocol versions this agent announces. */
+  private readonly protocols: ProtocolRange;
+
   constructor(private readonly options: AgentDialerOptions) {
     this.gateways = gatewayList(options.gateway);
+    this.protocols = options.protocols ?? SPOKEN_PROTOCOLS;
   }
 
   /** Connects and keeps connecting until `stop` (to the next gateway replica after each loss); rejects on a final refusal. */
@@ -95,7 +103,7 @@ export class AgentDialer {
       const outcome = await this.connectOnce();
       if (this.stopping) return;
       if (FINAL_CLOSE_CODES.has(outcome.code)) {
-        const error = outcome.code === CLOSE_CODES.PROTOCOL_MISMATCH ? new UnsupportedOperationError(`agent protocol ${AGENT_PROTOCOL_VERSION}`, 'the gateway', outcome.reason) : new UnauthenticatedError(`The gateway refused this agent: ${outcome.reason}`, { code: outcome.code });
+        const error = outcome.code === CLOSE_CODES.PROTOCOL_MISMATCH ? new UnsupportedOperationError(`agent protocol ${rangeText(this.protocols)}`, 'the gateway', outcome.reason) : new UnauthenticatedError(`The gateway refused this agent: ${outcome.reason}`, { code: outcome.code });
         this.options.logger.error({ code: outcome.code, reason: outcome.reason }, 'the gateway refused this agent; not retrying');
         throw error;
       }
@@ -127,15 +135,21 @@ export class AgentDialer {
   /** One connection, to its end: how it closed and whether the gateway had welcomed it. */
   private async connectOnce(): Promise<{ code: number; reason: string; welcomed: boolean }> {
     const { logger, dataDir } = this.options;
-    const saved = await readCredential(dataDir);
-    const secret = saved?.credential ?? this.options.token;
-    if (!secret) throw new RspError('BAD_USER_INPUT', `No agent credential in ${dataDir} and no join token: give --token <join token>`);
-    const agentId = this.options.agentId ?? saved?.agentId;
-    if (saved && this.options.agentId && saved.agentId !== this.options.agentId) throw new RspError('BAD_USER_INPUT', `${dataDir} holds the credential of agent "${saved.agentId}", not "${this.options.agentId}"`);
+    let saved = await readCredential(dataDir);
+    if (!saved && this.options.token) {
+      // The credential is chosen and saved before the token is spent: a welcome lost on the way is not an enrollment lost.
+      saved = { gateway: this.gateways.join(','), agentId: this.options.agentId ?? '', credential: newAgentCredential(), enrolling: true };
+      await saveCredential(dataDir, saved);
+    }
+    if (!saved) throw new RspError('BAD_USER_INPUT', `No agent credential in ${dataDir} and no join token: give --token <join token>`);
+    const enrolling = saved.enrolling === true && !!this.options.token;
+    const secret = enrolling ? this.options.token! : saved.credential;
+    const agentId = this.options.agentId ?? (saved.agentId || undefined);
+    if (saved.agentId && this.options.agentId && saved.agentId !== this.options.agentId) throw new RspError('BAD_USER_INPUT', `${dataDir} holds the credential of agent "${saved.agentId}", not "${this.options.agentId}"`);
     const url = agentUrl(this.gateways[this.current]!);
     return new Promise((resolve) => {
       let welcomed = false;
-      const socket = new WebSocket(url, { ...(this.options.ca ? { ca: this.options.ca } : {}), maxPayload: 256 * 1024 * 1024 });
+      const socket = new WebSocket(url, { maxPayload: 256 * 1024 * 1024 });
       this.socket = socket;
       socket.on('error', (e) => logger.warn({ err: e, gateway: url }, 'gateway connection error'));
       // A gateway that stopped pinging (a half-open connection) is dropped, and dialled again.
@@ -155,7 +169,7 @@ export class AgentDialer {
         resolve({ code, reason: reason.toString() || 'the connection closed', welcomed });
       });
       socket.on('open', () => {
-        const hello: AgentHandshake = { type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, secret, software: RSP_VERSION, ...(agentId ? { agentId } : {}) };
+        const hello: AgentHandshake = { type: 'handshake', protocol: this.protocols.oldest, newestProtocol: this.protocols.newest, secret, software: RSP_VERSION, ...(agentId ? { agentId } : {}), ...(enrolling ? { credential: saved.credential } : {}) };
         socket.send(JSON.stringify(hello));
       });
       // Calls may follow the welcome before the agent is ready for them: they wait here.
@@ -170,7 +184,8 @@ export class AgentDialer {
           () => (welcomed = true),
           (e: unknown) => {
             logger.error({ err: e }, 'the gateway\'s welcome could not be taken');
-            socket.close(CLOSE_CODES.MALFORMED, 'bad welcome');
+            if (e instanceof WelcomeProtocolError) socket.close(CLOSE_CODES.PROTOCOL_MISMATCH, closeReason(e.message));
+            else socket.close(CLOSE_CODES.MALFORMED, 'bad welcome');
           },
         );
       });
@@ -182,6 +197,11 @@ export class AgentDialer {
     const { logger, dataDir } = this.options;
     const welcome = JSON.parse(text) as GatewayWelcome;
     if (welcome.type !== 'welcome' || typeof welcome.agentId !== 'string') throw new Error('the first message is not a welcome');
+    // The version both speak, chosen by the gateway (a gateway of protocol 4 names its own).
+    const protocol = welcome.protocol;
+    if (typeof protocol !== 'number' || protocol < this.protocols.oldest || protocol > this.protocols.newest) {
+      throw new WelcomeProtocolError(`protocol mismatch: the gateway chose ${String(protocol)}, the agent speaks ${rangeText(this.protocols)}; upgrade the ${typeof protocol === 'number' && protocol < this.protocols.oldest ? 'gateway' : 'agent'}`);
+    }
     if (welcome.credential) {
       await saveCredential(dataDir, { gateway: this.gateways.join(','), agentId: welcome.agentId, credential: welcome.credential });
       logger.info({ agent: welcome.agentId }, 'enrolled: the agent credential is saved in the data directory');
@@ -194,9 +214,9 @@ export class AgentDialer {
       socket.close(CLOSE_CODES.MALFORMED, `malformed frame: ${problem}`.slice(0, 120));
     });
     this.served ??= this.watchFacts(this.agent);
-    new AgentDispatcher(this.served, lanes.incoming, logger);
-    this.upstream.attach(lanes.outgoing);
-    logger.info({ agent: welcome.agentId, gateway: url }, 'connected to the gateway');
+    new AgentDispatcher(this.served, lanes.incoming, logger, protocol);
+    this.upstream.attach(lanes.outgoing, protocol);
+    logger.info({ agent: welcome.agentId, gateway: url, protocol }, 'connected to the gateway');
     this.startHeartbeats(this.agent, welcome.heartbeatMs);
   }
 
@@ -225,6 +245,9 @@ export function reconnectDelay(attempt: number, backoff: { baseMs: number; maxMs
   const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** attempt);
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }
+
+/** A welcome whose protocol version this agent does not speak: the connection closes with PROTOCOL_MISMATCH. */
+class WelcomeProtocolError extends Error {}
 
 /** The default first and longest wait between reconnections. */
 export const DEFAULT_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;

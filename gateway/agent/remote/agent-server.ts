@@ -10,7 +10,8 @@ import type { HostFactsService } from '../../services/host-facts-service';
 import { RSP_VERSION } from '../../version';
 import { AgentClient } from '../agent-client';
 import type { AgentLink } from '../agent-link';
-import { AGENT_PROTOCOL_VERSION } from '../protocol';
+import { negotiateProtocol, SPOKEN_PROTOCOLS } from '../protocol';
+import type { ProtocolRange } from '../protocol';
 import { Admission } from './admission';
 import { callLanes } from './call-lanes';
 import { CLOSE_CODES, closeReason } from './handshake';
@@ -41,11 +42,13 @@ export interface AgentServerDeps {
   admitAtOnce?: number;
   /** Called once an agent is in the link: settles what a lost operation left on its hosts (`EnvironmentService.settleAfterReconnect`) and looks for orphans (`OrphanService.scan`). */
   onConnected?(agentId: string): Promise<unknown>;
+  /** The protocol versions the gateway speaks (default `SPOKEN_PROTOCOLS`; tests pin an older gateway with it). */
+  protocols?: ProtocolRange;
 }
 
 /**
  * The gateway's end of `rsp agent` connections (WebSocket at `/agent`): checks the handshake
- * (protocol version, join token or credential), then the agent is an `AgentClient` in the agent
+ * (negotiates the protocol version, checks the join token or credential), then the agent is an `AgentClient` in the agent
  * link under its id, and an upstream dispatcher takes the heartbeats it pushes (answered with its
  * lease) and serves it the image store's chunks. The agent leaves the link when its socket closes or stays
  * silent past `silenceMs`; its credential's revocation closes it.
@@ -53,7 +56,7 @@ export interface AgentServerDeps {
 export class AgentServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 });
   private readonly sockets = new Map<string, WebSocket>();
-  private readonly peers = new Map<string, { version: string; remoteAddress: string }>();
+  private readonly peers = new Map<string, { version: string; remoteAddress: string; protocol: number }>();
   private readonly pinger: NodeJS.Timeout;
   private readonly admission: Admission;
 
@@ -86,8 +89,8 @@ export class AgentServer {
     this.pinger.unref();
   }
 
-  /** The RSP version and address of the connected remote agent `agentId`, or undefined. */
-  describe(agentId: string): { version: string; remoteAddress: string } | undefined {
+  /** The RSP version, address and negotiated protocol version of the connected remote agent `agentId`, or undefined. */
+  describe(agentId: string): { version: string; remoteAddress: string; protocol: number } | undefined {
     return this.peers.get(agentId);
   }
 
@@ -120,35 +123,37 @@ export class AgentServer {
         hello = JSON.parse(isBinary ? '' : data.toString()) as AgentHandshake;
         if (!hello || hello.type !== 'handshake' || typeof hello.protocol !== 'number' || typeof hello.secret !== 'string') throw new Error('not a handshake');
         if (hello.agentId !== undefined && typeof hello.agentId !== 'string') throw new Error('agentId is not a string');
+        if (hello.credential !== undefined && typeof hello.credential !== 'string') throw new Error('credential is not a string');
+        if (hello.newestProtocol !== undefined && (typeof hello.newestProtocol !== 'number' || hello.newestProtocol < hello.protocol)) throw new Error('newestProtocol is not a version at least protocol');
       } catch (e) {
         return refuse(CLOSE_CODES.MALFORMED, `malformed handshake: ${(e as Error).message}`);
       }
-      if (hello.protocol !== AGENT_PROTOCOL_VERSION) {
-        return refuse(CLOSE_CODES.PROTOCOL_MISMATCH, `protocol mismatch: the gateway speaks ${AGENT_PROTOCOL_VERSION}, the agent ${hello.protocol}; run RSP ${RSP_VERSION} on both`, { agent: hello.agentId, software: hello.software });
-      }
+      const negotiated = negotiateProtocol(this.deps.protocols ?? SPOKEN_PROTOCOLS, { oldest: hello.protocol, newest: hello.newestProtocol ?? hello.protocol }, { gateway: RSP_VERSION, agent: String(hello.software) });
+      if ('refusal' in negotiated) return refuse(CLOSE_CODES.PROTOCOL_MISMATCH, negotiated.refusal, { agent: hello.agentId, software: hello.software });
+      const protocol = negotiated.version;
       void this.admission.run(async () => {
         if (socket.readyState !== socket.OPEN) return;
-        const identity = await this.deps.credentials.authenticate(hello.secret, hello.agentId).catch((e: unknown) => {
+        const identity = await this.deps.credentials.authenticate(hello.secret, hello.agentId, hello.credential).catch((e: unknown) => {
           refuse(CLOSE_CODES.UNAUTHENTICATED, (e as Error).message, { agent: hello.agentId });
           return undefined;
         });
-        if (identity) await this.welcome(socket, identity.agentId, identity.credential, address);
+        if (identity) await this.welcome(socket, identity.agentId, identity.credential, address, protocol);
       }).catch((e: unknown) => logger.warn({ err: e, address }, 'a host agent could not be admitted'));
     });
   }
 
-  private async welcome(socket: WebSocket, agentId: string, credential: string | undefined, address: string): Promise<void> {
+  private async welcome(socket: WebSocket, agentId: string, credential: string | undefined, address: string, protocol: number): Promise<void> {
     const { logger, agents } = this.deps;
     if (socket.readyState !== socket.OPEN) return;
-    const welcome: GatewayWelcome = { type: 'welcome', protocol: AGENT_PROTOCOL_VERSION, agentId, heartbeatMs: this.deps.heartbeatMs, ...(credential ? { credential } : {}) };
+    const welcome: GatewayWelcome = { type: 'welcome', protocol, agentId, heartbeatMs: this.deps.heartbeatMs, ...(credential ? { credential } : {}) };
     socket.send(JSON.stringify(welcome));
     const channel = websocketChannel(socket, `host agent ${agentId}`);
     const lanes = callLanes(channel, (problem) => {
       logger.warn({ agent: agentId, problem }, 'a host agent sent a malformed frame: its connection is closed');
       socket.close(CLOSE_CODES.MALFORMED, closeReason(`malformed frame: ${problem}`));
     });
-    const client = new AgentClient(agentId, lanes.outgoing);
-    new UpstreamDispatcher(this.deps.heartbeats, this.deps.upstream, lanes.incoming, agentId, logger, this.deps.hostFacts);
+    const client = new AgentClient(agentId, lanes.outgoing, { protocol });
+    new UpstreamDispatcher(this.deps.heartbeats, this.deps.upstream, lanes.incoming, agentId, logger, this.deps.hostFacts, protocol);
     this.sockets.get(agentId)?.close(CLOSE_CODES.REPLACED, 'another connection of this agent replaced this one');
     this.sockets.set(agentId, socket);
     socket.once('close', (code: number, reason: Buffer) => {
@@ -160,9 +165,9 @@ export class AgentServer {
       const hello = await client.connect(openingCall());
       await this.deps.hostFacts.recordFacts(agentId, await client.hostFacts({}, openingCall()));
       if (socket.readyState !== socket.OPEN) return;
-      this.peers.set(agentId, { version: hello.software, remoteAddress: address });
+      this.peers.set(agentId, { version: hello.software, remoteAddress: address, protocol });
       agents.add(client, 'remote');
-      logger.info({ agent: agentId, address, software: hello.software, enrolled: !!credential }, 'host agent connected');
+      logger.info({ agent: agentId, address, software: hello.software, protocol, enrolled: !!credential }, 'host agent connected');
       void this.deps.onConnected?.(agentId).catch((e: unknown) => logger.warn({ err: e, agent: agentId }, 'could not settle the environments of a reconnected agent'));
     } catch (e) {
       logger.warn({ err: e, agent: agentId }, 'a host agent failed its opening calls: its connection is closed');

@@ -11,20 +11,22 @@ export interface CallLanes {
 /**
  * Splits one channel so that both sides can call each other: a request frame goes to the
  * `incoming` lane, a result or error frame to the `outgoing` lane (request ids of the two
- * directions never meet). A message that is not a frame at all goes to `malformed`, with why.
+ * directions never meet), with its JSON read once here (`parsed`: the lanes' readers do not parse
+ * it again). A message that is not a frame at all goes to `malformed`, with why.
  */
 export function callLanes(channel: FrameChannel, malformed: (problem: string) => void): CallLanes {
-  const handlers = { incoming: [] as Array<(frame: string) => void>, outgoing: [] as Array<(frame: string) => void> };
+  type Handler = (frame: string, parsed?: unknown) => void;
+  const handlers = { incoming: [] as Handler[], outgoing: [] as Handler[] };
   channel.onFrame((text) => {
-    let type: unknown;
+    let value: unknown;
     try {
-      const value: unknown = JSON.parse(text);
-      type = value && typeof value === 'object' && !Array.isArray(value) ? (value as { type?: unknown }).type : undefined;
+      value = JSON.parse(text);
     } catch {
       return malformed('a message that is not JSON');
     }
-    if (type === 'request') for (const h of handlers.incoming) h(text);
-    else if (type === 'result' || type === 'error') for (const h of handlers.outgoing) h(text);
+    const type = value && typeof value === 'object' && !Array.isArray(value) ? (value as { type?: unknown }).type : undefined;
+    if (type === 'request') for (const h of handlers.incoming) h(text, value);
+    else if (type === 'result' || type === 'error') for (const h of handlers.outgoing) h(text, value);
     else malformed(`a message of unknown type ${JSON.stringify(type ?? null)}`);
   });
   const lane = (name: keyof typeof handlers): FrameChannel => ({

@@ -4,25 +4,53 @@
  * token) or closes the socket with one of `CLOSE_CODES` and a reason saying why.
  */
 
+import { randomBytes } from 'node:crypto';
+
+/** Prefix of an agent credential (refused at /graphql: no API token check accepts it). */
+export const AGENT_CREDENTIAL_PREFIX = 'rspa_';
+
+/** A new agent credential: the prefix and 32 random bytes in hex. */
+export function newAgentCredential(): string {
+  return AGENT_CREDENTIAL_PREFIX + randomBytes(32).toString('hex');
+}
+
+/** Whether `value` has the form of an agent credential (`newAgentCredential`). */
+export function isAgentCredentialForm(value: string): boolean {
+  return /^rspa_[0-9a-f]{64}$/.test(value);
+}
+
 /** The gateway's path agents dial (the GraphQL WebSocket is `/graphql`). */
 export const AGENT_WEBSOCKET_PATH = '/agent';
 
 /** The agent's first message. */
 export interface AgentHandshake {
   type: 'handshake';
-  /** The agent's `AGENT_PROTOCOL_VERSION`. */
+  /**
+   * The oldest protocol version the agent speaks (`OLDEST_AGENT_PROTOCOL_VERSION`): what a gateway
+   * of protocol 4, which does not negotiate, checks against its own.
+   */
   protocol: number;
+  /** The newest version the agent speaks (`AGENT_PROTOCOL_VERSION`); absent (agents of protocol 4): `protocol`. */
+  newestProtocol?: number;
   /** The id the agent believes it has; absent at enrollment (the join token names it). */
   agentId?: string;
   /** A join token (rspj_…) or the agent's credential (rspa_…). */
   secret: string;
   /** The RSP version the agent runs. */
   software: string;
+  /**
+   * At enrollment (`secret` a join token): the credential the agent chose and saved before it
+   * sent this (`newAgentCredential`). The gateway records it as the agent's credential, so an
+   * enrollment whose welcome was lost is finished by trying again with the same token and
+   * credential, instead of being refused for a spent token.
+   */
+  credential?: string;
 }
 
 /** The gateway's answer to an accepted handshake; calls follow in both directions. */
 export interface GatewayWelcome {
   type: 'welcome';
+  /** The version the connection speaks from now on: the highest both sides speak (`negotiateProtocol`). */
   protocol: number;
   agentId: string;
   /** The agent's own credential, once, when it enrolled with a join token: it keeps it from now on. */
@@ -37,7 +65,7 @@ export const CLOSE_CODES = {
   MALFORMED: 4400,
   /** A wrong, expired, used or revoked secret. */
   UNAUTHENTICATED: 4401,
-  /** The two sides speak different protocol versions. */
+  /** The two sides have no protocol version in common (more than one version of skew). */
   PROTOCOL_MISMATCH: 4426,
   /** The handshake did not come in time. */
   HANDSHAKE_TIMEOUT: 4408,

@@ -19,11 +19,13 @@ export class UpstreamClient implements ChunkTransport {
   readonly location = 'the gateway image store';
   private channel: FrameChannel | undefined;
   private readonly pending = new PendingCalls();
+  private protocol = AGENT_PROTOCOL_VERSION;
 
-  /** Sends the calls over `channel` from now on. */
-  attach(channel: FrameChannel): void {
+  /** Sends the calls over `channel` from now on, as frames of `protocol` (the version the connection negotiated). */
+  attach(channel: FrameChannel, protocol: number = AGENT_PROTOCOL_VERSION): void {
     this.channel = channel;
-    channel.onFrame((text) => this.pending.receive(text));
+    this.protocol = protocol;
+    channel.onFrame((text, parsed) => this.pending.receive(text, parsed));
     channel.onClose((reason) => {
       if (this.channel === channel) this.channel = undefined;
       this.pending.failAll((call) => new UnavailableError(`The gateway went away during ${call.method}: ${reason.message}`, { method: call.method }));
@@ -71,7 +73,7 @@ export class UpstreamClient implements ChunkTransport {
       const id = this.pending.nextId();
       this.pending.add(id, { method, resolve, reject });
       try {
-        channel.send(encodeFrame({ type: 'request', id, protocol: AGENT_PROTOCOL_VERSION, method, params, context: { operationId: randomUUID() } }));
+        channel.send(encodeFrame({ type: 'request', id, protocol: this.protocol, method, params, context: { operationId: randomUUID() } }));
       } catch (e) {
         this.pending.settle(id);
         reject(new UnavailableError(`The gateway could not be reached: ${(e as Error).message}`, { method }, { cause: e }));

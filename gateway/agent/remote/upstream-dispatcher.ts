@@ -3,8 +3,9 @@ import type { ChunkTransport } from '../../artifacts/chunk-transport';
 import type { Logger } from '../../logging/logger';
 import type { FrameChannel } from '../frame-channel';
 import { checkedFacts, type HostFactsData } from '../host-facts';
-import { decodeFrame, encodeFrame } from '../frame-codec';
-import { AGENT_PROTOCOL_VERSION } from '../protocol';
+import { decodeFrame, encodeBuiltFrame, encodeFrame } from '../frame-codec';
+import { AGENT_PROTOCOL_VERSION, UPSTREAM_METHOD_SINCE } from '../protocol';
+import { protocolRefusal } from '../protocol-refusal';
 import type { AgentFrame, FencedEnvironment, HeartbeatAnswer, HeartbeatRequest } from '../protocol';
 import { toWireError } from '../wire-error';
 
@@ -30,8 +31,9 @@ export interface FactsReceiver {
  * The gateway's end of a remote agent's calls: takes its heartbeats (answered with its lease), its
  * facts when they change (recorded on its own hosts only, as at its connection), and
  * serves the image store's chunk transport, read-only (an agent fetches the chunks of the images
- * it creates environments from). Any other call, another protocol version or bad params are
- * refused with an error frame.
+ * it creates environments from). Any other call, a protocol version the connection does not speak or bad params are
+ * refused with an error frame. A heartbeat — every agent's, every beat — costs one parse of its
+ * frame and one JSON text of its answer (built here, so not walked for plain data).
  */
 export class UpstreamDispatcher {
   constructor(
@@ -41,22 +43,30 @@ export class UpstreamDispatcher {
     private readonly agentId: string,
     private readonly logger: Logger,
     private readonly facts: FactsReceiver,
+    /** The connection's negotiated protocol version: frames of it (or of an older one this code speaks) are taken. */
+    private readonly protocol: number = AGENT_PROTOCOL_VERSION,
   ) {
-    channel.onFrame((text) => void this.receive(text));
+    channel.onFrame((text, parsed) => void this.receive(text, parsed));
   }
 
-  private async receive(text: string): Promise<void> {
+  private async receive(text: string, parsed?: unknown): Promise<void> {
     let frame: AgentFrame;
     try {
-      frame = decodeFrame(text);
+      frame = decodeFrame(text, parsed);
     } catch (e) {
       this.logger.warn({ err: e, agent: this.agentId }, 'refused a malformed upstream call of an agent');
       return this.answer({ type: 'error', id: null, error: toWireError(e) });
     }
     if (frame.type !== 'request') return;
     try {
-      if (frame.protocol !== AGENT_PROTOCOL_VERSION) throw new UnsupportedOperationError(`agent protocol ${frame.protocol}`, 'the gateway', `it speaks protocol ${AGENT_PROTOCOL_VERSION}`);
-      const result = await this.call(frame.method, (frame.params ?? {}) as Record<string, unknown>);
+      const refused = protocolRefusal(UPSTREAM_METHOD_SINCE, frame, this.protocol, 'the gateway');
+      if (refused) throw refused;
+      const params = (frame.params ?? {}) as Record<string, unknown>;
+      if (frame.method === 'heartbeat') {
+        const lease = await this.heartbeats.receiveHeartbeat(this.agentId, heartbeatOf(params));
+        return this.send(encodeBuiltFrame({ type: 'result', id: frame.id, result: lease }));
+      }
+      const result = await this.call(frame.method, params);
       this.answer({ type: 'result', id: frame.id, result: result ?? null });
     } catch (e) {
       this.answer({ type: 'error', id: frame.id, error: toWireError(e) });
@@ -73,8 +83,6 @@ export class UpstreamDispatcher {
       return params.ids as string[];
     };
     switch (method as UpstreamMethod) {
-      case 'heartbeat':
-        return this.heartbeats.receiveHeartbeat(this.agentId, heartbeatOf(params));
       case 'reportFacts':
         return this.recordFacts(params.facts);
       case 'hasManifest':
@@ -99,8 +107,19 @@ export class UpstreamDispatcher {
   }
 
   private answer(frame: AgentFrame): void {
+    let text: string;
     try {
-      this.channel.send(encodeFrame(frame));
+      text = encodeFrame(frame);
+    } catch (e) {
+      this.logger.error({ err: e, agent: this.agentId }, 'an upstream answer is not plain data');
+      text = encodeFrame({ type: 'error', id: frame.id, error: toWireError(e) });
+    }
+    this.send(text);
+  }
+
+  private send(text: string): void {
+    try {
+      this.channel.send(text);
     } catch (e) {
       this.logger.warn({ err: e, agent: this.agentId }, 'could not answer an upstream call: the connection is closed');
     }

@@ -27,7 +27,7 @@ export interface AgentDirectoryOptions {
 
 /**
  * Which gateway replica holds which agent's connection. The truth is in Redis: one key per agent
- * (`rsp:agent-at:<id>` → replica id) with a TTL, refreshed by its replica's beat (every third of
+ * (`<prefix>agent-at:<id>` → replica id) with a TTL, refreshed by its replica's beat (every third of
  * the TTL) while the agent stays connected and removed when it leaves. Every replica also keeps a
  * copy in memory, filled from the keys at start and from the beats, claims and releases on the
  * directory channel, so that finding an agent's replica needs no round trip. A replica that stops

@@ -21,7 +21,12 @@ export interface CallRelayOptions {
   maxFrameBytes?: number;
   /** How long past a call's deadline to wait for the other replica's answer. */
   deadlineGraceMs?: number;
+  /** The deadline of a relayed call made without one, this many ms off; default 15 minutes. */
+  callTimeoutMs?: number;
 }
+
+/** The default deadline of a relayed call made without one (ms). */
+export const DEFAULT_RELAY_CALL_TIMEOUT_MS = 15 * 60_000;
 
 /** One end of a relayed conversation: a frame channel whose frames come from the relay. */
 interface RelayLine {
@@ -34,8 +39,11 @@ interface RelayLine {
  * Calls between gateway replicas, over Redis. A replica reaches an agent connected to another one
  * through `agentAt(replica, agent)`: an `AgentClient` whose frames travel in envelopes on that
  * replica's request channel and come back on this one's reply channel, so request ids, deadlines
- * (with TIMEOUT and `cancel` sent after them) and cancellation are the agent protocol's own. The
- * other replica serves them with an `AgentDispatcher` over the agent it holds. A frame over the
+ * (with TIMEOUT and `cancel` sent after them) and cancellation are the agent protocol's own; a call
+ * made without a deadline gets one (`callTimeoutMs`), so an answer lost on the bus ends it with
+ * TIMEOUT instead of leaving it waiting forever. The
+ * other replica serves them with an `AgentDispatcher` over the agent it holds. Each frame carries
+ * the oldest protocol version that has its call, so a replica one version older takes it. A frame over the
  * size cap is refused with a clear error; a replica that goes away fails the calls in flight to it
  * with UNAVAILABLE (`replicaGone`).
  */
@@ -64,7 +72,7 @@ export class CallRelay {
     const known = this.outgoing.get(key);
     if (known) return known.client;
     const line = this.line(`host agent ${agentId} through gateway replica ${replicaId}`, (envelope) => this.options.bus.publish(BUS_NAMES.requests(replicaId), envelope), agentId, false, () => this.outgoing.delete(key));
-    const client = new AgentClient(agentId, line.channel, this.options.deadlineGraceMs !== undefined ? { deadlineGraceMs: this.options.deadlineGraceMs } : {});
+    const client = new AgentClient(agentId, line.channel, { protocol: 'per-call', defaultTimeoutMs: this.options.callTimeoutMs ?? DEFAULT_RELAY_CALL_TIMEOUT_MS, ...(this.options.deadlineGraceMs !== undefined ? { deadlineGraceMs: this.options.deadlineGraceMs } : {}) });
     this.outgoing.set(key, { client, line });
     if (this.stopped) line.close(new UnavailableError('The call relay is stopped'));
     return client;

@@ -16,6 +16,8 @@ export interface ReplicaOptions {
   ttlMs?: number;
   /** Largest relayed frame (default 16 MiB). */
   maxFrameBytes?: number;
+  /** The deadline of a relayed call made without one (ms; default 15 minutes). */
+  callTimeoutMs?: number;
 }
 
 /** This gateway as one of several replicas. */
@@ -38,7 +40,7 @@ export async function joinReplicas(options: ReplicaOptions): Promise<GatewayRepl
   const replicaId = options.replicaId ?? randomUUID();
   const log = logger.child({ replica: replicaId });
   const directory = new AgentDirectory({ replicaId, bus, logger: log, ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}) });
-  const relay = new CallRelay({ replicaId, bus, logger: log, localAgent: (id) => agents.get(id), ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {}) });
+  const relay = new CallRelay({ replicaId, bus, logger: log, localAgent: (id) => agents.get(id), ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {}), ...(options.callTimeoutMs !== undefined ? { callTimeoutMs: options.callTimeoutMs } : {}) });
   await relay.start();
   await directory.start();
   directory.onReplicaGone((replica, reason) => relay.replicaGone(replica, reason));

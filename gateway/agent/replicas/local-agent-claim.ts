@@ -1,16 +1,14 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import { ConfigError } from '../../config/config';
 import type { Logger } from '../../logging/logger';
+import { installationId } from '../../persistence/installation';
 
 /** The first key of the advisory locks on local agent ids (the second is the id's hash). */
 const LOCK_CLASS = 0x52535041; // "RSPA"
 
 /** The in-process agent's default id: `local-` and the first 12 hex digits of the installation's id. */
 export async function defaultLocalAgentId(dataSource: DataSource): Promise<string> {
-  const rows = (await dataSource.query(`SELECT "id" FROM "installation" ORDER BY "createdAt" LIMIT 1`)) as Array<{ id: string }>;
-  const id = rows[0]?.id;
-  if (!id) throw new Error('The database has no installation id: run the migrations');
-  return `local-${id.replace(/-/g, '').slice(0, 12)}`;
+  return `local-${(await installationId(dataSource)).slice(0, 12)}`;
 }
 
 /** A claimed local agent id; `release` gives it up. */

@@ -6,46 +6,51 @@ const DELETE_IF_EQUALS = `if redis.call('get', KEYS[1]) == ARGV[1] then return r
 
 /**
  * The replicas' bus on Redis (`REDIS_URL`), with ioredis as the event bus uses it
- * (`gateway/events/pubsub.ts`): one connection publishes and reads keys, one subscribes.
+ * (`gateway/events/pubsub.ts`): one connection publishes and reads keys, one subscribes. Every
+ * key and channel is `namespace` + its name (the installation's prefix, RSP_REDIS_PREFIX): callers
+ * never see it, and another installation on the same Redis is never heard.
  */
 export class RedisReplicaBus implements ReplicaBus {
   private readonly commands: Redis;
   private readonly subscriber: Redis;
   private readonly handlers = new Map<string, (message: string) => void>();
 
-  constructor(url: string) {
+  constructor(
+    url: string,
+    private readonly namespace = '',
+  ) {
     this.commands = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
     this.subscriber = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
     this.subscriber.on('message', (channel: string, message: string) => this.handlers.get(channel)?.(message));
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await this.commands.publish(channel, message);
+    await this.commands.publish(this.namespace + channel, message);
   }
 
   async subscribe(channel: string, handler: (message: string) => void): Promise<void> {
-    this.handlers.set(channel, handler);
-    await this.subscriber.subscribe(channel);
+    this.handlers.set(this.namespace + channel, handler);
+    await this.subscriber.subscribe(this.namespace + channel);
   }
 
   async unsubscribe(channel: string): Promise<void> {
-    this.handlers.delete(channel);
-    await this.subscriber.unsubscribe(channel);
+    this.handlers.delete(this.namespace + channel);
+    await this.subscriber.unsubscribe(this.namespace + channel);
   }
 
   async setWithTtl(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.commands.set(key, value, 'PX', ttlMs);
+    await this.commands.set(this.namespace + key, value, 'PX', ttlMs);
   }
 
   async deleteIfEquals(key: string, value: string): Promise<void> {
-    await this.commands.eval(DELETE_IF_EQUALS, 1, key, value);
+    await this.commands.eval(DELETE_IF_EQUALS, 1, this.namespace + key, value);
   }
 
   async entries(prefix: string): Promise<Map<string, string>> {
     const keys: string[] = [];
     let cursor = '0';
     do {
-      const [next, batch] = await this.commands.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      const [next, batch] = await this.commands.scan(cursor, 'MATCH', `${globEscape(this.namespace + prefix)}*`, 'COUNT', 1000);
       cursor = next;
       keys.push(...batch);
     } while (cursor !== '0');
@@ -54,7 +59,7 @@ export class RedisReplicaBus implements ReplicaBus {
     const values = await this.commands.mget(...keys);
     keys.forEach((key, i) => {
       const value = values[i];
-      if (typeof value === 'string') out.set(key, value);
+      if (typeof value === 'string') out.set(key.slice(this.namespace.length), value);
     });
     return out;
   }
@@ -62,4 +67,9 @@ export class RedisReplicaBus implements ReplicaBus {
   async close(): Promise<void> {
     await Promise.allSettled([this.commands.quit(), this.subscriber.quit()]);
   }
+}
+
+/** `text` with Redis glob characters escaped, for a MATCH pattern. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }

@@ -19,15 +19,15 @@ export interface ReplicaBus {
   close(): Promise<void>;
 }
 
-/** The Redis names the replicas share. */
+/** The Redis names the replicas share (the bus puts the installation's prefix before each). */
 export const BUS_NAMES = {
   /** Key: which replica holds the connection of agent `id`. */
-  agentKey: (agentId: string) => `rsp:agent-at:${agentId}`,
-  agentKeyPrefix: 'rsp:agent-at:',
+  agentKey: (agentId: string) => `agent-at:${agentId}`,
+  agentKeyPrefix: 'agent-at:',
   /** Channel: each replica's beats (the agents it holds) and releases. */
-  directory: 'rsp:agents:directory',
+  directory: 'agents:directory',
   /** Channel: calls for the agents a replica holds. */
-  requests: (replicaId: string) => `rsp:relay:${replicaId}:requests`,
+  requests: (replicaId: string) => `relay:${replicaId}:requests`,
   /** Channel: answers to the calls a replica relayed. */
-  replies: (replicaId: string) => `rsp:relay:${replicaId}:replies`,
+  replies: (replicaId: string) => `relay:${replicaId}:replies`,
 } as const;

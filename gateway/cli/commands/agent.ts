@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { AgentCredentialRevokeDocument, AgentJoinTokenCreateDocument } from '../../../client/generated/graphql';
 import { CliError, ExitCode } from '../exit-codes';
@@ -12,7 +11,6 @@ interface AgentOptions {
   drivers?: string;
   plugins?: string;
   id?: string;
-  ca?: string;
   instance?: string;
   factsEvery: string;
   procRoot?: string;
@@ -29,7 +27,6 @@ export function registerAgent(program: Command): void {
     .option('--drivers <list>', 'built-in drivers, comma-separated (default docker,lxc,libvirt,vserver)')
     .option('--plugins <list>', 'driver plugins to load, comma-separated (paths or packages)')
     .option('--id <agent-id>', "the agent id (default: the join token's)")
-    .option('--ca <file>', 'PEM file of CAs to trust for wss://')
     .option('--facts-every <seconds>', "how often to read this machine's facts again; changed facts are pushed to the gateway (0: only at connection)", '60')
     .option('--proc-root <dir>', 'read the facts and metrics of the machine from this /proc (a container with the host\'s /proc mounted elsewhere, tests)', '/proc')
     .option('--sys-root <dir>', 'read the link speeds and block devices of the machine from this /sys', '/sys')
@@ -56,6 +53,18 @@ export function registerAgent(program: Command): void {
     });
 }
 
+/**
+ * `RSP_TEST_AGENT_PROTOCOL`, for tests only: the one agent protocol version this agent announces
+ * (e.g. N−1), so a test runs an agent of an older protocol against a gateway of this one. The
+ * agent's code stays this version's; only what it announces, and so what the gateway sends it, changes.
+ */
+function testProtocolPin(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const version = Number(value);
+  if (!Number.isInteger(version) || version < 1) throw new CliError(`RSP_TEST_AGENT_PROTOCOL: "${value}" is not a protocol version`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  return version;
+}
+
 /** Runs the agent until SIGTERM/SIGINT (exit 0) or a refusal of the gateway (exit 4 for its secret). */
 async function runAgent(opts: AgentOptions, token: string | undefined): Promise<void> {
   if (!opts.gateway) throw new CliError("rsp agent: --gateway <url>[,<url>…] is required", 'BAD_USAGE', ExitCode.BAD_USAGE);
@@ -71,22 +80,17 @@ async function runAgent(opts: AgentOptions, token: string | undefined): Promise<
   ]);
   const logLevel = (process.env.LOG_LEVEL ?? 'info') as Parameters<typeof createLogger>[0]['logLevel'];
   const logger = createLogger({ logLevel, logFormat: process.env.LOG_FORMAT as 'json' | 'pretty' | undefined });
-  let ca: Buffer | undefined;
-  try {
-    ca = opts.ca ? readFileSync(opts.ca) : undefined;
-  } catch (e) {
-    throw new CliError(`--ca: ${(e as Error).message}`, 'BAD_USAGE', ExitCode.BAD_USAGE);
-  }
   const factsEvery = Number(opts.factsEvery);
   if (!Number.isFinite(factsEvery) || factsEvery < 0) throw new CliError(`--facts-every: "${opts.factsEvery}" is not a number of seconds`, 'BAD_USAGE', ExitCode.BAD_USAGE);
   const factsEveryMs = Math.round(factsEvery * 1000);
   const plugins = await loadPluginSet(list(opts.plugins) ?? [], { dataDir: opts.dataDir });
+  const pinned = testProtocolPin(process.env.RSP_TEST_AGENT_PROTOCOL);
   const dialer = new AgentDialer({
+    ...(pinned ? { protocols: { oldest: pinned, newest: pinned } } : {}),
     gateway,
     token,
     agentId: opts.id,
     dataDir: opts.dataDir,
-    ca,
     logger,
     makeAgent: async (agentId, upstream) => {
       const registry = await agentRegistry(list(opts.drivers) ?? DEFAULT_DRIVERS, opts.dataDir, { instance: opts.instance, plugins: plugins.driverPlugins });

@@ -47,20 +47,22 @@ export function intOption(name: string, text: string | undefined): number | unde
  * ended, and fails with the operation's error code when it did not succeed.
  */
 export async function awaitOperation(ctx: CommandContext, started: Operation, label: string, wait: boolean): Promise<Operation> {
-  let op = started;
-  if (wait) {
-    const bar = new ProgressBar(label);
-    bar.update(op);
-    try {
-      op = await ctx.client.followOperation(op.id, (o) => bar.update(o));
-    } finally {
-      bar.finish();
-    }
-  }
+  const op = wait ? await followWithProgress(ctx, started, label) : started;
   emit(ctx.json, op, () => details([['operation', op.id], ['kind', op.kind], ['state', op.state], ['progress', `${Math.round(op.progress * 100)}%`], ...(op.error ? ([['error', `${op.error.message} [${op.error.code}]`]] as Array<[string, unknown]>) : [])]));
   if (op.state === 'FAILED') throw new CliError(`${label} failed: ${op.error?.message ?? 'no reason given'}`, op.error?.code ?? 'FAILURE', ExitCode.FAILURE);
   if (op.state === 'CANCELLED') throw new CliError(`${label} was cancelled`, 'CANCELLED', ExitCode.FAILURE);
   return op;
+}
+
+/** Follows a started operation to its end with a progress bar labelled `label`; the ended operation. */
+export async function followWithProgress(ctx: CommandContext, started: Operation, label: string): Promise<Operation> {
+  const bar = new ProgressBar(label);
+  bar.update(started);
+  try {
+    return await ctx.client.followOperation(started.id, (o) => bar.update(o));
+  } finally {
+    bar.finish();
+  }
 }
 
 /** An option naming a value of a GraphQL enum, upper-cased; the gateway checks it is one. */

@@ -1,3 +1,4 @@
+import { openExecSession } from '../exec-client';
 import type { Command } from 'commander';
 import {
   CreateEnvironmentInput,
@@ -19,13 +20,16 @@ import {
 import { CliError, ExitCode } from '../exit-codes';
 import { details, emit, humanAmount, parseBytes, table } from '../output';
 import { awaitOperation, contextOf, enumOption, groupOf, intOption } from './context';
+import { registerLogs } from './logs';
+import { registerSnapshot } from './snapshot';
 
 /** The lifecycle actions that are one mutation on an environment's id answering its operation. */
 const ACTIONS = { start: StartEnvironmentDocument, restart: RestartEnvironmentDocument, destroy: DestroyEnvironmentDocument } as const;
 
-/** `rsp env create|start|stop|restart|rebuild|destroy|evict|migrate|failover|list|show|exec`. */
+/** `rsp env create|start|stop|restart|rebuild|destroy|evict|migrate|failover|list|show|exec|logs|snapshot` (and `rsp logs`). */
 export function registerEnv(program: Command): void {
   const env = program.command('env').description('environments: containers and VMs on hosts');
+  registerSnapshot(env);
 
   env
     .command('create <name>')
@@ -38,8 +42,11 @@ export function registerEnv(program: Command): void {
     .option('--memory <size>', 'memory limit, e.g. 512MiB, 2GiB')
     .option('--cpu-weight <n>', 'CPU weight')
     .option('--dns <server...>', 'DNS servers')
+    .option('--network <mode>', "bridge (an address of the host's range; the default where the driver can) or none (loopback only)")
+    .option('--publish <hostPort:port[/udp]...>', 'publish host ports to it, e.g. 8080:80 or 5353:53/udp')
+    .option('--writable-root', 'a writable root filesystem (default: read-only where the driver can; volumes, /tmp and /run stay writable)')
     .option('--no-wait', 'return as soon as the operation is started')
-    .action(async (name: string, opts: { host: string; image: string; group?: string; driver?: string; hostname?: string; memory?: string; cpuWeight?: string; dns?: string[]; wait: boolean }, cmd: Command) => {
+    .action(async (name: string, opts: { host: string; image: string; group?: string; driver?: string; hostname?: string; memory?: string; cpuWeight?: string; dns?: string[]; network?: string; publish?: string[]; writableRoot?: boolean; wait: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const limits = limitsOf(opts) ?? {};
       const input: CreateEnvironmentInput = {
@@ -50,6 +57,9 @@ export function registerEnv(program: Command): void {
         ...(opts.driver ? { driver: opts.driver } : {}),
         ...(opts.hostname ? { hostname: opts.hostname } : {}),
         ...(opts.dns ? { dns: opts.dns } : {}),
+        ...(opts.network ? { network: opts.network } : {}),
+        ...(opts.publish ? { ports: opts.publish.map(parsePublish) } : {}),
+        ...(opts.writableRoot ? { readOnlyRoot: false } : {}),
         ...(Object.keys(limits).length ? { limits } : {}),
       };
       const { createEnvironment } = await ctx.client.request(EnvCreateDocument, { input });
@@ -162,14 +172,20 @@ export function registerEnv(program: Command): void {
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
       const { environment: e } = await ctx.client.request(EnvShowDocument, { id });
-      emit(ctx.json, e, () => details([['id', e.id], ['name', e.name], ['status', e.status], ['group', e.groupId], ['host', e.hostId], ['driver', e.driver], ['technology', e.technology], ['image', e.imageId], ['held by', heldBy(e.heldBy, true)], ['last error', e.lastError], ['created', e.createdAt], ['intervention', e.intervention ? `${e.intervention.action} by group ${e.intervention.byGroupId ?? 'site admin'} at ${e.intervention.at}: ${e.intervention.reason}` : null]]));
+      emit(ctx.json, e, () => details([['id', e.id], ['name', e.name], ['status', e.status], ['group', e.groupId], ['host', e.hostId], ['driver', e.driver], ['technology', e.technology], ['image', e.imageId], ['addresses', e.addresses.map((a) => `${a.address}/${a.prefix} (${a.interface})`).join(', ') || null], ['ports', e.iface.ports.map((p) => `${p.hostPort}→${p.port}/${p.protocol}`).join(', ') || null], ['root', e.iface.readOnlyRoot ? 'read-only' : 'writable'], ['held by', heldBy(e.heldBy, true)], ['last error', e.lastError], ['created', e.createdAt], ['intervention', e.intervention ? `${e.intervention.action} by group ${e.intervention.byGroupId ?? 'site admin'} at ${e.intervention.at}: ${e.intervention.reason}` : null]]));
     });
 
   env
     .command('exec <id> <command...>')
-    .description('run a command in a running environment (use -- before its options); exits with its exit code')
-    .action(async (id: string, command: string[], _opts: unknown, cmd: Command) => {
+    .description('run a command in a running environment (use -- before its options); exits with its exit code. -i streams standard input, -t runs it on a terminal (raw mode on yours): rsp env exec -it <env> -- sh')
+    .option('-i, --interactive', 'stream standard input to the command (over the gateway\'s /exec WebSocket)')
+    .option('-t, --tty', 'run the command on a terminal, sized as yours and resized with it')
+    .action(async (id: string, command: string[], opts: { interactive?: boolean; tty?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
+      if (opts.interactive || opts.tty) {
+        process.exitCode = await interactiveExec(ctx.client.connection.url, ctx.client.connection.token, id, command, opts.interactive === true, opts.tty === true);
+        return;
+      }
       const { execEnvironment: r } = await ctx.client.request(EnvExecDocument, { id, command });
       if (ctx.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else {
@@ -178,6 +194,45 @@ export function registerEnv(program: Command): void {
       }
       process.exitCode = r.exitCode;
     });
+
+  registerLogs(program, env);
+}
+
+/**
+ * Runs `command` through an exec session with this process's standard streams: stdin forwarded
+ * with `interactive`, the local terminal in raw mode and its size followed with `tty`. The exit
+ * code of the command.
+ */
+async function interactiveExec(url: string, token: string | undefined, id: string, command: string[], interactive: boolean, tty: boolean): Promise<number> {
+  const terminal = tty && process.stdin.isTTY === true;
+  const size = () => ({ columns: process.stdout.columns || 80, rows: process.stdout.rows || 24 });
+  const session = openExecSession(url, token, { environment: id, command, tty, ...(tty ? size() : {}) }, (b) => process.stdout.write(b), (b) => process.stderr.write(b));
+  const onResize = () => session.resize(size().columns, size().rows);
+  const onData = (b: Buffer) => session.write(b);
+  const onEnd = () => session.end();
+  if (terminal) {
+    process.stdin.setRawMode(true);
+    process.stdout.on('resize', onResize);
+  }
+  if (interactive) {
+    process.stdin.on('data', onData);
+    process.stdin.once('end', onEnd);
+  } else session.end();
+  try {
+    return await session.exit;
+  } finally {
+    process.stdin.off('data', onData).off('end', onEnd);
+    process.stdout.off('resize', onResize);
+    if (terminal) process.stdin.setRawMode(false);
+    process.stdin.pause();
+  }
+}
+
+/** A `--publish` value, `hostPort:port[/tcp|/udp]`; a usage error otherwise. */
+function parsePublish(text: string): { hostPort: number; port: number; protocol: string } {
+  const m = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/.exec(text);
+  if (!m) throw new CliError(`--publish ${text}: expected hostPort:port or hostPort:port/udp, e.g. 8080:80`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  return { hostPort: Number(m[1]), port: Number(m[2]), protocol: m[3] ?? 'tcp' };
 }
 
 /** The limits given by --memory and --cpu-weight, or undefined when neither is. */

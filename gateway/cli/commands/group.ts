@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { GroupCreateDocument, GroupDeleteDocument, GroupDeletionMode, GroupListDocument, GroupShowDocument } from '../../../client/generated/graphql';
-import { details, emit, table } from '../output';
+import { GroupCreateDocument, GroupDeleteDocument, GroupDeletionMode, GroupListDocument, GroupQuotaSetDocument, GroupQuotaShowDocument, GroupShowDocument, type GroupStorageFieldsFragment } from '../../../client/generated/graphql';
+import { details, emit, humanBytes, parseBytes, table } from '../output';
 import { CliError, ExitCode } from '../exit-codes';
-import { awaitOperation, contextOf, intOption } from './context';
+import { awaitOperation, contextOf, groupOf, intOption, parsedOption } from './context';
 
-/** `rsp group create|list|show|delete`. */
+/** `rsp group create|list|show|delete` and `rsp group quota show|set`. */
 export function registerGroup(program: Command): void {
   const group = program.command('group').description('groups that share servers');
 
@@ -69,4 +69,40 @@ export function registerGroup(program: Command): void {
       const { op } = await ctx.client.request(GroupDeleteDocument, { id, mode, handoverTo: opts.handover ?? null });
       await awaitOperation(ctx, op, `delete group ${id}`, opts.wait);
     });
+
+  const quota = group.command('quota').description("a group's storage quota of the gateway's stores (its images' content and the replicas the gateway keeps)");
+
+  quota
+    .command('show [group-id]')
+    .description("what a group keeps in the gateway's stores and its quota (default: the token's group)")
+    .action(async (id: string | undefined, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { group: g } = await ctx.client.request(GroupQuotaShowDocument, { id: await groupOf(ctx, id) });
+      emit(ctx.json, g, () => storageText(g));
+    });
+
+  quota
+    .command('set <group-id> <size>')
+    .description('set a group\'s storage quota (site admins): a size like 50GiB, or "default" for the installation default (RSP_GROUP_STORAGE_BYTES)')
+    .action(async (groupId: string, size: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const bytes = size.toLowerCase() === 'default' ? null : parsedOption('<size>', size, parseBytes);
+      const { setGroupStorageQuota: g } = await ctx.client.request(GroupQuotaSetDocument, { groupId, bytes });
+      emit(ctx.json, g, () => storageText(g));
+    });
+}
+
+/** A group's storage in human units. */
+function storageText(g: GroupStorageFieldsFragment): string {
+  const s = g.storage;
+  if (!s) return details([['group', g.slug], ['storage', 'not visible to this token (members only)']]);
+  const limit = s.limitBytes === null ? 'none' : humanBytes(s.limitBytes);
+  return details([
+    ['group', g.slug],
+    ['quota', s.quotaBytes === null ? `default (${limit})` : humanBytes(s.quotaBytes)],
+    ['used', `${humanBytes(s.usedBytes)} of ${limit}`],
+    ['images', humanBytes(s.imageBytes)],
+    ['replicas', humanBytes(s.replicaBytes)],
+    ['in progress', humanBytes(s.reservedBytes)],
+  ]);
 }

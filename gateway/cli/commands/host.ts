@@ -55,9 +55,10 @@ export function registerHost(program: Command): void {
     .option('--share-units <n>', 'how many shares it is split into')
     .option('--inventory-from-facts', "fill its resources (CPU, RAM, DISK, NET_BANDWIDTH) from its agent's facts")
     .option('--agent <agent-id>', "the host agent that serves it (default: the gateway's own, local)")
-    .action(async (hostname: string, opts: { site: string; owner?: string; arch?: string; driver?: string[]; shareUnits?: string; inventoryFromFacts?: boolean; agent?: string }, cmd: Command) => {
+    .option('--address-range <cidr>', "the IPv4 range its environments' addresses come from, e.g. 10.42.0.0/24 (default: a /24 of 10.128.0.0/9 picked from its id)")
+    .action(async (hostname: string, opts: { site: string; owner?: string; arch?: string; driver?: string[]; shareUnits?: string; inventoryFromFacts?: boolean; agent?: string; addressRange?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}), ...(opts.inventoryFromFacts ? { inventoryFromFacts: true } : {}), ...(opts.agent ? { agent: opts.agent } : {}) };
+      const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}), ...(opts.inventoryFromFacts ? { inventoryFromFacts: true } : {}), ...(opts.agent ? { agent: opts.agent } : {}), ...(opts.addressRange ? { addressRange: opts.addressRange } : {}) };
       const { createHost } = await ctx.client.request(HostCreateDocument, { input });
       emit(ctx.json, createHost, () => `Created host ${createHost.hostname} (${createHost.id})\n`);
     });

@@ -3,18 +3,25 @@ import {
   CreateReplicationPolicyInput,
   ReplicaDeleteDocument,
   ReplicaListDocument,
+  ReplicaFieldsFragment,
   ReplicaRestoreDocument,
+  ReplicaStoreCollectDocument,
+  ReplicaStoreCollectionDocument,
+  ReplicaShowDocument,
+  ReplicaVerifyDocument,
   ReplicateNowDocument,
   ReplicationPolicyCreateDocument,
   ReplicationPolicyDeleteDocument,
+  ReplicationPolicyDrillDocument,
   ReplicationPolicyFieldsFragment,
   ReplicationPolicyListDocument,
   ReplicationPolicyShowDocument,
   ReplicationTargetKind,
 } from '../../../client/generated/graphql';
+import type { Operation } from '../client';
 import { CliError, ExitCode } from '../exit-codes';
 import { details, emit, humanBytes, table } from '../output';
-import { awaitOperation, contextOf, enumOption, intOption } from './context';
+import { awaitOperation, CommandContext, contextOf, enumOption, followWithProgress, intOption } from './context';
 
 /** `rsp replicate policy create|list|show|delete` and `rsp replicate now <policy>`. */
 export function registerReplicate(program: Command): void {
@@ -36,7 +43,8 @@ export function registerReplicate(program: Command): void {
     .option('--encrypted', 'encrypt at rest with the group key')
     .option('--auto-failover', 'start the newest replica elsewhere when the host fails')
     .option('--disabled', 'create it disabled')
-    .action(async (environmentId: string, opts: { schedule: string; name?: string; layer?: string; target: string; targetId?: string; keep: string; internal?: boolean; backupCommand?: string; restoreCommand?: string; encrypted?: boolean; autoFailover?: boolean; disabled?: boolean }, cmd: Command) => {
+    .option('--drill-schedule <expr>', 'restore drills of the newest replica on this schedule (same syntax as --schedule)')
+    .action(async (environmentId: string, opts: { schedule: string; name?: string; layer?: string; target: string; targetId?: string; keep: string; internal?: boolean; backupCommand?: string; restoreCommand?: string; encrypted?: boolean; autoFailover?: boolean; disabled?: boolean; drillSchedule?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const input: CreateReplicationPolicyInput = {
         environmentId,
@@ -50,6 +58,7 @@ export function registerReplicate(program: Command): void {
         ...(opts.name ? { name: opts.name } : {}),
         ...(opts.layer ? { layerId: opts.layer } : {}),
         ...(opts.targetId ? { targetId: opts.targetId } : {}),
+        ...(opts.drillSchedule ? { drillSchedule: opts.drillSchedule } : {}),
         ...(opts.backupCommand ? { backupCommand: commandOption('--backup-command', opts.backupCommand) } : {}),
         ...(opts.restoreCommand ? { restoreCommand: commandOption('--restore-command', opts.restoreCommand) } : {}),
       };
@@ -109,7 +118,7 @@ export function registerReplicate(program: Command): void {
     });
 }
 
-/** `rsp replica list|delete`. */
+/** `rsp replica list|verify|drill|gc|delete`. */
 export function registerReplica(program: Command): void {
   const replica = program.command('replica').description("replicas: checksummed copies in a host's or the gateway's artifact store");
   replica
@@ -132,8 +141,54 @@ export function registerReplica(program: Command): void {
           { header: 'CREATED', value: (r) => r.createdAt },
           { header: 'STORED ON', value: (r) => r.storeHostId ?? 'gateway' },
           { header: 'MOVED', value: (r) => humanBytes(r.movedBytes) },
+          { header: 'VERIFIED', value: (r) => (r.verifyState ? `${r.verifyState} ${r.lastVerifiedAt ?? ''}`.trim() : '-') },
         ]),
       );
+    });
+  replica
+    .command('verify <id>')
+    .description('verify job: re-hash every chunk of a replica in its store, repair damaged ones from another store, record the outcome (exit 1 when DAMAGED)')
+    .option('--no-wait', 'return as soon as the operation is started')
+    .action(async (id: string, opts: { wait: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { op } = await ctx.client.request(ReplicaVerifyDocument, { id });
+      if (!opts.wait) {
+        await awaitOperation(ctx, op, `verify ${id}`, false);
+        return;
+      }
+      await succeeded(ctx, op, `verify ${id}`);
+      const { replica: r } = await ctx.client.request(ReplicaShowDocument, { id });
+      emit(ctx.json, r, () => showVerification(r));
+      if (r.verifyState === 'DAMAGED') throw new CliError(`replica ${id} is DAMAGED: ${r.verifyProblems.filter((p) => !p.repaired).length} problem(s) no other store could repair`, 'DAMAGED', ExitCode.FAILURE);
+    });
+  replica
+    .command('drill <policy-id>')
+    .description("restore drill: restore the policy's newest replica into a scratch environment, check every chunk and that it starts, record the result, remove it (exit 1 when FAILED)")
+    .action(async (policyId: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { op } = await ctx.client.request(ReplicationPolicyDrillDocument, { policyId });
+      await succeeded(ctx, op, `drill ${policyId}`);
+      const { replicationPolicy: p } = await ctx.client.request(ReplicationPolicyShowDocument, { id: policyId });
+      emit(ctx.json, p.lastDrill, () => showPolicy(p));
+      if (p.lastDrill?.state === 'FAILED') throw new CliError(`the restore drill of policy ${p.name} FAILED: ${p.lastDrill.message ?? 'no reason given'}`, 'DRILL_FAILED', ExitCode.FAILURE);
+    });
+  replica
+    .command('gc')
+    .description("garbage-collect a replica store: remove the chunks no manifest references (a run in progress keeps what it writes); prints the bytes freed")
+    .option('--host <id>', "the host whose agent's store to collect (default: the gateway's store, site admins)")
+    .option('--no-wait', 'return as soon as the operation is started')
+    .action(async (opts: { host?: string; wait: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const label = `gc ${opts.host ? `host ${opts.host}` : "the gateway's store"}`;
+      const { op } = await ctx.client.request(ReplicaStoreCollectDocument, { hostId: opts.host ?? null });
+      if (!opts.wait) {
+        await awaitOperation(ctx, op, label, false);
+        return;
+      }
+      const done = await succeeded(ctx, op, label);
+      const { operation } = await ctx.client.request(ReplicaStoreCollectionDocument, { id: done.id });
+      const freed = (operation.result ?? {}) as { storeHostId?: string | null; removedChunks?: number; freedBytes?: number };
+      emit(ctx.json, freed, () => `Freed ${humanBytes(freed.freedBytes ?? 0)} (${freed.removedChunks ?? 0} chunks) from ${opts.host ? `host ${opts.host}'s store` : "the gateway's store"}\n`);
     });
   replica
     .command('delete <id>')
@@ -175,6 +230,20 @@ function commandOption(name: string, text: string): string[] {
   return value as string[];
 }
 
+function showVerification(r: ReplicaFieldsFragment): string {
+  const lines = details([
+    ['replica', r.id],
+    ['environment', r.environmentName],
+    ['stored on', r.storeHostId ?? 'gateway'],
+    ['state', r.verifyState],
+    ['last verified', r.lastVerifiedAt],
+    ['problems', r.verifyProblems.length],
+    ['repaired', r.verifyProblems.filter((p) => p.repaired).length],
+  ]);
+  const problems = r.verifyProblems.map((p) => `  ${p.repaired ? 'repaired' : 'DAMAGED '} ${p.chunk ? `chunk ${p.chunk}${p.index === null ? '' : ` (#${p.index})`}` : 'manifest'}: ${p.reason}`);
+  return [lines, ...problems].join('\n');
+}
+
 function showPolicy(p: ReplicationPolicyFieldsFragment): string {
   return details([
     ['id', p.id],
@@ -195,5 +264,17 @@ function showPolicy(p: ReplicationPolicyFieldsFragment): string {
     ['fail count', p.status.failCount],
     ['next run', p.status.nextRunAt],
     ['last error', p.status.lastError],
+    ['last run chunks', p.status.lastChunkCounts ? `${p.status.lastChunkCounts.reusedChunks} reused, ${p.status.lastChunkCounts.writtenChunks} written, ${p.status.lastChunkCounts.repairedChunks} repaired` : null],
+    ['drill schedule', p.drillSchedule],
+    ['next drill', p.nextDrillAt],
+    ['last drill', p.lastDrill ? `${p.lastDrill.state} ${p.lastDrill.at} (replica ${p.lastDrill.replicaId ?? '-'}, ${p.lastDrill.checkedChunks} chunks checked, ${p.lastDrill.started ? 'started' : 'did not start'}, ${p.lastDrill.durationMs} ms)` : null],
+    ['drill failure', p.lastDrill?.message ?? null],
   ]);
+}
+
+/** Follows an operation with a progress bar; one that did not succeed is a CliError naming `label` and its reason (exit 1). */
+async function succeeded(ctx: CommandContext, started: Operation, label: string): Promise<Operation> {
+  const done = await followWithProgress(ctx, started, label);
+  if (done.state !== 'SUCCEEDED') throw new CliError(`${label} ${done.state === 'FAILED' ? `failed: ${done.error?.message ?? 'no reason given'}` : 'was cancelled'}`, done.error?.code ?? 'FAILURE', ExitCode.FAILURE);
+  return done;
 }

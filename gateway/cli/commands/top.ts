@@ -194,10 +194,13 @@ export function registerTop(program: Command): void {
         }, fail);
       };
       targets.forEach(watch);
+      // Set once stopping: a refresh still in flight must not open subscriptions after that.
+      let stopped = false;
       const refresher = follow
         ? setInterval(() => {
             void targetsOf(ctx, opts)
               .then(async (now) => {
+                if (stopped) return;
                 const keys = new Set(now.map((t) => `${t.kind}:${t.id}`));
                 for (let i = targets.length - 1; i >= 0; i -= 1) {
                   const key = `${targets[i]!.kind}:${targets[i]!.id}`;
@@ -208,6 +211,7 @@ export function registerTop(program: Command): void {
                   await sub?.stop();
                 }
                 for (const t of now) {
+                  if (stopped) return;
                   if (subs.has(`${t.kind}:${t.id}`)) continue;
                   targets.push(t);
                   watch(t);
@@ -217,6 +221,7 @@ export function registerTop(program: Command): void {
           }, TARGETS_REFRESH_MS)
         : undefined;
       const stopAll = async () => {
+        stopped = true;
         if (pending) clearTimeout(pending);
         if (refresher) clearInterval(refresher);
         await Promise.all([...subs.values()].map((s) => s.stop()));

@@ -29,12 +29,35 @@ export interface EnvironmentVolume {
   readOnly: boolean;
 }
 
+/** The address RSP assigned an environment on its host's managed network (held in `environment_address`). */
+export interface AssignedAddress {
+  /** The engine network, e.g. `rsp-1a2b3c4d5e`. */
+  network: string;
+  /** The address with the range's prefix, e.g. `10.160.7.2/24`. */
+  ipv4: string;
+  /** The host's address on the network. */
+  gateway: string;
+}
+
+/** A host port published to an environment (held in `host_port`). */
+export interface PublishedPort {
+  hostPort: number;
+  port: number;
+  protocol: 'tcp' | 'udp';
+}
+
 /** The host↔image interface values of an environment (seed 002). */
 export interface EnvironmentInterface {
   hostname: string;
   dns: string[];
   network: 'none' | 'bridge';
   config: Record<string, string>;
+  /** Its address on its host's managed network; absent: none assigned (network none, or a driver without managed networks). */
+  address?: AssignedAddress;
+  /** Host ports published to it; absent: none. */
+  ports?: PublishedPort[];
+  /** Whether its root filesystem is read-only; absent: writable (made before read-only roots existed). */
+  readOnlyRoot?: boolean;
 }
 
 /** What the owners of its host did to a guest environment, and why: shown to the guest group. */
@@ -112,6 +135,10 @@ export class EnvironmentEntity {
   /** Its ZONE layer. */
   @Column({ type: 'uuid', nullable: true })
   layerId: string | null;
+
+  /** Snapshot retention: after each snapshot only the newest this many are kept; null: all. */
+  @Column({ type: 'integer', nullable: true })
+  snapshotKeepLast: number | null;
 
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt: Date;

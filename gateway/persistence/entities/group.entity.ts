@@ -68,6 +68,10 @@ export class GroupEntity {
   @Column({ type: 'boolean', default: false })
   externalBackups: boolean;
 
+  /** Bytes it may keep in the gateway's stores (images, gateway-kept replicas), set by a site admin; null: the installation default (`RSP_GROUP_STORAGE_BYTES`). */
+  @Column({ type: 'double precision', nullable: true })
+  storageQuotaBytes: number | null;
+
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt: Date;
 

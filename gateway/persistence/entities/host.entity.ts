@@ -73,6 +73,10 @@ export class HostEntity {
   @Column({ type: 'uuid', nullable: true })
   layerId: string | null;
 
+  /** The IPv4 range (CIDR) its environments' addresses come from; null: the default of `gateway/networks/address-range.ts`. */
+  @Column({ type: 'varchar', length: 43, nullable: true })
+  addressRange: string | null;
+
   @Column({ type: 'timestamptz', nullable: true })
   lastHeartbeatAt: Date | null;
 

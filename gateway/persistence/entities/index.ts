@@ -7,6 +7,7 @@ import { GroupEntity } from './group.entity';
 import { HostEntity } from './host.entity';
 import { ImageEntity } from './image.entity';
 import { LayerEntity } from './layer.entity';
+import { EnvironmentAddressEntity, HostPortEntity } from './network.entity';
 import { AlertEntity, AlertRuleEntity, MetricSampleEntity, UsageRecordEntity } from './metric.entity';
 import { NeedEntity, OfferEntity } from './offer-need.entity';
 import { OperationEntity } from './operation.entity';
@@ -15,6 +16,8 @@ import { ResourceClassEntity } from './resource-class.entity';
 import { ResourceEntity } from './resource.entity';
 import { ShareEntity, UsagePolicyEntity, UsageThrottleEntity } from './share.entity';
 import { SiteEntity } from './site.entity';
+import { EnvironmentSnapshotEntity } from './snapshot.entity';
+import { StorageReservationEntity } from './storage-reservation.entity';
 
 export * from './agent-connection.entity';
 export * from './agent-credential.entity';
@@ -26,6 +29,7 @@ export * from './host.entity';
 export * from './image.entity';
 export * from './layer.entity';
 export * from './metric.entity';
+export * from './network.entity';
 export * from './offer-need.entity';
 export * from './operation.entity';
 export * from './replication.entity';
@@ -33,6 +37,8 @@ export * from './resource-class.entity';
 export * from './resource.entity';
 export * from './share.entity';
 export * from './site.entity';
+export * from './snapshot.entity';
+export * from './storage-reservation.entity';
 
 /** Every entity the data source knows. A new entity is added here and nowhere else. */
 export const entities = [
@@ -51,6 +57,7 @@ export const entities = [
   LayerEntity,
   ImageEntity,
   EnvironmentEntity,
+  EnvironmentSnapshotEntity,
   MetricSampleEntity,
   AlertRuleEntity,
   AlertEntity,
@@ -62,4 +69,7 @@ export const entities = [
   ReplicaEntity,
   AgentCredentialEntity,
   AgentConnectionEntity,
+  EnvironmentAddressEntity,
+  HostPortEntity,
+  StorageReservationEntity,
 ];

@@ -14,6 +14,61 @@ export enum ReplicationTargetKind {
   STORE = 'STORE',
 }
 
+/** What the last verify job found of a replica. */
+export enum ReplicaVerifyState {
+  /** Every chunk checked out (after repairs, if any). */
+  OK = 'OK',
+  /** Some chunk or the manifest is damaged or missing and could not be repaired. */
+  DAMAGED = 'DAMAGED',
+}
+
+/** One thing a verify job found wrong with a replica: the chunk (null: the manifest), its position, why, and whether it was repaired. */
+export interface ReplicaVerifyProblem {
+  chunk: string | null;
+  index: number | null;
+  reason: string;
+  repaired: boolean;
+}
+
+/** Distinct chunks of a run's copy into the store that keeps its replica. */
+export interface ReplicaChunkCounts {
+  /** Already there and intact as far as the store knew: not written. */
+  reusedChunks: number;
+  /** Absent (or not checkable there): written. */
+  writtenChunks: number;
+  /** There but damaged: written again from the source. */
+  repairedChunks: number;
+}
+
+/** How a restore drill ended. */
+export enum RestoreDrillState {
+  /** The newest replica checked out chunk by chunk, was restored into a scratch environment and started. */
+  PASSED = 'PASSED',
+  /** Some step failed: `message` says which and why. */
+  FAILED = 'FAILED',
+}
+
+/** What a restore drill found: the replica it restored, where, what it checked, and how it ended. */
+export interface RestoreDrillResult {
+  /** When it ended (ISO 8601). */
+  at: string;
+  state: RestoreDrillState;
+  /** The policy's newest replica (null when it had none). */
+  replicaId: string | null;
+  /** The host the scratch environment ran on (null when none was found). */
+  hostId: string | null;
+  /** The scratch environment's name (it is destroyed once the drill ends). */
+  environmentName: string | null;
+  /** Chunks and bytes of the replica read back and checked against its manifest. */
+  checkedChunks: number;
+  checkedBytes: number;
+  /** The scratch environment reached running. */
+  started: boolean;
+  durationMs: number;
+  /** Why it failed; null when it passed. */
+  message: string | null;
+}
+
 /** Who makes a replica (seed 000: external and internal backups). */
 export enum ReplicationKind {
   /** Made by the host from outside: the environment's export (filesystem, config, volumes). */
@@ -116,6 +171,22 @@ export class ReplicationPolicyEntity {
   @Column({ type: 'uuid', nullable: true })
   runningOperationId: string | null;
 
+  /** What the last successful run's copy reused, wrote and repaired; null before the first. */
+  @Column({ type: 'jsonb', nullable: true })
+  lastChunkCounts: ReplicaChunkCounts | null;
+
+  /** When the newest replica is restored into a scratch environment as a drill (same syntax as `schedule`); null: no drills on a schedule. */
+  @Column({ type: 'varchar', length: 200, nullable: true })
+  drillSchedule: string | null;
+
+  /** The next scheduled drill (null without a drill schedule or while the policy is disabled). */
+  @Column({ type: 'timestamptz', nullable: true })
+  nextDrillAt: Date | null;
+
+  /** What the last restore drill found; null before the first. */
+  @Column({ type: 'jsonb', nullable: true })
+  lastDrill: RestoreDrillResult | null;
+
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt: Date;
 
@@ -210,6 +281,26 @@ export class ReplicaEntity {
   /** When every checksum was last verified. */
   @Column({ type: 'timestamptz', nullable: true })
   verifiedAt: Date | null;
+
+  /** What the last verify job found; null: never verified by one. */
+  @Column({ type: 'varchar', length: 10, nullable: true })
+  verifyState: ReplicaVerifyState | null;
+
+  /** What the last verify job found wrong (repaired or not). */
+  @Column({ type: 'jsonb', default: () => "'[]'" })
+  verifyProblems: ReplicaVerifyProblem[];
+
+  /** Distinct chunks the run that made it reused from the store (already there, intact). */
+  @Column({ type: 'integer', default: 0 })
+  reusedChunks: number;
+
+  /** Distinct chunks the run that made it wrote to the store. */
+  @Column({ type: 'integer', default: 0 })
+  writtenChunks: number;
+
+  /** Distinct chunks the run that made it found damaged in the store and wrote again. */
+  @Column({ type: 'integer', default: 0 })
+  repairedChunks: number;
 
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt: Date;

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /**
  * The driver contract: what every virtualization driver (Docker, LXC, libvirt, vserver, fake, or a
@@ -48,9 +48,14 @@ export type OptionalCapability =
   | 'exportEnvironment'
   | 'importEnvironment'
   | 'snapshot'
+  | 'listSnapshots'
+  | 'rollbackSnapshot'
+  | 'deleteSnapshot'
   | 'migrate'
   | 'exec'
+  | 'interactiveExec'
   | 'logs'
+  | 'readLog'
   | 'resize';
 
 /** Every optional capability, for enumeration. */
@@ -60,14 +65,33 @@ export const OPTIONAL_CAPABILITIES: readonly OptionalCapability[] = [
   'exportEnvironment',
   'importEnvironment',
   'snapshot',
+  'listSnapshots',
+  'rollbackSnapshot',
+  'deleteSnapshot',
   'migrate',
   'exec',
+  'interactiveExec',
   'logs',
+  'readLog',
   'resize',
 ];
 
 /** The resource limits a spec may ask for. */
 export type LimitName = keyof ResourceLimits;
+
+/**
+ * Parts of the host↔image interface a driver may honour beyond the required ones:
+ * - `managedNetwork`: with `network.mode = bridge`, a `bridge` name, an `ipv4` address (with
+ *   prefix) and a `gateway`, the driver attaches the environment to that network of its engine
+ *   with exactly that address, making the network first (idempotently) when it is missing — the
+ *   gateway assigns the addresses, the driver never picks one;
+ * - `publishedPorts`: `ports` are published from the host to the environment;
+ * - `readOnlyRoot`: `readOnlyRoot: true` makes the root filesystem read-only (volumes and a tmpfs
+ *   on `/tmp` and `/run` stay writable).
+ * A spec asking for `ports` or `readOnlyRoot` from a driver without the feature fails with
+ * UNSUPPORTED_OPERATION; a driver without `managedNetwork` treats `bridge`/`ipv4` as it always did.
+ */
+export type InterfaceFeature = 'managedNetwork' | 'publishedPorts' | 'readOnlyRoot';
 
 /** What a driver can do, beyond the required core. */
 export interface DriverCapabilities {
@@ -75,6 +99,8 @@ export interface DriverCapabilities {
   operations: OptionalCapability[];
   /** Limits it enforces. Asking for any other limit fails with UNSUPPORTED_OPERATION, never silently. */
   limits: LimitName[];
+  /** Interface features it honours; absent: none. */
+  features?: InterfaceFeature[];
 }
 
 /**
@@ -110,11 +136,27 @@ export interface VolumeSpec {
 export interface NetworkSpec {
   /** `none`: loopback only; `bridge`: a bridge the driver uses or is configured with. */
   mode: 'none' | 'bridge';
-  /** Bridge name when the driver supports choosing one. */
+  /** Bridge name when the driver supports choosing one (an existing bridge, or Docker network). */
   bridge?: string;
+  /**
+   * A managed network to join (feature `managedNetwork`; it needs `ipv4` and `gateway`): the
+   * driver makes it when missing, with `gateway` as the host's address on it, and removes it with
+   * its last environment. `bridge` is not used then.
+   */
+  network?: string;
   /** Static IPv4 address with prefix, e.g. `10.0.3.15/24`; absent: the engine assigns one. */
   ipv4?: string;
+  /** The network's gateway (the host's address on it), e.g. `10.0.3.1`. */
   gateway?: string;
+}
+
+/** A port of the host published to a port of the environment (feature `publishedPorts`). */
+export interface PortSpec {
+  /** 1–65535, on every address of the host. */
+  hostPort: number;
+  /** 1–65535, inside the environment. */
+  port: number;
+  protocol: 'tcp' | 'udp';
 }
 
 /**
@@ -129,6 +171,10 @@ export interface InterfaceSpec {
   /** Where the environment's logs go: kept by the engine (`local`) or sent to a syslog address. */
   log?: { target: 'local' } | { target: 'syslog'; address: string };
   config?: Record<string, string>;
+  /** Host ports published to the environment (feature `publishedPorts`). */
+  ports?: PortSpec[];
+  /** A read-only root filesystem (feature `readOnlyRoot`); absent or false: writable. */
+  readOnlyRoot?: boolean;
 }
 
 /** A reference to an image the driver has imported. */
@@ -227,11 +273,64 @@ export interface ExecResult {
   stderr: string;
 }
 
+/** Options of `interactiveExec`. */
+export interface InteractiveExecOptions extends CallOptions {
+  /** Run the command on a terminal (stdout and stderr are then one stream, `stdout`). */
+  tty?: boolean;
+  /** The terminal's size at the start, with `tty`. */
+  columns?: number;
+  rows?: number;
+}
+
+/**
+ * A process started by `interactiveExec`: its standard streams, a terminal resize, and its exit
+ * status. Ending `stdin` closes the process's standard input; `kill` ends it (the exit then settles).
+ */
+export interface InteractiveProcess {
+  stdin: Writable;
+  stdout: Readable;
+  /** Empty with a TTY (the terminal merges both into `stdout`). */
+  stderr: Readable;
+  /** Sets the terminal's size (ignored without a TTY). */
+  resize(columns: number, rows: number): Promise<void>;
+  /** Settles with the exit code once the process ended and its output was read to the end. */
+  exit: Promise<number>;
+  /** Ends the process (its exit code is then whatever the engine reports, or -1). */
+  kill(): void;
+}
+
+/** Options of `readLog`. */
+export interface LogReadOptions extends CallOptions {
+  /** Only the last this many lines (of what the other options select). */
+  tail?: number;
+  /** Only lines written at or after this time; UNSUPPORTED_OPERATION where the log keeps no times (a console log file). */
+  since?: Date;
+  /** A `cursor` an earlier read returned: only what was written after it (`since` then does not apply). */
+  cursor?: string;
+}
+
+/** Part of an environment's console/stdout log, and where the next read goes on from. */
+export interface LogRead {
+  /** The text, whole lines except perhaps the last one written so far. */
+  text: string;
+  /** Opaque: pass it back as `cursor` to read only what is written after this read. */
+  cursor: string;
+}
+
 /** A snapshot of an environment. */
 export interface SnapshotInfo {
   name: string;
   createdAt: Date;
 }
+
+/**
+ * The snapshot operations: a driver advertising one advertises all four (the conformance suite
+ * checks it), and a driver without them refuses each with UNSUPPORTED_OPERATION.
+ */
+export const SNAPSHOT_CAPABILITIES = ['snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot'] as const satisfies readonly OptionalCapability[];
+
+/** The form of a snapshot name. */
+export const SNAPSHOT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /** The required core every driver implements. */
 export interface DriverCore {
@@ -263,10 +362,27 @@ export interface DriverOptional {
   exportEnvironment(id: string, options?: CallOptions): Promise<Readable>;
   /** Creates an environment from an `exportEnvironment` stream, with `spec` for its new identity. */
   importEnvironment(source: Readable, spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo>;
+  /**
+   * Takes a snapshot named `name` (`SNAPSHOT_NAME_PATTERN`) of the environment, running or not:
+   * its root filesystem (and what the driver documents beside it). CONFLICT if the name is taken.
+   */
   snapshot(id: string, name: string, options?: CallOptions): Promise<SnapshotInfo>;
+  /** The environment's snapshots, oldest first. */
+  listSnapshots(id: string, options?: CallOptions): Promise<SnapshotInfo[]>;
+  /**
+   * Brings the environment back to the snapshot (what was written since is gone); the snapshot
+   * stays. A running environment is running again afterwards. NOT_FOUND for an unknown name.
+   */
+  rollbackSnapshot(id: string, name: string, options?: CallOptions): Promise<void>;
+  /** Removes the snapshot and the space it holds; a missing name is not an error. */
+  deleteSnapshot(id: string, name: string, options?: CallOptions): Promise<void>;
   migrate(id: string, destinationUri: string, options?: CallOptions): Promise<void>;
   exec(id: string, command: string[], options?: CallOptions & { stdin?: string }): Promise<ExecResult>;
+  /** Starts a command (an argument array) in a running environment with streamed standard input and output, on a terminal with `tty`. */
+  interactiveExec(id: string, command: string[], options?: InteractiveExecOptions): Promise<InteractiveProcess>;
   logs(id: string, options?: CallOptions & { tail?: number }): Promise<string>;
+  /** The environment's console/stdout log, read from a cursor so a caller can follow it by reading again. */
+  readLog(id: string, options?: LogReadOptions): Promise<LogRead>;
   resize(id: string, limits: ResourceLimits, options?: CallOptions): Promise<void>;
 }
 

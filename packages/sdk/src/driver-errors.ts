@@ -1,6 +1,6 @@
 import { BadInputError, ConflictError, NotFoundError, UnsupportedOperationError } from './errors';
-import type { Driver, LimitName, OptionalCapability } from './contract';
-import { ENVIRONMENT_ID_PATTERN } from './contract';
+import type { Driver, InterfaceSpec, LimitName, OptionalCapability } from './contract';
+import { ENVIRONMENT_ID_PATTERN, SNAPSHOT_NAME_PATTERN } from './contract';
 
 export { UnsupportedOperationError, UnavailableError, TimeoutError, BadInputError, ConflictError, NotFoundError, RspError } from './errors';
 
@@ -37,9 +37,28 @@ export function assertLimitsSupported(driver: Driver, limits: Partial<Record<Lim
   }
 }
 
+/** Throws UNSUPPORTED_OPERATION when the interface asks for a feature (published ports, a read-only root) the driver does not honour. */
+export function assertFeaturesSupported(driver: Driver, iface: InterfaceSpec | undefined): void {
+  const features = new Set(driver.capabilities().features ?? []);
+  if (iface?.ports?.length && !features.has('publishedPorts')) throw new UnsupportedOperationError('published ports', `driver ${driver.name}`, 'the driver cannot publish host ports');
+  if (iface?.readOnlyRoot && !features.has('readOnlyRoot')) throw new UnsupportedOperationError('a read-only root filesystem', `driver ${driver.name}`, 'the driver cannot make the root filesystem read-only');
+}
+
 /** Throws BAD_USER_INPUT unless `id` is a valid environment id. */
 export function assertEnvironmentId(id: string): void {
   if (!ENVIRONMENT_ID_PATTERN.test(id)) {
     throw new BadInputError(`"${id}" is not a valid environment id: use 1–63 of a-z, 0-9 and -, starting with a letter or digit`, { id });
+  }
+}
+
+/** BAD_USER_INPUT unless `name` is a valid snapshot name (`SNAPSHOT_NAME_PATTERN`). */
+export function assertSnapshotName(name: string): void {
+  if (typeof name !== 'string' || !SNAPSHOT_NAME_PATTERN.test(name)) throw new BadInputError(`"${name}" is not a valid snapshot name: use 1–63 of a-z, 0-9, _ and -, starting with a letter or digit`, { snapshot: name });
+}
+
+/** NOT_FOUND for a snapshot name the environment does not have. */
+export class SnapshotNotFoundError extends NotFoundError {
+  constructor(driver: string, id: string, name: string) {
+    super('Snapshot', name, { driver, environmentId: id });
   }
 }

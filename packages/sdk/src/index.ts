@@ -1,12 +1,18 @@
 /**
  * `@rsp/sdk`: what a driver or plugin for RSP is written against. The driver contract, the
  * errors (recognised by brand, see `isRspError`), the plugin API, and the helpers drivers share
- * (`Revert`, `withDeadline`, capability and id checks). The conformance suite is at
+ * (`Revert`, `withDeadline`, capability and id checks, running host tools with argument arrays,
+ * the Linux bridges of managed networks). The conformance suite is at
  * `@rsp/sdk/conformance`, the in-memory reference driver at `@rsp/sdk/fake`.
  */
 export * from './contract';
 export * from './errors';
-export { EnvironmentNotFoundError, EnvironmentExistsError, requireCapability, assertLimitsSupported, assertEnvironmentId } from './driver-errors';
+export { EnvironmentNotFoundError, EnvironmentExistsError, requireCapability, assertSnapshotName, SnapshotNotFoundError, assertLimitsSupported, assertFeaturesSupported, assertEnvironmentId } from './driver-errors';
 export * from './plugin-api';
 export { Revert } from './revert';
 export { withDeadline } from './call';
+export { runTool, runToolOk, lastLines } from './host/run-tool';
+export type { ToolResult, RunToolOptions } from './host/run-tool';
+export { managedNetworkOf } from './host/managed-network';
+export type { ManagedNetwork } from './host/managed-network';
+export { ManagedBridges, bridgeName } from './host/bridges';

@@ -39,11 +39,12 @@ describe('rsp agent dialling its gateway', () => {
     const running = dialer.run();
     await until('the second handshake', () => gw.handshakes.length >= 2, 10_000, 10);
     expect(gw.handshakes.map((h) => h.secret)).toEqual(['rspj_join', 'rspj_join']);
-    await until('the credential saved', () => {
+    // The file first holds the credential offered while enrolling; the welcome's one replaces it.
+    await until('the welcome\'s credential saved', () => {
       try {
-        return JSON.parse(readFileSync(join(dataDir, 'agent-credential.json'), 'utf8')) as { credential: string };
+        return (JSON.parse(readFileSync(join(dataDir, 'agent-credential.json'), 'utf8')) as { credential: string }).credential === 'rspa_saved';
       } catch {
-        return undefined;
+        return false;
       }
     }, 10_000, 10);
     expect(statSync(join(dataDir, 'agent-credential.json')).mode & 0o777).toBe(0o600);
@@ -52,7 +53,7 @@ describe('rsp agent dialling its gateway', () => {
     const again = new AgentDialer({ gateway: gw.url, token: 'rspj_join', dataDir, logger, backoff: { baseMs: 10, maxMs: 50 }, makeAgent: async () => agent });
     const second = again.run();
     await until('the third handshake', () => gw.handshakes.length >= 3, 10_000, 10);
-    expect(gw.handshakes[2]).toMatchObject({ secret: 'rspa_saved', agentId: 'a1', protocol: AGENT_PROTOCOL_VERSION });
+    expect(gw.handshakes[2]).toMatchObject({ secret: 'rspa_saved', agentId: 'a1', protocol: AGENT_PROTOCOL_VERSION - 1, newestProtocol: AGENT_PROTOCOL_VERSION });
     again.stop();
     await second;
     await gw.close();

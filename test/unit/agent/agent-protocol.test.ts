@@ -11,7 +11,7 @@ import { callContext } from '../../../gateway/agent/call-context';
 import type { HostAgent } from '../../../gateway/agent/host-agent';
 import { InProcessAgent } from '../../../gateway/agent/in-process-agent';
 import { loopbackPair, throughLoopback } from '../../../gateway/agent/loopback-channel';
-import { AGENT_PROTOCOL_VERSION } from '../../../gateway/agent/protocol';
+import { AGENT_PROTOCOL_VERSION, OLDEST_AGENT_PROTOCOL_VERSION } from '../../../gateway/agent/protocol';
 import type { AgentFrame } from '../../../gateway/agent/protocol';
 import { NotFoundError, TimeoutError, UnsupportedOperationError } from '../../../gateway/errors';
 
@@ -129,18 +129,18 @@ describe('the host-agent protocol through the loopback (client ↔ dispatcher)',
     expect((unknown as { error: { message: string } }).error.message).toContain('the call "formatDisk"');
     const older = await rawAnswer(agent, JSON.stringify({ type: 'request', id: '2', protocol: AGENT_PROTOCOL_VERSION + 1, method: 'hello', params: {}, context }));
     expect(older).toMatchObject({ type: 'error', id: '2', error: { category: 'UNSUPPORTED_OPERATION' } });
-    expect((older as { error: { message: string } }).error.message).toContain(`it speaks protocol ${AGENT_PROTOCOL_VERSION}`);
+    expect((older as { error: { message: string } }).error.message).toContain(`it speaks protocol ${OLDEST_AGENT_PROTOCOL_VERSION}–${AGENT_PROTOCOL_VERSION}`);
     expect(await rawAnswer(agent, '{not json')).toMatchObject({ type: 'error', id: null, error: { category: 'BAD_USER_INPUT' } });
     expect(await rawAnswer(agent, JSON.stringify({ type: 'request', id: '3', protocol: AGENT_PROTOCOL_VERSION, method: 'hello', params: {} }))).toMatchObject({ type: 'error', id: '3', error: { category: 'BAD_USER_INPUT', message: expect.stringContaining('operationId') } });
   });
 
-  test('the client refuses an agent that speaks another protocol version', async () => {
+  test('the client refuses an agent whose hello says another version than the connection\'s', async () => {
     const pair = loopbackPair();
-    const other = { id: 'local', hello: async () => ({ agentId: 'local', protocol: AGENT_PROTOCOL_VERSION + 1, software: 'future' }) } as unknown as HostAgent;
+    const other = { id: 'local', hello: async () => ({ agentId: 'local', protocol: AGENT_PROTOCOL_VERSION - 1, software: 'older' }) } as unknown as HostAgent;
     new AgentDispatcher(other, pair.agentEnd);
     const refused = await new AgentClient('local', pair.gatewayEnd).connect().catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(UnsupportedOperationError);
-    expect((refused as Error).message).toContain(`it speaks protocol ${AGENT_PROTOCOL_VERSION + 1}`);
+    expect((refused as Error).message).toContain(`it speaks protocol ${AGENT_PROTOCOL_VERSION - 1}`);
   });
 
   test('nothing unserialisable crosses: a Date in an answer or a Buffer in params is refused', async () => {

@@ -34,8 +34,12 @@ const importRootfs = async (driver: Driver) => {
   return { ref: imported.ref };
 };
 
-/** Breaks three rules: stop is not idempotent, list shows a foreign object, snapshot is advertised but absent. */
+/** Breaks four rules: stop is not idempotent, list shows a foreign object, snapshot is advertised but absent, the managed network's address is ignored. */
 class SloppyDriver extends FakeDriver {
+  override async create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
+    return super.create({ ...spec, iface: { ...spec.iface, ...(spec.iface.network ? { network: { mode: spec.iface.network.mode } } : {}) } }, options);
+  }
+
   override async stop(id: string, options?: StopOptions): Promise<void> {
     if ((await this.inspect(id)).state !== 'running') throw new ConflictError(`${id} is already stopped`);
     return super.stop(id, options);
@@ -71,8 +75,9 @@ describe('the conformance suite finds non-conforming drivers', () => {
       'stop is idempotent: stopping a created or stopped environment is not an error': expect.stringMatching(/already stopped/),
       'list() returns only RSP-labelled environments, ours among them': expect.stringMatching(/not-ours, which is not labelled as RSP's/),
       'optional snapshot: present when advertised, UNSUPPORTED_OPERATION through requireCapability when not': expect.stringMatching(/snapshot is advertised but not implemented/),
-      'snapshot names the snapshot (when advertised)': expect.stringMatching(/does not support snapshot/),
+      'snapshots: create, list, roll back (what was written since is gone), delete (when advertised)': expect.stringMatching(/does not support snapshot/),
       'a failed create leaves nothing behind (when fault injection is given)': expect.stringMatching(/inspect of .* after its failed create succeeded, expected NOT_FOUND/),
+      'managedNetwork: the environment has exactly the address its spec names': expect.stringMatching(/inspect reports addresses \["10\.88\./),
     });
     expect(Object.keys(outcome).length - failed.length).toBeGreaterThan(20);
     expect(sloppy.held().environments).toBe(0);

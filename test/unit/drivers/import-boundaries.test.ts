@@ -48,10 +48,10 @@ describe('import boundaries', () => {
     expect(offending).toEqual([]);
   });
 
-  test('the example driver plugin imports the SDK package only', () => {
-    const offending = sources('plugins/examples/sandbox-driver').flatMap((file) =>
+  test.each(['plugins/examples/sandbox-driver', 'plugins/uml'])('the driver plugin %s imports the SDK package only', (dir) => {
+    const offending = sources(dir).flatMap((file) =>
       imports(file)
-        .filter((s) => !isBuiltin(s) && s !== '@rsp/sdk' && !s.startsWith('@rsp/sdk/') && !target(file, s)?.startsWith(join('plugins', 'examples', 'sandbox-driver')))
+        .filter((s) => !isBuiltin(s) && s !== '@rsp/sdk' && !s.startsWith('@rsp/sdk/') && !target(file, s)?.startsWith(join(...dir.split('/'))))
         .map((s) => `${file} → ${s}`),
     );
     expect(offending).toEqual([]);

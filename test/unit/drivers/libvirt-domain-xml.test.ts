@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { loadBinding } from '../../../drivers/libvirt/binding';
 import type { DomainModel, DomainType } from '../../../drivers/libvirt/domain-xml';
 import { domainXml, readDomain } from '../../../drivers/libvirt/domain-xml';
+import { environmentMac, libvirtBridgeName, networkXml } from '../../../drivers/libvirt/networks';
 import { describeWithEngine } from '../../helpers/engines';
 
 const run = promisify(execFile);
@@ -52,6 +53,8 @@ const VARIANTS: Array<[string, DomainType, Partial<DomainModel>]> = [
   ['xen, no network', 'xen', { network: undefined, volumes: [] }],
   ['lxc', 'lxc', {}],
   ['lxc, no network', 'lxc', { network: undefined }],
+  ['qemu, managed network', 'qemu', { network: { bridge: 'virbr0', network: 'rsp-0123456789', mac: '52:54:00:ab:cd:ef', averageKiBps: 1221 } }],
+  ['lxc, managed network', 'lxc', { network: { bridge: 'virbr0', network: 'rsp-0123456789', mac: '52:54:00:ab:cd:ef', ipv4: { address: '10.42.0.2', prefix: 24 }, gateway: '10.42.0.1' } }],
 ];
 
 describe('libvirt domain XML builders', () => {
@@ -76,6 +79,24 @@ describe('libvirt domain XML builders', () => {
     expect(xml).toContain('<outbound average="1221"/>');
     expect(readDomain(xml).networkBitsPerSecond).toBe(1221 * 1024 * 8);
   });
+
+  test('a managed network is an interface of type network with its fixed MAC; a bridge stays a bridge', () => {
+    const managed = domainXml('qemu', model({ network: { bridge: 'virbr0', network: 'rsp-0123456789', mac: '52:54:00:ab:cd:ef' } }));
+    expect(managed).toMatch(/<interface type="network">\s*<mac address="52:54:00:ab:cd:ef"\/>\s*<source network="rsp-0123456789"\/>/);
+    expect(managed).not.toContain('virbr0');
+    expect(domainXml('qemu', model())).toMatch(/<interface type="bridge">\s*<source bridge="virbr0"\/>/);
+  });
+
+  test('managed networks: NAT, a bridge name Linux accepts, the gateway with DHCP; MACs fixed per domain', () => {
+    const xml = networkXml({ name: 'rsp-0123456789', subnet: '10.42.0.0/24', gateway: '10.42.0.1', address: '10.42.0.2' });
+    expect(xml).toContain('<forward mode="nat">');
+    expect(xml).toContain(`<bridge name="${libvirtBridgeName('rsp-0123456789')}" stp="off"/>`);
+    expect(libvirtBridgeName('rsp-0123456789')).toMatch(/^rspv[0-9a-f]{11}$/);
+    expect(xml).toMatch(/<ip address="10\.42\.0\.1" prefix="24">\s*<dhcp\/>/);
+    expect(environmentMac('rsp-a')).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
+    expect(environmentMac('rsp-a')).toBe(environmentMac('rsp-a'));
+    expect(environmentMac('rsp-a')).not.toBe(environmentMac('rsp-b'));
+  });
 });
 
 describeWithEngine('libvirt', 'libvirt domain XML against libvirt itself', () => {
@@ -93,6 +114,13 @@ describeWithEngine('libvirt', 'libvirt domain XML against libvirt itself', () =>
     const { stdout, stderr } = await run('virt-xml-validate', [file, 'domain']).catch((e: { stdout: string; stderr: string }) => {
       throw new Error(`virt-xml-validate rejected the ${label} XML: ${e.stderr || e.stdout}`);
     });
+    expect(`${stdout}${stderr}`).toMatch(/validates/);
+  });
+
+  test('a managed network\'s XML validates against libvirt\'s network RNG schema', async () => {
+    const file = join(dir, 'network.xml');
+    await writeFile(file, networkXml({ name: 'rsp-0123456789', subnet: '10.42.0.0/24', gateway: '10.42.0.1', address: '10.42.0.2' }));
+    const { stdout, stderr } = await run('virt-xml-validate', [file, 'network']);
     expect(`${stdout}${stderr}`).toMatch(/validates/);
   });
 

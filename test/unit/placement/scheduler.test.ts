@@ -2,7 +2,7 @@ import { AllocationSpec, AntiAffinity, HostState, PlacementPolicy, UsagePolicyMo
 import type { UsageBreach } from '../../../gateway/metrics/usage-breaches';
 import { antiAffinityFilter, capacityFilter, FILTERS, passes, passesAll, hostStateFilter, propertiesFilter, quotaFilter, technologyFilter, usagePolicyFilter } from '../../../gateway/placement/filters';
 import { freeFor, HostView, PlacementAsk, ResourceView } from '../../../gateway/placement/model';
-import { evaluateHosts, placeReplicas } from '../../../gateway/placement/scheduler';
+import { evaluateHosts, placeReplicas, SCAN_BUDGET } from '../../../gateway/placement/scheduler';
 import { fitScore, scoreHost, TECHNOLOGY_WEIGHT } from '../../../gateway/placement/scoring';
 
 const OWNER = 'owner-group';
@@ -163,6 +163,22 @@ describe('scheduler', () => {
     expect([pick(1), pick(2), pick(3), pick(4)]).toEqual([['h1', 1], ['h2', 2], ['h0', 0], ['h0', 0]]);
     // Without a limit every host is scored, wherever the cursor is: the best (ties by name) wins.
     expect(placeReplicas(hosts, ask(), { cursor: { at: 2 }, limit: 0 }).placed![0]!.host.hostname).toBe('h0');
+  });
+
+  test('a limited scan takes the best host found within SCAN_BUDGET hosts past the first feasible one', () => {
+    // Every host full but two: one early, one (fuller, so better under BINPACK) just past the budget.
+    const far = 5 + SCAN_BUDGET + 10;
+    const hosts = Array.from({ length: far + 20 }, (_, i) => host(`h${String(i).padStart(4, '0')}`, {}, [resource('CPU', 8, { used: i === 5 ? 0 : i === far ? 4 : 8 })]));
+    const chosen = (limit: number) => {
+      const outcome = placeReplicas(hosts, ask(), { cursor: { at: 0 }, limit });
+      if (!outcome.placed) throw new Error('expected a host');
+      const name = outcome.placed[0]!.host.hostname;
+      outcome.undo();
+      return name;
+    };
+    expect(chosen(16)).toBe('h0005');
+    // Unlimited, every host is scored: the better one wins.
+    expect(chosen(0)).toBe(`h${String(far).padStart(4, '0')}`);
   });
 
   test('pinned hosts (DIRECT) are still validated', () => {

@@ -9,6 +9,25 @@ export type LiveState = 'connecting' | 'connected' | 'idle' | 'closed';
 /** graphql-ws closes with 4403 when the gateway refuses the token in the connection params. */
 const FORBIDDEN_CLOSE = 4403;
 
+/** The `Sec-WebSocket-Protocol` entry prefix that carries the token at the upgrade (a browser cannot set `Authorization` on a WebSocket). */
+const TOKEN_PROTOCOL_PREFIX = 'rsp.bearer.';
+
+/** A protocol entry holds only token characters (RFC 7230); a token made of others goes in `connection_init` only. */
+const PROTOCOL_TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/**
+ * The browser's WebSocket with the stored token offered as a protocol entry beside
+ * graphql-transport-ws: the gateway authenticates the socket at its upgrade, so it is never
+ * refused among the sockets without a token during a flood of them.
+ */
+class TokenWebSocket extends WebSocket {
+  constructor(url: string | URL, protocols?: string | string[]) {
+    const token = storedToken();
+    const offered = protocols === undefined ? [] : ([] as string[]).concat(protocols);
+    super(url, token && PROTOCOL_TOKEN.test(token) ? [...offered, `${TOKEN_PROTOCOL_PREFIX}${token}`] : offered);
+  }
+}
+
 let client: Client | undefined;
 const stateListeners = new Set<(state: LiveState) => void>();
 
@@ -21,6 +40,7 @@ function liveClient(): Client {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`;
   client = createClient({
     url,
+    webSocketImpl: TokenWebSocket,
     lazy: true,
     keepAlive: 15_000,
     retryAttempts: Infinity,

@@ -19,44 +19,82 @@ export interface LiveChartOptions {
   format: (value: number) => string;
   /** Fixed y range (e.g. 0–100 for percentages); default: from the data, from 0. */
   range?: [number, number];
-  /** Points kept (the oldest are dropped); default 120. */
+  /** Points kept (the oldest are dropped); default 120. Unused while a `span` is set. */
   window?: number;
+  /** Seconds of the newest kept (older points are dropped), instead of a count of points. */
+  span?: number;
   height?: number;
 }
 
 /**
- * A uPlot chart fed one point at a time (from a subscription): keeps the last `window` points,
- * fits its container's width, and exposes its point count as `data-points` on its element.
+ * A uPlot chart fed one point at a time (from a subscription), optionally after a past loaded
+ * at once (`setHistory`): keeps the last `window` points (or the last `span` seconds), fits its
+ * container's width, and exposes its point count as `data-points` on its element (and how many
+ * of them came from the history as `data-history`).
  */
 export class LiveChart {
   /** The chart's element (a figure with a title, the plot and the legend). */
   readonly el: HTMLElement;
   private readonly plotEl: HTMLElement;
-  private readonly times: number[] = [];
-  private readonly values: number[][];
+  private times: number[] = [];
+  private values: Array<Array<number | null>>;
   private plot: uPlot | undefined;
   private readonly resizeObserver: ResizeObserver;
   private readonly window: number;
+  private span: number | undefined;
 
   constructor(private readonly options: LiveChartOptions) {
     this.window = options.window ?? 120;
+    this.span = options.span;
     this.values = options.series.map(() => []);
     this.plotEl = h('div', { class: 'chart-plot' });
-    this.el = h('figure', { class: 'chart', dataset: { points: '0', chart: options.title } }, h('figcaption', null, options.title), this.plotEl, h('p', { class: 'chart-waiting muted' }, 'Waiting for samples…'));
+    this.el = h('figure', { class: 'chart', dataset: { points: '0', history: '0', chart: options.title } }, h('figcaption', null, options.title), this.plotEl, h('p', { class: 'chart-waiting muted' }, 'Waiting for samples…'));
     this.resizeObserver = new ResizeObserver(() => this.fit());
     this.resizeObserver.observe(this.el);
   }
 
   /** Adds a point: its time (ms since the epoch) and one value per series. */
   push(atMs: number, values: number[]): void {
-    this.times.push(atMs / 1000);
-    values.forEach((v, i) => this.values[i]?.push(v));
-    if (this.times.length > this.window) {
-      this.times.shift();
-      for (const series of this.values) series.shift();
+    const at = atMs / 1000;
+    // A live sample older than the newest point (the history's last bucket) would fold the line back.
+    if (this.times.length && at <= this.times[this.times.length - 1]!) return;
+    this.times.push(at);
+    this.values.forEach((series, i) => series.push(values[i] ?? null));
+    const drop = this.span === undefined ? this.times.length - this.window : this.times.findIndex((t) => t >= at - this.span!);
+    if (drop > 0) {
+      this.times.splice(0, drop);
+      for (const series of this.values) series.splice(0, drop);
     }
-    this.el.dataset.points = String(this.times.length);
     this.el.dataset.last = values.map((v) => String(v)).join(',');
+    this.draw();
+  }
+
+  /**
+   * Replaces what the chart shows by a past: `times` in ms since the epoch, one list of values
+   * per series (null where a series has no point). `span` (seconds) is the width shown and kept.
+   */
+  setHistory(times: number[], values: Array<Array<number | null>>, span: number | undefined): void {
+    this.span = span;
+    this.times = times.map((t) => t / 1000);
+    this.values = this.options.series.map((_s, i) => values[i] ?? times.map(() => null));
+    this.el.dataset.history = String(times.length);
+    this.el.dataset.span = span === undefined ? '' : String(span);
+    if (!times.length) this.clear('No samples stored in this range yet.');
+    else this.draw();
+  }
+
+  /** Shows no plot, only `message` (until points come). */
+  private clear(message: string): void {
+    this.plot?.destroy();
+    this.plot = undefined;
+    this.el.dataset.points = '0';
+    this.el.querySelector('.chart-waiting')?.remove();
+    this.el.append(h('p', { class: 'chart-waiting muted' }, message));
+  }
+
+  private draw(): void {
+    this.el.dataset.points = String(this.times.length);
+    if (!this.times.length) return;
     this.el.querySelector('.chart-waiting')?.remove();
     const data = [this.times, ...this.values] as uPlot.AlignedData;
     if (this.plot) this.plot.setData(data);
@@ -96,11 +134,12 @@ export class LiveChart {
         width: this.width(),
         height: this.options.height ?? 180,
         cursor: { drag: { x: false, y: false } },
-        // At least a minute wide, so that the first samples do not stretch over the whole chart.
-        scales: { x: { time: true, range: (_u, min, max) => [Math.min(min, max - MIN_SPAN_SECONDS), max] }, y: range ? { range } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+        // The span shown (at least a minute), so that the first samples do not stretch over the
+        // whole chart; it ends at the newest point (uPlot pads a single point by a day's worth of units).
+        scales: { x: { time: true, range: (_u, min, max) => { const newest = this.times[this.times.length - 1] ?? max; return [Math.min(min, newest - Math.max(MIN_SPAN_SECONDS, this.span ?? 0)), newest]; } }, y: range ? { range } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
         axes: [axis, { ...axis, size: 84, values: (_u, ticks) => ticks.map(format) }],
         series: [
-          { value: (_u, v) => (v === null ? '—' : new Date(v * 1000).toLocaleTimeString()) },
+          { value: (_u, v) => (v === null ? '—' : (this.span ?? 0) > 86_400 ? new Date(v * 1000).toLocaleString() : new Date(v * 1000).toLocaleTimeString()) },
           ...this.options.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: `${s.color}22`, points: { show: false }, value: (_u: uPlot, v: number | null) => (v === null ? '—' : format(v)) })),
         ],
       },

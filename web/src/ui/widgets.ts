@@ -1,4 +1,5 @@
 import { GraphQLRequestError } from '../api/graphql';
+import { dataTable, type TableCell, type TableOptions } from './data-table';
 import { Child, h } from './dom';
 import { percent } from './format';
 import { agentLine, hostStateLabel, type AgentSummary } from './host-state';
@@ -64,13 +65,13 @@ export function meter(used: number, total: number, label: string): HTMLElement {
   );
 }
 
-/** A progress bar from 0 to 1. */
-export function progressBar(progress: number, state: string): HTMLElement {
+/** A progress bar from 0 to 1, named `label` (with its percentage) for screen readers. */
+export function progressBar(progress: number, state: string, label = 'Progress'): HTMLElement {
   const ratio = Math.min(1, Math.max(0, progress));
   const tone = STATUS_TONES[state] ?? 'busy';
   return h(
     'div',
-    { class: 'progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Math.round(ratio * 100) },
+    { class: 'progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Math.round(ratio * 100), 'aria-label': `${label}: ${Math.round(ratio * 100)} %` },
     h('div', { class: `progress-fill progress-${tone}`, style: `width:${(ratio * 100).toFixed(0)}%` }),
   );
 }
@@ -85,14 +86,12 @@ export function stat(label: string, value: Child, sub?: Child): HTMLElement {
   return h('div', { class: 'stat' }, h('div', { class: 'stat-label' }, label), h('div', { class: 'stat-value' }, value), sub ? h('div', { class: 'stat-sub' }, sub) : null);
 }
 
-/** A table with a header row; `rows` are lists of cells. */
-export function table(headers: string[], rows: Child[][], empty = 'Nothing here yet.'): HTMLElement {
-  if (!rows.length) return h('p', { class: 'empty' }, empty);
-  return h(
-    'div',
-    { class: 'table-wrap' },
-    h('table', null, h('thead', null, h('tr', null, headers.map((t) => h('th', { scope: 'col' }, t)))), h('tbody', null, rows.map((cells) => h('tr', null, cells.map((c) => h('td', null, c)))))),
-  );
+/**
+ * A table with a header row; `rows` are lists of cells. It is the shared sortable, filterable
+ * table (see `dataTable`): `empty` says what to do when there are no rows.
+ */
+export function table(headers: string[], rows: TableCell[][], empty: Child = 'Nothing here yet.', options: Omit<TableOptions, 'empty'> = {}): HTMLElement {
+  return dataTable(headers, rows, { ...options, empty });
 }
 
 /** "Loading…" while a view waits for the gateway. */
@@ -104,6 +103,6 @@ export function loading(what = 'Loading…'): HTMLElement {
 export function errorBox(error: unknown): HTMLElement {
   const code = error instanceof GraphQLRequestError ? error.code : 'ERROR';
   const message = error instanceof Error ? error.message : String(error);
-  const hint = code === 'FORBIDDEN' ? 'Your token may not see this.' : code === 'NETWORK' ? 'Is the gateway running?' : null;
+  const hint = code === 'FORBIDDEN' ? 'Your token may not see or do this.' : code === 'NETWORK' ? 'Is the gateway running?' : null;
   return h('div', { class: 'error', role: 'alert' }, h('strong', null, code), ' ', message, hint ? h('div', { class: 'muted' }, hint) : null);
 }

@@ -2,6 +2,7 @@ import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
 import { Alert, AlertsDocument, EventsDocument } from '../api/queries';
 import { h, replace } from '../ui/dom';
+import { sortBy } from '../ui/data-table';
 import { ago, num, shortId } from '../ui/format';
 import { badge, loading, table } from '../ui/widgets';
 import { loadInto } from './common';
@@ -18,8 +19,9 @@ export const alertsView: View = ({ scope }) => {
       body,
       table(
         ['State', 'Alert', 'Target', 'Metric', 'Value', 'Threshold', 'Fired', 'Resolved'],
-        alerts.map((a) => [badge(a.state), a.message, h('span', { title: a.targetId }, `${a.targetType.toLowerCase()} ${shortId(a.targetId)}`), a.metric, num(a.value), num(a.threshold), ago(a.firedAt), a.resolvedAt ? ago(a.resolvedAt) : '—']),
-        'No alerts. Rules are added with the createAlertRule mutation.',
+        alerts.map((a) => [badge(a.state), a.message, h('span', { title: a.targetId }, `${a.targetType.toLowerCase()} ${shortId(a.targetId)}`), a.metric, sortBy(num(a.value), a.value), sortBy(num(a.threshold), a.threshold), sortBy(ago(a.firedAt), a.firedAt ?? ''), sortBy(a.resolvedAt ? ago(a.resolvedAt) : '—', a.resolvedAt ?? '')]),
+        h('span', null, 'No alerts. An alert fires when a rule’s metric crosses its threshold; add a rule with the ', h('code', null, 'createAlertRule'), ' mutation (in the GraphQL IDE at ', h('a', { href: '/graphql' }, '/graphql'), ').'),
+        { label: 'alerts', filter: true },
       ),
     );
   };

@@ -5,6 +5,7 @@ import type { Viewer } from '../api/session';
 import { h, replace, Scope } from '../ui/dom';
 import { followOperation } from '../ui/operation-dock';
 import { errorBox } from '../ui/widgets';
+import { deleteEnvironmentButton } from './forms/environment-delete';
 
 /** The lifecycle buttons' mutations, each answering the operation it started. */
 const ENVIRONMENT_ACTIONS = { start: StartEnvironmentDocument, stop: StopEnvironmentDocument, restart: RestartEnvironmentDocument } as const;
@@ -14,7 +15,8 @@ const STARTABLE = new Set(['CREATED', 'STOPPED', 'FAILED']);
 
 /**
  * Start / Stop / Restart buttons of an environment: each runs the mutation, follows the
- * operation in the dock, and calls `changed` when it ends. Viewers see them disabled.
+ * operation in the dock, and calls `changed` when it ends. Viewers see them disabled. Delete
+ * (confirmed) is left to the gateway to allow or refuse.
  */
 export function environmentActions(env: Environment, viewer: Viewer, changed: () => void): HTMLElement {
   const box = h('div', { class: 'actions' });
@@ -44,7 +46,7 @@ export function environmentActions(env: Environment, viewer: Viewer, changed: ()
       },
       label,
     );
-  box.append(button('start', 'Start', STARTABLE.has(env.status)), button('stop', 'Stop', env.status === 'RUNNING'), button('restart', 'Restart', env.status === 'RUNNING'));
+  box.append(button('start', 'Start', STARTABLE.has(env.status)), button('stop', 'Stop', env.status === 'RUNNING'), button('restart', 'Restart', env.status === 'RUNNING'), deleteEnvironmentButton(env, changed));
   return box;
 }
 

@@ -1,12 +1,14 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
-import { EnvironmentDocument, EnvironmentMetricsDocument, EnvironmentReplicationDocument } from '../api/queries';
+import { EnvironmentHistoryDocument, EnvironmentHistoryQuery, EnvironmentSample, EnvironmentDocument, EnvironmentMetricsDocument, EnvironmentReplicationDocument } from '../api/queries';
 import { h, link, replace } from '../ui/dom';
+import { sortBy } from '../ui/data-table';
 import { ago, bitRate, byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
 import { badge, errorBox, loading, panel, progressBar, table } from '../ui/widgets';
 import { environmentActions, groupName, interventionText, loadInto, reloadOnEvents } from './common';
 import type { View } from './context';
+import { chartsHead, chartsWithPast, PastChart } from './metric-charts';
 import { replicationBadge, targetLabel } from './replication';
 
 /** `/environments/:id`: an environment's status, limits, actions, live metrics and operations. */
@@ -15,19 +17,27 @@ export const environmentView: View = (ctx) => {
   const head = h('div', null, loading());
   const ops = h('div', null);
   const live = h('p', { class: 'muted small live-note' }, 'Samples arrive while the environment runs.');
-  const cpu = new LiveChart({ title: 'CPU', series: [{ label: 'cores busy', color: '#2f7de1' }], format: num });
-  const memory = new LiveChart({ title: 'Memory', series: [{ label: 'used', color: '#8e44ad' }], format: bytes });
-  const network = new LiveChart({ title: 'Network', series: [{ label: 'received', color: '#16a085' }, { label: 'sent', color: '#e67e22' }], format: byteRate });
-  ctx.scope.add(() => [cpu, memory, network].forEach((c) => c.destroy()));
+  const charts: Array<PastChart<EnvironmentHistoryQuery, EnvironmentSample>> = [
+    { chart: new LiveChart({ title: 'CPU', series: [{ label: 'cores busy', color: '#2f7de1' }], format: num }), history: (a) => [a.cpu.points], live: (s) => [s.cpuUsage] },
+    { chart: new LiveChart({ title: 'Memory', series: [{ label: 'used', color: '#8e44ad' }], format: bytes }), history: (a) => [a.memory.points], live: (s) => [s.memoryBytes] },
+    {
+      chart: new LiveChart({ title: 'Network', series: [{ label: 'received', color: '#16a085' }, { label: 'sent', color: '#e67e22' }], format: byteRate }),
+      history: (a) => [a.rx.points, a.tx.points],
+      live: (s) => [s.networkRxBytesPerSecond, s.networkTxBytesPerSecond],
+    },
+  ];
+  ctx.scope.add(() => charts.forEach((c) => c.chart.destroy()));
+  const past = h('p', { class: 'muted small history-note' });
+  const { picker, push } = chartsWithPast(ctx.scope, { charts, note: past, load: (from, step) => request(EnvironmentHistoryDocument, { id, from: from.toISOString(), step }) });
 
   const reload = loadInto(ctx.scope, head, () => request(EnvironmentDocument, { id, target: id }), (d) => {
     const env = d.environment;
     document.title = `${env.name} · RSP`;
-    replace(ops, table(['Kind', 'State', 'Progress', 'Message', 'Updated'], d.operations.nodes.map((o) => [o.kind, badge(o.state), progressBar(o.progress, o.state), o.error ? `${o.error.code}: ${o.error.message}` : o.message ?? '', ago(o.updatedAt)]), 'No operations yet.'));
+    replace(ops, table(['Kind', 'State', 'Progress', 'Message', 'Updated'], d.operations.nodes.map((o) => [o.kind, badge(o.state), sortBy(progressBar(o.progress, o.state), o.progress), o.error ? `${o.error.code}: ${o.error.message}` : o.message ?? '', sortBy(ago(o.updatedAt), o.updatedAt)]), 'No operations yet: Start, Stop or Restart above starts one.', { label: 'operations of this environment' }));
     const l = env.limits;
     return [
       h('h1', null, env.name, ' ', badge(env.status)),
-      h('p', { class: 'muted' }, `${env.driver} (${env.technology}) on `, link(`/hosts/${env.hostId}`, 'its host'), ` · group ${groupName(ctx.groupNames, env.groupId)} · hostname ${env.iface.hostname} · network ${env.iface.network} · created ${ago(env.createdAt)}`),
+      h('p', { class: 'muted' }, `${env.driver} (${env.technology}) on `, link(`/hosts/${env.hostId}`, 'its host'), ` · group ${groupName(ctx.groupNames, env.groupId)} · hostname ${env.iface.hostname} · network ${env.iface.network}${env.addresses.length ? ` · address ${env.addresses.map((a) => `${a.address}/${a.prefix}`).join(', ')}` : ''}${env.iface.ports.length ? ` · ports ${env.iface.ports.map((p) => `${p.hostPort}→${p.port}/${p.protocol}`).join(', ')}` : ''} · ${env.iface.readOnlyRoot ? 'read-only root' : 'writable root'} · created ${ago(env.createdAt)}`),
       env.lastError ? h('div', { class: 'error' }, h('strong', null, 'Last error'), ' ', env.lastError) : null,
       env.intervention ? h('div', { class: 'error' }, h('strong', null, 'Host owners'), ' ', interventionText(env, ctx.groupNames)) : null,
       env.drift ? h('div', { class: 'warning' }, h('strong', null, 'Drift'), ' ', env.drift) : null,
@@ -47,7 +57,8 @@ export const environmentView: View = (ctx) => {
     table(
       ['Policy', 'State', 'Target', 'Schedule', 'Last sync', 'Replicas'],
       d.replicationPolicies.map((p) => [link(`/replication/environments/${id}`, p.name), replicationBadge(p.status.state), targetLabel(p.target, { hosts: new Map(d.hosts.nodes.map((x) => [x.id, x.hostname])), sites: new Map(d.sites.nodes.map((x) => [x.id, x.name])), groups: ctx.groupNames }), h('code', null, p.schedule), ago(p.status.lastSyncAt), String(d.replicas.filter((r) => r.policyId === p.id).length)]),
-      'No replication policies for this environment.',
+      h('span', null, 'No replication policies for this environment. Create one with ', h('code', null, `rsp replicate policy create ${id} --schedule "every 1 hours"`), '.'),
+      { label: 'replication policies' },
     ),
     h('p', null, link(`/replication/environments/${id}`, 'Replication of this environment →')),
   ]);
@@ -59,10 +70,7 @@ export const environmentView: View = (ctx) => {
     { id },
     (d) => {
       const s = d.environmentMetrics;
-      const at = Date.parse(s.at);
-      cpu.push(at, [s.cpuUsage]);
-      memory.push(at, [s.memoryBytes]);
-      network.push(at, [s.networkRxBytesPerSecond, s.networkTxBytesPerSecond]);
+      push(Date.parse(s.at), s);
       samples++;
       replace(live, `Live: ${samples} sample${samples === 1 ? '' : 's'}, ${s.pids ?? '?'} processes${s.memoryLimitBytes ? `, memory limit ${bytes(s.memoryLimitBytes)}` : ''}`);
     },
@@ -71,5 +79,5 @@ export const environmentView: View = (ctx) => {
   ctx.scope.add(stop);
   reloadOnEvents(ctx.scope, ['ENVIRONMENT', 'OPERATION'], reload);
 
-  return h('div', null, head, panel('Live metrics', live, h('div', { class: 'charts' }, [cpu, memory, network].map((c) => c.el))), panel('Replication', replication), panel('Operations', ops));
+  return h('div', null, head, panel('Metrics', chartsHead(picker, past), live, h('div', { class: 'charts' }, charts.map((c) => c.chart.el))), panel('Replication', replication), panel('Operations', ops));
 };

@@ -1,30 +1,34 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
-import { HostDocument, HostMetricsDocument, HostSample } from '../api/queries';
+import { HostDocument, HostHistoryDocument, HostHistoryQuery, HostMetricsDocument, HostSample } from '../api/queries';
 import { h, replace } from '../ui/dom';
 import { byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
 import { agentInfo, chip, errorBox, hostBadge, loading, panel } from '../ui/widgets';
 import { groupName, loadInto, reloadOnEvents } from './common';
 import type { View } from './context';
+import { hostActions, retiredNotice } from './host-actions';
+import { chartsHead, chartsWithPast, PastChart, scaled } from './metric-charts';
 import { environmentTable, resourceMeters } from './sites';
 
-/** The charts of a host's live samples. */
-function hostCharts(): { charts: LiveChart[]; push: (s: HostSample) => void } {
-  const cpu = new LiveChart({ title: 'CPU', series: [{ label: 'busy', color: '#2f7de1' }], format: (v) => `${num(v)} %`, range: [0, 100] });
-  const memory = new LiveChart({ title: 'Memory', series: [{ label: 'used', color: '#8e44ad' }], format: bytes });
-  const network = new LiveChart({ title: 'Network', series: [{ label: 'received', color: '#16a085' }, { label: 'sent', color: '#e67e22' }], format: byteRate });
-  const load = new LiveChart({ title: 'Load', series: [{ label: '1 min', color: '#c0392b' }, { label: '5 min', color: '#d4a017' }, { label: '15 min', color: '#7f8c8d' }], format: num });
-  return {
-    charts: [cpu, memory, network, load],
-    push: (s) => {
-      const at = Date.parse(s.at);
-      cpu.push(at, [s.cpu.usage * 100]);
-      memory.push(at, [s.memory.usedBytes]);
-      network.push(at, [s.networks.reduce((n, i) => n + i.rxBytesPerSecond, 0), s.networks.reduce((n, i) => n + i.txBytesPerSecond, 0)]);
-      load.push(at, [s.load.one, s.load.five, s.load.fifteen]);
+/** The charts of a host: the past from its metric history, then its live samples. */
+function hostCharts(): Array<PastChart<HostHistoryQuery, HostSample>> {
+  const sum = (s: HostSample, of: (n: HostSample['networks'][number]) => number) => s.networks.reduce((n, i) => n + of(i), 0);
+  return [
+    { chart: new LiveChart({ title: 'CPU', series: [{ label: 'busy', color: '#2f7de1' }], format: (v) => `${num(v)} %`, range: [0, 100] }), history: (a) => [scaled(a.cpu, 100)], live: (s) => [s.cpu.usage * 100] },
+    { chart: new LiveChart({ title: 'Memory', series: [{ label: 'used', color: '#8e44ad' }], format: bytes }), history: (a) => [a.memory.points], live: (s) => [s.memory.usedBytes] },
+    {
+      chart: new LiveChart({ title: 'Network', series: [{ label: 'received', color: '#16a085' }, { label: 'sent', color: '#e67e22' }], format: byteRate }),
+      history: (a) => [a.rx.points, a.tx.points],
+      live: (s) => [sum(s, (i) => i.rxBytesPerSecond), sum(s, (i) => i.txBytesPerSecond)],
     },
-  };
+    // Only the 1 min load is stored: the past shows it alone, the live samples all three.
+    {
+      chart: new LiveChart({ title: 'Load', series: [{ label: '1 min', color: '#c0392b' }, { label: '5 min', color: '#d4a017' }, { label: '15 min', color: '#7f8c8d' }], format: num }),
+      history: (a) => [a.load.points],
+      live: (s) => [s.load.one, s.load.five, s.load.fifteen],
+    },
+  ];
 }
 
 /** `/hosts/:id`: a host's state, capacity, live metrics and environments. */
@@ -33,8 +37,10 @@ export const hostView: View = (ctx) => {
   const head = h('div', null, loading());
   const envs = h('div', null);
   const live = h('p', { class: 'muted small live-note' }, 'Connecting to the live samples…');
-  const { charts, push } = hostCharts();
-  ctx.scope.add(() => charts.forEach((c) => c.destroy()));
+  const charts = hostCharts();
+  ctx.scope.add(() => charts.forEach((c) => c.chart.destroy()));
+  const past = h('p', { class: 'muted small history-note' });
+  const { picker, push } = chartsWithPast(ctx.scope, { charts, note: past, load: (from, step) => request(HostHistoryDocument, { id, from: from.toISOString(), step }) });
 
   const reload = loadInto(ctx.scope, head, () => request(HostDocument, { id }), (d) => {
     const host = d.host;
@@ -49,6 +55,7 @@ export const hostView: View = (ctx) => {
         host.drivers.map(chip),
       ),
       h('p', null, agentInfo(host.agentConnection)),
+      hostActions(host, () => reload(), () => replace(page, retiredNotice(host.hostname))),
       resourceMeters(host),
     ];
   });
@@ -58,7 +65,7 @@ export const hostView: View = (ctx) => {
     HostMetricsDocument,
     { id },
     (d) => {
-      push(d.hostMetrics);
+      push(Date.parse(d.hostMetrics.at), d.hostMetrics);
       samples++;
       replace(live, `Live: ${samples} sample${samples === 1 ? '' : 's'}, last at ${new Date(d.hostMetrics.at).toLocaleTimeString()}, ${d.hostMetrics.cpu.cores.length} cores, ${bytes(d.hostMetrics.memory.totalBytes)} memory`);
     },
@@ -67,5 +74,6 @@ export const hostView: View = (ctx) => {
   ctx.scope.add(stop);
   reloadOnEvents(ctx.scope, ['ENVIRONMENT'], reload);
 
-  return h('div', null, head, panel('Live metrics', live, h('div', { class: 'charts' }, charts.map((c) => c.el))), panel('Environments', envs));
+  const page = h('div', null, head, panel('Metrics', chartsHead(picker, past), live, h('div', { class: 'charts' }, charts.map((c) => c.chart.el))), panel('Environments', envs));
+  return page;
 };

@@ -2,6 +2,7 @@ import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
 import { Operation, OperationsDocument, OperationUpdatedDocument } from '../api/queries';
 import { h, replace } from '../ui/dom';
+import { sortBy } from '../ui/data-table';
 import { ago, shortId } from '../ui/format';
 import { badge, errorBox, loading, progressBar, table } from '../ui/widgets';
 import { loadInto } from './common';
@@ -19,8 +20,9 @@ export const operationsView: View = ({ scope }) => {
         ['Kind', 'Target', 'State', 'Progress', 'Message', 'Updated'],
         [...byId.values()]
           .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
-          .map((o) => [o.kind, o.targetId ? h('span', { title: o.targetId }, `${(o.targetType ?? '').toLowerCase()} ${shortId(o.targetId)}`) : '—', badge(o.state), progressBar(o.progress, o.state), o.error ? h('span', { class: 'error-text' }, `${o.error.code}: ${o.error.message}`) : o.message ?? '', ago(o.updatedAt)]),
-        'No operations yet.',
+          .map((o) => [o.kind, o.targetId ? h('span', { title: o.targetId }, `${(o.targetType ?? '').toLowerCase()} ${shortId(o.targetId)}`) : '—', badge(o.state), sortBy(progressBar(o.progress, o.state), o.progress), o.error ? h('span', { class: 'error-text' }, `${o.error.code}: ${o.error.message}`) : o.message ?? '', sortBy(ago(o.updatedAt), o.updatedAt)]),
+        'No operations yet. Creating, starting, migrating or replicating an environment starts one, and it shows here with its progress.',
+        { label: 'operations', filter: true },
       ),
     );
   loadInto(scope, body, () => request(OperationsDocument, {}), (d) => {

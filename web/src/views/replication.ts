@@ -2,12 +2,14 @@ import { request } from '../api/graphql';
 import { ReplicateNowDocument, Replica, ReplicationDocument, ReplicationPolicy, ReplicationTarget } from '../api/queries';
 import type { Viewer } from '../api/session';
 import { Child, h, link, replace } from '../ui/dom';
+import { sortBy } from '../ui/data-table';
 import { ago, bytes, duration, shortId, until, when } from '../ui/format';
 import { followOperation } from '../ui/operation-dock';
 import { badge, chip, errorBox, loading, panel, table } from '../ui/widgets';
 import type { Tone } from '../ui/widgets';
 import { groupName, loadInto, reloadOnEvents } from './common';
 import type { View, ViewContext } from './context';
+import { policyForm, restoreForm } from './forms/replication';
 
 /** Tones of a policy's state (RUNNING is work in progress here, not a healthy environment). */
 const STATE_TONES: Record<ReplicationPolicy['status']['state'], Tone> = { OK: 'ok', FAILED: 'bad', RUNNING: 'busy', PENDING: 'idle', DISABLED: 'warn' };
@@ -53,7 +55,6 @@ function replicateNowButton(p: ReplicationPolicy, viewer: Viewer, changed: () =>
       class: 'primary',
       disabled: readOnly || p.status.state === 'RUNNING',
       title: readOnly ? 'Your token has the VIEWER role: it may not run replication' : p.status.state === 'RUNNING' ? `${p.name} is running` : `Replicate ${p.name} now`,
-      'aria-label': `Replicate ${p.name} now`,
       onclick: async () => {
         button.disabled = true;
         box.querySelector('.error')?.remove();
@@ -67,26 +68,49 @@ function replicateNowButton(p: ReplicationPolicy, viewer: Viewer, changed: () =>
         }
       },
     },
-    'Replicate now',
+    // Read out as "Replicate <policy> now"; seen as "Replicate now".
+    'Replicate ',
+    h('span', { class: 'visually-hidden' }, `${p.name} `),
+    'now',
   );
   box.append(button);
   return box;
 }
 
-/** Replicas as a table, newest first; `withEnvironment` adds the environment's name. */
-function replicaTable(replicas: Replica[], names: TargetNames, empty: string, withEnvironment = false): HTMLElement {
+/** A replica's verification: the verify job's state (OK / DAMAGED, with what is left damaged) and when, or when a restore last checked it. */
+function verification(r: Replica): Child {
+  const at = r.lastVerifiedAt ?? r.verifiedAt;
+  const time = at ? h('span', { title: when(at) }, ` ${ago(at)}`) : null;
+  if (!r.verifyState) return at ? h('span', { title: when(at) }, ago(at)) : '—';
+  const left = r.verifyProblems.filter((x) => !x.repaired);
+  const repaired = r.verifyProblems.length - left.length;
+  const detail = left.length ? h('span', { class: 'error-text', title: left.slice(0, 5).map((x) => `${x.chunk ? `chunk ${x.chunk.slice(0, 12)}` : 'manifest'}: ${x.reason}`).join('\n') }, ` ${left.length} damaged`) : repaired ? h('span', { class: 'muted' }, ` ${repaired} repaired`) : null;
+  return h('span', { class: 'verification', dataset: { verifyState: r.verifyState } }, badge(r.verifyState, r.verifyState === 'OK' ? 'ok' : 'bad'), time, detail);
+}
+
+/** The last restore drill of a policy: PASSED / FAILED, when, and why it failed. */
+function drillLabel(p: ReplicationPolicy): Child {
+  const d = p.lastDrill;
+  if (!d) return p.drillSchedule ? 'never yet' : 'never';
+  return [badge(d.state, d.state === 'PASSED' ? 'ok' : 'bad'), ' ', h('span', { title: when(d.at) }, ago(d.at)), d.message ? h('div', { class: 'error-text' }, d.message) : null];
+}
+
+/** Replicas as a table, newest first; `withEnvironment` adds the environment's name, `changed` a restore form per replica. */
+function replicaTable(replicas: Replica[], names: TargetNames, empty: string, withEnvironment = false, changed?: () => void): HTMLElement {
   return table(
-    ['Made', ...(withEnvironment ? ['Environment'] : []), 'Size', 'New', 'Chunks', 'Target', 'Verified'],
+    ['Made', ...(withEnvironment ? ['Environment'] : []), 'Size', 'New', 'Chunks', 'Target', 'Verified', ...(changed ? [''] : [])],
     replicas.map((r) => [
-      h('span', { title: when(r.createdAt) }, ago(r.createdAt)),
+      sortBy(h('span', { title: when(r.createdAt) }, ago(r.createdAt)), r.createdAt),
       ...(withEnvironment ? [r.environmentName] : []),
-      bytes(r.bytes),
-      bytes(r.newBytes),
-      String(r.chunks),
+      sortBy(bytes(r.bytes), r.bytes),
+      sortBy(bytes(r.newBytes), r.newBytes),
+      sortBy(String(r.chunks), r.chunks),
       [targetLabel(r.target, names), r.encrypted ? [' ', chip('encrypted')] : null],
-      r.verifiedAt ? h('span', { title: when(r.verifiedAt) }, ago(r.verifiedAt)) : '—',
+      verification(r),
+      ...(changed ? [restoreForm(r, names, changed)] : []),
     ]),
     empty,
+    { label: 'replicas' },
   );
 }
 
@@ -105,33 +129,40 @@ function policyCard(p: ReplicationPolicy, replicas: Replica[], environment: Chil
     h('dt', null, 'Last duration'), h('dd', null, duration(s.lastDurationMs)),
     h('dt', null, 'Failures'), h('dd', null, s.failCount ? h('span', { class: 'error-text' }, `${s.failCount} since the last success`) : 'none'),
     h('dt', null, 'Next run'), h('dd', null, s.nextRunAt ? time(s.nextRunAt, until(s.nextRunAt)) : p.enabled ? '—' : 'not scheduled (disabled)'),
+    h('dt', null, 'Restore drill'), h('dd', null, drillLabel(p)),
+    h('dt', null, 'Next drill'), h('dd', null, p.nextDrillAt ? [time(p.nextDrillAt, until(p.nextDrillAt)), ' ', h('code', null, p.drillSchedule ?? '')] : 'not scheduled'),
   );
   return h(
     'article',
-    { class: 'card', dataset: { policy: p.name, state: s.state, replicas: String(replicas.length), lastSync: s.lastSyncAt ?? '' } },
+    { class: 'card', dataset: { policy: p.name, state: s.state, replicas: String(replicas.length), lastSync: s.lastSyncAt ?? '', drill: p.lastDrill?.state ?? '', damaged: String(replicas.filter((r) => r.verifyState === 'DAMAGED').length) } },
     h('header', { class: 'card-head' }, h('h2', null, p.name), replicationBadge(s.state), h('span', { class: 'muted' }, 'of ', environment)),
     s.lastError ? h('div', { class: 'error' }, h('strong', null, `Failed ${s.failCount}×`), ' ', s.lastError) : null,
     h(
       'div',
       { class: 'policy-body' },
       h('div', null, settings, replicateNowButton(p, ctx.viewer, changed)),
-      h('div', null, h('h3', null, `Replicas (${replicas.length})`), replicaTable(replicas, names, 'No replicas yet.')),
+      h('div', null, h('h3', null, `Replicas (${replicas.length})`), replicaTable(replicas, names, 'No replicas yet.', false, changed)),
     ),
   );
 }
 
 /**
  * `/replication` (every policy the token may see) and `/replication/environments/:id` (one
- * environment's): each policy's target, schedule, Proxmox-style status and replicas, with
- * Replicate now; updated live from the events stream (REPLICATION, and replication.run operations).
+ * environment's): each policy's target, schedule, Proxmox-style status, last restore drill and
+ * replicas with their verification (OK / DAMAGED), with Replicate now, a form for a new policy
+ * and a restore form per replica; updated live from the
+ * events stream (REPLICATION, and replication.run, replication.drill and replica.verify operations).
  */
 export const replicationView: View = (ctx) => {
   const [environmentId] = ctx.params;
   const title = h('h1', null, 'Replication');
   const body = h('div', null, loading());
+  const create = h('div', null);
   const reload = loadInto(ctx.scope, body, () => request(ReplicationDocument, { environmentId: environmentId ?? null }), (d) => {
     const envs = new Map(d.environments.nodes.map((e) => [e.id, e]));
     const names: TargetNames = { hosts: new Map(d.hosts.nodes.map((x) => [x.id, x.hostname])), sites: new Map(d.sites.nodes.map((x) => [x.id, x.name])), groups: ctx.groupNames };
+    // Made once: a reload (live, from the events) must not wipe what is being typed.
+    if (!create.childElementCount) create.append(policyForm(d.environments.nodes, environmentId, names, () => reload()));
     const envLink = (id: string): Child => {
       const env = envs.get(id);
       return env ? link(`/environments/${id}`, env.name) : h('span', { title: id }, shortId(id));
@@ -148,6 +179,7 @@ export const replicationView: View = (ctx) => {
       loose.length ? panel('Replicas without a policy', replicaTable(loose, names, 'None.', true)) : null,
     ].filter((n): n is HTMLElement => n !== null);
   });
-  reloadOnEvents(ctx.scope, ['REPLICATION', 'OPERATION'], reload, (e) => e.kind === 'REPLICATION' || e.operation?.kind === 'replication.run');
-  return h('div', null, title, body);
+  const watched = new Set(['replication.run', 'replication.drill', 'replica.verify']);
+  reloadOnEvents(ctx.scope, ['REPLICATION', 'OPERATION'], reload, (e) => e.kind === 'REPLICATION' || watched.has(e.operation?.kind ?? ''));
+  return h('div', null, title, create, body);
 };

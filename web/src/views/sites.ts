@@ -11,7 +11,8 @@ export function environmentTable(envs: Environment[], ctx: ViewContext, changed:
   return table(
     ['Environment', 'Status', 'Driver', 'Group', 'Intervention', ''],
     envs.map((e) => [link(`/environments/${e.id}`, e.name), badge(e.status), e.driver, groupName(ctx.groupNames, e.groupId), interventionText(e, ctx.groupNames), environmentActions(e, ctx.viewer, changed)]),
-    'No environments you may see on this host.',
+    h('span', null, 'No environments you may see on this host. Create one with ', h('code', null, 'rsp env create <name> --host <host-id> --image <image-id>'), '.'),
+    { label: 'environments' },
   );
 }
 
@@ -25,7 +26,7 @@ export function resourceMeters(host: Host): HTMLElement {
 export const sitesView: View = (ctx) => {
   const body = h('div', null, loading());
   const reload = loadInto(ctx.scope, body, () => request(SitesDocument, {}), (d) => {
-    if (!d.sites.nodes.length) return h('p', { class: 'empty' }, 'No sites yet.');
+    if (!d.sites.nodes.length) return h('p', { class: 'empty' }, 'No sites yet. A site admin creates one with ', h('code', null, 'rsp site create <name> --owner <group-id>'), '.');
     return d.sites.nodes.map((site) =>
       panel(
         [site.name, h('span', { class: 'muted' }, ` ${site.location || ''} · ${site.placementPolicy.toLowerCase()} · owned by ${groupName(ctx.groupNames, site.ownerGroupId)}`)],
@@ -47,7 +48,7 @@ export const sitesView: View = (ctx) => {
                 environmentTable(d.environments.nodes.filter((e) => e.hostId === host.id), ctx, () => reload()),
               ),
             )
-          : h('p', { class: 'empty' }, 'No hosts in this site.'),
+          : h('p', { class: 'empty' }, 'No hosts in this site yet. Run ', h('code', null, 'rsp agent --gateway <url> --token <join-token> --drivers docker'), ' on the machine, then ', h('code', null, `rsp host create <name> --site ${site.id} --owner <group-id> --agent <agent-name>`), '.'),
       ),
     );
   });

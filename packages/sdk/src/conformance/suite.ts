@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { isRspError, type ErrorCategory } from '../errors';
 import type { Driver, EnvironmentSpec, ImageRef, LimitName, ResourceLimits, VolumeSpec } from '../contract';
-import { OPTIONAL_CAPABILITIES } from '../contract';
+import { OPTIONAL_CAPABILITIES, SNAPSHOT_CAPABILITIES } from '../contract';
 import { requireCapability } from '../driver-errors';
 import { globalTestApi, type TestApi } from './test-api';
 
@@ -72,7 +72,7 @@ const INVALID_IDS = ['', 'Upper', '-leading-dash', 'under_score', 'dot.ted', '..
  * ```
  *
  * Environment ids start with `idPrefix` and a random run tag, so runs against a shared engine
- * never collide. The image needs `hostname`, `cat` and `tee` when the driver advertises `exec`.
+ * never collide. The image needs `hostname`, `cat`, `tee` and `sh` when the driver advertises `exec`.
  *
  * It checks the required core (lifecycle and states, idempotency, errors and their categories,
  * limits, stats, labels) and each optional capability the driver advertises; a capability not
@@ -247,6 +247,31 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       await rejectsWith(driver.inspect(id), 'NOT_FOUND', `inspect of ${id} after a refused create`);
     }, timeout);
 
+    api.test('an interface feature the driver does not advertise (published ports, a read-only root) is UNSUPPORTED_OPERATION, and nothing is created', async () => {
+      const features = driver.capabilities().features ?? [];
+      for (const feature of features) assert.ok(['managedNetwork', 'publishedPorts', 'readOnlyRoot'].includes(feature), `unknown interface feature ${feature}`);
+      const asks: Array<[string, Partial<EnvironmentSpec['iface']>]> = [
+        ['publishedPorts', { ports: [{ hostPort: 20000 + (randomBytes(2).readUInt16BE(0) % 20000), port: 80, protocol: 'tcp' }] }],
+        ['readOnlyRoot', { readOnlyRoot: true }],
+      ];
+      for (const [feature, iface] of asks) {
+        if (features.includes(feature as never)) continue;
+        const id = track(driver, newId());
+        await rejectsWith(driver.create(specFor(id, { iface: { hostname: id, ...iface } })), 'UNSUPPORTED_OPERATION', `create asking for ${feature}`);
+        await rejectsWith(driver.inspect(id), 'NOT_FOUND', `inspect of ${id} after a refused create`);
+      }
+    }, timeout);
+
+    api.test('managedNetwork: the environment has exactly the address its spec names', async () => {
+      if (!(driver.capabilities().features ?? []).includes('managedNetwork')) return;
+      const subnet = `10.127.${randomBytes(1)[0]!}`;
+      const spec = await createEnv({ iface: { hostname: 'addressed', network: { mode: 'bridge', network: `${run}-net`, ipv4: `${subnet}.7/24`, gateway: `${subnet}.1` } } });
+      await driver.start(spec.id);
+      const info = await driver.inspect(spec.id);
+      assert.deepEqual(info.addresses, [`${subnet}.7`], `inspect reports addresses ${JSON.stringify(info.addresses)}`);
+      await driver.destroy(spec.id);
+    }, timeout);
+
     api.test('stats have the documented shape and their counters never decrease', async () => {
       const spec = await createEnv();
       await driver.start(spec.id);
@@ -333,12 +358,39 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       assert.equal((await driver.inspect(spec.id)).image.ref, imported.ref);
     }, timeout);
 
-    api.test('snapshot names the snapshot (when advertised)', async () => {
+    api.test('snapshots: create, list, roll back (what was written since is gone), delete (when advertised)', async () => {
       if (!advertised('snapshot')) return;
+      for (const op of SNAPSHOT_CAPABILITIES) assert.ok(advertised(op), `snapshot is advertised without ${op}: the four snapshot operations come together`);
+      const [snapshot, listSnapshots, rollbackSnapshot, deleteSnapshot] = SNAPSHOT_CAPABILITIES.map((op) => requireCapability(driver, op)) as [
+        NonNullable<Driver['snapshot']>, NonNullable<Driver['listSnapshots']>, NonNullable<Driver['rollbackSnapshot']>, NonNullable<Driver['deleteSnapshot']>,
+      ];
       const spec = await createEnv();
-      const snap = await requireCapability(driver, 'snapshot')(spec.id, 'conformance');
+      const exec = advertised('exec') ? requireCapability(driver, 'exec') : undefined;
+      if (exec) await driver.start(spec.id);
+      const snap = await snapshot(spec.id, 'conformance');
       assert.equal(snap.name, 'conformance');
-      assert.ok(snap.createdAt instanceof Date);
+      assert.ok(snap.createdAt instanceof Date && !Number.isNaN(snap.createdAt.getTime()), 'snapshot gave no createdAt date');
+      await rejectsWith(snapshot(spec.id, 'conformance'), 'CONFLICT', 'a second snapshot of the same name');
+      await rejectsWith(snapshot(spec.id, 'Bad Name'), 'BAD_USER_INPUT', 'a snapshot with an invalid name');
+      await rejectsWith(snapshot(`${spec.id}-missing`, 'conformance'), 'NOT_FOUND', 'a snapshot of an unknown environment');
+      const listed = await listSnapshots(spec.id);
+      assert.deepEqual(listed.map((s) => s.name), ['conformance'], 'listSnapshots does not give exactly the snapshot taken');
+      assert.ok(listed[0]!.createdAt instanceof Date, 'listSnapshots gave no createdAt date');
+      if (exec) {
+        const wrote = await exec(spec.id, ['tee', '/rsp-after-snapshot'], { stdin: 'written after the snapshot' });
+        assert.equal(wrote.exitCode, 0, wrote.stderr);
+      }
+      await rollbackSnapshot(spec.id, 'conformance');
+      if (exec) {
+        assert.equal((await driver.inspect(spec.id)).state, 'running', 'a running environment is not running after its rollback');
+        const read = await exec(spec.id, ['cat', '/rsp-after-snapshot']);
+        assert.notEqual(read.exitCode, 0, `a file written after the snapshot is still there after the rollback: ${read.stdout}`);
+      }
+      await rejectsWith(rollbackSnapshot(spec.id, 'never-taken'), 'NOT_FOUND', 'a rollback to an unknown snapshot');
+      assert.deepEqual((await listSnapshots(spec.id)).map((s) => s.name), ['conformance'], 'the snapshot is gone after a rollback to it');
+      await deleteSnapshot(spec.id, 'conformance');
+      assert.deepEqual(await listSnapshots(spec.id), [], 'the snapshot is still listed after its deletion');
+      await deleteSnapshot(spec.id, 'conformance');
     }, timeout);
 
     api.test('logs give text (when advertised)', async () => {
@@ -346,6 +398,34 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       const spec = await createEnv();
       await driver.start(spec.id);
       assert.equal(typeof (await requireCapability(driver, 'logs')(spec.id, { tail: 10 })), 'string');
+    }, timeout);
+
+    api.test('readLog reads from a cursor: a line written afterwards arrives once (when advertised)', async () => {
+      if (!advertised('readLog')) return;
+      const readLog = requireCapability(driver, 'readLog');
+      const spec = await createEnv();
+      await driver.start(spec.id);
+      const first = await readLog(spec.id);
+      assert.equal(typeof first.text, 'string');
+      assert.equal(typeof first.cursor, 'string');
+      assert.equal((await readLog(spec.id, { tail: 0 })).text, '', 'tail 0 gave text');
+      await rejectsWith(readLog(spec.id, { cursor: 'not a cursor' }), 'BAD_USER_INPUT', 'readLog with a malformed cursor');
+      await rejectsWith(readLog(spec.id, { tail: -1 }), 'BAD_USER_INPUT', 'readLog with a negative tail');
+      if (!advertised('exec')) return;
+      // The main process's standard output is what the log keeps (a console, the engine's log pipe).
+      const marker = `rsp-log-${randomBytes(6).toString('hex')}`;
+      await requireCapability(driver, 'exec')(spec.id, ['sh', '-c', `echo ${marker} > /proc/1/fd/1`]);
+      let cursor = first.cursor;
+      let followed = '';
+      for (const deadline = Date.now() + 30_000; !followed.includes(marker) && Date.now() < deadline; ) {
+        const next = await readLog(spec.id, { cursor });
+        followed += next.text;
+        cursor = next.cursor;
+        if (!followed.includes(marker)) await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      assert.ok(followed.includes(marker), `${marker} never appeared in the log read from the cursor; read: ${JSON.stringify(followed.slice(-500))}`);
+      assert.ok(!(await readLog(spec.id, { cursor })).text.includes(marker), 'reading again from the last cursor gave the marker a second time');
+      assert.ok((await readLog(spec.id)).text.includes(marker), 'the whole log lacks the marker');
     }, timeout);
 
     api.test('resize changes the advertised limits, visible in inspect (when advertised)', async () => {

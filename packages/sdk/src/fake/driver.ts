@@ -5,6 +5,8 @@ import { Readable } from 'node:stream';
 import { BadInputError, ConflictError, NotFoundError, UnavailableError } from '../errors';
 import { withDeadline } from '../call';
 import type {
+  InteractiveExecOptions,
+  InteractiveProcess,
   CallOptions,
   Driver,
   DriverCapabilities,
@@ -16,6 +18,8 @@ import type {
   ImageImportSpec,
   ImageRef,
   ImportedImage,
+  LogRead,
+  LogReadOptions,
   ProbeResult,
   ResourceLimits,
   SnapshotInfo,
@@ -23,11 +27,12 @@ import type {
   Technology,
 } from '../contract';
 import { OPTIONAL_CAPABILITIES, VOLUME_NAME_PATTERN } from '../contract';
-import { assertEnvironmentId, EnvironmentExistsError, EnvironmentNotFoundError, requireCapability } from '../driver-errors';
+import { assertEnvironmentId, assertFeaturesSupported, assertSnapshotName, EnvironmentExistsError, EnvironmentNotFoundError, requireCapability, SnapshotNotFoundError } from '../driver-errors';
 import { Revert } from '../revert';
 import { decodeArchive, encodeArchive, readAll, type ArchiveEntry } from './archive';
 import { DEFAULT_HOST, fakeProbe, type FakeCapacity, type FakeCreateStep, type FakeDriverOptions } from './config';
 import { runCommand } from './exec';
+import { startInteractive } from './interactive';
 import { FakeFilesystem } from './filesystem';
 import { checkLimits } from './limits';
 import { AddressPool, DEFAULT_FAKE_NETWORK, type FakeNetwork } from './network';
@@ -94,6 +99,8 @@ export class FakeDriver implements Driver {
     return {
       operations: [...(this.options.operations ?? OPTIONAL_CAPABILITIES)],
       limits: [...(this.options.limits ?? ALL_LIMITS)],
+      // It takes the address a spec names (its engine has no subnets to make); no ports, no read-only root.
+      features: ['managedNetwork'],
     };
   }
 
@@ -237,12 +244,41 @@ export class FakeDriver implements Driver {
   async snapshot(id: string, name: string, options?: CallOptions): Promise<SnapshotInfo> {
     return this.call(`snapshot of ${id}`, options, async () => {
       const env = this.find(id);
-      if (!VOLUME_NAME_PATTERN.test(name)) throw new BadInputError(`"${name}" is not a valid snapshot name: use 1–63 of a-z, 0-9, _ and -`, { name });
+      assertSnapshotName(name);
       if (env.snapshots.has(name)) throw new ConflictError(`Snapshot ${name} of ${id} already exists`, { id, name });
       const createdAt = new Date();
       env.snapshots.set(name, { createdAt, files: new Map([...env.fs.root].map(([p, d]) => [p, Buffer.from(d)])) });
       this.log(env, `snapshot ${name}`);
       return { name, createdAt };
+    });
+  }
+
+  /** Its snapshots, oldest first. */
+  async listSnapshots(id: string, options?: CallOptions): Promise<SnapshotInfo[]> {
+    return this.call(`snapshots of ${id}`, options, async () =>
+      [...this.find(id).snapshots].map(([name, s]) => ({ name, createdAt: new Date(s.createdAt) })).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()),
+    );
+  }
+
+  /** Puts the snapshot's copy of the root filesystem back (a running environment keeps running). */
+  async rollbackSnapshot(id: string, name: string, options?: CallOptions): Promise<void> {
+    return this.call(`rollback of ${id} to ${name}`, options, async () => {
+      const env = this.find(id);
+      assertSnapshotName(name);
+      const snap = env.snapshots.get(name);
+      if (!snap) throw new SnapshotNotFoundError(this.name, id, name);
+      env.fs.root.clear();
+      for (const [path, data] of snap.files) env.fs.root.set(path, Buffer.from(data));
+      this.log(env, `rollback to ${name}`);
+    });
+  }
+
+  /** Forgets the snapshot; a missing name is not an error. */
+  async deleteSnapshot(id: string, name: string, options?: CallOptions): Promise<void> {
+    return this.call(`deletion of snapshot ${name} of ${id}`, options, async () => {
+      const env = this.find(id);
+      assertSnapshotName(name);
+      if (env.snapshots.delete(name)) this.log(env, `snapshot ${name} deleted`);
     });
   }
 
@@ -287,6 +323,19 @@ export class FakeDriver implements Driver {
     });
   }
 
+  /** Starts an interactive process (see `startInteractive`) in a running environment. */
+  async interactiveExec(id: string, command: string[], options?: InteractiveExecOptions): Promise<InteractiveProcess> {
+    return this.call(`interactive exec in ${id}`, options, async () => {
+      const env = this.find(id);
+      if (!Array.isArray(command) || !command.length || command.some((a) => typeof a !== 'string')) {
+        throw new BadInputError('command must be a non-empty array of strings', { command });
+      }
+      if (env.state !== 'running') throw new ConflictError(`Environment ${id} is not running (it is ${env.state})`, { id, state: env.state });
+      this.log(env, `exec -i ${command.join(' ')}`);
+      return startInteractive(command, { fs: env.fs, hostname: env.spec.iface.hostname, env: env.spec.iface.config ?? {}, onIo: (read, written) => env.counters.io(read, written) }, options);
+    });
+  }
+
   /** Its log lines (lifecycle events and commands run), the last `tail` when given. */
   async logs(id: string, options?: CallOptions & { tail?: number }): Promise<string> {
     return this.call(`logs of ${id}`, options, async () => {
@@ -295,6 +344,25 @@ export class FakeDriver implements Driver {
       return lines.map((line) => `${line}\n`).join('');
     });
   }
+  /** Its log lines from a cursor (the number of lines read before); each line starts with its ISO time. */
+  async readLog(id: string, options?: LogReadOptions): Promise<LogRead> {
+    return this.call(`log of ${id}`, options, async () => {
+      const env = this.find(id);
+      if (options?.tail !== undefined && (!Number.isInteger(options.tail) || options.tail < 0)) throw new BadInputError(`tail must be a whole number of lines ≥ 0, not ${options.tail}`, { id });
+      let from = 0;
+      if (options?.cursor !== undefined) {
+        if (!/^\d{1,15}$/.test(options.cursor)) throw new BadInputError(`"${options.cursor}" is not a cursor of this log`, { id, cursor: options.cursor });
+        from = Math.min(Number(options.cursor), env.logs.length);
+      } else if (options?.since) {
+        const since = options.since.toISOString();
+        while (from < env.logs.length && env.logs[from]!.slice(0, since.length) < since) from++;
+      }
+      let lines = env.logs.slice(from);
+      if (options?.tail !== undefined) lines = lines.slice(lines.length - Math.min(lines.length, options.tail));
+      return { text: lines.map((line) => `${line}\n`).join(''), cursor: String(env.logs.length) };
+    });
+  }
+
 
   /** Changes the given limits (the others stay); a disk limit below what is used is refused. */
   async resize(id: string, limits: ResourceLimits, options?: CallOptions): Promise<void> {
@@ -393,6 +461,7 @@ export class FakeDriver implements Driver {
     if (!spec.iface || !HOSTNAME_PATTERN.test(spec.iface.hostname ?? '')) {
       throw new BadInputError(`"${spec.iface?.hostname}" is not a valid hostname`, { id: spec.id });
     }
+    assertFeaturesSupported(this, spec.iface);
     const names = new Set<string>();
     const mounts = new Set<string>();
     for (const volume of spec.volumes ?? []) {

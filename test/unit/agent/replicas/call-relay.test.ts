@@ -37,7 +37,7 @@ function stubAgent(id: string) {
 }
 
 /** Two relays (replicas A and B) on a fake network; B holds `b1`. */
-function twoRelays(options: { maxFrameBytes?: number } = {}) {
+function twoRelays(options: { maxFrameBytes?: number; callTimeoutMs?: number } = {}) {
   const network = new FakeReplicaNetwork();
   const b1 = stubAgent('b1');
   const a = new CallRelay({ replicaId: 'A', bus: network.bus(), localAgent: () => undefined, logger, deadlineGraceMs: 20, ...options });
@@ -89,6 +89,19 @@ describe('the call relay between gateway replicas (fake bus)', () => {
     network.drops.push((channel) => channel === BUS_NAMES.replies('A'));
     const agent = a.agentAt('B', 'b1');
     await expect(agent.hello({}, callContext(agent, { timeoutMs: 20 }))).rejects.toMatchObject({ category: 'TIMEOUT' });
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  test('a call made without a deadline gets the relay\'s default one: a lost answer ends it with TIMEOUT and a cancel', async () => {
+    const { network, a, b, b1 } = twoRelays({ callTimeoutMs: 1000 });
+    await Promise.all([a.start(), b.start()]);
+    network.drops.push((channel) => channel === BUS_NAMES.replies('A'));
+    const agent = a.agentAt('B', 'b1');
+    const call = agent.startEnvironment({ driver: 'fake', environmentId: 'e1' }, { operationId: 'op-no-deadline' });
+    await until('the call on B', () => b1.contexts.length > 0, 5000, 5);
+    expect(b1.contexts[0]).toMatchObject({ operationId: 'op-no-deadline', deadline: expect.any(String) });
+    await expect(call).rejects.toMatchObject({ category: 'TIMEOUT' });
+    await until('the cancel on B', () => b1.cancelled.includes('op-no-deadline'), 5000, 5);
     await Promise.all([a.stop(), b.stop()]);
   });
 

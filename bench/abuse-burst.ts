@@ -1,0 +1,142 @@
+// The anonymous socket burst of issue 21: N sockets without a token (default 500), each from its
+// own address, all at once, each sending M subscriptions (default 20) once acknowledged, against
+// one gateway with its default limits (this process, logging JSON at info to a file as a served
+// gateway does). The burst runs in one child process, and a light /healthz probe in another (one
+// request at a time on a fresh connection). Prints /healthz p50/p99/max idle (baseline, same run)
+// and during the burst, their ratio, the gateway's event loop delay in each phase, how the sockets
+// were answered, the gateway's CPU time per burst (the figure other load on the machine does not
+// change), the log lines the burst cost, and the load average. Goal: /healthz under 1 s.
+// Usage: npm run bench:burst [-- --sockets=500] [--subscriptions=20] [--rounds=3] [--idleMs=3000]
+//        [--holdMs=2000] [--sameAddress] (DATABASE_URL: PostgreSQL instead of PGlite; RSP_MAX_*,
+//        RSP_RATE_*, RSP_WS_*: other limits than the defaults)
+import { fork, ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import pino from 'pino';
+import { loadConfig } from '../gateway/config/config';
+import { startGateway } from '../gateway/server/gateway';
+import type { BurstOutcome } from './abuse-burst-clients';
+import { graphqlCaller } from './graphql-caller';
+
+const GOAL_MS = 1000;
+
+const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string | undefined]));
+const SOCKETS = Number(args.sockets ?? 500);
+const SUBSCRIPTIONS = Number(args.subscriptions ?? 20);
+const ROUNDS = Math.max(1, Number(args.rounds ?? 3));
+const IDLE_MS = Number(args.idleMs ?? 3000);
+const HOLD_MS = Number(args.holdMs ?? 2000);
+const SAME_ADDRESS = 'sameAddress' in args;
+
+/** Sends `message` to `child` and resolves with its first answer of type `answer`. */
+function ask<T>(child: ChildProcess, message: object, answer: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const on = (m: { type: string; message?: string }) => {
+      if (m.type !== answer && m.type !== 'error') return;
+      child.off('message', on);
+      if (m.type === 'error') reject(new Error(m.message));
+      else resolve(m as T);
+    };
+    child.on('message', on);
+    child.send(message);
+  });
+}
+
+/** The p-quantile of sorted values. */
+function at(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+
+async function main(): Promise<void> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'rsp-bench-burst-'));
+  const logFile = join(dataDir, 'gateway.log');
+  // The limits are the defaults unless RSP_MAX_*, RSP_RATE_* or RSP_WS_* are set (to compare settings).
+  const limits = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^RSP_(MAX|RATE|WS)_/.test(k)));
+  const env = { PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', RSP_METRICS_INTERVAL_MS: '0', LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...limits, ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}) };
+  const config = loadConfig(env);
+  const logger = pino({ name: 'rsp', level: 'info', base: { pid: process.pid } }, pino.destination({ dest: logFile, sync: true }));
+  const gateway = await startGateway(config, { logger, setup: false });
+  const probe = fork(join(__dirname, 'healthz-probe.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const delays: Record<string, number> = {};
+  const phase = async (name: string) => {
+    await ask(probe, { type: 'phase', name }, 'phased');
+    loop.reset();
+  };
+  const endPhase = (name: string) => (delays[name] = Math.max(delays[name] ?? 0, loop.max / 1e6));
+  const outcomes: Array<BurstOutcome & { cpuMs: number }> = [];
+  let logLines = 0;
+  try {
+    process.stdout.write(`Anonymous socket burst: ${SOCKETS} sockets × ${SUBSCRIPTIONS} subscriptions, ${ROUNDS} round(s), ${SAME_ADDRESS ? 'one address' : 'one address per socket'}, ${config.databaseUrl ? 'PostgreSQL' : 'PGlite'}; caps: ${config.maxAnonymousSockets} sockets without a token (${config.maxAnonymousSocketsPerAddress} per address), ${config.maxSocketsPerAddress} open per address, ${config.rateSocketsPerMinute} new a minute per address\n`);
+    await ask(probe, { type: 'start', url: gateway.url }, 'started');
+    for (let round = 0; round < ROUNDS; round++) {
+      await phase('idle');
+      const idleBefore = process.cpuUsage();
+      const idleStarted = performance.now();
+      await sleep(IDLE_MS);
+      endPhase('idle');
+      const idleCpu = process.cpuUsage(idleBefore);
+      const idleCpuPerSecond = (idleCpu.user + idleCpu.system) / (performance.now() - idleStarted);
+      const attacker = fork(join(__dirname, 'abuse-burst-clients.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      await new Promise((r) => attacker.once('spawn', r));
+      const logBefore = (await readFile(logFile, 'utf8')).split('\n').length;
+      await phase('burst');
+      const cpuBefore = process.cpuUsage();
+      const burstStarted = performance.now();
+      const { outcome } = await ask<{ outcome: BurstOutcome }>(attacker, { type: 'burst', url: gateway.websocketUrl, sockets: SOCKETS, subscriptions: SUBSCRIPTIONS, sameAddress: SAME_ADDRESS }, 'burst');
+      // The admitted sockets stay open a while.
+      await sleep(HOLD_MS);
+      endPhase('burst');
+      const cpu = process.cpuUsage(cpuBefore);
+      // Less what the gateway spends idle (the probe's requests, timers) in as long.
+      outcomes.push({ ...outcome, cpuMs: (cpu.user + cpu.system) / 1000 - idleCpuPerSecond * ((performance.now() - burstStarted) / 1000) });
+      logLines += (await readFile(logFile, 'utf8')).split('\n').length - logBefore;
+      const exited = new Promise((r) => attacker.once('exit', r));
+      attacker.send({ type: 'exit' });
+      await exited;
+    }
+    await phase('after');
+    const started = performance.now();
+    const served = await graphqlCaller(gateway.graphqlUrl, gateway.bootstrapToken!)('{ viewer { role } }');
+    const queryMs = performance.now() - started;
+    const { phases } = await ask<{ phases: Record<string, { latencies: number[]; failures: number }> }>(probe, { type: 'report' }, 'report');
+
+    process.stdout.write('  phase   probes  failed   p50 ms   p99 ms   max ms   gateway event loop max delay\n');
+    const figures: Record<string, { p50: number; p99: number; max: number }> = {};
+    for (const name of ['idle', 'burst']) {
+      const p = phases[name] ?? { latencies: [], failures: 0 };
+      const sorted = [...p.latencies].sort((a, b) => a - b);
+      figures[name] = { p50: at(sorted, 0.5), p99: at(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN };
+      const f = figures[name]!;
+      process.stdout.write(`  ${name.padEnd(6)} ${String(sorted.length).padStart(7)} ${String(p.failures).padStart(7)} ${f.p50.toFixed(1).padStart(8)} ${f.p99.toFixed(1).padStart(8)} ${f.max.toFixed(1).padStart(8)}   ${ms(delays[name] ?? NaN)}\n`);
+    }
+    const { idle, burst } = figures as { idle: { p50: number; p99: number; max: number }; burst: { p50: number; p99: number; max: number } };
+    process.stdout.write(`  burst / idle: p50 ${(burst.p50 / idle.p50).toFixed(1)}×, p99 ${(burst.p99 / idle.p99).toFixed(1)}×, max ${(burst.max / idle.max).toFixed(1)}×\n`);
+    for (const [i, o] of outcomes.entries()) {
+      process.stdout.write(`  round ${i + 1}: ${o.admitted} admitted, refused at the upgrade ${JSON.stringify(o.refusedAtUpgrade)}, closed after the handshake ${JSON.stringify(o.closed)}, failed ${o.failed}; subscriptions answered ${JSON.stringify(o.answers)}; all settled in ${ms(o.ms)}; gateway CPU ${ms(o.cpuMs)} above idle\n`);
+    }
+    process.stdout.write(`  gateway log lines during the bursts: ${logLines}\n`);
+    process.stdout.write(`  after the bursts, an authenticated query: ${JSON.stringify(served)} in ${ms(queryMs)}\n`);
+    process.stdout.write(`  /healthz max during the burst ${ms(burst.max)} — goal < ${GOAL_MS} ms: ${burst.max < GOAL_MS ? 'meets goal' : 'ABOVE goal'}\n`);
+    process.stdout.write(`  load average (1, 5, 15 min): ${loadavg().map((l) => l.toFixed(2)).join(', ')} on ${cpus().length} cores\n`);
+  } finally {
+    loop.disable();
+    probe.send({ type: 'exit' });
+    await gateway.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

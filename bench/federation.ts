@@ -1,0 +1,150 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pino from 'pino';
+import { loadConfig } from '../gateway/config/config';
+import { addFederationGroup, joinSite } from '../gateway/federation/config';
+import { startFederationGateway } from '../gateway/federation/server';
+import { startGateway } from '../gateway/server/gateway';
+import { UNLIMITED } from './unlimited';
+
+/**
+ * Issue 25's figures, over three sites (PGlite each, in this process, like the federation), each
+ * measured against its baseline in the same run:
+ * - by-id: `host(id)` through `rsp federate` against the same query straight to the site; the
+ *   requests alternate (one direct, one federated) so both see the same load. Goal: ratio ≤ 1.3
+ *   at p50, ≤ 1.5 at p99.
+ * - hosts: listing every host (`hosts`, pages of 500) of 3 sites × BENCH_HOSTS hosts through the
+ *   federation against listing each site's straight; each round lists each site and the
+ *   federation once, in a rotating order. Goal: p99 through the federation ≤ 2× the slowest site's.
+ *
+ * Knobs (environment): BENCH_FIGURES (by-id,hosts), BENCH_REQUESTS (by-id: 2000 of each),
+ * BENCH_HOSTS (hosts per site: 1000), BENCH_ROUNDS (hosts: 200).
+ */
+const FIGURES = (process.env.BENCH_FIGURES ?? 'by-id,hosts').split(',');
+const REQUESTS = Number(process.env.BENCH_REQUESTS) || 2000;
+const HOSTS = Number(process.env.BENCH_HOSTS) || 1000;
+const ROUNDS = Number(process.env.BENCH_ROUNDS) || 200;
+const QUERY = 'query ($id: ID!) { host(id: $id) { id hostname state drivers } }';
+const LIST = 'query ($after: String) { hosts(first: 500, after: $after) { nodes { id hostname state } pageInfo { hasNextPage endCursor } } }';
+/** Hosts created per request (aliased createHost mutations, within the default RSP_MAX_QUERY_ALIASES). */
+const HOST_BATCH = 50;
+
+async function main(): Promise<void> {
+  const dirs: string[] = [];
+  const sites = [];
+  for (const name of ['a', 'b', 'c']) {
+    const dataDir = await mkdtemp(join(tmpdir(), `rsp-bench-fed-${name}-`));
+    dirs.push(dataDir);
+    const gateway = await startGateway(loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', RSP_METRICS_INTERVAL_MS: '0', LOG_LEVEL: 'silent', ...UNLIMITED }), { logger: pino({ level: 'silent' }), setup: false });
+    const admin = caller(gateway.graphqlUrl, gateway.bootstrapToken!);
+    const { createGroup } = await admin(`mutation { createGroup(input: { name: "Lab ${name}", slug: "lab-${name}" }) { id } }`);
+    const { createSite } = await admin('mutation ($g: ID!, $n: String!) { createSite(input: { name: $n, ownerGroupId: $g }) { id } }', { g: createGroup.id, n: `site-${name}` });
+    const { createHost } = await admin('mutation ($s: ID!, $g: ID!, $h: String!) { createHost(input: { siteId: $s, ownerGroupId: $g, hostname: $h, drivers: ["fake"] }) { id } }', { s: createSite.id, g: createGroup.id, h: `${name}-host` });
+    if (FIGURES.includes('hosts')) {
+      for (let first = 1; first < HOSTS; first += HOST_BATCH) {
+        const numbers = Array.from({ length: Math.min(HOST_BATCH, HOSTS - first) }, (_, i) => first + i);
+        await admin(`mutation ($s: ID!, $g: ID!) { ${numbers.map((n) => `h${n}: createHost(input: { siteId: $s, ownerGroupId: $g, hostname: "${name}-host-${n}", drivers: ["fake"] }) { id }`).join(' ')} }`, { s: createSite.id, g: createGroup.id });
+      }
+    }
+    const { createToken } = await admin('mutation ($g: ID!) { createToken(input: { groupId: $g, name: "federation", role: MEMBER }) { secret } }', { g: createGroup.id });
+    sites.push({ name, gateway, hostId: createHost.id as string, token: createToken.secret as string });
+  }
+  const added = addFederationGroup({ sites: [], groups: [] }, 'alliance');
+  const config = sites.reduce((c, s) => joinSite(c, { site: s.name, url: s.gateway.graphqlUrl, group: 'alliance', token: s.token }), added.config);
+  const federation = await startFederationGateway(config, { port: 0 });
+  try {
+    console.log(`3 sites and the federation in one process; load ${loadavg()[0]!.toFixed(1)} at the start`);
+    if (FIGURES.includes('by-id')) await byId(sites[1]!, caller(federation.graphqlUrl, added.key));
+    if (FIGURES.includes('hosts')) await hostsListing(sites.map((s) => caller(s.gateway.graphqlUrl, s.token)), caller(federation.graphqlUrl, added.key));
+  } finally {
+    await federation.close();
+    for (const s of sites) await s.gateway.close();
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The by-id figure: host(id) straight to `target` and through the federation, alternating. */
+async function byId(target: { gateway: { graphqlUrl: string }; hostId: string; token: string }, federated: Caller): Promise<void> {
+  const direct = caller(target.gateway.graphqlUrl, target.token);
+  // Warm-up: also lets the federation see the id once, as a client that listed hosts would have.
+  for (let i = 0; i < 200; i++) {
+    await direct(QUERY, { id: target.hostId });
+    await federated(QUERY, { id: target.hostId });
+  }
+  const times = { direct: [] as number[], federated: [] as number[] };
+  for (let i = 0; i < REQUESTS; i++) {
+    for (const [label, call] of (i % 2 ? [['direct', direct], ['federated', federated]] : [['federated', federated], ['direct', direct]]) as Array<['direct' | 'federated', typeof direct]>) {
+      const t0 = performance.now();
+      const data = await call(QUERY, { id: target.hostId });
+      times[label].push(performance.now() - t0);
+      if (data.host.id !== target.hostId) throw new Error(`wrong host: ${JSON.stringify(data)}`);
+    }
+  }
+  const d = { p50: pct(times.direct, 50), p99: pct(times.direct, 99) };
+  const f = { p50: pct(times.federated, 50), p99: pct(times.federated, 99) };
+  console.log(`by-id host(id), ${REQUESTS} requests each, sequential, alternating; load ${loadavg()[0]!.toFixed(1)}`);
+  console.log(`  straight to the site:     p50 ${d.p50.toFixed(2)} ms  p99 ${d.p99.toFixed(2)} ms   (baseline)`);
+  console.log(`  through rsp federate:     p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms`);
+  console.log(`  ratio:                    p50 ${(f.p50 / d.p50).toFixed(2)} (goal ≤ 1.3)  p99 ${(f.p99 / d.p99).toFixed(2)} (goal ≤ 1.5)`);
+}
+
+/** Every host `call` lists, page after page; the number of hosts. */
+async function listAll(call: Caller): Promise<number> {
+  let count = 0;
+  let after: string | null = null;
+  do {
+    const { hosts } = await call(LIST, { after });
+    count += hosts.nodes.length;
+    after = hosts.pageInfo.hasNextPage ? hosts.pageInfo.endCursor : null;
+  } while (after);
+  return count;
+}
+
+/** The hosts figure: every host of every site through the federation against each site's own, in rotating order. */
+async function hostsListing(direct: Caller[], federated: Caller): Promise<void> {
+  const callers = [...direct.map((call, i) => ({ label: `site ${'abc'[i]}`, call })), { label: 'federation', call: federated }];
+  const times = new Map(callers.map((c) => [c.label, [] as number[]]));
+  const expected = new Map(callers.map((c) => [c.label, c.label === 'federation' ? direct.length * HOSTS : HOSTS]));
+  for (let round = -10; round < ROUNDS; round++) {
+    for (let k = 0; k < callers.length; k++) {
+      const { label, call } = callers[(round + 10 + k) % callers.length]!;
+      const t0 = performance.now();
+      const count = await listAll(call);
+      if (round >= 0) times.get(label)!.push(performance.now() - t0);
+      if (count !== expected.get(label)) throw new Error(`${label} listed ${count} hosts, not ${expected.get(label)}`);
+    }
+  }
+  console.log(`{ hosts } over ${direct.length} sites × ${HOSTS} hosts (pages of 500), ${ROUNDS} rounds; load ${loadavg()[0]!.toFixed(1)}`);
+  for (const [label, t] of times) console.log(`  ${label.padEnd(12)} p50 ${pct(t, 50).toFixed(1)} ms  p99 ${pct(t, 99).toFixed(1)} ms`);
+  const slowest = Math.max(...callers.filter((c) => c.label !== 'federation').map((c) => pct(times.get(c.label)!, 99)));
+  console.log(`  p99 federation / slowest site's p99: ${(pct(times.get('federation')!, 99) / slowest).toFixed(2)} (goal ≤ 2)`);
+}
+
+/** A GraphQL call: the data, or a thrown error with the errors. */
+type Caller = ReturnType<typeof caller>;
+
+/** A GraphQL caller with a bearer token: the data, or a thrown error with the errors. */
+function caller(url: string, token: string) {
+  return async (query: string, variables?: Record<string, unknown>): Promise<any> => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+    const body = (await res.json()) as { data?: any; errors?: unknown[] };
+    if (body.errors?.length) throw new Error(`GraphQL errors from ${url}: ${JSON.stringify(body.errors)}`);
+    return body.data;
+  };
+}
+
+/** The p-th percentile of `values` (nearest rank). */
+function pct(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,54 @@
+// A light probe run as its own process (child_process.fork) by bench/abuse-burst.ts: one
+// `GET /healthz` at a time, a new one 20 ms after each answer, each timed; the parent marks
+// phases and reads each phase's latencies.
+import { request } from 'node:http';
+
+/** What the parent sends. */
+type Command = { type: 'start'; url: string } | { type: 'phase'; name: string } | { type: 'report' } | { type: 'exit' };
+
+const PAUSE_MS = 20;
+const phases = new Map<string, { latencies: number[]; failures: number }>();
+let phase = 'idle';
+let running = false;
+
+/** One `GET /healthz` on a fresh connection (as a load balancer's check): its latency in ms, or undefined if it failed or did not answer 200. */
+function probe(url: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const req = request(`${url}/healthz`, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200 ? performance.now() - started : undefined));
+    });
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
+}
+
+async function loop(url: string): Promise<void> {
+  while (running) {
+    const name = phase;
+    const ms = await probe(url);
+    let p = phases.get(name);
+    if (!p) phases.set(name, (p = { latencies: [], failures: 0 }));
+    if (ms === undefined) p.failures++;
+    else p.latencies.push(ms);
+    await new Promise((r) => setTimeout(r, PAUSE_MS));
+  }
+}
+
+process.on('message', (raw) => {
+  const cmd = raw as Command;
+  if (cmd.type === 'start') {
+    running = true;
+    void loop(cmd.url);
+    process.send!({ type: 'started' });
+  } else if (cmd.type === 'phase') {
+    phase = cmd.name;
+    process.send!({ type: 'phased' });
+  } else if (cmd.type === 'report') {
+    process.send!({ type: 'report', phases: Object.fromEntries(phases) });
+  } else if (cmd.type === 'exit') {
+    running = false;
+    process.exit(0);
+  }
+});

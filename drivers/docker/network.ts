@@ -1,0 +1,65 @@
+import type Docker from 'dockerode';
+import { ConflictError } from '../errors';
+import type { ManagedNetwork } from '../host/managed-network';
+import { KeyedQueue } from '../host/keyed-queue';
+import { engineMessage } from './engine-errors';
+
+/** The label on every Docker network the driver makes (its value: the network's subnet). */
+export const LABEL_NETWORK = 'rsp.network';
+
+export { managedNetworkOf, type ManagedNetwork } from '../host/managed-network';
+
+/**
+ * The managed networks of one engine: made on first use (idempotently: an existing one of the
+ * same subnet is used, another subnet under the name is a CONFLICT) and removed when no
+ * container of the engine is attached any more. Calls on one network run one after another.
+ */
+export class ManagedNetworks {
+  private readonly queue = new KeyedQueue();
+
+  constructor(private readonly engine: Docker) {}
+
+  /** Makes the network unless it exists with the same subnet. */
+  ensure(network: ManagedNetwork): Promise<void> {
+    return this.queue.run(network.name, async () => {
+      const found = await this.inspect(network.name);
+      if (found) {
+        const subnets = (found.IPAM?.Config ?? []).map((c) => c.Subnet);
+        if (!subnets.includes(network.subnet)) throw new ConflictError(`Docker network ${network.name} exists with subnet ${subnets.join(', ') || 'none'}, not ${network.subnet}`, { network: network.name, subnet: network.subnet });
+        return;
+      }
+      try {
+        await this.engine.createNetwork({
+          Name: network.name,
+          Driver: 'bridge',
+          CheckDuplicate: true,
+          IPAM: { Driver: 'default', Config: [{ Subnet: network.subnet, Gateway: network.gateway }] },
+          Labels: { [LABEL_NETWORK]: network.subnet },
+        });
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode === 409 && (await this.inspect(network.name))) return; // made meanwhile by another agent on this engine
+        throw new ConflictError(`Docker refused to make network ${network.name} (${network.subnet}): ${engineMessage(e)}`, { network: network.name, subnet: network.subnet });
+      }
+    });
+  }
+
+  /** Removes the network when it is RSP's and no container (running or not) is attached to it any more. */
+  release(name: string): Promise<void> {
+    return this.queue.run(name, async () => {
+      const found = await this.inspect(name);
+      if (!found?.Labels?.[LABEL_NETWORK]) return;
+      const attached = await this.engine.listContainers({ all: true, filters: { network: [name] } });
+      if (attached.length) return;
+      await this.engine.getNetwork(name).remove().catch(() => undefined);
+    });
+  }
+
+  private async inspect(name: string): Promise<Docker.NetworkInspectInfo | undefined> {
+    try {
+      return (await this.engine.getNetwork(name).inspect()) as Docker.NetworkInspectInfo;
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+      throw e;
+    }
+  }
+}

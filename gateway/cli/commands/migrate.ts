@@ -1,0 +1,51 @@
+import type { Command } from 'commander';
+import type { MigrationStatus } from '../../persistence/migration-status';
+import { emit, table } from '../output';
+import { withLocalDatabase } from './local-database';
+
+/** One line of `rsp migrate --status`. */
+interface MigrationRow {
+  name: string;
+  state: 'applied' | 'pending' | 'unknown';
+  appliedBy?: string;
+}
+
+/** `rsp migrate [--status]`: applies the configured database's pending migrations, or lists them. */
+export function registerMigrate(program: Command): void {
+  program
+    .command('migrate')
+    .description('apply pending database migrations and exit (--status: list applied and pending ones, apply nothing)')
+    .option('--status', 'list applied and pending migrations without applying any')
+    .option('--data-dir <dir>', 'where the embedded database lives, as for rsp serve (env RSP_DATA_DIR)')
+    .action(async (opts: { status?: boolean; dataDir?: string }, cmd: Command) => {
+      const json = !!cmd.optsWithGlobals<{ json?: boolean }>().json;
+      await withLocalDatabase(opts, async ({ dataSource, logger, described }) => {
+        const { migrationStatus } = await import('../../persistence/migration-status.js');
+        if (opts.status) {
+          const status = await migrationStatus(dataSource);
+          const rows = statusRows(status);
+          emit(json, { database: described, applied: status.applied, pending: status.pending }, () => `${described}: ${summary(status)}\n${table(rows, [
+            { header: 'MIGRATION', value: (r) => r.name },
+            { header: 'STATE', value: (r) => (r.state === 'unknown' ? 'applied by a newer version' : r.state) },
+            { header: 'APPLIED BY', value: (r) => r.appliedBy ?? '' },
+          ])}`);
+          return;
+        }
+        const { runMigrations } = await import('../../persistence/data-source.js');
+        const ran = await runMigrations(dataSource, logger);
+        emit(json, { database: described, applied: ran }, () => (ran.length ? `Applied ${ran.length} migration(s) to ${described}: ${ran.join(', ')}\n` : `${described} is up to date\n`));
+      });
+    });
+}
+
+function statusRows(status: MigrationStatus): MigrationRow[] {
+  return [
+    ...status.applied.map((m): MigrationRow => ({ name: m.name, state: m.known ? 'applied' : 'unknown', ...(m.appliedBy ? { appliedBy: m.appliedBy } : {}) })),
+    ...status.pending.map((name): MigrationRow => ({ name, state: 'pending' })),
+  ];
+}
+
+function summary(status: MigrationStatus): string {
+  const unknown = status.applied.filter((m) => !m.known).length;
+  return `${status.applied.length} applied, ${status.pending.length} pending${unknown ? `, ${unknown} unknown to this version (a newer one applied them: this version refuses to start on it)` : ''}`;
+}

@@ -1,0 +1,70 @@
+import WebSocket from 'ws';
+import { EXEC_PROTOCOL, STREAM, type ExecControl, type ExecStart } from '../server/exec-protocol';
+import { CliError, ExitCode } from './exit-codes';
+
+/** An interactive exec session on the gateway's `/exec` WebSocket (see `execSocket`). */
+export interface ExecSession {
+  /** Sends bytes to the process's standard input. */
+  write(data: Buffer | string): void;
+  /** Closes the process's standard input. */
+  end(): void;
+  /** Sets the terminal's size. */
+  resize(columns: number, rows: number): void;
+  /** Settles with the exit code; rejects with a CliError (its code) when the gateway refuses or fails the session. */
+  exit: Promise<number>;
+  /** Drops the session (the process is ended). */
+  close(): void;
+}
+
+/**
+ * Opens an exec session as `token` on the gateway at `url` (http(s)://…): what it prints goes to
+ * `onStdout`/`onStderr` as it comes. Input written before the socket opened is sent once it has.
+ */
+export function openExecSession(url: string, token: string | undefined, start: ExecStart, onStdout: (b: Buffer) => void, onStderr: (b: Buffer) => void): ExecSession {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/exec`, [EXEC_PROTOCOL], token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  const queue: Array<string | Buffer> = [];
+  const send = (frame: string | Buffer) => (ws.readyState === WebSocket.OPEN ? ws.send(frame) : queue.push(frame));
+  send(JSON.stringify(start));
+  const exit = new Promise<number>((resolve, reject) => {
+    let code: number | undefined;
+    let failure: CliError | undefined;
+    ws.on('open', () => queue.splice(0).forEach((f) => ws.send(f)));
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      res.on('end', () => {
+        let first: { message?: string; extensions?: { code?: string } } | undefined;
+        try {
+          first = (JSON.parse(body) as { errors?: Array<{ message?: string; extensions?: { code?: string } }> }).errors?.[0];
+        } catch {
+          first = undefined;
+        }
+        reject(new CliError(first?.message ?? `the gateway answered HTTP ${res.statusCode}`, first?.extensions?.code ?? (res.statusCode === 401 ? 'UNAUTHENTICATED' : 'FAILURE')));
+      });
+    });
+    ws.on('message', (data: Buffer, binary: boolean) => {
+      if (binary) {
+        if (data[0] === STREAM.stdout) onStdout(data.subarray(1));
+        else if (data[0] === STREAM.stderr) onStderr(data.subarray(1));
+        return;
+      }
+      const c = JSON.parse(data.toString('utf8')) as ExecControl;
+      if (c.type === 'exit') code = c.exitCode;
+      else if (c.type === 'error') failure = new CliError(c.message, c.code);
+    });
+    ws.on('error', (e) => reject(new CliError(`cannot reach the gateway at ${url}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, 'UNAVAILABLE', ExitCode.UNAVAILABLE)));
+    ws.on('close', (closeCode) => {
+      if (failure) reject(failure);
+      else if (code !== undefined) resolve(code);
+      else if (closeCode === 4403) reject(new CliError('The token was revoked: the session was closed', 'UNAUTHENTICATED'));
+      else reject(new CliError(`the exec session ended without an exit status (close code ${closeCode})`, 'UNAVAILABLE', ExitCode.UNAVAILABLE));
+    });
+  });
+  return {
+    write: (data) => send(Buffer.concat([Buffer.from([STREAM.stdin]), Buffer.from(data)])),
+    end: () => send(JSON.stringify({ type: 'eof' } satisfies ExecControl)),
+    resize: (columns, rows) => send(JSON.stringify({ type: 'resize', columns, rows } satisfies ExecControl)),
+    exit,
+    close: () => ws.close(),
+  };
+}

@@ -1,0 +1,221 @@
+import { defaultMergedResolver, delegateToSchema, ExternalObject, OBJECT_SUBSCHEMA_SYMBOL, Subschema } from '@graphql-tools/delegate';
+import { stitchSchemas } from '@graphql-tools/stitch';
+import { isAsyncIterable } from '@graphql-tools/utils';
+import { Repeater } from 'graphql-yoga';
+import { FieldNode, GraphQLError, GraphQLFieldResolver, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, isNonNullType, isObjectType, Kind, OperationTypeNode, parse, responsePathAsArray, FieldNode as Field, OperationDefinitionNode } from 'graphql';
+import type { FederationContext } from './context';
+import { placementResolvers } from './placement';
+import { decodeCursor, encodeCursor, FederatedConnection, idsIn, isConnectionType, mergeKindOf, SiteCursors, SiteIndex } from './routing';
+import { classify, errorOf, notLinked, Outcome, siteError } from './site-errors';
+
+/** The selection the federation adds to a delegated connection: each site's own end cursor. */
+const SITE_PAGE_KEY = '__federationPage';
+const SITE_PAGE_SELECTION = ((parse(`{ ${SITE_PAGE_KEY}: pageInfo { endCursor hasNextPage } }`).definitions[0] as OperationDefinitionNode).selectionSet.selections[0]) as Field;
+
+/** The site an object delegated from a site came from (its subschema's name). */
+export function siteOfObject(object: unknown): string | undefined {
+  return (object as Record<symbol, Subschema | undefined> | null)?.[OBJECT_SUBSCHEMA_SYMBOL]?.name;
+}
+
+/** Types without an id that still say their site: an event of the merged stream, a placement candidate or rejection. */
+const SITE_SOURCED_TYPES = ['Event', 'PlacementCandidate', 'PlacementRejection'];
+
+/**
+ * The federation's schema: the site schema stitched over every member site (GraphQL Tools), each
+ * object with the site it comes from (`federationSite`). Root fields route: to the site owning an
+ * id they name, else to every site the caller's group is linked to, in parallel — lists and
+ * connections merge, anything else is the first site's answer (in configuration order).
+ */
+export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, index = new SiteIndex()): GraphQLSchema {
+  const bySite = new Map(sites.map((s) => [s.name!, s]));
+  const entityTypes = Object.values(siteSchema.getTypeMap()).filter(
+    (t): t is GraphQLObjectType => isObjectType(t) && !t.name.startsWith('__') && t.getFields().id !== undefined && isNonNullType(t.getFields().id!.type) && String(t.getFields().id!.type) === 'ID!',
+  );
+  const connectionTypes = Object.values(siteSchema.getTypeMap()).filter(isConnectionType);
+
+  /** Delegates the field being resolved to one site, as the caller's group there. */
+  const delegate = async (site: string, operation: OperationTypeNode, args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo, fieldNodes?: FieldNode[]): Promise<Outcome> => {
+    try {
+      const value = await delegateToSchema({ schema: bySite.get(site)!, operation, fieldName: info.fieldName, args, context: ctx, info, ...(fieldNodes ? { fieldNodes } : {}) });
+      return value instanceof Error ? classify(site, value) : { site, value };
+    } catch (e) {
+      return classify(site, e);
+    }
+  };
+
+  /** The sites the caller's group is linked to, in configuration order. */
+  const linkedSites = (ctx: FederationContext): string[] => sites.map((s) => s.name!).filter((name) => name in ctx.group.links);
+
+  /** The sites a root field goes to: the owner of an id it names, a site the caller chose, or every linked site. */
+  const targetsOf = (operation: OperationTypeNode, args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo): string[] => {
+    const linked = linkedSites(ctx);
+    const field = info.parentType.getFields()[info.fieldName]!;
+    const ids = field.args.flatMap((a) => idsIn(args[a.name], a.type));
+    const owner = ids.map((id) => index.siteOf(id)).find((s) => s !== undefined);
+    const chosen = ctx.site ?? owner;
+    if (chosen !== undefined) return linked.includes(chosen) ? [chosen] : [];
+    if (operation !== OperationTypeNode.MUTATION || linked.length <= 1) return linked;
+    throw new GraphQLError(`Say which site ${info.fieldName} is for: the header x-rsp-site (one of ${linked.join(', ')}), or an id the federation has seen`, {
+      path: responsePathAsArray(info.path),
+      extensions: { code: 'BAD_USER_INPUT', details: { sites: linked } },
+    });
+  };
+
+  const rootResolver = (operation: OperationTypeNode): GraphQLFieldResolver<unknown, FederationContext> => async (_root, args, ctx, info) => {
+    const targets = targetsOf(operation, args, ctx, info);
+    const kind = mergeKindOf(info.returnType);
+    if (kind === 'connection') return connection(targets, args, ctx, info);
+    const outcomes = await Promise.all(targets.map((site) => delegate(site, operation, args, ctx, info)));
+    const answered = outcomes.filter((o): o is Extract<Outcome, { value: unknown }> => 'value' in o);
+    const failed = outcomes.filter((o): o is Extract<Outcome, { failure: GraphQLError }> => 'failure' in o);
+    if (kind === 'list') {
+      ctx.siteErrors.push(...failed.map((o) => siteError(o.site, o.failure, info)));
+      return answered.flatMap((o) => (Array.isArray(o.value) ? o.value : []));
+    }
+    const found = answered.find((o) => o.value !== null && o.value !== undefined);
+    if (found) {
+      for (const id of field(info).args.flatMap((a) => idsIn(args[a.name], a.type))) index.remember(id, found.site);
+      return found.value;
+    }
+    if (failed.length) {
+      ctx.siteErrors.push(...failed.slice(1).map((o) => siteError(o.site, o.failure, info)));
+      throw siteError(failed[0]!.site, failed[0]!.failure, info);
+    }
+    const notFound = outcomes.find((o): o is Extract<Outcome, { notFound: GraphQLError }> => 'notFound' in o);
+    if (notFound) throw new GraphQLError(notFound.notFound.message, { path: responsePathAsArray(info.path), extensions: { code: 'NOT_FOUND' } });
+    if (answered.length) return null;
+    throw notLinked(info);
+  };
+
+  /** A connection from every target site: each site's page (the merged cursor says where each one is) and the pages merged. */
+  const connection = async (targets: string[], args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo): Promise<FederatedConnection> => {
+    const after = typeof args.after === 'string' ? decodeCursor(args.after, info) : undefined;
+    const sitesNow = after ? targets.filter((s) => typeof after[s] === 'string' || !(s in after)) : targets;
+    const fieldNodes = info.fieldNodes.map((f) => ({ ...f, selectionSet: { kind: Kind.SELECTION_SET, selections: [...(f.selectionSet?.selections ?? []), SITE_PAGE_SELECTION] } }) as FieldNode);
+    const outcomes = await Promise.all(sitesNow.map((site) => delegate(site, OperationTypeNode.QUERY, { ...args, after: after?.[site] || undefined }, ctx, info, fieldNodes)));
+    const cursors: SiteCursors = { ...(after ?? {}) };
+    const parts: unknown[] = [];
+    for (const o of outcomes) {
+      if ('value' in o && o.value) {
+        parts.push(o.value);
+        const page = (o.value as Record<string, { endCursor: string | null; hasNextPage: boolean } | undefined>)[SITE_PAGE_KEY];
+        cursors[o.site] = page?.hasNextPage ? page.endCursor : null;
+      } else if ('failure' in o) {
+        ctx.siteErrors.push(siteError(o.site, o.failure, info));
+        // Its position stays: the next page asks it again from where it was.
+        if (!(o.site in cursors)) cursors[o.site] = after?.[o.site] ?? '';
+      }
+    }
+    const hasNextPage = Object.values(cursors).some((c) => typeof c === 'string');
+    return new FederatedConnection(parts, { hasNextPage, hasPreviousPage: after !== undefined, startCursor: null, endCursor: hasNextPage ? encodeCursor(cursors) : null });
+  };
+
+  /** A subscription at the site owning the id it names, else at every linked site, their events merged. */
+  const subscribe: GraphQLFieldResolver<unknown, FederationContext> = async (_root, args, ctx, info) => {
+    const streams: SiteStream[] = [];
+    const failures: Array<{ site: string; error: GraphQLError }> = [];
+    await Promise.all(
+      targetsOf(OperationTypeNode.SUBSCRIPTION, args, ctx, info).map(async (site) => {
+        try {
+          const stream = await delegateToSchema({ schema: bySite.get(site)!, operation: OperationTypeNode.SUBSCRIPTION, fieldName: info.fieldName, args, context: ctx, info });
+          if (isAsyncIterable(stream)) streams.push({ site, stream });
+          else failures.push({ site, error: errorOf(stream) });
+        } catch (e) {
+          failures.push({ site, error: errorOf(e) });
+        }
+      }),
+    );
+    if (!streams.length) {
+      if (failures[0]) throw siteError(failures[0].site, failures[0].error, info);
+      throw notLinked(info);
+    }
+    return mergeSiteStreams(streams, info);
+  };
+
+  const resolvers: Record<string, Record<string, unknown>> = {};
+  const subscriptionType = siteSchema.getSubscriptionType();
+  if (subscriptionType) resolvers[subscriptionType.name] = Object.fromEntries(Object.keys(subscriptionType.getFields()).map((name) => [name, { subscribe, resolve: (payload: unknown) => payload }]));
+  for (const [operation, type] of [[OperationTypeNode.QUERY, siteSchema.getQueryType()], [OperationTypeNode.MUTATION, siteSchema.getMutationType()]] as const) {
+    if (!type) continue;
+    resolvers[type.name] = Object.fromEntries(Object.keys(type.getFields()).map((name) => [name, rootResolver(operation)]));
+  }
+  /** An id field as the site gave it, its site remembered (by-id fields then go straight there). */
+  const rememberedId = (parent: unknown, args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo) => {
+    const id = defaultMergedResolver(parent as ExternalObject, args, ctx, info);
+    const site = siteOfObject(parent);
+    if (site && typeof id === 'string') index.remember(id, site);
+    return id;
+  };
+  // It needs nothing of the site, but a selection of only federationSite must still ask the site for the object.
+  const federationSite = { selectionSet: '{ __typename }', resolve: (parent: unknown) => siteOfObject(parent) };
+  for (const type of entityTypes) resolvers[type.name] = { id: rememberedId, federationSite };
+  for (const name of SITE_SOURCED_TYPES) resolvers[name] = { federationSite };
+  resolvers.PlacementCandidate!.hostId = rememberedId;
+
+  const placement = placementResolvers({ sites: bySite, index, delegate, targets: (ctx) => (ctx.site !== undefined ? linkedSites(ctx).filter((s) => s === ctx.site) : linkedSites(ctx)) });
+  resolvers[siteSchema.getQueryType()!.name]!.placementCandidates = placement.candidates;
+  resolvers[siteSchema.getMutationType()!.name]!.allocate = placement.allocate;
+  resolvers.PlacementExplanation = placement.explanation;
+  for (const type of connectionTypes) {
+    resolvers[type.name] = Object.fromEntries(Object.entries(type.getFields()).map(([name, f]) => [name, connectionFieldResolver(name, mergeKindOf(f.type))]));
+  }
+
+  return stitchSchemas({
+    subschemas: sites.length ? sites : [{ schema: siteSchema }],
+    typeDefs: [...entityTypes.map((t) => t.name), ...SITE_SOURCED_TYPES].map((t) => `extend type ${t} { """The member site this object comes from (the federation's name for it)."""\nfederationSite: String! }`).join('\n'),
+    resolvers,
+  });
+}
+
+function field(info: GraphQLResolveInfo) {
+  return info.parentType.getFields()[info.fieldName]!;
+}
+
+/** A field of a connection type: merged over the sites' parts for a federated connection, as delegated otherwise. */
+function connectionFieldResolver(name: string, kind: ReturnType<typeof mergeKindOf>): GraphQLFieldResolver<unknown, FederationContext> {
+  return async (parent, args, ctx, info) => {
+    if (!(parent instanceof FederatedConnection)) return defaultMergedResolver(parent as ExternalObject, args, ctx, info);
+    if (name === 'pageInfo') return parent.pageInfo;
+    const values = await Promise.all(parent.parts.map((p) => defaultMergedResolver(p as ExternalObject, args, ctx, info)));
+    if (kind === 'list') return values.flatMap((v) => (Array.isArray(v) ? v : []));
+    if (name === 'totalCount') return values.reduce((sum: number, v) => sum + (typeof v === 'number' ? v : 0), 0);
+    return values[0] ?? null;
+  };
+}
+
+/** A site's subscription: the events it sends, delegated. */
+interface SiteStream {
+  site: string;
+  stream: AsyncIterable<unknown>;
+}
+
+/**
+ * The events of several sites' subscriptions as one stream. A site whose subscription fails
+ * (NOT_FOUND: the id is another site's; or it went down) drops out; the stream ends with that
+ * error only when every site's did.
+ */
+function mergeSiteStreams(streams: SiteStream[], info: GraphQLResolveInfo): AsyncIterable<unknown> {
+  return new Repeater(async (push, stop) => {
+    const iterators = streams.map((s) => s.stream[Symbol.asyncIterator]());
+    void stop.then(() => iterators.forEach((it) => void it.return?.()));
+    const failures: Outcome[] = [];
+    await Promise.all(
+      iterators.map(async (it, i) => {
+        try {
+          for (;;) {
+            const next = await Promise.race([it.next(), stop.then(() => ({ done: true, value: undefined }))]);
+            if (next.done) return;
+            if (next.value instanceof Error) throw next.value;
+            await push(next.value);
+          }
+        } catch (e) {
+          failures.push(classify(streams[i]!.site, e));
+        }
+      }),
+    );
+    const failure = failures.find((f): f is Extract<Outcome, { failure: GraphQLError }> => 'failure' in f);
+    if (failures.length === streams.length && failures.length) {
+      stop(failure ? siteError(failure.site, failure.failure, info) : new GraphQLError(`Not found at any linked site: ${info.fieldName}`, { extensions: { code: 'NOT_FOUND' } }));
+    } else stop();
+  });
+}

@@ -1,0 +1,91 @@
+import { createServer, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GraphQLError } from 'graphql';
+import { createYoga, isAsyncIterable, Plugin } from 'graphql-yoga';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { FederationConfig } from './config';
+import { authenticate, FederationContext } from './context';
+import { federatedSchema } from './federated-schema';
+import { SiteIndex } from './routing';
+import { siteSchema, siteSubschemas, SITE_TIMEOUT_MS } from './sites';
+
+/** A running federation gateway. */
+export interface FederationGateway {
+  /** `http://host:port` */
+  url: string;
+  graphqlUrl: string;
+  close(): Promise<void>;
+}
+
+/** Adds the errors of sites that did not answer to the result: the caller gets the other sites' data and knows what is missing. */
+const siteErrorsPlugin: Plugin<FederationContext> = {
+  onExecute: () => ({
+    onExecuteDone: ({ args, result, setResult }) => {
+      if (isAsyncIterable(result)) return;
+      const siteErrors = (args.contextValue as FederationContext).siteErrors;
+      if (siteErrors.length) setResult({ ...result, errors: [...(result.errors ?? []), ...siteErrors] });
+    },
+  }),
+};
+
+/** Starts `rsp federate`: one GraphQL endpoint (HTTP and graphql-ws) over the member sites of `config`. */
+export async function startFederationGateway(config: FederationConfig, options: { port?: number; host?: string; siteTimeoutMs?: number } = {}): Promise<FederationGateway> {
+  const schema = siteSchema();
+  const sites = siteSubschemas(config, schema, options.siteTimeoutMs ?? SITE_TIMEOUT_MS);
+  const siteNames = new Set(config.sites.map((s) => s.name));
+  const federated = federatedSchema(sites, schema, new SiteIndex());
+  const yoga = createYoga<Record<string, unknown>, FederationContext>({
+    schema: federated,
+    graphiql: false,
+    landingPage: false,
+    logging: 'warn',
+    plugins: [siteErrorsPlugin],
+    context: ({ request }) => {
+      const group = authenticate(config, request.headers.get('authorization'));
+      const site = request.headers.get('x-rsp-site') ?? undefined;
+      if (site !== undefined && !siteNames.has(site)) throw new GraphQLError(`Unknown site ${site} (header x-rsp-site): the members are ${[...siteNames].join(', ')}`, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+      return { group, siteErrors: [], ...(site !== undefined ? { site } : {}) };
+    },
+  });
+  const server: Server = createServer(yoga);
+  // Subscriptions: graphql-ws on the same path, the federation key in the connection params.
+  const wss = new WebSocketServer({ server, path: '/graphql' });
+  const wsServer = useServer<Record<string, unknown>>(
+    {
+      schema: federated,
+      onConnect: (ctx) => {
+        try {
+          authenticate(config, wsAuthorization(ctx.connectionParams));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      context: (ctx): FederationContext => ({ group: authenticate(config, wsAuthorization(ctx.connectionParams)), siteErrors: [] }),
+    },
+    wss,
+  );
+  const host = options.host ?? config.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? config.port ?? 4100, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    url,
+    graphqlUrl: `${url}/graphql`,
+    close: () => new Promise<void>((resolve) => {
+      void wsServer.dispose();
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** The federation key in graphql-ws connection params: `{ authorization: "Bearer …" }`. */
+function wsAuthorization(params: Readonly<Record<string, unknown>> | undefined): string | undefined {
+  const value = params?.authorization ?? params?.Authorization;
+  return typeof value === 'string' ? value : undefined;
+}

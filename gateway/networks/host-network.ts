@@ -1,0 +1,46 @@
+import type { EntityManager } from 'typeorm';
+import { ipv4Text } from '../../drivers/host/ipv4';
+import { ConflictError } from '../errors';
+import { EnvironmentAddressEntity, HostEntity, type AssignedAddress, type PublishedPort } from '../persistence/entities';
+import { assignable, assignableCount, hostAddressRange, managedNetworkName, rangeGateway, rangeText } from './address-range';
+
+/**
+ * The network resources environments hold on their host, inside the caller's transaction: an
+ * address of the host's range and published host ports. Uniqueness is the database's (primary
+ * keys per host), so two transactions racing for one address or port never both get it.
+ */
+
+/**
+ * Takes the lowest free address of the host's range for the environment. CONFLICT with
+ * `reason: ADDRESS_POOL_EXHAUSTED` when every address is held.
+ */
+export async function assignAddress(m: EntityManager, hostId: string, environmentId: string): Promise<AssignedAddress> {
+  const host = await m.getRepository(HostEntity).findOneByOrFail({ id: hostId });
+  const range = hostAddressRange(host);
+  const held = new Set((await m.getRepository(EnvironmentAddressEntity).find({ select: { address: true }, where: { hostId } })).map((a) => a.address));
+  for (const value of assignable(range)) {
+    const address = ipv4Text(value);
+    if (held.has(address)) continue;
+    const taken: unknown[] = await m.query(`INSERT INTO "environment_address" ("hostId", "address", "environmentId", "family") VALUES ($1, $2, $3, 'IPv4') ON CONFLICT DO NOTHING RETURNING "address"`, [hostId, address, environmentId]);
+    if (taken.length) return { network: managedNetworkName(host.id), ipv4: `${address}/${range.prefix}`, gateway: ipv4Text(rangeGateway(range)) };
+  }
+  throw new ConflictError(`Host ${host.hostname} has no free address left: all ${assignableCount(range)} of its range ${rangeText(range)} are held`, { reason: 'ADDRESS_POOL_EXHAUSTED', hostId, addressRange: rangeText(range) });
+}
+
+/**
+ * Publishes the host ports for the environment. CONFLICT with `reason: HOST_PORT_TAKEN`, naming
+ * the port, when another environment of the host publishes one of them.
+ */
+export async function publishPorts(m: EntityManager, hostId: string, environmentId: string, ports: PublishedPort[]): Promise<void> {
+  for (const p of ports) {
+    const taken: unknown[] = await m.query(`INSERT INTO "host_port" ("hostId", "protocol", "hostPort", "environmentId", "port") VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING "hostPort"`, [hostId, p.protocol, p.hostPort, environmentId, p.port]);
+    if (taken.length) continue;
+    throw new ConflictError(`Host port ${p.hostPort}/${p.protocol} is already published to another environment of this host`, { reason: 'HOST_PORT_TAKEN', hostId, hostPort: p.hostPort, protocol: p.protocol });
+  }
+}
+
+/** Gives back every address and host port the environment holds (on any host). */
+export async function releaseNetwork(m: EntityManager, environmentId: string): Promise<void> {
+  // One statement for both tables.
+  await m.query(`WITH address AS (DELETE FROM "environment_address" WHERE "environmentId" = $1) DELETE FROM "host_port" WHERE "environmentId" = $1`, [environmentId]);
+}

@@ -1,0 +1,131 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { InteractiveProcess } from '../../drivers/contract';
+import type { Principal } from '../auth/principal';
+import { isRspError, outageOf } from '../errors';
+import { clientAddress } from '../limits/client-address';
+import type { RefusalLog } from '../limits/refusal-log';
+import { RATE_LIMITED, type RequestLimits } from '../limits/request-limits';
+import { isRefusal } from '../limits/socket-admission';
+import type { Logger } from '../logging/logger';
+import type { EnvironmentService } from '../services/environment-service';
+import type { CredentialSockets } from './credential-sockets';
+import { EXEC_ERROR_CLOSE_CODE, EXEC_PROTOCOL, STREAM, type ExecControl, type ExecStart } from './exec-protocol';
+import { upgradeSecret } from './graphql-upgrade';
+
+export { EXEC_WEBSOCKET_PATH } from './exec-protocol';
+
+/** Answers an upgrade with an HTTP error and a GraphQL-shaped body. */
+function refuse(socket: Duplex, status: number, reason: string, message: string, code: string, retryAfter?: number): void {
+  const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
+  const retry = retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`;
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\n${retry}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+const isSize = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 10_000;
+
+/**
+ * The `/exec` WebSocket endpoint: interactive processes in environments. The upgrade must carry a
+ * token (`Authorization: Bearer …` or a `rsp.bearer.…` protocol entry; 401 otherwise) and counts
+ * in the per-address socket limits (429). The session's first frame is an `ExecStart` (JSON); it
+ * is authorized as `execEnvironment` (a MEMBER of the environment's group). Then binary frames
+ * carry the streams (first byte `STREAM`), text frames the `ExecControl`s; the gateway ends with
+ * `exit` and closes 1000, or with `error` and closes 4400. A revoked token closes it 4403.
+ */
+export function execSocket(options: { limits: RequestLimits; refusals: RefusalLog; authenticate: (secret: string) => Promise<Principal | null>; environments: EnvironmentService; credentialSockets: CredentialSockets; logger: Logger }): { handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>; close: () => void } {
+  const { limits, refusals, authenticate, environments, credentialSockets, logger } = options;
+  const wsServer = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => (protocols.has(EXEC_PROTOCOL) ? EXEC_PROTOCOL : false) });
+  const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    const address = clientAddress(req);
+    const secret = upgradeSecret(req);
+    if (!secret) return refuse(socket, 401, 'Unauthorized', 'An exec session needs a token (Authorization: Bearer, or a rsp.bearer.<token> protocol entry)', 'UNAUTHENTICATED');
+    const admitted = await limits.admitSocket(address);
+    if (isRefusal(admitted)) {
+      refusals.count(admitted.limit);
+      return refuse(socket, admitted.status, 'Too Many Requests', admitted.message, RATE_LIMITED, admitted.retryAfter);
+    }
+    socket.once('close', admitted);
+    let actor: Principal | null;
+    try {
+      actor = await authenticate(secret);
+    } catch (e) {
+      const outage = outageOf(e);
+      if (!outage) throw e;
+      return refuse(socket, 503, 'Service Unavailable', outage.message, 'UNAVAILABLE', outage.retryAfterSeconds);
+    }
+    if (!actor) return refuse(socket, 401, 'Unauthorized', 'The token is unknown, revoked or expired', 'UNAUTHENTICATED');
+    if (socket.destroyed) return;
+    const who = actor;
+    wsServer.handleUpgrade(req, socket, head, (ws) => session(ws, who, address));
+  };
+
+  const session = (ws: WebSocket, actor: Principal, address: string) => {
+    credentialSockets.track(ws, actor);
+    const log = logger.child({ actor: actor.kind === 'token' ? actor.tokenId : 'anonymous', address });
+    let proc: InteractiveProcess | undefined;
+    let starting = false;
+    const control = (c: ExecControl) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(c));
+    const fail = (e: unknown) => {
+      const code = isRspError(e) ? e.category : 'INTERNAL_SERVER_ERROR';
+      const message = isRspError(e) ? e.message : 'The exec session failed';
+      if (!isRspError(e)) log.warn({ err: e }, 'exec session failed');
+      control({ type: 'error', code, message });
+      ws.close(EXEC_ERROR_CLOSE_CODE, code);
+    };
+    ws.on('close', () => proc?.kill());
+    // Frames a client pipelines behind its start wait for the process.
+    const early: Array<[Buffer, boolean]> = [];
+    const frame = (p: InteractiveProcess, bytes: Buffer, binary: boolean) => {
+      if (binary) {
+        if (bytes[0] === STREAM.stdin && bytes.length > 1) p.stdin.write(bytes.subarray(1));
+        return;
+      }
+      let c: ExecControl;
+      try {
+        c = JSON.parse(bytes.toString('utf8')) as ExecControl;
+      } catch {
+        return;
+      }
+      if (c.type === 'eof') p.stdin.end();
+      else if (c.type === 'resize' && isSize(c.columns) && isSize(c.rows)) p.resize(c.columns, c.rows).catch((e: unknown) => log.warn({ err: e }, 'exec resize failed'));
+    };
+    ws.on('message', (data: RawData, binary: boolean) => {
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      if (proc) frame(proc, bytes, binary);
+      else if (starting) early.push([bytes, binary]);
+      else {
+        starting = true;
+        void start(bytes, binary).catch(fail);
+      }
+    });
+    const start = async (bytes: Buffer, binary: boolean) => {
+      let s: ExecStart;
+      try {
+        if (binary) throw new Error('binary');
+        s = JSON.parse(bytes.toString('utf8')) as ExecStart;
+      } catch {
+        control({ type: 'error', code: 'BAD_USER_INPUT', message: 'The first frame of an exec session is a JSON text frame {environment, command, tty?, columns?, rows?}' });
+        return ws.close(EXEC_ERROR_CLOSE_CODE, 'BAD_USER_INPUT');
+      }
+      if (typeof s.environment !== 'string' || (s.columns !== undefined && !isSize(s.columns)) || (s.rows !== undefined && !isSize(s.rows))) {
+        control({ type: 'error', code: 'BAD_USER_INPUT', message: 'environment must be an id, columns and rows whole numbers from 1 to 10000' });
+        return ws.close(EXEC_ERROR_CLOSE_CODE, 'BAD_USER_INPUT');
+      }
+      const p = await environments.interactiveExec(actor, s.environment, s.command, { tty: s.tty === true, columns: s.columns, rows: s.rows });
+      log.info({ environment: s.environment, command: s.command, tty: s.tty === true }, 'exec session started');
+      if (ws.readyState !== ws.OPEN) return p.kill();
+      proc = p;
+      for (const [bytes, binary] of early.splice(0)) frame(p, bytes, binary);
+      const forward = (stream: number) => (chunk: Buffer) => ws.readyState === ws.OPEN && ws.send(Buffer.concat([Buffer.from([stream]), chunk]), { binary: true });
+      p.stdout.on('data', forward(STREAM.stdout));
+      p.stderr.on('data', forward(STREAM.stderr));
+      p.stdin.on('error', () => undefined);
+      const exitCode = await p.exit;
+      log.info({ environment: s.environment, exitCode }, 'exec session ended');
+      control({ type: 'exit', exitCode });
+      ws.close(1000);
+    };
+  };
+  return { handle, close: () => wsServer.clients.forEach((c) => c.terminate()) };
+}

@@ -1,0 +1,109 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocketServer } from 'ws';
+import type { Principal } from '../auth/principal';
+import { bearerSecret } from '../auth/bearer';
+import { outageOf } from '../errors';
+import { clientAddress } from '../limits/client-address';
+import type { RefusalLog } from '../limits/refusal-log';
+import { RATE_LIMITED, RequestLimits } from '../limits/request-limits';
+import { isRefusal, UnauthenticatedPlace, UnauthenticatedSockets } from '../limits/socket-admission';
+
+/**
+ * The `Sec-WebSocket-Protocol` entry that carries a token at the upgrade, for clients that cannot
+ * set headers (browsers): `rsp.bearer.<secret>` beside `graphql-transport-ws` (the protocol the
+ * gateway answers with).
+ */
+export const TOKEN_PROTOCOL_PREFIX = 'rsp.bearer.';
+
+/** What the upgrade learnt of a socket, read by graphql-ws's `onConnect`. */
+export interface UpgradeAdmission {
+  /** The principal of the token sent at the upgrade; null when it did not authenticate (the socket is closed 4403 at its `connection_init`, unless that brings a good one). */
+  actor?: Principal | null;
+  /** The place a socket without credentials holds among the unauthenticated ones. */
+  place?: UnauthenticatedPlace;
+}
+
+/** The token a graphql-ws upgrade carries: `Authorization: Bearer …`, else a `rsp.bearer.…` protocol entry. */
+export function upgradeSecret(req: IncomingMessage): string | undefined {
+  const header = bearerSecret(req.headers.authorization);
+  if (header) return header;
+  const protocols = req.headers['sec-websocket-protocol'];
+  if (typeof protocols !== 'string') return undefined;
+  for (const entry of protocols.split(',')) {
+    const p = entry.trim();
+    if (p.startsWith(TOKEN_PROTOCOL_PREFIX) && p.length > TOKEN_PROTOCOL_PREFIX.length) return p.slice(TOKEN_PROTOCOL_PREFIX.length);
+  }
+  return undefined;
+}
+
+/** Answers an upgrade with an HTTP error and a GraphQL-shaped body, and ends the connection. */
+function answer(socket: Duplex, status: number, reason: string, message: string, code: string, retryAfter?: number): void {
+  const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
+  const retry = retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`;
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\n${retry}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/**
+ * The HTTP `upgrade` handler of `/graphql`: everything a socket is refused for is refused here,
+ * before the WebSocket handshake, so a burst costs HTTP answers rather than handshakes. In order:
+ * the caps of sockets without credentials (`unauthenticated`: 429 per address, 503 over all), the
+ * open sockets and new sockets a minute of the address (429), then a token sent at the upgrade is
+ * authenticated (503 UNAVAILABLE when the database cannot say): a socket whose token does takes no
+ * unauthenticated place; one whose token does not is one without credentials (capped as those,
+ * then closed 4403 at its `connection_init` as graphql-ws clients expect of a refused token).
+ * `admissionOf` gives `onConnect` what was learnt.
+ */
+export function graphqlUpgrade(options: {
+  limits: RequestLimits;
+  unauthenticated: UnauthenticatedSockets;
+  refusals: RefusalLog;
+  authenticate: (secret: string) => Promise<Principal | null>;
+  wsServer: WebSocketServer;
+}): { handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>; admissionOf: (req: IncomingMessage) => UpgradeAdmission } {
+  const { limits, unauthenticated, refusals, authenticate, wsServer } = options;
+  const admissions = new WeakMap<IncomingMessage, UpgradeAdmission>();
+  const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    const address = clientAddress(req);
+    const secret = upgradeSecret(req);
+    const admission: UpgradeAdmission = {};
+    const releases: Array<() => void> = [];
+    const release = () => releases.splice(0).forEach((r) => r());
+    // Released on close whatever happens next (the socket of a refused or failed upgrade closes too).
+    socket.once('close', release);
+    // A place among the sockets without credentials, or the refusal answered.
+    const placed = (): boolean => {
+      const place = unauthenticated.admit(address);
+      if (isRefusal(place)) {
+        refusals.count(place.limit);
+        answer(socket, place.status, place.status === 503 ? 'Service Unavailable' : 'Too Many Requests', place.message, RATE_LIMITED, place.retryAfter);
+        return false;
+      }
+      admission.place = place;
+      releases.push(place.release);
+      return true;
+    };
+    if (!secret && !placed()) return;
+    const admitted = await limits.admitSocket(address);
+    if (isRefusal(admitted)) {
+      refusals.count(admitted.limit);
+      return answer(socket, admitted.status, 'Too Many Requests', admitted.message, RATE_LIMITED, admitted.retryAfter);
+    }
+    releases.push(admitted);
+    if (secret) {
+      try {
+        admission.actor = await authenticate(secret);
+      } catch (e) {
+        const outage = outageOf(e);
+        if (!outage) throw e;
+        return answer(socket, 503, 'Service Unavailable', outage.message, 'UNAVAILABLE', outage.retryAfterSeconds);
+      }
+      if (!admission.actor && !placed()) return;
+    }
+    // The client may have gone while the checks were awaited.
+    if (socket.destroyed) return release();
+    admissions.set(req, admission);
+    wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
+  };
+  return { handle, admissionOf: (req) => admissions.get(req) ?? {} };
+}

@@ -1,0 +1,196 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { assertSnapshotName } from '../../drivers/errors';
+import type { AgentLink } from '../agent/agent-link';
+import { callContext, type CallContextOptions } from '../agent/call-context';
+import type { HostAgent } from '../agent/host-agent';
+import { policy } from '../auth/policy';
+import type { Principal } from '../auth/principal';
+import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import type { Logger } from '../logging/logger';
+import { EnvironmentEntity, EnvironmentSnapshotEntity, EnvironmentStatus, HostEntity, MemberRole, type OperationEntity } from '../persistence/entities';
+import type { EnvironmentService } from '../services/environment-service';
+import type { OperationService } from '../services/operation-service';
+import type { PlacementService } from '../services/placement-service';
+
+/** Statuses in which an environment's snapshots may be taken, rolled back to or deleted. */
+const SETTLED: ReadonlySet<EnvironmentStatus> = new Set([EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, EnvironmentStatus.RUNNING]);
+
+/** The most snapshots a retention may keep per environment. */
+export const MAX_SNAPSHOT_KEEP_LAST = 1000;
+
+/**
+ * Environments' snapshots: taken, rolled back to and deleted on the environment's host by its
+ * driver (through the host agent), each as an Operation, and recorded here. A snapshot holds host
+ * disk: when the environment has a disk limit, each snapshot claims that much DISK on its host
+ * against the group's share (an implicit allocation, released with the snapshot). After each
+ * snapshot the environment's retention (`snapshotKeepLast`) deletes the oldest beyond it.
+ */
+export class SnapshotService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly agents: AgentLink,
+    private readonly operations: OperationService,
+    private readonly environments: EnvironmentService,
+    private readonly logger: Logger,
+    private readonly placement?: PlacementService,
+  ) {}
+
+  /** The environment's recorded snapshots, oldest first (whoever may see the environment). */
+  async list(actor: Principal, environmentId: string): Promise<EnvironmentSnapshotEntity[]> {
+    await this.environments.get(actor, environmentId);
+    return this.recorded(environmentId);
+  }
+
+  /** The recorded snapshots of an environment the caller was already allowed to see, oldest first. */
+  recorded(environmentId: string): Promise<EnvironmentSnapshotEntity[]> {
+    return this.dataSource.getRepository(EnvironmentSnapshotEntity).find({ where: { environmentId }, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  /**
+   * Takes a snapshot named `name` (members of its group), as an operation: recorded (and its disk
+   * claimed) first — CONFLICT for a name taken, FORBIDDEN/CONFLICT when the disk does not fit —
+   * then taken by the driver (UNSUPPORTED_OPERATION without snapshots: the record goes again),
+   * then the retention applied.
+   */
+  async create(actor: Principal, environmentId: string, name: string): Promise<OperationEntity> {
+    const env = await this.settled(actor, environmentId, 'take snapshots of this environment');
+    assertSnapshotName(name);
+    const record = await this.record(env, name, policy.requireAuthenticated(actor).name);
+    return this.operations.start({ kind: 'environment.snapshot', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
+      const agent = await this.agentOf(env);
+      const context = () => callContext(agent, { signal: op.signal, operationId: op.operationId });
+      try {
+        await agent.snapshotEnvironment({ driver: env.driver, environmentId: env.id, name }, context());
+      } catch (e) {
+        await this.forget(record);
+        throw e;
+      }
+      await op.progress(0.8, 'applying the retention');
+      const removed = await this.applyRetention(env.id, agent, { signal: op.signal, operationId: op.operationId });
+      return { environmentId: env.id, snapshot: name, removed };
+    });
+  }
+
+  /** Brings the environment back to a recorded snapshot (members of its group), as an operation; the snapshot stays. */
+  async rollback(actor: Principal, environmentId: string, name: string): Promise<OperationEntity> {
+    const env = await this.settled(actor, environmentId, 'roll this environment back');
+    const snapshot = await this.find(env.id, name);
+    return this.operations.start({ kind: 'environment.rollback', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
+      const agent = await this.agentOf(env);
+      await agent.rollbackSnapshot({ driver: env.driver, environmentId: env.id, name: snapshot.name }, callContext(agent, { signal: op.signal, operationId: op.operationId }));
+      return { environmentId: env.id, snapshot: snapshot.name };
+    });
+  }
+
+  /** Deletes a recorded snapshot (members of its group), as an operation: on the driver, then its record and its disk claim. */
+  async delete(actor: Principal, environmentId: string, name: string): Promise<OperationEntity> {
+    const env = await this.settled(actor, environmentId, 'delete snapshots of this environment');
+    const snapshot = await this.find(env.id, name);
+    return this.operations.start({ kind: 'environment.snapshot-delete', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
+      const agent = await this.agentOf(env);
+      await this.remove(env.id, snapshot, agent, { signal: op.signal, operationId: op.operationId });
+      return { environmentId: env.id, snapshot: snapshot.name };
+    });
+  }
+
+  /** Sets how many snapshots the environment keeps (null: all); applied at its next snapshot. */
+  async setRetention(actor: Principal, environmentId: string, keepLast: number | null): Promise<EnvironmentEntity> {
+    const env = await this.environments.get(actor, environmentId);
+    policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'set the snapshot retention of this environment');
+    if (keepLast !== null && (!Number.isInteger(keepLast) || keepLast < 1 || keepLast > MAX_SNAPSHOT_KEEP_LAST)) {
+      throw new BadInputError(`keepLast must be a whole number from 1 to ${MAX_SNAPSHOT_KEEP_LAST} (or null: keep all)`, { keepLast });
+    }
+    await this.dataSource.getRepository(EnvironmentEntity).update({ id: env.id }, { snapshotKeepLast: keepLast });
+    return this.environments.view(actor, environmentId);
+  }
+
+  /**
+   * Takes a snapshot for the gateway's own use (a replication's consistent copy) within an
+   * operation that holds the environment: recorded by `takenBy`, retention not applied; returns
+   * what removes it again.
+   */
+  async takeFor(env: EnvironmentEntity, name: string, takenBy: string, agent: HostAgent, options: CallContextOptions): Promise<() => Promise<void>> {
+    const record = await this.record(env, name, takenBy);
+    try {
+      await agent.snapshotEnvironment({ driver: env.driver, environmentId: env.id, name }, callContext(agent, options));
+    } catch (e) {
+      await this.forget(record);
+      throw e;
+    }
+    return () => this.remove(env.id, record, agent, options);
+  }
+
+  /** Deletes the oldest snapshots beyond the environment's retention; returns their names. */
+  private async applyRetention(environmentId: string, agent: HostAgent, options: CallContextOptions): Promise<string[]> {
+    const env = await this.dataSource.getRepository(EnvironmentEntity).findOneByOrFail({ id: environmentId });
+    if (env.snapshotKeepLast === null) return [];
+    const all = await this.recorded(environmentId);
+    const beyond = all.slice(0, Math.max(0, all.length - env.snapshotKeepLast));
+    for (const snapshot of beyond) await this.remove(environmentId, snapshot, agent, options);
+    if (beyond.length) this.logger.info({ environment: environmentId, removed: beyond.map((s) => s.name), keepLast: env.snapshotKeepLast }, 'snapshot retention applied');
+    return beyond.map((s) => s.name);
+  }
+
+  /** Deletes a snapshot on the driver, then its record and disk claim. */
+  private async remove(environmentId: string, snapshot: EnvironmentSnapshotEntity, agent: HostAgent, options: CallContextOptions): Promise<void> {
+    const env = await this.dataSource.getRepository(EnvironmentEntity).findOneByOrFail({ id: environmentId });
+    await agent.deleteSnapshot({ driver: env.driver, environmentId, name: snapshot.name }, callContext(agent, options));
+    await this.forget(snapshot);
+  }
+
+  /** Records a snapshot, claiming its disk in the same transaction; CONFLICT when the name is taken. */
+  private async record(env: EnvironmentEntity, name: string, createdBy: string): Promise<EnvironmentSnapshotEntity> {
+    let after: () => void = () => undefined;
+    const saved = await this.dataSource.transaction(async (m) => {
+      const repo = m.getRepository(EnvironmentSnapshotEntity);
+      if (await repo.findOneBy({ environmentId: env.id, name })) throw new ConflictError(`Environment ${env.name} has a snapshot ${name} already`, { environmentId: env.id, snapshot: name });
+      const diskBytes = env.limits.diskBytes;
+      let allocationId: string | null = null;
+      if (this.placement && diskBytes) {
+        const claimed = await this.placement.claimWithin(m, { groupId: env.groupId, hostId: env.hostId, wants: [{ type: 'DISK', amount: diskBytes, unit: 'BYTES' }], technology: env.technology, requestedBy: createdBy });
+        allocationId = claimed.allocationId;
+        after = claimed.after;
+      }
+      return repo.save(repo.create({ environmentId: env.id, name, createdBy, allocationId }));
+    });
+    after();
+    return saved;
+  }
+
+  /** Removes a snapshot's record and releases its disk claim. */
+  private async forget(snapshot: EnvironmentSnapshotEntity): Promise<void> {
+    const after = await this.dataSource.transaction(async (m): Promise<() => void> => {
+      await m.getRepository(EnvironmentSnapshotEntity).delete({ id: snapshot.id });
+      return snapshot.allocationId && this.placement ? this.placement.releaseWithin(m, [snapshot.allocationId]) : () => undefined;
+    });
+    after();
+  }
+
+  private async find(environmentId: string, name: string): Promise<EnvironmentSnapshotEntity> {
+    const snapshot = await this.dataSource.getRepository(EnvironmentSnapshotEntity).findOneBy({ environmentId, name });
+    if (!snapshot) throw new NotFoundError('Snapshot', name, { environmentId });
+    return snapshot;
+  }
+
+  /** The environment, checked: the caller a MEMBER of its group, and the environment created, stopped or running (CONFLICT otherwise). */
+  private async settled(actor: Principal, environmentId: string, action: string): Promise<EnvironmentEntity> {
+    const env = await this.environments.get(actor, environmentId);
+    policy.requireRole(actor, env.groupId, MemberRole.MEMBER, action);
+    if (!SETTLED.has(env.status)) throw new ConflictError(`Environment ${env.name} is ${env.status}: its snapshots wait until it is created, stopped or running`, { status: env.status });
+    return env;
+  }
+
+  private async agentOf(env: EnvironmentEntity): Promise<HostAgent> {
+    return this.agents.forHost(await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: env.hostId }));
+  }
+}
+
+/**
+ * Inside an environment's destroy transaction: forgets its snapshot records (the driver removed
+ * the snapshots with it) and returns the allocations that held their disk, for the caller to release.
+ */
+export async function forgetSnapshotsWithin(m: EntityManager, environmentId: string): Promise<string[]> {
+  const rows = await m.getRepository(EnvironmentSnapshotEntity).findBy({ environmentId });
+  await m.getRepository(EnvironmentSnapshotEntity).delete({ environmentId });
+  return rows.map((r) => r.allocationId).filter((id): id is string => id !== null);
+}

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { ConflictError } from '../errors';
+import type { ManagedNetwork } from './managed-network';
+import { KeyedQueue } from './keyed-queue';
+import { runTool, runToolOk } from './run-tool';
+
+/** The alias marking a Linux bridge as one RSP made for a managed network (followed by the network's name). */
+const ALIAS_PREFIX = 'rsp-managed:';
+
+/**
+ * The iptables rules of one bridge (table, then the rule): traffic within it accepted; traffic
+ * leaving it for the host's outside accepted and masqueraded behind the host's address, and the
+ * replies let back in.
+ */
+function firewallRules(bridge: string, subnet: string): string[][] {
+  const mark = ['-m', 'comment', '--comment', 'rsp-managed'];
+  return [
+    ['filter', 'FORWARD', '-i', bridge, '-o', bridge, ...mark, '-j', 'ACCEPT'],
+    ['filter', 'FORWARD', '-i', bridge, '!', '-o', bridge, ...mark, '-j', 'ACCEPT'],
+    ['filter', 'FORWARD', '!', '-i', bridge, '-o', bridge, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...mark, '-j', 'ACCEPT'],
+    ['nat', 'POSTROUTING', '-s', subnet, '!', '-o', bridge, ...mark, '-j', 'MASQUERADE'],
+  ];
+}
+
+/** The kernel switch that lets the host route between the bridge and its outside. */
+const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
+
+/** The Linux bridge of a managed network: `rsp` and 12 hex digits of its name's hash (interface names have at most 15 characters). */
+export function bridgeName(network: string): string {
+  return `rsp${createHash('sha256').update(network).digest('hex').slice(0, 12)}`;
+}
+
+/**
+ * The Linux bridges of a driver's managed networks (LXC's, UML's): made on first use with the network's gateway
+ * address (an existing one must carry it: CONFLICT otherwise), marked as RSP's by their alias,
+ * with iptables rules for traffic within the bridge and masqueraded egress (and IPv4 forwarding
+ * turned on), and removed with their rules once no environment of the driver links to them. Calls on one bridge run one after another.
+ */
+export class ManagedBridges {
+  private readonly queue = new KeyedQueue();
+
+  constructor(
+    private readonly ip = 'ip',
+    private readonly iptables = 'iptables',
+  ) {}
+
+  /** Makes the network's bridge unless it exists with the gateway address; returns its name. */
+  ensure(network: ManagedNetwork, signal?: AbortSignal): Promise<string> {
+    const bridge = bridgeName(network.name);
+    const gateway = `${network.gateway}/${network.subnet.split('/')[1]}`;
+    return this.queue.run(bridge, async () => {
+      const shown = await runTool(this.ip, ['-4', '-o', 'addr', 'show', 'dev', bridge], { signal });
+      if (shown.exitCode === 0) {
+        if (!shown.stdout.includes(` ${gateway} `)) throw new ConflictError(`bridge ${bridge} (network ${network.name}) exists without the address ${gateway}`, { bridge, network: network.name, gateway });
+        await this.allowTraffic(bridge, network.subnet, signal);
+        return bridge;
+      }
+      const describe = `making bridge ${bridge} for network ${network.name}`;
+      const made = await runTool(this.ip, ['link', 'add', 'name', bridge, 'type', 'bridge'], { signal });
+      if (made.exitCode !== 0 && !/exists/i.test(made.stderr)) throw new ConflictError(`${describe} failed: ${made.stderr.trim()}`, { bridge, network: network.name });
+      await runToolOk(this.ip, ['link', 'set', 'dev', bridge, 'alias', `${ALIAS_PREFIX}${network.name}`], { signal, describe });
+      const addressed = await runTool(this.ip, ['addr', 'add', gateway, 'dev', bridge], { signal });
+      if (addressed.exitCode !== 0 && !/exists/i.test(addressed.stderr)) throw new ConflictError(`${describe} failed: ${addressed.stderr.trim()}`, { bridge, network: network.name });
+      await runToolOk(this.ip, ['link', 'set', 'dev', bridge, 'up'], { signal, describe });
+      await this.allowTraffic(bridge, network.subnet, signal);
+      return bridge;
+    });
+  }
+
+  /**
+   * Removes the network's bridge, and its rules, when it is RSP's and `inUse` (asked inside the
+   * bridge's queue, so no `ensure` runs meanwhile) says no environment of the driver links to it.
+   */
+  release(network: ManagedNetwork, inUse: (bridge: string) => Promise<boolean>): Promise<void> {
+    const bridge = bridgeName(network.name);
+    return this.queue.run(bridge, async () => {
+      const alias = await readFile(`/sys/class/net/${bridge}/ifalias`, 'utf8').catch(() => '');
+      if (!alias.startsWith(ALIAS_PREFIX)) return;
+      if (await inUse(bridge)) return;
+      await runTool(this.ip, ['link', 'del', 'dev', bridge]);
+      for (const [table, ...rule] of firewallRules(bridge, network.subnet)) {
+        while ((await runTool(this.iptables, ['-t', table!, '-D', ...rule]).catch(() => ({ exitCode: 1 }))).exitCode === 0);
+      }
+    });
+  }
+
+  /**
+   * Lets environments of the bridge reach each other where bridged traffic goes through the
+   * firewall (br_netfilter) and FORWARD drops by default (as Docker sets it), and reach the host's
+   * outside behind its address: the rules of `firewallRules`, each made once, and IPv4 forwarding
+   * on (it is off on a host nothing turned it on for). Without iptables there is no such firewall.
+   */
+  private async allowTraffic(bridge: string, subnet: string, signal?: AbortSignal): Promise<void> {
+    if ((await readFile(IP_FORWARD, 'utf8').catch(() => '1')).trim() === '0') await writeFile(IP_FORWARD, '1\n');
+    for (const [table, ...rule] of firewallRules(bridge, subnet)) {
+      const present = await runTool(this.iptables, ['-t', table!, '-C', ...rule], { signal }).catch(() => undefined);
+      if (!present) return;
+      if (present.exitCode !== 0) await runToolOk(this.iptables, ['-t', table!, '-I', ...rule], { signal, describe: `allowing traffic of bridge ${bridge}` });
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import type { NetworkSpec } from '../contract';
+import { BadInputError } from '../errors';
+import { ipv4Text, ipv4Value, prefixMask } from './ipv4';
+
+/** A managed network as a spec names it (feature `managedNetwork`, `network.network`): the engine network, its subnet and gateway. */
+export interface ManagedNetwork {
+  name: string;
+  /** `a.b.c.d/p`, the network address of the spec's `ipv4`. */
+  subnet: string;
+  gateway: string;
+  /** The environment's address, without prefix. */
+  address: string;
+}
+
+/** The managed network a spec asks for (a `network` name, an `ipv4` with prefix and a `gateway`), or undefined when it asks for none. */
+export function managedNetworkOf(network: NetworkSpec | undefined): ManagedNetwork | undefined {
+  if (network?.mode !== 'bridge' || !network.network) return undefined;
+  if (!network.ipv4 || !network.gateway) throw new BadInputError(`managed network ${network.network} needs network.ipv4 and network.gateway`, { network: network.network });
+  const [address, prefixText] = network.ipv4.split('/');
+  const prefix = Number(prefixText);
+  const value = ipv4Value(address ?? '');
+  if (value === undefined || !Number.isInteger(prefix) || prefix < 8 || prefix > 30) throw new BadInputError(`network.ipv4 "${network.ipv4}" is not an IPv4 address with a prefix of 8–30`, { ipv4: network.ipv4 });
+  if (ipv4Value(network.gateway) === undefined) throw new BadInputError(`network.gateway "${network.gateway}" is not an IPv4 address`, { gateway: network.gateway });
+  const mask = prefixMask(prefix);
+  return { name: network.network, subnet: `${ipv4Text((value & mask) >>> 0)}/${prefix}`, gateway: network.gateway, address: address! };
+}
+

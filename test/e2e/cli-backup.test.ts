@@ -1,0 +1,159 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { createRootfsTar } from '../../drivers/fake';
+import { ArtifactStore } from '../../gateway/artifacts/artifact-store';
+import { runRsp } from '../helpers/cli';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { describeWithEngine } from '../helpers/engines';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { buildWorld, World } from '../helpers/scenario';
+import { until } from '../helpers/until';
+
+/** What a restore must give back, read through GraphQL as the site admin. */
+const EVERYTHING = `{
+  groups(first: 500) { nodes { id slug name } }
+  sites(first: 500) { nodes { id name } }
+  hosts(first: 500) { nodes { id hostname siteId } }
+  environments(first: 500) { nodes { id name status hostId } }
+}`;
+
+/**
+ * `rsp admin backup` and `rsp admin restore` on one database kind: a populated gateway (groups,
+ * a site, hosts, an environment, a replica in the gateway's store) is backed up while it runs,
+ * its database and manifests are wiped, restored, and a gateway on it finds everything again.
+ */
+function backupSuite(kind: 'pglite' | 'postgres') {
+  let db: TestDatabase;
+  let t: TestGateway | undefined;
+  let w: World;
+  let dir: string;
+  let adminToken: string;
+  let before: unknown;
+  let replica: { id: string; manifestId: string };
+  const dbEnv = () => ({ RSP_DATA_DIR: db.dataDir, DATABASE_URL: db.databaseUrl, LOG_LEVEL: 'silent' });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rsp-backup-'));
+    db = await createTestDatabase(kind);
+    t = await startTestGateway(db, { RSP_REPLICATION_INTERVAL_MS: '0' });
+    adminToken = t.adminToken;
+    w = await buildWorld(t);
+    // The gateway's agent serves zaphod: it is UP once the agent's next heartbeat is heard.
+    await until('host zaphod UP', async () => (await t!.ok('query ($id: ID!) { host(id: $id) { state } }', { id: w.host1 })).host.state === 'UP', 60_000);
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'app', version: '1', technology: 'fake' } })).registerImage.id;
+    await t.upload(image, createRootfsTar({ '/srv/data.txt': 'kept\n' }));
+    const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'app' } }, w.tokens.memberA)).createEnvironment;
+    await t.gateway.services.operations.settled(created.operation.id);
+    const policy = (await t.ok('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', { i: { environmentId: created.environment.id, targetKind: 'STORE', schedule: 'every 1 hour' } }, w.tokens.memberA)).createReplicationPolicy.id;
+    const op = await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', { id: policy }, w.tokens.memberA)).replicateNow.id);
+    expect(op.state).toBe('SUCCEEDED');
+    replica = (await t.ok('query ($id: ID!) { replica(id: $id) { id manifestId } }', { id: op.result!.replicaId })).replica;
+    before = await t.ok(EVERYTHING);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a backup made while the gateway runs is 0600, complete, and holds no token in clear', async () => {
+    const file = join(dir, 'online.rspbackup');
+    const online = await runRsp(['admin', 'backup', '--online', file], { RSP_URL: t!.gateway.url, RSP_TOKEN: adminToken });
+    expect(online).toMatchObject({ code: 0, stdout: expect.stringMatching(/Backed up \d+ row\(s\) of \d+ table\(s\) and 1 artifact manifest\(s\) from the gateway/) });
+    // Only site admins may ask for it.
+    expect((await runRsp(['admin', 'backup', '--online', join(dir, 'denied')], { RSP_URL: t!.gateway.url, RSP_TOKEN: w.tokens.adminA })).code).toBe(4);
+    const direct = join(dir, 'direct.rspbackup');
+    const offline = await runRsp(['admin', 'backup', direct], dbEnv());
+    if (kind === 'postgres') {
+      // PostgreSQL is read directly, in one REPEATABLE READ transaction, while the gateway writes.
+      expect(offline).toMatchObject({ code: 0, stdout: expect.stringMatching(/from PostgreSQL/) });
+    } else {
+      // A second process must not open the running gateway's embedded database.
+      expect(offline.code).toBe(3);
+      expect(offline.stderr).toMatch(/is open in process \d+ .*rsp admin backup --online/);
+    }
+    const text = readFileSync(file, 'utf8');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(text).not.toContain(adminToken);
+    for (const token of Object.values(w.tokens)) expect(text).not.toContain(token);
+    const lines = text.trimEnd().split('\n');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'rsp-backup', formatVersion: 1, database: kind });
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ end: true, manifests: 1 });
+    expect(text).toContain(replica.manifestId);
+  });
+
+  test('wiped, then restored: every group, site, host, environment and replica manifest is back, and the tokens work', async () => {
+    await t!.close();
+    t = undefined;
+    await wipe(db);
+    const restored = await runRsp(['admin', 'restore', join(dir, 'online.rspbackup')], dbEnv());
+    expect(restored).toMatchObject({ code: 0, stdout: expect.stringMatching(/Restored \d+ row\(s\) of \d+ table\(s\) and 1 artifact manifest\(s\)/) });
+    // Restoring over data needs --force.
+    const again = await runRsp(['admin', 'restore', join(dir, 'online.rspbackup')], dbEnv());
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/not empty .*--force/);
+    expect((await runRsp(['admin', 'restore', '--force', join(dir, 'online.rspbackup')], dbEnv())).code).toBe(0);
+
+    t = await startTestGateway(db, { RSP_REPLICATION_INTERVAL_MS: '0' });
+    expect(t.gateway.bootstrapToken).toBeUndefined();
+    expect(await t.ok(EVERYTHING, {}, adminToken)).toEqual(before);
+    expect((await t.ok('query ($id: ID!) { replica(id: $id) { id manifestId } }', { id: replica.id }, w.tokens.memberA)).replica).toEqual(replica);
+    expect((await ArtifactStore.inDirectory(t.gateway.config.artifactDir).verify(replica.manifestId)).ok).toBe(true);
+  });
+
+  test('a backup cut short, or of another schema, is refused and changes nothing', async () => {
+    const lines = readFileSync(join(dir, 'online.rspbackup'), 'utf8').trimEnd().split('\n');
+    const short = join(dir, 'short.rspbackup');
+    writeFileSync(short, `${lines.slice(0, -1).join('\n')}\n`);
+    const foreign = join(dir, 'foreign.rspbackup');
+    writeFileSync(foreign, `${[JSON.stringify({ ...JSON.parse(lines[0]!), rspVersion: '99.0.0', migrations: [...JSON.parse(lines[0]!).migrations, 'FromTheFuture9999999999999'] }), ...lines.slice(1)].join('\n')}\n`);
+    await t!.close();
+    t = undefined;
+    const cut = await runRsp(['admin', 'restore', '--force', short], dbEnv());
+    expect(cut.code).toBe(1);
+    expect(cut.stderr).toMatch(/cut short/);
+    const other = await runRsp(['admin', 'restore', '--force', foreign], dbEnv());
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/made by RSP 99\.0\.0 with another schema.*FromTheFuture9999999999999.*restore it with RSP 99\.0\.0/);
+    t = await startTestGateway(db, { RSP_REPLICATION_INTERVAL_MS: '0' });
+    expect(await t.ok(EVERYTHING, {}, adminToken)).toEqual(before);
+  });
+
+  if (kind === 'postgres') {
+    test('a PostgreSQL backup restores into an embedded (PGlite) database', async () => {
+      const target = await createTestDatabase('pglite');
+      try {
+        expect((await runRsp(['admin', 'restore', join(dir, 'direct.rspbackup')], { RSP_DATA_DIR: target.dataDir, LOG_LEVEL: 'silent' })).code).toBe(0);
+        const other = await startTestGateway(target);
+        try {
+          expect(await other.ok(EVERYTHING, {}, adminToken)).toEqual(before);
+        } finally {
+          await other.close();
+        }
+      } finally {
+        await target.drop();
+      }
+    });
+  }
+}
+
+/** Loses the database and the artifact store's manifests (the chunks stay: they are not in backups). */
+async function wipe(db: TestDatabase): Promise<void> {
+  rmSync(join(db.dataDir, 'artifacts', 'manifests'), { recursive: true, force: true });
+  if (!db.databaseUrl) {
+    rmSync(join(db.dataDir, 'db'), { recursive: true, force: true });
+    return;
+  }
+  const client = new Client({ connectionString: db.databaseUrl });
+  await client.connect();
+  try {
+    await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+  } finally {
+    await client.end();
+  }
+}
+
+describe('rsp admin backup/restore on pglite', () => backupSuite('pglite'));
+describeWithEngine('postgres', 'rsp admin backup/restore on postgres', () => backupSuite('postgres'));

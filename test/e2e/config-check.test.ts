@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { runRsp } from '../helpers/cli';
+
+const run = promisify(execFile);
+
+/** A self-signed certificate and its key, made with openssl. */
+async function makePair(dir: string, name: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, `${name}.pem`);
+  const key = join(dir, `${name}.key`);
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost']);
+  return { cert, key };
+}
+
+interface Checked {
+  valid: boolean;
+  file: string | null;
+  settings?: Array<{ key: string; variable: string; value: unknown; source: string }>;
+  problems?: Array<{ variable: string; problem: string }>;
+}
+
+/**
+ * `rsp config check`: the environment and RSP_CONFIG validated as `rsp serve` would (TLS files
+ * included), each setting's value and origin with passwords masked, every problem named (exit 2),
+ * and nothing started or created.
+ */
+describe('rsp config check', () => {
+  let dir: string;
+  let a: { cert: string; key: string };
+  let b: { cert: string; key: string };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rsp-config-check-'));
+    [a, b] = await Promise.all([makePair(dir, 'a'), makePair(dir, 'b')]);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a valid configuration: each value with its origin (env, file, default), passwords masked, exit 0, nothing created', async () => {
+    const file = join(dir, 'valid.json');
+    writeFileSync(file, JSON.stringify({ port: 4555, logLevel: 'debug', tlsCert: a.cert, tlsKey: a.key, dataDir: join(dir, 'data') }));
+    const env = { RSP_CONFIG: file, PORT: '4556', DATABASE_URL: 'postgres://rsp:db-s3cret@db.example:5432/rsp', REDIS_URL: 'redis://:redis-s3cret@cache:6379', RSP_PLUGIN_OPTIONS: JSON.stringify({ 'rsp-audit': { file: 'audit.jsonl', apiToken: 'tok-s3cret', sink: { url: 'https://u:url-s3cret@logs.example/in', password: 'pw-s3cret' } } }), LOG_LEVEL: undefined, RSP_HOST: undefined, RSP_DATA_DIR: undefined, RSP_TLS_CERT: undefined, RSP_TLS_KEY: undefined };
+    const json = await runRsp(['config', 'check', '--json'], env);
+    expect(json).toMatchObject({ code: 0 });
+    expect(json.stdout).not.toMatch(/s3cret/);
+    const checked = JSON.parse(json.stdout) as Checked;
+    expect(checked).toMatchObject({ valid: true, file });
+    const byKey = Object.fromEntries(checked.settings!.map((s) => [s.key, s]));
+    expect(byKey.port).toEqual({ key: 'port', variable: 'PORT', value: 4556, source: 'env' });
+    expect(byKey.logLevel).toMatchObject({ value: 'debug', source: 'file' });
+    expect(byKey.host).toMatchObject({ value: '127.0.0.1', source: 'default' });
+    expect(byKey.tlsCert).toMatchObject({ value: a.cert, source: 'file' });
+    expect(byKey.databaseUrl).toMatchObject({ value: 'postgres://rsp:****@db.example:5432/rsp', source: 'env' });
+    expect(byKey.redisUrl).toMatchObject({ value: 'redis://:****@cache:6379', source: 'env' });
+    expect(byKey.artifactDir).toMatchObject({ value: join(dir, 'data', 'artifacts'), source: 'default' });
+    expect(byKey.pluginOptions).toMatchObject({ value: { 'rsp-audit': { file: 'audit.jsonl', apiToken: '****', sink: { url: 'https://u:****@logs.example/in', password: '****' } } }, source: 'env' });
+
+    const human = await runRsp(['config', 'check'], env);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^PORT +4556 +env$/m);
+    expect(human.stdout).toMatch(new RegExp(`^LOG_LEVEL +debug +file ${file}$`, 'm'));
+    expect(human.stdout).toMatch(/^DATABASE_URL +postgres:\/\/rsp:\*\*\*\*@db\.example:5432\/rsp +env$/m);
+    expect(human.stdout).toMatch(/configuration valid/);
+    expect(human.stdout + human.stderr).not.toMatch(/s3cret/);
+    // Nothing was started or opened: no data directory, no database.
+    expect(existsSync(join(dir, 'data'))).toBe(false);
+  });
+
+  test('an invalid configuration: every problem named (values, settings together, TLS files, the file), exit 2', async () => {
+    const file = join(dir, 'invalid.json');
+    writeFileSync(file, JSON.stringify({ logLevel: 'loud', tlsCert: a.cert, tlsKey: b.key }));
+    const env = { RSP_CONFIG: file, PORT: 'abc', DATABASE_URL: 'postgres://rsp:db-s3cret@[oops', REDIS_URL: undefined, LOG_LEVEL: undefined, RSP_TLS_CERT: undefined, RSP_TLS_KEY: undefined, RSP_HEARTBEAT_MS: '5000', RSP_HOST_DOWN_AFTER_MS: '4000' };
+    const human = await runRsp(['config', 'check'], env);
+    expect(human.code).toBe(2);
+    expect(human.stderr).toMatch(/PORT: .*"abc"/);
+    expect(human.stderr).toMatch(new RegExp(`${file} \\(logLevel\\): .*"loud"`));
+    expect(human.stderr).toMatch(/DATABASE_URL: is not a valid URL/);
+    expect(human.stderr).toMatch(/RSP_HOST_DOWN_AFTER_MS: must be longer than RSP_HEARTBEAT_MS/);
+    expect(human.stdout + human.stderr).not.toMatch(/s3cret/);
+
+    // The values fixed, the mismatched TLS pair is what is left.
+    const tls = await runRsp(['config', 'check', '--json'], { ...env, PORT: '4000', DATABASE_URL: '', LOG_LEVEL: 'info', RSP_HOST_DOWN_AFTER_MS: undefined, RSP_HEARTBEAT_MS: undefined });
+    expect(tls.code).toBe(2);
+    expect(JSON.parse(tls.stdout)).toEqual({ valid: false, file, problems: [{ variable: 'RSP_TLS_KEY', problem: expect.stringMatching(/do not make a usable pair/) }] });
+
+    // `rsp serve`'s options are taken as it takes them: over the environment and the file.
+    const options = await runRsp(['config', 'check', '--json', '--port', '4557', '--tls-key', a.key], { ...env, PORT: '4000', DATABASE_URL: '', LOG_LEVEL: 'info', RSP_HOST_DOWN_AFTER_MS: undefined, RSP_HEARTBEAT_MS: undefined });
+    expect(options.code).toBe(0);
+    expect((JSON.parse(options.stdout) as Checked).settings).toEqual(expect.arrayContaining([{ key: 'port', variable: 'PORT', value: 4557, source: 'option' }, { key: 'tlsKey', variable: 'RSP_TLS_KEY', value: a.key, source: 'option' }]));
+
+    const missing = await runRsp(['config', 'check'], { RSP_CONFIG: join(dir, 'absent.json'), PORT: '-1' });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/RSP_CONFIG: cannot read .*absent\.json/);
+    expect(missing.stderr).toMatch(/PORT: /);
+  });
+});

@@ -1,0 +1,252 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { addFederationGroup, readFederationConfig, joinSite, writeFederationConfig } from '../../gateway/federation/config';
+import { RspProcess, runRsp, spawnRsp } from '../helpers/cli';
+import { createTestDatabase, DATABASE_KINDS, TestDatabase } from '../helpers/databases';
+import { GraphqlReply, serveGateway, ServedGateway } from '../helpers/served-gateway';
+import { until } from '../helpers/until';
+
+type SiteName = 'a' | 'b' | 'c';
+const SITE_NAMES: SiteName[] = ['a', 'b', 'c'];
+/** Each site's agent host offers SLOT units: 1 asked fills b's most (binpack ranks it first), then a's, then c's. */
+const SLOTS: Record<SiteName, number> = { a: 4, b: 2, c: 10 };
+const SLOT = [{ type: 'SLOT', amount: 1, unit: 'COUNT' }];
+
+/**
+ * Three independent sites (each its own `rsp serve` process and database — PGlite, PostgreSQL when
+ * there is one, PGlite — and its own `rsp agent` process serving one host) and `rsp federate` over
+ * them: a group linked to all three sees all three and places across them, one linked to one site
+ * sees nothing of the others, a token revoked at a site cuts access there at once, events of
+ * several sites reach one subscriber, and a killed site leaves the others' data with an error
+ * naming it. The processes are shared by the tests, in order.
+ */
+describe('rsp federate: one graph over independent sites', () => {
+  const dbs: TestDatabase[] = [];
+  const sites: Record<SiteName, { served: ServedGateway; agent: RspProcess; groupId: string; siteId: string; hostIds: string[]; agentHostId: string; tokenId: string; token: string }> = {} as never;
+  /** Every process started, killed at the end even when the set-up stopped half-way. */
+  const processes: Array<{ child: RspProcess['child']; exited: Promise<unknown> }> = [];
+  let federation: RspProcess;
+  let federationUrl: string;
+  const keys: Record<'alliance' | 'solo', string> = { alliance: '', solo: '' };
+  let soloTokenId = '';
+
+  /** A query at the federation as a federation group (its key). */
+  const fed = async (group: keyof typeof keys, query: string, variables?: Record<string, unknown>, headers: Record<string, string> = {}): Promise<GraphqlReply> => {
+    const res = await fetch(federationUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${keys[group]}`, ...headers }, body: JSON.stringify({ query, variables }) });
+    return (await res.json()) as GraphqlReply;
+  };
+
+  /** A graphql-ws client of the federation as the alliance. */
+  const fedSocket = (): Client => createClient({ url: federationUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${keys.alliance}` }, retryAttempts: 0 });
+
+  /**
+   * A site as its admin gives it: a local group, a site, two hosts, a third served by the site's own
+   * agent (with SLOT capacity), and a token for the local group (what it gives the federation).
+   */
+  const setUpSite = async (name: SiteName, db: TestDatabase) => {
+    const served = await serveGateway({ startTimeoutMs: 300_000, dataDir: db.dataDir, env: { DATABASE_URL: db.databaseUrl, REDIS_URL: undefined, RSP_DRIVERS: 'fake', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', RSP_LOCAL_HOST: `${name}-host-1` } });
+    processes.push(served.server);
+    const { createGroup } = await served.ok(`mutation { createGroup(input: { name: "Lab ${name}", slug: "lab-${name}" }) { id } }`);
+    const { createSite } = await served.ok('mutation ($g: ID!, $n: String!) { createSite(input: { name: $n, ownerGroupId: $g }) { id } }', { g: createGroup.id, n: `site-${name}` });
+    const hostIds: string[] = [];
+    for (const h of [1, 2]) {
+      const { createHost } = await served.ok('mutation ($s: ID!, $g: ID!, $h: String!) { createHost(input: { siteId: $s, ownerGroupId: $g, hostname: $h, drivers: ["fake"] }) { id } }', { s: createSite.id, g: createGroup.id, h: `${name}-host-${h}` });
+      hostIds.push(createHost.id);
+    }
+    const joined = await runRsp(['--url', served.url, '--token', served.token, '--json', 'agent', 'token', 'create', `${name}-agent`, '--ttl', '600'], {});
+    expect(joined.code).toBe(0);
+    const agent = spawnRsp(['agent', '--gateway', served.url.replace(/^http/, 'ws'), '--token', JSON.parse(joined.stdout).token, '--drivers', 'fake', '--data-dir', mkdtempSync(join(tmpdir(), 'rsp-agent-'))], { LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
+    processes.push(agent);
+    await agent.waitFor(/connected to the gateway/, 120_000);
+    const { createHost } = await served.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: createSite.id, ownerGroupId: createGroup.id, hostname: `${name}-agent-box`, agent: `${name}-agent` } });
+    await served.ok('mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }', { i: { hostId: createHost.id, type: 'SLOT', unit: 'COUNT', total: SLOTS[name] } });
+    await until(`${name}-agent-box UP`, async () => (await served.ok('query ($id: ID!) { host(id: $id) { state } }', { id: createHost.id })).host.state === 'UP', 120_000);
+    const { createToken } = await served.ok('mutation ($g: ID!) { createToken(input: { groupId: $g, name: "federation", role: MEMBER }) { token { id } secret } }', { g: createGroup.id });
+    sites[name] = { served, agent, groupId: createGroup.id, siteId: createSite.id, hostIds, agentHostId: createHost.id, tokenId: createToken.token.id, token: createToken.secret };
+  };
+
+  beforeAll(async () => {
+    dbs.push(await createTestDatabase('pglite'), await createTestDatabase(DATABASE_KINDS.includes('postgres') ? 'postgres' : 'pglite'), await createTestDatabase('pglite'));
+    await Promise.all(SITE_NAMES.map((name, i) => setUpSite(name, dbs[i]!)));
+    // The alliance is linked to every site through the CLI; "solo" only to site a, with a token of its own.
+    const file = join(dbs[0]!.dataDir, 'federation.json');
+    const added = await runRsp(['federation', 'group-add', 'alliance', '--config', file], {});
+    expect(added).toMatchObject({ code: 0 });
+    keys.alliance = /\n(rspf_\S+)/.exec(added.stdout)![1]!;
+    for (const name of SITE_NAMES) {
+      expect(await runRsp(['federation', 'join', name, '--site-url', sites[name].served.graphqlUrl, '--group', 'alliance', '--site-token', sites[name].token, '--config', file], {})).toMatchObject({ code: 0 });
+    }
+    const { createToken } = await sites.a.served.ok('mutation ($g: ID!) { createToken(input: { groupId: $g, name: "federation-solo", role: VIEWER }) { token { id } secret } }', { g: sites.a.groupId });
+    soloTokenId = createToken.token.id;
+    const solo = addFederationGroup(readFederationConfig(file), 'solo');
+    keys.solo = solo.key;
+    writeFederationConfig(file, joinSite(solo.config, { site: 'a', url: sites.a.served.graphqlUrl, group: 'solo', token: createToken.secret }));
+    federation = spawnRsp(['federate', '--config', file, '--port', '0'], {});
+    processes.push(federation);
+    federationUrl = (await federation.waitFor(/Federation endpoint:\s+(\S+)/, 120_000))[1]!;
+  }, 600_000);
+
+  afterAll(async () => {
+    for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all(processes.map((p) => p.exited));
+    await Promise.all(dbs.map((db) => db.drop()));
+  });
+
+  test('a group linked to three sites lists the hosts of all three, each saying its site; pages carry every site\'s position', async () => {
+    const all = await fed('alliance', '{ hosts { totalCount nodes { id hostname federationSite } } }');
+    expect(all.errors).toBeUndefined();
+    expect(all.data.hosts.totalCount).toBe(9);
+    const everyHost = SITE_NAMES.flatMap((n) => [`${n}:${n}-agent-box`, `${n}:${n}-host-1`, `${n}:${n}-host-2`]);
+    expect(all.data.hosts.nodes.map((h: { hostname: string; federationSite: string }) => `${h.federationSite}:${h.hostname}`).sort()).toEqual(everyHost);
+
+    const pages: string[][] = [];
+    let after: string | null = null;
+    do {
+      const page: GraphqlReply = await fed('alliance', 'query ($after: String) { hosts(first: 1, after: $after) { edges { node { hostname federationSite } } pageInfo { hasNextPage endCursor } } }', { after });
+      expect(page.errors).toBeUndefined();
+      pages.push(page.data.hosts.edges.map((e: { node: { hostname: string; federationSite: string } }) => `${e.node.federationSite}:${e.node.hostname}`).sort());
+      after = page.data.hosts.pageInfo.hasNextPage ? page.data.hosts.pageInfo.endCursor : null;
+    } while (after && pages.length < 5);
+    // One host of each site per page, every host once.
+    expect(pages.map((p) => p.map((h) => h.split(':')[0]))).toEqual([SITE_NAMES, SITE_NAMES, SITE_NAMES]);
+    expect(pages.flat().sort()).toEqual(everyHost);
+    expect((await fed('alliance', '{ hosts(after: "not-a-cursor") { totalCount } }')).errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+  });
+
+  test('by-id fields go to the site owning the id, also for an id the federation never saw', async () => {
+    const seen = await fed('alliance', 'query ($id: ID!) { host(id: $id) { hostname federationSite } }', { id: sites.b.hostIds[1] });
+    expect(seen).toEqual({ data: { host: { hostname: 'b-host-2', federationSite: 'b' } } });
+    const { createHost } = await sites.b.served.ok('mutation ($s: ID!, $g: ID!) { createHost(input: { siteId: $s, ownerGroupId: $g, hostname: "b-host-3", drivers: ["fake"] }) { id } }', { s: sites.b.siteId, g: sites.b.groupId });
+    sites.b.hostIds.push(createHost.id);
+    expect(await fed('alliance', 'query ($id: ID!) { host(id: $id) { hostname federationSite siteId } }', { id: createHost.id })).toEqual({ data: { host: { hostname: 'b-host-3', federationSite: 'b', siteId: sites.b.siteId } } });
+    // An id argument of a list routes too: the hosts of site b's own site id.
+    const ofB = await fed('alliance', 'query ($s: ID!) { hosts(siteId: $s) { nodes { hostname federationSite } } }', { s: sites.b.siteId });
+    expect(ofB.data.hosts.nodes.map((h: { hostname: string }) => h.hostname).sort()).toEqual(['b-agent-box', 'b-host-1', 'b-host-2', 'b-host-3']);
+    const missing = await fed('alliance', '{ host(id: "00000000-0000-4000-8000-000000000000") { hostname } }');
+    expect(missing.errors?.[0]).toMatchObject({ extensions: { code: 'NOT_FOUND' } });
+
+    // A mutation goes to one site: the one named by x-rsp-site (whose own authorization refuses a member), never to all.
+    const createSite = 'mutation ($g: ID!) { createSite(input: { name: "elsewhere", ownerGroupId: $g }) { id } }';
+    expect((await fed('alliance', createSite, { g: sites.b.groupId })).errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', details: { sites: SITE_NAMES } } });
+    expect((await fed('alliance', createSite, { g: sites.b.groupId }, { 'x-rsp-site': 'b' })).errors?.[0]).toMatchObject({ message: expect.stringMatching(/^Site b: /), extensions: { code: 'FORBIDDEN', details: { site: 'b' } } });
+  });
+
+  test('a group not linked to a site sees nothing of it; a site revoking its token cuts the access at once', async () => {
+    const solo = await fed('solo', '{ hosts { nodes { hostname federationSite } } }');
+    expect(solo.errors).toBeUndefined();
+    expect(solo.data.hosts.nodes.map((h: { federationSite: string }) => h.federationSite)).toEqual(['a', 'a', 'a']);
+    for (const id of [sites.b.hostIds[0], sites.c.agentHostId]) {
+      const other = await fed('solo', 'query ($id: ID!) { host(id: $id) { hostname } }', { id });
+      expect(other).toMatchObject({ data: { host: null }, errors: [{ extensions: { code: 'NOT_FOUND' } }] });
+    }
+    expect((await fed('solo', 'query ($id: ID!) { host(id: $id) { hostname } }', { id: sites.a.hostIds[0] })).data).toEqual({ host: { hostname: 'a-host-1' } });
+
+    await sites.a.served.ok('mutation ($id: ID!) { revokeToken(id: $id) { id } }', { id: soloTokenId });
+    const revoked = await fed('solo', '{ hosts { nodes { hostname } } }');
+    expect(revoked.data).toEqual({ hosts: { nodes: [] } });
+    expect(revoked.errors).toEqual([expect.objectContaining({ message: expect.stringMatching(/^Site a: /), extensions: { code: 'UNAUTHENTICATED', details: { site: 'a' } } })]);
+    // The alliance's own link to site a is untouched.
+    expect((await fed('alliance', '{ hosts(first: 50) { totalCount } }')).data.hosts.totalCount).toBe(10);
+    expect((await fetch(federationUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer rspf_wrong' }, body: '{"query":"{ hosts { totalCount } }"}' })).status).toBe(401);
+  });
+
+  test('placement ranks the hosts of every site the group may use together, each candidate naming its site; allocate goes to the best site', async () => {
+    // The alliance's group as the federation names it (site a's id): each site gets its own local group's id.
+    const { viewer } = (await fed('alliance', '{ viewer { groupId } }')).data;
+    expect(viewer.groupId).toBe(sites.a.groupId);
+    const dry = await fed('alliance', 'query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostId hostname federationSite score } rejected { hostname federationSite filter } } }', { r: { groupId: viewer.groupId, resources: SLOT } });
+    expect(dry.errors).toBeUndefined();
+    const { candidates, rejected } = dry.data.placementCandidates;
+    expect(candidates.map((c: { federationSite: string; hostname: string }) => `${c.federationSite}:${c.hostname}`)).toEqual(['b:b-agent-box', 'a:a-agent-box', 'c:c-agent-box']);
+    expect(candidates.map((c: { hostId: string }) => c.hostId)).toEqual([sites.b.agentHostId, sites.a.agentHostId, sites.c.agentHostId]);
+    expect(new Set(rejected.map((r: { federationSite: string }) => r.federationSite))).toEqual(new Set(SITE_NAMES));
+
+    const ALLOCATE = 'mutation ($r: AllocationRequestInput!) { allocate(request: $r) { id status federationSite allocations { id hostId } } }';
+    const placed = await fed('alliance', ALLOCATE, { r: { groupId: viewer.groupId, resources: SLOT } });
+    expect(placed.errors).toBeUndefined();
+    expect(placed.data.allocate).toMatchObject({ status: 'PLACED', federationSite: 'b', allocations: [{ hostId: sites.b.agentHostId }] });
+    // It is site b's own allocation, charged to its local group, and by-id reads of it go there.
+    const atB = await sites.b.served.ok('query ($id: ID!) { allocationRequest(id: $id) { groupId allocations { hostId } } }', { id: placed.data.allocate.id });
+    expect(atB.allocationRequest).toEqual({ groupId: sites.b.groupId, allocations: [{ hostId: sites.b.agentHostId }] });
+    expect((await fed('alliance', 'query ($id: ID!) { allocationRequest(id: $id) { federationSite } }', { id: placed.data.allocate.id })).data).toEqual({ allocationRequest: { federationSite: 'b' } });
+
+    // b is full now (2 slots, 1 held, 2 asked): the next best site takes it. x-rsp-site pins a site.
+    const two = [{ type: 'SLOT', amount: 2, unit: 'COUNT' }];
+    expect((await fed('alliance', ALLOCATE, { r: { groupId: viewer.groupId, resources: two } })).data.allocate).toMatchObject({ federationSite: 'a', allocations: [{ hostId: sites.a.agentHostId }] });
+    expect((await fed('alliance', ALLOCATE, { r: { groupId: viewer.groupId, resources: SLOT } }, { 'x-rsp-site': 'c' })).data.allocate).toMatchObject({ federationSite: 'c', allocations: [{ hostId: sites.c.agentHostId }] });
+    const nowhere = await fed('alliance', ALLOCATE, { r: { groupId: viewer.groupId, resources: [{ type: 'SLOT', amount: 50, unit: 'COUNT' }] } });
+    expect(nowhere.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' } });
+  });
+
+  test('events of every site the group sees reach one subscriber at the federation, each naming its site', async () => {
+    const client = fedSocket();
+    const seen = new Map<string, { kind: string; groupId: string }>();
+    const failed: unknown[] = [];
+    const unsubscribe = client.subscribe<{ events: { kind: string; groupId: string; federationSite: string } }>(
+      { query: 'subscription { events { kind groupId federationSite allocation { change } } }' },
+      { next: (value) => (value.errors ? failed.push(value.errors) : value.data && seen.set(value.data.events.federationSite, value.data.events)), error: (e) => failed.push(e), complete: () => undefined },
+    );
+    try {
+      // The federation subscribes at each site once the client subscribed: ask again at the sites not heard from yet.
+      await until(
+        'ALLOCATION events from sites a and c',
+        async () => {
+          for (const site of ['a', 'c'].filter((s) => !seen.has(s))) {
+            await fed('alliance', 'mutation ($r: AllocationRequestInput!) { allocate(request: $r) { id } }', { r: { groupId: sites.a.groupId, mode: 'APPROVAL', resources: SLOT } }, { 'x-rsp-site': site });
+          }
+          return failed.length > 0 || (seen.has('a') && seen.has('c'));
+        },
+        60_000,
+        500,
+      );
+      expect(failed).toEqual([]);
+      expect(seen.get('a')).toMatchObject({ kind: 'ALLOCATION', groupId: sites.a.groupId });
+      expect(seen.get('c')).toMatchObject({ kind: 'ALLOCATION', groupId: sites.c.groupId });
+    } finally {
+      unsubscribe();
+      await client.dispose();
+    }
+  });
+
+  test('a subscription is relayed from the site owning the id: hostMetrics of the agent host at site c', async () => {
+    const client = fedSocket();
+    try {
+      const sample = await new Promise<{ hostMetrics: { hostId: string; siteId: string } }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no hostMetrics sample through the federation in 30 s')), 30_000);
+        const unsubscribe = client.subscribe<{ hostMetrics: { hostId: string; siteId: string } }>(
+          { query: 'subscription ($h: ID!) { hostMetrics(hostId: $h) { hostId siteId at } }', variables: { h: sites.c.agentHostId } },
+          {
+            next: (value) => {
+              clearTimeout(timer);
+              unsubscribe();
+              if (value.errors) reject(new Error(JSON.stringify(value.errors)));
+              else resolve(value.data!);
+            },
+            error: (e) => {
+              clearTimeout(timer);
+              reject(e instanceof Error ? e : new Error(JSON.stringify(e)));
+            },
+            complete: () => undefined,
+          },
+        );
+      });
+      expect(sample.hostMetrics).toMatchObject({ hostId: sites.c.agentHostId, siteId: sites.c.siteId });
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  test('a site that is down gives partial data and an error naming it, never a failed request', async () => {
+    await sites.c.served.kill9();
+    const partial = await fed('alliance', 'query ($a: ID!, $c: ID!) { hosts { nodes { hostname federationSite } } a: host(id: $a) { hostname } c: host(id: $c) { hostname } }', { a: sites.a.hostIds[0], c: sites.c.hostIds[0] });
+    expect(partial.data.hosts.nodes.map((h: { federationSite: string; hostname: string }) => `${h.federationSite}:${h.hostname}`).sort()).toEqual(['a:a-agent-box', 'a:a-host-1', 'a:a-host-2', 'b:b-agent-box', 'b:b-host-1', 'b:b-host-2', 'b:b-host-3']);
+    expect(partial.data.a).toEqual({ hostname: 'a-host-1' });
+    expect(partial.data.c).toBeNull();
+    const named = (partial.errors ?? []).map((e) => ({ path: (e as { path?: string[] }).path, code: e.extensions?.code, site: (e.extensions as { details?: { site?: string } })?.details?.site }));
+    expect(named).toEqual(expect.arrayContaining([{ path: ['hosts'], code: 'UNAVAILABLE', site: 'c' }, { path: ['c'], code: 'UNAVAILABLE', site: 'c' }]));
+    expect(partial.errors!.every((e) => /Site c is unavailable/.test(e.message))).toBe(true);
+  });
+});

@@ -1,0 +1,96 @@
+import { randomInt } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
+import Docker from 'dockerode';
+import { resolveDockerConfig } from '../../drivers/docker';
+import { describeWithEngine } from '../helpers/engines';
+import { fetchText, httpd, NamedEnvironments } from '../helpers/named-environments';
+import { until } from '../helpers/until';
+
+/** The host's first non-loopback IPv4 address (a published port answers there), else loopback. */
+function hostAddress(): string {
+  const found = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal && !a.address.startsWith('172.17.'));
+  return found?.address ?? '127.0.0.1';
+}
+
+/**
+ * Networks of environments through the gateway on a real Docker engine (issue 24): addresses of
+ * the host's range (a /29: five addresses), reachable from another environment and from the
+ * host; published ports; a read-only root by default.
+ */
+describeWithEngine('docker', 'docker environments: addresses, published ports, read-only root', () => {
+  const subnet = `10.126.${randomInt(256)}`;
+  const hostPort = 20000 + randomInt(20000);
+  let n: NamedEnvironments;
+
+  beforeAll(async () => {
+    n = await NamedEnvironments.start('docker', `${subnet}.0/29`);
+  }, 120_000);
+  afterAll(() => n?.close(), 120_000);
+
+  test("each environment gets its own address of the host's range and answers on it, from another environment and from the host", async () => {
+    expect((await n.t.ok('query ($id: ID!) { host(id: $id) { addressRange } }', { id: n.w.host1 })).host.addressRange).toBe(`${subnet}.0/29`);
+    const web = await n.running('web', { command: httpd('web') });
+    const client = await n.running('client');
+    const [a] = await n.addresses(web);
+    const [b] = await n.addresses(client);
+    expect(a).toEqual({ address: `${subnet}.2`, prefix: 29, family: 'IPv4', interface: expect.stringMatching(/^rsp-/) });
+    expect(b).toMatchObject({ address: `${subnet}.3`, prefix: 29 });
+    expect((await n.exec(web, ['ip', '-4', 'addr'])).stdout).toContain(`inet ${subnet}.2/29`);
+    // Environment to environment, on the same host; then the host to the environment.
+    const fromClient = await until('web answering the client', async () => (await n.exec(client, ['wget', '-qO-', `http://${subnet}.2:8080/`])).stdout === 'hello-web\n', 30_000);
+    expect(fromClient).toBe(true);
+    expect(await fetchText(`http://${subnet}.2:8080/`)).toBe('hello-web\n');
+    // The DNS and hostname contract holds on the managed network: the environments resolve each other by hostname.
+    expect((await n.exec(client, ['hostname'])).stdout).toBe('client\n');
+    expect(await until('web answering the client by name', async () => (await n.exec(client, ['wget', '-qO-', 'http://web:8080/'])).stdout === 'hello-web\n', 30_000)).toBe(true);
+    expect((await n.exec(web, ['nslookup', 'client'])).stdout).toContain(`Address: ${subnet}.3`);
+  });
+
+  test('a published port answers from the host; the same host port is refused to another environment', async () => {
+    await n.running('pub', { command: httpd('pub'), ports: [{ hostPort, port: 8080 }], dns: ['192.0.2.53'] });
+    expect((await n.exec(n.ids.get('pub')!, ['cat', '/etc/resolv.conf'])).stdout).toBe('nameserver 192.0.2.53\n');
+    const url = `http://${hostAddress()}:${hostPort}/`;
+    expect(await until(`${url} answering`, async () => (await fetchText(url)) === 'hello-pub\n', 30_000)).toBe(true);
+    const taken = await n.t.gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }', { i: n.createInput('pub2', { ports: [{ hostPort, port: 80 }] }) });
+    expect(taken.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT', details: { reason: 'HOST_PORT_TAKEN', hostPort } } });
+  });
+
+  test('the root filesystem is read-only by default (volumes, /tmp and /run writable), writable when asked; a rebuild keeps only the volumes', async () => {
+    const ro = await n.running('ro', { volumes: [{ name: 'data', mountPath: '/data' }] });
+    const outside = await n.exec(ro, ['sh', '-c', 'echo x > /marker']);
+    expect(outside.exitCode).not.toBe(0);
+    expect(outside.stderr).toMatch(/read-only/i);
+    expect(await n.exec(ro, ['sh', '-c', 'echo kept > /data/kept && cat /data/kept && echo t > /tmp/t && echo r > /run/r'])).toMatchObject({ exitCode: 0, stdout: 'kept\n' });
+    expect((await n.t.ok('query ($id: ID!) { environment(id: $id) { iface { readOnlyRoot } } }', { id: ro })).environment.iface.readOnlyRoot).toBe(true);
+    const rw = await n.running('rw', { readOnlyRoot: false });
+    expect(await n.exec(rw, ['sh', '-c', 'echo x > /marker && cat /marker'])).toMatchObject({ exitCode: 0, stdout: 'x\n' });
+
+    // A rebuild keeps only the volumes: the writable root starts afresh, the volume's file stays.
+    for (const id of [ro, rw]) await n.follow((await n.t.ok('mutation ($id: ID!) { rebuildEnvironment(id: $id, limits: { pids: 128 }) { id } }', { id })).rebuildEnvironment.id);
+    expect((await n.exec(rw, ['ls', '/marker'])).exitCode).not.toBe(0);
+    expect((await n.exec(ro, ['cat', '/data/kept'])).stdout).toBe('kept\n');
+    expect((await n.exec(ro, ['sh', '-c', 'echo x > /marker'])).exitCode).not.toBe(0);
+  });
+
+  test('addresses are never two environments\', are kept across restart and rebuild, come back on destroy; an exhausted range is a clear error', async () => {
+    const held = await Promise.all([...n.ids.values()].map(async (id) => (await n.addresses(id))[0].address));
+    expect(held.sort()).toEqual([2, 3, 4, 5, 6].map((n) => `${subnet}.${n}`));
+    const full = await n.t.gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }', { i: n.createInput('one-too-many') });
+    expect(full.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT', details: { reason: 'ADDRESS_POOL_EXHAUSTED', addressRange: `${subnet}.0/29` } } });
+
+    const client = n.ids.get('client')!;
+    await n.follow((await n.t.ok('mutation ($id: ID!) { restartEnvironment(id: $id) { id } }', { id: client })).restartEnvironment.id);
+    await n.follow((await n.t.ok('mutation ($id: ID!) { rebuildEnvironment(id: $id, limits: { pids: 64 }) { id } }', { id: client })).rebuildEnvironment.id);
+    expect((await n.addresses(client))[0].address).toBe(`${subnet}.3`);
+    expect((await n.exec(client, ['ip', '-4', 'addr'])).stdout).toContain(`inet ${subnet}.3/29`);
+
+    await n.destroy('web');
+    const again = await n.running('again');
+    expect((await n.addresses(again))[0].address).toBe(`${subnet}.2`);
+
+    const network = (await n.addresses(again))[0].interface as string;
+    for (const name of [...n.ids.keys()]) await n.destroy(name);
+    const engine = new Docker(resolveDockerConfig().connection);
+    await expect(engine.getNetwork(network).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+});

@@ -1,0 +1,241 @@
+import { randomInt } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import WebSocket from 'ws';
+import { openExecSession, type ExecSession } from '../../gateway/cli/exec-client';
+import { createRootfsTar } from '../../drivers/fake';
+import type { ExecStart } from '../../gateway/server/exec-protocol';
+import { spawnRsp } from '../helpers/cli';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { describeWithEngine } from '../helpers/engines';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { NamedEnvironments } from '../helpers/named-environments';
+import { buildWorld, World } from '../helpers/scenario';
+import { until } from '../helpers/until';
+import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
+
+/** What a session printed and how it ended. */
+interface Ran {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/**
+ * Runs a session as `token`: sends each of `input` (each after the output so far matched the
+ * pattern before it, when given), closes stdin when `eof`, and waits for the exit.
+ */
+async function run(t: TestGateway, token: string | undefined, start: ExecStart, input: Array<[RegExp | null, string | ((session: ExecSession) => void)]>, eof = true): Promise<Ran> {
+  let stdout = '';
+  let stderr = '';
+  let changed: () => void = () => undefined;
+  const session = openExecSession(t.gateway.url, token, start, (b) => ((stdout += b.toString('utf8')), changed()), (b) => ((stderr += b.toString('utf8')), changed()));
+  for (const [after, text] of input) {
+    if (after) await new Promise<void>((resolve, reject) => {
+      const check = () => after.test(stdout) && resolve();
+      changed = check;
+      check();
+      session.exit.catch(reject);
+    });
+    if (typeof text === 'function') text(session);
+    else session.write(text);
+  }
+  if (eof) session.end();
+  const exitCode = await session.exit;
+  return { stdout, stderr, exitCode };
+}
+
+/** The code a refused session ended with. */
+async function refusal(t: TestGateway, token: string | undefined, start: ExecStart): Promise<string | undefined> {
+  return run(t, token, start, []).then(
+    () => 'not refused',
+    (e: unknown) => (e as { code?: string }).code,
+  );
+}
+
+/** The shared cases of both engines, over a running environment `env()` of group A. */
+function commonCases(ctx: () => { t: TestGateway; w: World; env: string }) {
+  test('the session is refused without a token, with a bad one, and to another group', async () => {
+    const { t, w, env } = ctx();
+    const start = { environment: env, command: ['sh'] };
+    expect(await refusal(t, undefined, start)).toBe('UNAUTHENTICATED');
+    expect(await refusal(t, 'rsp_not-a-token', start)).toBe('UNAUTHENTICATED');
+    expect(await refusal(t, w.tokens.memberB, start)).toMatch(/^(NOT_FOUND|FORBIDDEN)$/);
+    expect(await refusal(t, w.tokens.viewerA, start)).toBe('FORBIDDEN');
+    expect(await refusal(t, w.tokens.memberA, { ...start, command: [] })).toBe('BAD_USER_INPUT');
+  }, 60_000);
+
+  test('a bare socket must offer the exec protocol and start with a JSON frame', async () => {
+    const { t, w } = ctx();
+    const ws = new WebSocket(`${t.gateway.url.replace(/^http/, 'ws')}/exec`, ['rsp.exec.v1'], { headers: { authorization: `Bearer ${w.tokens.memberA}` } });
+    const frames: string[] = [];
+    ws.on('open', () => ws.send(Buffer.from([0, 1, 2])));
+    ws.on('message', (d: Buffer) => frames.push(d.toString('utf8')));
+    const code = await new Promise<number>((resolve) => ws.on('close', resolve));
+    expect(code).toBe(4400);
+    expect(JSON.parse(frames[0]!)).toMatchObject({ type: 'error', code: 'BAD_USER_INPUT' });
+  }, 30_000);
+}
+
+/** A gateway on the fake driver (with `settings`) and a running environment `shell` of group A. */
+async function startFakeShell(settings: Record<string, string> = {}): Promise<{ db: TestDatabase; t: TestGateway; w: World; env: string }> {
+  const db = await createTestDatabase('pglite');
+  const t = await startTestGateway(db, settings);
+  const w = await buildWorld(t);
+  const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'fake', version: '1', technology: 'fake' } })).registerImage.id;
+  expect((await t.upload(image, createRootfsTar({ '/etc/hostname': 'x' }))).status).toBe(200);
+  const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'shell' } })).createEnvironment;
+  const env = created.environment.id as string;
+  await t.gateway.services.operations.settled(created.operation.id);
+  await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id);
+  return { db, t, w, env };
+}
+
+describe('interactive exec over /exec (fake driver)', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let w: World;
+  let env: string;
+
+  beforeAll(async () => {
+    ({ db, t, w, env } = await startFakeShell());
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  }, 60_000);
+
+  commonCases(() => ({ t, w, env }));
+
+  test('echo round trip: each line is answered before the next is sent, and exit N is the exit code', async () => {
+    const r = await run(t, w.tokens.memberA, { environment: env, command: ['sh'] }, [[null, 'echo hello\n'], [/hello\n/, 'cat /missing\n'], [null, 'exit 3\n']], false);
+    expect(r).toEqual({ stdout: 'hello\n', stderr: expect.stringContaining('cat: ') as string, exitCode: 3 });
+  }, 30_000);
+
+  test('a command other than sh reads the whole standard input', async () => {
+    expect(await run(t, w.tokens.memberA, { environment: env, command: ['cat'] }, [[null, 'a'], [null, 'bc']])).toEqual({ stdout: 'abc', stderr: '', exitCode: 0 });
+  }, 30_000);
+
+  test('with a TTY the input is echoed and lines end in CRLF', async () => {
+    const r = await run(t, w.tokens.memberA, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'echo hi\r'], [/hi\r\nhi\r\n/, 'exit\r']], false);
+    expect(r).toEqual({ stdout: 'echo hi\r\nhi\r\nexit\r\n', stderr: '', exitCode: 0 });
+  }, 30_000);
+
+  test('revoking the token closes its open session', async () => {
+    const issued = (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } secret } }', { i: { groupId: w.groupA, role: 'MEMBER', name: 'shell' } })).createToken;
+    let stdout = '';
+    const session = openExecSession(t.gateway.url, issued.secret, { environment: env, command: ['sh'] }, (b) => (stdout += b.toString('utf8')), () => undefined);
+    session.write('echo up\n');
+    await until('the session answering', async () => stdout === 'up\n', 30_000, 50);
+    await t.ok('mutation ($id: ID!) { revokeToken(id: $id) { id } }', { id: issued.token.id });
+    await expect(session.exit).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+  }, 60_000);
+
+  test('rsp env exec -i streams standard input and exits with the command\'s code', async () => {
+    const p = spawnRsp(['env', 'exec', '-i', env, '--', 'sh'], { RSP_URL: t.gateway.url, RSP_TOKEN: w.tokens.memberA });
+    p.child.stdin.end('echo from-cli\nexit 4\n');
+    const r = await p.exited;
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 4, stdout: 'from-cli\n' });
+    const refused = spawnRsp(['env', 'exec', '-i', env, '--', 'sh'], { RSP_URL: t.gateway.url, RSP_TOKEN: w.tokens.memberB });
+    refused.child.stdin.end();
+    expect((await refused.exited).code).toBe(4);
+  }, 60_000);
+});
+
+describe('interactive exec of an environment behind the agent protocol', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let w: World;
+  let env: string;
+
+  beforeAll(async () => {
+    ({ db, t, w, env } = await startFakeShell({ RSP_AGENT_TRANSPORT: 'loopback' }));
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  }, 60_000);
+
+  test('is refused with UNSUPPORTED_OPERATION (the protocol does not carry streams yet)', async () => {
+    expect(await refusal(t, w.tokens.memberA, { environment: env, command: ['sh'] })).toBe('UNSUPPORTED_OPERATION');
+  }, 30_000);
+});
+
+describeWithEngine('docker', 'interactive exec over /exec (docker)', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let w: World;
+  let env: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    t = await startTestGateway(db, { RSP_DRIVERS: 'docker' });
+    w = await buildWorld(t);
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'busybox', version: '1', technology: 'docker' } })).registerImage.id;
+    expect((await t.upload(image, await readFile(await buildBusyboxRootfs()))).status).toBe(200);
+    const input = { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'shell', network: 'none', command: ['sleep', '3600'] };
+    const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: input })).createEnvironment;
+    env = created.environment.id;
+    expect((await t.gateway.services.operations.settled(created.operation.id)).state).toBe('SUCCEEDED');
+    expect((await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id)).state).toBe('SUCCEEDED');
+  }, 180_000);
+
+  afterAll(async () => {
+    if (env) await t.gateway.services.operations.settled((await t.gql('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id: env })).data?.destroyEnvironment?.id ?? '').catch(() => undefined);
+    await t?.close();
+    await db?.drop();
+  }, 120_000);
+
+  commonCases(() => ({ t, w, env }));
+
+  test('echo round trip through a real shell, stderr apart, exit code', async () => {
+    const r = await run(t, w.tokens.memberA, { environment: env, command: ['sh'] }, [[null, 'echo hello\n'], [/hello\n/, 'echo oops >&2\n'], [null, 'exit 3\n']], false);
+    expect(r).toEqual({ stdout: 'hello\n', stderr: 'oops\n', exitCode: 3 });
+  }, 60_000);
+
+  test('the end of standard input reaches the process', async () => {
+    expect(await run(t, w.tokens.memberA, { environment: env, command: ['sh', '-c', 'cat; exit 5'] }, [[null, 'abc']])).toEqual({ stdout: 'abc', stderr: '', exitCode: 5 });
+  }, 60_000);
+
+  test('a process on a terminal ends when its client goes', async () => {
+    let stdout = '';
+    const session = openExecSession(t.gateway.url, w.tokens.memberA, { environment: env, command: ['sh', '-c', 'echo started; exec sleep 4321'], tty: true }, (b) => (stdout += b.toString('utf8')), () => undefined);
+    await until('the process started', async () => stdout.includes('started'), 30_000, 50);
+    const ps = async () => (await t.ok('mutation ($id: ID!, $c: [String!]!) { execEnvironment(id: $id, command: $c) { stdout } }', { id: env, c: ['ps'] })).execEnvironment.stdout as string;
+    expect(await ps()).toContain('sleep 4321');
+    session.close();
+    await session.exit.catch(() => undefined);
+    expect(await until('the sleep gone', async () => !(await ps()).includes('sleep 4321'), 30_000, 250)).toBe(true);
+  }, 60_000);
+
+  test('a TTY of the asked size, resized, on a pseudo-terminal', async () => {
+    const r = await run(t, w.tokens.memberA, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'stty size; tty\r'], [/30 100\r\n\/dev\/pts\//, (s) => s.resize(120, 40)], [null, 'stty size\r'], [/40 120\r\n/, 'exit 7\r']], false);
+    expect(r.stdout).toMatch(/30 100\r\n\/dev\/pts\/\d+\r\n/);
+    expect(r.stdout).toMatch(/40 120\r\n/);
+    expect(r.exitCode).toBe(7);
+  }, 60_000);
+});
+
+describeWithEngine('lxc', 'interactive exec over /exec (lxc)', () => {
+  let n: NamedEnvironments;
+  let env: string;
+
+  beforeAll(async () => {
+    n = await NamedEnvironments.start('lxc', `10.137.${randomInt(256)}.0/29`);
+    env = await n.running('shell');
+  }, 180_000);
+  afterAll(() => n?.close(), 120_000);
+
+  commonCases(() => ({ t: n.t, w: n.w, env }));
+
+  test('echo round trip through lxc-attach, stderr apart, exit code; the end of input reaches the process', async () => {
+    const r = await run(n.t, n.w.tokens.memberA, { environment: env, command: ['sh'] }, [[null, 'echo hello\n'], [/hello\n/, 'echo oops >&2\n'], [null, 'exit 3\n']], false);
+    expect(r).toEqual({ stdout: 'hello\n', stderr: 'oops\n', exitCode: 3 });
+    expect(await run(n.t, n.w.tokens.memberA, { environment: env, command: ['sh', '-c', 'cat; exit 5'] }, [[null, 'abc']])).toEqual({ stdout: 'abc', stderr: '', exitCode: 5 });
+  }, 60_000);
+
+  test('a TTY is refused with its reason', async () => {
+    expect(await refusal(n.t, n.w.tokens.memberA, { environment: env, command: ['sh'], tty: true })).toBe('UNSUPPORTED_OPERATION');
+  }, 60_000);
+});

@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { LibvirtDriver } from '../../drivers/libvirt';
+import { libvirtBridgeName } from '../../drivers/libvirt/networks';
+import { BUSYBOX } from '../fixtures/busybox-rootfs';
+import { describeWithEngine } from '../helpers/engines';
+import { guestKernel, hypervisorReadableDir, makeBaseImage, NETWORK_GUEST_INIT, qemuGuestDriver, VIRTIO_NET_MODULES } from '../helpers/libvirt';
+import { fetchText } from '../helpers/named-environments';
+import { until } from '../helpers/until';
+
+const virsh = (...args: string[]) => execFileSync('virsh', ['-q', '-c', 'qemu:///system', ...args], { encoding: 'utf8' });
+const hasNetwork = (name: string) => virsh('net-list', '--all', '--name').split('\n').map((l) => l.trim()).includes(name);
+
+/**
+ * A managed network on real qemu:///system (issue 24): the request names the network, the address
+ * and the gateway as the gateway sends them; the driver makes a libvirt network (NAT, its own
+ * bridge, DHCP handing out the environment's address, a DNS entry for its hostname). One guest
+ * (Debian's kernel, a busybox initramfs with the virtio NIC's modules) takes the address by DHCP
+ * and answers on it from the host; its hostname resolves through the network's DNS; the network,
+ * its bridge and its firewall rules go with the environment.
+ */
+describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu:///system', () => {
+  let dir: string;
+  let driver: LibvirtDriver;
+  const id = `net-${process.pid}`;
+  const network = `rsp-test${process.pid}`;
+  const subnet = `10.124.${randomInt(256)}`;
+
+  beforeAll(async () => {
+    dir = await hypervisorReadableDir('rsp-libvirt-net-');
+    driver = await qemuGuestDriver(dir, { init: NETWORK_GUEST_INIT, modules: { release: basename(guestKernel()!).replace(/^vmlinuz-/, ''), paths: VIRTIO_NET_MODULES } });
+  });
+
+  afterAll(async () => {
+    await driver?.destroy(id).catch(() => undefined);
+    await driver?.close();
+    if (hasNetwork(network)) {
+      execFileSync('virsh', ['-q', '-c', 'qemu:///system', 'net-destroy', network], { stdio: 'ignore' });
+      execFileSync('virsh', ['-q', '-c', 'qemu:///system', 'net-undefine', network], { stdio: 'ignore' });
+    }
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('advertises managed networks (not on test:// connections)', () => {
+    expect(driver.capabilities().features).toContain('managedNetwork');
+    expect(new LibvirtDriver({ uri: 'test:///default' }).capabilities().features).toEqual([]);
+  });
+
+  test('the guest gets its address by DHCP, answers on it from the host, resolves by name; the network goes with it', async () => {
+    await driver.create({
+      id,
+      image: { ref: await makeBaseImage(dir) },
+      iface: { hostname: 'netguest', network: { mode: 'bridge', network, ipv4: `${subnet}.2/29`, gateway: `${subnet}.1` } },
+      limits: { memoryBytes: 192 * 1024 * 1024 },
+    });
+    const bridge = libvirtBridgeName(network);
+    expect(virsh('net-info', network)).toMatch(new RegExp(`Active:\\s+yes[\\s\\S]*Bridge:\\s+${bridge}`));
+    const netXml = virsh('net-dumpxml', network);
+    expect(netXml).toMatch(new RegExp(`<host mac='52:54:00:[0-9a-f:]+' ip='${subnet}\\.2'/>`));
+    expect(netXml).toMatch(/<hostname>netguest<\/hostname>/);
+    expect(virsh('dumpxml', `rsp-${id}`)).toMatch(new RegExp(`<source network='${network}'`));
+
+    await driver.start(id);
+    expect(await until('the guest banner with its DHCP address', async () => (await driver.logs(id)).includes(`inet ${subnet}.2/29`), 60_000, 500)).toBe(true);
+    expect(await until('the lease reported by inspect', async () => (await driver.inspect(id)).addresses.includes(`${subnet}.2`), 30_000, 500)).toBe(true);
+    expect(await until('the guest answering the host on its address', async () => (await fetchText(`http://${subnet}.2:8080/`)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
+    const lookup = execFileSync(BUSYBOX, ['nslookup', 'netguest', `${subnet}.1`], { encoding: 'utf8' });
+    expect(lookup).toContain(`Address: ${subnet}.2`);
+
+    await driver.destroy(id);
+    expect(hasNetwork(network)).toBe(false);
+    expect(existsSync(`/sys/class/net/${bridge}`)).toBe(false);
+    expect(execFileSync('iptables', ['-S'], { encoding: 'utf8' })).not.toContain(bridge);
+  }, 180_000);
+});

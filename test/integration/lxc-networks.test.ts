@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { bridgeName } from '../../drivers/host/bridges';
+import { DEFAULT_DNS_DIR } from '../../drivers/lxc/dns';
+import { describeWithEngine } from '../helpers/engines';
+import { fetchText, httpd, NamedEnvironments } from '../helpers/named-environments';
+import { until } from '../helpers/until';
+
+/**
+ * LXC environments on RSP's managed network through the gateway, in real containers (issue 24):
+ * addresses of the host's range on a bridge the driver makes, reachable from another environment
+ * and from the host, kept across restart; names answered by the bridge's name server; egress
+ * masqueraded (reached here: the host's own outside address only); the bridge, its rules and its
+ * name server go with the last environment.
+ */
+
+/** The host's address towards its outside: the source of its default route (a routing-table lookup, nothing is sent). */
+function outsideAddress(): string {
+  return /\bsrc (\d+\.\d+\.\d+\.\d+)/.exec(execFileSync('ip', ['-4', 'route', 'get', '192.0.2.1'], { encoding: 'utf8' }))![1]!;
+}
+
+/** The iptables rules (both tables) that name the bridge. */
+function rulesOf(bridge: string): string[] {
+  return ['filter', 'nat'].flatMap((t) => execFileSync('iptables', ['-t', t, '-S'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(bridge)));
+}
+describeWithEngine('lxc', 'lxc environments: addresses of the host range on a managed bridge', () => {
+  const subnet = `10.125.${randomInt(256)}`;
+  let n: NamedEnvironments;
+  let outside: Server | undefined;
+
+  beforeAll(async () => {
+    n = await NamedEnvironments.start('lxc', `${subnet}.0/29`);
+  }, 120_000);
+  afterAll(async () => {
+    outside?.close();
+    await n?.close();
+  }, 120_000);
+
+  test('each environment gets its own address and answers on it, from another environment and from the host, by name too; egress masqueraded; kept across restart; the bridge, its rules and its name server go with the last one', async () => {
+    const web = await n.running('web', { command: httpd('web') });
+    const client = await n.running('client');
+    const [a] = await n.addresses(web);
+    expect(a).toEqual({ address: `${subnet}.2`, prefix: 29, family: 'IPv4', interface: expect.stringMatching(/^rsp-/) });
+    expect((await n.addresses(client))[0]).toMatchObject({ address: `${subnet}.3`, prefix: 29 });
+    const bridge = bridgeName(a.interface);
+    expect(existsSync(`/sys/class/net/${bridge}/bridge`)).toBe(true);
+    expect((await n.exec(web, ['ip', '-4', 'addr'])).stdout).toContain(`inet ${subnet}.2/29`);
+    expect(await until('web answering the client', async () => (await n.exec(client, ['wget', '-qO-', `http://${subnet}.2:8080/`])).stdout === 'hello-web\n', 30_000)).toBe(true);
+    expect(await until('web answering the host', async () => (await fetchText(`http://${subnet}.2:8080/`)) === 'hello-web\n', 30_000)).toBe(true);
+
+    // Names: the bridge's name server (the gateway, in resolv.conf) answers the environments' hostnames.
+    expect((await n.exec(client, ['cat', '/etc/resolv.conf'])).stdout).toBe(`nameserver ${subnet}.1\n`);
+    expect(await until('web answering the client by name', async () => (await n.exec(client, ['wget', '-qO-', 'http://web:8080/'])).stdout === 'hello-web\n', 30_000)).toBe(true);
+    expect((await n.exec(web, ['nslookup', 'client'])).stdout).toContain(`Address: ${subnet}.3`);
+
+    // Egress: forwarded and masqueraded out of the bridge; an environment reaches the host's outside address through its gateway.
+    expect(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim()).toBe('1');
+    expect(rulesOf(bridge)).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`-A POSTROUTING -s ${subnet}\\.0/29 ! -o ${bridge} .*-j MASQUERADE`)), expect.stringMatching(new RegExp(`-A FORWARD -i ${bridge} ! -o ${bridge} .*-j ACCEPT`))]));
+    outside = createServer((_, res) => res.end('hello-outside\n'));
+    await new Promise<void>((resolve) => outside!.listen(0, outsideAddress(), resolve));
+    const port = (outside.address() as AddressInfo).port;
+    expect((await n.exec(client, ['wget', '-qO-', `http://${outsideAddress()}:${port}/`])).stdout).toBe('hello-outside\n');
+
+    await n.follow((await n.t.ok('mutation ($id: ID!) { restartEnvironment(id: $id) { id } }', { id: client })).restartEnvironment.id);
+    expect((await n.exec(client, ['ip', '-4', 'addr'])).stdout).toContain(`inet ${subnet}.3/29`);
+
+    await n.destroy('web');
+    expect(existsSync(`/sys/class/net/${bridge}/bridge`)).toBe(true);
+    expect(readFileSync(`${DEFAULT_DNS_DIR}/${bridge}/hosts`, 'utf8')).toBe(`${subnet}.3\tclient\n`);
+    await n.destroy('client');
+    expect(existsSync(`/sys/class/net/${bridge}`)).toBe(false);
+    expect(rulesOf(bridge)).toEqual([]);
+    expect(existsSync(`${DEFAULT_DNS_DIR}/${bridge}`)).toBe(false);
+  }, 180_000);
+});

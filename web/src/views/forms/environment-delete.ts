@@ -1,0 +1,25 @@
+import { request } from '../../api/graphql';
+import { DestroyEnvironmentDocument, Environment } from '../../api/queries';
+import { confirmButton } from '../../ui/form';
+import { followOperation } from '../../ui/operation-dock';
+
+/** Statuses in which there is nothing left to delete (or it is under way). */
+const GONE = new Set(['DESTROYING', 'DESTROYED']);
+
+/**
+ * Delete (destroyEnvironment) with a confirm step: its operation is followed in the dock, and
+ * a refusal shows with its code (FORBIDDEN for a VIEWER token, CONFLICT…).
+ */
+export function deleteEnvironmentButton(env: Environment, changed: () => void): HTMLElement {
+  return confirmButton({
+    label: 'Delete',
+    name: `Delete ${env.name}`,
+    question: `Delete ${env.name}? It is stopped and removed with its volumes.`,
+    disabled: GONE.has(env.status),
+    run: async () => {
+      const { op } = await request(DestroyEnvironmentDocument, { id: env.id });
+      followOperation(op, `Delete ${env.name}`, changed);
+      changed();
+    },
+  });
+}
