@@ -95,10 +95,10 @@ function drillLabel(p: ReplicationPolicy): Child {
   return [badge(d.state, d.state === 'PASSED' ? 'ok' : 'bad'), ' ', h('span', { title: when(d.at) }, ago(d.at)), d.message ? h('div', { class: 'error-text' }, d.message) : null];
 }
 
-/** Replicas as a table, newest first; `withEnvironment` adds the environment's name, `changed` a restore form per replica. */
-function replicaTable(replicas: Replica[], names: TargetNames, empty: string, withEnvironment = false, changed?: () => void): HTMLElement {
+/** Replicas as a table, newest first; `withEnvironment` adds the environment's name, `restore` a restore form per replica. */
+function replicaTable(replicas: Replica[], names: TargetNames, empty: string, withEnvironment = false, restore?: (r: Replica) => HTMLElement): HTMLElement {
   return table(
-    ['Made', ...(withEnvironment ? ['Environment'] : []), 'Size', 'New', 'Chunks', 'Target', 'Verified', ...(changed ? [''] : [])],
+    ['Made', ...(withEnvironment ? ['Environment'] : []), 'Size', 'New', 'Chunks', 'Target', 'Verified', ...(restore ? [''] : [])],
     replicas.map((r) => [
       sortBy(h('span', { title: when(r.createdAt) }, ago(r.createdAt)), r.createdAt),
       ...(withEnvironment ? [r.environmentName] : []),
@@ -107,7 +107,7 @@ function replicaTable(replicas: Replica[], names: TargetNames, empty: string, wi
       sortBy(String(r.chunks), r.chunks),
       [targetLabel(r.target, names), r.encrypted ? [' ', chip('encrypted')] : null],
       verification(r),
-      ...(changed ? [restoreForm(r, names, changed)] : []),
+      ...(restore ? [restore(r)] : []),
     ]),
     empty,
     { label: 'replicas' },
@@ -115,7 +115,7 @@ function replicaTable(replicas: Replica[], names: TargetNames, empty: string, wi
 }
 
 /** A policy: its settings, the status of its runs, Replicate now, and its replicas. */
-function policyCard(p: ReplicationPolicy, replicas: Replica[], environment: Child, names: TargetNames, ctx: ViewContext, changed: () => void): HTMLElement {
+function policyCard(p: ReplicationPolicy, replicas: Replica[], environment: Child, names: TargetNames, ctx: ViewContext, changed: () => void, restore: (r: Replica) => HTMLElement): HTMLElement {
   const s = p.status;
   const time = (iso: string | null, text: string) => (iso ? h('span', { title: when(iso) }, text) : text);
   const settings = h('dl', { class: 'facts' },
@@ -141,7 +141,7 @@ function policyCard(p: ReplicationPolicy, replicas: Replica[], environment: Chil
       'div',
       { class: 'policy-body' },
       h('div', null, settings, replicateNowButton(p, ctx.viewer, changed)),
-      h('div', null, h('h3', null, `Replicas (${replicas.length})`), replicaTable(replicas, names, 'No replicas yet.', false, changed)),
+      h('div', null, h('h3', null, `Replicas (${replicas.length})`), replicaTable(replicas, names, 'No replicas yet.', false, restore)),
     ),
   );
 }
@@ -158,6 +158,9 @@ export const replicationView: View = (ctx) => {
   const title = h('h1', null, 'Replication');
   const body = h('div', null, loading());
   const create = h('div', null);
+  // One restore form per replica, kept across reloads (live, from the events) so that an open
+  // form and what is typed in it survive; forms of replicas gone are dropped.
+  const restoreForms = new Map<string, HTMLElement>();
   const reload = loadInto(ctx.scope, body, () => request(ReplicationDocument, { environmentId: environmentId ?? null }), (d) => {
     const envs = new Map(d.environments.nodes.map((e) => [e.id, e]));
     const names: TargetNames = { hosts: new Map(d.hosts.nodes.map((x) => [x.id, x.hostname])), sites: new Map(d.sites.nodes.map((x) => [x.id, x.name])), groups: ctx.groupNames };
@@ -171,10 +174,16 @@ export const replicationView: View = (ctx) => {
       replace(title, 'Replication of ', envLink(environmentId));
       document.title = `Replication of ${envs.get(environmentId)?.name ?? shortId(environmentId)} · RSP`;
     }
+    for (const id of restoreForms.keys()) if (!d.replicas.some((r) => r.id === id)) restoreForms.delete(id);
+    const restore = (r: Replica): HTMLElement => {
+      let el = restoreForms.get(r.id);
+      if (!el) restoreForms.set(r.id, (el = restoreForm(r, names, () => reload())));
+      return el;
+    };
     const loose = d.replicas.filter((r) => !r.policyId || !d.replicationPolicies.some((p) => p.id === r.policyId));
     return [
       d.replicationPolicies.length
-        ? h('div', { class: 'policies' }, d.replicationPolicies.map((p) => policyCard(p, d.replicas.filter((r) => r.policyId === p.id), envLink(p.environmentId), names, ctx, () => reload())))
+        ? h('div', { class: 'policies' }, d.replicationPolicies.map((p) => policyCard(p, d.replicas.filter((r) => r.policyId === p.id), envLink(p.environmentId), names, ctx, () => reload(), restore)))
         : h('p', { class: 'empty' }, 'No replication policies you may see. Create one with ', h('code', null, 'rsp replicate policy create'), ' or the createReplicationPolicy mutation.'),
       loose.length ? panel('Replicas without a policy', replicaTable(loose, names, 'None.', true)) : null,
     ].filter((n): n is HTMLElement => n !== null);
