@@ -69,3 +69,16 @@ export class Scope {
     }
   }
 }
+
+/**
+ * A slot that keeps the element it made while its key stays the same, so that a live reload
+ * does not reset what a person is doing in it (an open confirm step, a typed reason); a new
+ * key makes the element again.
+ */
+export function keptSlot(): (key: string, make: () => HTMLElement) => HTMLElement {
+  let kept: { key: string; el: HTMLElement } | undefined;
+  return (key, make) => {
+    if (kept?.key !== key) kept = { key, el: make() };
+    return kept.el;
+  };
+}

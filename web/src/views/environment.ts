@@ -1,7 +1,7 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
 import { EnvironmentHistoryDocument, EnvironmentHistoryQuery, EnvironmentSample, EnvironmentDocument, EnvironmentMetricsDocument, EnvironmentReplicationDocument } from '../api/queries';
-import { h, link, replace } from '../ui/dom';
+import { h, keptSlot, link, replace } from '../ui/dom';
 import { sortBy } from '../ui/data-table';
 import { ago, bitRate, byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
@@ -30,6 +30,7 @@ export const environmentView: View = (ctx) => {
   const past = h('p', { class: 'muted small history-note' });
   const { picker, push } = chartsWithPast(ctx.scope, { charts, note: past, load: (from, step) => request(EnvironmentHistoryDocument, { id, from: from.toISOString(), step }) });
 
+  const actions = keptSlot();
   const reload = loadInto(ctx.scope, head, () => request(EnvironmentDocument, { id, target: id }), (d) => {
     const env = d.environment;
     document.title = `${env.name} · RSP`;
@@ -41,7 +42,7 @@ export const environmentView: View = (ctx) => {
       env.lastError ? h('div', { class: 'error' }, h('strong', null, 'Last error'), ' ', env.lastError) : null,
       env.intervention ? h('div', { class: 'error' }, h('strong', null, 'Host owners'), ' ', interventionText(env, ctx.groupNames)) : null,
       env.drift ? h('div', { class: 'warning' }, h('strong', null, 'Drift'), ' ', env.drift) : null,
-      environmentActions(env, ctx.viewer, () => reload()),
+      actions(env.status, () => environmentActions(env, ctx.viewer, () => reload())),
       h('dl', { class: 'facts' },
         h('dt', null, 'CPU'), h('dd', null, `${l.cpuQuota ? `${num(l.cpuQuota)} CPUs` : 'no quota'}, weight ${l.cpuWeight ?? '—'}`),
         h('dt', null, 'Memory'), h('dd', null, l.memoryBytes ? bytes(l.memoryBytes) : 'no limit'),
@@ -77,7 +78,7 @@ export const environmentView: View = (ctx) => {
     (e) => replace(live, errorBox(e)),
   );
   ctx.scope.add(stop);
-  reloadOnEvents(ctx.scope, ['ENVIRONMENT', 'OPERATION'], reload);
+  reloadOnEvents(ctx.scope, ['ENVIRONMENT', 'OPERATION'], reload, (e) => e.environment?.id === id || e.operation?.targetId === id);
 
   return h('div', null, head, panel('Metrics', chartsHead(picker, past), live, h('div', { class: 'charts' }, charts.map((c) => c.chart.el))), panel('Replication', replication), panel('Operations', ops));
 };

@@ -1,7 +1,7 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
 import { HostDocument, HostHistoryDocument, HostHistoryQuery, HostMetricsDocument, HostSample } from '../api/queries';
-import { h, replace } from '../ui/dom';
+import { h, keptSlot, replace } from '../ui/dom';
 import { byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
 import { agentInfo, chip, errorBox, hostBadge, loading, panel } from '../ui/widgets';
@@ -42,6 +42,7 @@ export const hostView: View = (ctx) => {
   const past = h('p', { class: 'muted small history-note' });
   const { picker, push } = chartsWithPast(ctx.scope, { charts, note: past, load: (from, step) => request(HostHistoryDocument, { id, from: from.toISOString(), step }) });
 
+  const actions = keptSlot();
   const reload = loadInto(ctx.scope, head, () => request(HostDocument, { id }), (d) => {
     const host = d.host;
     document.title = `${host.hostname} · RSP`;
@@ -55,7 +56,7 @@ export const hostView: View = (ctx) => {
         host.drivers.map(chip),
       ),
       h('p', null, agentInfo(host.agentConnection)),
-      hostActions(host, () => reload(), () => replace(page, retiredNotice(host.hostname))),
+      actions(host.state, () => hostActions(host, () => reload(), () => replace(page, retiredNotice(host.hostname)))),
       resourceMeters(host),
     ];
   });
@@ -72,7 +73,7 @@ export const hostView: View = (ctx) => {
     (e) => replace(live, errorBox(e)),
   );
   ctx.scope.add(stop);
-  reloadOnEvents(ctx.scope, ['ENVIRONMENT'], reload);
+  reloadOnEvents(ctx.scope, ['ENVIRONMENT'], reload, (e) => e.environment?.hostId === id);
 
   const page = h('div', null, head, panel('Metrics', chartsHead(picker, past), live, h('div', { class: 'charts' }, charts.map((c) => c.chart.el))), panel('Environments', envs));
   return page;
