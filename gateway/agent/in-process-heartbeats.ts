@@ -33,13 +33,17 @@ export class InProcessHeartbeats {
     await this.beating;
   }
 
-  /** One beat of every connected in-process agent (a round still running is waited for, not doubled). */
+  /**
+   * One beat of every connected in-process agent, all at once (each is heard as it is sent, so a
+   * slow database answer to one does not leave the others silent); a round still running is
+   * waited for, not doubled.
+   */
   beat(): Promise<void> {
-    this.beating ??= (async () => {
-      for (const id of this.agents.inProcess()) {
-        await this.receiver.receiveHeartbeat(id, { sentAt: Date.now(), fenced: [] }).catch((e: unknown) => this.logger.warn({ err: e, agent: id }, 'a heartbeat of an in-process agent failed'));
-      }
-    })().finally(() => (this.beating = undefined));
+    this.beating ??= Promise.all(
+      this.agents.inProcess().map((id) => this.receiver.receiveHeartbeat(id, { sentAt: Date.now(), fenced: [] }).catch((e: unknown) => this.logger.warn({ err: e, agent: id }, 'a heartbeat of an in-process agent failed'))),
+    )
+      .then(() => undefined)
+      .finally(() => (this.beating = undefined));
     return this.beating;
   }
 }
