@@ -188,6 +188,7 @@ export type EnvironmentStatus =
   | 'REBUILDING'
   | 'RESTORING'
   | 'RUNNING'
+  | 'SNAPSHOTTING'
   | 'STARTING'
   | 'STOPPED'
   | 'STOPPING';

@@ -1,7 +1,7 @@
 import { ConflictError } from '../errors';
 import { EnvironmentStatus } from '../persistence/entities';
 
-const { CREATING, CREATED, STARTING, RUNNING, STOPPING, STOPPED, REBUILDING, DESTROYING, DESTROYED, FAILED, MIGRATING, RESTORING, FAILING_OVER } = EnvironmentStatus;
+const { CREATING, CREATED, STARTING, RUNNING, STOPPING, STOPPED, REBUILDING, DESTROYING, DESTROYED, FAILED, MIGRATING, RESTORING, FAILING_OVER, SNAPSHOTTING } = EnvironmentStatus;
 
 /**
  * Every step that changes an environment, the statuses it may start from and the transient status
@@ -21,6 +21,8 @@ export const TRANSITIONS = {
   restore: { from: [CREATED, STOPPED, RUNNING, FAILED], during: RESTORING },
   /** Restarting an environment of a DOWN host elsewhere from its newest replica. */
   failover: { from: [CREATED, STARTING, RUNNING, STOPPING, STOPPED], during: FAILING_OVER },
+  /** Taking, rolling back to or deleting a snapshot: start, stop, destroy… wait for it (CONFLICT meanwhile). */
+  snapshot: { from: [CREATED, STOPPED, RUNNING], during: SNAPSHOTTING },
 } as const satisfies Record<string, { from: readonly EnvironmentStatus[]; during: EnvironmentStatus }>;
 
 /** A step that moves an environment through a transient status. */
@@ -45,6 +47,7 @@ export const ENDINGS: Readonly<Record<EnvironmentStatus, readonly EnvironmentSta
   [MIGRATING]: [CREATED, STOPPED, RUNNING, FAILED],
   [RESTORING]: [CREATED, STOPPED, RUNNING, FAILED],
   [FAILING_OVER]: [CREATED, STARTING, RUNNING, STOPPING, STOPPED, FAILED],
+  [SNAPSHOTTING]: [CREATED, STOPPED, RUNNING, FAILED],
   [CREATED]: [],
   [RUNNING]: [],
   [STOPPED]: [],

@@ -43,7 +43,7 @@ const RETENTION_EVERY_MS = 60_000;
 /** Disk use (filesystems and volumes) is measured about this often: walking volumes costs more than reading counters. */
 const DISK_EVERY_MS = 60_000;
 /** Environments that still hold disk on their host. */
-const HOLDING_DISK = [EnvironmentStatus.CREATED, EnvironmentStatus.STARTING, EnvironmentStatus.RUNNING, EnvironmentStatus.STOPPING, EnvironmentStatus.STOPPED, EnvironmentStatus.REBUILDING, EnvironmentStatus.MIGRATING, EnvironmentStatus.FAILING_OVER, EnvironmentStatus.FAILED];
+const HOLDING_DISK = [EnvironmentStatus.CREATED, EnvironmentStatus.STARTING, EnvironmentStatus.RUNNING, EnvironmentStatus.STOPPING, EnvironmentStatus.STOPPED, EnvironmentStatus.REBUILDING, EnvironmentStatus.MIGRATING, EnvironmentStatus.FAILING_OVER, EnvironmentStatus.SNAPSHOTTING, EnvironmentStatus.FAILED];
 
 /**
  * True when `host` is the machine this gateway runs on: `localHost` (RSP_LOCAL_HOST, default this

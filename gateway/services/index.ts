@@ -124,7 +124,7 @@ export function createServices(deps: ServiceDeps): Services {
   const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);
   const lifecycle = new EnvironmentLifecycle(dataSource, deps.pubSub);
   const environments = new EnvironmentService(dataSource, deps.agents, operations, images, deps.logger, lifecycle, placement);
-  const snapshots = new SnapshotService(dataSource, deps.agents, operations, environments, deps.logger, placement);
+  const snapshots = new SnapshotService(dataSource, deps.agents, operations, environments, lifecycle, deps.logger, placement);
   const layers = new LayerService(dataSource);
   const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost, deps.info.database);
   const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, beats.settings, beats);

@@ -8,8 +8,9 @@ import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { EnvironmentEntity, EnvironmentSnapshotEntity, EnvironmentStatus, HostEntity, MemberRole, type OperationEntity } from '../persistence/entities';
+import type { EnvironmentLifecycle } from '../environments';
 import type { EnvironmentService } from '../services/environment-service';
-import type { OperationService } from '../services/operation-service';
+import type { OperationControl, OperationService } from '../services/operation-service';
 import type { PlacementService } from '../services/placement-service';
 
 /** Statuses in which an environment's snapshots may be taken, rolled back to or deleted. */
@@ -31,6 +32,8 @@ export class SnapshotService {
     private readonly agents: AgentLink,
     private readonly operations: OperationService,
     private readonly environments: EnvironmentService,
+    /** The one writer of environments' statuses: holds the environment while a snapshot step runs. */
+    private readonly lifecycle: EnvironmentLifecycle,
     private readonly logger: Logger,
     private readonly placement?: PlacementService,
   ) {}
@@ -47,50 +50,83 @@ export class SnapshotService {
   }
 
   /**
-   * Takes a snapshot named `name` (members of its group), as an operation: recorded (and its disk
-   * claimed) first — CONFLICT for a name taken, FORBIDDEN/CONFLICT when the disk does not fit —
-   * then taken by the driver (UNSUPPORTED_OPERATION without snapshots: the record goes again),
-   * then the retention applied.
+   * Takes a snapshot named `name` (members of its group), as an operation holding the
+   * environment (SNAPSHOTTING: a start, stop or destroy meanwhile is CONFLICT, and so is a
+   * snapshot while one of those runs): recorded (and its disk claimed) first — CONFLICT for a name
+   * taken, FORBIDDEN/CONFLICT when the disk does not fit — then taken by the driver
+   * (UNSUPPORTED_OPERATION without snapshots: the record goes again), then the retention applied.
    */
   async create(actor: Principal, environmentId: string, name: string): Promise<OperationEntity> {
     const env = await this.settled(actor, environmentId, 'take snapshots of this environment');
     assertSnapshotName(name);
-    const record = await this.record(env, name, policy.requireAuthenticated(actor).name);
-    return this.operations.start({ kind: 'environment.snapshot', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
-      const agent = await this.agentOf(env);
-      const context = () => callContext(agent, { signal: op.signal, operationId: op.operationId });
+    const taken = policy.requireAuthenticated(actor).name;
+    return this.holding(env, 'environment.snapshot', async () => this.record(env, name, taken), async (op, agent, record) => {
+      const options = { signal: op.signal, operationId: op.operationId };
       try {
-        await agent.snapshotEnvironment({ driver: env.driver, environmentId: env.id, name }, context());
+        await agent.snapshotEnvironment({ driver: env.driver, environmentId: env.id, name }, callContext(agent, options));
       } catch (e) {
         await this.forget(record);
         throw e;
       }
       await op.progress(0.8, 'applying the retention');
-      const removed = await this.applyRetention(env.id, agent, { signal: op.signal, operationId: op.operationId });
+      const removed = await this.applyRetention(env.id, agent, options);
       return { environmentId: env.id, snapshot: name, removed };
     });
   }
 
-  /** Brings the environment back to a recorded snapshot (members of its group), as an operation; the snapshot stays. */
+  /** Brings the environment back to a recorded snapshot (members of its group), as an operation holding the environment; the snapshot stays. */
   async rollback(actor: Principal, environmentId: string, name: string): Promise<OperationEntity> {
     const env = await this.settled(actor, environmentId, 'roll this environment back');
     const snapshot = await this.find(env.id, name);
-    return this.operations.start({ kind: 'environment.rollback', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
-      const agent = await this.agentOf(env);
+    return this.holding(env, 'environment.rollback', async () => snapshot, async (op, agent) => {
       await agent.rollbackSnapshot({ driver: env.driver, environmentId: env.id, name: snapshot.name }, callContext(agent, { signal: op.signal, operationId: op.operationId }));
       return { environmentId: env.id, snapshot: snapshot.name };
     });
   }
 
-  /** Deletes a recorded snapshot (members of its group), as an operation: on the driver, then its record and its disk claim. */
+  /** Deletes a recorded snapshot (members of its group), as an operation holding the environment: on the driver, then its record and its disk claim. */
   async delete(actor: Principal, environmentId: string, name: string): Promise<OperationEntity> {
     const env = await this.settled(actor, environmentId, 'delete snapshots of this environment');
     const snapshot = await this.find(env.id, name);
-    return this.operations.start({ kind: 'environment.snapshot-delete', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
-      const agent = await this.agentOf(env);
+    return this.holding(env, 'environment.snapshot-delete', async () => snapshot, async (op, agent) => {
       await this.remove(env.id, snapshot, agent, { signal: op.signal, operationId: op.operationId });
       return { environmentId: env.id, snapshot: snapshot.name };
     });
+  }
+
+  /**
+   * Moves the environment into SNAPSHOTTING (CONFLICT when another step holds it or it changed
+   * since it was read), runs `prepare` (throwing puts it back at once), then `work` as an
+   * operation, and puts the environment back in the status it was in however `work` ends.
+   */
+  private async holding<T>(
+    env: EnvironmentEntity,
+    kind: string,
+    prepare: () => Promise<T>,
+    work: (op: OperationControl, agent: HostAgent, prepared: T) => Promise<Record<string, unknown>>,
+  ): Promise<OperationEntity> {
+    const from = await this.lifecycle.begin(env, 'snapshot');
+    // The operation's error says what failed; the environment itself is as it was.
+    const back = () => this.lifecycle.end(env, { status: from });
+    let prepared: T;
+    try {
+      prepared = await prepare();
+    } catch (e) {
+      await back();
+      throw e;
+    }
+    try {
+      return await this.operations.start({ kind, targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
+        try {
+          return await work(op, await this.agentOf(env), prepared);
+        } finally {
+          await back().catch((err: unknown) => this.logger.error({ err, environment: env.id }, 'could not put the environment back after a snapshot step'));
+        }
+      });
+    } catch (e) {
+      await back();
+      throw e;
+    }
   }
 
   /** Sets how many snapshots the environment keeps (null: all); applied at its next snapshot. */

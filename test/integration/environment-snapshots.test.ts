@@ -1,5 +1,5 @@
 import { FakeDriver, createRootfsTar } from '../../drivers/fake';
-import { AllocationEntity, AllocationStatus } from '../../gateway/persistence/entities';
+import { AllocationEntity, AllocationStatus, EnvironmentEntity, EnvironmentStatus } from '../../gateway/persistence/entities';
 import { runRsp } from '../helpers/cli';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
@@ -71,6 +71,61 @@ describe('environment snapshots through the gateway (fake driver)', () => {
     await succeeds((await t.ok(DELETE, { e: env, n: 'before' }, w.tokens.memberA)).deleteSnapshot.id);
     expect(await names()).toEqual([]);
     expect(await allocations.findOneByOrFail({ id: record!.allocationId! })).toMatchObject({ status: AllocationStatus.RELEASED });
+  });
+
+  /** Holds the fake driver's `method` until released; `entered` resolves once a call is inside it. */
+  function gate<K extends 'snapshot' | 'stop'>(method: K) {
+    const original = FakeDriver.prototype[method] as (...args: unknown[]) => Promise<unknown>;
+    let entered!: () => void;
+    let release!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    const open = new Promise<void>((r) => (release = r));
+    const spy = jest.spyOn(FakeDriver.prototype, method).mockImplementation(async function (this: FakeDriver, ...args: unknown[]) {
+      entered();
+      await open;
+      return original.apply(this, args);
+    } as never);
+    return { inside, release: () => (release(), spy.mockRestore()) };
+  }
+  const STOP = 'mutation ($id: ID!) { stopEnvironment(id: $id) { id } }';
+  const START = 'mutation ($id: ID!) { startEnvironment(id: $id) { id } }';
+  const DESTROY = 'mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }';
+  const status = async () => (await t.gateway.dataSource.getRepository(EnvironmentEntity).findOneByOrFail({ id: env })).status;
+
+  test('a snapshot holds the environment: a stop or destroy meanwhile is CONFLICT, never a half state; a snapshot during a stop too', async () => {
+    const held = gate('snapshot');
+    const snapshotting = (await t.ok(CREATE, { e: env, n: 'held' }, w.tokens.memberA)).createSnapshot.id;
+    await held.inside;
+    expect(await status()).toBe(EnvironmentStatus.SNAPSHOTTING);
+    for (const mutation of [STOP, DESTROY]) {
+      const refused = await t.gql(mutation, { id: env }, w.tokens.memberA);
+      expect(refused.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+      expect(refused.errors?.[0]?.message).toMatch(/SNAPSHOTTING/);
+    }
+    expect((await t.gql(CREATE, { e: env, n: 'second' }, w.tokens.memberA)).errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    held.release();
+    await succeeds(snapshotting);
+    expect(await status()).toBe(EnvironmentStatus.RUNNING);
+    expect(await names()).toEqual(['held']);
+
+    const stopping = gate('stop');
+    const stop = (await t.ok(STOP, { id: env }, w.tokens.memberA)).stopEnvironment.id;
+    await stopping.inside;
+    for (const [mutation, field] of [[CREATE, 'n'], [ROLLBACK, 'n'], [DELETE, 'n']] as const) {
+      const refused = await t.gql(mutation, { e: env, [field]: 'held' }, w.tokens.memberA);
+      expect(refused.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    }
+    stopping.release();
+    await succeeds(stop);
+    expect(await status()).toBe(EnvironmentStatus.STOPPED);
+    expect(await names()).toEqual(['held']);
+
+    // A snapshot step refused once it held the environment (a name taken) puts it back as it was.
+    expect((await t.gql(CREATE, { e: env, n: 'held' }, w.tokens.memberA)).errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    expect(await status()).toBe(EnvironmentStatus.STOPPED);
+    await succeeds((await t.ok(DELETE, { e: env, n: 'held' }, w.tokens.memberA)).deleteSnapshot.id);
+    await succeeds((await t.ok(START, { id: env }, w.tokens.memberA)).startEnvironment.id);
+    expect(await status()).toBe(EnvironmentStatus.RUNNING);
   });
 
   test('the retention keeps the newest keepLast after each snapshot', async () => {

@@ -19,6 +19,8 @@ export enum EnvironmentStatus {
   RESTORING = 'RESTORING',
   /** Its host is DOWN: being restored elsewhere from its newest replica. */
   FAILING_OVER = 'FAILING_OVER',
+  /** A snapshot being taken, rolled back to or deleted (a replication's own snapshot too). */
+  SNAPSHOTTING = 'SNAPSHOTTING',
 }
 
 /** A volume of an environment, kept outside its image. */

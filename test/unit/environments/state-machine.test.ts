@@ -1,27 +1,28 @@
 import { checkEnding, driftOf, ENDINGS, settledStatus, Transition, TRANSIENT_STATUSES, TRANSITIONS, transientStatusFor } from '../../../gateway/environments';
 import { EnvironmentStatus } from '../../../gateway/persistence/entities';
 
-const ACTIONS: Transition[] = ['start', 'stop', 'restart', 'rebuild', 'destroy', 'migrate', 'restore', 'failover'];
+const ACTIONS: Transition[] = ['start', 'stop', 'restart', 'rebuild', 'destroy', 'migrate', 'restore', 'failover', 'snapshot'];
 
 /**
  * Every action from every status, written out by hand: the status held while the action runs,
  * or `-` where it is refused with CONFLICT. Columns in the order of ACTIONS.
  */
 const EXPECTED = `
-               start     stop      restart   rebuild     destroy     migrate    restore    failover
-CREATING       -         -         -         -           -           -          -          -
-CREATED        STARTING  -         -         REBUILDING  DESTROYING  MIGRATING  RESTORING  FAILING_OVER
-STARTING       -         -         -         -           -           -          -          FAILING_OVER
-RUNNING        -         STOPPING  STOPPING  REBUILDING  DESTROYING  MIGRATING  RESTORING  FAILING_OVER
-STOPPING       -         -         -         -           -           -          -          FAILING_OVER
-STOPPED        STARTING  -         -         REBUILDING  DESTROYING  MIGRATING  RESTORING  FAILING_OVER
-REBUILDING     -         -         -         -           -           -          -          -
-DESTROYING     -         -         -         -           -           -          -          -
-DESTROYED      -         -         -         -           -           -          -          -
-FAILED         -         -         -         -           DESTROYING  -          RESTORING  -
-MIGRATING      -         -         -         -           -           -          -          -
-RESTORING      -         -         -         -           -           -          -          -
-FAILING_OVER   -         -         -         -           -           -          -          -
+               start     stop      restart   rebuild     destroy     migrate    restore    failover     snapshot
+CREATING       -         -         -         -           -           -          -          -            -
+CREATED        STARTING  -         -         REBUILDING  DESTROYING  MIGRATING  RESTORING  FAILING_OVER SNAPSHOTTING
+STARTING       -         -         -         -           -           -          -          FAILING_OVER -
+RUNNING        -         STOPPING  STOPPING  REBUILDING  DESTROYING  MIGRATING  RESTORING  FAILING_OVER SNAPSHOTTING
+STOPPING       -         -         -         -           -           -          -          FAILING_OVER -
+STOPPED        STARTING  -         -         REBUILDING  DESTROYING  MIGRATING  RESTORING  FAILING_OVER SNAPSHOTTING
+REBUILDING     -         -         -         -           -           -          -          -            -
+DESTROYING     -         -         -         -           -           -          -          -            -
+DESTROYED      -         -         -         -           -           -          -          -            -
+FAILED         -         -         -         -           DESTROYING  -          RESTORING  -            -
+MIGRATING      -         -         -         -           -           -          -          -            -
+RESTORING      -         -         -         -           -           -          -          -            -
+FAILING_OVER   -         -         -         -           -           -          -          -            -
+SNAPSHOTTING   -         -         -         -           -           -          -          -            -
 `;
 
 const rows = EXPECTED.trim()
@@ -54,12 +55,12 @@ describe('the environment state machine', () => {
   });
 
   test('the transient statuses are the ones a step holds, the new ones among them', () => {
-    expect([...TRANSIENT_STATUSES].sort()).toEqual(['CREATING', 'DESTROYING', 'FAILING_OVER', 'MIGRATING', 'REBUILDING', 'RESTORING', 'STARTING', 'STOPPING']);
+    expect([...TRANSIENT_STATUSES].sort()).toEqual(['CREATING', 'DESTROYING', 'FAILING_OVER', 'MIGRATING', 'REBUILDING', 'RESTORING', 'SNAPSHOTTING', 'STARTING', 'STOPPING']);
     for (const { during } of Object.values(TRANSITIONS)) expect(TRANSIENT_STATUSES.has(during)).toBe(true);
   });
 
   test('a step ends where ENDINGS allow (migrate, restore and failover also back where they started, or FAILED); elsewhere, or from a status no step holds, is CONFLICT', () => {
-    for (const action of ['start', 'stop', 'restart', 'migrate', 'restore', 'failover'] as const) {
+    for (const action of ['start', 'stop', 'restart', 'migrate', 'restore', 'failover', 'snapshot'] as const) {
       const rule = TRANSITIONS[action];
       expect({ action, back: rule.from.filter((from) => !ENDINGS[rule.during].includes(from)) }).toEqual({ action, back: [] });
     }

@@ -31,6 +31,7 @@ const STATUS_TONES: Record<string, Tone> = {
   MIGRATING: 'busy',
   RESTORING: 'busy',
   FAILING_OVER: 'busy',
+  SNAPSHOTTING: 'busy',
 };
 
 /** A coloured badge for a state (RUNNING, FAILED, UP…), labelled with the state unless `label` is given. */
