@@ -154,6 +154,8 @@ export type CreateReplicationPolicyInput = {
   restoreCommand?: Array<string> | null | undefined;
   /** A 5-field cron expression (UTC) or "every N minutes"; the minimum interval is enforced. */
   schedule: string;
+  /** EXTERNAL: each run takes a snapshot, exports from it and deletes it (a consistent copy); UNSUPPORTED_OPERATION when the driver cannot export from a snapshot. */
+  snapshotBeforeCopy?: boolean | null | undefined;
   /** The host, site or group; none for STORE. */
   targetId?: string | null | undefined;
   targetKind: ReplicationTargetKind;
@@ -520,7 +522,7 @@ export type NeedFieldsFragment = { id: string, groupId: string, resourceType: st
 
 export type AlertFieldsFragment = { id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null };
 
-export type ReplicationPolicyFieldsFragment = { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } };
+export type ReplicationPolicyFieldsFragment = { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } };
 
 export type ReplicaFieldsFragment = { id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, lastVerifiedAt: string | null, verifyState: ReplicaVerifyState | null, reusedChunks: number, writtenChunks: number, repairedChunks: number, target: { kind: ReplicationTargetKind, id: string | null }, verifyProblems: Array<{ chunk: string | null, index: number | null, reason: string, repaired: boolean }> };
 
@@ -998,21 +1000,21 @@ export type ReplicationPolicyCreateMutationVariables = Exact<{
 }>;
 
 
-export type ReplicationPolicyCreateMutation = { createReplicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
+export type ReplicationPolicyCreateMutation = { createReplicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
 
 export type ReplicationPolicyListQueryVariables = Exact<{
   environmentId?: string | null | undefined;
 }>;
 
 
-export type ReplicationPolicyListQuery = { replicationPolicies: Array<{ id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } }> };
+export type ReplicationPolicyListQuery = { replicationPolicies: Array<{ id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } }> };
 
 export type ReplicationPolicyShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type ReplicationPolicyShowQuery = { replicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
+export type ReplicationPolicyShowQuery = { replicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
 
 export type ReplicationPolicyDeleteMutationVariables = Exact<{
   id: string;
@@ -1020,7 +1022,7 @@ export type ReplicationPolicyDeleteMutationVariables = Exact<{
 }>;
 
 
-export type ReplicationPolicyDeleteMutation = { deleteReplicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
+export type ReplicationPolicyDeleteMutation = { deleteReplicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
 
 export type ReplicaListQueryVariables = Exact<{
   environmentId?: string | null | undefined;
@@ -1337,7 +1339,7 @@ export type ReplicationQueryVariables = Exact<{
 }>;
 
 
-export type ReplicationQuery = { replicationPolicies: Array<{ id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } }>, replicas: Array<{ id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, lastVerifiedAt: string | null, verifyState: ReplicaVerifyState | null, reusedChunks: number, writtenChunks: number, repairedChunks: number, target: { kind: ReplicationTargetKind, id: string | null }, verifyProblems: Array<{ chunk: string | null, index: number | null, reason: string, repaired: boolean }> }>, environments: { nodes: Array<{ id: string, name: string, hostId: string }> }, hosts: { nodes: Array<{ id: string, hostname: string }> }, sites: { nodes: Array<{ id: string, name: string }> } };
+export type ReplicationQuery = { replicationPolicies: Array<{ id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } }>, replicas: Array<{ id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, lastVerifiedAt: string | null, verifyState: ReplicaVerifyState | null, reusedChunks: number, writtenChunks: number, repairedChunks: number, target: { kind: ReplicationTargetKind, id: string | null }, verifyProblems: Array<{ chunk: string | null, index: number | null, reason: string, repaired: boolean }> }>, environments: { nodes: Array<{ id: string, name: string, hostId: string }> }, hosts: { nodes: Array<{ id: string, hostname: string }> }, sites: { nodes: Array<{ id: string, name: string }> } };
 
 export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -1522,6 +1524,7 @@ export const ReplicationPolicyFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumen
   schedule
   keep
   encrypted
+  snapshotBeforeCopy
   autoFailover
   enabled
   createdAt
@@ -3896,6 +3899,7 @@ export const ReplicationPolicyCreateDocument = /*#__PURE__*/ new TypedDocumentSt
   schedule
   keep
   encrypted
+  snapshotBeforeCopy
   autoFailover
   enabled
   createdAt
@@ -3949,6 +3953,7 @@ export const ReplicationPolicyListDocument = /*#__PURE__*/ new TypedDocumentStri
   schedule
   keep
   encrypted
+  snapshotBeforeCopy
   autoFailover
   enabled
   createdAt
@@ -4002,6 +4007,7 @@ export const ReplicationPolicyShowDocument = /*#__PURE__*/ new TypedDocumentStri
   schedule
   keep
   encrypted
+  snapshotBeforeCopy
   autoFailover
   enabled
   createdAt
@@ -4055,6 +4061,7 @@ export const ReplicationPolicyDeleteDocument = /*#__PURE__*/ new TypedDocumentSt
   schedule
   keep
   encrypted
+  snapshotBeforeCopy
   autoFailover
   enabled
   createdAt
@@ -5223,6 +5230,7 @@ export const ReplicationDocument = /*#__PURE__*/ new TypedDocumentString(`
   schedule
   keep
   encrypted
+  snapshotBeforeCopy
   autoFailover
   enabled
   createdAt

@@ -79,7 +79,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
 
   capabilities(): DriverCapabilities {
     return {
-      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog'],
+      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exportSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog'],
       limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'pids'],
       features: ['managedNetwork'],
     };
@@ -308,6 +308,24 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
       await this.cli.restoreSnapshot(lxcName, snap.snap, signal);
       for (const [file, data] of kept) await writeFile(join(dir, file), data);
       if (running) await this.start(id, options);
+    });
+  }
+
+  /**
+   * As `exportEnvironment`, with the snapshot's root filesystem (`snaps/<snapN>/rootfs`, read in
+   * place: the container keeps running); RSP's config and owner files and the volumes (not part of
+   * an LXC snapshot) are read live.
+   */
+  async exportSnapshot(id: string, name: string, options?: CallOptions): Promise<Readable> {
+    assertSnapshotName(name);
+    const lxcName = containerName(id, this.options.namePrefix);
+    return withDeadline(`export of snapshot ${name} of ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { dir, owner } = await this.owned(id);
+      const snap = (await this.snapshotsOf(lxcName, signal)).find((s) => s.name === name);
+      if (!snap) throw new SnapshotNotFoundError(this.name, id, name);
+      const snapDir = join(dir, 'snaps', snap.snap);
+      if (!(await stat(join(snapDir, 'rootfs')).then((s) => s.isDirectory(), () => false))) throw new UnavailableError(`snapshot ${name} of ${id} has no root filesystem directory at ${snapDir}/rootfs (only the dir backend is read)`, { id, snapshot: name });
+      return packTar(dir, [...volumePackArgs(owner.volumes), '-C', dir, 'rsp.json', 'config', '-C', snapDir, 'rootfs']);
     });
   }
 

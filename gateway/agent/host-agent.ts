@@ -105,9 +105,10 @@ export interface HostAgent {
   /**
    * Exports into the agent's own store: the environment's filesystem, config and volumes, or with
    * `commandOutput` what that command prints inside it (CONFLICT when it exits non-zero).
-   * Encrypted with `key` (base64 group key) when given.
+   * Encrypted with `key` (base64 group key) when given. With `snapshot`: from that snapshot of the
+   * environment (the driver's `exportSnapshot`; callers check the driver advertises it).
    */
-  exportEnvironment(params: EnvironmentTarget & { commandOutput?: string[]; key?: string; labels: Record<string, string> }, context?: CallContext): Promise<ExportSummary>;
+  exportEnvironment(params: EnvironmentTarget & { commandOutput?: string[]; snapshot?: string; key?: string; labels: Record<string, string> }, context?: CallContext): Promise<ExportSummary>;
   /** Creates an environment (stopped) from an export in the agent's store, making its volume directories. */
   importEnvironment(params: { driver: string; artifact: ArtifactRef; environment: EnvironmentRequest; image: ImageRef }, context?: CallContext): Promise<EnvironmentInfoData>;
 

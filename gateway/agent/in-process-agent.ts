@@ -207,7 +207,7 @@ export class InProcessAgent implements HostAgent {
     await rm(this.volumeRoot(environmentId), { recursive: true, force: true });
   }
 
-  async exportEnvironment({ driver, environmentId, commandOutput, key, labels }: EnvironmentTarget & { commandOutput?: string[]; key?: string; labels: Record<string, string> }, context?: CallContext) {
+  async exportEnvironment({ driver, environmentId, commandOutput, snapshot, key, labels }: EnvironmentTarget & { commandOutput?: string[]; snapshot?: string; key?: string; labels: Record<string, string> }, context?: CallContext) {
     return this.run(`exporting environment ${environmentId}`, context, async (options) => {
       const engine = await this.driver(driver);
       let source: Readable;
@@ -215,6 +215,8 @@ export class InProcessAgent implements HostAgent {
         const result = await requireCapability(engine, 'exec')(environmentId, commandOutput, options);
         if (result.exitCode !== 0) throw new RspError('CONFLICT', `The backup command ${JSON.stringify(commandOutput)} exited with ${result.exitCode}: ${result.stderr.trim().slice(0, 500)}`, { exitCode: result.exitCode });
         source = Readable.from([Buffer.from(result.stdout, 'utf8')]);
+      } else if (snapshot !== undefined) {
+        source = await requireCapability(engine, 'exportSnapshot')(environmentId, snapshot, options);
       } else {
         source = await requireCapability(engine, 'exportEnvironment')(environmentId, options);
       }

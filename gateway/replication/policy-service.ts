@@ -16,12 +16,14 @@ import {
   ReplicationTargetKind,
   SiteEntity,
 } from '../persistence/entities';
+import type { HostAgent } from '../agent/host-agent';
 import type { LayerService } from '../services/layer-service';
 import { layerRuleViolation } from './layer-rule';
 import { replicaHostsFor } from './replica-stores';
 import type { ReplicaRecords } from './replica-records';
 import { parseSchedule, Schedule } from './schedule';
 import type { ReplicationSettings } from './settings';
+import { requireSnapshotExport } from './snapshot-copy';
 
 /** What a caller gives to create a replication policy. */
 export interface CreateReplicationPolicy {
@@ -38,6 +40,8 @@ export interface CreateReplicationPolicy {
   restoreCommand?: string[] | null;
   autoFailover?: boolean;
   encrypted?: boolean;
+  /** EXTERNAL: each run snapshots the environment and exports from the snapshot (UNSUPPORTED_OPERATION when its driver cannot). */
+  snapshotBeforeCopy?: boolean;
   enabled?: boolean;
   /** Restore drills of the newest replica on this schedule (EXTERNAL policies); null or "" for none. */
   drillSchedule?: string | null;
@@ -60,6 +64,8 @@ export class ReplicationPolicyService {
     /** Where a deleted policy's replicas go when they go too. */
     private readonly records: ReplicaRecords,
     private readonly settings: ReplicationSettings,
+    /** The agent of a host: asked whether an environment's driver can export from a snapshot. */
+    private readonly agentOf: (hostId: string) => Promise<HostAgent>,
     /** Where a change of auto-failover is announced (heartbeats' failover scopes follow it, on every replica). */
     private readonly pubSub?: RspPubSub,
   ) {
@@ -84,9 +90,11 @@ export class ReplicationPolicyService {
       restoreCommand: input.restoreCommand ?? null,
       autoFailover: input.autoFailover ?? false,
       encrypted: input.encrypted ?? false,
+      snapshotBeforeCopy: input.snapshotBeforeCopy ?? false,
       enabled: input.enabled ?? true,
       drillSchedule: input.drillSchedule || null,
     });
+    if (fields.snapshotBeforeCopy) await requireSnapshotExport(await this.agentOf(env.hostId), env.driver);
     const schedule = this.parse(fields.schedule);
     const created = await this.policies.save(
       this.policies.create({ ...fields, groupId: env.groupId, environmentId: env.id, failCount: 0, nextRunAt: fields.enabled ? schedule.next(new Date()) : null, nextDrillAt: this.nextDrill(fields, new Date()) }),
@@ -113,12 +121,14 @@ export class ReplicationPolicyService {
       restoreCommand: current.restoreCommand,
       autoFailover: current.autoFailover,
       encrypted: current.encrypted,
+      snapshotBeforeCopy: current.snapshotBeforeCopy,
       enabled: current.enabled,
       drillSchedule: current.drillSchedule,
       ...defined,
       ...(defined.targetKind === ReplicationTargetKind.STORE ? { targetId: null } : {}),
       ...(defined.drillSchedule !== undefined ? { drillSchedule: defined.drillSchedule || null } : {}),
     });
+    if (fields.snapshotBeforeCopy && !current.snapshotBeforeCopy) await requireSnapshotExport(await this.agentOf(env.hostId), env.driver);
     const rescheduled = fields.schedule !== current.schedule || fields.enabled !== current.enabled;
     const nextRunAt = !fields.enabled ? null : rescheduled ? this.parse(fields.schedule).next(new Date()) : current.nextRunAt;
     const retargeted = fields.targetKind !== current.targetKind || fields.targetId !== current.targetId;
@@ -198,6 +208,7 @@ export class ReplicationPolicyService {
     if (f.kind === ReplicationKind.INTERNAL && !f.backupCommand) throw new BadInputError('An INTERNAL policy needs a backupCommand: the command run inside the environment whose output is the backup');
     if (f.kind === ReplicationKind.EXTERNAL && (f.backupCommand || f.restoreCommand)) throw new BadInputError('An EXTERNAL replica is made by the host from outside: backupCommand and restoreCommand are for INTERNAL policies');
     if (f.kind === ReplicationKind.INTERNAL && f.autoFailover) throw new BadInputError('autoFailover needs an EXTERNAL policy: an INTERNAL replica holds data, not a whole environment to start elsewhere');
+    if (f.kind === ReplicationKind.INTERNAL && f.snapshotBeforeCopy) throw new BadInputError('snapshotBeforeCopy needs an EXTERNAL policy: an INTERNAL replica is what its backup command prints, not a copy of the environment');
     if (!env.layerId) throw new ConflictError(`Environment ${env.name} has no layer`, { environmentId: env.id });
     const replicating = await this.dataSource.getRepository(LayerEntity).findOneBy({ id: f.layerId });
     if (!replicating) throw new NotFoundError('Layer', f.layerId);

@@ -4,7 +4,9 @@ import { callContext } from '../agent/call-context';
 import { copyArtifact } from '../artifacts/chunk-copy';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import type { HostAgent } from '../agent/host-agent';
+import type { EnvironmentLifecycle } from '../environments';
+import { BadInputError, ConflictError, NotFoundError, UnsupportedOperationError } from '../errors';
 import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import {
@@ -30,6 +32,8 @@ import type { ReplicaStores } from './replica-stores';
 import { replicasBeyondKeep } from './retention';
 import { nextRunAfter } from './retry-backoff';
 import type { ReplicationSettings } from './settings';
+import { requireSnapshotExport, runSnapshotName } from './snapshot-copy';
+import type { SnapshotService } from '../snapshots/snapshot-service';
 import { PeriodicTask } from '../scheduling/periodic-task';
 
 /**
@@ -90,6 +94,8 @@ export class ReplicationRuns {
     private readonly quotas: StorageQuotas,
     /** Where replicas kept on hosts claim their bytes. */
     private readonly placement?: PlacementService,
+    /** What `snapshotBeforeCopy` runs hold the environment with and take their snapshot through. */
+    private readonly consistency?: { lifecycle: EnvironmentLifecycle; snapshots: SnapshotService },
   ) {
     this.policies = dataSource.getRepository(ReplicationPolicyEntity);
     this.replicaRepo = dataSource.getRepository(ReplicaEntity);
@@ -124,10 +130,17 @@ export class ReplicationRuns {
 
     // EXTERNAL: the environment as a whole; INTERNAL: what the policy's backup command prints inside it.
     const labels = { environment: env.id, group: env.groupId, kind, ...(pol ? { policy: pol.id } : {}) };
-    const exported = await agent.exportEnvironment(
-      { driver: env.driver, environmentId: env.id, ...(kind === ReplicationKind.INTERNAL ? { commandOutput: pol!.backupCommand! } : {}), ...(key ? { key: key.toString('base64') } : {}), labels },
-      callContext(agent, { signal: options.signal }),
-    );
+    // snapshotBeforeCopy: the export reads a snapshot taken for it (a consistent copy), deleted once it is read.
+    const taken = kind === ReplicationKind.EXTERNAL && pol?.snapshotBeforeCopy ? await this.snapshotForRun(env, pol, agent, options.signal) : undefined;
+    let exported: Awaited<ReturnType<HostAgent['exportEnvironment']>>;
+    try {
+      exported = await agent.exportEnvironment(
+        { driver: env.driver, environmentId: env.id, ...(kind === ReplicationKind.INTERNAL ? { commandOutput: pol!.backupCommand! } : {}), ...(taken ? { snapshot: taken.name } : {}), ...(key ? { key: key.toString('base64') } : {}), labels },
+        callContext(agent, { signal: options.signal }),
+      );
+    } finally {
+      await taken?.drop().catch((err: unknown) => this.logger.warn({ err, environment: env.id, snapshot: taken.name }, 'could not delete the snapshot a replication run exported from; it stays listed on the environment'));
+    }
     const { manifestId, ...stats } = exported;
     options.onProgress?.({ phase: 'export', ...stats });
     const staging = await this.stores.storeOf(env.hostId, options.signal);
@@ -184,6 +197,24 @@ export class ReplicationRuns {
       return replica;
     } finally {
       await revert.run();
+    }
+  }
+
+  /**
+   * Takes the snapshot a `snapshotBeforeCopy` run exports from (UNSUPPORTED_OPERATION naming the
+   * driver when it cannot), holding the environment only while it is taken (SNAPSHOTTING; CONFLICT
+   * when another step holds it: the run fails and is retried). Returns its name and what deletes it.
+   */
+  private async snapshotForRun(env: EnvironmentEntity, pol: ReplicationPolicyEntity, agent: HostAgent, signal?: AbortSignal): Promise<{ name: string; drop: () => Promise<void> }> {
+    if (!this.consistency) throw new UnsupportedOperationError('snapshot before copy', 'this gateway', 'it runs replication without snapshots');
+    await requireSnapshotExport(agent, env.driver);
+    const name = runSnapshotName();
+    const from = await this.consistency.lifecycle.begin(env, 'snapshot');
+    try {
+      const drop = await this.consistency.snapshots.takeFor(env, name, `replication ${pol.name}`, agent, { signal });
+      return { name, drop };
+    } finally {
+      await this.consistency.lifecycle.end(env, { status: from });
     }
   }
 

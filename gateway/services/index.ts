@@ -128,7 +128,7 @@ export function createServices(deps: ServiceDeps): Services {
   const layers = new LayerService(dataSource);
   const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost, deps.info.database);
   const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, beats.settings, beats);
-  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, storageQuotas, deps.replication ?? DEFAULT_REPLICATION_SETTINGS, metrics.alerts);
+  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, storageQuotas, deps.replication ?? DEFAULT_REPLICATION_SETTINGS, metrics.alerts, snapshots);
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
   const shares = new ShareService(dataSource, deps.pubSub);

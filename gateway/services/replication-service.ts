@@ -21,6 +21,7 @@ import type { ReplicaKeeper } from './failover-service';
 import type { LayerService } from './layer-service';
 import type { OperationService } from './operation-service';
 import type { PlacementService } from './placement-service';
+import type { SnapshotService } from '../snapshots/snapshot-service';
 
 /**
  * Replication (seeds 000, 001, 004), built from its parts: policies attached to layers
@@ -63,11 +64,13 @@ export class ReplicationService implements ReplicaKeeper {
     readonly settings: ReplicationSettings = DEFAULT_REPLICATION_SETTINGS,
     /** Where a verify job that finds damage raises its alert. */
     alerts?: Pick<AlertEvaluator, 'raise'>,
+    /** Where `snapshotBeforeCopy` runs take their snapshot. */
+    snapshots?: SnapshotService,
   ) {
     const stores = new ReplicaStores(dataSource, agents, store, logger);
     this.replicas = new ReplicaRecords(dataSource, stores, keys, logger, placement);
-    this.policies = new ReplicationPolicyService(dataSource, layers, this.replicas, settings, pubSub);
-    this.runs = new ReplicationRuns(dataSource, operations, stores, keys, logger, pubSub, this.policies, this.replicas, settings, quotas, placement);
+    this.policies = new ReplicationPolicyService(dataSource, layers, this.replicas, settings, (hostId) => stores.agentOf(hostId), pubSub);
+    this.runs = new ReplicationRuns(dataSource, operations, stores, keys, logger, pubSub, this.policies, this.replicas, settings, quotas, placement, snapshots ? { lifecycle, snapshots } : undefined);
     this.verifier = new ReplicaVerifier(dataSource, operations, stores, keys, this.replicas, logger, settings, alerts);
     this.restores = new RestoreService(dataSource, agents, operations, stores, keys, logger, lifecycle, this.replicas, placement);
     this.collector = new StoreCollector(dataSource, operations, stores, logger);

@@ -141,9 +141,9 @@ export class SnapshotService {
   }
 
   /**
-   * Takes a snapshot for the gateway's own use (a replication's consistent copy) within an
-   * operation that holds the environment: recorded by `takenBy`, retention not applied; returns
-   * what removes it again.
+   * Takes a snapshot for the gateway's own use (a replication's consistent copy) while the caller
+   * holds the environment (SNAPSHOTTING): recorded by `takenBy`, retention not applied; returns
+   * what removes it again (on the driver, then its record and disk claim).
    */
   async takeFor(env: EnvironmentEntity, name: string, takenBy: string, agent: HostAgent, options: CallContextOptions): Promise<() => Promise<void>> {
     const record = await this.record(env, name, takenBy);

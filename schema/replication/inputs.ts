@@ -50,6 +50,10 @@ export class CreateReplicationPolicyInput {
   @IsOptional()
   encrypted?: boolean;
 
+  @Field({ nullable: true, description: 'EXTERNAL: each run takes a snapshot, exports from it and deletes it (a consistent copy); UNSUPPORTED_OPERATION when the driver cannot export from a snapshot.' })
+  @IsOptional()
+  snapshotBeforeCopy?: boolean;
+
   @Field({ nullable: true })
   @IsOptional()
   enabled?: boolean;
@@ -105,6 +109,10 @@ export class UpdateReplicationPolicyInput {
   @Field({ nullable: true })
   @IsOptional()
   encrypted?: boolean;
+
+  @Field({ nullable: true, description: 'EXTERNAL: each run takes a snapshot, exports from it and deletes it (a consistent copy); UNSUPPORTED_OPERATION when the driver cannot export from a snapshot.' })
+  @IsOptional()
+  snapshotBeforeCopy?: boolean;
 
   @Field({ nullable: true })
   @IsOptional()

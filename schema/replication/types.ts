@@ -154,6 +154,9 @@ export class ReplicationPolicy {
   @Field()
   encrypted: boolean;
 
+  @Field({ description: 'Each run takes a snapshot, exports from it and deletes it.' })
+  snapshotBeforeCopy: boolean;
+
   @Field()
   enabled: boolean;
 

@@ -41,10 +41,11 @@ export function registerReplicate(program: Command): void {
     .option('--backup-command <json>', 'INTERNAL: command (a JSON array of arguments) whose standard output is the backup')
     .option('--restore-command <json>', 'INTERNAL: command (a JSON array of arguments) that reads the backup on its standard input')
     .option('--encrypted', 'encrypt at rest with the group key')
+    .option('--snapshot-before-copy', 'each run snapshots the environment, exports from the snapshot and deletes it (drivers that can)')
     .option('--auto-failover', 'start the newest replica elsewhere when the host fails')
     .option('--disabled', 'create it disabled')
     .option('--drill-schedule <expr>', 'restore drills of the newest replica on this schedule (same syntax as --schedule)')
-    .action(async (environmentId: string, opts: { schedule: string; name?: string; layer?: string; target: string; targetId?: string; keep: string; internal?: boolean; backupCommand?: string; restoreCommand?: string; encrypted?: boolean; autoFailover?: boolean; disabled?: boolean; drillSchedule?: string }, cmd: Command) => {
+    .action(async (environmentId: string, opts: { schedule: string; name?: string; layer?: string; target: string; targetId?: string; keep: string; internal?: boolean; backupCommand?: string; restoreCommand?: string; encrypted?: boolean; snapshotBeforeCopy?: boolean; autoFailover?: boolean; disabled?: boolean; drillSchedule?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const input: CreateReplicationPolicyInput = {
         environmentId,
@@ -53,6 +54,7 @@ export function registerReplicate(program: Command): void {
         keep: intOption('--keep', opts.keep),
         kind: opts.internal ? 'INTERNAL' : 'EXTERNAL',
         encrypted: !!opts.encrypted,
+        snapshotBeforeCopy: !!opts.snapshotBeforeCopy,
         autoFailover: !!opts.autoFailover,
         enabled: !opts.disabled,
         ...(opts.name ? { name: opts.name } : {}),
@@ -255,6 +257,7 @@ function showPolicy(p: ReplicationPolicyFieldsFragment): string {
     ['schedule', p.schedule],
     ['keep', p.keep],
     ['encrypted', p.encrypted ? 'yes' : 'no'],
+    ['snapshot before copy', p.snapshotBeforeCopy ? 'yes' : 'no'],
     ['auto failover', p.autoFailover ? 'yes' : 'no'],
     ['enabled', p.enabled ? 'yes' : 'no'],
     ['state', p.status.state],

@@ -143,6 +143,10 @@ export class ReplicationPolicyEntity {
   @Column({ type: 'boolean', default: false })
   encrypted: boolean;
 
+  /** EXTERNAL: each run takes a snapshot, exports from it, then deletes it (drivers with `exportSnapshot`). */
+  @Column({ type: 'boolean', default: false })
+  snapshotBeforeCopy: boolean;
+
   @Column({ type: 'boolean', default: true })
   enabled: boolean;
 

@@ -51,6 +51,7 @@ export type OptionalCapability =
   | 'listSnapshots'
   | 'rollbackSnapshot'
   | 'deleteSnapshot'
+  | 'exportSnapshot'
   | 'migrate'
   | 'exec'
   | 'interactiveExec'
@@ -68,6 +69,7 @@ export const OPTIONAL_CAPABILITIES: readonly OptionalCapability[] = [
   'listSnapshots',
   'rollbackSnapshot',
   'deleteSnapshot',
+  'exportSnapshot',
   'migrate',
   'exec',
   'interactiveExec',
@@ -376,6 +378,14 @@ export interface DriverOptional {
   rollbackSnapshot(id: string, name: string, options?: CallOptions): Promise<void>;
   /** Removes the snapshot and the space it holds; a missing name is not an error. */
   deleteSnapshot(id: string, name: string, options?: CallOptions): Promise<void>;
+  /**
+   * The environment as `exportEnvironment` streams it (`importEnvironment` takes it), with what
+   * the snapshot `name` holds instead of the live state: a consistent copy of a running
+   * environment (what the snapshot does not hold, e.g. volumes the driver does not snapshot, is
+   * read live; the driver documents it). NOT_FOUND for an unknown environment or name, before any
+   * byte. Advertised only with the snapshot operations and `exportEnvironment`.
+   */
+  exportSnapshot(id: string, name: string, options?: CallOptions): Promise<Readable>;
   migrate(id: string, destinationUri: string, options?: CallOptions): Promise<void>;
   exec(id: string, command: string[], options?: CallOptions & { stdin?: string }): Promise<ExecResult>;
   /** Starts a command (an argument array) in a running environment with streamed standard input and output, on a terminal with `tty`. */

@@ -76,6 +76,7 @@ describe('the conformance suite finds non-conforming drivers', () => {
       'list() returns only RSP-labelled environments, ours among them': expect.stringMatching(/not-ours, which is not labelled as RSP's/),
       'optional snapshot: present when advertised, UNSUPPORTED_OPERATION through requireCapability when not': expect.stringMatching(/snapshot is advertised but not implemented/),
       'snapshots: create, list, roll back (what was written since is gone), delete (when advertised)': expect.stringMatching(/does not support snapshot/),
+      'exportSnapshot → importEnvironment: what the snapshot holds, not what was written since (when advertised)': expect.stringMatching(/does not support snapshot/),
       'a failed create leaves nothing behind (when fault injection is given)': expect.stringMatching(/inspect of .* after its failed create succeeded, expected NOT_FOUND/),
       'managedNetwork: the environment has exactly the address its spec names': expect.stringMatching(/inspect reports addresses \["10\.88\./),
     });

@@ -121,7 +121,7 @@ function policyCard(p: ReplicationPolicy, replicas: Replica[], environment: Chil
   const settings = h('dl', { class: 'facts' },
     h('dt', null, 'Target'), h('dd', null, targetLabel(p.target, names)),
     h('dt', null, 'Schedule'), h('dd', null, h('code', null, p.schedule), p.enabled ? null : [' ', chip('disabled')]),
-    h('dt', null, 'Kind'), h('dd', null, p.kind.toLowerCase(), p.encrypted ? [' ', chip('encrypted')] : null),
+    h('dt', null, 'Kind'), h('dd', null, p.kind.toLowerCase(), p.encrypted ? [' ', chip('encrypted')] : null, p.snapshotBeforeCopy ? [' ', chip('snapshot before copy')] : null),
     h('dt', null, 'Keeps'), h('dd', null, `${p.keep} replica${p.keep === 1 ? '' : 's'}`),
     h('dt', null, 'Automatic failover'), h('dd', null, p.autoFailover ? 'on' : 'off'),
     h('dt', null, 'Last sync'), h('dd', null, time(s.lastSyncAt, ago(s.lastSyncAt))),

@@ -393,6 +393,39 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       await deleteSnapshot(spec.id, 'conformance');
     }, timeout);
 
+    api.test('exportSnapshot → importEnvironment: what the snapshot holds, not what was written since (when advertised)', async () => {
+      if (!advertised('exportSnapshot')) return;
+      for (const op of [...SNAPSHOT_CAPABILITIES, 'exportEnvironment', 'importEnvironment'] as const) assert.ok(advertised(op), `exportSnapshot is advertised without ${op}`);
+      const exportSnapshot = requireCapability(driver, 'exportSnapshot');
+      const content = `conformance ${run} ${randomBytes(8).toString('hex')}\n`;
+      const source = await createEnv({ volumes: [await volume('data')] });
+      await writeFile(join(source.volumes![0]!.hostPath, 'conformance.txt'), content);
+      const exec = advertised('exec') ? requireCapability(driver, 'exec') : undefined;
+      if (exec) {
+        await driver.start(source.id);
+        const wrote = await exec(source.id, ['tee', '/rsp-before-snapshot'], { stdin: content });
+        assert.equal(wrote.exitCode, 0, wrote.stderr);
+      }
+      await requireCapability(driver, 'snapshot')(source.id, 'export');
+      if (exec) {
+        const wrote = await exec(source.id, ['tee', '/rsp-after-snapshot'], { stdin: 'written after the snapshot' });
+        assert.equal(wrote.exitCode, 0, wrote.stderr);
+      }
+      await rejectsWith(exportSnapshot(source.id, 'never-taken'), 'NOT_FOUND', 'an export of an unknown snapshot');
+      await rejectsWith(exportSnapshot(`${source.id}-missing`, 'export'), 'NOT_FOUND', 'an export of a snapshot of an unknown environment');
+      const archive = await exportSnapshot(source.id, 'export');
+      const target = specFor(track(driver, newId()), { volumes: [await volume('data')] });
+      await requireCapability(driver, 'importEnvironment')(archive, target);
+      assert.equal(await readFile(join(target.volumes![0]!.hostPath, 'conformance.txt'), 'utf8'), content);
+      if (exec) {
+        await driver.start(target.id);
+        assert.equal((await exec(target.id, ['cat', '/rsp-before-snapshot'])).stdout, content, 'a file written before the snapshot is not in its export');
+        const after = await exec(target.id, ['cat', '/rsp-after-snapshot']);
+        assert.notEqual(after.exitCode, 0, `a file written after the snapshot is in its export: ${after.stdout}`);
+      }
+      await requireCapability(driver, 'deleteSnapshot')(source.id, 'export');
+    }, timeout);
+
     api.test('logs give text (when advertised)', async () => {
       if (!advertised('logs')) return;
       const spec = await createEnv();

@@ -207,11 +207,18 @@ export class FakeDriver implements Driver {
   async exportEnvironment(id: string, options?: CallOptions): Promise<Readable> {
     return this.call(`export of ${id}`, options, async () => {
       const env = this.find(id);
-      const entries: ArchiveEntry[] = [...env.fs.root.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, data]) => ({ name, data: Buffer.from(data) }));
-      for (const volume of env.spec.volumes ?? []) {
-        for (const file of await env.fs.volumeFiles(volume)) entries.push({ name: `volume:${volume.name}:${file.path}`, data: file.data });
-      }
-      return encodeArchive({ id: env.spec.id, hostname: env.spec.iface.hostname, image: env.spec.image, limits: env.limits, labels: env.spec.labels ?? {} }, entries);
+      return this.archive(env, env.fs.root);
+    });
+  }
+
+  /** As `exportEnvironment`, with the snapshot's copy of the root filesystem (volumes are not in a snapshot: read live). */
+  async exportSnapshot(id: string, name: string, options?: CallOptions): Promise<Readable> {
+    return this.call(`export of snapshot ${name} of ${id}`, options, async () => {
+      const env = this.find(id);
+      assertSnapshotName(name);
+      const snap = env.snapshots.get(name);
+      if (!snap) throw new SnapshotNotFoundError(this.name, id, name);
+      return this.archive(env, snap.files);
     });
   }
 
@@ -491,6 +498,15 @@ export class FakeDriver implements Driver {
 
   private inject(id: string, step: FakeCreateStep): void {
     if (this.options.failOn?.create === step) throw new UnavailableError(`fake failure injected in create of ${id} ${step}`, { driver: this.name, id, step });
+  }
+
+  /** The export archive of `env` with `root` as its root filesystem, and its volumes' files as they are now. */
+  private async archive(env: FakeEnvironment, root: ReadonlyMap<string, Buffer>): Promise<Readable> {
+    const entries: ArchiveEntry[] = [...root.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, data]) => ({ name, data: Buffer.from(data) }));
+    for (const volume of env.spec.volumes ?? []) {
+      for (const file of await env.fs.volumeFiles(volume)) entries.push({ name: `volume:${volume.name}:${file.path}`, data: file.data });
+    }
+    return encodeArchive({ id: env.spec.id, hostname: env.spec.iface.hostname, image: env.spec.image, limits: env.limits, labels: env.spec.labels ?? {} }, entries);
   }
 
   private find(id: string): FakeEnvironment {

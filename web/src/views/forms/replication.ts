@@ -16,7 +16,7 @@ function targetOptions(names: TargetNames): Array<[string, string]> {
 
 /**
  * Create a replication policy for one of `environments` (`environmentId` chosen first): target,
- * schedule, replicas kept, encryption, automatic failover and restore drills. `created` is
+ * schedule, replicas kept, encryption, snapshot before copy, automatic failover and restore drills. `created` is
  * called with the new policy's name.
  */
 export function policyForm(environments: Array<{ id: string; name: string }>, environmentId: string | undefined, names: TargetNames, created: () => void): HTMLElement {
@@ -33,6 +33,7 @@ export function policyForm(environments: Array<{ id: string; name: string }>, en
         field('Replicas kept', input('keep', { type: 'number', min: 1, step: 1, value: 3, inputmode: 'numeric' })),
         field('Restore drills', input('drill', { placeholder: '0 4 * * 0', autocomplete: 'off' }), 'Same syntax; empty for none.'),
         field('Encrypted', input('encrypted', { type: 'checkbox' })),
+        field('Snapshot before copy', input('snapshot', { type: 'checkbox' }), 'A consistent copy: each run exports from a snapshot it takes and deletes (drivers that can).'),
         field('Automatic failover', input('failover', { type: 'checkbox' }), 'Restore elsewhere when its host goes down.'),
       ],
       onSubmit: async (el) => {
@@ -47,6 +48,7 @@ export function policyForm(environments: Array<{ id: string; name: string }>, en
             keep: numberOf(el, 'keep'),
             ...(valueOf(el, 'drill') ? { drillSchedule: valueOf(el, 'drill') } : {}),
             encrypted: checked(el, 'encrypted'),
+            snapshotBeforeCopy: checked(el, 'snapshot'),
             autoFailover: checked(el, 'failover'),
           },
         });
