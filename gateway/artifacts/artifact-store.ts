@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { Readable } from 'node:stream';
 import pino from 'pino';
 import { ArtifactKeyError, BadInputError, IntegrityError, NotFoundError, isCategory } from '../errors';
@@ -606,37 +606,33 @@ export class ArtifactStore {
         throw e;
       }
     };
-    const ahead: Array<Promise<Buffer | undefined>> = [];
+    // `concurrency` chunks at once, each read then hashed off the main thread (WebCrypto's digest
+    // runs in the thread pool): reading and hashing overlap, and hashing uses every core.
     let next = 0;
-    const fill = () => {
-      while (next < ids.length && ahead.length < this.concurrency) {
-        const p = read(ids[next]!);
-        p.catch(() => undefined);
-        ahead.push(p);
+    const work = async () => {
+      while (next < ids.length) {
+        options.signal?.throwIfAborted();
+        const id = ids[next]!;
         next += 1;
+        const stored = await read(id);
+        const index = firstIndex.get(id)!;
+        if (!stored) {
+          report.problems.push({ chunk: id, index, reason: 'it is missing' });
+          await this.ledger.markDamaged(id, 'it is missing');
+          continue;
+        }
+        report.bytes += stored.length;
+        report.chunks += 1;
+        const problem = await this.checkStored(id, stored, manifest.encryption ? 'sealed' : 'plain', codec, await sha256Off(stored));
+        if (problem) report.problems.push({ chunk: id, index, reason: problem });
+        if (rate) {
+          const due = started + (report.bytes / rate) * 1000 - Date.now();
+          if (due > 0) await new Promise((r) => setTimeout(r, due));
+        }
       }
     };
-    fill();
-    for (let i = 0; i < ids.length; i += 1) {
-      options.signal?.throwIfAborted();
-      const id = ids[i]!;
-      const stored = await ahead.shift()!;
-      fill();
-      const index = firstIndex.get(id)!;
-      if (!stored) {
-        report.problems.push({ chunk: id, index, reason: 'it is missing' });
-        await this.ledger.markDamaged(id, 'it is missing');
-        continue;
-      }
-      report.bytes += stored.length;
-      report.chunks += 1;
-      const problem = await this.checkStored(id, stored, manifest.encryption ? 'sealed' : 'plain', codec);
-      if (problem) report.problems.push({ chunk: id, index, reason: problem });
-      if (rate) {
-        const due = started + (report.bytes / rate) * 1000 - Date.now();
-        if (due > 0) await new Promise((r) => setTimeout(r, due));
-      }
-    }
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.concurrency, ids.length)) }, work));
+    report.problems.sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
     await this.ledger.flush();
     report.ok = report.problems.length === 0;
     return report;
@@ -687,8 +683,8 @@ export class ArtifactStore {
    * Checks a chunk's stored bytes and records the outcome in the ledger: undefined when intact,
    * else why not (`UNCHECKABLE` when sealed bytes have no recorded checksum and no key is given).
    */
-  private async checkStored(id: string, stored: Buffer, kind: 'plain' | 'sealed' | 'unknown', codec?: ChunkCodec): Promise<string | undefined> {
-    const sha = createHash('sha256').update(stored).digest('hex');
+  private async checkStored(id: string, stored: Buffer, kind: 'plain' | 'sealed' | 'unknown', codec?: ChunkCodec, hashed?: string): Promise<string | undefined> {
+    const sha = hashed ?? createHash('sha256').update(stored).digest('hex');
     const record = await this.ledger.get(id);
     const stamp = (await this.backend.stamp?.(id)) ?? null;
     const intact = async (plain: boolean) => {
@@ -788,4 +784,9 @@ function parseChunksLoosely(bytes: Buffer): ManifestChunk[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The sha256 (hex) of `bytes`, computed in the thread pool (WebCrypto), not on the main thread. */
+async function sha256Off(bytes: Buffer): Promise<string> {
+  return Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
 }
