@@ -14,6 +14,7 @@ import { loopbackPair, throughLoopback } from '../../../gateway/agent/loopback-c
 import { AGENT_PROTOCOL_VERSION, OLDEST_AGENT_PROTOCOL_VERSION } from '../../../gateway/agent/protocol';
 import type { AgentFrame } from '../../../gateway/agent/protocol';
 import { NotFoundError, TimeoutError, UnsupportedOperationError } from '../../../gateway/errors';
+import { until } from '../../helpers/until';
 
 /** A driver whose `start` runs until its signal aborts, recording why. */
 function slowDriver(aborts: unknown[]): Driver {
@@ -93,6 +94,8 @@ describe('the host-agent protocol through the loopback (client ↔ dispatcher)',
     expect(late).toBeInstanceOf(TimeoutError);
     expect(late).toMatchObject({ category: 'TIMEOUT', details: { operationId: 'op-deadline' } });
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    // The caller's TIMEOUT and the agent's abort race: the abort is waited for, not read at once.
+    await until('the driver sees its signal abort', () => aborts.length > 0, 10_000, 20);
     expect(aborts).toEqual([expect.objectContaining({ category: 'TIMEOUT' })]);
     const past = await client.startEnvironment({ driver: 'slow', environmentId: 'e1' }, { operationId: 'op-past', deadline: new Date(Date.now() - 1).toISOString() }).catch((e: unknown) => e);
     expect(past).toMatchObject({ category: 'TIMEOUT' });
