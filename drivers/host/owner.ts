@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ImageRef, VolumeSpec } from '../contract';
+import type { ImageRef, PortSpec, VolumeSpec } from '../contract';
 import type { ManagedNetwork } from './managed-network';
 
 /** The file that marks a container directory as RSP's and keeps what LXC's config cannot. */
@@ -17,6 +17,8 @@ export interface OwnerRecord {
   volumes?: VolumeSpec[];
   /** The managed network it is attached to (its bridge is made again at start when missing). */
   network?: ManagedNetwork;
+  /** Host ports published to it (forwarded while it runs). */
+  ports?: PortSpec[];
   /** Set at the first start: a never-started container is `created`, else `stopped`. */
   startedAt?: string;
 }

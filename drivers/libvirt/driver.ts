@@ -28,6 +28,7 @@ import type {
 } from '../contract';
 import { assertEnvironmentId, BadInputError, ConflictError, EnvironmentExistsError, EnvironmentNotFoundError, SnapshotNotFoundError, UnavailableError, UnsupportedOperationError } from '../errors';
 import { managedNetworkOf } from '../host/managed-network';
+import { assertPortSpecs, PortForwards } from '../host/port-forwards';
 import { configValues } from '../host/rootfs';
 import { assertSnapshotName, validateSpec } from '../host/validate';
 import { Revert } from '../revert';
@@ -42,7 +43,7 @@ import { packEnvironment, unpackEnvironment } from './export';
 import { importRootfsTar, openImageTar } from './images';
 import type { LibvirtDriverOptions, ResolvedLibvirtOptions } from './options';
 import { resolveLibvirtOptions } from './options';
-import { environmentMac, LibvirtNetworks, type NetworkHost } from './networks';
+import { environmentMac, libvirtBridgeName, LibvirtNetworks, type NetworkHost } from './networks';
 import { idleStats, statsFromLibvirt } from './stats';
 import { Virsh } from './virsh';
 
@@ -71,6 +72,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   private readonly options: ResolvedLibvirtOptions;
   private readonly virsh: Virsh;
   private readonly networks: LibvirtNetworks;
+  private readonly ports = new PortForwards();
   private connection?: Promise<LibvirtConnection>;
   private bootFiles?: Promise<KernelBoot>;
 
@@ -117,7 +119,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     if (!this.options.isTestUri) operations.push('snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot');
     if (!this.options.isTestUri && this.options.domainType !== 'lxc') operations.push('migrate');
     // Managed networks are libvirt networks made through virsh, which cannot see a test:// connection's.
-    return { operations, limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'diskBytes', 'networkBitsPerSecond'], features: this.options.isTestUri ? [] : ['managedNetwork'] };
+    return { operations, limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'diskBytes', 'networkBitsPerSecond'], features: this.options.isTestUri ? [] : ['managedNetwork', 'publishedPorts'] };
   }
 
   async create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
@@ -133,17 +135,21 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   async start(id: string, options?: CallOptions): Promise<void> {
     await withDeadline(`start ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { name, conn, facts } = await this.owned(id);
-      if (isActive((await conn.getInfo(name)).state)) return;
-      // The managed network, defined and started again if it went (its last domain destroyed meanwhile, or by hand).
       const net = facts.metadata?.network;
-      if (net) await this.networks.ensure(net, net, signal);
-      await this.engine(`start of ${name}`, () => conn.start(name));
+      if (!isActive((await conn.getInfo(name)).state)) {
+        // The managed network, defined and started again if it went (its last domain destroyed meanwhile, or by hand).
+        if (net) await this.networks.ensure(net, net, signal);
+        await this.engine(`start of ${name}`, () => conn.start(name));
+      }
+      const ports = facts.metadata?.ports;
+      if (net && ports?.length) await this.ports.publish(portKey(name), net.ip, libvirtBridgeName(net.name), ports, signal);
     });
   }
 
   async stop(id: string, options?: StopOptions): Promise<void> {
     await withDeadline(`stop ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { name, conn } = await this.owned(id);
+      await this.ports.withdraw(portKey(name));
       if (!isActive((await conn.getInfo(name)).state)) return;
       const graceMs = (options?.graceSeconds ?? 10) * 1000;
       if (graceMs > 0) {
@@ -179,6 +185,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       // The directory is RSP's alone (named after the domain, under our data directory): remove it
       // even when the domain was undefined behind RSP's back.
       await rm(this.directory(name), { recursive: true, force: true });
+      await this.ports.withdraw(portKey(name));
       const net = facts?.metadata?.network;
       if (net) await this.releaseNetwork(conn, net.name, net);
     });
@@ -386,6 +393,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
 
   private validate(spec: EnvironmentSpec): void {
     validateSpec(this, spec);
+    assertPortSpecs(spec.iface.ports, managedNetworkOf(spec.iface.network));
     if (spec.command?.length && this.options.domainType !== 'lxc') {
       throw new UnsupportedOperationError('command', `driver ${this.name}`, 'a VM runs its image\'s own init; only libvirt-lxc takes a command');
     }
@@ -402,7 +410,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     const memoryBytes = limits.memoryBytes ?? this.options.defaultMemoryBytes;
     const net = spec.iface.network;
     const [address, prefix] = (net?.ipv4 ?? '').split('/');
-    const metadata = { ...metadataFor(spec, dir), volumes: Object.fromEntries((spec.volumes ?? []).map((v) => [v.hostPath, v.name])), ...(managed ? { network: managed } : {}) };
+    const metadata = { ...metadataFor(spec, dir), volumes: Object.fromEntries((spec.volumes ?? []).map((v) => [v.hostPath, v.name])), ...(managed ? { network: managed } : {}), ...(spec.iface.ports?.length ? { ports: spec.iface.ports } : {}) };
     const isVm = this.options.domainType !== 'lxc';
     return {
       name,
@@ -551,6 +559,11 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
 /** A libvirt driver for `options.uri` (default qemu:///system). */
 export function createLibvirtDriver(options: LibvirtDriverOptions = {}): LibvirtDriver {
   return new LibvirtDriver(options);
+}
+
+/** The key marking a domain's port-forwarding rules. */
+function portKey(domain: string): string {
+  return `libvirt:${domain}`;
 }
 
 function isActive(state: number): boolean {

@@ -5,7 +5,8 @@ import type { Readable } from 'node:stream';
 import { withDeadline } from '../call';
 import { readFileLog } from '../host/log-read';
 import { managedNetworkOf, type ManagedNetwork } from '../host/managed-network';
-import { ManagedBridges } from '../host/bridges';
+import { bridgeName, ManagedBridges } from '../host/bridges';
+import { assertPortSpecs, PortForwards } from '../host/port-forwards';
 import { BridgeNames } from './dns';
 import type {
   InteractiveExecOptions,
@@ -64,6 +65,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   private readonly options: ResolvedLxcOptions;
   private readonly cli: LxcCli;
   private readonly bridges = new ManagedBridges();
+  private readonly ports = new PortForwards();
   private readonly names = new BridgeNames();
   private cgroup?: Promise<CgroupVersion>;
 
@@ -81,7 +83,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     return {
       operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exportSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog'],
       limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'pids'],
-      features: ['managedNetwork'],
+      features: ['managedNetwork', 'publishedPorts'],
     };
   }
 
@@ -96,7 +98,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     await withDeadline(`start ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { dir, owner } = await this.owned(id);
       const info = await this.cli.info(name, signal);
-      if (info?.state === 'RUNNING') return;
+      if (info?.state === 'RUNNING') return this.publishPorts(name, owner, signal);
       // The managed network's bridge, made again if it went (a reboot, its last container destroyed meanwhile).
       if (owner.network) {
         await this.bridges.ensure(owner.network, signal);
@@ -109,6 +111,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
         throw new UnavailableError(`LXC container ${name} did not stay running (state ${after?.state ?? 'unknown'}): ${lastLines(log)}`, { container: name });
       }
       await writeOwner(dir, { ...owner, startedAt: new Date().toISOString() });
+      await this.publishPorts(name, owner, signal);
     });
   }
 
@@ -116,6 +119,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     const name = containerName(id, this.options.namePrefix);
     await withDeadline(`stop ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       await this.owned(id);
+      await this.ports.withdraw(portKey(name));
       const info = await this.cli.info(name, signal);
       if (!info || info.state === 'STOPPED') return;
       await this.cli.stop(name, options?.graceSeconds ?? 10, signal).catch(async (e) => {
@@ -136,6 +140,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
       const info = await this.cli.info(name, signal);
       if (info && info.state !== 'STOPPED') await this.cli.kill(name, signal).catch(() => undefined);
       await this.cli.destroy(name, signal).catch(() => undefined);
+      await this.ports.withdraw(portKey(name));
       await rm(dir, { recursive: true, force: true });
       if (owner.network) await this.leaveNetwork(owner.network);
     });
@@ -390,6 +395,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     const dir = this.dir(name);
     let bridge: string | undefined;
     const managed = managedNetworkOf(spec.iface.network);
+    assertPortSpecs(spec.iface.ports, managed);
     if (managed) {
       bridge = await this.bridges.ensure(managed, signal);
     } else if (spec.iface.network?.mode === 'bridge') {
@@ -420,7 +426,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
       await writeInterfaceFiles(rootfs, managed && !spec.iface.dns?.length ? { ...spec.iface, dns: [managed.gateway] } : spec.iface, spec.command);
       const config = renderConfig({ spec, name, containerDir: dir, cgroup: await this.cgroupVersion(), bridge });
       await writeFile(join(dir, 'config'), config);
-      await writeOwner(dir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), ...(managed ? { network: managed } : {}), createdAt: new Date().toISOString() });
+      await writeOwner(dir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), ...(managed ? { network: managed } : {}), ...(spec.iface.ports?.length ? { ports: spec.iface.ports } : {}), createdAt: new Date().toISOString() });
       if (managed) await this.names.refresh(managed, this.options.lxcPath, signal);
       const info = await this.describe(name, signal);
       revert.success();
@@ -428,6 +434,12 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     } finally {
       await revert.run();
     }
+  }
+
+  /** Forwards the host ports the container publishes to its address on its managed network (replacing what was there). */
+  private async publishPorts(name: string, owner: OwnerRecord, signal: AbortSignal): Promise<void> {
+    if (!owner.network || !owner.ports?.length) return;
+    await this.ports.publish(portKey(name), owner.network.address, bridgeName(owner.network.name), owner.ports, signal);
   }
 
   /** After a container left a managed network: its bridge goes when it was the last one, and its name leaves the bridge's name server. */
@@ -485,6 +497,11 @@ function lxcState(state: string | undefined, owner: OwnerRecord): EnvironmentSta
     default:
       return 'unknown';
   }
+}
+
+/** The key marking a container's port-forwarding rules. */
+function portKey(container: string): string {
+  return `lxc:${container}`;
 }
 
 /** Creates the LXC driver (what the registry and the conformance suite call). */

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
@@ -7,6 +8,16 @@ import { buildWorld, World } from './scenario';
 
 /** A busybox web server answering `hello-<name>` on port 8080, its page on the /tmp tmpfs (the root may be read-only). */
 export const httpd = (name: string) => ['sh', '-c', `mkdir -p /tmp/www && echo hello-${name} > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www`];
+
+/** The host's address towards its outside: the source of its default route (a routing-table lookup, nothing is sent). */
+export function outsideAddress(): string {
+  return /\bsrc (\d+\.\d+\.\d+\.\d+)/.exec(execFileSync('ip', ['-4', 'route', 'get', '192.0.2.1'], { encoding: 'utf8' }))![1]!;
+}
+
+/** RSP's DNAT rules (PREROUTING, OUTPUT) forwarding a host port (LXC's and libvirt's published ports). */
+export function forwardsOf(hostPort: number): string[] {
+  return execFileSync('iptables', ['-w', '-t', 'nat', '-S'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`--dport ${hostPort} `) && l.includes('rsp-port:'));
+}
 
 /** GETs a URL from this process (the host); the body, or the error's message. */
 export function fetchText(url: string): Promise<string> {

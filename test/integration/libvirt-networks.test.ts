@@ -8,7 +8,7 @@ import { libvirtBridgeName } from '../../drivers/libvirt/networks';
 import { BUSYBOX } from '../fixtures/busybox-rootfs';
 import { describeWithEngine } from '../helpers/engines';
 import { guestKernel, hypervisorReadableDir, makeBaseImage, NETWORK_GUEST_INIT, qemuGuestDriver, VIRTIO_NET_MODULES } from '../helpers/libvirt';
-import { fetchText } from '../helpers/named-environments';
+import { fetchText, forwardsOf, outsideAddress } from '../helpers/named-environments';
 import { until } from '../helpers/until';
 
 const virsh = (...args: string[]) => execFileSync('virsh', ['-q', '-c', 'qemu:///system', ...args], { encoding: 'utf8' });
@@ -20,7 +20,8 @@ const hasNetwork = (name: string) => virsh('net-list', '--all', '--name').split(
  * bridge, DHCP handing out the environment's address, a DNS entry for its hostname). One guest
  * (Debian's kernel, a busybox initramfs with the virtio NIC's modules) takes the address by DHCP
  * and answers on it from the host; its hostname resolves through the network's DNS; the network,
- * its bridge and its firewall rules go with the environment.
+ * its bridge and its firewall rules go with the environment. A host port published to the guest
+ * answers on the host's address (DNAT), and its rules go when the guest stops.
  */
 describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu:///system', () => {
   let dir: string;
@@ -44,16 +45,18 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('advertises managed networks (not on test:// connections)', () => {
+  test('advertises managed networks and published ports (not on test:// connections)', () => {
+    expect(driver.capabilities().features).toContain('publishedPorts');
     expect(driver.capabilities().features).toContain('managedNetwork');
     expect(new LibvirtDriver({ uri: 'test:///default' }).capabilities().features).toEqual([]);
   });
 
-  test('the guest gets its address by DHCP, answers on it from the host, resolves by name; the network goes with it', async () => {
+  test("the guest gets its address by DHCP, answers on it from the host, resolves by name; a published port answers on the host's address until stop; the network goes with it", async () => {
+    const hostPort = 20000 + randomInt(20000);
     await driver.create({
       id,
       image: { ref: await makeBaseImage(dir) },
-      iface: { hostname: 'netguest', network: { mode: 'bridge', network, ipv4: `${subnet}.2/29`, gateway: `${subnet}.1` } },
+      iface: { hostname: 'netguest', network: { mode: 'bridge', network, ipv4: `${subnet}.2/29`, gateway: `${subnet}.1` }, ports: [{ hostPort, port: 8080, protocol: 'tcp' }] },
       limits: { memoryBytes: 192 * 1024 * 1024 },
     });
     const bridge = libvirtBridgeName(network);
@@ -69,6 +72,11 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     expect(await until('the guest answering the host on its address', async () => (await fetchText(`http://${subnet}.2:8080/`)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
     const lookup = execFileSync(BUSYBOX, ['nslookup', 'netguest', `${subnet}.1`], { encoding: 'utf8' });
     expect(lookup).toContain(`Address: ${subnet}.2`);
+    const url = `http://${outsideAddress()}:${hostPort}/`;
+    expect(await until(`${url} answering`, async () => (await fetchText(url)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
+    expect(forwardsOf(hostPort)).toHaveLength(2);
+    await driver.stop(id, { graceSeconds: 0 });
+    expect(forwardsOf(hostPort)).toEqual([]);
 
     await driver.destroy(id);
     expect(hasNetwork(network)).toBe(false);

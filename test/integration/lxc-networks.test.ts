@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { bridgeName } from '../../drivers/host/bridges';
 import { DEFAULT_DNS_DIR } from '../../drivers/lxc/dns';
 import { describeWithEngine } from '../helpers/engines';
-import { fetchText, httpd, NamedEnvironments } from '../helpers/named-environments';
+import { fetchText, forwardsOf, httpd, NamedEnvironments, outsideAddress } from '../helpers/named-environments';
 import { until } from '../helpers/until';
 
 /**
@@ -14,13 +14,8 @@ import { until } from '../helpers/until';
  * addresses of the host's range on a bridge the driver makes, reachable from another environment
  * and from the host, kept across restart; names answered by the bridge's name server; egress
  * masqueraded (reached here: the host's own outside address only); the bridge, its rules and its
- * name server go with the last environment.
+ * name server go with the last environment. A published port answers on the host's address.
  */
-
-/** The host's address towards its outside: the source of its default route (a routing-table lookup, nothing is sent). */
-function outsideAddress(): string {
-  return /\bsrc (\d+\.\d+\.\d+\.\d+)/.exec(execFileSync('ip', ['-4', 'route', 'get', '192.0.2.1'], { encoding: 'utf8' }))![1]!;
-}
 
 /** The iptables rules (both tables) that name the bridge. */
 function rulesOf(bridge: string): string[] {
@@ -75,4 +70,21 @@ describeWithEngine('lxc', 'lxc environments: addresses of the host range on a ma
     expect(rulesOf(bridge)).toEqual([]);
     expect(existsSync(`${DEFAULT_DNS_DIR}/${bridge}`)).toBe(false);
   }, 180_000);
+
+  test("a published port answers on the host's address; another environment is refused that host port; the forwarding goes at stop and destroy", async () => {
+    const hostPort = 20000 + randomInt(20000);
+    const pub = await n.running('pub', { command: httpd('pub'), ports: [{ hostPort, port: 8080 }] });
+    const url = `http://${outsideAddress()}:${hostPort}/`;
+    expect(await until(`${url} answering`, async () => (await fetchText(url)) === 'hello-pub\n', 30_000)).toBe(true);
+    expect(forwardsOf(hostPort)).toHaveLength(2);
+    const taken = await n.t.gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }', { i: n.createInput('pub2', { ports: [{ hostPort, port: 80 }] }) });
+    expect(taken.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT', details: { reason: 'HOST_PORT_TAKEN', hostPort } } });
+
+    await n.follow((await n.t.ok('mutation ($id: ID!) { stopEnvironment(id: $id) { id } }', { id: pub })).stopEnvironment.id);
+    expect(forwardsOf(hostPort)).toEqual([]);
+    await n.follow((await n.t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: pub })).startEnvironment.id);
+    expect(await until(`${url} answering again`, async () => (await fetchText(url)) === 'hello-pub\n', 30_000)).toBe(true);
+    await n.destroy('pub');
+    expect(forwardsOf(hostPort)).toEqual([]);
+  }, 60_000);
 });

@@ -1,4 +1,4 @@
-import type { EnvironmentSpec, ImageRef } from '../../contract';
+import type { EnvironmentSpec, ImageRef, PortSpec } from '../../contract';
 import type { ManagedNetwork } from '../../host/managed-network';
 import { esc } from './xml';
 
@@ -24,6 +24,8 @@ export interface DomainMetadata {
   volumes?: Record<string, string>;
   /** The managed network the NIC is on, and its DHCP/DNS entry there (to remove it with the domain). */
   network?: ManagedNetwork & { mac: string; ip: string; hostname: string };
+  /** Host ports published to it (forwarded to its address while it runs). */
+  ports?: PortSpec[];
 }
 
 /**
