@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { ContainerCreateOptions, HostConfig } from 'dockerode';
 import type { InterfaceSpec, VolumeSpec } from '../contract';
 import { BadInputError } from '../errors';
+import { WRITABLE_TMPFS } from '../host/rootfs';
 
 /**
  * The seed 002 host↔image interface, the Docker way:
@@ -46,7 +47,7 @@ export function assertInterface(iface: InterfaceSpec, volumes: VolumeSpec[] = []
 }
 
 /** Directories of a read-only root that stay writable, as tmpfs. */
-export const WRITABLE_TMPFS: Record<string, string> = { '/tmp': 'rw,nosuid,nodev,mode=1777', '/run': 'rw,nosuid,nodev,mode=755' };
+export { WRITABLE_TMPFS };
 
 /** The `config.env` text for `config`. */
 export function configEnvText(config: Record<string, string> | undefined): string {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,6 +24,25 @@ export async function unpackRootfs(tarball: string, target: string, signal?: Abo
 
 /** The `init` RSP gives an image with no command: waits, and exits cleanly on TERM, PWR or INT. */
 export const RSP_INIT_SCRIPT = "#!/bin/sh\n# RSP default init: idle until asked to stop.\ntrap 'exit 0' TERM PWR INT\nwhile true; do sleep 1 & wait $!; done\n";
+
+/** Directories of a read-only root that stay writable, as tmpfs (with their mount options). */
+export const WRITABLE_TMPFS: Record<string, string> = { '/tmp': 'rw,nosuid,nodev,mode=1777', '/run': 'rw,nosuid,nodev,mode=755' };
+
+/**
+ * Makes directory `path` (absolute, as seen inside) in a root filesystem from the host's side,
+ * never following a link the image holds: a component that is a symbolic link, or not a
+ * directory, is BAD_USER_INPUT.
+ */
+export async function mkdirInside(rootfs: string, path: string): Promise<void> {
+  let at = rootfs;
+  for (const part of path.split('/').filter((p) => p && p !== '.')) {
+    if (part === '..') throw new BadInputError(`path ${path} leaves the root filesystem`, { path });
+    at = join(at, part);
+    const found = await lstat(at).catch(() => undefined);
+    if (!found) await mkdir(at, { mode: 0o755 });
+    else if (!found.isDirectory()) throw new BadInputError(`${path}: ${at.slice(rootfs.length)} in the image is not a directory (a link or a file), so nothing can be mounted there`, { path });
+  }
+}
 
 /** Quotes one word for a POSIX shell script. */
 export function shellQuote(word: string): string {

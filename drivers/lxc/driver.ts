@@ -33,7 +33,7 @@ import { assertEnvironmentId, BadInputError, ConflictError, EnvironmentExistsErr
 import { Revert } from '../revert';
 import { cgroupUsage, cgroupVersion, networkUsage } from '../host/cgroups';
 import type { CgroupVersion } from '../host/cgroups';
-import { openImage, storeImage, unpackRootfs, writeInterfaceFiles } from '../host/rootfs';
+import { mkdirInside, openImage, storeImage, unpackRootfs, writeInterfaceFiles, WRITABLE_TMPFS } from '../host/rootfs';
 import { lastLines } from '../host/run-tool';
 import { packTar, unpackStream } from '../host/tar-stream';
 import { restoreVolumes, volumePackArgs } from '../host/volumes';
@@ -83,7 +83,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     return {
       operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exportSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog'],
       limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'pids'],
-      features: ['managedNetwork', 'publishedPorts'],
+      features: ['managedNetwork', 'publishedPorts', 'readOnlyRoot'],
     };
   }
 
@@ -424,6 +424,8 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
       await populate(rootfs);
       // On a managed network the bridge's name server (the gateway) answers the other environments' names, unless other servers were asked for.
       await writeInterfaceFiles(rootfs, managed && !spec.iface.dns?.length ? { ...spec.iface, dns: [managed.gateway] } : spec.iface, spec.command);
+      // A read-only root cannot take mount points at start: they are made now.
+      if (spec.iface.readOnlyRoot) for (const at of [...Object.keys(WRITABLE_TMPFS), ...(spec.volumes ?? []).map((v) => v.mountPath)]) await mkdirInside(rootfs, at);
       const config = renderConfig({ spec, name, containerDir: dir, cgroup: await this.cgroupVersion(), bridge });
       await writeFile(join(dir, 'config'), config);
       await writeOwner(dir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), ...(managed ? { network: managed } : {}), ...(spec.iface.ports?.length ? { ports: spec.iface.ports } : {}), createdAt: new Date().toISOString() });

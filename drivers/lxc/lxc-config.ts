@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { EnvironmentSpec, ResourceLimits } from '../contract';
 import type { CgroupVersion } from '../host/cgroups';
 import { CFS_PERIOD_US, sharesToWeight, weightToShares } from '../host/cgroups';
-import { configValues } from '../host/rootfs';
+import { configValues, WRITABLE_TMPFS } from '../host/rootfs';
 
 /**
  * The LXC container config RSP writes (`<lxcPath>/<name>/config`), and reading limits back out of it.
@@ -49,6 +49,11 @@ export function renderConfig({ spec, name, containerDir, cgroup, bridge }: Confi
   for (const [key, value] of Object.entries(configValues(spec.iface))) set('lxc.environment', `${key}=${value}`);
   for (const v of spec.volumes ?? []) {
     set('lxc.mount.entry', `${v.hostPath} ${v.mountPath.replace(/^\/+/, '')} none bind,create=dir${v.readOnly ? ',ro' : ''} 0 0`);
+  }
+  if (spec.iface.readOnlyRoot) {
+    // The root bind-mounted read-only; volumes (above) and a tmpfs on /tmp and /run stay writable. Their mount points are made at create.
+    set('lxc.rootfs.options', 'ro');
+    for (const [dir, options] of Object.entries(WRITABLE_TMPFS)) set('lxc.mount.entry', `tmpfs ${dir.slice(1)} tmpfs ${options} 0 0`);
   }
   const l = spec.limits ?? {};
   const prefix = cgroup === 2 ? 'lxc.cgroup2' : 'lxc.cgroup';

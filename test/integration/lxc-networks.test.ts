@@ -14,14 +14,15 @@ import { until } from '../helpers/until';
  * addresses of the host's range on a bridge the driver makes, reachable from another environment
  * and from the host, kept across restart; names answered by the bridge's name server; egress
  * masqueraded (reached here: the host's own outside address only); the bridge, its rules and its
- * name server go with the last environment. A published port answers on the host's address.
+ * name server go with the last environment. A published port answers on the host's address; the
+ * root filesystem is read-only by default.
  */
 
 /** The iptables rules (both tables) that name the bridge. */
 function rulesOf(bridge: string): string[] {
   return ['filter', 'nat'].flatMap((t) => execFileSync('iptables', ['-t', t, '-S'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(bridge)));
 }
-describeWithEngine('lxc', 'lxc environments: addresses of the host range on a managed bridge', () => {
+describeWithEngine('lxc', 'lxc environments: addresses of the host range on a managed bridge, published ports, read-only root', () => {
   const subnet = `10.125.${randomInt(256)}`;
   let n: NamedEnvironments;
   let outside: Server | undefined;
@@ -86,5 +87,22 @@ describeWithEngine('lxc', 'lxc environments: addresses of the host range on a ma
     expect(await until(`${url} answering again`, async () => (await fetchText(url)) === 'hello-pub\n', 30_000)).toBe(true);
     await n.destroy('pub');
     expect(forwardsOf(hostPort)).toEqual([]);
+  }, 60_000);
+
+  test('the root filesystem is read-only by default (volumes, /tmp and /run writable), writable when asked; a rebuild keeps only the volumes', async () => {
+    const ro = await n.running('ro', { volumes: [{ name: 'data', mountPath: '/data' }] });
+    expect((await n.t.ok('query ($id: ID!) { environment(id: $id) { iface { readOnlyRoot } } }', { id: ro })).environment.iface.readOnlyRoot).toBe(true);
+    const outside = await n.exec(ro, ['sh', '-c', 'echo x > /marker']);
+    expect(outside.exitCode).not.toBe(0);
+    expect(outside.stderr).toMatch(/read-only/i);
+    expect(await n.exec(ro, ['sh', '-c', 'echo kept > /data/kept && cat /data/kept && echo t > /tmp/t && echo r > /run/r'])).toMatchObject({ exitCode: 0, stdout: 'kept\n' });
+    const rw = await n.running('rw', { readOnlyRoot: false });
+    expect(await n.exec(rw, ['sh', '-c', 'echo x > /marker && cat /marker'])).toMatchObject({ exitCode: 0, stdout: 'x\n' });
+
+    await n.follow((await n.t.ok('mutation ($id: ID!) { rebuildEnvironment(id: $id, limits: { pids: 128 }) { id } }', { id: ro })).rebuildEnvironment.id);
+    expect((await n.exec(ro, ['cat', '/data/kept'])).stdout).toBe('kept\n');
+    expect((await n.exec(ro, ['sh', '-c', 'echo x > /marker'])).exitCode).not.toBe(0);
+    await n.destroy('ro');
+    await n.destroy('rw');
   }, 60_000);
 });

@@ -27,6 +27,15 @@ describe('LXC config', () => {
     expect(pairs).toContainEqual(['lxc.net.0.ipv4.gateway', '10.0.3.1']);
   });
 
+  test('a read-only root: the rootfs mounted ro, a tmpfs on /tmp and /run; none of it otherwise', () => {
+    const pairs = parseConfig(renderConfig({ spec: { ...spec, iface: { ...spec.iface, readOnlyRoot: true } }, name: 'rsp-web', containerDir: '/var/lib/lxc/rsp-web', cgroup: 2, bridge: 'lxcbr0' }));
+    expect(pairs).toContainEqual(['lxc.rootfs.options', 'ro']);
+    expect(pairs).toContainEqual(['lxc.mount.entry', 'tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777 0 0']);
+    expect(pairs).toContainEqual(['lxc.mount.entry', 'tmpfs run tmpfs rw,nosuid,nodev,mode=755 0 0']);
+    const writable = parseConfig(renderConfig({ spec, name: 'rsp-web', containerDir: '/var/lib/lxc/rsp-web', cgroup: 2, bridge: 'lxcbr0' }));
+    expect(writable.filter(([k, v]) => k === 'lxc.rootfs.options' || v.startsWith('tmpfs '))).toEqual([]);
+  });
+
   test('network none is loopback only (type empty, never the host network)', () => {
     const pairs = parseConfig(renderConfig({ spec: { ...spec, iface: { hostname: 'x' } }, name: 'rsp-web', containerDir: '/d', cgroup: 1 }));
     expect(pairs).toContainEqual(['lxc.net.0.type', 'empty']);
