@@ -17,6 +17,8 @@ export interface OwnerRecord {
   volumes?: VolumeSpec[];
   /** The managed network it is attached to (its bridge is made again at start when missing). */
   network?: ManagedNetwork;
+  /** Its bandwidth cap, bits/s (shaped on the host's side of its veth while it runs). */
+  networkBitsPerSecond?: number;
   /** Host ports published to it (forwarded while it runs). */
   ports?: PortSpec[];
   /** Set at the first start: a never-started container is `created`, else `stopped`. */

@@ -7,6 +7,7 @@ import { readFileLog } from '../host/log-read';
 import { managedNetworkOf, type ManagedNetwork } from '../host/managed-network';
 import { bridgeName, ManagedBridges } from '../host/bridges';
 import { assertPortSpecs, PortForwards } from '../host/port-forwards';
+import { shapedInterfaces, VethShaping } from '../host/shaping';
 import { BridgeNames } from './dns';
 import type {
   InteractiveExecOptions,
@@ -66,6 +67,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   private readonly cli: LxcCli;
   private readonly bridges = new ManagedBridges();
   private readonly ports = new PortForwards();
+  private readonly shaping = new VethShaping();
   private readonly names = new BridgeNames();
   private cgroup?: Promise<CgroupVersion>;
 
@@ -82,7 +84,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   capabilities(): DriverCapabilities {
     return {
       operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exportSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog'],
-      limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'pids'],
+      limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'pids', 'networkBitsPerSecond'],
       features: ['managedNetwork', 'publishedPorts', 'readOnlyRoot'],
     };
   }
@@ -111,6 +113,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
         throw new UnavailableError(`LXC container ${name} did not stay running (state ${after?.state ?? 'unknown'}): ${lastLines(log)}`, { container: name });
       }
       await writeOwner(dir, { ...owner, startedAt: new Date().toISOString() });
+      await this.shape(name, owner, signal);
       await this.publishPorts(name, owner, signal);
     });
   }
@@ -128,6 +131,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
         if (now?.state === 'STOPPED') return;
         await this.cli.kill(name, signal).catch(() => { throw e; });
       });
+      await this.shaping.remove(shapedInterfaces(name));
     });
   }
 
@@ -141,6 +145,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
       if (info && info.state !== 'STOPPED') await this.cli.kill(name, signal).catch(() => undefined);
       await this.cli.destroy(name, signal).catch(() => undefined);
       await this.ports.withdraw(portKey(name));
+      await this.shaping.remove(shapedInterfaces(name));
       await rm(dir, { recursive: true, force: true });
       if (owner.network) await this.leaveNetwork(owner.network);
     });
@@ -426,9 +431,9 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
       await writeInterfaceFiles(rootfs, managed && !spec.iface.dns?.length ? { ...spec.iface, dns: [managed.gateway] } : spec.iface, spec.command);
       // A read-only root cannot take mount points at start: they are made now.
       if (spec.iface.readOnlyRoot) for (const at of [...Object.keys(WRITABLE_TMPFS), ...(spec.volumes ?? []).map((v) => v.mountPath)]) await mkdirInside(rootfs, at);
-      const config = renderConfig({ spec, name, containerDir: dir, cgroup: await this.cgroupVersion(), bridge });
+      const config = renderConfig({ spec, name, containerDir: dir, cgroup: await this.cgroupVersion(), bridge, vethPair: bridge ? shapedInterfaces(name).veth : undefined });
       await writeFile(join(dir, 'config'), config);
-      await writeOwner(dir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), ...(managed ? { network: managed } : {}), ...(spec.iface.ports?.length ? { ports: spec.iface.ports } : {}), createdAt: new Date().toISOString() });
+      await writeOwner(dir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), ...(managed ? { network: managed } : {}), ...(spec.iface.ports?.length ? { ports: spec.iface.ports } : {}), ...(spec.limits?.networkBitsPerSecond ? { networkBitsPerSecond: spec.limits.networkBitsPerSecond } : {}), createdAt: new Date().toISOString() });
       if (managed) await this.names.refresh(managed, this.options.lxcPath, signal);
       const info = await this.describe(name, signal);
       revert.success();
@@ -436,6 +441,19 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     } finally {
       await revert.run();
     }
+  }
+
+  /**
+   * Caps a started container's traffic on its veth (a container without a network has none to
+   * cap); a kernel that cannot shape stops it again and says why.
+   */
+  private async shape(name: string, owner: OwnerRecord, signal: AbortSignal): Promise<void> {
+    const on = shapedInterfaces(name);
+    if (!owner.networkBitsPerSecond || !(await stat(`/sys/class/net/${on.veth}`).then(() => true, () => false))) return;
+    await this.shaping.apply(on, owner.networkBitsPerSecond, signal).catch(async (e: unknown) => {
+      await this.cli.kill(name, signal).catch(() => undefined);
+      throw e;
+    });
   }
 
   /** Forwards the host ports the container publishes to its address on its managed network (replacing what was there). */
@@ -478,7 +496,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
       image: owner.image,
       addresses: state === 'running' && address ? [address] : [],
       hostname: owner.hostname,
-      limits: limitsFromConfig(pairs),
+      limits: { ...limitsFromConfig(pairs), ...(owner.networkBitsPerSecond ? { networkBitsPerSecond: owner.networkBitsPerSecond } : {}) },
       labels: owner.labels,
       startedAt: state === 'running' && owner.startedAt ? new Date(owner.startedAt) : undefined,
     };

@@ -19,9 +19,11 @@ export interface ConfigInput {
   cgroup: CgroupVersion;
   /** Resolved bridge for `bridge` mode. */
   bridge?: string;
+  /** The name of the veth's host-side end (where its traffic is shaped). */
+  vethPair?: string;
 }
 
-export function renderConfig({ spec, name, containerDir, cgroup, bridge }: ConfigInput): string {
+export function renderConfig({ spec, name, containerDir, cgroup, bridge, vethPair }: ConfigInput): string {
   const lines: string[] = [OWNER_COMMENT.replace('%s', spec.id)];
   const set = (key: string, value: string | number) => lines.push(`${key} = ${value}`);
   set('lxc.uts.name', spec.iface.hostname);
@@ -41,6 +43,7 @@ export function renderConfig({ spec, name, containerDir, cgroup, bridge }: Confi
     set('lxc.net.0.link', bridge!);
     set('lxc.net.0.flags', 'up');
     set('lxc.net.0.name', 'eth0');
+    if (vethPair) set('lxc.net.0.veth.pair', vethPair);
     if (net.ipv4) set('lxc.net.0.ipv4.address', net.ipv4.includes('/') ? net.ipv4 : `${net.ipv4}/24`);
     if (net.gateway) set('lxc.net.0.ipv4.gateway', net.gateway);
   } else {

@@ -58,7 +58,6 @@ describeWithEngine('lxc', 'LXC driver on real LXC', () => {
     await expectCategory(driver.create(spec(id('norootfs'), { image: { ref: join(work, 'missing.tar') } })), 'BAD_USER_INPUT');
     await expectCategory(driver.create(spec(id('nobridge'), { iface: { hostname: 'x', network: { mode: 'bridge', bridge: 'rspnobr0' } } })), 'BAD_USER_INPUT');
     await expectCategory(driver.create(spec(id('disk'), { limits: { diskBytes: 1e9 } })), 'UNSUPPORTED_OPERATION');
-    await expectCategory(driver.create(spec(id('bw'), { limits: { networkBitsPerSecond: 1e6 } })), 'UNSUPPORTED_OPERATION');
     await expectCategory(driver.create(spec(id('vol'), { volumes: [{ name: 'v', kind: 'data', hostPath: '/no/such/dir', mountPath: '/data' }] })), 'BAD_USER_INPUT');
     // A corrupt image fails while unpacking: the revert stack removes the half-made container.
     const corrupt = join(work, 'corrupt.tar');

@@ -2,7 +2,7 @@
  * `@rsp/sdk`: what a driver or plugin for RSP is written against. The driver contract, the
  * errors (recognised by brand, see `isRspError`), the plugin API, and the helpers drivers share
  * (`Revert`, `withDeadline`, capability and id checks, running host tools with argument arrays,
- * the Linux bridges of managed networks and the host ports published to them). The conformance suite is at
+ * the Linux bridges of managed networks, the host ports published to them, bandwidth caps on veths). The conformance suite is at
  * `@rsp/sdk/conformance`, the in-memory reference driver at `@rsp/sdk/fake`.
  */
 export * from './contract';
@@ -17,3 +17,5 @@ export { managedNetworkOf } from './host/managed-network';
 export type { ManagedNetwork } from './host/managed-network';
 export { ManagedBridges, bridgeName } from './host/bridges';
 export { PortForwards, assertPortSpecs } from './host/port-forwards';
+export { VethShaping, shapedInterfaces } from './host/shaping';
+export type { ShapedInterfaces } from './host/shaping';
