@@ -29,6 +29,7 @@ import type {
 import { assertEnvironmentId, BadInputError, ConflictError, EnvironmentExistsError, EnvironmentNotFoundError, SnapshotNotFoundError, UnavailableError, UnsupportedOperationError } from '../errors';
 import { managedNetworkOf } from '../host/managed-network';
 import { assertPortSpecs, PortForwards } from '../host/port-forwards';
+import { shapedInterfaces, VethShaping } from '../host/shaping';
 import { configValues } from '../host/rootfs';
 import { assertSnapshotName, validateSpec } from '../host/validate';
 import { Revert } from '../revert';
@@ -73,6 +74,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   private readonly virsh: Virsh;
   private readonly networks: LibvirtNetworks;
   private readonly ports = new PortForwards();
+  private readonly shaping = new VethShaping();
   private connection?: Promise<LibvirtConnection>;
   private bootFiles?: Promise<KernelBoot>;
 
@@ -140,6 +142,13 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
         // The managed network, defined and started again if it went (its last domain destroyed meanwhile, or by hand).
         if (net) await this.networks.ensure(net, net, signal);
         await this.engine(`start of ${name}`, () => conn.start(name));
+        const bits = facts.metadata?.networkBitsPerSecond;
+        if (bits && this.shapesOnHost && facts.networkBitsPerSecond === undefined) {
+          await this.shaping.apply(shapedInterfaces(name), bits, signal).catch(async (e: unknown) => {
+            await conn.destroy(name).catch(ignoreNotRunning);
+            throw e;
+          });
+        }
       }
       const ports = facts.metadata?.ports;
       if (net && ports?.length) await this.ports.publish(portKey(name), net.ip, libvirtBridgeName(net.name), ports, signal);
@@ -165,6 +174,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       await conn.destroy(name).catch((e: unknown) => {
         if (!isNotRunningError(e)) throw e;
       });
+      await this.shaping.remove(shapedInterfaces(name));
     });
   }
 
@@ -186,6 +196,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       // even when the domain was undefined behind RSP's back.
       await rm(this.directory(name), { recursive: true, force: true });
       await this.ports.withdraw(portKey(name));
+      if (this.shapesOnHost) await this.shaping.remove(shapedInterfaces(name));
       const net = facts?.metadata?.network;
       if (net) await this.releaseNetwork(conn, net.name, net);
     });
@@ -429,7 +440,11 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
               ...(managed ? { network: managed.name, mac: managed.mac } : {}),
               ipv4: address ? { address, prefix: Number(prefix ?? 24) } : undefined,
               gateway: net.gateway,
-              averageKiBps: limits.networkBitsPerSecond === undefined ? undefined : Math.max(1, Math.round(limits.networkBitsPerSecond / 8 / 1024)),
+              ...(limits.networkBitsPerSecond === undefined
+                ? {}
+                : this.shapesOnHost
+                  ? { targetDev: shapedInterfaces(name).veth }
+                  : { averageKiBps: Math.max(1, Math.round(limits.networkBitsPerSecond / 8 / 1024)) }),
             }
           : undefined,
       kernel: isVm && kernel ? { ...kernel, cmdline: kernelCmdline(kernel.cmdline, spec.iface) } : undefined,
@@ -497,6 +512,15 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     const facts = await this.facts(conn, name);
     if (!facts || facts.metadata?.environment !== id) throw new EnvironmentNotFoundError(this.name, id);
     return { name, conn, facts };
+  }
+
+  /**
+   * Whether RSP caps bandwidth itself on the domain's host-side device (a tap, or a libvirt-LXC
+   * veth) rather than through libvirt's `<bandwidth>`, whose outbound side needs `tc police` and
+   * its inbound side `sfq` (a kernel without them fails the start with libvirt's internal error).
+   */
+  private get shapesOnHost(): boolean {
+    return !this.options.isTestUri && ['qemu', 'kvm', 'lxc'].includes(this.options.domainType);
   }
 
   private get isVm(): boolean {

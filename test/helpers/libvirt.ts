@@ -56,8 +56,9 @@ export const VIRTIO_NET_MODULES = [
 
 /**
  * The test guest's /init on a network: like GUEST_INIT, and it loads the virtio NIC's modules,
- * takes its address by DHCP (busybox udhcpc; its script sets the address and default route), and
- * serves `hello-<hostname>` over HTTP on port 8080 before printing its banner.
+ * takes its address by DHCP (busybox udhcpc; its script sets the address and default route),
+ * serves `hello-<hostname>` over HTTP on port 8080 (and a 6 MiB `/blob`), and swallows whatever
+ * is sent to TCP port 9000 (one connection after another), before printing its banner.
  */
 export const NETWORK_GUEST_INIT = `#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp /usr/share/udhcpc
@@ -77,7 +78,10 @@ chmod +x /usr/share/udhcpc/default.script
 ip link set lo up
 ip link set eth0 up
 udhcpc -i eth0 -q -n -t 30 -T 2 -s /usr/share/udhcpc/default.script
-mkdir -p /tmp/www && echo "hello-$h" > /tmp/www/index.html && httpd -p 8080 -h /tmp/www
+mkdir -p /tmp/www && echo "hello-$h" > /tmp/www/index.html && yes | head -c 6291456 > /tmp/www/blob
+[ -e /dev/null ] || mknod -m 666 /dev/null c 1 3
+(while true; do sleep 100000 | nc -l -p 9000 > /tmp/sink; done) &
+httpd -p 8080 -h /tmp/www
 echo "RSP-GUEST-UP hostname=$(hostname) $(ip -4 -o addr show dev eth0)"
 while true; do sleep 1; done
 `;

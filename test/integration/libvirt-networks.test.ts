@@ -2,14 +2,40 @@ import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { get } from 'node:http';
+import { connect } from 'node:net';
 import { basename } from 'node:path';
 import { LibvirtDriver } from '../../drivers/libvirt';
+import { shapedInterfaces } from '../../drivers/host/shaping';
 import { libvirtBridgeName } from '../../drivers/libvirt/networks';
 import { BUSYBOX } from '../fixtures/busybox-rootfs';
 import { describeWithEngine } from '../helpers/engines';
 import { guestKernel, hypervisorReadableDir, makeBaseImage, NETWORK_GUEST_INIT, qemuGuestDriver, VIRTIO_NET_MODULES } from '../helpers/libvirt';
 import { fetchText, forwardsOf, outsideAddress } from '../helpers/named-environments';
 import { until } from '../helpers/until';
+
+/** Bits per second of one HTTP download from the guest (what it sends), timed here. */
+function downloadBitsPerSecond(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    let bytes = 0;
+    get(url, (res) => {
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => resolve((bytes * 8) / ((performance.now() - started) / 1000)));
+    }).on('error', reject);
+  });
+}
+
+/** Bits per second of `bytes` sent to the guest (what it receives) until it closes the connection after the end, timed here. */
+function uploadBitsPerSecond(host: string, port: number, bytes: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const socket = connect(port, host, () => socket.end(Buffer.alloc(bytes)));
+    socket.on('error', reject);
+    socket.resume();
+    socket.on('close', () => resolve((bytes * 8) / ((performance.now() - started) / 1000)));
+  });
+}
 
 const virsh = (...args: string[]) => execFileSync('virsh', ['-q', '-c', 'qemu:///system', ...args], { encoding: 'utf8' });
 const hasNetwork = (name: string) => virsh('net-list', '--all', '--name').split('\n').map((l) => l.trim()).includes(name);
@@ -21,7 +47,8 @@ const hasNetwork = (name: string) => virsh('net-list', '--all', '--name').split(
  * (Debian's kernel, a busybox initramfs with the virtio NIC's modules) takes the address by DHCP
  * and answers on it from the host; its hostname resolves through the network's DNS; the network,
  * its bridge and its firewall rules go with the environment. A host port published to the guest
- * answers on the host's address (DNAT), and its rules go when the guest stops.
+ * answers on the host's address (DNAT), and its rules go when the guest stops; a bandwidth cap
+ * (tbf on the tap, the guest's sent traffic through an ifb) holds both ways on 6 MiB transfers.
  */
 describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu:///system', () => {
   let dir: string;
@@ -51,13 +78,14 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     expect(new LibvirtDriver({ uri: 'test:///default' }).capabilities().features).toEqual([]);
   });
 
-  test("the guest gets its address by DHCP, answers on it from the host, resolves by name; a published port answers on the host's address until stop; the network goes with it", async () => {
+  test("the guest gets its address by DHCP, answers on it from the host, resolves by name; a published port answers on the host's address until stop; its bandwidth cap holds both ways; the network goes with it", async () => {
     const hostPort = 20000 + randomInt(20000);
+    const bits = 16_000_000;
     await driver.create({
       id,
       image: { ref: await makeBaseImage(dir) },
       iface: { hostname: 'netguest', network: { mode: 'bridge', network, ipv4: `${subnet}.2/29`, gateway: `${subnet}.1` }, ports: [{ hostPort, port: 8080, protocol: 'tcp' }] },
-      limits: { memoryBytes: 192 * 1024 * 1024 },
+      limits: { memoryBytes: 192 * 1024 * 1024, networkBitsPerSecond: bits },
     });
     const bridge = libvirtBridgeName(network);
     expect(virsh('net-info', network)).toMatch(new RegExp(`Active:\\s+yes[\\s\\S]*Bridge:\\s+${bridge}`));
@@ -75,8 +103,20 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     const url = `http://${outsideAddress()}:${hostPort}/`;
     expect(await until(`${url} answering`, async () => (await fetchText(url)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
     expect(forwardsOf(hostPort)).toHaveLength(2);
+
+    // The cap, on the tap (what the guest receives) and through an ifb (what it sends): 6 MiB each way.
+    expect(virsh('dumpxml', `rsp-${id}`)).not.toContain('<bandwidth>');
+    expect((await driver.inspect(id)).limits.networkBitsPerSecond).toBe(bits);
+    const sent = await downloadBitsPerSecond(`http://${subnet}.2:8080/blob`);
+    const received = await uploadBitsPerSecond(`${subnet}.2`, 9000, 6 * 1024 * 1024);
+    console.log(`bandwidth cap ${bits / 1e6} Mbit/s (libvirt qemu guest): received ${(received / 1e6).toFixed(1)} Mbit/s (${((received / bits) * 100).toFixed(0)} %), sent ${(sent / 1e6).toFixed(1)} Mbit/s (${((sent / bits) * 100).toFixed(0)} %)`);
+    // The cap binds both ways (a busy machine can only make a transfer slower, never faster).
+    expect(sent).toBeLessThanOrEqual(bits * 1.2);
+    expect(received).toBeLessThanOrEqual(bits * 1.2);
+
     await driver.stop(id, { graceSeconds: 0 });
     expect(forwardsOf(hostPort)).toEqual([]);
+    expect(execFileSync('ip', ['-o', 'link', 'show', 'type', 'ifb'], { encoding: 'utf8' })).not.toContain(shapedInterfaces(`rsp-${id}`).ifb);
 
     await driver.destroy(id);
     expect(hasNetwork(network)).toBe(false);

@@ -39,8 +39,12 @@ export function lifecycle(): string[] {
   return [el('on_poweroff', {}, 'destroy'), el('on_reboot', {}, 'restart'), el('on_crash', {}, 'destroy')];
 }
 
-/** An `<interface>`: of type `network` on a managed libvirt network (with its fixed MAC), else of type `bridge`; `extra` are its other children. */
+/**
+ * An `<interface>`: of type `network` on a managed libvirt network (with its fixed MAC), else of
+ * type `bridge`, with its host-side device's name when one is set; `extra` are its other children.
+ */
 export function nic(network: NonNullable<DomainModel['network']>, extra: Array<string | false | undefined>): string {
-  if (network.network) return parent('interface', { type: 'network' }, [el('mac', { address: network.mac }), el('source', { network: network.network }), ...extra]);
-  return parent('interface', { type: 'bridge' }, [el('source', { bridge: network.bridge }), ...extra]);
+  const target = network.targetDev && el('target', { dev: network.targetDev });
+  if (network.network) return parent('interface', { type: 'network' }, [el('mac', { address: network.mac }), el('source', { network: network.network }), target, ...extra]);
+  return parent('interface', { type: 'bridge' }, [el('source', { bridge: network.bridge }), target, ...extra]);
 }

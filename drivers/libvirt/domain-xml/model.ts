@@ -48,7 +48,17 @@ export interface DomainModel {
   /** Host directories passed into the domain. */
   volumes: Array<{ name: string; hostPath: string; mountPath: string; readOnly: boolean }>;
   /** The NIC: on a managed libvirt network (`network`, with its fixed `mac`) or on a host bridge. */
-  network?: { bridge: string; network?: string; mac?: string; ipv4?: { address: string; prefix: number }; gateway?: string; averageKiBps?: number };
+  network?: {
+    bridge: string;
+    network?: string;
+    mac?: string;
+    ipv4?: { address: string; prefix: number };
+    gateway?: string;
+    /** libvirt's own `<bandwidth>` (KiB/s both ways); absent where RSP shapes the host-side device itself. */
+    averageKiBps?: number;
+    /** The host-side device's name (`<target dev>`), where RSP shapes it. */
+    targetDev?: string;
+  };
   /** Direct kernel boot (VMs); without it the VM boots from its root disk. */
   kernel?: { path: string; initrd?: string; cmdline?: string };
   /** The first process (LXC): command and environment. */
