@@ -142,6 +142,14 @@ describeWithEngine('chromium', 'dashboard workplace in Chromium', () => {
     await row.getByRole('button', { name: 'Yes, delete image tiny:1' }).click();
     await expectText(row.getByRole('alert'), /CONFLICT .*tiny/);
 
+    // An open confirm step survives the list's live reload (another environment's event).
+    await nav(page, 'Environments').click();
+    await page.getByRole('button', { name: 'Delete shop', exact: true }).click();
+    await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: (await environments()).get('shop-restored')!.id }, w.tokens.memberA);
+    await expectText(page.locator('tr', { has: page.getByRole('link', { name: 'shop-restored', exact: true }) }), /shop-restored\s*RUNNING/, 30_000);
+    expect(await page.getByRole('button', { name: 'Yes, delete shop', exact: true }).isVisible()).toBe(true);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+
     for (const name of ['shop-restored', 'shop']) {
       const env = (await environments()).get(name)!;
       await page.goto(`${t.gateway.url}/environments/${env.id}`);

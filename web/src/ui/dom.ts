@@ -82,3 +82,28 @@ export function keptSlot(): (key: string, make: () => HTMLElement) => HTMLElemen
     return kept.el;
   };
 }
+
+/**
+ * Elements a view keeps across its reloads, by key, so that an open confirm step or inline form
+ * and what is typed or chosen in it survive a live reload (which rebuilds everything else). A
+ * key names what the element depends on (an id, and whatever changes how it is made). `sweep()`
+ * at the start of each render drops what the previous render did not ask for.
+ */
+export class Kept {
+  private readonly elements = new Map<string, HTMLElement>();
+  private used = new Set<string>();
+
+  /** The element kept for `key`, made by `make` the first time. */
+  get<T extends HTMLElement>(key: string, make: () => T): T {
+    this.used.add(key);
+    let el = this.elements.get(key);
+    if (!el) this.elements.set(key, (el = make()));
+    return el as T;
+  }
+
+  /** Drops the elements the last render did not ask for. */
+  sweep(): void {
+    for (const key of this.elements.keys()) if (!this.used.has(key)) this.elements.delete(key);
+    this.used = new Set();
+  }
+}

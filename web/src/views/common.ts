@@ -2,7 +2,7 @@ import { GraphQLRequestError, request } from '../api/graphql';
 import { subscribe } from '../api/live';
 import { Environment, EventsDocument, RestartEnvironmentDocument, RspEvent, StartEnvironmentDocument, StopEnvironmentDocument } from '../api/queries';
 import type { Viewer } from '../api/session';
-import { h, replace, Scope } from '../ui/dom';
+import { h, Kept, replace, Scope } from '../ui/dom';
 import { followOperation } from '../ui/operation-dock';
 import { errorBox } from '../ui/widgets';
 import { deleteEnvironmentButton } from './forms/environment-delete';
@@ -16,9 +16,10 @@ const STARTABLE = new Set(['CREATED', 'STOPPED', 'FAILED']);
 /**
  * Start / Stop / Restart buttons of an environment: each runs the mutation, follows the
  * operation in the dock, and calls `changed` when it ends. Viewers see them disabled. Delete
- * (confirmed) is left to the gateway to allow or refuse.
+ * (confirmed) is left to the gateway to allow or refuse; `kept` keeps it (and its open confirm
+ * step) across the view's live reloads.
  */
-export function environmentActions(env: Environment, viewer: Viewer, changed: () => void): HTMLElement {
+export function environmentActions(env: Environment, viewer: Viewer, changed: () => void, kept?: Kept): HTMLElement {
   const box = h('div', { class: 'actions' });
   const readOnly = !viewer.siteAdmin && viewer.role === 'VIEWER';
   const button = (verb: keyof typeof ENVIRONMENT_ACTIONS, label: string, enabled: boolean) =>
@@ -46,7 +47,7 @@ export function environmentActions(env: Environment, viewer: Viewer, changed: ()
       },
       label,
     );
-  box.append(button('start', 'Start', STARTABLE.has(env.status)), button('stop', 'Stop', env.status === 'RUNNING'), button('restart', 'Restart', env.status === 'RUNNING'), deleteEnvironmentButton(env, changed));
+  box.append(button('start', 'Start', STARTABLE.has(env.status)), button('stop', 'Stop', env.status === 'RUNNING'), button('restart', 'Restart', env.status === 'RUNNING'), deleteEnvironmentButton(env, changed, kept));
   return box;
 }
 

@@ -1,7 +1,7 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
 import { HostDocument, HostHistoryDocument, HostHistoryQuery, HostMetricsDocument, HostSample } from '../api/queries';
-import { h, keptSlot, replace } from '../ui/dom';
+import { h, Kept, keptSlot, replace } from '../ui/dom';
 import { byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
 import { agentInfo, chip, errorBox, hostBadge, loading, panel } from '../ui/widgets';
@@ -43,10 +43,13 @@ export const hostView: View = (ctx) => {
   const { picker, push } = chartsWithPast(ctx.scope, { charts, note: past, load: (from, step) => request(HostHistoryDocument, { id, from: from.toISOString(), step }) });
 
   const actions = keptSlot();
+  // Each environment's Delete (an open confirm step) is kept across the live reloads too.
+  const kept = new Kept();
   const reload = loadInto(ctx.scope, head, () => request(HostDocument, { id }), (d) => {
+    kept.sweep();
     const host = d.host;
     document.title = `${host.hostname} · RSP`;
-    replace(envs, environmentTable(d.environments.nodes, ctx, () => reload()));
+    replace(envs, environmentTable(d.environments.nodes, ctx, () => reload(), kept));
     return [
       h('h1', null, host.hostname, ' ', hostBadge(host.state)),
       h(

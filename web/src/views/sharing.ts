@@ -15,7 +15,7 @@ import {
   ShareRevokeDocument,
   SharingDocument,
 } from '../api/queries';
-import { h } from '../ui/dom';
+import { h, Kept } from '../ui/dom';
 import { amount, shortId } from '../ui/format';
 import { field, formOutput, input, runAction, select } from '../ui/form';
 import { chip, loading, panel, table } from '../ui/widgets';
@@ -35,6 +35,8 @@ interface Names {
   ctx: ViewContext;
   hosts: HostChoice[];
   changed: () => void;
+  /** Row controls and outputs kept across reloads (a choice made in a row, an error shown, survive a live reload). */
+  kept: Kept;
 }
 
 /** A host's name (its id's start when the caller may not see it). */
@@ -65,7 +67,7 @@ function actionButton(label: string, accessibleName: string, out: HTMLElement, n
 /** The shares of every host with a Revoke button each, then `form`. */
 function sharesPanel(shares: Share[], names: Names, form: HTMLElement): HTMLElement {
   const { ctx, hosts } = names;
-  const out = formOutput();
+  const out = names.kept.get('shares output', formOutput);
   const rows = shares.map((s) => {
     const label = `${groupName(ctx.groupNames, s.groupId)} on ${hostName(hosts, s.hostId)}`;
     return [hostName(hosts, s.hostId), groupName(ctx.groupNames, s.groupId), s.kind.toLowerCase(), quotaText(s), String(s.cpuWeight), actionButton('Revoke', `Revoke share of ${label}`, out, names, () => request(ShareRevokeDocument, { id: s.id }))];
@@ -122,14 +124,17 @@ function amountFields(): { type: HTMLSelectElement; value: HTMLInputElement; fie
 /** Open offers (accept others', withdraw the caller's), then `form`. */
 function offersPanel(offers: Offer[], needs: Need[], names: Names, form: HTMLElement): HTMLElement {
   const { ctx, hosts } = names;
-  const out = formOutput();
+  const out = names.kept.get('offers output', formOutput);
   const rows = offers.map((o) => {
     const who = `${groupName(ctx.groupNames, o.groupId)}’s ${o.resourceType} offer (${shortId(o.id)})`;
     const mine = o.groupId === ctx.viewer.groupId;
-    const forNeed = select('need', [['', 'No need: for my group'], ...needs.filter((n) => n.resourceType === o.resourceType && n.groupId !== o.groupId).map((n): [string, string] => [n.id, `${groupName(ctx.groupNames, n.groupId)}: ${left(n)}`])], '', { 'aria-label': `Need covered by ${who}` });
-    const actions = mine
-      ? actionButton('Withdraw', `Withdraw ${who}`, out, names, () => request(OfferWithdrawDocument, { id: o.id }))
-      : h('div', { class: 'actions' }, forNeed, actionButton('Accept', `Accept ${who}`, out, names, () => request(OfferAcceptDocument, { input: { offerId: o.id, ...(forNeed.value ? { needId: forNeed.value } : {}) } }), 'primary'));
+    const choices: Array<[string, string]> = [['', 'No need: for my group'], ...needs.filter((n) => n.resourceType === o.resourceType && n.groupId !== o.groupId).map((n): [string, string] => [n.id, `${groupName(ctx.groupNames, n.groupId)}: ${left(n)}`])];
+    const make = () => {
+      if (mine) return actionButton('Withdraw', `Withdraw ${who}`, out, names, () => request(OfferWithdrawDocument, { id: o.id }));
+      const forNeed = select('need', choices, '', { 'aria-label': `Need covered by ${who}` });
+      return h('div', { class: 'actions' }, forNeed, actionButton('Accept', `Accept ${who}`, out, names, () => request(OfferAcceptDocument, { input: { offerId: o.id, ...(forNeed.value ? { needId: forNeed.value } : {}) } }), 'primary'));
+    };
+    const actions = names.kept.get(`offer ${o.id} ${JSON.stringify(choices)}`, make);
     return [groupName(ctx.groupNames, o.groupId), hostName(hosts, o.hostId), o.resourceType, left(o), o.technologies.length ? o.technologies.map(chip) : 'what its host runs', o.terms || '—', actions];
   });
   return panel('Offers', table(['Group', 'Host', 'Resource', 'Left', 'Technologies', 'Terms', ''], rows, 'No open offers: publish one below.'), out, form);
@@ -169,14 +174,17 @@ function offerForm(names: Names): HTMLElement {
 /** Open needs (grant others' from a host, withdraw the caller's), then `form`. */
 function needsPanel(needs: Need[], names: Names, form: HTMLElement): HTMLElement {
   const { ctx, hosts } = names;
-  const out = formOutput();
+  const out = names.kept.get('needs output', formOutput);
   const rows = needs.map((n) => {
     const who = `${groupName(ctx.groupNames, n.groupId)}’s ${n.resourceType} need (${shortId(n.id)})`;
     const mine = n.groupId === ctx.viewer.groupId;
-    const from = select('from', [['', 'My group’s first host that can'], ...hosts.filter((x) => ctx.viewer.siteAdmin || x.ownerGroupId === ctx.viewer.groupId).map((x): [string, string] => [x.id, x.hostname])], '', { 'aria-label': `Host granting ${who}` });
-    const actions = mine
-      ? actionButton('Withdraw', `Withdraw ${who}`, out, names, () => request(NeedWithdrawDocument, { id: n.id }))
-      : h('div', { class: 'actions' }, from, actionButton('Grant', `Grant ${who}`, out, names, () => request(NeedGrantDocument, { input: { needId: n.id, ...(from.value ? { hostId: from.value } : {}) } }), 'primary'));
+    const choices: Array<[string, string]> = [['', 'My group’s first host that can'], ...hosts.filter((x) => ctx.viewer.siteAdmin || x.ownerGroupId === ctx.viewer.groupId).map((x): [string, string] => [x.id, x.hostname])];
+    const make = () => {
+      if (mine) return actionButton('Withdraw', `Withdraw ${who}`, out, names, () => request(NeedWithdrawDocument, { id: n.id }));
+      const from = select('from', choices, '', { 'aria-label': `Host granting ${who}` });
+      return h('div', { class: 'actions' }, from, actionButton('Grant', `Grant ${who}`, out, names, () => request(NeedGrantDocument, { input: { needId: n.id, ...(from.value ? { hostId: from.value } : {}) } }), 'primary'));
+    };
+    const actions = names.kept.get(`need ${n.id} ${JSON.stringify(choices)}`, make);
     return [groupName(ctx.groupNames, n.groupId), n.resourceType, left(n), n.technologies.length ? n.technologies.map(chip) : 'any', n.description || '—', actions];
   });
   return panel('Needs', table(['Group', 'Resource', 'Still asked', 'Technologies', 'Why', ''], rows, 'No open needs: publish one below.'), out, form);
@@ -219,8 +227,10 @@ function needForm(names: Names): HTMLElement {
 export const sharingView: View = (ctx) => {
   const body = h('div', null, loading());
   let forms: { grant: HTMLElement; offer: HTMLElement; need: HTMLElement } | undefined;
+  const kept = new Kept();
   const reload = loadInto(ctx.scope, body, () => request(SharingDocument, {}), (d) => {
-    const names: Names = { ctx, hosts: d.hosts.nodes, changed: () => reload() };
+    kept.sweep();
+    const names: Names = { ctx, hosts: d.hosts.nodes, changed: () => reload(), kept };
     // The forms are made once, so that a reload (after an action, or live) keeps what is typed in them.
     forms ??= { grant: grantForm(names), offer: offerForm(names), need: needForm(names) };
     return [sharesPanel(d.shares, names, forms.grant), offersPanel(d.offers, d.needs, names, forms.offer), needsPanel(d.needs, names, forms.need)];

@@ -1,5 +1,6 @@
 import { request } from '../../api/graphql';
 import { DestroyEnvironmentDocument, Environment } from '../../api/queries';
+import type { Kept } from '../../ui/dom';
 import { confirmButton } from '../../ui/form';
 import { followOperation } from '../../ui/operation-dock';
 
@@ -8,10 +9,12 @@ const GONE = new Set(['DESTROYING', 'DESTROYED']);
 
 /**
  * Delete (destroyEnvironment) with a confirm step: its operation is followed in the dock, and
- * a refusal shows with its code (FORBIDDEN for a VIEWER token, CONFLICT…).
+ * a refusal shows with its code (FORBIDDEN for a VIEWER token, CONFLICT…). With `kept`, the
+ * button of an environment is kept across the view's reloads (an open confirm step stays open)
+ * until it can no longer be deleted.
  */
-export function deleteEnvironmentButton(env: Environment, changed: () => void): HTMLElement {
-  return confirmButton({
+export function deleteEnvironmentButton(env: Environment, changed: () => void, kept?: Kept): HTMLElement {
+  const make = () => confirmButton({
     label: 'Delete',
     name: `Delete ${env.name}`,
     question: `Delete ${env.name}? It is stopped and removed with its volumes.`,
@@ -22,4 +25,5 @@ export function deleteEnvironmentButton(env: Environment, changed: () => void): 
       changed();
     },
   });
+  return kept ? kept.get(`delete ${env.id} ${GONE.has(env.status)}`, make) : make();
 }
