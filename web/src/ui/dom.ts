@@ -71,19 +71,6 @@ export class Scope {
 }
 
 /**
- * A slot that keeps the element it made while its key stays the same, so that a live reload
- * does not reset what a person is doing in it (an open confirm step, a typed reason); a new
- * key makes the element again.
- */
-export function keptSlot(): (key: string, make: () => HTMLElement) => HTMLElement {
-  let kept: { key: string; el: HTMLElement } | undefined;
-  return (key, make) => {
-    if (kept?.key !== key) kept = { key, el: make() };
-    return kept.el;
-  };
-}
-
-/**
  * Elements a view keeps across its reloads, by key, so that an open confirm step or inline form
  * and what is typed or chosen in it survive a live reload (which rebuilds everything else). A
  * key names what the element depends on (an id, and whatever changes how it is made). `sweep()`

@@ -1,7 +1,7 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
 import { EnvironmentHistoryDocument, EnvironmentHistoryQuery, EnvironmentSample, EnvironmentDocument, EnvironmentMetricsDocument, EnvironmentReplicationDocument } from '../api/queries';
-import { h, keptSlot, link, replace } from '../ui/dom';
+import { h, Kept, link, replace } from '../ui/dom';
 import { sortBy } from '../ui/data-table';
 import { ago, bitRate, byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
@@ -30,9 +30,10 @@ export const environmentView: View = (ctx) => {
   const past = h('p', { class: 'muted small history-note' });
   const { picker, push } = chartsWithPast(ctx.scope, { charts, note: past, load: (from, step) => request(EnvironmentHistoryDocument, { id, from: from.toISOString(), step }) });
 
-  const actions = keptSlot();
+  const kept = new Kept();
   const reload = loadInto(ctx.scope, head, () => request(EnvironmentDocument, { id, target: id }), (d) => {
     const env = d.environment;
+    kept.sweep();
     document.title = `${env.name} · RSP`;
     replace(ops, table(['Kind', 'State', 'Progress', 'Message', 'Updated'], d.operations.nodes.map((o) => [o.kind, badge(o.state), sortBy(progressBar(o.progress, o.state), o.progress), o.error ? `${o.error.code}: ${o.error.message}` : o.message ?? '', sortBy(ago(o.updatedAt), o.updatedAt)]), 'No operations yet: Start, Stop or Restart above starts one.', { label: 'operations of this environment' }));
     const l = env.limits;
@@ -42,7 +43,7 @@ export const environmentView: View = (ctx) => {
       env.lastError ? h('div', { class: 'error' }, h('strong', null, 'Last error'), ' ', env.lastError) : null,
       env.intervention ? h('div', { class: 'error' }, h('strong', null, 'Host owners'), ' ', interventionText(env, ctx.groupNames)) : null,
       env.drift ? h('div', { class: 'warning' }, h('strong', null, 'Drift'), ' ', env.drift) : null,
-      actions(env.status, () => environmentActions(env, ctx.viewer, () => reload())),
+      kept.get(`actions ${env.status}`, () => environmentActions(env, ctx.viewer, () => reload())),
       h('dl', { class: 'facts' },
         h('dt', null, 'CPU'), h('dd', null, `${l.cpuQuota ? `${num(l.cpuQuota)} CPUs` : 'no quota'}, weight ${l.cpuWeight ?? '—'}`),
         h('dt', null, 'Memory'), h('dd', null, l.memoryBytes ? bytes(l.memoryBytes) : 'no limit'),

@@ -1,7 +1,7 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
 import { HostDocument, HostHistoryDocument, HostHistoryQuery, HostMetricsDocument, HostSample } from '../api/queries';
-import { h, Kept, keptSlot, replace } from '../ui/dom';
+import { h, Kept, replace } from '../ui/dom';
 import { byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
 import { agentInfo, chip, errorBox, hostBadge, loading, panel } from '../ui/widgets';
@@ -42,7 +42,6 @@ export const hostView: View = (ctx) => {
   const past = h('p', { class: 'muted small history-note' });
   const { picker, push } = chartsWithPast(ctx.scope, { charts, note: past, load: (from, step) => request(HostHistoryDocument, { id, from: from.toISOString(), step }) });
 
-  const actions = keptSlot();
   // Each environment's Delete (an open confirm step) is kept across the live reloads too.
   const kept = new Kept();
   const reload = loadInto(ctx.scope, head, () => request(HostDocument, { id }), (d) => {
@@ -59,7 +58,7 @@ export const hostView: View = (ctx) => {
         host.drivers.map(chip),
       ),
       h('p', null, agentInfo(host.agentConnection)),
-      actions(host.state, () => hostActions(host, () => reload(), () => replace(page, retiredNotice(host.hostname)))),
+      kept.get(`actions ${host.state}`, () => hostActions(host, () => reload(), () => replace(page, retiredNotice(host.hostname)))),
       resourceMeters(host),
     ];
   });

@@ -1,7 +1,7 @@
 import { request } from '../api/graphql';
 import { ReplicateNowDocument, Replica, ReplicationDocument, ReplicationPolicy, ReplicationTarget } from '../api/queries';
 import type { Viewer } from '../api/session';
-import { Child, h, link, replace } from '../ui/dom';
+import { Child, h, Kept, link, replace } from '../ui/dom';
 import { sortBy } from '../ui/data-table';
 import { ago, bytes, duration, shortId, until, when } from '../ui/format';
 import { followOperation } from '../ui/operation-dock';
@@ -159,8 +159,8 @@ export const replicationView: View = (ctx) => {
   const body = h('div', null, loading());
   const create = h('div', null);
   // One restore form per replica, kept across reloads (live, from the events) so that an open
-  // form and what is typed in it survive; forms of replicas gone are dropped.
-  const restoreForms = new Map<string, HTMLElement>();
+  // form and what is typed in it survive.
+  const kept = new Kept();
   const reload = loadInto(ctx.scope, body, () => request(ReplicationDocument, { environmentId: environmentId ?? null }), (d) => {
     const envs = new Map(d.environments.nodes.map((e) => [e.id, e]));
     const names: TargetNames = { hosts: new Map(d.hosts.nodes.map((x) => [x.id, x.hostname])), sites: new Map(d.sites.nodes.map((x) => [x.id, x.name])), groups: ctx.groupNames };
@@ -174,12 +174,8 @@ export const replicationView: View = (ctx) => {
       replace(title, 'Replication of ', envLink(environmentId));
       document.title = `Replication of ${envs.get(environmentId)?.name ?? shortId(environmentId)} · RSP`;
     }
-    for (const id of restoreForms.keys()) if (!d.replicas.some((r) => r.id === id)) restoreForms.delete(id);
-    const restore = (r: Replica): HTMLElement => {
-      let el = restoreForms.get(r.id);
-      if (!el) restoreForms.set(r.id, (el = restoreForm(r, names, () => reload())));
-      return el;
-    };
+    kept.sweep();
+    const restore = (r: Replica): HTMLElement => kept.get(`restore ${r.id}`, () => restoreForm(r, names, () => reload()));
     const loose = d.replicas.filter((r) => !r.policyId || !d.replicationPolicies.some((p) => p.id === r.policyId));
     return [
       d.replicationPolicies.length
