@@ -4,6 +4,7 @@ import { isAsyncIterable } from '@graphql-tools/utils';
 import { Repeater } from 'graphql-yoga';
 import { FieldNode, GraphQLError, GraphQLFieldResolver, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, isNonNullType, isObjectType, Kind, OperationTypeNode, parse, responsePathAsArray, FieldNode as Field, OperationDefinitionNode } from 'graphql';
 import type { FederationContext } from './context';
+import { takesPeer, withPeers } from './peers';
 import { placementResolvers } from './placement';
 import { decodeCursor, encodeCursor, FederatedConnection, idsIn, isConnectionType, mergeKindOf, SiteCursors, SiteIndex } from './routing';
 import { classify, errorOf, notLinked, Outcome, siteError } from './site-errors';
@@ -26,7 +27,7 @@ const SITE_SOURCED_TYPES = ['Event', 'PlacementCandidate', 'PlacementRejection']
  * id they name, else to every site the caller's group is linked to, in parallel — lists and
  * connections merge, anything else is the first site's answer (in configuration order).
  */
-export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, index = new SiteIndex()): GraphQLSchema {
+export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, index = new SiteIndex(), urls: ReadonlyMap<string, string> = new Map()): GraphQLSchema {
   const bySite = new Map(sites.map((s) => [s.name!, s]));
   const entityTypes = Object.values(siteSchema.getTypeMap()).filter(
     (t): t is GraphQLObjectType => isObjectType(t) && !t.name.startsWith('__') && t.getFields().id !== undefined && isNonNullType(t.getFields().id!.type) && String(t.getFields().id!.type) === 'ID!',
@@ -61,7 +62,14 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
     });
   };
 
-  const rootResolver = (operation: OperationTypeNode): GraphQLFieldResolver<unknown, FederationContext> => async (_root, args, ctx, info) => {
+  /** Which root fields take a PeerSiteInput (asked once per field). */
+  const peerFields = new Map<string, boolean>();
+
+  const rootResolver = (operation: OperationTypeNode): GraphQLFieldResolver<unknown, FederationContext> => async (_root, given, ctx, info) => {
+    // Another site named in the arguments (PeerSiteInput): its URL and the group's token there, from the peering.
+    const key = `${info.parentType.name}.${info.fieldName}`;
+    if (!peerFields.has(key)) peerFields.set(key, takesPeer(info));
+    const args = peerFields.get(key) ? withPeers(given, info, ctx, urls) : given;
     const targets = targetsOf(operation, args, ctx, info);
     const kind = mergeKindOf(info.returnType);
     if (kind === 'connection') return connection(targets, args, ctx, info);
@@ -152,9 +160,35 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
   for (const name of SITE_SOURCED_TYPES) resolvers[name] = { federationSite };
   resolvers.PlacementCandidate!.hostId = rememberedId;
 
+  /** A query or mutation of the federation's own at one site, as the caller's group there; its first error thrown, naming the site. */
+  const ask = async <T>(site: string, operation: OperationTypeNode, query: string, variables: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo): Promise<T> => {
+    const result = (await bySite.get(site)!.executor!({ document: parse(query), variables, context: ctx, operationType: operation })) as { data?: T; errors?: readonly GraphQLError[] };
+    if (result.errors?.length) throw siteError(site, errorOf(result.errors[0]), info);
+    return result.data as T;
+  };
+
+  /**
+   * createEnvironment at one site with an image of another (by their ids): the site placing it first
+   * fetches the image by digest from the site that has it (importImage, through the group's
+   * peering), then creates the environment with its own copy.
+   */
+  const createEnvironment: GraphQLFieldResolver<unknown, FederationContext> = async (root, args, ctx, info) => {
+    const input = (args.input ?? {}) as { imageId?: string; hostId?: string; allocationId?: string };
+    const imageSite = input.imageId ? index.siteOf(input.imageId) : undefined;
+    const placeSite = ctx.site ?? [input.hostId, input.allocationId].map((id) => (id ? index.siteOf(id) : undefined)).find((s) => s !== undefined);
+    if (!imageSite || !placeSite || imageSite === placeSite || !(imageSite in ctx.group.links) || !(placeSite in ctx.group.links)) return rootResolver(OperationTypeNode.MUTATION)(root, args, ctx, info);
+    const { image } = await ask<{ image: { digest: string | null } | null }>(imageSite, OperationTypeNode.QUERY, 'query ($id: ID!) { image(id: $id) { digest } }', { id: input.imageId }, ctx, info);
+    if (!image?.digest) throw new GraphQLError(`Image ${input.imageId} at site ${imageSite} has no content to fetch`, { path: responsePathAsArray(info.path), extensions: { code: 'BAD_USER_INPUT', details: { site: imageSite } } });
+    const from = { name: imageSite, url: urls.get(imageSite), token: ctx.group.links[imageSite] };
+    const { importImage } = await ask<{ importImage: { id: string } }>(placeSite, OperationTypeNode.MUTATION, 'mutation ($i: ImportImageInput!) { importImage(input: $i) { id } }', { i: { digest: image.digest, from } }, ctx, info);
+    index.remember(importImage.id, placeSite);
+    return rootResolver(OperationTypeNode.MUTATION)(root, { ...args, input: { ...input, imageId: importImage.id } }, { ...ctx, site: placeSite }, info);
+  };
+
   const placement = placementResolvers({ sites: bySite, index, delegate, targets: (ctx) => (ctx.site !== undefined ? linkedSites(ctx).filter((s) => s === ctx.site) : linkedSites(ctx)) });
   resolvers[siteSchema.getQueryType()!.name]!.placementCandidates = placement.candidates;
   resolvers[siteSchema.getMutationType()!.name]!.allocate = placement.allocate;
+  resolvers[siteSchema.getMutationType()!.name]!.createEnvironment = createEnvironment;
   resolvers.PlacementExplanation = placement.explanation;
   for (const type of connectionTypes) {
     resolvers[type.name] = Object.fromEntries(Object.entries(type.getFields()).map(([name, f]) => [name, connectionFieldResolver(name, mergeKindOf(f.type))]));

@@ -34,7 +34,7 @@ export async function startFederationGateway(config: FederationConfig, options: 
   const schema = siteSchema();
   const sites = siteSubschemas(config, schema, options.siteTimeoutMs ?? SITE_TIMEOUT_MS);
   const siteNames = new Set(config.sites.map((s) => s.name));
-  const federated = federatedSchema(sites, schema, new SiteIndex());
+  const federated = federatedSchema(sites, schema, new SiteIndex(), new Map(config.sites.map((s) => [s.name, s.url])));
   const yoga = createYoga<Record<string, unknown>, FederationContext>({
     schema: federated,
     graphiql: false,

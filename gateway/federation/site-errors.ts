@@ -19,11 +19,12 @@ export function classify(site: string, error: unknown): Outcome {
 /** The codes the HTTP executor gives when a site did not answer (refused, reset, timed out, not GraphQL). */
 const TRANSPORT_CODES = new Set(['SUBREQUEST_HTTP_ERROR', 'TIMEOUT_ERROR', 'DOWNSTREAM_SERVICE_ERROR']);
 
-/** A site's failure as the caller sees it: the site named, its code (UNAVAILABLE when it did not answer). */
+/** A site's failure as the caller sees it: the site named, its code and details (UNAVAILABLE when it did not answer). */
 export function siteError(site: string, error: GraphQLError, info: GraphQLResolveInfo): GraphQLError {
   const code = typeof error.extensions?.code === 'string' && !TRANSPORT_CODES.has(error.extensions.code) ? error.extensions.code : 'UNAVAILABLE';
   const message = code === 'UNAVAILABLE' ? `Site ${site} is unavailable: ${error.message}` : `Site ${site}: ${error.message}`;
-  return new GraphQLError(message, { path: responsePathAsArray(info.path), extensions: { code, details: { site } } });
+  const details = code === 'UNAVAILABLE' ? {} : ((error.extensions?.details as Record<string, unknown> | undefined) ?? {});
+  return new GraphQLError(message, { path: responsePathAsArray(info.path), extensions: { code, details: { ...details, site } } });
 }
 
 /** NOT_FOUND: the caller's group sees nothing of the field at the sites it is linked to (none has it, or none is linked). */

@@ -51,6 +51,18 @@ export class ImageService {
     }
   }
 
+  /**
+   * The bits of an image of `digest` the caller may use, for another site that lacks them (see
+   * `ImageImport`); NOT_FOUND when the caller may use no image of that digest or its bits are not stored.
+   */
+  async openContent(actor: Principal, digest: string): Promise<{ stream: Readable; sizeBytes: number | null }> {
+    policy.requireAuthenticated(actor);
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new BadInputError('digest must be sha256:<64 hex digits>', { digest });
+    const image = (await this.repo.findBy({ digest })).find((i) => policy.canUseImage(actor, i));
+    if (!image || !this.store.has(digest)) throw new NotFoundError('Image content', digest);
+    return { stream: await this.store.open(digest), sizeBytes: image.sizeBytes };
+  }
+
   /** Registers an image in the catalog (its bits are imported through a driver). */
   async register(actor: Principal, input: { vendorGroupId: string; name: string; version: string; technology: string; source: ImageSource; visibility?: ImageVisibility; sharedWith?: string[]; description?: string; digest?: string | null; sizeBytes?: number | null }): Promise<ImageEntity> {
     policy.requireRole(actor, input.vendorGroupId, MemberRole.MEMBER, 'add images for this group');

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import type { ImageStore } from '../artifacts/image-store';
+import { ImageImport } from '../peering/image-import';
 import type { ArtifactStore } from '../artifacts/artifact-store';
 import { AgentCredentialService } from '../auth/agent-credential-service';
 import { TokenService } from '../auth/token-service';
@@ -77,6 +78,8 @@ export interface Services {
   migration: MigrationService;
   /** Draining and deleting hosts, deleting sites, images and groups. */
   retirement: { hosts: HostRetirement; images: ImageRetirement; groups: GroupRetirement };
+  /** Images fetched by digest from peer sites. */
+  imageImport: ImageImport;
   /** Objects RSP made on an engine that the database does not know: found on each agent's connection, removed on request. */
   orphans: OrphanService;
 }
@@ -148,6 +151,7 @@ export function createServices(deps: ServiceDeps): Services {
     shares,
     layers,
     images,
+    imageImport: new ImageImport(dataSource, images, deps.logger),
     environments,
     metrics,
     placement,

@@ -1,8 +1,11 @@
-import { IsOptional, Length, Matches } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsOptional, Length, Matches, ValidateNested } from 'class-validator';
 import { Arg, Ctx, Field, Float, ID, InputType, Mutation, Query, Resolver } from 'type-graphql';
 import type { GatewayContext } from '../../gateway/context';
 import { ImageEntity, ImageSource, ImageVisibility } from '../../gateway/persistence/entities';
+import { checkPeer } from '../../gateway/peering/peer-site';
 import { Actor } from '../common/actor';
+import { PeerSiteInput } from '../common/peer-site';
 import type { Principal } from '../common/actor';
 import { Image } from './types';
 
@@ -48,6 +51,26 @@ class RegisterImageInput {
   sizeBytes?: number;
 }
 
+/** An image another site has, to fetch by digest. */
+@InputType()
+class ImportImageInput {
+  @Field({ description: 'sha256:<64 hex digits>' })
+  digest: string;
+
+  @Field(() => PeerSiteInput, { description: 'The site to fetch it from.' })
+  @ValidateNested()
+  @Type(() => PeerSiteInput)
+  from: PeerSiteInput;
+
+  @Field(() => ID, { nullable: true, description: "The group that keeps it here; default: the caller's." })
+  @IsOptional()
+  vendorGroupId?: string;
+
+  @Field(() => ImageVisibility, { nullable: true, description: 'Default PRIVATE.' })
+  @IsOptional()
+  visibility?: ImageVisibility;
+}
+
 /** The image catalog. */
 @Resolver(() => Image)
 export class ImageResolver {
@@ -64,6 +87,14 @@ export class ImageResolver {
   @Mutation(() => Image, { description: 'Registers an image in the catalog (members of the vendor group).' })
   registerImage(@Arg('input') input: RegisterImageInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ImageEntity> {
     return ctx.services.images.register(actor, input);
+  }
+
+  @Mutation(() => Image, {
+    description:
+      'The image of a digest for your group: one it may use here already, else fetched from another site that has it (its bits checked against the digest: other bits are INTEGRITY_ERROR with details.reason DIGEST_MISMATCH, and nothing is kept) and registered for the group (members).',
+  })
+  importImage(@Arg('input') input: ImportImageInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ImageEntity> {
+    return ctx.services.imageImport.importImage(actor, { digest: input.digest, from: checkPeer(input.from), vendorGroupId: input.vendorGroupId ?? null, visibility: input.visibility ?? null });
   }
 
   @Mutation(() => Image, { description: 'Changes who may see an image.' })

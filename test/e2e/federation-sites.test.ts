@@ -1,8 +1,9 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { createRootfsTar } from '../../drivers/fake';
 import { addFederationGroup, readFederationConfig, joinSite, writeFederationConfig } from '../../gateway/federation/config';
 import { RspProcess, runRsp, spawnRsp } from '../helpers/cli';
 import { createTestDatabase, DATABASE_KINDS, TestDatabase } from '../helpers/databases';
@@ -25,7 +26,7 @@ const SLOT = [{ type: 'SLOT', amount: 1, unit: 'COUNT' }];
  */
 describe('rsp federate: one graph over independent sites', () => {
   const dbs: TestDatabase[] = [];
-  const sites: Record<SiteName, { served: ServedGateway; agent: RspProcess; groupId: string; siteId: string; hostIds: string[]; agentHostId: string; tokenId: string; token: string }> = {} as never;
+  const sites: Record<SiteName, { served: ServedGateway; agent: RspProcess; groupId: string; siteId: string; hostIds: string[]; agentHostId: string; tokenId: string; token: string; environmentId?: string }> = {} as never;
   /** Every process started, killed at the end even when the set-up stopped half-way. */
   const processes: Array<{ child: RspProcess['child']; exited: Promise<unknown> }> = [];
   let federation: RspProcess;
@@ -37,6 +38,14 @@ describe('rsp federate: one graph over independent sites', () => {
   const fed = async (group: keyof typeof keys, query: string, variables?: Record<string, unknown>, headers: Record<string, string> = {}): Promise<GraphqlReply> => {
     const res = await fetch(federationUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${keys[group]}`, ...headers }, body: JSON.stringify({ query, variables }) });
     return (await res.json()) as GraphqlReply;
+  };
+
+  /** An image of site `name`'s linked group ("fake" technology), its bits uploaded there with the group's token. */
+  const imageAt = async (name: SiteName, imageName: string, bits: Buffer): Promise<{ id: string; digest: string }> => {
+    const { registerImage } = await sites[name].served.ok('mutation ($g: ID!, $n: String!) { registerImage(input: { vendorGroupId: $g, name: $n, version: "1", technology: "fake" }) { id } }', { g: sites[name].groupId, n: imageName });
+    const res = await fetch(`${sites[name].served.url}/images/${registerImage.id}/content`, { method: 'PUT', headers: { authorization: `Bearer ${sites[name].token}`, 'content-type': 'application/octet-stream' }, body: new Uint8Array(bits) });
+    expect(res.status).toBe(200);
+    return { id: registerImage.id, digest: ((await res.json()) as { digest: string }).digest };
   };
 
   /** A graphql-ws client of the federation as the alliance. */
@@ -237,6 +246,34 @@ describe('rsp federate: one graph over independent sites', () => {
     } finally {
       await client.dispose();
     }
+  });
+
+  test('images by digest: a site lacking the image an environment needs fetches it from the site that has it, checked against its digest', async () => {
+    const image = await imageAt('a', 'shared-os', createRootfsTar({ '/etc/motd': 'from site a\n' }));
+    // The federation learns where the image is by listing it; the host of site c it knows already.
+    expect((await fed('alliance', '{ images { id federationSite } }')).data.images).toContainEqual({ id: image.id, federationSite: 'a' });
+    const created = await fed('alliance', 'mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id imageId federationSite } } }', { i: { groupId: sites.c.groupId, hostId: sites.c.hostIds[0], imageId: image.id, name: 'with-a-image' } });
+    expect(created.errors).toBeUndefined();
+    const env = created.data.createEnvironment.environment;
+    expect(env.federationSite).toBe('c');
+    // Site c keeps its own copy of the image (same digest, its own id, its linked group's), fetched from a.
+    const atC = (await sites.c.served.ok('{ images { id digest vendorGroupId } }')).images.find((i: { digest: string }) => i.digest === image.digest);
+    expect(atC).toEqual({ id: env.imageId, digest: image.digest, vendorGroupId: sites.c.groupId });
+    await until('the environment at c made', async () => ['STOPPED', 'CREATED'].includes((await sites.c.served.ok('query ($id: ID!) { environment(id: $id) { status } }', { id: env.id })).environment.status), 60_000, 250);
+    sites.c.environmentId = env.id;
+    // Asked again, the image site c has is used: nothing is fetched.
+    const again = await fed('alliance', 'mutation ($d: String!) { importImage(input: { digest: $d, from: { name: "a" } }) { id } }', { d: image.digest }, { 'x-rsp-site': 'c' });
+    expect(again.data).toEqual({ importImage: { id: env.imageId } });
+
+    // Bits at a that no longer match their digest (damaged on disk) are refused at b, and b keeps nothing.
+    const damaged = await imageAt('a', 'damaged-os', createRootfsTar({ '/etc/motd': 'soon damaged\n' }));
+    const file = join(dbs[0]!.dataDir, 'images', 'content', `${damaged.digest.replace(':', '-')}.tar`);
+    writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from('tampered')]));
+    const refused = await fed('alliance', 'mutation ($d: String!) { importImage(input: { digest: $d, from: { name: "a" } }) { id } }', { d: damaged.digest }, { 'x-rsp-site': 'b' });
+    expect(refused.errors?.[0]).toMatchObject({ message: expect.stringMatching(/^Site b: Site a sent bits of digest sha256:\w+, not the sha256:\w+ asked for/), extensions: { code: 'INTEGRITY_ERROR', details: { site: 'b', peer: 'a', reason: 'DIGEST_MISMATCH', expected: damaged.digest } } });
+    expect((await sites.b.served.ok('{ images { digest } }')).images).not.toContainEqual({ digest: damaged.digest });
+    // A group not linked to a site cannot fetch from it: the federation gives no credential it does not hold.
+    expect((await fed('solo', 'mutation ($d: String!) { importImage(input: { digest: $d, from: { name: "b" } }) { id } }', { d: image.digest })).errors?.[0]).toMatchObject({ extensions: { code: 'NOT_FOUND', details: { site: 'b' } } });
   });
 
   test('a site that is down gives partial data and an error naming it, never a failed request', async () => {
