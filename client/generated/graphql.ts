@@ -508,7 +508,7 @@ export type OperationFieldsFragment = { id: string, kind: string, targetType: st
 
 export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> };
 
-export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } };
+export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } };
 
 export type ResourceFieldsFragment = { id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number };
 
@@ -821,21 +821,21 @@ export type HostListQueryVariables = Exact<{
 }>;
 
 
-export type HostListQuery = { hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, lastHeartbeatAt: string | null, connectedAt: string | null } }> } };
+export type HostListQuery = { hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, lastHeartbeatAt: string | null, connectedAt: string | null } }> } };
 
 export type HostShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostShowQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, facts: { hostname: string, kernel: string, arch: string, cpuModel: string, cpus: number, memoryBytes: number, reportedAt: string, dataDir: { path: string, sizeBytes: number, freeBytes: number }, filesystems: Array<{ mountPoint: string, sizeBytes: number, freeBytes: number }>, interfaces: Array<{ name: string, internal: boolean, speedBitsPerSecond: number | null }>, drivers: Array<{ name: string, technology: string, available: boolean, version: string | null, reason: string | null }> } | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
+export type HostShowQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, facts: { hostname: string, kernel: string, arch: string, cpuModel: string, cpus: number, memoryBytes: number, reportedAt: string, dataDir: { path: string, sizeBytes: number, freeBytes: number }, filesystems: Array<{ mountPoint: string, sizeBytes: number, freeBytes: number }>, interfaces: Array<{ name: string, internal: boolean, speedBitsPerSecond: number | null }>, drivers: Array<{ name: string, technology: string, available: boolean, version: string | null, reason: string | null }> } | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
 
 export type HostCreateMutationVariables = Exact<{
   input: CreateHostInput;
 }>;
 
 
-export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
+export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
 
 export type HostDrainMutationVariables = Exact<{
   id: string;
@@ -1368,14 +1368,14 @@ export type SharingQuery = { shares: Array<{ id: string, hostId: string, groupId
 export type SitesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type HostQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, connectedAt: string | null, lastHeartbeatAt: string | null } }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1466,6 +1466,7 @@ export const HostFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
     agentId
     state
     version
+    protocol
     connectedAt
     lastHeartbeatAt
   }
@@ -3259,6 +3260,7 @@ export const HostListDocument = /*#__PURE__*/ new TypedDocumentString(`
         agentId
         state
         version
+        protocol
         lastHeartbeatAt
       }
     }
@@ -3279,6 +3281,7 @@ export const HostListDocument = /*#__PURE__*/ new TypedDocumentString(`
     agentId
     state
     version
+    protocol
     connectedAt
     lastHeartbeatAt
   }
@@ -3338,6 +3341,7 @@ export const HostShowDocument = /*#__PURE__*/ new TypedDocumentString(`
     agentId
     state
     version
+    protocol
     connectedAt
     lastHeartbeatAt
   }
@@ -3375,6 +3379,7 @@ export const HostCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     agentId
     state
     version
+    protocol
     connectedAt
     lastHeartbeatAt
   }
@@ -5535,6 +5540,7 @@ fragment HostFields on Host {
     agentId
     state
     version
+    protocol
     connectedAt
     lastHeartbeatAt
   }
@@ -5640,6 +5646,7 @@ fragment HostFields on Host {
     agentId
     state
     version
+    protocol
     connectedAt
     lastHeartbeatAt
   }

@@ -48,6 +48,7 @@ import { databaseTarget, describeTarget, openDataSource, runMigrations } from '.
 import { refuseNewerSchema } from '../persistence/migration-status';
 import { createServices, Services } from '../services';
 import { RSP_VERSION } from '../version';
+import { AGENT_PROTOCOL_VERSION } from '../agent/protocol';
 import { createHttpApp, httpErrorHandler, requestIdOf } from './http-app';
 import { dashboardHandler, defaultWebDir } from './dashboard';
 import { graphqlPostHandler, isJsonGraphQLPost } from './graphql-post';
@@ -176,7 +177,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     // The in-process agents' heartbeats go through the receiver remote agents' do; the first now, so their hosts are UP from the start.
     // Connections a crashed run of this gateway left open are closed; the in-process agents' open now.
     await services.agentConnections.closeStale();
-    for (const id of agents.connected()) await services.agentConnections.opened(id, { version: RSP_VERSION, remoteAddress: 'in-process' });
+    for (const id of agents.connected()) await services.agentConnections.opened(id, { version: RSP_VERSION, remoteAddress: 'in-process', protocol: AGENT_PROTOCOL_VERSION });
     const inProcessBeats = new InProcessHeartbeats(agents, services.health, config.heartbeatMs, logger);
     await inProcessBeats.beat();
     const schema = await buildGatewaySchema(pubSub);
@@ -204,7 +205,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     // Host agents on other machines (`rsp agent`) dial in at /agent.
     const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, heartbeats: services.health, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs, onConnected: (id) => services.environments.settleAfterReconnect(id).finally(() => services.orphans.scan(id)) });
-    agents.onChange((id, connected) => void (connected ? services.agentConnections.opened(id, agentServer.describe(id) ?? { version: RSP_VERSION, remoteAddress: 'in-process' }) : services.agentConnections.closed(id)));
+    agents.onChange((id, connected) => void (connected ? services.agentConnections.opened(id, agentServer.describe(id) ?? { version: RSP_VERSION, remoteAddress: 'in-process', protocol: AGENT_PROTOCOL_VERSION }) : services.agentConnections.closed(id)));
     // An in-process agent connected again is looked over for orphans too (remote ones are, once in the link: onConnected).
     agents.onChange((id, connected) => void (connected && agents.reachOf(id) === 'in-process' && services.orphans.scan(id)));
     const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, closeBus, agentServer, rates?.factory);

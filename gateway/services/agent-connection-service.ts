@@ -15,6 +15,8 @@ export interface AgentConnectionView {
   agentId: string;
   state: AgentConnectionState;
   version: string | null;
+  /** The agent protocol version its last connection negotiated. */
+  protocol: number | null;
   connectedAt: Date | null;
   lastHeartbeatAt: Date | null;
 }
@@ -23,10 +25,12 @@ export interface AgentConnectionView {
 export interface ConnectingAgent {
   version: string;
   remoteAddress: string;
+  /** The agent protocol version the handshake negotiated. */
+  protocol: number;
 }
 
 /** A connection row as inserted. */
-type NewConnection = Pick<AgentConnectionEntity, 'agentId' | 'gatewayId' | 'connectedAt' | 'disconnectedAt' | 'version' | 'remoteAddress'>;
+type NewConnection = Pick<AgentConnectionEntity, 'agentId' | 'gatewayId' | 'connectedAt' | 'disconnectedAt' | 'version' | 'protocol' | 'remoteAddress'>;
 
 /**
  * Host agents' connections, one row each (`agent_connection`): opened when an agent joins this
@@ -79,7 +83,7 @@ export class AgentConnectionService {
     return this.inOrder(agentId, async () => {
       await this.close(agentId);
       // One INSERT for the agents connecting meanwhile (no transaction around it): a thousand agents reconnecting at once write a few statements.
-      this.open.set(agentId, await this.inserts.load({ agentId, gatewayId: this.gatewayId, connectedAt: new Date(), disconnectedAt: null, version: agent.version, remoteAddress: agent.remoteAddress }));
+      this.open.set(agentId, await this.inserts.load({ agentId, gatewayId: this.gatewayId, connectedAt: new Date(), disconnectedAt: null, version: agent.version, protocol: agent.protocol, remoteAddress: agent.remoteAddress }));
     });
   }
 
@@ -91,11 +95,11 @@ export class AgentConnectionService {
   /** How the agents of `hosts` are connected (one query for the rows, one for the heartbeats). */
   async ofAgents(agentIds: readonly string[]): Promise<Map<string, AgentConnectionView>> {
     const ids = [...new Set(agentIds)];
-    const views = new Map<string, AgentConnectionView>(ids.map((agentId) => [agentId, { agentId, state: AgentConnectionState.NEVER, version: null, connectedAt: null, lastHeartbeatAt: null }]));
+    const views = new Map<string, AgentConnectionView>(ids.map((agentId) => [agentId, { agentId, state: AgentConnectionState.NEVER, version: null, protocol: null, connectedAt: null, lastHeartbeatAt: null }]));
     if (!ids.length) return views;
     const latest = (await this.rows.createQueryBuilder('c').distinctOn(['c.agentId']).where('c.agentId IN (:...ids)', { ids }).orderBy('c.agentId').addOrderBy('c.disconnectedAt IS NULL', 'DESC').addOrderBy('c.connectedAt', 'DESC').getMany());
     for (const row of latest) {
-      views.set(row.agentId, { agentId: row.agentId, state: row.disconnectedAt ? AgentConnectionState.DISCONNECTED : AgentConnectionState.CONNECTED, version: row.version, connectedAt: row.connectedAt, lastHeartbeatAt: null });
+      views.set(row.agentId, { agentId: row.agentId, state: row.disconnectedAt ? AgentConnectionState.DISCONNECTED : AgentConnectionState.CONNECTED, version: row.version, protocol: row.protocol, connectedAt: row.connectedAt, lastHeartbeatAt: null });
     }
     const beats = (await this.hosts.createQueryBuilder('h').select('h.agent', 'agent').addSelect('MAX(h."lastHeartbeatAt")', 'last').where({ agent: In(ids) }).groupBy('h.agent').getRawMany()) as Array<{ agent: string; last: Date | string | null }>;
     for (const b of beats) {

@@ -19,6 +19,9 @@ export class AgentConnection {
   @Field(() => String, { nullable: true, description: 'The RSP version the agent runs (at its last connection).' })
   version: string | null;
 
+  @Field(() => Int, { nullable: true, description: 'The agent protocol version its last connection negotiated (N or N−1 of the gateway that held it; null before it connected, or when recorded by a gateway older than this field).' })
+  protocol: number | null;
+
   @Field(() => Date, { nullable: true, description: 'When its last connection opened.' })
   connectedAt: Date | null;
 

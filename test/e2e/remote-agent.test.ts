@@ -124,8 +124,8 @@ describe('a host agent in its own process (rsp agent)', () => {
       const hostId = (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: group, hostname: 'fence-box', agent: 'fencer' } })).createHost.id as string;
       await until('host UP', async () => ((await hostState(hostId)) === 'UP' ? true : undefined), 20_000);
       const listed = await runRsp(['--url', t.gateway.url, '--token', t.adminToken, 'host', 'list'], {});
-      expect(listed.stdout).toMatch(/AGENT\s+VERSION\s+CONNECTION\s+LAST HEARTBEAT/);
-      expect(listed.stdout).toMatch(/fence-box.*fencer\s+\S+\s+CONNECTED\s+\d{4}-/);
+      expect(listed.stdout).toMatch(/AGENT\s+VERSION\s+PROTOCOL\s+CONNECTION\s+LAST HEARTBEAT/);
+      expect(listed.stdout).toMatch(new RegExp(`fence-box.*fencer\\s+\\S+\\s+${AGENT_PROTOCOL_VERSION}\\s+CONNECTED\\s+\\d{4}-`));
 
       const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'fenced', version: '1', technology: 'fake' } })).registerImage.id;
       expect((await t.upload(image, createRootfsTar({ '/etc/os-release': 'ID=fenced\n' }))).status).toBe(200);
@@ -204,6 +204,11 @@ describe('a host agent in its own process (rsp agent)', () => {
     expect(registered.code).toBe(0);
     const hostId = JSON.parse(registered.stdout).id as string;
     await until('host UP with heartbeats', async () => ((await hostState(hostId)) === 'UP' ? true : undefined), 20_000);
+    // The negotiated version, in the API and the CLI's host view.
+    const connection = async () => (await t.ok('query ($id: ID!) { host(id: $id) { agentConnection { state version protocol } } }', { id: hostId })).host.agentConnection;
+    expect(await until('its connection recorded', async () => { const c = await connection(); return c.state === 'CONNECTED' ? c : undefined; }, 20_000)).toEqual({ state: 'CONNECTED', version: RSP_VERSION, protocol: OLDEST_AGENT_PROTOCOL_VERSION });
+    const shown = await runRsp(['--url', t.gateway.url, '--token', t.adminToken, 'host', 'show', hostId], {});
+    expect(shown.stdout).toMatch(new RegExp(`agent:\\s+remote-old \\(connected\\)\\n[^\\n]*\\nagent protocol:\\s+${OLDEST_AGENT_PROTOCOL_VERSION}\\n`));
 
     const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'old', version: '1', technology: 'fake' } })).registerImage.id;
     expect((await t.upload(image, createRootfsTar({ '/etc/greeting': 'old\n' }))).status).toBe(200);

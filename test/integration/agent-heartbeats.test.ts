@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
 import { RSP_VERSION } from '../../gateway/version';
+import { AGENT_PROTOCOL_VERSION } from '../../gateway/agent/protocol';
 import { leaseUntil } from '../../gateway/agent/remote/agent-lease';
 import { graceEndsAt } from '../../gateway/services/failure-detector';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
@@ -162,12 +163,12 @@ describeWithEngine('postgres', 'agent-pushed heartbeats and host states', () => 
     expect((await t.gateway.services.health.receiveHeartbeat('x', { sentAt: Date.now(), fenced: [] })).failover).not.toContain(ha);
   });
 
-  test('Host.agentConnection: NEVER, CONNECTED, DISCONNECTED; rows a crashed run of the gateway left open are closed at its start', async () => {
-    const connection = async (id: string) => (await t.ok('query ($id: ID!) { host(id: $id) { agentConnection { agentId state version connectedAt lastHeartbeatAt } } }', { id })).host.agentConnection;
+  test('Host.agentConnection: NEVER, CONNECTED (with the negotiated protocol), DISCONNECTED; rows a crashed run of the gateway left open are closed at its start', async () => {
+    const connection = async (id: string) => (await t.ok('query ($id: ID!) { host(id: $id) { agentConnection { agentId state version protocol connectedAt lastHeartbeatAt } } }', { id })).host.agentConnection;
     const nobody = await newHost('nobody-box', 'nobody');
-    expect(await connection(nobody.id)).toEqual({ agentId: 'nobody', state: 'NEVER', version: null, connectedAt: null, lastHeartbeatAt: null });
+    expect(await connection(nobody.id)).toEqual({ agentId: 'nobody', state: 'NEVER', version: null, protocol: null, connectedAt: null, lastHeartbeatAt: null });
     const ours = await newHost('x-conn', 'x');
-    expect(await connection(ours.id)).toMatchObject({ agentId: 'x', state: 'CONNECTED', version: RSP_VERSION, connectedAt: expect.any(String), lastHeartbeatAt: expect.any(String) });
+    expect(await connection(ours.id)).toMatchObject({ agentId: 'x', state: 'CONNECTED', version: RSP_VERSION, protocol: AGENT_PROTOCOL_VERSION, connectedAt: expect.any(String), lastHeartbeatAt: expect.any(String) });
     t.gateway.agents.disconnect('x');
     await until('x DISCONNECTED', async () => ((await connection(ours.id)).state === 'DISCONNECTED' ? true : undefined), 20_000, 50);
     t.gateway.agents.reconnect('x');
@@ -179,6 +180,6 @@ describeWithEngine('postgres', 'agent-pushed heartbeats and host states', () => 
     await t.gateway.dataSource.query(`INSERT INTO agent_connection ("agentId", "gatewayId", "connectedAt", version, "remoteAddress") VALUES ('crashed', $1, now() - interval '1 hour', '0.0.1', '198.51.100.7')`, [gatewayId]);
     expect((await connection(crashed.id)).state).toBe('CONNECTED');
     expect(await t.gateway.services.agentConnections.closeStale()).toBeGreaterThanOrEqual(1);
-    expect(await connection(crashed.id)).toMatchObject({ state: 'DISCONNECTED', version: '0.0.1' });
+    expect(await connection(crashed.id)).toMatchObject({ state: 'DISCONNECTED', version: '0.0.1', protocol: null });
   });
 });

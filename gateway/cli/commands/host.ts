@@ -28,6 +28,7 @@ export function registerHost(program: Command): void {
           { header: 'ARCH', value: (h) => h.arch },
           { header: 'AGENT', value: (h) => h.agentConnection.agentId },
           { header: 'VERSION', value: (h) => h.agentConnection.version ?? '-' },
+          { header: 'PROTOCOL', value: (h) => h.agentConnection.protocol ?? '-' },
           { header: 'CONNECTION', value: (h) => h.agentConnection.state },
           { header: 'LAST HEARTBEAT', value: (h) => h.agentConnection.lastHeartbeatAt ?? 'never' },
         ]),
@@ -41,7 +42,7 @@ export function registerHost(program: Command): void {
       const ctx = contextOf(cmd);
       const { host: h } = await ctx.client.request(HostShowDocument, { id });
       emit(ctx.json, h, () =>
-        `${details([['id', h.id], ['hostname', h.hostname], ['state', h.state], ['site', h.siteId], ['owner', h.ownerGroupId], ['arch', h.arch], ['drivers', h.drivers], ['share units', h.shareUnits], ['last heartbeat', h.lastHeartbeatAt]])}\nResources:\n${resourceTable(h.resources)}\nFacts:\n${factsText(h.facts)}`,
+        `${details([['id', h.id], ['hostname', h.hostname], ['state', h.state], ['site', h.siteId], ['owner', h.ownerGroupId], ['arch', h.arch], ['drivers', h.drivers], ['share units', h.shareUnits], ['last heartbeat', h.lastHeartbeatAt], ['agent', `${h.agentConnection.agentId} (${h.agentConnection.state.toLowerCase()})`], ['agent version', h.agentConnection.version], ['agent protocol', h.agentConnection.protocol]])}\nResources:\n${resourceTable(h.resources)}\nFacts:\n${factsText(h.facts)}`,
       );
     });
 

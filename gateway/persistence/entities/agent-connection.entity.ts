@@ -24,6 +24,10 @@ export class AgentConnectionEntity {
   @Column({ type: 'varchar', length: 100 })
   version: string;
 
+  /** The agent protocol version the connection negotiated; null in rows of gateways older than the column. */
+  @Column({ type: 'integer', nullable: true })
+  protocol: number | null;
+
   /** Where it connected from (`in-process` for the gateway's own agents). */
   @Column({ type: 'varchar', length: 200 })
   remoteAddress: string;
