@@ -2,8 +2,10 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { request as httpsRequest } from 'node:https';
 import { promisify } from 'node:util';
 import { createRootfsTar } from '../../drivers/fake';
+import { AGENT_PROTOCOL_VERSION } from '../../gateway/agent/protocol';
 import { ROOT, RspProcess, rspEnv, spawnCommand } from '../helpers/cli';
 import { describeWithEngine } from '../helpers/engines';
 import { createLab, type NetnsLab } from '../helpers/netns';
@@ -25,6 +27,32 @@ const ENV = {
   PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
 };
 
+/** The repository's package version: the release the test packs first. */
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** `version` with its patch number one up (a prerelease tag dropped). */
+function nextPatch(version: string): string {
+  const [major, minor, patch] = version.split(/[.-]/).map(Number);
+  return `${major}.${minor}.${patch! + 1}`;
+}
+
+/**
+ * The one migration the test's next release adds to its copy of dist/ (not to the repository): a
+ * comment on a table, so that the upgrade has a pending migration to show and apply.
+ */
+const NEXT_MIGRATION = {
+  timestamp: '1764007199999',
+  source: `"use strict";
+Object.defineProperty(exports, "__esModule", { value: true });
+class NextRelease1764007199999 {
+    name = 'NextRelease1764007199999';
+    async up(q) { await q.query(\`COMMENT ON TABLE "agent_connection" IS 'one connection of a host agent to a gateway'\`); }
+    async down(q) { await q.query(\`COMMENT ON TABLE "agent_connection" IS NULL\`); }
+}
+exports.NextRelease1764007199999 = NextRelease1764007199999;
+`,
+};
+
 /** Runs npm with `args` in `cwd` (npm from PATH, run by the test's Node). */
 async function npm(args: string[], cwd: string): Promise<string> {
   const { stdout } = await run('npm', args, { cwd, env: { ...process.env, PATH: ENV.PATH }, maxBuffer: 64 * 1024 * 1024 });
@@ -42,6 +70,10 @@ describe('the packed package, installed with npm install -g', () => {
   let dir: string;
   let files: string[];
   let tarball: string;
+  /** The next release's tarball (`newVersion`), packed from the same files. */
+  let newTarball: string;
+  let newVersion: string;
+  let prefix: string;
   let installed: string;
   let rsp: string;
   const running: RspProcess[] = [];
@@ -58,7 +90,19 @@ describe('the packed package, installed with npm install -g', () => {
     await run(process.execPath, [join(ROOT, 'scripts', 'shrinkwrap.js'), '--out', stage]);
     await npm(['pack', '--ignore-scripts', '--pack-destination', dir], stage);
     tarball = join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))!);
-    const prefix = join(dir, 'prefix');
+    // The next release, for the walkthrough's upgrade: the same files a patch version up, with one migration more.
+    newVersion = nextPatch(VERSION);
+    for (const file of ['package.json', 'npm-shrinkwrap.json']) {
+      const manifest = JSON.parse(readFileSync(join(stage, file), 'utf8')) as { version: string; packages?: Record<string, { version?: string }> };
+      manifest.version = newVersion;
+      if (manifest.packages?.['']) manifest.packages[''].version = newVersion;
+      writeFileSync(join(stage, file), JSON.stringify(manifest, null, 2));
+    }
+    writeFileSync(join(stage, 'dist', 'gateway', 'persistence', 'migrations', `${NEXT_MIGRATION.timestamp}-next-release.js`), NEXT_MIGRATION.source);
+    mkdirSync(join(dir, 'next'));
+    await npm(['pack', '--ignore-scripts', '--pack-destination', join(dir, 'next')], stage);
+    newTarball = join(dir, 'next', readdirSync(join(dir, 'next')).find((f) => f.endsWith('.tgz'))!);
+    prefix = join(dir, 'prefix');
     await npm(['install', '-g', '--prefix', prefix, tarball, '--prefer-offline', '--no-audit', '--no-fund'], dir);
     installed = join(prefix, 'lib', 'node_modules', '@rsp-coop', 'rsp');
     rsp = join(prefix, 'bin', 'rsp');
@@ -86,7 +130,7 @@ describe('the packed package, installed with npm install -g', () => {
     const url = (await gateway.waitFor(/GraphQL endpoint:\s+(http:\/\/\S+)\/graphql/, 120_000))[1]!;
     const adminToken = (await gateway.waitFor(/shown ONCE[^\n]*\n\s+(rsp_\S+)/))[1]!;
     const answer = (await (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ gateway { version database } }' }) })).json()) as { data: { gateway: { version: string; database: string } } };
-    expect(answer.data.gateway.version).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+    expect(answer.data.gateway.version).toBe(VERSION);
     const dashboard = await fetch(`${url}/`, { headers: { accept: 'text/html' } });
     expect(dashboard.status).toBe(200);
 
@@ -127,7 +171,7 @@ describe('the packed package, installed with npm install -g', () => {
       const machine = [join(dir, 'machine1'), join(dir, 'machine2')];
       for (const m of machine) mkdirSync(m);
       writeFileSync(join(machine[0]!, 'rootfs.tar'), createRootfsTar({ '/etc/os-release': 'ID=busybox\n' }));
-      const ids: Record<string, string> = { 'new-version': (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version };
+      const ids: Record<string, string> = { 'new-version': newVersion };
       let port = '';
       let gateway!: RspProcess;
       let agent!: RspProcess;
@@ -157,11 +201,37 @@ describe('the packed package, installed with npm install -g', () => {
         );
         await use(words, line!);
       };
-      const installStep = (on: number) =>
+      /** The install of the first release (made by the fixture), or of the next one (made here, into the same prefix: both machines share it). */
+      const installStep = (on: number, next = false) =>
         step(on, ['sudo', 'npm', 'install', '-g'], async (words) => {
-          // The tarball the fixture packed and installed (npm install -g --prefix <the test's prefix>).
-          expect(words).toEqual(['sudo', 'npm', 'install', '-g', `./${basename(tarball)}`]);
+          expect(words).toEqual(['sudo', 'npm', 'install', '-g', `./${basename(next ? newTarball : tarball)}`]);
+          // The next release over the first, in place; without its install scripts (the libvirt binding's native build, 1–2 minutes here; the walkthrough drives the fake driver).
+          if (next && on === 1) await npm(['install', '-g', '--prefix', prefix, newTarball, '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], dir);
           expect(existsSync(rsp)).toBe(true);
+        });
+      /** `rsp agent …` on machine 2, in its namespace, until it is connected. */
+      const startAgent = async (args: string[]) => {
+        agent = spawnCommand('ip', ['netns', 'exec', lab.nodes.box2!.ns, rsp, ...args], { ...ENV, LOG_FORMAT: 'json' }, machine[1]);
+        running.push(agent);
+        await agent.waitFor(/connected to the gateway/, 60_000);
+      };
+      /** The host's agent connection as the API gives it, once its agent is connected. */
+      const agentConnection = () =>
+        until('the host UP with its agent connected', async () => {
+          const shown = JSON.parse((await cli(['--json', 'host', 'show', ids['host-id']!])).stdout) as { state: string; agentConnection: { state: string; version: string; protocol: number } };
+          return shown.state === 'UP' && shown.agentConnection.state === 'CONNECTED' ? shown.agentConnection : undefined;
+        }, 120_000);
+      /** The version the gateway serves (`gateway { version }` over HTTPS, trusting cert.pem). */
+      const servedVersion = () =>
+        new Promise<string>((resolve, reject) => {
+          const req = httpsRequest(`https://${lab.rootAddress}:${port}/graphql`, { method: 'POST', ca: readFileSync(join(machine[0]!, 'cert.pem')), headers: { 'content-type': 'application/json' } }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (text += chunk));
+            res.on('end', () => resolve((JSON.parse(text) as { data: { gateway: { version: string } } }).data.gateway.version));
+          });
+          req.on('error', reject);
+          req.end(JSON.stringify({ query: '{ gateway { version } }' }));
         });
 
       await installStep(1);
@@ -196,9 +266,7 @@ describe('the packed package, installed with npm install -g', () => {
       await step(2, ['rsp', 'agent', '--gateway'], async ([, ...args]) => {
         // "a copy of machine 1's cert.pem"
         copyFileSync(join(machine[0]!, 'cert.pem'), join(machine[1]!, 'cert.pem'));
-        agent = spawnCommand('ip', ['netns', 'exec', lab.nodes.box2!.ns, rsp, ...args], { ...ENV, LOG_FORMAT: 'json' }, machine[1]);
-        running.push(agent);
-        await agent.waitFor(/connected to the gateway/, 60_000);
+        await startAgent(args);
       });
       await step(1, ['rsp', 'host', 'create', 'box2'], async ([, ...args]) => {
         ids['host-id'] = /Created host box2 \((\S+)\)/.exec((await cli(args)).stdout)![1]!;
@@ -217,23 +285,39 @@ describe('the packed package, installed with npm install -g', () => {
       const host = JSON.parse((await cli(['--json', 'env', 'show', ids['env-id']!])).stdout) as { hostId: string };
       expect(host.hostId).toBe(ids['host-id']);
 
-      // The upgrade: a backup while the gateway runs, the gateway stopped, the "new" package (this same tarball), its status, a restart on the same port.
+      // The upgrade to the next release (a patch version up, one migration more): a backup while the gateway runs, the gateway stopped, the new package, its status, a restart on the same port.
       await step(1, ['rsp', 'admin', 'backup', '--online'], async ([, ...args]) => {
         expect((await cli(args)).stdout).toMatch(/^Backed up \d+ row\(s\)/);
         expect(existsSync(join(machine[0]!, 'before-upgrade.rspbackup'))).toBe(true);
       });
       gateway.child.kill('SIGTERM');
       expect((await gateway.exited).code).toBe(0);
-      await installStep(1);
-      await step(1, ['rsp', 'migrate', '--status'], async ([, ...args]) => expect((await cli(args)).stdout).toMatch(/\d+ applied, 0 pending/));
+      await installStep(1, true);
+      await step(1, ['rsp', '--version'], async ([, ...args]) => expect((await cli(args)).stdout).toBe(`${newVersion}\n`));
+      await step(1, ['rsp', 'migrate', '--status'], async ([, ...args]) => expect((await cli(args)).stdout).toMatch(/\d+ applied, 1 pending\n[\s\S]*NextRelease1764007199999\s+pending/));
       await step(1, ['rsp', 'serve', '--host', '0.0.0.0', '--tls-cert'], async ([, ...args]) => {
         gateway = spawnCommand(rsp, [...args, '--port', port], ENV, machine[0]);
         running.push(gateway);
+        expect((await gateway.waitFor(/RSP (\S+) — site/, 120_000))[1]).toBe(newVersion);
         await gateway.waitFor(/GraphQL endpoint:\s+https:\/\//, 120_000);
+        expect(await servedVersion()).toBe(newVersion);
       });
+      // The agent on machine 2 dialled again by itself: still the first release, on the protocol both speak.
       await until('the agent connected again', () => (agent.output().stdout.match(/connected to the gateway/g) ?? []).length >= 2, 120_000);
-      await until('its host UP again', async () => JSON.parse((await cli(['--json', 'host', 'show', ids['host-id']!])).stdout).state === 'UP', 60_000);
+      expect(await agentConnection()).toEqual({ state: 'CONNECTED', version: VERSION, protocol: AGENT_PROTOCOL_VERSION, connectedAt: expect.any(String), lastHeartbeatAt: expect.any(String), agentId: 'box2-agent' });
+      await step(1, ['rsp', 'host', 'show'], async ([, ...args]) => expect((await cli(args)).stdout).toMatch(new RegExp(`agent version:\\s+${VERSION}\\nagent protocol:\\s+${AGENT_PROTOCOL_VERSION}\\n`)));
       await step(1, ['rsp', 'env', 'exec'], async ([, ...args]) => expect((await cli(args)).stdout).toBe('web\n'));
+      // Then the agent: the new package (already on machine 2's disk, the shared prefix), the agent stopped and started again with the same line.
+      await installStep(2, true);
+      await step(2, ['rsp', 'agent', '--gateway'], async ([, ...args]) => {
+        agent.child.kill('SIGTERM');
+        expect((await agent.exited).code).toBe(0);
+        await startAgent(args);
+      });
+      await step(1, ['rsp', 'host', 'show'], async ([, ...args]) => {
+        await until('the new agent version recorded', async () => (await agentConnection()).version === newVersion, 60_000);
+        expect((await cli(args)).stdout).toMatch(new RegExp(`agent version:\\s+${newVersion}\\n`));
+      });
       expect(steps).toEqual([]);
     }, 600_000);
   });
