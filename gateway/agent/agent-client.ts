@@ -27,6 +27,12 @@ export interface AgentClientOptions {
    * frame carries the oldest version that has its call, so a replica one version older takes it.
    */
   protocol?: number | 'per-call';
+  /**
+   * With `per-call`: the newest version this end speaks (default this code's newest). A call that
+   * came in a later one is refused here with UNSUPPORTED_OPERATION, as a replica of that version,
+   * which lacks it, would (tests pin a replica to N−1 with it).
+   */
+  newestProtocol?: number;
 }
 
 type Params<M extends AgentMethod> = Parameters<HostAgent[M]>[0];
@@ -45,6 +51,7 @@ export class AgentClient implements HostAgent {
   private readonly defaultTimeoutMs: number | undefined;
   /** The protocol version of the connection, or `per-call` (see `AgentClientOptions.protocol`). */
   readonly protocol: number | 'per-call';
+  private readonly newestProtocol: number;
   private closed: Error | undefined;
 
   constructor(
@@ -56,6 +63,7 @@ export class AgentClient implements HostAgent {
     this.graceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
     this.defaultTimeoutMs = options.defaultTimeoutMs;
     this.protocol = options.protocol ?? AGENT_PROTOCOL_VERSION;
+    this.newestProtocol = options.newestProtocol ?? AGENT_PROTOCOL_VERSION;
     channel.onFrame((text, parsed) => this.pending.receive(text, parsed));
     channel.onClose((reason) => this.fail(reason));
   }
@@ -214,6 +222,9 @@ export class AgentClient implements HostAgent {
       const since = AGENT_METHOD_SINCE[method];
       if (this.protocol !== 'per-call' && since > this.protocol) {
         return reject(new UnsupportedOperationError(method, `host agent ${this.id}`, `it speaks agent protocol ${this.protocol} and ${method} came in protocol ${since}: upgrade the agent to RSP ${RSP_VERSION}`));
+      }
+      if (this.protocol === 'per-call' && since > this.newestProtocol) {
+        return reject(new UnsupportedOperationError(method, 'this gateway replica', `it speaks agent protocol ${this.newestProtocol} and ${method} came in protocol ${since}: upgrade it to RSP ${RSP_VERSION}`));
       }
       const protocol = this.protocol === 'per-call' ? Math.max(since, OLDEST_AGENT_PROTOCOL_VERSION) : this.protocol;
       const frame: RequestFrame = { type: 'request', id: this.pending.nextId(), protocol, method, params: params ?? {}, context: this.withDeadline(context ?? { operationId: randomUUID() }) };

@@ -29,6 +29,7 @@ import { registerToken } from './commands/token';
 import { registerTop } from './commands/top';
 import { CliError, EXIT_CODES_HELP, ExitCode as CliExitCode } from './exit-codes';
 import { addServeOptions, ServeOptions, serveOverrides } from './serve-options';
+import { testProtocolPin } from './commands/protocol-pin';
 import { trustCaFile } from './tls-trust';
 import { commandPath, unknownCommandOf } from './unknown-command';
 
@@ -57,7 +58,8 @@ addServeOptions(program.command('serve').description('start the gateway (GraphQL
     // The server is loaded only to serve: the client commands start faster without it.
     const [{ createLogger }, { startGateway }, { setupLines, imagesLine }] = await Promise.all([import('../logging/logger.js'), import('../server/gateway.js'), import('../setup/setup-report.js')]);
     const logger = createLogger(config);
-    const gateway = await startGateway(config, { logger });
+    const pinned = testProtocolPin('RSP_TEST_GATEWAY_PROTOCOL');
+    const gateway = await startGateway(config, { logger, ...(pinned ? { protocols: pinned } : {}) });
     const banner = [
       '',
       `  RSP ${RSP_VERSION} — site "${config.siteName}"`,

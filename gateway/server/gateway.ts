@@ -48,7 +48,7 @@ import { databaseTarget, describeTarget, openDataSource, runMigrations } from '.
 import { refuseNewerSchema } from '../persistence/migration-status';
 import { createServices, Services } from '../services';
 import { RSP_VERSION } from '../version';
-import { AGENT_PROTOCOL_VERSION } from '../agent/protocol';
+import { AGENT_PROTOCOL_VERSION, SPOKEN_PROTOCOLS, type ProtocolRange } from '../agent/protocol';
 import { createHttpApp, httpErrorHandler, requestIdOf } from './http-app';
 import { dashboardHandler, defaultWebDir } from './dashboard';
 import { graphqlPostHandler, isJsonGraphQLPost } from './graphql-post';
@@ -111,6 +111,12 @@ export interface StartOptions {
    * the configured ones (`RSP_SITE_NAME`, `RSP_LOCAL_HOST`, group `admin`) when `RSP_BOOTSTRAP` is on.
    */
   setup?: SetupNames | false;
+  /**
+   * The agent protocol versions this gateway speaks (default `SPOKEN_PROTOCOLS`): with agents at
+   * the handshake and with other replicas on the relay. For tests only (`RSP_TEST_GATEWAY_PROTOCOL`),
+   * to run a replica of N−1 beside one of N; its code, schema and in-process agent stay this version's.
+   */
+  protocols?: ProtocolRange;
 }
 
 /**
@@ -119,6 +125,7 @@ export interface StartOptions {
  */
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config);
+  const protocols = options.protocols ?? SPOKEN_PROTOCOLS;
   const target = databaseTarget(config);
   logger.info({ database: describeTarget(target) }, 'opening database');
   const dataSource = await openDataSource(target, logger);
@@ -148,7 +155,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     agents.add(await reach(agent, config, logger));
     for (const extra of await startExtraAgents(config, logger, plugins, upstream)) agents.add(await reach(extra, config, logger));
     // With Redis, this gateway is one of several replicas: agents connected to the others are reached through the call relay.
-    if (config.redisUrl) replicas = await joinReplicas({ bus: new RedisReplicaBus(config.redisUrl, redisNamespace), agents, logger, ttlMs: config.agentDirectoryTtlMs, maxFrameBytes: config.relayMaxFrameBytes, callTimeoutMs: config.relayCallTimeoutMs });
+    if (config.redisUrl) replicas = await joinReplicas({ bus: new RedisReplicaBus(config.redisUrl, redisNamespace), agents, logger, ttlMs: config.agentDirectoryTtlMs, maxFrameBytes: config.relayMaxFrameBytes, callTimeoutMs: config.relayCallTimeoutMs, newestProtocol: protocols.newest });
     const claim = localClaim;
     const rates = sharedRates;
     const closeBus = async () => {
@@ -204,7 +211,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     for (const id of agents.connected()) await services.orphans.scan(id);
     services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
     // Host agents on other machines (`rsp agent`) dial in at /agent.
-    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, heartbeats: services.health, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs, onConnected: (id) => services.environments.settleAfterReconnect(id).finally(() => services.orphans.scan(id)) });
+    const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, heartbeats: services.health, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs, protocols, onConnected: (id) => services.environments.settleAfterReconnect(id).finally(() => services.orphans.scan(id)) });
     agents.onChange((id, connected) => void (connected ? services.agentConnections.opened(id, agentServer.describe(id) ?? { version: RSP_VERSION, remoteAddress: 'in-process', protocol: AGENT_PROTOCOL_VERSION }) : services.agentConnections.closed(id)));
     // An in-process agent connected again is looked over for orphans too (remote ones are, once in the link: onConnected).
     agents.onChange((id, connected) => void (connected && agents.reachOf(id) === 'in-process' && services.orphans.scan(id)));

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
+import { AGENT_PROTOCOL_VERSION, OLDEST_AGENT_PROTOCOL_VERSION } from '../../gateway/agent/protocol';
 import { runRsp, spawnRsp, RspProcess } from '../helpers/cli';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine, REDIS_URL } from '../helpers/engines';
@@ -11,10 +12,13 @@ import { until } from '../helpers/until';
 const OP = 'id state error { code message }';
 
 /**
- * Two `rsp serve` replicas on one PostgreSQL and Redis, and an `rsp agent` given both
- * (`--gateway b,a`), all separate processes: an environment created through A runs on the agent
- * connected to B; a third gateway claiming A's in-process agent exits 2; B killed (-9), the agent
- * fails over to A and its environment answers through A.
+ * Two `rsp serve` replicas on one PostgreSQL and Redis, one release apart (B pinned to the previous
+ * agent protocol, N−1, with `RSP_TEST_GATEWAY_PROTOCOL`: its code and schema are this version's),
+ * and an `rsp agent` given both (`--gateway b,a`), all separate processes: the agent negotiates
+ * N−1 with B; an environment created through A runs on it, both replicas serve it, a call of N
+ * is refused on the way; a third gateway claiming A's in-process agent exits 2; B killed (-9), as
+ * an old replica taken down for its upgrade, the agent fails over to A, negotiates N, and the
+ * call of N works.
  */
 describeWithEngine('redis', 'gateway replicas as processes (rsp serve ×2, rsp agent --gateway b,a)', () => {
   let db: TestDatabase;
@@ -22,7 +26,7 @@ describeWithEngine('redis', 'gateway replicas as processes (rsp serve ×2, rsp a
   const run = `${process.pid}-${randomBytes(3).toString('hex')}`;
   const imageDir = () => join(db.dataDir, 'images');
 
-  const serve = (name: string, localAgentId: string) => {
+  const serve = (name: string, localAgentId: string, env: Record<string, string> = {}) => {
     const p = spawnRsp(['serve', '--port', '0'], {
       DATABASE_URL: db.databaseUrl,
       REDIS_URL,
@@ -36,6 +40,7 @@ describeWithEngine('redis', 'gateway replicas as processes (rsp serve ×2, rsp a
       RSP_METRICS_INTERVAL_MS: '0',
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'info',
+      ...env,
     });
     processes.push(p);
     return p;
@@ -55,7 +60,7 @@ describeWithEngine('redis', 'gateway replicas as processes (rsp serve ×2, rsp a
     const a = serve('a', `gwa-${run}`);
     const aUrl = await urlOf(a);
     const admin = (await a.waitFor(/shown ONCE[^\n]*\n\s+(rsp_\S+)/))[1]!;
-    const b = serve('b', `gwb-${run}`);
+    const b = serve('b', `gwb-${run}`, { RSP_TEST_GATEWAY_PROTOCOL: String(OLDEST_AGENT_PROTOCOL_VERSION) });
     const bUrl = await urlOf(b);
 
     // A third gateway claiming A's in-process agent is refused: exit 2, naming the setting.
@@ -63,12 +68,13 @@ describeWithEngine('redis', 'gateway replicas as processes (rsp serve ×2, rsp a
     expect(clash.code).toBe(2);
     expect(clash.stderr).toMatch(/RSP_LOCAL_AGENT_ID: another gateway on this database already serves the in-process agent "gwa-/);
 
-    const gql = async (query: string, variables: Record<string, unknown> = {}) => {
-      const res = await fetch(`${aUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` }, body: JSON.stringify({ query, variables }) });
+    const gqlAt = async (url: string, query: string, variables: Record<string, unknown> = {}) => {
+      const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` }, body: JSON.stringify({ query, variables }) });
       const body = (await res.json()) as { data?: any; errors?: unknown[] };
       if (body.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
       return body.data;
     };
+    const gql = (query: string, variables: Record<string, unknown> = {}) => gqlAt(aUrl, query, variables);
     const agentId = `far-${run}`;
     const token = await runRsp(['--url', aUrl, '--token', admin, '--json', 'agent', 'token', 'create', agentId], {});
     expect(token.code).toBe(0);
@@ -82,6 +88,13 @@ describeWithEngine('redis', 'gateway replicas as processes (rsp serve ×2, rsp a
     const host = (await gql('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: group, hostname: 'far-box', agent: agentId } })).createHost.id;
     const hostState = async () => (await gql('query ($id: ID!) { host(id: $id) { state } }', { id: host })).host.state as string;
     await until('host UP', async () => ((await hostState()) === 'UP' ? true : undefined), 30_000);
+    const agentProtocol = (url: string) => until('the agent connection recorded', async () => {
+      const connection = (await gqlAt(url, 'query ($id: ID!) { host(id: $id) { agentConnection { state protocol } } }', { id: host })).host.agentConnection;
+      return connection.state === 'CONNECTED' && connection.protocol !== null ? (connection.protocol as number) : undefined;
+    }, 30_000);
+    // B speaks N−1 only: the agent (N−1 and N) takes N−1 there; both replicas say so.
+    expect(await agentProtocol(aUrl)).toBe(OLDEST_AGENT_PROTOCOL_VERSION);
+    expect(await agentProtocol(bUrl)).toBe(OLDEST_AGENT_PROTOCOL_VERSION);
     const image = (await gql('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'app', version: '1', technology: 'fake' } })).registerImage.id;
     const upload = await fetch(`${aUrl}/images/${image}/content`, { method: 'PUT', headers: { 'content-type': 'application/x-tar', authorization: `Bearer ${admin}` }, body: new Uint8Array(createRootfsTar({ '/etc/os-release': 'ID=app\nVERSION=1\n' })) });
     expect(upload.status).toBe(200);
@@ -93,8 +106,13 @@ describeWithEngine('redis', 'gateway replicas as processes (rsp serve ×2, rsp a
     expect(await settled(created.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
     const env = created.createEnvironment.environment.id;
     expect(await settled((await gql('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
-    const exec = async () => (await gql('mutation ($id: ID!, $c: [String!]!) { execEnvironment(id: $id, command: $c) { exitCode stdout } }', { id: env, c: ['cat', '/etc/os-release'] })).execEnvironment;
+    const exec = async (url = aUrl) => (await gqlAt(url, 'mutation ($id: ID!, $c: [String!]!) { execEnvironment(id: $id, command: $c) { exitCode stdout } }', { id: env, c: ['cat', '/etc/os-release'] })).execEnvironment;
     expect(await exec()).toEqual({ exitCode: 0, stdout: 'ID=app\nVERSION=1\n' });
+    expect(await exec(bUrl)).toEqual({ exitCode: 0, stdout: 'ID=app\nVERSION=1\n' });
+    // A snapshot (its agent call came in N): through A, relayed in a frame of N, B refuses it (it speaks N−1); through B, the connection of N−1 does.
+    const snapshot = async (url: string, name: string) => settled((await gqlAt(url, `mutation ($e: ID!, $n: String!) { createSnapshot(environmentId: $e, name: $n) { ${OP} } }`, { e: env, n: name })).createSnapshot.id);
+    expect(await snapshot(aUrl, 'through-a')).toMatchObject({ state: 'FAILED', error: { code: 'UNSUPPORTED_OPERATION', message: expect.stringContaining(`it speaks protocol ${OLDEST_AGENT_PROTOCOL_VERSION} on this connection; upgrade the receiver`) } });
+    expect(await snapshot(bUrl, 'through-b')).toMatchObject({ state: 'FAILED', error: { code: 'UNSUPPORTED_OPERATION', message: expect.stringContaining(`it speaks agent protocol ${OLDEST_AGENT_PROTOCOL_VERSION} and snapshotEnvironment came in protocol ${AGENT_PROTOCOL_VERSION}`) } });
 
     // B dies: the agent dials the next gateway, A, and the environment answers through A directly.
     const connections = () => (agent.output().stdout + agent.output().stderr).match(/connected to the gateway/g)?.length ?? 0;
@@ -102,6 +120,9 @@ describeWithEngine('redis', 'gateway replicas as processes (rsp serve ×2, rsp a
     await b.exited;
     await until('the agent connected to A', () => connections() >= 2, 30_000);
     expect(await until('exec through A', async () => (await exec().catch(() => undefined)) ?? undefined, 30_000)).toEqual({ exitCode: 0, stdout: 'ID=app\nVERSION=1\n' });
+    // On A the agent negotiated N: the call of N works.
+    expect(await agentProtocol(aUrl)).toBe(AGENT_PROTOCOL_VERSION);
+    expect(await snapshot(aUrl, 'on-a')).toMatchObject({ state: 'SUCCEEDED' });
 
     agent.child.kill('SIGTERM');
     expect((await agent.exited).code).toBe(0);

@@ -23,6 +23,8 @@ export interface CallRelayOptions {
   deadlineGraceMs?: number;
   /** The deadline of a relayed call made without one, this many ms off; default 15 minutes. */
   callTimeoutMs?: number;
+  /** The newest agent protocol version this replica speaks (default this code's; tests pin a replica to N−1). */
+  newestProtocol?: number;
 }
 
 /** The default deadline of a relayed call made without one (ms). */
@@ -72,7 +74,7 @@ export class CallRelay {
     const known = this.outgoing.get(key);
     if (known) return known.client;
     const line = this.line(`host agent ${agentId} through gateway replica ${replicaId}`, (envelope) => this.options.bus.publish(BUS_NAMES.requests(replicaId), envelope), agentId, false, () => this.outgoing.delete(key));
-    const client = new AgentClient(agentId, line.channel, { protocol: 'per-call', defaultTimeoutMs: this.options.callTimeoutMs ?? DEFAULT_RELAY_CALL_TIMEOUT_MS, ...(this.options.deadlineGraceMs !== undefined ? { deadlineGraceMs: this.options.deadlineGraceMs } : {}) });
+    const client = new AgentClient(agentId, line.channel, { protocol: 'per-call', ...(this.options.newestProtocol !== undefined ? { newestProtocol: this.options.newestProtocol } : {}), defaultTimeoutMs: this.options.callTimeoutMs ?? DEFAULT_RELAY_CALL_TIMEOUT_MS, ...(this.options.deadlineGraceMs !== undefined ? { deadlineGraceMs: this.options.deadlineGraceMs } : {}) });
     this.outgoing.set(key, { client, line });
     if (this.stopped) line.close(new UnavailableError('The call relay is stopped'));
     return client;
@@ -120,7 +122,7 @@ export class CallRelay {
       const line = this.line(`gateway replica ${from}`, (envelope) => this.options.bus.publish(BUS_NAMES.replies(from), envelope), agentId, true, () => {
         if (this.serving.get(key)?.line === line) this.serving.delete(key);
       });
-      new AgentDispatcher(agent, line.channel, this.options.logger);
+      new AgentDispatcher(agent, line.channel, this.options.logger, this.options.newestProtocol);
       served = { agent, line };
       this.serving.set(key, served);
     }

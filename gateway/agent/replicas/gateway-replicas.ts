@@ -18,6 +18,8 @@ export interface ReplicaOptions {
   maxFrameBytes?: number;
   /** The deadline of a relayed call made without one (ms; default 15 minutes). */
   callTimeoutMs?: number;
+  /** The newest agent protocol version this replica speaks on the relay (default this code's). */
+  newestProtocol?: number;
 }
 
 /** This gateway as one of several replicas. */
@@ -40,7 +42,7 @@ export async function joinReplicas(options: ReplicaOptions): Promise<GatewayRepl
   const replicaId = options.replicaId ?? randomUUID();
   const log = logger.child({ replica: replicaId });
   const directory = new AgentDirectory({ replicaId, bus, logger: log, ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}) });
-  const relay = new CallRelay({ replicaId, bus, logger: log, localAgent: (id) => agents.get(id), ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {}), ...(options.callTimeoutMs !== undefined ? { callTimeoutMs: options.callTimeoutMs } : {}) });
+  const relay = new CallRelay({ replicaId, bus, logger: log, localAgent: (id) => agents.get(id), ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {}), ...(options.callTimeoutMs !== undefined ? { callTimeoutMs: options.callTimeoutMs } : {}), ...(options.newestProtocol !== undefined ? { newestProtocol: options.newestProtocol } : {}) });
   await relay.start();
   await directory.start();
   directory.onReplicaGone((replica, reason) => relay.replicaGone(replica, reason));

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { AgentCredentialRevokeDocument, AgentJoinTokenCreateDocument } from '../../../client/generated/graphql';
 import { CliError, ExitCode } from '../exit-codes';
 import { emit } from '../output';
+import { testProtocolPin } from './protocol-pin';
 import { contextOf, intOption, type GlobalOptions } from './context';
 
 /** Options of `rsp agent` (its join token is the global `--token`). */
@@ -53,18 +54,6 @@ export function registerAgent(program: Command): void {
     });
 }
 
-/**
- * `RSP_TEST_AGENT_PROTOCOL`, for tests only: the one agent protocol version this agent announces
- * (e.g. N−1), so a test runs an agent of an older protocol against a gateway of this one. The
- * agent's code stays this version's; only what it announces, and so what the gateway sends it, changes.
- */
-function testProtocolPin(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  const version = Number(value);
-  if (!Number.isInteger(version) || version < 1) throw new CliError(`RSP_TEST_AGENT_PROTOCOL: "${value}" is not a protocol version`, 'BAD_USAGE', ExitCode.BAD_USAGE);
-  return version;
-}
-
 /** Runs the agent until SIGTERM/SIGINT (exit 0) or a refusal of the gateway (exit 4 for its secret). */
 async function runAgent(opts: AgentOptions, token: string | undefined): Promise<void> {
   if (!opts.gateway) throw new CliError("rsp agent: --gateway <url>[,<url>…] is required", 'BAD_USAGE', ExitCode.BAD_USAGE);
@@ -84,9 +73,9 @@ async function runAgent(opts: AgentOptions, token: string | undefined): Promise<
   if (!Number.isFinite(factsEvery) || factsEvery < 0) throw new CliError(`--facts-every: "${opts.factsEvery}" is not a number of seconds`, 'BAD_USAGE', ExitCode.BAD_USAGE);
   const factsEveryMs = Math.round(factsEvery * 1000);
   const plugins = await loadPluginSet(list(opts.plugins) ?? [], { dataDir: opts.dataDir });
-  const pinned = testProtocolPin(process.env.RSP_TEST_AGENT_PROTOCOL);
+  const pinned = testProtocolPin('RSP_TEST_AGENT_PROTOCOL');
   const dialer = new AgentDialer({
-    ...(pinned ? { protocols: { oldest: pinned, newest: pinned } } : {}),
+    ...(pinned ? { protocols: pinned } : {}),
     gateway,
     token,
     agentId: opts.id,

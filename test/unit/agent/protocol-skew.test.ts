@@ -107,6 +107,23 @@ describe('agent protocol versions: N and N−1 work together, N−2 and N+2 are 
     ]);
   });
 
+  test('between a replica of N−1 and one of N: the older one refuses a call of N before sending it, and a frame of N it is sent', async () => {
+    const pair = loopbackPair();
+    const sent = recordSent(pair);
+    new AgentDispatcher(answeringAgent('far'), pair.agentEnd, logger, N - 1);
+    const older = new AgentClient('far', pair.gatewayEnd, { protocol: 'per-call', newestProtocol: N - 1 });
+    expect(await older.drivers({}, context)).toEqual([]);
+    const refused = (await older.environmentLog({ driver: 'fake', environmentId: 'e1' }, context).catch((e: unknown) => e)) as { category: string; message: string };
+    expect([refused.category, refused.message]).toEqual(['UNSUPPORTED_OPERATION', expect.stringMatching(`^this gateway replica does not support environmentLog: it speaks agent protocol ${N - 1} and environmentLog came in protocol ${N}`)]);
+    const newer = new AgentClient('far', pair.gatewayEnd, { protocol: 'per-call' });
+    const taken = (await newer.environmentLog({ driver: 'fake', environmentId: 'e1' }, context).catch((e: unknown) => e)) as { category: string; message: string };
+    expect([taken.category, taken.message]).toEqual(['UNSUPPORTED_OPERATION', expect.stringContaining(`it speaks protocol ${N - 1} on this connection; upgrade the receiver`)]);
+    expect(sent.map((f) => [f.method, f.protocol])).toEqual([
+      ['drivers', N - 1],
+      ['environmentLog', N],
+    ]);
+  });
+
   describe('an agent of N against a gateway of N−1 (a stand-in gateway over WebSocket)', () => {
     let wss: WebSocketServer;
     let url: string;
