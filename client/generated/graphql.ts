@@ -150,6 +150,8 @@ export type CreateReplicationPolicyInput = {
   /** The layer that replicates; default: the environment's ZONE layer. */
   layerId?: string | null | undefined;
   name?: string | null | undefined;
+  /** With targetKind STORE: another site's store keeps the replicas (only the chunks it lacks are sent; EXTERNAL, not encrypted); they are restored there. */
+  peer?: PeerSiteInput | null | undefined;
   /** INTERNAL: run inside the environment with the backup on its standard input. */
   restoreCommand?: Array<string> | null | undefined;
   /** A 5-field cron expression (UTC) or "every N minutes"; the minimum interval is enforced. */
@@ -306,6 +308,13 @@ export type OperationState =
   | 'PENDING'
   | 'RUNNING'
   | 'SUCCEEDED';
+
+/** Another site: its name, its GraphQL URL and a token it issued (through rsp federate: only the name, the federation fills url and token from the peering of your group there). */
+export type PeerSiteInput = {
+  name: string;
+  token?: string | null | undefined;
+  url?: string | null | undefined;
+};
 
 /** DIRECT: the requester names the hosts; AUTOMATIC: the scheduler picks; APPROVAL: a site admin decides. */
 export type PlacementMode =

@@ -1,6 +1,7 @@
 import { DataSource, Repository } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
+import type { PeerSite } from '../peering/peer-site';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import { Topic, type RspPubSub } from '../events/pubsub';
 import {
@@ -45,10 +46,25 @@ export interface CreateReplicationPolicy {
   enabled?: boolean;
   /** Restore drills of the newest replica on this schedule (EXTERNAL policies); null or "" for none. */
   drillSchedule?: string | null;
+  /** STORE of another site: the replicas go to its gateway's store (see `PeerStore`), and are restored there. */
+  peer?: PeerSite | null;
 }
 
 /** What may change on a policy. */
 export type UpdateReplicationPolicy = Partial<Omit<CreateReplicationPolicy, 'environmentId'>>;
+
+/**
+ * A policy whose replicas go to another site: STORE (that site's store), EXTERNAL, not encrypted
+ * (the other site restores it without this group key), without automatic failover or drills here
+ * (the replica is restored there).
+ */
+function checkPeerPolicy(f: Pick<ReplicationPolicyEntity, 'targetKind' | 'kind' | 'encrypted' | 'autoFailover' | 'drillSchedule' | 'snapshotBeforeCopy'>): void {
+  if (f.targetKind !== ReplicationTargetKind.STORE) throw new BadInputError('A policy replicating to another site has targetKind STORE: the other site keeps the replicas in its store', { targetKind: f.targetKind });
+  if (f.kind !== ReplicationKind.EXTERNAL) throw new BadInputError('Only EXTERNAL replicas go to another site (it restores the whole environment)', { kind: f.kind });
+  if (f.encrypted) throw new BadInputError("A replica for another site is not encrypted with this site's group key: the other site could not restore it", { encrypted: true });
+  if (f.autoFailover || f.drillSchedule) throw new BadInputError('autoFailover and restore drills are not for replicas kept at another site: restore them there');
+  if (f.snapshotBeforeCopy) throw new BadInputError('snapshotBeforeCopy is not offered yet for replicas kept at another site');
+}
 
 const POLICY_NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
 
@@ -95,9 +111,11 @@ export class ReplicationPolicyService {
       drillSchedule: input.drillSchedule || null,
     });
     if (fields.snapshotBeforeCopy) await requireSnapshotExport(await this.agentOf(env.hostId), env.driver);
+    const peer = input.peer ?? null;
+    if (peer) checkPeerPolicy(fields);
     const schedule = this.parse(fields.schedule);
     const created = await this.policies.save(
-      this.policies.create({ ...fields, groupId: env.groupId, environmentId: env.id, failCount: 0, nextRunAt: fields.enabled ? schedule.next(new Date()) : null, nextDrillAt: this.nextDrill(fields, new Date()) }),
+      this.policies.create({ ...fields, peerName: peer?.name ?? null, peerUrl: peer?.url ?? null, peerToken: peer?.token ?? null, groupId: env.groupId, environmentId: env.id, failCount: 0, nextRunAt: fields.enabled ? schedule.next(new Date()) : null, nextDrillAt: this.nextDrill(fields, new Date()) }),
     );
     if (created.autoFailover) this.scopeChanged(env);
     return created;
@@ -129,6 +147,7 @@ export class ReplicationPolicyService {
       ...(defined.drillSchedule !== undefined ? { drillSchedule: defined.drillSchedule || null } : {}),
     });
     if (fields.snapshotBeforeCopy && !current.snapshotBeforeCopy) await requireSnapshotExport(await this.agentOf(env.hostId), env.driver);
+    if (current.peerName) checkPeerPolicy(fields);
     const rescheduled = fields.schedule !== current.schedule || fields.enabled !== current.enabled;
     const nextRunAt = !fields.enabled ? null : rescheduled ? this.parse(fields.schedule).next(new Date()) : current.nextRunAt;
     const retargeted = fields.targetKind !== current.targetKind || fields.targetId !== current.targetId;
@@ -195,7 +214,7 @@ export class ReplicationPolicyService {
   }
 
   /** Checks a policy's fields against the environment and returns them. */
-  private async validate(env: EnvironmentEntity, f: Omit<ReplicationPolicyEntity, 'id' | 'groupId' | 'environmentId' | 'lastSyncAt' | 'lastTryAt' | 'lastDurationMs' | 'failCount' | 'nextRunAt' | 'lastError' | 'runningOperationId' | 'lastChunkCounts' | 'nextDrillAt' | 'lastDrill' | 'storeHostId' | 'createdAt' | 'updatedAt' | 'version'>) {
+  private async validate(env: EnvironmentEntity, f: Omit<ReplicationPolicyEntity, 'id' | 'groupId' | 'environmentId' | 'lastSyncAt' | 'lastTryAt' | 'lastDurationMs' | 'failCount' | 'nextRunAt' | 'lastError' | 'runningOperationId' | 'lastChunkCounts' | 'nextDrillAt' | 'lastDrill' | 'storeHostId' | 'createdAt' | 'updatedAt' | 'version' | 'peerName' | 'peerUrl' | 'peerToken'>) {
     if (!POLICY_NAME.test(f.name)) throw new BadInputError(`"${f.name}" is not a policy name (letters, digits, space . _ -; up to 100)`, { name: f.name });
     if (!Object.values(ReplicationKind).includes(f.kind)) throw new BadInputError(`kind must be ${Object.values(ReplicationKind).join(' or ')}`, { kind: f.kind });
     if (!Number.isInteger(f.keep) || f.keep < 1 || f.keep > this.settings.maxKeep) throw new BadInputError(`keep must be 1 to ${this.settings.maxKeep}`, { keep: f.keep });

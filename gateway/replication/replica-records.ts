@@ -1,10 +1,11 @@
-import { DataSource, In, Repository } from 'typeorm';
+import { DataSource, In, IsNull, Repository } from 'typeorm';
 import type { VerifyReport } from '../artifacts/artifact-store';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { IntegrityError, NotFoundError } from '../errors';
+import { BadInputError, IntegrityError, NotFoundError } from '../errors';
+import { PeerClient } from '../peering/peer-site';
 import type { Logger } from '../logging/logger';
-import { MemberRole, ReplicaEntity, ReplicationKind } from '../persistence/entities';
+import { MemberRole, ReplicaEntity, ReplicationKind, ReplicationPolicyEntity } from '../persistence/entities';
 import type { GroupKeys } from './group-keys';
 import type { PlacementService } from '../services/placement-service';
 import type { ReplicaStores } from './replica-stores';
@@ -54,7 +55,7 @@ export class ReplicaRecords {
    * (never on a DOWN host, e.g. the one failing over), and that store has its manifest.
    */
   async newestReplica(environmentId: string): Promise<ReplicaEntity | null> {
-    const all = await this.replicaRepo.find({ where: { environmentId, kind: ReplicationKind.EXTERNAL }, order: { createdAt: 'DESC', id: 'DESC' }, take: 100 });
+    const all = await this.replicaRepo.find({ where: { environmentId, kind: ReplicationKind.EXTERNAL, peerSite: IsNull() }, order: { createdAt: 'DESC', id: 'DESC' }, take: 100 });
     for (const replica of all) {
       const store = await this.stores.storeOf(replica.storeHostId).catch(() => undefined);
       if (store && (await store.hasManifest(replica.manifestId).catch(() => false))) return replica;
@@ -87,7 +88,9 @@ export class ReplicaRecords {
     released();
     const places = new Map<string, { hostId: string | null; manifests: Set<string> }>();
     for (const r of rows) {
-      for (const hostId of new Set([r.storeHostId, ...(r.stagingHostId ? [r.stagingHostId] : [])])) {
+      // One kept at another site is deleted there; here only the source host's export.
+      if (r.peerSite) await this.discardAtPeer(r);
+      for (const hostId of new Set([...(r.peerSite ? [] : [r.storeHostId]), ...(r.stagingHostId ? [r.stagingHostId] : [])])) {
         const place = places.get(hostId ?? '') ?? { hostId, manifests: new Set<string>() };
         place.manifests.add(r.manifestId);
         places.set(hostId ?? '', place);
@@ -104,8 +107,25 @@ export class ReplicaRecords {
     }
   }
 
+  /** Deletes a replica kept at another site there (its policy's peer and token); a failure is logged: it stays there. */
+  private async discardAtPeer(r: ReplicaEntity): Promise<void> {
+    const pol = r.policyId ? await this.dataSource.getRepository(ReplicationPolicyEntity).findOneBy({ id: r.policyId }) : null;
+    if (!pol?.peerName || !r.peerReplicaId) return void this.logger.warn({ replica: r.id, site: r.peerSite }, 'a replica kept at another site has no policy to reach it by: it stays there');
+    try {
+      await new PeerClient({ name: pol.peerName, url: pol.peerUrl!, token: pol.peerToken! }).graphql('mutation ($id: ID!) { deleteReplica(id: $id) { id } }', { id: r.peerReplicaId });
+    } catch (e) {
+      this.logger.warn({ err: e, replica: r.id, site: r.peerSite, peerReplicaId: r.peerReplicaId }, 'could not delete a replica kept at another site; it stays there');
+    }
+  }
+
+  /** BAD_USER_INPUT for a replica kept at another site: it is verified and restored there. */
+  requireHere(replica: Pick<ReplicaEntity, 'id' | 'peerSite' | 'peerReplicaId'>): void {
+    if (replica.peerSite) throw new BadInputError(`Replica ${replica.id} is kept at site ${replica.peerSite} (replica ${replica.peerReplicaId} there): verify and restore it there`, { replicaId: replica.id, peer: replica.peerSite, peerReplicaId: replica.peerReplicaId });
+  }
+
   /** Verifies every chunk of a replica; records when it passed and returns what was checked, throws the store's IntegrityError otherwise. */
   async verify(replica: ReplicaEntity, key?: Buffer): Promise<VerifyReport> {
+    this.requireHere(replica);
     const k = key ?? (replica.encrypted ? await this.keys.keyFor(replica.groupId) : undefined);
     const report = await (await this.stores.storeOf(replica.storeHostId)).verify(replica.manifestId, k);
     if (!report.ok) {

@@ -56,7 +56,7 @@ export class ReplicaStores {
 
   /** Deletes a manifest from the store at `hostId` (null: the gateway's) unless a replica there still uses it. */
   async dropUnused(hostId: string | null, store: ArtifactPlace, manifestId: string): Promise<void> {
-    const here = hostId ? [{ manifestId, storeHostId: hostId }, { manifestId, stagingHostId: hostId }] : [{ manifestId, storeHostId: IsNull() }];
+    const here = hostId ? [{ manifestId, storeHostId: hostId }, { manifestId, stagingHostId: hostId }] : [{ manifestId, storeHostId: IsNull(), peerSite: IsNull() }];
     if (await this.dataSource.getRepository(ReplicaEntity).existsBy(here)) return;
     if (await store.hasManifest(manifestId)) await store.deleteManifest(manifestId);
   }

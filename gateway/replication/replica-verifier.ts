@@ -63,6 +63,7 @@ export class ReplicaVerifier {
   /** Verifies (and repairs) a replica as an operation (members of its group); the result is a `ReplicaVerification`. */
   async verifyNow(actor: Principal, replicaId: string): Promise<OperationEntity> {
     const replica = await this.records.replica(actor, replicaId);
+    this.records.requireHere(replica);
     policy.requireRole(actor, replica.groupId, MemberRole.MEMBER, 'verify replicas of this group');
     return this.operations.start({ kind: 'replica.verify', targetType: 'Replica', targetId: replica.id, groupId: replica.groupId }, async (op) => {
       await op.progress(0.01, 're-reading every chunk');

@@ -2,6 +2,9 @@ import { DataSource, Repository } from 'typeorm';
 import { Revert } from '../../drivers/revert';
 import { callContext } from '../agent/call-context';
 import { copyArtifact } from '../artifacts/chunk-copy';
+import { PeerChunkTransport } from '../peering/peer-chunk-transport';
+import { PeerClient } from '../peering/peer-site';
+import type { PeerReplicaRecord } from '../peering/peer-store';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import type { HostAgent } from '../agent/host-agent';
@@ -12,6 +15,7 @@ import type { Logger } from '../logging/logger';
 import {
   EnvironmentEntity,
   EnvironmentStatus,
+  ImageEntity,
   MemberRole,
   OperationEntity,
   ReplicaEntity,
@@ -123,6 +127,7 @@ export class ReplicationRuns {
     const kind = pol?.kind ?? ReplicationKind.EXTERNAL;
     if (!REPLICABLE.includes(env.status)) throw new ConflictError(`Cannot replicate environment ${env.name}: it is ${env.status}`, { status: env.status });
     if (kind === ReplicationKind.INTERNAL && env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`An INTERNAL replica runs a command inside environment ${env.name}, which is ${env.status}, not RUNNING`, { status: env.status });
+    if (pol?.peerName && !options.storeHostId) return this.replicateToPeer(env, pol, options);
     const agent = await this.stores.agentOf(env.hostId);
     const holder = options.storeHostId ? await this.stores.usableHost(options.storeHostId) : await this.stores.holderFor(pol, env);
     const encrypted = pol?.encrypted ?? false;
@@ -215,6 +220,69 @@ export class ReplicationRuns {
       return { name, drop };
     } finally {
       await this.consistency.lifecycle.end(env, { status: from });
+    }
+  }
+
+  /**
+   * A run of a policy whose replicas go to another site: the export into the source host's store,
+   * then only the chunks the other site's store lacks sent there (its peer store, with the token it
+   * issued), then the replica recorded there — in the group that token is of, restored there — and
+   * here (`peerSite`, `peerReplicaId`), its bytes moved as `movedBytes`.
+   */
+  private async replicateToPeer(env: EnvironmentEntity, pol: ReplicationPolicyEntity, options: ReplicateOptions): Promise<ReplicaEntity> {
+    const image = await this.dataSource.getRepository(ImageEntity).findOneBy({ id: env.imageId });
+    if (!image?.digest) throw new ConflictError(`The image of environment ${env.name} has no digest: another site cannot restore it`, { environmentId: env.id });
+    const agent = await this.stores.agentOf(env.hostId);
+    const labels = { environment: env.id, group: env.groupId, kind: ReplicationKind.EXTERNAL, policy: pol.id };
+    const { manifestId, ...stats } = await agent.exportEnvironment({ driver: env.driver, environmentId: env.id, labels }, callContext(agent, { signal: options.signal }));
+    options.onProgress?.({ phase: 'export', ...stats });
+    const staging = await this.stores.storeOf(env.hostId, options.signal);
+    const revert = new Revert();
+    revert.add(() => this.stores.dropUnused(env.hostId, staging, manifestId));
+    try {
+      const client = new PeerClient({ name: pol.peerName!, url: pol.peerUrl!, token: pol.peerToken! });
+      const copied = await copyArtifact(staging, new PeerChunkTransport(client), manifestId, { signal: options.signal, onProgress: (p) => options.onProgress?.({ phase: 'copy', ...p, totalChunks: stats.chunks }) });
+      const source = sourceOf(env, pol);
+      const there = await client.store<{ id: string }>('recordReplica', {
+        manifestId,
+        bytes: stats.bytes,
+        chunks: stats.chunks,
+        movedBytes: copied.stats.newBytes,
+        reusedChunks: copied.counts.reusedChunks,
+        writtenChunks: copied.counts.writtenChunks,
+        environmentId: env.id,
+        source,
+        imageDigest: image.digest,
+      } satisfies PeerReplicaRecord);
+      const replica = await this.replicaRepo.save(
+        this.replicaRepo.create({
+          policyId: pol.id,
+          environmentId: env.id,
+          groupId: env.groupId,
+          layerId: pol.layerId,
+          kind: ReplicationKind.EXTERNAL,
+          manifestId,
+          bytes: stats.bytes,
+          newBytes: stats.newBytes,
+          chunks: stats.chunks,
+          encrypted: false,
+          targetKind: ReplicationTargetKind.STORE,
+          targetId: null,
+          storeHostId: null,
+          stagingHostId: env.hostId,
+          movedBytes: copied.stats.newBytes,
+          ...copied.counts,
+          source,
+          verifiedAt: null,
+          peerSite: pol.peerName,
+          peerReplicaId: there.id,
+        }),
+      );
+      revert.success();
+      await this.prune(pol);
+      return replica;
+    } finally {
+      await revert.run();
     }
   }
 

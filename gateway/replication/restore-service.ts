@@ -87,6 +87,7 @@ export class RestoreService {
   async restore(actor: Principal, replicaId: string, input: { hostId?: string; name?: string; start?: boolean } = {}): Promise<OperationEntity> {
     const replica = await this.records.replica(actor, replicaId);
     policy.requireRole(actor, replica.groupId, MemberRole.MEMBER, 'restore replicas of this group');
+    this.records.requireHere(replica);
     if (replica.kind === ReplicationKind.INTERNAL) {
       if (input.hostId) throw new BadInputError('An INTERNAL replica is restored inside its own running environment; hostId does not apply', { replicaId });
       const env = await this.envs.findOneBy({ id: replica.environmentId });

@@ -25,7 +25,7 @@ import { joinReplicas, type GatewayReplicas } from '../agent/replicas/gateway-re
 import { adoptLegacyLocalHosts, claimLocalAgent, type LocalAgentClaim } from '../agent/replicas/local-agent-claim';
 import { RedisReplicaBus } from '../agent/replicas/redis-replica-bus';
 import { ImageStore } from '../artifacts/image-store';
-import { imageContentHandler } from './peer-http';
+import { imageContentHandler, peerStoreHandler } from './peer-http';
 import { ArtifactStore } from '../artifacts/artifact-store';
 import type { ChunkTransport } from '../artifacts/chunk-transport';
 import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
@@ -291,6 +291,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   });
   app.put('/images/:id/content', imageUploadHandler(services, logger));
   app.get('/images/content/:digest', imageContentHandler(services, logger));
+  app.post('/peer/store', peerStoreHandler(services, logger));
   app.get('/admin/backup', adminBackupHandler(config, dataSource, services, logger));
   app.get('/metrics', prometheusHandler(services));
   let apollo!: ApolloServer<GatewayContext>;

@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import { bearerSecret } from '../auth/bearer';
 import type { Principal } from '../auth/principal';
-import { fromDatabaseError, isRspError, OutageError, UnauthenticatedError } from '../errors';
+import { BadInputError, fromDatabaseError, isRspError, OutageError, UnauthenticatedError } from '../errors';
 import type { Logger } from '../logging/logger';
 import type { Services } from '../services';
 
@@ -40,4 +40,41 @@ export function imageContentHandler(services: Services, logger: Logger) {
       refuse(res, logger, e);
     }
   };
+}
+
+/** The largest body of a peer store call: a batch of chunks (base64) with room to spare. */
+const MAX_PEER_BODY_BYTES = 32 * 1024 * 1024;
+
+/**
+ * `POST /peer/store` — another site's replication run writing to this site's store, with a token
+ * this site issued (`{ call, args }` → `{ result }`; see `PeerStore`).
+ */
+export function peerStoreHandler(services: Services, logger: Logger) {
+  return async (req: Request, res: Response): Promise<void> => {
+    try {
+      const actor = await caller(services, req);
+      const body = await readJson(req);
+      res.json({ result: (await services.peerStore.call(actor, String(body.call), (body.args ?? {}) as Record<string, unknown>)) ?? null });
+    } catch (e) {
+      refuse(res, logger, e);
+    }
+  };
+}
+
+/** A JSON object body of at most MAX_PEER_BODY_BYTES (BAD_USER_INPUT otherwise). */
+async function readJson(req: Request): Promise<Record<string, unknown>> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_PEER_BODY_BYTES) throw new BadInputError(`The body is larger than ${MAX_PEER_BODY_BYTES} bytes`);
+    parts.push(chunk as Buffer);
+  }
+  try {
+    const value: unknown = JSON.parse(Buffer.concat(parts).toString('utf8'));
+    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // Refused below.
+  }
+  throw new BadInputError('The body must be a JSON object { call, args }');
 }

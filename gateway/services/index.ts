@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import type { ImageStore } from '../artifacts/image-store';
 import { ImageImport } from '../peering/image-import';
+import { PeerStore } from '../peering/peer-store';
 import type { ArtifactStore } from '../artifacts/artifact-store';
 import { AgentCredentialService } from '../auth/agent-credential-service';
 import { TokenService } from '../auth/token-service';
@@ -80,6 +81,8 @@ export interface Services {
   retirement: { hosts: HostRetirement; images: ImageRetirement; groups: GroupRetirement };
   /** Images fetched by digest from peer sites. */
   imageImport: ImageImport;
+  /** This site's store as other sites' replication target. */
+  peerStore: PeerStore;
   /** Objects RSP made on an engine that the database does not know: found on each agent's connection, removed on request. */
   orphans: OrphanService;
 }
@@ -152,6 +155,7 @@ export function createServices(deps: ServiceDeps): Services {
     layers,
     images,
     imageImport: new ImageImport(dataSource, images, deps.logger),
+    peerStore: new PeerStore(dataSource, deps.artifactStore, storageQuotas, deps.logger, (digest) => deps.imageStore.has(digest)),
     environments,
     metrics,
     placement,

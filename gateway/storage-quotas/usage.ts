@@ -4,7 +4,7 @@ import type { EntityManager } from 'typeorm';
 export interface StorageUsage {
   /** The content of its images (those with stored bits). */
   imageBytes: number;
-  /** Its replicas kept in the gateway's store (STORE target, one-off copies). */
+  /** Its replicas kept in the gateway's store (STORE target, one-off copies; not those kept at another site). */
   replicaBytes: number;
   /** Held by transfers in progress (uploads, replicas being copied in). */
   reservedBytes: number;
@@ -24,7 +24,7 @@ export function usedBytes(usage: StorageUsage): number {
 export async function storageUsage(m: EntityManager, groupId: string, exceptImageId?: string): Promise<StorageUsage> {
   const [row] = (await m.query(
     `SELECT COALESCE((SELECT SUM("sizeBytes") FROM image WHERE "vendorGroupId" = $1 AND digest IS NOT NULL AND "sizeBytes" IS NOT NULL AND id::text <> $2), 0) AS images,
-            COALESCE((SELECT SUM(bytes) FROM replica WHERE "groupId" = $1 AND "storeHostId" IS NULL), 0) AS replicas,
+            COALESCE((SELECT SUM(bytes) FROM replica WHERE "groupId" = $1 AND "storeHostId" IS NULL AND "peerSite" IS NULL), 0) AS replicas,
             COALESCE((SELECT SUM(bytes) FROM storage_reservation WHERE "groupId" = $1), 0) AS reserved`,
     [groupId, exceptImageId ?? ''],
   )) as Array<{ images: string | number; replicas: string | number; reserved: string | number }>;

@@ -1,6 +1,8 @@
-import { IsOptional } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsOptional, ValidateNested } from 'class-validator';
 import { Field, ID, InputType, Int } from 'type-graphql';
 import { ReplicationKind, ReplicationTargetKind } from '../../gateway/persistence/entities';
+import { PeerSiteInput } from '../common/peer-site';
 
 /** A new replication policy. */
 @InputType()
@@ -61,6 +63,14 @@ export class CreateReplicationPolicyInput {
   @Field(() => String, { nullable: true, description: 'Restore drills of the newest replica on this schedule (same syntax as schedule; EXTERNAL policies); "" for none.' })
   @IsOptional()
   drillSchedule?: string;
+  @Field(() => PeerSiteInput, {
+    nullable: true,
+    description: "With targetKind STORE: another site's store keeps the replicas (only the chunks it lacks are sent; EXTERNAL, not encrypted); they are restored there.",
+  })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => PeerSiteInput)
+  peer?: PeerSiteInput;
 }
 
 /** Changes to a replication policy; absent (or null) fields stay. */

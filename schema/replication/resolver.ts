@@ -1,5 +1,6 @@
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../../gateway/context';
+import { checkPeer } from '../../gateway/peering/peer-site';
 import type { OperationEntity, ReplicaEntity, ReplicationPolicyEntity } from '../../gateway/persistence/entities';
 import { Actor } from '../common/actor';
 import type { Principal } from '../common/actor';
@@ -22,7 +23,8 @@ export class ReplicationPolicyResolver {
 
   @Mutation(() => ReplicationPolicy, { description: 'Attaches a replication policy to a layer of an environment; refused (BAD_USER_INPUT, with the reason) when it breaks the seed-000 layer rule.' })
   createReplicationPolicy(@Arg('input') input: CreateReplicationPolicyInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity> {
-    return ctx.services.replication.policies.createPolicy(actor, withoutNulls(input) as CreateReplicationPolicyInput);
+    const { peer, ...rest } = withoutNulls(input) as CreateReplicationPolicyInput;
+    return ctx.services.replication.policies.createPolicy(actor, { ...rest, ...(peer ? { peer: checkPeer(peer) } : {}) });
   }
 
   @Mutation(() => ReplicationPolicy)

@@ -175,6 +175,9 @@ export class ReplicationPolicy {
   @Field(() => ID, { nullable: true, description: 'SITE and GROUP targets: the host chosen to keep the replicas (chosen at the first run; again only when it is no longer usable).' })
   storeHostId: string | null;
 
+  @Field(() => String, { nullable: true, description: "STORE of another site: that site's name (its replicas are kept and restored there); null: this site." })
+  peerName: string | null;
+
   @Field()
   createdAt: Date;
 }
@@ -214,6 +217,12 @@ export class Replica {
 
   @Field(() => ID, { nullable: true, description: "The host whose agent's store keeps the replica; null: the gateway's store (RSP_ARTIFACT_DIR)." })
   storeHostId: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Kept at another site (its policy replicates there): that site; restore it there.' })
+  peerSite: string | null;
+
+  @Field(() => ID, { nullable: true, description: 'Kept at another site: the id of the replica there.' })
+  peerReplicaId: string | null;
 
   @Field(() => Int)
   chunks: number;

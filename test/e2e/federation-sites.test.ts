@@ -33,6 +33,8 @@ describe('rsp federate: one graph over independent sites', () => {
   let federationUrl: string;
   const keys: Record<'alliance' | 'solo', string> = { alliance: '', solo: '' };
   let soloTokenId = '';
+  /** Site a's image that site c fetched (the images test): the environment replicated from a to c runs it. */
+  let sharedImageId = '';
 
   /** A query at the federation as a federation group (its key). */
   const fed = async (group: keyof typeof keys, query: string, variables?: Record<string, unknown>, headers: Record<string, string> = {}): Promise<GraphqlReply> => {
@@ -250,6 +252,7 @@ describe('rsp federate: one graph over independent sites', () => {
 
   test('images by digest: a site lacking the image an environment needs fetches it from the site that has it, checked against its digest', async () => {
     const image = await imageAt('a', 'shared-os', createRootfsTar({ '/etc/motd': 'from site a\n' }));
+    sharedImageId = image.id;
     // The federation learns where the image is by listing it; the host of site c it knows already.
     expect((await fed('alliance', '{ images { id federationSite } }')).data.images).toContainEqual({ id: image.id, federationSite: 'a' });
     const created = await fed('alliance', 'mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id imageId federationSite } } }', { i: { groupId: sites.c.groupId, hostId: sites.c.hostIds[0], imageId: image.id, name: 'with-a-image' } });
@@ -274,6 +277,49 @@ describe('rsp federate: one graph over independent sites', () => {
     expect((await sites.b.served.ok('{ images { digest } }')).images).not.toContainEqual({ digest: damaged.digest });
     // A group not linked to a site cannot fetch from it: the federation gives no credential it does not hold.
     expect((await fed('solo', 'mutation ($d: String!) { importImage(input: { digest: $d, from: { name: "b" } }) { id } }', { d: image.digest })).errors?.[0]).toMatchObject({ extensions: { code: 'NOT_FOUND', details: { site: 'b' } } });
+  });
+
+  test('an environment at site a replicates to the store of site c, moving only the chunks c lacks, and is restored at c', async () => {
+    const OPERATION = 'query ($id: ID!) { operation(id: $id) { state result error { message } } }';
+    /** An operation's end, read at the site that runs it. */
+    const ended = (name: SiteName, id: string) => until(`operation ${id} at ${name} ended`, async () => {
+      const { operation } = await sites[name].served.ok(OPERATION, { id });
+      return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(operation.state) && operation;
+    }, 120_000, 250);
+    const created = await fed('alliance', 'mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: sites.a.groupId, hostId: sites.a.hostIds[0], imageId: sharedImageId, name: 'kept-at-c' } });
+    expect(created.errors).toBeUndefined();
+    expect(await ended('a', created.data.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
+    const envId = created.data.createEnvironment.environment.id;
+    // The policy names site c only: the federation gives site a the token site c issued for the alliance there.
+    const policy = await fed('alliance', 'mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id peerName federationSite } }', { i: { environmentId: envId, targetKind: 'STORE', schedule: 'every 60 minutes', peer: { name: 'c' } } });
+    expect(policy.errors).toBeUndefined();
+    expect(policy.data.createReplicationPolicy).toMatchObject({ peerName: 'c', federationSite: 'a' });
+    const moved: number[] = [];
+    for (const run of [1, 2]) {
+      const now = await fed('alliance', 'mutation ($p: ID!) { replicateNow(policyId: $p) { id } }', { p: policy.data.createReplicationPolicy.id });
+      expect(now.errors).toBeUndefined();
+      const op = await ended('a', now.data.replicateNow.id);
+      expect(op).toMatchObject({ state: 'SUCCEEDED', error: null });
+      moved.push(op.result.movedBytes);
+      console.log(`cross-site replication a → c, run ${run}: ${op.result.bytes} bytes, ${op.result.movedBytes} moved to site c (${op.result.writtenChunks} chunks written, ${op.result.reusedChunks} reused)`);
+    }
+    expect(moved[0]).toBeGreaterThan(0);
+    expect(moved[1]).toBeLessThan(moved[0]!);
+
+    // Site a's records say where each replica is; site c keeps them in the alliance's group there.
+    const atA = (await fed('alliance', 'query ($p: ID!) { replicas(policyId: $p) { id peerSite peerReplicaId federationSite } }', { p: policy.data.createReplicationPolicy.id }, { 'x-rsp-site': 'a' })).data.replicas;
+    expect(atA).toHaveLength(2);
+    expect(atA.every((r: { peerSite: string; federationSite: string }) => r.peerSite === 'c' && r.federationSite === 'a')).toBe(true);
+    const atC = (await fed('alliance', 'query ($e: ID!) { replicas(environmentId: $e) { id groupId federationSite } }', { e: envId }, { 'x-rsp-site': 'c' })).data.replicas;
+    expect(atC.map((r: { id: string }) => r.id).sort()).toEqual(atA.map((r: { peerReplicaId: string }) => r.peerReplicaId).sort());
+    expect(atC[0]).toMatchObject({ groupId: sites.c.groupId, federationSite: 'c' });
+    // Restored where it is kept, through the federation; site a refuses to restore what it does not keep.
+    expect((await fed('alliance', 'mutation ($r: ID!, $h: ID!) { restoreReplica(replicaId: $r, hostId: $h) { id } }', { r: atA[0].id, h: sites.a.hostIds[0] })).errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', details: { site: 'a' } } });
+    const restore = await fed('alliance', 'mutation ($r: ID!, $h: ID!) { restoreReplica(replicaId: $r, hostId: $h, name: "back-at-c") { id } }', { r: atC[0].id, h: sites.c.hostIds[0] });
+    expect(restore.errors).toBeUndefined();
+    const restored = await ended('c', restore.data.restoreReplica.id);
+    expect(restored).toMatchObject({ state: 'SUCCEEDED', error: null });
+    expect((await sites.c.served.ok('query ($id: ID!) { environment(id: $id) { name status groupId } }', { id: restored.result.environmentId })).environment).toEqual({ name: 'back-at-c', status: 'STOPPED', groupId: sites.c.groupId });
   });
 
   test('a site that is down gives partial data and an error naming it, never a failed request', async () => {

@@ -116,6 +116,16 @@ export class ReplicationPolicyEntity {
   @Column({ type: 'uuid', nullable: true })
   storeHostId: string | null;
 
+  /** STORE at another site: its name, GraphQL URL and the token it issued (never shown); null: this site's store. */
+  @Column({ type: 'varchar', length: 63, nullable: true })
+  peerName: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  peerUrl: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  peerToken: string | null;
+
   /** A 5-field cron expression or `every N minutes`. */
   @Column({ type: 'varchar', length: 200 })
   schedule: string;
@@ -215,6 +225,8 @@ export interface ReplicaSource {
   command: string[] | null;
   /** INTERNAL: the command that reads the backup on its standard input. */
   restoreCommand: string[] | null;
+  /** Sent by another site (its replication policy's peer is this site): that site's name. */
+  fromSite?: string;
 }
 
 /** One checksummed, restorable copy of an environment (or of what an INTERNAL command produced), in an artifact store: a host's or the gateway's. */
@@ -281,6 +293,13 @@ export class ReplicaEntity {
 
   @Column({ type: 'jsonb' })
   source: ReplicaSource;
+
+  /** Kept in another site's store (a policy's peer): that site, and the replica's id there (restored there). */
+  @Column({ type: 'varchar', length: 63, nullable: true })
+  peerSite: string | null;
+
+  @Column({ type: 'uuid', nullable: true })
+  peerReplicaId: string | null;
 
   /** When every checksum was last verified. */
   @Column({ type: 'timestamptz', nullable: true })

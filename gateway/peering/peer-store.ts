@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { DataSource, Repository } from 'typeorm';
+import type { ArtifactStore } from '../artifacts/artifact-store';
+import type { ChunkData } from '../artifacts/chunk-transport';
+import type { ArtifactManifest } from '../artifacts/manifest';
+import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
+import { policy } from '../auth/policy';
+import type { Principal } from '../auth/principal';
+import { BadInputError, ConflictError, ForbiddenError, IntegrityError } from '../errors';
+import type { Logger } from '../logging/logger';
+import { ImageEntity, MemberRole, ReplicaEntity, ReplicaSource, ReplicationKind, ReplicationTargetKind } from '../persistence/entities';
+import type { StorageQuotas } from '../storage-quotas/storage-quotas';
+
+/** Chunk ids asked about at once, and bytes of chunks written at once. */
+const MAX_IDS = 4096;
+const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+
+/** What the sending site records here once its chunks and manifest are in: the replica as this site keeps it. */
+export interface PeerReplicaRecord {
+  manifestId: string;
+  bytes: number;
+  chunks: number;
+  movedBytes: number;
+  reusedChunks: number;
+  writtenChunks: number;
+  /** The environment at the sending site (its id there). */
+  environmentId: string;
+  source: ReplicaSource;
+  /** The digest of the environment's image: restored here with this site's image of that digest. */
+  imageDigest: string;
+}
+
+/**
+ * This site's gateway store as another site's replication target (`POST /peer/store`), for a token
+ * this site issued (a member of its group: the peering's linked group). The other site sends only
+ * the chunks this store lacks, then the manifest, then records the replica here — in the token's
+ * group, against its storage quota — where it is restored like any replica of the group. Only
+ * plaintext chunks whose bytes hash to their id are taken, so a peer can neither damage nor
+ * replace what is stored for others; nothing is read back from here.
+ */
+export class PeerStore {
+  private readonly place: StoreChunkTransport;
+  private readonly replicas: Repository<ReplicaEntity>;
+  private readonly images: Repository<ImageEntity>;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    /** The gateway's store (RSP_ARTIFACT_DIR). */
+    store: ArtifactStore,
+    private readonly quotas: StorageQuotas,
+    private readonly logger: Logger,
+    /** Whether an image's bits are stored here. */
+    private readonly hasImageBits: (digest: string) => boolean,
+  ) {
+    this.place = new StoreChunkTransport(store);
+    this.replicas = dataSource.getRepository(ReplicaEntity);
+    this.images = dataSource.getRepository(ImageEntity);
+  }
+
+  /** One call of a peer site, as the token's group (MEMBER); BAD_USER_INPUT for an unknown call. */
+  async call(actor: Principal, call: string, args: Record<string, unknown>): Promise<unknown> {
+    const p = policy.requireAuthenticated(actor);
+    if (!p.groupId) throw new ForbiddenError("Another site's replicas are kept for a group: use a token of the group the peering links");
+    policy.requireRole(actor, p.groupId, MemberRole.MEMBER, "keep another site's replicas in this site's store");
+    switch (call) {
+      case 'hasManifest':
+        return this.place.hasManifest(manifestIdOf(args.manifestId));
+      case 'missingChunks':
+        return this.place.missingChunks(idsOf(args.ids));
+      case 'checkChunks':
+        return this.place.checkChunks(idsOf(args.ids));
+      case 'putChunks':
+        return this.putChunks(args.chunks);
+      case 'putManifest':
+        return this.putManifest(args.manifest as ArtifactManifest);
+      case 'recordReplica':
+        return this.record(p.groupId, args as unknown as PeerReplicaRecord);
+      default:
+        throw new BadInputError(`Unknown peer store call ${call}`, { call });
+    }
+  }
+
+  /** Writes chunks whose bytes hash to their id (plaintext), at most MAX_BATCH_BYTES at once. */
+  private async putChunks(value: unknown): Promise<null> {
+    if (!Array.isArray(value)) throw new BadInputError('chunks must be a list of { id, data }');
+    const chunks = value as ChunkData[];
+    let total = 0;
+    for (const { id, data } of chunks) {
+      if (typeof id !== 'string' || typeof data !== 'string') throw new BadInputError('chunks must be a list of { id, data }');
+      const bytes = Buffer.from(data, 'base64');
+      total += bytes.length;
+      if (total > MAX_BATCH_BYTES) throw new BadInputError(`At most ${MAX_BATCH_BYTES} bytes of chunks at once`, { maxBytes: MAX_BATCH_BYTES });
+      if (createHash('sha256').update(bytes).digest('hex') !== id) throw new IntegrityError('(peer copy)', id, 'its bytes do not hash to its id: only plaintext chunks are taken from another site');
+    }
+    await this.place.putChunks(chunks);
+    return null;
+  }
+
+  /** Writes a plaintext manifest whose chunks are all here. */
+  private async putManifest(manifest: ArtifactManifest): Promise<null> {
+    if (!manifest || typeof manifest !== 'object' || !Array.isArray(manifest.chunks)) throw new BadInputError('manifest must be an artifact manifest');
+    if (manifest.encryption) throw new BadInputError("Encrypted replicas are not kept for another site: its group key is not this site's");
+    await this.place.putManifest(manifest);
+    return null;
+  }
+
+  /**
+   * Records the replica whose manifest is here, in `groupId`, its bytes reserved against the
+   * group's storage quota; its environment is restored with this site's image of the same digest
+   * (CONFLICT with `details.reason: IMAGE_MISSING` when the group may use none here: import it first).
+   */
+  private async record(groupId: string, r: PeerReplicaRecord): Promise<{ id: string }> {
+    const manifestId = manifestIdOf(r.manifestId);
+    if (!(await this.place.hasManifest(manifestId))) throw new BadInputError(`Manifest ${manifestId} is not in this site's store: send its chunks and manifest first`, { manifestId });
+    const image = (await this.images.findBy({ digest: String(r.imageDigest) })).find((i) => this.hasImageBits(String(r.imageDigest)) && policy.canUseImage({ kind: 'token', tokenId: 'peer', name: 'peer', groupId, role: MemberRole.MEMBER, siteAdmin: false }, i));
+    if (!image) throw new ConflictError(`This site has no image of digest ${r.imageDigest} the group may use: import it first (importImage), then replicate again`, { reason: 'IMAGE_MISSING', digest: r.imageDigest });
+    const room = await this.quotas.reserve(groupId, Number(r.bytes) || 0, `a replica of environment ${r.source?.name} from another site`);
+    try {
+      const saved = await this.dataSource.transaction(async (m) => {
+        const row = await m.getRepository(ReplicaEntity).save(
+          this.replicas.create({
+            policyId: null,
+            environmentId: String(r.environmentId),
+            groupId,
+            layerId: null,
+            kind: ReplicationKind.EXTERNAL,
+            manifestId,
+            bytes: Number(r.bytes) || 0,
+            newBytes: 0,
+            chunks: Number(r.chunks) || 0,
+            encrypted: false,
+            targetKind: ReplicationTargetKind.STORE,
+            targetId: null,
+            storeHostId: null,
+            stagingHostId: null,
+            movedBytes: Number(r.movedBytes) || 0,
+            reusedChunks: Number(r.reusedChunks) || 0,
+            writtenChunks: Number(r.writtenChunks) || 0,
+            repairedChunks: 0,
+            source: { ...r.source, imageId: image.id, restoreCommand: null },
+            verifiedAt: null,
+          }),
+        );
+        await room.settleWithin(m);
+        return row;
+      });
+      this.logger.info({ replica: saved.id, group: groupId, bytes: saved.bytes, movedBytes: saved.movedBytes }, "kept another site's replica");
+      return { id: saved.id };
+    } finally {
+      await room.release();
+    }
+  }
+}
+
+/** A manifest id as sent (64 hex digits). */
+function manifestIdOf(value: unknown): string {
+  if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) throw new BadInputError('manifestId must be 64 hex digits');
+  return value;
+}
+
+/** Chunk ids as sent: at most MAX_IDS. */
+function idsOf(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length > MAX_IDS || value.some((v) => typeof v !== 'string')) throw new BadInputError(`ids must be a list of at most ${MAX_IDS} chunk ids`);
+  return value as string[];
+}
