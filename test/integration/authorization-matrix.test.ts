@@ -160,6 +160,13 @@ const MATRIX: Record<string, Case> = {
     vars: (w) => ({ i: { vendorGroupId: w.groupA, name: `img-${unique()}`, version: '1', technology: 'docker' } }),
     expect: GROUP_MEMBER,
   },
+  importImage: {
+    privateVar: null,
+    // A digest group A already holds here: the import answers that image without reaching the peer named.
+    query: 'mutation ($i: ImportImageInput!) { importImage(input: $i) { id } }',
+    vars: async (w, t) => ({ i: { vendorGroupId: w.groupA, digest: (await t.ok('query ($id: ID!) { image(id: $id) { digest } }', { id: w.fixtures.fakeImage })).image.digest, from: { name: 'peer', url: 'http://127.0.0.1:9', token: 'unused' } } }),
+    expect: GROUP_MEMBER,
+  },
   setImageVisibility: { query: 'mutation ($id: ID!) { setImageVisibility(id: $id, visibility: PRIVATE) { id } }', vars: (w) => ({ id: w.fixtures.image }), expect: GROUP_PRIVATE_WRITE },
   environment: { query: 'query ($id: ID!) { environment(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_READ },
   environments: { query: '{ environments { totalCount } }', expect: AUTHENTICATED },
