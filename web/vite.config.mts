@@ -14,7 +14,7 @@ export default defineConfig({
     reportCompressedSize: false,
   },
   server: {
-    // `npx vite web` during development: the API comes from a gateway on :4000.
-    proxy: { '/graphql': { target: 'http://127.0.0.1:4000', ws: true } },
+    // `npx vite web` during development: the API and exec sessions come from a gateway on :4000.
+    proxy: { '/graphql': { target: 'http://127.0.0.1:4000', ws: true }, '/exec': { target: 'http://127.0.0.1:4000', ws: true } },
   },
 });

@@ -11,7 +11,7 @@ const ENVIRONMENTS = 'query { environments(first: 100) { nodes { id name status 
 /**
  * The dashboard as a workplace, in a real browser against an in-process gateway (fake driver):
  * upload an image with its progress bar, create an environment from it (placement chooses the
- * host) and watch it run, a replication policy and a restore, deletes with their confirm step and
+ * host) and watch it run, a shell in it through the terminal panel, a replication policy and a restore, deletes with their confirm step and
  * refusals with their codes, and a VIEWER token's create refused with FORBIDDEN.
  */
 describeWithEngine('chromium', 'dashboard workplace in Chromium', () => {
@@ -87,6 +87,24 @@ describeWithEngine('chromium', 'dashboard workplace in Chromium', () => {
     await expectText(page.locator('main h1'), /shop\s*RUNNING/);
     await expectText(page.locator('.facts'), /Memory\s*256(\.0)? MiB.*Volumes\s*data \(data\) → \/data, conf \(data\) → \/etc\/shop ro/);
     await screenshot(page, 'workplace-environment-running');
+  });
+
+  test('a terminal on the running environment: a shell with a TTY echoes and runs what is typed, and its exit code is shown', async () => {
+    const terminal = page.locator('.terminal');
+    expect(await terminal.getByLabel('Command to run').inputValue()).toBe('sh');
+    await terminal.getByRole('button', { name: 'Open terminal in this environment' }).click();
+    const rows = terminal.locator('.terminal-screen .xterm-rows');
+    await rows.waitFor();
+    await page.keyboard.type('echo hello from xterm');
+    await page.keyboard.press('Enter');
+    // The TTY echoes the line as typed, then the command's output follows on a line of its own.
+    await expectText(rows, /echo hello from xterm\s*hello from xterm/);
+    await expectText(terminal.locator('.terminal-status'), /Connected: sh\. Close ends it\./);
+    await page.keyboard.type('exit 3');
+    await page.keyboard.press('Enter');
+    await expectText(terminal.locator('.terminal-status'), /The session ended with exit code 3\./);
+    expect(await terminal.getByRole('button', { name: 'Open terminal in this environment' }).isEnabled()).toBe(true);
+    await screenshot(page, 'workplace-terminal');
   });
 
   test('a bad entry is refused in the form with BAD_USER_INPUT, and nothing is created', async () => {

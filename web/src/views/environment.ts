@@ -5,6 +5,7 @@ import { h, Kept, link, replace } from '../ui/dom';
 import { sortBy } from '../ui/data-table';
 import { ago, bitRate, byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
+import { terminalPanel } from '../ui/terminal';
 import { badge, errorBox, loading, panel, progressBar, table } from '../ui/widgets';
 import { environmentActions, groupName, interventionText, loadInto, reloadOnEvents } from './common';
 import type { View } from './context';
@@ -30,6 +31,7 @@ export const environmentView: View = (ctx) => {
   const past = h('p', { class: 'muted small history-note' });
   const { picker, push } = chartsWithPast(ctx.scope, { charts, note: past, load: (from, step) => request(EnvironmentHistoryDocument, { id, from: from.toISOString(), step }) });
 
+  const terminal = terminalPanel(ctx.scope, { environmentId: id, command: 'sh' });
   const kept = new Kept();
   const reload = loadInto(ctx.scope, head, () => request(EnvironmentDocument, { id, target: id }), (d) => {
     const env = d.environment;
@@ -37,6 +39,13 @@ export const environmentView: View = (ctx) => {
     document.title = `${env.name} · RSP`;
     replace(ops, table(['Kind', 'State', 'Progress', 'Message', 'Updated'], d.operations.nodes.map((o) => [o.kind, badge(o.state), sortBy(progressBar(o.progress, o.state), o.progress), o.error ? `${o.error.code}: ${o.error.message}` : o.message ?? '', sortBy(ago(o.updatedAt), o.updatedAt)]), 'No operations yet: Start, Stop or Restart above starts one.', { label: 'operations of this environment' }));
     const l = env.limits;
+    terminal.setUnavailable(
+      !ctx.viewer.siteAdmin && ctx.viewer.role === 'VIEWER'
+        ? 'Your token has the VIEWER role: a terminal needs MEMBER.'
+        : env.status === 'RUNNING'
+          ? null
+          : `A terminal opens in a running environment; this one is ${env.status}.`,
+    );
     return [
       h('h1', null, env.name, ' ', badge(env.status)),
       h('p', { class: 'muted' }, `${env.driver} (${env.technology}) on `, link(`/hosts/${env.hostId}`, 'its host'), ` · group ${groupName(ctx.groupNames, env.groupId)} · hostname ${env.iface.hostname} · network ${env.iface.network}${env.addresses.length ? ` · address ${env.addresses.map((a) => `${a.address}/${a.prefix}`).join(', ')}` : ''}${env.iface.ports.length ? ` · ports ${env.iface.ports.map((p) => `${p.hostPort}→${p.port}/${p.protocol}`).join(', ')}` : ''} · ${env.iface.readOnlyRoot ? 'read-only root' : 'writable root'} · created ${ago(env.createdAt)}`),
@@ -81,5 +90,5 @@ export const environmentView: View = (ctx) => {
   ctx.scope.add(stop);
   reloadOnEvents(ctx.scope, ['ENVIRONMENT', 'OPERATION'], reload, (e) => e.environment?.id === id || e.operation?.targetId === id);
 
-  return h('div', null, head, panel('Metrics', chartsHead(picker, past), live, h('div', { class: 'charts' }, charts.map((c) => c.chart.el))), panel('Replication', replication), panel('Operations', ops));
+  return h('div', null, head, panel('Metrics', chartsHead(picker, past), live, h('div', { class: 'charts' }, charts.map((c) => c.chart.el))), panel('Terminal', terminal.element), panel('Replication', replication), panel('Operations', ops));
 };
