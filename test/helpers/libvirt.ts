@@ -58,7 +58,10 @@ export const VIRTIO_NET_MODULES = [
  * The test guest's /init on a network: like GUEST_INIT, and it loads the virtio NIC's modules,
  * takes its address by DHCP (busybox udhcpc; its script sets the address and default route),
  * serves `hello-<hostname>` over HTTP on port 8080 (and a 6 MiB `/blob`), and swallows whatever
- * is sent to TCP port 9000 (one connection after another), before printing its banner.
+ * is sent to TCP port 9000 (one connection after another), before printing its banner. Given the
+ * config values PEER (a hostname) and/or PEER_ADDRESS, it then fetches the peer's port 8080 every
+ * two seconds — by address, and by name through the network's DNS (the default route's address) —
+ * printing `PEER-BY-ADDRESS <address> <answer>` and `PEER-BY-NAME <name>=<address> <answer>`.
  */
 export const NETWORK_GUEST_INIT = `#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp /usr/share/udhcpc
@@ -83,7 +86,18 @@ mkdir -p /tmp/www && echo "hello-$h" > /tmp/www/index.html && yes | head -c 6291
 (while true; do sleep 100000 | nc -l -p 9000 > /tmp/sink; done) &
 httpd -p 8080 -h /tmp/www
 echo "RSP-GUEST-UP hostname=$(hostname) $(ip -4 -o addr show dev eth0)"
-while true; do sleep 1; done
+fetch() { printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 "$1" 8080 2>&1 | tail -n 1; }
+peer=$(sed -n 's/.*rsp\\.config\\.PEER=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+peerip=$(sed -n 's/.*rsp\\.config\\.PEER_ADDRESS=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+while true; do
+  [ -n "$peerip" ] && echo "PEER-BY-ADDRESS $peerip $(fetch "$peerip")"
+  if [ -n "$peer" ]; then
+    gw=$(ip route | sed -n 's/^default via \\([^ ]*\\).*/\\1/p')
+    a=$(nslookup "$peer" "$gw" 2>/dev/null | awk '/^Name:/{n=1} n&&/^Address/{print $2; exit}')
+    [ -n "$a" ] && echo "PEER-BY-NAME $peer=$a $(fetch "$a")"
+  fi
+  sleep 2
+done
 `;
 
 /**

@@ -124,3 +124,55 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     expect(execFileSync('iptables', ['-S'], { encoding: 'utf8' })).not.toContain(bridge);
   }, 180_000);
 });
+
+/**
+ * Two guests on one managed network of real qemu:///system (issue 24: "answers from another
+ * environment on the same host"): guest `peer-b` fetches guest `peer-a`'s HTTP port by the address
+ * RSP gave `peer-a`, and by its name through the network's DNS, and prints both answers on its
+ * serial console; the test reads them from `peer-b`'s log. Destroying both takes the network away.
+ */
+describeWithEngine('libvirt-qemu', 'libvirt driver: two guests on one managed network', () => {
+  let dir: string;
+  let driver: LibvirtDriver;
+  const a = `peer-a-${process.pid}`;
+  const b = `peer-b-${process.pid}`;
+  const network = `rsp-peer${process.pid}`;
+  const subnet = `10.125.${randomInt(256)}`;
+
+  beforeAll(async () => {
+    dir = await hypervisorReadableDir('rsp-libvirt-peer-');
+    driver = await qemuGuestDriver(dir, { init: NETWORK_GUEST_INIT, modules: { release: basename(guestKernel()!).replace(/^vmlinuz-/, ''), paths: VIRTIO_NET_MODULES } });
+  });
+
+  afterAll(async () => {
+    for (const id of [a, b]) await driver?.destroy(id).catch(() => undefined);
+    await driver?.close();
+    if (hasNetwork(network)) {
+      execFileSync('virsh', ['-q', '-c', 'qemu:///system', 'net-destroy', network], { stdio: 'ignore' });
+      execFileSync('virsh', ['-q', '-c', 'qemu:///system', 'net-undefine', network], { stdio: 'ignore' });
+    }
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('one guest answers the other on its address and by its name', async () => {
+    const image = { ref: await makeBaseImage(dir) };
+    const net = (last: number) => ({ mode: 'bridge' as const, network, ipv4: `${subnet}.${last}/28`, gateway: `${subnet}.1` });
+    await driver.create({ id: a, image, iface: { hostname: 'peer-a', network: net(2) }, limits: { memoryBytes: 192 * 1024 * 1024 } });
+    await driver.create({ id: b, image, iface: { hostname: 'peer-b', network: net(3), config: { PEER: 'peer-a', PEER_ADDRESS: `${subnet}.2` } }, limits: { memoryBytes: 192 * 1024 * 1024 } });
+    await driver.start(a);
+    await driver.start(b);
+    expect(await until('peer-a up on its address', async () => (await driver.logs(a)).includes(`inet ${subnet}.2/28`), 90_000, 500)).toBe(true);
+    const byAddress = await until('peer-b fetching peer-a by address', async () => /PEER-BY-ADDRESS \S+ hello-peer-a/.exec(await driver.logs(b))?.[0], 90_000, 500).catch(async (e: Error) => {
+      throw new Error(`${e.message}; peer-b's console ends:\n${await driver.logs(b, { tail: 15 })}`);
+    });
+    expect(byAddress).toBe(`PEER-BY-ADDRESS ${subnet}.2 hello-peer-a`);
+    const byName = await until('peer-b fetching peer-a by name', async () => /PEER-BY-NAME \S+ hello-peer-a/.exec(await driver.logs(b))?.[0], 60_000, 500);
+    expect(byName).toBe(`PEER-BY-NAME peer-a=${subnet}.2 hello-peer-a`);
+    expect((await driver.inspect(b)).addresses).toEqual([`${subnet}.3`]);
+
+    await driver.destroy(a);
+    expect(hasNetwork(network)).toBe(true); // peer-b still has an interface on it
+    await driver.destroy(b);
+    expect(hasNetwork(network)).toBe(false);
+  }, 240_000);
+});
