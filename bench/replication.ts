@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { copyArtifact } from '../gateway/artifacts/chunk-copy';
 import { loadConfig } from '../gateway/config/config';
 import { StoreChunkTransport } from '../gateway/artifacts/store-chunk-transport';
+import type { ScrubPace } from '../gateway/artifacts/read-pacer';
 import { changeTree, exited, generateTree, spawnTar, tarIntoSha256sum } from './replication-tree';
 import type { BenchTree } from './replication-tree';
 
@@ -116,8 +117,8 @@ async function storeThroughput(tree: BenchTree, work: string): Promise<boolean> 
 /**
  * Verify jobs (issue 23): (c) `sha256sum` of a store's pack files (the stored bytes) vs
  * `ArtifactStore.scrub` of the artifact in them (re-hash every chunk once), same run, interleaved:
- * (d) with the default settings — the gateway's default `RSP_REPLICA_VERIFY_BYTES_PER_SECOND`
- * (or the one set), the figure's goal ≥ 0.8 — and (e) unthrottled (0), what the verify path
+ * (d) with the default settings — adaptive pacing (read-pacer.ts) unless
+ * `RSP_REPLICA_VERIFY_BYTES_PER_SECOND` is set, the figure's goal ≥ 0.8 — and (e) unthrottled (0), what the verify path
  * itself costs; then a copy to a second store and a copy again with nothing changed: the share of
  * the artifact's bytes the second copy reads from the target store (goal < 1 %).
  */
@@ -126,21 +127,23 @@ async function verifyJobs(tree: BenchTree, work: string): Promise<boolean> {
   const { manifest } = await tarIntoStore(store, tree.dir, { run: 'verify' });
   const sum = () => promisify(execFile)('sh', ['-c', `find "${join(work, 'verify-store', 'packs')}" -name '*.pack' -print0 | xargs -0 sha256sum > /dev/null`]);
   await sum();
-  const limit = loadConfig({ ...process.env }).replicaVerifyBytesPerSecond;
+  const config = loadConfig({ ...process.env });
+  const limit = config.replicaVerifyBytesPerSecond;
+  const defaultPace: ScrubPace = limit === undefined ? { floorBytesPerSecond: config.replicaVerifyFloorBytesPerSecond } : { bytesPerSecond: limit };
   const baseline: number[] = [];
   const atDefault: number[] = [];
   const unthrottled: number[] = [];
   let bytes = 0;
-  const scrub = async (bytesPerSecond: number) => {
-    const d = await timed(() => store.scrub(manifest.id, { bytesPerSecond }));
+  const scrub = async (pace: ScrubPace) => {
+    const d = await timed(() => store.scrub(manifest.id, { pace }));
     if (!d.value.ok) throw new Error('the verify job found damage in a fresh store');
     bytes = d.value.bytes;
     return d.ms;
   };
   for (let run = 0; run < RUNS; run += 1) {
     baseline.push((await timed(sum)).ms);
-    atDefault.push(await scrub(limit));
-    unthrottled.push(await scrub(0));
+    atDefault.push(await scrub(defaultPace));
+    unthrottled.push(await scrub({ bytesPerSecond: 0 }));
     console.log(`  run ${run + 1}: sha256sum of the packs ${baseline[run]!.toFixed(0)} ms, scrub at the default settings ${atDefault[run]!.toFixed(0)} ms, unthrottled ${unthrottled[run]!.toFixed(0)} ms (load average ${loadavg()[0]!.toFixed(1)})`);
   }
   const baselineRate = bytes / MiB / (median(baseline) / 1000);
@@ -161,7 +164,8 @@ async function verifyJobs(tree: BenchTree, work: string): Promise<boolean> {
   const share = (read / manifest.size) * 100;
 
   line('(c) sha256sum of the pack files (baseline), median', `${baselineRate.toFixed(0)} MiB/s`);
-  line(`(d) verify job, default settings (${limit ? `${(limit / MiB).toFixed(0)} MiB/s limit` : 'no limit'}), median`, `${defaultRate.toFixed(0)} MiB/s`);
+  const paced = limit === undefined ? `adaptive, floor ${(config.replicaVerifyFloorBytesPerSecond / MiB).toFixed(0)} MiB/s` : limit ? `${(limit / MiB).toFixed(0)} MiB/s limit` : 'no limit';
+  line(`(d) verify job, default settings (${paced}), median`, `${defaultRate.toFixed(0)} MiB/s`);
   line('ratio (d)/(c)', ratio.toFixed(2), `≥ ${GOAL_RATIO}`, ratio >= GOAL_RATIO);
   line('(e) verify job, unthrottled (limit 0), median', `${unthrottledRate.toFixed(0)} MiB/s`);
   line('ratio (e)/(c)', (unthrottledRate / baselineRate).toFixed(2), `≥ ${GOAL_RATIO}`, unthrottledRate / baselineRate >= GOAL_RATIO);

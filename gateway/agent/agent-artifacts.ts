@@ -1,6 +1,7 @@
 import type { ChunkCheck, VerifyReport } from '../artifacts/artifact-store';
 import type { ArtifactPlace, ChunkData } from '../artifacts/chunk-transport';
 import type { ArtifactManifest } from '../artifacts/manifest';
+import type { ScrubPace } from '../artifacts/read-pacer';
 import { callContext } from './call-context';
 import type { HostAgent } from './host-agent';
 
@@ -60,8 +61,9 @@ export class AgentArtifacts implements ArtifactPlace {
     return this.agent.verifyArtifact({ manifestId, ...(key ? { key: key.toString('base64') } : {}) }, this.context());
   }
 
-  scrub(manifestId: string, key?: Buffer, bytesPerSecond?: number): Promise<VerifyReport> {
-    return this.agent.scrubArtifact({ manifestId, ...(key ? { key: key.toString('base64') } : {}), ...(bytesPerSecond ? { bytesPerSecond } : {}) }, this.context());
+  scrub(manifestId: string, key?: Buffer, pace?: ScrubPace): Promise<VerifyReport> {
+    const { bytesPerSecond, floorBytesPerSecond } = pace ?? {};
+    return this.agent.scrubArtifact({ manifestId, ...(key ? { key: key.toString('base64') } : {}), ...(bytesPerSecond !== undefined ? { bytesPerSecond } : {}), ...(floorBytesPerSecond ? { floorBytesPerSecond } : {}) }, this.context());
   }
 
   private context() {

@@ -2,6 +2,7 @@ import type { ExecResult, ImageRef, InteractiveProcess, LogRead, ResourceLimits 
 import type { DriverProbeReport } from '../../drivers/registry';
 import type { ArtifactManifest } from '../artifacts/manifest';
 import type { ChunkCheck, VerifyReport } from '../artifacts/artifact-store';
+import type { ScrubPace } from '../artifacts/read-pacer';
 import type { HostFactsData } from './host-facts';
 import type {
   AgentHello,
@@ -120,8 +121,12 @@ export interface HostAgent {
   collectArtifacts(params?: Record<string, never>, context?: CallContext): Promise<{ removedChunks: number; freedBytes: number }>;
   /** Reads a whole artifact of the agent's store back and checks every chunk. */
   verifyArtifact(params: ArtifactRef, context?: CallContext): Promise<VerifyReport>;
-  /** The verify job on the agent's store: re-hashes every chunk of an artifact once, at most `bytesPerSecond`. */
-  scrubArtifact(params: ArtifactRef & { bytesPerSecond?: number }, context?: CallContext): Promise<VerifyReport>;
+  /**
+   * The verify job on the agent's store: re-hashes every chunk of an artifact once, at most
+   * `bytesPerSecond`, or (without it) adaptively, never slower than `floorBytesPerSecond`, or
+   * (neither) as fast as the disk allows (see `ScrubPace`).
+   */
+  scrubArtifact(params: ArtifactRef & ScrubPace, context?: CallContext): Promise<VerifyReport>;
 
   /** The chunk transport into the agent's store: a manifest (NOT_FOUND when absent). */
   getManifest(params: { manifestId: string }, context?: CallContext): Promise<ArtifactManifest>;

@@ -8,6 +8,7 @@ import { ArtifactStore } from '../artifacts/artifact-store';
 import { copyArtifact } from '../artifacts/chunk-copy';
 import type { ChunkTransport } from '../artifacts/chunk-transport';
 import type { ArtifactManifest } from '../artifacts/manifest';
+import type { ScrubPace } from '../artifacts/read-pacer';
 import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
 import { BadInputError, IntegrityError, isCategory, RspError, TimeoutError, UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
@@ -259,8 +260,8 @@ export class InProcessAgent implements HostAgent {
     return this.artifacts().verify(manifestId, { key: keyOf(key) });
   }
 
-  async scrubArtifact({ manifestId, key, bytesPerSecond }: ArtifactRef & { bytesPerSecond?: number }) {
-    return this.artifacts().scrub(manifestId, { key: keyOf(key), bytesPerSecond });
+  async scrubArtifact({ manifestId, key, bytesPerSecond, floorBytesPerSecond }: ArtifactRef & ScrubPace) {
+    return this.artifacts().scrub(manifestId, { key: keyOf(key), pace: { bytesPerSecond, floorBytesPerSecond } });
   }
 
   async checkChunks({ ids }: { ids: string[] }) {

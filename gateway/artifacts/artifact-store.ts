@@ -16,6 +16,8 @@ import type { DirectoryBackendOptions } from './directory-backend';
 import { FilePerChunkBackend } from './file-per-chunk-backend';
 import { openManifest, sealManifest } from './manifest';
 import type { ArtifactManifest, ManifestChunk } from './manifest';
+import { pacerFor } from './read-pacer';
+import type { ScrubPace } from './read-pacer';
 
 /** Bytes a put lets run ahead of its writes (and of its hashing thread) before it stops reading. */
 const PUT_AHEAD_BYTES = 8 * 1024 * 1024;
@@ -71,8 +73,8 @@ export interface ChunkCheck {
 export interface ScrubOptions {
   /** The group key of an encrypted artifact, for chunks whose stored checksum the store does not know. */
   key?: Buffer;
-  /** Reads at most this many bytes a second (0 or absent: as fast as the disk allows). */
-  bytesPerSecond?: number;
+  /** How fast it reads (see `ScrubPace`): a fixed cap, adaptive above a floor, or as fast as the disk allows (neither given). */
+  pace?: ScrubPace;
   signal?: AbortSignal;
 }
 
@@ -584,7 +586,7 @@ export class ArtifactStore {
   /**
    * The verify job: re-reads every distinct chunk of an artifact and checks its stored bytes (the
    * sha256 of plaintext chunks is their id; sealed ones against the checksum recorded when they
-   * were written, or with `key`), at most `bytesPerSecond`. Each hash is computed once per chunk
+   * were written, or with `key`), at the pace `pace` sets (see read-pacer.ts). Each hash is computed once per chunk
    * (no second pass over the whole stream), and the ledger learns the outcome: damaged chunks are
    * recorded so the next copy writes them again. Damage is reported, never thrown.
    */
@@ -596,8 +598,7 @@ export class ArtifactStore {
     const firstIndex = new Map<string, number>();
     manifest.chunks.forEach((c, i) => firstIndex.has(c.hash) || firstIndex.set(c.hash, i));
     const ids = [...firstIndex.keys()];
-    const started = Date.now();
-    const rate = options.bytesPerSecond && options.bytesPerSecond > 0 ? options.bytesPerSecond : 0;
+    const pacer = pacerFor(options.pace);
     const read = async (id: string): Promise<Buffer | undefined> => {
       try {
         return await this.backend.get('chunk', id);
@@ -614,7 +615,9 @@ export class ArtifactStore {
         options.signal?.throwIfAborted();
         const id = ids[next]!;
         next += 1;
+        const began = performance.now();
         const stored = await read(id);
+        const took = performance.now() - began;
         const index = firstIndex.get(id)!;
         if (!stored) {
           report.problems.push({ chunk: id, index, reason: 'it is missing' });
@@ -625,10 +628,8 @@ export class ArtifactStore {
         report.chunks += 1;
         const problem = await this.checkStored(id, stored, manifest.encryption ? 'sealed' : 'plain', codec, await sha256Off(stored));
         if (problem) report.problems.push({ chunk: id, index, reason: problem });
-        if (rate) {
-          const due = started + (report.bytes / rate) * 1000 - Date.now();
-          if (due > 0) await new Promise((r) => setTimeout(r, due));
-        }
+        const wait = pacer.afterRead(stored.length, took);
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(this.concurrency, ids.length)) }, work));

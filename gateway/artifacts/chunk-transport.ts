@@ -1,5 +1,6 @@
 import type { ChunkCheck, VerifyReport } from './artifact-store';
 import type { ArtifactManifest } from './manifest';
+import type { ScrubPace } from './read-pacer';
 
 /** One chunk in transit: its id and its bytes as the store keeps them (sealed when encrypted), base64. */
 export interface ChunkData {
@@ -42,6 +43,6 @@ export interface ArtifactPlace extends ChunkTransport {
   gc(): Promise<{ removedChunks: number; freedBytes: number }>;
   /** Reads the whole artifact back and checks every chunk (see `ArtifactStore.verify`). */
   verify(manifestId: string, key?: Buffer): Promise<VerifyReport>;
-  /** The verify job: re-hashes every chunk once at most `bytesPerSecond` (see `ArtifactStore.scrub`). */
-  scrub(manifestId: string, key?: Buffer, bytesPerSecond?: number): Promise<VerifyReport>;
+  /** The verify job: re-hashes every chunk once at the pace `pace` sets (see `ArtifactStore.scrub`). */
+  scrub(manifestId: string, key?: Buffer, pace?: ScrubPace): Promise<VerifyReport>;
 }

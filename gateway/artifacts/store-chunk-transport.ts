@@ -4,6 +4,7 @@ import { ChunkGuard } from './chunk-guard';
 import type { ArtifactPlace, ChunkData } from './chunk-transport';
 import { sealManifest } from './manifest';
 import type { ArtifactManifest } from './manifest';
+import type { ScrubPace } from './read-pacer';
 
 const CHUNK_ID = /^[0-9a-f]{64}$/;
 
@@ -97,8 +98,8 @@ export class StoreChunkTransport implements ArtifactPlace {
     return this.store.verify(manifestId, { key });
   }
 
-  scrub(manifestId: string, key?: Buffer, bytesPerSecond?: number): Promise<VerifyReport> {
-    return this.store.scrub(manifestId, { key, bytesPerSecond });
+  scrub(manifestId: string, key?: Buffer, pace?: ScrubPace): Promise<VerifyReport> {
+    return this.store.scrub(manifestId, { key, pace });
   }
 
   /** Holds a chunk from collection until a manifest names it or the lease runs out. */

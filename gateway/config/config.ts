@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { RspError } from '../errors';
 import { DEFAULT_PLACEMENT_SNAPSHOT_MS } from '../placement/defaults';
+import { DEFAULT_VERIFY_FLOOR_BYTES_PER_SECOND } from '../replication/settings';
 
 /**
  * Every setting of the gateway: the environment variable that sets it, its schema, `doc` (its
@@ -121,8 +122,14 @@ const settings = {
   },
   replicaVerifyBytesPerSecond: {
     env: 'RSP_REPLICA_VERIFY_BYTES_PER_SECOND',
-    schema: z.coerce.number().int().min(0).default(64 * 1024 * 1024),
-    doc: "how fast verify jobs read replicas' chunks (0: unlimited), so production I/O keeps priority",
+    schema: z.coerce.number().int().min(0).optional(),
+    doc: "a fixed cap on how fast verify jobs read replicas' chunks (`0`: unlimited); unset, verify jobs pace themselves: as fast as the store's disk allows while its read latency stays near its baseline, halving their rate (down to `RSP_REPLICA_VERIFY_FLOOR_BYTES_PER_SECOND`) when it rises, so production I/O keeps priority (see *Verify jobs*)",
+    shown: 'unset (adaptive)',
+  },
+  replicaVerifyFloorBytesPerSecond: {
+    env: 'RSP_REPLICA_VERIFY_FLOOR_BYTES_PER_SECOND',
+    schema: z.coerce.number().int().min(1024 * 1024, 'must be ≥ 1 MiB/s (1048576)').default(DEFAULT_VERIFY_FLOOR_BYTES_PER_SECOND),
+    doc: 'the slowest an adaptive verify job reads when other I/O keeps it back',
   },
   replicaVerifyIntervalHours: {
     env: 'RSP_REPLICA_VERIFY_INTERVAL_HOURS',

@@ -155,7 +155,7 @@ export class ReplicaVerifier {
   /** The store's verify job on the replica's manifest; an absent manifest is a problem, not an error. */
   private async scrub(store: ArtifactPlace, replica: ReplicaEntity, key: Buffer | undefined): Promise<VerifyReport> {
     try {
-      return await store.scrub(replica.manifestId, key, this.settings.verify.bytesPerSecond);
+      return await store.scrub(replica.manifestId, key, this.settings.verify);
     } catch (e) {
       if (!isCategory(e, 'NOT_FOUND')) throw e;
       return { ok: false, manifestId: replica.manifestId, bytes: 0, chunks: 0, problems: [{ chunk: null, index: null, reason: 'its manifest is missing from the store' }] };

@@ -1,3 +1,4 @@
+import type { ScrubPace } from '../artifacts/read-pacer';
 import type { BackoffSettings } from './retry-backoff';
 
 /** How replication behaves in this gateway. */
@@ -8,9 +9,15 @@ export interface ReplicationSettings {
   backoff: BackoffSettings;
   /** Longest `keep` a policy may ask for. */
   maxKeep: number;
-  /** Verify jobs: how fast they read (bytes a second, 0: unlimited) and how often every store is verified (ms, 0: never on a schedule). */
-  verify: { bytesPerSecond: number; intervalMs: number };
+  /**
+   * Verify jobs: how fast they read (`bytesPerSecond` > 0: a fixed cap; absent: adaptive, never
+   * slower than `floorBytesPerSecond`; see read-pacer.ts; 0: unlimited) and how often every store is verified (ms, 0: never on a schedule).
+   */
+  verify: ScrubPace & { intervalMs: number };
 }
 
+/** The slowest an adaptive verify job reads (bytes a second), when production I/O keeps it back. */
+export const DEFAULT_VERIFY_FLOOR_BYTES_PER_SECOND = 16 * 1024 * 1024;
+
 /** Defaults of `ReplicationSettings`. */
-export const DEFAULT_REPLICATION_SETTINGS: ReplicationSettings = { minimumIntervalMinutes: 5, backoff: { baseMs: 60_000, maxMs: 3_600_000 }, maxKeep: 100, verify: { bytesPerSecond: 64 * 1024 * 1024, intervalMs: 0 } };
+export const DEFAULT_REPLICATION_SETTINGS: ReplicationSettings = { minimumIntervalMinutes: 5, backoff: { baseMs: 60_000, maxMs: 3_600_000 }, maxKeep: 100, verify: { floorBytesPerSecond: DEFAULT_VERIFY_FLOOR_BYTES_PER_SECOND, intervalMs: 0 } };

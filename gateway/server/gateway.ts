@@ -179,7 +179,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       health: { heartbeatMs: config.heartbeatMs, downAfterMs: config.hostDownAfterMs },
       artifactStore: ArtifactStore.inDirectory(config.artifactDir, { logger }),
       groupKeys: new GroupKeys(dataSource, { legacyFile: join(config.dataDir, 'secrets', 'replica-group-keys.secret'), logger }),
-      replication: { minimumIntervalMinutes: config.replicationMinIntervalMinutes, backoff: { baseMs: config.replicationRetryBaseMs, maxMs: 3_600_000 }, maxKeep: 100, verify: { bytesPerSecond: config.replicaVerifyBytesPerSecond, intervalMs: config.replicaVerifyIntervalHours * 3_600_000 } },
+      replication: { minimumIntervalMinutes: config.replicationMinIntervalMinutes, backoff: { baseMs: config.replicationRetryBaseMs, maxMs: 3_600_000 }, maxKeep: 100, verify: { ...(config.replicaVerifyBytesPerSecond === undefined ? {} : { bytesPerSecond: config.replicaVerifyBytesPerSecond }), floorBytesPerSecond: config.replicaVerifyFloorBytesPerSecond, intervalMs: config.replicaVerifyIntervalHours * 3_600_000 } },
     });
     // The in-process agents' heartbeats go through the receiver remote agents' do; the first now, so their hosts are UP from the start.
     // Connections a crashed run of this gateway left open are closed; the in-process agents' open now.

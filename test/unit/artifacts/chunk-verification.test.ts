@@ -117,7 +117,7 @@ describe('what a store knows of its chunks: reuse only intact ones, repair damag
     const s = store();
     const m = await put(s, randomBytes(256 * 1024));
     const started = Date.now();
-    expect((await s.scrub(m.id, { bytesPerSecond: 1024 * 1024 })).ok).toBe(true);
+    expect((await s.scrub(m.id, { pace: { bytesPerSecond: 1024 * 1024 } })).ok).toBe(true);
     // 256 KiB at 1 MiB/s: at least about a quarter of a second (a lower bound, never an upper one).
     expect(Date.now() - started).toBeGreaterThanOrEqual(200);
   });
