@@ -8,7 +8,9 @@ import { startGateway } from '../gateway/server/gateway';
 import { GATEWAY_NODE_FLAGS } from '../gateway/server/node-flags';
 import { broken, capacityChecks } from '../test/helpers/consistency';
 import { freshDatabase } from './fresh-database';
+import { withCpuProfile } from './cpu-profile';
 import { graphqlCaller } from './graphql-caller';
+import { postgresCpuMs } from './postgres-cpu';
 import { runClients, type ClientJob } from './placement-clients';
 import { UNLIMITED } from './unlimited';
 
@@ -18,16 +20,22 @@ import { UNLIMITED } from './unlimited';
  * ample capacity, with the default settings (RSP_PLACEMENT_SNAPSHOT_MS unset: the shared placement
  * picture) and with the picture off (RSP_PLACEMENT_SNAPSHOT_MS=0), and at BENCH_SNAPSHOT_MS too
  * when it is set (a tuned figure beside). Prints allocations/s, p50, p99 and the CONFLICT count
- * per run with the load average during it, the ratio default / off, and checks from the database
+ * per run with the load average during it, the CPU time per call of the gateway, the PostgreSQL
+ * backends and the clients (figures a loaded machine does not inflate as it does latencies), the
+ * ratio default / off, and checks from the database
  * that no resource is over capacity and `used` equals the active claims.
  *
  * Knobs (environment): BENCH_HOST_COUNTS ("10,5000"), BENCH_CLIENTS, BENCH_SECONDS,
- * BENCH_SNAPSHOT_MS, BENCH_ADMIN_URL (a database is made per run and dropped at its end).
+ * BENCH_SNAPSHOT_MS, BENCH_ADMIN_URL (a database is made per run and dropped at its end),
+ * BENCH_CPU_PROFILE (a file prefix: the gateway's CPU profile of each default-settings run; the
+ * profiler's own cost is then in that run's figures).
  */
 const HOST_COUNTS = (process.env.BENCH_HOST_COUNTS ?? '10,5000').split(',').map(Number);
 const CLIENTS = num('BENCH_CLIENTS', 20);
 const SECONDS = num('BENCH_SECONDS', 20);
 const TUNED_MS = process.env.BENCH_SNAPSHOT_MS === undefined ? undefined : Number(process.env.BENCH_SNAPSHOT_MS);
+/** When set, a file prefix: the gateway's CPU profile of each default-settings run is written to `<prefix>.<hosts>`. */
+const PROFILE = process.env.BENCH_CPU_PROFILE;
 const GiB = 2 ** 30;
 
 function num(name: string, fallback: number): number {
@@ -52,6 +60,12 @@ interface RunResult {
   load: number;
   /** The gateway's CPU time (user + system, process.cpuUsage) per call of the run, in ms. */
   cpuPerCall: number;
+  /** The CPU time of the PostgreSQL backends of the run's database per call, in ms (0: server not on this machine). */
+  pgPerCall: number;
+  /** The client process's CPU time per call, in ms. */
+  clientPerCall: number;
+  /** Requests written per database transaction (the group commit's mean group). */
+  perCommit: number;
 }
 
 /** One gateway, `hosts` simulated hosts with room for every request of the run, clients for SECONDS; `snapshotMs` undefined: the default. */
@@ -85,13 +99,19 @@ async function run(hosts: number, snapshotMs: number | undefined): Promise<RunRe
       [tenant],
     );
     const request = { groupId: tenant, guarantee: 'BEST_EFFORT' as const, resources: [{ type: 'CPU', amount: 1, unit: 'CORES' }, { type: 'RAM', amount: GiB, unit: 'BYTES' }], technologies: [] };
+    const database = new URL(db.url).pathname.slice(1);
+    const pgBefore = await postgresCpuMs(database);
     const cpuBefore = process.cpuUsage();
-    const report = await runClients({ kind: 'single', url: gateway.graphqlUrl, token: gateway.bootstrapToken!, tenants: [tenant], from: 0, count: 0, clients: CLIENTS, batch: 1, seconds: SECONDS, request });
+    const job: ClientJob = { kind: 'single', url: gateway.graphqlUrl, token: gateway.bootstrapToken!, tenants: [tenant], from: 0, count: 0, clients: CLIENTS, batch: 1, seconds: SECONDS, request };
+    const profile = PROFILE && snapshotMs === undefined ? `${PROFILE}.${hosts}` : undefined;
+    const report = profile ? await withCpuProfile(profile, () => runClients(job)) : await runClients(job);
     const cpu = process.cpuUsage(cpuBefore);
+    const pgMs = (await postgresCpuMs(database)) - pgBefore;
     const latencies = report.latencies.sort((a, b) => a - b);
+    const [{ perCommit }]: Array<{ perCommit: number }> = await ds.query(`SELECT count(*)::float8 / greatest(count(DISTINCT xmin::text), 1) AS "perCommit" FROM allocation_request`);
     const checks = broken(await capacityChecks((q, p) => ds.query(q, p)));
     const { CONFLICT: conflicts = 0, ...otherErrors } = report.refused;
-    return { perSecond: report.placed / report.seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), conflicts, otherErrors, placed: report.placed, broken: checks.reduce((n, c) => n + c.count, 0), load: loadavg()[0]!, cpuPerCall: (cpu.user + cpu.system) / 1000 / latencies.length };
+    return { perSecond: report.placed / report.seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), conflicts, otherErrors, placed: report.placed, broken: checks.reduce((n, c) => n + c.count, 0), load: loadavg()[0]!, cpuPerCall: (cpu.user + cpu.system) / 1000 / latencies.length, pgPerCall: pgMs / latencies.length, clientPerCall: report.cpuMs / latencies.length, perCommit };
   } finally {
     await gateway.close();
     await rm(dataDir, { recursive: true, force: true });
@@ -102,7 +122,7 @@ async function run(hosts: number, snapshotMs: number | undefined): Promise<RunRe
 async function main(): Promise<void> {
   const configured = loadConfig({}).placementSnapshotMs;
   console.log(`contention benchmark: ${CLIENTS} clients × ${SECONDS} s of allocate (CPU 1 + RAM 1 GiB), PostgreSQL, ample capacity; default RSP_PLACEMENT_SNAPSHOT_MS=${configured}; load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log(`${'hosts'.padStart(6)} ${'snapshot ms'.padStart(14)} ${'alloc/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'CONFLICT'.padStart(9)} ${'placed'.padStart(8)} ${'CPU ms'.padStart(7)} ${'load'.padStart(6)}  other errors`);
+  console.log(`${'hosts'.padStart(6)} ${'snapshot ms'.padStart(14)} ${'alloc/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'CONFLICT'.padStart(9)} ${'placed'.padStart(8)} ${'CPU ms: gateway'.padStart(15)} ${'PG'.padStart(6)} ${'clients'.padStart(7)} ${'per commit'.padStart(10)} ${'load'.padStart(6)}  other errors`);
   const settings: Array<{ label: string; ms: number | undefined }> = [
     { label: `default ${configured}`, ms: undefined },
     { label: '0 (off)', ms: 0 },
@@ -113,7 +133,7 @@ async function main(): Promise<void> {
     for (const { label, ms } of settings) {
       const r = await run(hosts, ms);
       results.push(r);
-      console.log(`${String(hosts).padStart(6)} ${label.padStart(14)} ${r.perSecond.toFixed(0).padStart(9)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(9)} ${String(r.conflicts).padStart(9)} ${String(r.placed).padStart(8)} ${r.cpuPerCall.toFixed(3).padStart(7)} ${r.load.toFixed(2).padStart(6)}  ${JSON.stringify(r.otherErrors)}`);
+      console.log(`${String(hosts).padStart(6)} ${label.padStart(14)} ${r.perSecond.toFixed(0).padStart(9)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(9)} ${String(r.conflicts).padStart(9)} ${String(r.placed).padStart(8)} ${r.cpuPerCall.toFixed(3).padStart(15)} ${r.pgPerCall.toFixed(3).padStart(6)} ${r.clientPerCall.toFixed(3).padStart(7)} ${r.perCommit.toFixed(1).padStart(10)} ${r.load.toFixed(2).padStart(6)}  ${JSON.stringify(r.otherErrors)}`);
       if (r.broken) {
         console.log(`  self-check failed: ${r.broken} records break a capacity check (over capacity, used ≠ active claims…)`);
         process.exitCode = 1;

@@ -33,6 +33,8 @@ export interface ClientReport {
   refused: Record<string, number>;
   latencies: number[];
   seconds: number;
+  /** CPU time (user + system) of the client process during the job, in ms. */
+  cpuMs: number;
 }
 
 /** The i-th request of a tenant mix: 1–2 cores, 1–2 GiB, a technology preference or none, 10% guaranteed. */
@@ -73,7 +75,8 @@ function post(url: URL, agent: Agent, token: string, body: string): Promise<Repl
 
 /** Runs the job: `clients` concurrent loops sending its requests, `batch` per call. */
 export async function runJob(job: ClientJob): Promise<ClientReport> {
-  const report: ClientReport = { placed: 0, refused: {}, latencies: [], seconds: 0 };
+  const report: ClientReport = { placed: 0, refused: {}, latencies: [], seconds: 0, cpuMs: 0 };
+  const cpuBefore = process.cpuUsage();
   const query = job.kind === 'batch' ? 'mutation ($r: [AllocationRequestInput!]!) { allocateMany(requests: $r) { error { code } } }' : 'mutation ($r: AllocationRequestInput!) { allocate(request: $r) { id } }';
   const url = new URL(job.url);
   const agent = new Agent({ keepAlive: true, maxSockets: job.clients });
@@ -100,6 +103,8 @@ export async function runJob(job: ClientJob): Promise<ClientReport> {
     }),
   );
   report.seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  report.cpuMs = (cpu.user + cpu.system) / 1000;
   agent.destroy();
   return report;
 }

@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
@@ -13,6 +13,7 @@ import { loadHostViews } from '../gateway/placement/snapshot';
 import { startGateway } from '../gateway/server/gateway';
 import { GATEWAY_NODE_FLAGS } from '../gateway/server/node-flags';
 import { freshDatabase } from './fresh-database';
+import { postgresCpuMs } from './postgres-cpu';
 import { graphqlCaller } from './graphql-caller';
 import { ClientJob, randomRequest, runClients } from './placement-clients';
 import { withCpuProfile } from './cpu-profile';
@@ -32,7 +33,8 @@ import { broken, capacityChecks } from '../test/helpers/consistency';
  * BENCH_WARMUP (2000 single allocates before those, reported but not counted),
  * BENCH_SINGLE_CLIENTS (20), BENCH_DECISIONS (20000, on the filled inventory),
  * RSP_PLACEMENT_SNAPSHOT_MS (unset: the gateway's default), BENCH_CPU_PROFILE (a file: the gateway's CPU
- * profile of 5,000 more single allocates after the measured ones), DATABASE_URL (else a database made on 127.0.0.1 and dropped
+ * profile of 5,000 more single allocates after the measured ones), BENCH_BATCH_PROFILE (a file: the
+ * gateway's CPU profile of the batch phase, whose figures then include the profiler), DATABASE_URL (else a database made on 127.0.0.1 and dropped
  * at the end).
  */
 const HOSTS = num('BENCH_HOSTS', 5000);
@@ -114,13 +116,21 @@ async function main(): Promise<void> {
 
     // Phase 1: batches through GraphQL allocateMany, sent by clients in a separate process (so the
     // gateway's process is not also the load generator).
-    const batchRun = await runClients({ kind: 'batch', url: gateway.graphqlUrl, token, tenants, from: 0, count: REQUESTS, clients: BATCH_CLIENTS, batch: BATCH });
+    const database = new URL(databaseUrl).pathname.slice(1);
+    const batchJob: ClientJob = { kind: 'batch', url: gateway.graphqlUrl, token, tenants, from: 0, count: REQUESTS, clients: BATCH_CLIENTS, batch: BATCH };
+    const pgBefore = await postgresCpuMs(database);
+    const batchCpuBefore = process.cpuUsage();
+    const batchRun = process.env.BENCH_BATCH_PROFILE ? await withCpuProfile(process.env.BENCH_BATCH_PROFILE, () => runClients(batchJob)) : await runClients(batchJob);
+    const batchCpu = process.cpuUsage(batchCpuBefore);
+    const batchPgMs = (await postgresCpuMs(database)) - pgBefore;
     const placed = batchRun.placed;
     const rate = placed / batchRun.seconds;
     line('batched requests placed', `${placed} / ${REQUESTS}`);
     if (Object.keys(batchRun.refused).length) line('batched requests refused', JSON.stringify(batchRun.refused));
     line('persisted placements/s (GraphQL allocateMany)', rate.toFixed(0), `≥ ${GOAL_PLACEMENTS}`, rate >= GOAL_PLACEMENTS);
     line('  ratio to the scheduler alone, same requests', (rate / empty.perSecond).toFixed(2), '(the cost of GraphQL, HTTP and PostgreSQL)');
+    const perPlacement = (ms: number) => `${((ms * 1000) / Math.max(placed, 1)).toFixed(0)} µs`;
+    line('  CPU per placement: gateway / PostgreSQL', `${perPlacement((batchCpu.user + batchCpu.system) / 1000)} / ${perPlacement(batchPgMs)}`, `(scheduler alone: ${(1e6 / empty.perSecond).toFixed(0)} µs; load ${loadavg()[0]!.toFixed(2)})`);
 
     // Phase 2: single allocate under concurrent clients, after a warm-up of the same kind (not
     // counted: the allocate path's first calls are compiled and its connections opened meanwhile).
