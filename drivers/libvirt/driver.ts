@@ -19,6 +19,7 @@ import type {
   ImageImportSpec,
   ImageRef,
   ImportedImage,
+  InteractiveProcess,
   LogRead,
   LogReadOptions,
   OptionalCapability,
@@ -37,6 +38,7 @@ import type { LibvirtConnection } from './binding';
 import { DOMAIN_STATE, isNoDomainError, isNotRunningError, loadBinding } from './binding';
 import type { KernelBoot } from './boot';
 import { kernelCmdline, stageKernel, untraversable } from './boot';
+import { ConsoleSessions, MAX_SOCKET_PATH_BYTES } from './console';
 import { baseImageInfo, createOverlay } from './disks';
 import type { DomainFacts, DomainMetadata, DomainModel } from './domain-xml';
 import { domainXml, metadataFor, readDomain } from './domain-xml';
@@ -67,7 +69,7 @@ const QUOTA_PERIOD_US = 100_000;
  * environment is a persistent domain `rsp-<id>` whose `<metadata>` holds RSP's record, and a
  * directory `<dataDir>/rsp-<id>/` with its qcow2 overlay root disk and console log.
  */
-export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importImage' | 'exportImage' | 'exportEnvironment' | 'importEnvironment' | 'logs' | 'readLog' | 'snapshot' | 'listSnapshots' | 'rollbackSnapshot' | 'deleteSnapshot' | 'migrate'> {
+export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importImage' | 'exportImage' | 'exportEnvironment' | 'importEnvironment' | 'logs' | 'readLog' | 'console' | 'snapshot' | 'listSnapshots' | 'rollbackSnapshot' | 'deleteSnapshot' | 'migrate'> {
   readonly name: string;
   readonly technology: string;
   private readonly options: ResolvedLibvirtOptions;
@@ -75,6 +77,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   private readonly networks: LibvirtNetworks;
   private readonly ports = new PortForwards();
   private readonly shaping = new VethShaping();
+  private readonly consoles = new ConsoleSessions();
   private connection?: Promise<LibvirtConnection>;
   private bootFiles?: Promise<KernelBoot>;
 
@@ -120,6 +123,8 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     // Snapshots and migration go through virsh, which cannot see a test:// connection's domains.
     if (!this.options.isTestUri) operations.push('snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot');
     if (!this.options.isTestUri && this.options.domainType !== 'lxc') operations.push('migrate');
+    // A VM's serial console is a unix socket QEMU listens on (libvirt-LXC domains and test:// have none).
+    if (!this.options.isTestUri && ['qemu', 'kvm'].includes(this.options.domainType)) operations.push('console');
     // Managed networks are libvirt networks made through virsh, which cannot see a test:// connection's.
     return { operations, limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'diskBytes', 'networkBitsPerSecond'], features: this.options.isTestUri ? [] : ['managedNetwork', 'publishedPorts'] };
   }
@@ -266,6 +271,21 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   async readLog(id: string, options?: LogReadOptions): Promise<LogRead> {
     const { facts } = await this.owned(id);
     return readFileLog(facts.consoleLog, options, id, `driver ${this.name}`);
+  }
+
+  /**
+   * The VM's serial console, through the unix socket its serial port listens on (libvirt opens it,
+   * QEMU serves it; the console log keeps being written meanwhile). CONFLICT when the VM is not
+   * running or another session is attached; UNSUPPORTED for a domain defined with a pty console
+   * (before RSP gave consoles a socket: rebuild it to get one).
+   */
+  async console(id: string, options?: CallOptions): Promise<InteractiveProcess> {
+    return withDeadline(`console of ${id} on ${this.name}`, options, this.options.timeoutMs, async () => {
+      const { name, conn, facts } = await this.owned(id);
+      if (!facts.consoleSocket) throw new UnsupportedOperationError('console', `domain ${name}`, 'its serial console is a pty, not a socket RSP can attach to (rebuild the environment to give it one)');
+      if (!isActive((await conn.getInfo(name)).state)) throw new ConflictError(`Environment ${id} is not running: its console is there only while it runs`, { id });
+      return this.consoles.attach(name, facts.consoleSocket);
+    });
   }
 
   /**
@@ -450,6 +470,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       kernel: isVm && kernel ? { ...kernel, cmdline: kernelCmdline(kernel.cmdline, spec.iface) } : undefined,
       init: isVm ? undefined : { command: spec.command?.length ? spec.command : ['/sbin/init'], env: configValues(spec.iface) },
       consoleLog: isVm ? join(dir, 'console.log') : undefined,
+      consoleSocket: isVm && Buffer.byteLength(join(dir, 'console.sock')) <= MAX_SOCKET_PATH_BYTES ? join(dir, 'console.sock') : undefined,
       metadata,
     };
   }

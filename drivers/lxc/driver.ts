@@ -60,7 +60,7 @@ const EXEC_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
  * container `rsp-<id>` under the driver's lxcPath, with a `dir` root filesystem unpacked from a
  * rootfs tarball, a config RSP writes itself, and an `rsp.json` owner file (what `list` looks for).
  */
-export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | 'resize'> {
+export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | 'resize' | 'console'> {
   readonly technology = 'lxc';
   readonly name: string;
   private readonly options: ResolvedLxcOptions;

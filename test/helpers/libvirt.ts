@@ -42,6 +42,21 @@ i=0
 while true; do i=$((i+1)); dd if=/dev/zero of=/tmp/f bs=64k count=16 2>/dev/null; sleep 1; done
 `;
 
+/**
+ * The test guest's /init with a shell on its serial console: like GUEST_INIT up to the banner,
+ * then `sh` reading and writing the console, started again whenever it exits.
+ */
+export const CONSOLE_GUEST_INIT = `#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev /tmp
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox --install -s /bin
+h=$(sed -n 's/.*rsp\\.hostname=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+hostname "$h"
+echo "RSP-GUEST-UP hostname=$(hostname)"
+while true; do sh; done
+`;
+
 /** The guest kernel's modules a virtio NIC needs, in load order (Debian builds them as modules). */
 export const VIRTIO_NET_MODULES = [
   'drivers/virtio/virtio_ring.ko',

@@ -65,6 +65,8 @@ export interface DomainModel {
   init?: { command: string[]; env: Record<string, string> };
   /** Where the serial console is logged (VMs). */
   consoleLog?: string;
+  /** The unix socket the serial console listens on (VMs; a pty console without it). */
+  consoleSocket?: string;
   metadata: DomainMetadata;
 }
 

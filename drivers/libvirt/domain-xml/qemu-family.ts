@@ -6,7 +6,7 @@ import { el, parent } from './xml';
 /**
  * What the QEMU-driven domain types (`kvm` and `qemu`) share: an x86 q35/pc machine, a virtio root
  * disk (the qcow2 overlay), 9p host directories, a virtio NIC on a bridge or a managed libvirt network, a serial console logged
- * to a file. `cpu` is the only difference between them.
+ * to a file (and listening on a unix socket when the model has one). `cpu` is the only difference between them.
  */
 export function qemuFamilyXml(type: 'kvm' | 'qemu', model: DomainModel, cpu?: string): string {
   return parent('domain', { type }, [
@@ -38,9 +38,22 @@ export function qemuFamilyXml(type: 'kvm' | 'qemu', model: DomainModel, cpu?: st
         ]),
       ),
       model.network && nic(model.network, [el('model', { type: 'virtio' }), bandwidth(model)]),
-      parent('serial', { type: 'pty' }, [model.consoleLog && el('log', { file: model.consoleLog, append: 'off' }), el('target', { port: 0 })]),
-      parent('console', { type: 'pty' }, [el('target', { type: 'serial', port: 0 })]),
+      ...serialConsole(model),
       el('memballoon', { model: 'none' }),
     ]),
   ]);
+}
+
+/**
+ * The serial port and its `<console>`: on a unix socket libvirt listens on (`mode='bind'`; one
+ * client at a time attaches to it) when the model has one, else on a pty; logged to the console
+ * log either way (`<log>` works on any chardev).
+ */
+function serialConsole(model: DomainModel): string[] {
+  const source = model.consoleSocket ? el('source', { mode: 'bind', path: model.consoleSocket }) : undefined;
+  const type = model.consoleSocket ? 'unix' : 'pty';
+  return [
+    parent('serial', { type }, [source, model.consoleLog && el('log', { file: model.consoleLog, append: 'off' }), el('target', { port: 0 })]),
+    parent('console', { type }, [source, el('target', { type: 'serial', port: 0 })]),
+  ];
 }

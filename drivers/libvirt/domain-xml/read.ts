@@ -11,6 +11,8 @@ export interface DomainFacts {
   networkBitsPerSecond?: number;
   rootDisk?: string;
   consoleLog?: string;
+  /** The unix socket of the serial console, when it has one. */
+  consoleSocket?: string;
   /** RSP's metadata; absent: not RSP's domain. */
   metadata?: DomainMetadata;
 }
@@ -39,6 +41,7 @@ export function readDomain(xml: string): DomainFacts {
     networkBitsPerSecond: average === undefined ? undefined : average * 1024 * 8,
     rootDisk: attrOf(xml, 'source', 'file'),
     consoleLog: attrOf(xml, 'log', 'file'),
+    consoleSocket: optional(/<serial\s[^>]*\btype=["']unix["'][^>]*>[\s\S]*?<source\b[^>]*\bpath=["']([^"']+)["']/.exec(xml)?.[1], unesc),
     metadata,
   };
 }
@@ -46,4 +49,8 @@ export function readDomain(xml: string): DomainFacts {
 function numberOf(text: string | undefined): number | undefined {
   if (text === undefined || !/^-?\d+$/.test(text.trim())) return undefined;
   return Number(text);
+}
+
+function optional(text: string | undefined, map: (t: string) => string): string | undefined {
+  return text === undefined ? undefined : map(text);
 }

@@ -55,6 +55,7 @@ export type OptionalCapability =
   | 'migrate'
   | 'exec'
   | 'interactiveExec'
+  | 'console'
   | 'logs'
   | 'readLog'
   | 'resize';
@@ -73,6 +74,7 @@ export const OPTIONAL_CAPABILITIES: readonly OptionalCapability[] = [
   'migrate',
   'exec',
   'interactiveExec',
+  'console',
   'logs',
   'readLog',
   'resize',
@@ -390,6 +392,13 @@ export interface DriverOptional {
   exec(id: string, command: string[], options?: CallOptions & { stdin?: string }): Promise<ExecResult>;
   /** Starts a command (an argument array) in a running environment with streamed standard input and output, on a terminal with `tty`. */
   interactiveExec(id: string, command: string[], options?: InteractiveExecOptions): Promise<InteractiveProcess>;
+  /**
+   * Attaches to the running environment's console (a VM's serial console): its output as
+   * `stdout`, `stdin` typed into it; `stderr` stays empty, `resize` does nothing, ending `stdin`
+   * does not detach (only `kill` does), and `exit` settles with 0 when the console goes away
+   * (the environment stopped) or was detached. One session at a time: CONFLICT while another is open.
+   */
+  console(id: string, options?: CallOptions): Promise<InteractiveProcess>;
   logs(id: string, options?: CallOptions & { tail?: number }): Promise<string>;
   /** The environment's console/stdout log, read from a cursor so a caller can follow it by reading again. */
   readLog(id: string, options?: LogReadOptions): Promise<LogRead>;

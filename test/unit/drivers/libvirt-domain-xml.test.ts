@@ -47,6 +47,7 @@ function model(overrides: Partial<DomainModel> = {}): DomainModel {
 const VARIANTS: Array<[string, DomainType, Partial<DomainModel>]> = [
   ['kvm, disk boot', 'kvm', {}],
   ['qemu, direct kernel boot', 'qemu', { kernel: { path: '/boot/vmlinuz', initrd: '/boot/initrd.img', cmdline: `console=ttyS0 rsp.hostname=h x=${NASTY}` } }],
+  ['qemu, console socket', 'qemu', { consoleSocket: '/var/lib/rsp/libvirt/rsp-xml-test/console.sock' }],
   ['qemu, no network, no limits', 'qemu', { network: undefined, cpuShares: undefined, cpuQuota: undefined, blkioWeight: undefined, volumes: [] }],
   ['xen HVM', 'xen', {}],
   ['xen PV (kernel)', 'xen', { kernel: { path: '/boot/vmlinuz', initrd: '/boot/initrd.img', cmdline: 'console=hvc0' } }],
@@ -85,6 +86,17 @@ describe('libvirt domain XML builders', () => {
     expect(managed).toMatch(/<interface type="network">\s*<mac address="52:54:00:ab:cd:ef"\/>\s*<source network="rsp-0123456789"\/>/);
     expect(managed).not.toContain('virbr0');
     expect(domainXml('qemu', model())).toMatch(/<interface type="bridge">\s*<source bridge="virbr0"\/>/);
+  });
+
+  test('the serial console: on a unix socket (bound by libvirt) and logged when the model has one, else a logged pty', () => {
+    const socket = '/var/lib/rsp/libvirt/rsp-xml-test/console.sock';
+    const xml = domainXml('qemu', model({ consoleSocket: socket }));
+    expect(xml).toMatch(/<serial type="unix">\s*<source mode="bind" path="[^"]+console\.sock"\/>\s*<log file="[^"]+console\.log" append="off"\/>/);
+    expect(xml).toMatch(/<console type="unix">\s*<source mode="bind" path="[^"]+console\.sock"\/>\s*<target type="serial" port="0"\/>/);
+    expect(readDomain(xml)).toMatchObject({ consoleSocket: socket, consoleLog: '/var/lib/rsp/libvirt/rsp-xml-test/console.log' });
+    const pty = domainXml('qemu', model());
+    expect(pty).toMatch(/<serial type="pty">\s*<log file=/);
+    expect(readDomain(pty).consoleSocket).toBeUndefined();
   });
 
   test('managed networks: NAT, a bridge name Linux accepts, the gateway with DHCP; MACs fixed per domain', () => {

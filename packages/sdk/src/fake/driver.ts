@@ -70,6 +70,7 @@ export class FakeDriver implements Driver {
   private readonly volumeUsers = new Map<string, Set<string>>();
   private readonly images = new Map<string, FakeImage>();
   private readonly addresses = new AddressPool();
+  private readonly consoles = new Set<string>();
   private readonly network: FakeNetwork;
 
   constructor(private readonly options: FakeDriverOptions = {}) {
@@ -340,6 +341,23 @@ export class FakeDriver implements Driver {
       if (env.state !== 'running') throw new ConflictError(`Environment ${id} is not running (it is ${env.state})`, { id, state: env.state });
       this.log(env, `exec -i ${command.join(' ')}`);
       return startInteractive(command, { fs: env.fs, hostname: env.spec.iface.hostname, env: env.spec.iface.config ?? {}, onIo: (read, written) => env.counters.io(read, written) }, options);
+    });
+  }
+
+  /**
+   * Its console: the line shell of `interactiveExec` on a terminal (input echoed), one session per
+   * environment at a time (CONFLICT while one is open); `exit` in it ends the session.
+   */
+  async console(id: string, options?: CallOptions): Promise<InteractiveProcess> {
+    return this.call(`console of ${id}`, options, async () => {
+      const env = this.find(id);
+      if (env.state !== 'running') throw new ConflictError(`Environment ${id} is not running (it is ${env.state})`, { id, state: env.state });
+      if (this.consoles.has(id)) throw new ConflictError(`A console session of ${id} is already open`, { id });
+      this.log(env, 'console attached');
+      const p = startInteractive(['sh'], { fs: env.fs, hostname: env.spec.iface.hostname, env: env.spec.iface.config ?? {}, onIo: (read, written) => env.counters.io(read, written) }, { tty: true });
+      this.consoles.add(id);
+      void p.exit.finally(() => this.consoles.delete(id)).catch(() => undefined);
+      return p;
     });
   }
 
