@@ -8,7 +8,8 @@
 // change), the log lines the burst cost, and the load average. Goal: /healthz under 1 s.
 // Usage: npm run bench:burst [-- --sockets=500] [--subscriptions=20] [--rounds=3] [--idleMs=3000]
 //        [--holdMs=2000] [--sameAddress] (DATABASE_URL: PostgreSQL instead of PGlite; RSP_MAX_*,
-//        RSP_RATE_*, RSP_WS_*: other limits than the defaults)
+//        RSP_RATE_*, RSP_WS_*: other limits than the defaults; BENCH_CPU_PROFILE=path: one more
+//        burst, not counted, under the gateway's CPU profiler)
 import { fork, ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -18,6 +19,7 @@ import pino from 'pino';
 import { loadConfig } from '../gateway/config/config';
 import { startGateway } from '../gateway/server/gateway';
 import type { BurstOutcome } from './abuse-burst-clients';
+import { withCpuProfile } from './cpu-profile';
 import { graphqlCaller } from './graphql-caller';
 
 const GOAL_MS = 1000;
@@ -49,6 +51,27 @@ function at(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN;
 }
 
+/** This process's read and write system calls so far (Linux: /proc/self/io; NaN elsewhere): a figure other load on the machine does not change. */
+async function systemCalls(): Promise<{ reads: number; writes: number }> {
+  const io = await readFile('/proc/self/io', 'utf8').catch(() => '');
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)`, 'm').exec(io)?.[1] ?? NaN);
+  return { reads: field('syscr'), writes: field('syscw') };
+}
+
+/** Starts the attacker's process (bench/abuse-burst-clients.ts). */
+async function spawnAttacker(): Promise<ChildProcess> {
+  const attacker = fork(join(__dirname, 'abuse-burst-clients.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise((r) => attacker.once('spawn', r));
+  return attacker;
+}
+
+/** Ends the attacker's process (its sockets close with it). */
+async function stopAttacker(attacker: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => attacker.once('exit', r));
+  attacker.send({ type: 'exit' });
+  await exited;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ms = (v: number) => `${v.toFixed(1)} ms`;
 
@@ -70,7 +93,7 @@ async function main(): Promise<void> {
     loop.reset();
   };
   const endPhase = (name: string) => (delays[name] = Math.max(delays[name] ?? 0, loop.max / 1e6));
-  const outcomes: Array<BurstOutcome & { cpuMs: number }> = [];
+  const outcomes: Array<BurstOutcome & { cpuMs: number; reads: number; writes: number }> = [];
   let logLines = 0;
   try {
     process.stdout.write(`Anonymous socket burst: ${SOCKETS} sockets × ${SUBSCRIPTIONS} subscriptions, ${ROUNDS} round(s), ${SAME_ADDRESS ? 'one address' : 'one address per socket'}, ${config.databaseUrl ? 'PostgreSQL' : 'PGlite'}; caps: ${config.maxAnonymousSockets} sockets without a token (${config.maxAnonymousSocketsPerAddress} per address), ${config.maxSocketsPerAddress} open per address, ${config.rateSocketsPerMinute} new a minute per address\n`);
@@ -83,43 +106,53 @@ async function main(): Promise<void> {
       endPhase('idle');
       const idleCpu = process.cpuUsage(idleBefore);
       const idleCpuPerSecond = (idleCpu.user + idleCpu.system) / (performance.now() - idleStarted);
-      const attacker = fork(join(__dirname, 'abuse-burst-clients.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      await new Promise((r) => attacker.once('spawn', r));
+      const attacker = await spawnAttacker();
       const logBefore = (await readFile(logFile, 'utf8')).split('\n').length;
       await phase('burst');
       const cpuBefore = process.cpuUsage();
+      const callsBefore = await systemCalls();
       const burstStarted = performance.now();
       const { outcome } = await ask<{ outcome: BurstOutcome }>(attacker, { type: 'burst', url: gateway.websocketUrl, sockets: SOCKETS, subscriptions: SUBSCRIPTIONS, sameAddress: SAME_ADDRESS }, 'burst');
       // The admitted sockets stay open a while.
       await sleep(HOLD_MS);
       endPhase('burst');
       const cpu = process.cpuUsage(cpuBefore);
+      const callsAfter = await systemCalls();
       // Less what the gateway spends idle (the probe's requests, timers) in as long.
-      outcomes.push({ ...outcome, cpuMs: (cpu.user + cpu.system) / 1000 - idleCpuPerSecond * ((performance.now() - burstStarted) / 1000) });
+      outcomes.push({ ...outcome, cpuMs: (cpu.user + cpu.system) / 1000 - idleCpuPerSecond * ((performance.now() - burstStarted) / 1000), reads: callsAfter.reads - callsBefore.reads, writes: callsAfter.writes - callsBefore.writes });
       logLines += (await readFile(logFile, 'utf8')).split('\n').length - logBefore;
-      const exited = new Promise((r) => attacker.once('exit', r));
-      attacker.send({ type: 'exit' });
-      await exited;
+      await stopAttacker(attacker);
+    }
+    if (process.env.BENCH_CPU_PROFILE) {
+      // One more burst under the profiler, not counted in the figures.
+      await sleep(IDLE_MS);
+      const attacker = await spawnAttacker();
+      await withCpuProfile(process.env.BENCH_CPU_PROFILE, async () => {
+        await ask(attacker, { type: 'burst', url: gateway.websocketUrl, sockets: SOCKETS, subscriptions: SUBSCRIPTIONS, sameAddress: SAME_ADDRESS }, 'burst');
+        await sleep(HOLD_MS);
+      });
+      await stopAttacker(attacker);
     }
     await phase('after');
     const started = performance.now();
     const served = await graphqlCaller(gateway.graphqlUrl, gateway.bootstrapToken!)('{ viewer { role } }');
     const queryMs = performance.now() - started;
-    const { phases } = await ask<{ phases: Record<string, { latencies: number[]; failures: number }> }>(probe, { type: 'report' }, 'report');
+    const { phases } = await ask<{ phases: Record<string, { latencies: number[]; connects: number[]; failures: number }> }>(probe, { type: 'report' }, 'report');
 
-    process.stdout.write('  phase   probes  failed   p50 ms   p99 ms   max ms   gateway event loop max delay\n');
+    process.stdout.write('  phase   probes  failed   p50 ms   p99 ms   max ms   of which connecting: p99 ms   max ms   gateway event loop max delay\n');
     const figures: Record<string, { p50: number; p99: number; max: number }> = {};
     for (const name of ['idle', 'burst']) {
-      const p = phases[name] ?? { latencies: [], failures: 0 };
+      const p = phases[name] ?? { latencies: [], connects: [], failures: 0 };
       const sorted = [...p.latencies].sort((a, b) => a - b);
+      const connects = [...p.connects].sort((a, b) => a - b);
       figures[name] = { p50: at(sorted, 0.5), p99: at(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN };
       const f = figures[name]!;
-      process.stdout.write(`  ${name.padEnd(6)} ${String(sorted.length).padStart(7)} ${String(p.failures).padStart(7)} ${f.p50.toFixed(1).padStart(8)} ${f.p99.toFixed(1).padStart(8)} ${f.max.toFixed(1).padStart(8)}   ${ms(delays[name] ?? NaN)}\n`);
+      process.stdout.write(`  ${name.padEnd(6)} ${String(sorted.length).padStart(7)} ${String(p.failures).padStart(7)} ${f.p50.toFixed(1).padStart(8)} ${f.p99.toFixed(1).padStart(8)} ${f.max.toFixed(1).padStart(8)}   ${at(connects, 0.99).toFixed(1).padStart(23)} ${(connects[connects.length - 1] ?? NaN).toFixed(1).padStart(8)}   ${ms(delays[name] ?? NaN)}\n`);
     }
     const { idle, burst } = figures as { idle: { p50: number; p99: number; max: number }; burst: { p50: number; p99: number; max: number } };
     process.stdout.write(`  burst / idle: p50 ${(burst.p50 / idle.p50).toFixed(1)}×, p99 ${(burst.p99 / idle.p99).toFixed(1)}×, max ${(burst.max / idle.max).toFixed(1)}×\n`);
     for (const [i, o] of outcomes.entries()) {
-      process.stdout.write(`  round ${i + 1}: ${o.admitted} admitted, refused at the upgrade ${JSON.stringify(o.refusedAtUpgrade)}, closed after the handshake ${JSON.stringify(o.closed)}, failed ${o.failed}; subscriptions answered ${JSON.stringify(o.answers)}; all settled in ${ms(o.ms)}; gateway CPU ${ms(o.cpuMs)} above idle\n`);
+      process.stdout.write(`  round ${i + 1}: ${o.admitted} admitted, refused at the upgrade ${JSON.stringify(o.refusedAtUpgrade)}, closed after the handshake ${JSON.stringify(o.closed)}, failed ${o.failed}; subscriptions answered ${JSON.stringify(o.answers)}; all settled in ${ms(o.ms)}; gateway CPU ${ms(o.cpuMs)} above idle, ${o.reads} read and ${o.writes} write system calls (with the probe's and the idle work's)\n`);
     }
     process.stdout.write(`  gateway log lines during the bursts: ${logLines}\n`);
     process.stdout.write(`  after the bursts, an authenticated query: ${JSON.stringify(served)} in ${ms(queryMs)}\n`);

@@ -7,18 +7,21 @@ import { request } from 'node:http';
 type Command = { type: 'start'; url: string } | { type: 'phase'; name: string } | { type: 'report' } | { type: 'exit' };
 
 const PAUSE_MS = 20;
-const phases = new Map<string, { latencies: number[]; failures: number }>();
+/** A phase's probes: each answered one's latency and the part of it until the TCP connection was made (the rest is the gateway's answer), and the failures. */
+const phases = new Map<string, { latencies: number[]; connects: number[]; failures: number }>();
 let phase = 'idle';
 let running = false;
 
-/** One `GET /healthz` on a fresh connection (as a load balancer's check): its latency in ms, or undefined if it failed or did not answer 200. */
-function probe(url: string): Promise<number | undefined> {
+/** One `GET /healthz` on a fresh connection (as a load balancer's check): its latency and the ms until connected, or undefined if it failed or did not answer 200. */
+function probe(url: string): Promise<{ ms: number; connectMs: number } | undefined> {
   return new Promise((resolve) => {
     const started = performance.now();
+    let connectMs = NaN;
     const req = request(`${url}/healthz`, { agent: false }, (res) => {
       res.resume();
-      res.on('end', () => resolve(res.statusCode === 200 ? performance.now() - started : undefined));
+      res.on('end', () => resolve(res.statusCode === 200 ? { ms: performance.now() - started, connectMs } : undefined));
     });
+    req.on('socket', (socket) => socket.once('connect', () => (connectMs = performance.now() - started)));
     req.on('error', () => resolve(undefined));
     req.end();
   });
@@ -27,11 +30,14 @@ function probe(url: string): Promise<number | undefined> {
 async function loop(url: string): Promise<void> {
   while (running) {
     const name = phase;
-    const ms = await probe(url);
+    const answered = await probe(url);
     let p = phases.get(name);
-    if (!p) phases.set(name, (p = { latencies: [], failures: 0 }));
-    if (ms === undefined) p.failures++;
-    else p.latencies.push(ms);
+    if (!p) phases.set(name, (p = { latencies: [], connects: [], failures: 0 }));
+    if (answered === undefined) p.failures++;
+    else {
+      p.latencies.push(answered.ms);
+      p.connects.push(answered.connectMs);
+    }
     await new Promise((r) => setTimeout(r, PAUSE_MS));
   }
 }

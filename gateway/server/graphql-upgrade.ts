@@ -4,6 +4,7 @@ import type { WebSocketServer } from 'ws';
 import type { Principal } from '../auth/principal';
 import { bearerSecret } from '../auth/bearer';
 import { outageOf } from '../errors';
+import { batchFramesPerTurn } from './frame-batching';
 import { clientAddress } from '../limits/client-address';
 import type { RefusalLog } from '../limits/refusal-log';
 import { RATE_LIMITED, RequestLimits } from '../limits/request-limits';
@@ -103,7 +104,10 @@ export function graphqlUpgrade(options: {
     // The client may have gone while the checks were awaited.
     if (socket.destroyed) return release();
     admissions.set(req, admission);
-    wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
+    wsServer.handleUpgrade(req, socket, head, (ws) => {
+      batchFramesPerTurn(ws, socket);
+      wsServer.emit('connection', ws, req);
+    });
   };
   return { handle, admissionOf: (req) => admissions.get(req) ?? {} };
 }
