@@ -24,19 +24,20 @@ import type {
   SnapshotInfo,
   StopOptions,
 } from '../contract';
-import { assertEnvironmentId, assertFeaturesSupported, assertLimitsSupported, assertSnapshotName, BadInputError, ConflictError, EnvironmentExistsError, SnapshotNotFoundError } from '../errors';
+import { assertEnvironmentId, assertFeaturesSupported, assertLimitsSupported, assertSnapshotName, BadInputError, ConflictError, EnvironmentExistsError, SnapshotNotFoundError, UnsupportedOperationError } from '../errors';
 import { checkLogReadOptions } from '../host/log-read';
 import { RSP_INIT_SCRIPT } from '../host/rootfs';
 import { Revert } from '../revert';
 import { resolveDockerConfig, type DockerDriverOptions, type ResolvedDockerConfig } from './config';
 import { engineMessage, isConnectionError, translateEngineError } from './engine-errors';
 import { exportRootfs, imageTag, importRootfs } from './images';
-import { assertInterface, interfaceToCreateOptions, removeConfigFiles, writeConfigFiles } from './interface';
+import { assertInterface, interfaceToCreateOptions, networkModeOf, removeConfigFiles, writeConfigFiles } from './interface';
 import { containerName, LABEL_ENVIRONMENT, LABEL_GROUP, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF, LABEL_INSTANCE, LABEL_OWNED_IMAGE, ofInstance, ownedFilter } from './labels';
 import { ENFORCED_LIMITS, limitsFromHostConfig, limitsToHostConfig } from './limits';
 import { logQuery, logReadOf } from './logs';
 import { managedNetworkOf, ManagedNetworks } from './network';
 import { EXPORT_FORMAT, packEnvironment, unpackEnvironment, type EnvironmentManifest } from './export';
+import { DockerShaping, unshapeableReason } from './shaping';
 import { normaliseStats, type DockerStatsSample } from './stats';
 import { copyVolumes, LABEL_SNAPSHOT, LABEL_SNAPSHOT_AT, LABEL_SNAPSHOT_OF, restoreVolumeCopies, SNAPSHOT_LABELS, snapshotImages, snapshotTag, volumeCopiesDir } from './snapshots';
 
@@ -47,7 +48,9 @@ import { copyVolumes, LABEL_SNAPSHOT, LABEL_SNAPSHOT_AT, LABEL_SNAPSHOT_OF, rest
  * those. A named instance (several agents on one engine) uses `rsp-<instance>-<id>` and the
  * label `rsp.instance=<instance>`, and sees only its own containers. Images come from root
  * filesystem tarballs (`importImage`) — no registry needed. A managed network a spec names (the
- * gateway's per-host range) is made on first use and removed with its last container.
+ * gateway's per-host range) is made on first use and removed with its last container. A
+ * bandwidth cap is `tc` on the host's end of the container's veth (engines on this machine only),
+ * applied at each start and removed at stop and destroy.
  */
 export class DockerDriver implements Driver {
   readonly name: string = 'docker';
@@ -56,17 +59,24 @@ export class DockerDriver implements Driver {
   /** The dockerode client, for tests and tools that need the raw engine. */
   readonly engine: Docker;
   private readonly networks: ManagedNetworks;
+  private readonly shaping: DockerShaping;
 
   constructor(options: DockerDriverOptions = {}) {
     this.config = resolveDockerConfig(options);
     this.engine = new Docker(this.config.connection);
     this.networks = new ManagedNetworks(this.engine);
+    this.shaping = new DockerShaping(this.config.stateDir);
+  }
+
+  /** True when the engine runs on this machine (a Unix socket): its containers' veths are this host's interfaces, which a bandwidth cap needs. */
+  private get local(): boolean {
+    return this.config.endpoint.startsWith('unix://');
   }
 
   capabilities(): DriverCapabilities {
     return {
       operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog', 'resize'],
-      limits: [...ENFORCED_LIMITS],
+      limits: this.local ? [...ENFORCED_LIMITS, 'networkBitsPerSecond'] : [...ENFORCED_LIMITS],
       features: ['managedNetwork', 'publishedPorts', 'readOnlyRoot'],
     };
   }
@@ -120,7 +130,24 @@ export class DockerDriver implements Driver {
       } catch (e) {
         if ((e as { statusCode?: number }).statusCode !== 304) throw e; // already running
       }
+      await this.shape(id, await container.inspect());
     });
+  }
+
+  /**
+   * Caps a started container's bandwidth (again: a new start is a new veth) when it has a cap; a
+   * container that cannot be shaped is stopped again and the error says why.
+   */
+  private async shape(id: string, info: ContainerInspectInfo, signal?: AbortSignal): Promise<void> {
+    const cap = await this.shaping.capOf(id, specOf(info).limits?.networkBitsPerSecond);
+    if (!cap || !info.State.Running || !info.State.Pid) return;
+    try {
+      await this.shaping.apply(containerName(id, this.config.instance), info.State.Pid, info.HostConfig.NetworkMode ?? 'default', cap, signal);
+    } catch (e) {
+      await this.engine.getContainer(info.Id).kill().catch(() => undefined);
+      await this.shaping.remove(containerName(id, this.config.instance));
+      throw e;
+    }
   }
 
   async stop(id: string, options?: StopOptions): Promise<void> {
@@ -129,9 +156,12 @@ export class DockerDriver implements Driver {
     await withDeadline(`docker stop ${id}`, options, this.config.timeoutMs + grace * 1000, async () => {
       try {
         const container = await this.owned(id);
-        await container.stop({ t: grace });
+        const pid = (await container.inspect()).State.Pid;
+        await container.stop({ t: grace }).catch((e: { statusCode?: number }) => {
+          if (e.statusCode !== 304) throw e; // 304: already stopped
+        });
+        await this.shaping.remove(containerName(id, this.config.instance), pid);
       } catch (e) {
-        if ((e as { statusCode?: number }).statusCode === 304) return; // already stopped
         throw translateEngineError(e, `stop ${id}`, this.context(id));
       }
     });
@@ -143,6 +173,8 @@ export class DockerDriver implements Driver {
       const found = await this.containers(id);
       for (const summary of found) {
         const container = this.engine.getContainer(summary.Id);
+        const pid = await container.inspect().then((i) => i.State.Pid, () => undefined);
+        await this.shaping.remove(containerName(id, this.config.instance), pid);
         await container.remove({ force: true }).catch((e: { statusCode?: number }) => {
           if (e.statusCode !== 404) throw e;
         });
@@ -160,13 +192,13 @@ export class DockerDriver implements Driver {
 
   async inspect(id: string, options?: CallOptions): Promise<EnvironmentInfo> {
     assertEnvironmentId(id);
-    return this.call('inspect', id, options, async () => toInfo(await (await this.owned(id)).inspect()));
+    return this.call('inspect', id, options, async () => this.infoOf(await (await this.owned(id)).inspect()));
   }
 
   async list(options?: CallOptions): Promise<EnvironmentInfo[]> {
     return this.call('list', undefined, options, async () => {
       const found = await this.containers();
-      const infos = await Promise.all(found.map((s) => this.engine.getContainer(s.Id).inspect().then(toInfo, () => undefined)));
+      const infos = await Promise.all(found.map((s) => this.engine.getContainer(s.Id).inspect().then((i) => this.infoOf(i), () => undefined)));
       return infos.filter((i): i is EnvironmentInfo => i !== undefined);
     });
   }
@@ -291,9 +323,17 @@ export class DockerDriver implements Driver {
     assertEnvironmentId(id);
     assertLimitsSupported(this, limits);
     await this.call('resize', id, options, async () => {
+      const container = await this.owned(id);
       const host = limitsToHostConfig(limits);
       if (host.Memory !== undefined) (host as { MemorySwap?: number }).MemorySwap = -1;
-      await (await this.owned(id)).update(host);
+      if (Object.keys(host).length) await container.update(host);
+      if (limits.networkBitsPerSecond !== undefined) {
+        const info = await container.inspect();
+        const reason = unshapeableReason(info.HostConfig.NetworkMode ?? 'default');
+        if (reason) throw new UnsupportedOperationError('networkBitsPerSecond', `container ${containerName(id, this.config.instance)}`, reason);
+        await this.shaping.record(id, limits.networkBitsPerSecond);
+        await this.shape(id, info);
+      }
     });
   }
 
@@ -354,7 +394,7 @@ export class DockerDriver implements Driver {
       const spec: EnvironmentSpec = {
         id,
         image: { ref: labels[LABEL_IMAGE_REF] ?? info.Image, ...(labels[LABEL_IMAGE_DIGEST] ? { digest: labels[LABEL_IMAGE_DIGEST] } : {}) },
-        limits: limitsFromHostConfig(info.HostConfig),
+        limits: await this.limitsOf(id, info),
         volumes: kept.volumes ?? [],
         iface: kept.iface ?? { hostname: info.Config.Hostname },
         labels: kept.labels ?? {},
@@ -432,7 +472,7 @@ export class DockerDriver implements Driver {
         ...(info.Config.Cmd ? { command: info.Config.Cmd } : {}),
         ...(info.Config.Entrypoint ? { entrypoint: info.Config.Entrypoint as string[] } : {}),
         ...(info.Config.WorkingDir ? { workingDir: info.Config.WorkingDir } : {}),
-        limits: limitsFromHostConfig(info.HostConfig),
+        limits: await this.limitsOf(id, info),
         iface: spec.iface ?? { hostname: info.Config.Hostname },
         labels: spec.labels ?? {},
         volumes: (spec.volumes ?? []).map(({ name, kind, mountPath, readOnly }) => ({ name, kind, mountPath, ...(readOnly ? { readOnly } : {}) })),
@@ -490,6 +530,20 @@ export class DockerDriver implements Driver {
     assertFeaturesSupported(this, spec.iface);
     assertInterface(spec.iface, spec.volumes);
     managedNetworkOf(spec.iface.network);
+    const unshapeable = spec.limits?.networkBitsPerSecond ? unshapeableReason(networkModeOf(spec.iface)) : undefined;
+    if (unshapeable) throw new UnsupportedOperationError('limit networkBitsPerSecond', `driver ${this.name}`, unshapeable);
+  }
+
+  /** The limits in force on a container: those in its HostConfig and its bandwidth cap. */
+  private async limitsOf(id: string, info: ContainerInspectInfo): Promise<ResourceLimits> {
+    const cap = await this.shaping.capOf(id, specOf(info).limits?.networkBitsPerSecond);
+    return { ...limitsFromHostConfig(info.HostConfig), ...(cap ? { networkBitsPerSecond: cap } : {}) };
+  }
+
+  /** The contract's view of one inspected container, its bandwidth cap included. */
+  private async infoOf(info: ContainerInspectInfo): Promise<EnvironmentInfo> {
+    const result = toInfo(info);
+    return { ...result, limits: await this.limitsOf(result.id, info) };
   }
 
   /**
@@ -512,7 +566,7 @@ export class DockerDriver implements Driver {
       ...(this.config.instance ? { [LABEL_INSTANCE]: this.config.instance } : {}),
       [LABEL_IMAGE_REF]: spec.image.ref,
       ...(spec.image.digest ? { [LABEL_IMAGE_DIGEST]: spec.image.digest } : {}),
-      'rsp.spec': JSON.stringify({ iface: spec.iface, labels: spec.labels ?? {}, volumes: spec.volumes ?? [] }),
+      'rsp.spec': JSON.stringify({ iface: spec.iface, labels: spec.labels ?? {}, volumes: spec.volumes ?? [], ...(spec.limits?.networkBitsPerSecond ? { limits: { networkBitsPerSecond: spec.limits.networkBitsPerSecond } } : {}) }),
     };
     if (spec.labels?.[LABEL_GROUP]) labels[LABEL_GROUP] = spec.labels[LABEL_GROUP];
     if (!this.config.instance) delete labels[LABEL_INSTANCE];
@@ -527,7 +581,7 @@ export class DockerDriver implements Driver {
     if (spec.limits?.memoryBytes !== undefined) create.HostConfig!.MemorySwap = spec.limits.memoryBytes;
     const container = await this.engine.createContainer(create);
     revert.add(() => container.remove({ force: true }));
-    return toInfo(await container.inspect());
+    return this.infoOf(await container.inspect());
   }
 
   /**

@@ -74,12 +74,18 @@ function ownResolvConf(iface: InterfaceSpec): boolean {
   return !!iface.dns?.length && iface.network?.mode === 'bridge' && !!named && named !== 'bridge';
 }
 
+/** The Docker network mode of a container with interface `iface`: `none`, a named network, or the default `bridge`. */
+export function networkModeOf(iface: InterfaceSpec): string {
+  const network = iface.network ?? { mode: 'bridge' as const };
+  return network.mode === 'none' ? 'none' : (network.network ?? network.bridge ?? 'bridge');
+}
+
 /** The parts of the container's create options that carry the interface and volumes. */
 export function interfaceToCreateOptions(iface: InterfaceSpec, volumes: VolumeSpec[], configDir: string): Partial<ContainerCreateOptions> & { HostConfig: Partial<HostConfig> } {
   const binds = [`${join(configDir, 'config.env')}:${CONFIG_ENV_PATH}:ro`, ...volumes.map((v) => `${v.hostPath}:${v.mountPath}${v.readOnly ? ':ro' : ''}`)];
   if (ownResolvConf(iface)) binds.push(`${join(configDir, 'resolv.conf')}:/etc/resolv.conf:ro`);
   const network = iface.network ?? { mode: 'bridge' as const };
-  const networkMode = network.mode === 'none' ? 'none' : (network.network ?? network.bridge ?? 'bridge');
+  const networkMode = networkModeOf(iface);
   const host: Partial<HostConfig> = {
     Binds: binds,
     NetworkMode: networkMode,

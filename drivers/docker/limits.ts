@@ -3,9 +3,10 @@ import type { LimitName, ResourceLimits } from '../contract';
 
 /**
  * RSP limits ↔ Docker's HostConfig. Enforced: CPU weight (`CpuShares`, 100 ↔ 1024), CPU quota
- * (`NanoCpus`), memory (`Memory`) and processes (`PidsLimit`). Disk size and network bandwidth are
- * not enforced by this driver (overlay2 quotas need xfs project quotas; bandwidth needs `tc` on the
- * host veth), so they are absent from `ENFORCED_LIMITS` and asking for them is UNSUPPORTED_OPERATION.
+ * (`NanoCpus`), memory (`Memory`) and processes (`PidsLimit`). Disk size is not enforced by this
+ * driver (overlay2 quotas need xfs project quotas), so asking for it is UNSUPPORTED_OPERATION.
+ * Network bandwidth is not a HostConfig field: the driver adds it (`tc` on the container's veth,
+ * see shaping.ts) when the engine is on this machine.
  */
 export const ENFORCED_LIMITS: readonly LimitName[] = ['cpuWeight', 'cpuQuota', 'memoryBytes', 'pids'];
 

@@ -9,6 +9,9 @@ import { buildWorld, World } from './scenario';
 /** A busybox web server answering `hello-<name>` on port 8080, its page on the /tmp tmpfs (the root may be read-only). */
 export const httpd = (name: string) => ['sh', '-c', `mkdir -p /tmp/www && echo hello-${name} > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www`];
 
+/** A busybox web server on port 8080 serving `/blob`, `mib` MiB of zeros, from the /tmp tmpfs (the bandwidth suites' transfer). */
+export const blobServer = (mib: number) => ['sh', '-c', `mkdir -p /tmp/www && dd if=/dev/zero of=/tmp/www/blob bs=1M count=${mib} 2>/dev/null && exec httpd -f -p 8080 -h /tmp/www`];
+
 /** The host's address towards its outside: the source of its default route (a routing-table lookup, nothing is sent). */
 export function outsideAddress(): string {
   return /\bsrc (\d+\.\d+\.\d+\.\d+)/.exec(execFileSync('ip', ['-4', 'route', 'get', '192.0.2.1'], { encoding: 'utf8' }))![1]!;
@@ -83,6 +86,17 @@ export class NamedEnvironments {
   /** Runs a command in an environment. */
   async exec(id: string, command: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
     return (await this.t.ok('mutation ($id: ID!, $c: [String!]!) { execEnvironment(id: $id, command: $c) { exitCode stdout stderr } }', { id, c: command })).execEnvironment;
+  }
+
+  /**
+   * Bits per second of one download of `mib` MiB from `url` in environment `from`, timed inside it
+   * (its /proc/uptime before and after `wget`): the bandwidth suites' measurement.
+   */
+  async downloadRate(from: string, url: string, mib: number): Promise<number> {
+    const r = await this.exec(from, ['sh', '-c', `a=$(cut -d' ' -f1 /proc/uptime); wget -qO /dev/null ${url} || exit 9; b=$(cut -d' ' -f1 /proc/uptime); echo $a $b`]);
+    expect(r.exitCode).toBe(0);
+    const [a, b] = r.stdout.trim().split(' ').map(Number);
+    return (mib * 1024 * 1024 * 8) / Math.max(0.01, b! - a!);
   }
 
   /** An environment's addresses. */

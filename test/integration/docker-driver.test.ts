@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
@@ -6,7 +7,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { EnvironmentSpec, ImageRef } from '../../drivers/contract';
 import { createDockerDriver, type DockerDriver } from '../../drivers/docker';
+import { containerName } from '../../drivers/docker/labels';
+import { hostVethOf } from '../../drivers/docker/shaping';
 import { UnsupportedOperationError } from '../../drivers/errors';
+import { shapedInterfaces } from '../../drivers/host/shaping';
 import { IDLE_COMMAND, importBusyboxImage } from '../fixtures/busybox-rootfs';
 import { describeWithEngine } from '../helpers/engines';
 
@@ -93,11 +97,60 @@ describeWithEngine('docker', 'Docker driver on a real engine', () => {
     expect((await driver.inspect(id)).limits.memoryBytes).toBe(96 * 1024 * 1024);
   });
 
-  test.each([['diskBytes', { diskBytes: 1e9 }], ['networkBitsPerSecond', { networkBitsPerSecond: 1e6 }]])('a limit it cannot enforce (%s) is UNSUPPORTED_OPERATION and leaves nothing', async (_name, limits) => {
+  test('a limit it cannot enforce (diskBytes) is UNSUPPORTED_OPERATION and leaves nothing', async () => {
     const id = newId('unsup');
-    await expect(driver.create(spec(id, { limits }))).rejects.toBeInstanceOf(UnsupportedOperationError);
+    await expect(driver.create(spec(id, { limits: { diskBytes: 1e9 } }))).rejects.toBeInstanceOf(UnsupportedOperationError);
     await expect(driver.inspect(id)).rejects.toMatchObject({ category: 'NOT_FOUND' });
   });
+
+  test('a bandwidth cap without a veth (network mode none) is refused with the reason and leaves nothing', async () => {
+    const id = newId('bwnone');
+    await expect(driver.create(spec(id, { limits: { networkBitsPerSecond: 1e6 } }))).rejects.toMatchObject({
+      category: 'UNSUPPORTED_OPERATION',
+      message: 'driver docker does not support limit networkBitsPerSecond: network mode none gives the container no veth (only loopback): there is no traffic to cap',
+    });
+    await expect(driver.inspect(id)).rejects.toMatchObject({ category: 'NOT_FOUND' });
+  });
+
+  test('a bandwidth cap is a tbf on the host end of the veth and on an ifb, set at start, gone at stop, set again at the next start, changed by resize, gone at destroy', async () => {
+    const id = newId('bw');
+    const ifb = shapedInterfaces(containerName(id)).ifb;
+    /** The tbf rate (bits per second) at the root of `dev`, or undefined without one. */
+    const rateOn = (dev: string): number | undefined => {
+      const out = spawnSync('tc', ['qdisc', 'show', 'dev', dev, 'root'], { encoding: 'utf8' }).stdout;
+      const m = /qdisc tbf \S+ root .*rate (\d+)([KMG]?)bit/.exec(out);
+      return m ? Number(m[1]) * ({ '': 1, K: 1e3, M: 1e6, G: 1e9 } as Record<string, number>)[m[2]!]! : undefined;
+    };
+    const vethOf = async (): Promise<string> => (await hostVethOf((await driver.engine.getContainer((await driver.inspect(id)).handle).inspect()).State.Pid))!;
+    const info = await driver.create(spec(id, { limits: { networkBitsPerSecond: 8e6 }, iface: { hostname: 'bw', network: { mode: 'bridge' } } }));
+    expect(info.limits.networkBitsPerSecond).toBe(8e6);
+    expect(existsSync(`/sys/class/net/${ifb}`)).toBe(false);
+    await driver.start(id);
+    const veth = await vethOf();
+    expect(veth).toMatch(/^veth/);
+    expect(rateOn(veth)).toBe(8e6);
+    expect(rateOn(ifb)).toBe(8e6);
+    expect(spawnSync('tc', ['filter', 'show', 'dev', veth, 'ingress'], { encoding: 'utf8' }).stdout).toContain(`Egress Redirect to device ${ifb}`);
+
+    await driver.stop(id, { graceSeconds: 1 });
+    expect(existsSync(`/sys/class/net/${ifb}`)).toBe(false);
+    expect(existsSync(`/sys/class/net/${veth}`)).toBe(false);
+    await driver.start(id);
+    const again = await vethOf();
+    expect(rateOn(again)).toBe(8e6);
+    expect(rateOn(ifb)).toBe(8e6);
+
+    await driver.resize(id, { networkBitsPerSecond: 4e6 });
+    expect(rateOn(again)).toBe(4e6);
+    expect(rateOn(ifb)).toBe(4e6);
+    expect((await driver.inspect(id)).limits.networkBitsPerSecond).toBe(4e6);
+    await driver.stop(id, { graceSeconds: 1 });
+    await driver.start(id);
+    expect(rateOn(await vethOf())).toBe(4e6);
+
+    await driver.destroy(id);
+    expect(existsSync(`/sys/class/net/${ifb}`)).toBe(false);
+  }, 60_000);
 
   test('the host↔image interface: hostname, DNS, config values, config.env and the data volume', async () => {
     const id = newId('iface');

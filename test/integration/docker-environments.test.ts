@@ -82,9 +82,11 @@ function dockerEnvironmentSuite(transport: 'direct' | 'loopback') {
     expect(listed.environments.nodes.map((n: { name: string; status: string }) => `${n.name}:${n.status}`).sort()).toEqual(['web-copy:RUNNING', 'web:RUNNING']);
   });
 
-  test('disk and bandwidth limits are refused as unsupported, never silently ignored', async () => {
-    const res = await t.gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'bw', limits: { networkBitsPerSecond: 1e6 } } });
-    expect(res.errors?.[0]).toMatchObject({ extensions: { code: 'UNSUPPORTED_OPERATION' }, message: 'driver docker does not support limit networkBitsPerSecond: the engine cannot enforce it' });
+  test('a bandwidth cap on an environment without a network (mode none: no veth) is refused with that reason, never silently ignored', async () => {
+    const { createEnvironment } = await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'bw', network: 'none', limits: { networkBitsPerSecond: 1e6 } } });
+    const op = await t.gateway.services.operations.settled(createEnvironment.operation.id);
+    expect({ state: op.state, code: op.errorCode, message: op.errorMessage }).toEqual({ state: 'FAILED', code: 'UNSUPPORTED_OPERATION', message: expect.stringContaining('does not support limit networkBitsPerSecond: network mode none gives the container no veth (only loopback): there is no traffic to cap') });
+    expect((await t.ok('query ($id: ID!) { environment(id: $id) { status } }', { id: createEnvironment.environment.id })).environment.status).not.toBe('CREATED');
   });
 }
 

@@ -1,9 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import Docker from 'dockerode';
 import { resolveDockerConfig } from '../../drivers/docker';
+import { shapedInterfaces } from '../../drivers/host/shaping';
 import { describeWithEngine } from '../helpers/engines';
-import { fetchText, httpd, NamedEnvironments } from '../helpers/named-environments';
+import { blobServer, fetchText, httpd, NamedEnvironments } from '../helpers/named-environments';
 import { until } from '../helpers/until';
 
 /** The host's first non-loopback IPv4 address (a published port answers there), else loopback. */
@@ -15,7 +18,7 @@ function hostAddress(): string {
 /**
  * Networks of environments through the gateway on a real Docker engine (issue 24): addresses of
  * the host's range (a /29: five addresses), reachable from another environment and from the
- * host; published ports; a read-only root by default.
+ * host; published ports; a read-only root by default; a bandwidth cap measured on a transfer.
  */
 describeWithEngine('docker', 'docker environments: addresses, published ports, read-only root', () => {
   const subnet = `10.126.${randomInt(256)}`;
@@ -93,4 +96,33 @@ describeWithEngine('docker', 'docker environments: addresses, published ports, r
     const engine = new Docker(resolveDockerConfig().connection);
     await expect(engine.getNetwork(network).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
+
+  test('a bandwidth cap holds both ways on a real transfer between two environments (tbf on the host end of the veth, its sent traffic through an ifb); set again after a restart', async () => {
+    const bits = 16_000_000;
+    const mib = 6;
+    const peer = await n.running('peer', { command: blobServer(mib) });
+    const capped = await n.running('capped', { command: blobServer(mib), limits: { networkBitsPerSecond: bits } });
+    expect((await n.t.ok('query ($id: ID!) { environment(id: $id) { limits { networkBitsPerSecond } } }', { id: capped })).environment.limits.networkBitsPerSecond).toBe(bits);
+    const [peerAt, cappedAt] = [(await n.addresses(peer))[0].address, (await n.addresses(capped))[0].address];
+    for (const [from, to] of [[capped, peerAt], [peer, cappedAt]] as const) {
+      expect(await until(`${to} serving`, async () => (await n.exec(from, ['wget', '-q', '--spider', `http://${to}:8080/blob`])).exitCode === 0, 30_000)).toBe(true);
+    }
+    const received = await n.downloadRate(capped, `http://${peerAt}:8080/blob`, mib);
+    const sent = await n.downloadRate(peer, `http://${cappedAt}:8080/blob`, mib);
+    console.log(`bandwidth cap ${bits / 1e6} Mbit/s (docker): received ${(received / 1e6).toFixed(1)} Mbit/s (${((received / bits) * 100).toFixed(0)} %), sent ${(sent / 1e6).toFixed(1)} Mbit/s (${((sent / bits) * 100).toFixed(0)} %)`);
+    // Within ±20 % both ways: the cap binds, and it is the cap that binds (not a slower path).
+    for (const rate of [received, sent]) {
+      expect(rate).toBeLessThanOrEqual(bits * 1.2);
+      expect(rate).toBeGreaterThanOrEqual(bits * 0.8);
+    }
+
+    const [container] = await new Docker(resolveDockerConfig().connection).listContainers({ all: true, filters: { label: [`rsp.environment=${capped}`] } });
+    const ifb = shapedInterfaces(container!.Names[0]!.slice(1)).ifb;
+    expect(existsSync(`/sys/class/net/${ifb}`)).toBe(true);
+    await n.follow((await n.t.ok('mutation ($id: ID!) { restartEnvironment(id: $id) { id } }', { id: capped })).restartEnvironment.id);
+    expect(execFileSync('tc', ['qdisc', 'show', 'dev', ifb, 'root'], { encoding: 'utf8' })).toMatch(/qdisc tbf .* rate 16Mbit/);
+    await n.destroy('capped');
+    expect(existsSync(`/sys/class/net/${ifb}`)).toBe(false);
+    await n.destroy('peer');
+  }, 120_000);
 });

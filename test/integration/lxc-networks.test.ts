@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { bridgeName } from '../../drivers/host/bridges';
 import { DEFAULT_DNS_DIR } from '../../drivers/lxc/dns';
 import { describeWithEngine } from '../helpers/engines';
-import { fetchText, forwardsOf, httpd, NamedEnvironments, outsideAddress } from '../helpers/named-environments';
+import { blobServer, fetchText, forwardsOf, httpd, NamedEnvironments, outsideAddress } from '../helpers/named-environments';
 import { until } from '../helpers/until';
 
 /**
@@ -109,7 +109,7 @@ describeWithEngine('lxc', 'lxc environments: addresses of the host range on a ma
   test('a bandwidth cap holds both ways on a real transfer between two environments (tbf on the veth, its sent traffic through an ifb)', async () => {
     const bits = 16_000_000;
     const mib = 6;
-    const serve = ['sh', '-c', `mkdir -p /tmp/www && dd if=/dev/zero of=/tmp/www/blob bs=1M count=${mib} 2>/dev/null && exec httpd -f -p 8080 -h /tmp/www`];
+    const serve = blobServer(mib);
     const peer = await n.running('peer', { command: serve });
     const capped = await n.running('capped', { command: serve, limits: { networkBitsPerSecond: bits } });
     expect((await n.t.ok('query ($id: ID!) { environment(id: $id) { limits { networkBitsPerSecond } } }', { id: capped })).environment.limits.networkBitsPerSecond).toBe(bits);
@@ -117,13 +117,7 @@ describeWithEngine('lxc', 'lxc environments: addresses of the host range on a ma
     for (const [from, to] of [[capped, peerAt], [peer, cappedAt]] as const) {
       expect(await until(`${to} serving`, async () => (await n.exec(from, ['wget', '-q', '--spider', `http://${to}:8080/blob`])).exitCode === 0, 30_000)).toBe(true);
     }
-    /** Bits per second of one download of the blob, timed inside the downloading environment. */
-    const rate = async (from: string, to: string): Promise<number> => {
-      const r = await n.exec(from, ['sh', '-c', `a=$(cut -d' ' -f1 /proc/uptime); wget -qO /dev/null http://${to}:8080/blob || exit 9; b=$(cut -d' ' -f1 /proc/uptime); echo $a $b`]);
-      expect(r.exitCode).toBe(0);
-      const [a, b] = r.stdout.trim().split(' ').map(Number);
-      return (mib * 1024 * 1024 * 8) / Math.max(0.01, b! - a!);
-    };
+    const rate = (from: string, to: string) => n.downloadRate(from, `http://${to}:8080/blob`, mib);
     const received = await rate(capped, peerAt);
     const sent = await rate(peer, cappedAt);
     console.log(`bandwidth cap ${bits / 1e6} Mbit/s (lxc): received ${(received / 1e6).toFixed(1)} Mbit/s (${((received / bits) * 100).toFixed(0)} %), sent ${(sent / 1e6).toFixed(1)} Mbit/s (${((sent / bits) * 100).toFixed(0)} %)`);
