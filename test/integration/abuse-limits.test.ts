@@ -17,8 +17,8 @@ describe('abuse limits', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('pglite');
-    // Default limits, except lower rates (so that a test can go over them) and introspection off (as in production).
-    t = await startTestGateway(db, { RSP_RATE_QUERIES_PER_MINUTE: '300', RSP_RATE_MUTATIONS_PER_MINUTE: '60', RSP_INTROSPECTION: 'false' });
+    // Default limits, except lower rates (so that a test can go over them); NODE_ENV=production: anonymous introspection and the IDE off by default.
+    t = await startTestGateway(db, { RSP_RATE_QUERIES_PER_MINUTE: '300', RSP_RATE_MUTATIONS_PER_MINUTE: '60', NODE_ENV: 'production' });
     w = await buildWorld(t);
     layerId = (await t.ok('query ($id: ID!) { host(id: $id) { layerId } }', { id: w.host1 })).host.layerId;
   });
@@ -140,7 +140,9 @@ describe('abuse limits', () => {
     expect((await post('{ gateway { site } }', {}, null, '198.51.100.8')).status).toBe(200);
   });
 
-  test('with RSP_INTROSPECTION off, introspection needs a token', async () => {
+  test('with NODE_ENV=production (RSP_INTROSPECTION and RSP_GRAPHIQL unset), introspection needs a token and GET /graphql serves no IDE', async () => {
+    const ide = await fetch(t.gateway.graphqlUrl, { headers: { accept: 'text/html' } });
+    expect(await ide.text()).not.toMatch(/<title>RSP GraphQL<\/title>/);
     const anonymous = await post('{ __schema { queryType { name } } }', {}, null);
     expect(anonymous.status).toBe(403);
     expect(anonymous.body.errors?.[0]).toMatchObject({ extensions: { code: 'FORBIDDEN' }, message: expect.stringMatching(/RSP_INTROSPECTION/) });
