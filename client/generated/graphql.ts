@@ -309,7 +309,7 @@ export type OperationState =
   | 'RUNNING'
   | 'SUCCEEDED';
 
-/** Another site: its name, its GraphQL URL and a token it issued (through rsp federate: only the name, the federation fills url and token from the peering of your group there). */
+/** Another site: its name (one of this site's peer sites, RSP_PEER_SITES: any other is FORBIDDEN), optionally its GraphQL URL (it must have the listed URL's origin; the listed URL is used) and a token it issued (through rsp federate: only the name, the federation fills url and token from the peering of your group there). */
 export type PeerSiteInput = {
   name: string;
   token?: string | null | undefined;

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { RspError } from '../errors';
+import { httpOrigin } from '../peering/known-peers';
 import { DEFAULT_PLACEMENT_SNAPSHOT_MS } from '../placement/defaults';
 import { DEFAULT_VERIFY_FLOOR_BYTES_PER_SECOND } from '../replication/settings';
 
@@ -188,6 +189,21 @@ const settings = {
     schema: z.coerce.number().int().min(1).optional(),
     doc: "bytes each group may keep in the gateway's stores: its images' content and the replicas the gateway keeps (uploads and replications past it: `CONFLICT`, reason `STORAGE_QUOTA`); the default of groups without a quota of their own (`setGroupStorageQuota`, `rsp group quota set`)",
     shown: '— (no limit)',
+  },
+  peerSites: {
+    env: 'RSP_PEER_SITES',
+    schema: z
+      .union([z.array(z.string()), z.string().transform(splitList)])
+      .default([])
+      .transform((items, ctx) => items.map((item) => parsePeerSite(item, ctx))),
+    doc: "the other sites this site may send requests to, `name=graphql-url` comma-separated (e.g. `b=https://site-b.example/graphql`): `importImage`'s `from` and a replication policy's `peer` must name one of them (FORBIDDEN, reason `PEER_NOT_ALLOWED`, otherwise) and are called at the URL listed here; use the names the federation gives the sites",
+    shown: '— (none)',
+  },
+  peerTokenKeyFile: {
+    env: 'RSP_PEER_TOKEN_KEY_FILE',
+    schema: z.string().min(1).optional(),
+    doc: "the 32-byte key sealing (AES-256-GCM) the tokens other sites issued that replication policies keep; made on first use; gateway replicas on one database share it",
+    shown: '`<RSP_DATA_DIR>/secrets/peer-tokens.key`',
   },
   agentDirectoryTtlMs: {
     env: 'RSP_AGENT_DIRECTORY_TTL_MS',
@@ -449,6 +465,17 @@ function parseAgent(item: string | AgentSetting, ctx: z.RefinementCtx): AgentSet
   const dataDir = rest.join('=').trim();
   if (!AGENT_ID_PATTERN.test(id.trim()) || id.trim() === 'local') ctx.addIssue({ code: 'custom', message: `"${id}" is not an agent id: a-z, 0-9 and -, at most 32, not "local"` });
   return dataDir ? { id: id.trim(), dataDir } : { id: id.trim() };
+}
+
+/** One `name=url` entry of RSP_PEER_SITES: a site name and an http(s) URL. */
+function parsePeerSite(item: string | { name: string; url: string }, ctx: z.RefinementCtx): { name: string; url: string } {
+  if (typeof item !== 'string') return item;
+  const at = item.indexOf('=');
+  const name = item.slice(0, at).trim();
+  const url = item.slice(at + 1).trim();
+  if (at < 1 || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) ctx.addIssue({ code: 'custom', message: `"${item}" is not name=url with a site name of lowercase letters, digits and dashes` });
+  else if (!httpOrigin(url)) ctx.addIssue({ code: 'custom', message: `"${url}" (site ${name}) is not an http(s) URL` });
+  return { name, url };
 }
 
 function splitList(value: string): string[] {

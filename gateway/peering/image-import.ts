@@ -5,12 +5,15 @@ import { BadInputError, isCategory, NotFoundError, RspError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { ImageEntity, ImageSource, ImageVisibility, MemberRole } from '../persistence/entities';
 import type { ImageService } from '../services/image-service';
-import { PeerClient, PeerSite } from './peer-site';
+import type { PeerRequest } from './known-peers';
+import type { Peering } from './peering';
+import { PeerClient } from './peer-site';
 
 /** What `importImage` asks: the image by digest, the site to fetch it from, the group that keeps it here. */
 export interface ImportImageRequest {
   digest: string;
-  from: PeerSite;
+  /** One of this site's known peers (`RSP_PEER_SITES`); anything else is FORBIDDEN before any request. */
+  from: PeerRequest;
   /** Default: the caller's group. */
   vendorGroupId?: string | null;
   visibility?: ImageVisibility | null;
@@ -39,6 +42,8 @@ export class ImageImport {
     dataSource: DataSource,
     private readonly images: ImageService,
     private readonly logger: Logger,
+    /** Which sites images may be fetched from. */
+    private readonly peering: Peering,
   ) {
     this.repo = dataSource.getRepository(ImageEntity);
   }
@@ -52,13 +57,15 @@ export class ImageImport {
    */
   async importImage(actor: Principal, request: ImportImageRequest): Promise<ImageEntity> {
     const p = policy.requireAuthenticated(actor);
-    const { digest, from } = request;
+    const { digest } = request;
     if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new BadInputError('digest must be sha256:<64 hex digits>', { digest });
     const groupId = request.vendorGroupId ?? p.groupId;
     if (!groupId) throw new BadInputError('Say which group keeps the image (vendorGroupId)');
     policy.requireRole(actor, groupId, MemberRole.MEMBER, 'add images for this group');
     const usable = (await this.images.list(actor, {})).find((i) => i.digest === digest && this.images.store.has(digest));
     if (usable) return usable;
+    // Only a known peer, at its listed URL: checked before any request leaves this site.
+    const from = this.peering.peerFor(request.from);
 
     const peer = new PeerClient(from);
     const { images } = await peer.graphql<{ images: PeerImage[] }>('{ images { name version technology digest sizeBytes description } }');

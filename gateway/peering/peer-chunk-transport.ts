@@ -3,17 +3,41 @@ import type { ChunkData, ChunkTransport } from '../artifacts/chunk-transport';
 import type { ArtifactManifest } from '../artifacts/manifest';
 import { UnsupportedOperationError } from '../errors';
 import type { PeerClient } from './peer-site';
+import type { PeerReplicaRecord } from './peer-store';
 
 /**
  * Another site's gateway store as a copy target, through its peer store (`POST /peer/store`) with
  * the token it issued: `copyArtifact` asks it which chunks it lacks and sends only those, then the
  * manifest. Nothing is read back from it: a peer's store is written to, and restored from there.
+ * Writes happen within a transfer (`begin`): the peer claims the replica's bytes from the group's
+ * storage quota first, and settles them with `record` or gives them back on `abort`.
  */
 export class PeerChunkTransport implements ChunkTransport {
   readonly location: string;
+  private transfer: string | undefined;
 
   constructor(private readonly client: PeerClient) {
     this.location = `peer:${client.base}`;
+  }
+
+  /** Begins the transfer of a replica of `bytes` whose environment runs the image of `imageDigest` (the peer's CONFLICT when its quota or image is missing). */
+  async begin(bytes: number, imageDigest: string): Promise<void> {
+    this.transfer = (await this.client.store<{ transfer: string }>('begin', { bytes, imageDigest })).transfer;
+  }
+
+  /** Records the replica at the peer (ending the transfer there); returns its id there. */
+  async record(record: PeerReplicaRecord): Promise<{ id: string }> {
+    const there = await this.client.store<{ id: string }>('recordReplica', { ...record, transfer: this.transfer });
+    this.transfer = undefined;
+    return there;
+  }
+
+  /** Ends a begun transfer without a replica (its bytes go back to the group's quota there); never throws. */
+  async abort(): Promise<void> {
+    if (!this.transfer) return;
+    const transfer = this.transfer;
+    this.transfer = undefined;
+    await this.client.store('abort', { transfer }).catch(() => undefined);
   }
 
   hasManifest(manifestId: string): Promise<boolean> {
@@ -25,7 +49,7 @@ export class PeerChunkTransport implements ChunkTransport {
   }
 
   async putManifest(manifest: ArtifactManifest): Promise<void> {
-    await this.client.store('putManifest', { manifest });
+    await this.client.store('putManifest', { manifest, transfer: this.transfer });
   }
 
   missingChunks(ids: string[]): Promise<string[]> {
@@ -41,6 +65,6 @@ export class PeerChunkTransport implements ChunkTransport {
   }
 
   async putChunks(chunks: ChunkData[]): Promise<void> {
-    await this.client.store('putChunks', { chunks });
+    await this.client.store('putChunks', { chunks, transfer: this.transfer });
   }
 }

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { BadInputError, ERROR_CATEGORIES, type ErrorCategory, RspError, UnavailableError } from '../errors';
+import { ERROR_CATEGORIES, type ErrorCategory, ForbiddenError, RspError, UnavailableError } from '../errors';
 
 /**
  * Another site this site works with for a caller: its name, its GraphQL endpoint and a token that
@@ -16,18 +16,8 @@ export interface PeerSite {
 /** How long one call to a peer site may take before it counts as unavailable. */
 const PEER_TIMEOUT_MS = 120_000;
 
-/** Checks a peer as a caller gave it (the federation fills url and token): http(s) URL, a token. */
-export function checkPeer(peer: { name: string; url?: string | null; token?: string | null }): PeerSite {
-  if (!peer.url || !peer.token) throw new BadInputError(`Site ${peer.name}: give its url and a token it issued (through rsp federate, the federation fills them for a linked site)`, { peer: peer.name });
-  let url: URL;
-  try {
-    url = new URL(peer.url);
-  } catch {
-    throw new BadInputError(`Site ${peer.name}: "${peer.url}" is not a URL`, { peer: peer.name });
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BadInputError(`Site ${peer.name}: its URL must be http(s)`, { peer: peer.name });
-  return { name: peer.name, url: peer.url, token: peer.token };
-}
+/** Redirects followed within the peer's own origin; one to another origin is refused. */
+const MAX_REDIRECTS = 3;
 
 /**
  * Calls to a peer site with the token it issued: GraphQL, an image's bits by digest, and its peer
@@ -64,13 +54,28 @@ export class PeerClient {
     return ((await res.json()) as { result: T }).result;
   }
 
-  /** A request with the peer's token; a refusal (non-2xx) is thrown as the peer's error, naming it. */
+  /**
+   * A request with the peer's token; a refusal (non-2xx) is thrown as the peer's error, naming it.
+   * Redirects are followed only within the peer's origin: one elsewhere is FORBIDDEN
+   * (`details.reason` `PEER_REDIRECT`), and the token never leaves the peer's origin.
+   */
   private async fetch(url: string, init: RequestInit): Promise<Response> {
+    const origin = new URL(this.base).origin;
     let res: Response;
-    try {
-      res = await fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${this.peer.token}` }, signal: AbortSignal.timeout(PEER_TIMEOUT_MS) });
-    } catch (e) {
-      throw new UnavailableError(`Site ${this.peer.name} is unavailable: ${(e as Error).message}`, { peer: this.peer.name });
+    let target = url;
+    for (let hops = 0; ; hops++) {
+      try {
+        res = await fetch(target, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${this.peer.token}` }, signal: AbortSignal.timeout(PEER_TIMEOUT_MS) });
+      } catch (e) {
+        throw new UnavailableError(`Site ${this.peer.name} is unavailable: ${(e as Error).message}`, { peer: this.peer.name });
+      }
+      if (res.status < 300 || res.status >= 400) break;
+      await res.body?.cancel();
+      const location = res.headers.get('location');
+      const next = location ? new URL(location, target) : undefined;
+      if (!next || next.origin !== origin) throw new ForbiddenError(`Site ${this.peer.name} redirected to ${next?.origin ?? 'nowhere'}, not its own origin: refused`, { reason: 'PEER_REDIRECT', peer: this.peer.name });
+      if (hops >= MAX_REDIRECTS) throw new UnavailableError(`Site ${this.peer.name} redirected more than ${MAX_REDIRECTS} times`, { peer: this.peer.name });
+      target = next.href;
     }
     if (res.ok) return res;
     const text = await res.text().catch(() => '');

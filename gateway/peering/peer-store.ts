@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { DataSource, Repository } from 'typeorm';
 import type { ArtifactStore } from '../artifacts/artifact-store';
 import type { ChunkData } from '../artifacts/chunk-transport';
@@ -9,11 +9,24 @@ import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, ForbiddenError, IntegrityError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { ImageEntity, MemberRole, ReplicaEntity, ReplicaSource, ReplicationKind, ReplicationTargetKind } from '../persistence/entities';
+import type { StorageReservation } from '../storage-quotas/reservation';
 import type { StorageQuotas } from '../storage-quotas/storage-quotas';
 
 /** Chunk ids asked about at once, and bytes of chunks written at once. */
 const MAX_IDS = 4096;
 const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+/** A transfer silent this long is abandoned: its reserved bytes go back to the group's quota. */
+const TRANSFER_IDLE_MS = 30 * 60_000;
+
+/** A transfer a sending site began here: the group it is for and the bytes reserved for it. */
+interface Transfer {
+  id: string;
+  groupId: string;
+  room: StorageReservation;
+  /** Bytes of chunks written so far (the reservation covers at least these). */
+  written: number;
+  idle: NodeJS.Timeout;
+}
 
 /** What the sending site records here once its chunks and manifest are in: the replica as this site keeps it. */
 export interface PeerReplicaRecord {
@@ -34,7 +47,11 @@ export interface PeerReplicaRecord {
  * This site's gateway store as another site's replication target (`POST /peer/store`), for a token
  * this site issued (a member of its group: the peering's linked group). The other site sends only
  * the chunks this store lacks, then the manifest, then records the replica here — in the token's
- * group, against its storage quota — where it is restored like any replica of the group. Only
+ * group, against its storage quota — where it is restored like any replica of the group. The
+ * replica's bytes are claimed from the group's storage quota when the transfer begins (`begin`,
+ * CONFLICT `STORAGE_QUOTA` when they do not fit, before any chunk is taken), chunks are taken only
+ * within a begun transfer, and the claim is settled with the replica's record or released when the
+ * sender aborts, fails or goes silent (TRANSFER_IDLE_MS). Only
  * plaintext chunks whose bytes hash to their id are taken, so a peer can neither damage nor
  * replace what is stored for others; nothing is read back from here.
  */
@@ -42,6 +59,7 @@ export class PeerStore {
   private readonly place: StoreChunkTransport;
   private readonly replicas: Repository<ReplicaEntity>;
   private readonly images: Repository<ImageEntity>;
+  private readonly transfers = new Map<string, Transfer>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -69,19 +87,63 @@ export class PeerStore {
         return this.place.missingChunks(idsOf(args.ids));
       case 'checkChunks':
         return this.place.checkChunks(idsOf(args.ids));
+      case 'begin':
+        return this.begin(p.groupId, args.bytes, args.imageDigest);
       case 'putChunks':
-        return this.putChunks(args.chunks);
+        return this.putChunks(this.transferOf(p.groupId, args.transfer), args.chunks);
       case 'putManifest':
+        this.transferOf(p.groupId, args.transfer);
         return this.putManifest(args.manifest as ArtifactManifest);
       case 'recordReplica':
-        return this.record(p.groupId, args as unknown as PeerReplicaRecord);
+        return this.record(p.groupId, this.transferOf(p.groupId, args.transfer), args as unknown as PeerReplicaRecord);
+      case 'abort':
+        await this.end(String(args.transfer), p.groupId);
+        return null;
       default:
         throw new BadInputError(`Unknown peer store call ${call}`, { call });
     }
   }
 
-  /** Writes chunks whose bytes hash to their id (plaintext), at most MAX_BATCH_BYTES at once. */
-  private async putChunks(value: unknown): Promise<null> {
+  /**
+   * Begins a transfer of a replica of `bytes` for `groupId`: its bytes are reserved against the
+   * group's storage quota now (CONFLICT `STORAGE_QUOTA` when they do not fit). Returns its id, which
+   * every later call of the transfer names.
+   */
+  private async begin(groupId: string, bytes: unknown, imageDigest: unknown): Promise<{ transfer: string }> {
+    if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) throw new BadInputError('bytes must be the replica\'s size in bytes');
+    await this.imageFor(groupId, String(imageDigest));
+    const room = await this.quotas.reserve(groupId, bytes, "a replica from another site");
+    const id = randomUUID();
+    this.transfers.set(id, { id, groupId, room, written: 0, idle: this.idleTimer(id) });
+    return { transfer: id };
+  }
+
+  /** The open transfer `value` of `groupId` (its idle clock restarted); BAD_USER_INPUT when there is none. */
+  private transferOf(groupId: string, value: unknown): Transfer {
+    const t = typeof value === 'string' ? this.transfers.get(value) : undefined;
+    if (!t || t.groupId !== groupId) throw new BadInputError('No such transfer open here: begin one first (its bytes are claimed from the group\'s storage quota)', { transfer: String(value) });
+    clearTimeout(t.idle);
+    t.idle = this.idleTimer(value as string);
+    return t;
+  }
+
+  private idleTimer(id: string): NodeJS.Timeout {
+    const timer = setTimeout(() => void this.end(id), TRANSFER_IDLE_MS);
+    timer.unref();
+    return timer;
+  }
+
+  /** Ends a transfer without a replica: its reservation released (only the group's own, when `groupId` is given). */
+  private async end(id: string, groupId?: string): Promise<void> {
+    const t = this.transfers.get(id);
+    if (!t || (groupId && t.groupId !== groupId)) return;
+    this.transfers.delete(id);
+    clearTimeout(t.idle);
+    await t.room.release();
+  }
+
+  /** Writes chunks whose bytes hash to their id (plaintext), at most MAX_BATCH_BYTES at once, within the transfer's reservation (grown when needed). */
+  private async putChunks(transfer: Transfer, value: unknown): Promise<null> {
     if (!Array.isArray(value)) throw new BadInputError('chunks must be a list of { id, data }');
     const chunks = value as ChunkData[];
     let total = 0;
@@ -92,6 +154,8 @@ export class PeerStore {
       if (total > MAX_BATCH_BYTES) throw new BadInputError(`At most ${MAX_BATCH_BYTES} bytes of chunks at once`, { maxBytes: MAX_BATCH_BYTES });
       if (createHash('sha256').update(bytes).digest('hex') !== id) throw new IntegrityError('(peer copy)', id, 'its bytes do not hash to its id: only plaintext chunks are taken from another site');
     }
+    await transfer.room.cover(transfer.written + total);
+    transfer.written += total;
     await this.place.putChunks(chunks);
     return null;
   }
@@ -104,17 +168,24 @@ export class PeerStore {
     return null;
   }
 
+  /** This site's image of `digest` the group may use, its bits here; CONFLICT `IMAGE_MISSING` otherwise (import it first). */
+  private async imageFor(groupId: string, digest: string): Promise<ImageEntity> {
+    const image = (await this.images.findBy({ digest })).find((i) => this.hasImageBits(digest) && policy.canUseImage({ kind: 'token', tokenId: 'peer', name: 'peer', groupId, role: MemberRole.MEMBER, siteAdmin: false }, i));
+    if (!image) throw new ConflictError(`This site has no image of digest ${digest} the group may use: import it first (importImage), then replicate again`, { reason: 'IMAGE_MISSING', digest });
+    return image;
+  }
+
   /**
-   * Records the replica whose manifest is here, in `groupId`, its bytes reserved against the
-   * group's storage quota; its environment is restored with this site's image of the same digest
+   * Records the replica whose manifest is here, in `groupId`, settling the transfer's reservation
+   * (grown to the replica's bytes when needed) with the record; its environment is restored with this site's image of the same digest
    * (CONFLICT with `details.reason: IMAGE_MISSING` when the group may use none here: import it first).
    */
-  private async record(groupId: string, r: PeerReplicaRecord): Promise<{ id: string }> {
+  private async record(groupId: string, transfer: Transfer, r: PeerReplicaRecord): Promise<{ id: string }> {
     const manifestId = manifestIdOf(r.manifestId);
     if (!(await this.place.hasManifest(manifestId))) throw new BadInputError(`Manifest ${manifestId} is not in this site's store: send its chunks and manifest first`, { manifestId });
-    const image = (await this.images.findBy({ digest: String(r.imageDigest) })).find((i) => this.hasImageBits(String(r.imageDigest)) && policy.canUseImage({ kind: 'token', tokenId: 'peer', name: 'peer', groupId, role: MemberRole.MEMBER, siteAdmin: false }, i));
-    if (!image) throw new ConflictError(`This site has no image of digest ${r.imageDigest} the group may use: import it first (importImage), then replicate again`, { reason: 'IMAGE_MISSING', digest: r.imageDigest });
-    const room = await this.quotas.reserve(groupId, Number(r.bytes) || 0, `a replica of environment ${r.source?.name} from another site`);
+    const image = await this.imageFor(groupId, String(r.imageDigest));
+    const room = transfer.room;
+    await room.cover(Number(r.bytes) || 0);
     try {
       const saved = await this.dataSource.transaction(async (m) => {
         const row = await m.getRepository(ReplicaEntity).save(
@@ -147,7 +218,7 @@ export class PeerStore {
       this.logger.info({ replica: saved.id, group: groupId, bytes: saved.bytes, movedBytes: saved.movedBytes }, "kept another site's replica");
       return { id: saved.id };
     } finally {
-      await room.release();
+      await this.end(transfer.id);
     }
   }
 }

@@ -1,7 +1,8 @@
 import { DataSource, Repository } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import type { PeerSite } from '../peering/peer-site';
+import type { PeerRequest } from '../peering/known-peers';
+import type { Peering } from '../peering/peering';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError } from '../errors';
 import { Topic, type RspPubSub } from '../events/pubsub';
 import {
@@ -46,8 +47,8 @@ export interface CreateReplicationPolicy {
   enabled?: boolean;
   /** Restore drills of the newest replica on this schedule (EXTERNAL policies); null or "" for none. */
   drillSchedule?: string | null;
-  /** STORE of another site: the replicas go to its gateway's store (see `PeerStore`), and are restored there. */
-  peer?: PeerSite | null;
+  /** STORE of another site (one of `RSP_PEER_SITES`): the replicas go to its gateway's store (see `PeerStore`), and are restored there. */
+  peer?: PeerRequest | null;
 }
 
 /** What may change on a policy. */
@@ -82,6 +83,8 @@ export class ReplicationPolicyService {
     private readonly settings: ReplicationSettings,
     /** The agent of a host: asked whether an environment's driver can export from a snapshot. */
     private readonly agentOf: (hostId: string) => Promise<HostAgent>,
+    /** Which other sites a policy may name; its token sealed with the site's key. */
+    private readonly peering: Peering,
     /** Where a change of auto-failover is announced (heartbeats' failover scopes follow it, on every replica). */
     private readonly pubSub?: RspPubSub,
   ) {
@@ -111,11 +114,11 @@ export class ReplicationPolicyService {
       drillSchedule: input.drillSchedule || null,
     });
     if (fields.snapshotBeforeCopy) await requireSnapshotExport(await this.agentOf(env.hostId), env.driver);
-    const peer = input.peer ?? null;
+    const peer = input.peer ? this.peering.peerFor(input.peer) : null;
     if (peer) checkPeerPolicy(fields);
     const schedule = this.parse(fields.schedule);
     const created = await this.policies.save(
-      this.policies.create({ ...fields, peerName: peer?.name ?? null, peerUrl: peer?.url ?? null, peerToken: peer?.token ?? null, groupId: env.groupId, environmentId: env.id, failCount: 0, nextRunAt: fields.enabled ? schedule.next(new Date()) : null, nextDrillAt: this.nextDrill(fields, new Date()) }),
+      this.policies.create({ ...fields, peerName: peer?.name ?? null, peerUrl: peer?.url ?? null, peerToken: peer ? this.peering.seal.seal(peer.token) : null, groupId: env.groupId, environmentId: env.id, failCount: 0, nextRunAt: fields.enabled ? schedule.next(new Date()) : null, nextDrillAt: this.nextDrill(fields, new Date()) }),
     );
     if (created.autoFailover) this.scopeChanged(env);
     return created;

@@ -3,7 +3,7 @@ import type { VerifyReport } from '../artifacts/artifact-store';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, IntegrityError, NotFoundError } from '../errors';
-import { PeerClient } from '../peering/peer-site';
+import { Peering } from '../peering/peering';
 import type { Logger } from '../logging/logger';
 import { MemberRole, ReplicaEntity, ReplicationKind, ReplicationPolicyEntity } from '../persistence/entities';
 import type { GroupKeys } from './group-keys';
@@ -26,6 +26,8 @@ export class ReplicaRecords {
     private readonly logger: Logger,
     /** Where the bytes of replicas kept on hosts are released. */
     private readonly placement?: PlacementService,
+    /** How a replica kept at another site is reached there (a known site, the policy's sealed token). */
+    private readonly peering: Peering = Peering.none(),
   ) {
     this.dataSource = dataSource;
     this.replicaRepo = dataSource.getRepository(ReplicaEntity);
@@ -112,7 +114,7 @@ export class ReplicaRecords {
     const pol = r.policyId ? await this.dataSource.getRepository(ReplicationPolicyEntity).findOneBy({ id: r.policyId }) : null;
     if (!pol?.peerName || !r.peerReplicaId) return void this.logger.warn({ replica: r.id, site: r.peerSite }, 'a replica kept at another site has no policy to reach it by: it stays there');
     try {
-      await new PeerClient({ name: pol.peerName, url: pol.peerUrl!, token: pol.peerToken! }).graphql('mutation ($id: ID!) { deleteReplica(id: $id) { id } }', { id: r.peerReplicaId });
+      await this.peering.clientOfPolicy(pol).graphql('mutation ($id: ID!) { deleteReplica(id: $id) { id } }', { id: r.peerReplicaId });
     } catch (e) {
       this.logger.warn({ err: e, replica: r.id, site: r.peerSite, peerReplicaId: r.peerReplicaId }, 'could not delete a replica kept at another site; it stays there');
     }

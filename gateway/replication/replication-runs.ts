@@ -2,9 +2,8 @@ import { DataSource, Repository } from 'typeorm';
 import { Revert } from '../../drivers/revert';
 import { callContext } from '../agent/call-context';
 import { copyArtifact } from '../artifacts/chunk-copy';
-import { PeerChunkTransport } from '../peering/peer-chunk-transport';
-import { PeerClient } from '../peering/peer-site';
-import type { PeerReplicaRecord } from '../peering/peer-store';
+import { Peering } from '../peering/peering';
+import { sendReplicaToPeer } from '../peering/replica-sender';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import type { HostAgent } from '../agent/host-agent';
@@ -100,6 +99,8 @@ export class ReplicationRuns {
     private readonly placement?: PlacementService,
     /** What `snapshotBeforeCopy` runs hold the environment with and take their snapshot through. */
     private readonly consistency?: { lifecycle: EnvironmentLifecycle; snapshots: SnapshotService },
+    /** The other sites a policy's peer may be (checked again at every run), and its token's seal. */
+    private readonly peering: Peering = Peering.none(),
   ) {
     this.policies = dataSource.getRepository(ReplicationPolicyEntity);
     this.replicaRepo = dataSource.getRepository(ReplicaEntity);
@@ -230,6 +231,8 @@ export class ReplicationRuns {
    * here (`peerSite`, `peerReplicaId`), its bytes moved as `movedBytes`.
    */
   private async replicateToPeer(env: EnvironmentEntity, pol: ReplicationPolicyEntity, options: ReplicateOptions): Promise<ReplicaEntity> {
+    // Still one of this site's known peers, at the URL listed now, before anything is exported or sent.
+    const client = this.peering.clientOfPolicy(pol);
     const image = await this.dataSource.getRepository(ImageEntity).findOneBy({ id: env.imageId });
     if (!image?.digest) throw new ConflictError(`The image of environment ${env.name} has no digest: another site cannot restore it`, { environmentId: env.id });
     const agent = await this.stores.agentOf(env.hostId);
@@ -240,20 +243,8 @@ export class ReplicationRuns {
     const revert = new Revert();
     revert.add(() => this.stores.dropUnused(env.hostId, staging, manifestId));
     try {
-      const client = new PeerClient({ name: pol.peerName!, url: pol.peerUrl!, token: pol.peerToken! });
-      const copied = await copyArtifact(staging, new PeerChunkTransport(client), manifestId, { signal: options.signal, onProgress: (p) => options.onProgress?.({ phase: 'copy', ...p, totalChunks: stats.chunks }) });
       const source = sourceOf(env, pol);
-      const there = await client.store<{ id: string }>('recordReplica', {
-        manifestId,
-        bytes: stats.bytes,
-        chunks: stats.chunks,
-        movedBytes: copied.stats.newBytes,
-        reusedChunks: copied.counts.reusedChunks,
-        writtenChunks: copied.counts.writtenChunks,
-        environmentId: env.id,
-        source,
-        imageDigest: image.digest,
-      } satisfies PeerReplicaRecord);
+      const { id: thereId, copied } = await sendReplicaToPeer(staging, client, { manifestId, bytes: stats.bytes, chunks: stats.chunks, environmentId: env.id, source, imageDigest: image.digest }, { signal: options.signal, onProgress: (p) => options.onProgress?.({ phase: 'copy', ...p, totalChunks: stats.chunks }) });
       const replica = await this.replicaRepo.save(
         this.replicaRepo.create({
           policyId: pol.id,
@@ -275,7 +266,7 @@ export class ReplicationRuns {
           source,
           verifiedAt: null,
           peerSite: pol.peerName,
-          peerReplicaId: there.id,
+          peerReplicaId: thereId,
         }),
       );
       revert.success();

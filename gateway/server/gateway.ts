@@ -29,6 +29,8 @@ import { imageContentHandler, peerStoreHandler } from './peer-http';
 import { ArtifactStore } from '../artifacts/artifact-store';
 import type { ChunkTransport } from '../artifacts/chunk-transport';
 import { StoreChunkTransport } from '../artifacts/store-chunk-transport';
+import { Peering } from '../peering/peering';
+import { PeerTokenSeal } from '../peering/peer-token-seal';
 import { GroupKeys } from '../replication/group-keys';
 import { SYSTEM } from '../auth/principal';
 import { defaultSetupNames, MachineSetup, type SetupOutcome } from '../setup/machine-setup';
@@ -178,6 +180,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       placement: { snapshotMs: config.placementSnapshotMs },
       health: { heartbeatMs: config.heartbeatMs, downAfterMs: config.hostDownAfterMs },
       artifactStore: ArtifactStore.inDirectory(config.artifactDir, { logger }),
+      peering: new Peering(config.peerSites, new PeerTokenSeal(config.peerTokenKeyFile ?? join(config.dataDir, 'secrets', 'peer-tokens.key'))),
       groupKeys: new GroupKeys(dataSource, { legacyFile: join(config.dataDir, 'secrets', 'replica-group-keys.secret'), logger }),
       replication: { minimumIntervalMinutes: config.replicationMinIntervalMinutes, backoff: { baseMs: config.replicationRetryBaseMs, maxMs: 3_600_000 }, maxKeep: 100, verify: { ...(config.replicaVerifyBytesPerSecond === undefined ? {} : { bytesPerSecond: config.replicaVerifyBytesPerSecond }), floorBytesPerSecond: config.replicaVerifyFloorBytesPerSecond, intervalMs: config.replicaVerifyIntervalHours * 3_600_000 } },
     });
@@ -194,6 +197,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     await services.operations.failAbandoned();
     // …nor end its transfers, whose reserved bytes would hold their groups' quotas.
     await services.storageQuotas.releaseAbandoned();
+    // Peer tokens policies kept in plain text (before they were sealed) are sealed now.
+    await services.peering.sealStoredTokens(dataSource, logger);
     // Their environments, left CREATING, STARTING…, are settled from what the engines report (remote agents' when they connect).
     for (const id of agents.connected()) await services.environments.settleAfterReconnect(id);
     const bootstrap = await services.tokens.bootstrapSiteAdmin();

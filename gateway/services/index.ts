@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import type { ImageStore } from '../artifacts/image-store';
 import { ImageImport } from '../peering/image-import';
+import { Peering } from '../peering/peering';
 import { PeerStore } from '../peering/peer-store';
 import type { ArtifactStore } from '../artifacts/artifact-store';
 import { AgentCredentialService } from '../auth/agent-credential-service';
@@ -83,6 +84,8 @@ export interface Services {
   imageImport: ImageImport;
   /** This site's store as other sites' replication target. */
   peerStore: PeerStore;
+  /** The other sites this site may call, and the tokens they issued, sealed. */
+  peering: Peering;
   /** Objects RSP made on an engine that the database does not know: found on each agent's connection, removed on request. */
   orphans: OrphanService;
 }
@@ -113,6 +116,8 @@ export interface ServiceDeps {
   groupKeys: GroupKeys;
   /** How replication behaves; defaults when absent. */
   replication?: ReplicationSettings;
+  /** The other sites this site may call (`RSP_PEER_SITES`) and its peer token key; absent: none. */
+  peering?: Peering;
 }
 
 /** Builds every service of a gateway. */
@@ -134,7 +139,8 @@ export function createServices(deps: ServiceDeps): Services {
   const layers = new LayerService(dataSource);
   const metrics = new MetricsService(dataSource, deps.pubSub, deps.agents, sites, environments, operations, deps.logger, deps.subscriberBuffer, deps.localHost, deps.info.database);
   const health = new HostHealthService(dataSource, deps.agents, deps.pubSub, metrics.alerts, deps.logger, beats.settings, beats);
-  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, storageQuotas, deps.replication ?? DEFAULT_REPLICATION_SETTINGS, metrics.alerts, snapshots);
+  const peering = deps.peering ?? Peering.none();
+  const replication = new ReplicationService(dataSource, deps.agents, operations, layers, deps.artifactStore, deps.groupKeys, deps.logger, deps.pubSub, lifecycle, placement, storageQuotas, deps.replication ?? DEFAULT_REPLICATION_SETTINGS, metrics.alerts, snapshots, peering);
   const failover = new FailoverService(dataSource, deps.agents, operations, replication, metrics.alerts, deps.logger, lifecycle);
   health.useFailover(failover);
   const shares = new ShareService(dataSource, deps.pubSub);
@@ -154,7 +160,8 @@ export function createServices(deps: ServiceDeps): Services {
     shares,
     layers,
     images,
-    imageImport: new ImageImport(dataSource, images, deps.logger),
+    imageImport: new ImageImport(dataSource, images, deps.logger, peering),
+    peering,
     peerStore: new PeerStore(dataSource, deps.artifactStore, storageQuotas, deps.logger, (digest) => deps.imageStore.has(digest)),
     environments,
     metrics,

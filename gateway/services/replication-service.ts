@@ -6,6 +6,8 @@ import type { RspPubSub } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import type { AlertEvaluator } from '../metrics/alert-evaluator';
 import type { EnvironmentEntity, ReplicaEntity, ReplicationPolicyEntity } from '../persistence/entities';
+import { Peering } from '../peering/peering';
+import { ReplicaSending } from '../peering/replica-sending';
 import type { GroupKeys } from '../replication/group-keys';
 import { ReplicationPolicyService } from '../replication/policy-service';
 import { ReplicaRecords } from '../replication/replica-records';
@@ -44,6 +46,8 @@ export class ReplicationService implements ReplicaKeeper {
   readonly drills: RestoreDrills;
   /** Garbage collection of a replica store on request. */
   readonly collector: StoreCollector;
+  /** Replicas sent on to another site, to be restored there. */
+  readonly sending: ReplicaSending;
 
   constructor(
     dataSource: DataSource,
@@ -66,14 +70,17 @@ export class ReplicationService implements ReplicaKeeper {
     alerts?: Pick<AlertEvaluator, 'raise'>,
     /** Where `snapshotBeforeCopy` runs take their snapshot. */
     snapshots?: SnapshotService,
+    /** The other sites replicas may go to, and how their tokens are kept. */
+    peering: Peering = Peering.none(),
   ) {
     const stores = new ReplicaStores(dataSource, agents, store, logger);
-    this.replicas = new ReplicaRecords(dataSource, stores, keys, logger, placement);
-    this.policies = new ReplicationPolicyService(dataSource, layers, this.replicas, settings, (hostId) => stores.agentOf(hostId), pubSub);
-    this.runs = new ReplicationRuns(dataSource, operations, stores, keys, logger, pubSub, this.policies, this.replicas, settings, quotas, placement, snapshots ? { lifecycle, snapshots } : undefined);
+    this.replicas = new ReplicaRecords(dataSource, stores, keys, logger, placement, peering);
+    this.policies = new ReplicationPolicyService(dataSource, layers, this.replicas, settings, (hostId) => stores.agentOf(hostId), peering, pubSub);
+    this.runs = new ReplicationRuns(dataSource, operations, stores, keys, logger, pubSub, this.policies, this.replicas, settings, quotas, placement, snapshots ? { lifecycle, snapshots } : undefined, peering);
     this.verifier = new ReplicaVerifier(dataSource, operations, stores, keys, this.replicas, logger, settings, alerts);
     this.restores = new RestoreService(dataSource, agents, operations, stores, keys, logger, lifecycle, this.replicas, placement);
     this.collector = new StoreCollector(dataSource, operations, stores, logger);
+    this.sending = new ReplicaSending(dataSource, operations, stores, this.replicas, peering, logger);
     this.drills = new RestoreDrills(dataSource, agents, operations, this.policies, this.restores, logger, alerts);
   }
 

@@ -3,7 +3,6 @@ import { IsOptional, Length, Matches, ValidateNested } from 'class-validator';
 import { Arg, Ctx, Field, Float, ID, InputType, Mutation, Query, Resolver } from 'type-graphql';
 import type { GatewayContext } from '../../gateway/context';
 import { ImageEntity, ImageSource, ImageVisibility } from '../../gateway/persistence/entities';
-import { checkPeer } from '../../gateway/peering/peer-site';
 import { Actor } from '../common/actor';
 import { PeerSiteInput } from '../common/peer-site';
 import type { Principal } from '../common/actor';
@@ -94,7 +93,7 @@ export class ImageResolver {
       'The image of a digest for your group: one it may use here already, else fetched from another site that has it (its bits checked against the digest: other bits are INTEGRITY_ERROR with details.reason DIGEST_MISMATCH, and nothing is kept) and registered for the group (members).',
   })
   importImage(@Arg('input') input: ImportImageInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ImageEntity> {
-    return ctx.services.imageImport.importImage(actor, { digest: input.digest, from: checkPeer(input.from), vendorGroupId: input.vendorGroupId ?? null, visibility: input.visibility ?? null });
+    return ctx.services.imageImport.importImage(actor, { digest: input.digest, from: input.from, vendorGroupId: input.vendorGroupId ?? null, visibility: input.visibility ?? null });
   }
 
   @Mutation(() => Image, { description: 'Changes who may see an image.' })

@@ -1,8 +1,8 @@
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../../gateway/context';
-import { checkPeer } from '../../gateway/peering/peer-site';
 import type { OperationEntity, ReplicaEntity, ReplicationPolicyEntity } from '../../gateway/persistence/entities';
 import { Actor } from '../common/actor';
+import { PeerSiteInput } from '../common/peer-site';
 import type { Principal } from '../common/actor';
 import { Operation } from '../operations/types';
 import { CreateReplicationPolicyInput, UpdateReplicationPolicyInput } from './inputs';
@@ -23,8 +23,7 @@ export class ReplicationPolicyResolver {
 
   @Mutation(() => ReplicationPolicy, { description: 'Attaches a replication policy to a layer of an environment; refused (BAD_USER_INPUT, with the reason) when it breaks the seed-000 layer rule.' })
   createReplicationPolicy(@Arg('input') input: CreateReplicationPolicyInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity> {
-    const { peer, ...rest } = withoutNulls(input) as CreateReplicationPolicyInput;
-    return ctx.services.replication.policies.createPolicy(actor, { ...rest, ...(peer ? { peer: checkPeer(peer) } : {}) });
+    return ctx.services.replication.policies.createPolicy(actor, withoutNulls(input) as CreateReplicationPolicyInput);
   }
 
   @Mutation(() => ReplicationPolicy)
@@ -92,6 +91,14 @@ export class ReplicaResolver {
     @Ctx() ctx: GatewayContext,
   ): Promise<OperationEntity> {
     return ctx.services.replication.restores.restore(actor, replicaId, { hostId: hostId ?? undefined, name: name ?? undefined, start: start ?? undefined });
+  }
+
+  @Mutation(() => Operation, {
+    description:
+      "Sends a replica this site keeps to another site (one of its peer sites, RSP_PEER_SITES; through rsp federate give only the site's name), to be restored there (members of its group): the other site claims its bytes from its group's storage quota first, only the chunks it lacks are sent, and it records the replica in the group of the token it issued. The operation result names the replica there (peerReplicaId) and what moved (movedBytes).",
+  })
+  sendReplica(@Arg('replicaId', () => ID) replicaId: string, @Arg('to', () => PeerSiteInput) to: PeerSiteInput, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.replication.sending.send(actor, replicaId, to);
   }
 
   @Mutation(() => Operation, { description: 'Verify job (members of its group): re-hashes every chunk of the replica in its store at the configured rate, repairs damaged or missing ones from another store that holds them, and records lastVerifiedAt and verifyState; damage left raises an alert. The operation result lists what was found.' })

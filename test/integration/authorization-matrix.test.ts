@@ -230,6 +230,8 @@ const MATRIX: Record<string, Case> = {
   deleteReplicationPolicy: { query: 'mutation ($id: ID!) { deleteReplicationPolicy(id: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
   replicateNow: { query: 'mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
   restoreReplica: { query: 'mutation ($id: ID!) { restoreReplica(replicaId: $id) { id } }', vars: (w) => ({ id: w.fixtures.replica }), expect: GROUP_PRIVATE_WRITE },
+  // To the matrix gateway's one peer site (RSP_PEER_SITES), which never answers: the operation starts, then fails in the background.
+  sendReplica: { query: 'mutation ($id: ID!) { sendReplica(replicaId: $id, to: { name: "peer", token: "unused" }) { id } }', vars: (w) => ({ id: w.fixtures.replica }), expect: GROUP_PRIVATE_WRITE },
   drillReplicationPolicy: { query: 'mutation ($id: ID!) { drillReplicationPolicy(policyId: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
   collectReplicaStore: { privateVar: null, query: 'mutation ($id: ID!) { collectReplicaStore(hostId: $id) { id } }', vars: (w) => ({ id: w.host1 }), expect: OWNER_ADMIN },
   verifyReplica: { query: 'mutation ($id: ID!) { verifyReplica(id: $id) { id } }', vars: (w) => ({ id: w.fixtures.replica }), expect: GROUP_PRIVATE_WRITE },
@@ -448,7 +450,7 @@ describe('authorization matrix', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('pglite');
-    t = await startTestGateway(db);
+    t = await startTestGateway(db, { RSP_PEER_SITES: 'peer=http://127.0.0.1:9/graphql' });
     const world = await buildWorld(t);
     const layer = (await t.ok('mutation ($i: CreateLayerInput!) { createLayer(input: $i) { id } }', { i: { groupId: world.groupA, kind: 'OS', name: 'alpha-private-layer' } })).createLayer.id;
     const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: world.groupA, name: 'alpha-private-image', version: '1', technology: 'docker' } })).registerImage.id;

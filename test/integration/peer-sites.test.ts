@@ -1,0 +1,163 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRootfsTar } from '../../drivers/fake';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { buildWorld, World } from '../helpers/scenario';
+
+/** A local HTTP server that records every request it gets and answers `answer`. */
+async function listen(answer: (req: IncomingMessage) => { status: number; headers?: Record<string, string>; body?: string }): Promise<{ server: Server; url: string; requests: string[] }> {
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
+    const a = answer(req);
+    res.writeHead(a.status, a.headers ?? {}).end(a.body ?? '');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+}
+
+/** A port free now (the gateways are told each other's addresses before they start). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** Every file under `dir`, recursively. */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
+}
+
+/**
+ * Requests a site sends to other sites: only to the peer sites its admin listed (RSP_PEER_SITES), at
+ * the URL listed, never following a redirect elsewhere; a policy's peer token sealed at rest; a
+ * replica sent to a peer claiming its bytes there before any chunk is taken. Two gateways (a, c),
+ * each its own database, plus local HTTP servers standing for an attacker's targets.
+ */
+describe('peer sites: only known peers are called, their tokens sealed, their replicas charged up front', () => {
+  let dbA: TestDatabase;
+  let dbC: TestDatabase;
+  let a: TestGateway;
+  let c: TestGateway;
+  let wA: World;
+  let wC: World;
+  let target: Awaited<ReturnType<typeof listen>>;
+  let detour: Awaited<ReturnType<typeof listen>>;
+  let environmentId = '';
+  let digest = '';
+
+  const IMPORT = 'mutation ($i: ImportImageInput!) { importImage(input: $i) { id digest } }';
+  const POLICY = 'mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id peerName } }';
+  const reservationsAtC = async (group: string) => Number((await c.gateway.dataSource.query('SELECT count(*) AS n FROM storage_reservation WHERE "groupId" = $1', [group]))[0].n);
+  const peerStoreAtC = (body: unknown, token = wC.tokens.memberA) => fetch(`${c.gateway.url}/peer/store`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+
+  beforeAll(async () => {
+    target = await listen(() => ({ status: 200, headers: { 'content-type': 'application/json' }, body: '{"data":{"images":[]}}' }));
+    detour = await listen(() => ({ status: 307, headers: { location: `${target.url}/graphql` } }));
+    const [portA, portC] = [await freePort(), await freePort()];
+    dbA = await createTestDatabase('pglite');
+    dbC = await createTestDatabase('pglite');
+    c = await startTestGateway(dbC, { PORT: String(portC), RSP_PEER_SITES: `a=http://127.0.0.1:${portA}/graphql`, RSP_REPLICATION_INTERVAL_MS: '0' });
+    a = await startTestGateway(dbA, { PORT: String(portA), RSP_PEER_SITES: `c=http://127.0.0.1:${portC}/graphql, detour=${detour.url}/graphql`, RSP_REPLICATION_INTERVAL_MS: '0' });
+    wA = await buildWorld(a);
+    wC = await buildWorld(c);
+  }, 300_000);
+
+  afterAll(async () => {
+    await a?.close();
+    await c?.close();
+    await dbA?.drop();
+    await dbC?.drop();
+    target?.server.close();
+    detour?.server.close();
+  });
+
+  test('a known peer works: site a imports site c\'s image by digest, named only by the site (the URL listed is used)', async () => {
+    const { registerImage } = await c.ok('mutation ($g: ID!) { registerImage(input: { vendorGroupId: $g, name: "peer-os", version: "1", technology: "fake" }) { id } }', { g: wC.groupA }, wC.tokens.memberA);
+    const uploaded = await c.upload(registerImage.id, createRootfsTar({ '/etc/motd': 'from site c\n', '/data/rows.txt': 'row\n'.repeat(3000) }), wC.tokens.memberA);
+    expect(uploaded.status).toBe(200);
+    digest = uploaded.body.digest;
+    const imported = await a.ok(IMPORT, { i: { digest, from: { name: 'c', token: wC.tokens.memberA } } }, wA.tokens.memberA);
+    expect(imported.importImage.digest).toBe(digest);
+    const created = (await a.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: wA.groupA, hostId: wA.host1, imageId: imported.importImage.id, name: 'kept-at-c' } }, wA.tokens.memberA)).createEnvironment;
+    expect((await a.gateway.services.operations.settled(created.operation.id)).state).toBe('SUCCEEDED');
+    environmentId = created.environment.id;
+  });
+
+  test('a member pointing importImage or a policy at any other URL is FORBIDDEN before any request; a redirect elsewhere is refused', async () => {
+    const refusals: Array<[string, Record<string, unknown>, string]> = [
+      [IMPORT, { i: { digest, from: { name: 'evil', url: `${target.url}/graphql`, token: 'stolen' } } }, 'PEER_NOT_ALLOWED'],
+      [IMPORT, { i: { digest: `sha256:${'0'.repeat(64)}`, from: { name: 'c', url: `${target.url}/graphql`, token: 'stolen' } } }, 'PEER_URL_MISMATCH'],
+      [POLICY, { i: { environmentId, targetKind: 'STORE', schedule: 'every 60 minutes', peer: { name: 'evil', url: `${target.url}/graphql`, token: 'stolen' } } }, 'PEER_NOT_ALLOWED'],
+      [POLICY, { i: { environmentId, targetKind: 'STORE', schedule: 'every 60 minutes', peer: { name: 'c', url: `${target.url}/graphql`, token: 'stolen' } } }, 'PEER_URL_MISMATCH'],
+    ];
+    for (const [query, variables, reason] of refusals) {
+      const res = await a.gql(query, variables, wA.tokens.memberA);
+      expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', details: { reason } });
+    }
+    // A listed site answering with a redirect to another host: refused, the token not sent there.
+    const redirected = await a.gql(IMPORT, { i: { digest: `sha256:${'1'.repeat(64)}`, from: { name: 'detour', token: 'for-detour' } } }, wA.tokens.memberA);
+    expect(redirected.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', details: { reason: 'PEER_REDIRECT', peer: 'detour' } });
+    expect(detour.requests).toHaveLength(1);
+    expect(target.requests).toEqual([]);
+    expect((await a.ok('query ($e: ID!) { replicationPolicies(environmentId: $e) { id } }', { e: environmentId }, wA.tokens.memberA)).replicationPolicies).toEqual([]);
+  });
+
+  test("a policy's peer token is sealed at rest and never in the API; a plain legacy row is sealed and still works; site c claims a replica's bytes before it takes a chunk", async () => {
+    const { createReplicationPolicy: pol } = await a.ok(POLICY, { i: { environmentId, targetKind: 'STORE', schedule: 'every 60 minutes', peer: { name: 'c', token: wC.tokens.memberA } } }, wA.tokens.memberA);
+    expect(pol.peerName).toBe('c');
+    const stored = async () => (await a.gateway.dataSource.query('SELECT "peerToken" AS t, "peerUrl" AS u FROM replication_policy WHERE id = $1', [pol.id]))[0] as { t: string; u: string };
+    const sealed = await stored();
+    expect(sealed.t).toMatch(/^rspseal1:/);
+    expect(sealed.t).not.toContain(wC.tokens.memberA);
+    expect(sealed.u).toBe(`${c.gateway.url.replace('localhost', '127.0.0.1')}/graphql`);
+    const fields = (await a.ok('{ __type(name: "ReplicationPolicy") { fields { name } } }')).__type.fields.map((f: { name: string }) => f.name);
+    expect(fields.filter((f: string) => /token/i.test(f))).toEqual([]);
+    // A row written before tokens were sealed holds it plain: sealed at start (here: asked again).
+    await a.gateway.dataSource.query('UPDATE replication_policy SET "peerToken" = $1 WHERE id = $2', [wC.tokens.memberA, pol.id]);
+    expect(await a.gateway.services.peering.sealStoredTokens(a.gateway.dataSource)).toBe(1);
+    expect((await stored()).t).toMatch(/^rspseal1:/);
+
+    const runNow = async () => a.gateway.services.operations.settled((await a.ok('mutation ($p: ID!) { replicateNow(policyId: $p) { id } }', { p: pol.id }, wA.tokens.memberA)).replicateNow.id);
+    const setQuota = (bytes: number | null) => c.ok('mutation ($g: ID!, $b: Float) { setGroupStorageQuota(groupId: $g, bytes: $b) { id } }', { g: wC.groupA, b: bytes });
+    const storageAtC = async () => (await c.ok('query ($id: ID!) { group(id: $id) { storage { usedBytes replicaBytes reservedBytes } } }', { id: wC.groupA })).group.storage;
+
+    // No room at c: the run fails with c's STORAGE_QUOTA before any chunk is sent; nothing is held or kept there.
+    await setQuota((await storageAtC()).usedBytes + 10);
+    const filesBefore = filesUnder(c.gateway.config.artifactDir);
+    const refused = await runNow();
+    expect(refused).toMatchObject({ state: 'FAILED', errorCode: 'CONFLICT' });
+    expect(refused.errorMessage).toMatch(/^Site c: Storage quota of group .* exceeded/);
+    expect(filesUnder(c.gateway.config.artifactDir)).toEqual(filesBefore);
+    expect(await reservationsAtC(wC.groupA)).toBe(0);
+
+    // Room enough: the sealed token opens, the replica is recorded at c, the claim settled with it.
+    await setQuota(10 * 1024 ** 3);
+    const done = await runNow();
+    expect(done).toMatchObject({ state: 'SUCCEEDED' });
+    expect(done.result!.movedBytes as number).toBeGreaterThan(0);
+    expect(await reservationsAtC(wC.groupA)).toBe(0);
+    expect(await storageAtC()).toMatchObject({ replicaBytes: done.result!.bytes, reservedBytes: 0 });
+
+    // Chunks are taken only within a begun transfer; an aborted one gives its claim back.
+    const loose = await peerStoreAtC({ call: 'putChunks', args: { chunks: [] } });
+    expect(loose.status).toBe(400);
+    expect(((await loose.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code).toBe('BAD_USER_INPUT');
+    const begun = (await (await peerStoreAtC({ call: 'begin', args: { bytes: 5000, imageDigest: digest } })).json()) as { result: { transfer: string } };
+    expect(await reservationsAtC(wC.groupA)).toBe(1);
+    expect((await storageAtC()).reservedBytes).toBe(5000);
+    expect((await peerStoreAtC({ call: 'putChunks', args: { chunks: [], transfer: begun.result.transfer } }, wC.tokens.memberB)).status).toBe(400);
+    expect((await peerStoreAtC({ call: 'abort', args: { transfer: begun.result.transfer } })).status).toBe(200);
+    expect(await reservationsAtC(wC.groupA)).toBe(0);
+    // A transfer for an image the group may not use at c is refused before anything is claimed.
+    const noImage = await peerStoreAtC({ call: 'begin', args: { bytes: 5000, imageDigest: `sha256:${'2'.repeat(64)}` } });
+    expect(noImage.status).toBe(409);
+    expect(target.requests).toEqual([]);
+  });
+});
