@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
@@ -15,6 +16,15 @@ const SITE_NAMES: SiteName[] = ['a', 'b', 'c'];
 /** Each site's agent host offers SLOT units: 1 asked fills b's most (binpack ranks it first), then a's, then c's. */
 const SLOTS: Record<SiteName, number> = { a: 4, b: 2, c: 10 };
 const SLOT = [{ type: 'SLOT', amount: 1, unit: 'COUNT' }];
+
+/** A port free now: each site is told the others' addresses (RSP_PEER_SITES) before it starts. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
 
 /**
  * Three independent sites (each its own `rsp serve` process and database — PGlite, PostgreSQL when
@@ -35,6 +45,10 @@ describe('rsp federate: one graph over independent sites', () => {
   let soloTokenId = '';
   /** Site a's image that site c fetched (the images test): the environment replicated from a to c runs it. */
   let sharedImageId = '';
+  /** Each site's port, picked before any starts. */
+  const ports = {} as Record<SiteName, number>;
+  /** The replicas of site a's environment that site c keeps (the replication test): one is restored at site b. */
+  let keptAtC: Array<{ id: string }> = [];
 
   /** A query at the federation as a federation group (its key). */
   const fed = async (group: keyof typeof keys, query: string, variables?: Record<string, unknown>, headers: Record<string, string> = {}): Promise<GraphqlReply> => {
@@ -58,7 +72,8 @@ describe('rsp federate: one graph over independent sites', () => {
    * agent (with SLOT capacity), and a token for the local group (what it gives the federation).
    */
   const setUpSite = async (name: SiteName, db: TestDatabase) => {
-    const served = await serveGateway({ startTimeoutMs: 300_000, dataDir: db.dataDir, env: { DATABASE_URL: db.databaseUrl, REDIS_URL: undefined, RSP_DRIVERS: 'fake', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', RSP_LOCAL_HOST: `${name}-host-1` } });
+    const peers = SITE_NAMES.filter((n) => n !== name).map((n) => `${n}=http://127.0.0.1:${ports[n]}/graphql`).join(',');
+    const served = await serveGateway({ startTimeoutMs: 300_000, port: ports[name], dataDir: db.dataDir, env: { RSP_PEER_SITES: peers, DATABASE_URL: db.databaseUrl, REDIS_URL: undefined, RSP_DRIVERS: 'fake', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', RSP_LOCAL_HOST: `${name}-host-1` } });
     processes.push(served.server);
     const { createGroup } = await served.ok(`mutation { createGroup(input: { name: "Lab ${name}", slug: "lab-${name}" }) { id } }`);
     const { createSite } = await served.ok('mutation ($g: ID!, $n: String!) { createSite(input: { name: $n, ownerGroupId: $g }) { id } }', { g: createGroup.id, n: `site-${name}` });
@@ -81,6 +96,7 @@ describe('rsp federate: one graph over independent sites', () => {
 
   beforeAll(async () => {
     dbs.push(await createTestDatabase('pglite'), await createTestDatabase(DATABASE_KINDS.includes('postgres') ? 'postgres' : 'pglite'), await createTestDatabase('pglite'));
+    for (const name of SITE_NAMES) ports[name] = await freePort();
     await Promise.all(SITE_NAMES.map((name, i) => setUpSite(name, dbs[i]!)));
     // The alliance is linked to every site through the CLI; "solo" only to site a, with a token of its own.
     const file = join(dbs[0]!.dataDir, 'federation.json');
@@ -313,6 +329,7 @@ describe('rsp federate: one graph over independent sites', () => {
     const atC = (await fed('alliance', 'query ($e: ID!) { replicas(environmentId: $e) { id groupId federationSite } }', { e: envId }, { 'x-rsp-site': 'c' })).data.replicas;
     expect(atC.map((r: { id: string }) => r.id).sort()).toEqual(atA.map((r: { peerReplicaId: string }) => r.peerReplicaId).sort());
     expect(atC[0]).toMatchObject({ groupId: sites.c.groupId, federationSite: 'c' });
+    keptAtC = atC;
     // Restored where it is kept, through the federation; site a refuses to restore what it does not keep.
     expect((await fed('alliance', 'mutation ($r: ID!, $h: ID!) { restoreReplica(replicaId: $r, hostId: $h) { id } }', { r: atA[0].id, h: sites.a.hostIds[0] })).errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', details: { site: 'a' } } });
     const restore = await fed('alliance', 'mutation ($r: ID!, $h: ID!) { restoreReplica(replicaId: $r, hostId: $h, name: "back-at-c") { id } }', { r: atC[0].id, h: sites.c.hostIds[0] });
@@ -320,6 +337,49 @@ describe('rsp federate: one graph over independent sites', () => {
     const restored = await ended('c', restore.data.restoreReplica.id);
     expect(restored).toMatchObject({ state: 'SUCCEEDED', error: null });
     expect((await sites.c.served.ok('query ($id: ID!) { environment(id: $id) { name status groupId } }', { id: restored.result.environmentId })).environment).toEqual({ name: 'back-at-c', status: 'STOPPED', groupId: sites.c.groupId });
+  });
+
+  test('a replica of site a kept at site c is restored at site b: c sends b only the chunks b lacks, each site deciding for itself', async () => {
+    const OPERATION = 'query ($id: ID!) { operation(id: $id) { state result error { message } } }';
+    const ended = (name: SiteName, id: string) => until(`operation ${id} at ${name} ended`, async () => {
+      const { operation } = await sites[name].served.ok(OPERATION, { id });
+      return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(operation.state) && operation;
+    }, 120_000, 250);
+    const SEND = 'mutation ($r: ID!) { sendReplica(replicaId: $r, to: { name: "b" }) { id } }';
+    // Site b has no image of that digest for the group yet: it refuses the transfer before anything is sent or claimed.
+    const early = await fed('alliance', SEND, { r: keptAtC[0]!.id });
+    expect(early.errors).toBeUndefined();
+    expect(await ended('c', early.data.sendReplica.id)).toMatchObject({ state: 'FAILED', error: { message: expect.stringMatching(/^Site b: This site has no image of digest/) } });
+    const { digest } = (await sites.a.served.ok('query ($id: ID!) { image(id: $id) { digest } }', { id: sharedImageId })).image;
+    expect((await fed('alliance', 'mutation ($d: String!) { importImage(input: { digest: $d, from: { name: "a" } }) { id } }', { d: digest }, { 'x-rsp-site': 'b' })).errors).toBeUndefined();
+
+    // The federation routes sendReplica to site c (it owns the replica) and fills b's URL and token; c sends, b records.
+    const sent: Array<{ peerReplicaId: string; movedBytes: number; bytes: number }> = [];
+    for (const replica of keptAtC) {
+      const send = await fed('alliance', SEND, { r: replica.id });
+      expect(send.errors).toBeUndefined();
+      const op = await ended('c', send.data.sendReplica.id);
+      expect(op).toMatchObject({ state: 'SUCCEEDED', error: null, result: { site: 'b', replicaId: replica.id } });
+      sent.push(op.result);
+      console.log(`replica sent c → b: ${op.result.bytes} bytes, ${op.result.movedBytes} moved (${op.result.writtenChunks} chunks written, ${op.result.reusedChunks} reused)`);
+    }
+    expect(sent[0]!.movedBytes).toBeGreaterThan(0);
+    // The second replica of the same environment: b has most of its chunks already.
+    expect(sent[1]!.movedBytes).toBeLessThan(sent[0]!.movedBytes);
+    const atB = (await sites.b.served.ok('query ($id: ID!) { replica(id: $id) { groupId bytes } }', { id: sent[0]!.peerReplicaId })).replica;
+    expect(atB).toEqual({ groupId: sites.b.groupId, bytes: sent[0]!.bytes });
+    expect((await sites.b.served.ok('query ($id: ID!) { group(id: $id) { storage { reservedBytes } } }', { id: sites.b.groupId })).group.storage.reservedBytes).toBe(0);
+
+    // Restored at b, through the federation (b's host routes it there), in b's own group.
+    const restore = await fed('alliance', 'mutation ($r: ID!, $h: ID!) { restoreReplica(replicaId: $r, hostId: $h, name: "from-c-at-b") { id } }', { r: sent[1]!.peerReplicaId, h: sites.b.hostIds[0] });
+    expect(restore.errors).toBeUndefined();
+    const restored = await ended('b', restore.data.restoreReplica.id);
+    expect(restored).toMatchObject({ state: 'SUCCEEDED', error: null });
+    expect((await sites.b.served.ok('query ($id: ID!) { environment(id: $id) { name status groupId } }', { id: restored.result.environmentId })).environment).toEqual({ name: 'from-c-at-b', status: 'STOPPED', groupId: sites.b.groupId });
+    // A group member cannot make site c send to a site it does not know.
+    const res = await fetch(sites.c.served.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${sites.c.token}` }, body: JSON.stringify({ query: 'mutation ($r: ID!) { sendReplica(replicaId: $r, to: { name: "elsewhere", url: "http://127.0.0.1:9/graphql", token: "t" }) { id } }', variables: { r: keptAtC[0]!.id } }) });
+    const unknown = (await res.json()) as GraphqlReply;
+    expect(unknown.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', details: { reason: 'PEER_NOT_ALLOWED' } });
   });
 
   test('a site that is down gives partial data and an error naming it, never a failed request', async () => {
