@@ -92,6 +92,8 @@ export interface HostAgent {
    * Only agents in the gateway's process have it: the agent protocol does not carry streams yet.
    */
   interactiveExec?(params: EnvironmentTarget & { command: string[]; tty?: boolean; columns?: number; rows?: number }): Promise<InteractiveProcess>;
+  /** Attaches to the environment's console (the driver's optional `console`); in-process agents only, as `interactiveExec`. */
+  console?(params: EnvironmentTarget): Promise<InteractiveProcess>;
   /**
    * Reads the environment's console/stdout log (the driver's optional `readLog`): the last `tail`
    * lines, those since `since` (ISO 8601), or what follows `cursor` (from an earlier read). An
@@ -142,7 +144,7 @@ export interface HostAgent {
 }
 
 /** The calls of `HostAgent`, by name. */
-export type AgentMethod = Exclude<keyof HostAgent, 'id' | 'interactiveExec'>;
+export type AgentMethod = Exclude<keyof HostAgent, 'id' | 'interactiveExec' | 'console'>;
 
 /** Every call of `HostAgent`: what a dispatcher answers (anything else is refused); the protocol's table of calls names them all. */
 export const AGENT_METHODS = Object.keys(AGENT_METHOD_SINCE) as AgentMethod[];

@@ -2,7 +2,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CallOptions, EnvironmentSpec, InteractiveProcess, ImageRef, LogRead, ResourceLimits, VolumeSpec } from '../../drivers/contract';
-import { requireCapability } from '../../drivers/errors';
+import { requireCapability, UnsupportedOperationError } from '../../drivers/errors';
 import type { DriverProbeReport, DriverRegistry } from '../../drivers/registry';
 import { ArtifactStore } from '../artifacts/artifact-store';
 import { copyArtifact } from '../artifacts/chunk-copy';
@@ -181,9 +181,22 @@ export class InProcessAgent implements HostAgent {
     });
   }
 
-  /** Starts an interactive process through the driver's `interactiveExec`. */
+  /**
+   * Starts an interactive process through the driver's `interactiveExec`; a driver with a console
+   * but no way to start a process (libvirt's VMs: no guest agent) says so and names the console.
+   */
   async interactiveExec({ driver, environmentId, command, tty, columns, rows }: EnvironmentTarget & { command: string[]; tty?: boolean; columns?: number; rows?: number }): Promise<InteractiveProcess> {
-    return requireCapability(await this.driver(driver), 'interactiveExec')(environmentId, command, { tty, columns, rows });
+    const d = await this.driver(driver);
+    const { operations } = d.capabilities();
+    if (!operations.includes('interactiveExec') && operations.includes('console')) {
+      throw new UnsupportedOperationError('interactive exec', `driver ${d.name}`, 'a VM has no channel RSP can start a process through (no guest agent); attach to its serial console instead (rsp env console)');
+    }
+    return requireCapability(d, 'interactiveExec')(environmentId, command, { tty, columns, rows });
+  }
+
+  /** Attaches to the environment's console through the driver's `console`. */
+  async console({ driver, environmentId }: EnvironmentTarget): Promise<InteractiveProcess> {
+    return requireCapability(await this.driver(driver), 'console')(environmentId);
   }
 
   async environmentLog({ driver, environmentId, tail, since, cursor }: EnvironmentTarget & { tail?: number; since?: string; cursor?: string }, context?: CallContext): Promise<LogRead> {

@@ -9,10 +9,15 @@ export const STREAM = { stdin: 0, stdout: 1, stderr: 2 } as const;
 /** Close code of a session refused or failed (its `error` frame says why). */
 export const EXEC_ERROR_CLOSE_CODE = 4400;
 
-/** The first (text) frame a client sends: what to run where. */
+/**
+ * The first (text) frame a client sends: what to run where — or, with `console: true` (and no
+ * command), to attach to the environment's console instead (`tty` and sizes are then ignored,
+ * `eof` does not detach: closing the socket does).
+ */
 export interface ExecStart {
   environment: string;
-  command: string[];
+  command?: string[];
+  console?: boolean;
   tty?: boolean;
   columns?: number;
   rows?: number;

@@ -31,7 +31,9 @@ const isSize = (n: unknown): n is number => Number.isInteger(n) && (n as number)
  * in the per-address socket limits (429). The session's first frame is an `ExecStart` (JSON); it
  * is authorized as `execEnvironment` (a MEMBER of the environment's group). Then binary frames
  * carry the streams (first byte `STREAM`), text frames the `ExecControl`s; the gateway ends with
- * `exit` and closes 1000, or with `error` and closes 4400. A revoked token closes it 4403.
+ * `exit` and closes 1000, or with `error` and closes 4400. A revoked token closes it 4403. A start
+ * with `console: true` attaches to the environment's console instead (same authorization, same
+ * frames; the exit comes when the console goes away; closing the socket detaches).
  */
 export function execSocket(options: { limits: RequestLimits; refusals: RefusalLog; authenticate: (secret: string) => Promise<Principal | null>; environments: EnvironmentService; credentialSockets: CredentialSockets; logger: Logger }): { handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>; close: () => void } {
   const { limits, refusals, authenticate, environments, credentialSockets, logger } = options;
@@ -112,8 +114,13 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
         control({ type: 'error', code: 'BAD_USER_INPUT', message: 'environment must be an id, columns and rows whole numbers from 1 to 10000' });
         return ws.close(EXEC_ERROR_CLOSE_CODE, 'BAD_USER_INPUT');
       }
-      const p = await environments.interactiveExec(actor, s.environment, s.command, { tty: s.tty === true, columns: s.columns, rows: s.rows });
-      log.info({ environment: s.environment, command: s.command, tty: s.tty === true }, 'exec session started');
+      if (s.console === true && s.command !== undefined && !(Array.isArray(s.command) && s.command.length === 0)) {
+        control({ type: 'error', code: 'BAD_USER_INPUT', message: 'A console session takes no command' });
+        return ws.close(EXEC_ERROR_CLOSE_CODE, 'BAD_USER_INPUT');
+      }
+      const what = s.console === true ? 'console' : 'exec';
+      const p = s.console === true ? await environments.console(actor, s.environment) : await environments.interactiveExec(actor, s.environment, s.command ?? [], { tty: s.tty === true, columns: s.columns, rows: s.rows });
+      log.info({ environment: s.environment, ...(s.console === true ? { console: true } : { command: s.command, tty: s.tty === true }) }, `${what} session started`);
       if (ws.readyState !== ws.OPEN) return p.kill();
       proc = p;
       for (const [bytes, binary] of early.splice(0)) frame(p, bytes, binary);
@@ -122,7 +129,7 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
       p.stderr.on('data', forward(STREAM.stderr));
       p.stdin.on('error', () => undefined);
       const exitCode = await p.exit;
-      log.info({ environment: s.environment, exitCode }, 'exec session ended');
+      log.info({ environment: s.environment, exitCode }, `${what} session ended`);
       control({ type: 'exit', exitCode });
       ws.close(1000);
     };

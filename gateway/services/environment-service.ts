@@ -369,6 +369,20 @@ export class EnvironmentService {
   }
 
   /**
+   * Attaches to a running environment's console (a VM's serial console; members of its group, as
+   * `exec`): UNSUPPORTED_OPERATION on a remote agent or a driver without consoles, CONFLICT while
+   * another session is attached.
+   */
+  async console(actor: Principal, id: string): Promise<InteractiveProcess> {
+    const env = await this.get(actor, id);
+    policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'attach to the console of this environment');
+    if (env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING`, { status: env.status });
+    const agent = await this.agentOf(env);
+    if (!agent.console) throw new UnsupportedOperationError('console', `the agent of host ${env.hostId}`, 'only environments on a host agent running in the gateway process have consoles for now (the agent protocol does not carry streams yet)');
+    return agent.console({ driver: env.driver, environmentId: env.id });
+  }
+
+  /**
    * The environment's console/stdout log from its driver (whoever may see the environment, as for
    * its metrics): the last `tail` lines, those since `since`, or what follows `cursor` (from an
    * earlier read). CONFLICT while it is being created, rebuilt, moved or destroyed.

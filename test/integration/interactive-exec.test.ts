@@ -142,6 +142,59 @@ describe('interactive exec over /exec (fake driver)', () => {
   }, 60_000);
 });
 
+describe('console sessions over /exec (fake driver)', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let w: World;
+  let env: string;
+
+  beforeAll(async () => {
+    ({ db, t, w, env } = await startFakeShell());
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  }, 60_000);
+
+  test('a member attaches, types and reads; one session at a time; a viewer, another group or a command is refused', async () => {
+    const start = { environment: env, console: true };
+    expect(await refusal(t, w.tokens.viewerA, start)).toBe('FORBIDDEN');
+    expect(await refusal(t, w.tokens.memberB, start)).toMatch(/^(NOT_FOUND|FORBIDDEN)$/);
+    expect(await refusal(t, w.tokens.memberA, { ...start, command: ['sh'] })).toBe('BAD_USER_INPUT');
+    let stdout = '';
+    const session = openExecSession(t.gateway.url, w.tokens.memberA, start, (b) => (stdout += b.toString('utf8')), () => undefined);
+    session.write('echo on-console\r');
+    await until('the console answering', async () => stdout.includes('on-console\r\non-console\r\n'), 30_000, 50);
+    expect(await refusal(t, w.tokens.memberA, start)).toBe('CONFLICT');
+    session.close();
+    await session.exit.catch(() => undefined);
+    // Detaching freed the console: the next session attaches.
+    const r = await run(t, w.tokens.memberA, start, [[null, 'echo again\r'], [/again\r\nagain\r\n/, 'exit\r']], false);
+    expect(r.exitCode).toBe(0);
+  }, 60_000);
+
+  test('revoking the token closes its console session', async () => {
+    const issued = (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } secret } }', { i: { groupId: w.groupA, role: 'MEMBER', name: 'console' } })).createToken;
+    let stdout = '';
+    const session = openExecSession(t.gateway.url, issued.secret, { environment: env, console: true }, (b) => (stdout += b.toString('utf8')), () => undefined);
+    session.write('echo up\r');
+    await until('the console answering', async () => stdout.includes('up\r\nup\r\n'), 30_000, 50);
+    await t.ok('mutation ($id: ID!) { revokeToken(id: $id) { id } }', { id: issued.token.id });
+    await expect(session.exit).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+  }, 60_000);
+
+  test('rsp env console forwards what is typed and detaches on Ctrl-] with exit code 0', async () => {
+    const p = spawnRsp(['env', 'console', env], { RSP_URL: t.gateway.url, RSP_TOKEN: w.tokens.memberA });
+    p.child.stdin.write('echo from-cli\r');
+    await p.waitFor(/from-cli\r\nfrom-cli\r\n/);
+    p.child.stdin.write(Buffer.from([0x1d]));
+    expect((await p.exited).code).toBe(0);
+    const refused = spawnRsp(['env', 'console', env], { RSP_URL: t.gateway.url, RSP_TOKEN: w.tokens.viewerA });
+    expect((await refused.exited).code).toBe(4);
+  }, 60_000);
+});
+
 describe('interactive exec of an environment behind the agent protocol', () => {
   let db: TestDatabase;
   let t: TestGateway;
@@ -159,6 +212,7 @@ describe('interactive exec of an environment behind the agent protocol', () => {
 
   test('is refused with UNSUPPORTED_OPERATION (the protocol does not carry streams yet)', async () => {
     expect(await refusal(t, w.tokens.memberA, { environment: env, command: ['sh'] })).toBe('UNSUPPORTED_OPERATION');
+    expect(await refusal(t, w.tokens.memberA, { environment: env, console: true })).toBe('UNSUPPORTED_OPERATION');
   }, 30_000);
 });
 

@@ -195,7 +195,57 @@ export function registerEnv(program: Command): void {
       process.exitCode = r.exitCode;
     });
 
+  env
+    .command('console <id>')
+    .description('attach to a running environment\'s console (a VM\'s serial console) over the gateway\'s /exec WebSocket: your terminal in raw mode, Ctrl-] detaches (so does the end of standard input when it is not a terminal)')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      process.exitCode = await attachConsole(ctx.client.connection.url, ctx.client.connection.token, id);
+    });
+
   registerLogs(program, env);
+}
+
+/** The byte that detaches from a console (Ctrl-], as telnet and virsh console use). */
+const DETACH_KEY = 0x1d;
+
+/**
+ * Attaches this process's terminal to an environment's console: raw mode on a terminal, every
+ * byte typed forwarded up to the detach key (Ctrl-]); 0 once detached or once the console went
+ * away (the environment stopped).
+ */
+async function attachConsole(url: string, token: string | undefined, id: string): Promise<number> {
+  const terminal = process.stdin.isTTY === true;
+  let detached = false;
+  const session = openExecSession(url, token, { environment: id, console: true }, (b) => process.stdout.write(b), (b) => process.stderr.write(b));
+  const detach = () => {
+    if (detached) return;
+    detached = true;
+    if (terminal) process.stderr.write('\r\n[detached]\r\n');
+    session.close();
+  };
+  const onData = (b: Buffer) => {
+    const at = b.indexOf(DETACH_KEY);
+    if (at < 0) return session.write(b);
+    if (at > 0) session.write(b.subarray(0, at));
+    detach();
+  };
+  if (terminal) {
+    process.stderr.write(`Attached to the console of ${id}; Ctrl-] detaches.\r\n`);
+    process.stdin.setRawMode(true);
+  }
+  process.stdin.on('data', onData);
+  process.stdin.once('end', detach);
+  try {
+    return await session.exit.catch((e: unknown) => {
+      if (detached) return 0;
+      throw e;
+    });
+  } finally {
+    process.stdin.off('data', onData).off('end', detach);
+    if (terminal) process.stdin.setRawMode(false);
+    process.stdin.pause();
+  }
 }
 
 /**
