@@ -1,17 +1,17 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pino from 'pino';
-import { loadConfig } from '../gateway/config/config';
 import { addFederationGroup, joinSite } from '../gateway/federation/config';
 import { startFederationGateway } from '../gateway/federation/server';
-import { startGateway } from '../gateway/server/gateway';
-import { UNLIMITED } from './unlimited';
+import type { SiteReady } from './federation-site';
 
 /**
- * Issue 25's figures, over three sites (PGlite each, in this process, like the federation), each
- * measured against its baseline in the same run:
+ * Issue 25's figures, over three sites, each its own process as independent deployments are
+ * (bench/federation-site: a gateway on PGlite, fake driver), and `rsp federate` in this process,
+ * each measured against its baseline in the same run:
  * - by-id: `host(id)` through `rsp federate` against the same query straight to the site; the
  *   requests alternate (one direct, one federated) so both see the same load. Goal: ratio ≤ 1.3
  *   at p50, ≤ 1.5 at p99.
@@ -21,6 +21,8 @@ import { UNLIMITED } from './unlimited';
  *
  * Knobs (environment): BENCH_FIGURES (by-id,hosts), BENCH_REQUESTS (by-id: 2000 of each),
  * BENCH_HOSTS (hosts per site: 1000), BENCH_ROUNDS (hosts: 200).
+ * The listed hosts are registered for agents of their own (`agent: "<site>-agent-<n>"`, never
+ * connected: UNKNOWN), as the machines of a real site are; only the first is this site's own.
  */
 const FIGURES = (process.env.BENCH_FIGURES ?? 'by-id,hosts').split(',');
 const REQUESTS = Number(process.env.BENCH_REQUESTS) || 2000;
@@ -33,19 +35,22 @@ const HOST_BATCH = 50;
 
 async function main(): Promise<void> {
   const dirs: string[] = [];
+  const children: ChildProcess[] = [];
   const sites = [];
   for (const name of ['a', 'b', 'c']) {
     const dataDir = await mkdtemp(join(tmpdir(), `rsp-bench-fed-${name}-`));
     dirs.push(dataDir);
-    const gateway = await startGateway(loadConfig({ PORT: '0', RSP_DATA_DIR: dataDir, RSP_DRIVERS: 'fake', RSP_METRICS_INTERVAL_MS: '0', LOG_LEVEL: 'silent', ...UNLIMITED }), { logger: pino({ level: 'silent' }), setup: false });
-    const admin = caller(gateway.graphqlUrl, gateway.bootstrapToken!);
+    const child = fork(join(__dirname, 'federation-site.js'), [], { env: { ...process.env, RSP_DATA_DIR: dataDir }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(child);
+    const [gateway] = (await Promise.race([once(child, 'message'), once(child, 'exit').then(([code]) => Promise.reject(new Error(`site ${name} exited with ${code} before listening`)))])) as [SiteReady];
+    const admin = caller(gateway.graphqlUrl, gateway.bootstrapToken);
     const { createGroup } = await admin(`mutation { createGroup(input: { name: "Lab ${name}", slug: "lab-${name}" }) { id } }`);
     const { createSite } = await admin('mutation ($g: ID!, $n: String!) { createSite(input: { name: $n, ownerGroupId: $g }) { id } }', { g: createGroup.id, n: `site-${name}` });
     const { createHost } = await admin('mutation ($s: ID!, $g: ID!, $h: String!) { createHost(input: { siteId: $s, ownerGroupId: $g, hostname: $h, drivers: ["fake"] }) { id } }', { s: createSite.id, g: createGroup.id, h: `${name}-host` });
     if (FIGURES.includes('hosts')) {
       for (let first = 1; first < HOSTS; first += HOST_BATCH) {
         const numbers = Array.from({ length: Math.min(HOST_BATCH, HOSTS - first) }, (_, i) => first + i);
-        await admin(`mutation ($s: ID!, $g: ID!) { ${numbers.map((n) => `h${n}: createHost(input: { siteId: $s, ownerGroupId: $g, hostname: "${name}-host-${n}", drivers: ["fake"] }) { id }`).join(' ')} }`, { s: createSite.id, g: createGroup.id });
+        await admin(`mutation ($s: ID!, $g: ID!) { ${numbers.map((n) => `h${n}: createHost(input: { siteId: $s, ownerGroupId: $g, hostname: "${name}-host-${n}", agent: "${name}-agent-${n}", drivers: ["fake"] }) { id }`).join(' ')} }`, { s: createSite.id, g: createGroup.id });
       }
     }
     const { createToken } = await admin('mutation ($g: ID!) { createToken(input: { groupId: $g, name: "federation", role: MEMBER }) { secret } }', { g: createGroup.id });
@@ -55,12 +60,16 @@ async function main(): Promise<void> {
   const config = sites.reduce((c, s) => joinSite(c, { site: s.name, url: s.gateway.graphqlUrl, group: 'alliance', token: s.token }), added.config);
   const federation = await startFederationGateway(config, { port: 0 });
   try {
-    console.log(`3 sites and the federation in one process; load ${loadavg()[0]!.toFixed(1)} at the start`);
+    console.log(`3 sites in 3 processes, the federation in this one; load ${loadavg()[0]!.toFixed(1)} at the start`);
     if (FIGURES.includes('by-id')) await byId(sites[1]!, caller(federation.graphqlUrl, added.key));
     if (FIGURES.includes('hosts')) await hostsListing(sites.map((s) => caller(s.gateway.graphqlUrl, s.token)), caller(federation.graphqlUrl, added.key));
   } finally {
     await federation.close();
-    for (const s of sites) await s.gateway.close();
+    await Promise.all(children.map(async (child) => {
+      const exited = once(child, 'exit');
+      child.disconnect();
+      await exited;
+    }));
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   }
 }
