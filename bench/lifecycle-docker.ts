@@ -11,7 +11,8 @@
  * figure).
  *
  *   npm run bench:docker -- [N]        (default N = 10; DOCKER_HOST honoured;
- *   BENCH_CPU_PROFILE=file: a CPU profile of N more cycles through the gateway, not counted)
+ *   BENCH_CPU_PROFILE=file: a CPU profile of N more cycles through the gateway, not counted;
+ *   BENCH_SQL=1: each statement text the gateway ran, with how often per environment)
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -88,7 +89,8 @@ async function main(): Promise<void> {
     await viaCli(i);
     cliMs += performance.now() - t;
   }
-  const statements = gateway.statements.stop().total / n;
+  const counted = gateway.statements.stop();
+  const statements = counted.total / n;
   await gateway.close();
   await rm(dir, { recursive: true, force: true });
   await driver.engine.getImage(image.ref).remove().catch(() => undefined);
@@ -106,6 +108,7 @@ async function main(): Promise<void> {
       `  ratio gateway/driver: ${(gatewayMs / driverMs).toFixed(2)}×  (goal ≤ 1.10× — ${gatewayMs / driverMs <= 1.1 ? 'met' : 'NOT met'})`,
       `  CPU of this process per environment: gateway path ${(gatewayCpu / n).toFixed(1)} ms, driver path ${(driverCpu / n).toFixed(1)} ms; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
       `  SQL statements per environment through the gateway: ${statements.toFixed(1)} (its background work during the cycles included)`,
+      ...(process.env.BENCH_SQL ? counted.byText.map((s) => `    ${(s.count / n).toFixed(1).padStart(5)}  ${s.text.replace(/\s+/g, ' ').slice(0, 160)}`) : []),
       '',
     ].join('\n'),
   );

@@ -30,8 +30,32 @@ export function unsafeTextProblem(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * True when a string or object key of a JSON value may be unfit for storage (holds a NUL or a
+ * surrogate): the check every request's variables pass, building no paths (those are made only
+ * for a value that fails it).
+ */
+function holdsSuspectText(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (SUSPECT.test(v)) return true;
+    } else if (Array.isArray(v)) {
+      for (const item of v) stack.push(item);
+    } else if (v !== null && typeof v === 'object') {
+      for (const key of Object.keys(v)) {
+        if (SUSPECT.test(key)) return true;
+        stack.push((v as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return false;
+}
+
 /** The refused strings (and object keys) of a JSON value such as a request's variables, each with its path under `root`. */
 export function unsafeStringsIn(value: unknown, root: string): UnsafeInput[] {
+  if (!holdsSuspectText(value)) return [];
   const found: UnsafeInput[] = [];
   // An explicit stack: a deeply nested JSON body must not overflow the call stack.
   const stack: Array<[unknown, string]> = [[value, root]];
