@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal';
 import { bearerSecret } from '../auth/bearer';
 import { outageOf } from '../errors';
 import { batchFramesPerTurn } from './frame-batching';
+import { TurnSlices } from './turn-slices';
 import { clientAddress } from '../limits/client-address';
 import type { RefusalLog } from '../limits/refusal-log';
 import { RATE_LIMITED, RequestLimits } from '../limits/request-limits';
@@ -38,6 +39,12 @@ export function upgradeSecret(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+/**
+ * Upgrades handled per turn of the event loop: a burst of sockets is checked, refused or shaken
+ * hands with in slices of this many, other requests answered between the slices.
+ */
+export const UPGRADES_PER_TURN = 16;
+
 /** Answers an upgrade with an HTTP error and a GraphQL-shaped body, and ends the connection. */
 function answer(socket: Duplex, status: number, reason: string, message: string, code: string, retryAfter?: number): void {
   const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
@@ -53,6 +60,7 @@ function answer(socket: Duplex, status: number, reason: string, message: string,
  * authenticated (503 UNAVAILABLE when the database cannot say): a socket whose token does takes no
  * unauthenticated place; one whose token does not is one without credentials (capped as those,
  * then closed 4403 at its `connection_init` as graphql-ws clients expect of a refused token).
+ * Upgrades are taken `UPGRADES_PER_TURN` per turn of the event loop, in the order they came.
  * `admissionOf` gives `onConnect` what was learnt.
  */
 export function graphqlUpgrade(options: {
@@ -64,7 +72,18 @@ export function graphqlUpgrade(options: {
 }): { handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>; admissionOf: (req: IncomingMessage) => UpgradeAdmission } {
   const { limits, unauthenticated, refusals, authenticate, wsServer } = options;
   const admissions = new WeakMap<IncomingMessage, UpgradeAdmission>();
-  const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+  const slices = new TurnSlices(UPGRADES_PER_TURN);
+  const ignore = () => undefined;
+  const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    // Node leaves an upgraded socket without an error listener: one that fails while it waits (a reset) must not end the process.
+    socket.on('error', ignore);
+    return slices.run(async () => {
+      // A client that went while its socket waited holds nothing.
+      if (socket.destroyed) return;
+      await check(req, socket, head);
+    });
+  };
+  const check = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const address = clientAddress(req);
     const secret = upgradeSecret(req);
     const admission: UpgradeAdmission = {};
@@ -104,6 +123,8 @@ export function graphqlUpgrade(options: {
     // The client may have gone while the checks were awaited.
     if (socket.destroyed) return release();
     admissions.set(req, admission);
+    // ws listens for the socket's errors from here.
+    socket.off('error', ignore);
     wsServer.handleUpgrade(req, socket, head, (ws) => {
       batchFramesPerTurn(ws, socket);
       wsServer.emit('connection', ws, req);
