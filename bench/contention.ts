@@ -25,7 +25,10 @@ import { UNLIMITED } from './unlimited';
  * ratio default / off, and checks from the database
  * that no resource is over capacity and `used` equals the active claims.
  *
- * Knobs (environment): BENCH_HOST_COUNTS ("10,5000"), BENCH_CLIENTS, BENCH_SECONDS,
+ * Each measured window follows BENCH_WARMUP_SECONDS (3) of the same calls, not counted (the first
+ * calls of a run are compiled meanwhile: without it the first run paid for the JIT).
+ *
+ * Knobs (environment): BENCH_HOST_COUNTS ("10,5000"), BENCH_CLIENTS, BENCH_SECONDS, BENCH_WARMUP_SECONDS,
  * BENCH_SNAPSHOT_MS, BENCH_ADMIN_URL (a database is made per run and dropped at its end),
  * BENCH_CPU_PROFILE (a file prefix: the gateway's CPU profile of each default-settings run; the
  * profiler's own cost is then in that run's figures).
@@ -33,6 +36,8 @@ import { UNLIMITED } from './unlimited';
 const HOST_COUNTS = (process.env.BENCH_HOST_COUNTS ?? '10,5000').split(',').map(Number);
 const CLIENTS = num('BENCH_CLIENTS', 20);
 const SECONDS = num('BENCH_SECONDS', 20);
+/** Seconds of allocate before each measured window, not counted (0: none). */
+const WARMUP_SECONDS = process.env.BENCH_WARMUP_SECONDS === undefined ? 3 : Number(process.env.BENCH_WARMUP_SECONDS);
 const TUNED_MS = process.env.BENCH_SNAPSHOT_MS === undefined ? undefined : Number(process.env.BENCH_SNAPSHOT_MS);
 /** When set, a file prefix: the gateway's CPU profile of each default-settings run is written to `<prefix>.<hosts>`. */
 const PROFILE = process.env.BENCH_CPU_PROFILE;
@@ -99,6 +104,8 @@ async function run(hosts: number, snapshotMs: number | undefined): Promise<RunRe
       [tenant],
     );
     const request = { groupId: tenant, guarantee: 'BEST_EFFORT' as const, resources: [{ type: 'CPU', amount: 1, unit: 'CORES' }, { type: 'RAM', amount: GiB, unit: 'BYTES' }], technologies: [] };
+    // Warm-up, not counted: the allocate path's first calls are compiled and the pool's connections opened meanwhile.
+    const warmup = WARMUP_SECONDS ? await runClients({ kind: 'single', url: gateway.graphqlUrl, token: gateway.bootstrapToken!, tenants: [tenant], from: 0, count: 0, clients: CLIENTS, batch: 1, seconds: WARMUP_SECONDS, request }) : undefined;
     const database = new URL(db.url).pathname.slice(1);
     const pgBefore = await postgresCpuMs(database);
     const cpuBefore = process.cpuUsage();
@@ -110,7 +117,10 @@ async function run(hosts: number, snapshotMs: number | undefined): Promise<RunRe
     const latencies = report.latencies.sort((a, b) => a - b);
     const [{ perCommit }]: Array<{ perCommit: number }> = await ds.query(`SELECT count(*)::float8 / greatest(count(DISTINCT xmin::text), 1) AS "perCommit" FROM allocation_request`);
     const checks = broken(await capacityChecks((q, p) => ds.query(q, p)));
-    const { CONFLICT: conflicts = 0, ...otherErrors } = report.refused;
+    // Refusals of the warm-up count too: with ample capacity there should be none, compiled or not.
+    const refused: Record<string, number> = { ...report.refused };
+    for (const [code, n] of Object.entries(warmup?.refused ?? {})) refused[code] = (refused[code] ?? 0) + n;
+    const { CONFLICT: conflicts = 0, ...otherErrors } = refused;
     return { perSecond: report.placed / report.seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), conflicts, otherErrors, placed: report.placed, broken: checks.reduce((n, c) => n + c.count, 0), load: loadavg()[0]!, cpuPerCall: (cpu.user + cpu.system) / 1000 / latencies.length, pgPerCall: pgMs / latencies.length, clientPerCall: report.cpuMs / latencies.length, perCommit };
   } finally {
     await gateway.close();
@@ -121,7 +131,7 @@ async function run(hosts: number, snapshotMs: number | undefined): Promise<RunRe
 
 async function main(): Promise<void> {
   const configured = loadConfig({}).placementSnapshotMs;
-  console.log(`contention benchmark: ${CLIENTS} clients × ${SECONDS} s of allocate (CPU 1 + RAM 1 GiB), PostgreSQL, ample capacity; default RSP_PLACEMENT_SNAPSHOT_MS=${configured}; load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`contention benchmark: ${CLIENTS} clients × ${SECONDS} s of allocate (CPU 1 + RAM 1 GiB) after ${WARMUP_SECONDS} s of warm-up, PostgreSQL, ample capacity; default RSP_PLACEMENT_SNAPSHOT_MS=${configured}; load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`${'hosts'.padStart(6)} ${'snapshot ms'.padStart(14)} ${'alloc/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'CONFLICT'.padStart(9)} ${'placed'.padStart(8)} ${'CPU ms: gateway'.padStart(15)} ${'PG'.padStart(6)} ${'clients'.padStart(7)} ${'per commit'.padStart(10)} ${'load'.padStart(6)}  other errors`);
   const settings: Array<{ label: string; ms: number | undefined }> = [
     { label: `default ${configured}`, ms: undefined },
