@@ -139,21 +139,30 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     );
   }
 
+  /**
+   * Starts the domain (its managed network first) and applies its bandwidth cap and published
+   * ports on this host. A domain already running gets them too when this host lacks them — one
+   * that arrived by `migrate` from another host (which takes its own with it) is shaped and
+   * published here by this call.
+   */
   async start(id: string, options?: CallOptions): Promise<void> {
     await withDeadline(`start ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { name, conn, facts } = await this.owned(id);
       const net = facts.metadata?.network;
+      const bits = facts.metadata?.networkBitsPerSecond;
+      const shaped = bits && this.shapesOnHost && facts.networkBitsPerSecond === undefined ? bits : undefined;
       if (!isActive((await conn.getInfo(name)).state)) {
         // The managed network, defined and started again if it went (its last domain destroyed meanwhile, or by hand).
         if (net) await this.networks.ensure(net, net, signal);
         await this.engine(`start of ${name}`, () => conn.start(name));
-        const bits = facts.metadata?.networkBitsPerSecond;
-        if (bits && this.shapesOnHost && facts.networkBitsPerSecond === undefined) {
-          await this.shaping.apply(shapedInterfaces(name), bits, signal).catch(async (e: unknown) => {
+        if (shaped) {
+          await this.shaping.apply(shapedInterfaces(name), shaped, signal).catch(async (e: unknown) => {
             await conn.destroy(name).catch(ignoreNotRunning);
             throw e;
           });
         }
+      } else if (shaped && !existsSync(`/sys/class/net/${shapedInterfaces(name).ifb}`)) {
+        await this.shaping.apply(shapedInterfaces(name), shaped, signal);
       }
       const ports = facts.metadata?.ports;
       if (net && ports?.length) await this.ports.publish(portKey(name), net.ip, libvirtBridgeName(net.name), ports, signal);
@@ -330,13 +339,24 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     });
   }
 
-  /** Live migration through libvirt (disks copied), to a destination URI that runs the same technology. */
+  /**
+   * Live migration through libvirt (disks copied), to a destination URI that runs the same
+   * technology. The domain's managed network is made on the destination first (through virsh on
+   * that URI, with the domain's DHCP and DNS entries); once moved, this host withdraws its
+   * published ports, its bandwidth cap and its network entries. Ports and cap are the target
+   * host's to apply: its driver's `start` does so for the running domain that arrived.
+   */
   async migrate(id: string, destinationUri: string, options?: CallOptions): Promise<void> {
     if (/[\s\0]/.test(destinationUri) || !/^[a-z0-9+]+:\/\//.test(destinationUri)) throw new BadInputError(`"${destinationUri}" is not a libvirt URI`, { uri: destinationUri });
     if (this.options.isTestUri || this.options.domainType === 'lxc') throw new UnsupportedOperationError('migrate', `driver ${this.name}`);
     await withDeadline(`migrate ${id} on ${this.name}`, options, this.options.timeoutMs * 10, async (signal) => {
-      const { name } = await this.owned(id);
+      const { name, conn, facts } = await this.owned(id);
+      const net = facts.metadata?.network;
+      if (net) await new LibvirtNetworks(new Virsh(this.options.virsh, destinationUri)).ensure(net, net, signal);
       await this.virsh.migrate(name, destinationUri, signal);
+      await this.ports.withdraw(portKey(name));
+      if (this.shapesOnHost) await this.shaping.remove(shapedInterfaces(name));
+      if (net) await this.releaseNetwork(conn, net.name, net);
     });
   }
 

@@ -6,7 +6,8 @@ import { get } from 'node:http';
 import { connect } from 'node:net';
 import { basename } from 'node:path';
 import { LibvirtDriver } from '../../drivers/libvirt';
-import { shapedInterfaces } from '../../drivers/host/shaping';
+import { PortForwards } from '../../drivers/host/port-forwards';
+import { shapedInterfaces, VethShaping } from '../../drivers/host/shaping';
 import { libvirtBridgeName } from '../../drivers/libvirt/networks';
 import { BUSYBOX } from '../fixtures/busybox-rootfs';
 import { describeWithEngine } from '../helpers/engines';
@@ -113,6 +114,19 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     // The cap binds both ways (a busy machine can only make a transfer slower, never faster).
     expect(sent).toBeLessThanOrEqual(bits * 1.2);
     expect(received).toBeLessThanOrEqual(bits * 1.2);
+
+    // As on the target of a migration: the domain runs, but this host has neither its forwards nor
+    // its cap (a migration takes neither along); start on the running domain applies both.
+    const shaped = shapedInterfaces(`rsp-${id}`);
+    await new PortForwards().publish(`libvirt:rsp-${id}`, `${subnet}.2`, bridge, []);
+    await new VethShaping().remove(shaped);
+    expect(forwardsOf(hostPort)).toEqual([]);
+    expect(existsSync(`/sys/class/net/${shaped.ifb}`)).toBe(false);
+    await driver.start(id);
+    expect(forwardsOf(hostPort)).toHaveLength(2);
+    expect(await until(`${url} answering again`, async () => (await fetchText(url)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
+    expect(existsSync(`/sys/class/net/${shaped.ifb}`)).toBe(true);
+    expect(execFileSync('tc', ['qdisc', 'show', 'dev', shaped.veth], { encoding: 'utf8' })).toMatch(/qdisc tbf /);
 
     await driver.stop(id, { graceSeconds: 0 });
     expect(forwardsOf(hostPort)).toEqual([]);
