@@ -410,7 +410,7 @@ export class ReplicationRuns {
 }
 
 /** What a replica keeps of its environment (and policy) to be restorable without them. */
-function sourceOf(env: EnvironmentEntity, pol: ReplicationPolicyEntity | null): ReplicaSource {
+export function sourceOf(env: EnvironmentEntity, pol: ReplicationPolicyEntity | null): ReplicaSource {
   return {
     name: env.name,
     hostId: env.hostId,

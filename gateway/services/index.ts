@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import type { ImageStore } from '../artifacts/image-store';
 import { ImageImport } from '../peering/image-import';
+import { EnvironmentTransfer } from '../peering/environment-transfer';
 import { Peering } from '../peering/peering';
 import { PeerStore } from '../peering/peer-store';
 import type { ArtifactStore } from '../artifacts/artifact-store';
@@ -86,6 +87,8 @@ export interface Services {
   peerStore: PeerStore;
   /** The other sites this site may call, and the tokens they issued, sealed. */
   peering: Peering;
+  /** Environments copied or migrated to another site. */
+  environmentTransfer: EnvironmentTransfer;
   /** Objects RSP made on an engine that the database does not know: found on each agent's connection, removed on request. */
   orphans: OrphanService;
 }
@@ -162,6 +165,7 @@ export function createServices(deps: ServiceDeps): Services {
     images,
     imageImport: new ImageImport(dataSource, images, deps.logger, peering),
     peering,
+    environmentTransfer: new EnvironmentTransfer(dataSource, operations, replication.stores, environments, peering, deps.logger),
     peerStore: new PeerStore(dataSource, deps.artifactStore, storageQuotas, deps.logger, (digest) => deps.imageStore.has(digest)),
     environments,
     metrics,

@@ -48,6 +48,8 @@ export class ReplicationService implements ReplicaKeeper {
   readonly collector: StoreCollector;
   /** Replicas sent on to another site, to be restored there. */
   readonly sending: ReplicaSending;
+  /** Where replicas live: host agents' stores and the gateway's. */
+  readonly stores: ReplicaStores;
 
   constructor(
     dataSource: DataSource,
@@ -74,6 +76,7 @@ export class ReplicationService implements ReplicaKeeper {
     peering: Peering = Peering.none(),
   ) {
     const stores = new ReplicaStores(dataSource, agents, store, logger);
+    this.stores = stores;
     this.replicas = new ReplicaRecords(dataSource, stores, keys, logger, placement, peering);
     this.policies = new ReplicationPolicyService(dataSource, layers, this.replicas, settings, (hostId) => stores.agentOf(hostId), peering, pubSub);
     this.runs = new ReplicationRuns(dataSource, operations, stores, keys, logger, pubSub, this.policies, this.replicas, settings, quotas, placement, snapshots ? { lifecycle, snapshots } : undefined, peering);

@@ -6,6 +6,7 @@ import type { EnvironmentEntity, OperationEntity } from '../../gateway/persisten
 import { Actor } from '../common/actor';
 import type { Principal } from '../common/actor';
 import { offsetFromCursor, toConnection } from '../common/connection';
+import { PeerSiteInput } from '../common/peer-site';
 import { Operation } from '../operations/types';
 import { CreateEnvironmentInput, EnvironmentListArgs, LimitsInput } from './inputs';
 import { DriverStatus, Environment, EnvironmentAddress, EnvironmentConnection, EnvironmentCreation, EnvironmentInterface, EnvironmentIntervention, EnvironmentStats, ExecResult } from './types';
@@ -100,6 +101,22 @@ export class EnvironmentResolver {
   @Mutation(() => EnvironmentCreation, { description: 'Copies an environment (filesystem, config, volumes) into a new one, here or on another host; the copy starts stopped.' })
   copyEnvironment(@Arg('id', () => ID) id: string, @Arg('name') name: string, @Arg('hostId', () => ID, { nullable: true }) hostId: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext) {
     return ctx.services.environments.clone(actor, id, { name, hostId });
+  }
+
+  @Mutation(() => Operation, {
+    description:
+      "Copies an environment to another site (one of this site's peer sites, RSP_PEER_SITES; through rsp federate give only the site's name), or with move: true migrates it (it must be stopped; destroyed here once restored there). Only the chunks the other site's store lacks are sent; that site claims the bytes from its group's storage quota, needs an image of the same digest (CONFLICT IMAGE_MISSING: importImage there first), keeps the replica and restores it on hostId (a host id of that site). The operation result names the new environment there (environmentId) and the bytes moved.",
+  })
+  copyEnvironmentToSite(
+    @Arg('id', () => ID) id: string,
+    @Arg('to', () => PeerSiteInput) to: PeerSiteInput,
+    @Arg('hostId', () => String, { description: "The host at the other site (that site's id of it)." }) hostId: string,
+    @Arg('name', () => String, { nullable: true }) name: string | undefined,
+    @Arg('move', () => Boolean, { nullable: true }) move: boolean | undefined,
+    @Actor() actor: Principal,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<OperationEntity> {
+    return ctx.services.environmentTransfer.transfer(actor, id, { to, hostId, name: name ?? null, move: move ?? false });
   }
 
   @Mutation(() => ExecResult, { description: 'Runs a command (an argument list, no shell) in a running environment.' })

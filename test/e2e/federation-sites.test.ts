@@ -49,6 +49,8 @@ describe('rsp federate: one graph over independent sites', () => {
   const ports = {} as Record<SiteName, number>;
   /** The replicas of site a's environment that site c keeps (the replication test): one is restored at site b. */
   let keptAtC: Array<{ id: string }> = [];
+  /** Site a's environment replicated to c (the replication test): later moved to site b. */
+  let replicatedEnvId = '';
 
   /** A query at the federation as a federation group (its key). */
   const fed = async (group: keyof typeof keys, query: string, variables?: Record<string, unknown>, headers: Record<string, string> = {}): Promise<GraphqlReply> => {
@@ -330,6 +332,7 @@ describe('rsp federate: one graph over independent sites', () => {
     expect(atC.map((r: { id: string }) => r.id).sort()).toEqual(atA.map((r: { peerReplicaId: string }) => r.peerReplicaId).sort());
     expect(atC[0]).toMatchObject({ groupId: sites.c.groupId, federationSite: 'c' });
     keptAtC = atC;
+    replicatedEnvId = envId;
     // Restored where it is kept, through the federation; site a refuses to restore what it does not keep.
     expect((await fed('alliance', 'mutation ($r: ID!, $h: ID!) { restoreReplica(replicaId: $r, hostId: $h) { id } }', { r: atA[0].id, h: sites.a.hostIds[0] })).errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', details: { site: 'a' } } });
     const restore = await fed('alliance', 'mutation ($r: ID!, $h: ID!) { restoreReplica(replicaId: $r, hostId: $h, name: "back-at-c") { id } }', { r: atC[0].id, h: sites.c.hostIds[0] });
@@ -380,6 +383,22 @@ describe('rsp federate: one graph over independent sites', () => {
     const res = await fetch(sites.c.served.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${sites.c.token}` }, body: JSON.stringify({ query: 'mutation ($r: ID!) { sendReplica(replicaId: $r, to: { name: "elsewhere", url: "http://127.0.0.1:9/graphql", token: "t" }) { id } }', variables: { r: keptAtC[0]!.id } }) });
     const unknown = (await res.json()) as GraphqlReply;
     expect(unknown.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', details: { reason: 'PEER_NOT_ALLOWED' } });
+  });
+
+  test('an environment migrates from site a to site b: only the chunks b lacks are sent, restored at b, then destroyed at a', async () => {
+    const moved = await fed('alliance', 'mutation ($id: ID!, $h: String!) { copyEnvironmentToSite(id: $id, to: { name: "b" }, hostId: $h, name: "moved-to-b", move: true) { id } }', { id: replicatedEnvId, h: sites.b.hostIds[0] });
+    expect(moved.errors).toBeUndefined();
+    const op = await until('the move ended at a', async () => {
+      const { operation } = await sites.a.served.ok('query ($id: ID!) { operation(id: $id) { state result error { message } } }', { id: moved.data.copyEnvironmentToSite.id });
+      return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(operation.state) && operation;
+    }, 120_000, 250);
+    expect(op).toMatchObject({ state: 'SUCCEEDED', error: null, result: { site: 'b', moved: true } });
+    console.log(`environment moved a → b: ${op.result.bytes} bytes, ${op.result.movedBytes} moved (b kept its chunks from the replica c sent)`);
+    // Site b holds every chunk of it already (the replicas c sent it): nothing moved.
+    expect(op.result.movedBytes).toBe(0);
+    expect((await sites.b.served.ok('query ($id: ID!) { environment(id: $id) { name status groupId } }', { id: op.result.environmentId })).environment).toEqual({ name: 'moved-to-b', status: 'STOPPED', groupId: sites.b.groupId });
+    const gone = await sites.a.served.gql('query ($id: ID!) { environment(id: $id) { status } }', { id: replicatedEnvId });
+    expect(gone.data?.environment?.status ?? gone.errors?.[0]?.extensions?.code).toMatch(/^(DESTROYED|NOT_FOUND)$/);
   });
 
   test('a site that is down gives partial data and an error naming it, never a failed request', async () => {

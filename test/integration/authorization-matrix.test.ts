@@ -231,6 +231,7 @@ const MATRIX: Record<string, Case> = {
   replicateNow: { query: 'mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
   restoreReplica: { query: 'mutation ($id: ID!) { restoreReplica(replicaId: $id) { id } }', vars: (w) => ({ id: w.fixtures.replica }), expect: GROUP_PRIVATE_WRITE },
   // To the matrix gateway's one peer site (RSP_PEER_SITES), which never answers: the operation starts, then fails in the background.
+  copyEnvironmentToSite: { query: 'mutation ($id: ID!) { copyEnvironmentToSite(id: $id, to: { name: "peer", token: "unused" }, hostId: "elsewhere") { id } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_WRITE },
   sendReplica: { query: 'mutation ($id: ID!) { sendReplica(replicaId: $id, to: { name: "peer", token: "unused" }) { id } }', vars: (w) => ({ id: w.fixtures.replica }), expect: GROUP_PRIVATE_WRITE },
   drillReplicationPolicy: { query: 'mutation ($id: ID!) { drillReplicationPolicy(policyId: $id) { id } }', vars: async (w, t) => ({ id: await freshPolicy(w, t) }), expect: GROUP_PRIVATE_WRITE },
   collectReplicaStore: { privateVar: null, query: 'mutation ($id: ID!) { collectReplicaStore(hostId: $id) { id } }', vars: (w) => ({ id: w.host1 }), expect: OWNER_ADMIN },
