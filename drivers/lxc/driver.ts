@@ -55,6 +55,9 @@ const SNAPSHOT_STOP_GRACE_SECONDS = 10;
 
 const EXEC_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/** `TERM` of a command run on a terminal (what Docker's exec and most consoles are). */
+const TERMINAL_TYPE = 'xterm';
+
 /**
  * The LXC driver: system containers on real LXC through the `lxc-*` tools. Each environment is a
  * container `rsp-<id>` under the driver's lxcPath, with a `dir` root filesystem unpacked from a
@@ -197,19 +200,18 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   }
 
   /**
-   * Starts a command inside through `lxc-attach` with piped standard streams. A terminal (`tty`)
-   * is UNSUPPORTED_OPERATION: `lxc-attach` makes one only when its own input is a terminal, and
-   * the gateway has no pseudo-terminal to give it.
+   * Starts a command inside through `lxc-attach`: with piped standard streams, or with `tty` on a
+   * pseudo-terminal the agent gives `lxc-attach` (host/pty.ts), which then gives the command one of
+   * the container's, sized and resized as asked (`TERM=xterm`).
    */
   async interactiveExec(id: string, command: string[], options?: InteractiveExecOptions): Promise<InteractiveProcess> {
     const name = containerName(id, this.options.namePrefix);
     if (!Array.isArray(command) || !command.length || command.some((a) => typeof a !== 'string')) throw new BadInputError('exec needs a command (an argument array)', { id });
-    if (options?.tty) throw new UnsupportedOperationError('a terminal (tty) for interactive exec', `driver ${this.name}`, 'lxc-attach makes a terminal only when its own standard input is one, and the gateway has no pseudo-terminal to give it');
     return withDeadline(`interactive exec in ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { dir } = await this.owned(id);
       const info = await this.cli.info(name, signal);
       if (info?.state !== 'RUNNING') throw new ConflictError(`environment ${id} is not running`, { id, state: info?.state });
-      return this.cli.attachInteractive(name, command, { PATH: EXEC_PATH, ...(await this.environmentOf(dir)) });
+      return this.cli.attachInteractive(name, command, { PATH: EXEC_PATH, ...(await this.environmentOf(dir)), ...(options?.tty ? { TERM: TERMINAL_TYPE } : {}) }, options?.tty ? { columns: options.columns, rows: options.rows } : undefined);
     });
   }
 

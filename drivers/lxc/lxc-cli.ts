@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { InteractiveProcess } from '../contract';
 import { UnavailableError } from '../errors';
+import { spawnOnTerminal } from '../host/pty';
 import type { RunToolOptions, ToolResult } from '../host/run-tool';
 import { lastLines, runTool } from '../host/run-tool';
 import type { ResolvedLxcOptions } from './options';
@@ -62,12 +63,16 @@ export class LxcCli {
   }
 
   /**
-   * Starts a command inside with piped standard streams (no terminal: `lxc-attach` gives one only
-   * when its own standard input is one); its exit code is `lxc-attach`'s, the command's.
+   * Starts a command inside; its exit code is `lxc-attach`'s, the command's. Without `tty` its
+   * standard streams are pipes; with one, `lxc-attach` runs on a pseudo-terminal of that size (see
+   * host/pty.ts), and — its own input being a terminal — gives the command a terminal of the
+   * container's (`/dev/pts/N` inside), following the size of its own.
    */
-  attachInteractive(name: string, command: string[], env: Record<string, string>): InteractiveProcess {
+  attachInteractive(name: string, command: string[], env: Record<string, string>, tty?: { columns?: number; rows?: number }): InteractiveProcess {
     const vars = Object.entries(env).flatMap(([k, v]) => ['--set-var', `${k}=${v}`]);
-    const child = spawn(this.options.tool('lxc-attach'), ['-P', this.options.lxcPath, '-n', name, '--clear-env', ...vars, '--', ...command], { stdio: 'pipe' });
+    const args = ['-P', this.options.lxcPath, '-n', name, '--clear-env', ...vars, '--', ...command];
+    if (tty) return spawnOnTerminal(this.options.tool('lxc-attach'), args, { ...tty, raw: true });
+    const child = spawn(this.options.tool('lxc-attach'), args, { stdio: 'pipe' });
     child.stdin.on('error', () => undefined);
     const exit = new Promise<number>((resolve) => {
       child.once('error', () => resolve(-1));

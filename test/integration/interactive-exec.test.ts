@@ -289,7 +289,22 @@ describeWithEngine('lxc', 'interactive exec over /exec (lxc)', () => {
     expect(await run(n.t, n.w.tokens.memberA, { environment: env, command: ['sh', '-c', 'cat; exit 5'] }, [[null, 'abc']])).toEqual({ stdout: 'abc', stderr: '', exitCode: 5 });
   }, 60_000);
 
-  test('a TTY is refused with its reason', async () => {
-    expect(await refusal(n.t, n.w.tokens.memberA, { environment: env, command: ['sh'], tty: true })).toBe('UNSUPPORTED_OPERATION');
+  test('a TTY of the asked size, resized, on a pseudo-terminal of the container; input echoed; exit code', async () => {
+    const r = await run(n.t, n.w.tokens.memberA, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'stty size; tty\r'], [/30 100\r\n\/dev\/pts\/\d+\r\n/, (s) => s.resize(120, 40)], [null, 'stty size; echo typed-$((6*7))\r'], [/40 120\r\ntyped-42\r\n/, 'exit 7\r']], false);
+    expect(r.stdout).toMatch(/30 100\r\n\/dev\/pts\/\d+\r\n/);
+    expect(r.stdout).toContain('stty size; echo typed-$((6*7))\r\n');
+    expect(r.stdout).toMatch(/40 120\r\ntyped-42\r\n/);
+    expect(r).toMatchObject({ stderr: '', exitCode: 7 });
+  }, 60_000);
+
+  test('a process on a terminal ends when its client goes', async () => {
+    let stdout = '';
+    const session = openExecSession(n.t.gateway.url, n.w.tokens.memberA, { environment: env, command: ['sh', '-c', 'echo started; exec sleep 4322'], tty: true }, (b) => (stdout += b.toString('utf8')), () => undefined);
+    await until('the process started', async () => stdout.includes('started'), 30_000, 50);
+    const ps = async () => (await n.exec(env, ['ps'])).stdout;
+    expect(await ps()).toContain('sleep 4322');
+    session.close();
+    await session.exit.catch(() => undefined);
+    expect(await until('the sleep gone', async () => !(await ps()).includes('sleep 4322'), 30_000, 250)).toBe(true);
   }, 60_000);
 });
