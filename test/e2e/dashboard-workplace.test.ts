@@ -89,7 +89,7 @@ describeWithEngine('chromium', 'dashboard workplace in Chromium', () => {
     await screenshot(page, 'workplace-environment-running');
   });
 
-  test('a terminal on the running environment: a shell with a TTY echoes and runs what is typed, and its exit code is shown', async () => {
+  test('a terminal on the running environment: a shell with a TTY echoes and runs what is typed, its exit code is shown; the console attaches and detaches', async () => {
     const terminal = page.locator('.terminal');
     expect(await terminal.getByLabel('Command to run').inputValue()).toBe('sh');
     await terminal.getByRole('button', { name: 'Open terminal in this environment' }).click();
@@ -105,6 +105,19 @@ describeWithEngine('chromium', 'dashboard workplace in Chromium', () => {
     await expectText(terminal.locator('.terminal-status'), /The session ended with exit code 3\./);
     expect(await terminal.getByRole('button', { name: 'Open terminal in this environment' }).isEnabled()).toBe(true);
     await screenshot(page, 'workplace-terminal');
+
+    // The console: attached, it echoes what is typed (the fake's console is its line shell); Close detaches.
+    await terminal.getByLabel('Terminal mode').selectOption('console');
+    expect(await terminal.getByLabel('Command to run').isDisabled()).toBe(true);
+    await terminal.getByRole('button', { name: 'Open terminal in this environment' }).click();
+    const consoleRows = terminal.locator('.terminal-screen .xterm-rows');
+    await consoleRows.waitFor();
+    await page.keyboard.type('echo on the console');
+    await page.keyboard.press('Enter');
+    await expectText(consoleRows, /echo on the console\s*on the console/);
+    await expectText(terminal.locator('.terminal-status'), /Attached to the console\. Close detaches\./);
+    await terminal.getByRole('button', { name: 'Close terminal' }).click();
+    await expectText(terminal.locator('.terminal-status'), /Detached from the console\./);
   });
 
   test('a bad entry is refused in the form with BAD_USER_INPUT, and nothing is created', async () => {

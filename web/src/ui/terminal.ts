@@ -6,6 +6,9 @@ import { openExecSession, type BrowserExecSession } from '../api/exec';
 import { h, replace, type Scope } from './dom';
 import { errorBox } from './widgets';
 
+/** What a terminal session attaches to: a command run on a TTY, or the environment's console. */
+export type TerminalMode = 'command' | 'console';
+
 /** How a terminal panel starts: the environment, and the command it proposes. */
 export interface TerminalOptions {
   environmentId: string;
@@ -18,17 +21,27 @@ export interface TerminalPanel {
   element: HTMLElement;
   /** Why the terminal cannot be opened now (not running, VIEWER role…); null: it can. An open session goes on. */
   setUnavailable(reason: string | null): void;
+  /** Chooses the mode the form proposes (while no session is open): a VM's page proposes its console. */
+  propose(mode: TerminalMode): void;
 }
 
 /**
- * A panel body with a Command field and an Open button; opening runs the command in the
- * environment with a TTY sized to the screen, follows the screen's size, and shows how the
- * session ended (exit code, or the gateway's error with its code). The session ends with `scope`.
+ * A panel body with a mode (a command, or the console), a Command field and an Open button.
+ * Opening runs the command in the environment with a TTY sized to the screen and follows the
+ * screen's size, or attaches to the environment's console (a VM's serial console); the panel
+ * shows how the session ended (exit code, or the gateway's error with its code). Close ends the
+ * command, or detaches from the console. The session ends with `scope`.
  */
 export function terminalPanel(scope: Scope, options: TerminalOptions): TerminalPanel {
   const status = h('p', { class: 'muted small terminal-status', role: 'status' });
   const screen = h('div', { class: 'terminal-screen', hidden: true });
+  const mode = h('select', { name: 'mode', 'aria-label': 'Terminal mode' }, h('option', { value: 'command' }, 'Run a command'), h('option', { value: 'console' }, 'Attach to the console'));
   const command = h('input', { type: 'text', name: 'command', value: options.command, 'aria-label': 'Command to run', spellcheck: 'false', autocomplete: 'off' });
+  let proposed = false;
+  mode.addEventListener('change', () => {
+    proposed = true;
+    command.disabled = mode.value === 'console';
+  });
   const open = h('button', { type: 'button', class: 'primary', 'aria-label': 'Open terminal in this environment' }, 'Open terminal');
   const close = h('button', { type: 'button', class: 'secondary', hidden: true, 'aria-label': 'Close terminal' }, 'Close');
   let session: BrowserExecSession | undefined;
@@ -44,7 +57,8 @@ export function terminalPanel(scope: Scope, options: TerminalOptions): TerminalP
     observer = undefined;
     close.hidden = true;
     open.disabled = unavailable !== null;
-    command.disabled = false;
+    mode.disabled = false;
+    command.disabled = mode.value === 'console';
   };
   scope.add(() => {
     teardown();
@@ -52,11 +66,13 @@ export function terminalPanel(scope: Scope, options: TerminalOptions): TerminalP
   });
 
   const start = () => {
+    const attach = mode.value === 'console';
     const argv = command.value.trim().split(/\s+/).filter(Boolean);
-    if (!argv.length) {
+    if (!attach && !argv.length) {
       replace(status, 'Give a command to run, e.g. sh.');
       return;
     }
+    const what = attach ? 'the console' : argv.join(' ');
     term?.dispose();
     screen.hidden = false;
     replace(screen);
@@ -66,19 +82,20 @@ export function terminalPanel(scope: Scope, options: TerminalOptions): TerminalP
     term.open(screen);
     fit.fit();
     open.disabled = true;
+    mode.disabled = true;
     command.disabled = true;
     close.hidden = false;
-    replace(status, `Connecting: ${argv.join(' ')}…`);
+    replace(status, `Connecting: ${what}…`);
     const shown = term;
     const current = openExecSession(
-      { environment: options.environmentId, command: argv, tty: true, columns: shown.cols, rows: shown.rows },
+      attach ? { environment: options.environmentId, console: true } : { environment: options.environmentId, command: argv, tty: true, columns: shown.cols, rows: shown.rows },
       {
         output: (bytes) => {
-          if (session === current) replace(status, `Connected: ${argv.join(' ')}. Close ends it.`);
+          if (session === current) replace(status, attach ? 'Attached to the console. Close detaches.' : `Connected: ${what}. Close ends it.`);
           shown.write(bytes);
         },
         exit: (exitCode) => {
-          replace(status, `The session ended with exit code ${exitCode}.`);
+          replace(status, attach ? 'The console closed (the environment stopped).' : `The session ended with exit code ${exitCode}.`);
           teardown();
         },
         error: (e) => {
@@ -89,7 +106,7 @@ export function terminalPanel(scope: Scope, options: TerminalOptions): TerminalP
     );
     session = current;
     shown.onData((data) => current.write(data));
-    shown.onResize(({ cols, rows }) => current.resize(cols, rows));
+    if (!attach) shown.onResize(({ cols, rows }) => current.resize(cols, rows));
     observer = new ResizeObserver(() => fit.fit());
     observer.observe(screen);
     shown.focus();
@@ -97,7 +114,7 @@ export function terminalPanel(scope: Scope, options: TerminalOptions): TerminalP
 
   open.addEventListener('click', start);
   close.addEventListener('click', () => {
-    replace(status, 'Closed.');
+    replace(status, mode.value === 'console' ? 'Detached from the console.' : 'Closed.');
     teardown();
   });
   const setUnavailable = (reason: string | null) => {
@@ -106,6 +123,11 @@ export function terminalPanel(scope: Scope, options: TerminalOptions): TerminalP
     why.hidden = reason === null;
     if (!session) open.disabled = reason !== null;
   };
+  const propose = (wanted: TerminalMode) => {
+    if (proposed || session) return;
+    mode.value = wanted;
+    command.disabled = wanted === 'console';
+  };
   setUnavailable(unavailable);
-  return { element: h('div', { class: 'terminal' }, h('div', { class: 'terminal-bar' }, h('label', null, 'Command ', command), open, close), why, status, screen), setUnavailable };
+  return { element: h('div', { class: 'terminal' }, h('div', { class: 'terminal-bar' }, mode, h('label', null, 'Command ', command), open, close), why, status, screen), setUnavailable, propose };
 }

@@ -12,6 +12,9 @@ import type { View } from './context';
 import { chartsHead, chartsWithPast, PastChart } from './metric-charts';
 import { replicationBadge, targetLabel } from './replication';
 
+/** Drivers of virtual machines: their page proposes the serial console rather than a command. */
+const VM_DRIVERS = new Set(['libvirt-kvm', 'libvirt-qemu', 'libvirt-xen', 'uml']);
+
 /** `/environments/:id`: an environment's status, limits, actions, live metrics and operations. */
 export const environmentView: View = (ctx) => {
   const [id] = ctx.params;
@@ -39,6 +42,7 @@ export const environmentView: View = (ctx) => {
     document.title = `${env.name} · RSP`;
     replace(ops, table(['Kind', 'State', 'Progress', 'Message', 'Updated'], d.operations.nodes.map((o) => [o.kind, badge(o.state), sortBy(progressBar(o.progress, o.state), o.progress), o.error ? `${o.error.code}: ${o.error.message}` : o.message ?? '', sortBy(ago(o.updatedAt), o.updatedAt)]), 'No operations yet: Start, Stop or Restart above starts one.', { label: 'operations of this environment' }));
     const l = env.limits;
+    terminal.propose(VM_DRIVERS.has(env.driver) ? 'console' : 'command');
     terminal.setUnavailable(
       !ctx.viewer.siteAdmin && ctx.viewer.role === 'VIEWER'
         ? 'Your token has the VIEWER role: a terminal needs MEMBER.'
