@@ -89,7 +89,7 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     const env = async () => (await t.ok('query ($id: ID!) { environment(id: $id) { status } }', { id })).environment;
     expect((await env()).status).toBe('RUNNING');
 
-    const until = Date.now() + 40_000;
+    const until = Date.now() + 150_000;
     while (!(await consoleLog(id)).includes('RSP-ROOTFS-UP') && Date.now() < until) await new Promise((r) => setTimeout(r, 500));
     expect(await consoleLog(id)).toContain('RSP-ROOTFS-UP hostname=vm.alpha.example SITE=alpha beta');
 
