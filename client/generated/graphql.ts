@@ -531,7 +531,7 @@ export type NeedFieldsFragment = { id: string, groupId: string, resourceType: st
 
 export type AlertFieldsFragment = { id: string, ruleId: string | null, targetType: string, targetId: string, metric: string, value: number, threshold: number, state: AlertState, message: string, firedAt: string | null, resolvedAt: string | null };
 
-export type ReplicationPolicyFieldsFragment = { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } };
+export type ReplicationPolicyFieldsFragment = { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, verifyState: ReplicaVerifyState | null, lastVerifiedAt: string | null, damagedReplicaIds: Array<string>, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } };
 
 export type ReplicaFieldsFragment = { id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, lastVerifiedAt: string | null, verifyState: ReplicaVerifyState | null, reusedChunks: number, writtenChunks: number, repairedChunks: number, target: { kind: ReplicationTargetKind, id: string | null }, verifyProblems: Array<{ chunk: string | null, index: number | null, reason: string, repaired: boolean }> };
 
@@ -1009,21 +1009,21 @@ export type ReplicationPolicyCreateMutationVariables = Exact<{
 }>;
 
 
-export type ReplicationPolicyCreateMutation = { createReplicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
+export type ReplicationPolicyCreateMutation = { createReplicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, verifyState: ReplicaVerifyState | null, lastVerifiedAt: string | null, damagedReplicaIds: Array<string>, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
 
 export type ReplicationPolicyListQueryVariables = Exact<{
   environmentId?: string | null | undefined;
 }>;
 
 
-export type ReplicationPolicyListQuery = { replicationPolicies: Array<{ id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } }> };
+export type ReplicationPolicyListQuery = { replicationPolicies: Array<{ id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, verifyState: ReplicaVerifyState | null, lastVerifiedAt: string | null, damagedReplicaIds: Array<string>, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } }> };
 
 export type ReplicationPolicyShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type ReplicationPolicyShowQuery = { replicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
+export type ReplicationPolicyShowQuery = { replicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, verifyState: ReplicaVerifyState | null, lastVerifiedAt: string | null, damagedReplicaIds: Array<string>, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
 
 export type ReplicationPolicyDeleteMutationVariables = Exact<{
   id: string;
@@ -1031,7 +1031,7 @@ export type ReplicationPolicyDeleteMutationVariables = Exact<{
 }>;
 
 
-export type ReplicationPolicyDeleteMutation = { deleteReplicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
+export type ReplicationPolicyDeleteMutation = { deleteReplicationPolicy: { id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, verifyState: ReplicaVerifyState | null, lastVerifiedAt: string | null, damagedReplicaIds: Array<string>, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } } };
 
 export type ReplicaListQueryVariables = Exact<{
   environmentId?: string | null | undefined;
@@ -1348,7 +1348,7 @@ export type ReplicationQueryVariables = Exact<{
 }>;
 
 
-export type ReplicationQuery = { replicationPolicies: Array<{ id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } }>, replicas: Array<{ id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, lastVerifiedAt: string | null, verifyState: ReplicaVerifyState | null, reusedChunks: number, writtenChunks: number, repairedChunks: number, target: { kind: ReplicationTargetKind, id: string | null }, verifyProblems: Array<{ chunk: string | null, index: number | null, reason: string, repaired: boolean }> }>, environments: { nodes: Array<{ id: string, name: string, hostId: string }> }, hosts: { nodes: Array<{ id: string, hostname: string }> }, sites: { nodes: Array<{ id: string, name: string }> } };
+export type ReplicationQuery = { replicationPolicies: Array<{ id: string, name: string, groupId: string, environmentId: string, layerId: string, kind: ReplicationKind, schedule: string, keep: number, encrypted: boolean, snapshotBeforeCopy: boolean, autoFailover: boolean, enabled: boolean, createdAt: string, drillSchedule: string | null, nextDrillAt: string | null, lastDrill: { at: string, state: RestoreDrillState, replicaId: string | null, hostId: string | null, environmentName: string | null, checkedChunks: number, checkedBytes: number, started: boolean, durationMs: number, message: string | null } | null, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, lastTryAt: string | null, lastDurationMs: number | null, failCount: number, nextRunAt: string | null, lastError: string | null, runningOperationId: string | null, verifyState: ReplicaVerifyState | null, lastVerifiedAt: string | null, damagedReplicaIds: Array<string>, lastChunkCounts: { reusedChunks: number, writtenChunks: number, repairedChunks: number } | null } }>, replicas: Array<{ id: string, policyId: string | null, environmentId: string, environmentName: string, kind: ReplicationKind, manifestId: string, bytes: number, newBytes: number, movedBytes: number, storeHostId: string | null, chunks: number, encrypted: boolean, createdAt: string, verifiedAt: string | null, lastVerifiedAt: string | null, verifyState: ReplicaVerifyState | null, reusedChunks: number, writtenChunks: number, repairedChunks: number, target: { kind: ReplicationTargetKind, id: string | null }, verifyProblems: Array<{ chunk: string | null, index: number | null, reason: string, repaired: boolean }> }>, environments: { nodes: Array<{ id: string, name: string, hostId: string }> }, hosts: { nodes: Array<{ id: string, hostname: string }> }, sites: { nodes: Array<{ id: string, name: string }> } };
 
 export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -1570,6 +1570,9 @@ export const ReplicationPolicyFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumen
       writtenChunks
       repairedChunks
     }
+    verifyState
+    lastVerifiedAt
+    damagedReplicaIds
   }
 }
     `, {"fragmentName":"ReplicationPolicyFields"}) as unknown as TypedDocumentString<ReplicationPolicyFieldsFragment, unknown>;
@@ -3949,6 +3952,9 @@ export const ReplicationPolicyCreateDocument = /*#__PURE__*/ new TypedDocumentSt
       writtenChunks
       repairedChunks
     }
+    verifyState
+    lastVerifiedAt
+    damagedReplicaIds
   }
 }`) as unknown as TypedDocumentString<ReplicationPolicyCreateMutation, ReplicationPolicyCreateMutationVariables>;
 export const ReplicationPolicyListDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -4003,6 +4009,9 @@ export const ReplicationPolicyListDocument = /*#__PURE__*/ new TypedDocumentStri
       writtenChunks
       repairedChunks
     }
+    verifyState
+    lastVerifiedAt
+    damagedReplicaIds
   }
 }`) as unknown as TypedDocumentString<ReplicationPolicyListQuery, ReplicationPolicyListQueryVariables>;
 export const ReplicationPolicyShowDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -4057,6 +4066,9 @@ export const ReplicationPolicyShowDocument = /*#__PURE__*/ new TypedDocumentStri
       writtenChunks
       repairedChunks
     }
+    verifyState
+    lastVerifiedAt
+    damagedReplicaIds
   }
 }`) as unknown as TypedDocumentString<ReplicationPolicyShowQuery, ReplicationPolicyShowQueryVariables>;
 export const ReplicationPolicyDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -4111,6 +4123,9 @@ export const ReplicationPolicyDeleteDocument = /*#__PURE__*/ new TypedDocumentSt
       writtenChunks
       repairedChunks
     }
+    verifyState
+    lastVerifiedAt
+    damagedReplicaIds
   }
 }`) as unknown as TypedDocumentString<ReplicationPolicyDeleteMutation, ReplicationPolicyDeleteMutationVariables>;
 export const ReplicaListDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -5280,6 +5295,9 @@ export const ReplicationDocument = /*#__PURE__*/ new TypedDocumentString(`
       writtenChunks
       repairedChunks
     }
+    verifyState
+    lastVerifiedAt
+    damagedReplicaIds
   }
 }
 fragment ReplicaFields on Replica {

@@ -5,10 +5,17 @@ import type { Principal } from '../auth/principal';
 import { BadInputError, IntegrityError, NotFoundError } from '../errors';
 import { Peering } from '../peering/peering';
 import type { Logger } from '../logging/logger';
-import { MemberRole, ReplicaEntity, ReplicationKind, ReplicationPolicyEntity } from '../persistence/entities';
+import { MemberRole, ReplicaEntity, ReplicaVerifyState, ReplicationKind, ReplicationPolicyEntity } from '../persistence/entities';
 import type { GroupKeys } from './group-keys';
 import type { PlacementService } from '../services/placement-service';
 import type { ReplicaStores } from './replica-stores';
+
+/** What verify jobs found of a policy's replicas (see `ReplicaRecords.policyVerification`). */
+export interface PolicyVerification {
+  verifyState: ReplicaVerifyState | null;
+  lastVerifiedAt: Date | null;
+  damagedReplicaIds: string[];
+}
 
 /**
  * Replica records: the replicas a caller may see, the newest readable one of an environment,
@@ -39,6 +46,23 @@ export class ReplicaRecords {
     const found = await this.replicaRepo.findOneBy({ id });
     if (!found || !policy.isMember(actor, found.groupId)) throw new NotFoundError('Replica', id);
     return found;
+  }
+
+  /**
+   * What verify jobs found of a policy's replicas (the caller may see the policy): DAMAGED naming
+   * the damaged ones, OK when every one verified checks out, null before any was verified; and
+   * the latest verification.
+   */
+  async policyVerification(policyId: string): Promise<PolicyVerification> {
+    const rows = await this.replicaRepo.find({ where: { policyId }, select: { id: true, verifyState: true, verifiedAt: true }, order: { createdAt: 'DESC', id: 'DESC' } });
+    const verified = rows.filter((r) => r.verifyState !== null);
+    const damagedReplicaIds = verified.filter((r) => r.verifyState === ReplicaVerifyState.DAMAGED).map((r) => r.id);
+    const times = verified.map((r) => r.verifiedAt?.getTime() ?? 0).filter((t) => t > 0);
+    return {
+      verifyState: damagedReplicaIds.length ? ReplicaVerifyState.DAMAGED : verified.length ? ReplicaVerifyState.OK : null,
+      lastVerifiedAt: times.length ? new Date(Math.max(...times)) : null,
+      damagedReplicaIds,
+    };
   }
 
   /** Replicas the caller may see, of an environment or a policy, newest first. */

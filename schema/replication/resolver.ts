@@ -57,9 +57,10 @@ export class ReplicationPolicyResolver {
   }
 
   @FieldResolver(() => ReplicationStatus)
-  status(@Root() p: ReplicationPolicyEntity): ReplicationStatus {
+  async status(@Root() p: ReplicationPolicyEntity, @Ctx() ctx: GatewayContext): Promise<ReplicationStatus> {
     const state = p.runningOperationId ? 'RUNNING' : !p.enabled ? 'DISABLED' : p.failCount > 0 ? 'FAILED' : p.lastSyncAt ? 'OK' : 'PENDING';
-    return { lastSyncAt: p.lastSyncAt, lastTryAt: p.lastTryAt, lastDurationMs: p.lastDurationMs, failCount: p.failCount, nextRunAt: p.nextRunAt, lastError: p.lastError, runningOperationId: p.runningOperationId, state, lastChunkCounts: p.lastChunkCounts };
+    const verification = await ctx.services.replication.replicas.policyVerification(p.id);
+    return { lastSyncAt: p.lastSyncAt, lastTryAt: p.lastTryAt, lastDurationMs: p.lastDurationMs, failCount: p.failCount, nextRunAt: p.nextRunAt, lastError: p.lastError, runningOperationId: p.runningOperationId, state, lastChunkCounts: p.lastChunkCounts, ...verification };
   }
 }
 

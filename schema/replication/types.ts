@@ -110,6 +110,15 @@ export class ReplicationStatus {
 
   @Field(() => ReplicaChunkCounts, { nullable: true, description: "What the last successful run's copy reused, wrote and repaired in the target store." })
   lastChunkCounts: ReplicaChunkCounts | null;
+
+  @Field(() => ReplicaVerifyState, { nullable: true, description: "What verify jobs found of the policy's replicas: DAMAGED when one of them is (damagedReplicaIds), OK when every one verified checks out; null: none verified yet." })
+  verifyState: ReplicaVerifyState | null;
+
+  @Field(() => Date, { nullable: true, description: "The latest verification of one of the policy's replicas." })
+  lastVerifiedAt: Date | null;
+
+  @Field(() => [ID], { description: "The policy's replicas a verify job left DAMAGED (their verifyProblems name the chunks)." })
+  damagedReplicaIds: string[];
 }
 
 /** A replication policy. */

@@ -5,6 +5,7 @@ import { createRootfsTar } from '../../drivers/fake';
 import { ArtifactStore } from '../../gateway/artifacts/artifact-store';
 import type { DirectoryBackend } from '../../gateway/artifacts/directory-backend';
 import { corruptChunk, flipByte } from '../helpers/artifacts';
+import { runRsp } from '../helpers/cli';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
 
@@ -107,6 +108,12 @@ function verifySuite(transport: 'direct' | 'loopback') {
     expect(clean.result.checkedChunks).toBeGreaterThan(10);
     expect(clean.replica).toMatchObject({ verifyState: 'OK', verifyProblems: [] });
     expect(clean.replica.lastVerifiedAt).not.toBeNull();
+    const policyStatus = async () => (await t.ok('query ($id: ID!) { replicationPolicy(id: $id) { status { verifyState lastVerifiedAt damagedReplicaIds } } }', { id: policy })).replicationPolicy.status;
+    expect(await policyStatus()).toEqual({ verifyState: 'OK', lastVerifiedAt: clean.replica.lastVerifiedAt, damagedReplicaIds: [] });
+    const cli = { RSP_URL: t.gateway.url, RSP_TOKEN: t.adminToken };
+    const verifiedByCli = await runRsp(['replica', 'verify', r.id], cli);
+    expect(verifiedByCli).toMatchObject({ code: 0 });
+    expect(verifiedByCli.stdout).toMatch(/OK/);
 
     const victim = await middleChunk('b', r.manifestId);
     await corruptChunk(onDisk('b'), victim);
@@ -122,6 +129,11 @@ function verifySuite(transport: 'direct' | 'loopback') {
     const damaged = await verify(r.id);
     expect(damaged.result).toMatchObject({ state: 'DAMAGED', repairedChunks: 0, problems: [{ chunk: victim, repaired: false }] });
     expect(damaged.replica).toMatchObject({ verifyState: 'DAMAGED', verifyProblems: [{ chunk: victim, repaired: false }] });
+    expect(await policyStatus()).toMatchObject({ verifyState: 'DAMAGED', damagedReplicaIds: [r.id] });
+    expect((await runRsp(['replicate', 'policy', 'show', policy], cli)).stdout).toMatch(new RegExp(`verification:\\s+DAMAGED .*damaged: ${r.id}`));
+    const damagedByCli = await runRsp(['replica', 'verify', r.id], cli);
+    expect(damagedByCli.code).toBe(1);
+    expect(damagedByCli.stderr).toMatch(new RegExp(`replica ${r.id} is DAMAGED`));
     const fired = (await alerts.done).at(-1)!.events.alert!;
     expect(fired).toMatchObject({ targetId: env, message: expect.stringContaining(r.id) });
     const listed = (await t.ok('{ alerts(state: FIRING) { metric targetId message } }')).alerts as Array<{ metric: string; message: string }>;

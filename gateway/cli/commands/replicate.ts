@@ -268,6 +268,7 @@ function showPolicy(p: ReplicationPolicyFieldsFragment): string {
     ['next run', p.status.nextRunAt],
     ['last error', p.status.lastError],
     ['last run chunks', p.status.lastChunkCounts ? `${p.status.lastChunkCounts.reusedChunks} reused, ${p.status.lastChunkCounts.writtenChunks} written, ${p.status.lastChunkCounts.repairedChunks} repaired` : null],
+    ['verification', p.status.verifyState ? `${p.status.verifyState} ${p.status.lastVerifiedAt ?? ''}${p.status.damagedReplicaIds.length ? ` (damaged: ${p.status.damagedReplicaIds.join(', ')})` : ''}`.trim() : null],
     ['drill schedule', p.drillSchedule],
     ['next drill', p.nextDrillAt],
     ['last drill', p.lastDrill ? `${p.lastDrill.state} ${p.lastDrill.at} (replica ${p.lastDrill.replicaId ?? '-'}, ${p.lastDrill.checkedChunks} chunks checked, ${p.lastDrill.started ? 'started' : 'did not start'}, ${p.lastDrill.durationMs} ms)` : null],

@@ -121,4 +121,14 @@ describe('what a store knows of its chunks: reuse only intact ones, repair damag
     // 256 KiB at 1 MiB/s: at least about a quarter of a second (a lower bound, never an upper one).
     expect(Date.now() - started).toBeGreaterThanOrEqual(200);
   });
+
+  test('the default, adaptive pace checks every chunk and finds damage like any other', async () => {
+    const s = store();
+    const m = await put(s, randomBytes(512 * 1024));
+    const adaptive = { floorBytesPerSecond: 1024 * 1024 };
+    expect(await s.scrub(m.id, { pace: adaptive })).toMatchObject({ ok: true, bytes: 512 * 1024, chunks: new Set(m.chunks.map((c) => c.hash)).size });
+    const victim = m.chunks[1]!.hash;
+    await s.backend.delete('chunk', victim);
+    expect((await s.scrub(m.id, { pace: adaptive })).problems).toEqual([{ chunk: victim, index: 1, reason: 'it is missing' }]);
+  });
 });
