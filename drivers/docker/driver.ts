@@ -1,5 +1,7 @@
-import { readFile, rm, statfs } from 'node:fs/promises';
-import { PassThrough, type Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { readFile, rm, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { finished, PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
 import { withDeadline } from '../call';
@@ -32,7 +34,7 @@ import { resolveDockerConfig, type DockerDriverOptions, type ResolvedDockerConfi
 import { engineMessage, isConnectionError, translateEngineError } from './engine-errors';
 import { exportRootfs, imageTag, importRootfs } from './images';
 import { assertInterface, interfaceToCreateOptions, networkModeOf, removeConfigFiles, writeConfigFiles } from './interface';
-import { containerName, LABEL_ENVIRONMENT, LABEL_GROUP, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF, LABEL_INSTANCE, LABEL_OWNED_IMAGE, ofInstance, ownedFilter } from './labels';
+import { containerName, LABEL_ENVIRONMENT, LABEL_EXPORT_OF, LABEL_GROUP, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF, LABEL_INSTANCE, LABEL_OWNED_IMAGE, ofInstance, ownedFilter } from './labels';
 import { ENFORCED_LIMITS, limitsFromHostConfig, limitsToHostConfig } from './limits';
 import { logQuery, logReadOf } from './logs';
 import { managedNetworkOf, ManagedNetworks } from './network';
@@ -75,7 +77,7 @@ export class DockerDriver implements Driver {
 
   capabilities(): DriverCapabilities {
     return {
-      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog', 'resize'],
+      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exportSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog', 'resize'],
       limits: this.local ? [...ENFORCED_LIMITS, 'networkBitsPerSecond'] : [...ENFORCED_LIMITS],
       features: ['managedNetwork', 'publishedPorts', 'readOnlyRoot'],
     };
@@ -182,6 +184,7 @@ export class DockerDriver implements Driver {
         const network = managedNetworkOf((JSON.parse(summary.Labels?.['rsp.spec'] ?? '{}') as Partial<EnvironmentSpec>).iface?.network);
         if (network) await this.networks.release(network.name);
       }
+      for (const exporting of await this.exportContainers(id)) await this.engine.getContainer(exporting.Id).remove({ force: true }).catch(() => undefined);
       for (const snap of await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)) {
         await this.engine.getImage(snap.imageId).remove({ force: true }).catch(() => undefined);
       }
@@ -436,6 +439,48 @@ export class DockerDriver implements Driver {
     });
   }
 
+  /**
+   * The environment as snapshot `name` holds it, in the `exportEnvironment` format: the root
+   * filesystem from a container made (never started) from the snapshot image and removed once the
+   * stream ends, the volumes from the snapshot's copies. That container carries the image's labels
+   * (the environment's among them) and `rsp.export-of`, by which `list`, `inspect`, reconciliation
+   * and `destroy`'s own search pass it by (destroy removes a leftover one).
+   */
+  async exportSnapshot(id: string, name: string, options?: CallOptions): Promise<Readable> {
+    assertEnvironmentId(id);
+    assertSnapshotName(name);
+    return this.call('exportSnapshot', id, options, async () => {
+      const current = await this.owned(id);
+      const snap = (await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)).find((s) => s.tagged && s.name === name);
+      if (!snap) throw new SnapshotNotFoundError(this.name, id, name);
+      const info = await current.inspect();
+      const spec = JSON.parse(info.Config.Labels?.['rsp.spec'] ?? '{}') as Partial<EnvironmentSpec>;
+      const exporting = await this.engine.createContainer({
+        Image: snap.imageId,
+        name: `${containerName(id, this.config.instance)}-export-${randomBytes(4).toString('hex')}`,
+        Labels: { [LABEL_EXPORT_OF]: id, ...(this.config.instance ? { [LABEL_INSTANCE]: this.config.instance } : {}) },
+        NetworkDisabled: true,
+      });
+      const remove = () => exporting.remove({ force: true }).catch(() => undefined);
+      let rootfs: Readable;
+      try {
+        rootfs = (await exporting.export()) as unknown as Readable;
+      } catch (e) {
+        await remove();
+        throw e;
+      }
+      const copies = volumeCopiesDir(this.config.stateDir, id, name, this.config.instance);
+      const volumes: Array<{ name: string; hostPath: string }> = [];
+      for (const v of spec.volumes ?? []) {
+        const copy = join(copies, v.name);
+        if (await stat(copy).then((s) => s.isDirectory(), () => false)) volumes.push({ name: v.name, hostPath: copy });
+      }
+      const stream = packEnvironment(manifestOf(id, info, spec, await this.limitsOf(id, info)), rootfs, volumes);
+      finished(stream, () => void remove());
+      return stream;
+    });
+  }
+
   async importImage(source: Readable, spec: ImageImportSpec, options?: CallOptions): Promise<ImportedImage> {
     if (spec.format !== 'rootfs-tar') throw new BadInputError(`image format ${String(spec.format)} is not supported by the Docker driver (rootfs-tar is)`, { format: spec.format });
     return withDeadline(`docker import ${spec.name}`, options, this.config.transferTimeoutMs, async (signal) => {
@@ -464,21 +509,8 @@ export class DockerDriver implements Driver {
       const container = await this.owned(id);
       const info = await container.inspect();
       const spec = JSON.parse(info.Config.Labels?.['rsp.spec'] ?? '{}') as Partial<EnvironmentSpec>;
-      const manifest: EnvironmentManifest = {
-        format: EXPORT_FORMAT,
-        technology: 'docker',
-        id,
-        exportedAt: new Date().toISOString(),
-        ...(info.Config.Cmd ? { command: info.Config.Cmd } : {}),
-        ...(info.Config.Entrypoint ? { entrypoint: info.Config.Entrypoint as string[] } : {}),
-        ...(info.Config.WorkingDir ? { workingDir: info.Config.WorkingDir } : {}),
-        limits: await this.limitsOf(id, info),
-        iface: spec.iface ?? { hostname: info.Config.Hostname },
-        labels: spec.labels ?? {},
-        volumes: (spec.volumes ?? []).map(({ name, kind, mountPath, readOnly }) => ({ name, kind, mountPath, ...(readOnly ? { readOnly } : {}) })),
-      };
       const rootfs = (await container.export()) as unknown as Readable;
-      return packEnvironment(manifest, rootfs, spec.volumes ?? []);
+      return packEnvironment(manifestOf(id, info, spec, await this.limitsOf(id, info)), rootfs, spec.volumes ?? []);
     });
   }
 
@@ -599,6 +631,12 @@ export class DockerDriver implements Driver {
   /** This instance's containers (of environment `id`, when given), found by their labels. */
   private async containers(id?: string): Promise<Docker.ContainerInfo[]> {
     const found = await this.engine.listContainers({ all: true, filters: ownedFilter(id, this.config.instance) });
+    return found.filter((c) => ofInstance(c.Labels, this.config.instance) && !c.Labels?.[LABEL_EXPORT_OF]);
+  }
+
+  /** The containers `exportSnapshot` made from `id`'s snapshots and has not removed yet (of this instance). */
+  private async exportContainers(id: string): Promise<Docker.ContainerInfo[]> {
+    const found = await this.engine.listContainers({ all: true, filters: { label: [`${LABEL_EXPORT_OF}=${id}`] } });
     return found.filter((c) => ofInstance(c.Labels, this.config.instance));
   }
 
@@ -631,6 +669,23 @@ export function createDockerDriver(options: DockerDriverOptions = {}): DockerDri
 }
 
 const STATES: Record<string, EnvironmentState> = { created: 'created', running: 'running', restarting: 'running', paused: 'paused', exited: 'stopped', dead: 'stopped' };
+
+/** The export manifest of environment `id` from its container's inspection, the spec in its labels and its limits. */
+function manifestOf(id: string, info: ContainerInspectInfo, spec: Partial<EnvironmentSpec>, limits: ResourceLimits): EnvironmentManifest {
+  return {
+    format: EXPORT_FORMAT,
+    technology: 'docker',
+    id,
+    exportedAt: new Date().toISOString(),
+    ...(info.Config.Cmd ? { command: info.Config.Cmd } : {}),
+    ...(info.Config.Entrypoint ? { entrypoint: info.Config.Entrypoint as string[] } : {}),
+    ...(info.Config.WorkingDir ? { workingDir: info.Config.WorkingDir } : {}),
+    limits,
+    iface: spec.iface ?? { hostname: info.Config.Hostname },
+    labels: spec.labels ?? {},
+    volumes: (spec.volumes ?? []).map(({ name, kind, mountPath, readOnly }) => ({ name, kind, mountPath, ...(readOnly ? { readOnly } : {}) })),
+  };
+}
 
 /** The contract's view of one inspected container. */
 export function toInfo(info: ContainerInspectInfo): EnvironmentInfo {

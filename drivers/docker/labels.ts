@@ -9,6 +9,12 @@ export const LABEL_OWNED_IMAGE = 'rsp.owned-image';
 /** The image reference the environment was created from (the engine only keeps the resolved id). */
 export const LABEL_IMAGE_REF = 'rsp.image-ref';
 export const LABEL_IMAGE_DIGEST = 'rsp.image-digest';
+/**
+ * On a container made from a snapshot image only to read its filesystem (`exportSnapshot`): the
+ * environment it exports. It inherits the image's labels (the environment's among them), so
+ * `list`, `inspect` and reconciliation pass by every container with this label.
+ */
+export const LABEL_EXPORT_OF = 'rsp.export-of';
 /** The driver instance that owns a container, when several agents share one engine (absent: the default instance). */
 export const LABEL_INSTANCE = 'rsp.instance';
 

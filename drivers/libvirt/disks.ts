@@ -47,7 +47,12 @@ export async function createOverlay(qemuImg: string, base: string, baseInfo: Dis
   await runToolOk(qemuImg, args, { signal, describe: `creating the overlay ${overlay}` });
 }
 
-/** Writes a standalone qcow2 copy of `disk` (its backing chain merged) to `out`. */
-export async function flattenDisk(qemuImg: string, disk: string, out: string, signal?: AbortSignal): Promise<void> {
-  await runToolOk(qemuImg, ['convert', '-U', '-O', 'qcow2', disk, out], { signal, describe: `flattening ${disk}` });
+/**
+ * Writes a standalone qcow2 copy of `disk` (its backing chain merged) to `out`; with `snapshot`,
+ * of the disk as that internal snapshot holds it (`-l snapshot.name=`: its clusters never change
+ * while it exists, so a running guest writing on does not disturb the copy).
+ */
+export async function flattenDisk(qemuImg: string, disk: string, out: string, signal?: AbortSignal, snapshot?: string): Promise<void> {
+  const from = snapshot ? ['-l', `snapshot.name=${snapshot}`] : [];
+  await runToolOk(qemuImg, ['convert', '-U', '-O', 'qcow2', ...from, disk, out], { signal, describe: `flattening ${disk}${snapshot ? ` as snapshot ${snapshot} holds it` : ''}` });
 }

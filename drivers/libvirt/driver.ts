@@ -69,7 +69,7 @@ const QUOTA_PERIOD_US = 100_000;
  * environment is a persistent domain `rsp-<id>` whose `<metadata>` holds RSP's record, and a
  * directory `<dataDir>/rsp-<id>/` with its qcow2 overlay root disk and console log.
  */
-export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importImage' | 'exportImage' | 'exportEnvironment' | 'importEnvironment' | 'logs' | 'readLog' | 'console' | 'snapshot' | 'listSnapshots' | 'rollbackSnapshot' | 'deleteSnapshot' | 'migrate'> {
+export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importImage' | 'exportImage' | 'exportEnvironment' | 'importEnvironment' | 'logs' | 'readLog' | 'console' | 'snapshot' | 'listSnapshots' | 'rollbackSnapshot' | 'deleteSnapshot' | 'exportSnapshot' | 'migrate'> {
   readonly name: string;
   readonly technology: string;
   private readonly options: ResolvedLibvirtOptions;
@@ -121,7 +121,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   capabilities(): DriverCapabilities {
     const operations: OptionalCapability[] = ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'logs', 'readLog'];
     // Snapshots and migration go through virsh, which cannot see a test:// connection's domains.
-    if (!this.options.isTestUri) operations.push('snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot');
+    if (!this.options.isTestUri) operations.push('snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exportSnapshot');
     if (!this.options.isTestUri && this.options.domainType !== 'lxc') operations.push('migrate');
     // A VM's serial console is a unix socket QEMU listens on (libvirt-LXC domains and test:// have none).
     if (!this.options.isTestUri && ['qemu', 'kvm'].includes(this.options.domainType)) operations.push('console');
@@ -362,16 +362,35 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
 
   /** The domain XML, the root disk (flattened) and the volumes' contents as one tar stream (see export.ts). */
   async exportEnvironment(id: string, options?: CallOptions): Promise<Readable> {
-    return withDeadline(`export ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
-      const { name, conn, facts } = await this.owned(id);
-      if (!facts.rootDisk) throw new UnavailableError(`domain ${name} has no root disk`, { id });
-      const xml = await conn.getXML(name);
-      const volumes = [...xml.matchAll(/<filesystem\b[\s\S]*?<source dir=["']([^"']+)["'][\s\S]*?<target dir=["']([^"']+)["']/g)]
-        .filter((m) => m[2] !== '/')
-        .map((m) => ({ hostPath: m[1]!, name: facts.metadata!.volumes?.[m[1]!] ?? m[2]! }));
-      const staging = join(this.options.dataDir, `.rsp-export-${randomBytes(6).toString('hex')}`);
-      return packEnvironment(this.options.qemuImg, staging, { environment: id, domainType: facts.type, domainXml: xml, rootDisk: facts.rootDisk, volumes }, signal);
+    return withDeadline(`export ${id} on ${this.name}`, options, this.options.timeoutMs, (signal) => this.exportFrom(id, signal));
+  }
+
+  /**
+   * The environment as snapshot `snapshotName` holds its root disk, in the `exportEnvironment`
+   * format: the internal qcow2 snapshot read out of the overlay by `qemu-img convert -l
+   * snapshot.name=…` (its base merged in; the guest may run on), the domain XML as it is now, and
+   * the volumes' current contents (shared host directories, which a libvirt snapshot does not hold).
+   */
+  async exportSnapshot(id: string, snapshotName: string, options?: CallOptions): Promise<Readable> {
+    assertSnapshotName(snapshotName);
+    this.assertSnapshots();
+    return withDeadline(`export of snapshot ${snapshotName} of ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      const { name } = await this.owned(id);
+      if (!(await this.virsh.snapshots(name, signal)).some((s) => s.name === snapshotName)) throw new SnapshotNotFoundError(this.name, id, snapshotName);
+      return this.exportFrom(id, signal, snapshotName);
     });
+  }
+
+  /** The export stream of `id`: its root disk as it is, or as `snapshot` holds it. */
+  private async exportFrom(id: string, signal: AbortSignal, snapshot?: string): Promise<Readable> {
+    const { name, conn, facts } = await this.owned(id);
+    if (!facts.rootDisk) throw new UnavailableError(`domain ${name} has no root disk`, { id });
+    const xml = await conn.getXML(name);
+    const volumes = [...xml.matchAll(/<filesystem\b[\s\S]*?<source dir=["']([^"']+)["'][\s\S]*?<target dir=["']([^"']+)["']/g)]
+      .filter((m) => m[2] !== '/')
+      .map((m) => ({ hostPath: m[1]!, name: facts.metadata!.volumes?.[m[1]!] ?? m[2]! }));
+    const staging = join(this.options.dataDir, `.rsp-export-${randomBytes(6).toString('hex')}`);
+    return packEnvironment(this.options.qemuImg, staging, { environment: id, domainType: facts.type, domainXml: xml, rootDisk: facts.rootDisk, ...(snapshot ? { snapshot } : {}), volumes }, signal);
   }
 
   /** A new environment from an `exportEnvironment` stream: its root disk and volume contents, with `spec`'s identity. */

@@ -26,11 +26,14 @@ export interface ExportManifest {
   volumes: string[];
 }
 
-/** Stages the export in `staging` (which must not exist) and returns the tar stream; `staging` is removed when the stream ends. */
+/**
+ * Stages the export in `staging` (which must not exist) and returns the tar stream; `staging` is
+ * removed when the stream ends. With `parts.snapshot`, the root disk as that internal snapshot holds it.
+ */
 export async function packEnvironment(
   qemuImg: string,
   staging: string,
-  parts: { environment: string; domainType: string; domainXml: string; rootDisk: string; volumes: Array<{ name: string; hostPath: string }> },
+  parts: { environment: string; domainType: string; domainXml: string; rootDisk: string; snapshot?: string; volumes: Array<{ name: string; hostPath: string }> },
   signal?: AbortSignal,
 ): Promise<Readable> {
   await mkdir(join(staging, 'volumes'), { recursive: true });
@@ -38,7 +41,7 @@ export async function packEnvironment(
     const manifest: ExportManifest = { format: EXPORT_FORMAT, environment: parts.environment, domainType: parts.domainType, volumes: parts.volumes.map((v) => v.name) };
     await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     await writeFile(join(staging, 'domain.xml'), parts.domainXml);
-    await flattenDisk(qemuImg, parts.rootDisk, join(staging, 'root.qcow2'), signal);
+    await flattenDisk(qemuImg, parts.rootDisk, join(staging, 'root.qcow2'), signal, parts.snapshot);
     for (const v of parts.volumes) await cp(v.hostPath, join(staging, 'volumes', v.name), { recursive: true, preserveTimestamps: true });
   } catch (e) {
     await rm(staging, { recursive: true, force: true });

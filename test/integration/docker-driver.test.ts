@@ -273,6 +273,41 @@ describeWithEngine('docker', 'Docker driver on a real engine', () => {
       await stranger.remove({ force: true });
     }
   });
+
+  test('exportSnapshot: the container made from the snapshot image (with the environment\'s labels) is never taken for the environment, and is gone once the stream ends', async () => {
+    const id = newId('snapexport');
+    const volumeDir = join(dir, `vol-${id}`);
+    await mkdir(volumeDir, { recursive: true });
+    await writeFile(join(volumeDir, 'at-snapshot.txt'), 'held by the snapshot');
+    const created = await driver.create(spec(id, { volumes: [{ name: 'data', kind: 'data', hostPath: volumeDir, mountPath: '/data' }] }));
+    await driver.start(id);
+    await driver.snapshot(id, 'before');
+    await writeFile(join(volumeDir, 'at-snapshot.txt'), 'written after the snapshot');
+    const exporting = () => driver.engine.listContainers({ all: true, filters: { label: [`rsp.export-of=${id}`] } });
+    const archive = await driver.exportSnapshot(id, 'before');
+    // While the export is open its container exists and carries the environment's label …
+    const during = await exporting();
+    expect(during).toHaveLength(1);
+    expect(during[0]!.Labels['rsp.environment']).toBe(id);
+    // … yet the environment is still one container: list (what reconcile and orphan detection go by) and inspect see only the real one.
+    const listed = await driver.list();
+    expect(listed.filter((e) => e.id === id).map((e) => e.handle)).toEqual([created.handle]);
+    expect((await driver.inspect(id)).handle).toBe(created.handle);
+    // (reconcile destroys only what list gives: on a shared engine it is not called here.)
+    expect(listed.map((e) => e.handle)).not.toContain(during[0]!.Id);
+    const target = newId('snapimport');
+    const targetVolume = join(dir, `vol-${target}`);
+    await driver.importEnvironment(archive, spec(target, { volumes: [{ name: 'data', kind: 'data', hostPath: targetVolume, mountPath: '/data' }] }));
+    expect(await readFile(join(targetVolume, 'at-snapshot.txt'), 'utf8')).toBe('held by the snapshot');
+    for (let tries = 0; (await exporting()).length && tries < 50; tries += 1) await new Promise((r) => setTimeout(r, 100));
+    expect(await exporting()).toEqual([]);
+    expect((await driver.inspect(id)).state).toBe('running');
+    // A leftover export container (a crash mid-export) goes with the environment.
+    await driver.exportSnapshot(id, 'before');
+    expect(await exporting()).toHaveLength(1);
+    await driver.destroy(id);
+    expect(await exporting()).toEqual([]);
+  }, 120_000);
 });
 
 describe('Docker driver without an engine', () => {

@@ -267,7 +267,12 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       const subnet = `10.127.${randomBytes(1)[0]!}`;
       const spec = await createEnv({ iface: { hostname: 'addressed', network: { mode: 'bridge', network: `${run}-net`, ipv4: `${subnet}.7/24`, gateway: `${subnet}.1` } } });
       await driver.start(spec.id);
-      const info = await driver.inspect(spec.id);
+      // A VM takes its address by DHCP once it has booted: wait for one (reading again, up to a minute), then it must be exactly the spec's.
+      let info = await driver.inspect(spec.id);
+      for (const deadline = Date.now() + Math.min(timeout / 2, 60_000); !info.addresses.length && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        info = await driver.inspect(spec.id);
+      }
       assert.deepEqual(info.addresses, [`${subnet}.7`], `inspect reports addresses ${JSON.stringify(info.addresses)}`);
       await driver.destroy(spec.id);
     }, timeout);
