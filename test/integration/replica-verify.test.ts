@@ -6,6 +6,7 @@ import { ArtifactStore } from '../../gateway/artifacts/artifact-store';
 import type { DirectoryBackend } from '../../gateway/artifacts/directory-backend';
 import { corruptChunk, flipByte } from '../helpers/artifacts';
 import { runRsp } from '../helpers/cli';
+import { until } from '../helpers/until';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
 
@@ -174,6 +175,21 @@ function verifySuite(transport: 'direct' | 'loopback') {
     expect((await onDisk('b').verify(r.manifestId)).ok).toBe(true);
     expect(await restore(r.id, 'db-kinds')).toEqual({ state: 'SUCCEEDED', error: null });
   }, 180_000);
+
+  test('scheduled verification (RSP_REPLICA_VERIFY_INTERVAL_HOURS): on the timer, every store\'s replicas are verified and recorded', async () => {
+    const r = await runNow(await createPolicy('scheduled'));
+    expect((await replica(r.id)).verifyState).toBeNull();
+    const { settings, verifier } = t.gateway.services.replication;
+    settings.verify.intervalMs = 300;
+    verifier.start();
+    try {
+      await until('the scheduled verification of the replica', async () => (await replica(r.id)).verifyState === 'OK', 90_000, 250);
+    } finally {
+      await verifier.stop();
+      settings.verify.intervalMs = 0;
+    }
+    expect((await replica(r.id)).lastVerifiedAt).not.toBeNull();
+  }, 120_000);
 }
 
 describe('replica verification and repair (agents a and b, fake driver)', () => verifySuite('direct'));
