@@ -1,12 +1,8 @@
 /** Interactive exec sessions from the browser: the gateway's `/exec` WebSocket (see gateway/server/exec-socket.ts). */
 import { EXEC_PROTOCOL, EXEC_WEBSOCKET_PATH, STREAM, type ExecControl, type ExecStart } from '../../../gateway/server/exec-protocol';
 import { GraphQLRequestError } from './graphql';
-import { storedToken } from './session';
+import { tokenProtocolEntry } from './session';
 
-/** The `Sec-WebSocket-Protocol` entry prefix that carries the token (a browser cannot set `Authorization` on a WebSocket). */
-const TOKEN_PROTOCOL_PREFIX = 'rsp.bearer.';
-/** A protocol entry holds only token characters (RFC 7230). */
-const PROTOCOL_TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 /** The close code of a session whose token was revoked. */
 const REVOKED_CLOSE = 4403;
 
@@ -37,10 +33,8 @@ export interface BrowserExecSession {
  * dropped without an answer).
  */
 export function openExecSession(start: ExecStart, handlers: ExecHandlers): BrowserExecSession {
-  const token = storedToken();
-  const protocols = [EXEC_PROTOCOL];
-  if (token && PROTOCOL_TOKEN.test(token)) protocols.push(`${TOKEN_PROTOCOL_PREFIX}${token}`);
-  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${EXEC_WEBSOCKET_PATH}`, protocols);
+  const token = tokenProtocolEntry();
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${EXEC_WEBSOCKET_PATH}`, [EXEC_PROTOCOL, ...token]);
   ws.binaryType = 'arraybuffer';
   const queue: Array<string | Uint8Array> = [];
   const send = (frame: string | Uint8Array) => (ws.readyState === WebSocket.OPEN ? ws.send(frame) : queue.push(frame));
@@ -64,7 +58,7 @@ export function openExecSession(start: ExecStart, handlers: ExecHandlers): Brows
   };
   ws.onclose = (event) => {
     if (event.code === REVOKED_CLOSE) end(() => handlers.error(new GraphQLRequestError('The token was revoked: the session was closed', 'UNAUTHENTICATED')));
-    else end(() => handlers.error(new GraphQLRequestError(`The session ended without an exit status (close code ${event.code})`, event.code === 1006 && !token ? 'UNAUTHENTICATED' : 'NETWORK')));
+    else end(() => handlers.error(new GraphQLRequestError(`The session ended without an exit status (close code ${event.code})`, event.code === 1006 && !token.length ? 'UNAUTHENTICATED' : 'NETWORK')));
   };
   const stdin = (data: string | Uint8Array) => {
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;

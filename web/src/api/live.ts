@@ -1,19 +1,13 @@
 import { Client, createClient } from 'graphql-ws';
 import type { TypedDocumentString } from '../../../client/generated/graphql';
 import { GraphQLRequestError, reportUnauthenticated } from './graphql';
-import { storedToken } from './session';
+import { storedToken, tokenProtocolEntry } from './session';
 
 /** The state of the live connection, shown in the header ('idle': closed because no page needs it). */
 export type LiveState = 'connecting' | 'connected' | 'idle' | 'closed';
 
 /** graphql-ws closes with 4403 when the gateway refuses the token in the connection params. */
 const FORBIDDEN_CLOSE = 4403;
-
-/** The `Sec-WebSocket-Protocol` entry prefix that carries the token at the upgrade (a browser cannot set `Authorization` on a WebSocket). */
-const TOKEN_PROTOCOL_PREFIX = 'rsp.bearer.';
-
-/** A protocol entry holds only token characters (RFC 7230); a token made of others goes in `connection_init` only. */
-const PROTOCOL_TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
 /**
  * The browser's WebSocket with the stored token offered as a protocol entry beside
@@ -22,9 +16,9 @@ const PROTOCOL_TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
  */
 class TokenWebSocket extends WebSocket {
   constructor(url: string | URL, protocols?: string | string[]) {
-    const token = storedToken();
     const offered = protocols === undefined ? [] : ([] as string[]).concat(protocols);
-    super(url, token && PROTOCOL_TOKEN.test(token) ? [...offered, `${TOKEN_PROTOCOL_PREFIX}${token}`] : offered);
+    // A token that cannot go in a protocol entry goes in `connection_init` only.
+    super(url, [...offered, ...tokenProtocolEntry()]);
   }
 }
 
