@@ -37,7 +37,8 @@ function backupSuite(kind: 'pglite' | 'postgres') {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rsp-backup-'));
     db = await createTestDatabase(kind);
-    t = await startTestGateway(db, { RSP_REPLICATION_INTERVAL_MS: '0' });
+    // The writer of the snapshot test below writes as fast as it can: no rate limit in its way.
+    t = await startTestGateway(db, { RSP_REPLICATION_INTERVAL_MS: '0', RSP_RATE_MUTATIONS_PER_MINUTE: '1000000' });
     adminToken = t.adminToken;
     w = await buildWorld(t);
     // The gateway's agent serves zaphod: it is UP once the agent's next heartbeat is heard.
@@ -82,6 +83,40 @@ function backupSuite(kind: 'pglite' | 'postgres') {
     expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'rsp-backup', formatVersion: 1, database: kind });
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({ end: true, manifests: 1 });
     expect(text).toContain(replica.manifestId);
+  });
+
+  test('a backup made while the gateway keeps writing is one snapshot: every table as counted, every site with its group', async () => {
+    // A writer through the running gateway: a group, then a site owned by it, again and again. Read table by table
+    // (groups before sites) without one snapshot, a site written in between would be in the backup without its group.
+    let writing = true;
+    let written = 0;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        const g = (await t!.ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug: `busy-${i}`, name: `Busy ${i}` } })).createGroup.id as string;
+        await t!.ok('mutation ($i: CreateSiteInput!) { createSite(input: $i) { id } }', { i: { name: `busy-${i}`, ownerGroupId: g } });
+        written = i + 1;
+      }
+    })();
+    try {
+      await until('the writer under way', () => written >= 2 || undefined, 60_000);
+      const file = join(dir, 'busy.rspbackup');
+      const atStart = written;
+      const backup = kind === 'postgres' ? await runRsp(['admin', 'backup', file], dbEnv()) : await runRsp(['admin', 'backup', '--online', file], { RSP_URL: t!.gateway.url, RSP_TOKEN: adminToken });
+      // The writes went on while it was made (else this would prove nothing).
+      expect(written).toBeGreaterThan(atStart);
+      expect(backup.code).toBe(0);
+      const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { tables?: Array<{ name: string; rows: number }>; table?: string; row?: Record<string, unknown> });
+      const rows = lines.filter((l) => l.table);
+      const counted = Object.fromEntries(lines[0]!.tables!.map((tb) => [tb.name, tb.rows]));
+      for (const [name, count] of Object.entries(counted)) expect([name, rows.filter((r) => r.table === name).length]).toEqual([name, count]);
+      const groups = new Set(rows.filter((r) => r.table === 'group').map((r) => r.row!.id));
+      const sites = rows.filter((r) => r.table === 'site' && String(r.row!.name).startsWith('busy-'));
+      expect(sites.length).toBeGreaterThan(0);
+      expect(sites.filter((r) => !groups.has(r.row!.ownerGroupId)).map((r) => r.row!.name)).toEqual([]);
+    } finally {
+      writing = false;
+      await writer;
+    }
   });
 
   test('wiped, then restored: every group, site, host, environment and replica manifest is back, and the tokens work', async () => {
