@@ -62,10 +62,10 @@ export class ImageImport {
     const groupId = request.vendorGroupId ?? p.groupId;
     if (!groupId) throw new BadInputError('Say which group keeps the image (vendorGroupId)');
     policy.requireRole(actor, groupId, MemberRole.MEMBER, 'add images for this group');
+    // Only a known peer, at its listed URL: checked first, whatever this site already holds.
+    const from = this.peering.peerFor(request.from);
     const usable = (await this.images.list(actor, {})).find((i) => i.digest === digest && this.images.store.has(digest));
     if (usable) return usable;
-    // Only a known peer, at its listed URL: checked before any request leaves this site.
-    const from = this.peering.peerFor(request.from);
 
     const peer = new PeerClient(from);
     const { images } = await peer.graphql<{ images: PeerImage[] }>('{ images { name version technology digest sizeBytes description } }');

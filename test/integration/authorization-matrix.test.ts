@@ -162,7 +162,7 @@ const MATRIX: Record<string, Case> = {
   },
   importImage: {
     privateVar: null,
-    // A digest group A already holds here: the import answers that image without reaching the peer named.
+    // A digest group A already holds here, asked of a listed peer: the import answers that image without reaching it.
     query: 'mutation ($i: ImportImageInput!) { importImage(input: $i) { id } }',
     vars: async (w, t) => ({ i: { vendorGroupId: w.groupA, digest: (await t.ok('query ($id: ID!) { image(id: $id) { digest } }', { id: w.fixtures.fakeImage })).image.digest, from: { name: 'peer', url: 'http://127.0.0.1:9', token: 'unused' } } }),
     expect: GROUP_MEMBER,
