@@ -26,11 +26,10 @@ export async function makeBaseImage(dir: string, sizeBytes = 16 * 1024 * 1024): 
 }
 
 /**
- * The test guest's /init: mounts /proc and /sys, sets the hostname RSP put on the kernel command
- * line (`rsp.hostname=`), prints a banner on the serial console, then writes a little to tmpfs
- * every second (so CPU and memory counters move).
+ * The start every test guest's /init shares: mounts /proc and /sys, sets the hostname RSP put on
+ * the kernel command line (`rsp.hostname=`) and prints a banner on the serial console.
  */
-export const GUEST_INIT = `#!/bin/busybox sh
+const GUEST_INIT_PROLOGUE = `#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sys /sys
@@ -38,23 +37,18 @@ export const GUEST_INIT = `#!/bin/busybox sh
 h=$(sed -n 's/.*rsp\\.hostname=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
 hostname "$h"
 echo "RSP-GUEST-UP hostname=$(hostname)"
-i=0
+`;
+
+/** The test guest's /init: the shared prologue, then a little written to tmpfs every second (so CPU and memory counters move). */
+export const GUEST_INIT = `${GUEST_INIT_PROLOGUE}i=0
 while true; do i=$((i+1)); dd if=/dev/zero of=/tmp/f bs=64k count=16 2>/dev/null; sleep 1; done
 `;
 
 /**
- * The test guest's /init with a shell on its serial console: like GUEST_INIT up to the banner,
- * then `sh` reading and writing the console, started again whenever it exits.
+ * The test guest's /init with a shell on its serial console: the shared prologue, then `sh`
+ * reading and writing the console, started again whenever it exits.
  */
-export const CONSOLE_GUEST_INIT = `#!/bin/busybox sh
-/bin/busybox mkdir -p /proc /sys /dev /tmp
-/bin/busybox mount -t proc proc /proc
-/bin/busybox mount -t sysfs sys /sys
-/bin/busybox --install -s /bin
-h=$(sed -n 's/.*rsp\\.hostname=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
-hostname "$h"
-echo "RSP-GUEST-UP hostname=$(hostname)"
-while true; do sh; done
+export const CONSOLE_GUEST_INIT = `${GUEST_INIT_PROLOGUE}while true; do sh; done
 `;
 
 /** The guest kernel's modules a virtio NIC needs, in load order (Debian builds them as modules). */
