@@ -93,7 +93,8 @@ export class NamedEnvironments {
    * (its /proc/uptime before and after `wget`): the bandwidth suites' measurement.
    */
   async downloadRate(from: string, url: string, mib: number): Promise<number> {
-    const r = await this.exec(from, ['sh', '-c', `a=$(cut -d' ' -f1 /proc/uptime); wget -qO /dev/null ${url} || exit 9; b=$(cut -d' ' -f1 /proc/uptime); echo $a $b`]);
+    // The URL goes to the script as its argument ($1), never into the script's text.
+    const r = await this.exec(from, ['sh', '-c', 'a=$(cut -d" " -f1 /proc/uptime); wget -qO /dev/null "$1" || exit 9; b=$(cut -d" " -f1 /proc/uptime); echo $a $b', 'sh', url]);
     expect(r.exitCode).toBe(0);
     const [a, b] = r.stdout.trim().split(' ').map(Number);
     return (mib * 1024 * 1024 * 8) / Math.max(0.01, b! - a!);
