@@ -39,6 +39,7 @@ import { ENFORCED_LIMITS, limitsFromHostConfig, limitsToHostConfig } from './lim
 import { logQuery, logReadOf } from './logs';
 import { managedNetworkOf, ManagedNetworks } from './network';
 import { EXPORT_FORMAT, packEnvironment, unpackEnvironment, type EnvironmentManifest } from './export';
+import { CapKeeper } from './cap-keeper';
 import { DockerShaping, unshapeableReason } from './shaping';
 import { normaliseStats, type DockerStatsSample } from './stats';
 import { copyVolumes, LABEL_SNAPSHOT, LABEL_SNAPSHOT_AT, LABEL_SNAPSHOT_OF, restoreVolumeCopies, SNAPSHOT_LABELS, snapshotImages, snapshotTag, volumeCopiesDir } from './snapshots';
@@ -52,7 +53,8 @@ import { copyVolumes, LABEL_SNAPSHOT, LABEL_SNAPSHOT_AT, LABEL_SNAPSHOT_OF, rest
  * filesystem tarballs (`importImage`) — no registry needed. A managed network a spec names (the
  * gateway's per-host range) is made on first use and removed with its last container. A
  * bandwidth cap is `tc` on the host's end of the container's veth (engines on this machine only),
- * applied at each start and removed at stop and destroy.
+ * applied at each start and removed at stop and destroy; starts the engine makes by itself
+ * (restart policy, dockerd restarting, `docker restart`) get it again through `caps`.
  */
 export class DockerDriver implements Driver {
   readonly name: string = 'docker';
@@ -62,12 +64,26 @@ export class DockerDriver implements Driver {
   readonly engine: Docker;
   private readonly networks: ManagedNetworks;
   private readonly shaping: DockerShaping;
+  /** Follows the engine's starts of this driver's containers to apply their caps again (from the first cap applied, or `reconcile`). */
+  readonly caps: CapKeeper;
 
   constructor(options: DockerDriverOptions = {}) {
     this.config = resolveDockerConfig(options);
     this.engine = new Docker(this.config.connection);
     this.networks = new ManagedNetworks(this.engine);
     this.shaping = new DockerShaping(this.config.stateDir);
+    this.caps = new CapKeeper(this.engine, {
+      owned: async () => (await this.containers()).filter((c) => c.State === 'running').map((c) => ({ id: c.Labels![LABEL_ENVIRONMENT]!, containerId: c.Id })),
+      environmentOf: (labels) => (labels?.[LABEL_ENVIRONMENT] && ofInstance(labels, this.config.instance) && !labels[LABEL_EXPORT_OF] ? labels[LABEL_ENVIRONMENT] : undefined),
+      capOf: (id, info) => this.shaping.capOf(id, specOf(info).limits?.networkBitsPerSecond),
+      nameOf: (id) => containerName(id, this.config.instance),
+      reapply: (id, info) => this.shapeNow(id, info),
+    });
+  }
+
+  /** Stops following the engine's events (the driver is not used any more). */
+  close(): void {
+    this.caps.close();
   }
 
   /** True when the engine runs on this machine (a Unix socket): its containers' veths are this host's interfaces, which a bandwidth cap needs. */
@@ -127,12 +143,14 @@ export class DockerDriver implements Driver {
       const container = await this.owned(id);
       const network = managedNetworkOf(specOf(await container.inspect()).iface?.network);
       if (network) await this.networks.ensure(network);
-      try {
-        await container.start();
-      } catch (e) {
-        if ((e as { statusCode?: number }).statusCode !== 304) throw e; // already running
-      }
-      await this.shape(id, await container.inspect());
+      await this.caps.ownStart(id, async () => {
+        try {
+          await container.start();
+        } catch (e) {
+          if ((e as { statusCode?: number }).statusCode !== 304) throw e; // already running
+        }
+        await this.shape(id, await container.inspect());
+      });
     });
   }
 
@@ -141,6 +159,14 @@ export class DockerDriver implements Driver {
    * container that cannot be shaped is stopped again and the error says why.
    */
   private async shape(id: string, info: ContainerInspectInfo, signal?: AbortSignal): Promise<void> {
+    const cap = await this.shaping.capOf(id, specOf(info).limits?.networkBitsPerSecond);
+    if (!cap || !info.State.Running || !info.State.Pid) return;
+    if (this.local) await this.caps.follow();
+    await this.caps.serialize(id, () => this.shapeNow(id, info, signal));
+  }
+
+  /** `shape` inside the environment's turn of `caps`. */
+  private async shapeNow(id: string, info: ContainerInspectInfo, signal?: AbortSignal): Promise<void> {
     const cap = await this.shaping.capOf(id, specOf(info).limits?.networkBitsPerSecond);
     if (!cap || !info.State.Running || !info.State.Pid) return;
     try {
@@ -162,7 +188,7 @@ export class DockerDriver implements Driver {
         await container.stop({ t: grace }).catch((e: { statusCode?: number }) => {
           if (e.statusCode !== 304) throw e; // 304: already stopped
         });
-        await this.shaping.remove(containerName(id, this.config.instance), pid);
+        await this.caps.serialize(id, () => this.shaping.remove(containerName(id, this.config.instance), pid));
       } catch (e) {
         throw translateEngineError(e, `stop ${id}`, this.context(id));
       }
@@ -546,6 +572,7 @@ export class DockerDriver implements Driver {
 
   /** Removes every container RSP owns whose environment id is not in `keep`; returns the ids removed. Unlabelled containers are never touched. */
   async reconcile(keep: Iterable<string>, options?: CallOptions): Promise<string[]> {
+    if (this.local) await this.caps.follow();
     const known = new Set(keep);
     const dangling = (await this.list(options)).map((e) => e.id).filter((id) => !known.has(id));
     for (const id of dangling) await this.destroy(id, options);

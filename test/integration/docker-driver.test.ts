@@ -43,6 +43,7 @@ describeWithEngine('docker', 'Docker driver on a real engine', () => {
   });
 
   afterAll(async () => {
+    driver?.close();
     for (const id of created) await driver.destroy(id).catch(() => undefined);
     if (image) await driver.engine.getImage(image.ref).remove().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
@@ -112,7 +113,7 @@ describeWithEngine('docker', 'Docker driver on a real engine', () => {
     await expect(driver.inspect(id)).rejects.toMatchObject({ category: 'NOT_FOUND' });
   });
 
-  test('a bandwidth cap is a tbf on the host end of the veth and on an ifb, set at start, gone at stop, set again at the next start, changed by resize, gone at destroy', async () => {
+  test('a bandwidth cap is a tbf on the host end of the veth and on an ifb, set at start, gone at stop, set again at the next start, changed by resize, set again when the engine restarts the container by itself, gone at destroy', async () => {
     const id = newId('bw');
     const ifb = shapedInterfaces(containerName(id)).ifb;
     /** The tbf rate (bits per second) at the root of `dev`, or undefined without one. */
@@ -146,7 +147,24 @@ describeWithEngine('docker', 'Docker driver on a real engine', () => {
     expect((await driver.inspect(id)).limits.networkBitsPerSecond).toBe(4e6);
     await driver.stop(id, { graceSeconds: 1 });
     await driver.start(id);
-    expect(rateOn(await vethOf())).toBe(4e6);
+    const beforeRestart = await vethOf();
+    expect(rateOn(beforeRestart)).toBe(4e6);
+
+    // Restarted by the engine, not the driver (as a restart policy or dockerd would): the new veth gets the cap again.
+    const reapplied = new Promise<void>((resolve) => {
+      const seen = (which: string) => {
+        if (which !== id) return;
+        driver.caps.off('reapplied', seen);
+        resolve();
+      };
+      driver.caps.on('reapplied', seen);
+    });
+    await driver.engine.getContainer((await driver.inspect(id)).handle).restart({ t: 1 });
+    await reapplied;
+    const afterRestart = await vethOf();
+    expect(afterRestart).not.toBe(beforeRestart);
+    expect(rateOn(afterRestart)).toBe(4e6);
+    expect(rateOn(ifb)).toBe(4e6);
 
     await driver.destroy(id);
     expect(existsSync(`/sys/class/net/${ifb}`)).toBe(false);
