@@ -54,7 +54,12 @@ export class FixedReadPacer implements ReadPacer {
 export interface AdaptivePacerOptions {
   /** Never slower than this (bytes a second). */
   floorBytesPerSecond: number;
-  /** Reads per window: each window's latency is its fastest read's. Default 16. */
+  /**
+   * Reads per window: each window's latency is its fastest read's. Default 64: verify's own
+   * concurrent reads and hashes (the thread pool, the event loop, CPU time shared with other
+   * processes) delay most reads a little, and a minimum over few reads takes that jitter for
+   * congestion; other I/O queueing at the disk delays every read.
+   */
   window?: number;
   /** Windows the baseline is the minimum of (older ones age out: the baseline can rise again). Default 64. */
   history?: number;
@@ -62,7 +67,7 @@ export interface AdaptivePacerOptions {
   congested?: number;
   /** Latency at most `calm` × baseline + `slackMs` doubles it (up to unthrottled). Default 1.5. */
   calm?: number;
-  /** Ms per MiB added to both thresholds, so sub-millisecond noise (page-cache reads) does not count. Default 2. */
+  /** Ms per MiB added to both thresholds (the extra delay tolerated, as LEDBAT's target), so sub-millisecond noise (page-cache reads) does not count. Default 8: 0.5 ms on a 64 KiB read. */
   slackMs?: number;
   now?: Clock;
 }
@@ -76,7 +81,8 @@ const MIN_COSTED_BYTES = 64 * 1024;
  * transfers): verify reads as fast as the disk allows while the store's read latency stays near
  * its baseline, and yields when it rises — the sign that something else (production I/O) is
  * queueing at the same disk. Per window of reads, the latency is the fastest read's (ms per MiB;
- * the minimum filters out stalls of the process's own event loop), the baseline the lowest window
+ * the minimum filters out stalls of the process's own event loop and the queueing of verify's own
+ * concurrent reads and hashes, which delay most reads a little, never all), the baseline the lowest window
  * latency of the recent windows. Over `congested` × baseline (+ slack) the rate is halved (the
  * first time: half of what the window achieved), never below the floor; at most `calm` × baseline
  * (+ slack) it doubles, and once over what unthrottled windows achieved, the cap is lifted. In
@@ -106,11 +112,11 @@ export class AdaptiveReadPacer implements ReadPacer {
   constructor(options: AdaptivePacerOptions) {
     if (!(options.floorBytesPerSecond > 0)) throw new RangeError('the floor must be > 0 bytes a second');
     this.floor = options.floorBytesPerSecond;
-    this.windowSize = options.window ?? 16;
+    this.windowSize = options.window ?? 64;
     this.history = options.history ?? 64;
     this.congested = options.congested ?? 2;
     this.calm = options.calm ?? 1.5;
-    this.slackMs = options.slackMs ?? 2;
+    this.slackMs = options.slackMs ?? 8;
     this.now = options.now ?? Date.now;
     this.budget = new BudgetPacer(this.now);
     this.windowStart = this.now();

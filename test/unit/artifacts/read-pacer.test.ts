@@ -11,7 +11,7 @@ describe('read pacers of verify jobs', () => {
   /** A pacer on a fake clock, and reads of 64 KiB chunks taking `ms` each, `gapMs` of clock apart plus the wait the pacer asks for. */
   const rig = (floor = 16 * MiB) => {
     let now = 0;
-    const pacer = new AdaptiveReadPacer({ floorBytesPerSecond: floor, now: () => now });
+    const pacer = new AdaptiveReadPacer({ floorBytesPerSecond: floor, window: 16, slackMs: 2, now: () => now });
     const reads = (count: number, ms: number, gapMs = 1) => {
       let wait = 0;
       for (let i = 0; i < count; i += 1) {
@@ -68,7 +68,7 @@ describe('read pacers of verify jobs', () => {
 
   test('adaptive: the baseline ages out, so a lasting change of the disk is learnt', () => {
     let now = 0;
-    const pacer = new AdaptiveReadPacer({ floorBytesPerSecond: MiB, history: 4, now: () => now });
+    const pacer = new AdaptiveReadPacer({ floorBytesPerSecond: MiB, history: 4, window: 16, slackMs: 2, now: () => now });
     const feed = (windows: number, ms: number) => {
       for (let i = 0; i < windows * 16; i += 1) {
         now += 1;
@@ -81,6 +81,22 @@ describe('read pacers of verify jobs', () => {
     expect(pacer.rate).toBeLessThan(Infinity);
     feed(20, 5); // latency steady at the new baseline: calm again
     expect(pacer.rate).toBe(Infinity);
+  });
+
+  test('adaptive, default tuning: jitter that delays most reads of a window (verify\'s own queueing) does not throttle; a delay of every read does', () => {
+    let now = 0;
+    const pacer = new AdaptiveReadPacer({ floorBytesPerSecond: MiB, now: () => now });
+    const window = (slowMs: number, fastMs: number) => {
+      for (let i = 0; i < 64; i += 1) {
+        now += 1;
+        now += pacer.afterRead(CHUNK, i === 40 ? fastMs : slowMs);
+      }
+    };
+    for (let i = 0; i < 8; i += 1) window(0.5, 0.05); // one read in 64 at the page cache's speed
+    for (let i = 0; i < 8; i += 1) window(3, 0.05);
+    expect(pacer.rate).toBe(Infinity);
+    window(3, 3); // other I/O queueing at the disk: every read 3 ms
+    expect(pacer.rate).toBeLessThan(Infinity);
   });
 
   test('a fixed cap paces reads to it, shared by concurrent readers; 0 or none is unthrottled', () => {
