@@ -42,6 +42,15 @@ export function kernelCmdline(base: string | undefined, iface: InterfaceSpec): s
   return line;
 }
 
+/**
+ * The base command line of a guest whose root disk is read-only: `base` with its `rw`/`ro` words
+ * replaced by one `ro`, so the kernel (or the image's initramfs) mounts the root read-only rather
+ * than failing on a read-only device.
+ */
+export function readOnlyRootCmdline(base: string | undefined): string {
+  return [...(base ?? '').split(' ').filter((w) => w && w !== 'rw' && w !== 'ro'), 'ro'].join(' ');
+}
+
 /** `encodeURIComponent`, plus ! ' ( ) * : what is left is letters, digits, - _ . ~ and %XX. */
 export function percentEncode(value: string): string {
   return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);

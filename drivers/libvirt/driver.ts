@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { constants as fsConstants } from 'node:fs';
-import { access, chmod, mkdir, readFile, rename, rm, statfs } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
 import { arch, cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -19,6 +19,7 @@ import type {
   ImageImportSpec,
   ImageRef,
   ImportedImage,
+  InterfaceFeature,
   InteractiveProcess,
   LogRead,
   LogReadOptions,
@@ -37,7 +38,7 @@ import { Revert } from '../revert';
 import type { LibvirtConnection } from './binding';
 import { DOMAIN_STATE, isNoDomainError, isNotRunningError, loadBinding } from './binding';
 import type { KernelBoot } from './boot';
-import { kernelCmdline, stageKernel, untraversable } from './boot';
+import { kernelCmdline, readOnlyRootCmdline, stageKernel, untraversable } from './boot';
 import { ConsoleSessions, MAX_SOCKET_PATH_BYTES } from './console';
 import { baseImageInfo, createOverlay } from './disks';
 import type { DomainFacts, DomainMetadata, DomainModel } from './domain-xml';
@@ -80,6 +81,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   private readonly consoles = new ConsoleSessions();
   private connection?: Promise<LibvirtConnection>;
   private bootFiles?: Promise<KernelBoot>;
+  private hypervisorOwner?: Promise<{ uid: number; gid: number } | undefined>;
 
   constructor(options: LibvirtDriverOptions = {}) {
     this.options = resolveLibvirtOptions(options);
@@ -126,7 +128,10 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     // A VM's serial console is a unix socket QEMU listens on (libvirt-LXC domains and test:// have none).
     if (!this.options.isTestUri && ['qemu', 'kvm'].includes(this.options.domainType)) operations.push('console');
     // Managed networks are libvirt networks made through virsh, which cannot see a test:// connection's.
-    return { operations, limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'diskBytes', 'networkBitsPerSecond'], features: this.options.isTestUri ? [] : ['managedNetwork', 'publishedPorts'] };
+    // A read-only root is a `<readonly/>` root disk, on the QEMU-driven types (the ones run for real here).
+    const features: InterfaceFeature[] = this.options.isTestUri ? [] : ['managedNetwork', 'publishedPorts'];
+    if (!this.options.isTestUri && this.qemuDriven) features.push('readOnlyRoot');
+    return { operations, limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'diskBytes', 'networkBitsPerSecond'], features };
   }
 
   async create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
@@ -440,6 +445,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       if (unreachable) throw new UnavailableError(`the hypervisor's user cannot reach ${dir}: ${unreachable} is not traversable by others (chmod o+x it)`, { path: unreachable });
       const rootDisk = join(dir, 'root.qcow2');
       await makeRootDisk(rootDisk);
+      await this.handVolumesToHypervisor(spec, signal);
       const kernel = this.isVm && this.options.kernel ? await this.stagedKernel() : undefined;
       if (this.options.failAfter === 'disk') throw new UnavailableError('fault injection: failing after the disk');
       const managed = managedNetworkOf(spec.iface.network);
@@ -482,6 +488,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     const [address, prefix] = (net?.ipv4 ?? '').split('/');
     const metadata = { ...metadataFor(spec, dir), volumes: Object.fromEntries((spec.volumes ?? []).map((v) => [v.hostPath, v.name])), ...(managed ? { network: managed } : {}), ...(spec.iface.ports?.length ? { ports: spec.iface.ports } : {}) };
     const isVm = this.options.domainType !== 'lxc';
+    const readOnlyRoot = isVm && spec.iface.readOnlyRoot === true;
     return {
       name,
       uuid: randomUUID(),
@@ -490,7 +497,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       cpuShares: limits.cpuWeight === undefined ? undefined : Math.round(limits.cpuWeight * SHARES_PER_WEIGHT),
       cpuQuota: limits.cpuQuota === undefined ? undefined : { periodUs: QUOTA_PERIOD_US, quotaUs: Math.max(1000, Math.round(limits.cpuQuota * QUOTA_PERIOD_US)) },
       blkioWeight: this.options.blkioWeight && limits.cpuWeight !== undefined ? Math.min(1000, Math.max(100, Math.round(limits.cpuWeight * 5))) : undefined,
-      rootDisk: { path: rootDisk, format: 'qcow2' },
+      rootDisk: { path: rootDisk, format: 'qcow2', ...(readOnlyRoot ? { readOnly: true } : {}) },
       volumes: (spec.volumes ?? []).map((v) => ({ name: v.name, hostPath: v.hostPath, mountPath: v.mountPath, readOnly: v.readOnly === true })),
       network:
         net?.mode === 'bridge'
@@ -506,7 +513,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
                   : { averageKiBps: Math.max(1, Math.round(limits.networkBitsPerSecond / 8 / 1024)) }),
             }
           : undefined,
-      kernel: isVm && kernel ? { ...kernel, cmdline: kernelCmdline(kernel.cmdline, spec.iface) } : undefined,
+      kernel: isVm && kernel ? { ...kernel, cmdline: kernelCmdline(readOnlyRoot ? readOnlyRootCmdline(kernel.cmdline) : kernel.cmdline, spec.iface) } : undefined,
       init: isVm ? undefined : { command: spec.command?.length ? spec.command : ['/sbin/init'], env: configValues(spec.iface) },
       consoleLog: isVm ? join(dir, 'console.log') : undefined,
       consoleSocket: isVm && Buffer.byteLength(join(dir, 'console.sock')) <= MAX_SOCKET_PATH_BYTES ? join(dir, 'console.sock') : undefined,
@@ -581,6 +588,28 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
    */
   private get shapesOnHost(): boolean {
     return !this.options.isTestUri && ['qemu', 'kvm', 'lxc'].includes(this.options.domainType);
+  }
+
+  /** kvm and qemu domains: QEMU runs them, as the hypervisor's own user. */
+  private get qemuDriven(): boolean {
+    return ['qemu', 'kvm'].includes(this.options.domainType);
+  }
+
+  /**
+   * Gives the writable volumes' host directories to the user QEMU runs as (its DAC label in
+   * `virsh capabilities`, e.g. libvirt-qemu): 9p writes into them as that user, and the directory
+   * the agent made belongs to root. Only on qemu:///system-like connections (QEMU as another user).
+   */
+  private async handVolumesToHypervisor(spec: EnvironmentSpec, signal: AbortSignal): Promise<void> {
+    const writable = (spec.volumes ?? []).filter((v) => !v.readOnly);
+    if (this.options.isTestUri || !this.qemuDriven || !writable.length) return;
+    this.hypervisorOwner ??= this.virsh.dacOwner(this.options.domainType, signal).catch(() => undefined);
+    const owner = await this.hypervisorOwner;
+    if (!owner) return;
+    for (const v of writable) {
+      const info = await stat(v.hostPath).catch(() => undefined);
+      if (info?.isDirectory() && (info.uid !== owner.uid || info.gid !== owner.gid)) await chown(v.hostPath, owner.uid, owner.gid);
+    }
   }
 
   private get isVm(): boolean {

@@ -22,6 +22,16 @@ export class Virsh {
     return result.stdout;
   }
 
+  /**
+   * The user and group the hypervisor runs domains of `type` as (the DAC security model's base
+   * label in `virsh capabilities`, e.g. `+64055:+64055` for libvirt-qemu); undefined without one.
+   */
+  async dacOwner(type: string, signal?: AbortSignal): Promise<{ uid: number; gid: number } | undefined> {
+    const caps = await this.run(['capabilities'], 'reading the capabilities', signal);
+    const label = new RegExp(`<baselabel type=["']${type}["']>\\+?(\\d+):\\+?(\\d+)</baselabel>`).exec(caps);
+    return label ? { uid: Number(label[1]), gid: Number(label[2]) } : undefined;
+  }
+
   /** `virsh domstats` as a flat key → value map (`block.0.rd.bytes` → `1234`). */
   async domstats(name: string, signal?: AbortSignal): Promise<Record<string, string>> {
     const out = await this.run(['domstats', '--state', '--cpu-total', '--balloon', '--block', '--interface', '--', name], `domstats of ${name}`, signal);

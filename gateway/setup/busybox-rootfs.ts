@@ -9,8 +9,8 @@ const run = promisify(execFile);
 /** Where Debian's `busybox-static` puts its static binary. */
 export const DEFAULT_BUSYBOX = '/bin/busybox';
 
-/** Files to add to the root filesystem: path inside it → content and mode. */
-export type ExtraFiles = Record<string, { text: string; mode?: number }>;
+/** Files to add to the root filesystem: path inside it → content (text, or bytes for a binary file) and mode; missing parent directories are made. */
+export type ExtraFiles = Record<string, { text: string | Uint8Array; mode?: number }>;
 
 /** What `buildBusyboxRootfs` builds from and where it writes. */
 export interface BusyboxRootfsOptions {
@@ -35,7 +35,7 @@ export async function buildBusyboxRootfs({ busybox = DEFAULT_BUSYBOX, out, extra
   await mkdir(dirname(out), { recursive: true });
   const root = await mkdtemp(join(dirname(out), '.busybox-'));
   try {
-    for (const dir of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'root', 'var/run', 'data']) await mkdir(join(root, dir), { recursive: true });
+    for (const dir of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'root', 'run', 'var/run', 'data']) await mkdir(join(root, dir), { recursive: true });
     await chmod(join(root, 'tmp'), 0o1777);
     await copyFile(busybox, join(root, 'bin/busybox'));
     await chmod(join(root, 'bin/busybox'), 0o755);
@@ -52,6 +52,7 @@ export async function buildBusyboxRootfs({ busybox = DEFAULT_BUSYBOX, out, extra
     await writeFile(join(root, 'etc/os-release'), `NAME="${osName}"\nID=busybox\n`);
     for (const [path, file] of Object.entries(extraFiles)) {
       await rm(join(root, path), { force: true });
+      await mkdir(dirname(join(root, path)), { recursive: true });
       await writeFile(join(root, path), file.text, { mode: file.mode ?? 0o644 });
       await chmod(join(root, path), file.mode ?? 0o644);
     }

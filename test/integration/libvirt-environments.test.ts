@@ -1,31 +1,46 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
 import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
+import { guestKernel } from '../helpers/libvirt';
 
 const MiB = 2 ** 20;
 
+/** The guest kernel's modules a 9p volume needs, in load order (Debian builds them as modules; virtio is loaded by its initramfs). */
+const NINE_P_MODULES = ['fs/netfs/netfs.ko', 'fs/fscache/fscache.ko', 'net/9p/9pnet.ko', 'net/9p/9pnet_virtio.ko', 'fs/9p/9p.ko'];
+
 /**
- * The guest's /sbin/init (run by Debian's initramfs after it mounted /dev/vda): sets the hostname
- * and writes /etc/rsp/config.env from the kernel command line (`rsp.hostname=`,
- * `rsp.config.KEY=<percent-encoded>`), prints a banner on the serial console, then keeps the CPU
- * a little busy.
+ * The guest's /sbin/init (run by Debian's initramfs after it mounted /dev/vda), keeping the
+ * read-only root contract: /run (the initramfs's tmpfs, moved here) and a tmpfs on /tmp are its
+ * writable places, and it writes /run/rsp/config.env from the kernel command line
+ * (`rsp.hostname=`, `rsp.config.KEY=<percent-encoded>`). It mounts its volume `data` (9p) on
+ * /data, adds a line to /data/kept, tries to write /marker and to remount / read-write, prints a
+ * banner and what it found on the serial console, then keeps the CPU a little busy.
  */
 const ROOTFS_INIT = `#!/bin/sh
 mount -t proc proc /proc 2>/dev/null
-mkdir -p /etc/rsp
+mount -t sysfs sys /sys 2>/dev/null
+grep -q ' /run tmpfs' /proc/mounts || mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mkdir -p /run/rsp
 for w in $(cat /proc/cmdline); do
   case "$w" in
     rsp.hostname=*) hostname "\${w#rsp.hostname=}" ;;
-    rsp.config.*=*) kv="\${w#rsp.config.}"; printf '%s=%b\\n' "\${kv%%=*}" "$(echo "\${kv#*=}" | sed 's/%/\\\\x/g')" >> /etc/rsp/config.env ;;
+    rsp.config.*=*) kv="\${w#rsp.config.}"; printf '%s=%b\\n' "\${kv%%=*}" "$(echo "\${kv#*=}" | sed 's/%/\\\\x/g')" >> /run/rsp/config.env ;;
   esac
 done
-echo "RSP-ROOTFS-UP hostname=$(hostname) $(grep '^SITE=' /etc/rsp/config.env)"
+for m in ${NINE_P_MODULES.map((m) => `/lib/rsp-modules/${m.split('/').pop()}`).join(' ')}; do insmod "$m"; done
+mount -t 9p -o trans=virtio,version=9p2000.L data /data && echo kept >> /data/kept
+if echo x > /marker 2>/dev/null; then root=written; else root=refused; fi
+if mount -o remount,rw / 2>/dev/null; then remount=done; else remount=refused; fi
+echo t > /tmp/t && echo r > /run/r && places=writable
+echo "RSP-ROOTFS-UP hostname=$(hostname) $(grep '^SITE=' /run/rsp/config.env)"
+echo "RSP-ROOT root=$root remount=$remount vda-ro=$(cat /sys/block/vda/ro) tmp-run=$places marker=$([ -e /marker ] && echo present || echo absent) kept=$(grep -c kept /data/kept)"
 while true; do dd if=/dev/zero of=/tmp/f bs=64k count=16 2>/dev/null; sleep 1; done
 `;
 
@@ -57,7 +72,9 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     t = await startTestGateway(db, { RSP_DRIVERS: 'libvirt' });
     w = await buildWorld(t);
     image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'busybox-vm', version: '1', technology: 'libvirt-qemu' } })).registerImage.id;
-    const up = await t.upload(image, await readFile(await buildBusyboxRootfs({ 'sbin/init': { text: ROOTFS_INIT, mode: 0o755 } })));
+    const release = basename(guestKernel()!).replace(/^vmlinuz-/, '');
+    const modules = Object.fromEntries(await Promise.all(NINE_P_MODULES.map(async (m) => [`lib/rsp-modules/${basename(m)}`, { text: await readFile(join('/lib/modules', release, 'kernel', m)) }])));
+    const up = await t.upload(image, await readFile(await buildBusyboxRootfs({ 'sbin/init': { text: ROOTFS_INIT, mode: 0o755 }, ...modules })));
     expect(up.status).toBe(200);
   });
 
@@ -77,14 +94,21 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     expect(drivers).toEqual([expect.objectContaining({ name: 'libvirt', technology: 'libvirt-qemu', available: true })]);
   });
 
-  test('create and start through GraphQL: it boots the uploaded rootfs with its hostname and config, reports live stats, stops, is destroyed', async () => {
-    const { createEnvironment } = await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id driver } operation { id } } }', {
-      i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'vm', hostname: 'vm.alpha.example', network: 'none', config: { SITE: 'alpha beta' }, limits: { memoryBytes: 256 * MiB } },
+  const virsh = (...args: string[]) => execFileSync('virsh', ['-q', '-c', 'qemu:///system', ...args], { encoding: 'utf8' });
+  const rootDiskXml = (id: string) => /<disk type='file' device='disk'>[\s\S]*?<\/disk>/.exec(virsh('dumpxml', `rsp-${id}`))![0];
+
+  test('create and start through GraphQL: it boots the uploaded rootfs read-only (its volume, /tmp and /run writable) with its hostname and config, reports live stats; a rebuild keeps only the volume; it stops, is destroyed', async () => {
+    const { createEnvironment } = await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id driver iface { readOnlyRoot } } operation { id } } }', {
+      i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'vm', hostname: 'vm.alpha.example', network: 'none', config: { SITE: 'alpha beta' }, limits: { memoryBytes: 256 * MiB }, volumes: [{ name: 'data', mountPath: '/data' }] },
     });
     const id = createEnvironment.environment.id;
     ids.push(id);
     expect(createEnvironment.environment.driver).toBe('libvirt');
+    expect(createEnvironment.environment.iface.readOnlyRoot).toBe(true); // the default where the driver can
     await follow(createEnvironment.operation.id);
+    // The root disk is attached read-only, and the kernel told to mount it so.
+    expect(rootDiskXml(id)).toContain('<readonly/>');
+    expect(virsh('dumpxml', `rsp-${id}`)).toMatch(/<cmdline>[^<]* ro rsp\.hostname=/);
     await follow((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id })).startEnvironment.id);
     const env = async () => (await t.ok('query ($id: ID!) { environment(id: $id) { status } }', { id })).environment;
     expect((await env()).status).toBe('RUNNING');
@@ -92,6 +116,8 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     const until = Date.now() + 150_000;
     while (!(await consoleLog(id)).includes('RSP-ROOTFS-UP') && Date.now() < until) await new Promise((r) => setTimeout(r, 500));
     expect(await consoleLog(id)).toContain('RSP-ROOTFS-UP hostname=vm.alpha.example SITE=alpha beta');
+    // A write to / is refused, and so is a remount read-write (the guest's block device is read-only); the volume, /tmp and /run take writes.
+    expect(await consoleLog(id)).toContain('RSP-ROOT root=refused remount=refused vda-ro=1 tmp-run=writable marker=absent kept=1');
 
     const stats = async () => (await t.ok('query ($id: ID!) { environmentStats(id: $id) { cpuSeconds memoryBytes memoryLimitBytes diskReadBytes } }', { id })).environmentStats;
     const first = await stats();
@@ -102,6 +128,12 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     expect(second.cpuSeconds).toBeGreaterThan(first.cpuSeconds);
     expect(second.diskReadBytes).toBeGreaterThan(0);
 
+    // A rebuild (new limits) makes a new root disk and boots it again: the volume kept its line and took a second one, the root is still read-only.
+    await follow((await t.ok('mutation ($id: ID!) { rebuildEnvironment(id: $id, limits: { cpuWeight: 50 }) { id } }', { id })).rebuildEnvironment.id);
+    const rebuilt = Date.now() + 150_000;
+    while (!(await consoleLog(id)).includes('RSP-ROOT ') && Date.now() < rebuilt) await new Promise((r) => setTimeout(r, 500));
+    expect(await consoleLog(id)).toContain('RSP-ROOT root=refused remount=refused vda-ro=1 tmp-run=writable marker=absent kept=2');
+
     await follow((await t.ok('mutation ($id: ID!) { stopEnvironment(id: $id) { id } }', { id })).stopEnvironment.id);
     expect((await env()).status).toBe('STOPPED');
     await follow((await t.ok('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id })).destroyEnvironment.id);
@@ -111,5 +143,17 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     expect(existsSync(join(db.dataDir, 'libvirt', `rsp-${id}`))).toBe(false);
     // What stays is the image cache: the uploaded tar and its read-only qcow2 base.
     expect((await readdir(join(db.dataDir, 'libvirt', 'images'))).map((n) => n.replace(/^[0-9a-f]{64}/, '<sha256>')).sort()).toEqual(['<sha256>.qcow2', '<sha256>.tar']);
+  });
+
+  test('readOnlyRoot: false gives the writable root disk of before (no <readonly/>, booted rw)', async () => {
+    const { createEnvironment } = await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id iface { readOnlyRoot } } operation { id } } }', {
+      i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'vm-rw', network: 'none', readOnlyRoot: false, limits: { memoryBytes: 256 * MiB } },
+    });
+    const id = createEnvironment.environment.id;
+    ids.push(id);
+    expect(createEnvironment.environment.iface.readOnlyRoot).toBe(false);
+    await follow(createEnvironment.operation.id);
+    expect(rootDiskXml(id)).not.toContain('<readonly/>');
+    expect(virsh('dumpxml', `rsp-${id}`)).toMatch(/<cmdline>[^<]* rw [^<]*rsp\.hostname=/);
   });
 });

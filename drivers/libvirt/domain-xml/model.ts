@@ -43,8 +43,11 @@ export interface DomainModel {
   cpuQuota?: { periodUs: number; quotaUs: number };
   /** `<blkiotune><weight>` 100–1000. */
   blkioWeight?: number;
-  /** The copy-on-write root disk (qcow2 overlay over the read-only base). */
-  rootDisk: { path: string; format: 'qcow2' };
+  /**
+   * The copy-on-write root disk (qcow2 overlay over the read-only base); `readOnly`: attached
+   * `<readonly/>`, so the guest sees a read-only block device (a read-only root filesystem).
+   */
+  rootDisk: { path: string; format: 'qcow2'; readOnly?: boolean };
   /** Host directories passed into the domain. */
   volumes: Array<{ name: string; hostPath: string; mountPath: string; readOnly: boolean }>;
   /** The NIC: on a managed libvirt network (`network`, with its fixed `mac`) or on a host bridge. */

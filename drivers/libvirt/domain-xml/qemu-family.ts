@@ -5,7 +5,7 @@ import { el, parent } from './xml';
 
 /**
  * What the QEMU-driven domain types (`kvm` and `qemu`) share: an x86 q35/pc machine, a virtio root
- * disk (the qcow2 overlay), 9p host directories, a virtio NIC on a bridge or a managed libvirt network, a serial console logged
+ * disk (the qcow2 overlay; `<readonly/>` for a read-only root), 9p host directories, a virtio NIC on a bridge or a managed libvirt network, a serial console logged
  * to a file (and listening on a unix socket when the model has one). `cpu` is the only difference between them.
  */
 export function qemuFamilyXml(type: 'kvm' | 'qemu', model: DomainModel, cpu?: string): string {
@@ -29,6 +29,7 @@ export function qemuFamilyXml(type: 'kvm' | 'qemu', model: DomainModel, cpu?: st
         el('driver', { name: 'qemu', type: model.rootDisk.format, cache: 'none' }),
         el('source', { file: model.rootDisk.path }),
         el('target', { dev: 'vda', bus: 'virtio' }),
+        model.rootDisk.readOnly && el('readonly'),
       ]),
       ...model.volumes.map((v) =>
         parent('filesystem', { type: 'mount', accessmode: 'mapped' }, [

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadBinding } from '../../../drivers/libvirt/binding';
+import { readOnlyRootCmdline } from '../../../drivers/libvirt/boot';
 import type { DomainModel, DomainType } from '../../../drivers/libvirt/domain-xml';
 import { domainXml, readDomain } from '../../../drivers/libvirt/domain-xml';
 import { environmentMac, libvirtBridgeName, networkXml } from '../../../drivers/libvirt/networks';
@@ -47,6 +48,7 @@ function model(overrides: Partial<DomainModel> = {}): DomainModel {
 const VARIANTS: Array<[string, DomainType, Partial<DomainModel>]> = [
   ['kvm, disk boot', 'kvm', {}],
   ['qemu, direct kernel boot', 'qemu', { kernel: { path: '/boot/vmlinuz', initrd: '/boot/initrd.img', cmdline: `console=ttyS0 rsp.hostname=h x=${NASTY}` } }],
+  ['qemu, read-only root', 'qemu', { rootDisk: { path: '/var/lib/rsp/libvirt/rsp-xml-test/root.qcow2', format: 'qcow2', readOnly: true }, kernel: { path: '/boot/vmlinuz', cmdline: 'console=ttyS0 root=/dev/vda ro' } }],
   ['qemu, console socket', 'qemu', { consoleSocket: '/var/lib/rsp/libvirt/rsp-xml-test/console.sock' }],
   ['qemu, no network, no limits', 'qemu', { network: undefined, cpuShares: undefined, cpuQuota: undefined, blkioWeight: undefined, volumes: [] }],
   ['xen HVM', 'xen', {}],
@@ -86,6 +88,14 @@ describe('libvirt domain XML builders', () => {
     expect(managed).toMatch(/<interface type="network">\s*<mac address="52:54:00:ab:cd:ef"\/>\s*<source network="rsp-0123456789"\/>/);
     expect(managed).not.toContain('virbr0');
     expect(domainXml('qemu', model())).toMatch(/<interface type="bridge">\s*<source bridge="virbr0"\/>/);
+  });
+
+  test('a read-only root is the root disk attached <readonly/> and booted with `ro` (rw/ro words replaced); a writable one as before', () => {
+    const ro = domainXml('qemu', model({ rootDisk: { path: '/r/root.qcow2', format: 'qcow2', readOnly: true } }));
+    expect(ro).toMatch(/<disk type="file" device="disk">\s*<driver name="qemu" type="qcow2" cache="none"\/>\s*<source file="\/r\/root\.qcow2"\/>\s*<target dev="vda" bus="virtio"\/>\s*<readonly\/>\s*<\/disk>/);
+    expect(domainXml('kvm', model())).not.toMatch(/<disk[\s\S]*<readonly\/>[\s\S]*<\/disk>/);
+    expect(readOnlyRootCmdline('console=ttyS0 root=/dev/vda rw panic=-1 quiet')).toBe('console=ttyS0 root=/dev/vda panic=-1 quiet ro');
+    expect(readOnlyRootCmdline(undefined)).toBe('ro');
   });
 
   test('the serial console: on a unix socket (bound by libvirt) and logged when the model has one, else a logged pty', () => {
