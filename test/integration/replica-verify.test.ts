@@ -190,6 +190,20 @@ function verifySuite(transport: 'direct' | 'loopback') {
     }
     expect((await replica(r.id)).lastVerifiedAt).not.toBeNull();
   }, 120_000);
+
+  test('a chunk damaged in the replica\'s store and on its source host is repaired from the store of another replica of the group (the gateway\'s)', async () => {
+    const inB = await runNow(await createPolicy('third-store'));
+    const storePolicy = (await t.ok('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', { i: { environmentId: env, schedule: 'every 1 hour', targetKind: 'STORE', keep: 5, name: 'in-gateway' } })).createReplicationPolicy.id as string;
+    const inGateway = await runNow(storePolicy);
+    expect(inGateway.storeHostId).toBeNull();
+    const victim = await middleChunk('b', inB.manifestId);
+    await corruptChunk(onDisk('b'), victim);
+    await corruptChunk(onDisk('a'), victim);
+    const repaired = await verify(inB.id);
+    expect(repaired.result).toMatchObject({ state: 'OK', repairedChunks: 1, problems: [{ chunk: victim, repaired: true }] });
+    // Verified again in b's own store: intact, nothing left to repair.
+    expect((await verify(inB.id)).result).toMatchObject({ state: 'OK', repairedChunks: 0, problems: [] });
+  }, 120_000);
 }
 
 describe('replica verification and repair (agents a and b, fake driver)', () => verifySuite('direct'));
