@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import { arrayLiteral } from '../persistence/array-literal';
 import { namedQuery } from '../persistence/data-source';
 import { AllocationGuarantee, AllocationRequestEntity, AllocationStatus, HostState } from '../persistence/entities';
 import type { ResourceView } from './model';
@@ -62,7 +63,7 @@ export async function applyDeltas(m: EntityManager, deltas: ResourceDelta[]): Pr
        FROM unnest($1::uuid[], $2::float8[], $3::int[]) AS v(id, amount, gen)
        WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = v.id
        RETURNING r.id, r.generation, (r.generation = v.gen + 1 AND r.used <= (r.total - r.reserved) * r."allocationRatio" + 1e-6) AS ok`,
-      [sorted.map((d) => d.resource.id), sorted.map((d) => d.amount), sorted.map((d) => d.expectedGeneration)],
+      [arrayLiteral(sorted.map((d) => d.resource.id)), arrayLiteral(sorted.map((d) => d.amount)), arrayLiteral(sorted.map((d) => d.expectedGeneration))],
     ));
   } catch (e) {
     const code = (e as { code?: string; driverError?: { code?: string } }).driverError?.code ?? (e as { code?: string }).code;
@@ -98,7 +99,7 @@ export async function checkLimits(m: EntityManager, usage: UsageAfter[]): Promis
     `SELECT DISTINCT v."hostId" FROM unnest($1::uuid[], $2::uuid[], $3::varchar[], $4::float8[]) AS v("hostId", "groupId", type, used)
      JOIN host h ON h.id = v."hostId" LEFT JOIN share sh ON sh."hostId" = v."hostId" AND sh."groupId" = v."groupId"
      WHERE h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6))`,
-    [usage.map((u) => u.hostId), usage.map((u) => u.groupId), usage.map((u) => u.type), usage.map((u) => u.used)],
+    [arrayLiteral(usage.map((u) => u.hostId)), arrayLiteral(usage.map((u) => u.groupId)), arrayLiteral(usage.map((u) => u.type)), arrayLiteral(usage.map((u) => u.used))],
   );
   if (over.length) throw new LostRaceError(over.map((r) => r.hostId));
 }
@@ -114,46 +115,49 @@ export async function checkHostsUp(m: EntityManager, hostIds: string[]): Promise
   if (down.length) throw new LostRaceError(down.map((r) => r.id));
 }
 
-/** The INSERT clauses (as CTEs) of new requests, their allocations and claims, each table's rows as one array per column, parameters numbered from `$first`. */
+/**
+ * The INSERT clauses (as CTEs) of new requests, their allocations and claims, each table's rows as
+ * one array literal per column (the requests' specs as one JSON array), parameters numbered from `$first`.
+ */
 function placementRows(requests: AllocationRequestEntity[], allocations: PlannedAllocation[], first: number): { ctes: string; params: unknown[] } {
   const claims = allocations.flatMap((a) => a.claims.map((c) => ({ a, c })));
   const $ = (i: number) => `$${first + i}`;
   const ctes = `new_requests AS (INSERT INTO allocation_request (id, "groupId", "requestedBy", mode, guarantee, spec, "leaseSeconds", status, reason, "decidedBy", "decidedAt")
-       SELECT * FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::varchar[], ${$(4)}::varchar[], ${$(5)}::jsonb[], ${$(6)}::int[], ${$(7)}::varchar[], ${$(8)}::text[], ${$(9)}::varchar[], ${$(10)}::timestamptz[])),
+       SELECT * FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::varchar[], ${$(4)}::varchar[], ARRAY(SELECT e FROM jsonb_array_elements(${$(5)}::jsonb) WITH ORDINALITY AS s(e, o) ORDER BY o), ${$(6)}::int[], ${$(7)}::varchar[], ${$(8)}::text[], ${$(9)}::varchar[], ${$(10)}::timestamptz[])),
      new_allocations AS (INSERT INTO allocation (id, "requestId", "groupId", "hostId", technology, guarantee, status, score, "expiresAt", "environmentId", "replicaId")
        SELECT * FROM unnest(${$(11)}::uuid[], ${$(12)}::uuid[], ${$(13)}::uuid[], ${$(14)}::uuid[], ${$(15)}::varchar[], ${$(16)}::varchar[], ${$(17)}::varchar[], ${$(18)}::float8[], ${$(19)}::timestamptz[], ${$(27)}::uuid[], ${$(28)}::uuid[])),
      new_claims AS (INSERT INTO allocation_claim ("allocationId", "resourceId", "hostId", "groupId", type, amount, guaranteed)
        SELECT * FROM unnest(${$(20)}::uuid[], ${$(21)}::uuid[], ${$(22)}::uuid[], ${$(23)}::uuid[], ${$(24)}::varchar[], ${$(25)}::float8[], ${$(26)}::bool[]))`;
   const params = [
-    requests.map((r) => r.id),
-    requests.map((r) => r.groupId),
-    requests.map((r) => r.requestedBy),
-    requests.map((r) => r.mode),
-    requests.map((r) => r.guarantee),
-    requests.map((r) => JSON.stringify(r.spec)),
-    requests.map((r) => r.leaseSeconds),
-    requests.map((r) => r.status),
-    requests.map((r) => r.reason),
-    requests.map((r) => r.decidedBy),
-    requests.map((r) => r.decidedAt),
-    allocations.map((a) => a.id),
-    allocations.map((a) => a.requestId),
-    allocations.map((a) => a.groupId),
-    allocations.map((a) => a.hostId),
-    allocations.map((a) => a.technology),
-    allocations.map((a) => a.guarantee),
-    allocations.map(() => AllocationStatus.ACTIVE),
-    allocations.map((a) => a.score),
-    allocations.map((a) => a.expiresAt),
-    claims.map(({ a }) => a.id),
-    claims.map(({ c }) => c.resourceId),
-    claims.map(({ a }) => a.hostId),
-    claims.map(({ a }) => a.groupId),
-    claims.map(({ c }) => c.type),
-    claims.map(({ c }) => c.amount),
-    claims.map(({ a }) => a.guarantee === AllocationGuarantee.GUARANTEED),
-    allocations.map((a) => a.environmentId ?? null),
-    allocations.map((a) => a.replicaId ?? null),
+    arrayLiteral(requests.map((r) => r.id)),
+    arrayLiteral(requests.map((r) => r.groupId)),
+    arrayLiteral(requests.map((r) => r.requestedBy)),
+    arrayLiteral(requests.map((r) => r.mode)),
+    arrayLiteral(requests.map((r) => r.guarantee)),
+    JSON.stringify(requests.map((r) => r.spec)),
+    arrayLiteral(requests.map((r) => r.leaseSeconds)),
+    arrayLiteral(requests.map((r) => r.status)),
+    arrayLiteral(requests.map((r) => r.reason)),
+    arrayLiteral(requests.map((r) => r.decidedBy)),
+    arrayLiteral(requests.map((r) => r.decidedAt)),
+    arrayLiteral(allocations.map((a) => a.id)),
+    arrayLiteral(allocations.map((a) => a.requestId)),
+    arrayLiteral(allocations.map((a) => a.groupId)),
+    arrayLiteral(allocations.map((a) => a.hostId)),
+    arrayLiteral(allocations.map((a) => a.technology)),
+    arrayLiteral(allocations.map((a) => a.guarantee)),
+    arrayLiteral(allocations.map(() => AllocationStatus.ACTIVE)),
+    arrayLiteral(allocations.map((a) => a.score)),
+    arrayLiteral(allocations.map((a) => a.expiresAt)),
+    arrayLiteral(claims.map(({ a }) => a.id)),
+    arrayLiteral(claims.map(({ c }) => c.resourceId)),
+    arrayLiteral(claims.map(({ a }) => a.hostId)),
+    arrayLiteral(claims.map(({ a }) => a.groupId)),
+    arrayLiteral(claims.map(({ c }) => c.type)),
+    arrayLiteral(claims.map(({ c }) => c.amount)),
+    arrayLiteral(claims.map(({ a }) => a.guarantee === AllocationGuarantee.GUARANTEED)),
+    arrayLiteral(allocations.map((a) => a.environmentId ?? null)),
+    arrayLiteral(allocations.map((a) => a.replicaId ?? null)),
   ];
   return { ctes, params };
 }
@@ -198,13 +202,13 @@ export async function claimAtOnce(dataSource: DataSource, deltas: ResourceDelta[
        lost AS (SELECT "hostId" FROM claimed WHERE NOT ok UNION SELECT "hostId" FROM over_quota UNION SELECT "hostId" FROM not_up)
        SELECT CASE WHEN count(*) > 0 THEN rsp_lost_race($8::text || string_agg("hostId"::text, ',')) END AS lost FROM lost`,
       [
-        sorted.map((d) => d.resource.id),
-        sorted.map((d) => d.amount),
-        sorted.map((d) => d.expectedGeneration),
-        usage.map((u) => u.hostId),
-        usage.map((u) => u.groupId),
-        usage.map((u) => u.type),
-        usage.map((u) => u.used),
+        arrayLiteral(sorted.map((d) => d.resource.id)),
+        arrayLiteral(sorted.map((d) => d.amount)),
+        arrayLiteral(sorted.map((d) => d.expectedGeneration)),
+        arrayLiteral(usage.map((u) => u.hostId)),
+        arrayLiteral(usage.map((u) => u.groupId)),
+        arrayLiteral(usage.map((u) => u.type)),
+        arrayLiteral(usage.map((u) => u.used)),
         LOST_RACE_MARK,
         ...rows.params,
       ],

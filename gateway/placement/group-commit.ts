@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, Repository } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { ConflictError, ForbiddenError, isRspError, NotFoundError, RspError } from '../errors';
 import { usagePolicyRefusal } from '../metrics/usage-breaches';
 import { AllocationEntity, AllocationRequestEntity, AllocationStatus } from '../persistence/entities';
@@ -59,7 +59,6 @@ export interface GroupCommitOptions {
  * to `maxAttempts`; what still cannot be placed gets CONFLICT.
  */
 export class GroupCommit {
-  private readonly allocations: Repository<AllocationEntity>;
   private readonly now: () => Date;
   private readonly maxAttempts: number;
   private readonly oneStatementResources: number;
@@ -73,7 +72,6 @@ export class GroupCommit {
     private readonly snapshot: InventorySnapshot,
     options: GroupCommitOptions,
   ) {
-    this.allocations = dataSource.getRepository(AllocationEntity);
     this.now = options.now;
     this.maxAttempts = options.maxAttempts;
     this.oneStatementResources = options.oneStatementResources ?? DEFAULT_ONE_STATEMENT_RESOURCES;
@@ -264,7 +262,7 @@ export class GroupCommit {
       }
       for (const p of planned) {
         const { request } = items[p.index]!;
-        results[p.index] = { request, allocations: p.allocations.map((a) => this.allocations.create({ ...a, status: AllocationStatus.ACTIVE, endedAt: null, createdAt: now })) };
+        results[p.index] = { request, allocations: p.allocations.map((a) => placedEntity(a, now)) };
       }
       pending = retryRefused;
     }
@@ -297,6 +295,28 @@ export class GroupCommit {
       },
     };
   }
+}
+
+/**
+ * The entity of an allocation just written, built directly (TypeORM's `create` copies every column
+ * through its metadata: a few microseconds per allocation, on the batch's hot path).
+ */
+function placedEntity(a: PlannedAllocation, createdAt: Date): AllocationEntity {
+  return Object.assign(new AllocationEntity(), {
+    id: a.id,
+    requestId: a.requestId,
+    groupId: a.groupId,
+    hostId: a.hostId,
+    technology: a.technology,
+    guarantee: a.guarantee,
+    status: AllocationStatus.ACTIVE,
+    score: a.score,
+    expiresAt: a.expiresAt,
+    endedAt: null,
+    environmentId: a.environmentId ?? null,
+    replicaId: a.replicaId ?? null,
+    createdAt,
+  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -414,7 +414,8 @@ export class PlacementService {
   private newRequest(requestedBy: string, input: AllocationRequestInput, spec: AllocationSpec): AllocationRequestEntity {
     const lease = input.leaseSeconds ?? (input.guarantee === AllocationGuarantee.GUARANTEED ? DEFAULT_LEASE_SECONDS : null);
     if (lease !== null) validateLease(lease);
-    return this.requests.create({
+    // Built directly: TypeORM's `create` costs a few microseconds per request, on the batch's hot path.
+    return Object.assign(new AllocationRequestEntity(), {
       id: randomUUID(),
       groupId: input.groupId,
       requestedBy,
