@@ -164,17 +164,31 @@ export class ReplicaVerifier {
 
   /**
    * Writes the damaged chunks (and manifest) again from other stores: a store with the same
-   * manifest copies everything the target flags; others give the chunks they hold intact.
+   * manifest copies everything the target flags; others give the chunks they hold intact. Chunks
+   * given one by one are then made durable by writing the replica's manifest again (a store may
+   * hold new chunks in a pack not yet in place, lost if its process stops before another write).
    */
   private async repair(target: ArtifactPlace, replica: ReplicaEntity, report: VerifyReport, key: Buffer | undefined, signal?: AbortSignal): Promise<void> {
+    const given = await this.repairFrom(target, replica, report, key, signal);
+    if (!given) return;
+    try {
+      await target.putManifest(await target.getManifest(replica.manifestId));
+    } catch (e) {
+      this.logger.warn({ err: e, replica: replica.id }, 'could not write the manifest of a repaired replica again (the scrub that follows reports what is left)');
+    }
+  }
+
+  /** The repair's copies (see `repair`); resolves to how many chunks were given one by one. */
+  private async repairFrom(target: ArtifactPlace, replica: ReplicaEntity, report: VerifyReport, key: Buffer | undefined, signal?: AbortSignal): Promise<number> {
     let wanted = new Set(report.problems.map((p) => p.chunk));
+    let given = 0;
     for (const source of await this.candidates(replica, target.location, signal)) {
-      if (!wanted.size) return;
+      if (!wanted.size) return given;
       try {
         if (await source.hasManifest(replica.manifestId)) {
           await copyArtifact(source, target, replica.manifestId, { key, signal });
           wanted = new Set();
-          return;
+          return given;
         }
         const chunks = [...wanted].filter((c): c is string => c !== null);
         if (!chunks.length || !source.checkChunks) continue;
@@ -192,11 +206,13 @@ export class ReplicaVerifier {
           }
         });
         await target.putChunks(good);
+        given += good.length;
         for (const c of good) wanted.delete(c.id);
       } catch (e) {
         this.logger.warn({ err: e, replica: replica.id, from: source.location }, 'could not repair a replica from this store; trying another');
       }
     }
+    return given;
   }
 
   /** Other stores that may hold the replica's chunks: its source host's store first, then the stores of the group's other replicas. */

@@ -201,8 +201,8 @@ function verifySuite(transport: 'direct' | 'loopback') {
     await corruptChunk(onDisk('a'), victim);
     const repaired = await verify(inB.id);
     expect(repaired.result).toMatchObject({ state: 'OK', repairedChunks: 1, problems: [{ chunk: victim, repaired: true }] });
-    // Verified again in b's own store: intact, nothing left to repair.
-    expect((await verify(inB.id)).result).toMatchObject({ state: 'OK', repairedChunks: 0, problems: [] });
+    // On b's disk, in a pack in place (a store opened afresh sees it: it outlives the agent's process).
+    expect(await onDisk('b').verify(inB.manifestId)).toMatchObject({ ok: true, problems: [] });
   }, 120_000);
 }
 
