@@ -305,14 +305,19 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   /**
    * A libvirt snapshot through `virsh snapshot-create-as` (the binding has no snapshot calls): an
    * internal qcow2 snapshot of the overlay (inside the root disk file), plus memory when running.
+   * A read-only root is snapshotted stopped only (its disk named explicitly): QEMU keeps a running
+   * guest's memory in a writable qcow2 disk, and such a domain has none — CONFLICT while it runs.
    */
   async snapshot(id: string, snapshotName: string, options?: CallOptions): Promise<SnapshotInfo> {
     assertSnapshotName(snapshotName);
     this.assertSnapshots();
     return withDeadline(`snapshot ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
-      const { name } = await this.owned(id);
+      const { name, conn, facts } = await this.owned(id);
       if ((await this.virsh.snapshots(name, signal)).some((s) => s.name === snapshotName)) throw new ConflictError(`Snapshot ${snapshotName} of ${id} already exists`, { id, snapshot: snapshotName });
-      await this.virsh.snapshot(name, snapshotName, signal);
+      if (facts.rootReadOnly && isActive((await conn.getInfo(name)).state)) {
+        throw new ConflictError(`Environment ${id} runs with a read-only root: libvirt snapshots it stopped (QEMU keeps a running guest's memory in a writable disk, and it has none); stop it first, or create it with readOnlyRoot false`, { id, snapshot: snapshotName });
+      }
+      await this.virsh.snapshot(name, snapshotName, signal, facts.rootReadOnly ? ['vda'] : []);
       return { name: snapshotName, createdAt: new Date() };
     });
   }

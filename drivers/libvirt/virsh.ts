@@ -43,9 +43,14 @@ export class Virsh {
     return stats;
   }
 
-  /** `snapshot-create-as --atomic`: an internal snapshot of the qcow2 disks, with the memory when the domain runs. */
-  async snapshot(name: string, snapshot: string, signal?: AbortSignal): Promise<void> {
-    await this.run(['snapshot-create-as', '--domain', name, '--name', snapshot, '--atomic'], `snapshot ${snapshot} of ${name}`, signal);
+  /**
+   * `snapshot-create-as --atomic`: an internal snapshot of the qcow2 disks, with the memory when the
+   * domain runs; `internalDisks` are named explicitly (`--diskspec <disk>,snapshot=internal`), as a
+   * `<readonly/>` disk must be (libvirt leaves it out by default, then finds nothing to snapshot).
+   */
+  async snapshot(name: string, snapshot: string, signal?: AbortSignal, internalDisks: string[] = []): Promise<void> {
+    const disks = internalDisks.flatMap((d) => ['--diskspec', `${d},snapshot=internal`]);
+    await this.run(['snapshot-create-as', '--domain', name, '--name', snapshot, '--atomic', ...disks], `snapshot ${snapshot} of ${name}`, signal);
   }
 
   /** The domain's snapshots with their creation times (`snapshot-list`), oldest first. */

@@ -26,6 +26,7 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a real guest on qemu:///syst
 
   afterAll(async () => {
     await driver?.destroy(id).catch(() => undefined);
+    await driver?.destroy(`ro-${id}`).catch(() => undefined);
     await driver?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -103,4 +104,20 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a real guest on qemu:///syst
     expect(all.split('\n')).not.toContain(`rsp-${id}`);
     expect(existsSync(join(dir, 'envs', `rsp-${id}`))).toBe(false);
   }, 120_000);
+
+  test('a read-only root: the disk attached <readonly/>, booted ro; snapshotted stopped (its disk named), refused while running (no writable disk for the memory)', async () => {
+    const ro = `ro-${id}`;
+    expect(driver.capabilities().features).toContain('readOnlyRoot');
+    await driver.create({ id: ro, image: { ref: await makeBaseImage(dir) }, iface: { hostname: 'ro-guest', readOnlyRoot: true } });
+    const xml = execFileSync('virsh', ['-c', 'qemu:///system', 'dumpxml', `rsp-${ro}`], { encoding: 'utf8' });
+    expect(/<disk type='file' device='disk'>[\s\S]*?<\/disk>/.exec(xml)![0]).toContain('<readonly/>');
+    expect(xml).toMatch(/<cmdline>console=ttyS0 panic=-1 quiet ro rsp\.hostname=ro-guest /);
+    expect(await driver.snapshot(ro, 'stopped')).toMatchObject({ name: 'stopped' });
+    await driver.start(ro);
+    await expect(driver.snapshot(ro, 'running')).rejects.toMatchObject({ category: 'CONFLICT', message: expect.stringContaining('read-only root') });
+    await driver.stop(ro, { graceSeconds: 0 });
+    await driver.rollbackSnapshot(ro, 'stopped');
+    expect((await driver.listSnapshots(ro)).map((s) => s.name)).toEqual(['stopped']);
+    await driver.destroy(ro);
+  }, 60_000);
 });

@@ -94,6 +94,9 @@ describe('libvirt domain XML builders', () => {
     const ro = domainXml('qemu', model({ rootDisk: { path: '/r/root.qcow2', format: 'qcow2', readOnly: true } }));
     expect(ro).toMatch(/<disk type="file" device="disk">\s*<driver name="qemu" type="qcow2" cache="none"\/>\s*<source file="\/r\/root\.qcow2"\/>\s*<target dev="vda" bus="virtio"\/>\s*<readonly\/>\s*<\/disk>/);
     expect(domainXml('kvm', model())).not.toMatch(/<disk[\s\S]*<readonly\/>[\s\S]*<\/disk>/);
+    expect(readDomain(ro).rootReadOnly).toBe(true);
+    expect(readDomain(domainXml('qemu', model())).rootReadOnly).toBe(false); // its 9p volume's <readonly/> is not the root's
+    expect(readDomain(domainXml('lxc', model())).rootReadOnly).toBe(false);
     expect(readOnlyRootCmdline('console=ttyS0 root=/dev/vda rw panic=-1 quiet')).toBe('console=ttyS0 root=/dev/vda panic=-1 quiet ro');
     expect(readOnlyRootCmdline(undefined)).toBe('ro');
   });
