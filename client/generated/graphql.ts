@@ -117,6 +117,8 @@ export type CreateHostInput = {
   hostname: string;
   /** Fill its resources (CPU, RAM, DISK, NET_BANDWIDTH) from its agent's facts and keep their totals up to date (default false: resources are typed by hand). A resource typed by hand is never touched. */
   inventoryFromFacts?: boolean | null | undefined;
+  /** The IPv6 /64 its environments' IPv6 addresses come from (beside their IPv4 ones, the same index in it), e.g. fd12:3456:789a::/64, or auto: a unique local /64 picked at random (RFC 4193). Default: none (IPv4 only). Its kernel must have IPv6 on. */
+  ipv6Range?: string | null | undefined;
   ownerGroupId: string;
   /** Extra properties of its MACHINE layer, e.g. diskEncryption. */
   properties?: Array<LayerPropertyInput> | null | undefined;

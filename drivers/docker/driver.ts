@@ -95,7 +95,7 @@ export class DockerDriver implements Driver {
     return {
       operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exportSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog', 'resize'],
       limits: this.local ? [...ENFORCED_LIMITS, 'networkBitsPerSecond'] : [...ENFORCED_LIMITS],
-      features: ['managedNetwork', 'publishedPorts', 'readOnlyRoot'],
+      features: ['managedNetwork', 'publishedPorts', 'readOnlyRoot', 'ipv6'],
     };
   }
 

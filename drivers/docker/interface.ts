@@ -109,7 +109,7 @@ export function interfaceToCreateOptions(iface: InterfaceSpec, volumes: VolumeSp
   }
   if (network.mode === 'bridge' && network.ipv4) {
     // The hostname as an alias: Docker's embedded DNS on the network answers it to the other containers there.
-    options.NetworkingConfig = { EndpointsConfig: { [networkMode]: { IPAMConfig: { IPv4Address: network.ipv4.split('/')[0] }, Aliases: [iface.hostname] } } };
+    options.NetworkingConfig = { EndpointsConfig: { [networkMode]: { IPAMConfig: { IPv4Address: network.ipv4.split('/')[0], ...(network.ipv6 ? { IPv6Address: network.ipv6.split('/')[0] } : {}) }, Aliases: [iface.hostname] } } };
   }
   return options;
 }

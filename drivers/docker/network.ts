@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { ConflictError } from '../errors';
 import type { ManagedNetwork } from '../host/managed-network';
+import { assertIpv6Available } from '../host/ipv6';
 import { KeyedQueue } from '../host/keyed-queue';
 import { engineMessage } from './engine-errors';
 
@@ -19,21 +20,30 @@ export class ManagedNetworks {
 
   constructor(private readonly engine: Docker) {}
 
-  /** Makes the network unless it exists with the same subnet. */
+  /**
+   * Makes the network unless it exists with the same subnet (and, when the network has an IPv6
+   * side, the same /64: an engine network without it is made again while nothing is attached,
+   * else CONFLICT). An IPv6 side on a host with IPv6 off is UNSUPPORTED_OPERATION with the reason.
+   */
   ensure(network: ManagedNetwork): Promise<void> {
     return this.queue.run(network.name, async () => {
+      if (network.ipv6) await assertIpv6Available(`Docker network ${network.name}`);
       const found = await this.inspect(network.name);
       if (found) {
         const subnets = (found.IPAM?.Config ?? []).map((c) => c.Subnet);
         if (!subnets.includes(network.subnet)) throw new ConflictError(`Docker network ${network.name} exists with subnet ${subnets.join(', ') || 'none'}, not ${network.subnet}`, { network: network.name, subnet: network.subnet });
-        return;
+        if (!network.ipv6 || subnets.includes(network.ipv6.subnet)) return;
+        const attached = await this.engine.listContainers({ all: true, filters: { network: [network.name] } });
+        if (attached.length || !found.Labels?.[LABEL_NETWORK]) throw new ConflictError(`Docker network ${network.name} exists without IPv6 subnet ${network.ipv6.subnet} and ${attached.length} container(s) use it: it can be made again with it once they are gone`, { network: network.name, subnet6: network.ipv6.subnet });
+        await this.engine.getNetwork(network.name).remove();
       }
       try {
         await this.engine.createNetwork({
           Name: network.name,
           Driver: 'bridge',
           CheckDuplicate: true,
-          IPAM: { Driver: 'default', Config: [{ Subnet: network.subnet, Gateway: network.gateway }] },
+          ...(network.ipv6 ? { EnableIPv6: true } : {}),
+          IPAM: { Driver: 'default', Config: [{ Subnet: network.subnet, Gateway: network.gateway }, ...(network.ipv6 ? [{ Subnet: network.ipv6.subnet, Gateway: network.ipv6.gateway }] : [])] },
           Labels: { [LABEL_NETWORK]: network.subnet },
         });
       } catch (e) {

@@ -88,7 +88,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     return {
       operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exportSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog'],
       limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'pids', 'networkBitsPerSecond'],
-      features: ['managedNetwork', 'publishedPorts', 'readOnlyRoot'],
+      features: ['managedNetwork', 'publishedPorts', 'readOnlyRoot', 'ipv6'],
     };
   }
 

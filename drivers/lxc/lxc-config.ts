@@ -46,6 +46,8 @@ export function renderConfig({ spec, name, containerDir, cgroup, bridge, vethPai
     if (vethPair) set('lxc.net.0.veth.pair', vethPair);
     if (net.ipv4) set('lxc.net.0.ipv4.address', net.ipv4.includes('/') ? net.ipv4 : `${net.ipv4}/24`);
     if (net.gateway) set('lxc.net.0.ipv4.gateway', net.gateway);
+    if (net.ipv6) set('lxc.net.0.ipv6.address', net.ipv6);
+    if (net.ipv6 && net.gateway6) set('lxc.net.0.ipv6.gateway', net.gateway6);
   } else {
     set('lxc.net.0.type', 'empty');
   }

@@ -18,7 +18,7 @@ export interface RecordedEnvironment {
  */
 export function environmentRequest(env: RecordedEnvironment): EnvironmentRequest {
   const { address } = env.iface;
-  const network = address ? { mode: 'bridge' as const, network: address.network, ipv4: address.ipv4, gateway: address.gateway } : { mode: env.iface.network };
+  const network = address ? { mode: 'bridge' as const, network: address.network, ipv4: address.ipv4, gateway: address.gateway, ...(address.ipv6 ? { ipv6: address.ipv6, gateway6: address.gateway6 } : {}) } : { mode: env.iface.network };
   return {
     id: env.id,
     limits: env.limits,

@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ipv4Text, ipv4Value, prefixMask } from '../../drivers/host/ipv4';
+import { ipv6Groups, ipv6Text } from '../../drivers/host/ipv6';
 import { BadInputError } from '../errors';
 
 /** An IPv4 range of a host: its network address and prefix length. */
@@ -63,4 +64,33 @@ export function assignableCount(range: AddressRange): number {
 /** The name of a host's managed network on its engines: `rsp-` and the start of its id (short enough for a Linux bridge name). */
 export function managedNetworkName(hostId: string): string {
   return `rsp-${hostId.replace(/-/g, '').slice(0, 10)}`;
+}
+
+/** An IPv6 /64 of a host: its first four 16-bit groups. */
+export type Ipv6Range = number[];
+
+/**
+ * Reads a host's IPv6 range: `auto` is a new unique local /64 (`fd` and 40 random bits, RFC 4193,
+ * subnet 0); else an IPv6 network of prefix 64 with its host bits zero. BAD_USER_INPUT otherwise.
+ */
+export function parseIpv6Range(text: string): Ipv6Range {
+  if (text.trim() === 'auto') {
+    const b = randomBytes(5);
+    return [0xfd00 | b[0]!, (b[1]! << 8) | b[2]!, (b[3]! << 8) | b[4]!, 0];
+  }
+  const [address, prefixText, ...rest] = text.trim().split('/');
+  const groups = ipv6Groups(address ?? '');
+  if (!groups || prefixText !== '64' || rest.length) throw new BadInputError(`"${text}" is not an IPv6 /64 such as fd12:3456:789a::/64 (or auto)`, { ipv6Range: text });
+  if (groups.slice(4).some((g) => g !== 0)) throw new BadInputError(`${text} has host bits set: its network is ${ipv6Text([...groups.slice(0, 4), 0, 0, 0, 0])}/64`, { ipv6Range: text });
+  return groups.slice(0, 4);
+}
+
+/** The IPv6 range's CIDR text. */
+export function ipv6RangeText(range: Ipv6Range): string {
+  return `${ipv6Text([...range, 0, 0, 0, 0])}/64`;
+}
+
+/** The address `index` of an IPv6 range (1: the gateway; an environment takes the index of its IPv4 address in its IPv4 range). */
+export function ipv6At(range: Ipv6Range, index: number): string {
+  return ipv6Text([...range, 0, 0, Math.floor(index / 65536) & 0xffff, index & 0xffff]);
 }

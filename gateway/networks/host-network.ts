@@ -2,7 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { ipv4Text } from '../../drivers/host/ipv4';
 import { ConflictError } from '../errors';
 import { EnvironmentAddressEntity, HostEntity, type AssignedAddress, type PublishedPort } from '../persistence/entities';
-import { assignable, assignableCount, hostAddressRange, managedNetworkName, rangeGateway, rangeText } from './address-range';
+import { assignable, assignableCount, hostAddressRange, ipv6At, managedNetworkName, parseIpv6Range, rangeGateway, rangeText } from './address-range';
 
 /**
  * The network resources environments hold on their host, inside the caller's transaction: an
@@ -11,18 +11,31 @@ import { assignable, assignableCount, hostAddressRange, managedNetworkName, rang
  */
 
 /**
- * Takes the lowest free address of the host's range for the environment. CONFLICT with
- * `reason: ADDRESS_POOL_EXHAUSTED` when every address is held.
+ * Takes the lowest free address of the host's range for the environment and, when the host has an
+ * IPv6 range, the IPv6 address of the same index in it (both held in `environment_address`).
+ * CONFLICT with `reason: ADDRESS_POOL_EXHAUSTED` when every address is held.
  */
 export async function assignAddress(m: EntityManager, hostId: string, environmentId: string): Promise<AssignedAddress> {
   const host = await m.getRepository(HostEntity).findOneByOrFail({ id: hostId });
   const range = hostAddressRange(host);
+  const range6 = host.ipv6Range ? parseIpv6Range(host.ipv6Range) : undefined;
   const held = new Set((await m.getRepository(EnvironmentAddressEntity).find({ select: { address: true }, where: { hostId } })).map((a) => a.address));
+  const claim = async (address: string, family: 'IPv4' | 'IPv6'): Promise<boolean> => {
+    if (held.has(address)) return false;
+    const taken: unknown[] = await m.query(`INSERT INTO "environment_address" ("hostId", "address", "environmentId", "family") VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING "address"`, [hostId, address, environmentId, family]);
+    return taken.length > 0;
+  };
   for (const value of assignable(range)) {
     const address = ipv4Text(value);
-    if (held.has(address)) continue;
-    const taken: unknown[] = await m.query(`INSERT INTO "environment_address" ("hostId", "address", "environmentId", "family") VALUES ($1, $2, $3, 'IPv4') ON CONFLICT DO NOTHING RETURNING "address"`, [hostId, address, environmentId]);
-    if (taken.length) return { network: managedNetworkName(host.id), ipv4: `${address}/${range.prefix}`, gateway: ipv4Text(rangeGateway(range)) };
+    const address6 = range6 ? ipv6At(range6, value - range.network) : undefined;
+    if (held.has(address) || (address6 && held.has(address6))) continue;
+    if (!(await claim(address, 'IPv4'))) continue;
+    if (address6 && !(await claim(address6, 'IPv6'))) {
+      await m.query(`DELETE FROM "environment_address" WHERE "hostId" = $1 AND "address" = $2`, [hostId, address]);
+      continue;
+    }
+    const ipv6 = range6 && address6 ? { ipv6: `${address6}/64`, gateway6: ipv6At(range6, 1) } : {};
+    return { network: managedNetworkName(host.id), ipv4: `${address}/${range.prefix}`, gateway: ipv4Text(rangeGateway(range)), ...ipv6 };
   }
   throw new ConflictError(`Host ${host.hostname} has no free address left: all ${assignableCount(range)} of its range ${rangeText(range)} are held`, { reason: 'ADDRESS_POOL_EXHAUSTED', hostId, addressRange: rangeText(range) });
 }

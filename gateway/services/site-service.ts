@@ -2,7 +2,7 @@ import { DataSource, In, IsNull, MoreThan, Not, Repository } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
-import { parseAddressRange, rangeText } from '../networks/address-range';
+import { ipv6RangeText, parseAddressRange, parseIpv6Range, rangeText } from '../networks/address-range';
 import { BatchedStatement } from '../persistence/batched-statement';
 import { GroupEntity, HostEntity, HostState, LayerEntity, PlacementPolicy, SiteEntity } from '../persistence/entities';
 import { inventoryChanged } from '../placement/inventory-changes';
@@ -75,9 +75,10 @@ export class SiteService {
    * the agent never reported, they are taken as declared. With `inventoryFromFacts`, its resources
    * follow its agent's facts (`HostFactsService`).
    */
-  async createHost(actor: Principal, input: { siteId: string; ownerGroupId: string; hostname: string; arch?: string; drivers?: string[]; shareUnits?: number; agent?: string; inventoryFromFacts?: boolean; properties?: LayerEntity['properties']; addressRange?: string }): Promise<HostEntity> {
+  async createHost(actor: Principal, input: { siteId: string; ownerGroupId: string; hostname: string; arch?: string; drivers?: string[]; shareUnits?: number; agent?: string; inventoryFromFacts?: boolean; properties?: LayerEntity['properties']; addressRange?: string; ipv6Range?: string }): Promise<HostEntity> {
     policy.requireSiteAdmin(actor, 'register hosts');
     const addressRange = input.addressRange ? rangeText(parseAddressRange(input.addressRange)) : null;
+    const ipv6Range = input.ipv6Range ? ipv6RangeText(parseIpv6Range(input.ipv6Range)) : null;
     const site = await this.getSite(actor, input.siteId);
     if (!(await this.dataSource.getRepository(GroupEntity).existsBy({ id: input.ownerGroupId }))) throw new NotFoundError('Group', input.ownerGroupId);
     if (input.shareUnits !== undefined && (!Number.isInteger(input.shareUnits) || input.shareUnits < 1)) throw new BadInputError('shareUnits must be a whole number ≥ 1', { shareUnits: input.shareUnits });
@@ -105,7 +106,7 @@ export class SiteService {
         }),
       );
       const repo = m.getRepository(HostEntity);
-      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, ...technologies, shareUnits: input.shareUnits ?? 1, inventoryFromFacts: input.inventoryFromFacts ?? false, agent, ...this.firstState(agent), layerId: layer.id, addressRange }));
+      return repo.save(repo.create({ siteId: site.id, ownerGroupId: input.ownerGroupId, hostname: input.hostname, arch, ...technologies, shareUnits: input.shareUnits ?? 1, inventoryFromFacts: input.inventoryFromFacts ?? false, agent, ...this.firstState(agent), layerId: layer.id, addressRange, ipv6Range }));
     });
     inventoryChanged(this.dataSource, [host.id]);
     // Registered UNKNOWN (its agent not heard here yet, or heard before the host was written): UP with its agent's next beat.

@@ -42,7 +42,10 @@ export class EnvironmentResolver {
     const assigned = env.iface.address;
     if (!assigned) return [];
     const [address, prefix] = assigned.ipv4.split('/');
-    return [{ address: address!, prefix: Number(prefix), family: 'IPv4', interface: assigned.network, gateway: assigned.gateway }];
+    const ipv4 = { address: address!, prefix: Number(prefix), family: 'IPv4', interface: assigned.network, gateway: assigned.gateway };
+    if (!assigned.ipv6 || !assigned.gateway6) return [ipv4];
+    const [address6, prefix6] = assigned.ipv6.split('/');
+    return [ipv4, { address: address6!, prefix: Number(prefix6), family: 'IPv6', interface: assigned.network, gateway: assigned.gateway6 }];
   }
 
   @Query(() => EnvironmentStats, { description: 'Live usage counters of a running environment.' })

@@ -255,7 +255,7 @@ export class DriverStatus {
   @Field(() => [String], { description: 'Limits it enforces.' })
   limits: string[];
 
-  @Field(() => [String], { description: 'Interface features it honours: managedNetwork (addresses assigned by RSP), publishedPorts, readOnlyRoot.' })
+  @Field(() => [String], { description: 'Interface features it honours: managedNetwork (addresses assigned by RSP), publishedPorts, readOnlyRoot, ipv6 (IPv6 addresses from the host ipv6Range).' })
   features: string[];
 }
 

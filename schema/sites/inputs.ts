@@ -66,6 +66,11 @@ export class CreateHostInput {
   @Length(9, 18)
   addressRange?: string;
 
+  @Field({ nullable: true, description: "The IPv6 /64 its environments' IPv6 addresses come from (beside their IPv4 ones, the same index in it), e.g. fd12:3456:789a::/64, or auto: a unique local /64 picked at random (RFC 4193). Default: none (IPv4 only). Its kernel must have IPv6 on." })
+  @IsOptional()
+  @Length(4, 43)
+  ipv6Range?: string;
+
   @Field({ nullable: true, description: "Fill its resources (CPU, RAM, DISK, NET_BANDWIDTH) from its agent's facts and keep their totals up to date (default false: resources are typed by hand). A resource typed by hand is never touched." })
   @IsOptional()
   inventoryFromFacts?: boolean;

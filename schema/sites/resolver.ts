@@ -89,6 +89,11 @@ export class HostResolver {
     return rangeText(hostAddressRange(host));
   }
 
+  @FieldResolver(() => String, { nullable: true, description: "The IPv6 /64 (CIDR) its environments' IPv6 addresses come from; null: they get none." })
+  ipv6Range(@Root() host: HostEntity): string | null {
+    return host.ipv6Range;
+  }
+
   @FieldResolver(() => [Resource])
   resources(@Root() host: HostEntity, @Ctx() ctx: GatewayContext): Promise<ResourceEntity[]> {
     return ctx.services.resources.ofHost(host.id);

@@ -50,11 +50,11 @@ export class NamedEnvironments {
     readonly image: string,
   ) {}
 
-  /** Starts the gateway with only `driver`, host 1's range `addressRange`, and uploads the busybox image. */
-  static async start(driver: string, addressRange: string): Promise<NamedEnvironments> {
+  /** Starts the gateway with only `driver`, host 1's range `addressRange` (and IPv6 range `ipv6Range`, when given), and uploads the busybox image. */
+  static async start(driver: string, addressRange: string, ipv6Range?: string): Promise<NamedEnvironments> {
     const db = await createTestDatabase('pglite');
     const t = await startTestGateway(db, { RSP_DRIVERS: driver });
-    const w = await buildWorld(t, { addressRange });
+    const w = await buildWorld(t, { addressRange, ...(ipv6Range ? { ipv6Range } : {}) });
     const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'busybox', version: '1', technology: driver } })).registerImage.id as string;
     const uploaded = await t.upload(image, await readFile(await buildBusyboxRootfs()));
     if (uploaded.status !== 200) throw new Error(`busybox upload answered ${uploaded.status}: ${JSON.stringify(uploaded.body)}`);

@@ -23,6 +23,8 @@ export interface WorldOptions {
   declaredTechnologies?: boolean;
   /** The address range (CIDR) of zaphod; default: the one picked from its id. */
   addressRange?: string;
+  /** The IPv6 range (a /64, or auto) of zaphod; default: none. */
+  ipv6Range?: string;
 }
 
 /** Agent id of hosts whose agent never connects (their technologies are taken as declared). */
@@ -39,9 +41,9 @@ export async function buildWorld(t: TestGateway, options: WorldOptions = {}): Pr
   const tokens = { viewerA: await token(groupA, 'VIEWER', 'va'), memberA: await token(groupA, 'MEMBER', 'ma'), adminA: await token(groupA, 'ADMIN', 'aa'), memberB: await token(groupB, 'MEMBER', 'mb') };
   const site = (await t.ok('mutation ($i: CreateSiteInput!) { createSite(input: $i) { id } }', { i: { name: 'north', location: 'Lisbon', ownerGroupId: groupA } })).createSite.id as string;
   const served = (drivers: string[]) => (options.declaredTechnologies ? { drivers, agent: UNCONNECTED_AGENT } : {});
-  const host = async (hostname: string, drivers: string[], encrypted: boolean, addressRange?: string) =>
-    (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: groupA, hostname, ...served(drivers), shareUnits: 2, properties: [{ key: 'diskEncryption', value: encrypted }], ...(addressRange ? { addressRange } : {}) } })).createHost.id as string;
-  const host1 = await host('zaphod', ['docker', 'lxc'], true, options.addressRange);
+  const host = async (hostname: string, drivers: string[], encrypted: boolean, addressRange?: string, ipv6Range?: string) =>
+    (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: groupA, hostname, ...served(drivers), shareUnits: 2, properties: [{ key: 'diskEncryption', value: encrypted }], ...(addressRange ? { addressRange } : {}), ...(ipv6Range ? { ipv6Range } : {}) } })).createHost.id as string;
+  const host1 = await host('zaphod', ['docker', 'lxc'], true, options.addressRange, options.ipv6Range);
   const host2 = await host('trillian', ['lxc'], false);
   // Hosts of an agent that never connects are UNKNOWN; these stand in for UP hosts (never heard, so never judged DOWN).
   if (options.declaredTechnologies) await t.gateway.dataSource.query(`UPDATE host SET state = 'UP' WHERE agent = $1`, [UNCONNECTED_AGENT]);

@@ -272,6 +272,7 @@ const MATRIX: Record<string, Case> = {
   // the network fields (issue 24): an environment's addresses and ports read as the environment; a host's range is set as the host is
   'environment#network': { query: 'query ($id: ID!) { environment(id: $id) { addresses { address interface } iface { ports { hostPort } readOnlyRoot } } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_READ },
   'createHost#addressRange': { query: 'mutation ($i: CreateHostInput!) { createHost(input: $i) { id addressRange } }', vars: (w) => ({ i: { siteId: w.site, ownerGroupId: w.groupA, hostname: `n-${unique()}`, addressRange: '10.42.0.0/24' } }), expect: SITE_ADMIN },
+  'createHost#ipv6Range': { query: 'mutation ($i: CreateHostInput!) { createHost(input: $i) { id ipv6Range } }', vars: (w) => ({ i: { siteId: w.site, ownerGroupId: w.groupA, hostname: `n-${unique()}`, ipv6Range: 'auto' } }), expect: SITE_ADMIN },
   'createLayer#foreignParent': {
     query: 'mutation ($i: CreateLayerInput!) { createLayer(input: $i) { id } }',
     vars: (w, _t, _n, role) => ({ i: { groupId: groupOf(w, role) ?? w.groupA, kind: 'SERVICE', name: `svc-${unique()}`, parentId: w.fixtures.layer } }),

@@ -22,11 +22,13 @@ function hostAddress(): string {
  */
 describeWithEngine('docker', 'docker environments: addresses, published ports, read-only root', () => {
   const subnet = `10.126.${randomInt(256)}`;
+  /** The host's IPv6 /64 (its fourth group 0): `${prefix6}::2` is the address of index 2. */
+  const prefix6 = `fd7e:${randomInt(0x1000, 0x10000).toString(16)}:${randomInt(0x1000, 0x10000).toString(16)}`;
   const hostPort = 20000 + randomInt(20000);
   let n: NamedEnvironments;
 
   beforeAll(async () => {
-    n = await NamedEnvironments.start('docker', `${subnet}.0/29`);
+    n = await NamedEnvironments.start('docker', `${subnet}.0/29`, `${prefix6}::/64`);
   }, 120_000);
   afterAll(() => n?.close(), 120_000);
 
@@ -39,10 +41,18 @@ describeWithEngine('docker', 'docker environments: addresses, published ports, r
     expect(a).toEqual({ address: `${subnet}.2`, prefix: 29, family: 'IPv4', interface: expect.stringMatching(/^rsp-/) });
     expect(b).toMatchObject({ address: `${subnet}.3`, prefix: 29 });
     expect((await n.exec(web, ['ip', '-4', 'addr'])).stdout).toContain(`inet ${subnet}.2/29`);
+    // Its IPv6 address: of the host's /64, the same index as its IPv4 one.
+    expect((await n.t.ok('query ($id: ID!) { host(id: $id) { ipv6Range } }', { id: n.w.host1 })).host.ipv6Range).toBe(`${prefix6}::/64`);
+    expect((await n.addresses(web))[1]).toEqual({ address: `${prefix6}::2`, prefix: 64, family: 'IPv6', interface: a!.interface });
+    expect((await n.addresses(client))[1]).toMatchObject({ address: `${prefix6}::3`, family: 'IPv6' });
+    expect((await n.exec(web, ['ip', '-6', 'addr'])).stdout).toContain(`inet6 ${prefix6}::2/64`);
     // Environment to environment, on the same host; then the host to the environment.
     const fromClient = await until('web answering the client', async () => (await n.exec(client, ['wget', '-qO-', `http://${subnet}.2:8080/`])).stdout === 'hello-web\n', 30_000);
     expect(fromClient).toBe(true);
     expect(await fetchText(`http://${subnet}.2:8080/`)).toBe('hello-web\n');
+    // The same over IPv6 (its address may be tentative a moment: duplicate address detection).
+    expect(await until('web answering the client over IPv6', async () => (await n.exec(client, ['timeout', '5', 'wget', '-qO-', `http://[${prefix6}::2]:8080/`])).stdout === 'hello-web\n', 30_000)).toBe(true);
+    expect(await until('web answering the host over IPv6', async () => (await fetchText(`http://[${prefix6}::2]:8080/`).catch(() => '')) === 'hello-web\n', 30_000)).toBe(true);
     // The DNS and hostname contract holds on the managed network: the environments resolve each other by hostname.
     expect((await n.exec(client, ['hostname'])).stdout).toBe('client\n');
     expect(await until('web answering the client by name', async () => (await n.exec(client, ['wget', '-qO-', 'http://web:8080/'])).stdout === 'hello-web\n', 30_000)).toBe(true);
@@ -78,6 +88,8 @@ describeWithEngine('docker', 'docker environments: addresses, published ports, r
   test('addresses are never two environments\', are kept across restart and rebuild, come back on destroy; an exhausted range is a clear error', async () => {
     const held = await Promise.all([...n.ids.values()].map(async (id) => (await n.addresses(id))[0].address));
     expect(held.sort()).toEqual([2, 3, 4, 5, 6].map((n) => `${subnet}.${n}`));
+    const held6 = await Promise.all([...n.ids.values()].map(async (id) => (await n.addresses(id))[1].address));
+    expect(held6.sort()).toEqual([2, 3, 4, 5, 6].map((n) => `${prefix6}::${n}`));
     const full = await n.t.gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }', { i: n.createInput('one-too-many') });
     expect(full.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT', details: { reason: 'ADDRESS_POOL_EXHAUSTED', addressRange: `${subnet}.0/29` } } });
 
@@ -86,10 +98,13 @@ describeWithEngine('docker', 'docker environments: addresses, published ports, r
     await n.follow((await n.t.ok('mutation ($id: ID!) { rebuildEnvironment(id: $id, limits: { pids: 64 }) { id } }', { id: client })).rebuildEnvironment.id);
     expect((await n.addresses(client))[0].address).toBe(`${subnet}.3`);
     expect((await n.exec(client, ['ip', '-4', 'addr'])).stdout).toContain(`inet ${subnet}.3/29`);
+    expect((await n.addresses(client))[1].address).toBe(`${prefix6}::3`);
+    expect((await n.exec(client, ['ip', '-6', 'addr'])).stdout).toContain(`inet6 ${prefix6}::3/64`);
 
     await n.destroy('web');
     const again = await n.running('again');
     expect((await n.addresses(again))[0].address).toBe(`${subnet}.2`);
+    expect((await n.addresses(again))[1].address).toBe(`${prefix6}::2`);
 
     const network = (await n.addresses(again))[0].interface as string;
     for (const name of [...n.ids.keys()]) await n.destroy(name);

@@ -20,17 +20,20 @@ import { until } from '../helpers/until';
  * root filesystem is read-only by default.
  */
 
-/** The iptables rules (both tables) that name the bridge. */
+/** The iptables rules (both tables) and ip6tables rules that name the bridge. */
 function rulesOf(bridge: string): string[] {
-  return ['filter', 'nat'].flatMap((t) => execFileSync('iptables', ['-t', t, '-S'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(bridge)));
+  const rules = (tool: string, tables: string[]) => tables.flatMap((t) => execFileSync(tool, ['-t', t, '-S'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(bridge)));
+  return [...rules('iptables', ['filter', 'nat']), ...rules('ip6tables', ['filter'])];
 }
 describeWithEngine('lxc', 'lxc environments: addresses of the host range on a managed bridge, published ports, read-only root', () => {
   const subnet = `10.125.${randomInt(256)}`;
+  /** The host's IPv6 /64 (its fourth group 0): `${prefix6}::2` is the address of index 2. */
+  const prefix6 = `fd7d:${randomInt(0x1000, 0x10000).toString(16)}:${randomInt(0x1000, 0x10000).toString(16)}`;
   let n: NamedEnvironments;
   let outside: Server | undefined;
 
   beforeAll(async () => {
-    n = await NamedEnvironments.start('lxc', `${subnet}.0/29`);
+    n = await NamedEnvironments.start('lxc', `${subnet}.0/29`, `${prefix6}::/64`);
   }, 120_000);
   afterAll(async () => {
     outside?.close();
@@ -48,6 +51,13 @@ describeWithEngine('lxc', 'lxc environments: addresses of the host range on a ma
     expect((await n.exec(web, ['ip', '-4', 'addr'])).stdout).toContain(`inet ${subnet}.2/29`);
     expect(await until('web answering the client', async () => (await n.exec(client, ['wget', '-qO-', `http://${subnet}.2:8080/`])).stdout === 'hello-web\n', 30_000)).toBe(true);
     expect(await until('web answering the host', async () => (await fetchText(`http://${subnet}.2:8080/`)) === 'hello-web\n', 30_000)).toBe(true);
+    // IPv6: of the host's /64, the same index as the IPv4 address; the bridge holds ::1.
+    expect((await n.addresses(web))[1]).toEqual({ address: `${prefix6}::2`, prefix: 64, family: 'IPv6', interface: a.interface });
+    expect((await n.addresses(client))[1]).toMatchObject({ address: `${prefix6}::3`, family: 'IPv6' });
+    expect(execFileSync('ip', ['-6', 'addr', 'show', 'dev', bridge], { encoding: 'utf8' })).toContain(`inet6 ${prefix6}::1/64`);
+    expect((await n.exec(web, ['ip', '-6', 'addr'])).stdout).toContain(`inet6 ${prefix6}::2/64`);
+    expect(await until('web answering the client over IPv6', async () => (await n.exec(client, ['timeout', '5', 'wget', '-qO-', `http://[${prefix6}::2]:8080/`])).stdout === 'hello-web\n', 30_000)).toBe(true);
+    expect(await until('web answering the host over IPv6', async () => (await fetchText(`http://[${prefix6}::2]:8080/`)) === 'hello-web\n', 30_000)).toBe(true);
 
     // Names: the bridge's name server (the gateway, in resolv.conf) answers the environments' hostnames.
     expect((await n.exec(client, ['cat', '/etc/resolv.conf'])).stdout).toBe(`nameserver ${subnet}.1\n`);
@@ -64,6 +74,7 @@ describeWithEngine('lxc', 'lxc environments: addresses of the host range on a ma
 
     await n.follow((await n.t.ok('mutation ($id: ID!) { restartEnvironment(id: $id) { id } }', { id: client })).restartEnvironment.id);
     expect((await n.exec(client, ['ip', '-4', 'addr'])).stdout).toContain(`inet ${subnet}.3/29`);
+    expect((await n.exec(client, ['ip', '-6', 'addr'])).stdout).toContain(`inet6 ${prefix6}::3/64`);
 
     await n.destroy('web');
     expect(existsSync(`/sys/class/net/${bridge}/bridge`)).toBe(true);

@@ -57,9 +57,10 @@ export function registerHost(program: Command): void {
     .option('--inventory-from-facts', "fill its resources (CPU, RAM, DISK, NET_BANDWIDTH) from its agent's facts")
     .option('--agent <agent-id>', "the host agent that serves it (default: the gateway's own, local)")
     .option('--address-range <cidr>', "the IPv4 range its environments' addresses come from, e.g. 10.42.0.0/24 (default: a /24 of 10.128.0.0/9 picked from its id)")
-    .action(async (hostname: string, opts: { site: string; owner?: string; arch?: string; driver?: string[]; shareUnits?: string; inventoryFromFacts?: boolean; agent?: string; addressRange?: string }, cmd: Command) => {
+    .option('--ipv6-range <cidr>', "the IPv6 /64 its environments' IPv6 addresses come from, e.g. fd12:3456:789a::/64, or auto (a random unique local /64); default: none")
+    .action(async (hostname: string, opts: { site: string; owner?: string; arch?: string; driver?: string[]; shareUnits?: string; inventoryFromFacts?: boolean; agent?: string; addressRange?: string; ipv6Range?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}), ...(opts.inventoryFromFacts ? { inventoryFromFacts: true } : {}), ...(opts.agent ? { agent: opts.agent } : {}), ...(opts.addressRange ? { addressRange: opts.addressRange } : {}) };
+      const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}), ...(opts.inventoryFromFacts ? { inventoryFromFacts: true } : {}), ...(opts.agent ? { agent: opts.agent } : {}), ...(opts.addressRange ? { addressRange: opts.addressRange } : {}), ...(opts.ipv6Range ? { ipv6Range: opts.ipv6Range } : {}) };
       const { createHost } = await ctx.client.request(HostCreateDocument, { input });
       emit(ctx.json, createHost, () => `Created host ${createHost.hostname} (${createHost.id})\n`);
     });

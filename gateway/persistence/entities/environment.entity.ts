@@ -39,6 +39,10 @@ export interface AssignedAddress {
   ipv4: string;
   /** The host's address on the network. */
   gateway: string;
+  /** Its IPv6 address with the /64 prefix, when its host has an IPv6 range, e.g. `fd3a:1b2c:4d5e::2/64`. */
+  ipv6?: string;
+  /** The host's IPv6 address on the network. */
+  gateway6?: string;
 }
 
 /** A host port published to an environment (held in `host_port`). */

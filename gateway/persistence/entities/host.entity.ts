@@ -77,6 +77,10 @@ export class HostEntity {
   @Column({ type: 'varchar', length: 43, nullable: true })
   addressRange: string | null;
 
+  /** The IPv6 /64 (CIDR) its environments' IPv6 addresses come from; null: they get none. */
+  @Column({ type: 'varchar', length: 43, nullable: true })
+  ipv6Range: string | null;
+
   @Column({ type: 'timestamptz', nullable: true })
   lastHeartbeatAt: Date | null;
 

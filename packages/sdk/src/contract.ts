@@ -95,7 +95,7 @@ export type LimitName = keyof ResourceLimits;
  * A spec asking for `ports` or `readOnlyRoot` from a driver without the feature fails with
  * UNSUPPORTED_OPERATION; a driver without `managedNetwork` treats `bridge`/`ipv4` as it always did.
  */
-export type InterfaceFeature = 'managedNetwork' | 'publishedPorts' | 'readOnlyRoot';
+export type InterfaceFeature = 'managedNetwork' | 'publishedPorts' | 'readOnlyRoot' | 'ipv6';
 
 /** What a driver can do, beyond the required core. */
 export interface DriverCapabilities {
@@ -152,6 +152,14 @@ export interface NetworkSpec {
   ipv4?: string;
   /** The network's gateway (the host's address on it), e.g. `10.0.3.1`. */
   gateway?: string;
+  /**
+   * Static IPv6 address with its /64 prefix on the managed network, e.g. `fd3a:1b2c:4d5e::2/64`
+   * (with `gateway6`); absent: IPv4 only. A host whose kernel has IPv6 off refuses it
+   * (UNSUPPORTED_OPERATION, naming the switch).
+   */
+  ipv6?: string;
+  /** The host's IPv6 address on the managed network, e.g. `fd3a:1b2c:4d5e::1`. */
+  gateway6?: string;
 }
 
 /** A port of the host published to a port of the environment (feature `publishedPorts`). */

@@ -37,11 +37,12 @@ export function assertLimitsSupported(driver: Driver, limits: Partial<Record<Lim
   }
 }
 
-/** Throws UNSUPPORTED_OPERATION when the interface asks for a feature (published ports, a read-only root) the driver does not honour. */
+/** Throws UNSUPPORTED_OPERATION when the interface asks for a feature (published ports, a read-only root, an IPv6 address) the driver does not honour. */
 export function assertFeaturesSupported(driver: Driver, iface: InterfaceSpec | undefined): void {
   const features = new Set(driver.capabilities().features ?? []);
   if (iface?.ports?.length && !features.has('publishedPorts')) throw new UnsupportedOperationError('published ports', `driver ${driver.name}`, 'the driver cannot publish host ports');
   if (iface?.readOnlyRoot && !features.has('readOnlyRoot')) throw new UnsupportedOperationError('a read-only root filesystem', `driver ${driver.name}`, 'the driver cannot make the root filesystem read-only');
+  if (iface?.network?.ipv6 && !features.has('ipv6')) throw new UnsupportedOperationError('IPv6 addresses', `driver ${driver.name}`, "the driver gives environments IPv4 addresses only: clear the host's ipv6Range");
 }
 
 /** Throws BAD_USER_INPUT unless `id` is a valid environment id. */

@@ -14,6 +14,7 @@ export { withDeadline } from './call';
 export { runTool, runToolOk, lastLines } from './host/run-tool';
 export type { ToolResult, RunToolOptions } from './host/run-tool';
 export { managedNetworkOf } from './host/managed-network';
+export { assertIpv6Available, ipv6Groups, ipv6Text } from './host/ipv6';
 export type { ManagedNetwork } from './host/managed-network';
 export { ManagedBridges, bridgeName } from './host/bridges';
 export { PortForwards, assertPortSpecs } from './host/port-forwards';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { ConflictError } from '../errors';
+import { assertIpv6Available } from './ipv6';
 import type { ManagedNetwork } from './managed-network';
 import { KeyedQueue } from './keyed-queue';
 import { runTool, runToolOk } from './run-tool';
@@ -23,6 +24,11 @@ function firewallRules(bridge: string, subnet: string): string[][] {
   ];
 }
 
+/** The ip6tables rules of a bridge with an IPv6 side: those of `firewallRules` without the masquerade (its ULA range does not leave the host). */
+function firewallRules6(bridge: string): string[][] {
+  return firewallRules(bridge, '').filter(([table]) => table === 'filter');
+}
+
 /** The kernel switch that lets the host route between the bridge and its outside. */
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
 
@@ -35,7 +41,9 @@ export function bridgeName(network: string): string {
  * The Linux bridges of a driver's managed networks (LXC's, UML's): made on first use with the network's gateway
  * address (an existing one must carry it: CONFLICT otherwise), marked as RSP's by their alias,
  * with iptables rules for traffic within the bridge and masqueraded egress (and IPv4 forwarding
- * turned on), and removed with their rules once no environment of the driver links to them. Calls on one bridge run one after another.
+ * turned on); a network with an IPv6 side also gets its IPv6 gateway address and the same
+ * `FORWARD` accepts in ip6tables (no masquerade: its unique local range stays on the host). They
+ * are removed with their rules once no environment of the driver links to them. Calls on one bridge run one after another.
  */
 export class ManagedBridges {
   private readonly queue = new KeyedQueue();
@@ -43,6 +51,7 @@ export class ManagedBridges {
   constructor(
     private readonly ip = 'ip',
     private readonly iptables = 'iptables',
+    private readonly ip6tables = 'ip6tables',
   ) {}
 
   /** Makes the network's bridge unless it exists with the gateway address; returns its name. */
@@ -50,10 +59,12 @@ export class ManagedBridges {
     const bridge = bridgeName(network.name);
     const gateway = `${network.gateway}/${network.subnet.split('/')[1]}`;
     return this.queue.run(bridge, async () => {
+      if (network.ipv6) await assertIpv6Available(`bridge ${bridge} (network ${network.name})`);
       const shown = await runTool(this.ip, ['-4', '-o', 'addr', 'show', 'dev', bridge], { signal });
       if (shown.exitCode === 0) {
         if (!shown.stdout.includes(` ${gateway} `)) throw new ConflictError(`bridge ${bridge} (network ${network.name}) exists without the address ${gateway}`, { bridge, network: network.name, gateway });
-        await this.allowTraffic(bridge, network.subnet, signal);
+        await this.addIpv6(bridge, network, signal);
+        await this.allowTraffic(bridge, network, signal);
         return bridge;
       }
       const describe = `making bridge ${bridge} for network ${network.name}`;
@@ -62,10 +73,19 @@ export class ManagedBridges {
       await runToolOk(this.ip, ['link', 'set', 'dev', bridge, 'alias', `${ALIAS_PREFIX}${network.name}`], { signal, describe });
       const addressed = await runTool(this.ip, ['addr', 'add', gateway, 'dev', bridge], { signal });
       if (addressed.exitCode !== 0 && !/exists/i.test(addressed.stderr)) throw new ConflictError(`${describe} failed: ${addressed.stderr.trim()}`, { bridge, network: network.name });
+      await this.addIpv6(bridge, network, signal);
       await runToolOk(this.ip, ['link', 'set', 'dev', bridge, 'up'], { signal, describe });
-      await this.allowTraffic(bridge, network.subnet, signal);
+      await this.allowTraffic(bridge, network, signal);
       return bridge;
     });
+  }
+
+  /** Gives the bridge the network's IPv6 gateway address (without duplicate address detection: usable at once), when it has an IPv6 side. */
+  private async addIpv6(bridge: string, network: ManagedNetwork, signal?: AbortSignal): Promise<void> {
+    if (!network.ipv6) return;
+    const gateway = `${network.ipv6.gateway}/64`;
+    const added = await runTool(this.ip, ['-6', 'addr', 'add', gateway, 'dev', bridge, 'nodad'], { signal });
+    if (added.exitCode !== 0 && !/exists|already assigned/i.test(added.stderr)) throw new ConflictError(`giving bridge ${bridge} (network ${network.name}) the address ${gateway} failed: ${added.stderr.trim()}`, { bridge, network: network.name, gateway6: gateway });
   }
 
   /**
@@ -82,6 +102,9 @@ export class ManagedBridges {
       for (const [table, ...rule] of firewallRules(bridge, network.subnet)) {
         while ((await runTool(this.iptables, ['-t', table!, '-D', ...rule]).catch(() => ({ exitCode: 1 }))).exitCode === 0);
       }
+      for (const [table, ...rule] of network.ipv6 ? firewallRules6(bridge) : []) {
+        while ((await runTool(this.ip6tables, ['-t', table!, '-D', ...rule]).catch(() => ({ exitCode: 1 }))).exitCode === 0);
+      }
     });
   }
 
@@ -91,12 +114,18 @@ export class ManagedBridges {
    * outside behind its address: the rules of `firewallRules`, each made once, and IPv4 forwarding
    * on (it is off on a host nothing turned it on for). Without iptables there is no such firewall.
    */
-  private async allowTraffic(bridge: string, subnet: string, signal?: AbortSignal): Promise<void> {
+  private async allowTraffic(bridge: string, network: ManagedNetwork, signal?: AbortSignal): Promise<void> {
     if ((await readFile(IP_FORWARD, 'utf8').catch(() => '1')).trim() === '0') await writeFile(IP_FORWARD, '1\n');
-    for (const [table, ...rule] of firewallRules(bridge, subnet)) {
-      const present = await runTool(this.iptables, ['-t', table!, '-C', ...rule], { signal }).catch(() => undefined);
+    await this.insertRules(this.iptables, bridge, firewallRules(bridge, network.subnet), signal);
+    if (network.ipv6) await this.insertRules(this.ip6tables, bridge, firewallRules6(bridge), signal);
+  }
+
+  /** Inserts each rule `tool` (iptables, ip6tables) does not hold yet; nothing without the tool. */
+  private async insertRules(tool: string, bridge: string, rules: string[][], signal?: AbortSignal): Promise<void> {
+    for (const [table, ...rule] of rules) {
+      const present = await runTool(tool, ['-t', table!, '-C', ...rule], { signal }).catch(() => undefined);
       if (!present) return;
-      if (present.exitCode !== 0) await runToolOk(this.iptables, ['-t', table!, '-I', ...rule], { signal, describe: `allowing traffic of bridge ${bridge}` });
+      if (present.exitCode !== 0) await runToolOk(tool, ['-t', table!, '-I', ...rule], { signal, describe: `allowing traffic of bridge ${bridge}` });
     }
   }
 }
