@@ -47,6 +47,11 @@ export async function createOverlay(qemuImg: string, base: string, baseInfo: Dis
   await runToolOk(qemuImg, args, { signal, describe: `creating the overlay ${overlay}` });
 }
 
+/** The vmstate disk of a read-only root (see `DomainModel.stateDisk`): an empty qcow2 of 1 MiB, which grows by what snapshots store. */
+export async function createStateDisk(qemuImg: string, path: string, signal?: AbortSignal): Promise<void> {
+  await runToolOk(qemuImg, ['create', '-q', '-f', 'qcow2', path, String(1024 * 1024)], { signal, describe: `creating the state disk ${path}` });
+}
+
 /**
  * Writes a standalone qcow2 copy of `disk` (its backing chain merged) to `out`; with `snapshot`,
  * of the disk as that internal snapshot holds it (`-l snapshot.name=`: its clusters never change

@@ -40,7 +40,7 @@ import { DOMAIN_STATE, isNoDomainError, isNotRunningError, loadBinding } from '.
 import type { KernelBoot } from './boot';
 import { kernelCmdline, readOnlyRootCmdline, stageKernel, untraversable } from './boot';
 import { ConsoleSessions, MAX_SOCKET_PATH_BYTES } from './console';
-import { baseImageInfo, createOverlay } from './disks';
+import { baseImageInfo, createOverlay, createStateDisk } from './disks';
 import type { DomainFacts, DomainMetadata, DomainModel } from './domain-xml';
 import { domainXml, metadataFor, readDomain } from './domain-xml';
 import { packEnvironment, unpackEnvironment } from './export';
@@ -305,8 +305,9 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
   /**
    * A libvirt snapshot through `virsh snapshot-create-as` (the binding has no snapshot calls): an
    * internal qcow2 snapshot of the overlay (inside the root disk file), plus memory when running.
-   * A read-only root is snapshotted stopped only (its disk named explicitly): QEMU keeps a running
-   * guest's memory in a writable qcow2 disk, and such a domain has none — CONFLICT while it runs.
+   * A read-only root's disks are named explicitly (libvirt leaves a `<readonly/>` disk out); QEMU
+   * keeps a running guest's memory in its writable vmstate disk `vdb` (a domain without one, while
+   * it runs: CONFLICT). The read-only root itself never changes, so QEMU snapshots only `vdb`.
    */
   async snapshot(id: string, snapshotName: string, options?: CallOptions): Promise<SnapshotInfo> {
     assertSnapshotName(snapshotName);
@@ -314,10 +315,10 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     return withDeadline(`snapshot ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const { name, conn, facts } = await this.owned(id);
       if ((await this.virsh.snapshots(name, signal)).some((s) => s.name === snapshotName)) throw new ConflictError(`Snapshot ${snapshotName} of ${id} already exists`, { id, snapshot: snapshotName });
-      if (facts.rootReadOnly && isActive((await conn.getInfo(name)).state)) {
-        throw new ConflictError(`Environment ${id} runs with a read-only root: libvirt snapshots it stopped (QEMU keeps a running guest's memory in a writable disk, and it has none); stop it first, or create it with readOnlyRoot false`, { id, snapshot: snapshotName });
+      if (facts.rootReadOnly && !facts.stateDisk && isActive((await conn.getInfo(name)).state)) {
+        throw new ConflictError(`Environment ${id} runs with a read-only root and no writable disk for its memory: libvirt snapshots it stopped; stop it first (or rebuild it to get a state disk)`, { id, snapshot: snapshotName });
       }
-      await this.virsh.snapshot(name, snapshotName, signal, facts.rootReadOnly ? ['vda'] : []);
+      await this.virsh.snapshot(name, snapshotName, signal, facts.rootReadOnly ? ['vda', ...(facts.stateDisk ? ['vdb'] : [])] : []);
       return { name: snapshotName, createdAt: new Date() };
     });
   }
@@ -400,7 +401,9 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       .filter((m) => m[2] !== '/')
       .map((m) => ({ hostPath: m[1]!, name: facts.metadata!.volumes?.[m[1]!] ?? m[2]! }));
     const staging = join(this.options.dataDir, `.rsp-export-${randomBytes(6).toString('hex')}`);
-    return packEnvironment(this.options.qemuImg, staging, { environment: id, domainType: facts.type, domainXml: xml, rootDisk: facts.rootDisk, ...(snapshot ? { snapshot } : {}), volumes }, signal);
+    // A read-only root is as every snapshot of it holds it (a running one's is not even inside it: QEMU kept it in the state disk).
+    const fromSnapshot = snapshot && !facts.rootReadOnly ? { snapshot } : {};
+    return packEnvironment(this.options.qemuImg, staging, { environment: id, domainType: facts.type, domainXml: xml, rootDisk: facts.rootDisk, ...fromSnapshot, volumes }, signal);
   }
 
   /** A new environment from an `exportEnvironment` stream: its root disk and volume contents, with `spec`'s identity. */
@@ -450,6 +453,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       if (unreachable) throw new UnavailableError(`the hypervisor's user cannot reach ${dir}: ${unreachable} is not traversable by others (chmod o+x it)`, { path: unreachable });
       const rootDisk = join(dir, 'root.qcow2');
       await makeRootDisk(rootDisk);
+      if (this.hasStateDisk(spec)) await createStateDisk(this.options.qemuImg, join(dir, 'state.qcow2'), signal);
       await this.handVolumesToHypervisor(spec, signal);
       const kernel = this.isVm && this.options.kernel ? await this.stagedKernel() : undefined;
       if (this.options.failAfter === 'disk') throw new UnavailableError('fault injection: failing after the disk');
@@ -503,6 +507,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       cpuQuota: limits.cpuQuota === undefined ? undefined : { periodUs: QUOTA_PERIOD_US, quotaUs: Math.max(1000, Math.round(limits.cpuQuota * QUOTA_PERIOD_US)) },
       blkioWeight: this.options.blkioWeight && limits.cpuWeight !== undefined ? Math.min(1000, Math.max(100, Math.round(limits.cpuWeight * 5))) : undefined,
       rootDisk: { path: rootDisk, format: 'qcow2', ...(readOnlyRoot ? { readOnly: true } : {}) },
+      stateDisk: this.hasStateDisk(spec) ? join(dir, 'state.qcow2') : undefined,
       volumes: (spec.volumes ?? []).map((v) => ({ name: v.name, hostPath: v.hostPath, mountPath: v.mountPath, readOnly: v.readOnly === true })),
       network:
         net?.mode === 'bridge'
@@ -593,6 +598,11 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
    */
   private get shapesOnHost(): boolean {
     return !this.options.isTestUri && ['qemu', 'kvm', 'lxc'].includes(this.options.domainType);
+  }
+
+  /** Whether the domain of `spec` gets a vmstate disk: a read-only root on qemu/kvm (snapshots of it running keep the memory there). */
+  private hasStateDisk(spec: EnvironmentSpec): boolean {
+    return this.qemuDriven && spec.iface.readOnlyRoot === true;
   }
 
   /** kvm and qemu domains: QEMU runs them, as the hypervisor's own user. */

@@ -48,6 +48,11 @@ export interface DomainModel {
    * `<readonly/>`, so the guest sees a read-only block device (a read-only root filesystem).
    */
   rootDisk: { path: string; format: 'qcow2'; readOnly?: boolean };
+  /**
+   * A small writable qcow2 disk (`vdb`) beside a read-only root: where QEMU keeps a running guest's
+   * memory (vmstate) for an internal snapshot, which it cannot put in a read-only disk.
+   */
+  stateDisk?: string;
   /** Host directories passed into the domain. */
   volumes: Array<{ name: string; hostPath: string; mountPath: string; readOnly: boolean }>;
   /** The NIC: on a managed libvirt network (`network`, with its fixed `mac`) or on a host bridge. */

@@ -31,6 +31,12 @@ export function qemuFamilyXml(type: 'kvm' | 'qemu', model: DomainModel, cpu?: st
         el('target', { dev: 'vda', bus: 'virtio' }),
         model.rootDisk.readOnly && el('readonly'),
       ]),
+      model.stateDisk &&
+        parent('disk', { type: 'file', device: 'disk' }, [
+          el('driver', { name: 'qemu', type: 'qcow2', cache: 'none' }),
+          el('source', { file: model.stateDisk }),
+          el('target', { dev: 'vdb', bus: 'virtio' }),
+        ]),
       ...model.volumes.map((v) =>
         parent('filesystem', { type: 'mount', accessmode: 'mapped' }, [
           el('source', { dir: v.hostPath }),

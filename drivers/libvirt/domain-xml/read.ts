@@ -12,6 +12,8 @@ export interface DomainFacts {
   rootDisk?: string;
   /** Whether the root disk is attached `<readonly/>` (a read-only root). */
   rootReadOnly: boolean;
+  /** Whether it has the vmstate disk `vdb` of a read-only root. */
+  stateDisk: boolean;
   consoleLog?: string;
   /** The unix socket of the serial console, when it has one. */
   consoleSocket?: string;
@@ -42,6 +44,7 @@ export function readDomain(xml: string): DomainFacts {
     cpuQuota: period && quota && quota > 0 ? quota / period : undefined,
     networkBitsPerSecond: average === undefined ? undefined : average * 1024 * 8,
     rootDisk: attrOf(xml, 'source', 'file'),
+    stateDisk: /<target\s[^>]*\bdev=["']vdb["']/.test(xml),
     rootReadOnly: /<disk\b[^>]*\bdevice=["']disk["'][^>]*>(?:(?!<\/disk>)[\s\S])*<readonly\/>/.test(xml),
     consoleLog: attrOf(xml, 'log', 'file'),
     consoleSocket: optional(/<serial\s[^>]*\btype=["']unix["'][^>]*>[\s\S]*?<source\b[^>]*\bpath=["']([^"']+)["']/.exec(xml)?.[1], unesc),

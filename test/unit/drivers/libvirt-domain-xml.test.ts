@@ -48,7 +48,7 @@ function model(overrides: Partial<DomainModel> = {}): DomainModel {
 const VARIANTS: Array<[string, DomainType, Partial<DomainModel>]> = [
   ['kvm, disk boot', 'kvm', {}],
   ['qemu, direct kernel boot', 'qemu', { kernel: { path: '/boot/vmlinuz', initrd: '/boot/initrd.img', cmdline: `console=ttyS0 rsp.hostname=h x=${NASTY}` } }],
-  ['qemu, read-only root', 'qemu', { rootDisk: { path: '/var/lib/rsp/libvirt/rsp-xml-test/root.qcow2', format: 'qcow2', readOnly: true }, kernel: { path: '/boot/vmlinuz', cmdline: 'console=ttyS0 root=/dev/vda ro' } }],
+  ['qemu, read-only root', 'qemu', { rootDisk: { path: '/var/lib/rsp/libvirt/rsp-xml-test/root.qcow2', format: 'qcow2', readOnly: true }, stateDisk: '/var/lib/rsp/libvirt/rsp-xml-test/state.qcow2', kernel: { path: '/boot/vmlinuz', cmdline: 'console=ttyS0 root=/dev/vda ro' } }],
   ['qemu, console socket', 'qemu', { consoleSocket: '/var/lib/rsp/libvirt/rsp-xml-test/console.sock' }],
   ['qemu, no network, no limits', 'qemu', { network: undefined, cpuShares: undefined, cpuQuota: undefined, blkioWeight: undefined, volumes: [] }],
   ['xen HVM', 'xen', {}],
@@ -94,7 +94,10 @@ describe('libvirt domain XML builders', () => {
     const ro = domainXml('qemu', model({ rootDisk: { path: '/r/root.qcow2', format: 'qcow2', readOnly: true } }));
     expect(ro).toMatch(/<disk type="file" device="disk">\s*<driver name="qemu" type="qcow2" cache="none"\/>\s*<source file="\/r\/root\.qcow2"\/>\s*<target dev="vda" bus="virtio"\/>\s*<readonly\/>\s*<\/disk>/);
     expect(domainXml('kvm', model())).not.toMatch(/<disk[\s\S]*<readonly\/>[\s\S]*<\/disk>/);
-    expect(readDomain(ro).rootReadOnly).toBe(true);
+    expect(readDomain(ro)).toMatchObject({ rootReadOnly: true, stateDisk: false, rootDisk: '/r/root.qcow2' });
+    const withState = domainXml('qemu', model({ rootDisk: { path: '/r/root.qcow2', format: 'qcow2', readOnly: true }, stateDisk: '/r/state.qcow2' }));
+    expect(withState).toMatch(/<readonly\/>\s*<\/disk>\s*<disk type="file" device="disk">\s*<driver name="qemu" type="qcow2" cache="none"\/>\s*<source file="\/r\/state\.qcow2"\/>\s*<target dev="vdb" bus="virtio"\/>\s*<\/disk>/);
+    expect(readDomain(withState)).toMatchObject({ rootReadOnly: true, stateDisk: true, rootDisk: '/r/root.qcow2' });
     expect(readDomain(domainXml('qemu', model())).rootReadOnly).toBe(false); // its 9p volume's <readonly/> is not the root's
     expect(readDomain(domainXml('lxc', model())).rootReadOnly).toBe(false);
     expect(readOnlyRootCmdline('console=ttyS0 root=/dev/vda rw panic=-1 quiet')).toBe('console=ttyS0 root=/dev/vda panic=-1 quiet ro');
