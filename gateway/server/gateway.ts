@@ -46,6 +46,7 @@ import { formatGraphQLError, outageOf } from '../errors';
 import { createGatewayPubSub } from '../events/pubsub';
 import { redisPrefix } from '../events/redis-prefix';
 import { createLogger, Logger } from '../logging/logger';
+import { EmbeddedVacuum } from '../persistence/embedded-vacuum';
 import { databaseTarget, describeTarget, openDataSource, runMigrations } from '../persistence/data-source';
 import { refuseNewerSchema } from '../persistence/migration-status';
 import { createServices, Services } from '../services';
@@ -228,6 +229,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     await services.health.tick();
     services.health.start();
     inProcessBeats.start();
+    // PGlite has no autovacuum: the gateway does its work.
+    const vacuum = target.kind === 'pglite' ? new EmbeddedVacuum(dataSource, logger) : undefined;
+    vacuum?.start();
     const close = gateway.close;
     return {
       ...gateway,
@@ -237,6 +241,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       close: async () => {
         await setup?.images;
         await inProcessBeats.stop();
+        await vacuum?.stop();
         await services.agentConnections.closeAll().catch((e: unknown) => logger.warn({ err: e }, 'could not close the agent connection records'));
         await close();
       },
