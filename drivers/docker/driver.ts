@@ -720,7 +720,7 @@ export function toInfo(info: ContainerInspectInfo): EnvironmentInfo {
   delete labels['rsp.spec'];
   for (const inherited of SNAPSHOT_LABELS) delete labels[inherited];
   const addresses = Object.values(info.NetworkSettings?.Networks ?? {})
-    .map((n) => n.IPAddress)
+    .flatMap((n) => [n.IPAddress, n.GlobalIPv6Address])
     .filter((a): a is string => !!a);
   const started = info.State.StartedAt ? new Date(info.State.StartedAt) : undefined;
   const result: EnvironmentInfo = {

@@ -39,7 +39,7 @@ import { lastLines } from '../host/run-tool';
 import { packTar, unpackStream } from '../host/tar-stream';
 import { restoreVolumes, volumePackArgs } from '../host/volumes';
 import { LxcCli } from './lxc-cli';
-import { addressFromConfig, limitsFromConfig, parseConfig, renderConfig } from './lxc-config';
+import { addressesFromConfig, limitsFromConfig, parseConfig, renderConfig } from './lxc-config';
 import { validateSpec } from '../host/validate';
 import { assertSnapshotName, containerName, readOwner, writeOwner } from './names';
 import type { OwnerRecord } from './names';
@@ -490,13 +490,13 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     const pairs = parseConfig(await readFile(join(dir, 'config'), 'utf8').catch(() => ''));
     const info = await this.cli.info(name, signal);
     const state = lxcState(info?.state, owner);
-    const address = addressFromConfig(pairs);
+    const addresses = addressesFromConfig(pairs);
     return {
       id: owner.environment,
       handle: name,
       state,
       image: owner.image,
-      addresses: state === 'running' && address ? [address] : [],
+      addresses: state === 'running' ? addresses : [],
       hostname: owner.hostname,
       limits: { ...limitsFromConfig(pairs), ...(owner.networkBitsPerSecond ? { networkBitsPerSecond: owner.networkBitsPerSecond } : {}) },
       labels: owner.labels,

@@ -108,7 +108,7 @@ export function limitsFromConfig(pairs: Array<[string, string]>): ResourceLimits
   return limits;
 }
 
-/** The static address a config gives eth0, without prefix. */
-export function addressFromConfig(pairs: Array<[string, string]>): string | undefined {
-  return pairs.find(([k]) => k === 'lxc.net.0.ipv4.address')?.[1].split('/')[0];
+/** The static addresses a config gives eth0 (IPv4, then IPv6), without prefix. */
+export function addressesFromConfig(pairs: Array<[string, string]>): string[] {
+  return ['lxc.net.0.ipv4.address', 'lxc.net.0.ipv6.address'].flatMap((key) => pairs.find(([k]) => k === key)?.[1].split('/')[0] ?? []);
 }

@@ -1,5 +1,5 @@
 import type { EnvironmentSpec } from '../../drivers/contract';
-import { limitsFromConfig, parseConfig, renderConfig } from '../../drivers/lxc/lxc-config';
+import { addressesFromConfig, limitsFromConfig, parseConfig, renderConfig } from '../../drivers/lxc/lxc-config';
 import { createLxcDriver } from '../../drivers/lxc';
 import { createVserverDriver } from '../../drivers/vserver';
 import { validateSpec } from '../../drivers/host/validate';
@@ -25,6 +25,14 @@ describe('LXC config', () => {
     expect(pairs).toContainEqual(['lxc.environment', 'A=b c']);
     expect(pairs).toContainEqual(['lxc.net.0.link', 'lxcbr0']);
     expect(pairs).toContainEqual(['lxc.net.0.ipv4.gateway', '10.0.3.1']);
+  });
+
+  test('an IPv6 side: the address with its /64 and the default route on eth0, read back with the IPv4 one', () => {
+    expect(addressesFromConfig(parseConfig(renderConfig({ spec, name: 'rsp-web', containerDir: '/var/lib/lxc/rsp-web', cgroup: 2, bridge: 'lxcbr0' })))).toEqual(['10.0.3.9']);
+    const pairs = parseConfig(renderConfig({ spec: { ...spec, iface: { ...spec.iface, network: { ...spec.iface.network!, ipv6: 'fd12:3456:789a::9/64', gateway6: 'fd12:3456:789a::1' } } }, name: 'rsp-web', containerDir: '/var/lib/lxc/rsp-web', cgroup: 2, bridge: 'lxcbr0' }));
+    expect(pairs).toContainEqual(['lxc.net.0.ipv6.address', 'fd12:3456:789a::9/64']);
+    expect(pairs).toContainEqual(['lxc.net.0.ipv6.gateway', 'fd12:3456:789a::1']);
+    expect(addressesFromConfig(pairs)).toEqual(['10.0.3.9', 'fd12:3456:789a::9']);
   });
 
   test('a read-only root: the rootfs mounted ro, a tmpfs on /tmp and /run; none of it otherwise', () => {
