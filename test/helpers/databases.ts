@@ -1,9 +1,15 @@
+import { PGlite } from '@electric-sql/pglite';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from 'pg';
+import { openDataSource, runMigrations } from '../../gateway/persistence/data-source';
+import { EMBEDDED_LOCK_FILE } from '../../gateway/persistence/embedded-lock';
 import { engineStatus, POSTGRES_ADMIN_URL } from './engines';
+
+/** The environment variable naming this run's folder for the migrated PGlite template (set by the global setup). */
+export const PGLITE_TEMPLATE_ENV = 'RSP_TEST_PGLITE_TEMPLATE_DIR';
 
 /** A fresh, empty database for one test file: PGlite in a temp directory, or a new PostgreSQL database. */
 export interface TestDatabase {
@@ -47,5 +53,42 @@ async function withAdmin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
     return await fn(client);
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Gives a PGlite directory that does not exist yet (`<dataDir>/db`) the migrated, empty schema by
+ * copying this run's template instead of migrating from scratch (initdb and every migration: about
+ * 10 s per fresh gateway on a busy 2-core machine, against 1–2 s for the copy). The copy then gets
+ * its own installation id, as a database migrated on its own has (the Redis prefix and the local
+ * agent's id derive from it). The template is made once per run, from the repository's migrations,
+ * by the first test that needs it. A no-op when the directory exists or no template folder is set.
+ */
+export async function seedMigratedPglite(dbDir: string): Promise<void> {
+  const templates = process.env[PGLITE_TEMPLATE_ENV];
+  if (!templates || existsSync(dbDir)) return;
+  const template = join(templates, 'db');
+  if (!existsSync(template)) {
+    const scratch = mkdtempSync(join(templates, 'making-'));
+    const ds = await openDataSource({ kind: 'pglite', dataDir: join(scratch, 'db') });
+    try {
+      await runMigrations(ds);
+    } finally {
+      await ds.destroy();
+    }
+    try {
+      renameSync(join(scratch, 'db'), template);
+    } catch (e) {
+      // Another worker's template got there first: the same migrations, so either will do.
+      if (!['EEXIST', 'ENOTEMPTY'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    }
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  cpSync(template, dbDir, { recursive: true, filter: (source) => basename(source) !== EMBEDDED_LOCK_FILE });
+  const db = await PGlite.create(dbDir);
+  try {
+    await db.query('UPDATE "installation" SET "id" = gen_random_uuid()');
+  } finally {
+    await db.close();
   }
 }

@@ -2,8 +2,9 @@ import { createClient, Client as WsClient } from 'graphql-ws';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { loadConfig } from '../../gateway/config/config';
+import { databaseTarget } from '../../gateway/persistence/data-source';
 import { Gateway, startGateway } from '../../gateway/server/gateway';
-import type { TestDatabase } from './databases';
+import { seedMigratedPglite, TestDatabase } from './databases';
 
 /** The JSON a GraphQL server answers. */
 export interface GraphQLResponse<T = Record<string, any>> {
@@ -29,7 +30,9 @@ export interface TestGateway {
 
 /**
  * Starts a gateway on a free port over `db`, quiet unless LOG_LEVEL is set, without the first-start
- * set-up (`RSP_BOOTSTRAP: 'on'` in `env` turns it on). `env` may add host
+ * set-up (`RSP_BOOTSTRAP: 'on'` in `env` turns it on). A PGlite database not made yet starts as a
+ * copy of the run's migrated template (`seedMigratedPglite`); migrating from scratch is the
+ * persistence and CLI migration tests' part. `env` may add host
  * agents (`RSP_AGENTS: 'a,b'`, each with its own data directory and driver instances);
  * `gateway.agents.disconnect(id)` / `reconnect(id)` then simulate losing a host and getting it back.
  */
@@ -48,6 +51,8 @@ export async function startTestGateway(db: TestDatabase, env: Record<string, str
     ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
     ...env,
   });
+  const target = databaseTarget(config);
+  if (target.kind === 'pglite') await seedMigratedPglite(target.dataDir);
   const gateway = await startGateway(config, { logger: pino({ level: config.logLevel }) });
   const clients: WsClient[] = [];
   const adminToken = gateway.bootstrapToken ?? process.env.RSP_TEST_ADMIN_TOKEN ?? '';

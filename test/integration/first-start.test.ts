@@ -6,6 +6,7 @@ import { claimSetup, readSetup } from '../../gateway/setup/setup-record';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { machineState } from '../helpers/machine-state';
+import { until } from '../helpers/until';
 
 const ON = { RSP_BOOTSTRAP: 'on', RSP_SITE_NAME: hostname(), RSP_LOCAL_HOST: hostname() };
 
@@ -36,7 +37,11 @@ describe('first start sets up this machine (pglite)', () => {
     expect(t.gateway.bootstrapToken).toMatch(/^rsp_/);
     expect(setup.drivers).toEqual([expect.objectContaining({ name: 'fake', available: true })]);
     const images = await setup.images;
-    const state = await machineState(t);
+    // The host is UP from the in-process agent's first beat, which may come after the set-up.
+    const state = await until('the host UP', async () => {
+      const read = await machineState(t!);
+      return read.hosts.every((h) => h.state === 'UP') && read;
+    }, 60_000);
     expect(state.groups).toEqual([expect.objectContaining({ slug: 'admin' })]);
     expect(state.sites).toEqual([{ name: hostname(), owner: 'admin' }]);
     const facts = await t.gateway.agents.get('local')!.hostFacts();
