@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,19 +10,34 @@ const PGLITE_TEMPLATE_ENV = 'RSP_TEST_PGLITE_TEMPLATE_DIR';
 /** The workspace packages built on their own (`npm run build:packages`). */
 const PACKAGES = ['packages/sdk', 'plugins/examples/sandbox-driver', 'plugins/uml'];
 
+/** Runs `node <args>` in `cwd` with the output shown; resolves once it exits 0, rejects otherwise. */
+function runNode(args: string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd, stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`node ${args.join(' ')} exited with ${signal ?? code}`))));
+  });
+}
+
 /**
  * Once per run: probe the engines (and say which tests will skip and why), build dist/ for the CLI
- * tests, the SDK and example plugin packages for the plugin tests, and dist/web for the dashboard's;
- * make the folder where the first test gateway leaves the run's migrated PGlite template
- * (test/helpers/databases.ts; removed by the global teardown).
+ * tests, the SDK and example plugin packages for the plugin tests, and dist/web for the dashboard's
+ * (the three builds are independent: they run side by side, beside the probe); make the folder
+ * where the first test gateway leaves the run's migrated PGlite template (test/helpers/databases.ts;
+ * removed by the global teardown).
  */
 export default async function globalSetup(): Promise<void> {
   process.env[PGLITE_TEMPLATE_ENV] = mkdtempSync(join(tmpdir(), 'rsp-pglite-template-'));
+  const root = join(__dirname, '..', '..');
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const builds = Promise.allSettled([
+    runNode([tsc, '-p', join(root, 'tsconfig.build.json')], root),
+    runNode([tsc, '-b', ...PACKAGES.map((p) => join(root, p))], root),
+    runNode([join(root, 'scripts', 'build-web.js'), '--if-stale'], root),
+  ]);
   const found = await probeEngines();
   const lines = Object.entries(found).map(([name, s]) => `  ${s.available ? '✓' : MUST_NOT_SKIP ? '✗' : '-'} ${name}: ${s.detail}${s.available ? '' : MUST_NOT_SKIP ? ' (CI=true: its tests will FAIL)' : ' (its tests are skipped)'}`);
   process.stdout.write(`\nEngines for this run:\n${lines.join('\n')}\n\n`);
-  const root = join(__dirname, '..', '..');
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', ...PACKAGES.map((p) => join(root, p))], { cwd: root, stdio: 'inherit' });
-  execFileSync(process.execPath, [join(root, 'scripts', 'build-web.js'), '--if-stale'], { cwd: root, stdio: 'inherit' });
+  const failed = (await builds).find((b): b is PromiseRejectedResult => b.status === 'rejected');
+  if (failed) throw failed.reason;
 }
