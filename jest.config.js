@@ -9,6 +9,7 @@ module.exports = {
   },
   globalSetup: '<rootDir>/test/helpers/global-setup.ts',
   globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
+  testSequencer: '<rootDir>/test/helpers/sequencer.js',
   setupFiles: ['reflect-metadata'],
   testTimeout: 180_000,
   maxWorkers: 2,
