@@ -4,8 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createRootfsTar } from '../drivers/fake';
 import { addFederationGroup, joinSite } from '../gateway/federation/config';
 import { startFederationGateway } from '../gateway/federation/server';
+import { ask } from './child-ask';
 import type { SiteReady } from './federation-site';
 
 /**
@@ -18,16 +21,26 @@ import type { SiteReady } from './federation-site';
  * - hosts: listing every host (`hosts`, pages of 500) of 3 sites × BENCH_HOSTS hosts through the
  *   federation against listing each site's straight; each round lists each site and the
  *   federation once, in a rotating order. Goal: p99 through the federation ≤ 2× the slowest site's.
+ * - events: BENCH_SUBSCRIBERS (1,000) graphql-ws subscribers of `events` at the federation (in a
+ *   process of their own, bench/metrics-fanout-clients), while each site restarts an environment
+ *   of the fake driver every BENCH_EVENT_INTERVAL_MS (each restart: a few events); the latency is
+ *   from the event's `at` at its site to its arrival at a subscriber. Baseline, same run and the
+ *   same events: as many subscribers straight to site a. Goal: p99 ≤ 200 ms at the federation.
  *
- * Knobs (environment): BENCH_FIGURES (by-id,hosts), BENCH_REQUESTS (by-id: 2000 of each),
- * BENCH_HOSTS (hosts per site: 1000), BENCH_ROUNDS (hosts: 200).
+ * Knobs (environment): BENCH_FIGURES (by-id,hosts,events), BENCH_REQUESTS (by-id: 2000 of each),
+ * BENCH_HOSTS (hosts per site: 1000), BENCH_ROUNDS (hosts: 200), BENCH_SUBSCRIBERS (1000),
+ * BENCH_EVENT_INTERVAL_MS (250), BENCH_EVENT_SECONDS (events: 20 per stage).
  * The listed hosts are registered for agents of their own (`agent: "<site>-agent-<n>"`, never
  * connected: UNKNOWN), as the machines of a real site are; only the first is this site's own.
  */
-const FIGURES = (process.env.BENCH_FIGURES ?? 'by-id,hosts').split(',');
+const FIGURES = (process.env.BENCH_FIGURES ?? 'by-id,hosts,events').split(',');
 const REQUESTS = Number(process.env.BENCH_REQUESTS) || 2000;
 const HOSTS = Number(process.env.BENCH_HOSTS) || 1000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS) || 200;
+const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS) || 1000;
+const EVENT_INTERVAL_MS = Number(process.env.BENCH_EVENT_INTERVAL_MS) || 250;
+const EVENT_SECONDS = Number(process.env.BENCH_EVENT_SECONDS) || 20;
+const EVENTS = 'subscription { events { kind at dropped } }';
 const QUERY = 'query ($id: ID!) { host(id: $id) { id hostname state drivers } }';
 const LIST = 'query ($after: String) { hosts(first: 500, after: $after) { nodes { id hostname state } pageInfo { hasNextPage endCursor } } }';
 /** Hosts created per request (aliased createHost mutations, within the default RSP_MAX_QUERY_ALIASES). */
@@ -54,7 +67,8 @@ async function main(): Promise<void> {
       }
     }
     const { createToken } = await admin('mutation ($g: ID!) { createToken(input: { groupId: $g, name: "federation", role: MEMBER }) { secret } }', { g: createGroup.id });
-    sites.push({ name, gateway, hostId: createHost.id as string, token: createToken.secret as string });
+    const environmentId = FIGURES.includes('events') ? await fakeEnvironment(gateway, createToken.secret, createGroup.id, createHost.id) : '';
+    sites.push({ name, gateway, hostId: createHost.id as string, token: createToken.secret as string, environmentId });
   }
   const added = addFederationGroup({ sites: [], groups: [] }, 'alliance');
   const config = sites.reduce((c, s) => joinSite(c, { site: s.name, url: s.gateway.graphqlUrl, group: 'alliance', token: s.token }), added.config);
@@ -63,6 +77,7 @@ async function main(): Promise<void> {
     console.log(`3 sites in 3 processes, the federation in this one; load ${loadavg()[0]!.toFixed(1)} at the start`);
     if (FIGURES.includes('by-id')) await byId(sites[1]!, caller(federation.graphqlUrl, added.key));
     if (FIGURES.includes('hosts')) await hostsListing(sites.map((s) => caller(s.gateway.graphqlUrl, s.token)), caller(federation.graphqlUrl, added.key));
+    if (FIGURES.includes('events')) await eventsRelay(sites, { url: federation.graphqlUrl, token: added.key });
   } finally {
     await federation.close();
     await Promise.all(children.map(async (child) => {
@@ -129,6 +144,81 @@ async function hostsListing(direct: Caller[], federated: Caller): Promise<void> 
   for (const [label, t] of times) console.log(`  ${label.padEnd(12)} p50 ${pct(t, 50).toFixed(1)} ms  p99 ${pct(t, 99).toFixed(1)} ms`);
   const slowest = Math.max(...callers.filter((c) => c.label !== 'federation').map((c) => pct(times.get(c.label)!, 99)));
   console.log(`  p99 federation / slowest site's p99: ${(pct(times.get('federation')!, 99) / slowest).toFixed(2)} (goal ≤ 2)`);
+}
+
+/** An environment of the fake driver on the site's own host, running: what the events figure restarts. */
+async function fakeEnvironment(gateway: SiteReady, token: string, groupId: string, hostId: string): Promise<string> {
+  const call = caller(gateway.graphqlUrl, token);
+  // The site's own host is UP once its local agent's first heartbeat arrived.
+  while ((await call('query ($id: ID!) { host(id: $id) { state } }', { id: hostId })).host.state !== 'UP') await sleep(100);
+  const { registerImage } = await call('mutation ($g: ID!) { registerImage(input: { vendorGroupId: $g, name: "bench", version: "1", technology: "fake" }) { id } }', { g: groupId });
+  const up = await fetch(`${new URL(gateway.graphqlUrl).origin}/images/${registerImage.id}/content`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' }, body: new Uint8Array(createRootfsTar({ '/etc/hostname': 'bench' })) });
+  if (!up.ok) throw new Error(`image upload: ${up.status} ${await up.text()}`);
+  const { createEnvironment } = await call('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId, hostId, imageId: registerImage.id, name: 'bench-events' } });
+  await settled(call, createEnvironment.operation.id);
+  await settled(call, (await call('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: createEnvironment.environment.id })).startEnvironment.id);
+  return createEnvironment.environment.id;
+}
+
+/** Waits for operation `id` to end (asked every 20 ms); throws unless it SUCCEEDED. */
+async function settled(call: Caller, id: string): Promise<void> {
+  for (;;) {
+    const { operation } = await call('query ($id: ID!) { operation(id: $id) { state error { message } } }', { id });
+    if (operation.state === 'SUCCEEDED') return;
+    if (['FAILED', 'CANCELLED'].includes(operation.state)) throw new Error(`operation ${id} ${operation.state}: ${operation.error?.message}`);
+    await sleep(20);
+  }
+}
+
+/** One stage's subscribers, as bench/metrics-fanout-clients reports them. */
+interface Stage {
+  received: number;
+  p50: number;
+  p99: number;
+  maxDropped: number;
+}
+
+/**
+ * The events figure: SUBSCRIBERS subscribers of `events` at `at`, while every site restarts its
+ * environment every EVENT_INTERVAL_MS; what they received in EVENT_SECONDS (after a warm-up).
+ */
+async function eventStage(sites: Array<{ gateway: SiteReady; token: string; environmentId: string }>, at: { url: string; token: string }): Promise<Stage & { seconds: number }> {
+  const clients = fork(join(__dirname, 'metrics-fanout-clients.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let running = true;
+  const restarts = sites.map(async (site) => {
+    const call = caller(site.gateway.graphqlUrl, site.token);
+    while (running) {
+      const paced = sleep(EVENT_INTERVAL_MS);
+      await settled(call, (await call('mutation ($id: ID!) { restartEnvironment(id: $id) { id } }', { id: site.environmentId })).restartEnvironment.id);
+      await paced;
+    }
+  });
+  try {
+    await ask(clients, { type: 'connect', url: at.url.replace(/^http/, 'ws'), token: at.token, subscribers: SUBSCRIBERS, client: 'raw', subscription: { query: EVENTS, variables: {}, field: 'events' } }, 'connected');
+    await sleep(3000);
+    await ask(clients, { type: 'stage-start' }, 'stage-started');
+    const t0 = performance.now();
+    await sleep(EVENT_SECONDS * 1000);
+    const stage = await ask<Stage>(clients, { type: 'stage-end' }, 'stage');
+    return { ...stage, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    running = false;
+    await Promise.all(restarts);
+    const exited = once(clients, 'exit');
+    clients.send({ type: 'exit' });
+    await exited;
+  }
+}
+
+/** The events figure through the federation, then its baseline straight to site a (the same events made). */
+async function eventsRelay(sites: Array<{ gateway: SiteReady; token: string; environmentId: string }>, federation: { url: string; token: string }): Promise<void> {
+  const relayed = await eventStage(sites, federation);
+  const direct = await eventStage(sites, { url: sites[0]!.gateway.graphqlUrl, token: sites[0]!.token });
+  console.log(`events: ${SUBSCRIBERS} subscribers, ${sites.length} sites each restarting an environment every ${EVENT_INTERVAL_MS} ms, ${EVENT_SECONDS} s a stage; load ${loadavg()[0]!.toFixed(1)}`);
+  for (const [label, s] of [['straight to site a', direct], ['through rsp federate', relayed]] as const) {
+    console.log(`  ${label.padEnd(22)} ${(s.received / SUBSCRIBERS / s.seconds).toFixed(1)} events/s to each subscriber (${Math.round(s.received / s.seconds)} deliveries/s)  p50 ${s.p50.toFixed(0)} ms  p99 ${s.p99.toFixed(0)} ms  max dropped ${s.maxDropped}`);
+  }
+  console.log(`  p99 through the federation: ${relayed.p99.toFixed(0)} ms (goal ≤ 200 ms); ratio to straight ${(relayed.p99 / Math.max(1, direct.p99)).toFixed(2)}`);
 }
 
 /** A GraphQL call: the data, or a thrown error with the errors. */

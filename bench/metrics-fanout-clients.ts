@@ -1,5 +1,6 @@
 // The subscriber side of bench/metrics-fanout.ts, run as separate processes (child_process.fork):
-// opens N graphql-ws connections, each subscribing to hostMetrics, and measures what arrives.
+// opens N graphql-ws connections, each subscribing to hostMetrics (or the subscription the parent
+// names: bench/federation's `events`), and measures what arrives.
 // `raw` clients speak the graphql-transport-ws protocol directly over `ws` (connection_init,
 // subscribe, next) with one JSON.parse per message, so the client side costs as little as a
 // subscriber can; `graphql-ws` clients use the graphql-ws library's client (heavier per message).
@@ -8,12 +9,20 @@ import WebSocket from 'ws';
 
 /** What the parent sends. */
 type Command =
-  | { type: 'connect'; url: string; token: string; hostId: string; subscribers: number; client: 'raw' | 'graphql-ws' }
+  | { type: 'connect'; url: string; token: string; hostId?: string; subscribers: number; client: 'raw' | 'graphql-ws'; subscription?: Subscription }
   | { type: 'stage-start' }
   | { type: 'stage-end' }
   | { type: 'exit' };
 
-const QUERY = 'subscription ($h: ID!) { hostMetrics(hostId: $h) { at cpu { usage } memory { usedBytes totalBytes } dropped } }';
+/** The subscription each client opens: its document, variables and root field, whose value has `at` and `dropped`. */
+interface Subscription {
+  query: string;
+  variables: Record<string, unknown>;
+  field: string;
+}
+
+/** hostMetrics of the parent's host: bench/metrics-fanout's subscription. */
+const hostMetrics = (hostId: string | undefined): Subscription => ({ query: 'subscription ($h: ID!) { hostMetrics(hostId: $h) { at cpu { usage } memory { usedBytes totalBytes } dropped } }', variables: { h: hostId }, field: 'hostMetrics' });
 const LATENCY_RESERVOIR = 200_000;
 let received = 0;
 let maxDropped = 0;
@@ -21,10 +30,10 @@ let latencies: number[] = [];
 let seen = 0;
 const closers: Array<() => Promise<void> | void> = [];
 
-function onEvent(at: string, dropped: number): void {
+function onEvent(at: string | number, dropped: number): void {
   received += 1;
   if (dropped > maxDropped) maxDropped = dropped;
-  const latency = Date.now() - Date.parse(at);
+  const latency = Date.now() - (typeof at === 'number' ? at : Date.parse(at));
   seen += 1;
   if (latencies.length < LATENCY_RESERVOIR) latencies.push(latency);
   else {
@@ -39,21 +48,21 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** One graphql-ws library client with its subscription; resolves once the server acknowledged it. */
-function openLibraryClient(url: string, token: string, hostId: string): Promise<void> {
+function openLibraryClient(url: string, token: string, sub: Subscription): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const fail = (e: unknown) => reject(new Error(describe(e)));
     const client: Client = createClient({ url, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0, lazy: false, onNonLazyError: fail });
     closers.push(() => client.dispose());
     client.on('connected', () => resolve());
-    client.subscribe<{ hostMetrics: { at: string; dropped: number } }>(
-      { query: QUERY, variables: { h: hostId } },
-      { next: ({ data }) => data && onEvent(data.hostMetrics.at, data.hostMetrics.dropped), error: fail, complete: () => undefined },
+    client.subscribe<Record<string, { at: string; dropped: number }>>(
+      { query: sub.query, variables: sub.variables },
+      { next: ({ data }) => data?.[sub.field] && onEvent(data[sub.field]!.at, data[sub.field]!.dropped), error: fail, complete: () => undefined },
     );
   });
 }
 
 /** One raw graphql-transport-ws connection with its subscription; resolves once the server acknowledged it. */
-function openRawClient(url: string, token: string, hostId: string): Promise<void> {
+function openRawClient(url: string, token: string, sub: Subscription): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const socket = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false });
     closers.push(() => socket.close(1000));
@@ -63,10 +72,10 @@ function openRawClient(url: string, token: string, hostId: string): Promise<void
     socket.on('message', (data: Buffer) => {
       const m = JSON.parse(data.toString()) as { type: string; payload?: any };
       if (m.type === 'next') {
-        const h = m.payload?.data?.hostMetrics;
+        const h = m.payload?.data?.[sub.field];
         if (h) onEvent(h.at, h.dropped);
       } else if (m.type === 'connection_ack') {
-        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: QUERY, variables: { h: hostId } } }));
+        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: sub.query, variables: sub.variables } }));
         resolve();
       } else if (m.type === 'ping') {
         socket.send('{"type":"pong"}');
@@ -80,7 +89,7 @@ function openRawClient(url: string, token: string, hostId: string): Promise<void
 /** Connects `n` subscribers, 50 at a time (the server gives each a few seconds to authenticate). */
 async function connect(cmd: Extract<Command, { type: 'connect' }>): Promise<void> {
   const open = cmd.client === 'graphql-ws' ? openLibraryClient : openRawClient;
-  for (let i = 0; i < cmd.subscribers; i += 50) await Promise.all(Array.from({ length: Math.min(50, cmd.subscribers - i) }, () => open(cmd.url, cmd.token, cmd.hostId)));
+  for (let i = 0; i < cmd.subscribers; i += 50) await Promise.all(Array.from({ length: Math.min(50, cmd.subscribers - i) }, () => open(cmd.url, cmd.token, cmd.subscription ?? hostMetrics(cmd.hostId))));
 }
 
 function describe(e: unknown): string {

@@ -18,6 +18,7 @@ import { HostCollector } from '../gateway/metrics/host-collector';
 import { GatewayMetrics } from '../gateway/metrics/prometheus';
 import { flattenHost } from '../gateway/metrics/samples';
 import { startGateway } from '../gateway/server/gateway';
+import { ask } from './child-ask';
 import { withCpuProfile } from './cpu-profile';
 import { graphqlCaller } from './graphql-caller';
 import { UNLIMITED } from './unlimited';
@@ -53,22 +54,6 @@ function percentileOf(samples: number[][], p: number): number {
 }
 
 const cpuSeconds = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1e6;
-
-function ask<T>(child: ChildProcess, message: object, answer: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const on = (m: { type: string; message?: string }) => {
-      if (m.type === answer) {
-        child.off('message', on);
-        resolve(m as T);
-      } else if (m.type === 'error') {
-        child.off('message', on);
-        reject(new Error(m.message));
-      }
-    };
-    child.on('message', on);
-    child.send(message);
-  });
-}
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 const mark = (ok: boolean) => (ok ? 'meets goal' : 'BELOW goal');

@@ -1,6 +1,6 @@
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GraphQLError } from 'graphql';
+import { ExecutionArgs, GraphQLError, print, subscribe } from 'graphql';
 import { createYoga, isAsyncIterable, Plugin } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -8,6 +8,7 @@ import type { FederationConfig } from './config';
 import { authenticate, FederationContext } from './context';
 import { federatedSchema } from './federated-schema';
 import { SiteIndex } from './routing';
+import { sharedStreams } from './shared-subscriptions';
 import { siteSchema, siteSubschemas, SITE_TIMEOUT_MS } from './sites';
 
 /** A running federation gateway. */
@@ -51,9 +52,12 @@ export async function startFederationGateway(config: FederationConfig, options: 
   const server: Server = createServer(yoga);
   // Subscriptions: graphql-ws on the same path, the federation key in the connection params.
   const wss = new WebSocketServer({ server, path: '/graphql' });
+  // Subscribers of one group asking the same thing read one execution: each site event is merged and resolved once, not once per subscriber.
+  const sharedSubscribe = sharedStreams<ExecutionArgs>(subscribe, (args) => JSON.stringify([(args.contextValue as FederationContext).group.name, args.operationName ?? null, args.variableValues ?? null, print(args.document)]));
   const wsServer = useServer<Record<string, unknown>>(
     {
       schema: federated,
+      subscribe: sharedSubscribe,
       onConnect: (ctx) => {
         try {
           authenticate(config, wsAuthorization(ctx.connectionParams));

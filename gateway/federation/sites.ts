@@ -8,6 +8,7 @@ import { mapSchema, MapperKind } from '@graphql-tools/utils';
 import { buildSchema, GraphQLSchema, isNonNullType } from 'graphql';
 import type { FederationConfig } from './config';
 import type { FederationContext } from './context';
+import { sharedSubscriptions } from './shared-subscriptions';
 
 /** How long the federation waits for one site's answer before counting the site unavailable. */
 export const SITE_TIMEOUT_MS = 30_000;
@@ -30,7 +31,8 @@ export function siteSchema(): GraphQLSchema {
  * One subschema per member site, named after it: queries and mutations go over HTTP, subscriptions
  * over graphql-ws (one socket per site and linked group, opened on the first subscription, closed
  * a while after the last), each with the token the site issued for the caller's group, so each
- * site's own authorization decides what it answers.
+ * site's own authorization decides what it answers. Identical subscriptions of one linked group
+ * share one subscription at the site (sharedSubscriptions).
  */
 export function siteSubschemas(config: FederationConfig, schema: GraphQLSchema, timeoutMs = SITE_TIMEOUT_MS): Subschema[] {
   return config.sites.map((site) => {
@@ -52,7 +54,8 @@ export function siteSubschemas(config: FederationConfig, schema: GraphQLSchema, 
       }
       return executor;
     };
-    const executor: Executor = (request) => (request.operationType === 'subscription' ? ws(tokenOf(request) ?? '')(request) : http(request));
+    const subscribe = sharedSubscriptions((request) => ws(tokenOf(request) ?? '')(request), (request) => tokenOf(request) ?? '');
+    const executor: Executor = (request) => (request.operationType === 'subscription' ? subscribe(request) : http(request));
     return new Subschema({ name: site.name, schema, batch: false, executor });
   });
 }
