@@ -1,19 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DataSource } from 'typeorm';
 import { callContext } from '../agent/call-context';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { ConflictError, RspError, type ErrorCategory } from '../errors';
-import type { Logger } from '../logging/logger';
-import { EnvironmentStatus, ImageEntity, MemberRole, OperationEntity, ReplicationKind } from '../persistence/entities';
-import type { ReplicaStores } from '../replication/replica-stores';
+import { EnvironmentStatus, MemberRole, OperationEntity, ReplicationKind } from '../persistence/entities';
 import { sourceOf } from '../replication/replication-runs';
 import type { EnvironmentService } from '../services/environment-service';
-import type { OperationService } from '../services/operation-service';
 import type { PeerRequest } from './known-peers';
-import type { Peering } from './peering';
-import { PeerClient } from './peer-site';
-import { sendReplicaToPeer } from './replica-sender';
+import type { PeerClient } from './peer-site';
+import { sendReplicaToPeer, startPeerSending, type PeerSendingDeps } from './replica-sender';
 
 /** Statuses an environment is copied in; a move needs it at rest. */
 const COPYABLE = [EnvironmentStatus.CREATED, EnvironmentStatus.STOPPED, EnvironmentStatus.RUNNING];
@@ -49,12 +44,8 @@ interface PeerOperation {
  */
 export class EnvironmentTransfer {
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly operations: OperationService,
-    private readonly stores: ReplicaStores,
+    private readonly deps: PeerSendingDeps,
     private readonly environments: EnvironmentService,
-    private readonly peering: Peering,
-    private readonly logger: Logger,
   ) {}
 
   /**
@@ -68,36 +59,34 @@ export class EnvironmentTransfer {
     policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'copy or move environments of this group to another site');
     const move = request.move ?? false;
     if (!(move ? MOVABLE : COPYABLE).includes(env.status)) throw new ConflictError(move ? `Environment ${env.name} is ${env.status}: stop it before moving it to another site` : `Cannot copy environment ${env.name}: it is ${env.status}`, { status: env.status });
-    const image = await this.dataSource.getRepository(ImageEntity).findOneBy({ id: env.imageId });
-    if (!image?.digest) throw new ConflictError(`The image of environment ${env.name} has no digest: another site cannot restore it`, { environmentId });
-    const peer = this.peering.peerFor(request.to);
-    const client = new PeerClient(peer);
-    return this.operations.start({ kind: move ? 'environment.move-to-site' : 'environment.copy-to-site', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
-      const agent = await this.stores.agentOf(env.hostId);
+    const { operations, stores, logger } = this.deps;
+    const spec = { kind: move ? 'environment.move-to-site' : 'environment.copy-to-site', targetType: 'Environment', targetId: env.id, groupId: env.groupId, imageId: env.imageId, what: `environment ${env.name}`, details: { environmentId }, to: request.to };
+    return startPeerSending(this.deps, spec, async (op, { client, site, imageDigest }) => {
+      const agent = await stores.agentOf(env.hostId);
       const { manifestId, ...stats } = await agent.exportEnvironment({ driver: env.driver, environmentId: env.id, labels: { environment: env.id, group: env.groupId, kind: ReplicationKind.EXTERNAL } }, callContext(agent, { signal: op.signal }));
       await op.progress(0.3, 'exported');
-      const staging = await this.stores.storeOf(env.hostId, op.signal);
+      const staging = await stores.storeOf(env.hostId, op.signal);
       let sent: Awaited<ReturnType<typeof sendReplicaToPeer>>;
       try {
-        sent = await sendReplicaToPeer(staging, client, { manifestId, bytes: stats.bytes, chunks: stats.chunks, environmentId: env.id, source: sourceOf(env, null), imageDigest: image.digest! }, { signal: op.signal });
+        sent = await sendReplicaToPeer(staging, client, { manifestId, bytes: stats.bytes, chunks: stats.chunks, environmentId: env.id, source: sourceOf(env, null), imageDigest }, { signal: op.signal });
       } finally {
-        await this.stores.dropUnused(env.hostId, staging, manifestId).catch((err: unknown) => this.logger.warn({ err, manifestId }, 'could not drop the export of a copy to another site from its staging store'));
+        await stores.dropUnused(env.hostId, staging, manifestId).catch((err: unknown) => logger.warn({ err, manifestId }, 'could not drop the export of a copy to another site from its staging store'));
       }
-      await op.progress(0.6, `sent to site ${peer.name}`);
+      await op.progress(0.6, `sent to site ${site}`);
       const { restoreReplica } = await client.graphql<{ restoreReplica: { id: string } }>('mutation ($r: ID!, $h: ID!, $n: String) { restoreReplica(replicaId: $r, hostId: $h, name: $n) { id } }', { r: sent.id, h: request.hostId, n: request.name ?? env.name });
       const restored = await this.until(client, restoreReplica.id, op.signal);
       if (restored.state !== 'SUCCEEDED') {
         const known = restored.error?.code as ErrorCategory | undefined;
-        throw new RspError(known && known !== ('INTERNAL' as ErrorCategory) ? known : 'UNAVAILABLE', `Site ${peer.name}: the restore ${restored.state}: ${restored.error?.message ?? 'no reason given'}`, { peer: peer.name, operationId: restoreReplica.id });
+        throw new RspError(known && known !== ('INTERNAL' as ErrorCategory) ? known : 'UNAVAILABLE', `Site ${site}: the restore ${restored.state}: ${restored.error?.message ?? 'no reason given'}`, { peer: site, operationId: restoreReplica.id });
       }
       const there = String(restored.result?.environmentId ?? '');
       if (move) {
-        await op.progress(0.9, `restored at site ${peer.name}; destroying here`);
-        const destroyed = await this.operations.settled((await this.environments.act(actor, env.id, 'destroy')).id);
-        if (destroyed.state !== 'SUCCEEDED') throw new ConflictError(`Environment ${env.name} was restored at site ${peer.name} (environment ${there}) but not destroyed here: ${destroyed.errorMessage ?? destroyed.state}`, { peer: peer.name, environmentId: there });
+        await op.progress(0.9, `restored at site ${site}; destroying here`);
+        const destroyed = await operations.settled((await this.environments.act(actor, env.id, 'destroy')).id);
+        if (destroyed.state !== 'SUCCEEDED') throw new ConflictError(`Environment ${env.name} was restored at site ${site} (environment ${there}) but not destroyed here: ${destroyed.errorMessage ?? destroyed.state}`, { peer: site, environmentId: there });
       }
-      this.logger.info({ environment: env.id, site: peer.name, there, movedBytes: sent.copied.stats.newBytes, move }, move ? 'moved an environment to another site' : 'copied an environment to another site');
-      return { site: peer.name, environmentId: there, peerReplicaId: sent.id, bytes: stats.bytes, movedBytes: sent.copied.stats.newBytes, moved: move };
+      logger.info({ environment: env.id, site, there, movedBytes: sent.copied.stats.newBytes, move }, move ? 'moved an environment to another site' : 'copied an environment to another site');
+      return { site, environmentId: there, peerReplicaId: sent.id, bytes: stats.bytes, movedBytes: sent.copied.stats.newBytes, moved: move };
     });
   }
 

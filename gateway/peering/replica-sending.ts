@@ -1,16 +1,10 @@
-import type { DataSource } from 'typeorm';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { BadInputError, ConflictError } from '../errors';
-import type { Logger } from '../logging/logger';
-import { ImageEntity, MemberRole, OperationEntity, ReplicationKind } from '../persistence/entities';
+import { BadInputError } from '../errors';
+import { MemberRole, OperationEntity, ReplicationKind } from '../persistence/entities';
 import type { ReplicaRecords } from '../replication/replica-records';
-import type { ReplicaStores } from '../replication/replica-stores';
-import type { OperationService } from '../services/operation-service';
 import type { PeerRequest } from './known-peers';
-import type { Peering } from './peering';
-import { PeerClient } from './peer-site';
-import { sendReplicaToPeer } from './replica-sender';
+import { sendReplicaToPeer, startPeerSending, type PeerSendingDeps } from './replica-sender';
 
 /**
  * A replica this site keeps sent on to another site (one of its known peers), where it is then
@@ -22,12 +16,8 @@ import { sendReplicaToPeer } from './replica-sender';
  */
 export class ReplicaSending {
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly operations: OperationService,
-    private readonly stores: ReplicaStores,
+    private readonly deps: PeerSendingDeps,
     private readonly records: ReplicaRecords,
-    private readonly peering: Peering,
-    private readonly logger: Logger,
   ) {}
 
   /**
@@ -42,19 +32,18 @@ export class ReplicaSending {
     this.records.requireHere(replica);
     if (replica.encrypted) throw new BadInputError(`Replica ${replica.id} is encrypted with this site's group key: another site could not restore it`, { replicaId });
     if (replica.kind !== ReplicationKind.EXTERNAL) throw new BadInputError(`Replica ${replica.id} is INTERNAL (a command's output inside its environment): only EXTERNAL replicas are restored at another site`, { replicaId });
-    const image = replica.source.imageId ? await this.dataSource.getRepository(ImageEntity).findOneBy({ id: replica.source.imageId }) : null;
-    if (!image?.digest) throw new ConflictError(`The image of replica ${replica.id} has no digest here: another site cannot restore it`, { replicaId });
-    const peer = this.peering.peerFor(to);
-    return this.operations.start({ kind: 'replica.send', targetType: 'Replica', targetId: replica.id, groupId: replica.groupId }, async (op) => {
-      const from = await this.stores.storeOf(replica.storeHostId, op.signal);
+    const { stores, logger } = this.deps;
+    const spec = { kind: 'replica.send', targetType: 'Replica', targetId: replica.id, groupId: replica.groupId, imageId: replica.source.imageId, what: `replica ${replica.id}`, details: { replicaId }, to };
+    return startPeerSending(this.deps, spec, async (op, { client, site, imageDigest }) => {
+      const from = await stores.storeOf(replica.storeHostId, op.signal);
       const { id, copied } = await sendReplicaToPeer(
         from,
-        new PeerClient(peer),
-        { manifestId: replica.manifestId, bytes: replica.bytes, chunks: replica.chunks, environmentId: replica.environmentId, source: { ...replica.source, restoreCommand: null }, imageDigest: image.digest! },
+        client,
+        { manifestId: replica.manifestId, bytes: replica.bytes, chunks: replica.chunks, environmentId: replica.environmentId, source: { ...replica.source, restoreCommand: null }, imageDigest },
         { signal: op.signal, onProgress: (p) => void op.progress(replica.chunks ? Math.min(1, p.chunks / replica.chunks) : 0) },
       );
-      this.logger.info({ replica: replica.id, site: peer.name, peerReplicaId: id, movedBytes: copied.stats.newBytes }, 'sent a replica to another site');
-      return { replicaId: replica.id, site: peer.name, peerReplicaId: id, bytes: replica.bytes, movedBytes: copied.stats.newBytes, writtenChunks: copied.counts.writtenChunks, reusedChunks: copied.counts.reusedChunks };
+      logger.info({ replica: replica.id, site, peerReplicaId: id, movedBytes: copied.stats.newBytes }, 'sent a replica to another site');
+      return { replicaId: replica.id, site, peerReplicaId: id, bytes: replica.bytes, movedBytes: copied.stats.newBytes, writtenChunks: copied.counts.writtenChunks, reusedChunks: copied.counts.reusedChunks };
     });
   }
 }

@@ -165,7 +165,7 @@ export function createServices(deps: ServiceDeps): Services {
     images,
     imageImport: new ImageImport(dataSource, images, deps.logger, peering),
     peering,
-    environmentTransfer: new EnvironmentTransfer(dataSource, operations, replication.stores, environments, peering, deps.logger),
+    environmentTransfer: new EnvironmentTransfer({ dataSource, operations, stores: replication.stores, peering, logger: deps.logger }, environments),
     peerStore: new PeerStore(dataSource, deps.artifactStore, storageQuotas, deps.logger, (digest) => deps.imageStore.has(digest)),
     environments,
     metrics,

@@ -83,7 +83,7 @@ export class ReplicationService implements ReplicaKeeper {
     this.verifier = new ReplicaVerifier(dataSource, operations, stores, keys, this.replicas, logger, settings, alerts);
     this.restores = new RestoreService(dataSource, agents, operations, stores, keys, logger, lifecycle, this.replicas, placement);
     this.collector = new StoreCollector(dataSource, operations, stores, logger);
-    this.sending = new ReplicaSending(dataSource, operations, stores, this.replicas, peering, logger);
+    this.sending = new ReplicaSending({ dataSource, operations, stores, peering, logger }, this.replicas);
     this.drills = new RestoreDrills(dataSource, agents, operations, this.policies, this.restores, logger, alerts);
   }
 
