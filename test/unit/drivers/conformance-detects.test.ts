@@ -34,10 +34,10 @@ const importRootfs = async (driver: Driver) => {
   return { ref: imported.ref };
 };
 
-/** Breaks four rules: stop is not idempotent, list shows a foreign object, snapshot is advertised but absent, the managed network's address is ignored. */
+/** Breaks four rules: stop is not idempotent, list shows a foreign object, snapshot is advertised but absent, the managed network's IPv4 address is ignored. */
 class SloppyDriver extends FakeDriver {
   override async create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
-    return super.create({ ...spec, iface: { ...spec.iface, ...(spec.iface.network ? { network: { mode: spec.iface.network.mode } } : {}) } }, options);
+    return super.create({ ...spec, iface: { ...spec.iface, ...(spec.iface.network ? { network: { mode: spec.iface.network.mode, ipv6: spec.iface.network.ipv6 } } : {}) } }, options);
   }
 
   override async stop(id: string, options?: StopOptions): Promise<void> {

@@ -247,12 +247,13 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       await rejectsWith(driver.inspect(id), 'NOT_FOUND', `inspect of ${id} after a refused create`);
     }, timeout);
 
-    api.test('an interface feature the driver does not advertise (published ports, a read-only root) is UNSUPPORTED_OPERATION, and nothing is created', async () => {
+    api.test('an interface feature the driver does not advertise (published ports, a read-only root, an IPv6 address) is UNSUPPORTED_OPERATION, and nothing is created', async () => {
       const features = driver.capabilities().features ?? [];
-      for (const feature of features) assert.ok(['managedNetwork', 'publishedPorts', 'readOnlyRoot'].includes(feature), `unknown interface feature ${feature}`);
+      for (const feature of features) assert.ok(['managedNetwork', 'publishedPorts', 'readOnlyRoot', 'ipv6'].includes(feature), `unknown interface feature ${feature}`);
       const asks: Array<[string, Partial<EnvironmentSpec['iface']>]> = [
         ['publishedPorts', { ports: [{ hostPort: 20000 + (randomBytes(2).readUInt16BE(0) % 20000), port: 80, protocol: 'tcp' }] }],
         ['readOnlyRoot', { readOnlyRoot: true }],
+        ['ipv6', { network: { mode: 'bridge', network: `${run}-net6`, ipv4: '10.127.250.7/24', gateway: '10.127.250.1', ipv6: 'fd7f:5:6::7/64', gateway6: 'fd7f:5:6::1' } }],
       ];
       for (const [feature, iface] of asks) {
         if (features.includes(feature as never)) continue;
