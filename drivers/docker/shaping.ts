@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnsupportedOperationError } from '../errors';
@@ -67,9 +68,15 @@ export class DockerShaping {
     await this.shaping.apply({ veth, ifb: shapedInterfaces(container).ifb }, bitsPerSecond, signal);
   }
 
-  /** Removes the cap of `container`: its ifb, and the qdiscs of its veth while it still runs (process `pid`). */
+  /**
+   * Removes the cap of `container`: its ifb, and the qdiscs of its veth while it still runs (process
+   * `pid`). Without its ifb a container has no cap in place (a cap is its ifb and the veth's qdiscs,
+   * made and removed together): nothing is run then, so stopping and destroying uncapped containers
+   * starts no `nsenter` or `ip`.
+   */
   async remove(container: string, pid?: number): Promise<void> {
     const { ifb } = shapedInterfaces(container);
+    if (!existsSync(`/sys/class/net/${ifb}`)) return;
     const veth = pid ? await hostVethOf(pid).catch(() => undefined) : undefined;
     if (veth) await this.shaping.remove({ veth, ifb });
     else await runTool('ip', ['link', 'del', 'dev', ifb]);
