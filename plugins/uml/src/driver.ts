@@ -192,8 +192,11 @@ export class UmlDriver implements DriverCore, Pick<DriverOptional, 'importImage'
       const [file, argv] = procs.length ? ['/bin/sh', ['-c', 'for p in $RSP_CGROUP_PROCS; do echo $$ > "$p" || exit 1; done; exec "$@"', 'sh', this.kernel, ...args]] : [this.kernel, args];
       const env = { ...process.env, ...(shim ? { LD_PRELOAD: shim } : {}), ...(procs.length ? { RSP_CGROUP_PROCS: procs.join(' ') } : {}) };
       const log = await open(join(dir, 'console.log'), 'a');
+      /** How the guest's process ended, when it ends while this start waits for it to boot. */
+      let exited: string | undefined;
       try {
         const child = spawn(file, argv as string[], { detached: true, stdio: ['ignore', log.fd, log.fd], env });
+        child.once('exit', (code, exitSignal) => (exited = exitSignal ? `killed by ${exitSignal}` : `exit code ${code}`));
         await new Promise<void>((resolve, reject) => {
           child.once('spawn', resolve);
           child.once('error', reject);
@@ -210,7 +213,7 @@ export class UmlDriver implements DriverCore, Pick<DriverOptional, 'importImage'
       try {
         for (;;) {
           if (await stat(join(this.layout.host(id), 'ready')).then(() => true, () => false)) break;
-          if (!(await this.running(id))) throw new UnavailableError(`UML guest ${id} stopped while booting: ${(await this.tail(id, 5)).trim()}`, { id });
+          if (!(await this.running(id))) throw new UnavailableError(`UML guest ${id} stopped while booting (${exited ?? 'how it ended is not known yet'}); the last lines of its console: ${(await this.tail(id, 20)).trim()}`, { id });
           if (signal.aborted) throw signal.reason;
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
