@@ -94,6 +94,8 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     expect(drivers).toEqual([expect.objectContaining({ name: 'libvirt', technology: 'libvirt-qemu', available: true })]);
   });
 
+  /** The guest's last console line, whole (the serial console may be read in the middle of it). */
+  const ROOT_LINE = /RSP-ROOT [^\n]* kept=\d+\r?\n/;
   const virsh = (...args: string[]) => execFileSync('virsh', ['-q', '-c', 'qemu:///system', ...args], { encoding: 'utf8' });
   const rootDiskXml = (id: string) => /<disk type='file' device='disk'>[\s\S]*?<\/disk>/.exec(virsh('dumpxml', `rsp-${id}`))![0];
 
@@ -114,7 +116,8 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     expect((await env()).status).toBe('RUNNING');
 
     const until = Date.now() + 150_000;
-    while (!(await consoleLog(id)).includes('RSP-ROOTFS-UP') && Date.now() < until) await new Promise((r) => setTimeout(r, 500));
+    // The guest prints RSP-ROOTFS-UP, then checks its filesystems and prints RSP-ROOT: wait for that whole last line.
+    while (!ROOT_LINE.test(await consoleLog(id)) && Date.now() < until) await new Promise((r) => setTimeout(r, 500));
     expect(await consoleLog(id)).toContain('RSP-ROOTFS-UP hostname=vm.alpha.example SITE=alpha beta');
     // A write to / is refused, and so is a remount read-write (the guest's block device is read-only); the volume, /tmp and /run take writes.
     expect(await consoleLog(id)).toContain('RSP-ROOT root=refused remount=refused vda-ro=1 tmp-run=writable marker=absent kept=1');
@@ -131,7 +134,7 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     // A rebuild (new limits) makes a new root disk and boots it again: the volume kept its line and took a second one, the root is still read-only.
     await follow((await t.ok('mutation ($id: ID!) { rebuildEnvironment(id: $id, limits: { cpuWeight: 50 }) { id } }', { id })).rebuildEnvironment.id);
     const rebuilt = Date.now() + 150_000;
-    while (!(await consoleLog(id)).includes('RSP-ROOT ') && Date.now() < rebuilt) await new Promise((r) => setTimeout(r, 500));
+    while (!ROOT_LINE.test(await consoleLog(id)) && Date.now() < rebuilt) await new Promise((r) => setTimeout(r, 500));
     expect(await consoleLog(id)).toContain('RSP-ROOT root=refused remount=refused vda-ro=1 tmp-run=writable marker=absent kept=2');
 
     await follow((await t.ok('mutation ($id: ID!) { stopEnvironment(id: $id) { id } }', { id })).stopEnvironment.id);
