@@ -519,7 +519,7 @@ export type OperationFieldsFragment = { id: string, kind: string, targetType: st
 
 export type EnvironmentFieldsFragment = { id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> };
 
-export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } };
+export type HostFieldsFragment = { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, ipv6Range: string | null, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } };
 
 export type ResourceFieldsFragment = { id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number };
 
@@ -832,21 +832,29 @@ export type HostListQueryVariables = Exact<{
 }>;
 
 
-export type HostListQuery = { hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, lastHeartbeatAt: string | null, connectedAt: string | null } }> } };
+export type HostListQuery = { hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, ipv6Range: string | null, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, lastHeartbeatAt: string | null, connectedAt: string | null } }> } };
 
 export type HostShowQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostShowQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, facts: { hostname: string, kernel: string, arch: string, cpuModel: string, cpus: number, memoryBytes: number, reportedAt: string, dataDir: { path: string, sizeBytes: number, freeBytes: number }, filesystems: Array<{ mountPoint: string, sizeBytes: number, freeBytes: number }>, interfaces: Array<{ name: string, internal: boolean, speedBitsPerSecond: number | null }>, drivers: Array<{ name: string, technology: string, available: boolean, version: string | null, reason: string | null }> } | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
+export type HostShowQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, ipv6Range: string | null, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, facts: { hostname: string, kernel: string, arch: string, cpuModel: string, cpus: number, memoryBytes: number, reportedAt: string, dataDir: { path: string, sizeBytes: number, freeBytes: number }, filesystems: Array<{ mountPoint: string, sizeBytes: number, freeBytes: number }>, interfaces: Array<{ name: string, internal: boolean, speedBitsPerSecond: number | null }>, drivers: Array<{ name: string, technology: string, available: boolean, version: string | null, reason: string | null }> } | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
 
 export type HostCreateMutationVariables = Exact<{
   input: CreateHostInput;
 }>;
 
 
-export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
+export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, ipv6Range: string | null, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
+
+export type HostSetIpv6RangeMutationVariables = Exact<{
+  id: string;
+  ipv6Range?: string | null | undefined;
+}>;
+
+
+export type HostSetIpv6RangeMutation = { setHostIpv6Range: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, ipv6Range: string | null, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
 
 export type HostDrainMutationVariables = Exact<{
   id: string;
@@ -1379,14 +1387,14 @@ export type SharingQuery = { shares: Array<{ id: string, hostId: string, groupId
 export type SitesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+export type SitesQuery = { sites: { nodes: Array<{ id: string, name: string, location: string, ownerGroupId: string, placementPolicy: PlacementPolicy, hosts: { nodes: Array<{ id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, ipv6Range: string | null, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } }> } }> }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export type HostQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, ipv6Range: string | null, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1472,6 +1480,7 @@ export const HostFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
   drivers
   shareUnits
   addressRange
+  ipv6Range
   lastHeartbeatAt
   agentConnection {
     agentId
@@ -3290,6 +3299,7 @@ export const HostListDocument = /*#__PURE__*/ new TypedDocumentString(`
   drivers
   shareUnits
   addressRange
+  ipv6Range
   lastHeartbeatAt
   agentConnection {
     agentId
@@ -3350,6 +3360,7 @@ export const HostShowDocument = /*#__PURE__*/ new TypedDocumentString(`
   drivers
   shareUnits
   addressRange
+  ipv6Range
   lastHeartbeatAt
   agentConnection {
     agentId
@@ -3388,6 +3399,7 @@ export const HostCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
   drivers
   shareUnits
   addressRange
+  ipv6Range
   lastHeartbeatAt
   agentConnection {
     agentId
@@ -3398,6 +3410,33 @@ export const HostCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     lastHeartbeatAt
   }
 }`) as unknown as TypedDocumentString<HostCreateMutation, HostCreateMutationVariables>;
+export const HostSetIpv6RangeDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation HostSetIpv6Range($id: ID!, $ipv6Range: String) {
+  setHostIpv6Range(id: $id, ipv6Range: $ipv6Range) {
+    ...HostFields
+  }
+}
+    fragment HostFields on Host {
+  id
+  siteId
+  ownerGroupId
+  hostname
+  arch
+  state
+  drivers
+  shareUnits
+  addressRange
+  ipv6Range
+  lastHeartbeatAt
+  agentConnection {
+    agentId
+    state
+    version
+    protocol
+    connectedAt
+    lastHeartbeatAt
+  }
+}`) as unknown as TypedDocumentString<HostSetIpv6RangeMutation, HostSetIpv6RangeMutationVariables>;
 export const HostDrainDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation HostDrain($id: ID!) {
   op: drainHost(id: $id) {
@@ -5564,6 +5603,7 @@ fragment HostFields on Host {
   drivers
   shareUnits
   addressRange
+  ipv6Range
   lastHeartbeatAt
   agentConnection {
     agentId
@@ -5670,6 +5710,7 @@ fragment HostFields on Host {
   drivers
   shareUnits
   addressRange
+  ipv6Range
   lastHeartbeatAt
   agentConnection {
     agentId

@@ -10,12 +10,16 @@ import { assignable, assignableCount, hostAddressRange, ipv6At, managedNetworkNa
  * keys per host), so two transactions racing for one address or port never both get it.
  */
 
+/** The class key of the advisory lock (per host) under which addresses are taken (shared) and a host's IPv6 range is changed (exclusive). */
+const RANGE_LOCK = 24_006;
+
 /**
  * Takes the lowest free address of the host's range for the environment and, when the host has an
  * IPv6 range, the IPv6 address of the same index in it (both held in `environment_address`).
  * CONFLICT with `reason: ADDRESS_POOL_EXHAUSTED` when every address is held.
  */
 export async function assignAddress(m: EntityManager, hostId: string, environmentId: string): Promise<AssignedAddress> {
+  await m.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [RANGE_LOCK, hostId]);
   const host = await m.getRepository(HostEntity).findOneByOrFail({ id: hostId });
   const range = hostAddressRange(host);
   const range6 = host.ipv6Range ? parseIpv6Range(host.ipv6Range) : undefined;
@@ -56,4 +60,31 @@ export async function publishPorts(m: EntityManager, hostId: string, environment
 export async function releaseNetwork(m: EntityManager, environmentId: string): Promise<void> {
   // One statement for both tables.
   await m.query(`WITH address AS (DELETE FROM "environment_address" WHERE "environmentId" = $1) DELETE FROM "host_port" WHERE "environmentId" = $1`, [environmentId]);
+}
+
+/**
+ * Sets the host's IPv6 range (a CIDR of `ipv6RangeText`, or null: none) inside the caller's
+ * transaction, once no environment takes an address meanwhile. A different range (or none) while
+ * environments of the host hold IPv6 addresses of the old one is CONFLICT with `reason:
+ * IPV6_ADDRESSES_HELD`, listing them (id, name, address): their engines configured those
+ * addresses, so they are destroyed (or moved) before the host is renumbered. Setting the same
+ * range again changes nothing; turning IPv6 on leaves the environments made before IPv4 only.
+ */
+export async function changeIpv6Range(m: EntityManager, host: HostEntity, ipv6Range: string | null): Promise<HostEntity> {
+  await m.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [RANGE_LOCK, host.id]);
+  const current = await m.getRepository(HostEntity).findOneByOrFail({ id: host.id });
+  if (current.ipv6Range === ipv6Range) return current;
+  const held: Array<{ id: string; name: string; address: string }> = await m.query(
+    `SELECT e.id, e.name, a.address FROM "environment_address" a JOIN "environment" e ON e.id = a."environmentId" WHERE a."hostId" = $1 AND a.family = 'IPv6' ORDER BY e.name, e.id`,
+    [host.id],
+  );
+  if (held.length) {
+    const listed = held.slice(0, 10).map((e) => `${e.name} (${e.address})`).join(', ');
+    throw new ConflictError(
+      `Host ${current.hostname}'s IPv6 range ${current.ipv6Range} cannot become ${ipv6Range ?? 'none'}: ${held.length} environment(s) hold addresses of it: ${listed}${held.length > 10 ? ', …' : ''}. Destroy or move them first`,
+      { reason: 'IPV6_ADDRESSES_HELD', hostId: host.id, ipv6Range: current.ipv6Range, environments: held },
+    );
+  }
+  current.ipv6Range = ipv6Range;
+  return m.getRepository(HostEntity).save(current);
 }

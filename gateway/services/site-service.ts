@@ -3,6 +3,7 @@ import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
 import { ipv6RangeText, parseAddressRange, parseIpv6Range, rangeText } from '../networks/address-range';
+import { changeIpv6Range } from '../networks/host-network';
 import { BatchedStatement } from '../persistence/batched-statement';
 import { GroupEntity, HostEntity, HostState, LayerEntity, PlacementPolicy, SiteEntity } from '../persistence/entities';
 import { inventoryChanged } from '../placement/inventory-changes';
@@ -149,6 +150,18 @@ export class SiteService {
     const saved = await this.hosts.save(host);
     inventoryChanged(this.dataSource, [host.id]);
     return saved;
+  }
+
+  /**
+   * Site admins set a host's IPv6 range: a /64, `auto` (a new unique local /64) or null (none:
+   * IPv4 only). BAD_USER_INPUT for anything else; CONFLICT (`IPV6_ADDRESSES_HELD`, listing them)
+   * while environments of the host hold IPv6 addresses of the range it replaces (`changeIpv6Range`).
+   */
+  async setHostIpv6Range(actor: Principal, id: string, ipv6Range: string | null): Promise<HostEntity> {
+    policy.requireSiteAdmin(actor, 'change the IPv6 range of hosts');
+    const range = ipv6Range == null ? null : ipv6RangeText(parseIpv6Range(ipv6Range));
+    const host = await this.getHost(actor, id);
+    return this.dataSource.transaction((m) => changeIpv6Range(m, host, range));
   }
 
   /** The technologies `agentId` last reported usable, or null when it never reported. */

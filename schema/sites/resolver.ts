@@ -69,6 +69,11 @@ export class HostResolver {
     return ctx.services.hostFacts.setInventoryFromFacts(actor, id, on);
   }
 
+  @Mutation(() => Host, { description: "Sets a host's IPv6 range (site admins): a /64 such as fd12:3456:789a::/64, auto (a new random unique local /64), or null (none: IPv4 only). Environments made afterwards get an IPv6 address of it; those made before keep theirs. Refused (CONFLICT, reason IPV6_ADDRESSES_HELD, listing them) while environments hold IPv6 addresses of the range it replaces." })
+  setHostIpv6Range(@Arg('id', () => ID) id: string, @Arg('ipv6Range', () => String, { nullable: true }) ipv6Range: string | null, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<HostEntity> {
+    return ctx.services.sites.setHostIpv6Range(actor, id, ipv6Range ?? null);
+  }
+
   @Mutation(() => Host, { description: "Changes a host's state (site admins)." })
   setHostState(@Arg('id', () => ID) id: string, @Arg('state', () => HostState) state: HostState, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<HostEntity> {
     return ctx.services.sites.setHostState(actor, id, state);

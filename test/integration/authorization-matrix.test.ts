@@ -112,6 +112,7 @@ const MATRIX: Record<string, Case> = {
   createHost: { query: 'mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', vars: (w) => ({ i: { siteId: w.site, ownerGroupId: w.groupA, hostname: `h-${unique()}` } }), expect: SITE_ADMIN },
   setHostState: { privateVar: null, query: 'mutation ($id: ID!) { setHostState(id: $id, state: UP) { id } }', vars: (w) => ({ id: w.host2 }), expect: SITE_ADMIN },
   setHostDrivers: { privateVar: null, query: 'mutation ($id: ID!) { setHostDrivers(id: $id, drivers: null) { id } }', vars: (w) => ({ id: w.host2 }), expect: SITE_ADMIN },
+  setHostIpv6Range: { privateVar: null, query: 'mutation ($id: ID!) { setHostIpv6Range(id: $id, ipv6Range: null) { id } }', vars: (w) => ({ id: w.host2 }), expect: SITE_ADMIN },
   setHostInventoryFromFacts: { privateVar: null, query: 'mutation ($id: ID!) { setHostInventoryFromFacts(id: $id, on: false) { id } }', vars: (w) => ({ id: w.host2 }), expect: SITE_ADMIN },
   createResource: {
     query: 'mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }',

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { HostCreateDocument, HostDeleteDocument, HostDrainDocument, HostListDocument, HostOrphansDocument, HostRemoveOrphansDocument, HostShowDocument, HostShowQuery, HostState } from '../../../client/generated/graphql';
+import { HostCreateDocument, HostDeleteDocument, HostDrainDocument, HostListDocument, HostOrphansDocument, HostRemoveOrphansDocument, HostSetIpv6RangeDocument, HostShowDocument, HostShowQuery, HostState } from '../../../client/generated/graphql';
 import { details, emit, humanBitsPerSecond, humanBytes, table } from '../output';
 import { awaitOperation, contextOf, enumOption, groupOf, intOption } from './context';
 import { resourceTable } from './resource';
 
-/** `rsp host list|show|create|drain|delete|orphans`. */
+/** `rsp host list|show|create|ipv6-range|drain|delete|orphans`. */
 export function registerHost(program: Command): void {
   const host = program.command('host').description('hosts: servers in a site');
 
@@ -42,7 +42,7 @@ export function registerHost(program: Command): void {
       const ctx = contextOf(cmd);
       const { host: h } = await ctx.client.request(HostShowDocument, { id });
       emit(ctx.json, h, () =>
-        `${details([['id', h.id], ['hostname', h.hostname], ['state', h.state], ['site', h.siteId], ['owner', h.ownerGroupId], ['arch', h.arch], ['drivers', h.drivers], ['share units', h.shareUnits], ['last heartbeat', h.lastHeartbeatAt], ['agent', `${h.agentConnection.agentId} (${h.agentConnection.state.toLowerCase()})`], ['agent version', h.agentConnection.version], ['agent protocol', h.agentConnection.protocol]])}\nResources:\n${resourceTable(h.resources)}\nFacts:\n${factsText(h.facts)}`,
+        `${details([['id', h.id], ['hostname', h.hostname], ['state', h.state], ['site', h.siteId], ['owner', h.ownerGroupId], ['arch', h.arch], ['drivers', h.drivers], ['share units', h.shareUnits], ['address range', h.addressRange], ['IPv6 range', h.ipv6Range ?? 'none'], ['last heartbeat', h.lastHeartbeatAt], ['agent', `${h.agentConnection.agentId} (${h.agentConnection.state.toLowerCase()})`], ['agent version', h.agentConnection.version], ['agent protocol', h.agentConnection.protocol]])}\nResources:\n${resourceTable(h.resources)}\nFacts:\n${factsText(h.facts)}`,
       );
     });
 
@@ -63,6 +63,15 @@ export function registerHost(program: Command): void {
       const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}), ...(opts.inventoryFromFacts ? { inventoryFromFacts: true } : {}), ...(opts.agent ? { agent: opts.agent } : {}), ...(opts.addressRange ? { addressRange: opts.addressRange } : {}), ...(opts.ipv6Range ? { ipv6Range: opts.ipv6Range } : {}) };
       const { createHost } = await ctx.client.request(HostCreateDocument, { input });
       emit(ctx.json, createHost, () => `Created host ${createHost.hostname} (${createHost.id})\n`);
+    });
+
+  host
+    .command('ipv6-range <id> <range>')
+    .description("set a host's IPv6 range: a /64 (e.g. fd12:3456:789a::/64), auto (a random unique local /64) or none; refused while environments hold IPv6 addresses of the old one (they are listed)")
+    .action(async (id: string, range: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { setHostIpv6Range: h } = await ctx.client.request(HostSetIpv6RangeDocument, { id, ipv6Range: range === 'none' ? null : range });
+      emit(ctx.json, h, () => `Host ${h.hostname} (${h.id}): IPv6 range ${h.ipv6Range ?? 'none'}\n`);
     });
 
   host
