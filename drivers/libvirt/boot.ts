@@ -5,6 +5,7 @@ import { release } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { BadInputError } from '../errors';
 import type { InterfaceSpec } from '../contract';
+import { managedNetworkOf } from '../host/managed-network';
 import { assertConfigValues, configValues } from '../host/rootfs';
 
 /**
@@ -26,15 +27,17 @@ export const MAX_CMDLINE_BYTES = 2048;
 export const ROOTFS_CMDLINE = 'console=ttyS0 root=/dev/vda rw panic=-1 quiet';
 
 /**
- * The kernel command line of one environment: the driver's `base` line, `rsp.hostname=<hostname>`
- * and one `rsp.config.<KEY>=<value>` per config value (hostname and syslog address included, as
+ * The kernel command line of one environment: the driver's `base` line, `rsp.hostname=<hostname>`,
+ * on a managed network with an IPv6 side `rsp.ipv6=<address>/64 rsp.gateway6=<gateway>` (the static
+ * address the guest's init gives its NIC: libvirt's DHCP has no way to hand it out), and one `rsp.config.<KEY>=<value>` per config value (hostname and syslog address included, as
  * `configValues` gives them), values percent-encoded (`percentEncode`) so no space, quote or
  * newline reaches the kernel's parser. The guest's init decodes them (e.g. into /etc/rsp/config.env).
  * BAD_USER_INPUT when a key is not a variable name or the line would pass the kernel's 2048 bytes.
  */
 export function kernelCmdline(base: string | undefined, iface: InterfaceSpec): string {
   assertConfigValues(iface.config);
-  const words = [base, `rsp.hostname=${iface.hostname}`, ...Object.entries(configValues(iface)).map(([k, v]) => `rsp.config.${k}=${percentEncode(v)}`)];
+  const ipv6 = iface.network?.mode === 'bridge' ? managedNetworkOf(iface.network)?.ipv6 : undefined;
+  const words = [base, `rsp.hostname=${iface.hostname}`, ...(ipv6 ? [`rsp.ipv6=${ipv6.address}/64`, `rsp.gateway6=${ipv6.gateway}`] : []), ...Object.entries(configValues(iface)).map(([k, v]) => `rsp.config.${k}=${percentEncode(v)}`)];
   const line = words.filter(Boolean).join(' ');
   if (Buffer.byteLength(line) >= MAX_CMDLINE_BYTES) {
     throw new BadInputError(`config values do not fit on the kernel command line (${Buffer.byteLength(line)} of ${MAX_CMDLINE_BYTES - 1} bytes once encoded)`, { bytes: Buffer.byteLength(line) });

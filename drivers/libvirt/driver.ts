@@ -29,7 +29,7 @@ import type {
   StopOptions,
 } from '../contract';
 import { assertEnvironmentId, BadInputError, ConflictError, EnvironmentExistsError, EnvironmentNotFoundError, SnapshotNotFoundError, UnavailableError, UnsupportedOperationError } from '../errors';
-import { managedNetworkOf } from '../host/managed-network';
+import { managedNetworkOf, type ManagedNetwork } from '../host/managed-network';
 import { assertPortSpecs, PortForwards } from '../host/port-forwards';
 import { shapedInterfaces, VethShaping } from '../host/shaping';
 import { configValues } from '../host/rootfs';
@@ -131,6 +131,8 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     // A read-only root is a `<readonly/>` root disk, on the QEMU-driven types (the ones run for real here).
     const features: InterfaceFeature[] = this.options.isTestUri ? [] : ['managedNetwork', 'publishedPorts'];
     if (!this.options.isTestUri && this.qemuDriven) features.push('readOnlyRoot');
+    // An IPv6 address is static: in the domain XML of a libvirt-LXC domain, on the kernel command line of a VM booted with RSP's kernel (a VM booting its own disk has no way to get it).
+    if (!this.options.isTestUri && (!this.isVm || this.options.kernel)) features.push('ipv6');
     return { operations, limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'diskBytes', 'networkBitsPerSecond'], features };
   }
 
@@ -158,7 +160,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       const shaped = bits && this.shapesOnHost && facts.networkBitsPerSecond === undefined ? bits : undefined;
       if (!isActive((await conn.getInfo(name)).state)) {
         // The managed network, defined and started again if it went (its last domain destroyed meanwhile, or by hand).
-        if (net) await this.networks.ensure(net, net, signal);
+        if (net) await this.networks.ensure(net, net, signal, () => this.attachedTo(conn, net.name));
         await this.engine(`start of ${name}`, () => conn.start(name));
         if (shaped) {
           await this.shaping.apply(shapedInterfaces(name), shaped, signal).catch(async (e: unknown) => {
@@ -460,7 +462,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       const managed = managedNetworkOf(spec.iface.network);
       const host = managed && { ...managed, mac: environmentMac(name), ip: managed.address, hostname: spec.iface.hostname };
       if (host) {
-        await this.networks.ensure(host, host, signal);
+        await this.networks.ensure(host, host, signal, () => this.attachedTo(conn, host.name));
         revert.add(() => this.releaseNetwork(conn, host.name, host));
       }
       const model = this.model(spec, name, dir, rootDisk, kernel, host);
@@ -516,6 +518,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
               ...(managed ? { network: managed.name, mac: managed.mac } : {}),
               ipv4: address ? { address, prefix: Number(prefix ?? 24) } : undefined,
               gateway: net.gateway,
+              ...(managed?.ipv6 ? { ipv6: { address: managed.ipv6.address, prefix: 64 }, gateway6: managed.ipv6.gateway } : {}),
               ...(limits.networkBitsPerSecond === undefined
                 ? {}
                 : this.shapesOnHost
@@ -553,23 +556,30 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     };
   }
 
-  /** A running domain's address on its managed network: what the network's DHCP leased its MAC (VMs), or the static one (LXC domains). */
+  /**
+   * A running domain's addresses on its managed network: what the network's DHCP leased its MAC
+   * (VMs), or the static one (LXC domains); then its IPv6 address, static on both.
+   */
   private async addressesOf(network: NonNullable<DomainMetadata['network']>): Promise<string[]> {
-    if (!this.isVm) return [network.ip];
+    const ipv6 = network.ipv6 ? [network.ipv6.address] : [];
+    if (!this.isVm) return [network.ip, ...ipv6];
     const leased = await this.networks.leased(network.name, network.mac);
-    return leased ? [leased] : [];
+    return [...(leased ? [leased] : []), ...ipv6];
   }
 
   /** Removes a domain's entries from its managed network, and the network once no domain has an interface on it. */
-  private releaseNetwork(conn: LibvirtConnection, network: string, host: NetworkHost): Promise<void> {
-    return this.networks.release(network, host, async () => {
-      let attached = 0;
-      for (const name of await conn.listDomainNames()) {
-        const xml = await conn.getXML(name).catch(() => '');
-        if (xml.includes(`<source network='${network}'`) || xml.includes(`<source network="${network}"`)) attached++;
-      }
-      return attached;
-    });
+  private releaseNetwork(conn: LibvirtConnection, network: string, host: NetworkHost & Pick<ManagedNetwork, 'ipv6'>): Promise<void> {
+    return this.networks.release(network, host, () => this.attachedTo(conn, network));
+  }
+
+  /** How many domains of the connection have an interface on the libvirt network. */
+  private async attachedTo(conn: LibvirtConnection, network: string): Promise<number> {
+    let attached = 0;
+    for (const name of await conn.listDomainNames()) {
+      const xml = await conn.getXML(name).catch(() => '');
+      if (xml.includes(`<source network='${network}'`) || xml.includes(`<source network="${network}"`)) attached++;
+    }
+    return attached;
   }
 
   /** The domain's facts, or undefined when no domain has that name. */

@@ -65,7 +65,8 @@ export const VIRTIO_NET_MODULES = [
 
 /**
  * The test guest's /init on a network: like GUEST_INIT, and it loads the virtio NIC's modules,
- * takes its address by DHCP (busybox udhcpc; its script sets the address and default route),
+ * takes its address by DHCP (busybox udhcpc; its script sets the address and default route) and,
+ * when the kernel command line has `rsp.ipv6=`/`rsp.gateway6=`, that static IPv6 address and route,
  * serves `hello-<hostname>` over HTTP on port 8080 (and a 6 MiB `/blob`), and swallows whatever
  * is sent to TCP port 9000 (one connection after another), before printing its banner. Given the
  * config values PEER (a hostname) and/or PEER_ADDRESS, it then fetches the peer's port 8080 every
@@ -90,11 +91,15 @@ chmod +x /usr/share/udhcpc/default.script
 ip link set lo up
 ip link set eth0 up
 udhcpc -i eth0 -q -n -t 30 -T 2 -s /usr/share/udhcpc/default.script
+v6=$(sed -n 's/.*rsp\\.ipv6=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+gw6=$(sed -n 's/.*rsp\\.gateway6=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+[ -n "$v6" ] && ip -6 addr add "$v6" dev eth0 && ip -6 route add default via "$gw6" dev eth0
 mkdir -p /tmp/www && echo "hello-$h" > /tmp/www/index.html && yes | head -c 6291456 > /tmp/www/blob
 [ -e /dev/null ] || mknod -m 666 /dev/null c 1 3
 (while true; do sleep 100000 | nc -l -p 9000 > /tmp/sink; done) &
 httpd -p 8080 -h /tmp/www
 echo "RSP-GUEST-UP hostname=$(hostname) $(ip -4 -o addr show dev eth0)"
+[ -n "$v6" ] && echo "RSP-GUEST-IPV6 $(ip -6 -o addr show dev eth0 scope global)"
 fetch() { printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 "$1" 8080 2>&1 | tail -n 1; }
 peer=$(sed -n 's/.*rsp\\.config\\.PEER=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
 peerip=$(sed -n 's/.*rsp\\.config\\.PEER_ADDRESS=\\([^ ]*\\).*/\\1/p' /proc/cmdline)

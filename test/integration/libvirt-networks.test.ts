@@ -45,8 +45,9 @@ const hasNetwork = (name: string) => virsh('net-list', '--all', '--name').split(
  * A managed network on real qemu:///system (issue 24): the request names the network, the address
  * and the gateway as the gateway sends them; the driver makes a libvirt network (NAT, its own
  * bridge, DHCP handing out the environment's address, a DNS entry for its hostname). One guest
- * (Debian's kernel, a busybox initramfs with the virtio NIC's modules) takes the address by DHCP
- * and answers on it from the host; its hostname resolves through the network's DNS; the network,
+ * (Debian's kernel, a busybox initramfs with the virtio NIC's modules) takes the address by DHCP,
+ * and its IPv6 address (of the host's /64, the same index) from its kernel command line, and
+ * answers on both from the host; its hostname resolves through the network's DNS; the network,
  * its bridge and its firewall rules go with the environment. A host port published to the guest
  * answers on the host's address (DNAT), and its rules go when the guest stops; a bandwidth cap
  * (tbf on the tap, the guest's sent traffic through an ifb) holds both ways on 6 MiB transfers.
@@ -57,6 +58,8 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
   const id = `net-${process.pid}`;
   const network = `rsp-test${process.pid}`;
   const subnet = `10.124.${randomInt(256)}`;
+  /** The host's IPv6 /64 (its fourth group 0): `${prefix6}::2` is the address of index 2. */
+  const prefix6 = `fd7c:${randomInt(0x1000, 0x10000).toString(16)}:${randomInt(0x1000, 0x10000).toString(16)}`;
 
   beforeAll(async () => {
     dir = await hypervisorReadableDir('rsp-libvirt-net-');
@@ -73,19 +76,20 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('advertises managed networks and published ports (not on test:// connections)', () => {
+  test('advertises managed networks, published ports and IPv6 (not on test:// connections)', () => {
     expect(driver.capabilities().features).toContain('publishedPorts');
     expect(driver.capabilities().features).toContain('managedNetwork');
+    expect(driver.capabilities().features).toContain('ipv6');
     expect(new LibvirtDriver({ uri: 'test:///default' }).capabilities().features).toEqual([]);
   });
 
-  test("the guest gets its address by DHCP, answers on it from the host, resolves by name; a published port answers on the host's address until stop; its bandwidth cap holds both ways; the network goes with it", async () => {
+  test("the guest gets its address by DHCP and its IPv6 address from its command line, answers on both from the host, resolves by name; a published port answers on the host's address until stop; its bandwidth cap holds both ways; the network goes with it", async () => {
     const hostPort = 20000 + randomInt(20000);
     const bits = 16_000_000;
     await driver.create({
       id,
       image: { ref: await makeBaseImage(dir) },
-      iface: { hostname: 'netguest', network: { mode: 'bridge', network, ipv4: `${subnet}.2/29`, gateway: `${subnet}.1` }, ports: [{ hostPort, port: 8080, protocol: 'tcp' }] },
+      iface: { hostname: 'netguest', network: { mode: 'bridge', network, ipv4: `${subnet}.2/29`, gateway: `${subnet}.1`, ipv6: `${prefix6}::2/64`, gateway6: `${prefix6}::1` }, ports: [{ hostPort, port: 8080, protocol: 'tcp' }] },
       limits: { memoryBytes: 192 * 1024 * 1024, networkBitsPerSecond: bits },
     });
     const bridge = libvirtBridgeName(network);
@@ -93,12 +97,28 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     const netXml = virsh('net-dumpxml', network);
     expect(netXml).toMatch(new RegExp(`<host mac='52:54:00:[0-9a-f:]+' ip='${subnet}\\.2'/>`));
     expect(netXml).toMatch(/<hostname>netguest<\/hostname>/);
+    // IPv6: the network holds the host's ::1 on the /64 and names the guest's ::2 (AAAA); the guest's command line carries its address.
+    expect(netXml).toContain(`<ip family='ipv6' address='${prefix6}::1' prefix='64'>`);
+    expect(netXml).toContain(`<host ip='${prefix6}::2'>`);
     expect(virsh('dumpxml', `rsp-${id}`)).toMatch(new RegExp(`<source network='${network}'`));
+    expect(virsh('dumpxml', `rsp-${id}`)).toContain(`rsp.ipv6=${prefix6}::2/64 rsp.gateway6=${prefix6}::1`);
 
     await driver.start(id);
     expect(await until('the guest banner with its DHCP address', async () => (await driver.logs(id)).includes(`inet ${subnet}.2/29`), 60_000, 500)).toBe(true);
     expect(await until('the lease reported by inspect', async () => (await driver.inspect(id)).addresses.includes(`${subnet}.2`), 30_000, 500)).toBe(true);
     expect(await until('the guest answering the host on its address', async () => (await fetchText(`http://${subnet}.2:8080/`)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
+    expect(await until('the guest on its IPv6 address', async () => (await driver.logs(id)).includes(`inet6 ${prefix6}::2/64`), 30_000, 500)).toBe(true);
+    expect((await driver.inspect(id)).addresses).toEqual([`${subnet}.2`, `${prefix6}::2`]);
+    expect(execFileSync('ip', ['-6', 'addr', 'show', 'dev', libvirtBridgeName(network)], { encoding: 'utf8' })).toContain(`inet6 ${prefix6}::1/64`);
+    expect(await until('the guest answering ping -6 from the host', async () => {
+      try {
+        execFileSync(BUSYBOX, ['ping', '-6', '-c', '1', '-W', '2', `${prefix6}::2`], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 30_000, 500)).toBe(true);
+    expect(await until('the guest answering the host on its IPv6 address', async () => (await fetchText(`http://[${prefix6}::2]:8080/`)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
     const lookup = execFileSync(BUSYBOX, ['nslookup', 'netguest', `${subnet}.1`], { encoding: 'utf8' });
     expect(lookup).toContain(`Address: ${subnet}.2`);
     const url = `http://${outsideAddress()}:${hostPort}/`;
@@ -136,6 +156,7 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     expect(hasNetwork(network)).toBe(false);
     expect(existsSync(`/sys/class/net/${bridge}`)).toBe(false);
     expect(execFileSync('iptables', ['-S'], { encoding: 'utf8' })).not.toContain(bridge);
+    expect(execFileSync('ip6tables', ['-S'], { encoding: 'utf8' })).not.toContain(bridge);
   }, 180_000);
 });
 

@@ -62,6 +62,10 @@ export interface DomainModel {
     mac?: string;
     ipv4?: { address: string; prefix: number };
     gateway?: string;
+    /** A static IPv6 address (libvirt-LXC domains: `<ip family='ipv6'>`; VMs take it from their kernel command line). */
+    ipv6?: { address: string; prefix: number };
+    /** The IPv6 default route's gateway. */
+    gateway6?: string;
     /** libvirt's own `<bandwidth>` (KiB/s both ways); absent where RSP shapes the host-side device itself. */
     averageKiBps?: number;
     /** The host-side device's name (`<target dev>`), where RSP shapes it. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadBinding } from '../../../drivers/libvirt/binding';
-import { readOnlyRootCmdline } from '../../../drivers/libvirt/boot';
+import { kernelCmdline, readOnlyRootCmdline } from '../../../drivers/libvirt/boot';
 import type { DomainModel, DomainType } from '../../../drivers/libvirt/domain-xml';
 import { domainXml, readDomain } from '../../../drivers/libvirt/domain-xml';
 import { environmentMac, libvirtBridgeName, networkXml } from '../../../drivers/libvirt/networks';
@@ -58,7 +58,11 @@ const VARIANTS: Array<[string, DomainType, Partial<DomainModel>]> = [
   ['lxc, no network', 'lxc', { network: undefined }],
   ['qemu, managed network', 'qemu', { network: { bridge: 'virbr0', network: 'rsp-0123456789', mac: '52:54:00:ab:cd:ef', averageKiBps: 1221 } }],
   ['lxc, managed network', 'lxc', { network: { bridge: 'virbr0', network: 'rsp-0123456789', mac: '52:54:00:ab:cd:ef', ipv4: { address: '10.42.0.2', prefix: 24 }, gateway: '10.42.0.1' } }],
+  ['lxc, managed network with IPv6', 'lxc', { network: { bridge: 'virbr0', network: 'rsp-0123456789', mac: '52:54:00:ab:cd:ef', ipv4: { address: '10.42.0.2', prefix: 24 }, gateway: '10.42.0.1', ipv6: { address: 'fd3a:1b2c:4d5e::2', prefix: 64 }, gateway6: 'fd3a:1b2c:4d5e::1' } }],
 ];
+
+/** A managed network with an IPv6 side, as `managedNetworkOf` gives it. */
+const NETWORK6 = { name: 'rsp-0123456789', subnet: '10.42.0.0/24', gateway: '10.42.0.1', address: '10.42.0.2', ipv6: { subnet: 'fd3a:1b2c:4d5e::/64', gateway: 'fd3a:1b2c:4d5e::1', address: 'fd3a:1b2c:4d5e::2' } };
 
 describe('libvirt domain XML builders', () => {
   test.each(VARIANTS)('%s: every value escaped, metadata reads back intact', (_, type, overrides) => {
@@ -125,6 +129,17 @@ describe('libvirt domain XML builders', () => {
     expect(environmentMac('rsp-a')).toBe(environmentMac('rsp-a'));
     expect(environmentMac('rsp-a')).not.toBe(environmentMac('rsp-b'));
   });
+
+  test('IPv6: the network holds the host\'s address on the /64; a libvirt-LXC domain gets its static address and route; a VM gets them on its kernel command line', () => {
+    expect(networkXml(NETWORK6)).toMatch(/<ip address="10\.42\.0\.1" prefix="24">\s*<dhcp\/>\s*<\/ip>\s*<ip family="ipv6" address="fd3a:1b2c:4d5e::1" prefix="64"\/>/);
+    expect(networkXml({ ...NETWORK6, ipv6: undefined })).not.toContain('ipv6');
+    const lxc = domainXml('lxc', model({ network: { bridge: 'virbr0', network: 'rsp-0123456789', mac: '52:54:00:ab:cd:ef', ipv6: { address: 'fd3a:1b2c:4d5e::2', prefix: 64 }, gateway6: 'fd3a:1b2c:4d5e::1' } }));
+    expect(lxc).toContain('<ip address="fd3a:1b2c:4d5e::2" family="ipv6" prefix="64"/>');
+    expect(lxc).toContain('<route family="ipv6" address="::" prefix="0" gateway="fd3a:1b2c:4d5e::1"/>');
+    const network = { mode: 'bridge' as const, network: 'rsp-0123456789', ipv4: '10.42.0.2/24', gateway: '10.42.0.1' };
+    expect(kernelCmdline('console=ttyS0', { hostname: 'h', network: { ...network, ipv6: 'fd3a:1b2c:4d5e:0::2/64', gateway6: 'fd3a:1b2c:4d5e::1' } })).toBe('console=ttyS0 rsp.hostname=h rsp.ipv6=fd3a:1b2c:4d5e::2/64 rsp.gateway6=fd3a:1b2c:4d5e::1 rsp.config.RSP_HOSTNAME=h');
+    expect(kernelCmdline('console=ttyS0', { hostname: 'h', network })).toBe('console=ttyS0 rsp.hostname=h rsp.config.RSP_HOSTNAME=h');
+  });
 });
 
 describeWithEngine('libvirt', 'libvirt domain XML against libvirt itself', () => {
@@ -145,11 +160,13 @@ describeWithEngine('libvirt', 'libvirt domain XML against libvirt itself', () =>
     expect(`${stdout}${stderr}`).toMatch(/validates/);
   });
 
-  test('a managed network\'s XML validates against libvirt\'s network RNG schema', async () => {
+  test('a managed network\'s XML (with and without IPv6) validates against libvirt\'s network RNG schema', async () => {
     const file = join(dir, 'network.xml');
-    await writeFile(file, networkXml({ name: 'rsp-0123456789', subnet: '10.42.0.0/24', gateway: '10.42.0.1', address: '10.42.0.2' }));
-    const { stdout, stderr } = await run('virt-xml-validate', [file, 'network']);
-    expect(`${stdout}${stderr}`).toMatch(/validates/);
+    for (const network of [{ ...NETWORK6, ipv6: undefined }, NETWORK6]) {
+      await writeFile(file, networkXml(network));
+      const { stdout, stderr } = await run('virt-xml-validate', [file, 'network']);
+      expect(`${stdout}${stderr}`).toMatch(/validates/);
+    }
   });
 
   test.each(VARIANTS.filter(([, type]) => type === 'xen'))('%s: defined on a test:// connection as type xen and read back', async (_, type, overrides) => {
