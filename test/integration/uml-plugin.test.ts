@@ -1,13 +1,14 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
 import { runConformanceSuite } from '../../drivers/conformance';
 import { DriverRegistry } from '../../drivers/registry';
 import { loadPlugins } from '../../plugins';
 import type { Driver } from '../../drivers/contract';
 import { bridgeName } from '../../drivers/host/bridges';
-import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
+import { BUSYBOX, buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
 import { describeWithEngine } from '../helpers/engines';
 
 /** The UML plugin's package folder (built into its dist/ by the test setup), loaded as RSP_PLUGINS loads it. */
@@ -61,13 +62,14 @@ describeWithEngine('uml', 'UML driver plugin: what the guest gets', () => {
     await rm(stateDir, { recursive: true, force: true });
   });
 
-  test('mem=, the CPU cgroup, config, a hostfs volume, a managed network (TAP on its bridge), console log and stats of a running guest; destroy leaves no process, cgroup, TAP or bridge', async () => {
+  test('mem=, the CPU cgroup, config, a hostfs volume, a managed network (TAP on its bridge, IPv4 and IPv6), console log and stats of a running guest; destroy leaves no process, cgroup, TAP or bridge', async () => {
     const limits = { memoryBytes: 64 * 1024 * 1024, ...(driver.capabilities().limits.includes('cpuQuota') ? { cpuQuota: 0.5, cpuWeight: 50 } : {}) };
     const data = await mkdtemp(join(tmpdir(), 'rsp-uml-volume-'));
     await writeFile(join(data, 'from-host.txt'), 'towel\n');
     const volumes = [{ name: 'data', kind: 'data' as const, hostPath: data, mountPath: '/srv/data' }];
     const subnet = `10.126.${process.pid % 250}`;
-    const network = { mode: 'bridge' as const, network: `uml-check-${process.pid}`, ipv4: `${subnet}.7/24`, gateway: `${subnet}.1` };
+    const prefix6 = `fd7e:${(0x1000 + (process.pid % 0xe000)).toString(16)}:7`;
+    const network = { mode: 'bridge' as const, network: `uml-check-${process.pid}`, ipv4: `${subnet}.7/24`, gateway: `${subnet}.1`, ipv6: `${prefix6}::7/64`, gateway6: `${prefix6}::1` };
     await driver.create({ id, image: await busyboxImage(driver), limits, volumes, iface: { hostname: 'zaphod', dns: ['192.0.2.53'], config: { MEMBER: "ford's" }, network }, labels: {} });
     await driver.start(id);
     const exec = (command: string) => driver.exec!(id, ['sh', '-c', command]);
@@ -81,7 +83,12 @@ describeWithEngine('uml', 'UML driver plugin: what the guest gets', () => {
     // The guest's eth0 is a TAP device on the network's bridge, which carries the gateway address.
     expect((await exec('ip -4 addr show dev eth0')).stdout).toContain(`inet ${subnet}.7/24`);
     expect(await exec(`ping -c 2 -W 5 ${subnet}.1`)).toMatchObject({ exitCode: 0 });
-    expect((await driver.inspect(id)).addresses).toEqual([`${subnet}.7`]);
+    // IPv6: the guest loaded the UML kernel's ipv6 module and has its address; the bridge holds ::1; each answers the other.
+    expect(driver.capabilities().features).toContain('ipv6');
+    expect((await exec('ip -6 addr show dev eth0')).stdout).toContain(`inet6 ${prefix6}::7/64`);
+    expect(await exec(`ping -6 -c 2 -W 5 ${prefix6}::1`)).toMatchObject({ exitCode: 0 });
+    expect(execFileSync(BUSYBOX, ['ping', '-6', '-c', '2', '-W', '5', `${prefix6}::7`], { encoding: 'utf8' })).toContain('2 packets received');
+    expect((await driver.inspect(id)).addresses).toEqual([`${subnet}.7`, `${prefix6}::7`]);
     const tap = (await readdir(`/sys/class/net/${bridgeName(network.network)}/brif`))[0]!;
     expect(tap).toMatch(/^rspu/);
     const pid = Number(await readFile(join(stateDir, 'envs', id, 'uml.pid'), 'utf8'));

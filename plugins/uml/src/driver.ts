@@ -35,6 +35,7 @@ import { exportArchive, importArchive } from './archive';
 import { GuestCgroups } from './cgroups';
 import { guestExec, writeGuestConfig } from './guest';
 import { baseDisk, imageTar, importImage, readImage } from './images';
+import { hasIpv6Module, ipv6ModuleFiles, UML_MODULES_DIR } from './ipv6-modules';
 import { StateLayout } from './paths';
 import { guestCounters, guestCpuSeconds, isGuestProcess, mconsole, waitForExit } from './process';
 import { onPath, run } from './run';
@@ -57,6 +58,8 @@ export interface UmlDriverOptions {
   bootTimeoutMs?: number;
   /** The cgroup mount guests' cgroups are made under (CPU weight and quota, CPU time); default /sys/fs/cgroup. */
   cgroupRoot?: string;
+  /** The UML kernel's modules, a folder per release (the ipv6 module comes from there); default /usr/lib/uml/modules. */
+  modulesDir?: string;
   /** Fault injection for the conformance suite: fail `create` after this step. */
   failAfter?: 'cow';
 }
@@ -91,6 +94,7 @@ export class UmlDriver implements DriverCore, Pick<DriverOptional, 'importImage'
   private readonly cgroups: GuestCgroups;
   private readonly networks: TapNetworks;
   private readonly tapUsable = TapNetworks.usable();
+  private readonly modulesDir: string;
 
   constructor(private readonly options: UmlDriverOptions) {
     this.name = options.name ?? 'uml';
@@ -98,13 +102,15 @@ export class UmlDriver implements DriverCore, Pick<DriverOptional, 'importImage'
     this.kernel = options.kernel ?? 'linux.uml';
     this.cgroups = new GuestCgroups(options.cgroupRoot ?? '/sys/fs/cgroup', options.stateDir);
     this.networks = new TapNetworks(this.layout.envs);
+    this.modulesDir = options.modulesDir ?? UML_MODULES_DIR;
   }
 
   capabilities(): DriverCapabilities {
     return {
       operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'exec', 'logs', 'resize'],
       limits: this.cgroups.usable ? ['memoryBytes', 'cpuWeight', 'cpuQuota'] : ['memoryBytes'],
-      features: this.tapUsable ? ['managedNetwork'] : [],
+      // IPv6 on a managed network: the guest loads the UML kernel's ipv6 module from the host (Debian's kernel has IPv6 as a module).
+      features: this.tapUsable ? ['managedNetwork', ...(hasIpv6Module(this.modulesDir) ? (['ipv6'] as const) : [])] : [],
     };
   }
 
@@ -124,6 +130,17 @@ export class UmlDriver implements DriverCore, Pick<DriverOptional, 'importImage'
     } catch (e) {
       return { available: false, reason: (e as Error).message };
     }
+  }
+
+  /**
+   * The ipv6 module of the UML kernel's release (from `--version`) and what it needs, for a guest
+   * on a managed network with an IPv6 side; UNSUPPORTED_OPERATION, with the reason, without them.
+   */
+  private async ipv6Modules(): Promise<string[]> {
+    const release = await run(this.kernel, ['--version']).then((r) => r.stdout.trim().split('\n').pop()!.trim(), () => undefined);
+    const files = release ? await ipv6ModuleFiles(release, this.modulesDir) : undefined;
+    if (!files) throw new UnsupportedOperationError('IPv6 addresses', `driver ${this.name}`, `${this.kernel} has IPv6 as a module and ${join(this.modulesDir, release ?? '<release>', 'kernel/net/ipv6/ipv6.ko')} is missing (apt-get install user-mode-linux): clear the host's ipv6Range`);
+    return files;
   }
 
   async create(spec: EnvironmentSpec, options?: CallOptions): Promise<EnvironmentInfo> {
@@ -148,6 +165,7 @@ export class UmlDriver implements DriverCore, Pick<DriverOptional, 'importImage'
     if (spec.iface.network?.mode === 'bridge' && !(managed && this.tapUsable)) {
       throw new UnsupportedOperationError('bridged networking', `driver ${this.name}`, managed ? 'a TAP device on the bridge needs /dev/net/tun and root (CAP_NET_ADMIN)' : 'UML guests join managed networks only (network.network, an ipv4 address with prefix and a gateway)');
     }
+    const ipv6Modules = managed?.ipv6 ? await this.ipv6Modules() : [];
     const dir = this.layout.env(spec.id);
     await mkdir(this.layout.envs, { recursive: true });
     await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
@@ -161,7 +179,7 @@ export class UmlDriver implements DriverCore, Pick<DriverOptional, 'importImage'
         revert.add(() => this.networks.release(managed));
       }
       revert.add(() => rm(dir, { recursive: true, force: true }));
-      await writeGuestConfig(this.layout.host(spec.id), spec);
+      await writeGuestConfig(this.layout.host(spec.id), spec, ipv6Modules);
       await makeDisk(dir);
       const record: EnvRecord = { spec: { ...spec, labels: { ...spec.labels, 'rsp.environment': spec.id } }, disk, createdAt: new Date().toISOString(), started: false };
       await writeFile(join(dir, 'env.json'), JSON.stringify(record));
@@ -405,7 +423,7 @@ export class UmlDriver implements DriverCore, Pick<DriverOptional, 'importImage'
       handle: `${this.layout.run}/${spec.id}`,
       state,
       image: spec.image,
-      addresses: [managedNetworkOf(spec.iface.network)?.address].filter((a): a is string => a !== undefined),
+      addresses: [managedNetworkOf(spec.iface.network)?.address, managedNetworkOf(spec.iface.network)?.ipv6?.address].filter((a): a is string => a !== undefined),
       hostname: spec.iface.hostname,
       limits: { ...(await this.cpuLimits(spec.id, spec.limits, state)), memoryBytes: spec.limits?.memoryBytes ?? this.options.defaultMemoryBytes ?? 128 * MIB },
       labels: { ...spec.labels, 'rsp.environment': spec.id },

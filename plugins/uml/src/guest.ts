@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { managedNetworkOf, type EnvironmentSpec, type ExecResult } from '@rsp/sdk';
 
 /** Where the driver's files sit inside the guest's root filesystem. */
@@ -48,10 +48,12 @@ export function shellQuote(word: string): string {
 /**
  * Writes what the guest reads at boot into its host directory: hostname, the network (loopback,
  * and on a managed network `eth0` with the spec's address and a default route through its
- * gateway), resolv.conf, config.env (KEY='VALUE' lines, so they can be sourced), the volume
- * mounts and the command.
+ * gateway; with an IPv6 side also its IPv6 address, without duplicate address detection, and
+ * IPv6 default route, after loading `ipv6Modules` — the UML kernel's ipv6 module and what it needs,
+ * copied into `modules/` — unless the kernel has IPv6 already), resolv.conf, config.env
+ * (KEY='VALUE' lines, so they can be sourced), the volume mounts and the command.
  */
-export async function writeGuestConfig(hostDir: string, spec: EnvironmentSpec): Promise<void> {
+export async function writeGuestConfig(hostDir: string, spec: EnvironmentSpec, ipv6Modules: string[] = []): Promise<void> {
   await mkdir(join(hostDir, 'exec'), { recursive: true });
   const config = Object.entries(spec.iface.config ?? {}).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join('');
   const dns = (spec.iface.dns ?? []).map((server) => `nameserver ${server}\n`).join('');
@@ -60,6 +62,17 @@ export async function writeGuestConfig(hostDir: string, spec: EnvironmentSpec): 
     .join('');
   const managed = managedNetworkOf(spec.iface.network);
   const network = ['ip link set lo up', ...(managed ? [`ip addr add ${shellQuote(spec.iface.network!.ipv4!)} dev eth0`, 'ip link set eth0 up', `ip route add default via ${shellQuote(managed.gateway)}`] : [])];
+  if (managed?.ipv6) {
+    await mkdir(join(hostDir, 'modules'), { recursive: true });
+    for (const file of ipv6Modules) await copyFile(file, join(hostDir, 'modules', basename(file)));
+    const load = ipv6Modules.map((file) => `insmod "$H/modules/${basename(file)}"`).join('; ');
+    network.push(
+      ...(load ? [`[ -e /proc/net/if_inet6 ] || { ${load}; }`] : []),
+      'echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad',
+      `ip -6 addr add ${shellQuote(`${managed.ipv6.address}/64`)} dev eth0`,
+      `ip -6 route add default via ${shellQuote(managed.ipv6.gateway)} dev eth0`,
+    );
+  }
   const command = spec.command?.length ? `exec ${spec.command.map(shellQuote).join(' ')}\n` : '';
   await writeFile(join(hostDir, 'hostname'), `${spec.iface.hostname}\n`);
   await writeFile(join(hostDir, 'net.sh'), `${network.join('\n')}\n`);

@@ -11,7 +11,7 @@ export { UmlDriver, type UmlDriverOptions } from './driver';
  *
  * Options: `name` (registry name, default `uml`), `kernel` (default `linux.uml`),
  * `defaultMemoryBytes` (default 128 MiB), `xstateShim` (`auto`, `always`, `never`), `cgroupRoot`
-(default `/sys/fs/cgroup`), `stateDir`
+(default `/sys/fs/cgroup`), `modulesDir` (the UML kernel's modules, default `/usr/lib/uml/modules`), `stateDir`
  * (default `<agent data dir>/uml`); `failAfter: 'cow'` makes `create` fail part-way (the
 conformance suite's fault injection).
  *
@@ -38,6 +38,7 @@ export default defineDriverPlugin({
       name: text('name'),
       kernel: text('kernel'),
       cgroupRoot: text('cgroupRoot'),
+      modulesDir: text('modulesDir'),
       defaultMemoryBytes: memory as number | undefined,
       xstateShim: shim as 'auto' | 'always' | 'never' | undefined,
       ...(options.failAfter === 'cow' ? { failAfter: 'cow' as const } : {}),
