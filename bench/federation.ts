@@ -9,6 +9,7 @@ import { createRootfsTar } from '../drivers/fake';
 import { addFederationGroup, joinSite } from '../gateway/federation/config';
 import { startFederationGateway } from '../gateway/federation/server';
 import { ask } from './child-ask';
+import { withCpuProfile } from './cpu-profile';
 import type { SiteReady } from './federation-site';
 
 /**
@@ -29,7 +30,9 @@ import type { SiteReady } from './federation-site';
  *
  * Knobs (environment): BENCH_FIGURES (by-id,hosts,events), BENCH_REQUESTS (by-id: 2000 of each),
  * BENCH_HOSTS (hosts per site: 1000), BENCH_ROUNDS (hosts: 200), BENCH_SUBSCRIBERS (1000),
- * BENCH_EVENT_INTERVAL_MS (250), BENCH_EVENT_SECONDS (events: 20 per stage).
+ * BENCH_EVENT_INTERVAL_MS (250), BENCH_EVENT_SECONDS (events: 20 per stage); BENCH_CPU_PROFILE=path:
+ * after the by-id figure, a CPU profile of this process (the federation) over as many federated
+ * by-id requests again, in a window of its own.
  * The listed hosts are registered for agents of their own (`agent: "<site>-agent-<n>"`, never
  * connected: UNKNOWN), as the machines of a real site are; only the first is this site's own.
  */
@@ -112,6 +115,11 @@ async function byId(target: { gateway: { graphqlUrl: string }; hostId: string; t
   console.log(`  straight to the site:     p50 ${d.p50.toFixed(2)} ms  p99 ${d.p99.toFixed(2)} ms   (baseline)`);
   console.log(`  through rsp federate:     p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms`);
   console.log(`  ratio:                    p50 ${(f.p50 / d.p50).toFixed(2)} (goal ≤ 1.3)  p99 ${(f.p99 / d.p99).toFixed(2)} (goal ≤ 1.5)`);
+  if (process.env.BENCH_CPU_PROFILE) {
+    await withCpuProfile(process.env.BENCH_CPU_PROFILE, async () => {
+      for (let i = 0; i < REQUESTS; i++) await federated(QUERY, { id: target.hostId });
+    });
+  }
 }
 
 /** Every host `call` lists, page after page; the number of hosts. */

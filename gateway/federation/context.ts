@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import type { FederationConfig } from './config';
 import { keyHash } from './config';
+import type { SubscriptionSocket } from '../server/shared-execution';
 
 /** A federation group as a request sees it: its name and, per linked site, the token that site issued. */
 export interface FederationGroup {
@@ -15,6 +16,8 @@ export interface FederationContext {
   siteErrors: GraphQLError[];
   /** The site the caller named (header x-rsp-site): root fields go there only. */
   site?: string;
+  /** A subscriber's graphql-ws subscription: its results are written straight to its socket. */
+  subscription?: SubscriptionSocket;
 }
 
 /** Finds the federation group of `Authorization: Bearer <key>`, or refuses with UNAUTHENTICATED (401). */

@@ -2,11 +2,11 @@ import { defaultMergedResolver, delegateToSchema, ExternalObject, OBJECT_SUBSCHE
 import { stitchSchemas } from '@graphql-tools/stitch';
 import { isAsyncIterable } from '@graphql-tools/utils';
 import { Repeater } from 'graphql-yoga';
-import { FieldNode, GraphQLError, GraphQLFieldResolver, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, isNonNullType, isObjectType, Kind, OperationTypeNode, parse, responsePathAsArray, FieldNode as Field, OperationDefinitionNode } from 'graphql';
+import { FieldNode, getNamedType, GraphQLError, GraphQLFieldResolver, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, isNonNullType, isObjectType, Kind, OperationTypeNode, parse, responsePathAsArray, FieldNode as Field, OperationDefinitionNode } from 'graphql';
 import type { FederationContext } from './context';
 import { takesPeer, withPeers } from './peers';
 import { placementResolvers } from './placement';
-import { decodeCursor, encodeCursor, FederatedConnection, idsIn, isConnectionType, mergeKindOf, SiteCursors, SiteIndex } from './routing';
+import { decodeCursor, encodeCursor, FederatedConnection, GlobalIds, isConnectionType, LocalArgs, localArgs, mergeKindOf, SiteCursors, SiteIndex } from './routing';
 import { classify, errorOf, notLinked, Outcome, siteError } from './site-errors';
 
 /** The selection the federation adds to a delegated connection: each site's own end cursor. */
@@ -23,9 +23,11 @@ const SITE_SOURCED_TYPES = ['Event', 'PlacementCandidate', 'PlacementRejection']
 
 /**
  * The federation's schema: the site schema stitched over every member site (GraphQL Tools), each
- * object with the site it comes from (`federationSite`). Root fields route: to the site owning an
- * id they name, else to every site the caller's group is linked to, in parallel — lists and
- * connections merge, anything else is the first site's answer (in configuration order).
+ * object with the site it comes from (`federationSite`) and every id global (`<site>:<id>`,
+ * GlobalIds). Root fields route: to the site a global id they name says (a site's own id: where
+ * the federation found it before), else to every site the caller's group is linked to, in
+ * parallel — lists and connections merge, anything else is the first site's answer (in
+ * configuration order).
  */
 export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, index = new SiteIndex(), urls: ReadonlyMap<string, string> = new Map()): GraphQLSchema {
   const bySite = new Map(sites.map((s) => [s.name!, s]));
@@ -33,6 +35,9 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
     (t): t is GraphQLObjectType => isObjectType(t) && !t.name.startsWith('__') && t.getFields().id !== undefined && isNonNullType(t.getFields().id!.type) && String(t.getFields().id!.type) === 'ID!',
   );
   const connectionTypes = Object.values(siteSchema.getTypeMap()).filter(isConnectionType);
+  const ids = new GlobalIds(new Set(bySite.keys()));
+  /** The site of an id: the one a global id names, else where the federation found a site's own id. */
+  const siteOfId = (id: string): string | undefined => ids.parse(id)?.site ?? index.siteOf(id);
 
   /** Delegates the field being resolved to one site, as the caller's group there. */
   const delegate = async (site: string, operation: OperationTypeNode, args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo, fieldNodes?: FieldNode[]): Promise<Outcome> => {
@@ -48,15 +53,13 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
   const linkedSites = (ctx: FederationContext): string[] => sites.map((s) => s.name!).filter((name) => name in ctx.group.links);
 
   /** The sites a root field goes to: the owner of an id it names, a site the caller chose, or every linked site. */
-  const targetsOf = (operation: OperationTypeNode, args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo): string[] => {
+  const targetsOf = (operation: OperationTypeNode, local: LocalArgs, ctx: FederationContext, info: GraphQLResolveInfo): string[] => {
     const linked = linkedSites(ctx);
-    const field = info.parentType.getFields()[info.fieldName]!;
-    const ids = field.args.flatMap((a) => idsIn(args[a.name], a.type));
-    const owner = ids.map((id) => index.siteOf(id)).find((s) => s !== undefined);
+    const owner = local.sites[0] ?? local.plain.map((id) => index.siteOf(id)).find((s) => s !== undefined);
     const chosen = ctx.site ?? owner;
     if (chosen !== undefined) return linked.includes(chosen) ? [chosen] : [];
     if (operation !== OperationTypeNode.MUTATION || linked.length <= 1) return linked;
-    throw new GraphQLError(`Say which site ${info.fieldName} is for: the header x-rsp-site (one of ${linked.join(', ')}), or an id the federation has seen`, {
+    throw new GraphQLError(`Say which site ${info.fieldName} is for: the header x-rsp-site (one of ${linked.join(', ')}), or an id the federation gave (<site>:<id>)`, {
       path: responsePathAsArray(info.path),
       extensions: { code: 'BAD_USER_INPUT', details: { sites: linked } },
     });
@@ -69,8 +72,9 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
     // Another site named in the arguments (PeerSiteInput): its URL and the group's token there, from the peering.
     const key = `${info.parentType.name}.${info.fieldName}`;
     if (!peerFields.has(key)) peerFields.set(key, takesPeer(info));
-    const args = peerFields.get(key) ? withPeers(given, info, ctx, urls) : given;
-    const targets = targetsOf(operation, args, ctx, info);
+    const local = localArgs(peerFields.get(key) ? withPeers(given, info, ctx, urls) : given, field(info), ids);
+    const args = local.args;
+    const targets = targetsOf(operation, local, ctx, info);
     const kind = mergeKindOf(info.returnType);
     if (kind === 'connection') return connection(targets, args, ctx, info);
     const outcomes = await Promise.all(targets.map((site) => delegate(site, operation, args, ctx, info)));
@@ -82,7 +86,8 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
     }
     const found = answered.find((o) => o.value !== null && o.value !== undefined);
     if (found) {
-      for (const id of field(info).args.flatMap((a) => idsIn(args[a.name], a.type))) index.remember(id, found.site);
+      // A site's own id found by asking every site: the next request with it goes straight there.
+      if (!local.sites.length && targets.length > 1) for (const id of local.plain) index.remember(id, found.site);
       return found.value;
     }
     if (failed.length) {
@@ -122,10 +127,11 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
   const subscribe: GraphQLFieldResolver<unknown, FederationContext> = async (_root, args, ctx, info) => {
     const streams: SiteStream[] = [];
     const failures: Array<{ site: string; error: GraphQLError }> = [];
+    const local = localArgs(args, field(info), ids);
     await Promise.all(
-      targetsOf(OperationTypeNode.SUBSCRIPTION, args, ctx, info).map(async (site) => {
+      targetsOf(OperationTypeNode.SUBSCRIPTION, local, ctx, info).map(async (site) => {
         try {
-          const stream = await delegateToSchema({ schema: bySite.get(site)!, operation: OperationTypeNode.SUBSCRIPTION, fieldName: info.fieldName, args, context: ctx, info });
+          const stream = await delegateToSchema({ schema: bySite.get(site)!, operation: OperationTypeNode.SUBSCRIPTION, fieldName: info.fieldName, args: local.args, context: ctx, info });
           if (isAsyncIterable(stream)) streams.push({ site, stream });
           else failures.push({ site, error: errorOf(stream) });
         } catch (e) {
@@ -147,18 +153,31 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
     if (!type) continue;
     resolvers[type.name] = Object.fromEntries(Object.keys(type.getFields()).map((name) => [name, rootResolver(operation)]));
   }
-  /** An id field as the site gave it, its site remembered (by-id fields then go straight there). */
-  const rememberedId = (parent: unknown, args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo) => {
-    const id = defaultMergedResolver(parent as ExternalObject, args, ctx, info);
+  /** An ID (or list of IDs) a site gave, global: prefixed with that site's name. */
+  const globalized = (site: string, value: unknown): unknown => (typeof value === 'string' ? ids.of(site, value) : Array.isArray(value) ? value.map((v) => globalized(site, v)) : value);
+  const globalId = (parent: unknown, args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo): unknown => {
+    const value = defaultMergedResolver(parent as ExternalObject, args, ctx, info);
     const site = siteOfObject(parent);
-    if (site && typeof id === 'string') index.remember(id, site);
-    return id;
+    return site && !(value instanceof Error) ? globalized(site, value) : value;
+  };
+  const roots = new Set([siteSchema.getQueryType(), siteSchema.getMutationType(), siteSchema.getSubscriptionType()].map((t) => t?.name));
+  for (const type of Object.values(siteSchema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__') || roots.has(type.name)) continue;
+    const idFields = Object.values(type.getFields()).filter((f) => getNamedType(f.type).name === 'ID');
+    if (idFields.length) resolvers[type.name] = Object.fromEntries(idFields.map((f) => [f.name, globalId]));
+  }
+  // A replica kept at another member site: its id there is that site's.
+  resolvers.Replica!.peerReplicaId = {
+    selectionSet: '{ peerSite }',
+    resolve: (parent: unknown, args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo) => {
+      const value = defaultMergedResolver(parent as ExternalObject, args, ctx, info);
+      const peer = (parent as { peerSite?: unknown }).peerSite;
+      return typeof value === 'string' && typeof peer === 'string' && bySite.has(peer) ? ids.of(peer, value) : value;
+    },
   };
   // It needs nothing of the site, but a selection of only federationSite must still ask the site for the object.
   const federationSite = { selectionSet: '{ __typename }', resolve: (parent: unknown) => siteOfObject(parent) };
-  for (const type of entityTypes) resolvers[type.name] = { id: rememberedId, federationSite };
-  for (const name of SITE_SOURCED_TYPES) resolvers[name] = { federationSite };
-  resolvers.PlacementCandidate!.hostId = rememberedId;
+  for (const name of [...entityTypes.map((t) => t.name), ...SITE_SOURCED_TYPES]) resolvers[name] = { ...resolvers[name], federationSite };
 
   /** A query or mutation of the federation's own at one site, as the caller's group there; its first error thrown, naming the site. */
   const ask = async <T>(site: string, operation: OperationTypeNode, query: string, variables: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo): Promise<T> => {
@@ -174,22 +193,21 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
    */
   const createEnvironment: GraphQLFieldResolver<unknown, FederationContext> = async (root, args, ctx, info) => {
     const input = (args.input ?? {}) as { imageId?: string; hostId?: string; allocationId?: string };
-    const imageSite = input.imageId ? index.siteOf(input.imageId) : undefined;
-    const placeSite = ctx.site ?? [input.hostId, input.allocationId].map((id) => (id ? index.siteOf(id) : undefined)).find((s) => s !== undefined);
+    const imageSite = input.imageId ? siteOfId(input.imageId) : undefined;
+    const placeSite = ctx.site ?? [input.hostId, input.allocationId].map((id) => (id ? siteOfId(id) : undefined)).find((s) => s !== undefined);
     if (!imageSite || !placeSite || imageSite === placeSite || !(imageSite in ctx.group.links) || !(placeSite in ctx.group.links)) return rootResolver(OperationTypeNode.MUTATION)(root, args, ctx, info);
-    const { image } = await ask<{ image: { digest: string | null } | null }>(imageSite, OperationTypeNode.QUERY, 'query ($id: ID!) { image(id: $id) { digest } }', { id: input.imageId }, ctx, info);
+    const { image } = await ask<{ image: { digest: string | null } | null }>(imageSite, OperationTypeNode.QUERY, 'query ($id: ID!) { image(id: $id) { digest } }', { id: ids.local(input.imageId!) }, ctx, info);
     if (!image?.digest) throw new GraphQLError(`Image ${input.imageId} at site ${imageSite} has no content to fetch`, { path: responsePathAsArray(info.path), extensions: { code: 'BAD_USER_INPUT', details: { site: imageSite } } });
     const from = { name: imageSite, url: urls.get(imageSite), token: ctx.group.links[imageSite] };
     const { importImage } = await ask<{ importImage: { id: string } }>(placeSite, OperationTypeNode.MUTATION, 'mutation ($i: ImportImageInput!) { importImage(input: $i) { id } }', { i: { digest: image.digest, from } }, ctx, info);
-    index.remember(importImage.id, placeSite);
-    return rootResolver(OperationTypeNode.MUTATION)(root, { ...args, input: { ...input, imageId: importImage.id } }, { ...ctx, site: placeSite }, info);
+    return rootResolver(OperationTypeNode.MUTATION)(root, { ...args, input: { ...input, imageId: ids.of(placeSite, importImage.id) } }, { ...ctx, site: placeSite }, info);
   };
 
-  const placement = placementResolvers({ sites: bySite, index, delegate, targets: (ctx) => (ctx.site !== undefined ? linkedSites(ctx).filter((s) => s === ctx.site) : linkedSites(ctx)) });
+  const placement = placementResolvers({ sites: bySite, ids, siteOfId, delegate, targets: (ctx) => (ctx.site !== undefined ? linkedSites(ctx).filter((s) => s === ctx.site) : linkedSites(ctx)) });
   resolvers[siteSchema.getQueryType()!.name]!.placementCandidates = placement.candidates;
   resolvers[siteSchema.getMutationType()!.name]!.allocate = placement.allocate;
   resolvers[siteSchema.getMutationType()!.name]!.createEnvironment = createEnvironment;
-  resolvers.PlacementExplanation = placement.explanation;
+  resolvers.PlacementExplanation = { ...resolvers.PlacementExplanation, ...placement.explanation };
   for (const type of connectionTypes) {
     resolvers[type.name] = Object.fromEntries(Object.entries(type.getFields()).map(([name, f]) => [name, connectionFieldResolver(name, mergeKindOf(f.type))]));
   }

@@ -2,13 +2,15 @@ import { defaultMergedResolver, ExternalObject, Subschema } from '@graphql-tools
 import { FieldNode, GraphQLError, GraphQLFieldResolver, GraphQLResolveInfo, Kind, OperationDefinitionNode, OperationTypeNode, parse, responsePathAsArray } from 'graphql';
 import type { FederationContext } from './context';
 import { LocalGroups, siteQuery } from './local-groups';
-import type { SiteIndex } from './routing';
+import { GlobalIds, localArgs } from './routing';
 import { notLinked, Outcome, siteError } from './site-errors';
 
-/** What the placement resolvers need of the federation: its sites, its id index and its delegation. */
+/** What the placement resolvers need of the federation: its sites, its ids and its delegation. */
 export interface PlacementRouting {
   sites: ReadonlyMap<string, Subschema>;
-  index: SiteIndex;
+  ids: GlobalIds;
+  /** The site an id is of (a global id's, or where the federation found a site's own id). */
+  siteOfId(id: string): string | undefined;
   /** The sites the caller's group is linked to, in configuration order (only the one it named with x-rsp-site). */
   targets(ctx: FederationContext): string[];
   /** The field being resolved, delegated to one site with `args`. */
@@ -50,8 +52,11 @@ export function placementResolvers(routing: PlacementRouting): { candidates: Gra
     return (site) => (own && locals.has(site) ? { ...request, groupId: locals.get(site)! } : request);
   };
 
+  /** The request argument with the sites' own ids (global ids stripped). */
+  const localRequest = (args: Record<string, unknown>, info: GraphQLResolveInfo): AllocationRequest => localArgs(args, info.parentType.getFields()[info.fieldName]!, routing.ids).args.request as AllocationRequest;
+
   const candidates: GraphQLFieldResolver<unknown, FederationContext> = async (_root, args, ctx, info) => {
-    const request = args.request as AllocationRequest;
+    const request = localRequest(args, info);
     const localTo = await localRequests(request, ctx);
     const fieldNodes = info.fieldNodes.map((f) => ({ ...f, selectionSet: { kind: Kind.SELECTION_SET, selections: [...(f.selectionSet?.selections ?? []), RANK_SELECTION] } }) as FieldNode);
     const outcomes = await Promise.all(routing.targets(ctx).map((site) => routing.delegate(site, OperationTypeNode.QUERY, { request: localTo(site) }, ctx, info, fieldNodes)));
@@ -77,14 +82,14 @@ export function placementResolvers(routing: PlacementRouting): { candidates: Gra
   };
 
   const allocate: GraphQLFieldResolver<unknown, FederationContext> = async (_root, args, ctx, info) => {
-    const request = args.request as AllocationRequest;
+    const hostIds = (args.request as AllocationRequest).hostIds ?? [];
+    const request = localRequest(args, info);
     const localTo = await localRequests(request, ctx);
     const targets = routing.targets(ctx);
-    const hostIds = request.hostIds ?? [];
     let order: string[];
     if (hostIds.length && !ctx.site) {
-      const owner = hostIds.map((id) => routing.index.siteOf(id)).find((s) => s !== undefined);
-      if (owner === undefined) throw new GraphQLError('Say which site the hosts are at: the header x-rsp-site, or hosts the federation has listed', { path: responsePathAsArray(info.path), extensions: { code: 'BAD_USER_INPUT', details: { sites: targets } } });
+      const owner = hostIds.map((id) => routing.siteOfId(id)).find((s) => s !== undefined);
+      if (owner === undefined) throw new GraphQLError('Say which site the hosts are at: the header x-rsp-site, or host ids the federation gave (<site>:<id>)', { path: responsePathAsArray(info.path), extensions: { code: 'BAD_USER_INPUT', details: { sites: targets } } });
       order = targets.filter((s) => s === owner);
     } else order = targets.length > 1 ? await ranked(targets, localTo, ctx) : targets;
     if (!order.length) throw notLinked(info);

@@ -1,4 +1,4 @@
-import { GraphQLError, GraphQLInputType, GraphQLObjectType, GraphQLOutputType, getNamedType, isInputObjectType, isListType, isNonNullType, isObjectType, isScalarType, responsePathAsArray, GraphQLResolveInfo } from 'graphql';
+import { GraphQLError, GraphQLField, GraphQLInputType, GraphQLObjectType, GraphQLOutputType, getNamedType, isInputObjectType, isListType, isNonNullType, isObjectType, isScalarType, responsePathAsArray, GraphQLResolveInfo } from 'graphql';
 
 /** Where the federation last saw each id: the site that owns it (bounded, oldest forgotten first). */
 export class SiteIndex {
@@ -20,17 +20,71 @@ export class SiteIndex {
   }
 }
 
-/** Every ID value in `value` of type `type`: top-level ID arguments and those inside input objects and lists. */
-export function idsIn(value: unknown, type: GraphQLInputType): string[] {
-  if (value === null || value === undefined) return [];
-  if (isNonNullType(type)) return idsIn(value, type.ofType);
-  if (isListType(type)) return Array.isArray(value) ? value.flatMap((v) => idsIn(v, type.ofType)) : idsIn(value, type.ofType);
-  if (isScalarType(type)) return type.name === 'ID' && typeof value === 'string' ? [value] : [];
-  if (isInputObjectType(type) && typeof value === 'object') {
-    const fields = type.getFields();
-    return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => (fields[k] ? idsIn(v, fields[k].type) : []));
+/**
+ * The ids the federation gives: `<site>:<the site's own id>` (site names have no colon), so a by-id
+ * field goes straight to the site its id names, with no lookup, whichever federation process or
+ * restart the client got it from. A site never sees them: the federation strips the prefix of
+ * every ID argument before it delegates, and prefixes every ID its sites answer.
+ */
+export class GlobalIds {
+  constructor(private readonly sites: ReadonlySet<string>) {}
+
+  /** The id clients see for `id` of `site`. */
+  of(site: string, id: string): string {
+    return `${site}:${id}`;
   }
-  return [];
+
+  /** The site and its own id of a global id; undefined for any other id (a site's own, e.g. a plain UUID). */
+  parse(id: string): { site: string; id: string } | undefined {
+    const at = id.indexOf(':');
+    if (at <= 0) return undefined;
+    const site = id.slice(0, at);
+    return this.sites.has(site) ? { site, id: id.slice(at + 1) } : undefined;
+  }
+
+  /** A site's own id of `id`: a global id stripped, any other id as it is. */
+  local(id: string): string {
+    return this.parse(id)?.id ?? id;
+  }
+}
+
+/** A root field's arguments as the sites take them (global ids stripped) and the sites their ids named. */
+export interface LocalArgs {
+  args: Record<string, unknown>;
+  /** The site of each global id, in argument order. */
+  sites: string[];
+  /** The ids that were not global (a site's own), in argument order. */
+  plain: string[];
+}
+
+/** `args` of `field` with every global ID (top level, in input objects and lists) stripped to the site's own id. */
+export function localArgs(args: Record<string, unknown>, field: GraphQLField<unknown, unknown>, ids: GlobalIds): LocalArgs {
+  const found: LocalArgs = { args, sites: [], plain: [] };
+  if (!field.args.length) return found;
+  const local = (value: unknown, type: GraphQLInputType): unknown => {
+    if (value === null || value === undefined) return value;
+    if (isNonNullType(type)) return local(value, type.ofType);
+    if (isListType(type)) return Array.isArray(value) ? value.map((v) => local(v, type.ofType)) : local(value, type.ofType);
+    if (isScalarType(type)) {
+      if (type.name !== 'ID' || typeof value !== 'string') return value;
+      const global = ids.parse(value);
+      if (!global) {
+        found.plain.push(value);
+        return value;
+      }
+      found.sites.push(global.site);
+      return global.id;
+    }
+    if (isInputObjectType(type) && typeof value === 'object') {
+      const fields = type.getFields();
+      return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, fields[k] ? local(v, fields[k].type) : v]));
+    }
+    return value;
+  };
+  const out: Record<string, unknown> = { ...args };
+  for (const a of field.args) if (a.name in args) out[a.name] = local(args[a.name], a.type);
+  found.args = out;
+  return found;
 }
 
 /** How a root field's answers from several sites merge. */

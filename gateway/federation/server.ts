@@ -9,6 +9,7 @@ import { authenticate, FederationContext } from './context';
 import { federatedSchema } from './federated-schema';
 import { SiteIndex } from './routing';
 import { sharedStreams } from './shared-subscriptions';
+import { rootField } from '../server/shared-execution';
 import { siteSchema, siteSubschemas, SITE_TIMEOUT_MS } from './sites';
 
 /** A running federation gateway. */
@@ -52,8 +53,16 @@ export async function startFederationGateway(config: FederationConfig, options: 
   const server: Server = createServer(yoga);
   // Subscriptions: graphql-ws on the same path, the federation key in the connection params.
   const wss = new WebSocketServer({ server, path: '/graphql' });
-  // Subscribers of one group asking the same thing read one execution: each site event is merged and resolved once, not once per subscriber.
-  const sharedSubscribe = sharedStreams<ExecutionArgs>(subscribe, (args) => JSON.stringify([(args.contextValue as FederationContext).group.name, args.operationName ?? null, args.variableValues ?? null, print(args.document)]));
+  // Subscribers of one group asking the same thing read one execution: each site event is merged, resolved and serialized once, not once per subscriber, and written straight to their sockets.
+  const sharedSubscribe = sharedStreams<ExecutionArgs>(
+    subscribe,
+    (args) => JSON.stringify([(args.contextValue as FederationContext).group.name, args.operationName ?? null, args.variableValues ?? null, print(args.document)]),
+    (args) => {
+      const subscription = (args.contextValue as FederationContext).subscription;
+      const field = rootField(args);
+      return subscription && field ? { subscription, responseKey: field.responseKey } : undefined;
+    },
+  );
   const wsServer = useServer<Record<string, unknown>>(
     {
       schema: federated,
@@ -66,7 +75,7 @@ export async function startFederationGateway(config: FederationConfig, options: 
           return false;
         }
       },
-      context: (ctx): FederationContext => ({ group: authenticate(config, wsAuthorization(ctx.connectionParams)), siteErrors: [] }),
+      context: (ctx, id): FederationContext => ({ group: authenticate(config, wsAuthorization(ctx.connectionParams)), siteErrors: [], subscription: { id, socket: ctx.extra.socket } }),
     },
     wss,
   );

@@ -2,6 +2,7 @@ import { print } from 'graphql';
 import type { ExecutionRequest, ExecutionResult, Executor } from '@graphql-tools/utils';
 import { isAsyncIterable } from '@graphql-tools/utils';
 import { BoundedStream } from '../metrics/bounded-stream';
+import { pipeResultsToSocket, SubscriptionSocket } from '../server/shared-execution';
 
 /** Events kept for a federation subscriber that has not read them yet; older ones are dropped first. */
 export const SUBSCRIBER_CAPACITY = 1_000;
@@ -12,13 +13,21 @@ type Opened = AsyncIterator<ExecutionResult> | ExecutionResult;
 /** A subscription's answer: its results, or one result (an error) when it was refused. */
 type Subscribed = ExecutionResult | AsyncIterable<ExecutionResult>;
 
+/** A subscriber's graphql-ws socket, where its results are written straight (pipeResultsToSocket), and its root field's response key. */
+export interface SocketTarget {
+  subscription: SubscriptionSocket;
+  responseKey: string;
+}
+
 /**
  * Subscriptions that would produce the same results read one: `open` runs for the first of a
  * `keyOf`, and each later one with that key reads the same stream of results, through a bounded
  * buffer of its own (a slow subscriber drops its oldest results and never holds up the others).
- * The stream opens with the first subscriber and closes with the last.
+ * The stream opens with the first subscriber and closes with the last. A subscriber with a socket
+ * (`socketOf`) gets each result as one serialization written to its socket, shared with every
+ * other subscriber of the stream.
  */
-export function sharedStreams<A>(open: (args: A) => unknown, keyOf: (args: A) => string): (args: A) => Promise<Subscribed> {
+export function sharedStreams<A>(open: (args: A) => unknown, keyOf: (args: A) => string, socketOf: (args: A) => SocketTarget | undefined = () => undefined): (args: A) => Promise<Subscribed> {
   const upstreams = new Map<string, Upstream>();
   return (args) => {
     const key = keyOf(args);
@@ -27,7 +36,7 @@ export function sharedStreams<A>(open: (args: A) => unknown, keyOf: (args: A) =>
       const created: Upstream = new Upstream(() => open(args), () => upstreams.get(key) === created && upstreams.delete(key));
       upstreams.set(key, (upstream = created));
     }
-    return upstream.join();
+    return upstream.join(socketOf(args));
   };
 }
 
@@ -62,7 +71,7 @@ class Upstream {
   }
 
   /** A new subscriber: the events from now on, or the site's one answer when it refused the subscription. */
-  async join(): Promise<ExecutionResult | AsyncIterableIterator<ExecutionResult>> {
+  async join(target?: SocketTarget): Promise<ExecutionResult | AsyncIterableIterator<ExecutionResult>> {
     const stream: BoundedStream<ExecutionResult> = new BoundedStream<ExecutionResult>(
       [
         (push) => {
@@ -84,6 +93,7 @@ class Upstream {
       void stream.return();
       return opened;
     }
+    if (target) return pipeResultsToSocket(stream, target.subscription, target.responseKey);
     const events: AsyncIterableIterator<ExecutionResult> = {
       next: async () => {
         const next = await stream.next();

@@ -124,6 +124,27 @@ export function createSharedSubscribe(options: SharedSubscribeOptions = {}): (ar
   };
 }
 
+/** Serialized results of executions shared by many subscribers, by result (weakly held: gone with the result). */
+const resultTemplates = new WeakMap<ExecutionResult, PayloadTemplate>();
+
+/**
+ * Results executed once for many subscribers (the federation's shared subscriptions: every
+ * subscriber of one execution gets the same result object) written straight to one subscriber's
+ * socket as the site writes its own events: each result serialized once whoever receives it, the
+ * frames batched (FrameWriter), `stream`'s bounded buffer keeping what a socket above the high
+ * water mark cannot take yet (drop-oldest). The returned iterator only ends (graphql-ws waits on
+ * it); an error the stream was ended with is the last result, located at `responseKey`.
+ */
+export function pipeResultsToSocket(stream: BoundedStream<ExecutionResult>, subscription: SubscriptionSocket, responseKey: string, highWater = DEFAULT_HIGH_WATER_BYTES): AsyncIterableIterator<ExecutionResult> {
+  const templateOf = (payload: unknown): PayloadTemplate => {
+    const result = payload as ExecutionResult;
+    let template = resultTemplates.get(result);
+    if (!template) resultTemplates.set(result, (template = templateFor(result, responseKey, [])));
+    return template;
+  };
+  return pipeToSocket(stream as BoundedStream<unknown, unknown>, subscription, templateOf, highWater, (s) => finalResult(s, responseKey));
+}
+
 /** The shared path over a socket: events go from the stream to the socket; the returned iterator only ends. */
 function pipeToSocket(stream: BoundedStream<unknown, unknown>, { id, socket }: SubscriptionSocket, templateOf: (payload: unknown) => PayloadTemplate | Promise<PayloadTemplate>, highWater: number, last: (stream: unknown) => ExecutionResult | undefined): AsyncIterableIterator<ExecutionResult> {
   const prefix = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
@@ -395,7 +416,7 @@ function responseKeysOf(selectionSet: SelectionSetNode | undefined, name: string
 }
 
 /** The first root field of the operation to run, when it is a subscription. */
-function rootField(args: ExecutionArgs): { name: string; responseKey: string; selectionSet?: SelectionSetNode } | undefined {
+export function rootField(args: ExecutionArgs): { name: string; responseKey: string; selectionSet?: SelectionSetNode } | undefined {
   const ops = args.document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
   const op = args.operationName ? ops.find((o) => o.name?.value === args.operationName) : ops[0];
   if (op?.operation !== 'subscription') return undefined;

@@ -16,6 +16,8 @@ const SITE_NAMES: SiteName[] = ['a', 'b', 'c'];
 /** Each site's agent host offers SLOT units: 1 asked fills b's most (binpack ranks it first), then a's, then c's. */
 const SLOTS: Record<SiteName, number> = { a: 4, b: 2, c: 10 };
 const SLOT = [{ type: 'SLOT', amount: 1, unit: 'COUNT' }];
+/** The site's own id of an id the federation gave (`<site>:<id>`), to ask the site itself. */
+const own = (id: string): string => id.slice(id.indexOf(':') + 1);
 
 /** A port free now: each site is told the others' addresses (RSP_PEER_SITES) before it starts. */
 async function freePort(): Promise<number> {
@@ -145,12 +147,15 @@ describe('rsp federate: one graph over independent sites', () => {
     expect((await fed('alliance', '{ hosts(after: "not-a-cursor") { totalCount } }')).errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
   });
 
-  test('by-id fields go to the site owning the id, also for an id the federation never saw', async () => {
+  test('by-id fields go to the site their global id names; a site\'s own id works too', async () => {
+    // The federation's ids say their site (`b:<id>`), and are what it answers.
+    const global = await fed('alliance', 'query ($id: ID!) { host(id: $id) { id hostname federationSite siteId } }', { id: `b:${sites.b.hostIds[1]}` });
+    expect(global).toEqual({ data: { host: { id: `b:${sites.b.hostIds[1]}`, hostname: 'b-host-2', federationSite: 'b', siteId: `b:${sites.b.siteId}` } } });
     const seen = await fed('alliance', 'query ($id: ID!) { host(id: $id) { hostname federationSite } }', { id: sites.b.hostIds[1] });
     expect(seen).toEqual({ data: { host: { hostname: 'b-host-2', federationSite: 'b' } } });
     const { createHost } = await sites.b.served.ok('mutation ($s: ID!, $g: ID!) { createHost(input: { siteId: $s, ownerGroupId: $g, hostname: "b-host-3", drivers: ["fake"] }) { id } }', { s: sites.b.siteId, g: sites.b.groupId });
     sites.b.hostIds.push(createHost.id);
-    expect(await fed('alliance', 'query ($id: ID!) { host(id: $id) { hostname federationSite siteId } }', { id: createHost.id })).toEqual({ data: { host: { hostname: 'b-host-3', federationSite: 'b', siteId: sites.b.siteId } } });
+    expect(await fed('alliance', 'query ($id: ID!) { host(id: $id) { hostname federationSite siteId } }', { id: createHost.id })).toEqual({ data: { host: { hostname: 'b-host-3', federationSite: 'b', siteId: `b:${sites.b.siteId}` } } });
     // An id argument of a list routes too: the hosts of site b's own site id.
     const ofB = await fed('alliance', 'query ($s: ID!) { hosts(siteId: $s) { nodes { hostname federationSite } } }', { s: sites.b.siteId });
     expect(ofB.data.hosts.nodes.map((h: { hostname: string }) => h.hostname).sort()).toEqual(['b-agent-box', 'b-host-1', 'b-host-2', 'b-host-3']);
@@ -185,27 +190,27 @@ describe('rsp federate: one graph over independent sites', () => {
   test('placement ranks the hosts of every site the group may use together, each candidate naming its site; allocate goes to the best site', async () => {
     // The alliance's group as the federation names it (site a's id): each site gets its own local group's id.
     const { viewer } = (await fed('alliance', '{ viewer { groupId } }')).data;
-    expect(viewer.groupId).toBe(sites.a.groupId);
+    expect(viewer.groupId).toBe(`a:${sites.a.groupId}`);
     const dry = await fed('alliance', 'query ($r: AllocationRequestInput!) { placementCandidates(request: $r) { candidates { hostId hostname federationSite score } rejected { hostname federationSite filter } } }', { r: { groupId: viewer.groupId, resources: SLOT } });
     expect(dry.errors).toBeUndefined();
     const { candidates, rejected } = dry.data.placementCandidates;
     expect(candidates.map((c: { federationSite: string; hostname: string }) => `${c.federationSite}:${c.hostname}`)).toEqual(['b:b-agent-box', 'a:a-agent-box', 'c:c-agent-box']);
-    expect(candidates.map((c: { hostId: string }) => c.hostId)).toEqual([sites.b.agentHostId, sites.a.agentHostId, sites.c.agentHostId]);
+    expect(candidates.map((c: { hostId: string }) => c.hostId)).toEqual([`b:${sites.b.agentHostId}`, `a:${sites.a.agentHostId}`, `c:${sites.c.agentHostId}`]);
     expect(new Set(rejected.map((r: { federationSite: string }) => r.federationSite))).toEqual(new Set(SITE_NAMES));
 
     const ALLOCATE = 'mutation ($r: AllocationRequestInput!) { allocate(request: $r) { id status federationSite allocations { id hostId } } }';
     const placed = await fed('alliance', ALLOCATE, { r: { groupId: viewer.groupId, resources: SLOT } });
     expect(placed.errors).toBeUndefined();
-    expect(placed.data.allocate).toMatchObject({ status: 'PLACED', federationSite: 'b', allocations: [{ hostId: sites.b.agentHostId }] });
+    expect(placed.data.allocate).toMatchObject({ status: 'PLACED', federationSite: 'b', allocations: [{ hostId: `b:${sites.b.agentHostId}` }] });
     // It is site b's own allocation, charged to its local group, and by-id reads of it go there.
-    const atB = await sites.b.served.ok('query ($id: ID!) { allocationRequest(id: $id) { groupId allocations { hostId } } }', { id: placed.data.allocate.id });
+    const atB = await sites.b.served.ok('query ($id: ID!) { allocationRequest(id: $id) { groupId allocations { hostId } } }', { id: own(placed.data.allocate.id) });
     expect(atB.allocationRequest).toEqual({ groupId: sites.b.groupId, allocations: [{ hostId: sites.b.agentHostId }] });
     expect((await fed('alliance', 'query ($id: ID!) { allocationRequest(id: $id) { federationSite } }', { id: placed.data.allocate.id })).data).toEqual({ allocationRequest: { federationSite: 'b' } });
 
     // b is full now (2 slots, 1 held, 2 asked): the next best site takes it. x-rsp-site pins a site.
     const two = [{ type: 'SLOT', amount: 2, unit: 'COUNT' }];
-    expect((await fed('alliance', ALLOCATE, { r: { groupId: viewer.groupId, resources: two } })).data.allocate).toMatchObject({ federationSite: 'a', allocations: [{ hostId: sites.a.agentHostId }] });
-    expect((await fed('alliance', ALLOCATE, { r: { groupId: viewer.groupId, resources: SLOT } }, { 'x-rsp-site': 'c' })).data.allocate).toMatchObject({ federationSite: 'c', allocations: [{ hostId: sites.c.agentHostId }] });
+    expect((await fed('alliance', ALLOCATE, { r: { groupId: viewer.groupId, resources: two } })).data.allocate).toMatchObject({ federationSite: 'a', allocations: [{ hostId: `a:${sites.a.agentHostId}` }] });
+    expect((await fed('alliance', ALLOCATE, { r: { groupId: viewer.groupId, resources: SLOT } }, { 'x-rsp-site': 'c' })).data.allocate).toMatchObject({ federationSite: 'c', allocations: [{ hostId: `c:${sites.c.agentHostId}` }] });
     const nowhere = await fed('alliance', ALLOCATE, { r: { groupId: viewer.groupId, resources: [{ type: 'SLOT', amount: 50, unit: 'COUNT' }] } });
     expect(nowhere.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT' } });
   });
@@ -232,8 +237,8 @@ describe('rsp federate: one graph over independent sites', () => {
         500,
       );
       expect(failed).toEqual([]);
-      expect(seen.get('a')).toMatchObject({ kind: 'ALLOCATION', groupId: sites.a.groupId });
-      expect(seen.get('c')).toMatchObject({ kind: 'ALLOCATION', groupId: sites.c.groupId });
+      expect(seen.get('a')).toMatchObject({ kind: 'ALLOCATION', groupId: `a:${sites.a.groupId}` });
+      expect(seen.get('c')).toMatchObject({ kind: 'ALLOCATION', groupId: `c:${sites.c.groupId}` });
     } finally {
       unsubscribe();
       await client.dispose();
@@ -262,7 +267,7 @@ describe('rsp federate: one graph over independent sites', () => {
           },
         );
       });
-      expect(sample.hostMetrics).toMatchObject({ hostId: sites.c.agentHostId, siteId: sites.c.siteId });
+      expect(sample.hostMetrics).toMatchObject({ hostId: `c:${sites.c.agentHostId}`, siteId: `c:${sites.c.siteId}` });
     } finally {
       await client.dispose();
     }
@@ -271,17 +276,17 @@ describe('rsp federate: one graph over independent sites', () => {
   test('images by digest: a site lacking the image an environment needs fetches it from the site that has it, checked against its digest', async () => {
     const image = await imageAt('a', 'shared-os', createRootfsTar({ '/etc/motd': 'from site a\n' }));
     sharedImageId = image.id;
-    // The federation learns where the image is by listing it; the host of site c it knows already.
-    expect((await fed('alliance', '{ images { id federationSite } }')).data.images).toContainEqual({ id: image.id, federationSite: 'a' });
-    const created = await fed('alliance', 'mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id imageId federationSite } } }', { i: { groupId: sites.c.groupId, hostId: sites.c.hostIds[0], imageId: image.id, name: 'with-a-image' } });
+    // The federation's ids of the image and the host say their sites (a and c).
+    expect((await fed('alliance', '{ images { id federationSite } }')).data.images).toContainEqual({ id: `a:${image.id}`, federationSite: 'a' });
+    const created = await fed('alliance', 'mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id imageId federationSite } } }', { i: { groupId: sites.c.groupId, hostId: `c:${sites.c.hostIds[0]}`, imageId: `a:${image.id}`, name: 'with-a-image' } });
     expect(created.errors).toBeUndefined();
     const env = created.data.createEnvironment.environment;
     expect(env.federationSite).toBe('c');
     // Site c keeps its own copy of the image (same digest, its own id, its linked group's), fetched from a.
     const atC = (await sites.c.served.ok('{ images { id digest vendorGroupId } }')).images.find((i: { digest: string }) => i.digest === image.digest);
-    expect(atC).toEqual({ id: env.imageId, digest: image.digest, vendorGroupId: sites.c.groupId });
-    await until('the environment at c made', async () => ['STOPPED', 'CREATED'].includes((await sites.c.served.ok('query ($id: ID!) { environment(id: $id) { status } }', { id: env.id })).environment.status), 60_000, 250);
-    sites.c.environmentId = env.id;
+    expect(atC).toEqual({ id: own(env.imageId), digest: image.digest, vendorGroupId: sites.c.groupId });
+    await until('the environment at c made', async () => ['STOPPED', 'CREATED'].includes((await sites.c.served.ok('query ($id: ID!) { environment(id: $id) { status } }', { id: own(env.id) })).environment.status), 60_000, 250);
+    sites.c.environmentId = own(env.id);
     // Asked again, the image site c has is used: nothing is fetched.
     const again = await fed('alliance', 'mutation ($d: String!) { importImage(input: { digest: $d, from: { name: "a" } }) { id } }', { d: image.digest }, { 'x-rsp-site': 'c' });
     expect(again.data).toEqual({ importImage: { id: env.imageId } });
@@ -301,10 +306,10 @@ describe('rsp federate: one graph over independent sites', () => {
     const OPERATION = 'query ($id: ID!) { operation(id: $id) { state result error { message } } }';
     /** An operation's end, read at the site that runs it. */
     const ended = (name: SiteName, id: string) => until(`operation ${id} at ${name} ended`, async () => {
-      const { operation } = await sites[name].served.ok(OPERATION, { id });
+      const { operation } = await sites[name].served.ok(OPERATION, { id: own(id) });
       return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(operation.state) && operation;
     }, 120_000, 250);
-    const created = await fed('alliance', 'mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: sites.a.groupId, hostId: sites.a.hostIds[0], imageId: sharedImageId, name: 'kept-at-c' } });
+    const created = await fed('alliance', 'mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: sites.a.groupId, hostId: `a:${sites.a.hostIds[0]}`, imageId: sharedImageId, name: 'kept-at-c' } });
     expect(created.errors).toBeUndefined();
     expect(await ended('a', created.data.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
     const envId = created.data.createEnvironment.environment.id;
@@ -330,12 +335,12 @@ describe('rsp federate: one graph over independent sites', () => {
     expect(atA.every((r: { peerSite: string; federationSite: string }) => r.peerSite === 'c' && r.federationSite === 'a')).toBe(true);
     const atC = (await fed('alliance', 'query ($e: ID!) { replicas(environmentId: $e) { id groupId federationSite } }', { e: envId }, { 'x-rsp-site': 'c' })).data.replicas;
     expect(atC.map((r: { id: string }) => r.id).sort()).toEqual(atA.map((r: { peerReplicaId: string }) => r.peerReplicaId).sort());
-    expect(atC[0]).toMatchObject({ groupId: sites.c.groupId, federationSite: 'c' });
+    expect(atC[0]).toMatchObject({ groupId: `c:${sites.c.groupId}`, federationSite: 'c' });
     keptAtC = atC;
     replicatedEnvId = envId;
     // Restored where it is kept, through the federation; site a refuses to restore what it does not keep.
     expect((await fed('alliance', 'mutation ($r: ID!, $h: ID!) { restoreReplica(replicaId: $r, hostId: $h) { id } }', { r: atA[0].id, h: sites.a.hostIds[0] })).errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', details: { site: 'a' } } });
-    const restore = await fed('alliance', 'mutation ($r: ID!, $h: ID!) { restoreReplica(replicaId: $r, hostId: $h, name: "back-at-c") { id } }', { r: atC[0].id, h: sites.c.hostIds[0] });
+    const restore = await fed('alliance', 'mutation ($r: ID!, $h: ID!) { restoreReplica(replicaId: $r, hostId: $h, name: "back-at-c") { id } }', { r: atC[0].id, h: `c:${sites.c.hostIds[0]}` });
     expect(restore.errors).toBeUndefined();
     const restored = await ended('c', restore.data.restoreReplica.id);
     expect(restored).toMatchObject({ state: 'SUCCEEDED', error: null });
@@ -345,7 +350,7 @@ describe('rsp federate: one graph over independent sites', () => {
   test('a replica of site a kept at site c is restored at site b: c sends b only the chunks b lacks, each site deciding for itself', async () => {
     const OPERATION = 'query ($id: ID!) { operation(id: $id) { state result error { message } } }';
     const ended = (name: SiteName, id: string) => until(`operation ${id} at ${name} ended`, async () => {
-      const { operation } = await sites[name].served.ok(OPERATION, { id });
+      const { operation } = await sites[name].served.ok(OPERATION, { id: own(id) });
       return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(operation.state) && operation;
     }, 120_000, 250);
     const SEND = 'mutation ($r: ID!) { sendReplica(replicaId: $r, to: { name: "b" }) { id } }';
@@ -362,7 +367,7 @@ describe('rsp federate: one graph over independent sites', () => {
       const send = await fed('alliance', SEND, { r: replica.id });
       expect(send.errors).toBeUndefined();
       const op = await ended('c', send.data.sendReplica.id);
-      expect(op).toMatchObject({ state: 'SUCCEEDED', error: null, result: { site: 'b', replicaId: replica.id } });
+      expect(op).toMatchObject({ state: 'SUCCEEDED', error: null, result: { site: 'b', replicaId: own(replica.id) } });
       sent.push(op.result);
       console.log(`replica sent c → b: ${op.result.bytes} bytes, ${op.result.movedBytes} moved (${op.result.writtenChunks} chunks written, ${op.result.reusedChunks} reused)`);
     }
@@ -374,13 +379,13 @@ describe('rsp federate: one graph over independent sites', () => {
     expect((await sites.b.served.ok('query ($id: ID!) { group(id: $id) { storage { reservedBytes } } }', { id: sites.b.groupId })).group.storage.reservedBytes).toBe(0);
 
     // Restored at b, through the federation (b's host routes it there), in b's own group.
-    const restore = await fed('alliance', 'mutation ($r: ID!, $h: ID!) { restoreReplica(replicaId: $r, hostId: $h, name: "from-c-at-b") { id } }', { r: sent[1]!.peerReplicaId, h: sites.b.hostIds[0] });
+    const restore = await fed('alliance', 'mutation ($r: ID!, $h: ID!) { restoreReplica(replicaId: $r, hostId: $h, name: "from-c-at-b") { id } }', { r: sent[1]!.peerReplicaId, h: `b:${sites.b.hostIds[0]}` });
     expect(restore.errors).toBeUndefined();
     const restored = await ended('b', restore.data.restoreReplica.id);
     expect(restored).toMatchObject({ state: 'SUCCEEDED', error: null });
     expect((await sites.b.served.ok('query ($id: ID!) { environment(id: $id) { name status groupId } }', { id: restored.result.environmentId })).environment).toEqual({ name: 'from-c-at-b', status: 'STOPPED', groupId: sites.b.groupId });
     // A group member cannot make site c send to a site it does not know.
-    const res = await fetch(sites.c.served.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${sites.c.token}` }, body: JSON.stringify({ query: 'mutation ($r: ID!) { sendReplica(replicaId: $r, to: { name: "elsewhere", url: "http://127.0.0.1:9/graphql", token: "t" }) { id } }', variables: { r: keptAtC[0]!.id } }) });
+    const res = await fetch(sites.c.served.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${sites.c.token}` }, body: JSON.stringify({ query: 'mutation ($r: ID!) { sendReplica(replicaId: $r, to: { name: "elsewhere", url: "http://127.0.0.1:9/graphql", token: "t" }) { id } }', variables: { r: own(keptAtC[0]!.id) } }) });
     const unknown = (await res.json()) as GraphqlReply;
     expect(unknown.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', details: { reason: 'PEER_NOT_ALLOWED' } });
   });
@@ -389,7 +394,7 @@ describe('rsp federate: one graph over independent sites', () => {
     const moved = await fed('alliance', 'mutation ($id: ID!, $h: String!) { copyEnvironmentToSite(id: $id, to: { name: "b" }, hostId: $h, name: "moved-to-b", move: true) { id } }', { id: replicatedEnvId, h: sites.b.hostIds[0] });
     expect(moved.errors).toBeUndefined();
     const op = await until('the move ended at a', async () => {
-      const { operation } = await sites.a.served.ok('query ($id: ID!) { operation(id: $id) { state result error { message } } }', { id: moved.data.copyEnvironmentToSite.id });
+      const { operation } = await sites.a.served.ok('query ($id: ID!) { operation(id: $id) { state result error { message } } }', { id: own(moved.data.copyEnvironmentToSite.id) });
       return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(operation.state) && operation;
     }, 120_000, 250);
     expect(op).toMatchObject({ state: 'SUCCEEDED', error: null, result: { site: 'b', moved: true } });
@@ -397,7 +402,7 @@ describe('rsp federate: one graph over independent sites', () => {
     // Site b holds every chunk of it already (the replicas c sent it): nothing moved.
     expect(op.result.movedBytes).toBe(0);
     expect((await sites.b.served.ok('query ($id: ID!) { environment(id: $id) { name status groupId } }', { id: op.result.environmentId })).environment).toEqual({ name: 'moved-to-b', status: 'STOPPED', groupId: sites.b.groupId });
-    const gone = await sites.a.served.gql('query ($id: ID!) { environment(id: $id) { status } }', { id: replicatedEnvId });
+    const gone = await sites.a.served.gql('query ($id: ID!) { environment(id: $id) { status } }', { id: own(replicatedEnvId) });
     expect(gone.data?.environment?.status ?? gone.errors?.[0]?.extensions?.code).toMatch(/^(DESTROYED|NOT_FOUND)$/);
   });
 
