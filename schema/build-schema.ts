@@ -19,7 +19,8 @@ import { MetricsResolver } from './metrics/resolver';
 import { OfferResolver } from './offers/resolver';
 import { OperationResolver } from './operations/resolver';
 import { OrphanResolver } from './orphans/resolver';
-import { AllocationHoldingsResolver, AllocationRequestResolver, AllocationResolver, EnvironmentHoldersResolver, ResourceOwnersResolver } from './placement/resolver';
+import type { AllocationRequestInput } from './placement/inputs';
+import { allocateManyResults, AllocationHoldingsResolver, AllocationRequestResolver, AllocationResolver, EnvironmentHoldersResolver, ResourceOwnersResolver } from './placement/resolver';
 import { ReplicaResolver, ReplicationPolicyResolver } from './replication/resolver';
 import { RetirementResolver } from './retirement/resolver';
 import { ResourceClassResolver, ResourceResolver } from './resources/resolver';
@@ -70,6 +71,19 @@ export const entityReferenceResolvers: Record<string, (ref: { id: string }, ctx:
   Environment: (ref, ctx) => ctx.services.environments.view(ctx.actor, ref.id),
 };
 
+/**
+ * Fields the executable schema resolves with their arguments as GraphQL coerced them, not through
+ * their resolver method: type-graphql copies every input object of an argument into an instance
+ * of its class, field by field, which for the up to 1,000 requests of one `allocateMany` took
+ * about 8 % of the gateway's busy CPU in `bench:placement`'s batches. Only for arguments without class-validator
+ * rules (the service checks them); the resolver class still declares the field and calls the same function.
+ */
+export const directFieldResolvers = {
+  Mutation: {
+    allocateMany: (_root: unknown, args: { requests: AllocationRequestInput[] }, ctx: GatewayContext) => allocateManyResults(args.requests, ctx.actor, ctx),
+  },
+};
+
 const FEDERATION_LINK =
   'extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])';
 
@@ -94,5 +108,6 @@ export async function buildGatewaySchema(pubSub: RspPubSub): Promise<GraphQLSche
   for (const [typeName, resolveReference] of Object.entries(entityReferenceResolvers)) {
     resolvers[typeName] = { ...(resolvers[typeName] as object), __resolveReference: resolveReference } as never;
   }
+  for (const [typeName, fields] of Object.entries(directFieldResolvers)) resolvers[typeName] = { ...(resolvers[typeName] as object), ...fields } as never;
   return buildSubgraphSchema({ typeDefs, resolvers: resolvers as GraphQLResolverMap<unknown> });
 }

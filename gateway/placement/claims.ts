@@ -1,6 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { arrayLiteral } from '../persistence/array-literal';
 import { namedQuery } from '../persistence/data-source';
+import { timeOrderedId } from '../persistence/time-ordered-id';
 import { AllocationGuarantee, AllocationRequestEntity, AllocationStatus, HostState } from '../persistence/entities';
 import type { ResourceView } from './model';
 
@@ -52,17 +53,17 @@ export function rowsOf<T>(result: unknown): T[] {
  * the one this statement's snapshot saw. Throws LostRaceError naming the hosts whose resources
  * moved (the caller's transaction then rolls back, undoing the update).
  */
-export async function applyDeltas(m: EntityManager, deltas: ResourceDelta[]): Promise<Map<string, number>> {
-  if (!deltas.length) return new Map();
+export async function applyDeltas(m: EntityManager, deltas: ResourceDelta[]): Promise<void> {
+  if (!deltas.length) return;
   const sorted = [...deltas].sort((a, b) => (a.resource.id < b.resource.id ? -1 : 1));
-  let rows: Array<{ id: string; generation: number; ok: boolean }>;
+  let rows: Array<{ id: string; ok: boolean }>;
   try {
     rows = rowsOf(await m.query(
       `WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)
        UPDATE resource AS r SET used = r.used + v.amount, generation = r.generation + 1
        FROM unnest($1::uuid[], $2::float8[], $3::int[]) AS v(id, amount, gen)
        WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = v.id
-       RETURNING r.id, r.generation, (r.generation = v.gen + 1 AND r.used <= (r.total - r.reserved) * r."allocationRatio" + 1e-6) AS ok`,
+       RETURNING r.id, (r.generation = v.gen + 1 AND r.used <= (r.total - r.reserved) * r."allocationRatio" + 1e-6) AS ok`,
       [arrayLiteral(sorted.map((d) => d.resource.id)), arrayLiteral(sorted.map((d) => d.amount)), arrayLiteral(sorted.map((d) => d.expectedGeneration))],
     ));
   } catch (e) {
@@ -70,9 +71,8 @@ export async function applyDeltas(m: EntityManager, deltas: ResourceDelta[]): Pr
     if (code === '40P01' || code === '40001') throw new LostRaceError([...new Set(deltas.map((d) => d.hostId))]);
     throw e;
   }
-  const won = new Map(rows.filter((r) => r.ok).map((r) => [r.id, Number(r.generation)]));
+  const won = new Set(rows.filter((r) => r.ok).map((r) => r.id));
   if (won.size < deltas.length) throw new LostRaceError([...new Set(deltas.filter((d) => !won.has(d.resource.id)).map((d) => d.hostId))]);
-  return won;
 }
 
 /** What a group will hold of a resource type on a host once a commit's claims are in. */
@@ -118,6 +118,7 @@ export async function checkHostsUp(m: EntityManager, hostIds: string[]): Promise
 /**
  * The INSERT clauses (as CTEs) of new requests, their allocations and claims, each table's rows as
  * one array literal per column (the requests' specs as one JSON array), parameters numbered from `$first`.
+ * The claims get time-ordered ids here (see `timeOrderedId`), like the requests and allocations.
  */
 function placementRows(requests: AllocationRequestEntity[], allocations: PlannedAllocation[], first: number): { ctes: string; params: unknown[] } {
   const claims = allocations.flatMap((a) => a.claims.map((c) => ({ a, c })));
@@ -126,8 +127,8 @@ function placementRows(requests: AllocationRequestEntity[], allocations: Planned
        SELECT * FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::varchar[], ${$(4)}::varchar[], ARRAY(SELECT e FROM jsonb_array_elements(${$(5)}::jsonb) WITH ORDINALITY AS s(e, o) ORDER BY o), ${$(6)}::int[], ${$(7)}::varchar[], ${$(8)}::text[], ${$(9)}::varchar[], ${$(10)}::timestamptz[])),
      new_allocations AS (INSERT INTO allocation (id, "requestId", "groupId", "hostId", technology, guarantee, status, score, "expiresAt", "environmentId", "replicaId")
        SELECT * FROM unnest(${$(11)}::uuid[], ${$(12)}::uuid[], ${$(13)}::uuid[], ${$(14)}::uuid[], ${$(15)}::varchar[], ${$(16)}::varchar[], ${$(17)}::varchar[], ${$(18)}::float8[], ${$(19)}::timestamptz[], ${$(27)}::uuid[], ${$(28)}::uuid[])),
-     new_claims AS (INSERT INTO allocation_claim ("allocationId", "resourceId", "hostId", "groupId", type, amount, guaranteed)
-       SELECT * FROM unnest(${$(20)}::uuid[], ${$(21)}::uuid[], ${$(22)}::uuid[], ${$(23)}::uuid[], ${$(24)}::varchar[], ${$(25)}::float8[], ${$(26)}::bool[]))`;
+     new_claims AS (INSERT INTO allocation_claim (id, "allocationId", "resourceId", "hostId", "groupId", type, amount, guaranteed)
+       SELECT * FROM unnest(${$(29)}::uuid[], ${$(20)}::uuid[], ${$(21)}::uuid[], ${$(22)}::uuid[], ${$(23)}::uuid[], ${$(24)}::varchar[], ${$(25)}::float8[], ${$(26)}::bool[]))`;
   const params = [
     arrayLiteral(requests.map((r) => r.id)),
     arrayLiteral(requests.map((r) => r.groupId)),
@@ -158,6 +159,7 @@ function placementRows(requests: AllocationRequestEntity[], allocations: Planned
     arrayLiteral(claims.map(({ a }) => a.guarantee === AllocationGuarantee.GUARANTEED)),
     arrayLiteral(allocations.map((a) => a.environmentId ?? null)),
     arrayLiteral(allocations.map((a) => a.replicaId ?? null)),
+    arrayLiteral(claims.map(() => timeOrderedId())),
   ];
   return { ctes, params };
 }

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { timeOrderedId } from '../persistence/time-ordered-id';
 import { ConflictError, ForbiddenError, isRspError, NotFoundError, RspError } from '../errors';
 import { usagePolicyRefusal } from '../metrics/usage-breaches';
 import { AllocationEntity, AllocationRequestEntity, AllocationStatus } from '../persistence/entities';
@@ -169,7 +169,7 @@ export class GroupCommit {
         }
         const expiresAt = request.leaseSeconds ? new Date(now.getTime() + request.leaseSeconds * 1000) : null;
         const allocations = outcome.placed.map((p): PlannedAllocation => ({
-          id: randomUUID(),
+          id: timeOrderedId(),
           requestId: request.id,
           groupId: request.groupId,
           hostId: p.host.id,

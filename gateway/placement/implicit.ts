@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { timeOrderedId } from '../persistence/time-ordered-id';
 import type { EntityManager } from 'typeorm';
 import type { ResourceLimits } from '../../drivers/contract';
 import { ConflictError, ForbiddenError, NotFoundError, RspError } from '../errors';
@@ -98,7 +98,7 @@ export async function claimImplicit(m: EntityManager, claim: ImplicitClaim, now:
   const refused = await refusal(m, host, claim.groupId, held, { keepsWork: claim.keepsWork });
   if (refused) throw refused;
   const request = m.getRepository(AllocationRequestEntity).create({
-    id: randomUUID(),
+    id: timeOrderedId(),
     groupId: claim.groupId,
     requestedBy: claim.requestedBy,
     mode: PlacementMode.DIRECT,
@@ -111,7 +111,7 @@ export async function claimImplicit(m: EntityManager, claim: ImplicitClaim, now:
     decidedAt: now,
   });
   const deltas: ResourceDelta[] = [];
-  const allocation: PlannedAllocation = { id: randomUUID(), requestId: request.id, groupId: claim.groupId, hostId: host.id, technology: claim.technology, guarantee: AllocationGuarantee.BEST_EFFORT, score: 0, expiresAt: null, claims: [], environmentId: claim.environmentId ?? null, replicaId: claim.replicaId ?? null };
+  const allocation: PlannedAllocation = { id: timeOrderedId(), requestId: request.id, groupId: claim.groupId, hostId: host.id, technology: claim.technology, guarantee: AllocationGuarantee.BEST_EFFORT, score: 0, expiresAt: null, claims: [], environmentId: claim.environmentId ?? null, replicaId: claim.replicaId ?? null };
   for (const want of held) {
     const resource = host.resources.get(want.type)!;
     deltas.push({ resource, hostId: host.id, amount: want.amount, expectedGeneration: resource.generation });

@@ -29,6 +29,7 @@ export interface ResourceFilter {
 }
 
 const TYPE_PATTERN = /^[A-Z][A-Z0-9_]{0,49}$/;
+const UNITS: ReadonlySet<string> = new Set(Object.values(ResourceUnit));
 
 /** Resources of hosts (SRSM-2) with their inventories, and resource classes. */
 export class ResourceService {
@@ -164,7 +165,7 @@ export class ResourceService {
 /** BAD_USER_INPUT unless the type is well-formed and the unit fits it. */
 export function validateTypeAndUnit(type: string, unit: ResourceUnit): void {
   if (!TYPE_PATTERN.test(type)) throw new BadInputError(`"${type}" is not a resource type: use UPPER_CASE letters, digits and _`, { type });
-  if (!Object.values(ResourceUnit).includes(unit)) throw new BadInputError(`"${unit}" is not a unit`, { unit });
+  if (!UNITS.has(unit)) throw new BadInputError(`"${unit}" is not a unit`, { unit });
   const allowed = KNOWN_RESOURCE_UNITS[type];
   if (allowed && !allowed.includes(unit)) throw new BadInputError(`${type} is measured in ${allowed.join(' or ')}, not ${unit}`, { type, unit, allowed });
 }

@@ -47,9 +47,8 @@ export class AllocationRequestResolver {
   }
 
   @Mutation(() => [AllocationResult], { description: 'Places many requests at once; each item has its request or its own error.' })
-  async allocateMany(@Args() args: AllocateManyArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationResult[]> {
-    const results = await ctx.services.placement.allocateMany(actor, args.requests);
-    return results.map((r, index) => (isRspError(r) ? { index, request: null, error: { code: r.category, message: r.message } } : { index, request: withAllocations(r) as AllocationRequest, error: null }));
+  allocateMany(@Args() args: AllocateManyArgs, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<AllocationResult[]> {
+    return allocateManyResults(args.requests, actor, ctx);
   }
 
   @Mutation(() => AllocationRequest, { description: 'A site admin approves a PENDING request, on the hosts named or where the scheduler chooses; the admins governing hosts approve onto their hosts. NOT_FOUND for a request the caller may neither decide nor see.' })
@@ -131,6 +130,16 @@ export class ResourceOwnersResolver {
   async otherOwners(@Root() resource: ResourceEntity, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<number> {
     return (await ctx.services.placement.ownersOf(actor, resource.id)).others;
   }
+}
+
+/**
+ * `allocateMany`: each request's result or its own error. Shared by the resolver method (which
+ * declares the field) and the executable schema, which calls it with the requests as GraphQL
+ * coerced them (see `directFieldResolvers`).
+ */
+export async function allocateManyResults(requests: AllocationRequestInput[], actor: Principal, ctx: GatewayContext): Promise<AllocationResult[]> {
+  const results = await ctx.services.placement.allocateMany(actor, requests);
+  return results.map((r, index) => (isRspError(r) ? { index, request: null, error: { code: r.category, message: r.message } } : { index, request: withAllocations(r) as AllocationRequest, error: null }));
 }
 
 /** The request with the allocations just placed, so the field resolver need not read them back. */

@@ -67,7 +67,8 @@ export interface AllocationSpec {
 /** An allocation request (the RSpec of seed 003) and how it was decided. */
 @Entity('allocation_request')
 @Index(['groupId', 'createdAt'])
-@Index(['status'])
+// Only PENDING requests are looked up by status (approvals); placed ones, nearly all, get no entry.
+@Index(['status'], { where: `"status" = 'PENDING'` })
 export class AllocationRequestEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -115,9 +116,11 @@ export class AllocationRequestEntity {
 @Index(['requestId'])
 @Index(['groupId', 'createdAt'])
 @Index(['hostId'])
-@Index(['status', 'expiresAt'])
-@Index(['environmentId'])
-@Index(['replicaId'])
+// The lease sweep's lookup: active allocations with a lease (those without one get no entry).
+@Index(['expiresAt'], { where: `"status" = 'ACTIVE' AND "expiresAt" IS NOT NULL` })
+// Implicit allocations only: those of placement requests, nearly all, get no entry.
+@Index(['environmentId'], { where: '"environmentId" IS NOT NULL' })
+@Index(['replicaId'], { where: '"replicaId" IS NOT NULL' })
 export class AllocationEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
