@@ -75,7 +75,7 @@ export class InProcessAgent implements HostAgent {
     this.reports = await this.registry.probeAll();
     for (const r of this.reports) {
       if (before.get(r.name) === `${r.available}|${r.version}|${r.reason}`) continue;
-      this.logger.info({ agent: this.id, driver: r.name, available: r.available, version: r.version, reason: r.reason }, 'driver probed');
+      this.logger.info({ driver: r.name, available: r.available, version: r.version, reason: r.reason }, 'driver probed');
     }
     return this.reports;
   }

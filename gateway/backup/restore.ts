@@ -1,7 +1,8 @@
-import type { DataSource, QueryRunner } from 'typeorm';
+import { QueryFailedError, type DataSource, type QueryRunner } from 'typeorm';
 import type { ChunkBackend } from '../artifacts/chunk-backend';
 import { BadInputError, ConflictError } from '../errors';
 import { migrationStatus } from '../persistence/migration-status';
+import { RSP_VERSION } from '../version';
 import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, BackupHeader, EndLine, ManifestLine } from './format';
 import { DataTable, dataTables, ident } from './tables';
 
@@ -40,12 +41,25 @@ export function checkBackupHeader(line: string | undefined, knownMigrations: str
     throw new BadInputError('Not an RSP backup: its first line is not JSON');
   }
   if (header?.format !== BACKUP_FORMAT || !Array.isArray(header.migrations) || !Array.isArray(header.tables)) throw new BadInputError('Not an RSP backup (no rsp-backup header)');
-  if (header.formatVersion !== BACKUP_FORMAT_VERSION) throw new BadInputError(`The backup is in format version ${String(header.formatVersion)}; this RSP reads version ${BACKUP_FORMAT_VERSION}`, { formatVersion: header.formatVersion });
+  const madeBy = `RSP ${String(header.rspVersion)}`;
+  if (header.formatVersion !== BACKUP_FORMAT_VERSION) {
+    const newer = typeof header.formatVersion === 'number' && header.formatVersion > BACKUP_FORMAT_VERSION;
+    throw new BadInputError(
+      `The backup was made by ${madeBy} in backup format version ${String(header.formatVersion)}; this RSP ${RSP_VERSION} reads version ${BACKUP_FORMAT_VERSION}${newer ? `: restore it with ${madeBy} or newer` : ''}`,
+      { formatVersion: header.formatVersion, rspVersion: header.rspVersion },
+    );
+  }
   const missing = knownMigrations.filter((m) => !header.migrations!.includes(m));
   const unknown = header.migrations.filter((m) => !knownMigrations.includes(m));
-  if (missing.length || unknown.length) {
+  if (unknown.length) {
     throw new ConflictError(
-      `The backup was made by RSP ${String(header.rspVersion)} with another schema than this version's (${unknown.length ? `migrations this version does not know: ${unknown.join(', ')}` : `without the migrations ${missing.join(', ')}`}): restore it with RSP ${String(header.rspVersion)}, then upgrade`,
+      `The backup was made by ${madeBy} with another schema than this RSP ${RSP_VERSION}'s, a newer one (migrations this version does not know: ${unknown.join(', ')}): restore it with ${madeBy} or newer`,
+      { rspVersion: header.rspVersion, unknownMigrations: unknown, missingMigrations: missing },
+    );
+  }
+  if (missing.length) {
+    throw new ConflictError(
+      `The backup was made by ${madeBy} with another schema than this RSP ${RSP_VERSION}'s, an older one (without the migrations ${missing.join(', ')}): restore it with ${madeBy}, then upgrade`,
       { rspVersion: header.rspVersion, unknownMigrations: unknown, missingMigrations: missing },
     );
   }
@@ -57,7 +71,8 @@ export function checkBackupHeader(line: string | undefined, knownMigrations: str
  * database unless `force`, empties every table, inserts each table's rows in the backup's
  * (dependency) order, sets serial sequences past the restored values, checks the row counts and
  * that the backup is complete, then commits — or changes nothing. Manifests missing from
- * `manifests` are written as they come (before the rows: a manifest no row names is inert).
+ * `manifests` are written as they come (before the rows: a manifest no row names is inert), and
+ * removed again when the restore fails.
  */
 export async function restoreBackup(dataSource: DataSource, lines: AsyncIterable<string>, manifests: ChunkBackend | undefined, options: RestoreOptions = {}): Promise<RestoreSummary> {
   const iterator = lines[Symbol.asyncIterator]();
@@ -65,6 +80,8 @@ export async function restoreBackup(dataSource: DataSource, lines: AsyncIterable
   const known = dataSource.migrations.map((m) => m.name ?? m.constructor.name);
   const header = checkBackupHeader(first.done ? undefined : first.value, known);
   const q = dataSource.createQueryRunner();
+  /** Manifests this restore added to the store: removed again when it fails. */
+  const added: string[] = [];
   await q.connect();
   try {
     await q.query('BEGIN');
@@ -82,7 +99,13 @@ export async function restoreBackup(dataSource: DataSource, lines: AsyncIterable
     const flush = async () => {
       if (!batch?.rows.length) return;
       const cols = batch.table.columns.map(ident).join(', ');
-      await q.query(`INSERT INTO ${ident(batch.table.name)} (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM json_populate_recordset(NULL::${ident(batch.table.name)}, $1::json)`, [`[${batch.rows.join(',')}]`]);
+      try {
+        await q.query(`INSERT INTO ${ident(batch.table.name)} (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM json_populate_recordset(NULL::${ident(batch.table.name)}, $1::json)`, [`[${batch.rows.join(',')}]`]);
+      } catch (e) {
+        // A row the database refuses (not JSON, a value of the wrong type, a broken reference): the file was damaged.
+        if (!(e instanceof QueryFailedError)) throw e;
+        throw new BadInputError(`The backup's rows of table ${batch.table.name} are damaged (${e.message}): nothing was restored`, { table: batch.table.name });
+      }
       batch.rows = [];
       batch.bytes = 0;
     };
@@ -106,7 +129,10 @@ export async function restoreBackup(dataSource: DataSource, lines: AsyncIterable
       if (line.end) {
         end = line as EndLine;
       } else if (typeof line.manifest === 'string' && typeof line.bytes === 'string') {
-        if (manifests && !(await manifests.has('manifest', line.manifest))) await manifests.put('manifest', line.manifest, Buffer.from(line.bytes, 'base64'));
+        if (manifests && !(await manifests.has('manifest', line.manifest))) {
+          await manifests.put('manifest', line.manifest, Buffer.from(line.bytes, 'base64'));
+          added.push(line.manifest);
+        }
         manifestCount++;
       } else {
         throw new BadInputError('The backup has a line that is neither a row, a manifest nor its end');
@@ -124,6 +150,7 @@ export async function restoreBackup(dataSource: DataSource, lines: AsyncIterable
     return { header, tables: header.tables.length, rows, manifests: manifestCount };
   } catch (e) {
     await q.query('ROLLBACK').catch(() => undefined);
+    for (const id of added) await manifests?.delete('manifest', id).catch(() => undefined);
     throw e;
   } finally {
     await q.release();

@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { ChunkBackend } from '../artifacts/chunk-backend';
+import { BadInputError } from '../errors';
 import { migrationStatus } from '../persistence/migration-status';
 import { RSP_VERSION } from '../version';
 import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, BackupHeader, EndLine } from './format';
@@ -36,6 +37,8 @@ export async function* backupLines(dataSource: DataSource, database: BackupHeade
   try {
     await q.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const status = await migrationStatus(dataSource, q);
+    // A database RSP never migrated (a misspelt --data-dir or DATABASE_URL) is not backed up as an empty one.
+    if (!status.applied.length) throw new BadInputError('The database holds no RSP data (no migration was ever applied to it): nothing backed up; check DATABASE_URL, RSP_DATA_DIR or --data-dir');
     const tables = await dataTables(q);
     const counted = [];
     for (const t of tables) counted.push({ name: t.name, rows: Number(((await q.query(`SELECT count(*) AS n FROM ${ident(t.name)}`)) as [{ n: string }])[0].n) });

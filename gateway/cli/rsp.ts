@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig } from '../config/config';
+import { ConfigError, loadConfig, unknownVariables } from '../config/config';
 import { RspError } from '../errors';
 import { RSP_VERSION } from '../version';
 import { registerAdmin } from './commands/admin';
@@ -58,6 +58,7 @@ addServeOptions(program.command('serve').description('start the gateway (GraphQL
     // The server is loaded only to serve: the client commands start faster without it.
     const [{ createLogger }, { startGateway }, { setupLines, imagesLine }] = await Promise.all([import('../logging/logger.js'), import('../server/gateway.js'), import('../setup/setup-report.js')]);
     const logger = createLogger(config);
+    for (const unknown of unknownVariables(process.env)) logger.warn({ variable: unknown.variable }, `${unknown.variable} ${unknown.problem}`);
     const pinned = testProtocolPin('RSP_TEST_GATEWAY_PROTOCOL');
     const gateway = await startGateway(config, { logger, ...(pinned ? { protocols: pinned } : {}) });
     const banner = [

@@ -13,7 +13,8 @@ import { DEFAULT_VERIFY_FLOOR_BYTES_PER_SECOND } from '../replication/settings';
  * not a plain value, `shown` (the default as the table shows it). `row` puts a setting in the
  * table row of another one (the leader's `doc` then speaks for both); `secret`: its URL passwords
  * and secret-named fields are masked wherever the value is shown (`maskedValue`).
- * A config file (JSON, `RSP_CONFIG=path`) may set the same keys; environment variables win.
+ * A config file (JSON, `RSP_CONFIG=path`) may set the same settings, each named by its key or its
+ * variable; environment variables win.
  */
 const settings = {
   port: { env: 'PORT', schema: z.coerce.number().int().min(0).max(65535).default(4000), doc: 'port of HTTP and WebSocket (`0` picks a free one)' },
@@ -425,6 +426,10 @@ function shownDefault(setting: Setting): string {
   return `\`${String(value)}\``;
 }
 
+/**
+ * The config file's settings by key. A setting may be named by its key (`port`) or by its
+ * variable (`PORT`), not both; an unknown name is refused with the nearest known one.
+ */
 function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
@@ -435,13 +440,59 @@ function readConfigFile(path: string): Record<string, unknown> {
   try {
     const value: unknown = JSON.parse(text);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('expected a JSON object');
-    const known = new Set(Object.keys(settings));
-    const unknown = Object.keys(value).filter((k) => !known.has(k));
-    if (unknown.length) throw new Error(`unknown keys ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
-    return value as Record<string, unknown>;
+    const byVariable = new Map((Object.entries(settings) as Array<[SettingKey, Setting]>).map(([key, s]) => [s.env, key]));
+    const out: Record<string, unknown> = {};
+    const unknown: string[] = [];
+    for (const [name, v] of Object.entries(value)) {
+      const key = name in settings ? (name as SettingKey) : byVariable.get(name);
+      if (!key) unknown.push(`${name}${suggestion(name, name === name.toUpperCase() ? [...byVariable.keys()] : Object.keys(settings))}`);
+      else if (key in out) throw new Error(`${key} is set twice (as ${key} and as ${settings[key].env})`);
+      else out[key] = v;
+    }
+    if (unknown.length) throw new Error(`unknown keys ${unknown.join(', ')} (a setting is named by its key, e.g. port, or its variable, e.g. PORT: see the README's configuration table)`);
+    return out;
   } catch (e) {
     throw new ConfigError([{ variable: 'RSP_CONFIG', problem: `${path} is not a valid config file: ${(e as Error).message}` }]);
   }
+}
+
+/** Variables named RSP_… that RSP reads besides the settings: the CLI's, the agent unit's, the drivers'. */
+const OTHER_VARIABLES = new Set(['RSP_CONFIG', 'RSP_URL', 'RSP_TOKEN', 'RSP_CA_FILE', 'RSP_CLI_CONFIG', 'RSP_TOP_REFRESH_MS', 'RSP_GATEWAY', 'RSP_AGENT_TOKEN', 'RSP_AGENT_ARGS', 'RSP_CONFORMANCE']);
+
+/** Prefixes of further variables RSP reads: the libvirt driver's options, the tests' pins. */
+const OTHER_PREFIXES = ['RSP_LIBVIRT_', 'RSP_TEST_'];
+
+/**
+ * The variables of `env` named `RSP_…` that RSP does not read — a typo leaves its setting at the
+ * default without a word — each with the nearest setting's variable when one is close.
+ */
+export function unknownVariables(env: NodeJS.ProcessEnv = process.env): ConfigProblem[] {
+  const known = (Object.values(settings) as Setting[]).map((s) => s.env);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('RSP_') && !known.includes(name) && !OTHER_VARIABLES.has(name) && !OTHER_PREFIXES.some((p) => name.startsWith(p)))
+    .sort()
+    .map((name) => ({ variable: name, problem: `is not a variable RSP reads${suggestion(name, known) || ': see the README\'s configuration table'}` }));
+}
+
+/** ` (did you mean X?)` for the candidate nearest to `name` (case aside), when it is close; else ''. */
+function suggestion(name: string, candidates: string[]): string {
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (!best || distance < best.distance) best = { candidate, distance };
+  }
+  return best && best.distance <= Math.max(2, Math.floor(name.length / 4)) ? ` (did you mean ${best.candidate}?)` : '';
+}
+
+/** Levenshtein distance between `a` and `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 function describe(error: z.ZodError, raw: unknown): string {

@@ -40,7 +40,7 @@ import { imageUploadHandler } from './image-upload';
 import { adminBackupHandler } from './admin-backup';
 import { guardExecutionArgs, inputGuardPlugin, SafeInputTextRule } from './input-guard';
 import { bearerSecret } from '../auth/bearer';
-import type { GatewayConfig } from '../config/config';
+import { ConfigError, type GatewayConfig } from '../config/config';
 import type { GatewayContext } from '../context';
 import { formatGraphQLError, outageOf } from '../errors';
 import { createGatewayPubSub } from '../events/pubsub';
@@ -71,7 +71,7 @@ import { graphqlUpgrade, upgradeSecret } from './graphql-upgrade';
 import { RefusalLog } from '../limits/refusal-log';
 import { contextOutage, outageStatusPlugin } from './outage-response';
 import { CredentialSockets } from './credential-sockets';
-import { createListener } from './tls';
+import { certificateProblems, createListener } from './tls';
 
 /**
  * How long a stopping gateway lets in-flight HTTP requests finish before it cuts their connections;
@@ -130,6 +130,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const logger = options.logger ?? createLogger(config);
   const protocols = options.protocols ?? SPOKEN_PROTOCOLS;
   const target = databaseTarget(config);
+  // Unusable TLS files stop the start before the database is opened or migrated.
+  const tlsProblems = certificateProblems(config);
+  if (tlsProblems.length) throw new ConfigError(tlsProblems);
   logger.info({ database: describeTarget(target) }, 'opening database');
   const dataSource = await openDataSource(target, logger);
   let pubSubClose: (() => Promise<void>) | undefined;
@@ -262,7 +265,7 @@ async function startLocalAgent(config: GatewayConfig, logger: Logger, upstream: 
   for (const m of plugins.manifests) logger.info({ plugin: m.name, kind: m.kind, from: m.specifier }, 'plugin loaded');
   const registry = await agentRegistry(config.drivers ?? DEFAULT_DRIVERS, config.dataDir, { plugins: plugins.driverPlugins, pluginOptions: pluginOptions(config) });
   // Its store is not `<RSP_DATA_DIR>/artifacts`, the gateway's own store (RSP_ARTIFACT_DIR) by default.
-  const agent = new InProcessAgent(registry, config.dataDir, logger, agentId, join(config.dataDir, 'agent', 'artifacts'), upstream);
+  const agent = new InProcessAgent(registry, config.dataDir, logger.child({ agent: agentId }), agentId, join(config.dataDir, 'agent', 'artifacts'), upstream);
   await agent.probe();
   return { agent, plugins };
 }

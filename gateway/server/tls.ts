@@ -1,3 +1,4 @@
+import { createPrivateKey, KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, RequestListener, Server } from 'node:http';
 import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
@@ -43,8 +44,8 @@ export function createListener(config: Pick<GatewayConfig, 'tlsCert' | 'tlsKey'>
 }
 
 /**
- * What `createListener` would refuse about the TLS files (unreadable, or key and certificate not
- * a pair), without serving anything: none without TLS.
+ * What `createListener` would refuse about the TLS files (unreadable, not PEM, the certificate
+ * expired, or key and certificate not a pair), without serving anything: none without TLS.
  */
 export function certificateProblems(config: Pick<GatewayConfig, 'tlsCert' | 'tlsKey'>): ConfigProblem[] {
   if (!config.tlsCert || !config.tlsKey) return [];
@@ -57,19 +58,42 @@ export function certificateProblems(config: Pick<GatewayConfig, 'tlsCert' | 'tls
   }
 }
 
-/** Reads and checks the PEM files (the key must match the certificate). */
-function readCertificates(files: { cert: string; key: string }): SecureContextOptions {
+/**
+ * Reads and checks the PEM files: a certificate that is not expired, a private key, and the key
+ * of that certificate. Each problem names its setting.
+ */
+function readCertificates(files: { cert: string; key: string }, now = new Date()): SecureContextOptions {
   const problems: ConfigProblem[] = [];
   const read = (variable: string, path: string) => {
     try {
       return readFileSync(path);
     } catch (e) {
       problems.push({ variable, problem: `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
-      return Buffer.alloc(0);
+      return undefined;
     }
   };
-  const options = { cert: read('RSP_TLS_CERT', files.cert), key: read('RSP_TLS_KEY', files.key) };
+  const cert = read('RSP_TLS_CERT', files.cert);
+  const key = read('RSP_TLS_KEY', files.key);
+  let certificate: X509Certificate | undefined;
+  let privateKey: KeyObject | undefined;
+  if (cert) {
+    try {
+      certificate = new X509Certificate(cert);
+    } catch (e) {
+      problems.push({ variable: 'RSP_TLS_CERT', problem: `${files.cert} is not a PEM certificate (${(e as Error).message})` });
+    }
+  }
+  if (certificate && new Date(certificate.validTo) < now) problems.push({ variable: 'RSP_TLS_CERT', problem: `${files.cert} expired on ${new Date(certificate.validTo).toISOString()}: renew it` });
+  if (key) {
+    try {
+      privateKey = createPrivateKey(key);
+    } catch (e) {
+      problems.push({ variable: 'RSP_TLS_KEY', problem: `${files.key} is not a PEM private key without a passphrase (${(e as Error).message})` });
+    }
+  }
+  if (certificate && privateKey && !certificate.checkPrivateKey(privateKey)) problems.push({ variable: 'RSP_TLS_KEY', problem: `${files.key} is not the key of the certificate ${files.cert}` });
   if (problems.length) throw new ConfigError(problems);
+  const options = { cert: cert!, key: key! };
   try {
     createSecureContext(options);
   } catch (e) {

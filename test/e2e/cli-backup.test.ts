@@ -151,9 +151,51 @@ function backupSuite(kind: 'pglite' | 'postgres') {
     expect(cut.stderr).toMatch(/cut short/);
     const other = await runRsp(['admin', 'restore', '--force', foreign], dbEnv());
     expect(other.code).toBe(1);
-    expect(other.stderr).toMatch(/made by RSP 99\.0\.0 with another schema.*FromTheFuture9999999999999.*restore it with RSP 99\.0\.0/);
+    expect(other.stderr).toMatch(/made by RSP 99\.0\.0 with another schema than this RSP \S+'s, a newer one .*FromTheFuture9999999999999.*restore it with RSP 99\.0\.0 or newer/);
     t = await startTestGateway(db, { RSP_REPLICATION_INTERVAL_MS: '0' });
     expect(await t.ok(EVERYTHING, {}, adminToken)).toEqual(before);
+  });
+
+  test('a damaged, foreign, newer-format, empty or missing file is refused with its reason and changes nothing, the store\'s manifests included', async () => {
+    const lines = readFileSync(join(dir, 'online.rspbackup'), 'utf8').trimEnd().split('\n');
+    const write = (name: string, text: string | Buffer) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    const groupRow = lines.findIndex((l) => l.startsWith('{"table":"group"'));
+    const damagedRow = [...lines];
+    damagedRow[groupRow] = damagedRow[groupRow]!.replace('"id":"', '"id":"zz');
+    const brokenJson = [...lines];
+    brokenJson[groupRow] = brokenJson[groupRow]!.slice(0, 40);
+    const cases: Array<[string, RegExp, number]> = [
+      [write('damaged-row.rspbackup', `${damagedRow.join('\n')}\n`), /rows of table group are damaged \(invalid input syntax for type uuid.*nothing was restored/, 1],
+      [write('broken-json.rspbackup', `${brokenJson.join('\n')}\n`), /a line that is not JSON: it is damaged, nothing was restored/, 1],
+      [write('newer-format.rspbackup', `${[JSON.stringify({ ...JSON.parse(lines[0]!), formatVersion: 2, rspVersion: '99.0.0' }), ...lines.slice(1)].join('\n')}\n`), /made by RSP 99\.0\.0 in backup format version 2; this RSP \S+ reads version 1: restore it with RSP 99\.0\.0 or newer/, 1],
+      [write('foreign.tar.gz', Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3])), /Not an RSP backup/, 1],
+      [write('other.json', '{"format":"something-else"}\n'), /Not an RSP backup \(no rsp-backup header\)/, 1],
+      [write('empty.rspbackup', ''), /Not an RSP backup/, 1],
+      [join(dir, 'absent.rspbackup'), /cannot read the backup .*absent\.rspbackup: no such file or folder/, 2],
+      [dir, /cannot read the backup .*: it is a directory/, 2],
+    ];
+    await t!.close();
+    t = undefined;
+    // The store lacks the backup's manifest: a refused restore must not leave it written either.
+    rmSync(join(db.dataDir, 'artifacts', 'manifests'), { recursive: true, force: true });
+    for (const [file, message, code] of cases) {
+      const refused = await runRsp(['admin', 'restore', '--force', file], dbEnv());
+      expect([file, refused.code, refused.stderr]).toEqual([file, code, expect.stringMatching(message)]);
+      expect(refused.stderr).not.toMatch(/unexpected error|^\s+at /m);
+    }
+    const store = ArtifactStore.inDirectory(join(db.dataDir, 'artifacts'));
+    await expect(store.verify(replica.manifestId)).rejects.toMatchObject({ category: 'NOT_FOUND' });
+    t = await startTestGateway(db, { RSP_REPLICATION_INTERVAL_MS: '0' });
+    expect(await t.ok(EVERYTHING, {}, adminToken)).toEqual(before);
+    // The good backup puts the manifest back (the rows are replaced by the same).
+    await t.close();
+    t = undefined;
+    expect((await runRsp(['admin', 'restore', '--force', join(dir, 'online.rspbackup')], dbEnv())).code).toBe(0);
+    expect((await store.verify(replica.manifestId)).ok).toBe(true);
+    t = await startTestGateway(db, { RSP_REPLICATION_INTERVAL_MS: '0' });
   });
 
   if (kind === 'postgres') {

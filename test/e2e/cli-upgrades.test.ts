@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runRsp, spawnRsp } from '../helpers/cli';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
@@ -60,4 +63,23 @@ function upgradeSuite(kind: 'pglite' | 'postgres') {
 }
 
 describe('upgrades on pglite', () => upgradeSuite('pglite'));
+
+test('on a data directory with no database (a misspelt --data-dir), migrate --status and admin backup make none: status shows every migration pending, backup is refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rsp-no-db-'));
+  try {
+    const misspelt = join(dir, 'dta');
+    const status = await runRsp(['--json', 'migrate', '--status', '--data-dir', misspelt], { DATABASE_URL: '', LOG_LEVEL: 'silent' });
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ exists: false, applied: [], pending: NAMES });
+    const backup = await runRsp(['admin', 'backup', '--data-dir', misspelt, join(dir, 'b.rspbackup')], { DATABASE_URL: '', LOG_LEVEL: 'silent' });
+    expect(backup.code).toBe(2);
+    expect(backup.stderr).toMatch(/no embedded database at .*dta\/db: check --data-dir or RSP_DATA_DIR/);
+    const unwritable = await runRsp(['admin', 'backup', '--data-dir', misspelt, join(dir, 'absent-folder', 'b.rspbackup')], { DATABASE_URL: '', LOG_LEVEL: 'silent' });
+    expect(unwritable.code).toBe(2);
+    expect(unwritable.stderr).toMatch(/cannot write the backup .*absent-folder\/b\.rspbackup: no such file or folder/);
+    expect(readdirSync(dir)).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 describeWithEngine('postgres', 'upgrades on postgres', () => upgradeSuite('postgres'));

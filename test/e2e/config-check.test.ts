@@ -40,7 +40,8 @@ describe('rsp config check', () => {
 
   test('a valid configuration: each value with its origin (env, file, default), passwords masked, exit 0, nothing created', async () => {
     const file = join(dir, 'valid.json');
-    writeFileSync(file, JSON.stringify({ port: 4555, logLevel: 'debug', tlsCert: a.cert, tlsKey: a.key, dataDir: join(dir, 'data') }));
+    // A setting is named by its key (port) or by its variable (LOG_LEVEL).
+    writeFileSync(file, JSON.stringify({ port: 4555, LOG_LEVEL: 'debug', tlsCert: a.cert, tlsKey: a.key, dataDir: join(dir, 'data') }));
     const env = { RSP_CONFIG: file, PORT: '4556', DATABASE_URL: 'postgres://rsp:db-s3cret@db.example:5432/rsp', REDIS_URL: 'redis://:redis-s3cret@cache:6379', RSP_PLUGIN_OPTIONS: JSON.stringify({ 'rsp-audit': { file: 'audit.jsonl', apiToken: 'tok-s3cret', sink: { url: 'https://u:url-s3cret@logs.example/in', password: 'pw-s3cret' } } }), LOG_LEVEL: undefined, RSP_HOST: undefined, RSP_DATA_DIR: undefined, RSP_TLS_CERT: undefined, RSP_TLS_KEY: undefined };
     const json = await runRsp(['config', 'check', '--json'], env);
     expect(json).toMatchObject({ code: 0 });
@@ -83,12 +84,20 @@ describe('rsp config check', () => {
     // The values fixed, the mismatched TLS pair is what is left.
     const tls = await runRsp(['config', 'check', '--json'], { ...env, PORT: '4000', DATABASE_URL: '', LOG_LEVEL: 'info', RSP_HOST_DOWN_AFTER_MS: undefined, RSP_HEARTBEAT_MS: undefined });
     expect(tls.code).toBe(2);
-    expect(JSON.parse(tls.stdout)).toEqual({ valid: false, file, problems: [{ variable: 'RSP_TLS_KEY', problem: expect.stringMatching(/do not make a usable pair/) }] });
+    expect(JSON.parse(tls.stdout)).toEqual({ valid: false, file, problems: [{ variable: 'RSP_TLS_KEY', problem: expect.stringMatching(/b\.key is not the key of the certificate .*a\.pem/) }] });
 
     // `rsp serve`'s options are taken as it takes them: over the environment and the file.
     const options = await runRsp(['config', 'check', '--json', '--port', '4557', '--tls-key', a.key], { ...env, PORT: '4000', DATABASE_URL: '', LOG_LEVEL: 'info', RSP_HOST_DOWN_AFTER_MS: undefined, RSP_HEARTBEAT_MS: undefined });
     expect(options.code).toBe(0);
     expect((JSON.parse(options.stdout) as Checked).settings).toEqual(expect.arrayContaining([{ key: 'port', variable: 'PORT', value: 4557, source: 'option' }, { key: 'tlsKey', variable: 'RSP_TLS_KEY', value: a.key, source: 'option' }]));
+
+    // A misspelt setting, in the file or the environment: named, with the nearest setting, exit 2.
+    const typos = join(dir, 'typos.json');
+    writeFileSync(typos, JSON.stringify({ PROT: 4000, RSP_HOST: '0.0.0.0' }));
+    const misspelt = await runRsp(['config', 'check'], { RSP_CONFIG: typos, RSP_HEARTBEET_MS: '500' });
+    expect(misspelt.code).toBe(2);
+    expect(misspelt.stderr).toMatch(/RSP_CONFIG: .*typos\.json is not a valid config file: unknown keys PROT \(did you mean PORT\?\)/);
+    expect(misspelt.stderr).toMatch(/RSP_HEARTBEET_MS: is not a variable RSP reads \(did you mean RSP_HEARTBEAT_MS\?\)/);
 
     const missing = await runRsp(['config', 'check'], { RSP_CONFIG: join(dir, 'absent.json'), PORT: '-1' });
     expect(missing.code).toBe(2);

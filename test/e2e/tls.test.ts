@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,17 @@ async function makeCertificates(dir: string, name: string): Promise<{ ca: string
   return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key') };
 }
 
+/** A self-signed certificate valid in 2020 only (`openssl ca` takes start and end dates). */
+async function makeExpiredCertificate(dir: string): Promise<{ cert: string; key: string }> {
+  const f = (file: string) => join(dir, `expired-${file}`);
+  writeFileSync(f('ca.cnf'), `[ca]\ndefault_ca = d\n[d]\ndatabase = ${f('index')}\nnew_certs_dir = ${dir}\nserial = ${f('serial')}\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n`);
+  writeFileSync(f('index'), '');
+  writeFileSync(f('serial'), '01\n');
+  await run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=localhost']);
+  await run('openssl', ['ca', '-batch', '-config', f('ca.cnf'), '-selfsign', '-keyfile', f('server.key'), '-in', f('server.csr'), '-out', f('server.pem'), '-startdate', '20200101000000Z', '-enddate', '20210101000000Z', '-notext']);
+  return { cert: f('server.pem'), key: f('server.key') };
+}
+
 const ENV = { RSP_DRIVERS: 'fake', DATABASE_URL: '', REDIS_URL: undefined, LOG_FORMAT: 'json', LOG_LEVEL: 'warn', RSP_BOOTSTRAP_IMAGE: 'off', RSP_CA_FILE: undefined, RSP_URL: undefined, RSP_TOKEN: undefined };
 
 /**
@@ -30,6 +41,7 @@ describe('TLS: rsp serve --tls-cert --tls-key', () => {
   let dir: string;
   let first: { ca: string; cert: string; key: string };
   let second: { ca: string; cert: string; key: string };
+  let expired: { cert: string; key: string };
   let server: RspProcess;
   let url: string;
   let token: string;
@@ -38,7 +50,7 @@ describe('TLS: rsp serve --tls-cert --tls-key', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rsp-tls-'));
-    [first, second] = await Promise.all([makeCertificates(dir, 'first'), makeCertificates(dir, 'second')]);
+    [first, second, expired] = await Promise.all([makeCertificates(dir, 'first'), makeCertificates(dir, 'second'), makeExpiredCertificate(dir)]);
     // The served files, replaced by the second pair before the SIGHUP test.
     copyFileSync(first.cert, join(dir, 'live.pem'));
     copyFileSync(first.key, join(dir, 'live.key'));
@@ -62,8 +74,11 @@ describe('TLS: rsp serve --tls-cert --tls-key', () => {
     expect(withFlag).toMatchObject({ code: 0, stdout: expect.stringMatching(/admin/) });
     const withEnv = await rsp(['group', 'list'], { RSP_CA_FILE: first.ca });
     expect(withEnv).toMatchObject({ code: 0, stdout: expect.stringMatching(/admin/) });
-    // Another CA does not vouch for this certificate.
-    expect((await rsp(['--ca', second.ca, 'group', 'list'])).code).toBe(3);
+    // Another CA does not vouch for this certificate: one line that says so, no stack.
+    const otherCa = await rsp(['--ca', second.ca, 'group', 'list']);
+    expect(otherCa.code).toBe(3);
+    expect(otherCa.stderr).toMatch(/^rsp: cannot reach the gateway at https:\/\/\S+: .*(UNABLE_TO_VERIFY|SELF_SIGNED|certificate)/i);
+    expect(otherCa.stderr).not.toMatch(/^\s+at /m);
     // A file that is no certificate is a usage error naming it.
     const bad = await rsp(['--ca', join(dir, 'first-ext.cnf'), 'group', 'list']);
     expect(bad.code).toBe(2);
@@ -90,6 +105,17 @@ describe('TLS: rsp serve --tls-cert --tls-key', () => {
     expect((await agent.exited).code).toBe(0);
   });
 
+  test('rsp serve with an expired certificate or a key of another one exits 2 naming the setting, before it opens or makes a database', async () => {
+    const data = join(dir, 'refused-data');
+    const stale = await runRsp(['serve', '--port', '0', '--data-dir', data, '--tls-cert', expired.cert, '--tls-key', expired.key], ENV, dir);
+    expect(stale.code).toBe(2);
+    expect(stale.stderr).toMatch(/RSP_TLS_CERT: .*expired on 2021-01-01T00:00:00\.000Z: renew it/);
+    const mismatched = await runRsp(['serve', '--port', '0', '--data-dir', data, '--tls-cert', first.cert, '--tls-key', second.key], ENV, dir);
+    expect(mismatched.code).toBe(2);
+    expect(mismatched.stderr).toMatch(/RSP_TLS_KEY: .*second-server\.key is not the key of the certificate .*first-server\.pem/);
+    expect(existsSync(data)).toBe(false);
+  });
+
   test('SIGHUP takes a renewed certificate for new connections', async () => {
     copyFileSync(second.cert, join(dir, 'live.pem'));
     copyFileSync(second.key, join(dir, 'live.key'));
@@ -97,5 +123,11 @@ describe('TLS: rsp serve --tls-cert --tls-key', () => {
     // The signal is handled asynchronously: retry until the renewed certificate is served.
     await until('the renewed certificate is served', async () => (await rsp(['--ca', second.ca, 'group', 'list'])).code === 0, 60_000);
     expect((await rsp(['--ca', first.ca, 'group', 'list'])).code).toBe(3);
+    // A renewal gone wrong (here: an expired certificate) is refused; the one served stays.
+    copyFileSync(expired.cert, join(dir, 'live.pem'));
+    copyFileSync(expired.key, join(dir, 'live.key'));
+    server.child.kill('SIGHUP');
+    await server.waitFor(/expired on 2021-01-01T00:00:00\.000Z[^\n]*TLS certificate not reloaded; the previous one is still served/);
+    expect((await rsp(['--ca', second.ca, 'group', 'list'])).code).toBe(0);
   });
 });

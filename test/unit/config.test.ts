@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, inspectConfig, loadConfig, maskedValue } from '../../gateway/config/config';
+import { ConfigError, inspectConfig, loadConfig, maskedValue, unknownVariables } from '../../gateway/config/config';
 
 describe('loadConfig', () => {
   test('defaults give an embedded database under .rsp/data on port 4000', () => {
@@ -66,6 +66,23 @@ describe('loadConfig', () => {
     writeFileSync(file, '{ nope');
     expect(() => loadConfig({ RSP_CONFIG: file })).toThrow(/RSP_CONFIG: .* is not a valid config file/);
     expect(() => loadConfig({ RSP_CONFIG: '/nonexistent/rsp.json' })).toThrow(/cannot read/);
+  });
+
+  test('a config file names a setting by its key or by its variable (not both); a misspelt one is refused with the nearest', () => {
+    const file = join(tmpdir(), `rsp-config-names-${process.pid}.json`);
+    writeFileSync(file, JSON.stringify({ PORT: 5000, siteName: 'from-file', RSP_HEARTBEAT_MS: '500' }));
+    expect(loadConfig({ RSP_CONFIG: file })).toMatchObject({ port: 5000, siteName: 'from-file', heartbeatMs: 500 });
+    writeFileSync(file, JSON.stringify({ PORT: 5000, port: 5001 }));
+    expect(() => loadConfig({ RSP_CONFIG: file })).toThrow(/port is set twice \(as port and as PORT\)/);
+    writeFileSync(file, JSON.stringify({ prot: 5000, RSP_HEARTBEET_MS: 500, whatever: 1 }));
+    expect(() => loadConfig({ RSP_CONFIG: file })).toThrow(/unknown keys prot \(did you mean port\?\), RSP_HEARTBEET_MS \(did you mean RSP_HEARTBEAT_MS\?\), whatever \(a setting is named/);
+  });
+
+  test('variables named RSP_… that RSP does not read are listed, with the nearest setting when one is close', () => {
+    expect(unknownVariables({ RSP_HEARTBEET_MS: '5', RSP_HOST: 'x', RSP_URL: 'u', RSP_CA_FILE: 'c', RSP_LIBVIRT_URI: 'q', RSP_TEST_AGENT_PROTOCOL: '4', RSP_AGENT_TOKEN: 't', RSP_FROBNICATE: '1', PATH: '/bin' })).toEqual([
+      { variable: 'RSP_FROBNICATE', problem: "is not a variable RSP reads: see the README's configuration table" },
+      { variable: 'RSP_HEARTBEET_MS', problem: 'is not a variable RSP reads (did you mean RSP_HEARTBEAT_MS?)' },
+    ]);
   });
 
   test('plugin options are a JSON object of objects, with a clear error otherwise', () => {

@@ -1,3 +1,5 @@
+import { access, constants, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { BackupSummary } from '../../backup/snapshot';
 import { emit, humanBytes } from '../output';
@@ -19,6 +21,7 @@ export function registerAdmin(program: Command): void {
     .option('--online', 'ask the running gateway at --url for it (site-admin token): for PGlite while rsp serve runs')
     .action(async (file: string, opts: { dataDir?: string; online?: boolean }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals<{ json?: boolean }>().json;
+      await checkWritable(file);
       const [{ backupLines }, { writeBackupFile }, { DirectoryBackend }] = await Promise.all([import('../../backup/snapshot.js'), import('../../backup/backup-file.js'), import('../../artifacts/directory-backend.js')]);
       if (opts.online) {
         const ctx = contextOf(cmd);
@@ -31,7 +34,7 @@ export function registerAdmin(program: Command): void {
         let summary: BackupSummary = { rows: 0, manifests: 0, tables: 0 };
         const bytes = await writeBackupFile(file, backupLines(dataSource, target.kind, { manifests: new DirectoryBackend(config.artifactDir), done: (s) => (summary = s) }));
         emit(json, { file, bytes, database: described, ...summary }, () => `Backed up ${summary.rows} row(s) of ${summary.tables} table(s) and ${summary.manifests} artifact manifest(s) from ${described} to ${file} (${humanBytes(bytes)})\n`);
-      });
+      }, { existing: true });
     });
 
   admin
@@ -49,6 +52,7 @@ export function registerAdmin(program: Command): void {
         import('../../artifacts/directory-backend.js'),
       ]);
       // The file is checked before the database is opened or migrated.
+      await checkReadable(file);
       for await (const first of readBackupFile(file)) {
         checkBackupHeader(first, migrations.map((m) => new m().name ?? m.name));
         break;
@@ -59,6 +63,33 @@ export function registerAdmin(program: Command): void {
         emit(json, { file, database: described, madeBy: restored.header.rspVersion, createdAt: restored.header.createdAt, tables: restored.tables, rows: restored.rows, manifests: restored.manifests }, () => `Restored ${restored.rows} row(s) of ${restored.tables} table(s) and ${restored.manifests} artifact manifest(s) into ${described} from ${file} (made ${restored.header.createdAt} by RSP ${restored.header.rspVersion})\n`);
       });
     });
+}
+
+/** Refuses (exit 2) a backup file that cannot be read: missing, a directory, not readable. */
+async function checkReadable(file: string): Promise<void> {
+  try {
+    if ((await stat(file)).isDirectory()) throw Object.assign(new Error(), { code: 'EISDIR' });
+    await access(file, constants.R_OK);
+  } catch (e) {
+    throw new CliError(`cannot read the backup ${file}: ${reason(e)}`, 'BAD_USAGE');
+  }
+}
+
+/** Refuses (exit 2), before any work, a backup file that could not be written: its folder missing or not writable, or a directory. */
+async function checkWritable(file: string): Promise<void> {
+  try {
+    if ((await stat(file).catch(() => undefined))?.isDirectory()) throw Object.assign(new Error(), { code: 'EISDIR' });
+    await access(dirname(resolve(file)), constants.W_OK);
+  } catch (e) {
+    throw new CliError(`cannot write the backup ${file}: ${reason(e)}`, 'BAD_USAGE');
+  }
+}
+
+/** A file system error as a person reads it. */
+function reason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const known: Record<string, string> = { ENOENT: 'no such file or folder', EISDIR: 'it is a directory', EACCES: 'permission denied', EROFS: 'read-only file system', ENOTDIR: 'a part of its path is not a directory' };
+  return (code && known[code]) ?? code ?? (e as Error).message;
 }
 
 /**

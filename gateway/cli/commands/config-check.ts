@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { inspectConfig, maskedValue, SettingKey, SettingSource, settingInfo } from '../../config/config';
+import { inspectConfig, maskedValue, SettingKey, SettingSource, settingInfo, unknownVariables } from '../../config/config';
 import { CliError, ExitCode } from '../exit-codes';
 import { emit, table } from '../output';
 import { addServeOptions, ServeOptions, serveOverrides } from '../serve-options';
@@ -15,7 +15,8 @@ interface CheckedSetting {
 /**
  * `rsp config check`: validates the environment and the config file (RSP_CONFIG) as `rsp serve`
  * would, TLS files included, without starting anything or opening the database; prints each
- * setting's effective value and origin, or every problem (exit 2).
+ * setting's effective value and origin, or every problem (exit 2), variables named RSP_… that RSP
+ * does not read among them.
  */
 export function registerConfig(program: Command): void {
   const config = program.command('config').description('the gateway configuration (environment variables and the RSP_CONFIG file)');
@@ -25,7 +26,8 @@ export function registerConfig(program: Command): void {
   addServeOptions(check).action(async (opts: ServeOptions, cmd: Command) => {
     const json = !!cmd.optsWithGlobals<{ json?: boolean }>().json;
     const inspection = inspectConfig(process.env, serveOverrides(opts));
-    const problems = [...inspection.problems];
+    // A variable RSP does not read is most often a misspelt setting: rsp serve warns, the check fails.
+    const problems = [...inspection.problems, ...unknownVariables(process.env)];
     if (inspection.config) {
       // Loaded only here: the other client commands start faster without the server's modules.
       const { certificateProblems } = await import('../../server/tls.js');

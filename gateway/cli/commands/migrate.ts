@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { MigrationStatus } from '../../persistence/migration-status';
 import { emit, table } from '../output';
-import { withLocalDatabase } from './local-database';
+import { absentEmbeddedDatabase, withLocalDatabase } from './local-database';
 
 /** One line of `rsp migrate --status`. */
 interface MigrationRow {
@@ -19,16 +19,20 @@ export function registerMigrate(program: Command): void {
     .option('--data-dir <dir>', 'where the embedded database lives, as for rsp serve (env RSP_DATA_DIR)')
     .action(async (opts: { status?: boolean; dataDir?: string }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals<{ json?: boolean }>().json;
+      // Asked only what it would do, it makes no database where there is none (a misspelt --data-dir).
+      const absent = opts.status ? await absentEmbeddedDatabase(opts) : undefined;
+      if (absent) {
+        const { migrations } = await import('../../persistence/migrations/index.js');
+        const status: MigrationStatus = { applied: [], pending: migrations.map((m) => new m().name ?? m.name) };
+        emit(json, { database: absent, exists: false, applied: status.applied, pending: status.pending }, () => `${absent} (no database there yet): ${summary(status)}\n${statusTable(statusRows(status))}`);
+        return;
+      }
       await withLocalDatabase(opts, async ({ dataSource, logger, described }) => {
         const { migrationStatus } = await import('../../persistence/migration-status.js');
         if (opts.status) {
           const status = await migrationStatus(dataSource);
           const rows = statusRows(status);
-          emit(json, { database: described, applied: status.applied, pending: status.pending }, () => `${described}: ${summary(status)}\n${table(rows, [
-            { header: 'MIGRATION', value: (r) => r.name },
-            { header: 'STATE', value: (r) => (r.state === 'unknown' ? 'applied by a newer version' : r.state) },
-            { header: 'APPLIED BY', value: (r) => r.appliedBy ?? '' },
-          ])}`);
+          emit(json, { database: described, applied: status.applied, pending: status.pending }, () => `${described}: ${summary(status)}\n${statusTable(rows)}`);
           return;
         }
         const { runMigrations } = await import('../../persistence/data-source.js');
@@ -36,6 +40,14 @@ export function registerMigrate(program: Command): void {
         emit(json, { database: described, applied: ran }, () => (ran.length ? `Applied ${ran.length} migration(s) to ${described}: ${ran.join(', ')}\n` : `${described} is up to date\n`));
       });
     });
+}
+
+function statusTable(rows: MigrationRow[]): string {
+  return table(rows, [
+    { header: 'MIGRATION', value: (r) => r.name },
+    { header: 'STATE', value: (r) => (r.state === 'unknown' ? 'applied by a newer version' : r.state) },
+    { header: 'APPLIED BY', value: (r) => r.appliedBy ?? '' },
+  ]);
 }
 
 function statusRows(status: MigrationStatus): MigrationRow[] {
