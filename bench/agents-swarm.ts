@@ -2,13 +2,14 @@
 // each holds many WebSocket connections to the gateway's /agent endpoint and, per connection, does
 // what `rsp agent` does on the wire — the handshake with a real secret (a join token with the credential
 // it chose the first time — again after a welcome lost on the way —, then that credential), the answers to the gateway's opening calls (hello, hostFacts: the facts
-// at connect), a `heartbeat` call every RSP_HEARTBEAT_MS (the welcome's pace), and reconnection with the dialer's own backoff and
+// at connect), a `heartbeat` call every RSP_HEARTBEAT_MS (the welcome's pace, at the welcome's phase), and reconnection with the dialer's own backoff and
 // jitter when the connection drops — without any driver behind it.
 import WebSocket from 'ws';
 import type { HostFactsData } from '../gateway/agent/host-facts';
 import { AGENT_PROTOCOL_VERSION } from '../gateway/agent/protocol';
 import type { AgentFrame, RequestFrame } from '../gateway/agent/protocol';
 import { agentUrl, reconnectDelay } from '../gateway/agent/remote/agent-dialer';
+import { nextBeatDelay } from '../gateway/agent/remote/agent-heartbeat';
 import { FINAL_CLOSE_CODES, newAgentCredential } from '../gateway/agent/remote/handshake';
 import type { AgentHandshake, GatewayWelcome } from '../gateway/agent/remote/handshake';
 import { RSP_VERSION } from '../gateway/version';
@@ -86,13 +87,24 @@ function dial(agent: Simulated): void {
         if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame));
       };
       beat();
-      agent.beat = setInterval(beat, message.heartbeatMs);
+      // At the phase the welcome names, as `rsp agent` does (`AgentHeartbeat`); every interval from now without one.
+      const phase = message.beatPhaseMs;
+      if (phase === undefined) agent.beat = setInterval(beat, message.heartbeatMs);
+      else {
+        const next = (afterBeat: boolean) => {
+          agent.beat = setTimeout(() => {
+            beat();
+            next(true);
+          }, nextBeatDelay(Date.now(), message.heartbeatMs, phase, afterBeat));
+        };
+        next(false);
+      }
       return;
     }
     if (message.type === 'request') answer(agent, socket, message);
   });
   socket.on('close', (code: number, reason: Buffer) => {
-    clearInterval(agent.beat);
+    clearTimeout(agent.beat);
     if (agent.socket === socket) agent.socket = undefined;
     if (stopping) return;
     if (FINAL_CLOSE_CODES.has(code)) return send({ type: 'refused', agent: agent.id, code, reason: reason.toString() });

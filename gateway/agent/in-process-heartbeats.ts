@@ -40,7 +40,7 @@ export class InProcessHeartbeats {
    */
   beat(): Promise<void> {
     this.beating ??= Promise.all(
-      this.agents.inProcess().map((id) => this.receiver.receiveHeartbeat(id, { sentAt: Date.now(), fenced: [] }).catch((e: unknown) => this.logger.warn({ err: e, agent: id }, 'a heartbeat of an in-process agent failed'))),
+      this.agents.inProcess().map((id) => Promise.resolve(this.receiver.receiveHeartbeat(id, { sentAt: Date.now(), fenced: [] })).catch((e: unknown) => this.logger.warn({ err: e, agent: id }, 'a heartbeat of an in-process agent failed'))),
     )
       .then(() => undefined)
       .finally(() => (this.beating = undefined));

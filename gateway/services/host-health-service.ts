@@ -158,13 +158,17 @@ export class HostHealthService implements HeartbeatReceiver {
    * A heartbeat pushed by `agentId`: its hosts that are not DOWN were heard now (an UNKNOWN one,
    * never heard before, is UP from now: event and log); a DOWN one comes back through `recover`.
    * The environments it reports self-fenced are noted, and those settled acknowledged. The answer
-   * carries its lease (`leaseUntil`).
+   * carries its lease (`leaseUntil`): at once when the agent's failover scope is known here (most
+   * beats: no promise, no microtask), else once the batch that reads it is written.
    */
-  async receiveHeartbeat(agentId: string, beat: HeartbeatRequest, now = Date.now()): Promise<HeartbeatAnswer> {
+  receiveHeartbeat(agentId: string, beat: HeartbeatRequest, now = Date.now()): HeartbeatAnswer | Promise<HeartbeatAnswer> {
     this.beats.record(agentId, now);
-    const failover = await this.failoverScope(agentId, now);
-    const acknowledged = beat.fenced.length ? this.noteFenced(agentId, beat.fenced) : [];
-    return { leaseUntil: leaseUntil(beat.sentAt, this.settings), heartbeatMs: this.settings.heartbeatMs, downAfterMs: this.settings.downAfterMs, acknowledged, failover };
+    const scope = this.failoverScope(agentId, now);
+    const answer = (failover: string[]): HeartbeatAnswer => {
+      const acknowledged = beat.fenced.length ? this.noteFenced(agentId, beat.fenced) : [];
+      return { leaseUntil: leaseUntil(beat.sentAt, this.settings), heartbeatMs: this.settings.heartbeatMs, downAfterMs: this.settings.downAfterMs, acknowledged, failover };
+    };
+    return Array.isArray(scope) ? answer(scope) : scope.then(answer);
   }
 
   /** Notes the environments `agentId` reports self-fenced; answers the ids of those settled here, which it may forget. */
@@ -190,15 +194,15 @@ export class HostHealthService implements HeartbeatReceiver {
    * The failover scope of `agentId`, whose beat was heard `at`: from memory while nothing moved it
    * (`FailoverScopes`), else read with the next batch of beats, which this beat waits for. A beat
    * due a write (`AgentHeartbeats.dueWrite`) answered from memory is written with a later batch,
-   * gathered for up to a beat, without waiting for it.
+   * gathered for up to a beat, without waiting for it (the scope is then returned as it is, not as a promise).
    */
-  private failoverScope(agentId: string, at: number): Promise<string[]> {
+  private failoverScope(agentId: string, at: number): string[] | Promise<string[]> {
     const write = this.beats.dueWrite(agentId, at);
     const known = this.scopes.fresh(agentId);
     // A first write (a host registered UNKNOWN meanwhile, see `AgentHeartbeats.rewrite`) is waited for: it brings hosts UP.
     if (known && !(write && this.beats.firstWrite(agentId))) {
       if (write) this.queue(agentId, at, write);
-      return Promise.resolve(known);
+      return known;
     }
     return new Promise((resolve, reject) => this.queue(agentId, at, write, { resolve, reject }));
   }

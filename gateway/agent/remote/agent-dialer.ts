@@ -217,7 +217,7 @@ export class AgentDialer {
     new AgentDispatcher(this.served, lanes.incoming, logger, protocol);
     this.upstream.attach(lanes.outgoing, protocol);
     logger.info({ agent: welcome.agentId, gateway: url, protocol }, 'connected to the gateway');
-    this.startHeartbeats(this.agent, welcome.heartbeatMs);
+    this.startHeartbeats(this.agent, welcome.heartbeatMs, welcome.beatPhaseMs);
   }
 
   /** Starts the watch over the agent's facts (it outlives connections); the agent as the gateway reaches it. */
@@ -230,11 +230,13 @@ export class AgentDialer {
   }
 
   /** Heartbeats and the self-fence, from the first welcome on (they outlive connections). */
-  private startHeartbeats(agent: HostAgent, heartbeatMs: number | undefined): void {
-    if (this.heartbeat || this.stopping) return;
+  private startHeartbeats(agent: HostAgent, heartbeatMs: number | undefined, phaseMs: unknown): void {
+    const phase = typeof phaseMs === 'number' && Number.isFinite(phaseMs) && phaseMs >= 0 ? phaseMs : undefined;
+    if (this.heartbeat) return this.heartbeat.align(phase);
+    if (this.stopping) return;
     const beatMs = typeof heartbeatMs === 'number' && heartbeatMs > 0 ? heartbeatMs : 1000;
     this.fence = new SelfFence(agent, this.lease, this.options.dataDir, this.options.logger, { leadMs: fenceLeadMs(beatMs), checkMs: Math.max(20, Math.min(beatMs / 4, 250)) });
-    this.heartbeat = new AgentHeartbeat(this.upstream, this.lease, this.fence, this.options.logger, beatMs);
+    this.heartbeat = new AgentHeartbeat(this.upstream, this.lease, this.fence, this.options.logger, beatMs, phase);
     this.fence.start();
     this.heartbeat.start();
   }

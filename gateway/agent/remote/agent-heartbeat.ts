@@ -9,8 +9,22 @@ export interface HeartbeatSink {
 }
 
 /**
+ * The delay from `now` to the next beat of an agent beating every `intervalMs` at `phaseMs` into
+ * each interval (beats at `phaseMs + k × intervalMs` since the epoch, this machine's clock). After
+ * a beat (`afterBeat`), the beat just made is taken for the nearest such time, so a timer that
+ * fired late or a little early never makes two beats of one interval, nor two intervals without one.
+ */
+export function nextBeatDelay(now: number, intervalMs: number, phaseMs: number, afterBeat: boolean): number {
+  const since = now - phaseMs;
+  if (!afterBeat) return intervalMs - (((since % intervalMs) + intervalMs) % intervalMs);
+  return phaseMs + (Math.round(since / intervalMs) + 1) * intervalMs - now;
+}
+
+/**
  * The heartbeats an agent pushes to its gateway every `heartbeatMs` (the gateway's setting, from
- * its welcome and each answer): each carries the environments the agent self-fenced and has not
+ * its welcome and each answer), at the phase its welcome names (`beatPhaseMs`: the gateway puts
+ * its agents' beats together in a few bursts, which it takes many to one wake-up — cheaper than
+ * one wake-up per beat; without it, a beat every `heartbeatMs` from the start). Each carries the environments the agent self-fenced and has not
  * reported yet; each answer renews the lease, acknowledges the reported ones and names the
  * environments the fence covers (those the gateway would fail over). A beat that
  * fails (no connection) is logged once per outage; the lease then runs out and the fence acts.
@@ -27,8 +41,19 @@ export class AgentHeartbeat {
     private readonly fence: SelfFence,
     private readonly logger: Logger,
     heartbeatMs: number,
+    /** Where in each interval to beat (the welcome's `beatPhaseMs`), or undefined: anywhere. */
+    private phaseMs?: number,
   ) {
     this.intervalMs = heartbeatMs;
+  }
+
+  /** Beats at `phaseMs` into each interval from now on (a new connection's welcome); undefined: anywhere. */
+  align(phaseMs: number | undefined): void {
+    if (phaseMs === this.phaseMs) return;
+    this.phaseMs = phaseMs;
+    if (!this.timer) return;
+    this.stop();
+    this.schedule();
   }
 
   /** Beats now, then every `heartbeatMs` until `stop`. */
@@ -40,7 +65,7 @@ export class AgentHeartbeat {
 
   /** Stops beating. */
   stop(): void {
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
     this.timer = undefined;
   }
 
@@ -79,8 +104,14 @@ export class AgentHeartbeat {
     this.logger.info({ failover: [...ids].sort() }, 'the environments a self-fencing would stop (the gateway fails them over) changed');
   }
 
-  private schedule(): void {
-    this.timer = setInterval(() => void this.beat(), this.intervalMs);
+  private schedule(afterBeat = false): void {
+    const phase = this.phaseMs;
+    if (phase === undefined) this.timer = setInterval(() => void this.beat(), this.intervalMs);
+    else
+      this.timer = setTimeout(() => {
+        void this.beat();
+        this.schedule(true);
+      }, nextBeatDelay(Date.now(), this.intervalMs, phase, afterBeat));
     this.timer.unref();
   }
 }

@@ -13,6 +13,7 @@ import type { AgentLink } from '../agent-link';
 import { negotiateProtocol, SPOKEN_PROTOCOLS } from '../protocol';
 import type { ProtocolRange } from '../protocol';
 import { Admission } from './admission';
+import { beatPhase } from './beat-phase';
 import { callLanes } from './call-lanes';
 import { CLOSE_CODES, closeReason } from './handshake';
 import type { AgentHandshake, GatewayWelcome } from './handshake';
@@ -59,6 +60,8 @@ export class AgentServer {
   private readonly peers = new Map<string, { version: string; remoteAddress: string; protocol: number }>();
   private readonly pinger: NodeJS.Timeout;
   private readonly admission: Admission;
+  /** How many agents this gateway welcomed: each one's beat phase follows from it (`beatPhase`). */
+  private welcomed = 0;
 
   constructor(private readonly deps: AgentServerDeps) {
     this.admission = new Admission(deps.admitAtOnce ?? 16);
@@ -145,7 +148,8 @@ export class AgentServer {
   private async welcome(socket: WebSocket, agentId: string, credential: string | undefined, address: string, protocol: number): Promise<void> {
     const { logger, agents } = this.deps;
     if (socket.readyState !== socket.OPEN) return;
-    const welcome: GatewayWelcome = { type: 'welcome', protocol, agentId, heartbeatMs: this.deps.heartbeatMs, ...(credential ? { credential } : {}) };
+    const { heartbeatMs } = this.deps;
+    const welcome: GatewayWelcome = { type: 'welcome', protocol, agentId, heartbeatMs, beatPhaseMs: beatPhase(this.welcomed++, heartbeatMs), ...(credential ? { credential } : {}) };
     socket.send(JSON.stringify(welcome));
     const channel = websocketChannel(socket, `host agent ${agentId}`);
     const lanes = callLanes(channel, (problem) => {

@@ -57,6 +57,12 @@ export interface GatewayWelcome {
   credential?: string;
   /** How often the agent must push heartbeats (the gateway's `RSP_HEARTBEAT_MS`). */
   heartbeatMs: number;
+  /**
+   * Where in each interval the agent beats: at `beatPhaseMs + k × heartbeatMs` ms since the epoch
+   * (its own clock; `beatPhase`). The gateway puts its agents' beats together in a few bursts,
+   * which it takes many to one wake-up. Absent (gateways before it): anywhere.
+   */
+  beatPhaseMs?: number;
 }
 
 /** WebSocket close codes of the agent protocol (4000–4999 are the application's). */

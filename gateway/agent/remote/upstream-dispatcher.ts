@@ -17,8 +17,8 @@ export type UpstreamMethod = (typeof UPSTREAM_METHODS)[number];
 
 /** Where the heartbeats agents push are taken (the host health service). */
 export interface HeartbeatReceiver {
-  /** Records a heartbeat of `agentId` and answers with its lease. */
-  receiveHeartbeat(agentId: string, beat: HeartbeatRequest): Promise<HeartbeatAnswer>;
+  /** Records a heartbeat of `agentId` and answers with its lease: at once when it can, else once known. */
+  receiveHeartbeat(agentId: string, beat: HeartbeatRequest): HeartbeatAnswer | Promise<HeartbeatAnswer>;
 }
 
 /** Where the facts agents push when they change are recorded (the host facts service). */
@@ -46,10 +46,11 @@ export class UpstreamDispatcher {
     /** The connection's negotiated protocol version: frames of it (or of an older one this code speaks) are taken. */
     private readonly protocol: number = AGENT_PROTOCOL_VERSION,
   ) {
-    channel.onFrame((text, parsed) => void this.receive(text, parsed));
+    channel.onFrame((text, parsed) => this.receive(text, parsed));
   }
 
-  private async receive(text: string, parsed?: unknown): Promise<void> {
+  /** One frame of the agent: a heartbeat answered at once when its lease is (no promise on the way), any other call when done. */
+  private receive(text: string, parsed?: unknown): void {
     let frame: AgentFrame;
     try {
       frame = decodeFrame(text, parsed);
@@ -58,18 +59,22 @@ export class UpstreamDispatcher {
       return this.answer({ type: 'error', id: null, error: toWireError(e) });
     }
     if (frame.type !== 'request') return;
+    const { id } = frame;
+    const fail = (e: unknown) => this.answer({ type: 'error', id, error: toWireError(e) });
     try {
       const refused = protocolRefusal(UPSTREAM_METHOD_SINCE, frame, this.protocol, 'the gateway');
       if (refused) throw refused;
       const params = (frame.params ?? {}) as Record<string, unknown>;
       if (frame.method === 'heartbeat') {
-        const lease = await this.heartbeats.receiveHeartbeat(this.agentId, heartbeatOf(params));
-        return this.send(encodeBuiltFrame({ type: 'result', id: frame.id, result: lease }));
+        const lease = this.heartbeats.receiveHeartbeat(this.agentId, heartbeatOf(params));
+        const sendLease = (result: HeartbeatAnswer) => this.send(encodeBuiltFrame({ type: 'result', id, result }));
+        if (lease instanceof Promise) lease.then(sendLease, fail);
+        else sendLease(lease);
+        return;
       }
-      const result = await this.call(frame.method, params);
-      this.answer({ type: 'result', id: frame.id, result: result ?? null });
+      this.call(frame.method, params).then((result) => this.answer({ type: 'result', id, result: result ?? null }), fail);
     } catch (e) {
-      this.answer({ type: 'error', id: frame.id, error: toWireError(e) });
+      fail(e);
     }
   }
 
