@@ -47,13 +47,16 @@ export class AgentHeartbeat {
     this.intervalMs = heartbeatMs;
   }
 
-  /** Beats at `phaseMs` into each interval from now on (a new connection's welcome); undefined: anywhere. */
+  /**
+   * Beats at `phaseMs` into each interval from now on (a new connection's welcome); undefined:
+   * anywhere. A new phase beats at once first: the next beat is never more than an interval away.
+   */
   align(phaseMs: number | undefined): void {
     if (phaseMs === this.phaseMs) return;
     this.phaseMs = phaseMs;
     if (!this.timer) return;
     this.stop();
-    this.schedule();
+    this.start();
   }
 
   /** Beats now, then every `heartbeatMs` until `stop`. */
