@@ -70,7 +70,7 @@ export class DockerDriver implements Driver {
   constructor(options: DockerDriverOptions = {}) {
     this.config = resolveDockerConfig(options);
     this.engine = new Docker(this.config.connection);
-    this.networks = new ManagedNetworks(this.engine);
+    this.networks = new ManagedNetworks(this.engine, () => this.local);
     this.shaping = new DockerShaping(this.config.stateDir);
     this.caps = new CapKeeper(this.engine, {
       owned: async () => (await this.containers()).filter((c) => c.State === 'running').map((c) => ({ id: c.Labels![LABEL_ENVIRONMENT]!, containerId: c.Id })),

@@ -458,10 +458,10 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     });
   }
 
-  /** Forwards the host ports the container publishes to its address on its managed network (replacing what was there). */
+  /** Forwards the host ports the container publishes to its address (and IPv6 address) on its managed network (replacing what was there). */
   private async publishPorts(name: string, owner: OwnerRecord, signal: AbortSignal): Promise<void> {
     if (!owner.network || !owner.ports?.length) return;
-    await this.ports.publish(portKey(name), owner.network.address, bridgeName(owner.network.name), owner.ports, signal);
+    await this.ports.publish(portKey(name), owner.network.address, bridgeName(owner.network.name), owner.ports, signal, owner.network.ipv6?.address);
   }
 
   /** After a container left a managed network: its bridge goes when it was the last one, and its name leaves the bridge's name server. */

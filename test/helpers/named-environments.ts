@@ -17,9 +17,9 @@ export function outsideAddress(): string {
   return /\bsrc (\d+\.\d+\.\d+\.\d+)/.exec(execFileSync('ip', ['-4', 'route', 'get', '192.0.2.1'], { encoding: 'utf8' }))![1]!;
 }
 
-/** RSP's DNAT rules (PREROUTING, OUTPUT) forwarding a host port (LXC's and libvirt's published ports). */
-export function forwardsOf(hostPort: number): string[] {
-  return execFileSync('iptables', ['-w', '-t', 'nat', '-S'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`--dport ${hostPort} `) && l.includes('rsp-port:'));
+/** RSP's DNAT rules (PREROUTING, OUTPUT) forwarding a host port (LXC's and libvirt's published ports), in iptables or (family 6) ip6tables. */
+export function forwardsOf(hostPort: number, family: 4 | 6 = 4): string[] {
+  return execFileSync(family === 6 ? 'ip6tables' : 'iptables', ['-w', '-t', 'nat', '-S'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`--dport ${hostPort} `) && l.includes('rsp-port:'));
 }
 
 /** GETs a URL from this process (the host); the body, or the error's message. */

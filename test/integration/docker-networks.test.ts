@@ -7,6 +7,7 @@ import { resolveDockerConfig } from '../../drivers/docker';
 import { shapedInterfaces } from '../../drivers/host/shaping';
 import { describeWithEngine } from '../helpers/engines';
 import { blobServer, fetchText, httpd, NamedEnvironments } from '../helpers/named-environments';
+import { createIpv6Outside, type Ipv6Outside } from '../helpers/ipv6-outside';
 import { until } from '../helpers/until';
 
 /** The host's first non-loopback IPv4 address (a published port answers there), else loopback. */
@@ -26,11 +27,17 @@ describeWithEngine('docker', 'docker environments: addresses, published ports, r
   const prefix6 = `fd7e:${randomInt(0x1000, 0x10000).toString(16)}:${randomInt(0x1000, 0x10000).toString(16)}`;
   const hostPort = 20000 + randomInt(20000);
   let n: NamedEnvironments;
+  /** An IPv6 outside of the host (a network namespace with no route to the environments' range). */
+  let o: Ipv6Outside;
 
   beforeAll(async () => {
+    o = await createIpv6Outside('dk');
     n = await NamedEnvironments.start('docker', `${subnet}.0/29`, `${prefix6}::/64`);
   }, 120_000);
-  afterAll(() => n?.close(), 120_000);
+  afterAll(async () => {
+    await n?.close();
+    await o?.close();
+  }, 120_000);
 
   test("each environment gets its own address of the host's range and answers on it, from another environment and from the host", async () => {
     expect((await n.t.ok('query ($id: ID!) { host(id: $id) { addressRange } }', { id: n.w.host1 })).host.addressRange).toBe(`${subnet}.0/29`);
@@ -59,11 +66,20 @@ describeWithEngine('docker', 'docker environments: addresses, published ports, r
     expect((await n.exec(web, ['nslookup', 'client'])).stdout).toContain(`Address: ${subnet}.3`);
   });
 
-  test('a published port answers from the host; the same host port is refused to another environment', async () => {
+  test('a published port answers from the host, IPv4 and IPv6; an environment reaches the outside over IPv6; the same host port is refused to another environment', async () => {
     await n.running('pub', { command: httpd('pub'), ports: [{ hostPort, port: 8080 }], dns: ['192.0.2.53'] });
     expect((await n.exec(n.ids.get('pub')!, ['cat', '/etc/resolv.conf'])).stdout).toBe('nameserver 192.0.2.53\n');
     const url = `http://${hostAddress()}:${hostPort}/`;
     expect(await until(`${url} answering`, async () => (await fetchText(url)) === 'hello-pub\n', 30_000)).toBe(true);
+    // The same on the host's IPv6 addresses: loopback, and one the outside reaches.
+    expect(await until('the port answering on [::1]', async () => (await fetchText(`http://[::1]:${hostPort}/`)) === 'hello-pub\n', 30_000)).toBe(true);
+    const url6 = `http://[${o.hostAddress}]:${hostPort}/`;
+    expect(await until(`${url6} answering the outside`, async () => (await o.fetch(url6)) === 'hello-pub\n', 30_000)).toBe(true);
+    // IPv6 egress: the unique local range masqueraded behind the host's address (NAT66); the outside has no route back to it.
+    expect(execFileSync('ip6tables', ['-w', '-t', 'nat', '-S', 'POSTROUTING'], { encoding: 'utf8' })).toMatch(new RegExp(`-A POSTROUTING -s ${prefix6}::/64 ! -d ${prefix6}::/64 .*-j MASQUERADE`));
+    const port6 = 20000 + randomInt(20000);
+    await o.serve(port6, 'hello-outside6\n');
+    expect((await n.exec(n.ids.get('pub')!, ['timeout', '5', 'wget', '-qO-', `http://[${o.outsideAddress}]:${port6}/`])).stdout).toBe('hello-outside6\n');
     const taken = await n.t.gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }', { i: n.createInput('pub2', { ports: [{ hostPort, port: 80 }] }) });
     expect(taken.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT', details: { reason: 'HOST_PORT_TAKEN', hostPort } } });
   });
@@ -110,6 +126,8 @@ describeWithEngine('docker', 'docker environments: addresses, published ports, r
     for (const name of [...n.ids.keys()]) await n.destroy(name);
     const engine = new Docker(resolveDockerConfig().connection);
     await expect(engine.getNetwork(network).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    // Its IPv6 egress rules went with it.
+    expect(['nat', 'filter'].flatMap((t) => execFileSync('ip6tables', ['-w', '-t', t, '-S'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`${prefix6}::/64`)))).toEqual([]);
   });
 
   test('a bandwidth cap holds both ways on a real transfer between two environments (tbf on the host end of the veth, its sent traffic through an ifb); set again after a restart', async () => {

@@ -9,6 +9,7 @@ import { DEFAULT_DNS_DIR } from '../../drivers/lxc/dns';
 import { containerName } from '../../drivers/lxc/names';
 import { describeWithEngine } from '../helpers/engines';
 import { blobServer, fetchText, forwardsOf, httpd, NamedEnvironments, outsideAddress } from '../helpers/named-environments';
+import { createIpv6Outside, type Ipv6Outside } from '../helpers/ipv6-outside';
 import { until } from '../helpers/until';
 
 /**
@@ -20,10 +21,10 @@ import { until } from '../helpers/until';
  * root filesystem is read-only by default.
  */
 
-/** The iptables rules (both tables) and ip6tables rules that name the bridge. */
+/** The iptables and ip6tables rules (filter and nat tables) that name the bridge. */
 function rulesOf(bridge: string): string[] {
   const rules = (tool: string, tables: string[]) => tables.flatMap((t) => execFileSync(tool, ['-t', t, '-S'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(bridge)));
-  return [...rules('iptables', ['filter', 'nat']), ...rules('ip6tables', ['filter'])];
+  return [...rules('iptables', ['filter', 'nat']), ...rules('ip6tables', ['filter', 'nat'])];
 }
 describeWithEngine('lxc', 'lxc environments: addresses of the host range on a managed bridge, published ports, read-only root', () => {
   const subnet = `10.125.${randomInt(256)}`;
@@ -31,12 +32,16 @@ describeWithEngine('lxc', 'lxc environments: addresses of the host range on a ma
   const prefix6 = `fd7d:${randomInt(0x1000, 0x10000).toString(16)}:${randomInt(0x1000, 0x10000).toString(16)}`;
   let n: NamedEnvironments;
   let outside: Server | undefined;
+  /** An IPv6 outside of the host (a network namespace with no route to the environments' range). */
+  let o: Ipv6Outside;
 
   beforeAll(async () => {
+    o = await createIpv6Outside('lx');
     n = await NamedEnvironments.start('lxc', `${subnet}.0/29`, `${prefix6}::/64`);
   }, 120_000);
   afterAll(async () => {
     outside?.close();
+    await o?.close();
     await n?.close();
   }, 120_000);
 
@@ -71,6 +76,11 @@ describeWithEngine('lxc', 'lxc environments: addresses of the host range on a ma
     await new Promise<void>((resolve) => outside!.listen(0, outsideAddress(), resolve));
     const port = (outside.address() as AddressInfo).port;
     expect((await n.exec(client, ['wget', '-qO-', `http://${outsideAddress()}:${port}/`])).stdout).toBe('hello-outside\n');
+    // IPv6 egress: masqueraded behind the host's address (NAT66) for the unique local range; the outside has no route back to it.
+    expect(rulesOf(bridge)).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`-A POSTROUTING -s ${prefix6}::/64 ! -o ${bridge} .*-j MASQUERADE`))]));
+    const port6 = 20000 + randomInt(20000);
+    await o.serve(port6, 'hello-outside6\n');
+    expect((await n.exec(client, ['timeout', '5', 'wget', '-qO-', `http://[${o.outsideAddress}]:${port6}/`])).stdout).toBe('hello-outside6\n');
 
     await n.follow((await n.t.ok('mutation ($id: ID!) { restartEnvironment(id: $id) { id } }', { id: client })).restartEnvironment.id);
     expect((await n.exec(client, ['ip', '-4', 'addr'])).stdout).toContain(`inet ${subnet}.3/29`);
@@ -85,21 +95,28 @@ describeWithEngine('lxc', 'lxc environments: addresses of the host range on a ma
     expect(existsSync(`${DEFAULT_DNS_DIR}/${bridge}`)).toBe(false);
   }, 180_000);
 
-  test("a published port answers on the host's address; another environment is refused that host port; the forwarding goes at stop and destroy", async () => {
+  test("a published port answers on the host's address, IPv4 and IPv6; another environment is refused that host port; the forwarding goes at stop and destroy", async () => {
     const hostPort = 20000 + randomInt(20000);
     const pub = await n.running('pub', { command: httpd('pub'), ports: [{ hostPort, port: 8080 }] });
     const url = `http://${outsideAddress()}:${hostPort}/`;
     expect(await until(`${url} answering`, async () => (await fetchText(url)) === 'hello-pub\n', 30_000)).toBe(true);
     expect(forwardsOf(hostPort)).toHaveLength(2);
+    // The same on the host's IPv6 addresses, towards the environment's IPv6 address: from the outside and from the host itself.
+    expect(forwardsOf(hostPort, 6)).toHaveLength(2);
+    const url6 = `http://[${o.hostAddress}]:${hostPort}/`;
+    expect(await until(`${url6} answering the outside`, async () => (await o.fetch(url6)) === 'hello-pub\n', 30_000)).toBe(true);
+    expect(await fetchText(url6)).toBe('hello-pub\n');
     const taken = await n.t.gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }', { i: n.createInput('pub2', { ports: [{ hostPort, port: 80 }] }) });
     expect(taken.errors?.[0]).toMatchObject({ extensions: { code: 'CONFLICT', details: { reason: 'HOST_PORT_TAKEN', hostPort } } });
 
     await n.follow((await n.t.ok('mutation ($id: ID!) { stopEnvironment(id: $id) { id } }', { id: pub })).stopEnvironment.id);
     expect(forwardsOf(hostPort)).toEqual([]);
+    expect(forwardsOf(hostPort, 6)).toEqual([]);
     await n.follow((await n.t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: pub })).startEnvironment.id);
     expect(await until(`${url} answering again`, async () => (await fetchText(url)) === 'hello-pub\n', 30_000)).toBe(true);
     await n.destroy('pub');
     expect(forwardsOf(hostPort)).toEqual([]);
+    expect(forwardsOf(hostPort, 6)).toEqual([]);
   }, 60_000);
 
   test('the root filesystem is read-only by default (volumes, /tmp and /run writable), writable when asked; a rebuild keeps only the volumes', async () => {

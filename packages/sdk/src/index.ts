@@ -15,6 +15,7 @@ export { runTool, runToolOk, lastLines } from './host/run-tool';
 export type { ToolResult, RunToolOptions } from './host/run-tool';
 export { managedNetworkOf } from './host/managed-network';
 export { assertIpv6Available, ipv6Groups, ipv6Text } from './host/ipv6';
+export { deleteRules, egressRules6, insertRules, isUniqueLocal } from './host/ipv6-egress';
 export type { ManagedNetwork } from './host/managed-network';
 export { ManagedBridges, bridgeName } from './host/bridges';
 export { PortForwards, assertPortSpecs } from './host/port-forwards';

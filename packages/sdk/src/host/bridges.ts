@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { ConflictError } from '../errors';
 import { assertIpv6Available } from './ipv6';
+import { isUniqueLocal } from './ipv6-egress';
 import type { ManagedNetwork } from './managed-network';
 import { KeyedQueue } from './keyed-queue';
 import { runTool, runToolOk } from './run-tool';
@@ -24,9 +25,13 @@ function firewallRules(bridge: string, subnet: string): string[][] {
   ];
 }
 
-/** The ip6tables rules of a bridge with an IPv6 side: those of `firewallRules` without the masquerade (its ULA range does not leave the host). */
-function firewallRules6(bridge: string): string[][] {
-  return firewallRules(bridge, '').filter(([table]) => table === 'filter');
+/**
+ * The ip6tables rules of a bridge with an IPv6 side `subnet6`: those of `firewallRules`, the
+ * masquerade (NAT66) only for a unique local range; a global /64 leaves untranslated, routed to the
+ * host by the network upstream.
+ */
+function firewallRules6(bridge: string, subnet6: string): string[][] {
+  return firewallRules(bridge, subnet6).filter(([table]) => table === 'filter' || isUniqueLocal(subnet6));
 }
 
 /** The kernel switch that lets the host route between the bridge and its outside. */
@@ -42,7 +47,7 @@ export function bridgeName(network: string): string {
  * address (an existing one must carry it: CONFLICT otherwise), marked as RSP's by their alias,
  * with iptables rules for traffic within the bridge and masqueraded egress (and IPv4 forwarding
  * turned on); a network with an IPv6 side also gets its IPv6 gateway address and the same
- * `FORWARD` accepts in ip6tables (no masquerade: its unique local range stays on the host). They
+ * rules in ip6tables (the masquerade for a unique local range only; IPv6 forwarding is the host's). They
  * are removed with their rules once no environment of the driver links to them. Calls on one bridge run one after another.
  */
 export class ManagedBridges {
@@ -102,7 +107,7 @@ export class ManagedBridges {
       for (const [table, ...rule] of firewallRules(bridge, network.subnet)) {
         while ((await runTool(this.iptables, ['-t', table!, '-D', ...rule]).catch(() => ({ exitCode: 1 }))).exitCode === 0);
       }
-      for (const [table, ...rule] of network.ipv6 ? firewallRules6(bridge) : []) {
+      for (const [table, ...rule] of network.ipv6 ? firewallRules6(bridge, network.ipv6.subnet) : []) {
         while ((await runTool(this.ip6tables, ['-t', table!, '-D', ...rule]).catch(() => ({ exitCode: 1 }))).exitCode === 0);
       }
     });
@@ -117,7 +122,7 @@ export class ManagedBridges {
   private async allowTraffic(bridge: string, network: ManagedNetwork, signal?: AbortSignal): Promise<void> {
     if ((await readFile(IP_FORWARD, 'utf8').catch(() => '1')).trim() === '0') await writeFile(IP_FORWARD, '1\n');
     await this.insertRules(this.iptables, bridge, firewallRules(bridge, network.subnet), signal);
-    if (network.ipv6) await this.insertRules(this.ip6tables, bridge, firewallRules6(bridge), signal);
+    if (network.ipv6) await this.insertRules(this.ip6tables, bridge, firewallRules6(bridge, network.ipv6.subnet), signal);
   }
 
   /** Inserts each rule `tool` (iptables, ip6tables) does not hold yet; nothing without the tool. */

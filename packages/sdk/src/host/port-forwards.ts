@@ -27,16 +27,17 @@ export function assertPortSpecs(ports: readonly PortSpec[] | undefined, network:
  * behind `bridge`: DNAT of what arrives for any of the host's own addresses (PREROUTING) and of
  * what the host itself sends there (OUTPUT, loopback excluded: it cannot be routed to a bridge),
  * and FORWARD accepting the new connections towards the environment (ahead of rules that drop
- * them, e.g. Docker's policy or libvirt's reject of inbound traffic to a NAT network).
+ * them, e.g. Docker's policy or libvirt's reject of inbound traffic to a NAT network). With
+ * `family` 6, the ip6tables rules of the same towards an IPv6 `address` (`::1` excluded).
  */
-function portRules(key: string, address: string, bridge: string, p: PortSpec): string[][] {
+function portRules(key: string, address: string, bridge: string, p: PortSpec, family: 4 | 6 = 4): string[][] {
   const mark = ['-m', 'comment', '--comment', `${COMMENT_PREFIX}${key}`];
   const match = ['-p', p.protocol, '-m', p.protocol, '--dport', String(p.hostPort), '-m', 'addrtype', '--dst-type', 'LOCAL'];
-  const dnat = ['-j', 'DNAT', '--to-destination', `${address}:${p.port}`];
+  const dnat = ['-j', 'DNAT', '--to-destination', family === 6 ? `[${address}]:${p.port}` : `${address}:${p.port}`];
   return [
     ['nat', 'PREROUTING', ...match, ...mark, ...dnat],
-    ['nat', 'OUTPUT', '!', '-d', '127.0.0.0/8', ...match, ...mark, ...dnat],
-    ['filter', 'FORWARD', '-d', `${address}/32`, '-o', bridge, '-p', p.protocol, '-m', p.protocol, '--dport', String(p.port), ...mark, '-j', 'ACCEPT'],
+    ['nat', 'OUTPUT', '!', '-d', family === 6 ? '::1/128' : '127.0.0.0/8', ...match, ...mark, ...dnat],
+    ['filter', 'FORWARD', '-d', `${address}/${family === 6 ? 128 : 32}`, '-o', bridge, '-p', p.protocol, '-m', p.protocol, '--dport', String(p.port), ...mark, '-j', 'ACCEPT'],
   ];
 }
 
@@ -44,21 +45,29 @@ function portRules(key: string, address: string, bridge: string, p: PortSpec): s
  * Host ports published to environments on a managed network (LXC's and libvirt's; Docker
  * publishes its own): iptables rules made with argument arrays, each marked with the comment
  * `rsp-port:<key>` so that an environment's rules are found and removed whatever they were made
- * from. The ports are claimed by the gateway (one environment per host port of a host) before a
- * driver is asked; these rules only carry the traffic. Calls for one key run one after another.
+ * from; an environment with an IPv6 address also gets the same in ip6tables, so that the port
+ * answers on the host's IPv6 addresses too. The ports are claimed by the gateway (one environment
+ * per host port of a host) before a driver is asked; these rules only carry the traffic. Calls for
+ * one key run one after another.
  */
 export class PortForwards {
   private readonly queue = new KeyedQueue();
 
-  constructor(private readonly iptables = 'iptables') {}
+  constructor(
+    private readonly iptables = 'iptables',
+    private readonly ip6tables = 'ip6tables',
+  ) {}
 
-  /** Replaces the environment's rules with those of `ports` towards `address` on `bridge` (none: only removes). */
-  publish(key: string, address: string, bridge: string, ports: readonly PortSpec[], signal?: AbortSignal): Promise<void> {
+  /** Replaces the environment's rules with those of `ports` towards `address` (and `address6`, its IPv6 address, when it has one) on `bridge` (none: only removes). */
+  publish(key: string, address: string, bridge: string, ports: readonly PortSpec[], signal?: AbortSignal, address6?: string): Promise<void> {
     return this.queue.run(key, async () => {
       await this.remove(key);
       for (const p of ports) {
         for (const [table, chain, ...rule] of portRules(key, address, bridge, p)) {
           await runToolOk(this.iptables, ['-w', '-t', table!, '-I', chain!, '1', ...rule], { signal, describe: `publishing host port ${p.hostPort}/${p.protocol} to ${address}:${p.port}` });
+        }
+        for (const [table, chain, ...rule] of address6 ? portRules(key, address6, bridge, p, 6) : []) {
+          await runToolOk(this.ip6tables, ['-w', '-t', table!, '-I', chain!, '1', ...rule], { signal, describe: `publishing host port ${p.hostPort}/${p.protocol} to [${address6}]:${p.port}` });
         }
       }
     });
@@ -69,21 +78,23 @@ export class PortForwards {
     return this.queue.run(key, () => this.remove(key));
   }
 
-  /** The rules of the environment, as `iptables -S` prints them (table first), for tests and diagnostics. */
-  async rulesOf(key: string): Promise<string[]> {
+  /** The rules of the environment, as `iptables -S` (or, with `family` 6, `ip6tables -S`) prints them (table first), for tests and diagnostics. */
+  async rulesOf(key: string, family: 4 | 6 = 4): Promise<string[]> {
     const found: string[] = [];
     for (const table of ['nat', 'filter']) {
-      const listed = await runTool(this.iptables, ['-w', '-t', table, '-S']);
+      const listed = await runTool(family === 6 ? this.ip6tables : this.iptables, ['-w', '-t', table, '-S']).catch(() => ({ stdout: '' }));
       for (const line of listed.stdout.split('\n')) if (isRuleOf(line, key)) found.push(`${table} ${line}`);
     }
     return found;
   }
 
   private async remove(key: string): Promise<void> {
-    for (const line of await this.rulesOf(key)) {
-      const [table, append, ...rule] = line.split(' ').map((t) => t.replace(/^"(.*)"$/, '$1'));
-      if (append !== '-A') continue;
-      await runTool(this.iptables, ['-w', '-t', table!, '-D', ...rule]);
+    for (const family of [4, 6] as const) {
+      for (const line of await this.rulesOf(key, family)) {
+        const [table, append, ...rule] = line.split(' ').map((t) => t.replace(/^"(.*)"$/, '$1'));
+        if (append !== '-A') continue;
+        await runTool(family === 6 ? this.ip6tables : this.iptables, ['-w', '-t', table!, '-D', ...rule]);
+      }
     }
   }
 }
