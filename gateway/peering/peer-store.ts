@@ -8,8 +8,8 @@ import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, ForbiddenError, IntegrityError } from '../errors';
 import type { Logger } from '../logging/logger';
-import { ImageEntity, MemberRole, ReplicaEntity, ReplicaSource, ReplicationKind, ReplicationTargetKind } from '../persistence/entities';
-import type { StorageReservation } from '../storage-quotas/reservation';
+import { ImageEntity, MemberRole, PeerTransferEntity, ReplicaEntity, ReplicaSource, ReplicationKind, ReplicationTargetKind } from '../persistence/entities';
+import { StorageReservation } from '../storage-quotas/reservation';
 import type { StorageQuotas } from '../storage-quotas/storage-quotas';
 
 /** Chunk ids asked about at once, and bytes of chunks written at once. */
@@ -17,6 +17,9 @@ const MAX_IDS = 4096;
 const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 /** A transfer silent this long is abandoned: its reserved bytes go back to the group's quota. */
 const TRANSFER_IDLE_MS = 30 * 60_000;
+/** What a transfer's reservation is for (shown in a quota CONFLICT). */
+const PURPOSE = 'a replica from another site';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A transfer a sending site began here: the group it is for and the bytes reserved for it. */
 interface Transfer {
@@ -51,7 +54,9 @@ export interface PeerReplicaRecord {
  * replica's bytes are claimed from the group's storage quota when the transfer begins (`begin`,
  * CONFLICT `STORAGE_QUOTA` when they do not fit, before any chunk is taken), chunks are taken only
  * within a begun transfer, and the claim is settled with the replica's record or released when the
- * sender aborts, fails or goes silent (TRANSFER_IDLE_MS). Only
+ * sender aborts, fails or goes silent (TRANSFER_IDLE_MS). An open transfer is recorded in the
+ * database (peer_transfer) with its reservation: a restart of this gateway keeps both, and the
+ * sender goes on where it was (`resumeOpen`). Only
  * plaintext chunks whose bytes hash to their id are taken, so a peer can neither damage nor
  * replace what is stored for others; nothing is read back from here.
  */
@@ -59,6 +64,8 @@ export class PeerStore {
   private readonly place: StoreChunkTransport;
   private readonly replicas: Repository<ReplicaEntity>;
   private readonly images: Repository<ImageEntity>;
+  private readonly records: Repository<PeerTransferEntity>;
+  /** The open transfers, as recorded in peer_transfer. */
   private readonly transfers = new Map<string, Transfer>();
 
   constructor(
@@ -73,6 +80,21 @@ export class PeerStore {
     this.place = new StoreChunkTransport(store);
     this.replicas = dataSource.getRepository(ReplicaEntity);
     this.images = dataSource.getRepository(ImageEntity);
+    this.records = dataSource.getRepository(PeerTransferEntity);
+  }
+
+  /**
+   * Takes up the transfers an earlier run of this gateway left open (called at start): each goes
+   * on with its reservation and what it wrote, its idle clock running from the sender's last call;
+   * those silent longer than TRANSFER_IDLE_MS are ended, their claims released.
+   */
+  async resumeOpen(): Promise<void> {
+    for (const row of await this.records.find()) {
+      const silentMs = Date.now() - row.lastSeenAt.getTime();
+      const room = StorageReservation.resumed(this.quotas, row.groupId, PURPOSE, row.reservationId, row.reservationId ? await this.quotas.bytesOf(row.reservationId) : 0);
+      this.transfers.set(row.id, { id: row.id, groupId: row.groupId, room, written: row.written, idle: this.idleTimer(row.id, Math.max(0, TRANSFER_IDLE_MS - silentMs)) });
+      if (silentMs >= TRANSFER_IDLE_MS) await this.end(row.id);
+    }
   }
 
   /** One call of a peer site, as the token's group (MEMBER); BAD_USER_INPUT for an unknown call. */
@@ -90,12 +112,12 @@ export class PeerStore {
       case 'begin':
         return this.begin(p.groupId, args.bytes, args.imageDigest);
       case 'putChunks':
-        return this.putChunks(this.transferOf(p.groupId, args.transfer), args.chunks);
+        return this.putChunks(await this.transferOf(p.groupId, args.transfer), args.chunks);
       case 'putManifest':
-        this.transferOf(p.groupId, args.transfer);
+        await this.transferOf(p.groupId, args.transfer);
         return this.putManifest(args.manifest as ArtifactManifest);
       case 'recordReplica':
-        return this.record(p.groupId, this.transferOf(p.groupId, args.transfer), args as unknown as PeerReplicaRecord);
+        return this.record(p.groupId, await this.transferOf(p.groupId, args.transfer), args as unknown as PeerReplicaRecord);
       case 'abort':
         await this.end(String(args.transfer), p.groupId);
         return null;
@@ -112,23 +134,30 @@ export class PeerStore {
   private async begin(groupId: string, bytes: unknown, imageDigest: unknown): Promise<{ transfer: string }> {
     if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) throw new BadInputError('bytes must be the replica\'s size in bytes');
     await this.imageFor(groupId, String(imageDigest));
-    const room = await this.quotas.reserve(groupId, bytes, "a replica from another site");
+    const room = await this.quotas.reserve(groupId, bytes, PURPOSE);
     const id = randomUUID();
+    try {
+      await this.records.insert({ id, groupId, reservationId: room.recordId, written: 0, lastSeenAt: new Date() });
+    } catch (e) {
+      await room.release();
+      throw e;
+    }
     this.transfers.set(id, { id, groupId, room, written: 0, idle: this.idleTimer(id) });
     return { transfer: id };
   }
 
-  /** The open transfer `value` of `groupId` (its idle clock restarted); BAD_USER_INPUT when there is none. */
-  private transferOf(groupId: string, value: unknown): Transfer {
-    const t = typeof value === 'string' ? this.transfers.get(value) : undefined;
+  /** The open transfer `value` of `groupId` (its idle clock restarted, here and in its record); BAD_USER_INPUT when there is none. */
+  private async transferOf(groupId: string, value: unknown): Promise<Transfer> {
+    const t = typeof value === 'string' && UUID.test(value) ? this.transfers.get(value) : undefined;
     if (!t || t.groupId !== groupId) throw new BadInputError('No such transfer open here: begin one first (its bytes are claimed from the group\'s storage quota)', { transfer: String(value) });
     clearTimeout(t.idle);
-    t.idle = this.idleTimer(value as string);
+    t.idle = this.idleTimer(t.id);
+    await this.records.update({ id: t.id }, { lastSeenAt: new Date() });
     return t;
   }
 
-  private idleTimer(id: string): NodeJS.Timeout {
-    const timer = setTimeout(() => void this.end(id), TRANSFER_IDLE_MS);
+  private idleTimer(id: string, ms = TRANSFER_IDLE_MS): NodeJS.Timeout {
+    const timer = setTimeout(() => void this.end(id).catch((e: unknown) => this.logger.warn({ err: e, transfer: id }, 'could not end an idle transfer of another site')), ms);
     timer.unref();
     return timer;
   }
@@ -140,6 +169,7 @@ export class PeerStore {
     this.transfers.delete(id);
     clearTimeout(t.idle);
     await t.room.release();
+    await this.records.delete({ id });
   }
 
   /** Writes chunks whose bytes hash to their id (plaintext), at most MAX_BATCH_BYTES at once, within the transfer's reservation (grown when needed). */
@@ -157,6 +187,7 @@ export class PeerStore {
     await transfer.room.cover(transfer.written + total);
     transfer.written += total;
     await this.place.putChunks(chunks);
+    await this.records.update({ id: transfer.id }, { written: transfer.written, reservationId: transfer.room.recordId, lastSeenAt: new Date() });
     return null;
   }
 
@@ -213,6 +244,7 @@ export class PeerStore {
           }),
         );
         await room.settleWithin(m);
+        await m.getRepository(PeerTransferEntity).delete({ id: transfer.id });
         return row;
       });
       this.logger.info({ replica: saved.id, group: groupId, bytes: saved.bytes, movedBytes: saved.movedBytes }, "kept another site's replica");

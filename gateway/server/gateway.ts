@@ -201,6 +201,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     await services.operations.failAbandoned();
     // …nor end its transfers, whose reserved bytes would hold their groups' quotas.
     await services.storageQuotas.releaseAbandoned();
+    // …but transfers other sites began here go on, with their claims (or end, when silent too long).
+    await services.peerStore.resumeOpen();
     // Peer tokens policies kept in plain text (before they were sealed) are sealed now.
     await services.peering.sealStoredTokens(dataSource, logger);
     // Their environments, left CREATING, STARTING…, are settled from what the engines report (remote agents' when they connect).

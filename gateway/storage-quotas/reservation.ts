@@ -23,6 +23,20 @@ export class StorageReservation {
     readonly exceptImageId?: string,
   ) {}
 
+  /** A reservation recorded earlier (its row `id`, null when the group had no limit, holding `bytes`), taken up again after a restart. */
+  static resumed(quotas: StorageQuotas, groupId: string, purpose: string, id: string | null, bytes: number): StorageReservation {
+    const r = new StorageReservation(quotas, groupId, purpose);
+    r.id = id;
+    r.limited = id !== null;
+    r.bytes = bytes;
+    return r;
+  }
+
+  /** Its row in storage_reservation (null until it holds bytes of a limited group, and once ended). */
+  get recordId(): string | null {
+    return this.id;
+  }
+
   /** True when `total` bytes are covered already (or the group has no limit). */
   covers(total: number): boolean {
     return !this.limited || total <= this.bytes;

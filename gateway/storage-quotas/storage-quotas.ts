@@ -82,12 +82,24 @@ export class StorageQuotas {
 
   /**
    * Deletes the reservations an earlier run of this gateway left (it was killed or crashed in the
-   * middle of a transfer); called at start. Returns how many.
+   * middle of a transfer), but for those of open transfers of other sites; called at start. Returns how many.
    */
   async releaseAbandoned(): Promise<number> {
     if (!this.holder) return 0;
-    const result = await this.dataSource.getRepository(StorageReservationEntity).delete({ holder: this.holder });
+    // Those of transfers other sites began here are kept: the transfers go on after the restart (PeerStore.resumeOpen).
+    const result = await this.dataSource
+      .createQueryBuilder()
+      .delete()
+      .from(StorageReservationEntity)
+      .where('holder = :holder', { holder: this.holder })
+      .andWhere('id NOT IN (SELECT "reservationId" FROM "peer_transfer" WHERE "reservationId" IS NOT NULL)')
+      .execute();
     return result.affected ?? 0;
+  }
+
+  /** The bytes reservation `id` holds (0 when it is gone). */
+  async bytesOf(id: string): Promise<number> {
+    return (await this.dataSource.getRepository(StorageReservationEntity).findOneBy({ id }))?.bytes ?? 0;
   }
 }
 

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
@@ -51,6 +52,8 @@ describe('peer sites: only known peers are called, their tokens sealed, their re
   let detour: Awaited<ReturnType<typeof listen>>;
   let environmentId = '';
   let digest = '';
+  /** Site c's settings (it is restarted with them). */
+  let cEnv: Record<string, string> = {};
 
   const IMPORT = 'mutation ($i: ImportImageInput!) { importImage(input: $i) { id digest } }';
   const POLICY = 'mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id peerName } }';
@@ -63,7 +66,8 @@ describe('peer sites: only known peers are called, their tokens sealed, their re
     const [portA, portC] = [await freePort(), await freePort()];
     dbA = await createTestDatabase('pglite');
     dbC = await createTestDatabase('pglite');
-    c = await startTestGateway(dbC, { PORT: String(portC), RSP_PEER_SITES: `a=http://127.0.0.1:${portA}/graphql`, RSP_REPLICATION_INTERVAL_MS: '0' });
+    cEnv = { PORT: String(portC), RSP_PEER_SITES: `a=http://127.0.0.1:${portA}/graphql`, RSP_REPLICATION_INTERVAL_MS: '0' };
+    c = await startTestGateway(dbC, cEnv);
     a = await startTestGateway(dbA, { PORT: String(portA), RSP_PEER_SITES: `c=http://127.0.0.1:${portC}/graphql, detour=${detour.url}/graphql`, RSP_REPLICATION_INTERVAL_MS: '0' });
     wA = await buildWorld(a);
     wC = await buildWorld(c);
@@ -159,5 +163,32 @@ describe('peer sites: only known peers are called, their tokens sealed, their re
     const noImage = await peerStoreAtC({ call: 'begin', args: { bytes: 5000, imageDigest: `sha256:${'2'.repeat(64)}` } });
     expect(noImage.status).toBe(409);
     expect(target.requests).toEqual([]);
+  });
+
+  test('a restart of site c mid-transfer keeps the transfer and its claim: the sender goes on with its id; one silent too long is ended at the start', async () => {
+    // Read in c's database: a restarted test gateway has no admin token of its own.
+    const reservedAtC = async () => Number((await c.gateway.dataSource.query('SELECT coalesce(sum(bytes), 0) AS b FROM storage_reservation WHERE "groupId" = $1', [wC.groupA]))[0].b);
+    const begin = async () => ((await (await peerStoreAtC({ call: 'begin', args: { bytes: 5000, imageDigest: digest } })).json()) as { result: { transfer: string } }).result.transfer;
+    const transfer = await begin();
+    expect(await reservedAtC()).toBe(5000);
+    await c.close();
+    c = await startTestGateway(dbC, cEnv);
+    // The claim is still held, and the transfer takes the sender's next chunks.
+    expect(await reservationsAtC(wC.groupA)).toBe(1);
+    expect(await reservedAtC()).toBe(5000);
+    const data = Buffer.from('a chunk sent after the restart');
+    const put = await peerStoreAtC({ call: 'putChunks', args: { transfer, chunks: [{ id: createHash('sha256').update(data).digest('hex'), data: data.toString('base64') }] } });
+    expect(put.status).toBe(200);
+    expect((await peerStoreAtC({ call: 'abort', args: { transfer } })).status).toBe(200);
+    expect(await reservationsAtC(wC.groupA)).toBe(0);
+    expect(Number((await c.gateway.dataSource.query('SELECT count(*) AS n FROM peer_transfer'))[0].n)).toBe(0);
+
+    // A transfer whose sender was silent past the idle time (30 minutes) when c starts is ended then, its claim given back.
+    const silent = await begin();
+    await c.gateway.dataSource.query(`UPDATE peer_transfer SET "lastSeenAt" = now() - interval '31 minutes' WHERE id = $1`, [silent]);
+    await c.close();
+    c = await startTestGateway(dbC, cEnv);
+    expect(await reservationsAtC(wC.groupA)).toBe(0);
+    expect((await peerStoreAtC({ call: 'putChunks', args: { transfer: silent, chunks: [] } })).status).toBe(400);
   });
 });

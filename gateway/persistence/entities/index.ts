@@ -17,8 +17,10 @@ import { ResourceEntity } from './resource.entity';
 import { ShareEntity, UsagePolicyEntity, UsageThrottleEntity } from './share.entity';
 import { SiteEntity } from './site.entity';
 import { EnvironmentSnapshotEntity } from './snapshot.entity';
+import { PeerTransferEntity } from './peer-transfer.entity';
 import { StorageReservationEntity } from './storage-reservation.entity';
 
+export * from './peer-transfer.entity';
 export * from './agent-connection.entity';
 export * from './agent-credential.entity';
 export * from './allocation.entity';
@@ -72,4 +74,5 @@ export const entities = [
   EnvironmentAddressEntity,
   HostPortEntity,
   StorageReservationEntity,
+  PeerTransferEntity,
 ];
