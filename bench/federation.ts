@@ -16,7 +16,7 @@ import type { SiteReady } from './federation-site';
  * Issue 25's figures, over three sites, each its own process as independent deployments are
  * (bench/federation-site: a gateway on PGlite, fake driver), and `rsp federate` in this process,
  * each measured against its baseline in the same run:
- * - by-id: `host(id)` through `rsp federate` against the same query straight to the site; the
+ * - by-id: `host(id)` through `rsp federate` (its global id, `b:<id>`) against the same query straight to the site; the
  *   requests alternate (one direct, one federated) so both see the same load. Goal: ratio ≤ 1.3
  *   at p50, ≤ 1.5 at p99.
  * - hosts: listing every host (`hosts`, pages of 500) of 3 sites × BENCH_HOSTS hosts through the
@@ -93,20 +93,22 @@ async function main(): Promise<void> {
 }
 
 /** The by-id figure: host(id) straight to `target` and through the federation, alternating. */
-async function byId(target: { gateway: { graphqlUrl: string }; hostId: string; token: string }, federated: Caller): Promise<void> {
+async function byId(target: { name: string; gateway: { graphqlUrl: string }; hostId: string; token: string }, federated: Caller): Promise<void> {
   const direct = caller(target.gateway.graphqlUrl, target.token);
-  // Warm-up: also lets the federation see the id once, as a client that listed hosts would have.
+  // The federation's id of the host says its site, as a client that listed hosts there has it.
+  const globalId = `${target.name}:${target.hostId}`;
   for (let i = 0; i < 200; i++) {
     await direct(QUERY, { id: target.hostId });
-    await federated(QUERY, { id: target.hostId });
+    await federated(QUERY, { id: globalId });
   }
   const times = { direct: [] as number[], federated: [] as number[] };
   for (let i = 0; i < REQUESTS; i++) {
     for (const [label, call] of (i % 2 ? [['direct', direct], ['federated', federated]] : [['federated', federated], ['direct', direct]]) as Array<['direct' | 'federated', typeof direct]>) {
       const t0 = performance.now();
-      const data = await call(QUERY, { id: target.hostId });
+      const id = label === 'direct' ? target.hostId : globalId;
+      const data = await call(QUERY, { id });
       times[label].push(performance.now() - t0);
-      if (data.host.id !== target.hostId) throw new Error(`wrong host: ${JSON.stringify(data)}`);
+      if (data.host.id !== id) throw new Error(`wrong host: ${JSON.stringify(data)}`);
     }
   }
   const d = { p50: pct(times.direct, 50), p99: pct(times.direct, 99) };
@@ -117,7 +119,7 @@ async function byId(target: { gateway: { graphqlUrl: string }; hostId: string; t
   console.log(`  ratio:                    p50 ${(f.p50 / d.p50).toFixed(2)} (goal ≤ 1.3)  p99 ${(f.p99 / d.p99).toFixed(2)} (goal ≤ 1.5)`);
   if (process.env.BENCH_CPU_PROFILE) {
     await withCpuProfile(process.env.BENCH_CPU_PROFILE, async () => {
-      for (let i = 0; i < REQUESTS; i++) await federated(QUERY, { id: target.hostId });
+      for (let i = 0; i < REQUESTS; i++) await federated(QUERY, { id: globalId });
     });
   }
 }
