@@ -3,7 +3,10 @@
 //    published at a rising rate: delivered events/s, p50/p99 latency sample → client, gateway memory;
 //    once with the in-memory PubSub, once with Redis (REDIS_URL, default redis://127.0.0.1:6379).
 // 2. collector overhead: CPU µs per sample of this machine (process.cpuUsage around each), as a share of one core at 1 s.
-// Usage: npm run bench:metrics [-- --only=memory|redis|collector] [--subscribers=1000] [--rates=25,50,100,200]
+// 3. (--only=path) the gateway's own work per delivered event on the shared socket path, without the
+//    system calls: memory PubSub → bounded streams → shared template → frames, into sockets whose
+//    write only counts (CPU ns per event; the part of the fan-out figure that code changes move).
+// Usage: npm run bench:metrics [-- --only=memory|redis|collector|path] [--subscribers=1000] [--rates=25,50,100,200]
 //        [--clientProcesses=2] [--client=raw|graphql-ws] [--stageMs=5000]
 //        BENCH_CPU_PROFILE=/tmp/fanout.cpuprofile: the gateway's CPU profile of an extra stage at the first rate
 // The client processes report their own CPU use per stage, so one can tell whether they (and not the
@@ -13,7 +16,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { buildSchema, GraphQLObjectType, parse } from 'graphql';
 import { loadConfig } from '../gateway/config/config';
+import { createMemoryPubSub, Topic } from '../gateway/events/pubsub';
+import { boundedStream } from '../gateway/metrics/bounded-stream';
+import { createSharedSubscribe } from '../gateway/server/shared-execution';
 import { HostCollector } from '../gateway/metrics/host-collector';
 import { GatewayMetrics } from '../gateway/metrics/prometheus';
 import { flattenHost } from '../gateway/metrics/samples';
@@ -180,8 +187,43 @@ async function collectorOverhead(): Promise<void> {
   process.stdout.write(`  CPU of this process while sampling: ${(share * 100).toFixed(3)} % of one core (idle, not sampling: ${(idleShare * 100).toFixed(3)} %; the difference, ${(Math.max(0, share - idleShare) * 100).toFixed(3)} %, is the same cost measured coarsely)\n`);
 }
 
+/** Stage 3: the shared socket path's CPU per delivered event, sockets replaced by counters (no system calls). */
+async function sharedPath(): Promise<void> {
+  const rounds = Number(args.rounds ?? 300);
+  const perRound = Number(args.perRound ?? 4);
+  const pubSub = createMemoryPubSub();
+  const schema = buildSchema('type Query { x: Int } type Cpu { usage: Float } type Mem { usedBytes: Float totalBytes: Float } type HM { at: Float cpu: Cpu memory: Mem dropped: Int } type Subscription { hostMetrics(hostId: ID!): HM }');
+  const field = (schema.getSubscriptionType() as GraphQLObjectType).getFields().hostMetrics!;
+  field.subscribe = (_root, a: { hostId: string }) => boundedStream<any, any>([(push) => pubSub.listen(Topic.HOST_METRICS, a.hostId, push)], { capacity: 100 });
+  field.resolve = (e: { droppedCount?: number }) => ({ ...e, dropped: e.droppedCount ?? 0 });
+  const document = parse('subscription ($h: ID!) { hostMetrics(hostId: $h) { at cpu { usage } memory { usedBytes totalBytes } dropped } }');
+  const subscribe = createSharedSubscribe();
+  let writes = 0;
+  const socket = () => ({
+    readyState: 1,
+    bufferedAmount: 0,
+    extensions: '',
+    _sender: { _state: 0, _queue: [], _firstFragment: true, _bufferedBytes: 0 },
+    _socket: { write: (_b: Buffer, cb: () => void) => (writes++, process.nextTick(cb), true), cork: () => undefined, uncork: () => undefined },
+  });
+  for (let i = 0; i < SUBSCRIBERS; i++) await subscribe({ schema, document, variableValues: { h: 'h1' }, contextValue: { actor: { kind: 'token', siteAdmin: true }, subscription: { id: '1', socket: socket() } } });
+  const base = { hostId: 'h1', siteId: 's1', cpu: { usage: 0.5 }, memory: { usedBytes: 1e9, totalBytes: 2e9 } } as never as Parameters<typeof pubSub.publish>[2];
+  const round = async () => {
+    for (let k = 0; k < perRound; k++) pubSub.publish(Topic.HOST_METRICS, 'h1', { ...(base as object), at: Date.now() } as never);
+    await new Promise((r) => setTimeout(r, 22)); // past the fan-out flush window: each socket gets its frames in one write
+  };
+  for (let i = 0; i < 30; i++) await round();
+  writes = 0;
+  const cpu = process.cpuUsage();
+  for (let i = 0; i < rounds; i++) await round();
+  const used = process.cpuUsage(cpu);
+  const events = rounds * perRound * SUBSCRIBERS;
+  process.stdout.write(`\n[shared path] ${SUBSCRIBERS} subscribers, ${perRound} events per flush, ${events} deliveries in ${writes} writes: ${(((used.user + used.system) * 1000) / events).toFixed(0)} ns of CPU per delivered event without the system calls; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+}
+
 async function main(): Promise<void> {
   const only = args.only;
+  if (only === 'path') return sharedPath();
   if (!only || only === 'collector') await collectorOverhead();
   if (!only || only === 'memory') await fanout('memory');
   if (!only || only === 'redis') await fanout('redis');

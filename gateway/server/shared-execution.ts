@@ -85,6 +85,29 @@ function eventSchemaOf(schema: GraphQLSchema): GraphQLSchema {
 /** Payload templates of one event, by query key (weakly held: gone with the event). */
 const templatesByEvent = new WeakMap<object, Map<string, PayloadTemplate | Promise<PayloadTemplate>>>();
 
+/** The socket subscriptions of one query key, and the template of the last event one of them asked. */
+interface SharedQuery {
+  key: string;
+  subscribers: number;
+  event: unknown;
+  template: PayloadTemplate | Promise<PayloadTemplate> | undefined;
+}
+
+/** Queries with at least one socket subscription, by key. */
+const sharedQueries = new Map<string, SharedQuery>();
+
+function acquireQuery(key: string): SharedQuery {
+  let query = sharedQueries.get(key);
+  if (!query) sharedQueries.set(key, (query = { key, subscribers: 0, event: undefined, template: undefined }));
+  query.subscribers += 1;
+  return query;
+}
+
+function releaseQuery(query: SharedQuery): void {
+  query.subscribers -= 1;
+  if (query.subscribers === 0 && sharedQueries.get(query.key) === query) sharedQueries.delete(query.key);
+}
+
 /**
  * graphql-ws `subscribe`. For the shared fields, each event is executed and serialized once per
  * (event, document, variables, visibility class), and when the context carries the subscriber's
@@ -106,21 +129,31 @@ export function createSharedSubscribe(options: SharedSubscribeOptions = {}): (ar
     const key = `${visibilityClass(context.actor)}\n${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}\n${print(args.document)}`;
     const eventSchema = eventSchemaOf(args.schema);
     const droppedKeys = responseKeysOf(field.selectionSet, 'dropped', args.document.definitions);
-    const templateOf = (payload: unknown): PayloadTemplate | Promise<PayloadTemplate> => {
-      const build = () => {
-        const result = execute({ ...args, schema: eventSchema, rootValue: payload });
-        return result instanceof Promise ? result.then((r) => templateFor(format(r), field.responseKey, droppedKeys)) : templateFor(format(result), field.responseKey, droppedKeys);
-      };
-      if (typeof payload !== 'object' || payload === null) return build();
+    const build = (payload: unknown) => {
+      const result = execute({ ...args, schema: eventSchema, rootValue: payload });
+      return result instanceof Promise ? result.then((r) => templateFor(format(r), field.responseKey, droppedKeys)) : templateFor(format(result), field.responseKey, droppedKeys);
+    };
+    const cached = (payload: unknown): PayloadTemplate | Promise<PayloadTemplate> => {
+      if (typeof payload !== 'object' || payload === null) return build(payload);
       let byQuery = templatesByEvent.get(payload);
       if (!byQuery) templatesByEvent.set(payload, (byQuery = new Map()));
       let template = byQuery.get(key);
-      if (!template) byQuery.set(key, (template = build()));
+      if (!template) byQuery.set(key, (template = build(payload)));
       return template;
     };
     const last = (stream: unknown) => finalResult(stream, field.responseKey);
-    if (source instanceof BoundedStream && context.subscription) return pipeToSocket(source, context.subscription, templateOf, highWater, last);
-    return iterate(source as AsyncIterable<unknown>, templateOf, last);
+    if (!(source instanceof BoundedStream) || !context.subscription) return iterate(source as AsyncIterable<unknown>, cached, last);
+    // The subscribers of one query share its last event's template: the usual lookup of a fanned-out event is one comparison.
+    const query = acquireQuery(key);
+    source.onEnded(() => releaseQuery(query));
+    const templateOf = (payload: unknown): PayloadTemplate | Promise<PayloadTemplate> => {
+      if (query.event === payload && query.template) return query.template;
+      const template = cached(payload);
+      query.event = payload;
+      query.template = template;
+      return template;
+    };
+    return pipeToSocket(source, context.subscription, templateOf, highWater, last);
   };
 }
 
@@ -148,15 +181,18 @@ export function pipeResultsToSocket(stream: BoundedStream<ExecutionResult>, subs
 /** The shared path over a socket: events go from the stream to the socket; the returned iterator only ends. */
 function pipeToSocket(stream: BoundedStream<unknown, unknown>, { id, socket }: SubscriptionSocket, templateOf: (payload: unknown) => PayloadTemplate | Promise<PayloadTemplate>, highWater: number, last: (stream: unknown) => ExecutionResult | undefined): AsyncIterableIterator<ExecutionResult> {
   const prefix = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
-  // Called when a frame left for the kernel: what waited in the buffer follows.
-  const sent = (err?: Error) => {
-    if (!err) stream.resume();
-  };
-  const send = (t: PayloadTemplate, dropped: number) => frameWriter.write(socket, prefix, dropped === 0 ? t.undroppedTail : Buffer.from(`${t.parts.join(String(dropped))}}`), sent);
+  const queue = frameWriter.queueOf(socket);
+  // Called once the socket took a write while this stream held events back: what waited follows.
+  const resume = () => stream.resume();
+  const send = (t: PayloadTemplate, dropped: number) => frameWriter.write(queue, prefix, dropped === 0 ? t.undroppedTail : Buffer.from(`${t.parts.join(String(dropped))}}`));
   // Only when a query runs asynchronous resolvers: frames keep the events' order.
   let ordered: Promise<void> | undefined;
   stream.pipe({
-    writable: () => socket.readyState === 1 && socket.bufferedAmount + frameWriter.queuedLength(socket) <= highWater && !ordered,
+    writable: () => {
+      if (socket.readyState === 1 && socket.bufferedAmount + queue.length <= highWater && !ordered) return true;
+      queue.waiting.add(resume);
+      return false;
+    },
     write: (event, dropped) => {
       const template = templateOf(event);
       if (!(template instanceof Promise)) return send(template, dropped);
@@ -215,37 +251,64 @@ const FANOUT_SOCKETS = 64;
 /** Shortest time (ms) between two fan-out flushes (at most this much added latency, only while a fan-out is under way). */
 const FANOUT_FLUSH_MS = 20;
 
+/** The frames queued for one socket until the next flush, and the streams waiting for it to take more. */
+class SocketQueue {
+  /** Bytes queued (counted with the socket's unsent bytes against the high water mark). */
+  length = 0;
+  /** Each queued frame's UTF-8 text as two parts in a row: the subscription's head, the shared payload. */
+  parts: Buffer[] = [];
+  /** True while the queue is in the writer's list of the next flush. */
+  pending = false;
+  /** Resumes of streams that found the socket full: called after each write it takes. */
+  readonly waiting = new Set<() => void>();
+
+  constructor(readonly socket: WebSocket) {}
+
+  /** The callback of every write to the socket (one function, so Node coalesces the calls of one turn). */
+  readonly written = (err?: Error | null): void => {
+    if (err || this.waiting.size === 0) return;
+    const resumes = [...this.waiting];
+    this.waiting.clear();
+    for (const resume of resumes) resume();
+  };
+}
+
 /**
  * Writes the frames queued for each socket together: one system call per socket and flush
  * instead of one per frame (when several events reach a subscriber at once, or one socket carries
  * several subscriptions). A flush runs at the end of the turn of the event loop that queued the
  * first frame, unless the last one was a fan-out (FANOUT_SOCKETS sockets or more) less than
  * FANOUT_FLUSH_MS ago: then it runs when that time is up, with whatever was queued meanwhile.
- * Sparse events (an operation's steps to its few watchers) go at once.
+ * Sparse events (an operation's steps to its few watchers) go at once. Per frame, queuing is two
+ * pushes on the socket's queue: no lookup, closure or promise.
  */
 class FrameWriter {
-  private readonly queued = new Map<WebSocket, { length: number; frames: Array<[head: Buffer, tail: Buffer]>; sent: Array<(err?: Error) => void> }>();
+  private readonly queues = new WeakMap<WebSocket, SocketQueue>();
+  /** Queues holding frames, in the order they got their first. */
+  private pending: SocketQueue[] = [];
   private scheduled = false;
   /** When the last fan-out flush ran (performance.now()), or −Infinity. */
   private lastFanout = -Infinity;
   private static readonly TEXT = { binary: false };
 
-  /** Bytes queued for `socket` and not yet flushed (counted with its unsent bytes against the high water mark). */
-  queuedLength(socket: WebSocket): number {
-    return this.queued.get(socket)?.length ?? 0;
+  /** The queue of `socket` (one per socket, shared by its subscriptions). */
+  queueOf(socket: WebSocket): SocketQueue {
+    let queue = this.queues.get(socket);
+    if (!queue) this.queues.set(socket, (queue = new SocketQueue(socket)));
+    return queue;
   }
 
   /**
-   * Queues a text frame for `socket`, its UTF-8 text in two parts (the subscription's own head,
-   * the payload shared by every subscriber): no copy is made until the flush frames them.
-   * `sent` is called once it left for the kernel.
+   * Queues a text frame, its UTF-8 text in two parts (the subscription's own head, the payload
+   * shared by every subscriber): no copy is made until the flush frames them.
    */
-  write(socket: WebSocket, head: Buffer, tail: Buffer, sent: (err?: Error) => void): void {
-    let batch = this.queued.get(socket);
-    if (!batch) this.queued.set(socket, (batch = { length: 0, frames: [], sent: [] }));
-    batch.frames.push([head, tail]);
-    batch.sent.push(sent);
-    batch.length += head.length + tail.length;
+  write(queue: SocketQueue, head: Buffer, tail: Buffer): void {
+    queue.parts.push(head, tail);
+    queue.length += head.length + tail.length;
+    if (!queue.pending) {
+      queue.pending = true;
+      this.pending.push(queue);
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       const wait = this.lastFanout + FANOUT_FLUSH_MS - performance.now();
@@ -256,23 +319,25 @@ class FrameWriter {
 
   private readonly flush = (): void => {
     this.scheduled = false;
-    const queued = [...this.queued];
-    this.queued.clear();
-    if (queued.length >= FANOUT_SOCKETS) this.lastFanout = performance.now();
-    for (const [socket, { frames, sent }] of queued) {
+    const queues = this.pending;
+    this.pending = [];
+    if (queues.length >= FANOUT_SOCKETS) this.lastFanout = performance.now();
+    for (const queue of queues) {
+      const { socket, parts } = queue;
+      queue.parts = [];
+      queue.length = 0;
+      queue.pending = false;
       if (socket.readyState !== 1) continue;
       const raw = (socket as unknown as { _socket?: RawSocket })._socket;
       if (raw && senderIdle(socket)) {
         // The frames framed here into one buffer, one write to the socket (what ws's sender would
         // write frame by frame: unmasked server text frames, no extension in use).
-        raw.write(textFrames(frames), (err?: Error | null) => {
-          for (const done of sent) done(err ?? undefined);
-        });
+        raw.write(textFrames(parts), queue.written);
         continue;
       }
       // ws corks around each frame too; the outer cork makes the whole batch one write.
       raw?.cork();
-      for (let i = 0; i < frames.length; i++) socket.send(Buffer.concat(frames[i]!), FrameWriter.TEXT, sent[i]);
+      for (let i = 0; i < parts.length; i += 2) socket.send(Buffer.concat([parts[i]!, parts[i + 1]!]), FrameWriter.TEXT, queue.written);
       raw?.uncork();
     }
   };
@@ -305,21 +370,20 @@ function senderIdle(socket: WebSocket): boolean {
 
 /**
  * WebSocket text frames (RFC 6455: FIN, opcode 1, unmasked as a server sends them) in one buffer;
- * each frame's UTF-8 text is the concatenation of its parts.
+ * `parts` holds two parts per frame (head, tail), whose concatenation is the frame's UTF-8 text.
  */
-export function textFrames(frames: ReadonlyArray<readonly Buffer[]>): Buffer {
+export function textFrames(parts: readonly Buffer[]): Buffer {
   let size = 0;
-  const lengths = new Array<number>(frames.length);
-  for (let i = 0; i < frames.length; i++) {
-    let n = 0;
-    for (const part of frames[i]!) n += part.length;
-    lengths[i] = n;
+  for (let i = 0; i < parts.length; i += 2) {
+    const n = parts[i]!.length + parts[i + 1]!.length;
     size += n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
   }
   const out = Buffer.allocUnsafe(size);
   let at = 0;
-  for (let i = 0; i < frames.length; i++) {
-    const n = lengths[i]!;
+  for (let i = 0; i < parts.length; i += 2) {
+    const head = parts[i]!;
+    const tail = parts[i + 1]!;
+    const n = head.length + tail.length;
     out[at++] = 0x81;
     if (n < 126) out[at++] = n;
     else if (n < 65536) {
@@ -331,7 +395,8 @@ export function textFrames(frames: ReadonlyArray<readonly Buffer[]>): Buffer {
       out.writeBigUInt64BE(BigInt(n), at);
       at += 8;
     }
-    for (const part of frames[i]!) at += part.copy(out, at);
+    at += head.copy(out, at);
+    at += tail.copy(out, at);
   }
   return out;
 }
