@@ -3,7 +3,8 @@
 // one gateway with its default limits (this process, logging JSON at info to a file as a served
 // gateway does). The burst runs in one child process, and a light /healthz probe in another (one
 // request at a time on a fresh connection). Prints /healthz p50/p99/max idle (baseline, same run)
-// and during the burst, their ratio, the gateway's event loop delay in each phase, how the sockets
+// and during the burst, their ratio, the gateway's event loop delay in each phase, the slowest
+// probes split (connecting, waiting to be accepted, in the gateway, back to the probe), how the sockets
 // were answered, the gateway's CPU time per burst (the figure other load on the machine does not
 // change), the log lines the burst cost, and the load average. Goal: /healthz under 1 s.
 // Usage: npm run bench:burst [-- --sockets=500] [--subscriptions=20] [--rounds=3] [--idleMs=3000]
@@ -11,6 +12,9 @@
 //        RSP_RATE_*, RSP_WS_*: other limits than the defaults; BENCH_CPU_PROFILE=path: one more
 //        burst, not counted, under the gateway's CPU profiler)
 import { fork, ChildProcess } from 'node:child_process';
+import { subscribe } from 'node:diagnostics_channel';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +23,7 @@ import pino from 'pino';
 import { loadConfig } from '../gateway/config/config';
 import { startGateway } from '../gateway/server/gateway';
 import type { BurstOutcome } from './abuse-burst-clients';
+import type { Probed } from './healthz-probe';
 import { withCpuProfile } from './cpu-profile';
 import { graphqlCaller } from './graphql-caller';
 
@@ -88,6 +93,16 @@ async function main(): Promise<void> {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const delays: Record<string, number> = {};
+  // Where each /healthz spent its time on the gateway's side: when its connection was accepted and its answer written (ms since the epoch, by the probe's client port).
+  const epoch = () => performance.timeOrigin + performance.now();
+  const accepted = new WeakMap<Socket, number>();
+  const answered = new Map<number, Array<{ acceptedAt: number; answeredAt: number }>>();
+  subscribe('net.server.socket', (m) => accepted.set((m as { socket: Socket }).socket, epoch()));
+  subscribe('http.server.response.finish', (m) => {
+    const { request } = m as { request: IncomingMessage };
+    const at = accepted.get(request.socket as Socket);
+    if (request.url === '/healthz' && at !== undefined) answered.set(request.socket.remotePort ?? 0, [...(answered.get(request.socket.remotePort ?? 0) ?? []), { acceptedAt: at, answeredAt: epoch() }]);
+  });
   const phase = async (name: string) => {
     await ask(probe, { type: 'phase', name }, 'phased');
     loop.reset();
@@ -137,17 +152,24 @@ async function main(): Promise<void> {
     const started = performance.now();
     const served = await graphqlCaller(gateway.graphqlUrl, gateway.bootstrapToken!)('{ viewer { role } }');
     const queryMs = performance.now() - started;
-    const { phases } = await ask<{ phases: Record<string, { latencies: number[]; connects: number[]; failures: number }> }>(probe, { type: 'report' }, 'report');
+    const { phases } = await ask<{ phases: Record<string, { latencies: number[]; connects: number[]; probes: Probed[]; failures: number }> }>(probe, { type: 'report' }, 'report');
 
-    process.stdout.write('  phase   probes  failed   p50 ms   p99 ms   max ms   of which connecting: p99 ms   max ms   gateway event loop max delay\n');
+    process.stdout.write('  phase   probes  failed   p50 ms   p99 ms   max ms   gateway event loop max delay\n');
     const figures: Record<string, { p50: number; p99: number; max: number }> = {};
     for (const name of ['idle', 'burst']) {
-      const p = phases[name] ?? { latencies: [], connects: [], failures: 0 };
+      const p = phases[name] ?? { latencies: [], connects: [], probes: [], failures: 0 };
       const sorted = [...p.latencies].sort((a, b) => a - b);
-      const connects = [...p.connects].sort((a, b) => a - b);
       figures[name] = { p50: at(sorted, 0.5), p99: at(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN };
       const f = figures[name]!;
-      process.stdout.write(`  ${name.padEnd(6)} ${String(sorted.length).padStart(7)} ${String(p.failures).padStart(7)} ${f.p50.toFixed(1).padStart(8)} ${f.p99.toFixed(1).padStart(8)} ${f.max.toFixed(1).padStart(8)}   ${at(connects, 0.99).toFixed(1).padStart(23)} ${(connects[connects.length - 1] ?? NaN).toFixed(1).padStart(8)}   ${ms(delays[name] ?? NaN)}\n`);
+      process.stdout.write(`  ${name.padEnd(6)} ${String(sorted.length).padStart(7)} ${String(p.failures).padStart(7)} ${f.p50.toFixed(1).padStart(8)} ${f.p99.toFixed(1).padStart(8)} ${f.max.toFixed(1).padStart(8)}   ${ms(delays[name] ?? NaN)}\n`);
+      // The slowest probes split: connecting (the kernel), connected until the gateway accepted, accepted until answered (the gateway's event loop), answered until the probe read it (the probe's process).
+      const slowest = [...p.probes].sort((a, b) => b.ms - a.ms).slice(0, 3);
+      const parts = slowest.map((s) => {
+        // A client port is used again later: the answer to this probe is the first accepted after it connected (the clocks agree within a few ms).
+        const g = answered.get(s.port)?.find((a) => a.acceptedAt >= s.connectedAt - 50);
+        return g ? `${s.ms.toFixed(0)} = ${s.connectMs.toFixed(0)} + ${(g.acceptedAt - s.connectedAt).toFixed(0)} + ${(g.answeredAt - g.acceptedAt).toFixed(0)} + ${(s.endedAt - g.answeredAt).toFixed(0)}` : `${s.ms.toFixed(0)} = ?`;
+      });
+      process.stdout.write(`    slowest (ms = connecting + until accepted + accepted until answered + answer until read): ${parts.join('; ')}\n`);
     }
     const { idle, burst } = figures as { idle: { p50: number; p99: number; max: number }; burst: { p50: number; p99: number; max: number } };
     process.stdout.write(`  burst / idle: p50 ${(burst.p50 / idle.p50).toFixed(1)}×, p99 ${(burst.p99 / idle.p99).toFixed(1)}×, max ${(burst.max / idle.max).toFixed(1)}×\n`);

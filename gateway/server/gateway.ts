@@ -79,6 +79,13 @@ import { certificateProblems, createListener } from './tls';
  */
 const HTTP_DRAIN_GRACE_MS = 1_500;
 
+/**
+ * The listen backlog of the gateway's port: connections the kernel holds until the event loop
+ * accepts them (the kernel caps it at net.core.somaxconn). Node's default, 511, is about one
+ * anonymous burst of the hardening issue; over it, connections wait for a SYN-ACK retransmission.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 /** A running gateway. */
 export interface Gateway {
   /** `http://host:port` (`https://` with TLS) */
@@ -431,7 +438,9 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
-    httpServer.listen(config.port, config.host, () => {
+    // A burst of connections beyond the listen backlog is dropped by the kernel and retried by the
+    // clients after 1 s, then 3 s: a /healthz check that arrives behind it waits as long.
+    httpServer.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
       httpServer.off('error', reject);
       resolve();
     });

@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal';
 import { bearerSecret } from '../auth/bearer';
 import { outageOf } from '../errors';
 import { batchFramesPerTurn } from './frame-batching';
+import { sliceMessages } from './message-slicing';
 import { TurnSlices } from './turn-slices';
 import { clientAddress } from '../limits/client-address';
 import type { RefusalLog } from '../limits/refusal-log';
@@ -45,6 +46,9 @@ export function upgradeSecret(req: IncomingMessage): string | undefined {
  */
 export const UPGRADES_PER_TURN = 16;
 
+/** Messages of graphql-ws sockets (all of them together) handled per turn of the event loop. */
+export const MESSAGES_PER_TURN = 32;
+
 /** Answers an upgrade with an HTTP error and a GraphQL-shaped body, and ends the connection. */
 function answer(socket: Duplex, status: number, reason: string, message: string, code: string, retryAfter?: number): void {
   const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
@@ -60,7 +64,8 @@ function answer(socket: Duplex, status: number, reason: string, message: string,
  * authenticated (503 UNAVAILABLE when the database cannot say): a socket whose token does takes no
  * unauthenticated place; one whose token does not is one without credentials (capped as those,
  * then closed 4403 at its `connection_init` as graphql-ws clients expect of a refused token).
- * Upgrades are taken `UPGRADES_PER_TURN` per turn of the event loop, in the order they came.
+ * Upgrades are taken `UPGRADES_PER_TURN` per turn of the event loop, in the order they came, and
+ * the admitted sockets' messages `MESSAGES_PER_TURN` per turn, all sockets together.
  * `admissionOf` gives `onConnect` what was learnt.
  */
 export function graphqlUpgrade(options: {
@@ -73,6 +78,7 @@ export function graphqlUpgrade(options: {
   const { limits, unauthenticated, refusals, authenticate, wsServer } = options;
   const admissions = new WeakMap<IncomingMessage, UpgradeAdmission>();
   const slices = new TurnSlices(UPGRADES_PER_TURN);
+  const messages = new TurnSlices(MESSAGES_PER_TURN);
   const ignore = () => undefined;
   const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     // Node leaves an upgraded socket without an error listener: one that fails while it waits (a reset) must not end the process.
@@ -127,6 +133,7 @@ export function graphqlUpgrade(options: {
     socket.off('error', ignore);
     wsServer.handleUpgrade(req, socket, head, (ws) => {
       batchFramesPerTurn(ws, socket);
+      sliceMessages(ws, messages);
       wsServer.emit('connection', ws, req);
     });
   };
