@@ -93,6 +93,20 @@ export async function startTestGateway(db: TestDatabase, env: Record<string, str
   };
 }
 
+/**
+ * Publishes `publish` again and again until every subscriber has received at least one event, so a test
+ * starts its real events only once the gateway has registered each subscription (graphql-ws acknowledges a
+ * connection, never a subscription). The events this leaves in the subscribers' lists are the caller's to skip.
+ */
+export async function untilReceiving(subscribers: { received: () => number }[], publish: () => void, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!subscribers.every((s) => s.received() > 0)) {
+    if (Date.now() > deadline) throw new Error(`subscribers got nothing in ${timeoutMs} ms (${subscribers.map((s) => s.received()).join(', ')} events)`);
+    publish();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Subscribes and collects events until `until` returns true for one (or the time runs out). */
 export function collect<T>(client: WsClient, query: string, variables: Record<string, unknown>, until: (event: T) => boolean, timeoutMs = 15_000): { events: T[]; done: Promise<T[]>; ready: Promise<void> } {
   const events: T[] = [];

@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import type { HostSample } from '../../gateway/metrics/samples';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
-import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
+import { collect, startTestGateway, TestGateway, untilReceiving } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
 
 /** A sample of `hostId` whose `filesystems` make its frame about `bytes` long. */
@@ -14,14 +14,14 @@ function bigSample(hostId: string, siteId: string, at: number, bytes: number): H
 function rawSubscriber(url: string, token: string, query: string, variables: Record<string, unknown>) {
   const socket = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false });
   const received: any[] = [];
-  const subscribed = new Promise<void>((resolve, reject) => {
+  const connected = new Promise<void>((resolve, reject) => {
     socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
     socket.on('error', reject);
     socket.on('message', (data: Buffer) => {
       const m = JSON.parse(data.toString());
       if (m.type === 'connection_ack') {
         socket.send(JSON.stringify({ id: 'slow-1', type: 'subscribe', payload: { query, variables } }));
-        setTimeout(resolve, 200);
+        resolve();
       } else if (m.type === 'next') {
         expect(m.id).toBe('slow-1');
         received.push(m.payload.data);
@@ -29,7 +29,7 @@ function rawSubscriber(url: string, token: string, query: string, variables: Rec
     });
   });
   const tcp = () => (socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
-  return { socket, received, subscribed, pause: () => tcp().pause(), resume: () => tcp().resume() };
+  return { socket, received, connected, pause: () => tcp().pause(), resume: () => tcp().resume() };
 }
 
 /** Shared fan-out over graphql-ws: one execution per query, the subscriber's own id and drop count in each frame, slow subscribers isolated. */
@@ -59,13 +59,16 @@ describe('subscription fan-out', () => {
     );
     await Promise.all([plain.ready, again.ready, aliased.ready]);
     const base = Date.parse('2026-01-01T00:00:00.000Z');
+    // Samples at `base` itself until each subscription is registered; the test's own come after.
+    await untilReceiving([plain, again, aliased].map((s) => ({ received: () => s.events.length })), () => t.gateway.services.metrics.publishHost(bigSample(w.host1, w.site, base, 0)));
     for (let i = 1; i <= 3; i++) {
       const s = bigSample(w.host1, w.site, base + i, 0);
       s.memory.usedBytes = i;
       t.gateway.services.metrics.publishHost(s);
       await new Promise((r) => setTimeout(r, 20));
     }
-    const [p, a, al] = await Promise.all([plain.done, again.done, aliased.done]);
+    const afterBase = (e: { hostMetrics: { at: string } }) => Date.parse(e.hostMetrics.at) > base;
+    const [p, a, al] = [(await plain.done).filter(afterBase), (await again.done).filter(afterBase), (await aliased.done).filter((e) => e.m.memory.usedBytes <= 3)];
     expect(p.map((e) => e.hostMetrics)).toEqual([1, 2, 3].map((i) => ({ hostId: w.host1, at: new Date(base + i).toISOString(), dropped: 0 })));
     expect(a).toEqual(p);
     expect(al.map((e) => e.m)).toEqual([1, 2, 3].map((i) => ({ memory: { usedBytes: i }, d: 0, dropped: 0 })));
@@ -78,7 +81,8 @@ describe('subscription fan-out', () => {
     const last = new Date(base + count).toISOString();
     const fast = collect<{ hostMetrics: { at: string; dropped: number } }>(t.ws(), query, { h: w.host1 }, (e) => e.hostMetrics.at === last, 60_000);
     const slow = rawSubscriber(t.gateway.websocketUrl, t.adminToken, query, { h: w.host1 });
-    await Promise.all([fast.ready, slow.subscribed]);
+    await Promise.all([fast.ready, slow.connected]);
+    await untilReceiving([{ received: () => fast.events.length }, { received: () => slow.received.length }], () => t.gateway.services.metrics.publishHost(bigSample(w.host1, w.site, base, 0)));
     const droppedBefore = (await t.gateway.services.metrics.prometheus.dropped.get()).values.reduce((n, v) => n + v.value, 0);
     slow.pause();
     // 300 frames of ~64 KB: far more than the paused socket's kernel buffers hold.
@@ -86,7 +90,7 @@ describe('subscription fan-out', () => {
       t.gateway.services.metrics.publishHost(bigSample(w.host1, w.site, base + i, 64 * 1024));
       await new Promise((r) => setTimeout(r, 3));
     }
-    const fastEvents = await fast.done;
+    const fastEvents = (await fast.done).filter((e) => Date.parse(e.hostMetrics.at) > base);
     expect(fastEvents).toHaveLength(count);
     expect(fastEvents.every((e) => e.hostMetrics.dropped === 0)).toBe(true);
     const dropped = (await t.gateway.services.metrics.prometheus.dropped.get()).values.reduce((n, v) => n + v.value, 0) - droppedBefore;
