@@ -2,10 +2,11 @@ import 'reflect-metadata';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
-import { GraphQLSchema, parse } from 'graphql';
+import { GraphQLResolveInfo, GraphQLSchema, parse } from 'graphql';
 import { buildSchema, createResolversMap, NonEmptyArray } from 'type-graphql';
 import type { GatewayContext } from '../gateway/context';
 import type { RspPubSub } from '../gateway/events/pubsub';
+import { precoercedArgument } from '../gateway/server/variable-precoercion';
 import { AgentResolver } from './agents/resolver';
 import { AuthResolver } from './auth/resolver';
 import { validateArgument } from './common/validate-argument';
@@ -80,9 +81,17 @@ export const entityReferenceResolvers: Record<string, (ref: { id: string }, ctx:
  */
 export const directFieldResolvers = {
   Mutation: {
-    allocateMany: (_root: unknown, args: { requests: AllocationRequestInput[] }, ctx: GatewayContext) => allocateManyResults(args.requests, ctx.actor, ctx),
+    allocateMany: (_root: unknown, args: { requests: AllocationRequestInput[] }, ctx: GatewayContext, info: GraphQLResolveInfo) =>
+      allocateManyResults((precoercedArgument(ctx, info, 'requests') as AllocationRequestInput[] | undefined) ?? args.requests, ctx.actor, ctx),
   },
 };
+
+/**
+ * Input types whose list variables the gateway coerces ahead of graphql-js
+ * (`variablePrecoercionPlugin`): every field argument taking a list of one must read it with
+ * `precoercedArgument`, as `allocateMany` does (checked by a unit test with `precoercionTargets`).
+ */
+export const PRECOERCED_INPUT_TYPES = ['AllocationRequestInput'] as const;
 
 const FEDERATION_LINK =
   'extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { GatewayPlugin } from '../../plugins/api';
 import { toApolloPlugin } from '../../plugins/apollo-adapter';
 import { loadPluginSet, type PluginSet } from '../../plugins/loader';
-import { buildGatewaySchema } from '../../schema/build-schema';
+import { buildGatewaySchema, PRECOERCED_INPUT_TYPES } from '../../schema/build-schema';
 import { AgentLink } from '../agent/agent-link';
 import { agentRegistry, DEFAULT_DRIVERS } from '../agent/builtin-drivers';
 import type { HostAgent } from '../agent/host-agent';
@@ -57,6 +57,7 @@ import { dashboardHandler, defaultWebDir } from './dashboard';
 import { graphqlPostHandler, isJsonGraphQLPost } from './graphql-post';
 import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint';
 import { requestLoggingPlugin } from './request-logging';
+import { variablePrecoercionPlugin } from './variable-precoercion';
 import { createSharedSubscribe, SubscriptionSocket } from './shared-execution';
 import type { Principal } from '../auth/principal';
 import { limitsPlugin } from '../limits/apollo-limits-plugin';
@@ -419,6 +420,8 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
       outageStatusPlugin(),
       { async serverWillStart() { return { async drainServer() { credentialSockets.close(); execSessions.close(); refusals.flush(); await wsCleanup.dispose(); } }; } },
       toApolloPlugin([requestLoggingPlugin, ...(gatewayPlugins as GatewayPlugin<GatewayContext>[])], { onHookError: (plugin, hook, error) => logger.warn({ plugin, hook, err: error }, 'gateway plugin hook failed') }),
+      // Last: the hooks before it see the request's variables as they were sent.
+      variablePrecoercionPlugin<GatewayContext>(PRECOERCED_INPUT_TYPES),
     ],
   });
   await apollo.start();
