@@ -39,7 +39,8 @@ import type { LibvirtConnection } from './binding';
 import { DOMAIN_STATE, isNoDomainError, isNotRunningError, loadBinding } from './binding';
 import type { KernelBoot } from './boot';
 import { kernelCmdline, readOnlyRootCmdline, stageKernel, untraversable } from './boot';
-import { ConsoleSessions, MAX_SOCKET_PATH_BYTES } from './console';
+import { ConsoleSessions } from '../host/console-sessions';
+import { attachSerialConsole, MAX_SOCKET_PATH_BYTES } from './console';
 import { baseImageInfo, createOverlay, createStateDisk } from './disks';
 import type { DomainFacts, DomainMetadata, DomainModel } from './domain-xml';
 import { domainXml, metadataFor, readDomain } from './domain-xml';
@@ -300,7 +301,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       const { name, conn, facts } = await this.owned(id);
       if (!facts.consoleSocket) throw new UnsupportedOperationError('console', `domain ${name}`, 'its serial console is a pty, not a socket RSP can attach to (rebuild the environment to give it one)');
       if (!isActive((await conn.getInfo(name)).state)) throw new ConflictError(`Environment ${id} is not running: its console is there only while it runs`, { id });
-      return this.consoles.attach(name, facts.consoleSocket);
+      return this.consoles.attach(name, 'a serial console', () => attachSerialConsole(name, facts.consoleSocket!));
     });
   }
 
