@@ -1,12 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { RspError, TimeoutError, UnavailableError, UnsupportedOperationError } from '../errors';
-import type { AgentMethod, HostAgent } from './host-agent';
+import type { InteractiveProcess } from '../../drivers/contract';
+import type { AgentMethod, EnvironmentTarget, HostAgent } from './host-agent';
 import type { FrameChannel } from './frame-channel';
 import { encodeFrame } from './frame-codec';
 import { PendingCalls, type PendingCall } from './pending-calls';
 import { AGENT_METHOD_SINCE, AGENT_PROTOCOL_VERSION, OLDEST_AGENT_PROTOCOL_VERSION } from './protocol';
 import type { AgentHello, CallContext, RequestFrame } from './protocol';
+import { decodeStreamFrame, OPEN_SESSION, SESSIONS_FEATURE } from './stream-frames';
+import type { OpenSessionParams } from './stream-frames';
+import { SessionClient } from './stream-sessions';
 import { RSP_VERSION } from '../version';
+
+/** How long an agent has to start a session's process. */
+const OPEN_SESSION_MS = 60_000;
 
 /** How long after a call's deadline the client stops waiting for the agent's own TIMEOUT answer. */
 const DEFAULT_DEADLINE_GRACE_MS = 5_000;
@@ -53,6 +60,9 @@ export class AgentClient implements HostAgent {
   readonly protocol: number | 'per-call';
   private readonly newestProtocol: number;
   private closed: Error | undefined;
+  /** What the agent said at `connect`: its RSP version and features. */
+  private greeting: AgentHello | undefined;
+  private readonly sessions: SessionClient;
 
   constructor(
     /** The id of the agent on the other end. */
@@ -64,7 +74,23 @@ export class AgentClient implements HostAgent {
     this.defaultTimeoutMs = options.defaultTimeoutMs;
     this.protocol = options.protocol ?? AGENT_PROTOCOL_VERSION;
     this.newestProtocol = options.newestProtocol ?? AGENT_PROTOCOL_VERSION;
-    channel.onFrame((text, parsed) => this.pending.receive(text, parsed));
+    this.sessions = new SessionClient((text) => channel.send(text));
+    channel.onFrame((text, parsed) => {
+      let value = parsed;
+      if (value === undefined) {
+        try {
+          value = JSON.parse(text);
+        } catch {
+          // The pending calls drop it.
+        }
+      }
+      if ((value as { type?: unknown } | null)?.type !== 'stream') return this.pending.receive(text, value);
+      try {
+        this.sessions.receive(decodeStreamFrame(value));
+      } catch {
+        // A malformed stream frame names no session it could end.
+      }
+    });
     channel.onClose((reason) => this.fail(reason));
   }
 
@@ -76,7 +102,39 @@ export class AgentClient implements HostAgent {
       throw new UnsupportedOperationError(`agent protocol ${expected}`, `host agent ${this.id}`, `it speaks protocol ${hello.protocol}`);
     }
     if (hello.agentId !== this.id) throw new RspError('CONFLICT', `The agent on this channel is "${hello.agentId}", not "${this.id}"`, { expected: this.id, got: hello.agentId });
+    this.greeting = hello;
     return hello;
+  }
+
+  /**
+   * Starts an interactive process on the agent: its streams travel as the session's frames on
+   * this connection. UNSUPPORTED_OPERATION, naming the agent's version, when the agent did not
+   * say it serves sessions at `connect` (an older release), and through another gateway replica.
+   */
+  interactiveExec(params: EnvironmentTarget & { command: string[]; tty?: boolean; columns?: number; rows?: number }): Promise<InteractiveProcess> {
+    return this.openSession('interactive exec', params);
+  }
+
+  /** Attaches to the environment's console on the agent, as a session (see `interactiveExec`). */
+  console(params: EnvironmentTarget): Promise<InteractiveProcess> {
+    return this.openSession('console', { ...params, console: true });
+  }
+
+  /** How many sessions are open on this connection. */
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
+  private async openSession(what: string, params: Omit<OpenSessionParams, 'session'>): Promise<InteractiveProcess> {
+    const by = `host agent ${this.id}`;
+    if (this.closed) throw new UnavailableError(`Host agent ${this.id} is not connected: ${this.closed.message}`, { agent: this.id });
+    if (this.protocol === 'per-call') throw new UnsupportedOperationError(what, `${by} through another gateway replica`, 'sessions are not relayed between gateway replicas: connect to the replica the agent is connected to');
+    if (!this.greeting?.features?.includes(SESSIONS_FEATURE)) {
+      const runs = this.greeting ? `it runs RSP ${this.greeting.software} (agent protocol ${this.greeting.protocol}), which does not carry interactive sessions` : 'it did not say it carries interactive sessions';
+      throw new UnsupportedOperationError(what, by, `${runs}: upgrade the agent to RSP ${RSP_VERSION}`);
+    }
+    const deadline = new Date(Date.now() + OPEN_SESSION_MS).toISOString();
+    return this.sessions.open(params, (p) => this.request(OPEN_SESSION, p, { operationId: randomUUID(), deadline }));
   }
 
   hello(params: Params<'hello'> = {}, context?: CallContext) {
@@ -227,6 +285,14 @@ export class AgentClient implements HostAgent {
         return reject(new UnsupportedOperationError(method, 'this gateway replica', `it speaks agent protocol ${this.newestProtocol} and ${method} came in protocol ${since}: upgrade it to RSP ${RSP_VERSION}`));
       }
       const protocol = this.protocol === 'per-call' ? Math.max(since, OLDEST_AGENT_PROTOCOL_VERSION) : this.protocol;
+      this.request(method, params, context, protocol).then(resolve as (value: unknown) => void, reject);
+    });
+  }
+
+  /** Sends one request of `protocol` (default the connection's) and waits for its answer. */
+  private request(method: string, params: unknown, context?: CallContext, protocol: number = this.protocol === 'per-call' ? AGENT_PROTOCOL_VERSION : this.protocol): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      if (this.closed) return reject(new UnavailableError(`Host agent ${this.id} is not connected: ${this.closed.message}`, { agent: this.id, method }));
       const frame: RequestFrame = { type: 'request', id: this.pending.nextId(), protocol, method, params: params ?? {}, context: this.withDeadline(context ?? { operationId: randomUUID() }) };
       let text: string;
       try {
@@ -234,7 +300,7 @@ export class AgentClient implements HostAgent {
       } catch (e) {
         return reject(e);
       }
-      const entry: PendingCall = { method, resolve: resolve as (value: unknown) => void, reject };
+      const entry: PendingCall = { method, resolve, reject };
       const deadline = frame.context.deadline ? Date.parse(frame.context.deadline) : NaN;
       if (!Number.isNaN(deadline)) {
         const waitMs = Math.max(0, deadline - Date.now()) + this.graceMs;
@@ -266,5 +332,6 @@ export class AgentClient implements HostAgent {
   private fail(reason: Error): void {
     this.closed ??= reason;
     this.pending.failAll((call) => new UnavailableError(`Host agent ${this.id} went away during ${call.method}: ${reason.message}`, { agent: this.id, method: call.method }));
+    this.sessions.failAll(new UnavailableError(`Host agent ${this.id} went away during the session: ${reason.message}`, { agent: this.id }));
   }
 }

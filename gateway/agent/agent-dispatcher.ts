@@ -7,6 +7,8 @@ import { decodeFrame, encodeFrame } from './frame-codec';
 import { AGENT_METHOD_SINCE, AGENT_PROTOCOL_VERSION } from './protocol';
 import type { AgentFrame, AgentHello, RequestFrame } from './protocol';
 import { protocolRefusal } from './protocol-refusal';
+import { decodeStreamFrame, OPEN_SESSION, SESSIONS_FEATURE, SESSIONS_MIN_PROTOCOL } from './stream-frames';
+import { SessionServer } from './stream-sessions';
 import { toWireError } from './wire-error';
 
 /**
@@ -15,19 +17,45 @@ import { toWireError } from './wire-error';
  * error frame, calls the agent and answers with its result or its error as data. Calls run
  * concurrently. `protocol` is the version of the connection (negotiated at the handshake; between
  * gateway replicas, this code's newest): frames of that version or of an older one this code
- * still speaks are taken, and `hello` answers with it.
+ * still speaks are taken, and `hello` answers with it. On a connection of protocol 5 or newer it
+ * serves interactive sessions (`openSession` and `stream` frames, `SessionServer`) when the agent
+ * can start them, and says so in `hello` (`features`); a closed channel ends them all.
  */
 export class AgentDispatcher {
+  private readonly sessions: SessionServer | undefined;
+
   constructor(
     private readonly agent: HostAgent,
     private readonly channel: FrameChannel,
     private readonly logger?: Logger,
     private readonly protocol: number = AGENT_PROTOCOL_VERSION,
   ) {
+    if (protocol >= SESSIONS_MIN_PROTOCOL && (agent.interactiveExec || agent.console)) {
+      const sessions = new SessionServer(agent, (text) => channel.send(text), logger);
+      channel.onClose(() => sessions.closeAll());
+      this.sessions = sessions;
+    }
     channel.onFrame((text, parsed) => void this.receive(text, parsed));
   }
 
   private async receive(text: string, parsed?: unknown): Promise<void> {
+    if (this.sessions) {
+      if (parsed === undefined) {
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          // decodeFrame below refuses it.
+        }
+      }
+      if ((parsed as { type?: unknown } | null)?.type === 'stream') {
+        try {
+          return this.sessions.receive(decodeStreamFrame(parsed));
+        } catch (e) {
+          this.logger?.warn({ err: e, agent: this.agent.id }, 'dropped a malformed stream frame');
+          return;
+        }
+      }
+    }
     let frame: AgentFrame;
     try {
       frame = decodeFrame(text, parsed);
@@ -39,6 +67,7 @@ export class AgentDispatcher {
     if (frame.type !== 'request') {
       return this.answer({ type: 'error', id: frame.id, error: toWireError(new BadInputError(`Host agent ${this.agent.id} takes request frames, not ${frame.type}`)) });
     }
+    if (frame.method === OPEN_SESSION && this.sessions && frame.protocol >= SESSIONS_MIN_PROTOCOL) return this.openSession(frame);
     const refusal = this.refusal(frame);
     if (refusal) {
       this.logger?.warn({ agent: this.agent.id, method: frame.method, protocol: frame.protocol, reason: refusal.message }, 'refused an agent call');
@@ -48,11 +77,23 @@ export class AgentDispatcher {
       const call = this.agent[frame.method as AgentMethod] as (params: unknown, context: unknown) => Promise<unknown>;
       let result = await call.call(this.agent, frame.params ?? {}, frame.context);
       // `hello` says the version of this connection: the agent's own newest, down to the negotiated one.
-      if (frame.method === 'hello') result = { ...(result as AgentHello), protocol: Math.min((result as AgentHello).protocol, this.protocol) };
+      if (frame.method === 'hello') result = { ...(result as AgentHello), protocol: Math.min((result as AgentHello).protocol, this.protocol), ...(this.sessions ? { features: [SESSIONS_FEATURE] } : {}) };
       this.answer({ type: 'result', id: frame.id, result: result ?? null });
     } catch (e) {
       this.answer({ type: 'error', id: frame.id, error: toWireError(e) });
     }
+  }
+
+  /** Starts a session's process, answers the call, then lets its output flow. */
+  private async openSession(frame: RequestFrame): Promise<void> {
+    let start: () => void;
+    try {
+      start = await this.sessions!.open(frame.params);
+    } catch (e) {
+      return this.answer({ type: 'error', id: frame.id, error: toWireError(e) });
+    }
+    this.answer({ type: 'result', id: frame.id, result: {} });
+    start();
   }
 
   /** Why a request cannot be answered, or undefined. */

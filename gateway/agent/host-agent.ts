@@ -89,10 +89,12 @@ export interface HostAgent {
   exec(params: EnvironmentTarget & { command: string[]; stdin?: string; stdinArtifact?: ArtifactRef }, context?: CallContext): Promise<ExecResult>;
   /**
    * Starts an interactive process in the environment (the driver's optional `interactiveExec`).
-   * Only agents in the gateway's process have it: the agent protocol does not carry streams yet.
+   * An agent in the gateway's process starts it directly; an `AgentClient` opens a session whose
+   * streams travel as frames on the agent connection (`stream-frames.ts`), refused with
+   * UNSUPPORTED_OPERATION by an agent of a release without sessions.
    */
   interactiveExec?(params: EnvironmentTarget & { command: string[]; tty?: boolean; columns?: number; rows?: number }): Promise<InteractiveProcess>;
-  /** Attaches to the environment's console (the driver's optional `console`); in-process agents only, as `interactiveExec`. */
+  /** Attaches to the environment's console (the driver's optional `console`), directly or as a session, as `interactiveExec`. */
   console?(params: EnvironmentTarget): Promise<InteractiveProcess>;
   /**
    * Reads the environment's console/stdout log (the driver's optional `readLog`): the last `tail`

@@ -8,7 +8,8 @@ import type { UpstreamMethod } from './remote/upstream-dispatcher';
  * The host-agent protocol: plain data only (what `JSON.stringify` keeps as it is: no Dates,
  * Buffers, streams, signals or functions). The gateway sends request frames, the agent answers
  * each with a result or an error frame carrying the same id. Bulk data moves beside the calls as
- * content-addressed chunks (base64 in `ChunkData`), never as streams.
+ * content-addressed chunks (base64 in `ChunkData`). Interactive sessions (an agent's `sessions`
+ * feature) carry their streams as `stream` frames beside the calls (`stream-frames.ts`).
  */
 
 /**
@@ -170,6 +171,11 @@ export interface AgentHello {
   protocol: number;
   /** The RSP version the agent runs. */
   software: string;
+  /**
+   * What the agent serves beyond the calls of its protocol version, on this connection:
+   * `sessions` (interactive exec and consoles, `stream-frames.ts`). Absent: nothing (older agents).
+   */
+  features?: string[];
 }
 
 /** A volume an environment asks for; the agent makes its directory (kept across rebuilds). */

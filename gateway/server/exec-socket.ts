@@ -23,6 +23,9 @@ function refuse(socket: Duplex, status: number, reason: string, message: string,
   socket.end(`HTTP/1.1 ${status} ${reason}\r\n${retry}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
+/** Bytes of output a session's socket may hold unsent before the process's streams pause. */
+const OUTPUT_BUFFER_BYTES = 1024 * 1024;
+
 const isSize = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 10_000;
 
 /**
@@ -80,7 +83,11 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
     const early: Array<[Buffer, boolean]> = [];
     const frame = (p: InteractiveProcess, bytes: Buffer, binary: boolean) => {
       if (binary) {
-        if (bytes[0] === STREAM.stdin && bytes.length > 1) p.stdin.write(bytes.subarray(1));
+        // A client typing faster than the process reads is held back: the socket pauses until stdin drains.
+        if (bytes[0] === STREAM.stdin && bytes.length > 1 && !p.stdin.write(bytes.subarray(1)) && !ws.isPaused) {
+          ws.pause();
+          p.stdin.once('drain', () => ws.resume());
+        }
         return;
       }
       let c: ExecControl;
@@ -124,7 +131,23 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
       if (ws.readyState !== ws.OPEN) return p.kill();
       proc = p;
       for (const [bytes, binary] of early.splice(0)) frame(p, bytes, binary);
-      const forward = (stream: number) => (chunk: Buffer) => ws.readyState === ws.OPEN && ws.send(Buffer.concat([Buffer.from([stream]), chunk]), { binary: true });
+      // Output to a slow client is held back: the process's streams pause while the socket has
+      // more than OUTPUT_BUFFER_BYTES unsent, and go on once it is under half.
+      let paused = false;
+      const sent = () => {
+        if (!paused || ws.bufferedAmount > OUTPUT_BUFFER_BYTES / 2) return;
+        paused = false;
+        p.stdout.resume();
+        p.stderr.resume();
+      };
+      const forward = (stream: number) => (chunk: Buffer) => {
+        if (ws.readyState !== ws.OPEN) return;
+        ws.send(Buffer.concat([Buffer.from([stream]), chunk]), { binary: true }, sent);
+        if (paused || ws.bufferedAmount <= OUTPUT_BUFFER_BYTES) return;
+        paused = true;
+        p.stdout.pause();
+        p.stderr.pause();
+      };
       p.stdout.on('data', forward(STREAM.stdout));
       p.stderr.on('data', forward(STREAM.stderr));
       p.stdin.on('error', () => undefined);

@@ -356,7 +356,8 @@ export class EnvironmentService {
 
   /**
    * Starts an interactive process in a running environment (members of its group, as `exec`):
-   * UNSUPPORTED_OPERATION on an agent that cannot stream (a remote one) or a driver without it.
+   * directly on an in-process agent, as a session over the connection of a remote one;
+   * UNSUPPORTED_OPERATION on an agent of a release without sessions or a driver without it.
    */
   async interactiveExec(actor: Principal, id: string, command: string[], options: { tty?: boolean; columns?: number; rows?: number }): Promise<InteractiveProcess> {
     const env = await this.get(actor, id);
@@ -364,21 +365,22 @@ export class EnvironmentService {
     if (env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING`, { status: env.status });
     if (!Array.isArray(command) || !command.length || command.some((a) => typeof a !== 'string')) throw new BadInputError('command must be a non-empty array of strings');
     const agent = await this.agentOf(env);
-    if (!agent.interactiveExec) throw new UnsupportedOperationError('interactive exec', `the agent of host ${env.hostId}`, 'only environments on a host agent running in the gateway process can be reached interactively for now (the agent protocol does not carry streams yet)');
+    if (!agent.interactiveExec) throw new UnsupportedOperationError('interactive exec', `the agent of host ${env.hostId}`, 'it carries no interactive sessions');
     return agent.interactiveExec({ driver: env.driver, environmentId: env.id, command, ...options });
   }
 
   /**
    * Attaches to a running environment's console (a VM's serial console; members of its group, as
-   * `exec`): UNSUPPORTED_OPERATION on a remote agent or a driver without consoles, CONFLICT while
-   * another session is attached.
+   * `exec`; through a remote agent as a session, as `interactiveExec`): UNSUPPORTED_OPERATION on an
+   * agent of a release without sessions or a driver without consoles, CONFLICT while another
+   * session is attached.
    */
   async console(actor: Principal, id: string): Promise<InteractiveProcess> {
     const env = await this.get(actor, id);
     policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'attach to the console of this environment');
     if (env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING`, { status: env.status });
     const agent = await this.agentOf(env);
-    if (!agent.console) throw new UnsupportedOperationError('console', `the agent of host ${env.hostId}`, 'only environments on a host agent running in the gateway process have consoles for now (the agent protocol does not carry streams yet)');
+    if (!agent.console) throw new UnsupportedOperationError('console', `the agent of host ${env.hostId}`, 'it carries no interactive sessions');
     return agent.console({ driver: env.driver, environmentId: env.id });
   }
 

@@ -210,9 +210,13 @@ describe('interactive exec of an environment behind the agent protocol', () => {
     await db?.drop();
   }, 60_000);
 
-  test('is refused with UNSUPPORTED_OPERATION (the protocol does not carry streams yet)', async () => {
-    expect(await refusal(t, w.tokens.memberA, { environment: env, command: ['sh'] })).toBe('UNSUPPORTED_OPERATION');
-    expect(await refusal(t, w.tokens.memberA, { environment: env, console: true })).toBe('UNSUPPORTED_OPERATION');
+  test('works as a session over the agent connection: echo, exit code, a TTY resized, a console', async () => {
+    const r = await run(t, w.tokens.memberA, { environment: env, command: ['sh'] }, [[null, 'echo hello\n'], [/hello\n/, 'cat /missing\n'], [null, 'exit 3\n']], false);
+    expect(r).toEqual({ stdout: 'hello\n', stderr: expect.stringContaining('cat: ') as string, exitCode: 3 });
+    const tty = await run(t, w.tokens.memberA, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'stty size\r'], [/30 100\r\n/, (s) => s.resize(120, 40)], [null, 'stty size\r'], [/40 120\r\n/, 'exit 7\r']], false);
+    expect(tty.exitCode).toBe(7);
+    const console = await run(t, w.tokens.memberA, { environment: env, console: true }, [[null, 'echo on-console\r'], [/on-console\r\non-console\r\n/, 'exit\r']], false);
+    expect(console.exitCode).toBe(0);
   }, 30_000);
 });
 

@@ -212,7 +212,7 @@ export class AgentDialer {
     const lanes = callLanes(channel, (problem) => {
       logger.warn({ problem }, 'the gateway sent a malformed frame');
       socket.close(CLOSE_CODES.MALFORMED, `malformed frame: ${problem}`.slice(0, 120));
-    });
+    }, 'incoming');
     this.served ??= this.watchFacts(this.agent);
     new AgentDispatcher(this.served, lanes.incoming, logger, protocol);
     this.upstream.attach(lanes.outgoing, protocol);

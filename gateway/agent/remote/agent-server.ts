@@ -155,7 +155,7 @@ export class AgentServer {
     const lanes = callLanes(channel, (problem) => {
       logger.warn({ agent: agentId, problem }, 'a host agent sent a malformed frame: its connection is closed');
       socket.close(CLOSE_CODES.MALFORMED, closeReason(`malformed frame: ${problem}`));
-    });
+    }, 'outgoing');
     const client = new AgentClient(agentId, lanes.outgoing, { protocol });
     new UpstreamDispatcher(this.deps.heartbeats, this.deps.upstream, lanes.incoming, agentId, logger, this.deps.hostFacts, protocol);
     this.sockets.get(agentId)?.close(CLOSE_CODES.REPLACED, 'another connection of this agent replaced this one');

@@ -12,9 +12,11 @@ export interface CallLanes {
  * Splits one channel so that both sides can call each other: a request frame goes to the
  * `incoming` lane, a result or error frame to the `outgoing` lane (request ids of the two
  * directions never meet), with its JSON read once here (`parsed`: the lanes' readers do not parse
- * it again). A message that is not a frame at all goes to `malformed`, with why.
+ * it again). A session's `stream` frame goes to the lane of the side that opens sessions
+ * (`streams`: `outgoing` at the gateway, whose client opens them; `incoming` at the agent, whose
+ * dispatcher serves them). A message that is not a frame at all goes to `malformed`, with why.
  */
-export function callLanes(channel: FrameChannel, malformed: (problem: string) => void): CallLanes {
+export function callLanes(channel: FrameChannel, malformed: (problem: string) => void, streams: 'incoming' | 'outgoing'): CallLanes {
   type Handler = (frame: string, parsed?: unknown) => void;
   const handlers = { incoming: [] as Handler[], outgoing: [] as Handler[] };
   channel.onFrame((text) => {
@@ -27,6 +29,7 @@ export function callLanes(channel: FrameChannel, malformed: (problem: string) =>
     const type = value && typeof value === 'object' && !Array.isArray(value) ? (value as { type?: unknown }).type : undefined;
     if (type === 'request') for (const h of handlers.incoming) h(text, value);
     else if (type === 'result' || type === 'error') for (const h of handlers.outgoing) h(text, value);
+    else if (type === 'stream') for (const h of handlers[streams]) h(text, value);
     else malformed(`a message of unknown type ${JSON.stringify(type ?? null)}`);
   });
   const lane = (name: keyof typeof handlers): FrameChannel => ({

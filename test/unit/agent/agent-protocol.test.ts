@@ -66,7 +66,7 @@ describe('the host-agent protocol through the loopback (client ↔ dispatcher)',
   });
 
   test('the handshake reports the agent and its protocol version', async () => {
-    expect(await client.connect()).toEqual({ agentId: 'local', protocol: AGENT_PROTOCOL_VERSION, software: expect.any(String) });
+    expect(await client.connect()).toEqual({ agentId: 'local', protocol: AGENT_PROTOCOL_VERSION, software: expect.any(String), features: ['sessions'] });
   });
 
   test('answers are plain data: driver reports and dates cross as JSON (dates as ISO strings)', async () => {

@@ -63,9 +63,9 @@ const FACTS: HostFactsData = {
 function upstreamOver(store: StoreChunkTransport, receiver = recordingReceiver(), facts = recordingFacts()) {
   const pair = loopbackPair();
   const malformed: string[] = [];
-  const gateway = callLanes(pair.gatewayEnd, (p) => malformed.push(p));
+  const gateway = callLanes(pair.gatewayEnd, (p) => malformed.push(p), 'outgoing');
   new UpstreamDispatcher(receiver, store, gateway.incoming, 'a1', logger, facts);
-  const agent = callLanes(pair.agentEnd, (p) => malformed.push(p));
+  const agent = callLanes(pair.agentEnd, (p) => malformed.push(p), 'incoming');
   const client = new UpstreamClient();
   client.attach(agent.outgoing);
   return { pair, client, malformed, receiver, facts };
@@ -131,7 +131,7 @@ describe('a remote agent reads images through calls in the reverse direction', (
     expect(malformed).toEqual([]);
     const lanes = loopbackPair();
     const seen: string[] = [];
-    callLanes(lanes.gatewayEnd, (p) => seen.push(p));
+    callLanes(lanes.gatewayEnd, (p) => seen.push(p), 'outgoing');
     lanes.agentEnd.send('not json');
     lanes.agentEnd.send('{"type":"hello"}');
     await new Promise<void>((resolve) => {

@@ -6,13 +6,15 @@ import { type CommandContext, runCommand } from './exec';
  * The fake's interactive process. `sh` reads lines from its standard input and runs each as an
  * argument array of the fake's command set (`exit N` ends it with N, the end of input with 0);
  * any other command runs once over the whole standard input. With `tty`, input is echoed back
- * as a terminal would, output lines end in CRLF and stderr is merged into stdout.
+ * as a terminal would, output lines end in CRLF and stderr is merged into stdout; `stty size`
+ * in `sh` then prints the terminal's rows and columns (as asked, then as resized; 24 80 unless told).
  */
 export function startInteractive(command: string[], ctx: Omit<CommandContext, 'stdin'>, options: InteractiveExecOptions = {}): InteractiveProcess {
   const stdin = new PassThrough();
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const tty = options.tty === true;
+  const size = { columns: options.columns ?? 80, rows: options.rows ?? 24 };
   const write = (text: string, err: boolean) => {
     if (!text) return;
     if (tty) stdout.write(text.replace(/\r?\n/g, '\r\n'));
@@ -50,6 +52,7 @@ export function startInteractive(command: string[], ctx: Omit<CommandContext, 's
           if (done || !line) return;
           const argv = line.split(/\s+/);
           if (argv[0] === 'exit') return end(Number.parseInt(argv[1] ?? '0', 10) || 0);
+          if (tty && argv[0] === 'stty' && argv[1] === 'size' && argv.length === 2) return write(`${size.rows} ${size.columns}\n`, false);
           const r = await runCommand(argv, { ...ctx, stdin: '' });
           write(r.stdout, false);
           write(r.stderr, true);
@@ -68,5 +71,9 @@ export function startInteractive(command: string[], ctx: Omit<CommandContext, 's
       });
     });
   }
-  return { stdin, stdout, stderr, exit, resize: async () => undefined, kill: () => end(137) };
+  const resize = async (columns: number, rows: number) => {
+    size.columns = columns;
+    size.rows = rows;
+  };
+  return { stdin, stdout, stderr, exit, resize, kill: () => end(137) };
 }
