@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { createRootfsTar } from '../../drivers/fake';
 import { AGENT_PROTOCOL_VERSION, OLDEST_AGENT_PROTOCOL_VERSION } from '../../gateway/agent/protocol';
+import { openExecSession } from '../../gateway/cli/exec-client';
+import type { ExecStart } from '../../gateway/server/exec-protocol';
 import { runRsp, spawnRsp, RspProcess } from '../helpers/cli';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
@@ -196,7 +198,7 @@ describe('a host agent in its own process (rsp agent)', () => {
     await first.exited;
   });
 
-  test('an agent of the previous protocol version (N−1) enrols and serves environments; a call that came in N is refused cleanly', async () => {
+  test('an agent of the previous protocol version (N−1) enrols and serves environments; a call that came in N, and sessions, are refused cleanly', async () => {
     const old = startAgent(await joinToken('remote-old'), agentDir(), { RSP_TEST_AGENT_PROTOCOL: String(OLDEST_AGENT_PROTOCOL_VERSION) });
     await old.waitFor(new RegExp(`"protocol":${OLDEST_AGENT_PROTOCOL_VERSION}[^\\n]*connected to the gateway`));
     await until('the agent in the link', () => t.gateway.agents.get('remote-old') !== undefined, 20_000);
@@ -225,9 +227,70 @@ describe('a host agent in its own process (rsp agent)', () => {
       message: `host agent remote-old does not support environmentLog: it speaks agent protocol ${OLDEST_AGENT_PROTOCOL_VERSION} and environmentLog came in protocol ${AGENT_PROTOCOL_VERSION}: upgrade the agent to RSP ${RSP_VERSION}`,
       extensions: { code: 'UNSUPPORTED_OPERATION' },
     });
+    // An agent of a release without sessions: interactive exec and consoles are refused naming its version.
+    for (const start of [{ environment: id, command: ['sh'] }, { environment: id, console: true }]) {
+      await expect(session(start, [])).rejects.toMatchObject({
+        code: 'UNSUPPORTED_OPERATION',
+        message: expect.stringContaining(`host agent remote-old does not support ${start.console ? 'console' : 'interactive exec'}: it runs RSP ${RSP_VERSION} (agent protocol ${OLDEST_AGENT_PROTOCOL_VERSION}), which does not carry interactive sessions: upgrade the agent to RSP ${RSP_VERSION}`),
+      });
+    }
     expect(await settle((await t.ok('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id })).destroyEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
     old.child.kill('SIGTERM');
     expect((await old.exited).code).toBe(0);
+  });
+
+  /** A session over /exec as the admin: sends each input once the output so far matched the pattern before it; stdout, stderr and the exit. */
+  const session = async (start: ExecStart, input: Array<[RegExp | null, string | ((s: ReturnType<typeof openExecSession>) => void)]>) => {
+    let stdout = '';
+    let stderr = '';
+    let changed: () => void = () => undefined;
+    const s = openExecSession(t.gateway.url, t.adminToken, start, (b) => ((stdout += b.toString('utf8')), changed()), (b) => ((stderr += b.toString('utf8')), changed()));
+    for (const [after, text] of input) {
+      if (after) await new Promise<void>((resolve, reject) => {
+        changed = () => after.test(stdout) && resolve();
+        changed();
+        s.exit.catch(reject);
+      });
+      if (typeof text === 'function') text(s);
+      else s.write(text);
+    }
+    const exitCode = await s.exit;
+    return { stdout, stderr, exitCode };
+  };
+
+  test('interactive exec and the console of an environment on a remote agent go over its connection; the agent killed mid-session ends it with an error', async () => {
+    const agent = startAgent(await joinToken('remote-exec'), agentDir());
+    await agent.waitFor(/connected to the gateway/);
+    const hostId = (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: group, hostname: 'exec-box', agent: 'remote-exec' } })).createHost.id as string;
+    await until('host UP', async () => ((await hostState(hostId)) === 'UP' ? true : undefined), 20_000);
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'shell', version: '1', technology: 'fake' } })).registerImage.id;
+    expect((await t.upload(image, createRootfsTar({ '/etc/greeting': 'far\n' }))).status).toBe(200);
+    const created = await t.ok(`mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { ${OP} } } }`, { i: { groupId: group, hostId, imageId: image, name: 'far-shell' } });
+    expect(await settle(created.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
+    const env = created.createEnvironment.environment.id as string;
+    expect(await settle((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
+
+    // Standard input in, stdout and stderr apart, the exit code.
+    expect(await session({ environment: env, command: ['sh'] }, [[null, 'cat /etc/greeting\n'], [/far\n/, 'cat /missing\n'], [null, 'exit 3\n']])).toEqual({ stdout: 'far\n', stderr: expect.stringContaining('cat: ') as string, exitCode: 3 });
+    // On a TTY of the asked size, resized: the agent's process sees both.
+    const tty = await session({ environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'stty size\r'], [/30 100\r\n/, (s) => s.resize(120, 40)], [null, 'stty size\r'], [/40 120\r\n/, 'exit 7\r']]);
+    expect(tty).toEqual({ stdout: 'stty size\r\n30 100\r\nstty size\r\n40 120\r\nexit 7\r\n', stderr: '', exitCode: 7 });
+    // The CLI, through the same socket.
+    const cli = spawnRsp(['env', 'exec', '-i', env, '--', 'sh'], { RSP_URL: t.gateway.url, RSP_TOKEN: t.adminToken });
+    cli.child.stdin.end('cat /etc/greeting\nexit 4\n');
+    expect(await cli.exited).toMatchObject({ code: 4, stdout: 'far\n' });
+    // The console of the fake driver: its line shell on a terminal.
+    const console = await session({ environment: env, console: true }, [[null, 'echo on-console\r'], [/on-console\r\non-console\r\n/, 'exit\r']]);
+    expect(console).toMatchObject({ stdout: expect.stringContaining('on-console\r\non-console\r\n') as string, exitCode: 0 });
+
+    // The agent killed mid-session: the client gets an error frame naming the lost agent, and nothing hangs.
+    let stdout = '';
+    const open = openExecSession(t.gateway.url, t.adminToken, { environment: env, command: ['sh'] }, (b) => (stdout += b.toString('utf8')), () => undefined);
+    open.write('cat /etc/greeting\n');
+    await until('the session answering', async () => stdout === 'far\n', 30_000, 50);
+    agent.child.kill('SIGKILL');
+    await expect(open.exit).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('Host agent remote-exec went away during the session') });
+    await agent.exited;
   });
 
   test('refused with a clear close reason: another protocol version, a malformed handshake, another agent id', async () => {
