@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { finished, PassThrough, type Readable } from 'node:stream';
+import { finished, PassThrough, Writable, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
 import { withDeadline } from '../call';
@@ -27,6 +27,7 @@ import type {
   StopOptions,
 } from '../contract';
 import { assertEnvironmentId, assertFeaturesSupported, assertLimitsSupported, assertSnapshotName, BadInputError, ConflictError, EnvironmentExistsError, SnapshotNotFoundError, UnsupportedOperationError } from '../errors';
+import { ConsoleSessions } from '../host/console-sessions';
 import { checkLogReadOptions } from '../host/log-read';
 import { RSP_INIT_SCRIPT } from '../host/rootfs';
 import { Revert } from '../revert';
@@ -64,6 +65,7 @@ export class DockerDriver implements Driver {
   readonly engine: Docker;
   private readonly networks: ManagedNetworks;
   private readonly shaping: DockerShaping;
+  private readonly consoles = new ConsoleSessions();
   /** Follows the engine's starts of this driver's containers to apply their caps again (from the first cap applied, or `reconcile`). */
   readonly caps: CapKeeper;
 
@@ -93,7 +95,7 @@ export class DockerDriver implements Driver {
 
   capabilities(): DriverCapabilities {
     return {
-      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exportSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog', 'resize'],
+      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exportSnapshot', 'exec', 'interactiveExec', 'console', 'logs', 'readLog', 'resize'],
       limits: this.local ? [...ENFORCED_LIMITS, 'networkBitsPerSecond'] : [...ENFORCED_LIMITS],
       features: ['managedNetwork', 'publishedPorts', 'readOnlyRoot', 'ipv6'],
     };
@@ -311,6 +313,52 @@ export class DockerDriver implements Driver {
         },
       };
     });
+  }
+
+  /**
+   * The container's console: its main process, attached to over the engine's hijacked connection
+   * (`docker attach`): what it writes comes live on `stdout` and `stderr` (RSP makes containers
+   * without a TTY, so they stay apart), what is typed goes to its standard input, which
+   * RSP keeps open (`OpenStdin`, never closed by a detach: `StdinOnce` off); ending `stdin` does
+   * not detach, `kill` does, and neither stops the container. One session at a time (CONFLICT);
+   * CONFLICT when it is not running; UNSUPPORTED_OPERATION for a container made before RSP kept
+   * its standard input open (nothing typed could reach it: rebuild it to get a console).
+   */
+  async console(id: string, options?: CallOptions): Promise<InteractiveProcess> {
+    assertEnvironmentId(id);
+    return this.call('console', id, options, async () => {
+      const container = await this.owned(id);
+      const info = await container.inspect();
+      if (!info.State.Running) throw new ConflictError(`Environment ${id} is not running: its console is there only while it runs`, { id });
+      if (!info.Config.OpenStdin) {
+        throw new UnsupportedOperationError('console', `container ${info.Name.replace(/^\//, '')}`, "its main process's standard input is closed (made before RSP kept it open), so nothing typed could reach it; rebuild the environment to get a console");
+      }
+      return this.consoles.attach(id, 'the console', () => this.attachMain(container));
+    });
+  }
+
+  /** Attaches to a running container's main process (its console): the streams, not its past output. */
+  private async attachMain(container: Docker.Container): Promise<InteractiveProcess> {
+    const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream & { destroy(): void };
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    this.engine.modem.demuxStream(stream, stdout, stderr);
+    // Typed bytes go through; the end of input is not passed on (it would end the attach).
+    const stdin = new Writable({
+      write: (chunk: Buffer, _encoding, done) => (stream.writable ? stream.write(chunk, () => done()) : done()),
+      final: (done) => done(),
+    });
+    const exit = new Promise<number>((resolve) => {
+      const ended = () => {
+        stdout.end();
+        stderr.end();
+        resolve(0);
+      };
+      stream.once('end', ended);
+      stream.once('close', ended);
+      stream.once('error', ended);
+    });
+    return { stdin, stdout, stderr, exit, resize: async () => undefined, kill: () => stream.destroy() };
   }
 
   /**
@@ -635,6 +683,10 @@ export class DockerDriver implements Driver {
       Image: engine.image ?? spec.image.ref,
       Labels: labels,
       ...(await this.commandFor(spec, engine.image)),
+      // The main process's standard input stays open (no TTY: the log keeps stdout and stderr
+      // apart, as they are): the console (`console`) types into it, and a detach leaves it open.
+      OpenStdin: true,
+      StdinOnce: false,
       HostConfig: { ...iface.HostConfig, ...limitsToHostConfig(spec.limits), Init: true },
     };
     if (spec.limits?.memoryBytes !== undefined) create.HostConfig!.MemorySwap = spec.limits.memoryBytes;

@@ -255,6 +255,18 @@ describeWithEngine('docker', 'Docker driver on a real engine', () => {
     await driver.destroy(id);
   });
 
+  test('the console: a stopped container has none (CONFLICT); one made with its standard input closed (before RSP kept it open) is UNSUPPORTED_OPERATION with the reason', async () => {
+    expect(driver.capabilities().operations).toContain('console');
+    const id = newId('console');
+    const info = await driver.create(spec(id));
+    expect((await driver.engine.getContainer(info.handle).inspect()).Config).toMatchObject({ OpenStdin: true, StdinOnce: false, Tty: false });
+    await expect(driver.console(id)).rejects.toMatchObject({ category: 'CONFLICT' });
+    const old = newId('oldconsole');
+    const made = await driver.engine.createContainer({ name: containerName(old), Image: image.ref, Cmd: IDLE_COMMAND, Labels: { 'rsp.environment': old }, HostConfig: { NetworkMode: 'none' } });
+    await made.start();
+    await expect(driver.console(old)).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION', message: expect.stringContaining('rebuild the environment') as string });
+  });
+
   test('a failed create (image that does not exist) leaves no container and no config files', async () => {
     const id = newId('noimage');
     await expect(driver.create(spec(id, { image: { ref: 'rsp-no-such-image:never' } }))).rejects.toMatchObject({ category: 'NOT_FOUND', details: { id: 'rsp-no-such-image:never' } });

@@ -314,3 +314,60 @@ describeWithEngine('lxc', 'interactive exec over /exec (lxc)', () => {
     expect(await until('the sleep gone', async () => !(await ps()).includes('sleep 4322'), 30_000, 250)).toBe(true);
   }, 60_000);
 });
+
+/**
+ * The console of a container whose main process is a shell (`sh`, reading its console): a member
+ * attaches, types a command and reads its answer; a second session is CONFLICT; detaching leaves
+ * the container running and its shell listening (the next session is answered); revoking the
+ * token closes a session.
+ */
+function containerConsoleCases(ctx: () => { n: NamedEnvironments; env: string }) {
+  /** Attaches as `token`, collecting stdout and stderr together (a console without a TTY keeps them apart). */
+  const attach = (n: NamedEnvironments, token: string, env: string) => {
+    let out = '';
+    const session = openExecSession(n.t.gateway.url, token, { environment: env, console: true }, (b) => (out += b.toString('utf8')), (b) => (out += b.toString('utf8')));
+    return { session, out: () => out };
+  };
+
+  test('attach, type a command and read its answer; a second session is CONFLICT; a detach leaves the container and its shell running', async () => {
+    const { n, env } = ctx();
+    const first = attach(n, n.w.tokens.memberA, env);
+    // The answer, not an echo of what was typed: $((6*7)) is expanded by the shell.
+    first.session.write('echo con-$((6*7))\n');
+    await until('the answer on the console', async () => first.out().includes('con-42'), 30_000, 50);
+    expect(await refusal(n.t, n.w.tokens.memberA, { environment: env, console: true })).toBe('CONFLICT');
+    first.session.close();
+    await first.session.exit.catch(() => undefined);
+    expect(await n.exec(env, ['echo', 'still-running'])).toMatchObject({ exitCode: 0, stdout: 'still-running\n' });
+    // The same shell answers the next session: the detach closed neither it nor its input.
+    const second = attach(n, n.w.tokens.memberA, env);
+    second.session.write('echo again-$((2+3))\n');
+    await until('the second session answered', async () => second.out().includes('again-5'), 30_000, 50);
+    second.session.close();
+    await second.session.exit.catch(() => undefined);
+    expect((await n.exec(env, ['echo', 'still-running'])).exitCode).toBe(0);
+  }, 90_000);
+
+  test('revoking the token closes its console session', async () => {
+    const { n, env } = ctx();
+    const issued = (await n.t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } secret } }', { i: { groupId: n.w.groupA, role: 'MEMBER', name: 'console' } })).createToken;
+    const s = attach(n, issued.secret, env);
+    s.session.write('echo up-$((1+1))\n');
+    await until('the console answering', async () => s.out().includes('up-2'), 30_000, 50);
+    await n.t.ok('mutation ($id: ID!) { revokeToken(id: $id) { id } }', { id: issued.token.id });
+    await expect(s.session.exit).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+  }, 60_000);
+}
+
+describeWithEngine('docker', 'console sessions over /exec (docker: the main process)', () => {
+  let n: NamedEnvironments;
+  let env: string;
+
+  beforeAll(async () => {
+    n = await NamedEnvironments.start('docker', `10.138.${randomInt(256)}.0/29`);
+    env = await n.running('console', { network: 'none', command: ['sh'] });
+  }, 180_000);
+  afterAll(() => n?.close(), 120_000);
+
+  containerConsoleCases(() => ({ n, env }));
+});
