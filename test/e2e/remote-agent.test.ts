@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +9,9 @@ import { createRootfsTar } from '../../drivers/fake';
 import { AGENT_PROTOCOL_VERSION, OLDEST_AGENT_PROTOCOL_VERSION } from '../../gateway/agent/protocol';
 import { openExecSession } from '../../gateway/cli/exec-client';
 import type { ExecStart } from '../../gateway/server/exec-protocol';
+import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
 import { runRsp, spawnRsp, RspProcess } from '../helpers/cli';
+import { describeWithEngine } from '../helpers/engines';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { until } from '../helpers/until';
@@ -309,5 +313,61 @@ describe('a host agent in its own process (rsp agent)', () => {
     });
     expect(await closeOf('not json')).toEqual({ code: 4400, reason: expect.stringMatching(/malformed handshake/) });
     expect(await closeOf({ type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, agentId: 'someone-else', secret: token, software: 'x' })).toEqual({ code: 4401, reason: expect.stringMatching(/not agent "someone-else"/) });
+  });
+});
+
+/** A real engine behind a remote agent: a Docker container's shell on a pseudo-terminal, over the agent's connection. */
+describeWithEngine('docker', 'interactive exec through a remote agent (docker)', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let agent: RspProcess | undefined;
+  let env: string | undefined;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    t = await startTestGateway(db, { RSP_HEARTBEAT_MS: '200' });
+  });
+  afterAll(async () => {
+    if (env) await t.gateway.services.operations.settled((await t.gql('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id: env })).data?.destroyEnvironment?.id ?? '').catch(() => undefined);
+    if (agent && agent.child.exitCode === null && agent.child.signalCode === null) agent.child.kill('SIGKILL');
+    await t?.close();
+    await db?.drop();
+  });
+
+  test('a TTY of the asked size on a pseudo-terminal of the container, resized, with its exit code', async () => {
+    const group = (await t.ok('mutation { createGroup(input: { slug: "dock", name: "Dock" }) { id } }')).createGroup.id;
+    const site = (await t.ok('mutation ($g: ID!) { createSite(input: { name: "far", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
+    const token = await runRsp(['--url', t.gateway.url, '--token', t.adminToken, '--json', 'agent', 'token', 'create', 'remote-docker', '--ttl', '600'], {});
+    agent = spawnRsp(['agent', '--gateway', t.gateway.url.replace(/^http/, 'ws'), '--token', JSON.parse(token.stdout).token, '--drivers', 'docker', '--instance', `t${randomBytes(4).toString('hex')}`, '--data-dir', mkdtempSync(join(tmpdir(), 'rsp-agent-'))], { LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
+    await agent.waitFor(/connected to the gateway/);
+    const hostId = (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: group, hostname: 'docker-box', agent: 'remote-docker' } })).createHost.id as string;
+    await until('host UP', async () => ((await t.ok('query ($id: ID!) { host(id: $id) { state } }', { id: hostId })).host.state === 'UP' ? true : undefined), 30_000);
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'busybox', version: '1', technology: 'docker' } })).registerImage.id;
+    expect((await t.upload(image, await readFile(await buildBusyboxRootfs()))).status).toBe(200);
+    const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: group, hostId, imageId: image, name: 'shell', network: 'none', command: ['sleep', '3600'] } })).createEnvironment;
+    env = created.environment.id as string;
+    expect((await t.gateway.services.operations.settled(created.operation.id)).state).toBe('SUCCEEDED');
+    expect((await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id)).state).toBe('SUCCEEDED');
+
+    let stdout = '';
+    let changed: () => void = () => undefined;
+    const s = openExecSession(t.gateway.url, t.adminToken, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, (b) => ((stdout += b.toString('utf8')), changed()), () => undefined);
+    const after = (pattern: RegExp) => new Promise<void>((resolve, reject) => {
+      changed = () => pattern.test(stdout) && resolve();
+      changed();
+      s.exit.catch(reject);
+    });
+    s.write('stty size; tty\r');
+    await after(/30 100\r\n\/dev\/pts\/\d+\r\n/);
+    s.resize(120, 40);
+    s.write('stty size\r');
+    await after(/40 120\r\n/);
+    s.write('exit 7\r');
+    expect(await s.exit).toBe(7);
+    expect((await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id: env })).destroyEnvironment.id)).state).toBe('SUCCEEDED');
+    env = undefined;
+    agent.child.kill('SIGTERM');
+    expect((await agent.exited).code).toBe(0);
+    agent = undefined;
   });
 });
