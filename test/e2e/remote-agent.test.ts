@@ -287,6 +287,16 @@ describe('a host agent in its own process (rsp agent)', () => {
     const console = await session({ environment: env, console: true }, [[null, 'echo on-console\r'], [/on-console\r\non-console\r\n/, 'exit\r']]);
     expect(console).toMatchObject({ stdout: expect.stringContaining('on-console\r\non-console\r\n') as string, exitCode: 0 });
 
+    // A revoked token closes its session (4403), and the agent ends the process.
+    const issued = (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } secret } }', { i: { groupId: group, role: 'MEMBER', name: 'far-shell' } })).createToken;
+    let revokedOut = '';
+    const revoked = openExecSession(t.gateway.url, issued.secret, { environment: env, command: ['sh'] }, (b) => (revokedOut += b.toString('utf8')), () => undefined);
+    revoked.write('cat /etc/greeting\n');
+    await until('the session answering', async () => revokedOut === 'far\n', 30_000, 50);
+    await t.ok('mutation ($id: ID!) { revokeToken(id: $id) { id } }', { id: issued.token.id });
+    await expect(revoked.exit).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    await agent.waitFor(/session closed by the gateway/);
+
     // The agent killed mid-session: the client gets an error frame naming the lost agent, and nothing hangs.
     let stdout = '';
     const open = openExecSession(t.gateway.url, t.adminToken, { environment: env, command: ['sh'] }, (b) => (stdout += b.toString('utf8')), () => undefined);
