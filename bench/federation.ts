@@ -18,7 +18,8 @@ import type { SiteReady } from './federation-site';
  * each measured against its baseline in the same run:
  * - by-id: `host(id)` through `rsp federate` (its global id, `b:<id>`) against the same query straight to the site; the
  *   requests alternate (one direct, one federated) so both see the same load. Goal: ratio ≤ 1.3
- *   at p50, ≤ 1.5 at p99.
+ *   at p50, ≤ 1.5 at p99. Also printed: the federation's own CPU a request (less sensitive to the
+ *   machine's load than the latencies).
  * - hosts: listing every host (`hosts`, pages of 500) of 3 sites × BENCH_HOSTS hosts through the
  *   federation against listing each site's straight; each round lists each site and the
  *   federation once, in a rotating order. Goal: p99 through the federation ≤ 2× the slowest site's.
@@ -102,11 +103,16 @@ async function byId(target: { name: string; gateway: { graphqlUrl: string }; hos
     await federated(QUERY, { id: globalId });
   }
   const times = { direct: [] as number[], federated: [] as number[] };
+  // This process's CPU while each request is under way: the client's alone for a direct one, the client's and the federation's for a federated one.
+  const cpu = { direct: 0, federated: 0 };
   for (let i = 0; i < REQUESTS; i++) {
     for (const [label, call] of (i % 2 ? [['direct', direct], ['federated', federated]] : [['federated', federated], ['direct', direct]]) as Array<['direct' | 'federated', typeof direct]>) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       const id = label === 'direct' ? target.hostId : globalId;
       const data = await call(QUERY, { id });
+      const c = process.cpuUsage(c0);
+      cpu[label] += c.user + c.system;
       times[label].push(performance.now() - t0);
       if (data.host.id !== id) throw new Error(`wrong host: ${JSON.stringify(data)}`);
     }
@@ -117,6 +123,7 @@ async function byId(target: { name: string; gateway: { graphqlUrl: string }; hos
   console.log(`  straight to the site:     p50 ${d.p50.toFixed(2)} ms  p99 ${d.p99.toFixed(2)} ms   (baseline)`);
   console.log(`  through rsp federate:     p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms`);
   console.log(`  ratio:                    p50 ${(f.p50 / d.p50).toFixed(2)} (goal ≤ 1.3)  p99 ${(f.p99 / d.p99).toFixed(2)} (goal ≤ 1.5)`);
+  console.log(`  the federation's own CPU: ${((cpu.federated - cpu.direct) / REQUESTS / 1000).toFixed(3)} ms a request (this process's CPU during a federated request less during a direct one)`);
   if (process.env.BENCH_CPU_PROFILE) {
     await withCpuProfile(process.env.BENCH_CPU_PROFILE, async () => {
       for (let i = 0; i < REQUESTS; i++) await federated(QUERY, { id: globalId });

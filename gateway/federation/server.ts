@@ -34,7 +34,7 @@ const siteErrorsPlugin: Plugin<FederationContext> = {
 /** Starts `rsp federate`: one GraphQL endpoint (HTTP and graphql-ws) over the member sites of `config`. */
 export async function startFederationGateway(config: FederationConfig, options: { port?: number; host?: string; siteTimeoutMs?: number } = {}): Promise<FederationGateway> {
   const schema = siteSchema();
-  const sites = siteSubschemas(config, schema, options.siteTimeoutMs ?? SITE_TIMEOUT_MS);
+  const { subschemas: sites, close: closeSites } = siteSubschemas(config, schema, options.siteTimeoutMs ?? SITE_TIMEOUT_MS);
   const siteNames = new Set(config.sites.map((s) => s.name));
   const federated = federatedSchema(sites, schema, new SiteIndex(), new Map(config.sites.map((s) => [s.name, s.url])));
   const yoga = createYoga<Record<string, unknown>, FederationContext>({
@@ -92,7 +92,10 @@ export async function startFederationGateway(config: FederationConfig, options: 
     close: () => new Promise<void>((resolve) => {
       void wsServer.dispose();
       server.closeAllConnections();
-      server.close(() => resolve());
+      server.close(() => {
+        closeSites();
+        resolve();
+      });
     }),
   };
 }

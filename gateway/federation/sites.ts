@@ -2,13 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subschema } from '@graphql-tools/delegate';
 import { buildGraphQLWSExecutor } from '@graphql-tools/executor-graphql-ws';
-import { buildHTTPExecutor } from '@graphql-tools/executor-http';
 import type { ExecutionRequest, Executor } from '@graphql-tools/utils';
 import { mapSchema, MapperKind } from '@graphql-tools/utils';
 import { buildSchema, GraphQLSchema, isNonNullType } from 'graphql';
 import type { FederationConfig } from './config';
 import type { FederationContext } from './context';
 import { sharedSubscriptions } from './shared-subscriptions';
+import { siteHttpExecutor } from './site-http';
 
 /** How long the federation waits for one site's answer before counting the site unavailable. */
 export const SITE_TIMEOUT_MS = 30_000;
@@ -32,19 +32,21 @@ export function siteSchema(): GraphQLSchema {
  * over graphql-ws (one socket per site and linked group, opened on the first subscription, closed
  * a while after the last), each with the token the site issued for the caller's group, so each
  * site's own authorization decides what it answers. Identical subscriptions of one linked group
- * share one subscription at the site (sharedSubscriptions).
+ * share one subscription at the site (sharedSubscriptions). `close` ends the kept-alive HTTP connections.
  */
-export function siteSubschemas(config: FederationConfig, schema: GraphQLSchema, timeoutMs = SITE_TIMEOUT_MS): Subschema[] {
-  return config.sites.map((site) => {
+export function siteSubschemas(config: FederationConfig, schema: GraphQLSchema, timeoutMs = SITE_TIMEOUT_MS): { subschemas: Subschema[]; close(): void } {
+  const closers: Array<() => void> = [];
+  const subschemas = config.sites.map((site) => {
     const tokenOf = (request?: ExecutionRequest) => (request?.context as FederationContext | undefined)?.group.links[site.name];
-    const http = buildHTTPExecutor({
+    const http = siteHttpExecutor({
       endpoint: site.url,
-      timeout: timeoutMs,
+      timeoutMs,
       headers: (request): Record<string, string> => {
         const token = tokenOf(request);
         return token ? { authorization: `Bearer ${token}` } : {};
       },
-    }) as Executor;
+    });
+    closers.push(http.close);
     const sockets = new Map<string, Executor>();
     const ws = (token: string): Executor => {
       let executor = sockets.get(token);
@@ -55,7 +57,8 @@ export function siteSubschemas(config: FederationConfig, schema: GraphQLSchema, 
       return executor;
     };
     const subscribe = sharedSubscriptions((request) => ws(tokenOf(request) ?? '')(request), (request) => tokenOf(request) ?? '');
-    const executor: Executor = (request) => (request.operationType === 'subscription' ? subscribe(request) : http(request));
+    const executor: Executor = (request) => (request.operationType === 'subscription' ? subscribe(request) : http.executor(request));
     return new Subschema({ name: site.name, schema, batch: false, executor });
   });
+  return { subschemas, close: () => closers.forEach((close) => close()) };
 }

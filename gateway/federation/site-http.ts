@@ -1,0 +1,108 @@
+import { Agent, request as httpRequest, IncomingMessage } from 'node:http';
+import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
+import type { ExecutionRequest, ExecutionResult, Executor } from '@graphql-tools/utils';
+import { createGraphQLError } from '@graphql-tools/utils';
+import { DocumentNode, GraphQLError, print } from 'graphql';
+
+/** A site's HTTP executor: its executor, and a way to close its kept-alive connections. */
+export interface SiteHttpExecutor {
+  executor: Executor;
+  close(): void;
+}
+
+/** The printed text of each document sent (a document delegated again is printed once). */
+const printed = new WeakMap<DocumentNode, string>();
+
+/** The text of `document` as sent to a site. */
+export function printedDocument(document: DocumentNode): string {
+  let text = printed.get(document);
+  if (text === undefined) {
+    text = print(document);
+    printed.set(document, text);
+  }
+  return text;
+}
+
+/**
+ * Queries and mutations to one site over HTTP/1.1, on connections kept alive between requests
+ * (node:http's Agent, one pool per site): the request's JSON body, the answer's JSON parsed once.
+ * Failures keep the codes of GraphQL Tools' HTTP executor, which this replaces for speed:
+ * SUBREQUEST_HTTP_ERROR (refused, reset), TIMEOUT_ERROR (no answer within `timeoutMs`),
+ * RESPONSE_VALIDATION_FAILED (not a GraphQL answer); a site's own errors come back as it gave them.
+ */
+export function siteHttpExecutor(options: { endpoint: string; timeoutMs: number; headers: (request: ExecutionRequest) => Record<string, string> }): SiteHttpExecutor {
+  const url = new URL(options.endpoint);
+  const secure = url.protocol === 'https:';
+  const agent = secure ? new HttpsAgent({ keepAlive: true }) : new Agent({ keepAlive: true });
+  const send = secure ? httpsRequest : httpRequest;
+  const executor = ((request: ExecutionRequest): Promise<ExecutionResult> => {
+    const body = JSON.stringify({
+      query: printedDocument(request.document),
+      variables: request.variables && Object.keys(request.variables).length ? request.variables : undefined,
+      operationName: request.operationName || undefined,
+      extensions: request.extensions && Object.keys(request.extensions).length ? request.extensions : undefined,
+    });
+    const signal = (request as { signal?: AbortSignal }).signal ?? (request.info as { signal?: AbortSignal } | undefined)?.signal;
+    return new Promise<ExecutionResult>((resolve) => {
+      let done = false;
+      const finish = (result: ExecutionResult) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(result);
+      };
+      const fail = (message: string, code: string, originalError?: Error, status?: number) =>
+        finish({ errors: [createGraphQLError(message, { extensions: { code, request: { method: 'POST' }, ...(status ? { response: { status } } : {}) }, ...(originalError ? { originalError } : {}) })] });
+      const req = send(
+        url,
+        {
+          method: 'POST',
+          agent,
+          headers: { accept: 'application/graphql-response+json, application/json', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...options.headers(request) },
+        },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', (e) => fail(e.message, 'SUBREQUEST_HTTP_ERROR', e));
+          res.on('end', () => {
+            const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+            finish(answer(text, res.statusCode ?? 0));
+          });
+        },
+      );
+      const timer = setTimeout(() => {
+        const e = new Error(`The operation was aborted due to timeout`);
+        e.name = 'TimeoutError';
+        req.destroy(e);
+        fail(e.message, 'TIMEOUT_ERROR', e, 504);
+      }, options.timeoutMs);
+      const onAbort = () => {
+        const reason = signal?.reason as Error | undefined;
+        req.destroy(reason instanceof Error ? reason : new Error('The operation was aborted'));
+        if (reason instanceof GraphQLError) finish({ errors: [reason] });
+        else fail(reason?.message ?? 'The operation was aborted', 'SUBREQUEST_HTTP_ERROR', reason);
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (e) => fail(e.message || `fetch failed to ${options.endpoint}`, 'SUBREQUEST_HTTP_ERROR', e));
+      req.end(body);
+    });
+  }) as Executor;
+  return { executor, close: () => agent.destroy() };
+}
+
+/** A site's HTTP answer as an execution result: its data and errors, or why it is not one. */
+function answer(text: string, status: number): ExecutionResult {
+  const invalid = (message: string): ExecutionResult => ({ errors: [createGraphQLError(message, { extensions: { code: 'RESPONSE_VALIDATION_FAILED', response: { status, body: text } } })] });
+  if (!text) return invalid('No response returned');
+  let parsed: { data?: Record<string, unknown> | null; errors?: Array<{ message: string } & Record<string, unknown>>; extensions?: Record<string, unknown> };
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch {
+    return invalid(`Unexpected response: ${JSON.stringify(text)}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || (parsed.data == null && !parsed.errors?.length)) return invalid(`Unexpected empty "data" and "errors" fields in result: ${text}`);
+  if (!Array.isArray(parsed.errors)) return parsed as ExecutionResult;
+  return { ...parsed, errors: parsed.errors.map(({ message, ...rest }) => createGraphQLError(message, rest as Parameters<typeof createGraphQLError>[1])) } as ExecutionResult;
+}
