@@ -4,6 +4,7 @@ import { isAsyncIterable } from '@graphql-tools/utils';
 import { Repeater } from 'graphql-yoga';
 import { FieldNode, getNamedType, GraphQLError, GraphQLFieldResolver, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, isNonNullType, isObjectType, Kind, OperationTypeNode, parse, responsePathAsArray, FieldNode as Field, OperationDefinitionNode } from 'graphql';
 import type { FederationContext } from './context';
+import { DelegationPlans } from './delegation-plans';
 import { takesPeer, withPeers } from './peers';
 import { placementResolvers } from './placement';
 import { decodeCursor, encodeCursor, FederatedConnection, GlobalIds, isConnectionType, LocalArgs, localArgs, mergeKindOf, SiteCursors, SiteIndex } from './routing';
@@ -39,10 +40,13 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
   /** The site of an id: the one a global id names, else where the federation found a site's own id. */
   const siteOfId = (id: string): string | undefined => ids.parse(id)?.site ?? index.siteOf(id);
 
-  /** Delegates the field being resolved to one site, as the caller's group there. */
+  const plans = new DelegationPlans();
+  /** Delegates the field being resolved to one site, as the caller's group there (its plan kept unless other field nodes are given). */
   const delegate = async (site: string, operation: OperationTypeNode, args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo, fieldNodes?: FieldNode[]): Promise<Outcome> => {
     try {
-      const value = await delegateToSchema({ schema: bySite.get(site)!, operation, fieldName: info.fieldName, args, context: ctx, info, ...(fieldNodes ? { fieldNodes } : {}) });
+      const value = fieldNodes
+        ? await delegateToSchema({ schema: bySite.get(site)!, operation, fieldName: info.fieldName, args, context: ctx, info, fieldNodes })
+        : await plans.delegate(bySite.get(site)!, operation, args, ctx as unknown as Record<string, unknown>, info);
       return value instanceof Error ? classify(site, value) : { site, value };
     } catch (e) {
       return classify(site, e);
