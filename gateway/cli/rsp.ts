@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, unknownVariables } from '../config/config';
-import { RspError } from '../errors';
+import { isRspError } from '../errors';
 import { RSP_VERSION } from '../version';
 import { registerAdmin } from './commands/admin';
 import { registerAgent } from './commands/agent';
@@ -27,7 +27,7 @@ import { registerShare } from './commands/share';
 import { registerSite } from './commands/site';
 import { registerToken } from './commands/token';
 import { registerTop } from './commands/top';
-import { CliError, EXIT_CODES_HELP, ExitCode as CliExitCode } from './exit-codes';
+import { CliError, EXIT_CODES_HELP, ExitCode as CliExitCode, exitCodeFor } from './exit-codes';
 import { addServeOptions, ServeOptions, serveOverrides } from './serve-options';
 import { testProtocolPin } from './commands/protocol-pin';
 import { trustCaFile } from './tls-trust';
@@ -155,9 +155,10 @@ function fail(error: unknown): never {
     process.stderr.write(`rsp: ${error.message}\n`);
     process.exit(ExitCode.BAD_CONFIG);
   }
-  if (error instanceof RspError) {
+  if (isRspError(error)) {
+    // A local command's error (no gateway between): the same exit code as the gateway's error code would give.
     process.stderr.write(`rsp: ${error.message} [${error.category}]\n`);
-    process.exit(error.category === 'UNAVAILABLE' ? ExitCode.UNAVAILABLE : ExitCode.FAILURE);
+    process.exit(exitCodeFor(error.category));
   }
   process.stderr.write(`rsp: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
   process.exit(ExitCode.FAILURE);

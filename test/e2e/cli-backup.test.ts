@@ -147,7 +147,7 @@ function backupSuite(kind: 'pglite' | 'postgres') {
     await t!.close();
     t = undefined;
     const cut = await runRsp(['admin', 'restore', '--force', short], dbEnv());
-    expect(cut.code).toBe(1);
+    expect(cut.code).toBe(2);
     expect(cut.stderr).toMatch(/cut short/);
     const other = await runRsp(['admin', 'restore', '--force', foreign], dbEnv());
     expect(other.code).toBe(1);
@@ -168,12 +168,12 @@ function backupSuite(kind: 'pglite' | 'postgres') {
     const brokenJson = [...lines];
     brokenJson[groupRow] = brokenJson[groupRow]!.slice(0, 40);
     const cases: Array<[string, RegExp, number]> = [
-      [write('damaged-row.rspbackup', `${damagedRow.join('\n')}\n`), /rows of table group are damaged \(invalid input syntax for type uuid.*nothing was restored/, 1],
-      [write('broken-json.rspbackup', `${brokenJson.join('\n')}\n`), /a line that is not JSON: it is damaged, nothing was restored/, 1],
-      [write('newer-format.rspbackup', `${[JSON.stringify({ ...JSON.parse(lines[0]!), formatVersion: 2, rspVersion: '99.0.0' }), ...lines.slice(1)].join('\n')}\n`), /made by RSP 99\.0\.0 in backup format version 2; this RSP \S+ reads version 1: restore it with RSP 99\.0\.0 or newer/, 1],
-      [write('foreign.tar.gz', Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3])), /Not an RSP backup/, 1],
-      [write('other.json', '{"format":"something-else"}\n'), /Not an RSP backup \(no rsp-backup header\)/, 1],
-      [write('empty.rspbackup', ''), /Not an RSP backup/, 1],
+      [write('damaged-row.rspbackup', `${damagedRow.join('\n')}\n`), /rows of table group are damaged \(invalid input syntax for type uuid.*nothing was restored/, 2],
+      [write('broken-json.rspbackup', `${brokenJson.join('\n')}\n`), /a line that is not JSON: it is damaged, nothing was restored/, 2],
+      [write('newer-format.rspbackup', `${[JSON.stringify({ ...JSON.parse(lines[0]!), formatVersion: 2, rspVersion: '99.0.0' }), ...lines.slice(1)].join('\n')}\n`), /made by RSP 99\.0\.0 in backup format version 2; this RSP \S+ reads version 1: restore it with RSP 99\.0\.0 or newer/, 2],
+      [write('foreign.tar.gz', Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3])), /Not an RSP backup/, 2],
+      [write('other.json', '{"format":"something-else"}\n'), /Not an RSP backup \(no rsp-backup header\)/, 2],
+      [write('empty.rspbackup', ''), /Not an RSP backup/, 2],
       [join(dir, 'absent.rspbackup'), /cannot read the backup .*absent\.rspbackup: no such file or folder/, 2],
       [dir, /cannot read the backup .*: it is a directory/, 2],
     ];

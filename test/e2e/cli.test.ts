@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -65,6 +65,17 @@ describe('rsp CLI', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/Invalid configuration:\n\s+PORT: .*"abc"/);
     expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('a local command refusing its input (BAD_USER_INPUT) exits 2, as --help documents', async () => {
+    const help = await rsp(['--help']);
+    expect(help.stdout).toMatch(/^\s+2\s+bad usage .*BAD_USER_INPUT/m);
+    // Not a backup: refused before any database is opened.
+    const file = join(dataDir, 'not-a-backup.json');
+    writeFileSync(file, '{"format":"something-else"}\n');
+    const { code, stderr } = await rsp(['admin', 'restore', file], { RSP_DATA_DIR: dataDir, DATABASE_URL: '' });
+    expect(stderr).toMatch(/Not an RSP backup \(no rsp-backup header\) \[BAD_USER_INPUT\]/);
+    expect(code).toBe(2);
   });
 
   test('rsp migrate applies the migrations to the embedded database, then reports it up to date', async () => {
