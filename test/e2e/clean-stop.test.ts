@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnRsp } from '../helpers/cli';
+import { RspProcess, runRsp, spawnRsp } from '../helpers/cli';
 import { createTestDatabase, DATABASE_KINDS, TestDatabase } from '../helpers/databases';
 
 /**
@@ -33,6 +33,39 @@ describe.each(DATABASE_KINDS)('rsp serve stops on SIGTERM (%s)', (kind) => {
       expect(code).toBe(0);
     } finally {
       if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+    }
+  });
+});
+
+/** `rsp agent` stopped on SIGTERM exits 0, and its gateway logs that as information, not a warning. */
+describe('rsp agent stops on SIGTERM', () => {
+  let dataDir: string;
+  beforeAll(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'rsp-agent-stop-'));
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  test('the agent exits 0; the gateway logs "host agent stopped" at info, no "host agent disconnected" warning', async () => {
+    const server = spawnRsp(['serve', '--port', '0', '--data-dir', join(dataDir, 'gateway')], { LOG_FORMAT: 'json', LOG_LEVEL: 'info', RSP_DRIVERS: 'fake', DATABASE_URL: '' });
+    let agent: RspProcess | undefined;
+    try {
+      const [, url] = await server.waitFor(/Dashboard:\s+(http:\/\/\S+?)\/? /, 120_000);
+      // The first start prints the site admin's token once.
+      const [token] = await server.waitFor(/\brsp_[A-Za-z0-9_-]{20,}/);
+      const created = await runRsp(['--url', url!, '--token', token, '--json', 'agent', 'token', 'create', 'stopping-agent', '--ttl', '600'], {});
+      expect(created.code).toBe(0);
+      agent = spawnRsp(['agent', '--gateway', url!.replace(/^http/, 'ws'), '--token', JSON.parse(created.stdout).token as string, '--drivers', 'fake', '--data-dir', join(dataDir, 'agent')], { LOG_FORMAT: 'json', LOG_LEVEL: 'info' });
+      await agent.waitFor(/connected to the gateway/);
+      await server.waitFor(/"agent":"stopping-agent"[^\n]*"msg":"host agent connected"/);
+      agent.child.kill('SIGTERM');
+      expect((await agent.exited).code).toBe(0);
+      const [line] = await server.waitFor(/^.*"msg":"host agent stopped".*$/m);
+      expect(JSON.parse(line)).toMatchObject({ level: 30, agent: 'stopping-agent', code: 1000 });
+      expect(server.output().stdout).not.toMatch(/host agent disconnected/);
+    } finally {
+      if (agent && agent.child.exitCode === null && agent.child.signalCode === null) agent.child.kill('SIGKILL');
+      server.child.kill('SIGTERM');
+      await server.exited;
     }
   });
 });
