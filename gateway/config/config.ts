@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { RspError } from '../errors';
 import { httpOrigin } from '../peering/known-peers';
@@ -14,7 +14,8 @@ import { DEFAULT_VERIFY_FLOOR_BYTES_PER_SECOND } from '../replication/settings';
  * table row of another one (the leader's `doc` then speaks for both); `secret`: its URL passwords
  * and secret-named fields are masked wherever the value is shown (`maskedValue`).
  * A config file (JSON, `RSP_CONFIG=path`) may set the same settings, each named by its key or its
- * variable; environment variables win.
+ * variable; environment variables win. A relative path in the file is relative to the file's
+ * folder (`relativeToFile`); elsewhere, to the current directory.
  */
 const settings = {
   port: { env: 'PORT', schema: z.coerce.number().int().min(0).max(65535).default(4000), doc: 'port of HTTP and WebSocket (`0` picks a free one)' },
@@ -346,7 +347,7 @@ export function inspectConfig(env: NodeJS.ProcessEnv = process.env, overrides: P
   for (const [key, setting] of Object.entries(settings) as Array<[SettingKey, Settings[SettingKey]]>) {
     const fromEnv = env[setting.env];
     const source: SettingSource = key in overrides ? 'option' : fromEnv !== undefined && fromEnv !== '' ? 'env' : key in fromFile ? 'file' : 'default';
-    const raw = source === 'option' ? overrides[key] : source === 'env' ? fromEnv : fromFile[key];
+    const raw = source === 'option' ? overrides[key] : source === 'env' ? fromEnv : source === 'file' ? relativeToFile(key, fromFile[key], dirname(resolve(env.RSP_CONFIG!))) : undefined;
     const variable = source === 'option' ? key : source === 'env' ? setting.env : source === 'file' ? `${env.RSP_CONFIG} (${key})` : setting.env;
     origins.push({ key, variable: setting.env, source });
     const parsed = setting.schema.safeParse(raw);
@@ -454,6 +455,39 @@ function readConfigFile(path: string): Record<string, unknown> {
   } catch (e) {
     throw new ConfigError([{ variable: 'RSP_CONFIG', problem: `${path} is not a valid config file: ${(e as Error).message}` }]);
   }
+}
+
+/** The settings that are one file or folder path. */
+const PATH_SETTINGS: ReadonlySet<SettingKey> = new Set<SettingKey>(['dataDir', 'artifactDir', 'imageDir', 'tlsCert', 'tlsKey', 'webDir', 'peerTokenKeyFile']);
+
+/** A plugin named by a path (`./x`, `../x`, absolute), not a package. */
+function isPathSpecifier(specifier: string): boolean {
+  return isAbsolute(specifier) || specifier === '.' || specifier === '..' || specifier.startsWith('./') || specifier.startsWith('../');
+}
+
+/**
+ * A config file's value of setting `key` with its relative paths made absolute against the file's
+ * folder `dir` (the file goes with what it names, wherever `rsp serve` is started): the path
+ * settings, the plugins named by a path, and the in-process agents' data folders. Other values,
+ * and values of another type (refused by the schema next), are as written.
+ */
+function relativeToFile(key: SettingKey, value: unknown, dir: string): unknown {
+  if (PATH_SETTINGS.has(key)) return typeof value === 'string' && value ? resolve(dir, value) : value;
+  if (key === 'plugins') {
+    const list = typeof value === 'string' ? splitList(value) : value;
+    return Array.isArray(list) ? list.map((p: unknown) => (typeof p === 'string' && isPathSpecifier(p) ? resolve(dir, p) : p)) : value;
+  }
+  if (key === 'agents') {
+    const list = typeof value === 'string' ? splitList(value) : value;
+    if (!Array.isArray(list)) return value;
+    return list.map((a: unknown) => {
+      if (typeof a !== 'string' || !a.includes('=')) return a;
+      const at = a.indexOf('=');
+      const folder = a.slice(at + 1).trim();
+      return folder ? `${a.slice(0, at)}=${resolve(dir, folder)}` : a;
+    });
+  }
+  return value;
 }
 
 /** Variables named RSP_… that RSP reads besides the settings: the CLI's, the agent unit's, the drivers'. */

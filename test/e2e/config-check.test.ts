@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -67,6 +67,23 @@ describe('rsp config check', () => {
     expect(human.stdout + human.stderr).not.toMatch(/s3cret/);
     // Nothing was started or opened: no data directory, no database.
     expect(existsSync(join(dir, 'data'))).toBe(false);
+  });
+
+  test("relative paths in the config file are the file's folder's, wherever the check runs", async () => {
+    const conf = join(dir, 'conf');
+    mkdirSync(conf, { recursive: true });
+    const file = join(conf, 'rsp.json');
+    // From conf/: the certificate pair of the folder above, a data folder beside the file.
+    writeFileSync(file, JSON.stringify({ tlsCert: '../a.pem', tlsKey: '../a.key', dataDir: 'data' }));
+    const env = { RSP_CONFIG: file, RSP_DATA_DIR: undefined, RSP_TLS_CERT: undefined, RSP_TLS_KEY: undefined, RSP_ARTIFACT_DIR: undefined };
+    // Run from the repository's folder (runRsp's), not the file's.
+    const checked = await runRsp(['config', 'check', '--json'], env);
+    expect(checked).toMatchObject({ code: 0 });
+    const byKey = Object.fromEntries((JSON.parse(checked.stdout) as Checked).settings!.map((s) => [s.key, s]));
+    expect(byKey.tlsCert).toMatchObject({ value: a.cert, source: 'file' });
+    expect(byKey.tlsKey).toMatchObject({ value: a.key, source: 'file' });
+    expect(byKey.dataDir).toMatchObject({ value: join(conf, 'data'), source: 'file' });
+    expect(byKey.artifactDir).toMatchObject({ value: join(conf, 'data', 'artifacts'), source: 'default' });
   });
 
   test('an invalid configuration: every problem named (values, settings together, TLS files, the file), exit 2', async () => {

@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError, inspectConfig, loadConfig, maskedValue, unknownVariables } from '../../gateway/config/config';
 
 describe('loadConfig', () => {
@@ -57,6 +57,33 @@ describe('loadConfig', () => {
     expect(config.port).toBe(5000);
     expect(config.siteName).toBe('from-env');
     expect(config.plugins).toEqual(['a', 'b']);
+  });
+
+  test("a config file's relative paths are relative to its folder; the environment's to the current directory", () => {
+    const folder = mkdtempSync(join(tmpdir(), 'rsp-config-paths-'));
+    try {
+      const file = join(folder, 'rsp.json');
+      writeFileSync(file, JSON.stringify({ dataDir: 'data', imageDir: '../images', tlsCert: 'tls/cert.pem', tlsKey: '/etc/rsp/key.pem', webDir: 'web', peerTokenKeyFile: 'secrets/peer.key', plugins: './plugins/audit,rsp-example-audit-log', agents: ['a=agents/a', 'b'] }));
+      const config = loadConfig({ RSP_CONFIG: file });
+      expect(config).toMatchObject({
+        dataDir: join(folder, 'data'),
+        artifactDir: join(folder, 'data', 'artifacts'),
+        imageDir: join(tmpdir(), 'images'),
+        tlsCert: join(folder, 'tls', 'cert.pem'),
+        tlsKey: '/etc/rsp/key.pem',
+        webDir: join(folder, 'web'),
+        peerTokenKeyFile: join(folder, 'secrets', 'peer.key'),
+        plugins: [join(folder, 'plugins', 'audit'), 'rsp-example-audit-log'],
+        agents: [
+          { id: 'a', dataDir: join(folder, 'agents', 'a') },
+          { id: 'b', dataDir: join(folder, 'data', 'agents', 'b') },
+        ],
+      });
+      // Set in the environment instead, a path is the current directory's.
+      expect(loadConfig({ RSP_CONFIG: file, RSP_DATA_DIR: 'data' }).dataDir).toBe(resolve('data'));
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   test('a config file with an unknown key or bad JSON is refused with the reason', () => {
