@@ -73,6 +73,7 @@ import { RefusalLog } from '../limits/refusal-log';
 import { contextOutage, outageStatusPlugin } from './outage-response';
 import { CredentialSockets } from './credential-sockets';
 import { certificateProblems, createListener } from './tls';
+import { AcceptHandles, listenWithAcceptHandles } from './accept-handles';
 
 /**
  * How long a stopping gateway lets in-flight HTTP requests finish before it cuts their connections;
@@ -324,6 +325,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   const listener = createListener(config, (req, res) => (isJsonGraphQLPost(req) ? graphqlPost(req, res) : app(req, res)));
   const httpServer: Server = listener.server;
   const wsServer = new WebSocketServer({ noServer: true });
+  let acceptHandles: AcceptHandles | undefined;
   const unauthenticated = new UnauthenticatedSockets({ total: config.maxAnonymousSockets, perAddress: config.maxAnonymousSocketsPerAddress });
   const upgrade = graphqlUpgrade({ limits, unauthenticated, refusals, authenticate: (secret) => services.tokens.authenticate(secret), wsServer });
   const credentialSockets = new CredentialSockets((listener) => services.tokens.onRevoked(listener));
@@ -418,7 +420,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
       ApolloServerPluginCacheControlDisabled(),
       requestCountingPlugin(services.metrics.prometheus),
       outageStatusPlugin(),
-      { async serverWillStart() { return { async drainServer() { credentialSockets.close(); execSessions.close(); refusals.flush(); await wsCleanup.dispose(); } }; } },
+      { async serverWillStart() { return { async drainServer() { acceptHandles?.close(); credentialSockets.close(); execSessions.close(); refusals.flush(); await wsCleanup.dispose(); } }; } },
       toApolloPlugin([requestLoggingPlugin, ...(gatewayPlugins as GatewayPlugin<GatewayContext>[])], { onHookError: (plugin, hook, error) => logger.warn({ plugin, hook, err: error }, 'gateway plugin hook failed') }),
       // Last: the hooks before it see the request's variables as they were sent.
       variablePrecoercionPlugin<GatewayContext>(PRECOERCED_INPUT_TYPES),
@@ -439,15 +441,9 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   app.use(dashboardHandler(config.webDir ?? defaultWebDir()));
   app.use(httpErrorHandler(logger));
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    // A burst of connections beyond the listen backlog is dropped by the kernel and retried by the
-    // clients after 1 s, then 3 s: a /healthz check that arrives behind it waits as long.
-    httpServer.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
-      httpServer.off('error', reject);
-      resolve();
-    });
-  });
+  // Several listening sockets on the port, each accepted once a turn (accept-handles.ts), so a
+  // burst's connections do not hold a /healthz check in the accept queue for seconds.
+  acceptHandles = await listenWithAcceptHandles(httpServer, { port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, logger);
   const { port } = httpServer.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   const url = `${listener.scheme}://${host}:${port}`;

@@ -1,0 +1,73 @@
+import { createServer, Server as NetServer } from 'node:net';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+
+/**
+ * How many listening sockets share the gateway's port. Node 22 (its libuv) accepts one connection
+ * per listening socket per turn of the event loop, so a burst of N connections waits N turns in
+ * the kernel's accept queue, and a connection behind it (a load balancer's /healthz) waits as
+ * many: seconds when each turn is busy with the burst's sockets. With SO_REUSEPORT the kernel
+ * spreads new connections over several sockets on one port, each accepted once a turn. Linux
+ * only (elsewhere the port's sockets would not share the load): 1 on other platforms.
+ */
+export const ACCEPT_HANDLES = process.platform === 'linux' ? 8 : 1;
+
+/** Where and how the gateway listens. */
+export interface ListenOptions {
+  port: number;
+  host: string;
+  backlog: number;
+}
+
+/** The port's extra listening sockets, to close with the server. */
+export interface AcceptHandles {
+  /** Stops accepting on the extra sockets (the server's own is closed by `server.close()`; their connections are the server's to end). */
+  close(): void;
+}
+
+/**
+ * Listens `server` on `options` with `handles` sockets on the one port (SO_REUSEPORT): the
+ * server's own and `handles - 1` more, whose connections are handed to the server as its own
+ * ('connection', as Node documents for injecting sockets). The port is first taken once without
+ * SO_REUSEPORT and released, so a port in use (by anything, including another gateway) is still
+ * EADDRINUSE rather than silently shared; port 0 picks a free port for all of them.
+ */
+export async function listenWithAcceptHandles(server: Server, options: ListenOptions, logger: Logger, handles = ACCEPT_HANDLES): Promise<AcceptHandles> {
+  if (handles <= 1) {
+    await listen(server, options);
+    return { close: () => undefined };
+  }
+  const probe = createServer();
+  await listen(probe, { ...options, backlog: 1 });
+  const { port } = probe.address() as { port: number };
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  await listen(server, { ...options, port, reusePort: true });
+  const extra: NetServer[] = [];
+  try {
+    for (let i = 1; i < handles; i++) {
+      // As http.Server creates its sockets (half-open allowed, no Nagle delay).
+      const handle = createServer({ allowHalfOpen: (server as unknown as { allowHalfOpen?: boolean }).allowHalfOpen ?? false, noDelay: true }, (socket) => server.emit('connection', socket));
+      await listen(handle, { ...options, port, reusePort: true });
+      handle.on('error', (err) => logger.warn({ err }, 'an extra listening socket of the port failed'));
+      extra.push(handle);
+    }
+  } catch (e) {
+    await Promise.all([server, ...extra].map((s) => new Promise((resolve) => s.close(resolve))));
+    throw e;
+  }
+  return {
+    close: () => {
+      for (const handle of extra) handle.close();
+    },
+  };
+}
+
+function listen(server: NetServer, options: ListenOptions & { reusePort?: boolean }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
