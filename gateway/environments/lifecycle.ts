@@ -70,19 +70,18 @@ export class EnvironmentLifecycle {
       // environment once, pointing at it.
       const id = randomUUID();
       const layers = m.getRepository(LayerEntity);
-      const layer = await layers.save(
-        layers.create({
-          kind: 'ZONE',
-          name,
-          groupId,
-          parentId: options.hostLayerId,
-          properties: [
-            { key: 'technology', value: technology, locked: false },
-            { key: 'environment', value: id, locked: false },
-          ],
-          requirements: [],
-        }),
-      );
+      const layer = layers.create({
+        kind: 'ZONE',
+        name,
+        groupId,
+        parentId: options.hostLayerId,
+        properties: [
+          { key: 'technology', value: technology, locked: false },
+          { key: 'environment', value: id, locked: false },
+        ],
+        requirements: [],
+      });
+      await layers.insert(layer); // an INSERT alone, its id and defaults read back into `layer` (`save` runs its whole persistence machinery for the same statement)
       let saved = envs.create({ id, name, groupId, hostId, driver, technology, imageId, limits, volumes, iface, command, allocationId: options.allocationId ?? null, imageRef: null, status: options.status ?? EnvironmentStatus.CREATING, layerId: layer.id });
       await envs.insert(saved); // an INSERT alone (`save` of a given id reads it first), its defaults read back into `saved`
       const networked = options.assignAddress ?? !!sourceAddress;
