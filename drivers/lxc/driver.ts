@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { withDeadline } from '../call';
+import { ConsoleSessions } from '../host/console-sessions';
 import { readFileLog } from '../host/log-read';
 import { managedNetworkOf, type ManagedNetwork } from '../host/managed-network';
 import { bridgeName, ManagedBridges } from '../host/bridges';
@@ -38,6 +39,7 @@ import { mkdirInside, openImage, storeImage, unpackRootfs, writeInterfaceFiles, 
 import { lastLines } from '../host/run-tool';
 import { packTar, unpackStream } from '../host/tar-stream';
 import { restoreVolumes, volumePackArgs } from '../host/volumes';
+import { lxcConsoleSession } from './console';
 import { LxcCli } from './lxc-cli';
 import { addressesFromConfig, limitsFromConfig, parseConfig, renderConfig } from './lxc-config';
 import { validateSpec } from '../host/validate';
@@ -63,7 +65,7 @@ const TERMINAL_TYPE = 'xterm';
  * container `rsp-<id>` under the driver's lxcPath, with a `dir` root filesystem unpacked from a
  * rootfs tarball, a config RSP writes itself, and an `rsp.json` owner file (what `list` looks for).
  */
-export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | 'resize' | 'console'> {
+export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | 'resize'> {
   readonly technology = 'lxc';
   readonly name: string;
   private readonly options: ResolvedLxcOptions;
@@ -72,6 +74,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   private readonly ports = new PortForwards();
   private readonly shaping = new VethShaping();
   private readonly names = new BridgeNames();
+  private readonly consoles = new ConsoleSessions();
   private cgroup?: Promise<CgroupVersion>;
 
   constructor(options: LxcDriverOptions = {}) {
@@ -86,7 +89,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
 
   capabilities(): DriverCapabilities {
     return {
-      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exportSnapshot', 'exec', 'interactiveExec', 'logs', 'readLog'],
+      operations: ['importImage', 'exportImage', 'exportEnvironment', 'importEnvironment', 'snapshot', 'listSnapshots', 'rollbackSnapshot', 'deleteSnapshot', 'exportSnapshot', 'exec', 'interactiveExec', 'console', 'logs', 'readLog'],
       limits: ['cpuWeight', 'cpuQuota', 'memoryBytes', 'pids', 'networkBitsPerSecond'],
       features: ['managedNetwork', 'publishedPorts', 'readOnlyRoot', 'ipv6'],
     };
@@ -212,6 +215,22 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
       const info = await this.cli.info(name, signal);
       if (info?.state !== 'RUNNING') throw new ConflictError(`environment ${id} is not running`, { id, state: info?.state });
       return this.cli.attachInteractive(name, command, { PATH: EXEC_PATH, ...(await this.environmentOf(dir)), ...(options?.tty ? { TERM: TERMINAL_TYPE } : {}) }, options?.tty ? { columns: options.columns, rows: options.rows } : undefined);
+    });
+  }
+
+  /**
+   * The container's console (its /dev/console, where its init reads and writes; what it writes
+   * is also in the console log) through `lxc-console` on a pseudo-terminal: typed bytes reach it
+   * as typed (LXC's escape is neutralised), resizes follow, `kill` detaches and leaves the
+   * container running. One session at a time (CONFLICT); CONFLICT when it is not running.
+   */
+  async console(id: string, options?: CallOptions): Promise<InteractiveProcess> {
+    const name = containerName(id, this.options.namePrefix);
+    return withDeadline(`console of ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
+      await this.owned(id);
+      const info = await this.cli.info(name, signal);
+      if (info?.state !== 'RUNNING') throw new ConflictError(`Environment ${id} is not running: its console is there only while it runs`, { id, state: info?.state });
+      return this.consoles.attach(id, 'the console', async () => lxcConsoleSession(this.cli.console(name)));
     });
   }
 

@@ -4,6 +4,7 @@ import { UnavailableError } from '../errors';
 import { spawnOnTerminal } from '../host/pty';
 import type { RunToolOptions, ToolResult } from '../host/run-tool';
 import { lastLines, runTool } from '../host/run-tool';
+import { CONSOLE_ESCAPE } from './console';
 import type { ResolvedLxcOptions } from './options';
 
 /**
@@ -79,6 +80,16 @@ export class LxcCli {
       child.once('close', (code, signal) => resolve(code ?? (signal ? 128 + (SIGNALS[signal] ?? 0) : -1)));
     });
     return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exit, resize: async () => undefined, kill: () => void child.kill('SIGKILL') };
+  }
+
+  /**
+   * Attaches to the container's console (`lxc-console -t 0`: its /dev/console, where its init's
+   * standard streams are) on a pseudo-terminal (host/pty.ts; `lxc-console` wants a terminal), with
+   * the escape prefix `CONSOLE_ESCAPE` (console.ts doubles it in what is typed). Ending it leaves
+   * the container running.
+   */
+  console(name: string): InteractiveProcess {
+    return spawnOnTerminal(this.options.tool('lxc-console'), ['-P', this.options.lxcPath, '-n', name, '-t', '0', '-e', CONSOLE_ESCAPE], { raw: true });
   }
 
   /** Takes a snapshot with `commentFile` as its comment (LXC names it snapN). */

@@ -36,7 +36,7 @@ export interface ResolvedLxcOptions {
 }
 
 /** The lxc-* tools the driver runs. */
-export type LxcTool = 'lxc-start' | 'lxc-stop' | 'lxc-info' | 'lxc-destroy' | 'lxc-attach' | 'lxc-snapshot' | 'lxc-wait';
+export type LxcTool = 'lxc-start' | 'lxc-stop' | 'lxc-info' | 'lxc-destroy' | 'lxc-attach' | 'lxc-console' | 'lxc-snapshot' | 'lxc-wait';
 
 export function resolveLxcOptions(options: LxcDriverOptions = {}): ResolvedLxcOptions {
   const lxcPath = options.lxcPath ?? (options.dataDir ? join(options.dataDir, 'lxc') : '/var/lib/lxc');

@@ -25,6 +25,11 @@ import type { ArtifactRef, CallContext, ChunkData, EnvironmentRequest, ImageArti
 /** How long a cancelled operation id is remembered, so a call of it that arrives late fails at once. */
 const CANCELLED_MEMORY_MS = 10 * 60_000;
 
+/** Why a technology has no console at all (the refusal names it; its drivers do not advertise `console`). */
+const NO_CONSOLE: Partial<Record<string, string>> = {
+  vserver: 'util-vserver gives a guest no console: its init runs with no terminal RSP could attach to (run commands with rsp env exec instead)',
+};
+
 /** Options of an `InProcessAgent`. */
 export interface InProcessAgentOptions {
   /** Where its machine's kernel files are (`/proc`, `/sys` unless given): its facts and samples are read there. */
@@ -194,9 +199,12 @@ export class InProcessAgent implements HostAgent {
     return requireCapability(d, 'interactiveExec')(environmentId, command, { tty, columns, rows });
   }
 
-  /** Attaches to the environment's console through the driver's `console`. */
+  /** Attaches to the environment's console through the driver's `console`; a technology with no console at all says why. */
   async console({ driver, environmentId }: EnvironmentTarget): Promise<InteractiveProcess> {
-    return requireCapability(await this.driver(driver), 'console')(environmentId);
+    const d = await this.driver(driver);
+    const none = NO_CONSOLE[d.technology];
+    if (none && !d.capabilities().operations.includes('console')) throw new UnsupportedOperationError('console', `driver ${d.name}`, none);
+    return requireCapability(d, 'console')(environmentId);
   }
 
   async environmentLog({ driver, environmentId, tail, since, cursor }: EnvironmentTarget & { tail?: number; since?: string; cursor?: string }, context?: CallContext): Promise<LogRead> {

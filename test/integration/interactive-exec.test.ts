@@ -371,3 +371,30 @@ describeWithEngine('docker', 'console sessions over /exec (docker: the main proc
 
   containerConsoleCases(() => ({ n, env }));
 });
+
+describeWithEngine('lxc', 'console sessions over /exec (lxc: /dev/console)', () => {
+  let n: NamedEnvironments;
+  let env: string;
+
+  beforeAll(async () => {
+    n = await NamedEnvironments.start('lxc', `10.139.${randomInt(256)}.0/29`);
+    env = await n.running('console', { network: 'none', command: ['sh'] });
+  }, 180_000);
+  afterAll(() => n?.close(), 120_000);
+
+  containerConsoleCases(() => ({ n, env }));
+
+  test('what is typed reaches the console as typed: Ctrl-a q (lxc-console\'s escape) does not detach, and its banner is not shown', async () => {
+    let out = '';
+    let ended = false;
+    const session = openExecSession(n.t.gateway.url, n.w.tokens.memberA, { environment: env, console: true }, (b) => (out += b.toString('utf8')), (b) => (out += b.toString('utf8')));
+    void session.exit.finally(() => (ended = true)).catch(() => undefined);
+    session.write('\x01q\n');
+    session.write('echo after-$((3+4))\n');
+    await until('the answer after Ctrl-a q, or the session gone', async () => out.includes('after-7') || ended, 30_000, 50);
+    expect({ ended, answered: out.includes('after-7') }).toEqual({ ended: false, answered: true });
+    expect(out).not.toContain('Connected to tty');
+    session.close();
+    await session.exit.catch(() => undefined);
+  }, 60_000);
+});

@@ -17,9 +17,11 @@ describe('the in-process agent: console and interactive exec', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rsp-agent-console-'));
   const vm = new FakeDriver({ name: 'vm', operations: ['importImage', 'console'] });
   const bare = new FakeDriver({ name: 'bare', operations: ['importImage'] });
+  const vserver = new FakeDriver({ name: 'vs', technology: 'vserver', operations: ['importImage', 'exec'] });
   const registry = new DriverRegistry();
   registry.register(vm);
   registry.register(bare);
+  registry.register(vserver);
   const agent = new InProcessAgent(registry, dir, pino({ level: 'silent' }), 'local');
 
   afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -39,5 +41,9 @@ describe('the in-process agent: console and interactive exec', () => {
     await expect(agent.interactiveExec({ driver: 'vm', environmentId: 'env-1', command: ['sh'] })).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION', message: expect.stringContaining('rsp env console') as string });
     await expect(agent.console({ driver: 'bare', environmentId: 'env-1' })).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION' });
     await expect(agent.interactiveExec({ driver: 'bare', environmentId: 'env-1', command: ['sh'] })).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION' });
+  });
+
+  test('a vserver has no console, and the refusal says why', async () => {
+    await expect(agent.console({ driver: 'vs', environmentId: 'env-1' })).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION', message: expect.stringContaining('util-vserver gives a guest no console') as string });
   });
 });
