@@ -1296,6 +1296,13 @@ export type EnvironmentReplicationQueryVariables = Exact<{
 
 export type EnvironmentReplicationQuery = { replicationPolicies: Array<{ id: string, name: string, schedule: string, target: { kind: ReplicationTargetKind, id: string | null }, status: { state: string, lastSyncAt: string | null, failCount: number } }>, replicas: Array<{ id: string, policyId: string | null }>, hosts: { nodes: Array<{ id: string, hostname: string }> }, sites: { nodes: Array<{ id: string, name: string }> } };
 
+export type EnvironmentDriversQueryVariables = Exact<{
+  hostId: string;
+}>;
+
+
+export type EnvironmentDriversQuery = { drivers: Array<{ name: string, operations: Array<string> }> };
+
 export type FormChoicesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
@@ -4866,6 +4873,14 @@ export const EnvironmentReplicationDocument = /*#__PURE__*/ new TypedDocumentStr
   }
 }
     `) as unknown as TypedDocumentString<EnvironmentReplicationQuery, EnvironmentReplicationQueryVariables>;
+export const EnvironmentDriversDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query EnvironmentDrivers($hostId: ID!) {
+  drivers(hostId: $hostId) {
+    name
+    operations
+  }
+}
+    `) as unknown as TypedDocumentString<EnvironmentDriversQuery, EnvironmentDriversQueryVariables>;
 export const FormChoicesDocument = /*#__PURE__*/ new TypedDocumentString(`
     query FormChoices {
   images {

@@ -401,9 +401,11 @@ export interface DriverOptional {
   /** Starts a command (an argument array) in a running environment with streamed standard input and output, on a terminal with `tty`. */
   interactiveExec(id: string, command: string[], options?: InteractiveExecOptions): Promise<InteractiveProcess>;
   /**
-   * Attaches to the running environment's console (a VM's serial console): its output as
-   * `stdout`, `stdin` typed into it; `stderr` stays empty, `resize` does nothing, ending `stdin`
-   * does not detach (only `kill` does), and `exit` settles with 0 when the console goes away
+   * Attaches to the running environment's console (a VM's serial console, a container's main
+   * process or /dev/console): its output as `stdout` (and `stderr` where the console keeps them
+   * apart, else empty), `stdin` typed into it; `resize` sizes it where it is a terminal the
+   * driver can size (else does nothing), ending `stdin` does not detach (only `kill` does),
+   * detaching never stops the environment, and `exit` settles with 0 when the console goes away
    * (the environment stopped) or was detached. One session at a time: CONFLICT while another is open.
    */
   console(id: string, options?: CallOptions): Promise<InteractiveProcess>;

@@ -23,19 +23,23 @@ export interface TerminalPanel {
   setUnavailable(reason: string | null): void;
   /** Chooses the mode the form proposes (while no session is open): a VM's page proposes its console. */
   propose(mode: TerminalMode): void;
+  /** Whether the console can be chosen: null, it can; else why not (the environment's driver has no console). */
+  offerConsole(unavailable: string | null): void;
 }
 
 /**
  * A panel body with a mode (a command, or the console), a Command field and an Open button.
  * Opening runs the command in the environment with a TTY sized to the screen and follows the
- * screen's size, or attaches to the environment's console (a VM's serial console); the panel
+ * screen's size, or attaches to the environment's console (a VM's serial console, a container's
+ * main process or /dev/console; offered where the driver has one); the panel
  * shows how the session ended (exit code, or the gateway's error with its code). Close ends the
  * command, or detaches from the console. The session ends with `scope`.
  */
 export function terminalPanel(scope: Scope, options: TerminalOptions): TerminalPanel {
   const status = h('p', { class: 'muted small terminal-status', role: 'status' });
   const screen = h('div', { class: 'terminal-screen', hidden: true });
-  const mode = h('select', { name: 'mode', 'aria-label': 'Terminal mode' }, h('option', { value: 'command' }, 'Run a command'), h('option', { value: 'console' }, 'Attach to the console'));
+  const consoleOption = h('option', { value: 'console' }, 'Attach to the console');
+  const mode = h('select', { name: 'mode', 'aria-label': 'Terminal mode' }, h('option', { value: 'command' }, 'Run a command'), consoleOption);
   const command = h('input', { type: 'text', name: 'command', value: options.command, 'aria-label': 'Command to run', spellcheck: 'false', autocomplete: 'off' });
   let proposed = false;
   mode.addEventListener('change', () => {
@@ -128,6 +132,16 @@ export function terminalPanel(scope: Scope, options: TerminalOptions): TerminalP
     mode.value = wanted;
     command.disabled = wanted === 'console';
   };
+  const noConsole = h('p', { class: 'muted small', hidden: true });
+  const offerConsole = (reason: string | null) => {
+    consoleOption.disabled = reason !== null;
+    replace(noConsole, reason ?? '');
+    noConsole.hidden = reason === null;
+    if (reason !== null && mode.value === 'console' && !session) {
+      mode.value = 'command';
+      command.disabled = false;
+    }
+  };
   setUnavailable(unavailable);
-  return { element: h('div', { class: 'terminal' }, h('div', { class: 'terminal-bar' }, mode, h('label', null, 'Command ', command), open, close), why, status, screen), setUnavailable, propose };
+  return { element: h('div', { class: 'terminal' }, h('div', { class: 'terminal-bar' }, mode, h('label', null, 'Command ', command), open, close), why, noConsole, status, screen), setUnavailable, propose, offerConsole };
 }

@@ -1,6 +1,6 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
-import { EnvironmentHistoryDocument, EnvironmentHistoryQuery, EnvironmentSample, EnvironmentDocument, EnvironmentMetricsDocument, EnvironmentReplicationDocument } from '../api/queries';
+import { EnvironmentHistoryDocument, EnvironmentHistoryQuery, EnvironmentSample, EnvironmentDocument, EnvironmentDriversDocument, EnvironmentMetricsDocument, EnvironmentReplicationDocument } from '../api/queries';
 import { h, Kept, link, replace } from '../ui/dom';
 import { sortBy } from '../ui/data-table';
 import { ago, bitRate, byteRate, bytes, num } from '../ui/format';
@@ -12,7 +12,7 @@ import type { View } from './context';
 import { chartsHead, chartsWithPast, PastChart } from './metric-charts';
 import { replicationBadge, targetLabel } from './replication';
 
-/** Drivers of virtual machines: their page proposes the serial console rather than a command. */
+/** Drivers of virtual machines: their page proposes the serial console rather than a command (other drivers' pages offer their console when they have one). */
 const VM_DRIVERS = new Set(['libvirt-kvm', 'libvirt-qemu', 'libvirt-xen', 'uml']);
 
 /** `/environments/:id`: an environment's status, limits, actions, live metrics and operations. */
@@ -36,6 +36,7 @@ export const environmentView: View = (ctx) => {
 
   const terminal = terminalPanel(ctx.scope, { environmentId: id, command: 'sh' });
   const kept = new Kept();
+  let consoleChecked = false;
   const reload = loadInto(ctx.scope, head, () => request(EnvironmentDocument, { id, target: id }), (d) => {
     const env = d.environment;
     kept.sweep();
@@ -43,6 +44,17 @@ export const environmentView: View = (ctx) => {
     replace(ops, table(['Kind', 'State', 'Progress', 'Message', 'Updated'], d.operations.nodes.map((o) => [o.kind, badge(o.state), sortBy(progressBar(o.progress, o.state), o.progress), o.error ? `${o.error.code}: ${o.error.message}` : o.message ?? '', sortBy(ago(o.updatedAt), o.updatedAt)]), 'No operations yet: Start, Stop or Restart above starts one.', { label: 'operations of this environment' }));
     const l = env.limits;
     terminal.propose(VM_DRIVERS.has(env.driver) ? 'console' : 'command');
+    if (!consoleChecked) {
+      consoleChecked = true;
+      // The console is offered where the environment's driver has one (VMs, Docker, LXC); a failed look leaves it to the gateway's answer.
+      request(EnvironmentDriversDocument, { hostId: env.hostId }).then(
+        (r) => {
+          const driver = r.drivers.find((d) => d.name === env.driver);
+          if (driver) terminal.offerConsole(driver.operations.includes('console') ? null : `The ${env.driver} driver has no console for its environments.`);
+        },
+        () => undefined,
+      );
+    }
     terminal.setUnavailable(
       !ctx.viewer.siteAdmin && ctx.viewer.role === 'VIEWER'
         ? 'Your token has the VIEWER role: a terminal needs MEMBER.'
