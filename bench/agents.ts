@@ -22,10 +22,18 @@
  *
  *   npm run bench:agents -- [lifecycle] [swarm] [failover]     (default: all three; BENCH_N runs)
  *   BENCH_CPU_PROFILE=/tmp/swarm.cpuprofile npm run bench:agents -- swarm   (CPU profiles of the swarm's steady windows, before and after the restart)
+ *   BENCH_SWARM_SERIES=3 npm run bench:agents -- swarm   (3 more windows after each measured one, printed as they come: whether a window settles)
+ *
+ * Each swarm window also prints where the gateway's CPU went: user and system time, beats taken per
+ * turn of the event loop, the main thread's sleeps (wake-ups) and preemptions, SQL statements a
+ * second and the time in them (the costliest with their mean), the batches of the beat statement
+ * and their size, the `host` table's dead rows at the start, garbage collection and the heap.
  */
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector';
+import { constants, performance as nodePerformance, PerformanceObserver } from 'node:perf_hooks';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -33,12 +41,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createClient } from 'graphql-ws';
 import pino from 'pino';
+import type { AfterQueryEvent, BeforeQueryEvent, DataSource, EntitySubscriberInterface } from 'typeorm';
 import WebSocket from 'ws';
 import { createDockerDriver } from '../drivers/docker';
 import type { HostAgent } from '../gateway/agent/host-agent';
+import type { HeartbeatReceiver } from '../gateway/agent/remote/upstream-dispatcher';
 import { loadConfig } from '../gateway/config/config';
 import { startGateway, type Gateway } from '../gateway/server/gateway';
 import { buildBusyboxRootfs, IDLE_COMMAND, importBusyboxImage } from '../test/fixtures/busybox-rootfs';
+import { StatementCounter } from '../gateway/persistence/statement-counter';
 import { until } from '../test/helpers/until';
 import type { SwarmCommand, SwarmReport } from './agents-swarm';
 import { graphqlCaller } from './graphql-caller';
@@ -205,8 +216,148 @@ function ask(child: ChildProcess, command: SwarmCommand, answer: SwarmReport['ty
 /** CPU of one window: the gateway's process and the simulators' (all of them, summed), as shares of one core; the 1-minute load average at its end. */
 interface CpuWindow {
   gateway: number;
+  /** The gateway's user and system CPU apart (shares of one core). */
+  gatewayUser: number;
+  gatewaySystem: number;
   simulators: number;
   load: number;
+  /** What the gateway's process did meanwhile (with a data source to watch): SQL statements a second, the beat statement's batches, GC, event-loop use. */
+  work?: WindowWork;
+}
+
+/** Where a window's gateway CPU went, beyond the total: statements, batches of beats, garbage collection, the event loop. */
+interface WindowWork {
+  statementsPerSecond: number;
+  /** Time in statements (wall time from sending to the answer, PGlite's own work on this thread included), ms a second. */
+  sqlMsPerSecond: number;
+  /** The statements that took the most time, with how many a second and their mean time (ms). */
+  top: Array<{ text: string; perSecond: number; meanMs: number }>;
+  /** Dead row versions in the `host` table when the window began (its live ones beside). */
+  hostRows?: { live: number; dead: number };
+  /** Batches of beats written (one statement each) a second, and their mean size (agents). */
+  beatBatchesPerSecond: number;
+  beatBatchSize: number;
+  /** Time in garbage collection, as a share of the window, and how many collections (major apart). */
+  gc: number;
+  gcCount: number;
+  majorGcCount: number;
+  /** Event-loop utilisation over the window (0–1). */
+  elu: number;
+  /** Heap used at the end of the window (MB). */
+  heapMb: number;
+  /** Beats received a second, and how many the gateway took in one turn of its event loop (mean). */
+  beatsPerSecond: number;
+  beatsPerTurn: number;
+  /** Times the gateway's main thread went to sleep (voluntary context switches: its event loop's wake-ups) and was preempted, a second. */
+  wakeUpsPerSecond: number;
+  preemptedPerSecond: number;
+}
+
+/** The voluntary and involuntary context switches of this process's main thread so far (Linux), or zeros. */
+function contextSwitches(): { voluntary: number; involuntary: number } {
+  try {
+    const status = readFileSync(`/proc/self/task/${process.pid}/status`, 'utf8');
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+    return { voluntary: field('voluntary_ctxt_switches'), involuntary: field('nonvoluntary_ctxt_switches') };
+  } catch {
+    return { voluntary: 0, involuntary: 0 };
+  }
+}
+
+/** The live and dead row versions of `table`, as the statistics collector counts them. */
+async function deadRows(dataSource: DataSource, table: string): Promise<{ live: number; dead: number } | undefined> {
+  const [row] = (await dataSource.query('SELECT n_live_tup AS live, n_dead_tup AS dead FROM pg_stat_user_tables WHERE relname = $1', [table])) as Array<{ live: string; dead: string }>;
+  return row ? { live: Number(row.live), dead: Number(row.dead) } : undefined;
+}
+
+/** One line of a window's work. */
+function describeWork(w: WindowWork): string {
+  const top = w.top.map((s) => `${s.perSecond.toFixed(1)}/s × ${s.meanMs.toFixed(1)} ms ${s.text}`).join(' | ');
+  return `${w.beatsPerSecond.toFixed(0)} beats/s, ${w.beatsPerTurn.toFixed(1)} a turn of the event loop; main thread asleep ${w.wakeUpsPerSecond.toFixed(0)}/s, preempted ${w.preemptedPerSecond.toFixed(0)}/s; ${w.statementsPerSecond.toFixed(1)} statements/s, ${w.sqlMsPerSecond.toFixed(1)} ms/s in them${w.hostRows ? ` (host rows ${w.hostRows.live} live, ${w.hostRows.dead} dead at the start)` : ''} (beat batches ${w.beatBatchesPerSecond.toFixed(2)}/s of ${w.beatBatchSize.toFixed(0)} agents); GC ${(w.gc * 100).toFixed(2)} % (${w.gcCount}, ${w.majorGcCount} major); event loop ${(w.elu * 100).toFixed(1)} % busy; heap ${w.heapMb.toFixed(0)} MB; top: ${top}`;
+}
+
+/** Watches a data source's statements and the process's garbage collection over a window (see `WindowWork`). */
+class WorkProbe implements EntitySubscriberInterface {
+  private readonly counts = new Map<string, number>();
+  private readonly ms = new Map<string, number>();
+  private beatBatches = 0;
+  private beatAgents = 0;
+  private gcMs = 0;
+  private gcCount = 0;
+  private majorGcCount = 0;
+  private readonly observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      this.gcMs += entry.duration;
+      this.gcCount += 1;
+      if ((entry as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) this.majorGcCount += 1;
+    }
+  });
+  private readonly elu = nodePerformance.eventLoopUtilization();
+  private readonly t = performance.now();
+  private readonly switches = contextSwitches();
+  private beats = 0;
+  private turns = 0;
+  private inTurn = false;
+  private readonly receive: HeartbeatReceiver['receiveHeartbeat'];
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly health: HeartbeatReceiver,
+  ) {
+    dataSource.subscribers.push(this);
+    this.observer.observe({ entryTypes: ['gc'] });
+    // The beats, counted on their way to the health service; those of one turn of the event loop end at its check phase.
+    this.receive = health.receiveHeartbeat;
+    health.receiveHeartbeat = (agentId, beat) => {
+      this.beats += 1;
+      if (!this.inTurn) {
+        this.inTurn = true;
+        this.turns += 1;
+        setImmediate(() => (this.inTurn = false));
+      }
+      return this.receive.call(health, agentId, beat);
+    };
+  }
+
+  afterQuery(event: AfterQueryEvent): void {
+    this.ms.set(event.query, (this.ms.get(event.query) ?? 0) + (event.executionTime ?? 0));
+  }
+
+  beforeQuery(event: BeforeQueryEvent): void {
+    this.counts.set(event.query, (this.counts.get(event.query) ?? 0) + 1);
+    if (event.query.startsWith('WITH beat AS')) {
+      this.beatBatches += 1;
+      this.beatAgents += ((event.parameters as unknown[] | undefined)?.[0] as unknown[] | undefined)?.length ?? 0;
+    }
+  }
+
+  stop(): WindowWork {
+    const seconds = (performance.now() - this.t) / 1000;
+    const at = this.dataSource.subscribers.indexOf(this);
+    if (at >= 0) this.dataSource.subscribers.splice(at, 1);
+    this.observer.disconnect();
+    this.health.receiveHeartbeat = this.receive;
+    const switches = contextSwitches();
+    const total = [...this.counts.values()].reduce((a, b) => a + b, 0);
+    const ms = (text: string) => this.ms.get(text) ?? 0;
+    const top = [...this.counts].sort((a, b) => ms(b[0]) - ms(a[0])).slice(0, 4).map(([text, n]) => ({ text: text.replace(/\s+/g, ' ').slice(0, 60), perSecond: n / seconds, meanMs: ms(text) / n }));
+    return {
+      statementsPerSecond: total / seconds,
+      sqlMsPerSecond: [...this.ms.values()].reduce((a, b) => a + b, 0) / seconds,
+      top,
+      beatBatchesPerSecond: this.beatBatches / seconds,
+      beatBatchSize: this.beatBatches ? this.beatAgents / this.beatBatches : 0,
+      gc: this.gcMs / 1000 / seconds,
+      gcCount: this.gcCount,
+      majorGcCount: this.majorGcCount,
+      elu: nodePerformance.eventLoopUtilization(this.elu).utilization,
+      heapMb: process.memoryUsage().heapUsed / 1e6,
+      beatsPerSecond: this.beats / seconds,
+      beatsPerTurn: this.turns ? this.beats / this.turns : 0,
+      wakeUpsPerSecond: (switches.voluntary - this.switches.voluntary) / seconds,
+      preemptedPerSecond: (switches.involuntary - this.switches.involuntary) / seconds,
+    };
+  }
 }
 
 /**
@@ -215,7 +366,7 @@ interface CpuWindow {
  * child's own `process.cpuUsage`), as shares of one core. With `profile`, a V8 CPU profile of the
  * gateway over the window is written there (open it in Chrome DevTools or speedscope).
  */
-async function cpuWindow(ms: number, children: ChildProcess[], profile?: string): Promise<CpuWindow> {
+async function cpuWindow(ms: number, children: ChildProcess[], profile?: string, watched?: Gateway): Promise<CpuWindow> {
   const session = profile ? new Session() : undefined;
   const post = (method: string) => new Promise<unknown>((resolve, reject) => session!.post(method, (e, result) => (e ? reject(e) : resolve(result))));
   if (session) {
@@ -225,12 +376,17 @@ async function cpuWindow(ms: number, children: ChildProcess[], profile?: string)
   }
   const simulatorsCpu = async () => (await Promise.all(children.map((c) => ask(c, { type: 'cpu' }, 'cpu')))).reduce((a, r) => a + (r.type === 'cpu' ? r.cpu.user + r.cpu.system : 0), 0);
   const simulatorsBefore = await simulatorsCpu();
+  const hostRows = watched ? await deadRows(watched.dataSource, 'host') : undefined;
+  const probe = watched ? new WorkProbe(watched.dataSource, watched.services.health) : undefined;
   const before = process.cpuUsage();
   const t = performance.now();
   await new Promise((r) => setTimeout(r, ms));
   const used = process.cpuUsage(before);
+  const work = probe ? { ...probe.stop(), ...(hostRows ? { hostRows } : {}) } : undefined;
   const elapsed = performance.now() - t;
   const gateway = (used.user + used.system) / 1000 / elapsed;
+  const gatewayUser = used.user / 1000 / elapsed;
+  const gatewaySystem = used.system / 1000 / elapsed;
   const simulators = ((await simulatorsCpu()) - simulatorsBefore) / 1000 / elapsed;
   if (session) {
     const { profile: written } = (await post('Profiler.stop')) as { profile: unknown };
@@ -238,7 +394,7 @@ async function cpuWindow(ms: number, children: ChildProcess[], profile?: string)
     session.disconnect();
     process.stderr.write(`  CPU profile of the window: ${profile}\n`);
   }
-  return { gateway, simulators, load: loadavg()[0]! };
+  return { gateway, gatewayUser, gatewaySystem, simulators, load: loadavg()[0]!, ...(work ? { work } : {}) };
 }
 
 /**
@@ -291,19 +447,38 @@ async function swarm(): Promise<void> {
       }
     };
     // A steady window starts once every host is UP (none DOWN for a reconnection slower than the grace period on a busy
-    // machine, none recovering through the split-brain guard: that work is not the beats') and two beats have passed.
+    // machine, none recovering through the split-brain guard: that work is not the beats'), two beats have passed, and the
+    // work of the connections is over: a beat without more statements than a steady one runs (the beats' batch, the
+    // detector's round, a few periodic reads), not the settling of reconnected agents still queued on a loaded machine.
     const steadyState = async (label: string) => {
       const notUp = async () => Number(((await gateway.dataSource.query(`SELECT count(*) AS n FROM host WHERE agent LIKE 'sim-%' AND state <> 'UP'`)) as Array<{ n: string }>)[0]!.n);
       const waiting = await notUp();
       if (waiting) process.stderr.write(`  … ${label}: ${waiting} hosts not UP yet (DOWN while their agents reconnected, or recovering); waiting\n`);
       await until(`every host UP ${label}`, async () => ((await notUp()) === 0 ? true : undefined), 300_000, 250);
       await new Promise((r) => setTimeout(r, 2 * config.heartbeatMs));
+      const started = Date.now();
+      for (;;) {
+        const counter = new StatementCounter(gateway.dataSource).start();
+        await new Promise((r) => setTimeout(r, config.heartbeatMs));
+        const { total } = counter.stop();
+        if (total <= STEADY_STATEMENTS_PER_BEAT) break;
+        if (Date.now() - started > 300_000) throw new Error(`${label}: still ${total} statements a beat after 300 s`);
+      }
+      if (Date.now() - started > 2 * config.heartbeatMs) process.stderr.write(`  … ${label}: the connections' work went on for ${((Date.now() - started) / 1000).toFixed(0)} s after every host was UP\n`);
+    };
+    // Diagnostics: BENCH_SWARM_SERIES more windows after each measured one, printed as they come.
+    const series = async (label: string) => {
+      for (let k = 0; k < Number(process.env.BENCH_SWARM_SERIES ?? 0); k++) {
+        const profile = process.env.BENCH_CPU_PROFILE?.replace(/(\.cpuprofile)?$/, `-series-${label.replace(/\W+/g, '-')}-${k + 1}.cpuprofile`);
+        const w = await inWindow(children, () => cpuWindow(windowMs, children, profile, gateway));
+        process.stderr.write(`  series ${label} #${k + 1}: ${(w.gateway * 100).toFixed(1)} % (user ${(w.gatewayUser * 100).toFixed(1)}, system ${(w.gatewaySystem * 100).toFixed(1)}; load ${w.load.toFixed(1)}) ${w.work ? describeWork(w.work) : ''}\n`);
+      }
     };
     // Facts as the machine's own, with each simulated agent's id for hostname.
     const facts = await gateway.agents.get('local')!.hostFacts({});
 
     await new Promise((r) => setTimeout(r, 1000));
-    const idle = await inWindow([], () => cpuWindow(windowMs, []));
+    const idle = await inWindow([], () => cpuWindow(windowMs, [], undefined, gateway));
 
     // Hosts and join tokens, 25 a request (50 aliases: RSP_MAX_QUERY_ALIASES).
     const secrets: string[] = [];
@@ -329,7 +504,8 @@ async function swarm(): Promise<void> {
     // The profile has a window of its own: profiling costs CPU too, the figure is measured without it.
     if (process.env.BENCH_CPU_PROFILE) await inWindow(children, () => cpuWindow(windowMs, children, process.env.BENCH_CPU_PROFILE));
     let closedBefore = closed;
-    const steady = await inWindow(children, () => cpuWindow(windowMs, children));
+    const steady = await inWindow(children, () => cpuWindow(windowMs, children, undefined, gateway));
+    await series('after the enrolment');
     const steadyCloses = closed - closedBefore;
 
     // Baseline of the reconnection: every connection drops at once, the gateway stays up.
@@ -357,7 +533,8 @@ async function swarm(): Promise<void> {
     await steadyState('after the restart');
     if (process.env.BENCH_CPU_PROFILE) await inWindow(children, () => cpuWindow(windowMs, children, process.env.BENCH_CPU_PROFILE!.replace(/(\.cpuprofile)?$/, '-after-restart.cpuprofile')));
     closedBefore = closed;
-    const steadyAfter = await inWindow(children, () => cpuWindow(windowMs, children));
+    const steadyAfter = await inWindow(children, () => cpuWindow(windowMs, children, undefined, gateway));
+    await series('after the restart');
     const steadyAfterCloses = closed - closedBefore;
     const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
     const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
@@ -375,6 +552,9 @@ async function swarm(): Promise<void> {
       `  gateway CPU idle, no agent (baseline):             ${pct(idle.gateway)} of a core (${load(idle)});  ratio ${(steady.gateway / Math.max(idle.gateway, 1e-6)).toFixed(1)}×, i.e. ${pct(((steady.gateway - idle.gateway) / count) * 1000)} per 1,000 agents above idle`,
       `  the simulators' CPU, apart (not in the figure):    ${pct(steady.simulators)} of a core; after the restart ${pct(steadyAfter.simulators)}`,
       `  connections closed inside the windows (reconnections, in the figure): ${steadyCloses}; after the restart ${steadyAfterCloses}`,
+      ...(
+        [['idle', idle], ['after the enrolment', steady], ['after the restart', steadyAfter]] as Array<[string, CpuWindow]>
+      ).flatMap(([label, w]) => (w.work ? [`  ${label}: user ${pct(w.gatewayUser)}, system ${pct(w.gatewaySystem)}; ${describeWork(w.work)}`] : [])),
       `  enrolment of ${count} (join token → credential, facts): ${enrolMs.toFixed(0)} ms, gateway CPU ${(cpuMs(enrolCpu) / count).toFixed(2)} ms per agent`,
       `  all ${count} back after a gateway restart:          ${(restartMs / 1000).toFixed(1)} s (gateway closed in ${(closedMs / 1000).toFixed(1)} s, listening again at ${(listeningMs / 1000).toFixed(1)} s; reconnect CPU ${(cpuMs(restartCpu) / count).toFixed(2)} ms per agent)   goal ≤ 30 s: ${met(restartMs <= 30_000)}`,
       `  all ${count} back after all connections drop, gateway up (baseline): ${(dropMs / 1000).toFixed(1)} s (CPU ${(cpuMs(dropCpu) / count).toFixed(2)} ms per agent);  ratio restart / drop ${(restartMs / dropMs).toFixed(1)}×`,
@@ -389,6 +569,9 @@ async function swarm(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** Statements a beat of a steady swarm stays under: its batch of beats, the detector's round, a few periodic reads (about 3 measured). */
+const STEADY_STATEMENTS_PER_BEAT = 10;
 
 /** Where the swarm's design stops scaling and what would take it further (README, "Host agents on other machines"). */
 const SCALING_LIMITS = [
