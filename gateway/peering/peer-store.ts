@@ -10,6 +10,7 @@ import { BadInputError, ConflictError, ForbiddenError, IntegrityError } from '..
 import type { Logger } from '../logging/logger';
 import { ImageEntity, MemberRole, PeerTransferEntity, ReplicaEntity, ReplicaSource, ReplicationKind, ReplicationTargetKind } from '../persistence/entities';
 import { StorageReservation } from '../storage-quotas/reservation';
+import { checkedManifestSize, checkedPeerSource, countOf, uuidOf } from './peer-replica-record';
 import type { StorageQuotas } from '../storage-quotas/storage-quotas';
 
 /** Chunk ids asked about at once, and bytes of chunks written at once. */
@@ -193,7 +194,7 @@ export class PeerStore {
 
   /** Writes a plaintext manifest whose chunks are all here. */
   private async putManifest(manifest: ArtifactManifest): Promise<null> {
-    if (!manifest || typeof manifest !== 'object' || !Array.isArray(manifest.chunks)) throw new BadInputError('manifest must be an artifact manifest');
+    checkedManifestSize(manifest);
     if (manifest.encryption) throw new BadInputError("Encrypted replicas are not kept for another site: its group key is not this site's");
     await this.place.putManifest(manifest);
     return null;
@@ -210,36 +211,46 @@ export class PeerStore {
    * Records the replica whose manifest is here, in `groupId`, settling the transfer's reservation
    * (grown to the replica's bytes when needed) with the record; its environment is restored with this site's image of the same digest
    * (CONFLICT with `details.reason: IMAGE_MISSING` when the group may use none here: import it first).
+   * What the sender says is checked, not trusted: the replica's size is its manifest's (at least
+   * what the transfer wrote), its environment is described as a create's input must be
+   * (`checkedPeerSource`), and its counters are whole numbers within what was sent.
    */
   private async record(groupId: string, transfer: Transfer, r: PeerReplicaRecord): Promise<{ id: string }> {
     const manifestId = manifestIdOf(r.manifestId);
     if (!(await this.place.hasManifest(manifestId))) throw new BadInputError(`Manifest ${manifestId} is not in this site's store: send its chunks and manifest first`, { manifestId });
+    const manifest = await this.place.getManifest(manifestId);
+    if (manifest.encryption) throw new BadInputError("Encrypted replicas are not kept for another site: its group key is not this site's", { manifestId });
+    const bytes = Math.max(checkedManifestSize(manifest), transfer.written);
+    const chunks = manifest.chunks.length;
+    const environmentId = uuidOf(r.environmentId, 'environmentId');
+    const source = checkedPeerSource(r.source);
+    const [movedBytes, reusedChunks, writtenChunks] = [countOf(r.movedBytes, 'movedBytes'), countOf(r.reusedChunks, 'reusedChunks', chunks), countOf(r.writtenChunks, 'writtenChunks', chunks)];
     const image = await this.imageFor(groupId, String(r.imageDigest));
     const room = transfer.room;
-    await room.cover(Number(r.bytes) || 0);
+    await room.cover(bytes);
     try {
       const saved = await this.dataSource.transaction(async (m) => {
         const row = await m.getRepository(ReplicaEntity).save(
           this.replicas.create({
             policyId: null,
-            environmentId: String(r.environmentId),
+            environmentId,
             groupId,
             layerId: null,
             kind: ReplicationKind.EXTERNAL,
             manifestId,
-            bytes: Number(r.bytes) || 0,
+            bytes,
             newBytes: 0,
-            chunks: Number(r.chunks) || 0,
+            chunks,
             encrypted: false,
             targetKind: ReplicationTargetKind.STORE,
             targetId: null,
             storeHostId: null,
             stagingHostId: null,
-            movedBytes: Number(r.movedBytes) || 0,
-            reusedChunks: Number(r.reusedChunks) || 0,
-            writtenChunks: Number(r.writtenChunks) || 0,
+            movedBytes,
+            reusedChunks,
+            writtenChunks,
             repairedChunks: 0,
-            source: { ...r.source, imageId: image.id, restoreCommand: null },
+            source: { ...source, imageId: image.id },
             verifiedAt: null,
           }),
         );

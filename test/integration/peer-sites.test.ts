@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
+import { sealManifest } from '../../gateway/artifacts/manifest';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
@@ -163,6 +164,52 @@ describe('peer sites: only known peers are called, their tokens sealed, their re
     const noImage = await peerStoreAtC({ call: 'begin', args: { bytes: 5000, imageDigest: `sha256:${'2'.repeat(64)}` } });
     expect(noImage.status).toBe(409);
     expect(target.requests).toEqual([]);
+  });
+
+  test("what a sender records is checked, not trusted: a replica's size is its manifest's, its environment is checked as a create's input", async () => {
+    const storageAtC = async () => (await c.ok('query ($id: ID!) { group(id: $id) { storage { replicaBytes reservedBytes } } }', { id: wC.groupA })).group.storage;
+    const call = async (body: unknown) => {
+      const res = await peerStoreAtC(body);
+      return { status: res.status, body: (await res.json()) as { result?: any; errors?: Array<{ message: string; extensions: { code: string } }> } };
+    };
+    // Any member of the group at c can call its peer store directly: a sender this site does not control.
+    const data = Buffer.from('x'.repeat(4000));
+    const hash = createHash('sha256').update(data).digest('hex');
+    const { manifest } = sealManifest({ version: 1, chunks: [{ hash, size: data.length }], size: data.length, sha256: hash, encryption: null, chunking: { algorithm: 'fastcdc-gear32-nc2', min: 1, avg: 2, max: 4 }, createdAt: new Date().toISOString(), labels: {} });
+    const before = await storageAtC();
+    const transfer = (await call({ call: 'begin', args: { bytes: 0, imageDigest: digest } })).body.result.transfer as string;
+    expect((await call({ call: 'putChunks', args: { transfer, chunks: [{ id: hash, data: data.toString('base64') }] } })).status).toBe(200);
+    // A manifest whose size is not its chunks' is refused.
+    const { id: _id, ...content } = manifest;
+    const lying = sealManifest({ ...content, size: 1 }).manifest;
+    expect((await call({ call: 'putManifest', args: { transfer, manifest: lying } })).body.errors?.[0]?.extensions.code).toBe('BAD_USER_INPUT');
+    expect((await call({ call: 'putManifest', args: { transfer, manifest } })).status).toBe(200);
+    const source = { name: 'sent', hostId: wC.host1, driver: 'fake', technology: 'fake', imageId: wC.host1, imageRef: null, limits: {}, volumes: [{ name: 'data', kind: 'data', mountPath: '/data', readOnly: false }], iface: { hostname: 'sent', dns: [], network: 'none', config: {} }, command: null, restoreCommand: ['sh', '-c', 'evil'] };
+    const record = (overrides: Record<string, unknown>) => call({ call: 'recordReplica', args: { transfer, manifestId: manifest.id, bytes: -1e12, chunks: 1, movedBytes: data.length, reusedChunks: 0, writtenChunks: 1, environmentId: environmentId, imageDigest: digest, source, ...overrides } });
+    // Each of these would become an environment of site c at a restore: refused as a create's input is, nothing recorded.
+    const bad: Array<Record<string, unknown>> = [
+      { source: { ...source, volumes: [{ name: '../../etc', kind: 'data', mountPath: '/data' }] } },
+      { source: { ...source, volumes: [{ name: 'data', kind: 'data', mountPath: '/../../host' }] } },
+      { source: { ...source, iface: { ...source.iface, config: { 'bad key': 'x' } } } },
+      { source: { ...source, limits: { memoryBytes: -1 } } },
+      { source: { ...source, name: 'x\u0000y' } },
+      { source: 'not an object' },
+      { environmentId: 'not-a-uuid' },
+      { writtenChunks: -5 },
+    ];
+    for (const overrides of bad) {
+      const res = await record(overrides);
+      expect([res.status, res.body.errors?.[0]?.extensions.code]).toEqual([400, 'BAD_USER_INPUT']);
+    }
+    expect(Number((await c.gateway.dataSource.query('SELECT count(*) AS n FROM replica WHERE "groupId" = $1 AND "manifestId" = $2', [wC.groupA, manifest.id]))[0].n)).toBe(0);
+    // The transfer is still open: a well-formed record with a negative size gets its manifest's size, the group charged for it.
+    const kept = await record({});
+    expect(kept.status).toBe(200);
+    const [row] = await c.gateway.dataSource.query('SELECT bytes, chunks, source FROM replica WHERE id = $1', [kept.body.result.id]);
+    expect(row.bytes).toBe(data.length);
+    expect(row.chunks).toBe(1);
+    expect(row.source.restoreCommand).toBeNull();
+    expect(await storageAtC()).toEqual({ replicaBytes: before.replicaBytes + data.length, reservedBytes: 0 });
   });
 
   test('a restart of site c mid-transfer keeps the transfer and its claim: the sender goes on with its id; one silent too long is ended at the start', async () => {
