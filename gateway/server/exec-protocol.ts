@@ -6,6 +6,11 @@ export const EXEC_WEBSOCKET_PATH = '/exec';
 export const EXEC_PROTOCOL = 'rsp.exec.v1';
 /** First byte of a binary frame: which stream its bytes belong to (stdin from the client; stdout, stderr from the gateway). */
 export const STREAM = { stdin: 0, stdout: 1, stderr: 2 } as const;
+/**
+ * Largest frame a client may send (a start, a control or a piece of standard input); a larger one
+ * closes the session with 1009. The CLI sends standard input in pieces of at most 64 KiB.
+ */
+export const MAX_EXEC_FRAME_BYTES = 1024 * 1024;
 /** Close code of a session refused or failed (its `error` frame says why). */
 export const EXEC_ERROR_CLOSE_CODE = 4400;
 

@@ -11,7 +11,7 @@ import { isRefusal } from '../limits/socket-admission';
 import type { Logger } from '../logging/logger';
 import type { EnvironmentService } from '../services/environment-service';
 import type { CredentialSockets } from './credential-sockets';
-import { EXEC_ERROR_CLOSE_CODE, EXEC_PROTOCOL, STREAM, type ExecControl, type ExecStart } from './exec-protocol';
+import { EXEC_ERROR_CLOSE_CODE, EXEC_PROTOCOL, MAX_EXEC_FRAME_BYTES, STREAM, type ExecControl, type ExecStart } from './exec-protocol';
 import { upgradeSecret } from './graphql-upgrade';
 
 export { EXEC_WEBSOCKET_PATH } from './exec-protocol';
@@ -25,6 +25,8 @@ function refuse(socket: Duplex, status: number, reason: string, message: string,
 
 /** Bytes of output a session's socket may hold unsent before the process's streams pause. */
 const OUTPUT_BUFFER_BYTES = 1024 * 1024;
+/** How often a session whose process is not taking its input is pinged (to notice a client gone). */
+const HELD_PING_MS = 15_000;
 
 const isSize = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 10_000;
 
@@ -37,10 +39,13 @@ const isSize = (n: unknown): n is number => Number.isInteger(n) && (n as number)
  * `exit` and closes 1000, or with `error` and closes 4400. A revoked token closes it 4403. A start
  * with `console: true` attaches to the environment's console instead (same authorization, same
  * frames; the exit comes when the console goes away; closing the socket detaches).
+ * A frame over MAX_EXEC_FRAME_BYTES closes the session (1009). Standard input is not buffered in
+ * the gateway: while the process has not taken what it was given, the socket is not read (the
+ * client's sends wait), and it is not read either while the session starts.
  */
 export function execSocket(options: { limits: RequestLimits; refusals: RefusalLog; authenticate: (secret: string) => Promise<Principal | null>; environments: EnvironmentService; credentialSockets: CredentialSockets; logger: Logger }): { handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>; close: () => void } {
   const { limits, refusals, authenticate, environments, credentialSockets, logger } = options;
-  const wsServer = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => (protocols.has(EXEC_PROTOCOL) ? EXEC_PROTOCOL : false) });
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: MAX_EXEC_FRAME_BYTES, handleProtocols: (protocols) => (protocols.has(EXEC_PROTOCOL) ? EXEC_PROTOCOL : false) });
   const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const address = clientAddress(req);
     const secret = upgradeSecret(req);
@@ -79,15 +84,32 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
       ws.close(EXEC_ERROR_CLOSE_CODE, code);
     };
     ws.on('close', () => proc?.kill());
+    // A broken frame (too large, bad UTF-8, not masked…) closes the socket; unheard, it would end the process.
+    ws.on('error', (e) => log.info({ err: e }, 'exec socket error'));
     // Frames a client pipelines behind its start wait for the process.
     const early: Array<[Buffer, boolean]> = [];
+    // A process that does not keep up with its input: the socket is not read until it has taken it.
+    // Meanwhile a ping now and then finds out whether the client went away (its close frame is not read).
+    let draining = false;
+    const holdUntilDrained = (p: InteractiveProcess) => {
+      if (draining) return;
+      draining = true;
+      ws.pause();
+      const probe = setInterval(() => ws.readyState === ws.OPEN && ws.ping(), HELD_PING_MS);
+      probe.unref();
+      const go = () => {
+        if (!draining) return;
+        draining = false;
+        clearInterval(probe);
+        ws.resume();
+      };
+      p.stdin.once('drain', go);
+      p.stdin.once('close', go);
+      ws.once('close', go);
+    };
     const frame = (p: InteractiveProcess, bytes: Buffer, binary: boolean) => {
       if (binary) {
-        // A client typing faster than the process reads is held back: the socket pauses until stdin drains.
-        if (bytes[0] === STREAM.stdin && bytes.length > 1 && !p.stdin.write(bytes.subarray(1)) && !ws.isPaused) {
-          ws.pause();
-          p.stdin.once('drain', () => ws.resume());
-        }
+        if (bytes[0] === STREAM.stdin && bytes.length > 1 && !p.stdin.write(bytes.subarray(1))) holdUntilDrained(p);
         return;
       }
       let c: ExecControl;
@@ -105,7 +127,11 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
       else if (starting) early.push([bytes, binary]);
       else {
         starting = true;
-        void start(bytes, binary).catch(fail);
+        // Nothing more is read until the process is there to take it (frames already read wait in `early`).
+        ws.pause();
+        void start(bytes, binary)
+          .catch(fail)
+          .finally(() => proc || ws.resume());
       }
     });
     const start = async (bytes: Buffer, binary: boolean) => {
@@ -131,6 +157,7 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
       if (ws.readyState !== ws.OPEN) return p.kill();
       proc = p;
       for (const [bytes, binary] of early.splice(0)) frame(p, bytes, binary);
+      if (!draining) ws.resume();
       // Output to a slow client is held back: the process's streams pause while the socket has
       // more than OUTPUT_BUFFER_BYTES unsent, and go on once it is under half.
       let paused = false;
