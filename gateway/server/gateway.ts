@@ -52,7 +52,7 @@ import { refuseNewerSchema } from '../persistence/migration-status';
 import { createServices, Services } from '../services';
 import { RSP_VERSION } from '../version';
 import { AGENT_PROTOCOL_VERSION, SPOKEN_PROTOCOLS, type ProtocolRange } from '../agent/protocol';
-import { createHttpApp, httpErrorHandler, requestIdOf } from './http-app';
+import { createHttpApp, httpErrorHandler, MAX_GRAPHQL_BODY_BYTES, requestIdOf } from './http-app';
 import { dashboardHandler, defaultWebDir } from './dashboard';
 import { graphqlPostHandler, isJsonGraphQLPost } from './graphql-post';
 import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint';
@@ -324,7 +324,8 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   const graphqlPost = graphqlPostHandler<GatewayContext>({ apollo: () => apollo, context: (requestId, req) => contextFor(requestId, req.headers.authorization, clientAddress(req)), logger, refuse: (body) => httpOperationRefusal(limits, schema, body) });
   const listener = createListener(config, (req, res) => (isJsonGraphQLPost(req) ? graphqlPost(req, res) : app(req, res)));
   const httpServer: Server = listener.server;
-  const wsServer = new WebSocketServer({ noServer: true });
+  // A message is held to a POST body's limit (ws would take up to 100 MiB): over it, the socket closes with 1009.
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: MAX_GRAPHQL_BODY_BYTES });
   let acceptHandles: AcceptHandles | undefined;
   const unauthenticated = new UnauthenticatedSockets({ total: config.maxAnonymousSockets, perAddress: config.maxAnonymousSocketsPerAddress });
   const upgrade = graphqlUpgrade({ limits, unauthenticated, refusals, authenticate: (secret) => services.tokens.authenticate(secret), wsServer });

@@ -106,6 +106,26 @@ function gatewaySuite(kind: 'pglite' | 'postgres') {
     expect((await t.ok('{ __typename }')).__typename).toBe('Query');
   });
 
+  test('a graphql-ws message over the body limit closes its socket with 1009 (anonymous or not); the gateway goes on', async () => {
+    const { default: WebSocket } = await import('ws');
+    const send = (payload: Record<string, unknown>) =>
+      new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(t.gateway.websocketUrl, 'graphql-transport-ws');
+        ws.once('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload })));
+        ws.once('message', () => ws.close(4000));
+        ws.once('close', resolve);
+        ws.once('error', reject);
+      });
+    // A POST body over 2 MiB is a 413; a socket message was taken up to ws's 100 MiB default.
+    const printed = jest.spyOn(console, 'error');
+    expect(await send({ pad: 'x'.repeat(2 * 1024 * 1024 + 1) })).toBe(1009);
+    // Refused quietly: not a stack printed on the console per refused message.
+    expect(printed).not.toHaveBeenCalled();
+    printed.mockRestore();
+    expect(await send({ pad: 'x'.repeat(1024) })).toBe(4000);
+    expect((await t.ok('{ __typename }')).__typename).toBe('Query');
+  });
+
   test('an operation streams its progress to a graphql-ws subscriber and is stored', async () => {
     let release!: () => void;
     const go = new Promise<void>((r) => (release = r));
