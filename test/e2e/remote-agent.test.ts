@@ -323,6 +323,9 @@ describe('a host agent in its own process (rsp agent)', () => {
     });
     expect(await closeOf('not json')).toEqual({ code: 4400, reason: expect.stringMatching(/malformed handshake/) });
     expect(await closeOf({ type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, agentId: 'someone-else', secret: token, software: 'x' })).toEqual({ code: 4401, reason: expect.stringMatching(/not agent "someone-else"/) });
+    // Before its handshake a socket is anyone's: more than 64 KiB then cuts it (agents' frames may be 256 MiB once welcomed).
+    expect(await closeOf({ type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, secret: 'rspj_x', software: 'x', pad: 'x'.repeat(1024 * 1024) })).toEqual({ code: 1006, reason: '' });
+    expect(await closeOf('not json')).toEqual({ code: 4400, reason: expect.stringMatching(/malformed handshake/) });
   });
 });
 

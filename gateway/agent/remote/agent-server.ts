@@ -47,6 +47,9 @@ export interface AgentServerDeps {
   protocols?: ProtocolRange;
 }
 
+/** Bytes a connection may send before its handshake (a handshake is well under 1 KiB). */
+export const MAX_HANDSHAKE_BYTES = 64 * 1024;
+
 /**
  * The gateway's end of `rsp agent` connections (WebSocket at `/agent`): checks the handshake
  * (negotiates the protocol version, checks the join token or credential), then the agent is an `AgentClient` in the agent
@@ -97,9 +100,25 @@ export class AgentServer {
     return this.peers.get(agentId);
   }
 
-  /** Takes over an HTTP upgrade request for the agent path. */
+  /**
+   * Takes over an HTTP upgrade request for the agent path. Until its handshake has come, a socket
+   * is anyone's: more than MAX_HANDSHAKE_BYTES before it cuts the connection, so no one holds the
+   * gateway's memory with a frame of up to the agents' 256 MiB before saying who it is.
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      let received = head.length;
+      const count = (chunk: Buffer) => {
+        received += chunk.length;
+        if (received <= MAX_HANDSHAKE_BYTES) return;
+        socket.off('data', count);
+        this.deps.logger.warn({ address: req.socket.remoteAddress, bytes: received }, `refused a host agent connection: more than ${MAX_HANDSHAKE_BYTES} bytes before its handshake`);
+        socket.destroy();
+      };
+      socket.on('data', count);
+      ws.once('message', () => socket.off('data', count));
+      this.wss.emit('connection', ws, req);
+    });
   }
 
   /** Closes every agent connection. */
