@@ -29,6 +29,8 @@ interface Transfer {
   room: StorageReservation;
   /** Bytes of chunks written so far (the reservation covers at least these). */
   written: number;
+  /** The manifest the sender wrote within this transfer: the only one its replica may name, unless the group already holds it. */
+  manifestId: string | null;
   idle: NodeJS.Timeout;
 }
 
@@ -93,7 +95,7 @@ export class PeerStore {
     for (const row of await this.records.find()) {
       const silentMs = Date.now() - row.lastSeenAt.getTime();
       const room = StorageReservation.resumed(this.quotas, row.groupId, PURPOSE, row.reservationId, row.reservationId ? await this.quotas.bytesOf(row.reservationId) : 0);
-      this.transfers.set(row.id, { id: row.id, groupId: row.groupId, room, written: row.written, idle: this.idleTimer(row.id, Math.max(0, TRANSFER_IDLE_MS - silentMs)) });
+      this.transfers.set(row.id, { id: row.id, groupId: row.groupId, room, written: row.written, manifestId: row.manifestId, idle: this.idleTimer(row.id, Math.max(0, TRANSFER_IDLE_MS - silentMs)) });
       if (silentMs >= TRANSFER_IDLE_MS) await this.end(row.id);
     }
   }
@@ -115,8 +117,7 @@ export class PeerStore {
       case 'putChunks':
         return this.putChunks(await this.transferOf(p.groupId, args.transfer), args.chunks);
       case 'putManifest':
-        await this.transferOf(p.groupId, args.transfer);
-        return this.putManifest(args.manifest as ArtifactManifest);
+        return this.putManifest(await this.transferOf(p.groupId, args.transfer), args.manifest as ArtifactManifest);
       case 'recordReplica':
         return this.record(p.groupId, await this.transferOf(p.groupId, args.transfer), args as unknown as PeerReplicaRecord);
       case 'abort':
@@ -138,12 +139,12 @@ export class PeerStore {
     const room = await this.quotas.reserve(groupId, bytes, PURPOSE);
     const id = randomUUID();
     try {
-      await this.records.insert({ id, groupId, reservationId: room.recordId, written: 0, lastSeenAt: new Date() });
+      await this.records.insert({ id, groupId, reservationId: room.recordId, written: 0, manifestId: null, lastSeenAt: new Date() });
     } catch (e) {
       await room.release();
       throw e;
     }
-    this.transfers.set(id, { id, groupId, room, written: 0, idle: this.idleTimer(id) });
+    this.transfers.set(id, { id, groupId, room, written: 0, manifestId: null, idle: this.idleTimer(id) });
     return { transfer: id };
   }
 
@@ -192,11 +193,16 @@ export class PeerStore {
     return null;
   }
 
-  /** Writes a plaintext manifest whose chunks are all here. */
-  private async putManifest(manifest: ArtifactManifest): Promise<null> {
+  /**
+   * Writes a plaintext manifest whose chunks are all here, as the transfer's: its id is the hash of
+   * its content, so the sender has shown it knows the whole manifest, not only its id.
+   */
+  private async putManifest(transfer: Transfer, manifest: ArtifactManifest): Promise<null> {
     checkedManifestSize(manifest);
     if (manifest.encryption) throw new BadInputError("Encrypted replicas are not kept for another site: its group key is not this site's");
     await this.place.putManifest(manifest);
+    transfer.manifestId = manifest.id;
+    await this.records.update({ id: transfer.id }, { manifestId: manifest.id });
     return null;
   }
 
@@ -211,12 +217,17 @@ export class PeerStore {
    * Records the replica whose manifest is here, in `groupId`, settling the transfer's reservation
    * (grown to the replica's bytes when needed) with the record; its environment is restored with this site's image of the same digest
    * (CONFLICT with `details.reason: IMAGE_MISSING` when the group may use none here: import it first).
-   * What the sender says is checked, not trusted: the replica's size is its manifest's (at least
+   * What the sender says is checked, not trusted: the manifest must be the one this transfer wrote
+   * (or one the group already holds), the replica's size is its manifest's (at least
    * what the transfer wrote), its environment is described as a create's input must be
    * (`checkedPeerSource`), and its counters are whole numbers within what was sent.
    */
   private async record(groupId: string, transfer: Transfer, r: PeerReplicaRecord): Promise<{ id: string }> {
     const manifestId = manifestIdOf(r.manifestId);
+    // A manifest already here may be another group's: its id alone (which a replica list or a log may show) gives no right to it.
+    if (transfer.manifestId !== manifestId && !(await this.replicas.existsBy({ groupId, manifestId }))) {
+      throw new BadInputError(`Manifest ${manifestId} was not sent in this transfer: send it (putManifest) before recording its replica`, { manifestId });
+    }
     if (!(await this.place.hasManifest(manifestId))) throw new BadInputError(`Manifest ${manifestId} is not in this site's store: send its chunks and manifest first`, { manifestId });
     const manifest = await this.place.getManifest(manifestId);
     if (manifest.encryption) throw new BadInputError("Encrypted replicas are not kept for another site: its group key is not this site's", { manifestId });

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
@@ -210,6 +210,30 @@ describe('peer sites: only known peers are called, their tokens sealed, their re
     expect(row.chunks).toBe(1);
     expect(row.source.restoreCommand).toBeNull();
     expect(await storageAtC()).toEqual({ replicaBytes: before.replicaBytes + data.length, reservedBytes: 0 });
+  });
+
+  test("a replica may name only the manifest its transfer sent (or one its group holds): another group's manifest id alone gives nothing", async () => {
+    const asB = async (call: string, args: Record<string, unknown>) => {
+      const res = await peerStoreAtC({ call, args }, wC.tokens.memberB);
+      return { status: res.status, body: (await res.json()) as { result?: any; errors?: Array<{ message: string; extensions: { code: string } }> } };
+    };
+    const replicasOfB = async () => Number((await c.gateway.dataSource.query('SELECT count(*) AS n FROM replica WHERE "groupId" = $1', [wC.groupB]))[0].n);
+    // Group a's replica kept at c (the test before): its manifest is in c's store.
+    const [held] = await c.gateway.dataSource.query('SELECT "manifestId", source FROM replica WHERE "groupId" = $1 AND "policyId" IS NULL ORDER BY "createdAt" DESC LIMIT 1', [wC.groupA]);
+    expect(held?.manifestId).toMatch(/^[0-9a-f]{64}$/);
+    // Group b has an image of its own at c to record a replica against.
+    const { registerImage } = await c.ok('mutation ($g: ID!) { registerImage(input: { vendorGroupId: $g, name: "b-os", version: "1", technology: "fake" }) { id } }', { g: wC.groupB }, wC.tokens.memberB);
+    const uploaded = await c.upload(registerImage.id, createRootfsTar({ '/etc/motd': 'b\n' }), wC.tokens.memberB);
+    expect(uploaded.status).toBe(200);
+    const source = { name: 'taken', hostId: wC.host1, driver: 'fake', technology: 'fake', imageId: wC.host1, imageRef: null, limits: {}, volumes: [], iface: { hostname: 'taken', dns: [], network: 'none', config: {} }, command: null };
+    const record = { manifestId: held.manifestId, bytes: 1, chunks: 1, movedBytes: 0, reusedChunks: 1, writtenChunks: 0, environmentId: randomUUID(), imageDigest: uploaded.body.digest, source };
+    const transfer = (await asB('begin', { bytes: 0, imageDigest: uploaded.body.digest })).body.result.transfer as string;
+    const taken = await asB('recordReplica', { ...record, transfer });
+    expect([taken.status, taken.body.errors?.[0]?.extensions.code]).toEqual([400, 'BAD_USER_INPUT']);
+    expect(taken.body.errors?.[0]?.message).toMatch(/not sent in this transfer/);
+    expect(await replicasOfB()).toBe(0);
+    expect((await asB('abort', { transfer })).status).toBe(200);
+    expect(await reservationsAtC(wC.groupB)).toBe(0);
   });
 
   test('a restart of site c mid-transfer keeps the transfer and its claim: the sender goes on with its id; one silent too long is ended at the start', async () => {

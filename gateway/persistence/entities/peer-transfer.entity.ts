@@ -22,6 +22,10 @@ export class PeerTransferEntity {
   @Column({ type: 'double precision', default: 0 })
   written: number;
 
+  /** The manifest the sender wrote within this transfer (null until it did). */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  manifestId: string | null;
+
   /** When the sender last called about it (its idle clock). */
   @Column({ type: 'timestamptz' })
   lastSeenAt: Date;
