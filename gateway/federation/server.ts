@@ -1,15 +1,18 @@
-import { createServer, Server } from 'node:http';
+import { createServer, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ExecutionArgs, GraphQLError, print, subscribe } from 'graphql';
 import { createYoga, isAsyncIterable, Plugin } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { FederationConfig } from './config';
 import { authenticate, FederationContext } from './context';
 import { federatedSchema } from './federated-schema';
 import { SiteIndex } from './routing';
 import { sharedStreams } from './shared-subscriptions';
 import { rootField } from '../server/shared-execution';
+import { tooLarge } from '../server/graphql-post';
+import { MAX_GRAPHQL_BODY_BYTES } from '../server/http-app';
+import { isFrameError } from '../server/message-slicing';
 import { siteSchema, siteSubschemas, SITE_TIMEOUT_MS } from './sites';
 
 /** A running federation gateway. */
@@ -50,9 +53,19 @@ export async function startFederationGateway(config: FederationConfig, options: 
       return { group, siteErrors: [], ...(site !== undefined ? { site } : {}) };
     },
   });
-  const server: Server = createServer(yoga);
-  // Subscriptions: graphql-ws on the same path, the federation key in the connection params.
-  const wss = new WebSocketServer({ server, path: '/graphql' });
+  // A body over a site's limit (2 MiB) is refused before Yoga reads it, as a site does.
+  const server: Server = createServer((req, res) => {
+    if (Number(req.headers['content-length']) > MAX_GRAPHQL_BODY_BYTES) tooLarge(req, res, 0);
+    else if (req.method === 'POST' && req.headers['content-length'] === undefined) lengthRequired(res);
+    else void yoga(req, res);
+  });
+  // Subscriptions: graphql-ws on the same path, the federation key in the connection params; a message at most a body's size.
+  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_GRAPHQL_BODY_BYTES });
+  // A broken frame (over the limit, bad UTF-8…): ws closes the socket with its code by itself; graphql-ws would print each one's stack.
+  wss.on('connection', (socket: WebSocket) => {
+    const emit = socket.emit.bind(socket) as (event: string | symbol, ...args: unknown[]) => boolean;
+    socket.emit = ((event: string | symbol, ...args: unknown[]) => (event === 'error' && isFrameError(args[0]) ? true : emit(event, ...args))) as WebSocket['emit'];
+  });
   // Subscribers of one group asking the same thing read one execution: each site event is merged, resolved and serialized once, not once per subscriber, and written straight to their sockets.
   const sharedSubscribe = sharedStreams<ExecutionArgs>(
     subscribe,
@@ -104,4 +117,11 @@ export async function startFederationGateway(config: FederationConfig, options: 
 function wsAuthorization(params: Readonly<Record<string, unknown>> | undefined): string | undefined {
   const value = params?.authorization ?? params?.Authorization;
   return typeof value === 'string' ? value : undefined;
+}
+
+/** 411 for a POST without a length (a chunked body): the federation measures a body before it reads it. */
+function lengthRequired(res: ServerResponse): void {
+  const text = JSON.stringify({ errors: [{ message: 'A request body needs a Content-Length here', extensions: { code: 'BAD_REQUEST' } }] });
+  res.writeHead(411, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
+  res.end(text);
 }

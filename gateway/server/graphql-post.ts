@@ -135,7 +135,12 @@ export const MAX_DRAINED_BODY_BYTES = 16 * 1024 * 1024;
  * `MAX_DRAINED_BODY_BYTES` is answered at once and its connection closed. `Connection: close`
  * either way.
  */
-function tooLarge(req: IncomingMessage, res: ServerResponse, received: number): void {
+/**
+ * Answers 413 to a request whose body is over the limit in a way clients can read: a body up to
+ * MAX_DRAINED_BODY_BYTES is read to its end first (a client still writing it would otherwise see
+ * its socket cut), a larger one is answered at once and the connection closed.
+ */
+export function tooLarge(req: IncomingMessage, res: ServerResponse, received: number): void {
   let answered = false;
   const answer = () => {
     if (answered || res.headersSent) return;

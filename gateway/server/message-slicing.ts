@@ -34,7 +34,7 @@ export function sliceMessages(ws: WebSocket, slices: TurnSlices): void {
 }
 
 /** An error of ws's frame reader (`WS_ERR_…`): the client sent a frame the socket cannot take. */
-function isFrameError(e: unknown): boolean {
+export function isFrameError(e: unknown): boolean {
   const code = (e as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && code.startsWith('WS_ERR_');
 }
