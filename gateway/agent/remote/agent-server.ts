@@ -45,7 +45,19 @@ export interface AgentServerDeps {
   onConnected?(agentId: string): Promise<unknown>;
   /** The protocol versions the gateway speaks (default `SPOKEN_PROTOCOLS`; tests pin an older gateway with it). */
   protocols?: ProtocolRange;
+  /** Connections waiting for their handshake, at most (default `PENDING_HANDSHAKE_CAPS`). */
+  pendingCaps?: { total: number; perAddress: number };
 }
+
+/**
+ * Connections before their handshake, at most: in all and from one address. Each may hold
+ * MAX_HANDSHAKE_BYTES until the handshake timeout, so these bound what anyone can hold without a
+ * credential (256 MiB in all); they are far above what a thousand agents reconnecting at once need.
+ */
+export const PENDING_HANDSHAKE_CAPS = { total: 4096, perAddress: 1024 };
+
+/** Seconds a connection refused over a pending-handshake cap is told to wait. */
+const PENDING_RETRY_SECONDS = 5;
 
 /** Bytes a connection may send before its handshake (a handshake is well under 1 KiB). */
 export const MAX_HANDSHAKE_BYTES = 64 * 1024;
@@ -63,6 +75,9 @@ export class AgentServer {
   private readonly peers = new Map<string, { version: string; remoteAddress: string; protocol: number }>();
   private readonly pinger: NodeJS.Timeout;
   private readonly admission: Admission;
+  /** Connections waiting for their handshake, in all and per client address. */
+  private pending = 0;
+  private readonly pendingByAddress = new Map<string, number>();
   /** How many agents this gateway welcomed: each one's beat phase follows from it (`beatPhase`). */
   private welcomed = 0;
 
@@ -103,16 +118,39 @@ export class AgentServer {
   /**
    * Takes over an HTTP upgrade request for the agent path. Until its handshake has come, a socket
    * is anyone's: more than MAX_HANDSHAKE_BYTES before it cuts the connection, so no one holds the
-   * gateway's memory with a frame of up to the agents' 256 MiB before saying who it is.
+   * gateway's memory with a frame of up to the agents' 256 MiB before saying who it is; and at most
+   * `pendingCaps` connections wait for their handshake (over them: HTTP 429 with Retry-After, which
+   * an agent takes as a failed dial and retries after its backoff).
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const { total, perAddress } = this.deps.pendingCaps ?? PENDING_HANDSHAKE_CAPS;
+    const mine = this.pendingByAddress.get(address) ?? 0;
+    if (this.pending >= total || mine >= perAddress) {
+      this.deps.logger.warn({ address, pending: this.pending, fromAddress: mine }, 'refused a host agent connection: too many connections waiting for their handshake');
+      socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${PENDING_RETRY_SECONDS}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    this.pending++;
+    this.pendingByAddress.set(address, mine + 1);
+    let waiting = true;
+    const release = () => {
+      if (!waiting) return;
+      waiting = false;
+      this.pending--;
+      const left = (this.pendingByAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.pendingByAddress.set(address, left);
+      else this.pendingByAddress.delete(address);
+    };
+    socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.once('message', release);
       let received = head.length;
       const count = (chunk: Buffer) => {
         received += chunk.length;
         if (received <= MAX_HANDSHAKE_BYTES) return;
         socket.off('data', count);
-        this.deps.logger.warn({ address: req.socket.remoteAddress, bytes: received }, `refused a host agent connection: more than ${MAX_HANDSHAKE_BYTES} bytes before its handshake`);
+        this.deps.logger.warn({ address, bytes: received }, `refused a host agent connection: more than ${MAX_HANDSHAKE_BYTES} bytes before its handshake`);
         socket.destroy();
       };
       socket.on('data', count);
