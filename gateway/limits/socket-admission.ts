@@ -25,30 +25,56 @@ export interface UnauthenticatedPlace {
  * `Sec-WebSocket-Protocol` list) never takes one. Per replica: the caps bound one process's work.
  */
 export class UnauthenticatedSockets {
-  private readonly byAddress = new Map<string, number>();
-  private count = 0;
+  private readonly places: AddressPlaces;
 
-  constructor(private readonly caps: { total: number; perAddress: number }) {}
+  constructor(caps: { total: number; perAddress: number }) {
+    this.places = new AddressPlaces(caps);
+  }
 
   /** Sockets holding a place now. */
   get size(): number {
-    return this.count;
+    return this.places.size;
   }
 
   /** Takes a place for a socket from `address`: a refusal over a cap, else the place. */
   admit(address: string): SocketRefusal | UnauthenticatedPlace {
+    const taken = this.places.take(address);
+    if (taken === 'perAddress') {
+      return { message: `Too many connections without a token from ${address}: at most ${this.places.caps.perAddress} (RSP_MAX_ANONYMOUS_SOCKETS_PER_ADDRESS); connect with a token`, status: 429, retryAfter: CAP_RETRY_SECONDS, limit: 'RSP_MAX_ANONYMOUS_SOCKETS_PER_ADDRESS' };
+    }
+    if (taken === 'total') {
+      return { message: `Too many connections without a token: at most ${this.places.caps.total} on this gateway (RSP_MAX_ANONYMOUS_SOCKETS); connect with a token`, status: 503, retryAfter: CAP_RETRY_SECONDS, limit: 'RSP_MAX_ANONYMOUS_SOCKETS' };
+    }
+    return { authenticated: taken, release: taken };
+  }
+}
+
+/**
+ * Places held by connections, at most `perAddress` from one client address and `total` in all (0:
+ * no cap). `take` gives the function that frees the place (safe to call more than once), or which
+ * cap refused it.
+ */
+export class AddressPlaces {
+  private readonly byAddress = new Map<string, number>();
+  private count = 0;
+
+  constructor(readonly caps: { total: number; perAddress: number }) {}
+
+  /** Places held now. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Takes a place for `address`: what frees it, or the cap that refused it. */
+  take(address: string): (() => void) | 'perAddress' | 'total' {
     const { total, perAddress } = this.caps;
     const mine = this.byAddress.get(address) ?? 0;
-    if (perAddress > 0 && mine >= perAddress) {
-      return { message: `Too many connections without a token from ${address}: at most ${perAddress} (RSP_MAX_ANONYMOUS_SOCKETS_PER_ADDRESS); connect with a token`, status: 429, retryAfter: CAP_RETRY_SECONDS, limit: 'RSP_MAX_ANONYMOUS_SOCKETS_PER_ADDRESS' };
-    }
-    if (total > 0 && this.count >= total) {
-      return { message: `Too many connections without a token: at most ${total} on this gateway (RSP_MAX_ANONYMOUS_SOCKETS); connect with a token`, status: 503, retryAfter: CAP_RETRY_SECONDS, limit: 'RSP_MAX_ANONYMOUS_SOCKETS' };
-    }
+    if (perAddress > 0 && mine >= perAddress) return 'perAddress';
+    if (total > 0 && this.count >= total) return 'total';
     this.count++;
     this.byAddress.set(address, mine + 1);
     let held = true;
-    const free = () => {
+    return () => {
       if (!held) return;
       held = false;
       this.count--;
@@ -56,7 +82,6 @@ export class UnauthenticatedSockets {
       if (left > 0) this.byAddress.set(address, left);
       else this.byAddress.delete(address);
     };
-    return { authenticated: free, release: free };
   }
 }
 

@@ -21,6 +21,7 @@ import type { CallContext } from '../protocol';
 import { UpstreamDispatcher } from './upstream-dispatcher';
 import type { HeartbeatReceiver } from './upstream-dispatcher';
 import { websocketChannel } from './websocket-channel';
+import { AddressPlaces } from '../../limits/socket-admission';
 
 /** What the gateway's end of remote agents needs. */
 export interface AgentServerDeps {
@@ -76,13 +77,13 @@ export class AgentServer {
   private readonly pinger: NodeJS.Timeout;
   private readonly admission: Admission;
   /** Connections waiting for their handshake, in all and per client address. */
-  private pending = 0;
-  private readonly pendingByAddress = new Map<string, number>();
+  private readonly pending: AddressPlaces;
   /** How many agents this gateway welcomed: each one's beat phase follows from it (`beatPhase`). */
   private welcomed = 0;
 
   constructor(private readonly deps: AgentServerDeps) {
     this.admission = new Admission(deps.admitAtOnce ?? 16);
+    this.pending = new AddressPlaces(deps.pendingCaps ?? PENDING_HANDSHAKE_CAPS);
     this.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => this.accept(socket, req.socket.remoteAddress ?? 'unknown'));
     deps.credentials.onRevoked((agentId) => this.sockets.get(agentId)?.close(CLOSE_CODES.UNAUTHENTICATED, 'the agent credential was revoked'));
     // A socket silent (no pong, no frame) for longer than `silenceMs` is cut off: its agent leaves the link.
@@ -124,24 +125,12 @@ export class AgentServer {
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const address = req.socket.remoteAddress ?? 'unknown';
-    const { total, perAddress } = this.deps.pendingCaps ?? PENDING_HANDSHAKE_CAPS;
-    const mine = this.pendingByAddress.get(address) ?? 0;
-    if (this.pending >= total || mine >= perAddress) {
-      this.deps.logger.warn({ address, pending: this.pending, fromAddress: mine }, 'refused a host agent connection: too many connections waiting for their handshake');
+    const release = this.pending.take(address);
+    if (typeof release !== 'function') {
+      this.deps.logger.warn({ address, pending: this.pending.size, cap: release }, 'refused a host agent connection: too many connections waiting for their handshake');
       socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${PENDING_RETRY_SECONDS}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    this.pending++;
-    this.pendingByAddress.set(address, mine + 1);
-    let waiting = true;
-    const release = () => {
-      if (!waiting) return;
-      waiting = false;
-      this.pending--;
-      const left = (this.pendingByAddress.get(address) ?? 1) - 1;
-      if (left > 0) this.pendingByAddress.set(address, left);
-      else this.pendingByAddress.delete(address);
-    };
     socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.once('message', release);
