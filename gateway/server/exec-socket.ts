@@ -107,7 +107,13 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
       p.stdin.once('close', go);
       ws.once('close', go);
     };
+    // Frames read while a resize is under way wait for it: input typed after a resize sees the new size.
+    let afterResize: Array<[Buffer, boolean]> | undefined;
     const frame = (p: InteractiveProcess, bytes: Buffer, binary: boolean) => {
+      if (afterResize) {
+        afterResize.push([bytes, binary]);
+        return;
+      }
       if (binary) {
         if (bytes[0] === STREAM.stdin && bytes.length > 1 && !p.stdin.write(bytes.subarray(1))) holdUntilDrained(p);
         return;
@@ -119,7 +125,20 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
         return;
       }
       if (c.type === 'eof') p.stdin.end();
-      else if (c.type === 'resize' && isSize(c.columns) && isSize(c.rows)) p.resize(c.columns, c.rows).catch((e: unknown) => log.warn({ err: e }, 'exec resize failed'));
+      else if (c.type === 'resize' && isSize(c.columns) && isSize(c.rows)) {
+        afterResize = [];
+        ws.pause();
+        void p
+          .resize(c.columns, c.rows)
+          .catch((e: unknown) => log.warn({ err: e }, 'exec resize failed'))
+          .finally(() => {
+            const waiting = afterResize ?? [];
+            afterResize = undefined;
+            // In order; a resize among them makes the rest wait again.
+            for (const [b, bin] of waiting) frame(p, b, bin);
+            if (!afterResize && !draining) ws.resume();
+          });
+      }
     };
     ws.on('message', (data: RawData, binary: boolean) => {
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
