@@ -55,8 +55,12 @@ async function acceptedInOneTurn(server: Server, port: number): Promise<number> 
   }
 }
 
+// SO_REUSEPORT sockets on one port are Linux's: elsewhere the gateway listens once, and this test says why it does not run.
+if (!linux) process.stdout.write(`accept-handles: skipped on ${process.platform}: several listening sockets on one port (SO_REUSEPORT) are made on Linux only\n`);
+const onLinux = linux ? it : it.skip;
+
 describe('listenWithAcceptHandles', () => {
-  (linux ? it : it.skip)('accepts more than one queued connection a turn with several sockets on the port (one with one)', async () => {
+  onLinux('accepts more than one queued connection a turn with several sockets on the port (one with one)', async () => {
     const single = answering();
     await listenWithAcceptHandles(single, { port: 0, host: '127.0.0.1', backlog: 512 }, logger, 1);
     const several = answering();
