@@ -634,13 +634,15 @@ async function failover(n: number): Promise<void> {
   // Where the time goes: when each step of the failover operation was first reported (graphql-ws), per run.
   const phases: Array<Map<string, number>> = [];
   let marks = new Map<string, number>();
+  // The environment whose failover is being timed: other environments' operations (earlier runs') are not counted.
+  let timed: string | undefined;
   const ws = createClient({ url: gateway.websocketUrl, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${s.token}` } });
-  ws.subscribe<{ operationUpdated: { kind: string; state: string; message: string | null } }>(
-    { query: 'subscription { operationUpdated { kind state message } }' },
+  ws.subscribe<{ operationUpdated: { kind: string; targetId: string | null; state: string; message: string | null } }>(
+    { query: 'subscription { operationUpdated { kind targetId state message } }' },
     {
       next: ({ data }) => {
         const op = data?.operationUpdated;
-        if (op?.kind !== 'environment.failover') return;
+        if (op?.kind !== 'environment.failover' || op.targetId !== timed) return;
         const step = op.state === 'RUNNING' ? FAILOVER_STEPS.find(([, prefix]) => op.message?.startsWith(prefix))?.[0] : op.state;
         if (step && !marks.has(step)) marks.set(step, Date.now());
       },
@@ -657,18 +659,20 @@ async function failover(n: number): Promise<void> {
     for (let i = 0; i < n; i++) {
       const created = (await s.gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: s.group, hostId: hostA, imageId: image, name: `fo-${i}`, network: 'none', command: IDLE_COMMAND, volumes: [{ name: 'data', mountPath: '/data' }] } })).createEnvironment;
       const id = created.environment.id as string;
+      timed = id;
       await s.settle(created.operation.id);
       await s.settle((await s.gql('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id })).startEnvironment.id);
       await s.gql('mutation ($id: ID!) { execEnvironment(id: $id, command: ["sh", "-c", "head -c 1048576 /dev/urandom > /data/blob"]) { exitCode } }', { id });
       const policy = (await s.gql('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', { i: { environmentId: id, targetKind: 'STORE', schedule: 'every 60 minutes', autoFailover: true } })).createReplicationPolicy.id;
       await s.settle((await s.gql('mutation ($id: ID!) { replicateNow(policyId: $id) { id } }', { id: policy })).replicateNow.id);
 
+      marks = new Map();
       const cut = Date.now();
       link.cutLink();
       await until('host A DOWN', async () => ((await hostState(hostA)) === 'DOWN' ? true : undefined), 120_000, 25);
       const down = Date.now();
       detectMs.push(down - cut);
-      marks = new Map([['DOWN', down]]);
+      marks.set('DOWN', down);
       // As a client sees it: the environment RUNNING on host B through the API (polled every 25 ms).
       await until('the replica running on host B', async () => {
         const env = await envWhere(id);
