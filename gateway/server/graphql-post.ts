@@ -131,14 +131,9 @@ export const MAX_DRAINED_BODY_BYTES = 16 * 1024 * 1024;
 
 /**
  * Answers 413 to a body over the limit once the client has sent it all (`received` bytes read so
- * far), reading and dropping the rest; a body declared or found larger than
- * `MAX_DRAINED_BODY_BYTES` is answered at once and its connection closed. `Connection: close`
- * either way.
- */
-/**
- * Answers 413 to a request whose body is over the limit in a way clients can read: a body up to
- * MAX_DRAINED_BODY_BYTES is read to its end first (a client still writing it would otherwise see
- * its socket cut), a larger one is answered at once and the connection closed.
+ * far), reading and dropping the rest (a client still writing it would otherwise see its socket
+ * cut); a body declared or found larger than `MAX_DRAINED_BODY_BYTES` is answered at once and its
+ * connection closed. `Connection: close` either way.
  */
 export function tooLarge(req: IncomingMessage, res: ServerResponse, received: number): void {
   let answered = false;
