@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { finished, PassThrough, Writable, type Readable } from 'node:stream';
+import { finished, PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
 import { withDeadline } from '../call';
@@ -27,7 +27,8 @@ import type {
   StopOptions,
 } from '../contract';
 import { assertEnvironmentId, assertFeaturesSupported, assertLimitsSupported, assertSnapshotName, BadInputError, ConflictError, EnvironmentExistsError, SnapshotNotFoundError, UnsupportedOperationError } from '../errors';
-import { ConsoleSessions } from '../host/console-sessions';
+import { consoleInput } from '../host/console-input';
+import { consoleNotRunning, ConsoleSessions } from '../host/console-sessions';
 import { checkLogReadOptions } from '../host/log-read';
 import { RSP_INIT_SCRIPT } from '../host/rootfs';
 import { Revert } from '../revert';
@@ -329,7 +330,7 @@ export class DockerDriver implements Driver {
     return this.call('console', id, options, async () => {
       const container = await this.owned(id);
       const info = await container.inspect();
-      if (!info.State.Running) throw new ConflictError(`Environment ${id} is not running: its console is there only while it runs`, { id });
+      if (!info.State.Running) throw consoleNotRunning(id);
       if (!info.Config.OpenStdin) {
         throw new UnsupportedOperationError('console', `container ${info.Name.replace(/^\//, '')}`, "its main process's standard input is closed (made before RSP kept it open), so nothing typed could reach it; rebuild the environment to get a console");
       }
@@ -344,10 +345,7 @@ export class DockerDriver implements Driver {
     const stderr = new PassThrough();
     this.engine.modem.demuxStream(stream, stdout, stderr);
     // Typed bytes go through; the end of input is not passed on (it would end the attach).
-    const stdin = new Writable({
-      write: (chunk: Buffer, _encoding, done) => (stream.writable ? stream.write(chunk, () => done()) : done()),
-      final: (done) => done(),
-    });
+    const stdin = consoleInput(stream);
     const exit = new Promise<number>((resolve) => {
       const ended = () => {
         stdout.end();

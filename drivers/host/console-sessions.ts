@@ -1,5 +1,10 @@
 import type { InteractiveProcess } from '../contract';
-import { ConflictError } from '../errors';
+import { ConflictError, type ErrorDetails } from '../errors';
+
+/** The CONFLICT of a console asked of environment `id` while it is not running (`details`: what the driver saw). */
+export function consoleNotRunning(id: string, details: ErrorDetails = {}): ConflictError {
+  return new ConflictError(`Environment ${id} is not running: its console is there only while it runs`, { id, ...details });
+}
 
 /**
  * The open console sessions of a driver's environments, one at a time each: a console is one

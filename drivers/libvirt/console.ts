@@ -1,7 +1,8 @@
 import { connect } from 'node:net';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import type { InteractiveProcess } from '../contract';
 import { UnavailableError } from '../errors';
+import { consoleInput } from '../host/console-input';
 
 /** The longest unix socket path Linux takes (`sun_path` is 108 bytes, NUL included). */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -27,10 +28,7 @@ export async function attachSerialConsole(domain: string, path: string): Promise
   const stderr = new PassThrough();
   stderr.end();
   socket.pipe(stdout);
-  const stdin = new Writable({
-    write: (chunk: Buffer, _encoding, done) => (socket.writable ? socket.write(chunk, () => done()) : done()),
-    final: (done) => done(),
-  });
+  const stdin = consoleInput(socket);
   const exit = new Promise<number>((resolve) => socket.once('close', () => resolve(0)));
   return { stdin, stdout, stderr, resize: async () => undefined, exit, kill: () => socket.destroy() };
 }

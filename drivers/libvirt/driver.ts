@@ -33,13 +33,13 @@ import { managedNetworkOf, type ManagedNetwork } from '../host/managed-network';
 import { assertPortSpecs, PortForwards } from '../host/port-forwards';
 import { shapedInterfaces, VethShaping } from '../host/shaping';
 import { configValues } from '../host/rootfs';
+import { consoleNotRunning, ConsoleSessions } from '../host/console-sessions';
 import { assertSnapshotName, validateSpec } from '../host/validate';
 import { Revert } from '../revert';
 import type { LibvirtConnection } from './binding';
 import { DOMAIN_STATE, isNoDomainError, isNotRunningError, loadBinding } from './binding';
 import type { KernelBoot } from './boot';
 import { kernelCmdline, readOnlyRootCmdline, stageKernel, untraversable } from './boot';
-import { ConsoleSessions } from '../host/console-sessions';
 import { attachSerialConsole, MAX_SOCKET_PATH_BYTES } from './console';
 import { baseImageInfo, createOverlay, createStateDisk } from './disks';
 import type { DomainFacts, DomainMetadata, DomainModel } from './domain-xml';
@@ -300,7 +300,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     return withDeadline(`console of ${id} on ${this.name}`, options, this.options.timeoutMs, async () => {
       const { name, conn, facts } = await this.owned(id);
       if (!facts.consoleSocket) throw new UnsupportedOperationError('console', `domain ${name}`, 'its serial console is a pty, not a socket RSP can attach to (rebuild the environment to give it one)');
-      if (!isActive((await conn.getInfo(name)).state)) throw new ConflictError(`Environment ${id} is not running: its console is there only while it runs`, { id });
+      if (!isActive((await conn.getInfo(name)).state)) throw consoleNotRunning(id);
       return this.consoles.attach(name, 'a serial console', () => attachSerialConsole(name, facts.consoleSocket!));
     });
   }

@@ -1,5 +1,6 @@
-import { Transform, Writable } from 'node:stream';
+import { Transform } from 'node:stream';
 import type { InteractiveProcess } from '../contract';
+import { consoleInput } from '../host/console-input';
 
 /** The escape prefix `lxc-console` is given (`-e ^a`, its default): Ctrl-a, then `q` detaches. */
 export const CONSOLE_ESCAPE = '^a';
@@ -60,12 +61,8 @@ export function withoutBanner(banner: string): Transform {
 export function lxcConsoleSession(p: InteractiveProcess): InteractiveProcess {
   let detached = false;
   const stdout = p.stdout.pipe(withoutBanner(CONSOLE_BANNER));
-  const stdin = new Writable({
-    write: (chunk: Buffer, _encoding, done) => (p.stdin.writable ? p.stdin.write(doubleEscapes(chunk), () => done()) : done()),
-    final: (done) => done(),
-  });
   return {
-    stdin,
+    stdin: consoleInput(p.stdin, doubleEscapes),
     stdout,
     stderr: p.stderr,
     resize: (columns, rows) => p.resize(columns, rows),

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { withDeadline } from '../call';
-import { ConsoleSessions } from '../host/console-sessions';
+import { consoleNotRunning, ConsoleSessions } from '../host/console-sessions';
 import { readFileLog } from '../host/log-read';
 import { managedNetworkOf, type ManagedNetwork } from '../host/managed-network';
 import { bridgeName, ManagedBridges } from '../host/bridges';
@@ -229,7 +229,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     return withDeadline(`console of ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       await this.owned(id);
       const info = await this.cli.info(name, signal);
-      if (info?.state !== 'RUNNING') throw new ConflictError(`Environment ${id} is not running: its console is there only while it runs`, { id, state: info?.state });
+      if (info?.state !== 'RUNNING') throw consoleNotRunning(id, { state: info?.state });
       return this.consoles.attach(id, 'the console', async () => lxcConsoleSession(this.cli.console(name)));
     });
   }
