@@ -7,7 +7,7 @@ import { encodeFrame } from './frame-codec';
 import { PendingCalls, type PendingCall } from './pending-calls';
 import { AGENT_METHOD_SINCE, AGENT_PROTOCOL_VERSION, OLDEST_AGENT_PROTOCOL_VERSION } from './protocol';
 import type { AgentHello, CallContext, RequestFrame } from './protocol';
-import { decodeStreamFrame, OPEN_SESSION, SESSIONS_FEATURE } from './stream-frames';
+import { decodeStreamFrame, frameValue, OPEN_SESSION, SESSIONS_FEATURE } from './stream-frames';
 import type { OpenSessionParams } from './stream-frames';
 import { SessionClient } from './stream-sessions';
 import { RSP_VERSION } from '../version';
@@ -76,15 +76,9 @@ export class AgentClient implements HostAgent {
     this.newestProtocol = options.newestProtocol ?? AGENT_PROTOCOL_VERSION;
     this.sessions = new SessionClient((text) => channel.send(text));
     channel.onFrame((text, parsed) => {
-      let value = parsed;
-      if (value === undefined) {
-        try {
-          value = JSON.parse(text);
-        } catch {
-          // The pending calls drop it.
-        }
-      }
-      if ((value as { type?: unknown } | null)?.type !== 'stream') return this.pending.receive(text, value);
+      const { value, isStream } = frameValue(text, parsed);
+      // Not JSON (value undefined): the pending calls drop it.
+      if (!isStream) return this.pending.receive(text, value);
       try {
         this.sessions.receive(decodeStreamFrame(value));
       } catch {
@@ -127,7 +121,7 @@ export class AgentClient implements HostAgent {
 
   private async openSession(what: string, params: Omit<OpenSessionParams, 'session'>): Promise<InteractiveProcess> {
     const by = `host agent ${this.id}`;
-    if (this.closed) throw new UnavailableError(`Host agent ${this.id} is not connected: ${this.closed.message}`, { agent: this.id });
+    if (this.closed) throw this.notConnected(this.closed);
     if (this.protocol === 'per-call') throw new UnsupportedOperationError(what, `${by} through another gateway replica`, 'sessions are not relayed between gateway replicas: connect to the replica the agent is connected to');
     if (!this.greeting?.features?.includes(SESSIONS_FEATURE)) {
       const runs = this.greeting ? `it runs RSP ${this.greeting.software} (agent protocol ${this.greeting.protocol}), which does not carry interactive sessions` : 'it did not say it carries interactive sessions';
@@ -276,7 +270,7 @@ export class AgentClient implements HostAgent {
   /** Sends one request and waits for its answer. */
   private call<M extends AgentMethod>(method: M, params: Params<M>, context?: CallContext): Promise<Answer<M>> {
     return new Promise<Answer<M>>((resolve, reject) => {
-      if (this.closed) return reject(new UnavailableError(`Host agent ${this.id} is not connected: ${this.closed.message}`, { agent: this.id, method }));
+      if (this.closed) return reject(this.notConnected(this.closed, method));
       const since = AGENT_METHOD_SINCE[method];
       if (this.protocol !== 'per-call' && since > this.protocol) {
         return reject(new UnsupportedOperationError(method, `host agent ${this.id}`, `it speaks agent protocol ${this.protocol} and ${method} came in protocol ${since}: upgrade the agent to RSP ${RSP_VERSION}`));
@@ -292,7 +286,7 @@ export class AgentClient implements HostAgent {
   /** Sends one request of `protocol` (default the connection's) and waits for its answer. */
   private request(method: string, params: unknown, context?: CallContext, protocol: number = this.protocol === 'per-call' ? AGENT_PROTOCOL_VERSION : this.protocol): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
-      if (this.closed) return reject(new UnavailableError(`Host agent ${this.id} is not connected: ${this.closed.message}`, { agent: this.id, method }));
+      if (this.closed) return reject(this.notConnected(this.closed, method));
       const frame: RequestFrame = { type: 'request', id: this.pending.nextId(), protocol, method, params: params ?? {}, context: this.withDeadline(context ?? { operationId: randomUUID() }) };
       let text: string;
       try {
@@ -326,6 +320,11 @@ export class AgentClient implements HostAgent {
   private withDeadline(context: CallContext): CallContext {
     if (context.deadline || this.defaultTimeoutMs === undefined) return context;
     return { ...context, deadline: new Date(Date.now() + this.defaultTimeoutMs).toISOString() };
+  }
+
+  /** The UNAVAILABLE of a call (`method`) or session asked after the channel closed (`reason`). */
+  private notConnected(reason: Error, method?: string): UnavailableError {
+    return new UnavailableError(`Host agent ${this.id} is not connected: ${reason.message}`, { agent: this.id, ...(method !== undefined ? { method } : {}) });
   }
 
   /** The channel closed: every call in flight fails with UNAVAILABLE, and so does every later call. */

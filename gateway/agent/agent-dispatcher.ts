@@ -7,7 +7,7 @@ import { decodeFrame, encodeFrame } from './frame-codec';
 import { AGENT_METHOD_SINCE, AGENT_PROTOCOL_VERSION } from './protocol';
 import type { AgentFrame, AgentHello, RequestFrame } from './protocol';
 import { protocolRefusal } from './protocol-refusal';
-import { decodeStreamFrame, OPEN_SESSION, SESSIONS_FEATURE, SESSIONS_MIN_PROTOCOL } from './stream-frames';
+import { decodeStreamFrame, frameValue, OPEN_SESSION, SESSIONS_FEATURE, SESSIONS_MIN_PROTOCOL } from './stream-frames';
 import { SessionServer } from './stream-sessions';
 import { toWireError } from './wire-error';
 
@@ -40,16 +40,12 @@ export class AgentDispatcher {
 
   private async receive(text: string, parsed?: unknown): Promise<void> {
     if (this.sessions) {
-      if (parsed === undefined) {
+      // Not JSON (value undefined): decodeFrame below refuses it.
+      const { value, isStream } = frameValue(text, parsed);
+      parsed = value;
+      if (isStream) {
         try {
-          parsed = JSON.parse(text);
-        } catch {
-          // decodeFrame below refuses it.
-        }
-      }
-      if ((parsed as { type?: unknown } | null)?.type === 'stream') {
-        try {
-          return this.sessions.receive(decodeStreamFrame(parsed));
+          return this.sessions.receive(decodeStreamFrame(value));
         } catch (e) {
           this.logger?.warn({ err: e, agent: this.agent.id }, 'dropped a malformed stream frame');
           return;

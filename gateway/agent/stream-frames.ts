@@ -66,6 +66,23 @@ export type StreamFrame = { type: 'stream'; session: string } & StreamEvent;
 const isSize = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 10_000;
 const isSessionId = (s: unknown): s is string => typeof s === 'string' && s.length > 0 && s.length <= 100;
 
+/**
+ * A frame as a channel hands it over: its JSON value (`parsed` when the channel read it already,
+ * else read from `text`; undefined when it is not JSON, for the call frames' decoder to refuse)
+ * and whether it is a session's `stream` frame (for `decodeStreamFrame`) rather than a call's.
+ */
+export function frameValue(text: string, parsed?: unknown): { value: unknown; isStream: boolean } {
+  let value = parsed;
+  if (value === undefined) {
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // Not JSON: left undefined.
+    }
+  }
+  return { value, isStream: (value as { type?: unknown } | null)?.type === 'stream' };
+}
+
 /** JSON text of a session's frame (built here from typed plain data). */
 export function encodeStreamFrame(session: string, event: StreamEvent): string {
   return JSON.stringify({ type: 'stream', session, ...event });
