@@ -217,8 +217,8 @@ export class SessionServer {
     const { session, driver, environmentId } = params;
     if (this.sessions.has(session)) throw new ConflictError(`Session ${session} is open already`, { session });
     const what = params.console ? 'console' : 'interactive exec';
-    const start = params.console ? this.agent.console : this.agent.interactiveExec;
-    if (!start) throw new UnsupportedOperationError(what, `host agent ${this.agent.id}`);
+    const offered = params.console ? this.agent.console !== undefined : this.agent.interactiveExec !== undefined;
+    if (!offered) throw new UnsupportedOperationError(what, `host agent ${this.agent.id}`);
     // The agent serves only the environments of its own hosts: those its drivers have.
     const info = await this.agent.inspectEnvironment({ driver, environmentId }).catch((e: unknown) => {
       if ((e as { category?: unknown }).category === 'NOT_FOUND') throw new NotFoundError('Environment', environmentId, { agent: this.agent.id, reason: `not on a host agent ${this.agent.id} serves` });
