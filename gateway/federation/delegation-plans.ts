@@ -9,7 +9,6 @@ import { DocumentNode, FieldNode, GraphQLInputType, GraphQLResolveInfo, isInputO
  */
 interface Plan {
   operation: OperationDefinitionNode;
-  fieldNodes: readonly FieldNode[];
   site: Subschema;
   /** The argument names in order, each marked when its variable of the caller's request is sent as it is. */
   shape: string;
@@ -21,6 +20,9 @@ interface Plan {
   argVariables: Array<{ arg: string; variable: string; type: GraphQLInputType }>;
   hasOverlappingAliases: boolean;
 }
+
+/** What a GraphQL Tools Transformer learns of a request as it prepares it, and needs again for its result. */
+type TransformerState = { hasOverlappingAliases: boolean };
 
 /**
  * delegateToSchema for a root field, its delegation planned once per field of a parsed request
@@ -41,12 +43,13 @@ export class DelegationPlans {
     const stitchingInfo = info.schema.extensions?.stitchingInfo as { subschemaMap?: Map<unknown, Subschema> } | undefined;
     const config = stitchingInfo?.subschemaMap?.get(site) ?? site;
     const targetField = site.transformedSchema.getRootType(operation)?.getFields()[info.fieldName];
-    if (config.transforms?.length || config.batch || !config.executor || !targetField || info.fieldNodes.length !== 1) return delegateToSchema({ schema: site, operation, fieldName: info.fieldName, args, context, info });
+    const unplanned = () => delegateToSchema({ schema: site, operation, fieldName: info.fieldName, args, context, info });
+    if (config.transforms?.length || config.batch || !config.executor || !targetField || info.fieldNodes.length !== 1) return unplanned();
     const outer = getCoercedVariableValues(info.variableValues) as Record<string, unknown> | undefined;
     const fieldNode = info.fieldNodes[0]!;
     let shape = '';
     for (const name in args) {
-      if (!targetField.args.some((a) => a.name === name)) return delegateToSchema({ schema: site, operation, fieldName: info.fieldName, args, context, info });
+      if (!targetField.args.some((a) => a.name === name)) return unplanned();
       const node = fieldNode.arguments?.find((a) => a.name.value === name);
       shape += node?.value.kind === Kind.VARIABLE && outer?.[node.value.name.value] === args[name] ? `${name}=,` : `${name},`;
     }
@@ -76,7 +79,7 @@ export class DelegationPlans {
       operationType: operation,
     };
     const transformer = new Transformer(delegationContext);
-    (transformer as unknown as { hasOverlappingAliases: boolean }).hasOverlappingAliases = plan.hasOverlappingAliases;
+    (transformer as unknown as TransformerState).hasOverlappingAliases = plan.hasOverlappingAliases;
     return transformer.transformResult((await config.executor!(request)) as ExecutionResult);
   }
 
@@ -127,14 +130,13 @@ export class DelegationPlans {
     );
     const plan: Plan = {
       operation: info.operation,
-      fieldNodes: info.fieldNodes,
       site,
       shape,
       document: prepared.document,
       operationName: prepared.operationName,
       usedVariables: (prepared.document.definitions.find((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION)?.variableDefinitions ?? []).map((d) => d.variable.name.value),
       argVariables,
-      hasOverlappingAliases: (transformer as unknown as { hasOverlappingAliases: boolean }).hasOverlappingAliases,
+      hasOverlappingAliases: (transformer as unknown as TransformerState).hasOverlappingAliases,
     };
     plans.push(plan);
     return { plan, variables: prepared.variables ?? {} };
