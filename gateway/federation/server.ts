@@ -12,7 +12,7 @@ import { sharedStreams } from './shared-subscriptions';
 import { rootField } from '../server/shared-execution';
 import { tooLarge } from '../server/graphql-post';
 import { MAX_GRAPHQL_BODY_BYTES } from '../server/http-app';
-import { isFrameError } from '../server/message-slicing';
+import { quietFrameErrors } from '../server/frame-errors';
 import { siteSchema, siteSubschemas, SITE_TIMEOUT_MS } from './sites';
 
 /** A running federation gateway. */
@@ -61,11 +61,7 @@ export async function startFederationGateway(config: FederationConfig, options: 
   });
   // Subscriptions: graphql-ws on the same path, the federation key in the connection params; a message at most a body's size.
   const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_GRAPHQL_BODY_BYTES });
-  // A broken frame (over the limit, bad UTF-8…): ws closes the socket with its code by itself; graphql-ws would print each one's stack.
-  wss.on('connection', (socket: WebSocket) => {
-    const emit = socket.emit.bind(socket) as (event: string | symbol, ...args: unknown[]) => boolean;
-    socket.emit = ((event: string | symbol, ...args: unknown[]) => (event === 'error' && isFrameError(args[0]) ? true : emit(event, ...args))) as WebSocket['emit'];
-  });
+  wss.on('connection', (socket: WebSocket) => quietFrameErrors(socket));
   // Subscribers of one group asking the same thing read one execution: each site event is merged, resolved and serialized once, not once per subscriber, and written straight to their sockets.
   const sharedSubscribe = sharedStreams<ExecutionArgs>(
     subscribe,

@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal';
 import { bearerSecret } from '../auth/bearer';
 import { outageOf } from '../errors';
 import { batchFramesPerTurn } from './frame-batching';
+import { quietFrameErrors } from './frame-errors';
 import { sliceMessages } from './message-slicing';
 import { TurnSlices } from './turn-slices';
 import { clientAddress } from '../limits/client-address';
@@ -133,6 +134,7 @@ export function graphqlUpgrade(options: {
     socket.off('error', ignore);
     wsServer.handleUpgrade(req, socket, head, (ws) => {
       batchFramesPerTurn(ws, socket);
+      quietFrameErrors(ws);
       sliceMessages(ws, messages);
       wsServer.emit('connection', ws, req);
     });

@@ -19,9 +19,6 @@ export function sliceMessages(ws: WebSocket, slices: TurnSlices): void {
   const emit = ws.emit.bind(ws) as (event: string | symbol, ...args: unknown[]) => boolean;
   let waiting = 0;
   ws.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
-    // A broken frame (over the size limit, bad UTF-8…): ws closes the socket with its code (1009,
-    // 1007…) on its own; graphql-ws would print each one's stack to the console.
-    if (event === 'error' && isFrameError(args[0])) return true;
     if (event !== 'message') return emit(event, ...args);
     if (++waiting > MESSAGES_WAITING_PER_SOCKET && !ws.isPaused) ws.pause();
     slices.runSoon(() => {
@@ -31,10 +28,4 @@ export function sliceMessages(ws: WebSocket, slices: TurnSlices): void {
     });
     return ws.listenerCount('message') > 0;
   }) as WebSocket['emit'];
-}
-
-/** An error of ws's frame reader (`WS_ERR_…`): the client sent a frame the socket cannot take. */
-export function isFrameError(e: unknown): boolean {
-  const code = (e as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && code.startsWith('WS_ERR_');
 }
