@@ -110,6 +110,12 @@ function compileInputObject(type: GraphQLInputObjectType, objects: Map<string, I
   };
 }
 
+/** Whether `type` is a list (nullable or not) of a type named in `names`. */
+function isListOf(type: GraphQLInputType, names: ReadonlySet<string>): boolean {
+  const unwrapped = isNonNullType(type) ? type.ofType : type;
+  return isListType(unwrapped) && names.has(getNamedType(type).name);
+}
+
 /** Where a request's pre-coerced variables are kept on its context. */
 const PRECOERCED = Symbol('pre-coerced variables');
 
@@ -137,12 +143,11 @@ export function variablePrecoercionPlugin<TContext extends BaseContext>(inputTyp
     let plan = plans.get(definition);
     if (plan !== undefined) return plan;
     plan = null;
-    const type = typeFromAST(schema, definition.type);
-    const list = type && isNonNullType(type) ? type.ofType : type;
-    if (type && isListType(list) && names.has(getNamedType(type).name)) {
+    const type = typeFromAST(schema, definition.type) as GraphQLInputType | undefined;
+    if (type && isListOf(type, names)) {
       let objects = coercers.get(schema);
       if (!objects) coercers.set(schema, (objects = new Map()));
-      plan = compileInputCoercer(type as GraphQLInputType, objects);
+      plan = compileInputCoercer(type, objects);
     }
     plans.set(definition, plan);
     return plan;
@@ -209,18 +214,14 @@ function setVariables(request: { variables?: Record<string, unknown> }, value: R
 export function precoercionTargets(schema: GraphQLSchema, inputTypes: readonly string[]): string[] {
   const names = new Set(inputTypes);
   const found: string[] = [];
-  const takesList = (type: GraphQLInputType) => {
-    const unwrapped = isNonNullType(type) ? type.ofType : type;
-    return isListType(unwrapped) && names.has(getNamedType(type).name);
-  };
   for (const type of Object.values(schema.getTypeMap())) {
     if (type.name.startsWith('__')) continue;
     if (isInputObjectType(type)) {
-      for (const field of Object.values(type.getFields())) if (takesList(field.type)) found.push(`${type.name}.${field.name}`);
+      for (const field of Object.values(type.getFields())) if (isListOf(field.type, names)) found.push(`${type.name}.${field.name}`);
     } else if ('getFields' in type) {
-      for (const field of Object.values(type.getFields())) for (const arg of field.args) if (takesList(arg.type)) found.push(`${type.name}.${field.name}(${arg.name})`);
+      for (const field of Object.values(type.getFields())) for (const arg of field.args) if (isListOf(arg.type, names)) found.push(`${type.name}.${field.name}(${arg.name})`);
     }
   }
-  for (const directive of schema.getDirectives()) for (const arg of directive.args) if (takesList(arg.type)) found.push(`@${directive.name}(${arg.name})`);
+  for (const directive of schema.getDirectives()) for (const arg of directive.args) if (isListOf(arg.type, names)) found.push(`@${directive.name}(${arg.name})`);
   return found;
 }
