@@ -36,9 +36,14 @@ export function countOf(value: unknown, field: string, max = Number.MAX_SAFE_INT
   return value;
 }
 
-/** An id as this site's database keeps them (a UUID). */
+/** Whether `value` is an id as this site's database keeps them (a UUID). */
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
+
+/** An id as this site's database keeps them (a UUID), else BAD_USER_INPUT naming `field`. */
 export function uuidOf(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !UUID.test(value)) throw refused(field, 'must be a UUID');
+  if (!isUuid(value)) throw refused(field, 'must be a UUID');
   return value;
 }
 

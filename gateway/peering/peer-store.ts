@@ -10,7 +10,7 @@ import { BadInputError, ConflictError, ForbiddenError, IntegrityError } from '..
 import type { Logger } from '../logging/logger';
 import { ImageEntity, MemberRole, PeerTransferEntity, ReplicaEntity, ReplicaSource, ReplicationKind, ReplicationTargetKind } from '../persistence/entities';
 import { StorageReservation } from '../storage-quotas/reservation';
-import { checkedManifestSize, checkedPeerSource, countOf, uuidOf } from './peer-replica-record';
+import { checkedManifestSize, checkedPeerSource, countOf, isUuid, uuidOf } from './peer-replica-record';
 import type { StorageQuotas } from '../storage-quotas/storage-quotas';
 
 /** Chunk ids asked about at once, and bytes of chunks written at once. */
@@ -20,7 +20,8 @@ const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 const TRANSFER_IDLE_MS = 30 * 60_000;
 /** What a transfer's reservation is for (shown in a quota CONFLICT). */
 const PURPOSE = 'a replica from another site';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Why a replica whose manifest is encrypted is refused. */
+const ENCRYPTED_REFUSAL = "Encrypted replicas are not kept for another site: its group key is not this site's";
 
 /** A transfer a sending site began here: the group it is for and the bytes reserved for it. */
 interface Transfer {
@@ -36,14 +37,18 @@ interface Transfer {
 
 /** What the sending site records here once its chunks and manifest are in: the replica as this site keeps it. */
 export interface PeerReplicaRecord {
+  /** The replica's manifest: the one its transfer sent (`putManifest`), or one the group already holds here. */
   manifestId: string;
+  /** The replica's size and chunk count as the sender counts them; this site records its manifest's (its size at least what the transfer wrote). */
   bytes: number;
   chunks: number;
+  /** What the transfer moved, reused and wrote, as the sender counts them (checked: whole numbers, chunk counts at most the manifest's). */
   movedBytes: number;
   reusedChunks: number;
   writtenChunks: number;
   /** The environment at the sending site (its id there). */
   environmentId: string;
+  /** The environment as the sender describes it: checked as a create's input (`checkedPeerSource`), its restore command never taken. */
   source: ReplicaSource;
   /** The digest of the environment's image: restored here with this site's image of that digest. */
   imageDigest: string;
@@ -150,7 +155,7 @@ export class PeerStore {
 
   /** The open transfer `value` of `groupId` (its idle clock restarted, here and in its record); BAD_USER_INPUT when there is none. */
   private async transferOf(groupId: string, value: unknown): Promise<Transfer> {
-    const t = typeof value === 'string' && UUID.test(value) ? this.transfers.get(value) : undefined;
+    const t = isUuid(value) ? this.transfers.get(value) : undefined;
     if (!t || t.groupId !== groupId) throw new BadInputError('No such transfer open here: begin one first (its bytes are claimed from the group\'s storage quota)', { transfer: String(value) });
     clearTimeout(t.idle);
     t.idle = this.idleTimer(t.id);
@@ -199,7 +204,7 @@ export class PeerStore {
    */
   private async putManifest(transfer: Transfer, manifest: ArtifactManifest): Promise<null> {
     checkedManifestSize(manifest);
-    if (manifest.encryption) throw new BadInputError("Encrypted replicas are not kept for another site: its group key is not this site's");
+    if (manifest.encryption) throw new BadInputError(ENCRYPTED_REFUSAL);
     await this.place.putManifest(manifest);
     transfer.manifestId = manifest.id;
     await this.records.update({ id: transfer.id }, { manifestId: manifest.id });
@@ -230,7 +235,7 @@ export class PeerStore {
     }
     if (!(await this.place.hasManifest(manifestId))) throw new BadInputError(`Manifest ${manifestId} is not in this site's store: send its chunks and manifest first`, { manifestId });
     const manifest = await this.place.getManifest(manifestId);
-    if (manifest.encryption) throw new BadInputError("Encrypted replicas are not kept for another site: its group key is not this site's", { manifestId });
+    if (manifest.encryption) throw new BadInputError(ENCRYPTED_REFUSAL, { manifestId });
     const bytes = Math.max(checkedManifestSize(manifest), transfer.written);
     const chunks = manifest.chunks.length;
     const environmentId = uuidOf(r.environmentId, 'environmentId');
