@@ -38,6 +38,7 @@ export interface ResolvedLxcOptions {
 /** The lxc-* tools the driver runs. */
 export type LxcTool = 'lxc-start' | 'lxc-stop' | 'lxc-info' | 'lxc-destroy' | 'lxc-attach' | 'lxc-console' | 'lxc-snapshot' | 'lxc-wait';
 
+/** The driver's options with their defaults filled in (its folders under `dataDir` when given, else LXC's own /var/lib/lxc). */
 export function resolveLxcOptions(options: LxcDriverOptions = {}): ResolvedLxcOptions {
   const lxcPath = options.lxcPath ?? (options.dataDir ? join(options.dataDir, 'lxc') : '/var/lib/lxc');
   return {

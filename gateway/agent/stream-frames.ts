@@ -41,9 +41,12 @@ export type SessionStream = 'stdin' | 'stdout' | 'stderr';
 export interface OpenSessionParams {
   /** Chosen by the gateway; names the session in every stream frame. */
   session: string;
+  /** The agent's driver that has the environment, and the environment's id. */
   driver: string;
   environmentId: string;
+  /** The environment's console rather than a command (then no `command`). */
   console?: boolean;
+  /** The command (an argument array), on a terminal of `columns` × `rows` with `tty`. */
   command?: string[];
   tty?: boolean;
   columns?: number;

@@ -14,8 +14,10 @@ export const ACCEPT_HANDLES = process.platform === 'linux' ? 8 : 1;
 
 /** Where and how the gateway listens. */
 export interface ListenOptions {
+  /** The port (0: a free one, the same for every socket). */
   port: number;
   host: string;
+  /** Each socket's accept queue (`listen`'s backlog). */
   backlog: number;
 }
 
