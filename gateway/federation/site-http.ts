@@ -14,7 +14,7 @@ export interface SiteHttpExecutor {
 const printed = new WeakMap<DocumentNode, string>();
 
 /** The text of `document` as sent to a site. */
-export function printedDocument(document: DocumentNode): string {
+function printedDocument(document: DocumentNode): string {
   let text = printed.get(document);
   if (text === undefined) {
     text = print(document);

@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws';
 
 /** An error of ws's frame reader (`WS_ERR_…`): the client sent a frame the socket cannot take. */
-export function isFrameError(e: unknown): boolean {
+function isFrameError(e: unknown): boolean {
   const code = (e as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && code.startsWith('WS_ERR_');
 }
