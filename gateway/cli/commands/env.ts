@@ -197,7 +197,7 @@ export function registerEnv(program: Command): void {
 
   env
     .command('console <id>')
-    .description('attach to a running environment\'s console (a VM\'s serial console) over the gateway\'s /exec WebSocket: your terminal in raw mode, Ctrl-] detaches (so does the end of standard input when it is not a terminal)')
+    .description('attach to a running environment\'s console (a VM\'s serial console, a Docker container\'s main process, an LXC container\'s /dev/console) over the gateway\'s /exec WebSocket: your terminal in raw mode, Ctrl-] detaches and leaves the environment running (so does the end of standard input when it is not a terminal)')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
       process.exitCode = await attachConsole(ctx.client.connection.url, ctx.client.connection.token, id);
