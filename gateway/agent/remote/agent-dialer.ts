@@ -128,7 +128,7 @@ export class AgentDialer {
     this.heartbeat?.stop();
     this.facts?.stop();
     void this.fence?.stop();
-    this.socket?.close(1000, 'the agent is stopping');
+    this.socket?.close(CLOSE_CODES.STOPPING, 'the agent is stopping');
     this.wake?.();
   }
 

@@ -209,8 +209,8 @@ export class AgentServer {
     socket.once('close', (code: number, reason: Buffer) => {
       if (this.sockets.get(agentId) === socket) this.sockets.delete(agentId);
       agents.remove(agentId, client);
-      // 1000: the agent closed its connection itself (rsp agent stopped by SIGTERM or SIGINT), not a loss.
-      if (code === NORMAL_CLOSURE) logger.info({ agent: agentId, code, reason: reason.toString() }, 'host agent stopped');
+      // The agent closed its connection itself (rsp agent stopped), not a loss.
+      if (code === CLOSE_CODES.STOPPING) logger.info({ agent: agentId, code, reason: reason.toString() }, 'host agent stopped');
       else logger.warn({ agent: agentId, code, reason: reason.toString() }, 'host agent disconnected');
     });
     try {
@@ -227,9 +227,6 @@ export class AgentServer {
     }
   }
 }
-
-/** WebSocket's normal closure: what a stopping agent closes its connection with (agent-dialer.ts). */
-const NORMAL_CLOSURE = 1000;
 
 /** How long an agent has to answer the opening calls (hello, drivers). */
 const OPENING_CALL_MS = 30_000;

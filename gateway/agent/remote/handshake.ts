@@ -65,8 +65,10 @@ export interface GatewayWelcome {
   beatPhaseMs?: number;
 }
 
-/** WebSocket close codes of the agent protocol (4000–4999 are the application's). */
+/** WebSocket close codes of the agent protocol: WebSocket's normal closure, and the application's own (4000–4999). */
 export const CLOSE_CODES = {
+  /** WebSocket's normal closure: an agent stopping (`rsp agent` ended by SIGTERM or SIGINT) closes its connection with it. */
+  STOPPING: 1000,
   /** The other side sent something that is not a frame of the protocol. */
   MALFORMED: 4400,
   /** A wrong, expired, used or revoked secret. */
