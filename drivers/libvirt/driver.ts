@@ -149,7 +149,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
 
   /**
    * Starts the domain (its managed network first) and applies its bandwidth cap and published
-   * ports on this host. A domain already running gets them too when this host lacks them — one
+   * ports on this host (IPv4, and IPv6 for a domain with an IPv6 address). A domain already running gets them too when this host lacks them — one
    * that arrived by `migrate` from another host (which takes its own with it) is shaped and
    * published here by this call.
    */
@@ -173,7 +173,8 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
         await this.shaping.apply(shapedInterfaces(name), shaped, signal);
       }
       const ports = facts.metadata?.ports;
-      if (net && ports?.length) await this.ports.publish(portKey(name), net.ip, libvirtBridgeName(net.name), ports, signal);
+      // On the host's IPv6 addresses too (ip6tables DNAT to the guest's IPv6 address), when it has one.
+      if (net && ports?.length) await this.ports.publish(portKey(name), net.ip, libvirtBridgeName(net.name), ports, signal, net.ipv6?.address);
     });
   }
 

@@ -11,6 +11,7 @@ import { shapedInterfaces, VethShaping } from '../../drivers/host/shaping';
 import { libvirtBridgeName } from '../../drivers/libvirt/networks';
 import { BUSYBOX } from '../fixtures/busybox-rootfs';
 import { describeWithEngine } from '../helpers/engines';
+import { createIpv6Outside, type Ipv6Outside } from '../helpers/ipv6-outside';
 import { guestKernel, hypervisorReadableDir, makeBaseImage, NETWORK_GUEST_INIT, qemuGuestDriver, VIRTIO_NET_MODULES } from '../helpers/libvirt';
 import { fetchText, forwardsOf, outsideAddress } from '../helpers/named-environments';
 import { until } from '../helpers/until';
@@ -49,7 +50,8 @@ const hasNetwork = (name: string) => virsh('net-list', '--all', '--name').split(
  * and its IPv6 address (of the host's /64, the same index) from its kernel command line, and
  * answers on both from the host; its hostname resolves through the network's DNS; the network,
  * its bridge and its firewall rules go with the environment. A host port published to the guest
- * answers on the host's address (DNAT), and its rules go when the guest stops; a bandwidth cap
+ * answers on the host's addresses, IPv4 and IPv6 (DNAT in iptables and ip6tables: from an IPv6
+ * "outside" namespace and from the host), and its rules go when the guest stops; a bandwidth cap
  * (tbf on the tap, the guest's sent traffic through an ifb) holds both ways on 6 MiB transfers.
  */
 describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu:///system', () => {
@@ -60,8 +62,11 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
   const subnet = `10.124.${randomInt(256)}`;
   /** The host's IPv6 /64 (its fourth group 0): `${prefix6}::2` is the address of index 2. */
   const prefix6 = `fd7c:${randomInt(0x1000, 0x10000).toString(16)}:${randomInt(0x1000, 0x10000).toString(16)}`;
+  /** An IPv6 outside of the host (a network namespace with no route to the environments' range). */
+  let o: Ipv6Outside;
 
   beforeAll(async () => {
+    o = await createIpv6Outside('lv');
     dir = await hypervisorReadableDir('rsp-libvirt-net-');
     driver = await qemuGuestDriver(dir, { init: NETWORK_GUEST_INIT, modules: { release: basename(guestKernel()!).replace(/^vmlinuz-/, ''), paths: VIRTIO_NET_MODULES } });
   });
@@ -69,6 +74,7 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
   afterAll(async () => {
     await driver?.destroy(id).catch(() => undefined);
     await driver?.close();
+    await o?.close();
     if (hasNetwork(network)) {
       execFileSync('virsh', ['-q', '-c', 'qemu:///system', 'net-destroy', network], { stdio: 'ignore' });
       execFileSync('virsh', ['-q', '-c', 'qemu:///system', 'net-undefine', network], { stdio: 'ignore' });
@@ -83,7 +89,7 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     expect(new LibvirtDriver({ uri: 'test:///default' }).capabilities().features).toEqual([]);
   });
 
-  test("the guest gets its address by DHCP and its IPv6 address from its command line, answers on both from the host, resolves by name; a published port answers on the host's address until stop; its bandwidth cap holds both ways; the network goes with it", async () => {
+  test("the guest gets its address by DHCP and its IPv6 address from its command line, answers on both from the host, resolves by name; a published port answers on the host's addresses, IPv4 and IPv6, until stop; its bandwidth cap holds both ways; the network goes with it", async () => {
     const hostPort = 20000 + randomInt(20000);
     const bits = 16_000_000;
     await driver.create({
@@ -124,6 +130,11 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     const url = `http://${outsideAddress()}:${hostPort}/`;
     expect(await until(`${url} answering`, async () => (await fetchText(url)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
     expect(forwardsOf(hostPort)).toHaveLength(2);
+    // The same on the host's IPv6 addresses, towards the guest's IPv6 address: from the outside and from the host itself.
+    expect(forwardsOf(hostPort, 6)).toHaveLength(2);
+    const url6 = `http://[${o.hostAddress}]:${hostPort}/`;
+    expect(await until(`${url6} answering the outside`, async () => (await o.fetch(url6)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
+    expect(await fetchText(url6)).toBe('hello-netguest\n');
 
     // The cap, on the tap (what the guest receives) and through an ifb (what it sends): 6 MiB each way.
     expect(virsh('dumpxml', `rsp-${id}`)).not.toContain('<bandwidth>');
@@ -141,15 +152,18 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     await new PortForwards().publish(`libvirt:rsp-${id}`, `${subnet}.2`, bridge, []);
     await new VethShaping().remove(shaped);
     expect(forwardsOf(hostPort)).toEqual([]);
+    expect(forwardsOf(hostPort, 6)).toEqual([]);
     expect(existsSync(`/sys/class/net/${shaped.ifb}`)).toBe(false);
     await driver.start(id);
     expect(forwardsOf(hostPort)).toHaveLength(2);
+    expect(forwardsOf(hostPort, 6)).toHaveLength(2);
     expect(await until(`${url} answering again`, async () => (await fetchText(url)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
     expect(existsSync(`/sys/class/net/${shaped.ifb}`)).toBe(true);
     expect(execFileSync('tc', ['qdisc', 'show', 'dev', shaped.veth], { encoding: 'utf8' })).toMatch(/qdisc tbf /);
 
     await driver.stop(id, { graceSeconds: 0 });
     expect(forwardsOf(hostPort)).toEqual([]);
+    expect(forwardsOf(hostPort, 6)).toEqual([]);
     expect(execFileSync('ip', ['-o', 'link', 'show', 'type', 'ifb'], { encoding: 'utf8' })).not.toContain(shapedInterfaces(`rsp-${id}`).ifb);
 
     await driver.destroy(id);
