@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Readable, Writable } from 'node:stream';
+import { finished, Readable, Writable } from 'node:stream';
 import type { InteractiveProcess } from '../../drivers/contract';
 import { ConflictError, NotFoundError, UnsupportedOperationError } from '../errors';
 import type { Logger } from '../logging/logger';
@@ -55,7 +55,7 @@ export class SessionClient {
   }
 }
 
-/** A process on the agent, as the gateway sees it through its session's frames. */
+/** A process on the agent, as the gateway sees it through its session's frames (its exit settles once the output being read was read to the end). */
 class RemoteProcess implements InteractiveProcess {
   readonly stdin: Writable;
   readonly stdout: Readable;
@@ -126,12 +126,25 @@ class RemoteProcess implements InteractiveProcess {
         return this.release();
       case 'exit':
         this.end();
-        return this.settle.resolve(frame.exitCode);
+        return this.settleWhenRead(frame.exitCode);
       case 'error':
         return this.fail(fromWireError(frame.error));
       default:
         return;
     }
+  }
+
+  /**
+   * Settles the exit with `code` once the output being read was read to the end, as the contract's
+   * `exit` does: a reader that holds back (the exec socket's slow client) still gets the output
+   * that came before the exit frame, instead of the session ending under it. A stream nobody
+   * reads is not waited for.
+   */
+  private settleWhenRead(code: number): void {
+    const reading = [this.stdout, this.stderr].filter((s) => s.readableFlowing !== null && !s.readableEnded && !s.destroyed);
+    let left = reading.length;
+    if (!left) return this.settle.resolve(code);
+    for (const stream of reading) finished(stream, { writable: false }, () => --left === 0 && this.settle.resolve(code));
   }
 
   /** Ends the session with `error` (the process's `exit` rejects with it). */

@@ -24,7 +24,7 @@ function refuse(socket: Duplex, status: number, reason: string, message: string,
 }
 
 /** Bytes of output a session's socket may hold unsent before the process's streams pause. */
-const OUTPUT_BUFFER_BYTES = 1024 * 1024;
+export const OUTPUT_BUFFER_BYTES = 1024 * 1024;
 /** How often a session whose process is not taking its input is pinged (to notice a client gone). */
 const HELD_PING_MS = 15_000;
 

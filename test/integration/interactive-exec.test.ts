@@ -1,9 +1,14 @@
 import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 import WebSocket from 'ws';
+import type { InteractiveProcess } from '../../drivers/contract';
 import { openExecSession, type ExecSession } from '../../gateway/cli/exec-client';
-import { createRootfsTar } from '../../drivers/fake';
-import type { ExecStart } from '../../gateway/server/exec-protocol';
+import { createRootfsTar, FakeDriver } from '../../drivers/fake';
+import { SESSION_CHUNK_BYTES, SESSION_WINDOW_BYTES } from '../../gateway/agent/stream-frames';
+import { EXEC_PROTOCOL, STREAM, type ExecControl, type ExecStart } from '../../gateway/server/exec-protocol';
+import { OUTPUT_BUFFER_BYTES } from '../../gateway/server/exec-socket';
 import { spawnRsp } from '../helpers/cli';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
@@ -218,7 +223,164 @@ describe('interactive exec of an environment behind the agent protocol', () => {
     const console = await run(t, w.tokens.memberA, { environment: env, console: true }, [[null, 'echo on-console\r'], [/on-console\r\non-console\r\n/, 'exit\r']], false);
     expect(console.exitCode).toBe(0);
   }, 30_000);
+
+  test("a client that does not read holds the process back: its writes block, the gateway keeps about OUTPUT_BUFFER_BYTES of it; once read, every byte arrives in order before the exit", async () => {
+    // More than this machine's TCP buffers could take in: without the pause, the writer would finish into the gateway's memory.
+    const total = Math.max(64 * 1024 * 1024, 2 * tcpBufferMaxima());
+    const writer = busyWriter(total, 64 * 1024);
+    // The fake driver's process is the busy writer; the gateway's end of it (over the agent protocol) and its socket to the client are watched.
+    const driverSpy = jest.spyOn(FakeDriver.prototype, 'interactiveExec').mockImplementationOnce(async () => writer.proc);
+    const original = t.gateway.services.environments.interactiveExec.bind(t.gateway.services.environments);
+    let gatewaySide: InteractiveProcess | undefined;
+    const serviceSpy = jest.spyOn(t.gateway.services.environments, 'interactiveExec').mockImplementationOnce(async (...args) => (gatewaySide = await original(...args)));
+    let socketToClient: WebSocket | undefined;
+    const send = WebSocket.prototype.send;
+    const sendSpy = jest.spyOn(WebSocket.prototype, 'send').mockImplementation(function (this: WebSocket, ...args: unknown[]) {
+      if ((this as unknown as { _isServer: boolean })._isServer && this.protocol === EXEC_PROTOCOL) socketToClient = this;
+      return (send as (...a: unknown[]) => void).apply(this, args);
+    } as never);
+    try {
+      const ws = new WebSocket(`${t.gateway.url.replace(/^http/, 'ws')}/exec`, [EXEC_PROTOCOL], { headers: { authorization: `Bearer ${w.tokens.memberA}` } });
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const received: Buffer[] = [];
+      let receivedBytes = 0;
+      const controls: ExecControl[] = [];
+      let bytesAtExit = -1;
+      ws.on('message', (data: Buffer, binary: boolean) => {
+        if (!binary) {
+          const c = JSON.parse(data.toString('utf8')) as ExecControl;
+          if (c.type === 'exit') bytesAtExit = receivedBytes;
+          return controls.push(c);
+        }
+        if (data[0] !== STREAM.stdout) return;
+        received.push(data.subarray(1));
+        receivedBytes += data.length - 1;
+      });
+      const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+      // The client stops reading its socket, then starts the session.
+      ws.pause();
+      ws.send(JSON.stringify({ environment: env, command: ['produce'] }));
+
+      // Held back all the way: the gateway paused the session's output (its socket to the client
+      // holds more than OUTPUT_BUFFER_BYTES unsent), so it acknowledges no more of it, so the agent
+      // paused the process's stdout, so the process's write found its pipe full and waits.
+      await until('the writer held back', () => writer.state.waiting && writer.proc.stdout.isPaused() && gatewaySide?.stdout.isPaused() === true, 60_000, 5);
+      const stdout = gatewaySide!.stdout;
+      console.log(`held back: the writer wrote ${(writer.state.written / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(0)} MiB; the gateway holds ${socketToClient!.bufferedAmount} bytes for the client and ${stdout.readableLength} from the agent`);
+      expect(receivedBytes).toBe(0);
+      // What the writer got out fits in the TCP buffers and the windows: the rest waits in the writer.
+      expect(writer.state.written).toBeLessThanOrEqual(tcpBufferMaxima() + 4 * 1024 * 1024);
+      // What the gateway holds for this session: at most one frame past OUTPUT_BUFFER_BYTES unsent,
+      // and what the agent's window lets arrive unread.
+      expect(socketToClient!.bufferedAmount).toBeLessThanOrEqual(OUTPUT_BUFFER_BYTES + SESSION_CHUNK_BYTES + 16);
+      expect(stdout.readableLength).toBeLessThanOrEqual(stdout.readableHighWaterMark + SESSION_WINDOW_BYTES + SESSION_CHUNK_BYTES);
+
+      // The client reads again: the rest flows, all of it, in order, and only then the exit.
+      ws.resume();
+      expect(await closed).toBe(1000);
+      expect(controls).toEqual([{ type: 'exit', exitCode: 0 }]);
+      expect(bytesAtExit).toBe(total);
+      const all = Buffer.concat(received);
+      expect(all.length).toBe(total);
+      expect(all.equals(counting(0, total))).toBe(true);
+    } finally {
+      driverSpy.mockRestore();
+      serviceSpy.mockRestore();
+      sendSpy.mockRestore();
+    }
+  }, 120_000);
+
+  test('a process that does not read its input stops the gateway reading the client: the client\'s sends wait; once the process reads, every byte arrives in order', async () => {
+    const total = Math.max(64 * 1024 * 1024, 2 * tcpBufferMaxima());
+    const frame = 64 * 1024;
+    // The process's stdin: a pipe of 64 KiB nobody reads yet.
+    const input = new PassThrough({ highWaterMark: 64 * 1024 });
+    let finish!: (code: number) => void;
+    const proc: InteractiveProcess = { stdin: input, stdout: new PassThrough(), stderr: new PassThrough(), exit: new Promise<number>((resolve) => (finish = resolve)), resize: async () => undefined, kill: () => finish(-1) };
+    const driverSpy = jest.spyOn(FakeDriver.prototype, 'interactiveExec').mockImplementationOnce(async () => proc);
+    const original = t.gateway.services.environments.interactiveExec.bind(t.gateway.services.environments);
+    let gatewaySide: InteractiveProcess | undefined;
+    const serviceSpy = jest.spyOn(t.gateway.services.environments, 'interactiveExec').mockImplementationOnce(async (...args) => (gatewaySide = await original(...args)));
+    let socketFromClient: WebSocket | undefined;
+    const pause = WebSocket.prototype.pause;
+    const pauseSpy = jest.spyOn(WebSocket.prototype, 'pause').mockImplementation(function (this: WebSocket) {
+      if ((this as unknown as { _isServer: boolean })._isServer && this.protocol === EXEC_PROTOCOL) socketFromClient = this;
+      return pause.apply(this);
+    });
+    try {
+      const ws = new WebSocket(`${t.gateway.url.replace(/^http/, 'ws')}/exec`, [EXEC_PROTOCOL], { headers: { authorization: `Bearer ${w.tokens.memberA}` } });
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+      ws.send(JSON.stringify({ environment: env, command: ['swallow'] }));
+      for (let at = 0; at < total; at += frame) ws.send(Buffer.concat([Buffer.from([STREAM.stdin]), counting(at, frame)]));
+
+      // Held back all the way: the process's pipe is full, so the agent acknowledges no more input,
+      // so the gateway's write waits for the window, so the gateway stops reading the client's socket.
+      await until('the gateway no longer reading the client', () => socketFromClient?.isPaused === true && gatewaySide?.stdin.writableNeedDrain === true, 60_000, 5);
+      console.log(`held back: the client still holds ${(ws.bufferedAmount / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(0)} MiB; the gateway ${gatewaySide!.stdin.writableLength} bytes`);
+      // What left the client fits in the TCP buffers and the windows: the rest waits in the client.
+      expect(total - ws.bufferedAmount).toBeLessThanOrEqual(tcpBufferMaxima() + 4 * 1024 * 1024);
+      // The gateway holds the write that waits, and the few frames its socket had read before it paused.
+      expect(gatewaySide!.stdin.writableLength).toBeLessThanOrEqual(gatewaySide!.stdin.writableHighWaterMark + 4 * frame);
+
+      // The process reads: all of it arrives, in order; its exit ends the session.
+      const got: Buffer[] = [];
+      let gotBytes = 0;
+      await new Promise<void>((resolve) => input.on('data', (chunk: Buffer) => (got.push(chunk), (gotBytes += chunk.length) >= total && resolve())));
+      expect(Buffer.concat(got).equals(counting(0, total))).toBe(true);
+      finish(0);
+      expect(await closed).toBe(1000);
+    } finally {
+      driverSpy.mockRestore();
+      serviceSpy.mockRestore();
+      pauseSpy.mockRestore();
+    }
+  }, 120_000);
 });
+
+/** Word `i` (4 bytes, big-endian) of a busy writer's output is `i`: `length` bytes from byte `offset` (both multiples of 4). */
+function counting(offset: number, length: number): Buffer {
+  const bytes = Buffer.allocUnsafe(length);
+  for (let at = 0; at < length; at += 4) bytes.writeUInt32BE((offset + at) / 4, at);
+  return bytes;
+}
+
+/**
+ * A process that writes `total` bytes of `counting` to its stdout as fast as it is taken, as a
+ * real one writes into a pipe: `chunk` bytes a write, and once a write finds the pipe full
+ * (`write` false) it waits for `drain` (`waiting`). Its exit settles once its output was read to
+ * the end (the contract's). Its stdin is never read.
+ */
+function busyWriter(total: number, chunk: number) {
+  const stdout = new PassThrough({ highWaterMark: 64 * 1024 });
+  const state = { written: 0, waiting: false };
+  const exit = new Promise<number>((resolve) => {
+    stdout.once('end', () => resolve(0));
+    stdout.once('close', () => resolve(-1));
+  });
+  const write = () => {
+    state.waiting = false;
+    while (state.written < total) {
+      const bytes = counting(state.written, Math.min(chunk, total - state.written));
+      state.written += bytes.length;
+      if (!stdout.write(bytes)) {
+        state.waiting = true;
+        stdout.once('drain', write);
+        return;
+      }
+    }
+    stdout.end();
+  };
+  setImmediate(write);
+  const proc: InteractiveProcess = { stdin: new PassThrough(), stdout, stderr: new PassThrough(), exit, resize: async () => undefined, kill: () => stdout.destroy() };
+  return { proc, state };
+}
+
+/** The most bytes this machine's kernel may hold in one loopback TCP connection: the receiver's and the sender's buffer maxima (`tcp_rmem`, `tcp_wmem`). */
+function tcpBufferMaxima(): number {
+  const max = (file: string) => Number(readFileSync(file, 'utf8').trim().split(/\s+/)[2]);
+  return max('/proc/sys/net/ipv4/tcp_rmem') + max('/proc/sys/net/ipv4/tcp_wmem');
+}
 
 describeWithEngine('docker', 'interactive exec over /exec (docker)', () => {
   let db: TestDatabase;

@@ -210,6 +210,26 @@ describe('session flow control', () => {
     expect(await p.exit).toBe(9);
     expect(client.size).toBe(0);
   });
+
+  test('the exit settles once the output being read was read to the end: a reader that holds back gets the output before it', async () => {
+    const sent: StreamFrame[] = [];
+    const client = new SessionClient((text) => sent.push(JSON.parse(text) as StreamFrame), WINDOW);
+    const p = await client.open({ driver: 'fake', environmentId: 'e1', command: ['sh'] }, async () => ({}));
+    p.stdin.write('x');
+    const id = sent.find((f) => f.session)!.session;
+    let read = '';
+    p.stdout.on('data', (chunk: Buffer) => (read += chunk.toString('utf8')));
+    p.stdout.pause();
+    client.receive({ type: 'stream', session: id, event: 'data', stream: 'stdout', data: Buffer.from('the tail').toString('base64') });
+    client.receive({ type: 'stream', session: id, event: 'exit', exitCode: 4 });
+    let settled = false;
+    void p.exit.then(() => (settled = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    p.stdout.resume();
+    expect(await p.exit).toBe(4);
+    expect(read).toBe('the tail');
+  });
 });
 
 describe('stream frames', () => {
