@@ -33,7 +33,8 @@ import type { SiteReady } from './federation-site';
  * BENCH_HOSTS (hosts per site: 1000), BENCH_ROUNDS (hosts: 200), BENCH_SUBSCRIBERS (1000),
  * BENCH_EVENT_INTERVAL_MS (250), BENCH_EVENT_SECONDS (events: 20 per stage); BENCH_CPU_PROFILE=path:
  * after the by-id figure, a CPU profile of this process (the federation) over as many federated
- * by-id requests again, in a window of its own.
+ * by-id requests again, in a window of its own; BENCH_HOSTS_CPU_PROFILE=path: after the hosts figure, one
+ * over BENCH_ROUNDS federated listings again.
  * The listed hosts are registered for agents of their own (`agent: "<site>-agent-<n>"`, never
  * connected: UNKNOWN), as the machines of a real site are; only the first is this site's own.
  */
@@ -161,6 +162,11 @@ async function hostsListing(direct: Caller[], federated: Caller): Promise<void> 
   for (const [label, t] of times) console.log(`  ${label.padEnd(12)} p50 ${pct(t, 50).toFixed(1)} ms  p99 ${pct(t, 99).toFixed(1)} ms`);
   const slowest = Math.max(...callers.filter((c) => c.label !== 'federation').map((c) => pct(times.get(c.label)!, 99)));
   console.log(`  p99 federation / slowest site's p99: ${(pct(times.get('federation')!, 99) / slowest).toFixed(2)} (goal ≤ 2)`);
+  if (process.env.BENCH_HOSTS_CPU_PROFILE) {
+    await withCpuProfile(process.env.BENCH_HOSTS_CPU_PROFILE, async () => {
+      for (let round = 0; round < ROUNDS; round++) await listAll(federated);
+    });
+  }
 }
 
 /** An environment of the fake driver on the site's own host, running: what the events figure restarts. */

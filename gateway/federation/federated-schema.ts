@@ -5,6 +5,7 @@ import { Repeater } from 'graphql-yoga';
 import { FieldNode, getNamedType, GraphQLError, GraphQLFieldResolver, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, isNonNullType, isObjectType, Kind, OperationTypeNode, parse, responsePathAsArray, FieldNode as Field, OperationDefinitionNode } from 'graphql';
 import type { FederationContext } from './context';
 import { DelegationPlans } from './delegation-plans';
+import { FieldKind, FlatLists } from './flat-lists';
 import { takesPeer, withPeers } from './peers';
 import { placementResolvers } from './placement';
 import { decodeCursor, encodeCursor, FederatedConnection, GlobalIds, isConnectionType, LocalArgs, localArgs, mergeKindOf, SiteCursors, SiteIndex } from './routing';
@@ -86,7 +87,7 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
     const failed = outcomes.filter((o): o is Extract<Outcome, { failure: GraphQLError }> => 'failure' in o);
     if (kind === 'list') {
       ctx.siteErrors.push(...failed.map((o) => siteError(o.site, o.failure, info)));
-      return answered.flatMap((o) => (Array.isArray(o.value) ? o.value : []));
+      return answered.flatMap((o) => (Array.isArray(o.value) ? (flat.flatten(o.value, o.site, info) ?? o.value) : []));
     }
     const found = answered.find((o) => o.value !== null && o.value !== undefined);
     if (found) {
@@ -159,6 +160,7 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
   }
   /** An ID (or list of IDs) a site gave, global: prefixed with that site's name. */
   const globalized = (site: string, value: unknown): unknown => (typeof value === 'string' ? ids.of(site, value) : Array.isArray(value) ? value.map((v) => globalized(site, v)) : value);
+  const flat = new FlatLists(globalized);
   const globalId = (parent: unknown, args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo): unknown => {
     const value = defaultMergedResolver(parent as ExternalObject, args, ctx, info);
     const site = siteOfObject(parent);
@@ -213,26 +215,35 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
   resolvers[siteSchema.getMutationType()!.name]!.createEnvironment = createEnvironment;
   resolvers.PlacementExplanation = { ...resolvers.PlacementExplanation, ...placement.explanation };
   for (const type of connectionTypes) {
-    resolvers[type.name] = Object.fromEntries(Object.entries(type.getFields()).map(([name, f]) => [name, connectionFieldResolver(name, mergeKindOf(f.type))]));
+    resolvers[type.name] = Object.fromEntries(Object.entries(type.getFields()).map(([name, f]) => [name, connectionFieldResolver(name, mergeKindOf(f.type), flat)]));
   }
 
-  return stitchSchemas({
+  const stitched = stitchSchemas({
     subschemas: sites.length ? sites : [{ schema: siteSchema }],
     typeDefs: [...entityTypes.map((t) => t.name), ...SITE_SOURCED_TYPES].map((t) => `extend type ${t} { """The member site this object comes from (the federation's name for it)."""\nfederationSite: String! }`).join('\n'),
     resolvers,
   });
+  // Site lists made flat are read by field: those GraphQL Tools resolves, those made global, federationSite.
+  flat.install(stitched, (type, name): FieldKind | undefined => {
+    const resolve = resolvers[type]?.[name];
+    return resolve === undefined ? 'copy' : resolve === globalId ? 'id' : resolve === federationSite ? 'site' : undefined;
+  }, roots);
+  return stitched;
 }
 
 function field(info: GraphQLResolveInfo) {
   return info.parentType.getFields()[info.fieldName]!;
 }
 
-/** A field of a connection type: merged over the sites' parts for a federated connection, as delegated otherwise. */
-function connectionFieldResolver(name: string, kind: ReturnType<typeof mergeKindOf>): GraphQLFieldResolver<unknown, FederationContext> {
+/**
+ * A field of a connection type: merged over the sites' parts for a federated connection (a list of
+ * objects made flat in one pass where it can be), as delegated otherwise.
+ */
+function connectionFieldResolver(name: string, kind: ReturnType<typeof mergeKindOf>, flat: FlatLists): GraphQLFieldResolver<unknown, FederationContext> {
   return async (parent, args, ctx, info) => {
     if (!(parent instanceof FederatedConnection)) return defaultMergedResolver(parent as ExternalObject, args, ctx, info);
     if (name === 'pageInfo') return parent.pageInfo;
-    const values = await Promise.all(parent.parts.map((p) => defaultMergedResolver(p as ExternalObject, args, ctx, info)));
+    const values = await Promise.all(parent.parts.map((p) => (kind === 'list' ? flat.list(p as ExternalObject, siteOfObject(p), info) : undefined) ?? defaultMergedResolver(p as ExternalObject, args, ctx, info)));
     if (kind === 'list') return values.flatMap((v) => (Array.isArray(v) ? v : []));
     if (name === 'totalCount') return values.reduce((sum: number, v) => sum + (typeof v === 'number' ? v : 0), 0);
     return values[0] ?? null;

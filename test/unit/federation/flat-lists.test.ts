@@ -1,0 +1,112 @@
+import { Subschema } from '@graphql-tools/delegate';
+import type { ExecutionRequest, Executor } from '@graphql-tools/utils';
+import { execute, GraphQLError, GraphQLSchema, parse, validate } from 'graphql';
+import type { FederationContext } from '../../../gateway/federation/context';
+import { federatedSchema } from '../../../gateway/federation/federated-schema';
+import { FlatLists } from '../../../gateway/federation/flat-lists';
+import { siteSchema } from '../../../gateway/federation/sites';
+
+const schema = siteSchema();
+
+/** Site `name`'s hosts: two, each with a resource; `broken` makes the second's layerId fail at the site (null with an error at its path). */
+function siteRoot(name: string, broken = false) {
+  const host = (n: number) => ({
+    id: `h${n}`,
+    hostname: `${name}-host-${n}`,
+    state: n === 1 ? 'UP' : 'UNKNOWN',
+    drivers: ['fake'],
+    layerId: () => (broken && n === 2 ? Promise.reject(new GraphQLError('disk on fire', { extensions: { code: 'INTERNAL' } })) : n === 1 ? `l${n}` : null),
+    fingerprint: { cpus: n },
+    resources: [{ id: `r${n}`, hostId: `h${n}`, type: 'SLOT', total: n }],
+  });
+  const hosts = [host(1), host(2)];
+  return {
+    hosts: ({ first, after }: { first: number; after?: string }) => {
+      const start = after ? hosts.findIndex((h) => h.id === after) + 1 : 0;
+      const page = hosts.slice(start, start + first);
+      return {
+        totalCount: hosts.length,
+        nodes: page,
+        edges: page.map((node) => ({ cursor: node.id, node })),
+        pageInfo: { hasNextPage: start + first < hosts.length, hasPreviousPage: start > 0, startCursor: page[0]?.id ?? null, endCursor: page.at(-1)?.id ?? null },
+      };
+    },
+    images: () => [{ id: `i-${name}`, name: `image-${name}`, version: '1', technology: 'fake' }],
+  };
+}
+
+/** A federation over sites a, b and c answering by executing the site schema (site c's second host broken when asked). */
+function federation(brokenC = false): GraphQLSchema {
+  const sites = ['a', 'b', 'c'].map(
+    (name) =>
+      new Subschema({
+        name,
+        schema,
+        batch: false,
+        executor: (async (request: ExecutionRequest) => {
+          const errors = validate(schema, request.document);
+          if (errors.length) return { errors };
+          return execute({ schema, document: request.document, variableValues: request.variables, rootValue: siteRoot(name, brokenC && name === 'c') });
+        }) as Executor,
+      }),
+  );
+  return federatedSchema(sites, schema);
+}
+
+const context = (): FederationContext => ({ group: { name: 'alliance', links: { a: 'ta', b: 'tb', c: 'tc' } }, siteErrors: [] });
+
+/** Each query made flat, and the same with a field asked again under a directive, which keeps it to GraphQL Tools' way (`@include(if: true)` changes nothing of the answer). */
+const cases = [
+  {
+    name: 'nodes, ids global, the site of each, nested objects, aliases, a fragment',
+    flat: 'query ($after: String) { hosts(first: 1, after: $after) { totalCount nodes { id name: hostname state drivers layerId fingerprint federationSite ...R } pageInfo { hasNextPage endCursor } } } fragment R on Host { resources { id hostId type total } }',
+    tools: 'query ($after: String) { hosts(first: 1, after: $after) { totalCount nodes { id name: hostname state drivers layerId fingerprint federationSite ...R id @include(if: true) } pageInfo { hasNextPage endCursor } } } fragment R on Host { resources { id hostId type total } }',
+  },
+  {
+    name: 'edges with their cursors, a field asked twice',
+    flat: 'query ($after: String) { hosts(first: 1, after: $after) { edges { cursor node { id } node { hostname federationSite } } pageInfo { hasNextPage endCursor } } }',
+    tools: 'query ($after: String) { hosts(first: 1, after: $after) { edges { cursor node { id } node { hostname federationSite hostname @include(if: true) } } pageInfo { hasNextPage endCursor } } }',
+  },
+  { name: 'a root list', flat: '{ images { id name federationSite } }', tools: '{ images { id name federationSite name @include(if: true) } }' },
+];
+
+describe('flat lists', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  test.each(cases)('a list made flat is what GraphQL Tools makes of it, page after page: $name', async ({ flat, tools }) => {
+    const federated = federation();
+    const flatten = jest.spyOn(FlatLists.prototype, 'flatten');
+    const pages = async (query: string) => {
+      const answers = [];
+      let after: string | null = null;
+      do {
+        const result = await execute({ schema: federated, document: parse(query), variableValues: { after }, contextValue: context() });
+        expect(result.errors).toBeUndefined();
+        answers.push(result.data);
+        const connection = (result.data as { hosts?: { pageInfo: { hasNextPage: boolean; endCursor: string | null } } }).hosts;
+        after = connection?.pageInfo.hasNextPage ? connection.pageInfo.endCursor : null;
+      } while (after);
+      return answers;
+    };
+    flatten.mockClear();
+    const byFlat = await pages(flat);
+    expect(flatten.mock.results.some((r) => r.value !== undefined)).toBe(true);
+    flatten.mockClear();
+    const byTools = await pages(tools);
+    expect(flatten.mock.results.every((r) => r.value === undefined)).toBe(true);
+    expect(byFlat).toEqual(byTools);
+    expect(JSON.stringify(byFlat)).toMatch(/"a:(h1|i-a)"/);
+  });
+
+  test("a site's list with an error in it is left to GraphQL Tools: the error at its path, the other sites' objects flat", async () => {
+    const federated = federation(true);
+    const flatten = jest.spyOn(FlatLists.prototype, 'flatten');
+    const result = await execute({ schema: federated, document: parse('{ hosts(first: 2) { nodes { id layerId federationSite } } }'), contextValue: context() });
+    // (GraphQL Tools keeps the index of the site's own list in the path.)
+    expect(result.errors?.map((e) => [e.message, e.path, e.extensions.code])).toEqual([['disk on fire', ['hosts', 'nodes', expect.any(Number), 'layerId'], 'INTERNAL']]);
+    expect((result.data as { hosts: { nodes: unknown[] } }).hosts.nodes).toEqual(
+      ['a', 'b', 'c'].flatMap((site) => [1, 2].map((n) => ({ id: `${site}:h${n}`, layerId: n === 1 ? `${site}:l1` : null, federationSite: site }))),
+    );
+    expect(flatten.mock.results.filter((r) => r.value !== undefined)).toHaveLength(2);
+  });
+});
