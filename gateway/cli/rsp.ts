@@ -69,6 +69,7 @@ addServeOptions(program.command('serve').description('start the gateway (GraphQL
       `  Subscriptions:     ${gateway.websocketUrl}`,
       `  GraphQL IDE:       ${gateway.graphqlUrl} (open in a browser)`,
       `  Health:            ${gateway.url}/healthz  ${gateway.url}/readyz`,
+      ...(gateway.healthUrl ? [`  Health port:       ${gateway.healthUrl}/healthz  ${gateway.healthUrl}/readyz (RSP_HEALTH_PORT)`] : []),
       '',
       ...(gateway.bootstrapToken
         ? [

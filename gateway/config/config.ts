@@ -19,6 +19,11 @@ import { DEFAULT_VERIFY_FLOOR_BYTES_PER_SECOND } from '../replication/settings';
  */
 const settings = {
   port: { env: 'PORT', schema: z.coerce.number().int().min(0).max(65535).default(4000), doc: 'port of HTTP and WebSocket (`0` picks a free one)' },
+  healthPort: {
+    env: 'RSP_HEALTH_PORT',
+    schema: z.coerce.number().int().min(0).max(65535).optional(),
+    doc: 'a port of its own answering only `GET /healthz` and `GET /readyz` (same address and TLS as `PORT`), for a load balancer\'s checks: they never wait behind the clients of `PORT` (see *Limits*); unset: none',
+  },
   host: { env: 'RSP_HOST', schema: z.string().min(1).default('127.0.0.1'), doc: 'address to listen on (`0.0.0.0` for every interface)' },
   tlsCert: {
     env: 'RSP_TLS_CERT',

@@ -6,11 +6,16 @@ import type { Logger } from 'pino';
  * How many listening sockets share the gateway's port. Node 22 (its libuv) accepts one connection
  * per listening socket per turn of the event loop, so a burst of N connections waits N turns in
  * the kernel's accept queue, and a connection behind it (a load balancer's /healthz) waits as
- * many: seconds when each turn is busy with the burst's sockets. With SO_REUSEPORT the kernel
- * spreads new connections over several sockets on one port, each accepted once a turn. Linux
- * only (elsewhere the port's sockets would not share the load): 1 on other platforms.
+ * many turns, each also doing a slice of the burst's upgrades and messages: seconds on a loaded
+ * machine. With SO_REUSEPORT the kernel spreads new connections over several sockets on one port,
+ * each accepted once a turn: with 256, a burst of 500 is accepted in a few turns (a socket's share
+ * is about 2), and a check behind it waits those few turns, not hundreds (bench:burst: 8 sockets
+ * left a probe behind 639 connections accepted in 94 turns, 2.5 s). Accepting faster than the
+ * upgrades are checked moves the waiting from the kernel's queues to the gateway's, which is bounded
+ * (graphql-upgrade.ts, `MAX_UPGRADES_WAITING`). Linux only (elsewhere the port's sockets would not
+ * share the load): 1 on other platforms.
  */
-export const ACCEPT_HANDLES = process.platform === 'linux' ? 8 : 1;
+export const ACCEPT_HANDLES = process.platform === 'linux' ? 256 : 1;
 
 /** Where and how the gateway listens. */
 export interface ListenOptions {

@@ -52,7 +52,7 @@ import { refuseNewerSchema } from '../persistence/migration-status';
 import { createServices, Services } from '../services';
 import { RSP_VERSION } from '../version';
 import { AGENT_PROTOCOL_VERSION, SPOKEN_PROTOCOLS, type ProtocolRange } from '../agent/protocol';
-import { createHttpApp, httpErrorHandler, MAX_GRAPHQL_BODY_BYTES, requestIdOf } from './http-app';
+import { createHttpApp, healthHandler, httpErrorHandler, MAX_GRAPHQL_BODY_BYTES, requestIdOf } from './http-app';
 import { dashboardHandler, defaultWebDir } from './dashboard';
 import { graphqlPostHandler, isJsonGraphQLPost } from './graphql-post';
 import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint';
@@ -73,7 +73,7 @@ import { RefusalLog } from '../limits/refusal-log';
 import { contextOutage, outageStatusPlugin } from './outage-response';
 import { CredentialSockets } from './credential-sockets';
 import { certificateProblems, createListener } from './tls';
-import { AcceptHandles, listenWithAcceptHandles } from './accept-handles';
+import { ACCEPT_HANDLES, AcceptHandles, listenWithAcceptHandles } from './accept-handles';
 
 /**
  * How long a stopping gateway lets in-flight HTTP requests finish before it cuts their connections;
@@ -96,6 +96,8 @@ export interface Gateway {
   graphqlUrl: string;
   /** `ws://host:port/graphql` (`wss://` with TLS) */
   websocketUrl: string;
+  /** `http://host:port` of the health port (`RSP_HEALTH_PORT`: `/healthz` and `/readyz` only), when set. */
+  healthUrl?: string;
   config: GatewayConfig;
   logger: Logger;
   dataSource: DataSource;
@@ -129,6 +131,8 @@ export interface StartOptions {
    * to run a replica of N−1 beside one of N; its code, schema and in-process agent stay this version's.
    */
   protocols?: ProtocolRange;
+  /** Listening sockets on the gateway's port (default `ACCEPT_HANDLES`): for benches, to compare counts. */
+  acceptHandles?: number;
 }
 
 /**
@@ -235,7 +239,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     agents.onChange((id, connected) => void (connected ? services.agentConnections.opened(id, agentServer.describe(id) ?? { version: RSP_VERSION, remoteAddress: 'in-process', protocol: AGENT_PROTOCOL_VERSION }) : services.agentConnections.closed(id)));
     // An in-process agent connected again is looked over for orphans too (remote ones are, once in the link: onConnected).
     agents.onChange((id, connected) => void (connected && agents.reachOf(id) === 'in-process' && services.orphans.scan(id)));
-    const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, closeBus, agentServer, rates?.factory);
+    const gateway = await serve(config, logger, dataSource, services, schema, plugins.gatewayPlugins, closeBus, agentServer, rates?.factory, options.acceptHandles);
     services.metrics.start(config.metricsIntervalMs);
     services.replication.runs.start(config.replicationIntervalMs);
     services.replication.verifier.start();
@@ -306,13 +310,9 @@ async function reach(agent: InProcessAgent, config: GatewayConfig, logger: Logge
   return client;
 }
 
-async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>, agentServer: AgentServer, sharedBuckets?: BucketsFactory): Promise<Omit<Gateway, 'agents'>> {
-  const app = createHttpApp({
-    logger,
-    dataSource,
-    graphiql: config.graphiql,
-    readinessChecks: [{ name: 'drivers', check: async () => ({ ok: true, detail: (await services.environments.drivers(SYSTEM)).map((d) => ({ name: d.name, available: d.available })) }) }],
-  });
+async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>, agentServer: AgentServer, sharedBuckets?: BucketsFactory, handles = ACCEPT_HANDLES): Promise<Omit<Gateway, 'agents'>> {
+  const readinessChecks = [{ name: 'drivers', check: async () => ({ ok: true, detail: (await services.environments.drivers(SYSTEM)).map((d) => ({ name: d.name, available: d.available })) }) }];
+  const app = createHttpApp({ logger, dataSource, graphiql: config.graphiql, readinessChecks });
   app.put('/images/:id/content', imageUploadHandler(services, logger));
   app.get('/images/content/:digest', imageContentHandler(services, logger));
   app.post('/peer/store', peerStoreHandler(services, logger));
@@ -444,18 +444,31 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
 
   // Several listening sockets on the port, each accepted once a turn (accept-handles.ts), so a
   // burst's connections do not hold a /healthz check in the accept queue for seconds.
-  acceptHandles = await listenWithAcceptHandles(httpServer, { port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, logger);
+  acceptHandles = await listenWithAcceptHandles(httpServer, { port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, logger, handles);
   const { port } = httpServer.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   const url = `${listener.scheme}://${host}:${port}`;
+  // A port of its own for a load balancer's checks (RSP_HEALTH_PORT): no client of the gateway's port is ever queued before them.
+  const health = config.healthPort === undefined ? undefined : createListener(config, healthHandler({ dataSource, readinessChecks, logger }));
+  if (health) {
+    await listenWithAcceptHandles(health.server, { port: config.healthPort!, host: config.host, backlog: LISTEN_BACKLOG }, logger, 1).catch(async (e: unknown) => {
+      // The gateway's port is let go too: the start fails as a whole (a health port in use, say).
+      acceptHandles?.close();
+      await new Promise((resolve) => httpServer.close(resolve));
+      throw e;
+    });
+  }
+  const healthUrl = health && `${health.scheme}://${host}:${(health.server.address() as AddressInfo).port}`;
 
   let closing: Promise<void> | undefined;
   return {
     url,
     graphqlUrl: `${url}/graphql`,
     websocketUrl: `${listener.scheme === 'https' ? 'wss' : 'ws'}://${host}:${port}/graphql`,
+    healthUrl,
     reloadCertificates: () => {
       listener.reloadCertificates();
+      health?.reloadCertificates();
       if (listener.scheme === 'https') logger.info({ cert: config.tlsCert }, 'TLS certificate reloaded');
     },
     config,
@@ -465,6 +478,11 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     schema,
     close: () =>
       (closing ??= (async () => {
+        // A stopping gateway is not ready: the health port's checks fail from now (their connections refused).
+        if (health) {
+          health.server.closeAllConnections();
+          await new Promise((resolve) => health.server.close(resolve));
+        }
         await services.metrics.stop();
         await services.health.stop();
         await agentServer.close();

@@ -47,6 +47,14 @@ export function upgradeSecret(req: IncomingMessage): string | undefined {
  */
 export const UPGRADES_PER_TURN = 16;
 
+/**
+ * Upgrades that may wait for their slice; more are refused at once (503, `Retry-After: 1`). The
+ * port accepts connections faster than upgrades are checked (accept-handles.ts): during a flood
+ * the waiting ones would pile up in memory, each holding its socket, where the kernel's accept
+ * queues used to hold them (as many as a listen backlog: the same bound).
+ */
+export const MAX_UPGRADES_WAITING = 4096;
+
 /** Messages of graphql-ws sockets (all of them together) handled per turn of the event loop. */
 export const MESSAGES_PER_TURN = 32;
 
@@ -65,8 +73,9 @@ function answer(socket: Duplex, status: number, reason: string, message: string,
  * authenticated (503 UNAVAILABLE when the database cannot say): a socket whose token does takes no
  * unauthenticated place; one whose token does not is one without credentials (capped as those,
  * then closed 4403 at its `connection_init` as graphql-ws clients expect of a refused token).
- * Upgrades are taken `UPGRADES_PER_TURN` per turn of the event loop, in the order they came, and
- * the admitted sockets' messages `MESSAGES_PER_TURN` per turn, all sockets together.
+ * Upgrades are taken `UPGRADES_PER_TURN` per turn of the event loop, in the order they came (past
+ * `maxWaiting` waiting, refused at once: 503), and the admitted sockets' messages
+ * `MESSAGES_PER_TURN` per turn, all sockets together.
  * `admissionOf` gives `onConnect` what was learnt.
  */
 export function graphqlUpgrade(options: {
@@ -75,8 +84,10 @@ export function graphqlUpgrade(options: {
   refusals: RefusalLog;
   authenticate: (secret: string) => Promise<Principal | null>;
   wsServer: WebSocketServer;
+  /** Upgrades that may wait for their slice (default `MAX_UPGRADES_WAITING`). */
+  maxWaiting?: number;
 }): { handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>; admissionOf: (req: IncomingMessage) => UpgradeAdmission } {
-  const { limits, unauthenticated, refusals, authenticate, wsServer } = options;
+  const { limits, unauthenticated, refusals, authenticate, wsServer, maxWaiting = MAX_UPGRADES_WAITING } = options;
   const admissions = new WeakMap<IncomingMessage, UpgradeAdmission>();
   const slices = new TurnSlices(UPGRADES_PER_TURN);
   const messages = new TurnSlices(MESSAGES_PER_TURN);
@@ -84,6 +95,11 @@ export function graphqlUpgrade(options: {
   const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     // Node leaves an upgraded socket without an error listener: one that fails while it waits (a reset) must not end the process.
     socket.on('error', ignore);
+    if (slices.waiting >= maxWaiting) {
+      refusals.count('upgrades waiting');
+      answer(socket, 503, 'Service Unavailable', `The gateway is busy: ${maxWaiting} connections wait for their turn; try again`, RATE_LIMITED, 1);
+      return Promise.resolve();
+    }
     return slices.run(async () => {
       // A client that went while its socket waited holds nothing.
       if (socket.destroyed) return;

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { NextFunction, Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { databaseReachable } from '../persistence/data-source';
@@ -43,6 +43,53 @@ export function requestIdOf(req: Pick<IncomingMessage, 'headers'>): string {
   return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
 }
 
+/** The body of `/healthz`: the process answers. */
+const LIVE = { status: 'ok' };
+
+/** The answer of `/readyz`: 200 when the database answers and every readiness check passes, else 503, with each check's result. */
+export async function readiness(options: Pick<HttpAppOptions, 'dataSource' | 'readinessChecks'>): Promise<{ status: 200 | 503; body: { status: string; checks: Record<string, unknown> } }> {
+  const checks: Record<string, unknown> = { database: await databaseReachable(options.dataSource) };
+  let ready = checks.database === true;
+  for (const { name, check } of options.readinessChecks ?? []) {
+    try {
+      const r = await check();
+      checks[name] = r;
+      ready &&= typeof r === 'boolean' ? r : r.ok;
+    } catch (e) {
+      checks[name] = { ok: false, detail: (e as Error).message };
+      ready = false;
+    }
+  }
+  return { status: ready ? 200 : 503, body: { status: ready ? 'ready' : 'not ready', checks } };
+}
+
+/**
+ * The handler of the health port (`RSP_HEALTH_PORT`): `GET` (or `HEAD`) `/healthz` and `/readyz`
+ * as on the gateway's port, anything else 404. A port of its own, so a load balancer's checks
+ * never wait behind the clients of the gateway's port in its accept queues.
+ */
+export function healthHandler(options: Pick<HttpAppOptions, 'dataSource' | 'readinessChecks' | 'logger'>): (req: IncomingMessage, res: ServerResponse) => void {
+  const send = (res: ServerResponse, status: number, body: unknown, head: boolean) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'x-request-id': randomUUID(), ...(status === 405 ? { allow: 'GET, HEAD' } : {}) });
+    res.end(head ? undefined : text);
+  };
+  return (req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) return send(res, 405, { errors: [{ message: 'Only GET and HEAD are answered on the health port', extensions: { code: 'BAD_REQUEST' } }] }, false);
+    if (path === '/healthz') return send(res, 200, LIVE, head);
+    if (path !== '/readyz') return send(res, 404, { errors: [{ message: 'The health port answers /healthz and /readyz only', extensions: { code: 'NOT_FOUND' } }] }, head);
+    readiness(options).then(
+      ({ status, body }) => send(res, status, body, head),
+      (e: unknown) => {
+        options.logger.error({ err: e }, 'readiness check failed');
+        send(res, 503, { status: 'not ready' }, head);
+      },
+    );
+  };
+}
+
 /**
  * The express app of a gateway, without the GraphQL handler (mounted by the caller):
  * request ids, JSON bodies, `/healthz`, `/readyz` and the GraphQL IDE on `GET /graphql`
@@ -61,24 +108,12 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json(LIVE);
   });
 
   app.get('/readyz', async (_req, res) => {
-    const checks: Record<string, unknown> = { database: await databaseReachable(options.dataSource) };
-    let ready = checks.database === true;
-    for (const { name, check } of options.readinessChecks ?? []) {
-      try {
-        const r = await check();
-        const ok = typeof r === 'boolean' ? r : r.ok;
-        checks[name] = typeof r === 'boolean' ? r : r;
-        ready &&= ok;
-      } catch (e) {
-        checks[name] = { ok: false, detail: (e as Error).message };
-        ready = false;
-      }
-    }
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+    const { status, body } = await readiness(options);
+    res.status(status).json(body);
   });
 
   app.get('/graphql', (req, res, next) => {

@@ -33,8 +33,8 @@ describe('abuse: sockets without a token', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('pglite');
-    // Default socket limits (100 without a token, 16 per address, connection_init within 3 s).
-    t = await startTestGateway(db, { RSP_INTROSPECTION: 'false' });
+    // Default socket limits (100 without a token, 16 per address, connection_init within 3 s); a health port of its own too.
+    t = await startTestGateway(db, { RSP_INTROSPECTION: 'false', RSP_HEALTH_PORT: '0' });
   });
   afterEach(() => terminateSockets());
   afterAll(async () => {
@@ -42,11 +42,16 @@ describe('abuse: sockets without a token', () => {
     await db?.drop();
   });
 
-  test('500 anonymous sockets from 500 addresses, 20 subscriptions each: 100 admitted, 400 refused 503 RATE_LIMITED at the upgrade; tokens at the upgrade still connect; /healthz answers throughout', async () => {
+  test('500 anonymous sockets from 500 addresses, 20 subscriptions each: 100 admitted, 400 refused 503 RATE_LIMITED at the upgrade; tokens at the upgrade still connect; /healthz answers throughout, on the gateway\'s port and on the health port', async () => {
     let bursting = true;
     const probes: number[] = [];
+    const healthPortProbes: number[] = [];
     const probing = (async () => {
       do probes.push((await healthz(t.gateway.url)).status);
+      while (bursting);
+    })();
+    const probingHealthPort = (async () => {
+      do healthPortProbes.push((await healthz(t.gateway.healthUrl!)).status);
       while (bursting);
     })();
     const outcomes = await Promise.all(Array.from({ length: 500 }, (_, i) => openSocket(t.gateway.websocketUrl, {}, { headers: { 'x-forwarded-for': `10.9.${i >> 8}.${i & 255}` } })));
@@ -71,17 +76,37 @@ describe('abuse: sockets without a token', () => {
     // Subscriptions need a token: each is refused at once (UNAUTHENTICATED), and the socket stays open.
     const answers = await Promise.all(admitted.flatMap((socket) => Array.from({ length: 20 }, (_, i) => subscribe(socket, `e${i}`, SUBSCRIPTION))));
     bursting = false;
-    await probing;
+    await Promise.all([probing, probingHealthPort]);
     expect(answers).toHaveLength(2000);
     expect(new Set(answers.map((a) => a.payload[0]?.extensions?.code))).toEqual(new Set(['UNAUTHENTICATED']));
     expect(admitted.every((socket) => socket.readyState === WebSocket.OPEN)).toBe(true);
     expect(probes.length).toBeGreaterThan(0);
     expect(probes.every((status) => status === 200)).toBe(true);
+    expect(healthPortProbes.length).toBeGreaterThan(0);
+    expect(healthPortProbes.every((status) => status === 200)).toBe(true);
     for (const socket of [...admitted, byHeader.socket, byProtocol.socket]) socket.close();
     // Closed sockets free their places.
     const again = await admittedAgain(t.gateway.websocketUrl, '10.9.9.9');
     expect(again).toBeDefined();
     again?.close();
+  });
+
+  test('the health port (RSP_HEALTH_PORT) answers /healthz and /readyz as the gateway\'s port does, and nothing else', async () => {
+    const health = t.gateway.healthUrl!;
+    expect(new URL(health).port).not.toBe(new URL(t.gateway.url).port);
+    const live = await fetch(`${health}/healthz`);
+    expect([live.status, await live.json()]).toEqual([200, { status: 'ok' }]);
+    const ready = await fetch(`${health}/readyz?verbose`);
+    const readyBody = await ready.json();
+    expect([ready.status, readyBody]).toEqual([200, expect.objectContaining({ status: 'ready', checks: expect.objectContaining({ database: true }) })]);
+    // The same checks as the gateway's own /readyz.
+    expect(Object.keys(readyBody.checks)).toEqual(Object.keys((await (await fetch(`${t.gateway.url}/readyz`)).json()).checks));
+    const head = await fetch(`${health}/healthz`, { method: 'HEAD' });
+    expect([head.status, await head.text()]).toEqual([200, '']);
+    const graphql = await fetch(`${health}/graphql`);
+    expect([graphql.status, await graphql.json()]).toEqual([404, { errors: [expect.objectContaining({ extensions: { code: 'NOT_FOUND' } })] }]);
+    const post = await fetch(`${health}/healthz`, { method: 'POST', body: '{}' });
+    expect([post.status, await post.json()]).toEqual([405, { errors: [expect.objectContaining({ extensions: { code: 'BAD_REQUEST' } })] }]);
   });
 
   test('one address holds at most 16 sockets without a token (429 RSP_MAX_ANONYMOUS_SOCKETS_PER_ADDRESS); a socket authenticated in connection_init gives its place back', async () => {
