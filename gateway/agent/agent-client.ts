@@ -7,7 +7,7 @@ import { encodeFrame } from './frame-codec';
 import { PendingCalls, type PendingCall } from './pending-calls';
 import { AGENT_METHOD_SINCE, AGENT_PROTOCOL_VERSION, OLDEST_AGENT_PROTOCOL_VERSION } from './protocol';
 import type { AgentHello, CallContext, RequestFrame } from './protocol';
-import { decodeStreamFrame, frameValue, OPEN_SESSION, SESSIONS_FEATURE } from './stream-frames';
+import { decodeStreamFrame, frameValue, OPEN_SESSION, SESSIONS_FEATURE, SESSIONS_MIN_PROTOCOL } from './stream-frames';
 import type { OpenSessionParams } from './stream-frames';
 import { SessionClient } from './stream-sessions';
 import { RSP_VERSION } from '../version';
@@ -103,7 +103,10 @@ export class AgentClient implements HostAgent {
   /**
    * Starts an interactive process on the agent: its streams travel as the session's frames on
    * this connection. UNSUPPORTED_OPERATION, naming the agent's version, when the agent did not
-   * say it serves sessions at `connect` (an older release), and through another gateway replica.
+   * say it serves sessions at `connect` (an older release). Through another gateway replica
+   * (`per-call`) the frames go in the relay's envelopes to the replica holding the agent, whose
+   * relay serves the session over its own connection to the agent with the same windows and acks
+   * on each leg: each leg holds at most a window per direction, whatever the readers' pace.
    */
   interactiveExec(params: EnvironmentTarget & { command: string[]; tty?: boolean; columns?: number; rows?: number }): Promise<InteractiveProcess> {
     return this.openSession('interactive exec', params);
@@ -122,8 +125,11 @@ export class AgentClient implements HostAgent {
   private async openSession(what: string, params: Omit<OpenSessionParams, 'session'>): Promise<InteractiveProcess> {
     const by = `host agent ${this.id}`;
     if (this.closed) throw this.notConnected(this.closed);
-    if (this.protocol === 'per-call') throw new UnsupportedOperationError(what, `${by} through another gateway replica`, 'sessions are not relayed between gateway replicas: connect to the replica the agent is connected to');
-    if (!this.greeting?.features?.includes(SESSIONS_FEATURE)) {
+    if (this.protocol === 'per-call') {
+      // Through another gateway replica: that replica serves the session over the agent it holds
+      // (its relay's dispatcher), and refuses it there when that agent does not carry sessions.
+      if (this.newestProtocol < SESSIONS_MIN_PROTOCOL) throw new UnsupportedOperationError(what, 'this gateway replica', `it speaks agent protocol ${this.newestProtocol} and sessions came in protocol ${SESSIONS_MIN_PROTOCOL}: upgrade it to RSP ${RSP_VERSION}`);
+    } else if (!this.greeting?.features?.includes(SESSIONS_FEATURE)) {
       const runs = this.greeting ? `it runs RSP ${this.greeting.software} (agent protocol ${this.greeting.protocol}), which does not carry interactive sessions` : 'it did not say it carries interactive sessions';
       throw new UnsupportedOperationError(what, by, `${runs}: upgrade the agent to RSP ${RSP_VERSION}`);
     }

@@ -7,9 +7,13 @@ import pino from 'pino';
 import { createRootfsTar } from '../../drivers/fake';
 import { agentRegistry } from '../../gateway/agent/builtin-drivers';
 import { InProcessAgent } from '../../gateway/agent/in-process-agent';
+import type { AgentClient } from '../../gateway/agent/agent-client';
 import { AgentDialer } from '../../gateway/agent/remote/agent-dialer';
+import { openExecSession, type ExecSession } from '../../gateway/cli/exec-client';
+import type { ExecStart } from '../../gateway/server/exec-protocol';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine, REDIS_URL } from '../helpers/engines';
+import { spawnRsp } from '../helpers/cli';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { until } from '../helpers/until';
 
@@ -98,6 +102,80 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     const onB = await b.gateway.agents.get(id)!.inspectEnvironment({ driver: 'fake', environmentId: envId });
     expect(onB.state).toBe('running');
   });
+
+  test('interactive sessions through replica A to an agent connected to replica B: echo, exit code, a TTY resized, the console, the CLI; a revoked token closes one; the agent link dropping ends one with UNAVAILABLE', async () => {
+    const id = agentId('sessions');
+    const { dialer } = await agentOn(b, a, id);
+    await until(`agent ${id} in the directory of replica A`, () => a.gateway.agents.reachable(id), 20_000);
+    const group = (await a.ok('mutation { createGroup(input: { slug: "shells", name: "Shells" }) { id } }')).createGroup.id;
+    const site = (await a.ok('mutation ($g: ID!) { createSite(input: { name: "shells", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
+    const host = (await a.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: group, hostname: 'shell-box', agent: id } })).createHost;
+    await until('host UP on its agent\'s heartbeat', async () => ((await a.ok('query ($id: ID!) { host(id: $id) { state } }', { id: host.id })).host.state === 'UP' ? true : undefined), 20_000);
+    const image = (await a.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'shell', version: '1', technology: 'fake' } })).registerImage.id;
+    expect((await a.upload(image, createRootfsTar({ '/etc/greeting': 'far\n' }))).status).toBe(200);
+    const settle = async (opId: string) => {
+      await a.gateway.services.operations.settled(opId);
+      return (await a.ok(`query ($id: ID!) { operation(id: $id) { ${OP} } }`, { id: opId })).operation;
+    };
+    const created = await a.ok(`mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { ${OP} } } }`, { i: { groupId: group, hostId: host.id, imageId: image, name: 'shell' } });
+    expect(await settle(created.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
+    const env = created.createEnvironment.environment.id as string;
+    expect(await settle((await a.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
+    // The agent is not on A: every session below goes through the relay to B.
+    expect(a.gateway.agents.get(id)).toBeUndefined();
+    const onB = b.gateway.agents.get(id) as AgentClient;
+
+    /** A session through A as `token`: each input sent once the output so far matches the pattern before it; its output and exit code. */
+    const session = async (start: ExecStart, input: Array<[RegExp | null, string | ((s: ExecSession) => void)]>, token = a.adminToken) => {
+      let stdout = '';
+      let stderr = '';
+      let changed = () => undefined as unknown;
+      const s = openExecSession(a.gateway.url, token, start, (d) => ((stdout += d.toString('utf8')), changed()), (d) => ((stderr += d.toString('utf8')), changed()));
+      for (const [after, text] of input) {
+        if (after) await new Promise<void>((resolve, reject) => {
+          changed = () => after.test(stdout) && resolve();
+          changed();
+          s.exit.catch(reject);
+        });
+        if (typeof text === 'function') text(s);
+        else s.write(text);
+      }
+      const exitCode = await s.exit;
+      return { stdout, stderr, exitCode };
+    };
+    // Standard input in, stdout and stderr apart, the exit code.
+    expect(await session({ environment: env, command: ['sh'] }, [[null, 'cat /etc/greeting\n'], [/far\n/, 'cat /missing\n'], [null, 'exit 3\n']])).toEqual({ stdout: 'far\n', stderr: expect.stringContaining('cat: ') as string, exitCode: 3 });
+    // On a TTY of the asked size, resized: the agent's process sees both.
+    const tty = await session({ environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'stty size\r'], [/30 100\r\n/, (s) => s.resize(120, 40)], [null, 'stty size\r'], [/40 120\r\n/, 'exit 7\r']]);
+    expect(tty).toEqual({ stdout: 'stty size\r\n30 100\r\nstty size\r\n40 120\r\nexit 7\r\n', stderr: '', exitCode: 7 });
+    // The console of the fake driver: its line shell on a terminal.
+    const console = await session({ environment: env, console: true }, [[null, 'echo on-console\r'], [/on-console\r\non-console\r\n/, 'exit\r']]);
+    expect(console).toMatchObject({ stdout: expect.stringContaining('on-console\r\non-console\r\n') as string, exitCode: 0 });
+    // rsp env exec -i through A.
+    const cli = spawnRsp(['env', 'exec', '-i', env, '--', 'sh'], { RSP_URL: a.gateway.url, RSP_TOKEN: a.adminToken });
+    cli.child.stdin.end('cat /etc/greeting\nexit 4\n');
+    expect(await cli.exited).toMatchObject({ code: 4, stdout: 'far\n' });
+    await until('no session left on the agent connection', () => onB.openSessions === 0, 20_000, 20);
+
+    // A token revoked closes its session on A, and the close reaches the agent through B.
+    const issued = (await a.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } secret } }', { i: { groupId: group, role: 'MEMBER', name: 'shell' } })).createToken;
+    let revokedOut = '';
+    const revoked = openExecSession(a.gateway.url, issued.secret, { environment: env, command: ['sh'] }, (d) => (revokedOut += d.toString('utf8')), () => undefined);
+    revoked.write('cat /etc/greeting\n');
+    await until('the session answering', async () => revokedOut === 'far\n', 30_000, 50);
+    expect(onB.openSessions).toBe(1);
+    await a.ok('mutation ($id: ID!) { revokeToken(id: $id) { id } }', { id: issued.token.id });
+    await expect(revoked.exit).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    await until('the revoked session closed on the agent connection', () => onB.openSessions === 0, 20_000, 20);
+
+    // The agent's link to B dropping mid-session: the client on A gets UNAVAILABLE, nothing hangs.
+    let stdout = '';
+    const open = openExecSession(a.gateway.url, a.adminToken, { environment: env, command: ['sh'] }, (d) => (stdout += d.toString('utf8')), () => undefined);
+    open.write('cat /etc/greeting\n');
+    await until('the session answering', async () => stdout === 'far\n', 30_000, 50);
+    dialer.stop();
+    await expect(open.exit).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining(`Host agent ${id} went away during the session`) });
+  }, 120_000);
 
   test("each replica's in-process agent has a stable id, claimed: a second gateway claiming it refuses to start; hosts on it are reached from the other replica", async () => {
     expect(a.gateway.agents.localId).toMatch(/^local-[0-9a-f]{12}$/);

@@ -13,6 +13,7 @@ import { AGENT_METHOD_SINCE, AGENT_PROTOCOL_VERSION, negotiateProtocol, OLDEST_A
 import { AgentDialer } from '../../../gateway/agent/remote/agent-dialer';
 import type { AgentHandshake } from '../../../gateway/agent/remote/handshake';
 import { until } from '../../helpers/until';
+import { SESSIONS_MIN_PROTOCOL } from '../../../gateway/agent/stream-frames';
 
 const N = AGENT_PROTOCOL_VERSION;
 const logger = pino({ level: 'silent' });
@@ -122,6 +123,13 @@ describe('agent protocol versions: N and N−1 work together, N−2 and N+2 are 
       ['drivers', N - 1],
       ['environmentLog', N],
     ]);
+    // Sessions through the relay came in protocol 5: the older replica refuses to open one, and refuses one it is sent.
+    const session = { driver: 'fake', environmentId: 'e1', command: ['sh'] };
+    const notOpened = (await older.interactiveExec(session).catch((e: unknown) => e)) as { category: string; message: string };
+    expect([notOpened.category, notOpened.message]).toEqual(['UNSUPPORTED_OPERATION', expect.stringMatching(`^this gateway replica does not support interactive exec: it speaks agent protocol ${N - 1} and sessions came in protocol ${SESSIONS_MIN_PROTOCOL}`)]);
+    const notServed = (await newer.interactiveExec(session).catch((e: unknown) => e)) as { category: string; message: string };
+    expect([notServed.category, notServed.message]).toEqual(['UNSUPPORTED_OPERATION', expect.stringContaining(`it speaks protocol ${N - 1} on this connection; upgrade the receiver`)]);
+    expect(newer.openSessions).toBe(0);
   });
 
   describe('an agent of N against a gateway of N−1 (a stand-in gateway over WebSocket)', () => {
