@@ -6,6 +6,7 @@ import { FieldNode, getNamedType, GraphQLError, GraphQLFieldResolver, GraphQLObj
 import type { FederationContext } from './context';
 import { DelegationPlans } from './delegation-plans';
 import { FieldKind, FlatLists } from './flat-lists';
+import { ByIdForwarding, ResolvedAs } from './forwarding';
 import { takesPeer, withPeers } from './peers';
 import { placementResolvers } from './placement';
 import { decodeCursor, encodeCursor, FederatedConnection, GlobalIds, isConnectionType, LocalArgs, localArgs, mergeKindOf, SiteCursors, SiteIndex } from './routing';
@@ -32,6 +33,11 @@ const SITE_SOURCED_TYPES = ['Event', 'PlacementCandidate', 'PlacementRejection']
  * configuration order).
  */
 export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, index = new SiteIndex(), urls: ReadonlyMap<string, string> = new Map()): GraphQLSchema {
+  return federation(sites, siteSchema, index, urls).schema;
+}
+
+/** The federation's schema (federatedSchema) and its by-id fast path (ByIdForwarding), which answers as that schema would. */
+export function federation(sites: Subschema[], siteSchema: GraphQLSchema, index = new SiteIndex(), urls: ReadonlyMap<string, string> = new Map()): { schema: GraphQLSchema; forwarding: ByIdForwarding } {
   const bySite = new Map(sites.map((s) => [s.name!, s]));
   const entityTypes = Object.values(siteSchema.getTypeMap()).filter(
     (t): t is GraphQLObjectType => isObjectType(t) && !t.name.startsWith('__') && t.getFields().id !== undefined && isNonNullType(t.getFields().id!.type) && String(t.getFields().id!.type) === 'ID!',
@@ -44,6 +50,9 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
   const plans = new DelegationPlans();
   /** Delegates the field being resolved to one site, as the caller's group there (its plan kept unless other field nodes are given). */
   const delegate = async (site: string, operation: OperationTypeNode, args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo, fieldNodes?: FieldNode[]): Promise<Outcome> => {
+    // The by-id fast path asked this site already and it answered errors: they are its answer.
+    const answered = ctx.forwarded?.site === site ? ctx.forwarded.errors : undefined;
+    if (answered) return classify(site, answered.length === 1 ? answered[0] : new AggregateError(answered));
     try {
       const value = fieldNodes
         ? await delegateToSchema({ schema: bySite.get(site)!, operation, fieldName: info.fieldName, args, context: ctx, info, fieldNodes })
@@ -152,11 +161,15 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
   };
 
   const resolvers: Record<string, Record<string, unknown>> = {};
+  /** The generic resolver of query root fields (routed by their arguments). */
+  let queryRoot: unknown;
   const subscriptionType = siteSchema.getSubscriptionType();
   if (subscriptionType) resolvers[subscriptionType.name] = Object.fromEntries(Object.keys(subscriptionType.getFields()).map((name) => [name, { subscribe, resolve: (payload: unknown) => payload }]));
   for (const [operation, type] of [[OperationTypeNode.QUERY, siteSchema.getQueryType()], [OperationTypeNode.MUTATION, siteSchema.getMutationType()]] as const) {
     if (!type) continue;
-    resolvers[type.name] = Object.fromEntries(Object.keys(type.getFields()).map((name) => [name, rootResolver(operation)]));
+    const resolve = rootResolver(operation);
+    if (operation === OperationTypeNode.QUERY) queryRoot = resolve;
+    resolvers[type.name] = Object.fromEntries(Object.keys(type.getFields()).map((name) => [name, resolve]));
   }
   /** An ID (or list of IDs) a site gave, global: prefixed with that site's name. */
   const globalized = (site: string, value: unknown): unknown => (typeof value === 'string' ? ids.of(site, value) : Array.isArray(value) ? value.map((v) => globalized(site, v)) : value);
@@ -214,9 +227,17 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
   resolvers[siteSchema.getMutationType()!.name]!.allocate = placement.allocate;
   resolvers[siteSchema.getMutationType()!.name]!.createEnvironment = createEnvironment;
   resolvers.PlacementExplanation = { ...resolvers.PlacementExplanation, ...placement.explanation };
+  /** A connection's fields resolve as the site answered them below a root field (only a root field's connection is merged). */
+  const connectionFields = new Set<unknown>();
   for (const type of connectionTypes) {
     resolvers[type.name] = Object.fromEntries(Object.entries(type.getFields()).map(([name, f]) => [name, connectionFieldResolver(name, mergeKindOf(f.type), flat)]));
+    for (const resolve of Object.values(resolvers[type.name]!)) connectionFields.add(resolve);
   }
+  const resolvedAs = (type: string, name: string): ResolvedAs => {
+    const resolve = resolvers[type]?.[name];
+    if (resolve === undefined || connectionFields.has(resolve)) return 'plain';
+    return resolve === globalId ? 'id' : 'own';
+  };
 
   const stitched = stitchSchemas({
     subschemas: sites.length ? sites : [{ schema: siteSchema }],
@@ -228,7 +249,9 @@ export function federatedSchema(sites: Subschema[], siteSchema: GraphQLSchema, i
     const resolve = resolvers[type]?.[name];
     return resolve === undefined ? 'copy' : resolve === globalId ? 'id' : resolve === federationSite ? 'site' : undefined;
   }, roots);
-  return stitched;
+  const queryName = siteSchema.getQueryType()?.name;
+  const forwarding = new ByIdForwarding(stitched, bySite, ids, resolvedAs, (name) => queryName !== undefined && resolvers[queryName]?.[name] === queryRoot);
+  return { schema: stitched, forwarding };
 }
 
 function field(info: GraphQLResolveInfo) {

@@ -6,7 +6,8 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { FederationConfig } from './config';
 import { authenticate, FederationContext } from './context';
-import { federatedSchema } from './federated-schema';
+import { federation } from './federated-schema';
+import { federationPostHandler } from './post-handler';
 import { SiteIndex } from './routing';
 import { sharedStreams } from './shared-subscriptions';
 import { rootField } from '../server/shared-execution';
@@ -39,25 +40,36 @@ export async function startFederationGateway(config: FederationConfig, options: 
   const schema = siteSchema();
   const { subschemas: sites, close: closeSites } = siteSubschemas(config, schema, options.siteTimeoutMs ?? SITE_TIMEOUT_MS);
   const siteNames = new Set(config.sites.map((s) => s.name));
-  const federated = federatedSchema(sites, schema, new SiteIndex(), new Map(config.sites.map((s) => [s.name, s.url])));
+  const { schema: federated, forwarding } = federation(sites, schema, new SiteIndex(), new Map(config.sites.map((s) => [s.name, s.url])));
+  /** A request's context from its headers: its federation group (401 without a valid key), the site it named. */
+  const contextOf = (header: (name: string) => string | null | undefined): FederationContext => {
+    const group = authenticate(config, header('authorization'));
+    const site = header('x-rsp-site') ?? undefined;
+    if (site !== undefined && !siteNames.has(site)) throw new GraphQLError(`Unknown site ${site} (header x-rsp-site): the members are ${[...siteNames].join(', ')}`, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+    return { group, siteErrors: [], ...(site !== undefined ? { site } : {}) };
+  };
   const yoga = createYoga<Record<string, unknown>, FederationContext>({
     schema: federated,
     graphiql: false,
     landingPage: false,
     logging: 'warn',
     plugins: [siteErrorsPlugin],
-    context: ({ request }) => {
-      const group = authenticate(config, request.headers.get('authorization'));
-      const site = request.headers.get('x-rsp-site') ?? undefined;
-      if (site !== undefined && !siteNames.has(site)) throw new GraphQLError(`Unknown site ${site} (header x-rsp-site): the members are ${[...siteNames].join(', ')}`, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
-      return { group, siteErrors: [], ...(site !== undefined ? { site } : {}) };
-    },
+    context: ({ request }) => contextOf((name) => request.headers.get(name)),
   });
-  // A body over a site's limit (2 MiB) is refused before Yoga reads it, as a site does.
+  // Queries and mutations in JSON: straight to the federation's execution (and its by-id fast path), Yoga for the rest.
+  const post = federationPostHandler({
+    schema: federated,
+    forwarding,
+    context: contextOf,
+    yoga: (req, res) => yoga(req, res),
+    yogaFetch: (url, init) => yoga.fetch(url, init),
+    logError: (error) => yoga.logger.error(error),
+  });
+  // A body over a site's limit (2 MiB) is refused before it is read, as a site does.
   const server: Server = createServer((req, res) => {
     if (Number(req.headers['content-length']) > MAX_GRAPHQL_BODY_BYTES) tooLarge(req, res, 0);
     else if (req.method === 'POST' && req.headers['content-length'] === undefined) lengthRequired(res);
-    else void yoga(req, res);
+    else post(req, res);
   });
   // Subscriptions: graphql-ws on the same path, the federation key in the connection params; a message at most a body's size.
   const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_GRAPHQL_BODY_BYTES });
