@@ -16,6 +16,19 @@ import { classify, errorOf, notLinked, Outcome, siteError } from './site-errors'
 const SITE_PAGE_KEY = '__federationPage';
 const SITE_PAGE_SELECTION = ((parse(`{ ${SITE_PAGE_KEY}: pageInfo { endCursor hasNextPage } }`).definitions[0] as OperationDefinitionNode).selectionSet.selections[0]) as Field;
 
+/** Each connection field node of a parsed request with SITE_PAGE_SELECTION added. */
+const sitePageNodes = new WeakMap<FieldNode, FieldNode>();
+
+/** `node` with SITE_PAGE_SELECTION added, the same object each time for the same node. */
+function withSitePage(node: FieldNode): FieldNode {
+  let paged = sitePageNodes.get(node);
+  if (!paged) {
+    paged = { ...node, selectionSet: { kind: Kind.SELECTION_SET, selections: [...(node.selectionSet?.selections ?? []), SITE_PAGE_SELECTION] } };
+    sitePageNodes.set(node, paged);
+  }
+  return paged;
+}
+
 /** The site an object delegated from a site came from (its subschema's name). */
 export function siteOfObject(object: unknown): string | undefined {
   return (object as Record<symbol, Subschema | undefined> | null)?.[OBJECT_SUBSCHEMA_SYMBOL]?.name;
@@ -118,8 +131,9 @@ export function federation(sites: Subschema[], siteSchema: GraphQLSchema, index 
   const connection = async (targets: string[], args: Record<string, unknown>, ctx: FederationContext, info: GraphQLResolveInfo): Promise<FederatedConnection> => {
     const after = typeof args.after === 'string' ? decodeCursor(args.after, info) : undefined;
     const sitesNow = after ? targets.filter((s) => typeof after[s] === 'string' || !(s in after)) : targets;
-    const fieldNodes = info.fieldNodes.map((f) => ({ ...f, selectionSet: { kind: Kind.SELECTION_SET, selections: [...(f.selectionSet?.selections ?? []), SITE_PAGE_SELECTION] } }) as FieldNode);
-    const outcomes = await Promise.all(sitesNow.map((site) => delegate(site, OperationTypeNode.QUERY, { ...args, after: after?.[site] || undefined }, ctx, info, fieldNodes)));
+    // The field with the site's page added, the same node for the same parsed field: its delegation is planned once.
+    const paged = { ...info, fieldNodes: info.fieldNodes.map(withSitePage) };
+    const outcomes = await Promise.all(sitesNow.map((site) => delegate(site, OperationTypeNode.QUERY, { ...args, after: after?.[site] || undefined }, ctx, paged)));
     const cursors: SiteCursors = { ...(after ?? {}) };
     const parts: unknown[] = [];
     for (const o of outcomes) {

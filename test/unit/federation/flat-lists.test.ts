@@ -1,6 +1,6 @@
 import { Subschema } from '@graphql-tools/delegate';
 import type { ExecutionRequest, Executor } from '@graphql-tools/utils';
-import { execute, GraphQLError, GraphQLSchema, parse, validate } from 'graphql';
+import { execute, GraphQLError, GraphQLSchema, parse, print, validate } from 'graphql';
 import type { FederationContext } from '../../../gateway/federation/context';
 import { federatedSchema } from '../../../gateway/federation/federated-schema';
 import { FlatLists } from '../../../gateway/federation/flat-lists';
@@ -35,8 +35,8 @@ function siteRoot(name: string, broken = false) {
   };
 }
 
-/** A federation over sites a, b and c answering by executing the site schema (site c's second host broken when asked). */
-function federation(brokenC = false): GraphQLSchema {
+/** A federation over sites a, b and c answering by executing the site schema (site c's second host broken when asked); the requests sent are recorded in `sent`. */
+function federation(brokenC = false, sent: ExecutionRequest[] = []): GraphQLSchema {
   const sites = ['a', 'b', 'c'].map(
     (name) =>
       new Subschema({
@@ -44,6 +44,7 @@ function federation(brokenC = false): GraphQLSchema {
         schema,
         batch: false,
         executor: (async (request: ExecutionRequest) => {
+          sent.push(request);
           const errors = validate(schema, request.document);
           if (errors.length) return { errors };
           return execute({ schema, document: request.document, variableValues: request.variables, rootValue: siteRoot(name, brokenC && name === 'c') });
@@ -96,6 +97,22 @@ describe('flat lists', () => {
     expect(flatten.mock.results.every((r) => r.value === undefined)).toBe(true);
     expect(byFlat).toEqual(byTools);
     expect(JSON.stringify(byFlat)).toMatch(/"a:(h1|i-a)"/);
+  });
+
+  test("a connection's next page asks each site what GraphQL Tools asks (the delegation planned for the first page kept)", async () => {
+    const document = parse('query ($after: String) { hosts(first: 1, after: $after) { nodes { id federationSite } pageInfo { hasNextPage endCursor } } }');
+    const sent: ExecutionRequest[] = [];
+    const kept = federation(false, sent);
+    const first = await execute({ schema: kept, document, variableValues: { after: null }, contextValue: context() });
+    const after = (first.data as { hosts: { pageInfo: { endCursor: string } } }).hosts.pageInfo.endCursor;
+    sent.length = 0;
+    const byPlan = await execute({ schema: kept, document, variableValues: { after }, contextValue: context() });
+    const fresh: ExecutionRequest[] = [];
+    const byTools = await execute({ schema: federation(false, fresh), document, variableValues: { after }, contextValue: context() });
+    expect(sent.map((r) => [print(r.document), r.variables])).toEqual(fresh.map((r) => [print(r.document), r.variables]));
+    expect(sent.map((r) => r.variables)).toEqual(['a', 'b', 'c'].map(() => expect.objectContaining({ _hosts_after: 'h1' })));
+    expect(byPlan).toEqual(byTools);
+    expect((byPlan.data as { hosts: { nodes: unknown[] } }).hosts.nodes).toEqual(['a', 'b', 'c'].map((site) => ({ id: `${site}:h2`, federationSite: site })));
   });
 
   test("a site's list with an error in it is left to GraphQL Tools: the error at its path, the other sites' objects flat", async () => {
