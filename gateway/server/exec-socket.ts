@@ -12,16 +12,9 @@ import type { Logger } from '../logging/logger';
 import type { EnvironmentService } from '../services/environment-service';
 import type { CredentialSockets } from './credential-sockets';
 import { EXEC_ERROR_CLOSE_CODE, EXEC_PROTOCOL, MAX_EXEC_FRAME_BYTES, STREAM, type ExecControl, type ExecStart } from './exec-protocol';
-import { upgradeSecret } from './graphql-upgrade';
+import { refuseUpgrade, upgradeSecret } from './graphql-upgrade';
 
 export { EXEC_WEBSOCKET_PATH } from './exec-protocol';
-
-/** Answers an upgrade with an HTTP error and a GraphQL-shaped body. */
-function refuse(socket: Duplex, status: number, reason: string, message: string, code: string, retryAfter?: number): void {
-  const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
-  const retry = retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`;
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\n${retry}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-}
 
 /** Bytes of output a session's socket may hold unsent before the process's streams pause. */
 export const OUTPUT_BUFFER_BYTES = 1024 * 1024;
@@ -49,11 +42,11 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
   const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const address = clientAddress(req);
     const secret = upgradeSecret(req);
-    if (!secret) return refuse(socket, 401, 'Unauthorized', 'An exec session needs a token (Authorization: Bearer, or a rsp.bearer.<token> protocol entry)', 'UNAUTHENTICATED');
+    if (!secret) return refuseUpgrade(socket, 401, 'Unauthorized', 'An exec session needs a token (Authorization: Bearer, or a rsp.bearer.<token> protocol entry)', 'UNAUTHENTICATED');
     const admitted = await limits.admitSocket(address);
     if (isRefusal(admitted)) {
       refusals.count(admitted.limit);
-      return refuse(socket, admitted.status, 'Too Many Requests', admitted.message, RATE_LIMITED, admitted.retryAfter);
+      return refuseUpgrade(socket, admitted.status, 'Too Many Requests', admitted.message, RATE_LIMITED, admitted.retryAfter);
     }
     socket.once('close', admitted);
     let actor: Principal | null;
@@ -62,9 +55,9 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
     } catch (e) {
       const outage = outageOf(e);
       if (!outage) throw e;
-      return refuse(socket, 503, 'Service Unavailable', outage.message, 'UNAVAILABLE', outage.retryAfterSeconds);
+      return refuseUpgrade(socket, 503, 'Service Unavailable', outage.message, 'UNAVAILABLE', outage.retryAfterSeconds);
     }
-    if (!actor) return refuse(socket, 401, 'Unauthorized', 'The token is unknown, revoked or expired', 'UNAUTHENTICATED');
+    if (!actor) return refuseUpgrade(socket, 401, 'Unauthorized', 'The token is unknown, revoked or expired', 'UNAUTHENTICATED');
     if (socket.destroyed) return;
     const who = actor;
     wsServer.handleUpgrade(req, socket, head, (ws) => session(ws, who, address));

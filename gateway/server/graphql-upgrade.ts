@@ -58,8 +58,8 @@ export const MAX_UPGRADES_WAITING = 4096;
 /** Messages of graphql-ws sockets (all of them together) handled per turn of the event loop. */
 export const MESSAGES_PER_TURN = 32;
 
-/** Answers an upgrade with an HTTP error and a GraphQL-shaped body, and ends the connection. */
-function answer(socket: Duplex, status: number, reason: string, message: string, code: string, retryAfter?: number): void {
+/** Answers an upgrade with an HTTP error and a GraphQL-shaped body, and ends the connection (for /graphql and /exec). */
+export function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string, code: string, retryAfter?: number): void {
   const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
   const retry = retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`;
   socket.end(`HTTP/1.1 ${status} ${reason}\r\n${retry}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
@@ -119,7 +119,7 @@ export function graphqlUpgrade(options: {
       const place = unauthenticated.admit(address);
       if (isRefusal(place)) {
         refusals.count(place.limit);
-        answer(socket, place.status, place.status === 503 ? 'Service Unavailable' : 'Too Many Requests', place.message, RATE_LIMITED, place.retryAfter);
+        refuseUpgrade(socket, place.status, place.status === 503 ? 'Service Unavailable' : 'Too Many Requests', place.message, RATE_LIMITED, place.retryAfter);
         return false;
       }
       admission.place = place;
@@ -130,7 +130,7 @@ export function graphqlUpgrade(options: {
     const admitted = await limits.admitSocket(address);
     if (isRefusal(admitted)) {
       refusals.count(admitted.limit);
-      return answer(socket, admitted.status, 'Too Many Requests', admitted.message, RATE_LIMITED, admitted.retryAfter);
+      return refuseUpgrade(socket, admitted.status, 'Too Many Requests', admitted.message, RATE_LIMITED, admitted.retryAfter);
     }
     releases.push(admitted);
     if (secret) {
@@ -139,7 +139,7 @@ export function graphqlUpgrade(options: {
       } catch (e) {
         const outage = outageOf(e);
         if (!outage) throw e;
-        return answer(socket, 503, 'Service Unavailable', outage.message, 'UNAVAILABLE', outage.retryAfterSeconds);
+        return refuseUpgrade(socket, 503, 'Service Unavailable', outage.message, 'UNAVAILABLE', outage.retryAfterSeconds);
       }
       if (!admission.actor && !placed()) return;
     }
