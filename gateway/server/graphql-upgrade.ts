@@ -97,7 +97,7 @@ export function graphqlUpgrade(options: {
     socket.on('error', ignore);
     if (slices.waiting >= maxWaiting) {
       refusals.count('upgrades waiting');
-      answer(socket, 503, 'Service Unavailable', `The gateway is busy: ${maxWaiting} connections wait for their turn; try again`, RATE_LIMITED, 1);
+      refuseUpgrade(socket, 503, 'Service Unavailable', `The gateway is busy: ${maxWaiting} connections wait for their turn; try again`, RATE_LIMITED, 1);
       return Promise.resolve();
     }
     return slices.run(async () => {
