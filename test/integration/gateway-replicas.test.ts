@@ -3,14 +3,20 @@ import { ConfigError } from '../../gateway/config/config';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import pino from 'pino';
-import { createRootfsTar } from '../../drivers/fake';
+import WebSocket from 'ws';
+import type { InteractiveProcess } from '../../drivers/contract';
+import { createRootfsTar, FakeDriver } from '../../drivers/fake';
+import { SESSION_CHUNK_BYTES, SESSION_WINDOW_BYTES } from '../../gateway/agent/stream-frames';
 import { agentRegistry } from '../../gateway/agent/builtin-drivers';
 import { InProcessAgent } from '../../gateway/agent/in-process-agent';
 import type { AgentClient } from '../../gateway/agent/agent-client';
 import { AgentDialer } from '../../gateway/agent/remote/agent-dialer';
 import { openExecSession, type ExecSession } from '../../gateway/cli/exec-client';
-import type { ExecStart } from '../../gateway/server/exec-protocol';
+import { EXEC_PROTOCOL, STREAM, type ExecControl, type ExecStart } from '../../gateway/server/exec-protocol';
+import { OUTPUT_BUFFER_BYTES } from '../../gateway/server/exec-socket';
+import { busyWriter, counting, tcpBufferMaxima } from '../helpers/busy-writer';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine, REDIS_URL } from '../helpers/engines';
 import { spawnRsp } from '../helpers/cli';
@@ -103,24 +109,30 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     expect(onB.state).toBe('running');
   });
 
-  test('interactive sessions through replica A to an agent connected to replica B: echo, exit code, a TTY resized, the console, the CLI; a revoked token closes one; the agent link dropping ends one with UNAVAILABLE', async () => {
-    const id = agentId('sessions');
+  /** A running environment of the fake driver on a host whose agent (`slug`) is connected to replica B, made through replica A. */
+  async function environmentOnB(slug: string) {
+    const id = agentId(slug);
     const { dialer } = await agentOn(b, a, id);
     await until(`agent ${id} in the directory of replica A`, () => a.gateway.agents.reachable(id), 20_000);
-    const group = (await a.ok('mutation { createGroup(input: { slug: "shells", name: "Shells" }) { id } }')).createGroup.id;
-    const site = (await a.ok('mutation ($g: ID!) { createSite(input: { name: "shells", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
-    const host = (await a.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: group, hostname: 'shell-box', agent: id } })).createHost;
+    const group = (await a.ok('mutation ($s: String!) { createGroup(input: { slug: $s, name: $s }) { id } }', { s: slug })).createGroup.id;
+    const site = (await a.ok('mutation ($g: ID!, $n: String!) { createSite(input: { name: $n, ownerGroupId: $g }) { id } }', { g: group, n: slug })).createSite.id;
+    const host = (await a.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: group, hostname: `${slug}-box`, agent: id } })).createHost;
     await until('host UP on its agent\'s heartbeat', async () => ((await a.ok('query ($id: ID!) { host(id: $id) { state } }', { id: host.id })).host.state === 'UP' ? true : undefined), 20_000);
-    const image = (await a.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'shell', version: '1', technology: 'fake' } })).registerImage.id;
+    const image = (await a.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: slug, version: '1', technology: 'fake' } })).registerImage.id;
     expect((await a.upload(image, createRootfsTar({ '/etc/greeting': 'far\n' }))).status).toBe(200);
     const settle = async (opId: string) => {
       await a.gateway.services.operations.settled(opId);
       return (await a.ok(`query ($id: ID!) { operation(id: $id) { ${OP} } }`, { id: opId })).operation;
     };
-    const created = await a.ok(`mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { ${OP} } } }`, { i: { groupId: group, hostId: host.id, imageId: image, name: 'shell' } });
+    const created = await a.ok(`mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { ${OP} } } }`, { i: { groupId: group, hostId: host.id, imageId: image, name: slug } });
     expect(await settle(created.createEnvironment.operation.id)).toMatchObject({ state: 'SUCCEEDED' });
     const env = created.createEnvironment.environment.id as string;
     expect(await settle((await a.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
+    return { id, dialer, group, env };
+  }
+
+  test('interactive sessions through replica A to an agent connected to replica B: echo, exit code, a TTY resized, the console, the CLI; a revoked token closes one; the agent link dropping ends one with UNAVAILABLE', async () => {
+    const { id, dialer, group, env } = await environmentOnB('shells');
     // The agent is not on A: every session below goes through the relay to B.
     expect(a.gateway.agents.get(id)).toBeUndefined();
     const onB = b.gateway.agents.get(id) as AgentClient;
@@ -176,6 +188,129 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     dialer.stop();
     await expect(open.exit).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining(`Host agent ${id} went away during the session`) });
   }, 120_000);
+
+  test('flow control holds across the relay: a client through A that does not read holds the process on the agent back, each replica keeping about a window of it; once read, every byte arrives in order before the exit', async () => {
+    const { id, env } = await environmentOnB('flows');
+    const onB = b.gateway.agents.get(id) as AgentClient;
+    // More than the client's TCP connection could take in: without the windows, the writer would finish into the replicas' memory or Redis.
+    const total = tcpBufferMaxima() + 16 * 1024 * 1024;
+    const writer = busyWriter(total, 64 * 1024);
+    const driverSpy = jest.spyOn(FakeDriver.prototype, 'interactiveExec').mockImplementationOnce(async () => writer.proc);
+    // B's end of the session on the agent (the relay serves it over B's connection), A's end of the relayed session, A's socket to the client.
+    let onBSide: InteractiveProcess | undefined;
+    const bOpen = onB.interactiveExec.bind(onB);
+    const bSpy = jest.spyOn(onB, 'interactiveExec').mockImplementationOnce(async (params) => (onBSide = await bOpen(params)));
+    let onASide: InteractiveProcess | undefined;
+    const aOpen = a.gateway.services.environments.interactiveExec.bind(a.gateway.services.environments);
+    const aSpy = jest.spyOn(a.gateway.services.environments, 'interactiveExec').mockImplementationOnce(async (...args) => (onASide = await aOpen(...args)));
+    let socketToClient: WebSocket | undefined;
+    const send = WebSocket.prototype.send;
+    const sendSpy = jest.spyOn(WebSocket.prototype, 'send').mockImplementation(function (this: WebSocket, ...args: unknown[]) {
+      if ((this as unknown as { _isServer: boolean })._isServer && this.protocol === EXEC_PROTOCOL) socketToClient = this;
+      return (send as (...a: unknown[]) => void).apply(this, args);
+    } as never);
+    try {
+      const ws = new WebSocket(`${a.gateway.url.replace(/^http/, 'ws')}/exec`, [EXEC_PROTOCOL], { headers: { authorization: `Bearer ${a.adminToken}` } });
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const received: Buffer[] = [];
+      let receivedBytes = 0;
+      const controls: ExecControl[] = [];
+      let bytesAtExit = -1;
+      ws.on('message', (data: Buffer, binary: boolean) => {
+        if (!binary) {
+          const c = JSON.parse(data.toString('utf8')) as ExecControl;
+          if (c.type === 'exit') bytesAtExit = receivedBytes;
+          return controls.push(c);
+        }
+        if (data[0] !== STREAM.stdout) return;
+        received.push(data.subarray(1));
+        receivedBytes += data.length - 1;
+      });
+      const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+      ws.pause();
+      ws.send(JSON.stringify({ environment: env, command: ['produce'] }));
+
+      // Held back all the way: A paused its end (its socket holds more than OUTPUT_BUFFER_BYTES
+      // unsent) and acknowledges no more, so B's relay paused its end of the agent's session and
+      // acknowledges no more, so the agent paused the process's stdout, whose write waits.
+      await until('the writer held back', () => writer.state.waiting && writer.proc.stdout.isPaused() && onBSide?.stdout.isPaused() === true && onASide?.stdout.isPaused() === true, 120_000, 5);
+      const onA = onASide!.stdout;
+      const onBOut = onBSide!.stdout;
+      console.log(`held back through the relay: the writer wrote ${(writer.state.written / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(0)} MiB; replica A holds ${socketToClient!.bufferedAmount} bytes for the client and ${onA.readableLength} from B; replica B holds ${onBOut.readableLength} from the agent`);
+      expect(receivedBytes).toBe(0);
+      expect(writer.state.written).toBeLessThan(total);
+      expect(socketToClient!.bufferedAmount).toBeLessThanOrEqual(OUTPUT_BUFFER_BYTES + SESSION_CHUNK_BYTES + 16);
+      expect(onA.readableLength).toBeLessThanOrEqual(onA.readableHighWaterMark + SESSION_WINDOW_BYTES + SESSION_CHUNK_BYTES);
+      expect(onBOut.readableLength).toBeLessThanOrEqual(onBOut.readableHighWaterMark + SESSION_WINDOW_BYTES + SESSION_CHUNK_BYTES);
+
+      // The client reads again: the rest flows through both replicas, all of it, in order, and only then the exit.
+      ws.resume();
+      expect(await closed).toBe(1000);
+      expect(controls).toEqual([{ type: 'exit', exitCode: 0 }]);
+      expect(bytesAtExit).toBe(total);
+      const all = Buffer.concat(received);
+      expect(all.length).toBe(total);
+      expect(all.equals(counting(0, total))).toBe(true);
+    } finally {
+      driverSpy.mockRestore();
+      bSpy.mockRestore();
+      aSpy.mockRestore();
+      sendSpy.mockRestore();
+    }
+  }, 240_000);
+
+  test('flow control holds across the relay the other way: a process on the agent that does not read stops replica A reading the client, each replica keeping about a window of input; once it reads, every byte arrives in order', async () => {
+    const { id, env } = await environmentOnB('swallows');
+    const onB = b.gateway.agents.get(id) as AgentClient;
+    const total = tcpBufferMaxima() + 16 * 1024 * 1024;
+    const frame = 64 * 1024;
+    // The process's stdin: a pipe of 64 KiB nobody reads yet.
+    const input = new PassThrough({ highWaterMark: 64 * 1024 });
+    let finish!: (code: number) => void;
+    const proc: InteractiveProcess = { stdin: input, stdout: new PassThrough(), stderr: new PassThrough(), exit: new Promise<number>((resolve) => (finish = resolve)), resize: async () => undefined, kill: () => finish(-1) };
+    const driverSpy = jest.spyOn(FakeDriver.prototype, 'interactiveExec').mockImplementationOnce(async () => proc);
+    let onBSide: InteractiveProcess | undefined;
+    const bOpen = onB.interactiveExec.bind(onB);
+    const bSpy = jest.spyOn(onB, 'interactiveExec').mockImplementationOnce(async (params) => (onBSide = await bOpen(params)));
+    let onASide: InteractiveProcess | undefined;
+    const aOpen = a.gateway.services.environments.interactiveExec.bind(a.gateway.services.environments);
+    const aSpy = jest.spyOn(a.gateway.services.environments, 'interactiveExec').mockImplementationOnce(async (...args) => (onASide = await aOpen(...args)));
+    let socketFromClient: WebSocket | undefined;
+    const pause = WebSocket.prototype.pause;
+    const pauseSpy = jest.spyOn(WebSocket.prototype, 'pause').mockImplementation(function (this: WebSocket) {
+      if ((this as unknown as { _isServer: boolean })._isServer && this.protocol === EXEC_PROTOCOL) socketFromClient = this;
+      return pause.apply(this);
+    });
+    try {
+      const ws = new WebSocket(`${a.gateway.url.replace(/^http/, 'ws')}/exec`, [EXEC_PROTOCOL], { headers: { authorization: `Bearer ${a.adminToken}` } });
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+      ws.send(JSON.stringify({ environment: env, command: ['swallow'] }));
+      for (let at = 0; at < total; at += frame) ws.send(Buffer.concat([Buffer.from([STREAM.stdin]), counting(at, frame)]));
+
+      // Held back all the way: the process's pipe is full, so the agent acknowledges no more input,
+      // so B's relay waits for the window and acknowledges no more, so A's write waits for its
+      // window, so A stops reading the client's socket.
+      await until('replica A no longer reading the client', () => socketFromClient?.isPaused === true && onASide?.stdin.writableNeedDrain === true && onBSide?.stdin.writableNeedDrain === true, 120_000, 5);
+      console.log(`held back through the relay: the client still holds ${(ws.bufferedAmount / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(0)} MiB; replica A ${onASide!.stdin.writableLength} bytes, replica B ${onBSide!.stdin.writableLength}`);
+      expect(ws.bufferedAmount).toBeGreaterThan(0);
+      expect(onASide!.stdin.writableLength).toBeLessThanOrEqual(onASide!.stdin.writableHighWaterMark + 4 * frame);
+      expect(onBSide!.stdin.writableLength).toBeLessThanOrEqual(onBSide!.stdin.writableHighWaterMark + SESSION_WINDOW_BYTES + SESSION_CHUNK_BYTES);
+
+      // The process reads: all of it arrives through both replicas, in order; its exit ends the session.
+      const got: Buffer[] = [];
+      let gotBytes = 0;
+      await new Promise<void>((resolve) => input.on('data', (chunk: Buffer) => (got.push(chunk), (gotBytes += chunk.length) >= total && resolve())));
+      expect(Buffer.concat(got).equals(counting(0, total))).toBe(true);
+      finish(0);
+      expect(await closed).toBe(1000);
+    } finally {
+      driverSpy.mockRestore();
+      bSpy.mockRestore();
+      aSpy.mockRestore();
+      pauseSpy.mockRestore();
+    }
+  }, 240_000);
 
   test("each replica's in-process agent has a stable id, claimed: a second gateway claiming it refuses to start; hosts on it are reached from the other replica", async () => {
     expect(a.gateway.agents.localId).toMatch(/^local-[0-9a-f]{12}$/);
