@@ -250,7 +250,7 @@ export function federation(sites: Subschema[], siteSchema: GraphQLSchema, index 
   const resolvedAs = (type: string, name: string): ResolvedAs => {
     const resolve = resolvers[type]?.[name];
     if (resolve === undefined || connectionFields.has(resolve)) return 'plain';
-    return resolve === globalId ? 'id' : 'own';
+    return resolve === globalId ? 'id' : resolve === federationSite ? 'site' : 'own';
   };
 
   const stitched = stitchSchemas({

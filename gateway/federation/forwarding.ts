@@ -17,18 +17,21 @@ import {
   Kind,
   OperationTypeNode,
   SelectionSetNode,
+  visit,
 } from 'graphql';
 import type { FederationContext } from './context';
 import type { GlobalIds } from './routing';
 
-/** How the federation resolves a field of a site's object: as the site answered it, its ids made global, or by resolvers of its own. */
-export type ResolvedAs = 'plain' | 'id' | 'own';
+/** How the federation resolves a field of a site's object: as the site answered it, its ids made global, the object's site (`federationSite`), or by resolvers of its own. */
+export type ResolvedAs = 'plain' | 'id' | 'site' | 'own';
 
-/** What of an object's answer the federation changes: the ids to make global, the objects below. */
+/** An object's answer as the federation gives it, field by field in the selection's order: copied, its ids made global, the site, an object below. */
 interface Shape {
-  ids: string[];
-  children: Array<{ key: string; shape: Shape }>;
+  entries: Array<{ key: string; kind: 'copy' | 'id' | 'site' | 'object'; shape?: Shape }>;
 }
+
+/** `__typename`: what the site is asked for an object whose selection was only `federationSite`. */
+const TYPENAME: FieldNode = { kind: Kind.FIELD, name: { kind: Kind.NAME, value: '__typename' } };
 
 /** A query the federation forwards as it is: its one root field, by an id in its one variable. */
 interface ForwardPlan {
@@ -45,10 +48,10 @@ export type Forwarded = { result: ExecutionResult } | { site: string; errors: re
 /**
  * The by-id fast path: a query of one root field that routes by the global id in its one variable
  * (`query ($id: ID!) { host(id: $id) { id hostname … } }`), whose selection the federation
- * answers as the site does except for ids (no `federationSite`, no field the federation resolves
- * itself, no abstract types, no arguments or directives below the root), is sent to that site as
- * the caller wrote it, the id stripped of its site; the answer's ids are made global
- * (`<site>:<id>`) and it is the result, without the stitched schema resolving every field of it.
+ * answers as the site does except for ids and `federationSite` (no other field the federation
+ * resolves itself, no abstract types, no arguments or directives below the root), is sent to that
+ * site as the caller wrote it (without `federationSite`), the id stripped of its site; the
+ * answer's ids are made global (`<site>:<id>`), `federationSite` set, and it is the result, without the stitched schema resolving every field of it.
  * The same answer as the stitched execution, which still takes every other request: one whose
  * site answered with errors gets them reported by it as it would (`errors`, the site not asked
  * again), a partial answer (data and errors) is answered by the stitched execution afresh.
@@ -91,17 +94,19 @@ export class ByIdForwarding {
     return { result: { data: { [plan.responseKey]: this.globalize(data[plan.responseKey], plan.shape, global.site) } } };
   }
 
-  /** The ids of an answer made global, in place. */
+  /** A site's answer as the federation gives it: its ids made global, `federationSite` added, in the selection's order. */
   private globalize(value: unknown, shape: Shape, site: string): unknown {
     if (value === null || typeof value !== 'object') return value;
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) value[i] = this.globalize(value[i], shape, site);
-      return value;
-    }
+    if (Array.isArray(value)) return value.map((v) => this.globalize(v, shape, site));
     const object = value as Record<string, unknown>;
-    for (const key of shape.ids) object[key] = this.globalId(object[key], site);
-    for (const child of shape.children) object[child.key] = this.globalize(object[child.key], child.shape, site);
-    return object;
+    const out: Record<string, unknown> = {};
+    for (const { key, kind, shape: below } of shape.entries) {
+      if (kind === 'copy') out[key] = object[key];
+      else if (kind === 'id') out[key] = this.globalId(object[key], site);
+      else if (kind === 'site') out[key] = site;
+      else out[key] = this.globalize(object[key], below!, site);
+    }
+    return out;
   }
 
   private globalId(value: unknown, site: string): unknown {
@@ -143,34 +148,49 @@ export class ByIdForwarding {
     const used = new Set<string>();
     const shape = this.shapeOf(type, root.selectionSet, fragments, used);
     if (!shape || used.size !== fragments.size) return null;
-    return { document, operationName: operation.name?.value ?? operationName, responseKey: root.alias?.value ?? root.name.value, variable, shape };
+    // federationSite is the federation's: the site is asked without it (for __typename where nothing else is left).
+    const sent = asksSite(shape)
+      ? visit(document, {
+          Field: (node) => (node.name.value === 'federationSite' ? null : undefined),
+          SelectionSet: { leave: (node) => (node.selections.length ? undefined : { ...node, selections: [TYPENAME] }) },
+        })
+      : document;
+    return { document: sent, operationName: operation.name?.value ?? operationName, responseKey: root.alias?.value ?? root.name.value, variable, shape };
   }
 
   /** What the federation changes of an answer to `selectionSet` on `type`; null when it does more than make ids global. */
   private shapeOf(type: GraphQLObjectType, selectionSet: SelectionSetNode, fragments: ReadonlyMap<string, FragmentDefinitionNode>, used: Set<string>): Shape | null {
     const fields = collectFields(type, selectionSet, fragments, used);
     if (!fields) return null;
-    const shape: Shape = { ids: [], children: [] };
+    const shape: Shape = { entries: [] };
     const keys = new Set<string>();
     for (const node of fields) {
       const key = node.alias?.value ?? node.name.value;
       if (node.directives?.length || node.arguments?.length || keys.has(key)) return null;
       keys.add(key);
-      if (node.name.value === '__typename') continue;
+      if (node.name.value === '__typename') {
+        shape.entries.push({ key, kind: 'copy' });
+        continue;
+      }
       const field = type.getFields()[node.name.value];
       const kind = field ? this.resolvedAs(type.name, node.name.value) : 'own';
       if (!field || kind === 'own') return null;
       const named = getNamedType(field.type);
-      if (isLeafType(named)) {
-        if (kind === 'id') shape.ids.push(key);
-      } else if (isObjectType(named) && node.selectionSet && kind === 'plain') {
+      if (kind === 'site') shape.entries.push({ key, kind: 'site' });
+      else if (isLeafType(named)) shape.entries.push({ key, kind: kind === 'id' ? 'id' : 'copy' });
+      else if (isObjectType(named) && node.selectionSet && kind === 'plain') {
         const child = this.shapeOf(named, node.selectionSet, fragments, used);
         if (!child) return null;
-        shape.children.push({ key, shape: child });
+        shape.entries.push({ key, kind: 'object', shape: child });
       } else return null;
     }
     return shape;
   }
+}
+
+/** Whether an answer of this shape has a `federationSite`, at any level. */
+function asksSite(shape: Shape): boolean {
+  return shape.entries.some((e) => e.kind === 'site' || (e.shape !== undefined && asksSite(e.shape)));
 }
 
 /**
