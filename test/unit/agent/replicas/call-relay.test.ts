@@ -1,4 +1,6 @@
+import { PassThrough } from 'node:stream';
 import pino from 'pino';
+import type { InteractiveProcess } from '../../../../drivers/contract';
 import { AgentLink } from '../../../../gateway/agent/agent-link';
 import { callContext } from '../../../../gateway/agent/call-context';
 import type { HostAgent } from '../../../../gateway/agent/host-agent';
@@ -196,6 +198,38 @@ describe('the agent directory and relay together (fake bus)', () => {
     busB.die();
     await expect(call).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringMatching(/replica B is gone/) });
     expect(linkA.reachable('b1')).toBeUndefined();
+  });
+
+  test('a session through the relay: stdin reaches the process on B, its output comes back; the replica gone on either side ends it (UNAVAILABLE for the caller, the process killed on B)', async () => {
+    const { a, b, b1 } = twoRelays();
+    await Promise.all([a.start(), b.start()]);
+    const killed: string[] = [];
+    const served = b1.agent as unknown as Record<string, unknown>;
+    served.inspectEnvironment = async () => ({ state: 'running' });
+    served.interactiveExec = async ({ environmentId }: { environmentId: string }) => {
+      const stdin = new PassThrough();
+      const stdout = new PassThrough();
+      let end!: (code: number) => void;
+      const exit = new Promise<number>((resolve) => (end = resolve));
+      stdin.on('data', (d: Buffer) => stdout.write(d));
+      return { stdin, stdout, stderr: new PassThrough(), exit, resize: async () => undefined, kill: () => (killed.push(environmentId), end(-1)) } satisfies InteractiveProcess;
+    };
+    const agent = a.agentAt('B', 'b1');
+    const proc = await agent.interactiveExec!({ driver: 'fake', environmentId: 'e1', command: ['cat'] });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    proc.stdin.write('hello\n');
+    await until('the echo back through the relay', () => out === 'hello\n', 5000, 5);
+    // The replica holding the agent is gone: the caller's session ends with UNAVAILABLE.
+    a.replicaGone('B', 'test');
+    await expect(proc.exit).rejects.toMatchObject({ category: 'UNAVAILABLE' });
+
+    // The caller replica gone: the replica holding the agent kills the session's process.
+    const again = await a.agentAt('B', 'b1').interactiveExec!({ driver: 'fake', environmentId: 'e2', command: ['cat'] });
+    again.exit.catch(() => undefined);
+    b.replicaGone('A', 'test');
+    await until('the process killed on B', () => killed.includes('e2'), 5000, 5);
+    await Promise.all([a.stop(), b.stop()]);
   });
 
   test('a replica that stops says so: calls in flight to it fail at once', async () => {
