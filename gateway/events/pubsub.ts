@@ -1,4 +1,3 @@
-import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, PubSub } from '@graphql-yoga/subscription';
 import Redis from 'ioredis';
 import type { EnvironmentSample, HostSample, SiteSample } from '../metrics/samples';
@@ -62,22 +61,18 @@ export type RspPubSub = PubSub<RspTopics> & {
   listen<K extends keyof RspTopics>(topic: K, id: string | undefined, handler: (payload: TopicPayload<K>) => void): Unlisten;
 };
 
-/** Minimal event target the bus runs on (the native one in memory, the Redis one across replicas). */
+/** Minimal event target the bus runs on. */
 interface BusTarget {
   addEventListener(type: string, listener: (event: Event) => void): void;
   removeEventListener(type: string, listener: (event: Event) => void): void;
 }
 
-/** A PubSub over `target` with `listen` on the same target (straight to the handler when the target is a `MemoryBus`). */
-function pubSubOn(target: BusTarget): RspPubSub {
-  const pubSub = createPubSub<RspTopics>({ eventTarget: target as never });
+/** A PubSub over `bus` (in memory or across replicas), with `listen` straight to the bus's handlers. */
+function pubSubOn(bus: MemoryBus): RspPubSub {
+  const pubSub = createPubSub<RspTopics>({ eventTarget: bus as never });
   return Object.assign(pubSub, {
     listen<K extends keyof RspTopics>(topic: K, id: string | undefined, handler: (payload: TopicPayload<K>) => void): Unlisten {
-      const type = id === undefined ? topic : `${topic}:${id}`;
-      if (target instanceof MemoryBus) return target.listen(type, handler as (detail: unknown) => void);
-      const listener = (event: Event) => handler((event as CustomEvent).detail as TopicPayload<K>);
-      target.addEventListener(type, listener);
-      return () => target.removeEventListener(type, listener);
+      return bus.listen(id === undefined ? topic : `${topic}:${id}`, handler as (detail: unknown) => void);
     },
   });
 }
@@ -91,6 +86,12 @@ interface BusListener {
   removed: boolean;
 }
 
+/** What a bus is told when a type gets its first listener or loses its last (a Redis channel to (un)subscribe). */
+export interface BusTypeWatch {
+  first(type: string): void;
+  last(type: string): void;
+}
+
 /**
  * The in-memory bus: an event target whose dispatch calls each listener of a type from a plain
  * array, and whose `listen` handlers get the event's detail directly. A publish to thousands of
@@ -98,10 +99,13 @@ interface BusListener {
  * `CustomEvent.detail` read were a large part of a fanned-out event's cost). Listeners added
  * during a dispatch wait for the next one; removed ones are skipped at once; a listener that
  * throws is reported as an uncaught exception after the others ran (as EventTarget does).
+ * `watch`, when given, hears when a type gets its first listener and loses its last.
  */
 export class MemoryBus implements BusTarget {
   /** Per type, its listeners; an array is replaced (never changed) when a listener is added or removed. */
   private readonly listeners = new Map<string, BusListener[]>();
+
+  constructor(private readonly watch?: BusTypeWatch) {}
 
   addEventListener(type: string, listener: (event: Event) => void): void {
     if (!this.find(type, listener)) this.add(type, { call: listener, detail: false, removed: false });
@@ -120,21 +124,34 @@ export class MemoryBus implements BusTarget {
   }
 
   dispatchEvent(event: Event): boolean {
-    const list = this.listeners.get(event.type);
-    if (!list) return true;
-    const detail = (event as CustomEvent).detail as never;
+    this.deliver(event.type, (event as CustomEvent).detail, event);
+    return true;
+  }
+
+  /** True while `type` has a listener. */
+  has(type: string): boolean {
+    return this.listeners.has(type);
+  }
+
+  /**
+   * Calls the listeners of `type`: `listen` handlers with `detail`, event listeners with `event`
+   * (made once, when one of them is there and none was given).
+   */
+  protected deliver(type: string, detail: unknown, event?: Event): void {
+    const list = this.listeners.get(type);
+    if (!list) return;
     for (let i = 0; i < list.length; i++) {
       const entry = list[i]!;
       if (entry.removed) continue;
       try {
-        entry.call(entry.detail ? detail : (event as never));
+        if (entry.detail) entry.call(detail as never);
+        else entry.call((event ??= new CustomEvent(type, { detail })) as never);
       } catch (err) {
         process.nextTick(() => {
           throw err;
         });
       }
     }
-    return true;
   }
 
   private find(type: string, listener: (event: Event) => void): BusListener | undefined {
@@ -142,7 +159,9 @@ export class MemoryBus implements BusTarget {
   }
 
   private add(type: string, entry: BusListener): void {
-    this.listeners.set(type, [...(this.listeners.get(type) ?? []), entry]);
+    const list = this.listeners.get(type);
+    this.listeners.set(type, [...(list ?? []), entry]);
+    if (!list) this.watch?.first(type);
   }
 
   private remove(type: string, entry: BusListener): void {
@@ -150,7 +169,43 @@ export class MemoryBus implements BusTarget {
     entry.removed = true;
     const rest = (this.listeners.get(type) ?? []).filter((e) => e !== entry);
     if (rest.length) this.listeners.set(type, rest);
-    else this.listeners.delete(type);
+    else if (this.listeners.delete(type)) this.watch?.last(type);
+  }
+}
+
+/** How the Redis bus talks to Redis: publish a message, (un)subscribe a channel (unprefixed names). */
+export interface RedisBusLink {
+  publish(channel: string, message: string): void;
+  subscribe(channel: string): void;
+  unsubscribe(channel: string): void;
+}
+
+/**
+ * The bus across replicas: a publish goes to Redis (every replica hears it, this one too), and
+ * what Redis delivers is parsed once and handed to this replica's listeners as the in-memory bus
+ * hands its events (one call each from a plain array, the detail directly: the generic Redis event
+ * target made a closure call and a `CustomEvent.detail` read per subscriber of every event).
+ * A channel is subscribed while this replica has a listener of it. An empty message is a null
+ * detail (a publish without payload).
+ */
+export class RedisBus extends MemoryBus {
+  constructor(
+    private readonly link: RedisBusLink,
+    private readonly serializer: { stringify(value: unknown): string; parse(text: string): unknown } = { stringify: stringifyWithDates, parse: parseWithDates },
+  ) {
+    super({ first: (type) => link.subscribe(type), last: (type) => link.unsubscribe(type) });
+  }
+
+  override dispatchEvent(event: Event): boolean {
+    const detail = (event as CustomEvent).detail as unknown;
+    this.link.publish(event.type, detail === undefined ? '' : this.serializer.stringify(detail));
+    return true;
+  }
+
+  /** A message Redis delivered on `channel` (unprefixed): to this replica's listeners. */
+  received(channel: string, message: string): void {
+    if (!this.has(channel)) return;
+    this.deliver(channel, message === '' ? null : this.serializer.parse(message));
   }
 }
 
@@ -188,19 +243,17 @@ export function createRedisPubSub(url: string, onError: (err: Error) => void = (
     client.on('error', report);
     client.on('ready', () => (reported = false));
   }
-  // The event target calls these without waiting on them: a rejection would be unhandled.
-  const publishing = { publish: (channel: string, message: string) => publishClient.publish(prefix + channel, message).catch(report) };
-  const subscribing = {
-    on: (event: 'message', listener: (channel: string, message: string) => void) =>
-      subscribeClient.on(event, (channel: string, message: string) => {
-        if (channel.startsWith(prefix)) listener(channel.slice(prefix.length), message);
-      }),
-    subscribe: (channel: string) => subscribeClient.subscribe(prefix + channel).catch(report),
-    unsubscribe: (channel: string) => subscribeClient.unsubscribe(prefix + channel).catch(report),
-  };
-  const eventTarget = createRedisEventTarget({ publishClient: publishing as unknown as Redis, subscribeClient: subscribing as unknown as Redis, serializer: { stringify: stringifyWithDates, parse: parseWithDates } });
+  // The bus calls these without waiting on them: a rejection would be unhandled.
+  const bus = new RedisBus({
+    publish: (channel, message) => void publishClient.publish(prefix + channel, message).catch(report),
+    subscribe: (channel) => void subscribeClient.subscribe(prefix + channel).catch(report),
+    unsubscribe: (channel) => void subscribeClient.unsubscribe(prefix + channel).catch(report),
+  });
+  subscribeClient.on('message', (channel: string, message: string) => {
+    if (channel.startsWith(prefix)) bus.received(channel.slice(prefix.length), message);
+  });
   return {
-    pubSub: pubSubOn(eventTarget as unknown as BusTarget),
+    pubSub: pubSubOn(bus),
     kind: 'redis',
     close: async () => {
       await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);

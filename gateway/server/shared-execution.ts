@@ -189,7 +189,7 @@ function pipeToSocket(stream: BoundedStream<unknown, unknown>, { id, socket }: S
   let ordered: Promise<void> | undefined;
   stream.pipe({
     writable: () => {
-      if (socket.readyState === 1 && socket.bufferedAmount + queue.length <= highWater && !ordered) return true;
+      if (socket.readyState === 1 && queue.unsent() + queue.length <= highWater && !ordered) return true;
       queue.waiting.add(resume);
       return false;
     },
@@ -262,7 +262,25 @@ class SocketQueue {
   /** Resumes of streams that found the socket full: called after each write it takes. */
   readonly waiting = new Set<() => void>();
 
-  constructor(readonly socket: WebSocket) {}
+  /** True when the socket negotiated no extension (no compression): frames may then be framed here. Fixed at the handshake, before any subscription. */
+  readonly plain: boolean;
+
+  /** The write state of the socket under ws and ws's sender, when there are (ws's `bufferedAmount` adds their byte counts). */
+  private readonly unsentOf: { state: { length: number }; sender: { _bufferedBytes: number } } | undefined;
+
+  constructor(readonly socket: WebSocket) {
+    // ws's `extensions` getter joins the keys of an object: read once, not at every flush.
+    this.plain = socket.extensions === '';
+    const inner = socket as unknown as { _socket?: { _writableState?: { length: number } }; _sender?: { _bufferedBytes: number } };
+    const state = inner._socket?._writableState;
+    this.unsentOf = state && inner._sender ? { state, sender: inner._sender } : undefined;
+  }
+
+  /** Bytes the socket holds unsent: ws's `bufferedAmount`, read without its getter (asked for every event of every subscriber). */
+  unsent(): number {
+    const of = this.unsentOf;
+    return of ? of.state.length + of.sender._bufferedBytes : this.socket.bufferedAmount;
+  }
 
   /** The callback of every write to the socket (one function, so Node coalesces the calls of one turn). */
   readonly written = (err?: Error | null): void => {
@@ -329,7 +347,7 @@ class FrameWriter {
       queue.pending = false;
       if (socket.readyState !== 1) continue;
       const raw = (socket as unknown as { _socket?: RawSocket })._socket;
-      if (raw && senderIdle(socket)) {
+      if (raw && queue.plain && senderIdle(socket)) {
         // The frames framed here into one buffer, one write to the socket (what ws's sender would
         // write frame by frame: unmasked server text frames, no extension in use).
         raw.write(textFrames(parts), queue.written);
@@ -359,13 +377,13 @@ interface WsSender {
 }
 
 /**
- * True when frames may be written to the socket under ws's sender: it negotiated no extension
- * (no compression), holds nothing queued and is between messages; otherwise frames go through
- * `send`, which keeps their order behind what it holds.
+ * True when frames may be written to the socket under ws's sender: it holds nothing queued and is
+ * between messages (and, checked by the caller, no extension is in use); otherwise frames go
+ * through `send`, which keeps their order behind what it holds.
  */
 function senderIdle(socket: WebSocket): boolean {
   const sender = (socket as unknown as { _sender?: WsSender })._sender;
-  return !!sender && socket.extensions === '' && sender._state === 0 && sender._queue.length === 0 && sender._firstFragment && sender._bufferedBytes === 0;
+  return !!sender && sender._state === 0 && sender._queue.length === 0 && sender._firstFragment && sender._bufferedBytes === 0;
 }
 
 /**
@@ -395,8 +413,11 @@ export function textFrames(parts: readonly Buffer[]): Buffer {
       out.writeBigUInt64BE(BigInt(n), at);
       at += 8;
     }
-    at += head.copy(out, at);
-    at += tail.copy(out, at);
+    // TypedArray#set copies within V8 (Buffer#copy is a call into C++ per part).
+    out.set(head, at);
+    at += head.length;
+    out.set(tail, at);
+    at += tail.length;
   }
   return out;
 }
