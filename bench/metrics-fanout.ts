@@ -6,8 +6,12 @@
 // 3. (--only=path) the gateway's own work per delivered event on the shared socket path, without the
 //    system calls: memory PubSub → bounded streams → shared template → frames, into sockets whose
 //    write only counts (CPU ns per event; the part of the fan-out figure that code changes move).
+// 4. (--perFlush=4,8) instead of the rising rates of 1.: rounds of that many events published at
+//    once, 200 ms apart (--rounds=50, --roundMs=200), each round one write per socket: the gateway's
+//    CPU per delivered event at that many events per write, system calls included, which a busy
+//    machine moves little (the stages' figure moves with how far behind the subscribers fall).
 // Usage: npm run bench:metrics [-- --only=memory|redis|collector|path] [--subscribers=1000] [--rates=25,50,100,200]
-//        [--clientProcesses=2] [--client=raw|graphql-ws] [--stageMs=5000]
+//        [--clientProcesses=2] [--client=raw|graphql-ws] [--stageMs=5000] [--perFlush=4,8]
 //        BENCH_CPU_PROFILE=/tmp/fanout.cpuprofile: the gateway's CPU profile of an extra stage at the first rate
 // The client processes report their own CPU use per stage, so one can tell whether they (and not the
 // gateway) were the limit: a client process near 100 % of a core means more client processes are needed.
@@ -20,7 +24,7 @@ import { buildSchema, GraphQLObjectType, parse } from 'graphql';
 import { loadConfig } from '../gateway/config/config';
 import { createMemoryPubSub, Topic } from '../gateway/events/pubsub';
 import { boundedStream } from '../gateway/metrics/bounded-stream';
-import { createSharedSubscribe } from '../gateway/server/shared-execution';
+import { createSharedSubscribe, FANOUT_FLUSH_MS } from '../gateway/server/shared-execution';
 import { HostCollector } from '../gateway/metrics/host-collector';
 import { GatewayMetrics } from '../gateway/metrics/prometheus';
 import { flattenHost } from '../gateway/metrics/samples';
@@ -44,6 +48,11 @@ const RATES = (args.rates ?? '25,50,100,200').split(',').map(Number);
 const STAGE_MS = Number(args.stageMs ?? 5000);
 const CLIENT_PROCESSES = Math.max(1, Number(args.clientProcesses ?? 2));
 const CLIENT = args.client === 'graphql-ws' ? 'graphql-ws' : 'raw';
+/** `--perFlush=4,8`: instead of the rising rates, rounds of that many events published at once (each round one write per socket). */
+const PER_FLUSH = args.perFlush ? args.perFlush.split(',').map(Number) : [];
+/** Rounds per `--perFlush` figure, and the time between two (long enough for a round to be delivered). */
+const ROUNDS = Number(args.rounds ?? 50);
+const ROUND_MS = Number(args.roundMs ?? 200);
 
 interface StageResult {
   received: number;
@@ -125,12 +134,31 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
     }
     process.stdout.write(`  ${String(rate).padStart(11)}  ${String(rate * SUBSCRIBERS).padStart(12)}  ${delivered.toFixed(0).padStart(14)}  ${r.p50.toFixed(0).padStart(7)}  ${r.p99.toFixed(0).padStart(7)}  ${String(dropped).padStart(8)}  ${mb(mem.rss).padStart(11)}  ${mb(mem.heapUsed).padStart(6)}  ${`${((gatewayCpu / seconds) * 100).toFixed(0)} %`.padStart(11)}  ${((gatewayCpu * 1e6) / Math.max(1, r.received)).toFixed(1).padStart(12)}  ${loadavg()[0]!.toFixed(1).padStart(5)}  ${clientShares.map((c) => `${(c * 100).toFixed(0)} %`).join(', ')}${label}\n`);
   };
-  // Optional: the gateway's CPU profile of one stage at the first rate, in a window of its own (not counted in the figures).
-  if (process.env.BENCH_CPU_PROFILE) await withCpuProfile(process.env.BENCH_CPU_PROFILE, () => stage(RATES[0]!, '  (profiled, not counted)'));
-  for (const rate of RATES) await stage(rate);
-  process.stdout.write(`  best delivered with p99 ≤ ${GOAL_P99_MS} ms: ${best.toFixed(0)} events/s — goal ≥ ${GOAL_EVENTS_PER_SECOND}: ${mark(best >= GOAL_EVENTS_PER_SECOND)}\n`);
-  process.stdout.write(`  gateway CPU per delivered event: ${bestCost.toFixed(2)} µs at best (goal ≤ ${GOAL_CPU_PER_EVENT_US} µs: ${mark(bestCost <= GOAL_CPU_PER_EVENT_US)}), i.e. ${(1e6 / bestCost).toFixed(0)} events/s per core of gateway CPU (the figure that does not depend on what else runs on the machine)\n`);
-  process.stdout.write(`  gateway memory stays bounded by the per-subscriber buffer (${config.subscriberBuffer} events × ${SUBSCRIBERS}); dropped counts events discarded for subscribers that fell behind\n`);
+  // Rounds of `perFlush` publishes at once, far enough apart that each round leaves in one flush
+  // (one write per socket): the gateway's CPU per delivered event at that many events per write,
+  // which a busy machine moves little (the stages' figure moves with how far subscribers fall behind).
+  const rounds = async (perFlush: number): Promise<void> => {
+    await Promise.all(children.map((child) => ask(child, { type: 'stage-start' }, 'stage-started')));
+    const before = process.cpuUsage();
+    for (let i = 0; i < ROUNDS; i++) {
+      for (let k = 0; k < perFlush; k++) gateway.services.metrics.publishHost({ ...base, at: Date.now() });
+      await new Promise((r) => setTimeout(r, ROUND_MS));
+    }
+    const cpu = cpuSeconds(process.cpuUsage(before));
+    const results = await Promise.all(children.map((child) => ask<StageResult>(child, { type: 'stage-end' }, 'stage')));
+    const received = results.reduce((a, x) => a + x.received, 0);
+    process.stdout.write(`  ${perFlush} events per write: ${received} of ${ROUNDS * perFlush * SUBSCRIBERS} delivered in ${ROUNDS} rounds ${ROUND_MS} ms apart, ${((cpu * 1e6) / Math.max(1, received)).toFixed(2)} µs of gateway CPU per delivered event (the time between rounds included); load ${loadavg()[0]!.toFixed(1)}\n`);
+  };
+  if (PER_FLUSH.length) {
+    for (const k of PER_FLUSH) await rounds(k);
+  } else {
+    // Optional: the gateway's CPU profile of one stage at the first rate, in a window of its own (not counted in the figures).
+    if (process.env.BENCH_CPU_PROFILE) await withCpuProfile(process.env.BENCH_CPU_PROFILE, () => stage(RATES[0]!, '  (profiled, not counted)'));
+    for (const rate of RATES) await stage(rate);
+    process.stdout.write(`  best delivered with p99 ≤ ${GOAL_P99_MS} ms: ${best.toFixed(0)} events/s — goal ≥ ${GOAL_EVENTS_PER_SECOND}: ${mark(best >= GOAL_EVENTS_PER_SECOND)}\n`);
+    process.stdout.write(`  gateway CPU per delivered event: ${bestCost.toFixed(2)} µs at best (goal ≤ ${GOAL_CPU_PER_EVENT_US} µs: ${mark(bestCost <= GOAL_CPU_PER_EVENT_US)}), i.e. ${(1e6 / bestCost).toFixed(0)} events/s per core of gateway CPU (the figure that does not depend on what else runs on the machine)\n`);
+    process.stdout.write(`  gateway memory stays bounded by the per-subscriber buffer (${config.subscriberBuffer} events × ${SUBSCRIBERS}); dropped counts events discarded for subscribers that fell behind\n`);
+  }
   await Promise.all(
     children.map(
       (child) =>
@@ -210,7 +238,7 @@ async function sharedPath(): Promise<void> {
   const base = { hostId: 'h1', siteId: 's1', cpu: { usage: 0.5 }, memory: { usedBytes: 1e9, totalBytes: 2e9 } } as never as Parameters<typeof pubSub.publish>[2];
   const round = async () => {
     for (let k = 0; k < perRound; k++) pubSub.publish(Topic.HOST_METRICS, 'h1', { ...(base as object), at: Date.now() } as never);
-    await new Promise((r) => setTimeout(r, 22)); // past the fan-out flush window: each socket gets its frames in one write
+    await new Promise((r) => setTimeout(r, FANOUT_FLUSH_MS + 2)); // past the fan-out flush window: each socket gets its frames in one write
   };
   for (let i = 0; i < 30; i++) await round();
   writes = 0;
