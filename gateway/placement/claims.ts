@@ -1,8 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { arrayLiteral } from '../persistence/array-literal';
 import { namedQuery } from '../persistence/data-source';
-import { timeOrderedId } from '../persistence/time-ordered-id';
-import { AllocationGuarantee, AllocationRequestEntity, AllocationStatus, HostState } from '../persistence/entities';
+import { AllocationGuarantee, AllocationRequestEntity, AllocationStatus } from '../persistence/entities';
 import type { ResourceView } from './model';
 
 /** A claim on a resource's `used` inside one commit, with the generation the planner read. */
@@ -44,35 +43,52 @@ export function rowsOf<T>(result: unknown): T[] {
 }
 
 /**
- * Adds the deltas to the resources' `used`, bumping the generation, and reports whether each
+ * Adds the deltas to the resources' `used`, bumping the generation, and checks that each
  * resource was still at the generation the planner read and within its overbooked capacity. One
  * statement: it first locks the rows in id order (a one-time filter, evaluated before any row is
  * updated), so two claims on overlapping resources queue instead of deadlocking. The checks are
  * made on the row as updated (RETURNING), not in WHERE: a row changed by a transaction that
  * committed while this statement waited for its lock is then judged by its newest version, not
- * the one this statement's snapshot saw. Throws LostRaceError naming the hosts whose resources
- * moved (the caller's transaction then rolls back, undoing the update).
+ * the one this statement's snapshot saw. It answers only the resources not won (moved, over
+ * capacity or gone): none when the claim holds, so a group's thousand rows are not sent back.
+ * Throws LostRaceError naming the hosts of those (the caller's transaction then rolls back,
+ * undoing the update).
  */
 export async function applyDeltas(m: EntityManager, deltas: ResourceDelta[]): Promise<void> {
   if (!deltas.length) return;
   const sorted = [...deltas].sort((a, b) => (a.resource.id < b.resource.id ? -1 : 1));
-  let rows: Array<{ id: string; ok: boolean }>;
+  let lost: Array<{ id: string }>;
   try {
-    rows = rowsOf(await m.query(
-      `WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)
-       UPDATE resource AS r SET used = r.used + v.amount, generation = r.generation + 1
-       FROM unnest($1::uuid[], $2::float8[], $3::int[]) AS v(id, amount, gen)
-       WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = v.id
-       RETURNING r.id, (r.generation = v.gen + 1 AND r.used <= (r.total - r.reserved) * r."allocationRatio" + 1e-6) AS ok`,
+    lost = rowsOf(await m.query(
+      `WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE),
+       claimed AS (UPDATE resource AS r SET used = r.used + v.amount, generation = r.generation + 1
+         FROM unnest($1::uuid[], $2::float8[], $3::int[]) AS v(id, amount, gen)
+         WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = v.id
+         RETURNING r.id, (r.generation = v.gen + 1 AND r.used <= (r.total - r.reserved) * r."allocationRatio" + 1e-6) AS ok)
+       SELECT v.id FROM unnest($1::uuid[]) AS v(id) WHERE NOT EXISTS (SELECT 1 FROM claimed c WHERE c.id = v.id AND c.ok)`,
       [arrayLiteral(sorted.map((d) => d.resource.id)), arrayLiteral(sorted.map((d) => d.amount)), arrayLiteral(sorted.map((d) => d.expectedGeneration))],
     ));
   } catch (e) {
-    const code = (e as { code?: string; driverError?: { code?: string } }).driverError?.code ?? (e as { code?: string }).code;
-    if (code === '40P01' || code === '40001') throw new LostRaceError([...new Set(deltas.map((d) => d.hostId))]);
-    throw e;
+    throw lostRaceOf(e, deltas.map((d) => d.hostId));
   }
-  const won = new Set(rows.filter((r) => r.ok).map((r) => r.id));
-  if (won.size < deltas.length) throw new LostRaceError([...new Set(deltas.filter((d) => !won.has(d.resource.id)).map((d) => d.hostId))]);
+  if (lost.length) {
+    const ids = new Set(lost.map((r) => r.id));
+    throw new LostRaceError([...new Set(deltas.filter((d) => ids.has(d.resource.id)).map((d) => d.hostId))]);
+  }
+}
+
+/**
+ * What a failed claim statement means: LostRaceError naming the hosts when it failed on purpose
+ * (`rsp_lost_race`, whose message names them after LOST_RACE_MARK) or in a deadlock or
+ * serialization failure (every host of `hostIds`); the error itself otherwise.
+ */
+function lostRaceOf(e: unknown, hostIds: string[]): unknown {
+  const err = e as { code?: string; message?: string; driverError?: { code?: string } };
+  const code = err.driverError?.code ?? err.code;
+  const marked = err.message?.indexOf(LOST_RACE_MARK) ?? -1;
+  if (marked >= 0) return new LostRaceError([...new Set(err.message!.slice(marked + LOST_RACE_MARK.length).split(','))]);
+  if (code === '40P01' || code === '40001') return new LostRaceError([...new Set(hostIds)]);
+  return e;
 }
 
 /** What a group will hold of a resource type on a host once a commit's claims are in. */
@@ -99,43 +115,47 @@ export async function checkLimits(m: EntityManager, usage: UsageAfter[]): Promis
     `SELECT DISTINCT v."hostId" FROM unnest($1::uuid[], $2::uuid[], $3::varchar[], $4::float8[]) AS v("hostId", "groupId", type, used)
      JOIN host h ON h.id = v."hostId" LEFT JOIN share sh ON sh."hostId" = v."hostId" AND sh."groupId" = v."groupId"
      WHERE h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6))`,
-    [arrayLiteral(usage.map((u) => u.hostId)), arrayLiteral(usage.map((u) => u.groupId)), arrayLiteral(usage.map((u) => u.type)), arrayLiteral(usage.map((u) => u.used))],
+    usageParams(usage),
   );
   if (over.length) throw new LostRaceError(over.map((r) => r.hostId));
 }
 
 /**
- * Checks that every host of a commit is still UP (the planner's picture may say UP of a host set
- * DOWN, DRAINING or MAINTENANCE since): throws LostRaceError naming those that are not, so they
- * are read again and the claims go elsewhere.
- */
-export async function checkHostsUp(m: EntityManager, hostIds: string[]): Promise<void> {
-  if (!hostIds.length) return;
-  const down: Array<{ id: string }> = await m.query(`SELECT id FROM host WHERE id = ANY($1::uuid[]) AND state <> $2`, [hostIds, HostState.UP]);
-  if (down.length) throw new LostRaceError(down.map((r) => r.id));
-}
-
-/**
  * The INSERT clauses (as CTEs) of new requests, their allocations and claims, each table's rows as
- * one array literal per column (the requests' specs as one JSON array), parameters numbered from `$first`.
- * The claims get time-ordered ids here (see `timeOrderedId`), like the requests and allocations.
+ * one array literal per column (the requests' distinct specs as one JSON array), parameters numbered from `$first`.
  */
 function placementRows(requests: AllocationRequestEntity[], allocations: PlannedAllocation[], first: number): { ctes: string; params: unknown[] } {
-  const claims = allocations.flatMap((a) => a.claims.map((c) => ({ a, c })));
+  // A claim names its allocation by position (1-based) in the allocations' arrays, whose id, host,
+  // group and guarantee it takes there: ids are sent (and parsed) once, not again per claim.
+  const claims = allocations.flatMap((a, i) => a.claims.map((c) => ({ at: i + 1, c })));
   const $ = (i: number) => `$${first + i}`;
+  // Identical specs (a batch of like requests) are sent and parsed once: the distinct ones as one
+  // JSON array, each request naming its own by position (parsing the specs was about a tenth of
+  // the database's CPU in bench:placement's batches).
+  const specIndex = new Map<string, number>();
+  const specs: string[] = [];
+  const specOf = requests.map((r) => {
+    const json = JSON.stringify(r.spec);
+    let at = specIndex.get(json);
+    if (at === undefined) specIndex.set(json, (at = specs.push(json)));
+    return at;
+  });
   const ctes = `new_requests AS (INSERT INTO allocation_request (id, "groupId", "requestedBy", mode, guarantee, spec, "leaseSeconds", status, reason, "decidedBy", "decidedAt")
-       SELECT * FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::varchar[], ${$(4)}::varchar[], ARRAY(SELECT e FROM jsonb_array_elements(${$(5)}::jsonb) WITH ORDINALITY AS s(e, o) ORDER BY o), ${$(6)}::int[], ${$(7)}::varchar[], ${$(8)}::text[], ${$(9)}::varchar[], ${$(10)}::timestamptz[])),
+       SELECT v.id, v."groupId", v."requestedBy", v.mode, v.guarantee, (ARRAY(SELECT e FROM jsonb_array_elements(${$(5)}::jsonb) WITH ORDINALITY AS s(e, o) ORDER BY o))[v.spec], v."leaseSeconds", v.status, v.reason, v."decidedBy", v."decidedAt"
+       FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::varchar[], ${$(4)}::varchar[], ${$(26)}::int[], ${$(6)}::int[], ${$(7)}::varchar[], ${$(8)}::text[], ${$(9)}::varchar[], ${$(10)}::timestamptz[])
+         AS v(id, "groupId", "requestedBy", mode, guarantee, spec, "leaseSeconds", status, reason, "decidedBy", "decidedAt")),
      new_allocations AS (INSERT INTO allocation (id, "requestId", "groupId", "hostId", technology, guarantee, status, score, "expiresAt", "environmentId", "replicaId")
-       SELECT * FROM unnest(${$(11)}::uuid[], ${$(12)}::uuid[], ${$(13)}::uuid[], ${$(14)}::uuid[], ${$(15)}::varchar[], ${$(16)}::varchar[], ${$(17)}::varchar[], ${$(18)}::float8[], ${$(19)}::timestamptz[], ${$(27)}::uuid[], ${$(28)}::uuid[])),
-     new_claims AS (INSERT INTO allocation_claim (id, "allocationId", "resourceId", "hostId", "groupId", type, amount, guaranteed)
-       SELECT * FROM unnest(${$(29)}::uuid[], ${$(20)}::uuid[], ${$(21)}::uuid[], ${$(22)}::uuid[], ${$(23)}::uuid[], ${$(24)}::varchar[], ${$(25)}::float8[], ${$(26)}::bool[]))`;
+       SELECT * FROM unnest(${$(11)}::uuid[], ${$(12)}::uuid[], ${$(13)}::uuid[], ${$(14)}::uuid[], ${$(15)}::varchar[], ${$(16)}::varchar[], ${$(17)}::varchar[], ${$(18)}::float8[], ${$(19)}::timestamptz[], ${$(24)}::uuid[], ${$(25)}::uuid[])),
+     new_claims AS (INSERT INTO allocation_claim ("allocationId", "resourceId", "hostId", "groupId", type, amount, guaranteed)
+       SELECT (${$(11)}::uuid[])[c.a], c."resourceId", (${$(14)}::uuid[])[c.a], (${$(13)}::uuid[])[c.a], c.type, c.amount, (${$(16)}::varchar[])[c.a] = '${AllocationGuarantee.GUARANTEED}'
+       FROM unnest(${$(20)}::int[], ${$(21)}::uuid[], ${$(22)}::varchar[], ${$(23)}::float8[]) AS c(a, "resourceId", type, amount))`;
   const params = [
     arrayLiteral(requests.map((r) => r.id)),
     arrayLiteral(requests.map((r) => r.groupId)),
     arrayLiteral(requests.map((r) => r.requestedBy)),
     arrayLiteral(requests.map((r) => r.mode)),
     arrayLiteral(requests.map((r) => r.guarantee)),
-    JSON.stringify(requests.map((r) => r.spec)),
+    `[${specs.join(',')}]`,
     arrayLiteral(requests.map((r) => r.leaseSeconds)),
     arrayLiteral(requests.map((r) => r.status)),
     arrayLiteral(requests.map((r) => r.reason)),
@@ -150,16 +170,13 @@ function placementRows(requests: AllocationRequestEntity[], allocations: Planned
     arrayLiteral(allocations.map(() => AllocationStatus.ACTIVE)),
     arrayLiteral(allocations.map((a) => a.score)),
     arrayLiteral(allocations.map((a) => a.expiresAt)),
-    arrayLiteral(claims.map(({ a }) => a.id)),
+    arrayLiteral(claims.map(({ at }) => at)),
     arrayLiteral(claims.map(({ c }) => c.resourceId)),
-    arrayLiteral(claims.map(({ a }) => a.hostId)),
-    arrayLiteral(claims.map(({ a }) => a.groupId)),
     arrayLiteral(claims.map(({ c }) => c.type)),
     arrayLiteral(claims.map(({ c }) => c.amount)),
-    arrayLiteral(claims.map(({ a }) => a.guarantee === AllocationGuarantee.GUARANTEED)),
     arrayLiteral(allocations.map((a) => a.environmentId ?? null)),
     arrayLiteral(allocations.map((a) => a.replicaId ?? null)),
-    arrayLiteral(claims.map(() => timeOrderedId())),
+    arrayLiteral(specOf),
   ];
   return { ctes, params };
 }
@@ -170,8 +187,48 @@ export async function insertPlacements(m: EntityManager, requests: AllocationReq
   await m.query(`WITH ${ctes} SELECT 1`, params);
 }
 
-/** Marks the error by which `claimAtOnce` says which hosts it lost. */
+/** Marks the error by which a claim statement says which hosts it lost. */
 const LOST_RACE_MARK = 'rsp-lost-race:';
+
+/**
+ * The CTEs that judge a commit's usage (parameters `$first`…`$first+3`: hosts, groups, types, what
+ * each group will hold): `over_quota`, the hosts where a group would be over its share (as in
+ * `checkLimits`), and `not_up`, the hosts no longer UP (the usage names every host claimed on).
+ */
+function usageChecks(first: number): string {
+  const $ = (i: number) => `$${first + i}`;
+  return `over_quota AS (SELECT v."hostId" FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::float8[]) AS v("hostId", "groupId", type, used)
+         JOIN host h ON h.id = v."hostId" LEFT JOIN share sh ON sh."hostId" = v."hostId" AND sh."groupId" = v."groupId"
+         WHERE h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6))),
+       not_up AS (SELECT h.id AS "hostId" FROM host h WHERE h.id = ANY(${$(0)}::uuid[]) AND h.state <> 'UP')`;
+}
+
+/** The parameters of `usageChecks`. */
+function usageParams(usage: UsageAfter[]): string[] {
+  return [arrayLiteral(usage.map((u) => u.hostId)), arrayLiteral(usage.map((u) => u.groupId)), arrayLiteral(usage.map((u) => u.type)), arrayLiteral(usage.map((u) => u.used))];
+}
+
+/**
+ * After `applyDeltas`, inside the caller's transaction: writes the new requests, allocations and
+ * claims and checks, in the same statement, that no group will be over its share and that every
+ * host claimed on is still UP (`usage` names each host, group and type claimed). When a check
+ * fails the statement fails on purpose (`rsp_lost_race`) and writes nothing; the error becomes
+ * LostRaceError naming the hosts. One round trip where the checks and the writes took three.
+ */
+export async function insertPlacementsChecked(m: EntityManager, requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[]): Promise<void> {
+  const rows = placementRows(requests, allocations, 6);
+  try {
+    await m.query(
+      `WITH ${rows.ctes},
+       ${usageChecks(1)},
+       lost AS (SELECT "hostId" FROM over_quota UNION SELECT "hostId" FROM not_up)
+       SELECT CASE WHEN count(*) > 0 THEN rsp_lost_race($5::text || string_agg("hostId"::text, ',')) END AS lost FROM lost`,
+      [...usageParams(usage), LOST_RACE_MARK, ...rows.params],
+    );
+  } catch (e) {
+    throw lostRaceOf(e, usage.map((u) => u.hostId));
+  }
+}
 
 /**
  * A whole group commit in one statement, so in one round trip and one implicit transaction: locks
@@ -197,31 +254,20 @@ export async function claimAtOnce(dataSource: DataSource, deltas: ResourceDelta[
          WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = v.id
          RETURNING r."hostId", (r.generation = v.gen + 1 AND r.used <= (r.total - r.reserved) * r."allocationRatio" + 1e-6) AS ok),
        ${rows.ctes},
-       over_quota AS (SELECT v."hostId" FROM unnest($4::uuid[], $5::uuid[], $6::varchar[], $7::float8[]) AS v("hostId", "groupId", type, used)
-         JOIN host h ON h.id = v."hostId" LEFT JOIN share sh ON sh."hostId" = v."hostId" AND sh."groupId" = v."groupId"
-         WHERE h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6))),
-       not_up AS (SELECT h.id AS "hostId" FROM host h WHERE h.id = ANY($4::uuid[]) AND h.state <> 'UP'),
+       ${usageChecks(4)},
        lost AS (SELECT "hostId" FROM claimed WHERE NOT ok UNION SELECT "hostId" FROM over_quota UNION SELECT "hostId" FROM not_up)
        SELECT CASE WHEN count(*) > 0 THEN rsp_lost_race($8::text || string_agg("hostId"::text, ',')) END AS lost FROM lost`,
       [
         arrayLiteral(sorted.map((d) => d.resource.id)),
         arrayLiteral(sorted.map((d) => d.amount)),
         arrayLiteral(sorted.map((d) => d.expectedGeneration)),
-        arrayLiteral(usage.map((u) => u.hostId)),
-        arrayLiteral(usage.map((u) => u.groupId)),
-        arrayLiteral(usage.map((u) => u.type)),
-        arrayLiteral(usage.map((u) => u.used)),
+        ...usageParams(usage),
         LOST_RACE_MARK,
         ...rows.params,
       ],
     );
   } catch (e) {
-    const err = e as { code?: string; message?: string; driverError?: { code?: string } };
-    const code = err.driverError?.code ?? err.code;
-    const marked = err.message?.indexOf(LOST_RACE_MARK) ?? -1;
-    if (marked >= 0) throw new LostRaceError([...new Set(err.message!.slice(marked + LOST_RACE_MARK.length).split(','))]);
-    if (code === '40P01' || code === '40001') throw new LostRaceError([...new Set(deltas.map((d) => d.hostId))]);
-    throw e;
+    throw lostRaceOf(e, deltas.map((d) => d.hostId));
   }
 }
 

@@ -3,7 +3,7 @@ import { timeOrderedId } from '../persistence/time-ordered-id';
 import { ConflictError, ForbiddenError, isRspError, NotFoundError, RspError } from '../errors';
 import { usagePolicyRefusal } from '../metrics/usage-breaches';
 import { AllocationEntity, AllocationRequestEntity, AllocationStatus } from '../persistence/entities';
-import { applyDeltas, checkHostsUp, checkLimits, claimAtOnce, insertPlacements, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf, UsageAfter } from './claims';
+import { applyDeltas, claimAtOnce, insertPlacementsChecked, LostRaceError, PlannedAllocation, ResourceDelta, rowsOf, UsageAfter } from './claims';
 import { placementAsk, type HostView } from './model';
 import { Evaluation, placeReplicas } from './scheduler';
 import { InventorySnapshot } from './snapshot';
@@ -235,9 +235,7 @@ export class GroupCommit {
             } finally {
               done();
             }
-            await checkHostsUp(m, [...new Set([...deltas.values()].map((d) => d.hostId))]);
-            await insertPlacements(m, fresh, planned.flatMap((p) => p.allocations));
-            await checkLimits(m, usage);
+            await insertPlacementsChecked(m, fresh, planned.flatMap((p) => p.allocations), usage);
             for (const p of decided) {
               const r = items[p.index]!.request;
               const updated = rowsOf(await m.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [r.id, r.status, r.reason, r.decidedBy, r.decidedAt]));

@@ -215,6 +215,25 @@ function placementSuite(kind: 'pglite' | 'postgres') {
     expect((await t.ok('query ($h: ID) { resources(hostId: $h) { nodes { used owners } } }', { h: hostId })).resources.nodes[0]).toEqual({ used: 0, owners: [] });
   });
 
+  test('the transaction commit path checks that the host is still UP and the share still granted, as the one-statement path does', async () => {
+    const placement = new PlacementService(t.gateway.dataSource, { oneStatementResources: 0 });
+    const stale = await slotHost(`stale-up-tx-${kind}`, 1);
+    const shared = await slotHost(`share-tx-${kind}`, 2);
+    const share = (await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId: shared, groupId: w.groupB, kind: 'CUSTOM', quotas: { SLOT: 2 } } })).grantShare.id;
+    const ask = (groupId: string, hostname: string) => ({ groupId, mode: PlacementMode.AUTOMATIC, guarantee: AllocationGuarantee.BEST_EFFORT, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }], requiredProperties: [{ key: 'hostname', op: 'EQ' as const, values: [hostname] }] });
+    // The service reads its picture now, with the host UP and the share granted; both change behind its back.
+    expect((await placement.candidates(SYSTEM, ask(w.groupA, `stale-up-tx-${kind}`))).candidates.map((c) => c.host.id)).toEqual([stale]);
+    expect((await placement.candidates(SYSTEM, ask(w.groupB, `share-tx-${kind}`))).candidates.map((c) => c.host.id)).toEqual([shared]);
+    await t.gateway.dataSource.query(`UPDATE host SET state = 'MAINTENANCE' WHERE id = $1`, [stale]);
+    await t.ok('mutation ($id: ID!) { revokeShare(id: $id) }', { id: share });
+    const results = await placement.allocateMany(SYSTEM, [ask(w.groupA, `stale-up-tx-${kind}`), ask(w.groupB, `share-tx-${kind}`)]);
+    // Each refused, with the filter that now rejects its host (the other hosts fail the hostname property).
+    const refusal = (r: (typeof results)[number], hostId: string) => (r instanceof RspError ? `${r.category} ${(r.details as { rejections?: Array<{ hostId: string; filter: string }> }).rejections?.find((x) => x.hostId === hostId)?.filter}` : r.request.status);
+    expect([refusal(results[0]!, stale), refusal(results[1]!, shared)]).toEqual(['CONFLICT HOST_STATE', 'CONFLICT QUOTA']);
+    expect((await firstResourceOf(stale)).used).toBe(0);
+    expect((await firstResourceOf(shared)).used).toBe(0);
+  });
+
   test('writes through this gateway are in its placement picture at once: host state, inventory, shares', async () => {
     const hostId = await slotHost(`at-once-${kind}`, 1);
     const r = (groupId: string) => ({ groupId, resources: [{ type: 'SLOT', amount: 1, unit: 'COUNT' }], requiredProperties: [{ key: 'hostname', op: 'EQ', values: [`at-once-${kind}`] }] });

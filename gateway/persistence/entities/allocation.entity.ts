@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
 
 /** How a request is placed (SRSM-2): by the requester, by the scheduler, or by a site admin. */
 export enum PlacementMode {
@@ -167,18 +167,18 @@ export class AllocationEntity {
   createdAt: Date;
 }
 
-/** A portion of one resource held by an allocation; active claims add up to the resource's `used`. */
+/**
+ * A portion of one resource held by an allocation; active claims add up to the resource's `used`.
+ * Keyed by allocation and resource (an allocation claims a resource once); the key's index serves
+ * the lookups by allocation.
+ */
 @Entity('allocation_claim')
-@Index(['allocationId'])
 @Index(['resourceId', 'active'])
 export class AllocationClaimEntity {
-  @PrimaryGeneratedColumn('uuid')
-  id: string;
-
-  @Column({ type: 'uuid' })
+  @PrimaryColumn({ type: 'uuid' })
   allocationId: string;
 
-  @Column({ type: 'uuid' })
+  @PrimaryColumn({ type: 'uuid' })
   resourceId: string;
 
   @Column({ type: 'uuid' })
