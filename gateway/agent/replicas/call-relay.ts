@@ -64,6 +64,7 @@ export class CallRelay {
   /** Listens on this replica's request and reply channels. */
   async start(): Promise<void> {
     const { bus, replicaId } = this.options;
+    bus.onInterrupted((reason) => this.interrupted(reason));
     await bus.subscribe(BUS_NAMES.requests(replicaId), (text) => this.request(text));
     await bus.subscribe(BUS_NAMES.replies(replicaId), (text) => this.reply(text));
   }
@@ -98,6 +99,20 @@ export class CallRelay {
     for (const { line } of [...this.outgoing.values(), ...this.serving.values()]) line.close(error);
     const { bus, replicaId } = this.options;
     await Promise.allSettled([bus.unsubscribe(BUS_NAMES.requests(replicaId)), bus.unsubscribe(BUS_NAMES.replies(replicaId))]);
+  }
+
+  /**
+   * The bus may have lost messages (`reason`): every relayed call and session in flight, both
+   * ways, ends with UNAVAILABLE, since a lost frame would be missing output and a lost
+   * acknowledgement would stall a session for good. Later calls open new lines.
+   */
+  private interrupted(reason: string): void {
+    if (this.stopped) return;
+    const lines = [...this.outgoing.values(), ...this.serving.values()];
+    if (!lines.length) return;
+    this.options.logger.warn({ replica: this.options.replicaId, lines: lines.length, reason }, 'the bus between gateway replicas was interrupted: ending the relayed calls and sessions in flight');
+    const error = new UnavailableError(`The bus between gateway replicas was interrupted (${reason}): relayed calls and sessions in flight may have lost messages; try again`, { replica: this.options.replicaId });
+    for (const { line } of lines) line.close(error);
   }
 
   /** A call from another replica for an agent connected here. */

@@ -14,6 +14,8 @@ export class RedisReplicaBus implements ReplicaBus {
   private readonly commands: Redis;
   private readonly subscriber: Redis;
   private readonly handlers = new Map<string, (message: string) => void>();
+  private readonly interruptionListeners: Array<(reason: string) => void> = [];
+  private closing = false;
 
   constructor(
     url: string,
@@ -22,6 +24,15 @@ export class RedisReplicaBus implements ReplicaBus {
     this.commands = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
     this.subscriber = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
     this.subscriber.on('message', (channel: string, message: string) => this.handlers.get(channel)?.(message));
+    // ioredis subscribes again once it reconnects, but what was published meanwhile is gone.
+    this.subscriber.on('close', () => {
+      if (this.closing) return;
+      for (const listener of this.interruptionListeners) listener('the subscription\'s connection to Redis closed');
+    });
+  }
+
+  onInterrupted(listener: (reason: string) => void): void {
+    this.interruptionListeners.push(listener);
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -65,6 +76,7 @@ export class RedisReplicaBus implements ReplicaBus {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.allSettled([this.commands.quit(), this.subscriber.quit()]);
   }
 }

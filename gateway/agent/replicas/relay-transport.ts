@@ -15,6 +15,11 @@ export interface ReplicaBus {
   deleteIfEquals(key: string, value: string): Promise<void>;
   /** Every key starting with `prefix`, with its value. */
   entries(prefix: string): Promise<Map<string, string>>;
+  /**
+   * Calls `listener` when the bus may have lost messages: its subscription's connection dropped
+   * (Redis keeps nothing for a subscriber that is reconnecting), until `close`.
+   */
+  onInterrupted(listener: (reason: string) => void): void;
   /** Closes the bus's connections. */
   close(): Promise<void>;
 }

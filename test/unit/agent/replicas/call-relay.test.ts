@@ -232,6 +232,36 @@ describe('the agent directory and relay together (fake bus)', () => {
     await Promise.all([a.stop(), b.stop()]);
   });
 
+  test('the bus interrupted (Redis lost the subscription\'s connection) ends the relayed calls and sessions in flight with UNAVAILABLE on both sides; later calls go through', async () => {
+    const network = new FakeReplicaNetwork();
+    const b1 = stubAgent('b1');
+    const aBus = network.bus();
+    const bBus = network.bus();
+    const a = new CallRelay({ replicaId: 'A', bus: aBus, localAgent: () => undefined, logger });
+    const b = new CallRelay({ replicaId: 'B', bus: bBus, localAgent: (id) => (id === 'b1' ? b1.agent : undefined), logger });
+    await Promise.all([a.start(), b.start()]);
+    const killed: string[] = [];
+    const served = b1.agent as unknown as Record<string, unknown>;
+    served.inspectEnvironment = async () => ({ state: 'running' });
+    served.interactiveExec = async ({ environmentId }: { environmentId: string }) => {
+      let end!: (code: number) => void;
+      const exit = new Promise<number>((resolve) => (end = resolve));
+      return { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough(), exit, resize: async () => undefined, kill: () => (killed.push(environmentId), end(-1)) } satisfies InteractiveProcess;
+    };
+    // A's subscription dropped: what B sent meanwhile may be gone, so A's side ends.
+    const proc = await a.agentAt('B', 'b1').interactiveExec!({ driver: 'fake', environmentId: 'e1', command: ['cat'] });
+    aBus.interrupt();
+    await expect(proc.exit).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringContaining('interrupted') as string });
+    // B's subscription dropped: B ends what it serves, and the process is killed.
+    const other = await a.agentAt('B', 'b1').interactiveExec!({ driver: 'fake', environmentId: 'e2', command: ['cat'] });
+    other.exit.catch(() => undefined);
+    bBus.interrupt();
+    await until('the process killed on B', () => killed.includes('e2'), 5000, 5);
+    // The bus is back: a new call goes through.
+    await expect(a.agentAt('B', 'b1').hello({})).resolves.toMatchObject({ agentId: 'b1' });
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
   test('a replica that stops says so: calls in flight to it fail at once', async () => {
     const network = new FakeReplicaNetwork();
     const linkA = new AgentLink();

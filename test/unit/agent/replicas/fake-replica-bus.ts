@@ -22,6 +22,7 @@ export class FakeReplicaNetwork {
 /** One replica's connection to a `FakeReplicaNetwork`. */
 export class FakeReplicaBus implements ReplicaBus {
   readonly handlers = new Map<string, (message: string) => void>();
+  private readonly interruptionListeners: Array<(reason: string) => void> = [];
   dead = false;
 
   constructor(private readonly network: FakeReplicaNetwork) {}
@@ -29,6 +30,15 @@ export class FakeReplicaBus implements ReplicaBus {
   /** The replica dies: nothing more goes out or comes in. */
   die(): void {
     this.dead = true;
+  }
+
+  /** The bus's connection drops for a moment: what was sent to it meanwhile would be lost. */
+  interrupt(reason = 'the connection dropped'): void {
+    for (const listener of this.interruptionListeners) listener(reason);
+  }
+
+  onInterrupted(listener: (reason: string) => void): void {
+    this.interruptionListeners.push(listener);
   }
 
   async publish(channel: string, message: string): Promise<void> {
