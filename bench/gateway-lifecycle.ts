@@ -6,7 +6,7 @@ import pino from 'pino';
 import WebSocket from 'ws';
 import { loadConfig } from '../gateway/config/config';
 import { StatementCounter } from '../gateway/persistence/statement-counter';
-import { startGateway } from '../gateway/server/gateway';
+import { startGateway, type Gateway } from '../gateway/server/gateway';
 import { graphqlCaller } from './graphql-caller';
 
 /** A gateway started for a benchmark, driving environments through GraphQL like any client. */
@@ -15,6 +15,10 @@ export interface GatewayBench {
   cycle(name: string): Promise<void>;
   /** Counts the gateway's SQL statements (background work included) while started. */
   statements: StatementCounter;
+  /** The gateway itself (in this process), for benches that look inside it. */
+  gateway: Gateway;
+  /** When set: called as each step's mutation is sent (`sent`), answered (`answered`, with its operation's id) and its operation's end delivered over graphql-ws (`delivered`). */
+  trace?: (event: 'sent' | 'answered' | 'delivered', operationId?: string) => void;
   close(): Promise<void>;
 }
 
@@ -32,6 +36,8 @@ export async function startGatewayBench(driver: string, technology: string, root
   const token = gateway.bootstrapToken!;
   const gql = graphqlCaller(gateway.graphqlUrl, token);
 
+  // Assigned once the gateway is set up; the subscription's handler reads its `trace`.
+  let bench: GatewayBench | undefined;
   const ended = new Map<string, string>();
   const waiters = new Map<string, (state: string) => void>();
   const ws = createClient({ url: gateway.websocketUrl, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` } });
@@ -41,6 +47,7 @@ export async function startGatewayBench(driver: string, technology: string, root
       next: ({ data }) => {
         const op = data?.operationUpdated;
         if (!op || !['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(op.state)) return;
+        bench?.trace?.('delivered', op.id);
         const state = op.state === 'SUCCEEDED' ? op.state : `${op.state}: ${op.error?.message}`;
         const waiter = waiters.get(op.id);
         if (waiter) waiter(state);
@@ -66,13 +73,21 @@ export async function startGatewayBench(driver: string, technology: string, root
   const up = await fetch(`${gateway.url}/images/${image}/content`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: new Uint8Array(await readFile(rootfsTar)) });
   if (!up.ok) throw new Error(`image upload: ${up.status} ${await up.text()}`);
 
-  return {
+  const made: GatewayBench = {
+    gateway,
     statements: new StatementCounter(gateway.dataSource),
     async cycle(name) {
+      made.trace?.('sent');
       const created = (await gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: group, hostId: host, imageId: image, name, network: 'none', config: { A: '1' }, ...(command ? { command } : {}) } })).createEnvironment;
+      made.trace?.('answered', created.operation.id);
       await follow(created.operation.id);
       const id = created.environment.id;
-      for (const step of ['startEnvironment', 'stopEnvironment', 'destroyEnvironment']) await follow((await gql(`mutation ($id: ID!) { ${step}(id: $id) { id } }`, { id }))[step].id);
+      for (const step of ['startEnvironment', 'stopEnvironment', 'destroyEnvironment']) {
+        made.trace?.('sent');
+        const operation = (await gql(`mutation ($id: ID!) { ${step}(id: $id) { id } }`, { id }))[step].id;
+        made.trace?.('answered', operation);
+        await follow(operation);
+      }
     },
     async close() {
       await ws.dispose();
@@ -80,4 +95,6 @@ export async function startGatewayBench(driver: string, technology: string, root
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+  bench = made;
+  return made;
 }

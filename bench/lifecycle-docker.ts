@@ -12,7 +12,8 @@
  *
  *   npm run bench:docker -- [N]        (default N = 10; DOCKER_HOST honoured;
  *   BENCH_CPU_PROFILE=file: a CPU profile of N more cycles through the gateway, not counted;
- *   BENCH_SQL=1: each statement text the gateway ran, with how often per environment)
+ *   BENCH_SQL=1: each statement text the gateway ran, with how often per environment;
+ *   BENCH_BREAKDOWN=1: where the gateway path's time goes, step by step, over N more cycles, not counted)
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -23,6 +24,7 @@ import { createDockerDriver } from '../drivers/docker';
 import { buildBusyboxRootfs, IDLE_COMMAND, importBusyboxImage } from '../test/fixtures/busybox-rootfs';
 import { withCpuProfile } from './cpu-profile';
 import { startGatewayBench } from './gateway-lifecycle';
+import { lifecycleBreakdown } from './lifecycle-breakdown';
 
 const run = promisify(execFile);
 const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
@@ -66,6 +68,8 @@ async function main(): Promise<void> {
   if (profile) await withCpuProfile(profile, async () => {
     for (let i = 0; i < n; i++) await viaGateway(100000 + i);
   });
+  // Optional: where the gateway path's time goes, in cycles of their own (its hooks cost a little), not counted.
+  const breakdown = process.env.BENCH_BREAKDOWN ? await lifecycleBreakdown(gateway, n, (i) => `bench-${tag}-b${i}`) : [];
   let driverMs = 0;
   let cliMs = 0;
   let gatewayMs = 0;
@@ -108,6 +112,7 @@ async function main(): Promise<void> {
       `  ratio gateway/driver: ${(gatewayMs / driverMs).toFixed(2)}×  (goal ≤ 1.10× — ${gatewayMs / driverMs <= 1.1 ? 'met' : 'NOT met'})`,
       `  CPU of this process per environment: gateway path ${(gatewayCpu / n).toFixed(1)} ms, driver path ${(driverCpu / n).toFixed(1)} ms; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
       `  SQL statements per environment through the gateway: ${statements.toFixed(1)} (its background work during the cycles included)`,
+      ...breakdown,
       ...(process.env.BENCH_SQL ? counted.byText.map((s) => `    ${(s.count / n).toFixed(1).padStart(5)}  ${s.text.replace(/\s+/g, ' ').slice(0, 160)}`) : []),
       '',
     ].join('\n'),

@@ -39,6 +39,22 @@ export interface RecordOptions {
 export type Alongside = (m: EntityManager) => Promise<() => void>;
 
 /**
+ * A version-checked write of one environment that another statement carries as its `WITH`
+ * (one statement, atomic, for both: the operation of the step is recorded or ended with it).
+ * The carrying statement writes its own row only when this one matched (`EXISTS (SELECT 1 FROM
+ * <its name>)`), so either both are written or neither.
+ */
+export interface CarriedWrite {
+  /** An `UPDATE … RETURNING` of the environment, its parameters numbered from $1. */
+  text: string;
+  params: unknown[];
+  /** Once the carrying statement has written it: brings the environment up to date and publishes its status change. */
+  applied(): void;
+  /** When it matched nothing (another writer won): the CONFLICT saying what the environment is now. */
+  lost(): Promise<ConflictError>;
+}
+
+/**
  * The one writer of environments: records them with their ZONE layer, moves them through the
  * state machine (`TRANSITIONS`, `ENDINGS`) with an optimistic version check on every write (a
  * lost race is CONFLICT, never an overwrite), moves them between hosts, removes half-made ones,
@@ -123,6 +139,42 @@ export class EnvironmentLifecycle {
   }
 
   /**
+   * `begin` as a write another statement carries (see `CarriedWrite`): CONFLICT at once when the
+   * status does not allow the transition; `from` is the status it was in.
+   */
+  beginCarried(env: EnvironmentEntity, transition: Transition, also: Partial<Pick<EnvironmentEntity, 'intervention'>> = {}): CarriedWrite & { from: EnvironmentStatus } {
+    const from = env.status;
+    return { ...this.carried(env, { ...also, status: transientStatusFor(transition, from, env.name) }), from };
+  }
+
+  /**
+   * `end` without `alongside` as a write another statement carries (see `CarriedWrite`); not for
+   * DESTROYED, whose end releases what the environment holds in a transaction.
+   */
+  endCarried(env: EnvironmentEntity, ending: EnvironmentEnding): CarriedWrite {
+    checkEnding(env.status, ending.status, env.name);
+    if (ending.status === EnvironmentStatus.DESTROYED) throw new Error('a DESTROYED ending releases what the environment holds: end it with end()');
+    return this.carried(env, ending);
+  }
+
+  /** The version-checked `UPDATE` of `changes`, for another statement to carry. */
+  private carried(env: EnvironmentEntity, changes: Partial<EnvironmentEntity>): CarriedWrite {
+    const [text, params] = this.dataSource
+      .createQueryBuilder()
+      .update(EnvironmentEntity)
+      .set(changes as never)
+      .where('id = :id AND version = :version', { id: env.id, version: env.version })
+      .returning('id')
+      .getQueryAndParameters();
+    return {
+      text,
+      params,
+      applied: () => this.applied(env, changes),
+      lost: async () => this.conflict(this.dataSource.manager, env),
+    };
+  }
+
+  /**
    * Ends the step holding the environment: writes the status it ends in (one `ENDINGS` allows)
    * and what the engine now runs. `alongside` runs in the same transaction and returns what to do
    * after the commit.
@@ -192,8 +244,13 @@ export class EnvironmentLifecycle {
   /** Like `written`, but a lost race is CONFLICT, saying what the environment is now. */
   private async write(m: EntityManager, env: EnvironmentEntity, changes: Partial<EnvironmentEntity>): Promise<void> {
     if (await this.written(m, env, changes)) return;
+    throw await this.conflict(m, env);
+  }
+
+  /** The CONFLICT of a lost race on `env`, saying what it is now. */
+  private async conflict(m: EntityManager, env: EnvironmentEntity): Promise<ConflictError> {
     const now = await m.getRepository(EnvironmentEntity).findOneBy({ id: env.id });
-    throw new ConflictError(`Environment ${env.name} changed meanwhile (it is ${now?.status ?? 'gone'} now); try again`, { id: env.id, expected: env.status, status: now?.status ?? null });
+    return new ConflictError(`Environment ${env.name} changed meanwhile (it is ${now?.status ?? 'gone'} now); try again`, { id: env.id, expected: env.status, status: now?.status ?? null });
   }
 
   /** Writes `changes` if the environment is still at the version read (`UPDATE … WHERE id AND version`); false when another writer won. */

@@ -166,7 +166,8 @@ export class EnvironmentService {
       try {
         await op.progress(0.1, 'importing the image and creating');
         const { image: imageRef } = await agent.createEnvironment({ driver: environment.driver, image: await this.imageArtifact(image), environment: environmentRequest(environment) }, callContext(agent, { signal: op.signal, operationId: op.operationId }));
-        await this.update(environment, { status: EnvironmentStatus.CREATED, imageRef, lastError: null });
+        // Written with the operation's end, in one statement.
+        op.succeedWith(this.lifecycle.endCarried(environment, { status: EnvironmentStatus.CREATED, imageRef, lastError: null }));
         return { environmentId: environment.id };
       } catch (e) {
         await agent.removeVolumes({ environmentId: environment.id }).catch(() => undefined);
@@ -212,28 +213,32 @@ export class EnvironmentService {
       if (newImage.technology !== env.technology) throw new BadInputError(`Image ${newImage.name}:${newImage.version} is for ${newImage.technology}, the environment runs ${env.technology}`);
       if (options.limits) resized = await this.resize(actor, env, host, agent, options.limits);
     }
-    const from = resized ? await this.lifecycle.begin(env, action, { ...resized, ...(intervention ? { intervention } : {}) }) : await this.claim(env, action, intervention);
+    // Without new limits to claim, the step's status claim is written with its operation, in one statement.
+    const claim = resized ? undefined : this.lifecycle.beginCarried(env, action, intervention ? { intervention } : {});
+    const from = claim ? claim.from : await this.lifecycle.begin(env, action, { ...resized, ...(intervention ? { intervention } : {}) });
     const kind = intervention?.action === 'evict' ? 'evict' : action;
     const actorGroupId = intervention && actor.kind === 'token' ? actor.groupId : null;
     return this.operations.start({ kind: `environment.${kind}`, targetType: 'Environment', targetId: env.id, groupId: env.groupId, actorGroupId }, async (op) => {
       const signal = op.signal;
       const context = () => callContext(agent, { signal, operationId: op.operationId });
       const target = { driver: env.driver, environmentId: env.id };
+      // How the step ends, written with the operation's end in one statement (a destroy's, releasing what it holds, in its own transaction).
+      let ending: EnvironmentEnding | undefined;
       try {
         switch (action) {
           case 'start':
             await agent.startEnvironment(target, context());
-            await this.update(env, { status: EnvironmentStatus.RUNNING, lastError: null });
+            ending = { status: EnvironmentStatus.RUNNING, lastError: null };
             break;
           case 'stop':
             await agent.stopEnvironment({ ...target, graceSeconds: 10 }, context());
-            await this.update(env, { status: EnvironmentStatus.STOPPED, lastError: null });
+            ending = { status: EnvironmentStatus.STOPPED, lastError: null };
             break;
           case 'restart':
             await agent.stopEnvironment({ ...target, graceSeconds: 10 }, context());
             await op.progress(0.5, 'starting');
             await agent.startEnvironment(target, context());
-            await this.update(env, { status: EnvironmentStatus.RUNNING, lastError: null });
+            ending = { status: EnvironmentStatus.RUNNING, lastError: null };
             break;
           case 'destroy':
             await agent.destroyEnvironment({ ...target, removeVolumes: true }, context());
@@ -244,18 +249,19 @@ export class EnvironmentService {
             await op.progress(0.1, 'importing the new image, then replacing the image, keeping the volumes');
             const { image: imageRef } = await agent.createEnvironment({ driver: env.driver, image: await this.imageArtifact(image), environment: environmentRequest(env), replace: true }, context());
             if (from === EnvironmentStatus.RUNNING) await agent.startEnvironment(target, context());
-            await this.update(env, { status: from === EnvironmentStatus.RUNNING ? EnvironmentStatus.RUNNING : EnvironmentStatus.STOPPED, imageId: image.id, imageRef, lastError: null });
+            ending = { status: from === EnvironmentStatus.RUNNING ? EnvironmentStatus.RUNNING : EnvironmentStatus.STOPPED, imageId: image.id, imageRef, lastError: null };
             break;
           }
         }
-        return { environmentId: env.id, status: env.status };
+        if (ending) op.succeedWith(this.lifecycle.endCarried(env, ending));
+        return { environmentId: env.id, status: ending?.status ?? env.status };
       } catch (e) {
         // A failed start/stop leaves the environment as it was; a failed destroy or rebuild leaves it FAILED.
         const back = action === 'destroy' || action === 'rebuild' ? EnvironmentStatus.FAILED : from;
         await this.update(env, { status: back, lastError: (e as Error).message });
         throw e;
       }
-    });
+    }, claim);
   }
 
   /**
@@ -597,11 +603,6 @@ export class EnvironmentService {
 
   private interventionBy(actor: Principal, action: EnvironmentIntervention['action'], reason: string): EnvironmentIntervention {
     return { byGroupId: actor.kind === 'token' ? actor.groupId : null, action, reason: reason.trim(), at: new Date().toISOString() };
-  }
-
-  /** Moves the environment into the action's transient status if it is in an allowed one (recording an intervention); CONFLICT otherwise. */
-  private claim(env: EnvironmentEntity, action: LifecycleAction, intervention: EnvironmentIntervention | null): Promise<EnvironmentStatus> {
-    return this.lifecycle.begin(env, action, intervention ? { intervention } : {});
   }
 
   /** Ends the step holding the environment; `alongside` runs in the same transaction and returns what to do after the commit. */

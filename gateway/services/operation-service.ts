@@ -2,6 +2,7 @@ import { DataSource, Repository } from 'typeorm';
 import { ConflictError, isRspError, NotFoundError, RspError } from '../errors';
 import type { RspPubSub } from '../events/pubsub';
 import { Topic } from '../events/pubsub';
+import type { CarriedWrite } from '../environments/lifecycle';
 import type { Logger } from '../logging/logger';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
@@ -14,6 +15,13 @@ export interface OperationControl {
   readonly signal: AbortSignal;
   /** Reports progress (0–1) and an optional message; cheap to call often. */
   progress(fraction: number, message?: string): Promise<void>;
+  /**
+   * The work's last write, carried by the statement that ends the operation SUCCEEDED (one
+   * statement for both): called last, just before the work returns its result. When it matches
+   * nothing (its target changed meanwhile), neither is written and the operation ends FAILED
+   * with its CONFLICT.
+   */
+  succeedWith(write: CarriedWrite): void;
 }
 
 /** The work an operation runs; whatever it returns is stored as the result. */
@@ -56,6 +64,17 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boo
   const outcome = await Promise.race([promise.then(() => true), timedOut]);
   clearTimeout(timer);
   return outcome;
+}
+
+/** The columns `start` writes, in the order of its values. */
+const OPERATION_COLUMNS = '"kind", "targetType", "targetId", "groupId", "actorGroupId", "runner", "state", "progress", "startedAt", "version"';
+
+/** The types of those columns: an `INSERT … SELECT` infers no type from its target columns. */
+const OPERATION_COLUMN_TYPES = ['varchar', 'varchar', 'varchar', 'uuid', 'uuid', 'varchar', 'varchar', 'float8', 'timestamptz', 'int4'];
+
+/** `$n::type, …` for the operation's values following `offset` parameters of a carried write. */
+function castPlaceholders(offset: number): string {
+  return OPERATION_COLUMN_TYPES.map((type, i) => `$${offset + i + 1}::${type}`).join(', ');
 }
 
 /** How long `cancel` waits for the work to stop, to answer the state it ended in. */
@@ -104,9 +123,11 @@ export class OperationService {
 
   /**
    * Records a new operation, RUNNING (its work starts at once: one write, not a PENDING one and a
-   * RUNNING one), and starts `work` in the background; returns it.
+   * RUNNING one), and starts `work` in the background; returns it. `carrying`: the write that
+   * claims its target (an environment's step beginning), in the same statement — when it matches
+   * nothing, neither is written and its CONFLICT is thrown.
    */
-  async start(spec: NewOperation, work: OperationWork): Promise<OperationEntity> {
+  async start(spec: NewOperation, work: OperationWork, carrying?: CarriedWrite): Promise<OperationEntity> {
     const op = Object.assign(new OperationEntity(), {
       kind: spec.kind,
       targetType: spec.targetType ?? null,
@@ -125,10 +146,14 @@ export class OperationService {
       version: 1,
     });
     // One INSERT, written out: every lifecycle step starts one, and the repository's save costs several times its statement.
-    const [row] = (await this.dataSource.query(
-      'INSERT INTO "operation" ("kind", "targetType", "targetId", "groupId", "actorGroupId", "runner", "state", "progress", "startedAt", "version") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING "id", "createdAt", "updatedAt"',
-      [op.kind, op.targetType, op.targetId, op.groupId, op.actorGroupId, op.runner, op.state, op.progress, op.startedAt, op.version],
-    )) as Array<Pick<OperationEntity, 'id' | 'createdAt' | 'updatedAt'>>;
+    const values = [op.kind, op.targetType, op.targetId, op.groupId, op.actorGroupId, op.runner, op.state, op.progress, op.startedAt, op.version];
+    const [row] = (
+      carrying
+        ? await this.dataSource.query(`WITH carried AS (${carrying.text}) INSERT INTO "operation" (${OPERATION_COLUMNS}) SELECT ${castPlaceholders(carrying.params.length)} WHERE EXISTS (SELECT 1 FROM carried) RETURNING "id", "createdAt", "updatedAt"`, [...carrying.params, ...values])
+        : await this.dataSource.query(`INSERT INTO "operation" (${OPERATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING "id", "createdAt", "updatedAt"`, values)
+    ) as Array<Pick<OperationEntity, 'id' | 'createdAt' | 'updatedAt'>>;
+    if (!row) throw await carrying!.lost();
+    carrying?.applied();
     Object.assign(op, row);
     this.publish(op);
     const controller = new AbortController();
@@ -238,9 +263,13 @@ export class OperationService {
       lastWrite = Date.now();
       writing = writing.then(() => this.write(op)).catch((e: unknown) => log.warn({ err: e }, 'could not record the progress of an operation'));
     };
+    let carried: CarriedWrite | undefined;
     const control: OperationControl = {
       operationId: op.id,
       signal,
+      succeedWith: (write) => {
+        carried = write;
+      },
       progress: async (fraction, message) => {
         const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
         op.progress = Math.max(op.progress, clamped);
@@ -254,19 +283,27 @@ export class OperationService {
         } else timer ??= setTimeout(writeProgress, wait);
       },
     };
+    // The work's last write (`succeedWith`) once the work has returned, until a statement ending the operation has carried it.
+    let pending: CarriedWrite | undefined;
     const end = async (changes: Partial<OperationEntity>) => {
       clearTimeout(timer);
       await writing;
-      return this.update(op, changes);
+      const write = pending;
+      pending = undefined;
+      if (!write || changes.state === OperationState.SUCCEEDED) return this.update(op, changes, write);
+      // Cancelled or interrupted once its work was done: the work's last write still goes with the operation's end (alone, when it no longer matches).
+      return this.update(op, changes, write).catch(() => this.update(op, changes));
     };
     try {
       // Cancelled before it began: its work never starts (a listener it adds to an already
       // aborted signal would never hear the abort).
       if (signal.aborted) throw signal.reason;
       const result = await work(control);
+      pending = carried;
       if (signal.aborted) throw signal.reason;
+      const ended = await end({ state: OperationState.SUCCEEDED, progress: 1, result: (result ?? null) as never, finishedAt: new Date() });
       log.info('operation succeeded');
-      return await end({ state: OperationState.SUCCEEDED, progress: 1, result: (result ?? null) as never, finishedAt: new Date() });
+      return ended;
     } catch (e) {
       if (signal.aborted && isShutdown(signal.reason)) {
         log.warn('operation interrupted by the gateway stopping');
@@ -286,22 +323,33 @@ export class OperationService {
     }
   }
 
-  private async update(op: OperationEntity, changes: Partial<OperationEntity>): Promise<OperationEntity> {
+  /** Writes `changes` (with `carried` in the same statement: nothing is written, and its CONFLICT thrown, when it matches nothing) and publishes the operation. */
+  private async update(op: OperationEntity, changes: Partial<OperationEntity>, carried?: CarriedWrite): Promise<OperationEntity> {
+    // With a carried write, the operation in memory changes only once both are written.
+    if (carried) await this.write({ ...op, ...changes } as OperationEntity, carried);
     Object.assign(op, changes);
-    await this.write(op);
+    if (carried) {
+      op.updatedAt = new Date();
+      carried.applied();
+    } else await this.write(op);
     this.publish(op);
     return op;
   }
 
-  /** Writes the operation as it is in memory. */
-  private async write(op: OperationEntity): Promise<void> {
+  /** Writes the operation as it is in `op`; with `carried` in the same statement, throwing its CONFLICT when it matched nothing. */
+  private async write(op: OperationEntity, carried?: CarriedWrite): Promise<void> {
     const { state, progress, message, result, errorCode, errorMessage, startedAt, finishedAt } = op;
+    const values = [state, progress, message ?? null, result == null ? null : JSON.stringify(result), errorCode ?? null, errorMessage ?? null, startedAt ?? null, finishedAt ?? null, op.id];
     // Written out (as the repository's update would write it): every step's progress and end come here.
-    await this.dataSource.query(
-      'UPDATE "operation" SET "state" = $1, "progress" = $2, "message" = $3, "result" = $4, "errorCode" = $5, "errorMessage" = $6, "startedAt" = $7, "finishedAt" = $8, "version" = "version" + 1, "updatedAt" = CURRENT_TIMESTAMP WHERE "id" = $9',
-      [state, progress, message ?? null, result == null ? null : JSON.stringify(result), errorCode ?? null, errorMessage ?? null, startedAt ?? null, finishedAt ?? null, op.id],
-    );
-    op.updatedAt = new Date();
+    const set = (at: number) =>
+      `UPDATE "operation" SET "state" = $${at + 1}, "progress" = $${at + 2}, "message" = $${at + 3}, "result" = $${at + 4}, "errorCode" = $${at + 5}, "errorMessage" = $${at + 6}, "startedAt" = $${at + 7}, "finishedAt" = $${at + 8}, "version" = "version" + 1, "updatedAt" = CURRENT_TIMESTAMP WHERE "id" = $${at + 9}`;
+    if (!carried) {
+      await this.dataSource.query(set(0), values);
+      op.updatedAt = new Date();
+      return;
+    }
+    const rows = (await this.dataSource.query(`WITH carried AS (${carried.text}) ${set(carried.params.length)} AND EXISTS (SELECT 1 FROM carried) RETURNING "id"`, [...carried.params, ...values])) as unknown[];
+    if (!rows.length) throw await carried.lost();
   }
 
   private publish(op: OperationEntity): void {
