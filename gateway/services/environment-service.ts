@@ -154,6 +154,9 @@ export class EnvironmentService {
     validateLimits(limits, driver.capabilities?.limits ?? [], driver.name, resources, host.hostname);
     if (input.command && (input.command.length === 0 || input.command.some((a) => a.includes('\0')))) throw new BadInputError('command must be a non-empty list of arguments');
 
+    // The image's artifact (stored as chunks on its first use) is looked up while the environment is recorded.
+    const artifact = this.imageArtifact(image);
+    artifact.catch(() => undefined);
     const environment = await this.record(
       { name: input.name, groupId: input.groupId, hostId: host.id, driver: driver.name, technology: driver.technology, imageId: image.id, limits, volumes, iface, command: input.command ?? null },
       host.layerId,
@@ -165,7 +168,7 @@ export class EnvironmentService {
     const operation = await this.operations.start({ kind: 'environment.create', targetType: 'Environment', targetId: environment.id, groupId: environment.groupId }, async (op) => {
       try {
         await op.progress(0.1, 'importing the image and creating');
-        const { image: imageRef } = await agent.createEnvironment({ driver: environment.driver, image: await this.imageArtifact(image), environment: environmentRequest(environment) }, callContext(agent, { signal: op.signal, operationId: op.operationId }));
+        const { image: imageRef } = await agent.createEnvironment({ driver: environment.driver, image: await artifact, environment: environmentRequest(environment) }, callContext(agent, { signal: op.signal, operationId: op.operationId }));
         // Written with the operation's end, in one statement.
         op.succeedWith(this.lifecycle.endCarried(environment, { status: EnvironmentStatus.CREATED, imageRef, lastError: null }));
         return { environmentId: environment.id };
