@@ -27,20 +27,30 @@ const CLASS_OF: Record<ErrorCategory, { prototype: RspError; name: string }> = {
   INTERNAL: RspError,
 };
 
+/**
+ * Whether `value` is one of the categories of CLASS_OF: its own keys only. `in` would also take
+ * what every object inherits (`__proto__`, `constructor`, `toString`…): an agent answering with
+ * such a category made `fromWireError` throw in the connection's message handler, which ended
+ * the gateway's process.
+ */
+function isWireCategory(value: unknown): value is ErrorCategory {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(CLASS_OF, value);
+}
+
 /** An error as data: an RspError (recognised by its category, whichever copy of the class made it) keeps category, message and details; anything else is INTERNAL. */
 export function toWireError(error: unknown): WireError {
   const category = (error as { category?: unknown } | null)?.category;
-  if (typeof category === 'string' && category in CLASS_OF) {
+  if (isWireCategory(category)) {
     const e = error as RspError;
-    return { category: category as ErrorCategory, message: e.message, details: plainDetails(e.details) };
+    return { category, message: e.message, details: plainDetails(e.details) };
   }
   return { category: 'INTERNAL', message: error instanceof Error ? error.message : String(error), details: {} };
 }
 
 /** The error a `WireError` stands for, raised as the RspError subclass of its category (an unknown category is INTERNAL). */
 export function fromWireError(wire: WireError): RspError {
-  const category: ErrorCategory = wire && typeof wire.category === 'string' && wire.category in CLASS_OF ? wire.category : 'INTERNAL';
-  const details = wire?.details && typeof wire.details === 'object' ? wire.details : {};
+  const category: ErrorCategory = wire && isWireCategory(wire.category) ? wire.category : 'INTERNAL';
+  const details = wire?.details && typeof wire.details === 'object' && !Array.isArray(wire.details) ? wire.details : {};
   const error = new RspError(category, typeof wire?.message === 'string' ? wire.message : 'the agent gave no message', details);
   const cls = CLASS_OF[category];
   Object.setPrototypeOf(error, cls.prototype);

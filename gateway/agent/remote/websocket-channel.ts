@@ -1,12 +1,18 @@
 import type WebSocket from 'ws';
 import { UnavailableError } from '../../errors';
 import type { FrameChannel } from '../frame-channel';
+import { closeReason } from './handshake';
+
+/** WebSocket's "internal error" close: not one of the final codes, so the other side may dial again. */
+const INTERNAL_ERROR_CLOSE = 1011;
 
 /**
  * A frame channel over an open WebSocket: each frame is one text message. It closes when the
  * socket does, with the close code and reason in the error. `earlier` are messages that arrived
  * before the channel was made: the first `onFrame` handler gets them on the next microtask (once
  * the caller has set up what reads them; no later message can come before, it needs an I/O turn).
+ * A frame whose handler throws closes the connection (1011) rather than the process: thrown out
+ * of the socket's message event, it would be an uncaught exception.
  */
 export function websocketChannel(socket: WebSocket, peer: string, earlier: string[] = []): FrameChannel {
   let closed: Error | undefined;
@@ -21,9 +27,16 @@ export function websocketChannel(socket: WebSocket, peer: string, earlier: strin
       socket.send(frame);
     },
     onFrame(handler) {
+      const guarded = (frame: string) => {
+        try {
+          handler(frame);
+        } catch (e) {
+          socket.close(INTERNAL_ERROR_CLOSE, closeReason(`a frame could not be handled: ${(e as Error).message}`));
+        }
+      };
       const frames = earlier.splice(0);
-      if (frames.length) queueMicrotask(() => frames.forEach(handler));
-      socket.on('message', (data: Buffer, isBinary: boolean) => handler(isBinary ? '' : data.toString()));
+      if (frames.length) queueMicrotask(() => frames.forEach(guarded));
+      socket.on('message', (data: Buffer, isBinary: boolean) => guarded(isBinary ? '' : data.toString()));
     },
     onClose(handler) {
       if (closed) handler(closed);
