@@ -11,6 +11,7 @@ import { decodeStreamFrame, frameValue, OPEN_SESSION, SESSIONS_FEATURE, SESSIONS
 import type { OpenSessionParams } from './stream-frames';
 import { SessionClient } from './stream-sessions';
 import { RSP_VERSION } from '../version';
+import type { Logger } from '../logging/logger';
 
 /** How long an agent has to start a session's process. */
 const OPEN_SESSION_MS = 60_000;
@@ -40,6 +41,8 @@ export interface AgentClientOptions {
    * which lacks it, would (tests pin a replica to N−1 with it).
    */
   newestProtocol?: number;
+  /** Where a session the agent broke the protocol of is logged (stream-sessions.ts). */
+  logger?: Logger;
 }
 
 type Params<M extends AgentMethod> = Parameters<HostAgent[M]>[0];
@@ -74,15 +77,16 @@ export class AgentClient implements HostAgent {
     this.defaultTimeoutMs = options.defaultTimeoutMs;
     this.protocol = options.protocol ?? AGENT_PROTOCOL_VERSION;
     this.newestProtocol = options.newestProtocol ?? AGENT_PROTOCOL_VERSION;
-    this.sessions = new SessionClient((text) => channel.send(text));
+    this.sessions = new SessionClient((text) => channel.send(text), undefined, `host agent ${id}`, options.logger);
     channel.onFrame((text, parsed) => {
       const { value, isStream } = frameValue(text, parsed);
       // Not JSON (value undefined): the pending calls drop it.
       if (!isStream) return this.pending.receive(text, value);
       try {
         this.sessions.receive(decodeStreamFrame(value));
-      } catch {
-        // A malformed stream frame names no session it could end.
+      } catch (e) {
+        // A malformed stream frame ends the session it names, if any.
+        this.sessions.malformed((value as { session?: unknown }).session, (e as Error).message);
       }
     });
     channel.onClose((reason) => this.fail(reason));

@@ -34,6 +34,18 @@ export const SESSION_WINDOW_BYTES = 256 * 1024;
 /** Most bytes in one data frame. */
 export const SESSION_CHUNK_BYTES = 32 * 1024;
 
+/** Most characters of a data frame's base64 text (SESSION_CHUNK_BYTES encoded): a longer one is malformed. */
+export const SESSION_CHUNK_BASE64_CHARS = 4 * Math.ceil(SESSION_CHUNK_BYTES / 3);
+
+/**
+ * Bytes past its window a receiver takes from the other side before it ends the session as a
+ * breach of the protocol. A sender stops reading its process's streams once the window is full,
+ * but the output it already read (one piece of a stream, of whatever size its source gave) goes out
+ * whole: this leaves room for that piece, and bounds what a peer that ignores the window (a
+ * compromised host's agent) makes the gateway hold for a reader that does not keep up.
+ */
+export const SESSION_OVERRUN_BYTES = 4 * 1024 * 1024;
+
 /** The streams of a session's process. */
 export type SessionStream = 'stdin' | 'stdout' | 'stderr';
 
@@ -103,6 +115,7 @@ export function decodeStreamFrame(value: unknown): StreamFrame {
     case 'data':
       if (f.stream !== 'stdin' && f.stream !== 'stdout' && f.stream !== 'stderr') bad('data needs a stream: stdin, stdout or stderr');
       if (typeof f.data !== 'string') bad('data needs base64 bytes');
+      else if (f.data.length > SESSION_CHUNK_BASE64_CHARS || Buffer.byteLength(f.data, 'base64') > SESSION_CHUNK_BYTES) bad(`data carries at most ${SESSION_CHUNK_BYTES} bytes a frame`);
       break;
     case 'ack':
       if (!Number.isInteger(f.bytes) || (f.bytes as number) < 0) bad('an ack needs a byte count');
@@ -111,7 +124,7 @@ export function decodeStreamFrame(value: unknown): StreamFrame {
       if (!isSize(f.columns) || !isSize(f.rows)) bad('a resize needs columns and rows from 1 to 10000');
       break;
     case 'exit':
-      if (!Number.isInteger(f.exitCode)) bad('an exit needs an integer exit code');
+      if (!Number.isInteger(f.exitCode) || Math.abs(f.exitCode as number) > 2 ** 31) bad('an exit needs an integer exit code (32 bits)');
       break;
     case 'error': {
       const e = f.error as { category?: unknown; message?: unknown } | undefined;

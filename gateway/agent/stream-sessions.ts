@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { finished, Readable, Writable } from 'node:stream';
 import type { InteractiveProcess } from '../../drivers/contract';
-import { ConflictError, NotFoundError, UnsupportedOperationError } from '../errors';
+import { ConflictError, NotFoundError, UnavailableError, UnsupportedOperationError } from '../errors';
 import type { Logger } from '../logging/logger';
 import type { HostAgent } from './host-agent';
-import { chunksOf, encodeStreamFrame, openSessionParams, SESSION_WINDOW_BYTES } from './stream-frames';
+import { chunksOf, encodeStreamFrame, openSessionParams, SESSION_OVERRUN_BYTES, SESSION_WINDOW_BYTES } from './stream-frames';
 import type { OpenSessionParams, StreamEvent, StreamFrame } from './stream-frames';
 import { fromWireError, toWireError } from './wire-error';
 
@@ -15,7 +15,10 @@ type Send = (text: string) => void;
  * The gateway's end of a connection's sessions: `open` sends the `openSession` call and gives an
  * `InteractiveProcess` whose streams are the session's frames. Output is acknowledged once passed
  * on (not while the reader holds back), stdin waits for acks past the window. `failAll` ends every
- * session with the error (the connection closed).
+ * session with the error (the connection closed). The agent is held to the protocol: output past
+ * the window (and SESSION_OVERRUN_BYTES), an ack of more stdin than was sent, or a malformed frame
+ * naming a session ends that session with UNAVAILABLE (and a `close` to the agent), so an agent
+ * that ignores the window cannot make the gateway hold its output without limit.
  */
 export class SessionClient {
   private readonly sessions = new Map<string, RemoteProcess>();
@@ -23,17 +26,21 @@ export class SessionClient {
   constructor(
     private readonly send: Send,
     private readonly windowBytes = SESSION_WINDOW_BYTES,
+    /** Who is on the other end, in the errors a breach of the protocol ends a session with. */
+    private readonly peer = 'the host agent',
+    private readonly logger?: Logger,
   ) {}
 
   /** Opens a session: `request` sends the `openSession` call with the params (and the session id chosen here) and settles with its answer. */
   async open(params: Omit<OpenSessionParams, 'session'>, request: (params: OpenSessionParams) => Promise<unknown>): Promise<InteractiveProcess> {
     const session = randomUUID();
-    const proc = new RemoteProcess(session, this.send, this.windowBytes, () => this.sessions.delete(session));
+    const proc = new RemoteProcess(session, this.send, this.windowBytes, () => this.sessions.delete(session), (problem) => this.breach(session, problem));
     this.sessions.set(session, proc);
     try {
       await request({ ...params, session });
     } catch (e) {
-      proc.fail(e as Error);
+      // Closed on the agent too: an opening that timed out here may still start the process there.
+      proc.abort(e as Error);
       throw e;
     }
     return proc;
@@ -42,6 +49,19 @@ export class SessionClient {
   /** A stream frame of the agent; a frame of a session that ended (or never was) is dropped. */
   receive(frame: StreamFrame): void {
     this.sessions.get(frame.session)?.receive(frame);
+  }
+
+  /** A frame naming `session` that is not one of the protocol (`problem` says why): the session ends. */
+  malformed(session: unknown, problem: string): void {
+    if (typeof session === 'string' && this.sessions.has(session)) this.breach(session, `a malformed frame (${problem})`);
+  }
+
+  /** Ends `session` because the agent broke the protocol: UNAVAILABLE to its reader, `close` to the agent, a warning in the log. */
+  private breach(session: string, problem: string): void {
+    const proc = this.sessions.get(session);
+    if (!proc) return;
+    this.logger?.warn({ session, peer: this.peer, problem }, 'a host agent broke the session protocol: the session is ended');
+    proc.abort(new UnavailableError(`The session ended: ${this.peer} broke the session protocol: ${problem}`, { session, reason: 'SESSION_PROTOCOL' }));
   }
 
   /** Ends every open session with `error`. */
@@ -76,6 +96,7 @@ class RemoteProcess implements InteractiveProcess {
     private readonly send: Send,
     private readonly windowBytes: number,
     private readonly onEnd: () => void,
+    private readonly onBreach: (problem: string) => void,
   ) {
     this.exit = new Promise<number>((resolve, reject) => (this.settle = { resolve, reject }));
     this.exit.catch(() => undefined);
@@ -117,12 +138,16 @@ class RemoteProcess implements InteractiveProcess {
         const target = frame.stream === 'stdout' ? this.stdout : frame.stream === 'stderr' ? this.stderr : undefined;
         if (!target) return;
         const bytes = Buffer.from(frame.data, 'base64');
+        if (this.unacked + bytes.length > this.windowBytes + SESSION_OVERRUN_BYTES) {
+          return this.onBreach(`it sent ${this.unacked + bytes.length} bytes of output unacknowledged, past the window of ${this.windowBytes}`);
+        }
         this.unacked += bytes.length;
         if (!target.push(bytes)) this.held.add(target);
         return this.maybeAck();
       }
       case 'ack':
-        this.inFlight = Math.max(0, this.inFlight - frame.bytes);
+        if (frame.bytes > this.inFlight) return this.onBreach(`it acknowledged ${frame.bytes} bytes of input when ${this.inFlight} were unacknowledged`);
+        this.inFlight -= frame.bytes;
         return this.release();
       case 'exit':
         this.end();
@@ -152,6 +177,13 @@ class RemoteProcess implements InteractiveProcess {
     if (this.ended) return;
     this.end();
     this.settle.reject(error);
+  }
+
+  /** Ends the session here and on the agent (`close`), with `error`. */
+  abort(error: Error): void {
+    if (this.ended) return;
+    this.frame({ event: 'close' });
+    this.fail(error);
   }
 
   private write(chunk: Buffer, done: () => void): void {

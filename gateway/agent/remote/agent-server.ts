@@ -202,7 +202,7 @@ export class AgentServer {
       logger.warn({ agent: agentId, problem }, 'a host agent sent a malformed frame: its connection is closed');
       socket.close(CLOSE_CODES.MALFORMED, closeReason(`malformed frame: ${problem}`));
     }, 'outgoing');
-    const client = new AgentClient(agentId, lanes.outgoing, { protocol });
+    const client = new AgentClient(agentId, lanes.outgoing, { protocol, logger });
     new UpstreamDispatcher(this.deps.heartbeats, this.deps.upstream, lanes.incoming, agentId, logger, this.deps.hostFacts, protocol);
     this.sockets.get(agentId)?.close(CLOSE_CODES.REPLACED, 'another connection of this agent replaced this one');
     this.sockets.set(agentId, socket);

@@ -2,7 +2,11 @@ import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import WebSocket from 'ws';
+import { AgentClient } from '../../../gateway/agent/agent-client';
+import type { FrameChannel } from '../../../gateway/agent/frame-channel';
 import { PendingCalls } from '../../../gateway/agent/pending-calls';
+import { decodeStreamFrame, SESSION_CHUNK_BYTES, SESSION_OVERRUN_BYTES, SESSIONS_FEATURE, type StreamFrame } from '../../../gateway/agent/stream-frames';
+import { SessionClient } from '../../../gateway/agent/stream-sessions';
 import { AGENT_PROTOCOL_VERSION } from '../../../gateway/agent/protocol';
 import { AgentServer, type AgentServerDeps } from '../../../gateway/agent/remote/agent-server';
 import { CLOSE_CODES } from '../../../gateway/agent/remote/handshake';
@@ -74,6 +78,73 @@ describe('a hostile host agent', () => {
       // Still serving: the next one is refused the same way, by a live server.
       const again = await hostileAgent((id) => ({ type: 'error', id, error: { category: 'constructor', message: 'again' } }));
       expect(again).toEqual({ code: CLOSE_CODES.MALFORMED, reason: expect.stringMatching(/^opening calls failed: again/) });
+    });
+  });
+
+  describe('in an interactive session', () => {
+    const WINDOW = 64 * 1024;
+    const chunk = Buffer.alloc(SESSION_CHUNK_BYTES, 7).toString('base64');
+
+    test('output past the window (and its overrun) ends the session with UNAVAILABLE and a close to the agent: the gateway holds no more of it', async () => {
+      const sent: StreamFrame[] = [];
+      const client = new SessionClient((text) => sent.push(JSON.parse(text) as StreamFrame), WINDOW);
+      const p = await client.open({ driver: 'fake', environmentId: 'e1', command: ['yes'] }, async () => ({}));
+      p.stdin.write('x');
+      const id = sent[0]!.session;
+      // Nobody reads stdout, so the gateway acks nothing; the agent sends on regardless.
+      let total = 0;
+      while (total < 4 * (WINDOW + SESSION_OVERRUN_BYTES)) {
+        client.receive({ type: 'stream', session: id, event: 'data', stream: 'stdout', data: chunk });
+        total += SESSION_CHUNK_BYTES;
+      }
+      expect(client.size).toBe(0);
+      // What it holds: the window and its overrun unacknowledged, and what it acknowledged while its buffer had room.
+      expect(p.stdout.readableLength).toBeLessThanOrEqual(WINDOW + SESSION_OVERRUN_BYTES + p.stdout.readableHighWaterMark);
+      expect(sent.filter((f) => f.event === 'close')).toEqual([{ type: 'stream', session: id, event: 'close' }]);
+      await expect(p.exit).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringMatching(/broke the session protocol: it sent \d+ bytes of output unacknowledged, past the window of 65536/) });
+    });
+
+    test('an ack of more input than was sent ends the session (it would let input past the window)', async () => {
+      const sent: StreamFrame[] = [];
+      const client = new SessionClient((text) => sent.push(JSON.parse(text) as StreamFrame), WINDOW);
+      const p = await client.open({ driver: 'fake', environmentId: 'e1', command: ['cat'] }, async () => ({}));
+      p.stdin.write('abc');
+      const id = sent[0]!.session;
+      client.receive({ type: 'stream', session: id, event: 'ack', bytes: 3 });
+      expect(client.size).toBe(1);
+      client.receive({ type: 'stream', session: id, event: 'ack', bytes: 10 * WINDOW });
+      expect(client.size).toBe(0);
+      await expect(p.exit).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringContaining('it acknowledged 655360 bytes of input when 0 were unacknowledged') });
+    });
+
+    test('a data frame over the chunk size ends the session it names; frames naming no open session change nothing', async () => {
+      const frames: Array<(text: string) => void> = [];
+      const sent: Array<{ type: string; id?: string; method?: string; session?: string; event?: string }> = [];
+      const channel: FrameChannel = {
+        send: (text) => {
+          const frame = JSON.parse(text) as (typeof sent)[number];
+          sent.push(frame);
+          const answer = (result: unknown) => setImmediate(() => frames.forEach((h) => h(JSON.stringify({ type: 'result', id: frame.id, result }))));
+          if (frame.method === 'hello') answer({ agentId: 'evil', protocol: AGENT_PROTOCOL_VERSION, software: 'evil-1', features: [SESSIONS_FEATURE] });
+          else if (frame.method === 'openSession') answer({});
+        },
+        onFrame: (h) => void frames.push(h),
+        onClose: () => undefined,
+      };
+      const deliver = (frame: unknown) => frames.forEach((h) => h(JSON.stringify(frame)));
+      const client = new AgentClient('evil', channel);
+      await client.connect();
+      const p = await client.interactiveExec({ driver: 'fake', environmentId: 'e1', command: ['sh'] });
+      const session = (sent.find((f) => f.method === 'openSession') as { params?: { session: string } }).params!.session;
+      deliver({ type: 'stream', session: 'not-a-session', event: 'data', stream: 'stdout', data: 'a'.repeat(1_000_000) });
+      deliver({ type: 'stream', session: 'not-a-session', event: 'boom' });
+      expect(client.openSessions).toBe(1);
+      deliver({ type: 'stream', session, event: 'data', stream: 'stdout', data: Buffer.alloc(SESSION_CHUNK_BYTES + 1).toString('base64') });
+      expect(client.openSessions).toBe(0);
+      await expect(p.exit).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringContaining(`a malformed frame (Malformed stream frame: data carries at most ${SESSION_CHUNK_BYTES} bytes a frame)`) });
+      expect(sent.filter((f) => f.event === 'close').map((f) => f.session)).toEqual([session]);
+      // An exit code is what a process can exit with (a CLI sets its own from it).
+      expect(() => decodeStreamFrame({ type: 'stream', session, event: 'exit', exitCode: 1e300 })).toThrow(/an exit needs an integer exit code \(32 bits\)/);
     });
   });
 });
