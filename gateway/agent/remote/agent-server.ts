@@ -51,16 +51,17 @@ export interface AgentServerDeps {
 }
 
 /**
- * Connections before their handshake, at most: in all and from one address. Each may hold
- * MAX_HANDSHAKE_BYTES until the handshake timeout, so these bound what anyone can hold without a
- * credential (256 MiB in all); they are far above what a thousand agents reconnecting at once need.
+ * Connections not welcomed yet (before their handshake, or while its secret is checked), at most:
+ * in all and from one address. Each may hold MAX_HANDSHAKE_BYTES until then, so these bound what
+ * anyone can hold without a credential (256 MiB in all); they are far above what a thousand agents
+ * reconnecting at once need.
  */
 export const PENDING_HANDSHAKE_CAPS = { total: 4096, perAddress: 1024 };
 
 /** Seconds a connection refused over a pending-handshake cap is told to wait. */
 const PENDING_RETRY_SECONDS = 5;
 
-/** Bytes a connection may send before its handshake (a handshake is well under 1 KiB). */
+/** Bytes a connection may send before it is welcomed (a handshake is well under 1 KiB, and an agent sends nothing more until its welcome). */
 export const MAX_HANDSHAKE_BYTES = 64 * 1024;
 
 /**
@@ -76,8 +77,10 @@ export class AgentServer {
   private readonly peers = new Map<string, { version: string; remoteAddress: string; protocol: number }>();
   private readonly pinger: NodeJS.Timeout;
   private readonly admission: Admission;
-  /** Connections waiting for their handshake, in all and per client address. */
+  /** Connections waiting for their welcome (handshake, then its secret checked), in all and per client address. */
   private readonly pending: AddressPlaces;
+  /** What frees a connection's pending place and byte budget once it is welcomed. */
+  private readonly unwelcomed = new WeakMap<WebSocket, () => void>();
   /** How many agents this gateway welcomed: each one's beat phase follows from it (`beatPhase`). */
   private welcomed = 0;
 
@@ -117,11 +120,12 @@ export class AgentServer {
   }
 
   /**
-   * Takes over an HTTP upgrade request for the agent path. Until its handshake has come, a socket
-   * is anyone's: more than MAX_HANDSHAKE_BYTES before it cuts the connection, so no one holds the
-   * gateway's memory with a frame of up to the agents' 256 MiB before saying who it is; and at most
-   * `pendingCaps` connections wait for their handshake (over them: HTTP 429 with Retry-After, which
-   * an agent takes as a failed dial and retries after its backoff).
+   * Takes over an HTTP upgrade request for the agent path. Until it is welcomed (its handshake
+   * came and its secret is authenticated), a socket is anyone's: more than MAX_HANDSHAKE_BYTES
+   * before it cuts the connection, so no one holds the gateway's memory with a frame of up to the
+   * agents' 256 MiB before proving who it is; and at most `pendingCaps` connections wait for their
+   * welcome (over them: HTTP 429 with Retry-After, which an agent takes as a failed dial and
+   * retries after its backoff).
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const address = req.socket.remoteAddress ?? 'unknown';
@@ -133,17 +137,22 @@ export class AgentServer {
     }
     socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.once('message', release);
       let received = head.length;
       const count = (chunk: Buffer) => {
         received += chunk.length;
         if (received <= MAX_HANDSHAKE_BYTES) return;
         socket.off('data', count);
-        this.deps.logger.warn({ address, bytes: received }, `refused a host agent connection: more than ${MAX_HANDSHAKE_BYTES} bytes before its handshake`);
+        this.deps.logger.warn({ address, bytes: received }, `refused a host agent connection: more than ${MAX_HANDSHAKE_BYTES} bytes before it was welcomed`);
         socket.destroy();
       };
       socket.on('data', count);
-      ws.once('message', () => socket.off('data', count));
+      // Until its welcome (the handshake checked, the secret authenticated) the connection is still
+      // anyone's: it keeps its place and its byte budget while its secret is checked, or waits
+      // for its turn to be (a handshake with a made-up secret bought neither before).
+      this.unwelcomed.set(ws, () => {
+        socket.off('data', count);
+        release();
+      });
       this.wss.emit('connection', ws, req);
     });
   }
@@ -195,6 +204,8 @@ export class AgentServer {
     const { logger, agents } = this.deps;
     if (socket.readyState !== socket.OPEN) return;
     const { heartbeatMs } = this.deps;
+    this.unwelcomed.get(socket)?.();
+    this.unwelcomed.delete(socket);
     const welcome: GatewayWelcome = { type: 'welcome', protocol, agentId, heartbeatMs, beatPhaseMs: beatPhase(this.welcomed++, heartbeatMs), ...(credential ? { credential } : {}) };
     socket.send(JSON.stringify(welcome));
     const channel = websocketChannel(socket, `host agent ${agentId}`);

@@ -2,6 +2,7 @@ import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import WebSocket from 'ws';
+import { AGENT_PROTOCOL_VERSION } from '../../../gateway/agent/protocol';
 import { AgentServer, type AgentServerDeps } from '../../../gateway/agent/remote/agent-server';
 import { until } from '../../helpers/until';
 
@@ -59,3 +60,62 @@ describe('agent server: connections waiting for their handshake', () => {
     expect(again).toBeInstanceOf(WebSocket);
   });
 });
+
+/** A handshake is no credential: until its secret is authenticated the connection is still anyone's. */
+describe('agent server: connections whose secret is being checked', () => {
+  let http: Server;
+  let agents: AgentServer;
+  let url = '';
+  const open: WebSocket[] = [];
+  /** Secrets being checked: the test decides when (and that) they are refused. */
+  const checks: Array<(e: Error) => void> = [];
+
+  beforeAll(async () => {
+    const authenticate = () => new Promise((_resolve, reject) => checks.push(reject));
+    const deps = { logger: pino({ level: 'silent' }), credentials: { onRevoked: () => undefined, authenticate }, heartbeatMs: 60_000, silenceMs: 120_000, handshakeTimeoutMs: 60_000, pendingCaps: { total: 10, perAddress: 1 } } as unknown as AgentServerDeps;
+    agents = new AgentServer(deps);
+    http = createServer();
+    http.on('upgrade', (req, socket, head) => agents.handleUpgrade(req, socket, head));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/agent`;
+  });
+  afterAll(async () => {
+    for (const reject of checks) reject(new Error('the test is over'));
+    for (const ws of open) ws.terminate();
+    await agents.close();
+    await new Promise((resolve) => http.close(resolve));
+  });
+
+  const dial = () =>
+    new Promise<WebSocket | { status: number }>((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.once('open', () => {
+        open.push(ws);
+        resolve(ws);
+      });
+      ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0 }));
+      ws.once('error', (e) => reject(e));
+    });
+  const handshake = JSON.stringify({ type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, secret: 'rspj_made_up', software: 'x' });
+
+  test('it keeps its place while its secret is checked, and more than 64 KiB then cuts it', async () => {
+    const first = (await dial()) as WebSocket;
+    expect(first).toBeInstanceOf(WebSocket);
+    const closed = new Promise<number>((resolve) => first.once('close', (code) => resolve(code)));
+    first.on('error', () => undefined);
+    first.send(handshake);
+    await until('its secret being checked', async () => checks.length === 1 || undefined, 10_000, 10);
+    // Its address has one place, still held: a handshake (with any secret) does not give it back.
+    expect(await dial()).toEqual({ status: 429 });
+    // Frames of up to 256 MiB are for welcomed agents only.
+    first.send('x'.repeat(1024 * 1024));
+    expect(await closed).toBe(1006);
+    // Cut, it gave its place back.
+    const again = await until('the place freed by the cut connection', async () => {
+      const dialled = await dial();
+      return dialled instanceof WebSocket ? dialled : undefined;
+    }, 10_000, 20);
+    expect(again).toBeInstanceOf(WebSocket);
+  });
+});
+
