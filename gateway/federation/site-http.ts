@@ -10,6 +10,16 @@ export interface SiteHttpExecutor {
   close(): void;
 }
 
+/**
+ * Most bytes of a site's answer the federation reads: a site's answers are bounded by its own
+ * query cost limits, far below this. A longer one (a compromised site, or anything else answering
+ * at its URL) is cut off as a failure of the site, instead of being held whole in memory.
+ */
+export const MAX_SITE_ANSWER_BYTES = 16 * 1024 * 1024;
+
+/** Most characters of a site's answer quoted in an error about it. */
+const QUOTED_ANSWER_CHARS = 1_000;
+
 /** The printed text of each document sent (a document delegated again is printed once). */
 const printed = new WeakMap<DocumentNode, string>();
 
@@ -29,8 +39,12 @@ function printedDocument(document: DocumentNode): string {
  * Failures keep the codes of GraphQL Tools' HTTP executor, which this replaces for speed:
  * SUBREQUEST_HTTP_ERROR (refused, reset), TIMEOUT_ERROR (no answer within `timeoutMs`),
  * RESPONSE_VALIDATION_FAILED (not a GraphQL answer); a site's own errors come back as it gave them.
+ * An answer over `maxAnswerBytes` (default MAX_SITE_ANSWER_BYTES; by its Content-Length or as it
+ * comes) is SUBREQUEST_HTTP_ERROR with `reason: 'ANSWER_TOO_LARGE'`, its connection closed.
+ * Redirects are not followed (an answer of 3xx is not a GraphQL answer).
  */
-export function siteHttpExecutor(options: { endpoint: string; timeoutMs: number; headers: (request: ExecutionRequest) => Record<string, string> }): SiteHttpExecutor {
+export function siteHttpExecutor(options: { endpoint: string; timeoutMs: number; headers: (request: ExecutionRequest) => Record<string, string>; maxAnswerBytes?: number }): SiteHttpExecutor {
+  const maxAnswerBytes = options.maxAnswerBytes ?? MAX_SITE_ANSWER_BYTES;
   const url = new URL(options.endpoint);
   const secure = url.protocol === 'https:';
   const agent = secure ? new HttpsAgent({ keepAlive: true }) : new Agent({ keepAlive: true });
@@ -52,8 +66,8 @@ export function siteHttpExecutor(options: { endpoint: string; timeoutMs: number;
         signal?.removeEventListener('abort', onAbort);
         resolve(result);
       };
-      const fail = (message: string, code: string, originalError?: Error, status?: number) =>
-        finish({ errors: [createGraphQLError(message, { extensions: { code, request: { method: 'POST' }, ...(status ? { response: { status } } : {}) }, ...(originalError ? { originalError } : {}) })] });
+      const fail = (message: string, code: string, originalError?: Error, status?: number, reason?: string) =>
+        finish({ errors: [createGraphQLError(message, { extensions: { code, request: { method: 'POST' }, ...(status ? { response: { status } } : {}), ...(reason ? { reason } : {}) }, ...(originalError ? { originalError } : {}) })] });
       const req = send(
         url,
         {
@@ -63,11 +77,32 @@ export function siteHttpExecutor(options: { endpoint: string; timeoutMs: number;
         },
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          let size = 0;
+          const tooLarge = (bytes: number) => {
+            fail(`The site's answer is over ${maxAnswerBytes} bytes (${bytes} or more): not read`, 'SUBREQUEST_HTTP_ERROR', undefined, res.statusCode, 'ANSWER_TOO_LARGE');
+            chunks.length = 0;
+            req.destroy();
+          };
+          const declared = Number(res.headers['content-length']);
+          if (declared > maxAnswerBytes) return tooLarge(declared);
+          res.on('data', (chunk: Buffer) => {
+            if (done) return;
+            size += chunk.length;
+            if (size > maxAnswerBytes) return tooLarge(size);
+            chunks.push(chunk);
+          });
           res.on('error', (e) => fail(e.message, 'SUBREQUEST_HTTP_ERROR', e));
           res.on('end', () => {
+            if (done) return;
             const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
-            finish(answer(text, res.statusCode ?? 0));
+            let result: ExecutionResult;
+            try {
+              result = answer(text, res.statusCode ?? 0);
+            } catch (e) {
+              // Thrown out of this event handler, it would end the process.
+              result = { errors: [createGraphQLError(`The site's answer could not be read: ${(e as Error).message}`, { extensions: { code: 'RESPONSE_VALIDATION_FAILED', response: { status: res.statusCode ?? 0 } } })] };
+            }
+            finish(result);
           });
         },
       );
@@ -94,15 +129,29 @@ export function siteHttpExecutor(options: { endpoint: string; timeoutMs: number;
 
 /** A site's HTTP answer as an execution result: its data and errors, or why it is not one. */
 function answer(text: string, status: number): ExecutionResult {
-  const invalid = (message: string): ExecutionResult => ({ errors: [createGraphQLError(message, { extensions: { code: 'RESPONSE_VALIDATION_FAILED', response: { status, body: text } } })] });
+  const quoted = text.length > QUOTED_ANSWER_CHARS ? `${text.slice(0, QUOTED_ANSWER_CHARS)}… (${text.length} characters)` : text;
+  const invalid = (message: string): ExecutionResult => ({ errors: [createGraphQLError(message, { extensions: { code: 'RESPONSE_VALIDATION_FAILED', response: { status, body: quoted } } })] });
   if (!text) return invalid('No response returned');
   let parsed: { data?: Record<string, unknown> | null; errors?: Array<{ message: string } & Record<string, unknown>>; extensions?: Record<string, unknown> };
   try {
     parsed = JSON.parse(text) as typeof parsed;
   } catch {
-    return invalid(`Unexpected response: ${JSON.stringify(text)}`);
+    return invalid(`Unexpected response: ${JSON.stringify(quoted)}`);
   }
-  if (parsed === null || typeof parsed !== 'object' || (parsed.data == null && !parsed.errors?.length)) return invalid(`Unexpected empty "data" and "errors" fields in result: ${text}`);
+  if (parsed === null || typeof parsed !== 'object' || (parsed.data == null && !parsed.errors?.length)) return invalid(`Unexpected empty "data" and "errors" fields in result: ${quoted}`);
   if (!Array.isArray(parsed.errors)) return parsed as ExecutionResult;
-  return { ...parsed, errors: parsed.errors.map(({ message, ...rest }) => createGraphQLError(message, rest as Parameters<typeof createGraphQLError>[1])) } as ExecutionResult;
+  return { ...parsed, errors: parsed.errors.map(siteGraphQLError) } as ExecutionResult;
+}
+
+/**
+ * One of a site's errors as a GraphQLError: its message, path and extensions, nothing else. The
+ * rest of what an answer may carry is the site's to say, and some of it graphql-js would act on:
+ * `source` and `positions` it locates (throwing on a source that is not one), an `originalError`
+ * GraphQL Tools makes into an error again (as deep as the site nests it).
+ */
+function siteGraphQLError(error: unknown): GraphQLError {
+  const e = (error !== null && typeof error === 'object' ? error : { message: error }) as { message?: unknown; path?: unknown; extensions?: unknown };
+  const path = Array.isArray(e.path) && e.path.every((p) => typeof p === 'string' || typeof p === 'number') ? (e.path as Array<string | number>) : undefined;
+  const extensions = e.extensions !== null && typeof e.extensions === 'object' && !Array.isArray(e.extensions) ? (e.extensions as Record<string, unknown>) : undefined;
+  return createGraphQLError(typeof e.message === 'string' ? e.message : JSON.stringify(e.message ?? null), { ...(path ? { path } : {}), ...(extensions ? { extensions } : {}) });
 }

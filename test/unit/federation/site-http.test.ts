@@ -1,0 +1,101 @@
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ExecutionRequest, ExecutionResult } from '@graphql-tools/utils';
+import { parse } from 'graphql';
+import { siteHttpExecutor, type SiteHttpExecutor } from '../../../gateway/federation/site-http';
+
+/**
+ * The federation's HTTP client toward its sites. A site is another installation: compromised (or
+ * anything else answering at its URL), it may answer anything. Whatever it answers is a failure of
+ * that site at worst, never an unbounded read nor an exception out of the client's event handlers.
+ */
+describe('rsp federate: what a hostile site answers', () => {
+  let server: Server;
+  let base = '';
+  let answer: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
+  /** Connections of the site that closed (the client gave up on them). */
+  let closedConnections = 0;
+  let redirectFollowed = false;
+  const executors: SiteHttpExecutor[] = [];
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      if (req.url === '/elsewhere') {
+        redirectFollowed = true;
+        return res.end(JSON.stringify({ data: { a: 'followed' } }));
+      }
+      req.resume();
+      req.once('end', () => answer(req, res));
+    });
+    server.on('connection', (socket) => socket.once('close', () => closedConnections++));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const e of executors) e.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const ask = (maxAnswerBytes?: number): Promise<ExecutionResult> => {
+    // A long timeout: each answer here must end the request by itself, not by timing out.
+    const site = siteHttpExecutor({ endpoint: `${base}/graphql`, timeoutMs: 20_000, headers: () => ({}), ...(maxAnswerBytes ? { maxAnswerBytes } : {}) });
+    executors.push(site);
+    return site.executor({ document: parse('{ a }'), variables: {}, context: {} } as ExecutionRequest) as Promise<ExecutionResult>;
+  };
+  const codeOf = (r: ExecutionResult) => r.errors?.[0]?.extensions?.code;
+
+  test('an answer over the limit is cut off as it comes (its connection closed), or at once by its Content-Length', async () => {
+    const closedBefore = closedConnections;
+    // Streams 8 MiB, then keeps the connection open without ending the answer.
+    answer = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"data":{"a":"');
+      for (let i = 0; i < 8; i++) res.write('x'.repeat(1024 * 1024));
+    };
+    const streamed = await ask(1024 * 1024);
+    expect(codeOf(streamed)).toBe('SUBREQUEST_HTTP_ERROR');
+    expect(streamed.errors![0]!.extensions).toMatchObject({ reason: 'ANSWER_TOO_LARGE' });
+    expect(streamed.errors![0]!.message).toMatch(/^The site's answer is over 1048576 bytes/);
+    await new Promise<void>((resolve) => {
+      const check = () => (closedConnections > closedBefore ? resolve() : setTimeout(check, 10));
+      check();
+    });
+
+    answer = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(64 * 1024 * 1024) });
+      res.write('{"data":');
+    };
+    const declared = await ask(1024 * 1024);
+    expect(declared.errors![0]!.extensions).toMatchObject({ code: 'SUBREQUEST_HTTP_ERROR', reason: 'ANSWER_TOO_LARGE' });
+    expect(declared.errors![0]!.message).toContain('67108864');
+  });
+
+  test('errors that are not objects, or carry a source, positions or nested original errors, come back as plain errors (no exception)', async () => {
+    answer = (_req, res) => res.end(JSON.stringify({ errors: [null, 7] }));
+    const odd = await ask();
+    expect(odd.errors!.map((e) => e.message)).toEqual(['null', '7']);
+
+    // Written out: an original error nested 20,000 deep (JSON.stringify would run out of stack first).
+    const depth = 20_000;
+    const nested = `${'{"message":"level","originalError":'.repeat(depth)}{"message":"deepest"}${'}'.repeat(depth)}`;
+    const located = JSON.stringify({ message: 'located', source: {}, positions: [1], nodes: [5], path: ['a'], extensions: { code: 'FORBIDDEN' } });
+    answer = (_req, res) => res.end(`{"data":null,"errors":[${located},{"message":"nested","originalError":${nested}}]}`);
+    const crafted = await ask();
+    expect(crafted.errors!.map((e) => [e.message, e.path, e.extensions.code])).toEqual([
+      ['located', ['a'], 'FORBIDDEN'],
+      ['nested', undefined, undefined],
+    ]);
+  });
+
+  test('a redirect is not followed; a long answer that is not GraphQL is quoted in part', async () => {
+    answer = (_req, res) => {
+      res.writeHead(302, { location: `${base}/elsewhere` });
+      res.end('x'.repeat(100_000));
+    };
+    const redirected = await ask();
+    expect(codeOf(redirected)).toBe('RESPONSE_VALIDATION_FAILED');
+    expect(redirected.errors![0]!.message.length).toBeLessThan(1_200);
+    expect(redirectFollowed).toBe(false);
+  });
+});
