@@ -3,9 +3,7 @@ import { ConfigError } from '../../gateway/config/config';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import pino from 'pino';
-import WebSocket from 'ws';
 import type { InteractiveProcess } from '../../drivers/contract';
 import { createRootfsTar, FakeDriver } from '../../drivers/fake';
 import { SESSION_CHUNK_BYTES, SESSION_WINDOW_BYTES } from '../../gateway/agent/stream-frames';
@@ -14,9 +12,9 @@ import { InProcessAgent } from '../../gateway/agent/in-process-agent';
 import type { AgentClient } from '../../gateway/agent/agent-client';
 import { AgentDialer } from '../../gateway/agent/remote/agent-dialer';
 import { openExecSession, type ExecSession } from '../../gateway/cli/exec-client';
-import { EXEC_PROTOCOL, STREAM, type ExecControl, type ExecStart } from '../../gateway/server/exec-protocol';
+import { STREAM, type ExecStart } from '../../gateway/server/exec-protocol';
 import { OUTPUT_BUFFER_BYTES } from '../../gateway/server/exec-socket';
-import { busyWriter, counting, tcpBufferMaxima } from '../helpers/busy-writer';
+import { busyWriter, counting, openExecSocket, pausedExecClient, serverExecSocket, stuckReader, tcpBufferMaxima } from '../helpers/busy-writer';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine, REDIS_URL } from '../helpers/engines';
 import { spawnRsp } from '../helpers/cli';
@@ -110,6 +108,20 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
   });
 
   /** A running environment of the fake driver on a host whose agent (`slug`) is connected to replica B, made through replica A. */
+  /** Watches both replicas' ends of the next session: B's, over its connection to the agent `onB`, and A's, the relayed one; until `restore`. */
+  function watchSessionEnds(onB: AgentClient) {
+    const ends: { onB?: InteractiveProcess; onA?: InteractiveProcess; restore: () => void } = { restore: () => undefined };
+    const bOpen = onB.interactiveExec.bind(onB);
+    const bSpy = jest.spyOn(onB, 'interactiveExec').mockImplementationOnce(async (params) => (ends.onB = await bOpen(params)));
+    const aOpen = a.gateway.services.environments.interactiveExec.bind(a.gateway.services.environments);
+    const aSpy = jest.spyOn(a.gateway.services.environments, 'interactiveExec').mockImplementationOnce(async (...args) => (ends.onA = await aOpen(...args)));
+    ends.restore = () => {
+      bSpy.mockRestore();
+      aSpy.mockRestore();
+    };
+    return ends;
+  }
+
   async function environmentOnB(slug: string) {
     const id = agentId(slug);
     const { dialer } = await agentOn(b, a, id);
@@ -196,50 +208,22 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     const total = tcpBufferMaxima() + 16 * 1024 * 1024;
     const writer = busyWriter(total, 64 * 1024);
     const driverSpy = jest.spyOn(FakeDriver.prototype, 'interactiveExec').mockImplementationOnce(async () => writer.proc);
-    // B's end of the session on the agent (the relay serves it over B's connection), A's end of the relayed session, A's socket to the client.
-    let onBSide: InteractiveProcess | undefined;
-    const bOpen = onB.interactiveExec.bind(onB);
-    const bSpy = jest.spyOn(onB, 'interactiveExec').mockImplementationOnce(async (params) => (onBSide = await bOpen(params)));
-    let onASide: InteractiveProcess | undefined;
-    const aOpen = a.gateway.services.environments.interactiveExec.bind(a.gateway.services.environments);
-    const aSpy = jest.spyOn(a.gateway.services.environments, 'interactiveExec').mockImplementationOnce(async (...args) => (onASide = await aOpen(...args)));
-    let socketToClient: WebSocket | undefined;
-    const send = WebSocket.prototype.send;
-    const sendSpy = jest.spyOn(WebSocket.prototype, 'send').mockImplementation(function (this: WebSocket, ...args: unknown[]) {
-      if ((this as unknown as { _isServer: boolean })._isServer && this.protocol === EXEC_PROTOCOL) socketToClient = this;
-      return (send as (...a: unknown[]) => void).apply(this, args);
-    } as never);
+    const ends = watchSessionEnds(onB);
+    const toClient = serverExecSocket('send');
     try {
-      const ws = new WebSocket(`${a.gateway.url.replace(/^http/, 'ws')}/exec`, [EXEC_PROTOCOL], { headers: { authorization: `Bearer ${a.adminToken}` } });
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-      const received: Buffer[] = [];
-      let receivedBytes = 0;
-      const controls: ExecControl[] = [];
-      let bytesAtExit = -1;
-      ws.on('message', (data: Buffer, binary: boolean) => {
-        if (!binary) {
-          const c = JSON.parse(data.toString('utf8')) as ExecControl;
-          if (c.type === 'exit') bytesAtExit = receivedBytes;
-          return controls.push(c);
-        }
-        if (data[0] !== STREAM.stdout) return;
-        received.push(data.subarray(1));
-        receivedBytes += data.length - 1;
-      });
-      const closed = new Promise<number>((resolve) => ws.once('close', resolve));
-      ws.pause();
-      ws.send(JSON.stringify({ environment: env, command: ['produce'] }));
+      const client = await pausedExecClient(a.gateway.url, a.adminToken, { environment: env, command: ['produce'] });
+      const { ws, received, controls, closed } = client;
 
       // Held back all the way: A paused its end (its socket holds more than OUTPUT_BUFFER_BYTES
       // unsent) and acknowledges no more, so B's relay paused its end of the agent's session and
       // acknowledges no more, so the agent paused the process's stdout, whose write waits.
-      await until('the writer held back', () => writer.state.waiting && writer.proc.stdout.isPaused() && onBSide?.stdout.isPaused() === true && onASide?.stdout.isPaused() === true, 120_000, 5);
-      const onA = onASide!.stdout;
-      const onBOut = onBSide!.stdout;
-      console.log(`held back through the relay: the writer wrote ${(writer.state.written / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(0)} MiB; replica A holds ${socketToClient!.bufferedAmount} bytes for the client and ${onA.readableLength} from B; replica B holds ${onBOut.readableLength} from the agent`);
-      expect(receivedBytes).toBe(0);
+      await until('the writer held back', () => writer.state.waiting && writer.proc.stdout.isPaused() && ends.onB?.stdout.isPaused() === true && ends.onA?.stdout.isPaused() === true, 120_000, 5);
+      const onA = ends.onA!.stdout;
+      const onBOut = ends.onB!.stdout;
+      console.log(`held back through the relay: the writer wrote ${(writer.state.written / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(0)} MiB; replica A holds ${toClient.socket!.bufferedAmount} bytes for the client and ${onA.readableLength} from B; replica B holds ${onBOut.readableLength} from the agent`);
+      expect(client.receivedBytes).toBe(0);
       expect(writer.state.written).toBeLessThan(total);
-      expect(socketToClient!.bufferedAmount).toBeLessThanOrEqual(OUTPUT_BUFFER_BYTES + SESSION_CHUNK_BYTES + 16);
+      expect(toClient.socket!.bufferedAmount).toBeLessThanOrEqual(OUTPUT_BUFFER_BYTES + SESSION_CHUNK_BYTES + 16);
       expect(onA.readableLength).toBeLessThanOrEqual(onA.readableHighWaterMark + SESSION_WINDOW_BYTES + SESSION_CHUNK_BYTES);
       expect(onBOut.readableLength).toBeLessThanOrEqual(onBOut.readableHighWaterMark + SESSION_WINDOW_BYTES + SESSION_CHUNK_BYTES);
 
@@ -247,15 +231,14 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
       ws.resume();
       expect(await closed).toBe(1000);
       expect(controls).toEqual([{ type: 'exit', exitCode: 0 }]);
-      expect(bytesAtExit).toBe(total);
+      expect(client.bytesAtExit).toBe(total);
       const all = Buffer.concat(received);
       expect(all.length).toBe(total);
       expect(all.equals(counting(0, total))).toBe(true);
     } finally {
       driverSpy.mockRestore();
-      bSpy.mockRestore();
-      aSpy.mockRestore();
-      sendSpy.mockRestore();
+      ends.restore();
+      toClient.restore();
     }
   }, 240_000);
 
@@ -265,37 +248,23 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     const total = tcpBufferMaxima() + 16 * 1024 * 1024;
     const frame = 64 * 1024;
     // The process's stdin: a pipe of 64 KiB nobody reads yet.
-    const input = new PassThrough({ highWaterMark: 64 * 1024 });
-    let finish!: (code: number) => void;
-    const proc: InteractiveProcess = { stdin: input, stdout: new PassThrough(), stderr: new PassThrough(), exit: new Promise<number>((resolve) => (finish = resolve)), resize: async () => undefined, kill: () => finish(-1) };
+    const { proc, input, finish } = stuckReader();
     const driverSpy = jest.spyOn(FakeDriver.prototype, 'interactiveExec').mockImplementationOnce(async () => proc);
-    let onBSide: InteractiveProcess | undefined;
-    const bOpen = onB.interactiveExec.bind(onB);
-    const bSpy = jest.spyOn(onB, 'interactiveExec').mockImplementationOnce(async (params) => (onBSide = await bOpen(params)));
-    let onASide: InteractiveProcess | undefined;
-    const aOpen = a.gateway.services.environments.interactiveExec.bind(a.gateway.services.environments);
-    const aSpy = jest.spyOn(a.gateway.services.environments, 'interactiveExec').mockImplementationOnce(async (...args) => (onASide = await aOpen(...args)));
-    let socketFromClient: WebSocket | undefined;
-    const pause = WebSocket.prototype.pause;
-    const pauseSpy = jest.spyOn(WebSocket.prototype, 'pause').mockImplementation(function (this: WebSocket) {
-      if ((this as unknown as { _isServer: boolean })._isServer && this.protocol === EXEC_PROTOCOL) socketFromClient = this;
-      return pause.apply(this);
-    });
+    const ends = watchSessionEnds(onB);
+    const fromClient = serverExecSocket('pause');
     try {
-      const ws = new WebSocket(`${a.gateway.url.replace(/^http/, 'ws')}/exec`, [EXEC_PROTOCOL], { headers: { authorization: `Bearer ${a.adminToken}` } });
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-      const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+      const { ws, closed } = await openExecSocket(a.gateway.url, a.adminToken);
       ws.send(JSON.stringify({ environment: env, command: ['swallow'] }));
       for (let at = 0; at < total; at += frame) ws.send(Buffer.concat([Buffer.from([STREAM.stdin]), counting(at, frame)]));
 
       // Held back all the way: the process's pipe is full, so the agent acknowledges no more input,
       // so B's relay waits for the window and acknowledges no more, so A's write waits for its
       // window, so A stops reading the client's socket.
-      await until('replica A no longer reading the client', () => socketFromClient?.isPaused === true && onASide?.stdin.writableNeedDrain === true && onBSide?.stdin.writableNeedDrain === true, 120_000, 5);
-      console.log(`held back through the relay: the client still holds ${(ws.bufferedAmount / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(0)} MiB; replica A ${onASide!.stdin.writableLength} bytes, replica B ${onBSide!.stdin.writableLength}`);
+      await until('replica A no longer reading the client', () => fromClient.socket?.isPaused === true && ends.onA?.stdin.writableNeedDrain === true && ends.onB?.stdin.writableNeedDrain === true, 120_000, 5);
+      console.log(`held back through the relay: the client still holds ${(ws.bufferedAmount / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(0)} MiB; replica A ${ends.onA!.stdin.writableLength} bytes, replica B ${ends.onB!.stdin.writableLength}`);
       expect(ws.bufferedAmount).toBeGreaterThan(0);
-      expect(onASide!.stdin.writableLength).toBeLessThanOrEqual(onASide!.stdin.writableHighWaterMark + 4 * frame);
-      expect(onBSide!.stdin.writableLength).toBeLessThanOrEqual(onBSide!.stdin.writableHighWaterMark + SESSION_WINDOW_BYTES + SESSION_CHUNK_BYTES);
+      expect(ends.onA!.stdin.writableLength).toBeLessThanOrEqual(ends.onA!.stdin.writableHighWaterMark + 4 * frame);
+      expect(ends.onB!.stdin.writableLength).toBeLessThanOrEqual(ends.onB!.stdin.writableHighWaterMark + SESSION_WINDOW_BYTES + SESSION_CHUNK_BYTES);
 
       // The process reads: all of it arrives through both replicas, in order; its exit ends the session.
       const got: Buffer[] = [];
@@ -306,9 +275,8 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
       expect(await closed).toBe(1000);
     } finally {
       driverSpy.mockRestore();
-      bSpy.mockRestore();
-      aSpy.mockRestore();
-      pauseSpy.mockRestore();
+      ends.restore();
+      fromClient.restore();
     }
   }, 240_000);
 

@@ -1,12 +1,11 @@
 import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { PassThrough } from 'node:stream';
 import WebSocket from 'ws';
 import type { InteractiveProcess } from '../../drivers/contract';
 import { openExecSession, type ExecSession } from '../../gateway/cli/exec-client';
 import { createRootfsTar, FakeDriver } from '../../drivers/fake';
 import { SESSION_CHUNK_BYTES, SESSION_WINDOW_BYTES } from '../../gateway/agent/stream-frames';
-import { EXEC_PROTOCOL, STREAM, type ExecControl, type ExecStart } from '../../gateway/server/exec-protocol';
+import { STREAM, type ExecStart } from '../../gateway/server/exec-protocol';
 import { OUTPUT_BUFFER_BYTES } from '../../gateway/server/exec-socket';
 import { spawnRsp } from '../helpers/cli';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
@@ -14,7 +13,7 @@ import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { NamedEnvironments } from '../helpers/named-environments';
 import { buildWorld, World } from '../helpers/scenario';
-import { busyWriter, counting, tcpBufferMaxima } from '../helpers/busy-writer';
+import { busyWriter, counting, openExecSocket, pausedExecClient, serverExecSocket, stuckReader, tcpBufferMaxima } from '../helpers/busy-writer';
 import { until } from '../helpers/until';
 import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
 
@@ -233,60 +232,38 @@ describe('interactive exec of an environment behind the agent protocol', () => {
     const original = t.gateway.services.environments.interactiveExec.bind(t.gateway.services.environments);
     let gatewaySide: InteractiveProcess | undefined;
     const serviceSpy = jest.spyOn(t.gateway.services.environments, 'interactiveExec').mockImplementationOnce(async (...args) => (gatewaySide = await original(...args)));
-    let socketToClient: WebSocket | undefined;
-    const send = WebSocket.prototype.send;
-    const sendSpy = jest.spyOn(WebSocket.prototype, 'send').mockImplementation(function (this: WebSocket, ...args: unknown[]) {
-      if ((this as unknown as { _isServer: boolean })._isServer && this.protocol === EXEC_PROTOCOL) socketToClient = this;
-      return (send as (...a: unknown[]) => void).apply(this, args);
-    } as never);
+    const toClient = serverExecSocket('send');
     try {
-      const ws = new WebSocket(`${t.gateway.url.replace(/^http/, 'ws')}/exec`, [EXEC_PROTOCOL], { headers: { authorization: `Bearer ${w.tokens.memberA}` } });
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-      const received: Buffer[] = [];
-      let receivedBytes = 0;
-      const controls: ExecControl[] = [];
-      let bytesAtExit = -1;
-      ws.on('message', (data: Buffer, binary: boolean) => {
-        if (!binary) {
-          const c = JSON.parse(data.toString('utf8')) as ExecControl;
-          if (c.type === 'exit') bytesAtExit = receivedBytes;
-          return controls.push(c);
-        }
-        if (data[0] !== STREAM.stdout) return;
-        received.push(data.subarray(1));
-        receivedBytes += data.length - 1;
-      });
-      const closed = new Promise<number>((resolve) => ws.once('close', resolve));
       // The client stops reading its socket, then starts the session.
-      ws.pause();
-      ws.send(JSON.stringify({ environment: env, command: ['produce'] }));
+      const client = await pausedExecClient(t.gateway.url, w.tokens.memberA, { environment: env, command: ['produce'] });
+      const { ws, received, controls, closed } = client;
 
       // Held back all the way: the gateway paused the session's output (its socket to the client
       // holds more than OUTPUT_BUFFER_BYTES unsent), so it acknowledges no more of it, so the agent
       // paused the process's stdout, so the process's write found its pipe full and waits.
       await until('the writer held back', () => writer.state.waiting && writer.proc.stdout.isPaused() && gatewaySide?.stdout.isPaused() === true, 60_000, 5);
       const stdout = gatewaySide!.stdout;
-      console.log(`held back: the writer wrote ${(writer.state.written / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(0)} MiB; the gateway holds ${socketToClient!.bufferedAmount} bytes for the client and ${stdout.readableLength} from the agent`);
-      expect(receivedBytes).toBe(0);
+      console.log(`held back: the writer wrote ${(writer.state.written / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(0)} MiB; the gateway holds ${toClient.socket!.bufferedAmount} bytes for the client and ${stdout.readableLength} from the agent`);
+      expect(client.receivedBytes).toBe(0);
       // What the writer got out fits in the TCP buffers and the windows: the rest waits in the writer.
       expect(writer.state.written).toBeLessThanOrEqual(tcpBufferMaxima() + 4 * 1024 * 1024);
       // What the gateway holds for this session: at most one frame past OUTPUT_BUFFER_BYTES unsent,
       // and what the agent's window lets arrive unread.
-      expect(socketToClient!.bufferedAmount).toBeLessThanOrEqual(OUTPUT_BUFFER_BYTES + SESSION_CHUNK_BYTES + 16);
+      expect(toClient.socket!.bufferedAmount).toBeLessThanOrEqual(OUTPUT_BUFFER_BYTES + SESSION_CHUNK_BYTES + 16);
       expect(stdout.readableLength).toBeLessThanOrEqual(stdout.readableHighWaterMark + SESSION_WINDOW_BYTES + SESSION_CHUNK_BYTES);
 
       // The client reads again: the rest flows, all of it, in order, and only then the exit.
       ws.resume();
       expect(await closed).toBe(1000);
       expect(controls).toEqual([{ type: 'exit', exitCode: 0 }]);
-      expect(bytesAtExit).toBe(total);
+      expect(client.bytesAtExit).toBe(total);
       const all = Buffer.concat(received);
       expect(all.length).toBe(total);
       expect(all.equals(counting(0, total))).toBe(true);
     } finally {
       driverSpy.mockRestore();
       serviceSpy.mockRestore();
-      sendSpy.mockRestore();
+      toClient.restore();
     }
   }, 120_000);
 
@@ -294,29 +271,20 @@ describe('interactive exec of an environment behind the agent protocol', () => {
     const total = Math.max(64 * 1024 * 1024, 2 * tcpBufferMaxima());
     const frame = 64 * 1024;
     // The process's stdin: a pipe of 64 KiB nobody reads yet.
-    const input = new PassThrough({ highWaterMark: 64 * 1024 });
-    let finish!: (code: number) => void;
-    const proc: InteractiveProcess = { stdin: input, stdout: new PassThrough(), stderr: new PassThrough(), exit: new Promise<number>((resolve) => (finish = resolve)), resize: async () => undefined, kill: () => finish(-1) };
+    const { proc, input, finish } = stuckReader();
     const driverSpy = jest.spyOn(FakeDriver.prototype, 'interactiveExec').mockImplementationOnce(async () => proc);
     const original = t.gateway.services.environments.interactiveExec.bind(t.gateway.services.environments);
     let gatewaySide: InteractiveProcess | undefined;
     const serviceSpy = jest.spyOn(t.gateway.services.environments, 'interactiveExec').mockImplementationOnce(async (...args) => (gatewaySide = await original(...args)));
-    let socketFromClient: WebSocket | undefined;
-    const pause = WebSocket.prototype.pause;
-    const pauseSpy = jest.spyOn(WebSocket.prototype, 'pause').mockImplementation(function (this: WebSocket) {
-      if ((this as unknown as { _isServer: boolean })._isServer && this.protocol === EXEC_PROTOCOL) socketFromClient = this;
-      return pause.apply(this);
-    });
+    const fromClient = serverExecSocket('pause');
     try {
-      const ws = new WebSocket(`${t.gateway.url.replace(/^http/, 'ws')}/exec`, [EXEC_PROTOCOL], { headers: { authorization: `Bearer ${w.tokens.memberA}` } });
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-      const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+      const { ws, closed } = await openExecSocket(t.gateway.url, w.tokens.memberA);
       ws.send(JSON.stringify({ environment: env, command: ['swallow'] }));
       for (let at = 0; at < total; at += frame) ws.send(Buffer.concat([Buffer.from([STREAM.stdin]), counting(at, frame)]));
 
       // Held back all the way: the process's pipe is full, so the agent acknowledges no more input,
       // so the gateway's write waits for the window, so the gateway stops reading the client's socket.
-      await until('the gateway no longer reading the client', () => socketFromClient?.isPaused === true && gatewaySide?.stdin.writableNeedDrain === true, 60_000, 5);
+      await until('the gateway no longer reading the client', () => fromClient.socket?.isPaused === true && gatewaySide?.stdin.writableNeedDrain === true, 60_000, 5);
       console.log(`held back: the client still holds ${(ws.bufferedAmount / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(0)} MiB; the gateway ${gatewaySide!.stdin.writableLength} bytes`);
       // What left the client fits in the TCP buffers and the windows: the rest waits in the client.
       expect(total - ws.bufferedAmount).toBeLessThanOrEqual(tcpBufferMaxima() + 4 * 1024 * 1024);
@@ -333,7 +301,7 @@ describe('interactive exec of an environment behind the agent protocol', () => {
     } finally {
       driverSpy.mockRestore();
       serviceSpy.mockRestore();
-      pauseSpy.mockRestore();
+      fromClient.restore();
     }
   }, 120_000);
 });
