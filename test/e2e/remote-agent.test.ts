@@ -14,6 +14,7 @@ import { runRsp, spawnRsp, RspProcess } from '../helpers/cli';
 import { describeWithEngine } from '../helpers/engines';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { runExecScript, type ExecScriptStep } from '../helpers/exec-script';
 import { until } from '../helpers/until';
 import { RSP_VERSION } from '../../gateway/version';
 
@@ -244,23 +245,8 @@ describe('a host agent in its own process (rsp agent)', () => {
   });
 
   /** A session over /exec as the admin: sends each input once the output so far matched the pattern before it; stdout, stderr and the exit. */
-  const session = async (start: ExecStart, input: Array<[RegExp | null, string | ((s: ReturnType<typeof openExecSession>) => void)]>) => {
-    let stdout = '';
-    let stderr = '';
-    let changed: () => void = () => undefined;
-    const s = openExecSession(t.gateway.url, t.adminToken, start, (b) => ((stdout += b.toString('utf8')), changed()), (b) => ((stderr += b.toString('utf8')), changed()));
-    for (const [after, text] of input) {
-      if (after) await new Promise<void>((resolve, reject) => {
-        changed = () => after.test(stdout) && resolve();
-        changed();
-        s.exit.catch(reject);
-      });
-      if (typeof text === 'function') text(s);
-      else s.write(text);
-    }
-    const exitCode = await s.exit;
-    return { stdout, stderr, exitCode };
-  };
+  const session = (start: ExecStart, input: ExecScriptStep[]) => runExecScript(t.gateway.url, t.adminToken, start, input, false);
+
 
   test('interactive exec and the console of an environment on a remote agent go over its connection; the agent killed mid-session ends it with an error', async () => {
     const agent = startAgent(await joinToken('remote-exec'), agentDir());

@@ -11,7 +11,7 @@ import { agentRegistry } from '../../gateway/agent/builtin-drivers';
 import { InProcessAgent } from '../../gateway/agent/in-process-agent';
 import type { AgentClient } from '../../gateway/agent/agent-client';
 import { AgentDialer } from '../../gateway/agent/remote/agent-dialer';
-import { openExecSession, type ExecSession } from '../../gateway/cli/exec-client';
+import { openExecSession } from '../../gateway/cli/exec-client';
 import { STREAM, type ExecStart } from '../../gateway/server/exec-protocol';
 import { OUTPUT_BUFFER_BYTES } from '../../gateway/server/exec-socket';
 import { busyWriter, counting, openExecSocket, pausedExecClient, serverExecSocket, stuckReader, tcpBufferMaxima } from '../helpers/busy-writer';
@@ -19,6 +19,7 @@ import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine, REDIS_URL } from '../helpers/engines';
 import { spawnRsp } from '../helpers/cli';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { runExecScript, type ExecScriptStep } from '../helpers/exec-script';
 import { until } from '../helpers/until';
 
 const OP = 'id state error { code message }';
@@ -150,23 +151,8 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     const onB = b.gateway.agents.get(id) as AgentClient;
 
     /** A session through A as `token`: each input sent once the output so far matches the pattern before it; its output and exit code. */
-    const session = async (start: ExecStart, input: Array<[RegExp | null, string | ((s: ExecSession) => void)]>, token = a.adminToken) => {
-      let stdout = '';
-      let stderr = '';
-      let changed = () => undefined as unknown;
-      const s = openExecSession(a.gateway.url, token, start, (d) => ((stdout += d.toString('utf8')), changed()), (d) => ((stderr += d.toString('utf8')), changed()));
-      for (const [after, text] of input) {
-        if (after) await new Promise<void>((resolve, reject) => {
-          changed = () => after.test(stdout) && resolve();
-          changed();
-          s.exit.catch(reject);
-        });
-        if (typeof text === 'function') text(s);
-        else s.write(text);
-      }
-      const exitCode = await s.exit;
-      return { stdout, stderr, exitCode };
-    };
+    const session = (start: ExecStart, input: ExecScriptStep[], token = a.adminToken) => runExecScript(a.gateway.url, token, start, input, false);
+
     // Standard input in, stdout and stderr apart, the exit code.
     expect(await session({ environment: env, command: ['sh'] }, [[null, 'cat /etc/greeting\n'], [/far\n/, 'cat /missing\n'], [null, 'exit 3\n']])).toEqual({ stdout: 'far\n', stderr: expect.stringContaining('cat: ') as string, exitCode: 3 });
     // On a TTY of the asked size, resized: the agent's process sees both.

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import WebSocket from 'ws';
 import type { InteractiveProcess } from '../../drivers/contract';
-import { openExecSession, type ExecSession } from '../../gateway/cli/exec-client';
+import { openExecSession } from '../../gateway/cli/exec-client';
 import { createRootfsTar, FakeDriver } from '../../drivers/fake';
 import { SESSION_CHUNK_BYTES, SESSION_WINDOW_BYTES } from '../../gateway/agent/stream-frames';
 import { STREAM, type ExecStart } from '../../gateway/server/exec-protocol';
@@ -14,43 +14,13 @@ import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { NamedEnvironments } from '../helpers/named-environments';
 import { buildWorld, World } from '../helpers/scenario';
 import { busyWriter, counting, openExecSocket, pausedExecClient, serverExecSocket, stuckReader, tcpBufferMaxima } from '../helpers/busy-writer';
+import { runExecScript } from '../helpers/exec-script';
 import { until } from '../helpers/until';
 import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
 
-/** What a session printed and how it ended. */
-interface Ran {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-}
-
-/**
- * Runs a session as `token`: sends each of `input` (each after the output so far matched the
- * pattern before it, when given), closes stdin when `eof`, and waits for the exit.
- */
-async function run(t: TestGateway, token: string | undefined, start: ExecStart, input: Array<[RegExp | null, string | ((session: ExecSession) => void)]>, eof = true): Promise<Ran> {
-  let stdout = '';
-  let stderr = '';
-  let changed: () => void = () => undefined;
-  const session = openExecSession(t.gateway.url, token, start, (b) => ((stdout += b.toString('utf8')), changed()), (b) => ((stderr += b.toString('utf8')), changed()));
-  for (const [after, text] of input) {
-    if (after) await new Promise<void>((resolve, reject) => {
-      const check = () => after.test(stdout) && resolve();
-      changed = check;
-      check();
-      session.exit.catch(reject);
-    });
-    if (typeof text === 'function') text(session);
-    else session.write(text);
-  }
-  if (eof) session.end();
-  const exitCode = await session.exit;
-  return { stdout, stderr, exitCode };
-}
-
 /** The code a refused session ended with. */
 async function refusal(t: TestGateway, token: string | undefined, start: ExecStart): Promise<string | undefined> {
-  return run(t, token, start, []).then(
+  return runExecScript(t.gateway.url, token, start, []).then(
     () => 'not refused',
     (e: unknown) => (e as { code?: string }).code,
   );
@@ -112,16 +82,16 @@ describe('interactive exec over /exec (fake driver)', () => {
   commonCases(() => ({ t, w, env }));
 
   test('echo round trip: each line is answered before the next is sent, and exit N is the exit code', async () => {
-    const r = await run(t, w.tokens.memberA, { environment: env, command: ['sh'] }, [[null, 'echo hello\n'], [/hello\n/, 'cat /missing\n'], [null, 'exit 3\n']], false);
+    const r = await runExecScript(t.gateway.url, w.tokens.memberA, { environment: env, command: ['sh'] }, [[null, 'echo hello\n'], [/hello\n/, 'cat /missing\n'], [null, 'exit 3\n']], false);
     expect(r).toEqual({ stdout: 'hello\n', stderr: expect.stringContaining('cat: ') as string, exitCode: 3 });
   }, 30_000);
 
   test('a command other than sh reads the whole standard input', async () => {
-    expect(await run(t, w.tokens.memberA, { environment: env, command: ['cat'] }, [[null, 'a'], [null, 'bc']])).toEqual({ stdout: 'abc', stderr: '', exitCode: 0 });
+    expect(await runExecScript(t.gateway.url, w.tokens.memberA, { environment: env, command: ['cat'] }, [[null, 'a'], [null, 'bc']])).toEqual({ stdout: 'abc', stderr: '', exitCode: 0 });
   }, 30_000);
 
   test('with a TTY the input is echoed and lines end in CRLF', async () => {
-    const r = await run(t, w.tokens.memberA, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'echo hi\r'], [/hi\r\nhi\r\n/, 'exit\r']], false);
+    const r = await runExecScript(t.gateway.url, w.tokens.memberA, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'echo hi\r'], [/hi\r\nhi\r\n/, 'exit\r']], false);
     expect(r).toEqual({ stdout: 'echo hi\r\nhi\r\nexit\r\n', stderr: '', exitCode: 0 });
   }, 30_000);
 
@@ -174,7 +144,7 @@ describe('console sessions over /exec (fake driver)', () => {
     session.close();
     await session.exit.catch(() => undefined);
     // Detaching freed the console: the next session attaches.
-    const r = await run(t, w.tokens.memberA, start, [[null, 'echo again\r'], [/again\r\nagain\r\n/, 'exit\r']], false);
+    const r = await runExecScript(t.gateway.url, w.tokens.memberA, start, [[null, 'echo again\r'], [/again\r\nagain\r\n/, 'exit\r']], false);
     expect(r.exitCode).toBe(0);
   }, 60_000);
 
@@ -215,11 +185,11 @@ describe('interactive exec of an environment behind the agent protocol', () => {
   }, 60_000);
 
   test('works as a session over the agent connection: echo, exit code, a TTY resized, a console', async () => {
-    const r = await run(t, w.tokens.memberA, { environment: env, command: ['sh'] }, [[null, 'echo hello\n'], [/hello\n/, 'cat /missing\n'], [null, 'exit 3\n']], false);
+    const r = await runExecScript(t.gateway.url, w.tokens.memberA, { environment: env, command: ['sh'] }, [[null, 'echo hello\n'], [/hello\n/, 'cat /missing\n'], [null, 'exit 3\n']], false);
     expect(r).toEqual({ stdout: 'hello\n', stderr: expect.stringContaining('cat: ') as string, exitCode: 3 });
-    const tty = await run(t, w.tokens.memberA, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'stty size\r'], [/30 100\r\n/, (s) => s.resize(120, 40)], [null, 'stty size\r'], [/40 120\r\n/, 'exit 7\r']], false);
+    const tty = await runExecScript(t.gateway.url, w.tokens.memberA, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'stty size\r'], [/30 100\r\n/, (s) => s.resize(120, 40)], [null, 'stty size\r'], [/40 120\r\n/, 'exit 7\r']], false);
     expect(tty.exitCode).toBe(7);
-    const console = await run(t, w.tokens.memberA, { environment: env, console: true }, [[null, 'echo on-console\r'], [/on-console\r\non-console\r\n/, 'exit\r']], false);
+    const console = await runExecScript(t.gateway.url, w.tokens.memberA, { environment: env, console: true }, [[null, 'echo on-console\r'], [/on-console\r\non-console\r\n/, 'exit\r']], false);
     expect(console.exitCode).toBe(0);
   }, 30_000);
 
@@ -334,12 +304,12 @@ describeWithEngine('docker', 'interactive exec over /exec (docker)', () => {
   commonCases(() => ({ t, w, env }));
 
   test('echo round trip through a real shell, stderr apart, exit code', async () => {
-    const r = await run(t, w.tokens.memberA, { environment: env, command: ['sh'] }, [[null, 'echo hello\n'], [/hello\n/, 'echo oops >&2\n'], [null, 'exit 3\n']], false);
+    const r = await runExecScript(t.gateway.url, w.tokens.memberA, { environment: env, command: ['sh'] }, [[null, 'echo hello\n'], [/hello\n/, 'echo oops >&2\n'], [null, 'exit 3\n']], false);
     expect(r).toEqual({ stdout: 'hello\n', stderr: 'oops\n', exitCode: 3 });
   }, 60_000);
 
   test('the end of standard input reaches the process', async () => {
-    expect(await run(t, w.tokens.memberA, { environment: env, command: ['sh', '-c', 'cat; exit 5'] }, [[null, 'abc']])).toEqual({ stdout: 'abc', stderr: '', exitCode: 5 });
+    expect(await runExecScript(t.gateway.url, w.tokens.memberA, { environment: env, command: ['sh', '-c', 'cat; exit 5'] }, [[null, 'abc']])).toEqual({ stdout: 'abc', stderr: '', exitCode: 5 });
   }, 60_000);
 
   test('a process on a terminal ends when its client goes', async () => {
@@ -354,7 +324,7 @@ describeWithEngine('docker', 'interactive exec over /exec (docker)', () => {
   }, 60_000);
 
   test('a TTY of the asked size, resized, on a pseudo-terminal', async () => {
-    const r = await run(t, w.tokens.memberA, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'stty size; tty\r'], [/30 100\r\n\/dev\/pts\//, (s) => s.resize(120, 40)], [null, 'stty size\r'], [/40 120\r\n/, 'exit 7\r']], false);
+    const r = await runExecScript(t.gateway.url, w.tokens.memberA, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'stty size; tty\r'], [/30 100\r\n\/dev\/pts\//, (s) => s.resize(120, 40)], [null, 'stty size\r'], [/40 120\r\n/, 'exit 7\r']], false);
     expect(r.stdout).toMatch(/30 100\r\n\/dev\/pts\/\d+\r\n/);
     expect(r.stdout).toMatch(/40 120\r\n/);
     expect(r.exitCode).toBe(7);
@@ -374,13 +344,13 @@ describeWithEngine('lxc', 'interactive exec over /exec (lxc)', () => {
   commonCases(() => ({ t: n.t, w: n.w, env }));
 
   test('echo round trip through lxc-attach, stderr apart, exit code; the end of input reaches the process', async () => {
-    const r = await run(n.t, n.w.tokens.memberA, { environment: env, command: ['sh'] }, [[null, 'echo hello\n'], [/hello\n/, 'echo oops >&2\n'], [null, 'exit 3\n']], false);
+    const r = await runExecScript(n.t.gateway.url, n.w.tokens.memberA, { environment: env, command: ['sh'] }, [[null, 'echo hello\n'], [/hello\n/, 'echo oops >&2\n'], [null, 'exit 3\n']], false);
     expect(r).toEqual({ stdout: 'hello\n', stderr: 'oops\n', exitCode: 3 });
-    expect(await run(n.t, n.w.tokens.memberA, { environment: env, command: ['sh', '-c', 'cat; exit 5'] }, [[null, 'abc']])).toEqual({ stdout: 'abc', stderr: '', exitCode: 5 });
+    expect(await runExecScript(n.t.gateway.url, n.w.tokens.memberA, { environment: env, command: ['sh', '-c', 'cat; exit 5'] }, [[null, 'abc']])).toEqual({ stdout: 'abc', stderr: '', exitCode: 5 });
   }, 60_000);
 
   test('a TTY of the asked size, resized, on a pseudo-terminal of the container; input echoed; exit code', async () => {
-    const r = await run(n.t, n.w.tokens.memberA, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'stty size; tty\r'], [/30 100\r\n\/dev\/pts\/\d+\r\n/, (s) => s.resize(120, 40)], [null, 'stty size; echo typed-$((6*7))\r'], [/40 120\r\ntyped-42\r\n/, 'exit 7\r']], false);
+    const r = await runExecScript(n.t.gateway.url, n.w.tokens.memberA, { environment: env, command: ['sh'], tty: true, columns: 100, rows: 30 }, [[null, 'stty size; tty\r'], [/30 100\r\n\/dev\/pts\/\d+\r\n/, (s) => s.resize(120, 40)], [null, 'stty size; echo typed-$((6*7))\r'], [/40 120\r\ntyped-42\r\n/, 'exit 7\r']], false);
     expect(r.stdout).toMatch(/30 100\r\n\/dev\/pts\/\d+\r\n/);
     // The shell's line editor echoes what is typed; after a resize it may redraw the line in
     // pieces (cursor queries, erase-to-end), so the echo is found, not its exact rendering.
