@@ -1,5 +1,3 @@
-import { createServer, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { AgentClient } from '../../../gateway/agent/agent-client';
@@ -8,9 +6,10 @@ import { PendingCalls } from '../../../gateway/agent/pending-calls';
 import { decodeStreamFrame, SESSION_CHUNK_BYTES, SESSION_OVERRUN_BYTES, SESSIONS_FEATURE, type StreamFrame } from '../../../gateway/agent/stream-frames';
 import { SessionClient } from '../../../gateway/agent/stream-sessions';
 import { AGENT_PROTOCOL_VERSION } from '../../../gateway/agent/protocol';
-import { AgentServer, type AgentServerDeps } from '../../../gateway/agent/remote/agent-server';
+import type { AgentServerDeps } from '../../../gateway/agent/remote/agent-server';
 import { CLOSE_CODES } from '../../../gateway/agent/remote/handshake';
 import { fromWireError } from '../../../gateway/agent/wire-error';
+import { serveAgentServer } from './served-agent-server';
 import type { WireError } from '../../../gateway/agent/protocol';
 
 /**
@@ -32,8 +31,7 @@ describe('a hostile host agent', () => {
   });
 
   describe('over a real connection', () => {
-    let http: Server;
-    let agents: AgentServer;
+    let served: Awaited<ReturnType<typeof serveAgentServer>>;
     let url = '';
 
     beforeAll(async () => {
@@ -48,15 +46,11 @@ describe('a hostile host agent', () => {
         heartbeatMs: 60_000,
         silenceMs: 120_000,
       } as unknown as AgentServerDeps;
-      agents = new AgentServer(deps);
-      http = createServer();
-      http.on('upgrade', (req, socket, head) => agents.handleUpgrade(req, socket, head));
-      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-      url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/agent`;
+      served = await serveAgentServer(deps);
+      url = served.url;
     });
     afterAll(async () => {
-      await agents.close();
-      await new Promise((resolve) => http.close(resolve));
+      await served.close();
     });
 
     /** An agent that answers the gateway's first call with `answer(id)`; resolves with the close code and reason the gateway closes with. */

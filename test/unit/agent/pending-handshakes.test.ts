@@ -1,31 +1,25 @@
-import { createServer, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { AGENT_PROTOCOL_VERSION } from '../../../gateway/agent/protocol';
-import { AgentServer, type AgentServerDeps } from '../../../gateway/agent/remote/agent-server';
+import type { AgentServerDeps } from '../../../gateway/agent/remote/agent-server';
 import { until } from '../../helpers/until';
+import { serveAgentServer } from './served-agent-server';
 
 /** Connections to `/agent` before their handshake are anyone's: the gateway caps how many wait at once. */
 describe('agent server: connections waiting for their handshake', () => {
-  let http: Server;
-  let agents: AgentServer;
+  let served: Awaited<ReturnType<typeof serveAgentServer>>;
   let url = '';
   const open: WebSocket[] = [];
 
   beforeAll(async () => {
     // Nothing here reaches a handshake: the server needs only its logger and the credentials' revocation hook.
     const deps = { logger: pino({ level: 'silent' }), credentials: { onRevoked: () => undefined }, heartbeatMs: 60_000, silenceMs: 120_000, handshakeTimeoutMs: 60_000, pendingCaps: { total: 3, perAddress: 2 } } as unknown as AgentServerDeps;
-    agents = new AgentServer(deps);
-    http = createServer();
-    http.on('upgrade', (req, socket, head) => agents.handleUpgrade(req, socket, head));
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/agent`;
+    served = await serveAgentServer(deps);
+    url = served.url;
   });
   afterAll(async () => {
     for (const ws of open) ws.terminate();
-    await agents.close();
-    await new Promise((resolve) => http.close(resolve));
+    await served.close();
   });
 
   /** Dials the agent path from `localAddress`: the socket once open, or the HTTP status it was refused with. */
@@ -63,8 +57,7 @@ describe('agent server: connections waiting for their handshake', () => {
 
 /** A handshake is no credential: until its secret is authenticated the connection is still anyone's. */
 describe('agent server: connections whose secret is being checked', () => {
-  let http: Server;
-  let agents: AgentServer;
+  let served: Awaited<ReturnType<typeof serveAgentServer>>;
   let url = '';
   const open: WebSocket[] = [];
   /** Secrets being checked: the test decides when (and that) they are refused. */
@@ -73,17 +66,13 @@ describe('agent server: connections whose secret is being checked', () => {
   beforeAll(async () => {
     const authenticate = () => new Promise((_resolve, reject) => checks.push(reject));
     const deps = { logger: pino({ level: 'silent' }), credentials: { onRevoked: () => undefined, authenticate }, heartbeatMs: 60_000, silenceMs: 120_000, handshakeTimeoutMs: 60_000, pendingCaps: { total: 10, perAddress: 1 } } as unknown as AgentServerDeps;
-    agents = new AgentServer(deps);
-    http = createServer();
-    http.on('upgrade', (req, socket, head) => agents.handleUpgrade(req, socket, head));
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/agent`;
+    served = await serveAgentServer(deps);
+    url = served.url;
   });
   afterAll(async () => {
     for (const reject of checks) reject(new Error('the test is over'));
     for (const ws of open) ws.terminate();
-    await agents.close();
-    await new Promise((resolve) => http.close(resolve));
+    await served.close();
   });
 
   const dial = () =>
