@@ -12,8 +12,15 @@ export interface ExecSession {
   resize(columns: number, rows: number): void;
   /** Settles with the exit code; rejects with a CliError (its code) when the gateway refuses or fails the session. */
   exit: Promise<number>;
-  /** Drops the session (the process is ended). */
+  /** Drops the session (the process is ended); what was written before is sent first. */
   close(): void;
+}
+
+/** The session's socket closed with neither an exit status nor an error from the gateway (e.g. this side closed it). */
+export class SessionClosedError extends CliError {
+  constructor(closeCode: number) {
+    super(`the exec session ended without an exit status (close code ${closeCode})`, 'UNAVAILABLE', ExitCode.UNAVAILABLE);
+  }
 }
 
 /**
@@ -57,7 +64,7 @@ export function openExecSession(url: string, token: string | undefined, start: E
       if (failure) reject(failure);
       else if (code !== undefined) resolve(code);
       else if (closeCode === 4403) reject(new CliError('The token was revoked: the session was closed', 'UNAUTHENTICATED'));
-      else reject(new CliError(`the exec session ended without an exit status (close code ${closeCode})`, 'UNAVAILABLE', ExitCode.UNAVAILABLE));
+      else reject(new SessionClosedError(closeCode));
     });
   });
   return {
@@ -65,6 +72,7 @@ export function openExecSession(url: string, token: string | undefined, start: E
     end: () => send(JSON.stringify({ type: 'eof' } satisfies ExecControl)),
     resize: (columns, rows) => send(JSON.stringify({ type: 'resize', columns, rows } satisfies ExecControl)),
     exit,
-    close: () => ws.close(),
+    // Closed before it opened (input that ended at once): once open, after the frames queued meanwhile.
+    close: () => (ws.readyState === WebSocket.CONNECTING ? ws.once('open', () => ws.close()) : ws.close()),
   };
 }

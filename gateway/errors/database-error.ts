@@ -3,7 +3,11 @@ import { BadInputError, ConflictError, isRspError, RspError, UnavailableError } 
 
 /** PostgreSQL error codes a caller can trigger, and the category each maps to. */
 const CALLER_ERRORS: Record<string, (detail: string) => RspError> = {
-  '22P02': (d) => new BadInputError(`Invalid value: ${d}`),
+  '22P02': (d) => {
+    // The usual one: an id that is no UUID (`rsp env show web` instead of its id).
+    const id = /^invalid input syntax for type uuid: "(.*)"$/s.exec(d)?.[1];
+    return new BadInputError(id !== undefined ? `Not an id: "${id}" (ids are UUIDs)` : `Invalid value: ${d}`);
+  },
   '22003': (d) => new BadInputError(`Value out of range: ${d}`),
   '23505': (d) => new ConflictError(`Already exists: ${d}`),
   '23503': (d) => new ConflictError(`Still referenced, or refers to something missing: ${d}`),

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { InteractiveProcess } from '../../drivers/contract';
 import type { Principal } from '../auth/principal';
-import { isRspError, outageOf } from '../errors';
+import { fromDatabaseError, isRspError, outageOf } from '../errors';
 import { clientAddress } from '../limits/client-address';
 import type { RefusalLog } from '../limits/refusal-log';
 import { RATE_LIMITED, type RequestLimits } from '../limits/request-limits';
@@ -31,7 +31,8 @@ const isSize = (n: unknown): n is number => Number.isInteger(n) && (n as number)
  * carry the streams (first byte `STREAM`), text frames the `ExecControl`s; the gateway ends with
  * `exit` and closes 1000, or with `error` and closes 4400. A revoked token closes it 4403. A start
  * with `console: true` attaches to the environment's console instead (same authorization, same
- * frames; the exit comes when the console goes away; closing the socket detaches).
+ * frames; the exit comes when the console goes away; closing the socket detaches, and so does an
+ * `eof`, which, coming after the start, lets a refused start still be told to the client).
  * A frame over MAX_EXEC_FRAME_BYTES closes the session (1009). Standard input is not buffered in
  * the gateway: while the process has not taken what it was given, the socket is not read (the
  * client's sends wait), and it is not read either while the session starts.
@@ -68,8 +69,11 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
     const log = logger.child({ actor: actor.kind === 'token' ? actor.tokenId : 'anonymous', address });
     let proc: InteractiveProcess | undefined;
     let starting = false;
+    let consoleSession = false;
     const control = (c: ExecControl) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(c));
-    const fail = (e: unknown) => {
+    const fail = (thrown: unknown) => {
+      // A database error the caller caused (an id that is no UUID) is theirs, as over GraphQL.
+      const e = isRspError(thrown) ? thrown : (fromDatabaseError(thrown) ?? thrown);
       const code = isRspError(e) ? e.category : 'INTERNAL_SERVER_ERROR';
       const message = isRspError(e) ? e.message : 'The exec session failed';
       if (!isRspError(e)) log.warn({ err: e }, 'exec session failed');
@@ -117,8 +121,11 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
       } catch {
         return;
       }
-      if (c.type === 'eof') p.stdin.end();
-      else if (c.type === 'resize' && isSize(c.columns) && isSize(c.rows)) {
+      // A console's input is the environment's own: its end detaches instead of closing it.
+      if (c.type === 'eof') {
+        if (consoleSession) p.kill();
+        else p.stdin.end();
+      } else if (c.type === 'resize' && isSize(c.columns) && isSize(c.rows)) {
         afterResize = [];
         ws.pause();
         void p
@@ -163,7 +170,8 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
         control({ type: 'error', code: 'BAD_USER_INPUT', message: 'A console session takes no command' });
         return ws.close(EXEC_ERROR_CLOSE_CODE, 'BAD_USER_INPUT');
       }
-      const what = s.console === true ? 'console' : 'exec';
+      consoleSession = s.console === true;
+      const what = consoleSession ? 'console' : 'exec';
       const p = s.console === true ? await environments.console(actor, s.environment) : await environments.interactiveExec(actor, s.environment, s.command ?? [], { tty: s.tty === true, columns: s.columns, rows: s.rows });
       log.info({ environment: s.environment, ...(s.console === true ? { console: true } : { command: s.command, tty: s.tty === true }) }, `${what} session started`);
       if (ws.readyState !== ws.OPEN) return p.kill();

@@ -167,6 +167,22 @@ describe('console sessions over /exec (fake driver)', () => {
     const refused = spawnRsp(['env', 'console', env], { RSP_URL: t.gateway.url, RSP_TOKEN: w.tokens.viewerA });
     expect((await refused.exited).code).toBe(4);
   }, 60_000);
+
+  test('rsp env console with its input ended at once (a script, </dev/null): a refusal is still told, with its exit code; a running console detaches with 0', async () => {
+    const run = async (id: string, token: string) => {
+      const p = spawnRsp(['env', 'console', id], { RSP_URL: t.gateway.url, RSP_TOKEN: token });
+      p.child.stdin.end();
+      return p.exited;
+    };
+    const unknown = await run('00000000-0000-0000-0000-000000000000', w.tokens.memberA);
+    expect({ code: unknown.code, stderr: unknown.stderr }).toEqual({ code: 4, stderr: expect.stringMatching(/was not found \[NOT_FOUND\]/) });
+    const notAnId = await run('web', w.tokens.memberA);
+    expect({ code: notAnId.code, stderr: notAnId.stderr }).toEqual({ code: 2, stderr: 'rsp: Not an id: "web" (ids are UUIDs) [BAD_USER_INPUT]\n' });
+    expect((await run(env, w.tokens.viewerA)).code).toBe(4);
+    expect(await run(env, w.tokens.memberA)).toMatchObject({ code: 0, stderr: '' });
+    const { environment } = await t.ok('query ($id: ID!) { environment(id: $id) { status } }', { id: env });
+    expect(environment.status).toBe('RUNNING');
+  }, 60_000);
 });
 
 describe('interactive exec of an environment behind the agent protocol', () => {

@@ -50,7 +50,9 @@ describe('formatGraphQLError', () => {
 
   test('database errors a caller can cause get a caller code', () => {
     const bad = new QueryFailedError('SELECT', [], Object.assign(new Error('invalid input syntax for type uuid: "zz"'), { code: '22P02' }));
-    expect(format(bad).extensions?.code).toBe('BAD_USER_INPUT');
+    expect(format(bad)).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: 'Not an id: "zz" (ids are UUIDs)' });
+    const other = new QueryFailedError('SELECT', [], Object.assign(new Error('invalid input syntax for type integer: "x"'), { code: '22P02' }));
+    expect(format(other)).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: 'Invalid value: invalid input syntax for type integer: "x"' });
     const dup = new QueryFailedError('INSERT', [], Object.assign(new Error('dup'), { code: '23505', detail: 'Key (slug)=(a) already exists.' }));
     expect(format(dup)).toMatchObject({ extensions: { code: 'CONFLICT' }, message: 'Already exists: Key (slug)=(a) already exists.' });
   });

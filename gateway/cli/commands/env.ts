@@ -1,4 +1,4 @@
-import { openExecSession } from '../exec-client';
+import { openExecSession, SessionClosedError } from '../exec-client';
 import type { Command } from 'commander';
 import {
   CreateEnvironmentInput,
@@ -218,12 +218,16 @@ async function attachConsole(url: string, token: string | undefined, id: string)
   const terminal = process.stdin.isTTY === true;
   let detached = false;
   const session = openExecSession(url, token, { environment: id, console: true }, (b) => process.stdout.write(b), (b) => process.stderr.write(b));
-  const detach = () => {
+  // Ctrl-] closes the socket; the end of the input asks the gateway to detach after the frames
+  // before it, so that a refused start (an unknown environment) is still heard and reported.
+  const detach = (how: 'close' | 'end' = 'close') => {
     if (detached) return;
     detached = true;
     if (terminal) process.stderr.write('\r\n[detached]\r\n');
-    session.close();
+    if (how === 'end') session.end();
+    else session.close();
   };
+  const inputEnded = () => detach('end');
   const onData = (b: Buffer) => {
     const at = b.indexOf(DETACH_KEY);
     if (at < 0) return session.write(b);
@@ -235,14 +239,17 @@ async function attachConsole(url: string, token: string | undefined, id: string)
     process.stdin.setRawMode(true);
   }
   process.stdin.on('data', onData);
-  process.stdin.once('end', detach);
+  process.stdin.once('end', inputEnded);
   try {
-    return await session.exit.catch((e: unknown) => {
-      if (detached) return 0;
+    const code = await session.exit.catch((e: unknown) => {
+      // Detaching closes the socket; a refusal the gateway sent (an unknown environment, a token
+      // that may not) or an unreachable gateway is still an error, even when the input ended first.
+      if (detached && e instanceof SessionClosedError) return 0;
       throw e;
     });
+    return detached ? 0 : code;
   } finally {
-    process.stdin.off('data', onData).off('end', detach);
+    process.stdin.off('data', onData).off('end', inputEnded);
     if (terminal) process.stdin.setRawMode(false);
     process.stdin.pause();
   }
