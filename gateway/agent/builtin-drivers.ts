@@ -9,6 +9,7 @@ import { DriverRegistry } from '../../drivers/registry';
 import { createVserverDriver } from '../../drivers/vserver';
 import type { DriverPluginManifest } from '../../plugins/api';
 import { registerPluginDrivers, type PluginDriverContext } from '../../plugins/loader';
+import type { BUILTIN_DRIVER_NAMES } from '../config/config';
 import { BadInputError } from '../errors';
 
 /**
@@ -22,7 +23,7 @@ export const BUILTIN_DRIVERS = {
   libvirt: (dataDir: string, instance?: string) => createLibvirtDriver({ ...libvirtOptions(dataDir), namePrefix: prefixOf(instance) }),
   vserver: (dataDir: string, instance?: string) => createVserverDriver({ imageDir: join(dataDir, 'images', 'vserver'), namePrefix: prefixOf(instance) }),
   fake: () => new FakeDriver(),
-} as const;
+} as const satisfies Record<(typeof BUILTIN_DRIVER_NAMES)[number], (dataDir: string, instance?: string) => unknown>;
 
 /** Drivers registered when the configuration names none: every real one (probing says which work). */
 export const DEFAULT_DRIVERS = ['docker', 'lxc', 'libvirt', 'vserver'] as const;

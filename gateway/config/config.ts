@@ -7,6 +7,14 @@ import { httpOrigin } from '../peering/known-peers';
 import { DEFAULT_PLACEMENT_SNAPSHOT_MS } from '../placement/defaults';
 import { DEFAULT_VERIFY_FLOOR_BYTES_PER_SECOND } from '../replication/settings';
 
+/** The names of the drivers RSP ships (`gateway/agent/builtin-drivers.ts` makes them); others come as plugins. */
+export const BUILTIN_DRIVER_NAMES = ['docker', 'lxc', 'libvirt', 'vserver', 'fake'] as const;
+
+/** Whether `name` is one of the drivers RSP ships. */
+function isBuiltinDriver(name: string): boolean {
+  return (BUILTIN_DRIVER_NAMES as readonly string[]).includes(name);
+}
+
 /**
  * Every setting of the gateway: the environment variable that sets it, its schema, `doc` (its
  * meaning, as the README's configuration table shows it) and, where the default is computed or
@@ -146,7 +154,10 @@ const settings = {
   },
   drivers: {
     env: 'RSP_DRIVERS',
-    schema: z.union([z.array(z.string().min(1)), z.string().transform(splitList)]).optional(),
+    schema: z
+      .union([z.array(z.string().min(1)), z.string().transform(splitList)])
+      .refine((names) => names.every(isBuiltinDriver), { error: (issue) => `unknown driver "${(issue.input as string[]).find((n) => !isBuiltinDriver(n))}" (built in: ${BUILTIN_DRIVER_NAMES.join(', ')}; others come as plugins, RSP_PLUGINS)` })
+      .optional(),
     doc: 'built-in drivers of the in-process host agent (`fake`: in-memory, for demos and tests); each is probed at start and shown by `{ drivers { name available reason } }`',
     shown: '`docker,lxc,libvirt,vserver`',
   },
@@ -353,7 +364,7 @@ export function inspectConfig(env: NodeJS.ProcessEnv = process.env, overrides: P
     const fromEnv = env[setting.env];
     const source: SettingSource = key in overrides ? 'option' : fromEnv !== undefined && fromEnv !== '' ? 'env' : key in fromFile ? 'file' : 'default';
     const raw = source === 'option' ? overrides[key] : source === 'env' ? fromEnv : source === 'file' ? relativeToFile(key, fromFile[key], dirname(resolve(env.RSP_CONFIG!))) : undefined;
-    const variable = source === 'option' ? key : source === 'env' ? setting.env : source === 'file' ? `${env.RSP_CONFIG} (${key})` : setting.env;
+    const variable = source === 'option' ? optionName(key) : source === 'env' ? setting.env : source === 'file' ? `${env.RSP_CONFIG} (${key})` : setting.env;
     origins.push({ key, variable: setting.env, source });
     const parsed = setting.schema.safeParse(raw);
     if (parsed.success) out[key] = parsed.data;
@@ -566,6 +577,11 @@ function parsePeerSite(item: string | { name: string; url: string }, ctx: z.Refi
   if (at < 1 || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) ctx.addIssue({ code: 'custom', message: `"${item}" is not name=url with a site name of lowercase letters, digits and dashes` });
   else if (!httpOrigin(url)) ctx.addIssue({ code: 'custom', message: `"${url}" (site ${name}) is not an http(s) URL` });
   return { name, url };
+}
+
+/** The command-line option that sets `key` (`--data-dir` for `dataDir`), as messages name it. */
+function optionName(key: SettingKey): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 function splitList(value: string): string[] {

@@ -71,6 +71,12 @@ export async function startFederationGateway(config: FederationConfig, options: 
     else if (req.method === 'POST' && req.headers['content-length'] === undefined) lengthRequired(res);
     else post(req, res);
   });
+  // Listening first: a port in use fails here, before a WebSocket server on it would report the error too.
+  const host = options.host ?? config.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? config.port ?? 4100, host, () => resolve());
+  });
   // Subscriptions: graphql-ws on the same path, the federation key in the connection params; a message at most a body's size.
   const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_GRAPHQL_BODY_BYTES });
   wss.on('connection', (socket: WebSocket) => quietFrameErrors(socket));
@@ -100,11 +106,6 @@ export async function startFederationGateway(config: FederationConfig, options: 
     },
     wss,
   );
-  const host = options.host ?? config.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? config.port ?? 4100, host, () => resolve());
-  });
   const { port } = server.address() as AddressInfo;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   return {

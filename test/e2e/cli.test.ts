@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -65,6 +66,35 @@ describe('rsp CLI', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/Invalid configuration:\n\s+PORT: .*"abc"/);
     expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test.each([
+    ['serve --port abc', ['serve', '--port', 'abc'], {}, /^rsp: Invalid configuration:\n\s+--port: .*"abc"/],
+    ['config check with RSP_DRIVERS misspelt', ['config', 'check'], { RSP_DRIVERS: 'docker,dokcer' }, /^rsp: invalid configuration:\n\s+RSP_DRIVERS: unknown driver "dokcer" \(built in: docker, lxc, libvirt, vserver, fake; others come as plugins, RSP_PLUGINS\)/],
+    ['serve with RSP_DRIVERS misspelt', ['serve'], { RSP_DRIVERS: 'dokcer' }, /^rsp: Invalid configuration:\n\s+RSP_DRIVERS: unknown driver "dokcer"/],
+    ['agent --gateway that is no URL', ['agent', '--gateway', 'gateway.example.org', '--token', 'rspj_x'], {}, /^rsp: --gateway must be an http\(s\):\/\/ or ws\(s\):\/\/ URL, got gateway.example.org \[BAD_USER_INPUT\]\n$/],
+    ['agent --drivers misspelt', ['agent', '--gateway', 'http://127.0.0.1:1', '--token', 'rspj_x', '--drivers', 'dokcer'], {}, /^rsp: --drivers: unknown driver "dokcer" \(built in: docker, lxc, libvirt, vserver, fake; others come as --plugins\) \[BAD_USAGE\]\n$/],
+    ['federate --port abc', ['federate', '--port', 'abc'], {}, /^rsp: --port: "abc" is not a port number \(0-65535; 0 picks a free one\) \[BAD_USAGE\]\n$/],
+    ['federate without its configuration', ['federate', '--config', 'no-such-federation.json', '--port', '0'], {}, /^rsp: no federation configuration at no-such-federation.json: make it with "rsp federation group-add <name>" and "rsp federation join <site> …" \(or name it with --config\) \[BAD_USAGE\]\n$/],
+  ])('%s: a usage error naming what is wrong, exit code 2, no stack trace', async (_name, args, env, message) => {
+    const { code, stderr } = await rsp(args, { RSP_DATA_DIR: dataDir, DATABASE_URL: '', ...env });
+    expect(stderr).toMatch(message);
+    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(code).toBe(2);
+  });
+
+  test('rsp federate on a port in use says so, without a stack trace, and exits 1', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      const file = join(dataDir, 'federation.json');
+      writeFileSync(file, '{"sites":[],"groups":[]}\n');
+      const { code, stdout, stderr } = await rsp(['federate', '--config', file, '--port', String(port)]);
+      expect({ code, stdout, stderr }).toEqual({ code: 1, stdout: '', stderr: `rsp: cannot listen on 127.0.0.1:${port}: the port is in use (another process listens there; --port picks another) [EADDRINUSE]\n` });
+    } finally {
+      busy.close();
+    }
   });
 
   test('a local command refusing its input (BAD_USER_INPUT) exits 2, as --help documents', async () => {

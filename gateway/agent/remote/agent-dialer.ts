@@ -151,7 +151,13 @@ export class AgentDialer {
       let welcomed = false;
       const socket = new WebSocket(url, { maxPayload: 256 * 1024 * 1024 });
       this.socket = socket;
-      socket.on('error', (e) => logger.warn({ err: e, gateway: url }, 'gateway connection error'));
+      // Why the connection failed (refused, TLS, an HTTP answer instead of an upgrade) goes into the
+      // one warning of its close below, not a stack trace per attempt.
+      let failure: string | undefined;
+      socket.on('error', (e: NodeJS.ErrnoException) => {
+        failure = e.code && !e.message.includes(e.code) ? `${e.message} (${e.code})` : e.message;
+        logger.debug({ err: e, gateway: url }, 'gateway connection error');
+      });
       // A gateway that stopped pinging (a half-open connection) is dropped, and dialled again.
       const silenceMs = this.options.gatewaySilenceMs ?? 30_000;
       let heard = Date.now();
@@ -166,7 +172,7 @@ export class AgentDialer {
       watch.unref();
       socket.on('close', (code: number, reason: Buffer) => {
         clearInterval(watch);
-        resolve({ code, reason: reason.toString() || 'the connection closed', welcomed });
+        resolve({ code, reason: reason.toString() || failure || 'the connection closed', welcomed });
       });
       socket.on('open', () => {
         const hello: AgentHandshake = { type: 'handshake', protocol: this.protocols.oldest, newestProtocol: this.protocols.newest, secret, software: RSP_VERSION, ...(agentId ? { agentId } : {}), ...(enrolling ? { credential: saved.credential } : {}) };
@@ -261,7 +267,12 @@ export function gatewayList(gateway: string): string[] {
 
 /** The agent endpoint of a gateway URL: http→ws, https→wss, path `/agent`. */
 export function agentUrl(gateway: string): string {
-  const url = new URL(gateway);
+  let url: URL;
+  try {
+    url = new URL(gateway);
+  } catch {
+    throw new RspError('BAD_USER_INPUT', `--gateway must be an http(s):// or ws(s):// URL, got ${gateway}`);
+  }
   if (url.protocol === 'http:') url.protocol = 'ws:';
   else if (url.protocol === 'https:') url.protocol = 'wss:';
   else if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new RspError('BAD_USER_INPUT', `--gateway must be an http(s):// or ws(s):// URL, got ${gateway}`);

@@ -59,7 +59,7 @@ async function runAgent(opts: AgentOptions, token: string | undefined): Promise<
   if (!opts.gateway) throw new CliError("rsp agent: --gateway <url>[,<url>…] is required", 'BAD_USAGE', ExitCode.BAD_USAGE);
   const gateway = opts.gateway;
   const list = (text: string | undefined) => text?.split(',').map((s) => s.trim()).filter(Boolean);
-  const [{ createLogger }, { AgentDialer }, { agentRegistry, DEFAULT_DRIVERS }, { InProcessAgent }, { loadPluginSet }, { join }] = await Promise.all([
+  const [{ createLogger }, { AgentDialer }, { agentRegistry, BUILTIN_DRIVERS, DEFAULT_DRIVERS }, { InProcessAgent }, { loadPluginSet }, { join }] = await Promise.all([
     import('../../logging/logger.js'),
     import('../../agent/remote/agent-dialer.js'),
     import('../../agent/builtin-drivers.js'),
@@ -72,6 +72,10 @@ async function runAgent(opts: AgentOptions, token: string | undefined): Promise<
   const factsEvery = Number(opts.factsEvery);
   if (!Number.isFinite(factsEvery) || factsEvery < 0) throw new CliError(`--facts-every: "${opts.factsEvery}" is not a number of seconds`, 'BAD_USAGE', ExitCode.BAD_USAGE);
   const factsEveryMs = Math.round(factsEvery * 1000);
+  // A misspelt driver is said now, not after the first connection (when the agent makes its drivers).
+  const drivers = list(opts.drivers) ?? DEFAULT_DRIVERS;
+  const unknownDriver = drivers.find((d) => !Object.hasOwn(BUILTIN_DRIVERS, d));
+  if (unknownDriver !== undefined) throw new CliError(`--drivers: unknown driver "${unknownDriver}" (built in: ${Object.keys(BUILTIN_DRIVERS).join(', ')}; others come as --plugins)`, 'BAD_USAGE', ExitCode.BAD_USAGE);
   const plugins = await loadPluginSet(list(opts.plugins) ?? [], { dataDir: opts.dataDir });
   const pinned = testProtocolPin('RSP_TEST_AGENT_PROTOCOL');
   const dialer = new AgentDialer({
@@ -82,7 +86,7 @@ async function runAgent(opts: AgentOptions, token: string | undefined): Promise<
     dataDir: opts.dataDir,
     logger,
     makeAgent: async (agentId, upstream) => {
-      const registry = await agentRegistry(list(opts.drivers) ?? DEFAULT_DRIVERS, opts.dataDir, { instance: opts.instance, plugins: plugins.driverPlugins });
+      const registry = await agentRegistry(drivers, opts.dataDir, { instance: opts.instance, plugins: plugins.driverPlugins });
       const made = new InProcessAgent(registry, opts.dataDir, logger.child({ agent: agentId }), agentId, join(opts.dataDir, 'artifacts'), upstream, { roots: { proc: opts.procRoot ?? '/proc', sys: opts.sysRoot ?? '/sys' } });
       await made.probe();
       return made;

@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { addFederationGroup, FederationConfig, joinSite, leaveSite, readFederationConfig, writeFederationConfig } from '../../federation/config';
+import { CliError, ExitCode } from '../exit-codes';
 
 const DEFAULT_CONFIG = 'federation.json';
 
@@ -12,9 +14,17 @@ export function registerFederation(program: Command): void {
     .option('-p, --port <port>', 'port to listen on (default: the config\'s, else 4100)')
     .option('--host <host>', 'address to listen on (default: the config\'s, else 127.0.0.1)')
     .action(async (opts: { config: string; port?: string; host?: string }) => {
+      const port = opts.port === undefined ? undefined : Number(opts.port);
+      if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new CliError(`--port: "${opts.port}" is not a port number (0-65535; 0 picks a free one)`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+      // A misspelt --config (or a folder without federation.json) would serve a federation of nothing.
+      if (!existsSync(opts.config)) throw new CliError(`no federation configuration at ${opts.config}: make it with "rsp federation group-add <name>" and "rsp federation join <site> …" (or name it with --config)`, 'BAD_USAGE', ExitCode.BAD_USAGE);
       const config = readFederationConfig(opts.config);
       const { startFederationGateway } = await import('../../federation/server.js');
-      const gateway = await startFederationGateway(config, { ...(opts.port !== undefined ? { port: Number(opts.port) } : {}), ...(opts.host !== undefined ? { host: opts.host } : {}) });
+      const gateway = await startFederationGateway(config, { ...(port !== undefined ? { port } : {}), ...(opts.host !== undefined ? { host: opts.host } : {}) }).catch((e: unknown) => {
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((e as NodeJS.ErrnoException).syscall !== 'listen') throw e;
+        throw new CliError(`cannot listen on ${opts.host ?? config.host ?? '127.0.0.1'}:${port ?? config.port ?? 4100}: ${code === 'EADDRINUSE' ? 'the port is in use (another process listens there; --port picks another)' : (e as Error).message}`, code ?? 'FAILURE', ExitCode.FAILURE);
+      });
       process.stdout.write(
         [
           '',
