@@ -15,11 +15,12 @@ function needsInstall() {
   return existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000;
 }
 
-// A checkout whose node_modules links to another's install (a git worktree sharing one): npm ci
-// would empty the linked folder for every checkout using it, so it is never run through a link.
+// A checkout whose node_modules links to another's install (a git worktree sharing one, as a whole
+// or entry by entry): npm ci would empty the linked folder for every checkout using it, or replace
+// the links with a full install of its own, so it is never run through a link.
 function sharedInstall() {
   try {
-    return lstatSync(join(root, 'node_modules')).isSymbolicLink();
+    return lstatSync(join(root, 'node_modules')).isSymbolicLink() || lstatSync(marker).isSymbolicLink();
   } catch {
     return false;
   }
