@@ -10,7 +10,8 @@ import type { PeerReplicaRecord } from './peer-store';
  * the token it issued: `copyArtifact` asks it which chunks it lacks and sends only those, then the
  * manifest. Nothing is read back from it: a peer's store is written to, and restored from there.
  * Writes happen within a transfer (`begin`): the peer claims the replica's bytes from the group's
- * storage quota first, and settles them with `record` or gives them back on `abort`.
+ * storage quota first, and settles them with `record` or gives them back on `abort`. The questions
+ * name the transfer too: the peer answers what the group holds there (see `PeerStore`).
  */
 export class PeerChunkTransport implements ChunkTransport {
   readonly location: string;
@@ -41,7 +42,7 @@ export class PeerChunkTransport implements ChunkTransport {
   }
 
   hasManifest(manifestId: string): Promise<boolean> {
-    return this.client.store<boolean>('hasManifest', { manifestId });
+    return this.client.store<boolean>('hasManifest', { manifestId, transfer: this.transfer });
   }
 
   getManifest(manifestId: string): Promise<ArtifactManifest> {
@@ -53,11 +54,11 @@ export class PeerChunkTransport implements ChunkTransport {
   }
 
   missingChunks(ids: string[]): Promise<string[]> {
-    return this.client.store<string[]>('missingChunks', { ids });
+    return this.client.store<string[]>('missingChunks', { ids, transfer: this.transfer });
   }
 
   checkChunks(ids: string[]): Promise<ChunkCheck> {
-    return this.client.store<ChunkCheck>('checkChunks', { ids });
+    return this.client.store<ChunkCheck>('checkChunks', { ids, transfer: this.transfer });
   }
 
   getChunks(ids: string[]): Promise<ChunkData[]> {

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, IsNull, Repository } from 'typeorm';
 import type { ArtifactStore } from '../artifacts/artifact-store';
 import type { ChunkData } from '../artifacts/chunk-transport';
 import type { ArtifactManifest } from '../artifacts/manifest';
@@ -32,6 +32,10 @@ interface Transfer {
   written: number;
   /** The manifest the sender wrote within this transfer: the only one its replica may name, unless the group already holds it. */
   manifestId: string | null;
+  /** The chunks the sender wrote within this transfer (in this process: a restart forgets them, and the sender sends them again). */
+  sent: Set<string>;
+  /** The chunks of the group's replicas kept here, read once per transfer when first asked (see `PeerStore.held`). */
+  held?: Promise<ReadonlySet<string>>;
   idle: NodeJS.Timeout;
 }
 
@@ -67,6 +71,15 @@ export interface PeerReplicaRecord {
  * sender goes on where it was (`resumeOpen`). Only
  * plaintext chunks whose bytes hash to their id are taken, so a peer can neither damage nor
  * replace what is stored for others; nothing is read back from here.
+ *
+ * What is stored here is answered per group: a chunk or manifest counts as here for a group only
+ * when the group holds it — in a replica of its own kept in this store, or sent within its
+ * transfer — whatever else the store keeps for other groups or for the site itself (`hasManifest`,
+ * `missingChunks`, `checkChunks`, and the chunks a manifest written by `putManifest` names). So a
+ * group cannot learn whether some content it knows is stored here for anyone else (a content
+ * confirmation), nor claim it by its hashes. Deduplication keeps its gain where it is: a group
+ * sends again only what it does not hold itself (a replica after the one before sends its
+ * changes), and bytes sent that the store has already are not stored twice.
  */
 export class PeerStore {
   private readonly place: StoreChunkTransport;
@@ -100,7 +113,7 @@ export class PeerStore {
     for (const row of await this.records.find()) {
       const silentMs = Date.now() - row.lastSeenAt.getTime();
       const room = StorageReservation.resumed(this.quotas, row.groupId, PURPOSE, row.reservationId, row.reservationId ? await this.quotas.bytesOf(row.reservationId) : 0);
-      this.transfers.set(row.id, { id: row.id, groupId: row.groupId, room, written: row.written, manifestId: row.manifestId, idle: this.idleTimer(row.id, Math.max(0, TRANSFER_IDLE_MS - silentMs)) });
+      this.transfers.set(row.id, { id: row.id, groupId: row.groupId, room, written: row.written, manifestId: row.manifestId, sent: new Set(), idle: this.idleTimer(row.id, Math.max(0, TRANSFER_IDLE_MS - silentMs)) });
       if (silentMs >= TRANSFER_IDLE_MS) await this.end(row.id);
     }
   }
@@ -112,11 +125,21 @@ export class PeerStore {
     policy.requireRole(actor, p.groupId, MemberRole.MEMBER, "keep another site's replicas in this site's store");
     switch (call) {
       case 'hasManifest':
-        return this.place.hasManifest(manifestIdOf(args.manifestId));
-      case 'missingChunks':
-        return this.place.missingChunks(idsOf(args.ids));
-      case 'checkChunks':
-        return this.place.checkChunks(idsOf(args.ids));
+        return this.hasManifest(p.groupId, manifestIdOf(args.manifestId), await this.openTransferOf(p.groupId, args.transfer));
+      case 'missingChunks': {
+        const ids = idsOf(args.ids);
+        const held = await this.held(p.groupId, await this.openTransferOf(p.groupId, args.transfer));
+        const missing = new Set(await this.place.missingChunks(ids));
+        return ids.filter((id) => missing.has(id) || !held.has(id));
+      }
+      case 'checkChunks': {
+        const ids = idsOf(args.ids);
+        const held = await this.held(p.groupId, await this.openTransferOf(p.groupId, args.transfer));
+        const check = await this.place.checkChunks(ids);
+        // Not the group's: missing for it, whatever the store holds (and in what state).
+        const absent = new Set(check.missing);
+        return { missing: ids.filter((id) => absent.has(id) || !held.has(id)), damaged: check.damaged.filter((id) => held.has(id)), unverified: check.unverified.filter((id) => held.has(id)) };
+      }
       case 'begin':
         return this.begin(p.groupId, args.bytes, args.imageDigest);
       case 'putChunks':
@@ -149,8 +172,41 @@ export class PeerStore {
       await room.release();
       throw e;
     }
-    this.transfers.set(id, { id, groupId, room, written: 0, manifestId: null, idle: this.idleTimer(id) });
+    this.transfers.set(id, { id, groupId, room, written: 0, manifestId: null, sent: new Set(), idle: this.idleTimer(id) });
     return { transfer: id };
+  }
+
+  /** The open transfer of `groupId` a call names, if it names one (a sender before per-group answers names none). */
+  private async openTransferOf(groupId: string, value: unknown): Promise<Transfer | undefined> {
+    return value === undefined || value === null ? undefined : this.transferOf(groupId, value);
+  }
+
+  /**
+   * The chunks `groupId` holds in this store: those of the manifests of its replicas kept here and
+   * those sent within `transfer` (read once per transfer; without one, read for the call).
+   */
+  private async held(groupId: string, transfer?: Transfer): Promise<ReadonlySet<string>> {
+    const ofReplicas = transfer ? (transfer.held ??= this.chunksOfReplicas(groupId)) : this.chunksOfReplicas(groupId);
+    const chunks = await ofReplicas;
+    if (!transfer?.sent.size) return chunks;
+    return { has: (id: string) => chunks.has(id) || transfer.sent.has(id) } as ReadonlySet<string>;
+  }
+
+  /** The chunks of the manifests of `groupId`'s replicas kept in this store. */
+  private async chunksOfReplicas(groupId: string): Promise<ReadonlySet<string>> {
+    const rows = await this.replicas.find({ select: { manifestId: true }, where: { groupId, storeHostId: IsNull(), peerSite: IsNull() } });
+    const chunks = new Set<string>();
+    for (const manifestId of new Set(rows.map((r) => r.manifestId))) {
+      const manifest = await this.place.getManifest(manifestId).catch(() => undefined);
+      for (const c of manifest?.chunks ?? []) chunks.add(c.hash);
+    }
+    return chunks;
+  }
+
+  /** Whether `groupId` holds manifest `manifestId` here: the manifest of a replica of its own kept here, or the one its transfer sent. */
+  private async hasManifest(groupId: string, manifestId: string, transfer?: Transfer): Promise<boolean> {
+    const ours = transfer?.manifestId === manifestId || (await this.replicas.existsBy({ groupId, manifestId, storeHostId: IsNull(), peerSite: IsNull() }));
+    return ours && this.place.hasManifest(manifestId);
   }
 
   /** The open transfer `value` of `groupId` (its idle clock restarted, here and in its record); BAD_USER_INPUT when there is none. */
@@ -194,17 +250,23 @@ export class PeerStore {
     await transfer.room.cover(transfer.written + total);
     transfer.written += total;
     await this.place.putChunks(chunks);
+    for (const { id } of chunks) transfer.sent.add(id);
     await this.records.update({ id: transfer.id }, { written: transfer.written, reservationId: transfer.room.recordId, lastSeenAt: new Date() });
     return null;
   }
 
   /**
-   * Writes a plaintext manifest whose chunks are all here, as the transfer's: its id is the hash of
-   * its content, so the sender has shown it knows the whole manifest, not only its id.
+   * Writes a plaintext manifest whose chunks are all here and the group's (sent within this
+   * transfer, or of its replicas here), as the transfer's: its id is the hash of its content, so
+   * the sender has shown it knows the whole manifest, not only its id; and the chunks it names
+   * the group has sent, so knowing their hashes alone claims nothing stored for others.
    */
   private async putManifest(transfer: Transfer, manifest: ArtifactManifest): Promise<null> {
     checkedManifestSize(manifest);
     if (manifest.encryption) throw new BadInputError(ENCRYPTED_REFUSAL);
+    const held = await this.held(transfer.groupId, transfer);
+    const foreign = manifest.chunks.find((c) => !held.has(c.hash));
+    if (foreign) throw new BadInputError(`Chunk ${foreign.hash} of manifest ${manifest.id} was not sent in this transfer: send every chunk the store lacks for the group (missingChunks, checkChunks) before the manifest`, { manifestId: manifest.id, chunk: foreign.hash });
     await this.place.putManifest(manifest);
     transfer.manifestId = manifest.id;
     await this.records.update({ id: transfer.id }, { manifestId: manifest.id });

@@ -236,6 +236,40 @@ describe('peer sites: only known peers are called, their tokens sealed, their re
     expect(await reservationsAtC(wC.groupB)).toBe(0);
   });
 
+  test("what c stores is answered per group: another group learns nothing of a chunk or manifest it does not hold, nor claims them by their hashes", async () => {
+    const as = async (token: string, call: string, args: Record<string, unknown>) => {
+      const res = await peerStoreAtC({ call, args }, token);
+      return { status: res.status, body: (await res.json()) as { result?: any; errors?: Array<{ message: string; extensions: { code: string } }> } };
+    };
+    // Group a's replica kept at c (the tests before): its one chunk and its manifest are in c's store.
+    const [held] = await c.gateway.dataSource.query('SELECT "manifestId" FROM replica WHERE "groupId" = $1 AND "policyId" IS NULL ORDER BY "createdAt" ASC LIMIT 1', [wC.groupA]);
+    const data = Buffer.from('x'.repeat(4000));
+    const chunk = createHash('sha256').update(data).digest('hex');
+    const other = createHash('sha256').update('never stored').digest('hex');
+    // Its own group is told what it holds: the copy sends nothing it has.
+    expect((await as(wC.tokens.memberA, 'missingChunks', { ids: [chunk, other] })).body.result).toEqual([other]);
+    expect((await as(wC.tokens.memberA, 'checkChunks', { ids: [chunk, other] })).body.result).toEqual({ missing: [other], damaged: [], unverified: [] });
+    expect((await as(wC.tokens.memberA, 'hasManifest', { manifestId: held.manifestId })).body.result).toBe(true);
+    // Any other group is told the store lacks them, exactly as for content never stored (no content confirmation).
+    expect((await as(wC.tokens.memberB, 'missingChunks', { ids: [chunk, other] })).body.result).toEqual([chunk, other]);
+    expect((await as(wC.tokens.memberB, 'checkChunks', { ids: [chunk, other] })).body.result).toEqual({ missing: [chunk, other], damaged: [], unverified: [] });
+    expect((await as(wC.tokens.memberB, 'hasManifest', { manifestId: held.manifestId })).body.result).toBe(false);
+    // Knowing the whole manifest (its chunks' hashes) is not enough to write it for group b: b must send the chunk.
+    const { registerImage } = await c.ok('mutation ($g: ID!) { registerImage(input: { vendorGroupId: $g, name: "b-os2", version: "1", technology: "fake" }) { id } }', { g: wC.groupB }, wC.tokens.memberB);
+    const uploaded = await c.upload(registerImage.id, createRootfsTar({ '/etc/motd': 'b2\n' }), wC.tokens.memberB);
+    expect(uploaded.status).toBe(200);
+    const transfer = (await as(wC.tokens.memberB, 'begin', { bytes: 0, imageDigest: uploaded.body.digest })).body.result.transfer as string;
+    const { manifest } = sealManifest({ version: 1, chunks: [{ hash: chunk, size: data.length }], size: data.length, sha256: chunk, encryption: null, chunking: { algorithm: 'fastcdc-gear32-nc2', min: 1, avg: 2, max: 4 }, createdAt: new Date().toISOString(), labels: {} });
+    const claimed = await as(wC.tokens.memberB, 'putManifest', { transfer, manifest });
+    expect([claimed.status, claimed.body.errors?.[0]?.extensions.code]).toEqual([400, 'BAD_USER_INPUT']);
+    expect(claimed.body.errors?.[0]?.message).toMatch(/was not sent in this transfer/);
+    // Once b has sent the chunk's bytes (proving it has them), the store is b's to answer for, and the manifest is taken.
+    expect((await as(wC.tokens.memberB, 'putChunks', { transfer, chunks: [{ id: chunk, data: data.toString('base64') }] })).status).toBe(200);
+    expect((await as(wC.tokens.memberB, 'missingChunks', { ids: [chunk], transfer })).body.result).toEqual([]);
+    expect((await as(wC.tokens.memberB, 'putManifest', { transfer, manifest })).status).toBe(200);
+    expect((await as(wC.tokens.memberB, 'abort', { transfer })).status).toBe(200);
+  });
+
   test('a restart of site c mid-transfer keeps the transfer and its claim: the sender goes on with its id; one silent too long is ended at the start', async () => {
     // Read in c's database: a restarted test gateway has no admin token of its own.
     const reservedAtC = async () => Number((await c.gateway.dataSource.query('SELECT coalesce(sum(bytes), 0) AS b FROM storage_reservation WHERE "groupId" = $1', [wC.groupA]))[0].b);
