@@ -606,6 +606,25 @@ function flag(fallback: boolean) {
     .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes' || v === 'on');
 }
 
+/**
+ * The operation limits as a site reads them (RSP_MAX_QUERY_DEPTH, …ALIASES, …TOKENS,
+ * …DIRECTIVES, …COST, RSP_MAX_BATCH_ITEMS, the same defaults), from `env` alone: for a process
+ * that is not a site, `rsp federate`. ConfigError naming every variable whose value is not a limit.
+ */
+export function operationLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): Pick<GatewayConfig, 'maxQueryDepth' | 'maxQueryAliases' | 'maxQueryTokens' | 'maxQueryDirectives' | 'maxQueryCost' | 'maxBatchItems'> {
+  const keys = ['maxQueryDepth', 'maxQueryAliases', 'maxQueryTokens', 'maxQueryDirectives', 'maxQueryCost', 'maxBatchItems'] as const;
+  const problems: ConfigProblem[] = [];
+  const values = Object.fromEntries(
+    keys.map((key) => {
+      const parsed = settings[key].schema.safeParse(env[settings[key].env] === '' ? undefined : env[settings[key].env]);
+      if (!parsed.success) problems.push({ variable: settings[key].env, problem: parsed.error.issues.map((i) => i.message).join('; ') });
+      return [key, parsed.success ? parsed.data : 0];
+    }),
+  );
+  if (problems.length) throw new ConfigError(problems);
+  return values as ReturnType<typeof operationLimitsFromEnv>;
+}
+
 /** A whole-number limit from 0 (off) to `max`. */
 function limit(max: number, fallback: number) {
   return z.coerce.number().int().min(0, 'must be ≥ 0 (0 turns the limit off)').max(max).default(fallback);

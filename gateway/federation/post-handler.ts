@@ -1,13 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { DocumentNode, getOperationAST, GraphQLError, GraphQLSchema, parse, validate } from 'graphql';
+import { DocumentNode, getOperationAST, GraphQLError, GraphQLSchema, validate } from 'graphql';
 import { maskError, processRegularResult } from 'graphql-yoga';
 import type { FederationContext } from './context';
 import type { ByIdForwarding } from './forwarding';
+import { checkOperationLimits, OperationLimits } from '../limits/operation-limits';
 
 /** Options of `federationPostHandler`. */
 export interface FederationPostOptions {
   schema: GraphQLSchema;
   forwarding: ByIdForwarding;
+  /** The operation limits: a request over them is Yoga's to refuse (its limits plugin). */
+  limits: OperationLimits;
   /** The context of a request from its headers; throws (401, 400…) for Yoga to answer. */
   context: (header: (name: string) => string | undefined) => FederationContext;
   /** GraphQL Yoga's Node handler: every request the fast path does not take. */
@@ -35,10 +38,13 @@ const MAX_ACCEPTS = 100;
  * it (its error masking and HTTP status, processRegularResult). Yoga answers everything else as
  * before — another method, path, content type or encoding, an `Origin` (CORS), an `Accept` Yoga
  * answers with a stream, a caller it refuses (401, 400 for an unknown `x-rsp-site`), a body that
- * is not a request (bad JSON, unexpected parameters, syntax or validation errors), subscriptions.
+ * is not a request (bad JSON, unexpected parameters, syntax or validation errors, an operation
+ * over the limits), subscriptions.
  */
 export function federationPostHandler(options: FederationPostOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const documents = new Map<string, DocumentNode | null>();
+  const sourceLimits: OperationLimits = { ...options.limits, maxCost: 0, maxBatchItems: 0 };
+  const costLimited = options.limits.maxCost > 0 || options.limits.maxBatchItems > 0;
   const accepts = new Map<string, string | undefined>();
 
   /** The document of `query`, or null when Yoga answers it. */
@@ -51,8 +57,9 @@ export function federationPostHandler(options: FederationPostOptions): (req: Inc
     }
     let document: DocumentNode | null;
     try {
-      document = parse(query);
-      if (validate(options.schema, document).length) document = null;
+      // Within the limits that depend on the text alone (tokens, parsed no further; aliases, directives, depth).
+      document = checkOperationLimits(options.schema, { source: query }, sourceLimits) ?? null;
+      if (document && validate(options.schema, document).length) document = null;
     } catch {
       document = null;
     }
@@ -100,6 +107,14 @@ export function federationPostHandler(options: FederationPostOptions): (req: Inc
     const operation = document ? getOperationAST(document, operationName) : null;
     if (!document || !operation || operation.operation === 'subscription') return viaYoga(req, res, body);
     const variables = params.variables ?? undefined;
+    // Its cost and batch items, which depend on the variables too.
+    if (costLimited) {
+      try {
+        checkOperationLimits(options.schema, { source: params.query, variables, operationName }, options.limits, document);
+      } catch {
+        return viaYoga(req, res, body);
+      }
+    }
     let result = await options.forwarding.execute({ document, operationName, variableValues: variables, contextValue: ctx });
     // No data: the request failed before any field ran (its variables): Yoga's executor answers it with its own status (400).
     if (!('data' in result)) return viaYoga(req, res, body);

@@ -1,6 +1,6 @@
 import { createServer, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ExecutionArgs, GraphQLError, print, subscribe } from 'graphql';
+import { ExecutionArgs, GraphQLError, GraphQLSchema, print, subscribe } from 'graphql';
 import { createYoga, isAsyncIterable, Plugin } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -15,6 +15,8 @@ import { tooLarge } from '../server/graphql-post';
 import { MAX_GRAPHQL_BODY_BYTES } from '../server/http-app';
 import { quietFrameErrors } from '../server/frame-errors';
 import { siteSchema, siteSubschemas, SITE_TIMEOUT_MS } from './sites';
+import { checkOperationLimits, OperationLimitError, OperationLimits } from '../limits/operation-limits';
+import { operationLimitsFromEnv } from '../config/config';
 
 /** A running federation gateway. */
 export interface FederationGateway {
@@ -35,8 +37,22 @@ const siteErrorsPlugin: Plugin<FederationContext> = {
   }),
 };
 
-/** Starts `rsp federate`: one GraphQL endpoint (HTTP and graphql-ws) over the member sites of `config`. */
-export async function startFederationGateway(config: FederationConfig, options: { port?: number; host?: string; siteTimeoutMs?: number } = {}): Promise<FederationGateway> {
+/** The operation limits of a site's settings (RSP_MAX_QUERY_DEPTH…, see `operationLimitsFromEnv`) as the limits check takes them. */
+export function federationLimits(env: NodeJS.ProcessEnv = process.env): OperationLimits {
+  const l = operationLimitsFromEnv(env);
+  return { maxDepth: l.maxQueryDepth, maxAliases: l.maxQueryAliases, maxTokens: l.maxQueryTokens, maxDirectives: l.maxQueryDirectives, maxCost: l.maxQueryCost, maxBatchItems: l.maxBatchItems };
+}
+
+/**
+ * Starts `rsp federate`: one GraphQL endpoint (HTTP and graphql-ws) over the member sites of
+ * `config`. Every operation is held to a site's operation limits (`limits`, default those of
+ * this process's RSP_MAX_QUERY_* settings, as a site reads them) before it is executed: the
+ * federation sends each root field to every site it goes to in a request of its own, within each
+ * site's limits, so without its own a request of thousands of aliased root fields would be
+ * thousands of requests to each site.
+ */
+export async function startFederationGateway(config: FederationConfig, options: { port?: number; host?: string; siteTimeoutMs?: number; limits?: OperationLimits } = {}): Promise<FederationGateway> {
+  const limits = options.limits ?? federationLimits();
   const schema = siteSchema();
   const { subschemas: sites, close: closeSites } = siteSubschemas(config, schema, options.siteTimeoutMs ?? SITE_TIMEOUT_MS);
   const siteNames = new Set(config.sites.map((s) => s.name));
@@ -53,13 +69,14 @@ export async function startFederationGateway(config: FederationConfig, options: 
     graphiql: false,
     landingPage: false,
     logging: 'warn',
-    plugins: [siteErrorsPlugin],
+    plugins: [siteErrorsPlugin, limitsPlugin(federated, limits)],
     context: ({ request }) => contextOf((name) => request.headers.get(name)),
   });
   // Queries and mutations in JSON: straight to the federation's execution (and its by-id fast path), Yoga for the rest.
   const post = federationPostHandler({
     schema: federated,
     forwarding,
+    limits,
     context: contextOf,
     yoga: (req, res) => yoga(req, res),
     yogaFetch: (url, init) => yoga.fetch(url, init),
@@ -94,6 +111,11 @@ export async function startFederationGateway(config: FederationConfig, options: 
     {
       schema: federated,
       subscribe: sharedSubscribe,
+      // Over a socket there is no HTTP status: the refusal's code and details only (the operation gets an error message, the socket stays open).
+      onSubscribe: (_ctx, _id, payload) => {
+        const refusal = limitRefusal(federated, limits, payload);
+        return refusal ? [new GraphQLError(refusal.message, { extensions: withoutHttp(refusal.extensions) })] : undefined;
+      },
       onConnect: (ctx) => {
         try {
           authenticate(config, wsAuthorization(ctx.connectionParams));
@@ -119,6 +141,34 @@ export async function startFederationGateway(config: FederationConfig, options: 
         resolve();
       });
     }),
+  };
+}
+
+/** The refusal of an operation over `limits` (OperationLimitError), or undefined when it is within them or not an operation (Yoga or graphql-ws answer it). */
+function limitRefusal(schema: GraphQLSchema, limits: OperationLimits, params: { query?: unknown; variables?: unknown; operationName?: unknown }): OperationLimitError | undefined {
+  if (typeof params.query !== 'string') return undefined;
+  const variables = params.variables !== null && typeof params.variables === 'object' && !Array.isArray(params.variables) ? (params.variables as Record<string, unknown>) : undefined;
+  try {
+    checkOperationLimits(schema, { source: params.query, variables, operationName: typeof params.operationName === 'string' ? params.operationName : undefined }, limits);
+    return undefined;
+  } catch (e) {
+    if (e instanceof OperationLimitError) return e;
+    throw e;
+  }
+}
+
+function withoutHttp(extensions: GraphQLError['extensions']): Record<string, unknown> {
+  const { http: _http, ...rest } = extensions;
+  return rest;
+}
+
+/** Refuses, before Yoga parses it, an operation over `limits`: 400 with the limit's code and details, as a site answers it. */
+function limitsPlugin(schema: GraphQLSchema, limits: OperationLimits): Plugin<FederationContext> {
+  return {
+    onParams: ({ params, setResult }) => {
+      const refusal = limitRefusal(schema, limits, params);
+      if (refusal) setResult({ errors: [refusal] });
+    },
   };
 }
 

@@ -1,6 +1,8 @@
-import { request } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
-import { startFederationGateway, type FederationGateway } from '../../../gateway/federation/server';
+import { addFederationGroup, joinSite } from '../../../gateway/federation/config';
+import { federationLimits, startFederationGateway, type FederationGateway } from '../../../gateway/federation/server';
 
 /** The federation gateway holds bodies and graphql-ws messages to a site's 2 MiB, as a site does. */
 describe('rsp federate: request size limits', () => {
@@ -51,5 +53,80 @@ describe('rsp federate: request size limits', () => {
     // Refused quietly: no stack printed per refused message.
     expect(printed).not.toHaveBeenCalled();
     printed.mockRestore();
+  });
+});
+
+/**
+ * The federation sends each root field to each site it goes to in a request of its own, so a site's
+ * operation limits never see a federation request whole: the federation holds every operation to
+ * them itself (RSP_MAX_QUERY_*, a site's defaults), before any site is asked — over HTTP (its own
+ * POST handler and Yoga alike) and graphql-ws.
+ */
+describe('rsp federate: operation limits', () => {
+  let site: Server;
+  let gateway: FederationGateway;
+  let key = '';
+  let asked = 0;
+
+  beforeAll(async () => {
+    site = createServer((req, res) => {
+      asked += 1;
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"viewer":null}}'));
+    });
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    const added = addFederationGroup({ sites: [], groups: [] }, 'alliance');
+    key = added.key;
+    const config = joinSite(added.config, { site: 'a', url: `http://127.0.0.1:${(site.address() as AddressInfo).port}/graphql`, group: 'alliance', token: 'ta' });
+    gateway = await startFederationGateway(config, { port: 0, limits: { ...federationLimits({}), maxAliases: 5 } });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await new Promise((resolve) => site?.close(resolve));
+  });
+
+  /** `n` aliased root fields: without the limit, `n` requests to each linked site. */
+  const aliased = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `v${i}: viewer { groupId }`).join(' ')} }`;
+  const post = async (query: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers }, body: JSON.stringify({ query }) });
+    return { status: res.status, body: (await res.json()) as { errors?: Array<{ message: string; extensions: { code: string; details?: Record<string, unknown> } }> } };
+  };
+
+  test('a site reads its limits from the same settings: the federation has a site\'s defaults', () => {
+    expect(federationLimits({})).toEqual({ maxDepth: 15, maxAliases: 50, maxTokens: 5000, maxDirectives: 50, maxCost: 40_000_000, maxBatchItems: 1000 });
+    expect(federationLimits({ RSP_MAX_QUERY_ALIASES: '7' }).maxAliases).toBe(7);
+    expect(() => federationLimits({ RSP_MAX_QUERY_DEPTH: '-1' })).toThrow(/RSP_MAX_QUERY_DEPTH/);
+  });
+
+  test('an operation over a limit is refused 400 QUERY_TOO_COMPLEX before any site is asked, by the POST handler, Yoga and graphql-ws alike', async () => {
+    asked = 0;
+    for (const headers of [{}, { origin: "http://elsewhere.example" }] as Array<Record<string, string>>) {
+      const refused = await post(aliased(200), headers);
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', details: { limit: 'RSP_MAX_QUERY_ALIASES', max: 5 } });
+    }
+    const deep = await post(`{ viewer { ${'groups { '.repeat(20)}id${' }'.repeat(20)} } }`);
+    expect([deep.status, deep.body.errors?.[0]?.extensions.code]).toEqual([400, 'QUERY_TOO_COMPLEX']);
+    const get = await fetch(`${gateway.graphqlUrl}?query=${encodeURIComponent(aliased(200))}`, { headers: { authorization: `Bearer ${key}` } });
+    expect(get.status).toBe(400);
+    const socket = new WebSocket(gateway.graphqlUrl.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    const messages: Array<{ type: string; payload?: Array<{ extensions: { code: string } }> }> = [];
+    const errored = new Promise<void>((resolve) =>
+      socket.on('message', (data) => {
+        const message = JSON.parse(data.toString());
+        messages.push(message);
+        if (message.type === 'connection_ack') socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: aliased(200) } }));
+        if (message.type === 'error') resolve();
+      }),
+    );
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key}` } })));
+    await errored;
+    socket.close();
+    expect(messages.find((m) => m.type === 'error')?.payload?.[0]?.extensions.code).toBe('QUERY_TOO_COMPLEX');
+    expect(asked).toBe(0);
+    // Within the limits, each root field still goes to the site.
+    const within = await post(aliased(3));
+    expect(within.status).toBe(200);
+    expect(asked).toBe(3);
   });
 });
