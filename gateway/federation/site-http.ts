@@ -91,7 +91,7 @@ export function siteHttpExecutor(options: { endpoint: string; timeoutMs: number;
             if (size > maxAnswerBytes) return tooLarge(size);
             chunks.push(chunk);
           });
-          res.on('error', (e) => fail(e.message, 'SUBREQUEST_HTTP_ERROR', e));
+          res.on('error', (e) => fail(unreachable(e), 'SUBREQUEST_HTTP_ERROR', e));
           res.on('end', () => {
             if (done) return;
             const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
@@ -120,11 +120,21 @@ export function siteHttpExecutor(options: { endpoint: string; timeoutMs: number;
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      req.on('error', (e) => fail(e.message || `fetch failed to ${options.endpoint}`, 'SUBREQUEST_HTTP_ERROR', e));
+      req.on('error', (e) => fail(unreachable(e), 'SUBREQUEST_HTTP_ERROR', e));
       req.end(body);
     });
   }) as Executor;
   return { executor, close: () => agent.destroy() };
+}
+
+/**
+ * Why a site could not be reached, as the federation's callers read it: the system's code
+ * (ECONNREFUSED, ENOTFOUND…), never its message, which names the address or host name the site
+ * is reached at (the federation's own network, not its callers' to know).
+ */
+function unreachable(e: Error): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  return `The site could not be reached (${typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code : 'connection failed'})`;
 }
 
 /** A site's HTTP answer as an execution result: its data and errors, or why it is not one. */

@@ -98,4 +98,21 @@ describe('rsp federate: what a hostile site answers', () => {
     expect(redirected.errors![0]!.message.length).toBeLessThan(1_200);
     expect(redirectFollowed).toBe(false);
   });
+
+  test("a site that cannot be reached is named by the system's code only: its address and host name are not the callers' to read", async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    // A name that resolves nowhere: ENOTFOUND, or EAI_AGAIN without a resolver.
+    for (const [endpoint, code] of [[`http://127.0.0.1:${port}/graphql`, /^ECONNREFUSED$/], ['http://rsp-site-that-does-not-exist.invalid/graphql', /^(ENOTFOUND|EAI_AGAIN)$/]] as const) {
+      const site = siteHttpExecutor({ endpoint, timeoutMs: 20_000, headers: () => ({}) });
+      executors.push(site);
+      const failed = (await site.executor({ document: parse('{ a }'), variables: {}, context: {} } as ExecutionRequest)) as ExecutionResult;
+      expect(codeOf(failed)).toBe('SUBREQUEST_HTTP_ERROR');
+      const message = failed.errors![0]!.message;
+      expect(message).toMatch(/^The site could not be reached \(([A-Z_]+)\)$/);
+      expect(/\(([A-Z_]+)\)/.exec(message)![1]).toMatch(code);
+    }
+  });
 });
