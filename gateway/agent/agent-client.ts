@@ -92,6 +92,11 @@ export class AgentClient implements HostAgent {
     channel.onClose((reason) => this.fail(reason));
   }
 
+  /** The method of the call of request id `id` while it is in flight (its answer not come yet); undefined otherwise. */
+  methodInFlight(id: string): string | undefined {
+    return this.pending.methodOf(id);
+  }
+
   /** The handshake: asks the agent who it is; UNSUPPORTED_OPERATION when it speaks another protocol version than the connection's, CONFLICT when it is another agent. */
   async connect(context?: CallContext): Promise<AgentHello> {
     const hello = await this.hello({}, context);

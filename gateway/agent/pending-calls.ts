@@ -29,6 +29,11 @@ export class PendingCalls {
     this.calls.set(id, call);
   }
 
+  /** The method of call `id` while it is in flight; undefined otherwise. */
+  methodOf(id: string): string | undefined {
+    return this.calls.get(id)?.method;
+  }
+
   /** Takes the call out of flight (and stops its timer); undefined when it is not in flight. */
   settle(id: string): PendingCall | undefined {
     const call = this.calls.get(id);

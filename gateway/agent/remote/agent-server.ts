@@ -22,6 +22,8 @@ import { UpstreamDispatcher } from './upstream-dispatcher';
 import type { HeartbeatReceiver } from './upstream-dispatcher';
 import { websocketChannel } from './websocket-channel';
 import { AddressPlaces } from '../../limits/socket-admission';
+import { agentFrameRefusal, BULK_ANSWER_METHODS, MAX_AGENT_ANSWER_BYTES } from './frame-limits';
+import type { AgentMethod } from '../host-agent';
 
 /** What the gateway's end of remote agents needs. */
 export interface AgentServerDeps {
@@ -72,7 +74,7 @@ export const MAX_HANDSHAKE_BYTES = 64 * 1024;
  * silent past `silenceMs`; its credential's revocation closes it.
  */
 export class AgentServer {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 });
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_ANSWER_BYTES });
   private readonly sockets = new Map<string, WebSocket>();
   private readonly peers = new Map<string, { version: string; remoteAddress: string; protocol: number }>();
   private readonly pinger: NodeJS.Timeout;
@@ -208,12 +210,22 @@ export class AgentServer {
     this.unwelcomed.delete(socket);
     const welcome: GatewayWelcome = { type: 'welcome', protocol, agentId, heartbeatMs, beatPhaseMs: beatPhase(this.welcomed++, heartbeatMs), ...(credential ? { credential } : {}) };
     socket.send(JSON.stringify(welcome));
-    const channel = websocketChannel(socket, `host agent ${agentId}`);
+    // A frame over the small frames' limit is read only as the answer to a bulk call in flight (frame-limits.ts).
+    let methodInFlight: (id: string) => string | undefined = () => undefined;
+    const channel = websocketChannel(socket, `host agent ${agentId}`, [], {
+      code: CLOSE_CODES.MALFORMED,
+      of: (data) => {
+        const refusal = agentFrameRefusal(data, (id) => BULK_ANSWER_METHODS.has(methodInFlight(id) as AgentMethod));
+        if (refusal) logger.warn({ agent: agentId, bytes: data.length }, `a host agent sent a ${refusal}: its connection is closed`);
+        return refusal;
+      },
+    });
     const lanes = callLanes(channel, (problem) => {
       logger.warn({ agent: agentId, problem }, 'a host agent sent a malformed frame: its connection is closed');
       socket.close(CLOSE_CODES.MALFORMED, closeReason(`malformed frame: ${problem}`));
     }, 'outgoing');
     const client = new AgentClient(agentId, lanes.outgoing, { protocol, logger });
+    methodInFlight = (id) => client.methodInFlight(id);
     new UpstreamDispatcher(this.deps.heartbeats, this.deps.upstream, lanes.incoming, agentId, logger, this.deps.hostFacts, protocol);
     this.sockets.get(agentId)?.close(CLOSE_CODES.REPLACED, 'another connection of this agent replaced this one');
     this.sockets.set(agentId, socket);

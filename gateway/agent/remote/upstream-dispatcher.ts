@@ -1,5 +1,5 @@
 import { BadInputError, UnsupportedOperationError } from '../../errors';
-import type { ChunkTransport } from '../../artifacts/chunk-transport';
+import type { ChunkData, ChunkTransport } from '../../artifacts/chunk-transport';
 import type { Logger } from '../../logging/logger';
 import type { FrameChannel } from '../frame-channel';
 import { checkedFacts, type HostFactsData } from '../host-facts';
@@ -11,6 +11,18 @@ import { toWireError } from '../wire-error';
 
 /** The calls a remote agent may make to the gateway: its heartbeat, its facts when they change, and reading the image store's chunks. */
 export const UPSTREAM_METHODS = ['heartbeat', 'reportFacts', 'hasManifest', 'getManifest', 'missingChunks', 'getChunks'] as const;
+
+/** Chunk ids an agent asks about at once (a copy asks 4096 at most). */
+export const MAX_UPSTREAM_IDS = 4096;
+
+/**
+ * Bytes of chunks (as base64 text) an agent's `getChunks` reads at once: a copy asks for a batch of
+ * about 4 MiB (plus one chunk), far below it.
+ */
+export const MAX_UPSTREAM_CHUNK_BYTES = 32 * 1024 * 1024;
+
+/** Chunks read from the store between two checks of the bytes read. */
+const CHUNKS_READ_AT_ONCE = 16;
 
 /** One of `UPSTREAM_METHODS`. */
 export type UpstreamMethod = (typeof UPSTREAM_METHODS)[number];
@@ -84,7 +96,7 @@ export class UpstreamDispatcher {
       return params.manifestId;
     };
     const ids = () => {
-      if (!Array.isArray(params.ids) || !params.ids.every((id) => typeof id === 'string')) throw new BadInputError(`${method} needs ids, a list of chunk ids`, { method });
+      if (!Array.isArray(params.ids) || params.ids.length > MAX_UPSTREAM_IDS || !params.ids.every((id) => typeof id === 'string')) throw new BadInputError(`${method} needs ids, a list of at most ${MAX_UPSTREAM_IDS} chunk ids`, { method, maxIds: MAX_UPSTREAM_IDS });
       return params.ids as string[];
     };
     switch (method as UpstreamMethod) {
@@ -97,11 +109,28 @@ export class UpstreamDispatcher {
       case 'missingChunks':
         return this.source.missingChunks(ids());
       case 'getChunks':
-        return this.source.getChunks(ids());
+        return this.chunks(ids());
       default:
         this.logger.warn({ agent: this.agentId, method }, 'refused an upstream call an agent may not make');
         throw new UnsupportedOperationError(`the call "${method}"`, 'the gateway', `an agent may call ${UPSTREAM_METHODS.join(', ')}`);
     }
+  }
+
+  /**
+   * The chunks of `ids`, read a few at a time: past MAX_UPSTREAM_CHUNK_BYTES (base64) the call is
+   * refused, so no agent makes the gateway read more at once than a copy's batch.
+   */
+  private async chunks(ids: string[]): Promise<ChunkData[]> {
+    const out: ChunkData[] = [];
+    let chars = 0;
+    for (let i = 0; i < ids.length; i += CHUNKS_READ_AT_ONCE) {
+      for (const chunk of await this.source.getChunks(ids.slice(i, i + CHUNKS_READ_AT_ONCE))) {
+        chars += chunk.data.length;
+        if (chars > MAX_UPSTREAM_CHUNK_BYTES) throw new BadInputError(`getChunks: more than ${MAX_UPSTREAM_CHUNK_BYTES} bytes (base64) of chunks at once: ask for fewer`, { method: 'getChunks', maxBytes: MAX_UPSTREAM_CHUNK_BYTES });
+        out.push(chunk);
+      }
+    }
+    return out;
   }
 
   /** Records facts the agent pushed; answers how many hosts took them and the warnings, as text. */

@@ -12,9 +12,11 @@ const INTERNAL_ERROR_CLOSE = 1011;
  * before the channel was made: the first `onFrame` handler gets them on the next microtask (once
  * the caller has set up what reads them; no later message can come before, it needs an I/O turn).
  * A frame whose handler throws closes the connection (1011) rather than the process: thrown out
- * of the socket's message event, it would be an uncaught exception.
+ * of the socket's message event, it would be an uncaught exception. `refusal` sees each message
+ * before it is read: a reason it gives closes the connection (`refusal.code`) with that reason, the
+ * message dropped.
  */
-export function websocketChannel(socket: WebSocket, peer: string, earlier: string[] = []): FrameChannel {
+export function websocketChannel(socket: WebSocket, peer: string, earlier: string[] = [], refusal?: { code: number; of(data: Buffer): string | undefined }): FrameChannel {
   let closed: Error | undefined;
   const closes: Array<(reason: Error) => void> = [];
   socket.on('close', (code: number, reason: Buffer) => {
@@ -36,7 +38,11 @@ export function websocketChannel(socket: WebSocket, peer: string, earlier: strin
       };
       const frames = earlier.splice(0);
       if (frames.length) queueMicrotask(() => frames.forEach(guarded));
-      socket.on('message', (data: Buffer, isBinary: boolean) => guarded(isBinary ? '' : data.toString()));
+      socket.on('message', (data: Buffer, isBinary: boolean) => {
+        const refused = refusal?.of(data);
+        if (refused === undefined) return guarded(isBinary ? '' : data.toString());
+        if (socket.readyState === socket.OPEN) socket.close(refusal!.code, closeReason(refused));
+      });
     },
     onClose(handler) {
       if (closed) handler(closed);

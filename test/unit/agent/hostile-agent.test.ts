@@ -10,6 +10,9 @@ import type { AgentServerDeps } from '../../../gateway/agent/remote/agent-server
 import { CLOSE_CODES } from '../../../gateway/agent/remote/handshake';
 import { fromWireError } from '../../../gateway/agent/wire-error';
 import { serveAgentServer } from './served-agent-server';
+import { agentFrameRefusal, BULK_ANSWER_METHODS, MAX_AGENT_FRAME_BYTES } from '../../../gateway/agent/remote/frame-limits';
+import { MAX_UPSTREAM_IDS, UpstreamDispatcher } from '../../../gateway/agent/remote/upstream-dispatcher';
+import { until } from '../../helpers/until';
 import type { WireError } from '../../../gateway/agent/protocol';
 
 /**
@@ -73,6 +76,49 @@ describe('a hostile host agent', () => {
       const again = await hostileAgent((id) => ({ type: 'error', id, error: { category: 'constructor', message: 'again' } }));
       expect(again).toEqual({ code: CLOSE_CODES.MALFORMED, reason: expect.stringMatching(/^opening calls failed: again/) });
     });
+
+    test('a frame over 4 MiB that is not the answer to a bulk call in flight closes its connection (MALFORMED) unread, saying why', async () => {
+      const pad = 'x'.repeat(MAX_AGENT_FRAME_BYTES);
+      // The answer to its opening call (hello: no bulk data), then a call of its own, each over the limit.
+      const answered = await hostileAgent((id) => ({ type: 'result', id, result: { pad } }));
+      expect(answered).toEqual({ code: CLOSE_CODES.MALFORMED, reason: expect.stringMatching(/^frame of \d+ bytes over 4194304, not the answer to a bulk call in flight/) });
+      const asked = await hostileAgent(() => ({ type: 'request', id: '1', protocol: AGENT_PROTOCOL_VERSION, method: 'reportFacts', params: { pad }, context: { operationId: 'x' } }));
+      expect(asked).toEqual({ code: CLOSE_CODES.MALFORMED, reason: expect.stringMatching(/^frame of \d+ bytes over 4194304/) });
+    });
+  });
+
+  test("only the answer to a call in flight whose answer carries bulk data (exec, getChunks…) may be over 4 MiB, read from the frame's head", () => {
+    const big = (head: string) => Buffer.from(`${head}"result":"${'x'.repeat(MAX_AGENT_FRAME_BYTES)}"}`);
+    const inFlight = new Map([['7', 'getChunks'], ['8', 'hostSample']]);
+    const bulk = (id: string) => BULK_ANSWER_METHODS.has(inFlight.get(id) as never);
+    expect(agentFrameRefusal(big('{"type":"result","id":"7",'), bulk)).toBeUndefined();
+    expect(agentFrameRefusal(big('{"type":"error","id":"7",'), bulk)).toBeUndefined();
+    // Another call's answer, a call not in flight, another order of keys, another kind of frame: refused.
+    for (const head of ['{"type":"result","id":"8",', '{"type":"result","id":"9",', '{"id":"7","type":"result",', '{"type":"request","id":"7",', '{"type":"stream","session":"7",']) {
+      expect(agentFrameRefusal(big(head), bulk)).toMatch(/^frame of \d+ bytes over 4194304/);
+    }
+    // Anything within the limit is read as before.
+    expect(agentFrameRefusal(Buffer.from(JSON.stringify({ type: 'request', id: '1', method: 'heartbeat', params: { fenced: [] } })), () => false)).toBeUndefined();
+  });
+
+  test('an agent asks the image store for at most 4096 chunk ids and 32 MiB of chunks at once: more is refused, not read', async () => {
+    const frames: Array<(text: string) => void> = [];
+    const sent: Array<{ id: string; type: string; error?: { message: string } }> = [];
+    const channel: FrameChannel = { send: (text) => void sent.push(JSON.parse(text)), onFrame: (h) => void frames.push(h), onClose: () => undefined };
+    let read = 0;
+    const chunk = 'a'.repeat(1024 * 1024);
+    const source = { getChunks: async (ids: string[]) => ids.map((id) => (read++, { id, data: chunk })) };
+    new UpstreamDispatcher({} as never, source as never, channel, 'evil', pino({ level: 'silent' }), {} as never);
+    const ask = async (id: string, ids: string[]) => {
+      frames.forEach((h) => h(JSON.stringify({ type: 'request', id, protocol: AGENT_PROTOCOL_VERSION, method: 'getChunks', params: { ids }, context: { operationId: 'x' } })));
+      return until(`answer ${id}`, async () => sent.find((f) => f.id === id), 10_000);
+    };
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => i.toString(16).padStart(64, '0'));
+    expect((await ask('1', ids(MAX_UPSTREAM_IDS + 1))).error?.message).toMatch(/at most 4096 chunk ids/);
+    expect(read).toBe(0);
+    expect((await ask('2', ids(100))).error?.message).toMatch(/more than 33554432 bytes \(base64\) of chunks at once/);
+    expect(read).toBeLessThanOrEqual(48);
+    expect(await ask('3', ids(8))).toMatchObject({ type: 'result' });
   });
 
   describe('in an interactive session', () => {
