@@ -21,9 +21,13 @@ export class PeerChunkTransport implements ChunkTransport {
     this.location = `peer:${client.base}`;
   }
 
-  /** Begins the transfer of a replica of `bytes` whose environment runs the image of `imageDigest` (the peer's CONFLICT when its quota or image is missing). */
-  async begin(bytes: number, imageDigest: string): Promise<void> {
-    this.transfer = (await this.client.store<{ transfer: string }>('begin', { bytes, imageDigest })).transfer;
+  /**
+   * Begins the transfer of a replica of `bytes` of environment `environmentId` (its id at the
+   * source site: the peer deduplicates against the replicas it keeps of it) whose environment runs
+   * the image of `imageDigest` (the peer's CONFLICT when its quota or image is missing).
+   */
+  async begin(bytes: number, imageDigest: string, environmentId?: string): Promise<void> {
+    this.transfer = (await this.client.store<{ transfer: string }>('begin', { bytes, imageDigest, ...(environmentId ? { environmentId } : {}) })).transfer;
   }
 
   /** Records the replica at the peer (ending the transfer there); returns its id there. */

@@ -34,7 +34,9 @@ interface Transfer {
   manifestId: string | null;
   /** The chunks the sender wrote within this transfer (in this process: a restart forgets them, and the sender sends them again). */
   sent: Set<string>;
-  /** The chunks of the group's replicas kept here, read once per transfer when first asked (see `PeerStore.held`). */
+  /** The environment (its id at the sending site) whose replica this is, as `begin` named it: its replicas here are what the transfer deduplicates against. */
+  environmentId?: string;
+  /** The chunks of the group's replicas kept here (of `environmentId`, when named), read once per transfer when first asked (see `PeerStore.held`). */
   held?: Promise<ReadonlySet<string>>;
   idle: NodeJS.Timeout;
 }
@@ -141,7 +143,7 @@ export class PeerStore {
         return { missing: ids.filter((id) => absent.has(id) || !held.has(id)), damaged: check.damaged.filter((id) => held.has(id)), unverified: check.unverified.filter((id) => held.has(id)) };
       }
       case 'begin':
-        return this.begin(p.groupId, args.bytes, args.imageDigest);
+        return this.begin(p.groupId, args.bytes, args.imageDigest, args.environmentId);
       case 'putChunks':
         return this.putChunks(await this.transferOf(p.groupId, args.transfer), args.chunks);
       case 'putManifest':
@@ -161,8 +163,9 @@ export class PeerStore {
    * group's storage quota now (CONFLICT `STORAGE_QUOTA` when they do not fit). Returns its id, which
    * every later call of the transfer names.
    */
-  private async begin(groupId: string, bytes: unknown, imageDigest: unknown): Promise<{ transfer: string }> {
+  private async begin(groupId: string, bytes: unknown, imageDigest: unknown, environmentId: unknown): Promise<{ transfer: string }> {
     if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) throw new BadInputError('bytes must be the replica\'s size in bytes');
+    const environment = environmentId === undefined || environmentId === null ? undefined : uuidOf(environmentId, 'environmentId');
     await this.imageFor(groupId, String(imageDigest));
     const room = await this.quotas.reserve(groupId, bytes, PURPOSE);
     const id = randomUUID();
@@ -172,7 +175,7 @@ export class PeerStore {
       await room.release();
       throw e;
     }
-    this.transfers.set(id, { id, groupId, room, written: 0, manifestId: null, sent: new Set(), idle: this.idleTimer(id) });
+    this.transfers.set(id, { id, groupId, room, written: 0, manifestId: null, sent: new Set(), ...(environment ? { environmentId: environment } : {}), idle: this.idleTimer(id) });
     return { transfer: id };
   }
 
@@ -182,19 +185,21 @@ export class PeerStore {
   }
 
   /**
-   * The chunks `groupId` holds in this store: those of the manifests of its replicas kept here and
-   * those sent within `transfer` (read once per transfer; without one, read for the call).
+   * The chunks `groupId` holds in this store: those of the manifests of its replicas kept here (of
+   * the transfer's environment when `begin` named it: what a replica after the one before shares,
+   * without holding every chunk of the group in memory) and those sent within `transfer` (read
+   * once per transfer; without one, read for the call).
    */
   private async held(groupId: string, transfer?: Transfer): Promise<ReadonlySet<string>> {
-    const ofReplicas = transfer ? (transfer.held ??= this.chunksOfReplicas(groupId)) : this.chunksOfReplicas(groupId);
+    const ofReplicas = transfer ? (transfer.held ??= this.chunksOfReplicas(groupId, transfer.environmentId)) : this.chunksOfReplicas(groupId);
     const chunks = await ofReplicas;
     if (!transfer?.sent.size) return chunks;
     return { has: (id: string) => chunks.has(id) || transfer.sent.has(id) } as ReadonlySet<string>;
   }
 
-  /** The chunks of the manifests of `groupId`'s replicas kept in this store. */
-  private async chunksOfReplicas(groupId: string): Promise<ReadonlySet<string>> {
-    const rows = await this.replicas.find({ select: { manifestId: true }, where: { groupId, storeHostId: IsNull(), peerSite: IsNull() } });
+  /** The chunks of the manifests of `groupId`'s replicas kept in this store (of `environmentId` only, when given). */
+  private async chunksOfReplicas(groupId: string, environmentId?: string): Promise<ReadonlySet<string>> {
+    const rows = await this.replicas.find({ select: { manifestId: true }, where: { groupId, storeHostId: IsNull(), peerSite: IsNull(), ...(environmentId ? { environmentId } : {}) } });
     const chunks = new Set<string>();
     for (const manifestId of new Set(rows.map((r) => r.manifestId))) {
       const manifest = await this.place.getManifest(manifestId).catch(() => undefined);

@@ -52,7 +52,7 @@ export type ReplicaToSend = Omit<PeerReplicaRecord, 'movedBytes' | 'reusedChunks
  */
 export async function sendReplicaToPeer(from: ChunkTransport, client: PeerClient, replica: ReplicaToSend, options: Pick<CopyOptions, 'signal' | 'onProgress'> = {}): Promise<{ id: string; copied: CopyResult }> {
   const target = new PeerChunkTransport(client);
-  await target.begin(replica.bytes, replica.imageDigest);
+  await target.begin(replica.bytes, replica.imageDigest, replica.environmentId);
   try {
     const copied = await copyArtifact(from, target, replica.manifestId, options);
     const there = await target.record({ ...replica, movedBytes: copied.stats.newBytes, reusedChunks: copied.counts.reusedChunks, writtenChunks: copied.counts.writtenChunks });

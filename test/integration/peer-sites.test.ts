@@ -250,6 +250,13 @@ describe('peer sites: only known peers are called, their tokens sealed, their re
     expect((await as(wC.tokens.memberA, 'missingChunks', { ids: [chunk, other] })).body.result).toEqual([other]);
     expect((await as(wC.tokens.memberA, 'checkChunks', { ids: [chunk, other] })).body.result).toEqual({ missing: [other], damaged: [], unverified: [] });
     expect((await as(wC.tokens.memberA, 'hasManifest', { manifestId: held.manifestId })).body.result).toBe(true);
+    // A transfer naming its environment is answered by that environment's replicas here (what its next replica shares).
+    const ofEnvironment = (await as(wC.tokens.memberA, 'begin', { bytes: 0, imageDigest: digest, environmentId })).body.result.transfer as string;
+    expect((await as(wC.tokens.memberA, 'missingChunks', { ids: [chunk, other], transfer: ofEnvironment })).body.result).toEqual([other]);
+    const ofAnother = (await as(wC.tokens.memberA, 'begin', { bytes: 0, imageDigest: digest, environmentId: randomUUID() })).body.result.transfer as string;
+    expect((await as(wC.tokens.memberA, 'missingChunks', { ids: [chunk, other], transfer: ofAnother })).body.result).toEqual([chunk, other]);
+    for (const transfer of [ofEnvironment, ofAnother]) expect((await as(wC.tokens.memberA, 'abort', { transfer })).status).toBe(200);
+    expect((await as(wC.tokens.memberA, 'begin', { bytes: 0, imageDigest: digest, environmentId: 'not-a-uuid' })).status).toBe(400);
     // Any other group is told the store lacks them, exactly as for content never stored (no content confirmation).
     expect((await as(wC.tokens.memberB, 'missingChunks', { ids: [chunk, other] })).body.result).toEqual([chunk, other]);
     expect((await as(wC.tokens.memberB, 'checkChunks', { ids: [chunk, other] })).body.result).toEqual({ missing: [chunk, other], damaged: [], unverified: [] });
