@@ -57,8 +57,8 @@ export function federation(sites: Subschema[], siteSchema: GraphQLSchema, index 
   );
   const connectionTypes = Object.values(siteSchema.getTypeMap()).filter(isConnectionType);
   const ids = new GlobalIds(new Set(bySite.keys()));
-  /** The site of an id: the one a global id names, else where the federation found a site's own id. */
-  const siteOfId = (id: string): string | undefined => ids.parse(id)?.site ?? index.siteOf(id);
+  /** The site of an id: the one a global id names, else where the caller's group found a site's own id. */
+  const siteOfId = (id: string, ctx: FederationContext): string | undefined => ids.parse(id)?.site ?? index.siteOf(ctx.group.name, id);
 
   const plans = new DelegationPlans();
   /** Delegates the field being resolved to one site, as the caller's group there (its plan kept unless other field nodes are given). */
@@ -82,7 +82,7 @@ export function federation(sites: Subschema[], siteSchema: GraphQLSchema, index 
   /** The sites a root field goes to: the owner of an id it names, a site the caller chose, or every linked site. */
   const targetsOf = (operation: OperationTypeNode, local: LocalArgs, ctx: FederationContext, info: GraphQLResolveInfo): string[] => {
     const linked = linkedSites(ctx);
-    const owner = local.sites[0] ?? local.plain.map((id) => index.siteOf(id)).find((s) => s !== undefined);
+    const owner = local.sites[0] ?? local.plain.map((id) => index.siteOf(ctx.group.name, id)).find((s) => s !== undefined);
     const chosen = ctx.site ?? owner;
     if (chosen !== undefined) return linked.includes(chosen) ? [chosen] : [];
     if (operation !== OperationTypeNode.MUTATION || linked.length <= 1) return linked;
@@ -114,7 +114,7 @@ export function federation(sites: Subschema[], siteSchema: GraphQLSchema, index 
     const found = answered.find((o) => o.value !== null && o.value !== undefined);
     if (found) {
       // A site's own id found by asking every site: the next request with it goes straight there.
-      if (!local.sites.length && targets.length > 1) for (const id of local.plain) index.remember(id, found.site);
+      if (!local.sites.length && targets.length > 1) for (const id of local.plain) index.remember(ctx.group.name, id, found.site);
       return found.value;
     }
     if (failed.length) {
@@ -226,8 +226,8 @@ export function federation(sites: Subschema[], siteSchema: GraphQLSchema, index 
    */
   const createEnvironment: GraphQLFieldResolver<unknown, FederationContext> = async (root, args, ctx, info) => {
     const input = (args.input ?? {}) as { imageId?: string; hostId?: string; allocationId?: string };
-    const imageSite = input.imageId ? siteOfId(input.imageId) : undefined;
-    const placeSite = ctx.site ?? [input.hostId, input.allocationId].map((id) => (id ? siteOfId(id) : undefined)).find((s) => s !== undefined);
+    const imageSite = input.imageId ? siteOfId(input.imageId, ctx) : undefined;
+    const placeSite = ctx.site ?? [input.hostId, input.allocationId].map((id) => (id ? siteOfId(id, ctx) : undefined)).find((s) => s !== undefined);
     if (!imageSite || !placeSite || imageSite === placeSite || !(imageSite in ctx.group.links) || !(placeSite in ctx.group.links)) return rootResolver(OperationTypeNode.MUTATION)(root, args, ctx, info);
     const { image } = await ask<{ image: { digest: string | null } | null }>(imageSite, OperationTypeNode.QUERY, 'query ($id: ID!) { image(id: $id) { digest } }', { id: ids.local(input.imageId!) }, ctx, info);
     if (!image?.digest) throw new GraphQLError(`Image ${input.imageId} at site ${imageSite} has no content to fetch`, { path: responsePathAsArray(info.path), extensions: { code: 'BAD_USER_INPUT', details: { site: imageSite } } });

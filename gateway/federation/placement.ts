@@ -9,8 +9,8 @@ import { notLinked, Outcome, siteError } from './site-errors';
 export interface PlacementRouting {
   sites: ReadonlyMap<string, Subschema>;
   ids: GlobalIds;
-  /** The site an id is of (a global id's, or where the federation found a site's own id). */
-  siteOfId(id: string): string | undefined;
+  /** The site an id is of (a global id's, or where the caller's group found a site's own id). */
+  siteOfId(id: string, ctx: FederationContext): string | undefined;
   /** The sites the caller's group is linked to, in configuration order (only the one it named with x-rsp-site). */
   targets(ctx: FederationContext): string[];
   /** The field being resolved, delegated to one site with `args`. */
@@ -88,7 +88,7 @@ export function placementResolvers(routing: PlacementRouting): { candidates: Gra
     const targets = routing.targets(ctx);
     let order: string[];
     if (hostIds.length && !ctx.site) {
-      const owner = hostIds.map((id) => routing.siteOfId(id)).find((s) => s !== undefined);
+      const owner = hostIds.map((id) => routing.siteOfId(id, ctx)).find((s) => s !== undefined);
       if (owner === undefined) throw new GraphQLError('Say which site the hosts are at: the header x-rsp-site, or host ids the federation gave (<site>:<id>)', { path: responsePathAsArray(info.path), extensions: { code: 'BAD_USER_INPUT', details: { sites: targets } } });
       order = targets.filter((s) => s === owner);
     } else order = targets.length > 1 ? await ranked(targets, localTo, ctx) : targets;

@@ -1,22 +1,27 @@
 import { GraphQLError, GraphQLField, GraphQLInputType, GraphQLObjectType, GraphQLOutputType, getNamedType, isInputObjectType, isListType, isNonNullType, isObjectType, isScalarType, responsePathAsArray, GraphQLResolveInfo } from 'graphql';
 
-/** Where the federation last saw each id: the site that owns it (bounded, oldest forgotten first). */
+/**
+ * Where the federation last saw each id, per federation group: the site that owns it (bounded,
+ * oldest forgotten first). A group's lookups steer only its own requests: what one group found
+ * where neither sends another group's requests elsewhere nor tells it where the first one looked.
+ */
 export class SiteIndex {
   private readonly owners = new Map<string, string>();
 
   constructor(private readonly capacity = 200_000) {}
 
-  /** Records that `id` came from `site`. */
-  remember(id: string, site: string): void {
-    if (this.owners.get(id) === site) return;
-    this.owners.delete(id);
-    this.owners.set(id, site);
+  /** Records that `group` found `id` at `site`. */
+  remember(group: string, id: string, site: string): void {
+    const key = `${group}\n${id}`;
+    if (this.owners.get(key) === site) return;
+    this.owners.delete(key);
+    this.owners.set(key, site);
     if (this.owners.size > this.capacity) this.owners.delete(this.owners.keys().next().value!);
   }
 
-  /** The site `id` came from, if the federation has seen it. */
-  siteOf(id: string): string | undefined {
-    return this.owners.get(id);
+  /** The site where `group` found `id`, if it did. */
+  siteOf(group: string, id: string): string | undefined {
+    return this.owners.get(`${group}\n${id}`);
   }
 }
 

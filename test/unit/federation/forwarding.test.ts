@@ -76,6 +76,18 @@ describe('the by-id fast path', () => {
     } else expect(fast.sent.every((s) => s.request.document !== document)).toBe(true);
   });
 
+  test("where one group found a site's own id steers only its own requests: another group's goes to every site it is linked to", async () => {
+    const { schema: federated } = sites();
+    const ask = (group: string, links: Record<string, string>) =>
+      execute({ schema: federated, document: parse('query ($id: ID!) { host(id: $id) { id hostname } }'), variableValues: { id: 'h9' }, contextValue: { group: { name: group, links }, siteErrors: [] } as FederationContext });
+    // Both sites have h9: the first in configuration order answers, and is remembered for the group.
+    expect((await ask('alliance', { a: 'ta', b: 'tb' })).data?.host).toEqual({ id: 'a:h9', hostname: 'host-h9' });
+    // A group linked to b only is not sent to a (nor told "not linked") because another group found h9 there.
+    const other = await ask('solo', { b: 'tb2' });
+    expect(other.errors).toBeUndefined();
+    expect(other.data?.host).toEqual({ id: 'b:h9', hostname: 'host-h9' });
+  });
+
   test('a forwarded answer has global ids at every level', async () => {
     const { forwarding } = sites();
     const result = await forwarding.execute({ document: parse('query ($id: ID!) { host(id: $id) { id siteId layerId resources { id hostId } } }'), variableValues: { id: 'b:h1' }, contextValue: context() });
