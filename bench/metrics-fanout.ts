@@ -10,9 +10,18 @@
 //    once, 200 ms apart (--rounds=50, --roundMs=200), each round one write per socket: the gateway's
 //    CPU per delivered event at that many events per write, system calls included, which a busy
 //    machine moves little (the stages' figure moves with how far behind the subscribers fall).
-// Usage: npm run bench:metrics [-- --only=memory|redis|collector|path] [--subscribers=1000] [--rates=25,50,100,200]
-//        [--clientProcesses=2] [--client=raw|graphql-ws] [--stageMs=5000] [--perFlush=4,8]
+// Usage: npm run bench:metrics [-- --only=memory|redis|collector|path] [--subscribers=1000] [--rates=25,50,100,150,200]
+//        [--clientProcesses=2] [--client=raw|graphql-ws] [--sampleEvery=10] [--stageMs=5000] [--perFlush=4,8]
 //        BENCH_CPU_PROFILE=/tmp/fanout.cpuprofile: the gateway's CPU profile of an extra stage at the first rate
+// Offered ev/s is what the publisher actually published (its publishes after its first 10 ms tick
+// over the time since that tick, times the subscribers), not the rate asked; delivered ev/s is the
+// offered rate times the share of those events that reached their subscriber by the end of the
+// stage (a 500 ms tail after the last publish; the tail is no longer counted as publishing time,
+// which made delivered read ~91 % of offered with nothing lost).
+// The load generator is light so that it does not starve the gateway on a small machine: raw
+// clients skip UTF-8 validation and only count the `next` frames of their subscription, parsing a
+// random one in --sampleEvery (each event independently: the p50/p99 remain unbiased estimates over
+// all subscribers and events) for its latency.
 // The client processes report their own CPU use per stage, so one can tell whether they (and not the
 // gateway) were the limit: a client process near 100 % of a core means more client processes are needed.
 import { fork, ChildProcess } from 'node:child_process';
@@ -44,10 +53,12 @@ const GOAL_COLLECTOR_SHARE = 0.005;
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SUBSCRIBERS = Number(args.subscribers ?? 1000);
 /** Publishes per second at each stage; each goes to every subscriber. */
-const RATES = (args.rates ?? '25,50,100,200').split(',').map(Number);
+const RATES = (args.rates ?? '25,50,100,150,200').split(',').map(Number);
 const STAGE_MS = Number(args.stageMs ?? 5000);
 const CLIENT_PROCESSES = Math.max(1, Number(args.clientProcesses ?? 2));
 const CLIENT = args.client === 'graphql-ws' ? 'graphql-ws' : 'raw';
+/** Raw clients parse a random one in this many events for its latency (the others are only counted), so the load generator stays light. */
+const SAMPLE_EVERY = Math.max(1, Number(args.sampleEvery ?? 10));
 /** `--perFlush=4,8`: instead of the rising rates, rounds of that many events published at once (each round one write per socket). */
 const PER_FLUSH = args.perFlush ? args.perFlush.split(',').map(Number) : [];
 /** Rounds per `--perFlush` figure, and the time between two (long enough for a round to be delivered). */
@@ -87,7 +98,7 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
 
   const children = Array.from({ length: CLIENT_PROCESSES }, () => fork(join(__dirname, 'metrics-fanout-clients.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const connectStart = Date.now();
-  await Promise.all(children.map((child, i) => ask(child, { type: 'connect', url: gateway.websocketUrl, token, hostId, client: CLIENT, subscribers: Math.floor(SUBSCRIBERS / CLIENT_PROCESSES) + (i < SUBSCRIBERS % CLIENT_PROCESSES ? 1 : 0) }, 'connected')));
+  await Promise.all(children.map((child, i) => ask(child, { type: 'connect', url: gateway.websocketUrl, token, hostId, client: CLIENT, sampleEvery: SAMPLE_EVERY, subscribers: Math.floor(SUBSCRIBERS / CLIENT_PROCESSES) + (i < SUBSCRIBERS % CLIENT_PROCESSES ? 1 : 0) }, 'connected')));
   process.stdout.write(`\n[${pubsub} PubSub] ${SUBSCRIBERS} graphql-ws subscribers (${CLIENT} clients) connected in ${Date.now() - connectStart} ms, in ${CLIENT_PROCESSES} client process(es) ${children.map((c) => c.pid).join(', ')}\n`);
   await new Promise((r) => setTimeout(r, 500));
 
@@ -103,15 +114,24 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
     const clientCpuBefore = await Promise.all(children.map((child) => ask<{ cpu: NodeJS.CpuUsage }>(child, { type: 'stage-start' }, 'stage-started')));
     const droppedBefore = await droppedTotal();
     const gatewayCpuBefore = process.cpuUsage();
-    const started = Date.now();
+    const started = performance.now();
     let published = 0;
+    // The publisher's own account of what it offered: the publishes after its first tick over the
+    // time since that tick (its timer's drift and late ticks included; no idle tail counted).
+    let first = { at: 0, published: 0 };
+    let lastAt = 0;
     // Publish in 10 ms slices so the rate is even within a second.
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {
-        const due = Math.floor(((Date.now() - started) / 1000) * rate) - published;
+        const now = performance.now();
+        const due = Math.floor(((now - started) / 1000) * rate) - published;
         for (let i = 0; i < due; i++) gateway.services.metrics.publishHost({ ...base, at: Date.now() });
-        published += Math.max(0, due);
-        if (Date.now() - started >= STAGE_MS) {
+        if (due > 0) {
+          published += due;
+          if (!first.published) first = { at: now, published };
+          lastAt = now;
+        }
+        if (now - started >= STAGE_MS) {
           clearInterval(timer);
           resolve();
         }
@@ -121,10 +141,13 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
     const gatewayCpu = cpuSeconds(process.cpuUsage(gatewayCpuBefore));
     const results = await Promise.all(children.map((child) => ask<StageResult>(child, { type: 'stage-end' }, 'stage')));
-    const seconds = (Date.now() - started) / 1000;
+    const seconds = (performance.now() - started) / 1000;
     const r = { received: results.reduce((a, x) => a + x.received, 0), p50: percentileOf(results.map((x) => x.latencies), 50), p99: percentileOf(results.map((x) => x.latencies), 99) };
     const clientShares = results.map((x, i) => (cpuSeconds(x.cpu) - cpuSeconds(clientCpuBefore[i]!.cpu)) / seconds);
-    const delivered = r.received / seconds;
+    const publishesPerSecond = lastAt > first.at ? (published - first.published) / ((lastAt - first.at) / 1000) : published / (STAGE_MS / 1000);
+    const offered = publishesPerSecond * SUBSCRIBERS;
+    // Every offered event that reached its subscriber by the end of the stage, at the rate it was offered.
+    const delivered = offered * (r.received / Math.max(1, published * SUBSCRIBERS));
     const mem = process.memoryUsage();
     const dropped = (await droppedTotal()) - droppedBefore;
     if (!label) {
@@ -132,7 +155,7 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
       if (r.received > 0) bestCost = Math.min(bestCost, (gatewayCpu * 1e6) / r.received);
       bestP99 = Math.min(bestP99, r.p99);
     }
-    process.stdout.write(`  ${String(rate).padStart(11)}  ${String(rate * SUBSCRIBERS).padStart(12)}  ${delivered.toFixed(0).padStart(14)}  ${r.p50.toFixed(0).padStart(7)}  ${r.p99.toFixed(0).padStart(7)}  ${String(dropped).padStart(8)}  ${mb(mem.rss).padStart(11)}  ${mb(mem.heapUsed).padStart(6)}  ${`${((gatewayCpu / seconds) * 100).toFixed(0)} %`.padStart(11)}  ${((gatewayCpu * 1e6) / Math.max(1, r.received)).toFixed(1).padStart(12)}  ${loadavg()[0]!.toFixed(1).padStart(5)}  ${clientShares.map((c) => `${(c * 100).toFixed(0)} %`).join(', ')}${label}\n`);
+    process.stdout.write(`  ${String(rate).padStart(11)}  ${offered.toFixed(0).padStart(12)}  ${delivered.toFixed(0).padStart(14)}  ${r.p50.toFixed(0).padStart(7)}  ${r.p99.toFixed(0).padStart(7)}  ${String(dropped).padStart(8)}  ${mb(mem.rss).padStart(11)}  ${mb(mem.heapUsed).padStart(6)}  ${`${((gatewayCpu / seconds) * 100).toFixed(0)} %`.padStart(11)}  ${((gatewayCpu * 1e6) / Math.max(1, r.received)).toFixed(1).padStart(12)}  ${loadavg()[0]!.toFixed(1).padStart(5)}  ${clientShares.map((c) => `${(c * 100).toFixed(0)} %`).join(', ')}${label}\n`);
   };
   // Rounds of `perFlush` publishes at once, far enough apart that each round leaves in one flush
   // (one write per socket): the gateway's CPU per delivered event at that many events per write,
