@@ -33,7 +33,7 @@ import { buildSchema, GraphQLObjectType, parse } from 'graphql';
 import { loadConfig } from '../gateway/config/config';
 import { createMemoryPubSub, Topic } from '../gateway/events/pubsub';
 import { boundedStream } from '../gateway/metrics/bounded-stream';
-import { createSharedSubscribe, FANOUT_FLUSH_MS } from '../gateway/server/shared-execution';
+import { createSharedSubscribe, FANOUT_FLUSH_MAX_MS } from '../gateway/server/shared-execution';
 import { HostCollector } from '../gateway/metrics/host-collector';
 import { GatewayMetrics } from '../gateway/metrics/prometheus';
 import { flattenHost } from '../gateway/metrics/samples';
@@ -110,6 +110,8 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
   let best = 0;
   let bestP99 = Infinity;
   let bestCost = Infinity;
+  /** The stages that met all three goals at once (delivered, p99, CPU per event). */
+  const allThree: number[] = [];
   const stage = async (rate: number, label = ''): Promise<void> => {
     const clientCpuBefore = await Promise.all(children.map((child) => ask<{ cpu: NodeJS.CpuUsage }>(child, { type: 'stage-start' }, 'stage-started')));
     const droppedBefore = await droppedTotal();
@@ -153,6 +155,7 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
     if (!label) {
       if (delivered > best && r.p99 <= GOAL_P99_MS) best = delivered;
       if (r.received > 0) bestCost = Math.min(bestCost, (gatewayCpu * 1e6) / r.received);
+      if (delivered >= GOAL_EVENTS_PER_SECOND && r.p99 <= GOAL_P99_MS && r.received > 0 && (gatewayCpu * 1e6) / r.received <= GOAL_CPU_PER_EVENT_US) allThree.push(rate);
       bestP99 = Math.min(bestP99, r.p99);
     }
     process.stdout.write(`  ${String(rate).padStart(11)}  ${offered.toFixed(0).padStart(12)}  ${delivered.toFixed(0).padStart(14)}  ${r.p50.toFixed(0).padStart(7)}  ${r.p99.toFixed(0).padStart(7)}  ${String(dropped).padStart(8)}  ${mb(mem.rss).padStart(11)}  ${mb(mem.heapUsed).padStart(6)}  ${`${((gatewayCpu / seconds) * 100).toFixed(0)} %`.padStart(11)}  ${((gatewayCpu * 1e6) / Math.max(1, r.received)).toFixed(1).padStart(12)}  ${loadavg()[0]!.toFixed(1).padStart(5)}  ${clientShares.map((c) => `${(c * 100).toFixed(0)} %`).join(', ')}${label}\n`);
@@ -180,6 +183,7 @@ async function fanout(pubsub: 'memory' | 'redis'): Promise<void> {
     for (const rate of RATES) await stage(rate);
     process.stdout.write(`  best delivered with p99 ≤ ${GOAL_P99_MS} ms: ${best.toFixed(0)} events/s — goal ≥ ${GOAL_EVENTS_PER_SECOND}: ${mark(best >= GOAL_EVENTS_PER_SECOND)}\n`);
     process.stdout.write(`  gateway CPU per delivered event: ${bestCost.toFixed(2)} µs at best (goal ≤ ${GOAL_CPU_PER_EVENT_US} µs: ${mark(bestCost <= GOAL_CPU_PER_EVENT_US)}), i.e. ${(1e6 / bestCost).toFixed(0)} events/s per core of gateway CPU (the figure that does not depend on what else runs on the machine)\n`);
+    process.stdout.write(`  stages meeting all three goals at once: ${allThree.length ? allThree.map((r) => `${r} publishes/s`).join(', ') : 'none'}\n`);
     process.stdout.write(`  gateway memory stays bounded by the per-subscriber buffer (${config.subscriberBuffer} events × ${SUBSCRIBERS}); dropped counts events discarded for subscribers that fell behind\n`);
   }
   await Promise.all(
@@ -261,7 +265,7 @@ async function sharedPath(): Promise<void> {
   const base = { hostId: 'h1', siteId: 's1', cpu: { usage: 0.5 }, memory: { usedBytes: 1e9, totalBytes: 2e9 } } as never as Parameters<typeof pubSub.publish>[2];
   const round = async () => {
     for (let k = 0; k < perRound; k++) pubSub.publish(Topic.HOST_METRICS, 'h1', { ...(base as object), at: Date.now() } as never);
-    await new Promise((r) => setTimeout(r, FANOUT_FLUSH_MS + 2)); // past the fan-out flush window: each socket gets its frames in one write
+    await new Promise((r) => setTimeout(r, FANOUT_FLUSH_MAX_MS + 2)); // past the fan-out flush window: each socket gets its frames in one write
   };
   for (let i = 0; i < 30; i++) await round();
   writes = 0;

@@ -243,25 +243,47 @@ function pipeToSocket(stream: BoundedStream<unknown, unknown>, { id, socket }: S
 }
 
 /**
- * A flush that writes to at least this many sockets is a fan-out: the next one waits until
- * FANOUT_FLUSH_MS after it, so a steady stream of events reaches each subscriber a few at a time
- * in one system call (the write to the kernel is most of the cost of a delivered event).
+ * A flush that writes to at least this many sockets is a fan-out: the next one waits until the
+ * fan-out window after it (see `fanoutWindowMs`), so a steady stream of events reaches each
+ * subscriber a few at a time in one system call (the write to the kernel is most of the cost of a
+ * delivered event).
  */
 const FANOUT_SOCKETS = 64;
+/** Shortest fan-out window (ms): at most this much added latency while fewer than ~133 events/s reach each socket. */
+export const FANOUT_FLUSH_MIN_MS = 40;
+/** Longest fan-out window (ms): what an event may wait at most, however high the rate. */
+export const FANOUT_FLUSH_MAX_MS = 60;
+/** Window (ms) per event/s reaching each socket, between the shortest and the longest: 60 ms at 200 events/s per socket. */
+const FANOUT_MS_PER_RATE = 0.3;
+
 /**
- * Shortest time (ms) between two fan-out flushes (at most this much added latency, only while a
- * fan-out is under way). A write costs the gateway about the same whether it carries 4 frames or 8
- * (bench:metrics --perFlush=4,8: the CPU per delivered event halves), so 40 ms rather than 20 gives
- * a steady stream twice the events per system call, for at most 20 ms more latency.
+ * The time (ms) between two fan-out flushes at `rate` events/s per socket. A write costs the
+ * gateway about the same whether it carries 4 frames or 16 (bench:metrics --perFlush: its system
+ * call is most of a delivered event's cost), so above ~133 events/s per socket the window grows
+ * with the rate, from 40 ms to 60 ms at 200 events/s and beyond: 12 frames per write rather than 8
+ * at 200 events/s, for at most 20 ms more latency, only while the rate is that high (the p99 goal
+ * of 100 ms leaves no room for more on a 2-core machine).
  */
-export const FANOUT_FLUSH_MS = 40;
+export function fanoutWindowMs(rate: number): number {
+  if (!(rate > 0)) return FANOUT_FLUSH_MIN_MS;
+  return Math.min(FANOUT_FLUSH_MAX_MS, Math.max(FANOUT_FLUSH_MIN_MS, rate * FANOUT_MS_PER_RATE));
+}
 
 /** The frames queued for one socket until the next flush, and the streams waiting for it to take more. */
 class SocketQueue {
   /** Bytes queued (counted with the socket's unsent bytes against the high water mark). */
   length = 0;
-  /** Each queued frame's UTF-8 text as two parts in a row: the subscription's head, the shared payload. */
-  parts: Buffer[] = [];
+  /**
+   * Each queued frame's UTF-8 text as two parts in a row (the subscription's head, the shared
+   * payload), in the first `count` entries. A flush swaps it with `spare` and empties it once
+   * written: the two arrays are kept from flush to flush, so queuing a frame allocates nothing once
+   * they have grown to a flush's size.
+   */
+  parts: Array<Buffer | undefined> = [];
+  /** The other array of `parts`, empty. */
+  spare: Array<Buffer | undefined> = [];
+  /** Parts queued in `parts`. */
+  count = 0;
   /** True while the queue is in the writer's list of the next flush. */
   pending = false;
   /** Resumes of streams that found the socket full: called after each write it takes. */
@@ -300,8 +322,9 @@ class SocketQueue {
  * Writes the frames queued for each socket together: one system call per socket and flush
  * instead of one per frame (when several events reach a subscriber at once, or one socket carries
  * several subscriptions). A flush runs at the end of the turn of the event loop that queued the
- * first frame, unless the last one was a fan-out (FANOUT_SOCKETS sockets or more) less than
- * FANOUT_FLUSH_MS ago: then it runs when that time is up, with whatever was queued meanwhile.
+ * first frame, unless the last one was a fan-out (FANOUT_SOCKETS sockets or more) less than the
+ * fan-out window ago: then it runs when that window is up, with whatever was queued meanwhile.
+ * The window follows the rate of frames per socket the fan-outs carry (`fanoutWindowMs`).
  * Sparse events (an operation's steps to its few watchers) go at once. Per frame, queuing is two
  * pushes on the socket's queue: no lookup, closure or promise.
  */
@@ -312,6 +335,8 @@ class FrameWriter {
   private scheduled = false;
   /** When the last fan-out flush ran (performance.now()), or −Infinity. */
   private lastFanout = -Infinity;
+  /** The time (ms) the next flush waits after the last fan-out. */
+  private window = FANOUT_FLUSH_MIN_MS;
   private static readonly TEXT = { binary: false };
 
   /** The queue of `socket` (one per socket, shared by its subscriptions). */
@@ -326,7 +351,9 @@ class FrameWriter {
    * shared by every subscriber): no copy is made until the flush frames them.
    */
   write(queue: SocketQueue, head: Buffer, tail: Buffer): void {
-    queue.parts.push(head, tail);
+    const parts = queue.parts;
+    parts[queue.count++] = head;
+    parts[queue.count++] = tail;
     queue.length += head.length + tail.length;
     if (!queue.pending) {
       queue.pending = true;
@@ -334,7 +361,7 @@ class FrameWriter {
     }
     if (!this.scheduled) {
       this.scheduled = true;
-      const wait = this.lastFanout + FANOUT_FLUSH_MS - performance.now();
+      const wait = this.lastFanout + this.window - performance.now();
       if (wait > 0) setTimeout(this.flush, wait);
       else setImmediate(this.flush);
     }
@@ -344,25 +371,36 @@ class FrameWriter {
     this.scheduled = false;
     const queues = this.pending;
     this.pending = [];
-    if (queues.length >= FANOUT_SOCKETS) this.lastFanout = performance.now();
+    const fanout = queues.length >= FANOUT_SOCKETS;
+    const previous = this.lastFanout;
+    let queuedParts = 0;
+    if (fanout) this.lastFanout = performance.now();
     for (const queue of queues) {
-      const { socket, parts } = queue;
-      queue.parts = [];
+      const { socket, parts, count } = queue;
+      queuedParts += count;
+      queue.parts = queue.spare;
+      queue.spare = parts;
+      queue.count = 0;
       queue.length = 0;
       queue.pending = false;
-      if (socket.readyState !== 1) continue;
-      const raw = (socket as unknown as { _socket?: RawSocket })._socket;
-      if (raw && queue.plain && senderIdle(socket)) {
-        // The frames framed here into one buffer, one write to the socket (what ws's sender would
-        // write frame by frame: unmasked server text frames, no extension in use).
-        raw.write(textFrames(parts), queue.written);
-        continue;
+      if (socket.readyState === 1) {
+        const raw = (socket as unknown as { _socket?: RawSocket })._socket;
+        if (raw && queue.plain && senderIdle(socket)) {
+          // The frames framed here into one buffer, one write to the socket (what ws's sender would
+          // write frame by frame: unmasked server text frames, no extension in use).
+          raw.write(textFrames(parts as Buffer[], count), queue.written);
+        } else {
+          // ws corks around each frame too; the outer cork makes the whole batch one write.
+          raw?.cork();
+          for (let i = 0; i < count; i += 2) socket.send(Buffer.concat([parts[i]!, parts[i + 1]!]), FrameWriter.TEXT, queue.written);
+          raw?.uncork();
+        }
       }
-      // ws corks around each frame too; the outer cork makes the whole batch one write.
-      raw?.cork();
-      for (let i = 0; i < parts.length; i += 2) socket.send(Buffer.concat([parts[i]!, parts[i + 1]!]), FrameWriter.TEXT, queue.written);
-      raw?.uncork();
+      // The payloads are copied (or the socket is gone): the queue holds on to none of them.
+      parts.fill(undefined, 0, count);
     }
+    // Frames per socket and second since the previous fan-out: the rate the next window is set for.
+    if (fanout) this.window = fanoutWindowMs((queuedParts / 2 / queues.length / (this.lastFanout - previous)) * 1000);
   };
 }
 
@@ -393,17 +431,18 @@ function senderIdle(socket: WebSocket): boolean {
 
 /**
  * WebSocket text frames (RFC 6455: FIN, opcode 1, unmasked as a server sends them) in one buffer;
- * `parts` holds two parts per frame (head, tail), whose concatenation is the frame's UTF-8 text.
+ * `parts` holds two parts per frame (head, tail), whose concatenation is the frame's UTF-8 text,
+ * in its first `count` entries.
  */
-export function textFrames(parts: readonly Buffer[]): Buffer {
+export function textFrames(parts: readonly Buffer[], count = parts.length): Buffer {
   let size = 0;
-  for (let i = 0; i < parts.length; i += 2) {
+  for (let i = 0; i < count; i += 2) {
     const n = parts[i]!.length + parts[i + 1]!.length;
     size += n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
   }
   const out = Buffer.allocUnsafe(size);
   let at = 0;
-  for (let i = 0; i < parts.length; i += 2) {
+  for (let i = 0; i < count; i += 2) {
     const head = parts[i]!;
     const tail = parts[i + 1]!;
     const n = head.length + tail.length;
