@@ -77,6 +77,14 @@ export class ByIdForwarding {
     return (await execute({ schema: this.schema, document: args.document, operationName: args.operationName, variableValues: args.variableValues, contextValue: args.contextValue })) as ExecutionResult;
   }
 
+  /**
+   * Whether an operation of a validated document is one the fast path forwards as it is (when its
+   * id is global and its site linked): its site then checks its cost, as for any request of its own.
+   */
+  forwards(document: DocumentNode, operationName: string | undefined): boolean {
+    return this.planOf(document, operationName) !== null;
+  }
+
   /** The answer to a validated request by the fast path, or undefined for the stitched execution. */
   async forward(document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown> | undefined, ctx: FederationContext): Promise<Forwarded> {
     const plan = this.planOf(document, operationName);

@@ -107,8 +107,8 @@ export function federationPostHandler(options: FederationPostOptions): (req: Inc
     const operation = document ? getOperationAST(document, operationName) : null;
     if (!document || !operation || operation.operation === 'subscription') return viaYoga(req, res, body);
     const variables = params.variables ?? undefined;
-    // Its cost and batch items, which depend on the variables too.
-    if (costLimited) {
+    // Its cost and batch items, which depend on the variables too; a query the fast path may forward as it is, its site prices as it prices its own.
+    if (costLimited && !options.forwarding.forwards(document, operationName)) {
       try {
         checkOperationLimits(options.schema, { source: params.query, variables, operationName }, options.limits, document);
       } catch {

@@ -78,7 +78,7 @@ describe('rsp federate: operation limits', () => {
     const added = addFederationGroup({ sites: [], groups: [] }, 'alliance');
     key = added.key;
     const config = joinSite(added.config, { site: 'a', url: `http://127.0.0.1:${(site.address() as AddressInfo).port}/graphql`, group: 'alliance', token: 'ta' });
-    gateway = await startFederationGateway(config, { port: 0, limits: { ...federationLimits({}), maxAliases: 5 } });
+    gateway = await startFederationGateway(config, { port: 0, limits: { ...federationLimits({}), maxAliases: 5, maxCost: 1000 } });
   });
   afterAll(async () => {
     await gateway?.close();
@@ -107,6 +107,10 @@ describe('rsp federate: operation limits', () => {
     }
     const deep = await post(`{ viewer { ${'groups { '.repeat(20)}id${' }'.repeat(20)} } }`);
     expect([deep.status, deep.body.errors?.[0]?.extensions.code]).toEqual([400, 'QUERY_TOO_COMPLEX']);
+    // The cost, which depends on the variables too: a page of 500 hosts with their resources.
+    const costly = await fetch(gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query: 'query ($n: Int!) { hosts(first: $n) { nodes { id resources { id } } } }', variables: { n: 500 } }) });
+    expect(costly.status).toBe(400);
+    expect(((await costly.json()) as { errors: Array<{ extensions: { details: { limit: string } } }> }).errors[0]!.extensions.details.limit).toBe('RSP_MAX_QUERY_COST');
     const get = await fetch(`${gateway.graphqlUrl}?query=${encodeURIComponent(aliased(200))}`, { headers: { authorization: `Bearer ${key}` } });
     expect(get.status).toBe(400);
     const socket = new WebSocket(gateway.graphqlUrl.replace(/^http/, 'ws'), 'graphql-transport-ws');
