@@ -111,12 +111,7 @@ export interface UsageAfter {
  */
 export async function checkLimits(m: EntityManager, usage: UsageAfter[]): Promise<void> {
   if (!usage.length) return;
-  const over: Array<{ hostId: string }> = await m.query(
-    `SELECT DISTINCT v."hostId" FROM unnest($1::uuid[], $2::uuid[], $3::varchar[], $4::float8[]) AS v("hostId", "groupId", type, used)
-     JOIN host h ON h.id = v."hostId" LEFT JOIN share sh ON sh."hostId" = v."hostId" AND sh."groupId" = v."groupId"
-     WHERE h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6))`,
-    usageParams(usage),
-  );
+  const over: Array<{ hostId: string }> = await m.query(`SELECT DISTINCT "hostId" FROM (${usageLost(1, false)}) AS l`, usageParams(usage));
   if (over.length) throw new LostRaceError(over.map((r) => r.hostId));
 }
 
@@ -191,19 +186,24 @@ export async function insertPlacements(m: EntityManager, requests: AllocationReq
 const LOST_RACE_MARK = 'rsp-lost-race:';
 
 /**
- * The CTEs that judge a commit's usage (parameters `$first`…`$first+3`: hosts, groups, types, what
- * each group will hold): `over_quota`, the hosts where a group would be over its share (as in
- * `checkLimits`), and `not_up`, the hosts no longer UP (the usage names every host claimed on).
+ * The query that judges a commit's usage (parameters `$first`…`$first+3`: hosts, groups, types,
+ * what each group will hold): the hosts where a group would be over its share (the host's owner
+ * group needs none) and, with `hostsUp`, those no longer UP (the usage names every host claimed
+ * on). A host or share is looked up per usage row (LATERAL … LIMIT 1: by its key, so at most one
+ * row), never by a join the planner may choose to make by reading and hashing the whole `share`
+ * table: it did so for every statement planned with its parameters' values (the transaction path's,
+ * and a named statement's first five on each connection), 8-9 % of PostgreSQL's CPU in
+ * bench:placement's batches (perf), and more with every share a site adds.
  */
-function usageChecks(first: number): string {
+function usageLost(first: number, hostsUp: boolean): string {
   const $ = (i: number) => `$${first + i}`;
-  return `over_quota AS (SELECT v."hostId" FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::float8[]) AS v("hostId", "groupId", type, used)
-         JOIN host h ON h.id = v."hostId" LEFT JOIN share sh ON sh."hostId" = v."hostId" AND sh."groupId" = v."groupId"
-         WHERE h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6))),
-       not_up AS (SELECT h.id AS "hostId" FROM host h WHERE h.id = ANY(${$(0)}::uuid[]) AND h.state <> 'UP')`;
+  return `SELECT v."hostId" FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::float8[]) AS v("hostId", "groupId", type, used)
+         CROSS JOIN LATERAL (SELECT h.state, h."ownerGroupId" FROM host h WHERE h.id = v."hostId" LIMIT 1) h
+         LEFT JOIN LATERAL (SELECT sh.id, sh.quotas FROM share sh WHERE sh."hostId" = v."hostId" AND sh."groupId" = v."groupId" LIMIT 1) sh ON true
+         WHERE ${hostsUp ? `h.state <> 'UP' OR ` : ''}(h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6)))`;
 }
 
-/** The parameters of `usageChecks`. */
+/** The parameters of `usageLost`. */
 function usageParams(usage: UsageAfter[]): string[] {
   return [arrayLiteral(usage.map((u) => u.hostId)), arrayLiteral(usage.map((u) => u.groupId)), arrayLiteral(usage.map((u) => u.type)), arrayLiteral(usage.map((u) => u.used))];
 }
@@ -214,20 +214,24 @@ function usageParams(usage: UsageAfter[]): string[] {
  * host claimed on is still UP (`usage` names each host, group and type claimed). When a check
  * fails the statement fails on purpose (`rsp_lost_race`) and writes nothing; the error becomes
  * LostRaceError naming the hosts. One round trip where the checks and the writes took three.
+ * The statement's parameters are built now, the statement run by the function returned (so a
+ * group builds them before its turn on the resources, not while the database waits for it).
  */
-export async function insertPlacementsChecked(m: EntityManager, requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[]): Promise<void> {
+export function insertPlacementsChecked(requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[]): (m: EntityManager) => Promise<void> {
   const rows = placementRows(requests, allocations, 6);
-  try {
-    await m.query(
-      `WITH ${rows.ctes},
-       ${usageChecks(1)},
-       lost AS (SELECT "hostId" FROM over_quota UNION SELECT "hostId" FROM not_up)
+  const params = [...usageParams(usage), LOST_RACE_MARK, ...rows.params];
+  return async (m) => {
+    try {
+      await m.query(
+        `WITH ${rows.ctes},
+       lost AS (SELECT DISTINCT "hostId" FROM (${usageLost(1, true)}) AS l)
        SELECT CASE WHEN count(*) > 0 THEN rsp_lost_race($5::text || string_agg("hostId"::text, ',')) END AS lost FROM lost`,
-      [...usageParams(usage), LOST_RACE_MARK, ...rows.params],
-    );
-  } catch (e) {
-    throw lostRaceOf(e, usage.map((u) => u.hostId));
-  }
+        params,
+      );
+    } catch (e) {
+      throw lostRaceOf(e, usage.map((u) => u.hostId));
+    }
+  };
 }
 
 /**
@@ -239,11 +243,22 @@ export async function insertPlacementsChecked(m: EntityManager, requests: Alloca
  * longer UP, the statement
  * fails on purpose — `rsp_lost_race` (a migration's plpgsql function) raises an error whose
  * message names the hosts — and so writes nothing; that error becomes LostRaceError naming them.
- * It runs as a named statement (`namedQuery`), planned once per connection.
+ * It runs as a named statement (`namedQuery`), planned once per connection, once `after` has
+ * settled (the groups before it on the same resources): its parameters are built before that, so
+ * the database does not wait for them between two groups.
  */
-export async function claimAtOnce(dataSource: DataSource, deltas: ResourceDelta[], requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[]): Promise<void> {
+export async function claimAtOnce(dataSource: DataSource, deltas: ResourceDelta[], requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[], after?: Promise<unknown>): Promise<void> {
   const sorted = [...deltas].sort((a, b) => (a.resource.id < b.resource.id ? -1 : 1));
   const rows = placementRows(requests, allocations, 9);
+  const params = [
+    arrayLiteral(sorted.map((d) => d.resource.id)),
+    arrayLiteral(sorted.map((d) => d.amount)),
+    arrayLiteral(sorted.map((d) => d.expectedGeneration)),
+    ...usageParams(usage),
+    LOST_RACE_MARK,
+    ...rows.params,
+  ];
+  await after;
   try {
     await namedQuery(
       dataSource,
@@ -254,17 +269,9 @@ export async function claimAtOnce(dataSource: DataSource, deltas: ResourceDelta[
          WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = v.id
          RETURNING r."hostId", (r.generation = v.gen + 1 AND r.used <= (r.total - r.reserved) * r."allocationRatio" + 1e-6) AS ok),
        ${rows.ctes},
-       ${usageChecks(4)},
-       lost AS (SELECT "hostId" FROM claimed WHERE NOT ok UNION SELECT "hostId" FROM over_quota UNION SELECT "hostId" FROM not_up)
+       lost AS (SELECT "hostId" FROM claimed WHERE NOT ok UNION ${usageLost(4, true)})
        SELECT CASE WHEN count(*) > 0 THEN rsp_lost_race($8::text || string_agg("hostId"::text, ',')) END AS lost FROM lost`,
-      [
-        arrayLiteral(sorted.map((d) => d.resource.id)),
-        arrayLiteral(sorted.map((d) => d.amount)),
-        arrayLiteral(sorted.map((d) => d.expectedGeneration)),
-        ...usageParams(usage),
-        LOST_RACE_MARK,
-        ...rows.params,
-      ],
+      params,
     );
   } catch (e) {
     throw lostRaceOf(e, deltas.map((d) => d.hostId));

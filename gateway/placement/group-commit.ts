@@ -217,17 +217,19 @@ export class GroupCommit {
       const { turn, done } = this.takeTurn([...deltas.keys()]);
       const fresh = planned.filter((p) => items[p.index]!.insert).map((p) => items[p.index]!.request);
       const decided = planned.filter((p) => !items[p.index]!.insert);
+      const allocations = planned.flatMap((p) => p.allocations);
       try {
         if (!decided.length && deltas.size <= this.oneStatementResources) {
           // A small group of new requests (single allocations arriving together): the whole commit
-          // in one statement, one round trip; the next group on the same resources waits for it whole.
-          await turn;
+          // in one statement, one round trip; the next group on the same resources waits for it
+          // whole (its statement built meanwhile, sent as soon as this one is done).
           try {
-            await claimAtOnce(this.dataSource, [...deltas.values()], fresh, planned.flatMap((p) => p.allocations), usage);
+            await claimAtOnce(this.dataSource, [...deltas.values()], fresh, allocations, usage, turn);
           } finally {
             done();
           }
         } else {
+          const insert = insertPlacementsChecked(fresh, allocations, usage);
           await this.dataSource.transaction(async (m) => {
             try {
               await turn;
@@ -235,7 +237,7 @@ export class GroupCommit {
             } finally {
               done();
             }
-            await insertPlacementsChecked(m, fresh, planned.flatMap((p) => p.allocations), usage);
+            await insert(m);
             for (const p of decided) {
               const r = items[p.index]!.request;
               const updated = rowsOf(await m.query(`UPDATE allocation_request SET status = $2, reason = $3, "decidedBy" = $4, "decidedAt" = $5 WHERE id = $1 AND status = 'PENDING' RETURNING id`, [r.id, r.status, r.reason, r.decidedBy, r.decidedAt]));

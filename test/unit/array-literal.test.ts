@@ -23,6 +23,19 @@ describe('arrayLiteral: array parameters as PostgreSQL text literals', () => {
     expect(rows[0]!.u).toEqual(['7f1c1c9e-0d2c-4a6e-9a57-3f3b1f4b8b01']);
   });
 
+  test('strings JSON would escape (control characters, lone surrogates), non-finite numbers and a mix of all come back as they went in', async () => {
+    const texts = ['tab\there', 'line\nbreak', '\u0001', 'a"b', 'lone \ud800', null, 'plain'];
+    const numbers = [NaN, Infinity, -Infinity, 1.25, null];
+    const { rows } = await db.query<{ t: string[]; n: number[]; d: Date[] }>('SELECT $1::text[] AS t, $2::float8[] AS n, $3::timestamptz[] AS d', [arrayLiteral(texts), arrayLiteral(numbers), arrayLiteral([new Date(0), undefined])]);
+    expect(rows[0]!.t).toEqual(texts.map((t) => (t === 'lone \ud800' ? 'lone \ufffd' : t)));
+    expect(rows[0]!.n).toEqual(numbers);
+    expect(rows[0]!.d.map((d) => d?.toISOString() ?? null)).toEqual([new Date(0).toISOString(), null]);
+  });
+
+  test('an invalid date is an error, not a NULL', () => {
+    expect(() => arrayLiteral([new Date(NaN)])).toThrow(RangeError);
+  });
+
   test('an empty array is {}; elements stay apart however they are spelled', () => {
     expect(arrayLiteral([])).toBe('{}');
     expect(arrayLiteral(['a","b'])).toBe('{"a\\",\\"b"}');
