@@ -1,13 +1,18 @@
+import { outageOf } from '../errors';
 import type { Logger } from '../logging/logger';
 
 /**
  * Background work run on a timer, never twice at once: a tick that finds the previous run still
- * going is skipped. A failed run is logged with `what` and the next tick tries again. The timer
+ * going is skipped. A failed run is logged with `what` and the next tick tries again; while the
+ * database or Redis is unreachable, only the first failure is logged (without its stack), and the
+ * first run that works again says so, so that an outage is two lines, not one a tick. The timer
  * does not keep the process alive; `stop` waits for the run in progress.
  */
 export class PeriodicTask {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** Whether the last run failed for an outage (and said so). */
+  private inOutage = false;
 
   /** `what` names the work in the log line of a failed run ("replication scheduler tick"). */
   constructor(
@@ -34,8 +39,16 @@ export class PeriodicTask {
   runNow(): Promise<void> {
     this.running ??= this.run()
       .then(
-        () => undefined,
-        (e: unknown) => this.logger.warn({ err: e }, `${this.what} failed`),
+        () => {
+          if (this.inOutage) this.logger.info(`${this.what} works again`);
+          this.inOutage = false;
+        },
+        (e: unknown) => {
+          const outage = outageOf(e);
+          if (!outage) return this.logger.warn({ err: e }, `${this.what} failed`);
+          if (!this.inOutage) this.logger.warn({ dependency: outage.dependency, cause: (e as Error)?.message }, `${this.what} failed: the ${outage.dependency} is unreachable (not logged again until it works)`);
+          this.inOutage = true;
+        },
       )
       .finally(() => (this.running = undefined));
     return this.running;
