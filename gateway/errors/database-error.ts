@@ -82,8 +82,23 @@ export function outageOf(error: unknown): OutageError | undefined {
 export function fromDatabaseError(error: unknown): RspError | undefined {
   const outage = outageOf(error);
   if (outage) return outage;
+  const full = diskFullOf(error);
+  if (full) return full;
   if (!(error instanceof QueryFailedError)) return undefined;
   const driverError = error.driverError as { code?: string; detail?: string; message?: string };
   const make = driverError.code ? CALLER_ERRORS[driverError.code] : undefined;
   return make?.(driverError.detail ?? driverError.message ?? error.message);
+}
+
+/**
+ * A full disk, the database's (PostgreSQL's `disk_full`, 53100, as PGlite reports it too) or the
+ * gateway's stores' (`ENOSPC`, `EDQUOT` from a write): UNAVAILABLE, saying what is full, instead of
+ * an internal error; the operators free space and the same request works.
+ */
+function diskFullOf(error: unknown): RspError | undefined {
+  const driverError = error instanceof QueryFailedError ? (error.driverError as { code?: string; message?: string }) : undefined;
+  if (driverError?.code === '53100') return new UnavailableError(`The database is out of disk space (${driverError.message ?? error}): its operators must free space on its disk`, { reason: 'DISK_FULL' }, { cause: error });
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new UnavailableError(`The gateway's storage is full (${code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded'}): its operators must free space on it`, { reason: 'DISK_FULL' }, { cause: error });
+  return undefined;
 }

@@ -1,10 +1,10 @@
-import { outageOf } from '../errors';
+import { fromDatabaseError, OutageError } from '../errors';
 import type { Logger } from '../logging/logger';
 
 /**
  * Background work run on a timer, never twice at once: a tick that finds the previous run still
  * going is skipped. A failed run is logged with `what` and the next tick tries again; while the
- * database or Redis is unreachable, only the first failure is logged (without its stack), and the
+ * database or Redis is unreachable, or a disk is full, only the first failure is logged (without its stack), and the
  * first run that works again says so, so that an outage is two lines, not one a tick. The timer
  * does not keep the process alive; `stop` waits for the run in progress.
  */
@@ -44,9 +44,10 @@ export class PeriodicTask {
           this.inOutage = false;
         },
         (e: unknown) => {
-          const outage = outageOf(e);
+          const mapped = fromDatabaseError(e);
+          const outage = mapped instanceof OutageError ? `the ${mapped.dependency} is unreachable` : mapped?.details.reason === 'DISK_FULL' ? mapped.message : undefined;
           if (!outage) return this.logger.warn({ err: e }, `${this.what} failed`);
-          if (!this.inOutage) this.logger.warn({ dependency: outage.dependency, cause: (e as Error)?.message }, `${this.what} failed: the ${outage.dependency} is unreachable (not logged again until it works)`);
+          if (!this.inOutage) this.logger.warn({ cause: (e as Error)?.message }, `${this.what} failed: ${outage} (not logged again until it works)`);
           this.inOutage = true;
         },
       )

@@ -34,6 +34,7 @@ export function imageUploadHandler(services: Services, logger: Logger) {
     } catch (e) {
       const error = isRspError(e) ? e : fromDatabaseError(e) ?? null;
       if (!error && !req.destroyed) logger.error({ err: e, requestId: res.locals.requestId }, 'image upload failed');
+      else if (error?.details.reason === 'DISK_FULL') logger.warn({ err: e, requestId: res.locals.requestId }, 'image upload failed: the image store (RSP_IMAGE_DIR) or the database is out of disk space');
       const code = error?.category ?? 'INTERNAL_SERVER_ERROR';
       req.unpipe(body);
       await drained(req);

@@ -94,6 +94,23 @@ describe('rsp commands against a gateway', () => {
     expect(reset.stdout).toMatch(/quota:\s+default \(none\)\n/);
   });
 
+  test('image import of a missing tarball registers nothing; a refused upload takes its registration back, so the same import works once fixed', async () => {
+    const member = w.tokens.memberA;
+    const missing = await rsp(['image', 'import', 'retry-app', '1', 'fake', join(dir, 'no-such-rootfs.tar')], member);
+    expect({ code: missing.code, stderr: missing.stderr }).toEqual({ code: 2, stderr: `rsp: cannot read ${join(dir, 'no-such-rootfs.tar')}: ENOENT [BAD_USAGE]\n` });
+    const empty = join(dir, 'empty.tar');
+    writeFileSync(empty, '');
+    const refused = await rsp(['image', 'import', 'retry-app', '1', 'fake', empty], member);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/\[BAD_USER_INPUT\]\n$/);
+    expect((await rsp(['image', 'list'], member)).stdout).not.toMatch(/retry-app/);
+    const tar = join(dir, 'retry-rootfs.tar');
+    writeFileSync(tar, createRootfsTar({ '/etc/hostname': 'retry' }));
+    const imported = await rsp(['image', 'import', 'retry-app', '1', 'fake', tar], member);
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).toMatch(/^Imported retry-app:1 \(fake\) as \S+, /);
+  });
+
   test('image import, env create → start (waits) → exec hostname → stop → destroy', async () => {
     const member = w.tokens.memberA;
     const tar = join(dir, 'rootfs.tar');

@@ -53,6 +53,11 @@ describe('formatGraphQLError', () => {
     expect(format(bad)).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: 'Not an id: "zz" (ids are UUIDs)' });
     const other = new QueryFailedError('SELECT', [], Object.assign(new Error('invalid input syntax for type integer: "x"'), { code: '22P02' }));
     expect(format(other)).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: 'Invalid value: invalid input syntax for type integer: "x"' });
+    // A full disk, the database's or the stores', says so (UNAVAILABLE) instead of an internal error.
+    const full = new QueryFailedError('INSERT', [], Object.assign(new Error('could not extend file "base/5/1": No space left on device'), { code: '53100' }));
+    expect(format(full)).toMatchObject({ extensions: { code: 'UNAVAILABLE', details: { reason: 'DISK_FULL' } }, message: 'The database is out of disk space (could not extend file "base/5/1": No space left on device): its operators must free space on its disk' });
+    const store = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    expect(format(store)).toMatchObject({ extensions: { code: 'UNAVAILABLE', details: { reason: 'DISK_FULL' } }, message: "The gateway's storage is full (no space left on device): its operators must free space on it" });
     const dup = new QueryFailedError('INSERT', [], Object.assign(new Error('dup'), { code: '23505', detail: 'Key (slug)=(a) already exists.' }));
     expect(format(dup)).toMatchObject({ extensions: { code: 'CONFLICT' }, message: 'Already exists: Key (slug)=(a) already exists.' });
   });

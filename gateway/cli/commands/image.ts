@@ -1,5 +1,7 @@
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ImageDeleteDocument, ImageListDocument, ImageRegisterDocument, ImageVisibility, RegisterImageInput } from '../../../client/generated/graphql';
+import { CliError, ExitCode } from '../exit-codes';
 import { emit, humanBytes, table } from '../output';
 import { contextOf, enumOption, groupOf } from './context';
 
@@ -15,9 +17,15 @@ export function registerImage(program: Command): void {
     .option('--description <text>', 'what it is')
     .action(async (name: string, version: string, technology: string, tar: string, opts: { group?: string; visibility?: string; description?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
+      // A tarball that is not there is said before anything is registered.
+      readableFile(tar);
       const input: RegisterImageInput = { vendorGroupId: await groupOf(ctx, opts.group), name, version, technology, ...(opts.visibility ? { visibility: enumOption<ImageVisibility>(opts.visibility) } : {}), ...(opts.description ? { description: opts.description } : {}) };
       const { registerImage: registered } = await ctx.client.request(ImageRegisterDocument, { input });
-      const uploaded = await ctx.client.uploadImage(registered.id, tar);
+      // A refused or failed upload takes its registration back, so the same import can be run again.
+      const uploaded = await ctx.client.uploadImage(registered.id, tar).catch(async (e: unknown) => {
+        await ctx.client.request(ImageDeleteDocument, { id: registered.id }).catch(() => undefined);
+        throw e;
+      });
       const result = { ...registered, digest: uploaded.digest, sizeBytes: uploaded.sizeBytes };
       emit(ctx.json, result, () => `Imported ${name}:${version} (${technology}) as ${result.id}, ${humanBytes(result.sizeBytes)} ${result.digest}\n`);
     });
@@ -50,4 +58,15 @@ export function registerImage(program: Command): void {
       const { deleteImage } = await ctx.client.request(ImageDeleteDocument, { id });
       emit(ctx.json, { deleted: deleteImage }, () => `Deleted image ${id}\n`);
     });
+}
+
+/** Checks that `path` is a file this process can open; a usage error naming it otherwise. */
+function readableFile(path: string): void {
+  let isFile: boolean;
+  try {
+    isFile = statSync(path).isFile();
+  } catch (e) {
+    throw new CliError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  }
+  if (!isFile) throw new CliError(`cannot read ${path}: not a file (the root filesystem tarball, e.g. made with tar -C rootfs -cf rootfs.tar .)`, 'BAD_USAGE', ExitCode.BAD_USAGE);
 }
