@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -226,7 +227,9 @@ export class InProcessAgent implements HostAgent {
   }
 
   async removeVolumes({ environmentId }: { environmentId: string }): Promise<void> {
-    await rm(this.volumeRoot(environmentId), { recursive: true, force: true });
+    const root = this.volumeRoot(environmentId);
+    // Most environments have no volumes: a look costs less than the failing removal's error.
+    if (lstatSync(root, { throwIfNoEntry: false })) await rm(root, { recursive: true, force: true });
   }
 
   async exportEnvironment({ driver, environmentId, commandOutput, snapshot, key, labels }: EnvironmentTarget & { commandOutput?: string[]; snapshot?: string; key?: string; labels: Record<string, string> }, context?: CallContext) {

@@ -35,6 +35,9 @@ export interface Room {
  * which agents fetch from as their upstream chunk source.
  */
 export class ImageStore {
+  /** The artifact id of each image's bits as last read or written beside them (`manifestOf`): every environment's create asks it. */
+  private readonly manifests = new Map<string, string>();
+
   constructor(
     private readonly dir: string,
     private readonly maxBytes = 8 * 1024 ** 3,
@@ -95,12 +98,18 @@ export class ImageStore {
    */
   async manifestOf(digest: string): Promise<string> {
     const index = this.pathOf(digest).replace(/\.tar$/, '.manifest');
-    const known = await readFile(index, 'utf8').catch(() => '');
-    if (known && (await this.chunks.has(known.trim()))) return known.trim();
+    const remembered = this.manifests.get(digest);
+    if (remembered && this.has(digest) && (await this.chunks.has(remembered))) return remembered;
+    const known = (await readFile(index, 'utf8').catch(() => '')).trim();
+    if (known && (await this.chunks.has(known))) {
+      this.manifests.set(digest, known);
+      return known;
+    }
     const { manifest } = await this.chunks.put(await this.open(digest), { labels: { image: digest } });
     const partial = `${index}.partial-${randomBytes(8).toString('hex')}`;
     await writeFile(partial, manifest.id);
     await rename(partial, index);
+    this.manifests.set(digest, manifest.id);
     return manifest.id;
   }
 
@@ -108,6 +117,7 @@ export class ImageStore {
   async remove(digest: string): Promise<void> {
     const path = this.pathOf(digest);
     const index = path.replace(/\.tar$/, '.manifest');
+    this.manifests.delete(digest);
     const known = (await readFile(index, 'utf8').catch(() => '')).trim();
     if (known) await this.chunks.delete(known).catch(() => undefined);
     await rm(index, { force: true });

@@ -3,6 +3,8 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { ConflictError } from '../errors';
 import { Topic, type RspPubSub } from '../events/pubsub';
 import { assignAddress, publishPorts, releaseNetwork } from '../networks/host-network';
+import { rowsOf } from '../placement/claims';
+import { EntityStatements } from '../persistence/entity-statements';
 import { EnvironmentEntity, EnvironmentStatus, HostEntity, LayerEntity, type PublishedPort } from '../persistence/entities';
 import { requireFreeName, validateEnvironmentName } from './names';
 import { checkEnding, transientStatusFor, type NewEnvironmentStatus, type Transition } from './state-machine';
@@ -63,11 +65,16 @@ export interface CarriedWrite {
  * this class writes.
  */
 export class EnvironmentLifecycle {
+  /** The version-checked updates of environments, written out once per set of columns. */
+  private readonly statements: EntityStatements<EnvironmentEntity>;
+
   constructor(
     private readonly dataSource: DataSource,
     /** Where status changes are published (the `events` stream), when given. */
     private readonly pubSub?: RspPubSub,
-  ) {}
+  ) {
+    this.statements = new EntityStatements(dataSource, EnvironmentEntity);
+  }
 
   /**
    * Checks the name (form, free in the group) and records a new environment with its ZONE layer
@@ -159,13 +166,7 @@ export class EnvironmentLifecycle {
 
   /** The version-checked `UPDATE` of `changes`, for another statement to carry. */
   private carried(env: EnvironmentEntity, changes: Partial<EnvironmentEntity>): CarriedWrite {
-    const [text, params] = this.dataSource
-      .createQueryBuilder()
-      .update(EnvironmentEntity)
-      .set(changes as never)
-      .where('id = :id AND version = :version', { id: env.id, version: env.version })
-      .returning('id')
-      .getQueryAndParameters();
+    const [text, params] = this.statements.versionedUpdate(env.id, env.version, changes, true);
     return {
       text,
       params,
@@ -255,13 +256,8 @@ export class EnvironmentLifecycle {
 
   /** Writes `changes` if the environment is still at the version read (`UPDATE … WHERE id AND version`); false when another writer won. */
   private async written(m: EntityManager, env: EnvironmentEntity, changes: Partial<EnvironmentEntity>): Promise<boolean> {
-    const result = await m
-      .createQueryBuilder()
-      .update(EnvironmentEntity)
-      .set(changes as never)
-      .where('id = :id AND version = :version', { id: env.id, version: env.version })
-      .execute();
-    return !!result.affected;
+    const [text, params] = this.statements.versionedUpdate(env.id, env.version, changes, true);
+    return rowsOf(await m.query(text, params)).length > 0;
   }
 
   /** Once a write is committed: brings `env` up to date (the version moved by one) and publishes a status change. */

@@ -87,12 +87,14 @@ export async function refusal(m: Pick<EntityManager, 'query'>, host: HostView, g
  * Inside the caller's transaction, claims `wants` on one host for the group through placement's
  * claim (the same deltas, allocation rows and share check as any placed request): reads the host's
  * resources locked (so they cannot move before the claim, and their claim sums read next are
- * exact), refuses with
+ * exact; none when it wants nothing), refuses with
  * `refusal`'s error, and records a placed DIRECT request and an ACTIVE best-effort allocation
  * without lease, tied to the environment or replica. Returns the allocation's id.
  */
 export async function claimImplicit(m: EntityManager, claim: ImplicitClaim, now: Date): Promise<string> {
-  const host = (await loadHostViews(m, [claim.hostId], { lockResources: true })).get(claim.hostId);
+  // Judged on its share, usage policies and resources, never on properties; a claim of nothing
+  // (no limits) holds no resource, so they are neither read nor locked.
+  const host = (await loadHostViews(m, [claim.hostId], { lockResources: true, properties: false, resources: claim.wants.length > 0 })).get(claim.hostId);
   if (!host) throw new NotFoundError('Host', claim.hostId);
   const held = claim.wants.filter((w) => host.resources.get(w.type)?.unit === w.unit);
   const refused = await refusal(m, host, claim.groupId, held, { keepsWork: claim.keepsWork });

@@ -79,8 +79,8 @@ async function loadResourceViews(dataSource: DataSource | EntityManager, where: 
   return [...byId.values()];
 }
 
-/** Reads hosts (all, or those named) without their resources: state, technologies, site policy, properties, share quotas, usage policies over. */
-async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: string[]): Promise<Map<string, HostView>> {
+/** Reads hosts (all, or those named) without their resources: state, technologies, site policy, properties (unless `properties` is false: left empty), share quotas, usage policies over. */
+async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: string[], properties = true): Promise<Map<string, HostView>> {
   const only = hostIds ? ' WHERE h.id = ANY($1)' : '';
   const params = hostIds ? [hostIds] : [];
   const hosts: HostRow[] = await dataSource.query(
@@ -92,7 +92,7 @@ async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: 
     params,
   );
   const breaches = hosts.length ? await usageBreaches(dataSource, { mode: UsagePolicyMode.REFUSE, ...(hostIds ? { siteIds: [...new Set(hosts.map((h) => h.siteId))] } : {}) }) : [];
-  const layerIds = hosts.map((h) => h.layerId).filter((id): id is string => id !== null);
+  const layerIds = properties ? hosts.map((h) => h.layerId).filter((id): id is string => id !== null) : [];
   const layers: LayerEntity[] = layerIds.length ? await dataSource.getRepository(LayerEntity).createQueryBuilder('l').where('l.id = ANY(:ids)', { ids: layerIds }).getMany() : [];
   const layerById = new Map(layers.map((l) => [l.id, l]));
   const views = new Map<string, HostView>();
@@ -125,10 +125,12 @@ async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: 
  * generation check then fails and the host is read again. The views are never more optimistic
  * than the database at the generation they carry. Inside a transaction, pass its EntityManager;
  * `lockResources` reads the resources locked (FOR UPDATE, in id order, as every claim locks
- * them), so they cannot move before the transaction ends.
+ * them), so they cannot move before the transaction ends. A caller that judges no properties
+ * (`properties: false`) or no resources (`resources: false`) has them left empty, unread.
  */
-export async function loadHostViews(dataSource: DataSource | EntityManager, hostIds?: string[], options: { lockResources?: boolean } = {}): Promise<Map<string, HostView>> {
-  const views = await loadHostShells(dataSource, hostIds);
+export async function loadHostViews(dataSource: DataSource | EntityManager, hostIds?: string[], options: { lockResources?: boolean; properties?: boolean; resources?: boolean } = {}): Promise<Map<string, HostView>> {
+  const views = await loadHostShells(dataSource, hostIds, options.properties ?? true);
+  if (options.resources === false) return views;
   for (const { hostId, view } of await loadResourceViews(dataSource, { hostIds }, options.lockResources)) views.get(hostId)?.resources.set(view.type, view);
   return views;
 }
