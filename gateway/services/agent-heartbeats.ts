@@ -2,7 +2,10 @@ import { heardWriteEveryMs, type DetectorSettings } from './failure-detector';
 
 /**
  * When each agent was last heard by this gateway (its pushed heartbeats): whether it is live —
- * heard within `downAfterMs`. Hosts are only ever UP on the word of a live agent. Liveness lives
+ * heard within `downAfterMs` and in the agent link (`inLink`), so that work sent to it reaches it.
+ * A remote agent beats from its welcome on, before its opening calls are done and it joins the
+ * link: heard then (its lease renewed, its hosts not judged silent), it is not live yet. Hosts are
+ * only ever UP on the word of a live agent. Liveness lives
  * here, in memory; the hosts' `lastHeartbeatAt` is written on a state change and otherwise every
  * `heardWriteEveryMs` (`dueWrite`, `wrote`), for the other replicas and for display.
  */
@@ -13,7 +16,11 @@ export class AgentHeartbeats {
   /** Agents that left this gateway (connection closed, cut off): when they were last heard. */
   private readonly left = new Map<string, number>();
 
-  constructor(readonly settings: DetectorSettings) {}
+  constructor(
+    readonly settings: DetectorSettings,
+    /** True when `agentId` is in this gateway's agent link (`AgentLink.get`): work sent to it reaches it. */
+    private readonly inLink: (agentId: string) => boolean,
+  ) {}
 
   /** Records a heartbeat of `agentId` received at `at`. */
   record(agentId: string, at: number): void {
@@ -26,10 +33,15 @@ export class AgentHeartbeats {
     return this.heard.get(agentId);
   }
 
-  /** True when `agentId` was heard here within `downAfterMs` of `now`. */
+  /** True when `agentId` was heard here within `downAfterMs` of `now` and is in the agent link. */
   isLive(agentId: string, now = Date.now()): boolean {
     const at = this.heard.get(agentId);
-    return at !== undefined && now - at <= this.settings.downAfterMs;
+    return at !== undefined && now - at <= this.settings.downAfterMs && this.inLink(agentId);
+  }
+
+  /** True when `agentId` is in this gateway's agent link (its beats may bring its hosts UP). */
+  usable(agentId: string): boolean {
+    return this.inLink(agentId);
   }
 
   /** Forgets `agentId` (its connection closed or it was cut off): it is live again only on its next beat. */

@@ -90,14 +90,16 @@ export class HostHealthService implements HeartbeatReceiver {
     private readonly logger: Logger,
     readonly settings: DetectorSettings = DEFAULT_DETECTOR_SETTINGS,
     /** When each agent was last heard here (shared with the site service). */
-    readonly beats: AgentHeartbeats = new AgentHeartbeats(settings),
+    readonly beats: AgentHeartbeats = new AgentHeartbeats(settings, (agentId) => agents.get(agentId) !== undefined),
   ) {
     this.hosts = dataSource.getRepository(HostEntity);
     this.environments = dataSource.getRepository(EnvironmentEntity);
     // What moves a failover scope, on any replica: an environment's status or host, a policy's auto-failover.
     pubSub.listen(Topic.EVENT, undefined, (e) => e.kind === 'ENVIRONMENT' && e.environment && this.scopeMoved(e.environment.hostId));
     pubSub.listen(Topic.FAILOVER_SCOPE_CHANGED, undefined, (hostId) => this.scopeMoved(hostId));
-    agents.onChange((agentId, connected) => connected || this.scopes.forget(agentId));
+    // An agent that joins the link (a remote one once its opening calls are done, though it beat
+    // before) has its next beat written as a first one: its UNKNOWN hosts are UP with it.
+    agents.onChange((agentId, connected) => (connected ? this.beats.rewrite(agentId) : this.scopes.forget(agentId)));
   }
 
   /** Connects failover (set once the failover service exists). */
@@ -156,7 +158,9 @@ export class HostHealthService implements HeartbeatReceiver {
 
   /**
    * A heartbeat pushed by `agentId`: its hosts that are not DOWN were heard now (an UNKNOWN one,
-   * never heard before, is UP from now: event and log); a DOWN one comes back through `recover`.
+   * never heard before, is UP from now — event and log — once the agent is in the agent link: a
+   * remote agent beats from its welcome on, before its opening calls are done, and no host is UP
+   * before work sent to it can reach its agent); a DOWN one comes back through `recover`.
    * The environments it reports self-fenced are noted, and those settled acknowledged. The answer
    * carries its lease (`leaseUntil`): at once when the agent's failover scope is known here (most
    * beats: no promise, no microtask), else once the batch that reads it is written.
@@ -266,8 +270,9 @@ export class HostHealthService implements HeartbeatReceiver {
 
   /**
    * One statement for a batch of beats: the hosts of the agents heard, written heard when the
-   * beat is due a write (`AgentHeartbeats.dueWrite`) or the host is UNKNOWN (then UP from now:
-   * event and log), and the environments on their hosts failover would restart elsewhere (a
+   * beat is due a write (`AgentHeartbeats.dueWrite`) or the host is UNKNOWN and its agent is in
+   * the agent link (then UP from now: event and log; an agent not in it yet stays UNKNOWN, and its
+   * first beat once it joins is written as a first one), and the environments on their hosts failover would restart elsewhere (a
    * status failover brings back, a policy with auto-failover, as `FailoverService.hostDown` picks
    * them) — what each agent self-fences, kept in memory with its hosts' ids (`FailoverScopes`).
    * The beats of an agent that left this gateway since
@@ -287,8 +292,8 @@ export class HostHealthService implements HeartbeatReceiver {
     const readAt = this.scopes.now();
     try {
       const [result] = (await this.dataSource.query(
-        `WITH beat AS (SELECT * FROM unnest($1::varchar[], $2::timestamptz[], $${FAILOVER_FROM.length + 6}::bool[]) AS b(agent, at, write)),
-         up AS (UPDATE host h SET "lastHeartbeatAt" = b.at, state = $5 FROM beat b WHERE b.agent = h.agent AND h.state = $4
+        `WITH beat AS (SELECT * FROM unnest($1::varchar[], $2::timestamptz[], $${FAILOVER_FROM.length + 6}::bool[], $${FAILOVER_FROM.length + 7}::bool[]) AS b(agent, at, write, usable)),
+         up AS (UPDATE host h SET "lastHeartbeatAt" = b.at, state = $5 FROM beat b WHERE b.agent = h.agent AND h.state = $4 AND b.usable
            RETURNING h.id, h.agent, h.hostname, h."siteId", h."lastHeartbeatAt"),
          heard AS (UPDATE host h SET "lastHeartbeatAt" = b.at FROM beat b WHERE b.agent = h.agent AND b.write AND h.state <> $3 AND h.state <> $4)
          SELECT (SELECT coalesce(json_agg(up), '[]'::json) FROM up) AS up,
@@ -297,7 +302,7 @@ export class HostHealthService implements HeartbeatReceiver {
                   WHERE e.status IN (${FAILOVER_FROM.map((_, i) => `$${i + 6}`).join(', ')})
                     AND EXISTS (SELECT 1 FROM replication_policy p WHERE p."environmentId" = e.id AND p."autoFailover")) AS failover,
                 (SELECT coalesce(json_agg(json_build_array(h.agent, h.id)), '[]'::json) FROM host h JOIN beat b ON b.agent = h.agent) AS hosts`,
-        [beats.map(([agentId]) => agentId), beats.map(([, queued]) => new Date(queued.at).toISOString()), HostState.DOWN, HostState.UNKNOWN, HostState.UP, ...FAILOVER_FROM, beats.map(([, queued]) => queued.write)],
+        [beats.map(([agentId]) => agentId), beats.map(([, queued]) => new Date(queued.at).toISOString()), HostState.DOWN, HostState.UNKNOWN, HostState.UP, ...FAILOVER_FROM, beats.map(([, queued]) => queued.write), beats.map(([agentId]) => this.beats.usable(agentId))],
       )) as Array<{ up: BeatRow[]; failover: Array<[string, string]>; hosts: Array<[string, string]> }>;
       for (const [agentId, queued] of beats) if (queued.write) this.beats.wrote(agentId, queued.at);
       for (const row of result?.up ?? []) {

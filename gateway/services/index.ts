@@ -129,7 +129,7 @@ export function createServices(deps: ServiceDeps): Services {
   const operations = new OperationService(dataSource, deps.pubSub, deps.logger, deps.gatewayId ?? null);
   const storageQuotas = new StorageQuotas(dataSource, deps.groupStorageBytes, deps.gatewayId ?? null);
   const images = new ImageService(dataSource, deps.imageStore, storageQuotas);
-  const beats = new AgentHeartbeats(deps.health ?? DEFAULT_DETECTOR_SETTINGS);
+  const beats = new AgentHeartbeats(deps.health ?? DEFAULT_DETECTOR_SETTINGS, (agentId) => deps.agents.get(agentId) !== undefined);
   // An agent that leaves this gateway is no longer live here: it is heard again on its next beat.
   deps.agents.onChange((agentId, connected) => connected || beats.forget(agentId));
   const sites = new SiteService(dataSource, beats, deps.agents.localId, (agentId) => deps.agents.reachable(agentId) !== undefined);

@@ -40,7 +40,7 @@ export class SiteService {
   constructor(
     private readonly dataSource: DataSource,
     /** When each agent was last heard: a host is UP only on the word of a live agent. */
-    private readonly beats: AgentHeartbeats = new AgentHeartbeats(DEFAULT_DETECTOR_SETTINGS),
+    private readonly beats: AgentHeartbeats = new AgentHeartbeats(DEFAULT_DETECTOR_SETTINGS, () => false),
     /** The id of this gateway's in-process agent: what `agent: local` (or none) at createHost names. */
     private readonly localAgentId = 'local',
     /** Whether an agent is connected, to this gateway or another replica. */
@@ -212,7 +212,7 @@ export class SiteService {
     return this.hosts.exists({ where: { agent: agentId, lastHeartbeatAt: MoreThan(since) } });
   }
 
-  /** The state of a new host of `agentId`: UP (heard now) when its agent is live here, else UNKNOWN until its first heartbeat. */
+  /** The state of a new host of `agentId`: UP (heard now) when its agent is live here (heard lately and in the agent link), else UNKNOWN until its first heartbeat once it is. */
   private firstState(agentId: string): Pick<HostEntity, 'state' | 'lastHeartbeatAt'> {
     const heard = this.beats.lastHeard(agentId);
     return heard !== undefined && this.beats.isLive(agentId) ? { state: HostState.UP, lastHeartbeatAt: new Date(heard) } : { state: HostState.UNKNOWN, lastHeartbeatAt: null };

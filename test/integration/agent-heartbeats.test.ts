@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
 import { RSP_VERSION } from '../../gateway/version';
+import type { HostAgent } from '../../gateway/agent/host-agent';
 import { AGENT_PROTOCOL_VERSION } from '../../gateway/agent/protocol';
 import { leaseUntil } from '../../gateway/agent/remote/agent-lease';
 import { graceEndsAt } from '../../gateway/services/failure-detector';
@@ -29,6 +30,12 @@ describeWithEngine('postgres', 'agent-pushed heartbeats and host states', () => 
   const host = async (id: string) => (await t.ok('query ($id: ID!) { host(id: $id) { state lastHeartbeatAt } }', { id })).host as { state: string; lastHeartbeatAt: string | null };
   const newHost = async (hostname: string, agent: string) =>
     (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id state } }', { i: { siteId: site, ownerGroupId: group, hostname, drivers: ['fake'], agent } })).createHost as { id: string; state: string };
+  /** Puts a stand-in remote agent `id` in the gateway's agent link (as a remote agent joins once its opening calls are done); returns what takes it out. */
+  const inLink = (id: string) => {
+    const agent = { id } as HostAgent;
+    t.gateway.agents.add(agent, 'remote');
+    return () => t.gateway.agents.remove(id, agent);
+  };
   const setState = (id: string, state: string) => t.gql('mutation ($id: ID!, $s: HostState!) { setHostState(id: $id, state: $s) { state } }', { id, s: state });
 
   beforeAll(async () => {
@@ -50,11 +57,23 @@ describeWithEngine('postgres', 'agent-pushed heartbeats and host states', () => 
     // Not judged: never heard.
     expect(await t.gateway.services.health.detect(Date.now() + 60_000)).toEqual([]);
 
-    const sentAt = Date.now();
-    const answer = await t.gateway.services.health.receiveHeartbeat('later', { sentAt, fenced: [] });
-    expect(answer).toEqual({ leaseUntil: leaseUntil(sentAt, settings), ...settings, acknowledged: [], failover: [] });
-    expect(answer.leaseUntil).toBeLessThan(sentAt + settings.downAfterMs);
-    expect(await host(h.id)).toMatchObject({ state: 'UP', lastHeartbeatAt: expect.any(String) });
+    // A beat of an agent not in the agent link (a remote one whose opening calls are not done): answered with its lease, the host stays UNKNOWN.
+    const early = Date.now();
+    const earlyAnswer = await t.gateway.services.health.receiveHeartbeat('later', { sentAt: early, fenced: [] });
+    expect(earlyAnswer).toEqual({ leaseUntil: leaseUntil(early, settings), ...settings, acknowledged: [], failover: [] });
+    expect(await host(h.id)).toEqual({ state: 'UNKNOWN', lastHeartbeatAt: null });
+
+    // In the link, its next beat brings the host UP.
+    const later = inLink('later');
+    try {
+      const sentAt = Date.now();
+      const answer = await t.gateway.services.health.receiveHeartbeat('later', { sentAt, fenced: [] });
+      expect(answer).toEqual({ leaseUntil: leaseUntil(sentAt, settings), ...settings, acknowledged: [], failover: [] });
+      expect(answer.leaseUntil).toBeLessThan(sentAt + settings.downAfterMs);
+      expect(await host(h.id)).toMatchObject({ state: 'UP', lastHeartbeatAt: expect.any(String) });
+    } finally {
+      later();
+    }
   });
 
   test('a host of a connected agent is UP from its creation; its agent cut off, a new host is UNKNOWN and UP is refused until it beats again', async () => {
@@ -82,7 +101,8 @@ describeWithEngine('postgres', 'agent-pushed heartbeats and host states', () => 
       const h = await newHost('ghost-box', 'ghost');
       // Heard once, long before the restart: the host is UP, and silent.
       const heardAt = Date.now() - 60_000;
-      await t.gateway.services.health.receiveHeartbeat('ghost', { sentAt: heardAt, fenced: [] }, heardAt);
+      const ghost = inLink('ghost');
+      await Promise.resolve(t.gateway.services.health.receiveHeartbeat('ghost', { sentAt: heardAt, fenced: [] }, heardAt)).finally(ghost);
       expect((await host(h.id)).state).toBe('UP');
       expect(await health.detect(started + 1)).toEqual([]);
       expect(await health.detect(graceEndsAt(started, settings) - 1)).toEqual([]);

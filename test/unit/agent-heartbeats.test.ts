@@ -6,7 +6,7 @@ const t0 = Date.parse('2026-12-03T08:00:00Z');
 
 describe('agent liveness in memory, hosts written heard every few beats', () => {
   test('the first beat here is written, then one every heardWriteEveryMs', () => {
-    const beats = new AgentHeartbeats(settings);
+    const beats = new AgentHeartbeats(settings, () => true);
     beats.record('a', t0);
     expect(beats.dueWrite('a', t0)).toBe(true);
     beats.wrote('a', t0);
@@ -16,7 +16,7 @@ describe('agent liveness in memory, hosts written heard every few beats', () => 
   });
 
   test('an agent that leaves is not live, its next connection is written at once, and it is silent here once past the cutoff', () => {
-    const beats = new AgentHeartbeats(settings);
+    const beats = new AgentHeartbeats(settings, () => true);
     beats.record('a', t0);
     beats.wrote('a', t0);
     beats.record('b', t0 + 2_000);
@@ -36,7 +36,7 @@ describe('agent liveness in memory, hosts written heard every few beats', () => 
   });
 
   test('a host registered UNKNOWN makes the next beat of its agent a first write', () => {
-    const beats = new AgentHeartbeats(settings);
+    const beats = new AgentHeartbeats(settings, () => true);
     beats.record('a', t0);
     expect(beats.firstWrite('a')).toBe(true);
     beats.wrote('a', t0);
@@ -45,6 +45,21 @@ describe('agent liveness in memory, hosts written heard every few beats', () => 
     beats.rewrite('a');
     expect(beats.firstWrite('a')).toBe(true);
     expect(beats.dueWrite('a', t0 + 1_000)).toBe(true);
+  });
+
+  test('an agent heard but not in the agent link yet (a remote one before its opening calls are done) is not live; its beats still count against silence', () => {
+    const inLink = new Set<string>();
+    const beats = new AgentHeartbeats(settings, (agentId) => inLink.has(agentId));
+    beats.record('a', t0);
+    expect(beats.isLive('a', t0 + 1)).toBe(false);
+    expect(beats.usable('a')).toBe(false);
+    expect(beats.lastHeard('a')).toBe(t0);
+    expect(beats.silentSince(t0 + 1)).toEqual(['a']);
+    expect(beats.silentSince(t0)).toEqual([]);
+    inLink.add('a');
+    expect(beats.isLive('a', t0 + 1)).toBe(true);
+    expect(beats.usable('a')).toBe(true);
+    expect(beats.isLive('a', t0 + settings.downAfterMs + 1)).toBe(false);
   });
 
   test('a gateway that did not hear an agent allows the write interval and the gathering of a batch on top of the threshold', () => {

@@ -75,7 +75,8 @@ export const MAX_HANDSHAKE_BYTES = 64 * 1024;
  */
 export class AgentServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_ANSWER_BYTES });
-  private readonly sockets = new Map<string, WebSocket>();
+  /** Each agent's newest connection: its socket and its client (in the link once its opening calls are done). */
+  private readonly sockets = new Map<string, { socket: WebSocket; client: AgentClient }>();
   private readonly peers = new Map<string, { version: string; remoteAddress: string; protocol: number }>();
   private readonly pinger: NodeJS.Timeout;
   private readonly admission: Admission;
@@ -90,7 +91,7 @@ export class AgentServer {
     this.admission = new Admission(deps.admitAtOnce ?? 16);
     this.pending = new AddressPlaces(deps.pendingCaps ?? PENDING_HANDSHAKE_CAPS);
     this.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => this.accept(socket, req.socket.remoteAddress ?? 'unknown'));
-    deps.credentials.onRevoked((agentId) => this.sockets.get(agentId)?.close(CLOSE_CODES.UNAUTHENTICATED, 'the agent credential was revoked'));
+    deps.credentials.onRevoked((agentId) => this.sockets.get(agentId)?.socket.close(CLOSE_CODES.UNAUTHENTICATED, 'the agent credential was revoked'));
     // A socket silent (no pong, no frame) for longer than `silenceMs` is cut off: its agent leaves the link.
     // Only sockets silent for a beat are pinged: an agent's heartbeats are enough to hear it.
     const heard = new WeakMap<WebSocket, number>();
@@ -227,10 +228,16 @@ export class AgentServer {
     const client = new AgentClient(agentId, lanes.outgoing, { protocol, logger });
     methodInFlight = (id) => client.methodInFlight(id);
     new UpstreamDispatcher(this.deps.heartbeats, this.deps.upstream, lanes.incoming, agentId, logger, this.deps.hostFacts, protocol);
-    this.sockets.get(agentId)?.close(CLOSE_CODES.REPLACED, 'another connection of this agent replaced this one');
-    this.sockets.set(agentId, socket);
+    // The connection this one replaces leaves the link now, not once its socket has closed: work
+    // sent meanwhile would go to a connection on its way out (the new one joins after its opening calls).
+    const replaced = this.sockets.get(agentId);
+    if (replaced) {
+      agents.remove(agentId, replaced.client);
+      replaced.socket.close(CLOSE_CODES.REPLACED, 'another connection of this agent replaced this one');
+    }
+    this.sockets.set(agentId, { socket, client });
     socket.once('close', (code: number, reason: Buffer) => {
-      if (this.sockets.get(agentId) === socket) this.sockets.delete(agentId);
+      if (this.sockets.get(agentId)?.socket === socket) this.sockets.delete(agentId);
       agents.remove(agentId, client);
       // The agent closed its connection itself (rsp agent stopped), not a loss.
       if (code === CLOSE_CODES.STOPPING) logger.info({ agent: agentId, code, reason: reason.toString() }, 'host agent stopped');
