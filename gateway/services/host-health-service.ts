@@ -20,6 +20,14 @@ import { PeriodicTask } from '../scheduling/periodic-task';
 /** The metric name of the alert a DOWN host raises. */
 export const HOST_DOWN_METRIC = 'heartbeatSilenceSeconds';
 
+/**
+ * The longest a beat waiting for its answer (its scope to read, a first write) waits for others
+ * to join its batch: a tenth of a beat up to this (the default 1 s beat's tenth). A waiting beat
+ * holds its agent's lease renewal, and the gateway's own start waits for its in-process agents'
+ * first beats: with `RSP_HEARTBEAT_MS` at its 10-minute maximum a tenth was a minute of each.
+ */
+const WAITING_BEAT_GATHER_MS = 100;
+
 /** Any number, the same in every gateway: the advisory lock only one gateway's detector holds per round. */
 const DETECTOR_LOCK_KEY = 7_346_201_011;
 
@@ -213,8 +221,9 @@ export class HostHealthService implements HeartbeatReceiver {
 
   /**
    * Queues `agentId`'s beat heard `at` for a batch. The beats that arrive within a tenth of a beat
-   * of one that waits for its scope, or while a batch is written, go together: one statement
-   * however many agents beat. Beats that only need writing gather for a beat.
+   * (at most `WAITING_BEAT_GATHER_MS`) of one that waits for its scope, or while a batch is
+   * written, go together: one statement however many agents beat. Beats that only need writing
+   * gather for a beat.
    */
   private queue(agentId: string, at: number, write: boolean, waiter?: BeatWaiter): void {
     const queued = this.pendingBeats.get(agentId);
@@ -223,7 +232,7 @@ export class HostHealthService implements HeartbeatReceiver {
       queued.write ||= write;
       if (waiter) queued.waiters.push(waiter);
     } else this.pendingBeats.set(agentId, { at, write, waiters: waiter ? [waiter] : [] });
-    this.scheduleBatch(waiter ? this.settings.heartbeatMs / 10 : this.settings.heartbeatMs);
+    this.scheduleBatch(waiter ? Math.min(this.settings.heartbeatMs / 10, WAITING_BEAT_GATHER_MS) : this.settings.heartbeatMs);
   }
 
   /** Writes the queued beats in `delayMs` at the latest; a batch being written schedules the next as it ends. */

@@ -57,33 +57,46 @@ async function withAdmin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
 }
 
 /**
+ * Makes this run's migrated PGlite template (`<template folder>/db`) unless it is there: initdb and
+ * every migration of the repository, once per run. The global setup makes it while the run's
+ * builds go on, so that no test file's `beforeAll` pays for it (over a minute on a 2-core machine
+ * under load, inside the first test gateway's start); a test run without it makes it on first
+ * need. Its path, or undefined when no template folder is set.
+ */
+export async function makePgliteTemplate(): Promise<string | undefined> {
+  const templates = process.env[PGLITE_TEMPLATE_ENV];
+  if (!templates) return undefined;
+  const template = join(templates, 'db');
+  if (existsSync(template)) return template;
+  const scratch = mkdtempSync(join(templates, 'making-'));
+  const ds = await openDataSource({ kind: 'pglite', dataDir: join(scratch, 'db') });
+  try {
+    await runMigrations(ds);
+  } finally {
+    await ds.destroy();
+  }
+  try {
+    renameSync(join(scratch, 'db'), template);
+  } catch (e) {
+    // Another worker's template got there first: the same migrations, so either will do.
+    if (!['EEXIST', 'ENOTEMPTY'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  }
+  rmSync(scratch, { recursive: true, force: true });
+  return template;
+}
+
+/**
  * Gives a PGlite directory that does not exist yet (`<dataDir>/db`) the migrated, empty schema by
- * copying this run's template instead of migrating from scratch (initdb and every migration: about
- * 10 s per fresh gateway on a busy 2-core machine, against 1–2 s for the copy). The copy then gets
- * its own installation id, as a database migrated on its own has (the Redis prefix and the local
- * agent's id derive from it). The template is made once per run, from the repository's migrations,
- * by the first test that needs it. A no-op when the directory exists or no template folder is set.
+ * copying this run's template (`makePgliteTemplate`) instead of migrating from scratch (initdb and
+ * every migration: about 10 s per fresh gateway on a busy 2-core machine, against 1–2 s for the
+ * copy). The copy then gets its own installation id, as a database migrated on its own has (the
+ * Redis prefix and the local agent's id derive from it). A no-op when the directory exists or no
+ * template folder is set.
  */
 export async function seedMigratedPglite(dbDir: string): Promise<void> {
-  const templates = process.env[PGLITE_TEMPLATE_ENV];
-  if (!templates || existsSync(dbDir)) return;
-  const template = join(templates, 'db');
-  if (!existsSync(template)) {
-    const scratch = mkdtempSync(join(templates, 'making-'));
-    const ds = await openDataSource({ kind: 'pglite', dataDir: join(scratch, 'db') });
-    try {
-      await runMigrations(ds);
-    } finally {
-      await ds.destroy();
-    }
-    try {
-      renameSync(join(scratch, 'db'), template);
-    } catch (e) {
-      // Another worker's template got there first: the same migrations, so either will do.
-      if (!['EEXIST', 'ENOTEMPTY'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
-    }
-    rmSync(scratch, { recursive: true, force: true });
-  }
+  if (existsSync(dbDir)) return;
+  const template = await makePgliteTemplate();
+  if (!template) return;
   cpSync(template, dbDir, { recursive: true, filter: (source) => basename(source) !== EMBEDDED_LOCK_FILE });
   const db = await PGlite.create(dbDir);
   try {
