@@ -122,7 +122,9 @@ export class HostHealthService implements HeartbeatReceiver {
 
   /** Detects every `heartbeatMs` until `stop`; the first start opens the grace period (agents reconnect meanwhile). */
   start(): void {
-    this.rounds ??= new PeriodicTask('heartbeat round', () => this.tick(), this.logger);
+    // A round starts once this turn of the event loop has read its I/O (`setImmediate` runs after it): after a stall of the
+    // gateway's own the timer fires before the beats agents sent meanwhile are read, and would judge them silent.
+    this.rounds ??= new PeriodicTask('heartbeat round', () => new Promise((resolve) => setImmediate(resolve)).then(() => this.tick()), this.logger);
     if (this.rounds.started) return;
     this.started ??= Date.now();
     this.rounds.start(this.settings.heartbeatMs);

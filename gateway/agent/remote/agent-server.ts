@@ -94,8 +94,12 @@ export class AgentServer {
     deps.credentials.onRevoked((agentId) => this.sockets.get(agentId)?.socket.close(CLOSE_CODES.UNAUTHENTICATED, 'the agent credential was revoked'));
     // A socket silent (no pong, no frame) for longer than `silenceMs` is cut off: its agent leaves the link.
     // Only sockets silent for a beat are pinged: an agent's heartbeats are enough to hear it.
+    // The judgement waits for the I/O of this turn of the event loop (`setImmediate` runs after it):
+    // after a stall of the gateway's own (a long task, an overloaded machine) the timer fires
+    // before the frames agents sent meanwhile are read, and would cut agents that were not silent.
     const heard = new WeakMap<WebSocket, number>();
-    this.pinger = setInterval(() => {
+    this.pinger = setInterval(() => setImmediate(judge), deps.heartbeatMs);
+    const judge = () => {
       const now = Date.now();
       for (const socket of this.wss.clients) {
         if (!heard.has(socket)) {
@@ -113,7 +117,7 @@ export class AgentServer {
         // A socket heard within the last beat (its heartbeat, any frame) needs no ping.
         if (silentMs >= deps.heartbeatMs) socket.ping();
       }
-    }, deps.heartbeatMs);
+    };
     this.pinger.unref();
   }
 
