@@ -1,8 +1,7 @@
-import { Agent, request as httpRequest, IncomingMessage } from 'node:http';
-import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import type { ExecutionRequest, ExecutionResult, Executor } from '@graphql-tools/utils';
 import { createGraphQLError } from '@graphql-tools/utils';
 import { DocumentNode, GraphQLError, print } from 'graphql';
+import { SiteConnections, type SiteExchange } from './site-connections';
 
 /** A site's HTTP executor: its executor, and a way to close its kept-alive connections. */
 export interface SiteHttpExecutor {
@@ -35,7 +34,7 @@ function printedDocument(document: DocumentNode): string {
 
 /**
  * Queries and mutations to one site over HTTP/1.1, on connections kept alive between requests
- * (node:http's Agent, one pool per site): the request's JSON body, the answer's JSON parsed once.
+ * (SiteConnections, one pool per site): the request's JSON body, the answer's JSON parsed once.
  * Failures keep the codes of GraphQL Tools' HTTP executor, which this replaces for speed:
  * SUBREQUEST_HTTP_ERROR (refused, reset), TIMEOUT_ERROR (no answer within `timeoutMs`),
  * RESPONSE_VALIDATION_FAILED (not a GraphQL answer); a site's own errors come back as it gave them.
@@ -45,10 +44,7 @@ function printedDocument(document: DocumentNode): string {
  */
 export function siteHttpExecutor(options: { endpoint: string; timeoutMs: number; headers: (request: ExecutionRequest) => Record<string, string>; maxAnswerBytes?: number }): SiteHttpExecutor {
   const maxAnswerBytes = options.maxAnswerBytes ?? MAX_SITE_ANSWER_BYTES;
-  const url = new URL(options.endpoint);
-  const secure = url.protocol === 'https:';
-  const agent = secure ? new HttpsAgent({ keepAlive: true }) : new Agent({ keepAlive: true });
-  const send = secure ? httpsRequest : httpRequest;
+  const connections = new SiteConnections(new URL(options.endpoint), maxAnswerBytes);
   const executor = ((request: ExecutionRequest): Promise<ExecutionResult> => {
     const body = JSON.stringify({
       query: printedDocument(request.document),
@@ -68,63 +64,36 @@ export function siteHttpExecutor(options: { endpoint: string; timeoutMs: number;
       };
       const fail = (message: string, code: string, originalError?: Error, status?: number, reason?: string) =>
         finish({ errors: [createGraphQLError(message, { extensions: { code, request: { method: 'POST' }, ...(status ? { response: { status } } : {}), ...(reason ? { reason } : {}) }, ...(originalError ? { originalError } : {}) })] });
-      const req = send(
-        url,
-        {
-          method: 'POST',
-          agent,
-          headers: { accept: 'application/graphql-response+json, application/json', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...options.headers(request) },
-        },
-        (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          const tooLarge = (bytes: number) => {
-            fail(`The site's answer is over ${maxAnswerBytes} bytes (${bytes} or more): not read`, 'SUBREQUEST_HTTP_ERROR', undefined, res.statusCode, 'ANSWER_TOO_LARGE');
-            chunks.length = 0;
-            req.destroy();
-          };
-          const declared = Number(res.headers['content-length']);
-          if (declared > maxAnswerBytes) return tooLarge(declared);
-          res.on('data', (chunk: Buffer) => {
-            if (done) return;
-            size += chunk.length;
-            if (size > maxAnswerBytes) return tooLarge(size);
-            chunks.push(chunk);
-          });
-          res.on('error', (e) => fail(unreachable(e), 'SUBREQUEST_HTTP_ERROR', e));
-          res.on('end', () => {
-            if (done) return;
-            const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
-            let result: ExecutionResult;
-            try {
-              result = answer(text, res.statusCode ?? 0);
-            } catch (e) {
-              // Thrown out of this event handler, it would end the process.
-              result = { errors: [createGraphQLError(`The site's answer could not be read: ${(e as Error).message}`, { extensions: { code: 'RESPONSE_VALIDATION_FAILED', response: { status: res.statusCode ?? 0 } } })] };
-            }
-            finish(result);
-          });
-        },
-      );
       const timer = setTimeout(() => {
+        exchange?.abort();
         const e = new Error(`The operation was aborted due to timeout`);
         e.name = 'TimeoutError';
-        req.destroy(e);
         fail(e.message, 'TIMEOUT_ERROR', e, 504);
       }, options.timeoutMs);
       const onAbort = () => {
+        exchange?.abort();
         const reason = signal?.reason as Error | undefined;
-        req.destroy(reason instanceof Error ? reason : new Error('The operation was aborted'));
         if (reason instanceof GraphQLError) finish({ errors: [reason] });
         else fail(reason?.message ?? 'The operation was aborted', 'SUBREQUEST_HTTP_ERROR', reason);
       };
+      let exchange: SiteExchange | undefined;
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      req.on('error', (e) => fail(unreachable(e), 'SUBREQUEST_HTTP_ERROR', e));
-      req.end(body);
+      exchange = connections.post(body, options.headers(request), (outcome) => {
+        if (outcome.kind === 'error') return fail(unreachable(outcome.error), 'SUBREQUEST_HTTP_ERROR', outcome.error);
+        if (outcome.kind === 'too-large') return fail(`The site's answer is over ${maxAnswerBytes} bytes (${outcome.bytes} or more): not read`, 'SUBREQUEST_HTTP_ERROR', undefined, outcome.status, 'ANSWER_TOO_LARGE');
+        let result: ExecutionResult;
+        try {
+          result = answer(outcome.body.toString('utf8'), outcome.status);
+        } catch (e) {
+          // Thrown out of a socket's event handler, it would end the process.
+          result = { errors: [createGraphQLError(`The site's answer could not be read: ${(e as Error).message}`, { extensions: { code: 'RESPONSE_VALIDATION_FAILED', response: { status: outcome.status } } })] };
+        }
+        finish(result);
+      });
     });
   }) as Executor;
-  return { executor, close: () => agent.destroy() };
+  return { executor, close: () => connections.close() };
 }
 
 /**
