@@ -134,9 +134,9 @@ export class SiteConnections {
     return connection;
   }
 
-  /** Keeps a connection whose answer was read whole for the next request, `idleMs` at most. */
+  /** Keeps a connection whose answer was read whole for the next request, `idleMs` at most (not one still writing a request the site answered early). */
   private release(connection: Connection, idleMs: number): void {
-    if (this.closed || idleMs <= 0 || this.idle.length >= MAX_IDLE || connection.socket.destroyed) {
+    if (this.closed || idleMs <= 0 || this.idle.length >= MAX_IDLE || connection.socket.destroyed || connection.socket.writableLength > 0) {
       connection.socket.destroy();
       return;
     }
