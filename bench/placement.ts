@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
@@ -131,6 +131,8 @@ async function main(): Promise<void> {
     line('  ratio to the scheduler alone, same requests', (rate / empty.perSecond).toFixed(2), '(the cost of GraphQL, HTTP and PostgreSQL)');
     const perPlacement = (ms: number) => `${((ms * 1000) / Math.max(placed, 1)).toFixed(0)} µs`;
     line('  CPU per placement: gateway / PostgreSQL', `${perPlacement((batchCpu.user + batchCpu.system) / 1000)} / ${perPlacement(batchPgMs)}`, `(scheduler alone: ${(1e6 / empty.perSecond).toFixed(0)} µs; load ${loadavg()[0]!.toFixed(2)})`);
+    // The load clients share the machine's cores with the gateway and PostgreSQL: their part too.
+    line('  CPU per placement: load clients', perPlacement(batchRun.cpuMs), `(${availableParallelism()} cores)`);
 
     // Phase 2: single allocate under concurrent clients, after a warm-up of the same kind (not
     // counted: the allocate path's first calls are compiled and its connections opened meanwhile).

@@ -197,14 +197,16 @@ export class GroupCommit {
         continue;
       }
       // What each group will hold of each resource claimed, as planned (after this group's charges).
+      // Groups already named, per resource (a set per resource: no key string made per claim).
       const usage: UsageAfter[] = [];
-      const charged = new Set<string>();
+      const charged = new Map<string, Set<string>>();
       for (const p of planned) {
         for (const a of p.allocations) {
           for (const c of a.claims) {
-            const key = `${c.resourceId}/${a.groupId}`;
-            if (charged.has(key)) continue;
-            charged.add(key);
+            let groups = charged.get(c.resourceId);
+            if (!groups) charged.set(c.resourceId, (groups = new Set()));
+            if (groups.has(a.groupId)) continue;
+            groups.add(a.groupId);
             usage.push({ hostId: a.hostId, groupId: a.groupId, type: c.type, used: deltas.get(c.resourceId)!.resource.usedByGroup.get(a.groupId) ?? 0 });
           }
         }
