@@ -7,6 +7,14 @@ const { existsSync, lstatSync, statSync } = require('node:fs');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
+
+// The Node.js releases of package.json's engines (gateway/cli/node-support.ts says the same for the
+// CLI): an older one would install and build, then fail in ways that name something else.
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (!((major === 22 && minor >= 15) || (major === 24 && minor >= 11) || major >= 25)) {
+  process.stderr.write(`rsp: Node.js ${process.versions.node} is not supported: RSP needs Node.js 22 (22.15 or later) or 24 (24.11 or later)\n`);
+  process.exit(1);
+}
 const marker = join(root, 'node_modules', '.package-lock.json');
 const lock = join(root, 'package-lock.json');
 

@@ -28,6 +28,7 @@ import { registerSite } from './commands/site';
 import { registerToken } from './commands/token';
 import { registerTop } from './commands/top';
 import { CliError, EXIT_CODES_HELP, ExitCode as CliExitCode, exitCodeFor } from './exit-codes';
+import { unsupportedNode } from './node-support';
 import { addServeOptions, ServeOptions, serveOverrides } from './serve-options';
 import { testProtocolPin } from './commands/protocol-pin';
 import { trustCaFile } from './tls-trust';
@@ -161,12 +162,20 @@ function fail(error: unknown): never {
     process.stderr.write(`rsp: ${error.message} [${error.category}]\n`);
     process.exit(exitCodeFor(error.category));
   }
+  const system = error as NodeJS.ErrnoException | undefined;
+  if (system?.syscall && system.code) {
+    // An error of the system (a port, a file, a connection): its message names what, a stack would not help.
+    process.stderr.write(`rsp: ${system.message} [${system.code}]\n`);
+    process.exit(ExitCode.FAILURE);
+  }
   process.stderr.write(`rsp: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
   process.exit(ExitCode.FAILURE);
 }
 
 /** Parses and runs; a word that names no command is a usage error (exit 2), even with `--help`. */
 async function main(): Promise<void> {
+  const oldNode = unsupportedNode();
+  if (oldNode) throw new CliError(oldNode, 'BAD_USAGE', ExitCode.BAD_CONFIG);
   const unknown = unknownCommandOf(program, process.argv.slice(2));
   if (unknown) unknown.command.error(`error: unknown command '${unknown.name}' (see '${commandPath(unknown.command)} --help')`, { code: 'commander.unknownCommand', exitCode: ExitCode.BAD_CONFIG });
   await program.parseAsync(process.argv);

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +83,21 @@ describe('rsp CLI', () => {
     expect(code).toBe(2);
   });
 
-  test('rsp federate on a port in use says so, without a stack trace, and exits 1', async () => {
+  test('rsp serve on a port in use says so before it opens the database (a first start would lose its token), exit code 2', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      const fresh = join(dataDir, 'busy-port');
+      const { code, stdout, stderr } = await rsp(['serve', '--port', String(port), '--data-dir', fresh], { DATABASE_URL: '', RSP_DRIVERS: 'fake' });
+      expect({ code, stdout, stderr }).toEqual({ code: 2, stdout: '', stderr: `rsp: Invalid configuration:\n  PORT: 127.0.0.1:${port} is in use by another process (another gateway?): stop it, or choose another port (0 picks a free one)\n` });
+      expect(existsSync(join(fresh, 'db'))).toBe(false);
+    } finally {
+      busy.close();
+    }
+  });
+
+  test('rsp federate on a port in use says so, without a stack trace, and exits 2', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
     try {
@@ -91,7 +105,7 @@ describe('rsp CLI', () => {
       const file = join(dataDir, 'federation.json');
       writeFileSync(file, '{"sites":[],"groups":[]}\n');
       const { code, stdout, stderr } = await rsp(['federate', '--config', file, '--port', String(port)]);
-      expect({ code, stdout, stderr }).toEqual({ code: 1, stdout: '', stderr: `rsp: cannot listen on 127.0.0.1:${port}: the port is in use (another process listens there; --port picks another) [EADDRINUSE]\n` });
+      expect({ code, stdout, stderr }).toEqual({ code: 2, stdout: '', stderr: `rsp: cannot listen on 127.0.0.1:${port}: the port is in use (another process listens there; --port picks another) [EADDRINUSE]\n` });
     } finally {
       busy.close();
     }

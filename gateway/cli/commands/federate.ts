@@ -23,7 +23,7 @@ export function registerFederation(program: Command): void {
       const gateway = await startFederationGateway(config, { ...(port !== undefined ? { port } : {}), ...(opts.host !== undefined ? { host: opts.host } : {}) }).catch((e: unknown) => {
         const code = (e as NodeJS.ErrnoException).code;
         if ((e as NodeJS.ErrnoException).syscall !== 'listen') throw e;
-        throw new CliError(`cannot listen on ${opts.host ?? config.host ?? '127.0.0.1'}:${port ?? config.port ?? 4100}: ${code === 'EADDRINUSE' ? 'the port is in use (another process listens there; --port picks another)' : (e as Error).message}`, code ?? 'FAILURE', ExitCode.FAILURE);
+        throw new CliError(`cannot listen on ${opts.host ?? config.host ?? '127.0.0.1'}:${port ?? config.port ?? 4100}: ${code === 'EADDRINUSE' ? 'the port is in use (another process listens there; --port picks another)' : (e as Error).message}`, code ?? 'FAILURE', ExitCode.BAD_USAGE);
       });
       process.stdout.write(
         [
