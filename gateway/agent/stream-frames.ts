@@ -78,7 +78,9 @@ export type StreamEvent =
 /** A session's frame on the agent connection. */
 export type StreamFrame = { type: 'stream'; session: string } & StreamEvent;
 
-const isSize = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 10_000;
+/** Whether `n` is a terminal's columns or rows as sessions take them: a whole number from 1 to 10000 (an `/exec` start or resize, an `openSession`, a `resize` frame). */
+export const isTerminalSize = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 10_000;
+
 const isSessionId = (s: unknown): s is string => typeof s === 'string' && s.length > 0 && s.length <= 100;
 
 /**
@@ -121,7 +123,7 @@ export function decodeStreamFrame(value: unknown): StreamFrame {
       if (!Number.isInteger(f.bytes) || (f.bytes as number) < 0) bad('an ack needs a byte count');
       break;
     case 'resize':
-      if (!isSize(f.columns) || !isSize(f.rows)) bad('a resize needs columns and rows from 1 to 10000');
+      if (!isTerminalSize(f.columns) || !isTerminalSize(f.rows)) bad('a resize needs columns and rows from 1 to 10000');
       break;
     case 'exit':
       if (!Number.isInteger(f.exitCode) || Math.abs(f.exitCode as number) > 2 ** 31) bad('an exit needs an integer exit code (32 bits)');
@@ -151,7 +153,7 @@ export function openSessionParams(value: unknown): OpenSessionParams {
   if (typeof p.environmentId !== 'string' || !p.environmentId) bad('environmentId must name an environment');
   if (p.console !== undefined && typeof p.console !== 'boolean') bad('console must be true or false');
   if (p.tty !== undefined && typeof p.tty !== 'boolean') bad('tty must be true or false');
-  if ((p.columns !== undefined && !isSize(p.columns)) || (p.rows !== undefined && !isSize(p.rows))) bad('columns and rows must be whole numbers from 1 to 10000');
+  if ((p.columns !== undefined && !isTerminalSize(p.columns)) || (p.rows !== undefined && !isTerminalSize(p.rows))) bad('columns and rows must be whole numbers from 1 to 10000');
   if (p.console === true) {
     if (p.command !== undefined) bad('a console session takes no command');
   } else if (!Array.isArray(p.command) || !p.command.length || p.command.some((a) => typeof a !== 'string')) {

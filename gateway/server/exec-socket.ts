@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { InteractiveProcess } from '../../drivers/contract';
+import { isTerminalSize } from '../agent/stream-frames';
 import type { Principal } from '../auth/principal';
 import { fromDatabaseError, isRspError, outageOf } from '../errors';
 import { clientAddress } from '../limits/client-address';
@@ -20,8 +21,6 @@ export { EXEC_WEBSOCKET_PATH } from './exec-protocol';
 export const OUTPUT_BUFFER_BYTES = 1024 * 1024;
 /** How often a session whose process is not taking its input is pinged (to notice a client gone). */
 const HELD_PING_MS = 15_000;
-
-const isSize = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 10_000;
 
 /**
  * The `/exec` WebSocket endpoint: interactive processes in environments. The upgrade must carry a
@@ -125,7 +124,7 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
       if (c.type === 'eof') {
         if (consoleSession) p.kill();
         else p.stdin.end();
-      } else if (c.type === 'resize' && isSize(c.columns) && isSize(c.rows)) {
+      } else if (c.type === 'resize' && isTerminalSize(c.columns) && isTerminalSize(c.rows)) {
         afterResize = [];
         ws.pause();
         void p
@@ -162,7 +161,7 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
         control({ type: 'error', code: 'BAD_USER_INPUT', message: 'The first frame of an exec session is a JSON text frame {environment, command, tty?, columns?, rows?}' });
         return ws.close(EXEC_ERROR_CLOSE_CODE, 'BAD_USER_INPUT');
       }
-      if (typeof s.environment !== 'string' || (s.columns !== undefined && !isSize(s.columns)) || (s.rows !== undefined && !isSize(s.rows))) {
+      if (typeof s.environment !== 'string' || (s.columns !== undefined && !isTerminalSize(s.columns)) || (s.rows !== undefined && !isTerminalSize(s.rows))) {
         control({ type: 'error', code: 'BAD_USER_INPUT', message: 'environment must be an id, columns and rows whole numbers from 1 to 10000' });
         return ws.close(EXEC_ERROR_CLOSE_CODE, 'BAD_USER_INPUT');
       }
