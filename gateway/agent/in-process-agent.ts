@@ -26,10 +26,14 @@ import type { ArtifactRef, CallContext, ChunkData, EnvironmentRequest, ImageArti
 /** How long a cancelled operation id is remembered, so a call of it that arrives late fails at once. */
 const CANCELLED_MEMORY_MS = 10 * 60_000;
 
-/** Why a technology has no console at all (the refusal names it; its drivers do not advertise `console`). */
-const NO_CONSOLE: Partial<Record<string, string>> = {
-  vserver: 'util-vserver gives a guest no console: its init runs with no terminal RSP could attach to (run commands with rsp env exec instead)',
-};
+/**
+ * Why a driver that does not advertise `console` refuses one (vserver: util-vserver gives a guest no
+ * terminal; libvirt's domains other than QEMU's and KVM's; a plugin's driver without one), and the way round
+ * it where the driver runs commands.
+ */
+function noConsole(operations: readonly string[]): string {
+  return `its environments have no console RSP can attach to${operations.includes('exec') || operations.includes('interactiveExec') ? ' (run commands with rsp env exec instead)' : ''}`;
+}
 
 /** Options of an `InProcessAgent`. */
 export interface InProcessAgentOptions {
@@ -200,11 +204,11 @@ export class InProcessAgent implements HostAgent {
     return requireCapability(d, 'interactiveExec')(environmentId, command, { tty, columns, rows });
   }
 
-  /** Attaches to the environment's console through the driver's `console`; a technology with no console at all says why. */
+  /** Attaches to the environment's console through the driver's `console`; a driver without one says so, and how to run commands instead where it can. */
   async console({ driver, environmentId }: EnvironmentTarget): Promise<InteractiveProcess> {
     const d = await this.driver(driver);
-    const none = NO_CONSOLE[d.technology];
-    if (none && !d.capabilities().operations.includes('console')) throw new UnsupportedOperationError('console', `driver ${d.name}`, none);
+    const { operations } = d.capabilities();
+    if (!operations.includes('console')) throw new UnsupportedOperationError('console', `driver ${d.name}`, noConsole(operations));
     return requireCapability(d, 'console')(environmentId);
   }
 

@@ -11,7 +11,8 @@ import { InProcessAgent } from '../../../gateway/agent/in-process-agent';
 /**
  * The in-process agent's consoles and interactive exec: the driver's `console` when it has one;
  * a driver with a console but no `interactiveExec` (libvirt's VMs) refuses interactive exec naming
- * the console; one with neither refuses both.
+ * the console; one with neither refuses both, a console saying that its environments have none
+ * (and, when the driver runs commands, to use rsp env exec instead).
  */
 describe('the in-process agent: console and interactive exec', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rsp-agent-console-'));
@@ -39,11 +40,11 @@ describe('the in-process agent: console and interactive exec', () => {
     expect(await p.exit).toBe(0);
     expect(out).toContain('exit');
     await expect(agent.interactiveExec({ driver: 'vm', environmentId: 'env-1', command: ['sh'] })).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION', message: expect.stringContaining('rsp env console') as string });
-    await expect(agent.console({ driver: 'bare', environmentId: 'env-1' })).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION' });
+    await expect(agent.console({ driver: 'bare', environmentId: 'env-1' })).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION', message: 'driver bare does not support console: its environments have no console RSP can attach to' });
     await expect(agent.interactiveExec({ driver: 'bare', environmentId: 'env-1', command: ['sh'] })).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION' });
   });
 
-  test('a vserver has no console, and the refusal says why', async () => {
-    await expect(agent.console({ driver: 'vs', environmentId: 'env-1' })).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION', message: expect.stringContaining('util-vserver gives a guest no console') as string });
+  test('a driver without a console (vserver) refuses one, naming rsp env exec when it runs commands', async () => {
+    await expect(agent.console({ driver: 'vs', environmentId: 'env-1' })).rejects.toMatchObject({ category: 'UNSUPPORTED_OPERATION', message: 'driver vs does not support console: its environments have no console RSP can attach to (run commands with rsp env exec instead)' });
   });
 });
