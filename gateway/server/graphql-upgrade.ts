@@ -58,7 +58,7 @@ export const MAX_UPGRADES_WAITING = 4096;
 /** Messages of graphql-ws sockets (all of them together) handled per turn of the event loop. */
 export const MESSAGES_PER_TURN = 32;
 
-/** Answers an upgrade with an HTTP error and a GraphQL-shaped body, and ends the connection (for /graphql and /exec). */
+/** Answers an upgrade with an HTTP error and a GraphQL-shaped body, and ends the connection (for /graphql, /exec and /agent). */
 export function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string, code: string, retryAfter?: number): void {
   const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
   const retry = retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`;

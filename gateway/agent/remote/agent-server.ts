@@ -24,6 +24,8 @@ import { websocketChannel } from './websocket-channel';
 import { AddressPlaces } from '../../limits/socket-admission';
 import { agentFrameRefusal, BULK_ANSWER_METHODS, MAX_AGENT_ANSWER_BYTES } from './frame-limits';
 import type { AgentMethod } from '../host-agent';
+import { RATE_LIMITED } from '../../limits/request-limits';
+import { refuseUpgrade } from '../../server/graphql-upgrade';
 
 /** What the gateway's end of remote agents needs. */
 export interface AgentServerDeps {
@@ -139,8 +141,7 @@ export class AgentServer {
     const release = this.pending.take(address);
     if (typeof release !== 'function') {
       this.deps.logger.warn({ address, pending: this.pending.size, cap: release }, 'refused a host agent connection: too many connections waiting for their handshake');
-      socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${PENDING_RETRY_SECONDS}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      return;
+      return refuseUpgrade(socket, 429, 'Too Many Requests', 'Too many host agent connections are waiting for their handshake', RATE_LIMITED, PENDING_RETRY_SECONDS);
     }
     socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
