@@ -7,6 +7,7 @@ import type { Principal } from '../auth/principal';
 import { NotFoundError, UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { EnvironmentEntity, EnvironmentStatus, HostEntity } from '../persistence/entities';
+import { UUID_PATTERN } from '../persistence/time-ordered-id';
 
 /** An object RSP made on an engine that the database does not know (or knows as DESTROYED). */
 export interface Orphan {
@@ -25,8 +26,6 @@ export interface OrphanRemoval {
   removed: Orphan[];
   failed: Array<{ orphan: Orphan; reason: string }>;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Orphans: on each agent's connection, what its drivers list as RSP's is compared with the
@@ -98,7 +97,7 @@ export class OrphanService {
         listed.push({ agentId: agent.id, driver: driver.name, technology: driver.technology, name: info.id, foundAt });
       }
     }
-    const ids = [...new Set(listed.map((o) => o.name).filter((id) => UUID.test(id)))];
+    const ids = [...new Set(listed.map((o) => o.name).filter((id) => UUID_PATTERN.test(id)))];
     const known = ids.length
       ? new Set((await this.dataSource.getRepository(EnvironmentEntity).find({ select: { id: true }, where: { id: In(ids), status: Not(EnvironmentStatus.DESTROYED) } })).map((e) => e.id))
       : new Set<string>();

@@ -3,10 +3,10 @@ import type { ArtifactManifest } from '../artifacts/manifest';
 import { validateEnvironmentName } from '../environments';
 import { BadInputError } from '../errors';
 import type { EnvironmentInterface, EnvironmentVolume, PublishedPort, ReplicaSource } from '../persistence/entities';
+import { UUID_PATTERN } from '../persistence/time-ordered-id';
 import { unsafeTextProblem } from '../server/input-guard';
 import { validateInterface, validatePorts, validateVolumes } from '../services/environment-rules';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CHUNK_ID = /^[0-9a-f]{64}$/;
 const DRIVER_NAME = /^[a-z0-9][a-z0-9._-]{0,99}$/i;
 const LIMIT_NAMES: readonly LimitName[] = ['cpuWeight', 'cpuQuota', 'memoryBytes', 'diskBytes', 'networkBitsPerSecond', 'pids'];
@@ -38,7 +38,7 @@ export function countOf(value: unknown, field: string, max = Number.MAX_SAFE_INT
 
 /** Whether `value` is an id as this site's database keeps them (a UUID). */
 export function isUuid(value: unknown): value is string {
-  return typeof value === 'string' && UUID.test(value);
+  return typeof value === 'string' && UUID_PATTERN.test(value);
 }
 
 /** An id as this site's database keeps them (a UUID), else BAD_USER_INPUT naming `field`. */

@@ -1,5 +1,8 @@
 import { randomFillSync } from 'node:crypto';
 
+/** An id as the database keeps them: a UUID (any version, hex digits in either case). */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** The hexadecimal digits, as bytes. */
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 /** Random bytes (a CSPRNG's, as `randomUUID`'s are), refilled when used up: 10 per id. */
