@@ -10,7 +10,7 @@ import { ByIdForwarding, ResolvedAs } from './forwarding';
 import { takesPeer, withPeers } from './peers';
 import { placementResolvers } from './placement';
 import { decodeCursor, encodeCursor, FederatedConnection, GlobalIds, isConnectionType, LocalArgs, localArgs, mergeKindOf, SiteCursors, SiteIndex } from './routing';
-import { classify, errorOf, notLinked, Outcome, siteError } from './site-errors';
+import { classify, errorOf, mergedLists, notLinked, Outcome, siteError } from './site-errors';
 
 /** The selection the federation adds to a delegated connection: each site's own end cursor. */
 const SITE_PAGE_KEY = '__federationPage';
@@ -109,7 +109,7 @@ export function federation(sites: Subschema[], siteSchema: GraphQLSchema, index 
     const failed = outcomes.filter((o): o is Extract<Outcome, { failure: GraphQLError }> => 'failure' in o);
     if (kind === 'list') {
       ctx.siteErrors.push(...failed.map((o) => siteError(o.site, o.failure, info)));
-      return answered.flatMap((o) => (Array.isArray(o.value) ? (flat.flatten(o.value, o.site, info) ?? o.value) : []));
+      return mergedLists(answered.map((o) => (Array.isArray(o.value) ? (flat.flatten(o.value, o.site, info) ?? o.value) : undefined)), info);
     }
     const found = answered.find((o) => o.value !== null && o.value !== undefined);
     if (found) {
@@ -281,7 +281,7 @@ function connectionFieldResolver(name: string, kind: ReturnType<typeof mergeKind
     if (!(parent instanceof FederatedConnection)) return defaultMergedResolver(parent as ExternalObject, args, ctx, info);
     if (name === 'pageInfo') return parent.pageInfo;
     const values = await Promise.all(parent.parts.map((p) => (kind === 'list' ? flat.list(p as ExternalObject, siteOfObject(p), info) : undefined) ?? defaultMergedResolver(p as ExternalObject, args, ctx, info)));
-    if (kind === 'list') return values.flatMap((v) => (Array.isArray(v) ? v : []));
+    if (kind === 'list') return mergedLists(values, info);
     if (name === 'totalCount') return values.reduce((sum: number, v) => sum + (typeof v === 'number' ? v : 0), 0);
     return values[0] ?? null;
   };

@@ -8,14 +8,15 @@ import { siteSchema } from '../../../gateway/federation/sites';
 
 const schema = siteSchema();
 
-/** Site `name`'s hosts: two, each with a resource; `broken` makes the second's layerId fail at the site (null with an error at its path). */
-function siteRoot(name: string, broken = false) {
+/** Site `name`'s hosts (two, each with a resource) and image; a host or image named in `broken` (`h1`, `h2`, `image`) fails at the site: its layerId or digest null with an error at its path. */
+function siteRoot(name: string, broken: readonly string[] = []) {
+  const failing = () => Promise.reject(new GraphQLError('disk on fire', { extensions: { code: 'INTERNAL' } }));
   const host = (n: number) => ({
     id: `h${n}`,
     hostname: `${name}-host-${n}`,
     state: n === 1 ? 'UP' : 'UNKNOWN',
     drivers: ['fake'],
-    layerId: () => (broken && n === 2 ? Promise.reject(new GraphQLError('disk on fire', { extensions: { code: 'INTERNAL' } })) : n === 1 ? `l${n}` : null),
+    layerId: () => (broken.includes(`h${n}`) ? failing() : n === 1 ? `l${n}` : null),
     fingerprint: { cpus: n },
     resources: [{ id: `r${n}`, hostId: `h${n}`, type: 'SLOT', total: n }],
   });
@@ -31,12 +32,12 @@ function siteRoot(name: string, broken = false) {
         pageInfo: { hasNextPage: start + first < hosts.length, hasPreviousPage: start > 0, startCursor: page[0]?.id ?? null, endCursor: page.at(-1)?.id ?? null },
       };
     },
-    images: () => [{ id: `i-${name}`, name: `image-${name}`, version: '1', technology: 'fake' }],
+    images: () => [{ id: `i-${name}`, name: `image-${name}`, version: '1', technology: 'fake', digest: () => (broken.includes('image') ? failing() : `sha256:${name}`) }],
   };
 }
 
-/** A federation over sites a, b and c answering by executing the site schema (site c's second host broken when asked); the requests sent are recorded in `sent`. */
-function federation(brokenC = false, sent: ExecutionRequest[] = []): GraphQLSchema {
+/** A federation over sites a, b and c answering by executing the site schema (with what `broken` names broken at each site); the requests sent are recorded in `sent`. */
+function federation(broken: Readonly<Record<string, readonly string[]>> = {}, sent: ExecutionRequest[] = []): GraphQLSchema {
   const sites = ['a', 'b', 'c'].map(
     (name) =>
       new Subschema({
@@ -47,14 +48,15 @@ function federation(brokenC = false, sent: ExecutionRequest[] = []): GraphQLSche
           sent.push(request);
           const errors = validate(schema, request.document);
           if (errors.length) return { errors };
-          return execute({ schema, document: request.document, variableValues: request.variables, rootValue: siteRoot(name, brokenC && name === 'c') });
+          return execute({ schema, document: request.document, variableValues: request.variables, rootValue: siteRoot(name, broken[name]) });
         }) as Executor,
       }),
   );
   return federatedSchema(sites, schema);
 }
 
-const context = (): FederationContext => ({ group: { name: 'alliance', links: { a: 'ta', b: 'tb', c: 'tc' } }, siteErrors: [] });
+/** The context of a request of group alliance, linked to `sites`. */
+const context = (sites = ['a', 'b', 'c']): FederationContext => ({ group: { name: 'alliance', links: Object.fromEntries(sites.map((s) => [s, `t${s}`])) }, siteErrors: [] });
 
 /** Each query made flat, and the same with a field asked again under a directive, which keeps it to GraphQL Tools' way (`@include(if: true)` changes nothing of the answer). */
 const cases = [
@@ -102,28 +104,39 @@ describe('flat lists', () => {
   test("a connection's next page asks each site what GraphQL Tools asks (the delegation planned for the first page kept)", async () => {
     const document = parse('query ($after: String) { hosts(first: 1, after: $after) { nodes { id federationSite } pageInfo { hasNextPage endCursor } } }');
     const sent: ExecutionRequest[] = [];
-    const kept = federation(false, sent);
+    const kept = federation({}, sent);
     const first = await execute({ schema: kept, document, variableValues: { after: null }, contextValue: context() });
     const after = (first.data as { hosts: { pageInfo: { endCursor: string } } }).hosts.pageInfo.endCursor;
     sent.length = 0;
     const byPlan = await execute({ schema: kept, document, variableValues: { after }, contextValue: context() });
     const fresh: ExecutionRequest[] = [];
-    const byTools = await execute({ schema: federation(false, fresh), document, variableValues: { after }, contextValue: context() });
+    const byTools = await execute({ schema: federation({}, fresh), document, variableValues: { after }, contextValue: context() });
     expect(sent.map((r) => [print(r.document), r.variables])).toEqual(fresh.map((r) => [print(r.document), r.variables]));
     expect(sent.map((r) => r.variables)).toEqual(['a', 'b', 'c'].map(() => expect.objectContaining({ _hosts_after: 'h1' })));
     expect(byPlan).toEqual(byTools);
     expect((byPlan.data as { hosts: { nodes: unknown[] } }).hosts.nodes).toEqual(['a', 'b', 'c'].map((site) => ({ id: `${site}:h2`, federationSite: site })));
   });
 
-  test("a site's list with an error in it is left to GraphQL Tools: the error at its path, the other sites' objects flat", async () => {
-    const federated = federation(true);
+  test("a site's list with an error in it is left to GraphQL Tools: the error at its path in the merged list, the other sites' objects flat", async () => {
+    const federated = federation({ c: ['h2'] });
     const flatten = jest.spyOn(FlatLists.prototype, 'flatten');
     const result = await execute({ schema: federated, document: parse('{ hosts(first: 2) { nodes { id layerId federationSite } } }'), contextValue: context() });
-    // (GraphQL Tools keeps the index of the site's own list in the path.)
-    expect(result.errors?.map((e) => [e.message, e.path, e.extensions.code])).toEqual([['disk on fire', ['hosts', 'nodes', expect.any(Number), 'layerId'], 'INTERNAL']]);
+    // Site c's second host is the sixth of the merged list (a's two, b's two, then c's).
+    expect(result.errors?.map((e) => [e.message, e.path, e.extensions.code])).toEqual([['disk on fire', ['hosts', 'nodes', 5, 'layerId'], 'INTERNAL']]);
     expect((result.data as { hosts: { nodes: unknown[] } }).hosts.nodes).toEqual(
       ['a', 'b', 'c'].flatMap((site) => [1, 2].map((n) => ({ id: `${site}:h${n}`, layerId: n === 1 ? `${site}:l1` : null, federationSite: site }))),
     );
     expect(flatten.mock.results.filter((r) => r.value !== undefined)).toHaveLength(2);
+  });
+
+  test.each([
+    { name: 'a connection', query: '{ hosts(first: 2) { nodes { id layerId } } }', broken: 'h1', path: ['hosts', 'nodes', 2, 'layerId'], items: (d: { hosts: { nodes: unknown[] } }) => d.hosts.nodes },
+    { name: 'a root list', query: '{ images { id digest } }', broken: 'image', path: ['images', 1, 'digest'], items: (d: { images: unknown[] }) => d.images },
+  ])("$name of two sites: an error on the second site's first item names that item's index in the merged answer", async ({ query, broken, path, items }) => {
+    const result = await execute({ schema: federation({ b: [broken] }), document: parse(query), contextValue: context(['a', 'b']) });
+    expect(result.errors?.map((e) => [e.message, e.path])).toEqual([['disk on fire', path]]);
+    const merged = items(result.data as never) as Array<Record<string, unknown>>;
+    // The item the path names is the second site's, its field null.
+    expect(merged[path.at(-2) as number]).toEqual(expect.objectContaining({ id: broken === 'image' ? 'b:i-b' : 'b:h1', [path.at(-1) as string]: null }));
   });
 });
