@@ -1,13 +1,12 @@
-import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { loadConfig } from '../gateway/config/config';
 import { startGateway } from '../gateway/server/gateway';
-import { GATEWAY_NODE_FLAGS } from '../gateway/server/node-flags';
 import { broken, capacityChecks } from '../test/helpers/consistency';
 import { freshDatabase } from './fresh-database';
+import { runWithGatewayFlags } from './gateway-flags';
 import { withCpuProfile } from './cpu-profile';
 import { graphqlCaller } from './graphql-caller';
 import { postgresCpuMs } from './postgres-cpu';
@@ -154,13 +153,5 @@ async function main(): Promise<void> {
   }
 }
 
-const missingFlags = GATEWAY_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
-if (missingFlags.length) {
-  // The gateway runs in this process: run it with the flags `npm start` serves it with.
-  fork(__filename, process.argv.slice(2), { execArgv: [...process.execArgv, ...missingFlags], stdio: 'inherit' }).on('exit', (code) => process.exit(code ?? 1));
-} else {
-  void main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+// The gateway runs in this process: run it with the flags `npm start` serves it with.
+runWithGatewayFlags(__filename, main);

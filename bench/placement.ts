@@ -1,4 +1,3 @@
-import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +10,8 @@ import { placementAsk } from '../gateway/placement/model';
 import { placeReplicas } from '../gateway/placement/scheduler';
 import { loadHostViews } from '../gateway/placement/snapshot';
 import { startGateway } from '../gateway/server/gateway';
-import { GATEWAY_NODE_FLAGS } from '../gateway/server/node-flags';
 import { freshDatabase } from './fresh-database';
+import { runWithGatewayFlags } from './gateway-flags';
 import { postgresCpuMs } from './postgres-cpu';
 import { graphqlCaller } from './graphql-caller';
 import { ClientJob, randomRequest, runClients } from './placement-clients';
@@ -193,13 +192,5 @@ async function schedulerOnly(ds: DataSource, tenants: string[], count: number, f
   return { perSecond: count / ((performance.now() - started) / 1000), decided };
 }
 
-const missingFlags = GATEWAY_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
-if (missingFlags.length) {
-  // The gateway runs in this process: run it with the flags `npm start` serves it with.
-  fork(__filename, process.argv.slice(2), { execArgv: [...process.execArgv, ...missingFlags], stdio: 'inherit' }).on('exit', (code) => process.exit(code ?? 1));
-} else {
-  void main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+// The gateway runs in this process: run it with the flags `npm start` serves it with.
+runWithGatewayFlags(__filename, main);

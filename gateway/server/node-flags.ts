@@ -1,6 +1,7 @@
 /**
- * Node.js flags the gateway's process runs with (`npm start` passes them; `bench/placement`
- * re-runs itself with them, so it measures the gateway as it is served).
+ * Node.js flags the gateway's process runs with (`npm start` passes them; `bench/placement` and
+ * `bench/contention` re-run themselves with them (bench/gateway-flags), so they measure the
+ * gateway as it is served).
  *
  * `--max-semi-space-size=32` (MiB; Node 20's default is 16): every in-flight request's objects
  * survive the young-generation collection that catches them, so each scavenge copies about the
