@@ -1,3 +1,5 @@
+// First, as rsp's CLI does: graphql-js in production mode unless NODE_ENV is set (measured as served).
+import '../gateway/server/graphql-production';
 import pino from 'pino';
 import { loadConfig } from '../gateway/config/config';
 import { startGateway } from '../gateway/server/gateway';

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: graphql-js decides its mode when it is first loaded.
+import '../server/graphql-production';
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, unknownVariables } from '../config/config';
