@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { loadConfig } from '../gateway/config/config';
 import { StatementCounter } from '../gateway/persistence/statement-counter';
 import { startGateway, type Gateway } from '../gateway/server/gateway';
+import { until } from '../test/helpers/until';
 import { graphqlCaller } from './graphql-caller';
 
 /** A gateway started for a benchmark, driving environments through GraphQL like any client. */
@@ -69,6 +70,8 @@ export async function startGatewayBench(driver: string, technology: string, root
   const group = (await gql('mutation { createGroup(input: { slug: "bench", name: "bench" }) { id } }')).createGroup.id;
   const site = (await gql('mutation ($g: ID!) { createSite(input: { name: "bench", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
   const host = (await gql('mutation ($s: ID!, $g: ID!) { createHost(input: { siteId: $s, ownerGroupId: $g, hostname: "bench" }) { id } }', { s: site, g: group })).createHost.id;
+  // The in-process agent's next beat makes the host UP; on a busy machine that can come after the first create would be sent.
+  await until('host bench UP', async () => ((await gql('query ($id: ID!) { host(id: $id) { state } }', { id: host })).host.state === 'UP' ? true : undefined), 60_000, 25);
   const image = (await gql('mutation ($g: ID!, $t: String!) { registerImage(input: { vendorGroupId: $g, name: "bench", version: "1", technology: $t }) { id } }', { g: group, t: technology })).registerImage.id;
   const up = await fetch(`${gateway.url}/images/${image}/content`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: new Uint8Array(await readFile(rootfsTar)) });
   if (!up.ok) throw new Error(`image upload: ${up.status} ${await up.text()}`);
