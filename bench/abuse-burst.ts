@@ -14,6 +14,8 @@
 //        RSP_RATE_*, RSP_WS_*: other limits than the defaults; BENCH_ACCEPT_HANDLES=n: n listening
 //        sockets on the port instead of ACCEPT_HANDLES; BENCH_CPU_PROFILE=path: one more burst, not
 //        counted, under the gateway's CPU profiler)
+// First, as rsp's CLI does: graphql-js in production mode unless NODE_ENV is set (measured as served).
+import '../gateway/server/graphql-production';
 import { fork, ChildProcess } from 'node:child_process';
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';

@@ -29,6 +29,8 @@
  * second and the time in them (the costliest with their mean), the batches of the beat statement
  * and their size, the `host` table's dead rows at the start, garbage collection and the heap.
  */
+// First, as rsp's CLI does: graphql-js in production mode unless NODE_ENV is set (measured as served).
+import '../gateway/server/graphql-production';
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

@@ -15,6 +15,8 @@
  *   npm run bench:replication          (runs bench/replication, then this)
  *   node dist/bench/failover.js [N]    (default N = 3 runs; DOCKER_HOST honoured)
  */
+// First, as rsp's CLI does: graphql-js in production mode unless NODE_ENV is set (measured as served).
+import '../gateway/server/graphql-production';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -15,6 +15,8 @@
  *   BENCH_SQL=1: each statement text the gateway ran, with how often per environment;
  *   BENCH_BREAKDOWN=1: where the gateway path's time goes, step by step, over N more cycles, not counted)
  */
+// First, as rsp's CLI does: graphql-js in production mode unless NODE_ENV is set (measured as served).
+import '../gateway/server/graphql-production';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';

@@ -18,6 +18,8 @@
  *
  *   npm run bench:libvirt -- [N]        (default N = 5)
  */
+// First, as rsp's CLI does: graphql-js in production mode unless NODE_ENV is set (measured as served).
+import '../gateway/server/graphql-production';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';

@@ -6,6 +6,8 @@
  *
  *   npm run build && npm run bench:uml        (user-mode-linux, uml-utilities, busybox-static)
  */
+// First, as rsp's CLI does: graphql-js in production mode unless NODE_ENV is set (measured as served).
+import '../gateway/server/graphql-production';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';

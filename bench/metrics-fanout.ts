@@ -24,6 +24,8 @@
 // all subscribers and events) for its latency.
 // The client processes report their own CPU use per stage, so one can tell whether they (and not the
 // gateway) were the limit: a client process near 100 % of a core means more client processes are needed.
+// First, as rsp's CLI does: graphql-js in production mode unless NODE_ENV is set (measured as served).
+import '../gateway/server/graphql-production';
 import { fork, ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
