@@ -116,9 +116,9 @@ registerConfig(program);
 
 program
   .command('version')
-  .description('print the version')
-  .action(() => {
-    process.stdout.write(`${RSP_VERSION}\n`);
+  .description('print the version (--json: {"version": …})')
+  .action((_opts: unknown, cmd: Command) => {
+    process.stdout.write(cmd.optsWithGlobals<{ json?: boolean }>().json ? `${JSON.stringify({ version: RSP_VERSION })}\n` : `${RSP_VERSION}\n`);
   });
 
 registerInit(program);

@@ -31,6 +31,9 @@ describe('rsp CLI', () => {
     const { code, stdout } = await rsp(['version']);
     expect(code).toBe(0);
     expect(stdout.trim()).toBe(require('../../package.json').version);
+    // Every command takes --json, this one too.
+    const json = await rsp(['--json', 'version']);
+    expect(JSON.parse(json.stdout)).toEqual({ version: require('../../package.json').version });
   });
 
   test.each([
