@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Installs the dependencies when they are missing or older than package-lock.json, so that
-// `npm start` and `npm test` work on a fresh clone with no `npm install` run before.
+// `npm start` and `npm test` work on a fresh clone with no `npm install` run before. Any Node.js
+// with npm installs them (the libvirt binding is an N-API addon every Node.js line loads);
+// scripts/node-runtime.js then runs RSP itself on a supported one.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const { existsSync, lstatSync, statSync } = require('node:fs');
@@ -8,13 +10,6 @@ const { join } = require('node:path');
 
 const root = join(__dirname, '..');
 
-// The Node.js releases of package.json's engines (gateway/cli/node-support.ts says the same for the
-// CLI): an older one would install and build, then fail in ways that name something else.
-const [major, minor] = process.versions.node.split('.').map(Number);
-if (!((major === 22 && minor >= 15) || (major === 24 && minor >= 11) || major >= 25)) {
-  process.stderr.write(`rsp: Node.js ${process.versions.node} is not supported: RSP needs Node.js 22 (22.15 or later) or 24 (24.11 or later)\n`);
-  process.exit(1);
-}
 const marker = join(root, 'node_modules', '.package-lock.json');
 const lock = join(root, 'package-lock.json');
 
