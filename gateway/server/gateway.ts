@@ -47,6 +47,7 @@ import { createGatewayPubSub } from '../events/pubsub';
 import { redisPrefix } from '../events/redis-prefix';
 import { createLogger, Logger } from '../logging/logger';
 import { EmbeddedVacuum } from '../persistence/embedded-vacuum';
+import { PeriodicTask } from '../scheduling/periodic-task';
 import { databaseTarget, describeTarget, openDataSource, runMigrations } from '../persistence/data-source';
 import { refuseNewerSchema } from '../persistence/migration-status';
 import { createServices, Services } from '../services';
@@ -240,7 +241,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       : undefined;
     await services.environments.reconcile();
     for (const id of agents.connected()) await services.orphans.scan(id);
-    services.placement.startLeaseSweep(config.leaseSweepMs, (e) => logger.warn({ err: e }, 'lease sweep failed'));
+    const leaseSweep = new PeriodicTask('lease sweep', () => services.placement.expireLeases(), logger);
+    leaseSweep.start(config.leaseSweepMs);
     // Host agents on other machines (`rsp agent`) dial in at /agent.
     const agentServer = new AgentServer({ agents, credentials: services.agentCredentials, hostFacts: services.hostFacts, heartbeats: services.health, upstream, logger, heartbeatMs: config.heartbeatMs, silenceMs: config.hostDownAfterMs, protocols, onConnected: (id) => services.environments.settleAfterReconnect(id).finally(() => services.orphans.scan(id)) });
     agents.onChange((id, connected) => void (connected ? services.agentConnections.opened(id, agentServer.describe(id) ?? { version: RSP_VERSION, remoteAddress: 'in-process', protocol: AGENT_PROTOCOL_VERSION }) : services.agentConnections.closed(id)));
@@ -266,6 +268,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       close: async () => {
         await setup?.images;
         await inProcessBeats.stop();
+        await leaseSweep.stop();
         await vacuum?.stop();
         await services.agentConnections.closeAll().catch((e: unknown) => logger.warn({ err: e }, 'could not close the agent connection records'));
         await close();
@@ -494,7 +497,6 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
         await services.health.stop();
         await agentServer.close();
         await apollo.stop();
-        services.placement.stopLeaseSweep();
         await services.replication.runs.stop();
         await services.replication.verifier.stop();
         await services.replication.drills.stop();

@@ -85,7 +85,6 @@ export class PlacementService {
   private readonly snapshot: InventorySnapshot;
   private readonly groupCommit: GroupCommit;
   private readonly now: () => Date;
-  private sweepTimer: NodeJS.Timeout | null = null;
 
   private readonly owners: HostOwners;
 
@@ -235,19 +234,6 @@ export class PlacementService {
     const { ended, hostIds } = await this.dataSource.transaction((m) => endAllocations(m, due.map((d) => d.id), AllocationStatus.EXPIRED, this.now()));
     this.snapshot.invalidate(hostIds);
     return ended.length;
-  }
-
-  /** Runs `expireLeases` every `intervalMs` until `stopLeaseSweep`. */
-  startLeaseSweep(intervalMs: number, onError: (e: unknown) => void): void {
-    this.stopLeaseSweep();
-    this.sweepTimer = setInterval(() => void this.expireLeases().catch(onError), intervalMs);
-    this.sweepTimer.unref();
-  }
-
-  /** Stops the lease sweep. */
-  stopLeaseSweep(): void {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepTimer = null;
   }
 
   /** An allocation its group (or a site admin) may see. */
