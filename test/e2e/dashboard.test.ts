@@ -223,6 +223,20 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await screenshot(page, 'dashboard-replication');
   });
 
+  test('an unknown host or environment id shows one "No … with this id" statement, without charts or repeated NOT_FOUND', async () => {
+    const unknown = '00000000-0000-4000-8000-00000000dead';
+    for (const [path, what, back] of [['hosts', 'host', 'All hosts'], ['environments', 'environment', 'All environments']] as const) {
+      await page.goto(`${t.gateway.url}/${path}/${unknown}`);
+      await expectText(page.locator('main .not-found'), new RegExp(`No ${what} with this id.*${unknown}.*may not see it`));
+      expect(await page.locator('main [role="alert"]').count()).toBe(1);
+      expect(await page.locator('main .error').count()).toBe(0);
+      expect(await page.locator('main figure.chart').count()).toBe(0);
+      expect(await page.locator('main').textContent()).not.toMatch(/NOT_FOUND|Waiting for samples/);
+      await page.getByRole('link', { name: `${back} →` }).click();
+      await page.waitForURL(`**/${path}`);
+    }
+  });
+
   test('the other views load without errors: capacity, groups, operations, alerts', async () => {
     await nav(page, 'Capacity').click();
     await expectText(page.locator('[data-resource-type="RAM"]'), /used/);

@@ -2,7 +2,7 @@ import { GraphQLRequestError, request } from '../api/graphql';
 import { subscribe } from '../api/live';
 import { Environment, EventsDocument, RestartEnvironmentDocument, RspEvent, StartEnvironmentDocument, StopEnvironmentDocument } from '../api/queries';
 import type { Viewer } from '../api/session';
-import { h, Kept, replace, Scope } from '../ui/dom';
+import { h, Kept, link, replace, Scope } from '../ui/dom';
 import { followOperation } from '../ui/operation-dock';
 import { errorBox } from '../ui/widgets';
 import { deleteEnvironmentButton } from './forms/environment-delete';
@@ -75,11 +75,17 @@ export function reloadOnEvents(scope: Scope, kinds: Array<RspEvent['kind']>, rel
   });
 }
 
+/** What `loadInto` may do besides showing errors in place. */
+export interface LoadIntoOptions {
+  /** Called instead of showing a NOT_FOUND answer in place (a detail page shows its own "no such …" state). */
+  notFound?: () => void;
+}
+
 /**
  * Loads with `load` and renders with `render` into `el`; errors are shown in place with their
  * code. Returns a function that loads again (keeping the current content until the answer).
  */
-export function loadInto<T>(scope: Scope, el: HTMLElement, load: () => Promise<T>, render: (data: T) => Node | Node[]): () => void {
+export function loadInto<T>(scope: Scope, el: HTMLElement, load: () => Promise<T>, render: (data: T) => Node | Node[], options: LoadIntoOptions = {}): () => void {
   let seq = 0;
   const run = () => {
     const mine = ++seq;
@@ -92,12 +98,26 @@ export function loadInto<T>(scope: Scope, el: HTMLElement, load: () => Promise<T
       (e: unknown) => {
         if (scope.ended || mine !== seq) return;
         if (e instanceof GraphQLRequestError && e.code === 'UNAUTHENTICATED') return;
+        if (e instanceof GraphQLRequestError && e.code === 'NOT_FOUND' && options.notFound) return options.notFound();
         replace(el, errorBox(e));
       },
     );
   };
   run();
   return run;
+}
+
+/**
+ * A detail page's whole content when the gateway knows no such thing (or the token may not see
+ * it): one clear statement and the way back to the list, in place of the page's panels and charts.
+ */
+export function notFoundState(what: string, id: string, back: { href: string; label: string }): HTMLElement {
+  return h(
+    'div',
+    { class: 'not-found', role: 'alert' },
+    h('h1', null, `No ${what} with this id`),
+    h('p', null, `No ${what} has the id `, h('code', null, id), ` (or your token may not see it). `, link(back.href, back.label)),
+  );
 }
 
 /** A group's name for labels (its id when unknown). */

@@ -7,7 +7,7 @@ import { ago, bitRate, byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
 import { terminalPanel } from '../ui/terminal';
 import { badge, errorBox, loading, panel, progressBar, table } from '../ui/widgets';
-import { environmentActions, groupName, interventionText, loadInto, reloadOnEvents } from './common';
+import { environmentActions, groupName, interventionText, loadInto, notFoundState, reloadOnEvents } from './common';
 import type { View } from './context';
 import { chartsHead, chartsWithPast, PastChart } from './metric-charts';
 import { replicationBadge, targetLabel } from './replication';
@@ -77,7 +77,7 @@ export const environmentView: View = (ctx) => {
         h('dt', null, 'Volumes'), h('dd', null, env.volumes.length ? env.volumes.map((v) => `${v.name} (${v.kind}) → ${v.mountPath}${v.readOnly ? ' ro' : ''}`).join(', ') : '—'),
       ),
     ].filter((n) => n !== null);
-  });
+  }, { notFound: () => gone() });
 
   const replication = h('div', null, loading());
   const reloadReplication = loadInto(ctx.scope, replication, () => request(EnvironmentReplicationDocument, { id }), (d) => [
@@ -106,5 +106,12 @@ export const environmentView: View = (ctx) => {
   ctx.scope.add(stop);
   reloadOnEvents(ctx.scope, ['ENVIRONMENT', 'OPERATION'], reload, (e) => e.environment?.id === id || e.operation?.targetId === id);
 
-  return h('div', null, head, panel('Metrics', chartsHead(picker, past), live, h('div', { class: 'charts' }, charts.map((c) => c.chart.el))), panel('Terminal', terminal.element), panel('Replication', replication), panel('Operations', ops));
+  const page = h('div', null, head, panel('Metrics', chartsHead(picker, past), live, h('div', { class: 'charts' }, charts.map((c) => c.chart.el))), panel('Terminal', terminal.element), panel('Replication', replication), panel('Operations', ops));
+  // An unknown environment (or one the token may not see): one statement instead of the page, its charts and their errors.
+  const gone = () => {
+    stop();
+    document.title = 'No such environment · RSP';
+    replace(page, notFoundState('environment', id, { href: '/environments', label: 'All environments →' }));
+  };
+  return page;
 };

@@ -5,7 +5,7 @@ import { h, Kept, replace } from '../ui/dom';
 import { byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
 import { agentInfo, chip, errorBox, hostBadge, loading, panel } from '../ui/widgets';
-import { groupName, loadInto, reloadOnEvents } from './common';
+import { groupName, loadInto, notFoundState, reloadOnEvents } from './common';
 import type { View } from './context';
 import { hostActions, retiredNotice } from './host-actions';
 import { chartsHead, chartsWithPast, PastChart, scaled } from './metric-charts';
@@ -61,7 +61,7 @@ export const hostView: View = (ctx) => {
       kept.get(`actions ${host.state}`, () => hostActions(host, () => reload(), () => replace(page, retiredNotice(host.hostname)))),
       resourceMeters(host),
     ];
-  });
+  }, { notFound: () => gone() });
 
   let samples = 0;
   const stop = subscribe(
@@ -78,5 +78,11 @@ export const hostView: View = (ctx) => {
   reloadOnEvents(ctx.scope, ['ENVIRONMENT'], reload, (e) => e.environment?.hostId === id);
 
   const page = h('div', null, head, panel('Metrics', chartsHead(picker, past), live, h('div', { class: 'charts' }, charts.map((c) => c.chart.el))), panel('Environments', envs));
+  // An unknown host (or one the token may not see): one statement instead of the page, its charts and their errors.
+  const gone = () => {
+    stop();
+    document.title = 'No such host · RSP';
+    replace(page, notFoundState('host', id, { href: '/hosts', label: 'All hosts →' }));
+  };
   return page;
 };
