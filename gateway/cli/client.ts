@@ -18,6 +18,26 @@ export function isFinished(op: Operation): boolean {
   return FINISHED.has(op.state);
 }
 
+/** How far along its life a state is: PENDING, then RUNNING, then an end. */
+function lifeStage(state: Operation['state']): number {
+  return state === 'PENDING' ? 0 : state === 'RUNNING' ? 1 : 2;
+}
+
+/**
+ * What to show of an operation after `shown` when `next` arrives (from the subscription or a
+ * poll, in any order): never an earlier state or an older `updatedAt` than what was shown (an
+ * older stored row answered after a newer event), never less progress while the state is the
+ * same, and the first end it reached. Returns `shown` itself when `next` brings nothing newer.
+ */
+export function mergeOperation(shown: Operation | undefined, next: Operation): Operation {
+  if (!shown) return next;
+  const from = lifeStage(shown.state);
+  const to = lifeStage(next.state);
+  if (to !== from) return to > from ? next : shown;
+  if (isFinished(shown) || Date.parse(next.updatedAt) < Date.parse(shown.updatedAt)) return shown;
+  return next.progress < shown.progress ? { ...next, progress: shown.progress } : next;
+}
+
 interface GraphQLBody<T> {
   data?: T | null;
   errors?: Array<{ message: string; extensions?: { code?: string } }>;
@@ -89,14 +109,19 @@ export class GatewayClient {
    * Follows an operation until it ends, calling `onUpdate` with every change from the
    * `operationUpdated` subscription. It also asks for the operation right after subscribing
    * (it may have ended already) and every few seconds (a missed event must not hang the CLI).
+   * Answers are merged with `mergeOperation`: what is shown never goes back.
    */
   async followOperation(id: string, onUpdate: (op: Operation) => void = () => undefined): Promise<Operation> {
     const ws = this.socket(3);
     try {
       return await new Promise<Operation>((resolve, reject) => {
         let done = false;
-        const seen = (op: Operation) => {
+        let shown: Operation | undefined;
+        const seen = (update: Operation) => {
           if (done) return;
+          const op = mergeOperation(shown, update);
+          if (op === shown) return;
+          shown = op;
           onUpdate(op);
           if (isFinished(op)) {
             done = true;

@@ -1,3 +1,4 @@
+import { mergeOperation, Operation } from '../../gateway/cli/client';
 import { parseRequirement } from '../../gateway/cli/commands/layer';
 import { renderTop } from '../../gateway/cli/commands/top';
 import { defaultUnitOf, humanBitsPerSecond, parseAmount, parseBitsPerSecond, parseValue, percent, usedOfTotalGiB } from '../../gateway/cli/output';
@@ -50,5 +51,32 @@ describe('rsp units and parsing', () => {
       expect.stringMatching(/^trillian(\s+-){8}\s+h2$/),
       '',
     ]);
+  });
+
+  test('followed operations never go back: an older polled row after a newer event keeps the newer, progress only grows within a state, the first end stays', () => {
+    const op = (state: Operation['state'], progress: number, second: number): Operation => ({ id: 'o', kind: 'environment.create', targetType: 'environment', targetId: 'e', state, progress, message: null, error: null, createdAt: '2026-12-04T20:00:00.000Z', updatedAt: `2026-12-04T20:00:${String(second).padStart(2, '0')}.000Z`, finishedAt: null });
+    const event = op('RUNNING', 0.1, 5);
+    const first = mergeOperation(undefined, event);
+    expect(first).toBe(event);
+    // The 10 % → 0 % → 10 % of a poll answering the row stored before the event.
+    expect(mergeOperation(first, op('RUNNING', 0, 4))).toBe(first);
+    expect(mergeOperation(first, op('PENDING', 0, 6))).toBe(first);
+    // Newer, same state, less progress (the stored row lagging the event): the newer message, the progress shown so far.
+    expect(mergeOperation(first, op('RUNNING', 0.05, 6))).toMatchObject({ state: 'RUNNING', progress: 0.1, updatedAt: '2026-12-04T20:00:06.000Z' });
+    expect(mergeOperation(first, op('RUNNING', 0.4, 6)).progress).toBe(0.4);
+    // A later state wins whatever its progress or clock; after an end nothing changes it.
+    const ended = mergeOperation(first, op('FAILED', 0, 5));
+    expect(ended.state).toBe('FAILED');
+    expect(mergeOperation(ended, op('RUNNING', 0.9, 9))).toBe(ended);
+    expect(mergeOperation(ended, op('SUCCEEDED', 1, 9))).toBe(ended);
+    // Replayed in any order, the progress shown is never lower than before.
+    const arrivals = [op('PENDING', 0, 1), op('RUNNING', 0.1, 5), op('RUNNING', 0, 3), op('RUNNING', 0.3, 7), op('PENDING', 0, 1), op('RUNNING', 0.2, 6), op('SUCCEEDED', 1, 8), op('RUNNING', 0.3, 7)];
+    let shown: Operation | undefined;
+    const progress: number[] = [];
+    for (const a of arrivals) {
+      shown = mergeOperation(shown, a);
+      progress.push(shown.progress);
+    }
+    expect(progress).toEqual([0, 0.1, 0.1, 0.3, 0.3, 0.3, 1, 1]);
   });
 });
