@@ -126,6 +126,15 @@ describe('rsp commands against a gateway', () => {
     expect(JSON.parse(created.stdout)).toMatchObject({ kind: 'environment.create', state: 'SUCCEEDED', progress: 1 });
     const envId = /Environment (\S+)/.exec(created.stderr)?.[1];
     expect(envId).toBeDefined();
+    expect(JSON.parse(created.stdout).targetId).toBe(envId);
+
+    // People (and `ID=$(… | awk …)`) read the new environment's id and name on stdout, before the operation's end.
+    const human = await rsp(['env', 'create', 'web2', '--host', w.host1, '--image', image.id, '--group', w.groupA], member);
+    expect(human.code).toBe(0);
+    const [, humanId] = /^environment:\s+(\S+)\nname:\s+web2\noperation:\s+\S+\n/.exec(human.stdout) ?? [];
+    expect(humanId).toBe(/Environment (\S+)/.exec(human.stderr)?.[1]);
+    expect(human.stdout).toMatch(/state:\s+SUCCEEDED/);
+    expect((await rsp(['env', 'destroy', humanId!], member)).stdout).toMatch(/state:\s+SUCCEEDED/);
 
     const started = await rsp(['env', 'start', envId!], member);
     expect(started.code).toBe(0);

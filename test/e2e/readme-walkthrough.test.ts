@@ -81,7 +81,8 @@ describeWithEngine('docker', 'the README walkthrough with the rsp CLI on Docker'
 
     const created = await step(['rsp', 'env', 'create', 'web', '--host', '<host-id>', '--image', '<image-id>', '--memory', '256MiB']);
     expect(created.stdout).toMatch(/state:\s+SUCCEEDED/);
-    ids['env-id'] = /Environment (\S+)/.exec(created.stderr)![1]!;
+    ids['env-id'] = /^environment:\s+(\S+)\nname:\s+web\n/.exec(created.stdout)![1]!;
+    expect(created.stderr).toContain(`Environment ${ids['env-id']}`);
     expect((await step(['rsp', 'env', 'start', '<env-id>'])).stdout).toMatch(/state:\s+SUCCEEDED/);
     expect((await step(['rsp', 'env', 'exec', '<env-id>', '--', 'hostname'])).stdout).toBe('web\n');
 

@@ -44,11 +44,12 @@ export function intOption(name: string, text: string | undefined): number | unde
 
 /**
  * Waits for an operation with a progress bar (unless `wait` is false), prints where it
- * ended, and fails with the operation's error code when it did not succeed.
+ * ended, and fails with the operation's error code when it did not succeed. `lead` are rows
+ * printed before the operation's in the human output (e.g. what the operation created).
  */
-export async function awaitOperation(ctx: CommandContext, started: Operation, label: string, wait: boolean): Promise<Operation> {
+export async function awaitOperation(ctx: CommandContext, started: Operation, label: string, wait: boolean, lead: Array<[string, unknown]> = []): Promise<Operation> {
   const op = wait ? await followWithProgress(ctx, started, label) : started;
-  emit(ctx.json, op, () => details([['operation', op.id], ['kind', op.kind], ['state', op.state], ['progress', `${Math.round(op.progress * 100)}%`], ...(op.error ? ([['error', `${op.error.message} [${op.error.code}]`]] as Array<[string, unknown]>) : [])]));
+  emit(ctx.json, op, () => details([...lead, ['operation', op.id], ['kind', op.kind], ['state', op.state], ['progress', `${Math.round(op.progress * 100)}%`], ...(op.error ? ([['error', `${op.error.message} [${op.error.code}]`]] as Array<[string, unknown]>) : [])]));
   if (op.state === 'FAILED') throw new CliError(`${label} failed: ${op.error?.message ?? 'no reason given'}`, op.error?.code ?? 'FAILURE', ExitCode.FAILURE);
   if (op.state === 'CANCELLED') throw new CliError(`${label} was cancelled`, 'CANCELLED', ExitCode.FAILURE);
   return op;

@@ -33,7 +33,7 @@ export function registerEnv(program: Command): void {
 
   env
     .command('create <name>')
-    .description('create an environment (waits for the operation unless --no-wait)')
+    .description('create an environment and print its id and name, then its operation (waited for unless --no-wait); --json prints the operation, its targetId the id')
     .requiredOption('--host <id>', 'the host it runs on')
     .requiredOption('--image <id>', 'the image it is built from')
     .option('--group <id>', "the group it belongs to (default: your token's group)")
@@ -63,8 +63,9 @@ export function registerEnv(program: Command): void {
         ...(Object.keys(limits).length ? { limits } : {}),
       };
       const { createEnvironment } = await ctx.client.request(EnvCreateDocument, { input });
-      process.stderr.write(`Environment ${createEnvironment.environment.id}\n`);
-      await awaitOperation(ctx, createEnvironment.operation, `create ${name}`, opts.wait);
+      const created = createEnvironment.environment;
+      process.stderr.write(`Environment ${created.id}\n`);
+      await awaitOperation(ctx, createEnvironment.operation, `create ${name}`, opts.wait, [['environment', created.id], ['name', created.name]]);
     });
 
   for (const [action, document] of Object.entries(ACTIONS)) {
