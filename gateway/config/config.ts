@@ -120,6 +120,18 @@ const settings = {
     schema: z.coerce.number().int().min(100).max(60_000).default(3000),
     doc: 'a graphql-ws socket that has not sent `connection_init` by then is closed (4408)',
   },
+  federationHeadersTimeoutMs: {
+    env: 'RSP_FEDERATION_HEADERS_TIMEOUT_MS',
+    schema: z.coerce.number().int().min(100).max(300_000).default(10_000),
+    doc: '`rsp federate`: a request whose headers have not all come by then is cut (408, then closed); a request whose body has not all come within `RSP_FEDERATION_REQUEST_TIMEOUT_MS` too (slow clients hold no connection for long)',
+  },
+  federationRequestTimeoutMs: { env: 'RSP_FEDERATION_REQUEST_TIMEOUT_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(30_000), doc: '`rsp federate`: the time to receive a whole request, headers and body', row: 'federationHeadersTimeoutMs' },
+  federationMaxConnections: {
+    env: 'RSP_FEDERATION_MAX_CONNECTIONS',
+    schema: limit(10_000_000, 4096),
+    doc: '`rsp federate`: open connections (HTTP and graphql-ws) on the federation and per client address; over them a new connection is answered 503 (429 for one address) `RATE_LIMITED` and closed; `0`: off',
+  },
+  federationMaxConnectionsPerAddress: { env: 'RSP_FEDERATION_MAX_CONNECTIONS_PER_ADDRESS', schema: limit(10_000_000, 256), doc: '`rsp federate`: open connections from one client address', row: 'federationMaxConnections' },
   webDir: { env: 'RSP_WEB_DIR', schema: z.string().min(1).optional(), doc: 'the built dashboard served at `/`', shown: '`dist/web` of the package' },
   replicationIntervalMs: {
     env: 'RSP_REPLICATION_INTERVAL_MS',
@@ -612,17 +624,25 @@ function flag(fallback: boolean) {
  * that is not a site, `rsp federate`. ConfigError naming every variable whose value is not a limit.
  */
 export function operationLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): Pick<GatewayConfig, 'maxQueryDepth' | 'maxQueryAliases' | 'maxQueryTokens' | 'maxQueryDirectives' | 'maxQueryCost' | 'maxBatchItems'> {
-  const keys = ['maxQueryDepth', 'maxQueryAliases', 'maxQueryTokens', 'maxQueryDirectives', 'maxQueryCost', 'maxBatchItems'] as const;
+  return settingsFromEnv(['maxQueryDepth', 'maxQueryAliases', 'maxQueryTokens', 'maxQueryDirectives', 'maxQueryCost', 'maxBatchItems'] as const, env);
+}
+
+/**
+ * Some settings read from `env` alone, with their defaults: for a process that is not a site
+ * (`rsp federate`). ConfigError naming every variable whose value is not valid.
+ */
+export function settingsFromEnv<K extends SettingKey>(keys: readonly K[], env: NodeJS.ProcessEnv = process.env): { [P in K]: z.output<Settings[P]['schema']> } {
   const problems: ConfigProblem[] = [];
   const values = Object.fromEntries(
     keys.map((key) => {
-      const parsed = settings[key].schema.safeParse(env[settings[key].env] === '' ? undefined : env[settings[key].env]);
-      if (!parsed.success) problems.push({ variable: settings[key].env, problem: parsed.error.issues.map((i) => i.message).join('; ') });
+      const setting = settings[key] as { env: string; schema: z.ZodType };
+      const parsed = setting.schema.safeParse(env[setting.env] === '' ? undefined : env[setting.env]);
+      if (!parsed.success) problems.push({ variable: setting.env, problem: parsed.error.issues.map((i) => i.message).join('; ') });
       return [key, parsed.success ? parsed.data : 0];
     }),
   );
   if (problems.length) throw new ConfigError(problems);
-  return values as ReturnType<typeof operationLimitsFromEnv>;
+  return values as { [P in K]: z.output<Settings[P]['schema']> };
 }
 
 /** A whole-number limit from 0 (off) to `max`. */

@@ -14,9 +14,12 @@ import { rootField } from '../server/shared-execution';
 import { tooLarge } from '../server/graphql-post';
 import { MAX_GRAPHQL_BODY_BYTES } from '../server/http-app';
 import { quietFrameErrors } from '../server/frame-errors';
+import { refuseUpgrade } from '../server/graphql-upgrade';
 import { siteSchema, siteSubschemas, SITE_TIMEOUT_MS } from './sites';
 import { checkOperationLimits, OperationLimitError, OperationLimits } from '../limits/operation-limits';
 import { operationLimitsFromEnv } from '../config/config';
+import { clientAddress } from '../limits/client-address';
+import { federationGuardSettings, FederationGuards, FederationGuardSettings, refuseRate, serverTimeouts } from './guards';
 
 /** A running federation gateway. */
 export interface FederationGateway {
@@ -49,10 +52,13 @@ export function federationLimits(env: NodeJS.ProcessEnv = process.env): Operatio
  * this process's RSP_MAX_QUERY_* settings, as a site reads them) before it is executed: the
  * federation sends each root field to every site it goes to in a request of its own, within each
  * site's limits, so without its own a request of thousands of aliased root fields would be
- * thousands of requests to each site.
+ * thousands of requests to each site. Its callers are held to `guards` (default this process's
+ * settings, see FederationGuardSettings): operations per group a minute, graphql-ws sockets and
+ * operations per socket, connections, and the time to send a request.
  */
-export async function startFederationGateway(config: FederationConfig, options: { port?: number; host?: string; siteTimeoutMs?: number; limits?: OperationLimits } = {}): Promise<FederationGateway> {
+export async function startFederationGateway(config: FederationConfig, options: { port?: number; host?: string; siteTimeoutMs?: number; limits?: OperationLimits; guards?: Partial<FederationGuardSettings> } = {}): Promise<FederationGateway> {
   const limits = options.limits ?? federationLimits();
+  const guards = new FederationGuards({ ...federationGuardSettings(), ...options.guards });
   const schema = siteSchema();
   const { subschemas: sites, close: closeSites } = siteSubschemas(config, schema, options.siteTimeoutMs ?? SITE_TIMEOUT_MS);
   const siteNames = new Set(config.sites.map((s) => s.name));
@@ -82,12 +88,16 @@ export async function startFederationGateway(config: FederationConfig, options: 
     yogaFetch: (url, init) => yoga.fetch(url, init),
     logError: (error) => yoga.logger.error(error),
   });
-  // A body over a site's limit (2 MiB) is refused before it is read, as a site does.
-  const server: Server = createServer((req, res) => {
-    if (Number(req.headers['content-length']) > MAX_GRAPHQL_BODY_BYTES) tooLarge(req, res, 0);
+  // The caller's rate first (its group's, or its address's without a valid key: 429 RATE_LIMITED); a body over a site's limit (2 MiB) is refused before it is read, as a site does.
+  const server: Server = createServer(serverTimeouts(guards.settings), (req, res) => {
+    if (guards.isRefused(req.socket)) return void req.socket.destroy();
+    const refused = guards.rate(groupOf(config, req.headers.authorization), clientAddress(req));
+    if (refused) refuseRate(res, refused);
+    else if (Number(req.headers['content-length']) > MAX_GRAPHQL_BODY_BYTES) tooLarge(req, res, 0);
     else if (req.method === 'POST' && req.headers['content-length'] === undefined) lengthRequired(res);
     else post(req, res);
   });
+  guards.capConnections(server);
   // Listening first: a port in use fails here, before a WebSocket server on it would report the error too.
   const host = options.host ?? config.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
@@ -95,8 +105,15 @@ export async function startFederationGateway(config: FederationConfig, options: 
     server.listen(options.port ?? config.port ?? 4100, host, () => resolve());
   });
   // Subscriptions: graphql-ws on the same path, the federation key in the connection params; a message at most a body's size.
-  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_GRAPHQL_BODY_BYTES });
+  // Sockets are admitted at their upgrade, before the handshake (429 RATE_LIMITED over the caps of their address).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_GRAPHQL_BODY_BYTES });
   wss.on('connection', (socket: WebSocket) => quietFrameErrors(socket));
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    if (guards.isRefused(socket)) socket.destroy();
+    else if (new URL(req.url ?? '/', 'http://federation').pathname !== '/graphql') refuseUpgrade(socket, 404, 'Not Found', 'WebSocket connections are served on /graphql only', 'NOT_FOUND');
+    else if (guards.admitSocket(req, socket)) wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
   // Subscribers of one group asking the same thing read one execution: each site event is merged, resolved and serialized once, not once per subscriber, and written straight to their sockets.
   const sharedSubscribe = sharedStreams<ExecutionArgs>(
     subscribe,
@@ -112,7 +129,10 @@ export async function startFederationGateway(config: FederationConfig, options: 
       schema: federated,
       subscribe: sharedSubscribe,
       // Over a socket there is no HTTP status: the refusal's code and details only (the operation gets an error message, the socket stays open).
-      onSubscribe: (_ctx, _id, payload) => {
+      // Then the operations running on the socket (this one counted) and the group's rate: RATE_LIMITED.
+      onSubscribe: (ctx, _id, payload) => {
+        const refused = guards.socketOperations(Object.keys(ctx.subscriptions).length) ?? guards.rate(groupOf(config, wsAuthorization(ctx.connectionParams)), clientAddress(ctx.extra.request));
+        if (refused) return [new GraphQLError(refused.message, { extensions: withoutHttp(refused.extensions) })];
         const refusal = limitRefusal(federated, limits, payload);
         return refusal ? [new GraphQLError(refusal.message, { extensions: withoutHttp(refusal.extensions) })] : undefined;
       },
@@ -170,6 +190,15 @@ function limitsPlugin(schema: GraphQLSchema, limits: OperationLimits): Plugin<Fe
       if (refusal) setResult({ errors: [refusal] });
     },
   };
+}
+
+/** The name of the group whose key `authorization` carries, undefined without a valid one. */
+function groupOf(config: FederationConfig, authorization: string | null | undefined): string | undefined {
+  try {
+    return authenticate(config, authorization).name;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The federation key in graphql-ws connection params: `{ authorization: "Bearer …" }`. */
