@@ -9,10 +9,12 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRootfsTar } from '../drivers/fake';
 import { addFederationGroup, joinSite } from '../gateway/federation/config';
+import { federationGuardSettings } from '../gateway/federation/guards';
 import { startFederationGateway } from '../gateway/federation/server';
 import { ask } from './child-ask';
 import { withCpuProfile } from './cpu-profile';
 import type { SiteReady } from './federation-site';
+import { UNLIMITED } from './unlimited';
 
 /**
  * Issue 25's figures, over three sites, each its own process as independent deployments are
@@ -79,7 +81,7 @@ async function main(): Promise<void> {
   }
   const added = addFederationGroup({ sites: [], groups: [] }, 'alliance');
   const config = sites.reduce((c, s) => joinSite(c, { site: s.name, url: s.gateway.graphqlUrl, group: 'alliance', token: s.token }), added.config);
-  const federation = await startFederationGateway(config, { port: 0 });
+  const federation = await startFederationGateway(config, { port: 0, guards: federationGuardSettings({ ...process.env, ...UNLIMITED }) });
   try {
     console.log(`3 sites in 3 processes, the federation in this one; load ${loadavg()[0]!.toFixed(1)} at the start`);
     if (FIGURES.includes('by-id')) await byId(sites[1]!, caller(federation.graphqlUrl, added.key));
