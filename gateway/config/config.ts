@@ -314,16 +314,22 @@ export class ConfigError extends RspError {
   constructor(readonly problems: ConfigProblem[]) {
     super(
       'BAD_USER_INPUT',
-      `Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n')}`,
+      `Invalid configuration:\n${problems.map(problemLine).join('\n')}`,
       { problems },
     );
   }
 }
 
-/** One configuration problem: the variable (or config file key) and what is wrong with it. */
+/** One configuration problem: the variable (or config file key), what is wrong with it, and a code for some (`PORT_IN_USE`…). */
 export interface ConfigProblem {
   variable: string;
   problem: string;
+  code?: string;
+}
+
+/** A problem as one indented line of a message: `  VARIABLE: problem [CODE]`. */
+export function problemLine(p: ConfigProblem): string {
+  return `  ${p.variable}: ${p.problem}${p.code ? ` [${p.code}]` : ''}`;
 }
 
 /** Where a setting's effective value came from. */

@@ -69,27 +69,6 @@ export async function listenWithAcceptHandles(server: Server, options: ListenOpt
   };
 }
 
-/**
- * Takes `port` on `host` for a moment and lets it go: the problem of a port the gateway could not
- * listen on (in use, privileged, an address of no interface), said before anything is opened or
- * made, or undefined. Port 0 always works.
- */
-export async function portProblem(host: string, port: number): Promise<string | undefined> {
-  if (port === 0) return undefined;
-  const probe = createServer();
-  try {
-    await listen(probe, { port, host, backlog: 1 });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') return `${host}:${port} is in use by another process (another gateway?): stop it, or choose another port (0 picks a free one)`;
-    if (code === 'EACCES') return `not allowed to listen on ${host}:${port} (ports below 1024 need root or CAP_NET_BIND_SERVICE): choose a port from 1024`;
-    if (code === 'EADDRNOTAVAIL') return `${host} is no address of this machine (RSP_HOST; 0.0.0.0 listens on every interface)`;
-    return `cannot listen on ${host}:${port}: ${(e as Error).message}`;
-  }
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return undefined;
-}
-
 function listen(server: NetServer, options: ListenOptions & { reusePort?: boolean }): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -74,7 +74,8 @@ import { RefusalLog } from '../limits/refusal-log';
 import { contextOutage, outageStatusPlugin } from './outage-response';
 import { CredentialSockets } from './credential-sockets';
 import { certificateProblems, createListener } from './tls';
-import { ACCEPT_HANDLES, AcceptHandles, listenWithAcceptHandles, portProblem } from './accept-handles';
+import { ACCEPT_HANDLES, AcceptHandles, listenWithAcceptHandles } from './accept-handles';
+import { listenPortProblems } from './port-problems';
 
 /**
  * How long a stopping gateway lets in-flight HTTP requests finish before it cuts their connections;
@@ -149,10 +150,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   if (tlsProblems.length) throw new ConfigError(tlsProblems);
   // So does a port it could not listen on: a first start would make its site-admin token, then fail
   // to serve, and the token (shown only once it serves) would be lost.
-  const portProblems = [
-    { variable: 'PORT', problem: await portProblem(config.host, config.port) },
-    ...(config.healthPort !== undefined ? [{ variable: 'RSP_HEALTH_PORT', problem: await portProblem(config.host, config.healthPort) }] : []),
-  ].filter((p): p is { variable: string; problem: string } => p.problem !== undefined);
+  const portProblems = await listenPortProblems(config);
   if (portProblems.length) throw new ConfigError(portProblems);
   logger.info({ database: describeTarget(target) }, 'opening database');
   const dataSource = await openDataSource(target, logger);

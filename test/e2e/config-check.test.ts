@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +21,7 @@ interface Checked {
   valid: boolean;
   file: string | null;
   settings?: Array<{ key: string; variable: string; value: unknown; source: string }>;
-  problems?: Array<{ variable: string; problem: string }>;
+  problems?: Array<{ variable: string; problem: string; code?: string }>;
 }
 
 /**
@@ -75,7 +77,7 @@ describe('rsp config check', () => {
     const file = join(conf, 'rsp.json');
     // From conf/: the certificate pair of the folder above, a data folder beside the file.
     writeFileSync(file, JSON.stringify({ tlsCert: '../a.pem', tlsKey: '../a.key', dataDir: 'data' }));
-    const env = { RSP_CONFIG: file, RSP_DATA_DIR: undefined, RSP_TLS_CERT: undefined, RSP_TLS_KEY: undefined, RSP_ARTIFACT_DIR: undefined };
+    const env = { RSP_CONFIG: file, PORT: '0', RSP_DATA_DIR: undefined, RSP_TLS_CERT: undefined, RSP_TLS_KEY: undefined, RSP_ARTIFACT_DIR: undefined };
     // Run from the repository's folder (runRsp's), not the file's.
     const checked = await runRsp(['config', 'check', '--json'], env);
     expect(checked).toMatchObject({ code: 0 });
@@ -120,5 +122,33 @@ describe('rsp config check', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/RSP_CONFIG: cannot read .*absent\.json/);
     expect(missing.stderr).toMatch(/PORT: /);
+  });
+
+  test('the ports rsp serve would listen on: one in use is named with the process holding it, both on one port is a conflict, each with its code, exit 2', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      const env = { RSP_CONFIG: undefined, RSP_HOST: '127.0.0.1', RSP_TLS_CERT: undefined, RSP_TLS_KEY: undefined, RSP_HEALTH_PORT: undefined };
+      // This test's process holds the port: the check names it.
+      const human = await runRsp(['config', 'check', '--port', String(port)], env);
+      expect(human.code).toBe(2);
+      expect(human.stderr).toContain(`PORT: 127.0.0.1:${port} is in use by process ${process.pid} (`);
+      expect(human.stderr).toMatch(/choose another port \(0 picks a free one\) \[PORT_IN_USE\]$/m);
+
+      const health = await runRsp(['config', 'check', '--json'], { ...env, PORT: '0', RSP_HEALTH_PORT: String(port) });
+      expect(health.code).toBe(2);
+      expect((JSON.parse(health.stdout) as Checked).problems).toEqual([{ variable: 'RSP_HEALTH_PORT', code: 'PORT_IN_USE', problem: expect.stringContaining(`127.0.0.1:${port} is in use by process ${process.pid} (`) }]);
+
+      const same = await runRsp(['config', 'check', '--json'], { ...env, PORT: '4599', RSP_HEALTH_PORT: '4599' });
+      expect((JSON.parse(same.stdout) as Checked).problems).toEqual(expect.arrayContaining([{ variable: 'RSP_HEALTH_PORT', code: 'PORT_CONFLICT', problem: expect.stringMatching(/^is PORT \(4599\)/) }]));
+
+      const away = await runRsp(['config', 'check', '--json'], { ...env, PORT: '0', RSP_HOST: '192.0.2.1' });
+      expect((JSON.parse(away.stdout) as Checked).problems).toEqual([{ variable: 'PORT', code: 'ADDRESS_NOT_AVAILABLE', problem: expect.stringMatching(/^192\.0\.2\.1 is no address of this machine/) }]);
+    } finally {
+      busy.close();
+    }
+    // Let go, the port passes.
+    expect((await runRsp(['config', 'check', '--json'], { RSP_CONFIG: undefined, RSP_TLS_CERT: undefined, RSP_TLS_KEY: undefined, PORT: '0', RSP_HEALTH_PORT: '0' })).code).toBe(0);
   });
 });

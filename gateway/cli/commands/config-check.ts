@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { inspectConfig, maskedValue, SettingKey, SettingSource, settingInfo, unknownVariables } from '../../config/config';
+import { inspectConfig, maskedValue, problemLine, SettingKey, SettingSource, settingInfo, unknownVariables } from '../../config/config';
 import { CliError, ExitCode } from '../exit-codes';
 import { emit, table } from '../output';
 import { addServeOptions, ServeOptions, serveOverrides } from '../serve-options';
@@ -14,7 +14,8 @@ interface CheckedSetting {
 
 /**
  * `rsp config check`: validates the environment and the config file (RSP_CONFIG) as `rsp serve`
- * would, TLS files included, without starting anything or opening the database; prints each
+ * would, TLS files and the ports it would listen on (PORT, RSP_HEALTH_PORT: free, and who holds
+ * one that is not) included, without starting anything or opening the database; prints each
  * setting's effective value and origin, or every problem (exit 2), variables named RSP_… that RSP
  * does not read among them.
  */
@@ -30,13 +31,15 @@ export function registerConfig(program: Command): void {
     const problems = [...inspection.problems, ...unknownVariables(process.env)];
     if (inspection.config) {
       // Loaded only here: the other client commands start faster without the server's modules.
-      const { certificateProblems } = await import('../../server/tls.js');
+      const [{ certificateProblems }, { listenPortProblems }] = await Promise.all([import('../../server/tls.js'), import('../../server/port-problems.js')]);
       problems.push(...certificateProblems(inspection.config));
+      // The ports rsp serve would listen on, each taken for a moment and let go.
+      problems.push(...(await listenPortProblems(inspection.config)));
     }
     const file = process.env.RSP_CONFIG || null;
     if (problems.length) {
       if (json) emit(true, { valid: false, file, problems }, () => '');
-      throw new CliError(`invalid configuration${file ? ` (config file ${file})` : ''}:\n${problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n')}`, undefined, ExitCode.BAD_USAGE);
+      throw new CliError(`invalid configuration${file ? ` (config file ${file})` : ''}:\n${problems.map(problemLine).join('\n')}`, undefined, ExitCode.BAD_USAGE);
     }
     const values = inspection.config as unknown as Record<string, unknown>;
     const settings: CheckedSetting[] = inspection.origins.map((o) => ({ key: o.key, variable: o.variable, value: maskedValue(o.key, values[o.key]) ?? null, source: o.source }));
