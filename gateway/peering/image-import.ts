@@ -64,7 +64,7 @@ export class ImageImport {
     policy.requireRole(actor, groupId, MemberRole.MEMBER, 'add images for this group');
     // Only a known peer, at its listed URL: checked first, whatever this site already holds.
     const from = this.peering.peerFor(request.from);
-    const usable = (await this.images.list(actor, {})).find((i) => i.digest === digest && this.images.store.has(digest));
+    const usable = (await this.images.list(actor, {})).find((i) => i.digest === digest && this.images.hasContent(i));
     if (usable) return usable;
 
     const peer = new PeerClient(from);
@@ -75,10 +75,13 @@ export class ImageImport {
     if (existing && existing.digest && existing.digest !== digest) throw new RspError('CONFLICT', `Image ${listed.name}:${listed.version} (${listed.technology}) of this group already has another digest (${existing.digest})`, { digest, existing: existing.digest });
     const image =
       existing ??
-      (await this.images.register(actor, { vendorGroupId: groupId, name: listed.name, version: listed.version, technology: listed.technology, source: ImageSource.USER_SUPPLIED, visibility: request.visibility ?? ImageVisibility.PRIVATE, description: listed.description, digest, sizeBytes: listed.sizeBytes }));
+      (await this.images.register(actor, { vendorGroupId: groupId, name: listed.name, version: listed.version, technology: listed.technology, source: ImageSource.USER_SUPPLIED, visibility: request.visibility ?? ImageVisibility.PRIVATE, description: listed.description, digest, sizeBytes: listed.sizeBytes }, true));
+    // Bits this site keeps already (another group's image): the peer listing the image is the group's right to them.
+    if (this.images.store.has(digest)) {
+      await this.repo.update({ id: image.id }, { digest, contentProven: true });
+      return this.repo.findOneByOrFail({ id: image.id });
+    }
     if (!image.digest) await this.repo.update({ id: image.id }, { digest });
-    // Bits this site keeps already (another group's image): the peer listing the image is the group's right to it.
-    if (this.images.store.has(digest)) return this.repo.findOneByOrFail({ id: image.id });
     try {
       const content = await peer.imageContent(digest);
       const stored = await this.images.storeContent(actor, image.id, content.stream, content.length ?? listed.sizeBytes ?? undefined);

@@ -280,7 +280,7 @@ export class PeerStore {
 
   /** This site's image of `digest` the group may use, its bits here; CONFLICT `IMAGE_MISSING` otherwise (import it first). */
   private async imageFor(groupId: string, digest: string): Promise<ImageEntity> {
-    const image = (await this.images.findBy({ digest })).find((i) => this.hasImageBits(digest) && policy.canUseImage({ kind: 'token', tokenId: 'peer', name: 'peer', groupId, role: MemberRole.MEMBER, siteAdmin: false }, i));
+    const image = (await this.images.findBy({ digest })).find((i) => i.contentProven && this.hasImageBits(digest) && policy.canUseImage({ kind: 'token', tokenId: 'peer', name: 'peer', groupId, role: MemberRole.MEMBER, siteAdmin: false }, i));
     if (!image) throw new ConflictError(`This site has no image of digest ${digest} the group may use: import it first (importImage), then replicate again`, { reason: 'IMAGE_MISSING', digest });
     return image;
   }

@@ -16,7 +16,7 @@ export class ImageRetirement {
 
   /**
    * Deletes an image (members of its vendor group, or site admins): refused with the list of the
-   * environments (not destroyed) made from it. Its bits go too unless another image has the same.
+   * environments (not destroyed) made from it. Its bits go too unless another image has them (a digest only declared does not keep them).
    */
   async deleteImage(actor: Principal, id: string): Promise<boolean> {
     const image = await this.images.get(actor, id);
@@ -29,7 +29,7 @@ export class ImageRetirement {
       }
       blockers.refuse(`Image ${image.name}:${image.version} cannot be deleted`);
       await m.getRepository(ImageEntity).delete({ id });
-      return image.digest && !(await m.getRepository(ImageEntity).existsBy({ digest: image.digest })) ? image.digest : null;
+      return image.digest && !(await m.getRepository(ImageEntity).existsBy({ digest: image.digest, contentProven: true })) ? image.digest : null;
     });
     if (orphaned) await this.store.remove(orphaned);
     return true;

@@ -512,7 +512,7 @@ export class EnvironmentService {
 
   /** The image, once its bits are stored; BAD_USER_INPUT before the upload. */
   private withContent(image: ImageEntity): ImageEntity & { digest: string } {
-    if (!image.digest || !this.images.store.has(image.digest)) throw new BadInputError(`Image ${image.name}:${image.version} has no content yet: upload it first`, { imageId: image.id });
+    if (!this.images.hasContent(image)) throw new BadInputError(`Image ${image.name}:${image.version} has no content yet: upload it first`, { imageId: image.id });
     return image as ImageEntity & { digest: string };
   }
 

@@ -35,19 +35,19 @@ export class ImageService {
   async storeContent(actor: Principal, id: string, content: Readable, expectedBytes?: number): Promise<ImageEntity> {
     const image = await this.get(actor, id);
     policy.requireRole(actor, image.vendorGroupId, MemberRole.MEMBER, 'upload the content of this image');
-    if (image.digest && this.store.has(image.digest)) throw new ConflictError(`Image ${image.name}:${image.version} already has its content; images are read-only`, { id });
+    if (this.hasContent(image)) throw new ConflictError(`Image ${image.name}:${image.version} already has its content; images are read-only`, { id });
     const room = await this.quotas.reserve(image.vendorGroupId, expectedBytes ?? image.sizeBytes ?? 0, `the upload of image ${image.name}:${image.version}`, image.id);
     try {
       const stored = await this.store.put(content, { expectedDigest: image.digest, room });
       try {
         return await this.dataSource.transaction(async (m) => {
-          const saved = await m.getRepository(ImageEntity).save({ ...image, digest: stored.digest, sizeBytes: stored.sizeBytes });
+          const saved = await m.getRepository(ImageEntity).save({ ...image, digest: stored.digest, sizeBytes: stored.sizeBytes, contentProven: true });
           await room.settleWithin(m);
           return saved;
         });
       } catch (e) {
         // Unrecorded bits are not kept, unless another image has the same content.
-        if (!(await this.repo.existsBy({ digest: stored.digest }).catch(() => true))) await this.store.remove(stored.digest);
+        if (!(await this.repo.existsBy({ digest: stored.digest, contentProven: true }).catch(() => true))) await this.store.remove(stored.digest);
         throw e;
       }
     } finally {
@@ -62,13 +62,19 @@ export class ImageService {
   async openContent(actor: Principal, digest: string): Promise<{ stream: Readable; sizeBytes: number | null }> {
     policy.requireAuthenticated(actor);
     if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new BadInputError('digest must be sha256:<64 hex digits>', { digest });
-    const image = (await this.repo.findBy({ digest })).find((i) => policy.canUseImage(actor, i));
+    const image = (await this.repo.findBy({ digest })).find((i) => i.contentProven && policy.canUseImage(actor, i));
     if (!image || !this.store.has(digest)) throw new NotFoundError('Image content', digest);
     return { stream: await this.store.open(digest), sizeBytes: image.sizeBytes };
   }
 
-  /** Registers an image in the catalog (its bits are imported through a driver). */
-  async register(actor: Principal, input: { vendorGroupId: string; name: string; version: string; technology: string; source: ImageSource; visibility?: ImageVisibility; sharedWith?: string[]; description?: string; digest?: string | null; sizeBytes?: number | null }): Promise<ImageEntity> {
+  /**
+   * Registers an image in the catalog; its bits come with an upload (`storeContent`). A declared
+   * `digest` is what the upload must match; it gives the image the bits stored of that digest only
+   * when the caller may already use an image that has them (or, `proven`, a peer site listing the
+   * image gave the group its right to them): a digest alone is no proof of holding the bits, so
+   * another group's private image stays its own, and whether its bits are here is not told.
+   */
+  async register(actor: Principal, input: { vendorGroupId: string; name: string; version: string; technology: string; source: ImageSource; visibility?: ImageVisibility; sharedWith?: string[]; description?: string; digest?: string | null; sizeBytes?: number | null }, proven = false): Promise<ImageEntity> {
     policy.requireRole(actor, input.vendorGroupId, MemberRole.MEMBER, 'add images for this group');
     if (input.digest != null && !/^sha256:[0-9a-f]{64}$/.test(input.digest)) throw new BadInputError('digest must be sha256:<64 hex digits>', { digest: input.digest });
     if (input.sizeBytes != null && !(input.sizeBytes >= 0)) throw new BadInputError('sizeBytes must be ≥ 0');
@@ -76,7 +82,13 @@ export class ImageService {
     if (await this.repo.existsBy({ vendorGroupId: input.vendorGroupId, name: input.name, version: input.version, technology: input.technology })) {
       throw new ConflictError(`Image ${input.name}:${input.version} (${input.technology}) already exists for this group`, { name: input.name, version: input.version });
     }
-    return this.repo.save(this.repo.create({ ...input, readOnly: true }));
+    const contentProven = proven || (input.digest != null && (await this.repo.findBy({ digest: input.digest })).some((i) => i.contentProven && policy.canUseImage(actor, i)));
+    return this.repo.save(this.repo.create({ ...input, readOnly: true, contentProven }));
+  }
+
+  /** True when the image has its bits: its digest's are stored and its group showed it holds them (see `register`). */
+  hasContent(image: Pick<ImageEntity, 'digest' | 'contentProven'>): image is Pick<ImageEntity, 'contentProven'> & { digest: string } {
+    return !!image.digest && image.contentProven && this.store.has(image.digest);
   }
 
   /** Changes who may see an image (its vendor group's members). */

@@ -39,6 +39,15 @@ export class ImageEntity {
   @Column({ type: 'double precision', nullable: true })
   sizeBytes: number | null;
 
+  /**
+   * Whether its group showed it has the bits of `digest`: it uploaded them, fetched them from a
+   * peer site that lists the image, or could already use an image of that digest when it declared
+   * it. Until then the image has no content, whatever the store holds: a digest alone (which a
+   * listing or a log may show) gives no right to another group's bits.
+   */
+  @Column({ type: 'boolean', default: true })
+  contentProven: boolean;
+
   @Column({ type: 'boolean', default: true })
   readOnly: boolean;
 

@@ -1,0 +1,76 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { buildWorld, World } from '../helpers/scenario';
+
+/**
+ * What one group tries against another's objects, as an attacker would: each test names the way
+ * in and checks that it leads nowhere, and that the refusal tells nothing a missing object would not.
+ */
+describe('tenancy: one group against another', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let w: World;
+  let n = 0;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    t = await startTestGateway(db);
+    w = await buildWorld(t);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  const register = async (groupId: string, token: string, digest?: string): Promise<string> =>
+    (await t.ok<{ registerImage: { id: string } }>('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: groupId, name: `img${++n}`, version: '1', technology: 'fake', ...(digest ? { digest } : {}) } }, token)).registerImage.id;
+  const content = async (digest: string, token: string) => {
+    const res = await fetch(`${t.gateway.url}/images/content/${digest}`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+  };
+  const digestOf = (bits: Buffer) => `sha256:${createHash('sha256').update(bits).digest('hex')}`;
+  const createEnvironment = (imageId: string, token: string) =>
+    t.gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId, name: `env${++n}` } }, token);
+
+  test("declaring another group's private image's digest gives neither its bits nor whether they are here; uploading them does", async () => {
+    const secret = randomBytes(4096);
+    const victim = await register(w.groupB, w.tokens.memberB);
+    expect((await t.upload(victim, secret, w.tokens.memberB)).status).toBe(200);
+    const digest = digestOf(secret);
+    expect((await content(digest, w.tokens.memberB)).status).toBe(200);
+
+    // Group A learnt the digest (a log, a listing while the image was shared…) and claims it.
+    const claimed = await register(w.groupA, w.tokens.memberA, digest);
+    const nowhere = await register(w.groupA, w.tokens.memberA, digestOf(randomBytes(64)));
+    const stolen = await content(digest, w.tokens.memberA);
+    expect(stolen.status).toBe(404);
+    expect(stolen.body.equals(secret)).toBe(false);
+    // The same answers as for a digest whose bits are nowhere.
+    const claimedEnv = await createEnvironment(claimed, w.tokens.memberA);
+    const nowhereEnv = await createEnvironment(nowhere, w.tokens.memberA);
+    expect(claimedEnv.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(claimedEnv.errors?.[0]?.message).toContain('has no content yet');
+    expect(nowhereEnv.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(nowhereEnv.errors?.[0]?.message).toContain('has no content yet');
+    // Other bits than the declared digest's are refused as for any image, not answered "already has its content".
+    const wrong = await t.upload(claimed, randomBytes(100), w.tokens.memberA);
+    expect(wrong.status).toBe(400);
+    expect((await t.upload(nowhere, randomBytes(100), w.tokens.memberA)).status).toBe(400);
+
+    // Group B deletes its image: a digest only declared does not keep its bits.
+    expect((await t.ok('mutation ($id: ID!) { deleteImage(id: $id) }', { id: victim }, w.tokens.memberB)).deleteImage).toBe(true);
+    expect((await content(digest, t.adminToken)).status).toBe(404);
+
+    // A group that holds the bits shows it by uploading them: then they are its image's.
+    const proof = await t.upload(claimed, secret, w.tokens.memberA);
+    expect(proof.status).toBe(200);
+    expect(proof.body.digest).toBe(digest);
+    const mine = await content(digest, w.tokens.memberA);
+    expect(mine.status).toBe(200);
+    expect(mine.body.equals(secret)).toBe(true);
+    // An image it may use already is proof enough for another of its own of the same digest.
+    const again = await register(w.groupA, w.tokens.memberA, digest);
+    expect((await t.upload(again, secret, w.tokens.memberA)).status).toBe(409);
+  });
+});
