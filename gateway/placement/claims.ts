@@ -111,19 +111,85 @@ export interface UsageAfter {
  */
 export async function checkLimits(m: EntityManager, usage: UsageAfter[]): Promise<void> {
   if (!usage.length) return;
-  const over: Array<{ hostId: string }> = await m.query(`SELECT DISTINCT "hostId" FROM (${usageLost(1, false)}) AS l`, usageParams(usage));
+  const p = new Params();
+  const ids = { groups: new IdList(p), hosts: new IdList(p) };
+  const sql = `SELECT DISTINCT "hostId" FROM (${usageLost(p, ids, usage, false)}) AS l`;
+  ids.groups.finish();
+  ids.hosts.finish();
+  const over: Array<{ hostId: string }> = await m.query(sql, p.values);
   if (over.length) throw new LostRaceError(over.map((r) => r.hostId));
+}
+
+/** The parameters of one statement, each named `$n` (with its type cast) in the order added. */
+class Params {
+  readonly values: unknown[] = [];
+
+  /** Adds a parameter (its value may be set later, by its index) and answers its name, cast to `type`. */
+  add(value: unknown, type: string): string {
+    this.values.push(value);
+    return `$${this.values.length}::${type}`;
+  }
+}
+
+/**
+ * Distinct uuids of one statement, each named by its 1-based position in one `uuid[]` parameter
+ * (which the statement must name: PostgreSQL cannot type a parameter it never reads).
+ */
+class IdList {
+  private readonly list: string[] = [];
+  private readonly at = new Map<string, number>();
+  private readonly slot: number;
+  /** The parameter, cast to uuid[]. */
+  readonly name: string;
+
+  constructor(private readonly params: Params) {
+    this.slot = params.values.length;
+    this.name = params.add(undefined, 'uuid[]');
+  }
+
+  /** The 1-based position of `id`, added when new. */
+  of(id: string): number {
+    let i = this.at.get(id);
+    if (i === undefined) this.at.set(id, (i = this.list.push(id)));
+    return i;
+  }
+
+  /** Writes the parameter once every id is in. */
+  finish(): void {
+    this.params.values[this.slot] = arrayLiteral(this.list);
+  }
+}
+
+/**
+ * The groups, hosts and resources a statement names, each sent (and parsed) once however many
+ * rows name them: a row names them by position (an integer, not a uuid's text, which PostgreSQL
+ * parses with a `strtoul` call per byte — 14 % of its CPU in bench:placement's batches).
+ */
+class StatementIds {
+  readonly groups: IdList;
+  readonly hosts: IdList;
+  readonly resources: IdList;
+
+  constructor(p: Params) {
+    this.groups = new IdList(p);
+    this.hosts = new IdList(p);
+    this.resources = new IdList(p);
+  }
+
+  /** Writes the three parameters once every id is in. */
+  finish(): void {
+    this.groups.finish();
+    this.hosts.finish();
+    this.resources.finish();
+  }
 }
 
 /**
  * The INSERT clauses (as CTEs) of new requests, their allocations and claims, each table's rows as
- * one array literal per column (the requests' distinct specs as one JSON array), parameters numbered from `$first`.
+ * one array literal per column (the requests' distinct specs as one JSON array), their groups,
+ * hosts and resources by position in `ids`.
  */
-function placementRows(requests: AllocationRequestEntity[], allocations: PlannedAllocation[], first: number): { ctes: string; params: unknown[] } {
-  // A claim names its allocation by position (1-based) in the allocations' arrays, whose id, host,
-  // group and guarantee it takes there: ids are sent (and parsed) once, not again per claim.
-  const claims = allocations.flatMap((a, i) => a.claims.map((c) => ({ at: i + 1, c })));
-  const $ = (i: number) => `$${first + i}`;
+function placementRows(p: Params, ids: StatementIds, requests: AllocationRequestEntity[], allocations: PlannedAllocation[]): string {
   // Identical specs (a batch of like requests) are sent and parsed once: the distinct ones as one
   // JSON array, each request naming its own by position (parsing the specs was about a tenth of
   // the database's CPU in bench:placement's batches).
@@ -135,59 +201,86 @@ function placementRows(requests: AllocationRequestEntity[], allocations: Planned
     if (at === undefined) specIndex.set(json, (at = specs.push(json)));
     return at;
   });
-  const ctes = `new_requests AS (INSERT INTO allocation_request (id, "groupId", "requestedBy", mode, guarantee, spec, "leaseSeconds", status, reason, "decidedBy", "decidedAt")
-       SELECT v.id, v."groupId", v."requestedBy", v.mode, v.guarantee, (ARRAY(SELECT e FROM jsonb_array_elements(${$(5)}::jsonb) WITH ORDINALITY AS s(e, o) ORDER BY o))[v.spec], v."leaseSeconds", v.status, v.reason, v."decidedBy", v."decidedAt"
-       FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::varchar[], ${$(4)}::varchar[], ${$(26)}::int[], ${$(6)}::int[], ${$(7)}::varchar[], ${$(8)}::text[], ${$(9)}::varchar[], ${$(10)}::timestamptz[])
-         AS v(id, "groupId", "requestedBy", mode, guarantee, spec, "leaseSeconds", status, reason, "decidedBy", "decidedAt")),
+  // An allocation of a request written by this statement names it by position (1-based) in the
+  // requests' arrays; one of a request already written (an approval's) by its id (position 0).
+  const requestAt = new Map<string, number>();
+  requests.forEach((r, i) => requestAt.set(r.id, i + 1));
+  const allocationRequest = allocations.map((a) => requestAt.get(a.requestId) ?? 0);
+  // A claim names its allocation by position (1-based) in the allocations' arrays, whose id, host,
+  // group and guarantee it takes there: ids are sent (and parsed) once, not again per claim.
+  const claimAllocation: number[] = [];
+  const claimResource: number[] = [];
+  const claimType: string[] = [];
+  const claimAmount: number[] = [];
+  allocations.forEach((allocation, i) => {
+    for (const claim of allocation.claims) {
+      claimAllocation.push(i + 1);
+      claimResource.push(ids.resources.of(claim.resourceId));
+      claimType.push(claim.type);
+      claimAmount.push(claim.amount);
+    }
+  });
+  const r = {
+    id: p.add(arrayLiteral(requests.map((q) => q.id)), 'uuid[]'),
+    group: p.add(arrayLiteral(requests.map((q) => ids.groups.of(q.groupId))), 'int[]'),
+    requestedBy: p.add(arrayLiteral(requests.map((q) => q.requestedBy)), 'varchar[]'),
+    mode: p.add(arrayLiteral(requests.map((q) => q.mode)), 'varchar[]'),
+    guarantee: p.add(arrayLiteral(requests.map((q) => q.guarantee)), 'varchar[]'),
+    specs: p.add(`[${specs.join(',')}]`, 'jsonb'),
+    spec: p.add(arrayLiteral(specOf), 'int[]'),
+    leaseSeconds: p.add(arrayLiteral(requests.map((q) => q.leaseSeconds)), 'int[]'),
+    status: p.add(arrayLiteral(requests.map((q) => q.status)), 'varchar[]'),
+    reason: p.add(arrayLiteral(requests.map((q) => q.reason)), 'text[]'),
+    decidedBy: p.add(arrayLiteral(requests.map((q) => q.decidedBy)), 'varchar[]'),
+    decidedAt: p.add(arrayLiteral(requests.map((q) => q.decidedAt)), 'timestamptz[]'),
+  };
+  const a = {
+    id: p.add(arrayLiteral(allocations.map((x) => x.id)), 'uuid[]'),
+    request: p.add(arrayLiteral(allocationRequest), 'int[]'),
+    requestId: p.add(arrayLiteral(allocations.map((x, i) => (allocationRequest[i] ? null : x.requestId))), 'uuid[]'),
+    group: p.add(arrayLiteral(allocations.map((x) => ids.groups.of(x.groupId))), 'int[]'),
+    host: p.add(arrayLiteral(allocations.map((x) => ids.hosts.of(x.hostId))), 'int[]'),
+    technology: p.add(arrayLiteral(allocations.map((x) => x.technology)), 'varchar[]'),
+    guarantee: p.add(arrayLiteral(allocations.map((x) => x.guarantee)), 'varchar[]'),
+    score: p.add(arrayLiteral(allocations.map((x) => x.score)), 'float8[]'),
+    expiresAt: p.add(arrayLiteral(allocations.map((x) => x.expiresAt)), 'timestamptz[]'),
+    environmentId: p.add(arrayLiteral(allocations.map((x) => x.environmentId ?? null)), 'uuid[]'),
+    replicaId: p.add(arrayLiteral(allocations.map((x) => x.replicaId ?? null)), 'uuid[]'),
+  };
+  const c = {
+    allocation: p.add(arrayLiteral(claimAllocation), 'int[]'),
+    resource: p.add(arrayLiteral(claimResource), 'int[]'),
+    type: p.add(arrayLiteral(claimType), 'varchar[]'),
+    amount: p.add(arrayLiteral(claimAmount), 'float8[]'),
+  };
+  return `new_requests AS (INSERT INTO allocation_request (id, "groupId", "requestedBy", mode, guarantee, spec, "leaseSeconds", status, reason, "decidedBy", "decidedAt")
+       SELECT v.id, (${ids.groups.name})[v.g], v."requestedBy", v.mode, v.guarantee, (ARRAY(SELECT e FROM jsonb_array_elements(${r.specs}) WITH ORDINALITY AS s(e, o) ORDER BY o))[v.spec], v."leaseSeconds", v.status, v.reason, v."decidedBy", v."decidedAt"
+       FROM unnest(${r.id}, ${r.group}, ${r.requestedBy}, ${r.mode}, ${r.guarantee}, ${r.spec}, ${r.leaseSeconds}, ${r.status}, ${r.reason}, ${r.decidedBy}, ${r.decidedAt})
+         AS v(id, g, "requestedBy", mode, guarantee, spec, "leaseSeconds", status, reason, "decidedBy", "decidedAt")),
      new_allocations AS (INSERT INTO allocation (id, "requestId", "groupId", "hostId", technology, guarantee, status, score, "expiresAt", "environmentId", "replicaId")
-       SELECT * FROM unnest(${$(11)}::uuid[], ${$(12)}::uuid[], ${$(13)}::uuid[], ${$(14)}::uuid[], ${$(15)}::varchar[], ${$(16)}::varchar[], ${$(17)}::varchar[], ${$(18)}::float8[], ${$(19)}::timestamptz[], ${$(24)}::uuid[], ${$(25)}::uuid[])),
+       SELECT v.id, coalesce((${r.id})[v.r], v."requestId"), (${ids.groups.name})[v.g], (${ids.hosts.name})[v.h], v.technology, v.guarantee, '${AllocationStatus.ACTIVE}', v.score, v."expiresAt", v."environmentId", v."replicaId"
+       FROM unnest(${a.id}, ${a.request}, ${a.requestId}, ${a.group}, ${a.host}, ${a.technology}, ${a.guarantee}, ${a.score}, ${a.expiresAt}, ${a.environmentId}, ${a.replicaId})
+         AS v(id, r, "requestId", g, h, technology, guarantee, score, "expiresAt", "environmentId", "replicaId")),
      new_claims AS (INSERT INTO allocation_claim ("allocationId", "resourceId", "hostId", "groupId", type, amount, guaranteed)
-       SELECT (${$(11)}::uuid[])[c.a], c."resourceId", (${$(14)}::uuid[])[c.a], (${$(13)}::uuid[])[c.a], c.type, c.amount, (${$(16)}::varchar[])[c.a] = '${AllocationGuarantee.GUARANTEED}'
-       FROM unnest(${$(20)}::int[], ${$(21)}::uuid[], ${$(22)}::varchar[], ${$(23)}::float8[]) AS c(a, "resourceId", type, amount))`;
-  const params = [
-    arrayLiteral(requests.map((r) => r.id)),
-    arrayLiteral(requests.map((r) => r.groupId)),
-    arrayLiteral(requests.map((r) => r.requestedBy)),
-    arrayLiteral(requests.map((r) => r.mode)),
-    arrayLiteral(requests.map((r) => r.guarantee)),
-    `[${specs.join(',')}]`,
-    arrayLiteral(requests.map((r) => r.leaseSeconds)),
-    arrayLiteral(requests.map((r) => r.status)),
-    arrayLiteral(requests.map((r) => r.reason)),
-    arrayLiteral(requests.map((r) => r.decidedBy)),
-    arrayLiteral(requests.map((r) => r.decidedAt)),
-    arrayLiteral(allocations.map((a) => a.id)),
-    arrayLiteral(allocations.map((a) => a.requestId)),
-    arrayLiteral(allocations.map((a) => a.groupId)),
-    arrayLiteral(allocations.map((a) => a.hostId)),
-    arrayLiteral(allocations.map((a) => a.technology)),
-    arrayLiteral(allocations.map((a) => a.guarantee)),
-    arrayLiteral(allocations.map(() => AllocationStatus.ACTIVE)),
-    arrayLiteral(allocations.map((a) => a.score)),
-    arrayLiteral(allocations.map((a) => a.expiresAt)),
-    arrayLiteral(claims.map(({ at }) => at)),
-    arrayLiteral(claims.map(({ c }) => c.resourceId)),
-    arrayLiteral(claims.map(({ c }) => c.type)),
-    arrayLiteral(claims.map(({ c }) => c.amount)),
-    arrayLiteral(allocations.map((a) => a.environmentId ?? null)),
-    arrayLiteral(allocations.map((a) => a.replicaId ?? null)),
-    arrayLiteral(specOf),
-  ];
-  return { ctes, params };
+       SELECT (${a.id})[c.a], (${ids.resources.name})[c.r], (${ids.hosts.name})[(${a.host})[c.a]], (${ids.groups.name})[(${a.group})[c.a]], c.type, c.amount, (${a.guarantee})[c.a] = '${AllocationGuarantee.GUARANTEED}'
+       FROM unnest(${c.allocation}, ${c.resource}, ${c.type}, ${c.amount}) AS c(a, r, type, amount))`;
 }
 
 /** Writes new requests, their allocations and claims (inside the caller's transaction) in one statement. */
 export async function insertPlacements(m: EntityManager, requests: AllocationRequestEntity[], allocations: PlannedAllocation[]): Promise<void> {
-  const { ctes, params } = placementRows(requests, allocations, 1);
-  await m.query(`WITH ${ctes} SELECT 1`, params);
+  const p = new Params();
+  const ids = new StatementIds(p);
+  const sql = `WITH ${placementRows(p, ids, requests, allocations)} SELECT 1`;
+  ids.finish();
+  await m.query(sql, p.values);
 }
 
 /** Marks the error by which a claim statement says which hosts it lost. */
 const LOST_RACE_MARK = 'rsp-lost-race:';
 
 /**
- * The query that judges a commit's usage (parameters `$first`…`$first+3`: hosts, groups, types,
- * what each group will hold): the hosts where a group would be over its share (the host's owner
+ * The query that judges a commit's usage (its hosts and groups by position in `ids`; types and what
+ * each group will hold as arrays): the hosts where a group would be over its share (the host's owner
  * group needs none) and, with `hostsUp`, those no longer UP (the usage names every host claimed
  * on). A host or share is looked up per usage row (LATERAL … LIMIT 1: by its key, so at most one
  * row), never by a join the planner may choose to make by reading and hashing the whole `share`
@@ -195,17 +288,15 @@ const LOST_RACE_MARK = 'rsp-lost-race:';
  * and a named statement's first five on each connection), 8-9 % of PostgreSQL's CPU in
  * bench:placement's batches (perf), and more with every share a site adds.
  */
-function usageLost(first: number, hostsUp: boolean): string {
-  const $ = (i: number) => `$${first + i}`;
-  return `SELECT v."hostId" FROM unnest(${$(0)}::uuid[], ${$(1)}::uuid[], ${$(2)}::varchar[], ${$(3)}::float8[]) AS v("hostId", "groupId", type, used)
+function usageLost(p: Params, ids: Pick<StatementIds, 'groups' | 'hosts'>, usage: UsageAfter[], hostsUp: boolean): string {
+  const host = p.add(arrayLiteral(usage.map((u) => ids.hosts.of(u.hostId))), 'int[]');
+  const group = p.add(arrayLiteral(usage.map((u) => ids.groups.of(u.groupId))), 'int[]');
+  const type = p.add(arrayLiteral(usage.map((u) => u.type)), 'varchar[]');
+  const used = p.add(arrayLiteral(usage.map((u) => u.used)), 'float8[]');
+  return `SELECT v."hostId" FROM (SELECT (${ids.hosts.name})[u.h] AS "hostId", (${ids.groups.name})[u.g] AS "groupId", u.type, u.used FROM unnest(${host}, ${group}, ${type}, ${used}) AS u(h, g, type, used)) AS v
          CROSS JOIN LATERAL (SELECT h.state, h."ownerGroupId" FROM host h WHERE h.id = v."hostId" LIMIT 1) h
          LEFT JOIN LATERAL (SELECT sh.id, sh.quotas FROM share sh WHERE sh."hostId" = v."hostId" AND sh."groupId" = v."groupId" LIMIT 1) sh ON true
          WHERE ${hostsUp ? `h.state <> 'UP' OR ` : ''}(h."ownerGroupId" <> v."groupId" AND (sh.id IS NULL OR (sh.quotas ? v.type AND v.used > (sh.quotas ->> v.type)::float8 + 1e-6)))`;
-}
-
-/** The parameters of `usageLost`. */
-function usageParams(usage: UsageAfter[]): string[] {
-  return [arrayLiteral(usage.map((u) => u.hostId)), arrayLiteral(usage.map((u) => u.groupId)), arrayLiteral(usage.map((u) => u.type)), arrayLiteral(usage.map((u) => u.used))];
 }
 
 /**
@@ -218,16 +309,17 @@ function usageParams(usage: UsageAfter[]): string[] {
  * group builds them before its turn on the resources, not while the database waits for it).
  */
 export function insertPlacementsChecked(requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[]): (m: EntityManager) => Promise<void> {
-  const rows = placementRows(requests, allocations, 6);
-  const params = [...usageParams(usage), LOST_RACE_MARK, ...rows.params];
+  const p = new Params();
+  const ids = new StatementIds(p);
+  const mark = p.add(LOST_RACE_MARK, 'text');
+  const lost = usageLost(p, ids, usage, true);
+  const sql = `WITH ${placementRows(p, ids, requests, allocations)},
+       lost AS (SELECT DISTINCT "hostId" FROM (${lost}) AS l)
+       SELECT CASE WHEN count(*) > 0 THEN rsp_lost_race(${mark} || string_agg("hostId"::text, ',')) END AS lost FROM lost`;
+  ids.finish();
   return async (m) => {
     try {
-      await m.query(
-        `WITH ${rows.ctes},
-       lost AS (SELECT DISTINCT "hostId" FROM (${usageLost(1, true)}) AS l)
-       SELECT CASE WHEN count(*) > 0 THEN rsp_lost_race($5::text || string_agg("hostId"::text, ',')) END AS lost FROM lost`,
-        params,
-      );
+      await m.query(sql, p.values);
     } catch (e) {
       throw lostRaceOf(e, usage.map((u) => u.hostId));
     }
@@ -249,30 +341,28 @@ export function insertPlacementsChecked(requests: AllocationRequestEntity[], all
  */
 export async function claimAtOnce(dataSource: DataSource, deltas: ResourceDelta[], requests: AllocationRequestEntity[], allocations: PlannedAllocation[], usage: UsageAfter[], after?: Promise<unknown>): Promise<void> {
   const sorted = [...deltas].sort((a, b) => (a.resource.id < b.resource.id ? -1 : 1));
-  const rows = placementRows(requests, allocations, 9);
-  const params = [
-    arrayLiteral(sorted.map((d) => d.resource.id)),
-    arrayLiteral(sorted.map((d) => d.amount)),
-    arrayLiteral(sorted.map((d) => d.expectedGeneration)),
-    ...usageParams(usage),
-    LOST_RACE_MARK,
-    ...rows.params,
-  ];
-  await after;
-  try {
-    await namedQuery(
-      dataSource,
-      'rsp_claim_at_once',
-      `WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE),
+  const p = new Params();
+  const ids = new StatementIds(p);
+  // The resources in id order, first: the deltas' arrays and the claims name them alike.
+  for (const d of sorted) ids.resources.of(d.resource.id);
+  const amount = p.add(arrayLiteral(sorted.map((d) => d.amount)), 'float8[]');
+  const gen = p.add(arrayLiteral(sorted.map((d) => d.expectedGeneration)), 'int[]');
+  const mark = p.add(LOST_RACE_MARK, 'text');
+  const lost = usageLost(p, ids, usage, true);
+  const rows = placementRows(p, ids, requests, allocations);
+  const resources = ids.resources.name;
+  const sql = `WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = ANY(${resources}) ORDER BY id FOR UPDATE),
        claimed AS (UPDATE resource AS r SET used = r.used + v.amount, generation = r.generation + 1
-         FROM unnest($1::uuid[], $2::float8[], $3::int[]) AS v(id, amount, gen)
+         FROM unnest(${resources}, ${amount}, ${gen}) AS v(id, amount, gen)
          WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = v.id
          RETURNING r."hostId", (r.generation = v.gen + 1 AND r.used <= (r.total - r.reserved) * r."allocationRatio" + 1e-6) AS ok),
-       ${rows.ctes},
-       lost AS (SELECT "hostId" FROM claimed WHERE NOT ok UNION ${usageLost(4, true)})
-       SELECT CASE WHEN count(*) > 0 THEN rsp_lost_race($8::text || string_agg("hostId"::text, ',')) END AS lost FROM lost`,
-      params,
-    );
+       ${rows},
+       lost AS (SELECT "hostId" FROM claimed WHERE NOT ok UNION ${lost})
+       SELECT CASE WHEN count(*) > 0 THEN rsp_lost_race(${mark} || string_agg("hostId"::text, ',')) END AS lost FROM lost`;
+  ids.finish();
+  await after;
+  try {
+    await namedQuery(dataSource, 'rsp_claim_at_once', sql, p.values);
   } catch (e) {
     throw lostRaceOf(e, deltas.map((d) => d.hostId));
   }
