@@ -1,4 +1,5 @@
 import { DataSource, In, Repository } from 'typeorm';
+import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ForbiddenError, NotFoundError } from '../errors';
@@ -30,9 +31,11 @@ const MAX_DEPTH = 32;
  */
 export class LayerService {
   private readonly repo: Repository<LayerEntity>;
+  private readonly owners: HostOwners;
 
   constructor(private readonly dataSource: DataSource) {
     this.repo = dataSource.getRepository(LayerEntity);
+    this.owners = new HostOwners(dataSource);
   }
 
   async create(actor: Principal, input: { groupId: string; kind: string; name: string; parentId?: string | null; properties?: LayerProperty[]; requirements?: LayerRequirement[] }): Promise<LayerEntity> {
@@ -45,16 +48,23 @@ export class LayerService {
     return this.repo.save(this.repo.create({ ...input, parentId: input.parentId ?? null, properties: input.properties ?? [], requirements: input.requirements ?? [] }));
   }
 
-  /** Moves a layer onto another parent, or changes its properties. Refuses cycles. */
+  /**
+   * Moves a layer onto another parent, or changes its properties (members of its group). A host's
+   * MACHINE layer is the host's own description, which every group's placement and requirements
+   * read: only those governing the host (ADMINs of the group owning it or its site, site admins)
+   * change it. Refuses cycles, once the new parent is one the caller may use: another group's
+   * layer answers as a missing one, whatever sits on what.
+   */
   async update(actor: Principal, id: string, input: { parentId?: string | null; properties?: LayerProperty[]; requirements?: LayerRequirement[] }): Promise<LayerEntity> {
     const layer = await this.get(actor, id);
-    policy.requireRole(actor, layer.groupId, MemberRole.MEMBER, 'change this layer');
+    if (layer.kind === 'MACHINE') await this.requireGovernsMachine(actor, layer);
+    else policy.requireRole(actor, layer.groupId, MemberRole.MEMBER, 'change this layer');
     if (input.properties) validateProperties(input.properties);
     if (input.requirements) validateRequirements(input.requirements);
     if (input.parentId !== undefined && input.parentId !== null) {
+      await this.requireParent(actor, layer.groupId, input.parentId);
       const chain = await this.chain(input.parentId);
       if (chain.some((l) => l.id === id)) throw new BadInputError(`Layer ${id} cannot sit on ${input.parentId}: that would make a cycle`, { id, parentId: input.parentId });
-      await this.requireParent(actor, layer.groupId, input.parentId);
     }
     const saved = await this.repo.save({ ...layer, ...input });
     if (layer.kind === 'MACHINE') {
@@ -63,6 +73,14 @@ export class LayerService {
       inventoryChanged(this.dataSource, hosts.map((h) => h.id));
     }
     return saved;
+  }
+
+  /** Passes when the actor governs the host whose MACHINE layer this is (its owner group's ADMINs when no host has it); FORBIDDEN otherwise. */
+  private async requireGovernsMachine(actor: Principal, layer: LayerEntity): Promise<void> {
+    const action = "change a host's machine layer";
+    const [host]: Array<{ id: string }> = await this.repo.manager.query(`SELECT id FROM host WHERE "layerId" = $1`, [layer.id]);
+    if (host) await this.owners.requireGovernsHost(actor, host.id, action);
+    else policy.requireOwnerAdmin(actor, [layer.groupId], action);
   }
 
   /**

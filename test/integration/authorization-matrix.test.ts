@@ -292,6 +292,13 @@ const MATRIX: Record<string, Case> = {
     vars: async (w, t) => ({ i: { hostId: w.fixtures.hostC, groupId: (await t.ok('mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug: `s-${unique()}`, name: 's' } })).createGroup.id, kind: 'CUSTOM', quotas: { CPU: 0.01 } } }),
     expect: { ...SITE_ADMIN, ownerAdmin: 'ok' },
   },
+  // A host's machine layer is the host's description: those governing it change it, not its owner group's members.
+  'updateLayer#machine': {
+    privateVar: null,
+    query: 'mutation ($i: UpdateLayerInput!) { updateLayer(input: $i) { id } }',
+    vars: async (w, t) => ({ i: { id: (await t.ok('query ($id: ID!) { host(id: $id) { layerId } }', { id: w.host2 })).host.layerId, requirements: [] } }),
+    expect: OWNER_ADMIN,
+  },
   'revokeShare#ownerHost': { privateVar: null, query: 'mutation ($id: ID!) { revokeShare(id: $id) }', vars: async (w, t) => ({ id: await freshShare(w, t, w.fixtures.hostC) }), expect: { ...SITE_ADMIN, ownerAdmin: 'ok' } },
   'setUsagePolicy#ownerSite': { query: 'mutation ($i: UsagePolicyInput!) { setUsagePolicy(input: $i) { id } }', vars: (w) => ({ i: { siteId: w.fixtures.siteC, name: 'fair use', diskBytes: 1e9 } }), expect: { ...SITE_ADMIN, ownerAdmin: 'ok' } },
   'drainHost#ownerHost': { privateVar: null, query: 'mutation ($id: ID!) { drainHost(id: $id) { id } }', vars: async (w, t) => ({ id: await freshHost(w, t, w.fixtures.siteC, w.fixtures.groupC) }), expect: { ...SITE_ADMIN, ownerAdmin: 'ok' } },

@@ -73,4 +73,28 @@ describe('tenancy: one group against another', () => {
     const again = await register(w.groupA, w.tokens.memberA, digest);
     expect((await t.upload(again, secret, w.tokens.memberA)).status).toBe(409);
   });
+
+  test("a host's machine layer is changed only by those governing the host, and another group's layer on it answers as a missing one", async () => {
+    const machine = (await t.ok('query ($id: ID!) { host(id: $id) { layerId } }', { id: w.host1 })).host.layerId as string;
+    const update = (input: Record<string, unknown>, token: string) => t.gql('mutation ($i: UpdateLayerInput!) { updateLayer(input: $i) { id } }', { i: { id: machine, ...input } }, token);
+    const lie = [{ key: 'diskEncryption', value: true }, { key: 'arch', value: 'arm64' }];
+
+    // A member of the owning group does not govern the host: its description (which every group's placement reads) stays.
+    const byMember = await update({ properties: lie }, w.tokens.memberA);
+    expect(byMember.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const props = (await t.ok('query ($id: ID!) { layer(id: $id) { properties { key value locked } } }', { id: machine })).layer.properties;
+    expect(props).toEqual(expect.arrayContaining([{ key: 'arch', value: 'x86_64', locked: true }]));
+    expect((await update({ requirements: [] }, w.tokens.adminA)).errors).toBeUndefined();
+
+    // Group B, with a share on the host, stacks a private layer on it.
+    await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId: w.host1, groupId: w.groupB, kind: 'CUSTOM', quotas: { CPU: 0.5 } } });
+    const hidden = (await t.ok('mutation ($i: CreateLayerInput!) { createLayer(input: $i) { id } }', { i: { groupId: w.groupB, kind: 'OS', name: 'private', parentId: machine } }, w.tokens.memberB)).createLayer.id as string;
+    const missing = '00000000-0000-4000-8000-000000000000';
+    // Naming it as the machine layer's parent (a cycle) answers as a missing layer: nothing tells it is there.
+    const onHidden = await update({ parentId: hidden }, w.tokens.adminA);
+    const onMissing = await update({ parentId: missing }, w.tokens.adminA);
+    expect(onHidden.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect(onMissing.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect(onHidden.errors?.[0]?.message.replace(hidden, '<id>')).toBe(onMissing.errors?.[0]?.message.replace(missing, '<id>'));
+  });
 });
