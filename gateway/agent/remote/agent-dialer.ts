@@ -164,11 +164,15 @@ export class AgentDialer {
       const hear = () => (heard = Date.now());
       socket.on('ping', hear);
       socket.on('message', hear);
-      const watch = setInterval(() => {
-        if (Date.now() - heard <= silenceMs) return;
+      // The judgement waits for the I/O of this turn of the event loop (`setImmediate` runs after it):
+      // after a stall of the agent's own (a long task, an overloaded machine) the timer fires before
+      // the pings the gateway sent meanwhile are read, and would drop a gateway that was not silent.
+      const judge = () => {
+        if (socket.readyState !== WebSocket.OPEN || Date.now() - heard <= silenceMs) return;
         logger.warn({ silentMs: Date.now() - heard }, 'the gateway went silent: dropping the connection');
         socket.terminate();
-      }, Math.min(silenceMs, 5_000));
+      };
+      const watch = setInterval(() => setImmediate(judge), Math.min(silenceMs, 5_000));
       watch.unref();
       socket.on('close', (code: number, reason: Buffer) => {
         clearInterval(watch);
