@@ -7,6 +7,7 @@ import { BadInputError, ConflictError, NotFoundError } from '../errors';
 import { ImageEntity, ImageSource, ImageVisibility, MemberRole } from '../persistence/entities';
 import { EntityStatements } from '../persistence/entity-statements';
 import type { StorageQuotas } from '../storage-quotas/storage-quotas';
+import { requireGroupRoom } from '../limits/group-records';
 
 /** The image catalog (seeds 001, 002): read-only root filesystems, tradeable between groups. */
 export class ImageService {
@@ -79,6 +80,7 @@ export class ImageService {
     if (input.digest != null && !/^sha256:[0-9a-f]{64}$/.test(input.digest)) throw new BadInputError('digest must be sha256:<64 hex digits>', { digest: input.digest });
     if (input.sizeBytes != null && !(input.sizeBytes >= 0)) throw new BadInputError('sizeBytes must be ≥ 0');
     if ((input.sharedWith?.length ?? 0) > 0 && input.visibility !== ImageVisibility.SHARED) throw new BadInputError('sharedWith is only for SHARED images');
+    await requireGroupRoom(this.repo, { vendorGroupId: input.vendorGroupId }, input.vendorGroupId, 'images');
     if (await this.repo.existsBy({ vendorGroupId: input.vendorGroupId, name: input.name, version: input.version, technology: input.technology })) {
       throw new ConflictError(`Image ${input.name}:${input.version} (${input.technology}) already exists for this group`, { name: input.name, version: input.version });
     }

@@ -10,6 +10,7 @@ import { inventoryChanged } from '../placement/inventory-changes';
 import { AMOUNT_EPSILON, HostRooms, RoomAsk } from './host-rooms';
 import { validateTypeAndUnit } from './resource-service';
 import { ShareService } from './share-service';
+import { requireGroupRoom } from '../limits/group-records';
 
 /** A need and the open offers (of other groups) that can each cover it on a host running a technology it accepts. */
 export interface SatisfiableNeed {
@@ -72,6 +73,7 @@ export class OfferService {
         (await HostRooms.load(m, hostIds)).pick(hostIds, () => ask, `No host of group ${await this.slugOf(m, input.groupId)} can take this offer`);
       }
       const repo = m.getRepository(OfferEntity);
+      await requireGroupRoom(repo, { groupId: input.groupId, status: ExchangeStatus.OPEN }, input.groupId, 'openOffers');
       return repo.save(repo.create({ ...input, hostId: input.hostId ?? null, technologies, remaining: input.amount, status: ExchangeStatus.OPEN }));
     });
   }
@@ -80,6 +82,7 @@ export class OfferService {
     policy.requireRole(actor, input.groupId, MemberRole.MEMBER, 'publish needs for this group');
     validateTypeAndUnit(input.resourceType, input.unit);
     if (!(input.amount > 0)) throw new BadInputError('amount must be positive', { amount: input.amount });
+    await requireGroupRoom(this.needs, { groupId: input.groupId, status: ExchangeStatus.OPEN }, input.groupId, 'openNeeds');
     return this.needs.save(this.needs.create({ ...input, remaining: input.amount, status: ExchangeStatus.OPEN }));
   }
 

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { GROUP_RECORD_LIMITS } from '../../gateway/limits/group-records';
+import { AlertComparison, AlertRuleEntity, ExchangeStatus, ImageEntity, ImageSource, NeedEntity, OfferEntity } from '../../gateway/persistence/entities';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
 
@@ -96,5 +98,38 @@ describe('tenancy: one group against another', () => {
     expect(onHidden.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     expect(onMissing.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     expect(onHidden.errors?.[0]?.message.replace(hidden, '<id>')).toBe(onMissing.errors?.[0]?.message.replace(missing, '<id>'));
+  });
+
+  test('one group cannot grow what every group lists, or the alert evaluator reads, without end', async () => {
+    const ds = t.gateway.dataSource;
+    const code = (res: { errors?: Array<{ extensions?: { code?: string; details?: any } }> }) => [res.errors?.[0]?.extensions?.code, res.errors?.[0]?.extensions?.details?.reason];
+    const limited = ['CONFLICT', 'GROUP_LIMIT'];
+    const times = <T>(n: number, f: (i: number) => T) => Array.from({ length: n }, (_, i) => f(i));
+
+    // Open needs (listed to all and paired with every open offer by satisfiableNeeds).
+    await ds.getRepository(NeedEntity).insert(times(GROUP_RECORD_LIMITS.openNeeds, () => ({ groupId: w.groupB, resourceType: 'CPU', unit: 'CORES', amount: 1, remaining: 1, status: ExchangeStatus.OPEN, technologies: [], description: '' })));
+    const need = (groupId: string, token: string) => t.gql('mutation ($i: PublishNeedInput!) { publishNeed(input: $i) { id } }', { i: { groupId, resourceType: 'CPU', unit: 'CORES', amount: 1 } }, token);
+    const needed = await need(w.groupB, w.tokens.memberB);
+    expect(code(needed)).toEqual(limited);
+    expect(needed.errors?.[0]?.extensions?.details).toMatchObject({ groupId: w.groupB, kind: 'openNeeds', limit: GROUP_RECORD_LIMITS.openNeeds });
+    expect((await need(w.groupA, w.tokens.memberA)).errors).toBeUndefined();
+    // Closed ones do not count; withdrawing one makes room.
+    const [oldest] = (await t.ok('query ($g: ID!) { needs(groupId: $g) { id } }', { g: w.groupB }, w.tokens.memberB)).needs;
+    expect((await t.ok('mutation ($id: ID!) { withdrawNeed(id: $id) }', { id: oldest.id }, w.tokens.memberB)).withdrawNeed).toBe(true);
+    expect((await need(w.groupB, w.tokens.memberB)).errors).toBeUndefined();
+    expect(code(await need(w.groupB, w.tokens.memberB))).toEqual(limited);
+
+    // Open offers.
+    await ds.getRepository(OfferEntity).insert(times(GROUP_RECORD_LIMITS.openOffers, () => ({ groupId: w.groupA, hostId: w.host1, resourceType: 'CPU', unit: 'CORES', amount: 0.001, remaining: 0.001, status: ExchangeStatus.OPEN, technologies: [], terms: '' })));
+    expect(code(await t.gql('mutation ($i: PublishOfferInput!) { publishOffer(input: $i) { id } }', { i: { groupId: w.groupA, hostId: w.host1, resourceType: 'CPU', unit: 'CORES', amount: 0.001 } }, w.tokens.memberA))).toEqual(limited);
+
+    // Alert rules (each checked against every sample).
+    await ds.getRepository(AlertRuleEntity).insert(times(GROUP_RECORD_LIMITS.alertRules, (i) => ({ name: `r${i}`, groupId: w.groupB, siteId: null, targetType: 'ENVIRONMENT', targetId: null, metric: 'cpu.usage', comparison: AlertComparison.ABOVE, threshold: 1, durationSeconds: 0 })) as never);
+    expect(code(await t.gql('mutation ($i: CreateAlertRuleInput!) { createAlertRule(input: $i) { id } }', { i: { name: 'one more', groupId: w.groupB, targetType: 'ENVIRONMENT', metric: 'cpu.usage', threshold: 0.5 } }, w.tokens.memberB))).toEqual(limited);
+
+    // Images (public ones are in everyone's catalog).
+    await ds.getRepository(ImageEntity).insert(times(GROUP_RECORD_LIMITS.images, (i) => ({ name: 'flood', version: String(i), technology: 'fake', vendorGroupId: w.groupB, source: ImageSource.USER_SUPPLIED })) as never);
+    expect(code(await t.gql('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupB, name: 'more', version: '1', technology: 'fake', visibility: 'PUBLIC' } }, w.tokens.memberB))).toEqual(limited);
+    expect((await t.gql('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'mine', version: '1', technology: 'fake' } }, w.tokens.memberA)).errors).toBeUndefined();
   });
 });
