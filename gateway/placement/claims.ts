@@ -206,18 +206,22 @@ function placementRows(p: Params, ids: StatementIds, requests: AllocationRequest
   const requestAt = new Map<string, number>();
   requests.forEach((r, i) => requestAt.set(r.id, i + 1));
   const allocationRequest = allocations.map((a) => requestAt.get(a.requestId) ?? 0);
-  // A claim names its allocation by position (1-based) in the allocations' arrays, whose id, host,
-  // group and guarantee it takes there: ids are sent (and parsed) once, not again per claim.
+  // A claim names its allocation by position (1-based) in the allocations' arrays, whose id, host
+  // and group it takes there: ids are sent (and parsed) once, not again per claim. Only elements of
+  // a fixed size are taken by position (PostgreSQL finds the n-th of varying-size elements, such as
+  // a varchar's, by walking the n-1 before it): a claim's guarantee comes as a boolean of its own.
   const claimAllocation: number[] = [];
   const claimResource: number[] = [];
   const claimType: string[] = [];
   const claimAmount: number[] = [];
+  const claimGuaranteed: boolean[] = [];
   allocations.forEach((allocation, i) => {
     for (const claim of allocation.claims) {
       claimAllocation.push(i + 1);
       claimResource.push(ids.resources.of(claim.resourceId));
       claimType.push(claim.type);
       claimAmount.push(claim.amount);
+      claimGuaranteed.push(allocation.guarantee === AllocationGuarantee.GUARANTEED);
     }
   });
   const r = {
@@ -252,6 +256,7 @@ function placementRows(p: Params, ids: StatementIds, requests: AllocationRequest
     resource: p.add(arrayLiteral(claimResource), 'int[]'),
     type: p.add(arrayLiteral(claimType), 'varchar[]'),
     amount: p.add(arrayLiteral(claimAmount), 'float8[]'),
+    guaranteed: p.add(arrayLiteral(claimGuaranteed), 'bool[]'),
   };
   return `new_requests AS (INSERT INTO allocation_request (id, "groupId", "requestedBy", mode, guarantee, spec, "leaseSeconds", status, reason, "decidedBy", "decidedAt")
        SELECT v.id, (${ids.groups.name})[v.g], v."requestedBy", v.mode, v.guarantee, (ARRAY(SELECT e FROM jsonb_array_elements(${r.specs}) WITH ORDINALITY AS s(e, o) ORDER BY o))[v.spec], v."leaseSeconds", v.status, v.reason, v."decidedBy", v."decidedAt"
@@ -262,8 +267,8 @@ function placementRows(p: Params, ids: StatementIds, requests: AllocationRequest
        FROM unnest(${a.id}, ${a.request}, ${a.requestId}, ${a.group}, ${a.host}, ${a.technology}, ${a.guarantee}, ${a.score}, ${a.expiresAt}, ${a.environmentId}, ${a.replicaId})
          AS v(id, r, "requestId", g, h, technology, guarantee, score, "expiresAt", "environmentId", "replicaId")),
      new_claims AS (INSERT INTO allocation_claim ("allocationId", "resourceId", "hostId", "groupId", type, amount, guaranteed)
-       SELECT (${a.id})[c.a], (${ids.resources.name})[c.r], (${ids.hosts.name})[(${a.host})[c.a]], (${ids.groups.name})[(${a.group})[c.a]], c.type, c.amount, (${a.guarantee})[c.a] = '${AllocationGuarantee.GUARANTEED}'
-       FROM unnest(${c.allocation}, ${c.resource}, ${c.type}, ${c.amount}) AS c(a, r, type, amount))`;
+       SELECT (${a.id})[c.a], (${ids.resources.name})[c.r], (${ids.hosts.name})[(${a.host})[c.a]], (${ids.groups.name})[(${a.group})[c.a]], c.type, c.amount, c.guaranteed
+       FROM unnest(${c.allocation}, ${c.resource}, ${c.type}, ${c.amount}, ${c.guaranteed}) AS c(a, r, type, amount, guaranteed))`;
 }
 
 /** Writes new requests, their allocations and claims (inside the caller's transaction) in one statement. */
