@@ -11,9 +11,11 @@ import { Replica, ReplicationPolicy, ReplicationStatus, ReplicationTarget } from
 /** Replication policies: create, change, delete, list, run now. */
 @Resolver(() => ReplicationPolicy)
 export class ReplicationPolicyResolver {
-  @Query(() => [ReplicationPolicy], { description: "The caller's group's replication policies (site admins: all), optionally of one environment." })
-  replicationPolicies(@Arg('environmentId', () => ID, { nullable: true }) environmentId: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity[]> {
-    return ctx.services.replication.policies.listPolicies(actor, { environmentId: environmentId ?? undefined });
+  @Query(() => [ReplicationPolicy], { description: "The caller's group's replication policies (site admins: all), optionally of one environment: NOT_FOUND for an environment id the caller may not see and that none of its replicas names (unknown and another group's alike)." })
+  async replicationPolicies(@Arg('environmentId', () => ID, { nullable: true }) environmentId: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ReplicationPolicyEntity[]> {
+    const policies = await ctx.services.replication.policies.listPolicies(actor, { environmentId: environmentId ?? undefined });
+    if (environmentId && !policies.length) await requireReplicatedEnvironment(actor, environmentId, ctx);
+    return policies;
   }
 
   @Query(() => ReplicationPolicy)
@@ -67,14 +69,16 @@ export class ReplicationPolicyResolver {
 /** Replicas and restore. */
 @Resolver(() => Replica)
 export class ReplicaResolver {
-  @Query(() => [Replica], { description: 'Replicas the caller may see, of an environment or a policy, newest first.' })
-  replicas(
+  @Query(() => [Replica], { description: 'Replicas the caller may see, of an environment or a policy, newest first: NOT_FOUND for an environment id the caller may not see and that none of its policies or replicas names (unknown and another group\'s alike).' })
+  async replicas(
     @Arg('environmentId', () => ID, { nullable: true }) environmentId: string | undefined,
     @Arg('policyId', () => ID, { nullable: true }) policyId: string | undefined,
     @Actor() actor: Principal,
     @Ctx() ctx: GatewayContext,
   ): Promise<ReplicaEntity[]> {
-    return ctx.services.replication.replicas.listReplicas(actor, { environmentId: environmentId ?? undefined, policyId: policyId ?? undefined });
+    const replicas = await ctx.services.replication.replicas.listReplicas(actor, { environmentId: environmentId ?? undefined, policyId: policyId ?? undefined });
+    if (environmentId && !replicas.length && !policyId) await requireReplicatedEnvironment(actor, environmentId, ctx);
+    return replicas;
   }
 
   @Query(() => Replica)
@@ -136,4 +140,17 @@ export class ReplicaResolver {
 /** The input without the fields given as null (null means absent), keeping a null targetId. */
 function withoutNulls<T extends object>(input: T): Partial<T> {
   return Object.fromEntries(Object.entries(input).filter(([k, v]) => v !== undefined && (v !== null || k === 'targetId'))) as Partial<T>;
+}
+
+/**
+ * An environment id the caller may ask for the replication of: an environment it may see, or one
+ * its group's policies or replicas still name (a replica outlives its environment: it is how a
+ * deleted one comes back). NOT_FOUND otherwise, the same for an id nobody knows as for another
+ * group's environment, so that a group never learns which ids exist elsewhere.
+ */
+async function requireReplicatedEnvironment(actor: Principal, environmentId: string, ctx: GatewayContext): Promise<void> {
+  const { policies, replicas } = ctx.services.replication;
+  const [named, replicated] = await Promise.all([policies.listPolicies(actor, { environmentId }), replicas.listReplicas(actor, { environmentId })]);
+  if (named.length || replicated.length) return;
+  await ctx.services.environments.get(actor, environmentId);
 }

@@ -223,9 +223,9 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await screenshot(page, 'dashboard-replication');
   });
 
-  test('an unknown host or environment id shows one "No … with this id" statement, without charts or repeated NOT_FOUND', async () => {
+  test('an unknown host or environment id (its page, its replication page) shows one "No … with this id" statement, without charts or repeated NOT_FOUND', async () => {
     const unknown = '00000000-0000-4000-8000-00000000dead';
-    for (const [path, what, back] of [['hosts', 'host', 'All hosts'], ['environments', 'environment', 'All environments']] as const) {
+    for (const [path, what, back, list] of [['hosts', 'host', 'All hosts', 'hosts'], ['environments', 'environment', 'All environments', 'environments'], ['replication/environments', 'environment', 'All replication', 'replication']] as const) {
       await page.goto(`${t.gateway.url}/${path}/${unknown}`);
       await expectText(page.locator('main .not-found'), new RegExp(`No ${what} with this id.*${unknown}.*may not see it`));
       expect(await page.locator('main [role="alert"]').count()).toBe(1);
@@ -233,7 +233,7 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
       expect(await page.locator('main figure.chart').count()).toBe(0);
       expect(await page.locator('main').textContent()).not.toMatch(/NOT_FOUND|Waiting for samples/);
       await page.getByRole('link', { name: `${back} →` }).click();
-      await page.waitForURL(`**/${path}`);
+      await page.waitForURL(`**/${list}`);
     }
   });
 

@@ -103,6 +103,31 @@ function replicationSuite(kind: 'pglite' | 'postgres', transport: 'direct' | 'lo
     expect(other.data!.replicas).toEqual([]);
   });
 
+  test("an environment's replication: NOT_FOUND for an id the caller may not see, the same answer for an unknown id as for another group's environment", async () => {
+    const query = 'query ($e: ID!) { replicationPolicies(environmentId: $e) { id } replicas(environmentId: $e) { id } }';
+    const mine = await t.gql(query, { e: env.id }, w.tokens.memberA);
+    // The caller's own environment: its lists, empty or not, never an error.
+    expect(mine.errors).toBeUndefined();
+    expect(mine.data).toEqual({ replicationPolicies: expect.any(Array), replicas: expect.any(Array) });
+    // What a caller learns, the id itself left out.
+    const answer = async (id: string, token: string, q: string) => {
+      const r = await t.gql(q, { e: id }, token);
+      return { data: r.data ?? null, errors: r.errors?.map((e) => ({ code: e.extensions?.code, path: e.path, message: e.message.split(id).join('<id>') })) };
+    };
+    const unknown = '00000000-0000-4000-8000-00000000dead';
+    const policies = 'query ($e: ID!) { replicationPolicies(environmentId: $e) { id } }';
+    const theirs = await answer(env.id, w.tokens.memberB, policies);
+    expect(theirs).toEqual({ data: null, errors: [{ code: 'NOT_FOUND', path: ['replicationPolicies'], message: expect.stringContaining('<id>') }] });
+    expect(await answer(unknown, w.tokens.memberB, policies)).toEqual(theirs);
+    expect(await answer(unknown, w.tokens.memberA, policies)).toEqual(theirs);
+    const replicas = 'query ($e: ID!) { replicas(environmentId: $e) { id } }';
+    const theirReplicas = await answer(env.id, w.tokens.memberB, replicas);
+    expect(theirReplicas).toEqual({ data: null, errors: [{ code: 'NOT_FOUND', path: ['replicas'], message: expect.stringContaining('<id>') }] });
+    expect(await answer(unknown, w.tokens.memberB, replicas)).toEqual(theirReplicas);
+    // A site admin sees every group's.
+    expect((await t.gql(query, { e: env.id })).errors).toBeUndefined();
+  });
+
   test('a failed run counts, records the error and retries with backoff instead of waiting for the schedule', async () => {
     const created = await createPolicy({ kind: 'INTERNAL', backupCommand: ['cat', '/data/missing.txt'], targetKind: 'STORE', schedule: '0 3 * * *', name: 'failing' }, w.tokens.memberA);
     const id = created.data!.createReplicationPolicy.id;

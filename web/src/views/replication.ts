@@ -7,7 +7,7 @@ import { ago, bytes, duration, shortId, until, when } from '../ui/format';
 import { followOperation } from '../ui/operation-dock';
 import { badge, chip, errorBox, loading, panel, table } from '../ui/widgets';
 import type { Tone } from '../ui/widgets';
-import { groupName, loadInto, reloadOnEvents } from './common';
+import { groupName, loadInto, notFoundState, reloadOnEvents } from './common';
 import type { View, ViewContext } from './context';
 import { policyForm, restoreForm } from './forms/replication';
 
@@ -152,6 +152,8 @@ function policyCard(p: ReplicationPolicy, replicas: Replica[], environment: Chil
  * replicas with their verification (OK / DAMAGED), with Replicate now, a form for a new policy
  * and a restore form per replica; updated live from the
  * events stream (REPLICATION, and replication.run, replication.drill and replica.verify operations).
+ * An environment id the token may not see, and that none of its replicas names, shows "No
+ * environment with this id".
  */
 export const replicationView: View = (ctx) => {
   const [environmentId] = ctx.params;
@@ -183,8 +185,14 @@ export const replicationView: View = (ctx) => {
         : h('p', { class: 'empty' }, 'No replication policies you may see. Create one with ', h('code', null, 'rsp replicate policy create'), ' or the createReplicationPolicy mutation.'),
       loose.length ? panel('Replicas without a policy', replicaTable(loose, names, 'None.', true)) : null,
     ].filter((n): n is HTMLElement => n !== null);
-  });
+  }, { notFound: () => gone() });
   const watched = new Set(['replication.run', 'replication.drill', 'replica.verify']);
   reloadOnEvents(ctx.scope, ['REPLICATION', 'OPERATION'], reload, (e) => e.kind === 'REPLICATION' || watched.has(e.operation?.kind ?? ''));
-  return h('div', null, title, create, body);
+  const page = h('div', null, title, create, body);
+  // An environment id the gateway does not know (or the token may not see): one statement instead of an empty list and a form.
+  const gone = () => {
+    document.title = 'No such environment · RSP';
+    replace(page, notFoundState('environment', environmentId ?? '', { href: '/replication', label: 'All replication →' }));
+  };
+  return page;
 };
