@@ -5,7 +5,7 @@ import { Topic, type RspPubSub } from '../events/pubsub';
 import { assignAddress, publishPorts, releaseNetwork } from '../networks/host-network';
 import { rowsOf } from '../placement/claims';
 import { EntityStatements } from '../persistence/entity-statements';
-import { EnvironmentEntity, EnvironmentStatus, HostEntity, LayerEntity, type PublishedPort } from '../persistence/entities';
+import { AllocationStatus, EnvironmentEntity, EnvironmentStatus, HostEntity, LayerEntity, type PublishedPort } from '../persistence/entities';
 import { requireFreeName, validateEnvironmentName } from './names';
 import { checkEnding, transientStatusFor, type NewEnvironmentStatus, type Transition } from './state-machine';
 
@@ -49,9 +49,17 @@ export type Alongside = (m: EntityManager) => Promise<() => void>;
 export interface CarriedWrite {
   /** An `UPDATE … RETURNING` of the environment, its parameters numbered from $1. */
   text: string;
+  /** The parameters of `text`, then those of `with`. */
   params: unknown[];
-  /** Once the carrying statement has written it: brings the environment up to date and publishes its status change. */
-  applied(): void;
+  /**
+   * More `name AS (…)` definitions written in the same statement after `carried` (comma-separated),
+   * each writing nothing unless the environment's write matched (`EXISTS (SELECT 1 FROM carried)`).
+   */
+  with?: string;
+  /** An expression over those definitions the carrying statement returns as `"carried"`, handed to `applied`. */
+  returning?: string;
+  /** Once the carrying statement has written it: brings the environment up to date and publishes its status change. `returned`: the value of `returning`. */
+  applied(returned?: unknown): void;
   /** When it matched nothing (another writer won): the CONFLICT saying what the environment is now. */
   lost(): Promise<ConflictError>;
 }
@@ -67,6 +75,8 @@ export interface CarriedWrite {
 export class EnvironmentLifecycle {
   /** The version-checked updates of environments, written out once per set of columns. */
   private readonly statements: EntityStatements<EnvironmentEntity>;
+  /** The insert of environments' ZONE layers, written out once. */
+  private readonly layerRows: EntityStatements<LayerEntity>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -74,6 +84,7 @@ export class EnvironmentLifecycle {
     private readonly pubSub?: RspPubSub,
   ) {
     this.statements = new EntityStatements(dataSource, EnvironmentEntity);
+    this.layerRows = new EntityStatements(dataSource, LayerEntity);
   }
 
   /**
@@ -92,8 +103,8 @@ export class EnvironmentLifecycle {
       // Its id is chosen here so that its ZONE layer (which names it) is written first and the
       // environment once, pointing at it.
       const id = randomUUID();
-      const layers = m.getRepository(LayerEntity);
-      const layer = layers.create({
+      const layer = m.getRepository(LayerEntity).create({
+        id: randomUUID(),
         kind: 'ZONE',
         name,
         groupId,
@@ -104,9 +115,11 @@ export class EnvironmentLifecycle {
         ],
         requirements: [],
       });
-      await layers.insert(layer); // an INSERT alone, its id and defaults read back into `layer` (`save` runs its whole persistence machinery for the same statement)
       let saved = envs.create({ id, name, groupId, hostId, driver, technology, imageId, limits, volumes, iface, command, allocationId: options.allocationId ?? null, imageRef: null, status: options.status ?? EnvironmentStatus.CREATING, layerId: layer.id });
-      await envs.insert(saved); // an INSERT alone (`save` of a given id reads it first), its defaults read back into `saved`
+      // Both rows in one statement, written out (TypeORM's insert cost more CPU than the statement), the environment's defaults read back into `saved`.
+      const zone = this.layerRows.insert(layer);
+      const row = this.statements.insert(saved, zone.params.length);
+      row.merge(rowsOf(await m.query(`WITH zone AS (${zone.text}) ${row.text}`, [...zone.params, ...row.params]))[0] as Record<string, unknown>);
       const networked = options.assignAddress ?? !!sourceAddress;
       if (networked) saved.iface = { ...saved.iface, address: await assignAddress(m, hostId, saved.id) };
       if (options.ports?.length) {
@@ -162,6 +175,49 @@ export class EnvironmentLifecycle {
     checkEnding(env.status, ending.status, env.name);
     if (ending.status === EnvironmentStatus.DESTROYED) throw new Error('a DESTROYED ending releases what the environment holds: end it with end()');
     return this.carried(env, ending);
+  }
+
+  /**
+   * The DESTROYED end of a destroy as a write another statement carries (see `CarriedWrite`),
+   * releasing in the same statement what the environment holds, as `end(…, DESTROYED)` and the
+   * release of its holdings did in a transaction: its address and host ports, its snapshots'
+   * records and — with `allocations` — its own allocation, its implicit ones and those holding
+   * its snapshots' disk, ended RELEASED at `at`, their claims given back to the resources (locked
+   * in id order, as every claim locks them). `released` gets the hosts whose allocations ended.
+   */
+  endDestroyedCarried(env: EnvironmentEntity, lastError: string | null, allocations?: { at: Date; released(hostIds: string[]): void }): CarriedWrite {
+    const ending = { status: EnvironmentStatus.DESTROYED, lastError };
+    checkEnding(env.status, ending.status, env.name);
+    const [text, params] = this.statements.versionedUpdate(env.id, env.version, ending, true);
+    const matched = 'EXISTS (SELECT 1 FROM carried)';
+    const id = `$${params.length + 1}::uuid`;
+    const defs = [
+      `address AS (DELETE FROM "environment_address" WHERE "environmentId" = ${id} AND ${matched})`,
+      `ports AS (DELETE FROM "host_port" WHERE "environmentId" = ${id} AND ${matched})`,
+      `gone AS (DELETE FROM "environment_snapshot" WHERE "environmentId" = ${id} AND ${matched} RETURNING "allocationId")`,
+    ];
+    const extra: unknown[] = [env.id];
+    if (allocations) {
+      const [held, status, at] = [`$${params.length + 2}::uuid`, `$${params.length + 3}::varchar`, `$${params.length + 4}::timestamptz`];
+      extra.push(env.allocationId ?? null, AllocationStatus.RELEASED, allocations.at);
+      defs.push(
+        `ended AS (UPDATE allocation SET status = ${status}, "endedAt" = ${at} WHERE status = 'ACTIVE' AND (id = ${held} OR "environmentId" = ${id} OR id IN (SELECT "allocationId" FROM gone)) AND ${matched} RETURNING id, "hostId")`,
+        `freed AS (UPDATE allocation_claim AS c SET active = false FROM ended WHERE c."allocationId" = ended.id AND c.active RETURNING c."resourceId", c.amount)`,
+        `locked AS MATERIALIZED (SELECT id FROM resource WHERE id IN (SELECT "resourceId" FROM freed) ORDER BY id FOR UPDATE)`,
+        `given AS (UPDATE resource AS r SET used = r.used - f.amount, generation = r.generation + 1 FROM (SELECT "resourceId", SUM(amount)::float8 AS amount FROM freed GROUP BY 1) f WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = f."resourceId")`,
+      );
+    }
+    return {
+      text,
+      params: [...params, ...extra],
+      with: defs.join(', '),
+      returning: allocations ? `(SELECT coalesce(json_agg(DISTINCT "hostId"), '[]'::json) FROM ended)` : undefined,
+      applied: (returned) => {
+        this.applied(env, ending);
+        if (allocations) allocations.released(((typeof returned === 'string' ? JSON.parse(returned) : returned) as string[] | null) ?? []);
+      },
+      lost: async () => this.conflict(this.dataSource.manager, env),
+    };
   }
 
   /** The version-checked `UPDATE` of `changes`, for another statement to carry. */

@@ -20,6 +20,9 @@ export class EntityStatements<T extends ObjectLiteral> {
   private readonly columns: ColumnMetadata[];
   private readonly updates = new Map<string, string>();
   private byIdText: string | undefined;
+  private insertText: { head: string; tail: string } | undefined;
+  private insertColumns: ColumnMetadata[] | undefined;
+  private returnedColumns: ColumnMetadata[] | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -83,6 +86,49 @@ export class EntityStatements<T extends ObjectLiteral> {
       this.updates.set(key, text);
     }
     return [text, params];
+  }
+
+  /**
+   * `INSERT INTO … (every column) VALUES (…) RETURNING …` of one entity, as TypeORM's insert
+   * query builder writes it: a value left undefined is the column's `DEFAULT` (the version 1),
+   * values prepared by the driver, parameters numbered from `$offset + 1`; it returns what the
+   * database chose (`RETURNING` the columns with a default, generated, dates and version — those
+   * TypeORM reads back). `merge` puts a returned row into the entity as TypeORM does. Its text
+   * may be carried by another statement (`WITH … AS (<text>)`).
+   */
+  insert(entity: Partial<T>, offset = 0): { text: string; params: unknown[]; merge(row: Record<string, unknown>): void } {
+    const driver = this.dataSource.driver;
+    const params: unknown[] = [];
+    const values = this.insertable.map((c) => {
+      const value = c.getEntityValue(entity);
+      if (value === undefined) return c.isVersion ? '1' : 'DEFAULT';
+      params.push(driver.preparePersistentValue(value, c));
+      return `$${offset + params.length}`;
+    });
+    this.insertText ??= {
+      head: `INSERT INTO ${this.table}(${this.insertable.map((c) => quoted(c.databaseName)).join(', ')}) VALUES (`,
+      tail: `) RETURNING ${this.returned.map((c) => quoted(c.databaseName)).join(', ')}`,
+    };
+    return {
+      text: `${this.insertText.head}${values.join(', ')}${this.insertText.tail}`,
+      params,
+      merge: (row) => {
+        for (const column of this.returned) {
+          const value = row[column.databaseName];
+          if (value !== undefined) column.setEntityValue(entity as T, driver.prepareHydratedValue(value, column));
+        }
+      },
+    };
+  }
+
+  /** The columns an insert writes: all but virtual ones. */
+  private get insertable(): ColumnMetadata[] {
+    return (this.insertColumns ??= this.metadata.columns.filter((c) => !c.isVirtual && c.isInsert));
+  }
+
+  /** The columns an insert reads back, as TypeORM does (`getInsertionReturningColumns`). */
+  private get returned(): ColumnMetadata[] {
+    return (this.returnedColumns ??= this.metadata.getInsertionReturningColumns());
   }
 
   /** The plain column a property is written to; anything else (a relation, a column that is not updated) is refused. */

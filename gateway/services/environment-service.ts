@@ -10,7 +10,7 @@ import type { ImageArtifact } from '../agent/protocol';
 import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
-import { driftOf, EnvironmentLifecycle, LogFollower, settledStatus, TRANSIENT_STATUSES, validateEnvironmentName, type Alongside, type EnvironmentEnding, type LifecycleAction, type NewEnvironment, type RecordOptions } from '../environments';
+import { driftOf, EnvironmentLifecycle, LogFollower, settledStatus, TRANSIENT_STATUSES, validateEnvironmentName, type Alongside, type CarriedWrite, type EnvironmentEnding, type LifecycleAction, type NewEnvironment, type RecordOptions } from '../environments';
 import { BadInputError, ConflictError, NotFoundError, RspError, UnsupportedOperationError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { BatchedStatement } from '../persistence/batched-statement';
@@ -36,7 +36,6 @@ import { limitWants } from '../placement/implicit';
 import type { PlacementService } from './placement-service';
 import { limitsWithin, validateInterface, validateLimits, validatePorts, validateVolumes } from './environment-rules';
 import { presentEnvironments } from './environment-views';
-import { forgetSnapshotsWithin } from '../snapshots/snapshot-service';
 
 /** Most lines one log read may ask for. */
 export const MAX_LOG_TAIL = 10_000;
@@ -236,8 +235,10 @@ export class EnvironmentService {
       const signal = op.signal;
       const context = () => callContext(agent, { signal, operationId: op.operationId });
       const target = { driver: env.driver, environmentId: env.id };
-      // How the step ends, written with the operation's end in one statement (a destroy's, releasing what it holds, in its own transaction).
+      // How the step ends, written with the operation's end in one statement.
       let ending: EnvironmentEnding | undefined;
+      // A destroy's end, releasing what the environment holds, written with the operation's end too (one statement).
+      let destroyed: CarriedWrite | undefined;
       try {
         switch (action) {
           case 'start':
@@ -256,7 +257,7 @@ export class EnvironmentService {
             break;
           case 'destroy':
             await agent.destroyEnvironment({ ...target, removeVolumes: true }, context());
-            await this.update(env, { status: EnvironmentStatus.DESTROYED, lastError: null }, (m) => this.releaseHeld(m, env));
+            destroyed = this.lifecycle.endDestroyedCarried(env, null, this.placement?.releaseCarried());
             break;
           case 'rebuild': {
             const image = newImage!;
@@ -268,7 +269,8 @@ export class EnvironmentService {
           }
         }
         if (ending) op.succeedWith(this.lifecycle.endCarried(env, ending));
-        return { environmentId: env.id, status: ending?.status ?? env.status };
+        if (destroyed) op.succeedWith(destroyed);
+        return { environmentId: env.id, status: ending?.status ?? (destroyed ? EnvironmentStatus.DESTROYED : env.status) };
       } catch (e) {
         // A failed start/stop leaves the environment as it was; a failed destroy or rebuild leaves it FAILED.
         const back = action === 'destroy' || action === 'rebuild' ? EnvironmentStatus.FAILED : from;
@@ -552,15 +554,6 @@ export class EnvironmentService {
         return () => (released(), after());
       },
     };
-  }
-
-  /** Inside the destroy's transaction, releases what the environment holds (its allocation, its implicit ones, its snapshots' disk); returns what to do after the commit. */
-  private async releaseHeld(m: EntityManager, env: EnvironmentEntity): Promise<() => void> {
-    const snapshotClaims = await forgetSnapshotsWithin(m, env.id);
-    if (!this.placement) return () => undefined;
-    const held = await this.placement.releaseHeldWithin(m, { environmentId: env.id, allocationId: env.allocationId });
-    const snapshots = await this.placement.releaseWithin(m, snapshotClaims);
-    return () => (held(), snapshots());
   }
 
   /**

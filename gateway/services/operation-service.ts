@@ -3,6 +3,7 @@ import { ConflictError, isRspError, NotFoundError, RspError } from '../errors';
 import type { RspPubSub } from '../events/pubsub';
 import { Topic } from '../events/pubsub';
 import type { CarriedWrite } from '../environments/lifecycle';
+import { rowsOf } from '../placement/claims';
 import type { Logger } from '../logging/logger';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
@@ -149,7 +150,7 @@ export class OperationService {
     const values = [op.kind, op.targetType, op.targetId, op.groupId, op.actorGroupId, op.runner, op.state, op.progress, op.startedAt, op.version];
     const [row] = (
       carrying
-        ? await this.dataSource.query(`WITH carried AS (${carrying.text}) INSERT INTO "operation" (${OPERATION_COLUMNS}) SELECT ${castPlaceholders(carrying.params.length)} WHERE EXISTS (SELECT 1 FROM carried) RETURNING "id", "createdAt", "updatedAt"`, [...carrying.params, ...values])
+        ? await this.dataSource.query(`WITH carried AS (${carrying.text})${carrying.with ? `, ${carrying.with}` : ''} INSERT INTO "operation" (${OPERATION_COLUMNS}) SELECT ${castPlaceholders(carrying.params.length)} WHERE EXISTS (SELECT 1 FROM carried) RETURNING "id", "createdAt", "updatedAt"`, [...carrying.params, ...values])
         : await this.dataSource.query(`INSERT INTO "operation" (${OPERATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING "id", "createdAt", "updatedAt"`, values)
     ) as Array<Pick<OperationEntity, 'id' | 'createdAt' | 'updatedAt'>>;
     if (!row) throw await carrying!.lost();
@@ -261,7 +262,7 @@ export class OperationService {
     const writeProgress = () => {
       timer = undefined;
       lastWrite = Date.now();
-      writing = writing.then(() => this.write(op)).catch((e: unknown) => log.warn({ err: e }, 'could not record the progress of an operation'));
+      writing = writing.then(async () => void (await this.write(op))).catch((e: unknown) => log.warn({ err: e }, 'could not record the progress of an operation'));
     };
     let carried: CarriedWrite | undefined;
     const control: OperationControl = {
@@ -326,18 +327,18 @@ export class OperationService {
   /** Writes `changes` (with `carried` in the same statement: nothing is written, and its CONFLICT thrown, when it matches nothing) and publishes the operation. */
   private async update(op: OperationEntity, changes: Partial<OperationEntity>, carried?: CarriedWrite): Promise<OperationEntity> {
     // With a carried write, the operation in memory changes only once both are written.
-    if (carried) await this.write({ ...op, ...changes } as OperationEntity, carried);
+    const returned = carried ? await this.write({ ...op, ...changes } as OperationEntity, carried) : undefined;
     Object.assign(op, changes);
     if (carried) {
       op.updatedAt = new Date();
-      carried.applied();
+      carried.applied(returned);
     } else await this.write(op);
     this.publish(op);
     return op;
   }
 
-  /** Writes the operation as it is in `op`; with `carried` in the same statement, throwing its CONFLICT when it matched nothing. */
-  private async write(op: OperationEntity, carried?: CarriedWrite): Promise<void> {
+  /** Writes the operation as it is in `op`; with `carried` in the same statement, throwing its CONFLICT when it matched nothing, answering what its `returning` returned. */
+  private async write(op: OperationEntity, carried?: CarriedWrite): Promise<unknown> {
     const { state, progress, message, result, errorCode, errorMessage, startedAt, finishedAt } = op;
     const values = [state, progress, message ?? null, result == null ? null : JSON.stringify(result), errorCode ?? null, errorMessage ?? null, startedAt ?? null, finishedAt ?? null, op.id];
     // Written out (as the repository's update would write it): every step's progress and end come here.
@@ -348,8 +349,14 @@ export class OperationService {
       op.updatedAt = new Date();
       return;
     }
-    const rows = (await this.dataSource.query(`WITH carried AS (${carried.text}) ${set(carried.params.length)} AND EXISTS (SELECT 1 FROM carried) RETURNING "id"`, [...carried.params, ...values])) as unknown[];
-    if (!rows.length) throw await carried.lost();
+    const rows: unknown = await this.dataSource.query(
+      `WITH carried AS (${carried.text})${carried.with ? `, ${carried.with}` : ''} ${set(carried.params.length)} AND EXISTS (SELECT 1 FROM carried) RETURNING "id"${carried.returning ? `, ${carried.returning} AS "carried"` : ''}`,
+      [...carried.params, ...values],
+    );
+    // An UPDATE answers [rows, count] through TypeORM: its rows are what tells whether it matched.
+    const [row] = rowsOf<{ carried?: unknown }>(rows);
+    if (!row) throw await carried.lost();
+    return row.carried;
   }
 
   private publish(op: OperationEntity): void {

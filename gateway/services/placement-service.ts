@@ -318,6 +318,15 @@ export class PlacementService {
   }
 
   /**
+   * For a release another statement writes (an environment's destroy, with its operation's end):
+   * the time its allocations end at, and what to call with the hosts whose allocations it ended
+   * once it is written (their picture is read again before the next decision).
+   */
+  releaseCarried(): { at: Date; released(hostIds: string[]): void } {
+    return { at: this.now(), released: (hostIds) => this.snapshot.invalidate(hostIds) };
+  }
+
+  /**
    * Inside the caller's transaction, claims capacity on a host for work that is put there without
    * an allocation of its own (an environment's limits, a replica's bytes): FORBIDDEN when the group
    * has no share on the host, CONFLICT when its share or the host is short. Returns the implicit

@@ -1,4 +1,4 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { assertSnapshotName } from '../../drivers/errors';
 import type { AgentLink } from '../agent/agent-link';
 import { callContext, type CallContextOptions } from '../agent/call-context';
@@ -219,14 +219,4 @@ export class SnapshotService {
   private async agentOf(env: EnvironmentEntity): Promise<HostAgent> {
     return this.agents.forHost(await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: env.hostId }));
   }
-}
-
-/**
- * Inside an environment's destroy transaction: forgets its snapshot records (the driver removed
- * the snapshots with it) and returns the allocations that held their disk, for the caller to release.
- */
-export async function forgetSnapshotsWithin(m: EntityManager, environmentId: string): Promise<string[]> {
-  // One statement: the rows deleted say which allocations held their disk (a SELECT, so that the rows come back as rows).
-  const rows: Array<{ allocationId: string | null }> = await m.query('WITH gone AS (DELETE FROM "environment_snapshot" WHERE "environmentId" = $1 RETURNING "allocationId") SELECT "allocationId" FROM gone', [environmentId]);
-  return rows.map((r) => r.allocationId).filter((id): id is string => id !== null);
 }

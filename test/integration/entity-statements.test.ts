@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import { In } from 'typeorm';
 import { createRootfsTar } from '../../drivers/fake';
 import { EntityStatements } from '../../gateway/persistence/entity-statements';
-import { EnvironmentEntity, EnvironmentStatus, HostEntity, ImageEntity } from '../../gateway/persistence/entities';
+import { EnvironmentEntity, EnvironmentStatus, HostEntity, ImageEntity, LayerEntity } from '../../gateway/persistence/entities';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { until } from '../helpers/until';
@@ -83,6 +85,32 @@ describe('EntityStatements: the same as TypeORM', () => {
     const after = (await ds.getRepository(EnvironmentEntity).findOneBy({ id: environmentId }))!;
     expect(after).toMatchObject({ lastError: 'written', version: before.version + 1, status: before.status });
     expect(after.updatedAt.getTime()).toBeGreaterThanOrEqual(before.updatedAt.getTime());
+  });
+
+  test('insert writes the statement and parameters of the insert query builder, and the same row and entity', async () => {
+    const ds = t.gateway.dataSource;
+    const source = (await ds.getRepository(EnvironmentEntity).findOneBy({ id: environmentId }))!;
+    const layers = ds.getRepository(LayerEntity);
+    const envs = ds.getRepository(EnvironmentEntity);
+    const fields = (name: string): Partial<EnvironmentEntity> => ({ id: randomUUID(), name, groupId: source.groupId, hostId, driver: 'fake', technology: 'fake', imageId, limits: { cpuQuota: 1 }, volumes: [], iface: { hostname: name, dns: [], network: 'none', config: { A: '1' } }, command: ['sleep', '1'], allocationId: null, imageRef: null, status: EnvironmentStatus.CREATING, layerId: null });
+    const layer = (name: string) => layers.create({ id: randomUUID(), kind: 'ZONE', name, groupId: source.groupId, parentId: null, properties: [{ key: 'environment', value: name, locked: false }], requirements: [] });
+    for (const [repo, make, statements] of [
+      [envs, (name: string) => envs.create(fields(name)), new EntityStatements(ds, EnvironmentEntity)],
+      [layers, layer, new EntityStatements(ds, LayerEntity)],
+    ] as const) {
+      const [theirs, ours] = [make('by-typeorm'), make('written-out')] as Array<EnvironmentEntity | LayerEntity>;
+      const expected = ds.createQueryBuilder().insert().into(repo.target as typeof LayerEntity).values(ours as never).returning(repo.metadata.getInsertionReturningColumns().map((c) => c.databaseName)).getQueryAndParameters();
+      const insert = statements.insert(ours as never);
+      expect([insert.text, insert.params]).toEqual(expected);
+      await repo.insert(theirs as never);
+      insert.merge((await ds.query(insert.text, insert.params))[0]);
+      const differing = ['id', 'name', 'createdAt', 'updatedAt', 'hostname', 'value'];
+      const same = (e: object) => JSON.parse(JSON.stringify(e, (k, v) => (differing.includes(k) ? undefined : v)));
+      expect(same(ours)).toEqual(same(theirs));
+      expect(Object.keys(ours).sort()).toEqual(Object.keys(theirs).sort());
+      expect(same((await repo.findOneBy({ id: ours.id }))!)).toEqual(same((await repo.findOneBy({ id: theirs.id }))!));
+      await repo.delete({ id: In([ours.id, theirs.id]) });
+    }
   });
 
   test('versionedUpdate refuses a property that is not a plain column', () => {

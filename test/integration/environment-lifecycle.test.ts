@@ -7,21 +7,21 @@ import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld } from '../helpers/scenario';
 import { until } from '../helpers/until';
 
-/** A `stop` of an agent held at its start until released: the step calling it stays in its transient status. */
-interface HeldStop {
-  /** Resolves once a stop has been called. */
+/** A call of an agent (a `stop`, a `destroy`) held at its start until released: the step calling it stays in its transient status. */
+interface HeldCall {
+  /** Resolves once the call has been made. */
   reached: Promise<void>;
-  /** Lets the held stop (and any later one) through, and puts the agent's own method back. */
+  /** Lets the held call (and any later one) through, and puts the agent's own method back. */
   release(): void;
 }
 
-function holdStop(agent: HostAgent): HeldStop {
-  const own = agent.stopEnvironment;
+function holdCall(agent: HostAgent, method: 'stopEnvironment' | 'destroyEnvironment'): HeldCall {
+  const own = agent[method] as (...args: unknown[]) => Promise<unknown>;
   let entered!: () => void;
   let open!: () => void;
   const reached = new Promise<void>((resolve) => (entered = resolve));
   const opened = new Promise<void>((resolve) => (open = resolve));
-  agent.stopEnvironment = async (...args: Parameters<HostAgent['stopEnvironment']>) => {
+  (agent as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
     entered();
     await opened;
     return own.apply(agent, args);
@@ -29,10 +29,15 @@ function holdStop(agent: HostAgent): HeldStop {
   return {
     reached,
     release() {
-      agent.stopEnvironment = own;
+      (agent as unknown as Record<string, unknown>)[method] = own;
       open();
     },
   };
+}
+
+/** A `stop` of an agent held at its start until released. */
+function holdStop(agent: HostAgent): HeldCall {
+  return holdCall(agent, 'stopEnvironment');
 }
 
 type EnvironmentEvent = { events: { kind: string; environment: { id: string; name: string; status: string; hostId: string } | null } };
@@ -49,6 +54,8 @@ describe('environment lifecycle: transient statuses of migrate, restore and fail
   let hostA: string;
   let hostB: string;
   let env: string;
+  let group: string;
+  let image: string;
 
   const environment = async (id: string) => (await t.ok('query ($id: ID!) { environment(id: $id) { hostId status } }', { id })).environment as { hostId: string; status: string };
   const host = async (id: string) => (await t.ok('query ($id: ID!) { host(id: $id) { state } }', { id })).host.state as string;
@@ -66,12 +73,12 @@ describe('environment lifecycle: transient statuses of migrate, restore and fail
   beforeAll(async () => {
     db = await createTestDatabase('pglite');
     t = await startTestGateway(db, { RSP_AGENTS: 'a,b', RSP_HEARTBEAT_MS: '200', RSP_HOST_DOWN_AFTER_MS: '2000', RSP_REPLICATION_INTERVAL_MS: '0' });
-    const group = (await t.ok('mutation { createGroup(input: { slug: "ops", name: "Ops" }) { id } }')).createGroup.id;
+    group = (await t.ok('mutation { createGroup(input: { slug: "ops", name: "Ops" }) { id } }')).createGroup.id;
     const site = (await t.ok('mutation ($g: ID!) { createSite(input: { name: "two", ownerGroupId: $g }) { id } }', { g: group })).createSite.id;
     const newHost = async (hostname: string, agent: string) => (await t.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: site, ownerGroupId: group, hostname, drivers: ['fake'], agent } })).createHost.id as string;
     hostA = await newHost('host-a', 'a');
     hostB = await newHost('host-b', 'b');
-    const image = (await t.ok('mutation ($g: ID!) { registerImage(input: { vendorGroupId: $g, name: "fake", version: "1", technology: "fake" }) { id } }', { g: group })).registerImage.id;
+    image = (await t.ok('mutation ($g: ID!) { registerImage(input: { vendorGroupId: $g, name: "fake", version: "1", technology: "fake" }) { id } }', { g: group })).registerImage.id;
     expect((await t.upload(image, createRootfsTar({ '/etc/hostname': 'web', '/data/kept.txt': 'precious\n' }))).status).toBe(200);
     const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: group, hostId: hostA, imageId: image, name: 'web' } })).createEnvironment;
     env = created.environment.id;
@@ -137,6 +144,32 @@ describe('environment lifecycle: transient statuses of migrate, restore and fail
       held.release();
     }
     if ((await environment(env)).status === 'STOPPED') expect((await settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id)).state).toBe('SUCCEEDED');
+  });
+
+  test('a step whose end loses the race (its environment written meanwhile) ends FAILED with CONFLICT; a destroy that lost releases nothing', async () => {
+    const made = async (name: string) => {
+      const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: group, hostId: hostA, imageId: image, name } })).createEnvironment;
+      expect((await settled(created.operation.id)).state).toBe('SUCCEEDED');
+      return created.environment.id as string;
+    };
+    const writtenMeanwhile = (id: string) => t.gateway.dataSource.query('UPDATE environment SET version = version + 1 WHERE id = $1', [id]);
+    const allocations = async (id: string) => ((await t.gateway.dataSource.query('SELECT status FROM allocation WHERE "environmentId" = $1', [id])) as Array<{ status: string }>).map((a) => a.status);
+    for (const [step, method, transient] of [['stopEnvironment', 'stopEnvironment', 'STOPPING'], ['destroyEnvironment', 'destroyEnvironment', 'DESTROYING']] as const) {
+      const id = await made(`raced-${transient.toLowerCase()}`);
+      if (step === 'stopEnvironment') expect((await settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id })).startEnvironment.id)).state).toBe('SUCCEEDED');
+      const held = holdCall(t.gateway.agents.get('a')!, method);
+      try {
+        const operation = (await t.ok(`mutation ($id: ID!) { ${step}(id: $id) { id } }`, { id }))[step].id;
+        await held.reached;
+        await writtenMeanwhile(id);
+        held.release();
+        expect(await settled(operation)).toMatchObject({ state: 'FAILED', error: `Environment raced-${transient.toLowerCase()} changed meanwhile (it is ${transient} now); try again` });
+      } finally {
+        held.release();
+      }
+      expect((await environment(id)).status).toBe(transient);
+      expect(await allocations(id)).toEqual(['ACTIVE']);
+    }
   });
 
   test('two writers that read the same version: the second loses with CONFLICT and changes nothing', async () => {
