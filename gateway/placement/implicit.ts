@@ -92,9 +92,10 @@ export async function refusal(m: Pick<EntityManager, 'query'>, host: HostView, g
  * without lease, tied to the environment or replica. Returns the allocation's id.
  */
 export async function claimImplicit(m: EntityManager, claim: ImplicitClaim, now: Date): Promise<string> {
-  // Judged on its share, usage policies and resources, never on properties; a claim of nothing
-  // (no limits) holds no resource, so they are neither read nor locked.
-  const host = (await loadHostViews(m, [claim.hostId], { lockResources: true, properties: false, resources: claim.wants.length > 0 })).get(claim.hostId);
+  // Judged on the group's share and usage policies and on resources, never on properties (nor
+  // other groups' shares and policies); a claim of nothing (no limits) holds no resource, so they
+  // are neither read nor locked.
+  const host = (await loadHostViews(m, [claim.hostId], { lockResources: true, properties: false, resources: claim.wants.length > 0, group: claim.groupId })).get(claim.hostId);
   if (!host) throw new NotFoundError('Host', claim.hostId);
   const held = claim.wants.filter((w) => host.resources.get(w.type)?.unit === w.unit);
   const refused = await refusal(m, host, claim.groupId, held, { keepsWork: claim.keepsWork });

@@ -79,19 +79,29 @@ async function loadResourceViews(dataSource: DataSource | EntityManager, where: 
   return [...byId.values()];
 }
 
-/** Reads hosts (all, or those named) without their resources: state, technologies, site policy, properties (unless `properties` is false: left empty), share quotas, usage policies over. */
-async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: string[], properties = true): Promise<Map<string, HostView>> {
+/**
+ * Reads hosts (all, or those named) without their resources: state, technologies, site policy,
+ * properties (unless `properties` is false: left empty), share quotas, usage policies over. With
+ * `group`, only that group's share and usage policies (the hosts and its share in one statement).
+ */
+async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: string[], properties = true, group?: string): Promise<Map<string, HostView>> {
   const only = hostIds ? ' WHERE h.id = ANY($1)' : '';
   const params = hostIds ? [hostIds] : [];
-  const hosts: HostRow[] = await dataSource.query(
-    `SELECT h.id, h.hostname, h."siteId", h.state, h.drivers, h."ownerGroupId", h."layerId", s."placementPolicy" FROM host h JOIN site s ON s.id = h."siteId"${only}`,
-    params,
-  );
-  const shares: Array<{ hostId: string; groupId: string; quotas: Record<string, number> }> = await dataSource.query(
-    `SELECT "hostId", "groupId", quotas FROM share${hostIds ? ' WHERE "hostId" = ANY($1)' : ''}`,
-    params,
-  );
-  const breaches = hosts.length ? await usageBreaches(dataSource, { mode: UsagePolicyMode.REFUSE, ...(hostIds ? { siteIds: [...new Set(hosts.map((h) => h.siteId))] } : {}) }) : [];
+  let hosts: HostRow[];
+  let shares: Array<{ hostId: string; groupId: string; quotas: Record<string, number> }>;
+  if (group && hostIds) {
+    // A share is unique per host and group: at most one row joins each host.
+    const rows: Array<HostRow & { quotas: Record<string, number> | null }> = await dataSource.query(
+      `SELECT h.id, h.hostname, h."siteId", h.state, h.drivers, h."ownerGroupId", h."layerId", s."placementPolicy", sh.quotas FROM host h JOIN site s ON s.id = h."siteId" LEFT JOIN share sh ON sh."hostId" = h.id AND sh."groupId" = $2 WHERE h.id = ANY($1)`,
+      [hostIds, group],
+    );
+    hosts = rows;
+    shares = rows.filter((r) => r.quotas !== null).map((r) => ({ hostId: r.id, groupId: group, quotas: r.quotas! }));
+  } else {
+    hosts = await dataSource.query(`SELECT h.id, h.hostname, h."siteId", h.state, h.drivers, h."ownerGroupId", h."layerId", s."placementPolicy" FROM host h JOIN site s ON s.id = h."siteId"${only}`, params);
+    shares = await dataSource.query(`SELECT "hostId", "groupId", quotas FROM share${hostIds ? ' WHERE "hostId" = ANY($1)' : ''}`, params);
+  }
+  const breaches = hosts.length ? await usageBreaches(dataSource, { mode: UsagePolicyMode.REFUSE, ...(hostIds ? { siteIds: [...new Set(hosts.map((h) => h.siteId))] } : {}), ...(group ? { groupIds: [group] } : {}) }) : [];
   const layerIds = properties ? hosts.map((h) => h.layerId).filter((id): id is string => id !== null) : [];
   const layers: LayerEntity[] = layerIds.length ? await dataSource.getRepository(LayerEntity).createQueryBuilder('l').where('l.id = ANY(:ids)', { ids: layerIds }).getMany() : [];
   const layerById = new Map(layers.map((l) => [l.id, l]));
@@ -126,10 +136,12 @@ async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: 
  * than the database at the generation they carry. Inside a transaction, pass its EntityManager;
  * `lockResources` reads the resources locked (FOR UPDATE, in id order, as every claim locks
  * them), so they cannot move before the transaction ends. A caller that judges no properties
- * (`properties: false`) or no resources (`resources: false`) has them left empty, unread.
+ * (`properties: false`) or no resources (`resources: false`) has them left empty, unread; one
+ * that judges for one group (`group`, with `hostIds`) has only that group's share quotas and
+ * usage policies read.
  */
-export async function loadHostViews(dataSource: DataSource | EntityManager, hostIds?: string[], options: { lockResources?: boolean; properties?: boolean; resources?: boolean } = {}): Promise<Map<string, HostView>> {
-  const views = await loadHostShells(dataSource, hostIds, options.properties ?? true);
+export async function loadHostViews(dataSource: DataSource | EntityManager, hostIds?: string[], options: { lockResources?: boolean; properties?: boolean; resources?: boolean; group?: string } = {}): Promise<Map<string, HostView>> {
+  const views = await loadHostShells(dataSource, hostIds, options.properties ?? true, options.group);
   if (options.resources === false) return views;
   for (const { hostId, view } of await loadResourceViews(dataSource, { hostIds }, options.lockResources)) views.get(hostId)?.resources.set(view.type, view);
   return views;
