@@ -37,7 +37,8 @@ interface Connection {
  * a status line, headers, a body by Content-Length, chunked or up to the connection's end; 1xx
  * answers skipped. As many connections as requests under way; an idle one is reused until a
  * second before the site's `Keep-Alive: timeout` (DEFAULT_IDLE_MS when it does not give one), at
- * most MAX_IDLE of them kept. Failures are the errors node:http gives (`connect ECONNREFUSED …`,
+ * most MAX_IDLE of them kept; a query that meets one the site closed meanwhile is sent again on a
+ * fresh one (`post`'s `replayable`). Failures are the errors node:http gives (`connect ECONNREFUSED …`,
  * `socket hang up`), an answer the parser cannot read a `Parse Error: …`. Idle connections do not
  * keep the process running.
  */
@@ -55,8 +56,14 @@ export class SiteConnections {
     this.prefix = `POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\nAccept: application/graphql-response+json, application/json\r\nContent-Type: application/json\r\n`;
   }
 
-  /** POSTs `body` (JSON) with `headers` besides the usual; `done` is called once with how it ended, unless aborted first. */
-  post(body: string, headers: Record<string, string>, done: (outcome: SiteOutcome) => void): SiteExchange {
+  /**
+   * POSTs `body` (JSON) with `headers` besides the usual; `done` is called once with how it ended,
+   * unless aborted first. `replayable` (a query, which changes nothing at the site): a kept-alive
+   * connection the site closed meanwhile — reset or closed before any byte of the answer came —
+   * is replaced by a fresh one, once, and the request sent again. Not a mutation: the site may
+   * have received it, and done it.
+   */
+  post(body: string, headers: Record<string, string>, done: (outcome: SiteOutcome) => void, options: { replayable?: boolean } = {}): SiteExchange {
     let head = `${this.prefix}Content-Length: ${Buffer.byteLength(body)}\r\n`;
     for (const name in headers) {
       const value = headers[name]!;
@@ -66,18 +73,29 @@ export class SiteConnections {
       }
       head += `${name}: ${value}\r\n`;
     }
-    const connection = this.take();
+    const request = `${head}\r\n${body}`;
     let finished = false;
-    const reader = new AnswerReader(this.maxAnswerBytes, (outcome, reusable) => {
-      if (finished) return;
-      finished = true;
-      connection.reader = undefined;
-      if (reusable !== false) this.release(connection, reusable);
-      else connection.socket.destroy();
-      done(outcome);
-    });
-    connection.reader = reader;
-    connection.socket.write(`${head}\r\n${body}`);
+    let connection: Connection;
+    const send = (on: Connection, reused: boolean) => {
+      connection = on;
+      const reader = new AnswerReader(this.maxAnswerBytes, (outcome, reusable) => {
+        if (finished) return;
+        on.reader = undefined;
+        if (reused && options.replayable && outcome.kind === 'error' && !reader.heard && staleConnection(outcome.error)) {
+          // The site closed the idle connection as the request went out: nothing of it was answered.
+          on.socket.destroy();
+          return send(this.connect(), false);
+        }
+        finished = true;
+        if (reusable !== false) this.release(on, reusable);
+        else on.socket.destroy();
+        done(outcome);
+      });
+      on.reader = reader;
+      on.socket.write(request);
+    };
+    const idle = this.takeIdle();
+    send(idle ?? this.connect(), idle !== undefined);
     return {
       abort: () => {
         if (finished) return;
@@ -94,8 +112,8 @@ export class SiteConnections {
     for (const connection of [...this.open]) connection.socket.destroy();
   }
 
-  /** The most recently used idle connection still usable, or a new one. */
-  private take(): Connection {
+  /** The most recently used idle connection still usable, if any. */
+  private takeIdle(): Connection | undefined {
     const now = Date.now();
     for (let connection = this.idle.pop(); connection; connection = this.idle.pop()) {
       if (connection.usableUntil > now && !connection.socket.destroyed && connection.socket.writable && !connection.socket.readableEnded) {
@@ -104,7 +122,7 @@ export class SiteConnections {
       }
       connection.socket.destroy();
     }
-    return this.connect();
+    return undefined;
   }
 
   private connect(): Connection {
@@ -161,6 +179,8 @@ class AnswerReader {
   private remaining = 0;
   private readonly chunks: Buffer[] = [];
   private size = 0;
+  /** Whether any byte of the answer came. */
+  heard = false;
 
   constructor(
     private readonly maxBytes: number,
@@ -180,6 +200,7 @@ class AnswerReader {
   }
 
   feed(chunk: Buffer): void {
+    this.heard = true;
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     try {
       this.parse();
@@ -346,6 +367,12 @@ class AnswerReader {
     this.pending = EMPTY;
     this.finish(outcome, reusable);
   }
+}
+
+/** How a kept-alive connection the site closed meanwhile fails a request written on it: reset, a broken pipe, or a hang-up. */
+function staleConnection(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED';
 }
 
 /** An answer the parser cannot read, as node:http names it. */

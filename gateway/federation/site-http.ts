@@ -1,6 +1,6 @@
 import type { ExecutionRequest, ExecutionResult, Executor } from '@graphql-tools/utils';
 import { createGraphQLError } from '@graphql-tools/utils';
-import { DocumentNode, GraphQLError, print } from 'graphql';
+import { DocumentNode, getOperationAST, GraphQLError, print } from 'graphql';
 import { SiteConnections, type SiteExchange } from './site-connections';
 
 /** A site's HTTP executor: its executor, and a way to close its kept-alive connections. */
@@ -40,7 +40,9 @@ function printedDocument(document: DocumentNode): string {
  * RESPONSE_VALIDATION_FAILED (not a GraphQL answer); a site's own errors come back as it gave them.
  * An answer over `maxAnswerBytes` (default MAX_SITE_ANSWER_BYTES; by its Content-Length or as it
  * comes) is SUBREQUEST_HTTP_ERROR with `reason: 'ANSWER_TOO_LARGE'`, its connection closed.
- * Redirects are not followed (an answer of 3xx is not a GraphQL answer).
+ * Redirects are not followed (an answer of 3xx is not a GraphQL answer). A query whose kept-alive
+ * connection the site had just closed is sent once more on a fresh one; a mutation is not (the
+ * site may have done it).
  */
 export function siteHttpExecutor(options: { endpoint: string; timeoutMs: number; headers: (request: ExecutionRequest) => Record<string, string>; maxAnswerBytes?: number }): SiteHttpExecutor {
   const maxAnswerBytes = options.maxAnswerBytes ?? MAX_SITE_ANSWER_BYTES;
@@ -90,10 +92,15 @@ export function siteHttpExecutor(options: { endpoint: string; timeoutMs: number;
           result = { errors: [createGraphQLError(`The site's answer could not be read: ${(e as Error).message}`, { extensions: { code: 'RESPONSE_VALIDATION_FAILED', response: { status: outcome.status } } })] };
         }
         finish(result);
-      });
+      }, { replayable: isQuery(request) });
     });
   }) as Executor;
   return { executor, close: () => connections.close() };
+}
+
+/** Whether the request is a query (changes nothing at the site: sent again when its kept-alive connection was closed under it), not a mutation. */
+function isQuery(request: ExecutionRequest): boolean {
+  return (request.operationType ?? getOperationAST(request.document, request.operationName)?.operation) === 'query';
 }
 
 /**

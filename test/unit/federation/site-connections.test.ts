@@ -10,8 +10,8 @@ import { SiteConnections, type SiteOutcome } from '../../../gateway/federation/s
 describe('rsp federate: connections to a site', () => {
   let server: Server;
   let url: URL;
-  /** What the site answers a request (its head and body as received), written byte by byte unless `whole`. */
-  let reply: (request: string) => { bytes: string; close?: boolean; whole?: boolean } = () => ({ bytes: '' });
+  /** What the site answers a request (its head and body as received; the how-manieth on its connection), written byte by byte unless `whole`; `drop`: the connection is reset instead. */
+  let reply: (request: string, nth: number) => { bytes: string; close?: boolean; whole?: boolean; drop?: boolean } = () => ({ bytes: '' });
   let connections = 0;
   const received: string[] = [];
   const pools: SiteConnections[] = [];
@@ -20,6 +20,7 @@ describe('rsp federate: connections to a site', () => {
     server = createServer((socket: Socket) => {
       connections++;
       let text = '';
+      let nth = 0;
       socket.setEncoding('latin1');
       socket.on('error', () => undefined);
       socket.on('data', (chunk: string) => {
@@ -31,7 +32,8 @@ describe('rsp federate: connections to a site', () => {
         const request = text.slice(0, head + 4 + length);
         text = text.slice(request.length);
         received.push(request);
-        const { bytes, close, whole } = reply(request);
+        const { bytes, close, whole, drop } = reply(request, ++nth);
+        if (drop) return void socket.resetAndDestroy();
         void (async () => {
           if (whole) socket.write(bytes);
           else for (const byte of bytes) await new Promise<void>((resolve) => socket.write(byte, () => resolve()));
@@ -52,8 +54,8 @@ describe('rsp federate: connections to a site', () => {
     pools.push(connections);
     return connections;
   };
-  const post = (connections: SiteConnections, body = '{"query":"{ a }"}', headers: Record<string, string> = {}) =>
-    new Promise<SiteOutcome>((resolve) => connections.post(body, headers, resolve));
+  const post = (connections: SiteConnections, body = '{"query":"{ a }"}', headers: Record<string, string> = {}, options: { replayable?: boolean } = {}) =>
+    new Promise<SiteOutcome>((resolve) => connections.post(body, headers, resolve, options));
   const answered = (outcome: SiteOutcome) => (outcome.kind === 'answer' ? { status: outcome.status, body: outcome.body.toString('utf8') } : outcome);
 
   test('writes one POST with its headers and JSON body; reads an answer by Content-Length, chunked (extensions, trailers) or after 100 Continue, on one kept connection', async () => {
@@ -102,5 +104,28 @@ describe('rsp federate: connections to a site', () => {
     const sent = received.length;
     expect(errorOf(await post(site, '{}', { 'x-evil': 'a\r\nHost: elsewhere' }))).toBe('Invalid character in header "x-evil"');
     expect(received.length).toBe(sent);
+  });
+
+  test('a kept-alive connection the site closed meanwhile: a query is sent again once on a fresh connection, a mutation is not (the site may have done it)', async () => {
+    const site = pool();
+    // The site keeps a connection for one answer: the next request on it finds it closed (reset), as when the site's idle timeout ends it while the request is on its way.
+    reply = (_request, nth) => (nth === 1 ? { bytes: 'HTTP/1.1 200 OK\r\nKeep-Alive: timeout=60\r\nContent-Length: 2\r\n\r\n{}', whole: true } : { bytes: '', drop: true });
+    const before = connections;
+    const sent = received.length;
+    expect(answered(await post(site))).toEqual({ status: 200, body: '{}' });
+    expect(answered(await post(site, '{"query":"{ a }"}', {}, { replayable: true }))).toEqual({ status: 200, body: '{}' });
+    // The second request twice: on the kept connection (reset), then on a fresh one (answered).
+    expect({ connections: connections - before, requests: received.length - sent }).toEqual({ connections: 2, requests: 3 });
+
+    const mutation = '{"query":"mutation { b }"}';
+    const failed = await post(site, mutation);
+    expect(failed).toMatchObject({ kind: 'error', error: { code: 'ECONNRESET' } });
+    expect({ connections: connections - before, requests: received.length - sent }).toEqual({ connections: 2, requests: 4 });
+
+    // A fresh connection the site resets is not tried again, query or not.
+    const fresh = pool();
+    reply = () => ({ bytes: '', drop: true });
+    expect(await post(fresh, '{"query":"{ a }"}', {}, { replayable: true })).toMatchObject({ kind: 'error', error: { code: 'ECONNRESET' } });
+    expect({ connections: connections - before, requests: received.length - sent }).toEqual({ connections: 3, requests: 5 });
   });
 });

@@ -99,6 +99,28 @@ describe('rsp federate: what a hostile site answers', () => {
     expect(redirectFollowed).toBe(false);
   });
 
+  test('a kept-alive connection the site closed meanwhile: a query is sent again on a fresh one and answered, a mutation fails (it is not sent twice)', async () => {
+    // Each connection carries one answer: the next request on it finds it reset, as when the site's idle timeout ends it while the request is on its way.
+    const answeredOn = new WeakSet<object>();
+    const seen: string[] = [];
+    answer = (req, res) => {
+      seen.push(answeredOn.has(req.socket) ? 'reset' : 'answered');
+      if (answeredOn.has(req.socket)) return void req.socket.resetAndDestroy();
+      answeredOn.add(req.socket);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: { a: 'ok' } }));
+    };
+    const site = siteHttpExecutor({ endpoint: `${base}/graphql`, timeoutMs: 20_000, headers: () => ({}) });
+    executors.push(site);
+    const run = (text: string) => site.executor({ document: parse(text), variables: {}, context: {} } as ExecutionRequest) as Promise<ExecutionResult>;
+    expect(await run('{ a }')).toEqual({ data: { a: 'ok' } });
+    expect(await run('query { a }')).toEqual({ data: { a: 'ok' } });
+    expect(seen).toEqual(['answered', 'reset', 'answered']);
+    const mutation = await run('mutation { a }');
+    expect(codeOf(mutation)).toBe('SUBREQUEST_HTTP_ERROR');
+    expect(mutation.errors![0]!.message).toBe('The site could not be reached (ECONNRESET)');
+    expect(seen).toEqual(['answered', 'reset', 'answered', 'reset']);
+  });
+
   test("a site that cannot be reached is named by the system's code only: its address and host name are not the callers' to read", async () => {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
