@@ -49,7 +49,7 @@ const SETTLED: readonly EnvironmentStatus[] = [EnvironmentStatus.CREATED, Enviro
 
 /**
  * Deleting a group (its admins, or site admins): its environments destroyed or handed over to a
- * named group, its shares revoked, its replicas removed, its offers, needs, tokens, alert rules
+ * named group (by those who are admins of both: site admins, a token being one group's), its shares revoked, its replicas removed, its offers, needs, tokens, alert rules
  * and allocations gone. Everything that blocks is listed first and nothing changes: hosts or
  * sites it owns, environments a step holds, images or layers other groups build on (DESTROY), or
  * hosts where the receiving group has no share (HANDOVER). One operation.
@@ -74,6 +74,8 @@ export class GroupRetirement {
     if (mode === GroupDeletionMode.HANDOVER && !handoverTo) throw new BadInputError('HANDOVER needs the group that receives the environments');
     if (mode === GroupDeletionMode.DESTROY && handoverTo) throw new BadInputError('Name a receiving group only with HANDOVER');
     if (handoverTo === id) throw new BadInputError('A group cannot hand its environments over to itself');
+    // What is handed over (environments, images, allocations, policies) lands on the receiving group's shares, quota and usage: its admins decide too.
+    if (handoverTo) policy.requireRole(actor, handoverTo, MemberRole.ADMIN, 'hand environments over to this group');
     const heir = handoverTo ? await this.dataSource.getRepository(GroupEntity).findOneBy({ id: handoverTo }) : null;
     if (handoverTo && !heir) throw new NotFoundError('Group', handoverTo);
     const envs = await this.blockersOf(actor, group, mode, heir);

@@ -132,4 +132,18 @@ describe('tenancy: one group against another', () => {
     expect(code(await t.gql('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupB, name: 'more', version: '1', technology: 'fake', visibility: 'PUBLIC' } }, w.tokens.memberB))).toEqual(limited);
     expect((await t.gql('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'mine', version: '1', technology: 'fake' } }, w.tokens.memberA)).errors).toBeUndefined();
   });
+
+  test("a group's admins cannot push its environments and images onto another group by deleting it with HANDOVER", async () => {
+    const pusher = (await t.ok('mutation { createGroup(input: { slug: "pusher", name: "Pusher" }) { id } }')).createGroup.id as string;
+    const admin = (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { secret } }', { i: { groupId: pusher, role: 'ADMIN', name: 'pa' } })).createToken.secret as string;
+    const image = await register(pusher, admin);
+    const handover = (token: string) => t.gql('mutation ($id: ID!, $h: ID) { deleteGroup(id: $id, mode: HANDOVER, handoverTo: $h) { id } }', { id: pusher, h: w.groupB }, token);
+
+    const pushed = await handover(admin);
+    expect(pushed.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect((await t.ok('query ($id: ID!) { image(id: $id) { vendorGroupId } }', { id: image })).image.vendorGroupId).toBe(pusher);
+    expect((await t.ok('query ($id: ID!) { group(id: $id) { id } }', { id: pusher })).group.id).toBe(pusher);
+    // Its admins may still delete it (DESTROY), and a site admin hand it over.
+    expect((await handover(t.adminToken)).errors).toBeUndefined();
+  });
 });
