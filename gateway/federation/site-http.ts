@@ -16,8 +16,31 @@ export interface SiteHttpExecutor {
  */
 export const MAX_SITE_ANSWER_BYTES = 16 * 1024 * 1024;
 
-/** Most characters of a site's answer quoted in an error about it. */
-const QUOTED_ANSWER_CHARS = 1_000;
+/** Most characters of a site's answer quoted in an error about it (a hint of what answered, not a copy of it). */
+export const QUOTED_ANSWER_CHARS = 200;
+
+/**
+ * Characters of a site's answer escaped when quoted: control characters (C0, DEL, C1), line and
+ * paragraph separators, and the bidirectional controls, so that a hostile site's text cannot
+ * start a line of its own in a log or an error message, nor reorder what it shows; and the quote
+ * and backslash, so that the quoted text cannot seem to end before it does.
+ */
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069"\\]/g;
+
+/** The short escapes; the other unsafe characters are written `\uXXXX`. */
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '"': '\\"', '\\': '\\\\' };
+
+/**
+ * The start of a site's answer as quoted in an error: at most QUOTED_ANSWER_CHARS characters
+ * (whole code points), its unsafe characters escaped (`\n`, `\u001b`, `\"`), and how long it was
+ * when cut.
+ */
+export function quotedAnswer(text: string): string {
+  const points = Array.from(text.slice(0, QUOTED_ANSWER_CHARS * 2)).slice(0, QUOTED_ANSWER_CHARS);
+  const start = points.join('');
+  const escaped = start.replace(UNSAFE_CHARS, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return start.length < text.length ? `${escaped}… (${text.length} characters)` : escaped;
+}
 
 /** The printed text of each document sent (a document delegated again is printed once). */
 const printed = new WeakMap<DocumentNode, string>();
@@ -115,14 +138,14 @@ function unreachable(e: Error): string {
 
 /** A site's HTTP answer as an execution result: its data and errors, or why it is not one. */
 function answer(text: string, status: number): ExecutionResult {
-  const quoted = text.length > QUOTED_ANSWER_CHARS ? `${text.slice(0, QUOTED_ANSWER_CHARS)}… (${text.length} characters)` : text;
+  const quoted = quotedAnswer(text);
   const invalid = (message: string): ExecutionResult => ({ errors: [createGraphQLError(message, { extensions: { code: 'RESPONSE_VALIDATION_FAILED', response: { status, body: quoted } } })] });
   if (!text) return invalid('No response returned');
   let parsed: { data?: Record<string, unknown> | null; errors?: Array<{ message: string } & Record<string, unknown>>; extensions?: Record<string, unknown> };
   try {
     parsed = JSON.parse(text) as typeof parsed;
   } catch {
-    return invalid(`Unexpected response: ${JSON.stringify(quoted)}`);
+    return invalid(`Unexpected response: "${quoted}"`);
   }
   if (parsed === null || typeof parsed !== 'object' || (parsed.data == null && !parsed.errors?.length)) return invalid(`Unexpected empty "data" and "errors" fields in result: ${quoted}`);
   if (!Array.isArray(parsed.errors)) return parsed as ExecutionResult;

@@ -2,7 +2,7 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http
 import type { AddressInfo } from 'node:net';
 import type { ExecutionRequest, ExecutionResult } from '@graphql-tools/utils';
 import { parse } from 'graphql';
-import { siteHttpExecutor, type SiteHttpExecutor } from '../../../gateway/federation/site-http';
+import { quotedAnswer, siteHttpExecutor, type SiteHttpExecutor } from '../../../gateway/federation/site-http';
 
 /**
  * The federation's HTTP client toward its sites. A site is another installation: compromised (or
@@ -95,8 +95,27 @@ describe('rsp federate: what a hostile site answers', () => {
     };
     const redirected = await ask();
     expect(codeOf(redirected)).toBe('RESPONSE_VALIDATION_FAILED');
-    expect(redirected.errors![0]!.message.length).toBeLessThan(1_200);
+    expect(redirected.errors![0]!.message).toBe(`Unexpected response: "${'x'.repeat(200)}… (100000 characters)"`);
     expect(redirectFollowed).toBe(false);
+  });
+
+  test("a site's answer is quoted with its control characters escaped: it cannot start a log line or an error line of its own", async () => {
+    // A forged log line, a terminal escape, a line separator, a bidirectional override and a quote that would seem to end the quote.
+    const hostile = 'oops\n{"level":30,"msg":"admin logged in"}\r\u001b[2J\u2028\u202e" end';
+    answer = (_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(hostile);
+    const result = await ask();
+    expect(codeOf(result)).toBe('RESPONSE_VALIDATION_FAILED');
+    const { message } = result.errors![0]!;
+    expect(message).toBe('Unexpected response: "oops\\n{\\"level\\":30,\\"msg\\":\\"admin logged in\\"}\\r\\u001b[2J\\u2028\\u202e\\" end"');
+    expect(message).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
+    expect((result.errors![0]!.extensions as { response: { body: string } }).response.body).toBe(message.slice('Unexpected response: "'.length, -1));
+  });
+
+  test('quotedAnswer: at most 200 whole characters, then the length', () => {
+    expect(quotedAnswer('{}')).toBe('{}');
+    const emoji = '😀'.repeat(300);
+    expect(quotedAnswer(emoji)).toBe(`${'😀'.repeat(200)}… (600 characters)`);
+    expect(quotedAnswer('\u0000'.repeat(500))).toBe(`${'\\u0000'.repeat(200)}… (500 characters)`);
   });
 
   test('a kept-alive connection the site closed meanwhile: a query is sent again on a fresh one and answered, a mutation fails (it is not sent twice)', async () => {
