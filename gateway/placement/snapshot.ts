@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { usageBreaches } from '../metrics/usage-breaches';
+import { monthOf } from '../metrics/usage-accountant';
+import { breachesOf, usageBreaches, usageBreachesSubquery, type UsageBreach } from '../metrics/usage-breaches';
 import { HostState, LayerEntity, PlacementPolicy, UsagePolicyMode } from '../persistence/entities';
 import { effectiveProperties } from '../services/layer-service';
 import { onInventoryChange, type ChangedHosts } from './inventory-changes';
@@ -82,26 +83,31 @@ async function loadResourceViews(dataSource: DataSource | EntityManager, where: 
 /**
  * Reads hosts (all, or those named) without their resources: state, technologies, site policy,
  * properties (unless `properties` is false: left empty), share quotas, usage policies over. With
- * `group`, only that group's share and usage policies (the hosts and its share in one statement).
+ * `group`, only that group's share and usage policies, all in one statement.
  */
 async function loadHostShells(dataSource: DataSource | EntityManager, hostIds?: string[], properties = true, group?: string): Promise<Map<string, HostView>> {
   const only = hostIds ? ' WHERE h.id = ANY($1)' : '';
   const params = hostIds ? [hostIds] : [];
   let hosts: HostRow[];
   let shares: Array<{ hostId: string; groupId: string; quotas: Record<string, number> }>;
+  let breaches: UsageBreach[];
   if (group && hostIds) {
-    // A share is unique per host and group: at most one row joins each host.
-    const rows: Array<HostRow & { quotas: Record<string, number> | null }> = await dataSource.query(
-      `SELECT h.id, h.hostname, h."siteId", h.state, h.drivers, h."ownerGroupId", h."layerId", s."placementPolicy", sh.quotas FROM host h JOIN site s ON s.id = h."siteId" LEFT JOIN share sh ON sh."hostId" = h.id AND sh."groupId" = $2 WHERE h.id = ANY($1)`,
-      [hostIds, group],
+    // One statement: a share is unique per host and group (at most one row joins each host), and
+    // the group's REFUSE usage policies over in each host's site come as JSON with it.
+    const rows: Array<HostRow & { quotas: Record<string, number> | null; breaches: Parameters<typeof breachesOf>[0] }> = await dataSource.query(
+      `SELECT hx.id, hx.hostname, hx."siteId", hx.state, hx.drivers, hx."ownerGroupId", hx."layerId", sx."placementPolicy", sh.quotas,
+              ${usageBreachesSubquery('$3::varchar', 'ARRAY[hx."siteId"]', 'ARRAY[$2::uuid]', '$4::varchar')} AS breaches
+         FROM host hx JOIN site sx ON sx.id = hx."siteId" LEFT JOIN share sh ON sh."hostId" = hx.id AND sh."groupId" = $2 WHERE hx.id = ANY($1)`,
+      [hostIds, group, monthOf(Date.now()), UsagePolicyMode.REFUSE],
     );
     hosts = rows;
     shares = rows.filter((r) => r.quotas !== null).map((r) => ({ hostId: r.id, groupId: group, quotas: r.quotas! }));
+    breaches = rows.flatMap((r) => breachesOf(r.breaches));
   } else {
     hosts = await dataSource.query(`SELECT h.id, h.hostname, h."siteId", h.state, h.drivers, h."ownerGroupId", h."layerId", s."placementPolicy" FROM host h JOIN site s ON s.id = h."siteId"${only}`, params);
     shares = await dataSource.query(`SELECT "hostId", "groupId", quotas FROM share${hostIds ? ' WHERE "hostId" = ANY($1)' : ''}`, params);
+    breaches = hosts.length ? await usageBreaches(dataSource, { mode: UsagePolicyMode.REFUSE, ...(hostIds ? { siteIds: [...new Set(hosts.map((h) => h.siteId))] } : {}) }) : [];
   }
-  const breaches = hosts.length ? await usageBreaches(dataSource, { mode: UsagePolicyMode.REFUSE, ...(hostIds ? { siteIds: [...new Set(hosts.map((h) => h.siteId))] } : {}), ...(group ? { groupIds: [group] } : {}) }) : [];
   const layerIds = properties ? hosts.map((h) => h.layerId).filter((id): id is string => id !== null) : [];
   const layers: LayerEntity[] = layerIds.length ? await dataSource.getRepository(LayerEntity).createQueryBuilder('l').where('l.id = ANY(:ids)', { ids: layerIds }).getMany() : [];
   const layerById = new Map(layers.map((l) => [l.id, l]));
