@@ -301,24 +301,25 @@ export class GroupCommit {
 
 /**
  * The entity of an allocation just written, built directly (TypeORM's `create` copies every column
- * through its metadata: a few microseconds per allocation, on the batch's hot path).
+ * through its metadata: a few microseconds per allocation, on the batch's hot path), field by
+ * field (no object literal copied in and left to the collector).
  */
 function placedEntity(a: PlannedAllocation, createdAt: Date): AllocationEntity {
-  return Object.assign(new AllocationEntity(), {
-    id: a.id,
-    requestId: a.requestId,
-    groupId: a.groupId,
-    hostId: a.hostId,
-    technology: a.technology,
-    guarantee: a.guarantee,
-    status: AllocationStatus.ACTIVE,
-    score: a.score,
-    expiresAt: a.expiresAt,
-    endedAt: null,
-    environmentId: a.environmentId ?? null,
-    replicaId: a.replicaId ?? null,
-    createdAt,
-  });
+  const e = new AllocationEntity();
+  e.id = a.id;
+  e.requestId = a.requestId;
+  e.groupId = a.groupId;
+  e.hostId = a.hostId;
+  e.technology = a.technology;
+  e.guarantee = a.guarantee;
+  e.status = AllocationStatus.ACTIVE;
+  e.score = a.score;
+  e.expiresAt = a.expiresAt;
+  e.endedAt = null;
+  e.environmentId = a.environmentId ?? null;
+  e.replicaId = a.replicaId ?? null;
+  e.createdAt = createdAt;
+  return e;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -409,21 +409,22 @@ export class PlacementService {
   private newRequest(requestedBy: string, input: AllocationRequestInput, spec: AllocationSpec): AllocationRequestEntity {
     const lease = input.leaseSeconds ?? (input.guarantee === AllocationGuarantee.GUARANTEED ? DEFAULT_LEASE_SECONDS : null);
     if (lease !== null) validateLease(lease);
-    // Built directly: TypeORM's `create` costs a few microseconds per request, on the batch's hot path.
-    return Object.assign(new AllocationRequestEntity(), {
-      id: timeOrderedId(),
-      groupId: input.groupId,
-      requestedBy,
-      mode: input.mode,
-      guarantee: input.guarantee,
-      spec,
-      leaseSeconds: lease,
-      status: input.mode === PlacementMode.APPROVAL ? AllocationRequestStatus.PENDING : AllocationRequestStatus.PLACED,
-      reason: null,
-      decidedBy: null,
-      decidedAt: null,
-      createdAt: this.now(),
-    });
+    // Built directly: TypeORM's `create` costs a few microseconds per request, on the batch's hot
+    // path (and field by field, without an object literal copied in and left to the collector).
+    const request = new AllocationRequestEntity();
+    request.id = timeOrderedId();
+    request.groupId = input.groupId;
+    request.requestedBy = requestedBy;
+    request.mode = input.mode;
+    request.guarantee = input.guarantee;
+    request.spec = spec;
+    request.leaseSeconds = lease;
+    request.status = input.mode === PlacementMode.APPROVAL ? AllocationRequestStatus.PENDING : AllocationRequestStatus.PLACED;
+    request.reason = null;
+    request.decidedBy = null;
+    request.decidedAt = null;
+    request.createdAt = this.now();
+    return request;
   }
 
 }
@@ -470,18 +471,30 @@ function visibleGroup(actor: Principal, groupId: string | undefined, what: strin
 /** BAD_USER_INPUT unless the request is well-formed; returns the spec the scheduler reads. */
 export function validateRequest(input: AllocationRequestInput): AllocationSpec {
   const problems: string[] = [];
-  if (!input.resources.length) problems.push('ask for at least one resource');
-  const types = new Set<string>();
-  for (const want of input.resources) {
+  const wants = input.resources;
+  if (!wants.length) problems.push('ask for at least one resource');
+  // Duplicates are looked for by comparing each with the ones before it, not through a Set: a
+  // request lists a few resources and technologies, and a batch validates up to 1,000 requests.
+  for (let i = 0; i < wants.length; i++) {
+    const want = wants[i]!;
     validateTypeAndUnit(want.type, want.unit as ResourceUnit);
-    if (types.has(want.type)) problems.push(`${want.type} is asked twice`);
-    types.add(want.type);
+    for (let j = 0; j < i; j++) {
+      if (wants[j]!.type === want.type) {
+        problems.push(`${want.type} is asked twice`);
+        break;
+      }
+    }
     if (!(want.amount > 0) || !Number.isFinite(want.amount)) problems.push(`${want.type}: amount must be positive`);
   }
   const replicas = input.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) problems.push(`replicas must be a whole number from 1 to ${MAX_REPLICAS}`);
   const technologies = input.technologies ?? [];
-  if (new Set(technologies).size !== technologies.length) problems.push('a technology is listed twice');
+  for (let i = 1; i < technologies.length; i++) {
+    if (technologies.indexOf(technologies[i]!) < i) {
+      problems.push('a technology is listed twice');
+      break;
+    }
+  }
   const hostIds = input.hostIds ?? [];
   if (input.mode === PlacementMode.DIRECT && hostIds.length !== replicas) problems.push(`DIRECT placement names one host per replica (${replicas})`);
   if (input.mode === PlacementMode.APPROVAL && hostIds.length && hostIds.length !== replicas) problems.push(`APPROVAL placement names no host or one per replica (${replicas}): their owners decide`);
