@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { DataSource, IsNull, Repository } from 'typeorm';
+import { DataSource, IsNull, MoreThan, Repository } from 'typeorm';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import { requireGroupRoom } from '../limits/group-records';
 import { RspPubSub, Topic, Unlisten } from '../events/pubsub';
 import { ApiTokenEntity, GroupEntity, MemberRole } from '../persistence/entities';
 import { policy } from './policy';
@@ -89,13 +90,15 @@ export class TokenService {
     });
   }
 
-  /** Issues a token for a group (group admins) or a site-admin token (site admins only). */
+  /** Issues a token for a group (group admins; at most `GROUP_RECORD_LIMITS.liveTokens` live ones per group) or a site-admin token (site admins only). */
   async create(actor: Principal, input: { groupId?: string | null; name: string; role: MemberRole; siteAdmin?: boolean; expiresAt?: Date | null }): Promise<IssuedToken> {
     if (input.siteAdmin) policy.requireSiteAdmin(actor, 'create site-admin tokens');
     else if (!input.groupId) throw new BadInputError('A token needs a groupId (or siteAdmin: true)');
     else {
       policy.requireRole(actor, input.groupId, MemberRole.ADMIN, 'create tokens for this group');
       if (!(await this.dataSource.getRepository(GroupEntity).existsBy({ id: input.groupId }))) throw new NotFoundError('Group', input.groupId);
+      const live = { groupId: input.groupId, revokedAt: IsNull() };
+      await requireGroupRoom(this.repo, [{ ...live, expiresAt: IsNull() }, { ...live, expiresAt: MoreThan(new Date()) }], input.groupId, 'liveTokens');
     }
     if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) throw new BadInputError('expiresAt must be in the future', { expiresAt: input.expiresAt.toISOString() });
     return this.insert(this.repo, { groupId: input.groupId ?? null, name: input.name, role: input.role, siteAdmin: input.siteAdmin ?? false, expiresAt: input.expiresAt ?? null });

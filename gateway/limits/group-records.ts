@@ -4,8 +4,8 @@ import { ConflictError } from '../errors';
 /**
  * The most records of each kind one group keeps: records other groups list (public images, open
  * offers and needs, which `satisfiableNeeds` also pairs) or the gateway works through all the time
- * (alert rules, each checked against every sample), so one group cannot make everyone's lists or
- * the alert evaluator grow without end.
+ * (alert rules, each checked against every sample), and the tokens each rate is counted for, so one group cannot make everyone's lists or
+ * the alert evaluator grow without end, nor multiply its request rates.
  */
 export const GROUP_RECORD_LIMITS = {
   /** Images in the catalog, whatever their visibility. */
@@ -16,20 +16,22 @@ export const GROUP_RECORD_LIMITS = {
   openOffers: 500,
   /** Needs still OPEN. */
   openNeeds: 500,
+  /** API tokens neither revoked nor expired: each has rate limits of its own, so more tokens would multiply the group's. */
+  liveTokens: 200,
 } as const;
 
 /** A kind of record `GROUP_RECORD_LIMITS` bounds. */
 export type GroupRecordKind = keyof typeof GROUP_RECORD_LIMITS;
 
 /** What each kind is called in a refusal. */
-const NAMES: Record<GroupRecordKind, string> = { images: 'images', alertRules: 'alert rules', openOffers: 'open offers', openNeeds: 'open needs' };
+const NAMES: Record<GroupRecordKind, string> = { images: 'images', alertRules: 'alert rules', openOffers: 'open offers', openNeeds: 'open needs', liveTokens: 'live tokens' };
 
 /**
  * Passes while the group keeps fewer than its limit of `kind` (the rows of `repo` matching
- * `where`); CONFLICT with `details.reason: GROUP_LIMIT` otherwise. Counted before the insert, so
+ * `where`, or any of several); CONFLICT with `details.reason: GROUP_LIMIT` otherwise. Counted before the insert, so
  * requests racing each other may pass it by a few.
  */
-export async function requireGroupRoom<T extends ObjectLiteral>(repo: Repository<T>, where: FindOptionsWhere<T>, groupId: string, kind: GroupRecordKind): Promise<void> {
+export async function requireGroupRoom<T extends ObjectLiteral>(repo: Repository<T>, where: FindOptionsWhere<T> | FindOptionsWhere<T>[], groupId: string, kind: GroupRecordKind): Promise<void> {
   const limit = GROUP_RECORD_LIMITS[kind];
   const count = await repo.count({ where });
   if (count >= limit) {

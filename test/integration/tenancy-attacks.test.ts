@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { GROUP_RECORD_LIMITS } from '../../gateway/limits/group-records';
-import { AlertComparison, AlertRuleEntity, ExchangeStatus, ImageEntity, ImageSource, NeedEntity, OfferEntity } from '../../gateway/persistence/entities';
+import { AlertComparison, AlertRuleEntity, ApiTokenEntity, ExchangeStatus, ImageEntity, ImageSource, NeedEntity, OfferEntity } from '../../gateway/persistence/entities';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
 
@@ -131,6 +131,26 @@ describe('tenancy: one group against another', () => {
     await ds.getRepository(ImageEntity).insert(times(GROUP_RECORD_LIMITS.images, (i) => ({ name: 'flood', version: String(i), technology: 'fake', vendorGroupId: w.groupB, source: ImageSource.USER_SUPPLIED })) as never);
     expect(code(await t.gql('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupB, name: 'more', version: '1', technology: 'fake', visibility: 'PUBLIC' } }, w.tokens.memberB))).toEqual(limited);
     expect((await t.gql('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'mine', version: '1', technology: 'fake' } }, w.tokens.memberA)).errors).toBeUndefined();
+  });
+
+  test("a group's admins cannot multiply its request rates by minting tokens without end", async () => {
+    const tokens = t.gateway.dataSource.getRepository(ApiTokenEntity);
+    const row = (i: number, extra: Partial<ApiTokenEntity> = {}) => ({ groupId: w.groupB, name: `t${i}`, role: 'MEMBER', siteAdmin: false, secretHash: randomBytes(32).toString('hex'), prefix: `rsp_${i}`, ...extra });
+    const live = (await tokens.countBy({ groupId: w.groupB })) as number;
+    const past = new Date(Date.now() - 60_000);
+    // Revoked and expired tokens do not count; live ones (with or without an end to come) do.
+    await tokens.insert([...Array.from({ length: 5 }, (_, i) => row(1000 + i, { revokedAt: past })), ...Array.from({ length: 5 }, (_, i) => row(2000 + i, { expiresAt: past }))] as never);
+    await tokens.insert(Array.from({ length: GROUP_RECORD_LIMITS.liveTokens - live - 1 }, (_, i) => row(i, i % 2 ? { expiresAt: new Date(Date.now() + 3_600_000) } : {})) as never);
+    const mint = () => t.gql('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } } }', { i: { groupId: w.groupB, role: 'MEMBER', name: 'one more' } });
+    const last = await mint();
+    expect(last.errors).toBeUndefined();
+    const refused = await mint();
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', details: { reason: 'GROUP_LIMIT', groupId: w.groupB, kind: 'liveTokens', limit: GROUP_RECORD_LIMITS.liveTokens } });
+    expect(await tokens.countBy({ groupId: w.groupB, name: 'one more' })).toBe(1);
+    // Another group is not held back; revoking one of the group's makes room.
+    expect((await t.gql('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } } }', { i: { groupId: w.groupA, role: 'MEMBER', name: 'a' } })).errors).toBeUndefined();
+    expect((await t.gql('mutation ($id: ID!) { revokeToken(id: $id) { id } }', { id: (last.data as any).createToken.token.id })).errors).toBeUndefined();
+    expect((await mint()).errors).toBeUndefined();
   });
 
   test("a group's admins cannot push its environments and images onto another group by deleting it with HANDOVER", async () => {
