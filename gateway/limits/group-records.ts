@@ -4,7 +4,8 @@ import { ConflictError } from '../errors';
 /**
  * The most records of each kind one group keeps: records other groups list (public images, open
  * offers and needs, which `satisfiableNeeds` also pairs) or the gateway works through all the time
- * (alert rules, each checked against every sample), and the tokens each rate is counted for, so one group cannot make everyone's lists or
+ * (alert rules, each checked against every sample; replication policies, each run on its
+ * schedule), and the tokens each rate is counted for, so one group cannot make everyone's lists or
  * the alert evaluator grow without end, nor multiply its request rates.
  */
 export const GROUP_RECORD_LIMITS = {
@@ -18,13 +19,17 @@ export const GROUP_RECORD_LIMITS = {
   openNeeds: 500,
   /** API tokens neither revoked nor expired: each has rate limits of its own, so more tokens would multiply the group's. */
   liveTokens: 200,
+  /** Layers the group made itself (not the ZONE layers of its environments, nor hosts' MACHINE layers). */
+  layers: 1_000,
+  /** Replication policies, each run and drilled on its own schedule. */
+  replicationPolicies: 1_000,
 } as const;
 
 /** A kind of record `GROUP_RECORD_LIMITS` bounds. */
 export type GroupRecordKind = keyof typeof GROUP_RECORD_LIMITS;
 
 /** What each kind is called in a refusal. */
-const NAMES: Record<GroupRecordKind, string> = { images: 'images', alertRules: 'alert rules', openOffers: 'open offers', openNeeds: 'open needs', liveTokens: 'live tokens' };
+const NAMES: Record<GroupRecordKind, string> = { images: 'images', alertRules: 'alert rules', openOffers: 'open offers', openNeeds: 'open needs', liveTokens: 'live tokens', layers: 'layers', replicationPolicies: 'replication policies' };
 
 /**
  * Passes while the group keeps fewer than its limit of `kind` (the rows of `repo` matching

@@ -4,6 +4,7 @@ import type { Principal } from '../auth/principal';
 import type { PeerRequest } from '../peering/known-peers';
 import type { Peering } from '../peering/peering';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError } from '../errors';
+import { requireGroupRoom } from '../limits/group-records';
 import { Topic, type RspPubSub } from '../events/pubsub';
 import {
   EnvironmentEntity,
@@ -117,6 +118,7 @@ export class ReplicationPolicyService {
     const peer = input.peer ? this.peering.peerFor(input.peer) : null;
     if (peer) checkPeerPolicy(fields);
     const schedule = this.parse(fields.schedule);
+    await requireGroupRoom(this.policies, { groupId: env.groupId }, env.groupId, 'replicationPolicies');
     const created = await this.policies.save(
       this.policies.create({ ...fields, peerName: peer?.name ?? null, peerUrl: peer?.url ?? null, peerToken: peer ? this.peering.seal.seal(peer.token) : null, groupId: env.groupId, environmentId: env.id, failCount: 0, nextRunAt: fields.enabled ? schedule.next(new Date()) : null, nextDrillAt: this.nextDrill(fields, new Date()) }),
     );

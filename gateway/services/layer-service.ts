@@ -1,10 +1,11 @@
-import { DataSource, In, Repository } from 'typeorm';
+import { DataSource, In, Not, Repository } from 'typeorm';
 import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ForbiddenError, NotFoundError } from '../errors';
 import { LAYER_KINDS, LayerEntity, LayerProperty, LayerRequirement, MemberRole } from '../persistence/entities';
 import { inventoryChanged } from '../placement/inventory-changes';
+import { requireGroupRoom } from '../limits/group-records';
 
 /** A property as seen from a layer: its value and the layer it comes from. */
 export interface EffectiveProperty {
@@ -45,6 +46,7 @@ export class LayerService {
     validateProperties(input.properties ?? []);
     validateRequirements(input.requirements ?? []);
     if (input.parentId) await this.requireParent(actor, input.groupId, input.parentId);
+    await requireGroupRoom(this.repo, { groupId: input.groupId, kind: Not(In(['ZONE', 'MACHINE'])) }, input.groupId, 'layers');
     return this.repo.save(this.repo.create({ ...input, parentId: input.parentId ?? null, properties: input.properties ?? [], requirements: input.requirements ?? [] }));
   }
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { GROUP_RECORD_LIMITS } from '../../gateway/limits/group-records';
-import { AlertComparison, AlertRuleEntity, ApiTokenEntity, ExchangeStatus, ImageEntity, ImageSource, NeedEntity, OfferEntity } from '../../gateway/persistence/entities';
+import { AlertComparison, AlertRuleEntity, ApiTokenEntity, LayerEntity, ReplicationPolicyEntity, ExchangeStatus, ImageEntity, ImageSource, NeedEntity, OfferEntity } from '../../gateway/persistence/entities';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
 
@@ -151,6 +151,32 @@ describe('tenancy: one group against another', () => {
     expect((await t.gql('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } } }', { i: { groupId: w.groupA, role: 'MEMBER', name: 'a' } })).errors).toBeUndefined();
     expect((await t.gql('mutation ($id: ID!) { revokeToken(id: $id) { id } }', { id: (last.data as any).createToken.token.id })).errors).toBeUndefined();
     expect((await mint()).errors).toBeUndefined();
+  });
+
+  test('one group cannot grow its layers or replication policies (each run on its schedule) without end', async () => {
+    const ds = t.gateway.dataSource;
+    const times = <T>(n: number, f: (i: number) => T) => Array.from({ length: n }, (_, i) => f(i));
+    const refusal = (res: { errors?: Array<{ extensions?: unknown }> }) => res.errors?.[0]?.extensions;
+    // Layers the group made: its environments' ZONE layers and hosts' MACHINE layers do not count.
+    const made = await ds.getRepository(LayerEntity).createQueryBuilder('l').where('l."groupId" = :g AND l.kind NOT IN (:...k)', { g: w.groupB, k: ['ZONE', 'MACHINE'] }).getCount();
+    await ds.getRepository(LayerEntity).insert(times(10, (i) => ({ kind: 'ZONE', name: `zone${i}`, groupId: w.groupB })) as never);
+    await ds.getRepository(LayerEntity).insert(times(GROUP_RECORD_LIMITS.layers - made - 1, (i) => ({ kind: 'PROJECT', name: `p${i}`, groupId: w.groupB })) as never);
+    const layer = (groupId: string, token: string) => t.gql('mutation ($i: CreateLayerInput!) { createLayer(input: $i) { id } }', { i: { groupId, kind: 'PROJECT', name: 'one more' } }, token);
+    expect((await layer(w.groupB, w.tokens.memberB)).errors).toBeUndefined();
+    expect(refusal(await layer(w.groupB, w.tokens.memberB))).toMatchObject({ code: 'CONFLICT', details: { reason: 'GROUP_LIMIT', groupId: w.groupB, kind: 'layers', limit: GROUP_RECORD_LIMITS.layers } });
+    expect((await layer(w.groupA, w.tokens.memberA)).errors).toBeUndefined();
+
+    // Replication policies.
+    const image = await register(w.groupA, w.tokens.memberA);
+    expect((await t.upload(image, randomBytes(64), w.tokens.memberA)).status).toBe(200);
+    const created = await createEnvironment(image, w.tokens.memberA);
+    expect(created.errors).toBeUndefined();
+    const environmentId = (created.data as any).createEnvironment.environment.id as string;
+    const { layerId } = await ds.query(`SELECT "layerId" FROM environment WHERE id = $1`, [environmentId]).then((rows: Array<{ layerId: string }>) => rows[0]!);
+    await ds.getRepository(ReplicationPolicyEntity).insert(times(GROUP_RECORD_LIMITS.replicationPolicies, (i) => ({ name: `r${i}`, groupId: w.groupA, environmentId, layerId, targetKind: 'STORE', schedule: 'every 60 minutes', kind: 'EXTERNAL', enabled: false })) as never);
+    const policy = await t.gql('mutation ($i: CreateReplicationPolicyInput!) { createReplicationPolicy(input: $i) { id } }', { i: { environmentId, targetKind: 'STORE', schedule: 'every 60 minutes' } }, w.tokens.memberA);
+    expect(refusal(policy)).toMatchObject({ code: 'CONFLICT', details: { reason: 'GROUP_LIMIT', groupId: w.groupA, kind: 'replicationPolicies', limit: GROUP_RECORD_LIMITS.replicationPolicies } });
+    expect(await ds.getRepository(ReplicationPolicyEntity).countBy({ groupId: w.groupA })).toBe(GROUP_RECORD_LIMITS.replicationPolicies);
   });
 
   test("a group's admins cannot push its environments and images onto another group by deleting it with HANDOVER", async () => {
