@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,20 +10,13 @@ import { describeWithEngine } from '../helpers/engines';
 import { createLab, NetnsLab } from '../helpers/netns';
 import { readmeSection, ReadmeStep, walkthroughSteps } from '../helpers/readme';
 import { until } from '../helpers/until';
+import { freePort } from '../helpers/free-port';
 
 const sh = promisify(execFile);
 
 /** Heartbeats and the DOWN threshold of this file's gateway: short, so a cut link is seen within seconds. */
 const HEARTBEAT_MS = '200';
 const DOWN_AFTER_MS = '1500';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /**
  * Issue 19, across machines: the gateway (`rsp serve`, root namespace) and agents (`rsp agent`,
@@ -92,7 +84,7 @@ describeWithEngine('netns', 'agents in network namespaces (rsp serve + rsp agent
       lab = await createLab(['a', 'b']);
       db = await createTestDatabase('postgres');
       dir = mkdtempSync(join(tmpdir(), 'rsp-netns-'));
-      port = await freePort();
+      port = await freePort('0.0.0.0');
       // The busybox root filesystem of Getting started (its own lines, run as a reader would).
       const gettingStarted = readmeSection('Getting started');
       for (const line of ['mkdir -p rootfs/bin && cp /bin/busybox rootfs/bin/ && for a in sh sleep hostname; do ln -s busybox rootfs/bin/$a; done', 'tar -C rootfs -cf rootfs.tar .']) {

@@ -1,5 +1,4 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
@@ -10,6 +9,7 @@ import { RspProcess, runRsp, spawnRsp } from '../helpers/cli';
 import { createTestDatabase, DATABASE_KINDS, TestDatabase } from '../helpers/databases';
 import { GraphqlReply, serveGateway, ServedGateway } from '../helpers/served-gateway';
 import { until } from '../helpers/until';
+import { freePort } from '../helpers/free-port';
 
 type SiteName = 'a' | 'b' | 'c';
 const SITE_NAMES: SiteName[] = ['a', 'b', 'c'];
@@ -18,15 +18,6 @@ const SLOTS: Record<SiteName, number> = { a: 4, b: 2, c: 10 };
 const SLOT = [{ type: 'SLOT', amount: 1, unit: 'COUNT' }];
 /** The site's own id of an id the federation gave (`<site>:<id>`), to ask the site itself. */
 const own = (id: string): string => id.slice(id.indexOf(':') + 1);
-
-/** A port free now: each site is told the others' addresses (RSP_PEER_SITES) before it starts. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /**
  * Three independent sites (each its own `rsp serve` process and database — PGlite, PostgreSQL when

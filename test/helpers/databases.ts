@@ -29,7 +29,7 @@ export const DATABASE_KINDS: Array<'pglite' | 'postgres'> =
 export async function createTestDatabase(kind: 'pglite' | 'postgres'): Promise<TestDatabase> {
   const dataDir = mkdtempSync(join(tmpdir(), 'rsp-test-'));
   if (kind === 'pglite') {
-    return { kind, dataDir, drop: async () => rmSync(dataDir, { recursive: true, force: true }) };
+    return { kind, dataDir, drop: async () => rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 }) };
   }
   const name = `rsp_test_${randomBytes(6).toString('hex')}`;
   await withAdmin((c) => c.query(`CREATE DATABASE "${name}"`));
@@ -41,7 +41,7 @@ export async function createTestDatabase(kind: 'pglite' | 'postgres'): Promise<T
     databaseUrl: url.toString(),
     drop: async () => {
       await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
-      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }

@@ -8,6 +8,7 @@ import { sealManifest } from '../../gateway/artifacts/manifest';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
+import { freePort } from '../helpers/free-port';
 
 /** A local HTTP server that records every request it gets and answers `answer`. */
 async function listen(answer: (req: IncomingMessage) => { status: number; headers?: Record<string, string>; body?: string }): Promise<{ server: Server; url: string; requests: string[] }> {
@@ -19,15 +20,6 @@ async function listen(answer: (req: IncomingMessage) => { status: number; header
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
-}
-
-/** A port free now (the gateways are told each other's addresses before they start). */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 /** Every file under `dir`, recursively. */

@@ -1,6 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -9,17 +8,9 @@ import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine, REDIS_URL } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { until } from '../helpers/until';
+import { freePort } from '../helpers/free-port';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
-
-/** A port nothing listens on now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A Redis of this test's own on `port` (it is stopped and started again: the shared one is not), without persistence. */
 async function startRedis(port: number): Promise<ChildProcess> {
