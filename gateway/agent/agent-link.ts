@@ -6,6 +6,13 @@ import type { HostAgent } from './host-agent';
 export type ElsewhereResolver = (agentId: string) => HostAgent | undefined;
 
 /**
+ * Waits, for a bounded time, until an agent connected to another gateway replica is known here
+ * (its replica's announcement may still be on its way), and reaches it; undefined when none is
+ * known by then.
+ */
+export type ElsewhereWaiter = (agentId: string) => Promise<HostAgent | undefined>;
+
+/**
  * How the gateway reaches an agent: `in-process` (the gateway's own `local` and the `RSP_AGENTS`
  * extras, whose heartbeats the gateway pushes for them through the same receiver) or `remote`
  * (`rsp agent` over WebSocket, which pushes its own).
@@ -25,6 +32,7 @@ export class AgentLink {
   private readonly reach = new Map<string, AgentReach>();
   private readonly changeListeners: Array<(agentId: string, connected: boolean) => void> = [];
   private elsewhere: ElsewhereResolver | undefined;
+  private waitElsewhere: ElsewhereWaiter | undefined;
 
   constructor(
     /** The id of this gateway's in-process agent. */
@@ -49,9 +57,13 @@ export class AgentLink {
     return this.agents.has(id) ? this.reach.get(id) : undefined;
   }
 
-  /** Reaches agents connected to other gateway replicas through `resolver` when none of that id is connected here. */
-  useReplicas(resolver: ElsewhereResolver): void {
+  /**
+   * Reaches agents connected to other gateway replicas through `resolver` when none of that id is
+   * connected here; `forHost` waits through `waiter` for one not known anywhere yet.
+   */
+  useReplicas(resolver: ElsewhereResolver, waiter?: ElsewhereWaiter): void {
     this.elsewhere = resolver;
+    this.waitElsewhere = waiter;
   }
 
   /** Calls `listener` whenever an agent joins (`true`) or leaves (`false`) this gateway. */
@@ -66,11 +78,14 @@ export class AgentLink {
 
   /**
    * The agent of `host`, or UNAVAILABLE when none is connected. A DOWN host is fenced: the
-   * gateway sends it no work until the failure detector has let it back UP.
+   * gateway sends it no work until the failure detector has let it back UP. With several gateway
+   * replicas, an agent known nowhere yet is waited for a short while (see `joinReplicas`): one that
+   * has just connected to another replica is reached once its announcement arrives, instead of
+   * the call answering UNAVAILABLE meanwhile.
    */
-  forHost(host: Pick<HostEntity, 'id' | 'hostname' | 'agent' | 'state'>): HostAgent {
+  async forHost(host: Pick<HostEntity, 'id' | 'hostname' | 'agent' | 'state'>): Promise<HostAgent> {
     if (host.state === HostState.DOWN) throw new UnavailableError(`Host ${host.hostname} is DOWN (fenced): it gets no work until it is back UP`, { hostId: host.id, agent: host.agent });
-    const agent = this.reachable(host.agent);
+    const agent = this.reachable(host.agent) ?? (await this.waitElsewhere?.(host.agent));
     if (!agent) throw new UnavailableError(`No host agent "${host.agent}" is connected for host ${host.hostname}`, { hostId: host.id, agent: host.agent });
     return agent;
   }

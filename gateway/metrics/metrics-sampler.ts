@@ -252,7 +252,7 @@ export class MetricsSampler {
     this.inFlight.add(env.id);
     const siteId = host.siteId;
     try {
-      const agent = this.deps.agents.forHost(host);
+      const agent = await this.deps.agents.forHost(host);
       const stats = await agent.environmentStats({ driver: env.driver, environmentId: env.id }, callContext(agent, { timeoutMs: STATS_TIMEOUT_MS }));
       const at = Number.isNaN(Date.parse(stats.at)) ? Date.now() : Date.parse(stats.at);
       const prev = this.latestEnv.get(env.id);

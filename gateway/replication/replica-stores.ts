@@ -51,7 +51,7 @@ export class ReplicaStores {
     if (!hostId) return this.gatewayPlace;
     const host = await this.hosts.findOneBy({ id: hostId });
     if (!host) throw new UnavailableError(`The host ${hostId} whose store kept this replica no longer exists`, { hostId });
-    return new AgentArtifacts(this.agents.forHost(host), signal);
+    return new AgentArtifacts(await this.agents.forHost(host), signal);
   }
 
   /** Deletes a manifest from the store at `hostId` (null: the gateway's) unless a replica there still uses it. */
@@ -65,7 +65,7 @@ export class ReplicaStores {
   async usableHost(hostId: string): Promise<HostEntity> {
     const host = await this.hosts.findOneBy({ id: hostId });
     if (!host) throw new NotFoundError('Host', hostId);
-    this.agents.forHost(host);
+    await this.agents.forHost(host);
     return host;
   }
 

@@ -95,7 +95,7 @@ export class RestoreDrills {
         },
       });
       options.onProgress?.(0.9, `asking ${host.hostname} whether ${scratch.name} runs`);
-      const agent = this.agents.forHost(await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: host.id }));
+      const agent = await this.agents.forHost(await this.dataSource.getRepository(HostEntity).findOneByOrFail({ id: host.id }));
       const info = await agent.inspectEnvironment({ driver: scratch.driver, environmentId: scratch.id }, callContext(agent, { signal: options.signal }));
       result.started = info.state === 'running';
       if (!result.started) throw new ConflictError(`the restored environment is ${info.state} after its start, not running`, { environmentId: scratch.id, state: info.state });

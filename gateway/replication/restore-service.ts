@@ -121,7 +121,7 @@ export class RestoreService {
     const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: targetHostId });
     if (!host) throw new NotFoundError('Host', targetHostId);
     if (host.state !== HostState.UP) throw new ConflictError(`Host ${host.hostname} is ${host.state}, not UP`, { hostId: host.id, state: host.state });
-    const agent = this.agents.forHost(host);
+    const agent = await this.agents.forHost(host);
     const src = replica.source;
     const driver = (await agent.drivers()).find((d) => d.name === src.driver && d.available);
     if (!driver) throw new BadInputError(`Host ${host.hostname} has no usable driver ${src.driver}`, { driver: src.driver });
@@ -179,7 +179,7 @@ export class RestoreService {
   async discardRestored(env: EnvironmentEntity): Promise<void> {
     const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: env.hostId });
     if (host) {
-      const agent = this.agents.forHost(host);
+      const agent = await this.agents.forHost(host);
       const target = { driver: env.driver, environmentId: env.id };
       await agent.stopEnvironment({ ...target, graceSeconds: 1 }, callContext(agent)).catch((e: unknown) => this.logger.warn({ err: e, environment: env.id }, 'could not stop a restored environment before destroying it'));
       await agent.destroyEnvironment(target, callContext(agent));

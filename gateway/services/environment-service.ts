@@ -141,7 +141,7 @@ export class EnvironmentService {
     if (!host) throw new NotFoundError('Host', hostId);
     if (host.state !== HostState.UP) throw new ConflictError(`Host ${host.hostname} is ${host.state}, not UP`, { hostId: host.id, state: host.state });
     const image = this.withContent(await this.images.get(actor, input.imageId));
-    const agent = this.agents.forHost(host);
+    const agent = await this.agents.forHost(host);
     const driver = pickDriver(await agent.drivers(), image, input.driver, host.hostname);
     if (held?.allocation.technology && held.allocation.technology !== driver.technology) {
       throw new BadInputError(`Allocation ${held.allocation.id} is for ${held.allocation.technology}; driver ${driver.name} runs ${driver.technology}`, { allocationId: held.allocation.id, technology: held.allocation.technology });
@@ -217,7 +217,7 @@ export class EnvironmentService {
   }
 
   private async run(actor: Principal, env: EnvironmentEntity, host: StepHost, action: LifecycleAction, options: { imageId?: string; limits?: ResourceLimits }, intervention: EnvironmentIntervention | null): Promise<OperationEntity> {
-    const agent = this.agents.forHost(host);
+    const agent = await this.agents.forHost(host);
     let newImage: (ImageEntity & { digest: string }) | undefined;
     let resized: { limits: ResourceLimits; alongside?: Alongside } | undefined;
     if (action === 'rebuild') {
@@ -297,8 +297,8 @@ export class EnvironmentService {
     const targetHost = input.hostId ? await hosts.findOneBy({ id: input.hostId }) : sourceHost;
     if (!targetHost) throw new NotFoundError('Host', input.hostId!);
     if (targetHost.state !== HostState.UP) throw new ConflictError(`Host ${targetHost.hostname} is ${targetHost.state}, not UP`, { hostId: targetHost.id });
-    const from = this.agents.forHost(sourceHost);
-    const to = this.agents.forHost(targetHost);
+    const from = await this.agents.forHost(sourceHost);
+    const to = await this.agents.forHost(targetHost);
     const driver = (await to.drivers()).find((d) => d.name === source.driver && d.available);
     if (!driver) throw new BadInputError(`Host ${targetHost.hostname} has no usable driver ${source.driver}`, { driver: source.driver });
     const copy = await this.record({ ...source, name: input.name, hostId: targetHost.id, iface: { ...source.iface, hostname: source.iface.hostname === source.name ? input.name : source.iface.hostname } }, targetHost.layerId, null, policy.requireAuthenticated(actor).name);
@@ -509,7 +509,7 @@ export class EnvironmentService {
     if (!hostId) return this.agents.local ? this.agents.local.drivers() : [];
     const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: hostId });
     if (!host) throw new NotFoundError('Host', hostId);
-    return this.agents.forHost(host).drivers();
+    return (await this.agents.forHost(host)).drivers();
   }
 
   /** The image, once its bits are stored; BAD_USER_INPUT before the upload. */

@@ -88,7 +88,7 @@ export class FailoverService implements FailoverHooks {
    */
   async resumeFenced(env: EnvironmentEntity, host: HostEntity): Promise<void> {
     await this.operations.start({ kind: 'environment.resume', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
-      const agent = this.agents.forHost(host);
+      const agent = await this.agents.forHost(host);
       await op.progress(0.1, `starting the environment its agent self-fenced on ${host.hostname}`);
       await agent.startEnvironment({ driver: env.driver, environmentId: env.id }, callContext(agent, { signal: op.signal }));
       this.logger.warn({ environment: env.id, host: host.hostname }, 'a self-fenced environment that was not failed over runs again on its host');

@@ -45,7 +45,7 @@ export class MigrationService {
     transientStatusFor('migrate', env.status, env.name); // CONFLICT before a target is chosen; the environment is claimed once it is
     const source = await this.hosts.findOneByOrFail({ id: env.hostId });
     if (source.state !== HostState.UP && source.state !== HostState.DRAINING) throw new ConflictError(`Host ${source.hostname} of environment ${env.name} is ${source.state}, not UP: a DOWN host's environments are failed over, not migrated`, { hostId: source.id, state: source.state });
-    const from = this.agents.forHost(source);
+    const from = await this.agents.forHost(source);
     const target = await chooseTargetHost(this.dataSource, this.agents, env, source, targetHostId);
     const wasRunning = env.status === EnvironmentStatus.RUNNING;
     const previous = await this.lifecycle.begin(env, 'migrate');

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../../gateway/config/config';
+import { HostState } from '../../gateway/persistence/entities';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,13 +55,16 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     await db?.drop();
   });
 
-  /** An `rsp agent` (in this process) with the fake driver, enrolled through `via` and dialling `to`. */
-  async function agentOn(to: TestGateway, via: TestGateway, id: string) {
-    const token = (await via.ok('mutation ($a: String!) { createAgentJoinToken(agentId: $a) { token } }', { a: id })).createAgentJoinToken.token as string;
-    const dataDir = mkdtempSync(join(tmpdir(), 'rsp-replica-agent-'));
+  /**
+   * An `rsp agent` (in this process) with the fake driver, enrolled through `via` and dialling `to`;
+   * with `enrolledIn`, the data directory of an agent enrolled before (its credential, no token).
+   */
+  async function agentOn(to: TestGateway, via: TestGateway, id: string, enrolledIn?: string) {
+    const token = enrolledIn ? undefined : ((await via.ok('mutation ($a: String!) { createAgentJoinToken(agentId: $a) { token } }', { a: id })).createAgentJoinToken.token as string);
+    const dataDir = enrolledIn ?? mkdtempSync(join(tmpdir(), 'rsp-replica-agent-'));
     const dialer = new AgentDialer({
       gateway: to.gateway.url,
-      token,
+      ...(token ? { token } : {}),
       dataDir,
       logger,
       backoff: { baseMs: 50, maxMs: 200 },
@@ -74,8 +78,57 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     running.catch(() => undefined);
     dialers.push({ dialer, running });
     await until(`agent ${id} connected to its replica`, () => to.gateway.agents.get(id), 20_000);
-    return { dialer, running };
+    return { dialer, running, dataDir };
   }
+
+  /** Resolves when agent `id` joins (`true`) or leaves (`false`) `gateway`, with what `then` returns at that moment (in the same tick). */
+  function whenAgent<T>(gateway: TestGateway, id: string, connected: boolean, then: () => T): Promise<T> {
+    return new Promise((resolve) => {
+      let done = false;
+      gateway.gateway.agents.onChange((agent, now) => {
+        if (done || agent !== id || now !== connected) return;
+        done = true;
+        resolve(then());
+      });
+    });
+  }
+
+  /** A host served by agent `agent`, as the agent link sees it (UP: not fenced). */
+  const hostOf = (agent: string) => ({ id: `host-of-${agent}`, hostname: `${agent}-box`, agent, state: HostState.UP });
+
+  test('a call through replica A for a host whose agent has just connected to replica B reaches it: A waits for B\'s announcement instead of answering UNAVAILABLE', async () => {
+    const id = agentId('fresh');
+    // The call is made through A in the very tick B records the agent: A cannot have heard of it yet.
+    const answered = whenAgent(b, id, true, () => {
+      const unknownToA = a.gateway.agents.reachable(id) === undefined;
+      const hello = a.gateway.agents.forHost(hostOf(id)).then((agent) => agent.hello());
+      hello.catch(() => undefined);
+      return { unknownToA, hello };
+    });
+    await agentOn(b, a, id);
+    const { unknownToA, hello } = await answered;
+    expect(unknownToA).toBe(true);
+    await expect(hello).resolves.toMatchObject({ agentId: id });
+  });
+
+  test('an agent that moves from replica A to replica B is reached through A as soon as it is connected to B; a host whose agent is connected nowhere answers UNAVAILABLE', async () => {
+    const id = agentId('mover');
+    const first = await agentOn(a, a, id);
+    await expect(a.gateway.agents.forHost(hostOf(id)).then((agent) => agent.hello())).resolves.toMatchObject({ agentId: id });
+    const left = whenAgent(a, id, false, () => undefined);
+    first.dialer.stop();
+    await first.running;
+    await left;
+    // Its connection to A is gone; it dials B with the credential it has, and A is asked for it the moment B has it.
+    const answered = whenAgent(b, id, true, () => a.gateway.agents.forHost(hostOf(id)).then((agent) => agent.hello()));
+    answered.catch(() => undefined);
+    await agentOn(b, a, id, first.dataDir);
+    await expect(answered).resolves.toMatchObject({ agentId: id });
+
+    const nowhere = agentId('nowhere');
+    // Connected nowhere: after a bounded wait (DEFAULT_AGENT_WAIT_MS) for an announcement that never comes.
+    await expect(a.gateway.agents.forHost(hostOf(nowhere)).then((agent) => agent.hello())).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringMatching(/No host agent "nowhere-/) });
+  });
 
   test('an environment created through replica A for a host whose agent is connected to replica B runs there', async () => {
     const id = agentId('far');

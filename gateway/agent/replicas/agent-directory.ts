@@ -41,6 +41,8 @@ export class AgentDirectory {
   private readonly goneListeners: Array<(replica: string, reason: string) => void> = [];
   private readonly takenListeners: Array<(agentId: string, replica: string) => void> = [];
   private readonly movedListeners: Array<(agentId: string, from: string) => void> = [];
+  /** Who waits for an agent's holder to become known (`whenHeld`), by agent id. */
+  private readonly waiters = new Map<string, Set<(replica: string | undefined) => void>>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: AgentDirectoryOptions) {
@@ -74,6 +76,7 @@ export class AgentDirectory {
   async claim(agentId: string): Promise<void> {
     this.held.add(agentId);
     this.moveAway(agentId, this.replicaId);
+    this.learned(agentId, this.replicaId);
     await this.options.bus.setWithTtl(BUS_NAMES.agentKey(agentId), this.replicaId, this.ttlMs);
     await this.say({ replica: this.replicaId, claimed: [agentId] });
   }
@@ -91,6 +94,32 @@ export class AgentDirectory {
     const entry = this.holders.get(agentId);
     if (!entry || entry.until <= Date.now()) return undefined;
     return entry.replica;
+  }
+
+  /**
+   * The replica holding `agentId`'s connection as soon as this one knows it: at once when it does,
+   * else when a replica claims it or names it in a beat, else undefined after `timeoutMs` (or when
+   * the directory stops). It waits on those announcements, never polls: an agent that has just
+   * connected to another replica is found though its claim is still on its way. With `except`,
+   * an entry naming that replica is dropped first (it answered that it does not hold the agent).
+   */
+  whenHeld(agentId: string, timeoutMs: number, except?: string): Promise<string | undefined> {
+    if (except !== undefined && except !== this.replicaId && this.holders.get(agentId)?.replica === except) this.holders.delete(agentId);
+    const known = this.holder(agentId);
+    if (known || timeoutMs <= 0 || !this.timer) return Promise.resolve(known);
+    return new Promise((resolve) => {
+      const waiting = this.waiters.get(agentId) ?? new Set();
+      this.waiters.set(agentId, waiting);
+      const settle = (replica: string | undefined) => {
+        clearTimeout(timer);
+        waiting.delete(settle);
+        if (!waiting.size && this.waiters.get(agentId) === waiting) this.waiters.delete(agentId);
+        resolve(replica);
+      };
+      const timer = setTimeout(() => settle(undefined), timeoutMs);
+      timer.unref();
+      waiting.add(settle);
+    });
   }
 
   /** Calls `listener` when a replica stops (says so, or stops beating for a TTL). */
@@ -115,6 +144,7 @@ export class AgentDirectory {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    for (const waiting of [...this.waiters.values()]) for (const settle of [...waiting]) settle(undefined);
     const held = [...this.held];
     this.held.clear();
     await Promise.allSettled(held.map((id) => this.options.bus.deleteIfEquals(BUS_NAMES.agentKey(id), this.replicaId)));
@@ -152,16 +182,27 @@ export class AgentDirectory {
     if (Array.isArray(message.held)) {
       const held = new Set(message.held);
       for (const [id, entry] of this.holders) if (entry.replica === replica && !held.has(id)) this.holders.delete(id);
-      for (const id of held) if (!this.held.has(id)) this.holders.set(id, { replica, until });
+      for (const id of held) {
+        if (this.held.has(id)) continue;
+        this.holders.set(id, { replica, until });
+        this.learned(id, replica);
+      }
     }
     for (const id of message.claimed ?? []) {
       this.moveAway(id, replica);
       this.holders.set(id, { replica, until });
+      this.learned(id, replica);
       if (!this.held.delete(id)) continue;
       this.options.logger.warn({ agent: id, replica }, 'an agent held here connected to another replica: its connection here is dropped');
       for (const listener of this.takenListeners) listener(id, replica);
     }
     for (const id of message.released ?? []) if (this.holders.get(id)?.replica === replica) this.holders.delete(id);
+  }
+
+  /** Tells whoever waits for `agentId`'s holder (`whenHeld`) that `replica` holds it. */
+  private learned(agentId: string, replica: string): void {
+    const waiting = this.waiters.get(agentId);
+    if (waiting) for (const settle of [...waiting]) settle(replica);
   }
 
   /** Drops the entry of `agentId` when it names a replica other than `to`, telling the listeners it moved. */

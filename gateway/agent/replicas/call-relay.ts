@@ -27,6 +27,18 @@ export interface CallRelayOptions {
   newestProtocol?: number;
 }
 
+/**
+ * `details.reason` of the UNAVAILABLE a replica answers a relayed call with when the agent is not
+ * connected to it: the call reached no agent, so it can be made again where the agent is now.
+ */
+export const AGENT_NOT_HERE = 'AGENT_NOT_HERE';
+
+/** True when `error` is a replica's answer that `replicaId` does not hold the agent (`AGENT_NOT_HERE`): the call reached no agent. */
+export function agentNotAt(error: unknown, replicaId: string): boolean {
+  const e = error as { category?: unknown; details?: { reason?: unknown; replica?: unknown } } | null;
+  return e?.category === 'UNAVAILABLE' && e.details?.reason === AGENT_NOT_HERE && e.details.replica === replicaId;
+}
+
 /** The default deadline of a relayed call made without one (ms). */
 export const DEFAULT_RELAY_CALL_TIMEOUT_MS = 15 * 60_000;
 
@@ -129,7 +141,7 @@ export class CallRelay {
     }
     if (!agent) {
       const id = requestId(frame);
-      const error = toWireError(new UnavailableError(`Host agent ${agentId} is not connected to gateway replica ${this.options.replicaId}`, { agent: agentId, replica: this.options.replicaId }));
+      const error = toWireError(new UnavailableError(`Host agent ${agentId} is not connected to gateway replica ${this.options.replicaId}`, { agent: agentId, replica: this.options.replicaId, reason: AGENT_NOT_HERE }));
       void this.send(BUS_NAMES.replies(from), encodeFrame({ type: 'error', id, error }), agentId).catch((e: unknown) => this.options.logger.warn({ err: e, replica: from }, 'could not answer a relayed call'));
       return;
     }

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logging/logger';
 import type { AgentLink } from '../agent-link';
 import { AgentDirectory } from './agent-directory';
-import { CallRelay } from './call-relay';
+import type { HostAgent } from '../host-agent';
+import { AGENT_METHOD_SINCE } from '../protocol';
+import { agentNotAt, CallRelay } from './call-relay';
 import type { ReplicaBus } from './relay-transport';
 
 /** Options of `joinReplicas`. */
@@ -20,7 +22,17 @@ export interface ReplicaOptions {
   callTimeoutMs?: number;
   /** The newest agent protocol version this replica speaks on the relay (default this code's). */
   newestProtocol?: number;
+  /** How long a call for a host whose agent no replica is known to hold waits for one to announce it (ms; default 2 s). */
+  agentWaitMs?: number;
 }
+
+/**
+ * How long a call for a host whose agent no replica is known to hold waits for one to announce
+ * it before answering UNAVAILABLE: 2 s. An agent that has just connected to (or moved to) another
+ * replica is announced within a bus round trip; a host whose agent is connected nowhere answers
+ * UNAVAILABLE after this.
+ */
+export const DEFAULT_AGENT_WAIT_MS = 2_000;
 
 /** This gateway as one of several replicas. */
 export interface GatewayReplicas {
@@ -32,10 +44,38 @@ export interface GatewayReplicas {
 }
 
 /**
+ * `agent` (reached through replica `holder`) whose calls, when `holder` answers that it no longer
+ * holds the agent (it left, and this replica has not heard yet), are made once more where the
+ * agent is now (`elsewhere`, which waits for it to be announced): such a call reached no agent, so
+ * making it again delivers it once. Sessions and everything else pass through as they are.
+ */
+function redirectOnce(agent: HostAgent, holder: string, elsewhere: () => Promise<HostAgent | undefined>): HostAgent {
+  return new Proxy(agent, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      if (typeof property !== 'string' || !Object.hasOwn(AGENT_METHOD_SINCE, property)) return (value as (...a: unknown[]) => unknown).bind(target);
+      return async (...args: unknown[]) => {
+        try {
+          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        } catch (e) {
+          if (!agentNotAt(e, holder)) throw e;
+          const next = await elsewhere();
+          if (!next) throw e;
+          return (next[property as keyof HostAgent] as (...a: unknown[]) => Promise<unknown>).apply(next, args);
+        }
+      };
+    },
+  });
+}
+
+/**
  * Makes this gateway one of several replicas sharing a bus: every agent connected here is
  * recorded in the agent directory (and removed when it leaves), calls for agents connected to
  * another replica go through the call relay, and a replica that goes away fails the calls in
- * flight to it.
+ * flight to it. A call for an agent no replica is known to hold waits up to `agentWaitMs` for
+ * one to announce it (its claim on the directory channel, or a beat naming it), so an agent that
+ * has just connected to another replica is reached rather than answered UNAVAILABLE.
  */
 export async function joinReplicas(options: ReplicaOptions): Promise<GatewayReplicas> {
   const { bus, agents, logger } = options;
@@ -58,10 +98,33 @@ export async function joinReplicas(options: ReplicaOptions): Promise<GatewayRepl
   };
   agents.onChange(record);
   await Promise.all(agents.connected().map((id) => directory.claim(id)));
-  agents.useReplicas((id) => {
-    const holder = directory.holder(id);
-    return holder && holder !== replicaId ? relay.agentAt(holder, id) : undefined;
-  });
+  const agentWaitMs = options.agentWaitMs ?? DEFAULT_AGENT_WAIT_MS;
+  const redirecting = new WeakMap<HostAgent, HostAgent>();
+  /** Agent `id` at `holder`: here, or through the relay, redirected once when that replica answers it no longer holds it. */
+  const reach = (holder: string, id: string): HostAgent | undefined => {
+    if (holder === replicaId) return agents.get(id);
+    const client = relay.agentAt(holder, id);
+    let agent = redirecting.get(client);
+    if (!agent) {
+      agent = redirectOnce(client, holder, async () => {
+        const now = await directory.whenHeld(id, agentWaitMs, holder);
+        if (!now) return undefined;
+        return now === replicaId ? agents.get(id) : relay.agentAt(now, id);
+      });
+      redirecting.set(client, agent);
+    }
+    return agent;
+  };
+  agents.useReplicas(
+    (id) => {
+      const holder = directory.holder(id);
+      return holder && holder !== replicaId ? reach(holder, id) : undefined;
+    },
+    async (id) => {
+      const holder = await directory.whenHeld(id, agentWaitMs);
+      return holder ? reach(holder, id) : undefined;
+    },
+  );
   log.info('joined the gateway replicas: agents connected to the others are reached through the call relay');
   return {
     replicaId,

@@ -2,11 +2,12 @@ import { PassThrough } from 'node:stream';
 import pino from 'pino';
 import type { InteractiveProcess } from '../../../../drivers/contract';
 import { AgentLink } from '../../../../gateway/agent/agent-link';
+import { HostState } from '../../../../gateway/persistence/entities';
 import { callContext } from '../../../../gateway/agent/call-context';
 import type { HostAgent } from '../../../../gateway/agent/host-agent';
 import { AGENT_PROTOCOL_VERSION } from '../../../../gateway/agent/protocol';
 import type { CallContext } from '../../../../gateway/agent/protocol';
-import { CallRelay } from '../../../../gateway/agent/replicas/call-relay';
+import { AGENT_NOT_HERE, CallRelay } from '../../../../gateway/agent/replicas/call-relay';
 import { joinReplicas, type GatewayReplicas } from '../../../../gateway/agent/replicas/gateway-replicas';
 import { BUS_NAMES } from '../../../../gateway/agent/replicas/relay-transport';
 import { until } from '../../../helpers/until';
@@ -136,11 +137,86 @@ describe('the agent directory and relay together (fake bus)', () => {
     await Promise.all(started.splice(0).map((r) => r.close()));
   });
 
-  async function replica(network: FakeReplicaNetwork, id: string, link: AgentLink, bus = network.bus()) {
-    const r = await joinReplicas({ bus, agents: link, logger, replicaId: id, ttlMs: 300 });
+  async function replica(network: FakeReplicaNetwork, id: string, link: AgentLink, bus = network.bus(), agentWaitMs?: number, ttlMs = 300) {
+    const r = await joinReplicas({ bus, agents: link, logger, replicaId: id, ttlMs, ...(agentWaitMs !== undefined ? { agentWaitMs } : {}) });
     started.push(r);
     return r;
   }
+
+  /** A host served by `agent`, as the agent link sees it. */
+  const hostOf = (agent: string, state = HostState.UP) => ({ id: `host-of-${agent}`, hostname: `${agent}-box`, agent, state });
+
+  test("a call through A for a host whose agent has just connected to B waits for B's claim and reaches it; a DOWN host is refused, and one whose agent is connected nowhere answers UNAVAILABLE once the wait is over", async () => {
+    const network = new FakeReplicaNetwork();
+    const linkA = new AgentLink();
+    const linkB = new AgentLink();
+    await replica(network, 'A', linkA);
+    await replica(network, 'B', linkB);
+    const b1 = stubAgent('b1');
+    linkB.add(b1.agent);
+    // B's claim is still on its way: A does not know b1 yet.
+    expect(linkA.reachable('b1')).toBeUndefined();
+    const call = linkA.forHost(hostOf('b1')).then((agent) => agent.startEnvironment({ driver: 'fake', environmentId: 'e1' }, { operationId: 'op-fresh' }));
+    call.catch(() => undefined);
+    await until('the call on B', () => b1.contexts.length > 0, 5000, 5);
+    expect(b1.contexts.map((c) => c.operationId)).toEqual(['op-fresh']);
+    await expect(linkA.forHost(hostOf('b1', HostState.DOWN))).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringMatching(/DOWN \(fenced\)/) });
+    await expect(linkA.forHost(hostOf('nobody'))).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringMatching(/No host agent "nobody" is connected/) });
+  });
+
+  test("a call through A for an agent whose claim on B was lost is reached on B's next beat", async () => {
+    const network = new FakeReplicaNetwork();
+    const linkA = new AgentLink();
+    const linkB = new AgentLink();
+    await replica(network, 'A', linkA, network.bus(), 60_000);
+    await replica(network, 'B', linkB);
+    network.drops.push((channel, message) => channel === BUS_NAMES.directory && message.includes('"claimed"'));
+    const b1 = stubAgent('b1');
+    linkB.add(b1.agent);
+    await expect(linkA.forHost(hostOf('b1')).then((agent) => agent.hello())).resolves.toMatchObject({ agentId: 'b1' });
+  });
+
+  test('a call relayed to a replica the agent has just left (its release not heard yet) is made once more where the agent is now, and reaches it once', async () => {
+    const network = new FakeReplicaNetwork();
+    const [linkA, linkB, linkC] = [new AgentLink(), new AgentLink(), new AgentLink()];
+    // Long TTLs: no beat or sweep corrects C's picture during the test; only what is said below does.
+    await replica(network, 'A', linkA, network.bus(), 60_000, 60_000);
+    await replica(network, 'B', linkB, network.bus(), 60_000, 60_000);
+    const cBus = network.bus();
+    await replica(network, 'C', linkC, cBus, 60_000, 60_000);
+    // Tells when A's answer that it does not hold m1 reaches C.
+    const replies = cBus.handlers.get(BUS_NAMES.replies('C'))!;
+    const notHere = new Promise<void>((resolve) =>
+      cBus.handlers.set(BUS_NAMES.replies('C'), (message) => {
+        replies(message);
+        if (message.includes(AGENT_NOT_HERE)) resolve();
+      }),
+    );
+    const m1 = stubAgent('m1');
+    linkA.add(m1.agent);
+    await until('m1 in the directory of C', () => linkC.reachable('m1'), 5000, 5);
+    // m1 leaves A, and C does not hear it: C still sends its calls for m1 to A.
+    network.drops.push((channel, message) => channel === BUS_NAMES.directory && message.includes('"released"'));
+    linkA.remove('m1', m1.agent);
+    const call = linkC.forHost(hostOf('m1')).then((agent) => agent.startEnvironment({ driver: 'fake', environmentId: 'e1' }, { operationId: 'op-moved' }));
+    call.catch(() => undefined);
+    // Only then does m1 connect to B (were B's claim heard first, C would fail the call in flight to A: it may have reached m1 there).
+    await notHere;
+    linkB.add(m1.agent);
+    await until('the call on B', () => m1.contexts.length > 0, 5000, 5);
+    expect(m1.contexts.map((c) => c.operationId)).toEqual(['op-moved']);
+    expect(linkC.reachable('m1')).toBeDefined();
+  });
+
+  test("a call waiting for an agent's announcement answers UNAVAILABLE when its replica leaves the others", async () => {
+    const network = new FakeReplicaNetwork();
+    const linkA = new AgentLink();
+    const a = await replica(network, 'A', linkA, network.bus(), 60_000);
+    const waiting = linkA.forHost(hostOf('late'));
+    waiting.catch(() => undefined);
+    await a.close();
+    await expect(waiting).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringMatching(/No host agent "late" is connected/) });
+  });
 
   test('an agent connected to B is reachable from A while it stays, and not after it leaves', async () => {
     const network = new FakeReplicaNetwork();
