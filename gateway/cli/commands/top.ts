@@ -196,34 +196,36 @@ export function registerTop(program: Command): void {
       targets.forEach(watch);
       // Set once stopping: a refresh still in flight must not open subscriptions after that.
       let stopped = false;
-      const refresher = follow
-        ? setInterval(() => {
-            void targetsOf(ctx, opts)
-              .then(async (now) => {
-                if (stopped) return;
-                const keys = new Set(now.map((t) => `${t.kind}:${t.id}`));
-                for (let i = targets.length - 1; i >= 0; i -= 1) {
-                  const key = `${targets[i]!.kind}:${targets[i]!.id}`;
-                  if (keys.has(key)) continue;
-                  targets.splice(i, 1);
-                  const sub = subs.get(key);
-                  subs.delete(key);
-                  await sub?.stop();
-                }
-                for (const t of now) {
-                  if (stopped) return;
-                  if (subs.has(`${t.kind}:${t.id}`)) continue;
-                  targets.push(t);
-                  watch(t);
-                }
-              })
-              .catch(fail);
-          }, TARGETS_REFRESH_MS)
-        : undefined;
+      // One refresh at a time: the next is timed from the end of the last, so a slow gateway
+      // never has refreshes piling up (each would open the same subscriptions again).
+      let refresher: NodeJS.Timeout | undefined;
+      const refresh = async () => {
+        const now = await targetsOf(ctx, opts);
+        if (stopped) return;
+        const keys = new Set(now.map((t) => `${t.kind}:${t.id}`));
+        for (let i = targets.length - 1; i >= 0; i -= 1) {
+          const key = `${targets[i]!.kind}:${targets[i]!.id}`;
+          if (keys.has(key)) continue;
+          targets.splice(i, 1);
+          const sub = subs.get(key);
+          subs.delete(key);
+          await sub?.stop();
+        }
+        for (const t of now) {
+          if (stopped) return;
+          if (subs.has(`${t.kind}:${t.id}`)) continue;
+          targets.push(t);
+          watch(t);
+        }
+      };
+      const scheduleRefresh = () => {
+        refresher = setTimeout(() => refresh().then(() => (stopped ? undefined : scheduleRefresh()), fail), TARGETS_REFRESH_MS);
+      };
+      if (follow) scheduleRefresh();
       const stopAll = async () => {
         stopped = true;
         if (pending) clearTimeout(pending);
-        if (refresher) clearInterval(refresher);
+        clearTimeout(refresher);
         await Promise.all([...subs.values()].map((s) => s.stop()));
       };
       try {
