@@ -3,7 +3,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { ConflictError } from '../errors';
 import { Topic, type RspPubSub } from '../events/pubsub';
 import { assignAddress, publishPorts, releaseNetwork } from '../networks/host-network';
-import { rowsOf } from '../placement/claims';
+import { endAllocationsCarried, rowsOf } from '../placement/claims';
 import { EntityStatements } from '../persistence/entity-statements';
 import { AllocationStatus, EnvironmentEntity, EnvironmentStatus, HostEntity, LayerEntity, type PublishedPort } from '../persistence/entities';
 import { requireFreeName, validateEnvironmentName } from './names';
@@ -200,12 +200,7 @@ export class EnvironmentLifecycle {
     if (allocations) {
       const [held, status, at] = [`$${params.length + 2}::uuid`, `$${params.length + 3}::varchar`, `$${params.length + 4}::timestamptz`];
       extra.push(env.allocationId ?? null, AllocationStatus.RELEASED, allocations.at);
-      defs.push(
-        `ended AS (UPDATE allocation SET status = ${status}, "endedAt" = ${at} WHERE status = 'ACTIVE' AND (id = ${held} OR "environmentId" = ${id} OR id IN (SELECT "allocationId" FROM gone)) AND ${matched} RETURNING id, "hostId")`,
-        `freed AS (UPDATE allocation_claim AS c SET active = false FROM ended WHERE c."allocationId" = ended.id AND c.active RETURNING c."resourceId", c.amount)`,
-        `locked AS MATERIALIZED (SELECT id FROM resource WHERE id IN (SELECT "resourceId" FROM freed) ORDER BY id FOR UPDATE)`,
-        `given AS (UPDATE resource AS r SET used = r.used - f.amount, generation = r.generation + 1 FROM (SELECT "resourceId", SUM(amount)::float8 AS amount FROM freed GROUP BY 1) f WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = f."resourceId")`,
-      );
+      defs.push(...endAllocationsCarried(`(id = ${held} OR "environmentId" = ${id} OR id IN (SELECT "allocationId" FROM gone)) AND ${matched}`, status, at));
     }
     return {
       text,

@@ -373,6 +373,22 @@ export async function claimAtOnce(dataSource: DataSource, deltas: ResourceDelta[
   }
 }
 
+/**
+ * `endAllocations` as `WITH` definitions another statement carries (an environment's destroy,
+ * written with its operation's end): `ended` ends the ACTIVE allocations matching `which` (SQL over
+ * the allocation's columns) with `status` at `at` (SQL parameters), returning their id and host;
+ * `freed` ends their claims; the resources are locked in id order (as every claim locks them) and
+ * given back exactly what was claimed.
+ */
+export function endAllocationsCarried(which: string, status: string, at: string): string[] {
+  return [
+    `ended AS (UPDATE allocation SET status = ${status}, "endedAt" = ${at} WHERE status = 'ACTIVE' AND ${which} RETURNING id, "hostId")`,
+    `freed AS (UPDATE allocation_claim AS c SET active = false FROM ended WHERE c."allocationId" = ended.id AND c.active RETURNING c."resourceId", c.amount)`,
+    `locked AS MATERIALIZED (SELECT id FROM resource WHERE id IN (SELECT "resourceId" FROM freed) ORDER BY id FOR UPDATE)`,
+    `given AS (UPDATE resource AS r SET used = r.used - f.amount, generation = r.generation + 1 FROM (SELECT "resourceId", SUM(amount)::float8 AS amount FROM freed GROUP BY 1) f WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = f."resourceId")`,
+  ];
+}
+
 /** Allocations to end: those named, and the implicit ones of an environment (all, or those not on `keepHostId`) or of replicas. */
 export interface HeldAllocations {
   ids?: string[];
