@@ -398,8 +398,8 @@ export interface HeldAllocations {
 }
 
 /**
- * Ends active allocations (RELEASED or EXPIRED), found and ended in one statement, and gives
- * their claims back to the resources, exactly the amounts claimed. Returns the ids it ended and
+ * Ends active allocations (RELEASED or EXPIRED) and gives their claims back to the resources,
+ * exactly the amounts claimed, in one statement. Returns the ids it ended and
  * the hosts it touched; allocations already ended are left alone.
  */
 export async function endAllocations(m: EntityManager, which: string[] | HeldAllocations, status: AllocationStatus.RELEASED | AllocationStatus.EXPIRED, at: Date): Promise<{ ended: string[]; hostIds: string[] }> {
@@ -408,28 +408,14 @@ export async function endAllocations(m: EntityManager, which: string[] | HeldAll
   const implicit = !!held.environmentId || !!held.replicaIds?.length;
   if (!ids.length && !implicit) return { ended: [], hostIds: [] };
   const which$ = implicit ? `(id = ANY($1::uuid[]) OR ("environmentId" = $4::uuid AND ($5::uuid IS NULL OR "hostId" <> $5::uuid)) OR "replicaId" = ANY($6::uuid[]))` : 'id = ANY($1::uuid[])';
-  // One statement ends the allocations and their claims, and answers what each resource gets back.
-  const [row]: Array<{ ended: Array<[string, string]>; freed: Array<[string, number]> }> = await m.query(
-    `WITH ended AS (UPDATE allocation SET status = $2, "endedAt" = $3 WHERE status = 'ACTIVE' AND ${which$} RETURNING id, "hostId"),
-          freed AS (UPDATE allocation_claim AS c SET active = false FROM ended WHERE c."allocationId" = ended.id AND c.active RETURNING c."resourceId", c.amount)
-     SELECT (SELECT coalesce(json_agg(json_build_array(id, "hostId")), '[]'::json) FROM ended) AS ended,
-            (SELECT coalesce(json_agg(json_build_array("resourceId", amount) ORDER BY "resourceId"), '[]'::json) FROM (SELECT "resourceId", SUM(amount)::float8 AS amount FROM freed GROUP BY 1) f) AS freed`,
+  // One statement ends the allocations and their claims and gives the amounts back, the
+  // resources locked in id order first, as every claim locks them (`applyDeltas`,
+  // `claimAtOnce`): updated in the join's order, a release and a claim on the same host deadlocked.
+  const [row]: Array<{ ended: Array<[string, string]> }> = await m.query(
+    `WITH ${endAllocationsCarried(which$, '$2', '$3').join(',\n')}
+     SELECT coalesce(json_agg(json_build_array(id, "hostId")), '[]'::json) AS ended FROM ended`,
     implicit ? [ids, status, at, held.environmentId ?? null, held.keepHostId ?? null, held.replicaIds ?? []] : [ids, status, at],
   );
   const ended = (row?.ended ?? []).map(([id, hostId]) => ({ id, hostId }));
-  const freed = (row?.freed ?? []).map(([resourceId, amount]) => ({ resourceId, amount }));
-  if (!ended.length) return { ended: [], hostIds: [] };
-  if (freed.length) {
-    // The rows are locked in id order first, as every claim locks them (`applyDeltas`,
-    // `claimImplicit`): updated in the join's order, a release and a claim on the same host
-    // deadlocked.
-    await m.query(
-      `WITH locked AS MATERIALIZED (SELECT id FROM resource WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)
-       UPDATE resource AS r SET used = r.used - v.amount, generation = r.generation + 1
-       FROM unnest($1::uuid[], $2::float8[]) AS v(id, amount)
-       WHERE (SELECT count(*) FROM locked) >= 0 AND r.id = v.id`,
-      [freed.map((f) => f.resourceId), freed.map((f) => Number(f.amount))],
-    );
-  }
   return { ended: ended.map((e) => e.id), hostIds: [...new Set(ended.map((e) => e.hostId))] };
 }
