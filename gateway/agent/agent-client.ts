@@ -97,6 +97,11 @@ export class AgentClient implements HostAgent {
     return this.pending.methodOf(id);
   }
 
+  /** Fails call `id` with `error` (its answer was refused unread, e.g. over its bound); nothing when it is not in flight. */
+  refuseAnswer(id: string, error: Error): void {
+    this.pending.settle(id)?.reject(error);
+  }
+
   /** The handshake: asks the agent who it is; UNSUPPORTED_OPERATION when it speaks another protocol version than the connection's, CONFLICT when it is another agent. */
   async connect(context?: CallContext): Promise<AgentHello> {
     const hello = await this.hello({}, context);

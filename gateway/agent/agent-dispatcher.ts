@@ -10,6 +10,7 @@ import { protocolRefusal } from './protocol-refusal';
 import { decodeStreamFrame, frameValue, OPEN_SESSION, SESSIONS_FEATURE, SESSIONS_MIN_PROTOCOL } from './stream-frames';
 import { SessionServer } from './stream-sessions';
 import { toWireError } from './wire-error';
+import { answerBound, answerTooLarge, CONTROL_ANSWER_BYTES } from './remote/frame-limits';
 
 /**
  * The agent's end of a frame channel: reads request frames, refuses what it cannot answer (a
@@ -74,7 +75,7 @@ export class AgentDispatcher {
       let result = await call.call(this.agent, frame.params ?? {}, frame.context);
       // `hello` says the version of this connection: the agent's own newest, down to the negotiated one.
       if (frame.method === 'hello') result = { ...(result as AgentHello), protocol: Math.min((result as AgentHello).protocol, this.protocol), ...(this.sessions ? { features: [SESSIONS_FEATURE] } : {}) };
-      this.answer({ type: 'result', id: frame.id, result: result ?? null });
+      this.answer({ type: 'result', id: frame.id, result: result ?? null }, frame.method);
     } catch (e) {
       this.answer({ type: 'error', id: frame.id, error: toWireError(e) });
     }
@@ -102,14 +103,25 @@ export class AgentDispatcher {
     return undefined;
   }
 
-  /** Sends an answer; an answer that is not plain data goes as an INTERNAL error instead. */
-  private answer(frame: AgentFrame): void {
+  /**
+   * Sends an answer; an answer that is not plain data goes as an INTERNAL error instead, and the
+   * result of `method` over its bound (`AGENT_ANSWER_BOUNDS`) as AGENT_ANSWER_TOO_LARGE: the
+   * gateway would refuse it, so it is never sent.
+   */
+  private answer(frame: AgentFrame, method?: string): void {
     let text: string;
     try {
       text = encodeFrame(frame);
     } catch (e) {
       this.logger?.error({ err: e, agent: this.agent.id }, 'an agent answer is not plain data');
       text = encodeFrame({ type: 'error', id: frame.id, error: toWireError(e) });
+    }
+    if (method !== undefined && text.length * 3 > CONTROL_ANSWER_BYTES) {
+      const bytes = Buffer.byteLength(text);
+      if (bytes > answerBound(method)) {
+        this.logger?.warn({ agent: this.agent.id, method, bytes }, 'an agent answer is over its bound: AGENT_ANSWER_TOO_LARGE is sent instead');
+        text = encodeFrame({ type: 'error', id: frame.id, error: toWireError(answerTooLarge(this.agent.id, method, bytes)) });
+      }
     }
     try {
       this.channel.send(text);

@@ -4,10 +4,35 @@ import { keyedCodec, keyIdOf, plainCodec } from './chunk-codec';
 import type { ChunkCodec } from './chunk-codec';
 import type { ChunkTransport } from './chunk-transport';
 
-/** Plaintext bytes of chunks fetched and written at once by a copy. */
-const BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * Plaintext bytes of chunks fetched and written at once by a copy (a batch may pass it by one
+ * chunk): an agent's answer to `getChunks` carries one batch, within its bound (AGENT_ANSWER_BOUNDS).
+ */
+export const BATCH_BYTES = 4 * 1024 * 1024;
 /** Chunk ids asked about at once. */
-const QUERY_IDS = 4096;
+export const QUERY_IDS = 4096;
+
+/**
+ * `ids` in batches of at most `budget` bytes by `sizeOf` (each batch holds at least one chunk) and
+ * at most QUERY_IDS ids, in order: what one `getChunks` may be asked for.
+ */
+export function chunkBatches(ids: readonly string[], sizeOf: (id: string) => number, budget = BATCH_BYTES): string[][] {
+  const batches: string[][] = [];
+  let batch: string[] = [];
+  let bytes = 0;
+  for (const id of ids) {
+    const size = sizeOf(id);
+    if (batch.length && (bytes + size > budget || batch.length >= QUERY_IDS)) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(id);
+    bytes += size;
+  }
+  if (batch.length) batches.push(batch);
+  return batches;
+}
 
 /** Options of `copyArtifact`. */
 export interface CopyOptions {

@@ -1,6 +1,7 @@
 import { DataSource, IsNull, Repository } from 'typeorm';
 import type { VerifyReport } from '../artifacts/artifact-store';
-import { copyArtifact } from '../artifacts/chunk-copy';
+import { chunkBatches, copyArtifact, QUERY_IDS } from '../artifacts/chunk-copy';
+import { DEFAULT_CHUNKING } from '../artifacts/chunker';
 import { keyedCodec, plainCodec } from '../artifacts/chunk-codec';
 import type { ArtifactPlace } from '../artifacts/chunk-transport';
 import { policy } from '../auth/policy';
@@ -182,6 +183,7 @@ export class ReplicaVerifier {
   private async repairFrom(target: ArtifactPlace, replica: ReplicaEntity, report: VerifyReport, key: Buffer | undefined, signal?: AbortSignal): Promise<number> {
     let wanted = new Set(report.problems.map((p) => p.chunk));
     let given = 0;
+    let sizes: Map<string, number> | undefined;
     for (const source of await this.candidates(replica, target.location, signal)) {
       if (!wanted.size) return given;
       try {
@@ -192,27 +194,44 @@ export class ReplicaVerifier {
         }
         const chunks = [...wanted].filter((c): c is string => c !== null);
         if (!chunks.length || !source.checkChunks) continue;
-        const check = await source.checkChunks(chunks);
-        const bad = new Set([...check.missing, ...check.damaged, ...check.unverified]);
+        const bad = new Set<string>();
+        for (let i = 0; i < chunks.length; i += QUERY_IDS) {
+          const check = await source.checkChunks(chunks.slice(i, i + QUERY_IDS));
+          for (const c of [...check.missing, ...check.damaged, ...check.unverified]) bad.add(c);
+        }
         const there = chunks.filter((c) => !bad.has(c));
         if (!there.length) continue;
         const codec = key ? keyedCodec(key) : plainCodec;
-        const good = (await source.getChunks(there)).filter((c) => {
-          try {
-            codec.unseal(Buffer.from(c.data, 'base64'), c.id);
-            return true;
-          } catch {
-            return false;
-          }
-        });
-        await target.putChunks(good);
-        given += good.length;
-        for (const c of good) wanted.delete(c.id);
+        sizes ??= await this.chunkSizes(target, replica);
+        // In batches as a copy's (each answer of an agent's getChunks stays within its bound), each written once fetched.
+        for (const batch of chunkBatches(there, (c) => sizes!.get(c) ?? DEFAULT_CHUNKING.max)) {
+          signal?.throwIfAborted();
+          const good = (await source.getChunks(batch)).filter((c) => {
+            try {
+              codec.unseal(Buffer.from(c.data, 'base64'), c.id);
+              return true;
+            } catch {
+              return false;
+            }
+          });
+          await target.putChunks(good);
+          given += good.length;
+          for (const c of good) wanted.delete(c.id);
+        }
       } catch (e) {
         this.logger.warn({ err: e, replica: replica.id, from: source.location }, 'could not repair a replica from this store; trying another');
       }
     }
     return given;
+  }
+
+  /** The plaintext size of each chunk of the replica, from its manifest in `target` (empty when it cannot be read there: each chunk then counts as the largest). */
+  private async chunkSizes(target: ArtifactPlace, replica: ReplicaEntity): Promise<Map<string, number>> {
+    try {
+      return new Map((await target.getManifest(replica.manifestId)).chunks.map((c) => [c.hash, c.size]));
+    } catch {
+      return new Map();
+    }
   }
 
   /** Other stores that may hold the replica's chunks: its source host's store first, then the stores of the group's other replicas. */

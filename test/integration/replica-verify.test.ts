@@ -3,6 +3,7 @@ import { stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRootfsTar } from '../../drivers/fake';
 import { ArtifactStore } from '../../gateway/artifacts/artifact-store';
+import { BATCH_BYTES } from '../../gateway/artifacts/chunk-copy';
 import type { DirectoryBackend } from '../../gateway/artifacts/directory-backend';
 import { corruptChunk, flipByte } from '../helpers/artifacts';
 import { runRsp } from '../helpers/cli';
@@ -71,7 +72,7 @@ function verifySuite(transport: 'direct' | 'loopback') {
     hostA = await newHost('host-a', 'a');
     hostB = await newHost('host-b', 'b');
     const image = (await t.ok('mutation ($g: ID!) { registerImage(input: { vendorGroupId: $g, name: "fake", version: "1", technology: "fake" }) { id } }', { g: group })).registerImage.id;
-    await t.upload(image, createRootfsTar({ '/a-blob': randomBytes(2 ** 20), '/etc/hostname': 'db', '/z-blob': randomBytes(2 ** 20) }));
+    await t.upload(image, createRootfsTar({ '/a-blob': randomBytes(3 * 2 ** 20), '/etc/hostname': 'db', '/z-blob': randomBytes(3 * 2 ** 20) }));
     const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: group, hostId: hostA, imageId: image, name: 'db' } })).createEnvironment;
     expect((await t.gateway.services.operations.settled(created.operation.id)).state).toBe('SUCCEEDED');
     env = created.environment.id;
@@ -189,6 +190,34 @@ function verifySuite(transport: 'direct' | 'loopback') {
       settings.verify.intervalMs = 0;
     }
     expect((await replica(r.id)).lastVerifiedAt).not.toBeNull();
+  }, 120_000);
+
+  test('a repair of more chunks than one getChunks may carry is fetched in several calls, each within a copy batch (the agent\'s answer bound), and makes the replica whole', async () => {
+    const r = await runNow(await createPolicy('big-repair'));
+    const manifest = await onDisk('b').manifest(r.manifestId);
+    const sizes = new Map(manifest.chunks.map((c) => [c.hash, c.size]));
+    const total = [...sizes.values()].reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(BATCH_BYTES);
+    // Every chunk damaged in b; a keeps them intact but not the manifest: they come back one batch of chunks at a time.
+    for (const id of sizes.keys()) await corruptChunk(onDisk('b'), id);
+    const source = t.gateway.agents.get('a')!;
+    await source.deleteArtifact({ manifestId: r.manifestId });
+    const asked: string[][] = [];
+    const getChunks = source.getChunks.bind(source);
+    const spy = jest.spyOn(source, 'getChunks').mockImplementation(async (params, context) => {
+      asked.push(params.ids);
+      return getChunks(params, context);
+    });
+    try {
+      const repaired = await verify(r.id);
+      expect(repaired.result).toMatchObject({ state: 'OK', repairedChunks: sizes.size });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(asked.length).toBeGreaterThan(1);
+    for (const ids of asked) expect(ids.reduce((sum, id) => sum + sizes.get(id)!, 0)).toBeLessThanOrEqual(BATCH_BYTES);
+    expect(new Set(asked.flat())).toEqual(new Set(sizes.keys()));
+    expect(await onDisk('b').verify(r.manifestId)).toMatchObject({ ok: true, problems: [] });
   }, 120_000);
 
   test('a chunk damaged in the replica\'s store and on its source host is repaired from the store of another replica of the group (the gateway\'s)', async () => {

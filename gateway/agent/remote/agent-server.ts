@@ -22,7 +22,7 @@ import { UpstreamDispatcher } from './upstream-dispatcher';
 import type { HeartbeatReceiver } from './upstream-dispatcher';
 import { websocketChannel } from './websocket-channel';
 import { AddressPlaces } from '../../limits/socket-admission';
-import { agentFrameRefusal, BULK_ANSWER_METHODS, MAX_AGENT_ANSWER_BYTES } from './frame-limits';
+import { agentFrameRefusal, answerOverBound, answerTooLarge, BULK_ANSWER_METHODS, MAX_AGENT_ANSWER_BYTES } from './frame-limits';
 import type { AgentMethod } from '../host-agent';
 import { RATE_LIMITED } from '../../limits/request-limits';
 import { refuseUpgrade } from '../../server/graphql-upgrade';
@@ -216,14 +216,25 @@ export class AgentServer {
     this.unwelcomed.delete(socket);
     const welcome: GatewayWelcome = { type: 'welcome', protocol, agentId, heartbeatMs, beatPhaseMs: beatPhase(this.welcomed++, heartbeatMs), ...(credential ? { credential } : {}) };
     socket.send(JSON.stringify(welcome));
-    // A frame over the small frames' limit is read only as the answer to a bulk call in flight (frame-limits.ts).
+    // A frame over the small frames' limit is read only as the answer to a bulk call in flight, and
+    // an answer over its call's bound is not read at all: that call fails (frame-limits.ts).
     let methodInFlight: (id: string) => string | undefined = () => undefined;
+    let overBound: (id: string, method: string, bytes: number) => void = () => undefined;
     const channel = websocketChannel(socket, `host agent ${agentId}`, [], {
       code: CLOSE_CODES.MALFORMED,
       of: (data) => {
         const refusal = agentFrameRefusal(data, (id) => BULK_ANSWER_METHODS.has(methodInFlight(id) as AgentMethod));
-        if (refusal) logger.warn({ agent: agentId, bytes: data.length }, `a host agent sent a ${refusal}: its connection is closed`);
-        return refusal;
+        if (refusal) {
+          logger.warn({ agent: agentId, bytes: data.length }, `a host agent sent a ${refusal}: its connection is closed`);
+          return refusal;
+        }
+        const over = answerOverBound(data, methodInFlight);
+        if (over) {
+          logger.warn({ agent: agentId, method: over.method, bytes: data.length }, 'a host agent answered a call with more than its bound: the answer is dropped unread, the call fails');
+          overBound(over.id, over.method, data.length);
+          return null;
+        }
+        return undefined;
       },
     });
     const lanes = callLanes(channel, (problem) => {
@@ -232,6 +243,7 @@ export class AgentServer {
     }, 'outgoing');
     const client = new AgentClient(agentId, lanes.outgoing, { protocol, logger });
     methodInFlight = (id) => client.methodInFlight(id);
+    overBound = (id, method, bytes) => client.refuseAnswer(id, answerTooLarge(agentId, method, bytes));
     new UpstreamDispatcher(this.deps.heartbeats, this.deps.upstream, lanes.incoming, agentId, logger, this.deps.hostFacts, protocol);
     // The connection this one replaces leaves the link now, not once its socket has closed: work
     // sent meanwhile would go to a connection on its way out (the new one joins after its opening calls).

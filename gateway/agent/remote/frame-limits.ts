@@ -1,3 +1,4 @@
+import { BadInputError } from '../../errors';
 import type { AgentMethod } from '../host-agent';
 
 /**
@@ -8,27 +9,78 @@ import type { AgentMethod } from '../host-agent';
  */
 export const MAX_AGENT_FRAME_BYTES = 4 * 1024 * 1024;
 
+/** Most bytes of the answer to a control call (start, stop, inspect, stats, hello…): small plain data. */
+export const CONTROL_ANSWER_BYTES = 1024 * 1024;
+
 /**
- * Most bytes of an answer with bulk data, the socket's own limit: what a command printed (`exec`),
- * a batch of chunks (`getChunks`), a large artifact's manifest, a log, a verification's report,
- * the lists of a host with many environments or volumes.
+ * Most bytes (UTF-8 of the whole answer frame) of a host agent's answer to each call of the
+ * gateway: small for control calls, larger only for the calls whose answers carry bulk data.
+ * `getChunks` carries one copy batch (4 MiB of chunks, base64, plus one chunk: copyArtifact and
+ * the replica verifier's repair ask for no more), `getManifest` a manifest of a very large
+ * artifact (about 80 bytes per chunk), `exec` what a command printed. An agent answers a call
+ * whose answer would be over its bound with AGENT_ANSWER_TOO_LARGE instead (it never sends it);
+ * the gateway refuses one that is, unparsed, with the same code (`answerOverBound`).
  */
-export const MAX_AGENT_ANSWER_BYTES = 256 * 1024 * 1024;
+export const AGENT_ANSWER_BOUNDS: Readonly<Record<AgentMethod, number>> = {
+  hello: CONTROL_ANSWER_BYTES,
+  cancel: CONTROL_ANSWER_BYTES,
+  drivers: CONTROL_ANSWER_BYTES,
+  hostFacts: 4 * 1024 * 1024,
+  hostSample: CONTROL_ANSWER_BYTES,
+  createEnvironment: CONTROL_ANSWER_BYTES,
+  startEnvironment: CONTROL_ANSWER_BYTES,
+  stopEnvironment: CONTROL_ANSWER_BYTES,
+  destroyEnvironment: CONTROL_ANSWER_BYTES,
+  resizeEnvironment: CONTROL_ANSWER_BYTES,
+  inspectEnvironment: CONTROL_ANSWER_BYTES,
+  snapshotEnvironment: CONTROL_ANSWER_BYTES,
+  environmentSnapshots: 16 * 1024 * 1024,
+  rollbackSnapshot: CONTROL_ANSWER_BYTES,
+  deleteSnapshot: CONTROL_ANSWER_BYTES,
+  listEnvironments: 16 * 1024 * 1024,
+  environmentStats: CONTROL_ANSWER_BYTES,
+  exec: 64 * 1024 * 1024,
+  environmentLog: 16 * 1024 * 1024,
+  volumesBytes: 16 * 1024 * 1024,
+  removeVolumes: CONTROL_ANSWER_BYTES,
+  exportEnvironment: 16 * 1024 * 1024,
+  importEnvironment: CONTROL_ANSWER_BYTES,
+  hasArtifact: CONTROL_ANSWER_BYTES,
+  deleteArtifact: CONTROL_ANSWER_BYTES,
+  collectArtifacts: CONTROL_ANSWER_BYTES,
+  verifyArtifact: 64 * 1024 * 1024,
+  scrubArtifact: 64 * 1024 * 1024,
+  getManifest: 256 * 1024 * 1024,
+  putManifest: CONTROL_ANSWER_BYTES,
+  missingChunks: 4 * 1024 * 1024,
+  checkChunks: 4 * 1024 * 1024,
+  getChunks: 16 * 1024 * 1024,
+  putChunks: CONTROL_ANSWER_BYTES,
+};
+
+/** The bound of the answer to `method` (see AGENT_ANSWER_BOUNDS); a method not in the table gets the small frames' limit. */
+export function answerBound(method: string): number {
+  return Object.hasOwn(AGENT_ANSWER_BOUNDS, method) ? AGENT_ANSWER_BOUNDS[method as AgentMethod] : MAX_AGENT_FRAME_BYTES;
+}
+
+/** Most bytes of any message of a host agent, the socket's own limit: the largest answer bound. */
+export const MAX_AGENT_ANSWER_BYTES = Math.max(...Object.values(AGENT_ANSWER_BOUNDS));
 
 /** The calls of the gateway whose answers may be over MAX_AGENT_FRAME_BYTES. */
-export const BULK_ANSWER_METHODS: ReadonlySet<AgentMethod> = new Set<AgentMethod>([
-  'exec',
-  'getChunks',
-  'getManifest',
-  'environmentLog',
-  'listEnvironments',
-  'exportEnvironment',
-  'verifyArtifact',
-  'scrubArtifact',
-  'snapshotEnvironment',
-  'environmentSnapshots',
-  'volumesBytes',
-]);
+export const BULK_ANSWER_METHODS: ReadonlySet<AgentMethod> = new Set<AgentMethod>((Object.keys(AGENT_ANSWER_BOUNDS) as AgentMethod[]).filter((m) => AGENT_ANSWER_BOUNDS[m] > MAX_AGENT_FRAME_BYTES));
+
+/** The code (`details.reason`) of the error of a call whose answer is over its method's bound. */
+export const AGENT_ANSWER_TOO_LARGE = 'AGENT_ANSWER_TOO_LARGE';
+
+/**
+ * The error of a call to `agent` whose answer (`bytes`, when known) is over `method`'s bound:
+ * BAD_USER_INPUT (ask for less: fewer chunks, a shorter output), details.reason AGENT_ANSWER_TOO_LARGE.
+ */
+export function answerTooLarge(agent: string, method: string, bytes?: number): BadInputError {
+  const bound = answerBound(method);
+  const size = bytes === undefined ? 'would be' : `is ${bytes} bytes,`;
+  return new BadInputError(`The answer of host agent ${agent} to ${method} ${size} over its bound of ${bound} bytes (${AGENT_ANSWER_TOO_LARGE}): ask for less at once`, { reason: AGENT_ANSWER_TOO_LARGE, agent, method, bound, ...(bytes !== undefined ? { bytes } : {}) });
+}
 
 /** How an agent's answer frame begins, as its dispatcher writes it (`{"type":"result","id":"7",…`): read without parsing the frame. */
 const ANSWER_HEAD = /^\{"type":"(?:result|error)","id":"([0-9]{1,16})"/;
@@ -45,4 +97,17 @@ export function agentFrameRefusal(data: Buffer, bulkCall: (id: string) => boolea
   const id = ANSWER_HEAD.exec(data.subarray(0, 64).toString('latin1'))?.[1];
   if (id !== undefined && bulkCall(id)) return undefined;
   return `frame of ${data.length} bytes over ${MAX_AGENT_FRAME_BYTES}, not the answer to a bulk call in flight`;
+}
+
+/**
+ * The request id and method of an answer frame (`data`, not parsed yet) to a call in flight
+ * (`methodOf(id)`) that is over its method's bound, read from the frame's head; undefined for
+ * anything else (read as usual, or refused by `agentFrameRefusal`).
+ */
+export function answerOverBound(data: Buffer, methodOf: (id: string) => string | undefined): { id: string; method: string } | undefined {
+  if (data.length <= CONTROL_ANSWER_BYTES) return undefined;
+  const id = ANSWER_HEAD.exec(data.subarray(0, 64).toString('latin1'))?.[1];
+  const method = id === undefined ? undefined : methodOf(id);
+  if (id === undefined || method === undefined || data.length <= answerBound(method)) return undefined;
+  return { id, method };
 }

@@ -14,9 +14,9 @@ const INTERNAL_ERROR_CLOSE = 1011;
  * A frame whose handler throws closes the connection (1011) rather than the process: thrown out
  * of the socket's message event, it would be an uncaught exception. `refusal` sees each message
  * before it is read: a reason it gives closes the connection (`refusal.code`) with that reason, the
- * message dropped.
+ * message dropped; null drops the message (the check has dealt with it) and keeps the connection.
  */
-export function websocketChannel(socket: WebSocket, peer: string, earlier: string[] = [], refusal?: { code: number; of(data: Buffer): string | undefined }): FrameChannel {
+export function websocketChannel(socket: WebSocket, peer: string, earlier: string[] = [], refusal?: { code: number; of(data: Buffer): string | null | undefined }): FrameChannel {
   let closed: Error | undefined;
   const closes: Array<(reason: Error) => void> = [];
   socket.on('close', (code: number, reason: Buffer) => {
@@ -41,6 +41,7 @@ export function websocketChannel(socket: WebSocket, peer: string, earlier: strin
       socket.on('message', (data: Buffer, isBinary: boolean) => {
         const refused = refusal?.of(data);
         if (refused === undefined) return guarded(isBinary ? '' : data.toString());
+        if (refused === null) return;
         if (socket.readyState === socket.OPEN) socket.close(refusal!.code, closeReason(refused));
       });
     },

@@ -10,7 +10,9 @@ import type { AgentServerDeps } from '../../../gateway/agent/remote/agent-server
 import { CLOSE_CODES } from '../../../gateway/agent/remote/handshake';
 import { fromWireError } from '../../../gateway/agent/wire-error';
 import { serveAgentServer } from './served-agent-server';
-import { agentFrameRefusal, BULK_ANSWER_METHODS, MAX_AGENT_FRAME_BYTES } from '../../../gateway/agent/remote/frame-limits';
+import { AGENT_ANSWER_BOUNDS, agentFrameRefusal, answerBound, answerOverBound, BULK_ANSWER_METHODS, CONTROL_ANSWER_BYTES, MAX_AGENT_ANSWER_BYTES, MAX_AGENT_FRAME_BYTES } from '../../../gateway/agent/remote/frame-limits';
+import { AgentDispatcher } from '../../../gateway/agent/agent-dispatcher';
+import type { HostAgent } from '../../../gateway/agent/host-agent';
 import { MAX_UPSTREAM_IDS, UpstreamDispatcher } from '../../../gateway/agent/remote/upstream-dispatcher';
 import { until } from '../../helpers/until';
 import type { WireError } from '../../../gateway/agent/protocol';
@@ -77,6 +79,12 @@ describe('a hostile host agent', () => {
       expect(again).toEqual({ code: CLOSE_CODES.MALFORMED, reason: expect.stringMatching(/^opening calls failed: again/) });
     });
 
+    test('an answer over its call\'s bound (hello: 1 MiB) is dropped unread and fails that call with AGENT_ANSWER_TOO_LARGE, naming the method and the agent', async () => {
+      const pad = 'x'.repeat(CONTROL_ANSWER_BYTES + 1);
+      const closed = await hostileAgent((id) => ({ type: 'result', id, result: { pad } }));
+      expect(closed).toEqual({ code: CLOSE_CODES.MALFORMED, reason: expect.stringMatching(/^opening calls failed: The answer of host agent evil to hello is \d+ bytes, over its bound of 1048576/) });
+    });
+
     test('a frame over 4 MiB that is not the answer to a bulk call in flight closes its connection (MALFORMED) unread, saying why', async () => {
       const pad = 'x'.repeat(MAX_AGENT_FRAME_BYTES);
       // The answer to its opening call (hello: no bulk data), then a call of its own, each over the limit.
@@ -85,6 +93,44 @@ describe('a hostile host agent', () => {
       const asked = await hostileAgent(() => ({ type: 'request', id: '1', protocol: AGENT_PROTOCOL_VERSION, method: 'reportFacts', params: { pad }, context: { operationId: 'x' } }));
       expect(asked).toEqual({ code: CLOSE_CODES.MALFORMED, reason: expect.stringMatching(/^frame of \d+ bytes over 4194304/) });
     });
+  });
+
+  test('each call has its answer bound: small for control calls, larger only for bulk data; an answer over it is found from the frame\'s head', () => {
+    expect(answerBound('hello')).toBe(CONTROL_ANSWER_BYTES);
+    expect(answerBound('startEnvironment')).toBe(CONTROL_ANSWER_BYTES);
+    expect(answerBound('getChunks')).toBe(16 * 1024 * 1024);
+    expect(MAX_AGENT_ANSWER_BYTES).toBe(Math.max(...Object.values(AGENT_ANSWER_BOUNDS)));
+    expect(BULK_ANSWER_METHODS.has('getChunks')).toBe(true);
+    expect(BULK_ANSWER_METHODS.has('hostSample')).toBe(false);
+    const frame = (id: string, bytes: number) => Buffer.from(`{"type":"result","id":"${id}","result":"${'x'.repeat(bytes)}"}`);
+    const inFlight = new Map([['7', 'getChunks'], ['8', 'hostSample']]);
+    const methodOf = (id: string) => inFlight.get(id);
+    expect(answerOverBound(frame('8', CONTROL_ANSWER_BYTES), methodOf)).toEqual({ id: '8', method: 'hostSample' });
+    expect(answerOverBound(frame('8', CONTROL_ANSWER_BYTES - 100), methodOf)).toBeUndefined();
+    expect(answerOverBound(frame('7', 8 * 1024 * 1024), methodOf)).toBeUndefined();
+    // Not a call in flight: left to agentFrameRefusal.
+    expect(answerOverBound(frame('9', CONTROL_ANSWER_BYTES), methodOf)).toBeUndefined();
+  });
+
+  test('an agent answers AGENT_ANSWER_TOO_LARGE instead of sending a result over its call\'s bound; one within it goes as it is', async () => {
+    const sent: Array<{ id: string; type: string; result?: unknown; error?: WireError }> = [];
+    let bothSent: () => void;
+    const both = new Promise<void>((resolve) => (bothSent = resolve));
+    const frames: Array<(text: string) => void> = [];
+    const channel: FrameChannel = { send: (text) => void (sent.push(JSON.parse(text)) === 2 && bothSent()), onFrame: (h) => void frames.push(h), onClose: () => undefined };
+    const agent = {
+      id: 'big',
+      hostSample: async () => ({ pad: 'x'.repeat(CONTROL_ANSWER_BYTES) }),
+      getChunks: async ({ ids }: { ids: string[] }) => ids.map((id) => ({ id, data: 'y'.repeat(2 * CONTROL_ANSWER_BYTES) })),
+    } as unknown as HostAgent;
+    new AgentDispatcher(agent, channel);
+    const request = (id: string, method: string, params: unknown) => frames[0]!(JSON.stringify({ type: 'request', id, protocol: AGENT_PROTOCOL_VERSION, method, params, context: { operationId: 'op' } }));
+    request('1', 'hostSample', {});
+    request('2', 'getChunks', { ids: ['c1', 'c2'] });
+    await both;
+    const byId = new Map(sent.map((f) => [f.id, f]));
+    expect(byId.get('1')).toMatchObject({ type: 'error', error: { category: 'BAD_USER_INPUT', message: expect.stringMatching(/host agent big to hostSample is \d+ bytes, over its bound of 1048576 bytes \(AGENT_ANSWER_TOO_LARGE\)/), details: { reason: 'AGENT_ANSWER_TOO_LARGE', agent: 'big', method: 'hostSample', bound: CONTROL_ANSWER_BYTES } } });
+    expect(byId.get('2')).toMatchObject({ type: 'result', result: [{ id: 'c1' }, { id: 'c2' }] });
   });
 
   test("only the answer to a call in flight whose answer carries bulk data (exec, getChunks…) may be over 4 MiB, read from the frame's head", () => {
