@@ -32,6 +32,18 @@ export function describeTarget(target: DatabaseTarget): string {
 }
 
 /**
+ * The embedded database's session settings. Prepared statements are planned once, generically,
+ * and the plan kept: under PostgreSQL's default (`auto`), the gateway's hot statements (a step's
+ * version-checked update carried with its operation, the placement claim's read and insert) were
+ * planned again on every execution — their generic plans look dearer to the planner than a plan
+ * for the values at hand — and in PGlite, PostgreSQL compiled to WebAssembly running in the
+ * gateway's process, planning is CPU taken from the gateway. Its data are one installation's
+ * (tens of thousands of rows, indexed by id), where a generic plan is as good; a PostgreSQL
+ * server keeps its default.
+ */
+export const EMBEDDED_SESSION_SETTINGS = 'SET plan_cache_mode = force_generic_plan';
+
+/**
  * Opens (initializes) a TypeORM data source over the target. Migrations are not run here:
  * `runMigrations` does that, so `rsp migrate` and `rsp serve` share one path.
  */
@@ -53,6 +65,7 @@ export async function openDataSource(target: DatabaseTarget, logger?: Logger): P
     let db: PGlite;
     try {
       db = await PGlite.create(target.dataDir);
+      await db.exec(EMBEDDED_SESSION_SETTINGS);
     } catch (e) {
       release();
       throw new UnavailableError(`Cannot open the embedded database at ${target.dataDir}: ${(e as Error).message}`, { dataDir: target.dataDir }, { cause: e });
