@@ -70,7 +70,7 @@ export function joinSite(config: FederationConfig, input: { site: string; url: s
   const known = config.sites.find((s) => s.name === input.site);
   if (known && known.url !== input.url) throw new BadInputError(`Site ${input.site} is already a member at ${known.url}, not ${input.url}`, { site: input.site });
   const group = config.groups.find((g) => g.name === input.group);
-  if (!group) throw new BadInputError(`No federation group ${input.group}: add it first (rsp federation group add ${input.group})`, { group: input.group });
+  if (!group) throw new BadInputError(`No federation group ${input.group}: add it first (rsp federation group-add ${input.group})`, { group: input.group });
   return {
     ...config,
     sites: known ? config.sites : [...config.sites, { name: input.site, url: input.url }],

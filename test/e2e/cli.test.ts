@@ -79,6 +79,7 @@ describe('rsp CLI', () => {
     ['agent --drivers misspelt', ['agent', '--gateway', 'http://127.0.0.1:1', '--token', 'rspj_x', '--drivers', 'dokcer'], {}, /^rsp: --drivers: unknown driver "dokcer" \(built in: docker, lxc, libvirt, vserver, fake; others come as --plugins\) \[BAD_USAGE\]\n$/],
     ['federate --port abc', ['federate', '--port', 'abc'], {}, /^rsp: --port: "abc" is not a port number \(0-65535; 0 picks a free one\) \[BAD_USAGE\]\n$/],
     ['federate without its configuration', ['federate', '--config', 'no-such-federation.json', '--port', '0'], {}, /^rsp: no federation configuration at no-such-federation.json: make it with "rsp federation group-add <name>" and "rsp federation join <site> …" \(or name it with --config\) \[BAD_USAGE\]\n$/],
+    ['federation join before group-add', ['federation', 'join', 'a', '--site-url', 'http://127.0.0.1:1/graphql', '--group', 'alliance', '--site-token', 'rsp_x', '--config', 'no-such-federation.json'], {}, /^rsp: No federation group alliance: add it first \(rsp federation group-add alliance\) \[BAD_USER_INPUT\]\n$/],
   ])('%s: a usage error naming what is wrong, exit code 2, no stack trace', async (_name, args, env, message) => {
     const { code, stderr } = await rsp(args, { RSP_DATA_DIR: dataDir, DATABASE_URL: '', ...env });
     expect(stderr).toMatch(message);

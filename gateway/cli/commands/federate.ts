@@ -5,7 +5,7 @@ import { CliError, ExitCode } from '../exit-codes';
 
 const DEFAULT_CONFIG = 'federation.json';
 
-/** `rsp federate` (the federation gateway) and `rsp federation group add|join|leave` (its configuration). */
+/** `rsp federate` (the federation gateway) and `rsp federation group-add|join|leave` (its configuration). */
 export function registerFederation(program: Command): void {
   program
     .command('federate')
