@@ -1,4 +1,5 @@
-import { mergeOperation, Operation } from '../../gateway/cli/client';
+import { GatewayClient, mergeOperation, Operation } from '../../gateway/cli/client';
+import { CommandContext, followWithProgress } from '../../gateway/cli/commands/context';
 import { parseRequirement } from '../../gateway/cli/commands/layer';
 import { renderTop } from '../../gateway/cli/commands/top';
 import { defaultUnitOf, humanBitsPerSecond, parseAmount, parseBitsPerSecond, parseValue, percent, usedOfTotalGiB } from '../../gateway/cli/output';
@@ -79,4 +80,32 @@ describe('rsp units and parsing', () => {
     }
     expect(progress).toEqual([0, 0.1, 0.1, 0.3, 0.3, 0.3, 1, 1]);
   });
+
+  test('the progress of a followed operation starts from what its start answered: a row stored before it does not take it back to 0 %', async () => {
+    const op = (state: Operation['state'], progress: number, second: number, message: string | null): Operation => ({ id: 'o', kind: 'environment.create', targetType: 'environment', targetId: 'e', state, progress, message, error: null, createdAt: '2026-12-04T20:00:00.000Z', updatedAt: `2026-12-04T20:00:${String(second).padStart(2, '0')}.000Z`, finishedAt: null });
+    const started = op('RUNNING', 0.1, 5, 'importing the image and creating');
+    // The stored row the subscription or the first poll answers lags the start's answer.
+    const client = { followOperation: async (_id: string, onUpdate: (o: Operation) => void) => {
+      onUpdate(op('RUNNING', 0, 4, null));
+      const done = op('SUCCEEDED', 1, 7, 'importing the image and creating');
+      onUpdate(done);
+      return done;
+    } } as unknown as GatewayClient;
+    const lines: string[] = [];
+    const write = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const tty = process.stderr.isTTY;
+    process.stderr.isTTY = false;
+    try {
+      const ctx: CommandContext = { client, connection: { url: 'http://127.0.0.1:1', token: undefined, groupId: undefined }, json: false };
+      expect((await followWithProgress(ctx, started, 'create web')).state).toBe('SUCCEEDED');
+    } finally {
+      write.mockRestore();
+      process.stderr.isTTY = tty;
+    }
+    expect(lines).toEqual(['create web:  10% RUNNING importing the image and creating\n', 'create web: 100% SUCCEEDED importing the image and creating\n']);
+  });
 });
+

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { TokenGroupDocument } from '../../../client/generated/graphql';
-import { GatewayClient, Operation } from '../client';
+import { GatewayClient, mergeOperation, Operation } from '../client';
 import { Connection, resolveConnection } from '../config';
 import { CliError, ExitCode } from '../exit-codes';
 import { details, emit } from '../output';
@@ -59,8 +59,15 @@ export async function awaitOperation(ctx: CommandContext, started: Operation, la
 export async function followWithProgress(ctx: CommandContext, started: Operation, label: string): Promise<Operation> {
   const bar = new ProgressBar(label);
   bar.update(started);
+  // What the start answered is what is shown first: a row stored before it (0 %, no message) must not take it back.
+  let shown = started;
   try {
-    return await ctx.client.followOperation(started.id, (o) => bar.update(o));
+    return await ctx.client.followOperation(started.id, (o) => {
+      const next = mergeOperation(shown, o);
+      if (next === shown) return;
+      shown = next;
+      bar.update(next);
+    });
   } finally {
     bar.finish();
   }
