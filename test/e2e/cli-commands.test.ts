@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { createRootfsTar } from '../../drivers/fake';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
@@ -109,6 +110,20 @@ describe('rsp commands against a gateway', () => {
     const imported = await rsp(['image', 'import', 'retry-app', '1', 'fake', tar], member);
     expect(imported.code).toBe(0);
     expect(imported.stdout).toMatch(/^Imported retry-app:1 \(fake\) as \S+, /);
+  });
+
+  test('image import refuses a file that is no tar archive before registering anything; a compressed one goes to the gateway', async () => {
+    const member = w.tokens.memberA;
+    const text = join(dir, 'notes.tar');
+    writeFileSync(text, 'these are notes, not a root filesystem\n'.repeat(40));
+    const refused = await rsp(['image', 'import', 'notes', '1', 'fake', text], member);
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: 2, stderr: `rsp: ${text} is not a tar archive (no tar header at its start): give the root filesystem as a tarball, e.g. made with tar -C rootfs -cf rootfs.tar . [BAD_USAGE]\n` });
+    expect((await rsp(['image', 'list'], member)).stdout).not.toMatch(/notes/);
+    const gzipped = join(dir, 'rootfs.tar.gz');
+    writeFileSync(gzipped, gzipSync(createRootfsTar({ '/etc/hostname': 'gz' })));
+    const imported = await rsp(['image', 'import', 'gz-app', '1', 'fake', gzipped], member);
+    expect(imported.stderr).toBe('');
+    expect(imported.stdout).toMatch(/^Imported gz-app:1 \(fake\) as \S+, /);
   });
 
   test('image import, env create → start (waits) → exec hostname → stop → destroy', async () => {
