@@ -126,6 +126,11 @@ describe('rsp commands against a gateway', () => {
     expect(imported.stdout).toMatch(/^Imported gz-app:1 \(fake\) as \S+, /);
   });
 
+  test('env create --memory with a number and no unit below 1 MiB is refused with the unit it lacks', async () => {
+    const created = await rsp(['env', 'create', 'tiny', '--host', w.host1, '--image', '00000000-0000-0000-0000-000000000000', '--memory', '256'], w.tokens.memberA);
+    expect({ code: created.code, stdout: created.stdout, stderr: created.stderr }).toEqual({ code: 2, stdout: '', stderr: 'rsp: --memory: 256 is 256 byte(s), less than 1 MiB: give a unit, e.g. 256MiB or 2GiB [BAD_USAGE]\n' });
+  });
+
   test('image import, env create → start (waits) → exec hostname → stop → destroy', async () => {
     const member = w.tokens.memberA;
     const tar = join(dir, 'rootfs.tar');

@@ -39,7 +39,7 @@ export function registerEnv(program: Command): void {
     .option('--group <id>', "the group it belongs to (default: your token's group)")
     .option('--driver <name>', "driver (default: the host's first usable one for the image)")
     .option('--hostname <name>', 'its hostname')
-    .option('--memory <size>', 'memory limit, e.g. 512MiB, 2GiB')
+    .option('--memory <size>', 'memory limit, e.g. 512MiB, 2GiB (a number alone is bytes)')
     .option('--cpu-weight <n>', 'CPU weight')
     .option('--dns <server...>', 'DNS servers')
     .option('--network <mode>', "bridge (an address of the host's range; the default where the driver can) or none (loopback only)")
@@ -105,7 +105,7 @@ export function registerEnv(program: Command): void {
   env
     .command('rebuild <id> [image-id]')
     .description('rebuild an environment from another image (default: the same one) and/or with new limits, keeping its volumes; new limits are claimed on its host first')
-    .option('--memory <size>', 'new memory limit, e.g. 512MiB, 2GiB')
+    .option('--memory <size>', 'new memory limit, e.g. 512MiB, 2GiB (a number alone is bytes)')
     .option('--cpu-weight <n>', 'new CPU weight')
     .option('--no-wait', 'return as soon as the operation is started')
     .action(async (id: string, imageId: string | undefined, opts: { memory?: string; cpuWeight?: string; wait: boolean }, cmd: Command) => {
@@ -293,6 +293,9 @@ function parsePublish(text: string): { hostPort: number; port: number; protocol:
   return { hostPort: Number(m[1]), port: Number(m[2]), protocol: m[3] ?? 'tcp' };
 }
 
+/** The smallest memory limit `--memory` takes: below it, a size without a unit was meant in MiB or GiB. */
+const MIN_MEMORY_BYTES = 1024 * 1024;
+
 /** The limits given by --memory and --cpu-weight, or undefined when neither is. */
 function limitsOf(opts: { memory?: string; cpuWeight?: string }): { memoryBytes?: number; cpuWeight?: number } | undefined {
   let memoryBytes: number | undefined;
@@ -300,6 +303,12 @@ function limitsOf(opts: { memory?: string; cpuWeight?: string }): { memoryBytes?
     memoryBytes = opts.memory ? parseBytes(opts.memory) : undefined;
   } catch (e) {
     throw new CliError(`--memory: ${(e as Error).message}`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  }
+  // A number without a unit is bytes: `--memory 256` would make an environment no engine can run.
+  if (memoryBytes !== undefined && memoryBytes < MIN_MEMORY_BYTES) {
+    const given = opts.memory!.trim();
+    const meant = /^\d+(?:\.\d+)?$/.test(given) ? `${given}MiB` : '512MiB';
+    throw new CliError(`--memory: ${given} is ${memoryBytes} byte(s), less than 1 MiB: give a unit, e.g. ${meant} or 2GiB`, 'BAD_USAGE', ExitCode.BAD_USAGE);
   }
   const limits = { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(opts.cpuWeight ? { cpuWeight: intOption('--cpu-weight', opts.cpuWeight) } : {}) };
   return Object.keys(limits).length ? limits : undefined;
