@@ -4,6 +4,7 @@ import { uploadImage } from '../../api/upload';
 import { h, replace } from '../../ui/dom';
 import { bytes } from '../../ui/format';
 import { field, form, input, select, valueOf } from '../../ui/form';
+import { tarballProblem } from '../../ui/tarball';
 import { progressBar } from '../../ui/widgets';
 import type { ViewContext } from '../context';
 
@@ -39,6 +40,9 @@ export function imageUploadForm(ctx: ViewContext, technologies: string[], upload
     onSubmit: async (el) => {
       const tarball = file.files?.[0];
       if (!tarball) throw new GraphQLRequestError('Choose a tarball to upload', 'BAD_USER_INPUT');
+      // A file that is no tar archive is said before anything is registered.
+      const problem = await tarballProblem(tarball);
+      if (problem) throw new GraphQLRequestError(problem, 'BAD_USER_INPUT');
       const { registerImage: image } = await request(ImageRegisterDocument, {
         input: { vendorGroupId: valueOf(el, 'group'), name: valueOf(el, 'name'), version: valueOf(el, 'version'), technology: valueOf(el, 'technology'), visibility: valueOf(el, 'visibility') as 'PRIVATE' | 'PUBLIC', sizeBytes: tarball.size },
       });
