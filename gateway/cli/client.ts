@@ -3,7 +3,7 @@ import { Client as WsClient, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { OperationDocument, OperationFieldsFragment, OperationUpdatedDocument, OperationUpdatedSubscription, TypedDocumentString } from '../../client/generated/graphql';
 import type { Connection } from './config';
-import { CliError, ExitCode } from './exit-codes';
+import { CliError, ExitCode, unreachable } from './exit-codes';
 
 /** An operation as the CLI reads it (the shared OperationFields fragment). */
 export type Operation = OperationFieldsFragment;
@@ -56,7 +56,7 @@ export class GatewayClient {
       return await fetch(url, init);
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      throw new CliError(`cannot reach the gateway at ${this.connection.url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, 'UNAVAILABLE', ExitCode.UNAVAILABLE);
+      throw unreachable(this.connection.url, cause?.code ?? cause?.message ?? (e as Error).message);
     }
   }
 
@@ -239,7 +239,7 @@ function subscriptionError(e: unknown, url: string): CliError {
     return new CliError(`the gateway closed the subscription: ${closed.code}${closed.reason ? ` ${closed.reason}` : ''}`, 'UNAVAILABLE', ExitCode.UNAVAILABLE);
   }
   const cause = closed.error?.code ?? closed.error?.message ?? closed.message ?? 'connection failed';
-  return new CliError(`cannot reach the gateway at ${url}: ${cause}`, 'UNAVAILABLE', ExitCode.UNAVAILABLE);
+  return unreachable(url, cause);
 }
 
 /** The variables that are set: unset filters are left out rather than sent as null (an absent argument is "no filter"). */

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { EXEC_PROTOCOL, STREAM, type ExecControl, type ExecStart } from '../server/exec-protocol';
-import { CliError, ExitCode } from './exit-codes';
+import { CliError, ExitCode, unreachable } from './exit-codes';
 
 /** An interactive exec session on the gateway's `/exec` WebSocket (see `execSocket`). */
 export interface ExecSession {
@@ -59,7 +59,7 @@ export function openExecSession(url: string, token: string | undefined, start: E
       if (c.type === 'exit') code = c.exitCode;
       else if (c.type === 'error') failure = new CliError(c.message, c.code);
     });
-    ws.on('error', (e) => reject(new CliError(`cannot reach the gateway at ${url}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, 'UNAVAILABLE', ExitCode.UNAVAILABLE)));
+    ws.on('error', (e) => reject(unreachable(url, (e as NodeJS.ErrnoException).code ?? e.message)));
     ws.on('close', (closeCode) => {
       if (failure) reject(failure);
       else if (code !== undefined) resolve(code);

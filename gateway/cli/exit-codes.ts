@@ -58,3 +58,24 @@ Exit codes:
 
 Connection: --url/--token, else RSP_URL/RSP_TOKEN, else the file written by "rsp login"
 (~/.config/rsp/config.json, or RSP_CLI_CONFIG).`;
+
+/** What a person can do about a connection failure, by its system or TLS code. */
+const UNREACHABLE_HINTS: Record<string, string> = {
+  ECONNREFUSED: 'nothing listens there: is rsp serve running, on this address and port?',
+  ENOTFOUND: 'no such host name',
+  EAI_AGAIN: 'the host name could not be resolved now (DNS)',
+  ETIMEDOUT: 'no answer: a firewall, or the wrong address?',
+  UND_ERR_CONNECT_TIMEOUT: 'no answer: a firewall, or the wrong address?',
+  ERR_SSL_WRONG_VERSION_NUMBER: 'the gateway there answers plain HTTP: use http://, or serve TLS with rsp serve --tls-cert F --tls-key F',
+  ERR_SSL_PACKET_LENGTH_TOO_LONG: 'the gateway there answers plain HTTP: use http://, or serve TLS with rsp serve --tls-cert F --tls-key F',
+  SELF_SIGNED_CERT_IN_CHAIN: 'trust its certificate with --ca <file> or RSP_CA_FILE',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'trust its certificate with --ca <file> or RSP_CA_FILE',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'trust its CA with --ca <file> or RSP_CA_FILE',
+};
+
+/** The error of a gateway that cannot be reached (exit 3): the URL, the system's code and, when known, what to check. */
+export function unreachable(url: string, cause: string): CliError {
+  const hint = UNREACHABLE_HINTS[cause];
+  return new CliError(`cannot reach the gateway at ${url}: ${cause}${hint ? ` (${hint})` : ''}`, 'UNAVAILABLE', ExitCode.UNAVAILABLE);
+}
+

@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,6 +99,26 @@ describe('rsp CLI', () => {
       expect(existsSync(join(fresh, 'db'))).toBe(false);
     } finally {
       busy.close();
+    }
+  });
+
+  test('a gateway that cannot be reached: the system code and what to check, exit code 3', async () => {
+    // A port nothing listens on.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const freePort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const refused = await rsp(['--url', `http://127.0.0.1:${freePort}`, '--token', 'rsp_x', 'group', 'list']);
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: 3, stderr: `rsp: cannot reach the gateway at http://127.0.0.1:${freePort}: ECONNREFUSED (nothing listens there: is rsp serve running, on this address and port?) [UNAVAILABLE]\n` });
+    // https:// to a gateway serving plain HTTP.
+    const plain = createHttpServer((_req, res) => res.end('{}'));
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (plain.address() as AddressInfo).port;
+      const tls = await rsp(['--url', `https://127.0.0.1:${port}`, '--token', 'rsp_x', 'group', 'list']);
+      expect({ code: tls.code, stderr: tls.stderr }).toEqual({ code: 3, stderr: `rsp: cannot reach the gateway at https://127.0.0.1:${port}: ERR_SSL_WRONG_VERSION_NUMBER (the gateway there answers plain HTTP: use http://, or serve TLS with rsp serve --tls-cert F --tls-key F) [UNAVAILABLE]\n` });
+    } finally {
+      plain.close();
     }
   });
 
