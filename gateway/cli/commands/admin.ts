@@ -57,10 +57,12 @@ export function registerAdmin(program: Command): void {
         checkBackupHeader(first, migrations.map((m) => new m().name ?? m.name));
         break;
       }
-      await withLocalDatabase(opts, async ({ config, logger, described, dataSource }) => {
-        await runMigrations(dataSource, logger);
+      await withLocalDatabase(opts, async ({ config, described, dataSource }) => {
+        // A new database's schema is made first: one count in the summary, not a log line per migration.
+        const migrated = await runMigrations(dataSource);
         const restored = await restoreBackup(dataSource, readBackupFile(file), new DirectoryBackend(config.artifactDir), { force: !!opts.force });
-        emit(json, { file, database: described, madeBy: restored.header.rspVersion, createdAt: restored.header.createdAt, tables: restored.tables, rows: restored.rows, manifests: restored.manifests }, () => `Restored ${restored.rows} row(s) of ${restored.tables} table(s) and ${restored.manifests} artifact manifest(s) into ${described} from ${file} (made ${restored.header.createdAt} by RSP ${restored.header.rspVersion})\n`);
+        const schema = migrated.length ? `; its schema made first, ${migrated.length} migration(s)` : '';
+        emit(json, { file, database: described, migrated, madeBy: restored.header.rspVersion, createdAt: restored.header.createdAt, tables: restored.tables, rows: restored.rows, manifests: restored.manifests }, () => `Restored ${restored.rows} row(s) of ${restored.tables} table(s) and ${restored.manifests} artifact manifest(s) into ${described} from ${file} (made ${restored.header.createdAt} by RSP ${restored.header.rspVersion}${schema})\n`);
       });
     });
 }
