@@ -13,7 +13,8 @@
  *   npm run bench:docker -- [N]        (default N = 10; DOCKER_HOST honoured;
  *   BENCH_CPU_PROFILE=file: a CPU profile of N more cycles through the gateway, not counted;
  *   BENCH_SQL=1: each statement text the gateway ran, with how often per environment;
- *   BENCH_BREAKDOWN=1: where the gateway path's time goes, step by step, over N more cycles, not counted)
+ *   BENCH_BREAKDOWN=1: where the gateway path's time goes, step by step, over N more cycles, not counted;
+ *   BENCH_DOCKER_CALLS=1: the Docker Engine API calls each path makes per environment, by method and path)
  */
 // First, as rsp's CLI does: graphql-js in production mode unless NODE_ENV is set (measured as served).
 import '../gateway/server/graphql-production';
@@ -25,6 +26,7 @@ import { promisify } from 'node:util';
 import { createDockerDriver } from '../drivers/docker';
 import { buildBusyboxRootfs, IDLE_COMMAND, importBusyboxImage } from '../test/fixtures/busybox-rootfs';
 import { withCpuProfile } from './cpu-profile';
+import { DockerCallCounter } from './docker-calls';
 import { startGatewayBench } from './gateway-lifecycle';
 import { lifecycleBreakdown } from './lifecycle-breakdown';
 
@@ -34,6 +36,8 @@ const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? process.env.BENCH_N ?? 10);
   if (!Number.isInteger(n) || n < 1) throw new Error(`N must be a positive integer, got ${process.argv[2]}`);
+  // Installed before any Docker client is made; counts only while a path's label is set.
+  const dockerCalls = process.env.BENCH_DOCKER_CALLS ? new DockerCallCounter() : undefined;
   const dir = await mkdtemp(join(tmpdir(), 'rsp-bench-docker-'));
   const driver = createDockerDriver({ stateDir: join(dir, 'state') });
   const probe = await driver.probe();
@@ -82,13 +86,16 @@ async function main(): Promise<void> {
     let t = performance.now();
     let c = process.cpuUsage();
     gateway.statements.start();
+    if (dockerCalls) dockerCalls.label = 'through the gateway';
     await viaGateway(i);
     gateway.statements.stop();
     gatewayMs += performance.now() - t;
     gatewayCpu += cpuMs(process.cpuUsage(c));
     t = performance.now();
     c = process.cpuUsage();
+    if (dockerCalls) dockerCalls.label = 'through the driver';
     await viaDriver(i);
+    if (dockerCalls) dockerCalls.label = undefined;
     driverMs += performance.now() - t;
     driverCpu += cpuMs(process.cpuUsage(c));
     t = performance.now();
@@ -115,6 +122,7 @@ async function main(): Promise<void> {
       `  CPU of this process per environment: gateway path ${(gatewayCpu / n).toFixed(1)} ms, driver path ${(driverCpu / n).toFixed(1)} ms; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
       `  SQL statements per environment through the gateway: ${statements.toFixed(1)} (its background work during the cycles included)`,
       ...breakdown,
+      ...(dockerCalls?.lines(n) ?? []),
       ...(process.env.BENCH_SQL ? counted.byText.map((s) => `    ${(s.count / n).toFixed(1).padStart(5)}  ${s.text.replace(/\s+/g, ' ').slice(0, 160)}`) : []),
       '',
     ].join('\n'),
