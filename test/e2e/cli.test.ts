@@ -5,6 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { spawnRsp } from '../helpers/cli';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
@@ -133,6 +134,36 @@ describe('rsp CLI', () => {
       expect({ code, stdout, stderr }).toEqual({ code: 2, stdout: '', stderr: `rsp: cannot listen on 127.0.0.1:${port}: the port is in use (another process listens there; --port picks another) [EADDRINUSE]\n` });
     } finally {
       busy.close();
+    }
+  });
+
+  test('rsp federate says at its start which sites answer and take their groups\' tokens, and serves anyway', async () => {
+    const site = (answer: object) => createHttpServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify(answer)));
+    const up = site({ data: { viewer: { groupId: 'g-up' } } });
+    const revoked = site({ errors: [{ message: 'The token is unknown, revoked or expired', extensions: { code: 'UNAUTHENTICATED' } }] });
+    const closed = createServer();
+    const servers = [up, revoked, closed];
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))));
+    const url = (s: { address(): unknown }) => `http://127.0.0.1:${(s.address() as AddressInfo).port}/graphql`;
+    const sites = { up: url(up), revoked: url(revoked), down: url(closed), lonely: 'http://127.0.0.1:1/graphql' };
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const file = join(dataDir, 'federation-check.json');
+    writeFileSync(file, JSON.stringify({ sites: Object.entries(sites).map(([name, u]) => ({ name, url: u })), groups: [{ name: 'alliance', keySha256: 'a'.repeat(64), links: { up: 'rsp_up', revoked: 'rsp_revoked', down: 'rsp_down' } }] }));
+    const federation = spawnRsp(['federate', '--config', file, '--port', '0'], {});
+    try {
+      await federation.waitFor(/site lonely: .*\n/);
+      expect(federation.output().stdout.split('\n').filter((l) => l.startsWith('  site '))).toEqual([
+        '  site up: answers, and takes the token of alliance',
+        `  site revoked: refuses the token (UNAUTHENTICATED: The token is unknown, revoked or expired) for group alliance: ask the site's admin for a new token (rsp token create … --group <local group>), then rsp federation join revoked --group alliance --site-url ${sites.revoked} --site-token … again`,
+        `  site down: cannot be reached (ECONNREFUSED) at ${sites.down}; its part of every answer is UNAVAILABLE until it answers`,
+        '  site lonely: no group is linked to it (rsp federation join lonely --group <group> --site-url http://127.0.0.1:1/graphql --site-token …)',
+      ]);
+      expect(federation.child.exitCode).toBeNull();
+    } finally {
+      federation.child.kill('SIGTERM');
+      await federation.exited;
+      up.close();
+      revoked.close();
     }
   });
 

@@ -34,6 +34,11 @@ export function registerFederation(program: Command): void {
           '',
         ].join('\n') + '\n',
       );
+      // Each site is asked once whether it answers and takes its groups' tokens: said, not enforced.
+      void import('../../federation/site-check.js')
+        .then(({ checkSites }) => checkSites(config))
+        .then((lines) => process.stdout.write(lines.map((l) => `  ${l.replace(/\n/g, '\n  ')}\n`).join('')))
+        .catch(() => undefined);
       const stop = () => void gateway.close().then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
