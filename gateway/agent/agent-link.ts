@@ -13,6 +13,19 @@ export type ElsewhereResolver = (agentId: string) => HostAgent | undefined;
 export type ElsewhereWaiter = (agentId: string) => Promise<HostAgent | undefined>;
 
 /**
+ * Whether an agent connected to no replica known here yet may be in a moment (`arriving`: its
+ * replica's announcement is plausibly on its way) or is known to be connected nowhere (`gone`).
+ */
+export type ElsewherePresence = (agentId: string) => 'arriving' | 'gone';
+
+/**
+ * Where an agent stands for this gateway: `connected` (here, or to another replica known here),
+ * `arriving` (with several replicas: an announcement that it is connected is plausibly on its way,
+ * see `AgentDirectory.presence`), `gone` (connected nowhere as far as this gateway knows).
+ */
+export type AgentPresence = 'connected' | 'arriving' | 'gone';
+
+/**
  * How the gateway reaches an agent: `in-process` (the gateway's own `local` and the `RSP_AGENTS`
  * extras, whose heartbeats the gateway pushes for them through the same receiver) or `remote`
  * (`rsp agent` over WebSocket, which pushes its own).
@@ -33,6 +46,7 @@ export class AgentLink {
   private readonly changeListeners: Array<(agentId: string, connected: boolean) => void> = [];
   private elsewhere: ElsewhereResolver | undefined;
   private waitElsewhere: ElsewhereWaiter | undefined;
+  private presenceElsewhere: ElsewherePresence | undefined;
 
   constructor(
     /** The id of this gateway's in-process agent. */
@@ -59,11 +73,12 @@ export class AgentLink {
 
   /**
    * Reaches agents connected to other gateway replicas through `resolver` when none of that id is
-   * connected here; `forHost` waits through `waiter` for one not known anywhere yet.
+   * connected here; `soon` (and `forHost`) waits through `waiter` for one `presence` says is arriving.
    */
-  useReplicas(resolver: ElsewhereResolver, waiter?: ElsewhereWaiter): void {
+  useReplicas(resolver: ElsewhereResolver, waiter?: ElsewhereWaiter, presence?: ElsewherePresence): void {
     this.elsewhere = resolver;
     this.waitElsewhere = waiter;
+    this.presenceElsewhere = presence;
   }
 
   /** Calls `listener` whenever an agent joins (`true`) or leaves (`false`) this gateway. */
@@ -77,15 +92,35 @@ export class AgentLink {
   }
 
   /**
+   * Where agent `id` stands, without waiting: what a scheduler or a periodic check reads to pass
+   * over a host at once only when its agent is `gone`, and to count an `arriving` one as reachable
+   * soon (`soon` then reaches it). A single gateway (no replicas) knows only its own agents.
+   */
+  presence(id: string): AgentPresence {
+    if (this.reachable(id)) return 'connected';
+    return this.presenceElsewhere?.(id) ?? 'gone';
+  }
+
+  /**
+   * The agent `id` now when it is connected, once announced when it is `arriving` (a bounded wait,
+   * see `joinReplicas`), undefined at once when it is `gone`.
+   */
+  async soon(id: string): Promise<HostAgent | undefined> {
+    const agent = this.reachable(id);
+    if (agent || this.presence(id) === 'gone') return agent;
+    return this.waitElsewhere?.(id);
+  }
+
+  /**
    * The agent of `host`, or UNAVAILABLE when none is connected. A DOWN host is fenced: the
    * gateway sends it no work until the failure detector has let it back UP. With several gateway
-   * replicas, an agent known nowhere yet is waited for a short while (see `joinReplicas`): one that
-   * has just connected to another replica is reached once its announcement arrives, instead of
-   * the call answering UNAVAILABLE meanwhile.
+   * replicas, an agent `arriving` (see `presence`) is waited for a short while (see `joinReplicas`):
+   * one that has just connected to another replica is reached once its announcement arrives,
+   * instead of the call answering UNAVAILABLE meanwhile; one known `gone` answers UNAVAILABLE at once.
    */
   async forHost(host: Pick<HostEntity, 'id' | 'hostname' | 'agent' | 'state'>): Promise<HostAgent> {
     if (host.state === HostState.DOWN) throw new UnavailableError(`Host ${host.hostname} is DOWN (fenced): it gets no work until it is back UP`, { hostId: host.id, agent: host.agent });
-    const agent = this.reachable(host.agent) ?? (await this.waitElsewhere?.(host.agent));
+    const agent = await this.soon(host.agent);
     if (!agent) throw new UnavailableError(`No host agent "${host.agent}" is connected for host ${host.hostname}`, { hostId: host.id, agent: host.agent });
     return agent;
   }

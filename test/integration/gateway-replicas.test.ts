@@ -128,6 +128,12 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     const nowhere = agentId('nowhere');
     // Connected nowhere: after a bounded wait (DEFAULT_AGENT_WAIT_MS) for an announcement that never comes.
     await expect(a.gateway.agents.forHost(hostOf(nowhere)).then((agent) => agent.hello())).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringMatching(/No host agent "nowhere-/) });
+    // Waited for in vain, it is known to be gone: the next call answers before the event loop's next turn (no second wait).
+    expect(a.gateway.agents.presence(nowhere)).toBe('gone');
+    const again = a.gateway.agents.forHost(hostOf(nowhere));
+    const settled = await Promise.race([again.then(() => 'settled', () => 'settled'), new Promise((resolve) => setImmediate(() => resolve('waited')))]);
+    expect(settled).toBe('settled');
+    await expect(again).rejects.toMatchObject({ category: 'UNAVAILABLE' });
   });
 
   test('an environment created through replica A for a host whose agent is connected to replica B runs there', async () => {

@@ -4,6 +4,13 @@ import { BUS_NAMES, type ReplicaBus } from './relay-transport';
 /** How long a directory entry lives unless its replica refreshes it: 10 s. */
 export const DEFAULT_DIRECTORY_TTL_MS = 10_000;
 
+/**
+ * What a replica knows of an agent's connection: `held` (by this replica or another), `arriving`
+ * (held nowhere it knows of, but an announcement is plausibly on its way: see `presence`) or
+ * `gone` (known to be connected nowhere).
+ */
+export type AgentPresence = 'held' | 'arriving' | 'gone';
+
 /** What a replica says on the directory channel. */
 interface DirectoryMessage {
   replica: string;
@@ -41,6 +48,10 @@ export class AgentDirectory {
   private readonly goneListeners: Array<(replica: string, reason: string) => void> = [];
   private readonly takenListeners: Array<(agentId: string, replica: string) => void> = [];
   private readonly movedListeners: Array<(agentId: string, from: string) => void> = [];
+  /** When each agent not held now left its holder (released, or its replica stopped), by agent id. */
+  private readonly left = new Map<string, number>();
+  /** Agents known to be connected nowhere (see `presence`). */
+  private readonly gone = new Set<string>();
   /** Who waits for an agent's holder to become known (`whenHeld`), by agent id. */
   private readonly waiters = new Map<string, Set<(replica: string | undefined) => void>>();
   private timer: NodeJS.Timeout | undefined;
@@ -84,6 +95,7 @@ export class AgentDirectory {
   /** Records that this replica no longer holds `agentId`'s connection. */
   async release(agentId: string): Promise<void> {
     if (!this.held.delete(agentId)) return;
+    this.left.set(agentId, Date.now());
     await this.options.bus.deleteIfEquals(BUS_NAMES.agentKey(agentId), this.replicaId);
     await this.say({ replica: this.replicaId, released: [agentId] });
   }
@@ -97,16 +109,34 @@ export class AgentDirectory {
   }
 
   /**
+   * What this replica knows of `agentId`'s connection. `held`: a replica holds it (`holder`).
+   * `gone`: connected nowhere as far as anyone can tell — its entry lapsed (its replica did not
+   * refresh it for a TTL), its replica went silent for a TTL, it left its replica more than a TTL
+   * ago without being claimed again, or a wait for it (`whenHeld`) ended with no announcement.
+   * `arriving`: an announcement is plausibly on its way — it left its replica (or that replica
+   * stopped) less than a TTL ago and is likely redialling (an agent's first redial comes within
+   * 0.5 s, the next ones within seconds), or this replica has heard nothing of it since it started
+   * (a first connection, or one this replica has not waited for yet). Never a round trip.
+   */
+  presence(agentId: string, now = Date.now()): AgentPresence {
+    if (this.holder(agentId) !== undefined) return 'held';
+    if (this.gone.has(agentId) || this.holders.has(agentId)) return 'gone';
+    const at = this.left.get(agentId);
+    return at === undefined || now - at < this.ttlMs ? 'arriving' : 'gone';
+  }
+
+  /**
    * The replica holding `agentId`'s connection as soon as this one knows it: at once when it does,
-   * else when a replica claims it or names it in a beat, else undefined after `timeoutMs` (or when
-   * the directory stops). It waits on those announcements, never polls: an agent that has just
+   * undefined at once when the agent is `gone` (see `presence`), else when a replica claims it or
+   * names it in a beat, else undefined after `timeoutMs` (or when the directory stops); a wait
+   * that ends so makes the agent `gone` until a replica announces it. It waits on those announcements, never polls: an agent that has just
    * connected to another replica is found though its claim is still on its way. With `except`,
    * an entry naming that replica is dropped first (it answered that it does not hold the agent).
    */
   whenHeld(agentId: string, timeoutMs: number, except?: string): Promise<string | undefined> {
     if (except !== undefined && except !== this.replicaId && this.holders.get(agentId)?.replica === except) this.holders.delete(agentId);
     const known = this.holder(agentId);
-    if (known || timeoutMs <= 0 || !this.timer) return Promise.resolve(known);
+    if (known || timeoutMs <= 0 || !this.timer || this.presence(agentId) === 'gone') return Promise.resolve(known);
     return new Promise((resolve) => {
       const waiting = this.waiters.get(agentId) ?? new Set();
       this.waiters.set(agentId, waiting);
@@ -116,7 +146,10 @@ export class AgentDirectory {
         if (!waiting.size && this.waiters.get(agentId) === waiting) this.waiters.delete(agentId);
         resolve(replica);
       };
-      const timer = setTimeout(() => settle(undefined), timeoutMs);
+      const timer = setTimeout(() => {
+        if (this.holder(agentId) === undefined) this.gone.add(agentId);
+        settle(undefined);
+      }, timeoutMs);
       timer.unref();
       waiting.add(settle);
     });
@@ -196,11 +229,17 @@ export class AgentDirectory {
       this.options.logger.warn({ agent: id, replica }, 'an agent held here connected to another replica: its connection here is dropped');
       for (const listener of this.takenListeners) listener(id, replica);
     }
-    for (const id of message.released ?? []) if (this.holders.get(id)?.replica === replica) this.holders.delete(id);
+    for (const id of message.released ?? []) {
+      if (this.holders.get(id)?.replica !== replica) continue;
+      this.holders.delete(id);
+      this.left.set(id, now);
+    }
   }
 
   /** Tells whoever waits for `agentId`'s holder (`whenHeld`) that `replica` holds it. */
   private learned(agentId: string, replica: string): void {
+    this.left.delete(agentId);
+    this.gone.delete(agentId);
     const waiting = this.waiters.get(agentId);
     if (waiting) for (const settle of [...waiting]) settle(replica);
   }
@@ -215,13 +254,28 @@ export class AgentDirectory {
   /** Replicas silent for a TTL are gone. */
   private sweep(now = Date.now()): void {
     for (const [replica, at] of this.lastBeat) {
-      if (now - at > this.ttlMs) this.forget(replica, `no beat for ${this.ttlMs} ms`);
+      if (now - at > this.ttlMs) this.forget(replica, `no beat for ${this.ttlMs} ms`, false);
+    }
+    for (const [id, at] of this.left) {
+      if (now - at < this.ttlMs) continue;
+      this.left.delete(id);
+      this.gone.add(id);
     }
   }
 
-  private forget(replica: string, reason: string): void {
+  /**
+   * Drops `replica` and its entries: its agents are `arriving` when it said it stopped (they
+   * redial another replica), `gone` when it went silent (their entries' lease lapsed).
+   */
+  private forget(replica: string, reason: string, stopped = true): void {
     this.lastBeat.delete(replica);
-    for (const [id, entry] of this.holders) if (entry.replica === replica) this.holders.delete(id);
+    const now = Date.now();
+    for (const [id, entry] of this.holders) {
+      if (entry.replica !== replica) continue;
+      this.holders.delete(id);
+      if (stopped) this.left.set(id, now);
+      else this.gone.add(id);
+    }
     this.options.logger.warn({ replica, reason }, 'a gateway replica is gone: its agents are unreachable through it');
     for (const listener of this.goneListeners) listener(replica, reason);
   }

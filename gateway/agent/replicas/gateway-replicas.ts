@@ -22,15 +22,15 @@ export interface ReplicaOptions {
   callTimeoutMs?: number;
   /** The newest agent protocol version this replica speaks on the relay (default this code's). */
   newestProtocol?: number;
-  /** How long a call for a host whose agent no replica is known to hold waits for one to announce it (ms; default 2 s). */
+  /** How long a call for a host whose agent is arriving (see `AgentDirectory.presence`) waits for a replica to announce it (ms; default 2 s). */
   agentWaitMs?: number;
 }
 
 /**
- * How long a call for a host whose agent no replica is known to hold waits for one to announce
- * it before answering UNAVAILABLE: 2 s. An agent that has just connected to (or moved to) another
- * replica is announced within a bus round trip; a host whose agent is connected nowhere answers
- * UNAVAILABLE after this.
+ * How long a call for a host whose agent is arriving (no replica is known to hold it, but one may
+ * announce it: see `AgentDirectory.presence`) waits for that before answering UNAVAILABLE: 2 s.
+ * An agent that has just connected to (or moved to) another replica is announced within a bus
+ * round trip. A host whose agent is known to be gone answers UNAVAILABLE at once.
  */
 export const DEFAULT_AGENT_WAIT_MS = 2_000;
 
@@ -73,9 +73,10 @@ function redirectOnce(agent: HostAgent, holder: string, elsewhere: () => Promise
  * Makes this gateway one of several replicas sharing a bus: every agent connected here is
  * recorded in the agent directory (and removed when it leaves), calls for agents connected to
  * another replica go through the call relay, and a replica that goes away fails the calls in
- * flight to it. A call for an agent no replica is known to hold waits up to `agentWaitMs` for
- * one to announce it (its claim on the directory channel, or a beat naming it), so an agent that
- * has just connected to another replica is reached rather than answered UNAVAILABLE.
+ * flight to it. A call for an agent no replica is known to hold but that is arriving waits up to
+ * `agentWaitMs` for one to announce it (its claim on the directory channel, or a beat naming it),
+ * so an agent that has just connected to another replica is reached rather than answered
+ * UNAVAILABLE; one the directory knows is gone is answered UNAVAILABLE at once.
  */
 export async function joinReplicas(options: ReplicaOptions): Promise<GatewayReplicas> {
   const { bus, agents, logger } = options;
@@ -124,6 +125,7 @@ export async function joinReplicas(options: ReplicaOptions): Promise<GatewayRepl
       const holder = await directory.whenHeld(id, agentWaitMs);
       return holder ? reach(holder, id) : undefined;
     },
+    (id) => (directory.presence(id) === 'gone' ? 'gone' : 'arriving'),
   );
   log.info('joined the gateway replicas: agents connected to the others are reached through the call relay');
   return {

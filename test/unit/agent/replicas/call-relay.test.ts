@@ -146,6 +146,63 @@ describe('the agent directory and relay together (fake bus)', () => {
   /** A host served by `agent`, as the agent link sees it. */
   const hostOf = (agent: string, state = HostState.UP) => ({ id: `host-of-${agent}`, hostname: `${agent}-box`, agent, state });
 
+  /** 'settled' when `promise` settles before the event loop's next turn (it waited on no timer and no message), else 'waited'. */
+  const settlesAtOnce = (promise: Promise<unknown>) =>
+    Promise.race([promise.then(() => 'settled', () => 'settled'), new Promise((resolve) => setImmediate(() => resolve('waited')))]);
+
+  test('an agent whose disconnect was announced is arriving for a TTL (a call waits for its claim elsewhere and reaches it there), then gone: a call answers UNAVAILABLE at once', async () => {
+    const network = new FakeReplicaNetwork();
+    const [linkA, linkB, linkC] = [new AgentLink(), new AgentLink(), new AgentLink()];
+    const a = await replica(network, 'A', linkA, network.bus(), 60_000);
+    await replica(network, 'B', linkB);
+    await replica(network, 'C', linkC);
+    const m1 = stubAgent('m1');
+    linkB.add(m1.agent);
+    await until('m1 in the directory of A', () => linkA.reachable('m1'), 5000, 5);
+    expect(linkA.presence('m1')).toBe('connected');
+    linkB.remove('m1', m1.agent);
+    await until('the release heard by A', () => (linkA.reachable('m1') === undefined ? true : undefined), 5000, 5);
+    // Just left B: probably redialling, so a call waits for its next replica's claim.
+    expect(linkA.presence('m1')).toBe('arriving');
+    const call = linkA.forHost(hostOf('m1')).then((agent) => agent.hello());
+    linkC.add(m1.agent);
+    await expect(call).resolves.toMatchObject({ agentId: 'm1' });
+    // It leaves C and connects nowhere: gone once a TTL has passed since; a call then answers at once.
+    linkC.remove('m1', m1.agent);
+    await until('m1 gone for A', () => (linkA.presence('m1') === 'gone' ? true : undefined), 5000, 5);
+    const refused = linkA.forHost(hostOf('m1'));
+    expect(await settlesAtOnce(refused)).toBe('settled');
+    await expect(refused).rejects.toMatchObject({ category: 'UNAVAILABLE', message: expect.stringMatching(/No host agent "m1" is connected/) });
+    expect(a.directory.presence('m1')).toBe('gone');
+  });
+
+  test('an agent waited for in vain is gone (the next call answers at once) until a replica announces it; one whose replica went silent is gone at once', async () => {
+    const network = new FakeReplicaNetwork();
+    const linkA = new AgentLink();
+    const linkB = new AgentLink();
+    const busB = network.bus();
+    await replica(network, 'A', linkA, network.bus(), 50);
+    await replica(network, 'B', linkB, busB);
+    // Never heard of: a first connection may be on its way, so the first call waits (agentWaitMs), in vain.
+    expect(linkA.presence('nobody')).toBe('arriving');
+    await expect(linkA.forHost(hostOf('nobody'))).rejects.toMatchObject({ category: 'UNAVAILABLE' });
+    expect(linkA.presence('nobody')).toBe('gone');
+    const again = linkA.forHost(hostOf('nobody'));
+    expect(await settlesAtOnce(again)).toBe('settled');
+    await expect(again).rejects.toMatchObject({ category: 'UNAVAILABLE' });
+    // It connects to B: B's claim makes it reachable again.
+    const late = stubAgent('nobody');
+    linkB.add(late.agent);
+    await until('nobody in the directory of A', () => linkA.reachable('nobody'), 5000, 5);
+    expect(linkA.presence('nobody')).toBe('connected');
+    // B dies without a word: once A has swept it (no beat for a TTL), its agents are gone, not arriving.
+    const gone = new Promise<void>((resolve) => started[0]!.directory.onReplicaGone(() => resolve()));
+    busB.die();
+    await gone;
+    expect(linkA.presence('nobody')).toBe('gone');
+    expect(await settlesAtOnce(linkA.forHost(hostOf('nobody')).catch(() => undefined))).toBe('settled');
+  });
+
   test("a call through A for a host whose agent has just connected to B waits for B's claim and reaches it; a DOWN host is refused, and one whose agent is connected nowhere answers UNAVAILABLE once the wait is over", async () => {
     const network = new FakeReplicaNetwork();
     const linkA = new AgentLink();
