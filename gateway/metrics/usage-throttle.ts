@@ -106,7 +106,7 @@ export class UsageThrottle {
 
   /** Lowers the environment's limits and records it; false when its agent is away or its driver cannot. */
   private async throttle(env: Row, breach: UsageBreach): Promise<boolean> {
-    const agent = this.agentOf(env);
+    const agent = await this.agentOf(env);
     if (!agent) return false;
     const driver = (await agent.drivers()).find((d) => d.name === env.driver);
     const limits = driver?.capabilities.operations.includes('resize') ? throttledLimits(env.limits, driver.capabilities.limits) : null;
@@ -126,7 +126,7 @@ export class UsageThrottle {
 
   /** Puts the environment's own limits back and forgets the throttle; false when its agent is away. */
   private async lift(env: Row): Promise<boolean> {
-    const agent = this.agentOf(env);
+    const agent = await this.agentOf(env);
     if (!agent) return false;
     const limits = liftedLimits(env.limits, env.applied ?? {});
     if (Object.keys(limits).length) await agent.resizeEnvironment({ driver: env.driver, environmentId: env.id, limits });
@@ -135,7 +135,8 @@ export class UsageThrottle {
     return true;
   }
 
-  private agentOf(env: Row) {
-    return env.hostState === HostState.UP ? this.agents.reachable(env.agent) : undefined;
+  /** The agent of an UP host: at once when connected or gone, once announced when it is arriving (see `AgentLink.soon`). */
+  private async agentOf(env: Row) {
+    return env.hostState === HostState.UP ? this.agents.soon(env.agent) : undefined;
   }
 }

@@ -47,7 +47,7 @@ export class OrphanService {
 
   /** Looks for the agent's orphans now, keeps the report and logs each one; never throws (a failed look keeps the previous report). */
   async scan(agentId: string): Promise<Orphan[]> {
-    const agent = this.agents.reachable(agentId);
+    const agent = await this.agents.soon(agentId);
     if (!agent) return this.reports.get(agentId) ?? [];
     try {
       const orphans = await this.find(agent);
@@ -72,7 +72,7 @@ export class OrphanService {
     await this.owners.requireGovernsHost(actor, hostId, 'remove the orphans of this host');
     const host = await this.dataSource.getRepository(HostEntity).findOneBy({ id: hostId });
     if (!host) throw new NotFoundError('Host', hostId);
-    const agent = this.agents.reachable(host.agent);
+    const agent = await this.agents.soon(host.agent);
     if (!agent) throw new UnavailableError(`The agent of host ${host.hostname} is not connected`, { hostId, agent: host.agent });
     const result: OrphanRemoval = { removed: [], failed: [] };
     for (const orphan of await this.find(agent)) {

@@ -49,7 +49,8 @@ export async function chooseTargetHost(dataSource: DataSource, agents: AgentLink
 async function refusalOf(agents: AgentLink, env: EnvironmentEntity, source: HostEntity, host: HostEntity): Promise<Refusal> {
   if (host.state !== HostState.UP) return `host is ${host.state}, not UP`;
   if (host.agent === source.agent) return `served by agent "${host.agent}" like the source host (same engine)`;
-  const agent = agents.reachable(host.agent);
+  // Connected: at once; arriving (just moved between gateway replicas): once announced; gone: refused at once.
+  const agent = await agents.soon(host.agent);
   if (!agent) return `no host agent "${host.agent}" is connected`;
   const driver = (await agent.drivers()).find((d) => d.name === env.driver);
   if (!driver?.available) return `driver ${env.driver} is not usable there${driver?.reason ? ` (${driver.reason})` : ''}`;

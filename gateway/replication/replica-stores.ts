@@ -84,7 +84,8 @@ export class ReplicaStores {
     }
     const where = pol.targetKind === ReplicationTargetKind.SITE ? { siteId: pol.targetId! } : { ownerGroupId: pol.targetId! };
     const source = await this.hosts.findOneByOrFail({ id: env.hostId });
-    const reachable = (h: HostEntity) => h.id !== source.id && h.state === HostState.UP && this.agents.reachable(h.agent) !== undefined && allowed.has(h.id);
+    // An agent arriving (just moved between gateway replicas) counts: the run reaches it once announced (agentOf).
+    const reachable = (h: HostEntity) => h.id !== source.id && h.state === HostState.UP && this.agents.presence(h.agent) !== 'gone' && allowed.has(h.id);
     if (pol.storeHostId) {
       const chosen = await this.hosts.findOneBy({ id: pol.storeHostId, ...where });
       if (chosen && reachable(chosen)) return chosen;

@@ -43,8 +43,8 @@ export class SiteService {
     private readonly beats: AgentHeartbeats = new AgentHeartbeats(DEFAULT_DETECTOR_SETTINGS, () => false),
     /** The id of this gateway's in-process agent: what `agent: local` (or none) at createHost names. */
     private readonly localAgentId = 'local',
-    /** Whether an agent is connected, to this gateway or another replica. */
-    private readonly connected: (agentId: string) => boolean = () => false,
+    /** Whether an agent is connected, to this gateway or another replica (waiting for one arriving: `AgentLink.soon`). */
+    private readonly connected: (agentId: string) => Promise<boolean> | boolean = () => false,
   ) {
     this.sites = dataSource.getRepository(SiteEntity);
     this.hosts = dataSource.getRepository(HostEntity);
@@ -205,7 +205,7 @@ export class SiteService {
 
   /** True when `agentId` is connected and was heard lately: by this gateway, or (another replica's) on one of its hosts. */
   private async agentLive(agentId: string): Promise<boolean> {
-    if (!this.connected(agentId)) return false;
+    if (!(await this.connected(agentId))) return false;
     if (this.beats.isLive(agentId)) return true;
     // Another replica writes its agents' hosts heard only every `heardWriteEveryMs`.
     const since = staleCutoff(Date.now(), this.beats.settings);

@@ -1,6 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { ConfigError } from '../../gateway/config/config';
-import { HostState } from '../../gateway/persistence/entities';
+import { EnvironmentEntity, HostEntity, HostState, ReplicationPolicyEntity, ReplicationTargetKind } from '../../gateway/persistence/entities';
+import { chooseTargetHost } from '../../gateway/placement/target-host';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -202,6 +203,35 @@ describeWithEngine('redis', 'several gateway replicas (one PostgreSQL, Redis)', 
     expect(await settle((await a.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: env })).startEnvironment.id)).toMatchObject({ state: 'SUCCEEDED' });
     return { id, dialer, group, env };
   }
+
+  test('right after an agent moves from replica A to replica B, A does not pass over its host: arriving, not gone, it is taken as a migration\'s target and as the keeper of a site\'s replicas', async () => {
+    const { env } = await environmentOnB('placed');
+    const envRow = await a.gateway.dataSource.getRepository(EnvironmentEntity).findOneByOrFail({ id: env });
+    const source = await a.gateway.dataSource.getRepository(HostEntity).findOneByOrFail({ id: envRow.hostId });
+    const id = agentId('moving');
+    const first = await agentOn(a, a, id);
+    const target = (await a.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: source.siteId, ownerGroupId: source.ownerGroupId, hostname: 'moving-box', agent: id } })).createHost.id as string;
+    await until('host UP on its agent\'s heartbeat', async () => ((await a.ok('query ($id: ID!) { host(id: $id) { state } }', { id: target })).host.state === 'UP' ? true : undefined), 20_000);
+    const left = whenAgent(a, id, false, () => undefined);
+    first.dialer.stop();
+    await first.running;
+    await left;
+    // Asked through A in the very tick B records it: A has not heard B's claim yet.
+    const policy = { id: randomUUID(), targetKind: ReplicationTargetKind.SITE, targetId: source.siteId, storeHostId: null } as unknown as ReplicationPolicyEntity;
+    const seen = whenAgent(b, id, true, () => {
+      const presence = a.gateway.agents.presence(id);
+      const moveTo = chooseTargetHost(a.gateway.dataSource, a.gateway.agents, envRow, source, target);
+      const keeper = a.gateway.services.replication.stores.holderFor(policy, envRow);
+      moveTo.catch(() => undefined);
+      keeper.catch(() => undefined);
+      return { presence, moveTo, keeper };
+    });
+    await agentOn(b, a, id, first.dataDir);
+    const { presence, moveTo, keeper } = await seen;
+    expect(presence).toBe('arriving');
+    await expect(moveTo).resolves.toMatchObject({ id: target });
+    await expect(keeper).resolves.toMatchObject({ id: target });
+  });
 
   test('interactive sessions through replica A to an agent connected to replica B: echo, exit code, a TTY resized, the console, the CLI; a revoked token closes one; the agent link dropping ends one with UNAVAILABLE', async () => {
     const { id, dialer, group, env } = await environmentOnB('shells');
