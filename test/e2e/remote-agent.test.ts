@@ -175,14 +175,14 @@ describe('a host agent in its own process (rsp agent)', () => {
     const wrong = startAgent('rspj_0000', agentDir());
     const wrongEnd = await wrong.exited;
     expect(wrongEnd.code).toBe(4);
-    expect(wrongEnd.stderr).toMatch(/unknown join token/);
+    expect(wrongEnd.stderr).toMatch(/unknown join token: check it was copied whole \(rspj_ and 64 hex digits\), or make a new one on the gateway/);
 
     const token = await joinToken('remote2');
     const first = startAgent(token, agentDir());
     await first.waitFor(/connected to the gateway/);
     const reused = await startAgent(token, agentDir()).exited;
     expect(reused.code).toBe(4);
-    expect(reused.stderr).toMatch(/join token was used already/);
+    expect(reused.stderr).toMatch(/join token was used already: the agent it enrolled keeps its credential in the --data-dir it ran with, and \S+ holds none the gateway knows; run with that --data-dir, or make a new join token on the gateway \(rsp agent token create <agent-id>\) \[UNAUTHENTICATED\]/);
 
     const dataDir = agentDir();
     const third = startAgent(await joinToken('remote3'), dataDir);

@@ -110,7 +110,18 @@ async function runAgent(opts: AgentOptions, token: string | undefined): Promise<
     await dialer.run();
   } catch (e) {
     // A refused secret exits 4, another protocol version 1, bad options 2 (as every command's errors).
-    throw new CliError((e as Error).message, (e as { category?: string }).category);
+    const message = (e as Error).message;
+    const hint = REFUSAL_HINTS.find(([reason]) => message.includes(reason))?.[1](opts.dataDir, opts.id ?? '<agent-id>');
+    throw new CliError(hint ? `${message}: ${hint}` : message, (e as { category?: string }).category);
   }
   process.exit(ExitCode.OK);
 }
+
+/** What to do about the gateway's refusals of a join token (its close reason is too short to say it): by the reason's words. */
+const REFUSAL_HINTS: Array<[string, (dataDir: string, agentId: string) => string]> = [
+  ['the join token was used already', (dataDir, agentId) => `the agent it enrolled keeps its credential in the --data-dir it ran with, and ${dataDir} holds none the gateway knows; run with that --data-dir, or make a new join token on the gateway (rsp agent token create ${agentId})`],
+  ['the join token has expired', (_dataDir, agentId) => `make a new one on the gateway (rsp agent token create ${agentId} [--ttl seconds])`],
+  ['the join token is revoked', (_dataDir, agentId) => `make a new one on the gateway (rsp agent token create ${agentId})`],
+  ['unknown join token', (_dataDir, agentId) => `check it was copied whole (rspj_ and 64 hex digits), or make a new one on the gateway (rsp agent token create ${agentId})`],
+];
+
