@@ -369,7 +369,7 @@ export class EnvironmentService {
   async exec(actor: Principal, id: string, command: string[]): Promise<ExecResult> {
     const env = await this.get(actor, id);
     policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'run commands in this environment');
-    if (env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING`, { status: env.status });
+    if (env.status !== EnvironmentStatus.RUNNING) throw notRunning(env);
     if (!command.length) throw new BadInputError('command must not be empty');
     const agent = await this.agentOf(env);
     return agent.exec({ driver: env.driver, environmentId: env.id, command }, callContext(agent));
@@ -383,7 +383,7 @@ export class EnvironmentService {
   async interactiveExec(actor: Principal, id: string, command: string[], options: { tty?: boolean; columns?: number; rows?: number }): Promise<InteractiveProcess> {
     const env = await this.get(actor, id);
     policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'run commands in this environment');
-    if (env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING`, { status: env.status });
+    if (env.status !== EnvironmentStatus.RUNNING) throw notRunning(env);
     if (!Array.isArray(command) || !command.length || command.some((a) => typeof a !== 'string')) throw new BadInputError('command must be a non-empty array of strings');
     const agent = await this.agentOf(env);
     if (!agent.interactiveExec) throw new UnsupportedOperationError('interactive exec', `the agent of host ${env.hostId}`, 'it carries no interactive sessions');
@@ -399,7 +399,7 @@ export class EnvironmentService {
   async console(actor: Principal, id: string): Promise<InteractiveProcess> {
     const env = await this.get(actor, id);
     policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'attach to the console of this environment');
-    if (env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING`, { status: env.status });
+    if (env.status !== EnvironmentStatus.RUNNING) throw notRunning(env);
     const agent = await this.agentOf(env);
     if (!agent.console) throw new UnsupportedOperationError('console', `the agent of host ${env.hostId}`, 'it carries no interactive sessions');
     return agent.console({ driver: env.driver, environmentId: env.id });
@@ -435,7 +435,7 @@ export class EnvironmentService {
   /** Usage counters of an environment, from its driver. */
   async stats(actor: Principal, id: string): Promise<EnvironmentStats> {
     const env = await this.get(actor, id);
-    if (env.status !== EnvironmentStatus.RUNNING) throw new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING`, { status: env.status });
+    if (env.status !== EnvironmentStatus.RUNNING) throw notRunning(env);
     const agent = await this.agentOf(env);
     const stats = await agent.environmentStats({ driver: env.driver, environmentId: env.id }, callContext(agent));
     return { ...stats, at: new Date(stats.at) };
@@ -615,6 +615,19 @@ export class EnvironmentService {
   private update(env: EnvironmentEntity, ending: EnvironmentEnding, alongside?: (m: EntityManager) => Promise<() => void>): Promise<void> {
     return this.lifecycle.end(env, ending, alongside);
   }
+}
+
+/** What to do about an environment that is not RUNNING: how it became so, by its status. */
+const NOT_RUNNING_HINTS: Partial<Record<EnvironmentStatus, string>> = {
+  [EnvironmentStatus.CREATED]: 'start it first (startEnvironment; rsp env start)',
+  [EnvironmentStatus.STOPPED]: 'start it first (startEnvironment; rsp env start)',
+  [EnvironmentStatus.FAILED]: 'see its last error (rsp env show), then start or rebuild it',
+};
+
+/** The CONFLICT of a call that needs the environment RUNNING, with what to do when there is something. */
+function notRunning(env: Pick<EnvironmentEntity, 'name' | 'status'>): ConflictError {
+  const hint = NOT_RUNNING_HINTS[env.status] ?? (TRANSIENT_STATUSES.has(env.status) ? 'wait for its operation to end' : undefined);
+  return new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING${hint ? `: ${hint}` : ''}`, { status: env.status });
 }
 
 /** Picks the driver: the one asked for, or the host's first usable one of the image's technology. */

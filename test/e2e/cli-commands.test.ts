@@ -170,6 +170,9 @@ describe('rsp commands against a gateway', () => {
     const stopAgain = await rsp(['env', 'stop', envId!], member);
     expect(stopAgain.code).toBe(1);
     expect(stopAgain.stderr).toMatch(/\[CONFLICT\]/);
+    // A stopped environment runs no command: the refusal says what to do.
+    const execStopped = await rsp(['env', 'exec', envId!, '--', 'hostname'], member);
+    expect({ code: execStopped.code, stderr: execStopped.stderr }).toEqual({ code: 1, stderr: 'rsp: Environment web is STOPPED, not RUNNING: start it first (startEnvironment; rsp env start) [CONFLICT]\n' });
 
     expect((await rsp(['env', 'destroy', envId!], member)).code).toBe(0);
     expect(JSON.parse((await rsp(['env', 'list', '--json'], member)).stdout)).toEqual([]);
