@@ -28,6 +28,8 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
 
   test('a wrong token is refused with its code; a member token logs in and shows who it is', async () => {
     await page.goto(t.gateway.url);
+    // A newcomer without a token is told where the first one is.
+    await expectText(page.locator('body'), /No token\? The gateway’s first start printed a site-admin token in its terminal \(shown once\); a group admin creates more with rsp token create\./);
     await page.getByLabel('API token').fill('rsp_not-a-real-token');
     await page.getByRole('button', { name: 'Log in' }).click();
     await expectText(page.getByRole('alert'), /UNAUTHENTICATED/);

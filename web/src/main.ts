@@ -84,7 +84,7 @@ function showLogin(notice?: string): void {
     input,
     submit,
     message,
-    h('p', { class: 'muted small' }, 'No token? A group admin creates one with ', h('code', null, 'rsp token create'), '. The GraphQL IDE is at ', h('a', { href: '/graphql' }, '/graphql'), '.'),
+    h('p', { class: 'muted small' }, 'No token? The gateway’s first start printed a site-admin token in its terminal (shown once); a group admin creates more with ', h('code', null, 'rsp token create'), '. The GraphQL IDE is at ', h('a', { href: '/graphql' }, '/graphql'), '.'),
   );
   replace(root, h('main', { class: 'login-page' }, form));
   input.focus();
