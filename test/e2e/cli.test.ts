@@ -167,6 +167,22 @@ describe('rsp CLI', () => {
     }
   });
 
+  test('rsp agent that cannot connect says so (not that it lost a gateway it never had), with the reason, and keeps dialling', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const agent = spawnRsp(['agent', '--gateway', `http://127.0.0.1:${port}`, '--token', 'rspj_x', '--drivers', 'fake', '--data-dir', join(dataDir, 'agent-nowhere')], { LOG_FORMAT: 'json', LOG_LEVEL: 'info' });
+    try {
+      await agent.waitFor(/"msg":"could not connect to the gateway; dialling again"/);
+      expect(agent.output().stdout).toMatch(/"reason":"connect ECONNREFUSED 127\.0\.0\.1:\d+".*"msg":"could not connect to the gateway; dialling again"/);
+      expect(agent.output().stdout).not.toMatch(/lost the gateway/);
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+    }
+  });
+
   test('a local command refusing its input (BAD_USER_INPUT) exits 2, as --help documents', async () => {
     const help = await rsp(['--help']);
     expect(help.stdout).toMatch(/^\s+2\s+bad usage .*BAD_USER_INPUT/m);

@@ -111,7 +111,7 @@ export class AgentDialer {
       const waitMs = reconnectDelay(this.attempt++, this.options.backoff);
       const lost = this.gateways[this.current];
       this.current = (this.current + 1) % this.gateways.length;
-      this.options.logger.warn({ code: outcome.code, reason: outcome.reason, retryInMs: waitMs, gateway: lost, next: this.gateways[this.current] }, 'lost the gateway; dialling again');
+      this.options.logger.warn({ code: outcome.code, reason: outcome.reason, retryInMs: waitMs, gateway: lost, next: this.gateways[this.current] }, outcome.welcomed ? 'lost the gateway; dialling again' : 'could not connect to the gateway; dialling again');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitMs);
         this.wake = () => {
