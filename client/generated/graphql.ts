@@ -1240,6 +1240,7 @@ export type TokenListQuery = { tokens: Array<{ id: string, groupId: string | nul
 
 export type TokenRevokeMutationVariables = Exact<{
   id: string;
+  keepMade?: boolean;
 }>;
 
 
@@ -4652,8 +4653,8 @@ export const TokenListDocument = /*#__PURE__*/ new TypedDocumentString(`
   createdAt
 }`) as unknown as TypedDocumentString<TokenListQuery, TokenListQueryVariables>;
 export const TokenRevokeDocument = /*#__PURE__*/ new TypedDocumentString(`
-    mutation TokenRevoke($id: ID!) {
-  revokeToken(id: $id) {
+    mutation TokenRevoke($id: ID!, $keepMade: Boolean! = false) {
+  revokeToken(id: $id, keepMade: $keepMade) {
     ...TokenFields
   }
 }

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DataSource, IsNull, MoreThan, Repository } from 'typeorm';
-import { BadInputError, ConflictError, NotFoundError } from '../errors';
+import { BadInputError, ConflictError, NotFoundError, UnauthenticatedError } from '../errors';
 import { requireGroupRoom } from '../limits/group-records';
+import { rowsOf } from '../placement/claims';
 import { RspPubSub, Topic, Unlisten } from '../events/pubsub';
 import { ApiTokenEntity, GroupEntity, MemberRole } from '../persistence/entities';
 import { policy } from './policy';
@@ -30,6 +31,9 @@ export const TOKEN_CACHE_MS = 2_000;
 
 /** Most tokens remembered at once (the memory stays bounded whatever secrets are tried). */
 const MAX_CACHED_TOKENS = 10_000;
+
+/** A token id (what the gateway's own principals are not). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** How precise `lastUsedAt` is: a token's use is written at most this often (per gateway). */
 export const LAST_USED_RESOLUTION_MS = 10_000;
@@ -86,26 +90,51 @@ export class TokenService {
       await m.query('LOCK TABLE "api_token" IN EXCLUSIVE MODE');
       const existing = await m.getRepository(ApiTokenEntity).countBy({ siteAdmin: true, revokedAt: IsNull() });
       if (existing > 0) return null;
-      return this.insert(m.getRepository(ApiTokenEntity), { groupId: null, name: 'site-admin', role: MemberRole.ADMIN, siteAdmin: true, expiresAt: null });
+      return this.insert(m.getRepository(ApiTokenEntity), { groupId: null, name: 'site-admin', role: MemberRole.ADMIN, siteAdmin: true, expiresAt: null, madeByTokenId: null });
     });
   }
 
-  /** Issues a token for a group (group admins; at most `GROUP_RECORD_LIMITS.liveTokens` live ones per group) or a site-admin token (site admins only). */
+  /**
+   * Issues a token for a group (group admins; at most `GROUP_RECORD_LIMITS.liveTokens` live ones per
+   * group) or a site-admin token (site admins only). The token is its maker's: it never outlives it
+   * (its `expiresAt` is at most the maker's) and revoking the maker revokes it (see `revoke`).
+   */
   async create(actor: Principal, input: { groupId?: string | null; name: string; role: MemberRole; siteAdmin?: boolean; expiresAt?: Date | null }): Promise<IssuedToken> {
-    if (input.siteAdmin) policy.requireSiteAdmin(actor, 'create site-admin tokens');
-    else if (!input.groupId) throw new BadInputError('A token needs a groupId (or siteAdmin: true)');
-    else {
+    const maker = input.siteAdmin ? policy.requireSiteAdmin(actor, 'create site-admin tokens') : policy.requireAuthenticated(actor);
+    if (!input.siteAdmin) {
+      if (!input.groupId) throw new BadInputError('A token needs a groupId (or siteAdmin: true)');
       policy.requireRole(actor, input.groupId, MemberRole.ADMIN, 'create tokens for this group');
-      if (!(await this.dataSource.getRepository(GroupEntity).existsBy({ id: input.groupId }))) throw new NotFoundError('Group', input.groupId);
-      const live = { groupId: input.groupId, revokedAt: IsNull() };
-      await requireGroupRoom(this.repo, [{ ...live, expiresAt: IsNull() }, { ...live, expiresAt: MoreThan(new Date()) }], input.groupId, 'liveTokens');
     }
     if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) throw new BadInputError('expiresAt must be in the future', { expiresAt: input.expiresAt.toISOString() });
-    return this.insert(this.repo, { groupId: input.groupId ?? null, name: input.name, role: input.role, siteAdmin: input.siteAdmin ?? false, expiresAt: input.expiresAt ?? null });
+    const makerExpiry = maker.expiresAt ?? null;
+    const expiresAt = makerExpiry && (!input.expiresAt || input.expiresAt > makerExpiry) ? makerExpiry : (input.expiresAt ?? null);
+    // The gateway acting for itself (SYSTEM) is nobody's token.
+    const madeByTokenId = UUID.test(maker.tokenId) ? maker.tokenId : null;
+    return this.dataSource.transaction(async (m) => {
+      const repo = m.getRepository(ApiTokenEntity);
+      // The maker is read under a share lock: a revocation (which locks it for update first) either
+      // came before, and nothing is made, or waits for this token, and then revokes it too.
+      if (madeByTokenId) {
+        const [live] = (await m.query(`SELECT 1 FROM api_token WHERE id = $1 AND "revokedAt" IS NULL FOR SHARE`, [madeByTokenId])) as unknown[];
+        if (!live) throw new UnauthenticatedError();
+      }
+      if (input.groupId && !input.siteAdmin) {
+        if (!(await m.getRepository(GroupEntity).existsBy({ id: input.groupId }))) throw new NotFoundError('Group', input.groupId);
+        const live = { groupId: input.groupId, revokedAt: IsNull() };
+        await requireGroupRoom(repo, [{ ...live, expiresAt: IsNull() }, { ...live, expiresAt: MoreThan(new Date()) }], input.groupId, 'liveTokens');
+      }
+      return this.insert(repo, { groupId: input.groupId ?? null, name: input.name, role: input.role, siteAdmin: input.siteAdmin ?? false, expiresAt, madeByTokenId });
+    });
   }
 
-  /** Revokes a token (group admins for their group's, site admins for any). CONFLICT if already revoked. */
-  async revoke(actor: Principal, id: string): Promise<ApiTokenEntity> {
+  /**
+   * Revokes a token (group admins for their group's, site admins for any), and with it every live
+   * token made through it, transitively: a token someone made before losing theirs does not keep
+   * their rights. With `keepMade` (site admins only, to rotate a site-admin token) the tokens it
+   * made stay, no longer anyone's. CONFLICT if already revoked.
+   */
+  async revoke(actor: Principal, id: string, options: { keepMade?: boolean } = {}): Promise<ApiTokenEntity> {
+    if (options.keepMade) policy.requireSiteAdmin(actor, 'revoke a token keeping the tokens it made');
     const p = policy.requireSomeRole(actor, MemberRole.ADMIN, 'revoke tokens');
     const token = await this.repo.findOneBy({ id });
     // another group's token is as unknown as a missing one
@@ -113,11 +142,25 @@ export class TokenService {
     if (token.groupId && !token.siteAdmin) policy.requireRole(actor, token.groupId, MemberRole.ADMIN, 'revoke this token');
     else policy.requireSiteAdmin(actor, 'revoke site-admin tokens');
     if (token.revokedAt) throw new ConflictError(`Token ${id} is already revoked`, { id });
-    token.revokedAt = new Date();
-    this.forget(id);
-    const saved = await this.repo.save(token);
-    this.pubSub?.publish(Topic.TOKEN_REVOKED, id);
-    return saved;
+    const revokedAt = new Date();
+    const ids = await this.dataSource.transaction(async (m) => {
+      // Locked first: a token being made through it now (see `create`) is committed before the tree is read.
+      const [still] = (await m.query(`SELECT 1 FROM api_token WHERE id = $1 AND "revokedAt" IS NULL FOR UPDATE`, [id])) as unknown[];
+      if (!still) throw new ConflictError(`Token ${id} is already revoked`, { id });
+      if (options.keepMade) {
+        await m.query(`UPDATE api_token SET "madeByTokenId" = NULL WHERE "madeByTokenId" = $1`, [id]);
+        await m.query(`UPDATE api_token SET "revokedAt" = $2 WHERE id = $1`, [id, revokedAt]);
+        return [id];
+      }
+      const made = await m.query(
+        `WITH RECURSIVE made(id) AS (SELECT $1::uuid UNION SELECT t.id FROM api_token t JOIN made ON t."madeByTokenId" = made.id)
+         UPDATE api_token SET "revokedAt" = $2 WHERE id IN (SELECT id FROM made) AND "revokedAt" IS NULL RETURNING id`,
+        [id, revokedAt],
+      );
+      return rowsOf<{ id: string }>(made).map((r) => r.id);
+    });
+    this.removed(ids);
+    return { ...token, revokedAt };
   }
 
   /**
@@ -147,7 +190,7 @@ export class TokenService {
     return this.repo.find({ where: { groupId }, order: { createdAt: 'DESC' } });
   }
 
-  private async insert(repo: Repository<ApiTokenEntity>, fields: Pick<ApiTokenEntity, 'groupId' | 'name' | 'role' | 'siteAdmin' | 'expiresAt'>): Promise<IssuedToken> {
+  private async insert(repo: Repository<ApiTokenEntity>, fields: Pick<ApiTokenEntity, 'groupId' | 'name' | 'role' | 'siteAdmin' | 'expiresAt' | 'madeByTokenId'>): Promise<IssuedToken> {
     const secret = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
     const token = await repo.save(repo.create({ ...fields, secretHash: hashSecret(secret), prefix: secret.slice(0, 12) }));
     return { token, secret };

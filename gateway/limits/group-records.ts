@@ -31,12 +31,18 @@ export type GroupRecordKind = keyof typeof GROUP_RECORD_LIMITS;
 /** What each kind is called in a refusal. */
 const NAMES: Record<GroupRecordKind, string> = { images: 'images', alertRules: 'alert rules', openOffers: 'open offers', openNeeds: 'open needs', liveTokens: 'live tokens', layers: 'layers', replicationPolicies: 'replication policies' };
 
+/** The class key of the advisory locks under which a group's records of one kind are counted and inserted (any constant shared by every replica). */
+const GROUP_ROOM_LOCK = 0x67726f75;
+
 /**
  * Passes while the group keeps fewer than its limit of `kind` (the rows of `repo` matching
- * `where`, or any of several); CONFLICT with `details.reason: GROUP_LIMIT` otherwise. Counted before the insert, so
- * requests racing each other may pass it by a few.
+ * `where`, or any of several); CONFLICT with `details.reason: GROUP_LIMIT` otherwise. `repo` is of
+ * the transaction that then inserts: the count is taken under a transaction-scoped advisory lock
+ * per group and kind, so concurrent requests wait for each other's insert and the limit is exact.
  */
 export async function requireGroupRoom<T extends ObjectLiteral>(repo: Repository<T>, where: FindOptionsWhere<T> | FindOptionsWhere<T>[], groupId: string, kind: GroupRecordKind): Promise<void> {
+  if (!repo.manager.queryRunner?.isTransactionActive) throw new Error(`requireGroupRoom(${kind}) must run in the transaction that inserts`);
+  await repo.manager.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [GROUP_ROOM_LOCK, `${kind}:${groupId}`]);
   const limit = GROUP_RECORD_LIMITS[kind];
   const count = await repo.count({ where });
   if (count >= limit) {

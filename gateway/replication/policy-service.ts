@@ -118,10 +118,13 @@ export class ReplicationPolicyService {
     const peer = input.peer ? this.peering.peerFor(input.peer) : null;
     if (peer) checkPeerPolicy(fields);
     const schedule = this.parse(fields.schedule);
-    await requireGroupRoom(this.policies, { groupId: env.groupId }, env.groupId, 'replicationPolicies');
-    const created = await this.policies.save(
-      this.policies.create({ ...fields, peerName: peer?.name ?? null, peerUrl: peer?.url ?? null, peerToken: peer ? this.peering.seal.seal(peer.token) : null, groupId: env.groupId, environmentId: env.id, failCount: 0, nextRunAt: fields.enabled ? schedule.next(new Date()) : null, nextDrillAt: this.nextDrill(fields, new Date()) }),
-    );
+    const created = await this.dataSource.transaction(async (m) => {
+      const policies = m.getRepository(ReplicationPolicyEntity);
+      await requireGroupRoom(policies, { groupId: env.groupId }, env.groupId, 'replicationPolicies');
+      return policies.save(
+        policies.create({ ...fields, peerName: peer?.name ?? null, peerUrl: peer?.url ?? null, peerToken: peer ? this.peering.seal.seal(peer.token) : null, groupId: env.groupId, environmentId: env.id, failCount: 0, nextRunAt: fields.enabled ? schedule.next(new Date()) : null, nextDrillAt: this.nextDrill(fields, new Date()) }),
+      );
+    });
     if (created.autoFailover) this.scopeChanged(env);
     return created;
   }

@@ -80,12 +80,15 @@ export class ImageService {
     if (input.digest != null && !/^sha256:[0-9a-f]{64}$/.test(input.digest)) throw new BadInputError('digest must be sha256:<64 hex digits>', { digest: input.digest });
     if (input.sizeBytes != null && !(input.sizeBytes >= 0)) throw new BadInputError('sizeBytes must be ≥ 0');
     if ((input.sharedWith?.length ?? 0) > 0 && input.visibility !== ImageVisibility.SHARED) throw new BadInputError('sharedWith is only for SHARED images');
-    await requireGroupRoom(this.repo, { vendorGroupId: input.vendorGroupId }, input.vendorGroupId, 'images');
-    if (await this.repo.existsBy({ vendorGroupId: input.vendorGroupId, name: input.name, version: input.version, technology: input.technology })) {
-      throw new ConflictError(`Image ${input.name}:${input.version} (${input.technology}) already exists for this group`, { name: input.name, version: input.version });
-    }
     const contentProven = proven || (input.digest != null && (await this.repo.findBy({ digest: input.digest })).some((i) => i.contentProven && policy.canUseImage(actor, i)));
-    return this.repo.save(this.repo.create({ ...input, readOnly: true, contentProven }));
+    return this.dataSource.transaction(async (m) => {
+      const repo = m.getRepository(ImageEntity);
+      await requireGroupRoom(repo, { vendorGroupId: input.vendorGroupId }, input.vendorGroupId, 'images');
+      if (await repo.existsBy({ vendorGroupId: input.vendorGroupId, name: input.name, version: input.version, technology: input.technology })) {
+        throw new ConflictError(`Image ${input.name}:${input.version} (${input.technology}) already exists for this group`, { name: input.name, version: input.version });
+      }
+      return repo.save(repo.create({ ...input, readOnly: true, contentProven }));
+    });
   }
 
   /** True when the image has its bits: its digest's are stored and its group showed it holds them (see `register`). */

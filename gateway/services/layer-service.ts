@@ -46,8 +46,11 @@ export class LayerService {
     validateProperties(input.properties ?? []);
     validateRequirements(input.requirements ?? []);
     if (input.parentId) await this.requireParent(actor, input.groupId, input.parentId);
-    await requireGroupRoom(this.repo, { groupId: input.groupId, kind: Not(In(['ZONE', 'MACHINE'])) }, input.groupId, 'layers');
-    return this.repo.save(this.repo.create({ ...input, parentId: input.parentId ?? null, properties: input.properties ?? [], requirements: input.requirements ?? [] }));
+    return this.dataSource.transaction(async (m) => {
+      const repo = m.getRepository(LayerEntity);
+      await requireGroupRoom(repo, { groupId: input.groupId, kind: Not(In(['ZONE', 'MACHINE'])) }, input.groupId, 'layers');
+      return repo.save(repo.create({ ...input, parentId: input.parentId ?? null, properties: input.properties ?? [], requirements: input.requirements ?? [] }));
+    });
   }
 
   /**

@@ -195,8 +195,11 @@ export class MetricsService {
     const durationSeconds = input.durationSeconds ?? 0;
     if (!Number.isInteger(durationSeconds) || durationSeconds < 0 || durationSeconds > MAX_RULE_DURATION_SECONDS) throw new BadInputError(`durationSeconds must be a whole number from 0 to ${MAX_RULE_DURATION_SECONDS}`, { durationSeconds });
     if (!input.name.trim() || input.name.length > 100) throw new BadInputError('name must be 1 to 100 characters');
-    if (input.groupId) await requireGroupRoom(this.rules, { groupId: input.groupId }, input.groupId, 'alertRules');
-    const rule = await this.rules.save(this.rules.create({ name: input.name.trim(), groupId: input.groupId ?? null, siteId: input.siteId ?? null, targetType: input.targetType, targetId: input.targetId ?? null, metric: input.metric, comparison: input.comparison, threshold: input.threshold, durationSeconds }));
+    const rule = await this.dataSource.transaction(async (m) => {
+      const rules = m.getRepository(AlertRuleEntity);
+      if (input.groupId) await requireGroupRoom(rules, { groupId: input.groupId }, input.groupId, 'alertRules');
+      return rules.save(rules.create({ name: input.name.trim(), groupId: input.groupId ?? null, siteId: input.siteId ?? null, targetType: input.targetType, targetId: input.targetId ?? null, metric: input.metric, comparison: input.comparison, threshold: input.threshold, durationSeconds }));
+    });
     this.alerts.invalidate();
     return rule;
   }

@@ -82,8 +82,11 @@ export class OfferService {
     policy.requireRole(actor, input.groupId, MemberRole.MEMBER, 'publish needs for this group');
     validateTypeAndUnit(input.resourceType, input.unit);
     if (!(input.amount > 0)) throw new BadInputError('amount must be positive', { amount: input.amount });
-    await requireGroupRoom(this.needs, { groupId: input.groupId, status: ExchangeStatus.OPEN }, input.groupId, 'openNeeds');
-    return this.needs.save(this.needs.create({ ...input, remaining: input.amount, status: ExchangeStatus.OPEN }));
+    return this.dataSource.transaction(async (m) => {
+      const needs = m.getRepository(NeedEntity);
+      await requireGroupRoom(needs, { groupId: input.groupId, status: ExchangeStatus.OPEN }, input.groupId, 'openNeeds');
+      return needs.save(needs.create({ ...input, remaining: input.amount, status: ExchangeStatus.OPEN }));
+    });
   }
 
   /** Withdraws an offer or a need of the caller's group. */

@@ -49,8 +49,8 @@ export class AuthResolver {
     return ctx.services.tokens.create(actor, input);
   }
 
-  @Mutation(() => ApiToken, { description: 'Revokes a token at once.' })
-  revokeToken(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ApiTokenEntity> {
-    return ctx.services.tokens.revoke(actor, id);
+  @Mutation(() => ApiToken, { description: 'Revokes a token at once, and every token made through it, transitively. With keepMade (site admins only: rotating a site-admin token), the tokens it made stay, no longer anyone\'s.' })
+  revokeToken(@Arg('id', () => ID) id: string, @Arg('keepMade', () => Boolean, { defaultValue: false }) keepMade: boolean, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ApiTokenEntity> {
+    return ctx.services.tokens.revoke(actor, id, { keepMade });
   }
 }

@@ -105,6 +105,18 @@ describe('interactive exec over /exec (fake driver)', () => {
     await expect(session.exit).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
   }, 60_000);
 
+  test('revoking the token that made its token closes the session too', async () => {
+    const mint = async (maker: string | undefined, name: string, role: string) => (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } secret } }', { i: { groupId: w.groupA, role, name } }, maker)).createToken as { token: { id: string }; secret: string };
+    const maker = await mint(undefined, 'maker', 'ADMIN');
+    const made = await mint(maker.secret, 'made', 'MEMBER');
+    let stdout = '';
+    const session = openExecSession(t.gateway.url, made.secret, { environment: env, command: ['sh'] }, (b) => (stdout += b.toString('utf8')), () => undefined);
+    session.write('echo up\n');
+    await until('the session answering', async () => stdout === 'up\n', 30_000, 50);
+    await t.ok('mutation ($id: ID!) { revokeToken(id: $id) { id } }', { id: maker.token.id });
+    await expect(session.exit).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+  }, 60_000);
+
   test('rsp env exec -i streams standard input and exits with the command\'s code', async () => {
     const p = spawnRsp(['env', 'exec', '-i', env, '--', 'sh'], { RSP_URL: t.gateway.url, RSP_TOKEN: w.tokens.memberA });
     p.child.stdin.end('echo from-cli\nexit 4\n');

@@ -153,6 +153,41 @@ describe('tenancy: one group against another', () => {
     expect((await mint()).errors).toBeUndefined();
   });
 
+  test('a token made through a token is revoked with it, transitively, and never outlives it', async () => {
+    const mint = async (maker: string, input: Record<string, unknown>) => (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id expiresAt } secret } }', { i: { groupId: w.groupA, ...input } }, maker)).createToken as { token: { id: string; expiresAt: string | null }; secret: string };
+    const me = async (token: string) => (await t.gql('{ viewer { authenticated } }', {}, token)).errors?.[0]?.extensions?.code ?? 'ok';
+    // An admin about to be removed mints a spare admin token, which mints another, which mints a member's.
+    const leaving = await mint(w.tokens.adminA, { name: 'leaving', role: 'ADMIN' });
+    const spare = await mint(leaving.secret, { name: 'spare', role: 'ADMIN' });
+    const hidden = await mint(spare.secret, { name: 'hidden', role: 'MEMBER' });
+    const bystander = await mint(w.tokens.adminA, { name: 'bystander', role: 'MEMBER' });
+    for (const s of [leaving, spare, hidden]) expect(await me(s.secret)).toBe('ok');
+    expect((await t.gql('mutation ($id: ID!) { revokeToken(id: $id) { id } }', { id: leaving.token.id }, w.tokens.adminA)).errors).toBeUndefined();
+    for (const s of [leaving, spare, hidden]) expect(await me(s.secret)).toBe('UNAUTHENTICATED');
+    expect(await me(bystander.secret)).toBe('ok');
+    expect(await me(w.tokens.adminA)).toBe('ok');
+    const listed = (await t.ok('query ($g: ID!) { tokens(groupId: $g) { id revokedAt } }', { g: w.groupA }, w.tokens.adminA)).tokens as Array<{ id: string; revokedAt: string | null }>;
+    for (const s of [spare, hidden]) expect(listed.find((l) => l.id === s.token.id)?.revokedAt).toEqual(expect.any(String));
+
+    // A token that expires cannot mint one that lives on: the new one ends when its maker does.
+    const end = new Date(Date.now() + 3_600_000);
+    const shortLived = await mint(w.tokens.adminA, { name: 'short', role: 'ADMIN', expiresAt: end.toISOString() });
+    const forever = await mint(shortLived.secret, { name: 'forever', role: 'ADMIN' });
+    const later = await mint(shortLived.secret, { name: 'later', role: 'ADMIN', expiresAt: new Date(end.getTime() + 86_400_000).toISOString() });
+    expect(new Date(forever.token.expiresAt!).getTime()).toBe(end.getTime());
+    expect(new Date(later.token.expiresAt!).getTime()).toBe(end.getTime());
+
+    // Keeping what a revoked token made is for site admins rotating their own.
+    const revoke = (id: string, token?: string) => t.gql('mutation ($id: ID!) { revokeToken(id: $id, keepMade: true) { id } }', { id }, token);
+    const rotated = (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { token { id } secret } }', { i: { siteAdmin: true, name: 'old', role: 'ADMIN' } })).createToken as { token: { id: string }; secret: string };
+    const kept = await mint(rotated.secret, { name: 'kept', role: 'ADMIN' });
+    expect((await revoke(rotated.token.id, w.tokens.adminA)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect((await revoke(kept.token.id, kept.secret)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect((await revoke(rotated.token.id)).errors).toBeUndefined();
+    expect(await me(rotated.secret)).toBe('UNAUTHENTICATED');
+    expect(await me(kept.secret)).toBe('ok');
+  });
+
   test('one group cannot grow its layers or replication policies (each run on its schedule) without end', async () => {
     const ds = t.gateway.dataSource;
     const times = <T>(n: number, f: (i: number) => T) => Array.from({ length: n }, (_, i) => f(i));

@@ -42,10 +42,11 @@ export function registerToken(program: Command): void {
 
   token
     .command('revoke <id>')
-    .description('revoke a token')
-    .action(async (id: string, _opts: unknown, cmd: Command) => {
+    .description('revoke a token, and every token made through it')
+    .option('--keep-made', 'keep the tokens it made (site admins, rotating a site-admin token)')
+    .action(async (id: string, opts: { keepMade?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { revokeToken } = await ctx.client.request(TokenRevokeDocument, { id });
+      const { revokeToken } = await ctx.client.request(TokenRevokeDocument, { id, keepMade: opts.keepMade === true });
       emit(ctx.json, revokeToken, () => `Revoked token ${revokeToken.name} (${revokeToken.id})\n`);
     });
 }

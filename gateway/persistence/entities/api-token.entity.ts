@@ -43,6 +43,11 @@ export class ApiTokenEntity {
   @Column({ type: 'timestamptz', nullable: true })
   expiresAt: Date | null;
 
+  /** The token that made it (null: the gateway, or made before makers were kept); revoking that one revokes this one. */
+  @Index('IDX_api_token_made_by')
+  @Column({ type: 'uuid', nullable: true })
+  madeByTokenId: string | null;
+
   @Column({ type: 'timestamptz', nullable: true })
   revokedAt: Date | null;
 
