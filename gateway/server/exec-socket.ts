@@ -4,6 +4,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { InteractiveProcess } from '../../drivers/contract';
 import { isTerminalSize } from '../agent/stream-frames';
 import type { Principal } from '../auth/principal';
+import type { Unlisten } from '../events/pubsub';
 import { fromDatabaseError, isRspError, outageOf } from '../errors';
 import { clientAddress } from '../limits/client-address';
 import type { RefusalLog } from '../limits/refusal-log';
@@ -36,8 +37,17 @@ const HELD_PING_MS = 15_000;
  * the gateway: while the process has not taken what it was given, the socket is not read (the
  * client's sends wait), and it is not read either while the session starts.
  */
-export function execSocket(options: { limits: RequestLimits; refusals: RefusalLog; authenticate: (secret: string) => Promise<Principal | null>; environments: EnvironmentService; credentialSockets: CredentialSockets; logger: Logger }): { handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>; close: () => void } {
-  const { limits, refusals, authenticate, environments, credentialSockets, logger } = options;
+export function execSocket(options: {
+  limits: RequestLimits;
+  refusals: RefusalLog;
+  authenticate: (secret: string) => Promise<Principal | null>;
+  environments: EnvironmentService;
+  credentialSockets: CredentialSockets;
+  /** Calls `changed` whenever the environment changes status or access changes (on any replica), until unlistened. */
+  watchEnvironment: (environmentId: string, changed: () => void) => Unlisten;
+  logger: Logger;
+}): { handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>; close: () => void } {
+  const { limits, refusals, authenticate, environments, credentialSockets, watchEnvironment, logger } = options;
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: MAX_EXEC_FRAME_BYTES, handleProtocols: (protocols) => (protocols.has(EXEC_PROTOCOL) ? EXEC_PROTOCOL : false) });
   const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const address = clientAddress(req);
@@ -171,10 +181,17 @@ export function execSocket(options: { limits: RequestLimits; refusals: RefusalLo
       }
       consoleSession = s.console === true;
       const what = consoleSession ? 'console' : 'exec';
+      // The session lasts while the caller may run commands in the environment, where it runs now:
+      // watched from before the process starts, so no change is missed.
+      const { hostId } = await environments.get(actor, s.environment);
+      const recheck = () => void environments.sessionLost(actor, s.environment, hostId).then((lost) => lost && ws.readyState === ws.OPEN && fail(lost));
+      const unwatch = watchEnvironment(s.environment, recheck);
+      ws.once('close', unwatch);
       const p = s.console === true ? await environments.console(actor, s.environment) : await environments.interactiveExec(actor, s.environment, s.command ?? [], { tty: s.tty === true, columns: s.columns, rows: s.rows });
       log.info({ environment: s.environment, ...(s.console === true ? { console: true } : { command: s.command, tty: s.tty === true }) }, `${what} session started`);
       if (ws.readyState !== ws.OPEN) return p.kill();
       proc = p;
+      recheck();
       for (const [bytes, binary] of early.splice(0)) frame(p, bytes, binary);
       if (!draining) ws.resume();
       // Output to a slow client is held back: the process's streams pause while the socket has

@@ -338,7 +338,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   const unauthenticated = new UnauthenticatedSockets({ total: config.maxAnonymousSockets, perAddress: config.maxAnonymousSocketsPerAddress });
   const upgrade = graphqlUpgrade({ limits, unauthenticated, refusals, authenticate: (secret) => services.tokens.authenticate(secret), wsServer });
   const credentialSockets = new CredentialSockets((listener) => services.tokens.onRevoked(listener));
-  const execSessions = execSocket({ limits, refusals, authenticate: (secret) => services.tokens.authenticate(secret), environments: services.environments, credentialSockets, logger });
+  const execSessions = execSocket({ limits, refusals, authenticate: (secret) => services.tokens.authenticate(secret), environments: services.environments, credentialSockets, watchEnvironment: (id, changed) => services.metrics.watchEnvironment(id, changed), logger });
   // Three WebSocket endpoints on one port: GraphQL subscriptions, interactive exec and host agents.
   httpServer.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];

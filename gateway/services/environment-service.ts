@@ -11,7 +11,7 @@ import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { driftOf, EnvironmentLifecycle, LogFollower, settledStatus, TRANSIENT_STATUSES, validateEnvironmentName, type Alongside, type CarriedWrite, type EnvironmentEnding, type LifecycleAction, type NewEnvironment, type RecordOptions } from '../environments';
-import { BadInputError, ConflictError, NotFoundError, RspError, UnsupportedOperationError } from '../errors';
+import { BadInputError, ConflictError, isRspError, NotFoundError, RspError, UnsupportedOperationError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { BatchedStatement } from '../persistence/batched-statement';
 import { EntityStatements } from '../persistence/entity-statements';
@@ -388,6 +388,25 @@ export class EnvironmentService {
     const agent = await this.agentOf(env);
     if (!agent.interactiveExec) throw new UnsupportedOperationError('interactive exec', `the agent of host ${env.hostId}`, 'it carries no interactive sessions');
     return agent.interactiveExec({ driver: env.driver, environmentId: env.id, command, ...options });
+  }
+
+  /**
+   * Why a session the actor opened in an environment on `hostId` (`interactiveExec`, `console`) may
+   * go on no longer: the actor may no longer run commands in it (gone from its sight, its role),
+   * it was destroyed, left RUNNING or moved to another host. Undefined while it may go on, or when
+   * that cannot be told now (an outage: the session is not cut for it).
+   */
+  async sessionLost(actor: Principal, id: string, hostId: string): Promise<RspError | undefined> {
+    try {
+      const env = await this.get(actor, id);
+      policy.requireRole(actor, env.groupId, MemberRole.MEMBER, 'run commands in this environment');
+      if (env.status === EnvironmentStatus.DESTROYED) return new NotFoundError('Environment', id, { reason: 'destroyed' });
+      if (env.status !== EnvironmentStatus.RUNNING) return new ConflictError(`Environment ${env.name} is ${env.status}, not RUNNING: the session was closed`, { status: env.status });
+      if (env.hostId !== hostId) return new ConflictError(`Environment ${env.name} moved to another host: the session was closed`, { hostId: env.hostId });
+      return undefined;
+    } catch (e) {
+      return isRspError(e) && (e.category === 'NOT_FOUND' || e.category === 'FORBIDDEN') ? e : undefined;
+    }
   }
 
   /**

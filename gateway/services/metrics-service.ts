@@ -6,7 +6,7 @@ import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, isRspError, NotFoundError, type RspError } from '../errors';
 import { operationEventPayload, type RspEvent } from '../events/events';
-import { RspPubSub, Topic } from '../events/pubsub';
+import { RspPubSub, Topic, type Unlisten } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import { AlertEvaluator } from '../metrics/alert-evaluator';
 import { AlertLeadership } from '../metrics/alert-leadership';
@@ -121,15 +121,21 @@ export class MetricsService {
     await this.environments.get(actor, environmentId);
     let stream: BoundedStream<EnvironmentSample, EnvironmentSample & { droppedCount?: number }> | undefined;
     const recheck = () => void this.environmentLost(actor, environmentId).then((lost) => lost && stream?.end(lost));
-    const watch: EventSource<EnvironmentSample> = () => {
-      const stops = [
-        this.pubSub.listen(Topic.EVENT, undefined, (e) => e.kind === 'ENVIRONMENT' && e.environment?.id === environmentId && recheck()),
-        this.pubSub.listen(Topic.ACCESS_CHANGED, undefined, recheck),
-      ];
-      return () => stops.forEach((stop) => stop());
-    };
+    const watch: EventSource<EnvironmentSample> = () => this.watchEnvironment(environmentId, recheck);
     stream = this.stream('environmentMetrics', [(push) => this.pubSub.listen(Topic.ENVIRONMENT_METRICS, environmentId, push), watch]);
     return stream;
+  }
+
+  /**
+   * Calls `changed` whenever the environment's status changes or who may see what changes
+   * (ACCESS_CHANGED), on any replica, until unlistened: streams and sessions then check again.
+   */
+  watchEnvironment(environmentId: string, changed: () => void): Unlisten {
+    const stops = [
+      this.pubSub.listen(Topic.EVENT, undefined, (e) => e.kind === 'ENVIRONMENT' && e.environment?.id === environmentId && changed()),
+      this.pubSub.listen(Topic.ACCESS_CHANGED, undefined, changed),
+    ];
+    return () => stops.forEach((stop) => stop());
   }
 
   /** Why the actor may no longer watch the environment (gone from its sight, or destroyed); undefined while it may, or when that cannot be told now (an outage). */

@@ -117,6 +117,33 @@ describe('interactive exec over /exec (fake driver)', () => {
     await expect(session.exit).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
   }, 60_000);
 
+  test('a session ends once its environment is stopped or destroyed, with the reason', async () => {
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'lost', version: '1', technology: 'fake' } })).registerImage.id as string;
+    expect((await t.upload(image, createRootfsTar({ '/etc/hostname': 'x' }))).status).toBe(200);
+    const running = async (name: string) => {
+      const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name } })).createEnvironment;
+      await t.gateway.services.operations.settled(created.operation.id);
+      await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: created.environment.id })).startEnvironment.id);
+      return created.environment.id as string;
+    };
+    const open = async (environment: string) => {
+      let stdout = '';
+      const session = openExecSession(t.gateway.url, w.tokens.memberA, { environment, command: ['sh'] }, (b) => (stdout += b.toString('utf8')), () => undefined);
+      session.write('echo up\n');
+      await until('the session answering', async () => stdout === 'up\n', 30_000, 50);
+      return session;
+    };
+    const stopped = await running('lost-stopped');
+    const first = await open(stopped);
+    await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { stopEnvironment(id: $id) { id } }', { id: stopped })).stopEnvironment.id);
+    await expect(first.exit).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('not RUNNING: the session was closed') });
+
+    const destroyed = await running('lost-destroyed');
+    const second = await open(destroyed);
+    await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { destroyEnvironment(id: $id) { id } }', { id: destroyed })).destroyEnvironment.id);
+    await expect(second.exit).rejects.toMatchObject({ code: expect.stringMatching(/^(NOT_FOUND|CONFLICT)$/) });
+  }, 120_000);
+
   test('rsp env exec -i streams standard input and exits with the command\'s code', async () => {
     const p = spawnRsp(['env', 'exec', '-i', env, '--', 'sh'], { RSP_URL: t.gateway.url, RSP_TOKEN: w.tokens.memberA });
     p.child.stdin.end('echo from-cli\nexit 4\n');

@@ -51,10 +51,10 @@ describe('exec socket: bounded frames and standard input', () => {
   let close: () => void;
 
   beforeAll(async () => {
-    const environments = { interactiveExec: async () => stuck.proc, console: async () => stuck.proc } as unknown as EnvironmentService;
+    const environments = { get: async () => ({ hostId: 'h' }), sessionLost: async () => undefined, interactiveExec: async () => stuck.proc, console: async () => stuck.proc } as unknown as EnvironmentService;
     const limits = { admitSocket: async () => () => undefined } as unknown as RequestLimits;
     const refusals = { count: () => undefined } as unknown as RefusalLog;
-    const exec = execSocket({ limits, refusals, authenticate: async () => MEMBER, environments, credentialSockets: new CredentialSockets(() => () => undefined), logger: pino({ level: 'silent' }) });
+    const exec = execSocket({ limits, refusals, authenticate: async () => MEMBER, environments, credentialSockets: new CredentialSockets(() => () => undefined), watchEnvironment: () => () => undefined, logger: pino({ level: 'silent' }) });
     close = exec.close;
     server = createServer();
     server.on('upgrade', (req, socket, head) => {
