@@ -102,6 +102,12 @@ const settings = {
   maxBatchItems: { env: 'RSP_MAX_BATCH_ITEMS', schema: limit(10_000_000, 1000), doc: "items of the list arguments of one operation's fields together (e.g. `allocateMany` requests over all aliases)", row: 'maxQueryDepth' },
   rateQueriesPerMinute: { env: 'RSP_RATE_QUERIES_PER_MINUTE', schema: limit(10_000_000, 6000), doc: 'per token (anonymous callers: per client address); `0`: off' },
   rateMutationsPerMinute: { env: 'RSP_RATE_MUTATIONS_PER_MINUTE', schema: limit(10_000_000, 3000), doc: 'mutations per minute per token (anonymous ones: per client address)', row: 'rateQueriesPerMinute' },
+  rateGroupQueriesPerMinute: {
+    env: 'RSP_RATE_GROUP_QUERIES_PER_MINUTE',
+    schema: limit(100_000_000, 60_000),
+    doc: "the same for all the tokens of one group together (a group's 200 live tokens would otherwise have 200 tokens' rates; site-admin tokens are not counted); `0`: off",
+  },
+  rateGroupMutationsPerMinute: { env: 'RSP_RATE_GROUP_MUTATIONS_PER_MINUTE', schema: limit(100_000_000, 30_000), doc: 'mutations per minute of all the tokens of one group together', row: 'rateGroupQueriesPerMinute' },
   rateSocketsPerMinute: {
     env: 'RSP_RATE_SOCKETS_PER_MINUTE',
     schema: limit(10_000_000, 600),

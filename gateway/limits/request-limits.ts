@@ -34,11 +34,12 @@ export interface Caller {
 }
 
 /** The rate buckets of one kind (`queries`, `mutations`, `sockets`) with `perMinute` tokens a minute: in memory, or shared by the replicas (shared-buckets.ts). */
-export type BucketsFactory = (kind: 'queries' | 'mutations' | 'sockets', perMinute: number) => RateBuckets;
+export type BucketsFactory = (kind: 'queries' | 'mutations' | 'groupQueries' | 'groupMutations' | 'sockets', perMinute: number) => RateBuckets;
 
 /**
  * The gateway's abuse limits: operation shapes (depth, aliases, tokens, directives, cost, batch
- * items), rates per token (anonymous callers: per address) of queries and mutations, and the
+ * items), rates per token (anonymous callers: per address) and per group (all its tokens together)
+ * of queries and mutations, and the
  * graphql-ws socket caps (new sockets per minute and open sockets per address, operations per
  * socket; the sockets without a token: socket-admission.ts). The rates are counted in memory, or
  * by every replica together when `buckets` shares them (Redis); the caps of open sockets are each
@@ -48,6 +49,8 @@ export class RequestLimits {
   readonly operations: OperationLimits;
   private readonly queries: RateBuckets;
   private readonly mutations: RateBuckets;
+  private readonly groupQueries: RateBuckets;
+  private readonly groupMutations: RateBuckets;
   private readonly newSockets: RateBuckets;
   private readonly socketsByAddress = new Map<string, number>();
   private readonly documents = new Map<string, DocumentNode>();
@@ -65,6 +68,8 @@ export class RequestLimits {
       | 'maxBatchItems'
       | 'rateQueriesPerMinute'
       | 'rateMutationsPerMinute'
+      | 'rateGroupQueriesPerMinute'
+      | 'rateGroupMutationsPerMinute'
       | 'rateSocketsPerMinute'
       | 'maxSocketsPerAddress'
       | 'maxSubscriptionsPerSocket'
@@ -82,6 +87,8 @@ export class RequestLimits {
     };
     this.queries = buckets('queries', config.rateQueriesPerMinute);
     this.mutations = buckets('mutations', config.rateMutationsPerMinute);
+    this.groupQueries = buckets('groupQueries', config.rateGroupQueriesPerMinute);
+    this.groupMutations = buckets('groupMutations', config.rateGroupMutationsPerMinute);
     this.newSockets = buckets('sockets', config.rateSocketsPerMinute);
   }
 
@@ -110,18 +117,27 @@ export class RequestLimits {
 
   /**
    * Takes one operation of `kind` from the caller's bucket (its token's, or its address's when
-   * anonymous; subscriptions count as queries). Throws `RateLimitError` when it is empty; `http`
-   * makes the error carry a 429 and the `Retry-After` header.
+   * anonymous; subscriptions count as queries), then from its group's (all the group's tokens
+   * together: minting tokens does not multiply a group's rate). Throws `RateLimitError` when one is
+   * empty; `http` makes the error carry a 429 and the `Retry-After` header.
    */
   async checkRate(kind: OperationTypeNode, caller: Caller, http?: () => Map<string, string>): Promise<void> {
-    const buckets = kind === OperationTypeNode.MUTATION ? this.mutations : this.queries;
-    const key = caller.actor?.kind === 'token' ? `token:${caller.actor.tokenId}` : `address:${caller.address}`;
+    const mutation = kind === OperationTypeNode.MUTATION;
+    const noun = mutation ? 'mutations' : 'queries';
+    const refuse = (wait: number, message: string) => {
+      const headers = http?.();
+      headers?.set('retry-after', String(wait));
+      return new RateLimitError(`Too many ${noun}: ${message}; retry in ${wait} s`, wait, headers ? { headers } : undefined);
+    };
+    const buckets = mutation ? this.mutations : this.queries;
+    const actor = caller.actor?.kind === 'token' ? caller.actor : undefined;
+    const key = actor ? `token:${actor.tokenId}` : `address:${caller.address}`;
     const wait = await buckets.take(key);
-    if (!wait) return;
-    const [noun, variable] = kind === OperationTypeNode.MUTATION ? ['mutations', 'RSP_RATE_MUTATIONS_PER_MINUTE'] : ['queries', 'RSP_RATE_QUERIES_PER_MINUTE'];
-    const headers = http?.();
-    headers?.set('retry-after', String(wait));
-    throw new RateLimitError(`Too many ${noun}: at most ${buckets.perMinute} a minute ${key.startsWith('token:') ? 'per token' : 'per address without a token'} (${variable}); retry in ${wait} s`, wait, headers ? { headers } : undefined);
+    if (wait) throw refuse(wait, `at most ${buckets.perMinute} a minute ${actor ? 'per token' : 'per address without a token'} (${mutation ? 'RSP_RATE_MUTATIONS_PER_MINUTE' : 'RSP_RATE_QUERIES_PER_MINUTE'})`);
+    if (!actor?.groupId || actor.siteAdmin) return;
+    const group = mutation ? this.groupMutations : this.groupQueries;
+    const groupWait = await group.take(`group:${actor.groupId}`);
+    if (groupWait) throw refuse(groupWait, `at most ${group.perMinute} a minute for all the tokens of a group together (${mutation ? 'RSP_RATE_GROUP_MUTATIONS_PER_MINUTE' : 'RSP_RATE_GROUP_QUERIES_PER_MINUTE'})`);
   }
 
   /** Refuses (FORBIDDEN) an anonymous operation that introspects when anonymous introspection is off. */

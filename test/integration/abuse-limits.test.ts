@@ -18,7 +18,7 @@ describe('abuse limits', () => {
   beforeAll(async () => {
     db = await createTestDatabase('pglite');
     // Default limits, except lower rates (so that a test can go over them); NODE_ENV=production: anonymous introspection and the IDE off by default.
-    t = await startTestGateway(db, { RSP_RATE_QUERIES_PER_MINUTE: '300', RSP_RATE_MUTATIONS_PER_MINUTE: '60', NODE_ENV: 'production' });
+    t = await startTestGateway(db, { RSP_RATE_QUERIES_PER_MINUTE: '300', RSP_RATE_MUTATIONS_PER_MINUTE: '60', RSP_RATE_GROUP_MUTATIONS_PER_MINUTE: '100', NODE_ENV: 'production' });
     w = await buildWorld(t);
     layerId = (await t.ok('query ($id: ID!) { host(id: $id) { layerId } }', { id: w.host1 })).host.layerId;
   });
@@ -130,6 +130,19 @@ describe('abuse limits', () => {
     // Queries have their own bucket.
     expect((await post('{ viewer { role } }', {}, token)).body.data).toEqual({ viewer: { role: 'VIEWER' } });
     expect((await post(mutation, {}, w.tokens.memberA)).status).not.toBe(429);
+  });
+
+  test("a group's admins minting tokens do not multiply its rate: its tokens together get RSP_RATE_GROUP_MUTATIONS_PER_MINUTE; another group is not slowed", async () => {
+    const minted = await Promise.all([1, 2, 3].map(async (i) => (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { secret } }', { i: { groupId: w.groupB, role: 'VIEWER', name: `many${i}` } })).createToken.secret as string));
+    const mutation = 'mutation { revokeToken(id: "00000000-0000-0000-0000-000000000000") { id } }';
+    let turn = 0;
+    // Each token alone would be admitted 60 (its own bucket): taken in turns, the group's 100 run dry first.
+    const { admitted, over } = await untilRefused(() => post(mutation, {}, minted[turn++ % minted.length]), 600);
+    expect(admitted).toBeGreaterThanOrEqual(100);
+    expect(admitted).toBeLessThan(180);
+    expect(over.body.errors?.[0]).toMatchObject({ message: expect.stringMatching(/at most 100 a minute for all the tokens of a group together \(RSP_RATE_GROUP_MUTATIONS_PER_MINUTE\)/), extensions: { code: 'RATE_LIMITED' } });
+    expect(Number(over.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect((await post(mutation, {}, w.tokens.adminA)).status).not.toBe(429);
   });
 
   test('anonymous queries are limited per client address', async () => {
