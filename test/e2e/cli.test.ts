@@ -60,6 +60,12 @@ describe('rsp CLI', () => {
     expect(stdout).toMatch(/^Usage: rsp/);
   });
 
+  test('rsp login --help shows how to give the gateway and the token (rsp\'s own options, which a command\'s help does not list)', async () => {
+    const { code, stdout } = await rsp(['login', '--help']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/\n  rsp login --url http:\/\/127\.0\.0\.1:4000 --token rsp_…\n  rsp login --token rsp_… +later, for the same gateway: its URL is remembered\n/);
+  });
+
   test('an unknown option is still reported as such (exit code 2)', async () => {
     const { code, stderr } = await rsp(['--bogus', 'frobnicate']);
     expect(code).toBe(2);
