@@ -24,7 +24,8 @@ export const OUTPUT_BUFFER_BYTES = 1024 * 1024;
 const HELD_PING_MS = 15_000;
 
 /**
- * The `/exec` WebSocket endpoint: interactive processes in environments. The upgrade must carry a
+ * The `/exec` WebSocket endpoint: interactive processes in environments. The upgrade must offer the
+ * `rsp.exec.v1` subprotocol (400 BAD_REQUEST otherwise, before anything else) and carry a
  * token (`Authorization: Bearer …` or a `rsp.bearer.…` protocol entry; 401 otherwise) and counts
  * in the per-address socket limits (429). The session's first frame is an `ExecStart` (JSON); it
  * is authorized as `execEnvironment` (a MEMBER of the environment's group). Then binary frames
@@ -50,6 +51,8 @@ export function execSocket(options: {
   const { limits, refusals, authenticate, environments, credentialSockets, watchEnvironment, logger } = options;
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: MAX_EXEC_FRAME_BYTES, handleProtocols: (protocols) => (protocols.has(EXEC_PROTOCOL) ? EXEC_PROTOCOL : false) });
   const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    // Only a client speaking the exec protocol gets a session: a graphql-ws (or any other) client sent here by mistake is refused before its handshake.
+    if (!offersProtocol(req, EXEC_PROTOCOL)) return refuseUpgrade(socket, 400, 'Bad Request', `An exec session speaks the ${EXEC_PROTOCOL} subprotocol (Sec-WebSocket-Protocol); GraphQL subscriptions are on /graphql`, 'BAD_REQUEST');
     const address = clientAddress(req);
     const secret = upgradeSecret(req);
     if (!secret) return refuseUpgrade(socket, 401, 'Unauthorized', 'An exec session needs a token (Authorization: Bearer, or a rsp.bearer.<token> protocol entry)', 'UNAUTHENTICATED');
@@ -221,4 +224,10 @@ export function execSocket(options: {
     };
   };
   return { handle, close: () => wsServer.clients.forEach((c) => c.terminate()) };
+}
+
+/** Whether the upgrade's `Sec-WebSocket-Protocol` offers `protocol`. */
+function offersProtocol(req: IncomingMessage, protocol: string): boolean {
+  const offered = req.headers['sec-websocket-protocol'];
+  return typeof offered === 'string' && offered.split(',').some((p) => p.trim() === protocol);
 }

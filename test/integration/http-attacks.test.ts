@@ -1,0 +1,104 @@
+import { connect } from 'node:net';
+import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { buildWorld, World } from '../helpers/scenario';
+
+/** Sends `text` on a raw connection to the gateway at `url` and answers what came back once it closes (or after a moment). */
+function raw(url: string, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const { hostname, port } = new URL(url);
+    let out = '';
+    const socket = connect(Number(port), hostname, () => socket.write(text));
+    socket.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      // An upgrade's answer ends its headers; a 101 would then hold the socket open.
+      if (/\r\n\r\n/.test(out) && / 101 /.test(out.split('\r\n')[0])) socket.destroy();
+    });
+    socket.on('close', () => resolve(out));
+    socket.on('error', () => resolve(out));
+  });
+}
+
+/** A WebSocket upgrade request for `path` with extra header lines. */
+const upgrade = (path: string, headers: string[]) =>
+  [`GET ${path} HTTP/1.1`, 'Host: gateway', 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', ...headers, '', ''].join('\r\n');
+
+/**
+ * The gateway's HTTP and WebSocket endpoints other than GraphQL, attacked from outside (no token,
+ * a bad one, another origin) and by a member of another group: each test names the way in.
+ */
+describe('HTTP and WebSocket endpoints under attack', () => {
+  let db: TestDatabase;
+  let t: TestGateway;
+  let w: World;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    t = await startTestGateway(db);
+    w = await buildWorld(t);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  test('a graphql-ws client (or any client not speaking rsp.exec.v1) is refused on /exec before its handshake, even with a good token', async () => {
+    const answer = await raw(t.gateway.url, upgrade('/exec', [`Authorization: Bearer ${w.tokens.memberA}`, 'Sec-WebSocket-Protocol: graphql-transport-ws']));
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).errors[0].extensions.code).toBe('BAD_REQUEST');
+    const none = await raw(t.gateway.url, upgrade('/exec', [`Authorization: Bearer ${w.tokens.memberA}`]));
+    expect(none.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    // The exec protocol offered (beside the token entry, as browsers do) is still taken.
+    const exec = await raw(t.gateway.url, upgrade('/exec', [`Sec-WebSocket-Protocol: rsp.exec.v1, rsp.bearer.${w.tokens.memberA}`]));
+    expect(exec.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols');
+    expect(exec).toMatch(/Sec-WebSocket-Protocol: rsp\.exec\.v1\r\n/i);
+  });
+
+  test('no credentialed cross-origin read: no CORS headers for another origin, on the API or the files', async () => {
+    for (const path of ['/graphql', '/metrics', '/images/content/sha256:' + '0'.repeat(64), '/']) {
+      const res = await fetch(`${t.gateway.url}${path}`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
+      expect(res.headers.get('access-control-allow-origin')).toBeNull();
+      expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+      await res.arrayBuffer();
+    }
+    const post = await fetch(`${t.gateway.url}/graphql`, { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/json', authorization: `Bearer ${w.tokens.memberA}` }, body: JSON.stringify({ query: '{ viewer { groupId } }' }) });
+    expect(post.headers.get('access-control-allow-origin')).toBeNull();
+    await post.arrayBuffer();
+  });
+
+  test('traversal in digests, ids and static paths leads nowhere, and no redirect leaves the gateway', async () => {
+    const member = { authorization: `Bearer ${w.tokens.memberA}` };
+    for (const digest of ['..%2f..%2fetc%2fpasswd', 'sha256:..%2f..%2f..%2fetc%2fpasswd', 'sha256:' + 'a'.repeat(63) + '%00']) {
+      const res = await fetch(`${t.gateway.url}/images/content/${digest}`, { headers: member });
+      expect(res.status).toBe(400);
+      expect((await res.json()).errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    }
+    const upload = await fetch(`${t.gateway.url}/images/..%2f..%2fx/content`, { method: 'PUT', headers: member, body: 'x' });
+    expect([upload.status, (await upload.json()).errors[0].extensions.code]).toEqual([400, 'BAD_USER_INPUT']);
+    for (const path of ['/..%2f..%2fpackage.json', '/assets/..%2f..%2f..%2fpackage.json', '/%2e%2e/%2e%2e/package.json']) {
+      const res = await fetch(`${t.gateway.url}${path}`, { headers: { accept: 'application/json' } });
+      expect(res.status).toBe(404);
+      expect(await res.text()).not.toMatch(/"name"\s*:\s*"@rsp/);
+    }
+    for (const path of ['//evil.example/assets', '/assets', '//evil.example/%2e%2e/assets', '/%5Cevil.example/assets']) {
+      const res = await fetch(`${t.gateway.url}${path}`, { redirect: 'manual', headers: { accept: 'text/html' } });
+      const location = res.headers.get('location');
+      if (location !== null) expect(new URL(location, t.gateway.url).origin).toBe(new URL(t.gateway.url).origin);
+      await res.arrayBuffer();
+    }
+  });
+
+  test("another group's admin reads neither the site's metrics nor its backup; a bad, malformed or missing token is 401 with a code", async () => {
+    for (const path of ['/metrics', '/admin/backup']) {
+      const admin = await fetch(`${t.gateway.url}${path}`, { headers: { authorization: `Bearer ${w.tokens.adminA}` } });
+      expect(admin.status).toBe(403);
+      expect(JSON.stringify(await admin.json())).toMatch(/"code":"FORBIDDEN"/);
+      for (const authorization of [undefined, 'Bearer rsp_nope', 'Basic Zm9vOmJhcg==', 'Bearer']) {
+        const res = await fetch(`${t.gateway.url}${path}`, { headers: authorization ? { authorization } : {} });
+        expect(res.status).toBe(401);
+        expect(JSON.stringify(await res.json())).toMatch(/"code":"UNAUTHENTICATED"/);
+      }
+    }
+    expect((await fetch(`${t.gateway.url}/admin/backup`, { headers: { authorization: `Bearer ${t.adminToken}` } })).status).toBe(200);
+  });
+});
