@@ -43,6 +43,19 @@ export function requestIdOf(req: Pick<IncomingMessage, 'headers'>): string {
   return typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
 }
 
+/**
+ * Headers of the GraphQL IDE page: no other site may frame it (a framed IDE, where a token is typed
+ * into the headers pane, is a clickjacking target), nor have it sniffed or learn its address. Its
+ * scripts are inline (it works offline), so its policy restricts framing, base and forms only.
+ */
+export const GRAPHIQL_HEADERS = {
+  'Content-Security-Policy': "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-cache',
+};
+
 /** The body of `/healthz`: the process answers. */
 const LIVE = { status: 'ok' };
 
@@ -118,7 +131,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
 
   app.get('/graphql', (req, res, next) => {
     if (options.graphiql && req.accepts(['application/json', 'text/html']) === 'text/html' && !req.query.query) {
-      res.type('html').send(graphiqlPage());
+      res.set(GRAPHIQL_HEADERS).type('html').send(graphiqlPage());
       return;
     }
     next();

@@ -54,6 +54,16 @@ describe('HTTP and WebSocket endpoints under attack', () => {
     expect(exec).toMatch(/Sec-WebSocket-Protocol: rsp\.exec\.v1\r\n/i);
   });
 
+  test('the GraphQL IDE page may not be framed by another site, sniffed or referred', async () => {
+    const res = await fetch(`${t.gateway.url}/graphql`, { headers: { accept: 'text/html' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/);
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    await res.arrayBuffer();
+  });
+
   test('no credentialed cross-origin read: no CORS headers for another origin, on the API or the files', async () => {
     for (const path of ['/graphql', '/metrics', '/images/content/sha256:' + '0'.repeat(64), '/']) {
       const res = await fetch(`${t.gateway.url}${path}`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
