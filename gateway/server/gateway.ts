@@ -53,7 +53,7 @@ import { refuseNewerSchema } from '../persistence/migration-status';
 import { createServices, Services } from '../services';
 import { RSP_VERSION } from '../version';
 import { AGENT_PROTOCOL_VERSION, SPOKEN_PROTOCOLS, type ProtocolRange } from '../agent/protocol';
-import { createHttpApp, healthHandler, httpErrorHandler, MAX_GRAPHQL_BODY_BYTES, requestIdOf } from './http-app';
+import { createHttpApp, healthHandler, httpErrorHandler, MAX_GRAPHQL_BODY_BYTES, notFoundHandler, requestIdOf } from './http-app';
 import { dashboardHandler, defaultWebDir } from './dashboard';
 import { graphqlPostHandler, isJsonGraphQLPost } from './graphql-post';
 import { prometheusHandler, requestCountingPlugin } from './prometheus-endpoint';
@@ -448,6 +448,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     expressMiddleware(apollo, { context: ({ req, res }) => contextFor(res.locals.requestId as string, req.headers.authorization, clientAddress(req)) }),
   );
   app.use(dashboardHandler(config.webDir ?? defaultWebDir()));
+  app.use(notFoundHandler);
   app.use(httpErrorHandler(logger));
 
   // Several listening sockets on the port, each accepted once a turn (accept-handles.ts), so a

@@ -56,6 +56,14 @@ export const GRAPHIQL_HEADERS = {
   'Cache-Control': 'no-cache',
 };
 
+/**
+ * The answer to a path or method nothing serves (a `TRACE`, a `POST /metrics`, an unknown JSON
+ * path): a GraphQL-shaped 404 with code NOT_FOUND, instead of express's HTML page echoing the path.
+ */
+export function notFoundHandler(_req: Request, res: Response): void {
+  res.status(404).set('X-Content-Type-Options', 'nosniff').json({ errors: [{ message: 'Nothing is served at this path with this method', extensions: { code: 'NOT_FOUND' } }] });
+}
+
 /** The body of `/healthz`: the process answers. */
 const LIVE = { status: 'ok' };
 

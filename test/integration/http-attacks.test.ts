@@ -64,6 +64,21 @@ describe('HTTP and WebSocket endpoints under attack', () => {
     await res.arrayBuffer();
   });
 
+  test('a path or method nothing serves is a GraphQL-shaped 404 NOT_FOUND that echoes nothing (TRACE included)', async () => {
+    for (const [method, path] of [['GET', '/nope<script>'], ['POST', '/metrics'], ['DELETE', '/images/x/content'], ['PUT', '/admin/backup']]) {
+      const res = await fetch(`${t.gateway.url}${path}`, { method, headers: { accept: 'application/json' } });
+      expect(res.status).toBe(404);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      const text = await res.text();
+      expect(JSON.parse(text).errors[0].extensions.code).toBe('NOT_FOUND');
+      expect(text).not.toMatch(/nope|script|metrics|admin/);
+    }
+    const trace = await raw(t.gateway.url, 'TRACE /metrics HTTP/1.1\r\nHost: gateway\r\nCookie: secret=1\r\nConnection: close\r\n\r\n');
+    expect(trace.split('\r\n')[0]).toBe('HTTP/1.1 404 Not Found');
+    expect(trace).toMatch(/"code":"NOT_FOUND"/);
+    expect(trace).not.toMatch(/secret=1|Cannot TRACE/);
+  });
+
   test('no credentialed cross-origin read: no CORS headers for another origin, on the API or the files', async () => {
     for (const path of ['/graphql', '/metrics', '/images/content/sha256:' + '0'.repeat(64), '/']) {
       const res = await fetch(`${t.gateway.url}${path}`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
