@@ -80,6 +80,7 @@ export class ImageService {
     if (input.digest != null && !/^sha256:[0-9a-f]{64}$/.test(input.digest)) throw new BadInputError('digest must be sha256:<64 hex digits>', { digest: input.digest });
     if (input.sizeBytes != null && !(input.sizeBytes >= 0)) throw new BadInputError('sizeBytes must be ≥ 0');
     if ((input.sharedWith?.length ?? 0) > 0 && input.visibility !== ImageVisibility.SHARED) throw new BadInputError('sharedWith is only for SHARED images');
+    checkSharedWith(input.sharedWith ?? []);
     const contentProven = proven || (input.digest != null && (await this.repo.findBy({ digest: input.digest })).some((i) => i.contentProven && policy.canUseImage(actor, i)));
     return this.dataSource.transaction(async (m) => {
       const repo = m.getRepository(ImageEntity);
@@ -101,6 +102,7 @@ export class ImageService {
     const image = await this.get(actor, id);
     policy.requireRole(actor, image.vendorGroupId, MemberRole.MEMBER, 'change this image');
     if (sharedWith.length && visibility !== ImageVisibility.SHARED) throw new BadInputError('sharedWith is only for SHARED images');
+    checkSharedWith(sharedWith);
     return this.repo.save({ ...image, visibility, sharedWith });
   }
 
@@ -122,4 +124,12 @@ export class ImageService {
     }
     return qb.orderBy('i.name', 'ASC').addOrderBy('i.version', 'ASC').getMany();
   }
+}
+
+/** Most groups an image is shared with: every listing of the catalog carries its list. */
+export const MAX_SHARED_WITH = 100;
+
+/** Refuses a `sharedWith` over `MAX_SHARED_WITH` groups. */
+function checkSharedWith(sharedWith: readonly string[]): void {
+  if (sharedWith.length > MAX_SHARED_WITH) throw new BadInputError(`An image is shared with at most ${MAX_SHARED_WITH} groups`, { count: sharedWith.length });
 }

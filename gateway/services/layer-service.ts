@@ -204,17 +204,35 @@ function unmetReason(req: LayerRequirement, actual: string | number | boolean | 
   }
 }
 
+/**
+ * Most properties and requirements of one layer, values of one requirement, and characters of a
+ * string value: a layer is read by every placement on its hosts and environments (a host's MACHINE
+ * layer by every group's), so what one caller writes into it stays small.
+ */
+export const LAYER_CONTENT_LIMITS = { properties: 100, requirements: 100, values: 100, valueChars: 1_000 } as const;
+
+/** Refuses a property value or requirement value longer than `LAYER_CONTENT_LIMITS.valueChars`. */
+function checkValue(key: string, value: unknown): void {
+  if (typeof value === 'string' && value.length > LAYER_CONTENT_LIMITS.valueChars) throw new BadInputError(`${key}: a value is at most ${LAYER_CONTENT_LIMITS.valueChars} characters`, { key });
+}
+
 function validateProperties(props: LayerProperty[]): void {
+  if (props.length > LAYER_CONTENT_LIMITS.properties) throw new BadInputError(`A layer has at most ${LAYER_CONTENT_LIMITS.properties} properties`, { count: props.length });
   const seen = new Set<string>();
   for (const p of props) {
-    if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(p.key)) throw new BadInputError(`"${p.key}" is not a property key`, { key: p.key });
+    if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(p.key)) throw new BadInputError(`"${p.key.slice(0, 64)}" is not a property key`, { key: p.key.slice(0, 64) });
+    checkValue(p.key, p.value);
     if (seen.has(p.key)) throw new BadInputError(`Property ${p.key} is given twice`, { key: p.key });
     seen.add(p.key);
   }
 }
 
 function validateRequirements(reqs: LayerRequirement[]): void {
+  if (reqs.length > LAYER_CONTENT_LIMITS.requirements) throw new BadInputError(`A layer has at most ${LAYER_CONTENT_LIMITS.requirements} requirements`, { count: reqs.length });
   for (const r of reqs) {
+    if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(r.key)) throw new BadInputError(`"${r.key.slice(0, 64)}" is not a property key`, { key: r.key.slice(0, 64) });
+    if (r.values.length > LAYER_CONTENT_LIMITS.values) throw new BadInputError(`Requirement on ${r.key}: at most ${LAYER_CONTENT_LIMITS.values} values`, { key: r.key });
+    for (const v of r.values) checkValue(r.key, v);
     const needsValues = r.op !== 'EXISTS';
     if (needsValues && r.values.length === 0) throw new BadInputError(`Requirement on ${r.key} (${r.op}) needs a value`, { requirement: r });
     if ((r.op === 'GTE' || r.op === 'LTE') && typeof r.values[0] !== 'number') throw new BadInputError(`Requirement on ${r.key} (${r.op}) needs a number`, { requirement: r });

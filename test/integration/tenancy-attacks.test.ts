@@ -214,6 +214,28 @@ describe('tenancy: one group against another', () => {
     expect(await ds.getRepository(ReplicationPolicyEntity).countBy({ groupId: w.groupA })).toBe(GROUP_RECORD_LIMITS.replicationPolicies);
   });
 
+  test("one caller cannot bloat what every placement reads (layers) or every catalog listing carries (an image's sharedWith)", async () => {
+    const code = (r: { errors?: Array<{ extensions?: Record<string, any> }> }) => r.errors?.[0]?.extensions?.code ?? 'ok';
+    const layer = (input: Record<string, unknown>) => t.gql('mutation ($i: CreateLayerInput!) { createLayer(input: $i) { id } }', { i: { groupId: w.groupA, kind: 'RACK', name: `bloat${++n}`, ...input } }, w.tokens.memberA);
+    const props = (count: number, chars: number) => Array.from({ length: count }, (_, i) => ({ key: `k${i}`, value: 'v'.repeat(chars) }));
+    // 900 properties of 1,000 characters (~900 KB a layer, 1,000 layers a group) were taken as they came.
+    expect(code(await layer({ properties: props(900, 1000) }))).toBe('BAD_USER_INPUT');
+    expect(code(await layer({ properties: props(1, 100_000) }))).toBe('BAD_USER_INPUT');
+    expect(code(await layer({ requirements: [{ key: 'k'.repeat(100_000), op: 'EXISTS' }] }))).toBe('BAD_USER_INPUT');
+    expect(code(await layer({ requirements: [{ key: 'k', op: 'IN', values: Array.from({ length: 500 }, (_, i) => `v${i}`) }] }))).toBe('BAD_USER_INPUT');
+    expect(code(await layer({ requirements: Array.from({ length: 500 }, (_, i) => ({ key: `k${i}`, op: 'EXISTS' })) }))).toBe('BAD_USER_INPUT');
+    const machine = (await t.ok('query ($id: ID!) { host(id: $id) { layerId } }', { id: w.host1 })).host.layerId as string;
+    expect(code(await t.gql('mutation ($i: UpdateLayerInput!) { updateLayer(input: $i) { id } }', { i: { id: machine, properties: props(900, 1000) } }))).toBe('BAD_USER_INPUT');
+    // Within the bounds: taken.
+    expect(code(await layer({ properties: props(100, 1000), requirements: [{ key: 'k0', op: 'IN', values: ['a', 'b'] }] }))).toBe('ok');
+
+    const bogus = Array.from({ length: 900 }, () => '00000000-0000-0000-0000-000000000000');
+    expect(code(await t.gql('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: `sw${++n}`, version: '1', technology: 'fake', visibility: 'SHARED', sharedWith: bogus } }, w.tokens.memberA))).toBe('BAD_USER_INPUT');
+    const image = await register(w.groupA, w.tokens.memberA);
+    expect(code(await t.gql('mutation ($id: ID!, $s: [ID!]) { setImageVisibility(id: $id, visibility: SHARED, sharedWith: $s) { id } }', { id: image, s: bogus }, w.tokens.memberA))).toBe('BAD_USER_INPUT');
+    expect(code(await t.gql('mutation ($id: ID!, $s: [ID!]) { setImageVisibility(id: $id, visibility: SHARED, sharedWith: $s) { id } }', { id: image, s: [w.groupB] }, w.tokens.memberA))).toBe('ok');
+  });
+
   test("a group's admins cannot push its environments and images onto another group by deleting it with HANDOVER", async () => {
     const pusher = (await t.ok('mutation { createGroup(input: { slug: "pusher", name: "Pusher" }) { id } }')).createGroup.id as string;
     const admin = (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { secret } }', { i: { groupId: pusher, role: 'ADMIN', name: 'pa' } })).createToken.secret as string;
