@@ -137,6 +137,12 @@ describeWithEngine('chromium', 'dashboard workplace in Chromium', () => {
     await create.getByRole('button', { name: 'Create' }).click();
     await expectText(create.getByRole('alert'), /BAD_USER_INPUT Give a CPU, memory or disk limit/);
     expect((await environments()).has('broken')).toBe(false);
+    // The browser applies the name's pattern (a DNS label); one it cannot compile would be ignored, with only a console message.
+    const name = create.getByLabel('Name', { exact: true });
+    await name.fill('Not_A-Label-');
+    expect(await name.evaluate((el) => (el as HTMLInputElement).validity.patternMismatch)).toBe(true);
+    await name.fill('web-2');
+    expect(await name.evaluate((el) => (el as HTMLInputElement).validity.patternMismatch)).toBe(false);
   });
 
   test('create a replication policy in the Replication view, run it, and restore its replica as a new environment', async () => {

@@ -46,7 +46,8 @@ function environmentForm(ctx: ViewContext, d: FormChoicesQuery, imageId: string 
     submit: 'Create',
     body: [
       field('Group', select('group', groupOptions(ctx), ctx.viewer.groupId ?? undefined), 'Its share is charged; its members run it.'),
-      field('Name', input('name', { required: true, placeholder: 'web', pattern: '[a-z0-9]([a-z0-9-]*[a-z0-9])?', autocomplete: 'off' }), 'A DNS label, unique in the group.'),
+      // The class's '-' is escaped: browsers compile a pattern with the v flag, where a bare '-' ending a class is invalid (the pattern is then ignored).
+      field('Name', input('name', { required: true, placeholder: 'web', pattern: '[a-z0-9]([a-z0-9\\-]*[a-z0-9])?', autocomplete: 'off' }), 'A DNS label, unique in the group.'),
       field('Image', select('image', images.map((i) => [i.id, `${i.name}:${i.version} (${i.technology})`]), imageId ?? undefined, { required: true })),
       field('Host', select('host', [[PLACEMENT, 'Let placement choose'], ...hosts.map((x): [string, string] => [x.id, `${x.hostname} (${x.drivers.join(', ')})`])])),
       field('CPU limit (cores)', input('cpu', { type: 'number', min: 0, step: 0.1, inputmode: 'decimal' })),
