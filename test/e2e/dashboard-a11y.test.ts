@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { createWebEnvironment, DashboardFixture, expectText, logIn, openDashboard, overflowing, screenshot, seriousViolations, Violation } from '../helpers/dashboard';
+import { browserTest, createWebEnvironment, DashboardFixture, expectText, logIn, openDashboard, overflowing, screenshot, seriousViolations, Violation } from '../helpers/dashboard';
 import { describeWithEngine } from '../helpers/engines';
 import { TestGateway } from '../helpers/gateway';
 import { World } from '../helpers/scenario';
@@ -22,6 +22,8 @@ describeWithEngine('chromium', 'dashboard accessibility in Chromium', () => {
   let t: TestGateway;
   let w: World;
   let page: Page;
+  /** `test`, saving the page, its HTML and the browser's console log when it fails (the error names the folder). */
+  const test = browserTest('dashboard-a11y', () => page);
   let envId: string;
   let paths: string[];
   let pageErrors: string[];

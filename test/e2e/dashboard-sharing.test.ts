@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Page } from 'playwright-core';
-import { DashboardFixture, expectText, logIn, nav, openDashboard, overflowing, screenshot, seriousViolations } from '../helpers/dashboard';
+import { browserTest, DashboardFixture, expectText, logIn, nav, openDashboard, overflowing, screenshot, seriousViolations } from '../helpers/dashboard';
 import { describeWithEngine } from '../helpers/engines';
 import { TestGateway } from '../helpers/gateway';
 import { UNCONNECTED_AGENT, World } from '../helpers/scenario';
@@ -16,6 +16,8 @@ describeWithEngine('chromium', 'dashboard: allocations, shares, offers and needs
   let t: TestGateway;
   let w: World;
   let page: Page;
+  /** `test`, saving the page, its HTML and the browser's console log when it fails (the error names the folder). */
+  const test = browserTest('dashboard-sharing', () => page);
   let pageErrors: string[];
 
   /** Logs out (the stored token is forgotten), then logs in with `token`. */

@@ -1,6 +1,6 @@
 import type { Page } from 'playwright-core';
 import { createRootfsTar } from '../../drivers/fake';
-import { DashboardFixture, expectText, logIn, nav, openDashboard, overflowing, screenshot } from '../helpers/dashboard';
+import { browserTest, DashboardFixture, expectText, logIn, nav, openDashboard, overflowing, screenshot } from '../helpers/dashboard';
 import { describeWithEngine } from '../helpers/engines';
 import { TestGateway } from '../helpers/gateway';
 import { World } from '../helpers/scenario';
@@ -19,6 +19,8 @@ describeWithEngine('chromium', 'dashboard workplace in Chromium', () => {
   let t: TestGateway;
   let w: World;
   let page: Page;
+  /** `test`, saving the page, its HTML and the browser's console log when it fails (the error names the folder). */
+  const test = browserTest('dashboard-workplace', () => page);
   let pageErrors: string[];
 
   /** The environments group A's member sees, by name. */

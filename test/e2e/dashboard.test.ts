@@ -1,6 +1,6 @@
 import { totalmem } from 'node:os';
 import type { Page } from 'playwright-core';
-import { chartState, createWebEnvironment, DashboardFixture, expectText, nav, openDashboard, screenshot } from '../helpers/dashboard';
+import { browserTest, chartState, createWebEnvironment, DashboardFixture, expectText, nav, openDashboard, screenshot } from '../helpers/dashboard';
 import { describeWithEngine } from '../helpers/engines';
 import { TestGateway } from '../helpers/gateway';
 import { UNCONNECTED_AGENT, World } from '../helpers/scenario';
@@ -15,6 +15,8 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
   let t: TestGateway;
   let w: World;
   let page: Page;
+  /** `test`, saving the page, its HTML and the browser's console log when it fails (the error names the folder). */
+  const test = browserTest('dashboard', () => page);
   let envId: string;
   let pageErrors: string[];
 

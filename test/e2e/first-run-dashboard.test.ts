@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
 import { RspProcess, runRsp, spawnRsp } from '../helpers/cli';
-import { expectText, launchChromium, logIn, nav, screenshot } from '../helpers/dashboard';
+import { browserTest, expectText, launchChromium, logIn, nav, screenshot } from '../helpers/dashboard';
 import { describeWithEngine } from '../helpers/engines';
 import { until } from '../helpers/until';
 
@@ -30,6 +30,8 @@ describeWithEngine('docker', 'first run: from a fresh data directory to a workpl
     let server: RspProcess | undefined;
     let browser: BrowserContext | undefined;
     let page: Page;
+    /** `test`, saving the page, its HTML and the browser's console log when it fails (the error names the folder). */
+    const test = browserTest('first-run', () => page);
     let url: string;
     let token: string;
     const pageErrors: string[] = [];
@@ -104,7 +106,11 @@ describeWithEngine('docker', 'first run: from a fresh data directory to a workpl
       await shot('image-uploaded');
 
       // Create it from that image, started once created; watch it run.
-      await page.locator('tr', { has: page.locator('[data-image="tiny:1"]') }).getByRole('link', { name: 'New environment' }).click();
+      const newEnvironment = page.locator('tr', { has: page.locator('[data-image="tiny:1"]') }).getByRole('link', { name: 'New environment' });
+      const href = (await newEnvironment.getAttribute('href'))!;
+      await newEnvironment.click();
+      // The form's address first, then its field: a failure says whether the click navigated (the page is saved either way).
+      await page.waitForURL((u) => u.pathname + u.search === href);
       const create = page.getByRole('form', { name: 'New environment' });
       await create.getByLabel('Name', { exact: true }).fill('web');
       await create.getByLabel('Memory limit (MiB)').fill('64');

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrowserContext, chromium, Locator, Page } from 'playwright-core';
@@ -12,14 +12,72 @@ import { until } from './until';
 /** Where the dashboard tests save their screenshots (gitignored; CI keeps them as artifacts). */
 export const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
 
-/** Debian's chromium, headless, offline, with a profile of its own. */
+/** Where a failed browser test's page is saved (`browserTest`): one folder per failure. */
+export const FAILURE_ARTIFACTS = join(ARTIFACTS, 'failures');
+
+/** What each browser's pages logged (console messages, uncaught errors, failed requests), with times, from its launch. */
+const browserLogs = new WeakMap<BrowserContext, string[]>();
+
+/** Debian's chromium, headless, offline, with a profile of its own; what its pages log is kept for `saveBrowserState`. */
 export async function launchChromium(userDataDir: string): Promise<BrowserContext> {
-  return chromium.launchPersistentContext(userDataDir, {
+  const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: { width: 1360, height: 900 },
   });
+  const log: string[] = [];
+  browserLogs.set(context, log);
+  const at = () => new Date().toISOString();
+  context.on('console', (m) => log.push(`${at()} console.${m.type()} ${m.text()} (${m.location().url}:${m.location().lineNumber})`));
+  context.on('weberror', (e) => log.push(`${at()} uncaught ${e.error().stack ?? e.error().message}`));
+  context.on('requestfailed', (r) => log.push(`${at()} request failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText ?? ''}`));
+  context.on('response', (r) => {
+    if (r.status() >= 400) log.push(`${at()} ${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+  return context;
+}
+
+/**
+ * Saves the page as it is now into a new folder under test-artifacts/failures/ and returns its
+ * path: screenshot.png (full page), page.html (the live DOM), console.log (what the browser's
+ * pages logged since its launch, the page's address first). Each part is saved even when another
+ * cannot be (a crashed page still gets its log).
+ */
+export async function saveBrowserState(page: Page, name: string): Promise<string> {
+  const dir = join(FAILURE_ARTIFACTS, `${name.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 80)}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  mkdirSync(dir, { recursive: true });
+  const problems: string[] = [];
+  await page.screenshot({ path: join(dir, 'screenshot.png'), fullPage: true, timeout: 15_000 }).catch((e: Error) => problems.push(`screenshot: ${e.message}`));
+  await page.content().then((html) => writeFileSync(join(dir, 'page.html'), html), (e: Error) => problems.push(`page.html: ${e.message}`));
+  const log = browserLogs.get(page.context()) ?? [];
+  writeFileSync(join(dir, 'console.log'), [`url: ${page.url()}`, ...problems.map((p) => `not saved: ${p}`), ...log, ''].join('\n'));
+  return dir;
+}
+
+/**
+ * `test` for a browser suite: when the test fails, the page (`page()`, if opened) is saved with
+ * `saveBrowserState` and the error names the folder, so a CI failure shows what the browser showed.
+ */
+export function browserTest(suite: string, page: () => Page | undefined): (name: string, fn: () => Promise<void>, timeout?: number) => void {
+  return (name, fn, timeout) =>
+    test(name, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        const open = page();
+        if (open && !open.isClosed()) {
+          const saved = await saveBrowserState(open, `${suite}-${name}`).catch((err: Error) => `(not saved: ${err.message})`);
+          if (e instanceof Error) {
+            const before = e.message;
+            e.message = `${before}\n\nThe browser's page, HTML and console log: ${saved}`;
+            // Jest shows an error's stack, which began with the old message (an expect's failure: its message, and the stack after it).
+            if (!('matcherResult' in e) && e.stack?.includes(before)) e.stack = e.stack.replace(before, e.message);
+          }
+        }
+        throw e;
+      }
+    }, timeout);
 }
 
 /** Saves a full-page screenshot as `test-artifacts/<name>.png` and returns its path. */
