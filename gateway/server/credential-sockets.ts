@@ -90,7 +90,10 @@ export class CredentialSockets {
   }
 }
 
-/** Closes a connection with 4403 and why. */
-function closeForCredentials(socket: WebSocket, reason: string): void {
+/** What a connection refused for its token at `connection_init` is told (graphql-ws alone says only "Forbidden"). */
+export const TOKEN_REFUSED_REASON = 'the token does not authenticate (unknown, revoked or expired): log in again or make a new token';
+
+/** Closes a connection with 4403 and why ("Forbidden: <reason>"). */
+export function closeForCredentials(socket: WebSocket, reason: string): void {
   if (socket.readyState === socket.CONNECTING || socket.readyState === socket.OPEN) socket.close(CREDENTIALS_CLOSE_CODE, `Forbidden: ${reason}`);
 }

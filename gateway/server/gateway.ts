@@ -72,7 +72,7 @@ import { EXEC_WEBSOCKET_PATH, execSocket } from './exec-socket';
 import { graphqlUpgrade, upgradeSecret } from './graphql-upgrade';
 import { RefusalLog } from '../limits/refusal-log';
 import { contextOutage, outageStatusPlugin } from './outage-response';
-import { CredentialSockets } from './credential-sockets';
+import { closeForCredentials, CredentialSockets, TOKEN_REFUSED_REASON } from './credential-sockets';
 import { certificateProblems, createListener } from './tls';
 import { ACCEPT_HANDLES, AcceptHandles, listenWithAcceptHandles } from './accept-handles';
 import { listenPortProblems } from './port-problems';
@@ -395,7 +395,10 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
           ctx.extra.socket.close(1013, outage.message.slice(0, 120));
           return false;
         }
-        if (!actor) return false;
+        if (!actor) {
+          closeForCredentials(ctx.extra.socket, TOKEN_REFUSED_REASON);
+          return false;
+        }
         ctx.extra.actor = actor;
         // Authenticated now: its place among the sockets without credentials goes to another (an anonymous socket keeps it until it closes).
         if (actor.kind !== 'anonymous') admission.place?.authenticated();

@@ -138,7 +138,7 @@ describe('abuse: sockets without a token', () => {
   test('a token at the upgrade that does not authenticate is closed 4403 at connection_init (as graphql-ws clients expect), holding a place among the sockets without a token until then', async () => {
     const byHeader = await openSocket(t.gateway.websocketUrl, {}, { headers: { authorization: 'Bearer rsp_not-a-token' } });
     const byProtocol = await openSocket(t.gateway.websocketUrl, {}, { protocols: ['rsp.bearer.rsp_not-a-token'] });
-    for (const o of [byHeader, byProtocol]) expect(o).toMatchObject({ code: 4403 });
+    for (const o of [byHeader, byProtocol]) expect(o).toMatchObject({ code: 4403, reason: 'Forbidden: the token does not authenticate (unknown, revoked or expired): log in again or make a new token' });
     // Bad tokens do not get around the caps: from one address, the 17th socket is refused at the upgrade.
     const headers = { authorization: 'Bearer rsp_not-a-token', 'x-forwarded-for': '203.0.113.8' };
     const silent = await Promise.all(Array.from({ length: 17 }, () => openSocket(t.gateway.websocketUrl, {}, { headers, init: false })));
