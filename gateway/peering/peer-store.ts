@@ -120,11 +120,20 @@ export class PeerStore {
     }
   }
 
-  /** One call of a peer site, as the token's group (MEMBER); BAD_USER_INPUT for an unknown call. */
-  async call(actor: Principal, call: string, args: Record<string, unknown>): Promise<unknown> {
+  /**
+   * The group whose token may call the peer store (a MEMBER or more of a group); FORBIDDEN
+   * otherwise. Checked before a call's body is read, and again by `call`.
+   */
+  requireCaller(actor: Principal): { groupId: string } {
     const p = policy.requireAuthenticated(actor);
     if (!p.groupId) throw new ForbiddenError("Another site's replicas are kept for a group: use a token of the group the peering links");
     policy.requireRole(actor, p.groupId, MemberRole.MEMBER, "keep another site's replicas in this site's store");
+    return { groupId: p.groupId };
+  }
+
+  /** One call of a peer site, as the token's group (MEMBER); BAD_USER_INPUT for an unknown call. */
+  async call(actor: Principal, call: string, args: Record<string, unknown>): Promise<unknown> {
+    const p = this.requireCaller(actor);
     switch (call) {
       case 'hasManifest':
         return this.hasManifest(p.groupId, manifestIdOf(args.manifestId), await this.openTransferOf(p.groupId, args.transfer));

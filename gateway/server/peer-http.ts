@@ -43,20 +43,50 @@ export function imageContentHandler(services: Services, logger: Logger) {
 }
 
 /** The largest body of a peer store call: a batch of chunks (base64) with room to spare. */
-const MAX_PEER_BODY_BYTES = 32 * 1024 * 1024;
+export const MAX_PEER_BODY_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Bytes of peer store bodies the gateway holds at once, all callers together (four of the largest
+ * bodies): each is read whole before it is parsed, so without a bound any member token sending a
+ * few dozen large bodies at once would exhaust the gateway's memory.
+ */
+export const MAX_PEER_BYTES_IN_FLIGHT = 4 * MAX_PEER_BODY_BYTES;
+
+/** Answers a body refused before it is read: the connection closes (the rest of the body is not read). */
+function refuseBody(res: Response, status: number, message: string, code: string, retryAfter?: number): void {
+  res.set('connection', 'close');
+  if (retryAfter !== undefined) res.set('retry-after', String(retryAfter));
+  res.status(status).json({ errors: [{ message, extensions: { code } }] });
+}
 
 /**
  * `POST /peer/store` — another site's replication run writing to this site's store, with a token
- * this site issued (`{ call, args }` → `{ result }`; see `PeerStore`).
+ * this site issued (`{ call, args }` → `{ result }`; see `PeerStore`). Before its body is read:
+ * the token is checked (401) and must be a MEMBER's of a group (403); the body must announce its
+ * length (411) of at most MAX_PEER_BODY_BYTES (413); and it must fit in what the gateway holds of
+ * such bodies at once (MAX_PEER_BYTES_IN_FLIGHT; over it 429 RATE_LIMITED, Retry-After: 1).
  */
-export function peerStoreHandler(services: Services, logger: Logger) {
+export function peerStoreHandler(services: Services, logger: Logger, maxInFlight = MAX_PEER_BYTES_IN_FLIGHT) {
+  let inFlight = 0;
   return async (req: Request, res: Response): Promise<void> => {
+    let held = 0;
     try {
       const actor = await caller(services, req);
+      services.peerStore.requireCaller(actor);
+      const header = req.headers['content-length'];
+      if (header === undefined || !/^\d+$/.test(header)) return refuseBody(res, 411, 'A peer store call needs a Content-Length', 'BAD_REQUEST');
+      const length = Number(header);
+      if (length > MAX_PEER_BODY_BYTES) return refuseBody(res, 413, `The body is larger than ${MAX_PEER_BODY_BYTES} bytes`, 'BAD_REQUEST');
+      if (inFlight + length > maxInFlight) return refuseBody(res, 429, 'The gateway is reading as many peer store calls as it holds at once: retry in a second', 'RATE_LIMITED', 1);
+      inFlight += held = length;
       const body = await readJson(req);
       res.json({ result: (await services.peerStore.call(actor, String(body.call), (body.args ?? {}) as Record<string, unknown>)) ?? null });
     } catch (e) {
+      // Refused before its body was read (the token, its role): the rest of it is not read either.
+      if (!req.complete && !res.headersSent) res.set('connection', 'close');
       refuse(res, logger, e);
+    } finally {
+      inFlight -= held;
     }
   };
 }

@@ -1,7 +1,9 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
+import { until } from '../helpers/until';
+import { MAX_PEER_BODY_BYTES } from '../../gateway/server/peer-http';
 
 /** Sends `text` on a raw connection to the gateway at `url` and answers what came back once it closes (or after a moment). */
 function raw(url: string, text: string): Promise<string> {
@@ -126,4 +128,45 @@ describe('HTTP and WebSocket endpoints under attack', () => {
     }
     expect((await fetch(`${t.gateway.url}/admin/backup`, { headers: { authorization: `Bearer ${t.adminToken}` } })).status).toBe(200);
   });
+  test('/peer/store reads no body before the token is a member\'s, the length announced and within bounds; the bodies it holds at once are capped', async () => {
+    // Headers alone: every refusal comes without the body being sent.
+    const head = (token: string, length: string | undefined) =>
+      [`POST /peer/store HTTP/1.1`, 'Host: gateway', 'Content-Type: application/json', `Authorization: Bearer ${token}`, ...(length === undefined ? ['Transfer-Encoding: chunked'] : [`Content-Length: ${length}`]), '', ''].join('\r\n');
+    const status = (answer: string) => Number(answer.split(' ')[1]);
+    const codeOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).errors[0].extensions.code as string;
+    const full = String(MAX_PEER_BODY_BYTES);
+    const anonymous = await raw(t.gateway.url, head('rsp_nope', full));
+    expect([status(anonymous), codeOf(anonymous)]).toEqual([401, 'UNAUTHENTICATED']);
+    const viewer = await raw(t.gateway.url, head(w.tokens.viewerA, full));
+    expect([status(viewer), codeOf(viewer)]).toEqual([403, 'FORBIDDEN']);
+    const chunked = await raw(t.gateway.url, head(w.tokens.memberA, undefined));
+    expect([status(chunked), codeOf(chunked)]).toEqual([411, 'BAD_REQUEST']);
+    const huge = await raw(t.gateway.url, head(w.tokens.memberA, String(MAX_PEER_BODY_BYTES + 1)));
+    expect([status(huge), codeOf(huge)]).toEqual([413, 'BAD_REQUEST']);
+
+    // A member announcing four of the largest bodies and sending them slowly holds what the gateway takes at once: the next call waits its turn.
+    const small = async () => {
+      const res = await fetch(`${t.gateway.url}/peer/store`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${w.tokens.memberB}` }, body: JSON.stringify({ call: 'nothing', args: {} }) });
+      return { status: res.status, code: (await res.json()).errors?.[0]?.extensions?.code as string | undefined, retryAfter: res.headers.get('retry-after') };
+    };
+    expect(await small()).toMatchObject({ status: 400, code: 'BAD_USER_INPUT' });
+    const held = await Promise.all(
+      [1, 2, 3, 4].map(
+        () =>
+          new Promise<Socket>((resolve) => {
+            const { hostname, port } = new URL(t.gateway.url);
+            const socket = connect(Number(port), hostname, () => socket.write(head(w.tokens.memberA, full) + '{', () => resolve(socket)));
+            socket.on('error', () => undefined);
+          }),
+      ),
+    );
+    try {
+      expect(await until('a call refused while four large bodies are held', async () => ((await small()).status === 429 ? small() : false), 20_000)).toEqual({ status: 429, code: 'RATE_LIMITED', retryAfter: '1' });
+    } finally {
+      held.forEach((socket) => socket.destroy());
+    }
+    // Once those went, calls are read again.
+    await until('calls read again once the held bodies went', async () => (await small()).status === 400, 20_000);
+  });
+
 });
