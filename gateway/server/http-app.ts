@@ -67,8 +67,13 @@ export function notFoundHandler(_req: Request, res: Response): void {
 /** The body of `/healthz`: the process answers. */
 const LIVE = { status: 'ok' };
 
-/** The answer of `/readyz`: 200 when the database answers and every readiness check passes, else 503, with each check's result. */
-export async function readiness(options: Pick<HttpAppOptions, 'dataSource' | 'readinessChecks'>): Promise<{ status: 200 | 503; body: { status: string; checks: Record<string, unknown> } }> {
+/**
+ * The answer of `/readyz`: 200 when the database answers and every readiness check passes, else
+ * 503, with each check's result. A check that throws is `{ ok: false, code }` (UNAVAILABLE for an
+ * outage, else INTERNAL_SERVER_ERROR): `/readyz` answers anyone, so the error's message (a
+ * database's address, a path) goes to the log only.
+ */
+export async function readiness(options: Pick<HttpAppOptions, 'dataSource' | 'readinessChecks'> & { logger?: Logger }): Promise<{ status: 200 | 503; body: { status: string; checks: Record<string, unknown> } }> {
   const checks: Record<string, unknown> = { database: await databaseReachable(options.dataSource) };
   let ready = checks.database === true;
   for (const { name, check } of options.readinessChecks ?? []) {
@@ -77,7 +82,8 @@ export async function readiness(options: Pick<HttpAppOptions, 'dataSource' | 're
       checks[name] = r;
       ready &&= typeof r === 'boolean' ? r : r.ok;
     } catch (e) {
-      checks[name] = { ok: false, detail: (e as Error).message };
+      options.logger?.warn({ err: e, check: name }, 'readiness check failed');
+      checks[name] = { ok: false, code: outageOf(e) ? 'UNAVAILABLE' : 'INTERNAL_SERVER_ERROR' };
       ready = false;
     }
   }
