@@ -46,6 +46,8 @@ export interface PluginDriverContext {
   dataDir?: string;
   /** The agent's instance name (an `RSP_AGENTS` agent); none for the gateway's own agent. */
   instance?: string;
+  /** Who makes the objects (see `PluginContext.owner`). */
+  owner?: string;
 }
 
 const REQUIRED_DRIVER_METHODS = ['probe', 'capabilities', 'create', 'start', 'stop', 'destroy', 'inspect', 'list', 'stats'] as const;
@@ -151,7 +153,7 @@ export async function loadPluginSet(specifiers: readonly string[], options: Load
 export async function registerPluginDrivers(plugins: readonly DriverPluginManifest[], registry: DriverRegistry, context: PluginDriverContext = {}): Promise<Array<{ plugin: string; driver: Driver }>> {
   const drivers: Array<{ plugin: string; driver: Driver }> = [];
   for (const manifest of plugins) {
-    const pluginContext: PluginContext = { options: context.options?.[manifest.name] ?? {}, dataDir: context.dataDir, ...(context.instance ? { instance: context.instance } : {}) };
+    const pluginContext: PluginContext = { options: context.options?.[manifest.name] ?? {}, dataDir: context.dataDir, ...(context.instance ? { instance: context.instance } : {}), ...(context.owner ? { owner: context.owner } : {}) };
     drivers.push({ plugin: manifest.name, driver: checkDriver(await create(manifest, () => manifest.createDriver(pluginContext)), manifest.name) });
   }
   const names = new Set<string>();

@@ -22,6 +22,13 @@ export interface DockerDriverOptions {
    * removes only those. Default: none — names `rsp-<id>`, containers without the label.
    */
   instance?: string;
+  /**
+   * Who made the objects (the gateway installation's id for its in-process agents, the agent's
+   * id for a remote one): they are labelled `rsp.owner=<owner>`, and the driver lists, finds and
+   * removes only objects of this owner or of none (made before owners existed). Default: none —
+   * no label, and objects of other owners are not seen.
+   */
+  owner?: string;
   /** Default deadline of one engine call, ms. Default 30 s. */
   timeoutMs?: number;
   /** Default deadline of image import/export, ms. Default 10 min. */
@@ -36,6 +43,7 @@ export interface ResolvedDockerConfig {
   stateDir: string;
   imageRepository: string;
   instance: string | undefined;
+  owner: string | undefined;
   timeoutMs: number;
   transferTimeoutMs: number;
 }
@@ -45,9 +53,13 @@ export const DEFAULT_SOCKET_PATH = '/var/run/docker.sock';
 /** What a driver instance name may be: it becomes part of container and image names. */
 export const INSTANCE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
+/** What an owner may be: it becomes a label value. */
+export const OWNER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
 /** Fills the defaults, honouring Docker's own `DOCKER_HOST` unless a socket path or host is given explicitly. */
 export function resolveDockerConfig(options: DockerDriverOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedDockerConfig {
   if (options.instance !== undefined && !INSTANCE_PATTERN.test(options.instance)) throw new BadInputError(`Docker driver instance "${options.instance}" is not a name (a-z, 0-9, -; at most 32)`, { instance: options.instance });
+  if (options.owner !== undefined && !OWNER_PATTERN.test(options.owner)) throw new BadInputError(`Docker driver owner "${options.owner}" is not one (A-Z, a-z, 0-9, . _ : -; at most 128)`, { owner: options.owner });
   const { connection, endpoint } = connectionFor(options, env);
   return {
     connection,
@@ -55,6 +67,7 @@ export function resolveDockerConfig(options: DockerDriverOptions = {}, env: Node
     stateDir: options.stateDir ?? join(tmpdir(), 'rsp-docker'),
     imageRepository: options.imageRepository ?? (options.instance ? `rsp-${options.instance}` : 'rsp'),
     instance: options.instance,
+    owner: options.owner,
     timeoutMs: options.timeoutMs ?? 30_000,
     transferTimeoutMs: options.transferTimeoutMs ?? 600_000,
   };

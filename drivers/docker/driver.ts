@@ -36,7 +36,7 @@ import { resolveDockerConfig, type DockerDriverOptions, type ResolvedDockerConfi
 import { engineMessage, isConnectionError, translateEngineError } from './engine-errors';
 import { exportRootfs, imageTag, importRootfs } from './images';
 import { assertInterface, interfaceToCreateOptions, networkModeOf, removeConfigFiles, writeConfigFiles } from './interface';
-import { containerName, LABEL_ENVIRONMENT, LABEL_EXPORT_OF, LABEL_GROUP, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF, LABEL_INSTANCE, LABEL_OWNED_IMAGE, ofInstance, ownedFilter } from './labels';
+import { containerName, LABEL_ENVIRONMENT, LABEL_EXPORT_OF, LABEL_GROUP, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF, LABEL_INSTANCE, LABEL_OWNED_IMAGE, LABEL_OWNER, isOurs, ownedFilter } from './labels';
 import { ENFORCED_LIMITS, limitsFromHostConfig, limitsToHostConfig } from './limits';
 import { logQuery, logReadOf } from './logs';
 import { managedNetworkOf, ManagedNetworks } from './network';
@@ -51,7 +51,9 @@ import { copyVolumes, LABEL_SNAPSHOT, LABEL_SNAPSHOT_AT, LABEL_SNAPSHOT_OF, rest
  * Every container it creates is named `rsp-<id>` and labelled `rsp.environment=<id>` (and
  * `rsp.group=<group>` when the spec's labels name one); it lists, reconciles and destroys only
  * those. A named instance (several agents on one engine) uses `rsp-<instance>-<id>` and the
- * label `rsp.instance=<instance>`, and sees only its own containers. Images come from root
+ * label `rsp.instance=<instance>`, and sees only its own containers. With an `owner` (the
+ * installation or agent), everything it makes is labelled `rsp.owner=<owner>` and it sees only
+ * objects of that owner or of none (made before owners existed). Images come from root
  * filesystem tarballs (`importImage`) — no registry needed. A managed network a spec names (the
  * gateway's per-host range) is made on first use and removed with its last container. A
  * bandwidth cap is `tc` on the host's end of the container's veth (engines on this machine only),
@@ -77,7 +79,7 @@ export class DockerDriver implements Driver {
     this.shaping = new DockerShaping(this.config.stateDir);
     this.caps = new CapKeeper(this.engine, {
       owned: async () => (await this.containers()).filter((c) => c.State === 'running').map((c) => ({ id: c.Labels![LABEL_ENVIRONMENT]!, containerId: c.Id })),
-      environmentOf: (labels) => (labels?.[LABEL_ENVIRONMENT] && ofInstance(labels, this.config.instance) && !labels[LABEL_EXPORT_OF] ? labels[LABEL_ENVIRONMENT] : undefined),
+      environmentOf: (labels) => (labels?.[LABEL_ENVIRONMENT] && isOurs(labels, this.config) && !labels[LABEL_EXPORT_OF] ? labels[LABEL_ENVIRONMENT] : undefined),
       capOf: (id, info) => this.shaping.capOf(id, specOf(info).limits?.networkBitsPerSecond),
       nameOf: (id) => containerName(id, this.config.instance),
       reapply: (id, info) => this.shapeNow(id, info),
@@ -214,7 +216,7 @@ export class DockerDriver implements Driver {
         if (network) await this.networks.release(network.name);
       }
       for (const exporting of await this.exportContainers(id)) await this.engine.getContainer(exporting.Id).remove({ force: true }).catch(() => undefined);
-      for (const snap of await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)) {
+      for (const snap of await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance, this.config.owner)) {
         await this.engine.getImage(snap.imageId).remove({ force: true }).catch(() => undefined);
       }
       await rm(volumeCopiesDir(this.config.stateDir, id, undefined, this.config.instance), { recursive: true, force: true });
@@ -421,7 +423,7 @@ export class DockerDriver implements Driver {
     assertSnapshotName(name);
     return this.call('snapshot', id, options, async () => {
       const container = await this.owned(id);
-      if ((await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)).some((s) => s.tagged && s.name === name)) {
+      if ((await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance, this.config.owner)).some((s) => s.tagged && s.name === name)) {
         throw new ConflictError(`Snapshot ${name} of ${id} already exists`, { id, snapshot: name });
       }
       const createdAt = new Date();
@@ -447,7 +449,7 @@ export class DockerDriver implements Driver {
     assertEnvironmentId(id);
     return this.call('listSnapshots', id, options, async () => {
       await this.owned(id);
-      return (await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)).filter((s) => s.tagged).map(({ name, createdAt }) => ({ name, createdAt }));
+      return (await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance, this.config.owner)).filter((s) => s.tagged).map(({ name, createdAt }) => ({ name, createdAt }));
     });
   }
 
@@ -460,7 +462,7 @@ export class DockerDriver implements Driver {
     assertEnvironmentId(id);
     assertSnapshotName(name);
     await this.call('rollbackSnapshot', id, options, async () => {
-      const snap = (await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)).find((s) => s.tagged && s.name === name);
+      const snap = (await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance, this.config.owner)).find((s) => s.tagged && s.name === name);
       const current = await this.owned(id);
       if (!snap) throw new SnapshotNotFoundError(this.name, id, name);
       const info = await current.inspect();
@@ -501,7 +503,7 @@ export class DockerDriver implements Driver {
     assertSnapshotName(name);
     await this.call('deleteSnapshot', id, options, async () => {
       await this.owned(id);
-      for (const snap of await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)) {
+      for (const snap of await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance, this.config.owner)) {
         if (snap.name !== name || !snap.tagged) continue;
         const { repo, tag } = snapshotTag(this.config.imageRepository, id, name, this.config.instance);
         // Forced: while a container runs from it (after a rollback) the engine only untags it; destroy removes it.
@@ -523,14 +525,14 @@ export class DockerDriver implements Driver {
     assertSnapshotName(name);
     return this.call('exportSnapshot', id, options, async () => {
       const current = await this.owned(id);
-      const snap = (await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance)).find((s) => s.tagged && s.name === name);
+      const snap = (await snapshotImages(this.engine, this.config.imageRepository, id, this.config.instance, this.config.owner)).find((s) => s.tagged && s.name === name);
       if (!snap) throw new SnapshotNotFoundError(this.name, id, name);
       const info = await current.inspect();
       const spec = JSON.parse(info.Config.Labels?.['rsp.spec'] ?? '{}') as Partial<EnvironmentSpec>;
       const exporting = await this.engine.createContainer({
         Image: snap.imageId,
         name: `${containerName(id, this.config.instance)}-export-${randomBytes(4).toString('hex')}`,
-        Labels: { [LABEL_EXPORT_OF]: id, ...(this.config.instance ? { [LABEL_INSTANCE]: this.config.instance } : {}) },
+        Labels: { [LABEL_EXPORT_OF]: id, ...(this.config.instance ? { [LABEL_INSTANCE]: this.config.instance } : {}), ...(this.config.owner ? { [LABEL_OWNER]: this.config.owner } : {}) },
         NetworkDisabled: true,
       });
       const remove = () => exporting.remove({ force: true }).catch(() => undefined);
@@ -675,6 +677,8 @@ export class DockerDriver implements Driver {
     };
     if (spec.labels?.[LABEL_GROUP]) labels[LABEL_GROUP] = spec.labels[LABEL_GROUP];
     if (!this.config.instance) delete labels[LABEL_INSTANCE];
+    if (this.config.owner) labels[LABEL_OWNER] = this.config.owner;
+    else delete labels[LABEL_OWNER];
     const create: ContainerCreateOptions = {
       ...iface,
       name: engine.name ?? containerName(spec.id, this.config.instance),
@@ -708,13 +712,13 @@ export class DockerDriver implements Driver {
   /** This instance's containers (of environment `id`, when given), found by their labels. */
   private async containers(id?: string): Promise<Docker.ContainerInfo[]> {
     const found = await this.engine.listContainers({ all: true, filters: ownedFilter(id, this.config.instance) });
-    return found.filter((c) => ofInstance(c.Labels, this.config.instance) && !c.Labels?.[LABEL_EXPORT_OF]);
+    return found.filter((c) => isOurs(c.Labels, this.config) && !c.Labels?.[LABEL_EXPORT_OF]);
   }
 
   /** The containers `exportSnapshot` made from `id`'s snapshots and has not removed yet (of this instance). */
   private async exportContainers(id: string): Promise<Docker.ContainerInfo[]> {
     const found = await this.engine.listContainers({ all: true, filters: { label: [`${LABEL_EXPORT_OF}=${id}`] } });
-    return found.filter((c) => ofInstance(c.Labels, this.config.instance));
+    return found.filter((c) => isOurs(c.Labels, this.config));
   }
 
   /** The container of environment `id`, found by its label (never by name alone). NOT_FOUND otherwise. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { SnapshotInfo, VolumeSpec } from '../contract';
 import { runToolOk } from '../host/run-tool';
-import { containerName, ofInstance } from './labels';
+import { containerName, isOurs } from './labels';
 
 /**
  * Docker snapshots: each one is an image committed from the container (`docker commit`, paused
@@ -36,10 +36,10 @@ export interface SnapshotImage extends SnapshotInfo {
 }
 
 /** Every snapshot image of the environment (of this driver instance), untagged ones included, oldest first. */
-export async function snapshotImages(engine: Docker, imageRepository: string, id: string, instance?: string): Promise<SnapshotImage[]> {
+export async function snapshotImages(engine: Docker, imageRepository: string, id: string, instance?: string, owner?: string): Promise<SnapshotImage[]> {
   const images = await engine.listImages({ filters: { label: [`${LABEL_SNAPSHOT_OF}=${id}`] } });
   return images
-    .filter((i) => ofInstance(i.Labels ?? undefined, instance) && i.Labels?.[LABEL_SNAPSHOT])
+    .filter((i) => isOurs(i.Labels ?? undefined, { instance, owner }) && i.Labels?.[LABEL_SNAPSHOT])
     .map((i) => {
       const name = i.Labels[LABEL_SNAPSHOT]!;
       const { repo, tag } = snapshotTag(imageRepository, id, name, instance);

@@ -13,28 +13,36 @@ import type { BUILTIN_DRIVER_NAMES } from '../config/config';
 import { BadInputError } from '../errors';
 
 /**
- * The drivers RSP ships, by name, made for a data directory and an optional instance name (an
- * extra agent sharing the engines: its environments get engine-side names of their own, e.g.
- * `rsp-<instance>-<id>`, and it lists only those). `fake` is in-memory (tests, demos).
+ * Whose drivers these are: `instance` names an extra agent sharing the engines (its environments
+ * get engine-side names of their own, e.g. `rsp-<instance>-<id>`, and it lists only those);
+ * `owner` is the installation or agent that makes the objects (the gateway installation's id for
+ * its in-process agents, the agent's id for a remote one), so that two installations sharing an
+ * engine never see each other's objects.
  */
+export interface DriverScope {
+  instance?: string;
+  owner?: string;
+}
+
+/** The drivers RSP ships, by name, made for a data directory and a scope. `fake` is in-memory (tests, demos). */
 export const BUILTIN_DRIVERS = {
-  docker: (dataDir: string, instance?: string) => createDockerDriver({ stateDir: join(dataDir, 'docker'), instance }),
-  lxc: (dataDir: string, instance?: string) => createLxcDriver({ dataDir, lxcPath: join(dataDir, 'lxc'), namePrefix: prefixOf(instance) }),
-  libvirt: (dataDir: string, instance?: string) => createLibvirtDriver({ ...libvirtOptions(dataDir), namePrefix: prefixOf(instance) }),
-  vserver: (dataDir: string, instance?: string) => createVserverDriver({ imageDir: join(dataDir, 'images', 'vserver'), namePrefix: prefixOf(instance) }),
+  docker: (dataDir: string, scope: DriverScope = {}) => createDockerDriver({ stateDir: join(dataDir, 'docker'), instance: scope.instance, owner: scope.owner }),
+  lxc: (dataDir: string, scope: DriverScope = {}) => createLxcDriver({ dataDir, lxcPath: join(dataDir, 'lxc'), namePrefix: prefixOf(scope.instance) }),
+  libvirt: (dataDir: string, scope: DriverScope = {}) => createLibvirtDriver({ ...libvirtOptions(dataDir), namePrefix: prefixOf(scope.instance) }),
+  vserver: (dataDir: string, scope: DriverScope = {}) => createVserverDriver({ imageDir: join(dataDir, 'images', 'vserver'), namePrefix: prefixOf(scope.instance) }),
   fake: () => new FakeDriver(),
-} as const satisfies Record<(typeof BUILTIN_DRIVER_NAMES)[number], (dataDir: string, instance?: string) => unknown>;
+} as const satisfies Record<(typeof BUILTIN_DRIVER_NAMES)[number], (dataDir: string, scope?: DriverScope) => unknown>;
 
 /** Drivers registered when the configuration names none: every real one (probing says which work). */
 export const DEFAULT_DRIVERS = ['docker', 'lxc', 'libvirt', 'vserver'] as const;
 
-/** A registry with the named built-in drivers (of `instance`, when named); an unknown name is BAD_USER_INPUT. */
-export function builtinRegistry(names: readonly string[], dataDir: string, instance?: string): DriverRegistry {
+/** A registry with the named built-in drivers (of the scope's instance and owner, when given); an unknown name is BAD_USER_INPUT. */
+export function builtinRegistry(names: readonly string[], dataDir: string, scope: DriverScope = {}): DriverRegistry {
   const registry = new DriverRegistry();
   for (const name of names) {
-    const make = (BUILTIN_DRIVERS as Record<string, (dataDir: string, instance?: string) => Parameters<DriverRegistry['register']>[0]>)[name];
+    const make = (BUILTIN_DRIVERS as Record<string, (dataDir: string, scope?: DriverScope) => Parameters<DriverRegistry['register']>[0]>)[name];
     if (!make) throw new BadInputError(`RSP_DRIVERS: unknown driver "${name}" (built in: ${Object.keys(BUILTIN_DRIVERS).join(', ')}; others come as plugins)`, { driver: name });
-    registry.register(make(dataDir, instance));
+    registry.register(make(dataDir, scope));
   }
   return registry;
 }
@@ -43,6 +51,8 @@ export function builtinRegistry(names: readonly string[], dataDir: string, insta
 export interface AgentRegistryOptions {
   /** The agent's instance name (an `RSP_AGENTS` agent); none for the gateway's own agent. */
   instance?: string;
+  /** Who makes the objects: the installation's id for the gateway's in-process agents, the agent's id for a remote one (see `DriverScope`). */
+  owner?: string;
   /** The loaded driver plugins: each makes a driver of its own for this agent. */
   plugins?: readonly DriverPluginManifest[];
   /** Each plugin's settings, by plugin name. */
@@ -54,8 +64,8 @@ export interface AgentRegistryOptions {
  * all made for this agent's data directory and instance, so no two agents share a driver.
  */
 export async function agentRegistry(names: readonly string[], dataDir: string, options: AgentRegistryOptions = {}): Promise<DriverRegistry> {
-  const registry = builtinRegistry(names, dataDir, options.instance);
-  await registerPluginDrivers(options.plugins ?? [], registry, { options: options.pluginOptions, dataDir, instance: options.instance });
+  const registry = builtinRegistry(names, dataDir, { instance: options.instance, owner: options.owner });
+  await registerPluginDrivers(options.plugins ?? [], registry, { options: options.pluginOptions, dataDir, instance: options.instance, owner: options.owner });
   return registry;
 }
 

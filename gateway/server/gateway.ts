@@ -47,6 +47,7 @@ import { createGatewayPubSub } from '../events/pubsub';
 import { redisPrefix } from '../events/redis-prefix';
 import { createLogger, Logger } from '../logging/logger';
 import { EmbeddedVacuum } from '../persistence/embedded-vacuum';
+import { installationId } from '../persistence/installation';
 import { PeriodicTask } from '../scheduling/periodic-task';
 import { databaseTarget, describeTarget, openDataSource, runMigrations } from '../persistence/data-source';
 import { refuseNewerSchema } from '../persistence/migration-status';
@@ -175,10 +176,12 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     localClaim = await claimLocalAgent(dataSource, { configured: config.localAgentId, replicated: !!config.redisUrl, embedded: target.kind === 'pglite' }, logger);
     const adopted = await adoptLegacyLocalHosts(dataSource, localClaim.agentId);
     if (adopted) logger.info({ agent: localClaim.agentId, hosts: adopted }, 'hosts of the agent "local" are served by this gateway\'s in-process agent');
-    const { agent, plugins } = await startLocalAgent(config, logger, upstream, localClaim.agentId);
+    // What its drivers make carries the installation's id (the same for every replica, across restarts): another installation sharing the engines never sees it.
+    const owner = await installationId(dataSource);
+    const { agent, plugins } = await startLocalAgent(config, logger, upstream, localClaim.agentId, owner);
     const agents = new AgentLink(localClaim.agentId);
     agents.add(await reach(agent, config, logger));
-    for (const extra of await startExtraAgents(config, logger, plugins, upstream)) agents.add(await reach(extra, config, logger));
+    for (const extra of await startExtraAgents(config, logger, plugins, upstream, owner)) agents.add(await reach(extra, config, logger));
     // With Redis, this gateway is one of several replicas: agents connected to the others are reached through the call relay.
     if (config.redisUrl) replicas = await joinReplicas({ bus: new RedisReplicaBus(config.redisUrl, redisNamespace), agents, logger, ttlMs: config.agentDirectoryTtlMs, maxFrameBytes: config.relayMaxFrameBytes, callTimeoutMs: config.relayCallTimeoutMs, newestProtocol: protocols.newest });
     const claim = localClaim;
@@ -283,10 +286,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 }
 
 /** The in-process host agent with the configured built-in drivers and plugins, probed. */
-async function startLocalAgent(config: GatewayConfig, logger: Logger, upstream: ChunkTransport, agentId: string): Promise<{ agent: InProcessAgent; plugins: PluginSet }> {
+async function startLocalAgent(config: GatewayConfig, logger: Logger, upstream: ChunkTransport, agentId: string, owner: string): Promise<{ agent: InProcessAgent; plugins: PluginSet }> {
   const plugins = await loadPluginSet(config.plugins, { dataDir: config.dataDir, options: pluginOptions(config) });
   for (const m of plugins.manifests) logger.info({ plugin: m.name, kind: m.kind, from: m.specifier }, 'plugin loaded');
-  const registry = await agentRegistry(config.drivers ?? DEFAULT_DRIVERS, config.dataDir, { plugins: plugins.driverPlugins, pluginOptions: pluginOptions(config) });
+  const registry = await agentRegistry(config.drivers ?? DEFAULT_DRIVERS, config.dataDir, { owner, plugins: plugins.driverPlugins, pluginOptions: pluginOptions(config) });
   // Its store is not `<RSP_DATA_DIR>/artifacts`, the gateway's own store (RSP_ARTIFACT_DIR) by default.
   const agent = new InProcessAgent(registry, config.dataDir, logger.child({ agent: agentId }), agentId, join(config.dataDir, 'agent', 'artifacts'), upstream);
   await agent.probe();
@@ -294,10 +297,10 @@ async function startLocalAgent(config: GatewayConfig, logger: Logger, upstream: 
 }
 
 /** The extra in-process agents of `RSP_AGENTS`, each with its own built-in and plugin driver instances and data directory, probed. */
-async function startExtraAgents(config: GatewayConfig, logger: Logger, plugins: PluginSet, upstream: ChunkTransport): Promise<InProcessAgent[]> {
+async function startExtraAgents(config: GatewayConfig, logger: Logger, plugins: PluginSet, upstream: ChunkTransport, owner: string): Promise<InProcessAgent[]> {
   const agents: InProcessAgent[] = [];
   for (const a of config.agents) {
-    const registry = await agentRegistry(config.drivers ?? DEFAULT_DRIVERS, a.dataDir, { instance: a.id, plugins: plugins.driverPlugins, pluginOptions: pluginOptions(config) });
+    const registry = await agentRegistry(config.drivers ?? DEFAULT_DRIVERS, a.dataDir, { instance: a.id, owner, plugins: plugins.driverPlugins, pluginOptions: pluginOptions(config) });
     const agent = new InProcessAgent(registry, a.dataDir, logger.child({ agent: a.id }), a.id, join(a.dataDir, 'artifacts'), upstream);
     await agent.probe();
     agents.push(agent);

@@ -26,9 +26,9 @@ export interface DockerTestSetup {
   cleanup(ids?: Iterable<string>): Promise<void>;
 }
 
-export async function dockerDriverForTests(): Promise<DockerTestSetup> {
+export async function dockerDriverForTests(options: { owner?: string } = {}): Promise<DockerTestSetup> {
   const dir = await mkdtemp(join(tmpdir(), 'rsp-docker-test-'));
-  const driver = createDockerDriver({ stateDir: join(dir, 'state') });
+  const driver = createDockerDriver({ stateDir: join(dir, 'state'), owner: options.owner });
   const image = await importBusyboxImage(driver);
   return {
     driver,

@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig } from '../../gateway/config/config';
 import { HostState } from '../../gateway/persistence/entities';
 import { isSilent, missedBeatsAllowed, silenceCutoff } from '../../gateway/services/failure-detector';
-import { containerName, LABEL_INSTANCE, ofInstance, ownedFilter } from '../../drivers/docker/labels';
+import { containerName, isOurs, LABEL_INSTANCE, LABEL_OWNER, ofInstance, ofOwner, ownedFilter } from '../../drivers/docker/labels';
 import { namePrefixOf } from '../../drivers/host/name-prefix';
 
 const settings = { heartbeatMs: 1000, downAfterMs: 3000 };
@@ -60,6 +60,12 @@ describe('engine-side names of driver instances', () => {
     expect(ofInstance({ 'rsp.environment': 'e1', [LABEL_INSTANCE]: 'b' }, undefined)).toBe(false);
     expect(ofInstance({ 'rsp.environment': 'e1', [LABEL_INSTANCE]: 'b' }, 'b')).toBe(true);
     expect(ofInstance({ 'rsp.environment': 'e1' }, 'b')).toBe(false);
+    expect(ofOwner({ 'rsp.environment': 'e1', [LABEL_OWNER]: 'x' }, 'x')).toBe(true);
+    expect(ofOwner({ 'rsp.environment': 'e1', [LABEL_OWNER]: 'x' }, 'y')).toBe(false);
+    expect(ofOwner({ 'rsp.environment': 'e1', [LABEL_OWNER]: 'x' }, undefined)).toBe(false);
+    expect(ofOwner({ 'rsp.environment': 'e1' }, 'y')).toBe(true);
+    expect(isOurs({ 'rsp.environment': 'e1', [LABEL_INSTANCE]: 'b', [LABEL_OWNER]: 'x' }, { instance: 'b', owner: 'x' })).toBe(true);
+    expect(isOurs({ 'rsp.environment': 'e1', [LABEL_OWNER]: 'x' }, { instance: 'b', owner: 'x' })).toBe(false);
   });
 
   test('lxc, libvirt, vserver: a name prefix, rsp- by default, checked', () => {

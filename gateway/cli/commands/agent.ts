@@ -86,7 +86,8 @@ async function runAgent(opts: AgentOptions, token: string | undefined): Promise<
     dataDir: opts.dataDir,
     logger,
     makeAgent: async (agentId, upstream) => {
-      const registry = await agentRegistry(drivers, opts.dataDir, { instance: opts.instance, plugins: plugins.driverPlugins });
+      // What its drivers make carries its id (given at enrolment, kept across restarts): no other agent or gateway on the engines sees it.
+      const registry = await agentRegistry(drivers, opts.dataDir, { instance: opts.instance, owner: agentId, plugins: plugins.driverPlugins });
       const made = new InProcessAgent(registry, opts.dataDir, logger.child({ agent: agentId }), agentId, join(opts.dataDir, 'artifacts'), upstream, { roots: { proc: opts.procRoot ?? '/proc', sys: opts.sysRoot ?? '/sys' } });
       await made.probe();
       return made;

@@ -22,6 +22,13 @@ export interface PluginContext {
    * in their names. Absent for the gateway's own agent.
    */
   instance?: string;
+  /**
+   * For a driver: who makes its objects — the gateway installation's id (in-process agents) or
+   * the agent's id (a remote agent). A driver on an engine other installations may share should
+   * mark what it makes with it and list, report and remove only objects marked with it (or with
+   * no mark: made before owners existed). Absent: mark nothing.
+   */
+  owner?: string;
 }
 
 /** The manifest of a driver plugin. */

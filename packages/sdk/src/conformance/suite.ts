@@ -38,6 +38,12 @@ export interface ConformanceOptions {
    * given, the suite checks that a failed create leaves nothing behind.
    */
   makeFailingDriver?: () => Promise<ConformanceSubject>;
+  /**
+   * A driver of the same kind on the same engine, made for another installation or agent (another
+   * `owner`, see `PluginContext.owner`). When given, the suite checks that neither lists, finds,
+   * or removes what the other made: two installations share an engine safely.
+   */
+  makeNeighbour?: () => Promise<ConformanceSubject>;
   /** Where `migrate` can send an environment; the migration test runs when given and advertised. */
   migrationTarget?: (subject: ConformanceSubject) => Promise<{ uri: string; driver: Driver; cleanup?: () => Promise<void> }>;
   /** Test-runner functions; default the runner's globals (jest). */
@@ -505,6 +511,24 @@ export function runConformanceSuite(name: string, makeDriver: () => Promise<Conf
       await rejectsWith(driver.inspect(spec.id), 'NOT_FOUND', `inspect of ${spec.id} on the source after migrate`);
       const moved = await target.driver.inspect(spec.id);
       assert.equal(moved.state, 'running');
+    }, timeout);
+
+    api.test("another installation's environments on the same engine are not listed, not found, and not removed (when a neighbour is given)", async () => {
+      if (!options.makeNeighbour) return;
+      const neighbour = await options.makeNeighbour();
+      if (neighbour.cleanup) cleanups.push(neighbour.cleanup);
+      const neighbourImage = typeof neighbour.image === 'function' ? await neighbour.image(neighbour.driver) : neighbour.image;
+      const theirs = track(neighbour.driver, newId());
+      await neighbour.driver.create({ ...specFor(theirs), image: neighbourImage });
+      const ours = await createEnv();
+      assert.equal((await driver.list()).some((e) => e.id === theirs), false, `list() shows ${theirs}, which another installation made`);
+      assert.equal((await neighbour.driver.list()).some((e) => e.id === ours.id), false, `the neighbour's list() shows ${ours.id}, which this installation made`);
+      await rejectsWith(driver.inspect(theirs), 'NOT_FOUND', `inspect of the neighbour's ${theirs}`);
+      await rejectsWith(driver.start(theirs), 'NOT_FOUND', `start of the neighbour's ${theirs}`);
+      await driver.destroy(theirs);
+      assert.equal((await neighbour.driver.inspect(theirs)).id, theirs, `destroy of ${theirs} by another installation removed it`);
+      await neighbour.driver.destroy(ours.id);
+      assert.equal((await driver.inspect(ours.id)).id, ours.id, `the neighbour's destroy of ${ours.id} removed it`);
     }, timeout);
 
     api.test('a failed create leaves nothing behind (when fault injection is given)', async () => {
