@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,7 +27,8 @@ const STATUS: Record<string, number> = { UNAUTHENTICATED: 401, FORBIDDEN: 403, U
 export function adminBackupHandler(config: GatewayConfig, dataSource: DataSource, services: Services, logger: Logger) {
   return async (req: Request, res: Response): Promise<void> => {
     const dir = join(config.dataDir, 'backups');
-    const file = join(dir, `online-${process.pid}-${Date.now()}.ndjson`);
+    // A name of its own: two backups asked for within the same millisecond must not remove each other's file.
+    const file = join(dir, `online-${process.pid}-${Date.now()}-${randomUUID()}.ndjson`);
     try {
       const actor = await services.tokens.authenticate(bearerSecret(req.headers.authorization));
       if (!actor) throw new UnauthenticatedError();

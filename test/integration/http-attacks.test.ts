@@ -1,4 +1,6 @@
+import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
@@ -167,6 +169,21 @@ describe('HTTP and WebSocket endpoints under attack', () => {
     }
     // Once those went, calls are read again.
     await until('calls read again once the held bodies went', async () => (await small()).status === 400, 20_000);
+  });
+
+  test('backups asked for at once each come whole (each its own file: none removes another\'s)', async () => {
+    const take = async () => {
+      const res = await fetch(`${t.gateway.url}/admin/backup`, { headers: { authorization: `Bearer ${t.adminToken}` } });
+      const text = await res.text();
+      return { status: res.status, length: Number(res.headers.get('content-length')), bytes: Buffer.byteLength(text), complete: text.endsWith('\n') };
+    };
+    for (const b of await Promise.all([take(), take(), take(), take()])) {
+      expect(b.status).toBe(200);
+      expect(b.bytes).toBe(b.length);
+      expect(b.complete).toBe(true);
+    }
+    // Each file is removed once sent (after its answer ended).
+    await until('every backup file removed', () => readdirSync(join(db.dataDir, 'backups')).every((f) => !f.startsWith('online-')), 20_000);
   });
 
 });
