@@ -328,7 +328,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   app.get('/images/content/:digest', imageContentHandler(services, logger));
   app.post('/peer/store', peerStoreHandler(services, logger));
   app.get('/admin/backup', adminBackupHandler(config, dataSource, services, logger));
-  app.get('/metrics', prometheusHandler(services));
+  app.get('/metrics', prometheusHandler(services, logger));
   let apollo!: ApolloServer<GatewayContext>;
   const limits = new RequestLimits(config, Date.now, sharedBuckets);
   const refusals = new RefusalLog(logger);

@@ -3,16 +3,20 @@ import type { RequestHandler } from 'express';
 import { bearerSecret } from '../auth/bearer';
 import { ANONYMOUS } from '../auth/principal';
 import { isRspError, outageOf } from '../errors';
+import type { Logger } from '../logging/logger';
 import type { GatewayMetrics } from '../metrics/prometheus';
 import type { Services } from '../services';
 
 /**
  * `GET /metrics`: the Prometheus text format, for a site-admin bearer token (the series name
- * hosts, groups and environments). 401 without a valid token, 403 for other tokens, 503 with
- * `Retry-After` while the database is unreachable.
+ * hosts, groups and environments). Refusals are GraphQL-shaped, as on the other routes: 401
+ * UNAUTHENTICATED without a valid token, 403 FORBIDDEN for other tokens, 503 UNAVAILABLE with
+ * `Retry-After` while the database is unreachable; anything else is logged under the request id
+ * and answered 500 INTERNAL_SERVER_ERROR naming only that id.
  */
-export function prometheusHandler(services: Services): RequestHandler {
+export function prometheusHandler(services: Services, logger: Logger): RequestHandler {
   return async (req, res) => {
+    const refuse = (status: number, code: string, message: string) => void res.status(status).json({ errors: [{ message, extensions: { code } }] });
     try {
       const actor = await services.tokens.authenticate(bearerSecret(req.headers.authorization));
       const { contentType, body } = await services.metrics.prometheusText(actor ?? ANONYMOUS);
@@ -20,12 +24,13 @@ export function prometheusHandler(services: Services): RequestHandler {
     } catch (e) {
       const outage = outageOf(e);
       if (outage) {
-        res.status(503).set('retry-after', String(outage.retryAfterSeconds)).json({ error: { code: outage.category, message: outage.message } });
-        return;
+        res.set('retry-after', String(outage.retryAfterSeconds));
+        return refuse(503, outage.category, outage.message);
       }
-      const code = isRspError(e) ? e.category : 'INTERNAL';
-      const status = code === 'UNAUTHENTICATED' ? 401 : code === 'FORBIDDEN' ? 403 : 500;
-      res.status(status).json({ error: { code, message: isRspError(e) ? e.message : 'internal error' } });
+      if (isRspError(e) && (e.category === 'UNAUTHENTICATED' || e.category === 'FORBIDDEN')) return refuse(e.category === 'UNAUTHENTICATED' ? 401 : 403, e.category, e.message);
+      const requestId = res.locals.requestId as string | undefined;
+      logger.error({ err: e, requestId }, 'prometheus metrics failed');
+      refuse(500, 'INTERNAL_SERVER_ERROR', `Internal error (request ${requestId})`);
     }
   };
 }
