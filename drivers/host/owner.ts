@@ -23,6 +23,14 @@ export interface OwnerRecord {
   ports?: PortSpec[];
   /** Set at the first start: a never-started container is `created`, else `stopped`. */
   startedAt?: string;
+  /** The installation or agent that made it (the driver's `owner` option); absent: made before owners existed, everyone's. */
+  owner?: string;
+}
+
+/** The record, when it is RSP's and of `owner` or of none (made before owners existed); undefined otherwise. */
+export async function readOwnerOf(containerDir: string, owner: string | undefined): Promise<OwnerRecord | undefined> {
+  const record = await readOwner(containerDir);
+  return record && (record.owner === undefined || record.owner === owner) ? record : undefined;
 }
 
 export async function readOwner(containerDir: string): Promise<OwnerRecord | undefined> {

@@ -43,7 +43,7 @@ import { lxcConsoleSession } from './console';
 import { LxcCli } from './lxc-cli';
 import { addressesFromConfig, limitsFromConfig, parseConfig, renderConfig } from './lxc-config';
 import { validateSpec } from '../host/validate';
-import { assertSnapshotName, containerName, readOwner, writeOwner } from './names';
+import { assertSnapshotName, containerName, readOwner, readOwnerOf, writeOwner } from './names';
 import type { OwnerRecord } from './names';
 import type { LxcDriverOptions, ResolvedLxcOptions } from './options';
 import { resolveLxcOptions } from './options';
@@ -145,7 +145,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
     const name = containerName(id, this.options.namePrefix);
     await withDeadline(`destroy ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const dir = this.dir(name);
-      const owner = await readOwner(dir);
+      const owner = await readOwnerOf(dir, this.options.owner);
       if (!owner) return;
       const info = await this.cli.info(name, signal);
       if (info && info.state !== 'STOPPED') await this.cli.kill(name, signal).catch(() => undefined);
@@ -405,7 +405,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
   /** The container directory and owner record of an RSP environment, or NOT_FOUND. */
   private async owned(id: string): Promise<{ dir: string; owner: OwnerRecord }> {
     const dir = this.dir(containerName(id, this.options.namePrefix));
-    const owner = await readOwner(dir);
+    const owner = await readOwnerOf(dir, this.options.owner);
     if (!owner) throw new EnvironmentNotFoundError(this.name, id);
     return { dir, owner };
   }
@@ -454,7 +454,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
       if (spec.iface.readOnlyRoot) for (const at of [...Object.keys(WRITABLE_TMPFS), ...(spec.volumes ?? []).map((v) => v.mountPath)]) await mkdirInside(rootfs, at);
       const config = renderConfig({ spec, name, containerDir: dir, cgroup: await this.cgroupVersion(), bridge, vethPair: bridge ? shapedInterfaces(name).veth : undefined });
       await writeFile(join(dir, 'config'), config);
-      await writeOwner(dir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), ...(managed ? { network: managed } : {}), ...(spec.iface.ports?.length ? { ports: spec.iface.ports } : {}), ...(spec.limits?.networkBitsPerSecond ? { networkBitsPerSecond: spec.limits.networkBitsPerSecond } : {}), createdAt: new Date().toISOString() });
+      await writeOwner(dir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), ...(managed ? { network: managed } : {}), ...(spec.iface.ports?.length ? { ports: spec.iface.ports } : {}), ...(spec.limits?.networkBitsPerSecond ? { networkBitsPerSecond: spec.limits.networkBitsPerSecond } : {}), ...(this.options.owner ? { owner: this.options.owner } : {}), createdAt: new Date().toISOString() });
       if (managed) await this.names.refresh(managed, this.options.lxcPath, signal);
       const info = await this.describe(name, signal);
       revert.success();
@@ -503,7 +503,7 @@ export class LxcDriver implements DriverCore, Omit<DriverOptional, 'migrate' | '
 
   private async describe(name: string, signal: AbortSignal): Promise<EnvironmentInfo> {
     const dir = this.dir(name);
-    const owner = await readOwner(dir);
+    const owner = await readOwnerOf(dir, this.options.owner);
     const id = name.slice(this.options.namePrefix.length);
     if (!owner || owner.environment !== id) throw new EnvironmentNotFoundError(this.name, id);
     const pairs = parseConfig(await readFile(join(dir, 'config'), 'utf8').catch(() => ''));

@@ -9,6 +9,6 @@ export function containerName(id: string, prefix: string = CONTAINER_PREFIX): st
   return `${prefix}${id}`;
 }
 
-export { OWNER_FILE, readOwner, writeOwner } from '../host/owner';
+export { OWNER_FILE, readOwner, readOwnerOf, writeOwner } from '../host/owner';
 export type { OwnerRecord } from '../host/owner';
 export { assertBridgeName, assertHostname, assertIpv4, assertSnapshotName } from '../host/validate';

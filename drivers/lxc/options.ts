@@ -21,6 +21,12 @@ export interface LxcDriverOptions {
   cgroupRoot?: string;
   /** Default deadline of engine calls, ms. Default 60 000. */
   timeoutMs?: number;
+  /**
+   * Who makes the containers (the installation or agent, see `PluginContext.owner`): recorded in
+   * their `rsp.json`; the driver lists, finds and removes only containers of this owner or of
+   * none (made before owners existed). Default: none.
+   */
+  owner?: string;
 }
 
 /** The options with every default filled in. */
@@ -32,6 +38,7 @@ export interface ResolvedLxcOptions {
   defaultBridge: string;
   cgroupRoot: string;
   timeoutMs: number;
+  owner?: string;
   tool(name: LxcTool): string;
 }
 
@@ -49,6 +56,7 @@ export function resolveLxcOptions(options: LxcDriverOptions = {}): ResolvedLxcOp
     defaultBridge: options.defaultBridge ?? 'lxcbr0',
     cgroupRoot: options.cgroupRoot ?? '/sys/fs/cgroup',
     timeoutMs: options.timeoutMs ?? 60_000,
+    ...(options.owner ? { owner: options.owner } : {}),
     tool: (tool) => (options.toolDir ? join(options.toolDir, tool) : tool),
   };
 }

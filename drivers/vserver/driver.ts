@@ -22,7 +22,7 @@ import type {
 import { assertEnvironmentId, BadInputError, ConflictError, EnvironmentExistsError, EnvironmentNotFoundError, UnsupportedOperationError } from '../errors';
 import { Revert } from '../revert';
 import { readCgroupFile } from '../host/cgroups';
-import { readOwner, writeOwner } from '../host/owner';
+import { readOwnerOf, writeOwner } from '../host/owner';
 import type { OwnerRecord } from '../host/owner';
 import { openImage, storeImage, writeInterfaceFiles } from '../host/rootfs';
 import { runTool } from '../host/run-tool';
@@ -111,7 +111,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
     await withDeadline(`destroy ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const name = guestName(id, this.options.namePrefix);
       const confDir = join(this.options.confDir, name);
-      if (!(await readOwner(confDir))) return;
+      if (!(await readOwnerOf(confDir, this.options.owner))) return;
       if ((await this.cli.status(name, signal)) === 'running') await this.cli.ok(name, 'stop', [], { signal });
       await this.cli.ok(name, 'delete', [], { signal });
       await rm(confDir, { recursive: true, force: true });
@@ -236,7 +236,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
   private async owned(id: string): Promise<{ name: string; confDir: string; owner: OwnerRecord }> {
     const name = guestName(id, this.options.namePrefix);
     const confDir = join(this.options.confDir, name);
-    const owner = await readOwner(confDir);
+    const owner = await readOwnerOf(confDir, this.options.owner);
     if (!owner) throw new EnvironmentNotFoundError(this.name, id);
     return { name, confDir, owner };
   }
@@ -270,7 +270,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
       await build(name, spec.iface.hostname);
       await writeInterfaceFiles(vdir, spec.iface, spec.command);
       await writeConfigTree(confDir, spec, vdir, bridge);
-      await writeOwner(confDir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), createdAt: new Date().toISOString() });
+      await writeOwner(confDir, { environment: spec.id, image: spec.image, labels: { ...(spec.labels ?? {}), 'rsp.environment': spec.id }, hostname: spec.iface.hostname, ...(spec.volumes?.length ? { volumes: spec.volumes } : {}), ...(this.options.owner ? { owner: this.options.owner } : {}), createdAt: new Date().toISOString() });
       const info = await this.describe(name, false);
       revert.success();
       return info;
@@ -281,7 +281,7 @@ export class VserverDriver implements DriverCore, Pick<DriverOptional, 'exec' | 
 
   private async describe(name: string, running: boolean): Promise<EnvironmentInfo> {
     const confDir = join(this.options.confDir, name);
-    const owner = await readOwner(confDir);
+    const owner = await readOwnerOf(confDir, this.options.owner);
     if (!owner || `${this.options.namePrefix}${owner.environment}` !== name) throw new EnvironmentNotFoundError(this.name, name.slice(this.options.namePrefix.length));
     const address = await readAddress(confDir);
     const hostname = await readFile(join(confDir, 'uts', 'nodename'), 'utf8').then((t) => t.trim(), () => owner.hostname);

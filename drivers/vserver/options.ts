@@ -28,9 +28,15 @@ export interface VserverDriverOptions {
   diskLimits?: boolean;
   /** Default deadline of calls, ms. Default 60 000. */
   timeoutMs?: number;
+  /**
+   * Who makes the guests (the installation or agent, see `PluginContext.owner`): recorded in their
+   * `rsp.json`; the driver lists, finds and removes only guests of this owner or of none (made
+   * before owners existed). Default: none — recorded as none, other owners' guests not seen.
+   */
+  owner?: string;
 }
 
-export type ResolvedVserverOptions = Required<Omit<VserverDriverOptions, 'toolEnv'>> & { toolEnv: Record<string, string> };
+export type ResolvedVserverOptions = Required<Omit<VserverDriverOptions, 'toolEnv' | 'owner'>> & { toolEnv: Record<string, string>; owner?: string };
 
 export function resolveVserverOptions(options: VserverDriverOptions = {}): ResolvedVserverOptions {
   const rootDir = options.rootDir ?? '/vservers';
@@ -46,5 +52,6 @@ export function resolveVserverOptions(options: VserverDriverOptions = {}): Resol
     imageDir: options.imageDir ?? join(rootDir, '.rsp-images'),
     diskLimits: options.diskLimits ?? true,
     timeoutMs: options.timeoutMs ?? 60_000,
+    ...(options.owner ? { owner: options.owner } : {}),
   };
 }

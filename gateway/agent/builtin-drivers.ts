@@ -27,9 +27,9 @@ export interface DriverScope {
 /** The drivers RSP ships, by name, made for a data directory and a scope. `fake` is in-memory (tests, demos). */
 export const BUILTIN_DRIVERS = {
   docker: (dataDir: string, scope: DriverScope = {}) => createDockerDriver({ stateDir: join(dataDir, 'docker'), instance: scope.instance, owner: scope.owner }),
-  lxc: (dataDir: string, scope: DriverScope = {}) => createLxcDriver({ dataDir, lxcPath: join(dataDir, 'lxc'), namePrefix: prefixOf(scope.instance) }),
+  lxc: (dataDir: string, scope: DriverScope = {}) => createLxcDriver({ dataDir, lxcPath: join(dataDir, 'lxc'), namePrefix: prefixOf(scope.instance), owner: scope.owner }),
   libvirt: (dataDir: string, scope: DriverScope = {}) => createLibvirtDriver({ ...libvirtOptions(dataDir), namePrefix: prefixOf(scope.instance) }),
-  vserver: (dataDir: string, scope: DriverScope = {}) => createVserverDriver({ imageDir: join(dataDir, 'images', 'vserver'), namePrefix: prefixOf(scope.instance) }),
+  vserver: (dataDir: string, scope: DriverScope = {}) => createVserverDriver({ imageDir: join(dataDir, 'images', 'vserver'), namePrefix: prefixOf(scope.instance), owner: scope.owner }),
   fake: () => new FakeDriver(),
 } as const satisfies Record<(typeof BUILTIN_DRIVER_NAMES)[number], (dataDir: string, scope?: DriverScope) => unknown>;
 

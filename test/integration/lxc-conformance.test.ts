@@ -11,12 +11,14 @@ describeWithEngine('lxc', 'conformance: lxc on real LXC', () => {
   let work: string | undefined;
   runConformanceSuite('lxc', async () => {
     work = await mkdtemp(join(tmpdir(), 'rsp-lxc-conf-'));
-    const driver = createLxcDriver({ lxcPath: join(work, 'lxc'), imageDir: join(work, 'images') });
+    const driver = createLxcDriver({ lxcPath: join(work, 'lxc'), imageDir: join(work, 'images'), owner: 'rspconf-a' });
     return { driver, image: (d) => importBusyboxImage(d), cleanup: () => rm(work!, { recursive: true, force: true }) };
   }, {
     timeoutMs: 60_000,
     setupTimeoutMs: 120_000,
     limits: { memoryBytes: 64 * 1024 * 1024, pids: 64, cpuQuota: 0.5, cpuWeight: 50 },
+    // Another installation's driver on the same LXC path (installations normally have paths of their own).
+    makeNeighbour: async () => ({ driver: createLxcDriver({ lxcPath: join(work!, 'lxc'), imageDir: join(work!, 'images-b'), owner: 'rspconf-b' }), image: (d) => importBusyboxImage(d) }),
     // A tarball that is not one: create fails while unpacking, after the container directory exists.
     makeFailingDriver: async () => {
       const corrupt = join(work!, 'corrupt.tar');

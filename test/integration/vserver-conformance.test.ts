@@ -12,12 +12,14 @@ describeWithEngine('vserver-emulation', 'conformance: vserver on the util-vserve
   let work: string | undefined;
   runConformanceSuite('vserver', async () => {
     work = await mkdtemp(join(tmpdir(), 'rsp-vserver-conf-'));
-    const driver = createVserverDriver(emulatedVserverOptions(work));
+    const driver = createVserverDriver(emulatedVserverOptions(work, { owner: 'rspconf-a' }));
     return { driver, image: (d) => importBusyboxImage(d), cleanup: () => rm(work!, { recursive: true, force: true }) };
   }, {
     timeoutMs: 60_000,
     setupTimeoutMs: 120_000,
     limits: { memoryBytes: 64 * 1024 * 1024, pids: 64, cpuQuota: 0.5, cpuWeight: 50 },
+    // Another installation's driver on the same config tree and guest directories.
+    makeNeighbour: async () => ({ driver: createVserverDriver(emulatedVserverOptions(work!, { owner: 'rspconf-b', imageDir: join(work!, 'images-b') })), image: (d) => importBusyboxImage(d) }),
     // A tarball that is not one: `vserver … build` fails while unpacking it, after the guest's build started.
     makeFailingDriver: async () => {
       const corrupt = join(work!, 'corrupt.tar');
