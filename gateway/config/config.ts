@@ -126,6 +126,12 @@ const settings = {
     schema: z.coerce.number().int().min(100).max(60_000).default(3000),
     doc: 'a graphql-ws socket that has not sent `connection_init` by then is closed (4408)',
   },
+  requestBodyTimeoutMs: {
+    env: 'RSP_REQUEST_BODY_TIMEOUT_MS',
+    schema: z.coerce.number().int().min(100).max(3_600_000).default(300_000),
+    doc: "a request whose body has not all come by then is answered 408 `REQUEST_TIMEOUT` and closed (Node's own limit), except an image upload by a valid token, which may take as long as it needs while it keeps sending",
+  },
+  uploadIdleTimeoutMs: { env: 'RSP_UPLOAD_IDLE_TIMEOUT_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(60_000), doc: 'an image upload that sends nothing for this long is cut (it keeps nothing)', row: 'requestBodyTimeoutMs' },
   federationHeadersTimeoutMs: {
     env: 'RSP_FEDERATION_HEADERS_TIMEOUT_MS',
     schema: z.coerce.number().int().min(100).max(300_000).default(10_000),

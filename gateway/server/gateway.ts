@@ -36,6 +36,7 @@ import { SYSTEM } from '../auth/principal';
 import { defaultSetupNames, MachineSetup, type SetupOutcome } from '../setup/machine-setup';
 import type { SetupNames } from '../setup/setup-record';
 import { gatewayId } from './gateway-id';
+import { withBodyDeadline } from './body-deadline';
 import { imageUploadHandler } from './image-upload';
 import { adminBackupHandler } from './admin-backup';
 import { guardExecutionArgs, inputGuardPlugin, SafeInputTextRule } from './input-guard';
@@ -324,7 +325,7 @@ async function reach(agent: InProcessAgent, config: GatewayConfig, logger: Logge
 async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSource, services: Services, schema: GraphQLSchema, gatewayPlugins: GatewayPlugin[], closePubSub: () => Promise<void>, agentServer: AgentServer, sharedBuckets?: BucketsFactory, handles = ACCEPT_HANDLES): Promise<Omit<Gateway, 'agents'>> {
   const readinessChecks = [{ name: 'drivers', check: async () => ({ ok: true, detail: (await services.environments.drivers(SYSTEM)).map((d) => ({ name: d.name, available: d.available })) }) }];
   const app = createHttpApp({ logger, dataSource, graphiql: config.graphiql, readinessChecks });
-  app.put('/images/:id/content', imageUploadHandler(services, logger));
+  app.put('/images/:id/content', imageUploadHandler(services, logger, config.uploadIdleTimeoutMs));
   app.get('/images/content/:digest', imageContentHandler(services, logger));
   app.post('/peer/store', peerStoreHandler(services, logger));
   app.get('/admin/backup', adminBackupHandler(config, dataSource, services, logger));
@@ -333,8 +334,13 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   const limits = new RequestLimits(config, Date.now, sharedBuckets);
   const refusals = new RefusalLog(logger);
   const graphqlPost = graphqlPostHandler<GatewayContext>({ apollo: () => apollo, context: (requestId, req) => contextFor(requestId, req.headers.authorization, clientAddress(req)), logger, refuse: (body) => httpOperationRefusal(limits, schema, body) });
-  const listener = createListener(config, (req, res) => (isJsonGraphQLPost(req) ? graphqlPost(req, res) : app(req, res)));
+  const listener = createListener(
+    config,
+    withBodyDeadline((req, res) => (isJsonGraphQLPost(req) ? graphqlPost(req, res) : app(req, res)), { bodyMs: config.requestBodyTimeoutMs, uploadIdleMs: config.uploadIdleTimeoutMs }),
+  );
   const httpServer: Server = listener.server;
+  // The bodies' deadline is withBodyDeadline's, which spares uploads that keep sending: Node's cannot.
+  httpServer.requestTimeout = 0;
   // A message is held to a POST body's limit (ws would take up to 100 MiB): over it, the socket closes with 1009.
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: MAX_GRAPHQL_BODY_BYTES });
   let acceptHandles: AcceptHandles | undefined;

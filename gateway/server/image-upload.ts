@@ -5,6 +5,7 @@ import { bearerSecret } from '../auth/bearer';
 import { fromDatabaseError, isRspError, OutageError, UnauthenticatedError } from '../errors';
 import type { Logger } from '../logging/logger';
 import type { Services } from '../services';
+import { allowSlowUpload } from './body-deadline';
 import { MAX_DRAINED_BODY_BYTES } from './graphql-post';
 
 const STATUS: Record<string, number> = { BAD_USER_INPUT: 400, UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, UNAVAILABLE: 503 };
@@ -15,9 +16,10 @@ const STATUS: Record<string, number> = { BAD_USER_INPUT: 400, UNAUTHENTICATED: 4
  * GraphQL-shaped error with its code. A refused upload (wrong digest, too large, over the group's
  * storage quota) keeps nothing; its answer waits for the rest of the body (read and dropped, up to
  * `MAX_DRAINED_BODY_BYTES`) and closes the connection, so a client still sending can read it. An
- * unreachable database answers 503 with `Retry-After`.
+ * unreachable database answers 503 with `Retry-After`. Once the token authenticates, the body may
+ * take as long as it needs while it keeps sending (`uploadIdleMs` without a byte cuts it).
  */
-export function imageUploadHandler(services: Services, logger: Logger) {
+export function imageUploadHandler(services: Services, logger: Logger, uploadIdleMs: number) {
   return async (req: Request, res: Response): Promise<void> => {
     // The store reads a copy of the body: when it stops early, the request itself is left whole to drain.
     const body = new PassThrough();
@@ -29,6 +31,7 @@ export function imageUploadHandler(services: Services, logger: Logger) {
     try {
       const actor = await services.tokens.authenticate(bearerSecret(req.headers.authorization));
       if (!actor || actor.kind !== 'token') throw new UnauthenticatedError();
+      allowSlowUpload(req, uploadIdleMs);
       const image = await services.images.storeContent(actor, String(req.params.id), body, announcedLength(req));
       res.json({ id: image.id, digest: image.digest, sizeBytes: image.sizeBytes });
     } catch (e) {
