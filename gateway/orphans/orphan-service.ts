@@ -31,7 +31,10 @@ export interface OrphanRemoval {
  * Orphans: on each agent's connection, what its drivers list as RSP's is compared with the
  * database; what the database does not know (or knows as DESTROYED) is logged and kept as the
  * agent's last report (in memory, per gateway). Their removal goes through the agent's driver,
- * after a fresh look, so an environment the database knows is never removed.
+ * after a fresh look, so an environment the database knows is never removed. Drivers list only
+ * what their owner made (this installation, or a remote agent itself) and what no owner made
+ * (objects of versions before owners): another installation's objects on a shared engine are
+ * never reported or removed; unowned ones still are, as before owners existed.
  */
 export class OrphanService {
   private readonly reports = new Map<string, Orphan[]>();
