@@ -7,6 +7,7 @@ import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
+import { until } from '../helpers/until';
 import { buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
 
 /** Replication on a real Docker engine: deduplicated second runs, restore with the data intact, corruption refused. */
@@ -33,6 +34,8 @@ describeWithEngine('docker', 'replication of docker environments', () => {
     db = await createTestDatabase('pglite');
     t = await startTestGateway(db, { RSP_DRIVERS: 'docker', RSP_REPLICATION_INTERVAL_MS: '0' });
     w = await buildWorld(t);
+    // zaphod is this machine: its in-process agent's beats bring it UP, which on a busy machine can come after it was created.
+    await until('zaphod UP', async () => (await t.ok('query ($id: ID!) { host(id: $id) { state } }', { id: w.host1 })).host.state === 'UP', 60_000);
     const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: 'busybox', version: '1', technology: 'docker' } })).registerImage.id;
     expect((await t.upload(image, await readFile(await buildBusyboxRootfs()))).status).toBe(200);
     const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId: image, name: 'files', volumes: [{ name: 'data', mountPath: '/data' }] } }, w.tokens.memberA)).createEnvironment;
