@@ -132,7 +132,13 @@ export function createServices(deps: ServiceDeps): Services {
   const beats = new AgentHeartbeats(deps.health ?? DEFAULT_DETECTOR_SETTINGS, (agentId) => deps.agents.get(agentId) !== undefined);
   // An agent that leaves this gateway is no longer live here: it is heard again on its next beat.
   deps.agents.onChange((agentId, connected) => connected || beats.forget(agentId));
-  const sites = new SiteService(dataSource, beats, deps.agents.localId, async (agentId) => (await deps.agents.soon(agentId)) !== undefined);
+  const sites = new SiteService(
+    dataSource,
+    beats,
+    deps.agents.localId,
+    async (agentId) => (await deps.agents.soon(agentId)) !== undefined,
+    (agentId) => deps.agents.reachOf(agentId) === 'in-process',
+  );
   // Inventory writes of this replica reach the others' placement pictures, and theirs this one's.
   shareInventoryChanges(dataSource, deps.pubSub);
   const placement = new PlacementService(dataSource, deps.placement, deps.pubSub);

@@ -45,6 +45,8 @@ export class SiteService {
     private readonly localAgentId = 'local',
     /** Whether an agent is connected, to this gateway or another replica (waiting for one arriving: `AgentLink.soon`). */
     private readonly connected: (agentId: string) => Promise<boolean> | boolean = () => false,
+    /** Whether an agent is one of this gateway's in-process agents, connected in its link. */
+    private readonly inProcess: (agentId: string) => boolean = () => false,
   ) {
     this.sites = dataSource.getRepository(SiteEntity);
     this.hosts = dataSource.getRepository(HostEntity);
@@ -212,8 +214,14 @@ export class SiteService {
     return this.hosts.exists({ where: { agent: agentId, lastHeartbeatAt: MoreThan(since) } });
   }
 
-  /** The state of a new host of `agentId`: UP (heard now) when its agent is live here (heard lately and in the agent link), else UNKNOWN until its first heartbeat once it is. */
+  /**
+   * The state of a new host of `agentId`: UP (heard now) when its agent is live here (heard lately
+   * and in the agent link) or is one of this gateway's in-process agents (it lives in the gateway:
+   * connected, it takes work now, even when a busy event loop has held its last beats back), else
+   * UNKNOWN until its first heartbeat once it is.
+   */
   private firstState(agentId: string): Pick<HostEntity, 'state' | 'lastHeartbeatAt'> {
+    if (this.inProcess(agentId)) return { state: HostState.UP, lastHeartbeatAt: new Date() };
     const heard = this.beats.lastHeard(agentId);
     return heard !== undefined && this.beats.isLive(agentId) ? { state: HostState.UP, lastHeartbeatAt: new Date(heard) } : { state: HostState.UNKNOWN, lastHeartbeatAt: null };
   }

@@ -89,6 +89,24 @@ describeWithEngine('postgres', 'agent-pushed heartbeats and host states', () => 
     expect((await t.ok('mutation ($id: ID!) { setHostState(id: $id, state: UP) { state } }', { id: maint.id })).setHostState.state).toBe('UP');
   });
 
+  test("a host of this gateway's in-process agent is UP from its creation even when its beats were held back (a busy event loop): the agent lives in the gateway", async () => {
+    const beats = t.gateway.services.health.beats;
+    const record = beats.record;
+    // x's beats are not heard meanwhile: it is not live, as after more than RSP_HOST_DOWN_AFTER_MS without a beat.
+    beats.record = (agentId, at) => (agentId === 'x' ? undefined : record.call(beats, agentId, at));
+    try {
+      beats.forget('x');
+      expect(beats.isLive('x')).toBe(false);
+      expect((await newHost('x-held', 'x')).state).toBe('UP');
+      // Cut off, it gets no such credit (as in the test before).
+      t.gateway.agents.disconnect('x');
+      expect((await newHost('x-held-off', 'x')).state).toBe('UNKNOWN');
+    } finally {
+      t.gateway.agents.reconnect('x');
+      beats.record = record;
+    }
+  });
+
   test('a host heard and then silent is DOWN; none is judged during the grace period after a gateway start', async () => {
     // This gateway stops judging: the one started below stands for it restarted.
     await t.gateway.services.health.stop();
