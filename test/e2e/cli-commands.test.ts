@@ -131,6 +131,36 @@ describe('rsp commands against a gateway', () => {
     expect({ code: created.code, stdout: created.stdout, stderr: created.stderr }).toEqual({ code: 2, stdout: '', stderr: 'rsp: --memory: 256 is 256 byte(s), less than 1 MiB: give a unit, e.g. 256MiB or 2GiB [BAD_USAGE]\n' });
   });
 
+  test('env create takes data volumes, config values, published ports and CPU, disk and process limits; malformed ones are refused before anything is sent', async () => {
+    const member = w.tokens.memberA;
+    const tar = join(dir, 'vol-rootfs.tar');
+    writeFileSync(tar, createRootfsTar({ '/etc/os-release': 'ID=vol\n' }));
+    const image = JSON.parse((await rsp(['image', 'import', 'vol-app', '1', 'fake', tar, '--json'], member)).stdout);
+    const badVolume = await rsp(['env', 'create', 'v0', '--host', w.host1, '--image', image.id, '--volume', 'data'], member);
+    expect({ code: badVolume.code, stderr: badVolume.stderr }).toEqual({ code: 2, stderr: 'rsp: --volume data: expected name:/path or name:/path:ro, e.g. data:/var/lib/app [BAD_USAGE]\n' });
+    const badConfig = await rsp(['env', 'create', 'v0', '--host', w.host1, '--image', image.id, '--config', 'PORT'], member);
+    expect({ code: badConfig.code, stderr: badConfig.stderr }).toEqual({ code: 2, stderr: 'rsp: --config: expected KEY=VALUE, got "PORT" [BAD_USAGE]\n' });
+    const badDisk = await rsp(['env', 'create', 'v0', '--host', w.host1, '--image', image.id, '--disk', 'lots'], member);
+    expect({ code: badDisk.code, stderr: badDisk.stderr }).toMatchObject({ code: 2, stderr: expect.stringMatching(/^rsp: --disk: .*\[BAD_USAGE\]\n$/) });
+
+    const created = await rsp(['env', 'create', 'vols', '--host', w.host1, '--image', image.id, '--group', w.groupA, '--volume', 'data:/var/lib/app', '--volume', 'seed:/seed:ro', '--config', 'PORT=8080', '--cpus', '0.5', '--disk', '1GiB', '--pids', '64', '--json'], member);
+    expect(created.code).toBe(0);
+    const envId = JSON.parse(created.stdout).targetId as string;
+    const { environment } = await t.ok('query ($id: ID!) { environment(id: $id) { volumes { name kind mountPath readOnly } limits { cpuQuota diskBytes pids } iface { config ports { hostPort port protocol } } } }', { id: envId }, member);
+    expect(environment).toEqual({
+      volumes: [
+        { name: 'data', kind: 'data', mountPath: '/var/lib/app', readOnly: false },
+        { name: 'seed', kind: 'data', mountPath: '/seed', readOnly: true },
+      ],
+      limits: { cpuQuota: 0.5, diskBytes: 2 ** 30, pids: 64 },
+      iface: { config: expect.objectContaining({ PORT: '8080' }), ports: [] },
+    });
+    // Several --publish values reach the gateway (the fake driver publishes none: its refusal names them).
+    const published = await rsp(['env', 'create', 'ports', '--host', w.host1, '--image', image.id, '--publish', '18080:80', '5353:53/udp'], member);
+    expect({ code: published.code, stderr: published.stderr }).toEqual({ code: 1, stderr: 'rsp: driver fake does not support published ports: the driver cannot publish host ports [UNSUPPORTED_OPERATION]\n' });
+    expect((await rsp(['env', 'destroy', envId], member)).code).toBe(0);
+  });
+
   test('image import, env create → start (waits) → exec hostname → stop → destroy', async () => {
     const member = w.tokens.memberA;
     const tar = join(dir, 'rootfs.tar');

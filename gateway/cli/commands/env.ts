@@ -19,7 +19,7 @@ import {
 } from '../../../client/generated/graphql';
 import { CliError, ExitCode } from '../exit-codes';
 import { details, emit, humanAmount, parseBytes, table } from '../output';
-import { awaitOperation, contextOf, enumOption, groupOf, intOption } from './context';
+import { awaitOperation, contextOf, enumOption, groupOf, intOption, keyValue, parsedOption } from './context';
 import { registerLogs } from './logs';
 import { registerSnapshot } from './snapshot';
 
@@ -41,14 +41,19 @@ export function registerEnv(program: Command): void {
     .option('--hostname <name>', 'its hostname')
     .option('--memory <size>', 'memory limit, e.g. 512MiB, 2GiB (a number alone is bytes)')
     .option('--cpu-weight <n>', 'CPU weight')
+    .option('--cpus <n>', 'CPU quota in cores, e.g. 0.5 or 2')
+    .option('--disk <size>', 'disk limit, e.g. 10GiB')
+    .option('--pids <n>', 'at most this many processes')
+    .option('--volume <volume...>', 'data volumes: name:/path, or name:/path:ro read-only, e.g. data:/var/lib/app')
+    .option('--config <KEY=value...>', "config values for the image, e.g. PORT=8080")
     .option('--dns <server...>', 'DNS servers')
     .option('--network <mode>', "bridge (an address of the host's range; the default where the driver can) or none (loopback only)")
-    .option('--publish <hostPort:port[/udp]...>', 'publish host ports to it, e.g. 8080:80 or 5353:53/udp')
+    .option('--publish <port...>', 'publish host ports to it: hostPort:port or hostPort:port/udp, e.g. 8080:80 or 5353:53/udp')
     .option('--writable-root', 'a writable root filesystem (default: read-only where the driver can; volumes, /tmp and /run stay writable)')
     .option('--no-wait', 'return as soon as the operation is started')
-    .action(async (name: string, opts: { host: string; image: string; group?: string; driver?: string; hostname?: string; memory?: string; cpuWeight?: string; dns?: string[]; network?: string; publish?: string[]; writableRoot?: boolean; wait: boolean }, cmd: Command) => {
+    .action(async (name: string, opts: CreateOptions, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const limits = limitsOf(opts) ?? {};
+      const limits = { ...limitsOf(opts), ...createLimitsOf(opts) };
       const input: CreateEnvironmentInput = {
         name,
         groupId: await groupOf(ctx, opts.group),
@@ -61,6 +66,8 @@ export function registerEnv(program: Command): void {
         ...(opts.publish ? { ports: opts.publish.map(parsePublish) } : {}),
         ...(opts.writableRoot ? { readOnlyRoot: false } : {}),
         ...(Object.keys(limits).length ? { limits } : {}),
+        ...(opts.volume ? { volumes: opts.volume.map(parseVolume) } : {}),
+        ...(opts.config ? { config: Object.fromEntries(opts.config.map((c) => keyValue('--config', c))) } : {}),
       };
       const { createEnvironment } = await ctx.client.request(EnvCreateDocument, { input });
       const created = createEnvironment.environment;
@@ -291,6 +298,43 @@ function parsePublish(text: string): { hostPort: number; port: number; protocol:
   const m = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/.exec(text);
   if (!m) throw new CliError(`--publish ${text}: expected hostPort:port or hostPort:port/udp, e.g. 8080:80`, 'BAD_USAGE', ExitCode.BAD_USAGE);
   return { hostPort: Number(m[1]), port: Number(m[2]), protocol: m[3] ?? 'tcp' };
+}
+
+/** The options of `rsp env create`. */
+interface CreateOptions {
+  host: string;
+  image: string;
+  group?: string;
+  driver?: string;
+  hostname?: string;
+  memory?: string;
+  cpuWeight?: string;
+  cpus?: string;
+  disk?: string;
+  pids?: string;
+  volume?: string[];
+  config?: string[];
+  dns?: string[];
+  network?: string;
+  publish?: string[];
+  writableRoot?: boolean;
+  wait: boolean;
+}
+
+/** `--volume name:/path[:ro]` as a data volume. */
+function parseVolume(text: string): { name: string; kind: string; mountPath: string; readOnly: boolean } {
+  const m = /^([^:/]+):(\/[^:]*)(?::(ro|rw))?$/.exec(text);
+  if (!m) throw new CliError(`--volume ${text}: expected name:/path or name:/path:ro, e.g. data:/var/lib/app`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  return { name: m[1]!, kind: 'data', mountPath: m[2]!, readOnly: m[3] === 'ro' };
+}
+
+/** The limits only `env create` takes: --cpus, --disk and --pids. */
+function createLimitsOf(opts: Pick<CreateOptions, 'cpus' | 'disk' | 'pids'>): { cpuQuota?: number; diskBytes?: number; pids?: number } {
+  return {
+    ...(opts.cpus !== undefined ? { cpuQuota: intOption('--cpus', opts.cpus) } : {}),
+    ...(opts.disk !== undefined ? { diskBytes: parsedOption('--disk', opts.disk, parseBytes) } : {}),
+    ...(opts.pids !== undefined ? { pids: intOption('--pids', opts.pids) } : {}),
+  };
 }
 
 /** The smallest memory limit `--memory` takes: below it, a size without a unit was meant in MiB or GiB. */
