@@ -5,6 +5,7 @@ import { requireGroupRoom } from '../limits/group-records';
 import { rowsOf } from '../placement/claims';
 import { RspPubSub, Topic, Unlisten } from '../events/pubsub';
 import { ApiTokenEntity, GroupEntity, MemberRole } from '../persistence/entities';
+import { UUID_PATTERN } from '../persistence/time-ordered-id';
 import { policy } from './policy';
 import { ANONYMOUS, Principal } from './principal';
 
@@ -31,9 +32,6 @@ export const TOKEN_CACHE_MS = 2_000;
 
 /** Most tokens remembered at once (the memory stays bounded whatever secrets are tried). */
 const MAX_CACHED_TOKENS = 10_000;
-
-/** A token id (what the gateway's own principals are not). */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** How precise `lastUsedAt` is: a token's use is written at most this often (per gateway). */
 export const LAST_USED_RESOLUTION_MS = 10_000;
@@ -109,7 +107,7 @@ export class TokenService {
     const makerExpiry = maker.expiresAt ?? null;
     const expiresAt = makerExpiry && (!input.expiresAt || input.expiresAt > makerExpiry) ? makerExpiry : (input.expiresAt ?? null);
     // The gateway acting for itself (SYSTEM) is nobody's token.
-    const madeByTokenId = UUID.test(maker.tokenId) ? maker.tokenId : null;
+    const madeByTokenId = UUID_PATTERN.test(maker.tokenId) ? maker.tokenId : null;
     return this.dataSource.transaction(async (m) => {
       const repo = m.getRepository(ApiTokenEntity);
       // The maker is read under a share lock: a revocation (which locks it for update first) either
