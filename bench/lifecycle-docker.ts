@@ -1,7 +1,9 @@
 /**
  * bench/lifecycle-docker: create + start + stop + destroy of N environments through the Docker
  * driver, against the same lifecycle through the `docker` CLI (execFile, no shell), same image
- * (the busybox rootfs of test/fixtures), same command, same run. Iterations alternate between the
+ * (the busybox rootfs of test/fixtures), same command, same container spec, same run. The spec is
+ * the one the gateway sends by default: a read-only root with tmpfs on /tmp and /run
+ * (`WRITABLE_TMPFS`), no network, one config value, Docker's `local` log driver. Iterations alternate between the
  * two paths so machine noise hits both alike. Prints both totals, per-environment means, and the
  * ratio driver/CLI (goal ≤ 1.2), and gateway/driver (goal ≤ 1.1) with this process's CPU per environment on each path
  * and the gateway's SQL statements per environment (the embedded database runs in this process: each costs CPU here).
@@ -23,7 +25,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createDockerDriver } from '../drivers/docker';
+import { createDockerDriver, DockerDriver } from '../drivers/docker';
+import type { EnvironmentSpec } from '../drivers/contract';
+import { WRITABLE_TMPFS } from '../drivers/host/rootfs';
 import { buildBusyboxRootfs, IDLE_COMMAND, importBusyboxImage } from '../test/fixtures/busybox-rootfs';
 import { withCpuProfile } from './cpu-profile';
 import { DockerCallCounter } from './docker-calls';
@@ -48,16 +52,19 @@ async function main(): Promise<void> {
   const configEnv = join(dir, 'config.env');
   await writeFile(configEnv, 'A=1\n');
 
+  // The gateway's default for a Docker environment: a read-only root (checked against the gateway's own spec below).
+  const driverIface = { network: { mode: 'none' as const }, config: { A: '1' }, readOnlyRoot: true };
   const viaDriver = async (i: number) => {
     const id = `bench-${tag}-d${i}`;
-    await driver.create({ id, image, command: IDLE_COMMAND, iface: { hostname: id, network: { mode: 'none' }, config: { A: '1' } }, labels: { 'rsp.group': 'bench' } });
+    await driver.create({ id, image, command: IDLE_COMMAND, iface: { hostname: id, ...driverIface }, labels: { 'rsp.group': 'bench' } });
     await driver.start(id);
     await driver.stop(id);
     await driver.destroy(id);
   };
+  const tmpfs = Object.entries(WRITABLE_TMPFS).flatMap(([at, options]) => ['--tmpfs', `${at}:${options}`]);
   const viaCli = async (i: number) => {
     const name = `rsp-bench-${tag}-c${i}`;
-    await run('docker', ['create', '--name', name, '--init', '--network', 'none', '--hostname', name, '--label', `rsp.environment=${name}`, '--label', 'rsp.group=bench', '-e', 'A=1', '-v', `${configEnv}:/etc/rsp/config.env:ro`, '--log-driver', 'local', image.ref, ...IDLE_COMMAND]);
+    await run('docker', ['create', '--name', name, '--init', '--network', 'none', '--hostname', name, '--label', `rsp.environment=${name}`, '--label', 'rsp.group=bench', '-e', 'A=1', '-v', `${configEnv}:/etc/rsp/config.env:ro`, '--log-driver', 'local', '--read-only', ...tmpfs, image.ref, ...IDLE_COMMAND]);
     await run('docker', ['start', name]);
     await run('docker', ['stop', '-t', '10', name]);
     await run('docker', ['rm', '-f', name]);
@@ -68,7 +75,17 @@ async function main(): Promise<void> {
 
   await viaDriver(-1); // warm-up, not counted
   await viaCli(-1);
-  await viaGateway(99999);
+  // The gateway's warm-up cycle shows the spec its driver is given: the driver path must ask Docker for the same container.
+  const create = DockerDriver.prototype.create;
+  let gatewaySpec: EnvironmentSpec | undefined;
+  DockerDriver.prototype.create = function (this: DockerDriver, spec, ...rest) {
+    gatewaySpec = spec;
+    return create.call(this, spec, ...rest);
+  };
+  await viaGateway(99999).finally(() => (DockerDriver.prototype.create = create));
+  if (!!gatewaySpec?.iface.readOnlyRoot !== driverIface.readOnlyRoot || gatewaySpec?.iface.network?.mode !== driverIface.network.mode) {
+    throw new Error(`the driver path's container differs from the gateway's: ${JSON.stringify(gatewaySpec?.iface)} against ${JSON.stringify(driverIface)}`);
+  }
   // Optional: the gateway path's CPU profile (this process: gateway, agent and driver), in cycles of their own, not counted.
   const profile = process.env.BENCH_CPU_PROFILE;
   if (profile) await withCpuProfile(profile, async () => {
