@@ -69,7 +69,9 @@ const QUOTA_PERIOD_US = 100_000;
  * The libvirt driver: KVM/QEMU, Xen and LXC domains over one libvirt connection URI, through the
  * native binding (`binding.ts`, loaded lazily) plus `virsh` for what the binding lacks. Each
  * environment is a persistent domain `rsp-<id>` whose `<metadata>` holds RSP's record, and a
- * directory `<dataDir>/rsp-<id>/` with its qcow2 overlay root disk and console log.
+ * directory `<dataDir>/rsp-<id>/` with its qcow2 overlay root disk and console log. With an
+ * `owner`, the metadata names it too (`OWNER_NAMESPACE`), and the driver sees only domains of that
+ * owner or of none (made before owners existed): two installations may share one libvirt.
  */
 export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importImage' | 'exportImage' | 'exportEnvironment' | 'importEnvironment' | 'logs' | 'readLog' | 'console' | 'snapshot' | 'listSnapshots' | 'rollbackSnapshot' | 'deleteSnapshot' | 'exportSnapshot' | 'migrate'> {
   readonly name: string;
@@ -206,7 +208,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     await withDeadline(`destroy ${id} on ${this.name}`, options, this.options.timeoutMs, async (signal) => {
       const conn = await this.connect();
       const facts = await this.facts(conn, name);
-      if (facts && facts.metadata?.environment !== id) return; // a domain of that name that is not RSP's: leave it
+      if (facts && (facts.metadata?.environment !== id || !this.isOurs(facts))) return; // a domain of that name that is not RSP's, or another installation's: leave it
       if (facts) {
         if (isActive((await conn.getInfo(name)).state)) await conn.destroy(name).catch(ignoreNotRunning);
         await conn.undefine(name).catch(async (e: unknown) => {
@@ -241,7 +243,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       for (const name of names) {
         // A domain undefined between the listing and the lookup is skipped; any other error is the caller's.
         const facts = await this.facts(conn, name);
-        if (!facts?.metadata || `${this.options.namePrefix}${facts.metadata.environment}` !== name) continue;
+        if (!facts?.metadata || `${this.options.namePrefix}${facts.metadata.environment}` !== name || !this.isOurs(facts)) continue;
         const info = await this.toInfo(conn, name, facts).catch((e: unknown) => {
           if (isNoDomainError(e)) return undefined;
           throw e;
@@ -359,7 +361,11 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
    * technology. The domain's managed network is made on the destination first (through virsh on
    * that URI, with the domain's DHCP and DNS entries); once moved, this host withdraws its
    * published ports, its bandwidth cap and its network entries. Ports and cap are the target
-   * host's to apply: its driver's `start` does so for the running domain that arrived.
+   * host's to apply: its driver's `start` does so for the running domain that arrived. The domain
+   * keeps its definition, `<metadata>` included, so it arrives with this driver's owner: a driver
+   * of the destination with another owner (another installation, or another remote agent, whose
+   * owner is its agent id) does not see it until the owner element is rewritten there
+   * (`virsh metadata <domain> --uri urn:rsp:libvirt:owner:1 --key rspowner --set '<owner>…</owner>'`).
    */
   async migrate(id: string, destinationUri: string, options?: CallOptions): Promise<void> {
     if (/[\s\0]/.test(destinationUri) || !/^[a-z0-9+]+:\/\//.test(destinationUri)) throw new BadInputError(`"${destinationUri}" is not a libvirt URI`, { uri: destinationUri });
@@ -533,6 +539,7 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
       consoleLog: isVm ? join(dir, 'console.log') : undefined,
       consoleSocket: isVm && Buffer.byteLength(join(dir, 'console.sock')) <= MAX_SOCKET_PATH_BYTES ? join(dir, 'console.sock') : undefined,
       metadata,
+      ...(this.options.owner ? { owner: this.options.owner } : {}),
     };
   }
 
@@ -599,8 +606,13 @@ export class LibvirtDriver implements DriverCore, Pick<DriverOptional, 'importIm
     const name = domainName(id, this.options.namePrefix);
     const conn = await this.connect();
     const facts = await this.facts(conn, name);
-    if (!facts || facts.metadata?.environment !== id) throw new EnvironmentNotFoundError(this.name, id);
+    if (!facts || facts.metadata?.environment !== id || !this.isOurs(facts)) throw new EnvironmentNotFoundError(this.name, id);
     return { name, conn, facts };
+  }
+
+  /** Whether a domain is this driver's owner's, or of none (made before owners existed). */
+  private isOurs(facts: DomainFacts): boolean {
+    return facts.owner === undefined || facts.owner === this.options.owner;
   }
 
   /**

@@ -24,6 +24,12 @@ export interface LibvirtDriverOptions {
   name?: string;
   /** Prefix of domain names, so several agents can share one libvirt (e.g. `rsp-b-`). Default `rsp-`. */
   namePrefix?: string;
+  /**
+   * Who makes the domains (the installation or agent, see `PluginContext.owner`): recorded in an
+   * element of its own in each domain's `<metadata>`; the driver lists, finds and removes only
+   * domains of this owner or of none (made before owners existed). Default: none.
+   */
+  owner?: string;
   /** Where environment directories (overlay disks, console logs) live. Default /var/lib/rsp/libvirt. */
   dataDir?: string;
   /** Bridge for `network.mode = bridge` when the spec names none. Default `virbr0`. */
@@ -53,8 +59,9 @@ export interface LibvirtDriverOptions {
 }
 
 /** The options with every default filled in. */
-export interface ResolvedLibvirtOptions extends Required<Omit<LibvirtDriverOptions, 'kernel' | 'loadBinding' | 'failAfter'>> {
+export interface ResolvedLibvirtOptions extends Required<Omit<LibvirtDriverOptions, 'kernel' | 'loadBinding' | 'failAfter' | 'owner'>> {
   domainType: DomainType;
+  owner?: string;
   kernel?: LibvirtDriverOptions['kernel'];
   loadBinding?: () => Promise<BindingLoad>;
   failAfter?: LibvirtDriverOptions['failAfter'];
@@ -91,6 +98,7 @@ export function resolveLibvirtOptions(options: LibvirtDriverOptions = {}): Resol
     domainType: LIBVIRT_TECHNOLOGIES[technology],
     name: options.name ?? technology,
     namePrefix: namePrefixOf(options.namePrefix),
+    ...(options.owner ? { owner: options.owner } : {}),
     dataDir: options.dataDir ?? join('/var/lib/rsp', 'libvirt'),
     defaultBridge: options.defaultBridge ?? 'virbr0',
     kernel: options.kernel,

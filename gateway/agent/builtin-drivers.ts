@@ -28,7 +28,7 @@ export interface DriverScope {
 export const BUILTIN_DRIVERS = {
   docker: (dataDir: string, scope: DriverScope = {}) => createDockerDriver({ stateDir: join(dataDir, 'docker'), instance: scope.instance, owner: scope.owner }),
   lxc: (dataDir: string, scope: DriverScope = {}) => createLxcDriver({ dataDir, lxcPath: join(dataDir, 'lxc'), namePrefix: prefixOf(scope.instance), owner: scope.owner }),
-  libvirt: (dataDir: string, scope: DriverScope = {}) => createLibvirtDriver({ ...libvirtOptions(dataDir), namePrefix: prefixOf(scope.instance) }),
+  libvirt: (dataDir: string, scope: DriverScope = {}) => createLibvirtDriver({ ...libvirtOptions(dataDir), namePrefix: prefixOf(scope.instance), owner: scope.owner }),
   vserver: (dataDir: string, scope: DriverScope = {}) => createVserverDriver({ imageDir: join(dataDir, 'images', 'vserver'), namePrefix: prefixOf(scope.instance), owner: scope.owner }),
   fake: () => new FakeDriver(),
 } as const satisfies Record<(typeof BUILTIN_DRIVER_NAMES)[number], (dataDir: string, scope?: DriverScope) => unknown>;

@@ -159,7 +159,7 @@ export function guestKernel(): string | undefined {
  * hypervisor can read) with a busybox initramfs built with `initramfs` options (init, modules),
  * 192 MiB each by default.
  */
-export async function qemuGuestDriver(dir: string, initramfs: Parameters<typeof buildInitramfs>[1] = {}): Promise<LibvirtDriver> {
+export async function qemuGuestDriver(dir: string, initramfs: Parameters<typeof buildInitramfs>[1] = {}, owner?: string): Promise<LibvirtDriver> {
   const kernel = join(dir, 'vmlinuz');
   await copyFile(guestKernel()!, kernel);
   await chmod(kernel, 0o644);
@@ -170,5 +170,6 @@ export async function qemuGuestDriver(dir: string, initramfs: Parameters<typeof 
     dataDir: join(dir, 'envs'),
     kernel: { path: kernel, initrd, cmdline: 'console=ttyS0 panic=-1 quiet' },
     defaultMemoryBytes: 192 * 1024 * 1024,
+    ...(owner ? { owner } : {}),
   });
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,15 +22,17 @@ const TECHNOLOGIES: LibvirtTechnology[] = ['libvirt-qemu', 'libvirt-kvm', 'libvi
 describeWithEngine('libvirt', 'libvirt driver on test:///default', () => {
   for (const technology of TECHNOLOGIES) {
     let dataDir: string;
-    const make = (failAfter?: 'disk' | 'define') => async () => {
-      dataDir ??= await hypervisorReadableDir('rsp-libvirt-conf-');
+    // An installation of its own (owner); `neighbour`: another installation, with its own data directory, on the same (process-wide) test:///default.
+    const make = (failAfter?: 'disk' | 'define', neighbour = false) => async () => {
+      const dir = neighbour ? await hypervisorReadableDir('rsp-libvirt-neighbour-') : (dataDir ??= await hypervisorReadableDir('rsp-libvirt-conf-'));
       // test:///default never boots anything: a placeholder kernel is enough for direct boot.
-      const kernel = join(dataDir, 'vmlinuz');
+      const kernel = join(dir, 'vmlinuz');
       await writeFile(kernel, 'not a kernel\n');
-      const driver = new LibvirtDriver({ uri: 'test:///default', technology, dataDir: join(dataDir, 'envs'), failAfter, kernel: { path: kernel, cmdline: 'console=ttyS0 root=/dev/vda rw' } });
+      const owner = `rspconf-${randomBytes(4).toString('hex')}`;
+      const driver = new LibvirtDriver({ uri: 'test:///default', technology, owner, dataDir: join(dir, 'envs'), failAfter, kernel: { path: kernel, cmdline: 'console=ttyS0 root=/dev/vda rw' } });
       const cleanup = async () => {
         await driver.close();
-        await rm(dataDir, { recursive: true, force: true });
+        await rm(dir, { recursive: true, force: true });
       };
       // The conformance image is the busybox root filesystem imported as a qcow2 base (mkfs.ext4 -d).
       return { driver, image: await importBusyboxImage(driver), cleanup };
@@ -39,6 +42,7 @@ describeWithEngine('libvirt', 'libvirt driver on test:///default', () => {
       statsGapMs: 50,
       idPrefix: `conf-${technology.slice(8)}`,
       makeFailingDriver: make('define'),
+      makeNeighbour: make(undefined, true),
     });
   }
 

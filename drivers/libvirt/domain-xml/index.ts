@@ -5,7 +5,7 @@ import { qemuDomainXml } from './qemu';
 import { xenDomainXml } from './xen';
 
 export type { DomainModel, DomainMetadata, DomainType } from './model';
-export { METADATA_NAMESPACE, metadataFor } from './model';
+export { METADATA_NAMESPACE, metadataFor, OWNER_NAMESPACE } from './model';
 export { readDomain } from './read';
 export type { DomainFacts } from './read';
 export { esc, unesc } from './xml';

@@ -14,7 +14,7 @@ export function lxcDomainXml(model: DomainModel): string {
   const [command, ...args] = init.command;
   return parent('domain', { type: 'lxc' }, [
     ...basics(model),
-    metadataXml(model.metadata),
+    metadataXml(model),
     cputune(model),
     blkiotune(model),
     parent('os', {}, [

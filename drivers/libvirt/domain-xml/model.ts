@@ -8,6 +8,13 @@ export type DomainType = 'kvm' | 'qemu' | 'xen' | 'lxc';
 /** The XML namespace of RSP's metadata element inside `<metadata>`. */
 export const METADATA_NAMESPACE = 'urn:rsp:libvirt:1';
 
+/**
+ * The XML namespace of the owner element inside `<metadata>`: the installation or agent that made
+ * the domain (the driver's `owner` option). Its own element, so that `virsh metadata --uri` reads
+ * or rewrites it alone (e.g. after moving a domain to another installation by hand).
+ */
+export const OWNER_NAMESPACE = 'urn:rsp:libvirt:owner:1';
+
 /** What RSP keeps in the domain's `<metadata>` (libvirt stores it with the definition). */
 export interface DomainMetadata {
   environment: string;
@@ -80,11 +87,14 @@ export interface DomainModel {
   /** The unix socket the serial console listens on (VMs; a pty console without it). */
   consoleSocket?: string;
   metadata: DomainMetadata;
+  /** Who made it (the driver's `owner`); absent: no owner element (everyone's, as before owners). */
+  owner?: string;
 }
 
-/** The `<metadata>` block: RSP's record as escaped JSON text. */
-export function metadataXml(metadata: DomainMetadata): string {
-  return `<metadata>\n  <rsp:environment xmlns:rsp="${METADATA_NAMESPACE}">${esc(JSON.stringify(metadata))}</rsp:environment>\n</metadata>`;
+/** The `<metadata>` block: RSP's record as escaped JSON text, and the owner in its own namespace when there is one. */
+export function metadataXml(model: Pick<DomainModel, 'metadata' | 'owner'>): string {
+  const owner = model.owner === undefined ? '' : `\n  <rspowner:owner xmlns:rspowner="${OWNER_NAMESPACE}">${esc(model.owner)}</rspowner:owner>`;
+  return `<metadata>\n  <rsp:environment xmlns:rsp="${METADATA_NAMESPACE}">${esc(JSON.stringify(model.metadata))}</rsp:environment>${owner}\n</metadata>`;
 }
 
 /** Pulls the fields a spec shares with every domain type into metadata. */

@@ -11,7 +11,7 @@ import { el, parent } from './xml';
 export function qemuFamilyXml(type: 'kvm' | 'qemu', model: DomainModel, cpu?: string): string {
   return parent('domain', { type }, [
     ...basics(model),
-    metadataXml(model.metadata),
+    metadataXml(model),
     cputune(model),
     blkiotune(model),
     parent('os', {}, [

@@ -1,4 +1,4 @@
-import type { DomainMetadata } from './model';
+import { OWNER_NAMESPACE, type DomainMetadata } from './model';
 import { attrOf, textOf, unesc } from './xml';
 
 /** What RSP reads back from a domain's XML as libvirt reports it. */
@@ -19,7 +19,12 @@ export interface DomainFacts {
   consoleSocket?: string;
   /** RSP's metadata; absent: not RSP's domain. */
   metadata?: DomainMetadata;
+  /** The owner element's text (any prefix bound to `OWNER_NAMESPACE`); absent: made before owners, everyone's. */
+  owner?: string;
 }
+
+/** The owner element, whatever prefix libvirt keeps for its namespace. */
+const OWNER_ELEMENT = new RegExp(`<([A-Za-z_][\\w.-]*):owner\\s+xmlns:\\1=["']${OWNER_NAMESPACE.replace(/[.:]/g, '\\$&')}["']\\s*>([^<]*)</\\1:owner>`);
 
 /** Parses the few facts RSP needs out of libvirt's (canonical) domain XML. */
 export function readDomain(xml: string): DomainFacts {
@@ -49,6 +54,7 @@ export function readDomain(xml: string): DomainFacts {
     consoleLog: attrOf(xml, 'log', 'file'),
     consoleSocket: optional(/<serial\s[^>]*\btype=["']unix["'][^>]*>[\s\S]*?<source\b[^>]*\bpath=["']([^"']+)["']/.exec(xml)?.[1], unesc),
     metadata,
+    owner: optional(OWNER_ELEMENT.exec(xml)?.[2], unesc),
   };
 }
 

@@ -13,7 +13,7 @@ export function xenDomainXml(model: DomainModel): string {
   const pv = model.kernel !== undefined;
   return parent('domain', { type: 'xen' }, [
     ...basics(model),
-    metadataXml(model.metadata),
+    metadataXml(model),
     cputune(model),
     blkiotune(model),
     parent('os', {}, [
