@@ -17,6 +17,8 @@ export interface DriverFact {
   operations: string[];
   /** The limits it enforces. */
   limits: string[];
+  /** The image formats it takes, when it declares them (absent: `DEFAULT_IMAGE_FORMATS`). */
+  imageFormats?: string[];
 }
 
 /** A filesystem of the host, with its space (bytes). */
@@ -150,6 +152,7 @@ export function checkedFacts(value: unknown): HostFactsData {
     if (typeof x.available !== 'boolean') wrong(`${at}available`);
     strings(x, 'operations', at);
     strings(x, 'limits', at);
+    if (x.imageFormats !== undefined) strings(x, 'imageFormats', at);
   });
   return value as unknown as HostFactsData;
 }
@@ -164,6 +167,7 @@ export function driverFact(report: DriverProbeReport): DriverFact {
     ...(report.reason !== undefined ? { reason: report.reason } : {}),
     operations: [...report.capabilities.operations],
     limits: [...report.capabilities.limits],
+    ...(report.capabilities.imageFormats ? { imageFormats: [...report.capabilities.imageFormats] } : {}),
   };
 }
 

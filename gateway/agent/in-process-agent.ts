@@ -2,7 +2,7 @@ import { lstatSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { CallOptions, EnvironmentSpec, InteractiveProcess, ImageRef, LogRead, ResourceLimits, VolumeSpec } from '../../drivers/contract';
+import { DEFAULT_IMAGE_FORMATS, type CallOptions, type EnvironmentSpec, type ImageFormat, type InteractiveProcess, type ImageRef, type LogRead, type ResourceLimits, type VolumeSpec } from '../../drivers/contract';
 import { requireCapability, UnsupportedOperationError } from '../../drivers/errors';
 import type { DriverProbeReport, DriverRegistry } from '../../drivers/registry';
 import { ArtifactStore } from '../artifacts/artifact-store';
@@ -341,13 +341,14 @@ export class InProcessAgent implements HostAgent {
     const key = `${driverName}:${image.digest}`;
     const known = (await this.imageRecord())[key];
     if (known) return known;
-    const importImage = requireCapability(this.usable(driverName, await this.drivers()), 'importImage');
+    const driver = this.usable(driverName, await this.drivers());
+    const importImage = requireCapability(driver, 'importImage');
     if (!this.upstream) throw new UnavailableError(`Host agent ${this.id} has no upstream chunk source to fetch image ${image.name}:${image.version} from`, { agent: this.id, digest: image.digest });
     this.cacheTransport ??= new StoreChunkTransport(ArtifactStore.inDirectory(join(this.dataDir, 'agent', 'image-chunks'), { logger: this.logger }));
     const { manifest } = await copyArtifact(this.upstream, this.cacheTransport, image.manifestId, { signal: options.signal });
     if (`sha256:${manifest.sha256}` !== image.digest) throw new IntegrityError(manifest.id, undefined, `it holds bits of sha256 ${manifest.sha256}, not image ${image.digest}`);
     const source = await this.cacheTransport.store.open(manifest.id);
-    const imported = await importImage(source, { name: image.name, version: image.version, format: 'rootfs-tar' }, options);
+    const imported = await importImage(source, { name: image.name, version: image.version, format: importFormat(driver.capabilities().imageFormats) }, options);
     const ref = { ref: imported.ref, digest: imported.digest };
     (await this.imageRecord())[key] = ref;
     await this.saveImageRecord();
@@ -462,4 +463,10 @@ function keyOf(key: string | undefined): Buffer | undefined {
 
 function cancelledError(operationId: string): RspError {
   return new RspError('CONFLICT', `Operation ${operationId} was cancelled`, { operationId });
+}
+
+/** The format an image is imported in: `rootfs-tar` when the driver takes it, else the first format it declares. */
+function importFormat(declared: readonly ImageFormat[] | undefined): ImageFormat {
+  const formats = declared?.length ? declared : DEFAULT_IMAGE_FORMATS;
+  return formats.includes('rootfs-tar') ? 'rootfs-tar' : formats[0]!;
 }

@@ -13,8 +13,8 @@ const STATUS: Record<string, number> = { BAD_USER_INPUT: 400, UNAUTHENTICATED: 4
 /**
  * `PUT /images/:id/content` — uploads an image's bits (a root filesystem tarball) as the raw
  * request body, with the same bearer token as GraphQL. Answers the image's digest and size, or a
- * GraphQL-shaped error with its code. A refused upload (wrong digest, too large, over the group's
- * storage quota) keeps nothing; its answer waits for the rest of the body (read and dropped, up to
+ * GraphQL-shaped error with its code. A refused upload (of a format the image's drivers do not
+ * take, wrong digest, too large, over the group's storage quota) keeps nothing; its answer waits for the rest of the body (read and dropped, up to
  * `MAX_DRAINED_BODY_BYTES`) and closes the connection, so a client still sending can read it. An
  * unreachable database answers 503 with `Retry-After`. Once the token authenticates, the body may
  * take as long as it needs while it keeps sending (`uploadIdleMs` without a byte cuts it).

@@ -1,10 +1,13 @@
 import type { Readable } from 'node:stream';
 import { DataSource, Repository } from 'typeorm';
+import { DEFAULT_IMAGE_FORMATS, type ImageFormat } from '../../drivers/contract';
+import type { DriverFact } from '../agent/host-facts';
+import { lookalikeOf, matchesImageFormats, readImageHead } from '../artifacts/image-format';
 import type { ImageStore } from '../artifacts/image-store';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { BadInputError, ConflictError, NotFoundError } from '../errors';
-import { ImageEntity, ImageSource, ImageVisibility, MemberRole } from '../persistence/entities';
+import { HostEntity, ImageEntity, ImageSource, ImageVisibility, MemberRole } from '../persistence/entities';
 import { EntityStatements } from '../persistence/entity-statements';
 import type { StorageQuotas } from '../storage-quotas/storage-quotas';
 import { requireGroupRoom } from '../limits/group-records';
@@ -28,7 +31,8 @@ export class ImageService {
   /**
    * Stores an image's bits (a root filesystem tarball) and records their digest and size. Images
    * are read-only: bits already stored are a CONFLICT; bits that do not match a declared digest
-   * are refused. The bits are reserved against the group's storage quota before they are written:
+   * are refused, and so are bits whose start is of none of the image formats its technology's
+   * drivers take (`formatsFor`): BAD_USER_INPUT with `details.reason: IMAGE_FORMAT`, read no further. The bits are reserved against the group's storage quota before they are written:
    * their announced size at once (`expectedBytes`, the body's length, else the size the image was
    * registered with), the rest as they arrive. Past it, a CONFLICT with `details.reason:
    * STORAGE_QUOTA`, and nothing is kept.
@@ -37,6 +41,15 @@ export class ImageService {
     const image = await this.get(actor, id);
     policy.requireRole(actor, image.vendorGroupId, MemberRole.MEMBER, 'upload the content of this image');
     if (this.hasContent(image)) throw new ConflictError(`Image ${image.name}:${image.version} already has its content; images are read-only`, { id });
+    const { head, whole } = await readImageHead(content);
+    if (head.length) {
+      const formats = await this.formatsFor(image.technology);
+      if (!matchesImageFormats(head, formats)) {
+        content.destroy();
+        throw imageFormatError(image.technology, formats, lookalikeOf(head));
+      }
+    }
+    content = whole;
     const room = await this.quotas.reserve(image.vendorGroupId, expectedBytes ?? image.sizeBytes ?? 0, `the upload of image ${image.name}:${image.version}`, image.id);
     try {
       const stored = await this.store.put(content, { expectedDigest: image.digest, room });
@@ -54,6 +67,18 @@ export class ImageService {
     } finally {
       await room.release();
     }
+  }
+
+  /**
+   * The image formats the drivers of `technology` take, as the hosts' agents reported them (each
+   * driver's `imageFormats`, `DEFAULT_IMAGE_FORMATS` when it declares none, and when no host
+   * reported a driver of that technology).
+   */
+  async formatsFor(technology: string): Promise<ImageFormat[]> {
+    const rows: { drivers: DriverFact[] | null }[] = await this.dataSource.createQueryBuilder().select(`h.facts->'drivers'`, 'drivers').from(HostEntity, 'h').getRawMany();
+    const drivers = rows.flatMap((r) => (Array.isArray(r.drivers) ? r.drivers : [])).filter((d) => d.technology === technology);
+    if (!drivers.length) return [...DEFAULT_IMAGE_FORMATS];
+    return [...new Set(drivers.flatMap((d) => (d.imageFormats?.length ? d.imageFormats : DEFAULT_IMAGE_FORMATS)))];
   }
 
   /**
@@ -124,6 +149,15 @@ export class ImageService {
     }
     return qb.orderBy('i.name', 'ASC').addOrderBy('i.version', 'ASC').getMany();
   }
+}
+
+/** The refusal of an upload of none of `formats`, naming what it looks like when known. */
+function imageFormatError(technology: string, formats: readonly ImageFormat[], looksLike: string | null): BadInputError {
+  const what = formats.map((f) => (f === 'rootfs-tar' ? 'rootfs-tar (a root filesystem as a tar archive, plain or compressed, e.g. made with tar -C rootfs -cf rootfs.tar .)' : f)).join(' or ');
+  return new BadInputError(
+    `The upload is not an image the ${technology} drivers take${looksLike ? `: it looks like ${looksLike}` : ''}. They take ${what}. Nothing was stored.`,
+    { reason: 'IMAGE_FORMAT', technology, formats: [...formats], ...(looksLike ? { looksLike } : {}) },
+  );
 }
 
 /** Most groups an image is shared with: every listing of the catalog carries its list. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { asImageBits } from '../helpers/image-bits';
 
 /** A PUT of `chunks` to `url`, each written once the one before is flushed and `gapMs` have passed; `stopAfter` chunks and then nothing more (a stalled client). Answers the status and body, or how the connection ended. */
 function slowPut(url: string, token: string, chunks: Buffer[], gapMs: number, stopAfter = chunks.length): Promise<{ status?: number; body?: any; closed?: string }> {
@@ -66,7 +67,7 @@ describe('request body deadline', () => {
 
   test('an upload by a valid token that keeps sending may take longer than the deadline, and is stored whole', async () => {
     const id = await register('slow-but-steady');
-    const chunks = Array.from({ length: 12 }, (_, i) => Buffer.alloc(4096, i));
+    const chunks = Array.from({ length: 12 }, (_, i) => (i ? Buffer.alloc(4096, i) : asImageBits(Buffer.alloc(4096, i))));
     const answer = await slowPut(`${t.gateway.url}/images/${id}/content`, t.adminToken, chunks, 150);
     const digest = `sha256:${createHash('sha256').update(Buffer.concat(chunks)).digest('hex')}`;
     expect(answer).toEqual({ status: 200, body: { id, digest, sizeBytes: 12 * 4096 } });
@@ -75,7 +76,7 @@ describe('request body deadline', () => {
 
   test('an upload that stalls is cut once it has sent nothing for the idle time, and keeps nothing', async () => {
     const id = await register('stalled');
-    const chunks = Array.from({ length: 4 }, (_, i) => Buffer.alloc(4096, i));
+    const chunks = Array.from({ length: 4 }, (_, i) => (i ? Buffer.alloc(4096, i) : asImageBits(Buffer.alloc(4096, i))));
     const answer = await slowPut(`${t.gateway.url}/images/${id}/content`, t.adminToken, chunks, 10, 2);
     expect(answer.status).toBeUndefined();
     expect(answer.closed).toBeDefined();

@@ -5,6 +5,7 @@ import { createRootfsTar } from '../../drivers/fake';
 import { createTestDatabase, DATABASE_KINDS, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
+import { asImageBits } from '../helpers/image-bits';
 
 /** The installation default (`RSP_GROUP_STORAGE_BYTES`) of these gateways. */
 const DEFAULT_QUOTA = 64 * 1024 ** 2;
@@ -67,7 +68,7 @@ function storageQuotaSuite(kind: 'pglite' | 'postgres') {
     expect((await setQuota(group, null)).data!.setGroupStorageQuota.storage).toMatchObject({ quotaBytes: null, limitBytes: DEFAULT_QUOTA });
     // A group's own quota wins over the default, either way: 0 keeps nothing.
     await setQuota(group, 0);
-    const refused = await t.upload(await register(group), Buffer.alloc(10, 1));
+    const refused = await t.upload(await register(group), asImageBits(Buffer.alloc(10, 1)));
     expect(refused.status).toBe(409);
     expect(refused.body.errors[0].extensions.details).toMatchObject({ reason: 'STORAGE_QUOTA', limitBytes: 0, neededBytes: 10 });
   });
@@ -80,7 +81,7 @@ function storageQuotaSuite(kind: 'pglite' | 'postgres') {
     const contentDir = join(t.gateway.config.imageDir, 'content');
     const before = filesUnder(contentDir);
     // Six uploads of 3000 bytes at once against 10,000: three fit.
-    const results = await Promise.all(images.map((id) => upload(id, randomBytes(3000), mode === 'announced' ? 'announced' : 'chunked')));
+    const results = await Promise.all(images.map((id) => upload(id, asImageBits(randomBytes(3000)), mode === 'announced' ? 'announced' : 'chunked')));
     const won = results.filter((r) => r.status === 200);
     const lost = results.filter((r) => r.status !== 200);
     expect(won).toHaveLength(3);
@@ -98,7 +99,7 @@ function storageQuotaSuite(kind: 'pglite' | 'postgres') {
     const images = await Promise.all(Array.from({ length: 6 }, () => register(group)));
     const contentDir = join(t.gateway.config.imageDir, 'content');
     const before = filesUnder(contentDir);
-    const results = await Promise.all(images.map((id) => upload(id, randomBytes(3000), 'chunked')));
+    const results = await Promise.all(images.map((id) => upload(id, asImageBits(randomBytes(3000)), 'chunked')));
     const won = results.filter((r) => r.status === 200);
     // Near the limit, growing reservations may refuse one that would have fitted alone: at most three win, never more.
     expect(won.length).toBeLessThanOrEqual(3);

@@ -4,6 +4,7 @@ import { GROUP_RECORD_LIMITS } from '../../gateway/limits/group-records';
 import { AlertComparison, AlertRuleEntity, ApiTokenEntity, LayerEntity, ReplicationPolicyEntity, ExchangeStatus, ImageEntity, ImageSource, NeedEntity, OfferEntity } from '../../gateway/persistence/entities';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
+import { asImageBits } from '../helpers/image-bits';
 
 /**
  * What one group tries against another's objects, as an attacker would: each test names the way
@@ -36,7 +37,7 @@ describe('tenancy: one group against another', () => {
     t.gql('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }', { i: { groupId: w.groupA, hostId: w.host1, imageId, name: `env${++n}` } }, token);
 
   test("declaring another group's private image's digest gives neither its bits nor whether they are here; uploading them does", async () => {
-    const secret = randomBytes(4096);
+    const secret = asImageBits(randomBytes(4096));
     const victim = await register(w.groupB, w.tokens.memberB);
     expect((await t.upload(victim, secret, w.tokens.memberB)).status).toBe(200);
     const digest = digestOf(secret);
@@ -56,9 +57,9 @@ describe('tenancy: one group against another', () => {
     expect(nowhereEnv.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(nowhereEnv.errors?.[0]?.message).toContain('has no content yet');
     // Other bits than the declared digest's are refused as for any image, not answered "already has its content".
-    const wrong = await t.upload(claimed, randomBytes(100), w.tokens.memberA);
+    const wrong = await t.upload(claimed, asImageBits(randomBytes(100)), w.tokens.memberA);
     expect(wrong.status).toBe(400);
-    expect((await t.upload(nowhere, randomBytes(100), w.tokens.memberA)).status).toBe(400);
+    expect((await t.upload(nowhere, asImageBits(randomBytes(100)), w.tokens.memberA)).status).toBe(400);
 
     // Group B deletes its image: a digest only declared does not keep its bits.
     expect((await t.ok('mutation ($id: ID!) { deleteImage(id: $id) }', { id: victim }, w.tokens.memberB)).deleteImage).toBe(true);
@@ -203,7 +204,7 @@ describe('tenancy: one group against another', () => {
 
     // Replication policies.
     const image = await register(w.groupA, w.tokens.memberA);
-    expect((await t.upload(image, randomBytes(64), w.tokens.memberA)).status).toBe(200);
+    expect((await t.upload(image, asImageBits(randomBytes(64)), w.tokens.memberA)).status).toBe(200);
     const created = await createEnvironment(image, w.tokens.memberA);
     expect(created.errors).toBeUndefined();
     const environmentId = (created.data as any).createEnvironment.environment.id as string;

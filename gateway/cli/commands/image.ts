@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ImageDeleteDocument, ImageListDocument, ImageRegisterDocument, ImageVisibility, RegisterImageInput } from '../../../client/generated/graphql';
+import { IMAGE_HEAD_BYTES, isRootfsTarStart, lookalikeOf } from '../../artifacts/image-format';
 import { CliError, ExitCode } from '../exit-codes';
 import { emit, humanBytes, table } from '../output';
 import { contextOf, enumOption, groupOf } from './context';
@@ -72,16 +73,13 @@ function readableFile(path: string): void {
   if (!isFile) throw new CliError(`cannot read ${path}: not a file (the root filesystem tarball, e.g. made with tar -C rootfs -cf rootfs.tar .)`, 'BAD_USAGE', ExitCode.BAD_USAGE);
 }
 
-/** How compressed tar archives begin (gzip, bzip2, xz, zstd): engines that take them unpack them. */
-const COMPRESSED_MAGIC = [Buffer.from([0x1f, 0x8b]), Buffer.from('BZh'), Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), Buffer.from([0x28, 0xb5, 0x2f, 0xfd])];
-
 /**
  * Refuses a file that is no tar archive (its first block no tar header, nor the start of a
- * compressed file), which the gateway would store and the engine refuse only at the first create.
- * An empty file is left to the gateway, which refuses it.
+ * compressed file), before anything is registered; the gateway refuses it too. An empty file is
+ * left to the gateway, which refuses it.
  */
 function requireTarball(path: string): void {
-  const block = Buffer.alloc(512);
+  const block = Buffer.alloc(IMAGE_HEAD_BYTES);
   const fd = openSync(path, 'r');
   let length: number;
   try {
@@ -89,17 +87,8 @@ function requireTarball(path: string): void {
   } finally {
     closeSync(fd);
   }
-  if (length === 0 || COMPRESSED_MAGIC.some((magic) => length >= magic.length && block.subarray(0, magic.length).equals(magic))) return;
-  if (length === block.length && isTarHeader(block)) return;
-  throw new CliError(`${path} is not a tar archive (no tar header at its start): give the root filesystem as a tarball, e.g. made with tar -C rootfs -cf rootfs.tar .`, 'BAD_USAGE', ExitCode.BAD_USAGE);
-}
-
-/** True when `block` is a tar header: a name, and the checksum it holds (octal, bytes 148–155) is its bytes' sum with those bytes as spaces. */
-function isTarHeader(block: Buffer): boolean {
-  if (block[0] === 0) return false;
-  const field = /^\s*([0-7]{1,7})[\s\0]*$/.exec(block.subarray(148, 156).toString('latin1'));
-  if (!field) return false;
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
-  return sum === parseInt(field[1]!, 8);
+  const head = block.subarray(0, length);
+  if (length === 0 || isRootfsTarStart(head)) return;
+  const looksLike = lookalikeOf(head);
+  throw new CliError(`${path} is not a tar archive (no tar header at its start${looksLike ? `; it looks like ${looksLike}` : ''}): give the root filesystem as a tarball, e.g. made with tar -C rootfs -cf rootfs.tar .`, 'BAD_USAGE', ExitCode.BAD_USAGE);
 }

@@ -97,6 +97,16 @@ export type LimitName = keyof ResourceLimits;
  */
 export type InterfaceFeature = 'managedNetwork' | 'publishedPorts' | 'readOnlyRoot' | 'ipv6';
 
+/**
+ * A format of an image's bits: `rootfs-tar`, a root filesystem as a tar archive (plain or
+ * compressed with gzip, bzip2, xz or zstd), is what every built-in driver takes; a plugin may name
+ * its own (e.g. `qcow2`).
+ */
+export type ImageFormat = 'rootfs-tar' | (string & {});
+
+/** The image formats of a driver that declares none (`DriverCapabilities.imageFormats`). */
+export const DEFAULT_IMAGE_FORMATS: readonly ImageFormat[] = ['rootfs-tar'];
+
 /** What a driver can do, beyond the required core. */
 export interface DriverCapabilities {
   /** Optional operations it implements. */
@@ -105,6 +115,12 @@ export interface DriverCapabilities {
   limits: LimitName[];
   /** Interface features it honours; absent: none. */
   features?: InterfaceFeature[];
+  /**
+   * The formats of image bits it takes (`ImageImportSpec.format`); absent: `DEFAULT_IMAGE_FORMATS`.
+   * The gateway refuses an upload for the driver's technology whose bytes are of none of them
+   * (when it can tell the format from the bytes' start), before keeping any.
+   */
+  imageFormats?: ImageFormat[];
 }
 
 /**
@@ -265,8 +281,8 @@ export interface StopOptions extends CallOptions {
 export interface ImageImportSpec {
   name: string;
   version?: string;
-  /** The stream's format. `rootfs-tar`: a root filesystem as a tar archive. */
-  format: 'rootfs-tar';
+  /** The stream's format, one of the driver's `imageFormats`. `rootfs-tar`: a root filesystem as a tar archive. */
+  format: ImageFormat;
 }
 
 /** An imported image. */

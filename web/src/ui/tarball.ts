@@ -3,8 +3,8 @@ const COMPRESSED_MAGIC = [[0x1f, 0x8b], [0x42, 0x5a, 0x68], [0xfd, 0x37, 0x7a, 0
 
 /**
  * Why `file` cannot be an image's root filesystem tarball (its first block is no tar header, nor
- * the start of a compressed file), or null when it may be: the gateway stores any bytes, and the
- * engine would refuse them only at the first create. An empty file is left to the gateway, which
+ * the start of a compressed file), or null when it may be: said before the file is sent (the
+ * gateway refuses it too, with IMAGE_FORMAT, once it has its start). An empty file is left to the gateway, which
  * refuses it. As `rsp image import` checks.
  */
 export async function tarballProblem(file: Blob & { name?: string }): Promise<string | null> {

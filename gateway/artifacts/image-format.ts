@@ -1,0 +1,99 @@
+import { Readable } from 'node:stream';
+import { DEFAULT_IMAGE_FORMATS, type ImageFormat } from '../../drivers/contract';
+
+/** How many bytes of an image's start its format is told from: a tar header block. */
+export const IMAGE_HEAD_BYTES = 512;
+
+/** How compressed tar archives begin (gzip, bzip2, xz, zstd): engines that take them unpack them. */
+const COMPRESSED_MAGIC = [Buffer.from([0x1f, 0x8b]), Buffer.from('BZh'), Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), Buffer.from([0x28, 0xb5, 0x2f, 0xfd])];
+
+/** The image formats the gateway can tell from their first bytes, each with its test. */
+const RECOGNIZERS: Record<string, (head: Buffer) => boolean> = {
+  'rootfs-tar': isRootfsTarStart,
+  qcow2: (head) => startsWith(head, Buffer.from([0x51, 0x46, 0x49, 0xfb])),
+};
+
+/** Files that are often sent by mistake, by how they begin: named in the refusal. */
+const LOOKALIKES: [Buffer, string][] = [
+  [Buffer.from([0x89, 0x50, 0x4e, 0x47]), 'a PNG picture'],
+  [Buffer.from([0xff, 0xd8, 0xff]), 'a JPEG picture'],
+  [Buffer.from('GIF8'), 'a GIF picture'],
+  [Buffer.from('%PDF'), 'a PDF document'],
+  [Buffer.from([0x50, 0x4b, 0x03, 0x04]), 'a zip archive'],
+  [Buffer.from([0x50, 0x4b, 0x05, 0x06]), 'an empty zip archive'],
+  [Buffer.from('7z'), 'a 7-Zip archive'],
+  [Buffer.from('Rar!'), 'a RAR archive'],
+  [Buffer.from([0x7f, 0x45, 0x4c, 0x46]), 'an executable (ELF)'],
+  [Buffer.from('QFI'), 'a qcow2 disk image'],
+];
+
+/**
+ * True when `head` (a file's first `IMAGE_HEAD_BYTES`, or all of a shorter one) may start a
+ * `rootfs-tar` image: a tar header block (its checksum right), or the start of a compressed file.
+ */
+export function isRootfsTarStart(head: Buffer): boolean {
+  if (COMPRESSED_MAGIC.some((magic) => startsWith(head, magic))) return true;
+  return head.length >= IMAGE_HEAD_BYTES && isTarHeader(head.subarray(0, IMAGE_HEAD_BYTES));
+}
+
+/**
+ * True when `head` may start an image of one of `formats`: it is of one of them, or one of them
+ * is a format the gateway cannot tell from its bytes (a plugin's own), which is then left to the driver.
+ */
+export function matchesImageFormats(head: Buffer, formats: readonly ImageFormat[]): boolean {
+  const all = formats.length ? formats : DEFAULT_IMAGE_FORMATS;
+  return all.some((format) => !RECOGNIZERS[format] || RECOGNIZERS[format](head));
+}
+
+/** What `head` looks like when it is a kind of file often sent by mistake (`a PNG picture`), else null. */
+export function lookalikeOf(head: Buffer): string | null {
+  return LOOKALIKES.find(([magic]) => startsWith(head, magic))?.[1] ?? null;
+}
+
+/**
+ * Reads the first `IMAGE_HEAD_BYTES` of `content` (fewer when it ends first) without losing them:
+ * answers them with a stream of the whole content, the read bytes first. An error of `content`
+ * before its head is read rejects; a later one goes to the returned stream, and destroying that
+ * stream destroys `content`.
+ */
+export async function readImageHead(content: Readable): Promise<{ head: Buffer; whole: Readable }> {
+  const source = content[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  const read: Buffer[] = [];
+  let length = 0;
+  let done = false;
+  while (length < IMAGE_HEAD_BYTES) {
+    const next = await source.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+    read.push(chunk);
+    length += chunk.length;
+  }
+  const head = Buffer.concat(read);
+  async function* rest(): AsyncGenerator<Buffer> {
+    try {
+      if (head.length) yield head;
+      if (done) return;
+      for (let next = await source.next(); !next.done; next = await source.next()) yield typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+    } finally {
+      await source.return?.();
+    }
+  }
+  return { head: head.subarray(0, IMAGE_HEAD_BYTES), whole: Readable.from(rest(), { objectMode: false }) };
+}
+
+/** True when `block` is a tar header: a name, and the checksum it holds (octal, bytes 148–155) is its bytes' sum with those bytes as spaces. */
+function isTarHeader(block: Buffer): boolean {
+  if (block[0] === 0) return false;
+  const field = /^\s*([0-7]{1,7})[\s\0]*$/.exec(block.subarray(148, 156).toString('latin1'));
+  if (!field) return false;
+  let sum = 0;
+  for (let i = 0; i < IMAGE_HEAD_BYTES; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
+  return sum === parseInt(field[1]!, 8);
+}
+
+function startsWith(head: Buffer, magic: Buffer): boolean {
+  return head.length >= magic.length && head.subarray(0, magic.length).equals(magic);
+}
