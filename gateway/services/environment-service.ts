@@ -11,7 +11,7 @@ import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { driftOf, EnvironmentLifecycle, LogFollower, settledStatus, TRANSIENT_STATUSES, validateEnvironmentName, type Alongside, type CarriedWrite, type EnvironmentEnding, type LifecycleAction, type NewEnvironment, type RecordOptions } from '../environments';
-import { BadInputError, ConflictError, isRspError, NotFoundError, RspError, UnsupportedOperationError } from '../errors';
+import { BadInputError, ConflictError, ForbiddenError, isRspError, NotFoundError, RspError, UnsupportedOperationError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { BatchedStatement } from '../persistence/batched-statement';
 import { EntityStatements } from '../persistence/entity-statements';
@@ -425,12 +425,12 @@ export class EnvironmentService {
   }
 
   /**
-   * The environment's console/stdout log from its driver (whoever may see the environment, as for
-   * its metrics): the last `tail` lines, those since `since`, or what follows `cursor` (from an
+   * The environment's console/stdout log from its driver (its group's members; the admins governing
+   * its host see a guest's status and usage, not what it writes: FORBIDDEN): the last `tail` lines, those since `since`, or what follows `cursor` (from an
    * earlier read). CONFLICT while it is being created, rebuilt, moved or destroyed.
    */
   async readLog(actor: Principal, id: string, options: { tail?: number; since?: Date; cursor?: string }): Promise<LogRead> {
-    const env = await this.get(actor, id);
+    const env = await this.logOf(actor, id);
     if (env.status === EnvironmentStatus.DESTROYED) throw new NotFoundError('Environment', id, { reason: 'destroyed' });
     if (options.tail !== undefined && (!Number.isInteger(options.tail) || options.tail < 0 || options.tail > MAX_LOG_TAIL)) throw new BadInputError(`tail must be a whole number of lines from 0 to ${MAX_LOG_TAIL}`, { tail: options.tail });
     if (LOG_UNSETTLED.has(env.status)) throw new ConflictError(`Environment ${env.name} is ${env.status}: its log can be read once that is done`, { status: env.status });
@@ -444,11 +444,18 @@ export class EnvironmentService {
    * then new text as it is written; who may see the environment is checked again at each read.
    */
   async followLog(actor: Principal, id: string, options: { tail?: number; cursor?: string }): Promise<LogFollower> {
-    const env = await this.get(actor, id);
+    const env = await this.logOf(actor, id);
     if (env.status === EnvironmentStatus.DESTROYED) throw new NotFoundError('Environment', id, { reason: 'destroyed' });
     const tail = options.tail ?? DEFAULT_FOLLOW_TAIL;
     if (!Number.isInteger(tail) || tail < 0 || tail > MAX_LOG_TAIL) throw new BadInputError(`tail must be a whole number of lines from 0 to ${MAX_LOG_TAIL}`, { tail });
     return new LogFollower((from) => this.readLog(actor, id, from), options.cursor, tail);
+  }
+
+  /** The environment whose log the actor asks for: NOT_FOUND as `get`; FORBIDDEN for the admins governing its host (they know it is there, like for exec). */
+  private async logOf(actor: Principal, id: string): Promise<EnvironmentEntity> {
+    const env = await this.get(actor, id);
+    if (!policy.isMember(actor, env.groupId)) throw new ForbiddenError("Only the environment's group may read its log", { action: 'read the log of this environment' });
+    return env;
   }
 
   /** Usage counters of an environment, from its driver. */

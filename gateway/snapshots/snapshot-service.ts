@@ -40,8 +40,18 @@ export class SnapshotService {
 
   /** The environment's recorded snapshots, oldest first (whoever may see the environment). */
   async list(actor: Principal, environmentId: string): Promise<EnvironmentSnapshotEntity[]> {
-    await this.environments.get(actor, environmentId);
-    return this.recorded(environmentId);
+    return this.seenBy(actor, await this.environments.get(actor, environmentId));
+  }
+
+  /**
+   * The recorded snapshots of an environment the caller was already allowed to see, oldest first:
+   * the admins governing its host (who see a guest) get who took each as only its group, not the
+   * name of the token (private to the group, as an allocation request's `requestedBy`).
+   */
+  async seenBy(actor: Principal, env: Pick<EnvironmentEntity, 'id' | 'groupId'>): Promise<EnvironmentSnapshotEntity[]> {
+    const all = await this.recorded(env.id);
+    if (policy.isMember(actor, env.groupId)) return all;
+    return all.map((s) => Object.assign(new EnvironmentSnapshotEntity(), s, { createdBy: `a token of group ${env.groupId}` }));
   }
 
   /** The recorded snapshots of an environment the caller was already allowed to see, oldest first. */

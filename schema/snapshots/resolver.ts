@@ -10,9 +10,9 @@ import { EnvironmentSnapshot } from './types';
 /** Environments' snapshots: each change is an Operation, like other environment operations. */
 @Resolver(() => Environment)
 export class EnvironmentSnapshotResolver {
-  @FieldResolver(() => [EnvironmentSnapshot], { description: 'Its snapshots, oldest first.' })
-  snapshots(@Root() env: EnvironmentEntity, @Ctx() ctx: GatewayContext): Promise<EnvironmentSnapshotEntity[]> {
-    return ctx.services.snapshots.recorded(env.id);
+  @FieldResolver(() => [EnvironmentSnapshot], { description: "Its snapshots, oldest first (the admins governing its host see who took each only as its group)." })
+  snapshots(@Root() env: EnvironmentEntity, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<EnvironmentSnapshotEntity[]> {
+    return ctx.services.snapshots.seenBy(actor, env);
   }
 
   @Mutation(() => Operation, {

@@ -9,7 +9,7 @@ export class EnvironmentSnapshot {
   @Field({ description: 'Unique per environment: a-z, 0-9, _ and -.' })
   name: string;
 
-  @Field({ description: 'Who took it: a token name, or the gateway (replication) for a snapshot before a copy.' })
+  @Field({ description: "Who took it: a token name (to the admins governing its host, only `a token of group <id>`), or the gateway (replication) for a snapshot before a copy." })
   createdBy: string;
 
   @Field()

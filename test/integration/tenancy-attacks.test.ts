@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createRootfsTar } from '../../drivers/fake';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { GROUP_RECORD_LIMITS } from '../../gateway/limits/group-records';
 import { AlertComparison, AlertRuleEntity, ApiTokenEntity, LayerEntity, ReplicationPolicyEntity, ExchangeStatus, ImageEntity, ImageSource, NeedEntity, OfferEntity } from '../../gateway/persistence/entities';
-import { startTestGateway, TestGateway } from '../helpers/gateway';
+import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
 import { asImageBits } from '../helpers/image-bits';
 
@@ -249,5 +250,30 @@ describe('tenancy: one group against another', () => {
     expect((await t.ok('query ($id: ID!) { group(id: $id) { id } }', { id: pusher })).group.id).toBe(pusher);
     // Its admins may still delete it (DESTROY), and a site admin hand it over.
     expect((await handover(t.adminToken)).errors).toBeUndefined();
+  });
+  test("the admins governing a host see a guest's metadata and usage, not its console output or who in its group took its snapshots", async () => {
+    // Group B, with a share on A's host 1, runs an environment there; A's admins govern the host.
+    await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId: w.host1, groupId: w.groupB, kind: 'CUSTOM', quotas: { CPU: 0.5 } } });
+    const image = await register(w.groupB, w.tokens.memberB);
+    expect((await t.upload(image, createRootfsTar({ '/etc/hostname': 'guest' }), w.tokens.memberB)).status).toBe(200);
+    const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupB, hostId: w.host1, imageId: image, name: `guest${++n}` } }, w.tokens.memberB)).createEnvironment;
+    await t.gateway.services.operations.settled(created.operation.id);
+    const guest = created.environment.id as string;
+    await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: guest }, w.tokens.memberB)).startEnvironment.id);
+    await t.gateway.services.operations.settled((await t.ok('mutation ($e: ID!) { createSnapshot(environmentId: $e, name: "before-upgrade") { id } }', { e: guest }, w.tokens.memberB)).createSnapshot.id);
+    const code = (r: { errors?: Array<{ extensions?: { code?: string } }> }) => r.errors?.[0]?.extensions?.code ?? 'ok';
+
+    // What the governors see: the environment, its status and usage.
+    expect((await t.ok('query ($id: ID!) { environment(id: $id) { status } }', { id: guest }, w.tokens.adminA)).environment.status).toBe('RUNNING');
+    expect(code(await t.gql('query ($id: ID!) { environmentStats(id: $id) { cpuSeconds } }', { id: guest }, w.tokens.adminA))).toBe('ok');
+    // Not what the guest writes to its console: like exec, FORBIDDEN (they know it is there).
+    expect(code(await t.gql('query ($id: ID!) { environmentLogs(id: $id, tail: 5) { text } }', { id: guest }, w.tokens.memberB))).toBe('ok');
+    expect(code(await t.gql('query ($id: ID!) { environmentLogs(id: $id, tail: 5) { text } }', { id: guest }, w.tokens.adminA))).toBe('FORBIDDEN');
+    const follow = collect(t.ws({ authorization: `Bearer ${w.tokens.adminA}` }), 'subscription ($id: ID!) { environmentLog(environmentId: $id, tail: 5) { text } }', { id: guest }, () => true, 10_000);
+    await expect(follow.done).rejects.toThrow(/FORBIDDEN/);
+    // Its snapshots (disk on their host) but not the name of the token that took each.
+    const snapshots = (await t.ok('query ($id: ID!) { environment(id: $id) { snapshots { name createdBy } } }', { id: guest }, w.tokens.adminA)).environment.snapshots;
+    expect(snapshots).toEqual([{ name: 'before-upgrade', createdBy: `a token of group ${w.groupB}` }]);
+    expect((await t.ok('query ($id: ID!) { environment(id: $id) { snapshots { createdBy } } }', { id: guest }, w.tokens.memberB)).environment.snapshots).toEqual([{ createdBy: 'mb' }]);
   });
 });
