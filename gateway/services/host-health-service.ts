@@ -11,6 +11,7 @@ import { RspPubSub, Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import type { AlertEvaluator } from '../metrics/alert-evaluator';
 import { AlertEntity, AlertState, EnvironmentEntity, EnvironmentStatus, HostEntity, HostState } from '../persistence/entities';
+import { EntityStatements } from '../persistence/entity-statements';
 import { inventoryChanged } from '../placement/inventory-changes';
 import { AgentHeartbeats } from './agent-heartbeats';
 import { FailoverScopes } from './failover-scopes';
@@ -27,6 +28,9 @@ export const HOST_DOWN_METRIC = 'heartbeatSilenceSeconds';
  * first beats: with `RSP_HEARTBEAT_MS` at its 10-minute maximum a tenth was a minute of each.
  */
 const WAITING_BEAT_GATHER_MS = 100;
+
+/** The UP hosts silent past the cutoff ($2) by what is written ($3, stale) or heard here ($4, agents): the detector's read without a lock, every beat. */
+const DETECT_CANDIDATES = 'SELECT h.agent FROM host h WHERE h.state = $1 AND h."lastHeartbeatAt" < $2 AND (h."lastHeartbeatAt" < $3 OR h.agent = ANY($4::varchar[]))';
 
 /** Any number, the same in every gateway: the advisory lock only one gateway's detector holds per round. */
 const DETECTOR_LOCK_KEY = 7_346_201_011;
@@ -63,6 +67,8 @@ export interface HealthRound {
  */
 export class HostHealthService implements HeartbeatReceiver {
   private readonly hosts: Repository<HostEntity>;
+  /** The round's read of hosts, written out once (it runs every beat). */
+  private readonly hostRows: EntityStatements<HostEntity>;
   /** When this gateway started its rounds (ms; undefined before `start`): the grace period counts from it. */
   private started: number | undefined;
   /** Per agent: environments it reported self-fenced, not settled yet. */
@@ -101,6 +107,7 @@ export class HostHealthService implements HeartbeatReceiver {
     readonly beats: AgentHeartbeats = new AgentHeartbeats(settings, (agentId) => agents.get(agentId) !== undefined),
   ) {
     this.hosts = dataSource.getRepository(HostEntity);
+    this.hostRows = new EntityStatements(dataSource, HostEntity);
     this.environments = dataSource.getRepository(EnvironmentEntity);
     // What moves a failover scope, on any replica: an environment's status or host, a policy's auto-failover.
     pubSub.listen(Topic.EVENT, undefined, (e) => e.kind === 'ENVIRONMENT' && e.environment && this.scopeMoved(e.environment.hostId));
@@ -145,7 +152,7 @@ export class HostHealthService implements HeartbeatReceiver {
     const round: HealthRound = { down: [], up: [] };
     const live = new Set(this.agents.connected().filter((id) => this.beats.isLive(id, now)));
     // One query for the DOWN and UNKNOWN hosts (few), of which those of live agents are kept.
-    const waiting = live.size ? (await this.hosts.findBy({ state: In([HostState.DOWN, HostState.UNKNOWN]) })).filter((h) => live.has(h.agent)) : [];
+    const waiting = live.size ? (await this.hostRows.where('t.state = ANY($1)', [[HostState.DOWN, HostState.UNKNOWN]])).filter((h) => live.has(h.agent)) : [];
     // An UNKNOWN host of a live agent (registered on another replica) is UP with its agent's next beat, which is written for it.
     for (const host of waiting) if (host.state === HostState.UNKNOWN) this.scopes.mark(host.agent);
     const returning = waiting.filter((h) => h.state === HostState.DOWN);
@@ -392,12 +399,7 @@ export class HostHealthService implements HeartbeatReceiver {
     const cutoff = silenceCutoff(now, this.settings);
     // First, without a lock or a transaction, whether any host is a candidate at all (in a steady state none is).
     const liveNow = new Set(this.agents.connected().filter((id) => this.beats.isLive(id, now)));
-    const candidates = await this.hosts
-      .createQueryBuilder('h')
-      .select(['h.id', 'h.agent'])
-      .where('h.state = :up AND h."lastHeartbeatAt" < :cutoff', { up: HostState.UP, cutoff })
-      .andWhere('(h."lastHeartbeatAt" < :stale OR h.agent = ANY(CAST(:silentHere AS varchar[])))', { stale: staleCutoff(now, this.settings), silentHere: this.beats.silentSince(cutoff.getTime()) })
-      .getMany();
+    const candidates = (await this.dataSource.query(DETECT_CANDIDATES, [HostState.UP, cutoff, staleCutoff(now, this.settings), this.beats.silentSince(cutoff.getTime())])) as Array<Pick<HostEntity, 'agent'>>;
     if (!candidates.some((h) => !liveNow.has(h.agent))) return [];
     const marked = await this.dataSource.transaction(async (m) => {
       const [lock] = (await m.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [DETECTOR_LOCK_KEY])) as Array<{ locked: boolean }>;
