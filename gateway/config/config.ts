@@ -126,12 +126,23 @@ const settings = {
     schema: z.coerce.number().int().min(100).max(60_000).default(3000),
     doc: 'a graphql-ws socket that has not sent `connection_init` by then is closed (4408)',
   },
+  maxConnections: {
+    env: 'RSP_MAX_CONNECTIONS',
+    schema: limit(10_000_000, 16_384),
+    doc: "open connections of the gateway's port (HTTP requests, keep-alive connections and WebSockets: subscriptions, exec sessions, host agents), in all and per client address; one over them is closed as it comes (counted in `rsp_http_connections_refused_total`). Behind a proxy, whose connections all come from its address, raise the per-address one; the health port takes at most 512, 64 per address; `0`: off",
+  },
+  maxConnectionsPerAddress: { env: 'RSP_MAX_CONNECTIONS_PER_ADDRESS', schema: limit(10_000_000, 1024), doc: "open connections of the gateway's port from one client address", row: 'maxConnections' },
+  headersTimeoutMs: {
+    env: 'RSP_HEADERS_TIMEOUT_MS',
+    schema: z.coerce.number().int().min(100).max(300_000).default(10_000),
+    doc: "a connection whose request headers have not all come by then (a new connection that sends nothing too) is answered 408 and closed, on the gateway's port and the health port (Node's own is 60 s); an idle keep-alive connection and an upgraded WebSocket are not held to it",
+  },
   requestBodyTimeoutMs: {
     env: 'RSP_REQUEST_BODY_TIMEOUT_MS',
     schema: z.coerce.number().int().min(100).max(3_600_000).default(300_000),
     doc: "a request whose body has not all come by then is answered 408 `REQUEST_TIMEOUT` and closed (Node's own limit), except an image upload by a valid token, which may take as long as it needs while it keeps sending",
   },
-  uploadIdleTimeoutMs: { env: 'RSP_UPLOAD_IDLE_TIMEOUT_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(60_000), doc: 'an image upload that sends nothing for this long is cut (it keeps nothing)', row: 'requestBodyTimeoutMs' },
+  uploadIdleTimeoutMs: { env: 'RSP_UPLOAD_IDLE_TIMEOUT_MS', schema: z.coerce.number().int().min(100).max(3_600_000).default(60_000), doc: 'an image upload, or the body of a peer site\'s store call (`POST /peer/store`), that sends nothing for this long is cut (it keeps nothing)', row: 'requestBodyTimeoutMs' },
   federationHeadersTimeoutMs: {
     env: 'RSP_FEDERATION_HEADERS_TIMEOUT_MS',
     schema: z.coerce.number().int().min(100).max(300_000).default(10_000),

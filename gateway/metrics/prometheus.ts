@@ -13,6 +13,8 @@ export class GatewayMetrics {
   readonly subscriptions = new Gauge({ name: 'rsp_graphql_subscriptions', help: 'Subscriptions open now', labelNames: ['field'] as const, registers: [this.registry] });
   readonly dropped = new Counter({ name: 'rsp_subscription_events_dropped_total', help: 'Events dropped for slow subscribers (oldest first)', labelNames: ['field'] as const, registers: [this.registry] });
   readonly operations = new Counter({ name: 'rsp_operations_total', help: 'Operations that ended, by kind and state', labelNames: ['kind', 'state'] as const, registers: [this.registry] });
+  readonly connections = new Gauge({ name: 'rsp_http_connections', help: 'Connections open now, by port (gateway, health)', labelNames: ['port'] as const, registers: [this.registry] });
+  readonly connectionsRefused = new Counter({ name: 'rsp_http_connections_refused_total', help: 'Connections closed as they came, over a bound of the port (RSP_MAX_CONNECTIONS…): by port and bound (total, per_address)', labelNames: ['port', 'limit'] as const, registers: [this.registry] });
   readonly collectSeconds = new Gauge({ name: 'rsp_metrics_collect_seconds', help: 'Wall time of the last host sample', registers: [this.registry] });
 
   private readonly hostCpu = new Gauge({ name: 'rsp_host_cpu_usage_ratio', help: 'Host CPU use over the last interval (0-1), total and per core', labelNames: ['host', 'cpu'] as const, registers: [this.registry] });

@@ -78,6 +78,7 @@ import { closeForCredentials, CredentialSockets, TOKEN_REFUSED_REASON } from './
 import { certificateProblems, createListener } from './tls';
 import { ACCEPT_HANDLES, AcceptHandles, listenWithAcceptHandles } from './accept-handles';
 import { listenPortProblems } from './port-problems';
+import { capConnections, type ConnectionCaps, type ConnectionCapWatcher } from './connection-cap';
 
 /**
  * How long a stopping gateway lets in-flight HTTP requests finish before it cuts their connections;
@@ -91,6 +92,12 @@ const HTTP_DRAIN_GRACE_MS = 1_500;
  * anonymous burst of the hardening issue; over it, connections wait for a SYN-ACK retransmission.
  */
 export const LISTEN_BACKLOG = 4096;
+
+/**
+ * Open connections of the health port, at most: a load balancer's checks need a few; anyone who can
+ * reach the port holds no more than these (and one address no more than its share).
+ */
+const HEALTH_PORT_CONNECTION_CAPS: ConnectionCaps = { total: 512, perAddress: 64 };
 
 /** A running gateway. */
 export interface Gateway {
@@ -327,7 +334,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   const app = createHttpApp({ logger, dataSource, graphiql: config.graphiql, readinessChecks });
   app.put('/images/:id/content', imageUploadHandler(services, logger, config.uploadIdleTimeoutMs));
   app.get('/images/content/:digest', imageContentHandler(services, logger));
-  app.post('/peer/store', peerStoreHandler(services, logger));
+  app.post('/peer/store', peerStoreHandler(services, logger, { idleMs: config.uploadIdleTimeoutMs }));
   app.get('/admin/backup', adminBackupHandler(config, dataSource, services, logger));
   app.get('/metrics', prometheusHandler(services, logger));
   let apollo!: ApolloServer<GatewayContext>;
@@ -339,6 +346,8 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
     withBodyDeadline((req, res) => (isJsonGraphQLPost(req) ? graphqlPost(req, res) : app(req, res)), { bodyMs: config.requestBodyTimeoutMs, uploadIdleMs: config.uploadIdleTimeoutMs }),
   );
   const httpServer: Server = listener.server;
+  // Its connections are bounded (a slowloris client holds no more than its address's share).
+  capConnections(httpServer, 'gateway', { total: config.maxConnections, perAddress: config.maxConnectionsPerAddress }, logger, connectionWatcher(services, 'gateway'));
   // The bodies' deadline is withBodyDeadline's, which spares uploads that keep sending: Node's cannot.
   httpServer.requestTimeout = 0;
   // A message is held to a POST body's limit (ws would take up to 100 MiB): over it, the socket closes with 1009.
@@ -472,6 +481,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   // A port of its own for a load balancer's checks (RSP_HEALTH_PORT): no client of the gateway's port is ever queued before them.
   const health = config.healthPort === undefined ? undefined : createListener(config, healthHandler({ dataSource, readinessChecks, logger }));
   if (health) {
+    capConnections(health.server, 'health', HEALTH_PORT_CONNECTION_CAPS, logger, connectionWatcher(services, 'health'));
     await listenWithAcceptHandles(health.server, { port: config.healthPort!, host: config.host, backlog: LISTEN_BACKLOG }, logger, 1).catch(async (e: unknown) => {
       // The gateway's port is let go too: the start fails as a whole (a health port in use, say).
       acceptHandles?.close();
@@ -517,6 +527,12 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
         logger.info('gateway stopped');
       })()),
   };
+}
+
+/** Counts a port's open and refused connections in the gateway's metrics. */
+function connectionWatcher(services: Services, port: string): ConnectionCapWatcher {
+  const { connections, connectionsRefused } = services.metrics.prometheus;
+  return { opened: () => connections.inc({ port }), closed: () => connections.dec({ port }), refused: (limit) => connectionsRefused.inc({ port, limit }) };
 }
 
 /** The token in graphql-ws connection params: `{ authorization: "Bearer …" }` or `{ token: "…" }`. */

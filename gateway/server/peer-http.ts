@@ -52,6 +52,21 @@ export const MAX_PEER_BODY_BYTES = 32 * 1024 * 1024;
  */
 export const MAX_PEER_BYTES_IN_FLIGHT = 4 * MAX_PEER_BODY_BYTES;
 
+/**
+ * Bytes of peer store bodies one group's tokens hold at once (two of the largest bodies, half of
+ * MAX_PEER_BYTES_IN_FLIGHT): a member sending large bodies slowly holds its own share, never what
+ * the other groups' replication runs need. A run sends one body at a time, so this is never short.
+ */
+export const MAX_PEER_BYTES_PER_GROUP = 2 * MAX_PEER_BODY_BYTES;
+
+/** The bounds of `peerStoreHandler`: bytes held at once (in all, per group) and how long a body may send nothing. */
+export interface PeerStoreBounds {
+  maxInFlight: number;
+  maxPerGroup: number;
+  /** A body that sends nothing for this long is cut (its bytes freed), however long the whole-body deadline; 0: never. */
+  idleMs: number;
+}
+
 /** Answers a body refused before it is read: the connection closes (the rest of the body is not read). */
 function refuseBody(res: Response, status: number, message: string, code: string, retryAfter?: number): void {
   res.set('connection', 'close');
@@ -64,41 +79,69 @@ function refuseBody(res: Response, status: number, message: string, code: string
  * this site issued (`{ call, args }` → `{ result }`; see `PeerStore`). Before its body is read:
  * the token is checked (401) and must be a MEMBER's of a group (403); the body must announce its
  * length (411) of at most MAX_PEER_BODY_BYTES (413); and it must fit in what the gateway holds of
- * such bodies at once (MAX_PEER_BYTES_IN_FLIGHT; over it 429 RATE_LIMITED, Retry-After: 1).
+ * such bodies at once, in all and for the token's group (`bounds`; over either 429 RATE_LIMITED,
+ * Retry-After: 1). A body that then sends nothing for `bounds.idleMs` is cut, its bytes freed.
  */
-export function peerStoreHandler(services: Services, logger: Logger, maxInFlight = MAX_PEER_BYTES_IN_FLIGHT) {
+export function peerStoreHandler(services: Services, logger: Logger, bounds: Partial<PeerStoreBounds> = {}) {
+  const { maxInFlight = MAX_PEER_BYTES_IN_FLIGHT, maxPerGroup = MAX_PEER_BYTES_PER_GROUP, idleMs = 0 } = bounds;
   let inFlight = 0;
+  const groups = new Map<string, number>();
   return async (req: Request, res: Response): Promise<void> => {
     let held = 0;
+    let group = '';
     try {
       const actor = await caller(services, req);
-      services.peerStore.requireCaller(actor);
+      const { groupId } = services.peerStore.requireCaller(actor);
       const header = req.headers['content-length'];
       if (header === undefined || !/^\d+$/.test(header)) return refuseBody(res, 411, 'A peer store call needs a Content-Length', 'BAD_REQUEST');
       const length = Number(header);
       if (length > MAX_PEER_BODY_BYTES) return refuseBody(res, 413, `The body is larger than ${MAX_PEER_BODY_BYTES} bytes`, 'BAD_REQUEST');
       if (inFlight + length > maxInFlight) return refuseBody(res, 429, 'The gateway is reading as many peer store calls as it holds at once: retry in a second', 'RATE_LIMITED', 1);
+      const ofGroup = groups.get(groupId) ?? 0;
+      if (ofGroup + length > maxPerGroup) return refuseBody(res, 429, "The gateway is reading as many of this group's peer store calls as it holds at once: retry in a second", 'RATE_LIMITED', 1);
       inFlight += held = length;
-      const body = await readJson(req);
+      groups.set((group = groupId), ofGroup + length);
+      const body = await readJson(req, idleMs);
       res.json({ result: (await services.peerStore.call(actor, String(body.call), (body.args ?? {}) as Record<string, unknown>)) ?? null });
     } catch (e) {
+      // Its client went, or was cut for sending nothing (`idleMs`): there is no one to answer.
+      if (req.socket.destroyed && !req.complete) return void logger.info({ err: e, requestId: res.locals.requestId }, 'a peer store body did not come whole: its connection is closed');
       // Refused before its body was read (the token, its role): the rest of it is not read either.
       if (!req.complete && !res.headersSent) res.set('connection', 'close');
       refuse(res, logger, e);
     } finally {
       inFlight -= held;
+      if (held) {
+        const left = groups.get(group)! - held;
+        if (left > 0) groups.set(group, left);
+        else groups.delete(group);
+      }
     }
   };
 }
 
-/** A JSON object body of at most MAX_PEER_BODY_BYTES (BAD_USER_INPUT otherwise). */
-async function readJson(req: Request): Promise<Record<string, unknown>> {
+/**
+ * A JSON object body of at most MAX_PEER_BODY_BYTES (BAD_USER_INPUT otherwise). Once `idleMs`
+ * (when not 0) pass without a byte, the connection is closed: the read fails as a client gone.
+ */
+async function readJson(req: Request, idleMs: number): Promise<Record<string, unknown>> {
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_PEER_BODY_BYTES) throw new BadInputError(`The body is larger than ${MAX_PEER_BODY_BYTES} bytes`);
-    parts.push(chunk as Buffer);
+  const socket = req.socket;
+  const stalled = () => socket.destroy(new Error(`the peer store body sent nothing for ${idleMs} ms`));
+  if (idleMs > 0 && !req.complete) {
+    socket.setTimeout(idleMs);
+    socket.once('timeout', stalled);
+  }
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_PEER_BODY_BYTES) throw new BadInputError(`The body is larger than ${MAX_PEER_BODY_BYTES} bytes`);
+      parts.push(chunk as Buffer);
+    }
+  } finally {
+    socket.off('timeout', stalled);
+    if (!socket.destroyed) socket.setTimeout(0);
   }
   try {
     const value: unknown = JSON.parse(Buffer.concat(parts).toString('utf8'));

@@ -23,18 +23,30 @@ export interface Listener {
 }
 
 /**
+ * The `createServer` options of the headers' time limit (`RSP_HEADERS_TIMEOUT_MS`): Node checks it
+ * every `connectionsCheckingInterval` (30 s by default, which would let a connection that sends
+ * nothing stay up to 30 s past it), here a tenth of it (at most 1 s).
+ */
+function headerTimeouts(headersTimeoutMs: number | undefined): { headersTimeout?: number; connectionsCheckingInterval?: number } {
+  if (headersTimeoutMs === undefined) return {};
+  return { headersTimeout: headersTimeoutMs, connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 10))) };
+}
+
+/**
  * Creates the server for `handler`: HTTPS when RSP_TLS_CERT and RSP_TLS_KEY are set (both PEM
- * files; the certificate file may hold the chain), else HTTP. Unreadable or mismatched files are a
+ * files; the certificate file may hold the chain), else HTTP, with the headers' time limit
+ * (`headersTimeoutMs`; Node's 60 s when not given). Unreadable or mismatched files are a
  * ConfigError naming the setting.
  */
-export function createListener(config: Pick<GatewayConfig, 'tlsCert' | 'tlsKey'>, handler: RequestListener): Listener {
+export function createListener(config: Pick<GatewayConfig, 'tlsCert' | 'tlsKey'> & { headersTimeoutMs?: number }, handler: RequestListener): Listener {
+  const timeouts = headerTimeouts(config.headersTimeoutMs);
   if (!config.tlsCert || !config.tlsKey) {
-    const server = createHttpServer(handler);
+    const server = createHttpServer(timeouts, handler);
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     return { server, scheme: 'http', reloadCertificates: () => undefined };
   }
   const files = { cert: config.tlsCert, key: config.tlsKey };
-  const server = createHttpsServer(readCertificates(files), handler) as HttpsServer;
+  const server = createHttpsServer({ ...readCertificates(files), ...timeouts }, handler) as HttpsServer;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   return {
     server: server as unknown as Server,
