@@ -1,6 +1,13 @@
 import type { EnvironmentInterface } from '../persistence/entities';
 import type { EnvironmentRequest, VolumeRequest } from './protocol';
 
+/**
+ * The label an agent puts on every environment it makes (`InProcessAgent`, in-process or remote):
+ * its agent id. Two gateway replicas' in-process agents on one engine share an owner and see each
+ * other's environments; the split-brain guard removes only those with its agent's mark (or none).
+ */
+export const LABEL_AGENT = 'rsp.agent';
+
 /** What an environment record holds that its host agent needs to make it. */
 export interface RecordedEnvironment {
   id: string;

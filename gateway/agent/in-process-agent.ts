@@ -19,6 +19,7 @@ import { RSP_VERSION } from '../version';
 import { directoryBytes } from './directory-size';
 import { collectHostFacts } from './host-facts';
 import type { EnvironmentTarget, HostAgent } from './host-agent';
+import { LABEL_AGENT } from './environment-request';
 import { infoData, snapshotData, statsData } from './plain-data';
 import { AGENT_PROTOCOL_VERSION } from './protocol';
 import type { ArtifactRef, CallContext, ChunkData, EnvironmentRequest, ImageArtifact, VolumeRequest } from './protocol';
@@ -122,14 +123,14 @@ export class InProcessAgent implements HostAgent {
       let imageRef = await this.ensureImage(driver, image, options);
       if (replace) await engine.destroy(environment.id, options);
       const volumes = await this.prepareVolumes(environment.id, environment.volumes);
-      const info = await engine.create(specOf(environment, imageRef, volumes), options).catch(async (e: unknown) => {
+      const info = await engine.create(specOf(environment, imageRef, volumes, this.id), options).catch(async (e: unknown) => {
         // The engine lost the image the record names (pruned, or an engine that keeps nothing
         // across restarts): import it again, once.
         if (!isCategory(e, 'NOT_FOUND') || e.details.kind !== 'Image') throw e;
         this.logger.warn({ driver, image: imageRef.ref, digest: image.digest }, 'the engine no longer has an image this agent imported: importing it again');
         await this.forgetImage(driver, image);
         imageRef = await this.ensureImage(driver, image, options);
-        return engine.create(specOf(environment, imageRef, volumes), options);
+        return engine.create(specOf(environment, imageRef, volumes, this.id), options);
       });
       return { environment: infoData(info), image: imageRef };
     });
@@ -265,7 +266,7 @@ export class InProcessAgent implements HostAgent {
       const source = await this.artifacts().open(artifact.manifestId, { key: keyOf(artifact.key) });
       const volumes = await this.prepareVolumes(environment.id, environment.volumes);
       try {
-        return infoData(await importer(source, specOf(environment, image, volumes), options));
+        return infoData(await importer(source, specOf(environment, image, volumes, this.id), options));
       } finally {
         source.destroy();
       }
@@ -443,8 +444,11 @@ export class InProcessAgent implements HostAgent {
   }
 }
 
-/** The driver's spec of an environment the gateway asked for, with the image and the volume directories made here. */
-function specOf(request: EnvironmentRequest, image: ImageRef, volumes: VolumeSpec[]): EnvironmentSpec {
+/**
+ * The driver's spec of an environment the gateway asked for, with the image and the volume
+ * directories made here, labelled with the agent that makes it (`LABEL_AGENT`).
+ */
+function specOf(request: EnvironmentRequest, image: ImageRef, volumes: VolumeSpec[], agentId: string): EnvironmentSpec {
   return {
     id: request.id,
     image,
@@ -452,7 +456,7 @@ function specOf(request: EnvironmentRequest, image: ImageRef, volumes: VolumeSpe
     volumes,
     iface: request.iface,
     ...(request.command ? { command: request.command } : {}),
-    ...(request.labels ? { labels: request.labels } : {}),
+    labels: { ...(request.labels ?? {}), [LABEL_AGENT]: agentId },
   };
 }
 

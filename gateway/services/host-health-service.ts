@@ -1,6 +1,7 @@
 import { DataSource, In, Not, Repository } from 'typeorm';
 import type { AgentLink } from '../agent/agent-link';
 import { callContext } from '../agent/call-context';
+import { LABEL_AGENT } from '../agent/environment-request';
 import type { HostAgent } from '../agent/host-agent';
 import type { FencedEnvironment, HeartbeatAnswer, HeartbeatRequest } from '../agent/protocol';
 import { leaseUntil } from '../agent/remote/agent-lease';
@@ -61,7 +62,7 @@ export interface HealthRound {
  * — one gateway at a time, under an advisory lock, with a HOST event and an alert — and failover
  * is told; no host is judged during the grace period after the gateway started (a restart must
  * not fail every host over). A DOWN host is fenced (the agent link refuses it work). When its
- * agent beats again, the split-brain guard first stops and removes every environment its engines
+ * agent beats again, the split-brain guard first stops and removes every environment it made that its engines
  * run that the database now places on a host of another agent; only then is the host UP again.
  * Environments an agent self-fenced are resumed where they were not failed over.
  */
@@ -462,15 +463,18 @@ export class HostHealthService implements HeartbeatReceiver {
   }
 
   /**
-   * The split-brain guard: stops and removes every environment `agent`'s drivers run that the
-   * database places on a host served by another agent (it was failed over or migrated while this
-   * agent was cut off). Environments the database does not know are left alone. Returns their ids.
+   * The split-brain guard: stops and removes every environment `agent` made (its `LABEL_AGENT`
+   * mark, or none: made before the mark) that its drivers run and the database places on a host
+   * served by another agent (it was failed over or migrated while this agent was cut off).
+   * Environments the database does not know, and those another agent made on a shared engine
+   * (another replica's in-process agent, with the same owner), are left alone. Returns their ids.
    */
   async guard(agent: HostAgent): Promise<string[]> {
     const mine = new Set((await this.hosts.findBy({ agent: agent.id })).map((h) => h.id));
     const removed: string[] = [];
     for (const driver of (await agent.drivers()).filter((d) => d.available)) {
-      const running = await agent.listEnvironments({ driver: driver.name }, callContext(agent));
+      const listed = await agent.listEnvironments({ driver: driver.name }, callContext(agent));
+      const running = listed.filter((r) => (r.labels?.[LABEL_AGENT] ?? agent.id) === agent.id);
       if (!running.length) continue;
       const rows = await this.environments.findBy({ id: In(running.map((r) => r.id)), status: Not(EnvironmentStatus.DESTROYED) });
       for (const env of rows.filter((e) => !mine.has(e.hostId))) {
