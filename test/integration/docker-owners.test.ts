@@ -16,7 +16,8 @@ import { buildWorld } from '../helpers/scenario';
 /**
  * Two RSP installations on one Docker engine: each gateway's in-process agent labels what it makes
  * with its installation's id (`rsp.owner`), and its orphan detection, listing and removal see only
- * its own containers and unlabelled ones (made before owners existed) — never the other's.
+ * its own containers and unlabelled ones (made before owners existed) — never the other's. A
+ * managed network is shared: it goes only when no container of any owner is attached.
  */
 describeWithEngine('docker', 'docker: two installations share one engine', () => {
   const dbs: TestDatabase[] = [];
@@ -85,5 +86,27 @@ describeWithEngine('docker', 'docker: two installations share one engine', () =>
     // The Docker driver's own reconciliation (destroying what is not kept) spares the other installation's too.
     expect(await drivers[1]!.reconcile([])).toEqual([]);
     expect((await drivers[0]!.inspect(ofA)).id).toBe(ofA);
+  }, 120_000);
+
+  test("a managed network both installations use stays while the other's container is attached, stopped or not, and goes with the last container", async () => {
+    const [a, b] = [await driverOf(`net-a-${randomUUID().slice(0, 8)}`), await driverOf(`net-b-${randomUUID().slice(0, 8)}`)];
+    const name = `rsp-owners-${randomUUID().slice(0, 8)}`;
+    const third = 100 + Math.floor(Math.random() * 150);
+    const on = (host: number) => ({ mode: 'bridge' as const, network: name, ipv4: `10.213.${third}.${host}/24`, gateway: `10.213.${third}.1` });
+    const onNetwork = async (driver: DockerDriver, host: number) => {
+      const id = randomUUID();
+      made.push({ driver, id });
+      await driver.create({ id, image, command: ['sleep', '600'], iface: { hostname: 'net', network: on(host) }, labels: {} });
+      return id;
+    };
+    const ofA = await onNetwork(a, 10);
+    const ofB = await onNetwork(b, 11);
+    // B's container is stopped (never started): Docker would let the network go under it, and B could not start it again.
+    await a.destroy(ofA);
+    expect((await a.engine.getNetwork(name).inspect()).Name).toBe(name);
+    await b.start(ofB);
+    expect((await b.inspect(ofB)).state).toBe('running');
+    await b.destroy(ofB);
+    await expect(b.engine.getNetwork(name).inspect()).rejects.toMatchObject({ statusCode: 404 });
   }, 120_000);
 });
