@@ -68,7 +68,7 @@ export const entityReferenceResolvers: Record<string, (ref: { id: string }, ctx:
   Site: (ref, ctx) => ctx.services.sites.getSite(ctx.actor, ref.id),
   Host: (ref, ctx) => ctx.services.sites.getHost(ctx.actor, ref.id),
   Resource: (ref, ctx) => ctx.services.resources.get(ctx.actor, ref.id),
-  Image: (ref, ctx) => ctx.services.images.get(ctx.actor, ref.id),
+  Image: (ref, ctx) => ctx.services.images.view(ctx.actor, ref.id),
   Environment: (ref, ctx) => ctx.services.environments.view(ctx.actor, ref.id),
 };
 

@@ -139,7 +139,12 @@ export class ImageService {
     return image;
   }
 
-  /** The images the caller may see, optionally of one technology. */
+  /** An image the caller may use, as the caller sees it (`present`); NOT_FOUND as `get`. */
+  async view(actor: Principal, id: string): Promise<ImageEntity> {
+    return present(actor, await this.get(actor, id));
+  }
+
+  /** The images the caller may see, optionally of one technology, as the caller sees them (`present`). */
   async list(actor: Principal, filter: { technology?: string }): Promise<ImageEntity[]> {
     const p = policy.requireAuthenticated(actor);
     const qb = this.repo.createQueryBuilder('i');
@@ -147,8 +152,19 @@ export class ImageService {
     if (!p.siteAdmin) {
       qb.andWhere(`(i.visibility = 'PUBLIC' OR i."vendorGroupId" = :g OR (i.visibility = 'SHARED' AND i."sharedWith" @> :gj::jsonb))`, { g: p.groupId ?? '00000000-0000-0000-0000-000000000000', gj: JSON.stringify([p.groupId ?? '']) });
     }
-    return qb.orderBy('i.name', 'ASC').addOrderBy('i.version', 'ASC').getMany();
+    return (await qb.orderBy('i.name', 'ASC').addOrderBy('i.version', 'ASC').getMany()).map((i) => present(actor, i));
   }
+}
+
+/**
+ * An image as `actor` sees it: the vendor group's members (and site admins) see every group it is
+ * shared with; a group it is shared with sees only itself there (whom else the vendor serves is
+ * the vendor's business). A copy; the record is never changed.
+ */
+function present(actor: Principal, image: ImageEntity): ImageEntity {
+  if (policy.isMember(actor, image.vendorGroupId)) return image;
+  const mine = actor.kind === 'token' ? actor.groupId : null;
+  return Object.assign(new ImageEntity(), image, { sharedWith: image.sharedWith.filter((g) => g === mine) });
 }
 
 /** The refusal of an upload of none of `formats`, naming what it looks like when known. */

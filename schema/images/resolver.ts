@@ -75,7 +75,7 @@ class ImportImageInput {
 export class ImageResolver {
   @Query(() => Image)
   image(@Arg('id', () => ID) id: string, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<ImageEntity> {
-    return ctx.services.images.get(actor, id);
+    return ctx.services.images.view(actor, id);
   }
 
   @Query(() => [Image], { description: 'Images the caller may see and use.' })

@@ -38,7 +38,7 @@ export class Image {
   @Field(() => ImageVisibility)
   visibility: ImageVisibility;
 
-  @Field(() => [ID])
+  @Field(() => [ID], { description: "The groups a SHARED image is shared with: all of them to the vendor group's members (and site admins), only the caller's own group to the others." })
   sharedWith: string[];
 
   @Field()

@@ -276,4 +276,17 @@ describe('tenancy: one group against another', () => {
     expect(snapshots).toEqual([{ name: 'before-upgrade', createdBy: `a token of group ${w.groupB}` }]);
     expect((await t.ok('query ($id: ID!) { environment(id: $id) { snapshots { createdBy } } }', { id: guest }, w.tokens.memberB)).environment.snapshots).toEqual([{ createdBy: 'mb' }]);
   });
+  test("a group an image is shared with sees itself in its sharedWith, not the vendor's other customers", async () => {
+    const other = (await t.ok('mutation { createGroup(input: { slug: "customer", name: "Another customer" }) { id } }')).createGroup.id as string;
+    const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: w.groupA, name: `shared${++n}`, version: '1', technology: 'fake', visibility: 'SHARED', sharedWith: [w.groupB, other] } }, w.tokens.memberA)).registerImage.id as string;
+    const one = async (token: string) => (await t.ok('query ($id: ID!) { image(id: $id) { sharedWith } }', { id: image }, token)).image.sharedWith;
+    const listed = async (token: string) => (await t.ok('{ images { id sharedWith } }', {}, token)).images.find((i: { id: string }) => i.id === image)?.sharedWith;
+    expect(await one(w.tokens.memberB)).toEqual([w.groupB]);
+    expect(await listed(w.tokens.memberB)).toEqual([w.groupB]);
+    const entity = await t.ok('query ($r: [_Any!]!) { _entities(representations: $r) { ... on Image { sharedWith } } }', { r: [{ __typename: 'Image', id: image }] }, w.tokens.memberB);
+    expect(entity._entities).toEqual([{ sharedWith: [w.groupB] }]);
+    // The vendor's members and site admins see them all.
+    expect((await one(w.tokens.viewerA)).sort()).toEqual([w.groupB, other].sort());
+    expect((await listed(t.adminToken)).sort()).toEqual([w.groupB, other].sort());
+  });
 });
