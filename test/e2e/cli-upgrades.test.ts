@@ -29,7 +29,7 @@ function upgradeSuite(kind: 'pglite' | 'postgres') {
     expect((await runRsp(['migrate', '--status'], env())).stdout).toMatch(new RegExp(`0 applied, ${NAMES.length} pending`));
 
     const applied = await runRsp(['migrate'], env());
-    expect(applied).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`Applied ${NAMES.length} migration\\(s\\)`)) });
+    expect(applied).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^Applied ${NAMES.length} migrations to .* \\(latest ${NAMES.at(-1)}; rsp migrate --status lists them all\\)\\n$`)) });
     const status = JSON.parse((await runRsp(['--json', 'migrate', '--status'], env())).stdout);
     expect(status.pending).toEqual([]);
     expect(status.applied).toEqual(NAMES.map((name) => ({ name, appliedBy: RSP_VERSION, known: true })));

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { spawnRsp } from '../helpers/cli';
+import { migrations } from '../../gateway/persistence/migrations';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
@@ -200,12 +201,18 @@ describe('rsp CLI', () => {
     expect(code).toBe(2);
   });
 
-  test('rsp migrate applies the migrations to the embedded database, then reports it up to date', async () => {
-    const first = await rsp(['migrate'], { RSP_DATA_DIR: dataDir, DATABASE_URL: '' });
-    expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/Applied \d+ migration\(s\) to PGlite at /);
+  test('rsp migrate applies the migrations to the embedded database in one summary line (each logged with --verbose), then reports it up to date', async () => {
+    const names = migrations.map((m) => new m().name);
+    // At the info level, as an operator's default: still one line, no log line per migration.
+    const first = await rsp(['migrate'], { RSP_DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'info' });
+    expect(first).toEqual({ code: 0, stdout: `Applied ${names.length} migrations to PGlite at ${join(dataDir, 'db')} (latest ${names.at(-1)}; rsp migrate --status lists them all)\n`, stderr: '' });
     const second = await rsp(['migrate'], { RSP_DATA_DIR: dataDir, DATABASE_URL: '' });
     expect(second.stdout).toMatch(/is up to date/);
+    const verbose = await rsp(['migrate', '--verbose'], { RSP_DATA_DIR: join(dataDir, 'verbose'), DATABASE_URL: '', LOG_LEVEL: 'info' });
+    // The log is written asynchronously: its lines and the summary may come in either order.
+    const lines = verbose.stdout.trim().split('\n');
+    expect(lines.filter((l) => !l.startsWith('{'))).toEqual([`Applied ${names.length} migrations to PGlite at ${join(dataDir, 'verbose', 'db')}: ${names.join(', ')}`]);
+    expect(lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).map((l) => [l.msg, l.migration])).toEqual(names.map((n) => ['migration applied', n]));
   });
 
   test('a database that does not answer is a clear UNAVAILABLE error with exit code 3', async () => {

@@ -17,7 +17,8 @@ export function registerMigrate(program: Command): void {
     .description('apply pending database migrations and exit (--status: list applied and pending ones, apply nothing)')
     .option('--status', 'list applied and pending migrations without applying any')
     .option('--data-dir <dir>', 'where the embedded database lives, as for rsp serve (env RSP_DATA_DIR)')
-    .action(async (opts: { status?: boolean; dataDir?: string }, cmd: Command) => {
+    .option('--verbose', 'log each migration as it is applied and list them all (default: one summary line)')
+    .action(async (opts: { status?: boolean; dataDir?: string; verbose?: boolean }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals<{ json?: boolean }>().json;
       // Asked only what it would do, it makes no database where there is none (a misspelt --data-dir).
       const absent = opts.status ? await absentEmbeddedDatabase(opts) : undefined;
@@ -36,10 +37,18 @@ export function registerMigrate(program: Command): void {
           return;
         }
         const { runMigrations } = await import('../../persistence/data-source.js');
-        const ran = await runMigrations(dataSource, logger);
-        emit(json, { database: described, applied: ran }, () => (ran.length ? `Applied ${ran.length} migration(s) to ${described}: ${ran.join(', ')}\n` : `${described} is up to date\n`));
+        // Quiet unless asked: each migration's log line would bury the summary (and a first run has dozens).
+        const ran = await runMigrations(dataSource, opts.verbose ? logger : undefined);
+        emit(json, { database: described, applied: ran }, () => (ran.length ? appliedSummary(ran, described, !!opts.verbose) : `${described} is up to date\n`));
       });
     });
+}
+
+/** What `rsp migrate` says once it applied `ran`: a line, the migrations' names too when `verbose`. */
+function appliedSummary(ran: string[], described: string, verbose: boolean): string {
+  const line = `Applied ${ran.length} migration${ran.length === 1 ? '' : 's'} to ${described}`;
+  if (verbose) return `${line}: ${ran.join(', ')}\n`;
+  return `${line} (latest ${ran[ran.length - 1]}; rsp migrate --status lists them all)\n`;
 }
 
 function statusTable(rows: MigrationRow[]): string {
