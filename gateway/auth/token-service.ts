@@ -5,6 +5,7 @@ import { requireGroupRoom } from '../limits/group-records';
 import { rowsOf } from '../placement/claims';
 import { RspPubSub, Topic, Unlisten } from '../events/pubsub';
 import { ApiTokenEntity, GroupEntity, MemberRole } from '../persistence/entities';
+import { EntityStatements } from '../persistence/entity-statements';
 import { UUID_PATTERN } from '../persistence/time-ordered-id';
 import { policy } from './policy';
 import { ANONYMOUS, Principal } from './principal';
@@ -39,6 +40,8 @@ export const LAST_USED_RESOLUTION_MS = 10_000;
 /** Issues, checks and revokes API tokens. Secrets are random, shown once, stored hashed. */
 export class TokenService {
   private readonly repo: Repository<ApiTokenEntity>;
+  /** The lookup by secret hash, written out once (a request whose token left the cache waits on it). */
+  private readonly tokenRows: EntityStatements<ApiTokenEntity>;
   /** When this gateway last wrote each token's `lastUsedAt` (epoch ms). */
   private readonly lastWritten = new Map<string, number>();
   /** Tokens looked up recently, by secret hash, with when. */
@@ -49,6 +52,7 @@ export class TokenService {
     private readonly pubSub?: RspPubSub,
   ) {
     this.repo = dataSource.getRepository(ApiTokenEntity);
+    this.tokenRows = new EntityStatements(dataSource, ApiTokenEntity);
     pubSub?.listen(Topic.TOKEN_REVOKED, undefined, (id) => this.forget(id));
   }
 
@@ -62,7 +66,7 @@ export class TokenService {
     let token: ApiTokenEntity | null;
     if (cached && now - cached.at < TOKEN_CACHE_MS) token = cached.token;
     else {
-      token = await this.repo.findOneBy({ secretHash: hash });
+      [token = null] = await this.tokenRows.where('t."secretHash" = $1', [hash]);
       if (this.recent.size >= MAX_CACHED_TOKENS) this.recent.clear();
       if (token) this.recent.set(hash, { token, at: now });
     }
