@@ -224,4 +224,27 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: two guests on one managed ne
     await driver.destroy(b);
     expect(hasNetwork(network)).toBe(false);
   }, 240_000);
+  test("a managed network another installation's domain is on (defined, never started) stays when this one's last domain goes", async () => {
+    const image = { ref: await makeBaseImage(dir) };
+    const otherDir = await hypervisorReadableDir('rsp-libvirt-net-other-');
+    const other = await qemuGuestDriver(otherDir, {}, `rsp-other-${process.pid}`);
+    const shared = `${network}s`;
+    // The /28 after the peers' one, so it never overlaps theirs.
+    const net = (last: number) => ({ mode: 'bridge' as const, network: shared, ipv4: `${subnet}.${last}/28`, gateway: `${subnet}.17` });
+    const [ours, theirs] = [`owned-${process.pid}`, `other-${process.pid}`];
+    try {
+      await driver.create({ id: ours, image, iface: { hostname: 'ours', network: net(20) } });
+      await other.create({ id: theirs, image, iface: { hostname: 'theirs', network: net(21) } });
+      expect((await driver.list()).map((e) => e.id)).not.toContain(theirs);
+      await driver.destroy(ours);
+      expect(hasNetwork(shared)).toBe(true); // the other installation's domain still has an interface on it
+      await other.destroy(theirs);
+      expect(hasNetwork(shared)).toBe(false);
+    } finally {
+      await driver.destroy(ours).catch(() => undefined);
+      await other.destroy(theirs).catch(() => undefined);
+      await other.close();
+      await rm(otherDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
