@@ -25,7 +25,27 @@ function cellText(value: unknown): string {
   if (value === null || value === undefined || value === '') return '-';
   if (Array.isArray(value)) return value.length ? value.map(cellText).join(',') : '-';
   if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
+  return printable(String(value));
+}
+
+/** C0 and C1 control characters, DEL, and the bidirectional overrides and isolates (which reorder what follows them). */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from the gateway made safe to print on a terminal: control characters (escape sequences,
+ * newlines that would forge table rows or lines) and bidirectional overrides become visible
+ * escapes (`\x1b`, `\n`, `\u202e`). Names, descriptions and reasons come from other groups (a
+ * public image's name, an offer's terms, a host admin's stop reason): printed as they came, they
+ * could rewrite the screen, retitle the window or write the clipboard of whoever lists them.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
 /** Writes `data` as JSON when asked, else what `human` renders. */

@@ -2,7 +2,8 @@ import { GatewayClient, mergeOperation, Operation } from '../../gateway/cli/clie
 import { CommandContext, followWithProgress } from '../../gateway/cli/commands/context';
 import { parseRequirement } from '../../gateway/cli/commands/layer';
 import { renderTop } from '../../gateway/cli/commands/top';
-import { defaultUnitOf, humanBitsPerSecond, parseAmount, parseBitsPerSecond, parseValue, percent, usedOfTotalGiB } from '../../gateway/cli/output';
+import { eventLine } from '../../gateway/cli/commands/events';
+import { defaultUnitOf, details, humanBitsPerSecond, parseAmount, parseBitsPerSecond, parseValue, percent, printable, table, usedOfTotalGiB } from '../../gateway/cli/output';
 
 const GiB = 2 ** 30;
 
@@ -109,3 +110,28 @@ describe('rsp units and parsing', () => {
   });
 });
 
+
+describe('rsp prints what other groups wrote as text, never as terminal commands', () => {
+  test('control characters, DEL, C1 and bidirectional overrides are shown escaped; other text as it is', () => {
+    // A public image named to clear the screen, retitle the window and write the clipboard (OSC 52).
+    const name = 'ubuntu\x1b[2J\x1b]0;pwned\x07\x1b]52;c;cm0gLXJmIH4=\x07\x9b31m\x7f';
+    expect(printable(name)).toBe('ubuntu\\x1b[2J\\x1b]0;pwned\\x07\\x1b]52;c;cm0gLXJmIH4=\\x07\\x9b31m\\x7f');
+    expect(printable('txt.\u202eexe')).toBe('txt.\\u202eexe');
+    expect(printable('Café 🚀 — ünïcode')).toBe('Café 🚀 — ünïcode');
+  });
+
+  test('a table or details line holds one row per record: a newline in a cell does not forge another', () => {
+    const rows = [{ name: 'mine\nevil-row  root  PUBLIC', kind: 'x\ty' }, { name: 'other', kind: 'z' }];
+    const out = table(rows, [{ header: 'NAME', value: (r) => r.name }, { header: 'KIND', value: (r) => r.kind }]);
+    expect(out.trimEnd().split('\n')).toHaveLength(3);
+    expect(out).toContain('mine\\nevil-row  root  PUBLIC');
+    expect(out).not.toMatch(/\x1b|\t/);
+    expect(details([['terms', 'free\x1b[31m\r\nfake: line']]).trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  test('event lines escape what they carry', () => {
+    const line = eventLine({ __typename: 'Event', kind: 'ENVIRONMENT', at: '2026-01-01T00:00:00Z', environment: { id: 'e', name: 'web\x1b[2J', status: 'RUNNING', hostId: 'h' } } as never);
+    expect(line).toContain('web\\x1b[2J');
+    expect(line).not.toContain('\x1b');
+  });
+});

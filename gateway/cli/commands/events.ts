@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { EventFieldsFragment, EventsDocument } from '../../../client/generated/graphql';
 import { CliError, ExitCode } from '../exit-codes';
-import { humanAmount } from '../output';
+import { humanAmount, printable } from '../output';
 import { contextOf, intOption } from './context';
 
 const KINDS = ['OPERATION', 'ENVIRONMENT', 'ALERT', 'EXCHANGE'];
@@ -21,7 +21,7 @@ export function eventLine(e: EventFieldsFragment): string {
     }
     return '';
   })();
-  return `${e.at} ${e.kind.padEnd(11)} ${what}`.trimEnd();
+  return printable(`${e.at} ${e.kind.padEnd(11)} ${what}`.trimEnd());
 }
 
 /** `rsp events`: follows the event stream, one line per event (`--json`: JSON lines). */
