@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { loadBinding } from '../../../drivers/libvirt/binding';
 import { kernelCmdline, readOnlyRootCmdline } from '../../../drivers/libvirt/boot';
 import type { DomainModel, DomainType } from '../../../drivers/libvirt/domain-xml';
-import { domainXml, readDomain } from '../../../drivers/libvirt/domain-xml';
+import { domainXml, OWNER_NAMESPACE, readDomain } from '../../../drivers/libvirt/domain-xml';
 import { environmentMac, libvirtBridgeName, networkXml } from '../../../drivers/libvirt/networks';
 import { describeWithEngine } from '../../helpers/engines';
 
@@ -41,6 +41,7 @@ function model(overrides: Partial<DomainModel> = {}): DomainModel {
       createdAt: '2026-01-01T00:00:00.000Z',
       directory: '/var/lib/rsp/libvirt/rsp-xml-test',
     },
+    owner: 'installation-1',
     ...overrides,
   };
 }
@@ -73,8 +74,18 @@ describe('libvirt domain XML builders', () => {
     const facts = readDomain(xml);
     expect(facts.type).toBe(type);
     expect(facts.metadata?.labels.note).toBe(NASTY);
+    expect(facts.owner).toBe('installation-1');
     expect(facts.memoryBytes).toBe(262144 * 1024);
     if (overrides.cpuQuota === undefined && !('cpuQuota' in overrides)) expect(facts.cpuQuota).toBe(1.5);
+  });
+
+  test('the owner is an element of its own namespace, read back under any prefix (virsh metadata --key), escaped; none without an owner', () => {
+    const xml = domainXml('qemu', model({ owner: NASTY }));
+    expect(xml).toContain(`<rspowner:owner xmlns:rspowner="${OWNER_NAMESPACE}">`);
+    expect(readDomain(xml).owner).toBe(NASTY);
+    expect(readDomain(xml.replace(/rspowner/g, 'other')).owner).toBe(NASTY);
+    expect(readDomain(xml.replace(OWNER_NAMESPACE, 'urn:someone:else')).owner).toBeUndefined();
+    expect(readDomain(domainXml('qemu', model({ owner: undefined }))).owner).toBeUndefined();
   });
 
   test('limits map to cputune, blkiotune and interface bandwidth', () => {
@@ -176,7 +187,7 @@ describeWithEngine('libvirt', 'libvirt domain XML against libvirt itself', () =>
     try {
       await conn.defineXML(domainXml(type, model(overrides)));
       const back = await conn.getXML('rsp-xml-test');
-      expect(readDomain(back)).toMatchObject({ type: 'xen', metadata: { labels: { note: NASTY } } });
+      expect(readDomain(back)).toMatchObject({ type: 'xen', metadata: { labels: { note: NASTY } }, owner: 'installation-1' });
       expect(back).toMatch(/<target dev=["']xvda["'] bus=["']xen["']/);
       await conn.undefine('rsp-xml-test');
     } finally {
