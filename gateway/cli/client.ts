@@ -51,6 +51,19 @@ export class GatewayClient {
     return { ...extra, ...(this.connection.token ? { authorization: `Bearer ${this.connection.token}` } : {}) };
   }
 
+  /**
+   * The CliError of a GraphQL error the gateway answered; a refused token says how to give one
+   * (`--token`, `RSP_TOKEN`, `rsp login`), which the gateway's message cannot.
+   */
+  private answered(error: { message: string; extensions?: { code?: string } }): CliError {
+    const code = error.extensions?.code ?? 'FAILURE';
+    if (code !== 'UNAUTHENTICATED') return new CliError(error.message, code);
+    const hint = this.connection.token
+      ? `check the token given (--token, RSP_TOKEN or the one rsp login saved) is one of ${this.connection.url}'s, or make a new one (rsp token create)`
+      : 'give a token: --token rsp_…, RSP_TOKEN, or rsp login once (rsp init or the first rsp serve printed the site admin\'s)';
+    return new CliError(`${error.message}: ${hint}`, code);
+  }
+
   private async send(url: string, init: RequestInit): Promise<Response> {
     try {
       return await fetch(url, init);
@@ -69,7 +82,7 @@ export class GatewayClient {
     });
     const body = await readJson<GraphQLBody<T>>(res);
     const first = body.errors?.[0];
-    if (first) throw new CliError(first.message, first.extensions?.code ?? 'FAILURE');
+    if (first) throw this.answered(first);
     if (!res.ok || !body.data) throw new CliError(`the gateway answered HTTP ${res.status}`, res.status >= 500 ? 'UNAVAILABLE' : 'FAILURE');
     return body.data;
   }
@@ -89,7 +102,7 @@ export class GatewayClient {
     });
     const body = await readJson<GraphQLBody<never> & { id: string; digest: string; sizeBytes: number }>(res);
     const first = body.errors?.[0];
-    if (first) throw new CliError(first.message, first.extensions?.code ?? 'FAILURE');
+    if (first) throw this.answered(first);
     if (!res.ok) throw new CliError(`upload failed: HTTP ${res.status}`, res.status >= 500 ? 'UNAVAILABLE' : 'FAILURE');
     return body;
   }

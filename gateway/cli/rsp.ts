@@ -34,7 +34,7 @@ import { unsupportedNode } from './node-support';
 import { addServeOptions, ServeOptions, serveOverrides } from './serve-options';
 import { testProtocolPin } from './commands/protocol-pin';
 import { trustCaFile } from './tls-trust';
-import { commandPath, unknownCommandOf } from './unknown-command';
+import { commandPath, unknownCommandMessage, unknownCommandOf } from './unknown-command';
 
 /** Exit codes scripts can rely on (the full list, with 4, is in ./exit-codes). */
 export const ExitCode = { OK: 0, FAILURE: 1, BAD_CONFIG: 2, UNAVAILABLE: 3, NOT_FOUND_OR_DENIED: CliExitCode.NOT_FOUND_OR_DENIED } as const;
@@ -144,6 +144,7 @@ registerRestore(program);
 registerAdmin(program);
 registerFederation(program);
 registerCompletion(program);
+hintHelpAfterErrors(program);
 
 /** Prints an error the way a person wants to read it, and picks the exit code. */
 function fail(error: unknown): never {
@@ -174,12 +175,22 @@ function fail(error: unknown): never {
   process.exit(ExitCode.FAILURE);
 }
 
+/**
+ * Makes every command's usage errors (a missing argument or required option, an unknown option)
+ * end with where its usage is, e.g. `(see 'rsp env create --help')`.
+ */
+function hintHelpAfterErrors(command: Command): void {
+  command.showHelpAfterError(`(see '${commandPath(command)} --help')`);
+  for (const sub of command.commands) hintHelpAfterErrors(sub);
+}
+
 /** Parses and runs; a word that names no command is a usage error (exit 2), even with `--help`. */
 async function main(): Promise<void> {
   const oldNode = unsupportedNode();
   if (oldNode) throw new CliError(oldNode, 'BAD_USAGE', ExitCode.BAD_CONFIG);
   const unknown = unknownCommandOf(program, process.argv.slice(2));
-  if (unknown) unknown.command.error(`error: unknown command '${unknown.name}' (see '${commandPath(unknown.command)} --help')`, { code: 'commander.unknownCommand', exitCode: ExitCode.BAD_CONFIG });
+  // Its message says where the commands are listed already.
+  if (unknown) unknown.command.showHelpAfterError(false).error(unknownCommandMessage(unknown), { code: 'commander.unknownCommand', exitCode: ExitCode.BAD_CONFIG });
   await program.parseAsync(process.argv);
 }
 

@@ -208,11 +208,18 @@ describe('rsp commands against a gateway', () => {
     expect(JSON.parse((await rsp(['env', 'list', '--json'], member)).stdout)).toEqual([]);
   });
 
-  test('a bad token: UNAUTHENTICATED, exit code 4, no stack', async () => {
+  test('a bad token or none: UNAUTHENTICATED, exit code 4, no stack, and how to give the right one', async () => {
     const res = await rsp(['group', 'list'], 'rsp_not-a-real-token');
-    expect(res.code).toBe(4);
-    expect(res.stderr).toMatch(/^rsp: .*\[UNAUTHENTICATED\]\n$/);
-    expect(res.stderr).not.toMatch(/\n\s+at /);
+    expect(res).toEqual({ code: 4, stdout: '', stderr: `rsp: The token is unknown, revoked or expired: check the token given (--token, RSP_TOKEN or the one rsp login saved) is one of ${t.gateway.url}'s, or make a new one (rsp token create) [UNAUTHENTICATED]\n` });
+    const none = await rsp(['group', 'list'], null, { RSP_CLI_CONFIG: join(dir, 'no-config.json') });
+    expect(none).toEqual({ code: 4, stdout: '', stderr: `rsp: Authentication required: send "Authorization: Bearer <token>": give a token: --token rsp_…, RSP_TOKEN, or rsp login once (rsp init or the first rsp serve printed the site admin's) [UNAUTHENTICATED]\n` });
+  });
+
+  test('a typo in a command is answered with the commands it may be; a missing argument or option with where the usage is', async () => {
+    expect(await rsp(['env', 'lsit'])).toEqual({ code: 2, stdout: '', stderr: "error: unknown command 'lsit'; did you mean 'list'? (see 'rsp env --help')\n" });
+    expect(await rsp(['imgae', 'list'])).toEqual({ code: 2, stdout: '', stderr: "error: unknown command 'imgae'; did you mean 'image'? (see 'rsp --help')\n" });
+    expect(await rsp(['env', 'create', 'web'])).toEqual({ code: 2, stdout: '', stderr: "error: required option '--host <id>' not specified\n(see 'rsp env create --help')\n" });
+    expect(await rsp(['image', 'import', 'busybox'])).toEqual({ code: 2, stdout: '', stderr: "error: missing required argument 'version'\n(see 'rsp image import --help')\n" });
   });
 
   test('an unknown id: NOT_FOUND, exit code 4', async () => {
