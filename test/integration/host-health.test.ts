@@ -45,15 +45,26 @@ describeWithEngine('postgres', 'failure detection across two gateway replicas', 
     await a.gateway.dataSource.query(`UPDATE host SET state = 'UP', "lastHeartbeatAt" = now() - interval '10 seconds' WHERE id = $1`, [lost]);
     const rounds = await Promise.all([...Array(4)].flatMap(() => [a.gateway.services.health.detect(), b.gateway.services.health.detect()]));
     await until('host DOWN', async () => ((await state(lost)) === 'DOWN' ? true : undefined), 20_000, 50);
-    await new Promise((r) => setTimeout(r, 500));
+    // The round that marked it (maybe a timed one) raises its alert after the mark: wait for it, then give both
+    // replicas more whole rounds of their own, which must neither mark it again nor raise a second alert.
+    await until('the DOWN alert', async () => (await alerts(lost)).length > 0, 20_000, 50);
+    const more = await Promise.all([a, b, a, b].map((g) => g.gateway.services.health.tick()));
+    expect(more.flatMap((r) => r.down).filter((h) => h.id === lost)).toEqual([]);
     expect(await alerts(lost)).toEqual([{ state: 'FIRING' }]);
     expect(rounds.flat().filter((h) => h.id === lost).length).toBeLessThanOrEqual(1);
   });
 
   test("an agent of one replica keeps its host UP; cut off it is DOWN (once), back it is UP and the alert resolved", async () => {
     const x = await newHost('x-host', 'x');
-    await until('a heartbeat', async () => ((await a.ok('query ($id: ID!) { host(id: $id) { lastHeartbeatAt } }', { id: x })).host.lastHeartbeatAt ? true : undefined), 20_000, 50);
-    await new Promise((r) => setTimeout(r, 1200));
+    const heard = async () => (await a.ok('query ($id: ID!) { host(id: $id) { lastHeartbeatAt } }', { id: x })).host.lastHeartbeatAt as string | null;
+    await until('a heartbeat', async () => (await heard()) !== null, 20_000, 50);
+    // Beats are written every 10th (1 s here): wait until the beat written is older than the DOWN threshold (500 ms),
+    // then a whole round of each replica — B never heard the agent and reads what is written, A hears it — leaves it UP.
+    const rounds = await until('a written beat older than the DOWN threshold', async () => {
+      const now = Date.now();
+      return now - Date.parse((await heard())!) > 600 && Promise.all([a, b].map((g) => g.gateway.services.health.tick(now)));
+    }, 20_000, 50);
+    expect(rounds.flatMap((r) => r.down).map((h) => h.id)).not.toContain(x);
     expect(await state(x)).toBe('UP');
     a.gateway.agents.disconnect('x');
     await until('host DOWN', async () => ((await state(x)) === 'DOWN' ? true : undefined), 20_000, 50);

@@ -7,6 +7,7 @@ import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
+import { until } from '../helpers/until';
 import { BUSYBOX, buildBusyboxRootfs } from '../fixtures/busybox-rootfs';
 import { guestKernel } from '../helpers/libvirt';
 
@@ -148,9 +149,9 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     const env = async () => (await t.ok('query ($id: ID!) { environment(id: $id) { status } }', { id })).environment;
     expect((await env()).status).toBe('RUNNING');
 
-    const until = Date.now() + 150_000;
+    const booted = Date.now() + 150_000;
     // The guest prints RSP-ROOTFS-UP, then checks its filesystems and prints RSP-ROOT: wait for that whole last line.
-    while (!ROOT_LINE.test(await consoleLog(id)) && Date.now() < until) await new Promise((r) => setTimeout(r, 500));
+    while (!ROOT_LINE.test(await consoleLog(id)) && Date.now() < booted) await new Promise((r) => setTimeout(r, 500));
     expect(await consoleLog(id)).toContain('RSP-ROOTFS-UP hostname=vm.alpha.example SITE=alpha beta');
     // A write to / is refused, and so is a remount read-write (the guest's block device is read-only); the volume, /tmp and /run take writes.
     expect(await consoleLog(id)).toContain('RSP-ROOT root=refused remount=refused vda-ro=1 tmp-run=writable marker=absent kept=1');
@@ -160,8 +161,11 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
 
     const stats = async () => (await t.ok('query ($id: ID!) { environmentStats(id: $id) { cpuSeconds memoryBytes memoryLimitBytes diskReadBytes } }', { id })).environmentStats;
     const first = await stats();
-    await new Promise((r) => setTimeout(r, 1500));
-    const second = await stats();
+    // The running guest's CPU time grows: read again until it has.
+    const second = await until('more guest CPU time', async () => {
+      const next = await stats();
+      return next.cpuSeconds > first.cpuSeconds && next;
+    }, 30_000, 100);
     expect(first.memoryLimitBytes).toBe(256 * MiB);
     expect(second.memoryBytes).toBeGreaterThan(0);
     expect(second.cpuSeconds).toBeGreaterThan(first.cpuSeconds);

@@ -67,9 +67,12 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a real guest on qemu:///syst
     expect(await driver.logs(id)).toContain('RSP-GUEST-UP hostname=rsp-guest');
 
     const first = await driver.stats(id);
-    await new Promise((r) => setTimeout(r, 1500));
-    const second = await driver.stats(id);
     expect(first.cpuSeconds).toBeGreaterThan(0);
+    // The running guest's CPU time grows: read again until it has.
+    const second = await until('more guest CPU time', async () => {
+      const next = await driver.stats(id);
+      return next.cpuSeconds > first.cpuSeconds && next;
+    }, 30_000, 100);
     expect(second.cpuSeconds).toBeGreaterThan(first.cpuSeconds);
     expect(second.memoryBytes).toBeGreaterThan(0);
     expect(second.memoryLimitBytes).toBe(192 * 1024 * 1024);
