@@ -22,7 +22,8 @@ import { UpstreamDispatcher } from './upstream-dispatcher';
 import type { HeartbeatReceiver } from './upstream-dispatcher';
 import { websocketChannel } from './websocket-channel';
 import { AddressPlaces } from '../../limits/socket-admission';
-import { agentFrameRefusal, answerOverBound, answerTooLarge, BULK_ANSWER_METHODS, MAX_AGENT_ANSWER_BYTES } from './frame-limits';
+import { agentFrameRefusal, answerOverBound, answerTooLarge, BULK_ANSWER_METHODS, MAX_AGENT_ANSWER_BYTES, messageVerdict } from './frame-limits';
+import { gateFrames, type FrameGate } from './frame-gate';
 import type { AgentMethod } from '../host-agent';
 import { RATE_LIMITED } from '../../limits/request-limits';
 import { refuseUpgrade } from '../../server/graphql-upgrade';
@@ -84,6 +85,8 @@ export class AgentServer {
   private readonly admission: Admission;
   /** Connections waiting for their welcome (handshake, then its secret checked), in all and per client address. */
   private readonly pending: AddressPlaces;
+  /** Each connection's gate, which judges its messages from their headers before ws buffers them (frame-gate.ts). */
+  private readonly gates = new WeakMap<WebSocket, FrameGate>();
   /** What frees a connection's pending place and byte budget once it is welcomed. */
   private readonly unwelcomed = new WeakMap<WebSocket, () => void>();
   /** How many agents this gateway welcomed: each one's beat phase follows from it (`beatPhase`). */
@@ -145,6 +148,20 @@ export class AgentServer {
     }
     socket.once('close', release);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      // Each message is judged from its frame's header before ws buffers it (frame-gate.ts): before its
+      // welcome, one over a handshake's bytes cuts the connection as `count` below does; once welcomed,
+      // one over its bound is dropped or closes the connection (welcome()).
+      let welcomed = false;
+      const gate = gateFrames(socket, (declared) => (declared <= MAX_HANDSHAKE_BYTES ? MAX_HANDSHAKE_BYTES : `a frame of ${declared} bytes, over ${MAX_HANDSHAKE_BYTES}`), (reason) => {
+        if (!welcomed) {
+          this.deps.logger.warn({ address, reason }, 'refused a host agent connection: a message over its bound before it was welcomed');
+          return void socket.destroy();
+        }
+        this.deps.logger.warn({ address, reason }, "a host agent sent a message over its bound, judged from its frame's header: its connection is closed");
+        ws.close(CLOSE_CODES.MALFORMED, closeReason(reason));
+      });
+      ws.once('error', () => gate.stop());
+      this.gates.set(ws, gate);
       let received = head.length;
       const count = (chunk: Buffer) => {
         received += chunk.length;
@@ -158,6 +175,7 @@ export class AgentServer {
       // anyone's: it keeps its place and its byte budget while its secret is checked, or waits
       // for its turn to be (a handshake with a made-up secret bought neither before).
       this.unwelcomed.set(ws, () => {
+        welcomed = true;
         socket.off('data', count);
         release();
       });
@@ -237,6 +255,15 @@ export class AgentServer {
         return undefined;
       },
     });
+    // The same bounds, judged from each message's frame header and first bytes: an over-bound message is never buffered.
+    const gate = this.gates.get(socket);
+    if (gate) {
+      gate.judge = (declared, head) =>
+        messageVerdict(declared, head, methodInFlight, (id, method) => {
+          logger.warn({ agent: agentId, method, bytes: declared }, "a host agent's answer to a call declares more than its bound: it is dropped unread, the call fails");
+          overBound(id, method, declared);
+        });
+    }
     const lanes = callLanes(channel, (problem) => {
       logger.warn({ agent: agentId, problem }, 'a host agent sent a malformed frame: its connection is closed');
       socket.close(CLOSE_CODES.MALFORMED, closeReason(`malformed frame: ${problem}`));

@@ -111,3 +111,22 @@ export function answerOverBound(data: Buffer, methodOf: (id: string) => string |
   if (id === undefined || method === undefined || data.length <= answerBound(method)) return undefined;
   return { id, method };
 }
+
+/**
+ * The verdict on a host agent's message (frame-gate.ts) from its declared length (`declared`) and
+ * its first bytes (`head`), before it is read, with the bounds of `agentFrameRefusal` and
+ * `answerOverBound`: the answer to a call in flight (`methodOf(id)`) over its method's bound is
+ * dropped (`overBound` fails the call; null), any other message over MAX_AGENT_FRAME_BYTES closes
+ * the connection (the reason), and what is within its bound is read (that bound).
+ */
+export function messageVerdict(declared: number, head: Buffer, methodOf: (id: string) => string | undefined, overBound: (id: string, method: string) => void): number | null | string {
+  const id = ANSWER_HEAD.exec(head.toString('latin1'))?.[1];
+  const method = id === undefined ? undefined : methodOf(id);
+  const bulk = method !== undefined && BULK_ANSWER_METHODS.has(method as AgentMethod);
+  if (declared > MAX_AGENT_FRAME_BYTES && !bulk) return `frame of ${declared} bytes over ${MAX_AGENT_FRAME_BYTES}, not the answer to a bulk call in flight`;
+  if (method !== undefined && declared > CONTROL_ANSWER_BYTES && declared > answerBound(method)) {
+    overBound(id!, method);
+    return null;
+  }
+  return Math.max(MAX_AGENT_FRAME_BYTES, method === undefined ? 0 : answerBound(method));
+}

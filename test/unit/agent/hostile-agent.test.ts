@@ -85,6 +85,45 @@ describe('a hostile host agent', () => {
       expect(closed).toEqual({ code: CLOSE_CODES.MALFORMED, reason: expect.stringMatching(/^opening calls failed: The answer of host agent evil to hello is \d+ bytes, over its bound of 1048576/) });
     });
 
+    /**
+     * The first `payload` bytes of a text frame declaring `declared` bytes (masked with a zero key, as
+     * a client must): the rest never comes, so only a judgement from the header ends what it started.
+     */
+    const partialFrame = (declared: number, payload: string): Buffer => {
+      const header = Buffer.alloc(14);
+      header[0] = 0x81;
+      header[1] = 0x80 | 127;
+      header.writeBigUInt64BE(BigInt(declared), 2);
+      return Buffer.concat([header, Buffer.from(payload)]);
+    };
+    /** An agent that starts its answer to the gateway's first call (or its first frame, with `beforeHandshake`) as `partialFrame`, and sends no more. */
+    const stalledAgent = (frame: (id: string) => Buffer, beforeHandshake = false) =>
+      new Promise<{ code: number; reason: string }>((resolve, reject) => {
+        const ws = new WebSocket(url);
+        const raw = () => (ws as unknown as { _socket: { write(b: Buffer): void } })._socket;
+        ws.once('error', reject);
+        ws.once('open', () => (beforeHandshake ? raw().write(frame('')) : ws.send(JSON.stringify({ type: 'handshake', protocol: AGENT_PROTOCOL_VERSION, secret: 'rspa_whatever', software: 'evil-1' }))));
+        ws.on('message', (data: Buffer) => {
+          const f = JSON.parse(data.toString()) as { type: string; id?: string };
+          if (f.type === 'request') raw().write(frame(f.id!));
+        });
+        ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() }));
+      });
+
+    test('an answer declaring more than its call\'s bound fails that call from its frame\'s header, before the rest comes (the gateway buffers none of it)', async () => {
+      // 3 MiB declared for hello (bound 1 MiB; the socket takes messages of up to 256 MiB): a few bytes of it are sent.
+      const closed = await stalledAgent((id) => partialFrame(3 * 1024 * 1024, `{"type":"result","id":"${id}","result":{"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx`));
+      expect(closed).toEqual({ code: CLOSE_CODES.MALFORMED, reason: expect.stringMatching(/^opening calls failed: The answer of host agent evil to hello is 3145728 bytes, over its bound of 1048576/) });
+    });
+
+    test('any other message declaring more than 4 MiB closes the connection from its header; before the welcome, more than 64 KiB cuts it', async () => {
+      const other = await stalledAgent(() => partialFrame(64 * 1024 * 1024, `{"type":"request","id":"1","method":"reportFacts","params":{"pad":"xxxxxxxxxxxxxxxx`));
+      expect(other).toEqual({ code: CLOSE_CODES.MALFORMED, reason: expect.stringMatching(/^frame of 67108864 bytes over 4194304, not the answer to a bulk call in flight/) });
+      const early = await stalledAgent(() => partialFrame(1024 * 1024, '{"type":"handshake","secret":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'), true);
+      // Cut as a connection sending more than 64 KiB before its welcome is (1006: no close frame), without the rest of it.
+      expect(early).toEqual({ code: 1006, reason: '' });
+    });
+
     test('a frame over 4 MiB that is not the answer to a bulk call in flight closes its connection (MALFORMED) unread, saying why', async () => {
       const pad = 'x'.repeat(MAX_AGENT_FRAME_BYTES);
       // The answer to its opening call (hello: no bulk data), then a call of its own, each over the limit.
