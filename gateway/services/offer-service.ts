@@ -11,6 +11,7 @@ import { AMOUNT_EPSILON, HostRooms, RoomAsk } from './host-rooms';
 import { validateTypeAndUnit } from './resource-service';
 import { ShareService } from './share-service';
 import { requireGroupRoom } from '../limits/group-records';
+import { checkListedText } from '../limits/listed-text';
 
 /** A need and the open offers (of other groups) that can each cover it on a host running a technology it accepts. */
 export interface SatisfiableNeed {
@@ -59,6 +60,7 @@ export class OfferService {
     policy.requireRole(actor, input.groupId, MemberRole.MEMBER, 'publish offers for this group');
     validateTypeAndUnit(input.resourceType, input.unit);
     if (!(input.amount > 0)) throw new BadInputError('amount must be positive', { amount: input.amount });
+    checkListedText({ lists: { technologies: input.technologies } });
     const technologies = [...new Set(input.technologies ?? [])];
     return this.dataSource.transaction(async (m) => {
       const ask: RoomAsk = { type: input.resourceType, unit: input.unit, amount: input.amount, offered: technologies };
@@ -82,6 +84,7 @@ export class OfferService {
     policy.requireRole(actor, input.groupId, MemberRole.MEMBER, 'publish needs for this group');
     validateTypeAndUnit(input.resourceType, input.unit);
     if (!(input.amount > 0)) throw new BadInputError('amount must be positive', { amount: input.amount });
+    checkListedText({ lists: { technologies: input.technologies } });
     return this.dataSource.transaction(async (m) => {
       const needs = m.getRepository(NeedEntity);
       await requireGroupRoom(needs, { groupId: input.groupId, status: ExchangeStatus.OPEN }, input.groupId, 'openNeeds');

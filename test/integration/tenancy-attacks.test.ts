@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createRootfsTar } from '../../drivers/fake';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { GROUP_RECORD_LIMITS } from '../../gateway/limits/group-records';
+import { LISTED_TEXT_LIMITS } from '../../gateway/limits/listed-text';
 import { AlertComparison, AlertRuleEntity, ApiTokenEntity, LayerEntity, ReplicationPolicyEntity, ExchangeStatus, ImageEntity, ImageSource, NeedEntity, OfferEntity } from '../../gateway/persistence/entities';
 import { collect, startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
@@ -252,29 +253,31 @@ describe('tenancy: one group against another', () => {
     expect((await handover(t.adminToken)).errors).toBeUndefined();
   });
   test("the admins governing a host see a guest's metadata and usage, not its console output or who in its group took its snapshots", async () => {
-    // Group B, with a share on A's host 1, runs an environment there; A's admins govern the host.
-    await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId: w.host1, groupId: w.groupB, kind: 'CUSTOM', quotas: { CPU: 0.5 } } });
-    const image = await register(w.groupB, w.tokens.memberB);
-    expect((await t.upload(image, createRootfsTar({ '/etc/hostname': 'guest' }), w.tokens.memberB)).status).toBe(200);
-    const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: w.groupB, hostId: w.host1, imageId: image, name: `guest${++n}` } }, w.tokens.memberB)).createEnvironment;
+    // A tenant group, with a share on A's host 1, runs an environment there; A's admins govern the host.
+    const tenant = (await t.ok('mutation { createGroup(input: { slug: "tenant", name: "Tenant" }) { id } }')).createGroup.id as string;
+    const member = (await t.ok('mutation ($i: CreateTokenInput!) { createToken(input: $i) { secret } }', { i: { groupId: tenant, role: 'MEMBER', name: 'tenant-laptop' } })).createToken.secret as string;
+    await t.ok('mutation ($i: GrantShareInput!) { grantShare(input: $i) { id } }', { i: { hostId: w.host1, groupId: tenant, kind: 'CUSTOM', quotas: { CPU: 0.5 } } });
+    const image = await register(tenant, member);
+    expect((await t.upload(image, createRootfsTar({ '/etc/hostname': 'guest' }), member)).status).toBe(200);
+    const created = (await t.ok('mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } operation { id } } }', { i: { groupId: tenant, hostId: w.host1, imageId: image, name: `guest${++n}` } }, member)).createEnvironment;
     await t.gateway.services.operations.settled(created.operation.id);
     const guest = created.environment.id as string;
-    await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: guest }, w.tokens.memberB)).startEnvironment.id);
-    await t.gateway.services.operations.settled((await t.ok('mutation ($e: ID!) { createSnapshot(environmentId: $e, name: "before-upgrade") { id } }', { e: guest }, w.tokens.memberB)).createSnapshot.id);
+    await t.gateway.services.operations.settled((await t.ok('mutation ($id: ID!) { startEnvironment(id: $id) { id } }', { id: guest }, member)).startEnvironment.id);
+    await t.gateway.services.operations.settled((await t.ok('mutation ($e: ID!) { createSnapshot(environmentId: $e, name: "before-upgrade") { id } }', { e: guest }, member)).createSnapshot.id);
     const code = (r: { errors?: Array<{ extensions?: { code?: string } }> }) => r.errors?.[0]?.extensions?.code ?? 'ok';
 
     // What the governors see: the environment, its status and usage.
     expect((await t.ok('query ($id: ID!) { environment(id: $id) { status } }', { id: guest }, w.tokens.adminA)).environment.status).toBe('RUNNING');
     expect(code(await t.gql('query ($id: ID!) { environmentStats(id: $id) { cpuSeconds } }', { id: guest }, w.tokens.adminA))).toBe('ok');
     // Not what the guest writes to its console: like exec, FORBIDDEN (they know it is there).
-    expect(code(await t.gql('query ($id: ID!) { environmentLogs(id: $id, tail: 5) { text } }', { id: guest }, w.tokens.memberB))).toBe('ok');
+    expect(code(await t.gql('query ($id: ID!) { environmentLogs(id: $id, tail: 5) { text } }', { id: guest }, member))).toBe('ok');
     expect(code(await t.gql('query ($id: ID!) { environmentLogs(id: $id, tail: 5) { text } }', { id: guest }, w.tokens.adminA))).toBe('FORBIDDEN');
     const follow = collect(t.ws({ authorization: `Bearer ${w.tokens.adminA}` }), 'subscription ($id: ID!) { environmentLog(environmentId: $id, tail: 5) { text } }', { id: guest }, () => true, 10_000);
     await expect(follow.done).rejects.toThrow(/FORBIDDEN/);
     // Its snapshots (disk on their host) but not the name of the token that took each.
     const snapshots = (await t.ok('query ($id: ID!) { environment(id: $id) { snapshots { name createdBy } } }', { id: guest }, w.tokens.adminA)).environment.snapshots;
-    expect(snapshots).toEqual([{ name: 'before-upgrade', createdBy: `a token of group ${w.groupB}` }]);
-    expect((await t.ok('query ($id: ID!) { environment(id: $id) { snapshots { createdBy } } }', { id: guest }, w.tokens.memberB)).environment.snapshots).toEqual([{ createdBy: 'mb' }]);
+    expect(snapshots).toEqual([{ name: 'before-upgrade', createdBy: `a token of group ${tenant}` }]);
+    expect((await t.ok('query ($id: ID!) { environment(id: $id) { snapshots { createdBy } } }', { id: guest }, member)).environment.snapshots).toEqual([{ createdBy: 'tenant-laptop' }]);
   });
   test("a group an image is shared with sees itself in its sharedWith, not the vendor's other customers", async () => {
     const other = (await t.ok('mutation { createGroup(input: { slug: "customer", name: "Another customer" }) { id } }')).createGroup.id as string;
@@ -288,5 +291,15 @@ describe('tenancy: one group against another', () => {
     // The vendor's members and site admins see them all.
     expect((await one(w.tokens.viewerA)).sort()).toEqual([w.groupB, other].sort());
     expect((await listed(t.adminToken)).sort()).toEqual([w.groupB, other].sort());
+  });
+  test("one group cannot make every group's offers and needs listings carry megabytes of technologies", async () => {
+    const refusal = (r: { errors?: Array<{ message: string; extensions?: { code?: string; details?: any } }> }) => r.errors?.[0]?.extensions?.code === 'BAD_USER_INPUT' ? r.errors[0]!.extensions!.details?.field ?? r.errors[0]!.message : r.errors?.[0]?.extensions?.code ?? 'ok';
+    const long = (chars: number) => 'x'.repeat(chars);
+    const offer = (extra: Record<string, unknown>) => t.gql('mutation ($i: PublishOfferInput!) { publishOffer(input: $i) { id } }', { i: { groupId: w.groupA, hostId: w.host1, resourceType: 'CPU', unit: 'CORES', amount: 0.001, ...extra } }, w.tokens.memberA);
+    const need = (extra: Record<string, unknown>) => t.gql('mutation ($i: PublishNeedInput!) { publishNeed(input: $i) { id } }', { i: { groupId: w.groupA, resourceType: 'CPU', unit: 'CORES', amount: 1, ...extra } }, w.tokens.memberA);
+    expect(refusal(await offer({ technologies: Array.from({ length: 50_000 }, (_, i) => `t${i}`) }))).toBe('technologies');
+    expect(refusal(await need({ technologies: [long(10_000)] }))).toBe('technologies[]');
+    expect(refusal(await offer({ technologies: Array.from({ length: LISTED_TEXT_LIMITS.listEntries + 1 }, (_, i) => `t${i}`) }))).toBe('technologies');
+    expect(refusal(await need({ description: 'two cores for a mailing list', technologies: ['docker', 'lxc'] }))).toBe('ok');
   });
 });
