@@ -53,10 +53,13 @@ export class GatewayClient {
 
   /**
    * The CliError of a GraphQL error the gateway answered; a refused token says how to give one
-   * (`--token`, `RSP_TOKEN`, `rsp login`), which the gateway's message cannot.
+   * (`--token`, `RSP_TOKEN`, `rsp login`) and a name given for an id where the ids are, which the
+   * gateway's message cannot.
    */
   private answered(error: { message: string; extensions?: { code?: string } }): CliError {
     const code = error.extensions?.code ?? 'FAILURE';
+    // A name given where an id is asked (rsp env start web): where the ids are.
+    if (code === 'BAD_USER_INPUT' && error.message.startsWith('Not an id:')) return new CliError(`${error.message}: give the id, not the name (the list commands show them, e.g. rsp env list, rsp image list)`, code);
     if (code !== 'UNAUTHENTICATED') return new CliError(error.message, code);
     const hint = this.connection.token
       ? `check the token given (--token, RSP_TOKEN or the one rsp login saved) is one of ${this.connection.url}'s, or make a new one (rsp token create)`

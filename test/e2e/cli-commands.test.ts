@@ -215,10 +215,11 @@ describe('rsp commands against a gateway', () => {
     expect(none).toEqual({ code: 4, stdout: '', stderr: `rsp: Authentication required: send "Authorization: Bearer <token>": give a token: --token rsp_…, RSP_TOKEN, or rsp login once (rsp init or the first rsp serve printed the site admin's) [UNAUTHENTICATED]\n` });
   });
 
-  test('a typo in a command is answered with the commands it may be; a missing argument or option with where the usage is', async () => {
+  test('a typo in a command is answered with the commands it may be; a missing argument or option with where the usage is; a name for an id with where the ids are', async () => {
     expect(await rsp(['env', 'lsit'])).toEqual({ code: 2, stdout: '', stderr: "error: unknown command 'lsit'; did you mean 'list'? (see 'rsp env --help')\n" });
     expect(await rsp(['imgae', 'list'])).toEqual({ code: 2, stdout: '', stderr: "error: unknown command 'imgae'; did you mean 'image'? (see 'rsp --help')\n" });
     expect(await rsp(['env', 'create', 'web'])).toEqual({ code: 2, stdout: '', stderr: "error: required option '--host <id>' not specified\n(see 'rsp env create --help')\n" });
+    expect(await rsp(['env', 'start', 'web'])).toEqual({ code: 2, stdout: '', stderr: 'rsp: Not an id: "web" (ids are UUIDs): give the id, not the name (the list commands show them, e.g. rsp env list, rsp image list) [BAD_USER_INPUT]\n' });
     expect(await rsp(['image', 'import', 'busybox'])).toEqual({ code: 2, stdout: '', stderr: "error: missing required argument 'version'\n(see 'rsp image import --help')\n" });
   });
 
