@@ -16,8 +16,12 @@ import { until } from '../helpers/until';
 
 const run = promisify(execFile);
 
-/** What the installed package's processes run with: PGlite in the test's folder, the fake driver, no Redis, the test's Node first on PATH. */
-const ENV = {
+/**
+ * What the installed package's processes run with: PGlite in the test's folder, the fake driver, no Redis, the test's
+ * Node first on PATH, and Node's compile cache in the test's folder (set by `beforeAll`): the file starts some forty
+ * `rsp` processes from the same installs, each loading hundreds of modules of the package.
+ */
+const ENV: Record<string, string | undefined> & { PATH: string } = {
   RSP_DRIVERS: 'fake',
   DATABASE_URL: '',
   REDIS_URL: undefined,
@@ -27,6 +31,7 @@ const ENV = {
   RSP_LOCAL_HOST: '',
   RSP_BOOTSTRAP: '',
   PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+  NODE_COMPILE_CACHE: undefined,
 };
 
 /** The repository's package version: the release the test packs first. */
@@ -57,7 +62,7 @@ exports.NextRelease1764007199999 = NextRelease1764007199999;
 
 /** Runs npm with `args` in `cwd` (npm from PATH, run by the test's Node). */
 async function npm(args: string[], cwd: string): Promise<string> {
-  const { stdout } = await run('npm', args, { cwd, env: { ...process.env, PATH: ENV.PATH }, maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await run('npm', args, { cwd, env: { ...process.env, PATH: ENV.PATH, NODE_COMPILE_CACHE: ENV.NODE_COMPILE_CACHE }, maxBuffer: 64 * 1024 * 1024 });
   return stdout;
 }
 
@@ -93,6 +98,7 @@ describe('the packed package, installed with npm install -g', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rsp-package-'));
+    ENV.NODE_COMPILE_CACHE = join(dir, 'compile-cache');
     const stage = join(dir, 'stage');
     const listed = JSON.parse(await npm(['pack', '--dry-run', '--json', '--ignore-scripts'], ROOT)) as Array<{ files: Array<{ path: string }> }>;
     files = listed[0]!.files.map((f) => f.path);
@@ -161,7 +167,7 @@ describe('the packed package, installed with npm install -g', () => {
     const dashboard = await fetch(`${url}/`, { headers: { accept: 'text/html' } });
     expect(dashboard.status).toBe(200);
 
-    const { stdout: joinOut } = await run(rsp, ['--url', url, '--token', adminToken, '--json', 'agent', 'token', 'create', 'packaged', '--ttl', '600'], { cwd: work, env: { ...process.env, PATH: ENV.PATH } });
+    const { stdout: joinOut } = await run(rsp, ['--url', url, '--token', adminToken, '--json', 'agent', 'token', 'create', 'packaged', '--ttl', '600'], { cwd: work, env: { ...process.env, PATH: ENV.PATH, NODE_COMPILE_CACHE: ENV.NODE_COMPILE_CACHE } });
     const joinToken = (JSON.parse(joinOut) as { token: string }).token;
     const agent = spawnCommand(rsp, ['agent', '--gateway', url, '--token', joinToken, '--drivers', 'fake', '--data-dir', join(dir, 'agent')], ENV, work);
     running.push(agent);
@@ -182,17 +188,16 @@ describe('the packed package, installed with npm install -g', () => {
    * into its own cache and runs the gateway from there, nothing installed globally. npx's folder is
    * the test's (an npm cache folder whose package store is a link to the ordinary one, so nothing is
    * downloaded again and nothing is left behind); without install scripts (checked on their own by
-   * the last test; the native builds take minutes).
+   * the last test; the native builds take minutes). It serves the data directory the first test's
+   * gateway left (a fresh one's migrations, the same code, are that test's).
    */
   test('npx runs rsp serve from the tarball', async () => {
     const { stdout: cacheDir } = await run('npm', ['config', 'get', 'cache'], { env: { ...process.env, PATH: ENV.PATH } });
     const cache = join(dir, 'npx-cache');
     mkdirSync(cache);
     symlinkSync(join(cacheDir.trim(), '_cacache'), join(cache, '_cacache'));
-    const work = join(dir, 'npx-work');
-    mkdirSync(work);
     const npxEnv = { ...ENV, npm_config_cache: cache, npm_config_ignore_scripts: 'true', npm_config_prefer_offline: 'true', npm_config_yes: 'true', npm_config_audit: 'false', npm_config_fund: 'false' };
-    const gateway = spawnCommand('npx', ['--package', `./${basename(tarball)}`, 'rsp', 'serve', '--port', '0', '--data-dir', join(work, 'data')], npxEnv, dir);
+    const gateway = spawnCommand('npx', ['--package', `./${basename(tarball)}`, 'rsp', 'serve', '--port', '0', '--data-dir', join(dir, 'gateway')], npxEnv, dir);
     running.push(gateway);
     expect((await gateway.waitFor(/RSP (\S+) — site/, 300_000))[1]).toBe(VERSION);
     const url = (await gateway.waitFor(/GraphQL endpoint:\s+(http:\/\/\S+)\/graphql/, 120_000))[1]!;
