@@ -4,7 +4,7 @@ import '../server/graphql-production';
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, unknownVariables } from '../config/config';
-import { isRspError } from '../errors';
+import { isRspError } from '../errors/rsp-error';
 import { RSP_VERSION } from '../version';
 import { registerAdmin } from './commands/admin';
 import { registerAgent } from './commands/agent';

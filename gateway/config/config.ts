@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { RspError } from '../errors';
+import { RspError } from '../errors/rsp-error';
 import { httpOrigin } from '../peering/known-peers';
 import { DEFAULT_PLACEMENT_SNAPSHOT_MS } from '../placement/defaults';
 import { DEFAULT_VERIFY_FLOOR_BYTES_PER_SECOND } from '../replication/settings';

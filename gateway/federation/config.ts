@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
-import { BadInputError } from '../errors';
+import { BadInputError } from '../errors/rsp-error';
 
 const siteName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a site name is lowercase letters, digits and dashes');
 

@@ -1,4 +1,4 @@
-import { BadInputError, ForbiddenError } from '../errors';
+import { BadInputError, ForbiddenError } from '../errors/rsp-error';
 import type { PeerSite } from './peer-site';
 
 /** A site this site's admin lets it call (`RSP_PEER_SITES`): its name and GraphQL endpoint. */
