@@ -15,6 +15,18 @@ const REQUEST_ERROR_CODES = new Set([
   'OPERATION_RESOLUTION_FAILURE',
 ]);
 
+/** Characters of an error's message a caller gets at most: messages quote what was sent, which may be megabytes. */
+export const MAX_ERROR_MESSAGE_CHARS = 4000;
+
+/** `message`, cut to MAX_ERROR_MESSAGE_CHARS with how much was left out (never between the halves of a surrogate pair). */
+export function clipMessage(message: string): string {
+  if (message.length <= MAX_ERROR_MESSAGE_CHARS) return message;
+  let end = MAX_ERROR_MESSAGE_CHARS;
+  const last = message.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${message.slice(0, end)}… (${message.length - end} more characters)`;
+}
+
 /**
  * Maps any error raised while executing a request to what the caller sees:
  * - `RspError` (of any copy of the SDK: a plugin's own included) → its category as
@@ -23,6 +35,7 @@ const REQUEST_ERROR_CODES = new Set([
  * - the database or Redis unreachable → `UNAVAILABLE` (an `OutageError`: HTTP 503 with `Retry-After`);
  * - request errors (parse, validation) → unchanged;
  * - anything else → `INTERNAL_SERVER_ERROR` without message or stack, logged with context.
+ * Messages are cut to MAX_ERROR_MESSAGE_CHARS (`clipMessage`).
  */
 export function formatGraphQLError(
   formatted: GraphQLFormattedError,
@@ -40,7 +53,7 @@ export function formatGraphQLError(
     if (original instanceof OutageError) logger.warn({ dependency: original.dependency, cause: causeMessage(original), requestId, path: formatted.path }, 'dependency unreachable');
     return {
       ...base,
-      message: original.category === 'INTERNAL' ? internalMessage(requestId) : original.message,
+      message: original.category === 'INTERNAL' ? internalMessage(requestId) : clipMessage(original.message),
       extensions: { code, ...(Object.keys(original.details).length ? { details: original.details } : {}) },
     };
   }
@@ -51,7 +64,7 @@ export function formatGraphQLError(
     );
     return {
       ...base,
-      message: `Invalid input: ${problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}`,
+      message: clipMessage(`Invalid input: ${problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}`),
       extensions: { code: 'BAD_USER_INPUT', details: { problems } },
     };
   }
@@ -60,9 +73,9 @@ export function formatGraphQLError(
   if (passed === 'UNCHANGED') {
     // An error raised with its own code (the operation limits, the rates) keeps its details too.
     const details = error instanceof GraphQLError && !error.originalError ? formatted.extensions?.details : undefined;
-    return { ...base, message: formatted.message, extensions: { code: formatted.extensions!.code as string, ...(details ? { details } : {}) } };
+    return { ...base, message: clipMessage(formatted.message), extensions: { code: formatted.extensions!.code as string, ...(details ? { details } : {}) } };
   }
-  if (passed) return { ...base, message: formatted.message, extensions: { code: passed } };
+  if (passed) return { ...base, message: clipMessage(formatted.message), extensions: { code: passed } };
 
   logger.error({ err: original, requestId, path: formatted.path }, 'internal error');
   return { ...base, message: internalMessage(requestId), extensions: { code: 'INTERNAL_SERVER_ERROR' } };

@@ -2,6 +2,7 @@ import { GraphQLError } from 'graphql';
 import pino from 'pino';
 import { QueryFailedError } from 'typeorm';
 import { ArgumentValidationError } from 'type-graphql';
+import { MAX_ERROR_MESSAGE_CHARS } from '../../gateway/errors/format-graphql-error';
 import { BadInputError, ConflictError, formatGraphQLError, graphQLErrorCode, NotFoundError, OUTAGE_RETRY_AFTER_SECONDS, outageOf, RSP_ERROR_BRAND, RspError, UnsupportedOperationError } from '../../gateway/errors';
 
 const logged: unknown[] = [];
@@ -25,6 +26,19 @@ describe('formatGraphQLError', () => {
     expect(out.extensions?.code).toBe(code);
     expect(out.message).toBe(err.message);
     expect(logged).toHaveLength(0);
+  });
+
+  test('a message quoting megabytes of input is cut, saying how much was left out', () => {
+    const sent = 'x'.repeat(2 * 1024 * 1024);
+    const message = `"${sent}" is not an environment name`;
+    const out = format(new BadInputError(message));
+    expect(out.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(out.message.length).toBeLessThan(MAX_ERROR_MESSAGE_CHARS + 40);
+    expect(out.message).toBe(`"${'x'.repeat(MAX_ERROR_MESSAGE_CHARS - 1)}… (${message.length - MAX_ERROR_MESSAGE_CHARS} more characters)`);
+    // Never between the halves of a surrogate pair.
+    const emoji = format(new BadInputError(`${'a'.repeat(MAX_ERROR_MESSAGE_CHARS - 1)}😀${'b'.repeat(10)}`));
+    expect(emoji.message.startsWith(`${'a'.repeat(MAX_ERROR_MESSAGE_CHARS - 1)}… (`)).toBe(true);
+    expect(format(new BadInputError('short')).message).toBe('short');
   });
 
   test('unsupported operations name the driver and the operation', () => {
