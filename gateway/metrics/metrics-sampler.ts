@@ -5,7 +5,6 @@ import type { RspPubSub } from '../events/pubsub';
 import { Topic } from '../events/pubsub';
 import type { Logger } from '../logging/logger';
 import { EnvironmentEntity, EnvironmentStatus, HostEntity } from '../persistence/entities';
-import { EntityStatements } from '../persistence/entity-statements';
 import { TimeoutError, UnavailableError } from '../errors';
 import type { AlertEvaluator, Observation } from './alert-evaluator';
 import type { HistoryStore } from './history-store';
@@ -101,14 +100,7 @@ export class MetricsSampler {
   /** `groupId|hostId` pairs measured holding disk last time. */
   private diskGroups = new Set<string>();
 
-  /** The reads of every tick, written out once. */
-  private readonly hostRows: EntityStatements<HostEntity>;
-  private readonly environmentRows: EntityStatements<EnvironmentEntity>;
-
-  constructor(private readonly deps: SamplerDeps) {
-    this.hostRows = new EntityStatements(deps.dataSource, HostEntity);
-    this.environmentRows = new EntityStatements(deps.dataSource, EnvironmentEntity);
-  }
+  constructor(private readonly deps: SamplerDeps) {}
 
   /** Starts sampling every `intervalMs` (0 = never). */
   start(intervalMs: number): void {
@@ -129,7 +121,7 @@ export class MetricsSampler {
     const connected = this.deps.agents.connected();
     const byAgent = new Map<string, HostEntity[]>();
     if (!connected.length) return byAgent;
-    for (const h of await this.hostRows.where('t.agent = ANY($1)', [connected])) byAgent.set(h.agent, [...(byAgent.get(h.agent) ?? []), h]);
+    for (const h of await this.deps.dataSource.getRepository(HostEntity).findBy({ agent: In(connected) })) byAgent.set(h.agent, [...(byAgent.get(h.agent) ?? []), h]);
     return byAgent;
   }
 
@@ -147,7 +139,7 @@ export class MetricsSampler {
       for (const h of byAgent.get(agentId)!) if (measuresHost(this.deps.agents.reachOf(agentId), h, localHost)) samples.push({ ...machine, hostId: h.id, siteId: h.siteId, source, agent: agentId });
     }
 
-    const envs = hosts.length ? await this.environmentRows.where('t."hostId" = ANY($1) AND t.status = $2', [hosts.map((h) => h.id), EnvironmentStatus.RUNNING]) : [];
+    const envs = hosts.length ? await this.deps.dataSource.getRepository(EnvironmentEntity).findBy({ hostId: In(hosts.map((h) => h.id)), status: EnvironmentStatus.RUNNING }) : [];
     this.forgetGone(new Set(envs.map((e) => e.id)));
     const hostOf = new Map(hosts.map((h) => [h.id, h]));
     for (const env of envs) if (!this.inFlight.has(env.id)) void this.sampleEnvironment(env, hostOf.get(env.hostId)!);
