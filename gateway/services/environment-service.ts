@@ -11,7 +11,7 @@ import { HostOwners } from '../auth/host-owners';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { driftOf, EnvironmentLifecycle, LogFollower, settledStatus, TRANSIENT_STATUSES, validateEnvironmentName, type Alongside, type CarriedWrite, type EnvironmentEnding, type LifecycleAction, type NewEnvironment, type RecordOptions } from '../environments';
-import { BadInputError, ConflictError, ForbiddenError, isRspError, NotFoundError, RspError, UnsupportedOperationError } from '../errors';
+import { BadInputError, ConflictError, isRspError, NotFoundError, RspError, UnsupportedOperationError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { BatchedStatement } from '../persistence/batched-statement';
 import { EntityStatements } from '../persistence/entity-statements';
@@ -454,7 +454,7 @@ export class EnvironmentService {
   /** The environment whose log the actor asks for: NOT_FOUND as `get`; FORBIDDEN for the admins governing its host (they know it is there, like for exec). */
   private async logOf(actor: Principal, id: string): Promise<EnvironmentEntity> {
     const env = await this.get(actor, id);
-    if (!policy.isMember(actor, env.groupId)) throw new ForbiddenError("Only the environment's group may read its log", { action: 'read the log of this environment' });
+    policy.requireRole(actor, env.groupId, MemberRole.VIEWER, 'read the log of this environment');
     return env;
   }
 
