@@ -6,6 +6,7 @@ import { RspError } from '../errors/rsp-error';
 import { httpOrigin } from '../peering/known-peers';
 import { DEFAULT_PLACEMENT_SNAPSHOT_MS } from '../placement/defaults';
 import { DEFAULT_VERIFY_FLOOR_BYTES_PER_SECOND } from '../replication/settings';
+import { redactUrl, SECRET_MASK, SECRET_NAME } from '../logging/redaction';
 
 /** The names of the drivers RSP ships (`gateway/agent/builtin-drivers.ts` makes them); others come as plugins. */
 export const BUILTIN_DRIVER_NAMES = ['docker', 'lxc', 'libvirt', 'vserver', 'fake'] as const;
@@ -455,7 +456,7 @@ export function settingInfo(key: SettingKey): { env: string; doc: string; shown:
 
 /**
  * `value` of setting `key` fit to show. For a secret setting: the password of a URL
- * (`scheme://user:password@…`) is replaced by `****`, and in an object (plugin options) so is the
+ * (`scheme://user:password@…`, `?password=…`) is replaced by `****`, and in an object (plugin options) so is the
  * value of every key that names a secret (password, token, key, credential…), at any depth.
  */
 export function maskedValue(key: SettingKey, value: unknown): unknown {
@@ -463,14 +464,11 @@ export function maskedValue(key: SettingKey, value: unknown): unknown {
   return setting.secret ? masked(value) : value;
 }
 
-/** Keys whose values are never shown. */
-const SECRET_KEY = /pass|secret|token|key|credential|auth|cookie|private/i;
-
-/** `value` with URL passwords and the values of secret-named keys replaced by `****`. */
+/** `value` with URL passwords (and secret query parameters) and the values of secret-named keys replaced by `****`. */
 function masked(value: unknown): unknown {
-  if (typeof value === 'string') return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*:).*@/i, '$1****@');
+  if (typeof value === 'string') return redactUrl(value);
   if (Array.isArray(value)) return value.map(masked);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_KEY.test(k) && v !== null && v !== undefined ? '****' : masked(v)]));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_NAME.test(k) && v !== null && v !== undefined ? SECRET_MASK : masked(v)]));
   return value;
 }
 

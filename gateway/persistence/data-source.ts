@@ -5,6 +5,7 @@ import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import { UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
+import { redactUrl } from '../logging/redaction';
 import { lockEmbeddedDatabase } from './embedded-lock';
 import { entities } from './entities';
 import { migrations } from './migrations';
@@ -19,16 +20,9 @@ export function databaseTarget(config: { databaseUrl?: string; dataDir: string }
   return config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'pglite', dataDir: join(config.dataDir, 'db') };
 }
 
-/** Describes the target for logs without its password. */
+/** Describes the target for logs and messages without its password (in its user info or its query). */
 export function describeTarget(target: DatabaseTarget): string {
-  if (target.kind === 'pglite') return `PGlite at ${target.dataDir}`;
-  try {
-    const url = new URL(target.url);
-    if (url.password) url.password = '***';
-    return `PostgreSQL at ${url.toString()}`;
-  } catch {
-    return 'PostgreSQL';
-  }
+  return target.kind === 'pglite' ? `PGlite at ${target.dataDir}` : `PostgreSQL at ${redactUrl(target.url)}`;
 }
 
 /**

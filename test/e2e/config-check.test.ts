@@ -124,6 +124,31 @@ describe('rsp config check', () => {
     expect(missing.stderr).toMatch(/PORT: /);
   });
 
+  test("a DATABASE_URL's password, in its user info or its query, shows in no line: config check, and serve, migrate and admin backup that cannot connect (exit 3)", async () => {
+    // A port nothing listens on: the server refuses every connection.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const env = { RSP_CONFIG: undefined, RSP_TLS_CERT: undefined, RSP_TLS_KEY: undefined, RSP_HEALTH_PORT: undefined, PORT: '0', LOG_FORMAT: 'json', LOG_LEVEL: 'debug', RSP_DATA_DIR: join(dir, 'unreachable') };
+    // Each command names the database through one path: the second form is checked on rsp serve only.
+    for (const [url, shown, commands] of [
+      [`postgres://rsp:db-s3cret@127.0.0.1:${port}/rsp`, `postgres://rsp:****@127.0.0.1:${port}/rsp`, [['serve'], ['migrate', '--status'], ['admin', 'backup', join(dir, 'never.rspbackup')]]],
+      [`postgres://rsp@127.0.0.1:${port}/rsp?sslmode=disable&password=db-s3cret`, `postgres://rsp@127.0.0.1:${port}/rsp?sslmode=disable&password=****`, [['serve']]],
+    ] as const) {
+      const checked = await runRsp(['config', 'check'], { ...env, DATABASE_URL: url });
+      expect(checked.code).toBe(0);
+      expect(checked.stdout).toContain(shown);
+      expect(checked.stdout + checked.stderr).not.toMatch(/s3cret/);
+      for (const args of commands) {
+        const refused = await runRsp([...args], { ...env, DATABASE_URL: url });
+        expect(refused.code).toBe(3);
+        expect(refused.stderr).toContain(`rsp: Cannot connect to PostgreSQL at ${shown}: connect ECONNREFUSED 127.0.0.1:${port} [UNAVAILABLE]`);
+        expect(refused.stdout + refused.stderr).not.toMatch(/s3cret/);
+      }
+    }
+  });
+
   test('the ports rsp serve would listen on: one in use is named with the process holding it, both on one port is a conflict, each with its code, exit 2', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));

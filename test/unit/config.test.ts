@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, inspectConfig, loadConfig, maskedValue, unknownVariables } from '../../gateway/config/config';
+import { describeTarget } from '../../gateway/persistence/data-source';
 
 describe('loadConfig', () => {
   test('defaults give an embedded database under .rsp/data on port 4000', () => {
@@ -133,6 +134,10 @@ describe('loadConfig', () => {
     expect(maskedValue('databaseUrl', 'postgresql://rsp:p%40ss@db:5432/rsp')).toBe('postgresql://rsp:****@db:5432/rsp');
     expect(maskedValue('redisUrl', 'rediss://:pw@cache:6380')).toBe('rediss://:****@cache:6380');
     expect(maskedValue('databaseUrl', 'postgres://db/rsp')).toBe('postgres://db/rsp');
+    // PostgreSQL's clients take a password in the query as well; a password with an unescaped @ is hidden whole.
+    expect(maskedValue('databaseUrl', 'postgres://rsp@db/rsp?sslmode=require&password=pw&sslpassword=k%40y')).toBe('postgres://rsp@db/rsp?sslmode=require&password=****&sslpassword=****');
+    expect(maskedValue('databaseUrl', 'postgres://rsp:p@ss@db/rsp?application_name=rsp')).toBe('postgres://rsp:****@db/rsp?application_name=rsp');
+    expect(describeTarget({ kind: 'postgres', url: 'postgres://rsp:pw@db/rsp?password=pw2' })).toBe('PostgreSQL at postgres://rsp:****@db/rsp?password=****');
     expect(maskedValue('host', 'a:b@c')).toBe('a:b@c');
   });
 
