@@ -18,13 +18,56 @@ const REQUEST_ERROR_CODES = new Set([
 /** Characters of an error's message a caller gets at most: messages quote what was sent, which may be megabytes. */
 export const MAX_ERROR_MESSAGE_CHARS = 4000;
 
-/** `message`, cut to MAX_ERROR_MESSAGE_CHARS with how much was left out (never between the halves of a surrogate pair). */
-export function clipMessage(message: string): string {
-  if (message.length <= MAX_ERROR_MESSAGE_CHARS) return message;
-  let end = MAX_ERROR_MESSAGE_CHARS;
+/** `message`, cut to `max` characters (MAX_ERROR_MESSAGE_CHARS) with how much was left out (never between the halves of a surrogate pair). */
+export function clipMessage(message: string, max = MAX_ERROR_MESSAGE_CHARS): string {
+  if (message.length <= max) return message;
+  let end = max;
   const last = message.charCodeAt(end - 1);
   if (last >= 0xd800 && last <= 0xdbff) end--;
   return `${message.slice(0, end)}… (${message.length - end} more characters)`;
+}
+
+/** Characters of one string (or object key) in an error's `details` a caller gets at most. */
+export const MAX_DETAIL_STRING_CHARS = 1000;
+
+/** Entries of one list or object in an error's `details` a caller gets at most. */
+export const MAX_DETAIL_ENTRIES = 50;
+
+/** Characters of an error's whole `details` (as JSON) a caller gets at most. */
+export const MAX_DETAILS_CHARS = 16_000;
+
+/** Levels of nesting of an error's `details` a caller gets at most. */
+const MAX_DETAIL_DEPTH = 8;
+
+/**
+ * An error's `details`, bounded as its message is: details name what was sent (a name, a key, a
+ * path, a value), which may be megabytes or thousands of entries. Strings and keys are cut to
+ * MAX_DETAIL_STRING_CHARS, lists and objects to MAX_DETAIL_ENTRIES entries (saying how many more
+ * there were), nesting to a few levels; details still over MAX_DETAILS_CHARS as JSON are left
+ * out, saying so. Dates become their ISO text, as JSON would write them.
+ */
+export function clipDetails(details: Record<string, unknown>): Record<string, unknown> {
+  const clipped = clipDetail(details, 0) as Record<string, unknown>;
+  const size = JSON.stringify(clipped)?.length ?? 0;
+  return size <= MAX_DETAILS_CHARS ? clipped : { omitted: `the details were ${size} characters long; at most ${MAX_DETAILS_CHARS} are sent` };
+}
+
+function clipDetail(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return clipMessage(value, MAX_DETAIL_STRING_CHARS);
+  if (typeof value === 'bigint') return String(value);
+  if (value === null || typeof value !== 'object') return typeof value === 'function' || typeof value === 'symbol' ? undefined : value;
+  const json = (value as { toJSON?: unknown }).toJSON;
+  if (typeof json === 'function') return clipDetail(json.call(value), depth);
+  if (depth >= MAX_DETAIL_DEPTH) return '…';
+  if (Array.isArray(value)) {
+    const kept = value.slice(0, MAX_DETAIL_ENTRIES).map((item) => clipDetail(item, depth + 1) ?? null);
+    return value.length > MAX_DETAIL_ENTRIES ? [...kept, `… (${value.length - MAX_DETAIL_ENTRIES} more entries)`] : kept;
+  }
+  const entries = Object.entries(value);
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of entries.slice(0, MAX_DETAIL_ENTRIES)) out[clipMessage(key, MAX_DETAIL_STRING_CHARS)] = clipDetail(item, depth + 1);
+  if (entries.length > MAX_DETAIL_ENTRIES) out['…'] = `${entries.length - MAX_DETAIL_ENTRIES} more entries`;
+  return out;
 }
 
 /**
@@ -35,7 +78,7 @@ export function clipMessage(message: string): string {
  * - the database or Redis unreachable → `UNAVAILABLE` (an `OutageError`: HTTP 503 with `Retry-After`);
  * - request errors (parse, validation) → unchanged;
  * - anything else → `INTERNAL_SERVER_ERROR` without message or stack, logged with context.
- * Messages are cut to MAX_ERROR_MESSAGE_CHARS (`clipMessage`).
+ * Messages are cut to MAX_ERROR_MESSAGE_CHARS (`clipMessage`), details bounded by `clipDetails`.
  */
 export function formatGraphQLError(
   formatted: GraphQLFormattedError,
@@ -54,7 +97,7 @@ export function formatGraphQLError(
     return {
       ...base,
       message: original.category === 'INTERNAL' ? internalMessage(requestId) : clipMessage(original.message),
-      extensions: { code, ...(Object.keys(original.details).length ? { details: original.details } : {}) },
+      extensions: { code, ...(Object.keys(original.details).length ? { details: clipDetails(original.details) } : {}) },
     };
   }
 
@@ -65,7 +108,7 @@ export function formatGraphQLError(
     return {
       ...base,
       message: clipMessage(`Invalid input: ${problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}`),
-      extensions: { code: 'BAD_USER_INPUT', details: { problems } },
+      extensions: { code: 'BAD_USER_INPUT', details: clipDetails({ problems }) },
     };
   }
 
@@ -73,7 +116,7 @@ export function formatGraphQLError(
   if (passed === 'UNCHANGED') {
     // An error raised with its own code (the operation limits, the rates) keeps its details too.
     const details = error instanceof GraphQLError && !error.originalError ? formatted.extensions?.details : undefined;
-    return { ...base, message: clipMessage(formatted.message), extensions: { code: formatted.extensions!.code as string, ...(details ? { details } : {}) } };
+    return { ...base, message: clipMessage(formatted.message), extensions: { code: formatted.extensions!.code as string, ...(details && typeof details === 'object' ? { details: clipDetails(details as Record<string, unknown>) } : {}) } };
   }
   if (passed) return { ...base, message: clipMessage(formatted.message), extensions: { code: passed } };
 

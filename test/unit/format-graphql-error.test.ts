@@ -2,7 +2,7 @@ import { GraphQLError } from 'graphql';
 import pino from 'pino';
 import { QueryFailedError } from 'typeorm';
 import { ArgumentValidationError } from 'type-graphql';
-import { MAX_ERROR_MESSAGE_CHARS } from '../../gateway/errors/format-graphql-error';
+import { MAX_DETAIL_ENTRIES, MAX_DETAIL_STRING_CHARS, MAX_DETAILS_CHARS, MAX_ERROR_MESSAGE_CHARS } from '../../gateway/errors/format-graphql-error';
 import { BadInputError, ConflictError, formatGraphQLError, graphQLErrorCode, NotFoundError, OUTAGE_RETRY_AFTER_SECONDS, outageOf, RSP_ERROR_BRAND, RspError, UnsupportedOperationError } from '../../gateway/errors';
 
 const logged: unknown[] = [];
@@ -39,6 +39,36 @@ describe('formatGraphQLError', () => {
     const emoji = format(new BadInputError(`${'a'.repeat(MAX_ERROR_MESSAGE_CHARS - 1)}😀${'b'.repeat(10)}`));
     expect(emoji.message.startsWith(`${'a'.repeat(MAX_ERROR_MESSAGE_CHARS - 1)}… (`)).toBe(true);
     expect(format(new BadInputError('short')).message).toBe('short');
+  });
+
+  test('details quoting what was sent are bounded too: strings, keys, lists, nesting and the whole', () => {
+    const sent = 'x'.repeat(2 * 1024 * 1024);
+    const quoted = format(new BadInputError('bad metric', { metric: sent, at: new Date(0) }));
+    expect(quoted.extensions?.details).toEqual({ metric: `${'x'.repeat(MAX_DETAIL_STRING_CHARS)}… (${sent.length - MAX_DETAIL_STRING_CHARS} more characters)`, at: '1970-01-01T00:00:00.000Z' });
+
+    const many = format(new BadInputError('bad ids', { ids: Array.from({ length: 10_000 }, (_, i) => i), [sent]: true }));
+    const details = many.extensions?.details as { ids: unknown[] } & Record<string, unknown>;
+    expect(details.ids).toHaveLength(MAX_DETAIL_ENTRIES + 1);
+    expect(details.ids[MAX_DETAIL_ENTRIES]).toBe(`… (${10_000 - MAX_DETAIL_ENTRIES} more entries)`);
+    expect(Object.keys(details).every((key) => key.length < MAX_DETAIL_STRING_CHARS + 40)).toBe(true);
+
+    let deep: Record<string, unknown> = { bottom: true };
+    for (let i = 0; i < 10_000; i++) deep = { deeper: deep };
+    expect(JSON.stringify(format(new BadInputError('deep', { value: deep })).extensions?.details).length).toBeLessThan(500);
+
+    // Fifty strings of a thousand characters each: bounded one by one, over the whole bound together.
+    const wide = Object.fromEntries(Array.from({ length: MAX_DETAIL_ENTRIES }, (_, i) => [`k${i}`, sent]));
+    const whole = format(new BadInputError('wide', wide)).extensions?.details as Record<string, unknown>;
+    expect(JSON.stringify(whole).length).toBeLessThanOrEqual(MAX_DETAILS_CHARS);
+    expect(whole).toEqual({ omitted: expect.stringMatching(/^the details were \d+ characters long; at most 16000 are sent$/) });
+
+    // Problems of class-validator and details of an error raised with its own code likewise.
+    const problems = format(new ArgumentValidationError(Array.from({ length: 5000 }, (_, i) => ({ property: `p${i}`, constraints: { max: 'too long' }, children: [] }))));
+    expect((problems.extensions?.details as { problems: unknown[] }).problems).toHaveLength(MAX_DETAIL_ENTRIES + 1);
+    const own = new GraphQLError('refused', { extensions: { code: 'BAD_USER_INPUT', details: { path: sent } } });
+    expect(JSON.stringify(formatGraphQLError(own.toJSON(), own, logger).extensions?.details).length).toBeLessThan(MAX_DETAIL_STRING_CHARS + 100);
+    // Small details are left as they were.
+    expect(format(new NotFoundError('Group', 'g1')).extensions?.details).toEqual({ kind: 'Group', id: 'g1' });
   });
 
   test('unsupported operations name the driver and the operation', () => {
