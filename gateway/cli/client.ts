@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { OperationDocument, OperationFieldsFragment, OperationUpdatedDocument, OperationUpdatedSubscription, TypedDocumentString } from '../../client/generated/graphql';
 import type { Connection } from './config';
 import { CliError, ExitCode, unreachable } from './exit-codes';
+import { printable } from './output';
 
 /** An operation as the CLI reads it (the shared OperationFields fragment). */
 export type Operation = OperationFieldsFragment;
@@ -56,7 +57,8 @@ export class GatewayClient {
    * (`--token`, `RSP_TOKEN`, `rsp login`) and a name given for an id where the ids are, which the
    * gateway's message cannot.
    */
-  private answered(error: { message: string; extensions?: { code?: string } }): CliError {
+  private answered(answer: { message: string; extensions?: { code?: string } }): CliError {
+    const error = fromGateway(answer);
     const code = error.extensions?.code ?? 'FAILURE';
     // A name given where an id is asked (rsp env start web): where the ids are.
     if (code === 'BAD_USER_INPUT' && error.message.startsWith('Not an id:')) return new CliError(`${error.message}: give the id, not the name (the list commands show them, e.g. rsp env list, rsp image list)`, code);
@@ -115,7 +117,7 @@ export class GatewayClient {
     const res = await this.send(`${this.connection.url}/admin/backup`, { headers: this.headers({ accept: 'application/x-ndjson' }) });
     if (!res.ok || !res.body) {
       const body = await readJson<GraphQLBody<never>>(res);
-      const first = body.errors?.[0];
+      const first = body.errors?.[0] && fromGateway(body.errors[0]);
       throw new CliError(first?.message ?? `backup failed: HTTP ${res.status}`, first?.extensions?.code ?? (res.status >= 500 ? 'UNAVAILABLE' : 'FAILURE'));
     }
     return textOf(res.body);
@@ -216,7 +218,7 @@ export class GatewayClient {
         { query: document.toString(), variables: presentVariables(variables) },
         {
           next: (value) => {
-            const first = value.errors?.[0] as { message: string; extensions?: { code?: string } } | undefined;
+            const first = value.errors?.[0] && fromGateway(value.errors[0] as { message: string; extensions?: { code?: string } });
             if (first) settle(new CliError(first.message, first.extensions?.code ?? 'FAILURE'));
             else if (value.data) onData(value.data as T);
           },
@@ -245,14 +247,14 @@ export interface LiveSubscription {
 /** What a graphql-ws failure means for a person: GraphQL errors, a refused or a broken connection. */
 function subscriptionError(e: unknown, url: string): CliError {
   if (Array.isArray(e)) {
-    const first = e[0] as { message?: string; extensions?: { code?: string } } | undefined;
+    const first = e[0] && fromGateway(e[0] as { message?: string; extensions?: { code?: string } });
     return new CliError(first?.message ?? 'the subscription failed', first?.extensions?.code ?? 'FAILURE');
   }
   const closed = e as { code?: number; reason?: string; message?: string; error?: { code?: string; message?: string } };
   if (typeof closed.code === 'number') {
     // The gateway closes with 4403 when the token does not authenticate (unknown, revoked, expired).
     if (closed.code === 4401 || closed.code === 4403) return new CliError('the gateway does not accept this token (unknown, revoked or expired)', 'UNAUTHENTICATED');
-    return new CliError(`the gateway closed the subscription: ${closed.code}${closed.reason ? ` ${closed.reason}` : ''}`, 'UNAVAILABLE', ExitCode.UNAVAILABLE);
+    return new CliError(`the gateway closed the subscription: ${closed.code}${closed.reason ? ` ${printable(closed.reason)}` : ''}`, 'UNAVAILABLE', ExitCode.UNAVAILABLE);
   }
   const cause = closed.error?.code ?? closed.error?.message ?? closed.message ?? 'connection failed';
   return unreachable(url, cause);
@@ -283,4 +285,14 @@ async function* textOf(body: ReadableStream<Uint8Array>): AsyncGenerator<string>
   }
   const rest = decoder.decode();
   if (rest) yield rest;
+}
+
+/**
+ * A GraphQL error as the gateway sent it, its message and code made printable (`printable`):
+ * messages quote what others wrote (names, reasons), and a newline or escape sequence in one must
+ * neither forge a line of rsp's output nor reach the terminal.
+ */
+export function fromGateway<E extends { message?: string; extensions?: { code?: string } }>(error: E): E {
+  const code = error.extensions?.code;
+  return { ...error, ...(typeof error.message === 'string' ? { message: printable(error.message) } : {}), ...(typeof code === 'string' ? { extensions: { ...error.extensions, code: printable(code) } } : {}) };
 }

@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { EXEC_PROTOCOL, STREAM, type ExecControl, type ExecStart } from '../server/exec-protocol';
 import { CliError, ExitCode, unreachable } from './exit-codes';
+import { printable } from './output';
 
 /** An interactive exec session on the gateway's `/exec` WebSocket (see `execSocket`). */
 export interface ExecSession {
@@ -46,7 +47,7 @@ export function openExecSession(url: string, token: string | undefined, start: E
         } catch {
           first = undefined;
         }
-        reject(new CliError(first?.message ?? `the gateway answered HTTP ${res.statusCode}`, first?.extensions?.code ?? (res.statusCode === 401 ? 'UNAUTHENTICATED' : 'FAILURE')));
+        reject(new CliError(first?.message === undefined ? `the gateway answered HTTP ${res.statusCode}` : printable(first.message), first?.extensions?.code ? printable(first.extensions.code) : res.statusCode === 401 ? 'UNAUTHENTICATED' : 'FAILURE'));
       });
     });
     ws.on('message', (data: Buffer, binary: boolean) => {
@@ -57,7 +58,7 @@ export function openExecSession(url: string, token: string | undefined, start: E
       }
       const c = JSON.parse(data.toString('utf8')) as ExecControl;
       if (c.type === 'exit') code = c.exitCode;
-      else if (c.type === 'error') failure = new CliError(c.message, c.code);
+      else if (c.type === 'error') failure = new CliError(printable(String(c.message)), printable(String(c.code)));
     });
     ws.on('error', (e) => reject(unreachable(url, (e as NodeJS.ErrnoException).code ?? e.message)));
     ws.on('close', (closeCode) => {

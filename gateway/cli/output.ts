@@ -48,6 +48,14 @@ export function printable(text: string): string {
   });
 }
 
+/**
+ * Like `printable`, but keeps newlines: for the CLI's own messages, which may span lines, yet quote
+ * what came from the gateway or a file (whose own newlines the quoting already escaped with `printable`).
+ */
+export function printableLines(text: string): string {
+  return text.split('\n').map(printable).join('\n');
+}
+
 /** Writes `data` as JSON when asked, else what `human` renders. */
 export function emit(json: boolean, data: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : human());

@@ -1,4 +1,5 @@
 import type { Operation } from './client';
+import { printable } from './output';
 
 /**
  * A progress bar on stderr for an operation, fed by `operationUpdated`. On a terminal it
@@ -16,7 +17,7 @@ export class ProgressBar {
 
   update(op: Operation): void {
     const pct = Math.round(Math.max(0, Math.min(1, op.progress)) * 100);
-    const text = `${op.state}${op.message ? ` ${op.message}` : ''}`;
+    const text = printable(`${op.state}${op.message ? ` ${op.message}` : ''}`);
     if (this.stream.isTTY) {
       const width = 30;
       const filled = Math.round((pct / 100) * width);

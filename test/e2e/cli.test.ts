@@ -130,6 +130,22 @@ describe('rsp CLI', () => {
     }
   });
 
+  test("a gateway's error message is printed escaped: no escape sequence reaches the terminal, no newline forges a line", async () => {
+    // What a gateway (or anything answering at its URL) may send: a message quoting a name another group wrote.
+    const message = 'Group "x\x1b]0;pwned\x07\x1b[2J\u202e" was not found\nrsp: done, all fine';
+    const server = createHttpServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ errors: [{ message, extensions: { code: 'NOT_FOUND\x1b[31m' } }] })));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const { code, stdout, stderr } = await rsp(['--url', `http://127.0.0.1:${port}`, '--token', 'rsp_x', 'group', 'list']);
+      expect(stdout).toBe('');
+      expect(stderr).toBe('rsp: Group "x\\x1b]0;pwned\\x07\\x1b[2J\\u202e" was not found\\nrsp: done, all fine [NOT_FOUND\\x1b[31m]\n');
+      expect(code).not.toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+
   test('rsp federate on a port in use says so, without a stack trace, and exits 2', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));

@@ -1,9 +1,10 @@
-import { GatewayClient, mergeOperation, Operation } from '../../gateway/cli/client';
+import { fromGateway, GatewayClient, mergeOperation, Operation } from '../../gateway/cli/client';
+import { ProgressBar } from '../../gateway/cli/progress';
 import { CommandContext, followWithProgress } from '../../gateway/cli/commands/context';
 import { parseRequirement } from '../../gateway/cli/commands/layer';
 import { renderTop } from '../../gateway/cli/commands/top';
 import { eventLine } from '../../gateway/cli/commands/events';
-import { defaultUnitOf, details, humanBitsPerSecond, parseAmount, parseBitsPerSecond, parseValue, percent, printable, table, usedOfTotalGiB } from '../../gateway/cli/output';
+import { defaultUnitOf, details, humanBitsPerSecond, parseAmount, parseBitsPerSecond, parseValue, percent, printable, printableLines, table, usedOfTotalGiB } from '../../gateway/cli/output';
 
 const GiB = 2 ** 30;
 
@@ -127,6 +128,15 @@ describe('rsp prints what other groups wrote as text, never as terminal commands
     expect(out).toContain('mine\\nevil-row  root  PUBLIC');
     expect(out).not.toMatch(/\x1b|\t/);
     expect(details([['terms', 'free\x1b[31m\r\nfake: line']]).trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  test("the gateway's errors and operation messages are escaped, newlines included; rsp's own newlines stay", () => {
+    expect(fromGateway({ message: 'no\x1b[2J\nrsp: fine', extensions: { code: 'CONFLICT\x07' } })).toEqual({ message: 'no\\x1b[2J\\nrsp: fine', extensions: { code: 'CONFLICT\\x07' } });
+    expect(printableLines('invalid configuration:\n  PORT: "\x1b[2J"')).toBe('invalid configuration:\n  PORT: "\\x1b[2J"');
+    const written: string[] = [];
+    const stream = { isTTY: false, write: (chunk: string) => written.push(chunk) } as unknown as NodeJS.WriteStream;
+    new ProgressBar('stop web', stream).update({ state: 'RUNNING', progress: 0.5, message: 'stopping\x1b]0;pwned\x07\r\n' } as Operation);
+    expect(written).toEqual(['stop web:  50% RUNNING stopping\\x1b]0;pwned\\x07\\r\\n\n']);
   });
 
   test('event lines escape what they carry', () => {

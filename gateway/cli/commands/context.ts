@@ -3,7 +3,7 @@ import { TokenGroupDocument } from '../../../client/generated/graphql';
 import { GatewayClient, mergeOperation, Operation } from '../client';
 import { Connection, resolveConnection } from '../config';
 import { CliError, ExitCode } from '../exit-codes';
-import { details, emit } from '../output';
+import { details, emit, printable } from '../output';
 import { ProgressBar } from '../progress';
 
 /** The options every command accepts (declared once on the program). */
@@ -50,7 +50,7 @@ export function intOption(name: string, text: string | undefined): number | unde
 export async function awaitOperation(ctx: CommandContext, started: Operation, label: string, wait: boolean, lead: Array<[string, unknown]> = []): Promise<Operation> {
   const op = wait ? await followWithProgress(ctx, started, label) : started;
   emit(ctx.json, op, () => details([...lead, ['operation', op.id], ['kind', op.kind], ['state', op.state], ['progress', `${Math.round(op.progress * 100)}%`], ...(op.error ? ([['error', `${op.error.message} [${op.error.code}]`]] as Array<[string, unknown]>) : [])]));
-  if (op.state === 'FAILED') throw new CliError(`${label} failed: ${op.error?.message ?? 'no reason given'}`, op.error?.code ?? 'FAILURE', ExitCode.FAILURE);
+  if (op.state === 'FAILED') throw new CliError(`${label} failed: ${op.error ? printable(op.error.message) : 'no reason given'}`, op.error ? printable(op.error.code) : 'FAILURE', ExitCode.FAILURE);
   if (op.state === 'CANCELLED') throw new CliError(`${label} was cancelled`, 'CANCELLED', ExitCode.FAILURE);
   return op;
 }

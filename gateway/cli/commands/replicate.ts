@@ -20,7 +20,7 @@ import {
 } from '../../../client/generated/graphql';
 import type { Operation } from '../client';
 import { CliError, ExitCode } from '../exit-codes';
-import { details, emit, humanBytes, table } from '../output';
+import { details, emit, humanBytes, printable, table } from '../output';
 import { awaitOperation, CommandContext, contextOf, enumOption, followWithProgress, intOption } from './context';
 
 /** `rsp replicate policy create|list|show|delete` and `rsp replicate now <policy>`. */
@@ -172,7 +172,7 @@ export function registerReplica(program: Command): void {
       await succeeded(ctx, op, `drill ${policyId}`);
       const { replicationPolicy: p } = await ctx.client.request(ReplicationPolicyShowDocument, { id: policyId });
       emit(ctx.json, p.lastDrill, () => showPolicy(p));
-      if (p.lastDrill?.state === 'FAILED') throw new CliError(`the restore drill of policy ${p.name} FAILED: ${p.lastDrill.message ?? 'no reason given'}`, 'DRILL_FAILED', ExitCode.FAILURE);
+      if (p.lastDrill?.state === 'FAILED') throw new CliError(`the restore drill of policy ${printable(p.name)} FAILED: ${p.lastDrill.message ? printable(p.lastDrill.message) : 'no reason given'}`, 'DRILL_FAILED', ExitCode.FAILURE);
     });
   replica
     .command('gc')
@@ -279,6 +279,6 @@ function showPolicy(p: ReplicationPolicyFieldsFragment): string {
 /** Follows an operation with a progress bar; one that did not succeed is a CliError naming `label` and its reason (exit 1). */
 async function succeeded(ctx: CommandContext, started: Operation, label: string): Promise<Operation> {
   const done = await followWithProgress(ctx, started, label);
-  if (done.state !== 'SUCCEEDED') throw new CliError(`${label} ${done.state === 'FAILED' ? `failed: ${done.error?.message ?? 'no reason given'}` : 'was cancelled'}`, done.error?.code ?? 'FAILURE', ExitCode.FAILURE);
+  if (done.state !== 'SUCCEEDED') throw new CliError(`${label} ${done.state === 'FAILED' ? `failed: ${done.error ? printable(done.error.message) : 'no reason given'}` : 'was cancelled'}`, done.error ? printable(done.error.code) : 'FAILURE', ExitCode.FAILURE);
   return done;
 }

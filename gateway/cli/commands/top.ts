@@ -13,7 +13,7 @@ import {
 } from '../../../client/generated/graphql';
 import type { GatewayClient, LiveSubscription } from '../client';
 import { CliError, ExitCode } from '../exit-codes';
-import { humanBitsPerSecond, humanBytes, percent, table, usedOfTotalGiB } from '../output';
+import { humanBitsPerSecond, humanBytes, percent, printable, table, usedOfTotalGiB } from '../output';
 import { CommandContext, contextOf, intOption } from './context';
 
 /** Live samples as `rsp top` and the dashboard receive them (the shared *SampleFields fragments). */
@@ -237,7 +237,7 @@ export function registerTop(program: Command): void {
           clearTimeout(grace);
           const missing = targets.filter((t) => !t.sample);
           if (missing.length === targets.length) throw new CliError(`no metrics arrived within ${timeoutMs / 1000} s (is sampling off, RSP_METRICS_INTERVAL_MS=0?)`, 'TIMEOUT', ExitCode.UNAVAILABLE);
-          if (missing.length) process.stderr.write(`rsp: no sample yet from ${missing.map((t) => `${t.kind} ${t.name}`).join(', ')}\n`);
+          if (missing.length) process.stderr.write(`rsp: no sample yet from ${missing.map((t) => printable(`${t.kind} ${t.name}`)).join(', ')}\n`);
           if (!ctx.json) draw();
           return;
         }
