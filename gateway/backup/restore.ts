@@ -1,6 +1,7 @@
 import { QueryFailedError, type DataSource, type QueryRunner } from 'typeorm';
 import type { ChunkBackend } from '../artifacts/chunk-backend';
 import { BadInputError, ConflictError } from '../errors';
+import { GATEWAY_APPLICATION_NAME } from '../persistence/connection-names';
 import { migrationStatus } from '../persistence/migration-status';
 import { RSP_VERSION } from '../version';
 import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, BackupHeader, EndLine, ManifestLine } from './format';
@@ -85,6 +86,7 @@ export async function restoreBackup(dataSource: DataSource, lines: AsyncIterable
   await q.connect();
   try {
     await q.query('BEGIN');
+    await refuseRunningGateways(q);
     const status = await migrationStatus(dataSource, q);
     if (status.pending.length) throw new ConflictError(`The database is not migrated (pending: ${status.pending.join(', ')}): run rsp migrate first`);
     const tables = new Map((await dataTables(q)).map((t) => [t.name, t]));
@@ -155,6 +157,26 @@ export async function restoreBackup(dataSource: DataSource, lines: AsyncIterable
   } finally {
     await q.release();
   }
+}
+
+/**
+ * Refuses (CONFLICT) a database a gateway is connected to, `--force` or not: its rows replaced
+ * under it, a running gateway would go on from what it holds in memory (cached tokens, running
+ * operations, leases, hosts' states) and write it over the restored rows. Gateways name their
+ * PostgreSQL connections `GATEWAY_APPLICATION_NAME`; PGlite's own lock already keeps a second
+ * process out of the embedded database.
+ */
+async function refuseRunningGateways(q: QueryRunner): Promise<void> {
+  const [found] = (await q.query(
+    `SELECT count(*)::int AS "connections", array_remove(array_agg(DISTINCT host("client_addr")), NULL) AS "addresses" FROM pg_stat_activity WHERE "datname" = current_database() AND "application_name" = $1 AND "pid" <> pg_backend_pid()`,
+    [GATEWAY_APPLICATION_NAME],
+  )) as Array<{ connections: number; addresses: string[] | null }>;
+  if (!found?.connections) return;
+  const from = found.addresses?.length ? ` from ${found.addresses.join(', ')}` : '';
+  throw new ConflictError(
+    `A gateway is running on this database (${found.connections} connection(s) named "${GATEWAY_APPLICATION_NAME}"${from}): stop every gateway using it, then restore; nothing was restored`,
+    { connections: found.connections, addresses: found.addresses ?? [] },
+  );
 }
 
 /** Refuses a database with rows in any table but those the migrations fill. */

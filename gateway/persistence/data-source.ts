@@ -7,6 +7,7 @@ import { UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { redactUrl } from '../logging/redaction';
 import { lockEmbeddedDatabase } from './embedded-lock';
+import { CLI_APPLICATION_NAME } from './connection-names';
 import { entities } from './entities';
 import { migrations } from './migrations';
 import { MIGRATIONS_TABLE, recordAppliedBy, refuseNewerSchema } from './migration-status';
@@ -39,9 +40,11 @@ export const EMBEDDED_SESSION_SETTINGS = 'SET plan_cache_mode = force_generic_pl
 
 /**
  * Opens (initializes) a TypeORM data source over the target. Migrations are not run here:
- * `runMigrations` does that, so `rsp migrate` and `rsp serve` share one path.
+ * `runMigrations` does that, so `rsp migrate` and `rsp serve` share one path. `applicationName`:
+ * what PostgreSQL connections are named (a gateway's are `GATEWAY_APPLICATION_NAME`), unless
+ * DATABASE_URL names them itself (`?application_name=…`).
  */
-export async function openDataSource(target: DatabaseTarget, logger?: Logger): Promise<DataSource> {
+export async function openDataSource(target: DatabaseTarget, logger?: Logger, applicationName = CLI_APPLICATION_NAME): Promise<DataSource> {
   const common = {
     type: 'postgres' as const,
     entities,
@@ -66,7 +69,7 @@ export async function openDataSource(target: DatabaseTarget, logger?: Logger): P
     }
     dataSource = new DataSource({ ...common, driver: pgliteDriverModule(db, release), poolSize: 1 });
   } else {
-    dataSource = new DataSource({ ...common, url: target.url, poolSize: 20, connectTimeoutMS: 10_000 });
+    dataSource = new DataSource({ ...common, url: target.url, poolSize: 20, connectTimeoutMS: 10_000, applicationName });
   }
   try {
     await dataSource.initialize();

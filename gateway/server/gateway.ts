@@ -50,6 +50,7 @@ import { createLogger, Logger } from '../logging/logger';
 import { EmbeddedVacuum } from '../persistence/embedded-vacuum';
 import { installationId } from '../persistence/installation';
 import { PeriodicTask } from '../scheduling/periodic-task';
+import { GATEWAY_APPLICATION_NAME } from '../persistence/connection-names';
 import { databaseTarget, describeTarget, openDataSource, runMigrations } from '../persistence/data-source';
 import { refuseNewerSchema } from '../persistence/migration-status';
 import { createServices, Services } from '../services';
@@ -162,7 +163,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const portProblems = await listenPortProblems(config);
   if (portProblems.length) throw new ConfigError(portProblems);
   logger.info({ database: describeTarget(target) }, 'opening database');
-  const dataSource = await openDataSource(target, logger);
+  const dataSource = await openDataSource(target, logger, GATEWAY_APPLICATION_NAME);
   let pubSubClose: (() => Promise<void>) | undefined;
   let replicas: GatewayReplicas | undefined;
   let localClaim: LocalAgentClaim | undefined;

@@ -119,6 +119,19 @@ function backupSuite(kind: 'pglite' | 'postgres') {
     }
   });
 
+  test('a restore into the database a gateway is running on is refused, --force or not, and changes nothing', async () => {
+    const serving = await t!.ok(EVERYTHING);
+    const refused = await runRsp(['admin', 'restore', '--force', join(dir, 'online.rspbackup')], dbEnv());
+    if (kind === 'postgres') {
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^rsp: A gateway is running on this database \(\d+ connection\(s\) named "rsp gateway"[^)]*\): stop every gateway using it, then restore; nothing was restored \[CONFLICT\]$/m);
+    } else {
+      expect(refused.code).toBe(3);
+      expect(refused.stderr).toMatch(/is open in process \d+ \(a running rsp serve\?\)/);
+    }
+    expect(await t!.ok(EVERYTHING)).toEqual(serving);
+  });
+
   test('wiped, then restored: every group, site, host, environment and replica manifest is back, and the tokens work', async () => {
     await t!.close();
     t = undefined;
