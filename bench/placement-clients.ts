@@ -25,6 +25,8 @@ export interface ClientJob {
   seconds?: number;
   /** When set, every request is this one (instead of the index's `randomRequest`). */
   request?: ReturnType<typeof randomRequest>;
+  /** When set, every request asks for a lease of this many seconds. */
+  leaseSeconds?: number;
 }
 
 /** What a client process reports: placed and refused (by error code) items, each call's latency in ms. */
@@ -89,7 +91,10 @@ export async function runJob(job: ClientJob): Promise<ClientReport> {
       while (more()) {
         const from = next;
         next = until === undefined ? Math.min(job.count, next + job.batch) : next + job.batch;
-        const requests = Array.from({ length: next - from }, (_, k) => job.request ?? randomRequest(job.tenants, job.from + from + k));
+        const requests = Array.from({ length: next - from }, (_, k) => {
+          const request = job.request ?? randomRequest(job.tenants, job.from + from + k);
+          return job.leaseSeconds === undefined ? request : { ...request, leaseSeconds: job.leaseSeconds };
+        });
         const body = JSON.stringify({ query, variables: { r: job.kind === 'batch' ? requests : requests[0] } });
         const t0 = performance.now();
         const reply = await post(url, agent, job.token, body);
