@@ -18,13 +18,24 @@ const REQUEST_ERROR_CODES = new Set([
 /** Characters of an error's message a caller gets at most: messages quote what was sent, which may be megabytes. */
 export const MAX_ERROR_MESSAGE_CHARS = 4000;
 
-/** `message`, cut to `max` characters (MAX_ERROR_MESSAGE_CHARS) with how much was left out (never between the halves of a surrogate pair). */
+/**
+ * `message`, cut to about `max` characters (MAX_ERROR_MESSAGE_CHARS) saying how much was left out:
+ * its start and its last quarter (at most 500 characters) are kept, so the reason that follows a
+ * quoted value (`Variable "$i" got invalid value "…"; Int cannot represent …`) still shows. Never
+ * cut between the halves of a surrogate pair.
+ */
 export function clipMessage(message: string, max = MAX_ERROR_MESSAGE_CHARS): string {
   if (message.length <= max) return message;
-  let end = max;
-  const last = message.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end--;
-  return `${message.slice(0, end)}… (${message.length - end} more characters)`;
+  const tail = Math.min(500, Math.floor(max / 4));
+  let end = max - tail;
+  if (isHighSurrogate(message.charCodeAt(end - 1))) end--;
+  let start = message.length - tail;
+  if (isHighSurrogate(message.charCodeAt(start - 1))) start++;
+  return `${message.slice(0, end)}… (${start - end} characters left out) …${message.slice(start)}`;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** Characters of one string (or object key) in an error's `details` a caller gets at most. */

@@ -33,18 +33,21 @@ describe('formatGraphQLError', () => {
     const message = `"${sent}" is not an environment name`;
     const out = format(new BadInputError(message));
     expect(out.extensions?.code).toBe('BAD_USER_INPUT');
-    expect(out.message.length).toBeLessThan(MAX_ERROR_MESSAGE_CHARS + 40);
-    expect(out.message).toBe(`"${'x'.repeat(MAX_ERROR_MESSAGE_CHARS - 1)}… (${message.length - MAX_ERROR_MESSAGE_CHARS} more characters)`);
+    expect(out.message.length).toBeLessThan(MAX_ERROR_MESSAGE_CHARS + 50);
+    // Its start and its end: the reason after the quoted value still shows.
+    expect(out.message).toBe(`"${'x'.repeat(MAX_ERROR_MESSAGE_CHARS - 501)}… (${message.length - MAX_ERROR_MESSAGE_CHARS} characters left out) …${message.slice(-500)}`);
+    expect(out.message.endsWith('" is not an environment name')).toBe(true);
     // Never between the halves of a surrogate pair.
-    const emoji = format(new BadInputError(`${'a'.repeat(MAX_ERROR_MESSAGE_CHARS - 1)}😀${'b'.repeat(10)}`));
-    expect(emoji.message.startsWith(`${'a'.repeat(MAX_ERROR_MESSAGE_CHARS - 1)}… (`)).toBe(true);
+    const emoji = format(new BadInputError(`${'a'.repeat(MAX_ERROR_MESSAGE_CHARS - 501)}😀${'b'.repeat(10_000)}😀${'c'.repeat(499)}`));
+    expect(emoji.message.startsWith(`${'a'.repeat(MAX_ERROR_MESSAGE_CHARS - 501)}… (`)).toBe(true);
+    expect(emoji.message.endsWith(`) …${'c'.repeat(499)}`)).toBe(true);
     expect(format(new BadInputError('short')).message).toBe('short');
   });
 
   test('details quoting what was sent are bounded too: strings, keys, lists, nesting and the whole', () => {
     const sent = 'x'.repeat(2 * 1024 * 1024);
     const quoted = format(new BadInputError('bad metric', { metric: sent, at: new Date(0) }));
-    expect(quoted.extensions?.details).toEqual({ metric: `${'x'.repeat(MAX_DETAIL_STRING_CHARS)}… (${sent.length - MAX_DETAIL_STRING_CHARS} more characters)`, at: '1970-01-01T00:00:00.000Z' });
+    expect(quoted.extensions?.details).toEqual({ metric: `${'x'.repeat(MAX_DETAIL_STRING_CHARS - 250)}… (${sent.length - MAX_DETAIL_STRING_CHARS} characters left out) …${'x'.repeat(250)}`, at: '1970-01-01T00:00:00.000Z' });
 
     const many = format(new BadInputError('bad ids', { ids: Array.from({ length: 10_000 }, (_, i) => i), [sent]: true }));
     const details = many.extensions?.details as { ids: unknown[] } & Record<string, unknown>;
