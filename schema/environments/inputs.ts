@@ -1,6 +1,6 @@
 import { ArrayMaxSize, IsIn, IsInt, IsOptional, Length, Max, Min, ValidateNested } from 'class-validator';
 import { Type } from 'class-transformer';
-import { GraphQLJSONObject } from 'graphql-scalars';
+import { GraphQLJSONObject } from '../common/bounded-json';
 import { ArgsType, Field, Float, ID, InputType, Int } from 'type-graphql';
 import { EnvironmentStatus } from '../../gateway/persistence/entities';
 import { PageArgs } from '../common/connection';

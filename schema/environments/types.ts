@@ -1,4 +1,4 @@
-import { GraphQLJSONObject } from 'graphql-scalars';
+import { GraphQLJSONObject } from '../common/bounded-json';
 import { Directive, Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { EnvironmentStatus } from '../../gateway/persistence/entities';
 import { Connection } from '../common/connection';

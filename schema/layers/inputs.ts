@@ -1,6 +1,6 @@
 import { IsOptional, Length, Matches, ValidateNested } from 'class-validator';
 import { Type } from 'class-transformer';
-import { GraphQLJSON } from 'graphql-scalars';
+import { GraphQLJSON } from '../common/bounded-json';
 import { Field, ID, InputType, registerEnumType } from 'type-graphql';
 
 /** Requirement operators. */

@@ -1,4 +1,4 @@
-import { GraphQLJSON } from 'graphql-scalars';
+import { GraphQLJSON } from '../common/bounded-json';
 import { Field, ID, ObjectType } from 'type-graphql';
 import { RequirementOperator } from './inputs';
 

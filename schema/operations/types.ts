@@ -1,5 +1,5 @@
 import { Directive, Field, Float, ID, ObjectType, registerEnumType } from 'type-graphql';
-import { GraphQLJSONObject } from 'graphql-scalars';
+import { GraphQLJSONObject } from '../common/bounded-json';
 import { OperationState } from '../../gateway/persistence/entities';
 import { Connection } from '../common/connection';
 

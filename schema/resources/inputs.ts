@@ -1,6 +1,6 @@
 import { ArrayMinSize, IsOptional, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { Type } from 'class-transformer';
-import { GraphQLJSONObject } from 'graphql-scalars';
+import { GraphQLJSONObject } from '../common/bounded-json';
 import { ArgsType, Field, Float, ID, InputType } from 'type-graphql';
 import { ResourceUnit } from '../../gateway/persistence/entities';
 import { PageArgs } from '../common/connection';

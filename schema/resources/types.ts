@@ -1,5 +1,5 @@
 import { Directive, Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { GraphQLJSONObject } from 'graphql-scalars';
+import { GraphQLJSONObject } from '../common/bounded-json';
 import { capacityOf, ResourceEntity, ResourceSource, ResourceUnit } from '../../gateway/persistence/entities';
 import { Connection } from '../common/connection';
 

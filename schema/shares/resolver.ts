@@ -1,5 +1,5 @@
 import { IsInt, IsOptional, Length, Max, Min } from 'class-validator';
-import { GraphQLJSONObject } from 'graphql-scalars';
+import { GraphQLJSONObject } from '../common/bounded-json';
 import { Arg, Ctx, Field, Float, ID, InputType, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { GatewayContext } from '../../gateway/context';
 import { ShareEntity, ShareKind, UsagePolicyEntity, UsagePolicyMode } from '../../gateway/persistence/entities';

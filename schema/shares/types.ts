@@ -1,5 +1,5 @@
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { GraphQLJSONObject } from 'graphql-scalars';
+import { GraphQLJSONObject } from '../common/bounded-json';
 import { ShareKind, UsagePolicyMode } from '../../gateway/persistence/entities';
 
 registerEnumType(UsagePolicyMode, {

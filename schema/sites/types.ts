@@ -1,5 +1,5 @@
 import { Directive, Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { GraphQLJSONObject } from 'graphql-scalars';
+import { GraphQLJSONObject } from '../common/bounded-json';
 import { HostState, PlacementPolicy } from '../../gateway/persistence/entities';
 import { AgentConnectionState } from '../../gateway/services/agent-connection-service';
 import { Connection } from '../common/connection';
