@@ -3,7 +3,7 @@ import { Client as WsClient, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { OperationDocument, OperationFieldsFragment, OperationUpdatedDocument, OperationUpdatedSubscription, TypedDocumentString } from '../../client/generated/graphql';
 import type { Connection } from './config';
-import { CliError, ExitCode, unreachable } from './exit-codes';
+import { CliError, ExitCode, notAGateway, unreachable } from './exit-codes';
 import { printable } from './output';
 
 /** An operation as the CLI reads it (the shared OperationFields fragment). */
@@ -78,6 +78,24 @@ export class GatewayClient {
     }
   }
 
+  /**
+   * The JSON of a gateway's answer to `what` (`POST /graphql`): a GraphQL result (`data` or
+   * `errors`), or what `expected` accepts. Anything else — an HTML page, a 404, JSON of another
+   * kind — is a URL that is no RSP gateway, said on one line (exit 3).
+   */
+  private async readAnswer<T extends GraphQLBody<unknown>>(res: Response, what: string, expected: (body: T) => boolean = () => false): Promise<T> {
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw notAGateway(this.connection.url, what, res.status, res.headers.get('content-type'));
+    }
+    const answer = body as T;
+    if (!body || typeof body !== 'object' || (!('data' in body) && !Array.isArray(answer.errors) && !expected(answer))) throw notAGateway(this.connection.url, what, res.status, res.headers.get('content-type'));
+    return answer;
+  }
+
   /** Runs a generated query or mutation; the first GraphQL error becomes a CliError with its code. */
   async request<T, V>(document: TypedDocumentString<T, V>, ...[variables]: VariablesOf<V>): Promise<T> {
     const res = await this.send(`${this.connection.url}/graphql`, {
@@ -85,7 +103,7 @@ export class GatewayClient {
       headers: this.headers({ 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' }),
       body: JSON.stringify({ query: document.toString(), variables: presentVariables(variables) }),
     });
-    const body = await readJson<GraphQLBody<T>>(res);
+    const body = await this.readAnswer<GraphQLBody<T>>(res, 'POST /graphql');
     const first = body.errors?.[0];
     if (first) throw this.answered(first);
     if (!res.ok || !body.data) throw new CliError(`the gateway answered HTTP ${res.status}`, res.status >= 500 ? 'UNAVAILABLE' : 'FAILURE');
@@ -105,7 +123,7 @@ export class GatewayClient {
       headers: this.headers({ 'content-type': 'application/x-tar' }),
       body: blob,
     });
-    const body = await readJson<GraphQLBody<never> & { id: string; digest: string; sizeBytes: number }>(res);
+    const body = await this.readAnswer<GraphQLBody<never> & { id: string; digest: string; sizeBytes: number }>(res, 'PUT /images/…/content', (b) => typeof b.id === 'string');
     const first = body.errors?.[0];
     if (first) throw this.answered(first);
     if (!res.ok) throw new CliError(`upload failed: HTTP ${res.status}`, res.status >= 500 ? 'UNAVAILABLE' : 'FAILURE');
@@ -116,7 +134,7 @@ export class GatewayClient {
   async downloadBackup(): Promise<AsyncIterable<string>> {
     const res = await this.send(`${this.connection.url}/admin/backup`, { headers: this.headers({ accept: 'application/x-ndjson' }) });
     if (!res.ok || !res.body) {
-      const body = await readJson<GraphQLBody<never>>(res);
+      const body = await this.readAnswer<GraphQLBody<never>>(res, 'GET /admin/backup');
       const first = body.errors?.[0] && fromGateway(body.errors[0]);
       throw new CliError(first?.message ?? `backup failed: HTTP ${res.status}`, first?.extensions?.code ?? (res.status >= 500 ? 'UNAVAILABLE' : 'FAILURE'));
     }
@@ -263,15 +281,6 @@ function subscriptionError(e: unknown, url: string): CliError {
 /** The variables that are set: unset filters are left out rather than sent as null (an absent argument is "no filter"). */
 function presentVariables(variables: unknown): Record<string, unknown> {
   return Object.fromEntries(Object.entries((variables ?? {}) as Record<string, unknown>).filter(([, v]) => v !== null && v !== undefined));
-}
-
-async function readJson<T>(res: Response): Promise<T> {
-  const text = await res.text();
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new CliError(`the gateway answered HTTP ${res.status} with something that is not JSON: ${text.slice(0, 200)}`, res.status >= 500 ? 'UNAVAILABLE' : 'FAILURE');
-  }
 }
 
 /** A response body's text, piece by piece. */

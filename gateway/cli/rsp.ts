@@ -34,7 +34,7 @@ import { unsupportedNode } from './node-support';
 import { addServeOptions, ServeOptions, serveOverrides } from './serve-options';
 import { testProtocolPin } from './commands/protocol-pin';
 import { trustCaFile } from './tls-trust';
-import { commandPath, unknownCommandMessage, unknownCommandOf } from './unknown-command';
+import { commandPath, unknownCommandMessage, unknownCommandOf, unknownOptionMessage, unknownOptionOf } from './unknown-command';
 import { printable, printableLines } from './output';
 
 /** Exit codes scripts can rely on (the full list, with 4, is in ./exit-codes). */
@@ -192,6 +192,9 @@ async function main(): Promise<void> {
   const unknown = unknownCommandOf(program, process.argv.slice(2));
   // Its message says where the commands are listed already.
   if (unknown) unknown.command.showHelpAfterError(false).error(unknownCommandMessage(unknown), { code: 'commander.unknownCommand', exitCode: ExitCode.BAD_CONFIG });
+  // An unknown option (a typo, likely) before a missing required one, which Commander would report first.
+  const unknownOption = unknownOptionOf(program, process.argv.slice(2));
+  if (unknownOption) unknownOption.command.showHelpAfterError(false).error(unknownOptionMessage(unknownOption), { code: 'commander.unknownOption', exitCode: ExitCode.BAD_CONFIG });
   await program.parseAsync(process.argv);
 }
 

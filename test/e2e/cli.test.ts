@@ -146,6 +146,61 @@ describe('rsp CLI', () => {
     }
   });
 
+  test.each([
+    ['a port fetch blocks (bad port)', 'http://127.0.0.1:1', /^rsp: cannot reach the gateway at http:\/\/127\.0\.0\.1:1: bad port \(fetch never connects to port 1, a blocked port as in browsers: use the gateway's port, the one rsp serve printed; 4000 unless PORT or --port changed it\) \[UNAVAILABLE\]\n$/],
+    ['a host name no DNS knows', 'http://no-such-gateway.invalid:4000', /^rsp: cannot reach the gateway at http:\/\/no-such-gateway\.invalid:4000: (ENOTFOUND \(no such host name: check the spelling, or give its address\)|EAI_AGAIN \(the host name could not be resolved now \(DNS\)\)) \[UNAVAILABLE\]\n$/],
+  ])('%s: one line naming the URL and what to check, exit code 3', async (_name, url, message) => {
+    const { code, stdout, stderr } = await rsp(['--url', url, '--token', 'rsp_x', 'group', 'list']);
+    expect({ code, stdout }).toEqual({ code: 3, stdout: '' });
+    expect(stderr).toMatch(message);
+  });
+
+  test('a URL where something else answers (a web page, a 404, JSON of another kind, no HTTP, a proxy\'s 502): one line naming the URL and what to check, exit code 3', async () => {
+    const answers: Array<[number, string, string]> = [
+      [200, 'text/html', '<!doctype html>\n<html><body>Welcome to nginx!</body></html>'],
+      [404, 'text/plain', 'Cannot POST /graphql\n'],
+      [404, 'application/json', '{"error":"not found"}'],
+      [502, 'text/html', '<html>\n<h1>502 Bad Gateway</h1></html>'],
+    ];
+    const servers = answers.map(([status, type, body]) => createHttpServer((_req, res) => res.writeHead(status, { 'content-type': type }).end(body)));
+    const notHttp = createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n'));
+    for (const server of [...servers, notHttp]) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const urls = [...servers, notHttp].map((server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      const results = await Promise.all(urls.map((url) => rsp(['--url', url, '--token', 'rsp_x', 'group', 'list'])));
+      const check = `check the URL \\(--url, RSP_URL or the one rsp login saved\\): the gateway's base URL, as rsp serve printed it, e\\.g\\. http://127\\.0\\.0\\.1:4000 \\[UNAVAILABLE\\]\\n$`;
+      const expected = [
+        new RegExp(`^rsp: ${urls[0]} does not answer as an RSP gateway: POST /graphql got HTTP 200 \\(text/html\\); ${check}`),
+        new RegExp(`^rsp: ${urls[1]} does not answer as an RSP gateway: POST /graphql got HTTP 404 \\(text/plain\\); ${check}`),
+        new RegExp(`^rsp: ${urls[2]} does not answer as an RSP gateway: POST /graphql got HTTP 404 \\(application/json\\); ${check}`),
+        new RegExp(`^rsp: ${urls[3]} answered POST /graphql with HTTP 502 \\(text/html\\), not GraphQL: a proxy in front of a gateway that is down or starting\\? Check rsp serve runs behind it \\[UNAVAILABLE\\]\\n$`),
+        new RegExp(`^rsp: cannot reach the gateway at ${urls[4]}: HPE_INVALID_CONSTANT \\(what answers there does not speak HTTP: check the address and port, as rsp serve printed them\\) \\[UNAVAILABLE\\]\\n$`),
+      ];
+      results.forEach((result, i) => {
+        expect(result.code).toBe(3);
+        expect(result.stderr).toMatch(expected[i]!);
+      });
+    } finally {
+      for (const server of [...servers, notHttp]) server.close();
+    }
+  });
+
+  test.each([
+    [['env', 'create', 'web', '--hots', 'h', '--image', 'i'], "error: unknown option '--hots'; did you mean '--host'? (see 'rsp env create --help')\n"],
+    [['env', 'create', 'web', '--host', 'h', '--imgae', 'i'], "error: unknown option '--imgae'; did you mean '--image'? (see 'rsp env create --help')\n"],
+    [['group', 'list', '--jsn'], "error: unknown option '--jsn'; did you mean '--json'? (see 'rsp group list --help')\n"],
+    [['env', 'create', 'web', '-x'], "error: unknown option '-x' (see 'rsp env create --help')\n"],
+  ])('rsp %j: the unknown option first (not the required one it misspells), with what it may be, exit code 2', async (args, message) => {
+    expect(await rsp(['--url', 'http://127.0.0.1:1', ...args])).toEqual({ code: 2, stdout: '', stderr: message });
+  });
+
+  test('rsp\'s own options after the command and option values that begin with - are not unknown; a missing required option is still said', async () => {
+    const known = await rsp(['env', 'logs', 'e1', '--tail', '-5', '--url', 'http://127.0.0.1:1', '--token', 'rsp_x', '--json']);
+    expect(known).toEqual({ code: 3, stdout: '', stderr: expect.stringMatching(/^rsp: cannot reach the gateway at http:\/\/127\.0\.0\.1:1: bad port /) });
+    const missing = await rsp(['env', 'create', 'web', '--image', 'i']);
+    expect(missing).toEqual({ code: 2, stdout: '', stderr: "error: required option '--host <id>' not specified\n(see 'rsp env create --help')\n" });
+  });
+
   test('rsp federate on a port in use says so, without a stack trace, and exits 2', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
