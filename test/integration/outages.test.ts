@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
@@ -75,6 +76,39 @@ describeWithEngine('postgres', 'database outages are retryable answers, and the 
     expect(recovered.data?.groups.totalCount).toEqual(expect.any(Number));
     expect((await fetch(`${t.gateway.url}/metrics`, { headers: { authorization: `Bearer ${forMetrics}` } })).status).toBe(200);
     expect((await fetch(`${t.gateway.url}/readyz`)).status).toBe(200);
+  });
+
+  test('a PostgreSQL restart (every connection of the gateway terminated, requests in flight) costs at most retryable answers: the pool reconnects by itself', async () => {
+    const admin = new Client({ connectionString: db.databaseUrl });
+    await admin.connect();
+    // What its pool holds dies as in a restart (57P01, "terminating connection due to administrator command"), while requests keep coming.
+    const codes = new Set<string>();
+    const ask = async () => {
+      const res = await t.gql('{ groups { totalCount } hosts { totalCount } }');
+      for (const e of res.errors ?? []) codes.add(`${res.status} ${e.extensions?.code}`);
+      return res;
+    };
+    try {
+      // Requests side by side first: the pool holds several idle connections, each to die.
+      await Promise.all(Array.from({ length: 8 }, ask));
+      const killed = await Promise.all([
+        admin.query(`SELECT pg_terminate_backend("pid") FROM pg_stat_activity WHERE "datname" = current_database() AND "application_name" = 'rsp gateway'`),
+        ...Array.from({ length: 8 }, ask),
+      ]);
+      expect(killed[0].rowCount).toBeGreaterThan(1);
+      const served = await until('the gateway to serve again', async () => {
+        const res = await ask();
+        return res.status === 200 && !res.errors ? res : undefined;
+      }, 20_000);
+      expect(served.data?.groups.totalCount).toEqual(expect.any(Number));
+      // Every failed answer was a retryable one: never INTERNAL_SERVER_ERROR, never a driver's message.
+      expect([...codes].filter((c) => c !== '503 UNAVAILABLE')).toEqual([]);
+      expect((await fetch(`${t.gateway.url}/readyz`)).status).toBe(200);
+      // A write too: the pool's connections are new ones.
+      expect((await t.ok('mutation { createToken(input: { name: "after-restart", siteAdmin: true }) { secret } }')).createToken.secret).toEqual(expect.any(String));
+    } finally {
+      await admin.end();
+    }
   });
 
   test('a pool that gives no connection in time is a 503 UNAVAILABLE with Retry-After too, and serves again once connections are free', async () => {
