@@ -63,7 +63,7 @@ export const resolverClasses: NonEmptyArray<Function> = [
 
 /** How each federation entity is fetched from its key: `__typename` → resolver of `{ id }`, as the caller. */
 export const entityReferenceResolvers: Record<string, (ref: { id: string }, ctx: GatewayContext) => Promise<unknown>> = {
-  Operation: (ref, ctx) => ctx.services.operations.get(ref.id, ctx.actor),
+  Operation: async (ref, ctx) => ctx.services.operations.present(ctx.actor, await ctx.services.operations.get(ref.id, ctx.actor)),
   Group: (ref, ctx) => ctx.services.groups.get(ctx.actor, ref.id),
   Site: (ref, ctx) => ctx.services.sites.getSite(ctx.actor, ref.id),
   Host: (ref, ctx) => ctx.services.sites.getHost(ctx.actor, ref.id),

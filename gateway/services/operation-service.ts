@@ -78,6 +78,16 @@ function castPlaceholders(offset: number): string {
   return OPERATION_COLUMN_TYPES.map((type, i) => `$${offset + i + 1}::${type}`).join(', ');
 }
 
+/** The message of a failed operation on another group's target, for the group that started it. */
+const FOREIGN_FAILURE = "The operation failed; its message is for the members of the environment's group";
+
+/** The keys of an operation's result shown to a group that acted on another group's target. */
+const FOREIGN_RESULT_KEYS = ['environmentId', 'status'];
+
+function limitedResult(result: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(result).filter(([key]) => FOREIGN_RESULT_KEYS.includes(key)));
+}
+
 /** How long `cancel` waits for the work to stop, to answer the state it ended in. */
 const CANCEL_ANSWER_WAIT_MS = 2_000;
 
@@ -178,6 +188,20 @@ export class OperationService {
     if (actor.kind !== 'token') return false;
     if (actor.siteAdmin) return true;
     return actor.groupId !== null && (op.groupId === actor.groupId || op.actorGroupId === actor.groupId);
+  }
+
+  /**
+   * What `actor` sees of an operation it may see. One its group started on another group's target
+   * (a host's admins stopping or evicting a guest) shows its state and code, but not the failure's
+   * message nor more of its result than the environment and status: those are the target group's,
+   * as the guest's errors, config and command are in the host admins' limited view of the guest.
+   */
+  present<T extends Pick<OperationEntity, 'groupId' | 'result' | 'errorCode' | 'errorMessage'>>(actor: Principal, op: T): T {
+    if (actor.kind !== 'token' || actor.siteAdmin || op.groupId === null || op.groupId === actor.groupId) return op;
+    return Object.assign(Object.create(Object.getPrototypeOf(op) as object) as T, op, {
+      result: op.result ? limitedResult(op.result) : null,
+      errorMessage: op.errorCode ? FOREIGN_FAILURE : null,
+    });
   }
 
   /** Operations the actor may see, newest first, filtered. */

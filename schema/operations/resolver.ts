@@ -22,8 +22,8 @@ class OperationListArgs extends PageArgs {
 @Resolver(() => Operation)
 export class OperationResolver {
   @Query(() => Operation, { description: 'One operation by id.' })
-  operation(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
-    return ctx.services.operations.get(id, ctx.actor);
+  async operation(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.operations.present(ctx.actor, await ctx.services.operations.get(id, ctx.actor));
   }
 
   @Query(() => OperationConnection, { description: 'Operations, newest first.' })
@@ -35,12 +35,12 @@ export class OperationResolver {
       args.first,
       offset,
     );
-    return toConnection(page, offset);
+    return toConnection({ ...page, items: page.items.map((op) => ctx.services.operations.present(ctx.actor, op)) }, offset);
   }
 
   @Mutation(() => Operation, { description: 'Asks a running operation to stop.' })
-  cancelOperation(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
-    return ctx.services.operations.cancel(ctx.actor, id);
+  async cancelOperation(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<OperationEntity> {
+    return ctx.services.operations.present(ctx.actor, await ctx.services.operations.cancel(ctx.actor, id));
   }
 
   @Subscription(() => Operation, {
@@ -49,7 +49,7 @@ export class OperationResolver {
       (!args.id || payload.id === args.id) && context.services.operations.visibleTo(context.actor, payload),
     description: 'Every change of an operation (or of the one named): state, progress, result.',
   })
-  operationUpdated(@Root() operation: OperationEntity, @Arg('id', () => ID, { nullable: true }) _id?: string): OperationEntity {
-    return operation;
+  operationUpdated(@Root() operation: OperationEntity, @Ctx() ctx: GatewayContext, @Arg('id', () => ID, { nullable: true }) _id?: string): OperationEntity {
+    return ctx.services.operations.present(ctx.actor, operation);
   }
 }

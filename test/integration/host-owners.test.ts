@@ -80,6 +80,25 @@ describe('host owners', () => {
     expect((await t.ok('query ($id: ID!) { operation(id: $id) { kind } }', { id: op.id }, w.tokens.viewerA)).operation.kind).toBe('environment.stop');
   });
 
+  test("the host admins' operation on a guest shows them its state and code, not the guest's failure message or more of its result", async () => {
+    const id = await createEnv('guest-failing', { SECRET: 'hunter2' });
+    const op = (await t.ok('mutation ($id: ID!) { stopEnvironment(id: $id, reason: "maintenance") { id } }', { id }, adminC)).stopEnvironment.id as string;
+    await t.gateway.services.operations.settled(op);
+    // What a driver's failure may quote (the guest's command, its config) and what a result may hold.
+    await t.gateway.dataSource.query(`UPDATE operation SET state = 'FAILED', "errorCode" = 'CONFLICT', "errorMessage" = 'exec /entry --password hunter2: exit 1', result = $2 WHERE id = $1`, [op, JSON.stringify({ environmentId: id, status: 'FAILED', config: { SECRET: 'hunter2' } })]);
+    const fields = 'id state actorGroupId result error { code message }';
+    const byHost = (await t.ok(`query ($id: ID!) { operation(id: $id) { ${fields} } }`, { id: op }, adminC)).operation;
+    expect(byHost).toEqual({ id: op, state: 'FAILED', actorGroupId: groupC, result: { environmentId: id, status: 'FAILED' }, error: { code: 'CONFLICT', message: "The operation failed; its message is for the members of the environment's group" } });
+    const listed = (await t.ok(`{ operations(first: 100) { nodes { ${fields} } } }`, {}, adminC)).operations.nodes;
+    expect(listed.find((o: { id: string }) => o.id === op)).toEqual(byHost);
+    expect(JSON.stringify(listed)).not.toContain('hunter2');
+    // The guest's own group, and the site admins, see all of it.
+    for (const token of [w.tokens.viewerA, undefined]) {
+      const whole = (await t.ok(`query ($id: ID!) { operation(id: $id) { result error { message } } }`, { id: op }, token)).operation;
+      expect(whole).toEqual({ result: { environmentId: id, status: 'FAILED', config: { SECRET: 'hunter2' } }, error: { message: 'exec /entry --password hunter2: exit 1' } });
+    }
+  });
+
   test('the host admins evict a guest; a guest member may not evict, and C may not touch A’s own hosts', async () => {
     const id = await createEnv('guest-evicted');
     expect((await t.gql('mutation ($id: ID!) { evictEnvironment(id: $id, reason: "x") { id } }', { id }, w.tokens.memberA)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
