@@ -74,12 +74,17 @@ addServeOptions(program.command('serve').description('start the gateway (GraphQL
       `  GraphQL IDE:       ${gateway.graphqlUrl} (open in a browser)`,
       `  Health:            ${gateway.url}/healthz  ${gateway.url}/readyz`,
       ...(gateway.healthUrl ? [`  Health port:       ${gateway.healthUrl}/healthz  ${gateway.healthUrl}/readyz (RSP_HEALTH_PORT)`] : []),
+      // rsp is `node dist/gateway/cli/rsp.js` in a clone (or on the PATH after npm link, or installed).
+      `  CLI:               rsp login --url ${gateway.url} --token rsp_…   (then rsp --help)`,
       '',
       ...(gateway.bootstrapToken
         ? [
             '  First start: a site-admin token was created. It is shown ONCE — keep it safe:',
             `    ${gateway.bootstrapToken}`,
-            '  Use it as "Authorization: Bearer <token>"; make more with the createToken mutation.',
+            '  Use it as "Authorization: Bearer <token>"; make more with rsp token create.',
+            '',
+            '  Next, in another terminal: log in with it (the CLI line above), then',
+            '    rsp host list; rsp image list; rsp env create web --host <host-id> --image <image-id>',
             '',
           ]
         : []),

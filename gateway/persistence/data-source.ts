@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
-import { UnavailableError } from '../errors';
+import { BadInputError, UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { redactUrl } from '../logging/redaction';
 import { lockEmbeddedDatabase } from './embedded-lock';
@@ -57,7 +57,7 @@ export async function openDataSource(target: DatabaseTarget, logger?: Logger, ap
   };
   let dataSource: DataSource;
   if (target.kind === 'pglite') {
-    mkdirSync(target.dataDir, { recursive: true });
+    makeDataDir(target.dataDir);
     const release = lockEmbeddedDatabase(target.dataDir);
     let db: PGlite;
     try {
@@ -78,6 +78,30 @@ export async function openDataSource(target: DatabaseTarget, logger?: Logger, ap
   }
   logger?.debug({ database: describeTarget(target) }, 'database opened');
   return dataSource;
+}
+
+/** What a failed mkdir's code means for the one who chose the directory. */
+const DATA_DIR_PROBLEMS: Record<string, string> = {
+  ENOTDIR: 'a part of its path is a file, not a directory',
+  EEXIST: 'a file of that name is in the way',
+  EACCES: 'this user may not write there',
+  EPERM: 'this user may not write there',
+  EROFS: 'it is on a read-only filesystem',
+  ENOSPC: 'its filesystem is full',
+};
+
+/**
+ * Makes the embedded database's directory; one that cannot be made is the operator's to fix
+ * (BAD_USER_INPUT, exit 2), said on one line with the setting that chose it and why.
+ */
+function makeDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'ERROR';
+    const why = DATA_DIR_PROBLEMS[code] ?? (e as Error).message;
+    throw new BadInputError(`Cannot make the embedded database's directory ${dir}: ${why} (${code}); give a directory this user may write with RSP_DATA_DIR or --data-dir`, { dataDir: dir, code });
+  }
 }
 
 /**

@@ -96,6 +96,17 @@ describe('rsp CLI', () => {
     expect(code).toBe(2);
   });
 
+  test('rsp serve with a data directory it cannot make says so on one line, with the setting to change, exit code 2', async () => {
+    const file = join(dataDir, 'a-file');
+    writeFileSync(file, 'not a directory');
+    const { code, stdout, stderr } = await rsp(['serve', '--port', '0', '--data-dir', join(file, 'data')], { DATABASE_URL: '', RSP_DRIVERS: 'fake' });
+    expect({ code, stdout, stderr }).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `rsp: Cannot make the embedded database's directory ${join(file, 'data', 'db')}: a part of its path is a file, not a directory (ENOTDIR); give a directory this user may write with RSP_DATA_DIR or --data-dir [BAD_USER_INPUT]\n`,
+    });
+  });
+
   test('rsp serve on a port in use says so before it opens the database (a first start would lose its token), exit code 2', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
