@@ -77,7 +77,7 @@ export class HostRetirement {
     await this.dataSource.getRepository(HostEntity).update({ id: host.id }, { state: HostState.DRAINING });
     inventoryChanged(this.dataSource, [host.id]);
 
-    return this.operations.start({ kind: 'host.drain', targetType: 'Host', targetId: host.id, groupId: host.ownerGroupId }, async (op) => {
+    return this.operations.start({ kind: 'host.drain', targetType: 'Host', targetId: host.id, groupId: host.ownerGroupId, log: { host: host.hostname } }, async (op) => {
       const moved: string[] = [];
       const failed: string[] = [];
       for (const [i, env] of envs.entries()) {

@@ -175,7 +175,7 @@ export class EnvironmentService {
       { assignAddress: network === 'bridge' && features.includes('managedNetwork'), ports },
     );
 
-    const operation = await this.operations.start({ kind: 'environment.create', targetType: 'Environment', targetId: environment.id, groupId: environment.groupId }, async (op) => {
+    const operation = await this.operations.start({ kind: 'environment.create', targetType: 'Environment', targetId: environment.id, groupId: environment.groupId, log: { host: host.hostname, driver: environment.driver } }, async (op) => {
       try {
         await op.progress(0.1, 'importing the image and creating');
         const { image: imageRef } = await agent.createEnvironment({ driver: environment.driver, image: await artifact, environment: environmentRequest(environment) }, callContext(agent, { signal: op.signal, operationId: op.operationId }));
@@ -231,7 +231,7 @@ export class EnvironmentService {
     const from = claim ? claim.from : await this.lifecycle.begin(env, action, { ...resized, ...(intervention ? { intervention } : {}) });
     const kind = intervention?.action === 'evict' ? 'evict' : action;
     const actorGroupId = intervention && actor.kind === 'token' ? actor.groupId : null;
-    return this.operations.start({ kind: `environment.${kind}`, targetType: 'Environment', targetId: env.id, groupId: env.groupId, actorGroupId }, async (op) => {
+    return this.operations.start({ kind: `environment.${kind}`, targetType: 'Environment', targetId: env.id, groupId: env.groupId, actorGroupId, log: { host: host.hostname, driver: env.driver } }, async (op) => {
       const signal = op.signal;
       const context = () => callContext(agent, { signal, operationId: op.operationId });
       const target = { driver: env.driver, environmentId: env.id };
@@ -302,7 +302,7 @@ export class EnvironmentService {
     const driver = (await to.drivers()).find((d) => d.name === source.driver && d.available);
     if (!driver) throw new BadInputError(`Host ${targetHost.hostname} has no usable driver ${source.driver}`, { driver: source.driver });
     const copy = await this.record({ ...source, name: input.name, hostId: targetHost.id, iface: { ...source.iface, hostname: source.iface.hostname === source.name ? input.name : source.iface.hostname } }, targetHost.layerId, null, policy.requireAuthenticated(actor).name);
-    const operation = await this.operations.start({ kind: 'environment.copy', targetType: 'Environment', targetId: copy.id, groupId: copy.groupId }, async (op) => {
+    const operation = await this.operations.start({ kind: 'environment.copy', targetType: 'Environment', targetId: copy.id, groupId: copy.groupId, log: { host: targetHost.hostname, driver: copy.driver } }, async (op) => {
       try {
         await op.progress(0.1, `exporting ${source.name}`);
         const info = await copyEnvironment(from, to, { driver: source.driver, environmentId: source.id }, environmentRequest(copy), source.imageRef ?? { ref: '' }, { signal: op.signal, operationId: op.operationId, onProgress: (f, m) => void op.progress(0.1 + 0.8 * f, m), logger: this.logger });

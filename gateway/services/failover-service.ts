@@ -87,7 +87,7 @@ export class FailoverService implements FailoverHooks {
    * on the agent's host, UP again, and meant to run): one `environment.resume` operation.
    */
   async resumeFenced(env: EnvironmentEntity, host: HostEntity): Promise<void> {
-    await this.operations.start({ kind: 'environment.resume', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
+    await this.operations.start({ kind: 'environment.resume', targetType: 'Environment', targetId: env.id, groupId: env.groupId, log: { host: host.hostname, driver: env.driver } }, async (op) => {
       const agent = await this.agents.forHost(host);
       await op.progress(0.1, `starting the environment its agent self-fenced on ${host.hostname}`);
       await agent.startEnvironment({ driver: env.driver, environmentId: env.id }, callContext(agent, { signal: op.signal }));
@@ -122,7 +122,7 @@ export class FailoverService implements FailoverHooks {
     set.add(done);
     this.running.set(source.id, set);
     try {
-      const operation = await this.operations.start({ kind: 'environment.failover', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
+      const operation = await this.operations.start({ kind: 'environment.failover', targetType: 'Environment', targetId: env.id, groupId: env.groupId, log: { host: source.hostname, driver: env.driver } }, async (op) => {
         try {
           await op.progress(0.05, 'choosing a host');
           // Failover restarts work that exists: a usage policy the group is over does not refuse it.

@@ -50,7 +50,7 @@ export class MigrationService {
     const wasRunning = env.status === EnvironmentStatus.RUNNING;
     const previous = await this.lifecycle.begin(env, 'migrate');
 
-    return this.operations.start({ kind: 'environment.migrate', targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
+    return this.operations.start({ kind: 'environment.migrate', targetType: 'Environment', targetId: env.id, groupId: env.groupId, log: { host: source.hostname, driver: env.driver } }, async (op) => {
       const signal = op.signal;
       const oneOff: Array<{ id: string; manifestId: string }> = [];
       let stoppedAt: number | undefined;

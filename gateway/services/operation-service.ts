@@ -36,6 +36,11 @@ export interface NewOperation {
   groupId?: string | null;
   /** The group of the caller, when it acts on another group's target (it sees the operation too). */
   actorGroupId?: string | null;
+  /**
+   * What every log line of its run carries besides its id, kind, target and group, for the
+   * operator reading a failure: an environment's `host` (its hostname) and `driver`.
+   */
+  log?: Record<string, string | undefined>;
 }
 
 /** Filters of `list`. */
@@ -169,7 +174,7 @@ export class OperationService {
     this.publish(op);
     const controller = new AbortController();
     // Its work starts once it is registered as running here (cancellable).
-    const done = Promise.resolve().then(() => this.execute(op, work, controller.signal));
+    const done = Promise.resolve().then(() => this.execute(op, work, controller.signal, spec.log));
     this.running.set(op.id, { controller, done });
     void done.finally(() => this.running.delete(op.id));
     return op;
@@ -276,8 +281,8 @@ export class OperationService {
     }
   }
 
-  private async execute(op: OperationEntity, work: OperationWork, signal: AbortSignal): Promise<OperationEntity> {
-    const log = this.logger.child({ operation: op.id, kind: op.kind, target: op.targetId ?? undefined });
+  private async execute(op: OperationEntity, work: OperationWork, signal: AbortSignal, fields: NewOperation['log'] = {}): Promise<OperationEntity> {
+    const log = this.logger.child({ operation: op.id, kind: op.kind, target: op.targetId ?? undefined, group: op.groupId ?? undefined, ...fields });
     // Progress is published at once and written at most once per interval: a change within one
     // is written when it ends (if the operation still runs), or with the operation's end.
     let lastWrite = Date.now(); // `start` has just written the row

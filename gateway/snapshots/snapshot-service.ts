@@ -126,7 +126,7 @@ export class SnapshotService {
       throw e;
     }
     try {
-      return await this.operations.start({ kind, targetType: 'Environment', targetId: env.id, groupId: env.groupId }, async (op) => {
+      return await this.operations.start({ kind, targetType: 'Environment', targetId: env.id, groupId: env.groupId, log: { hostId: env.hostId, driver: env.driver } }, async (op) => {
         try {
           return await work(op, await this.agentOf(env), prepared);
         } finally {

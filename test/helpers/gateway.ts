@@ -1,5 +1,5 @@
 import { createClient, Client as WsClient } from 'graphql-ws';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import WebSocket from 'ws';
 import { loadConfig } from '../../gateway/config/config';
 import { databaseTarget } from '../../gateway/persistence/data-source';
@@ -35,8 +35,9 @@ export interface TestGateway {
  * persistence and CLI migration tests' part. `env` may add host
  * agents (`RSP_AGENTS: 'a,b'`, each with its own data directory and driver instances);
  * `gateway.agents.disconnect(id)` / `reconnect(id)` then simulate losing a host and getting it back.
+ * `options.logger`: the gateway's logger (to read its lines), instead of a quiet one.
  */
-export async function startTestGateway(db: TestDatabase, env: Record<string, string> = {}): Promise<TestGateway> {
+export async function startTestGateway(db: TestDatabase, env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestGateway> {
   const config = loadConfig({
     PORT: '0',
     RSP_DATA_DIR: db.dataDir,
@@ -53,7 +54,7 @@ export async function startTestGateway(db: TestDatabase, env: Record<string, str
   });
   const target = databaseTarget(config);
   if (target.kind === 'pglite') await seedMigratedPglite(target.dataDir);
-  const gateway = await startGateway(config, { logger: pino({ level: config.logLevel }) });
+  const gateway = await startGateway(config, { logger: options.logger ?? pino({ level: config.logLevel }) });
   const clients: WsClient[] = [];
   const adminToken = gateway.bootstrapToken ?? process.env.RSP_TEST_ADMIN_TOKEN ?? '';
 
