@@ -1,11 +1,12 @@
 import { Readable } from 'node:stream';
+import { isRootfsTarStart, TAR_BLOCK_BYTES } from '../../client/rootfs-tar';
 import { DEFAULT_IMAGE_FORMATS, type ImageFormat } from '../../drivers/contract';
 
-/** How many bytes of an image's start its format is told from: a tar header block. */
-export const IMAGE_HEAD_BYTES = 512;
+/** The tar recogniser, shared with the dashboard's upload form (client/rootfs-tar.ts). */
+export { isRootfsTarStart };
 
-/** How compressed tar archives begin (gzip, bzip2, xz, zstd): engines that take them unpack them. */
-const COMPRESSED_MAGIC = [Buffer.from([0x1f, 0x8b]), Buffer.from('BZh'), Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), Buffer.from([0x28, 0xb5, 0x2f, 0xfd])];
+/** How many bytes of an image's start its format is told from: a tar header block. */
+export const IMAGE_HEAD_BYTES = TAR_BLOCK_BYTES;
 
 /** The image formats the gateway can tell from their first bytes, each with its test. */
 const RECOGNIZERS: Record<string, (head: Buffer) => boolean> = {
@@ -26,15 +27,6 @@ const LOOKALIKES: [Buffer, string][] = [
   [Buffer.from([0x7f, 0x45, 0x4c, 0x46]), 'an executable (ELF)'],
   [Buffer.from('QFI'), 'a qcow2 disk image'],
 ];
-
-/**
- * True when `head` (a file's first `IMAGE_HEAD_BYTES`, or all of a shorter one) may start a
- * `rootfs-tar` image: a tar header block (its checksum right), or the start of a compressed file.
- */
-export function isRootfsTarStart(head: Buffer): boolean {
-  if (COMPRESSED_MAGIC.some((magic) => startsWith(head, magic))) return true;
-  return head.length >= IMAGE_HEAD_BYTES && isTarHeader(head.subarray(0, IMAGE_HEAD_BYTES));
-}
 
 /**
  * True when `head` may start an image of one of `formats`: it is of one of them, or one of them
@@ -82,16 +74,6 @@ export async function readImageHead(content: Readable): Promise<{ head: Buffer; 
     }
   }
   return { head: head.subarray(0, IMAGE_HEAD_BYTES), whole: Readable.from(rest(), { objectMode: false }) };
-}
-
-/** True when `block` is a tar header: a name, and the checksum it holds (octal, bytes 148–155) is its bytes' sum with those bytes as spaces. */
-function isTarHeader(block: Buffer): boolean {
-  if (block[0] === 0) return false;
-  const field = /^\s*([0-7]{1,7})[\s\0]*$/.exec(block.subarray(148, 156).toString('latin1'));
-  if (!field) return false;
-  let sum = 0;
-  for (let i = 0; i < IMAGE_HEAD_BYTES; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
-  return sum === parseInt(field[1]!, 8);
 }
 
 function startsWith(head: Buffer, magic: Buffer): boolean {
