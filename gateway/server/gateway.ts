@@ -79,7 +79,7 @@ import { closeForCredentials, CredentialSockets, TOKEN_REFUSED_REASON } from './
 import { certificateProblems, createListener } from './tls';
 import { ACCEPT_HANDLES, AcceptHandles, listenWithAcceptHandles } from './accept-handles';
 import { listenPortProblems } from './port-problems';
-import { capConnections, type ConnectionCaps, type ConnectionCapWatcher } from './connection-cap';
+import { capConnections, HEALTH_PORT_CONNECTION_CAPS, type ConnectionCapWatcher } from './connection-cap';
 
 /**
  * How long a stopping gateway lets in-flight HTTP requests finish before it cuts their connections;
@@ -94,11 +94,6 @@ const HTTP_DRAIN_GRACE_MS = 1_500;
  */
 export const LISTEN_BACKLOG = 4096;
 
-/**
- * Open connections of the health port, at most: a load balancer's checks need a few; anyone who can
- * reach the port holds no more than these (and one address no more than its share).
- */
-const HEALTH_PORT_CONNECTION_CAPS: ConnectionCaps = { total: 512, perAddress: 64 };
 
 /** A running gateway. */
 export interface Gateway {
