@@ -148,7 +148,7 @@ async function main(): Promise<void> {
       `  SQL statements per environment through the gateway: ${statements.toFixed(1)} (its background work during the cycles included)`,
       ...breakdown,
       ...(dockerCalls?.lines(n) ?? []),
-      ...(process.env.BENCH_SQL ? counted.byText.map((s) => `    ${(s.count / n).toFixed(1).padStart(5)}  ${s.text.replace(/\s+/g, ' ').slice(0, 160)}`) : []),
+      ...(process.env.BENCH_SQL ? counted.byText.map((s) => `    ${(s.count / n).toFixed(1).padStart(5)} ${(s.ms / s.count).toFixed(2).padStart(6)} ms  ${s.text.replace(/\s+/g, ' ').slice(0, 150)}`) : []),
       '',
     ].join('\n'),
   );

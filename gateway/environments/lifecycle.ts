@@ -6,7 +6,7 @@ import { assignAddress, publishPorts, releaseNetwork } from '../networks/host-ne
 import { endAllocationsCarried, rowsOf } from '../placement/claims';
 import { EntityStatements } from '../persistence/entity-statements';
 import { AllocationStatus, EnvironmentEntity, EnvironmentStatus, HostEntity, LayerEntity, type PublishedPort } from '../persistence/entities';
-import { requireFreeName, validateEnvironmentName } from './names';
+import { nameTakenError, validateEnvironmentName } from './names';
 import { checkEnding, transientStatusFor, type NewEnvironmentStatus, type Transition } from './state-machine';
 
 /** The recordable fields of a new environment, without identity or bookkeeping. */
@@ -96,7 +96,6 @@ export class EnvironmentLifecycle {
     let committed: () => void = () => undefined;
     const env = await this.dataSource.transaction(async (m) => {
       await options.before?.(m);
-      await requireFreeName(m, fields.groupId, fields.name);
       const envs = m.getRepository(EnvironmentEntity);
       const { name, groupId, hostId, driver, technology, imageId, limits, volumes, command } = fields;
       const { address: sourceAddress, ports: _sourcePorts, ...iface } = fields.iface;
@@ -119,7 +118,11 @@ export class EnvironmentLifecycle {
       // Both rows in one statement, written out (TypeORM's insert cost more CPU than the statement), the environment's defaults read back into `saved`.
       const zone = this.layerRows.insert(layer);
       const row = this.statements.insert(saved, zone.params.length);
-      row.merge(rowsOf(await m.query(`WITH zone AS (${zone.text}) ${row.text}`, [...zone.params, ...row.params]))[0] as Record<string, unknown>);
+      // A live environment of the group with the name refuses it (the database's unique index: exact under concurrent creates).
+      const inserted = await m.query(`WITH zone AS (${zone.text}) ${row.text}`, [...zone.params, ...row.params]).catch((e: unknown) => {
+        throw nameTakenError(e, name) ?? e;
+      });
+      row.merge(rowsOf(inserted)[0] as Record<string, unknown>);
       const networked = options.assignAddress ?? !!sourceAddress;
       if (networked) saved.iface = { ...saved.iface, address: await assignAddress(m, hostId, saved.id) };
       if (options.ports?.length) {

@@ -1,6 +1,4 @@
-import type { EntityManager } from 'typeorm';
 import { BadInputError, ConflictError } from '../errors';
-import { LIVE_STATUSES } from './state-machine';
 
 /** Names of environments: a DNS label. */
 export const ENVIRONMENT_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -10,17 +8,15 @@ export function validateEnvironmentName(name: string): void {
   if (!ENVIRONMENT_NAME_PATTERN.test(name)) throw new BadInputError(`"${name}" is not an environment name: use a DNS label (a-z, 0-9, -)`, { name });
 }
 
-/** The live statuses, as one parameter. */
-const LIVE = [...LIVE_STATUSES];
+/** The index that keeps one live environment per group and name (a DESTROYED one frees its name). */
+export const LIVE_NAME_INDEX = 'UQ_environment_live_name';
 
-/** A live environment of the group ($1) with the name ($2). */
-const FREE_NAME_STATEMENT = 'SELECT 1 FROM "environment" WHERE "groupId" = $1 AND "name" = $2 AND "status" = ANY($3) LIMIT 1';
-
-/** Checks no live environment of the group has the name (CONFLICT). */
-export async function requireFreeName(m: Pick<EntityManager, 'query'>, groupId: string, name: string): Promise<void> {
-  // Written out: every create asks it, and the repository's `existsBy` cost several times the statement.
-  const taken = (await m.query(FREE_NAME_STATEMENT, [groupId, name, LIVE])) as unknown[];
-  if (taken.length) {
-    throw new ConflictError(`The group already has an environment named ${name}`, { name });
-  }
+/**
+ * The refusal for an insert that `LIVE_NAME_INDEX` turned down (the group has a live environment
+ * named so, maybe written a moment before by a concurrent request); undefined for any other error.
+ */
+export function nameTakenError(error: unknown, name: string): ConflictError | undefined {
+  const driverError = (error as { driverError?: { code?: string; constraint?: string } } | undefined)?.driverError;
+  if (driverError?.code !== '23505' || driverError.constraint !== LIVE_NAME_INDEX) return undefined;
+  return new ConflictError(`The group already has an environment named ${name}`, { name });
 }

@@ -58,9 +58,6 @@ export const ENDINGS: Readonly<Record<EnvironmentStatus, readonly EnvironmentSta
 /** Statuses held while a step runs; a gateway stopped during one leaves them behind for `settledStatus`. */
 export const TRANSIENT_STATUSES: ReadonlySet<EnvironmentStatus> = new Set((Object.keys(ENDINGS) as EnvironmentStatus[]).filter((s) => ENDINGS[s].length > 0));
 
-/** Every status but DESTROYED: environments that exist (and hold their name in their group). */
-export const LIVE_STATUSES: readonly EnvironmentStatus[] = Object.values(EnvironmentStatus).filter((s) => s !== DESTROYED);
-
 /** The transient status `transition` moves an environment in `from` into; CONFLICT when it may not start from there. */
 export function transientStatusFor(transition: Transition, from: EnvironmentStatus, name: string): EnvironmentStatus {
   const rule = TRANSITIONS[transition];

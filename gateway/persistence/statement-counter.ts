@@ -1,11 +1,11 @@
-import type { BeforeQueryEvent, DataSource, EntitySubscriberInterface } from 'typeorm';
+import type { AfterQueryEvent, BeforeQueryEvent, DataSource, EntitySubscriberInterface } from 'typeorm';
 
 /** The statements a data source ran while a `StatementCounter` listened. */
 export interface StatementCount {
   /** How many statements in all (transaction control included: each is a round trip). */
   total: number;
-  /** How often each statement text ran, most frequent first. */
-  byText: Array<{ text: string; count: number }>;
+  /** How often each statement text ran, most frequent first, and the ms they took in all (from sent to answered, waits for the connection included). */
+  byText: Array<{ text: string; count: number; ms: number }>;
 }
 
 /**
@@ -15,7 +15,7 @@ export interface StatementCount {
  * straight to a `pg` pool (`namedQuery` on PostgreSQL) are not seen.
  */
 export class StatementCounter implements EntitySubscriberInterface {
-  private readonly counts = new Map<string, number>();
+  private readonly counts = new Map<string, { count: number; ms: number }>();
   private listening = false;
 
   constructor(private readonly dataSource: DataSource) {}
@@ -38,12 +38,21 @@ export class StatementCounter implements EntitySubscriberInterface {
     const at = subscribers.indexOf(this);
     if (at >= 0) subscribers.splice(at, 1);
     this.listening = false;
-    const byText = [...this.counts].map(([text, count]) => ({ text, count })).sort((a, b) => b.count - a.count);
+    const byText = [...this.counts].map(([text, { count, ms }]) => ({ text, count, ms })).sort((a, b) => b.count - a.count);
     return { total: byText.reduce((sum, s) => sum + s.count, 0), byText };
   }
 
   /** TypeORM's hook, called before each statement. */
   beforeQuery(event: BeforeQueryEvent): void {
-    if (this.listening) this.counts.set(event.query, (this.counts.get(event.query) ?? 0) + 1);
+    if (!this.listening) return;
+    const seen = this.counts.get(event.query);
+    if (seen) seen.count++;
+    else this.counts.set(event.query, { count: 1, ms: 0 });
+  }
+
+  /** TypeORM's hook, called after each statement with the time it took. */
+  afterQuery(event: AfterQueryEvent): void {
+    const seen = this.listening ? this.counts.get(event.query) : undefined;
+    if (seen) seen.ms += event.executionTime ?? 0;
   }
 }

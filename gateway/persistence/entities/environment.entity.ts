@@ -80,6 +80,7 @@ export interface EnvironmentIntervention {
 @Entity('environment')
 @Index(['hostId'])
 @Index(['groupId'])
+@Index('UQ_environment_live_name', ['groupId', 'name'], { unique: true, where: `"status" <> 'DESTROYED'` })
 export class EnvironmentEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
