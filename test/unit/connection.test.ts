@@ -16,5 +16,10 @@ describe('cursor pagination', () => {
 
   test('a foreign cursor is BAD_USER_INPUT', () => {
     expect(() => offsetFromCursor('not-a-cursor')).toThrow(expect.objectContaining({ category: 'BAD_USER_INPUT' }));
+    // An offset past what any table holds (past bigint: the database refused it with its own message) is no cursor of ours either.
+    for (const offset of ['99999999999999999999999', '1000000000000000', '-1', '1e5']) {
+      expect(() => offsetFromCursor(Buffer.from(`offset:${offset}`).toString('base64url'))).toThrow(expect.objectContaining({ category: 'BAD_USER_INPUT', message: expect.stringContaining('is not a valid cursor') }));
+    }
+    expect(offsetFromCursor(Buffer.from('offset:999999999999999').toString('base64url'))).toBe(1e15);
   });
 });
