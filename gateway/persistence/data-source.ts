@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
-import { BadInputError, UnavailableError } from '../errors';
+import { BadInputError, isRspError, UnavailableError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { redactUrl } from '../logging/redaction';
 import { lockEmbeddedDatabase } from './embedded-lock';
+import { embeddedOpenError } from './embedded-open-error';
 import { CLI_APPLICATION_NAME } from './connection-names';
 import { entities } from './entities';
 import { migrations } from './migrations';
@@ -58,14 +59,20 @@ export async function openDataSource(target: DatabaseTarget, logger?: Logger, ap
   let dataSource: DataSource;
   if (target.kind === 'pglite') {
     makeDataDir(target.dataDir);
-    const release = lockEmbeddedDatabase(target.dataDir);
+    let release: () => void;
+    try {
+      release = lockEmbeddedDatabase(target.dataDir);
+    } catch (e) {
+      // Its mark not written (a full disk, a folder this user may not write): said as PGlite's own failures are.
+      throw isRspError(e) ? e : embeddedOpenError(target.dataDir, e);
+    }
     let db: PGlite;
     try {
       db = await PGlite.create(target.dataDir);
       await db.exec(EMBEDDED_SESSION_SETTINGS);
     } catch (e) {
       release();
-      throw new UnavailableError(`Cannot open the embedded database at ${target.dataDir}: ${(e as Error).message}`, { dataDir: target.dataDir }, { cause: e });
+      throw embeddedOpenError(target.dataDir, e);
     }
     dataSource = new DataSource({ ...common, driver: pgliteDriverModule(db, release), poolSize: 1 });
   } else {
