@@ -118,7 +118,7 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
 
   /** Waits (up to 30 s) for the host to reach `address` with `ping -6`. */
   const until6 = async (address: string) => {
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 500))) if (pings6(address)) return true;
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) if (pings6(address)) return true;
     return false;
   };
   /** Whether the host reaches `address` with `ping -6`. */
@@ -151,7 +151,7 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
 
     const booted = Date.now() + 150_000;
     // The guest prints RSP-ROOTFS-UP, then checks its filesystems and prints RSP-ROOT: wait for that whole last line.
-    while (!ROOT_LINE.test(await consoleLog(id)) && Date.now() < booted) await new Promise((r) => setTimeout(r, 500));
+    while (!ROOT_LINE.test(await consoleLog(id)) && Date.now() < booted) await new Promise((r) => setTimeout(r, 100));
     expect(await consoleLog(id)).toContain('RSP-ROOTFS-UP hostname=vm.alpha.example SITE=alpha beta');
     // A write to / is refused, and so is a remount read-write (the guest's block device is read-only); the volume, /tmp and /run take writes.
     expect(await consoleLog(id)).toContain('RSP-ROOT root=refused remount=refused vda-ro=1 tmp-run=writable marker=absent kept=1');
@@ -174,7 +174,7 @@ describeWithEngine('libvirt-qemu', 'libvirt environments through the gateway', (
     // A rebuild (new limits) makes a new root disk and boots it again: the volume kept its line and took a second one, the root is still read-only.
     await follow((await t.ok('mutation ($id: ID!) { rebuildEnvironment(id: $id, limits: { cpuWeight: 50 }) { id } }', { id })).rebuildEnvironment.id);
     const rebuilt = Date.now() + 150_000;
-    while (!ROOT_LINE.test(await consoleLog(id)) && Date.now() < rebuilt) await new Promise((r) => setTimeout(r, 500));
+    while (!ROOT_LINE.test(await consoleLog(id)) && Date.now() < rebuilt) await new Promise((r) => setTimeout(r, 100));
     expect(await consoleLog(id)).toContain('RSP-ROOT root=refused remount=refused vda-ro=1 tmp-run=writable marker=absent kept=2');
     expect(await until6(ipv6.address)).toBe(true);
 

@@ -110,10 +110,10 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     expect(virsh('dumpxml', `rsp-${id}`)).toContain(`rsp.ipv6=${prefix6}::2/64 rsp.gateway6=${prefix6}::1`);
 
     await driver.start(id);
-    expect(await until('the guest banner with its DHCP address', async () => (await driver.logs(id)).includes(`inet ${subnet}.2/29`), 60_000, 500)).toBe(true);
-    expect(await until('the lease reported by inspect', async () => (await driver.inspect(id)).addresses.includes(`${subnet}.2`), 30_000, 500)).toBe(true);
-    expect(await until('the guest answering the host on its address', async () => (await fetchText(`http://${subnet}.2:8080/`)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
-    expect(await until('the guest on its IPv6 address', async () => (await driver.logs(id)).includes(`inet6 ${prefix6}::2/64`), 30_000, 500)).toBe(true);
+    expect(await until('the guest banner with its DHCP address', async () => (await driver.logs(id)).includes(`inet ${subnet}.2/29`), 60_000, 100)).toBe(true);
+    expect(await until('the lease reported by inspect', async () => (await driver.inspect(id)).addresses.includes(`${subnet}.2`), 30_000, 100)).toBe(true);
+    expect(await until('the guest answering the host on its address', async () => (await fetchText(`http://${subnet}.2:8080/`)) === 'hello-netguest\n', 30_000, 100)).toBe(true);
+    expect(await until('the guest on its IPv6 address', async () => (await driver.logs(id)).includes(`inet6 ${prefix6}::2/64`), 30_000, 100)).toBe(true);
     expect((await driver.inspect(id)).addresses).toEqual([`${subnet}.2`, `${prefix6}::2`]);
     expect(execFileSync('ip', ['-6', 'addr', 'show', 'dev', libvirtBridgeName(network)], { encoding: 'utf8' })).toContain(`inet6 ${prefix6}::1/64`);
     expect(await until('the guest answering ping -6 from the host', async () => {
@@ -123,17 +123,17 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
       } catch {
         return false;
       }
-    }, 30_000, 500)).toBe(true);
-    expect(await until('the guest answering the host on its IPv6 address', async () => (await fetchText(`http://[${prefix6}::2]:8080/`)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
+    }, 30_000, 100)).toBe(true);
+    expect(await until('the guest answering the host on its IPv6 address', async () => (await fetchText(`http://[${prefix6}::2]:8080/`)) === 'hello-netguest\n', 30_000, 100)).toBe(true);
     const lookup = execFileSync(BUSYBOX, ['nslookup', 'netguest', `${subnet}.1`], { encoding: 'utf8' });
     expect(lookup).toContain(`Address: ${subnet}.2`);
     const url = `http://${outsideAddress()}:${hostPort}/`;
-    expect(await until(`${url} answering`, async () => (await fetchText(url)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
+    expect(await until(`${url} answering`, async () => (await fetchText(url)) === 'hello-netguest\n', 30_000, 100)).toBe(true);
     expect(forwardsOf(hostPort)).toHaveLength(2);
     // The same on the host's IPv6 addresses, towards the guest's IPv6 address: from the outside and from the host itself.
     expect(forwardsOf(hostPort, 6)).toHaveLength(2);
     const url6 = `http://[${o.hostAddress}]:${hostPort}/`;
-    expect(await until(`${url6} answering the outside`, async () => (await o.fetch(url6)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
+    expect(await until(`${url6} answering the outside`, async () => (await o.fetch(url6)) === 'hello-netguest\n', 30_000, 100)).toBe(true);
     expect(await fetchText(url6)).toBe('hello-netguest\n');
 
     // The cap, on the tap (what the guest receives) and through an ifb (what it sends): 6 MiB each way.
@@ -157,7 +157,7 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: a managed network on qemu://
     await driver.start(id);
     expect(forwardsOf(hostPort)).toHaveLength(2);
     expect(forwardsOf(hostPort, 6)).toHaveLength(2);
-    expect(await until(`${url} answering again`, async () => (await fetchText(url)) === 'hello-netguest\n', 30_000, 500)).toBe(true);
+    expect(await until(`${url} answering again`, async () => (await fetchText(url)) === 'hello-netguest\n', 30_000, 100)).toBe(true);
     expect(existsSync(`/sys/class/net/${shaped.ifb}`)).toBe(true);
     expect(execFileSync('tc', ['qdisc', 'show', 'dev', shaped.veth], { encoding: 'utf8' })).toMatch(/qdisc tbf /);
 
@@ -210,12 +210,12 @@ describeWithEngine('libvirt-qemu', 'libvirt driver: two guests on one managed ne
     await driver.create({ id: b, image, iface: { hostname: 'peer-b', network: net(3), config: { PEER: 'peer-a', PEER_ADDRESS: `${subnet}.2` } }, limits: { memoryBytes: 192 * 1024 * 1024 } });
     await driver.start(a);
     await driver.start(b);
-    expect(await until('peer-a up on its address', async () => (await driver.logs(a)).includes(`inet ${subnet}.2/28`), 90_000, 500)).toBe(true);
-    const byAddress = await until('peer-b fetching peer-a by address', async () => /PEER-BY-ADDRESS \S+ hello-peer-a/.exec(await driver.logs(b))?.[0], 90_000, 500).catch(async (e: Error) => {
+    expect(await until('peer-a up on its address', async () => (await driver.logs(a)).includes(`inet ${subnet}.2/28`), 90_000, 100)).toBe(true);
+    const byAddress = await until('peer-b fetching peer-a by address', async () => /PEER-BY-ADDRESS \S+ hello-peer-a/.exec(await driver.logs(b))?.[0], 90_000, 100).catch(async (e: Error) => {
       throw new Error(`${e.message}; peer-b's console ends:\n${await driver.logs(b, { tail: 15 })}`);
     });
     expect(byAddress).toBe(`PEER-BY-ADDRESS ${subnet}.2 hello-peer-a`);
-    const byName = await until('peer-b fetching peer-a by name', async () => /PEER-BY-NAME \S+ hello-peer-a/.exec(await driver.logs(b))?.[0], 60_000, 500);
+    const byName = await until('peer-b fetching peer-a by name', async () => /PEER-BY-NAME \S+ hello-peer-a/.exec(await driver.logs(b))?.[0], 60_000, 100);
     expect(byName).toBe(`PEER-BY-NAME peer-a=${subnet}.2 hello-peer-a`);
     expect((await driver.inspect(b)).addresses).toEqual([`${subnet}.3`]);
 
