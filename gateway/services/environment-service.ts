@@ -31,7 +31,7 @@ import {
   ResourceEntity,
 } from '../persistence/entities';
 import type { ImageService } from './image-service';
-import type { OperationService } from './operation-service';
+import type { OperationService, OperationWork } from './operation-service';
 import { limitWants } from '../placement/implicit';
 import type { PlacementService } from './placement-service';
 import { limitsWithin, validateInterface, validateLimits, validatePorts, validateVolumes } from './environment-rules';
@@ -167,15 +167,18 @@ export class EnvironmentService {
     // The image's artifact (stored as chunks on its first use) is looked up while the environment is recorded.
     const artifact = this.imageArtifact(image);
     artifact.catch(() => undefined);
+    // Its operation is recorded with it, in the same transaction: one commit for both.
+    let launch: ((work: OperationWork) => OperationEntity) | undefined;
     const environment = await this.record(
       { name: input.name, groupId: input.groupId, hostId: host.id, driver: driver.name, technology: driver.technology, imageId: image.id, limits, volumes, iface, command: input.command ?? null },
       host.layerId,
       held?.allocation.id ?? null,
       policy.requireAuthenticated(actor).name,
       { assignAddress: network === 'bridge' && features.includes('managedNetwork'), ports },
+      async (m, env) => void (launch = await this.operations.recordWithin(m, { kind: 'environment.create', targetType: 'Environment', targetId: env.id, groupId: env.groupId, log: { host: host.hostname, driver: env.driver } })),
     );
 
-    const operation = await this.operations.start({ kind: 'environment.create', targetType: 'Environment', targetId: environment.id, groupId: environment.groupId, log: { host: host.hostname, driver: environment.driver } }, async (op) => {
+    const operation = launch!(async (op) => {
       try {
         await op.progress(0.1, 'importing the image and creating');
         const { image: imageRef } = await agent.createEnvironment({ driver: environment.driver, image: await artifact, environment: environmentRequest(environment) }, callContext(agent, { signal: op.signal, operationId: op.operationId }));
@@ -589,16 +592,21 @@ export class EnvironmentService {
    * its host through placement (an implicit allocation: FORBIDDEN without a share, CONFLICT when
    * short), so nothing is recorded that is not claimed.
    */
-  private record(fields: NewEnvironment, hostLayerId: string | null, allocationId: string | null, requestedBy: string, network: Pick<RecordOptions, 'assignAddress' | 'ports'> = {}): Promise<EnvironmentEntity> {
+  private record(fields: NewEnvironment, hostLayerId: string | null, allocationId: string | null, requestedBy: string, network: Pick<RecordOptions, 'assignAddress' | 'ports'> = {}, alsoWithin?: (m: EntityManager, env: EnvironmentEntity) => Promise<void>): Promise<EnvironmentEntity> {
     const placement = this.placement;
+    const claim = allocationId || !placement ? undefined : async (m: EntityManager, env: EnvironmentEntity) => (await placement.claimWithin(m, { groupId: env.groupId, hostId: env.hostId, wants: limitWants(env.limits), technology: env.technology, requestedBy, environmentId: env.id })).after;
     return this.lifecycle.record(fields, {
       ...network,
       hostLayerId,
       allocationId,
       after:
-        allocationId || !placement
-          ? undefined
-          : async (m, env) => (await placement.claimWithin(m, { groupId: env.groupId, hostId: env.hostId, wants: limitWants(env.limits), technology: env.technology, requestedBy, environmentId: env.id })).after,
+        claim || alsoWithin
+          ? async (m, env) => {
+              const after = (await claim?.(m, env)) ?? (() => undefined);
+              await alsoWithin?.(m, env);
+              return after;
+            }
+          : undefined,
       before: allocationId
         ? async (m) => {
             await this.placement!.lockHeld(m, allocationId);

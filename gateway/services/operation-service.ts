@@ -1,4 +1,4 @@
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, EntityManager, Repository } from 'typeorm';
 import { ConflictError, isRspError, NotFoundError, RspError } from '../errors';
 import type { RspPubSub } from '../events/pubsub';
 import { Topic } from '../events/pubsub';
@@ -83,6 +83,35 @@ function castPlaceholders(offset: number): string {
   return OPERATION_COLUMN_TYPES.map((type, i) => `$${offset + i + 1}::${type}`).join(', ');
 }
 
+/** One INSERT, written out: every lifecycle step records one, and the repository's save costs several times its statement. */
+const INSERT_OPERATION = `INSERT INTO "operation" (${OPERATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING "id", "createdAt", "updatedAt"`;
+
+/** A new operation of `runner`, RUNNING from now (its id and times are the database's). */
+function newOperation(spec: NewOperation, runner: string | null): OperationEntity {
+  return Object.assign(new OperationEntity(), {
+    kind: spec.kind,
+    targetType: spec.targetType ?? null,
+    targetId: spec.targetId ?? null,
+    groupId: spec.groupId ?? null,
+    actorGroupId: spec.actorGroupId ?? null,
+    runner,
+    state: OperationState.RUNNING,
+    progress: 0,
+    message: null,
+    result: null,
+    errorCode: null,
+    errorMessage: null,
+    startedAt: new Date(),
+    finishedAt: null,
+    version: 1,
+  });
+}
+
+/** The values of `OPERATION_COLUMNS` for `op`. */
+function operationValues(op: OperationEntity): unknown[] {
+  return [op.kind, op.targetType, op.targetId, op.groupId, op.actorGroupId, op.runner, op.state, op.progress, op.startedAt, op.version];
+}
+
 /** The message of a failed operation on another group's target, for the group that started it. */
 const FOREIGN_FAILURE = "The operation failed; its message is for the members of the environment's group";
 
@@ -144,37 +173,37 @@ export class OperationService {
    * nothing, neither is written and its CONFLICT is thrown.
    */
   async start(spec: NewOperation, work: OperationWork, carrying?: CarriedWrite): Promise<OperationEntity> {
-    const op = Object.assign(new OperationEntity(), {
-      kind: spec.kind,
-      targetType: spec.targetType ?? null,
-      targetId: spec.targetId ?? null,
-      groupId: spec.groupId ?? null,
-      actorGroupId: spec.actorGroupId ?? null,
-      runner: this.runner,
-      state: OperationState.RUNNING,
-      progress: 0,
-      message: null,
-      result: null,
-      errorCode: null,
-      errorMessage: null,
-      startedAt: new Date(),
-      finishedAt: null,
-      version: 1,
-    });
-    // One INSERT, written out: every lifecycle step starts one, and the repository's save costs several times its statement.
-    const values = [op.kind, op.targetType, op.targetId, op.groupId, op.actorGroupId, op.runner, op.state, op.progress, op.startedAt, op.version];
+    const op = newOperation(spec, this.runner);
+    const values = operationValues(op);
     const [row] = (
       carrying
         ? await this.dataSource.query(`WITH carried AS (${carrying.text})${carrying.with ? `, ${carrying.with}` : ''} INSERT INTO "operation" (${OPERATION_COLUMNS}) SELECT ${castPlaceholders(carrying.params.length)} WHERE EXISTS (SELECT 1 FROM carried) RETURNING "id", "createdAt", "updatedAt"`, [...carrying.params, ...values])
-        : await this.dataSource.query(`INSERT INTO "operation" (${OPERATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING "id", "createdAt", "updatedAt"`, values)
+        : await this.dataSource.query(INSERT_OPERATION, values)
     ) as Array<Pick<OperationEntity, 'id' | 'createdAt' | 'updatedAt'>>;
     if (!row) throw await carrying!.lost();
     carrying?.applied();
+    return this.launch(Object.assign(op, row), work, spec.log);
+  }
+
+  /**
+   * Records a new operation (RUNNING) in the caller's transaction `m`, with what it records (one
+   * commit for both); returns the function that starts its work, to call once `m` has committed
+   * (never when it rolled back). A gateway stopped in between leaves it RUNNING, as one stopped
+   * during its work: the next start ends it (`failAbandoned`).
+   */
+  async recordWithin(m: EntityManager, spec: NewOperation): Promise<(work: OperationWork) => OperationEntity> {
+    const op = newOperation(spec, this.runner);
+    const [row] = (await m.query(INSERT_OPERATION, operationValues(op))) as Array<Pick<OperationEntity, 'id' | 'createdAt' | 'updatedAt'>>;
     Object.assign(op, row);
+    return (work) => this.launch(op, work, spec.log);
+  }
+
+  /** Publishes a recorded operation and starts its work in the background (its log lines carrying `log`); returns it. */
+  private launch(op: OperationEntity, work: OperationWork, log: NewOperation['log']): OperationEntity {
     this.publish(op);
     const controller = new AbortController();
     // Its work starts once it is registered as running here (cancellable).
-    const done = Promise.resolve().then(() => this.execute(op, work, controller.signal, spec.log));
+    const done = Promise.resolve().then(() => this.execute(op, work, controller.signal, log));
     this.running.set(op.id, { controller, done });
     void done.finally(() => this.running.delete(op.id));
     return op;
