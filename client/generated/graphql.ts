@@ -710,7 +710,7 @@ export type DriversQueryVariables = Exact<{
 }>;
 
 
-export type DriversQuery = { drivers: Array<{ name: string, technology: string, available: boolean, reason: string | null, version: string | null, operations: Array<string> }> };
+export type DriversQuery = { drivers: Array<{ name: string, technology: string, available: boolean, reason: string | null, version: string | null, operations: Array<string>, limits: Array<string>, features: Array<string>, imageFormats: Array<string> }> };
 
 export type EnvCreateMutationVariables = Exact<{
   input: CreateEnvironmentInput;
@@ -2861,6 +2861,9 @@ export const DriversDocument = /*#__PURE__*/ new TypedDocumentString(`
     reason
     version
     operations
+    limits
+    features
+    imageFormats
   }
 }
     `) as unknown as TypedDocumentString<DriversQuery, DriversQueryVariables>;

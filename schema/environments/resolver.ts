@@ -1,5 +1,5 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
-import type { ExecResult as Exec, EnvironmentStats as Stats } from '../../drivers/contract';
+import { DEFAULT_IMAGE_FORMATS, type ExecResult as Exec, type EnvironmentStats as Stats } from '../../drivers/contract';
 import type { GatewayContext } from '../../gateway/context';
 import { BadInputError } from '../../gateway/errors';
 import type { EnvironmentEntity, OperationEntity } from '../../gateway/persistence/entities';
@@ -56,7 +56,7 @@ export class EnvironmentResolver {
   @Query(() => [DriverStatus], { description: "A host's drivers (default: this gateway's own) and what their probes found." })
   async drivers(@Arg('hostId', () => ID, { nullable: true }) hostId: string | undefined, @Actor() actor: Principal, @Ctx() ctx: GatewayContext): Promise<DriverStatus[]> {
     const reports = await ctx.services.environments.drivers(actor, hostId);
-    return reports.map((r) => ({ name: r.name, technology: r.technology, available: r.available, reason: r.reason, version: r.version, operations: r.capabilities.operations, limits: r.capabilities.limits, features: r.capabilities.features ?? [] }));
+    return reports.map((r) => ({ name: r.name, technology: r.technology, available: r.available, reason: r.reason, version: r.version, operations: r.capabilities.operations, limits: r.capabilities.limits, features: r.capabilities.features ?? [], imageFormats: r.capabilities.imageFormats?.length ? r.capabilities.imageFormats : [...DEFAULT_IMAGE_FORMATS] }));
   }
 
   @Mutation(() => EnvironmentCreation, { description: 'Creates an environment on a host; follow the operation.' })

@@ -257,6 +257,8 @@ export class DriverStatus {
 
   @Field(() => [String], { description: 'Interface features it honours: managedNetwork (addresses assigned by RSP), publishedPorts, readOnlyRoot, ipv6 (IPv6 addresses from the host ipv6Range).' })
   features: string[];
+  @Field(() => [String], { description: 'The formats of image bits it takes: rootfs-tar (a root filesystem as a tar archive, plain or compressed with gzip, bzip2, xz or zstd) for every built-in driver; a plugin may name its own (e.g. qcow2). An upload for its technology in none of them is refused (IMAGE_FORMAT).' })
+  imageFormats: string[];
 }
 
 /** Part of an environment's console/stdout log. */

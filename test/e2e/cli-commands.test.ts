@@ -244,7 +244,7 @@ describe('rsp commands against a gateway', () => {
     // zaphod is on the gateway's own agent: its facts follow its resources.
     expect((await rsp(['host', 'show', w.host1])).stdout).toMatch(/Facts:\n[\s\S]*cpu:\s+\d+ × [\s\S]*memory:\s+[\d.]+ [KMGT]iB[\s\S]*DRIVER\s+TECHNOLOGY\s+AVAILABLE[\s\S]*\nfake\s+fake\s+yes\s+1\.0\.0/);
     expect((await rsp(['site', 'list'])).stdout).toMatch(/north\s+Lisbon/);
-    expect((await rsp(['drivers'])).stdout).toMatch(/fake\s+fake\s+yes/);
+    expect((await rsp(['drivers'])).stdout).toMatch(/IMAGE FORMATS[\s\S]*\nfake\s+fake\s+yes\s+1\.0\.0\s+rootfs-tar\s+-/);
     expect((await rsp(['completion', 'bash'])).stdout).toMatch(/complete -F _rsp_complete rsp/);
   });
 });

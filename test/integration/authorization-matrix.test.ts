@@ -173,7 +173,7 @@ const MATRIX: Record<string, Case> = {
   environments: { query: '{ environments { totalCount } }', expect: AUTHENTICATED },
   environmentStats: { query: 'query ($id: ID!) { environmentStats(id: $id) { cpuSeconds } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_READ },
   environmentLogs: { query: 'query ($id: ID!) { environmentLogs(id: $id, tail: 5) { text cursor } }', vars: (w) => ({ id: w.fixtures.environment }), expect: GROUP_PRIVATE_READ },
-  drivers: { query: '{ drivers { name } }', expect: AUTHENTICATED },
+  drivers: { query: '{ drivers { name imageFormats } }', expect: AUTHENTICATED },
   createEnvironment: {
     query: 'mutation ($i: CreateEnvironmentInput!) { createEnvironment(input: $i) { environment { id } } }',
     vars: (w) => ({ i: { groupId: w.groupA, hostId: w.host1, imageId: w.fixtures.fakeImage, name: `e-${unique()}` } }),

@@ -48,8 +48,9 @@ function environmentSuite(kind: 'pglite' | 'postgres', transport: 'direct' | 'lo
   });
 
   test('the gateway probed its drivers and shows them', async () => {
-    const { drivers } = await t.ok('{ drivers { name technology available operations limits } }', {}, token());
-    expect(drivers).toEqual([expect.objectContaining({ name: 'fake', technology: 'fake', available: true, operations: expect.arrayContaining(['exec', 'exportEnvironment']), limits: expect.arrayContaining(['memoryBytes']) })]);
+    const { drivers } = await t.ok('{ drivers { name technology available operations limits imageFormats } }', {}, token());
+    // The fake driver declares no image formats: it takes the default, a root filesystem tarball.
+    expect(drivers).toEqual([expect.objectContaining({ name: 'fake', technology: 'fake', available: true, operations: expect.arrayContaining(['exec', 'exportEnvironment']), limits: expect.arrayContaining(['memoryBytes']), imageFormats: ['rootfs-tar'] })]);
   });
 
   test('create, start, exec, stop, rebuild (data survives), destroy — each an operation', async () => {

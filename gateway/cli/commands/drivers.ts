@@ -7,7 +7,7 @@ import { contextOf } from './context';
 export function registerDrivers(program: Command): void {
   program
     .command('drivers')
-    .description("virtualization drivers and whether they work (default: the gateway's own host)")
+    .description("virtualization drivers, whether they work and the image formats they take (default: the gateway's own host; --json: their operations, limits and features too)")
     .option('--host <id>', 'the host')
     .action(async (opts: { host?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
@@ -18,6 +18,7 @@ export function registerDrivers(program: Command): void {
           { header: 'TECHNOLOGY', value: (d) => d.technology },
           { header: 'AVAILABLE', value: (d) => (d.available ? 'yes' : 'no') },
           { header: 'VERSION', value: (d) => d.version },
+          { header: 'IMAGE FORMATS', value: (d) => d.imageFormats.join(',') },
           { header: 'REASON', value: (d) => d.reason },
         ]),
       );
