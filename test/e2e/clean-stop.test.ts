@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { RspProcess, runRsp, spawnRsp } from '../helpers/cli';
 import { createTestDatabase, DATABASE_KINDS, TestDatabase } from '../helpers/databases';
 
@@ -21,13 +22,23 @@ describe.each(DATABASE_KINDS)('rsp serve stops on SIGTERM (%s)', (kind) => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('after serving a request, it logs "gateway stopped" and exits with code 0', async () => {
-    const server = spawnRsp(['serve', '--port', '0', '--data-dir', dataDir], { LOG_FORMAT: 'json', LOG_LEVEL: 'info', RSP_DRIVERS: 'fake', DATABASE_URL: db.databaseUrl ?? '' });
+  test('after serving a request, with a subscription open, it closes the subscription\'s socket (1001), logs "gateway stopped" and exits with code 0', async () => {
+    const server = spawnRsp(['serve', '--port', '0', '--data-dir', dataDir], { LOG_FORMAT: 'json', LOG_LEVEL: 'info', RSP_DRIVERS: 'fake', RSP_BOOTSTRAP_IMAGE: 'off', DATABASE_URL: db.databaseUrl ?? '' });
     try {
       const [, url] = await server.waitFor(/GraphQL endpoint:\s+(\S+)/, 120_000);
+      const [token] = await server.waitFor(/\brsp_[A-Za-z0-9_-]{20,}/);
       const res = await fetch(url!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{__typename}"}' });
       expect(await res.json()).toEqual({ data: { __typename: 'Query' } });
+      // A subscriber: its socket is closed as "going away" (clients reconnect), not left hanging.
+      const socket = new WebSocket(url!.replace(/^http/, 'ws'), 'graphql-transport-ws');
+      const closed = new Promise<number>((resolve) => socket.on('close', (c) => resolve(c)));
+      const acked = new Promise((resolve) => socket.once('message', resolve));
+      await new Promise((resolve) => socket.on('open', resolve));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+      expect(JSON.parse(String(await acked))).toMatchObject({ type: 'connection_ack' });
+      socket.send(JSON.stringify({ type: 'subscribe', id: '1', payload: { query: 'subscription { events { kind } }' } }));
       server.child.kill('SIGTERM');
+      expect(await closed).toBe(1001);
       const { code, stdout, stderr } = await server.exited;
       expect(stdout + stderr).toMatch(/"msg":"gateway stopped"/);
       expect(code).toBe(0);
