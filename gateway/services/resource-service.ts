@@ -170,11 +170,14 @@ export function validateTypeAndUnit(type: string, unit: ResourceUnit): void {
   if (allowed && !allowed.includes(unit)) throw new BadInputError(`${type} is measured in ${allowed.join(' or ')}, not ${unit}`, { type, unit, allowed });
 }
 
+/** The largest total a resource may have: amounts up to it are counted exactly (and 1e308 × a ratio would be Infinity). */
+const MAX_RESOURCE_TOTAL = Number.MAX_SAFE_INTEGER;
+
 function validateInventory(inv: InventoryFields & { reserved?: number }, used: number): void {
   const reserved = inv.reserved ?? 0;
   const ratio = inv.allocationRatio ?? 1;
   const problems: string[] = [];
-  if (!(inv.total >= 0)) problems.push('total must be ≥ 0');
+  if (!(inv.total >= 0 && inv.total <= MAX_RESOURCE_TOTAL)) problems.push(`total must be ≥ 0 and ≤ ${MAX_RESOURCE_TOTAL} (2^53 − 1, the largest amount counted exactly)`);
   if (reserved < 0 || reserved > inv.total) problems.push('reserved must be between 0 and total');
   if (!(ratio > 0) || ratio > 100) problems.push('allocationRatio must be > 0 and ≤ 100');
   if (inv.minUnit !== undefined && !(inv.minUnit > 0)) problems.push('minUnit must be > 0');

@@ -116,6 +116,7 @@ function unifiedSchemaSuite(kind: 'pglite' | 'postgres') {
     const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
       ['mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }', { i: { hostId: w.host2, type: 'NET_BANDWIDTH', unit: 'BYTES', total: 1 } }, 'BAD_USER_INPUT', /measured in BITS_PER_SECOND/],
       ['mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }', { i: { hostId: w.host2, type: 'GPU', unit: 'COUNT', total: -1 } }, 'BAD_USER_INPUT', /total/],
+      ['mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }', { i: { hostId: w.host2, type: 'GPU', unit: 'COUNT', total: 1e308 } }, 'BAD_USER_INPUT', /total must be ≥ 0 and ≤ 9007199254740991/],
       ['mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }', { i: { hostId: w.host2, type: 'RAM', unit: 'BYTES', total: 1 } }, 'CONFLICT', /already has a RAM resource/],
       ['mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }', { i: { hostId: w.host2, type: 'ram', unit: 'BYTES', total: 1 } }, 'BAD_USER_INPUT', /UPPER_CASE/],
       ['mutation ($i: CreateGroupInput!) { createGroup(input: $i) { id } }', { i: { slug: 'alpha', name: 'dup' } }, 'CONFLICT', /slug "alpha" already exists/],
