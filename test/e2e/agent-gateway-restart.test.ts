@@ -40,7 +40,11 @@ describe('rsp agent across a restart of its gateway', () => {
   });
 
   test('the agent dials again until the gateway is back; its host is UP again, and the new gateway never marks it DOWN', async () => {
-    const env = { PORT: String(await freePort()), RSP_HEARTBEAT_MS: '200', RSP_HOST_DOWN_AFTER_MS: '1500' };
+    // A restarted gateway judges no host for `heartbeat + down-after` after its start; the agent's
+    // reconnection backoff grows while the gateway is away (0.5 s doubling, up to 30 s), so the
+    // allowance must cover the wait its next dial may still have when the gateway is back: with
+    // 1.5 s, a restart that took ~10 s on a loaded CI machine saw the host marked DOWN after 12 s.
+    const env = { PORT: String(await freePort()), RSP_HEARTBEAT_MS: '200', RSP_HOST_DOWN_AFTER_MS: '30000' };
     t = await startTestGateway(db, env);
     const admin = t.adminToken;
     const group = (await t.ok('mutation { createGroup(input: { slug: "ops", name: "Ops" }) { id } }')).createGroup.id as string;
