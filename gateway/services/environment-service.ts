@@ -31,7 +31,7 @@ import {
   ResourceEntity,
 } from '../persistence/entities';
 import type { ImageService } from './image-service';
-import type { OperationService, OperationWork } from './operation-service';
+import type { NewOperation, OperationService, OperationWork } from './operation-service';
 import { limitWants } from '../placement/implicit';
 import type { PlacementService } from './placement-service';
 import { limitsWithin, validateInterface, validateLimits, validatePorts, validateVolumes } from './environment-rules';
@@ -167,18 +167,16 @@ export class EnvironmentService {
     // The image's artifact (stored as chunks on its first use) is looked up while the environment is recorded.
     const artifact = this.imageArtifact(image);
     artifact.catch(() => undefined);
-    // Its operation is recorded with it, in the same transaction: one commit for both.
-    let launch: ((work: OperationWork) => OperationEntity) | undefined;
-    const environment = await this.record(
+    const { environment, launch } = await this.record(
       { name: input.name, groupId: input.groupId, hostId: host.id, driver: driver.name, technology: driver.technology, imageId: image.id, limits, volumes, iface, command: input.command ?? null },
       host.layerId,
       held?.allocation.id ?? null,
       policy.requireAuthenticated(actor).name,
+      (env) => ({ kind: 'environment.create', targetType: 'Environment', targetId: env.id, groupId: env.groupId, log: { host: host.hostname, driver: env.driver } }),
       { assignAddress: network === 'bridge' && features.includes('managedNetwork'), ports },
-      async (m, env) => void (launch = await this.operations.recordWithin(m, { kind: 'environment.create', targetType: 'Environment', targetId: env.id, groupId: env.groupId, log: { host: host.hostname, driver: env.driver } })),
     );
 
-    const operation = launch!(async (op) => {
+    const operation = launch(async (op) => {
       try {
         await op.progress(0.1, 'importing the image and creating');
         const { image: imageRef } = await agent.createEnvironment({ driver: environment.driver, image: await artifact, environment: environmentRequest(environment) }, callContext(agent, { signal: op.signal, operationId: op.operationId }));
@@ -304,8 +302,14 @@ export class EnvironmentService {
     const to = await this.agents.forHost(targetHost);
     const driver = (await to.drivers()).find((d) => d.name === source.driver && d.available);
     if (!driver) throw new BadInputError(`Host ${targetHost.hostname} has no usable driver ${source.driver}`, { driver: source.driver });
-    const copy = await this.record({ ...source, name: input.name, hostId: targetHost.id, iface: { ...source.iface, hostname: source.iface.hostname === source.name ? input.name : source.iface.hostname } }, targetHost.layerId, null, policy.requireAuthenticated(actor).name);
-    const operation = await this.operations.start({ kind: 'environment.copy', targetType: 'Environment', targetId: copy.id, groupId: copy.groupId, log: { host: targetHost.hostname, driver: copy.driver } }, async (op) => {
+    const { environment: copy, launch } = await this.record(
+      { ...source, name: input.name, hostId: targetHost.id, iface: { ...source.iface, hostname: source.iface.hostname === source.name ? input.name : source.iface.hostname } },
+      targetHost.layerId,
+      null,
+      policy.requireAuthenticated(actor).name,
+      (env) => ({ kind: 'environment.copy', targetType: 'Environment', targetId: env.id, groupId: env.groupId, log: { host: targetHost.hostname, driver: env.driver } }),
+    );
+    const operation = launch(async (op) => {
       try {
         await op.progress(0.1, `exporting ${source.name}`);
         const info = await copyEnvironment(from, to, { driver: source.driver, environmentId: source.id }, environmentRequest(copy), source.imageRef ?? { ref: '' }, { signal: op.signal, operationId: op.operationId, onProgress: (f, m) => void op.progress(0.1 + 0.8 * f, m), logger: this.logger });
@@ -590,23 +594,28 @@ export class EnvironmentService {
    * transaction locks it and checks it is still usable and held by no other live environment
    * (CONFLICT otherwise); without one, the same transaction claims the capacity of its limits on
    * its host through placement (an implicit allocation: FORBIDDEN without a share, CONFLICT when
-   * short), so nothing is recorded that is not claimed.
+   * short), so nothing is recorded that is not claimed. Its operation (`operation`) is recorded in
+   * the same transaction (one commit for all); `launch` starts its work once committed.
    */
-  private record(fields: NewEnvironment, hostLayerId: string | null, allocationId: string | null, requestedBy: string, network: Pick<RecordOptions, 'assignAddress' | 'ports'> = {}, alsoWithin?: (m: EntityManager, env: EnvironmentEntity) => Promise<void>): Promise<EnvironmentEntity> {
+  private async record(
+    fields: NewEnvironment,
+    hostLayerId: string | null,
+    allocationId: string | null,
+    requestedBy: string,
+    operation: (env: EnvironmentEntity) => NewOperation,
+    network: Pick<RecordOptions, 'assignAddress' | 'ports'> = {},
+  ): Promise<{ environment: EnvironmentEntity; launch: (work: OperationWork) => OperationEntity }> {
     const placement = this.placement;
-    const claim = allocationId || !placement ? undefined : async (m: EntityManager, env: EnvironmentEntity) => (await placement.claimWithin(m, { groupId: env.groupId, hostId: env.hostId, wants: limitWants(env.limits), technology: env.technology, requestedBy, environmentId: env.id })).after;
-    return this.lifecycle.record(fields, {
+    let launch: ((work: OperationWork) => OperationEntity) | undefined;
+    const environment = await this.lifecycle.record(fields, {
       ...network,
       hostLayerId,
       allocationId,
-      after:
-        claim || alsoWithin
-          ? async (m, env) => {
-              const after = (await claim?.(m, env)) ?? (() => undefined);
-              await alsoWithin?.(m, env);
-              return after;
-            }
-          : undefined,
+      after: async (m, env) => {
+        const claimed = allocationId || !placement ? undefined : await placement.claimWithin(m, { groupId: env.groupId, hostId: env.hostId, wants: limitWants(env.limits), technology: env.technology, requestedBy, environmentId: env.id });
+        launch = await this.operations.recordWithin(m, operation(env));
+        return claimed?.after ?? (() => undefined);
+      },
       before: allocationId
         ? async (m) => {
             await this.placement!.lockHeld(m, allocationId);
@@ -615,6 +624,7 @@ export class EnvironmentService {
           }
         : undefined,
     });
+    return { environment, launch: launch! };
   }
 
   private async agentOf(env: EnvironmentEntity): Promise<HostAgent> {
