@@ -82,11 +82,11 @@ describeWithEngine('uml', 'UML driver plugin: what the guest gets', () => {
     await rm(data, { recursive: true, force: true });
     // The guest's eth0 is a TAP device on the network's bridge, which carries the gateway address.
     expect((await exec('ip -4 addr show dev eth0')).stdout).toContain(`inet ${subnet}.7/24`);
-    expect(await exec(`ping -c 2 -W 5 ${subnet}.1`)).toMatchObject({ exitCode: 0 });
+    expect(await driver.exec!(id, ['ping', '-c', '2', '-W', '5', `${subnet}.1`])).toMatchObject({ exitCode: 0 });
     // IPv6: the guest loaded the UML kernel's ipv6 module and has its address; the bridge holds ::1; each answers the other.
     expect(driver.capabilities().features).toContain('ipv6');
     expect((await exec('ip -6 addr show dev eth0')).stdout).toContain(`inet6 ${prefix6}::7/64`);
-    expect(await exec(`ping -6 -c 2 -W 5 ${prefix6}::1`)).toMatchObject({ exitCode: 0 });
+    expect(await driver.exec!(id, ['ping', '-6', '-c', '2', '-W', '5', `${prefix6}::1`])).toMatchObject({ exitCode: 0 });
     expect(execFileSync(BUSYBOX, ['ping', '-6', '-c', '2', '-W', '5', `${prefix6}::7`], { encoding: 'utf8' })).toContain('2 packets received');
     expect((await driver.inspect(id)).addresses).toEqual([`${subnet}.7`, `${prefix6}::7`]);
     const tap = (await readdir(`/sys/class/net/${bridgeName(network.network)}/brif`))[0]!;
