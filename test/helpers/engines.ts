@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { redactUrl } from '../../gateway/logging/redaction';
 import { existsSync } from 'node:fs';
 import Docker from 'dockerode';
 import Redis from 'ioredis';
@@ -44,7 +45,7 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
       try {
         await client.connect();
         const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
-        return { available: true, detail: `PostgreSQL ${rows[0]?.server_version} at ${redact(POSTGRES_ADMIN_URL)}` };
+        return { available: true, detail: `PostgreSQL ${rows[0]?.server_version} at ${redactUrl(POSTGRES_ADMIN_URL)}` };
       } catch (e) {
         problem = (e as Error).message;
         if (/ECONNREFUSED|ENOTFOUND|password|does not exist/.test(problem)) break;
@@ -52,7 +53,7 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
         await client.end().catch(() => undefined);
       }
     }
-    return { available: false, detail: `no PostgreSQL server answers at ${redact(POSTGRES_ADMIN_URL)} (${problem}); set TEST_DATABASE_URL` };
+    return { available: false, detail: `no PostgreSQL server answers at ${redactUrl(POSTGRES_ADMIN_URL)} (${problem}); set TEST_DATABASE_URL` };
   },
   async lxc() {
     const version = tryRun('lxc-start', ['--version']);
@@ -179,8 +180,4 @@ export function describeWithEngine(engine: EngineName, title: string, body: () =
   } else {
     describe.skip(`${title} [skipped: ${engine} missing — ${status.detail}]`, body);
   }
-}
-
-function redact(url: string): string {
-  return url.replace(/:\/\/([^:@/]+):[^@/]+@/, '://$1:***@');
 }
