@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, QueryRunner } from 'typeorm';
 import { createRootfsTar } from '../../drivers/fake';
-import { openDataSource, runMigrations } from '../../gateway/persistence/data-source';
 import { EnvironmentLiveName1764011380000 } from '../../gateway/persistence/migrations/1764011380000-environment-live-name';
 import { createTestDatabase, DATABASE_KINDS, TestDatabase } from '../helpers/databases';
+import { useMigratedRunner } from '../helpers/migrated-runner';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
 
@@ -60,33 +59,19 @@ describe.each(DATABASE_KINDS)('environment names under concurrent creates (%s)',
 
 /** The migration renames the live duplicates an older gateway let through, oldest first kept, before the index refuses more. */
 describe('migration: one live environment per group and name', () => {
-  let db: TestDatabase;
-  let ds: DataSource;
-  // PGlite has one connection: everything goes through the migration's own runner.
-  let runner: QueryRunner;
-  beforeAll(async () => {
-    db = await createTestDatabase('pglite');
-    ds = await openDataSource({ kind: 'pglite', dataDir: `${db.dataDir}/db` });
-    await runMigrations(ds);
-    runner = ds.createQueryRunner();
-  });
-  afterAll(async () => {
-    await runner?.release();
-    await ds?.destroy();
-    await db?.drop();
-  });
+  const migrated = useMigratedRunner();
 
   const environment = async (groupId: string, name: string, status: string, createdAt: string) => {
     const id = randomUUID();
     const layerId = randomUUID();
-    await runner.query(`INSERT INTO "layer" ("id", "kind", "name", "groupId", "properties", "requirements") VALUES ($1, 'ZONE', $2, $3, '[]', '[]')`, [layerId, name, groupId]);
-    await runner.query(`INSERT INTO "environment" ("id", "name", "groupId", "hostId", "driver", "technology", "imageId", "status", "layerId", "createdAt", "iface", "version") VALUES ($1, $2, $3, $4, 'fake', 'fake', $5, $6, $7, $8, '{}', 1)`, [id, name, groupId, randomUUID(), randomUUID(), status, layerId, createdAt]);
+    await migrated.runner().query(`INSERT INTO "layer" ("id", "kind", "name", "groupId", "properties", "requirements") VALUES ($1, 'ZONE', $2, $3, '[]', '[]')`, [layerId, name, groupId]);
+    await migrated.runner().query(`INSERT INTO "environment" ("id", "name", "groupId", "hostId", "driver", "technology", "imageId", "status", "layerId", "createdAt", "iface", "version") VALUES ($1, $2, $3, $4, 'fake', 'fake', $5, $6, $7, $8, '{}', 1)`, [id, name, groupId, randomUUID(), randomUUID(), status, layerId, createdAt]);
     return { id, layerId };
   };
 
   test('live duplicates but the oldest get their id appended (their ZONE layer too); destroyed ones and other groups are left alone; then a live duplicate is refused', async () => {
     const migration = new EnvironmentLiveName1764011380000();
-    await migration.down(runner);
+    await migration.down(migrated.runner());
     const g1 = randomUUID();
     const g2 = randomUUID();
     const long = 'a'.repeat(60);
@@ -97,9 +82,9 @@ describe('migration: one live environment per group and name', () => {
     const longOld = await environment(g1, long, 'CREATED', '2026-01-01T00:00:00Z');
     const longNew = await environment(g1, long, 'CREATED', '2026-01-02T00:00:00Z');
 
-    await migration.up(runner);
+    await migration.up(migrated.runner());
 
-    const names = async (ids: string[]) => (await runner.query(`SELECT e.id, e.name, l.name AS layer FROM environment e JOIN layer l ON l.id = e."layerId" WHERE e.id = ANY($1::uuid[])`, [ids])) as Array<{ id: string; name: string; layer: string }>;
+    const names = async (ids: string[]) => (await migrated.runner().query(`SELECT e.id, e.name, l.name AS layer FROM environment e JOIN layer l ON l.id = e."layerId" WHERE e.id = ANY($1::uuid[])`, [ids])) as Array<{ id: string; name: string; layer: string }>;
     const byId = new Map((await names([oldest, newer, destroyed, otherGroup, longOld, longNew].map((e) => e.id))).map((r) => [r.id, r]));
     expect(byId.get(oldest.id)).toMatchObject({ name: 'web', layer: 'web' });
     expect(byId.get(newer.id)).toMatchObject({ name: `web-${newer.id.slice(0, 8)}`, layer: `web-${newer.id.slice(0, 8)}` });

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, QueryRunner } from 'typeorm';
-import { openDataSource, runMigrations } from '../../gateway/persistence/data-source';
 import { ResourceUniquePerHostType1764002200000 } from '../../gateway/persistence/migrations/1764002200000-resource-unique-per-host-type';
-import { createTestDatabase, TestDatabase } from '../helpers/databases';
+import { useMigratedRunner } from '../helpers/migrated-runner';
 
 /**
  * One resource per host and type: the migration merges the duplicates an older gateway could make
@@ -10,33 +8,19 @@ import { createTestDatabase, TestDatabase } from '../helpers/databases';
  * their claims and use to it, and from then on a second row of a type is refused.
  */
 describe('migration: one resource per host and type', () => {
-  let db: TestDatabase;
-  let ds: DataSource;
-  // PGlite has one connection: everything goes through the migration's own runner.
-  let runner: QueryRunner;
-  beforeAll(async () => {
-    db = await createTestDatabase('pglite');
-    ds = await openDataSource({ kind: 'pglite', dataDir: `${db.dataDir}/db` });
-    await runMigrations(ds);
-    runner = ds.createQueryRunner();
-  });
-  afterAll(async () => {
-    await runner?.release();
-    await ds?.destroy();
-    await db?.drop();
-  });
+  const migrated = useMigratedRunner();
 
   const resource = async (hostId: string, type: string, fields: { source: string; used: number; total: number; createdAt: string }) => {
     const id = randomUUID();
-    await runner.query(`INSERT INTO "resource" ("id", "hostId", "type", "unit", "total", "used", "source", "createdAt", "generation") VALUES ($1, $2, $3, 'CORES', $4, $5, $6, $7, 1)`, [id, hostId, type, fields.total, fields.used, fields.source, fields.createdAt]);
+    await migrated.runner().query(`INSERT INTO "resource" ("id", "hostId", "type", "unit", "total", "used", "source", "createdAt", "generation") VALUES ($1, $2, $3, 'CORES', $4, $5, $6, $7, 1)`, [id, hostId, type, fields.total, fields.used, fields.source, fields.createdAt]);
     return id;
   };
   const claim = async (resourceId: string, hostId: string, amount: number) => {
-    await runner.query(`INSERT INTO "allocation_claim" ("allocationId", "resourceId", "hostId", "groupId", "type", "amount", "guaranteed") VALUES ($1, $2, $3, $4, 'CPU', $5, true)`, [randomUUID(), resourceId, hostId, randomUUID(), amount]);
+    await migrated.runner().query(`INSERT INTO "allocation_claim" ("allocationId", "resourceId", "hostId", "groupId", "type", "amount", "guaranteed") VALUES ($1, $2, $3, $4, 'CPU', $5, true)`, [randomUUID(), resourceId, hostId, randomUUID(), amount]);
   };
 
   test('duplicates are merged into one keeper with their claims and use; another host and type are left alone; then a duplicate is refused', async () => {
-    await new ResourceUniquePerHostType1764002200000().down(runner);
+    await new ResourceUniquePerHostType1764002200000().down(migrated.runner());
     const h1 = randomUUID();
     const h2 = randomUUID();
     const factsOld = await resource(h1, 'CPU', { source: 'FACTS', used: 1, total: 8, createdAt: '2026-01-01T00:00:00Z' });
@@ -48,15 +32,15 @@ describe('migration: one resource per host and type', () => {
     const ramUsed = await resource(h1, 'RAM', { source: 'FACTS', used: 5, total: 100, createdAt: '2026-02-01T00:00:00Z' });
     const other = await resource(h2, 'CPU', { source: 'FACTS', used: 0, total: 4, createdAt: '2026-01-01T00:00:00Z' });
 
-    await new ResourceUniquePerHostType1764002200000().up(runner);
+    await new ResourceUniquePerHostType1764002200000().up(migrated.runner());
 
-    const rows: Array<{ id: string; hostId: string; type: string; used: number; total: number }> = await runner.query(`SELECT "id", "hostId", "type", "used", "total" FROM "resource" WHERE "hostId" IN ($1, $2) ORDER BY "hostId" = $1 DESC, "type"`, [h1, h2]);
+    const rows: Array<{ id: string; hostId: string; type: string; used: number; total: number }> = await migrated.runner().query(`SELECT "id", "hostId", "type", "used", "total" FROM "resource" WHERE "hostId" IN ($1, $2) ORDER BY "hostId" = $1 DESC, "type"`, [h1, h2]);
     expect(rows).toEqual([
       { id: admin, hostId: h1, type: 'CPU', used: 3, total: 16 },
       { id: ramUsed, hostId: h1, type: 'RAM', used: 5, total: 100 },
       { id: other, hostId: h2, type: 'CPU', used: 0, total: 4 },
     ]);
-    const claims: Array<{ resourceId: string; amount: number }> = await runner.query(`SELECT "resourceId", "amount" FROM "allocation_claim" WHERE "hostId" = $1 ORDER BY "amount"`, [h1]);
+    const claims: Array<{ resourceId: string; amount: number }> = await migrated.runner().query(`SELECT "resourceId", "amount" FROM "allocation_claim" WHERE "hostId" = $1 ORDER BY "amount"`, [h1]);
     expect(claims).toEqual([
       { resourceId: admin, amount: 1 },
       { resourceId: admin, amount: 2 },
