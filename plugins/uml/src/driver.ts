@@ -231,7 +231,9 @@ export class UmlDriver implements DriverCore, Pick<DriverOptional, 'importImage'
       try {
         for (;;) {
           if (await stat(join(this.layout.host(id), 'ready')).then(() => true, () => false)) break;
-          if (!(await this.running(id))) throw new UnavailableError(`UML guest ${id} stopped while booting (${exited ?? 'how it ended is not known yet'}); the last lines of its console: ${(await this.tail(id, 20)).trim()}`, { id });
+          // The child's own exit is the test, not /proc: while the cgroup shell execs linux.uml its
+          // cmdline reads empty for a moment, which a loaded machine stretches past a poll.
+          if (exited !== undefined) throw new UnavailableError(`UML guest ${id} stopped while booting (${exited}); the last lines of its console: ${(await this.tail(id, 20)).trim()}`, { id });
           if (signal.aborted) throw signal.reason;
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
