@@ -11,7 +11,7 @@ import { freshDatabase } from './fresh-database';
 import { runWithGatewayFlags } from './gateway-flags';
 import { withCpuProfile } from './cpu-profile';
 import { graphqlCaller } from './graphql-caller';
-import { postgresCpuMs } from './postgres-cpu';
+import { postgresCpuMsSince, readPostgresCpu } from './postgres-cpu';
 import { runClients, type ClientJob } from './placement-clients';
 import { UNLIMITED } from './unlimited';
 
@@ -108,13 +108,13 @@ async function run(hosts: number, snapshotMs: number | undefined): Promise<RunRe
     // Warm-up, not counted: the allocate path's first calls are compiled and the pool's connections opened meanwhile.
     const warmup = WARMUP_SECONDS ? await runClients({ kind: 'single', url: gateway.graphqlUrl, token: gateway.bootstrapToken!, tenants: [tenant], from: 0, count: 0, clients: CLIENTS, batch: 1, seconds: WARMUP_SECONDS, request }) : undefined;
     const database = new URL(db.url).pathname.slice(1);
-    const pgBefore = await postgresCpuMs(database);
+    const pgBefore = await readPostgresCpu(database);
     const cpuBefore = process.cpuUsage();
     const job: ClientJob = { kind: 'single', url: gateway.graphqlUrl, token: gateway.bootstrapToken!, tenants: [tenant], from: 0, count: 0, clients: CLIENTS, batch: 1, seconds: SECONDS, request };
     const profile = PROFILE && snapshotMs === undefined ? `${PROFILE}.${hosts}` : undefined;
     const report = profile ? await withCpuProfile(profile, () => runClients(job)) : await runClients(job);
     const cpu = process.cpuUsage(cpuBefore);
-    const pgMs = (await postgresCpuMs(database)) - pgBefore;
+    const { ms: pgMs } = await postgresCpuMsSince(pgBefore, database);
     const latencies = report.latencies.sort((a, b) => a - b);
     const [{ perCommit }]: Array<{ perCommit: number }> = await ds.query(`SELECT count(*)::float8 / greatest(count(DISTINCT xmin::text), 1) AS "perCommit" FROM allocation_request`);
     const checks = broken(await capacityChecks((q, p) => ds.query(q, p)));

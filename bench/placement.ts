@@ -15,10 +15,10 @@ import { loadHostViews } from '../gateway/placement/snapshot';
 import { startGateway } from '../gateway/server/gateway';
 import { freshDatabase } from './fresh-database';
 import { runWithGatewayFlags } from './gateway-flags';
-import { postgresCpuMs } from './postgres-cpu';
+import { postgresCpuMsSince, readPostgresCpu } from './postgres-cpu';
 import { graphqlCaller } from './graphql-caller';
 import { ClientJob, randomRequest, runClients } from './placement-clients';
-import { withCpuProfile } from './cpu-profile';
+import { withCpuProfile, withHeapProfile } from './cpu-profile';
 import { UNLIMITED } from './unlimited';
 import { broken, capacityChecks } from '../test/helpers/consistency';
 
@@ -47,7 +47,9 @@ import { broken, capacityChecks } from '../test/helpers/consistency';
  * BENCH_SINGLE_CLIENTS (20), BENCH_DECISIONS (20000, on the filled inventory),
  * RSP_PLACEMENT_SNAPSHOT_MS (unset: the gateway's default), BENCH_CPU_PROFILE (a file: the gateway's CPU
  * profile of 5,000 more single allocates after the measured ones), BENCH_BATCH_PROFILE (a file: the
- * gateway's CPU profile of the batch phase, whose figures then include the profiler), DATABASE_URL (else a database made on 127.0.0.1 and dropped
+ * gateway's CPU profile of the batch phase, whose figures then include the profiler),
+ * BENCH_BATCH_HEAP_PROFILE (a file: the gateway's sampled allocations over the batch phase, and the
+ * bytes allocated per placement), DATABASE_URL (else a database made on 127.0.0.1 and dropped
  * at the end).
  */
 const HOSTS = num('BENCH_HOSTS', 5000);
@@ -146,13 +148,18 @@ async function main(): Promise<void> {
     // Phase 1: batches through GraphQL allocateMany, sent by clients in a separate process (so the
     // gateway's process is not also the load generator).
     const database = new URL(databaseUrl).pathname.slice(1);
-    const pgBefore = await postgresCpuMs(database);
+    const pgBefore = await readPostgresCpu(database);
     const batchCpuBefore = process.cpuUsage();
     const faultsBefore = process.resourceUsage().minorPageFault;
-    const batchRun = process.env.BENCH_BATCH_PROFILE ? await withCpuProfile(process.env.BENCH_BATCH_PROFILE, () => runClients(batchJob)) : await runClients(batchJob);
+    let heapBytes: number | undefined;
+    const batchRun = process.env.BENCH_BATCH_PROFILE
+      ? await withCpuProfile(process.env.BENCH_BATCH_PROFILE, () => runClients(batchJob))
+      : process.env.BENCH_BATCH_HEAP_PROFILE
+        ? await withHeapProfile(process.env.BENCH_BATCH_HEAP_PROFILE, () => runClients(batchJob)).then(({ result, bytes }) => ((heapBytes = bytes), result))
+        : await runClients(batchJob);
     const batchCpu = process.cpuUsage(batchCpuBefore);
     const batchFaults = process.resourceUsage().minorPageFault - faultsBefore;
-    const batchPgMs = (await postgresCpuMs(database)) - pgBefore;
+    const { ms: batchPgMs, exited: pgExited } = await postgresCpuMsSince(pgBefore, database);
     const placed = batchRun.placed;
     const rate = placed / batchRun.seconds;
     line('batched requests placed', `${placed} / ${REQUESTS}`);
@@ -160,7 +167,8 @@ async function main(): Promise<void> {
     line('persisted placements/s (GraphQL allocateMany)', rate.toFixed(0), `≥ ${GOAL_PLACEMENTS}`, rate >= GOAL_PLACEMENTS);
     line('  ratio to the scheduler alone, same requests', (rate / empty.perSecond).toFixed(2), '(the cost of GraphQL, HTTP and PostgreSQL)');
     const perPlacement = (ms: number) => `${((ms * 1000) / Math.max(placed, 1)).toFixed(0)} µs`;
-    line('  CPU per placement: gateway / PostgreSQL', `${perPlacement((batchCpu.user + batchCpu.system) / 1000)} / ${perPlacement(batchPgMs)}`, `(scheduler alone: ${(1e6 / empty.perSecond).toFixed(0)} µs; load ${loadavg()[0]!.toFixed(2)})`);
+    line('  CPU per placement: gateway / PostgreSQL', `${perPlacement((batchCpu.user + batchCpu.system) / 1000)} / ${perPlacement(batchPgMs)}`, `(scheduler alone: ${(1e6 / empty.perSecond).toFixed(0)} µs; load ${loadavg()[0]!.toFixed(2)}${pgExited ? `; ${pgExited} PostgreSQL backend(s) exited meanwhile, their CPU not counted` : ''})`);
+    if (heapBytes !== undefined) line('  bytes allocated per placement: gateway', `${(heapBytes / Math.max(placed, 1) / 1024).toFixed(1)} KiB`, '(sampled by the heap profiler)');
     line('  minor page faults per placement: gateway', (batchFaults / Math.max(placed, 1)).toFixed(2), '(memory touched for the first time: each costs CPU in the kernel)');
     // The load clients share the machine's cores with the gateway and PostgreSQL: their part too.
     line('  CPU per placement: load clients', perPlacement(batchRun.cpuMs), `(${availableParallelism()} cores)`);
