@@ -56,6 +56,22 @@ export function printableLines(text: string): string {
   return text.split('\n').map(printable).join('\n');
 }
 
+/** What every error rsp prints starts with. */
+const ERROR_PREFIX = 'rsp: ';
+
+/**
+ * An error as rsp prints it: `rsp: `, the message (`printableLines`) and its `[code]` when it has
+ * one, each line of the message after the first indented under the first's text, so that a message
+ * of several lines (a configuration's problems, a stack) reads as one error and none of its lines
+ * passes for another. Ends with a newline.
+ */
+export function errorText(message: string, code?: string | null): string {
+  const lines = printableLines(message).split('\n');
+  const indent = ' '.repeat(ERROR_PREFIX.length);
+  const text = lines.map((line, i) => (i === 0 || !line ? line : `${indent}${line}`)).join('\n');
+  return `${ERROR_PREFIX}${text}${code ? ` [${printable(code)}]` : ''}\n`;
+}
+
 /** Writes `data` as JSON when asked, else what `human` renders. */
 export function emit(json: boolean, data: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : human());

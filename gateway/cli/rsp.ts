@@ -35,7 +35,7 @@ import { addServeOptions, ServeOptions, serveOverrides } from './serve-options';
 import { testProtocolPin } from './commands/protocol-pin';
 import { trustCaFile } from './tls-trust';
 import { commandPath, unknownCommandMessage, unknownCommandOf, unknownOptionMessage, unknownOptionOf } from './unknown-command';
-import { printable, printableLines } from './output';
+import { errorText } from './output';
 
 /** Exit codes scripts can rely on (the full list, with 4, is in ./exit-codes). */
 export const ExitCode = { OK: 0, FAILURE: 1, BAD_CONFIG: 2, UNAVAILABLE: 3, NOT_FOUND_OR_DENIED: CliExitCode.NOT_FOUND_OR_DENIED } as const;
@@ -159,25 +159,25 @@ function fail(error: unknown): never {
     process.exit(error.exitCode === 0 ? ExitCode.OK : ExitCode.BAD_CONFIG);
   }
   if (error instanceof CliError) {
-    process.stderr.write(`rsp: ${printableLines(error.message)}${error.code ? ` [${printable(error.code)}]` : ''}\n`);
+    process.stderr.write(errorText(error.message, error.code));
     process.exit(error.exitCode);
   }
   if (error instanceof ConfigError) {
-    process.stderr.write(`rsp: ${printableLines(error.message)}\n`);
+    process.stderr.write(errorText(error.message));
     process.exit(ExitCode.BAD_CONFIG);
   }
   if (isRspError(error)) {
     // A local command's error (no gateway between): the same exit code as the gateway's error code would give.
-    process.stderr.write(`rsp: ${printableLines(error.message)} [${error.category}]\n`);
+    process.stderr.write(errorText(error.message, error.category));
     process.exit(exitCodeFor(error.category));
   }
   const system = error as NodeJS.ErrnoException | undefined;
   if (system?.syscall && system.code) {
     // An error of the system (a port, a file, a connection): its message names what, a stack would not help.
-    process.stderr.write(`rsp: ${printableLines(system.message)} [${printable(system.code)}]\n`);
+    process.stderr.write(errorText(system.message, system.code));
     process.exit(ExitCode.FAILURE);
   }
-  process.stderr.write(`rsp: unexpected error: ${printableLines((error as Error)?.stack ?? String(error))}\n`);
+  process.stderr.write(errorText(`unexpected error: ${(error as Error)?.stack ?? String(error)}`));
   process.exit(ExitCode.FAILURE);
 }
 

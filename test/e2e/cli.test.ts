@@ -114,7 +114,7 @@ describe('rsp CLI', () => {
       const port = (busy.address() as AddressInfo).port;
       const fresh = join(dataDir, 'busy-port');
       const { code, stdout, stderr } = await rsp(['serve', '--port', String(port), '--data-dir', fresh], { DATABASE_URL: '', RSP_DRIVERS: 'fake' });
-      expect({ code, stdout, stderr }).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(new RegExp(`^rsp: Invalid configuration:\\n  PORT: 127\\.0\\.0\\.1:${port} is in use by process ${process.pid} \\(.*\\): stop it, or choose another port \\(0 picks a free one\\) \\[PORT_IN_USE\\]\\n$`)) });
+      expect({ code, stdout, stderr }).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(new RegExp(`^rsp: Invalid configuration:\\n       PORT: 127\\.0\\.0\\.1:${port} is in use by process ${process.pid} \\(.*\\): stop it, or choose another port \\(0 picks a free one\\) \\[PORT_IN_USE\\]\\n$`)) });
       expect(existsSync(join(fresh, 'db'))).toBe(false);
     } finally {
       busy.close();

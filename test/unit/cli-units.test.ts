@@ -4,7 +4,7 @@ import { CommandContext, followWithProgress } from '../../gateway/cli/commands/c
 import { parseRequirement } from '../../gateway/cli/commands/layer';
 import { renderTop } from '../../gateway/cli/commands/top';
 import { eventLine } from '../../gateway/cli/commands/events';
-import { defaultUnitOf, details, humanBitsPerSecond, parseAmount, parseBitsPerSecond, parseValue, percent, printable, printableLines, table, usedOfTotalGiB } from '../../gateway/cli/output';
+import { defaultUnitOf, details, errorText, humanBitsPerSecond, parseAmount, parseBitsPerSecond, parseValue, percent, printable, printableLines, table, usedOfTotalGiB } from '../../gateway/cli/output';
 
 const GiB = 2 ** 30;
 
@@ -128,6 +128,14 @@ describe('rsp prints what other groups wrote as text, never as terminal commands
     expect(out).toContain('mine\\nevil-row  root  PUBLIC');
     expect(out).not.toMatch(/\x1b|\t/);
     expect(details([['terms', 'free\x1b[31m\r\nfake: line']]).trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  test('an error of several lines reads as one: its continuation lines indented under its text, its code at its end', () => {
+    expect(errorText('invalid configuration:\n  PORT: "abc" is not a port\n  LOG_LEVEL: "\x1b[2J"', 'BAD_USAGE')).toBe('rsp: invalid configuration:\n       PORT: "abc" is not a port\n       LOG_LEVEL: "\\x1b[2J" [BAD_USAGE]\n');
+    expect(errorText('unexpected error: Error: boom\n    at f (x.js:1:1)\n\nlater')).toBe('rsp: unexpected error: Error: boom\n         at f (x.js:1:1)\n\n     later\n');
+    expect(errorText('one line', null)).toBe('rsp: one line\n');
+    // No line of a message starts where an error of its own would.
+    expect(errorText('a\nrsp: fine\nb').split('\n').filter((l) => l.startsWith('rsp: '))).toHaveLength(1);
   });
 
   test("the gateway's errors and operation messages are escaped, newlines included; rsp's own newlines stay", () => {
