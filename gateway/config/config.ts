@@ -130,9 +130,15 @@ const settings = {
   maxConnections: {
     env: 'RSP_MAX_CONNECTIONS',
     schema: limit(10_000_000, 16_384),
-    doc: "open connections of the gateway's port (HTTP requests, keep-alive connections and WebSockets: subscriptions, exec sessions, host agents), in all and per client address; one over them is closed as it comes (counted in `rsp_http_connections_refused_total`). Behind a proxy, whose connections all come from its address, raise the per-address one; the health port takes at most 512, 64 per address; `0`: off",
+    doc: "open connections of the gateway's port (HTTP requests, keep-alive connections and WebSockets: subscriptions, exec sessions, host agents), in all and per client address; one over them is closed as it comes (counted in `rsp_http_connections_refused_total`). Behind a proxy, whose connections all come from its address, raise the per-address one; `0`: off",
   },
   maxConnectionsPerAddress: { env: 'RSP_MAX_CONNECTIONS_PER_ADDRESS', schema: limit(10_000_000, 1024), doc: "open connections of the gateway's port from one client address", row: 'maxConnections' },
+  healthMaxConnections: {
+    env: 'RSP_HEALTH_MAX_CONNECTIONS',
+    schema: limit(10_000_000, 512),
+    doc: "open connections of the health port (`RSP_HEALTH_PORT`), in all and per client address, refused as the gateway's port's are: a load balancer's checks need a few, and whoever else reaches the port holds no more. Raise the per-address one when many checkers come from one address (a NAT, a node's proxy); `0`: off",
+  },
+  healthMaxConnectionsPerAddress: { env: 'RSP_HEALTH_MAX_CONNECTIONS_PER_ADDRESS', schema: limit(10_000_000, 64), doc: 'open connections of the health port from one client address', row: 'healthMaxConnections' },
   headersTimeoutMs: {
     env: 'RSP_HEADERS_TIMEOUT_MS',
     schema: z.coerce.number().int().min(100).max(300_000).default(10_000),

@@ -8,12 +8,6 @@ export interface ConnectionCaps {
   perAddress: number;
 }
 
-/**
- * Open connections of the health port (RSP_HEALTH_PORT), at most: a load balancer's checks need a
- * few; anyone who can reach the port holds no more than these (and one address no more than its share).
- */
-export const HEALTH_PORT_CONNECTION_CAPS: ConnectionCaps = { total: 512, perAddress: 64 };
-
 /** Which bound refused a connection (the label of `rsp_http_connections_refused_total`). */
 export type ConnectionCapLimit = 'total' | 'per_address';
 

@@ -79,7 +79,7 @@ import { closeForCredentials, CredentialSockets, TOKEN_REFUSED_REASON } from './
 import { certificateProblems, createListener } from './tls';
 import { ACCEPT_HANDLES, AcceptHandles, listenWithAcceptHandles } from './accept-handles';
 import { listenPortProblems } from './port-problems';
-import { capConnections, HEALTH_PORT_CONNECTION_CAPS, type ConnectionCapWatcher } from './connection-cap';
+import { capConnections, type ConnectionCapWatcher } from './connection-cap';
 
 /**
  * How long a stopping gateway lets in-flight HTTP requests finish before it cuts their connections;
@@ -477,7 +477,7 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   // A port of its own for a load balancer's checks (RSP_HEALTH_PORT): no client of the gateway's port is ever queued before them.
   const health = config.healthPort === undefined ? undefined : createListener(config, healthHandler({ dataSource, readinessChecks, logger }));
   if (health) {
-    capConnections(health.server, 'health', HEALTH_PORT_CONNECTION_CAPS, logger, connectionWatcher(services, 'health'));
+    capConnections(health.server, 'health', { total: config.healthMaxConnections, perAddress: config.healthMaxConnectionsPerAddress }, logger, connectionWatcher(services, 'health'));
     await listenWithAcceptHandles(health.server, { port: config.healthPort!, host: config.host, backlog: LISTEN_BACKLOG }, logger, 1).catch(async (e: unknown) => {
       // The gateway's port is let go too: the start fails as a whole (a health port in use, say).
       acceptHandles?.close();

@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { EventEmitter, once } from 'node:events';
-import { capConnections, HEALTH_PORT_CONNECTION_CAPS, type ConnectionCapLimit, type ConnectionCaps } from '../../../gateway/server/connection-cap';
+import { loadConfig } from '../../../gateway/config/config';
+import { capConnections, type ConnectionCapLimit, type ConnectionCaps } from '../../../gateway/server/connection-cap';
 import type { Logger } from '../../../gateway/logging/logger';
 
 /** A logger that keeps the warnings. */
@@ -42,14 +43,23 @@ function dial(port: number, localAddress = '127.0.0.1'): Socket {
   return socket;
 }
 
+/** The health port's caps when its settings are not set (RSP_HEALTH_MAX_CONNECTIONS, RSP_HEALTH_MAX_CONNECTIONS_PER_ADDRESS). */
+const HEALTH_PORT_CONNECTION_CAPS: ConnectionCaps = { total: 512, perAddress: 64 };
+
 describe('connection caps (the health port: RSP_HEALTH_PORT)', () => {
   const sockets: Socket[] = [];
   afterEach(() => {
     for (const s of sockets.splice(0)) s.destroy();
   });
 
-  test('the health port takes at most 512 connections, 64 from one address', () => {
-    expect(HEALTH_PORT_CONNECTION_CAPS).toEqual({ total: 512, perAddress: 64 });
+  test('the health port takes at most 512 connections, 64 from one address, unless its settings say otherwise', () => {
+    const caps = (env: NodeJS.ProcessEnv) => {
+      const c = loadConfig(env);
+      return { total: c.healthMaxConnections, perAddress: c.healthMaxConnectionsPerAddress };
+    };
+    expect(caps({})).toEqual(HEALTH_PORT_CONNECTION_CAPS);
+    expect(caps({ RSP_HEALTH_MAX_CONNECTIONS: '2048', RSP_HEALTH_MAX_CONNECTIONS_PER_ADDRESS: '0' })).toEqual({ total: 2048, perAddress: 0 });
+    expect(() => loadConfig({ RSP_HEALTH_MAX_CONNECTIONS_PER_ADDRESS: '-1' })).toThrow(/RSP_HEALTH_MAX_CONNECTIONS_PER_ADDRESS: must be ≥ 0/);
   });
 
   test('one address over its share is refused (closed as it comes), others still get in, and a closed connection frees its place', async () => {
