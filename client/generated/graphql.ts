@@ -884,21 +884,21 @@ export type HostRemoveOrphansMutationVariables = Exact<{
 
 export type HostRemoveOrphansMutation = { removeOrphans: { removed: Array<{ technology: string, driver: string, name: string, foundAt: string }>, failed: Array<{ reason: string, orphan: { technology: string, driver: string, name: string } }> } };
 
-export type ImageFieldsFragment = { id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility };
+export type ImageFieldsFragment = { id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, format: string | null, visibility: ImageVisibility };
 
 export type ImageRegisterMutationVariables = Exact<{
   input: RegisterImageInput;
 }>;
 
 
-export type ImageRegisterMutation = { registerImage: { id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility } };
+export type ImageRegisterMutation = { registerImage: { id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, format: string | null, visibility: ImageVisibility } };
 
 export type ImageListQueryVariables = Exact<{
   technology?: string | null | undefined;
 }>;
 
 
-export type ImageListQuery = { images: Array<{ id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility }> };
+export type ImageListQuery = { images: Array<{ id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, format: string | null, visibility: ImageVisibility }> };
 
 export type ImageDeleteMutationVariables = Exact<{
   id: string;
@@ -1307,7 +1307,7 @@ export type EnvironmentDriversQuery = { drivers: Array<{ name: string, operation
 export type FormChoicesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type FormChoicesQuery = { images: Array<{ id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, visibility: ImageVisibility }>, hosts: { nodes: Array<{ id: string, hostname: string, state: HostState, drivers: Array<string> }> } };
+export type FormChoicesQuery = { images: Array<{ id: string, name: string, version: string, technology: string, vendorGroupId: string, digest: string | null, sizeBytes: number | null, format: string | null, visibility: ImageVisibility }>, hosts: { nodes: Array<{ id: string, hostname: string, state: HostState, drivers: Array<string> }> } };
 
 export type GroupsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -1403,6 +1403,13 @@ export type HostQueryVariables = Exact<{
 
 
 export type HostQuery = { host: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, ipv6Range: string | null, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } }, environments: { nodes: Array<{ id: string, name: string, groupId: string, hostId: string, driver: string, technology: string, imageId: string | null, status: EnvironmentStatus, drift: string | null, lastError: string | null, createdAt: string, limits: { cpuWeight: number | null, cpuQuota: number | null, memoryBytes: number | null, diskBytes: number | null, networkBitsPerSecond: number | null, pids: number | null }, iface: { hostname: string, network: string, readOnlyRoot: boolean, ports: Array<{ hostPort: number, port: number, protocol: string }> }, addresses: Array<{ address: string, prefix: number, family: string, interface: string }>, intervention: { byGroupId: string | null, action: string, reason: string, at: string } | null, heldBy: Array<{ id: string, hostId: string, environmentId: string | null, holds: Array<{ type: string, amount: number, unit: ResourceUnit }> }> }> } };
+
+export type HostDriversQueryVariables = Exact<{
+  hostId: string;
+}>;
+
+
+export type HostDriversQuery = { drivers: Array<{ name: string, technology: string, available: boolean, reason: string | null, version: string | null, features: Array<string>, imageFormats: Array<string> }> };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1882,6 +1889,7 @@ export const ImageFieldsFragmentDoc = /*#__PURE__*/ new TypedDocumentString(`
   vendorGroupId
   digest
   sizeBytes
+  format
   visibility
 }
     `, {"fragmentName":"ImageFields"}) as unknown as TypedDocumentString<ImageFieldsFragment, unknown>;
@@ -3523,6 +3531,7 @@ export const ImageRegisterDocument = /*#__PURE__*/ new TypedDocumentString(`
   vendorGroupId
   digest
   sizeBytes
+  format
   visibility
 }`) as unknown as TypedDocumentString<ImageRegisterMutation, ImageRegisterMutationVariables>;
 export const ImageListDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -3539,6 +3548,7 @@ export const ImageListDocument = /*#__PURE__*/ new TypedDocumentString(`
   vendorGroupId
   digest
   sizeBytes
+  format
   visibility
 }`) as unknown as TypedDocumentString<ImageListQuery, ImageListQueryVariables>;
 export const ImageDeleteDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -4907,6 +4917,7 @@ export const FormChoicesDocument = /*#__PURE__*/ new TypedDocumentString(`
   vendorGroupId
   digest
   sizeBytes
+  format
   visibility
 }`) as unknown as TypedDocumentString<FormChoicesQuery, FormChoicesQueryVariables>;
 export const GroupsDocument = /*#__PURE__*/ new TypedDocumentString(`
@@ -5752,3 +5763,16 @@ fragment ResourceFields on Resource {
   used
   free
 }`) as unknown as TypedDocumentString<HostQuery, HostQueryVariables>;
+export const HostDriversDocument = /*#__PURE__*/ new TypedDocumentString(`
+    query HostDrivers($hostId: ID!) {
+  drivers(hostId: $hostId) {
+    name
+    technology
+    available
+    reason
+    version
+    features
+    imageFormats
+  }
+}
+    `) as unknown as TypedDocumentString<HostDriversQuery, HostDriversQueryVariables>;

@@ -37,6 +37,19 @@ export function matchesImageFormats(head: Buffer, formats: readonly ImageFormat[
   return all.some((format) => !RECOGNIZERS[format] || RECOGNIZERS[format](head));
 }
 
+/**
+ * The format of the image `head` starts, of `formats` (its technology's drivers'; `DEFAULT_IMAGE_FORMATS`
+ * when empty): the one the gateway tells from its bytes, else the only one of them it cannot tell
+ * (a plugin's own, left to the driver); null when it is of none of them, or could be of several it cannot tell apart.
+ */
+export function imageFormatOf(head: Buffer, formats: readonly ImageFormat[]): ImageFormat | null {
+  const all = formats.length ? formats : DEFAULT_IMAGE_FORMATS;
+  const told = all.find((format) => RECOGNIZERS[format]?.(head));
+  if (told) return told;
+  const untold = all.filter((format) => !RECOGNIZERS[format]);
+  return untold.length === 1 ? untold[0] : null;
+}
+
 /** What `head` looks like when it is a kind of file often sent by mistake (`a PNG picture`), else null. */
 export function lookalikeOf(head: Buffer): string | null {
   return LOOKALIKES.find(([magic]) => startsWith(head, magic))?.[1] ?? null;

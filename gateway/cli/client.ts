@@ -111,7 +111,7 @@ export class GatewayClient {
   }
 
   /** Uploads an image's root filesystem tarball (`PUT /images/:id/content`), streamed from disk. */
-  async uploadImage(imageId: string, tarPath: string): Promise<{ id: string; digest: string; sizeBytes: number }> {
+  async uploadImage(imageId: string, tarPath: string): Promise<{ id: string; digest: string; sizeBytes: number; format: string | null }> {
     let blob: Blob;
     try {
       blob = await openAsBlob(tarPath);
@@ -123,7 +123,7 @@ export class GatewayClient {
       headers: this.headers({ 'content-type': 'application/x-tar' }),
       body: blob,
     });
-    const body = await this.readAnswer<GraphQLBody<never> & { id: string; digest: string; sizeBytes: number }>(res, 'PUT /images/…/content', (b) => typeof b.id === 'string');
+    const body = await this.readAnswer<GraphQLBody<never> & { id: string; digest: string; sizeBytes: number; format: string | null }>(res, 'PUT /images/…/content', (b) => typeof b.id === 'string');
     const first = body.errors?.[0];
     if (first) throw this.answered(first);
     if (!res.ok) throw new CliError(`upload failed: HTTP ${res.status}`, res.status >= 500 ? 'UNAVAILABLE' : 'FAILURE');

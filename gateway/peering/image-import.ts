@@ -78,7 +78,7 @@ export class ImageImport {
       (await this.images.register(actor, { vendorGroupId: groupId, name: listed.name, version: listed.version, technology: listed.technology, source: ImageSource.USER_SUPPLIED, visibility: request.visibility ?? ImageVisibility.PRIVATE, description: listed.description, digest, sizeBytes: listed.sizeBytes }, true));
     // Bits this site keeps already (another group's image): the peer listing the image is the group's right to them.
     if (this.images.store.has(digest)) {
-      await this.repo.update({ id: image.id }, { digest, contentProven: true });
+      await this.repo.update({ id: image.id }, { digest, contentProven: true, format: await this.images.formatOf(digest) });
       return this.repo.findOneByOrFail({ id: image.id });
     }
     if (!image.digest) await this.repo.update({ id: image.id }, { digest });

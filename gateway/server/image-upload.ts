@@ -33,7 +33,7 @@ export function imageUploadHandler(services: Services, logger: Logger, uploadIdl
       if (!actor || actor.kind !== 'token') throw new UnauthenticatedError();
       allowSlowUpload(req, uploadIdleMs);
       const image = await services.images.storeContent(actor, String(req.params.id), body, announcedLength(req));
-      res.json({ id: image.id, digest: image.digest, sizeBytes: image.sizeBytes });
+      res.json({ id: image.id, digest: image.digest, sizeBytes: image.sizeBytes, format: image.format });
     } catch (e) {
       const error = isRspError(e) ? e : fromDatabaseError(e) ?? null;
       if (!error && !req.destroyed) logger.error({ err: e, requestId: res.locals.requestId }, 'image upload failed');

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { DataSource, Repository } from 'typeorm';
 import { DEFAULT_IMAGE_FORMATS, type ImageFormat } from '../../drivers/contract';
 import type { DriverFact } from '../agent/host-facts';
-import { lookalikeOf, matchesImageFormats, readImageHead } from '../artifacts/image-format';
+import { imageFormatOf, lookalikeOf, matchesImageFormats, readImageHead } from '../artifacts/image-format';
 import type { ImageStore } from '../artifacts/image-store';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
@@ -29,7 +29,7 @@ export class ImageService {
   }
 
   /**
-   * Stores an image's bits (a root filesystem tarball) and records their digest and size. Images
+   * Stores an image's bits (a root filesystem tarball) and records their digest, size and format (`imageFormatOf`). Images
    * are read-only: bits already stored are a CONFLICT; bits that do not match a declared digest
    * are refused, and so are bits whose start is of none of the image formats its technology's
    * drivers take (`formatsFor`): BAD_USER_INPUT with `details.reason: IMAGE_FORMAT`, read no further. The bits are reserved against the group's storage quota before they are written:
@@ -42,12 +42,14 @@ export class ImageService {
     policy.requireRole(actor, image.vendorGroupId, MemberRole.MEMBER, 'upload the content of this image');
     if (this.hasContent(image)) throw new ConflictError(`Image ${image.name}:${image.version} already has its content; images are read-only`, { id });
     const { head, whole } = await readImageHead(content);
+    let format: string | null = null;
     if (head.length) {
       const formats = await this.formatsFor(image.technology);
       if (!matchesImageFormats(head, formats)) {
         content.destroy();
         throw imageFormatError(image.technology, formats, lookalikeOf(head));
       }
+      format = imageFormatOf(head, formats);
     }
     content = whole;
     const room = await this.quotas.reserve(image.vendorGroupId, expectedBytes ?? image.sizeBytes ?? 0, `the upload of image ${image.name}:${image.version}`, image.id);
@@ -55,7 +57,7 @@ export class ImageService {
       const stored = await this.store.put(content, { expectedDigest: image.digest, room });
       try {
         return await this.dataSource.transaction(async (m) => {
-          const saved = await m.getRepository(ImageEntity).save({ ...image, digest: stored.digest, sizeBytes: stored.sizeBytes, contentProven: true });
+          const saved = await m.getRepository(ImageEntity).save({ ...image, digest: stored.digest, sizeBytes: stored.sizeBytes, format, contentProven: true });
           await room.settleWithin(m);
           return saved;
         });
@@ -106,15 +108,22 @@ export class ImageService {
     if (input.sizeBytes != null && !(input.sizeBytes >= 0)) throw new BadInputError('sizeBytes must be ≥ 0');
     if ((input.sharedWith?.length ?? 0) > 0 && input.visibility !== ImageVisibility.SHARED) throw new BadInputError('sharedWith is only for SHARED images');
     checkSharedWith(input.sharedWith ?? []);
-    const contentProven = proven || (input.digest != null && (await this.repo.findBy({ digest: input.digest })).some((i) => i.contentProven && policy.canUseImage(actor, i)));
+    const sameBits = input.digest != null ? await this.repo.findBy({ digest: input.digest }) : [];
+    const contentProven = proven || sameBits.some((i) => i.contentProven && policy.canUseImage(actor, i));
+    const format = contentProven ? formatAmong(sameBits) : null;
     return this.dataSource.transaction(async (m) => {
       const repo = m.getRepository(ImageEntity);
       await requireGroupRoom(repo, { vendorGroupId: input.vendorGroupId }, input.vendorGroupId, 'images');
       if (await repo.existsBy({ vendorGroupId: input.vendorGroupId, name: input.name, version: input.version, technology: input.technology })) {
         throw new ConflictError(`Image ${input.name}:${input.version} (${input.technology}) already exists for this group`, { name: input.name, version: input.version });
       }
-      return repo.save(repo.create({ ...input, readOnly: true, contentProven }));
+      return repo.save(repo.create({ ...input, readOnly: true, contentProven, format }));
     });
+  }
+
+  /** The format of the bits of `digest` as an image of them recorded it; null when none did. */
+  async formatOf(digest: string): Promise<string | null> {
+    return formatAmong(await this.repo.findBy({ digest }));
   }
 
   /** True when the image has its bits: its digest's are stored and its group showed it holds them (see `register`). */
@@ -165,6 +174,11 @@ function present(actor: Principal, image: ImageEntity): ImageEntity {
   if (policy.isMember(actor, image.vendorGroupId)) return image;
   const mine = actor.kind === 'token' ? actor.groupId : null;
   return Object.assign(new ImageEntity(), image, { sharedWith: image.sharedWith.filter((g) => g === mine) });
+}
+
+/** The format images of the same bits recorded (the first that did); null when none did. */
+function formatAmong(images: readonly Pick<ImageEntity, 'format' | 'contentProven'>[]): string | null {
+  return images.find((i) => i.contentProven && i.format)?.format ?? null;
 }
 
 /** The refusal of an upload of none of `formats`, naming what it looks like when known. */

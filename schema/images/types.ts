@@ -29,6 +29,9 @@ export class Image {
   @Field(() => Float, { nullable: true })
   sizeBytes: number | null;
 
+  @Field(() => String, { nullable: true, description: "The format of its bits, told from their first bytes when they were uploaded: rootfs-tar (a root filesystem as a tar archive, plain or compressed), qcow2, or a plugin driver's own. Null before its content is uploaded, and for images stored before formats were kept." })
+  format: string | null;
+
   @Field()
   readOnly: boolean;
 

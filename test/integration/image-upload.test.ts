@@ -114,9 +114,16 @@ function imageUploadSuite(kind: 'pglite' | 'postgres') {
     const ok = await t.upload(image, tar);
     expect(ok.status).toBe(200);
     expect(ok.body.sizeBytes).toBe(tar.length);
+    expect(ok.body.format).toBe('rootfs-tar');
     // Compressed, as engines unpack it.
     const second = (await t.ok<{ registerImage: { id: string } }>('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: newcomer, name: 'second', version: '1', technology: 'fake' } })).registerImage.id;
     expect((await t.upload(second, gzipSync(tar))).status).toBe(200);
+    // The catalog says what each image is; one registered with the digest of bits the group holds has their format.
+    const formats = async () => Object.fromEntries((await t.ok<{ images: { name: string; format: string | null }[] }>('{ images { name format } }')).images.map((i) => [i.name, i.format]));
+    const digest = (await t.ok('query ($id: ID!) { image(id: $id) { digest } }', { id: second })).image.digest;
+    await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: newcomer, name: 'third', version: '1', technology: 'fake', digest } });
+    await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: newcomer, name: 'empty', version: '1', technology: 'fake' } });
+    expect(await formats()).toMatchObject({ first: 'rootfs-tar', second: 'rootfs-tar', third: 'rootfs-tar', empty: null });
   });
 
   test("the formats a technology's drivers declare (imageFormats, as their agents reported) are what its uploads are checked against", async () => {
@@ -134,10 +141,16 @@ function imageUploadSuite(kind: 'pglite' | 'postgres') {
     const refused = await t.upload(await registerDisk(), tar);
     expect(refused.status).toBe(400);
     expect(refused.body.errors[0].extensions).toEqual({ code: 'BAD_USER_INPUT', details: { reason: 'IMAGE_FORMAT', technology: 'vm-disk', formats: ['qcow2'] } });
-    expect((await t.upload(await registerDisk(), qcow2)).status).toBe(200);
-    // A format the gateway cannot tell from the bytes is left to the driver.
+    const disk = await registerDisk();
+    expect(await t.upload(disk, qcow2)).toMatchObject({ status: 200, body: { format: 'qcow2' } });
+    expect((await t.ok('query ($id: ID!) { image(id: $id) { format } }', { id: disk })).image.format).toBe('qcow2');
+    // A format the gateway cannot tell from the bytes is left to the driver: the image is of it when it is the only such one.
     await reported(report(['vendor-blob']));
-    expect((await t.upload(await registerDisk(), Buffer.from('anything at all'))).status).toBe(200);
+    expect(await t.upload(await registerDisk(), Buffer.from('anything at all'))).toMatchObject({ status: 200, body: { format: 'vendor-blob' } });
+    // Of two it cannot tell apart, the gateway does not guess; what it can tell it names.
+    await reported(report(['vendor-blob', 'other-blob', 'qcow2']));
+    expect(await t.upload(await registerDisk(), Buffer.from('still anything'))).toMatchObject({ status: 200, body: { format: null } });
+    expect(await t.upload(await registerDisk(), Buffer.concat([qcow2, Buffer.from('2')]))).toMatchObject({ status: 200, body: { format: 'qcow2' } });
     // Declared none (an older agent): a root filesystem tarball, as the built-in drivers take.
     await reported(report());
     expect((await t.upload(await registerDisk(), qcow2)).body.errors[0].extensions.details).toMatchObject({ reason: 'IMAGE_FORMAT', formats: ['rootfs-tar'], looksLike: 'a qcow2 disk image' });

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ImageDeleteDocument, ImageListDocument, ImageRegisterDocument, ImageVisibility, RegisterImageInput } from '../../../client/generated/graphql';
 import { IMAGE_HEAD_BYTES, isRootfsTarStart, lookalikeOf } from '../../artifacts/image-format';
 import { CliError, ExitCode } from '../exit-codes';
-import { emit, humanBytes, table } from '../output';
+import { emit, humanBytes, printable, table } from '../output';
 import { contextOf, enumOption, groupOf } from './context';
 
 /** `rsp image import|list|delete`. */
@@ -28,8 +28,8 @@ export function registerImage(program: Command): void {
         await ctx.client.request(ImageDeleteDocument, { id: registered.id }).catch(() => undefined);
         throw e;
       });
-      const result = { ...registered, digest: uploaded.digest, sizeBytes: uploaded.sizeBytes };
-      emit(ctx.json, result, () => `Imported ${name}:${version} (${technology}) as ${result.id}, ${humanBytes(result.sizeBytes)} ${result.digest}\n`);
+      const result = { ...registered, digest: uploaded.digest, sizeBytes: uploaded.sizeBytes, format: uploaded.format ?? null };
+      emit(ctx.json, result, () => `Imported ${name}:${version} (${technology}) as ${result.id}, ${humanBytes(result.sizeBytes)}${result.format ? ` ${printable(result.format)}` : ''} ${result.digest}\n`);
     });
 
   image
@@ -46,6 +46,7 @@ export function registerImage(program: Command): void {
           { header: 'VERSION', value: (i) => i.version },
           { header: 'TECHNOLOGY', value: (i) => i.technology },
           { header: 'SIZE', value: (i) => (i.sizeBytes == null ? null : humanBytes(i.sizeBytes)) },
+          { header: 'FORMAT', value: (i) => i.format ?? (i.digest ? 'unknown' : null) },
           { header: 'VISIBILITY', value: (i) => i.visibility },
           { header: 'VENDOR', value: (i) => i.vendorGroupId },
         ]),

@@ -48,6 +48,14 @@ export class ImageEntity {
   @Column({ type: 'boolean', default: true })
   contentProven: boolean;
 
+  /**
+   * The format of its bits (`rootfs-tar`, `qcow2`, a plugin's own), told from their first bytes at
+   * the upload (`imageFormatOf`) or taken from an image of the same digest; null without content,
+   * or for bits stored before formats were kept.
+   */
+  @Column({ type: 'varchar', length: 30, nullable: true })
+  format: string | null;
+
   @Column({ type: 'boolean', default: true })
   readOnly: boolean;
 

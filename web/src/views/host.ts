@@ -1,10 +1,10 @@
 import { request } from '../api/graphql';
 import { subscribe } from '../api/live';
-import { HostDocument, HostHistoryDocument, HostHistoryQuery, HostMetricsDocument, HostSample } from '../api/queries';
+import { HostDocument, HostDriversDocument, HostHistoryDocument, HostHistoryQuery, HostMetricsDocument, HostSample } from '../api/queries';
 import { h, Kept, replace } from '../ui/dom';
 import { byteRate, bytes, num } from '../ui/format';
 import { LiveChart } from '../ui/live-chart';
-import { agentInfo, chip, errorBox, hostBadge, loading, panel } from '../ui/widgets';
+import { agentInfo, chip, errorBox, hostBadge, loading, panel, table } from '../ui/widgets';
 import { groupName, loadInto, notFoundState, reloadOnEvents } from './common';
 import type { View } from './context';
 import { hostActions, retiredNotice } from './host-actions';
@@ -63,6 +63,22 @@ export const hostView: View = (ctx) => {
     ];
   }, { notFound: () => gone() });
 
+  // Asked of the host's agent: an agent that does not answer leaves its error in this panel only.
+  const drivers = h('div', null, loading());
+  loadInto(ctx.scope, drivers, () => request(HostDriversDocument, { hostId: id }), (d) =>
+    table(
+      ['Driver', 'Technology', 'Available', 'Image formats', 'Features'],
+      d.drivers.map((x) => [
+        h('strong', null, x.name),
+        x.technology,
+        x.available ? `yes${x.version ? ` (${x.version})` : ''}` : h('span', { title: x.reason ?? '' }, `no${x.reason ? `: ${x.reason}` : ''}`),
+        x.imageFormats.map(chip),
+        x.features.length ? x.features.map(chip) : '—',
+      ]),
+      'Its agent reports no driver.',
+    ),
+  );
+
   let samples = 0;
   const stop = subscribe(
     HostMetricsDocument,
@@ -77,7 +93,7 @@ export const hostView: View = (ctx) => {
   ctx.scope.add(stop);
   reloadOnEvents(ctx.scope, ['ENVIRONMENT'], reload, (e) => e.environment?.hostId === id);
 
-  const page = h('div', null, head, panel('Metrics', chartsHead(picker, past), live, h('div', { class: 'charts' }, charts.map((c) => c.chart.el))), panel('Environments', envs));
+  const page = h('div', null, head, panel('Metrics', chartsHead(picker, past), live, h('div', { class: 'charts' }, charts.map((c) => c.chart.el))), panel('Drivers', drivers), panel('Environments', envs));
   // An unknown host (or one the token may not see): one statement instead of the page, its charts and their errors.
   const gone = () => {
     stop();

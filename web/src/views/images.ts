@@ -23,12 +23,13 @@ export const imagesView: View = (ctx) => {
       upload.append(disclosure('Upload an image', imageUploadForm(ctx, technologies, () => reload())));
     }
     return table(
-      ['Image', 'Technology', 'Group', 'Size', 'Digest', 'Visibility', ''],
+      ['Image', 'Technology', 'Group', 'Size', 'Format', 'Digest', 'Visibility', ''],
       d.images.map((i) => [
         h('strong', { dataset: { image: `${i.name}:${i.version}` } }, `${i.name}:${i.version}`),
         i.technology,
         groupName(ctx.groupNames, i.vendorGroupId),
         i.sizeBytes ? bytes(i.sizeBytes) : '—',
+        i.format ?? (i.digest ? h('span', { class: 'muted', title: 'Stored before image formats were kept' }, 'unknown') : '—'),
         i.digest ? h('code', { title: i.digest }, `${i.digest.slice(0, 19)}…`) : chip('no content yet'),
         i.visibility.toLowerCase(),
         h(
