@@ -1,6 +1,7 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
-import { ASTNode, ASTVisitor, DocumentNode, GraphQLError, Kind, validate, ValidationContext, ValueNode, type ExecutionArgs } from 'graphql';
+import { ASTNode, ASTVisitor, DocumentNode, getOperationAST, GraphQLError, GraphQLSchema, Kind, OperationDefinitionNode, validate, ValidationContext, ValueNode, type ExecutionArgs } from 'graphql';
 import { BadInputError } from '../errors';
+import { variableShapeError, variableShapeProblem } from './variable-shape';
 
 /**
  * Text the gateway refuses in any input, wherever it comes from (an argument written in the
@@ -123,10 +124,14 @@ const checkedLiterals = new WeakMap<DocumentNode, readonly GraphQLError[]>();
 
 /**
  * For graphql-ws `onSubscribe`: the execution arguments of an operation (or the errors already
- * found), refused when its variables or the strings written in its document are unfit for storage.
+ * found), refused when its variables do not fit their types (`variableShapeProblem`), or when
+ * its variables or the strings written in its document are unfit for storage.
  */
 export function guardExecutionArgs(args: ExecutionArgs | readonly GraphQLError[]): ExecutionArgs | readonly GraphQLError[] {
   if (!('document' in args)) return args;
+  const operation = getOperationAST(args.document, args.operationName);
+  const shape = operation ? variablesRefusal(args.schema, operation, args.variableValues) : undefined;
+  if (shape) return [shape];
   const found = unsafeVariables(args.variableValues);
   if (found.length) return [unsafeInputError(found)];
   let literals = checkedLiterals.get(args.document);
@@ -134,15 +139,27 @@ export function guardExecutionArgs(args: ExecutionArgs | readonly GraphQLError[]
   return literals.length ? literals : args;
 }
 
-/** Apollo plugin: refuses an operation whose variables hold a string unfit for storage, before it executes. */
+/**
+ * Apollo plugin: refuses an operation whose variables do not fit their types in a way graphql-js
+ * would take long to say (`variableShapeProblem`), or hold a string unfit for storage, before it
+ * executes.
+ */
 export function inputGuardPlugin<TContext extends BaseContext>(): ApolloServerPlugin<TContext> {
   const listener = {
-    async didResolveOperation(requestContext: { request: { variables?: Record<string, unknown> } }) {
+    async didResolveOperation(requestContext: { request: { variables?: Record<string, unknown> }; operation?: OperationDefinitionNode; schema: GraphQLSchema }) {
+      const shape = requestContext.operation ? variablesRefusal(requestContext.schema, requestContext.operation, requestContext.request.variables) : undefined;
+      if (shape) throw shape;
       const found = unsafeVariables(requestContext.request.variables);
       if (found.length) throw unsafeInputError(found);
     },
   };
   return { requestDidStart: async () => listener };
+}
+
+/** The error refusing variables that do not fit their types (`variableShapeProblem`), or undefined. */
+function variablesRefusal(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Readonly<Record<string, unknown>> | null | undefined): GraphQLError | undefined {
+  const found = variableShapeProblem(schema, operation, variables);
+  return found ? variableShapeError(found) : undefined;
 }
 
 function unsafeLiteralStrings(value: ValueNode, root: string): UnsafeInput[] {

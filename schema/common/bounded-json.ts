@@ -7,12 +7,15 @@ export const MAX_JSON_DEPTH = 32;
 /** Characters a JSON input may have at most, as JSON text. */
 export const MAX_JSON_CHARS = 64 * 1024;
 
+const TOO_LONG = `it is longer than ${MAX_JSON_CHARS} characters as JSON`;
+
 /**
  * What is wrong with a JSON input (a resource's attributes, an environment's config, a layer's
  * property value…), or undefined when it is within the bounds: nested at most MAX_JSON_DEPTH
  * levels, at most MAX_JSON_CHARS characters as JSON text. Walked with an explicit stack and
  * stopped at the first bound passed: a value nested a hundred thousand levels deep, which would
- * overflow any recursive walk (JSON.stringify, a jsonb cast), costs no more than one at the bound.
+ * overflow any recursive walk (JSON.stringify, a jsonb cast), and one of a hundred thousand keys
+ * cost no more than one at the bound.
  */
 export function jsonInputProblem(value: unknown): string | undefined {
   const stack: Array<[unknown, number]> = [[value, 0]];
@@ -25,15 +28,19 @@ export function jsonInputProblem(value: unknown): string | undefined {
       chars += 2;
       if (Array.isArray(v)) {
         chars += v.length;
+        if (chars > MAX_JSON_CHARS) return TOO_LONG;
         for (const item of v) stack.push([item, depth + 1]);
       } else {
-        for (const [key, item] of Object.entries(v)) {
+        // Key by key, the bound checked at each: an object of 100,000 keys is refused having read the first few thousand.
+        for (const key in v) {
+          if (!Object.prototype.hasOwnProperty.call(v, key)) continue;
           chars += key.length + 4;
-          stack.push([item, depth + 1]);
+          if (chars > MAX_JSON_CHARS) return TOO_LONG;
+          stack.push([(v as Record<string, unknown>)[key], depth + 1]);
         }
       }
     } else chars += String(v).length;
-    if (chars > MAX_JSON_CHARS) return `it is longer than ${MAX_JSON_CHARS} characters as JSON`;
+    if (chars > MAX_JSON_CHARS) return TOO_LONG;
   }
   return undefined;
 }

@@ -75,4 +75,42 @@ describe('arguments as an attacker sends them', () => {
     expect(literal.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(literal.errors?.[0]?.message).toMatch(/nested more than 32 levels/);
   });
+  /** `"k0":0,"k1":1,…`: `count` keys as the inside of a JSON object. */
+  const manyKeys = (count: number) => Array.from({ length: count }, (_, i) => `"k${i}":${i}`).join(',');
+
+  test('an input object of 100,000 unknown fields is BAD_USER_INPUT naming the first and how many more, over HTTP and graphql-ws, and nothing is stored', async () => {
+    const before = await resourceCount();
+    const res = await post(CREATE_RESOURCE, `{"i":{"hostId":"${w.host1}","type":"GPU","unit":"COUNT","total":1,${manyKeys(100_000)}}}`);
+    expect(res.status).toBe(400);
+    expect(res.errors).toEqual([{ message: 'Variable "$i" got an invalid value at "i.k0": Field "k0" is not defined by type "CreateResourceInput" (and 99999 more unknown fields)', extensions: { code: 'BAD_USER_INPUT', details: { variable: 'i', path: 'i.k0' } } }]);
+    const client = t.ws();
+    const refusal = await new Promise<Array<{ message: string; extensions?: { code?: string } }>>((resolve, reject) => {
+      client.subscribe({ query: CREATE_RESOURCE, variables: JSON.parse(`{"i":{"hostId":"${w.host1}","type":"GPU","unit":"COUNT","total":1,${manyKeys(100_000)}}}`) }, { next: (v) => reject(new Error(`unexpected result ${JSON.stringify(v)}`)), error: (e) => resolve(e as Array<{ message: string; extensions?: { code?: string } }>), complete: () => reject(new Error('completed without an error')) });
+    });
+    expect(refusal[0]).toMatchObject({ message: expect.stringContaining('Field "k0" is not defined by type "CreateResourceInput" (and 99999 more unknown fields)'), extensions: { code: 'BAD_USER_INPUT' } });
+    expect(await resourceCount()).toBe(before);
+  });
+
+  test('an object or a list where a String, an ID or an enum is expected is BAD_USER_INPUT naming its place, without quoting it', async () => {
+    const asString = await post('mutation ($c: [String!]!, $id: ID!) { execEnvironment(command: $c, id: $id) { exitCode } }', `{"id":"${w.groupA}","c":["ls",{${manyKeys(50_000)}}]}`);
+    expect(asString.errors).toEqual([{ message: 'Variable "$c" got an invalid value at "c[1]": String cannot represent an object', extensions: { code: 'BAD_USER_INPUT', details: { variable: 'c', path: 'c[1]' } } }]);
+    const asId = await post('query ($id: ID!) { operation(id: $id) { id } }', `{"id":[[1,2],{"a":1}]}`);
+    expect(asId.errors?.[0]).toMatchObject({ message: 'Variable "$id" got an invalid value at "id": ID cannot represent a list', extensions: { code: 'BAD_USER_INPUT' } });
+    const asEnum = await post(CREATE_RESOURCE, `{"i":{"hostId":"${w.host1}","type":"GPU","unit":{${manyKeys(1000)}},"total":1}}`);
+    expect(asEnum.errors?.[0]).toMatchObject({ message: expect.stringMatching(/^Variable "\$i" got an invalid value at "i\.unit": \w+ cannot represent an object$/), extensions: { code: 'BAD_USER_INPUT' } });
+    // What graphql-js answers itself still reads as before: a value of the wrong kind, a missing field.
+    const wrongKind = await post(CREATE_RESOURCE, `{"i":{"hostId":"${w.host1}","type":"GPU","unit":"COUNT","total":"many"}}`);
+    expect(wrongKind.errors?.[0]).toMatchObject({ message: expect.stringContaining('Float cannot represent non numeric value: "many"'), extensions: { code: 'BAD_USER_INPUT' } });
+  });
+
+  test('operations(targetId:) that is no id is BAD_USER_INPUT, as every other id; an id and the gateway store\'s target are taken', async () => {
+    for (const targetId of ['web', '', `${'x'.repeat(5000)}`, "' OR 1=1 --"]) {
+      const res = await t.gql('query ($t: String) { operations(targetId: $t) { totalCount } }', { t: targetId });
+      expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(res.errors?.[0]?.message).toMatch(/^Not an id: ".*" \(ids are UUIDs\)$/);
+      expect(res.errors?.[0]?.message.length).toBeLessThan(200);
+    }
+    expect((await t.ok<{ operations: { totalCount: number } }>('query ($t: String) { operations(targetId: $t) { totalCount } }', { t: w.groupA })).operations.totalCount).toBe(0);
+    expect((await t.ok<{ operations: { totalCount: number } }>('{ operations(targetType: "ArtifactStore", targetId: "gateway") { totalCount } }')).operations.totalCount).toBe(0);
+  });
 });
