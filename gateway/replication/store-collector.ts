@@ -4,7 +4,7 @@ import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import type { Logger } from '../logging/logger';
 import type { OperationEntity } from '../persistence/entities';
-import type { OperationService } from '../services/operation-service';
+import { GATEWAY_STORE_TARGET_ID, type OperationService } from '../services/operation-service';
 import type { ReplicaStores } from './replica-stores';
 
 /** What a collection of a store freed. */
@@ -43,7 +43,7 @@ export class StoreCollector {
     if (hostId) await this.owners.requireGovernsHost(actor, hostId, "collect this host's replica store");
     else policy.requireSiteAdmin(actor, "collect the gateway's replica store");
     const actorGroupId = actor.kind === 'token' ? actor.groupId : null;
-    return this.operations.start({ kind: 'replica.gc', targetType: hostId ? 'Host' : 'ArtifactStore', targetId: hostId ?? 'gateway', actorGroupId }, async (op) => {
+    return this.operations.start({ kind: 'replica.gc', targetType: hostId ? 'Host' : 'ArtifactStore', targetId: hostId ?? GATEWAY_STORE_TARGET_ID, actorGroupId }, async (op) => {
       await op.progress(0.05, 'marking the chunks every manifest references, then sweeping the rest');
       return { ...(await this.collect(hostId, op.signal)) };
     });

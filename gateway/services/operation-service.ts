@@ -1,5 +1,5 @@
 import { DataSource, EntityManager, Repository } from 'typeorm';
-import { ConflictError, isRspError, NotFoundError, RspError } from '../errors';
+import { BadInputError, ConflictError, isRspError, NotFoundError, RspError } from '../errors';
 import type { RspPubSub } from '../events/pubsub';
 import { Topic } from '../events/pubsub';
 import type { CarriedWrite } from '../environments/lifecycle';
@@ -8,6 +8,7 @@ import type { Logger } from '../logging/logger';
 import { policy } from '../auth/policy';
 import type { Principal } from '../auth/principal';
 import { MemberRole, OperationEntity, OperationState, TERMINAL_OPERATION_STATES } from '../persistence/entities';
+import { UUID_PATTERN } from '../persistence/time-ordered-id';
 
 /** What a running operation's work can do: report progress, see cancellation. */
 export interface OperationControl {
@@ -42,6 +43,9 @@ export interface NewOperation {
    */
   log?: Record<string, string | undefined>;
 }
+
+/** The target id of the operations on the gateway's own replica store (`replica.gc` without a host): the one target id that is no UUID. */
+export const GATEWAY_STORE_TARGET_ID = 'gateway';
 
 /** Filters of `list`. */
 export interface OperationFilter {
@@ -241,6 +245,10 @@ export class OperationService {
   /** Operations the actor may see, newest first, filtered. */
   async listFor(actor: Principal, filter: OperationFilter, limit: number, offset: number): Promise<{ items: OperationEntity[]; total: number }> {
     const p = policy.requireAuthenticated(actor);
+    // Checked as every other id is (the database's uuid type refuses those): the target id column is text.
+    if (filter.targetId !== undefined && filter.targetId !== null && !UUID_PATTERN.test(filter.targetId) && filter.targetId !== GATEWAY_STORE_TARGET_ID) {
+      throw new BadInputError(`Not an id: "${filter.targetId.length > 100 ? `${filter.targetId.slice(0, 100)}…` : filter.targetId}" (ids are UUIDs)`, { field: 'targetId' });
+    }
     return this.list(p.siteAdmin ? filter : { ...filter, groupIds: p.groupId ? [p.groupId] : [] }, limit, offset);
   }
 
