@@ -107,6 +107,15 @@ describe('rsp CLI', () => {
     });
   });
 
+  test('rsp serve with a data directory under /proc (where no directory can be made) says so on one line, exit code 2, instead of hanging', async () => {
+    const { code, stdout, stderr } = await rsp(['serve', '--port', '0', '--data-dir', '/proc/1/rsp'], { DATABASE_URL: '', RSP_DRIVERS: 'fake' });
+    expect({ code, stdout, stderr }).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "rsp: Cannot make the embedded database's directory /proc/1/rsp/db: its parent cannot hold directories (a system filesystem such as /proc or /sys) (ENOENT); give a directory this user may write with RSP_DATA_DIR or --data-dir [BAD_USER_INPUT]\n",
+    });
+  });
+
   test('rsp serve on a port in use says so before it opens the database (a first start would lose its token), exit code 2', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
