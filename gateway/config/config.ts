@@ -236,6 +236,12 @@ const settings = {
     schema: z.coerce.number().int().min(100).max(3_600_000).default(3000),
     doc: 'an UP host silent longer than this is marked DOWN, fenced and failed over (must exceed `RSP_HEARTBEAT_MS`)',
   },
+  hostRestartGraceMs: {
+    env: 'RSP_HOST_RESTART_GRACE_MS',
+    schema: z.coerce.number().int().min(100).max(3_600_000).optional(),
+    doc: "for this long after a gateway starts, hosts last heard before its start are not judged DOWN (their agents' reconnection backoff grew while it was away); at least `RSP_HOST_DOWN_AFTER_MS`. Raise it when agents take longer to dial again (slow links)",
+    shown: '`RSP_HOST_DOWN_AFTER_MS` + 30 s (the agents\' longest reconnection wait) + `RSP_HEARTBEAT_MS` + 10 s',
+  },
   /** A second gateway claiming an id already served exits 2. */
   localAgentId: {
     env: 'RSP_LOCAL_AGENT_ID',
@@ -424,6 +430,9 @@ export function inspectConfig(env: NodeJS.ProcessEnv = process.env, overrides: P
   const valid = (...keys: SettingKey[]) => keys.every((k) => !failed.has(k));
   if (valid('heartbeatMs', 'hostDownAfterMs') && (out.heartbeatMs as number) >= (out.hostDownAfterMs as number)) {
     problems.push({ variable: 'RSP_HOST_DOWN_AFTER_MS', problem: `must be longer than RSP_HEARTBEAT_MS (${out.heartbeatMs as number}), else a healthy host is marked DOWN between two beats (got ${out.hostDownAfterMs as number})` });
+  }
+  if (valid('hostDownAfterMs', 'hostRestartGraceMs') && out.hostRestartGraceMs !== undefined && (out.hostRestartGraceMs as number) < (out.hostDownAfterMs as number)) {
+    problems.push({ variable: 'RSP_HOST_RESTART_GRACE_MS', problem: `must be at least RSP_HOST_DOWN_AFTER_MS (${out.hostDownAfterMs as number}), else a restarted gateway judges hosts before their agents could be heard (got ${out.hostRestartGraceMs as number})` });
   }
   if (valid('tlsCert', 'tlsKey') && !out.tlsCert !== !out.tlsKey) {
     problems.push({ variable: out.tlsCert ? 'RSP_TLS_KEY' : 'RSP_TLS_CERT', problem: 'HTTPS needs both RSP_TLS_CERT and RSP_TLS_KEY (or neither, for plain HTTP)' });

@@ -208,7 +208,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       subscriberBuffer: config.subscriberBuffer,
       localHost: config.localHost,
       placement: { snapshotMs: config.placementSnapshotMs },
-      health: { heartbeatMs: config.heartbeatMs, downAfterMs: config.hostDownAfterMs },
+      health: { heartbeatMs: config.heartbeatMs, downAfterMs: config.hostDownAfterMs, restartGraceMs: config.hostRestartGraceMs },
       artifactStore: ArtifactStore.inDirectory(config.artifactDir, { logger }),
       peering: new Peering(config.peerSites, new PeerTokenSeal(config.peerTokenKeyFile ?? join(config.dataDir, 'secrets', 'peer-tokens.key'))),
       groupKeys: new GroupKeys(dataSource, { legacyFile: join(config.dataDir, 'secrets', 'replica-group-keys.secret'), logger }),

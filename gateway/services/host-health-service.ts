@@ -16,7 +16,7 @@ import { EntityStatements } from '../persistence/entity-statements';
 import { inventoryChanged } from '../placement/inventory-changes';
 import { AgentHeartbeats } from './agent-heartbeats';
 import { FailoverScopes } from './failover-scopes';
-import { DEFAULT_DETECTOR_SETTINGS, DetectorSettings, graceEndsAt, missedBeatsAllowed, silenceCutoff, staleCutoff } from './failure-detector';
+import { DEFAULT_DETECTOR_SETTINGS, DetectorSettings, judgedSince, missedBeatsAllowed, silenceCutoff, staleCutoff } from './failure-detector';
 import { PeriodicTask } from '../scheduling/periodic-task';
 
 /** The metric name of the alert a DOWN host raises. */
@@ -30,8 +30,13 @@ export const HOST_DOWN_METRIC = 'heartbeatSilenceSeconds';
  */
 const WAITING_BEAT_GATHER_MS = 100;
 
-/** The UP hosts silent past the cutoff ($2) by what is written ($3, stale) or heard here ($4, agents): the detector's read without a lock, every beat. */
-const DETECT_CANDIDATES = 'SELECT h.agent FROM host h WHERE h.state = $1 AND h."lastHeartbeatAt" < $2 AND (h."lastHeartbeatAt" < $3 OR h.agent = ANY($4::varchar[]))';
+/**
+ * The UP hosts silent past the cutoff ($2) by what is written ($3, stale) or heard here ($4,
+ * agents), and judged (last heard since $5, `judgedSince`, or heard here): the detector's read
+ * without a lock, every beat.
+ */
+const DETECT_CANDIDATES =
+  'SELECT h.agent FROM host h WHERE h.state = $1 AND h."lastHeartbeatAt" < $2 AND (h."lastHeartbeatAt" < $3 OR h.agent = ANY($4::varchar[])) AND (h."lastHeartbeatAt" >= $5 OR h.agent = ANY($4::varchar[]))';
 
 /** Any number, the same in every gateway: the advisory lock only one gateway's detector holds per round. */
 const DETECTOR_LOCK_KEY = 7_346_201_011;
@@ -60,8 +65,9 @@ export interface HealthRound {
  * each answered with a lease that ends before the host could be declared DOWN. A host is UNKNOWN
  * until its agent's first heartbeat, then UP; an UP host silent past `downAfterMs` is marked DOWN
  * — one gateway at a time, under an advisory lock, with a HOST event and an alert — and failover
- * is told; no host is judged during the grace period after the gateway started (a restart must
- * not fail every host over). A DOWN host is fenced (the agent link refuses it work). When its
+ * is told; a host last heard before this gateway started is not judged during the restart grace
+ * after it (`judgedSince`: its agent's reconnection backoff grew while the gateway was away; a
+ * restart must not fail every host over). A DOWN host is fenced (the agent link refuses it work). When its
  * agent beats again, the split-brain guard first stops and removes every environment it made that its engines
  * run that the database now places on a host of another agent; only then is the host UP again.
  * Environments an agent self-fenced are resumed where they were not failed over.
@@ -70,7 +76,7 @@ export class HostHealthService implements HeartbeatReceiver {
   private readonly hosts: Repository<HostEntity>;
   /** The round's read of hosts, written out once (it runs every beat). */
   private readonly hostRows: EntityStatements<HostEntity>;
-  /** When this gateway started its rounds (ms; undefined before `start`): the grace period counts from it. */
+  /** When this gateway started its rounds (ms; undefined before `start`): the restart grace counts from it. */
   private started: number | undefined;
   /** Per agent: environments it reported self-fenced, not settled yet. */
   private readonly fencedReports = new Map<string, Map<string, FencedEnvironment>>();
@@ -123,12 +129,12 @@ export class HostHealthService implements HeartbeatReceiver {
     this.hooks = hooks;
   }
 
-  /** When the rounds first started (ms), or undefined before: the grace period counts from it. */
+  /** When the rounds first started (ms), or undefined before: the restart grace counts from it. */
   get startedAt(): number | undefined {
     return this.started;
   }
 
-  /** Detects every `heartbeatMs` until `stop`; the first start opens the grace period (agents reconnect meanwhile). */
+  /** Detects every `heartbeatMs` until `stop`; the first start opens the restart grace (agents reconnect meanwhile). */
   start(): void {
     // A round starts once this turn of the event loop has read its I/O (`setImmediate` runs after it): after a stall of the
     // gateway's own the timer fires before the beats agents sent meanwhile are read, and would judge them silent.
@@ -147,7 +153,7 @@ export class HostHealthService implements HeartbeatReceiver {
 
   /**
    * One round: the DOWN hosts of every connected agent heard lately go through the guard, silent
-   * hosts are marked DOWN (after the grace period), environments agents self-fenced are settled.
+   * hosts are marked DOWN (those heard before the start only after the restart grace), environments agents self-fenced are settled.
    */
   async tick(now = Date.now()): Promise<HealthRound> {
     const round: HealthRound = { down: [], up: [] };
@@ -388,19 +394,21 @@ export class HostHealthService implements HeartbeatReceiver {
   }
 
   /**
-   * Marks DOWN every UP host silent past the threshold (none before `start`, nor during the grace
-   * period after it): judged from memory for agents this gateway heard (a live one's hosts are
+   * Marks DOWN every UP host silent past the threshold (none before `start`, nor, during the restart
+   * grace after it, one last heard before it — `judgedSince` — unless this gateway heard its agent
+   * since): judged from memory for agents this gateway heard (a live one's hosts are
    * never DOWN, its beats being written only every `heardWriteEveryMs`), from the written
    * `lastHeartbeatAt` with that much more allowance for the others (`staleCutoff`), in one transaction under an advisory lock
    * (another gateway running the same round finds it taken and leaves the hosts to the winner),
    * once a read without the lock found a candidate. Publishes a HOST event and raises an alert per host. Returns the hosts it marked.
    */
   async detect(now = Date.now()): Promise<HostEntity[]> {
-    if (this.started === undefined || now < graceEndsAt(this.started, this.settings)) return [];
+    if (this.started === undefined) return [];
     const cutoff = silenceCutoff(now, this.settings);
+    const since = judgedSince(now, this.started, this.settings);
     // First, without a lock or a transaction, whether any host is a candidate at all (in a steady state none is).
     const liveNow = new Set(this.agents.connected().filter((id) => this.beats.isLive(id, now)));
-    const candidates = (await this.dataSource.query(DETECT_CANDIDATES, [HostState.UP, cutoff, staleCutoff(now, this.settings), this.beats.silentSince(cutoff.getTime())])) as Array<Pick<HostEntity, 'agent'>>;
+    const candidates = (await this.dataSource.query(DETECT_CANDIDATES, [HostState.UP, cutoff, staleCutoff(now, this.settings), this.beats.silentSince(cutoff.getTime()), since])) as Array<Pick<HostEntity, 'agent'>>;
     if (!candidates.some((h) => !liveNow.has(h.agent))) return [];
     const marked = await this.dataSource.transaction(async (m) => {
       const [lock] = (await m.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [DETECTOR_LOCK_KEY])) as Array<{ locked: boolean }>;
@@ -414,6 +422,7 @@ export class HostHealthService implements HeartbeatReceiver {
         .createQueryBuilder('h')
         .where('h.state = :up AND h."lastHeartbeatAt" IS NOT NULL AND h."lastHeartbeatAt" < :cutoff AND NOT (h.agent = ANY(CAST(:liveHere AS varchar[])))', { up: HostState.UP, cutoff, liveHere })
         .andWhere('(h."lastHeartbeatAt" < :stale OR h.agent = ANY(CAST(:silentHere AS varchar[])))', { stale: staleCutoff(now, this.settings), silentHere })
+        .andWhere('(h."lastHeartbeatAt" >= :since OR h.agent = ANY(CAST(:silentHere AS varchar[])))', { since })
         .setLock('pessimistic_write')
         .getMany();
       if (silent.length) await m.getRepository(HostEntity).update({ id: In(silent.map((h) => h.id)) }, { state: HostState.DOWN });

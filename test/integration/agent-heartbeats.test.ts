@@ -5,7 +5,7 @@ import { RSP_VERSION } from '../../gateway/version';
 import type { HostAgent } from '../../gateway/agent/host-agent';
 import { AGENT_PROTOCOL_VERSION } from '../../gateway/agent/protocol';
 import { leaseUntil } from '../../gateway/agent/remote/agent-lease';
-import { graceEndsAt } from '../../gateway/services/failure-detector';
+import { restartGraceMs } from '../../gateway/services/failure-detector';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { describeWithEngine } from '../helpers/engines';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
@@ -15,8 +15,8 @@ const OP = 'id state error { code message }';
 
 /**
  * Hosts are UP only on the word of their agent's pushed heartbeats: UNKNOWN until the first,
- * `setHostState(UP)` refused without a live agent, DOWN after silence (never during the grace
- * period after a gateway start), and the environments an agent self-fenced resumed only where
+ * `setHostState(UP)` refused without a live agent, DOWN after silence (one last heard before a
+ * gateway started only after its restart grace), and the environments an agent self-fenced resumed only where
  * they were not failed over.
  */
 describeWithEngine('postgres', 'agent-pushed heartbeats and host states', () => {
@@ -107,30 +107,39 @@ describeWithEngine('postgres', 'agent-pushed heartbeats and host states', () => 
     }
   });
 
-  test('a host heard and then silent is DOWN; none is judged during the grace period after a gateway start', async () => {
-    // This gateway stops judging: the one started below stands for it restarted.
-    await t.gateway.services.health.stop();
-    const fresh = await startTestGateway({ ...db, dataDir: `${db.dataDir}-restarted` }, { ...env, RSP_AGENTS: '' });
+  test('after a gateway start, a host last heard before it is judged only once the restart grace is over; one heard since is judged as always', async () => {
+    // A gateway started on a database of its own (its detector run at chosen times, far ahead: nothing else there to judge) stands for one restarted.
+    const other = await createTestDatabase('postgres');
+    const fresh = await startTestGateway(other, { ...env, RSP_AGENTS: '' });
     const health = fresh.gateway.services.health;
-    // Its rounds stop too: the test runs its detector at chosen times.
     await health.stop();
     const started = health.startedAt!;
+    const graceEnds = started + restartGraceMs(settings);
+    // The default grace covers the agents' longest wait between dials (30 s), far more than the old `heartbeat + down-after`.
+    expect(graceEnds - started).toBeGreaterThan(30_000 + settings.downAfterMs);
     try {
-      const h = await newHost('ghost-box', 'ghost');
-      // Heard once, long before the restart: the host is UP, and silent.
-      const heardAt = Date.now() - 60_000;
-      const ghost = inLink('ghost');
-      await Promise.resolve(t.gateway.services.health.receiveHeartbeat('ghost', { sentAt: heardAt, fenced: [] }, heardAt)).finally(ghost);
-      expect((await host(h.id)).state).toBe('UP');
-      expect(await health.detect(started + 1)).toEqual([]);
-      expect(await health.detect(graceEndsAt(started, settings) - 1)).toEqual([]);
-      expect((await host(h.id)).state).toBe('UP');
-      const marked = await health.detect(graceEndsAt(started, settings));
-      expect(marked.map((m) => m.id)).toContain(h.id);
-      expect((await host(h.id)).state).toBe('DOWN');
+      const g = (await fresh.ok('mutation { createGroup(input: { slug: "ops", name: "Ops" }) { id } }')).createGroup.id as string;
+      const s = (await fresh.ok('mutation ($g: ID!) { createSite(input: { name: "one", ownerGroupId: $g }) { id } }', { g })).createSite.id as string;
+      const hostIn = async (hostname: string, agent: string, heardAt: number) => {
+        const id = (await fresh.ok('mutation ($i: CreateHostInput!) { createHost(input: $i) { id } }', { i: { siteId: s, ownerGroupId: g, hostname, drivers: ['fake'], agent } })).createHost.id as string;
+        // Heard at `heardAt` by another gateway (this one's predecessor, or a replica): UP, what is written.
+        await fresh.gateway.dataSource.query(`UPDATE host SET state = 'UP', "lastHeartbeatAt" = $2 WHERE id = $1`, [id, new Date(heardAt)]);
+        return id;
+      };
+      const stateOf = async (id: string) => (await fresh.ok('query ($id: ID!) { host(id: $id) { state } }', { id })).host.state as string;
+      // One last heard before the start; the other just after it: both silent from then on.
+      const before = await hostIn('ghost-box', 'ghost', started - 60_000);
+      const since = await hostIn('recent-box', 'recent', started + 1);
+      const judged = async (now: number) => (await health.detect(now)).map((h) => h.id).filter((id) => id === before || id === since);
+      expect(await judged(started + 1)).toEqual([]);
+      // During the grace the one heard since the start is judged (as a replica that did not hear its agent reads what is written); the other is not.
+      expect(await judged(graceEnds - 1)).toEqual([since]);
+      expect(await stateOf(before)).toBe('UP');
+      expect(await judged(graceEnds)).toEqual([before]);
+      expect(await stateOf(before)).toBe('DOWN');
     } finally {
       await fresh.close();
-      t.gateway.services.health.start();
+      await other.drop();
     }
   });
 

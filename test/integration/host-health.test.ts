@@ -41,8 +41,9 @@ describeWithEngine('postgres', 'failure detection across two gateway replicas', 
 
   test('a silent host is marked DOWN exactly once while both replicas race to detect it', async () => {
     const lost = await newHost('lost', 'gone');
-    // Its agent was heard once, long ago: the host was UP.
-    await a.gateway.dataSource.query(`UPDATE host SET state = 'UP', "lastHeartbeatAt" = now() - interval '10 seconds' WHERE id = $1`, [lost]);
+    // Its agent was heard once, as both replicas had started (one heard before a replica's start would have its restart grace): the host was UP.
+    const started = Math.max(...[a, b].map((g) => g.gateway.services.health.startedAt!));
+    await a.gateway.dataSource.query(`UPDATE host SET state = 'UP', "lastHeartbeatAt" = $2 WHERE id = $1`, [lost, new Date(started)]);
     const rounds = await Promise.all([...Array(4)].flatMap(() => [a.gateway.services.health.detect(), b.gateway.services.health.detect()]));
     await until('host DOWN', async () => ((await state(lost)) === 'DOWN' ? true : undefined), 20_000, 50);
     // The round that marked it (maybe a timed one) raises its alert after the mark: wait for it, then give both

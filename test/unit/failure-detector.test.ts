@@ -1,6 +1,8 @@
 import { ConfigError, loadConfig } from '../../gateway/config/config';
 import { HostState } from '../../gateway/persistence/entities';
-import { isSilent, missedBeatsAllowed, silenceCutoff } from '../../gateway/services/failure-detector';
+import { DEFAULT_BACKOFF } from '../../gateway/agent/remote/reconnect-backoff';
+import { leaseUntil } from '../../gateway/agent/remote/agent-lease';
+import { defaultRestartGraceMs, isSilent, judgedSince, missedBeatsAllowed, restartGraceMs, silenceCutoff } from '../../gateway/services/failure-detector';
 import { containerName, isOurs, LABEL_INSTANCE, LABEL_OWNER, ofInstance, ofOwner, ownedFilter } from '../../drivers/docker/labels';
 import { namePrefixOf } from '../../drivers/host/name-prefix';
 
@@ -31,6 +33,51 @@ describe('failure detector thresholds', () => {
     expect([config.heartbeatMs, config.hostDownAfterMs]).toEqual([1000, 3000]);
     expect(() => loadConfig({ RSP_HEARTBEAT_MS: '1000', RSP_HOST_DOWN_AFTER_MS: '1000' })).toThrow(/RSP_HOST_DOWN_AFTER_MS: must be longer than RSP_HEARTBEAT_MS/);
     expect(() => loadConfig({ RSP_HEARTBEAT_MS: '10' })).toThrow(ConfigError);
+  });
+});
+
+describe('restart grace', () => {
+  const started = now;
+  /** Whether a host last heard at `heardAt` is judged at `at` by a gateway started at `started` (as `detect` reads it). */
+  const judged = (heardAt: number, at: number, s: typeof settings & { restartGraceMs?: number } = settings) => heardAt >= judgedSince(at, started, s).getTime();
+
+  test("the default covers down-after, the agents' longest wait between dials and a margin: 44 s with the defaults", () => {
+    expect(defaultRestartGraceMs(settings)).toBe(settings.downAfterMs + DEFAULT_BACKOFF.maxMs + settings.heartbeatMs + 10_000);
+    expect(restartGraceMs(settings)).toBe(44_000);
+    expect(restartGraceMs({ ...settings, restartGraceMs: 120_000 })).toBe(120_000);
+  });
+
+  test('a host last heard before the start is not judged until the grace ends; one heard since is judged at once', () => {
+    const grace = restartGraceMs(settings);
+    // Heard 5 s before the start: silent past down-after from the start on, yet not judged during the grace.
+    for (const at of [started, started + settings.downAfterMs + 1, started + DEFAULT_BACKOFF.maxMs, started + grace - 1]) expect(judged(started - 5000, at)).toBe(false);
+    expect(judged(started - 5000, started + grace)).toBe(true);
+    // Heard at the start or after it: judged at any time (then by the usual silence rule).
+    for (const at of [started + 1, started + settings.downAfterMs + 1, started + grace - 1, started + grace]) {
+      expect(judged(started, at)).toBe(true);
+      expect(judged(started + 1, at)).toBe(true);
+    }
+    // A configured grace replaces the default.
+    expect(judged(started - 5000, started + 10_000, { ...settings, restartGraceMs: 10_000 })).toBe(true);
+    expect(judged(started - 5000, started + 9_999, { ...settings, restartGraceMs: 10_000 })).toBe(false);
+  });
+
+  test("an agent's lease ends before its host may be marked DOWN, grace or not: it has fenced before failover may start", () => {
+    for (const s of [settings, { heartbeatMs: 200, downAfterMs: 1000 }, { heartbeatMs: 100, downAfterMs: 600, restartGraceMs: 600 }]) {
+      // A beat heard when it was sent, before the start or after it; at the lease's end (both rules only let more through later) the host is not yet DOWN.
+      for (const sentAt of [started - 60_000, started - 5000, started - 1, started, started + 1]) {
+        const end = leaseUntil(sentAt, s);
+        const down = isSilent({ state: HostState.UP, lastHeartbeatAt: new Date(sentAt) }, end, s) && judged(sentAt, end, s);
+        expect(down).toBe(false);
+      }
+    }
+  });
+
+  test('config: RSP_HOST_RESTART_GRACE_MS is optional (the default then) and at least RSP_HOST_DOWN_AFTER_MS', () => {
+    expect(loadConfig({}).hostRestartGraceMs).toBeUndefined();
+    expect(loadConfig({ RSP_HOST_RESTART_GRACE_MS: '300000' }).hostRestartGraceMs).toBe(300_000);
+    expect(() => loadConfig({ RSP_HOST_DOWN_AFTER_MS: '5000', RSP_HOST_RESTART_GRACE_MS: '4999' })).toThrow(/RSP_HOST_RESTART_GRACE_MS: must be at least RSP_HOST_DOWN_AFTER_MS/);
+    expect(() => loadConfig({ RSP_HOST_RESTART_GRACE_MS: 'soon' })).toThrow(ConfigError);
   });
 });
 

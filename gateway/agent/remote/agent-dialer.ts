@@ -14,6 +14,7 @@ import { AGENT_WEBSOCKET_PATH, CLOSE_CODES, closeReason, FINAL_CLOSE_CODES, newA
 import type { AgentHandshake, GatewayWelcome } from './handshake';
 import { AgentHeartbeat } from './agent-heartbeat';
 import { AgentLease } from './agent-lease';
+import { reconnectDelay, type ReconnectBackoff } from './reconnect-backoff';
 import { SelfFence } from './self-fence';
 import { UpstreamClient } from './upstream-client';
 import { websocketChannel } from './websocket-channel';
@@ -35,8 +36,8 @@ export interface AgentDialerOptions {
   logger: Logger;
   /** How long the gateway may stay silent (no ping, no frame) before the agent drops the connection and dials again (default 30 s). */
   gatewaySilenceMs?: number;
-  /** First and longest wait between reconnections (default 500 ms, 30 s). */
-  backoff?: { baseMs: number; maxMs: number };
+  /** First and longest wait between reconnections (default `DEFAULT_BACKOFF`: 500 ms, 30 s). */
+  backoff?: ReconnectBackoff;
   /**
    * How often the agent reads its facts again (default 60 s; 0: never) and how (default its
    * `hostFacts`): changed facts are pushed to the gateway (`reportFacts`).
@@ -252,17 +253,8 @@ export class AgentDialer {
   }
 }
 
-/** How long an agent waits before its `attempt`-th reconnection (0 first): exponential backoff from `baseMs` up to `maxMs`, with jitter over the upper half. */
-export function reconnectDelay(attempt: number, backoff: { baseMs: number; maxMs: number } = DEFAULT_BACKOFF): number {
-  const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** attempt);
-  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-}
-
 /** A welcome whose protocol version this agent does not speak: the connection closes with PROTOCOL_MISMATCH. */
 class WelcomeProtocolError extends Error {}
-
-/** The default first and longest wait between reconnections. */
-export const DEFAULT_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
 
 /** The gateway URLs of a `--gateway` value: one, or several replicas separated by commas. */
 export function gatewayList(gateway: string): string[] {
