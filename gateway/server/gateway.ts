@@ -177,7 +177,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     const imageStore = new ImageStore(join(config.imageDir, 'content'), undefined, ArtifactStore.inDirectory(join(config.imageDir, 'chunks'), { logger }));
     const upstream = new StoreChunkTransport(imageStore.chunks);
     // The in-process agent's stable id, claimed so that no other gateway on this database serves it too.
-    localClaim = await claimLocalAgent(dataSource, { configured: config.localAgentId, replicated: !!config.redisUrl, embedded: target.kind === 'pglite' }, logger);
+    localClaim = await claimLocalAgent(dataSource, { configured: config.localAgentId, replicated: !!config.redisUrl, embedded: target.kind === 'pglite' }, logger, config.heartbeatMs);
     const adopted = await adoptLegacyLocalHosts(dataSource, localClaim.agentId);
     if (adopted) logger.info({ agent: localClaim.agentId, hosts: adopted }, 'hosts of the agent "local" are served by this gateway\'s in-process agent');
     // What its drivers make carries the installation's id (the same for every replica, across restarts): another installation sharing the engines never sees it.
@@ -185,6 +185,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     const { agent, plugins } = await startLocalAgent(config, logger, upstream, localClaim.agentId, owner);
     const agents = new AgentLink(localClaim.agentId);
     agents.add(await reach(agent, config, logger));
+    // Another gateway took its id while the claim's lock was lost (a PostgreSQL restart): this one serves it no more (the claim logged why).
+    localClaim.onLost((id) => agents.get(id) && agents.disconnect(id));
     for (const extra of await startExtraAgents(config, logger, plugins, upstream, owner)) agents.add(await reach(extra, config, logger));
     // With Redis, this gateway is one of several replicas: agents connected to the others are reached through the call relay.
     if (config.redisUrl) replicas = await joinReplicas({ bus: new RedisReplicaBus(config.redisUrl, redisNamespace), agents, logger, ttlMs: config.agentDirectoryTtlMs, maxFrameBytes: config.relayMaxFrameBytes, callTimeoutMs: config.relayCallTimeoutMs, newestProtocol: protocols.newest });
