@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 const BATCH_BYTES = 1024 * 1024;
 
 /**
- * The hashing thread's code (plain JavaScript, so it runs the same from dist/ and under ts-jest).
+ * The hashing thread's code (plain JavaScript, so it runs the same from dist/ and under jest).
  * Per job: the sha256 of the whole stream and the id hash of each chunk (sha256, or HMAC-SHA256
  * when the job has a key); a batch comes with the offsets where chunks end in it and goes back,
  * transferred, with the ids of those chunks.
@@ -67,7 +67,23 @@ interface BatchReply {
   digest?: string;
 }
 
-/** The one hashing thread of the process, shared by every put; referenced only while a job runs. */
+/**
+ * How long the hashing thread stays up with no job before it ends (a later put starts a new one):
+ * a burst of puts shares one thread, and an idle process keeps none. Idle threads left running add
+ * up where each module registry makes its own (a jest worker: one per test file) and make the
+ * process's exit slow (each thread's isolate is torn down in turn).
+ */
+const IDLE_MS = 2_000;
+
+/** Hashing threads of this module that have not exited yet (the current one, and any still ending). */
+let threadsUp = 0;
+
+/** How many hashing threads of this module are up (at most one once those retired have ended). */
+export function hashingThreadsUp(): number {
+  return threadsUp;
+}
+
+/** The one hashing thread of the process, shared by every put; referenced only while a job runs, ended once idle. */
 class HashingThread {
   private static current: HashingThread | undefined;
 
@@ -79,13 +95,18 @@ class HashingThread {
   private readonly worker: Worker;
   private readonly jobs = new Map<number, ChunkHasher>();
   private nextJob = 1;
+  private idle: NodeJS.Timeout | undefined;
 
   private constructor() {
     this.worker = new Worker(HASHING_THREAD, { eval: true });
+    threadsUp += 1;
+    this.worker.once('exit', () => {
+      threadsUp -= 1;
+    });
     this.worker.unref();
     this.worker.on('message', (m: BatchReply) => this.jobs.get(m.job)?.receive(m));
     const fail = (error: unknown): void => {
-      if (HashingThread.current === this) HashingThread.current = undefined;
+      this.retire();
       const jobs = [...this.jobs.values()];
       this.jobs.clear();
       for (const job of jobs) job.fail(error instanceof Error ? error : new Error(`the hashing thread stopped (${String(error)})`));
@@ -97,6 +118,7 @@ class HashingThread {
   start(hasher: ChunkHasher, key: Buffer | null): number {
     const job = this.nextJob;
     this.nextJob += 1;
+    clearTimeout(this.idle);
     if (this.jobs.size === 0) this.worker.ref();
     this.jobs.set(job, hasher);
     this.worker.postMessage({ type: 'start', job, key });
@@ -109,7 +131,20 @@ class HashingThread {
 
   finish(job: number): void {
     if (!this.jobs.delete(job)) return;
-    if (this.jobs.size === 0) this.worker.unref();
+    if (this.jobs.size > 0) return;
+    this.worker.unref();
+    this.idle = setTimeout(() => {
+      if (this.jobs.size > 0) return;
+      this.retire();
+      void this.worker.terminate();
+    }, IDLE_MS);
+    this.idle.unref();
+  }
+
+  /** Takes no more jobs: the next put starts a new thread. */
+  private retire(): void {
+    clearTimeout(this.idle);
+    if (HashingThread.current === this) HashingThread.current = undefined;
   }
 }
 

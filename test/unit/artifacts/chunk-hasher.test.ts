@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { keyedCodec, plainCodec } from '../../../gateway/artifacts/chunk-codec';
 import type { ChunkCodec } from '../../../gateway/artifacts/chunk-codec';
-import { ChunkHasher } from '../../../gateway/artifacts/chunk-hasher';
+import { ChunkHasher, hashingThreadsUp } from '../../../gateway/artifacts/chunk-hasher';
 import { Chunker } from '../../../gateway/artifacts/chunker';
+import { until } from '../../helpers/until';
 
 /** Feeds `data` in pieces of the given sizes (cycled) through a chunker and a hasher; resolves to the chunks seen and the digest. */
 async function hashThrough(data: Buffer, pieceSizes: number[], codec: ChunkCodec, releaseLate = false) {
@@ -84,5 +85,14 @@ describe('chunk hasher (hashing thread)', () => {
     } finally {
       hasher.cancel();
     }
+  });
+
+  test('the hashing thread ends once idle, and a later stream gets a new one', async () => {
+    await hashThrough(data, [65_536], plainCodec);
+    // No job left: the thread exits after its idle time (its exit event, not a timer of the test's, says so).
+    await until('the idle hashing thread to exit', () => hashingThreadsUp() === 0, 60_000);
+    const { digest } = await hashThrough(data, [1_000_000], plainCodec);
+    expect(digest).toBe(sha);
+    await until('the second hashing thread to exit', () => hashingThreadsUp() === 0, 60_000);
   });
 });
