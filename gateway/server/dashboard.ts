@@ -28,7 +28,7 @@ const CONTENT_SECURITY_POLICY = [
 
 /**
  * The built dashboard's folder: `dist/web` of the package, found by walking up from this file
- * (it runs from `dist/gateway/server` once compiled and from `gateway/server` under ts-jest).
+ * (it runs from `dist/gateway/server` once compiled and from `gateway/server` under jest).
  */
 export function defaultWebDir(): string {
   let dir = __dirname;
