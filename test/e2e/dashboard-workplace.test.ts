@@ -57,7 +57,7 @@ describeWithEngine('chromium', 'dashboard workplace in Chromium', () => {
     expect(await upload.locator('.upload-progress').getAttribute('data-sent')).toBe('100');
     expect(await upload.locator('.upload-progress [role="progressbar"]').getAttribute('aria-valuenow')).toBe('100');
     const row = page.locator('tr', { has: page.locator('[data-image="tiny:1"]') });
-    await expectText(row, /tiny:1\s*fake\s*Alpha collective\s*\d+(\.\d+)? KiB\s*sha256:/);
+    await expectText(row, /tiny:1\s*fake\s*Alpha collective\s*\d+(\.\d+)? KiB\s*rootfs-tar\s*sha256:/);
     const { images } = await t.ok('{ images { name digest sizeBytes } }', {}, w.tokens.memberA);
     expect(images).toEqual([expect.objectContaining({ name: 'tiny', sizeBytes: tar.length, digest: expect.stringMatching(/^sha256:/) })]);
     await screenshot(page, 'workplace-image-uploaded');

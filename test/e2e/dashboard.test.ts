@@ -77,6 +77,10 @@ describeWithEngine('chromium', 'dashboard in Chromium', () => {
     await page.getByRole('link', { name: 'zaphod' }).click();
     await page.waitForURL(`**/hosts/${w.host1}`);
     await expectText(page.locator('h1'), /zaphod/);
+    // Its drivers as its agent reports them, with the image formats each takes.
+    const drivers = (await t.ok<{ drivers: { name: string; imageFormats: string[] }[] }>('query ($h: ID!) { drivers(hostId: $h) { name imageFormats } }', { h: w.host1 }, w.tokens.memberA)).drivers;
+    expect(drivers.length).toBeGreaterThan(0);
+    for (const d of drivers) await expectText(page.locator('section.panel', { has: page.locator('h2', { hasText: /^Drivers$/ }) }).locator('tr', { hasText: d.name }), new RegExp(`${d.name}.*(yes|no).*${d.imageFormats.join('.*')}`));
 
     // The chart may open on stored history (no data-last): wait for a live sample too.
     await until('two memory points, the last one live', async () => {

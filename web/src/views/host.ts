@@ -54,7 +54,7 @@ export const hostView: View = (ctx) => {
       h(
         'p',
         { class: 'muted' },
-        `${host.arch} · ${host.shareUnits} share units · owned by ${groupName(ctx.groupNames, host.ownerGroupId)} · drivers `,
+        `${host.arch} · ${host.shareUnits} share unit${host.shareUnits === 1 ? '' : 's'} · owned by ${groupName(ctx.groupNames, host.ownerGroupId)} · drivers `,
         host.drivers.map(chip),
       ),
       h('p', null, agentInfo(host.agentConnection)),

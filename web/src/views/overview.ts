@@ -17,6 +17,7 @@ export const overviewView: View = ({ scope, groupNames }) => {
   const reload = loadInto(scope, body, () => request(OverviewDocument, {}), (d) => {
     const hosts = d.sites.nodes.flatMap((s) => s.hosts.nodes);
     const up = hostsUp(hosts);
+    const hostnames = new Map(hosts.map((x) => [x.id, x.hostname]));
     const running = d.environments.nodes.filter((e) => e.status === 'RUNNING').length;
     return [
       h(
@@ -42,7 +43,7 @@ export const overviewView: View = ({ scope, groupNames }) => {
             'Guests on my hosts',
             table(
               ['Environment', 'Group', 'Host', 'Status', 'Intervention'],
-              d.guests.nodes.map((e) => [link(`/environments/${e.id}`, e.name), groupName(groupNames, e.groupId), link(`/hosts/${e.hostId}`, 'host'), badge(e.status), interventionText(e, groupNames)]),
+              d.guests.nodes.map((e) => [link(`/environments/${e.id}`, e.name), groupName(groupNames, e.groupId), link(`/hosts/${e.hostId}`, hostnames.get(e.hostId) ?? e.hostId), badge(e.status), interventionText(e, groupNames)]),
               undefined,
               { label: 'guests on my hosts' },
             ),
