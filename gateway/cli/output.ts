@@ -1,5 +1,8 @@
 /** How results are printed: tables and units for people, `--json` for scripts. */
 
+/** Amounts as people read them, shared with the gateway's refusals. */
+export { humanAmount, humanBitsPerSecond, humanBytes } from '../placement/amount-text';
+
 /** A column of a table: the header and how to show a row's cell. */
 export interface Column<T> {
   header: string;
@@ -75,43 +78,6 @@ export function errorText(message: string, code?: string | null): string {
 /** Writes `data` as JSON when asked, else what `human` renders. */
 export function emit(json: boolean, data: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : human());
-}
-
-function scaled(value: number, base: number, units: string[]): string {
-  let i = 0;
-  let v = value;
-  while (Math.abs(v) >= base && i < units.length - 1) {
-    v /= base;
-    i += 1;
-  }
-  const text = Number.isInteger(v) ? String(v) : v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2).replace(/\.?0+$/, '');
-  return `${text} ${units[i]}`;
-}
-
-/** Bytes in binary units: `2 GiB`, `512 MiB`, `1.5 KiB`. */
-export function humanBytes(bytes: number): string {
-  return scaled(bytes, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']);
-}
-
-/** A rate in decimal units: `1.5 Mbit/s`, `1 Gbit/s`. */
-export function humanBitsPerSecond(bits: number): string {
-  return scaled(bits, 1000, ['bit/s', 'kbit/s', 'Mbit/s', 'Gbit/s', 'Tbit/s']);
-}
-
-/** An amount of a resource in the unit it is counted in. */
-export function humanAmount(value: number, unit: string): string {
-  switch (unit) {
-    case 'BYTES':
-      return humanBytes(value);
-    case 'BITS_PER_SECOND':
-      return humanBitsPerSecond(value);
-    case 'CORES':
-      return `${+value.toFixed(2)} cores`;
-    case 'MHZ':
-      return `${+value.toFixed(0)} MHz`;
-    default:
-      return String(+value.toFixed(2));
-  }
 }
 
 /** Parses `2GiB`, `512M`, `1.5 GB`, `1073741824` into bytes. */

@@ -4,6 +4,7 @@ import type { ResourceLimits } from '../../drivers/contract';
 import { ConflictError, ForbiddenError, NotFoundError, RspError } from '../errors';
 import { usagePolicyRefusal } from '../metrics/usage-breaches';
 import { AllocationGuarantee, AllocationRequestEntity, AllocationRequestStatus, AntiAffinity, PlacementMode, ResourceUnit, type ResourceWant } from '../persistence/entities';
+import { humanAmount } from './amount-text';
 import { applyDeltas, checkLimits, insertPlacements, type PlannedAllocation, type ResourceDelta } from './claims';
 import { freeFor, type HostView } from './model';
 import { loadHostViews } from './snapshot';
@@ -72,12 +73,12 @@ export async function refusal(m: Pick<EntityManager, 'query'>, host: HostView, g
       const quota = quotas[want.type]!;
       if (used + want.amount > quota + 1e-6) {
         const n = await names(m, groupId, host);
-        return new ConflictError(`Host ${host.hostname}: ${want.type} is short in group ${n.group}'s share: it allows ${quota}, ${used} already held, ${want.amount} wanted`, { hostId: host.id, groupId, type: want.type, quota, used, wanted: want.amount, short: 'quota' });
+        return new ConflictError(`Host ${host.hostname}: ${want.type} is short in group ${n.group}'s share: it allows ${humanAmount(quota, want.unit)}, ${humanAmount(used, want.unit)} already held, ${humanAmount(want.amount, want.unit)} wanted`, { hostId: host.id, groupId, type: want.type, quota, used, wanted: want.amount, short: 'quota' });
       }
     }
     const free = freeFor(r, false);
     if (want.amount > free + 1e-6) {
-      return new ConflictError(`Host ${host.hostname}: ${want.type} is short: ${want.amount} wanted, ${Math.max(0, free)} free (allocation ratio ${r.allocationRatio})`, { hostId: host.id, type: want.type, free: Math.max(0, free), wanted: want.amount, short: 'capacity' });
+      return new ConflictError(`Host ${host.hostname}: ${want.type} is short: ${humanAmount(want.amount, want.unit)} wanted, ${humanAmount(Math.max(0, free), want.unit)} free (allocation ratio ${r.allocationRatio})`, { hostId: host.id, type: want.type, free: Math.max(0, free), wanted: want.amount, short: 'capacity' });
     }
   }
   return null;

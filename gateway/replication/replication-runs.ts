@@ -38,6 +38,7 @@ import type { ReplicationSettings } from './settings';
 import { requireSnapshotExport, runSnapshotName } from './snapshot-copy';
 import type { SnapshotService } from '../snapshots/snapshot-service';
 import { PeriodicTask } from '../scheduling/periodic-task';
+import { humanBytes } from '../placement/amount-text';
 
 /**
  * Progress of a replication run, from the artifact stores: `export` counts what the source host's
@@ -381,8 +382,8 @@ export class ReplicationRuns {
         signal: op.signal,
         onProgress: (p) =>
           void (p.phase === 'export'
-            ? op.progress(estimate ? Math.min(0.6, (0.6 * p.bytes) / estimate) : 0.3, `export: read ${p.bytes} bytes in ${p.chunks} chunks, ${p.newBytes} bytes new on the source host`)
-            : op.progress(0.6 + 0.35 * (p.totalChunks ? p.chunks / p.totalChunks : 1), `copy: ${p.chunks} of ${p.totalChunks ?? '?'} chunks checked, ${p.newBytes} bytes moved to the target store`)),
+            ? op.progress(estimate ? Math.min(0.6, (0.6 * p.bytes) / estimate) : 0.3, `export: read ${humanBytes(p.bytes)} in ${p.chunks} chunks, ${humanBytes(p.newBytes)} new on the source host`)
+            : op.progress(0.6 + 0.35 * (p.totalChunks ? p.chunks / p.totalChunks : 1), `copy: ${p.chunks} of ${p.totalChunks ?? '?'} chunks checked, ${humanBytes(p.newBytes)} moved to the target store`)),
       });
       const ended = new Date();
       const schedule = this.policyService.parse(pol.schedule);

@@ -1,6 +1,7 @@
 import { EntityManager, In } from 'typeorm';
 import { BadInputError, ConflictError, RspError } from '../errors';
 import { capacityOf, ExchangeStatus, HostEntity, OfferEntity, ResourceEntity, ShareEntity } from '../persistence/entities';
+import { humanAmount } from '../placement/amount-text';
 
 /** Amounts closer than this are equal (floating point sums of quotas). */
 export const AMOUNT_EPSILON = 1e-9;
@@ -66,13 +67,14 @@ export class HostRooms {
     const capacity = capacityOf(resource);
     const details = { hostId, type: ask.type, unit: resource.unit, wanted: ask.amount, capacity };
     if (ask.amount > capacity + AMOUNT_EPSILON) {
-      return new BadInputError(`Host ${name} has ${capacity} ${resource.unit} of ${ask.type} in all: ${ask.amount} wanted`, details);
+      return new BadInputError(`Host ${name} has ${humanAmount(capacity, resource.unit)} of ${ask.type} in all: ${humanAmount(ask.amount, resource.unit)} wanted`, details);
     }
     const shared = this.shares.filter((s) => s.hostId === hostId).reduce((sum, s) => sum + (s.quotas[ask.type] ?? 0), 0);
     const promised = this.offers.filter((o) => o.hostId === hostId && o.resourceType === ask.type && o.id !== ask.exceptOfferId).reduce((sum, o) => sum + o.remaining, 0);
     const left = capacity - shared - promised;
     if (ask.amount > left + AMOUNT_EPSILON) {
-      return new ConflictError(`Host ${name}: ${ask.type} is short: ${ask.amount} wanted, ${Math.max(0, left)} of ${capacity} left (${shared} shared, ${promised} promised in open offers)`, { ...details, left: Math.max(0, left), shared, promised });
+      const amount = (value: number) => humanAmount(value, resource.unit);
+      return new ConflictError(`Host ${name}: ${ask.type} is short: ${amount(ask.amount)} wanted, ${amount(Math.max(0, left))} of ${amount(capacity)} left (${amount(shared)} shared, ${amount(promised)} promised in open offers)`, { ...details, left: Math.max(0, left), shared, promised });
     }
     return null;
   }

@@ -12,6 +12,7 @@ import { validateTypeAndUnit } from './resource-service';
 import { ShareService } from './share-service';
 import { requireGroupRoom } from '../limits/group-records';
 import { checkListedText } from '../limits/listed-text';
+import { humanAmount } from '../placement/amount-text';
 
 /** A need and the open offers (of other groups) that can each cover it on a host running a technology it accepts. */
 export interface SatisfiableNeed {
@@ -160,7 +161,7 @@ export class OfferService {
         throw new BadInputError(`Offer ${o.id} is of ${o.resourceType} in ${o.unit}; need ${n.id} asks for ${n.resourceType} in ${n.unit}`, { offerId: o.id, needId: n.id });
       }
       const amount = input.amount ?? (n ? Math.min(n.remaining, o.remaining) : o.remaining);
-      if (amount > o.remaining + AMOUNT_EPSILON) throw new ConflictError(`Offer ${o.id} has ${o.remaining} ${o.unit} of ${o.resourceType} left: ${amount} asked`, { offerId: o.id, remaining: o.remaining, asked: amount });
+      if (amount > o.remaining + AMOUNT_EPSILON) throw new ConflictError(`Offer ${o.id} has ${humanAmount(o.remaining, o.unit)} of ${o.resourceType} left: ${humanAmount(amount, o.unit)} asked`, { offerId: o.id, remaining: o.remaining, asked: amount });
       const rooms = await HostRooms.load(m, hostIds);
       const ask: RoomAsk = { type: o.resourceType, unit: o.unit, amount, offered: o.technologies, acceptable: n?.technologies ?? [], exceptOfferId: o.id };
       const hostId = rooms.pick(hostIds, () => ask, `No host of group ${await this.slugOf(m, o.groupId)} can give this offer`);
