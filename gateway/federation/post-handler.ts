@@ -4,6 +4,7 @@ import { maskError, processRegularResult } from 'graphql-yoga';
 import type { FederationContext } from './context';
 import type { ByIdForwarding } from './forwarding';
 import { checkOperationLimits, OperationLimits } from '../limits/operation-limits';
+import { variableShapeRefusal } from '../server/variable-shape';
 
 /** Options of `federationPostHandler`. */
 export interface FederationPostOptions {
@@ -107,6 +108,9 @@ export function federationPostHandler(options: FederationPostOptions): (req: Inc
     const operation = document ? getOperationAST(document, operationName) : null;
     if (!document || !operation || operation.operation === 'subscription') return viaYoga(req, res, body);
     const variables = params.variables ?? undefined;
+    // Variables of the wrong shape: refused in one pass, before graphql-js (and then Yoga) would quote them into an error per field.
+    const shape = variableShapeRefusal(options.schema, document, operationName, variables);
+    if (shape) return send(res, processRegularResult({ errors: [shape] }, CAPTURE as never, mediaType) as unknown as Captured);
     // Its cost and batch items, which depend on the variables too; a query the fast path may forward as it is, its site prices as it prices its own.
     if (costLimited && !options.forwarding.forwards(document, operationName)) {
       try {
@@ -121,10 +125,7 @@ export function federationPostHandler(options: FederationPostOptions): (req: Inc
     // As Yoga's plugins do: the errors of sites that did not answer added, unexpected errors masked.
     if (ctx.siteErrors.length) result = { ...result, errors: [...(result.errors ?? []), ...ctx.siteErrors] };
     if (result.errors?.length) result = { ...result, errors: result.errors.map((e) => masked(e, options.logError)) };
-    const response = processRegularResult(result, CAPTURE as never, mediaType) as unknown as Captured;
-    const headers: Record<string, string | number> = { ...response.init.headers, 'content-length': Buffer.byteLength(response.body) };
-    res.writeHead(response.init.status ?? 200, headers);
-    res.end(response.body);
+    send(res, processRegularResult(result, CAPTURE as never, mediaType) as unknown as Captured);
   };
 
   return (req, res) => {
@@ -178,6 +179,12 @@ function masked(error: GraphQLError, log: (error: unknown) => void): GraphQLErro
   const result = maskError(error, 'Unexpected error.') as GraphQLError;
   if (result !== error) log(error);
   return result;
+}
+
+/** Writes a captured response. */
+function send(res: ServerResponse, response: Captured): void {
+  res.writeHead(response.init.status ?? 200, { ...response.init.headers, 'content-length': Buffer.byteLength(response.body) });
+  res.end(response.body);
 }
 
 /** What processRegularResult makes, captured instead of a Fetch API Response. */

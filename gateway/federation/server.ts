@@ -1,6 +1,6 @@
 import { createServer, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ExecutionArgs, GraphQLError, GraphQLSchema, print, subscribe } from 'graphql';
+import { ExecutionArgs, GraphQLError, GraphQLSchema, parse, print, subscribe } from 'graphql';
 import { createYoga, isAsyncIterable, Plugin } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -15,6 +15,7 @@ import { tooLarge } from '../server/graphql-post';
 import { MAX_GRAPHQL_BODY_BYTES } from '../server/http-app';
 import { quietFrameErrors } from '../server/frame-errors';
 import { refuseUpgrade } from '../server/graphql-upgrade';
+import { variableShapeRefusal } from '../server/variable-shape';
 import { siteSchema, siteSubschemas, SITE_TIMEOUT_MS } from './sites';
 import { checkOperationLimits, OperationLimitError, OperationLimits } from '../limits/operation-limits';
 import { operationLimitsFromEnv } from '../config/config';
@@ -75,7 +76,7 @@ export async function startFederationGateway(config: FederationConfig, options: 
     graphiql: false,
     landingPage: false,
     logging: 'warn',
-    plugins: [siteErrorsPlugin, limitsPlugin(federated, limits)],
+    plugins: [siteErrorsPlugin, limitsPlugin(federated, limits), variableShapePlugin],
     context: ({ request }) => contextOf((name) => request.headers.get(name)),
   });
   // Queries and mutations in JSON: straight to the federation's execution (and its by-id fast path), Yoga for the rest.
@@ -134,7 +135,9 @@ export async function startFederationGateway(config: FederationConfig, options: 
         const refused = guards.socketOperations(Object.keys(ctx.subscriptions).length) ?? guards.rate(groupOf(config, wsAuthorization(ctx.connectionParams)), clientAddress(ctx.extra.request));
         if (refused) return [new GraphQLError(refused.message, { extensions: withoutHttp(refused.extensions) })];
         const refusal = limitRefusal(federated, limits, payload);
-        return refusal ? [new GraphQLError(refusal.message, { extensions: withoutHttp(refusal.extensions) })] : undefined;
+        if (refusal) return [new GraphQLError(refusal.message, { extensions: withoutHttp(refusal.extensions) })];
+        const shape = variableShapeOf(federated, payload);
+        return shape ? [new GraphQLError(shape.message, { extensions: withoutHttp(shape.extensions) })] : undefined;
       },
       onConnect: (ctx) => {
         try {
@@ -190,6 +193,34 @@ function limitsPlugin(schema: GraphQLSchema, limits: OperationLimits): Plugin<Fe
       if (refusal) setResult({ errors: [refusal] });
     },
   };
+}
+
+/**
+ * Refuses, before graphql-js reads them, variables of the wrong shape (`variableShapeRefusal`):
+ * graphql-js quotes a refused value into an error per field, and an input object of 10,000
+ * unknown fields held the federation for seconds.
+ */
+const variableShapePlugin: Plugin<FederationContext> = {
+  onExecute: ({ args, setResultAndStopExecution }) => {
+    const refusal = variableShapeRefusal(args.schema, args.document, args.operationName, args.variableValues);
+    if (refusal) setResultAndStopExecution({ errors: [refusal] });
+  },
+  onSubscribe: ({ args, setResultAndStopExecution }) => {
+    const refusal = variableShapeRefusal(args.schema, args.document, args.operationName, args.variableValues);
+    if (refusal) setResultAndStopExecution({ errors: [refusal] });
+  },
+};
+
+/** The refusal of a graphql-ws payload's variables of the wrong shape (`variableShapeRefusal`), when its query parses. */
+function variableShapeOf(schema: GraphQLSchema, payload: { query?: unknown; variables?: unknown; operationName?: unknown }): GraphQLError | undefined {
+  if (typeof payload.query !== 'string' || payload.variables === null || typeof payload.variables !== 'object') return undefined;
+  let document;
+  try {
+    document = parse(payload.query);
+  } catch {
+    return undefined;
+  }
+  return variableShapeRefusal(schema, document, typeof payload.operationName === 'string' ? payload.operationName : undefined, payload.variables as Record<string, unknown>);
 }
 
 /** The name of the group whose key `authorization` carries, undefined without a valid one. */

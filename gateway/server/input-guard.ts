@@ -1,7 +1,7 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
-import { ASTNode, ASTVisitor, DocumentNode, getOperationAST, GraphQLError, GraphQLSchema, Kind, OperationDefinitionNode, validate, ValidationContext, ValueNode, type ExecutionArgs } from 'graphql';
+import { ASTNode, ASTVisitor, DocumentNode, GraphQLError, GraphQLSchema, Kind, OperationDefinitionNode, validate, ValidationContext, ValueNode, type ExecutionArgs } from 'graphql';
 import { BadInputError } from '../errors';
-import { variableShapeError, variableShapeProblem } from './variable-shape';
+import { variableShapeError, variableShapeProblem, variableShapeRefusal } from './variable-shape';
 
 /**
  * Text the gateway refuses in any input, wherever it comes from (an argument written in the
@@ -129,8 +129,7 @@ const checkedLiterals = new WeakMap<DocumentNode, readonly GraphQLError[]>();
  */
 export function guardExecutionArgs(args: ExecutionArgs | readonly GraphQLError[]): ExecutionArgs | readonly GraphQLError[] {
   if (!('document' in args)) return args;
-  const operation = getOperationAST(args.document, args.operationName);
-  const shape = operation ? variablesRefusal(args.schema, operation, args.variableValues) : undefined;
+  const shape = variableShapeRefusal(args.schema, args.document, args.operationName, args.variableValues);
   if (shape) return [shape];
   const found = unsafeVariables(args.variableValues);
   if (found.length) return [unsafeInputError(found)];

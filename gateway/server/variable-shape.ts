@@ -1,4 +1,6 @@
 import {
+  DocumentNode,
+  getOperationAST,
   GraphQLError,
   GraphQLInputType,
   GraphQLSchema,
@@ -10,7 +12,6 @@ import {
   OperationDefinitionNode,
   typeFromAST,
 } from 'graphql';
-import { BadInputError } from '../errors';
 import { jsonInputProblem } from '../../schema/common/bounded-json';
 
 /**
@@ -52,7 +53,15 @@ export function variableShapeProblem(schema: GraphQLSchema, operation: Operation
 /** The `BAD_USER_INPUT` error (HTTP status 400) that refuses an operation for `variableShapeProblem`'s finding. */
 export function variableShapeError(found: { message: string; variable: string; path: string }): GraphQLError {
   const details = { variable: found.variable, path: found.path };
-  return new GraphQLError(found.message, { extensions: { code: 'BAD_USER_INPUT', details, http: { status: 400 } }, originalError: new BadInputError(found.message, details) });
+  // Raised with its own code (no original error): the gateway keeps it and its details, Yoga's masking too.
+  return new GraphQLError(found.message, { extensions: { code: 'BAD_USER_INPUT', details, http: { status: 400 } } });
+}
+
+/** The error refusing `variables` of the operation `operationName` of `document` (`variableShapeProblem`), or undefined when they fit or there is no such operation. */
+export function variableShapeRefusal(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: Readonly<Record<string, unknown>> | null | undefined): GraphQLError | undefined {
+  const operation = getOperationAST(document, operationName);
+  const found = operation ? variableShapeProblem(schema, operation, variables) : undefined;
+  return found ? variableShapeError(found) : undefined;
 }
 
 function shapeProblem(value: unknown, type: GraphQLInputType, root: string): { path: string; problem: string } | undefined {

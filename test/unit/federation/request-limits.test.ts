@@ -133,4 +133,29 @@ describe('rsp federate: operation limits', () => {
     expect(within.status).toBe(200);
     expect(asked).toBe(3);
   });
+  test('variables of the wrong shape (an input object of 100,000 unknown fields) are refused 400 BAD_USER_INPUT in one pass, before any site is asked, by the POST handler, Yoga and graphql-ws alike', async () => {
+    asked = 0;
+    const message = 'Variable "$i" got an invalid value at "i.k0": Field "k0" is not defined by type "CreateResourceInput" (and 99999 more unknown fields)';
+    const query = 'mutation ($i: CreateResourceInput!) { createResource(input: $i) { id } }';
+    const variables = `{"i":{"hostId":"00000000-0000-0000-0000-000000000000","type":"GPU","unit":"COUNT","total":1,${Array.from({ length: 100_000 }, (_, i) => `"k${i}":${i}`).join(',')}}}`;
+    // Without an Origin the POST handler answers; with one, Yoga.
+    for (const headers of [{}, { origin: 'http://elsewhere.example' }] as Array<Record<string, string>>) {
+      const res = await fetch(gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers }, body: `{"query":${JSON.stringify(query)},"variables":${variables}}` });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { errors: unknown[] }).errors).toEqual([{ message, extensions: { code: 'BAD_USER_INPUT', details: { variable: 'i', path: 'i.k0' } } }]);
+    }
+    const socket = new WebSocket(gateway.graphqlUrl.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    const refused = new Promise<{ payload: Array<{ message: string; extensions: { code: string } }> }>((resolve) =>
+      socket.on('message', (data) => {
+        const m = JSON.parse(data.toString());
+        if (m.type === 'connection_ack') socket.send(`{"id":"1","type":"subscribe","payload":{"query":${JSON.stringify(query)},"variables":${variables}}}`);
+        if (m.type === 'error') resolve(m);
+      }),
+    );
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key}` } })));
+    const error = await refused;
+    socket.close();
+    expect(error.payload[0]).toMatchObject({ message, extensions: { code: 'BAD_USER_INPUT' } });
+    expect(asked).toBe(0);
+  });
 });
