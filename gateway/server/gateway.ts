@@ -433,6 +433,10 @@ async function serve(config: GatewayConfig, logger: Logger, dataSource: DataSour
   apollo = new ApolloServer<GatewayContext>({
     schema,
     introspection: true,
+    // No automatic persisted queries: a request naming a registered query by its hash carries no
+    // text for the operation limits checked before Apollo, so the variables' cost and batch items
+    // (allocateMany) went unchecked. No client of the gateway sends them.
+    persistedQueries: false,
     includeStacktraceInErrorResponses: false,
     // The process's signals are the embedder's (`rsp serve` stops through close()): Apollo's own
     // SIGTERM handler raced close(), whose second stop() then waited forever.

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createTestDatabase, TestDatabase } from '../helpers/databases';
 import { startTestGateway, TestGateway } from '../helpers/gateway';
 import { buildWorld, World } from '../helpers/scenario';
@@ -92,6 +93,23 @@ describe('abuse limits', () => {
     const r = await post(aliased, { r: requests });
     expect(r.status).toBe(400);
     expect(r.body.errors?.[0]).toMatchObject({ message: expect.stringMatching(/batch items limit: 50000 > 1000 \(RSP_MAX_BATCH_ITEMS\)/), extensions: { code: 'BAD_USER_INPUT' } });
+  });
+
+  test('persisted queries are not served: a query registered by its hash with one request cannot run as 50 aliases × 1,000 past the limits checked on its text', async () => {
+    const aliased = `mutation ($r: [AllocationRequestInput!]!) { ${Array.from({ length: 50 }, (_, i) => `a${i}: allocateMany(requests: $r) { index error { code } }`).join(' ')} }`;
+    const persistedQuery = { version: 1, sha256Hash: createHash('sha256').update(aliased).digest('hex') };
+    const send = async (body: Record<string, unknown>) => {
+      const res = await fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminToken}` }, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as { data?: unknown; errors?: Array<{ extensions?: { code?: string } }> } };
+    };
+    const allocations = async () => Number((await t.gateway.dataSource.query('SELECT (SELECT count(*) FROM "allocation") + (SELECT count(*) FROM "allocation_request") AS n'))[0].n);
+    const before = await allocations();
+    const registered = await send({ query: aliased, variables: { r: [] }, extensions: { persistedQuery } });
+    expect(registered.body.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_SUPPORTED');
+    const byHash = await send({ variables: { r: Array.from({ length: 1000 }, () => ({ groupId: w.groupA, resources: [{ type: 'CPU', amount: 1 }] })) }, extensions: { persistedQuery } });
+    expect(byHash.body.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_SUPPORTED');
+    expect(byHash.body.data).toBeUndefined();
+    expect(await allocations()).toBe(before);
   });
 
   test('the same limits hold over graphql-ws, where the connection stays open', async () => {
