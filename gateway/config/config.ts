@@ -602,7 +602,13 @@ function editDistance(a: string, b: string): number {
 function describe(error: z.ZodError, raw: unknown): string {
   const issue = error.issues[0];
   const shown = typeof raw === 'string' ? `"${raw}"` : JSON.stringify(raw);
-  return `${issue?.message ?? 'invalid value'} (got ${shown})`;
+  return `${issue ? issueText(issue) : 'invalid value'} (got ${shown})`;
+}
+
+/** What is wrong, in words: a number setting given no number says so (zod's own says `expected number, received NaN`). */
+function issueText(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type' && issue.expected === 'number') return 'is not a number';
+  return issue.message;
 }
 
 function parseJsonObject(value: string, ctx: z.RefinementCtx): unknown {
@@ -679,7 +685,7 @@ export function settingsFromEnv<K extends SettingKey>(keys: readonly K[], env: N
     keys.map((key) => {
       const setting = settings[key] as { env: string; schema: z.ZodType };
       const parsed = setting.schema.safeParse(env[setting.env] === '' ? undefined : env[setting.env]);
-      if (!parsed.success) problems.push({ variable: setting.env, problem: parsed.error.issues.map((i) => i.message).join('; ') });
+      if (!parsed.success) problems.push({ variable: setting.env, problem: parsed.error.issues.map(issueText).join('; ') });
       return [key, parsed.success ? parsed.data : 0];
     }),
   );
