@@ -848,6 +848,14 @@ export type HostCreateMutationVariables = Exact<{
 
 export type HostCreateMutation = { createHost: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, ipv6Range: string | null, lastHeartbeatAt: string | null, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
 
+export type HostSetInventoryFromFactsMutationVariables = Exact<{
+  id: string;
+  on: boolean;
+}>;
+
+
+export type HostSetInventoryFromFactsMutation = { setHostInventoryFromFacts: { id: string, siteId: string, ownerGroupId: string, hostname: string, arch: string, state: HostState, drivers: Array<string>, shareUnits: number, addressRange: string, ipv6Range: string | null, lastHeartbeatAt: string | null, resources: Array<{ id: string, hostId: string, type: string, unit: ResourceUnit, description: string, total: number, reserved: number, capacity: number, used: number, free: number }>, agentConnection: { agentId: string, state: AgentConnectionState, version: string | null, protocol: number | null, connectedAt: string | null, lastHeartbeatAt: string | null } } };
+
 export type HostSetIpv6RangeMutationVariables = Exact<{
   id: string;
   ipv6Range?: string | null | undefined;
@@ -3429,6 +3437,48 @@ export const HostCreateDocument = /*#__PURE__*/ new TypedDocumentString(`
     lastHeartbeatAt
   }
 }`) as unknown as TypedDocumentString<HostCreateMutation, HostCreateMutationVariables>;
+export const HostSetInventoryFromFactsDocument = /*#__PURE__*/ new TypedDocumentString(`
+    mutation HostSetInventoryFromFacts($id: ID!, $on: Boolean!) {
+  setHostInventoryFromFacts(id: $id, on: $on) {
+    ...HostFields
+    resources {
+      ...ResourceFields
+    }
+  }
+}
+    fragment HostFields on Host {
+  id
+  siteId
+  ownerGroupId
+  hostname
+  arch
+  state
+  drivers
+  shareUnits
+  addressRange
+  ipv6Range
+  lastHeartbeatAt
+  agentConnection {
+    agentId
+    state
+    version
+    protocol
+    connectedAt
+    lastHeartbeatAt
+  }
+}
+fragment ResourceFields on Resource {
+  id
+  hostId
+  type
+  unit
+  description
+  total
+  reserved
+  capacity
+  used
+  free
+}`) as unknown as TypedDocumentString<HostSetInventoryFromFactsMutation, HostSetInventoryFromFactsMutationVariables>;
 export const HostSetIpv6RangeDocument = /*#__PURE__*/ new TypedDocumentString(`
     mutation HostSetIpv6Range($id: ID!, $ipv6Range: String) {
   setHostIpv6Range(id: $id, ipv6Range: $ipv6Range) {

@@ -75,6 +75,12 @@ describe('a host agent in its own process (rsp agent)', () => {
     const host = (await t.ok('query ($id: ID!) { host(id: $id) { id agent drivers } }', { id: JSON.parse(registered.stdout).id })).host;
     expect(host).toMatchObject({ agent: 'remote1', drivers: ['fake'] });
     await until('host UP with heartbeats', async () => ((await t.ok('query ($id: ID!) { host(id: $id) { state lastHeartbeatAt } }', { id: host.id })).host.lastHeartbeatAt ? true : undefined), 20_000);
+    // Registered without --inventory-from-facts, it has no resources; turned on, its agent's facts fill them at once.
+    expect((await t.ok('query ($id: ID!) { host(id: $id) { resources { type } } }', { id: host.id })).host.resources).toEqual([]);
+    const inventory = await runRsp(['--url', t.gateway.url, '--token', t.adminToken, 'host', 'inventory-from-facts', host.id, 'on'], {});
+    expect(inventory).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Host far-box \([0-9a-f-]+\): resources filled from its agent's facts\n[\s\S]*\bRAM\b/) });
+    expect((await t.ok('query ($id: ID!) { host(id: $id) { resources { type source total } } }', { id: host.id })).host.resources).toEqual(expect.arrayContaining([{ type: 'RAM', source: 'FACTS', total: expect.any(Number) }, { type: 'CPU', source: 'FACTS', total: expect.any(Number) }]));
+    expect(await runRsp(['--url', t.gateway.url, '--token', t.adminToken, 'host', 'inventory-from-facts', host.id, 'maybe'], {})).toMatchObject({ code: 2, stderr: 'rsp: <on|off>: expected on or off, got "maybe" [BAD_USAGE]\n' });
 
     const image = (await t.ok('mutation ($i: RegisterImageInput!) { registerImage(input: $i) { id } }', { i: { vendorGroupId: group, name: 'app', version: '1', technology: 'fake' } })).registerImage.id;
     expect((await t.upload(image, createRootfsTar({ '/etc/os-release': 'ID=app\nVERSION=1\n' }))).status).toBe(200);

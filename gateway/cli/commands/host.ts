@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { HostCreateDocument, HostDeleteDocument, HostDrainDocument, HostListDocument, HostOrphansDocument, HostRemoveOrphansDocument, HostSetIpv6RangeDocument, HostShowDocument, HostShowQuery, HostState } from '../../../client/generated/graphql';
+import { HostCreateDocument, HostDeleteDocument, HostDrainDocument, HostListDocument, HostOrphansDocument, HostRemoveOrphansDocument, HostSetInventoryFromFactsDocument, HostSetIpv6RangeDocument, HostShowDocument, HostShowQuery, HostState } from '../../../client/generated/graphql';
+import { CliError, ExitCode } from '../exit-codes';
 import { details, emit, humanBitsPerSecond, humanBytes, table } from '../output';
 import { awaitOperation, contextOf, enumOption, groupOf, intOption } from './context';
 import { resourceTable } from './resource';
@@ -63,6 +64,20 @@ export function registerHost(program: Command): void {
       const input = { hostname, siteId: opts.site, ownerGroupId: await groupOf(ctx, opts.owner), ...(opts.arch ? { arch: opts.arch } : {}), ...(opts.driver ? { drivers: opts.driver } : {}), ...(opts.shareUnits ? { shareUnits: intOption('--share-units', opts.shareUnits) } : {}), ...(opts.inventoryFromFacts ? { inventoryFromFacts: true } : {}), ...(opts.agent ? { agent: opts.agent } : {}), ...(opts.addressRange ? { addressRange: opts.addressRange } : {}), ...(opts.ipv6Range ? { ipv6Range: opts.ipv6Range } : {}) };
       const { createHost } = await ctx.client.request(HostCreateDocument, { input });
       emit(ctx.json, createHost, () => `Created host ${createHost.hostname} (${createHost.id})\n`);
+    });
+
+  host
+    .command('inventory-from-facts <id> <on|off>')
+    .description("site admins: fill a host's resources (CPU, RAM, DISK, NET_BANDWIDTH) from its agent's facts and keep them up to date (on), or stop (off); resources typed by hand are never touched")
+    .action(async (id: string, state: string, _opts: unknown, cmd: Command) => {
+      if (state !== 'on' && state !== 'off') throw new CliError(`<on|off>: expected on or off, got "${state}"`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+      const ctx = contextOf(cmd);
+      const { setHostInventoryFromFacts: h } = await ctx.client.request(HostSetInventoryFromFactsDocument, { id, on: state === 'on' });
+      emit(ctx.json, h, () =>
+        state === 'on'
+          ? `Host ${h.hostname} (${h.id}): resources filled from its agent's facts\n${h.resources.length ? resourceTable(h.resources) : "(none yet: its agent has not reported; they come with its next report)\n"}`
+          : `Host ${h.hostname} (${h.id}): resources no longer follow its agent's facts (they stay as they are)\n`,
+      );
     });
 
   host
