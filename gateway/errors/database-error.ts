@@ -9,6 +9,11 @@ const CALLER_ERRORS: Record<string, (detail: string) => RspError> = {
     return new BadInputError(id !== undefined ? `Not an id: "${id}" (ids are UUIDs)` : `Invalid value: ${d}`);
   },
   '22003': (d) => new BadInputError(`Value out of range: ${d}`),
+  // A date PostgreSQL cannot keep (year 0, before 4713 BC), a text longer than its column.
+  '22007': (d) => new BadInputError(`Invalid date: ${d}`),
+  '22008': (d) => new BadInputError(`Date out of range: ${d}`),
+  '22009': (d) => new BadInputError(`Date out of range: ${d}`),
+  '22001': (d) => new BadInputError(`Value too long: ${d}`),
   '23505': (d) => new ConflictError(`Already exists: ${d}`),
   '23503': (d) => new ConflictError(`Still referenced, or refers to something missing: ${d}`),
   '23514': (d) => new BadInputError(`Rejected by a rule: ${d}`),

@@ -113,4 +113,8 @@ describe('arguments as an attacker sends them', () => {
     expect((await t.ok<{ operations: { totalCount: number } }>('query ($t: String) { operations(targetId: $t) { totalCount } }', { t: w.groupA })).operations.totalCount).toBe(0);
     expect((await t.ok<{ operations: { totalCount: number } }>('{ operations(targetType: "ArtifactStore", targetId: "gateway") { totalCount } }')).operations.totalCount).toBe(0);
   });
+  test('a date PostgreSQL cannot keep (year 0) is BAD_USER_INPUT, not an internal error', async () => {
+    const res = await t.gql('query ($h: ID!, $f: DateTimeISO!) { metricHistory(targetType: HOST, targetId: $h, metric: "cpu.usage", from: $f, step: 2000000000) { points { at } } }', { h: w.host1, f: '0000-01-01T00:00:00.000Z' });
+    expect(res.errors?.[0]).toMatchObject({ message: expect.stringMatching(/^Date out of range: /), extensions: { code: 'BAD_USER_INPUT' } });
+  });
 });

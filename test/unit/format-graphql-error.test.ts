@@ -100,6 +100,10 @@ describe('formatGraphQLError', () => {
     expect(format(bad)).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: 'Not an id: "zz" (ids are UUIDs)' });
     const other = new QueryFailedError('SELECT', [], Object.assign(new Error('invalid input syntax for type integer: "x"'), { code: '22P02' }));
     expect(format(other)).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: 'Invalid value: invalid input syntax for type integer: "x"' });
+    const date = new QueryFailedError('SELECT', [], Object.assign(new Error('date/time field value out of range: "0000-01-01T00:00:00.000Z"'), { code: '22008' }));
+    expect(format(date)).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: 'Date out of range: date/time field value out of range: "0000-01-01T00:00:00.000Z"' });
+    const long = new QueryFailedError('INSERT', [], Object.assign(new Error('value too long for type character varying(100)'), { code: '22001' }));
+    expect(format(long)).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: 'Value too long: value too long for type character varying(100)' });
     // A full disk, the database's or the stores', says so (UNAVAILABLE) instead of an internal error.
     const full = new QueryFailedError('INSERT', [], Object.assign(new Error('could not extend file "base/5/1": No space left on device'), { code: '53100' }));
     expect(format(full)).toMatchObject({ extensions: { code: 'UNAVAILABLE', details: { reason: 'DISK_FULL' } }, message: 'The database is out of disk space (could not extend file "base/5/1": No space left on device): its operators must free space on its disk' });
