@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished, PassThrough, type Readable } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode';
 import { withDeadline } from '../call';
 import type {
@@ -47,6 +47,15 @@ import { normaliseStats, type DockerStatsSample } from './stats';
 import { copyVolumes, LABEL_SNAPSHOT, LABEL_SNAPSHOT_AT, LABEL_SNAPSHOT_OF, restoreVolumeCopies, SNAPSHOT_LABELS, snapshotImages, snapshotTag, volumeCopiesDir } from './snapshots';
 
 /**
+ * dockerode's client class, loaded with the first Docker driver made: its two hundred modules (ssh2's
+ * among them) are not loaded by a process that drives no Docker engine (a gateway with other
+ * drivers, the CLI's client commands, each test file's gateway on the fake driver).
+ */
+function dockerode(): typeof Docker {
+  return require('dockerode') as typeof Docker;
+}
+
+/**
  * The Docker driver: RSP environments as Docker containers on one engine, through dockerode.
  * Every container it creates is named `rsp-<id>` and labelled `rsp.environment=<id>` (and
  * `rsp.group=<group>` when the spec's labels name one); it lists, reconciles and destroys only
@@ -74,7 +83,7 @@ export class DockerDriver implements Driver {
 
   constructor(options: DockerDriverOptions = {}) {
     this.config = resolveDockerConfig(options);
-    this.engine = new Docker(this.config.connection);
+    this.engine = new (dockerode())(this.config.connection);
     this.networks = new ManagedNetworks(this.engine, () => this.local);
     this.shaping = new DockerShaping(this.config.stateDir);
     this.caps = new CapKeeper(this.engine, {

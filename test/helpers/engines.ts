@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { redactUrl } from '../../gateway/logging/redaction';
 import { existsSync } from 'node:fs';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { BUSYBOX } from '../fixtures/busybox-rootfs';
@@ -84,7 +84,9 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
   /** The Docker engine at DOCKER_HOST or /var/run/docker.sock: socket reachable and `docker version` answered through the API. */
   async docker() {
     const config = resolveDockerConfig();
-    const engine = new Docker({ ...config.connection, timeout: 15_000 });
+    // Required here: every test file imports this module, and only the probe (in global setup) needs dockerode's two hundred modules.
+    const Dockerode = require('dockerode') as typeof Docker;
+    const engine = new Dockerode({ ...config.connection, timeout: 15_000 });
     try {
       const version = await engine.version();
       return { available: true, detail: `Docker ${version.Version} (API ${version.ApiVersion}) at ${config.endpoint}` };
