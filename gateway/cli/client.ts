@@ -27,8 +27,8 @@ function lifeStage(state: Operation['state']): number {
 /**
  * What to show of an operation after `shown` when `next` arrives (from the subscription or a
  * poll, in any order): never an earlier state or an older `updatedAt` than what was shown (an
- * older stored row answered after a newer event), never less progress while the state is the
- * same, and the first end it reached. Returns `shown` itself when `next` brings nothing newer.
+ * older stored row answered after a newer event, or one of the same time that lags it), never
+ * less progress while the state is the same, and the first end it reached. Returns `shown` itself when `next` brings nothing newer.
  */
 export function mergeOperation(shown: Operation | undefined, next: Operation): Operation {
   if (!shown) return next;
@@ -36,6 +36,9 @@ export function mergeOperation(shown: Operation | undefined, next: Operation): O
   const to = lifeStage(next.state);
   if (to !== from) return to > from ? next : shown;
   if (isFinished(shown) || Date.parse(next.updatedAt) < Date.parse(shown.updatedAt)) return shown;
+  // Progress is published at once and stored later, under the same updatedAt: a polled row of that
+  // time with less progress, or without the message an event brought, is the older of the two.
+  if (Date.parse(next.updatedAt) === Date.parse(shown.updatedAt) && (next.progress < shown.progress || (next.message == null && shown.message != null))) return shown;
   return next.progress < shown.progress ? { ...next, progress: shown.progress } : next;
 }
 

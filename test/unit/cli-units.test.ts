@@ -67,6 +67,11 @@ describe('rsp units and parsing', () => {
     // Newer, same state, less progress (the stored row lagging the event): the newer message, the progress shown so far.
     expect(mergeOperation(first, op('RUNNING', 0.05, 6))).toMatchObject({ state: 'RUNNING', progress: 0.1, updatedAt: '2026-12-04T20:00:06.000Z' });
     expect(mergeOperation(first, op('RUNNING', 0.4, 6)).progress).toBe(0.4);
+    // The stored row of the event's own time, written before its progress was (no message, less progress): not shown over it.
+    const said = { ...event, message: 'importing the image and creating' };
+    expect(mergeOperation(said, op('RUNNING', 0, 5))).toBe(said);
+    expect(mergeOperation(said, op('RUNNING', 0.1, 5))).toBe(said);
+    expect(mergeOperation(said, { ...op('RUNNING', 0.1, 5), message: 'started' })).toMatchObject({ message: 'started' });
     // A later state wins whatever its progress or clock; after an end nothing changes it.
     const ended = mergeOperation(first, op('FAILED', 0, 5));
     expect(ended.state).toBe('FAILED');
