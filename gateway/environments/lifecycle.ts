@@ -35,6 +35,19 @@ export interface RecordOptions {
   before?(m: EntityManager): Promise<void>;
   /** Runs in the recording transaction once the row is written (e.g. claims its capacity); throwing records nothing. Returns what to do after the commit. */
   after?(m: EntityManager, env: EnvironmentEntity): Promise<() => void>;
+  /**
+   * The row recorded with it, in the statement that inserts it (its operation:
+   * `OperationService.recordCarried`), made from the environment (its id chosen) and the number
+   * of parameters before its own.
+   */
+  carry?(env: EnvironmentEntity, offset: number): CarriedInsert;
+}
+
+/** An INSERT another statement carries (`WITH … AS (<text>)`); `recorded` gets the row it returned. */
+export interface CarriedInsert {
+  text: string;
+  params: unknown[];
+  recorded(row: { id: string; createdAt: Date; updatedAt: Date }): void;
 }
 
 /** Runs in a step's transaction and returns what to do after the commit. */
@@ -119,10 +132,17 @@ export class EnvironmentLifecycle {
       const zone = this.layerRows.insert(layer);
       const row = this.statements.insert(saved, zone.params.length);
       // A live environment of the group with the name refuses it (the database's unique index: exact under concurrent creates).
-      const inserted = await m.query(`WITH zone AS (${zone.text}) ${row.text}`, [...zone.params, ...row.params]).catch((e: unknown) => {
+      // The row it carries (its operation), in the same statement.
+      const carried = options.carry?.(saved, zone.params.length + row.params.length);
+      const text = carried
+        ? `WITH zone AS (${zone.text}), env AS (${row.text}), carried AS (${carried.text}) SELECT env.*, carried."id" AS "carried_id", carried."createdAt" AS "carried_createdAt", carried."updatedAt" AS "carried_updatedAt" FROM env, carried`
+        : `WITH zone AS (${zone.text}) ${row.text}`;
+      const inserted = await m.query(text, [...zone.params, ...row.params, ...(carried?.params ?? [])]).catch((e: unknown) => {
         throw nameTakenError(e, name) ?? e;
       });
-      row.merge(rowsOf(inserted)[0] as Record<string, unknown>);
+      const returned = rowsOf(inserted)[0] as Record<string, unknown>;
+      row.merge(returned);
+      carried?.recorded({ id: returned.carried_id as string, createdAt: returned.carried_createdAt as Date, updatedAt: returned.carried_updatedAt as Date });
       const networked = options.assignAddress ?? !!sourceAddress;
       if (networked) saved.iface = { ...saved.iface, address: await assignAddress(m, hostId, saved.id) };
       if (options.ports?.length) {

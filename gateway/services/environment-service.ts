@@ -15,6 +15,7 @@ import { BadInputError, ConflictError, isRspError, NotFoundError, RspError, Unsu
 import type { Logger } from '../logging/logger';
 import { BatchedStatement } from '../persistence/batched-statement';
 import { EntityStatements } from '../persistence/entity-statements';
+import { UUID_PATTERN } from '../persistence/time-ordered-id';
 import {
   EnvironmentEntity,
   EnvironmentInterface,
@@ -96,6 +97,9 @@ export class EnvironmentService {
   /** Hosts without the facts their agents report (a step needs none of them, and their JSON was most of the row's cost). */
   private readonly hostRows: EntityStatements<HostEntity>;
   private onHostText: string | undefined;
+  /** Images read with their host by a create (`hostAndImage`). */
+  private readonly imageRows: EntityStatements<ImageEntity>;
+  private hostAndImageText: string | undefined;
   /** The environments of agents' hosts left in a transient status, read for many reconnecting agents in one statement (each caller gets its own copies). */
   private readonly stuckOfAgents = new BatchedStatement<string, EnvironmentEntity[]>(async (agentIds) => {
     const { entities, raw } = await this.repo
@@ -128,6 +132,7 @@ export class EnvironmentService {
     this.owners = new HostOwners(dataSource);
     this.environmentRows = new EntityStatements(dataSource, EnvironmentEntity);
     this.hostRows = new EntityStatements(dataSource, HostEntity, ['facts', 'fingerprint']);
+    this.imageRows = new EntityStatements(dataSource, ImageEntity);
   }
 
   /** Validates and records a new environment, then creates it on its host in an operation. */
@@ -137,10 +142,11 @@ export class EnvironmentService {
     const held = input.allocationId ? await this.heldAllocation(actor, input) : undefined;
     const hostId = held?.allocation.hostId ?? input.hostId;
     if (!hostId) throw new BadInputError('Name the host (hostId) or an allocation on it (allocationId)');
-    const host: StepHost | null = await this.hostRows.byId(hostId);
+    const read = await this.hostAndImage(hostId, input.imageId);
+    const host = read ? read.host : await this.hostRows.byId(hostId);
     if (!host) throw new NotFoundError('Host', hostId);
     if (host.state !== HostState.UP) throw new ConflictError(`Host ${host.hostname} is ${host.state}, not UP`, { hostId: host.id, state: host.state });
-    const image = this.withContent(await this.images.get(actor, input.imageId));
+    const image = this.withContent(read ? this.images.usable(actor, input.imageId, read.image) : await this.images.get(actor, input.imageId));
     const agent = await this.agents.forHost(host);
     const driver = pickDriver(await agent.drivers(), image, input.driver, host.hostname);
     if (held?.allocation.technology && held.allocation.technology !== driver.technology) {
@@ -337,6 +343,17 @@ export class EnvironmentService {
     const [row] = (await this.dataSource.query(this.onHostText, [id])) as Array<Record<string, unknown>>;
     const env = await this.visible(actor, id, row ? this.environmentRows.hydrate(row, 'e_') : null);
     return { env, host: this.hostRows.hydrate(row!, 'h_') };
+  }
+
+  /**
+   * A create's host and image, read in one statement (each null when there is none); undefined
+   * when either id is no UUID, for the reads one by one to refuse it as they do (naming that id).
+   */
+  private async hostAndImage(hostId: string, imageId: string): Promise<{ host: StepHost | null; image: ImageEntity | null } | undefined> {
+    if (!UUID_PATTERN.test(hostId) || !UUID_PATTERN.test(imageId)) return undefined;
+    this.hostAndImageText ??= `SELECT ${this.hostRows.select('h')}, ${this.imageRows.select('i')} FROM (VALUES (1)) one LEFT JOIN ${this.hostRows.tableName} h ON h.id = $1 LEFT JOIN ${this.imageRows.tableName} i ON i.id = $2`;
+    const [row] = (await this.dataSource.query(this.hostAndImageText, [hostId, imageId])) as Array<Record<string, unknown>>;
+    return { host: row?.h_id == null ? null : this.hostRows.hydrate(row, 'h_'), image: row?.i_id == null ? null : this.imageRows.hydrate(row, 'i_') };
   }
 
   /** The environment read, if the actor may see it (see `get`); NOT_FOUND otherwise. */
@@ -611,9 +628,13 @@ export class EnvironmentService {
       ...network,
       hostLayerId,
       allocationId,
+      // Its operation is recorded by the statement that inserts it.
+      carry: (env, offset) => {
+        const recording = this.operations.recordCarried(operation(env), offset);
+        return { text: recording.text, params: recording.params, recorded: (row) => void (launch = recording.recorded(row)) };
+      },
       after: async (m, env) => {
         const claimed = allocationId || !placement ? undefined : await placement.claimWithin(m, { groupId: env.groupId, hostId: env.hostId, wants: limitWants(env.limits), technology: env.technology, requestedBy, environmentId: env.id });
-        launch = await this.operations.recordWithin(m, operation(env));
         return claimed?.after ?? (() => undefined);
       },
       before: allocationId

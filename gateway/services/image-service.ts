@@ -143,7 +143,12 @@ export class ImageService {
   /** An image the caller may use, else NOT_FOUND (private images are not revealed). */
   async get(actor: Principal, id: string): Promise<ImageEntity> {
     policy.requireAuthenticated(actor);
-    const image = await this.rows.byId(id);
+    return this.usable(actor, id, await this.rows.byId(id));
+  }
+
+  /** The image of `id` read by the caller (with something else, in one statement), if the actor may use it; NOT_FOUND as `get` otherwise. */
+  usable(actor: Principal, id: string, image: ImageEntity | null): ImageEntity {
+    policy.requireAuthenticated(actor);
     if (!image || !policy.canUseImage(actor, image)) throw new NotFoundError('Image', id);
     return image;
   }

@@ -90,6 +90,17 @@ function castPlaceholders(offset: number): string {
 /** One INSERT, written out: every lifecycle step records one, and the repository's save costs several times its statement. */
 const INSERT_OPERATION = `INSERT INTO "operation" (${OPERATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING "id", "createdAt", "updatedAt"`;
 
+/** `INSERT_OPERATION` with its parameters numbered after `offset` others (carried by another statement), each text written once. */
+const insertOperationTexts = new Map<number, string>();
+function insertOperationText(offset: number): string {
+  let text = insertOperationTexts.get(offset);
+  if (text === undefined) {
+    text = `INSERT INTO "operation" (${OPERATION_COLUMNS}) VALUES (${OPERATION_COLUMN_TYPES.map((_, i) => `$${offset + i + 1}`).join(', ')}) RETURNING "id", "createdAt", "updatedAt"`;
+    insertOperationTexts.set(offset, text);
+  }
+  return text;
+}
+
 /** A new operation of `runner`, RUNNING from now (its id and times are the database's). */
 function newOperation(spec: NewOperation, runner: string | null): OperationEntity {
   return Object.assign(new OperationEntity(), {
@@ -190,16 +201,24 @@ export class OperationService {
   }
 
   /**
-   * Records a new operation (RUNNING) in the caller's transaction `m`, with what it records (one
-   * commit for both); returns the function that starts its work, to call once `m` has committed
-   * (never when it rolled back). A gateway stopped in between leaves it RUNNING, as one stopped
-   * during its work: the next start ends it (`failAbandoned`).
+   * Records a new operation (RUNNING) in a statement of the caller's transaction that records
+   * what it is about (one statement, one commit for both): `text` is its INSERT for that statement
+   * to carry (`WITH op AS (<text>)`), its parameters `params` numbered after `offset` others,
+   * returning "id", "createdAt" and "updatedAt"; `recorded` takes that row and returns the
+   * function that starts its work, to call once the transaction has committed (never when it
+   * rolled back). A gateway stopped in between leaves it RUNNING, as one stopped during its work:
+   * the next start ends it (`failAbandoned`).
    */
-  async recordWithin(m: EntityManager, spec: NewOperation): Promise<(work: OperationWork) => OperationEntity> {
+  recordCarried(spec: NewOperation, offset: number): { text: string; params: unknown[]; recorded(row: Pick<OperationEntity, 'id' | 'createdAt' | 'updatedAt'>): (work: OperationWork) => OperationEntity } {
     const op = newOperation(spec, this.runner);
-    const [row] = (await m.query(INSERT_OPERATION, operationValues(op))) as Array<Pick<OperationEntity, 'id' | 'createdAt' | 'updatedAt'>>;
-    Object.assign(op, row);
-    return (work) => this.launch(op, work, spec.log);
+    return {
+      text: insertOperationText(offset),
+      params: operationValues(op),
+      recorded: (row) => {
+        Object.assign(op, row);
+        return (work) => this.launch(op, work, spec.log);
+      },
+    };
   }
 
   /** Publishes a recorded operation and starts its work in the background (its log lines carrying `log`); returns it. */
