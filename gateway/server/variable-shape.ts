@@ -24,7 +24,7 @@ import { jsonInputProblem } from '../../schema/common/bounded-json';
  * place without quoting the value:
  * - a key of an input object that is no field of its type;
  * - an object or a list where a built-in scalar (`String`, `Int`, `ID`…), `DateTimeISO` or an
- *   enum is expected;
+ *   enum is expected (a `Date`, which a caller in the process may give a `DateTimeISO`, is left);
  * - a `JSON` / `JSONObject` value past the bounds of `jsonInputProblem`.
  * Anything else (a missing field, a string where an Int is expected) is left to graphql-js,
  * whose errors then quote small values only.
@@ -95,7 +95,7 @@ function shapeProblem(value: unknown, type: GraphQLInputType, root: string): { p
     } else if (isScalarType(inner) && JSON_SCALARS.has(inner.name)) {
       const problem = jsonInputProblem(v);
       if (problem) return { path, problem: `Expected type "${inner.name}". JSON input refused: ${problem}` };
-    } else if ((isEnumType(inner) || (isScalarType(inner) && FLAT_SCALARS.has(inner.name))) && typeof v === 'object') {
+    } else if ((isEnumType(inner) || (isScalarType(inner) && FLAT_SCALARS.has(inner.name))) && typeof v === 'object' && !(v instanceof Date)) {
       return { path, problem: `${inner.name} cannot represent ${Array.isArray(v) ? 'a list' : 'an object'}` };
     }
   }
