@@ -51,7 +51,7 @@ import { EmbeddedVacuum } from '../persistence/embedded-vacuum';
 import { installationId } from '../persistence/installation';
 import { PeriodicTask } from '../scheduling/periodic-task';
 import { GATEWAY_APPLICATION_NAME } from '../persistence/connection-names';
-import { databaseTarget, describeTarget, openDataSource, runMigrations } from '../persistence/data-source';
+import { databaseTarget, describeTarget, makeDataDir, openDataSource, runMigrations } from '../persistence/data-source';
 import { refuseNewerSchema } from '../persistence/migration-status';
 import { createServices, Services } from '../services';
 import { RSP_VERSION } from '../version';
@@ -157,6 +157,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   // to serve, and the token (shown only once it serves) would be lost.
   const portProblems = await listenPortProblems(config);
   if (portProblems.length) throw new ConfigError(portProblems);
+  // The data directory, made now on PostgreSQL too (its id, keys and backups go there), so that one
+  // that cannot be made (under /proc, where Node's recursive mkdir never returns) is said on one line.
+  if (target.kind === 'postgres') makeDataDir(config.dataDir, "the gateway's data directory");
   logger.info({ database: describeTarget(target) }, 'opening database');
   const dataSource = await openDataSource(target, logger, GATEWAY_APPLICATION_NAME);
   let pubSubClose: (() => Promise<void>) | undefined;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { spawnRsp } from '../helpers/cli';
+import { createTestDatabase } from '../helpers/databases';
 import { migrations } from '../../gateway/persistence/migrations';
 
 const run = promisify(execFile);
@@ -114,6 +115,20 @@ describe('rsp CLI', () => {
       stdout: '',
       stderr: "rsp: Cannot make the embedded database's directory /proc/1/rsp/db: its parent cannot hold directories (a system filesystem such as /proc or /sys) (ENOENT); give a directory this user may write with RSP_DATA_DIR or --data-dir [BAD_USER_INPUT]\n",
     });
+  });
+
+  test('on PostgreSQL too, rsp serve with a data directory under /proc says so on one line, exit code 2, instead of hanging', async () => {
+    const db = await createTestDatabase('postgres');
+    try {
+      const { code, stdout, stderr } = await rsp(['serve', '--port', '0', '--data-dir', '/proc/1/rsp'], { DATABASE_URL: db.databaseUrl!, RSP_DRIVERS: 'fake' });
+      expect({ code, stdout, stderr }).toEqual({
+        code: 2,
+        stdout: '',
+        stderr: "rsp: Cannot make the gateway's data directory /proc/1/rsp: its parent cannot hold directories (a system filesystem such as /proc or /sys) (ENOENT); give a directory this user may write with RSP_DATA_DIR or --data-dir [BAD_USER_INPUT]\n",
+      });
+    } finally {
+      await db.drop();
+    }
   });
 
   test('rsp serve on a port in use says so before it opens the database (a first start would lose its token), exit code 2', async () => {
