@@ -38,7 +38,10 @@ describeWithEngine('docker', 'Docker driver on a real engine', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rsp-docker-test-'));
-    driver = createDockerDriver({ stateDir: join(dir, 'state') });
+    // An owner of its own, as an installation's driver has: the gateways of other suites running at
+    // the same time on this engine treat containers without one as theirs (made before owners
+    // existed), and their cap keepers would re-apply caps on this suite's containers as they see them.
+    driver = createDockerDriver({ stateDir: join(dir, 'state'), owner: `rsp-docker-test-${randomBytes(4).toString('hex')}` });
     image = await importBusyboxImage(driver);
   });
 
