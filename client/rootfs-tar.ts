@@ -1,7 +1,7 @@
 /**
- * How a root filesystem tarball begins, told from its first bytes. One recogniser for the gateway
- * (which refuses other bytes with IMAGE_FORMAT), `rsp image import` and the dashboard's upload form
- * (which say so before sending): plain `Uint8Array` code, run by Node and bundled for the browser.
+ * How a root filesystem tarball begins, told from its first bytes: the `rootfs-tar` recogniser of
+ * the image formats' table (client/image-format.ts) the gateway, `rsp image import` and the
+ * dashboard's upload form share. Plain `Uint8Array` code, run by Node and bundled for the browser.
  */
 
 /** The bytes a tar header takes: the start an image's format is told from. */

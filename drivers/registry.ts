@@ -72,7 +72,7 @@ export async function probeDriver(driver: Driver, options?: CallOptions): Promis
 function safeCapabilities(driver: Driver): DriverCapabilities {
   try {
     const found = driver.capabilities();
-    return { operations: [...found.operations], limits: [...found.limits], ...(found.features ? { features: [...found.features] } : {}) };
+    return { operations: [...found.operations], limits: [...found.limits], ...(found.features ? { features: [...found.features] } : {}), ...(found.imageFormats ? { imageFormats: [...found.imageFormats] } : {}) };
   } catch {
     return { operations: [], limits: [] };
   }

@@ -113,7 +113,7 @@ export class GatewayClient {
     return body.data;
   }
 
-  /** Uploads an image's root filesystem tarball (`PUT /images/:id/content`), streamed from disk. */
+  /** Uploads an image's bits (`PUT /images/:id/content`: a root filesystem tarball or another format a driver takes), streamed from disk. */
   async uploadImage(imageId: string, tarPath: string): Promise<{ id: string; digest: string; sizeBytes: number; format: string | null }> {
     let blob: Blob;
     try {
@@ -123,7 +123,7 @@ export class GatewayClient {
     }
     const res = await this.send(`${this.connection.url}/images/${encodeURIComponent(imageId)}/content`, {
       method: 'PUT',
-      headers: this.headers({ 'content-type': 'application/x-tar' }),
+      headers: this.headers({ 'content-type': 'application/octet-stream' }),
       body: blob,
     });
     const body = await this.readAnswer<GraphQLBody<never> & { id: string; digest: string; sizeBytes: number; format: string | null }>(res, 'PUT /images/…/content', (b) => typeof b.id === 'string');

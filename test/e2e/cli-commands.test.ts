@@ -13,7 +13,12 @@ const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
 const RSP = join(ROOT, 'dist', 'gateway', 'cli', 'rsp.js');
 
-/** The rsp commands against a real in-process gateway (fake driver), run as the built CLI. */
+/** A driver plugin whose driver (`disk`, technology `disk`) takes qcow2 disk images only. */
+const DISK_PLUGIN = join(ROOT, 'test', 'fixtures', 'plugins', 'disk-driver.js');
+/** The start of a qcow2 disk image: its magic and version 3, then header bytes. */
+const QCOW2 = Buffer.concat([Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]), Buffer.alloc(1024, 1)]);
+
+/** The rsp commands against a real in-process gateway (the fake driver, and the disk plugin's), run as the built CLI. */
 describe('rsp commands against a gateway', () => {
   let db: TestDatabase;
   let t: TestGateway;
@@ -39,7 +44,7 @@ describe('rsp commands against a gateway', () => {
     dir = mkdtempSync(join(tmpdir(), 'rsp-cli-cmds-'));
     configFile = join(dir, 'config', 'rsp', 'config.json');
     db = await createTestDatabase('pglite');
-    t = await startTestGateway(db);
+    t = await startTestGateway(db, { RSP_PLUGINS: DISK_PLUGIN });
     w = await buildWorld(t);
   });
   afterAll(async () => {
@@ -112,18 +117,38 @@ describe('rsp commands against a gateway', () => {
     expect(imported.stdout).toMatch(/^Imported retry-app:1 \(fake\) as \S+, /);
   });
 
-  test('image import refuses a file that is no tar archive before registering anything; a compressed one goes to the gateway', async () => {
+  test("image import refuses before registering anything a file of a format no driver of the gateway takes, naming the formats they take; a compressed tar goes to the gateway", async () => {
     const member = w.tokens.memberA;
+    const { drivers } = await t.ok<{ drivers: { name: string; imageFormats: string[] }[] }>('{ drivers { name imageFormats } }', {}, member);
+    expect(drivers.map((d) => [d.name, d.imageFormats]).sort()).toEqual([['disk', ['qcow2']], ['fake', ['rootfs-tar']]]);
+    const taken = drivers.flatMap((d) => d.imageFormats).join(', ');
     const text = join(dir, 'notes.tar');
     writeFileSync(text, 'these are notes, not a root filesystem\n'.repeat(40));
     const refused = await rsp(['image', 'import', 'notes', '1', 'fake', text], member);
-    expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: 2, stderr: `rsp: ${text} is not a tar archive (no tar header at its start): give the root filesystem as a tarball, e.g. made with tar -C rootfs -cf rootfs.tar . [BAD_USAGE]\n` });
-    expect((await rsp(['image', 'list'], member)).stdout).not.toMatch(/notes/);
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: 2, stderr: `rsp: ${text} is of no image format rsp knows (no tar nor qcow2 header at its start); the gateway's drivers take: ${taken} (rootfs-tar: a root filesystem tarball, e.g. made with tar -C rootfs -cf rootfs.tar .) [BAD_USAGE]\n` });
+    const png = join(dir, 'cat.png');
+    writeFileSync(png, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47]), Buffer.alloc(600)]));
+    expect(await rsp(['image', 'import', 'cat', '1', 'disk', png], member)).toMatchObject({ code: 2, stderr: expect.stringMatching(/^rsp: \S+cat\.png is a PNG picture; the gateway's drivers take: /) });
+    expect((await rsp(['image', 'list'], member)).stdout).not.toMatch(/notes|cat/);
     const gzipped = join(dir, 'rootfs.tar.gz');
     writeFileSync(gzipped, gzipSync(createRootfsTar({ '/etc/hostname': 'gz' })));
     const imported = await rsp(['image', 'import', 'gz-app', '1', 'fake', gzipped], member);
     expect(imported.stderr).toBe('');
     expect(imported.stdout).toMatch(/^Imported gz-app:1 \(fake\) as \S+, /);
+  });
+
+  test("image import sends a qcow2 disk when a driver of the gateway takes qcow2; the gateway decides per technology, and its refusal is shown as is", async () => {
+    const member = w.tokens.memberA;
+    const disk = join(dir, 'disk.qcow2');
+    writeFileSync(disk, QCOW2);
+    const imported = await rsp(['image', 'import', 'vm', '1', 'disk', disk, '--json'], member);
+    expect(imported.stderr).toBe('');
+    expect(JSON.parse(imported.stdout)).toMatchObject({ name: 'vm', technology: 'disk', format: 'qcow2', sizeBytes: QCOW2.length, digest: expect.stringMatching(/^sha256:/) });
+    // The fake driver takes no qcow2: the gateway refuses the upload (IMAGE_FORMAT) and the registration is taken back.
+    const refused = await rsp(['image', 'import', 'vm-on-fake', '1', 'fake', disk], member);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^rsp: .*rootfs-tar.*\[BAD_USER_INPUT\]\n$/);
+    expect((await rsp(['image', 'list'], member)).stdout).not.toMatch(/vm-on-fake/);
   });
 
   test('env create --memory with a number and no unit below 1 MiB is refused with the unit it lacks', async () => {

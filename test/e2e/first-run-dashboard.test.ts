@@ -100,7 +100,7 @@ describeWithEngine('docker', 'first run: from a fresh data directory to a workpl
       await upload.getByLabel('Version').fill('1');
       await upload.getByLabel('Technology').fill('docker');
       const tar = readFileSync(await buildBusyboxRootfs());
-      await upload.getByLabel('Root filesystem tarball').setInputFiles({ name: 'tiny.tar', mimeType: 'application/x-tar', buffer: tar });
+      await upload.getByLabel('Image file').setInputFiles({ name: 'tiny.tar', mimeType: 'application/x-tar', buffer: tar });
       await upload.getByRole('button', { name: 'Upload' }).click();
       await expectText(upload.locator('.form-status'), /tiny:1 uploaded \(.*, sha256:/, 30_000);
       await shot('image-uploaded');

@@ -1,30 +1,30 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ImageDeleteDocument, ImageListDocument, ImageRegisterDocument, ImageVisibility, RegisterImageInput } from '../../../client/generated/graphql';
-import { IMAGE_HEAD_BYTES, isRootfsTarStart, lookalikeOf } from '../../artifacts/image-format';
+import { DriversDocument, ImageDeleteDocument, ImageListDocument, ImageRegisterDocument, ImageVisibility, RegisterImageInput } from '../../../client/generated/graphql';
+import { IMAGE_HEAD_BYTES, imageFileRefusal } from '../../../client/image-format';
 import { CliError, ExitCode } from '../exit-codes';
 import { emit, humanBytes, printable, table } from '../output';
-import { contextOf, enumOption, groupOf } from './context';
+import { type CommandContext, contextOf, enumOption, groupOf } from './context';
 
 /** `rsp image import|list|delete`. */
 export function registerImage(program: Command): void {
   const image = program.command('image').description('images environments are built from');
 
   image
-    .command('import <name> <version> <technology> <tar>')
-    .description('register an image and upload its root filesystem tarball')
+    .command('import <name> <version> <technology> <file>')
+    .description("register an image and upload its bits: a root filesystem tarball (rootfs-tar), or any format the gateway's drivers take (rsp drivers: IMAGE FORMATS)")
     .option('--group <id>', "the vendor group (default: your token's group)")
     .option('--visibility <v>', 'PRIVATE, SHARED or PUBLIC')
     .option('--description <text>', 'what it is')
-    .action(async (name: string, version: string, technology: string, tar: string, opts: { group?: string; visibility?: string; description?: string }, cmd: Command) => {
+    .action(async (name: string, version: string, technology: string, file: string, opts: { group?: string; visibility?: string; description?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      // A tarball that is not there, or is no tar archive, is said before anything is registered.
-      readableFile(tar);
-      requireTarball(tar);
+      // A file that is not there, or of a format no driver of the gateway takes, is said before anything is registered.
+      readableFile(file);
+      await requireTakenFormat(ctx, file);
       const input: RegisterImageInput = { vendorGroupId: await groupOf(ctx, opts.group), name, version, technology, ...(opts.visibility ? { visibility: enumOption<ImageVisibility>(opts.visibility) } : {}), ...(opts.description ? { description: opts.description } : {}) };
       const { registerImage: registered } = await ctx.client.request(ImageRegisterDocument, { input });
       // A refused or failed upload takes its registration back, so the same import can be run again.
-      const uploaded = await ctx.client.uploadImage(registered.id, tar).catch(async (e: unknown) => {
+      const uploaded = await ctx.client.uploadImage(registered.id, file).catch(async (e: unknown) => {
         await ctx.client.request(ImageDeleteDocument, { id: registered.id }).catch(() => undefined);
         throw e;
       });
@@ -71,15 +71,15 @@ function readableFile(path: string): void {
   } catch (e) {
     throw new CliError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'BAD_USAGE', ExitCode.BAD_USAGE);
   }
-  if (!isFile) throw new CliError(`cannot read ${path}: not a file (the root filesystem tarball, e.g. made with tar -C rootfs -cf rootfs.tar .)`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  if (!isFile) throw new CliError(`cannot read ${path}: not a file (the image's bits, e.g. a root filesystem tarball made with tar -C rootfs -cf rootfs.tar .)`, 'BAD_USAGE', ExitCode.BAD_USAGE);
 }
 
 /**
- * Refuses a file that is no tar archive (its first block no tar header, nor the start of a
- * compressed file), before anything is registered; the gateway refuses it too. An empty file is
- * left to the gateway, which refuses it.
+ * Refuses a file of a format no driver of the gateway takes (told from its first bytes as the
+ * gateway tells it; the drivers' `imageFormats` asked once), before anything is registered.
+ * What a driver may take is left to the gateway, which decides per technology; so is an empty file.
  */
-function requireTarball(path: string): void {
+async function requireTakenFormat(ctx: CommandContext, path: string): Promise<void> {
   const block = Buffer.alloc(IMAGE_HEAD_BYTES);
   const fd = openSync(path, 'r');
   let length: number;
@@ -88,8 +88,8 @@ function requireTarball(path: string): void {
   } finally {
     closeSync(fd);
   }
-  const head = block.subarray(0, length);
-  if (length === 0 || isRootfsTarStart(head)) return;
-  const looksLike = lookalikeOf(head);
-  throw new CliError(`${path} is not a tar archive (no tar header at its start${looksLike ? `; it looks like ${looksLike}` : ''}): give the root filesystem as a tarball, e.g. made with tar -C rootfs -cf rootfs.tar .`, 'BAD_USAGE', ExitCode.BAD_USAGE);
+  if (length === 0) return;
+  const { drivers } = await ctx.client.request(DriversDocument, {});
+  const refusal = imageFileRefusal(path, block.subarray(0, length), drivers.flatMap((d) => d.imageFormats));
+  if (refusal) throw new CliError(refusal, 'BAD_USAGE', ExitCode.BAD_USAGE);
 }

@@ -53,4 +53,16 @@ describe('DriverRegistry', () => {
     expect(reports[2]!.reason).toBe('engine exploded');
     expect(reports[3]!.reason).toMatch(/probe of driver hangs did not finish within 100 ms/);
   });
+
+  test('a probe report keeps the image formats a driver declares (what uploads are checked against), and none when it declares none', async () => {
+    const registry = new DriverRegistry();
+    const disk = new FakeDriver({ name: 'disk', technology: 'disk' });
+    registry.register(Object.assign(Object.create(disk) as Driver, { capabilities: () => ({ ...disk.capabilities(), imageFormats: ['qcow2', 'rootfs-tar'] }) }));
+    registry.register(new FakeDriver({ name: 'plain' }));
+    const reports = await registry.probeAll();
+    expect(reports.map((r) => [r.name, r.capabilities.imageFormats])).toEqual([
+      ['disk', ['qcow2', 'rootfs-tar']],
+      ['plain', undefined],
+    ]);
+  });
 });

@@ -9,7 +9,7 @@ export interface UploadedImage {
 }
 
 /**
- * Uploads an image's root filesystem tarball (`PUT /images/:id/content`, as `rsp image upload`
+ * Uploads an image's bits, a root filesystem tarball or another format a driver takes (`PUT /images/:id/content`, as `rsp image upload`
  * does) with the stored token, calling `onProgress` with the share sent (0–1). A refusal is
  * thrown as a GraphQLRequestError with the gateway's code (FORBIDDEN, CONFLICT for a storage
  * quota, BAD_USER_INPUT…); a lost connection as NETWORK.
@@ -20,7 +20,7 @@ export function uploadImage(imageId: string, file: Blob, onProgress: (sent: numb
     xhr.open('PUT', `/images/${encodeURIComponent(imageId)}/content`);
     const token = storedToken();
     if (token) xhr.setRequestHeader('authorization', `Bearer ${token}`);
-    xhr.setRequestHeader('content-type', 'application/x-tar');
+    xhr.setRequestHeader('content-type', 'application/octet-stream');
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable && e.total > 0) onProgress(e.loaded / e.total);
     };
