@@ -23,7 +23,9 @@ function transformer() {
         transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: true },
         target: 'es2022',
       },
-      module: { type: 'commonjs' },
+      // As tsc with module node16: import() stays a real dynamic import (ESM-only packages such as
+      // @unraid/libvirt, ES module plugins), not a require().
+      module: { type: 'commonjs', ignoreDynamic: true },
     },
   ];
 }
