@@ -131,6 +131,15 @@ describe('rsp CLI', () => {
     }
   });
 
+  test('rsp agent with a data directory under /proc says so on one line, exit code 2, instead of spinning', async () => {
+    const { code, stdout, stderr } = await rsp(['agent', '--gateway', 'http://127.0.0.1:9', '--data-dir', '/proc/1/rsp-agent', '--drivers', 'docker', '--token', 'rspj_x']);
+    expect({ code, stdout, stderr }).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "rsp: Cannot make the agent's data directory /proc/1/rsp-agent: its parent cannot hold directories (a system filesystem such as /proc or /sys) (ENOENT); give a directory this user may write with RSP_DATA_DIR or --data-dir [BAD_USER_INPUT]\n",
+    });
+  });
+
   test('rsp serve on a port in use says so before it opens the database (a first start would lose its token), exit code 2', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
