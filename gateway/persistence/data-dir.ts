@@ -16,15 +16,15 @@ const DATA_DIR_PROBLEMS: Record<string, string> = {
 /**
  * Makes a directory of the data directory (`what`: the embedded database's, by default, or the
  * data directory itself); one that cannot be made is the operator's to fix (BAD_USER_INPUT,
- * exit 2), said on one line with the setting that chose it and why.
+ * exit 2), said on one line with the setting that chose it (`chosenBy`) and why.
  */
-export function makeDataDir(dir: string, what = "the embedded database's directory"): void {
+export function makeDataDir(dir: string, what = "the embedded database's directory", chosenBy = 'RSP_DATA_DIR or --data-dir'): void {
   try {
     makeDirectories(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'ERROR';
     const why = DATA_DIR_PROBLEMS[code] ?? (e as Error).message;
-    throw new BadInputError(`Cannot make ${what} ${dir}: ${why} (${code}); give a directory this user may write with RSP_DATA_DIR or --data-dir`, { dataDir: dir, code });
+    throw new BadInputError(`Cannot make ${what} ${dir}: ${why} (${code}); give a directory this user may write with ${chosenBy}`, { dataDir: dir, code });
   }
 }
 

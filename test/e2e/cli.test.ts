@@ -136,7 +136,7 @@ describe('rsp CLI', () => {
     expect({ code, stdout, stderr }).toEqual({
       code: 2,
       stdout: '',
-      stderr: "rsp: Cannot make the agent's data directory /proc/1/rsp-agent: its parent cannot hold directories (a system filesystem such as /proc or /sys) (ENOENT); give a directory this user may write with RSP_DATA_DIR or --data-dir [BAD_USER_INPUT]\n",
+      stderr: "rsp: Cannot make the agent's data directory /proc/1/rsp-agent: its parent cannot hold directories (a system filesystem such as /proc or /sys) (ENOENT); give a directory this user may write with --data-dir [BAD_USER_INPUT]\n",
     });
   });
 

@@ -77,7 +77,7 @@ async function runAgent(opts: AgentOptions, token: string | undefined): Promise<
   const unknownDriver = drivers.find((d) => !Object.hasOwn(BUILTIN_DRIVERS, d));
   if (unknownDriver !== undefined) throw new CliError(`--drivers: unknown driver "${unknownDriver}" (built in: ${Object.keys(BUILTIN_DRIVERS).join(', ')}; others come as --plugins)`, 'BAD_USAGE', ExitCode.BAD_USAGE);
   // Its data directory, made now level by level: one that cannot be made (under /proc, where Node's recursive mkdir spins forever) is said on one line.
-  (await import('../../persistence/data-dir.js')).makeDataDir(opts.dataDir, "the agent's data directory");
+  (await import('../../persistence/data-dir.js')).makeDataDir(opts.dataDir, "the agent's data directory", '--data-dir');
   const plugins = await loadPluginSet(list(opts.plugins) ?? [], { dataDir: opts.dataDir });
   const pinned = testProtocolPin('RSP_TEST_AGENT_PROTOCOL');
   const dialer = new AgentDialer({
