@@ -1,4 +1,4 @@
-import { readFile, statfs } from 'node:fs/promises';
+import { access, readFile, statfs } from 'node:fs/promises';
 import { arch, cpus, hostname, networkInterfaces, platform, release, totalmem } from 'node:os';
 import type { DriverProbeReport } from '../../drivers/registry';
 import { BadInputError } from '../errors';
@@ -188,12 +188,18 @@ async function interfaceFacts(roots: ProcRoots): Promise<InterfaceFact[]> {
 
 /**
  * The link speed of an interface from `/sys/class/net/<name>/speed` (Mbit/s), in bits per second;
- * null when the file is missing or unreadable (EINVAL on a virtual or down link) or says -1.
+ * null when the file is missing or unreadable (EINVAL on a down link) or says -1, and for a
+ * virtual interface (no `device` beside it: a container's veth, a bridge, a TAP, an ifb), whose
+ * speed is nominal — a veth says 10000 whatever carries it — so that the host's bandwidth is never
+ * read off a container that happened to run when its facts were taken. A bond is virtual too: its
+ * links count one by one.
  */
 export async function linkSpeed(roots: ProcRoots, name: string): Promise<number | null> {
+  const dir = `${roots.sys}/class/net/${name}`;
   let text: string;
   try {
-    text = await readFile(`${roots.sys}/class/net/${name}/speed`, 'utf8');
+    await access(`${dir}/device`);
+    text = await readFile(`${dir}/speed`, 'utf8');
   } catch {
     return null;
   }

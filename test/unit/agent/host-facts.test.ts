@@ -47,21 +47,24 @@ describe('host facts collected by an agent', () => {
     expect(facts.drivers).toEqual([]);
   });
 
-  test('link speeds: Mbit/s to bits per second; -1, garbage, unreadable or missing are unknown', async () => {
+  test('link speeds: Mbit/s to bits per second; -1, garbage, unreadable, missing or a virtual link\'s are unknown', async () => {
     const sys = join(dir, 'sys');
-    const link = (name: string, speed: string | null) => {
+    const link = (name: string, speed: string | null, device = true) => {
       mkdirSync(join(sys, 'class', 'net', name, ...(speed === null ? ['speed'] : [])), { recursive: true });
       if (speed !== null) writeFileSync(join(sys, 'class', 'net', name, 'speed'), speed);
+      if (device) mkdirSync(join(sys, 'class', 'net', name, 'device'));
     };
     link('eth0', '1000\n');
     link('eth1', '-1\n');
     link('eth2', 'fast');
-    link('eth3', null); // `speed` is a directory: reading it fails (EISDIR), as EINVAL does on a virtual link
+    link('eth3', null); // `speed` is a directory: reading it fails (EISDIR), as EINVAL does on a down link
+    link('veth1a2b', '10000\n', false); // a container's veth: the kernel says 10000, but it is no device
     const roots = { proc: join(dir, 'proc'), sys };
     expect(await linkSpeed(roots, 'eth0')).toBe(1e9);
     expect(await linkSpeed(roots, 'eth1')).toBeNull();
     expect(await linkSpeed(roots, 'eth2')).toBeNull();
     expect(await linkSpeed(roots, 'eth3')).toBeNull();
+    expect(await linkSpeed(roots, 'veth1a2b')).toBeNull();
     expect(await linkSpeed(roots, 'absent')).toBeNull();
   });
 
