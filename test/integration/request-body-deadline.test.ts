@@ -70,7 +70,7 @@ describe('request body deadline', () => {
     const chunks = Array.from({ length: 12 }, (_, i) => (i ? Buffer.alloc(4096, i) : asImageBits(Buffer.alloc(4096, i))));
     const answer = await slowPut(`${t.gateway.url}/images/${id}/content`, t.adminToken, chunks, 150);
     const digest = `sha256:${createHash('sha256').update(Buffer.concat(chunks)).digest('hex')}`;
-    expect(answer).toEqual({ status: 200, body: { id, digest, sizeBytes: 12 * 4096 } });
+    expect(answer).toEqual({ status: 200, body: { id, digest, sizeBytes: 12 * 4096, format: 'rootfs-tar' } });
     expect(await image(id)).toEqual({ digest, sizeBytes: 12 * 4096 });
   });
 
