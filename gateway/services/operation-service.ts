@@ -87,11 +87,13 @@ function castPlaceholders(offset: number): string {
   return OPERATION_COLUMN_TYPES.map((type, i) => `$${offset + i + 1}::${type}`).join(', ');
 }
 
-/** One INSERT, written out: every lifecycle step records one, and the repository's save costs several times its statement. */
-const INSERT_OPERATION = `INSERT INTO "operation" (${OPERATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING "id", "createdAt", "updatedAt"`;
-
-/** `INSERT_OPERATION` with its parameters numbered after `offset` others (carried by another statement), each text written once. */
+/** The texts of `insertOperationText`, by offset. */
 const insertOperationTexts = new Map<number, string>();
+/**
+ * The INSERT of one operation, written out (every lifecycle step records one, and the repository's
+ * save costs several times its statement), its parameters numbered after `offset` others (0 alone,
+ * more when another statement carries it), each text made once.
+ */
 function insertOperationText(offset: number): string {
   let text = insertOperationTexts.get(offset);
   if (text === undefined) {
@@ -193,7 +195,7 @@ export class OperationService {
     const [row] = (
       carrying
         ? await this.dataSource.query(`WITH carried AS (${carrying.text})${carrying.with ? `, ${carrying.with}` : ''} INSERT INTO "operation" (${OPERATION_COLUMNS}) SELECT ${castPlaceholders(carrying.params.length)} WHERE EXISTS (SELECT 1 FROM carried) RETURNING "id", "createdAt", "updatedAt"`, [...carrying.params, ...values])
-        : await this.dataSource.query(INSERT_OPERATION, values)
+        : await this.dataSource.query(insertOperationText(0), values)
     ) as Array<Pick<OperationEntity, 'id' | 'createdAt' | 'updatedAt'>>;
     if (!row) throw await carrying!.lost();
     carrying?.applied();
