@@ -7,6 +7,7 @@ import { Client } from 'pg';
 import { BUSYBOX } from '../fixtures/busybox-rootfs';
 import { resolveDockerConfig } from '../../drivers/docker/config';
 import { loadBinding } from '../../drivers/libvirt/binding';
+import { onPath } from '../../plugins/uml/src/run';
 import { guestKernel } from './libvirt';
 import { labSupport } from './netns';
 
@@ -113,8 +114,8 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
   async uml() {
     const version = tryRun('linux.uml', ['--version']);
     if (!version) return { available: false, detail: 'linux.uml not found (apt-get install user-mode-linux)' };
-    if (!tryRun('sh', ['-c', 'command -v uml_mconsole'])) return { available: false, detail: 'uml_mconsole not found (apt-get install uml-utilities)' };
-    if (!tryRun('sh', ['-c', 'command -v mke2fs'])) return { available: false, detail: 'mke2fs not found (apt-get install e2fsprogs)' };
+    if (!(await onPath('uml_mconsole'))) return { available: false, detail: 'uml_mconsole not found (apt-get install uml-utilities)' };
+    if (!(await onPath('mke2fs'))) return { available: false, detail: 'mke2fs not found (apt-get install e2fsprogs)' };
     if (!existsSync(BUSYBOX)) return { available: false, detail: `${BUSYBOX} missing (apt-get install busybox-static)` };
     return { available: true, detail: `linux.uml ${version}` };
   },
