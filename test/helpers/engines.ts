@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { redactUrl } from '../../gateway/logging/redaction';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import type Docker from 'dockerode';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { BUSYBOX } from '../fixtures/busybox-rootfs';
 import { resolveDockerConfig } from '../../drivers/docker/config';
 import { loadBinding } from '../../drivers/libvirt/binding';
-import { onPath } from '../../plugins/uml/src/run';
 import { guestKernel } from './libvirt';
 import { labSupport } from './netns';
 
@@ -114,8 +114,8 @@ const probes: Record<EngineName, () => Promise<EngineStatus>> = {
   async uml() {
     const version = tryRun('linux.uml', ['--version']);
     if (!version) return { available: false, detail: 'linux.uml not found (apt-get install user-mode-linux)' };
-    if (!(await onPath('uml_mconsole'))) return { available: false, detail: 'uml_mconsole not found (apt-get install uml-utilities)' };
-    if (!(await onPath('mke2fs'))) return { available: false, detail: 'mke2fs not found (apt-get install e2fsprogs)' };
+    if (!onPath('uml_mconsole')) return { available: false, detail: 'uml_mconsole not found (apt-get install uml-utilities)' };
+    if (!onPath('mke2fs')) return { available: false, detail: 'mke2fs not found (apt-get install e2fsprogs)' };
     if (!existsSync(BUSYBOX)) return { available: false, detail: `${BUSYBOX} missing (apt-get install busybox-static)` };
     return { available: true, detail: `linux.uml ${version}` };
   },
@@ -147,6 +147,22 @@ function tryRun(file: string, args: string[]): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * True when `program` is an executable in one of PATH's directories. The global setup loads this
+ * file before it builds the packages, so it cannot take the UML plugin's `onPath` (which loads
+ * `@rsp/sdk`'s build).
+ */
+function onPath(program: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, program), constants.X_OK);
+      return dir !== '';
+    } catch {
+      return false;
+    }
+  });
 }
 
 const ENV_KEY = 'RSP_TEST_ENGINES';
